@@ -1,0 +1,19 @@
+//! The pure policy engine: no clock, no randomness of its own, no I/O, no JavaScript.
+//!
+//! Every function that depends on time takes `now_ms` (epoch milliseconds, `f64`, as
+//! `Date.now()` gives it); every function that needs randomness takes `u`, a uniform draw in
+//! `[0, 1)`. The same inputs always give the same outputs, so the drivers (the Wasm fetch
+//! wrapper and the simulator) and the tests can run it in real or virtual time alike.
+
+pub mod backoff;
+pub mod bucket;
+pub mod budget;
+pub mod call;
+pub mod classify;
+pub mod config;
+pub mod headers;
+pub mod limiter;
+pub mod scheduler;
+
+/// Milliseconds, as `f64` (JavaScript's native number). Absolute times are epoch milliseconds.
+pub type Ms = f64;

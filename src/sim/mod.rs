@@ -1,0 +1,1 @@
+//! A discrete-event simulator of a rate-limited LLM API, in virtual time.
