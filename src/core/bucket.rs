@@ -17,10 +17,15 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// A full bucket of `capacity` per `window_ms`, as of `now_ms`.
+    /// A full bucket of `capacity` per `window_ms`, as of `now_ms`. Capacity and window must
+    /// be finite and positive (validated by the caller; a non-positive window is taken as 1 ms).
     pub fn new(capacity: f64, window_ms: Ms, now_ms: Ms) -> Self {
-        let _ = (capacity, window_ms, now_ms);
-        todo!("Bucket::new")
+        Bucket {
+            capacity,
+            window_ms: window_ms.max(1.0),
+            level: capacity,
+            at_ms: now_ms,
+        }
     }
     /// A full bucket of `limit` per minute.
     pub fn per_minute(limit: f64, now_ms: Ms) -> Self {
@@ -41,38 +46,105 @@ impl Bucket {
     /// The level at `now_ms` (refilled, capped at capacity; may be negative). Times earlier
     /// than the last update are treated as the last update (time never runs backwards here).
     pub fn level(&self, now_ms: Ms) -> f64 {
-        let _ = now_ms;
-        todo!("Bucket::level")
+        let dt = (now_ms - self.at_ms).max(0.0);
+        (self.level + dt * self.rate_per_ms()).min(self.capacity)
+    }
+    fn advance(&mut self, now_ms: Ms) {
+        if now_ms > self.at_ms {
+            self.level = self.level(now_ms);
+            self.at_ms = now_ms;
+        }
     }
     /// Take `n` tokens now (the level may go negative).
     pub fn take(&mut self, now_ms: Ms, n: f64) {
-        let _ = (now_ms, n);
-        todo!("Bucket::take")
+        self.advance(now_ms);
+        self.level -= n;
     }
     /// Give back `n` tokens now (capped at capacity).
     pub fn give(&mut self, now_ms: Ms, n: f64) {
-        let _ = (now_ms, n);
-        todo!("Bucket::give")
+        self.advance(now_ms);
+        self.level = (self.level + n).min(self.capacity);
     }
     /// Milliseconds from `now_ms` until the level is at least `n`: `Some(0.0)` if it is now,
     /// `None` if never (`n > capacity`).
     pub fn time_until(&self, now_ms: Ms, n: f64) -> Option<Ms> {
-        let _ = (now_ms, n);
-        todo!("Bucket::time_until")
+        if n > self.capacity {
+            return None;
+        }
+        let level = self.level(now_ms);
+        if level >= n {
+            Some(0.0)
+        } else {
+            Some((n - level) / self.rate_per_ms())
+        }
     }
     /// When the bucket is full again (epoch ms).
     pub fn full_at(&self, now_ms: Ms) -> Ms {
-        let _ = now_ms;
-        todo!("Bucket::full_at")
+        let now = now_ms.max(self.at_ms);
+        now + (self.capacity - self.level(now)).max(0.0) / self.rate_per_ms()
     }
     /// Set the level now (clamped to at most capacity).
     pub fn set_level(&mut self, now_ms: Ms, level: f64) {
-        let _ = (now_ms, level);
-        todo!("Bucket::set_level")
+        self.advance(now_ms);
+        self.level = level.min(self.capacity);
     }
     /// Change capacity and window now, keeping the level (clamped to the new capacity).
     pub fn set_capacity(&mut self, now_ms: Ms, capacity: f64, window_ms: Ms) {
-        let _ = (now_ms, capacity, window_ms);
-        todo!("Bucket::set_capacity")
+        self.advance(now_ms);
+        self.capacity = capacity;
+        self.window_ms = window_ms.max(1.0);
+        self.level = self.level.min(capacity);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refills_continuously_not_per_fixed_minute() {
+        let mut b = Bucket::per_minute(600.0, 0.0); // 10 per second
+        b.take(0.0, 600.0);
+        assert_eq!(b.level(0.0), 0.0);
+        assert!((b.level(1_000.0) - 10.0).abs() < 1e-9);
+        assert!((b.level(30_000.0) - 300.0).abs() < 1e-9);
+        assert_eq!(b.level(120_000.0), 600.0, "capped at capacity");
+    }
+
+    #[test]
+    fn debt_is_paid_back_by_the_refill() {
+        let mut b = Bucket::per_minute(60.0, 0.0);
+        b.take(0.0, 90.0);
+        assert_eq!(b.level(0.0), -30.0);
+        assert_eq!(b.time_until(0.0, 1.0), Some(31_000.0));
+    }
+
+    #[test]
+    fn never_when_the_cost_exceeds_the_capacity() {
+        let b = Bucket::per_minute(100.0, 0.0);
+        assert_eq!(b.time_until(0.0, 100.0), Some(0.0));
+        assert_eq!(b.time_until(0.0, 100.5), None);
+    }
+
+    #[test]
+    fn time_does_not_run_backwards() {
+        let mut b = Bucket::per_minute(60.0, 10_000.0);
+        b.take(10_000.0, 60.0);
+        assert_eq!(b.level(5_000.0), 0.0);
+        b.give(5_000.0, 1.0);
+        assert_eq!(b.level(10_000.0), 1.0);
+        assert_eq!(b.full_at(10_000.0), 69_000.0);
+    }
+
+    #[test]
+    fn give_is_capped_and_capacity_changes_keep_the_level() {
+        let mut b = Bucket::per_minute(60.0, 0.0);
+        b.give(0.0, 10.0);
+        assert_eq!(b.level(0.0), 60.0);
+        b.set_capacity(0.0, 30.0, 60_000.0);
+        assert_eq!(b.level(0.0), 30.0);
+        b.set_level(0.0, 12.0);
+        assert_eq!(b.level(0.0), 12.0);
+        assert_eq!(b.rate_per_ms(), 0.0005);
     }
 }
