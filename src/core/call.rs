@@ -14,11 +14,15 @@
 //!              └──timer── Backoff ◄┘         other / out of retries ──► Delivered or Fail
 //! ```
 
-use super::classify::ErrorInfo;
-use super::config::Config;
+use super::backoff::{with_hint, HintDecision};
+use super::budget::RetryBudget;
+use super::classify::{classify, classify_error, ErrorInfo, FailKind, Outcome, RetryKind};
+use super::config::{Config, OutputReservation};
 use super::headers::RateLimitInfo;
-use super::limiter::{Cost, Dim, DimState, Usage};
+use super::limiter::{Blocker, Cost, Decision, Dim, DimState, Limiter, Ticket, Usage};
+use super::scheduler::Scheduler;
 use super::Ms;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Identifies a call.
 pub type Id = u64;
@@ -202,43 +206,485 @@ pub struct Stats {
     pub in_flight: u64,
 }
 
-/// The engine.
+/// Where a call is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    /// In the scheduler's queue.
+    Queued,
+    /// Waiting out a retry delay; re-queued at `until`.
+    Backoff { until: Ms },
+    /// An attempt is on the wire, holding a reservation and a concurrency slot.
+    InFlight { ticket: Ticket },
+    /// A 2xx was delivered; its body is still being read for usage (the slot stays held).
+    Delivered { ticket: Ticket },
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    seq: u64,
+    priority: i32,
+    cost: Cost,
+    /// Attempts sent so far.
+    attempt: u32,
+    state: State,
+    deadline: Option<Ms>,
+    /// The driver holds a response of the last attempt (a retryable one).
+    has_response: bool,
+    /// The previous retry delay (decorrelated jitter needs it).
+    prev_delay: Ms,
+    /// Since when it waits (queue or backoff); for `Stats::wait_ms`.
+    waiting_since: Ms,
+    /// Set by `close`: finish the attempt on the wire, retry no more.
+    no_retry: bool,
+}
+
+/// A time as an ordered key: for finite non-negative floats the bit pattern orders like the
+/// value. Negative times clamp to 0, NaN and +inf to the end.
+fn key(t: Ms) -> u64 {
+    if t.is_nan() {
+        u64::MAX
+    } else if t <= 0.0 {
+        0
+    } else {
+        t.to_bits()
+    }
+}
+
+fn unkey(k: u64) -> Ms {
+    f64::from_bits(k)
+}
+
+/// The reason string of a retry kind.
+fn retry_reason(kind: RetryKind) -> &'static str {
+    match kind {
+        RetryKind::RateLimited => "rate_limited",
+        RetryKind::Overloaded => "overloaded",
+        RetryKind::Network => "network",
+        RetryKind::Status(s) => status_reason(s),
+    }
+}
+
+fn fail_reason(kind: FailKind) -> &'static str {
+    match kind {
+        FailKind::Status(s) => status_reason(s),
+        FailKind::ServerSaidNo(_) => "should_retry_false",
+        FailKind::SpendLimit => "spend_limit",
+        FailKind::InsufficientQuota => "insufficient_quota",
+        FailKind::Aborted => "aborted",
+    }
+}
+
+fn status_reason(s: u16) -> &'static str {
+    const NAMED: &[(u16, &str)] = &[
+        (400, "status_400"),
+        (401, "status_401"),
+        (403, "status_403"),
+        (404, "status_404"),
+        (408, "status_408"),
+        (409, "status_409"),
+        (413, "status_413"),
+        (422, "status_422"),
+        (429, "status_429"),
+        (500, "status_500"),
+        (502, "status_502"),
+        (503, "status_503"),
+        (504, "status_504"),
+        (529, "status_529"),
+    ];
+    match NAMED.iter().find(|(code, _)| *code == s) {
+        Some((_, name)) => name,
+        None if (400..500).contains(&s) => "status_4xx",
+        None if (500..600).contains(&s) => "status_5xx",
+        None => "status_other",
+    }
+}
+
+/// The engine: the whole policy, as plain state and pure transitions.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    _todo: (),
+    config: Config,
+    limiter: Limiter,
+    scheduler: Scheduler,
+    budget: Option<RetryBudget>,
+    calls: BTreeMap<Id, Call>,
+    /// Backoff timers: (time key, id).
+    timers: BTreeSet<(u64, Id)>,
+    /// Deadlines of calls not yet delivered: (time key, id).
+    deadlines: BTreeSet<(u64, Id)>,
+    /// The scheduler's wake time from the last poll.
+    sched_wake: Option<Ms>,
+    next_id: Id,
+    next_seq: u64,
+    stats: Stats,
+    closed: bool,
+    record: bool,
+    events: Vec<Event>,
+    /// Calls that entered the queue since the last poll (for `wait` events).
+    fresh: Vec<Id>,
 }
 
 impl Engine {
     /// A new engine. `config` must be valid ([`Config::validate`]).
     pub fn new(config: Config, now_ms: Ms) -> Self {
-        let _ = (config, now_ms);
-        todo!("Engine::new")
+        Engine {
+            limiter: Limiter::new(config.limits, now_ms),
+            scheduler: Scheduler::new(config.concurrency),
+            budget: config.budget.map(RetryBudget::new),
+            config,
+            calls: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            deadlines: BTreeSet::new(),
+            sched_wake: None,
+            next_id: 1,
+            next_seq: 0,
+            stats: Stats::default(),
+            closed: false,
+            record: false,
+            events: Vec::new(),
+            fresh: Vec::new(),
+        }
     }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Record events for [`Engine::drain_events`] (off by default: no cost when unused).
     pub fn set_record_events(&mut self, on: bool) {
-        let _ = on;
-        todo!()
+        self.record = on;
+        if !on {
+            self.events.clear();
+        }
     }
+
     /// Take the events recorded so far.
     pub fn drain_events(&mut self) -> Vec<Event> {
-        todo!()
+        std::mem::take(&mut self.events)
     }
+
+    fn event(&mut self, kind: EventKind, id: Id, reason: &'static str, delay_ms: Ms, at_ms: Ms) {
+        if self.record {
+            let attempt = self.calls.get(&id).map_or(0, |c| c.attempt);
+            self.events.push(Event {
+                kind,
+                id,
+                attempt,
+                reason,
+                delay_ms,
+                at_ms,
+            });
+        }
+    }
+
+    /// The cost the limiter reserves for `request`.
+    fn cost_of(&self, request: &Request) -> Cost {
+        let clean = |v: f64| {
+            if v.is_finite() && v > 0.0 {
+                v.min(Usage::MAX_TOKENS)
+            } else {
+                0.0
+            }
+        };
+        let output = match self.config.output_reservation {
+            OutputReservation::MaxTokens => request.max_tokens.map_or(0.0, clean),
+            OutputReservation::None => 0.0,
+            OutputReservation::Fixed(n) => n,
+        };
+        Cost {
+            input: clean(request.input_tokens),
+            output,
+        }
+    }
+
     /// Submit a call. It is queued; call [`Engine::poll`] to admit. Fails at once with
     /// `Closed` after [`Engine::close`].
     pub fn submit(&mut self, now_ms: Ms, request: Request) -> Result<Id, CallError> {
-        let _ = (now_ms, request);
-        todo!()
+        if self.closed {
+            return Err(CallError::Closed);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let cost = self.cost_of(&request);
+        let deadline = self.config.timeout_ms.map(|t| now_ms + t);
+        if let Some(d) = deadline {
+            self.deadlines.insert((key(d), id));
+        }
+        self.calls.insert(
+            id,
+            Call {
+                seq,
+                priority: request.priority,
+                cost,
+                attempt: 0,
+                state: State::Queued,
+                deadline,
+                has_response: false,
+                prev_delay: 0.0,
+                waiting_since: now_ms,
+                no_retry: false,
+            },
+        );
+        self.scheduler.push(id, request.priority, seq, cost);
+        self.stats.requests += 1;
+        self.fresh.push(id);
+        self.event(EventKind::Queued, id, "submitted", 0.0, now_ms);
+        Ok(id)
     }
+
+    /// Remove a call that leaves while waiting (queue or backoff): count its wait.
+    fn end_wait(&mut self, now_ms: Ms, id: Id) -> Option<Call> {
+        let call = self.calls.remove(&id)?;
+        match call.state {
+            State::Queued => {
+                self.scheduler.remove(id);
+                self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
+            }
+            State::Backoff { until } => {
+                self.timers.remove(&(key(until), id));
+                self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
+            }
+            State::InFlight { .. } | State::Delivered { .. } => self.scheduler.finish(),
+        }
+        if let Some(d) = call.deadline {
+            self.deadlines.remove(&(key(d), id));
+        }
+        Some(call)
+    }
+
+    /// A waiting call gives up: its last response if it has one, else `error`.
+    fn give_up_waiting(
+        &mut self,
+        now_ms: Ms,
+        id: Id,
+        error: CallError,
+        reason: &'static str,
+        out: &mut Vec<Action>,
+    ) {
+        self.event(EventKind::GiveUp, id, reason, 0.0, now_ms);
+        if let Some(call) = self.end_wait(now_ms, id) {
+            out.push(if call.has_response {
+                Action::Deliver { id }
+            } else {
+                Action::Fail { id, error }
+            });
+        }
+    }
+
     /// Fire due timers and deadlines, admit what can go. Call it after `submit`, after every
     /// `on_*`, and at [`Engine::next_wake`].
     pub fn poll(&mut self, now_ms: Ms) -> Vec<Action> {
-        let _ = now_ms;
-        todo!()
+        let mut out = Vec::new();
+        let now_key = key(now_ms);
+
+        // Backoff timers that are due: back into the queue, at their original place.
+        while let Some(&(k, id)) = self.timers.first() {
+            if k > now_key {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.state = State::Queued;
+                self.scheduler.push(id, call.priority, call.seq, call.cost);
+                self.fresh.push(id);
+            }
+        }
+
+        // Deadlines: the last response if one is held, else TIMEOUT; an attempt on the wire
+        // is failed (the driver aborts it).
+        while let Some(&(k, id)) = self.deadlines.first() {
+            if k > now_key {
+                break;
+            }
+            self.deadlines.pop_first();
+            let Some(call) = self.calls.get(&id) else {
+                continue;
+            };
+            match call.state {
+                State::InFlight { .. } => {
+                    self.event(EventKind::GiveUp, id, "timeout", 0.0, now_ms);
+                    self.calls.remove(&id);
+                    self.scheduler.finish();
+                    out.push(Action::Fail {
+                        id,
+                        error: CallError::Timeout,
+                    });
+                }
+                State::Queued | State::Backoff { .. } => {
+                    self.give_up_waiting(now_ms, id, CallError::Timeout, "timeout", &mut out);
+                }
+                State::Delivered { .. } => {}
+            }
+        }
+
+        // A server-imposed pause longer than maxRetryAfterMs: nobody waits it out.
+        if let Some(until) = self.limiter.paused_until(now_ms) {
+            let hint_ms = until - now_ms;
+            if hint_ms > self.config.retry.max_retry_after_ms {
+                for id in self.scheduler.drain() {
+                    if let Some(call) = self.calls.get_mut(&id) {
+                        // `drain` already removed it from the queue; mark it so `end_wait`
+                        // does not look for it there.
+                        call.state = State::Queued;
+                    }
+                    let error = CallError::RetryAfterTooLong { hint_ms };
+                    self.give_up_waiting(now_ms, id, error, "retry_after_too_long", &mut out);
+                }
+            }
+        }
+
+        let poll = self.scheduler.poll(now_ms, &mut self.limiter);
+        for (id, dim, cost, capacity) in poll.never {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.state = State::Queued; // already out of the queue; see above
+            }
+            let error = CallError::TooLarge {
+                dim,
+                cost,
+                capacity,
+            };
+            self.give_up_waiting(now_ms, id, error, dim.name(), &mut out);
+        }
+        for (id, ticket) in poll.admitted {
+            let Some(call) = self.calls.get_mut(&id) else {
+                // Not ours (cannot happen): give the slot and the tokens back.
+                self.scheduler.finish();
+                self.limiter.refund(now_ms, ticket, false);
+                continue;
+            };
+            call.attempt += 1;
+            call.state = State::InFlight { ticket };
+            call.has_response = false;
+            let waited = (now_ms - call.waiting_since).max(0.0);
+            let attempt = call.attempt;
+            self.stats.wait_ms += waited;
+            self.stats.attempts += 1;
+            self.stats.input_tokens_reserved += ticket.input;
+            self.stats.output_tokens_reserved += ticket.output;
+            self.event(EventKind::Admitted, id, "admitted", waited, now_ms);
+            out.push(Action::Send { id, attempt });
+        }
+        self.sched_wake = poll.wake_at_ms;
+
+        let fresh = std::mem::take(&mut self.fresh);
+        if self.record {
+            for id in fresh {
+                let Some(call) = self.calls.get(&id) else {
+                    continue;
+                };
+                if call.state != State::Queued {
+                    continue;
+                }
+                let reason = match self.limiter.check(now_ms, call.cost) {
+                    Decision::Wait {
+                        blocker: Blocker::Paused,
+                        ..
+                    } => "paused",
+                    Decision::Wait {
+                        blocker: Blocker::Dim(d),
+                        ..
+                    } => d.name(),
+                    Decision::Never { dim, .. } => dim.name(),
+                    Decision::Admit(_) => match self.config.concurrency {
+                        Some(c) if self.scheduler.in_flight() >= c => "concurrency",
+                        _ => "queue",
+                    },
+                };
+                let delay = self.sched_wake.map_or(0.0, |w| (w - now_ms).max(0.0));
+                self.event(EventKind::Wait, id, reason, delay, now_ms);
+            }
+        }
+        out
     }
+
     /// When the driver must call [`Engine::poll`] next, if anything waits on time.
     pub fn next_wake(&self) -> Option<Ms> {
-        todo!()
+        let timer = self.timers.first().map(|&(k, _)| unkey(k));
+        let deadline = self.deadlines.first().map(|&(k, _)| unkey(k));
+        let sched = if self.scheduler.is_empty() {
+            None
+        } else {
+            self.sched_wake
+        };
+        [timer, deadline, sched]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min)
     }
+
+    /// Decide whether a failed attempt of `id` is retried: the wait, or why not.
+    fn retry_delay(
+        &mut self,
+        now_ms: Ms,
+        id: Id,
+        kind: RetryKind,
+        hint: Option<Ms>,
+        u: f64,
+    ) -> Result<Ms, &'static str> {
+        let retry = &self.config.retry;
+        let call = &self.calls[&id];
+        // A 429 with a hint pauses everyone, whatever this call does next.
+        if kind == RetryKind::RateLimited {
+            if let Some(h) = hint {
+                self.limiter.pause_until(now_ms + h);
+            }
+        }
+        // Rate limits are paced by the limiter and the pause; the budget guards against
+        // storms of failures (5xx, 529, network), as in gRPC's retry throttling.
+        if kind != RetryKind::RateLimited {
+            if let Some(b) = self.budget.as_mut() {
+                b.on_failure();
+            }
+        }
+        if self.closed || call.no_retry {
+            return Err("closed");
+        }
+        if call.attempt > retry.max_retries {
+            return Err("max_retries");
+        }
+        if kind != RetryKind::RateLimited
+            && !self.budget.as_ref().is_none_or(RetryBudget::can_retry)
+        {
+            return Err("budget");
+        }
+        let wait = match hint {
+            Some(h) => match with_hint(h, retry.max_retry_after_ms, u) {
+                HintDecision::Wait(w) => w,
+                HintDecision::TooLong { .. } => return Err("retry_after_too_long"),
+            },
+            None => retry.backoff.delay(call.attempt, call.prev_delay, u),
+        };
+        if call.deadline.is_some_and(|d| now_ms + wait > d) {
+            return Err("timeout");
+        }
+        Ok(wait)
+    }
+
+    /// Schedule the retry of `id` after `wait`.
+    fn schedule_retry(&mut self, now_ms: Ms, id: Id, wait: Ms, reason: &'static str) -> Ms {
+        let at = now_ms + wait;
+        let call = self.calls.get_mut(&id).expect("call exists");
+        call.state = State::Backoff { until: at };
+        call.prev_delay = wait;
+        call.waiting_since = now_ms;
+        self.timers.insert((key(at), id));
+        self.stats.retries += 1;
+        self.event(EventKind::Retry, id, reason, wait, now_ms);
+        at
+    }
+
+    /// Forget a call whose attempt ended (it holds a concurrency slot, not a queue place).
+    fn finish_call(&mut self, id: Id) {
+        if let Some(call) = self.calls.remove(&id) {
+            if let Some(d) = call.deadline {
+                self.deadlines.remove(&(key(d), id));
+            }
+            self.scheduler.finish();
+        }
+    }
+
     /// A response head arrived for `id`. `u` is a uniform draw in `[0, 1)` for jitter.
     pub fn on_response(
         &mut self,
@@ -249,44 +695,185 @@ impl Engine {
         error: Option<&ErrorInfo>,
         u: f64,
     ) -> Verdict {
-        let _ = (now_ms, id, status, info, error, u);
-        todo!()
+        let Some(&Call {
+            state: State::InFlight { ticket },
+            ..
+        }) = self.calls.get(&id)
+        else {
+            return Verdict::Unknown;
+        };
+        if self.limiter.observe(now_ms, info) {
+            self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
+        }
+        match status {
+            429 => self.stats.rate_limited += 1,
+            529 => self.stats.overloaded += 1,
+            500..=599 => self.stats.server_errors += 1,
+            _ => {}
+        }
+        let outcome = classify(
+            status,
+            info.should_retry,
+            error,
+            self.config.retry.retry_on.as_deref(),
+        );
+        // The server refused without processing: its tokens were never counted.
+        let refused = status == 429 || status == 529;
+        match outcome {
+            Outcome::Success => {
+                if let Some(b) = self.budget.as_mut() {
+                    b.on_success();
+                }
+                let call = self.calls.get_mut(&id).expect("checked above");
+                call.state = State::Delivered { ticket };
+                call.has_response = true;
+                if let Some(d) = call.deadline.take() {
+                    self.deadlines.remove(&(key(d), id));
+                }
+                Verdict::Deliver
+            }
+            Outcome::Fail(kind) => {
+                if refused {
+                    self.limiter.refund(now_ms, ticket, false);
+                }
+                self.event(EventKind::GiveUp, id, fail_reason(kind), 0.0, now_ms);
+                self.finish_call(id);
+                Verdict::Deliver
+            }
+            Outcome::Retry(kind) => {
+                if refused {
+                    self.limiter.refund(now_ms, ticket, false);
+                }
+                self.scheduler.finish();
+                let call = self.calls.get_mut(&id).expect("checked above");
+                call.has_response = true;
+                call.state = State::Queued; // transient: neither queued nor in flight
+                match self.retry_delay(now_ms, id, kind, info.retry_after_ms, u) {
+                    Ok(wait) => Verdict::Retry {
+                        at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
+                    },
+                    Err(reason) => {
+                        self.event(EventKind::GiveUp, id, reason, 0.0, now_ms);
+                        let call = self.calls.remove(&id).expect("checked above");
+                        if let Some(d) = call.deadline {
+                            self.deadlines.remove(&(key(d), id));
+                        }
+                        Verdict::Deliver
+                    }
+                }
+            }
+        }
     }
+
     /// The attempt of `id` failed with no response (not an abort).
     pub fn on_network_error(&mut self, now_ms: Ms, id: Id, u: f64) -> Verdict {
-        let _ = (now_ms, id, u);
-        todo!()
+        let Some(&Call {
+            state: State::InFlight { .. },
+            ..
+        }) = self.calls.get(&id)
+        else {
+            return Verdict::Unknown;
+        };
+        self.stats.network_errors += 1;
+        // The reservation stays: the server may have counted the request.
+        self.scheduler.finish();
+        let call = self.calls.get_mut(&id).expect("checked above");
+        call.has_response = false;
+        call.state = State::Queued; // transient
+        let kind = match classify_error(false) {
+            Outcome::Retry(kind) => kind,
+            _ => RetryKind::Network,
+        };
+        match self.retry_delay(now_ms, id, kind, None, u) {
+            Ok(wait) => Verdict::Retry {
+                at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
+            },
+            Err(reason) => {
+                self.event(EventKind::GiveUp, id, reason, 0.0, now_ms);
+                let call = self.calls.remove(&id).expect("checked above");
+                if let Some(d) = call.deadline {
+                    self.deadlines.remove(&(key(d), id));
+                }
+                Verdict::Fail(if reason == "timeout" {
+                    CallError::Timeout
+                } else {
+                    CallError::Network
+                })
+            }
+        }
     }
+
     /// The body of a delivered 2xx ended; `usage` is what it reported (`None`: unknown).
     pub fn on_done(&mut self, now_ms: Ms, id: Id, usage: Option<Usage>) {
-        let _ = (now_ms, id, usage);
-        todo!()
+        let Some(&Call {
+            state: State::Delivered { ticket },
+            ..
+        }) = self.calls.get(&id)
+        else {
+            return;
+        };
+        if let Some(usage) = usage.and_then(Usage::sanitized) {
+            self.limiter.settle(now_ms, ticket, &usage);
+            self.stats.input_tokens_used += usage.metered_input();
+            self.stats.output_tokens_used += usage.output_tokens;
+            self.event(EventKind::Settled, id, "usage", 0.0, now_ms);
+        } else {
+            // Unknown usage: the reservation stands as the best estimate.
+            self.event(EventKind::Settled, id, "no_usage", 0.0, now_ms);
+        }
+        self.finish_call(id);
     }
+
     /// The caller aborted `id`: forget it wherever it is. False if it was not known.
     pub fn abort(&mut self, now_ms: Ms, id: Id) -> bool {
-        let _ = (now_ms, id);
-        todo!()
+        if !self.calls.contains_key(&id) {
+            return false;
+        }
+        self.event(EventKind::GiveUp, id, "aborted", 0.0, now_ms);
+        self.end_wait(now_ms, id);
+        true
     }
+
     /// Close: queued calls fail with `Closed` (a call waiting out a backoff gets its last
     /// response); in-flight ones finish their attempt with no retry; later submits fail.
     pub fn close(&mut self, now_ms: Ms) -> Vec<Action> {
-        let _ = now_ms;
-        todo!()
+        self.closed = true;
+        let mut out = Vec::new();
+        let ids: Vec<Id> = self.calls.keys().copied().collect();
+        for id in ids {
+            let call = self.calls.get_mut(&id).expect("listed");
+            match call.state {
+                State::Queued | State::Backoff { .. } => {
+                    self.give_up_waiting(now_ms, id, CallError::Closed, "closed", &mut out);
+                }
+                State::InFlight { .. } | State::Delivered { .. } => call.no_retry = true,
+            }
+        }
+        self.fresh.clear();
+        out
     }
+
     /// Counters now.
     pub fn stats(&self) -> Stats {
-        todo!()
+        Stats {
+            queued: (self.scheduler.len() + self.timers.len()) as u64,
+            in_flight: u64::from(self.scheduler.in_flight()),
+            ..self.stats
+        }
     }
+
     /// What is known of each limit now.
     pub fn limits(&self, now_ms: Ms) -> Vec<DimState> {
-        let _ = now_ms;
-        todo!()
+        self.limiter.snapshot(now_ms)
     }
+
+    /// The limiter (read-only), e.g. to inspect or persist its state.
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+
     /// Calls the engine still tracks (queued, backing off, in flight, awaiting usage).
     pub fn live_calls(&self) -> usize {
-        todo!()
+        self.calls.len()
     }
 }
-
-#[allow(dead_code)]
-fn _types(_: Cost) {}
