@@ -133,6 +133,9 @@ impl Backoff {
     ///
     /// Always finite and in `[0, max_delay_ms]`, for every `n`: a growth factor that overflows
     /// to infinity gives the cap, and a multiplier of 1 gives the initial delay for all `n`.
+    /// Parameters outside the ranges [`crate::core::config`] accepts are handled defensively
+    /// rather than trusted: a NaN or negative delay is taken as 0, an infinite cap as
+    /// `f64::MAX`, a NaN multiplier or one below 1 as 1.
     ///
     /// ```
     /// use llm_pacer::core::backoff::Backoff;
@@ -192,7 +195,7 @@ impl Backoff {
             }
             Jitter::Decorrelated => {
                 let lo = self.initial();
-                // `!(prev >= lo)` also catches a NaN.
+                // A NaN `prev` fails the comparison and becomes `lo` as well.
                 let prev = if prev >= lo { prev } else { lo };
                 uniform(lo, (3.0 * prev).min(self.cap()), u)
             }
