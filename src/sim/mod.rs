@@ -14,12 +14,13 @@
 //! server and each client have their own — so the same scenario always gives the same report.
 //!
 //! ```
-//! use llm_pacer::sim::{compare, run, Scenario, StrategyKind, Table};
+//! use llm_pacer::sim::{run, Scenario, StrategyKind, Table};
 //!
 //! let mut scenario = Scenario::issue_default(1);
 //! scenario.workload.requests = 60;
-//! let report = run(&scenario, StrategyKind::SdkDefault);
-//! assert_eq!(report, run(&scenario, StrategyKind::SdkDefault)); // reproducible
+//! let report = run(&scenario, StrategyKind::TokenWindow);
+//! assert_eq!(report, run(&scenario, StrategyKind::TokenWindow)); // reproducible
+//! assert_eq!(report.failures, 0);
 //! assert!(report.makespan_ms >= report.lower_bound_ms);
 //! println!("{}", Table(&[report]));
 //! ```

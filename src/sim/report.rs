@@ -166,6 +166,13 @@ impl fmt::Display for Table<'_> {
                 if r.truncated { "  (stopped)" } else { "" }
             )?;
         }
+        if self.0.iter().any(|r| r.failures > 0) {
+            writeln!(
+                f,
+                "(failures: requests given up on; a strategy that gives up finishes sooner, \
+                 so its makespan and ratio do not compare)"
+            )?;
+        }
         Ok(())
     }
 }

@@ -313,8 +313,7 @@ impl TokenWindow {
     /// Does a request of `(input, output)` fit limits of which `used` = (requests, input,
     /// output) are taken?
     fn fits(limits: &Limits, used: (f64, f64, f64), input: f64, output: f64) -> bool {
-        let ok =
-            |limit: Option<f64>, used: f64, cost: f64| limit.map_or(true, |l| used + cost <= l);
+        let ok = |limit: Option<f64>, used: f64, cost: f64| limit.is_none_or(|l| used + cost <= l);
         ok(limits.rpm, used.0, 1.0)
             && ok(limits.itpm, used.1, input)
             && ok(limits.otpm, used.2, output)
