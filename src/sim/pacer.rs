@@ -45,12 +45,6 @@ impl PacerClient {
         }
     }
 
-    /// The engine's counters (for reports and tests).
-    #[allow(dead_code)]
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     fn forget(&mut self, id: Id) -> Option<usize> {
         self.held.remove(&id);
         let req = self.requests.remove(&id)?;

@@ -66,7 +66,73 @@ pub struct Report {
     pub series: Vec<Slot>,
 }
 
+/// A JSON number, or `null` when not finite (JSON has no NaN).
+fn json_num(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v}")
+    } else {
+        "null".into()
+    }
+}
+
 impl Report {
+    /// The report as compact JSON, keys spelled as in JavaScript (`makespanMs`,
+    /// `rateLimited`, ...; `series` is an array of slots of [`SLOT_MS`] each), for the demo
+    /// page and the Wasm `simulate` export. NaN values are `null`.
+    ///
+    /// ```
+    /// use llm_pacer::sim::{run, Scenario, StrategyKind};
+    ///
+    /// let mut s = Scenario::issue_default(1);
+    /// s.workload.requests = 10;
+    /// let json = run(&s, StrategyKind::TokenWindow).to_json();
+    /// assert!(json.starts_with(r#"{"strategy":"token-window","clients":1,"requests":10,"#));
+    /// ```
+    pub fn to_json(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::with_capacity(256 + 96 * self.series.len());
+        let _ = write!(
+            s,
+            "{{\"strategy\":\"{}\",\"clients\":{},\"requests\":{},\"completed\":{},\
+             \"failures\":{},\"attempts\":{},\"retries\":{},\"rateLimited\":{},\
+             \"overloaded\":{},\"makespanMs\":{},\"lowerBoundMs\":{},\"ratio\":{},\
+             \"latencyP50Ms\":{},\"latencyP99Ms\":{},\"truncated\":{},\"slotMs\":{},\
+             \"series\":[",
+            self.strategy.name(),
+            self.clients,
+            self.requests,
+            self.completed,
+            self.failures,
+            self.attempts,
+            self.retries,
+            self.rate_limited,
+            self.overloaded,
+            json_num(self.makespan_ms),
+            json_num(self.lower_bound_ms),
+            json_num(self.ratio),
+            json_num(self.latency_p50_ms),
+            json_num(self.latency_p99_ms),
+            self.truncated,
+            SLOT_MS,
+        );
+        for (i, x) in self.series.iter().enumerate() {
+            let _ = write!(
+                s,
+                "{}{{\"sent\":{},\"inputTokens\":{},\"outputTokens\":{},\"rateLimited\":{},\
+                 \"overloaded\":{},\"queued\":{}}}",
+                if i == 0 { "" } else { "," },
+                x.sent,
+                json_num(x.input_tokens),
+                json_num(x.output_tokens),
+                x.rate_limited,
+                x.overloaded,
+                x.queued
+            );
+        }
+        s.push_str("]}");
+        s
+    }
+
     /// 429s per attempt (0 when nothing was sent).
     pub fn rate_limited_share(&self) -> f64 {
         if self.attempts == 0 {
@@ -187,6 +253,44 @@ impl fmt::Display for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_has_every_field_and_no_nan() {
+        let r = Report {
+            strategy: StrategyKind::Pacer,
+            clients: 2,
+            requests: 3,
+            completed: 0,
+            failures: 3,
+            attempts: 4,
+            retries: 1,
+            rate_limited: 1,
+            overloaded: 0,
+            makespan_ms: 1_500.5,
+            lower_bound_ms: 0.0,
+            ratio: f64::NAN,
+            latency_p50_ms: f64::NAN,
+            latency_p99_ms: f64::NAN,
+            truncated: false,
+            series: vec![Slot {
+                sent: 4,
+                input_tokens: 100.0,
+                output_tokens: 0.0,
+                rate_limited: 1,
+                overloaded: 0,
+                queued: 2,
+            }],
+        };
+        assert_eq!(
+            r.to_json(),
+            "{\"strategy\":\"llm-pacer\",\"clients\":2,\"requests\":3,\"completed\":0,\
+             \"failures\":3,\"attempts\":4,\"retries\":1,\"rateLimited\":1,\"overloaded\":0,\
+             \"makespanMs\":1500.5,\"lowerBoundMs\":0,\"ratio\":null,\"latencyP50Ms\":null,\
+             \"latencyP99Ms\":null,\"truncated\":false,\"slotMs\":10000,\"series\":[{\"sent\":4,\
+             \"inputTokens\":100,\"outputTokens\":0,\"rateLimited\":1,\"overloaded\":0,\
+             \"queued\":2}]}"
+        );
+    }
 
     #[test]
     fn percentiles_use_the_nearest_rank() {
