@@ -100,6 +100,7 @@ fn remove_contains_len_and_replacing_an_entry() {
     s.push(7, 0, 1, Cost::default());
     s.push(8, 0, 2, Cost::default());
     assert!(s.contains(7) && s.contains(8));
+    assert_eq!(s.head(), Some(7));
     assert_eq!(s.len(), 2);
     assert!(s.remove(7));
     assert!(!s.remove(7), "not queued any more");
@@ -337,7 +338,7 @@ fn a_large_request_is_not_starved_by_a_stream_of_small_ones() {
         }
         // The first time the big one is a blocked head, its solo start is when it would go
         // with only the requests ahead of it admitted.
-        if solo_start.is_none() && s.clone().drain().first() == Some(&BIG) {
+        if solo_start.is_none() && s.head() == Some(BIG) {
             let mut solo = before;
             for &(id, _) in p.admitted.iter().filter(|&&(id, _)| id < BIG_SEQ) {
                 assert!(solo.acquire(now, cost(100.0, 0.0)).is_admit(), "{id}");
@@ -624,7 +625,7 @@ proptest! {
                 }
             }
             // A new blocked head: its solo start replays only the admissions before it.
-            let current = s.clone().drain().first().copied();
+            let current = s.head();
             if let Some(h) = current {
                 if head.map(|(id, _)| id) != Some(h) {
                     let mut replay = before;

@@ -288,8 +288,10 @@ pub struct Limiter {
 impl Limiter {
     /// A limiter with the configured limits, buckets full at `now_ms`. Limits must be finite
     /// and positive ([`crate::core::config::Config::validate`]); any other value is taken as
-    /// "unknown" (learned from headers if the server sends them).
+    /// "unknown" (learned from headers if the server sends them). Each configured limit is a
+    /// bucket of that capacity per minute.
     pub fn new(limits: Limits, now_ms: Ms) -> Self {
+        let now_ms = if now_ms.is_finite() { now_ms } else { 0.0 };
         let mut slots = [None; 4];
         for (dim, limit) in [
             (Dim::Requests, limits.rpm),
@@ -642,9 +644,16 @@ fn stricter(c1: f64, w1: Ms, c2: f64, w2: Ms) -> (f64, Ms) {
 /// [`Bucket::level`] at that time is really `>= n` despite rounding: a caller woken at the
 /// returned time is admitted, not told to wait a few more ulps.
 fn ready_at(bucket: &Bucket, now: Ms, n: f64) -> Ms {
-    let mut t = now + bucket.time_until(now, n).unwrap_or(0.0);
+    let Some(wait) = bucket.time_until(now, n) else {
+        return Ms::INFINITY; // n > capacity: callers rule this out first
+    };
+    let mut t = now + wait;
     let mut step = (t.abs() * f64::EPSILON).max(1e-9);
-    while bucket.level(t) < n {
+    // A step of a few ulps nearly always suffices; doubling bounds the loop in any case.
+    for _ in 0..128 {
+        if bucket.level(t) >= n {
+            break;
+        }
         t += step;
         step *= 2.0;
     }

@@ -281,6 +281,10 @@ impl Scheduler {
             .map(|k| k.2)
             .collect()
     }
+    /// The entry that goes next (the head), if any.
+    pub fn head(&self) -> Option<Id> {
+        self.queue.first_key_value().map(|(k, _)| k.2)
+    }
     /// Is `id` queued?
     pub fn contains(&self, id: Id) -> bool {
         self.index.contains_key(&id)
