@@ -392,6 +392,33 @@ fn pacer_alone_with_the_right_limits_never_sees_a_429_and_is_near_the_bound() {
 
 #[test]
 #[ignore = "needs core::limiter, scheduler, headers on main"]
+fn pacer_alone_stays_clean_when_it_learns_the_limits_or_the_metering_differs() {
+    let variants: [(&str, fn(&mut Scenario)); 3] = [
+        ("limits learned from headers", |s| {
+            s.pacer_limits = llm_pacer::sim::PacerLimits::Learned
+        }),
+        ("real-time output metering", |s| {
+            s.server.metering = OtpmMetering::RealTime
+        }),
+        ("5% overloaded", |s| s.server.p_overloaded = 0.05),
+    ];
+    for (name, tweak) in variants {
+        let mut s = Scenario::issue_default(1);
+        tweak(&mut s);
+        let r = run(&s, StrategyKind::Pacer);
+        println!("{name}:\n{}", Table(std::slice::from_ref(&r)));
+        check_consistent(&s, &r);
+        assert_eq!(r.failures, 0, "{name}");
+        assert!(r.rate_limited <= 5, "{name}: {} 429s", r.rate_limited);
+        assert!(r.ratio <= 1.10, "{name}: ratio {}", r.ratio);
+        if s.server.p_overloaded > 0.0 {
+            assert!(r.overloaded > 0 && r.retries >= r.overloaded, "{name}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs core::limiter, scheduler, headers on main"]
 fn pacer_with_four_clients_keeps_429s_rare() {
     let s = Scenario::issue_default(4);
     let reports = compare(&s);
