@@ -393,7 +393,8 @@ fn pacer_alone_with_the_right_limits_never_sees_a_429_and_is_near_the_bound() {
 #[test]
 #[ignore = "needs core::limiter, scheduler, headers on main"]
 fn pacer_alone_stays_clean_when_it_learns_the_limits_or_the_metering_differs() {
-    let variants: [(&str, fn(&mut Scenario)); 3] = [
+    type Tweak = fn(&mut Scenario);
+    let variants: [(&str, Tweak); 3] = [
         ("limits learned from headers", |s| {
             s.pacer_limits = llm_pacer::sim::PacerLimits::Learned
         }),
