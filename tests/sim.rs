@@ -316,7 +316,6 @@ fn overloads_and_realtime_metering_run_through() {
 }
 
 #[test]
-#[ignore = "needs core::limiter, scheduler, headers on main"]
 fn the_cli_prints_the_comparison_and_rejects_bad_flags() {
     let bin = env!("CARGO_BIN_EXE_simulate");
     let out = std::process::Command::new(bin)
@@ -369,7 +368,6 @@ fn the_cli_prints_the_comparison_and_rejects_bad_flags() {
 // ---- llm-pacer itself ----
 
 #[test]
-#[ignore = "needs core::limiter, scheduler, headers on main"]
 fn pacer_is_reproducible() {
     let a = run(&small(2, 7), StrategyKind::Pacer);
     assert_eq!(a, run(&small(2, 7), StrategyKind::Pacer));
@@ -377,7 +375,6 @@ fn pacer_is_reproducible() {
 }
 
 #[test]
-#[ignore = "needs core::limiter, scheduler, headers on main"]
 fn pacer_alone_with_the_right_limits_never_sees_a_429_and_is_near_the_bound() {
     let s = Scenario::issue_default(1);
     let reports = compare(&s);
@@ -391,7 +388,6 @@ fn pacer_alone_with_the_right_limits_never_sees_a_429_and_is_near_the_bound() {
 }
 
 #[test]
-#[ignore = "needs core::limiter, scheduler, headers on main"]
 fn pacer_alone_stays_clean_when_it_learns_the_limits_or_the_metering_differs() {
     type Tweak = fn(&mut Scenario);
     let variants: [(&str, Tweak); 3] = [
@@ -419,7 +415,9 @@ fn pacer_alone_stays_clean_when_it_learns_the_limits_or_the_metering_differs() {
 }
 
 #[test]
-#[ignore = "needs core::limiter, scheduler, headers on main"]
+#[ignore = "target not met yet: clients sharing limits collide (~73% of llm-pacer's attempts are \
+            429s with 4 clients); core::call refunds a refused request after observing headers \
+            that already exclude it, and no client models the others' consumption"]
 fn pacer_with_four_clients_keeps_429s_rare() {
     let s = Scenario::issue_default(4);
     let reports = compare(&s);
