@@ -482,6 +482,11 @@ fn parse_remaining(s: &str) -> Option<f64> {
     parse_number(s).filter(|&v| v <= MAX_COUNT).map(|v| v + 0.0)
 }
 
+/// An OpenAI reset: a Go duration, valid as a wait.
+fn parse_go_reset(s: &str) -> Option<Ms> {
+    parse_go_duration(s).and_then(valid_wait)
+}
+
 /// A local reset time `delta` ms after `now_ms`: a delta in the past means now, a delta
 /// beyond [`ABSURD_MS`] (or not finite) means absent.
 fn reset_after(now_ms: Ms, delta: Ms) -> Option<Ms> {
@@ -619,14 +624,15 @@ struct RawDim {
 }
 
 impl RawDim {
-    fn set(&mut self, field: Field, value: Option<f64>) {
+    /// Fill `field` from `v` with `parse`, unless an earlier valid value holds it.
+    fn fill(&mut self, field: Field, v: &str, parse: impl FnOnce(&str) -> Option<f64>) {
         let slot = match field {
             Field::Limit => &mut self.limit,
             Field::Remaining => &mut self.remaining,
             Field::Reset => &mut self.reset,
         };
         if slot.is_none() {
-            *slot = value;
+            *slot = parse(v);
         }
     }
 }
@@ -693,30 +699,24 @@ impl<'a> Raw<'a> {
                     self.date = parse_http_date(v);
                 }
             }
-            Key::Anthropic(dim, field) => {
-                let dim = &mut self.anthropic[dim];
+            Key::Anthropic(dim, field) => self.anthropic[dim].fill(
+                field,
+                v,
                 match field {
-                    Field::Limit if dim.limit.is_none() => dim.set(field, parse_limit(v)),
-                    Field::Remaining if dim.remaining.is_none() => {
-                        dim.set(field, parse_remaining(v))
-                    }
-                    Field::Reset if dim.reset.is_none() => dim.set(field, parse_rfc3339(v)),
-                    _ => {}
-                }
-            }
-            Key::OpenAi(dim, field) => {
-                let dim = &mut self.openai[dim];
+                    Field::Limit => parse_limit,
+                    Field::Remaining => parse_remaining,
+                    Field::Reset => parse_rfc3339,
+                },
+            ),
+            Key::OpenAi(dim, field) => self.openai[dim].fill(
+                field,
+                v,
                 match field {
-                    Field::Limit if dim.limit.is_none() => dim.set(field, parse_limit(v)),
-                    Field::Remaining if dim.remaining.is_none() => {
-                        dim.set(field, parse_remaining(v))
-                    }
-                    Field::Reset if dim.reset.is_none() => {
-                        dim.set(field, parse_go_duration(v).and_then(valid_wait))
-                    }
-                    _ => {}
-                }
-            }
+                    Field::Limit => parse_limit,
+                    Field::Remaining => parse_remaining,
+                    Field::Reset => parse_go_reset,
+                },
+            ),
             Key::Policy => self.policy.push(v),
             Key::RateLimit => self.ratelimit.push(v),
         }
