@@ -189,6 +189,14 @@ export async function startAnthropicMock(options = {}) {
     matches: (path) => path === '/v1/messages',
     exposeHeaders: [...ANTHROPIC_EXPOSED_HEADERS],
     requestIdHeader: 'request-id',
+    bucketLimits: (l) => {
+      /** @type {Record<string, number | null | undefined>} */
+      const out = {};
+      if ('rpm' in l) out.requests = l.rpm;
+      if ('itpm' in l) out.input = l.itpm;
+      if ('otpm' in l) out.output = l.otpm;
+      return out;
+    },
     requestId: (seq) => `req_mock_${String(seq).padStart(12, '0')}`,
 
     authenticate(headers) {
@@ -331,5 +339,5 @@ export async function startAnthropicMock(options = {}) {
     },
   };
 
-  return startMockServer(provider, { ...options, limits: { requests: limits.rpm, input: limits.itpm, output: limits.otpm } });
+  return startMockServer(provider, { ...options, limits });
 }

@@ -634,6 +634,8 @@ export function redactHeaders(headers) {
  * @property {string} requestIdHeader
  * @property {(seq: number) => string} requestId
  * @property {Record<string, string>} [staticHeaders] sent on every response
+ * @property {(limits: Record<string, number | null | undefined>) => Record<string, number | null | undefined>} bucketLimits
+ *   the provider's limits (`rpm`, `itpm`, ...) as per-bucket limits (`requests`, `input`, ...)
  * @property {(headers: http.IncomingHttpHeaders) => { status: number, kind: string, message: string } | null} authenticate
  * @property {(body: any) => string | null} validate an error message, or null when valid
  * @property {(body: any, hints: Hints) => Plan} plan
@@ -668,7 +670,8 @@ export function redactHeaders(headers) {
  * @property {() => number} pending faults still queued
  * @property {() => Record<string, number>} levels bucket levels now, per dimension
  * @property {(levels: Record<string, number>) => void} setLevels set bucket levels now
- * @property {(limits: Record<string, number | null>) => void} setLimits new limits (full buckets)
+ * @property {(limits: Record<string, number | null>) => void} setLimits change some limits, in the
+ *   provider's names (`{ rpm: 5 }`; `null` = unlimited); every bucket starts full again
  * @property {() => Violation[]} violations admissions the buckets should have refused
  * @property {() => void} reset full buckets, empty log, stats, script and violations
  * @property {() => Promise<void>} idle resolves when no request is in progress
@@ -687,7 +690,8 @@ function hintInt(v, name) {
 /**
  * Starts a mock server for `provider`.
  * @param {Provider} provider
- * @param {MockOptions & { limits: Record<string, number | null | undefined> }} options
+ * @param {MockOptions & { limits: Record<string, number | null | undefined> }} options `limits`
+ *   in the provider's names (`rpm`, `itpm`, `tpm`, ...)
  * @returns {Promise<MockServer>}
  */
 export async function startMockServer(provider, options) {
@@ -701,7 +705,8 @@ export async function startMockServer(provider, options) {
   const enforce = options.enforce ?? true;
 
   let limits = { ...options.limits };
-  let limiter = new RateLimiter(limits, now());
+  const makeLimiter = () => new RateLimiter(provider.bucketLimits(limits), now());
+  let limiter = makeLimiter();
   /** @type {LogEntry[]} */
   const log = [];
   /** @type {Fault[]} */
@@ -1007,19 +1012,34 @@ export async function startMockServer(provider, options) {
     stats.admitted++;
     stats.inputTokens += plan.inputTokens;
 
-    await delay(hints.latencyMs ?? latencyMs);
-    if (res.destroyed) {
-      settle(plan, 0, entry);
-      return;
-    }
+    // Output settles once: at the end of the response, at a cut, or when the client goes away.
+    let emitted = 0;
+    let settled = false;
+    const settleOnce = () => {
+      if (settled) return;
+      settled = true;
+      settle(plan, emitted, entry);
+    };
+    res.once('close', settleOnce);
     const outputBucket = limiter.bucket(plan.outputDim);
-    const meterRealtime = (/** @type {number} */ n) => {
+    /** @param {number} n */
+    const generated = (n) => {
+      emitted += n;
       if (metering === 'realtime' && n > 0) outputBucket?.take(now(), n);
     };
+    /**
+     * Writes and waits until the data is handed to the kernel, so that a cut right after still
+     * delivers it (destroying a socket drops what is still buffered in user space).
+     * @param {string} chunk
+     */
+    const write = (chunk) => new Promise((resolve) => res.write(chunk, () => resolve(undefined)));
+
+    await delay(hints.latencyMs ?? latencyMs);
+    if (res.destroyed) return;
 
     if (!plan.stream) {
-      meterRealtime(plan.outputTokens);
-      settle(plan, plan.outputTokens, entry);
+      generated(plan.outputTokens);
+      settleOnce(); // before the head, so the rate-limit headers show the correction
       const text = JSON.stringify(provider.json({ plan, requestId, usage: fault.usage, nowMs: now() }));
       const headers = { ...baseHeaders(requestId, fault), ...fault.headers };
       if (fault.kind === 'stream-error') {
@@ -1027,8 +1047,7 @@ export async function startMockServer(provider, options) {
         entry.status = 200;
         stats.byStatus[200] = (stats.byStatus[200] ?? 0) + 1;
         res.writeHead(200, { 'content-type': 'application/json', ...headers });
-        res.write(text.slice(0, Math.floor(text.length / 2)));
-        await delay(eventDelayMs);
+        await write(text.slice(0, Math.floor(text.length / 2)));
         res.destroy();
         return;
       }
@@ -1045,33 +1064,28 @@ export async function startMockServer(provider, options) {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
-      connection: 'keep-alive',
       ...baseHeaders(requestId, fault),
       ...fault.headers,
     });
-    let emitted = 0;
     for (let i = 0; i < frames.length; i++) {
       if (fault.kind === 'stream-error' && i === fault.afterEvents) {
         entry.outcome = 'stream-error';
-        settle(plan, emitted, entry);
+        settleOnce();
+        if (i === 0) await write(''); // at least the head
         res.destroy();
         return;
       }
       if (fault.kind === 'sse-error' && i === fault.afterEvents) {
+        settleOnce();
         res.end(provider.sseError({ plan, requestId }));
-        settle(plan, emitted, entry);
         return;
       }
       if (i > 0) await delay(eventDelayMs);
-      if (res.destroyed) {
-        settle(plan, emitted, entry);
-        return;
-      }
-      res.write(frames[i].wire);
-      emitted += frames[i].outputTokens;
-      meterRealtime(frames[i].outputTokens);
+      if (res.destroyed) return;
+      await write(frames[i].wire);
+      generated(frames[i].outputTokens);
     }
-    settle(plan, emitted, entry);
+    settleOnce();
     res.end();
   }
 
@@ -1115,12 +1129,15 @@ export async function startMockServer(provider, options) {
       }
     },
     setLimits(next) {
+      for (const key of Object.keys(next)) {
+        if (Object.keys(provider.bucketLimits({ [key]: 1 })).length === 0) throw new TypeError(`unknown limit ${key}`);
+      }
       limits = { ...limits, ...next };
-      limiter = new RateLimiter(limits, now());
+      limiter = makeLimiter();
     },
     violations: () => violations.slice(),
     reset() {
-      limiter = new RateLimiter(limits, now());
+      limiter = makeLimiter();
       log.length = 0;
       queue = [];
       violations = [];
@@ -1144,7 +1161,7 @@ export async function startMockServer(provider, options) {
       timers.clear();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(() => resolve(undefined)));
-      for (const w of idleWaiters) w();
+      await handle_.idle();
     },
   };
   return handle_;

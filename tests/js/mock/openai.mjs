@@ -156,6 +156,13 @@ export async function startOpenAIMock(options = {}) {
     matches: (path) => path === '/v1/chat/completions' || path === '/chat/completions',
     exposeHeaders: [...OPENAI_EXPOSED_HEADERS],
     requestIdHeader: 'x-request-id',
+    bucketLimits: (l) => {
+      /** @type {Record<string, number | null | undefined>} */
+      const out = {};
+      if ('rpm' in l) out.requests = l.rpm;
+      if ('tpm' in l) out.tokens = l.tpm;
+      return out;
+    },
     requestId: (seq) => `req_mock${String(seq).padStart(24, '0')}`,
     staticHeaders: { 'openai-organization': ORGANIZATION, 'openai-version': '2020-10-01' },
 
@@ -324,5 +331,5 @@ export async function startOpenAIMock(options = {}) {
     },
   };
 
-  return startMockServer(provider, { ...options, limits: { requests: limits.rpm, tokens: limits.tpm } });
+  return startMockServer(provider, { ...options, limits });
 }
