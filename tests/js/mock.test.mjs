@@ -758,7 +758,7 @@ describe('Anthropic mock', () => {
   describe('observability', () => {
     it('logs arrival, concurrency and headers; prints secrets redacted', async () => {
       await Promise.all(
-        [0, 1, 2].map(() => anthropic(mock, msg(), { 'x-mock-latency-ms': '30' }).then((r) => r.arrayBuffer())),
+        [0, 1, 2].map(() => anthropic(mock, msg(), { 'x-mock-latency-ms': '60' }).then((r) => r.arrayBuffer())),
       );
       assert.equal(mock.stats.maxInFlight, 3);
       assert.deepEqual(mock.log.map((e) => e.inFlight), [1, 2, 3]);

@@ -673,7 +673,8 @@ export function redactHeaders(headers) {
  * @property {(limits: Record<string, number | null>) => void} setLimits change some limits, in the
  *   provider's names (`{ rpm: 5 }`; `null` = unlimited); every bucket starts full again
  * @property {() => Violation[]} violations admissions the buckets should have refused
- * @property {() => void} reset full buckets, empty log, stats, script and violations
+ * @property {() => void} reset full buckets; empty log (ids restart at 1), stats, script and
+ *   violations
  * @property {() => Promise<void>} idle resolves when no request is in progress
  * @property {() => string} printLog the log, one line per request, secrets redacted
  * @property {() => Promise<void>} close stop listening, cut every connection
@@ -1139,6 +1140,7 @@ export async function startMockServer(provider, options) {
     reset() {
       limiter = makeLimiter();
       log.length = 0;
+      seq = 0;
       queue = [];
       violations = [];
       stats = freshStats();
