@@ -703,6 +703,10 @@ describe('Anthropic mock', () => {
       assert.deepEqual(mock.log[0].usage, { input: 1, output: 5 });
       assert.equal(mock.levels().output, 6_000 - 5);
     });
+    it('a cut after the last event still fails the body read', async () => {
+      const r = await withFault('stream-error; after=99', { stream: true });
+      await assert.rejects(r.text(), TypeError);
+    });
     it('a non-streaming body cut half-way', async () => {
       const r = await withFault('stream-error');
       assert.equal(r.status, 200);

@@ -9,8 +9,7 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 
-import { startAnthropicMock } from './mock/anthropic.mjs';
-import { startOpenAIMock } from './mock/openai.mjs';
+import { startAnthropicMock, startOpenAIMock } from './mock/index.mjs';
 
 // A frozen server clock: buckets do not refill while a test runs.
 const T0 = Date.UTC(2025, 0, 2, 3, 4, 5);

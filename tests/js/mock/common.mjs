@@ -342,9 +342,11 @@ export function outputPieces(tokens, chunks) {
  * - `stall`: no response until the client gives up (or, with `ms`, a delay of that many real ms,
  *   after which the request proceeds normally)
  * - `stream-error`: admitted; the connection is destroyed after `afterEvents` SSE events (2 by
- *   default) or, for a non-streaming request, halfway through the JSON body
- * - `sse-error`: admitted; after `afterEvents` events the stream carries an error event
- *   (`overloaded_error`) and ends cleanly
+ *   default; at most all of them, then the cut still comes before the end of the chunked body)
+ *   or, for a non-streaming request, halfway through the JSON body
+ * - `sse-error`: admitted; after `afterEvents` events (at most all) the stream carries an error
+ *   event (Anthropic `event: error` with `overloaded_error`; OpenAI `data: {"error": ...}`) and
+ *   ends cleanly
  * - `bad-usage` / `no-usage`: a normal response whose usage is malformed / missing
  * - `bad-headers` / `no-headers`: a normal response whose rate-limit headers are garbage / absent
  * @typedef {'ok' | 'rate-limit' | 'spend-limit' | 'insufficient-quota' | 'ramp-limit' |
@@ -1068,19 +1070,22 @@ export async function startMockServer(provider, options) {
       ...baseHeaders(requestId, fault),
       ...fault.headers,
     });
-    for (let i = 0; i < frames.length; i++) {
-      if (fault.kind === 'stream-error' && i === fault.afterEvents) {
+    // i === frames.length: after the last event, where a cut or an error event still applies.
+    for (let i = 0; i <= frames.length; i++) {
+      const at = Math.min(fault.afterEvents, frames.length);
+      if (fault.kind === 'stream-error' && i === at) {
         entry.outcome = 'stream-error';
         settleOnce();
         if (i === 0) await write(''); // at least the head
         res.destroy();
         return;
       }
-      if (fault.kind === 'sse-error' && i === fault.afterEvents) {
+      if (fault.kind === 'sse-error' && i === at) {
         settleOnce();
         res.end(provider.sseError({ plan, requestId }));
         return;
       }
+      if (i === frames.length) break;
       if (i > 0) await delay(eventDelayMs);
       if (res.destroyed) return;
       await write(frames[i].wire);
