@@ -518,34 +518,36 @@ describe('Anthropic mock', () => {
     });
     it('OTPM by reservation: max_tokens held during the response, corrected at the end', () =>
       withMock(startAnthropicMock, { eventDelayMs: 20, limits: { otpm: 1_000 } }, async (mock) => {
-      const r = await anthropic(mock, msg({ stream: true, max_tokens: 800 }), { 'x-mock-output-tokens': '100' });
-      const reader = r.body.getReader();
-      await reader.read(); // the stream is under way
-      assert.equal(mock.levels().output, 200, 'max_tokens reserved');
-      const r2 = await anthropic(mock, msg({ max_tokens: 300 }));
-      assert.equal(r2.status, 429, 'the reservation counts against others');
-      assert.equal(r2.headers.get('retry-after'), '6'); // 100 short at 1000/60 per s
-      await r2.arrayBuffer();
-      while (!(await reader.read()).done);
-      await mock.idle();
-      assert.equal(mock.levels().output, 900, 'corrected to the 100 generated');
-      const r3 = await anthropic(mock, msg({ max_tokens: 900 }), { 'x-mock-output-tokens': '900' });
-      assert.equal(r3.status, 200);
-      await r3.arrayBuffer();
-      assert.equal(mock.levels().output, 0);
-    }));
+        const r = await anthropic(mock, msg({ stream: true, max_tokens: 800 }), { 'x-mock-output-tokens': '100' });
+        const reader = r.body.getReader();
+        await reader.read(); // the stream is under way
+        assert.equal(mock.levels().output, 200, 'max_tokens reserved');
+        const r2 = await anthropic(mock, msg({ max_tokens: 300 }));
+        assert.equal(r2.status, 429, 'the reservation counts against others');
+        assert.equal(r2.headers.get('retry-after'), '6'); // 100 short at 1000/60 per s
+        await r2.arrayBuffer();
+        while (!(await reader.read()).done);
+        await mock.idle();
+        assert.equal(mock.levels().output, 900, 'corrected to the 100 generated');
+        const r3 = await anthropic(mock, msg({ max_tokens: 900 }), { 'x-mock-output-tokens': '900' });
+        assert.equal(r3.status, 200);
+        await r3.arrayBuffer();
+        assert.equal(mock.levels().output, 0);
+      }),
+    );
     it('OTPM in real time: admission needs one token, output debited as generated', () =>
       withMock(startAnthropicMock, { outputMetering: 'realtime', limits: { otpm: 1_000 } }, async (mock) => {
-      let r = await anthropic(mock, msg({ max_tokens: 5_000 }), { 'x-mock-output-tokens': '1200' });
-      assert.equal(r.status, 200, 'max_tokens above the limit is fine when metered in real time');
-      await r.arrayBuffer();
-      assert.equal(mock.levels().output, -200, 'in debt');
-      r = await anthropic(mock, msg());
-      assert.equal(r.status, 429);
-      assert.equal(r.headers.get('retry-after'), '13'); // 201 tokens at 1000/60 per s = 12.06 s
-      assert.equal(r.headers.get('anthropic-ratelimit-output-tokens-remaining'), '0');
-      await r.arrayBuffer();
-    }));
+        let r = await anthropic(mock, msg({ max_tokens: 5_000 }), { 'x-mock-output-tokens': '1200' });
+        assert.equal(r.status, 200, 'max_tokens above the limit is fine when metered in real time');
+        await r.arrayBuffer();
+        assert.equal(mock.levels().output, -200, 'in debt');
+        r = await anthropic(mock, msg());
+        assert.equal(r.status, 429);
+        assert.equal(r.headers.get('retry-after'), '13'); // 201 tokens at 1000/60 per s = 12.06 s
+        assert.equal(r.headers.get('anthropic-ratelimit-output-tokens-remaining'), '0');
+        await r.arrayBuffer();
+      }),
+    );
     it('a request that can never fit: 429 naming the limit', async () => {
       mock.setLimits({ rpm: null, itpm: null, otpm: 1_000 });
       const r = await anthropic(mock, msg({ max_tokens: 1_001 }));
@@ -556,15 +558,16 @@ describe('Anthropic mock', () => {
     });
     it('enforce: false admits over the limit and lists the violations', () =>
       withMock(startAnthropicMock, { enforce: false, limits: { rpm: 2 } }, async (mock) => {
-      for (let i = 0; i < 3; i++) {
-        const r = await anthropic(mock, msg());
-        assert.equal(r.status, 200);
-        await r.arrayBuffer();
-      }
-      assert.equal(mock.stats.limited, 0);
-      assert.deepEqual(mock.violations(), [{ id: 3, at: T0, dimension: 'requests', level: 0, need: 1 }]);
-      assert.equal(mock.levels().requests, -1);
-    }));
+        for (let i = 0; i < 3; i++) {
+          const r = await anthropic(mock, msg());
+          assert.equal(r.status, 200);
+          await r.arrayBuffer();
+        }
+        assert.equal(mock.stats.limited, 0);
+        assert.deepEqual(mock.violations(), [{ id: 3, at: T0, dimension: 'requests', level: 0, need: 1 }]);
+        assert.equal(mock.levels().requests, -1);
+      }),
+    );
   });
 
   describe('faults', () => {
@@ -665,28 +668,29 @@ describe('Anthropic mock', () => {
     });
     it('stall: no answer until the client aborts', () =>
       withMock(startAnthropicMock, {}, async (mock) => {
-      const ac = new AbortController();
-      const p = anthropic(mock, msg(), { 'x-mock-fault': 'stall' });
-      const pending = fetch(`${mock.url}/v1/messages`, {
-        method: 'POST',
-        signal: ac.signal,
-        headers: { 'x-api-key': 'k', 'anthropic-version': 'v', 'x-mock-fault': 'stall' },
-        body: JSON.stringify(msg()),
-      });
-      while (mock.log.filter((e) => e.outcome === 'stalled').length < 2) await new Promise((r) => setTimeout(r, 1));
-      assert.equal(mock.stats.inFlight, 2);
-      assert.equal(mock.stats.maxInFlight, 2);
-      ac.abort();
-      await assert.rejects(pending, { name: 'AbortError' });
-      while (mock.stats.inFlight > 1) await new Promise((r) => setTimeout(r, 1));
-      assert.equal(mock.stats.aborted, 0, 'a stall keeps its outcome');
-      const cut = assert.rejects(p, TypeError);
-      await mock.close(); // cuts the other stalled request
-      await cut;
-      assert.equal(mock.stats.inFlight, 0);
-      assert.deepEqual(mock.log.map((e) => e.outcome), ['stalled', 'stalled']);
-      assert.equal(mock.stats.admitted, 0);
-    }));
+        const ac = new AbortController();
+        const p = anthropic(mock, msg(), { 'x-mock-fault': 'stall' });
+        const pending = fetch(`${mock.url}/v1/messages`, {
+          method: 'POST',
+          signal: ac.signal,
+          headers: { 'x-api-key': 'k', 'anthropic-version': 'v', 'x-mock-fault': 'stall' },
+          body: JSON.stringify(msg()),
+        });
+        while (mock.log.filter((e) => e.outcome === 'stalled').length < 2) await new Promise((r) => setTimeout(r, 1));
+        assert.equal(mock.stats.inFlight, 2);
+        assert.equal(mock.stats.maxInFlight, 2);
+        ac.abort();
+        await assert.rejects(pending, { name: 'AbortError' });
+        while (mock.stats.inFlight > 1) await new Promise((r) => setTimeout(r, 1));
+        assert.equal(mock.stats.aborted, 0, 'a stall keeps its outcome');
+        const cut = assert.rejects(p, TypeError);
+        await mock.close(); // cuts the other stalled request
+        await cut;
+        assert.equal(mock.stats.inFlight, 0);
+        assert.deepEqual(mock.log.map((e) => e.outcome), ['stalled', 'stalled']);
+        assert.equal(mock.stats.admitted, 0);
+      }),
+    );
     it('stall for N ms, then a normal answer', async () => {
       const r = await withFault('stall; ms=5');
       assert.equal(r.status, 200);
@@ -927,11 +931,12 @@ describe('OpenAI mock', () => {
   });
   it('IETF RateLimit headers on request', () =>
     withMock(startOpenAIMock, { ietfHeaders: true, limits: { rpm: 60, tpm: 60_000 } }, async (mock) => {
-    const r = await openai(mock, chat({ max_tokens: 100 }), { 'x-mock-input-tokens': '1900', 'x-mock-output-tokens': '100' });
-    assert.equal(r.headers.get('ratelimit-policy'), '"requests";q=60;w=60, "tokens";q=60000;w=60');
-    assert.equal(r.headers.get('ratelimit'), '"requests";r=59;t=1, "tokens";r=58000;t=2');
-    await r.arrayBuffer();
-  }));
+      const r = await openai(mock, chat({ max_tokens: 100 }), { 'x-mock-input-tokens': '1900', 'x-mock-output-tokens': '100' });
+      assert.equal(r.headers.get('ratelimit-policy'), '"requests";q=60;w=60, "tokens";q=60000;w=60');
+      assert.equal(r.headers.get('ratelimit'), '"requests";r=59;t=1, "tokens";r=58000;t=2');
+      await r.arrayBuffer();
+    }),
+  );
   it('shared faults work here too: reset, 529, bad headers, stream cut', async () => {
     await assert.rejects(openai(mock, chat(), { 'x-mock-fault': 'reset' }), TypeError);
     let r = await openai(mock, chat(), { 'x-mock-fault': '529; retry-after-ms=250' });
