@@ -60,6 +60,7 @@
 //!   least remaining (ties: the longer reset) together with its policy; when no service limit
 //!   is present, the policy with the lowest sustained rate `q / w`.
 //! * `limit = q`, `window_ms = w * 1000`, `remaining = r`, `reset_at_ms = now_ms + t * 1000`.
+//! * Field lines past the 8th, and members past the 32nd of a field, are ignored.
 //!
 //! ```
 //! use llm_pacer::core::headers::{parse, Family};
@@ -481,6 +482,11 @@ fn parse_remaining(s: &str) -> Option<f64> {
     parse_number(s).filter(|&v| v <= MAX_COUNT).map(|v| v + 0.0)
 }
 
+/// An OpenAI reset: a Go duration, valid as a wait.
+fn parse_go_reset(s: &str) -> Option<Ms> {
+    parse_go_duration(s).and_then(valid_wait)
+}
+
 /// A local reset time `delta` ms after `now_ms`: a delta in the past means now, a delta
 /// beyond [`ABSURD_MS`] (or not finite) means absent.
 fn reset_after(now_ms: Ms, delta: Ms) -> Option<Ms> {
@@ -618,14 +624,15 @@ struct RawDim {
 }
 
 impl RawDim {
-    fn set(&mut self, field: Field, value: Option<f64>) {
+    /// Fill `field` from `v` with `parse`, unless an earlier valid value holds it.
+    fn fill(&mut self, field: Field, v: &str, parse: impl FnOnce(&str) -> Option<f64>) {
         let slot = match field {
             Field::Limit => &mut self.limit,
             Field::Remaining => &mut self.remaining,
             Field::Reset => &mut self.reset,
         };
         if slot.is_none() {
-            *slot = value;
+            *slot = parse(v);
         }
     }
 }
@@ -692,30 +699,24 @@ impl<'a> Raw<'a> {
                     self.date = parse_http_date(v);
                 }
             }
-            Key::Anthropic(dim, field) => {
-                let dim = &mut self.anthropic[dim];
+            Key::Anthropic(dim, field) => self.anthropic[dim].fill(
+                field,
+                v,
                 match field {
-                    Field::Limit if dim.limit.is_none() => dim.set(field, parse_limit(v)),
-                    Field::Remaining if dim.remaining.is_none() => {
-                        dim.set(field, parse_remaining(v))
-                    }
-                    Field::Reset if dim.reset.is_none() => dim.set(field, parse_rfc3339(v)),
-                    _ => {}
-                }
-            }
-            Key::OpenAi(dim, field) => {
-                let dim = &mut self.openai[dim];
+                    Field::Limit => parse_limit,
+                    Field::Remaining => parse_remaining,
+                    Field::Reset => parse_rfc3339,
+                },
+            ),
+            Key::OpenAi(dim, field) => self.openai[dim].fill(
+                field,
+                v,
                 match field {
-                    Field::Limit if dim.limit.is_none() => dim.set(field, parse_limit(v)),
-                    Field::Remaining if dim.remaining.is_none() => {
-                        dim.set(field, parse_remaining(v))
-                    }
-                    Field::Reset if dim.reset.is_none() => {
-                        dim.set(field, parse_go_duration(v).and_then(valid_wait))
-                    }
-                    _ => {}
-                }
-            }
+                    Field::Limit => parse_limit,
+                    Field::Remaining => parse_remaining,
+                    Field::Reset => parse_go_reset,
+                },
+            ),
             Key::Policy => self.policy.push(v),
             Key::RateLimit => self.ratelimit.push(v),
         }
@@ -1046,10 +1047,21 @@ mod sf {
             .all(|l| parse_list(l.as_bytes(), |_| {}).is_ok())
     }
 
-    /// Call `f` with each member of each line (lines must be valid, see [`list_ok`]).
+    /// Members past this many in one field are ignored (servers send a handful; the cap
+    /// bounds the work of matching limits to policies on hostile input).
+    pub(super) const MAX_MEMBERS: usize = 32;
+
+    /// Call `f` with each of the first [`MAX_MEMBERS`] members of a field (whose lines must
+    /// be valid, see [`list_ok`]).
     pub(super) fn for_each_member<'a>(lines: &[&'a str], mut f: impl FnMut(Member<'a>)) {
+        let mut n = 0;
         for l in lines {
-            let _ = parse_list(l.as_bytes(), &mut f);
+            let _ = parse_list(l.as_bytes(), |m| {
+                if n < MAX_MEMBERS {
+                    n += 1;
+                    f(m);
+                }
+            });
         }
     }
 
@@ -2118,6 +2130,21 @@ mod tests {
             T0,
         );
         assert_eq!(info.requests.remaining, Some(50.0));
+    }
+
+    #[test]
+    fn ietf_members_past_the_cap_are_ignored() {
+        let many: Vec<String> = (0..40).map(|i| format!("\"p{i}\";r={}", 100 - i)).collect();
+        let info = ietf(None, Some(&many.join(", ")));
+        assert_eq!(info.requests.remaining, Some(69.0)); // the 32nd member, p31
+        let policies: Vec<String> = (0..40).map(|i| format!("\"p{i}\";q=5;w=1")).collect();
+        let info = ietf(Some(&policies.join(", ")), Some("\"p31\";r=1, \"p32\";r=0"));
+        assert_eq!(info.requests.remaining, Some(0.0));
+        assert_eq!(info.requests.limit, None); // p32 is past the cap
+                                               // A hostile field stays cheap and harmless.
+        let huge = vec!["\"x\";r=1;t=1"; 5_000].join(", ");
+        let info = ietf(Some(&huge), Some(&huge));
+        assert_eq!(info.requests.remaining, Some(1.0));
     }
 
     #[test]
