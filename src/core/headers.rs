@@ -845,7 +845,7 @@ fn ietf_requests(policy: &[&str], ratelimit: &[&str], now_ms: Ms) -> DimInfo {
                 -l.reset_s.unwrap_or(0.0),
             )
         };
-        if best.as_ref().map_or(true, |(b, _)| rank(&limit) < rank(b)) {
+        if best.as_ref().is_none_or(|(b, _)| rank(&limit) < rank(b)) {
             best = Some((limit, policy));
         }
     });
@@ -858,7 +858,7 @@ fn ietf_requests(policy: &[&str], ratelimit: &[&str], now_ms: Ms) -> DimInfo {
                 if let Some(p) = Policy::from_member(&m) {
                     if p.in_requests && p.rate().is_some() {
                         let rank = |p: &Policy| (p.rate(), p.quota);
-                        if best.map_or(true, |b| rank(&p) < rank(&b)) {
+                        if best.is_none_or(|b| rank(&p) < rank(&b)) {
                             best = Some(p);
                         }
                     }
@@ -2304,7 +2304,7 @@ mod tests {
                 info.output_tokens,
                 info.tokens,
             ] {
-                assert!(d.reset_at_ms.map_or(true, f64::is_finite));
+                assert!(d.reset_at_ms.is_none_or(f64::is_finite));
             }
             assert_eq!(info.retry_after_ms, Some(5_000.0)); // against Date
             let no_date: Vec<_> = h.iter().copied().filter(|(n, _)| *n != "date").collect();
