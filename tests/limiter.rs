@@ -6,7 +6,7 @@
 use llm_pacer::core::bucket::Bucket;
 use llm_pacer::core::headers::{DimInfo, RateLimitInfo};
 use llm_pacer::core::limiter::{
-    Blocker, Cost, Decision, Dim, DimState, Limiter, Limits, Source, Ticket, Usage,
+    Blocker, Cost, Decision, Dim, DimState, Limiter, Limits, Source, Ticket, Usage, EDGE_MARGIN_MS,
 };
 use proptest::prelude::*;
 
@@ -40,9 +40,11 @@ fn admit(l: &mut Limiter, now: f64, c: Cost) -> Ticket {
     }
 }
 
+/// The wait's time less [`EDGE_MARGIN_MS`]: the instant the bucket arithmetic says the
+/// request fits (the limiter wakes it that much later, past the floating-point edge).
 fn wait(d: Decision) -> (f64, Blocker) {
     match d {
-        Decision::Wait { until_ms, blocker } => (until_ms, blocker),
+        Decision::Wait { until_ms, blocker } => (until_ms - EDGE_MARGIN_MS, blocker),
         d => panic!("expected Wait, got {d:?}"),
     }
 }
@@ -194,7 +196,7 @@ fn the_wait_is_what_the_bucket_arithmetic_says_and_waking_then_admits() {
                     .map(|(b, n)| b.time_until(now, n).unwrap())
                     .fold(0.0, f64::max);
                 assert!(
-                    close(until_ms - now, expect),
+                    close(until_ms - EDGE_MARGIN_MS - now, expect),
                     "{} vs {expect}",
                     until_ms - now
                 );
@@ -335,8 +337,15 @@ fn a_pause_holds_everything_and_a_later_pause_wins() {
 fn a_pause_works_without_any_known_limit() {
     let mut l = Limiter::new(Limits::default(), T0);
     l.pause_until(T0 + 1_000.0);
-    let (until, b) = wait(l.check(T0 + 10.0, Cost::default()));
-    assert_eq!((until, b), (T0 + 1_000.0, Blocker::Paused));
+    // A pause ends at its own time: no margin is added to it.
+    let d = l.check(T0 + 10.0, Cost::default());
+    assert_eq!(
+        d,
+        Decision::Wait {
+            until_ms: T0 + 1_000.0,
+            blocker: Blocker::Paused
+        }
+    );
     admit(&mut l, T0 + 1_000.0, Cost::default());
 }
 
@@ -1119,4 +1128,80 @@ fn the_server_check_can_fail() {
         server.admit(T0, t.input, t.output).is_err()
     });
     assert!(refused);
+}
+
+// ---------------------------------------------------------------- sharing with unseen clients
+
+fn rounded_otpm(remaining: f64) -> RateLimitInfo {
+    RateLimitInfo {
+        output_tokens: DimInfo {
+            limit: Some(6_000.0),
+            remaining: Some(remaining),
+            rounded: true,
+            ..DimInfo::default()
+        },
+        ..RateLimitInfo::default()
+    }
+}
+
+#[test]
+fn a_client_alone_within_the_rounding_is_not_moved() {
+    // 6 000 OTPM; our copy says 3 300 and the server says "3 000" (rounded to the thousand,
+    // so anything in [2 500, 3 500]): consistent, nothing changes and no drain is learned.
+    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    admit(&mut l, T0, cost(0.0, 2_700.0));
+    assert!(!l.observe(T0, &rounded_otpm(3_000.0)));
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 3_300.0);
+    // Still refilling at the full rate (0.1 per ms), so no headroom is asked for either.
+    let (until, _) = wait(l.check(T0, cost(0.0, 3_400.0)));
+    assert!(close(until - T0, 1_000.0), "{}", until - T0);
+}
+
+#[test]
+fn a_disagreement_beyond_the_rounding_is_what_others_took() {
+    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    admit(&mut l, T0, cost(0.0, 1_000.0)); // ours: 5 000
+                                           // The server says ~2 000: others took ~3 000 that we did not see. Take the low end.
+    l.observe(T0, &rounded_otpm(2_000.0));
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 1_500.0);
+    // The part rounding cannot explain (5 000 - 2 500) feeds the drain: the copy now refills
+    // slower than the server's 0.1 per ms, and keeps headroom for the others' lumps.
+    let after_10s = level(&l, T0 + 10_000.0, Dim::OutputTokens);
+    assert!(
+        after_10s < 1_500.0 + 1_000.0 && after_10s > 1_500.0,
+        "{after_10s}"
+    );
+    let (until, _) = wait(l.check(T0, cost(0.0, 1_500.0)));
+    assert!(
+        until > T0,
+        "a cost equal to the level waits for the headroom"
+    );
+    // A later answer showing more than we thought brings the estimate back down.
+    let mut calmer = l.clone();
+    calmer.observe(T0 + 10_000.0, &rounded_otpm(6_000.0));
+    let (until2, _) = wait(calmer.check(T0 + 10_000.0, cost(0.0, 3_000.0)));
+    let (until1, _) = wait(l.check(T0 + 10_000.0, cost(0.0, 3_000.0)));
+    assert!(until2 <= until1, "{until2} vs {until1}");
+}
+
+#[test]
+fn a_learned_bucket_takes_the_servers_level_without_learning_a_drain() {
+    let mut l = Limiter::new(Limits::default(), T0);
+    l.observe(T0, &rounded_otpm(0.0));
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 0.0);
+    // Refills at the full 0.1 per ms: nothing was taken by "others", it was just unknown.
+    assert!(close(level(&l, T0 + 1_000.0, Dim::OutputTokens), 100.0));
+}
+
+#[test]
+fn reset_and_remaining_together_narrow_the_interval() {
+    // Remaining "3 000" alone allows [2 500, 3 500]; the reset says full again in 30 s at
+    // 0.1 per ms, so 3 000 now (to within 2 s of refill): [3 000, 3 200]. Ours, 3 400, is
+    // above that, so it is lowered to 3 000, where remaining alone would have kept it.
+    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    admit(&mut l, T0, cost(0.0, 2_600.0));
+    let mut info = rounded_otpm(3_000.0);
+    info.output_tokens.reset_at_ms = Some(T0 + 30_000.0);
+    l.observe(T0, &info);
+    assert!(close(level(&l, T0, Dim::OutputTokens), 3_000.0));
 }

@@ -14,6 +14,9 @@ pub struct Bucket {
     window_ms: Ms,
     level: f64,
     at_ms: Ms,
+    /// Tokens per ms that others take from the same server bucket (a client's estimate; 0 on
+    /// the server itself). The local copy refills at `capacity / window - drain`.
+    drain_per_ms: f64,
 }
 
 impl Bucket {
@@ -25,6 +28,7 @@ impl Bucket {
             window_ms: window_ms.max(1.0),
             level: capacity,
             at_ms: now_ms,
+            drain_per_ms: 0.0,
         }
     }
     /// A full bucket of `limit` per minute.
@@ -39,15 +43,38 @@ impl Bucket {
     pub fn window_ms(&self) -> Ms {
         self.window_ms
     }
-    /// Tokens per ms.
+    /// Tokens per ms the server refills.
     pub fn rate_per_ms(&self) -> f64 {
         self.capacity / self.window_ms
+    }
+    /// Tokens per ms this copy refills: the server's rate less the drain by others.
+    pub fn net_rate_per_ms(&self) -> f64 {
+        (self.rate_per_ms() - self.drain_per_ms).max(0.0)
+    }
+    /// The estimated drain by other consumers, tokens per ms.
+    pub fn drain_per_ms(&self) -> f64 {
+        self.drain_per_ms
+    }
+    /// Set the drain by others (clamped to `[0, max_share * rate]`, `max_share` in `[0, 1)`),
+    /// from `now_ms` on. A client sharing the server's bucket with unseen others refills its
+    /// copy at the rate that is left to it.
+    pub fn set_drain(&mut self, now_ms: Ms, drain_per_ms: f64, max_share: f64) {
+        self.advance(now_ms);
+        let cap = self.rate_per_ms() * max_share.clamp(0.0, 0.99);
+        self.drain_per_ms = if drain_per_ms.is_finite() {
+            drain_per_ms.clamp(0.0, cap)
+        } else {
+            0.0
+        };
     }
     /// The level at `now_ms` (refilled, capped at capacity; may be negative). Times earlier
     /// than the last update are treated as the last update (time never runs backwards here).
     pub fn level(&self, now_ms: Ms) -> f64 {
         let dt = (now_ms - self.at_ms).max(0.0);
-        (self.level + dt * self.rate_per_ms()).min(self.capacity)
+        if self.level >= self.capacity {
+            return self.capacity;
+        }
+        (self.level + dt * self.net_rate_per_ms()).min(self.capacity)
     }
     fn advance(&mut self, now_ms: Ms) {
         if now_ms > self.at_ms {
@@ -75,13 +102,13 @@ impl Bucket {
         if level >= n {
             Some(0.0)
         } else {
-            Some((n - level) / self.rate_per_ms())
+            Some((n - level) / self.net_rate_per_ms())
         }
     }
     /// When the bucket is full again (epoch ms).
     pub fn full_at(&self, now_ms: Ms) -> Ms {
         let now = now_ms.max(self.at_ms);
-        now + (self.capacity - self.level(now)).max(0.0) / self.rate_per_ms()
+        now + (self.capacity - self.level(now)).max(0.0) / self.net_rate_per_ms()
     }
     /// Set the level now (clamped to at most capacity).
     pub fn set_level(&mut self, now_ms: Ms, level: f64) {
@@ -91,9 +118,15 @@ impl Bucket {
     /// Change capacity and window now, keeping the level (clamped to the new capacity).
     pub fn set_capacity(&mut self, now_ms: Ms, capacity: f64, window_ms: Ms) {
         self.advance(now_ms);
+        let share = if self.rate_per_ms() > 0.0 {
+            self.drain_per_ms / self.rate_per_ms()
+        } else {
+            0.0
+        };
         self.capacity = capacity;
         self.window_ms = window_ms.max(1.0);
         self.level = self.level.min(capacity);
+        self.drain_per_ms = share * self.rate_per_ms();
     }
 }
 
@@ -146,5 +179,17 @@ mod tests {
         b.set_level(0.0, 12.0);
         assert_eq!(b.level(0.0), 12.0);
         assert_eq!(b.rate_per_ms(), 0.0005);
+    }
+
+    #[test]
+    fn a_drain_by_others_slows_the_local_refill() {
+        let mut b = Bucket::per_minute(600.0, 0.0); // 10 per second
+        b.take(0.0, 600.0);
+        b.set_drain(0.0, 0.0075, 0.9); // others take 7.5 per second
+        assert!((b.level(1_000.0) - 2.5).abs() < 1e-9);
+        assert!((b.time_until(0.0, 5.0).unwrap() - 2_000.0).abs() < 1e-6);
+        b.set_drain(0.0, 1.0, 0.9); // clamped to 90% of the rate
+        assert!((b.drain_per_ms() - 0.009).abs() < 1e-12);
+        assert!((b.net_rate_per_ms() - 0.001).abs() < 1e-12);
     }
 }

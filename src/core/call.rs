@@ -702,6 +702,13 @@ impl Engine {
         else {
             return Verdict::Unknown;
         };
+        // The server refused without processing: its tokens were never counted. Give them
+        // back *before* reading its headers, which already leave this request out; the other
+        // order would count the refund twice and send the next request too early.
+        let refused = status == 429 || status == 529;
+        if refused {
+            self.limiter.refund(now_ms, ticket, false);
+        }
         if self.limiter.observe(now_ms, info) {
             self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
         }
@@ -717,8 +724,6 @@ impl Engine {
             error,
             self.config.retry.retry_on.as_deref(),
         );
-        // The server refused without processing: its tokens were never counted.
-        let refused = status == 429 || status == 529;
         match outcome {
             Outcome::Success => {
                 if let Some(b) = self.budget.as_mut() {
@@ -733,17 +738,11 @@ impl Engine {
                 Verdict::Deliver
             }
             Outcome::Fail(kind) => {
-                if refused {
-                    self.limiter.refund(now_ms, ticket, false);
-                }
                 self.event(EventKind::GiveUp, id, fail_reason(kind), 0.0, now_ms);
                 self.finish_call(id);
                 Verdict::Deliver
             }
             Outcome::Retry(kind) => {
-                if refused {
-                    self.limiter.refund(now_ms, ticket, false);
-                }
                 self.scheduler.finish();
                 let call = self.calls.get_mut(&id).expect("checked above");
                 call.has_response = true;
@@ -1284,11 +1283,13 @@ mod tests {
             .drain_events()
             .iter()
             .any(|ev| ev.kind == EventKind::Limits));
-        // Remaining 0 at 50 rpm: the next request waits 1.2 s for one token.
+        // Remaining 0 at 50 rpm: the next request waits 1.2 s for one token (and one ms
+        // more, the margin past the exact edge).
         let b = e.submit(T0, req(1.0, 1.0)).unwrap();
         assert_eq!(sends(&e.poll(T0)), Vec::<Id>::new());
-        assert_eq!(e.next_wake(), Some(T0 + 1_200.0));
-        assert_eq!(sends(&e.poll(T0 + 1_200.0)), vec![b]);
+        let wake = e.next_wake().unwrap();
+        assert!((wake - (T0 + 1_201.0)).abs() < 1e-3, "{}", wake - T0);
+        assert_eq!(sends(&e.poll(wake)), vec![b]);
     }
 
     #[test]

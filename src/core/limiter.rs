@@ -245,10 +245,29 @@ const MINUTE_MS: Ms = 60_000.0;
 /// the nearest thousand).
 const ROUNDING_SLACK: f64 = 500.0;
 
+/// How precisely a reset time places the level: RFC 3339 resets carry whole seconds.
+const RESET_PRECISION_MS: Ms = 2_000.0;
+
+/// Time constant of the estimate of other clients' consumption: a disagreement of `x` tokens
+/// with the server changes the estimated drain by `x` tokens per this many ms.
+const DRAIN_TAU_MS: Ms = 30_000.0;
+
+/// A request that must wait is woken this long after the exact instant its bucket holds its
+/// cost: the server reaches the same level through other floating-point steps and may be a
+/// hair short at that instant (seen in the simulator as 429s at a server level of
+/// 1023.99999 for a cost of 1024).
+pub const EDGE_MARGIN_MS: Ms = 1.0;
+
+/// Headroom kept while sharing: the tokens others are estimated to take in this many ms.
+const HEADROOM_MS: Ms = 30_000.0;
+
+/// The largest share of a bucket's refill that others may be estimated to take.
+const MAX_DRAIN_SHARE: f64 = 0.9;
+
 /// One known dimension.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Slot {
-    /// The local copy of the server's bucket.
+    /// The local copy of the server's bucket, refilled at the rate left to this client.
     bucket: Bucket,
     /// The configured per-minute limit, if one was given (then the source is `Configured`).
     configured: Option<f64>,
@@ -264,6 +283,20 @@ impl Slot {
         } else {
             Source::Headers
         }
+    }
+    /// What the level must be to admit a request costing `n`: `n`, plus headroom while others
+    /// are seen to share the bucket. They take tokens in lumps (a request at a time) that the
+    /// drain estimate only averages, so at the bare edge of a shared bucket a request would be
+    /// refused about half the time; the headroom (what others are estimated to take in
+    /// [`HEADROOM_MS`]) keeps the server's level up instead, which costs no throughput while
+    /// the bucket is not full. Never more than the capacity, so nothing that fits becomes
+    /// "never". A client alone (no drain) needs no headroom.
+    fn need(&self, n: f64) -> f64 {
+        let drain = self.bucket.drain_per_ms();
+        if n <= 0.0 || drain <= 0.0 {
+            return n;
+        }
+        (n + drain * HEADROOM_MS).min(self.bucket.capacity().max(n))
     }
     /// Did the request admitted at `at_ms` reserve in this bucket?
     fn covers(&self, at_ms: Ms) -> bool {
@@ -366,8 +399,9 @@ impl Limiter {
         for dim in Dim::ALL {
             if let Some(slot) = self.slot(dim) {
                 let n = cost.amount(dim);
-                if slot.bucket.level(now) < n {
-                    let t = ready_at(&slot.bucket, now, n);
+                let need = slot.need(n);
+                if slot.bucket.level(now) < need {
+                    let t = ready_at(&slot.bucket, now, need) + EDGE_MARGIN_MS;
                     if t > until {
                         until = t;
                         blocker = Some(dim);
@@ -500,14 +534,21 @@ impl Limiter {
     ///   smaller of the configured and the server's limit (when the windows differ, both the
     ///   burst and the refill rate are the smaller ones); a server limit above the configured
     ///   one never raises it (the user may share the organisation's limit on purpose).
-    /// * **Remaining.** The level becomes `min(local level, remaining)`; a rounded remaining
-    ///   counts as `remaining - 500` (at least 0). Headers never *raise* a level: requests
-    ///   in flight that the server has not seen yet are already reserved locally.
-    /// * **Reset**, when `remaining` is absent: the server is full at `reset_at`, so its level
-    ///   now is at most `limit - (reset_at - now) * rate` (at least 0); the same `min` applies.
-    ///   When both are present, `remaining` alone is used: it is the direct figure, and
-    ///   Anthropic's second-granular reset would be less precise for large limits than the
-    ///   ±500 of a rounded remaining.
+    /// * **Level.** The server's figures give an interval around its true level: `remaining`
+    ///   exactly, or ±500 when rounded (Anthropic's token counts); `reset` (full again at
+    ///   `reset_at`) gives `limit - (reset_at - now) * rate` to within two seconds of refill
+    ///   (whole-second reset and `Date`); with both, their intersection (or `remaining` alone
+    ///   when they disagree). A local level *inside* the interval is left alone: a client
+    ///   alone keeps its exact copy rather than being dragged down by rounding at every
+    ///   response. A local level *above* it is lowered to the interval's low end: never trust
+    ///   a higher local number over a lower server one. Headers never raise a level: requests
+    ///   in flight that the server has not counted yet are already reserved locally.
+    /// * **Others.** The disagreement beyond the interval is what unseen clients of the same
+    ///   organisation took (or, below it, did not take) since we last looked. It is
+    ///   integrated into the bucket's drain (`gap / 30 s`, capped at 90% of the refill), so
+    ///   the copy refills at the rate left to this client, and a request then needs headroom
+    ///   for the others' lumps (what they take in 30 s). A bucket learned just now has no level of
+    ///   ours to disagree with, so it learns no drain.
     /// * `remaining`/`reset` for a dimension whose limit is neither known nor sent are ignored:
     ///   there is no bucket to hold them.
     ///
@@ -533,6 +574,7 @@ impl Limiter {
             .filter(|w| w.is_finite() && *w > 0.0)
             .unwrap_or(MINUTE_MS);
         let mut changed = false;
+        let learned = limit.is_some() && self.slots[dim as usize].is_none();
         let entry = &mut self.slots[dim as usize];
         let slot = match (entry.as_mut(), limit) {
             (None, None) => return false,
@@ -560,22 +602,59 @@ impl Limiter {
         };
         let remaining = info.remaining.filter(|r| r.is_finite()).map(non_negative);
         let reset_at = info.reset_at_ms.filter(|t| t.is_finite());
-        let bound = match (remaining, reset_at) {
-            (Some(r), _) if info.rounded => Some(non_negative(r - ROUNDING_SLACK)),
-            (Some(r), _) => Some(r),
-            (None, Some(t)) => {
-                // The server's own limit and rate when it sent them, else the bucket's.
-                let (l, w) = match limit {
-                    Some(l) => (l, window),
-                    None => (slot.bucket.capacity(), slot.bucket.window_ms()),
-                };
-                Some(non_negative(l - non_negative(t - now) * (l / w)))
+        // What the server says the level is: an interval [lo, hi] around the truth, from
+        // `remaining` (rounded token counts are off by up to half a thousand either way) and
+        // from the reset time (full again at `t`: the level is the limit less what refills
+        // until then, known to within the whole-second precision of the reset and of the
+        // `Date` it was read against). Where both are given, their intersection.
+        let from_remaining = remaining.map(|r| {
+            if info.rounded {
+                (non_negative(r - ROUNDING_SLACK), r + ROUNDING_SLACK)
+            } else {
+                (r, r)
             }
-            (None, None) => None,
+        });
+        let from_reset = reset_at.map(|t| {
+            // The server's own limit and rate when it sent them, else the bucket's.
+            let (l, w) = match limit {
+                Some(l) => (l, window),
+                None => (slot.bucket.capacity(), slot.bucket.window_ms()),
+            };
+            let level = non_negative(l - non_negative(t - now) * (l / w));
+            (level, (level + RESET_PRECISION_MS * l / w).min(l))
+        });
+        let view = match (from_remaining, from_reset) {
+            (Some((lo1, hi1)), Some((lo2, hi2))) => {
+                let (lo, hi) = (lo1.max(lo2), hi1.min(hi2));
+                // Disjoint (clocks apart, or a server that counts otherwise): trust `remaining`.
+                Some(if lo <= hi { (lo, hi) } else { (lo1, hi1) })
+            }
+            (Some(v), _) => Some(v),
+            (None, v) => v,
         };
-        if let Some(bound) = bound {
-            if bound < slot.bucket.level(now) {
-                slot.bucket.set_level(now, bound);
+        if let Some((lo, hi)) = view {
+            let level = slot.bucket.level(now);
+            // The part of the disagreement that rounding cannot explain is what others took
+            // (or gave back) since we last looked: integrate it into the drain estimate, so the
+            // local copy refills only at the rate left to this client. A client alone, whose
+            // copy agrees with the server, never moves it.
+            let gap = if learned {
+                0.0 // a bucket just learned had no level of ours to disagree with
+            } else if level > hi {
+                level - hi
+            } else if level < lo {
+                level - lo
+            } else {
+                0.0
+            };
+            if gap != 0.0 {
+                let drain = slot.bucket.drain_per_ms() + gap / DRAIN_TAU_MS;
+                slot.bucket.set_drain(now, drain, MAX_DRAIN_SHARE);
+            }
+            // Never trust a higher local level than the server's: when ours is above what the
+            // server can have, take the low end of its interval.
+            if level > hi {
+                slot.bucket.set_level(now, lo);
             }
         }
         changed

@@ -53,7 +53,8 @@
 //! let p = s.poll(0.0, &mut limiter);
 //! let ids: Vec<u64> = p.admitted.iter().map(|&(id, _)| id).collect();
 //! assert_eq!(ids, [3, 1]);
-//! assert_eq!(p.wake_at_ms, Some(30_000.0)); // one request token per 30 s
+//! // One request token per 30 s; the wake comes 1 ms past the exact edge.
+//! assert_eq!(p.wake_at_ms, Some(30_001.0));
 //! ```
 
 use super::limiter::{Cost, Decision, Dim, Limiter, Ticket};
