@@ -14,11 +14,15 @@
 //!              └──timer── Backoff ◄┘         other / out of retries ──► Delivered or Fail
 //! ```
 
-use super::classify::ErrorInfo;
-use super::config::Config;
+use super::backoff::{with_hint, HintDecision};
+use super::budget::RetryBudget;
+use super::classify::{classify, classify_error, ErrorInfo, FailKind, Outcome, RetryKind};
+use super::config::{Config, OutputReservation};
 use super::headers::RateLimitInfo;
-use super::limiter::{Cost, Dim, DimState, Usage};
+use super::limiter::{Blocker, Cost, Decision, Dim, DimState, Limiter, Ticket, Usage};
+use super::scheduler::Scheduler;
 use super::Ms;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Identifies a call.
 pub type Id = u64;
@@ -202,43 +206,485 @@ pub struct Stats {
     pub in_flight: u64,
 }
 
-/// The engine.
+/// Where a call is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    /// In the scheduler's queue.
+    Queued,
+    /// Waiting out a retry delay; re-queued at `until`.
+    Backoff { until: Ms },
+    /// An attempt is on the wire, holding a reservation and a concurrency slot.
+    InFlight { ticket: Ticket },
+    /// A 2xx was delivered; its body is still being read for usage (the slot stays held).
+    Delivered { ticket: Ticket },
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    seq: u64,
+    priority: i32,
+    cost: Cost,
+    /// Attempts sent so far.
+    attempt: u32,
+    state: State,
+    deadline: Option<Ms>,
+    /// The driver holds a response of the last attempt (a retryable one).
+    has_response: bool,
+    /// The previous retry delay (decorrelated jitter needs it).
+    prev_delay: Ms,
+    /// Since when it waits (queue or backoff); for `Stats::wait_ms`.
+    waiting_since: Ms,
+    /// Set by `close`: finish the attempt on the wire, retry no more.
+    no_retry: bool,
+}
+
+/// A time as an ordered key: for finite non-negative floats the bit pattern orders like the
+/// value. Negative times clamp to 0, NaN and +inf to the end.
+fn key(t: Ms) -> u64 {
+    if t.is_nan() {
+        u64::MAX
+    } else if t <= 0.0 {
+        0
+    } else {
+        t.to_bits()
+    }
+}
+
+fn unkey(k: u64) -> Ms {
+    f64::from_bits(k)
+}
+
+/// The reason string of a retry kind.
+fn retry_reason(kind: RetryKind) -> &'static str {
+    match kind {
+        RetryKind::RateLimited => "rate_limited",
+        RetryKind::Overloaded => "overloaded",
+        RetryKind::Network => "network",
+        RetryKind::Status(s) => status_reason(s),
+    }
+}
+
+fn fail_reason(kind: FailKind) -> &'static str {
+    match kind {
+        FailKind::Status(s) => status_reason(s),
+        FailKind::ServerSaidNo(_) => "should_retry_false",
+        FailKind::SpendLimit => "spend_limit",
+        FailKind::InsufficientQuota => "insufficient_quota",
+        FailKind::Aborted => "aborted",
+    }
+}
+
+fn status_reason(s: u16) -> &'static str {
+    const NAMED: &[(u16, &str)] = &[
+        (400, "status_400"),
+        (401, "status_401"),
+        (403, "status_403"),
+        (404, "status_404"),
+        (408, "status_408"),
+        (409, "status_409"),
+        (413, "status_413"),
+        (422, "status_422"),
+        (429, "status_429"),
+        (500, "status_500"),
+        (502, "status_502"),
+        (503, "status_503"),
+        (504, "status_504"),
+        (529, "status_529"),
+    ];
+    match NAMED.iter().find(|(code, _)| *code == s) {
+        Some((_, name)) => name,
+        None if (400..500).contains(&s) => "status_4xx",
+        None if (500..600).contains(&s) => "status_5xx",
+        None => "status_other",
+    }
+}
+
+/// The engine: the whole policy, as plain state and pure transitions.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    _todo: (),
+    config: Config,
+    limiter: Limiter,
+    scheduler: Scheduler,
+    budget: Option<RetryBudget>,
+    calls: BTreeMap<Id, Call>,
+    /// Backoff timers: (time key, id).
+    timers: BTreeSet<(u64, Id)>,
+    /// Deadlines of calls not yet delivered: (time key, id).
+    deadlines: BTreeSet<(u64, Id)>,
+    /// The scheduler's wake time from the last poll.
+    sched_wake: Option<Ms>,
+    next_id: Id,
+    next_seq: u64,
+    stats: Stats,
+    closed: bool,
+    record: bool,
+    events: Vec<Event>,
+    /// Calls that entered the queue since the last poll (for `wait` events).
+    fresh: Vec<Id>,
 }
 
 impl Engine {
     /// A new engine. `config` must be valid ([`Config::validate`]).
     pub fn new(config: Config, now_ms: Ms) -> Self {
-        let _ = (config, now_ms);
-        todo!("Engine::new")
+        Engine {
+            limiter: Limiter::new(config.limits, now_ms),
+            scheduler: Scheduler::new(config.concurrency),
+            budget: config.budget.map(RetryBudget::new),
+            config,
+            calls: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            deadlines: BTreeSet::new(),
+            sched_wake: None,
+            next_id: 1,
+            next_seq: 0,
+            stats: Stats::default(),
+            closed: false,
+            record: false,
+            events: Vec::new(),
+            fresh: Vec::new(),
+        }
     }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Record events for [`Engine::drain_events`] (off by default: no cost when unused).
     pub fn set_record_events(&mut self, on: bool) {
-        let _ = on;
-        todo!()
+        self.record = on;
+        if !on {
+            self.events.clear();
+        }
     }
+
     /// Take the events recorded so far.
     pub fn drain_events(&mut self) -> Vec<Event> {
-        todo!()
+        std::mem::take(&mut self.events)
     }
+
+    fn event(&mut self, kind: EventKind, id: Id, reason: &'static str, delay_ms: Ms, at_ms: Ms) {
+        if self.record {
+            let attempt = self.calls.get(&id).map_or(0, |c| c.attempt);
+            self.events.push(Event {
+                kind,
+                id,
+                attempt,
+                reason,
+                delay_ms,
+                at_ms,
+            });
+        }
+    }
+
+    /// The cost the limiter reserves for `request`.
+    fn cost_of(&self, request: &Request) -> Cost {
+        let clean = |v: f64| {
+            if v.is_finite() && v > 0.0 {
+                v.min(Usage::MAX_TOKENS)
+            } else {
+                0.0
+            }
+        };
+        let output = match self.config.output_reservation {
+            OutputReservation::MaxTokens => request.max_tokens.map_or(0.0, clean),
+            OutputReservation::None => 0.0,
+            OutputReservation::Fixed(n) => n,
+        };
+        Cost {
+            input: clean(request.input_tokens),
+            output,
+        }
+    }
+
     /// Submit a call. It is queued; call [`Engine::poll`] to admit. Fails at once with
     /// `Closed` after [`Engine::close`].
     pub fn submit(&mut self, now_ms: Ms, request: Request) -> Result<Id, CallError> {
-        let _ = (now_ms, request);
-        todo!()
+        if self.closed {
+            return Err(CallError::Closed);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let cost = self.cost_of(&request);
+        let deadline = self.config.timeout_ms.map(|t| now_ms + t);
+        if let Some(d) = deadline {
+            self.deadlines.insert((key(d), id));
+        }
+        self.calls.insert(
+            id,
+            Call {
+                seq,
+                priority: request.priority,
+                cost,
+                attempt: 0,
+                state: State::Queued,
+                deadline,
+                has_response: false,
+                prev_delay: 0.0,
+                waiting_since: now_ms,
+                no_retry: false,
+            },
+        );
+        self.scheduler.push(id, request.priority, seq, cost);
+        self.stats.requests += 1;
+        self.fresh.push(id);
+        self.event(EventKind::Queued, id, "submitted", 0.0, now_ms);
+        Ok(id)
     }
+
+    /// Remove a call that leaves while waiting (queue or backoff): count its wait.
+    fn end_wait(&mut self, now_ms: Ms, id: Id) -> Option<Call> {
+        let call = self.calls.remove(&id)?;
+        match call.state {
+            State::Queued => {
+                self.scheduler.remove(id);
+                self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
+            }
+            State::Backoff { until } => {
+                self.timers.remove(&(key(until), id));
+                self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
+            }
+            State::InFlight { .. } | State::Delivered { .. } => self.scheduler.finish(),
+        }
+        if let Some(d) = call.deadline {
+            self.deadlines.remove(&(key(d), id));
+        }
+        Some(call)
+    }
+
+    /// A waiting call gives up: its last response if it has one, else `error`.
+    fn give_up_waiting(
+        &mut self,
+        now_ms: Ms,
+        id: Id,
+        error: CallError,
+        reason: &'static str,
+        out: &mut Vec<Action>,
+    ) {
+        self.event(EventKind::GiveUp, id, reason, 0.0, now_ms);
+        if let Some(call) = self.end_wait(now_ms, id) {
+            out.push(if call.has_response {
+                Action::Deliver { id }
+            } else {
+                Action::Fail { id, error }
+            });
+        }
+    }
+
     /// Fire due timers and deadlines, admit what can go. Call it after `submit`, after every
     /// `on_*`, and at [`Engine::next_wake`].
     pub fn poll(&mut self, now_ms: Ms) -> Vec<Action> {
-        let _ = now_ms;
-        todo!()
+        let mut out = Vec::new();
+        let now_key = key(now_ms);
+
+        // Backoff timers that are due: back into the queue, at their original place.
+        while let Some(&(k, id)) = self.timers.first() {
+            if k > now_key {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.state = State::Queued;
+                self.scheduler.push(id, call.priority, call.seq, call.cost);
+                self.fresh.push(id);
+            }
+        }
+
+        // Deadlines: the last response if one is held, else TIMEOUT; an attempt on the wire
+        // is failed (the driver aborts it).
+        while let Some(&(k, id)) = self.deadlines.first() {
+            if k > now_key {
+                break;
+            }
+            self.deadlines.pop_first();
+            let Some(call) = self.calls.get(&id) else {
+                continue;
+            };
+            match call.state {
+                State::InFlight { .. } => {
+                    self.event(EventKind::GiveUp, id, "timeout", 0.0, now_ms);
+                    self.calls.remove(&id);
+                    self.scheduler.finish();
+                    out.push(Action::Fail {
+                        id,
+                        error: CallError::Timeout,
+                    });
+                }
+                State::Queued | State::Backoff { .. } => {
+                    self.give_up_waiting(now_ms, id, CallError::Timeout, "timeout", &mut out);
+                }
+                State::Delivered { .. } => {}
+            }
+        }
+
+        // A server-imposed pause longer than maxRetryAfterMs: nobody waits it out.
+        if let Some(until) = self.limiter.paused_until(now_ms) {
+            let hint_ms = until - now_ms;
+            if hint_ms > self.config.retry.max_retry_after_ms {
+                for id in self.scheduler.drain() {
+                    if let Some(call) = self.calls.get_mut(&id) {
+                        // `drain` already removed it from the queue; mark it so `end_wait`
+                        // does not look for it there.
+                        call.state = State::Queued;
+                    }
+                    let error = CallError::RetryAfterTooLong { hint_ms };
+                    self.give_up_waiting(now_ms, id, error, "retry_after_too_long", &mut out);
+                }
+            }
+        }
+
+        let poll = self.scheduler.poll(now_ms, &mut self.limiter);
+        for (id, dim, cost, capacity) in poll.never {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.state = State::Queued; // already out of the queue; see above
+            }
+            let error = CallError::TooLarge {
+                dim,
+                cost,
+                capacity,
+            };
+            self.give_up_waiting(now_ms, id, error, dim.name(), &mut out);
+        }
+        for (id, ticket) in poll.admitted {
+            let Some(call) = self.calls.get_mut(&id) else {
+                // Not ours (cannot happen): give the slot and the tokens back.
+                self.scheduler.finish();
+                self.limiter.refund(now_ms, ticket, false);
+                continue;
+            };
+            call.attempt += 1;
+            call.state = State::InFlight { ticket };
+            call.has_response = false;
+            let waited = (now_ms - call.waiting_since).max(0.0);
+            let attempt = call.attempt;
+            self.stats.wait_ms += waited;
+            self.stats.attempts += 1;
+            self.stats.input_tokens_reserved += ticket.input;
+            self.stats.output_tokens_reserved += ticket.output;
+            self.event(EventKind::Admitted, id, "admitted", waited, now_ms);
+            out.push(Action::Send { id, attempt });
+        }
+        self.sched_wake = poll.wake_at_ms;
+
+        let fresh = std::mem::take(&mut self.fresh);
+        if self.record {
+            for id in fresh {
+                let Some(call) = self.calls.get(&id) else {
+                    continue;
+                };
+                if call.state != State::Queued {
+                    continue;
+                }
+                let reason = match self.limiter.check(now_ms, call.cost) {
+                    Decision::Wait {
+                        blocker: Blocker::Paused,
+                        ..
+                    } => "paused",
+                    Decision::Wait {
+                        blocker: Blocker::Dim(d),
+                        ..
+                    } => d.name(),
+                    Decision::Never { dim, .. } => dim.name(),
+                    Decision::Admit(_) => match self.config.concurrency {
+                        Some(c) if self.scheduler.in_flight() >= c => "concurrency",
+                        _ => "queue",
+                    },
+                };
+                let delay = self.sched_wake.map_or(0.0, |w| (w - now_ms).max(0.0));
+                self.event(EventKind::Wait, id, reason, delay, now_ms);
+            }
+        }
+        out
     }
+
     /// When the driver must call [`Engine::poll`] next, if anything waits on time.
     pub fn next_wake(&self) -> Option<Ms> {
-        todo!()
+        let timer = self.timers.first().map(|&(k, _)| unkey(k));
+        let deadline = self.deadlines.first().map(|&(k, _)| unkey(k));
+        let sched = if self.scheduler.is_empty() {
+            None
+        } else {
+            self.sched_wake
+        };
+        [timer, deadline, sched]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min)
     }
+
+    /// Decide whether a failed attempt of `id` is retried: the wait, or why not.
+    fn retry_delay(
+        &mut self,
+        now_ms: Ms,
+        id: Id,
+        kind: RetryKind,
+        hint: Option<Ms>,
+        u: f64,
+    ) -> Result<Ms, &'static str> {
+        let retry = &self.config.retry;
+        let call = &self.calls[&id];
+        // A 429 with a hint pauses everyone, whatever this call does next.
+        if kind == RetryKind::RateLimited {
+            if let Some(h) = hint {
+                self.limiter.pause_until(now_ms + h);
+            }
+        }
+        // Rate limits are paced by the limiter and the pause; the budget guards against
+        // storms of failures (5xx, 529, network), as in gRPC's retry throttling.
+        if kind != RetryKind::RateLimited {
+            if let Some(b) = self.budget.as_mut() {
+                b.on_failure();
+            }
+        }
+        if self.closed || call.no_retry {
+            return Err("closed");
+        }
+        if call.attempt > retry.max_retries {
+            return Err("max_retries");
+        }
+        if kind != RetryKind::RateLimited
+            && !self.budget.as_ref().is_none_or(RetryBudget::can_retry)
+        {
+            return Err("budget");
+        }
+        let wait = match hint {
+            Some(h) => match with_hint(h, retry.max_retry_after_ms, u) {
+                HintDecision::Wait(w) => w,
+                HintDecision::TooLong { .. } => return Err("retry_after_too_long"),
+            },
+            None => retry.backoff.delay(call.attempt, call.prev_delay, u),
+        };
+        if call.deadline.is_some_and(|d| now_ms + wait > d) {
+            return Err("timeout");
+        }
+        Ok(wait)
+    }
+
+    /// Schedule the retry of `id` after `wait`.
+    fn schedule_retry(&mut self, now_ms: Ms, id: Id, wait: Ms, reason: &'static str) -> Ms {
+        let at = now_ms + wait;
+        let call = self.calls.get_mut(&id).expect("call exists");
+        call.state = State::Backoff { until: at };
+        call.prev_delay = wait;
+        call.waiting_since = now_ms;
+        self.timers.insert((key(at), id));
+        self.stats.retries += 1;
+        self.event(EventKind::Retry, id, reason, wait, now_ms);
+        at
+    }
+
+    /// Forget a call whose attempt ended (it holds a concurrency slot, not a queue place).
+    fn finish_call(&mut self, id: Id) {
+        if let Some(call) = self.calls.remove(&id) {
+            if let Some(d) = call.deadline {
+                self.deadlines.remove(&(key(d), id));
+            }
+            self.scheduler.finish();
+        }
+    }
+
     /// A response head arrived for `id`. `u` is a uniform draw in `[0, 1)` for jitter.
     pub fn on_response(
         &mut self,
@@ -249,44 +695,628 @@ impl Engine {
         error: Option<&ErrorInfo>,
         u: f64,
     ) -> Verdict {
-        let _ = (now_ms, id, status, info, error, u);
-        todo!()
+        let Some(&Call {
+            state: State::InFlight { ticket },
+            ..
+        }) = self.calls.get(&id)
+        else {
+            return Verdict::Unknown;
+        };
+        if self.limiter.observe(now_ms, info) {
+            self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
+        }
+        match status {
+            429 => self.stats.rate_limited += 1,
+            529 => self.stats.overloaded += 1,
+            500..=599 => self.stats.server_errors += 1,
+            _ => {}
+        }
+        let outcome = classify(
+            status,
+            info.should_retry,
+            error,
+            self.config.retry.retry_on.as_deref(),
+        );
+        // The server refused without processing: its tokens were never counted.
+        let refused = status == 429 || status == 529;
+        match outcome {
+            Outcome::Success => {
+                if let Some(b) = self.budget.as_mut() {
+                    b.on_success();
+                }
+                let call = self.calls.get_mut(&id).expect("checked above");
+                call.state = State::Delivered { ticket };
+                call.has_response = true;
+                if let Some(d) = call.deadline.take() {
+                    self.deadlines.remove(&(key(d), id));
+                }
+                Verdict::Deliver
+            }
+            Outcome::Fail(kind) => {
+                if refused {
+                    self.limiter.refund(now_ms, ticket, false);
+                }
+                self.event(EventKind::GiveUp, id, fail_reason(kind), 0.0, now_ms);
+                self.finish_call(id);
+                Verdict::Deliver
+            }
+            Outcome::Retry(kind) => {
+                if refused {
+                    self.limiter.refund(now_ms, ticket, false);
+                }
+                self.scheduler.finish();
+                let call = self.calls.get_mut(&id).expect("checked above");
+                call.has_response = true;
+                call.state = State::Queued; // transient: neither queued nor in flight
+                match self.retry_delay(now_ms, id, kind, info.retry_after_ms, u) {
+                    Ok(wait) => Verdict::Retry {
+                        at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
+                    },
+                    Err(reason) => {
+                        self.event(EventKind::GiveUp, id, reason, 0.0, now_ms);
+                        let call = self.calls.remove(&id).expect("checked above");
+                        if let Some(d) = call.deadline {
+                            self.deadlines.remove(&(key(d), id));
+                        }
+                        Verdict::Deliver
+                    }
+                }
+            }
+        }
     }
+
     /// The attempt of `id` failed with no response (not an abort).
     pub fn on_network_error(&mut self, now_ms: Ms, id: Id, u: f64) -> Verdict {
-        let _ = (now_ms, id, u);
-        todo!()
+        let Some(&Call {
+            state: State::InFlight { .. },
+            ..
+        }) = self.calls.get(&id)
+        else {
+            return Verdict::Unknown;
+        };
+        self.stats.network_errors += 1;
+        // The reservation stays: the server may have counted the request.
+        self.scheduler.finish();
+        let call = self.calls.get_mut(&id).expect("checked above");
+        call.has_response = false;
+        call.state = State::Queued; // transient
+        let kind = match classify_error(false) {
+            Outcome::Retry(kind) => kind,
+            _ => RetryKind::Network,
+        };
+        match self.retry_delay(now_ms, id, kind, None, u) {
+            Ok(wait) => Verdict::Retry {
+                at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
+            },
+            Err(reason) => {
+                self.event(EventKind::GiveUp, id, reason, 0.0, now_ms);
+                let call = self.calls.remove(&id).expect("checked above");
+                if let Some(d) = call.deadline {
+                    self.deadlines.remove(&(key(d), id));
+                }
+                Verdict::Fail(if reason == "timeout" {
+                    CallError::Timeout
+                } else {
+                    CallError::Network
+                })
+            }
+        }
     }
+
     /// The body of a delivered 2xx ended; `usage` is what it reported (`None`: unknown).
     pub fn on_done(&mut self, now_ms: Ms, id: Id, usage: Option<Usage>) {
-        let _ = (now_ms, id, usage);
-        todo!()
+        let Some(&Call {
+            state: State::Delivered { ticket },
+            ..
+        }) = self.calls.get(&id)
+        else {
+            return;
+        };
+        if let Some(usage) = usage.and_then(Usage::sanitized) {
+            self.limiter.settle(now_ms, ticket, &usage);
+            self.stats.input_tokens_used += usage.metered_input();
+            self.stats.output_tokens_used += usage.output_tokens;
+            self.event(EventKind::Settled, id, "usage", 0.0, now_ms);
+        } else {
+            // Unknown usage: the reservation stands as the best estimate.
+            self.event(EventKind::Settled, id, "no_usage", 0.0, now_ms);
+        }
+        self.finish_call(id);
     }
+
     /// The caller aborted `id`: forget it wherever it is. False if it was not known.
     pub fn abort(&mut self, now_ms: Ms, id: Id) -> bool {
-        let _ = (now_ms, id);
-        todo!()
+        if !self.calls.contains_key(&id) {
+            return false;
+        }
+        self.event(EventKind::GiveUp, id, "aborted", 0.0, now_ms);
+        self.end_wait(now_ms, id);
+        true
     }
+
     /// Close: queued calls fail with `Closed` (a call waiting out a backoff gets its last
     /// response); in-flight ones finish their attempt with no retry; later submits fail.
     pub fn close(&mut self, now_ms: Ms) -> Vec<Action> {
-        let _ = now_ms;
-        todo!()
+        self.closed = true;
+        let mut out = Vec::new();
+        let ids: Vec<Id> = self.calls.keys().copied().collect();
+        for id in ids {
+            let call = self.calls.get_mut(&id).expect("listed");
+            match call.state {
+                State::Queued | State::Backoff { .. } => {
+                    self.give_up_waiting(now_ms, id, CallError::Closed, "closed", &mut out);
+                }
+                State::InFlight { .. } | State::Delivered { .. } => call.no_retry = true,
+            }
+        }
+        self.fresh.clear();
+        out
     }
+
     /// Counters now.
     pub fn stats(&self) -> Stats {
-        todo!()
+        Stats {
+            queued: (self.scheduler.len() + self.timers.len()) as u64,
+            in_flight: u64::from(self.scheduler.in_flight()),
+            ..self.stats
+        }
     }
+
     /// What is known of each limit now.
     pub fn limits(&self, now_ms: Ms) -> Vec<DimState> {
-        let _ = now_ms;
-        todo!()
+        self.limiter.snapshot(now_ms)
     }
+
+    /// The limiter (read-only), e.g. to inspect or persist its state.
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+
     /// Calls the engine still tracks (queued, backing off, in flight, awaiting usage).
     pub fn live_calls(&self) -> usize {
-        todo!()
+        self.calls.len()
     }
 }
 
-#[allow(dead_code)]
-fn _types(_: Cost) {}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::backoff::Jitter;
+    use crate::core::headers::DimInfo;
+    use crate::core::limiter::Limits;
+
+    const T0: Ms = 1_767_225_600_000.0;
+
+    fn config() -> Config {
+        let mut c = Config::new();
+        c.retry.backoff.jitter = Jitter::None;
+        c
+    }
+
+    fn req(input: f64, max_tokens: f64) -> Request {
+        Request {
+            input_tokens: input,
+            max_tokens: Some(max_tokens),
+            priority: 0,
+        }
+    }
+
+    fn hint(ms: Ms) -> RateLimitInfo {
+        RateLimitInfo {
+            retry_after_ms: Some(ms),
+            ..Default::default()
+        }
+    }
+
+    fn none() -> RateLimitInfo {
+        RateLimitInfo::default()
+    }
+
+    fn sends(actions: &[Action]) -> Vec<Id> {
+        actions
+            .iter()
+            .filter_map(|a| {
+                if let Action::Send { id, .. } = a {
+                    Some(*id)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_successful_call_is_sent_delivered_and_settled() {
+        let mut e = Engine::new(config(), T0);
+        let id = e.submit(T0, req(100.0, 50.0)).unwrap();
+        assert_eq!(e.poll(T0), vec![Action::Send { id, attempt: 1 }]);
+        assert_eq!(
+            e.on_response(T0 + 10.0, id, 200, &none(), None, 0.5),
+            Verdict::Deliver
+        );
+        assert_eq!(
+            e.stats().in_flight,
+            1,
+            "the slot is held while the body is read"
+        );
+        let usage = Usage {
+            input_tokens: 90.0,
+            output_tokens: 20.0,
+            ..Default::default()
+        };
+        e.on_done(T0 + 20.0, id, Some(usage));
+        let s = e.stats();
+        assert_eq!(
+            (s.requests, s.attempts, s.retries, s.in_flight, s.queued),
+            (1, 1, 0, 0, 0)
+        );
+        assert_eq!(
+            (s.input_tokens_reserved, s.output_tokens_reserved),
+            (100.0, 50.0)
+        );
+        assert_eq!((s.input_tokens_used, s.output_tokens_used), (90.0, 20.0));
+        assert_eq!(e.live_calls(), 0);
+        assert_eq!(e.next_wake(), None, "nothing live, no timer");
+    }
+
+    #[test]
+    fn a_429_with_a_hint_pauses_everyone_and_retries_after_the_hint() {
+        let mut c = config();
+        c.limits = Limits {
+            rpm: Some(1000.0),
+            ..Default::default()
+        };
+        let mut e = Engine::new(c, T0);
+        let a = e.submit(T0, req(10.0, 10.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        let v = e.on_response(T0 + 100.0, a, 429, &hint(2_000.0), None, 0.5);
+        let Verdict::Retry { at_ms } = v else {
+            panic!("{v:?}")
+        };
+        // Never shorter than the hint, at most min(10%, 1 s) longer.
+        assert!(at_ms >= T0 + 2_100.0 && at_ms <= T0 + 2_300.0, "{at_ms}");
+        // A second call submitted now waits for the pause too.
+        let b = e.submit(T0 + 200.0, req(10.0, 10.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0 + 200.0)), Vec::<Id>::new());
+        assert!(e.next_wake().unwrap() <= at_ms);
+        assert_eq!(sends(&e.poll(T0 + 2_099.0)), Vec::<Id>::new());
+        // The retried call keeps its place ahead of the later one.
+        assert_eq!(sends(&e.poll(at_ms)), vec![a, b]);
+        assert_eq!(e.stats().rate_limited, 1);
+        assert_eq!(e.stats().retries, 1);
+    }
+
+    #[test]
+    fn retries_stop_at_max_retries_and_the_last_response_is_delivered() {
+        let mut c = config();
+        c.retry.max_retries = 2;
+        c.budget = None;
+        let mut e = Engine::new(c, T0);
+        let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+        let mut now = T0;
+        let mut attempts = 0;
+        loop {
+            let acts = e.poll(now);
+            if !sends(&acts).is_empty() {
+                attempts += 1;
+                match e.on_response(now, id, 503, &none(), None, 0.0) {
+                    Verdict::Retry { at_ms } => now = at_ms,
+                    Verdict::Deliver => break,
+                    v => panic!("{v:?}"),
+                }
+            } else {
+                now = e.next_wake().expect("a timer");
+            }
+        }
+        assert_eq!(attempts, 3);
+        // Base delays with no jitter: 1 s then 2 s.
+        assert_eq!(now, T0 + 3_000.0);
+        assert_eq!(e.stats().retries, 2);
+        assert_eq!(e.live_calls(), 0);
+    }
+
+    #[test]
+    fn network_errors_are_retried_then_rejected() {
+        let mut c = config();
+        c.retry.max_retries = 1;
+        c.budget = None;
+        let mut e = Engine::new(c, T0);
+        let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+        e.poll(T0);
+        let Verdict::Retry { at_ms } = e.on_network_error(T0, id, 0.0) else {
+            panic!()
+        };
+        assert_eq!(e.poll(at_ms), vec![Action::Send { id, attempt: 2 }]);
+        assert_eq!(
+            e.on_network_error(at_ms, id, 0.0),
+            Verdict::Fail(CallError::Network)
+        );
+        assert_eq!(e.stats().network_errors, 2);
+        assert_eq!(e.live_calls(), 0);
+    }
+
+    #[test]
+    fn non_retryable_and_spend_limit_responses_are_delivered_at_once() {
+        let mut e = Engine::new(config(), T0);
+        let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+        let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+        e.poll(T0);
+        assert_eq!(
+            e.on_response(T0, a, 400, &none(), None, 0.0),
+            Verdict::Deliver
+        );
+        let spend = ErrorInfo {
+            error_type: Some("rate_limit_error".into()),
+            code: Some("enforced_spend_limit_reached".into()),
+        };
+        assert_eq!(
+            e.on_response(T0, b, 429, &none(), Some(&spend), 0.0),
+            Verdict::Deliver
+        );
+        assert_eq!(e.live_calls(), 0);
+        assert_eq!(e.stats().retries, 0);
+    }
+
+    #[test]
+    fn a_hint_beyond_max_retry_after_returns_the_429_and_rejects_the_queue() {
+        let mut c = config();
+        c.concurrency = Some(1);
+        c.retry.max_retry_after_ms = 10_000.0;
+        let mut e = Engine::new(c, T0);
+        let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+        let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        assert_eq!(
+            e.on_response(T0, a, 429, &hint(60_000.0), None, 0.0),
+            Verdict::Deliver
+        );
+        let acts = e.poll(T0);
+        assert_eq!(acts.len(), 1);
+        let Action::Fail {
+            id,
+            error: CallError::RetryAfterTooLong { hint_ms },
+        } = acts[0]
+        else {
+            panic!("{acts:?}")
+        };
+        assert_eq!((id, hint_ms), (b, 60_000.0));
+        assert_eq!(e.live_calls(), 0);
+    }
+
+    #[test]
+    fn the_deadline_bounds_the_whole_call() {
+        let mut c = config();
+        c.timeout_ms = Some(5_000.0);
+        c.concurrency = Some(1);
+        c.budget = None;
+        let mut e = Engine::new(c, T0);
+        let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+        let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        // a: a 503 whose retry would cross the deadline is delivered at once.
+        assert_eq!(
+            e.on_response(T0 + 4_500.0, a, 503, &none(), None, 0.0),
+            Verdict::Deliver
+        );
+        assert_eq!(sends(&e.poll(T0 + 4_500.0)), vec![b]);
+        // b: still on the wire at the deadline: TIMEOUT (the driver aborts it).
+        assert_eq!(e.next_wake(), Some(T0 + 5_000.0));
+        assert_eq!(
+            e.poll(T0 + 5_000.0),
+            vec![Action::Fail {
+                id: b,
+                error: CallError::Timeout
+            }]
+        );
+        assert_eq!(e.live_calls(), 0);
+        assert_eq!(e.stats().in_flight, 0);
+    }
+
+    #[test]
+    fn a_call_still_queued_at_its_deadline_times_out() {
+        let mut c = config();
+        c.timeout_ms = Some(1_000.0);
+        c.limits = Limits {
+            rpm: Some(1.0),
+            ..Default::default()
+        };
+        let mut e = Engine::new(c, T0);
+        let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+        let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        assert_eq!(
+            e.next_wake(),
+            Some(T0 + 1_000.0),
+            "the deadline comes before the refill"
+        );
+        assert_eq!(
+            e.poll(T0 + 1_000.0),
+            vec![
+                Action::Fail {
+                    id: a,
+                    error: CallError::Timeout
+                },
+                Action::Fail {
+                    id: b,
+                    error: CallError::Timeout
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn close_rejects_the_queue_and_stops_retries_in_flight() {
+        let mut c = config();
+        c.concurrency = Some(1);
+        let mut e = Engine::new(c, T0);
+        let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+        let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+        e.poll(T0);
+        assert_eq!(
+            e.close(T0),
+            vec![Action::Fail {
+                id: b,
+                error: CallError::Closed
+            }]
+        );
+        assert_eq!(
+            e.on_response(T0, a, 503, &none(), None, 0.0),
+            Verdict::Deliver,
+            "no retry after close"
+        );
+        assert_eq!(e.submit(T0, req(1.0, 1.0)), Err(CallError::Closed));
+        assert_eq!(e.live_calls(), 0);
+        assert_eq!(e.next_wake(), None);
+    }
+
+    #[test]
+    fn abort_frees_the_queue_place_or_the_slot() {
+        let mut c = config();
+        c.concurrency = Some(1);
+        let mut e = Engine::new(c, T0);
+        let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+        let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+        let d = e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        assert!(e.abort(T0, b), "queued");
+        assert!(e.abort(T0, a), "in flight");
+        assert!(!e.abort(T0, a), "already gone");
+        assert_eq!(sends(&e.poll(T0)), vec![d], "the slot was freed");
+        assert_eq!(
+            e.on_response(T0, a, 200, &none(), None, 0.0),
+            Verdict::Unknown
+        );
+    }
+
+    #[test]
+    fn a_request_that_can_never_fit_is_rejected_not_queued_forever() {
+        let mut c = config();
+        c.limits = Limits {
+            itpm: Some(1_000.0),
+            ..Default::default()
+        };
+        let mut e = Engine::new(c, T0);
+        let id = e.submit(T0, req(5_000.0, 1.0)).unwrap();
+        assert_eq!(
+            e.poll(T0),
+            vec![Action::Fail {
+                id,
+                error: CallError::TooLarge {
+                    dim: Dim::InputTokens,
+                    cost: 5_000.0,
+                    capacity: 1_000.0
+                }
+            }]
+        );
+        assert_eq!(e.live_calls(), 0);
+    }
+
+    #[test]
+    fn the_concurrency_cap_holds_until_the_body_is_done() {
+        let mut c = config();
+        c.concurrency = Some(2);
+        let mut e = Engine::new(c, T0);
+        let ids: Vec<Id> = (0..3)
+            .map(|_| e.submit(T0, req(1.0, 1.0)).unwrap())
+            .collect();
+        assert_eq!(sends(&e.poll(T0)), ids[..2].to_vec());
+        assert_eq!(
+            e.on_response(T0, ids[0], 200, &none(), None, 0.0),
+            Verdict::Deliver
+        );
+        assert_eq!(sends(&e.poll(T0)), Vec::<Id>::new(), "body still streaming");
+        e.on_done(T0, ids[0], None);
+        assert_eq!(sends(&e.poll(T0)), vec![ids[2]]);
+    }
+
+    #[test]
+    fn the_budget_stops_retry_storms_but_not_rate_limit_retries() {
+        let mut c = config();
+        c.retry.max_retries = 100;
+        let mut e = Engine::new(c, T0);
+        let mut verdicts = Vec::new();
+        for _ in 0..8 {
+            let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+            e.poll(T0);
+            verdicts.push(e.on_response(T0, id, 503, &none(), None, 0.0));
+        }
+        let retried = verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::Retry { .. }))
+            .count();
+        assert_eq!(
+            retried, 4,
+            "10 tokens, threshold 5: the 5th failure and later are not retried"
+        );
+        // 429s are paced by the pause and the limiter, not counted against the budget.
+        let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert!(sends(&e.poll(T0)).contains(&id));
+        assert!(matches!(
+            e.on_response(T0, id, 429, &hint(1_000.0), None, 0.0),
+            Verdict::Retry { .. }
+        ));
+    }
+
+    #[test]
+    fn limits_learned_from_headers_are_reported_and_used() {
+        let mut e = Engine::new(config(), T0);
+        e.set_record_events(true);
+        let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+        e.poll(T0);
+        let info = RateLimitInfo {
+            requests: DimInfo {
+                limit: Some(50.0),
+                remaining: Some(0.0),
+                reset_at_ms: None,
+                window_ms: Some(60_000.0),
+                rounded: false,
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            e.on_response(T0, id, 200, &info, None, 0.0),
+            Verdict::Deliver
+        );
+        let lim = e.limits(T0);
+        assert_eq!(lim.len(), 1);
+        assert_eq!((lim[0].dim, lim[0].limit), (Dim::Requests, 50.0));
+        assert!(e
+            .drain_events()
+            .iter()
+            .any(|ev| ev.kind == EventKind::Limits));
+        // Remaining 0 at 50 rpm: the next request waits 1.2 s for one token.
+        let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), Vec::<Id>::new());
+        assert_eq!(e.next_wake(), Some(T0 + 1_200.0));
+        assert_eq!(sends(&e.poll(T0 + 1_200.0)), vec![b]);
+    }
+
+    #[test]
+    fn events_tell_the_story_of_a_retry() {
+        let mut e = Engine::new(config(), T0);
+        e.set_record_events(true);
+        let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+        e.poll(T0);
+        let Verdict::Retry { at_ms } = e.on_response(T0, id, 529, &none(), None, 0.0) else {
+            panic!()
+        };
+        e.poll(at_ms);
+        e.on_response(at_ms, id, 200, &none(), None, 0.0);
+        e.on_done(at_ms, id, None);
+        let kinds: Vec<(&str, &str)> = e
+            .drain_events()
+            .iter()
+            .map(|ev| (ev.kind.name(), ev.reason))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("queued", "submitted"),
+                ("admitted", "admitted"),
+                ("retry", "overloaded"),
+                ("admitted", "admitted"),
+                ("settled", "no_usage")
+            ]
+        );
+    }
+}

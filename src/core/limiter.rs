@@ -217,8 +217,9 @@ impl Limiter {
         let _ = (now_ms, ticket, keep_request);
         todo!("Limiter::refund")
     }
-    /// Align with what the server's headers say.
-    pub fn observe(&mut self, now_ms: Ms, info: &RateLimitInfo) {
+    /// Align with what the server's headers say. True when the limits changed (a dimension
+    /// was learned or a capacity changed).
+    pub fn observe(&mut self, now_ms: Ms, info: &RateLimitInfo) -> bool {
         let _ = (now_ms, info);
         todo!("Limiter::observe")
     }

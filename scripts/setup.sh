@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, from the package registries only, and is quick
+# when everything is already there. Sourced by demo.sh and test.sh; safe to run on its own.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# Rust target for the Wasm build.
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# wasm-bindgen CLI: exactly the version Cargo.lock pins for the wasm-bindgen crate.
+# (No --locked: its own lock pins a crate version the registry here does not serve.)
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ -n "$want" ]; then
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+  if [ "$have" != "$want" ]; then
+    log "cargo install wasm-bindgen-cli --version $want (about 2-3 minutes)"
+    cargo install wasm-bindgen-cli --version "$want"
+  fi
+fi
+
+# npm packages (wasm-opt from binaryen, the SDKs, typescript), from the committed lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
