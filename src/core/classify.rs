@@ -4,6 +4,43 @@
 //! Never other 4xx, never an abort. `x-should-retry` overrides the status list. A 429 whose
 //! error says the spend limit is reached (`enforced_spend_limit_reached`) or the quota is
 //! used up (OpenAI `insufficient_quota`) is never retried: waiting will not help.
+//!
+//! The rules of [`classify`], in the order they apply:
+//!
+//! 1. 1xx, 2xx and 3xx are [`Outcome::Success`], whatever the headers or body say.
+//! 2. An error whose `code` is `enforced_spend_limit_reached` fails with
+//!    [`FailKind::SpendLimit`]; one whose `code` or `type` is `insufficient_quota` fails with
+//!    [`FailKind::InsufficientQuota`]. On any status, and even against
+//!    `x-should-retry: true`: no wait can help.
+//! 3. `x-should-retry: true` retries and `x-should-retry: false` fails
+//!    ([`FailKind::ServerSaidNo`]), whatever the status list says.
+//! 4. A status in `retry_on` (or [`DEFAULT_RETRY_ON`] when it is not given; an empty list
+//!    retries nothing) is retried; any other fails with [`FailKind::Status`].
+//!
+//! The kind of a retry: 429 is [`RetryKind::RateLimited`]; 529 or an `overloaded_error` is
+//! [`RetryKind::Overloaded`]; anything else is [`RetryKind::Status`].
+//!
+//! ```
+//! use llm_pacer::core::classify::*;
+//!
+//! assert_eq!(classify(200, None, None, None), Outcome::Success);
+//! assert_eq!(classify(429, None, None, None), Outcome::Retry(RetryKind::RateLimited));
+//! assert_eq!(classify(400, None, None, None), Outcome::Fail(FailKind::Status(400)));
+//! assert_eq!(
+//!     classify(400, Some(true), None, None),
+//!     Outcome::Retry(RetryKind::Status(400))
+//! );
+//!
+//! // OpenAI: out of credits. Waiting will not help.
+//! let quota = ErrorInfo {
+//!     error_type: Some("insufficient_quota".into()),
+//!     code: Some("insufficient_quota".into()),
+//! };
+//! assert_eq!(
+//!     classify(429, Some(true), Some(&quota), None),
+//!     Outcome::Fail(FailKind::InsufficientQuota)
+//! );
+//! ```
 
 /// The statuses retried when `retryOn` is not given.
 pub const DEFAULT_RETRY_ON: &[u16] = &[408, 409, 429, 500, 502, 503, 504, 529];
@@ -40,9 +77,9 @@ pub enum FailKind {
     Status(u16),
     /// `x-should-retry: false`.
     ServerSaidNo(u16),
-    /// 429 with `enforced_spend_limit_reached`.
+    /// The error says `enforced_spend_limit_reached` (Anthropic; sent with a 429).
     SpendLimit,
-    /// 429 with `insufficient_quota`.
+    /// The error says `insufficient_quota` (OpenAI; sent with a 429).
     InsufficientQuota,
     /// The caller aborted.
     Aborted,
@@ -64,14 +101,45 @@ pub enum Outcome {
 /// * `should_retry`: the parsed `x-should-retry` header;
 /// * `error`: what the error body said, if the driver read it;
 /// * `retry_on`: replaces [`DEFAULT_RETRY_ON`] when given.
+///
+/// The rules and their order are in the [module documentation](self).
 pub fn classify(
     status: u16,
     should_retry: Option<bool>,
     error: Option<&ErrorInfo>,
     retry_on: Option<&[u16]>,
 ) -> Outcome {
-    let _ = (status, should_retry, error, retry_on);
-    todo!("classify::classify")
+    if (100..400).contains(&status) {
+        return Outcome::Success;
+    }
+    let is = |field: Option<&String>, value: &str| field.is_some_and(|f| f == value);
+    if let Some(e) = error {
+        if is(e.code.as_ref(), "enforced_spend_limit_reached") {
+            return Outcome::Fail(FailKind::SpendLimit);
+        }
+        if is(e.code.as_ref(), "insufficient_quota")
+            || is(e.error_type.as_ref(), "insufficient_quota")
+        {
+            return Outcome::Fail(FailKind::InsufficientQuota);
+        }
+    }
+    let retry = match should_retry {
+        Some(said) => said,
+        None => retry_on.unwrap_or(DEFAULT_RETRY_ON).contains(&status),
+    };
+    if retry {
+        let overloaded = error.is_some_and(|e| is(e.error_type.as_ref(), "overloaded_error"));
+        Outcome::Retry(match status {
+            429 => RetryKind::RateLimited,
+            529 => RetryKind::Overloaded,
+            _ if overloaded => RetryKind::Overloaded,
+            s => RetryKind::Status(s),
+        })
+    } else if should_retry == Some(false) {
+        Outcome::Fail(FailKind::ServerSaidNo(status))
+    } else {
+        Outcome::Fail(FailKind::Status(status))
+    }
 }
 
 /// Classify a failure with no response: network errors are retried, aborts never.
@@ -80,5 +148,185 @@ pub fn classify_error(aborted: bool) -> Outcome {
         Outcome::Fail(FailKind::Aborted)
     } else {
         Outcome::Retry(RetryKind::Network)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(error_type: Option<&str>, code: Option<&str>) -> ErrorInfo {
+        ErrorInfo {
+            error_type: error_type.map(String::from),
+            code: code.map(String::from),
+        }
+    }
+
+    fn c(status: u16) -> Outcome {
+        classify(status, None, None, None)
+    }
+
+    #[test]
+    fn informational_success_and_redirects_are_success() {
+        for s in [100, 101, 200, 201, 204, 206, 299, 301, 304, 307, 399] {
+            assert_eq!(c(s), Outcome::Success, "{s}");
+            // Even when the headers or a body say otherwise.
+            assert_eq!(classify(s, Some(true), None, None), Outcome::Success, "{s}");
+            assert_eq!(
+                classify(s, Some(false), None, None),
+                Outcome::Success,
+                "{s}"
+            );
+            let spend = err(None, Some("enforced_spend_limit_reached"));
+            assert_eq!(classify(s, None, Some(&spend), Some(&[])), Outcome::Success);
+        }
+    }
+
+    #[test]
+    fn default_retry_list() {
+        assert_eq!(c(429), Outcome::Retry(RetryKind::RateLimited));
+        assert_eq!(c(529), Outcome::Retry(RetryKind::Overloaded));
+        for s in [408, 409, 500, 502, 503, 504] {
+            assert_eq!(c(s), Outcome::Retry(RetryKind::Status(s)), "{s}");
+        }
+        for s in [
+            400, 401, 402, 403, 404, 405, 410, 413, 422, 451, 499, 501, 505, 599, 0, 600,
+        ] {
+            assert_eq!(c(s), Outcome::Fail(FailKind::Status(s)), "{s}");
+        }
+    }
+
+    #[test]
+    fn anthropic_error_bodies() {
+        let rate = err(Some("rate_limit_error"), None);
+        assert_eq!(
+            classify(429, None, Some(&rate), None),
+            Outcome::Retry(RetryKind::RateLimited)
+        );
+        let overloaded = err(Some("overloaded_error"), None);
+        assert_eq!(
+            classify(529, None, Some(&overloaded), None),
+            Outcome::Retry(RetryKind::Overloaded)
+        );
+        // An overloaded_error under another retryable status is still "overloaded".
+        assert_eq!(
+            classify(503, None, Some(&overloaded), None),
+            Outcome::Retry(RetryKind::Overloaded)
+        );
+        // ... but it does not make a non-retryable status retryable.
+        assert_eq!(
+            classify(400, None, Some(&overloaded), None),
+            Outcome::Fail(FailKind::Status(400))
+        );
+        let invalid = err(Some("invalid_request_error"), None);
+        assert_eq!(
+            classify(400, None, Some(&invalid), None),
+            Outcome::Fail(FailKind::Status(400))
+        );
+    }
+
+    #[test]
+    fn spend_limit_and_insufficient_quota_are_never_retried() {
+        let spend = err(
+            Some("rate_limit_error"),
+            Some("enforced_spend_limit_reached"),
+        );
+        let quota_code = err(Some("insufficient_quota"), Some("insufficient_quota"));
+        let quota_type = err(Some("insufficient_quota"), None);
+        let quota_code_only = err(Some("requests"), Some("insufficient_quota"));
+        for s in [429, 400, 403, 500, 529, 600] {
+            for should_retry in [None, Some(true), Some(false)] {
+                for retry_on in [None, Some(&[s][..])] {
+                    assert_eq!(
+                        classify(s, should_retry, Some(&spend), retry_on),
+                        Outcome::Fail(FailKind::SpendLimit)
+                    );
+                    for q in [&quota_code, &quota_type, &quota_code_only] {
+                        assert_eq!(
+                            classify(s, should_retry, Some(q), retry_on),
+                            Outcome::Fail(FailKind::InsufficientQuota)
+                        );
+                    }
+                }
+            }
+        }
+        // OpenAI's retryable 429 is not confused with it.
+        let rate = err(Some("requests"), Some("rate_limit_exceeded"));
+        assert_eq!(
+            classify(429, None, Some(&rate), None),
+            Outcome::Retry(RetryKind::RateLimited)
+        );
+        // Only the exact words count.
+        let near = err(Some("Insufficient_Quota"), Some("spend_limit"));
+        assert_eq!(
+            classify(429, None, Some(&near), None),
+            Outcome::Retry(RetryKind::RateLimited)
+        );
+    }
+
+    #[test]
+    fn should_retry_overrides_the_status_list() {
+        assert_eq!(
+            classify(400, Some(true), None, None),
+            Outcome::Retry(RetryKind::Status(400))
+        );
+        assert_eq!(
+            classify(429, Some(true), None, Some(&[])),
+            Outcome::Retry(RetryKind::RateLimited)
+        );
+        assert_eq!(
+            classify(529, Some(true), None, Some(&[])),
+            Outcome::Retry(RetryKind::Overloaded)
+        );
+        for s in [408, 409, 429, 500, 503, 529] {
+            assert_eq!(
+                classify(s, Some(false), None, None),
+                Outcome::Fail(FailKind::ServerSaidNo(s))
+            );
+        }
+        assert_eq!(
+            classify(404, Some(false), None, None),
+            Outcome::Fail(FailKind::ServerSaidNo(404))
+        );
+    }
+
+    #[test]
+    fn retry_on_replaces_the_default_list() {
+        let only_503: &[u16] = &[503];
+        assert_eq!(
+            classify(503, None, None, Some(only_503)),
+            Outcome::Retry(RetryKind::Status(503))
+        );
+        assert_eq!(
+            classify(429, None, None, Some(only_503)),
+            Outcome::Fail(FailKind::Status(429))
+        );
+        assert_eq!(
+            classify(500, None, None, Some(only_503)),
+            Outcome::Fail(FailKind::Status(500))
+        );
+        let with_404: &[u16] = &[404, 429];
+        assert_eq!(
+            classify(404, None, None, Some(with_404)),
+            Outcome::Retry(RetryKind::Status(404))
+        );
+        assert_eq!(
+            classify(429, None, None, Some(with_404)),
+            Outcome::Retry(RetryKind::RateLimited)
+        );
+        for s in DEFAULT_RETRY_ON {
+            assert_eq!(
+                classify(*s, None, None, Some(&[])),
+                Outcome::Fail(FailKind::Status(*s))
+            );
+        }
+        // A success is a success even if listed.
+        assert_eq!(classify(200, None, None, Some(&[200])), Outcome::Success);
+    }
+
+    #[test]
+    fn network_errors_and_aborts() {
+        assert_eq!(classify_error(false), Outcome::Retry(RetryKind::Network));
+        assert_eq!(classify_error(true), Outcome::Fail(FailKind::Aborted));
     }
 }

@@ -1,20 +1,49 @@
 //! RPM / ITPM / OTPM / TPM admission: reservation before a request, reconciliation after.
 //!
-//! One [`Bucket`] per configured or learned dimension:
-//! * `Requests` (RPM): every request costs 1;
-//! * `InputTokens` (ITPM): `input_tokens + cache_creation_input_tokens` (cache reads are free);
-//! * `OutputTokens` (OTPM): reserved up front (`max_tokens` by default), corrected at the end;
-//! * `Tokens` (combined TPM, OpenAI style): input + output.
+//! One [`Bucket`] per configured or learned dimension, each the server's own arithmetic (a
+//! continuously refilled token bucket). What one request costs in each:
 //!
-//! [`Limiter::acquire`] answers admit (with a [`Ticket`] holding the reservation), wait until
-//! a time, or never (the cost exceeds a bucket's capacity: no wait can help).
-//! [`Limiter::settle`] replaces the reservation with the real usage, so the buckets hold
-//! exactly what the server counted. [`Limiter::observe`] aligns with the server's headers:
-//! learns unknown limits, and never keeps a higher local level than the server reports.
-//! [`Limiter::pause_until`] holds every request after a 429.
+//! | dimension      | reserved at admission        | counted at settlement                  |
+//! |----------------|------------------------------|----------------------------------------|
+//! | `Requests`     | 1                            | 1 (unchanged)                          |
+//! | `InputTokens`  | `cost.input` (the estimate)  | `input_tokens + cache_creation_…`      |
+//! | `OutputTokens` | `cost.output` (`max_tokens`) | `output_tokens`                        |
+//! | `Tokens`       | `cost.input + cost.output`   | metered input + output                 |
+//!
+//! Cache reads (`cache_read_input_tokens`) are free: they never count against ITPM or TPM.
+//!
+//! * [`Limiter::acquire`] answers admit (with a [`Ticket`] holding the reservation), wait until
+//!   a time, or never (the cost exceeds a bucket's capacity: no wait can help);
+//!   [`Limiter::check`] gives the same answer without reserving.
+//! * [`Limiter::settle`] replaces the reservation by the real usage, so the buckets hold
+//!   exactly what the server counted; [`Limiter::refund`] gives a refused request's tokens back.
+//! * [`Limiter::observe`] aligns with the server's headers: it learns unknown limits, follows
+//!   the server's limit (never above a configured one), and never keeps a higher local level
+//!   than the server reports (it never *raises* a level either).
+//! * [`Limiter::pause_until`] holds every request after a 429.
+//!
+//! The state is a small plain value (numbers only) and every transition is a function of
+//! (state, now, input), so it can be stored and moved (e.g. into a shared store). Time never
+//! runs backwards inside: a `now_ms` earlier than the latest one seen is taken as the latest.
+//!
+//! ```
+//! use llm_pacer::core::limiter::{Cost, Decision, Limiter, Limits, Usage};
+//!
+//! // 60 requests and 6 000 output tokens per minute.
+//! let limits = Limits { rpm: Some(60.0), otpm: Some(6_000.0), ..Limits::default() };
+//! let mut lim = Limiter::new(limits, 0.0);
+//! let cost = Cost { input: 500.0, output: 6_000.0 };
+//! let Decision::Admit(ticket) = lim.acquire(0.0, cost) else { panic!() };
+//! // The output reservation empties OTPM: the next one waits for the refill...
+//! assert!(matches!(lim.check(0.0, cost), Decision::Wait { .. }));
+//! // ...until the first one reports that it used only 1 000 output tokens.
+//! lim.settle(0.0, ticket, &Usage { output_tokens: 1_000.0, ..Usage::default() });
+//! let small = Cost { input: 500.0, output: 5_000.0 };
+//! assert!(matches!(lim.check(0.0, small), Decision::Admit(_)));
+//! ```
 
 use super::bucket::Bucket;
-use super::headers::RateLimitInfo;
+use super::headers::{DimInfo, RateLimitInfo};
 use super::Ms;
 
 /// A metered dimension.
@@ -69,6 +98,31 @@ pub struct Cost {
     pub input: f64,
     /// Output tokens to reserve against OTPM.
     pub output: f64,
+}
+
+impl Cost {
+    /// What this request reserves in `dim`: 1 request, `input`, `output`, or `input + output`
+    /// tokens. A negative or NaN amount counts as 0; an infinite one stays infinite (and can
+    /// never fit).
+    pub fn amount(&self, dim: Dim) -> f64 {
+        let input = non_negative(self.input);
+        let output = non_negative(self.output);
+        match dim {
+            Dim::Requests => 1.0,
+            Dim::InputTokens => input,
+            Dim::OutputTokens => output,
+            Dim::Tokens => input + output,
+        }
+    }
+}
+
+/// `x` if it is `>= 0`, else 0 (NaN included).
+fn non_negative(x: f64) -> f64 {
+    if x >= 0.0 {
+        x
+    } else {
+        0.0
+    }
 }
 
 /// What one admitted request holds until it is settled or refunded.
@@ -184,58 +238,424 @@ pub struct DimState {
     pub source: Source,
 }
 
+/// The window of a configured (per-minute) limit, ms.
+const MINUTE_MS: Ms = 60_000.0;
+
+/// How far below a rounded `remaining` the true value may be (Anthropic rounds token counts to
+/// the nearest thousand).
+const ROUNDING_SLACK: f64 = 500.0;
+
+/// One known dimension.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Slot {
+    /// The local copy of the server's bucket.
+    bucket: Bucket,
+    /// The configured per-minute limit, if one was given (then the source is `Configured`).
+    configured: Option<f64>,
+    /// When this bucket started counting. A ticket admitted earlier reserved nothing here, so
+    /// settling or refunding it must not touch this bucket.
+    since_ms: Ms,
+}
+
+impl Slot {
+    fn source(&self) -> Source {
+        if self.configured.is_some() {
+            Source::Configured
+        } else {
+            Source::Headers
+        }
+    }
+    /// Did the request admitted at `at_ms` reserve in this bucket?
+    fn covers(&self, at_ms: Ms) -> bool {
+        at_ms >= self.since_ms
+    }
+}
+
 /// The limiter: plain state, pure transitions.
+///
+/// Every field is a number (or an `Option` of one), so the value is cheap to clone and easy to
+/// serialise. [`Limiter::check`] is `&self`; everything that changes the buckets takes `now_ms`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limiter {
-    _todo: (),
+    /// One slot per [`Dim`], indexed by `Dim as usize`; `None` = limit unknown (not metered).
+    slots: [Option<Slot>; 4],
+    /// Set by [`Limiter::pause_until`]; in force while `now < paused_until_ms`.
+    paused_until_ms: Option<Ms>,
+    /// The latest `now_ms` seen by a transition: time never runs backwards here.
+    clock_ms: Ms,
 }
 
 impl Limiter {
-    /// A limiter with the configured limits, buckets full at `now_ms`.
+    /// A limiter with the configured limits, buckets full at `now_ms`. Limits must be finite
+    /// and positive ([`crate::core::config::Config::validate`]); any other value is taken as
+    /// "unknown" (learned from headers if the server sends them). Each configured limit is a
+    /// bucket of that capacity per minute.
     pub fn new(limits: Limits, now_ms: Ms) -> Self {
-        let _ = (limits, now_ms);
-        todo!("Limiter::new")
+        let now_ms = if now_ms.is_finite() { now_ms } else { 0.0 };
+        let mut slots = [None; 4];
+        for (dim, limit) in [
+            (Dim::Requests, limits.rpm),
+            (Dim::InputTokens, limits.itpm),
+            (Dim::OutputTokens, limits.otpm),
+            (Dim::Tokens, limits.tpm),
+        ] {
+            if let Some(l) = limit.filter(|l| l.is_finite() && *l > 0.0) {
+                slots[dim as usize] = Some(Slot {
+                    bucket: Bucket::new(l, MINUTE_MS, now_ms),
+                    configured: Some(l),
+                    since_ms: now_ms,
+                });
+            }
+        }
+        Limiter {
+            slots,
+            paused_until_ms: None,
+            clock_ms: now_ms,
+        }
     }
+
+    /// `now_ms`, but never earlier than the latest time seen.
+    fn clock(&self, now_ms: Ms) -> Ms {
+        if now_ms > self.clock_ms {
+            now_ms
+        } else {
+            self.clock_ms
+        }
+    }
+
+    /// Move the clock to `now_ms` (if later) and return the time to use.
+    fn tick(&mut self, now_ms: Ms) -> Ms {
+        self.clock_ms = self.clock(now_ms);
+        self.clock_ms
+    }
+
+    fn slot(&self, dim: Dim) -> Option<&Slot> {
+        self.slots[dim as usize].as_ref()
+    }
+
     /// Would `cost` be admitted now? Same answer as [`Limiter::acquire`], without reserving.
+    ///
+    /// In this order:
+    /// 1. [`Decision::Never`] if the cost in some known dimension exceeds its capacity (the
+    ///    first such one in [`Dim::ALL`] order): no wait can help, and no pause changes that.
+    /// 2. [`Decision::Wait`] with [`Blocker::Paused`] while a pause is in force, until the pause
+    ///    ends or, if a bucket needs longer, until that bucket is ready.
+    /// 3. [`Decision::Admit`] if every known bucket holds at least its cost (`level >= cost`).
+    ///    A dimension in debt (level below 0) therefore holds even a request that costs 0
+    ///    there, as the server's bucket would: the debt is real usage the server counted.
+    /// 4. Otherwise [`Decision::Wait`] until every bucket is ready, blocked by the dimension
+    ///    with the longest wait (the first in [`Dim::ALL`] order on a tie). At `until_ms` the
+    ///    same request is admitted, provided nothing else changed the buckets meanwhile.
     pub fn check(&self, now_ms: Ms, cost: Cost) -> Decision {
-        let _ = (now_ms, cost);
-        todo!("Limiter::check")
+        let now = self.clock(now_ms);
+        for dim in Dim::ALL {
+            if let Some(slot) = self.slot(dim) {
+                let n = cost.amount(dim);
+                let capacity = slot.bucket.capacity();
+                if n > capacity {
+                    return Decision::Never {
+                        dim,
+                        cost: n,
+                        capacity,
+                    };
+                }
+            }
+        }
+        let mut until = now;
+        let mut blocker = None;
+        for dim in Dim::ALL {
+            if let Some(slot) = self.slot(dim) {
+                let n = cost.amount(dim);
+                if slot.bucket.level(now) < n {
+                    let t = ready_at(&slot.bucket, now, n);
+                    if t > until {
+                        until = t;
+                        blocker = Some(dim);
+                    }
+                }
+            }
+        }
+        if let Some(p) = self.paused_until(now) {
+            return Decision::Wait {
+                until_ms: until.max(p),
+                blocker: Blocker::Paused,
+            };
+        }
+        match blocker {
+            None => Decision::Admit(Ticket {
+                input: cost.amount(Dim::InputTokens),
+                output: cost.amount(Dim::OutputTokens),
+                at_ms: now,
+            }),
+            Some(dim) => Decision::Wait {
+                until_ms: until,
+                blocker: Blocker::Dim(dim),
+            },
+        }
     }
-    /// Admit and reserve, or say how long to wait, or never.
+
+    /// Admit and reserve, or say how long to wait, or never. The decision is exactly
+    /// [`Limiter::check`]'s; on [`Decision::Admit`] the cost is taken from every known bucket
+    /// and the ticket holds the token reservation (input and output) until
+    /// [`Limiter::settle`] or [`Limiter::refund`].
     pub fn acquire(&mut self, now_ms: Ms, cost: Cost) -> Decision {
-        let _ = (now_ms, cost);
-        todo!("Limiter::acquire")
+        let now = self.tick(now_ms);
+        let decision = self.check(now, cost);
+        if let Decision::Admit(_) = decision {
+            for dim in Dim::ALL {
+                if let Some(slot) = self.slots[dim as usize].as_mut() {
+                    slot.bucket.take(now, cost.amount(dim));
+                }
+            }
+        }
+        decision
     }
-    /// Replace the reservation by the real usage.
+
+    /// Take (`delta > 0`) or give back (`delta < 0`) tokens in `dim` for the request admitted
+    /// at `at_ms`, if that request reserved in this bucket.
+    fn adjust(&mut self, dim: Dim, now: Ms, at_ms: Ms, delta: f64) {
+        if let Some(slot) = self.slots[dim as usize].as_mut() {
+            if !slot.covers(at_ms) || !delta.is_finite() {
+                return;
+            }
+            if delta > 0.0 {
+                slot.bucket.take(now, delta);
+            } else if delta < 0.0 {
+                slot.bucket.give(now, -delta);
+            }
+        }
+    }
+
+    /// Replace the reservation by the real usage: in each token dimension, take
+    /// `actual - reserved` (a negative difference gives tokens back). The actual amounts are
+    /// the server's: `InputTokens` counts [`Usage::metered_input`] (input + cache creation;
+    /// cache reads are free), `OutputTokens` counts `output_tokens`, `Tokens` their sum;
+    /// `Requests` is unchanged (the request was counted at admission).
+    ///
+    /// After `acquire` + `settle`, each bucket has given up exactly the real usage (plus its
+    /// refill meanwhile), as the server's has, with two deliberate asymmetries:
+    /// * **Debt.** When the usage exceeds the reservation (the input estimate was low, or no
+    ///   output was reserved), the level may go below zero. The server counted those tokens
+    ///   too; the debt is paid back by the refill, and no request is admitted in that
+    ///   dimension before it is, just as the server would refuse it.
+    /// * **Clamped give.** Giving back never lifts a level above capacity: a bucket that
+    ///   refilled to full while the request ran has no room for the unused reservation, on the
+    ///   server as here. Without the clamp, a long request could bank a burst larger than the
+    ///   limit.
+    ///
+    /// Usage values are filtered by [`Usage::sanitized`]; if nothing valid remains, the
+    /// reservation stands (unknown usage is taken as "what was reserved").
+    ///
+    /// A bucket learned from headers after the ticket was admitted is left alone: the request
+    /// reserved nothing there, and the server's figures that created it already counted it.
     pub fn settle(&mut self, now_ms: Ms, ticket: Ticket, usage: &Usage) {
-        let _ = (now_ms, ticket, usage);
-        todo!("Limiter::settle")
+        let now = self.tick(now_ms);
+        let Some(usage) = usage.sanitized() else {
+            return;
+        };
+        let input = usage.metered_input();
+        let output = usage.output_tokens;
+        let at = ticket.at_ms;
+        self.adjust(Dim::InputTokens, now, at, input - ticket.input);
+        self.adjust(Dim::OutputTokens, now, at, output - ticket.output);
+        self.adjust(
+            Dim::Tokens,
+            now,
+            at,
+            (input + output) - (ticket.input + ticket.output),
+        );
     }
+
     /// The request was not processed (the server refused it): give back its tokens. The
     /// request itself stays counted when `keep_request` (the server may count refused ones).
+    /// Gives are clamped at capacity, as in [`Limiter::settle`].
     pub fn refund(&mut self, now_ms: Ms, ticket: Ticket, keep_request: bool) {
-        let _ = (now_ms, ticket, keep_request);
-        todo!("Limiter::refund")
+        let now = self.tick(now_ms);
+        let at = ticket.at_ms;
+        self.adjust(Dim::InputTokens, now, at, -ticket.input);
+        self.adjust(Dim::OutputTokens, now, at, -ticket.output);
+        self.adjust(Dim::Tokens, now, at, -(ticket.input + ticket.output));
+        if !keep_request {
+            self.adjust(Dim::Requests, now, at, -1.0);
+        }
     }
-    /// Align with what the server's headers say. True when the limits changed (a dimension
-    /// was learned or a capacity changed).
+
+    /// Align with what the server's headers say. Returns `true` when the limits changed: a
+    /// dimension was learned, or a capacity (or window) changed. Levels are not "limits": a
+    /// lowered level alone returns `false`.
+    ///
+    /// Which header feeds which dimension: `requests` → `Requests`, `input_tokens` →
+    /// `InputTokens`, `output_tokens` → `OutputTokens`, and `tokens` → `Tokens` **only** when
+    /// this response carries neither `input_tokens` nor `output_tokens`. (Anthropic's
+    /// `tokens-*` is the most restrictive of its limits in effect, not a combined bucket: the
+    /// specific headers govern ITPM/OTPM, and `tokens-*` stands for a combined limit only
+    /// where nothing more specific is sent, as with OpenAI's `x-ratelimit-*-tokens`.)
+    /// Priority Tier dimensions (`anthropic-priority-*`) are ignored: they meter a separate
+    /// committed capacity that only requests sent with `service_tier` use, and the limiter
+    /// cannot tell which pool a request draws from.
+    ///
+    /// Per dimension:
+    /// * **Limit.** Unknown: learned (capacity = `limit`, window = `window_ms` or 60 s). Known
+    ///   from headers: follows the server's latest limit. Configured: the capacity is the
+    ///   smaller of the configured and the server's limit (when the windows differ, both the
+    ///   burst and the refill rate are the smaller ones); a server limit above the configured
+    ///   one never raises it (the user may share the organisation's limit on purpose).
+    /// * **Remaining.** The level becomes `min(local level, remaining)`; a rounded remaining
+    ///   counts as `remaining - 500` (at least 0). Headers never *raise* a level: requests
+    ///   in flight that the server has not seen yet are already reserved locally.
+    /// * **Reset**, when `remaining` is absent: the server is full at `reset_at`, so its level
+    ///   now is at most `limit - (reset_at - now) * rate` (at least 0); the same `min` applies.
+    ///   When both are present, `remaining` alone is used: it is the direct figure, and
+    ///   Anthropic's second-granular reset would be less precise for large limits than the
+    ///   ±500 of a rounded remaining.
+    /// * `remaining`/`reset` for a dimension whose limit is neither known nor sent are ignored:
+    ///   there is no bucket to hold them.
+    ///
+    /// `retry_after_ms` is not the limiter's business: the caller turns it into
+    /// [`Limiter::pause_until`].
     pub fn observe(&mut self, now_ms: Ms, info: &RateLimitInfo) -> bool {
-        let _ = (now_ms, info);
-        todo!("Limiter::observe")
+        let now = self.tick(now_ms);
+        let specific = !(info.input_tokens.is_empty() && info.output_tokens.is_empty());
+        let mut changed = false;
+        changed |= self.observe_dim(now, Dim::Requests, &info.requests);
+        changed |= self.observe_dim(now, Dim::InputTokens, &info.input_tokens);
+        changed |= self.observe_dim(now, Dim::OutputTokens, &info.output_tokens);
+        if !specific {
+            changed |= self.observe_dim(now, Dim::Tokens, &info.tokens);
+        }
+        changed
     }
-    /// Hold every request until `until_ms` (a later pause wins; an earlier one is ignored).
+
+    fn observe_dim(&mut self, now: Ms, dim: Dim, info: &DimInfo) -> bool {
+        let limit = info.limit.filter(|l| l.is_finite() && *l > 0.0);
+        let window = info
+            .window_ms
+            .filter(|w| w.is_finite() && *w > 0.0)
+            .unwrap_or(MINUTE_MS);
+        let mut changed = false;
+        let entry = &mut self.slots[dim as usize];
+        let slot = match (entry.as_mut(), limit) {
+            (None, None) => return false,
+            (None, Some(l)) => {
+                changed = true;
+                entry.insert(Slot {
+                    bucket: Bucket::new(l, window, now),
+                    configured: None,
+                    since_ms: now,
+                })
+            }
+            (Some(slot), Some(l)) => {
+                let (capacity, window_ms) = match slot.configured {
+                    Some(c) => stricter(c, MINUTE_MS, l, window),
+                    None => (l, window),
+                };
+                let b = &mut slot.bucket;
+                if capacity != b.capacity() || window_ms != b.window_ms() {
+                    b.set_capacity(now, capacity, window_ms);
+                    changed = true;
+                }
+                slot
+            }
+            (Some(slot), None) => slot,
+        };
+        let remaining = info.remaining.filter(|r| r.is_finite()).map(non_negative);
+        let reset_at = info.reset_at_ms.filter(|t| t.is_finite());
+        let bound = match (remaining, reset_at) {
+            (Some(r), _) if info.rounded => Some(non_negative(r - ROUNDING_SLACK)),
+            (Some(r), _) => Some(r),
+            (None, Some(t)) => {
+                // The server's own limit and rate when it sent them, else the bucket's.
+                let (l, w) = match limit {
+                    Some(l) => (l, window),
+                    None => (slot.bucket.capacity(), slot.bucket.window_ms()),
+                };
+                Some(non_negative(l - non_negative(t - now) * (l / w)))
+            }
+            (None, None) => None,
+        };
+        if let Some(bound) = bound {
+            if bound < slot.bucket.level(now) {
+                slot.bucket.set_level(now, bound);
+            }
+        }
+        changed
+    }
+
+    /// Hold every request until `until_ms` (a later pause wins; an earlier one is ignored, and
+    /// so is a non-finite one).
     pub fn pause_until(&mut self, until_ms: Ms) {
-        let _ = until_ms;
-        todo!("Limiter::pause_until")
+        if !until_ms.is_finite() {
+            return;
+        }
+        self.paused_until_ms = Some(match self.paused_until_ms {
+            Some(p) if p >= until_ms => p,
+            _ => until_ms,
+        });
     }
-    /// The pause in force, if any, as of `now_ms`.
+
+    /// The pause in force, if any, as of `now_ms`: `Some(t)` while `now_ms < t`.
     pub fn paused_until(&self, now_ms: Ms) -> Option<Ms> {
-        let _ = now_ms;
-        todo!("Limiter::paused_until")
+        let now = self.clock(now_ms);
+        self.paused_until_ms.filter(|&p| now < p)
     }
-    /// What is known now, one entry per known dimension, in [`Dim::ALL`] order.
+
+    /// What is known now, one entry per known dimension, in [`Dim::ALL`] order: the limit, the
+    /// level (negative while in debt), when the bucket is full again, and where the limit
+    /// came from.
     pub fn snapshot(&self, now_ms: Ms) -> Vec<DimState> {
-        let _ = now_ms;
-        todo!("Limiter::snapshot")
+        let now = self.clock(now_ms);
+        Dim::ALL
+            .iter()
+            .filter_map(|&dim| {
+                self.slot(dim).map(|s| DimState {
+                    dim,
+                    limit: s.bucket.capacity(),
+                    remaining: s.bucket.level(now),
+                    reset_at_ms: s.bucket.full_at(now),
+                    source: s.source(),
+                })
+            })
+            .collect()
     }
+
+    /// True when at least one limit is known (configured or learned).
+    pub fn limits_known(&self) -> bool {
+        self.slots.iter().any(Option::is_some)
+    }
+
+    /// The capacity in force for `dim`, if known.
+    pub fn capacity(&self, dim: Dim) -> Option<f64> {
+        self.slot(dim).map(|s| s.bucket.capacity())
+    }
+}
+
+/// The bucket no looser than either `(c1 per w1)` or `(c2 per w2)`: the smaller burst and the
+/// smaller refill rate. A sequence of admissions that fits it fits both.
+fn stricter(c1: f64, w1: Ms, c2: f64, w2: Ms) -> (f64, Ms) {
+    if w1 == w2 {
+        return (c1.min(c2), w1);
+    }
+    let capacity = c1.min(c2);
+    let rate = (c1 / w1).min(c2 / w2);
+    (capacity, capacity / rate)
+}
+
+/// The earliest time, from `now`, at which `bucket` holds `n` (`n <= capacity`), such that
+/// [`Bucket::level`] at that time is really `>= n` despite rounding: a caller woken at the
+/// returned time is admitted, not told to wait a few more ulps.
+fn ready_at(bucket: &Bucket, now: Ms, n: f64) -> Ms {
+    let Some(wait) = bucket.time_until(now, n) else {
+        return Ms::INFINITY; // n > capacity: callers rule this out first
+    };
+    let mut t = now + wait;
+    let mut step = (t.abs() * f64::EPSILON).max(1e-9);
+    // A step of a few ulps nearly always suffices; doubling bounds the loop in any case.
+    for _ in 0..128 {
+        if bucket.level(t) >= n {
+            break;
+        }
+        t += step;
+        step *= 2.0;
+    }
+    t
 }

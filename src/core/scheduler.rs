@@ -1,15 +1,66 @@
 //! A fair queue over the limiter: priority, FIFO within a priority, a concurrency cap.
 //!
-//! Head-of-line rule (see [`Scheduler::poll`]): the oldest request of the highest priority is
-//! the *head*. It is admitted as soon as the limiter admits it, and nothing may push its start
-//! back by more than a bounded slack, so a large request is never starved by a stream of small
-//! ones. Behind a blocked head, requests that fit now may *backfill* (run first) while the
-//! head's projected start moves back by at most [`BACKFILL_SLACK_MS`] in all; only the
-//! [`BACKFILL_WINDOW`] entries right behind the head are looked at, so each decision costs
-//! O(log n).
+//! Order: higher priority first; within a priority, lower `seq` first (the submission order;
+//! a retried call keeps its `seq`, so it keeps its place).
+//!
+//! # Head-of-line rule, with bounded backfill
+//!
+//! The first entry in that order is the *head*. [`Scheduler::poll`] works like this:
+//!
+//! 1. While a concurrency slot is free, the head asks the limiter. Admitted: it goes, and the
+//!    next entry becomes the head. Never (it cannot fit a limit): it is removed and reported.
+//! 2. Blocked until `until` (a bucket is short, or a 429 paused everything): the head keeps its
+//!    place; `until` is its *projected start*. Then the [`BACKFILL_WINDOW`] entries right
+//!    behind it are offered the idle capacity, in queue order. A candidate goes now only if
+//!    * the limiter admits it now, and
+//!    * the head's projected start, recomputed as if the candidate had been admitted, moves
+//!      back by at most what remains of the head's slack: all the backfill admitted while
+//!      an entry is head may push its start back by at most [`BACKFILL_SLACK_MS`] in total
+//!      (the account belongs to the entry and is kept if it stops being head for a while), and
+//!    * a concurrency slot stays free for the head after it (with a cap of 1, nothing
+//!      backfills): otherwise a backfilled request could hold the head's slot for as long as
+//!      it runs, a delay no slack bounds.
+//!
+//!    A candidate that can never fit is removed and reported; one that does not fit now is
+//!    skipped (and its own `until` may wake the queue earlier).
+//!
+//! Why a large request is never starved: nothing ever jumps the head except through step 2,
+//! and step 2 admits only what costs the head at most [`BACKFILL_SLACK_MS`] of start time in
+//! all. So, with usage equal to the reservations and no other traffic, the head starts no
+//! later than its solo start (when it would start with nothing admitted behind it) plus
+//! [`BACKFILL_SLACK_MS`], however many small requests keep arriving behind it.
+//!
+//! How idle capacity is used: a candidate that draws only on dimensions the head is not short
+//! of costs the head nothing and goes at once (a small request while a large one waits for
+//! input tokens still needs only one request token, and, while RPM is plentiful, does not
+//! delay the head). A candidate that competes with the head for the same bucket goes only
+//! within the slack: for a 1 s slack and a 60 000 ITPM limit that is up to 1 000 input tokens
+//! of small requests per head.
+//!
+//! Cost: the queue is a `BTreeMap` ordered by `(priority desc, seq, id)` with an index by id,
+//! so push, remove and each admission are O(log n); a blocked poll looks at no more than
+//! [`BACKFILL_WINDOW`] entries, each at the price of one limiter clone (a few numbers).
+//!
+//! ```
+//! use llm_pacer::core::limiter::{Cost, Limiter, Limits};
+//! use llm_pacer::core::scheduler::Scheduler;
+//!
+//! let mut limiter = Limiter::new(Limits { rpm: Some(2.0), ..Limits::default() }, 0.0);
+//! let mut s = Scheduler::new(None);
+//! s.push(1, 0, 1, Cost::default());
+//! s.push(2, 0, 2, Cost::default());
+//! s.push(3, 5, 3, Cost::default()); // higher priority: first
+//! let p = s.poll(0.0, &mut limiter);
+//! let ids: Vec<u64> = p.admitted.iter().map(|&(id, _)| id).collect();
+//! assert_eq!(ids, [3, 1]);
+//! assert_eq!(p.wake_at_ms, Some(30_000.0)); // one request token per 30 s
+//! ```
 
-use super::limiter::{Cost, Dim, Limiter, Ticket};
+use super::limiter::{Cost, Decision, Dim, Limiter, Ticket};
 use super::Ms;
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+use std::ops::Bound;
 
 /// Identifies a queued call.
 pub type Id = u64;
@@ -33,43 +84,182 @@ pub struct Poll {
     pub wake_at_ms: Option<Ms>,
 }
 
+/// Queue order: priority descending, then `seq`, then id (so equal seqs stay distinct).
+type Key = (Reverse<i32>, u64, Id);
+
+/// One queued call.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    cost: Cost,
+    /// How far backfill has pushed this entry's projected start back, ms, while it was head.
+    slack_used_ms: Ms,
+}
+
 /// The scheduler's state.
 #[derive(Debug, Clone)]
 pub struct Scheduler {
-    _todo: (),
+    queue: BTreeMap<Key, Entry>,
+    /// Where each queued id sits in `queue`.
+    index: BTreeMap<Id, Key>,
+    concurrency: Option<u32>,
+    in_flight: u32,
 }
 
 impl Scheduler {
     /// An empty scheduler; `concurrency` caps admitted-but-unfinished requests (`None` = no
     /// cap).
     pub fn new(concurrency: Option<u32>) -> Self {
-        let _ = concurrency;
-        todo!("Scheduler::new")
+        Scheduler {
+            queue: BTreeMap::new(),
+            index: BTreeMap::new(),
+            concurrency,
+            in_flight: 0,
+        }
     }
     /// Queue `id`. Higher `priority` goes first; within a priority, lower `seq` goes first
     /// (callers pass the submission order, and a retried call keeps its original `seq`, so it
-    /// keeps its place). Re-pushing a queued id replaces the entry.
+    /// keeps its place). Re-pushing a queued id replaces the entry (and its slack account).
     pub fn push(&mut self, id: Id, priority: i32, seq: u64, cost: Cost) {
-        let _ = (id, priority, seq, cost);
-        todo!("Scheduler::push")
+        self.remove(id);
+        let key = (Reverse(priority), seq, id);
+        self.queue.insert(
+            key,
+            Entry {
+                cost,
+                slack_used_ms: 0.0,
+            },
+        );
+        self.index.insert(id, key);
     }
     /// Remove a queued id (abort, deadline, close). False if it was not queued.
     pub fn remove(&mut self, id: Id) -> bool {
-        let _ = id;
-        todo!("Scheduler::remove")
+        match self.index.remove(&id) {
+            Some(key) => {
+                self.queue.remove(&key);
+                true
+            }
+            None => false,
+        }
     }
-    /// An admitted request finished (or was cancelled): free its concurrency slot.
+    /// An admitted request finished (or was cancelled): free its concurrency slot. Extra
+    /// calls are ignored (the count never goes below 0).
     pub fn finish(&mut self) {
-        todo!("Scheduler::finish")
+        self.in_flight = self.in_flight.saturating_sub(1);
     }
-    /// Admit what can go now, reserving through `limiter`.
+    /// True when `extra` more admissions would exceed the concurrency cap.
+    fn exceeds_cap(&self, extra: u32) -> bool {
+        self.concurrency
+            .is_some_and(|c| self.in_flight.saturating_add(extra) > c)
+    }
+    /// Take `key` out of the queue.
+    fn take(&mut self, key: &Key) {
+        self.queue.remove(key);
+        self.index.remove(&key.2);
+    }
+    /// Admit what can go now, reserving through `limiter`, by the head-of-line rule of the
+    /// [module docs](self): the head goes as soon as the limiter admits it; behind a blocked
+    /// head, up to [`BACKFILL_WINDOW`] entries may backfill within the head's slack.
+    ///
+    /// `wake_at_ms` is the earliest time at which a poll could admit something that this one
+    /// could not: the head's projected start, or earlier if a backfill candidate waits for
+    /// less. `None` when the queue is empty or the concurrency cap is reached.
     pub fn poll(&mut self, now_ms: Ms, limiter: &mut Limiter) -> Poll {
-        let _ = (now_ms, limiter);
-        todo!("Scheduler::poll")
+        let mut out = Poll::default();
+        loop {
+            if self.exceeds_cap(1) {
+                return out;
+            }
+            let Some((&key, entry)) = self.queue.first_key_value() else {
+                return out;
+            };
+            match limiter.acquire(now_ms, entry.cost) {
+                Decision::Admit(ticket) => {
+                    self.take(&key);
+                    self.in_flight += 1;
+                    out.admitted.push((key.2, ticket));
+                }
+                Decision::Never {
+                    dim,
+                    cost,
+                    capacity,
+                } => {
+                    self.take(&key);
+                    out.never.push((key.2, dim, cost, capacity));
+                }
+                Decision::Wait { until_ms, .. } => {
+                    let wake = self.backfill(now_ms, limiter, key, until_ms, &mut out);
+                    out.wake_at_ms = Some(wake);
+                    return out;
+                }
+            }
+        }
     }
+
+    /// Offer the idle capacity behind the blocked head `head` (projected start `head_start`)
+    /// to the entries right behind it. Returns the earliest wake time: the head's projected
+    /// start after the backfill, or a skipped candidate's own start if that is earlier.
+    fn backfill(
+        &mut self,
+        now_ms: Ms,
+        limiter: &mut Limiter,
+        head: Key,
+        mut head_start: Ms,
+        out: &mut Poll,
+    ) -> Ms {
+        let mut wake = Ms::INFINITY;
+        let head_cost = self.queue[&head].cost;
+        let mut slack_used = self.queue[&head].slack_used_ms;
+        let candidates: Vec<Key> = self
+            .queue
+            .range((Bound::Excluded(head), Bound::Unbounded))
+            .take(BACKFILL_WINDOW)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in candidates {
+            // Keep one slot for the head.
+            if self.exceeds_cap(2) {
+                break;
+            }
+            let cost = self.queue[&key].cost;
+            let mut trial = limiter.clone();
+            match trial.acquire(now_ms, cost) {
+                Decision::Never {
+                    dim,
+                    cost,
+                    capacity,
+                } => {
+                    self.take(&key);
+                    out.never.push((key.2, dim, cost, capacity));
+                }
+                Decision::Wait { until_ms, .. } => wake = wake.min(until_ms),
+                Decision::Admit(ticket) => {
+                    let start = match trial.check(now_ms, head_cost) {
+                        Decision::Wait { until_ms, .. } => until_ms,
+                        Decision::Admit(_) => now_ms,
+                        // Capacities are the same as when the head was checked.
+                        Decision::Never { .. } => Ms::INFINITY,
+                    };
+                    let delay = (start - head_start).max(0.0);
+                    if slack_used + delay <= BACKFILL_SLACK_MS {
+                        slack_used += delay;
+                        head_start = head_start.max(start);
+                        *limiter = trial;
+                        self.take(&key);
+                        self.in_flight += 1;
+                        out.admitted.push((key.2, ticket));
+                    }
+                }
+            }
+        }
+        if let Some(e) = self.queue.get_mut(&head) {
+            e.slack_used_ms = slack_used;
+        }
+        wake.min(head_start)
+    }
+
     /// Queued entries.
     pub fn len(&self) -> usize {
-        todo!("Scheduler::len")
+        self.queue.len()
     }
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
@@ -77,15 +267,26 @@ impl Scheduler {
     }
     /// Admitted and not yet finished.
     pub fn in_flight(&self) -> u32 {
-        todo!("Scheduler::in_flight")
+        self.in_flight
+    }
+    /// The concurrency cap, if any.
+    pub fn concurrency(&self) -> Option<u32> {
+        self.concurrency
     }
     /// Remove and return every queued id, in queue order.
     pub fn drain(&mut self) -> Vec<Id> {
-        todo!("Scheduler::drain")
+        self.index.clear();
+        std::mem::take(&mut self.queue)
+            .into_keys()
+            .map(|k| k.2)
+            .collect()
+    }
+    /// The entry that goes next (the head), if any.
+    pub fn head(&self) -> Option<Id> {
+        self.queue.first_key_value().map(|(k, _)| k.2)
     }
     /// Is `id` queued?
     pub fn contains(&self, id: Id) -> bool {
-        let _ = id;
-        todo!("Scheduler::contains")
+        self.index.contains_key(&id)
     }
 }

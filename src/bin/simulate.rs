@@ -1,0 +1,131 @@
+//! `simulate`: compare llm-pacer with the usual retry recipes on a simulated rate-limited API.
+//!
+//! ```text
+//! cargo run --release --bin simulate -- [--clients K] [--requests N] [--rpm R] [--itpm I]
+//!     [--otpm O] [--concurrency C] [--seed S] [--p529 P] [--metering reservation|realtime]
+//!     [--learn-limits] [--skew-ms MS]
+//! ```
+//!
+//! Without `--clients`, runs the 1-client and the 4-client scenario one after the other.
+
+use llm_pacer::sim::{compare, OtpmMetering, PacerLimits, Scenario, Table};
+use std::process::ExitCode;
+use std::time::Instant;
+
+const HELP: &str = "\
+simulate: llm-pacer against the usual retry recipes, on a simulated rate-limited LLM API
+(virtual time, seeded; the same flags always print the same numbers)
+
+USAGE:
+    simulate [OPTIONS]
+
+OPTIONS:
+    --clients K         clients sharing the organisation's limits (default: run 1, then 4)
+    --requests N        requests in the workload (default 1000)
+    --rpm R             requests per minute (default 50)
+    --itpm I            input tokens per minute (default 30000)
+    --otpm O            output tokens per minute (default 8000)
+    --concurrency C     requests in progress per client, every strategy (default 5)
+    --seed S            seed of every random draw (default 1)
+    --p529 P            probability that an admissible request gets a 529 (default 0)
+    --metering M        OTPM metering: reservation (default) or realtime
+    --learn-limits      llm-pacer is not told the limits: it learns them from headers
+    --skew-ms MS        the server's clock runs MS ms ahead (negative: behind; default 0)
+    -h, --help          print this help
+
+Workload: input tokens lognormal (median 1500, sigma 0.5), max_tokens 1024, output uniform
+in [100, 1024], all requests arriving at the start.
+";
+
+struct Args {
+    clients: Option<u32>,
+    base: Scenario,
+}
+
+fn value<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
+    let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
+    v.parse::<T>()
+        .map_err(|_| format!("{flag}: invalid value `{v}`"))
+}
+
+fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut s = Scenario::issue_default(1);
+    let mut clients = None;
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let (flag, mut inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut next = || inline.take().or_else(|| it.next());
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--clients" => clients = Some(value::<u32>(&flag, next())?),
+            "--requests" => s.workload.requests = value(&flag, next())?,
+            "--rpm" => s.server.limits.rpm = Some(value(&flag, next())?),
+            "--itpm" => s.server.limits.itpm = Some(value(&flag, next())?),
+            "--otpm" => s.server.limits.otpm = Some(value(&flag, next())?),
+            "--concurrency" => s.concurrency = value(&flag, next())?,
+            "--seed" => s.seed = value(&flag, next())?,
+            "--p529" => s.server.p_overloaded = value(&flag, next())?,
+            "--skew-ms" => s.server.clock_offset_ms = value(&flag, next())?,
+            "--learn-limits" => s.pacer_limits = PacerLimits::Learned,
+            "--metering" => {
+                s.server.metering = match value::<String>(&flag, next())?.as_str() {
+                    "reservation" => OtpmMetering::Reservation,
+                    "realtime" => OtpmMetering::RealTime,
+                    other => {
+                        return Err(format!(
+                            "--metering: expected `reservation` or `realtime`, got `{other}`"
+                        ))
+                    }
+                }
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+        if inline.is_some() {
+            return Err(format!("{flag} takes no value"));
+        }
+    }
+    for k in clients.map_or(vec![1, 4], |k| vec![k]) {
+        let mut check = s.clone();
+        check.clients = k;
+        check.validate()?;
+    }
+    Ok(Some(Args { clients, base: s }))
+}
+
+fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("simulate: {e}\nTry `simulate --help`.");
+            return ExitCode::from(2);
+        }
+    };
+    let runs: Vec<u32> = match args.clients {
+        Some(k) => vec![k],
+        None => vec![1, 4],
+    };
+    for (i, k) in runs.into_iter().enumerate() {
+        let mut scenario = args.base.clone();
+        scenario.clients = k;
+        if i > 0 {
+            println!();
+        }
+        println!("{scenario}");
+        let started = Instant::now();
+        let reports = compare(&scenario);
+        println!();
+        print!("{}", Table(&reports));
+        eprintln!(
+            "(simulated in {:.0} ms of wall time)",
+            started.elapsed().as_secs_f64() * 1_000.0
+        );
+    }
+    ExitCode::SUCCESS
+}

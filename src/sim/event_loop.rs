@@ -1,0 +1,262 @@
+//! The discrete-event loop: virtual time, one queue of events ordered by (time, sequence).
+
+use super::pacer::PacerClient;
+use super::random;
+use super::report::{lower_bound_ms, percentile, Report, Slot, SLOT_MS};
+use super::scenario::{Scenario, START_MS};
+use super::server::{Admission, Reply, Response, Server};
+use super::strategy::{Client, Cx, Effect, RetryPolicy, SlotRetry, StrategyKind, TokenWindow};
+use super::workload::{RequestSpec, Totals};
+use crate::core::Ms;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// Virtual time after which a run is stopped: 30 days.
+const MAX_VIRTUAL_MS: Ms = 30.0 * 86_400_000.0;
+
+enum Ev {
+    /// A request arrives at its client.
+    Arrive(usize),
+    /// An admitted request completes at the server; its response reaches the client.
+    Complete(Admission),
+    /// A refusal reaches the client of request `.0`.
+    Refused(usize, Response),
+    /// A client's timer fires: (client, tag).
+    Timer(u32, u64),
+}
+
+struct Entry {
+    at: Ms,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    /// Reversed, so that the max-heap pops the earliest event, and among simultaneous ones the
+    /// first scheduled.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .at
+            .total_cmp(&self.at)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    heap: BinaryHeap<Entry>,
+    seq: u64,
+}
+
+impl Queue {
+    fn push(&mut self, at: Ms, ev: Ev) {
+        self.seq += 1;
+        self.heap.push(Entry {
+            at,
+            seq: self.seq,
+            ev,
+        });
+    }
+}
+
+/// Per-request bookkeeping.
+#[derive(Clone, Copy, Default)]
+struct Track {
+    attempts: u32,
+    finished: bool,
+}
+
+/// The time series under construction.
+struct Series {
+    slots: Vec<Slot>,
+}
+
+impl Series {
+    /// Make sure the slot of `now` exists; slots opened on the way inherit `queued`.
+    fn at(&mut self, now: Ms, queued: u32) -> &mut Slot {
+        let i = ((now - START_MS).max(0.0) / SLOT_MS) as usize;
+        while self.slots.len() <= i {
+            self.slots.push(Slot {
+                queued,
+                ..Slot::default()
+            });
+        }
+        &mut self.slots[i]
+    }
+}
+
+fn make_client(scenario: &Scenario, kind: StrategyKind) -> Box<dyn Client> {
+    let n = scenario.workload.requests as usize;
+    match kind {
+        StrategyKind::Pacer => Box::new(PacerClient::new(scenario.pacer_config(), START_MS)),
+        StrategyKind::NaiveBackoff => {
+            Box::new(SlotRetry::new(RetryPolicy::Naive, scenario.concurrency, n))
+        }
+        StrategyKind::SdkDefault => {
+            Box::new(SlotRetry::new(RetryPolicy::Sdk, scenario.concurrency, n))
+        }
+        StrategyKind::TokenWindow => Box::new(TokenWindow::new(
+            scenario.server.limits,
+            scenario.concurrency,
+            n,
+        )),
+    }
+}
+
+/// Run one strategy on a scenario; see [`super::run`].
+pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
+    if let Err(e) = scenario.validate() {
+        panic!("llm-pacer sim: invalid scenario: {e}");
+    }
+    let reqs: Vec<RequestSpec> =
+        scenario
+            .workload
+            .generate(scenario.clients, START_MS, scenario.seed);
+    let mut server = Server::new(&scenario.server, START_MS, scenario.seed);
+    let mut clients: Vec<Box<dyn Client>> = (0..scenario.clients)
+        .map(|_| make_client(scenario, kind))
+        .collect();
+    let mut rngs: Vec<fastrand::Rng> = (0..scenario.clients)
+        .map(|i| random::stream(scenario.seed, random::STREAM_CLIENT + u64::from(i)))
+        .collect();
+
+    let mut queue = Queue::default();
+    for r in &reqs {
+        queue.push(r.arrival_ms, Ev::Arrive(r.index));
+    }
+    let mut track = vec![Track::default(); reqs.len()];
+    let mut series = Series { slots: Vec::new() };
+    let mut effects: Vec<Effect> = Vec::new();
+    let mut latencies: Vec<Ms> = Vec::new();
+    let (mut arrived, mut finished, mut on_wire) = (0u32, 0u32, 0u32);
+    let (mut attempts, mut completed) = (0u64, 0u64);
+    let mut last_finish = START_MS;
+    let max_events = 500 * reqs.len() as u64 + 100_000;
+    let mut events = 0u64;
+    let mut truncated = false;
+
+    while let Some(Entry { at: now, ev, .. }) = queue.heap.pop() {
+        events += 1;
+        let queued = |a: u32, f: u32, w: u32| a.saturating_sub(f).saturating_sub(w);
+        if events > max_events || now - START_MS > MAX_VIRTUAL_MS {
+            truncated = true;
+            break;
+        }
+        series.at(now, queued(arrived, finished, on_wire));
+        let c = match &ev {
+            Ev::Arrive(i) => reqs[*i].client,
+            Ev::Complete(a) => reqs[a.request].client,
+            Ev::Refused(i, _) => reqs[*i].client,
+            Ev::Timer(c, _) => *c,
+        } as usize;
+        let mut cx = Cx {
+            now,
+            rng: &mut rngs[c],
+            reqs: &reqs,
+            effects: &mut effects,
+        };
+        match ev {
+            Ev::Arrive(i) => {
+                arrived += 1;
+                clients[c].arrive(&mut cx, i);
+            }
+            Ev::Complete(a) => {
+                on_wire -= 1;
+                let resp = server.complete(now, &a);
+                series.at(now, 0).output_tokens += f64::from(a.output_tokens);
+                clients[c].respond(&mut cx, a.request, &resp);
+            }
+            Ev::Refused(i, resp) => {
+                on_wire -= 1;
+                clients[c].respond(&mut cx, i, &resp);
+            }
+            Ev::Timer(_, tag) => clients[c].timer(&mut cx, tag),
+        }
+        for e in effects.drain(..) {
+            match e {
+                Effect::Send(i) => {
+                    let t = &mut track[i];
+                    if t.finished {
+                        continue; // a confused strategy: the request is over
+                    }
+                    t.attempts += 1;
+                    attempts += 1;
+                    on_wire += 1;
+                    series.at(now, 0).sent += 1;
+                    match server.receive(now, &reqs[i]) {
+                        Reply::Admitted {
+                            admission,
+                            done_at_ms,
+                        } => {
+                            series.at(now, 0).input_tokens += f64::from(admission.input_tokens);
+                            queue.push(done_at_ms, Ev::Complete(admission));
+                        }
+                        Reply::Refused { response, at_ms } => {
+                            let slot = series.at(now, 0);
+                            if response.status == 429 {
+                                slot.rate_limited += 1;
+                            } else {
+                                slot.overloaded += 1;
+                            }
+                            queue.push(at_ms, Ev::Refused(i, response));
+                        }
+                    }
+                }
+                Effect::Done(i) | Effect::Fail(i) => {
+                    let t = &mut track[i];
+                    if t.finished {
+                        continue;
+                    }
+                    t.finished = true;
+                    finished += 1;
+                    last_finish = last_finish.max(now);
+                    if matches!(e, Effect::Done(_)) {
+                        completed += 1;
+                        latencies.push(now - reqs[i].arrival_ms);
+                    }
+                }
+                Effect::Timer(at, tag) => queue.push(at, Ev::Timer(c as u32, tag)),
+            }
+        }
+        series.at(now, 0).queued = queued(arrived, finished, on_wire);
+    }
+
+    latencies.sort_by(f64::total_cmp);
+    let totals = Totals::of(&reqs, START_MS);
+    let lower_bound = lower_bound_ms(&scenario.server.limits, &totals);
+    let makespan = last_finish - START_MS;
+    let stats = server.stats();
+    Report {
+        strategy: kind,
+        clients: scenario.clients,
+        requests: scenario.workload.requests,
+        completed,
+        failures: reqs.len() as u64 - completed,
+        attempts,
+        retries: attempts - track.iter().filter(|t| t.attempts > 0).count() as u64,
+        rate_limited: stats.rate_limited,
+        overloaded: stats.overloaded,
+        makespan_ms: makespan,
+        lower_bound_ms: lower_bound,
+        ratio: if lower_bound > 0.0 {
+            makespan / lower_bound
+        } else {
+            f64::NAN
+        },
+        latency_p50_ms: percentile(&latencies, 0.5),
+        latency_p99_ms: percentile(&latencies, 0.99),
+        truncated,
+        series: series.slots,
+    }
+}

@@ -1,0 +1,130 @@
+//! A scenario: one server, one workload, K clients, one seed.
+
+use super::server::ServerConfig;
+use super::workload::{Arrival, Workload};
+use crate::core::config::Config;
+use crate::core::Ms;
+use std::fmt;
+
+/// The simulation's start: 2026-01-01T00:00:00Z in epoch ms, so that the dates in headers look
+/// like real ones.
+pub const START_MS: Ms = 1_767_225_600_000.0;
+
+/// What the llm-pacer strategy is told about the limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PacerLimits {
+    /// The server's limits are configured (`limits: { rpm, itpm, otpm }`). Default.
+    #[default]
+    Configured,
+    /// Nothing is configured: the limits are learned from the response headers.
+    Learned,
+}
+
+/// Everything a run depends on. Same scenario and strategy, same report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Seeds every random draw: the workload, the server, each client.
+    pub seed: u64,
+    /// Clients sharing the organisation's limits; each runs its own strategy instance and
+    /// gets every K-th request.
+    pub clients: u32,
+    /// Requests in progress at once, per client, for every strategy.
+    pub concurrency: u32,
+    /// The requests.
+    pub workload: Workload,
+    /// The server.
+    pub server: ServerConfig,
+    /// What llm-pacer is told about the limits.
+    pub pacer_limits: PacerLimits,
+}
+
+impl Scenario {
+    /// The issue's scenario with `clients` clients: 1,000 requests; RPM 50, ITPM 30,000,
+    /// OTPM 8,000 (reserved from `max_tokens`); input lognormal with median 1,500 (sigma 0.5);
+    /// `max_tokens` 1,024; output uniform in [100, 1,024]; concurrency 5 per client; all
+    /// arriving at the start; seed 1.
+    pub fn issue_default(clients: u32) -> Self {
+        Scenario {
+            seed: 1,
+            clients,
+            concurrency: 5,
+            workload: Workload::default(),
+            server: ServerConfig::default(),
+            pacer_limits: PacerLimits::Configured,
+        }
+    }
+
+    /// Check the scenario; the message names what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.clients == 0 || self.clients > 10_000 {
+            return Err("clients must be from 1 to 10000".into());
+        }
+        if self.concurrency == 0 || self.concurrency > 1_000_000 {
+            return Err("concurrency must be from 1 to 1000000".into());
+        }
+        self.workload.validate()?;
+        self.server.validate()
+    }
+
+    /// The llm-pacer configuration of each client: the public defaults, the scenario's
+    /// concurrency, and the server's limits unless they are to be learned.
+    pub fn pacer_config(&self) -> Config {
+        let mut c = Config::new();
+        c.concurrency = Some(self.concurrency);
+        if self.pacer_limits == PacerLimits::Configured {
+            c.limits = self.server.limits;
+        }
+        c
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = &self.workload;
+        let s = &self.server;
+        let lim = |name: &str, v: Option<f64>| v.map(|v| format!(" {name} {v}"));
+        let limits: String = [
+            lim("RPM", s.limits.rpm),
+            lim("ITPM", s.limits.itpm),
+            lim("OTPM", s.limits.otpm),
+            lim("TPM", s.limits.tpm),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let arrival = match w.arrival {
+            Arrival::AtStart => "all at the start".to_string(),
+            Arrival::Poisson { per_s } => format!("Poisson, {per_s}/s"),
+        };
+        writeln!(
+            f,
+            "{} requests, {} client{} x concurrency {}, seed {}",
+            w.requests,
+            self.clients,
+            if self.clients == 1 { "" } else { "s" },
+            self.concurrency,
+            self.seed
+        )?;
+        writeln!(
+            f,
+            "limits:{limits} (OTPM metered by {}); p529 {}",
+            s.metering.name(),
+            s.p_overloaded
+        )?;
+        write!(
+            f,
+            "input lognormal median {} sigma {}; max_tokens {}; output U[{}, {}]; arrivals {}; \
+             llm-pacer limits {}",
+            w.input_median,
+            w.input_sigma,
+            w.max_tokens,
+            w.output_min,
+            w.output_max.min(w.max_tokens),
+            arrival,
+            match self.pacer_limits {
+                PacerLimits::Configured => "configured",
+                PacerLimits::Learned => "learned from headers",
+            }
+        )
+    }
+}

@@ -1,0 +1,603 @@
+//! A model of a rate-limited LLM API server, with Anthropic's rules and headers.
+//!
+//! One continuously refilled [`Bucket`] per configured limit (RPM, ITPM, OTPM, and optionally
+//! a combined TPM), all shared by every client of the organisation. A request is admitted when
+//! every bucket holds its cost:
+//!
+//! | bucket | cost at admission | at completion |
+//! |---|---|---|
+//! | RPM | 1 | — |
+//! | ITPM | metered input tokens | — |
+//! | OTPM, [`OtpmMetering::Reservation`] | `max_tokens` | gives back `max_tokens - output` |
+//! | OTPM, [`OtpmMetering::RealTime`] | nothing, but the level must be above 0 | takes `output` |
+//! | TPM | input + the OTPM cost | as OTPM |
+//!
+//! A refused request gets a 429 `rate_limit_error` with `retry-after` = the whole seconds
+//! (rounded up, at least 1) until every blocking bucket holds enough, and nothing is debited.
+//! A request that would be admitted gets, with probability `p_overloaded`, a 529
+//! `overloaded_error` instead (nothing debited). An admitted request answers after a lognormal
+//! time to first byte plus its output at `tokens_per_s`; the response head (non-streaming)
+//! arrives at completion. Refusals answer after a short uniform delay.
+//!
+//! Headers are emitted exactly as Anthropic does, on 2xx and 429 alike:
+//! `anthropic-ratelimit-{requests,input-tokens,output-tokens,tokens}-{limit,remaining,reset}`
+//! with token `remaining` rounded to the nearest thousand (requests exact: the whole requests
+//! left), `reset` the RFC 3339 time (whole seconds, rounded up) at which the bucket is full
+//! again, `tokens-*` the most restrictive token bucket (the least remaining), and a `date`.
+//! A 529 carries only `date`: an overloaded front end answers before the rate limiter.
+//!
+//! A 2xx's headers describe the buckets at completion, *before* that request's own
+//! correction (the give-back of its unused reservation, or its real-time output), as a server
+//! that writes the head before it has the final usage would; the client learns that usage from
+//! the body. Absolute times (`date`, `reset`) are in the server's clock, which may run
+//! `clock_offset_ms` ahead of the simulation's.
+
+use super::random;
+use super::workload::RequestSpec;
+use crate::core::bucket::Bucket;
+use crate::core::limiter::{Dim, Limits};
+use crate::core::Ms;
+use fastrand::Rng;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// How the server meters output tokens against OTPM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OtpmMetering {
+    /// Reserve `max_tokens` at admission; give back the unused part at completion. Default.
+    #[default]
+    Reservation,
+    /// Admit while the OTPM level is above zero; take the real output at completion (the
+    /// level may go into debt, which the refill pays back).
+    RealTime,
+}
+
+impl OtpmMetering {
+    /// `reservation` or `realtime`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OtpmMetering::Reservation => "reservation",
+            OtpmMetering::RealTime => "realtime",
+        }
+    }
+}
+
+/// The server's parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Per-minute limits of the organisation; `None` = not limited in that dimension.
+    pub limits: Limits,
+    /// How OTPM (and the output part of TPM) is metered.
+    pub metering: OtpmMetering,
+    /// Probability that a request which would be admitted gets a 529 instead.
+    pub p_overloaded: f64,
+    /// Median time to first byte, ms (lognormal).
+    pub ttfb_median_ms: Ms,
+    /// Shape of the time to first byte: the standard deviation of its logarithm.
+    pub ttfb_sigma: f64,
+    /// Output speed, tokens per second.
+    pub tokens_per_s: f64,
+    /// A 429 or 529 answers after a uniform delay in `[lo, hi)` ms.
+    pub reject_latency_ms: (Ms, Ms),
+    /// The server's clock runs this many ms ahead of the simulation's (negative: behind).
+    pub clock_offset_ms: Ms,
+}
+
+impl Default for ServerConfig {
+    /// The server: RPM 50, ITPM 30,000, OTPM 8,000, reservation metering, no 529s,
+    /// time to first byte ~600 ms, 80 tokens/s, refusals after 50-150 ms, no clock skew.
+    fn default() -> Self {
+        ServerConfig {
+            limits: Limits {
+                rpm: Some(50.0),
+                tpm: None,
+                itpm: Some(30_000.0),
+                otpm: Some(8_000.0),
+            },
+            metering: OtpmMetering::Reservation,
+            p_overloaded: 0.0,
+            ttfb_median_ms: 600.0,
+            ttfb_sigma: 0.4,
+            tokens_per_s: 80.0,
+            reject_latency_ms: (50.0, 150.0),
+            clock_offset_ms: 0.0,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Check the parameters; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let l = &self.limits;
+        for (name, v) in [
+            ("rpm", l.rpm),
+            ("tpm", l.tpm),
+            ("itpm", l.itpm),
+            ("otpm", l.otpm),
+        ] {
+            if let Some(v) = v {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(format!("{name} must be a positive number"));
+                }
+            }
+        }
+        if !(0.0..=1.0).contains(&self.p_overloaded) {
+            return Err("p529 must be a probability from 0 to 1".into());
+        }
+        if !(self.ttfb_median_ms.is_finite() && self.ttfb_median_ms >= 0.0) {
+            return Err("the time to first byte must be a number of ms >= 0".into());
+        }
+        if !(self.ttfb_sigma.is_finite() && (0.0..=5.0).contains(&self.ttfb_sigma)) {
+            return Err("the time to first byte's sigma must be from 0 to 5".into());
+        }
+        if !(self.tokens_per_s.is_finite() && self.tokens_per_s > 0.0) {
+            return Err("tokens per second must be a positive number".into());
+        }
+        let (lo, hi) = self.reject_latency_ms;
+        if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
+            return Err("the refusal latency must be a range of ms with 0 <= lo <= hi".into());
+        }
+        if !self.clock_offset_ms.is_finite() {
+            return Err("the clock offset must be a finite number of ms".into());
+        }
+        Ok(())
+    }
+}
+
+/// The body of a response, as far as a client needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// A message, with its `usage`.
+    Message {
+        /// `usage.input_tokens`.
+        input_tokens: u32,
+        /// `usage.output_tokens`.
+        output_tokens: u32,
+    },
+    /// `{"type":"error","error":{"type": ..}}`.
+    Error {
+        /// `rate_limit_error` or `overloaded_error`.
+        error_type: &'static str,
+    },
+}
+
+/// A response as the client receives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// HTTP status: 200, 429 or 529.
+    pub status: u16,
+    /// Header names (lower case) and values, in emission order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Body,
+}
+
+impl Response {
+    /// The value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What an admitted request holds until it completes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Admission {
+    /// The request's index in the workload.
+    pub request: usize,
+    /// Output tokens reserved against OTPM (and TPM) at admission.
+    pub reserved_output: f64,
+    /// Output tokens the model produces.
+    pub output_tokens: u32,
+    /// Input tokens metered.
+    pub input_tokens: u32,
+}
+
+/// The server's immediate answer to a request: admitted (the response comes at completion),
+/// or refused (the response is ready now and arrives after a short delay).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// Admitted: call [`Server::complete`] at `done_at_ms` for the response.
+    Admitted {
+        /// What to settle at completion.
+        admission: Admission,
+        /// When the response head (and body) arrives, epoch ms.
+        done_at_ms: Ms,
+    },
+    /// Refused with a 429 or 529.
+    Refused {
+        /// The response.
+        response: Response,
+        /// When it arrives, epoch ms.
+        at_ms: Ms,
+    },
+}
+
+/// The server's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ServerStats {
+    /// Requests admitted.
+    pub admitted: u64,
+    /// 429s sent.
+    pub rate_limited: u64,
+    /// 529s sent.
+    pub overloaded: u64,
+    /// The lowest level any bucket had right after an admission's debit (tokens or requests;
+    /// `+inf` before the first admission). Never negative under reservation metering, so the
+    /// server never admits beyond its limits.
+    pub min_level_after_admission: f64,
+}
+
+/// The server: shared buckets, latency model, header emission.
+#[derive(Debug, Clone)]
+pub struct Server {
+    config: ServerConfig,
+    rpm: Option<Bucket>,
+    itpm: Option<Bucket>,
+    otpm: Option<Bucket>,
+    tpm: Option<Bucket>,
+    rng: Rng,
+    stats: ServerStats,
+}
+
+/// Header name fragments per dimension.
+fn dim_key(dim: Dim) -> &'static str {
+    match dim {
+        Dim::Requests => "requests",
+        Dim::InputTokens => "input-tokens",
+        Dim::OutputTokens => "output-tokens",
+        Dim::Tokens => "tokens",
+    }
+}
+
+/// RFC 3339 (whole seconds, UTC) of an epoch-ms time rounded up to the next whole second.
+pub fn rfc3339_ceil(epoch_ms: Ms) -> String {
+    let secs = (epoch_ms / 1_000.0).ceil().max(0.0) as u64;
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+/// The HTTP-date of an epoch-ms time (whole seconds, rounded down, as a clock shows it).
+pub fn http_date(epoch_ms: Ms) -> String {
+    let secs = (epoch_ms / 1_000.0).floor().max(0.0) as u64;
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Anthropic's rounding of token counts: to the nearest thousand, never below 0.
+pub fn round_tokens(level: f64) -> f64 {
+    ((level / 1_000.0).round() * 1_000.0).max(0.0)
+}
+
+impl Server {
+    /// A server with full buckets at `start_ms`, drawing latencies and overloads from its own
+    /// stream of `seed`.
+    pub fn new(config: &ServerConfig, start_ms: Ms, seed: u64) -> Self {
+        let bucket = |l: Option<f64>| l.map(|c| Bucket::per_minute(c, start_ms));
+        Server {
+            rpm: bucket(config.limits.rpm),
+            itpm: bucket(config.limits.itpm),
+            otpm: bucket(config.limits.otpm),
+            tpm: bucket(config.limits.tpm),
+            config: config.clone(),
+            rng: random::stream(seed, random::STREAM_SERVER),
+            stats: ServerStats {
+                min_level_after_admission: f64::INFINITY,
+                ..ServerStats::default()
+            },
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> ServerStats {
+        self.stats
+    }
+
+    fn bucket(&self, dim: Dim) -> Option<&Bucket> {
+        match dim {
+            Dim::Requests => self.rpm.as_ref(),
+            Dim::InputTokens => self.itpm.as_ref(),
+            Dim::OutputTokens => self.otpm.as_ref(),
+            Dim::Tokens => self.tpm.as_ref(),
+        }
+    }
+
+    /// The exact level of a bucket at `now_ms` (`None` if that limit is not configured).
+    pub fn level(&self, dim: Dim, now_ms: Ms) -> Option<f64> {
+        self.bucket(dim).map(|b| b.level(now_ms))
+    }
+
+    /// The admission cost per bucket: (dimension, cost, needs only a positive level).
+    fn costs(&self, req: &RequestSpec) -> [(Dim, f64, bool); 4] {
+        let input = f64::from(req.input_tokens);
+        let realtime = self.config.metering == OtpmMetering::RealTime;
+        let out = if realtime {
+            0.0
+        } else {
+            f64::from(req.max_tokens)
+        };
+        [
+            (Dim::Requests, 1.0, false),
+            (Dim::InputTokens, input, false),
+            (Dim::OutputTokens, out, realtime),
+            (Dim::Tokens, input + out, false),
+        ]
+    }
+
+    /// A request arrives at `now_ms`: admit it, or refuse it with a 429 or a 529.
+    pub fn receive(&mut self, now_ms: Ms, req: &RequestSpec) -> Reply {
+        let costs = self.costs(req);
+        let mut blocked_ms: Option<Ms> = None;
+        for &(dim, cost, positive_only) in &costs {
+            let Some(b) = self.bucket(dim) else { continue };
+            let level = b.level(now_ms);
+            let wait = if positive_only {
+                // Above zero: a hair past the time the level reaches 0.
+                (level <= 0.0).then(|| -level / b.rate_per_ms() + 1.0)
+            } else if level >= cost {
+                None
+            } else {
+                // A request larger than the bucket never fits: point at a full bucket.
+                Some(
+                    b.time_until(now_ms, cost)
+                        .unwrap_or_else(|| b.full_at(now_ms) - now_ms),
+                )
+            };
+            if let Some(w) = wait {
+                blocked_ms = Some(blocked_ms.map_or(w, |m: Ms| m.max(w)));
+            }
+        }
+        let (lo, hi) = self.config.reject_latency_ms;
+        if let Some(wait_ms) = blocked_ms {
+            self.stats.rate_limited += 1;
+            let mut headers = self.headers(now_ms);
+            let secs = (wait_ms / 1_000.0).ceil().max(1.0);
+            headers.push(("retry-after".into(), format!("{secs}")));
+            let at_ms = now_ms + random::uniform(&mut self.rng, lo, hi);
+            return Reply::Refused {
+                response: Response {
+                    status: 429,
+                    headers,
+                    body: Body::Error {
+                        error_type: "rate_limit_error",
+                    },
+                },
+                at_ms,
+            };
+        }
+        if self.config.p_overloaded > 0.0 && self.rng.f64() < self.config.p_overloaded {
+            self.stats.overloaded += 1;
+            let headers = vec![(
+                "date".to_string(),
+                http_date(now_ms + self.config.clock_offset_ms),
+            )];
+            let at_ms = now_ms + random::uniform(&mut self.rng, lo, hi);
+            return Reply::Refused {
+                response: Response {
+                    status: 529,
+                    headers,
+                    body: Body::Error {
+                        error_type: "overloaded_error",
+                    },
+                },
+                at_ms,
+            };
+        }
+        let mut min_after = self.stats.min_level_after_admission;
+        for &(dim, cost, _) in &costs {
+            let b = match dim {
+                Dim::Requests => &mut self.rpm,
+                Dim::InputTokens => &mut self.itpm,
+                Dim::OutputTokens => &mut self.otpm,
+                Dim::Tokens => &mut self.tpm,
+            };
+            if let Some(b) = b {
+                b.take(now_ms, cost);
+                min_after = min_after.min(b.level(now_ms));
+            }
+        }
+        self.stats.min_level_after_admission = min_after;
+        self.stats.admitted += 1;
+        let c = &self.config;
+        let ttfb = random::lognormal(&mut self.rng, c.ttfb_median_ms, c.ttfb_sigma);
+        let done_at_ms = now_ms + ttfb + f64::from(req.output_tokens) * 1_000.0 / c.tokens_per_s;
+        Reply::Admitted {
+            admission: Admission {
+                request: req.index,
+                reserved_output: costs[2].1,
+                output_tokens: req.output_tokens,
+                input_tokens: req.input_tokens,
+            },
+            done_at_ms,
+        }
+    }
+
+    /// The admitted request completes at `now_ms`: the 200 response, with the headers as the
+    /// buckets stand now; then its output is settled (see the module docs).
+    pub fn complete(&mut self, now_ms: Ms, a: &Admission) -> Response {
+        let headers = self.headers(now_ms);
+        let out = f64::from(a.output_tokens);
+        for b in [&mut self.otpm, &mut self.tpm].into_iter().flatten() {
+            match self.config.metering {
+                OtpmMetering::Reservation => b.give(now_ms, a.reserved_output - out),
+                OtpmMetering::RealTime => b.take(now_ms, out),
+            }
+        }
+        Response {
+            status: 200,
+            headers,
+            body: Body::Message {
+                input_tokens: a.input_tokens,
+                output_tokens: a.output_tokens,
+            },
+        }
+    }
+
+    /// The rate-limit headers and `date` as the server would send them at `now_ms`.
+    pub fn headers(&self, now_ms: Ms) -> Vec<(String, String)> {
+        let server_now = now_ms + self.config.clock_offset_ms;
+        let mut h = vec![("date".to_string(), http_date(server_now))];
+        let mut push = |key: &str, b: &Bucket, rounded: bool| {
+            let level = b.level(now_ms);
+            let remaining = if rounded {
+                round_tokens(level)
+            } else {
+                level.floor().max(0.0)
+            };
+            let reset = b.full_at(now_ms) + self.config.clock_offset_ms;
+            h.push((
+                format!("anthropic-ratelimit-{key}-limit"),
+                format!("{}", b.capacity().floor()),
+            ));
+            h.push((
+                format!("anthropic-ratelimit-{key}-remaining"),
+                format!("{remaining}"),
+            ));
+            h.push((
+                format!("anthropic-ratelimit-{key}-reset"),
+                rfc3339_ceil(reset),
+            ));
+        };
+        for dim in [Dim::Requests, Dim::InputTokens, Dim::OutputTokens] {
+            if let Some(b) = self.bucket(dim) {
+                push(dim_key(dim), b, dim != Dim::Requests);
+            }
+        }
+        // `tokens-*`: the most restrictive token limit in effect, i.e. the one with the least
+        // left (the first on a tie).
+        let tightest = [Dim::InputTokens, Dim::OutputTokens, Dim::Tokens]
+            .into_iter()
+            .filter_map(|d| self.bucket(d))
+            .fold(None::<&Bucket>, |best, b| match best {
+                Some(x) if x.level(now_ms) <= b.level(now_ms) => Some(x),
+                _ => Some(b),
+            });
+        if let Some(b) = tightest {
+            push(dim_key(Dim::Tokens), b, true);
+        }
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: Ms = 1_767_225_600_000.0; // 2026-01-01T00:00:00Z
+
+    fn req(index: usize, input: u32, max_tokens: u32, output: u32) -> RequestSpec {
+        RequestSpec {
+            index,
+            client: 0,
+            arrival_ms: T0,
+            input_tokens: input,
+            max_tokens,
+            output_tokens: output,
+        }
+    }
+
+    #[test]
+    fn formats_dates_like_the_provider() {
+        assert_eq!(rfc3339_ceil(T0), "2026-01-01T00:00:00Z");
+        assert_eq!(rfc3339_ceil(T0 + 1.0), "2026-01-01T00:00:01Z");
+        assert_eq!(http_date(T0 + 999.0), "Thu, 01 Jan 2026 00:00:00 GMT");
+        assert_eq!(round_tokens(28_501.0), 29_000.0);
+        assert_eq!(round_tokens(28_499.0), 28_000.0);
+        assert_eq!(round_tokens(-3_000.0), 0.0);
+    }
+
+    #[test]
+    fn reservation_gives_back_the_unused_output_at_completion() {
+        let mut s = Server::new(&ServerConfig::default(), T0, 1);
+        let Reply::Admitted {
+            admission,
+            done_at_ms,
+        } = s.receive(T0, &req(0, 1_000, 1_024, 100))
+        else {
+            panic!("a fresh server admits")
+        };
+        assert_eq!(s.level(Dim::OutputTokens, T0), Some(8_000.0 - 1_024.0));
+        assert_eq!(s.level(Dim::InputTokens, T0), Some(29_000.0));
+        assert_eq!(s.level(Dim::Requests, T0), Some(49.0));
+        assert!(done_at_ms > T0 + 100.0 / 80.0 * 1_000.0);
+        let r = s.complete(T0, &admission);
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("anthropic-ratelimit-output-tokens-remaining"),
+            Some("7000"),
+            "headers are written before the correction"
+        );
+        assert_eq!(s.level(Dim::OutputTokens, T0), Some(8_000.0 - 100.0));
+    }
+
+    #[test]
+    fn realtime_metering_admits_above_zero_and_debits_at_completion() {
+        let cfg = ServerConfig {
+            metering: OtpmMetering::RealTime,
+            limits: Limits {
+                otpm: Some(1_000.0),
+                ..Limits::default()
+            },
+            ..ServerConfig::default()
+        };
+        let mut s = Server::new(&cfg, T0, 1);
+        let Reply::Admitted { admission, .. } = s.receive(T0, &req(0, 10, 4_000, 1_600)) else {
+            panic!()
+        };
+        assert_eq!(s.level(Dim::OutputTokens, T0), Some(1_000.0));
+        s.complete(T0, &admission);
+        assert_eq!(s.level(Dim::OutputTokens, T0), Some(-600.0));
+        // 600 tokens of debt at 1000/60 s: 36 s until the level is above zero.
+        let Reply::Refused { response, .. } = s.receive(T0, &req(1, 10, 10, 10)) else {
+            panic!()
+        };
+        assert_eq!(response.header("retry-after"), Some("37"));
+        assert!(matches!(
+            s.receive(T0 + 36_100.0, &req(2, 10, 10, 10)),
+            Reply::Admitted { .. }
+        ));
+    }
+
+    #[test]
+    fn tokens_headers_follow_the_tightest_bucket() {
+        let mut s = Server::new(&ServerConfig::default(), T0, 1);
+        let _ = s.receive(T0, &req(0, 1_000, 7_000, 10));
+        let h = s.headers(T0);
+        let get = |k: &str| h.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("anthropic-ratelimit-tokens-limit"), Some("8000"));
+        assert_eq!(get("anthropic-ratelimit-tokens-remaining"), Some("1000"));
+        // 7000 tokens at 8000/min: 52.5 s, rounded up.
+        assert_eq!(
+            get("anthropic-ratelimit-tokens-reset"),
+            Some("2026-01-01T00:00:53Z")
+        );
+        assert_eq!(get("anthropic-ratelimit-requests-remaining"), Some("49"));
+        assert_eq!(get("date"), Some("Thu, 01 Jan 2026 00:00:00 GMT"));
+    }
+
+    #[test]
+    fn overloaded_responses_debit_nothing() {
+        let cfg = ServerConfig {
+            p_overloaded: 1.0,
+            ..ServerConfig::default()
+        };
+        let mut s = Server::new(&cfg, T0, 1);
+        let Reply::Refused { response, at_ms } = s.receive(T0, &req(0, 1_000, 1_000, 10)) else {
+            panic!()
+        };
+        assert_eq!(response.status, 529);
+        assert!((T0 + 50.0..T0 + 150.0).contains(&at_ms));
+        assert_eq!(
+            response.body,
+            Body::Error {
+                error_type: "overloaded_error"
+            }
+        );
+        assert_eq!(s.level(Dim::Requests, T0), Some(50.0));
+        assert_eq!(s.stats().overloaded, 1);
+    }
+}

@@ -1,0 +1,678 @@
+//! Property tests for `core::headers`: no input panics or yields an out-of-range number, and
+//! every value a server could send parses back to what it meant.
+
+use llm_pacer::core::headers::{
+    parse, parse_go_duration, parse_http_date, parse_rfc3339, DimInfo, Family, RateLimitInfo,
+    ABSURD_MS, MAX_COUNT,
+};
+use proptest::prelude::*;
+
+/// Every header name `parse` understands.
+const KNOWN: &[&str] = &[
+    "retry-after-ms",
+    "retry-after",
+    "x-should-retry",
+    "date",
+    "anthropic-ratelimit-requests-limit",
+    "anthropic-ratelimit-requests-remaining",
+    "anthropic-ratelimit-requests-reset",
+    "anthropic-ratelimit-tokens-limit",
+    "anthropic-ratelimit-tokens-remaining",
+    "anthropic-ratelimit-tokens-reset",
+    "anthropic-ratelimit-input-tokens-limit",
+    "anthropic-ratelimit-input-tokens-remaining",
+    "anthropic-ratelimit-input-tokens-reset",
+    "anthropic-ratelimit-output-tokens-limit",
+    "anthropic-ratelimit-output-tokens-remaining",
+    "anthropic-ratelimit-output-tokens-reset",
+    "anthropic-priority-input-tokens-limit",
+    "anthropic-priority-input-tokens-remaining",
+    "anthropic-priority-input-tokens-reset",
+    "anthropic-priority-output-tokens-limit",
+    "anthropic-priority-output-tokens-remaining",
+    "anthropic-priority-output-tokens-reset",
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+    "ratelimit-policy",
+    "ratelimit",
+];
+
+/// 2026-11-22T13:04:32Z.
+const T0: f64 = 1_795_352_672_000.0;
+
+// --- invariants ------------------------------------------------------------------------------
+
+fn check_dim(d: &DimInfo, now: f64, what: &str) -> Result<(), TestCaseError> {
+    if let Some(l) = d.limit {
+        prop_assert!(
+            l.is_finite() && l > 0.0 && l <= MAX_COUNT,
+            "{what}.limit = {l}"
+        );
+    }
+    if let Some(r) = d.remaining {
+        prop_assert!(
+            r.is_finite() && (0.0..=MAX_COUNT).contains(&r),
+            "{what}.remaining = {r}"
+        );
+        prop_assert!(r.is_sign_positive(), "{what}.remaining = -0");
+    }
+    if let Some(t) = d.reset_at_ms {
+        prop_assert!(t.is_finite(), "{what}.reset_at_ms = {t}");
+        prop_assert!(
+            t >= now && t - now <= ABSURD_MS,
+            "{what}.reset_at_ms = {t}, now {now}"
+        );
+    }
+    if let Some(w) = d.window_ms {
+        prop_assert!(
+            w.is_finite() && w > 0.0 && w <= ABSURD_MS,
+            "{what}.window_ms = {w}"
+        );
+        prop_assert!(!d.is_empty(), "{what}: a window with nothing else");
+    }
+    if d.rounded {
+        prop_assert!(d.remaining.is_some(), "{what}: rounded without remaining");
+    }
+    Ok(())
+}
+
+fn check(info: &RateLimitInfo, now: f64) -> Result<(), TestCaseError> {
+    if let Some(w) = info.retry_after_ms {
+        prop_assert!(w.is_finite() && (0.0..=ABSURD_MS).contains(&w), "wait {w}");
+        prop_assert!(w.is_sign_positive(), "wait -0");
+    }
+    if let Some(d) = info.server_date_ms {
+        prop_assert!(d.is_finite() && d >= 0.0, "date {d}");
+    }
+    let dims = [
+        (&info.requests, "requests"),
+        (&info.input_tokens, "input_tokens"),
+        (&info.output_tokens, "output_tokens"),
+        (&info.tokens, "tokens"),
+        (&info.priority_input_tokens, "priority_input_tokens"),
+        (&info.priority_output_tokens, "priority_output_tokens"),
+    ];
+    for (d, what) in dims {
+        check_dim(d, now, what)?;
+    }
+    let any = dims.iter().any(|(d, _)| !d.is_empty());
+    prop_assert_eq!(any, info.family != Family::None);
+    if info.family == Family::Ietf {
+        prop_assert!(info.tokens.is_empty() && info.input_tokens.is_empty());
+    }
+    Ok(())
+}
+
+// --- strategies -------------------------------------------------------------------------------
+
+/// A known name in a random case, or any string.
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => (prop::sample::select(KNOWN), any::<u64>()).prop_map(|(n, bits)| {
+            n.chars()
+                .enumerate()
+                .map(|(i, c)| if bits >> (i % 64) & 1 == 1 { c.to_ascii_uppercase() } else { c })
+                .collect()
+        }),
+        1 => any::<String>(),
+        1 => prop::collection::vec(any::<u8>(), 0..48)
+            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+    ]
+}
+
+/// Values: arbitrary strings, arbitrary bytes made UTF-8, and strings built from the
+/// characters the parsers care about (so that they get deep into every grammar).
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        prop::collection::vec(any::<u8>(), 0..64)
+            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        "[-+0-9.eE]{0,24}",
+        "[0-9.]{0,6}(ns|us|µs|μs|ms|s|m|h|d)?[0-9.]{0,6}(ns|us|µs|ms|s|m|h)?",
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,12})?([Zz]|[-+][0-9]{2}:[0-9]{2})?",
+        "(19[7-9][0-9]|20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-9]|3[01])T([01][0-9]|2[0-4]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]{1,12})?(Z|[-+]([01][0-9]|2[0-4]):[0-6][0-9])",
+        "(Sun|Mon|Sunday|Xyz),? [0-9 ]{1,2}[- ](Nov|Jan|Feb)[- ][0-9]{2,4} [0-9]{2}:[0-9]{2}:[0-9]{2}( GMT)?",
+        sf_list(),
+        "((\"[a-z\\\\\"]{0,4}\"|[a-z*]{1,4}|\\([a-z \"]{0,6}\\)|[0-9]{1,16}|\\?[01]|:[A-Za-z0-9+/=]{0,6}:)(;[a-z]{1,2}(=(-?[0-9]{1,16}(\\.[0-9]{1,4})?|\"[a-z-]{0,8}\"|[a-z]{1,4}|:[a-z=]{0,4}:|@[0-9]{1,3}|%\"[a-z%0-9]{0,4}\"))?){0,4}[ ,\t]{0,3}){0,4}",
+    ]
+}
+
+/// Structured-field Lists, mostly well-formed, with the parameters that matter.
+fn sf_list() -> impl Strategy<Value = String> {
+    let value = prop_oneof![
+        8 => "=[0-9]{1,4}",
+        1 => "",
+        1 => "=-[0-9]{1,3}",
+        1 => "=[0-9]{13,16}",
+        1 => "=[0-9]{1,3}\\.[0-9]{1,3}",
+        2 => "=\"(requests|request|content-bytes)\"",
+        1 => "=(:[A-Za-z0-9=]{0,4}:|@[0-9]{1,3}|%\"[a-z%0-9]{0,4}\"|\\?[01]|[a-z]{1,3})",
+    ];
+    let key = prop_oneof![4 => "q|w|r|t", 1 => "qu|pk|x"];
+    let param = (key, value).prop_map(|(k, v)| format!(";{k}{v}"));
+    let item = prop_oneof![
+        8 => "\"[ab]\"|[ab]|\"[a-c]{1,2}\"",
+        1 => "\\([a-c \"]{0,6}\\)|-?[0-9]{1,3}|\\?[01]",
+    ];
+    let member = (item, prop::collection::vec(param, 0..5))
+        .prop_map(|(item, params)| item + &params.concat());
+    prop::collection::vec(member, 1..4).prop_map(|m| m.join(", "))
+}
+
+const COUNT: &str = "[0-9]{1,7}|-?[0-9]{1,14}(\\.[0-9]{1,3})?";
+const RFC3339: &str = "2026-11-22T13:0[0-9]:[0-5][0-9](\\.[0-9]{1,4})?(Z|[-+]0[0-9]:[0-5][0-9])";
+const GO: &str = "[0-9]{1,3}(\\.[0-9]{1,3})?(ns|us|µs|ms|s|m|h)([0-9]{1,2}(s|ms))?|0";
+const HTTP_DATE: &str = "(Sun, 22 Nov 2026|Sunday, 22-Nov-26) 1[0-9]:[0-5][0-9]:[0-5][0-9] GMT";
+
+/// Inputs for the helpers: anything, and their own valid shapes.
+fn helper_input() -> impl Strategy<Value = String> {
+    prop_oneof![
+        value(),
+        RFC3339,
+        GO,
+        HTTP_DATE,
+        "[0-9]{1,22}(\\.[0-9]{0,22})?(ns|us|ms|s|m|h)([0-9]{1,22}(ns|h))?",
+    ]
+}
+
+/// A header of a known name with a value of the right shape (often valid, sometimes not).
+fn typed_header() -> impl Strategy<Value = (String, String)> {
+    let (count, rfc3339, go, http_date) = (COUNT, RFC3339, GO, HTTP_DATE);
+    let pick = |names: &'static [&'static str], v: &'static str| {
+        (prop::sample::select(names), v).prop_map(|(n, v)| (n.to_string(), v))
+    };
+    prop_oneof![
+        pick(&KNOWN[4..22], count),
+        pick(
+            &[
+                "anthropic-ratelimit-requests-reset",
+                "anthropic-ratelimit-tokens-reset",
+                "anthropic-ratelimit-input-tokens-reset",
+                "anthropic-priority-output-tokens-reset",
+            ],
+            rfc3339
+        ),
+        pick(&KNOWN[22..28], count),
+        pick(
+            &["x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"],
+            go
+        ),
+        pick(&["retry-after", "date"], http_date),
+        pick(&["retry-after", "retry-after-ms"], count),
+        pick(&["x-should-retry"], "true|false|TRUE|False|maybe"),
+        (prop::sample::select(&KNOWN[28..30]), sf_list()).prop_map(|(n, v)| (n.to_string(), v)),
+    ]
+}
+
+fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
+    prop::collection::vec(prop_oneof![(name(), value()), typed_header()], 0..12)
+}
+
+fn now() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(T0),
+        0.0..4.0e12f64,
+        Just(0.0),
+        Just(-1.0e12),
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+    ]
+}
+
+/// `PROPTEST_CASES` (if set) or `default`: `PROPTEST_CASES=200000 cargo test --release`
+/// runs a deep fuzz.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(1000)))]
+
+    #[test]
+    fn never_panics_and_every_number_is_in_range(
+        headers in headers(),
+        now in now(),
+    ) {
+        let info = parse(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())), now);
+        check(&info, now)?;
+    }
+
+    #[test]
+    fn helpers_never_panic(s in helper_input()) {
+        for ms in [parse_go_duration(&s), parse_rfc3339(&s), parse_http_date(&s)].into_iter().flatten() {
+            prop_assert!(ms.is_finite());
+        }
+        if let Some(ms) = parse_go_duration(&s) {
+            prop_assert!(ms >= 0.0);
+        }
+    }
+}
+
+// --- formatting as servers do ---------------------------------------------------------------
+
+/// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+const WDAY: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+const MON: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+struct Civil {
+    y: i64,
+    mo: u32,
+    d: u32,
+    h: i64,
+    mi: i64,
+    s: i64,
+    wday: &'static str,
+}
+
+fn civil_time(secs: i64) -> Civil {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, mo, d) = civil(days);
+    Civil {
+        y,
+        mo,
+        d,
+        h: sod / 3600,
+        mi: sod / 60 % 60,
+        s: sod % 60,
+        wday: WDAY[(days + 4).rem_euclid(7) as usize],
+    }
+}
+
+fn imf_fixdate(secs: i64) -> String {
+    let c = civil_time(secs);
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        &c.wday[..3],
+        c.d,
+        MON[c.mo as usize - 1],
+        c.y,
+        c.h,
+        c.mi,
+        c.s
+    )
+}
+
+fn rfc850(secs: i64) -> String {
+    let c = civil_time(secs);
+    format!(
+        "{}, {:02}-{}-{:02} {:02}:{:02}:{:02} GMT",
+        c.wday,
+        c.d,
+        MON[c.mo as usize - 1],
+        c.y % 100,
+        c.h,
+        c.mi,
+        c.s
+    )
+}
+
+fn asctime(secs: i64) -> String {
+    let c = civil_time(secs);
+    format!(
+        "{} {} {:>2} {:02}:{:02}:{:02} {:04}",
+        &c.wday[..3],
+        MON[c.mo as usize - 1],
+        c.d,
+        c.h,
+        c.mi,
+        c.s,
+        c.y
+    )
+}
+
+/// RFC 3339 of `ms` as seen from a zone `offset_min` minutes east of UTC, with `frac` digits
+/// of fraction (0 = none).
+fn rfc3339(ms: i64, offset_min: i64, frac: usize) -> String {
+    let local = ms + offset_min * 60_000;
+    let c = civil_time(local.div_euclid(1000));
+    let millis = local.rem_euclid(1000);
+    let mut s = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        c.y, c.mo, c.d, c.h, c.mi, c.s
+    );
+    if frac > 0 {
+        let digits = format!("{millis:03}000000");
+        s.push('.');
+        s.push_str(&digits[..frac]);
+    }
+    if offset_min == 0 && frac % 2 == 0 {
+        s.push('Z');
+    } else {
+        let sign = if offset_min < 0 { '-' } else { '+' };
+        let o = offset_min.abs();
+        s.push_str(&format!("{sign}{:02}:{:02}", o / 60, o % 60));
+    }
+    s
+}
+
+/// Go's `time.Duration.String()`.
+fn go_string(ns: u64) -> String {
+    fn frac(v: u64, prec: u32) -> String {
+        let div = 10u64.pow(prec);
+        let (int, f) = (v / div, v % div);
+        if f == 0 {
+            return int.to_string();
+        }
+        let digits = format!("{f:0width$}", width = prec as usize);
+        format!("{int}.{}", digits.trim_end_matches('0'))
+    }
+    if ns == 0 {
+        return "0s".into();
+    }
+    if ns < 1_000 {
+        return format!("{ns}ns");
+    }
+    if ns < 1_000_000 {
+        return format!("{}µs", frac(ns, 3));
+    }
+    if ns < 1_000_000_000 {
+        return format!("{}ms", frac(ns, 6));
+    }
+    let secs = ns / 1_000_000_000;
+    let sub = ns % 1_000_000_000;
+    let s = frac((secs % 60) * 1_000_000_000 + sub, 9);
+    let (m, h) = (secs / 60 % 60, secs / 3600);
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[test]
+fn formatters_agree_with_reference_implementations() {
+    for secs in [
+        0i64,
+        784_111_777,
+        951_782_400,
+        1_795_352_672,
+        4_102_444_800,
+        253_402_300_799,
+    ] {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
+        assert_eq!(imf_fixdate(secs), httpdate::fmt_http_date(t));
+        assert_eq!(
+            rfc3339(secs * 1000, 0, 0),
+            humantime::format_rfc3339_seconds(t).to_string()
+        );
+    }
+    assert_eq!(rfc850(784_111_777), "Sunday, 06-Nov-94 08:49:37 GMT");
+    assert_eq!(asctime(784_111_777), "Sun Nov  6 08:49:37 1994");
+    for (ns, s) in [
+        (0, "0s"),
+        (1_000_000_000, "1s"),
+        (360_000_000_000, "6m0s"),
+        (8_640_000_000, "8.64s"),
+        (20_000_000, "20ms"),
+        (90_000_000_000, "1m30s"),
+        (3_723_500_000_000, "1h2m3.5s"),
+        (1_500, "1.5µs"),
+        (7, "7ns"),
+    ] {
+        assert_eq!(go_string(ns), s);
+    }
+}
+
+// --- round trips -----------------------------------------------------------------------------
+
+/// Epoch seconds from 1970 to 9999.
+const MAX_SECS: i64 = 253_402_300_799;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(512)))]
+
+    #[test]
+    fn retry_after_ms_round_trips(ms in 0.0..=ABSURD_MS) {
+        let v = ms.to_string();
+        let info = parse([("retry-after-ms", v.as_str())], T0);
+        prop_assert_eq!(info.retry_after_ms, Some(ms));
+        // A later `retry-after` does not override it.
+        let info = parse([("retry-after-ms", v.as_str()), ("retry-after", "1")], T0);
+        prop_assert_eq!(info.retry_after_ms, Some(ms));
+    }
+
+    #[test]
+    fn retry_after_seconds_round_trip(secs in 0u32..=2_592_000, tenths in 0u32..10) {
+        let info = parse([("retry-after", secs.to_string().as_str())], T0);
+        prop_assert_eq!(info.retry_after_ms, Some(f64::from(secs) * 1000.0));
+        let v = format!("{secs}.{tenths}");
+        let want = v.parse::<f64>().unwrap() * 1000.0;
+        let got = parse([("retry-after", v.as_str())], T0).retry_after_ms;
+        if want <= ABSURD_MS {
+            prop_assert_eq!(got, Some(want));
+        } else {
+            prop_assert_eq!(got, None);
+        }
+    }
+
+    #[test]
+    fn retry_after_http_date_round_trips(
+        date in 0i64..MAX_SECS - 2_592_000,
+        wait in 0i64..=2_592_000,
+        skew_ms in -86_400_000.0..86_400_000.0f64,
+        fmt in 0usize..3,
+    ) {
+        // RFC 850 has two-digit years, read as 1970-2069.
+        let date = if fmt == 1 { date % (3_155_760_000 - 2_592_001) } else { date };
+        let at = date + wait;
+        let format = [imf_fixdate, rfc850, asctime][fmt];
+        let (d, a) = (imf_fixdate(date), format(at));
+        let now = date as f64 * 1000.0 + skew_ms;
+        let info = parse([("date", d.as_str()), ("retry-after", a.as_str())], now);
+        prop_assert_eq!(info.server_date_ms, Some(date as f64 * 1000.0));
+        prop_assert_eq!(info.retry_after_ms, Some(wait as f64 * 1000.0));
+        // A retry date before the server's date is a wait of 0.
+        let info = parse([("retry-after", d.as_str()), ("date", a.as_str())], now);
+        prop_assert_eq!(info.retry_after_ms, Some(0.0));
+    }
+
+    #[test]
+    fn counts_round_trip(limit in 1u64..=1_000_000_000_000, remaining in 0u64..=1_000_000_000_000) {
+        let (l, r) = (limit.to_string(), remaining.to_string());
+        for (prefix, rounded) in [
+            ("anthropic-ratelimit-tokens", true),
+            ("anthropic-ratelimit-requests", false),
+        ] {
+            let info = parse(
+                [
+                    (format!("{prefix}-limit").as_str(), l.as_str()),
+                    (format!("{prefix}-remaining").as_str(), r.as_str()),
+                ],
+                T0,
+            );
+            let dim = if rounded { info.tokens } else { info.requests };
+            prop_assert_eq!(dim.limit, Some(limit as f64));
+            prop_assert_eq!(dim.remaining, Some(remaining as f64));
+            prop_assert_eq!(dim.rounded, rounded);
+            prop_assert_eq!(dim.window_ms, Some(60_000.0));
+        }
+        let info = parse(
+            [("x-ratelimit-limit-tokens", l.as_str()), ("x-ratelimit-remaining-tokens", r.as_str())],
+            T0,
+        );
+        prop_assert_eq!(info.tokens.limit, Some(limit as f64));
+        prop_assert_eq!(info.tokens.remaining, Some(remaining as f64));
+        prop_assert!(!info.tokens.rounded);
+    }
+
+    #[test]
+    fn rfc3339_round_trips(
+        ms in 86_400_000i64..MAX_SECS * 1000 - 86_400_000,
+        offset_min in -(23 * 60 + 59)..=(23 * 60 + 59i64),
+        frac in 0usize..=9,
+    ) {
+        // Without a fraction, the time is whole seconds.
+        let ms = if frac == 0 { ms - ms.rem_euclid(1000) } else { ms };
+        let s = rfc3339(ms, offset_min, frac);
+        let got = parse_rfc3339(&s);
+        let want = ms - if frac > 0 && frac < 3 { ms.rem_euclid(1000) % 10i64.pow(3 - frac as u32) } else { 0 };
+        prop_assert_eq!(got, Some(want as f64), "{}", s);
+    }
+
+    #[test]
+    fn anthropic_reset_round_trips(
+        server in 0i64..MAX_SECS - 2_592_000,
+        ahead_ms in 0i64..=2_592_000_000,
+        skew_ms in -86_400_000.0..86_400_000.0f64,
+        offset_min in -(23 * 60 + 59)..=(23 * 60 + 59i64),
+    ) {
+        let date = imf_fixdate(server);
+        let reset = rfc3339(server * 1000 + ahead_ms, offset_min, 3);
+        let now = server as f64 * 1000.0 + skew_ms;
+        let info = parse(
+            [("date", date.as_str()), ("anthropic-ratelimit-output-tokens-reset", reset.as_str())],
+            now,
+        );
+        prop_assert_eq!(info.output_tokens.reset_at_ms, Some(now + ahead_ms as f64), "{}", reset);
+    }
+
+    #[test]
+    fn go_durations_round_trip(
+        h in 0u64..=720,
+        m in 0u64..60,
+        s in 0u64..60,
+        ms in 0u64..1000,
+        us in 0u64..1000,
+        ns in 0u64..1000,
+    ) {
+        let total = ((h * 60 + m) * 60 + s) * 1_000_000_000 + ms * 1_000_000 + us * 1_000 + ns;
+        // As Go prints it ...
+        let printed = go_string(total);
+        prop_assert_eq!(parse_go_duration(&printed), Some(total as f64 / 1e6), "{}", printed);
+        // ... and as components, in any unit spelling.
+        let spelled = format!("{h}h{m}m{s}s{ms}ms{us}us{ns}ns");
+        prop_assert_eq!(parse_go_duration(&spelled), Some(total as f64 / 1e6), "{}", spelled);
+        let micro = format!("+{h}h{m}m{s}s{ms}ms{us}μs{ns}ns");
+        prop_assert_eq!(parse_go_duration(&micro), Some(total as f64 / 1e6), "{}", micro);
+        // Decimal seconds.
+        let decimal = format!("{}s", total as f64 / 1e9);
+        let got = parse_go_duration(&decimal).unwrap();
+        prop_assert!((got - total as f64 / 1e6).abs() <= 1e-6 * (total as f64 / 1e6).max(1.0), "{}", decimal);
+        // Through the header, as a reset from now.
+        let info = parse([("x-ratelimit-reset-requests", printed.as_str())], T0);
+        if total as f64 / 1e6 <= ABSURD_MS {
+            prop_assert_eq!(info.requests.reset_at_ms, Some(T0 + total as f64 / 1e6));
+        } else {
+            prop_assert_eq!(info.requests.reset_at_ms, None);
+        }
+    }
+
+    #[test]
+    fn ietf_round_trips(
+        name in "[a-z][a-z0-9_-]{0,8}",
+        q in 1u64..=1_000_000,
+        w in 1u64..=86_400,
+        r in 0u64..=1_000_000,
+        t in 0u64..=86_400,
+        quoted in any::<bool>(),
+    ) {
+        let n = if quoted { format!("\"{name}\"") } else { name.clone() };
+        let policy = format!("\"other\";q=1;w=1;qu=\"content-bytes\", {n};q={q};w={w};pk=:cHsdsRa894==:");
+        let limit = format!("\"{name}\";r={r};t={t}");
+        let info = parse([("RateLimit-Policy", policy.as_str()), ("RateLimit", limit.as_str())], T0);
+        prop_assert_eq!(info.family, Family::Ietf);
+        prop_assert_eq!(
+            info.requests,
+            DimInfo {
+                limit: Some(q as f64),
+                remaining: Some(r as f64),
+                reset_at_ms: Some(T0 + t as f64 * 1000.0),
+                window_ms: Some(w as f64 * 1000.0),
+                rounded: false,
+            }
+        );
+    }
+}
+
+/// The fuzz strategies are only as good as the states they reach: make sure they produce
+/// every family, both hints, and valid values for every helper, not just garbage.
+#[test]
+fn fuzz_strategies_reach_deep_states() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let mut runner = TestRunner::deterministic();
+    let headers = headers();
+    let mut families = [0usize; 4];
+    let (mut waits, mut should) = (0, 0);
+    for _ in 0..500 {
+        let h = headers.new_tree(&mut runner).unwrap().current();
+        let info = parse(h.iter().map(|(n, v)| (n.as_str(), v.as_str())), T0);
+        families[info.family as usize] += 1;
+        waits += usize::from(info.retry_after_ms.is_some());
+        should += usize::from(info.should_retry.is_some());
+    }
+    assert!(
+        families[..3].iter().all(|&n| n >= 20),
+        "families {families:?}"
+    );
+    assert!(
+        waits >= 20 && should >= 5,
+        "waits {waits}, should-retry {should}"
+    );
+
+    // The IETF fields alone (with other families present they rarely decide).
+    let pair = (sf_list(), sf_list());
+    let (mut ietf, mut ietf_limits) = (0, 0);
+    for _ in 0..500 {
+        let (policy, limit) = pair.new_tree(&mut runner).unwrap().current();
+        let info = parse(
+            [
+                ("RateLimit-Policy", policy.as_str()),
+                ("RateLimit", limit.as_str()),
+            ],
+            T0,
+        );
+        ietf += usize::from(info.family == Family::Ietf);
+        ietf_limits += usize::from(info.requests.limit.is_some());
+    }
+    assert!(
+        ietf >= 50 && ietf_limits >= 10,
+        "ietf {ietf}, with a limit {ietf_limits}"
+    );
+
+    let values = helper_input();
+    let (mut go, mut rfc, mut http) = (0, 0, 0);
+    for _ in 0..1000 {
+        let v = values.new_tree(&mut runner).unwrap().current();
+        go += usize::from(parse_go_duration(&v).is_some());
+        rfc += usize::from(parse_rfc3339(&v).is_some());
+        http += usize::from(parse_http_date(&v).is_some());
+    }
+    assert!(
+        go >= 50 && rfc >= 50 && http >= 50,
+        "go {go}, rfc3339 {rfc}, http-date {http}"
+    );
+}

@@ -1,0 +1,1122 @@
+//! The limiter, in virtual time: admission per dimension, waits that match the bucket
+//! arithmetic, pauses, settlement (debt, clamped give, conservation), refunds, alignment with
+//! the server's headers, snapshots, and the property that matters most: with correct limits,
+//! a client that sends only what `acquire` admits never overruns the server's buckets.
+
+use llm_pacer::core::bucket::Bucket;
+use llm_pacer::core::headers::{DimInfo, RateLimitInfo};
+use llm_pacer::core::limiter::{
+    Blocker, Cost, Decision, Dim, DimState, Limiter, Limits, Source, Ticket, Usage,
+};
+use proptest::prelude::*;
+
+const T0: f64 = 1_700_000_000_000.0; // an epoch time, as Date.now() gives it
+
+fn limits(rpm: Option<f64>, itpm: Option<f64>, otpm: Option<f64>, tpm: Option<f64>) -> Limits {
+    Limits {
+        rpm,
+        itpm,
+        otpm,
+        tpm,
+    }
+}
+
+fn cost(input: f64, output: f64) -> Cost {
+    Cost { input, output }
+}
+
+fn usage(input: f64, output: f64) -> Usage {
+    Usage {
+        input_tokens: input,
+        output_tokens: output,
+        ..Usage::default()
+    }
+}
+
+fn admit(l: &mut Limiter, now: f64, c: Cost) -> Ticket {
+    match l.acquire(now, c) {
+        Decision::Admit(t) => t,
+        d => panic!("expected Admit at {now}, got {d:?}"),
+    }
+}
+
+fn wait(d: Decision) -> (f64, Blocker) {
+    match d {
+        Decision::Wait { until_ms, blocker } => (until_ms, blocker),
+        d => panic!("expected Wait, got {d:?}"),
+    }
+}
+
+fn level(l: &Limiter, now: f64, dim: Dim) -> f64 {
+    l.snapshot(now)
+        .into_iter()
+        .find(|s| s.dim == dim)
+        .unwrap_or_else(|| panic!("{dim:?} unknown"))
+        .remaining
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-6 * (1.0 + a.abs().max(b.abs()))
+}
+
+fn dim_info(limit: Option<f64>, remaining: Option<f64>) -> DimInfo {
+    DimInfo {
+        limit,
+        remaining,
+        ..DimInfo::default()
+    }
+}
+
+// ---------------------------------------------------------------- admission, per dimension
+
+#[test]
+fn requests_admit_then_wait_for_the_refill_then_never() {
+    let mut l = Limiter::new(limits(Some(60.0), None, None, None), T0);
+    for _ in 0..60 {
+        admit(&mut l, T0, Cost::default());
+    }
+    let (until, blocker) = wait(l.acquire(T0, Cost::default()));
+    assert_eq!(blocker, Blocker::Dim(Dim::Requests));
+    assert!(
+        close(until - T0, 1_000.0),
+        "one request per second: {until}"
+    );
+    admit(&mut l, until, Cost::default());
+
+    let tiny = Limiter::new(limits(Some(0.5), None, None, None), T0);
+    assert_eq!(
+        tiny.check(T0, Cost::default()),
+        Decision::Never {
+            dim: Dim::Requests,
+            cost: 1.0,
+            capacity: 0.5
+        }
+    );
+}
+
+#[test]
+fn input_tokens_admit_wait_never() {
+    // 6 000 ITPM = 0.1 token per ms.
+    let mut l = Limiter::new(limits(None, Some(6_000.0), None, None), T0);
+    let t = admit(&mut l, T0, cost(5_000.0, 123.0));
+    assert_eq!((t.input, t.output, t.at_ms), (5_000.0, 123.0, T0));
+    let (until, blocker) = wait(l.acquire(T0, cost(2_000.0, 0.0)));
+    assert_eq!(blocker, Blocker::Dim(Dim::InputTokens));
+    assert!(close(until - T0, 10_000.0), "(2000 - 1000) / 0.1 ms");
+    assert_eq!(
+        l.check(T0, cost(6_000.5, 0.0)),
+        Decision::Never {
+            dim: Dim::InputTokens,
+            cost: 6_000.5,
+            capacity: 6_000.0
+        }
+    );
+    // Exactly the capacity fits, after a full refill.
+    admit(&mut l, T0 + 60_000.0, cost(6_000.0, 0.0));
+}
+
+#[test]
+fn output_tokens_admit_wait_never() {
+    let mut l = Limiter::new(limits(None, None, Some(1_200.0), None), T0); // 0.02 / ms
+    admit(&mut l, T0, cost(1e9, 1_000.0)); // input is not metered here
+    let (until, blocker) = wait(l.check(T0 + 1_000.0, cost(0.0, 500.0)));
+    assert_eq!(blocker, Blocker::Dim(Dim::OutputTokens));
+    // level at +1 s: 200 + 20 = 220; needs 280 more at 0.02/ms = 14 000 ms.
+    assert!(close(until - (T0 + 1_000.0), 14_000.0), "{}", until - T0);
+    assert!(matches!(
+        l.check(T0, cost(0.0, 1_201.0)),
+        Decision::Never {
+            dim: Dim::OutputTokens,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn combined_tokens_count_input_plus_output() {
+    let mut l = Limiter::new(limits(None, None, None, Some(10_000.0)), T0);
+    admit(&mut l, T0, cost(3_000.0, 4_000.0));
+    assert!(close(level(&l, T0, Dim::Tokens), 3_000.0));
+    let (_, blocker) = wait(l.check(T0, cost(2_000.0, 1_500.0)));
+    assert_eq!(blocker, Blocker::Dim(Dim::Tokens));
+    admit(&mut l, T0, cost(2_000.0, 1_000.0));
+    assert_eq!(
+        l.check(T0, cost(6_000.0, 4_001.0)),
+        Decision::Never {
+            dim: Dim::Tokens,
+            cost: 10_001.0,
+            capacity: 10_000.0
+        }
+    );
+}
+
+#[test]
+fn no_limits_known_admits_everything() {
+    let mut l = Limiter::new(Limits::default(), T0);
+    assert!(!l.limits_known());
+    for _ in 0..1_000 {
+        admit(&mut l, T0, cost(1e9, 1e9));
+    }
+    assert!(l.snapshot(T0).is_empty());
+}
+
+#[test]
+fn the_wait_is_what_the_bucket_arithmetic_says_and_waking_then_admits() {
+    // Awkward numbers on purpose: the wake-up time must admit, not ask for a few more ulps.
+    let lim = limits(Some(7.0), Some(12_345.678), Some(3_333.3), Some(17_000.1));
+    let mut l = Limiter::new(lim, T0);
+    let mut mirror = [
+        Bucket::per_minute(7.0, T0),
+        Bucket::per_minute(12_345.678, T0),
+        Bucket::per_minute(3_333.3, T0),
+        Bucket::per_minute(17_000.1, T0),
+    ];
+    let mut now = T0;
+    let mut waits = 0;
+    for i in 0..200 {
+        let c = cost(
+            1_000.0 + (i * 37 % 900) as f64,
+            300.0 + (i * 53 % 700) as f64,
+        );
+        let costs = [1.0, c.input, c.output, c.input + c.output];
+        match l.acquire(now, c) {
+            Decision::Admit(_) => {
+                for (b, n) in mirror.iter_mut().zip(costs) {
+                    assert!(b.level(now) >= n);
+                    b.take(now, n);
+                }
+            }
+            Decision::Wait { until_ms, blocker } => {
+                waits += 1;
+                let expect = mirror
+                    .iter()
+                    .zip(costs)
+                    .map(|(b, n)| b.time_until(now, n).unwrap())
+                    .fold(0.0, f64::max);
+                assert!(
+                    close(until_ms - now, expect),
+                    "{} vs {expect}",
+                    until_ms - now
+                );
+                let longest = Dim::ALL
+                    .into_iter()
+                    .zip(mirror.iter().zip(costs))
+                    .max_by(|a, b| {
+                        let ta = a.1 .0.time_until(now, a.1 .1).unwrap();
+                        let tb = b.1 .0.time_until(now, b.1 .1).unwrap();
+                        ta.partial_cmp(&tb)
+                            .unwrap()
+                            .then(std::cmp::Ordering::Greater)
+                    })
+                    .unwrap()
+                    .0;
+                assert_eq!(blocker, Blocker::Dim(longest));
+                now = until_ms;
+                admit(&mut l, now, c);
+                for (b, n) in mirror.iter_mut().zip(costs) {
+                    b.take(now, n);
+                }
+            }
+            d => panic!("{d:?}"),
+        }
+        now += 250.0;
+    }
+    assert!(waits > 50, "the workload must actually wait ({waits})");
+}
+
+#[test]
+fn the_blocker_is_the_longest_wait() {
+    let mut l = Limiter::new(limits(Some(60.0), Some(60_000.0), None, None), T0);
+    admit(&mut l, T0, cost(60_000.0, 0.0)); // ITPM empty: 1 token/ms
+    for _ in 0..59 {
+        admit(&mut l, T0, cost(0.0, 0.0));
+    }
+    // RPM: 1 token in 1 000 ms; ITPM: 5 000 tokens in 5 000 ms.
+    let (until, b) = wait(l.check(T0, cost(5_000.0, 0.0)));
+    assert_eq!(b, Blocker::Dim(Dim::InputTokens));
+    assert!(close(until - T0, 5_000.0));
+    let (until, b) = wait(l.check(T0, cost(10.0, 0.0)));
+    assert_eq!(b, Blocker::Dim(Dim::Requests));
+    assert!(close(until - T0, 1_000.0));
+}
+
+#[test]
+fn never_reports_the_first_dimension_in_order() {
+    let l = Limiter::new(
+        limits(Some(10.0), Some(100.0), Some(100.0), Some(150.0)),
+        T0,
+    );
+    assert_eq!(
+        l.check(T0, cost(200.0, 200.0)),
+        Decision::Never {
+            dim: Dim::InputTokens,
+            cost: 200.0,
+            capacity: 100.0
+        }
+    );
+    assert!(matches!(
+        l.check(T0, cost(100.0, 100.0)),
+        Decision::Never { dim: Dim::Tokens, cost, .. } if cost == 200.0
+    ));
+}
+
+#[test]
+fn invalid_costs_count_as_zero_and_infinite_ones_never_fit() {
+    let mut l = Limiter::new(limits(None, Some(100.0), Some(100.0), None), T0);
+    let t = admit(&mut l, T0, cost(f64::NAN, -5.0));
+    assert_eq!((t.input, t.output), (0.0, 0.0));
+    assert_eq!(level(&l, T0, Dim::InputTokens), 100.0);
+    assert!(matches!(
+        l.check(T0, cost(f64::INFINITY, 0.0)),
+        Decision::Never {
+            dim: Dim::InputTokens,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn check_gives_the_answer_acquire_gives_and_changes_nothing() {
+    let mut l = Limiter::new(limits(Some(30.0), Some(9_000.0), Some(2_000.0), None), T0);
+    let mut now = T0;
+    for i in 0..300u32 {
+        let c = cost((i * 97 % 3_000) as f64, (i * 31 % 900) as f64);
+        let before = l.clone();
+        let checked = l.check(now, c);
+        assert_eq!(l, before, "check must not mutate");
+        let got = l.acquire(now, c);
+        assert_eq!(checked, got);
+        if i % 3 == 0 {
+            if let Decision::Admit(t) = got {
+                l.settle(now + 10.0, t, &usage(t.input * 0.8, t.output * 0.5));
+            }
+        }
+        now += 97.0;
+    }
+}
+
+#[test]
+fn a_dimension_in_debt_holds_even_a_request_that_costs_nothing_there() {
+    // Output reservation "none": the output is paid at settlement, and can put OTPM in debt.
+    let mut l = Limiter::new(limits(None, None, Some(600.0), None), T0); // 0.01 / ms
+    let t = admit(&mut l, T0, cost(100.0, 0.0));
+    l.settle(T0, t, &usage(100.0, 900.0));
+    assert!(close(level(&l, T0, Dim::OutputTokens), -300.0));
+    let (until, b) = wait(l.check(T0, cost(100.0, 0.0)));
+    assert_eq!(b, Blocker::Dim(Dim::OutputTokens));
+    assert!(close(until - T0, 30_000.0), "the debt is paid back first");
+    admit(&mut l, until, cost(100.0, 0.0));
+}
+
+// ---------------------------------------------------------------- pause
+
+#[test]
+fn a_pause_holds_everything_and_a_later_pause_wins() {
+    let mut l = Limiter::new(limits(Some(60.0), None, None, None), T0);
+    assert_eq!(l.paused_until(T0), None);
+    l.pause_until(T0 + 5_000.0);
+    l.pause_until(T0 + 2_000.0); // earlier: ignored
+    l.pause_until(f64::NAN); // garbage: ignored
+    assert_eq!(l.paused_until(T0), Some(T0 + 5_000.0));
+    assert_eq!(
+        l.acquire(T0, Cost::default()),
+        Decision::Wait {
+            until_ms: T0 + 5_000.0,
+            blocker: Blocker::Paused
+        }
+    );
+    l.pause_until(T0 + 8_000.0);
+    assert_eq!(l.paused_until(T0 + 7_999.0), Some(T0 + 8_000.0));
+    assert_eq!(l.paused_until(T0 + 8_000.0), None);
+    admit(&mut l, T0 + 8_000.0, Cost::default());
+}
+
+#[test]
+fn a_pause_works_without_any_known_limit() {
+    let mut l = Limiter::new(Limits::default(), T0);
+    l.pause_until(T0 + 1_000.0);
+    let (until, b) = wait(l.check(T0 + 10.0, Cost::default()));
+    assert_eq!((until, b), (T0 + 1_000.0, Blocker::Paused));
+    admit(&mut l, T0 + 1_000.0, Cost::default());
+}
+
+#[test]
+fn a_bucket_that_needs_longer_than_the_pause_sets_the_time() {
+    let mut l = Limiter::new(limits(Some(6.0), None, None, None), T0); // one per 10 s
+    for _ in 0..6 {
+        admit(&mut l, T0, Cost::default());
+    }
+    l.pause_until(T0 + 3_000.0);
+    let (until, b) = wait(l.check(T0, Cost::default()));
+    assert_eq!(b, Blocker::Paused);
+    assert!(close(until - T0, 10_000.0));
+}
+
+#[test]
+fn never_is_reported_at_once_even_while_paused() {
+    let mut l = Limiter::new(limits(None, Some(100.0), None, None), T0);
+    l.pause_until(T0 + 60_000.0);
+    assert!(matches!(
+        l.check(T0, cost(101.0, 0.0)),
+        Decision::Never { .. }
+    ));
+}
+
+// ---------------------------------------------------------------- settle and refund
+
+#[test]
+fn settle_replaces_the_reservation_by_the_metered_usage() {
+    let lim = limits(
+        Some(100.0),
+        Some(100_000.0),
+        Some(50_000.0),
+        Some(200_000.0),
+    );
+    let mut l = Limiter::new(lim, T0);
+    let t = admit(&mut l, T0, cost(10_000.0, 8_000.0));
+    let u = Usage {
+        input_tokens: 7_000.0,
+        cache_creation_input_tokens: 2_000.0, // counts
+        cache_read_input_tokens: 50_000.0,    // free
+        output_tokens: 1_500.0,
+    };
+    l.settle(T0, t, &u);
+    assert_eq!(
+        level(&l, T0, Dim::Requests),
+        99.0,
+        "the request stays counted"
+    );
+    assert!(close(level(&l, T0, Dim::InputTokens), 100_000.0 - 9_000.0));
+    assert!(close(level(&l, T0, Dim::OutputTokens), 50_000.0 - 1_500.0));
+    assert!(close(level(&l, T0, Dim::Tokens), 200_000.0 - 10_500.0));
+}
+
+#[test]
+fn usage_above_the_reservation_is_a_debt_paid_back_by_the_refill() {
+    let mut l = Limiter::new(limits(None, Some(6_000.0), None, None), T0);
+    let t = admit(&mut l, T0, cost(6_000.0, 0.0));
+    l.settle(T0 + 1_000.0, t, &usage(9_000.0, 0.0));
+    // Refilled 100 meanwhile, then 3 000 more taken.
+    assert!(close(level(&l, T0 + 1_000.0, Dim::InputTokens), -2_900.0));
+    let (until, _) = wait(l.check(T0 + 1_000.0, cost(100.0, 0.0)));
+    assert!(close(until - (T0 + 1_000.0), 30_000.0));
+}
+
+#[test]
+fn giving_back_never_lifts_a_level_above_capacity() {
+    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    let t = admit(&mut l, T0, cost(0.0, 4_000.0));
+    // A minute later the bucket has refilled to full; the unused 3 900 have nowhere to go.
+    l.settle(T0 + 60_000.0, t, &usage(0.0, 100.0));
+    assert_eq!(level(&l, T0 + 60_000.0, Dim::OutputTokens), 6_000.0);
+}
+
+#[test]
+fn garbage_usage_keeps_the_reservation_and_bad_fields_count_as_zero() {
+    let mut l = Limiter::new(limits(None, Some(10_000.0), Some(10_000.0), None), T0);
+    let t = admit(&mut l, T0, cost(1_000.0, 2_000.0));
+    let garbage = Usage {
+        input_tokens: f64::NAN,
+        cache_creation_input_tokens: -1.0,
+        cache_read_input_tokens: f64::INFINITY,
+        output_tokens: 1e30,
+    };
+    l.settle(T0, t, &garbage);
+    assert_eq!(level(&l, T0, Dim::InputTokens), 9_000.0);
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 8_000.0);
+    let t = admit(&mut l, T0, cost(1_000.0, 2_000.0));
+    l.settle(
+        T0,
+        t,
+        &Usage {
+            input_tokens: 500.0,
+            output_tokens: f64::NAN,
+            ..Usage::default()
+        },
+    );
+    assert_eq!(level(&l, T0, Dim::InputTokens), 8_500.0);
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 8_000.0, "NaN output = 0");
+}
+
+#[test]
+fn refund_gives_the_tokens_back_and_the_request_unless_kept() {
+    let lim = limits(Some(10.0), Some(10_000.0), Some(10_000.0), Some(20_000.0));
+    let mut l = Limiter::new(lim, T0);
+    let a = admit(&mut l, T0, cost(3_000.0, 2_000.0));
+    let b = admit(&mut l, T0, cost(1_000.0, 1_000.0));
+    l.refund(T0, a, true);
+    assert_eq!(level(&l, T0, Dim::Requests), 8.0);
+    assert_eq!(level(&l, T0, Dim::InputTokens), 9_000.0);
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 9_000.0);
+    assert_eq!(level(&l, T0, Dim::Tokens), 18_000.0);
+    l.refund(T0, b, false);
+    assert_eq!(level(&l, T0, Dim::Requests), 9.0);
+    assert_eq!(level(&l, T0, Dim::InputTokens), 10_000.0);
+    assert_eq!(level(&l, T0, Dim::Tokens), 20_000.0);
+}
+
+// ---------------------------------------------------------------- observe
+
+#[test]
+fn observe_learns_unknown_limits_from_headers() {
+    let mut l = Limiter::new(Limits::default(), T0);
+    let info = RateLimitInfo {
+        requests: dim_info(Some(50.0), Some(49.0)),
+        input_tokens: DimInfo {
+            limit: Some(30_000.0),
+            remaining: Some(28_000.0),
+            rounded: true,
+            ..DimInfo::default()
+        },
+        output_tokens: DimInfo {
+            limit: Some(8_000.0),
+            window_ms: Some(30_000.0),
+            ..DimInfo::default()
+        },
+        ..RateLimitInfo::default()
+    };
+    assert!(l.observe(T0, &info), "learning is a change");
+    assert!(l.limits_known());
+    assert_eq!(l.capacity(Dim::Requests), Some(50.0));
+    assert_eq!(l.capacity(Dim::Tokens), None);
+    let snap = l.snapshot(T0);
+    assert_eq!(
+        snap.iter().map(|s| s.dim).collect::<Vec<_>>(),
+        [Dim::Requests, Dim::InputTokens, Dim::OutputTokens]
+    );
+    assert!(snap.iter().all(|s| s.source == Source::Headers));
+    assert_eq!(snap[0].remaining, 49.0);
+    assert_eq!(snap[1].remaining, 27_500.0, "rounded: 500 lower");
+    assert_eq!(snap[2].remaining, 8_000.0, "no remaining: full");
+    // The window came from the headers: 8 000 per 30 s.
+    admit(&mut l, T0, cost(0.0, 8_000.0));
+    let (until, _) = wait(l.check(T0, cost(0.0, 8_000.0)));
+    assert!(close(until - T0, 30_000.0));
+    // The same headers again change no limit.
+    assert!(!l.observe(T0 + 1.0, &info));
+}
+
+#[test]
+fn observe_lowers_levels_but_never_raises_them() {
+    let mut l = Limiter::new(limits(Some(100.0), None, None, None), T0);
+    for _ in 0..40 {
+        admit(&mut l, T0, Cost::default());
+    }
+    let mut info = RateLimitInfo {
+        requests: dim_info(Some(100.0), Some(90.0)),
+        ..RateLimitInfo::default()
+    };
+    assert!(!l.observe(T0, &info));
+    assert_eq!(
+        level(&l, T0, Dim::Requests),
+        60.0,
+        "in-flight ones stay reserved"
+    );
+    info.requests.remaining = Some(20.0);
+    assert!(!l.observe(T0, &info), "a level is not a limit");
+    assert_eq!(level(&l, T0, Dim::Requests), 20.0);
+}
+
+#[test]
+fn a_configured_limit_is_lowered_by_the_server_but_never_raised() {
+    let mut l = Limiter::new(limits(Some(100.0), Some(50_000.0), None, None), T0);
+    let info = RateLimitInfo {
+        requests: dim_info(Some(50.0), None),
+        input_tokens: dim_info(Some(400_000.0), Some(400_000.0)),
+        ..RateLimitInfo::default()
+    };
+    assert!(l.observe(T0, &info));
+    assert_eq!(l.capacity(Dim::Requests), Some(50.0));
+    assert_eq!(l.capacity(Dim::InputTokens), Some(50_000.0));
+    assert_eq!(level(&l, T0, Dim::InputTokens), 50_000.0);
+    let snap = l.snapshot(T0);
+    assert!(snap.iter().all(|s| s.source == Source::Configured));
+    // The server raises its limit: back up to the configured one, no further.
+    let info = RateLimitInfo {
+        requests: dim_info(Some(1_000.0), None),
+        ..RateLimitInfo::default()
+    };
+    assert!(l.observe(T0 + 1.0, &info));
+    assert_eq!(l.capacity(Dim::Requests), Some(100.0));
+    assert!(!l.observe(T0 + 2.0, &info));
+}
+
+#[test]
+fn a_configured_limit_with_another_window_keeps_both_the_smaller_burst_and_rate() {
+    let mut l = Limiter::new(limits(Some(120.0), None, None, None), T0); // 2 per s
+    let info = RateLimitInfo {
+        requests: DimInfo {
+            limit: Some(10.0),
+            window_ms: Some(1_000.0), // burst 10, 10 per s
+            ..DimInfo::default()
+        },
+        ..RateLimitInfo::default()
+    };
+    assert!(l.observe(T0, &info));
+    assert_eq!(l.capacity(Dim::Requests), Some(10.0));
+    for _ in 0..10 {
+        admit(&mut l, T0, Cost::default());
+    }
+    let (until, _) = wait(l.check(T0, Cost::default()));
+    assert!(close(until - T0, 500.0), "the configured rate: 2 per s");
+}
+
+#[test]
+fn a_limit_learned_from_headers_follows_the_server() {
+    let mut l = Limiter::new(Limits::default(), T0);
+    let info = |limit| RateLimitInfo {
+        requests: dim_info(Some(limit), None),
+        ..RateLimitInfo::default()
+    };
+    assert!(l.observe(T0, &info(50.0)));
+    assert!(l.observe(T0, &info(1_000.0)));
+    assert_eq!(l.capacity(Dim::Requests), Some(1_000.0));
+    assert_eq!(
+        level(&l, T0, Dim::Requests),
+        50.0,
+        "a higher limit adds no tokens"
+    );
+    assert!(l.observe(T0, &info(20.0)));
+    assert_eq!(level(&l, T0, Dim::Requests), 20.0);
+}
+
+#[test]
+fn remaining_without_a_known_limit_is_ignored() {
+    let mut l = Limiter::new(Limits::default(), T0);
+    let info = RateLimitInfo {
+        requests: DimInfo {
+            remaining: Some(3.0),
+            reset_at_ms: Some(T0 + 1_000.0),
+            ..DimInfo::default()
+        },
+        ..RateLimitInfo::default()
+    };
+    assert!(!l.observe(T0, &info));
+    assert!(!l.limits_known());
+}
+
+#[test]
+fn remaining_applies_to_a_configured_limit_without_the_server_limit() {
+    let mut l = Limiter::new(limits(None, None, Some(8_000.0), None), T0);
+    let info = RateLimitInfo {
+        output_tokens: DimInfo {
+            remaining: Some(3_000.0),
+            rounded: true,
+            ..DimInfo::default()
+        },
+        ..RateLimitInfo::default()
+    };
+    assert!(!l.observe(T0, &info));
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 2_500.0);
+    // A rounded remaining below 500 counts as 0, never negative.
+    let mut info = info;
+    info.output_tokens.remaining = Some(0.0);
+    l.observe(T0, &info);
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 0.0);
+}
+
+#[test]
+fn a_reset_time_alone_bounds_the_level() {
+    // 60 000 per minute = 1 per ms. Full in 20 s: at most 40 000 now.
+    let mut l = Limiter::new(Limits::default(), T0);
+    let info = RateLimitInfo {
+        input_tokens: DimInfo {
+            limit: Some(60_000.0),
+            reset_at_ms: Some(T0 + 20_000.0),
+            ..DimInfo::default()
+        },
+        ..RateLimitInfo::default()
+    };
+    l.observe(T0, &info);
+    assert!(close(level(&l, T0, Dim::InputTokens), 40_000.0));
+    assert!(close(l.snapshot(T0)[0].reset_at_ms, T0 + 20_000.0));
+    // A reset in the past says nothing new; one beyond a window means empty, not debt.
+    let mut later = info.clone();
+    later.input_tokens.reset_at_ms = Some(T0 - 5.0);
+    l.observe(T0, &later);
+    assert!(close(level(&l, T0, Dim::InputTokens), 40_000.0));
+    later.input_tokens.reset_at_ms = Some(T0 + 600_000.0);
+    l.observe(T0, &later);
+    assert_eq!(level(&l, T0, Dim::InputTokens), 0.0);
+}
+
+#[test]
+fn remaining_wins_over_the_reset_time_when_both_are_sent() {
+    let mut l = Limiter::new(Limits::default(), T0);
+    let info = RateLimitInfo {
+        input_tokens: DimInfo {
+            limit: Some(60_000.0),
+            remaining: Some(50_000.0),
+            reset_at_ms: Some(T0 + 50_000.0), // would say 10 000
+            ..DimInfo::default()
+        },
+        ..RateLimitInfo::default()
+    };
+    l.observe(T0, &info);
+    assert_eq!(level(&l, T0, Dim::InputTokens), 50_000.0);
+}
+
+#[test]
+fn tokens_headers_count_only_when_the_specific_ones_are_absent() {
+    let tokens = dim_info(Some(10_000.0), Some(1_000.0));
+    // Anthropic with specific headers: `tokens-*` is ignored.
+    let mut l = Limiter::new(Limits::default(), T0);
+    let info = RateLimitInfo {
+        input_tokens: dim_info(Some(40_000.0), None),
+        tokens,
+        ..RateLimitInfo::default()
+    };
+    l.observe(T0, &info);
+    assert_eq!(l.capacity(Dim::Tokens), None);
+    assert_eq!(l.capacity(Dim::InputTokens), Some(40_000.0));
+    // Only `tokens-*` (OpenAI style): the combined bucket.
+    let mut l = Limiter::new(Limits::default(), T0);
+    let info = RateLimitInfo {
+        requests: dim_info(Some(500.0), None),
+        tokens,
+        ..RateLimitInfo::default()
+    };
+    assert!(l.observe(T0, &info));
+    assert_eq!(l.capacity(Dim::Tokens), Some(10_000.0));
+    assert_eq!(level(&l, T0, Dim::Tokens), 1_000.0);
+}
+
+#[test]
+fn priority_tier_headers_are_ignored() {
+    let mut l = Limiter::new(Limits::default(), T0);
+    let info = RateLimitInfo {
+        priority_input_tokens: dim_info(Some(1_000.0), Some(0.0)),
+        priority_output_tokens: dim_info(Some(1_000.0), Some(0.0)),
+        ..RateLimitInfo::default()
+    };
+    assert!(!l.observe(T0, &info));
+    assert!(!l.limits_known());
+}
+
+#[test]
+fn garbage_header_numbers_are_ignored() {
+    let mut l = Limiter::new(limits(Some(10.0), None, None, None), T0);
+    let info = RateLimitInfo {
+        requests: DimInfo {
+            limit: Some(f64::NAN),
+            remaining: Some(f64::INFINITY),
+            reset_at_ms: Some(f64::NAN),
+            window_ms: Some(-1.0),
+            rounded: false,
+        },
+        input_tokens: dim_info(Some(-5.0), Some(3.0)),
+        ..RateLimitInfo::default()
+    };
+    assert!(!l.observe(T0, &info));
+    assert_eq!(l.capacity(Dim::Requests), Some(10.0));
+    assert_eq!(level(&l, T0, Dim::Requests), 10.0);
+    assert_eq!(l.capacity(Dim::InputTokens), None);
+}
+
+#[test]
+fn a_ticket_admitted_before_a_limit_was_learned_leaves_that_bucket_alone() {
+    let mut l = Limiter::new(Limits::default(), T0);
+    let t = admit(&mut l, T0, cost(5_000.0, 4_000.0));
+    // Its response teaches the limits; the server already counted this request.
+    let info = RateLimitInfo {
+        input_tokens: dim_info(Some(30_000.0), Some(25_000.0)),
+        output_tokens: dim_info(Some(8_000.0), Some(4_000.0)),
+        ..RateLimitInfo::default()
+    };
+    l.observe(T0 + 500.0, &info);
+    l.settle(T0 + 500.0, t, &usage(4_000.0, 100.0));
+    assert_eq!(level(&l, T0 + 500.0, Dim::InputTokens), 25_000.0);
+    assert_eq!(level(&l, T0 + 500.0, Dim::OutputTokens), 4_000.0);
+    // One admitted after learning (even at the same instant) settles normally.
+    let u = admit(&mut l, T0 + 500.0, cost(1_000.0, 1_000.0));
+    l.settle(T0 + 500.0, u, &usage(600.0, 200.0));
+    assert!(close(level(&l, T0 + 500.0, Dim::InputTokens), 24_400.0));
+    assert!(close(level(&l, T0 + 500.0, Dim::OutputTokens), 3_800.0));
+}
+
+// ---------------------------------------------------------------- snapshot, clock
+
+#[test]
+fn snapshot_reports_limit_level_reset_and_source() {
+    let mut l = Limiter::new(limits(None, Some(6_000.0), None, Some(1e6)), T0);
+    let t = admit(&mut l, T0, cost(3_000.0, 0.0));
+    l.settle(T0, t, &usage(9_000.0, 0.0)); // 3 000 in debt
+    l.observe(
+        T0,
+        &RateLimitInfo {
+            requests: dim_info(Some(60.0), Some(59.0)),
+            ..RateLimitInfo::default()
+        },
+    );
+    let snap = l.snapshot(T0 + 10_000.0);
+    assert_eq!(snap.len(), 3);
+    assert_eq!(
+        snap[0],
+        DimState {
+            dim: Dim::Requests,
+            limit: 60.0,
+            remaining: 60.0,
+            reset_at_ms: T0 + 10_000.0,
+            source: Source::Headers,
+        }
+    );
+    assert_eq!(snap[1].dim, Dim::InputTokens);
+    assert_eq!(snap[1].source, Source::Configured);
+    assert!(close(snap[1].remaining, -2_000.0), "{}", snap[1].remaining);
+    assert!(close(snap[1].reset_at_ms, T0 + 90_000.0));
+    assert_eq!(snap[2].dim, Dim::Tokens);
+}
+
+#[test]
+fn time_never_runs_backwards() {
+    let mut l = Limiter::new(limits(Some(60.0), None, None, None), T0);
+    for _ in 0..60 {
+        admit(&mut l, T0 + 5_000.0, Cost::default());
+    }
+    // An earlier `now` is taken as the latest one seen.
+    let (until, _) = wait(l.check(T0, Cost::default()));
+    assert!(close(until - T0, 6_000.0));
+    assert_eq!(level(&l, T0, Dim::Requests), 0.0);
+    assert!(matches!(
+        l.acquire(f64::NAN, Cost::default()),
+        Decision::Wait { .. }
+    ));
+}
+
+// ---------------------------------------------------------------- properties
+
+#[derive(Debug, Clone)]
+enum Op {
+    Acquire { input: f64, output: f64 },
+    Settle { pick: usize, u: Usage },
+    Refund { pick: usize, keep: bool },
+    Advance { ms: f64 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let tokens = || 0.0..50_000.0f64;
+    prop_oneof![
+        (tokens(), tokens()).prop_map(|(input, output)| Op::Acquire { input, output }),
+        (any::<usize>(), tokens(), tokens(), tokens(), tokens()).prop_map(
+            |(pick, i, cc, cr, o)| Op::Settle {
+                pick,
+                u: Usage {
+                    input_tokens: i,
+                    cache_creation_input_tokens: cc,
+                    cache_read_input_tokens: cr,
+                    output_tokens: o,
+                },
+            }
+        ),
+        (any::<usize>(), any::<bool>()).prop_map(|(pick, keep)| Op::Refund { pick, keep }),
+        (0.0..10_000.0f64).prop_map(|ms| Op::Advance { ms }),
+    ]
+}
+
+proptest! {
+    /// Conservation: what each bucket has given up equals the real usage of settled tickets
+    /// plus the reservations of open ones (refunded ones count nothing, or one request).
+    /// The limits are learned with an enormous window, so refill and clamping stay far below
+    /// the tolerance.
+    #[test]
+    fn settle_conserves_tokens(ops in prop::collection::vec(op(), 1..120)) {
+        const C: f64 = 1e9;
+        let mut l = Limiter::new(Limits::default(), T0);
+        let huge = |limit| DimInfo { limit: Some(limit), window_ms: Some(1e18), ..DimInfo::default() };
+        l.observe(T0, &RateLimitInfo {
+            requests: huge(C), input_tokens: huge(C), output_tokens: huge(C),
+            ..RateLimitInfo::default()
+        });
+        l.observe(T0, &RateLimitInfo { tokens: huge(C), ..RateLimitInfo::default() });
+        prop_assert_eq!(l.snapshot(T0).len(), 4);
+
+        let mut now = T0;
+        let mut open: Vec<Ticket> = Vec::new();
+        let (mut requests, mut input, mut output) = (0.0, 0.0, 0.0);
+        for op in ops {
+            match op {
+                Op::Acquire { input: i, output: o } => {
+                    let t = match l.acquire(now, cost(i, o)) {
+                        Decision::Admit(t) => t,
+                        d => return Err(TestCaseError::fail(format!("{d:?}"))),
+                    };
+                    open.push(t);
+                    requests += 1.0;
+                    input += i;
+                    output += o;
+                }
+                Op::Settle { pick, u } if !open.is_empty() => {
+                    let t = open.swap_remove(pick % open.len());
+                    l.settle(now, t, &u);
+                    input += u.input_tokens + u.cache_creation_input_tokens - t.input;
+                    output += u.output_tokens - t.output;
+                }
+                Op::Refund { pick, keep } if !open.is_empty() => {
+                    let t = open.swap_remove(pick % open.len());
+                    l.refund(now, t, keep);
+                    input -= t.input;
+                    output -= t.output;
+                    if !keep {
+                        requests -= 1.0;
+                    }
+                }
+                Op::Advance { ms } => now += ms,
+                _ => {}
+            }
+            let tol = 1e-2;
+            prop_assert!((C - level(&l, now, Dim::Requests) - requests).abs() < tol);
+            prop_assert!((C - level(&l, now, Dim::InputTokens) - input).abs() < tol);
+            prop_assert!((C - level(&l, now, Dim::OutputTokens) - output).abs() < tol);
+            prop_assert!((C - level(&l, now, Dim::Tokens) - input - output).abs() < tol);
+        }
+    }
+
+    /// `check` never disagrees with `acquire`, whatever the state.
+    #[test]
+    fn check_agrees_with_acquire(ops in prop::collection::vec(op(), 1..80), paused in any::<bool>()) {
+        let lim = limits(Some(20.0), Some(120_000.0), Some(60_000.0), Some(150_000.0));
+        let mut l = Limiter::new(lim, T0);
+        if paused {
+            l.pause_until(T0 + 20_000.0);
+        }
+        let mut now = T0;
+        let mut open = Vec::new();
+        for op in ops {
+            match op {
+                Op::Acquire { input, output } => {
+                    let c = cost(input, output);
+                    let before = l.clone();
+                    let checked = l.check(now, c);
+                    prop_assert_eq!(&l, &before);
+                    let got = l.acquire(now, c);
+                    prop_assert_eq!(checked, got);
+                    if let Decision::Admit(t) = got {
+                        open.push(t);
+                    }
+                    if let Decision::Wait { until_ms, .. } = got {
+                        prop_assert!(until_ms > now);
+                    }
+                }
+                Op::Settle { pick, u } if !open.is_empty() => {
+                    let t = open.swap_remove(pick % open.len());
+                    l.settle(now, t, &u);
+                }
+                Op::Refund { pick, keep } if !open.is_empty() => {
+                    let t = open.swap_remove(pick % open.len());
+                    l.refund(now, t, keep);
+                }
+                Op::Advance { ms } => now += ms,
+                _ => {}
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- the client never overruns the server
+
+/// One request of a workload.
+#[derive(Debug, Clone)]
+struct Job {
+    gap_ms: f64,
+    estimate: f64,
+    input: f64,
+    cache_creation: f64,
+    cache_read: f64,
+    max_tokens: f64,
+    output_share: f64,
+    duration_ms: f64,
+}
+
+fn job() -> impl Strategy<Value = Job> {
+    (
+        (0.0..3_000.0f64, 100.0..8_000.0f64, 0.5..1.5f64),
+        (0.0..2_000.0f64, 0.0..20_000.0f64),
+        (1.0..4_000.0f64, 0.0..=1.0f64, 10.0..20_000.0f64),
+    )
+        .prop_map(
+            |((gap_ms, estimate, err), (cc, cr), (mt, share, dur))| Job {
+                gap_ms,
+                estimate,
+                input: (estimate * err).round(),
+                cache_creation: cc.round(),
+                cache_read: cr.round(),
+                max_tokens: mt.round(),
+                output_share: share,
+                duration_ms: dur,
+            },
+        )
+}
+
+/// The server: the same bucket arithmetic, written out independently. It debits what the
+/// request reserves at admission and corrects to the real usage when the request ends.
+struct Server {
+    buckets: Vec<(Dim, Bucket)>,
+}
+
+impl Server {
+    fn new(lim: Limits, now: f64) -> Self {
+        let mut buckets = Vec::new();
+        for (dim, l) in [
+            (Dim::Requests, lim.rpm),
+            (Dim::InputTokens, lim.itpm),
+            (Dim::OutputTokens, lim.otpm),
+            (Dim::Tokens, lim.tpm),
+        ] {
+            if let Some(l) = l {
+                buckets.push((dim, Bucket::per_minute(l, now)));
+            }
+        }
+        Server { buckets }
+    }
+    fn amounts(requests: f64, input: f64, output: f64) -> impl Fn(Dim) -> f64 {
+        move |d| match d {
+            Dim::Requests => requests,
+            Dim::InputTokens => input,
+            Dim::OutputTokens => output,
+            Dim::Tokens => input + output,
+        }
+    }
+    /// Accept (and debit) or refuse.
+    fn admit(&mut self, now: f64, input: f64, output: f64) -> Result<(), String> {
+        let a = Self::amounts(1.0, input, output);
+        for (d, b) in &self.buckets {
+            if b.level(now) < a(*d) - 1e-6 {
+                return Err(format!(
+                    "server refuses at {now}: {d:?} has {} < {}",
+                    b.level(now),
+                    a(*d)
+                ));
+            }
+        }
+        for (d, b) in &mut self.buckets {
+            b.take(now, a(*d));
+        }
+        Ok(())
+    }
+    fn end(&mut self, now: f64, reserved: (f64, f64), job: &Job, output: f64) {
+        let used_input = job.input + job.cache_creation;
+        let before = Self::amounts(0.0, reserved.0, reserved.1);
+        let after = Self::amounts(0.0, used_input, output);
+        for (d, b) in &mut self.buckets {
+            let delta = after(*d) - before(*d);
+            if delta >= 0.0 {
+                b.take(now, delta);
+            } else {
+                b.give(now, -delta);
+            }
+        }
+    }
+}
+
+/// Drives `jobs` through the client (limiter, or scheduler + limiter) and the server in
+/// virtual time; fails if the server would ever refuse a request the client sent.
+fn run_against_server(lim: Limits, jobs: &[Job], reserve_output: bool) -> Result<usize, String> {
+    let mut client = Limiter::new(lim, T0);
+    let mut server = Server::new(lim, T0);
+    let mut now = T0;
+    let mut arrivals: Vec<f64> = Vec::new();
+    for j in jobs {
+        now += j.gap_ms;
+        arrivals.push(now);
+    }
+    // (end time, job index, ticket)
+    let mut running: Vec<(f64, usize, Ticket)> = Vec::new();
+    let mut next = 0;
+    let mut now = T0;
+    let mut waits = 0;
+    let mut guard = 0;
+    while next < jobs.len() || !running.is_empty() {
+        guard += 1;
+        if guard > 1_000_000 {
+            return Err("no progress".into());
+        }
+        // Endings due now first, in time order.
+        running.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
+        while let Some(&(end, i, t)) = running.first() {
+            if end > now {
+                break;
+            }
+            running.remove(0);
+            let j = &jobs[i];
+            let out = (j.max_tokens * j.output_share).round();
+            server.end(end, (t.input, t.output), j, out);
+            let u = Usage {
+                input_tokens: j.input,
+                cache_creation_input_tokens: j.cache_creation,
+                cache_read_input_tokens: j.cache_read,
+                output_tokens: out,
+            };
+            client.settle(end, t, &u);
+        }
+        let mut wake = f64::INFINITY;
+        if next < jobs.len() && arrivals[next] <= now {
+            let j = &jobs[next];
+            let output = if reserve_output { j.max_tokens } else { 0.0 };
+            match client.acquire(now, cost(j.estimate, output)) {
+                Decision::Admit(t) => {
+                    server.admit(now, t.input, t.output)?;
+                    running.push((now + j.duration_ms, next, t));
+                    next += 1;
+                    continue;
+                }
+                Decision::Wait { until_ms, .. } => {
+                    waits += 1;
+                    wake = until_ms;
+                }
+                Decision::Never { .. } => next += 1,
+            }
+        } else if next < jobs.len() {
+            wake = arrivals[next];
+        }
+        if let Some(&(end, _, _)) = running.iter().min_by(|a, b| a.0.partial_cmp(&b.0).unwrap()) {
+            wake = wake.min(end);
+        }
+        if wake.is_finite() {
+            now = now.max(wake);
+        }
+    }
+    Ok(waits)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// With correct limits and no other traffic, every request the limiter admits is one the
+    /// server accepts: the server's level is never below the cost at admission.
+    #[test]
+    fn the_client_never_overruns_the_server(
+        jobs in prop::collection::vec(job(), 1..150),
+        tpm in prop::option::of(40_000.0..200_000.0f64),
+        reserve_output in any::<bool>(),
+    ) {
+        let lim = limits(Some(50.0), Some(40_000.0), Some(8_000.0), tpm);
+        run_against_server(lim, &jobs, reserve_output).map_err(TestCaseError::fail)?;
+    }
+}
+
+#[test]
+fn the_server_check_can_fail() {
+    // The harness must catch an overrun: a server with half the client's limits refuses.
+    let jobs: Vec<Job> = (0..100)
+        .map(|_| Job {
+            gap_ms: 10.0,
+            estimate: 1_000.0,
+            input: 1_000.0,
+            cache_creation: 0.0,
+            cache_read: 0.0,
+            max_tokens: 100.0,
+            output_share: 1.0,
+            duration_ms: 100.0,
+        })
+        .collect();
+    let lim = limits(Some(50.0), Some(40_000.0), Some(8_000.0), None);
+    let waits = run_against_server(lim, &jobs, true).unwrap();
+    assert!(waits > 0, "the workload must make the client wait");
+    let mut server = Server::new(limits(Some(25.0), None, None, None), T0);
+    let mut client = Limiter::new(lim, T0);
+    let refused = (0..50).any(|_| {
+        let t = admit(&mut client, T0, cost(1.0, 1.0));
+        server.admit(T0, t.input, t.output).is_err()
+    });
+    assert!(refused);
+}
