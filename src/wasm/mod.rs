@@ -37,7 +37,6 @@ use body::UsageKind;
 use js_sys::{Function, Object, Promise};
 use options::DriverOptions;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -165,6 +164,32 @@ struct Call {
     delivered: bool,
 }
 
+/// The live calls, by id. The engine hands out increasing ids, so a vector sorted by id
+/// (appended to, binary-searched) does the work of a map at a fraction of the code size.
+#[derive(Default)]
+struct Calls(Vec<(Id, Call)>);
+
+impl Calls {
+    fn find(&self, id: Id) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&id, |(k, _)| *k)
+    }
+    fn get(&self, id: &Id) -> Option<&Call> {
+        self.find(*id).ok().map(|i| &self.0[i].1)
+    }
+    fn get_mut(&mut self, id: &Id) -> Option<&mut Call> {
+        self.find(*id).ok().map(|i| &mut self.0[i].1)
+    }
+    fn insert(&mut self, id: Id, call: Call) {
+        match self.find(id) {
+            Ok(i) => self.0[i].1 = call,
+            Err(i) => self.0.insert(i, (id, call)),
+        }
+    }
+    fn remove(&mut self, id: &Id) -> Option<Call> {
+        self.find(*id).ok().map(|i| self.0.remove(i).1)
+    }
+}
+
 /// The pacer's single timer.
 #[derive(Default)]
 enum Timer {
@@ -196,7 +221,7 @@ impl Timer {
 struct State {
     engine: Engine,
     rng: fastrand::Rng,
-    calls: BTreeMap<Id, Call>,
+    calls: Calls,
     timer: Timer,
     timer_gen: u64,
 }
@@ -235,7 +260,7 @@ impl Inner {
                 state: RefCell::new(State {
                     engine,
                     rng: fastrand::Rng::with_seed(seed),
-                    calls: BTreeMap::new(),
+                    calls: Calls::default(),
                     timer: Timer::Off,
                     timer_gen: 0,
                 }),
@@ -277,6 +302,16 @@ impl Inner {
     /// One interaction with the engine: `f` under the borrow, then `poll`, then the effects
     /// and the timer, with the borrow released.
     fn step(&self, f: impl FnOnce(&mut State, f64, &mut Vec<Effect>)) {
+        // One shared body for every caller (a generic body per closure costs code size).
+        let mut f = Some(f);
+        self.step_dyn(&mut |st, now, fx| {
+            if let Some(f) = f.take() {
+                f(st, now, fx);
+            }
+        });
+    }
+
+    fn step_dyn(&self, f: &mut dyn FnMut(&mut State, f64, &mut Vec<Effect>)) {
         let now = self.now();
         let mut fx = Vec::new();
         {
