@@ -261,18 +261,26 @@ pub fn may_carry_usage(event: &str, data: &str) -> bool {
 
 /// True if `data` has a `"usage"` key whose value does not start with `null`.
 fn has_non_null_usage(data: &str) -> bool {
-    const KEY: &str = "\"usage\"";
-    let mut from = 0;
-    while let Some(i) = data[from..].find(KEY) {
-        let after = data[from + i + KEY.len()..].trim_start();
-        if let Some(v) = after.strip_prefix(':') {
-            if !v.trim_start().starts_with("null") {
+    const KEY: &[u8] = b"\"usage\"";
+    let mut rest = data.as_bytes();
+    while let Some(i) = find(rest, KEY) {
+        rest = &rest[i + KEY.len()..];
+        if let Some(v) = rest.trim_ascii_start().strip_prefix(b":") {
+            if !v.trim_ascii_start().starts_with(b"null") {
                 return true;
             }
         }
-        from += i + KEY.len();
     }
     false
+}
+
+/// The first position of `needle` in `hay` (a plain scan: the inputs are short, and the
+/// standard two-way searcher costs kilobytes of Wasm).
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]

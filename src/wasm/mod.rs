@@ -545,7 +545,15 @@ impl Inner {
             Err(e) => inner.on_network_error(id, attempt, e),
             Ok(p) => spawn_local(async move {
                 match JsFuture::from(p).await {
-                    Ok(v) => inner.on_response(id, attempt, v.unchecked_into()).await,
+                    Ok(v) if v.is_object() => {
+                        inner.on_response(id, attempt, v.unchecked_into()).await
+                    }
+                    // A `fetch` option that resolves with no object at all: not a response.
+                    Ok(_) => inner.on_network_error(
+                        id,
+                        attempt,
+                        js_sys::TypeError::new("llm-pacer: fetch resolved with no Response").into(),
+                    ),
                     Err(e) => inner.on_network_error(id, attempt, e),
                 }
             }),
