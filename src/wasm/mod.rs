@@ -224,6 +224,10 @@ struct State {
     calls: Calls,
     timer: Timer,
     timer_gen: u64,
+    /// A strong reference to the pacer held while any call is live, so that a pacer the
+    /// program no longer references still settles its calls (and never leaves a timer or an
+    /// abort listener pointing at freed closures). Dropped when the pacer is idle.
+    keep_alive: Option<Rc<Inner>>,
 }
 
 struct Inner {
@@ -263,6 +267,7 @@ impl Inner {
                     calls: Calls::default(),
                     timer: Timer::Off,
                     timer_gen: 0,
+                    keep_alive: None,
                 }),
                 on_timeout,
                 weak: weak.clone(),
@@ -683,26 +688,32 @@ impl Inner {
 
     /// Keep the one timer at the engine's next wake time (none when nothing is live).
     fn rearm(&self, now: f64) {
-        let (old, arm) = {
+        // Released only after the timer is cleared; the caller holds another strong reference
+        // (every entry point does), so this never frees the pacer under our feet.
+        let (old, arm, released) = {
             let Ok(mut st) = self.state.try_borrow_mut() else {
                 return;
             };
-            let want = if st.engine.live_calls() == 0 {
-                None
-            } else {
-                st.engine.next_wake()
-            };
-            if want == st.timer.at() {
-                return;
+            let live = st.engine.live_calls() > 0 || !st.calls.0.is_empty();
+            let mut released = None;
+            if live && st.keep_alive.is_none() {
+                st.keep_alive = self.rc();
+            } else if !live {
+                released = st.keep_alive.take();
             }
-            let old = std::mem::take(&mut st.timer);
-            let arm = want.map(|at| {
-                st.timer_gen += 1;
-                let gen = st.timer_gen;
-                st.timer = Timer::Arming { at, gen };
-                (at, gen)
-            });
-            (old, arm)
+            let want = if live { st.engine.next_wake() } else { None };
+            if want == st.timer.at() {
+                (Timer::Off, None, released)
+            } else {
+                let old = std::mem::take(&mut st.timer);
+                let arm = want.map(|at| {
+                    st.timer_gen += 1;
+                    let gen = st.timer_gen;
+                    st.timer = Timer::Arming { at, gen };
+                    (at, gen)
+                });
+                (old, arm, released)
+            }
         };
         match old {
             Timer::Timeout { handle, .. } => {
@@ -713,6 +724,7 @@ impl Inner {
             Timer::Sleep { controller, .. } => controller.abort(),
             Timer::Off | Timer::Arming { .. } => {}
         }
+        drop(released);
         let Some((at, gen)) = arm else {
             return;
         };
