@@ -236,6 +236,32 @@ test("network errors are retried, then the fetch error itself rejects", async ()
   assert.equal(pacer.stats().networkErrors, 3);
 });
 
+test("with a clock, the pacer never reads Date.now nor calls setTimeout", async () => {
+  let n = 0;
+  const fetch = async () =>
+    ++n === 1
+      ? new Response("{}", { status: 503, headers: { "retry-after": "2" } })
+      : new Response('{"usage":{"input_tokens":1,"output_tokens":1}}', { headers: { "content-type": "application/json" } });
+  const clock = fakeClock();
+  const real = { now: Date.now, setTimeout: globalThis.setTimeout };
+  const used = [];
+  Date.now = () => (used.push("Date.now"), real.now());
+  globalThis.setTimeout = (...args) => (used.push("setTimeout"), real.setTimeout(...args));
+  try {
+    const pacer = new Pacer({ clock, fetch, timeoutMs: 120_000, limits: { rpm: 1 } });
+    const res = await pacer.fetch("https://api.example/v1/messages", post());
+    assert.equal(res.status, 200);
+    await res.text();
+    await until(() => pacer.stats().inFlight === 0, "the usage");
+    assert.equal(pacer.stats().retries, 1);
+  } finally {
+    Date.now = real.now;
+    globalThis.setTimeout = real.setTimeout;
+  }
+  assert.deepEqual(used, []);
+  assert.ok(clock.sleeps.length > 0);
+});
+
 test("a bad option throws TypeError or RangeError naming it", () => {
   assert.throws(() => new Pacer({ retry: { maxRetries: "3" } }), (e) => e instanceof TypeError && /retry\.maxRetries/.test(e.message));
   assert.throws(() => new Pacer({ concurrency: 0 }), (e) => e instanceof RangeError && /concurrency/.test(e.message));
