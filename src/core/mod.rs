@@ -11,9 +11,11 @@ pub mod budget;
 pub mod call;
 pub mod classify;
 pub mod config;
+pub mod estimate;
 pub mod headers;
 pub mod limiter;
 pub mod scheduler;
+pub mod sse;
 
 /// Milliseconds, as `f64` (JavaScript's native number). Absolute times are epoch milliseconds.
 pub type Ms = f64;

@@ -1,2 +1,1038 @@
 //! The JavaScript binding: the only module that reads a clock, draws random numbers, or calls
 //! `fetch`. Compiled only for `wasm32`.
+//!
+//! [`RawPacer`] is a *driver* of [`Engine`]: it makes no policy decision of its own. For each
+//! `fetch(input, init)` it estimates the cost, submits the call, and carries out what the
+//! engine asks — send an attempt, deliver the response it holds, fail the call — feeding back
+//! every response head (status, parsed headers, and for retryable statuses the error body read
+//! from a clone), every network error, the usage read from a clone of a delivered body, every
+//! abort, and the passing of time through one timer.
+//!
+//! Discipline that keeps it sound:
+//! * one timer per pacer, re-armed to [`Engine::next_wake`] after every interaction, and none
+//!   at all while no call is live;
+//! * no JavaScript that could call back into the pacer (a user's `fetch`, `clock`,
+//!   `estimate`, `onEvent`, or an abort listener) ever runs while the state is borrowed: every
+//!   interaction computes a list of [`Effect`]s under the borrow and carries them out after;
+//! * every call settles exactly once: its promise functions live in one map entry, and only
+//!   the code that removes the entry (or marks it delivered) settles it;
+//! * each attempt has its own `AbortController`: the caller's signal, a `timeoutMs` failure or
+//!   a failed call aborts it; a stale attempt's result is recognised by its attempt number and
+//!   dropped (its body cancelled).
+//!
+//! Request bodies: a string, a buffer, a `Blob`, `FormData` or `URLSearchParams` can be sent
+//! again; a `Request` input is cloned before each attempt (the original is never consumed); a
+//! `ReadableStream` body can be sent only once, so such a call is never retried: it gets the
+//! first response (or the first network error) whatever it is.
+
+mod body;
+mod js;
+mod options;
+
+use crate::core::call::{Action, CallError, Engine, Event, Id, Request as CallRequest, Verdict};
+use crate::core::classify::DEFAULT_RETRY_ON;
+use crate::core::headers;
+use crate::core::limiter::{Source, Usage};
+use body::UsageKind;
+use js_sys::{Function, Object, Promise};
+use options::DriverOptions;
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{AbortController, AbortSignal, Response};
+
+/// The largest delay `setTimeout` takes (2^31 - 1 ms); longer waits are re-armed on wake.
+const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
+
+/// The pacer as the generated bindings export it. The package's `Pacer` class wraps it (and
+/// binds `fetch`); `make_error(code, details)` builds the package's error objects, so that
+/// `instanceof PacerError` holds for what this module rejects with.
+#[wasm_bindgen(js_name = RawPacer)]
+pub struct RawPacer {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen(js_class = RawPacer)]
+impl RawPacer {
+    /// Read the options (throwing a `TypeError` or `RangeError` naming a bad one) and start
+    /// an idle pacer.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue, make_error: Function) -> Result<RawPacer, JsValue> {
+        let (config, driver) = options::parse(&options)?;
+        Ok(RawPacer {
+            inner: Inner::new(config, driver, make_error),
+        })
+    }
+
+    /// `fetch(input, init)`, paced and retried.
+    pub fn fetch(&self, input: JsValue, init: JsValue) -> Promise {
+        self.inner.fetch(input, init)
+    }
+
+    /// Counters now, as a plain object.
+    pub fn stats(&self) -> Object {
+        self.inner.stats()
+    }
+
+    /// What is known of each limit now, as a plain object.
+    pub fn limits(&self) -> Object {
+        self.inner.limits()
+    }
+
+    /// Reject queued calls with `CLOSED`, let in-flight attempts finish without retries,
+    /// refuse later calls; no timer stays armed once nothing is live.
+    pub fn close(&self) {
+        self.inner.step(|st, now, fx| {
+            let actions = st.engine.close(now);
+            st.apply(now, actions, fx);
+        });
+    }
+}
+
+/// Why a call is rejected.
+enum Rejection {
+    /// An engine error: made into a `PacerError` by the factory.
+    Call(CallError),
+    /// A JavaScript value as it is (a network error, an abort reason).
+    Value(JsValue),
+    /// An abort without a reason: an `AbortError`.
+    Abort,
+}
+
+/// Something to do after the state is released.
+enum Effect {
+    /// Follow the caller's signal.
+    Listen {
+        id: Id,
+        signal: AbortSignal,
+        listener: Function,
+    },
+    /// Send an attempt.
+    Send {
+        id: Id,
+        attempt: u32,
+        input: JsValue,
+        init: JsValue,
+        controller: AbortController,
+    },
+    /// Resolve the caller's promise; then read the usage from a clone, if asked.
+    Resolve {
+        resolve: Function,
+        response: Response,
+        usage: Option<(Id, UsageKind)>,
+    },
+    /// Reject the caller's promise.
+    Reject { reject: Function, error: Rejection },
+    /// Abort an attempt (with a reason, unless `undefined`).
+    Abort {
+        controller: AbortController,
+        reason: JsValue,
+    },
+    /// Drop a response nobody will read: cancel its body.
+    Cancel(Response),
+    /// Stop following the caller's signal.
+    Unlisten {
+        signal: AbortSignal,
+        listener: Closure<dyn FnMut()>,
+    },
+    /// Hand events to `onEvent`.
+    Events(Vec<Event>),
+}
+
+/// One call, from `fetch` until its promise settled and its body's usage is known.
+struct Call {
+    resolve: Function,
+    reject: Function,
+    /// The caller's `input` and `init`, kept as given to send them again.
+    input: JsValue,
+    init: JsValue,
+    /// The body can be sent only once (a stream).
+    one_shot: bool,
+    signal: Option<AbortSignal>,
+    listener: Option<Closure<dyn FnMut()>>,
+    /// The current attempt's controller.
+    controller: Option<AbortController>,
+    /// The current attempt's number (0 before the first).
+    attempt: u32,
+    /// The last response, held until it is delivered or replaced by the next attempt.
+    held: Option<Response>,
+    /// The last network error.
+    network_error: JsValue,
+    /// The promise is resolved; the call stays until its body's usage is known.
+    delivered: bool,
+}
+
+/// The live calls, by id. The engine hands out increasing ids, so a vector sorted by id
+/// (appended to, binary-searched) does the work of a map at a fraction of the code size.
+#[derive(Default)]
+struct Calls(Vec<(Id, Call)>);
+
+impl Calls {
+    fn find(&self, id: Id) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&id, |(k, _)| *k)
+    }
+    fn get(&self, id: &Id) -> Option<&Call> {
+        self.find(*id).ok().map(|i| &self.0[i].1)
+    }
+    fn get_mut(&mut self, id: &Id) -> Option<&mut Call> {
+        self.find(*id).ok().map(|i| &mut self.0[i].1)
+    }
+    fn insert(&mut self, id: Id, call: Call) {
+        match self.find(id) {
+            Ok(i) => self.0[i].1 = call,
+            Err(i) => self.0.insert(i, (id, call)),
+        }
+    }
+    fn remove(&mut self, id: &Id) -> Option<Call> {
+        self.find(*id).ok().map(|i| self.0.remove(i).1)
+    }
+}
+
+/// The pacer's single timer.
+#[derive(Default)]
+enum Timer {
+    #[default]
+    Off,
+    /// Being armed (between deciding and getting the handle).
+    Arming { at: f64, gen: u64 },
+    /// A `setTimeout`.
+    Timeout { at: f64, handle: JsValue },
+    /// A `clock.sleep`, cancelled through its controller.
+    Sleep {
+        at: f64,
+        gen: u64,
+        controller: AbortController,
+    },
+}
+
+impl Timer {
+    fn at(&self) -> Option<f64> {
+        match self {
+            Timer::Off => None,
+            Timer::Arming { at, .. } | Timer::Timeout { at, .. } | Timer::Sleep { at, .. } => {
+                Some(*at)
+            }
+        }
+    }
+}
+
+struct State {
+    engine: Engine,
+    rng: fastrand::Rng,
+    calls: Calls,
+    timer: Timer,
+    timer_gen: u64,
+    /// A strong reference to the pacer held while any call is live, so that a pacer the
+    /// program no longer references still settles its calls (and never leaves a timer or an
+    /// abort listener pointing at freed closures). Dropped when the pacer is idle.
+    keep_alive: Option<Rc<Inner>>,
+}
+
+struct Inner {
+    driver: DriverOptions,
+    make_error: Function,
+    /// The last good reading of the clock (used if the clock ever returns garbage).
+    last_now: Cell<f64>,
+    state: RefCell<State>,
+    /// The `setTimeout` callback, one for the pacer's life.
+    on_timeout: Closure<dyn FnMut()>,
+    weak: Weak<Inner>,
+}
+
+impl Inner {
+    fn new(
+        config: crate::core::config::Config,
+        driver: DriverOptions,
+        make_error: Function,
+    ) -> Rc<Inner> {
+        Rc::new_cyclic(|weak: &Weak<Inner>| {
+            let w = weak.clone();
+            let on_timeout = Closure::<dyn FnMut()>::new(move || {
+                if let Some(inner) = w.upgrade() {
+                    inner.on_timer(None);
+                }
+            });
+            let seed = driver.seed.unwrap_or_else(random_seed);
+            // A clock that fails at once gives 0 (with a clock, `Date.now` is never read).
+            let now = Self::read_clock(&driver).unwrap_or(0.0);
+            let mut engine = Engine::new(config, now);
+            engine.set_record_events(driver.on_event.is_some());
+            Inner {
+                make_error,
+                last_now: Cell::new(now),
+                state: RefCell::new(State {
+                    engine,
+                    rng: fastrand::Rng::with_seed(seed),
+                    calls: Calls::default(),
+                    timer: Timer::Off,
+                    timer_gen: 0,
+                    keep_alive: None,
+                }),
+                on_timeout,
+                weak: weak.clone(),
+                driver,
+            }
+        })
+    }
+
+    fn read_clock(driver: &DriverOptions) -> Option<f64> {
+        match &driver.clock {
+            Some(c) => c
+                .now
+                .call0(&c.obj)
+                .ok()
+                .and_then(|v| v.as_f64())
+                .filter(|t| t.is_finite()),
+            None => Some(js_sys::Date::now()),
+        }
+    }
+
+    /// Now, epoch ms: `Date.now()`, or `clock.now()` when a clock is given. Never called
+    /// while the state is borrowed (the clock is the caller's code).
+    fn now(&self) -> f64 {
+        match Self::read_clock(&self.driver) {
+            Some(t) => {
+                self.last_now.set(t);
+                t
+            }
+            None => self.last_now.get(),
+        }
+    }
+
+    fn rc(&self) -> Option<Rc<Inner>> {
+        self.weak.upgrade()
+    }
+
+    /// One interaction with the engine: `f` under the borrow, then `poll`, then the effects
+    /// and the timer, with the borrow released.
+    fn step(&self, f: impl FnOnce(&mut State, f64, &mut Vec<Effect>)) {
+        // One shared body for every caller (a generic body per closure costs code size).
+        let mut f = Some(f);
+        self.step_dyn(&mut |st, now, fx| {
+            if let Some(f) = f.take() {
+                f(st, now, fx);
+            }
+        });
+    }
+
+    fn step_dyn(&self, f: &mut dyn FnMut(&mut State, f64, &mut Vec<Effect>)) {
+        let now = self.now();
+        let mut fx = Vec::new();
+        {
+            // Never fails: nothing that can re-enter runs while the state is borrowed.
+            let Ok(mut st) = self.state.try_borrow_mut() else {
+                return;
+            };
+            f(&mut st, now, &mut fx);
+            let actions = st.engine.poll(now);
+            st.apply(now, actions, &mut fx);
+            if self.driver.on_event.is_some() {
+                let events = st.engine.drain_events();
+                if !events.is_empty() {
+                    fx.insert(0, Effect::Events(events));
+                }
+            }
+        }
+        self.run(fx);
+        self.rearm(now);
+    }
+
+    fn fetch(&self, input: JsValue, init: JsValue) -> Promise {
+        let init = if init.is_object() {
+            init
+        } else {
+            JsValue::UNDEFINED
+        };
+        let signal = body::caller_signal(&input, &init);
+        if let Some(s) = &signal {
+            if s.aborted() {
+                return Promise::reject(&self.abort_reason(s));
+            }
+        }
+        let request = match self.estimate(&input, &init) {
+            Ok(r) => r,
+            Err(e) => return Promise::reject(&e),
+        };
+        let one_shot = body::is_one_shot(&init);
+        let (promise, resolve, reject) = js::promise();
+        self.step(|st, now, fx| match st.engine.submit(now, request) {
+            Err(error) => fx.push(Effect::Reject {
+                reject,
+                error: Rejection::Call(error),
+            }),
+            Ok(id) => {
+                let listener = signal.as_ref().map(|s| {
+                    let w = self.weak.clone();
+                    let closure = Closure::<dyn FnMut()>::new(move || {
+                        if let Some(inner) = w.upgrade() {
+                            inner.on_abort(id);
+                        }
+                    });
+                    fx.push(Effect::Listen {
+                        id,
+                        signal: s.clone(),
+                        listener: closure.as_ref().clone().unchecked_into(),
+                    });
+                    closure
+                });
+                st.calls.insert(
+                    id,
+                    Call {
+                        resolve,
+                        reject,
+                        input,
+                        init,
+                        one_shot,
+                        signal,
+                        listener,
+                        controller: None,
+                        attempt: 0,
+                        held: None,
+                        network_error: JsValue::UNDEFINED,
+                        delivered: false,
+                    },
+                );
+            }
+        });
+        promise
+    }
+
+    /// The engine's view of the request: the user's `estimate`, or the built-in one.
+    fn estimate(&self, input: &JsValue, init: &JsValue) -> Result<CallRequest, JsValue> {
+        let parsed = body::parsed_body(init);
+        if let Some(f) = &self.driver.estimate {
+            let arg = Object::new();
+            js::set(&arg, "url", &body::url_of(input));
+            js::set(&arg, "body", &parsed);
+            let r = f.call1(&JsValue::UNDEFINED, &arg)?;
+            let field = |k: &str| {
+                js::get_opt(&r, k)
+                    .map(|v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.0))
+                    .unwrap_or(Some(0.0))
+            };
+            return match (field("input"), field("output")) {
+                (Some(input), Some(output)) if r.is_object() => Ok(CallRequest {
+                    input_tokens: input,
+                    max_tokens: Some(output),
+                    priority: 0,
+                }),
+                _ => Err(js_sys::TypeError::new(
+                    "llm-pacer: option `estimate` must return { input, output } with finite numbers >= 0",
+                )
+                .into()),
+            };
+        }
+        let e = if parsed.is_undefined() {
+            Default::default()
+        } else {
+            body::builtin_estimate(&parsed)
+        };
+        Ok(CallRequest {
+            input_tokens: e.input_tokens,
+            max_tokens: e.max_tokens,
+            priority: 0,
+        })
+    }
+
+    /// Carry out the effects, in order, with the state released.
+    fn run(&self, fx: Vec<Effect>) {
+        for e in fx {
+            match e {
+                Effect::Events(events) => self.emit(&events),
+                Effect::Listen {
+                    id,
+                    signal,
+                    listener,
+                } => {
+                    let _ = signal.add_event_listener_with_callback("abort", &listener);
+                    // The caller's own code (its `estimate`) may have aborted in between.
+                    if signal.aborted() {
+                        self.on_abort(id);
+                    }
+                }
+                Effect::Send {
+                    id,
+                    attempt,
+                    input,
+                    init,
+                    controller,
+                } => self.send(id, attempt, &input, &init, &controller),
+                Effect::Resolve {
+                    resolve,
+                    response,
+                    usage,
+                } => {
+                    // Clone before handing over: the caller's copy is never read by us.
+                    let clone = usage.and_then(|_| response.clone().ok());
+                    let _ = resolve.call1(&JsValue::UNDEFINED, &response);
+                    if let Some((id, kind)) = usage {
+                        match (clone, self.rc()) {
+                            (Some(clone), Some(inner)) => spawn_local(async move {
+                                let usage = body::read_usage(clone, kind).await;
+                                inner.usage_done(id, usage);
+                            }),
+                            _ => self.usage_done(id, None),
+                        }
+                    }
+                }
+                Effect::Reject { reject, error } => {
+                    let value = match error {
+                        Rejection::Value(v) => v,
+                        Rejection::Call(e) => self.pacer_error(&e),
+                        Rejection::Abort => self.make_abort_error(),
+                    };
+                    let _ = reject.call1(&JsValue::UNDEFINED, &value);
+                }
+                Effect::Abort { controller, reason } => {
+                    if reason.is_undefined() {
+                        controller.abort();
+                    } else {
+                        controller.abort_with_reason(&reason);
+                    }
+                }
+                Effect::Cancel(response) => {
+                    if let Some(b) = response.body() {
+                        if !b.locked() {
+                            js::ignore(b.cancel());
+                        }
+                    }
+                }
+                Effect::Unlisten { signal, listener } => {
+                    let _ = signal.remove_event_listener_with_callback(
+                        "abort",
+                        listener.as_ref().unchecked_ref(),
+                    );
+                    drop(listener);
+                }
+            }
+        }
+    }
+
+    /// Send one attempt: the caller's input (a fresh clone of a `Request`) and init, with
+    /// our controller's signal.
+    fn send(
+        &self,
+        id: Id,
+        attempt: u32,
+        input: &JsValue,
+        init: &JsValue,
+        controller: &AbortController,
+    ) {
+        let started = (|| -> Result<Promise, JsValue> {
+            let input = if body::is_request(input) {
+                js::method(input, "clone")
+                    .ok_or(JsValue::UNDEFINED)?
+                    .call0(input)?
+            } else {
+                input.clone()
+            };
+            let init2 = Object::new();
+            if init.is_object() {
+                Object::assign(&init2, init.unchecked_ref());
+            }
+            js::set(&init2, "signal", &controller.signal());
+            let fetch = match &self.driver.fetch {
+                Some(f) => f.clone(),
+                None => js::global_fn("fetch").ok_or_else(|| {
+                    JsValue::from(js_sys::TypeError::new(
+                        "llm-pacer: no global fetch; pass the `fetch` option",
+                    ))
+                })?,
+            };
+            let ret = fetch.call2(&JsValue::UNDEFINED, &input, &init2)?;
+            Ok(Promise::resolve(&ret))
+        })();
+        let Some(inner) = self.rc() else {
+            return;
+        };
+        match started {
+            Err(e) => inner.on_network_error(id, attempt, e),
+            Ok(p) => spawn_local(async move {
+                match JsFuture::from(p).await {
+                    Ok(v) if v.is_object() => {
+                        inner.on_response(id, attempt, v.unchecked_into()).await
+                    }
+                    // A `fetch` option that resolves with no object at all: not a response.
+                    Ok(_) => inner.on_network_error(
+                        id,
+                        attempt,
+                        js_sys::TypeError::new("llm-pacer: fetch resolved with no Response").into(),
+                    ),
+                    Err(e) => inner.on_network_error(id, attempt, e),
+                }
+            }),
+        }
+    }
+
+    /// Is this attempt still the current one of a live, undelivered call?
+    fn is_current(&self, id: Id, attempt: u32) -> bool {
+        self.state.try_borrow().is_ok_and(|st| {
+            st.calls
+                .get(&id)
+                .is_some_and(|c| c.attempt == attempt && !c.delivered)
+        })
+    }
+
+    fn on_network_error(&self, id: Id, attempt: u32, error: JsValue) {
+        if !self.is_current(id, attempt) {
+            return;
+        }
+        self.step(|st, now, fx| {
+            let Some(call) = st.calls.get_mut(&id) else {
+                return;
+            };
+            call.network_error = error;
+            let u = st.rng.f64();
+            let verdict = st.engine.on_network_error(now, id, u);
+            st.verdict(now, id, verdict, fx);
+        });
+    }
+
+    async fn on_response(&self, id: Id, attempt: u32, response: Response) {
+        if !self.is_current(id, attempt) {
+            self.run(vec![Effect::Cancel(response)]);
+            return;
+        }
+        let status = response.status();
+        let pairs = body::header_pairs(&response.headers());
+        // The error body matters only where the decision may depend on it.
+        let retryable = self.state.try_borrow().is_ok_and(|st| {
+            status == 429
+                || st
+                    .engine
+                    .config()
+                    .retry
+                    .retry_on
+                    .as_deref()
+                    .unwrap_or(DEFAULT_RETRY_ON)
+                    .contains(&status)
+        });
+        let error = if retryable && !(200..300).contains(&status) {
+            body::error_info(&response).await
+        } else {
+            None
+        };
+        self.step(|st, now, fx| {
+            let current = st
+                .calls
+                .get(&id)
+                .is_some_and(|c| c.attempt == attempt && !c.delivered);
+            if !current {
+                fx.push(Effect::Cancel(response));
+                return;
+            }
+            let info = headers::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), now);
+            if let Some(call) = st.calls.get_mut(&id) {
+                call.held = Some(response);
+            }
+            let u = st.rng.f64();
+            let verdict = st
+                .engine
+                .on_response(now, id, status, &info, error.as_ref(), u);
+            st.verdict(now, id, verdict, fx);
+        });
+    }
+
+    fn usage_done(&self, id: Id, usage: Option<Usage>) {
+        self.step(|st, now, fx| {
+            st.engine.on_done(now, id, usage);
+            st.finish(id, fx);
+        });
+    }
+
+    fn on_abort(&self, id: Id) {
+        self.step(|st, now, fx| {
+            let Some(call) = st.calls.get(&id) else {
+                return;
+            };
+            let reason = call
+                .signal
+                .as_ref()
+                .map_or(JsValue::UNDEFINED, |s| s.reason());
+            if call.delivered {
+                // The caller has the response: as with `fetch`, the abort stops its body. The
+                // usage reader then fails and reports no usage.
+                if let Some(c) = &call.controller {
+                    fx.push(Effect::Abort {
+                        controller: c.clone(),
+                        reason,
+                    });
+                }
+                return;
+            }
+            st.engine.abort(now, id);
+            let error = if reason.is_undefined() {
+                Rejection::Abort
+            } else {
+                Rejection::Value(reason.clone())
+            };
+            st.settle_fail(id, error, reason, fx);
+        });
+    }
+
+    fn on_timer(&self, gen: Option<u64>) {
+        {
+            let Ok(mut st) = self.state.try_borrow_mut() else {
+                return;
+            };
+            match (&st.timer, gen) {
+                (Timer::Timeout { .. }, None) => {}
+                (Timer::Sleep { gen: g, .. }, Some(gen)) if *g == gen => {}
+                _ => return, // a stale timer
+            }
+            st.timer = Timer::Off;
+        }
+        self.step(|_, _, _| {});
+    }
+
+    /// Keep the one timer at the engine's next wake time (none when nothing is live).
+    fn rearm(&self, now: f64) {
+        // Released only after the timer is cleared; the caller holds another strong reference
+        // (every entry point does), so this never frees the pacer under our feet.
+        let (old, arm, released) = {
+            let Ok(mut st) = self.state.try_borrow_mut() else {
+                return;
+            };
+            let live = st.engine.live_calls() > 0 || !st.calls.0.is_empty();
+            let mut released = None;
+            if live && st.keep_alive.is_none() {
+                st.keep_alive = self.rc();
+            } else if !live {
+                released = st.keep_alive.take();
+            }
+            let want = if live { st.engine.next_wake() } else { None };
+            if want == st.timer.at() {
+                (Timer::Off, None, released)
+            } else {
+                let old = std::mem::take(&mut st.timer);
+                let arm = want.map(|at| {
+                    st.timer_gen += 1;
+                    let gen = st.timer_gen;
+                    st.timer = Timer::Arming { at, gen };
+                    (at, gen)
+                });
+                (old, arm, released)
+            }
+        };
+        match old {
+            Timer::Timeout { handle, .. } => {
+                if let Some(clear) = js::global_fn("clearTimeout") {
+                    let _ = clear.call1(&JsValue::UNDEFINED, &handle);
+                }
+            }
+            Timer::Sleep { controller, .. } => controller.abort(),
+            Timer::Off | Timer::Arming { .. } => {}
+        }
+        drop(released);
+        let Some((at, gen)) = arm else {
+            return;
+        };
+        let delay = (at - now).clamp(0.0, MAX_TIMEOUT_MS).ceil();
+        let armed = match &self.driver.clock {
+            Some(clock) => AbortController::new().ok().and_then(|controller| {
+                let p = clock
+                    .sleep
+                    .call2(&clock.obj, &JsValue::from_f64(delay), &controller.signal())
+                    .ok()?;
+                let inner = self.rc()?;
+                spawn_local(async move {
+                    if JsFuture::from(Promise::resolve(&p)).await.is_ok() {
+                        inner.on_timer(Some(gen));
+                    }
+                });
+                Some(Timer::Sleep {
+                    at,
+                    gen,
+                    controller,
+                })
+            }),
+            None => js::global_fn("setTimeout").and_then(|set| {
+                set.call2(
+                    &JsValue::UNDEFINED,
+                    self.on_timeout.as_ref(),
+                    &JsValue::from_f64(delay),
+                )
+                .ok()
+                .map(|handle| Timer::Timeout { at, handle })
+            }),
+        };
+        let Ok(mut st) = self.state.try_borrow_mut() else {
+            return;
+        };
+        match (&st.timer, armed) {
+            (Timer::Arming { gen: g, .. }, Some(t)) if *g == gen => st.timer = t,
+            (Timer::Arming { gen: g, .. }, None) if *g == gen => st.timer = Timer::Off,
+            // Re-armed meanwhile (the clock's code called back into the pacer): drop ours.
+            (_, Some(Timer::Timeout { handle, .. })) => {
+                drop(st);
+                if let Some(clear) = js::global_fn("clearTimeout") {
+                    let _ = clear.call1(&JsValue::UNDEFINED, &handle);
+                }
+            }
+            (_, Some(Timer::Sleep { controller, .. })) => {
+                drop(st);
+                controller.abort();
+            }
+            _ => {}
+        }
+    }
+
+    fn emit(&self, events: &[Event]) {
+        let Some(f) = &self.driver.on_event else {
+            return;
+        };
+        for e in events {
+            let o = Object::new();
+            js::set(&o, "type", &JsValue::from_str(e.kind.name()));
+            js::set(&o, "id", &JsValue::from_f64(e.id as f64));
+            js::set(&o, "attempt", &JsValue::from_f64(f64::from(e.attempt)));
+            js::set(&o, "reason", &JsValue::from_str(e.reason));
+            js::set(&o, "delayMs", &JsValue::from_f64(e.delay_ms));
+            js::set(&o, "at", &JsValue::from_f64(e.at_ms));
+            // An exception in the listener is the listener's: it must not break the pacer.
+            let _ = f.call1(&JsValue::UNDEFINED, &o);
+        }
+    }
+
+    fn stats(&self) -> Object {
+        let o = Object::new();
+        let Ok(st) = self.state.try_borrow() else {
+            return o;
+        };
+        let s = st.engine.stats();
+        let n = |v: f64| JsValue::from_f64(if v.is_finite() { v.max(0.0) } else { 0.0 });
+        for (k, v) in [
+            ("requests", s.requests as f64),
+            ("attempts", s.attempts as f64),
+            ("retries", s.retries as f64),
+            ("rateLimited", s.rate_limited as f64),
+            ("overloaded", s.overloaded as f64),
+            ("serverErrors", s.server_errors as f64),
+            ("networkErrors", s.network_errors as f64),
+            ("inputTokensReserved", s.input_tokens_reserved),
+            ("outputTokensReserved", s.output_tokens_reserved),
+            ("inputTokensUsed", s.input_tokens_used),
+            ("outputTokensUsed", s.output_tokens_used),
+            ("waitMs", s.wait_ms),
+            ("queued", s.queued as f64),
+            ("inFlight", s.in_flight as f64),
+        ] {
+            js::set(&o, k, &n(v));
+        }
+        o
+    }
+
+    fn limits(&self) -> Object {
+        let now = self.now();
+        let o = Object::new();
+        let Ok(st) = self.state.try_borrow() else {
+            return o;
+        };
+        for d in st.engine.limits(now) {
+            let e = Object::new();
+            js::set(&e, "limit", &JsValue::from_f64(d.limit));
+            js::set(&e, "remaining", &JsValue::from_f64(d.remaining.max(0.0)));
+            js::set(&e, "resetAt", &JsValue::from_f64(d.reset_at_ms));
+            let source = match d.source {
+                Source::Configured => "configured",
+                Source::Headers => "headers",
+            };
+            js::set(&e, "source", &JsValue::from_str(source));
+            js::set(&o, d.dim.name(), &e);
+        }
+        o
+    }
+
+    /// A `PacerError` for an engine error, through the package's factory.
+    fn pacer_error(&self, e: &CallError) -> JsValue {
+        let details = Object::new();
+        let num = |k: &str, v: f64| js::set(&details, k, &JsValue::from_f64(v));
+        match *e {
+            CallError::TooLarge {
+                dim,
+                cost,
+                capacity,
+            } => {
+                js::set(&details, "dimension", &JsValue::from_str(dim.name()));
+                num("cost", cost);
+                num("capacity", capacity);
+            }
+            CallError::RetryAfterTooLong { hint_ms } => num("hintMs", hint_ms),
+            CallError::Timeout => {
+                if let Ok(st) = self.state.try_borrow() {
+                    if let Some(t) = st.engine.config().timeout_ms {
+                        num("timeoutMs", t);
+                    }
+                }
+            }
+            CallError::Closed | CallError::Network => {}
+        }
+        self.make(e.code(), &details)
+    }
+
+    fn make(&self, code: &str, details: &Object) -> JsValue {
+        self.make_error
+            .call2(&JsValue::UNDEFINED, &JsValue::from_str(code), details)
+            .unwrap_or_else(|e| e)
+    }
+
+    fn make_abort_error(&self) -> JsValue {
+        self.make("ABORT", &Object::new())
+    }
+
+    fn abort_reason(&self, signal: &AbortSignal) -> JsValue {
+        let r = signal.reason();
+        if r.is_undefined() {
+            self.make_abort_error()
+        } else {
+            r
+        }
+    }
+}
+
+impl State {
+    /// Turn the engine's actions into effects.
+    fn apply(&mut self, now: f64, actions: Vec<Action>, fx: &mut Vec<Effect>) {
+        for a in actions {
+            match a {
+                Action::Send { id, attempt } => self.send(now, id, attempt, fx),
+                Action::Deliver { id } => self.deliver(now, id, fx),
+                Action::Fail { id, error } => {
+                    self.settle_fail(id, Rejection::Call(error), JsValue::UNDEFINED, fx)
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, now: f64, id: Id, attempt: u32, fx: &mut Vec<Effect>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            // Not ours (cannot happen): let the engine forget it.
+            self.engine.abort(now, id);
+            return;
+        };
+        if let Some(r) = call.held.take() {
+            fx.push(Effect::Cancel(r));
+        }
+        match AbortController::new() {
+            Ok(controller) => {
+                call.controller = Some(controller.clone());
+                call.attempt = attempt;
+                fx.push(Effect::Send {
+                    id,
+                    attempt,
+                    input: call.input.clone(),
+                    init: call.init.clone(),
+                    controller,
+                });
+            }
+            Err(e) => {
+                self.engine.abort(now, id);
+                self.settle_fail(id, Rejection::Value(e), JsValue::UNDEFINED, fx);
+            }
+        }
+    }
+
+    /// What the engine decided about an attempt's outcome.
+    fn verdict(&mut self, now: f64, id: Id, verdict: Verdict, fx: &mut Vec<Effect>) {
+        match verdict {
+            Verdict::Deliver | Verdict::Unknown => self.deliver(now, id, fx),
+            Verdict::Retry { .. } => {
+                if self.calls.get(&id).is_some_and(|c| c.one_shot) {
+                    // The body was a stream, consumed by this attempt: end with what we have.
+                    self.engine.abort(now, id);
+                    self.deliver(now, id, fx);
+                }
+            }
+            Verdict::Fail(error) => {
+                self.settle_fail(id, Rejection::Call(error), JsValue::UNDEFINED, fx)
+            }
+        }
+    }
+
+    /// Resolve with the held response (reading its usage later if it is a 2xx), or reject
+    /// with the last network error when there is none.
+    fn deliver(&mut self, now: f64, id: Id, fx: &mut Vec<Effect>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            self.engine.on_done(now, id, None);
+            return;
+        };
+        let Some(response) = call.held.take() else {
+            self.engine.abort(now, id);
+            self.settle_fail(
+                id,
+                Rejection::Call(CallError::Network),
+                JsValue::UNDEFINED,
+                fx,
+            );
+            return;
+        };
+        let kind = if (200..300).contains(&response.status()) {
+            body::usage_kind(&response)
+        } else {
+            None
+        };
+        call.delivered = true;
+        fx.push(Effect::Resolve {
+            resolve: call.resolve.clone(),
+            response,
+            usage: kind.map(|k| (id, k)),
+        });
+        if kind.is_none() {
+            // Nothing to read: done now (a no-op for the engine unless it awaits usage).
+            self.engine.on_done(now, id, None);
+            self.finish(id, fx);
+        }
+    }
+
+    /// Reject the call (aborting its attempt with `reason`) and forget it.
+    fn settle_fail(&mut self, id: Id, error: Rejection, reason: JsValue, fx: &mut Vec<Effect>) {
+        let Some(mut call) = self.calls.remove(&id) else {
+            return;
+        };
+        if let Some(controller) = call.controller.take() {
+            fx.push(Effect::Abort { controller, reason });
+        }
+        if let Some(r) = call.held.take() {
+            fx.push(Effect::Cancel(r));
+        }
+        let error = match error {
+            Rejection::Call(CallError::Network) if !call.network_error.is_undefined() => {
+                Rejection::Value(call.network_error.clone())
+            }
+            other => other,
+        };
+        if !call.delivered {
+            fx.push(Effect::Reject {
+                reject: call.reject.clone(),
+                error,
+            });
+        }
+        unlisten(call, fx);
+    }
+
+    /// Forget a delivered call.
+    fn finish(&mut self, id: Id, fx: &mut Vec<Effect>) {
+        if let Some(call) = self.calls.remove(&id) {
+            unlisten(call, fx);
+        }
+    }
+}
+
+fn unlisten(call: Call, fx: &mut Vec<Effect>) {
+    if let (Some(signal), Some(listener)) = (call.signal, call.listener) {
+        fx.push(Effect::Unlisten { signal, listener });
+    }
+}
+
+/// A seed for the jitter PRNG from the platform's secure random source.
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        // No `crypto.getRandomValues` (no current runtime lacks it): a fixed seed still
+        // gives jitter, only the same sequence in every process.
+        return 0x9E37_79B9_7F4A_7C15;
+    }
+    u64::from_le_bytes(b)
+}

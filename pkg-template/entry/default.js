@@ -1,0 +1,10 @@
+// llm-pacer, the default entry (browsers, Deno, Bun, workers that can fetch a file URL): the
+// module is ready as soon as it is imported (top-level await on the Wasm instantiation).
+import init, * as glue from "./llm_pacer.js";
+
+await init({ module_or_path: new URL("../llm_pacer_bg.wasm", import.meta.url) });
+
+// @include api.js
+
+export const { Pacer, PacerError, RequestTooLargeError, RetryAfterTooLongError, PacerTimeoutError, ClosedError } =
+  createApi(glue);

@@ -1,0 +1,27 @@
+// llm-pacer/slim: for callers who load the Wasm module themselves. Call `await init()` (or
+// `initSync(module)`) once before `new Pacer()`.
+import initGlue, * as glue from "./llm_pacer.js";
+
+let ready = false;
+
+/**
+ * Load the Wasm module: by default from the `.wasm` file next to this package, else from what
+ * is given (a URL, a Response, bytes, or a compiled `WebAssembly.Module`).
+ */
+export async function init(input) {
+  await initGlue({ module_or_path: input ?? new URL("../llm_pacer_bg.wasm", import.meta.url) });
+  ready = true;
+}
+
+/** Instantiate synchronously from a compiled `WebAssembly.Module` or the module's bytes. */
+export function initSync(module) {
+  glue.initSync({ module });
+  ready = true;
+}
+
+export default init;
+
+// @include api.js
+
+export const { Pacer, PacerError, RequestTooLargeError, RetryAfterTooLongError, PacerTimeoutError, ClosedError } =
+  createApi(glue, () => ready);

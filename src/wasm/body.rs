@@ -1,0 +1,315 @@
+//! What the driver reads from requests and responses: the caller's signal, the body for the
+//! estimate, the headers, the error body of a failed attempt, and the usage of a delivered one.
+//!
+//! Nothing here consumes anything the caller will read: request bodies are only looked at
+//! when they are strings or byte buffers, and response bodies are read from clones.
+
+use super::js;
+use crate::core::classify::ErrorInfo;
+use crate::core::estimate::{self, JsonView, Shape};
+use crate::core::limiter::Usage;
+use crate::core::sse::{self, SseParser};
+use js_sys::{Array, ArrayBuffer, Object, Uint8Array, JSON};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Headers, Response};
+
+/// Byte bodies larger than this are not decoded for the estimate (the input is then estimated
+/// as 0): 32 MiB, the Anthropic Messages API's own request size limit.
+pub const MAX_ESTIMATE_BYTES: u32 = 32 << 20;
+
+/// Is `input` a `Request` (or something shaped like one: a `url` string and a `clone`
+/// method)? Duck-typed, so a polyfilled or cross-realm `Request` counts too.
+pub fn is_request(input: &JsValue) -> bool {
+    input.is_object() && js::string(input, "url").is_some() && js::method(input, "clone").is_some()
+}
+
+/// The caller's signal, as `fetch` picks it: `init.signal` when `init` has that member
+/// (`null` means none), else the `Request`'s own signal.
+pub fn caller_signal(input: &JsValue, init: &JsValue) -> Option<AbortSignal> {
+    let from_init = js::get(init, "signal").unwrap_or(JsValue::UNDEFINED);
+    let v = if !from_init.is_undefined() {
+        from_init
+    } else if is_request(input) {
+        js::get(input, "signal").unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    };
+    // Only something with `aborted` and `addEventListener` is a signal we can follow.
+    if v.is_object() && js::method(&v, "addEventListener").is_some() {
+        Some(v.unchecked_into())
+    } else {
+        None
+    }
+}
+
+/// Can the body of `init` be sent only once? A `ReadableStream` (or a Node async iterable)
+/// is consumed by the first attempt; strings, buffers, `Blob`, `FormData` and
+/// `URLSearchParams` can be sent again.
+pub fn is_one_shot(init: &JsValue) -> bool {
+    let Some(body) = js::get_opt(init, "body") else {
+        return false;
+    };
+    if !body.is_object() {
+        return false;
+    }
+    if js::method(&body, "getReader").is_some() {
+        return true;
+    }
+    let key = js_sys::Symbol::async_iterator();
+    js_sys::Reflect::get(&body, &key)
+        .map(|v| v.is_function())
+        .unwrap_or(false)
+}
+
+/// The URL of the request as a string, for the user's `estimate`.
+pub fn url_of(input: &JsValue) -> JsValue {
+    if input.is_string() {
+        return input.clone();
+    }
+    if let Some(s) = js::string(input, "url").or_else(|| js::string(input, "href")) {
+        return JsValue::from_str(&s);
+    }
+    JsValue::UNDEFINED
+}
+
+/// The request body parsed as JSON, when it is a string or a byte buffer (at most
+/// [`MAX_ESTIMATE_BYTES`]) holding JSON; `undefined` otherwise. Never touches a stream, a
+/// `Blob`, `FormData` or a `Request`'s body.
+pub fn parsed_body(init: &JsValue) -> JsValue {
+    let Some(body) = js::get_opt(init, "body") else {
+        return JsValue::UNDEFINED;
+    };
+    let text = if let Some(s) = body.as_string() {
+        s
+    } else if let Some(bytes) = bytes_of(&body) {
+        if bytes.length() > MAX_ESTIMATE_BYTES {
+            return JsValue::UNDEFINED;
+        }
+        String::from_utf8_lossy(&bytes.to_vec()).into_owned()
+    } else {
+        return JsValue::UNDEFINED;
+    };
+    JSON::parse(&text).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A byte view of an `ArrayBuffer` or an `ArrayBufferView` (typed array, `DataView`).
+fn bytes_of(v: &JsValue) -> Option<Uint8Array> {
+    if let Some(buf) = v.dyn_ref::<ArrayBuffer>() {
+        return Some(Uint8Array::new(buf));
+    }
+    if ArrayBuffer::is_view(v) {
+        let buffer = js::get_opt(v, "buffer")?;
+        let offset = js::number(v, "byteOffset")?;
+        let length = js::number(v, "byteLength")?;
+        return Some(Uint8Array::new_with_byte_offset_and_length(
+            &buffer,
+            offset as u32,
+            length as u32,
+        ));
+    }
+    None
+}
+
+/// A JavaScript value parsed from JSON, seen by the estimate's walk.
+struct Js(JsValue);
+
+impl JsonView for Js {
+    fn shape(&self) -> Shape<Js> {
+        let v = &self.0;
+        if let Some(s) = v.as_string() {
+            Shape::Str(s)
+        } else if let Some(n) = v.as_f64() {
+            Shape::Number(n)
+        } else if let Some(b) = v.as_bool() {
+            Shape::Bool(b)
+        } else if Array::is_array(v) {
+            let a: &Array = v.unchecked_ref();
+            Shape::Array((0..a.length()).map(|i| Js(a.get(i))).collect())
+        } else if v.is_object() {
+            let entries = Object::entries(v.unchecked_ref());
+            Shape::Object(
+                (0..entries.length())
+                    .map(|i| {
+                        let e: Array = entries.get(i).unchecked_into();
+                        (e.get(0).as_string().unwrap_or_default(), Js(e.get(1)))
+                    })
+                    .collect(),
+            )
+        } else {
+            Shape::Null
+        }
+    }
+}
+
+/// The built-in estimate of a parsed body: see [`crate::core::estimate`].
+pub fn builtin_estimate(body: &JsValue) -> estimate::Estimate {
+    estimate::estimate(&Js(body.clone()))
+}
+
+/// All response headers as (name, value) pairs, iterating the `Headers` once.
+pub fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(Some(iter)) = js_sys::try_iter(headers) else {
+        return out;
+    };
+    for entry in iter.flatten() {
+        if !Array::is_array(&entry) {
+            continue;
+        }
+        let e: Array = entry.unchecked_into();
+        if let (Some(k), Some(v)) = (e.get(0).as_string(), e.get(1).as_string()) {
+            out.push((k, v));
+        }
+    }
+    out
+}
+
+/// Read the error body of a failed attempt from a clone: `error.type`, and
+/// `error.details.error_code` (Anthropic) or else `error.code` (OpenAI). Any failure (no body,
+/// not JSON, aborted) gives `None`.
+pub async fn error_info(response: &Response) -> Option<ErrorInfo> {
+    let clone = response.clone().ok()?;
+    let text = JsFuture::from(clone.text().ok()?).await.ok()?.as_string()?;
+    let v = JSON::parse(&text).ok()?;
+    let err = js::get_opt(&v, "error")?;
+    let error_type = js::string(&err, "type");
+    let code = js::get_opt(&err, "details")
+        .and_then(|d| js::string(&d, "error_code"))
+        .or_else(|| js::string(&err, "code"));
+    Some(ErrorInfo { error_type, code })
+}
+
+/// How the usage of a 2xx response can be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageKind {
+    /// One JSON document with a top-level `usage`.
+    Json,
+    /// A `text/event-stream`.
+    Sse,
+}
+
+/// How to read the usage of `response`, from its `content-type`; `None` when there is no
+/// body or it is neither JSON nor an event stream (nothing to read, nothing to clone).
+pub fn usage_kind(response: &Response) -> Option<UsageKind> {
+    response.body()?;
+    let ct = response
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if ct.contains("text/event-stream") {
+        Some(UsageKind::Sse)
+    } else if ct.is_empty() || ct.contains("json") {
+        Some(UsageKind::Json)
+    } else {
+        None
+    }
+}
+
+/// Usage fields as reported so far; later reports overwrite earlier ones (streams report
+/// cumulative counts).
+#[derive(Debug, Default, Clone, Copy)]
+struct UsageAcc {
+    input: Option<f64>,
+    cache_creation: Option<f64>,
+    cache_read: Option<f64>,
+    output: Option<f64>,
+}
+
+impl UsageAcc {
+    /// Take the fields of a `usage` object: Anthropic (`input_tokens`,
+    /// `cache_creation_input_tokens`, `cache_read_input_tokens`, `output_tokens`), OpenAI Chat
+    /// (`prompt_tokens`, `completion_tokens`) and OpenAI Responses (`input_tokens`,
+    /// `output_tokens`).
+    fn update(&mut self, usage: &JsValue) {
+        let n = |k: &str| js::get_opt(usage, k).and_then(|v| v.as_f64());
+        if let Some(v) = n("input_tokens").or_else(|| n("prompt_tokens")) {
+            self.input = Some(v);
+        }
+        if let Some(v) = n("cache_creation_input_tokens") {
+            self.cache_creation = Some(v);
+        }
+        if let Some(v) = n("cache_read_input_tokens") {
+            self.cache_read = Some(v);
+        }
+        if let Some(v) = n("output_tokens").or_else(|| n("completion_tokens")) {
+            self.output = Some(v);
+        }
+    }
+
+    /// The usage object inside a parsed document or event, wherever the APIs put it:
+    /// `usage` (Anthropic message and `message_delta`, OpenAI), `message.usage` (Anthropic
+    /// `message_start`), `response.usage` (OpenAI Responses events).
+    fn update_from(&mut self, doc: &JsValue) {
+        for path in [
+            &["usage"][..],
+            &["message", "usage"],
+            &["response", "usage"],
+        ] {
+            let mut v = Some(doc.clone());
+            for key in path {
+                v = v.and_then(|o| js::get_opt(&o, key));
+            }
+            if let Some(u) = v.filter(JsValue::is_object) {
+                self.update(&u);
+            }
+        }
+    }
+
+    /// The usage, sanitized; `None` when nothing valid was reported.
+    fn finish(self) -> Option<Usage> {
+        let f = |v: Option<f64>| v.unwrap_or(f64::NAN);
+        Usage {
+            input_tokens: f(self.input),
+            cache_creation_input_tokens: f(self.cache_creation),
+            cache_read_input_tokens: f(self.cache_read),
+            output_tokens: f(self.output),
+        }
+        .sanitized()
+    }
+}
+
+/// Read the usage from a clone of a delivered 2xx response (the caller reads the original).
+/// `None` when the body fails (network error, abort) or reports no usage.
+pub async fn read_usage(clone: Response, kind: UsageKind) -> Option<Usage> {
+    match kind {
+        UsageKind::Json => {
+            let doc = JsFuture::from(clone.json().ok()?).await.ok()?;
+            let mut acc = UsageAcc::default();
+            acc.update_from(&doc);
+            acc.finish()
+        }
+        UsageKind::Sse => read_sse_usage(clone).await,
+    }
+}
+
+async fn read_sse_usage(clone: Response) -> Option<Usage> {
+    let body = clone.body()?;
+    let reader = body.get_reader();
+    let read = js::method(&reader, "read")?;
+    let mut parser = SseParser::new();
+    let mut acc = UsageAcc::default();
+    loop {
+        let p: js_sys::Promise = read.call0(&reader).ok()?.dyn_into().ok()?;
+        let chunk = JsFuture::from(p).await.ok()?;
+        if js::get_opt(&chunk, "done").and_then(|v| v.as_bool()) == Some(true) {
+            break;
+        }
+        let Some(value) = js::get_opt(&chunk, "value") else {
+            continue;
+        };
+        let bytes = value.dyn_into::<Uint8Array>().ok()?.to_vec();
+        parser.feed(&bytes, |e| {
+            if sse::may_carry_usage(e.event, e.data) {
+                if let Ok(doc) = JSON::parse(e.data) {
+                    acc.update_from(&doc);
+                }
+            }
+        });
+    }
+    acc.finish()
+}

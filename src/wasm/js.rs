@@ -1,0 +1,71 @@
+//! Small helpers over `js_sys` for reading plain JavaScript objects.
+
+use js_sys::{Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+
+/// `obj[key]`, or `undefined` when `obj` is not an object. A throwing getter (or Proxy trap)
+/// is returned as the error.
+pub fn get(obj: &JsValue, key: &str) -> Result<JsValue, JsValue> {
+    if obj.is_object() || obj.is_function() {
+        Reflect::get(obj, &JsValue::from_str(key))
+    } else {
+        Ok(JsValue::UNDEFINED)
+    }
+}
+
+/// `obj[key]` with `undefined` and `null` both read as absent; errors read as absent too (for
+/// best-effort reads of response bodies, where nothing may throw into the pacer).
+pub fn get_opt(obj: &JsValue, key: &str) -> Option<JsValue> {
+    get(obj, key)
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// `obj[key]` as a function, if it is one.
+pub fn method(obj: &JsValue, key: &str) -> Option<Function> {
+    get_opt(obj, key).and_then(|v| v.dyn_into::<Function>().ok())
+}
+
+/// Set `obj[key] = value` on an object we created (cannot fail).
+pub fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+/// `obj[key]` as a number, if it is a finite one.
+pub fn number(obj: &JsValue, key: &str) -> Option<f64> {
+    get_opt(obj, key)
+        .and_then(|v| v.as_f64())
+        .filter(|n| n.is_finite())
+}
+
+/// `obj[key]` as a string, if it is one.
+pub fn string(obj: &JsValue, key: &str) -> Option<String> {
+    get_opt(obj, key).and_then(|v| v.as_string())
+}
+
+/// A global by name (`globalThis[name]`), through `js_sys::global()`, so that it works with or
+/// without `window`: Node, workerd, Deno, Bun, browsers, workers.
+pub fn global_fn(name: &str) -> Option<Function> {
+    method(&js_sys::global(), name)
+}
+
+/// Wait for `p` and ignore how it ends, so a rejection is never reported as unhandled.
+pub fn ignore(p: Promise) {
+    spawn_local(async move {
+        let _ = JsFuture::from(p).await;
+    });
+}
+
+/// A new pending promise with its resolve and reject functions.
+pub fn promise() -> (Promise, Function, Function) {
+    let mut slots: Option<(Function, Function)> = None;
+    let p = Promise::new(&mut |resolve, reject| slots = Some((resolve, reject)));
+    // The executor runs synchronously inside the Promise constructor, so the slots are full.
+    let (resolve, reject) = slots.unwrap_or_else(|| {
+        let noop: Function = JsValue::UNDEFINED.unchecked_into();
+        (noop.clone(), noop)
+    });
+    (p, resolve, reject)
+}
