@@ -3,12 +3,12 @@
 //! ```text
 //! cargo run --release --bin simulate -- [--clients K] [--requests N] [--rpm R] [--itpm I]
 //!     [--otpm O] [--concurrency C] [--seed S] [--p529 P] [--metering reservation|realtime]
-//!     [--learn-limits] [--skew-ms MS]
+//!     [--learn-limits] [--skew-ms MS] [--seeds N]
 //! ```
 //!
 //! Without `--clients`, runs the 1-client and the 4-client scenario one after the other.
 
-use llm_pacer::sim::{compare, OtpmMetering, PacerLimits, Scenario, Table};
+use llm_pacer::sim::{compare, run, OtpmMetering, PacerLimits, Scenario, StrategyKind, Table};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -31,6 +31,8 @@ OPTIONS:
     --metering M        OTPM metering: reservation (default) or realtime
     --learn-limits      llm-pacer is not told the limits: it learns them from headers
     --skew-ms MS        the server's clock runs MS ms ahead (negative: behind; default 0)
+    --seeds N           instead of the comparison: llm-pacer alone over seeds 1..N, for 1, 2,
+                        4 and 8 clients (or --clients K): 429s per request, worst and mean ratio
     -h, --help          print this help
 
 Workload: input tokens lognormal (median 1500, sigma 0.5), max_tokens 1024, output uniform
@@ -39,6 +41,7 @@ in [100, 1024], all requests arriving at the start.
 
 struct Args {
     clients: Option<u32>,
+    seeds: Option<u64>,
     base: Scenario,
 }
 
@@ -51,6 +54,7 @@ fn value<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, Strin
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
     let mut s = Scenario::issue_default(1);
     let mut clients = None;
+    let mut seeds = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let (flag, mut inline) = match arg.split_once('=') {
@@ -67,6 +71,10 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
             "--otpm" => s.server.limits.otpm = Some(value(&flag, next())?),
             "--concurrency" => s.concurrency = value(&flag, next())?,
             "--seed" => s.seed = value(&flag, next())?,
+            "--seeds" => match value::<u64>(&flag, next())? {
+                0 => return Err("--seeds: at least 1".into()),
+                n => seeds = Some(n),
+            },
             "--p529" => s.server.p_overloaded = value(&flag, next())?,
             "--skew-ms" => s.server.clock_offset_ms = value(&flag, next())?,
             "--learn-limits" => s.pacer_limits = PacerLimits::Learned,
@@ -92,7 +100,11 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
         check.clients = k;
         check.validate()?;
     }
-    Ok(Some(Args { clients, base: s }))
+    Ok(Some(Args {
+        clients,
+        seeds,
+        base: s,
+    }))
 }
 
 fn main() -> ExitCode {
@@ -107,6 +119,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(n) = args.seeds {
+        sweep(&args.base, args.clients, n);
+        return ExitCode::SUCCESS;
+    }
     let runs: Vec<u32> = match args.clients {
         Some(k) => vec![k],
         None => vec![1, 4],
@@ -128,4 +144,32 @@ fn main() -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// llm-pacer alone over seeds `1..=n`: how its 429s and ratio spread across workloads.
+fn sweep(base: &Scenario, clients: Option<u32>, n: u64) {
+    println!("llm-pacer over seeds 1..={n} (each seed draws another workload and server)");
+    println!("{base}");
+    println!();
+    println!("clients  429s/request  worst ratio  mean ratio  failures");
+    for k in clients.map_or(vec![1, 2, 4, 8], |k| vec![k]) {
+        let (mut limited, mut requests, mut failures) = (0u64, 0u64, 0u64);
+        let (mut worst, mut sum) = (0.0f64, 0.0f64);
+        for seed in 1..=n {
+            let mut s = base.clone();
+            s.clients = k;
+            s.seed = seed;
+            let r = run(&s, StrategyKind::Pacer);
+            limited += r.rate_limited;
+            requests += u64::from(r.requests);
+            failures += r.failures;
+            worst = worst.max(r.ratio);
+            sum += r.ratio;
+        }
+        println!(
+            "{k:>7}  {:>11.1}%  {worst:>11.3}  {:>10.3}  {failures:>8}",
+            100.0 * limited as f64 / requests as f64,
+            sum / n as f64
+        );
+    }
 }
