@@ -186,7 +186,7 @@ pub struct Stats {
     pub rate_limited: u64,
     /// 529s seen.
     pub overloaded: u64,
-    /// Other 5xx (and 408/409) seen.
+    /// Other 5xx seen (529s count as `overloaded`).
     pub server_errors: u64,
     /// Network errors seen.
     pub network_errors: u64,
