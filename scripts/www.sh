@@ -9,7 +9,7 @@
 # samples and the preset table as exports) into its own target directory, so it never
 # touches the npm package (scripts/build-pkg.sh), which stays without the simulator:
 #
-#   cargo build (wasm32, release, opt-level 3) -> wasm-bindgen --target web -> wasm-opt -O3
+#   cargo build (wasm32, release) -> wasm-bindgen --target web -> wasm-opt -Oz
 #   -> www/pkg/ (gitignored)
 #
 # The live-batch section of the page loads the npm package from pkg/ (served at /npm/) when
@@ -40,10 +40,9 @@ have=$(wasm-bindgen --version | awk '{print $2}')
 wasm_opt=node_modules/.bin/wasm-opt # npm binaryen; Debian's older one writes broken modules
 [ -x "$wasm_opt" ] || die "$wasm_opt not found; run npm ci"
 
-# --- compile: speed over size for the simulator, in a target dir of its own ---------------
+# --- compile, in a target dir of its own (the npm build's stays as it is) -----------------
 export CARGO_TARGET_DIR=target/www
-CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
-  cargo build --quiet --release --target wasm32-unknown-unknown --lib --features simulator
+cargo build --quiet --release --target wasm32-unknown-unknown --lib --features simulator
 raw=$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/llm_pacer.wasm
 
 stamp=$( { sha256sum "$raw" scripts/www.sh "$wasm_opt"; echo "$have"; } | sha256sum | cut -d' ' -f1)

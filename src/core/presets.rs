@@ -9,14 +9,16 @@
 //! use llm_pacer::core::presets;
 //!
 //! let p = presets::find("anthropic:tier-1:sonnet").unwrap();
-//! assert_eq!((p.limits.rpm, p.limits.itpm, p.limits.otpm), (Some(50.0), Some(30_000.0), Some(8_000.0)));
+//! let l = p.limits();
+//! assert_eq!((l.rpm, l.itpm, l.otpm), (Some(50.0), Some(30_000.0), Some(8_000.0)));
+//! assert!(p.source().url.starts_with("https://"));
 //! assert!(presets::find("anthropic:tier-9:sonnet").is_none());
 //! ```
 //!
 //! # Where the numbers come from
 //!
-//! Every row names the page it was copied from ([`Preset::source`]), the day it was read
-//! ([`Preset::read`]) and which revision of the page it reflects ([`Preset::note`]). Only
+//! Every row names the page it was copied from, the day it was read and which revision of
+//! the page it reflects ([`Preset::source`]). Only
 //! numbers read on the provider's own documentation are here; nothing is extrapolated:
 //!
 //! * **Anthropic, current tiers** (`start`, `build`, `scale`): the rate-limits page as it reads
@@ -61,26 +63,57 @@ impl OutputMetering {
     }
 }
 
+/// Where a group of presets comes from: the provider's page, when it was read, which revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source {
+    /// The provider's documentation page the numbers were copied from.
+    pub url: &'static str,
+    /// The day the page was read, `YYYY-MM-DD`.
+    pub read: &'static str,
+    /// Which revision of the page the rows reflect.
+    pub note: &'static str,
+    /// How output is metered, where the page says so.
+    pub metering: Option<OutputMetering>,
+}
+
 /// One row of the table: a provider's usage tier for one model class.
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// Stored compactly (whole numbers, and the provenance by index), so that the npm package,
+/// which only looks presets up by name, carries the numbers and not the sources' text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Preset {
     /// `provider:tier:class`, lower case, e.g. `anthropic:tier-1:sonnet`.
     pub name: &'static str,
     /// The models the limits apply to, as the source names them (a class shares one limit).
     pub models: &'static str,
-    /// The per-minute limits (only the dimensions the provider publishes are `Some`).
-    pub limits: Limits,
-    /// How output is metered, where the source says so.
-    pub metering: Option<OutputMetering>,
-    /// The provider's documentation page the numbers were copied from.
-    pub source: &'static str,
-    /// The day the source was read, `YYYY-MM-DD`.
-    pub read: &'static str,
-    /// Which revision of the source the row reflects.
-    pub note: &'static str,
+    /// RPM, TPM, ITPM, OTPM; 0 where the provider publishes no such limit.
+    per_minute: [u32; 4],
+    /// Index into [`SOURCES`].
+    source: u8,
 }
 
 impl Preset {
+    /// The per-minute limits (only the dimensions the provider publishes are `Some`).
+    pub fn limits(&self) -> Limits {
+        let [rpm, tpm, itpm, otpm] = self.per_minute.map(|v| (v > 0).then_some(f64::from(v)));
+        Limits {
+            rpm,
+            tpm,
+            itpm,
+            otpm,
+        }
+    }
+
+    /// Where the numbers come from.
+    pub fn source(&self) -> &'static Source {
+        &SOURCES[usize::from(self.source)]
+    }
+
+    /// How output is metered, where the source says so.
+    pub fn metering(&self) -> Option<OutputMetering> {
+        self.source().metering
+    }
+
     /// `anthropic` or `openai`: the part of the name before the first `:`.
     pub fn provider(&self) -> &'static str {
         self.part(0)
@@ -113,11 +146,12 @@ impl Preset {
     /// assert_eq!((l.rpm, l.itpm, l.otpm, l.tpm), (Some(50.0), Some(30_000.0), Some(4_000.0), None));
     /// ```
     pub fn merged(&self, explicit: &Limits) -> Limits {
+        let own = self.limits();
         Limits {
-            rpm: explicit.rpm.or(self.limits.rpm),
-            tpm: explicit.tpm.or(self.limits.tpm),
-            itpm: explicit.itpm.or(self.limits.itpm),
-            otpm: explicit.otpm.or(self.limits.otpm),
+            rpm: explicit.rpm.or(own.rpm),
+            tpm: explicit.tpm.or(own.tpm),
+            itpm: explicit.itpm.or(own.itpm),
+            otpm: explicit.otpm.or(own.otpm),
         }
     }
 }
@@ -146,110 +180,89 @@ pub fn suggest(name: &str, n: usize) -> Vec<&'static str> {
             .take_while(|(a, b)| a == b)
             .count()
     };
-    let mut ranked: Vec<(usize, usize)> = PRESETS
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (common(p), i))
-        .collect();
-    // Longest common prefix first; the sort is stable, so table order breaks ties.
-    ranked.sort_by_key(|r| std::cmp::Reverse(r.0));
-    ranked
-        .into_iter()
-        .take(n)
-        .map(|(_, i)| PRESETS[i].name)
-        .collect()
+    let best = PRESETS.iter().map(common).max().unwrap_or(0);
+    // Longest common prefix first, table order within (a scan per length: no sort code).
+    let mut out = Vec::with_capacity(n);
+    for len in (0..=best).rev() {
+        for p in PRESETS.iter().filter(|p| common(p) == len) {
+            if out.len() == n {
+                return out;
+            }
+            out.push(p.name);
+        }
+    }
+    out
 }
 
-const ANTHROPIC_NOW: &str = "https://platform.claude.com/docs/en/api/rate-limits";
-const ANTHROPIC_NOW_NOTE: &str = "Start/Build/Scale revision (Opus 4.x = Opus 4.8, 4.7, 4.6, 4.5 \
-     combined; Sonnet 4.x = Sonnet 4.6, 4.5 combined; Opus 5 and Sonnet 5 separate)";
-const ANTHROPIC_TIERS: &str = "https://docs.claude.com/en/api/rate-limits";
-const ANTHROPIC_TIERS_NOTE: &str = "Tier 1-4 revision (Opus 4.x = Opus 4, 4.1 combined; Sonnet \
-     4.x = Sonnet 4, 4.5 combined); since replaced on the page by Start/Build/Scale";
-const OPENAI_MINI: &str = "https://platform.openai.com/docs/models/gpt-4o-mini";
-const OPENAI_MINI_NOTE: &str = "model page, rate limits by usage tier";
-const OPENAI_GUIDE: &str = "https://platform.openai.com/docs/guides/rate-limits";
-const OPENAI_GUIDE_NOTE: &str = "guide's usage-tier table, tier 1 (late-2024 revision)";
 const READ: &str = "2026-11-22";
 
-/// An Anthropic row: RPM, ITPM, OTPM.
-#[allow(clippy::too_many_arguments)]
-const fn anthropic(
-    name: &'static str,
-    models: &'static str,
-    rpm: f64,
-    itpm: f64,
-    otpm: f64,
-    metering: OutputMetering,
-    source: &'static str,
-    note: &'static str,
-) -> Preset {
+/// The pages the presets come from; [`Preset::source`] points into it.
+pub static SOURCES: [Source; 4] = [
+    Source {
+        url: "https://platform.claude.com/docs/en/api/rate-limits",
+        read: READ,
+        note: "Start/Build/Scale revision (Opus 4.x = Opus 4.8, 4.7, 4.6, 4.5 combined; \
+               Sonnet 4.x = Sonnet 4.6, 4.5 combined; Opus 5 and Sonnet 5 separate)",
+        metering: Some(OutputMetering::RealTime),
+    },
+    Source {
+        url: "https://docs.claude.com/en/api/rate-limits",
+        read: READ,
+        note: "Tier 1-4 revision (Opus 4.x = Opus 4, 4.1 combined; Sonnet 4.x = Sonnet 4, 4.5 \
+               combined); since replaced on the page by Start/Build/Scale",
+        metering: Some(OutputMetering::Reservation),
+    },
+    Source {
+        url: "https://platform.openai.com/docs/models/gpt-4o-mini",
+        read: READ,
+        note: "model page, rate limits by usage tier",
+        metering: None,
+    },
+    Source {
+        url: "https://platform.openai.com/docs/guides/rate-limits",
+        read: READ,
+        note: "guide's usage-tier table, tier 1 (late-2024 revision)",
+        metering: None,
+    },
+];
+const ANTHROPIC_NOW: u8 = 0;
+const ANTHROPIC_TIERS: u8 = 1;
+const OPENAI_MINI: u8 = 2;
+const OPENAI_GUIDE: u8 = 3;
+
+/// A row of the current Anthropic tiers: RPM, ITPM, OTPM.
+const fn now(name: &'static str, models: &'static str, rpm: u32, itpm: u32, otpm: u32) -> Preset {
     Preset {
         name,
         models,
-        limits: Limits {
-            rpm: Some(rpm),
-            tpm: None,
-            itpm: Some(itpm),
-            otpm: Some(otpm),
-        },
-        metering: Some(metering),
-        source,
-        read: READ,
-        note,
+        per_minute: [rpm, 0, itpm, otpm],
+        source: ANTHROPIC_NOW,
     }
 }
 
-/// A row of the current Anthropic tiers.
-const fn now(name: &'static str, models: &'static str, rpm: f64, itpm: f64, otpm: f64) -> Preset {
-    anthropic(
+/// A row of Anthropic's earlier tiers 1 to 4: RPM, ITPM, OTPM.
+const fn tier(name: &'static str, models: &'static str, rpm: u32, itpm: u32, otpm: u32) -> Preset {
+    Preset {
         name,
         models,
-        rpm,
-        itpm,
-        otpm,
-        OutputMetering::RealTime,
-        ANTHROPIC_NOW,
-        ANTHROPIC_NOW_NOTE,
-    )
-}
-
-/// A row of Anthropic's earlier tiers 1 to 4.
-const fn tier(name: &'static str, models: &'static str, rpm: f64, itpm: f64, otpm: f64) -> Preset {
-    anthropic(
-        name,
-        models,
-        rpm,
-        itpm,
-        otpm,
-        OutputMetering::Reservation,
-        ANTHROPIC_TIERS,
-        ANTHROPIC_TIERS_NOTE,
-    )
+        per_minute: [rpm, 0, itpm, otpm],
+        source: ANTHROPIC_TIERS,
+    }
 }
 
 /// An OpenAI row: RPM and TPM (input and output combined).
 const fn openai(
     name: &'static str,
     models: &'static str,
-    rpm: f64,
-    tpm: f64,
-    source: &'static str,
-    note: &'static str,
+    rpm: u32,
+    tpm: u32,
+    source: u8,
 ) -> Preset {
     Preset {
         name,
         models,
-        limits: Limits {
-            rpm: Some(rpm),
-            tpm: Some(tpm),
-            itpm: None,
-            otpm: None,
-        },
-        metering: None,
+        per_minute: [rpm, tpm, 0, 0],
         source,
-        read: READ,
-        note,
     }
 }
 
@@ -261,233 +274,127 @@ const SONNET_4: &str = "Claude Sonnet 4.x";
 const HAIKU: &str = "Claude Haiku 4.5";
 
 /// Every preset, grouped by provider and tier. See the [module docs](self) for the sources.
-pub const PRESETS: &[Preset] = &[
+pub static PRESETS: &[Preset] = &[
     // Anthropic, current tiers (OTPM counted in real time).
-    now(
-        "anthropic:start:fable",
-        FABLE,
-        1_000.0,
-        500_000.0,
-        100_000.0,
-    ),
-    now(
-        "anthropic:start:opus-5",
-        OPUS_5,
-        1_000.0,
-        2_000_000.0,
-        400_000.0,
-    ),
-    now(
-        "anthropic:start:opus",
-        OPUS_4,
-        1_000.0,
-        2_000_000.0,
-        400_000.0,
-    ),
+    now("anthropic:start:fable", FABLE, 1_000, 500_000, 100_000),
+    now("anthropic:start:opus-5", OPUS_5, 1_000, 2_000_000, 400_000),
+    now("anthropic:start:opus", OPUS_4, 1_000, 2_000_000, 400_000),
     now(
         "anthropic:start:sonnet-5",
         SONNET_5,
-        1_000.0,
-        2_000_000.0,
-        400_000.0,
+        1_000,
+        2_000_000,
+        400_000,
     ),
     now(
         "anthropic:start:sonnet",
         SONNET_4,
-        1_000.0,
-        2_000_000.0,
-        400_000.0,
+        1_000,
+        2_000_000,
+        400_000,
     ),
-    now(
-        "anthropic:start:haiku",
-        HAIKU,
-        1_000.0,
-        2_000_000.0,
-        400_000.0,
-    ),
-    now(
-        "anthropic:build:fable",
-        FABLE,
-        2_000.0,
-        1_500_000.0,
-        300_000.0,
-    ),
+    now("anthropic:start:haiku", HAIKU, 1_000, 2_000_000, 400_000),
+    now("anthropic:build:fable", FABLE, 2_000, 1_500_000, 300_000),
     now(
         "anthropic:build:opus-5",
         OPUS_5,
-        5_000.0,
-        5_000_000.0,
-        1_000_000.0,
+        5_000,
+        5_000_000,
+        1_000_000,
     ),
-    now(
-        "anthropic:build:opus",
-        OPUS_4,
-        5_000.0,
-        5_000_000.0,
-        1_000_000.0,
-    ),
+    now("anthropic:build:opus", OPUS_4, 5_000, 5_000_000, 1_000_000),
     now(
         "anthropic:build:sonnet-5",
         SONNET_5,
-        5_000.0,
-        5_000_000.0,
-        1_000_000.0,
+        5_000,
+        5_000_000,
+        1_000_000,
     ),
     now(
         "anthropic:build:sonnet",
         SONNET_4,
-        5_000.0,
-        5_000_000.0,
-        1_000_000.0,
+        5_000,
+        5_000_000,
+        1_000_000,
     ),
-    now(
-        "anthropic:build:haiku",
-        HAIKU,
-        5_000.0,
-        5_000_000.0,
-        1_000_000.0,
-    ),
-    now(
-        "anthropic:scale:fable",
-        FABLE,
-        4_000.0,
-        4_000_000.0,
-        800_000.0,
-    ),
+    now("anthropic:build:haiku", HAIKU, 5_000, 5_000_000, 1_000_000),
+    now("anthropic:scale:fable", FABLE, 4_000, 4_000_000, 800_000),
     now(
         "anthropic:scale:opus-5",
         OPUS_5,
-        10_000.0,
-        10_000_000.0,
-        2_000_000.0,
+        10_000,
+        10_000_000,
+        2_000_000,
     ),
     now(
         "anthropic:scale:opus",
         OPUS_4,
-        10_000.0,
-        10_000_000.0,
-        2_000_000.0,
+        10_000,
+        10_000_000,
+        2_000_000,
     ),
     now(
         "anthropic:scale:sonnet-5",
         SONNET_5,
-        10_000.0,
-        10_000_000.0,
-        2_000_000.0,
+        10_000,
+        10_000_000,
+        2_000_000,
     ),
     now(
         "anthropic:scale:sonnet",
         SONNET_4,
-        10_000.0,
-        10_000_000.0,
-        2_000_000.0,
+        10_000,
+        10_000_000,
+        2_000_000,
     ),
     now(
         "anthropic:scale:haiku",
         HAIKU,
-        10_000.0,
-        10_000_000.0,
-        2_000_000.0,
+        10_000,
+        10_000_000,
+        2_000_000,
     ),
     // Anthropic, tiers 1 to 4 (OTPM reserved from max_tokens).
-    tier("anthropic:tier-1:opus", OPUS_4, 50.0, 30_000.0, 8_000.0),
-    tier("anthropic:tier-1:sonnet", SONNET_4, 50.0, 30_000.0, 8_000.0),
-    tier("anthropic:tier-1:haiku", HAIKU, 50.0, 50_000.0, 10_000.0),
-    tier(
-        "anthropic:tier-2:opus",
-        OPUS_4,
-        1_000.0,
-        450_000.0,
-        90_000.0,
-    ),
-    tier(
-        "anthropic:tier-2:sonnet",
-        SONNET_4,
-        1_000.0,
-        450_000.0,
-        90_000.0,
-    ),
-    tier(
-        "anthropic:tier-2:haiku",
-        HAIKU,
-        1_000.0,
-        450_000.0,
-        90_000.0,
-    ),
-    tier(
-        "anthropic:tier-3:opus",
-        OPUS_4,
-        2_000.0,
-        800_000.0,
-        160_000.0,
-    ),
-    tier(
-        "anthropic:tier-3:sonnet",
-        SONNET_4,
-        2_000.0,
-        800_000.0,
-        160_000.0,
-    ),
-    tier(
-        "anthropic:tier-3:haiku",
-        HAIKU,
-        2_000.0,
-        1_000_000.0,
-        200_000.0,
-    ),
-    tier(
-        "anthropic:tier-4:opus",
-        OPUS_4,
-        4_000.0,
-        2_000_000.0,
-        400_000.0,
-    ),
+    tier("anthropic:tier-1:opus", OPUS_4, 50, 30_000, 8_000),
+    tier("anthropic:tier-1:sonnet", SONNET_4, 50, 30_000, 8_000),
+    tier("anthropic:tier-1:haiku", HAIKU, 50, 50_000, 10_000),
+    tier("anthropic:tier-2:opus", OPUS_4, 1_000, 450_000, 90_000),
+    tier("anthropic:tier-2:sonnet", SONNET_4, 1_000, 450_000, 90_000),
+    tier("anthropic:tier-2:haiku", HAIKU, 1_000, 450_000, 90_000),
+    tier("anthropic:tier-3:opus", OPUS_4, 2_000, 800_000, 160_000),
+    tier("anthropic:tier-3:sonnet", SONNET_4, 2_000, 800_000, 160_000),
+    tier("anthropic:tier-3:haiku", HAIKU, 2_000, 1_000_000, 200_000),
+    tier("anthropic:tier-4:opus", OPUS_4, 4_000, 2_000_000, 400_000),
     tier(
         "anthropic:tier-4:sonnet",
         SONNET_4,
-        4_000.0,
-        2_000_000.0,
-        400_000.0,
+        4_000,
+        2_000_000,
+        400_000,
     ),
-    tier(
-        "anthropic:tier-4:haiku",
-        HAIKU,
-        4_000.0,
-        4_000_000.0,
-        800_000.0,
-    ),
+    tier("anthropic:tier-4:haiku", HAIKU, 4_000, 4_000_000, 800_000),
     // OpenAI: RPM and combined TPM.
-    openai(
-        "openai:tier-1:gpt-4o",
-        "gpt-4o",
-        500.0,
-        30_000.0,
-        OPENAI_GUIDE,
-        OPENAI_GUIDE_NOTE,
-    ),
+    openai("openai:tier-1:gpt-4o", "gpt-4o", 500, 30_000, OPENAI_GUIDE),
     openai(
         "openai:tier-1:gpt-4o-mini",
         "gpt-4o-mini",
-        500.0,
-        200_000.0,
+        500,
+        200_000,
         OPENAI_MINI,
-        OPENAI_MINI_NOTE,
     ),
     openai(
         "openai:tier-2:gpt-4o-mini",
         "gpt-4o-mini",
-        5_000.0,
-        2_000_000.0,
+        5_000,
+        2_000_000,
         OPENAI_MINI,
-        OPENAI_MINI_NOTE,
     ),
     openai(
         "openai:tier-3:gpt-4o-mini",
         "gpt-4o-mini",
-        5_000.0,
-        4_000_000.0,
+        5_000,
+        4_000_000,
         OPENAI_MINI,
-        OPENAI_MINI_NOTE,
     ),
 ];
 
@@ -522,22 +429,23 @@ mod tests {
     #[test]
     fn every_row_is_sourced_and_valid_as_configured_limits() {
         for p in PRESETS {
-            assert!(p.source.starts_with("https://"), "{}", p.name);
-            assert!(!p.models.is_empty() && !p.note.is_empty(), "{}", p.name);
-            let date = p.read.as_bytes();
+            let src = p.source();
+            assert!(src.url.starts_with("https://"), "{}", p.name);
+            assert!(!p.models.is_empty() && !src.note.is_empty(), "{}", p.name);
+            let date = src.read.as_bytes();
             assert!(
                 date.len() == 10 && date[4] == b'-' && date[7] == b'-',
                 "{}: read {}",
                 p.name,
-                p.read
+                src.read
             );
             // Usable as is: the configuration accepts every preset's limits.
             let mut c = Config::new();
-            c.limits = p.limits;
+            c.limits = p.limits();
             assert_eq!(c.validate(), Ok(()), "{}", p.name);
             assert!(
-                p.limits.rpm.is_some(),
-                "{}: every provider publishes RPM",
+                p.limits().rpm.is_some(),
+                "{}: RPM is always published",
                 p.name
             );
         }
@@ -546,17 +454,17 @@ mod tests {
     #[test]
     fn anthropic_rows_have_split_token_limits_and_openai_rows_a_combined_one() {
         for p in PRESETS {
-            let l = &p.limits;
+            let l = &p.limits();
             match p.provider() {
                 "anthropic" => {
                     assert!(l.itpm.is_some() && l.otpm.is_some() && l.tpm.is_none());
-                    assert!(p.metering.is_some(), "{}", p.name);
+                    assert!(p.metering().is_some(), "{}", p.name);
                     // Output is always the scarcer budget.
                     assert!(l.otpm.unwrap() < l.itpm.unwrap(), "{}", p.name);
                 }
                 "openai" => {
                     assert!(l.tpm.is_some() && l.itpm.is_none() && l.otpm.is_none());
-                    assert!(p.source.contains("openai.com"), "{}", p.name);
+                    assert!(p.source().url.contains("openai.com"), "{}", p.name);
                 }
                 other => panic!("unknown provider {other}"),
             }
@@ -565,7 +473,7 @@ mod tests {
 
     #[test]
     fn the_sources_numbers_are_transcribed_as_read() {
-        let l = |n: &str| find(n).unwrap().limits;
+        let l = |n: &str| find(n).unwrap().limits();
         let t = |rpm: f64, itpm: f64, otpm: f64| Limits {
             rpm: Some(rpm),
             tpm: None,
@@ -608,6 +516,14 @@ mod tests {
     }
 
     #[test]
+    fn every_source_is_used() {
+        for (i, src) in SOURCES.iter().enumerate() {
+            let used = PRESETS.iter().any(|p| usize::from(p.source) == i);
+            assert!(used, "{}", src.url);
+        }
+    }
+
+    #[test]
     fn metering_follows_the_revision_of_the_page() {
         for p in PRESETS.iter().filter(|p| p.provider() == "anthropic") {
             let want = if p.tier().starts_with("tier-") {
@@ -615,7 +531,7 @@ mod tests {
             } else {
                 OutputMetering::RealTime
             };
-            assert_eq!(p.metering, Some(want), "{}", p.name);
+            assert_eq!(p.metering(), Some(want), "{}", p.name);
         }
         assert_eq!(OutputMetering::RealTime.name(), "realtime");
         assert_eq!(OutputMetering::Reservation.name(), "reservation");
@@ -641,7 +557,7 @@ mod tests {
                         (None, None) => true,
                         _ => false,
                     };
-                    let (x, y) = (&a.limits, &b.limits);
+                    let (x, y) = (&a.limits(), &b.limits());
                     assert!(
                         ge(x.rpm, y.rpm)
                             && ge(x.tpm, y.tpm)
@@ -659,7 +575,7 @@ mod tests {
     #[test]
     fn explicit_limits_override_the_preset_one_by_one() {
         let p = find("openai:tier-1:gpt-4o-mini").unwrap();
-        assert_eq!(p.merged(&Limits::default()), p.limits);
+        assert_eq!(p.merged(&Limits::default()), p.limits());
         let mine = Limits {
             rpm: Some(10.0),
             itpm: Some(1_000.0),

@@ -119,18 +119,13 @@ fn object(obj: &JsValue, key: &str, path: &str, expected: &str) -> R<Option<JsVa
 /// The preset named `name`, or a `RangeError` naming `preset` with the nearest valid names.
 pub fn preset(name: &str) -> R<&'static presets::Preset> {
     presets::find(name).ok_or_else(|| {
-        let near: Vec<String> = presets::suggest(name, 4)
-            .into_iter()
-            .map(|n| format!("\"{n}\""))
-            .collect();
-        range_err(
-            "preset",
-            &format!(
-                "a known preset name such as {} (there are {} presets)",
-                near.join(", "),
-                presets::PRESETS.len()
-            ),
-        )
+        let mut expected = String::from("a known preset name, such as");
+        for (i, near) in presets::suggest(name, 4).into_iter().enumerate() {
+            expected.push_str(if i == 0 { " \"" } else { ", \"" });
+            expected.push_str(near);
+            expected.push('"');
+        }
+        range_err("preset", &expected)
     })
 }
 

@@ -394,13 +394,13 @@ fn preset_json(p: &Preset) -> String {
         quote(p.tier()),
         quote(p.class()),
         quote(p.models),
-        limits_json(&p.limits),
-        p.metering
+        limits_json(&p.limits()),
+        p.metering()
             .map(|m: OutputMetering| quote(m.name()))
             .unwrap_or_else(|| "null".into()),
-        quote(p.source),
-        quote(p.read),
-        quote(p.note),
+        quote(p.source().url),
+        quote(p.source().read),
+        quote(p.source().note),
     )
 }
 

@@ -368,6 +368,7 @@ test("the page runs a simulation whose table matches the simulator, and draws it
     await page.selectOption("#preset", "anthropic:tier-1:sonnet");
     await page.fill("#sim-form [name=requests]", "300");
     await page.fill("#sim-form [name=clients]", "1");
+    await page.fill("#sim-form [name=concurrency]", "5");
     await page.fill("#sim-form [name=p529]", "0");
     await page.fill("#sim-form [name=seed]", "1");
     await page.click("#sim-run");
