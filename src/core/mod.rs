@@ -14,6 +14,7 @@ pub mod config;
 pub mod estimate;
 pub mod headers;
 pub mod limiter;
+pub mod presets;
 pub mod scheduler;
 pub mod sse;
 

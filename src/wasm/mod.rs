@@ -28,6 +28,8 @@
 mod body;
 mod js;
 mod options;
+#[cfg(feature = "simulator")]
+mod sim;
 
 use crate::core::call::{Action, CallError, Engine, Event, Id, Request as CallRequest, Verdict};
 use crate::core::classify::DEFAULT_RETRY_ON;

@@ -14,6 +14,7 @@ use super::js;
 use crate::core::backoff::Jitter;
 use crate::core::budget::BudgetConfig;
 use crate::core::config::{Config, ConfigError, ErrorKind, OutputReservation};
+use crate::core::presets;
 use js_sys::{Array, Function};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -115,6 +116,19 @@ fn object(obj: &JsValue, key: &str, path: &str, expected: &str) -> R<Option<JsVa
     }
 }
 
+/// The preset named `name`, or a `RangeError` naming `preset` with the nearest valid names.
+pub fn preset(name: &str) -> R<&'static presets::Preset> {
+    presets::find(name).ok_or_else(|| {
+        let mut expected = String::from("a known preset name, such as");
+        for (i, near) in presets::suggest(name, 4).into_iter().enumerate() {
+            expected.push_str(if i == 0 { " \"" } else { ", \"" });
+            expected.push_str(near);
+            expected.push('"');
+        }
+        range_err("preset", &expected)
+    })
+}
+
 /// Read and validate the options. Errors are the `TypeError` / `RangeError` to throw.
 pub fn parse(options: &JsValue) -> R<(Config, DriverOptions)> {
     let mut c = Config::new();
@@ -134,13 +148,12 @@ pub fn parse(options: &JsValue) -> R<(Config, DriverOptions)> {
         c.limits.otpm = number(&l, "otpm", "limits.otpm")?;
     }
 
+    // A preset supplies the limits that `limits` leaves out.
     if let Some(p) = field(o, "preset")? {
         let Some(name) = p.as_string() else {
             return Err(type_err("preset", "a string"));
         };
-        // The preset table is not there yet: every name is unknown for now.
-        let _ = name;
-        return Err(range_err("preset", "a known preset name"));
+        c.limits = preset(&name)?.merged(&c.limits);
     }
 
     if let Some(r) = object(o, "retry", "retry", "an object")? {
