@@ -10,8 +10,13 @@
 # Layout of pkg/:
 #   llm_pacer_bg.wasm            the one Wasm module, shared by every entry
 #   web/llm_pacer.js             wasm-bindgen glue, --target web (ESM, initSync / init)
-#   web/index.js                 "default": ready on import (top-level await on init)
+#   web/index.js                 "browser" and "default": ready on import (top-level await)
+#   web/workerd.js               "workerd": imports the .wasm as a module, initSync
+#   web/bun.js                   "bun": imports the .wasm as a file, initSync
 #   web/slim.js                  "./slim": the caller runs `await init()` first
+#   llm_pacer_bg.js              wasm-bindgen glue, --target bundler: what the .wasm imports
+#                                when a runtime links it as an ES module (Deno)
+#   deno/index.js                "deno": imports the .wasm as an ES module (no file read)
 #   node/llm_pacer.cjs           wasm-bindgen glue, --target nodejs (CommonJS, sync load)
 #   node/index.cjs               "node" + require
 #   node/index.mjs               "node" + import: re-exports index.cjs (one instance)
@@ -51,14 +56,24 @@ else
   flags=(--remove-name-section --remove-producers-section)
   wasm-bindgen --target web --out-dir "$work/web" "${flags[@]}" "$raw"
   wasm-bindgen --target nodejs --out-dir "$work/node" "${flags[@]}" "$raw"
-  cmp -s "$work/web/llm_pacer_bg.wasm" "$work/node/llm_pacer_bg.wasm" ||
-    die "the web and nodejs targets produced different .wasm files; the package ships one"
+  wasm-bindgen --target bundler --out-dir "$work/bundler" "${flags[@]}" "$raw"
+  for target in node bundler; do
+    cmp -s "$work/web/llm_pacer_bg.wasm" "$work/$target/llm_pacer_bg.wasm" ||
+      die "the web and $target targets produced different .wasm files; the package ships one"
+  done
   "$wasm_opt" -Oz --strip-target-features "$work/web/llm_pacer_bg.wasm" -o "$work/llm_pacer_bg.wasm"
 
   out="$work/pkg"
-  mkdir -p "$out/web" "$out/node"
+  mkdir -p "$out/web" "$out/node" "$out/deno"
   cp "$work/llm_pacer_bg.wasm" "$out/"
-  cp "$work/web/llm_pacer.js" "$out/web/llm_pacer.js"
+  # The .wasm imports its bindings from "./llm_pacer_bg.js": the bundler glue, next to it.
+  cp "$work/bundler/llm_pacer_bg.js" "$out/llm_pacer_bg.js"
+  # The web glue's fallback URL (used by `init()` with no argument, and seen by bundlers such
+  # as Vite, which emit the file it names as an asset) must name the one .wasm, one level up.
+  sed "s|new URL('llm_pacer_bg.wasm', import.meta.url)|new URL('../llm_pacer_bg.wasm', import.meta.url)|" \
+    "$work/web/llm_pacer.js" >"$out/web/llm_pacer.js"
+  grep -q "new URL('../llm_pacer_bg.wasm', import.meta.url)" "$out/web/llm_pacer.js" ||
+    die "could not point the web glue at ../llm_pacer_bg.wasm (wasm-bindgen output changed?)"
   # The nodejs glue reads its .wasm next to itself; ours is one directory up.
   sed 's|`${__dirname}/llm_pacer_bg.wasm`|`${__dirname}/../llm_pacer_bg.wasm`|' \
     "$work/node/llm_pacer.js" >"$out/node/llm_pacer.cjs"
@@ -74,6 +89,9 @@ else
   }
   assemble default.js web/index.js
   assemble slim.js web/slim.js
+  assemble workerd.js web/workerd.js
+  assemble deno.js deno/index.js
+  assemble bun.js web/bun.js
   assemble node.cjs node/index.cjs
   cp pkg-template/entry/node.mjs "$out/node/index.mjs"
 
@@ -124,5 +142,8 @@ row() { # label files...
 printf '%-34s %8d %9d\n' "llm_pacer_bg.wasm alone" "$(wc -c <pkg/llm_pacer_bg.wasm)" "$wasm_gz"
 row "default (web/index.js + glue)" pkg/web/index.js pkg/web/llm_pacer.js
 row "slim (web/slim.js + glue)" pkg/web/slim.js pkg/web/llm_pacer.js
+row "workerd (web/workerd.js + glue)" pkg/web/workerd.js pkg/web/llm_pacer.js
+row "deno (deno/index.js + glue)" pkg/deno/index.js pkg/llm_pacer_bg.js
+row "bun (web/bun.js + glue)" pkg/web/bun.js pkg/web/llm_pacer.js
 row "node require (index.cjs + glue)" pkg/node/index.cjs pkg/node/llm_pacer.cjs
 row "node import (+ index.mjs)" pkg/node/index.mjs pkg/node/index.cjs pkg/node/llm_pacer.cjs

@@ -28,3 +28,26 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   log "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# Chromium for the browser tests: Debian's (`npx playwright install` cannot download here),
+# driven by playwright-core. apt-get update only when the package lists do not know it yet
+# or are too old to install it; waits for another apt run to finish instead of failing.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
+  if [ ${#sudo[@]} -gt 0 ] && ! sudo -n true 2>/dev/null; then
+    log "chromium is missing and this is not root: install it with apt-get install chromium chromium-driver (the browser tests fail without it)"
+  else
+    apt_get() { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -y -q "$@"; }
+    if ! apt-cache show chromium chromium-driver >/dev/null 2>&1; then
+      log "apt-get update"
+      apt_get update >/dev/null
+    fi
+    log "apt-get install chromium chromium-driver (about 20 s)"
+    if ! apt_get install chromium chromium-driver >/dev/null; then
+      log "apt-get update, then install again"
+      apt_get update >/dev/null
+      apt_get install chromium chromium-driver >/dev/null
+    fi
+  fi
+fi

@@ -1,5 +1,6 @@
-// llm-pacer, the default entry (browsers, Deno, Bun, workers that can fetch a file URL): the
-// module is ready as soon as it is imported (top-level await on the Wasm instantiation).
+// llm-pacer for browsers, bundlers and any other runtime that can fetch a file URL (the
+// `browser` and `default` conditions): the module is ready as soon as it is imported
+// (top-level await on the Wasm instantiation).
 import init, * as glue from "./llm_pacer.js";
 
 await init({ module_or_path: new URL("../llm_pacer_bg.wasm", import.meta.url) });

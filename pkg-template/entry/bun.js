@@ -1,0 +1,15 @@
+// llm-pacer for Bun: the Wasm file is imported as a file (so `bun build` and `bun build
+// --compile` carry it along) and instantiated synchronously on import, which also lets
+// `require("llm-pacer")` load this module.
+import wasmPath from "../llm_pacer_bg.wasm" with { type: "file" };
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { initSync, RawPacer } from "./llm_pacer.js";
+
+// Unbundled the path is absolute; bundled it is relative to the bundle, not to the cwd.
+initSync({ module: readFileSync(resolve(import.meta.dir, wasmPath)) });
+
+// @include api.js
+
+export const { Pacer, PacerError, RequestTooLargeError, RetryAfterTooLongError, PacerTimeoutError, ClosedError } =
+  createApi({ RawPacer });

@@ -1,0 +1,12 @@
+// llm-pacer for Cloudflare Workers (workerd): the Wasm file is imported as a compiled
+// `WebAssembly.Module` (wrangler and Miniflare treat `.wasm` imports as CompiledWasm modules)
+// and instantiated synchronously, so the module is ready as soon as it is imported.
+import wasm from "../llm_pacer_bg.wasm";
+import { initSync, RawPacer } from "./llm_pacer.js";
+
+initSync({ module: wasm });
+
+// @include api.js
+
+export const { Pacer, PacerError, RequestTooLargeError, RetryAfterTooLongError, PacerTimeoutError, ClosedError } =
+  createApi({ RawPacer });

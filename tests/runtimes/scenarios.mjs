@@ -1,0 +1,411 @@
+// The scenarios every runtime runs against the built package (workerd, Deno, Bun, Chromium),
+// written once. Web APIs only: this file is loaded as it is by each runtime. It returns plain
+// JSON-able observations; the Node driver (tests/runtimes/harness.mjs) asserts them, and also
+// checks the mock servers' side.
+//
+// Time: every scenario but `realTimers` runs the pacer on a virtual clock, and the mock servers
+// (in the Node driver) share that virtual time: before each request the pacer's `fetch` tells
+// the driver's control endpoint what time it is. So a `retry-after: 2` or a 15 s wait for the
+// ITPM bucket costs no real time, and the mock's buckets refill exactly as the pacer's do.
+
+const HOUR = 3_600_000;
+/** A bound on each scenario, real ms: a pacer whose waits never end fails instead of hanging. */
+const SCENARIO_TIMEOUT_MS = 15_000;
+
+/**
+ * A virtual clock for the pacer's `clock` option. `sleep(ms)` is due at `now + ms`; pending
+ * sleeps fire one per macrotask, earliest first, and time jumps to each one's due time (never
+ * backwards). Time stands still while a request is on the wire (`during`): the network takes
+ * no virtual time, so the mocks see each request at the time the pacer sent it. `hold()` stops
+ * time, so a test can act while a sleep is pending.
+ * @param {number} start epoch ms
+ */
+export function virtualClock(start) {
+  let t = start;
+  let running = true;
+  let scheduled = false;
+  let inFlight = 0;
+  /** @type {{ at: number, resolve: () => void, signal?: AbortSignal, onAbort?: () => void }[]} */
+  const pending = [];
+  const schedule = () => {
+    if (!running || scheduled || inFlight > 0 || pending.length === 0) return;
+    scheduled = true;
+    setTimeout(fire, 0);
+  };
+  const fire = () => {
+    scheduled = false;
+    if (!running || inFlight > 0 || pending.length === 0) return;
+    pending.sort((a, b) => a.at - b.at);
+    const due = /** @type {(typeof pending)[number]} */ (pending.shift());
+    due.signal?.removeEventListener("abort", /** @type {() => void} */ (due.onAbort));
+    t = Math.max(t, due.at);
+    due.resolve();
+    schedule();
+  };
+  return {
+    now: () => t,
+    /** @param {number} ms @param {AbortSignal} [signal] */
+    sleep(ms, signal) {
+      return new Promise((resolve, reject) => {
+        if (signal?.aborted) return reject(signal.reason);
+        /** @type {(typeof pending)[number]} */
+        const entry = { at: t + ms, resolve };
+        if (signal) {
+          entry.signal = signal;
+          entry.onAbort = () => {
+            pending.splice(pending.indexOf(entry), 1);
+            reject(signal.reason);
+          };
+          signal.addEventListener("abort", entry.onAbort, { once: true });
+        }
+        pending.push(entry);
+        schedule();
+      });
+    },
+    /**
+     * Runs `io()` with time standing still until its promise settles.
+     * @template T @param {() => Promise<T>} io @returns {Promise<T>}
+     */
+    async during(io) {
+      inFlight++;
+      try {
+        return await io();
+      } finally {
+        inFlight--;
+        schedule();
+      }
+    },
+    /** Sleeps not yet due. */
+    pending: () => pending.length,
+    hold() {
+      running = false;
+    },
+    release() {
+      running = true;
+      schedule();
+    },
+  };
+}
+
+/** Let the event loop turn (macrotasks) until `cond()` holds, at most `turns` times. */
+async function until(cond, what, turns = 500) {
+  for (let i = 0; i < turns; i++) {
+    if (cond()) return;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+/**
+ * The environment the driver passes in: the mock servers' base URLs and the control endpoint
+ * that holds the shared virtual time.
+ * @typedef {{ anthropic: string, openai: string, control: string }} Env
+ */
+
+/** @param {Env} env @param {string} path */
+async function control(env, path) {
+  const res = await fetch(`${env.control}${path}`);
+  if (!res.ok) throw new Error(`control ${path}: ${res.status}`);
+  return /** @type {{ t: number }} */ (await res.json()).t;
+}
+
+/** Move the mocks' virtual time on by an hour (every bucket full again); returns the new now. */
+const freshStart = (/** @type {Env} */ env) => control(env, `/advance?ms=${HOUR}`);
+
+/**
+ * The `fetch` the pacer gets: tells the mocks the virtual time (if a clock is given; time
+ * stands still until the response head is in), adds `headersFor(n)` to the n-th send
+ * (1-based), and counts the sends.
+ * @param {Env} env
+ * @param {{ clock?: ReturnType<typeof virtualClock>, headersFor?: (n: number) => Record<string, string> | undefined }} [o]
+ */
+function sender(env, { clock, headersFor } = {}) {
+  const f = async (/** @type {RequestInfo | URL} */ input, /** @type {RequestInit} */ init) => {
+    const req = new Request(input, init);
+    const n = ++f.sent;
+    for (const [k, v] of Object.entries(headersFor?.(n) ?? {})) req.headers.set(k, v);
+    if (!clock) return fetch(req);
+    return clock.during(async () => {
+      await control(env, `/now?t=${clock.now()}`);
+      return fetch(req);
+    });
+  };
+  f.sent = 0;
+  return f;
+}
+
+/** An Anthropic Messages request. */
+export function anthropicInit(/** @type {Record<string, string>} */ headers = {}, maxTokens = 16) {
+  return {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", ...headers },
+    body: JSON.stringify({ model: "claude-test", max_tokens: maxTokens, messages: [{ role: "user", content: "Hi" }] }),
+  };
+}
+
+/** An OpenAI Chat Completions request. */
+function openaiInit(/** @type {Record<string, string>} */ headers = {}, maxTokens = 100) {
+  return {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer sk-test", ...headers },
+    body: JSON.stringify({ model: "gpt-test", max_tokens: maxTokens, messages: [{ role: "user", content: "Hi" }] }),
+  };
+}
+
+/** Status after reading the whole body (so the pacer settles the usage). */
+async function statusOf(/** @type {Promise<Response>} */ p) {
+  const res = await p;
+  await res.text();
+  return res.status;
+}
+
+const errorInfo = (/** @type {any} */ e) => ({ name: e?.name, message: e?.message, code: e?.code });
+
+/** @typedef {new (options?: object) => { fetch: typeof fetch, stats(): any, limits(): any, close(): void }} PacerClass */
+
+/**
+ * The scenarios, each `(Pacer, env) => observations`.
+ * @type {Record<string, (Pacer: PacerClass, env: Env) => Promise<object>>}
+ */
+export const scenarios = {
+  /** A 429 with `retry-after: 2`, then a 200: one retry after the hint, in virtual time. */
+  async retryAfter(Pacer, env) {
+    const start = await freshStart(env);
+    const clock = virtualClock(start);
+    const send = sender(env, { clock, headersFor: (n) => (n === 1 ? { "x-mock-fault": "429; retry-after=2" } : undefined) });
+    /** @type {number[]} */
+    const sentAt = [];
+    const pacer = new Pacer({
+      clock,
+      seed: 7,
+      fetch: (/** @type {any} */ i, /** @type {any} */ o) => (sentAt.push(clock.now() - start), send(i, o)),
+    });
+    const status = await statusOf(pacer.fetch(`${env.anthropic}/v1/messages`, anthropicInit()));
+    const { retries, rateLimited, attempts } = pacer.stats();
+    return { status, sent: send.sent, sentAt, retries, rateLimited, attempts };
+  },
+
+  /**
+   * A burst of 10 requests of 500 input tokens each under ITPM 2000 (Anthropic): 4 fit the
+   * full bucket, then one every 15 s. The mock enforces the same limit in the same virtual
+   * time, so a request sent early would be refused.
+   */
+  async burstItpm(Pacer, env) {
+    const start = await freshStart(env);
+    const clock = virtualClock(start);
+    const send = sender(env, { clock });
+    /** @type {number[]} */
+    const admittedAt = [];
+    const pacer = new Pacer({
+      clock,
+      seed: 1,
+      limits: { itpm: 2000 },
+      estimate: () => ({ input: 500, output: 16 }),
+      fetch: send,
+      onEvent: (/** @type {any} */ e) => e.type === "admitted" && admittedAt.push(e.at - start),
+    });
+    const url = `${env.anthropic}/v1/messages`;
+    const statuses = await Promise.all(
+      Array.from({ length: 10 }, () => statusOf(pacer.fetch(url, anthropicInit({ "x-mock-input-tokens": "500" })))),
+    );
+    return { statuses, sent: send.sent, admittedAt };
+  },
+
+  /**
+   * A burst of 10 requests of 500 prompt + 100 max tokens under TPM 3000 (OpenAI): 5 fit the
+   * full bucket, the rest are paced (faster than 12 s each once unused output is given back).
+   */
+  async burstTpm(Pacer, env) {
+    const start = await freshStart(env);
+    const clock = virtualClock(start);
+    const send = sender(env, { clock });
+    /** @type {number[]} */
+    const admittedAt = [];
+    const pacer = new Pacer({
+      clock,
+      seed: 1,
+      limits: { tpm: 3000 },
+      estimate: () => ({ input: 500, output: 100 }),
+      fetch: send,
+      onEvent: (/** @type {any} */ e) => e.type === "admitted" && admittedAt.push(e.at - start),
+    });
+    const url = `${env.openai}/v1/chat/completions`;
+    const statuses = await Promise.all(
+      Array.from({ length: 10 }, () => statusOf(pacer.fetch(url, openaiInit({ "x-mock-input-tokens": "500" }, 100)))),
+    );
+    return { statuses, sent: send.sent, admittedAt };
+  },
+
+  /**
+   * Aborts while a call waits: in the queue (RPM 1 used up), in the backoff after a 429, and a
+   * signal aborted before the call. Each settles at once with the signal's reason.
+   */
+  async abort(Pacer, env) {
+    const start = await freshStart(env);
+    const url = `${env.anthropic}/v1/messages`;
+
+    // 1. Queued behind the RPM limit.
+    const clock = virtualClock(start);
+    const send = sender(env, { clock });
+    const pacer = new Pacer({ clock, seed: 3, limits: { rpm: 1 }, fetch: send });
+    const first = await statusOf(pacer.fetch(url, anthropicInit()));
+    clock.hold();
+    const ac = new AbortController();
+    const queued = pacer.fetch(url, { ...anthropicInit(), signal: ac.signal });
+    await until(() => pacer.stats().queued === 1 && clock.pending() > 0, "the second call to wait for the RPM bucket");
+    const reason = new Error("stop waiting");
+    ac.abort(reason);
+    const outcome = await queued.then(
+      () => "resolved",
+      (e) => e,
+    );
+    const queuedResult = {
+      first,
+      rejectedWithReason: outcome === reason,
+      outcome: outcome === reason ? "reason" : errorInfo(outcome),
+      queuedAfter: pacer.stats().queued,
+      sent: send.sent,
+      clockMoved: clock.now() - start,
+    };
+    clock.release();
+
+    // 2. In the backoff after a 429 (retry-after: 30), aborted with no reason (AbortError).
+    const clock2 = virtualClock(start);
+    const send2 = sender(env, { clock: clock2, headersFor: () => ({ "x-mock-fault": "429; retry-after=30" }) });
+    const pacer2 = new Pacer({ clock: clock2, seed: 4, fetch: send2 });
+    const ac2 = new AbortController();
+    clock2.hold();
+    const backingOff = pacer2.fetch(url, { ...anthropicInit(), signal: ac2.signal });
+    await until(() => send2.sent === 1 && pacer2.stats().rateLimited === 1 && clock2.pending() > 0, "the 429 and its backoff");
+    ac2.abort();
+    const outcome2 = await backingOff.then(
+      () => "resolved",
+      (e) => e,
+    );
+    const backoffResult = {
+      rejectedWithReason: outcome2 === ac2.signal.reason,
+      name: outcome2?.name,
+      sent: send2.sent,
+      clockMoved: clock2.now() - start,
+    };
+    clock2.release();
+
+    // 3. Already aborted: never sent.
+    const send3 = sender(env);
+    const pacer3 = new Pacer({ clock: virtualClock(start), fetch: send3 });
+    const reason3 = new Error("too late");
+    const outcome3 = await pacer3.fetch(url, { ...anthropicInit(), signal: AbortSignal.abort(reason3) }).then(
+      () => "resolved",
+      (e) => e,
+    );
+    const preAborted = { rejectedWithReason: outcome3 === reason3, sent: send3.sent };
+    return { queued: queuedResult, backoff: backoffResult, preAborted };
+  },
+
+  /** No configured limits: one call each to Anthropic and OpenAI, then `pacer.limits()`. */
+  async learnedLimits(Pacer, env) {
+    const start = await freshStart(env);
+    const out = {};
+    for (const [name, url, init] of [
+      ["anthropic", `${env.anthropic}/v1/messages`, anthropicInit()],
+      ["openai", `${env.openai}/v1/chat/completions`, openaiInit()],
+    ]) {
+      const clock = virtualClock(start);
+      const pacer = new Pacer({ clock, fetch: sender(env, { clock }) });
+      const before = pacer.limits();
+      const status = await statusOf(pacer.fetch(/** @type {string} */ (url), /** @type {RequestInit} */ (init)));
+      out[name] = { status, before, after: pacer.limits(), now: clock.now() };
+    }
+    return out;
+  },
+
+  /**
+   * The real clock (`Date.now`, `setTimeout`): waits that span no I/O must end. A 429 with
+   * `retry-after-ms: 40`, then a call queued 40 ms behind the ITPM bucket while the first
+   * call's response is still 500 ms away (so only a timer can end that wait).
+   */
+  async realTimers(Pacer, env) {
+    await freshStart(env);
+    const url = `${env.anthropic}/v1/messages`;
+    const send = sender(env, { headersFor: (n) => (n === 1 ? { "x-mock-fault": "429; retry-after-ms=40" } : undefined) });
+    const pacer = new Pacer({ seed: 5, fetch: send });
+    const t0 = Date.now();
+    const status = await statusOf(pacer.fetch(url, anthropicInit()));
+    const retry = { status, sent: send.sent, elapsed: Date.now() - t0 };
+
+    let n = 0;
+    /** @type {string[]} */
+    const order = [];
+    const pacer2 = new Pacer({
+      seed: 6,
+      limits: { itpm: 60_000 },
+      outputReservation: "none",
+      // The first call takes the whole bucket (capacity 60000, 1 token per ms back).
+      estimate: () => ({ input: n++ === 0 ? 60_000 : 40, output: 0 }),
+      onEvent: (/** @type {any} */ e) => e.type === "admitted" && order.push(`admitted ${e.id}`),
+    });
+    const settle = async (/** @type {Promise<Response>} */ p, /** @type {number} */ id) => {
+      const res = await p;
+      order.push(`response ${id}`);
+      return statusOf(Promise.resolve(res));
+    };
+    const statuses = await Promise.all([
+      settle(pacer2.fetch(url, anthropicInit({ "x-mock-latency-ms": "500" })), 1),
+      settle(pacer2.fetch(url, anthropicInit()), 2),
+    ]);
+    return { retry, paced: { statuses, order } };
+  },
+};
+
+/**
+ * `llm-pacer/slim`: using it before `init` throws a clear error; after `load()` it works.
+ * @param {{ Pacer: PacerClass }} slim
+ * @param {() => unknown} load runs `init` / `initSync` the runtime's way
+ * @param {Env} env
+ */
+export async function slimScenario(slim, load, env) {
+  let before = "no error";
+  try {
+    new slim.Pacer();
+  } catch (e) {
+    before = /** @type {Error} */ (e).message;
+  }
+  await load();
+  const start = await freshStart(env);
+  const clock = virtualClock(start);
+  const pacer = new slim.Pacer({ clock, fetch: sender(env, { clock }) });
+  const status = await statusOf(pacer.fetch(`${env.anthropic}/v1/messages`, anthropicInit()));
+  return { before, status };
+}
+
+/** Bound a promise in real time (the runtimes' own `setTimeout`). */
+function bounded(/** @type {Promise<any>} */ p, /** @type {string} */ what) {
+  let timer;
+  return Promise.race([
+    p,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no result after ${SCENARIO_TIMEOUT_MS} ms`)), SCENARIO_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Runs every scenario in turn; a scenario that throws reports `{ error }` (the driver fails
+ * it) and the others still run.
+ * @param {PacerClass} Pacer
+ * @param {Env} env
+ * @param {Record<string, () => Promise<object>>} [extra] runtime-specific scenarios
+ */
+export async function runScenarios(Pacer, env, extra = {}) {
+  /** @type {Record<string, any>} */
+  const results = {};
+  const all = { ...Object.fromEntries(Object.entries(scenarios).map(([k, f]) => [k, () => f(Pacer, env)])), ...extra };
+  for (const [name, run] of Object.entries(all)) {
+    try {
+      results[name] = await bounded(run(), name);
+    } catch (e) {
+      results[name] = { error: `${/** @type {Error} */ (e)?.stack ?? e}` };
+    }
+  }
+  return results;
+}
