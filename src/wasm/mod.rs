@@ -222,7 +222,11 @@ impl Timer {
 
 struct State {
     engine: Engine,
-    rng: fastrand::Rng,
+    /// The jitter PRNG: seeded at construction from the `seed` option, else at the first draw
+    /// from the platform's secure random source (workerd forbids `crypto.getRandomValues` at
+    /// global scope, where Workers often create their pacer; drawing it there would give
+    /// every isolate the same fallback seed and so the same jitter, in lockstep).
+    rng: Option<fastrand::Rng>,
     calls: Calls,
     timer: Timer,
     timer_gen: u64,
@@ -230,6 +234,15 @@ struct State {
     /// program no longer references still settles its calls (and never leaves a timer or an
     /// abort listener pointing at freed closures). Dropped when the pacer is idle.
     keep_alive: Option<Rc<Inner>>,
+}
+
+impl State {
+    /// A uniform draw in `[0, 1)` for the engine's jitter.
+    fn draw(&mut self) -> f64 {
+        self.rng
+            .get_or_insert_with(|| fastrand::Rng::with_seed(random_seed()))
+            .f64()
+    }
 }
 
 struct Inner {
@@ -256,7 +269,6 @@ impl Inner {
                     inner.on_timer(None);
                 }
             });
-            let seed = driver.seed.unwrap_or_else(random_seed);
             // A clock that fails at once gives 0 (with a clock, `Date.now` is never read).
             let now = Self::read_clock(&driver).unwrap_or(0.0);
             let mut engine = Engine::new(config, now);
@@ -266,7 +278,7 @@ impl Inner {
                 last_now: Cell::new(now),
                 state: RefCell::new(State {
                     engine,
-                    rng: fastrand::Rng::with_seed(seed),
+                    rng: driver.seed.map(fastrand::Rng::with_seed),
                     calls: Calls::default(),
                     timer: Timer::Off,
                     timer_gen: 0,
@@ -586,7 +598,7 @@ impl Inner {
                 return;
             };
             call.network_error = error;
-            let u = st.rng.f64();
+            let u = st.draw();
             let verdict = st.engine.on_network_error(now, id, u);
             st.verdict(now, id, verdict, fx);
         });
@@ -629,7 +641,7 @@ impl Inner {
             if let Some(call) = st.calls.get_mut(&id) {
                 call.held = Some(response);
             }
-            let u = st.rng.f64();
+            let u = st.draw();
             let verdict = st
                 .engine
                 .on_response(now, id, status, &info, error.as_ref(), u);
