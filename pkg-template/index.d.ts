@@ -130,7 +130,7 @@ export interface PacerStats {
   readonly rateLimited: number;
   /** 529 responses seen. */
   readonly overloaded: number;
-  /** Other 5xx (and 408/409) responses seen. */
+  /** 5xx responses seen other than 529 (those count in `overloaded`). */
   readonly serverErrors: number;
   /** Attempts that failed with no response. */
   readonly networkErrors: number;
