@@ -1,0 +1,325 @@
+// The life of a call against the contract (DESIGN.md section 3): abort (before, while queued,
+// while backing off, in flight), `timeoutMs` (never sleeps past it; the last Response or
+// TIMEOUT), and `close()` (queued calls reject with CLOSED, in-flight ones finish without
+// retries, later calls reject, no timer left: a child process exits by itself). Virtual time
+// through a VirtualClock shared with the mock servers.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { getEventListeners } from "node:events";
+import { fileURLToPath } from "node:url";
+import { Pacer, PacerError, ClosedError, PacerTimeoutError } from "llm-pacer";
+import { startAnthropicMock } from "./mock/index.mjs";
+import { anthropicInit, mockEnv, drained, outcome, isSettled, until } from "./lib/harness.mjs";
+
+/** A `fetch` that waits for `open()` before it sends. */
+function gatedFetch() {
+  let open;
+  const gate = new Promise((resolve) => (open = resolve));
+  return { open: () => open(), fetch: async (input, init) => (await gate, globalThis.fetch(input, init)) };
+}
+
+describe("abort", () => {
+  test("an already aborted signal rejects at once with its reason; nothing is sent or counted", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make();
+    const reason = new Error("changed my mind");
+    const p = pacer.fetch(env.url, anthropicInit({ signal: AbortSignal.abort(reason) }));
+    assert.ok(await isSettled(p, 1), "settled within one turn");
+    await assert.rejects(p, (e) => e === reason);
+
+    // No reason given: the signal's own AbortError.
+    const signal = AbortSignal.abort();
+    await assert.rejects(pacer.fetch(env.url, anthropicInit({ signal })), (e) => e === signal.reason && e.name === "AbortError");
+
+    // The signal of a Request input counts too.
+    const request = new Request(env.url, { ...anthropicInit(), signal: AbortSignal.abort(reason) });
+    await assert.rejects(pacer.fetch(request), (e) => e === reason);
+
+    assert.equal(env.mock.log.length, 0);
+    assert.equal(pacer.stats().requests, 0);
+    assert.equal(env.events.length, 0);
+  });
+
+  test("abort while queued settles at once with the reason; the call is never sent", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    env.clock.hold = true;
+    const pacer = env.make({ limits: { rpm: 1 } });
+    assert.equal((await pacer.fetch(env.url, anthropicInit())).status, 200);
+    const controller = new AbortController();
+    const p = pacer.fetch(env.url, anthropicInit({ signal: controller.signal }));
+    await until(() => pacer.stats().queued === 1, "the second call to queue");
+    assert.ok(env.events.some((e) => e.id === 2 && e.type === "wait" && e.reason === "requests"));
+    assert.equal(await isSettled(p), false);
+    const reason = new Error("user left");
+    controller.abort(reason);
+    assert.ok(await isSettled(p, 1), "settled at once");
+    await assert.rejects(p, (e) => e === reason);
+    assert.equal(pacer.stats().queued, 0);
+    await env.clock.advance(120_000);
+    assert.equal(env.mock.log.length, 1, "never sent");
+    assert.equal(env.clock.pending.size, 0, "no timer left");
+    assert.deepEqual(
+      env.events.filter((e) => e.id === 2).map((e) => e.type),
+      ["queued", "wait", "giveup"],
+    );
+  });
+
+  test("abort while backing off settles at once with the reason; no further attempt", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    env.clock.hold = true;
+    env.mock.script([{ status: 429, retryAfter: 30 }, "ok"]);
+    const pacer = env.make();
+    const controller = new AbortController();
+    const p = pacer.fetch(env.url, anthropicInit({ signal: controller.signal }));
+    await until(() => env.events.some((e) => e.type === "retry"), "the retry to be scheduled");
+    assert.equal(pacer.stats().queued, 1);
+    assert.equal(env.clock.pending.size, 1, "the backoff timer");
+    const reason = new Error("enough");
+    controller.abort(reason);
+    assert.ok(await isSettled(p, 1));
+    await assert.rejects(p, (e) => e === reason);
+    await env.clock.settle();
+    assert.equal(env.clock.pending.size, 0, "the timer is cancelled");
+    await env.clock.advance(60_000);
+    assert.equal(env.mock.log.length, 1);
+    assert.equal(pacer.stats().queued, 0);
+  });
+
+  test("abort in flight aborts the fetch on the wire", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make();
+    const controller = new AbortController();
+    const p = pacer.fetch(env.url, anthropicInit({ signal: controller.signal, headers: { "x-mock-fault": "stall" } }));
+    await until(() => env.mock.log.length === 1 && pacer.stats().inFlight === 1, "the attempt to reach the server");
+    const reason = new Error("cancelled by the user");
+    controller.abort(reason);
+    await assert.rejects(p, (e) => e === reason);
+    // The attempt's own fetch was aborted (with the same reason) and the connection closed.
+    await until(() => env.tf.errors.length === 1, "the inner fetch to reject");
+    assert.equal(env.tf.errors[0], reason);
+    await until(() => env.mock.log[0].finishedAt !== null, "the server to see the request end");
+    assert.equal(pacer.stats().inFlight, 0);
+    assert.equal(pacer.stats().attempts, 1);
+    assert.equal(pacer.stats().networkErrors, 0, "an abort is not a network error");
+  });
+
+  test("abort after a stream is delivered stops its body, as with fetch; the slot is freed", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock, { eventDelayMs: 20 });
+    const pacer = env.make({ concurrency: 1 });
+    const controller = new AbortController();
+    const res = await pacer.fetch(env.url, anthropicInit({ signal: controller.signal, body: { stream: true } }));
+    assert.equal(res.status, 200);
+    assert.equal(pacer.stats().inFlight, 1);
+    controller.abort(new Error("stop streaming"));
+    // The body errors (which error is undici's: after a clone it says "Body is unusable", the
+    // same as `fetch` itself with a cloned response).
+    await assert.rejects(res.text());
+    await drained(pacer);
+    assert.equal(pacer.stats().inFlight, 0);
+    // The slot is free: the next call goes.
+    assert.equal((await pacer.fetch(env.url, anthropicInit())).status, 200);
+  });
+
+  test("a long-lived signal shared by many calls keeps no listener from the pacer", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make();
+    const controller = new AbortController();
+    env.mock.script([503, "ok", { status: 429, retryAfter: 1 }, "ok", 400]);
+    for (let i = 0; i < 20; i++) {
+      const res = await pacer.fetch(env.url, anthropicInit({ signal: controller.signal }));
+      await res.text();
+    }
+    await assert.rejects(
+      env.make({ limits: { itpm: 1 } }).fetch(env.url, anthropicInit({ signal: controller.signal })),
+      (e) => e.code === "REQUEST_TOO_LARGE",
+    );
+    await drained(pacer);
+    assert.equal(getEventListeners(controller.signal, "abort").length, 0);
+  });
+
+  test("aborting after the response is delivered does not reject or retry", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make();
+    const controller = new AbortController();
+    const res = await pacer.fetch(env.url, anthropicInit({ signal: controller.signal }));
+    assert.equal(res.status, 200);
+    await res.text();
+    controller.abort(new Error("late"));
+    await drained(pacer);
+    assert.equal(env.mock.log.length, 1);
+  });
+});
+
+describe("timeoutMs", () => {
+  test("a hint that would cross the deadline returns the 429 at once", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    env.mock.script([{ status: 429, retryAfter: 10 }, "ok"]);
+    const pacer = env.make({ timeoutMs: 5000 });
+    const res = await pacer.fetch(env.url, anthropicInit());
+    assert.equal(res.status, 429);
+    assert.equal(env.clock.elapsed, 0);
+    assert.equal(env.mock.log.length, 1);
+    assert.deepEqual(
+      env.events.filter((e) => e.type === "giveup").map((e) => e.reason),
+      ["timeout"],
+    );
+  });
+
+  test("backoff: retried while the next wait fits, then the last Response at once", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    env.mock.script([503, 503, 503, 503, "ok"]);
+    const pacer = env.make({ timeoutMs: 4000, retry: { jitter: "none", initialDelayMs: 1000, multiplier: 2 } });
+    const res = await pacer.fetch(env.url, anthropicInit());
+    // Attempts at 0, 1000, 3000; the next (at 7000) would cross 4000.
+    assert.equal(res.status, 503);
+    assert.deepEqual(env.mock.log.map((e) => e.at - env.clock.start), [0, 1000, 3000]);
+    assert.equal(env.clock.elapsed, 3000);
+    for (const s of env.clock.sleeps) assert.ok(s.at + s.ms <= env.clock.start + 4000, `slept to ${s.at + s.ms - env.clock.start}`);
+  });
+
+  test("a call queued behind a limit rejects with TIMEOUT at the deadline, not later", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make({ limits: { rpm: 1 }, timeoutMs: 5000 });
+    assert.equal((await pacer.fetch(env.url, anthropicInit())).status, 200);
+    const started = env.clock.t;
+    const r = await outcome(pacer.fetch(env.url, anthropicInit()));
+    assert.equal(r.ok, false);
+    assert.ok(r.error instanceof PacerTimeoutError);
+    assert.ok(r.error instanceof PacerError);
+    assert.equal(r.error.code, "TIMEOUT");
+    assert.equal(r.error.timeoutMs, 5000);
+    assert.equal(env.clock.t - started, 5000, "rejected exactly at the deadline");
+    assert.equal(env.mock.log.length, 1);
+    for (const s of env.clock.sleeps) assert.ok(s.at + s.ms <= started + 5000);
+  });
+
+  test("network errors only: TIMEOUT when the next wait would cross the deadline", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    env.mock.script(["reset", "reset", "reset", "ok"]);
+    const pacer = env.make({ timeoutMs: 2500, retry: { jitter: "none", initialDelayMs: 1000 } });
+    const r = await outcome(pacer.fetch(env.url, anthropicInit()));
+    assert.equal(r.ok, false);
+    assert.equal(r.error.code, "TIMEOUT");
+    assert.equal(env.mock.log.length, 2, "attempts at 0 and 1000; the next at 3000 would cross 2500");
+    assert.equal(env.clock.elapsed, 1000);
+  });
+
+  test("an attempt still on the wire at the deadline is aborted and TIMEOUT rejects", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    env.clock.busy = () => false; // the stalled request must not hold time still
+    const pacer = env.make({ timeoutMs: 5000 });
+    const r = await outcome(pacer.fetch(env.url, anthropicInit({ headers: { "x-mock-fault": "stall" } })));
+    assert.equal(r.ok, false);
+    assert.equal(r.error.code, "TIMEOUT");
+    assert.equal(env.clock.elapsed, 5000);
+    await until(() => env.tf.errors.length === 1, "the attempt to be aborted");
+    await until(() => env.mock.log[0].finishedAt !== null, "the server to see it end");
+    assert.equal(pacer.stats().inFlight, 0);
+  });
+
+  test("a retry still queued behind a limit at the deadline: the last Response, not TIMEOUT", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    env.mock.script([503, "ok"]);
+    const pacer = env.make({ limits: { rpm: 1 }, timeoutMs: 1500, retry: { jitter: "none", initialDelayMs: 1000 } });
+    const res = await pacer.fetch(env.url, anthropicInit());
+    assert.equal(res.status, 503);
+    assert.equal(env.clock.elapsed, 1500, "returned at the deadline");
+    assert.equal(env.mock.log.length, 1);
+    assert.match(await res.text(), /api_error/);
+  });
+
+  test("a response that arrived in time is delivered; the deadline does not cut it", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    env.mock.script([{ status: 429, retryAfter: 2 }, "ok"]);
+    const pacer = env.make({ timeoutMs: 5000 });
+    const res = await pacer.fetch(env.url, anthropicInit());
+    assert.equal(res.status, 200);
+    await env.clock.advance(10_000);
+    assert.equal((await res.json()).type, "message");
+    await drained(pacer);
+  });
+});
+
+describe("close()", () => {
+  test("queued calls reject with CLOSED; the one in flight finishes with no retry; later calls reject", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const gate = gatedFetch();
+    env.mock.script([503, "ok"]);
+    const pacer = new Pacer({ clock: env.clock, fetch: gate.fetch, concurrency: 1 });
+    const inFlight = pacer.fetch(env.url, anthropicInit());
+    const queued = pacer.fetch(env.url, anthropicInit());
+    await until(() => pacer.stats().inFlight === 1 && pacer.stats().queued === 1, "one in flight, one queued");
+    pacer.close();
+    assert.ok(await isSettled(queued, 1), "the queued call settles at once");
+    await assert.rejects(queued, (e) => e instanceof ClosedError && e instanceof PacerError && e.code === "CLOSED");
+    gate.open();
+    const res = await inFlight;
+    assert.equal(res.status, 503, "its response, not retried");
+    assert.equal(env.mock.log.length, 1);
+    await assert.rejects(pacer.fetch(env.url, anthropicInit()), (e) => e instanceof ClosedError);
+    assert.equal(env.mock.log.length, 1);
+    pacer.close(); // idempotent
+    assert.equal(pacer.stats().queued, 0);
+    assert.equal(pacer.stats().inFlight, 0);
+    assert.equal(env.mock.pending(), 1, "the 'ok' meant for a retry was never used");
+  });
+
+  test("a call backing off gets its last Response; its timer is cleared", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    env.clock.hold = true;
+    env.mock.script([{ status: 429, retryAfter: 30 }, "ok"]);
+    const pacer = env.make();
+    const p = pacer.fetch(env.url, anthropicInit());
+    await until(() => env.events.some((e) => e.type === "retry"), "the retry to be scheduled");
+    assert.equal(env.clock.pending.size, 1);
+    pacer.close();
+    const res = await p;
+    assert.equal(res.status, 429);
+    await env.clock.settle();
+    assert.equal(env.clock.pending.size, 0, "no timer left");
+    await env.clock.advance(60_000);
+    assert.equal(env.mock.log.length, 1);
+  });
+
+  test("a streamed response delivered before close still settles its usage", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make();
+    const res = await pacer.fetch(env.url, anthropicInit({ body: { stream: true }, headers: { "x-mock-output-tokens": "7" } }));
+    pacer.close();
+    assert.match(await res.text(), /message_stop/);
+    await drained(pacer);
+    assert.equal(pacer.stats().outputTokensUsed, 7);
+  });
+
+  test("after close nothing keeps the event loop alive: the process exits by itself", async () => {
+    const child = fileURLToPath(new URL("./lib/close-child.mjs", import.meta.url));
+    const run = (args, killAfterMs) =>
+      new Promise((resolve, reject) => {
+        const p = spawn(process.execPath, [child, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        let err = "";
+        p.stdout.on("data", (d) => (out += d));
+        p.stderr.on("data", (d) => (err += d));
+        const timer = setTimeout(() => p.kill("SIGKILL"), killAfterMs);
+        p.on("error", reject);
+        p.on("exit", (code, signal) => {
+          clearTimeout(timer);
+          resolve({ code, signal, out, err });
+        });
+      });
+    const closed = await run([], 8000);
+    assert.equal(closed.signal, null, `the child had to be killed: ${closed.out}${closed.err}`);
+    assert.equal(closed.code, 0, closed.err);
+    const report = JSON.parse(closed.out);
+    assert.equal(report.queued, "rejected CLOSED");
+    assert.equal(report.retrying, "resolved 503");
+    assert.equal(report.stats.queued, 0);
+    assert.equal(report.stats.inFlight, 0);
+
+    // The control: without close() the queued call's timer keeps the process alive.
+    const open = await run(["no-close"], 2000);
+    assert.equal(open.signal, "SIGKILL", "without close() the process should still be waiting");
+    assert.match(open.out, /not closing/);
+  });
+});

@@ -1,0 +1,286 @@
+// The npm package as users get it: `npm pack` in pkg/ (built by scripts/build-pkg.sh), the
+// tarball's files against what the exports map needs (no stray file, the .wasm included), and
+// the tarball installed (offline, from the file: it has no dependencies) into scratch consumer
+// projects in a temp dir: a Node ESM one (`import { Pacer } from "llm-pacer"`), a Node CJS one
+// (`require("llm-pacer")`), the `./slim` entry (a clear error before `init`, then working), and
+// a TypeScript type-check of both module systems against the shipped declarations.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, execFile } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, posix } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const pkgDir = join(root, "pkg");
+const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+
+let tmp;
+let tarball;
+let files; // paths inside the tarball, without the leading "package/"
+let unpacked; // the tarball extracted: <unpacked>/package/...
+
+const consumers = new Map();
+
+/** A consumer project with the tarball installed (once per name); resolves to its directory. */
+function consumer(name, packageJson) {
+  if (!consumers.has(name)) consumers.set(name, install(name, packageJson));
+  return consumers.get(name);
+}
+
+async function install(name, packageJson) {
+  const dir = join(tmp, name);
+  mkdirSync(dir);
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name, version: "1.0.0", private: true, ...packageJson }));
+  await run(npm, ["install", tarball, "--offline", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: dir });
+  return dir;
+}
+
+/** Run `node file` in `dir`; its stdout parsed as JSON. */
+async function node(dir, file, source) {
+  writeFileSync(join(dir, file), source);
+  const { stdout } = await run(process.execPath, [file], { cwd: dir, timeout: 20_000 });
+  return JSON.parse(stdout);
+}
+
+// A tiny LLM-like server for the consumers: a 429 with a 5 ms hint first, then usage JSON.
+const SERVER = `
+  let hits = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      if (++hits === 1) {
+        res.writeHead(429, { "content-type": "application/json", "retry-after-ms": "5" });
+        return res.end('{"type":"error","error":{"type":"rate_limit_error"}}');
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"type":"message","usage":{"input_tokens":4,"output_tokens":2}}');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = "http://127.0.0.1:" + server.address().port + "/v1/messages";
+  const requestInit = { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ max_tokens: 8, messages: [] }) };
+  async function call(Pacer) {
+    const pacer = new Pacer({ retry: { maxRetries: 2 } });
+    const res = await pacer.fetch(url, requestInit);
+    const body = await res.json();
+    while (pacer.stats().inFlight > 0) await new Promise((r) => setImmediate(r));
+    const { attempts, inputTokensUsed } = pacer.stats();
+    pacer.close();
+    return { status: res.status, type: body.type, attempts, inputTokensUsed };
+  }
+`;
+
+before(async () => {
+  assert.ok(existsSync(join(pkgDir, "package.json")), "pkg/ is not built: run scripts/build-pkg.sh");
+  tmp = mkdtempSync(join(tmpdir(), "llm-pacer-pack-"));
+  const { stdout } = await run(npm, ["pack", "--json", "--pack-destination", tmp, "--loglevel=error"], { cwd: pkgDir });
+  tarball = join(tmp, JSON.parse(stdout)[0].filename);
+  files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" })
+    .split("\n")
+    .filter((l) => l && !l.endsWith("/"))
+    .map((l) => {
+      assert.ok(l.startsWith("package/"), l);
+      return l.slice("package/".length);
+    })
+    .sort();
+  // Both consumer projects install while the first test runs.
+  consumer("esm-consumer", { type: "module" }).catch(() => {});
+  consumer("cjs-consumer", {}).catch(() => {});
+  unpacked = join(tmp, "unpacked");
+  mkdirSync(unpacked);
+  execFileSync("tar", ["-xzf", tarball, "-C", unpacked]);
+});
+
+after(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Every file a string or condition object of the exports map points at. */
+function targets(value) {
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value)) return value.flatMap(targets);
+  if (value && typeof value === "object") return Object.values(value).flatMap(targets);
+  return [];
+}
+
+/** The relative files a shipped file loads: imports, requires, `new URL(.., import.meta.url)`, `${__dirname}/..`. */
+function references(path, text) {
+  const out = [];
+  const dir = posix.dirname(path);
+  const patterns = [
+    /\b(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g,
+    /\brequire\(\s*["'](\.{1,2}\/[^"']+)["']\s*\)/g,
+    /\bnew URL\(\s*["'](\.{1,2}\/[^"']+)["']\s*,\s*import\.meta\.url\s*\)/g,
+    /\$\{__dirname\}\/([^`"'\s]+)/g,
+  ];
+  for (const re of patterns) {
+    for (const [, ref] of text.matchAll(re)) {
+      let target = posix.normalize(posix.join(dir, ref));
+      // In declaration files `./index.js` means its declarations.
+      if (/\.d\.c?ts$/.test(path)) target = target.replace(/\.js$/, ".d.ts").replace(/\.cjs$/, ".d.cts");
+      out.push(target);
+    }
+  }
+  return out;
+}
+
+test("the tarball holds exactly what the exports map needs (the .wasm included)", () => {
+  const manifest = JSON.parse(readFileSync(join(unpacked, "package", "package.json"), "utf8"));
+  assert.equal(manifest.name, "llm-pacer");
+  assert.equal(manifest.sideEffects, false);
+  assert.deepEqual(manifest.dependencies ?? {}, {}, "no runtime dependencies");
+  for (const key of Object.keys(manifest.exports)) assert.ok(!key.includes("*"), `pattern export ${key}: extend this test`);
+  assert.ok("." in manifest.exports && "./slim" in manifest.exports);
+
+  // The closure of the exports map (and the legacy main/module/types) over what each file loads.
+  const needed = new Set();
+  const queue = [...targets(manifest.exports), manifest.main, manifest.module, manifest.types]
+    .filter(Boolean)
+    .map((p) => posix.normalize(p));
+  while (queue.length) {
+    const p = queue.pop();
+    if (needed.has(p)) continue;
+    needed.add(p);
+    assert.ok(files.includes(p), `the package needs ${p} but the tarball lacks it`);
+    if (/\.(c|m)?js$|\.d\.c?ts$/.test(p)) queue.push(...references(p, readFileSync(join(unpacked, "package", p), "utf8")));
+  }
+  assert.ok(needed.has("llm_pacer_bg.wasm"));
+  assert.ok(needed.has("node/llm_pacer.cjs") && needed.has("web/llm_pacer.js"), "the glue is reached through the entries");
+  const meta = new Set(["package.json", "README.md"]);
+  const stray = files.filter((f) => !needed.has(f) && !meta.has(f) && !/^(LICEN[CS]E|CHANGELOG)/i.test(f));
+  assert.deepEqual(stray, [], "files nothing loads");
+  assert.ok(files.includes("README.md"));
+
+  // The shipped module is the built one, and valid.
+  const wasm = readFileSync(join(unpacked, "package", "llm_pacer_bg.wasm"));
+  assert.ok(WebAssembly.validate(wasm));
+  assert.ok(wasm.equals(readFileSync(join(pkgDir, "llm_pacer_bg.wasm"))));
+});
+
+test("a Node ESM consumer: import { Pacer } from 'llm-pacer' (and require in the same program)", async () => {
+  const dir = await consumer("esm-consumer", { type: "module" });
+  const out = await node(
+    dir,
+    "index.js",
+    `import http from "node:http";
+     import { createRequire } from "node:module";
+     import { Pacer, PacerError, ClosedError, RequestTooLargeError, RetryAfterTooLongError, PacerTimeoutError } from "llm-pacer";
+     ${SERVER}
+     const required = createRequire(import.meta.url)("llm-pacer");
+     const result = await call(Pacer);
+     server.close();
+     console.log(JSON.stringify({
+       ...result,
+       resolved: import.meta.resolve("llm-pacer").replace(/^.*node_modules\\//, ""),
+       sameInstance: required.Pacer === Pacer,
+       errors: [PacerError, ClosedError, RequestTooLargeError, RetryAfterTooLongError, PacerTimeoutError].every((C) => typeof C === "function"),
+       closedIsPacerError: new ClosedError("x") instanceof PacerError,
+       version: createRequire(import.meta.url)("llm-pacer/package.json").version,
+     }));`,
+  );
+  assert.deepEqual(out, {
+    status: 200,
+    type: "message",
+    attempts: 2,
+    inputTokensUsed: 4,
+    resolved: "llm-pacer/node/index.mjs",
+    sameInstance: true,
+    errors: true,
+    closedIsPacerError: true,
+    version: JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")).version,
+  });
+});
+
+test("a Node CJS consumer: require('llm-pacer')", async () => {
+  const dir = await consumer("cjs-consumer", {});
+  const out = await node(
+    dir,
+    "index.js",
+    `const http = require("node:http");
+     const { Pacer, PacerError } = require("llm-pacer");
+     (async () => {
+       ${SERVER}
+       const result = await call(Pacer);
+       server.close();
+       let optionError;
+       try { new Pacer({ retry: { maxRetries: -1 } }); } catch (e) { optionError = e.constructor.name + ": " + e.message; }
+       console.log(JSON.stringify({
+         ...result,
+         resolved: require.resolve("llm-pacer").replace(/^.*node_modules\\//, ""),
+         pacerError: typeof PacerError,
+         optionError,
+       }));
+     })();`,
+  );
+  assert.equal(out.status, 200);
+  assert.equal(out.attempts, 2);
+  assert.equal(out.inputTokensUsed, 4);
+  assert.equal(out.resolved, "llm-pacer/node/index.cjs");
+  assert.equal(out.pacerError, "function");
+  assert.match(out.optionError, /^RangeError: .*`retry\.maxRetries`/);
+});
+
+test("llm-pacer/slim throws a clear error before init, and works after", async () => {
+  const dir = await consumer("esm-consumer", { type: "module" });
+  const out = await node(
+    dir,
+    "slim.js",
+    `import http from "node:http";
+     import { readFileSync } from "node:fs";
+     import { fileURLToPath } from "node:url";
+     import init, { Pacer, initSync } from "llm-pacer/slim";
+     ${SERVER}
+     let before;
+     try { new Pacer(); } catch (e) { before = e.message; }
+     const wasmPath = fileURLToPath(import.meta.resolve("llm-pacer/llm_pacer_bg.wasm"));
+     await init(readFileSync(wasmPath));
+     const result = await call(Pacer);
+     server.close();
+     console.log(JSON.stringify({ before, ...result, initSync: typeof initSync, resolved: import.meta.resolve("llm-pacer/slim").replace(/^.*node_modules\\//, "") }));`,
+  );
+  assert.match(out.before, /llm-pacer\/slim/);
+  assert.match(out.before, /await init\(\)/);
+  assert.equal(out.status, 200);
+  assert.equal(out.attempts, 2);
+  assert.equal(out.initSync, "function");
+  assert.equal(out.resolved, "llm-pacer/web/slim.js");
+});
+
+test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)", async () => {
+  const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+  if (!existsSync(tsc)) return assert.fail("typescript is not installed (npm ci)");
+  const dir = await consumer("esm-consumer", { type: "module" });
+  const use = (fetchType) => `
+    const pacer = new Pacer({ limits: { rpm: 50, itpm: 30_000 }, retry: { maxRetries: 3, jitter: "equal" }, concurrency: 5,
+      onEvent: (e) => { const r: string = e.reason; void r; } });
+    const f: ${fetchType} = pacer.fetch;
+    const s: number = pacer.stats().attempts;
+    const l: "configured" | "headers" | undefined = pacer.limits().requests?.source;
+    function code(e: unknown): string | undefined { return e instanceof PacerError ? e.code : undefined; }
+    // @ts-expect-error: not an option value
+    new Pacer({ retry: { jitter: "wild" } });
+    void f; void s; void l; void code;
+  `;
+  writeFileSync(join(dir, "esm.mts"), `import { Pacer, PacerError } from "llm-pacer";\n${use("typeof fetch")}\nexport {};\n`);
+  writeFileSync(join(dir, "cjs.cts"), `import lib = require("llm-pacer");\nconst { Pacer, PacerError } = lib;\n${use("typeof fetch")}\nexport {};\n`);
+  writeFileSync(
+    join(dir, "slim.mts"),
+    `import init, { Pacer } from "llm-pacer/slim";\nawait init(new Uint8Array());\nnew Pacer({ seed: 1 });\nexport {};\n`,
+  );
+  writeFileSync(
+    join(dir, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: { module: "nodenext", moduleResolution: "nodenext", target: "es2022", strict: true, noEmit: true, skipLibCheck: false, types: [], lib: ["es2022", "dom"] },
+      files: ["esm.mts", "cjs.cts", "slim.mts"],
+    }),
+  );
+  try {
+    await run(process.execPath, [tsc, "-p", "."], { cwd: dir, timeout: 60_000 });
+  } catch (e) {
+    assert.fail(`tsc failed:\n${e.stdout}${e.stderr}`);
+  }
+});
