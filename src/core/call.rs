@@ -236,6 +236,8 @@ struct Call {
     waiting_since: Ms,
     /// Set by `close`: finish the attempt on the wire, retry no more.
     no_retry: bool,
+    /// False when the request can be sent only once (its body is a stream).
+    replayable: bool,
 }
 
 /// A time as an ordered key: for finite non-negative floats the bit pattern orders like the
@@ -425,6 +427,7 @@ impl Engine {
                 prev_delay: 0.0,
                 waiting_since: now_ms,
                 no_retry: false,
+                replayable: true,
             },
         );
         self.scheduler.push(id, request.priority, seq, cost);
@@ -470,6 +473,14 @@ impl Engine {
             } else {
                 Action::Fail { id, error }
             });
+        }
+    }
+
+    /// The request of `id` can be sent only once (e.g. its body is a stream): it is never
+    /// retried; its first response (or network error) is final.
+    pub fn not_replayable(&mut self, id: Id) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.replayable = false;
         }
     }
 
@@ -640,6 +651,9 @@ impl Engine {
         }
         if self.closed || call.no_retry {
             return Err("closed");
+        }
+        if !call.replayable {
+            return Err("not_replayable");
         }
         if call.attempt > retry.max_retries {
             return Err("max_retries");
@@ -1012,6 +1026,30 @@ mod tests {
         assert_eq!(now, T0 + 3_000.0);
         assert_eq!(e.stats().retries, 2);
         assert_eq!(e.live_calls(), 0);
+    }
+
+    #[test]
+    fn a_call_that_cannot_be_replayed_is_never_retried() {
+        let mut e = Engine::new(config(), T0);
+        e.set_record_events(true);
+        let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+        let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+        e.not_replayable(a);
+        e.not_replayable(b);
+        e.poll(T0);
+        assert_eq!(
+            e.on_response(T0, a, 503, &none(), None, 0.0),
+            Verdict::Deliver
+        );
+        assert_eq!(
+            e.on_network_error(T0, b, 0.0),
+            Verdict::Fail(CallError::Network)
+        );
+        assert_eq!(e.stats().retries, 0);
+        assert!(e
+            .drain_events()
+            .iter()
+            .any(|ev| ev.kind == EventKind::GiveUp && ev.reason == "not_replayable"));
     }
 
     #[test]

@@ -134,6 +134,9 @@ pub struct Ticket {
     pub output: f64,
     /// When it was admitted.
     pub at_ms: Ms,
+    /// Its place in the limiter's order of admissions: tells which buckets existed when it was
+    /// admitted (a bucket learned later reserved nothing for it), even within one millisecond.
+    pub serial: u64,
 }
 
 /// Real usage, as the response reports it. Invalid values (negative, NaN, absurd) must be
@@ -271,9 +274,11 @@ struct Slot {
     bucket: Bucket,
     /// The configured per-minute limit, if one was given (then the source is `Configured`).
     configured: Option<f64>,
-    /// When this bucket started counting. A ticket admitted earlier reserved nothing here, so
-    /// settling or refunding it must not touch this bucket.
-    since_ms: Ms,
+    /// The admission serial from which this bucket counts. A ticket admitted earlier reserved
+    /// nothing here, so settling or refunding it must not touch this bucket. (A serial, not a
+    /// time: a response can arrive, and teach a bucket, in the very millisecond its request
+    /// was admitted.)
+    since: u64,
 }
 
 impl Slot {
@@ -298,9 +303,9 @@ impl Slot {
         }
         (n + drain * HEADROOM_MS).min(self.bucket.capacity().max(n))
     }
-    /// Did the request admitted at `at_ms` reserve in this bucket?
-    fn covers(&self, at_ms: Ms) -> bool {
-        at_ms >= self.since_ms
+    /// Did the request with this admission serial reserve in this bucket?
+    fn covers(&self, serial: u64) -> bool {
+        serial >= self.since
     }
 }
 
@@ -316,6 +321,8 @@ pub struct Limiter {
     paused_until_ms: Option<Ms>,
     /// The latest `now_ms` seen by a transition: time never runs backwards here.
     clock_ms: Ms,
+    /// Admissions so far: the next ticket's serial.
+    admissions: u64,
 }
 
 impl Limiter {
@@ -336,7 +343,7 @@ impl Limiter {
                 slots[dim as usize] = Some(Slot {
                     bucket: Bucket::new(l, MINUTE_MS, now_ms),
                     configured: Some(l),
-                    since_ms: now_ms,
+                    since: 0,
                 });
             }
         }
@@ -344,6 +351,7 @@ impl Limiter {
             slots,
             paused_until_ms: None,
             clock_ms: now_ms,
+            admissions: 0,
         }
     }
 
@@ -420,6 +428,7 @@ impl Limiter {
                 input: cost.amount(Dim::InputTokens),
                 output: cost.amount(Dim::OutputTokens),
                 at_ms: now,
+                serial: self.admissions,
             }),
             Some(dim) => Decision::Wait {
                 until_ms: until,
@@ -436,6 +445,7 @@ impl Limiter {
         let now = self.tick(now_ms);
         let decision = self.check(now, cost);
         if let Decision::Admit(_) = decision {
+            self.admissions += 1;
             for dim in Dim::ALL {
                 if let Some(slot) = self.slots[dim as usize].as_mut() {
                     slot.bucket.take(now, cost.amount(dim));
@@ -445,11 +455,11 @@ impl Limiter {
         decision
     }
 
-    /// Take (`delta > 0`) or give back (`delta < 0`) tokens in `dim` for the request admitted
-    /// at `at_ms`, if that request reserved in this bucket.
-    fn adjust(&mut self, dim: Dim, now: Ms, at_ms: Ms, delta: f64) {
+    /// Take (`delta > 0`) or give back (`delta < 0`) tokens in `dim` for the request with
+    /// admission serial `serial`, if that request reserved in this bucket.
+    fn adjust(&mut self, dim: Dim, now: Ms, serial: u64, delta: f64) {
         if let Some(slot) = self.slots[dim as usize].as_mut() {
-            if !slot.covers(at_ms) || !delta.is_finite() {
+            if !slot.covers(serial) || !delta.is_finite() {
                 return;
             }
             if delta > 0.0 {
@@ -489,7 +499,7 @@ impl Limiter {
         };
         let input = usage.metered_input();
         let output = usage.output_tokens;
-        let at = ticket.at_ms;
+        let at = ticket.serial;
         self.adjust(Dim::InputTokens, now, at, input - ticket.input);
         self.adjust(Dim::OutputTokens, now, at, output - ticket.output);
         self.adjust(
@@ -505,7 +515,7 @@ impl Limiter {
     /// Gives are clamped at capacity, as in [`Limiter::settle`].
     pub fn refund(&mut self, now_ms: Ms, ticket: Ticket, keep_request: bool) {
         let now = self.tick(now_ms);
-        let at = ticket.at_ms;
+        let at = ticket.serial;
         self.adjust(Dim::InputTokens, now, at, -ticket.input);
         self.adjust(Dim::OutputTokens, now, at, -ticket.output);
         self.adjust(Dim::Tokens, now, at, -(ticket.input + ticket.output));
@@ -575,6 +585,7 @@ impl Limiter {
             .unwrap_or(MINUTE_MS);
         let mut changed = false;
         let learned = limit.is_some() && self.slots[dim as usize].is_none();
+        let admissions = self.admissions;
         let entry = &mut self.slots[dim as usize];
         let slot = match (entry.as_mut(), limit) {
             (None, None) => return false,
@@ -583,7 +594,7 @@ impl Limiter {
                 entry.insert(Slot {
                     bucket: Bucket::new(l, window, now),
                     configured: None,
-                    since_ms: now,
+                    since: admissions,
                 })
             }
             (Some(slot), Some(l)) => {

@@ -150,8 +150,6 @@ struct Call {
     /// The caller's `input` and `init`, kept as given to send them again.
     input: JsValue,
     init: JsValue,
-    /// The body can be sent only once (a stream).
-    one_shot: bool,
     signal: Option<AbortSignal>,
     listener: Option<Closure<dyn FnMut()>>,
     /// The current attempt's controller.
@@ -377,6 +375,10 @@ impl Inner {
                 error: Rejection::Call(error),
             }),
             Ok(id) => {
+                if one_shot {
+                    // A stream body goes out once: the engine must not plan a retry.
+                    st.engine.not_replayable(id);
+                }
                 let listener = signal.as_ref().map(|s| {
                     let w = self.weak.clone();
                     let closure = Closure::<dyn FnMut()>::new(move || {
@@ -398,7 +400,6 @@ impl Inner {
                         reject,
                         input,
                         init,
-                        one_shot,
                         signal,
                         listener,
                         controller: None,
@@ -952,13 +953,9 @@ impl State {
     fn verdict(&mut self, now: f64, id: Id, verdict: Verdict, fx: &mut Vec<Effect>) {
         match verdict {
             Verdict::Deliver | Verdict::Unknown => self.deliver(now, id, fx),
-            Verdict::Retry { .. } => {
-                if self.calls.get(&id).is_some_and(|c| c.one_shot) {
-                    // The body was a stream, consumed by this attempt: end with what we have.
-                    self.engine.abort(now, id);
-                    self.deliver(now, id, fx);
-                }
-            }
+            // Held: a later poll sends the next attempt (a call whose body is a stream was
+            // marked not replayable at submission, so it never gets here).
+            Verdict::Retry { .. } => {}
             Verdict::Fail(error) => {
                 self.settle_fail(id, Rejection::Call(error), JsValue::UNDEFINED, fx)
             }

@@ -1,16 +1,16 @@
-// Known gaps between the package and its contract, kept as `todo` tests: they run, show as
-// TODO in the summary (node lists them under "failing tests" without failing the run), and
-// pass once the gap is closed. Each needs a change outside the Wasm driver (reported).
+// Regressions: gaps between the package and its contract that these tests found (as `todo`
+// tests first), each closed since: a stream body counted retries it could not make
+// (Engine::not_replayable), a usage correction counted twice when a response taught a bucket
+// in the very millisecond of its admission (Ticket::serial), and the preset table.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Pacer } from "llm-pacer";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
 import { anthropicInit, openaiInit, mockEnv, drained } from "./lib/harness.mjs";
 
-describe("known gaps", () => {
+describe("closed gaps", () => {
   test(
     "a call whose body is a stream counts no retry it cannot make",
-    { todo: "core: the engine needs a per-call no-retry flag (Engine::no_retry or Request::replayable)" },
     async (t) => {
       const env = await mockEnv(t, startAnthropicMock);
       env.mock.script([503, "ok"]);
@@ -33,7 +33,6 @@ describe("known gaps", () => {
 
   test(
     "a response in the very ms of its admission does not count its usage twice in a bucket it teaches",
-    { todo: "core: Limiter slots learned at time t cover tickets admitted at t (covers() is >=; needs an order, not a time)" },
     async (t) => {
       const env = await mockEnv(t, startOpenAIMock, { limits: { rpm: 2, tpm: 1_000 } });
       const pacer = env.make();
@@ -44,7 +43,7 @@ describe("known gaps", () => {
     },
   );
 
-  test("a named preset configures its limits", { todo: "the preset table (DESIGN.md section 3) is not there yet" }, () => {
+  test("a named preset configures its limits", () => {
     const pacer = new Pacer({ preset: "anthropic:tier-1:sonnet" });
     assert.equal(pacer.limits().requests?.source, "configured");
   });
