@@ -729,7 +729,7 @@ impl Inner {
         let Some((at, gen)) = arm else {
             return;
         };
-        let delay = (at - now).clamp(0.0, MAX_TIMEOUT_MS).ceil();
+        let delay = crate::core::clamp(at - now, 0.0, MAX_TIMEOUT_MS).ceil();
         let armed = match &self.driver.clock {
             Some(clock) => AbortController::new().ok().and_then(|controller| {
                 let p = clock
