@@ -431,40 +431,7 @@ fn two_digits(a: u8, b: u8) -> Option<i64> {
 /// A non-negative decimal number: `12`, `1.5`, `.5`, `1.`, optionally with an exponent
 /// (`1e-05`, as some float formatters write small values). No sign, no `inf`, no `NaN`.
 fn parse_number(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut digits = 0;
-    while i < b.len() && b[i].is_ascii_digit() {
-        i += 1;
-        digits += 1;
-    }
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-            digits += 1;
-        }
-    }
-    if digits == 0 {
-        return None;
-    }
-    if i < b.len() && matches!(b[i], b'e' | b'E') {
-        i += 1;
-        if i < b.len() && matches!(b[i], b'+' | b'-') {
-            i += 1;
-        }
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-    }
-    if i != b.len() {
-        return None;
-    }
-    s.parse::<f64>().ok().filter(|v| v.is_finite())
+    super::decimal::parse(s).filter(|v| v.is_finite())
 }
 
 /// A wait given in ms: finite, within `[0, ABSURD_MS]`.

@@ -11,6 +11,7 @@ pub mod budget;
 pub mod call;
 pub mod classify;
 pub mod config;
+mod decimal;
 pub mod estimate;
 pub mod headers;
 pub mod limiter;
