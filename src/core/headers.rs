@@ -450,14 +450,26 @@ pub fn parse_http_date(s: &str) -> Option<Ms> {
     let start = b.iter().position(|c| !space(c)).unwrap_or(b.len());
     let end = b.iter().rposition(|c| !space(c)).map_or(start, |i| i + 1);
     let b = &b[start..end];
-    let at = |i: usize, lit: &[u8]| b.get(i..i + lit.len()) == Some(lit);
+    // The fixed text of a form: (offset, text) pairs.
+    let fixed = |b: &[u8], parts: &[(usize, &str)]| {
+        parts
+            .iter()
+            .all(|&(i, lit)| b.get(i..i + lit.len()) == Some(lit.as_bytes()))
+    };
     let num = |i: usize, len: usize| digits(&b[i..i + len]);
     // (weekday 0-6, year, month, day, hour, minute, second)
     let (weekday, year, mon, day, h, m, sec) = if b.len() == 29 {
         // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`
-        if !(at(3, b", ") && at(7, b" ") && at(11, b" ") && at(16, b" "))
-            || !(at(19, b":") && at(22, b":") && at(25, b" GMT"))
-        {
+        let parts = [
+            (3, ", "),
+            (7, " "),
+            (11, " "),
+            (16, " "),
+            (19, ":"),
+            (22, ":"),
+            (25, " GMT"),
+        ];
+        if !fixed(b, &parts) {
             return None;
         }
         let weekday = short_weekday(&b[..3])?;
@@ -472,9 +484,15 @@ pub fn parse_http_date(s: &str) -> Option<Ms> {
         )
     } else if b.len() == 24 {
         // asctime: `Sun Nov  6 08:49:37 1994`
-        if !(at(3, b" ") && at(7, b" ") && at(10, b" ") && at(13, b":"))
-            || !(at(16, b":") && at(19, b" "))
-        {
+        let parts = [
+            (3, " "),
+            (7, " "),
+            (10, " "),
+            (13, ":"),
+            (16, ":"),
+            (19, " "),
+        ];
+        if !fixed(b, &parts) {
             return None;
         }
         let day = if b[8] == b' ' { num(9, 1)? } else { num(8, 2)? };
@@ -493,13 +511,10 @@ pub fn parse_http_date(s: &str) -> Option<Ms> {
         // as in `httpdate`).
         let weekday = WEEKDAYS
             .iter()
-            .position(|w| at(0, w) && at(w.len(), b", "))?;
+            .position(|w| b.starts_with(w) && fixed(b, &[(w.len(), ", ")]))?;
         let b = &b[WEEKDAYS[weekday].len() + 2..];
-        let at = |i: usize, lit: &[u8]| b.get(i..i + lit.len()) == Some(lit);
-        if b.len() != 22 || !(at(2, b"-") && at(6, b"-") && at(12, b":") && at(15, b":")) {
-            return None;
-        }
-        if !at(18, b" GMT") {
+        let parts = [(2, "-"), (6, "-"), (12, ":"), (15, ":"), (18, " GMT")];
+        if b.len() != 22 || !fixed(b, &parts) {
             return None;
         }
         let num = |i: usize, len: usize| digits(&b[i..i + len]);
