@@ -14,6 +14,7 @@ pub mod config;
 mod decimal;
 pub mod estimate;
 pub mod headers;
+mod index;
 pub mod limiter;
 pub mod scheduler;
 pub mod sse;
