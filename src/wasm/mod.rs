@@ -43,6 +43,10 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, AbortSignal, Response};
 
+/// The allocator: Talc is a few KB smaller than Rust's default dlmalloc in Wasm, and faster.
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// The largest delay `setTimeout` takes (2^31 - 1 ms); longer waits are re-armed on wake.
 const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
 
