@@ -838,7 +838,7 @@ impl Engine {
     pub fn close(&mut self, now_ms: Ms) -> Vec<Action> {
         self.closed = true;
         let mut out = Vec::new();
-        let ids: Vec<Id> = self.calls.keys().copied().collect();
+        let ids: Vec<Id> = self.calls.ids();
         for id in ids {
             let call = self.calls.get_mut(&id).expect("listed");
             match call.state {

@@ -37,7 +37,8 @@
 //! within the slack: for a 1 s slack and a 60 000 ITPM limit that is up to 1 000 input tokens
 //! of small requests per head.
 //!
-//! Cost: the queue is a B-tree ordered by `(priority desc, seq, id)` with an index by id,
+//! Cost: the queue is a balanced search tree (a treap) ordered by `(priority desc, seq, id)`,
+//! with an index by id,
 //! so push, remove and each admission are O(log n); a blocked poll looks at no more than
 //! [`BACKFILL_WINDOW`] entries, each at the price of one limiter clone (a few numbers).
 //!
@@ -60,7 +61,6 @@
 use super::index::{IdMap, Key, Tree};
 use super::limiter::{Cost, Decision, Dim, Limiter, Ticket};
 use super::Ms;
-use std::ops::Bound;
 
 /// Identifies a queued call.
 pub type Id = u64;
@@ -176,7 +176,7 @@ impl Scheduler {
             if self.exceeds_cap(1) {
                 return out;
             }
-            let Some((&key, _)) = self.queue.first_key_value() else {
+            let Some((key, _)) = self.queue.first() else {
                 return out;
             };
             let entry = self.entries[&key.2];
@@ -220,12 +220,7 @@ impl Scheduler {
             slack_used_ms: mut slack_used,
             ..
         } = self.entries[&head.2];
-        let candidates: Vec<Key> = self
-            .queue
-            .range((Bound::Excluded(head), Bound::Unbounded))
-            .take(BACKFILL_WINDOW)
-            .map(|(k, _)| *k)
-            .collect();
+        let candidates = self.queue.keys(Some(&head), BACKFILL_WINDOW);
         for key in candidates {
             // Keep one slot for the head.
             if self.exceeds_cap(2) {
@@ -287,14 +282,13 @@ impl Scheduler {
     /// Remove and return every queued id, in queue order.
     pub fn drain(&mut self) -> Vec<Id> {
         self.entries.clear();
-        std::mem::take(&mut self.queue)
-            .into_keys()
-            .map(|k| k.2)
-            .collect()
+        let keys = self.queue.keys(None, usize::MAX);
+        self.queue.clear();
+        keys.into_iter().map(|k| k.2).collect()
     }
     /// The entry that goes next (the head), if any.
     pub fn head(&self) -> Option<Id> {
-        self.queue.first_key_value().map(|(k, _)| k.2)
+        self.queue.first().map(|(k, _)| k.2)
     }
     /// Is `id` queued?
     pub fn contains(&self, id: Id) -> bool {
