@@ -53,7 +53,9 @@ else
   wasm-bindgen --target nodejs --out-dir "$work/node" "${flags[@]}" "$raw"
   cmp -s "$work/web/llm_pacer_bg.wasm" "$work/node/llm_pacer_bg.wasm" ||
     die "the web and nodejs targets produced different .wasm files; the package ships one"
-  "$wasm_opt" -Oz --strip-target-features "$work/web/llm_pacer_bg.wasm" -o "$work/llm_pacer_bg.wasm"
+  # -Oz until nothing changes (--converge), with the effects of each function known first.
+  "$wasm_opt" --generate-global-effects -Oz --converge --strip-target-features \
+    "$work/web/llm_pacer_bg.wasm" -o "$work/llm_pacer_bg.wasm"
 
   out="$work/pkg"
   mkdir -p "$out/web" "$out/node"
