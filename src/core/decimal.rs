@@ -135,19 +135,21 @@ fn value(mantissa: &[u8], exp: i64) -> f64 {
         num.mul_small(10);
         num.add_small(u32::from(c));
     }
-    let mut den = Big::from_u64(1);
-    if exp >= 0 {
+    // The denominator is 10^den_exp.
+    let den_exp = if exp >= 0 {
         num.mul_pow10(exp as u32);
+        0
     } else {
-        den.mul_pow10(exp.unsigned_abs() as u32);
-    }
+        exp.unsigned_abs() as u32
+    };
     // `value <=> midpoint(x, next_up(x))`, the exact value being a little more when sticky.
     let vs_half_above = |x: f64| {
         let (m, q) = decompose(x);
         // The midpoint is (2m + 1) * 2^(q - 1).
         let h = q - 1;
         let mut lhs = num.clone();
-        let mut rhs = den.mul(&Big::from_u64(2 * m + 1));
+        let mut rhs = Big::from_u64(2 * m + 1);
+        rhs.mul_pow10(den_exp);
         if h >= 0 {
             rhs.shl(h as u32);
         } else {
@@ -256,37 +258,21 @@ impl Big {
         }
         self.mul_small(10u32.pow(n));
     }
-    fn mul(&self, other: &Big) -> Big {
-        let mut out = vec![0u32; self.0.len() + other.0.len()];
-        for (i, &a) in self.0.iter().enumerate() {
-            let mut carry = 0u64;
-            for (j, &b) in other.0.iter().enumerate() {
-                let v = u64::from(out[i + j]) + u64::from(a) * u64::from(b) + carry;
-                out[i + j] = v as u32;
-                carry = v >> 32;
-            }
-            out[i + other.0.len()] = carry as u32;
-        }
-        let mut b = Big(out);
-        b.trim();
-        b
-    }
     fn shl(&mut self, bits: u32) {
-        let (limbs, bits) = ((bits / 32) as usize, bits % 32);
-        if bits > 0 {
-            let mut carry = 0u32;
-            for l in &mut self.0 {
-                let v = *l;
-                *l = (v << bits) | carry;
-                carry = v >> (32 - bits);
-            }
-            if carry > 0 {
-                self.0.push(carry);
-            }
+        if self.0.is_empty() {
+            return;
         }
-        if !self.0.is_empty() {
-            self.0.splice(0..0, std::iter::repeat_n(0, limbs));
+        let mut out = vec![0; (bits / 32) as usize];
+        let mut carry = 0u64;
+        for &l in &self.0 {
+            let v = (u64::from(l) << (bits % 32)) | carry;
+            out.push(v as u32);
+            carry = v >> 32;
         }
+        if carry > 0 {
+            out.push(carry as u32);
+        }
+        self.0 = out;
     }
     fn cmp(&self, other: &Big) -> Ordering {
         self.0
