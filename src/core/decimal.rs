@@ -77,17 +77,20 @@ pub(crate) fn parse(s: &str) -> Option<f64> {
 
 /// The value of the digits of `mantissa` (a `.` among them is skipped) times `10^exp`.
 fn value(mantissa: &[u8], exp: i64) -> f64 {
-    let digits = || mantissa.iter().filter(|&&c| c != b'.').map(|&c| c - b'0');
-    let total = digits().count();
-    let leading = digits().take_while(|&d| d == 0).count();
-    if leading == total {
+    let digits: Vec<u8> = mantissa
+        .iter()
+        .filter(|&&c| c != b'.')
+        .map(|&c| c - b'0')
+        .collect();
+    let Some(first) = digits.iter().position(|&d| d != 0) else {
         return 0.0;
-    }
-    let trailing = digits().rev().take_while(|&d| d == 0).count();
-    // The significant digits: an integer `d` of `count` digits, first and last non-zero.
-    let count = total - leading - trailing;
-    let sig = || digits().skip(leading).take(count);
-    let exp = exp + trailing as i64;
+    };
+    let last = digits.iter().rposition(|&d| d != 0).unwrap_or(first);
+    // The significant digits: an integer of `count` digits, the first and the last non-zero.
+    let sig = &digits[first..=last];
+    let count = sig.len();
+    let exp = exp + (digits.len() - 1 - last) as i64;
+    let int = |d: &[u8]| d.iter().fold(0u64, |a, &c| a * 10 + u64::from(c));
     // The value lies in [10^lead, 10^(lead + 1)).
     let lead = exp + count as i64 - 1;
     if lead > 308 {
@@ -98,7 +101,7 @@ fn value(mantissa: &[u8], exp: i64) -> f64 {
     }
     // Fast path: both operands exact, one correctly rounded operation.
     if count <= 19 {
-        let d = sig().fold(0u64, |a, c| a * 10 + u64::from(c));
+        let d = int(sig);
         if d <= 1 << 53 && (-22..=22).contains(&exp) {
             let p = pow10(exp.unsigned_abs() as u32);
             return if exp < 0 { d as f64 / p } else { d as f64 * p };
@@ -106,7 +109,7 @@ fn value(mantissa: &[u8], exp: i64) -> f64 {
     }
     // An estimate from the first 19 digits, within a few ulps.
     let head = count.min(19);
-    let w = sig().take(head).fold(0u64, |a, c| a * 10 + u64::from(c));
+    let w = int(&sig[..head]);
     let mut e = exp + (count - head) as i64;
     let mut z = w as f64;
     while e > 22 {
@@ -131,7 +134,7 @@ fn value(mantissa: &[u8], exp: i64) -> f64 {
     let sticky = count > kept;
     let exp = exp + (count - kept) as i64;
     let mut num = Big::from_u64(0);
-    for c in sig().take(kept) {
+    for &c in &sig[..kept] {
         num.mul_small(10);
         num.add_small(u32::from(c));
     }
