@@ -456,79 +456,70 @@ pub fn parse_http_date(s: &str) -> Option<Ms> {
             .iter()
             .all(|&(i, lit)| b.get(i..i + lit.len()) == Some(lit.as_bytes()))
     };
+    // Where the fields of each form are (after the weekday, for RFC 850): the fixed text,
+    // then the offsets of the day, the month, the year (and its digits) and the time.
+    struct Form {
+        len: usize,
+        parts: &'static [(usize, &'static str)],
+        day: usize,
+        month: usize,
+        year: (usize, usize),
+        time: usize,
+    }
+    // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`
+    const IMF: Form = Form {
+        len: 29,
+        parts: &[(3, ", "), (7, " "), (11, " "), (16, " "), (25, " GMT")],
+        day: 5,
+        month: 8,
+        year: (12, 4),
+        time: 17,
+    };
+    // asctime: `Sun Nov  6 08:49:37 1994` (the day may be padded with a space)
+    const ASCTIME: Form = Form {
+        len: 24,
+        parts: &[(3, " "), (7, " "), (10, " "), (19, " ")],
+        day: 8,
+        month: 4,
+        year: (20, 4),
+        time: 11,
+    };
+    // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`, from the day on (the byte after the year is
+    // not checked, as in `httpdate`)
+    const RFC850: Form = Form {
+        len: 22,
+        parts: &[(2, "-"), (6, "-"), (18, " GMT")],
+        day: 0,
+        month: 3,
+        year: (7, 2),
+        time: 10,
+    };
+    let (weekday, b, form) = match b.len() {
+        29 => (short_weekday(b.get(..3)?)?, b, &IMF),
+        24 => (short_weekday(b.get(..3)?)?, b, &ASCTIME),
+        _ => {
+            let w = WEEKDAYS
+                .iter()
+                .position(|w| b.starts_with(w) && fixed(b, &[(w.len(), ", ")]))?;
+            (w, &b[WEEKDAYS[w].len() + 2..], &RFC850)
+        }
+    };
+    let t = form.time;
+    if b.len() != form.len || !fixed(b, form.parts) || !fixed(b, &[(t + 2, ":"), (t + 5, ":")]) {
+        return None;
+    }
     let num = |i: usize, len: usize| digits(&b[i..i + len]);
-    // (weekday 0-6, year, month, day, hour, minute, second)
-    let (weekday, year, mon, day, h, m, sec) = if b.len() == 29 {
-        // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`
-        let parts = [
-            (3, ", "),
-            (7, " "),
-            (11, " "),
-            (16, " "),
-            (19, ":"),
-            (22, ":"),
-            (25, " GMT"),
-        ];
-        if !fixed(b, &parts) {
-            return None;
-        }
-        let weekday = short_weekday(&b[..3])?;
-        (
-            weekday,
-            num(12, 4)?,
-            month(&b[8..11])?,
-            num(5, 2)?,
-            num(17, 2)?,
-            num(20, 2)?,
-            num(23, 2)?,
-        )
-    } else if b.len() == 24 {
-        // asctime: `Sun Nov  6 08:49:37 1994`
-        let parts = [
-            (3, " "),
-            (7, " "),
-            (10, " "),
-            (13, ":"),
-            (16, ":"),
-            (19, " "),
-        ];
-        if !fixed(b, &parts) {
-            return None;
-        }
-        let day = if b[8] == b' ' { num(9, 1)? } else { num(8, 2)? };
-        let weekday = short_weekday(&b[..3])?;
-        (
-            weekday,
-            num(20, 4)?,
-            month(&b[4..7])?,
-            day,
-            num(11, 2)?,
-            num(14, 2)?,
-            num(17, 2)?,
-        )
+    let day = if form.len == 24 && b[form.day] == b' ' {
+        num(form.day + 1, 1)?
     } else {
-        // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT` (the byte after the year is not checked,
-        // as in `httpdate`).
-        let weekday = WEEKDAYS
-            .iter()
-            .position(|w| b.starts_with(w) && fixed(b, &[(w.len(), ", ")]))?;
-        let b = &b[WEEKDAYS[weekday].len() + 2..];
-        let parts = [(2, "-"), (6, "-"), (12, ":"), (15, ":"), (18, " GMT")];
-        if b.len() != 22 || !fixed(b, &parts) {
-            return None;
-        }
-        let num = |i: usize, len: usize| digits(&b[i..i + len]);
-        let yy = num(7, 2)?;
-        let year = if yy < 70 { 2000 + yy } else { 1900 + yy };
-        (
-            weekday,
-            year,
-            month(&b[3..6])?,
-            num(0, 2)?,
-            num(10, 2)?,
-            num(13, 2)?,
-            num(16, 2)?,
-        )
+        num(form.day, 2)?
+    };
+    let (h, m, sec) = (num(t, 2)?, num(t + 3, 2)?, num(t + 6, 2)?);
+    let mon = month(&b[form.month..form.month + 3])?;
+    let year = match (form.year, num(form.year.0, form.year.1)?) {
+        ((_, 2), yy) if yy < 70 => 2000 + yy,
+        ((_, 2), yy) => 1900 + yy,
+        (_, y) => y,
     };
     if h > 23 || m > 59 || sec > 59 || year > 9999 {
         return None;
