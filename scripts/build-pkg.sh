@@ -66,16 +66,6 @@ else
     "$work/node/llm_pacer.js" >"$out/node/llm_pacer.cjs"
   grep -q '/../llm_pacer_bg.wasm' "$out/node/llm_pacer.cjs" ||
     die "could not point the nodejs glue at ../llm_pacer_bg.wasm (wasm-bindgen output changed?)"
-  # The glue's JSDoc blocks repeat the Rust docs of the internal RawPacer class (users read
-  # index.d.ts): dropped, they are 7% of the gzipped glue.
-  node -e '
-    const fs = require("fs");
-    for (const f of process.argv.slice(1)) {
-      const s = fs.readFileSync(f, "utf8");
-      fs.writeFileSync(f, s.replace(/\n[ \t]*\/\*\*(?:[^*]|\*(?!\/))*\*\/[ \t]*(?=\n)/g, ""));
-    }
-  ' "$out/web/llm_pacer.js" "$out/node/llm_pacer.cjs"
-
   # Short import names. wasm-bindgen names each import after its Rust path plus a hash
   # (`__wbg_new_with_byte_offset_and_length_3cd32055a417f095`), and each name is written
   # twice, in the module's import section and as a key in the glue's import object: renamed
@@ -150,6 +140,23 @@ JS
   assemble slim.js web/slim.js
   assemble node.cjs node/index.cjs
   cp pkg-template/entry/node.mjs "$out/node/index.mjs"
+
+  # Comments are for the sources (pkg-template/, the Rust docs that wasm-bindgen copies into
+  # its glue); users read index.d.ts. Whole-line `//` comments and `/** */` blocks on lines
+  # of their own are dropped from the shipped JavaScript (a quarter of the entry files
+  # gzipped), and every file must still parse.
+  node -e '
+    const fs = require("fs");
+    for (const f of process.argv.slice(1)) {
+      const s = fs.readFileSync(f, "utf8");
+      fs.writeFileSync(f, s
+        .replace(/^[ \t]*\/\/.*\n/gm, "")
+        .replace(/\n[ \t]*\/\*\*(?:[^*]|\*(?!\/))*\*\/[ \t]*(?=\n)/g, ""));
+    }
+  ' "$out"/web/*.js "$out"/node/*.cjs "$out"/node/*.mjs
+  for f in "$out"/web/*.js "$out"/node/*.cjs "$out"/node/*.mjs; do
+    node --check "$f" || die "$f does not parse once its comments are dropped"
+  done
 
   cp pkg-template/index.d.ts "$out/index.d.ts"
   cp pkg-template/index.d.ts "$out/index.d.cts"
