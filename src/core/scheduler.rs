@@ -38,9 +38,9 @@
 //! of small requests per head.
 //!
 //! Cost: the queue is a balanced search tree (a treap) ordered by `(priority desc, seq, id)`,
-//! with an index by id,
-//! so push, remove and each admission are O(log n); a blocked poll looks at no more than
-//! [`BACKFILL_WINDOW`] entries, each at the price of one limiter clone (a few numbers).
+//! with an index by id, so push, remove and each admission are O(log n) (expected); a blocked
+//! poll looks at no more than [`BACKFILL_WINDOW`] entries, each at the price of one limiter
+//! clone (a few numbers).
 //!
 //! ```
 //! use llm_pacer::core::limiter::{Cost, Limiter, Limits};

@@ -43,7 +43,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, AbortSignal, Response};
 
-/// The allocator: Talc is a few KB smaller than Rust's default dlmalloc in Wasm, and faster.
+/// The allocator: Talc, 2.5 KB gzipped smaller than Rust's default dlmalloc in Wasm.
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
