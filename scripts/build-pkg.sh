@@ -61,7 +61,9 @@ else
     cmp -s "$work/web/llm_pacer_bg.wasm" "$work/$target/llm_pacer_bg.wasm" ||
       die "the web and $target targets produced different .wasm files; the package ships one"
   done
-  "$wasm_opt" -Oz --strip-target-features "$work/web/llm_pacer_bg.wasm" -o "$work/llm_pacer_bg.wasm"
+  # -Oz until nothing changes (--converge), with the effects of each function known first.
+  "$wasm_opt" --generate-global-effects -Oz --converge --strip-target-features \
+    "$work/web/llm_pacer_bg.wasm" -o "$work/llm_pacer_bg.wasm"
 
   out="$work/pkg"
   mkdir -p "$out/web" "$out/node" "$out/deno"
@@ -79,6 +81,70 @@ else
     "$work/node/llm_pacer.js" >"$out/node/llm_pacer.cjs"
   grep -q '/../llm_pacer_bg.wasm' "$out/node/llm_pacer.cjs" ||
     die "could not point the nodejs glue at ../llm_pacer_bg.wasm (wasm-bindgen output changed?)"
+  # Short import names. wasm-bindgen names each import after its Rust path plus a hash
+  # (`__wbg_new_with_byte_offset_and_length_3cd32055a417f095`), and each name is written
+  # twice, in the module's import section and as a key in the glue's import object: renamed
+  # to `w0`, `w1`, ... in the module and in every glue alike (web, nodejs, and the bundler
+  # glue Deno imports next to the .wasm), they cost 2.5 KB gzipped less.
+  node - "$out/llm_pacer_bg.wasm" "$out/web/llm_pacer.js" "$out/node/llm_pacer.cjs" \
+    "$out/llm_pacer_bg.js" <<'JS' ||
+const fs = require("fs");
+const [wasmPath, ...gluePaths] = process.argv.slice(2);
+const w = fs.readFileSync(wasmPath);
+const leb = (b, i) => { // unsigned LEB128 (32-bit) -> [value, next index]
+  let r = 0, s = 0, x;
+  do { x = b[i++]; r += (x & 0x7f) * 2 ** s; s += 7; } while (x & 0x80);
+  return [r, i];
+};
+const enc = (n) => { // unsigned LEB128
+  const o = [];
+  do { const x = n % 128; n = Math.floor(n / 128); o.push(n ? x | 0x80 : x); } while (n);
+  return Buffer.from(o);
+};
+const names = new Map();
+const out = [w.subarray(0, 8)];
+for (let i = 8; i < w.length;) {
+  const id = w[i];
+  const [size, start] = leb(w, i + 1);
+  let body = w.subarray(start, start + size);
+  if (id === 2) { // the import section: (module, name, kind, type index)*
+    let [n, k] = leb(body, 0);
+    const parts = [enc(n)];
+    for (let e = 0; e < n; e++) {
+      let len;
+      [len, k] = leb(body, k);
+      const mod = body.subarray(k, (k += len));
+      [len, k] = leb(body, k);
+      const name = body.toString("utf8", k, (k += len));
+      const desc = k;
+      if (body[k++] !== 0) throw new Error(`import ${name} is not a function`);
+      [, k] = leb(body, k);
+      let short = name;
+      if (mod.toString() === "./llm_pacer_bg.js") {
+        short = "w" + names.size.toString(36);
+        names.set(name, short);
+      }
+      parts.push(enc(mod.length), mod, enc(short.length), Buffer.from(short), body.subarray(desc, k));
+    }
+    if (k !== body.length) throw new Error("import section not read to its end");
+    body = Buffer.concat(parts);
+  }
+  out.push(Buffer.from([id]), enc(body.length), body);
+  i = start + size;
+}
+if (names.size === 0) throw new Error("no imports from ./llm_pacer_bg.js");
+fs.writeFileSync(wasmPath, Buffer.concat(out));
+for (const p of gluePaths) {
+  let s = fs.readFileSync(p, "utf8");
+  for (const [long, short] of names) {
+    const re = new RegExp(`\\b${long}\\b`, "g");
+    if (!re.test(s)) throw new Error(`${p} does not name the import ${long}`);
+    s = s.replace(re, short);
+  }
+  fs.writeFileSync(p, s);
+}
+JS
+    die "could not shorten the import names (wasm-bindgen output changed?)"
 
   # Each entry: the template with `// @include api.js` replaced by the shared API.
   assemble() { # template output
@@ -94,6 +160,23 @@ else
   assemble bun.js web/bun.js
   assemble node.cjs node/index.cjs
   cp pkg-template/entry/node.mjs "$out/node/index.mjs"
+
+  # Comments are for the sources (pkg-template/, the Rust docs that wasm-bindgen copies into
+  # its glue); users read index.d.ts. Whole-line `//` comments and `/** */` blocks on lines
+  # of their own are dropped from the shipped JavaScript (a quarter of the entry files
+  # gzipped), and every file must still parse.
+  node -e '
+    const fs = require("fs");
+    for (const f of process.argv.slice(1)) {
+      const s = fs.readFileSync(f, "utf8");
+      fs.writeFileSync(f, s
+        .replace(/^[ \t]*\/\/.*\n/gm, "")
+        .replace(/\n[ \t]*\/\*\*(?:[^*]|\*(?!\/))*\*\/[ \t]*(?=\n)/g, ""));
+    }
+  ' "$out"/web/*.js "$out"/node/*.cjs "$out"/node/*.mjs
+  for f in "$out"/web/*.js "$out"/node/*.cjs "$out"/node/*.mjs; do
+    node --check "$f" || die "$f does not parse once its comments are dropped"
+  done
 
   cp pkg-template/index.d.ts "$out/index.d.ts"
   cp pkg-template/index.d.ts "$out/index.d.cts"

@@ -5,7 +5,7 @@
 //! usage larger than the reservation is a debt the refill pays back, exactly as the server
 //! would have counted it.
 
-use super::Ms;
+use super::{clamp, Ms};
 
 /// One bucket. Plain numbers only, so its state is easy to store or move.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,9 +60,9 @@ impl Bucket {
     /// copy at the rate that is left to it.
     pub fn set_drain(&mut self, now_ms: Ms, drain_per_ms: f64, max_share: f64) {
         self.advance(now_ms);
-        let cap = self.rate_per_ms() * max_share.clamp(0.0, 0.99);
+        let cap = self.rate_per_ms() * clamp(max_share, 0.0, 0.99);
         self.drain_per_ms = if drain_per_ms.is_finite() {
-            drain_per_ms.clamp(0.0, cap)
+            clamp(drain_per_ms, 0.0, cap)
         } else {
             0.0
         };

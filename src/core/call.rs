@@ -19,10 +19,10 @@ use super::budget::RetryBudget;
 use super::classify::{classify, classify_error, ErrorInfo, FailKind, Outcome, RetryKind};
 use super::config::{Config, OutputReservation};
 use super::headers::RateLimitInfo;
+use super::index::{IdMap, PairSet};
 use super::limiter::{Blocker, Cost, Decision, Dim, DimState, Limiter, Ticket, Usage};
 use super::scheduler::Scheduler;
 use super::Ms;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// Identifies a call.
 pub type Id = u64;
@@ -308,11 +308,11 @@ pub struct Engine {
     limiter: Limiter,
     scheduler: Scheduler,
     budget: Option<RetryBudget>,
-    calls: BTreeMap<Id, Call>,
+    calls: IdMap<Call>,
     /// Backoff timers: (time key, id).
-    timers: BTreeSet<(u64, Id)>,
+    timers: PairSet,
     /// Deadlines of calls not yet delivered: (time key, id).
-    deadlines: BTreeSet<(u64, Id)>,
+    deadlines: PairSet,
     /// The scheduler's wake time from the last poll.
     sched_wake: Option<Ms>,
     next_id: Id,
@@ -333,9 +333,9 @@ impl Engine {
             scheduler: Scheduler::new(config.concurrency),
             budget: config.budget.map(RetryBudget::new),
             config,
-            calls: BTreeMap::new(),
-            timers: BTreeSet::new(),
-            deadlines: BTreeSet::new(),
+            calls: IdMap::default(),
+            timers: PairSet::default(),
+            deadlines: PairSet::default(),
             sched_wake: None,
             next_id: 1,
             next_seq: 0,
@@ -491,7 +491,7 @@ impl Engine {
         let now_key = key(now_ms);
 
         // Backoff timers that are due: back into the queue, at their original place.
-        while let Some(&(k, id)) = self.timers.first() {
+        while let Some((k, id)) = self.timers.first() {
             if k > now_key {
                 break;
             }
@@ -505,7 +505,7 @@ impl Engine {
 
         // Deadlines: the last response if one is held, else TIMEOUT; an attempt on the wire
         // is failed (the driver aborts it).
-        while let Some(&(k, id)) = self.deadlines.first() {
+        while let Some((k, id)) = self.deadlines.first() {
             if k > now_key {
                 break;
             }
@@ -612,8 +612,8 @@ impl Engine {
 
     /// When the driver must call [`Engine::poll`] next, if anything waits on time.
     pub fn next_wake(&self) -> Option<Ms> {
-        let timer = self.timers.first().map(|&(k, _)| unkey(k));
-        let deadline = self.deadlines.first().map(|&(k, _)| unkey(k));
+        let timer = self.timers.first().map(|(k, _)| unkey(k));
+        let deadline = self.deadlines.first().map(|(k, _)| unkey(k));
         let sched = if self.scheduler.is_empty() {
             None
         } else {
@@ -852,7 +852,7 @@ impl Engine {
     pub fn close(&mut self, now_ms: Ms) -> Vec<Action> {
         self.closed = true;
         let mut out = Vec::new();
-        let ids: Vec<Id> = self.calls.keys().copied().collect();
+        let ids: Vec<Id> = self.calls.ids();
         for id in ids {
             let call = self.calls.get_mut(&id).expect("listed");
             match call.state {

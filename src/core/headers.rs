@@ -86,8 +86,6 @@
 //! assert_eq!(info.tokens.window_ms, Some(60_000.0));
 //! ```
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::Ms;
 
 /// Hints beyond this many milliseconds (30 days) are not a hint but garbage: treated as absent.
@@ -337,8 +335,9 @@ pub fn parse_go_duration(s: &str) -> Option<Ms> {
 ///
 /// Accepts `YYYY-MM-DDTHH:MM:SS`, an optional fraction of any length, then `Z` or a numeric
 /// offset `±HH:MM` (`T` and `Z` in either case). Dates before 1970 and malformed or
-/// out-of-range fields give `None`; a leap second (`:60`) reads as `:59`. The calendar
-/// arithmetic is `humantime`'s; this function adds the numeric offsets it does not accept.
+/// out-of-range fields give `None`; a leap second (`:60`) reads as `:59`; digits of the
+/// fraction past the ninth (nanoseconds) are ignored. Without the offset, the answers are
+/// `humantime::parse_rfc3339_weak`'s (the tests hold the two to the same answers).
 ///
 /// ```
 /// use llm_pacer::core::headers::parse_rfc3339;
@@ -369,18 +368,21 @@ pub fn parse_rfc3339(s: &str) -> Option<Ms> {
                 b'-' => -1,
                 _ => return None,
             };
-            let hh = two_digits(off[1], off[2])?;
-            let mm = two_digits(off[4], off[5])?;
+            let hh = digits(&off[1..3])?;
+            let mm = digits(&off[4..6])?;
             if off[3] != b':' || hh > 23 || mm > 59 {
                 return None;
             }
             (body, sign * (hh * 60 + mm))
         }
     };
-    // `YYYY-MM-DDTHH:MM:SS` then `.` and at least one digit, or nothing. humantime checks the
-    // separators and ranges of the first 19 bytes; the fraction is checked here because
-    // humantime's lenient parser would take a stray `Z` or `+` in it.
-    if body.len() < BASE || !matches!(body[10], b'T' | b't') {
+    // `YYYY-MM-DDTHH:MM:SS`, then `.` and at least one digit, or nothing.
+    if body.len() < BASE
+        || !matches!(body[10], b'T' | b't')
+        || [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')]
+            .iter()
+            .any(|&(i, c)| body[i] != c)
+    {
         return None;
     }
     let frac = &body[BASE..];
@@ -389,18 +391,29 @@ pub fn parse_rfc3339(s: &str) -> Option<Ms> {
     {
         return None;
     }
-    let mut buf = [0u8; MAX_LEN];
-    let buf = &mut buf[..body.len()];
-    buf.copy_from_slice(body);
-    buf[10] = b'T';
-    let t = humantime::parse_rfc3339_weak(std::str::from_utf8(buf).ok()?).ok()?;
-    Some(system_time_ms(t)? - (offset_min * 60_000) as f64)
+    let field = |i: usize, len: usize| digits(&body[i..i + len]);
+    let (hour, minute, second) = (field(11, 2)?, field(14, 2)?, field(17, 2)?);
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let days = epoch_days(field(0, 4)?, field(5, 2)?, field(8, 2)?)?;
+    let secs = days * 86_400 + hour * 3_600 + minute * 60 + second.min(59);
+    // Nanoseconds: the first nine digits of the fraction (the rest is below resolution).
+    let mut nanos = 0;
+    let mut unit = 100_000_000;
+    for &c in frac.iter().skip(1) {
+        nanos += unit * u32::from(c - b'0');
+        unit /= 10;
+    }
+    Some(secs as f64 * 1000.0 + f64::from(nanos) / 1e6 - (offset_min * 60_000) as f64)
 }
 
 /// Parse an HTTP-date (IMF-fixdate, RFC 850 or asctime) into epoch milliseconds.
 ///
-/// The parsing is the `httpdate` crate's: the weekday must match the date, dates before
-/// 1970 are refused, and RFC 850's two-digit years are read as 1970–2069.
+/// As the `httpdate` crate parses them (the tests hold the two to the same answers): ASCII
+/// only, surrounding whitespace ignored, names case-sensitive, the weekday must match the
+/// date, dates before 1970 or after 9999 are refused, no leap second, and RFC 850's two-digit
+/// years are read as 1970–2069.
 ///
 /// ```
 /// use llm_pacer::core::headers::parse_http_date;
@@ -412,59 +425,146 @@ pub fn parse_rfc3339(s: &str) -> Option<Ms> {
 /// assert_eq!(parse_http_date("Mon, 06 Nov 1994 08:49:37 GMT"), None); // wrong weekday
 /// ```
 pub fn parse_http_date(s: &str) -> Option<Ms> {
-    system_time_ms(httpdate::parse_http_date(s).ok()?)
-}
-
-fn system_time_ms(t: SystemTime) -> Option<Ms> {
-    let d = t.duration_since(UNIX_EPOCH).ok()?;
-    Some(d.as_secs() as f64 * 1000.0 + f64::from(d.subsec_nanos()) / 1e6)
-}
-
-fn two_digits(a: u8, b: u8) -> Option<i64> {
-    if a.is_ascii_digit() && b.is_ascii_digit() {
-        Some(i64::from(a - b'0') * 10 + i64::from(b - b'0'))
-    } else {
-        None
+    const WEEKDAYS: [&[u8]; 7] = [
+        b"Monday",
+        b"Tuesday",
+        b"Wednesday",
+        b"Thursday",
+        b"Friday",
+        b"Saturday",
+        b"Sunday",
+    ];
+    let short_weekday = |b: &[u8]| WEEKDAYS.iter().position(|w| &w[..3] == b);
+    let month = |b: &[u8]| {
+        b"JanFebMarAprMayJunJulAugSepOctNovDec"
+            .chunks(3)
+            .position(|m| m == b)
+            .map(|i| i as i64 + 1)
+    };
+    if !s.is_ascii() {
+        return None;
     }
+    // `str::trim`'s whitespace, in ASCII: HT, LF, VT, FF, CR and space.
+    let space = |c: &u8| matches!(c, b'\t'..=b'\r' | b' ');
+    let b = s.as_bytes();
+    let start = b.iter().position(|c| !space(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !space(c)).map_or(start, |i| i + 1);
+    let b = &b[start..end];
+    // The fixed text of a form: (offset, text) pairs.
+    let fixed = |b: &[u8], parts: &[(usize, &str)]| {
+        parts
+            .iter()
+            .all(|&(i, lit)| b.get(i..i + lit.len()) == Some(lit.as_bytes()))
+    };
+    // Where the fields of each form are (after the weekday, for RFC 850): the fixed text,
+    // then the offsets of the day, the month, the year (and its digits) and the time.
+    struct Form {
+        len: usize,
+        parts: &'static [(usize, &'static str)],
+        day: usize,
+        month: usize,
+        year: (usize, usize),
+        time: usize,
+    }
+    // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`
+    const IMF: Form = Form {
+        len: 29,
+        parts: &[(3, ", "), (7, " "), (11, " "), (16, " "), (25, " GMT")],
+        day: 5,
+        month: 8,
+        year: (12, 4),
+        time: 17,
+    };
+    // asctime: `Sun Nov  6 08:49:37 1994` (the day may be padded with a space)
+    const ASCTIME: Form = Form {
+        len: 24,
+        parts: &[(3, " "), (7, " "), (10, " "), (19, " ")],
+        day: 8,
+        month: 4,
+        year: (20, 4),
+        time: 11,
+    };
+    // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`, from the day on (the byte after the year is
+    // not checked, as in `httpdate`)
+    const RFC850: Form = Form {
+        len: 22,
+        parts: &[(2, "-"), (6, "-"), (18, " GMT")],
+        day: 0,
+        month: 3,
+        year: (7, 2),
+        time: 10,
+    };
+    let (weekday, b, form) = match b.len() {
+        29 => (short_weekday(b.get(..3)?)?, b, &IMF),
+        24 => (short_weekday(b.get(..3)?)?, b, &ASCTIME),
+        _ => {
+            let w = WEEKDAYS
+                .iter()
+                .position(|w| b.starts_with(w) && fixed(b, &[(w.len(), ", ")]))?;
+            (w, &b[WEEKDAYS[w].len() + 2..], &RFC850)
+        }
+    };
+    let t = form.time;
+    if b.len() != form.len || !fixed(b, form.parts) || !fixed(b, &[(t + 2, ":"), (t + 5, ":")]) {
+        return None;
+    }
+    let num = |i: usize, len: usize| digits(&b[i..i + len]);
+    let day = if form.len == 24 && b[form.day] == b' ' {
+        num(form.day + 1, 1)?
+    } else {
+        num(form.day, 2)?
+    };
+    let (h, m, sec) = (num(t, 2)?, num(t + 3, 2)?, num(t + 6, 2)?);
+    let mon = month(&b[form.month..form.month + 3])?;
+    let year = match (form.year, num(form.year.0, form.year.1)?) {
+        ((_, 2), yy) if yy < 70 => 2000 + yy,
+        ((_, 2), yy) => 1900 + yy,
+        (_, y) => y,
+    };
+    if h > 23 || m > 59 || sec > 59 || year > 9999 {
+        return None;
+    }
+    let days = epoch_days(year, mon, day)?;
+    // 1970-01-01 was a Thursday (3, counting from Monday = 0).
+    if (days + 3) % 7 != weekday as i64 {
+        return None;
+    }
+    Some((days * 86_400 + h * 3_600 + m * 60 + sec) as f64 * 1000.0)
+}
+
+/// The value of a run of ASCII digits (all of `b` must be digits).
+fn digits(b: &[u8]) -> Option<i64> {
+    b.iter().try_fold(0, |v, &c| {
+        c.is_ascii_digit().then(|| v * 10 + i64::from(c - b'0'))
+    })
+}
+
+/// Days from 1970-01-01 to `year-month-day` in the Gregorian calendar, if that date exists
+/// and is not before 1970.
+fn epoch_days(year: i64, month: i64, day: i64) -> Option<i64> {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return None,
+    };
+    if year < 1970 || day < 1 || day > month_days {
+        return None;
+    }
+    // Counted from March, so that the leap day ends the year (H. Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let shifted = (month + 9) % 12;
+    let day_of_year = (153 * shifted + 2) / 5 + day - 1;
+    let day_of_era = (y % 400) * 365 + (y % 400) / 4 - (y % 400) / 100 + day_of_year;
+    Some(y / 400 * 146_097 + day_of_era - 719_468)
 }
 
 /// A non-negative decimal number: `12`, `1.5`, `.5`, `1.`, optionally with an exponent
 /// (`1e-05`, as some float formatters write small values). No sign, no `inf`, no `NaN`.
 fn parse_number(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut digits = 0;
-    while i < b.len() && b[i].is_ascii_digit() {
-        i += 1;
-        digits += 1;
-    }
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-            digits += 1;
-        }
-    }
-    if digits == 0 {
-        return None;
-    }
-    if i < b.len() && matches!(b[i], b'e' | b'E') {
-        i += 1;
-        if i < b.len() && matches!(b[i], b'+' | b'-') {
-            i += 1;
-        }
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-    }
-    if i != b.len() {
-        return None;
-    }
-    s.parse::<f64>().ok().filter(|v| v.is_finite())
+    super::decimal::parse(s).filter(|v| v.is_finite())
 }
 
 /// A wait given in ms: finite, within `[0, ABSURD_MS]`.
@@ -2309,6 +2409,208 @@ mod tests {
             assert_eq!(info.retry_after_ms, Some(5_000.0)); // against Date
             let no_date: Vec<_> = h.iter().copied().filter(|(n, _)| *n != "date").collect();
             assert_eq!(p(&no_date, now).retry_after_ms, None);
+        }
+    }
+
+    // --- dates, against the crates they replace ----------------------------------------------
+
+    /// What `httpdate` says, in epoch ms.
+    fn httpdate_ms(s: &str) -> Option<Ms> {
+        let t = httpdate::parse_http_date(s).ok()?;
+        Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as f64 * 1000.0)
+    }
+
+    /// What the `humantime`-based parser said (for a UTC stamp whose fraction, if any, is
+    /// `.` and digits; other fractions were refused before `humantime` was asked, and so
+    /// was a separator other than `T` or `t`).
+    fn humantime_ms(body: &str) -> Option<Ms> {
+        if !matches!(body.as_bytes().get(10), Some(b'T' | b't')) {
+            return None;
+        }
+        let body = format!("{}T{}", &body[..10], &body[11..]);
+        let t = humantime::parse_rfc3339_weak(&body).ok()?;
+        let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+        Some(d.as_secs() as f64 * 1000.0 + f64::from(d.subsec_nanos()) / 1e6)
+    }
+
+    /// Each of the three HTTP-date forms of `secs`, as `httpdate` and RFC 850 write them.
+    fn http_dates(secs: u64) -> [String; 3] {
+        let imf =
+            httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+        let b = imf.as_bytes();
+        let wd = [
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ]
+        .into_iter()
+        .find(|w| w.as_bytes()[..3] == b[..3])
+        .unwrap();
+        let (day, mon, year, time) = (&imf[5..7], &imf[8..11], &imf[12..16], &imf[17..25]);
+        let rfc850 = format!("{wd}, {day}-{mon}-{} {time} GMT", &year[2..]);
+        let day_sp = day
+            .strip_prefix('0')
+            .map_or(day.to_string(), |d| format!(" {d}"));
+        let asctime = format!("{} {mon} {day_sp} {time} {year}", &imf[..3]);
+        [imf, rfc850, asctime]
+    }
+
+    #[test]
+    fn http_dates_agree_with_httpdate_on_edge_cases() {
+        let mut cases: Vec<String> = [
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "Wed, 31 Dec 1969 23:59:59 GMT",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "Tue, 29 Feb 2000 12:00:00 GMT",
+            "Sun, 29 Feb 2100 12:00:00 GMT",
+            "Mon, 01 Mar 2100 12:00:00 GMT",
+            "Thu, 29 Feb 2024 00:00:00 GMT",
+            "Wed, 31 Apr 2024 00:00:00 GMT",
+            "Sun, 00 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Nov 1994 08:60:00 GMT",
+            "Sun, 06 Nov 1994 08:49:60 GMT",
+            "Sun, 06 nov 1994 08:49:37 GMT",
+            "sun, 06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 gmt",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun,  6 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 94 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sunday, 06-Nov-94_08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 UTC",
+            "Sunday 06-Nov-94 08:49:37 GMT",
+            "Sun, 06-Nov-94 08:49:37 GMT",
+            "Thursday, 01-Jan-70 00:00:00 GMT",
+            "Wednesday, 31-Dec-69 23:59:59 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "Sun Nov 06 08:49:37 1994",
+            "Sun Nov 6  08:49:37 1994",
+            "Sun Nov  0 08:49:37 1994",
+            "Sun Nov  6 08:49:37 94",
+            " \t\x0b\x0c\r\nSun, 06 Nov 1994 08:49:37 GMT \t\x0b\x0c\r\n",
+            "Sun, 06 Nov 1994 08:49:37 GMT\x1f",
+            "Sun, 06 Nov 1994 08:49:37 GMT\u{a0}",
+            "Sun, 06 Nov 1994 08:49:37 GMT\u{85}",
+            "Sun, 06 Nov 1994 08:49:3７ GMT",
+            "",
+            " ",
+            "Sun",
+            "Sunday, ",
+        ]
+        .map(String::from)
+        .to_vec();
+        for secs in [
+            0,
+            951_782_400,
+            4_107_542_400,
+            3_029_529_600,
+            253_402_300_799,
+        ] {
+            cases.extend(http_dates(secs));
+        }
+        for s in &cases {
+            assert_eq!(parse_http_date(s), httpdate_ms(s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_agrees_with_humantime_on_edge_cases() {
+        for body in [
+            "1970-01-01T00:00:00",
+            "1969-12-31T23:59:59",
+            "9999-12-31T23:59:60",
+            "2000-02-29T00:00:00",
+            "2100-02-29T00:00:00",
+            "2026-04-31T00:00:00",
+            "2026-00-10T00:00:00",
+            "2026-13-10T00:00:00",
+            "2026-01-00T00:00:00",
+            "2026-01-32T00:00:00",
+            "2026-11-22T24:00:00",
+            "2026-11-22T23:60:00",
+            "2026-11-22T23:59:61",
+            "2026-11-22T13:04:32.1",
+            "2026-11-22T13:04:32.123456789",
+            "2026-11-22T13:04:32.1234567899999",
+            "2026-11-22T13:04:32.000000001",
+            "2026-11-22T13:04:32.0000000009",
+            "2026-11-22X13:04:32",
+            "2026/11-22T13:04:32",
+            "2026-11/22T13:04:32",
+            "2026-11-22T13-04:32",
+            "2026-11-22T13:04-32",
+            "2026-1a-22T13:04:32",
+            "+026-11-22T13:04:32",
+        ] {
+            assert_eq!(
+                parse_rfc3339(&format!("{body}Z")),
+                humantime_ms(body),
+                "{body}"
+            );
+        }
+    }
+
+    mod differential {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A byte that keeps a date string close to well-formed.
+        fn near_byte() -> impl Strategy<Value = u8> {
+            prop_oneof![
+                (b'0'..=b'9'),
+                Just(b' '),
+                Just(b':'),
+                Just(b'-'),
+                Just(b','),
+                Just(b'.'),
+                Just(b'T'),
+                Just(b'Z'),
+                (b'A'..=b'z'),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+
+            /// Every date from 1970 to 9999 in each form, and the same with a byte or two
+            /// changed, reads as `httpdate` reads it.
+            #[test]
+            fn http_dates_agree_with_httpdate(
+                secs in 0u64..=253_402_300_799,
+                form in 0usize..3,
+                edits in proptest::collection::vec((any::<prop::sample::Index>(), near_byte()), 0..3),
+            ) {
+                let mut b = http_dates(secs)[form].clone().into_bytes();
+                for (i, c) in edits {
+                    let i = i.index(b.len());
+                    b[i] = c;
+                }
+                let s = String::from_utf8(b).unwrap();
+                prop_assert_eq!(parse_http_date(&s), httpdate_ms(&s), "{:?}", s);
+            }
+
+            /// RFC 3339 stamps with a byte or two changed read as `humantime` read them.
+            #[test]
+            fn rfc3339_agrees_with_humantime(
+                secs in 0u64..=253_402_300_799,
+                frac in "(\\.[0-9]{1,12})?",
+                edits in proptest::collection::vec((any::<prop::sample::Index>(), near_byte()), 0..3),
+            ) {
+                let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+                let mut b = humantime::format_rfc3339_seconds(t).to_string().into_bytes();
+                b.pop(); // the Z
+                for (i, c) in edits {
+                    let i = i.index(b.len());
+                    b[i] = c;
+                }
+                let body = format!("{}{frac}", String::from_utf8(b).unwrap());
+                prop_assert_eq!(parse_rfc3339(&format!("{body}Z")), humantime_ms(&body), "{}", body);
+            }
         }
     }
 }

@@ -11,8 +11,10 @@ pub mod budget;
 pub mod call;
 pub mod classify;
 pub mod config;
+mod decimal;
 pub mod estimate;
 pub mod headers;
+mod index;
 pub mod limiter;
 pub mod presets;
 pub mod scheduler;
@@ -20,3 +22,17 @@ pub mod sse;
 
 /// Milliseconds, as `f64` (JavaScript's native number). Absolute times are epoch milliseconds.
 pub type Ms = f64;
+
+/// `x` clamped into `[lo, hi]`, as [`f64::clamp`] computes it (NaN stays NaN, `-0.0` stays
+/// `-0.0`), for bounds the caller knows are ordered, without `f64::clamp`'s check of them:
+/// its panic message formats the bounds, which alone links the whole float formatter
+/// (some 16 KB) into the Wasm module.
+pub(crate) fn clamp(x: f64, lo: f64, hi: f64) -> f64 {
+    if x < lo {
+        lo
+    } else if x > hi {
+        hi
+    } else {
+        x
+    }
+}

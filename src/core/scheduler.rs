@@ -37,9 +37,10 @@
 //! within the slack: for a 1 s slack and a 60 000 ITPM limit that is up to 1 000 input tokens
 //! of small requests per head.
 //!
-//! Cost: the queue is a `BTreeMap` ordered by `(priority desc, seq, id)` with an index by id,
-//! so push, remove and each admission are O(log n); a blocked poll looks at no more than
-//! [`BACKFILL_WINDOW`] entries, each at the price of one limiter clone (a few numbers).
+//! Cost: the queue is a balanced search tree (a treap) ordered by `(priority desc, seq, id)`,
+//! with an index by id, so push, remove and each admission are O(log n) (expected); a blocked
+//! poll looks at no more than [`BACKFILL_WINDOW`] entries, each at the price of one limiter
+//! clone (a few numbers).
 //!
 //! ```
 //! use llm_pacer::core::limiter::{Cost, Limiter, Limits};
@@ -57,11 +58,9 @@
 //! assert_eq!(p.wake_at_ms, Some(30_001.0));
 //! ```
 
+use super::index::{IdMap, Key, Tree};
 use super::limiter::{Cost, Decision, Dim, Limiter, Ticket};
 use super::Ms;
-use std::cmp::Reverse;
-use std::collections::BTreeMap;
-use std::ops::Bound;
 
 /// Identifies a queued call.
 pub type Id = u64;
@@ -85,12 +84,17 @@ pub struct Poll {
     pub wake_at_ms: Option<Ms>,
 }
 
-/// Queue order: priority descending, then `seq`, then id (so equal seqs stay distinct).
-type Key = (Reverse<i32>, u64, Id);
+/// The queue key: priority descending (`i32::MAX` is 0), then `seq`, then id (so equal seqs
+/// stay distinct).
+fn queue_key(priority: i32, seq: u64, id: Id) -> Key {
+    ((i64::from(i32::MAX) - i64::from(priority)) as u64, seq, id)
+}
 
 /// One queued call.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
+    /// Its place in the queue.
+    key: Key,
     cost: Cost,
     /// How far backfill has pushed this entry's projected start back, ms, while it was head.
     slack_used_ms: Ms,
@@ -99,9 +103,10 @@ struct Entry {
 /// The scheduler's state.
 #[derive(Debug, Clone)]
 pub struct Scheduler {
-    queue: BTreeMap<Key, Entry>,
-    /// Where each queued id sits in `queue`.
-    index: BTreeMap<Id, Key>,
+    /// The queue order (values unused).
+    queue: Tree,
+    /// Each queued id's entry, with its place in `queue`.
+    entries: IdMap<Entry>,
     concurrency: Option<u32>,
     in_flight: u32,
 }
@@ -111,8 +116,8 @@ impl Scheduler {
     /// cap).
     pub fn new(concurrency: Option<u32>) -> Self {
         Scheduler {
-            queue: BTreeMap::new(),
-            index: BTreeMap::new(),
+            queue: Tree::new(),
+            entries: IdMap::default(),
             concurrency,
             in_flight: 0,
         }
@@ -122,21 +127,22 @@ impl Scheduler {
     /// keeps its place). Re-pushing a queued id replaces the entry (and its slack account).
     pub fn push(&mut self, id: Id, priority: i32, seq: u64, cost: Cost) {
         self.remove(id);
-        let key = (Reverse(priority), seq, id);
-        self.queue.insert(
-            key,
+        let key = queue_key(priority, seq, id);
+        self.queue.insert(key, 0);
+        self.entries.insert(
+            id,
             Entry {
+                key,
                 cost,
                 slack_used_ms: 0.0,
             },
         );
-        self.index.insert(id, key);
     }
     /// Remove a queued id (abort, deadline, close). False if it was not queued.
     pub fn remove(&mut self, id: Id) -> bool {
-        match self.index.remove(&id) {
-            Some(key) => {
-                self.queue.remove(&key);
+        match self.entries.remove(&id) {
+            Some(entry) => {
+                self.queue.remove(&entry.key);
                 true
             }
             None => false,
@@ -155,7 +161,7 @@ impl Scheduler {
     /// Take `key` out of the queue.
     fn take(&mut self, key: &Key) {
         self.queue.remove(key);
-        self.index.remove(&key.2);
+        self.entries.remove(&key.2);
     }
     /// Admit what can go now, reserving through `limiter`, by the head-of-line rule of the
     /// [module docs](self): the head goes as soon as the limiter admits it; behind a blocked
@@ -170,9 +176,10 @@ impl Scheduler {
             if self.exceeds_cap(1) {
                 return out;
             }
-            let Some((&key, entry)) = self.queue.first_key_value() else {
+            let Some((key, _)) = self.queue.first() else {
                 return out;
             };
+            let entry = self.entries[&key.2];
             match limiter.acquire(now_ms, entry.cost) {
                 Decision::Admit(ticket) => {
                     self.take(&key);
@@ -208,20 +215,18 @@ impl Scheduler {
         out: &mut Poll,
     ) -> Ms {
         let mut wake = Ms::INFINITY;
-        let head_cost = self.queue[&head].cost;
-        let mut slack_used = self.queue[&head].slack_used_ms;
-        let candidates: Vec<Key> = self
-            .queue
-            .range((Bound::Excluded(head), Bound::Unbounded))
-            .take(BACKFILL_WINDOW)
-            .map(|(k, _)| *k)
-            .collect();
+        let Entry {
+            cost: head_cost,
+            slack_used_ms: mut slack_used,
+            ..
+        } = self.entries[&head.2];
+        let candidates = self.queue.keys(Some(&head), BACKFILL_WINDOW);
         for key in candidates {
             // Keep one slot for the head.
             if self.exceeds_cap(2) {
                 break;
             }
-            let cost = self.queue[&key].cost;
+            let cost = self.entries[&key.2].cost;
             let mut trial = limiter.clone();
             match trial.acquire(now_ms, cost) {
                 Decision::Never {
@@ -252,7 +257,7 @@ impl Scheduler {
                 }
             }
         }
-        if let Some(e) = self.queue.get_mut(&head) {
+        if let Some(e) = self.entries.get_mut(&head.2) {
             e.slack_used_ms = slack_used;
         }
         wake.min(head_start)
@@ -276,18 +281,17 @@ impl Scheduler {
     }
     /// Remove and return every queued id, in queue order.
     pub fn drain(&mut self) -> Vec<Id> {
-        self.index.clear();
-        std::mem::take(&mut self.queue)
-            .into_keys()
-            .map(|k| k.2)
-            .collect()
+        self.entries.clear();
+        let keys = self.queue.keys(None, usize::MAX);
+        self.queue.clear();
+        keys.into_iter().map(|k| k.2).collect()
     }
     /// The entry that goes next (the head), if any.
     pub fn head(&self) -> Option<Id> {
-        self.queue.first_key_value().map(|(k, _)| k.2)
+        self.queue.first().map(|(k, _)| k.2)
     }
     /// Is `id` queued?
     pub fn contains(&self, id: Id) -> bool {
-        self.index.contains_key(&id)
+        self.entries.contains_key(&id)
     }
 }

@@ -210,7 +210,10 @@ impl SseParser {
             }
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 // All ASCII digits: only an overflow can fail, and it is ignored.
-                if let Ok(n) = std::str::from_utf8(value).unwrap_or("").parse::<u64>() {
+                let n = value.iter().try_fold(0u64, |n, &d| {
+                    n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+                });
+                if let Some(n) = n {
                     self.retry_ms = Some(n);
                 }
             }
@@ -413,6 +416,22 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
         assert_eq!(out[0].id, "7");
         assert_eq!(out[1].id, "7");
         assert_eq!(p.retry_ms(), Some(3000));
+    }
+
+    #[test]
+    fn retry_takes_any_u64_and_ignores_an_overflow() {
+        let mut p = SseParser::new();
+        p.feed(b"retry: 0018446744073709551615\n", |_| {});
+        assert_eq!(p.retry_ms(), Some(u64::MAX));
+        p.feed(
+            b"retry: 7\nretry: 18446744073709551616\nretry: +5\nretry:\n",
+            |_| {},
+        );
+        assert_eq!(
+            p.retry_ms(),
+            Some(7),
+            "overflow, sign and empty are ignored"
+        );
     }
 
     #[test]

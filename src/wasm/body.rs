@@ -201,9 +201,11 @@ pub fn usage_kind(response: &Response) -> Option<UsageKind> {
         .flatten()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if ct.contains("text/event-stream") {
+    // A byte search: `str::contains` brings the two-way searcher (kilobytes of Wasm).
+    let has = |needle: &[u8]| crate::core::sse::find(ct.as_bytes(), needle).is_some();
+    if has(b"text/event-stream") {
         Some(UsageKind::Sse)
-    } else if ct.is_empty() || ct.contains("json") {
+    } else if ct.is_empty() || has(b"json") {
         Some(UsageKind::Json)
     } else {
         None
