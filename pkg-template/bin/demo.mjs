@@ -13,7 +13,7 @@ const DEFAULT_MODEL = "claude-haiku-4-5";
 const API = "https://api.anthropic.com";
 
 export const OPTIONS = {
-  requests: { type: "int", min: 1, max: 100_000 },
+  requests: { type: "int", min: 1, max: 10_000 },
   concurrency: { type: "int", min: 1, max: 10_000 },
   seconds: { type: "number", min: 1, max: 3600 },
   seed: { type: "int", min: 0, max: 2 ** 32 - 1 },
@@ -166,10 +166,10 @@ async function local(o) {
         table(
           [
             ["limits", `RPM ${int(limits.rpm)}, ITPM ${int(limits.itpm)}, OTPM ${int(limits.otpm)} (Tier 1 x ${scale.toFixed(2)}, sized for a ~${seconds} s run)`],
-            ["server", "token buckets that start full and refill continuously (Anthropic's arithmetic); 429 + retry-after when short"],
+            ["server", "Anthropic's arithmetic: buckets start full, refill continuously; 429 + retry-after when short"],
             ["workload", `input lognormal median 1,500 tokens, max_tokens ${int(MAX_TOKENS)}, output 100-${int(MAX_TOKENS)}; all queued at once`],
             ["client", `new Pacer({ limits: { rpm: ${limits.rpm}, itpm: ${limits.itpm}, otpm: ${limits.otpm} }, concurrency: ${concurrency} })`],
-            ["progress", "in/out = tokens used in the last 60 s against the per-minute limit; 429s = what the pacer saw"],
+            ["progress", "in/out: tokens used in the last 60 s / the limit per minute; 429s: what the pacer saw"],
           ],
           { indent: "  ", left: [1] },
         ) +

@@ -86,6 +86,26 @@ before(async () => {
 });
 after(() => mock.close());
 
+test("demo --live with a key: the same batch through the given URL, limits learned from the headers", async () => {
+  const live = await startAnthropicMock({ limits: { rpm: 50, itpm: 30_000, otpm: 8_000 } });
+  try {
+    const r = await run(["demo", "--live", "--url", live.url, "--requests", "3", "--concurrency", "2"], {
+      env: { ANTHROPIC_API_KEY: "sk-ant-live-test-key" },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^llm-pacer demo --live: 3 small requests \\(max_tokens 64, model claude-haiku-4-5\\) through pacer.fetch to ${live.url}/v1/messages$`, "m"));
+    assert.match(r.stdout, /^ {2}requests\s+3\/3 done \(3 x 200\), 0 failed$/m);
+    // 3 requests fit the buckets at once: no rate-limited phase to compare with.
+    assert.match(r.stdout, /^ {2}lower bound\s+0 s \(the batch fits the buckets at once\)$/m);
+    assert.match(r.stdout, /^ {2}tokens used\s+input \d+, output 48$/m);
+    assert.equal(live.stats.requests, 3);
+    assert.ok(live.log.every((e) => e.headers["x-api-key"] === "sk-ant-live-test-key" && e.body.max_tokens === 64));
+    assert.ok(!r.stdout.includes("sk-ant-live-test-key"));
+  } finally {
+    await live.close();
+  }
+});
+
 test("probe --url <local mock>: the limits table holds the mock's limits", async () => {
   const r = await run(["probe", "--url", mock.url], { env: noKey });
   assert.equal(r.code, 0, r.stderr);
@@ -163,7 +183,7 @@ test("bad command lines: a message naming the problem and exit code 2", async ()
   const cases = [
     [["demo", "--bogus"], /^llm-pacer demo: unknown option `--bogus`\nTry `llm-pacer demo --help`\.\n$/],
     [["--requests", "ten"], /^llm-pacer demo: --requests: expected an integer, got `ten`\n/],
-    [["demo", "--requests", "0"], /^llm-pacer demo: --requests: expected an integer from 1 to 100000, got `0`\n/],
+    [["demo", "--requests", "0"], /^llm-pacer demo: --requests: expected an integer from 1 to 10000, got `0`\n/],
     [["demo", "--seconds"], /^llm-pacer demo: --seconds needs a value\n/],
     [["demo", "--live=yes"], /^llm-pacer demo: --live takes no value\n/],
     [["demo", "--model", "x"], /^llm-pacer demo: --model applies only with --live\n/],
