@@ -3,7 +3,7 @@
 
 import { Pacer } from "llm-pacer";
 import { startMockServer, inputTokensOf, outputTokensOf } from "./mock-server.mjs";
-import { CliError, UsageError, int, isLocal, messagesUrl, networkReason, parseOptions, percentile, redact, secs, short, table } from "./util.mjs";
+import { CliError, UsageError, int, messagesUrl, networkReason, parseOptions, percentile, redact, secs, short, table } from "./util.mjs";
 
 /** Anthropic Tier 1 (per minute), the shape of the demo's limits. */
 const TIER1 = { rpm: 50, itpm: 30_000, otpm: 8_000 };

@@ -176,6 +176,7 @@ export function networkReason(e) {
   const err = /** @type {any} */ (e);
   const cause = err?.cause;
   const code = cause?.code ?? err?.code;
+  /** @type {Record<string, string>} */
   const words = {
     ECONNREFUSED: "connection refused",
     ENOTFOUND: "host not found",
@@ -188,7 +189,7 @@ export function networkReason(e) {
     CERT_HAS_EXPIRED: "TLS certificate expired",
     DEPTH_ZERO_SELF_SIGNED_CERT: "self-signed TLS certificate",
   };
-  if (typeof code === "string") return words[/** @type {keyof typeof words} */ (code)] ? `${words[/** @type {keyof typeof words} */ (code)]} (${code})` : code;
+  if (typeof code === "string") return Object.hasOwn(words, code) ? `${words[code]} (${code})` : code;
   const msg = cause?.message ?? err?.message;
   return typeof msg === "string" && msg ? msg : String(e);
 }
