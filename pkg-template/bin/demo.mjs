@@ -185,7 +185,13 @@ async function local(o) {
       maxTokens: MAX_TOKENS,
       plainEveryMs: Math.min(5000, Math.max(1000, Math.round((seconds * 1000) / 6 / 1000) * 1000)),
     });
-    summary(report, limits, "from full buckets", `${int(server.stats.requests)} requests, ${int(server.stats.admitted)} admitted, ${int(server.stats.rateLimited)} answered 429`);
+    summary(
+      report,
+      limits,
+      "from full buckets",
+      `${int(server.stats.requests)} requests, ${int(server.stats.admitted)} admitted, ${int(server.stats.rateLimited)} answered 429`,
+      MAX_TOKENS,
+    );
     return report.failed === 0 && report.final429 === 0 ? 0 : 1;
   } finally {
     await server.close();
@@ -227,7 +233,7 @@ async function live(o) {
   });
   const learned = pacer.limits();
   const limits = { rpm: learned.requests?.limit, itpm: learned.inputTokens?.limit, otpm: learned.outputTokens?.limit };
-  summary(report, limits, "from full buckets; yours may not have been", "");
+  summary(report, limits, "from full buckets; yours may not have been", "", LIVE_MAX_TOKENS);
   return report.failed === 0 && report.final429 === 0 ? 0 : 1;
 }
 
@@ -353,8 +359,9 @@ async function runBatch(a) {
  * @param {{ rpm?: number, itpm?: number, otpm?: number }} limits
  * @param {string} boundNote
  * @param {string} serverLine
+ * @param {number} maxTokens every request's max_tokens
  */
-function summary(r, limits, boundNote, serverLine) {
+function summary(r, limits, boundNote, serverLine, maxTokens) {
   const lb = lowerBoundMs(limits, { requests: r.n, input: r.used.input, output: r.used.output });
   const statuses = Object.entries(r.byStatus)
     .map(([k, v]) => `${v} x ${k}`)
@@ -371,5 +378,16 @@ function summary(r, limits, boundNote, serverLine) {
   ];
   if (serverLine) rows.push(["server", serverLine]);
   process.stdout.write(`\nSummary\n${table(rows, { indent: "  ", left: [1] })}\n`);
+  // The bound counts the output really generated; the server reserves max_tokens at
+  // admission, so the last requests wait for room for all of it. Say so when that matters.
+  if (lb > 0 && limits.otpm && r.ok > 0) {
+    const gapMs = (Math.max(0, maxTokens - r.used.output / r.ok) * 60_000) / limits.otpm;
+    if (gapMs > 0.1 * lb) {
+      process.stdout.write(
+        `  note: the server reserves max_tokens (${int(maxTokens)}) at admission, so the last requests wait for ` +
+          `room for all of it: about ${secs(gapMs)} more than the bound at this size (longer runs make it small)\n`,
+      );
+    }
+  }
   if (r.errors.length) process.stdout.write(`  first errors: ${r.errors.join("; ")}\n`);
 }
