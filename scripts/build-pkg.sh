@@ -20,6 +20,7 @@
 #   node/llm_pacer.cjs           wasm-bindgen glue, --target nodejs (CommonJS, sync load)
 #   node/index.cjs               "node" + require
 #   node/index.mjs               "node" + import: re-exports index.cjs (one instance)
+#   bin/                         the `llm-pacer` command (package.json "bin")
 #   index.d.ts, index.d.cts, slim.d.ts, package.json, README.md
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -181,6 +182,8 @@ JS
   cp pkg-template/index.d.ts "$out/index.d.ts"
   cp pkg-template/index.d.ts "$out/index.d.cts"
   cp pkg-template/slim.d.ts pkg-template/README.md "$out/"
+  cp -R pkg-template/bin "$out/bin" # the `llm-pacer` command (demo, probe, simulate)
+  chmod +x "$out/bin/llm-pacer.mjs"
   version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
   [ -n "$version" ] || die "no version in Cargo.toml"
   node -e '

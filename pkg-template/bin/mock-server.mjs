@@ -1,0 +1,260 @@
+// A small local stand-in for the Anthropic Messages API, for `llm-pacer demo`: it rate-limits
+// the way Anthropic documents it and answers with Anthropic's headers and bodies, so what the
+// demo shows is what the pacer does against the real service.
+//
+// - Limits: RPM, ITPM and OTPM token buckets of capacity = the per-minute limit, refilled
+//   continuously at limit/60 per second (not reset per fixed minute), starting full.
+// - Admission needs 1 request, the input tokens (ceil(characters / 4) of `system` and the
+//   messages' text) and `max_tokens` of output (reserved at the start; the unused part is given
+//   back when the response ends). Short anywhere: 429 `rate_limit_error` with `retry-after`
+//   (whole seconds until it would fit, at least 1) and nothing debited.
+// - Every answer carries `anthropic-ratelimit-{requests,input-tokens,output-tokens,tokens}-
+//   {limit,remaining,reset}`: token `remaining` rounded to the nearest thousand, reset as RFC
+//   3339 whole seconds (rounded up) when the bucket is full again, `tokens-*` = whichever of
+//   input/output has less remaining; plus `request-id` and `date`.
+// - The output of a request is decided by the server, as with a model: a number in
+//   [100, max_tokens] derived from a hash of the request (so a rerun gives the same numbers).
+//   The response takes `ttftMs` plus the output at `tokensPerSecond`; its text is a short
+//   placeholder, its `usage` the real count.
+// - Not modelled: streaming (answered 400), priority tier, cache tokens, 529s.
+
+import http from "node:http";
+
+/**
+ * @typedef {object} MockLimits
+ * @property {number} [rpm] requests per minute
+ * @property {number} [itpm] input tokens per minute
+ * @property {number} [otpm] output tokens per minute
+ */
+
+/** Characters per token of the server's count (a typical English ratio). */
+export const CHARS_PER_TOKEN = 4;
+/** The smallest output a request gets (unless `max_tokens` is smaller). */
+export const MIN_OUTPUT = 100;
+
+class Bucket {
+  /** @param {number} capacity @param {number} now */
+  constructor(capacity, now) {
+    this.capacity = capacity;
+    this.perMs = capacity / 60_000;
+    this.level0 = capacity;
+    this.at = now;
+  }
+  /** @param {number} now */
+  level(now) {
+    return Math.min(this.capacity, this.level0 + Math.max(0, now - this.at) * this.perMs);
+  }
+  /** @param {number} now @param {number} delta */
+  add(now, delta) {
+    this.level0 = Math.min(this.capacity, this.level(now) + delta);
+    this.at = Math.max(this.at, now);
+  }
+  /** Ms until the level reaches `n` (Infinity if it never can). @param {number} now @param {number} n */
+  waitMs(now, n) {
+    if (n > this.capacity + 1e-6) return Infinity;
+    const level = this.level(now);
+    return level + 1e-6 >= n ? 0 : (n - level) / this.perMs;
+  }
+  /** @param {number} now */
+  fullAt(now) {
+    return now + (this.capacity - this.level(now)) / this.perMs;
+  }
+}
+
+/** The text a request sends to the model. @param {any} body */
+export function textOf(body) {
+  /** @param {unknown} v @returns {string} */
+  const walk = (v) => {
+    if (typeof v === "string") return v;
+    if (Array.isArray(v)) return v.map(walk).join("");
+    if (v && typeof v === "object") {
+      const o = /** @type {Record<string, unknown>} */ (v);
+      return (typeof o.text === "string" ? o.text : "") + (o.content !== undefined ? walk(o.content) : "");
+    }
+    return "";
+  };
+  let s = walk(body?.system);
+  if (Array.isArray(body?.messages)) for (const m of body.messages) s += walk(m?.content);
+  return s;
+}
+
+/** Input tokens the server counts for `body`. @param {any} body */
+export const inputTokensOf = (body) => Math.ceil(textOf(body).length / CHARS_PER_TOKEN);
+
+/**
+ * The output the server generates for `body`: in [min(100, max_tokens), max_tokens], from an
+ * FNV-1a hash of its text.
+ * @param {any} body
+ */
+export function outputTokensOf(body) {
+  const max = body.max_tokens;
+  if (max <= MIN_OUTPUT) return max;
+  let h = 0x811c9dc5;
+  const s = `${body.model}\n${textOf(body)}`;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return MIN_OUTPUT + (h % (max - MIN_OUTPUT + 1));
+}
+
+/** RFC 3339, whole seconds, rounded up. @param {number} ms */
+const rfc3339 = (ms) => new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/**
+ * Starts the server on 127.0.0.1 (a free port).
+ * @param {{ limits: MockLimits, ttftMs?: number, tokensPerSecond?: number, now?: () => number }} options
+ */
+export async function startMockServer(options) {
+  const now = options.now ?? Date.now;
+  const ttftMs = options.ttftMs ?? 50;
+  const tokensPerSecond = options.tokensPerSecond ?? 4000;
+  const t0 = now();
+  /** @type {[string, Bucket][]} */
+  const buckets = [];
+  for (const [name, limit] of [
+    ["requests", options.limits.rpm],
+    ["input-tokens", options.limits.itpm],
+    ["output-tokens", options.limits.otpm],
+  ]) {
+    if (limit !== undefined) buckets.push([/** @type {string} */ (name), new Bucket(/** @type {number} */ (limit), t0)]);
+  }
+  const bucket = (/** @type {string} */ name) => buckets.find(([n]) => n === name)?.[1];
+  const stats = { requests: 0, admitted: 0, rateLimited: 0, inputTokens: 0, outputTokens: 0, firstAt: NaN, lastAt: NaN };
+  let seq = 0;
+  /** @type {Set<NodeJS.Timeout>} */
+  const timers = new Set();
+
+  const headers = (/** @type {string} */ requestId) => {
+    const t = now();
+    /** @type {Record<string, string>} */
+    const h = { "content-type": "application/json", "request-id": requestId, date: new Date(t).toUTCString() };
+    const put = (/** @type {string} */ name, /** @type {Bucket} */ b, /** @type {boolean} */ round) => {
+      const level = b.level(t);
+      h[`anthropic-ratelimit-${name}-limit`] = String(b.capacity);
+      h[`anthropic-ratelimit-${name}-remaining`] = String(round ? Math.max(0, Math.round(level / 1000) * 1000) : Math.max(0, Math.floor(level)));
+      h[`anthropic-ratelimit-${name}-reset`] = rfc3339(b.fullAt(t));
+    };
+    for (const [name, b] of buckets) put(name, b, name !== "requests");
+    const i = bucket("input-tokens");
+    const o = bucket("output-tokens");
+    const tightest = i && o ? (o.level(t) < i.level(t) ? o : i) : (i ?? o);
+    if (tightest) put("tokens", tightest, true);
+    return h;
+  };
+
+  /** @param {http.ServerResponse} res @param {number} status @param {string} type @param {string} message @param {string} id @param {Record<string, string>} [extra] */
+  const error = (res, status, type, message, id, extra = {}) => {
+    res.writeHead(status, { ...headers(id), ...extra });
+    res.end(JSON.stringify({ type: "error", error: { type, message }, request_id: id }));
+  };
+
+  const server = http.createServer(async (req, res) => {
+    const id = `req_demo_${String(++seq).padStart(8, "0")}`;
+    stats.requests++;
+    if (Number.isNaN(stats.firstAt)) stats.firstAt = now();
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    if (path !== "/v1/messages") return error(res, 404, "not_found_error", `Not found: ${path}`, id);
+    if (req.method !== "POST") return error(res, 405, "invalid_request_error", `Method ${req.method} not allowed`, id);
+    const chunks = [];
+    try {
+      for await (const c of req) chunks.push(c);
+    } catch {
+      return;
+    }
+    const key = req.headers["x-api-key"];
+    if (!(typeof key === "string" && key.trim()) && !/^Bearer\s+\S/i.test(req.headers.authorization ?? "")) {
+      return error(res, 401, "authentication_error", "x-api-key header is required", id);
+    }
+    if (!req.headers["anthropic-version"]) return error(res, 400, "invalid_request_error", "anthropic-version: header is required", id);
+    let body;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    } catch {
+      return error(res, 400, "invalid_request_error", "The request body is not valid JSON.", id);
+    }
+    const bad =
+      !body || typeof body !== "object"
+        ? "The request body must be a JSON object."
+        : typeof body.model !== "string" || !body.model
+          ? "model: Field required"
+          : !(Number.isInteger(body.max_tokens) && body.max_tokens >= 1)
+            ? "max_tokens: Input should be a valid integer greater than or equal to 1"
+            : !Array.isArray(body.messages) || body.messages.length === 0
+              ? "messages: at least one message is required"
+              : body.stream
+                ? "stream: this demo server does not stream"
+                : null;
+    if (bad) return error(res, 400, "invalid_request_error", bad, id);
+
+    const input = inputTokensOf(body);
+    const output = outputTokensOf(body);
+    const need = { requests: 1, "input-tokens": input, "output-tokens": body.max_tokens };
+    const t = now();
+    let wait = 0;
+    /** @type {string | null} */
+    let short = null;
+    for (const [name, b] of buckets) {
+      const w = b.waitMs(t, need[/** @type {keyof typeof need} */ (name)]);
+      if (w > 0 && (short === null || w > wait)) [wait, short] = [w, name];
+    }
+    if (short !== null) {
+      stats.rateLimited++;
+      const b = /** @type {Bucket} */ (bucket(short));
+      if (wait === Infinity) wait = b.fullAt(t) - t;
+      const what = short.replace("-", " ");
+      return error(
+        res,
+        429,
+        "rate_limit_error",
+        `This request would exceed the rate limit for your organization of ${b.capacity.toLocaleString("en-US")} ${what} per minute. Please try again later.`,
+        id,
+        { "retry-after": String(Math.max(1, Math.ceil(wait / 1000))) },
+      );
+    }
+    for (const [name, b] of buckets) b.add(t, -need[/** @type {keyof typeof need} */ (name)]);
+    stats.admitted++;
+    stats.inputTokens += input;
+    await new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resolve(undefined);
+      }, ttftMs + (output / tokensPerSecond) * 1000);
+      timers.add(timer);
+    });
+    // The response is complete: the unused part of the output reservation goes back before
+    // the head is written, so the headers show the corrected level.
+    bucket("output-tokens")?.add(now(), body.max_tokens - output);
+    stats.outputTokens += output;
+    stats.lastAt = now();
+    if (res.destroyed) return;
+    const words = ["lorem", "ipsum", "dolor", "sit", "amet"];
+    res.writeHead(200, headers(id));
+    res.end(
+      JSON.stringify({
+        id: `msg_demo_${id.slice(9)}`,
+        type: "message",
+        role: "assistant",
+        model: body.model,
+        content: [{ type: "text", text: Array.from({ length: Math.min(output, 64) }, (_, k) => words[k % 5]).join(" ") }],
+        stop_reason: output === body.max_tokens ? "max_tokens" : "end_turn",
+        stop_sequence: null,
+        usage: { input_tokens: input, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: output },
+      }),
+    );
+  });
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve(undefined));
+  });
+  const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stats,
+    /** The bucket levels now, by header name (`requests`, `input-tokens`, `output-tokens`). */
+    levels: () => Object.fromEntries(buckets.map(([name, b]) => [name, b.level(now())])),
+    /** Stops listening and cuts every connection. */
+    close() {
+      for (const timer of timers) clearTimeout(timer);
+      server.closeAllConnections?.();
+      return new Promise((resolve) => server.close(() => resolve(undefined)));
+    },
+  };
+}

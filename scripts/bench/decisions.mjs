@@ -1,0 +1,122 @@
+// Benchmark (b), decision cost across the JS -> Wasm boundary, side by side with the per-task
+// scheduling overhead of bottleneck and p-queue (each scheduling a no-op task).
+//
+//   node scripts/bench/decisions.mjs          (scripts/bench/decisions.sh runs the native
+//                                              criterion benches first, then this)
+//
+// Each line is the median over 5 rounds of ~200 ms of ns per call, in two modes:
+// - sequential: `await` each call before the next (the latency one call adds);
+// - batch: 1,000 calls started at once, then awaited together (throughput per call).
+// `pacer.fetch` gets a stub `fetch` that returns a canned Response, so what is measured is the
+// pacer: the options and body estimate, the engine's admission decision, the call into the
+// stub, the response head with its headers parsed, the delivery, and (for a JSON body) the
+// usage read from a clone. `stub fetch alone` is the floor: what the stub itself costs.
+
+import Bottleneck from "bottleneck";
+import PQueue from "p-queue";
+import { Pacer } from "llm-pacer";
+
+const ROUNDS = 5;
+const ROUND_MS = 200;
+const BATCH = 1000;
+
+const RATE_HEADERS = {
+  "content-type": "application/json",
+  "request-id": "req_011CVPJ8y4mZk1H2nB3fXqRt",
+  "anthropic-ratelimit-requests-limit": "50000000",
+  "anthropic-ratelimit-requests-remaining": "49999999",
+  "anthropic-ratelimit-requests-reset": new Date(Date.now() + 1000).toISOString().replace(/\.\d+Z$/, "Z"),
+  "anthropic-ratelimit-input-tokens-limit": "30000000000",
+  "anthropic-ratelimit-input-tokens-remaining": "29999990000",
+  "anthropic-ratelimit-input-tokens-reset": new Date(Date.now() + 1000).toISOString().replace(/\.\d+Z$/, "Z"),
+  "anthropic-ratelimit-output-tokens-limit": "8000000000",
+  "anthropic-ratelimit-output-tokens-remaining": "7999990000",
+  "anthropic-ratelimit-output-tokens-reset": new Date(Date.now() + 1000).toISOString().replace(/\.\d+Z$/, "Z"),
+};
+const USAGE_BODY = JSON.stringify({ type: "message", usage: { input_tokens: 12, output_tokens: 34 } });
+
+const stubs = {
+  bare: async () => new Response(null, { status: 200 }),
+  anthropic: async () => new Response(USAGE_BODY, { status: 200, headers: RATE_HEADERS }),
+};
+const URL_ = "https://api.anthropic.com/v1/messages";
+const INIT = {
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ model: "claude-bench", max_tokens: 16, messages: [{ role: "user", content: "Hello there" }] }),
+};
+
+/** @param {() => Promise<unknown>} fn */
+async function sequential(fn) {
+  const end = performance.now() + ROUND_MS;
+  let n = 0;
+  const t = performance.now();
+  while (performance.now() < end) {
+    for (let i = 0; i < 10; i++) await fn();
+    n += 10;
+  }
+  return ((performance.now() - t) * 1e6) / n;
+}
+
+/** @param {() => Promise<unknown>} fn */
+async function batch(fn) {
+  const end = performance.now() + ROUND_MS;
+  let n = 0;
+  const t = performance.now();
+  while (performance.now() < end) {
+    await Promise.all(Array.from({ length: BATCH }, fn));
+    n += BATCH;
+  }
+  return ((performance.now() - t) * 1e6) / n;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/** @param {string} name @param {() => Promise<unknown>} fn */
+async function measure(name, fn) {
+  await sequential(fn); // warm up
+  const seq = [];
+  const bat = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    seq.push(await sequential(fn));
+    bat.push(await batch(fn));
+  }
+  return { name, seq: median(seq), bat: median(bat) };
+}
+
+const pacerBare = new Pacer({ fetch: stubs.bare });
+const pacerJson = new Pacer({ fetch: stubs.anthropic });
+const pacerLimited = new Pacer({ fetch: stubs.anthropic, limits: { rpm: 5e7, itpm: 3e10, otpm: 8e9 }, concurrency: 1e6 });
+const bottleneck = new Bottleneck();
+const bottleneckLimited = new Bottleneck({ maxConcurrent: 1e6, reservoir: 1e12 });
+const pq = new PQueue();
+const pqLimited = new PQueue({ concurrency: 1e6, intervalCap: 1e12, interval: 60_000 });
+const noop = async () => undefined;
+
+const results = [];
+results.push(await measure("stub fetch alone, bare 200", () => stubs.bare()));
+results.push(await measure("stub fetch alone, JSON + rate-limit headers", () => stubs.anthropic()));
+results.push(await measure("pacer.fetch, bare 200", () => pacerBare.fetch(URL_, INIT)));
+results.push(await measure("pacer.fetch, JSON + rate-limit headers", () => pacerJson.fetch(URL_, INIT)));
+results.push(await measure("pacer.fetch, same + limits + concurrency", () => pacerLimited.fetch(URL_, INIT)));
+results.push(await measure("bottleneck.schedule(noop), no limits", () => bottleneck.schedule(noop)));
+results.push(await measure("bottleneck.schedule(noop), reservoir", () => bottleneckLimited.schedule(noop)));
+results.push(await measure("p-queue add(noop), no limits", () => pq.add(noop)));
+results.push(await measure("p-queue add(noop), interval cap", () => pqLimited.add(noop)));
+results.push(await measure("await noop() (the floor of an async call)", noop));
+// One crossing of the boundary that builds a small object, for scale (synchronous).
+results.push(await measure("pacer.stats() (one boundary call, an object back)", async () => pacerJson.stats()));
+
+const floor = { bare: results[0], json: results[1] };
+const w = Math.max(...results.map((r) => r.name.length));
+const fmt = (ns) => (ns >= 10_000 ? `${(ns / 1000).toFixed(1)} µs` : `${Math.round(ns)} ns`).padStart(9);
+console.log(`${"ns per call (median of 5 rounds)".padEnd(w)}  sequential      batch  net of the stub (seq / batch)`);
+for (const r of results) {
+  const base = r.name.startsWith("pacer.fetch, bare") ? floor.bare : r.name.startsWith("pacer.fetch") ? floor.json : null;
+  const net = base ? `${fmt(r.seq - base.seq)} / ${fmt(r.bat - base.bat)}` : "";
+  console.log(`${r.name.padEnd(w)}  ${fmt(r.seq)}  ${fmt(r.bat)}  ${net}`);
+}
+const s = pacerJson.stats();
+console.log(`\n(pacer check: ${s.requests} calls, ${s.attempts} attempts, ${s.inputTokensUsed} input tokens read from usage; Node ${process.version})`);
+await bottleneck.disconnect();
+await bottleneckLimited.disconnect();

@@ -1,0 +1,270 @@
+// The `llm-pacer` command of the built package (pkg/bin/, the package.json "bin" entry), run as
+// a child process without a terminal: a short demo against its embedded server, `probe`
+// against the test mock and against servers that fail, bad command lines, and help.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { createServer } from "node:http";
+import { chmodSync, cpSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startAnthropicMock } from "./mock/index.mjs";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const pkgDir = realpathSync(join(root, "node_modules", "llm-pacer"));
+const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
+const bin = join(pkgDir, pkg.bin["llm-pacer"]);
+
+/**
+ * Runs the command; never rejects on a non-zero exit.
+ * @param {string[]} args
+ * @param {{ env?: Record<string, string | undefined>, timeout?: number }} [o]
+ * @returns {Promise<{ code: number, stdout: string, stderr: string }>}
+ */
+function run(args, o = {}) {
+  const env = { ...process.env, ...o.env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { env, timeout: o.timeout ?? 30_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const noKey = { ANTHROPIC_API_KEY: undefined };
+
+test("the package declares the command and ships it", () => {
+  assert.equal(pkg.bin["llm-pacer"], "./bin/llm-pacer.mjs");
+  assert.ok(pkg.files.includes("bin/"));
+  assert.match(readFileSync(bin, "utf8"), /^#!\/usr\/bin\/env node\n/);
+});
+
+test("demo: a short batch finishes with every request done, no 429 reaching the caller, the ratio printed", async () => {
+  const r = await run(["demo", "--requests", "20", "--seconds", "3", "--concurrency", "5"], { env: noKey });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.equal(r.stderr, "");
+  const out = r.stdout;
+  assert.ok(!out.includes("\r"), "no carriage returns without a terminal");
+  assert.ok(!out.includes("\x1b"), "no escape sequences without a terminal");
+  assert.match(out, /new Pacer\(\{ limits: \{ rpm: \d+, itpm: \d+, otpm: \d+ \}, concurrency: 5 \}\)/);
+  // Plain progress lines, the last one at the end.
+  const progress = out.split("\n").filter((l) => /^\s*\d+\.\d s\s+\d+\/20 done/.test(l));
+  assert.ok(progress.length >= 2, `progress lines:\n${out}`);
+  assert.match(progress.at(-1), /20\/20 done .* queue 0 .* finished$/);
+  assert.match(out, /^ {2}requests\s+20\/20 done \(20 x 200\), 0 failed$/m);
+  assert.match(out, /^ {2}429s\s+\d+ seen by llm-pacer, 0 reached the caller$/m);
+  const lb = out.match(/^ {2}lower bound\s+(\d+\.\d) s/m);
+  assert.ok(lb, out);
+  assert.ok(Math.abs(Number(lb[1]) - 3) <= 0.5, `the limits are sized for a ~3 s run: ${lb[1]} s`);
+  const makespan = Number(out.match(/^ {2}makespan\s+(\d+\.\d) s$/m)?.[1]);
+  const ratio = Number(out.match(/^ {2}ratio\s+(\d+\.\d{3})x the lower bound$/m)?.[1]);
+  assert.ok(ratio >= 1, `ratio ${ratio}`);
+  assert.ok(Math.abs(ratio - makespan / Number(lb[1])) < 0.05, "ratio = makespan / lower bound");
+  // What the pacer saw is what the server says it sent.
+  const seen = Number(out.match(/^ {2}429s\s+(\d+) seen/m)?.[1]);
+  const server = out.match(/^ {2}server\s+(\d+) requests, (\d+) admitted, (\d+) answered 429$/m);
+  assert.ok(server, out);
+  assert.equal(Number(server[2]), 20);
+  assert.equal(Number(server[3]), seen);
+  assert.equal(Number(server[1]), 20 + seen);
+  assert.match(out, /^ {2}latency p50\/p99\s+\S+ m?s \/ \S+ m?s/m);
+});
+
+test("demo --live without ANTHROPIC_API_KEY: a clear error, nothing sent", async () => {
+  const r = await run(["demo", "--live"], { env: noKey });
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout, "");
+  assert.match(r.stderr, /^llm-pacer: demo --live .*needs ANTHROPIC_API_KEY/);
+  assert.ok(!r.stderr.includes("    at "), "no stack trace");
+});
+
+let mock;
+before(async () => {
+  mock = await startAnthropicMock({ limits: { rpm: 77, itpm: 12_345, otpm: 6_789 } });
+});
+after(() => mock.close());
+
+test("demo --live with a key: the same batch through the given URL, limits learned from the headers", async () => {
+  const live = await startAnthropicMock({ limits: { rpm: 50, itpm: 30_000, otpm: 8_000 } });
+  try {
+    const r = await run(["demo", "--live", "--url", live.url, "--requests", "3", "--concurrency", "2"], {
+      env: { ANTHROPIC_API_KEY: "sk-ant-live-test-key" },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^llm-pacer demo --live: 3 small requests \\(max_tokens 64, model claude-haiku-4-5\\) through pacer.fetch to ${live.url}/v1/messages$`, "m"));
+    assert.match(r.stdout, /^ {2}requests\s+3\/3 done \(3 x 200\), 0 failed$/m);
+    // 3 requests fit the buckets at once: no rate-limited phase to compare with.
+    assert.match(r.stdout, /^ {2}lower bound\s+0 s \(the batch fits the buckets at once\)$/m);
+    assert.match(r.stdout, /^ {2}tokens used\s+input \d+, output 48$/m);
+    assert.equal(live.stats.requests, 3);
+    assert.ok(live.log.every((e) => e.headers["x-api-key"] === "sk-ant-live-test-key" && e.body.max_tokens === 64));
+    assert.ok(!r.stdout.includes("sk-ant-live-test-key"));
+  } finally {
+    await live.close();
+  }
+});
+
+test("probe --url <local mock>: the limits table holds the mock's limits", async () => {
+  const r = await run(["probe", "--url", mock.url], { env: noKey });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`POST ${mock.url}/v1/messages \\(model claude-haiku-4-5, max_tokens 1\\)`));
+  assert.match(r.stdout, /answered 200 in .* \(request-id req_mock_\d+\)/);
+  // label, limit, remaining, reset: the remaining is the pacer's view (the headers round token
+  // counts to the nearest thousand), so it is checked to be within the rounding.
+  const rows = new Map(
+    r.stdout
+      .split("\n")
+      .map((l) => l.trim().split(/\s{2,}/))
+      .filter((cells) => cells.length >= 4)
+      .map(([label, limit, remaining, ...reset]) => [label, { limit, remaining: Number(remaining.replace(/,/g, "")), reset: reset.join("  ") }]),
+  );
+  const check = (label, limit, low, high, note = "") => {
+    const row = rows.get(label);
+    assert.ok(row, `${label} row in\n${r.stdout}`);
+    assert.equal(row.limit, limit, label);
+    assert.ok(row.remaining >= low && row.remaining <= high, `${label} remaining ${row.remaining}`);
+    assert.match(row.reset, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ \\((in \\d+(\\.\\d)? m?s|full now)\\)${note}$`), label);
+  };
+  check("requests", "77", 76, 77);
+  check("input tokens", "12,345", 11_500, 12_345);
+  check("output tokens", "6,789", 6_500, 6_789);
+  check("tokens", "6,789", 7_000, 7_000, "  \\(header as sent\\)");
+  assert.equal(mock.stats.requests, 1, "exactly one request");
+  const sent = mock.log.at(-1);
+  assert.equal(sent.body.max_tokens, 1);
+  assert.equal(sent.headers["x-api-key"], "local-probe-key");
+});
+
+test("probe: a missing key for a remote URL, an unreachable URL, an error answer", async () => {
+  const remote = await run(["probe"], { env: noKey });
+  assert.equal(remote.code, 1);
+  assert.match(remote.stderr, /^llm-pacer: probe needs ANTHROPIC_API_KEY .*https:\/\/api\.anthropic\.com/);
+
+  // A port nobody listens on.
+  const closed = createServer();
+  await new Promise((resolve) => closed.listen(0, "127.0.0.1", resolve));
+  const port = closed.address().port;
+  await new Promise((resolve) => closed.close(resolve));
+  const unreachable = await run(["probe", "--url", `http://127.0.0.1:${port}`], { env: noKey });
+  assert.equal(unreachable.code, 1);
+  assert.equal(
+    unreachable.stderr,
+    `llm-pacer: cannot reach http://127.0.0.1:${port}/v1/messages: connection refused (ECONNREFUSED)\n`,
+  );
+
+  // A server that refuses the key and echoes it back: the key is never printed.
+  const key = "sk-ant-test-0123456789";
+  const refusing = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(401, { "content-type": "application/json", "request-id": "req_x1" });
+      res.end(JSON.stringify({ type: "error", error: { type: "authentication_error", message: `invalid x-api-key ${req.headers["x-api-key"]}` } }));
+    });
+  });
+  await new Promise((resolve) => refusing.listen(0, "127.0.0.1", resolve));
+  try {
+    const url = `http://127.0.0.1:${refusing.address().port}`;
+    const r = await run(["probe", "--url", url], { env: { ANTHROPIC_API_KEY: key } });
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.stderr,
+      `llm-pacer probe: ${url}/v1/messages answered 401 authentication_error: invalid x-api-key [redacted] (request-id req_x1)\n`,
+    );
+    assert.match(r.stdout, /The answer carried no rate-limit headers/);
+    assert.ok(!(r.stdout + r.stderr).includes(key));
+  } finally {
+    await new Promise((resolve) => refusing.close(resolve));
+  }
+});
+
+test("bad command lines: a message naming the problem and exit code 2", async () => {
+  const cases = [
+    [["demo", "--bogus"], /^llm-pacer demo: unknown option `--bogus`\nTry `llm-pacer demo --help`\.\n$/],
+    [["--requests", "ten"], /^llm-pacer demo: --requests: expected an integer, got `ten`\n/],
+    [["demo", "--requests", "0"], /^llm-pacer demo: --requests: expected an integer from 1 to 10000, got `0`\n/],
+    [["demo", "--seconds"], /^llm-pacer demo: --seconds needs a value\n/],
+    [["demo", "--live=yes"], /^llm-pacer demo: --live takes no value\n/],
+    [["demo", "--model", "x"], /^llm-pacer demo: --model applies only with --live\n/],
+    [["demo", "extra"], /^llm-pacer demo: unexpected argument `extra`\n/],
+    [["probe", "--url", "not a url"], /^llm-pacer probe: --url: not a URL: `not a url`\n/],
+    [["probe", "--url", "ftp://127.0.0.1/"], /^llm-pacer probe: --url: expected an http:\/\/ or https:\/\/ URL/],
+    [["simulate", "--metering", "daily"], /^llm-pacer simulate: --metering: expected `reservation` or `realtime`, got `daily`\n/],
+    [["simulate", "--clients", "2.5"], /^llm-pacer simulate: --clients: expected an integer, got `2\.5`\n/],
+    [["frobnicate"], /^llm-pacer: unknown command `frobnicate` \(commands: demo, probe, simulate\)\nTry `llm-pacer --help`\.\n$/],
+  ];
+  const results = await Promise.all(cases.map(([args]) => run(args, { env: noKey })));
+  results.forEach((r, i) => {
+    const [args, message] = cases[i];
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.equal(r.stdout, "", args.join(" "));
+    assert.match(r.stderr, message, args.join(" "));
+  });
+});
+
+test("--help for the command and each subcommand", async () => {
+  const cases = [
+    [["--help"], /^llm-pacer: retry and rate-limit policy[\s\S]*COMMANDS:[\s\S]*demo[\s\S]*probe[\s\S]*simulate/],
+    [["help"], /^llm-pacer: retry and rate-limit policy/],
+    [["help", "probe"], /^llm-pacer probe: check your current rate limit status/],
+    [["demo", "--help"], /^llm-pacer demo: [\s\S]*--requests N[\s\S]*--concurrency C[\s\S]*--seconds S[\s\S]*--live/],
+    [["--requests", "5", "-h"], /^llm-pacer demo: /],
+    [["probe", "-h"], /^llm-pacer probe: [\s\S]*--url U[\s\S]*--model M[\s\S]*ANTHROPIC_API_KEY/],
+    [["simulate", "--help"], /^llm-pacer simulate: [\s\S]*source checkout[\s\S]*--clients K[\s\S]*--learn-limits/],
+    [["--version"], new RegExp(`^llm-pacer ${pkg.version.replace(/\./g, "\\.")}\n$`)],
+  ];
+  const results = await Promise.all(cases.map(([args]) => run(args, { env: noKey })));
+  results.forEach((r, i) => {
+    const [args, text] = cases[i];
+    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    assert.equal(r.stderr, "", args.join(" "));
+    assert.match(r.stdout, text, args.join(" "));
+  });
+});
+
+test("simulate runs the checkout's Rust simulator through cargo, with the flags as given", async () => {
+  // A stand-in `cargo` first on PATH: it records how it was called and exits with 3.
+  const dir = mkdtempSync(join(tmpdir(), "llm-pacer-cli-"));
+  try {
+    const record = join(dir, "called.txt");
+    writeFileSync(join(dir, "cargo"), `#!/bin/sh\nprintf '%s\\n' "$PWD" "$@" > '${record}'\necho simulated\nexit 3\n`);
+    chmodSync(join(dir, "cargo"), 0o755);
+    const r = await run(["simulate", "--clients", "4", "--requests=300", "--learn-limits"], {
+      env: { ...noKey, PATH: `${dir}:${process.env.PATH}` },
+    });
+    assert.equal(r.code, 3, "cargo's exit code is the command's");
+    assert.equal(r.stdout, "simulated\n");
+    assert.match(r.stderr, /^llm-pacer simulate: cargo run --quiet --release --bin simulate -- --clients 4 --requests=300 --learn-limits \(in /);
+    assert.deepEqual(readFileSync(record, "utf8").split("\n").slice(0, -1), [
+      realpathSync(root),
+      ..."run --quiet --release --bin simulate -- --clients 4 --requests=300 --learn-limits".split(" "),
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("outside a source checkout: the package works on its own, and simulate says why it cannot run", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "llm-pacer-cli-"));
+  try {
+    const copy = join(dir, "node_modules", "llm-pacer");
+    cpSync(pkgDir, copy, { recursive: true });
+    const copied = join(copy, pkg.bin["llm-pacer"]);
+    const run2 = (args) =>
+      new Promise((resolve) =>
+        execFile(process.execPath, [copied, ...args], { env: { ...process.env, ANTHROPIC_API_KEY: "" } }, (error, stdout, stderr) =>
+          resolve({ code: error ? error.code : 0, stdout, stderr }),
+        ),
+      );
+    const sim = await run2(["simulate"]);
+    assert.equal(sim.code, 1);
+    assert.match(sim.stderr, /^llm-pacer: simulate runs the Rust simulator of a source checkout.*cargo run --release --bin simulate/);
+    // The command imports the package by its own name (a self-reference through "exports").
+    const probe = await run2(["probe", "--url", mock.url]);
+    assert.equal(probe.code, 0, probe.stderr);
+    assert.match(probe.stdout, /requests\s+77\s/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
