@@ -1205,3 +1205,23 @@ fn reset_and_remaining_together_narrow_the_interval() {
     l.observe(T0, &info);
     assert!(close(level(&l, T0, Dim::OutputTokens), 3_000.0));
 }
+
+#[test]
+fn admissions_near_a_full_bucket_spend_the_refill_a_full_server_wastes() {
+    // 6 000 OTPM = 0.1 per ms. A request reaches the server up to 100 ms after admission;
+    // the server's full bucket cannot refill meanwhile, ours (lowered at admission) would.
+    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    l.set_latency(100.0);
+    admit(&mut l, T0, cost(0.0, 1_000.0));
+    assert!(
+        close(level(&l, T0, Dim::OutputTokens), 5_000.0 - 10.0),
+        "full: 10 more spent"
+    );
+    // Far from full, nothing is wasted on the server: the plain cost.
+    admit(&mut l, T0, cost(0.0, 1_000.0));
+    assert!(close(level(&l, T0, Dim::OutputTokens), 3_990.0));
+    // Without a latency (the default) the mirror is exact.
+    let mut exact = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    admit(&mut exact, T0, cost(0.0, 1_000.0));
+    assert_eq!(level(&exact, T0, Dim::OutputTokens), 5_000.0);
+}

@@ -27,6 +27,12 @@ use super::Ms;
 /// Identifies a call.
 pub type Id = u64;
 
+/// How long a request may take to reach the server after it is admitted: the limiter counts
+/// the refill a full server bucket wastes meanwhile ([`Limiter::set_latency`]). Without it, a
+/// demo against a local server drifted 11-65 output tokens above the server through an
+/// opening burst from full buckets, and was refused at the edge.
+pub const ASSUMED_LATENCY_MS: Ms = 100.0;
+
 /// What the driver knows about a request before sending it.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Request {
@@ -328,8 +334,10 @@ pub struct Engine {
 impl Engine {
     /// A new engine. `config` must be valid ([`Config::validate`]).
     pub fn new(config: Config, now_ms: Ms) -> Self {
+        let mut limiter = Limiter::new(config.limits, now_ms);
+        limiter.set_latency(ASSUMED_LATENCY_MS);
         Engine {
-            limiter: Limiter::new(config.limits, now_ms),
+            limiter,
             scheduler: Scheduler::new(config.concurrency),
             budget: config.budget.map(RetryBudget::new),
             config,

@@ -118,7 +118,8 @@ impl Workload {
                     index,
                     client: (index % clients as usize) as u32,
                     arrival_ms: t,
-                    input_tokens: input.round().clamp(1.0, f64::from(u32::MAX)) as u32,
+                    input_tokens: crate::core::clamp(input.round(), 1.0, f64::from(u32::MAX))
+                        as u32,
                     max_tokens: self.max_tokens,
                     output_tokens: rng.u32(out_lo..=out_hi),
                 }
