@@ -136,9 +136,12 @@ test("the tarball holds exactly what the exports map needs (the .wasm included)"
   for (const key of Object.keys(manifest.exports)) assert.ok(!key.includes("*"), `pattern export ${key}: extend this test`);
   assert.ok("." in manifest.exports && "./slim" in manifest.exports);
 
-  // The closure of the exports map (and the legacy main/module/types) over what each file loads.
+  // The closure of the exports map (and the legacy main/module/types, and the `bin` commands)
+  // over what each file loads.
   const needed = new Set();
-  const queue = [...targets(manifest.exports), manifest.main, manifest.module, manifest.types]
+  const bins = typeof manifest.bin === "string" ? [manifest.bin] : Object.values(manifest.bin ?? {});
+  assert.ok(bins.length > 0, "the package ships its command (bin)");
+  const queue = [...targets(manifest.exports), manifest.main, manifest.module, manifest.types, ...bins]
     .filter(Boolean)
     .map((p) => posix.normalize(p));
   while (queue.length) {
