@@ -48,7 +48,7 @@ Without a terminal the progress comes as plain lines every few seconds.
 `;
 
 /** A seeded PRNG (mulberry32): uniform in [0, 1). @param {number} seed */
-function prng(seed) {
+export function prng(seed) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -25,6 +25,8 @@ import { fileURLToPath } from "node:url";
 import Bottleneck from "bottleneck";
 import { Pacer } from "llm-pacer";
 import { startAnthropicMock } from "../../tests/js/mock/index.mjs";
+// The demo's seeded PRNG and lower bound: one recipe for both.
+import { prng, lowerBoundMs } from "../../pkg-template/bin/demo.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const args = process.argv.slice(2);
@@ -57,16 +59,6 @@ const realSleep = (ms, signal) =>
 const clock = { now: vnow, sleep: (ms, signal) => realSleep(ms / SPEED, signal) };
 
 // --- the workload (the simulator's recipe, seeded) -----------------------------------------
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = prng(1);
 const FILLER = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor ".repeat(1000);
 const workload = Array.from({ length: N }, (_, i) => {
@@ -84,13 +76,7 @@ const workload = Array.from({ length: N }, (_, i) => {
   };
 });
 const totals = workload.reduce((t, w) => ({ requests: t.requests + 1, input: t.input + w.input, output: t.output + w.output }), { requests: 0, input: 0, output: 0 });
-const lowerBoundMs = Math.max(
-  ...[
-    [TIER1.rpm, totals.requests],
-    [TIER1.itpm, totals.input],
-    [TIER1.otpm, totals.output],
-  ].map(([limit, total]) => (Math.max(0, total - limit) * 60_000) / limit),
-);
+const lowerBound = lowerBoundMs(TIER1, totals);
 
 const headersFor = (w) => ({
   "x-api-key": "bench",
@@ -191,7 +177,7 @@ async function run(name, clients, make) {
     name,
     clients,
     makespan,
-    ratio: makespan / lowerBoundMs,
+    ratio: makespan / lowerBound,
     r429: stats.rateLimited,
     attempts: stats.requests,
     retries: cs.reduce((s, c) => s + c.retries(), 0),
@@ -200,7 +186,7 @@ async function run(name, clients, make) {
 }
 
 console.log(
-  `== Part 2: real time, side by side (clock x${SPEED}: Tier 1 refills ${SPEED}x faster; ${N} requests; lower bound ${(lowerBoundMs / 1000).toFixed(1)} s of server time)\n`,
+  `== Part 2: real time, side by side (clock x${SPEED}: Tier 1 refills ${SPEED}x faster; ${N} requests; lower bound ${(lowerBound / 1000).toFixed(1)} s of server time)\n`,
 );
 const started = Date.now();
 const quarter = { rpm: TIER1.rpm / 4, itpm: TIER1.itpm / 4, otpm: TIER1.otpm / 4 };
@@ -219,7 +205,7 @@ for (const r of results) {
     r.name,
     String(r.clients),
     `${(r.makespan / 1000).toFixed(1)} s`,
-    `${(lowerBoundMs / 1000).toFixed(1)} s`,
+    `${(lowerBound / 1000).toFixed(1)} s`,
     r.ratio.toFixed(3),
     String(r.r429),
     `${((100 * r.r429) / r.attempts).toFixed(1)}%`,
