@@ -86,10 +86,28 @@ describe("chaos soak: nothing is lost", () => {
   });
 
   test("control: a pacer that believes limits 4x the server's is caught over them", async () => {
-    const s = await runSoak({ requests: 300, seed: SEED, faults: [[1, null]], abortRate: 0, pacerLimitsFactor: 4, load: 40 });
+    // No rate-limit headers, or the pacer would learn the server's limits from them (it does).
+    const s = await runSoak({ requests: 300, seed: SEED, faults: [[1, "no-headers"]], abortRate: 0, pacerLimitsFactor: 4, load: 40, scale: 10 });
     assert.equal(s.lost, 0);
-    assert.ok(s.mock.violations > 0, "the over-limit check saw nothing");
+    assert.ok(s.mock.violations > 50, `the over-limit check saw only ${s.mock.violations}`);
     assert.ok(violations(s).some((v) => /admissions over the server's limits/.test(v)), violations(s).join("\n"));
+  });
+
+  // BUG (found by this soak; src/core/limiter.rs + the Wasm engine, not fixed here): with the
+  // server's exact limits configured and no rate-limit headers in the responses, the pacer
+  // admits each request the moment its own copy of the bucket holds 1, but requests reach the
+  // server a little later, and the first one's transit is refill that the full server bucket
+  // wasted while the pacer's copy (lowered at admission) kept it. So the pacer runs ahead of
+  // the server by about one transit time from then on, and every request at the edge arrives
+  // a few ms early: in real time (no dilation; /tmp probe: rpm 150, 170 calls at once,
+  // `x-mock-fault: no-headers`) an enforcing mock answered 7 bucket 429s (176 attempts for 170
+  // calls), and with `enforce: false` recorded ~20 admissions at level ~0.96 of the 1 needed.
+  // With headers, `observe` corrects the level downward and nothing is over. `set_latency`
+  // exists for exactly this; it seems not to be set (or measured) when no headers come back.
+  test("without rate-limit headers, a pacer with the server's exact limits stays within them", { todo: "the pacer runs one transit time ahead of the server (see the comment)" }, async () => {
+    const s = await runSoak({ requests: 200, seed: SEED, faults: [[1, "no-headers"]], abortRate: 0, load: 40, scale: 10 });
+    assert.equal(s.lost, 0);
+    assert.equal(s.mock.violations, 0, JSON.stringify(s.mock.firstViolations));
   });
 
   test("the rule book catches a lost call, a double settlement, stats that do not add up", () => {
