@@ -34,7 +34,7 @@ if (json) {
   console.log(JSON.stringify({ ...s, violations: v }));
 } else {
   const mb = (b) => `${(b / 2 ** 20).toFixed(1)} MB`;
-  const mem = (m) => (m ? `heap ${mb(m.heapUsed)}, rss ${mb(m.rss)}` : "n/a");
+  const mem = (m) => (m ? `heap ${mb(m.heapUsed)}, rss ${mb(m.rss)}, wasm ${m.wasm === null ? "n/a" : mb(m.wasm)}` : "n/a");
   console.log(`requests ${s.requests}, settled ${s.settled}, lost ${s.lost}, settled twice ${s.settledTwice}, duration ${(s.durationMs / 1000).toFixed(1)} s`);
   console.log("by outcome:");
   for (const [k, n] of Object.entries(s.outcomes).sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(7)}  ${k}`);

@@ -83,6 +83,8 @@ describe("chaos soak: nothing is lost", () => {
     const { quarter, after } = s.memory;
     assert.ok(after.heapUsed - quarter.heapUsed < 8 << 20, `heap ${quarter.heapUsed} -> ${after.heapUsed}`);
     assert.ok(after.rss - quarter.rss < 64 << 20, `rss ${quarter.rss} -> ${after.rss}`);
+    assert.ok(quarter.wasm > 0, "the Wasm memory was not reached");
+    assert.ok(after.wasm - quarter.wasm <= 1 << 20, `Wasm memory ${quarter.wasm} -> ${after.wasm}`);
   });
 
   test("control: a pacer that believes limits 4x the server's is caught over them", async () => {
@@ -117,7 +119,7 @@ describe("chaos soak: nothing is lost", () => {
       stats: { requests: 2, attempts: 2, retries: 0, queued: 0, inFlight: 0, waitMs: 0 },
       statsAfterClose: { queued: 0, inFlight: 0 }, closedRejects: "CLOSED",
       mock: { requests: 2, inFlight: 0, violations: 0 },
-      memory: { quarter: { heapUsed: 1e6, rss: 5e7 }, after: { heapUsed: 1e6, rss: 5e7 } },
+      memory: { quarter: { heapUsed: 1e6, rss: 5e7, wasm: null }, after: { heapUsed: 1e6, rss: 5e7, wasm: null } },
     };
     assert.deepEqual(violations(good), []);
     const bad = (patch, re) => {
@@ -133,5 +135,6 @@ describe("chaos soak: nothing is lost", () => {
     bad((s) => (s.stats.inFlight = 1), /inFlight = 1/);
     bad((s) => (s.clock.pendingSleeps = 1), /sleeps still pending/);
     bad((s) => (s.memory.after.heapUsed = 5e7), /heap grew/);
+    bad((s) => ((s.memory.quarter.wasm = 1 << 20), (s.memory.after.wasm = 8 << 20)), /Wasm memory grew/);
   });
 });

@@ -99,11 +99,29 @@ function pick(rand, table) {
   return table[table.length - 1][1];
 }
 
+/** The pacer's Wasm memory, caught as the package instantiates its module (first load only). */
+let wasmMemory = null;
+async function loadPacer() {
+  const Instance = WebAssembly.Instance;
+  WebAssembly.Instance = new Proxy(Instance, {
+    construct(target, args, newTarget) {
+      const instance = Reflect.construct(target, args, newTarget);
+      if (instance.exports?.memory instanceof WebAssembly.Memory) wasmMemory = instance.exports.memory;
+      return instance;
+    },
+  });
+  try {
+    return await import("llm-pacer");
+  } finally {
+    WebAssembly.Instance = Instance;
+  }
+}
+
 const heap = () => {
   globalThis.gc?.();
   globalThis.gc?.();
   const m = process.memoryUsage();
-  return { heapUsed: m.heapUsed, rss: m.rss, external: m.external, arrayBuffers: m.arrayBuffers };
+  return { heapUsed: m.heapUsed, rss: m.rss, wasm: wasmMemory?.buffer.byteLength ?? null };
 };
 
 /**
@@ -127,7 +145,7 @@ export async function runSoak(o = {}) {
   const log = o.log ?? (() => {});
   const rand = prng(seed);
   const faults = o.faults ?? FAULTS;
-  const { Pacer, PacerError } = await import("llm-pacer");
+  const { Pacer, PacerError } = await loadPacer();
 
   // Tight enough that the pacer's limiter, not only the faults, decides when requests go.
   const limits = o.limits ?? { rpm: 150, itpm: 9_000, otpm: 15_000 };
@@ -341,9 +359,9 @@ export async function runSoak(o = {}) {
 /**
  * What must hold after a run; returns the broken rules (empty = pass).
  * @param {ReturnType<typeof runSoak> extends Promise<infer S> ? S : never} s
- * @param {{ heapGrowthBytes?: number, rssGrowthBytes?: number }} [bounds]
+ * @param {{ heapGrowthBytes?: number, rssGrowthBytes?: number, wasmGrowthBytes?: number }} [bounds]
  */
-export function violations(s, { heapGrowthBytes = 8 << 20, rssGrowthBytes = 64 << 20 } = {}) {
+export function violations(s, { heapGrowthBytes = 8 << 20, rssGrowthBytes = 64 << 20, wasmGrowthBytes = 1 << 20 } = {}) {
   const v = [...s.problems];
   const st = s.stats;
   // Every call settles exactly once.
@@ -384,6 +402,9 @@ export function violations(s, { heapGrowthBytes = 8 << 20, rssGrowthBytes = 64 <
     const dr = m.after.rss - m.quarter.rss;
     if (dh > heapGrowthBytes) v.push(`heap grew ${dh} bytes from 1/4 to the end (bound ${heapGrowthBytes})`);
     if (dr > rssGrowthBytes) v.push(`rss grew ${dr} bytes from 1/4 to the end (bound ${rssGrowthBytes})`);
+    if (m.quarter.wasm !== null && m.after.wasm - m.quarter.wasm > wasmGrowthBytes) {
+      v.push(`Wasm memory grew ${m.after.wasm - m.quarter.wasm} bytes from 1/4 to the end (bound ${wasmGrowthBytes})`);
+    }
   } else v.push("no memory sample at 1/4");
   return v;
 }
