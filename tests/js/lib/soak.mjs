@@ -1,16 +1,21 @@
 // The chaos soak (issue 6, item 2): N calls through ONE `Pacer` against the Anthropic mock,
 // which answers at random with every fault it knows (429 with, without and with garbage hints,
 // 529, 5xx, connection resets, stalls past `timeoutMs`, streams cut or errored mid-way, bad or
-// missing usage, garbage rate-limit headers), while callers abort some calls at random moments.
-// Every random choice comes from one seeded PRNG, so a failing seed reproduces.
+// missing usage, garbage or missing rate-limit headers), while callers abort some calls at
+// random moments. Every random choice (fault, body, stream or not, abort or not and when,
+// arrival jitter, burst lengths) comes from one seeded PRNG, so a seed replays the same calls;
+// the interleaving still depends on real scheduling.
 //
-// `runSoak(options)` runs it in this process and returns a plain summary; `violations(summary)`
-// lists what broke the rules (empty = pass). Used by tests/js/soak.test.mjs (short, in a child
-// process) and scripts/soak.mjs (full, a command).
+// `runSoak(options)` runs it and returns a plain summary; `violations(summary)` lists what broke
+// the rules (empty = pass). Used by tests/js/soak.test.mjs (short) and scripts/soak.mjs (full).
 //
-// Time: the pacer and the mock share a DILATED clock (`clock` option / `now`): one real
-// millisecond is `scale` virtual ones (default 120: a virtual minute per half real second), so the
-// per-minute limits bind within a few real seconds. Real timers (setTimeout) carry the waits.
+// - Time: the pacer and the mock share a DILATED clock (the `clock` option / the mock's `now`):
+//   one real ms is `scale` virtual ones (default 120: a virtual minute per half real second),
+//   so per-minute limits bind within seconds. Real timers carry the waits.
+// - The server runs in its own process (soak-mock.mjs), so its log neither takes the pacer's
+//   CPU nor counts in the memory samples; it reports its stats over IPC at the end.
+// - Arrivals are open-loop (a schedule, in bursts and lulls around `load` x the server's RPM),
+//   not closed-loop, so fast rejections cannot eat the run and the limiter has to hold the line.
 import { setTimeout as realDelay } from "node:timers/promises";
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
