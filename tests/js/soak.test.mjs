@@ -1,0 +1,140 @@
+// The short chaos soak (issue 6, item 2); the full one is `node scripts/soak.mjs`. One Pacer,
+// 2,000 calls against the Anthropic mock answering at random with every fault it has, callers
+// aborting some calls at random moments, all from one seeded PRNG (SOAK_SEED=n to replay a
+// seed; the seed is printed). Runs in a child process (--expose-gc for the memory samples),
+// which must exit by itself once the pacer is closed. See tests/js/lib/soak.mjs.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { runSoak, violations } from "./lib/soak.mjs";
+
+const SEED = Number(process.env.SOAK_SEED ?? 20261122);
+const REQUESTS = 2000;
+
+/** Run scripts/soak.mjs --json in a child; the time from its report to its exit. */
+function runChild(args, killAfterMs) {
+  const script = fileURLToPath(new URL("../../scripts/soak.mjs", import.meta.url));
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ["--expose-gc", script, ...args, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    let reportedAt = null;
+    p.stdout.on("data", (d) => {
+      out += d;
+      if (reportedAt === null && out.includes("\n")) reportedAt = performance.now();
+    });
+    p.stderr.on("data", (d) => (err += d));
+    const timer = setTimeout(() => p.kill("SIGKILL"), killAfterMs);
+    p.on("error", reject);
+    p.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      const exitLagMs = reportedAt === null ? null : performance.now() - reportedAt;
+      resolve({ code, signal, out, err, exitLagMs });
+    });
+  });
+}
+
+describe("chaos soak: nothing is lost", () => {
+  test(`${REQUESTS} calls through one Pacer with random faults and aborts (seed ${SEED})`, async (t) => {
+    t.diagnostic(`seed ${SEED} (replay: SOAK_SEED=${SEED} node --test tests/js/soak.test.mjs, or node scripts/soak.mjs --requests ${REQUESTS} --seed ${SEED})`);
+    const child = await runChild(["--requests", String(REQUESTS), "--seed", String(SEED)], 60_000);
+    assert.equal(child.signal, null, `the soak had to be killed (seed ${SEED}): ${child.out.slice(0, 2000)}${child.err}`);
+    const s = JSON.parse(child.out.split("\n")[0]);
+    t.diagnostic(
+      `${(s.durationMs / 1000).toFixed(1)} s; outcomes ${JSON.stringify(s.outcomes)}; attempts ${s.stats.attempts}; server saw ${s.mock.requests}`,
+    );
+    // The whole rule book (tests/js/lib/soak.mjs `violations`), then the key ones spelled out.
+    assert.deepEqual(s.violations, [], `seed ${SEED}`);
+    assert.equal(child.code, 0, child.err);
+
+    // Every call settled exactly once, none left pending.
+    assert.equal(s.made, REQUESTS);
+    assert.equal(s.settled, REQUESTS);
+    assert.equal(s.lost, 0);
+    assert.equal(s.settledTwice, 0);
+    assert.ok(!Object.keys(s.outcomes).some((k) => k.startsWith("UNEXPECTED")), JSON.stringify(s.outcomes));
+
+    // stats() adds up.
+    assert.equal(s.stats.requests, REQUESTS);
+    assert.equal(s.stats.attempts, s.wire.calls, "attempts = calls of the pacer's fetch");
+    assert.ok(s.mock.requests <= s.stats.attempts);
+    assert.ok(s.stats.attempts - s.mock.requests <= s.wire.aborted + s.wire.failed, "attempts the server never saw were aborted or failed in transit");
+    assert.equal(s.stats.queued, 0);
+    assert.equal(s.stats.inFlight, 0);
+
+    // The server's limits held: no admission over a bucket, though the limiter had to hold
+    // requests back (else the check proves nothing).
+    assert.equal(s.mock.violations, 0, JSON.stringify(s.mock.firstViolations));
+    const limiterWaits = (s.events["wait requests"] ?? 0) + (s.events["wait inputTokens"] ?? 0) + (s.events["wait outputTokens"] ?? 0);
+    assert.ok(limiterWaits > 0, `the limiter never held a request back: ${JSON.stringify(s.events)}`);
+
+    // The chaos happened: every kind of ending showed up.
+    for (const k of ["status 200", "status 429", "status 529", "status 500", "status 503", "aborted", "fetch error", "PacerError TIMEOUT", "status 200 body error"]) {
+      assert.ok(s.outcomes[k] > 0, `no "${k}" in ${JSON.stringify(s.outcomes)}`);
+    }
+
+    // After close(): nothing left, later calls refused, and the process exits by itself.
+    assert.equal(s.closedRejects, "CLOSED");
+    assert.equal(s.clock.pendingSleeps, 0);
+    assert.ok(child.exitLagMs !== null && child.exitLagMs < 5_000, `the process took ${child.exitLagMs} ms to exit after its report`);
+
+    // Flat memory from 1/4 of the run to the end (after a full GC).
+    const { quarter, after } = s.memory;
+    assert.ok(after.heapUsed - quarter.heapUsed < 8 << 20, `heap ${quarter.heapUsed} -> ${after.heapUsed}`);
+    assert.ok(after.rss - quarter.rss < 64 << 20, `rss ${quarter.rss} -> ${after.rss}`);
+    assert.ok(quarter.wasm > 0, "the Wasm memory was not reached");
+    assert.ok(after.wasm - quarter.wasm <= 1 << 20, `Wasm memory ${quarter.wasm} -> ${after.wasm}`);
+  });
+
+  test("control: a pacer that believes limits 4x the server's is caught over them", async () => {
+    // No rate-limit headers, or the pacer would learn the server's limits from them (it does).
+    const s = await runSoak({ requests: 300, seed: SEED, faults: [[1, "no-headers"]], abortRate: 0, pacerLimitsFactor: 4, load: 40, scale: 10 });
+    assert.equal(s.lost, 0);
+    assert.ok(s.mock.violations > 50, `the over-limit check saw only ${s.mock.violations}`);
+    assert.ok(violations(s).some((v) => /admissions over the server's limits/.test(v)), violations(s).join("\n"));
+  });
+
+  // BUG (found by this soak; src/core/limiter.rs + the Wasm engine, not fixed here): with the
+  // server's exact limits configured and no rate-limit headers in the responses, the pacer
+  // admits each request the moment its own copy of the bucket holds 1, but requests reach the
+  // server a little later, and the first one's transit is refill that the full server bucket
+  // wasted while the pacer's copy (lowered at admission) kept it. So the pacer runs ahead of
+  // the server by about one transit time from then on, and every request at the edge arrives
+  // a few ms early: in real time (no dilation; /tmp probe: rpm 150, 170 calls at once,
+  // `x-mock-fault: no-headers`) an enforcing mock answered 7 bucket 429s (176 attempts for 170
+  // calls), and with `enforce: false` recorded ~20 admissions at level ~0.96 of the 1 needed.
+  // With headers, `observe` corrects the level downward and nothing is over. `set_latency`
+  // exists for exactly this; it seems not to be set (or measured) when no headers come back.
+  test("without rate-limit headers, a pacer with the server's exact limits stays within them", { todo: "the pacer runs one transit time ahead of the server (see the comment)" }, async () => {
+    const s = await runSoak({ requests: 200, seed: SEED, faults: [[1, "no-headers"]], abortRate: 0, load: 40, scale: 10 });
+    assert.equal(s.lost, 0);
+    assert.equal(s.mock.violations, 0, JSON.stringify(s.mock.firstViolations));
+  });
+
+  test("the rule book catches a lost call, a double settlement, stats that do not add up", () => {
+    const good = {
+      requests: 2, made: 2, settled: 2, lost: 0, settledTwice: 0, outcomes: { "status 200": 2 }, problems: [],
+      wire: { calls: 2, aborted: 0, failed: 0, pending: 0 }, clock: { pendingSleeps: 0, badSleeps: 0 },
+      stats: { requests: 2, attempts: 2, retries: 0, queued: 0, inFlight: 0, waitMs: 0 },
+      statsAfterClose: { queued: 0, inFlight: 0 }, closedRejects: "CLOSED",
+      mock: { requests: 2, inFlight: 0, violations: 0 },
+      memory: { quarter: { heapUsed: 1e6, rss: 5e7, wasm: null }, after: { heapUsed: 1e6, rss: 5e7, wasm: null } },
+    };
+    assert.deepEqual(violations(good), []);
+    const bad = (patch, re) => {
+      const s = structuredClone(good);
+      patch(s);
+      assert.ok(violations(s).some((v) => re.test(v)), `${re}: ${violations(s).join("; ")}`);
+    };
+    bad((s) => ((s.lost = 1), (s.settled = 1)), /never settled/);
+    bad((s) => (s.settledTwice = 1), /more than once/);
+    bad((s) => (s.stats.attempts = 3), /attempts = 3/);
+    bad((s) => (s.mock.requests = 1), /never reached the server/);
+    bad((s) => (s.stats.waitMs = NaN), /waitMs = NaN/);
+    bad((s) => (s.stats.inFlight = 1), /inFlight = 1/);
+    bad((s) => (s.clock.pendingSleeps = 1), /sleeps still pending/);
+    bad((s) => (s.memory.after.heapUsed = 5e7), /heap grew/);
+    bad((s) => ((s.memory.quarter.wasm = 1 << 20), (s.memory.after.wasm = 8 << 20)), /Wasm memory grew/);
+  });
+});
