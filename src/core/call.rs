@@ -30,8 +30,11 @@ pub type Id = u64;
 /// How long a request may take to reach the server after it is admitted: the limiter counts
 /// the refill a full server bucket wastes meanwhile ([`Limiter::set_latency`]). Without it, a
 /// demo against a local server drifted 11-65 output tokens above the server through an
-/// opening burst from full buckets, and was refused at the edge.
-pub const ASSUMED_LATENCY_MS: Ms = 100.0;
+/// opening burst from full buckets, and was refused at the edge. 250 ms covers a TLS
+/// handshake and an API's queueing; it costs at most that much refill per admission from a
+/// nearly full bucket. A longer transit is corrected by the rate-limit headers, where the
+/// server sends them.
+pub const ASSUMED_LATENCY_MS: Ms = 250.0;
 
 /// What the driver knows about a request before sending it.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

@@ -95,22 +95,25 @@ describe("chaos soak: nothing is lost", () => {
     assert.ok(violations(s).some((v) => /admissions over the server's limits/.test(v)), violations(s).join("\n"));
   });
 
-  // BUG (found by this soak; src/core/limiter.rs + the Wasm engine, not fixed here): with the
-  // server's exact limits configured and no rate-limit headers in the responses, the pacer
-  // admits each request the moment its own copy of the bucket holds 1, but requests reach the
-  // server a little later, and the first one's transit is refill that the full server bucket
-  // wasted while the pacer's copy (lowered at admission) kept it. So the pacer runs ahead of
-  // the server by about one transit time from then on, and every request at the edge arrives
-  // a few ms early: in real time (no dilation; /tmp probe: rpm 150, 170 calls at once,
-  // `x-mock-fault: no-headers`) an enforcing mock answered 7 bucket 429s (176 attempts for 170
-  // calls), and with `enforce: false` recorded ~20 admissions at level ~0.96 of the 1 needed.
-  // With headers, `observe` corrects the level downward and nothing is over. `set_latency`
-  // exists for exactly this; it seems not to be set (or measured) when no headers come back.
-  test("without rate-limit headers, a pacer with the server's exact limits stays within them", { todo: "the pacer runs one transit time ahead of the server (see the comment)" }, async () => {
-    const s = await runSoak({ requests: 200, seed: SEED, faults: [[1, "no-headers"]], abortRate: 0, load: 40, scale: 10 });
-    assert.equal(s.lost, 0);
-    assert.equal(s.mock.violations, 0, JSON.stringify(s.mock.firstViolations));
-  });
+  // KNOWN LIMIT (found by this soak): a request reaches the server a little after the pacer
+  // admits it; while the first one of a burst from full buckets is in transit, the server's
+  // full bucket wastes its refill and the pacer's copy (lowered at admission) would keep it.
+  // The limiter counts `core::call::ASSUMED_LATENCY_MS` (250 ms) of such waste. Here the
+  // clock is dilated x10 on a loaded machine, so the transit is seconds of the pacer's time,
+  // and with no rate-limit headers nothing corrects the drift: ~40 admissions arrive just
+  // before the server's bucket holds 1 (levels 0.4 to -0.95). Real APIs send the headers,
+  // which correct it (the same soak with headers stays within the limits). Closing it needs a
+  // measured transit time (the round trip includes generation, so it is no bound), or an
+  // `assumedLatencyMs` option.
+  test(
+    "without rate-limit headers, a pacer with the server's exact limits stays within them",
+    { todo: "transit beyond the assumed 250 ms is not corrected without headers (see the comment)" },
+    async () => {
+      const s = await runSoak({ requests: 200, seed: SEED, faults: [[1, "no-headers"]], abortRate: 0, load: 40, scale: 10 });
+      assert.equal(s.lost, 0);
+      assert.equal(s.mock.violations, 0, JSON.stringify(s.mock.firstViolations));
+    },
+  );
 
   test("the rule book catches a lost call, a double settlement, stats that do not add up", () => {
     const good = {
