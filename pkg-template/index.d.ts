@@ -110,7 +110,7 @@ export interface PacerEvent {
   readonly id: number;
   /** Attempt number (0 before the first send). */
   readonly attempt: number;
-  /** A short machine-readable reason: `rate_limited`, `overloaded`, `status_503`, `network`, `paused`, `requests`, `inputTokens`, `budget`, `max_retries`, ... */
+  /** A short machine-readable reason: `rate_limited`, `overloaded`, `status_503`, `network`, `paused`, `requests`, `inputTokens`, `budget`, `max_retries`, `headers` (limits learned), `headers_hidden` (once: a cross-origin response showed no rate-limit header, so CORS hides them), ... */
   readonly reason: string;
   /** The wait this event announces, ms (0 if none). */
   readonly delayMs: number;

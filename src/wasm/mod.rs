@@ -31,7 +31,9 @@ mod options;
 #[cfg(feature = "simulator")]
 mod sim;
 
-use crate::core::call::{Action, CallError, Engine, Event, Id, Request as CallRequest, Verdict};
+use crate::core::call::{
+    Action, CallError, Engine, Event, EventKind, Id, Request as CallRequest, Verdict,
+};
 use crate::core::classify::DEFAULT_RETRY_ON;
 use crate::core::headers;
 use crate::core::limiter::{Source, Usage};
@@ -236,6 +238,8 @@ struct State {
     /// program no longer references still settles its calls (and never leaves a timer or an
     /// abort listener pointing at freed closures). Dropped when the pacer is idle.
     keep_alive: Option<Rc<Inner>>,
+    /// The `headers_hidden` event was emitted (once per pacer).
+    told_hidden: bool,
 }
 
 impl State {
@@ -285,6 +289,7 @@ impl Inner {
                     timer: Timer::Off,
                     timer_gen: 0,
                     keep_alive: None,
+                    told_hidden: false,
                 }),
                 on_timeout,
                 weak: weak.clone(),
@@ -616,6 +621,10 @@ impl Inner {
         }
         let status = response.status();
         let pairs = body::header_pairs(&response.headers());
+        let cors = js::get_opt(&response, "type")
+            .and_then(|t| t.as_string())
+            .as_deref()
+            == Some("cors");
         // The error body matters only where the decision may depend on it.
         let retryable = self.state.try_borrow().is_ok_and(|st| {
             status == 429
@@ -643,6 +652,25 @@ impl Inner {
                 return;
             }
             let info = headers::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), now);
+            // A cross-origin response shows only the headers the server exposes through CORS
+            // (`Access-Control-Expose-Headers`). With no rate-limit header nor retry hint in
+            // sight, the pacer runs on configured limits and backoff alone: say so, once.
+            if !st.told_hidden
+                && cors
+                && !info.has_limits()
+                && info.retry_after_ms.is_none()
+                && self.driver.on_event.is_some()
+            {
+                st.told_hidden = true;
+                fx.push(Effect::Events(vec![Event {
+                    kind: EventKind::Limits,
+                    id,
+                    attempt,
+                    reason: "headers_hidden",
+                    delay_ms: 0.0,
+                    at_ms: now,
+                }]));
+            }
             if let Some(call) = st.calls.get_mut(&id) {
                 call.held = Some(response);
             }

@@ -390,6 +390,17 @@ describe('Anthropic mock', () => {
       assert.deepEqual(exposed, [...ANTHROPIC_EXPOSED_HEADERS]);
       assert.ok(exposed.includes('retry-after') && exposed.includes('anthropic-ratelimit-tokens-reset'));
     });
+    it('expose=none leaves out access-control-expose-headers (a browser sees no rate-limit header)', async () => {
+      const r = await anthropic(mock, msg(), { 'x-mock-fault': 'ok; expose=none' });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('access-control-allow-origin'), '*');
+      assert.equal(r.headers.get('access-control-expose-headers'), null);
+      assert.ok(r.headers.has('anthropic-ratelimit-requests-limit'), 'still sent, only not exposed');
+      await r.arrayBuffer();
+      assert.equal(parseFault('ok; expose=none').expose, 'none');
+      assert.equal(parseFault('ok').expose, 'all');
+      assert.throws(() => parseFault('ok; expose=some'), TypeError);
+    });
     it('token remaining is rounded to the nearest thousand; tokens-* is the most restrictive', async () => {
       mock.setLimits({ rpm: 60, itpm: 10_000, otpm: 20_000 });
       let r = await anthropic(mock, msg(), { 'x-mock-input-tokens': '1499' });

@@ -142,6 +142,9 @@ test("Chromium: the browser entry on a page, cross-origin calls", { timeout: 90_
       resultsFromPage(`${site.url}/?env=${encodeURIComponent(JSON.stringify(env))}`),
     );
     await t.test("slim: init() fetches the package's .wasm", () => checkSlim(results.slim));
+    await t.test("cross-origin responses are of type cors (the headers_hidden check ran)", () =>
+      assert.equal(results.corsHidden.hidden.type, "cors"),
+    );
   } finally {
     await site.close();
   }

@@ -111,6 +111,21 @@ export async function checkScenarios(t, results, mocks) {
       fn(r);
     });
 
+  await check("corsHidden", (r) => {
+    assert.equal(r.hidden.type, r.exposed.type, "both pacers see the same kind of response");
+    const hidden = r.hidden.type === "cors";
+    // `limits` events: `headers` when limits are learned, `headers_hidden` (once) when CORS
+    // hides them all.
+    const told = (/** @type {string[]} */ reasons) => reasons.filter((x) => x === "headers_hidden").length;
+    assert.equal(told(r.hidden.reasons), hidden ? 1 : 0, `response type ${r.hidden.type}: ${r.hidden.reasons}`);
+    assert.equal(r.hidden.reasons.includes("headers"), !hidden, "limits learned only where visible");
+    assert.equal(told(r.exposed.reasons), 0, "exposed headers: no headers_hidden event");
+    // Where the headers are hidden the pacer learns nothing from them; where they are
+    // visible it learns the limits.
+    assert.equal(r.hidden.limits.requests?.source, hidden ? undefined : "headers");
+    assert.equal(r.exposed.limits.requests?.source, "headers");
+  });
+
   await check("retryAfter", (r) => {
     assert.equal(r.status, 200);
     assert.equal(r.sent, 2);

@@ -302,6 +302,39 @@ export const scenarios = {
     return { queued: queuedResult, backoff: backoffResult, preAborted };
   },
 
+  /**
+   * Rate-limit headers hidden by CORS: one pacer gets responses whose headers the server does
+   * not expose (`expose=none`), another gets the exposing ones. In a browser the first says so
+   * in one `limits` event (`headers_hidden`), however many such responses it sees; elsewhere
+   * (no CORS filter) neither does.
+   */
+  async corsHidden(Pacer, env) {
+    const start = await freshStart(env);
+    const url = `${env.anthropic}/v1/messages`;
+    const out = {};
+    for (const [name, headers] of [
+      ["hidden", { "x-mock-fault": "ok; expose=none" }],
+      ["exposed", {}],
+    ]) {
+      const clock = virtualClock(start);
+      /** @type {string[]} */
+      const reasons = [];
+      const pacer = new Pacer({
+        clock,
+        fetch: sender(env, { clock }),
+        onEvent: (/** @type {any} */ e) => e.type === "limits" && reasons.push(e.reason),
+      });
+      let type;
+      for (let i = 0; i < 2; i++) {
+        const r = await pacer.fetch(url, anthropicInit(headers));
+        await r.arrayBuffer();
+        type = r.type;
+      }
+      out[name] = { type, reasons, limits: pacer.limits() };
+    }
+    return out;
+  },
+
   /** No configured limits: one call each to Anthropic and OpenAI, then `pacer.limits()`. */
   async learnedLimits(Pacer, env) {
     const start = await freshStart(env);

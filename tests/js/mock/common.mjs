@@ -370,6 +370,8 @@ export function outputPieces(tokens, chunks) {
  * @property {number} [afterEvents] for `stream-error` / `sse-error`: events sent before
  * @property {'ok' | 'missing' | 'malformed'} [usage] usage in the response
  * @property {'ok' | 'missing' | 'malformed'} [rateLimitHeaders] rate-limit headers
+ * @property {'all' | 'none'} [expose] which response headers CORS exposes to a browser: the
+ *   provider's list (`all`, the default) or none (`access-control-expose-headers` left out)
  * @property {Record<string, string>} [headers] extra response headers (override the mock's)
  * @property {unknown} [body] error body override: an object (sent as JSON) or a string (raw)
  * @property {string} [message] error message override
@@ -387,6 +389,7 @@ export function outputPieces(tokens, chunks) {
  * @property {number} afterEvents
  * @property {'ok' | 'missing' | 'malformed'} usage
  * @property {'ok' | 'missing' | 'malformed'} rateLimitHeaders
+ * @property {'all' | 'none'} expose
  * @property {Record<string, string>} headers
  * @property {unknown} body
  * @property {string | null} message
@@ -422,9 +425,9 @@ export const FAULT_KINDS = Object.freeze(Object.keys(KINDS));
  * Parses a fault: a {@link MockFault}, a status number, `null`/`'ok'` (no fault), a JSON object
  * string, or the compact header syntax `kind[; key=value]...`, e.g.
  * `429; retry-after=2`, `429; retry-after-ms=1500; should-retry=false`, `529`, `spend-limit`,
- * `stall; ms=50`, `stream-error; after=1`, `ok; usage=missing; ratelimit-headers=malformed`.
+ * `stall; ms=50`, `stream-error; after=1`, `ok; usage=missing; ratelimit-headers=malformed`, `ok; expose=none`.
  * Keys: `retry-after`, `retry-after-ms`, `should-retry`, `ms`, `after`, `usage`,
- * `ratelimit-headers`, `status`, `message`. Values are taken verbatim (no quoting).
+ * `ratelimit-headers`, `expose`, `status`, `message`. Values are taken verbatim (no quoting).
  * @param {MockFault | FaultKind | string | number | null | undefined} input
  * @returns {Fault}
  * @throws {TypeError} on an unknown kind, key or value
@@ -454,6 +457,7 @@ export function parseFault(input) {
           after: 'afterEvents',
           usage: 'usage',
           'ratelimit-headers': 'rateLimitHeaders',
+          expose: 'expose',
           status: 'status',
           message: 'message',
         }[key];
@@ -487,6 +491,8 @@ export function parseFault(input) {
   };
   const ms = f.ms == null ? null : Number(f.ms);
   if (ms !== null && !(ms >= 0)) throw new TypeError(`fault ms must be >= 0, got ${f.ms}`);
+  const expose = f.expose ?? 'all';
+  if (expose !== 'all' && expose !== 'none') throw new TypeError(`fault expose must be all|none, got ${f.expose}`);
   const afterEvents = f.afterEvents == null ? 2 : Number(f.afterEvents);
   if (!(afterEvents >= 0)) throw new TypeError(`fault afterEvents must be >= 0, got ${f.afterEvents}`);
   return {
@@ -504,6 +510,7 @@ export function parseFault(input) {
         : kind === 'no-headers'
           ? 'missing'
           : mode(f.rateLimitHeaders, 'rateLimitHeaders'),
+    expose,
     headers: { ...(f.headers ?? {}) },
     body: f.body,
     message: f.message ?? null,
@@ -755,9 +762,10 @@ export async function startMockServer(provider, options) {
         })
       : Promise.resolve();
 
-  const corsHeaders = () => ({
+  /** @param {Fault | null} [fault] */
+  const corsHeaders = (fault) => ({
     'access-control-allow-origin': '*',
-    'access-control-expose-headers': provider.exposeHeaders.join(', '),
+    ...(fault?.expose === 'none' ? {} : { 'access-control-expose-headers': provider.exposeHeaders.join(', ') }),
   });
 
   /**
@@ -771,7 +779,7 @@ export async function startMockServer(provider, options) {
       date: new Date(now()).toUTCString(),
       [provider.requestIdHeader]: requestId,
       ...provider.staticHeaders,
-      ...corsHeaders(),
+      ...corsHeaders(fault),
       ...provider.rateLimitHeaders(limiter, now(), fault?.rateLimitHeaders ?? 'ok'),
     };
     if (fault?.retryAfter != null) h['retry-after'] = fault.retryAfter;
