@@ -107,7 +107,21 @@ function createApi(glue, isReady) {
       const raw = new glue.RawPacer(options, makeError);
       this.#raw = raw;
       /** `fetch`, paced and retried; bound, so it can be passed around on its own. */
-      this.fetch = (input, init) => raw.fetch(input, init);
+      this.fetch = (input, init) => raw.fetch(input, init, 0);
+    }
+    /**
+     * A `fetch` like `pacer.fetch` whose calls queue at `priority` (higher goes first).
+     * @param {number} priority an integer in [-1000000, 1000000]
+     */
+    withPriority(priority) {
+      if (typeof priority !== "number") {
+        throw new TypeError(`llm-pacer: option \`priority\` must be an integer, got ${typeof priority}`);
+      }
+      if (!Number.isInteger(priority) || Math.abs(priority) > 1e6) {
+        throw new RangeError(`llm-pacer: option \`priority\` must be an integer in [-1000000, 1000000], got ${priority}`);
+      }
+      const raw = this.#raw;
+      return (input, init) => raw.fetch(input, init, priority);
     }
     /** Counters: plain, finite, non-negative numbers. */
     stats() {

@@ -179,8 +179,21 @@ export declare class Pacer {
    * Resolves with the final `Response` whenever one arrived (a 429 after the last retry is
    * returned, not thrown); rejects only with no response: the network error after the last
    * retry, an abort (the signal's reason), or a {@link PacerError}.
+   *
+   * Queued calls go out highest priority first, in arrival order within a priority. The
+   * fetch option `priority: "high"` (or `"low"`) moves a call one step ahead (or behind);
+   * see {@link Pacer.withPriority} for a whole client.
    */
   readonly fetch: typeof globalThis.fetch;
+  /**
+   * A `fetch` like {@link Pacer.fetch} (same pacer, same limits) whose calls queue at
+   * `priority`: higher goes first, `pacer.fetch` is 0. For example an interactive client at 1
+   * and a batch client at 0 share one organisation's limits, and the interactive one never
+   * waits behind the batch's queue.
+   * @param priority an integer in [-1000000, 1000000]
+   * @throws {TypeError | RangeError} naming `priority` when it is not such an integer.
+   */
+  withPriority(priority: number): typeof globalThis.fetch;
   /** Counters now. */
   stats(): PacerStats;
   /** What is known now of each limit. */

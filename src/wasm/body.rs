@@ -44,6 +44,22 @@ pub fn caller_signal(input: &JsValue, init: &JsValue) -> Option<AbortSignal> {
     }
 }
 
+/// The fetch option `priority` (`init.priority`, else the `Request`'s): `"high"` moves a call
+/// one step ahead in the pacer's queue, `"low"` one step behind; anything else, nothing.
+pub fn priority_hint(input: &JsValue, init: &JsValue) -> i32 {
+    let from_init = js::get_opt(init, "priority");
+    let v = from_init.or_else(|| {
+        is_request(input)
+            .then(|| js::get_opt(input, "priority"))
+            .flatten()
+    });
+    match v.and_then(|v| v.as_string()).as_deref() {
+        Some("high") => 1,
+        Some("low") => -1,
+        _ => 0,
+    }
+}
+
 /// Can the body of `init` be sent only once? A `ReadableStream` (or a Node async iterable)
 /// is consumed by the first attempt; strings, buffers, `Blob`, `FormData` and
 /// `URLSearchParams` can be sent again.

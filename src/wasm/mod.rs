@@ -74,9 +74,10 @@ impl RawPacer {
         })
     }
 
-    /// `fetch(input, init)`, paced and retried.
-    pub fn fetch(&self, input: JsValue, init: JsValue) -> Promise {
-        self.inner.fetch(input, init)
+    /// `fetch(input, init)`, paced and retried, queued at `priority` (higher goes first; the
+    /// package validates it) moved by one for the fetch option `priority: "high" | "low"`.
+    pub fn fetch(&self, input: JsValue, init: JsValue, priority: i32) -> Promise {
+        self.inner.fetch(input, init, priority)
     }
 
     /// Counters now, as a plain object.
@@ -360,7 +361,7 @@ impl Inner {
         self.rearm(now);
     }
 
-    fn fetch(&self, input: JsValue, init: JsValue) -> Promise {
+    fn fetch(&self, input: JsValue, init: JsValue, priority: i32) -> Promise {
         let init = if init.is_object() {
             init
         } else {
@@ -373,7 +374,10 @@ impl Inner {
             }
         }
         let request = match self.estimate(&input, &init) {
-            Ok(r) => r,
+            Ok(r) => CallRequest {
+                priority: priority.saturating_add(body::priority_hint(&input, &init)),
+                ..r
+            },
             Err(e) => return Promise::reject(&e),
         };
         let one_shot = body::is_one_shot(&init);

@@ -626,3 +626,42 @@ describe("re-entrancy", () => {
     assert.deepEqual(snapshots, [1]);
   });
 });
+
+describe("priority", () => {
+  test("queued calls go out highest priority first: withPriority(n), then the fetch option high/low", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make({ limits: { rpm: 1 }, concurrency: 1 });
+    const urgent = pacer.withPriority(5);
+    const calls = [
+      pacer.fetch(env.url, anthropicInit()), // 1: goes at once (the bucket has one request)
+      pacer.fetch(env.url, { ...anthropicInit(), priority: "low" }), // 2: -1
+      urgent(env.url, anthropicInit()), // 3: 5
+      pacer.fetch(env.url, { ...anthropicInit(), priority: "high" }), // 4: 1
+      pacer.fetch(env.url, anthropicInit()), // 5: 0
+      urgent(env.url, { ...anthropicInit(), priority: "low" }), // 6: 5 - 1
+      urgent(env.url, anthropicInit()), // 7: 5
+    ];
+    const statuses = await Promise.all(calls.map((p) => p.then(async (r) => (await r.text(), r.status))));
+    assert.deepEqual(statuses, Array(7).fill(200));
+    const admitted = env.events.filter((e) => e.type === "admitted").map((e) => e.id);
+    assert.deepEqual(admitted, [1, 3, 7, 6, 4, 5, 2]);
+    assert.equal(env.mock.stats.rateLimited, 0, "one a minute, as configured");
+    await drained(pacer);
+  });
+
+  test("withPriority rejects what is not an integer in range, naming priority", () => {
+    const pacer = new Pacer();
+    for (const [bad, Type] of [
+      ["1", TypeError],
+      [undefined, TypeError],
+      [1.5, RangeError],
+      [NaN, RangeError],
+      [1e7, RangeError],
+      [-1e7, RangeError],
+    ]) {
+      assert.throws(() => pacer.withPriority(/** @type {any} */ (bad)), (e) => e instanceof Type && /`priority`/.test(e.message), inspect(bad));
+    }
+    assert.equal(typeof pacer.withPriority(-3), "function");
+    pacer.close();
+  });
+});
