@@ -27,7 +27,6 @@
 
 mod body;
 mod js;
-mod lowlevel;
 mod options;
 #[cfg(feature = "simulator")]
 mod sim;
