@@ -203,8 +203,8 @@ JS
         .replace(/^[ \t]*\/\/.*\n/gm, "")
         .replace(/\n[ \t]*\/\*\*(?:[^*]|\*(?!\/))*\*\/[ \t]*(?=\n)/g, ""));
     }
-  ' "$out"/web/*.js "$out"/node/*.cjs "$out"/node/*.mjs "$out"/simulate/*.*js
-  for f in "$out"/web/*.js "$out"/node/*.cjs "$out"/node/*.mjs "$out"/simulate/*.*js; do
+  ' "$out"/web/*.js "$out"/deno/*.js "$out"/node/*.cjs "$out"/node/*.mjs "$out"/simulate/*.*js
+  for f in "$out"/web/*.js "$out"/deno/*.js "$out"/node/*.cjs "$out"/node/*.mjs "$out"/simulate/*.*js; do
     node --check "$f" || die "$f does not parse once its comments are dropped"
   done
 
