@@ -314,8 +314,26 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
     new Pacer({ retry: { jitter: "wild" } });
     void f; void s; void l; void code;
   `;
-  writeFileSync(join(dir, "esm.mts"), `import { Pacer, PacerError } from "llm-pacer";\n${use("typeof fetch")}\nexport {};\n`);
-  writeFileSync(join(dir, "cjs.cts"), `import lib = require("llm-pacer");\nconst { Pacer, PacerError } = lib;\n${use("typeof fetch")}\nexport {};\n`);
+  // The lower-level exports.
+  const low = `
+    const b = new Backoff({ maxRetries: 3, jitter: "decorrelated", seed: 1 });
+    const d: number | undefined = b.next(1000);
+    for (const ms of b) { const n: number = ms; void n; }
+    const lim = new Limiter({ limits: { rpm: 5 }, preset: "anthropic:tier-1:sonnet", latencyMs: 0 });
+    const a = lim.acquire({ input: 10, output: 20 }, 0);
+    if (a.ok) lim.settle(a.ticket, { input_tokens: 3, output_tokens: 4, cache_read_input_tokens: null });
+    else { const w: number = a.waitMs; const why: string = a.reason; void w; void why; }
+    lim.observe(new Headers(), 0);
+    lim.observe({ "retry-after": "1", "x-many": ["a", "b"] });
+    const rem: number | undefined = parseRateLimitHeaders(new Map([["retry-after", "1"]])).inputTokens?.remaining;
+    const act: "retry" | "fail" | "success" = classify(429, {}, '{"error":{}}', 0).action;
+    // @ts-expect-error: tickets are opaque
+    lim.release({});
+    void d; void rem; void act;
+  `;
+  const names = "Pacer, PacerError, Backoff, Limiter, classify, parseRateLimitHeaders";
+  writeFileSync(join(dir, "esm.mts"), `import { ${names} } from "llm-pacer";\n${use("typeof fetch")}\n${low}\nexport {};\n`);
+  writeFileSync(join(dir, "cjs.cts"), `import lib = require("llm-pacer");\nconst { ${names} } = lib;\n${use("typeof fetch")}\n${low}\nexport {};\n`);
   writeFileSync(
     join(dir, "slim.mts"),
     `import init, { Pacer } from "llm-pacer/slim";\nawait init(new Uint8Array());\nnew Pacer({ seed: 1 });\nexport {};\n`,
