@@ -3,11 +3,19 @@
 // WebAssembly module and the lines that export what `createApi` returns.
 
 /**
- * @param {{ RawPacer: any }} glue the wasm-bindgen bindings, already initialised (or, for
- *   `llm-pacer/slim`, initialised before the first `new Pacer()`)
+ * @param {{ RawPacer: any, RawLow: any }} glue
+ *   the wasm-bindgen bindings, already initialised (or, for `llm-pacer/slim`, initialised
+ *   before first use)
  * @param {() => boolean} [isReady] for `llm-pacer/slim`: has `init` run?
  */
 function createApi(glue, isReady) {
+  /** Throw unless the Wasm module is ready (only `llm-pacer/slim` can be used too early). */
+  function ensureReady(what) {
+    if (isReady && !isReady()) {
+      throw new Error(`llm-pacer/slim: call \`await init()\` (or \`initSync(module)\`) before \`${what}\``);
+    }
+  }
+
   /** The base class of every error the pacer itself creates. */
   class PacerError extends Error {
     /**
@@ -101,9 +109,7 @@ function createApi(glue, isReady) {
     #raw;
     /** @param {object} [options] */
     constructor(options) {
-      if (isReady && !isReady()) {
-        throw new Error("llm-pacer/slim: call `await init()` (or `initSync(module)`) before `new Pacer()`");
-      }
+      ensureReady("new Pacer()");
       const raw = new glue.RawPacer(options, makeError);
       this.#raw = raw;
       /** `fetch`, paced and retried; bound, so it can be passed around on its own. */
@@ -137,5 +143,171 @@ function createApi(glue, isReady) {
     }
   }
 
-  return { Pacer, PacerError, RequestTooLargeError, RetryAfterTooLongError, PacerTimeoutError, ClosedError };
+  // --- The lower-level exports. The Wasm side (src/wasm/lowlevel.rs) is one class, `RawLow`,
+  // whose `op(code, text, ...numbers)` runs one operation and returns a number; any further
+  // numbers stay in a buffer that `op(10, 0, index)` reads (NaN: absent). The objects are built
+  // here. A narrow boundary keeps the entry small. Arguments are not checked beyond what the
+  // core tolerates (NaN or negative amounts count as 0); options are, by the Pacer's reader.
+
+  /** The dimensions, in the core's order. */
+  const DIMS = Object.keys(DIMENSIONS);
+  let stateless;
+  /** The stateless `RawLow` (for the parser and the classifier), made at first use. */
+  const low = () => (stateless ??= new glue.RawLow(0));
+  /** The numbers `raw` left from `start` on. */
+  const read = (raw, start, n) => Array.from({ length: n }, (_, i) => raw.op(10, 0, start + i));
+  /** `v` on one line (the Wasm side splits its text at line breaks). */
+  const line = (v) => `${String(v).replace(/[\r\n]/g, " ")}\n`;
+
+  /** A `Headers`, `Map`, array of pairs or plain object (an array value repeats the field) as `name \n value \n ...`. */
+  function headerText(headers) {
+    let text = "";
+    for (const [name, value] of headers?.[Symbol.iterator] ? headers : Object.entries(headers ?? {})) {
+      for (const v of [value].flat()) if (v != null) text += line(name) + line(v);
+    }
+    return text;
+  }
+
+  /** Exponential backoff with jitter: the delays of the Pacer's retries, one at a time. */
+  class Backoff {
+    #raw;
+    /** @param {object} [options] */
+    constructor(options) {
+      ensureReady("new Backoff()");
+      const o = options;
+      try {
+        // Read as the Pacer's `retry` options (and its `seed`), which name them `retry.<option>`.
+        this.#raw = new glue.RawLow(1, o == null || typeof o == "object" ? { retry: o, seed: o?.seed } : o);
+      } catch (e) {
+        throw e?.message?.includes("retry.") ? new e.constructor(e.message.replace(/retry\./g, "")) : e;
+      }
+    }
+    /** The next delay in ms, or `undefined`: stop (retries exhausted, or the hint is too long). */
+    next(hintMs) {
+      const d = this.#raw.op(0, 0, hintMs ?? NaN);
+      return d === d ? d : undefined;
+    }
+    /** Start again from the first retry. */
+    reset() {
+      this.#raw.op(1);
+    }
+    *[Symbol.iterator]() {
+      for (let d; (d = this.next()) !== undefined; ) yield d;
+    }
+  }
+
+  /** The Pacer's token buckets, on their own, in explicit time. */
+  class Limiter {
+    #raw;
+    /** Live tickets: their numbers (input and output reserved, admission serial). */
+    #tickets = new WeakMap();
+    /** @param {object} [options] */
+    constructor(options) {
+      ensureReady("new Limiter()");
+      const o = options;
+      const latency = o?.latencyMs ?? 250;
+      if (!(latency >= 0 && latency <= 864e5)) {
+        throw new (typeof latency == "number" ? RangeError : TypeError)(
+          "llm-pacer: option `latencyMs` must be a number of ms from 0 to 86400000",
+        );
+      }
+      const { limits, preset, outputReservation } = o == null || typeof o != "object" ? {} : o;
+      this.#raw = new glue.RawLow(2, o == null || typeof o == "object" ? { limits, preset, outputReservation } : o, latency);
+    }
+    /** Admit and reserve, or say how long to wait; throws `RequestTooLargeError` when it can never fit. */
+    acquire(cost, now = Date.now()) {
+      const kind = this.#raw.op(2, 0, cost?.input, cost?.output, now);
+      const [a, b, c] = read(this.#raw, 0, 3);
+      if (kind == 1) return { ok: false, waitMs: a, reason: DIMS[b] ?? "paused" };
+      if (kind) throw makeError("REQUEST_TOO_LARGE", { dimension: DIMS[a], cost: b, capacity: c });
+      const ticket = Object.freeze({});
+      this.#tickets.set(ticket, [a, b, c]);
+      return { ok: true, ticket };
+    }
+    /** A live ticket's numbers, forgotten: a ticket settles or releases once. */
+    #take(ticket) {
+      const t = this.#tickets.get(ticket);
+      if (!t) throw new TypeError("llm-pacer: not a live ticket of this limiter (each settles or releases once)");
+      this.#tickets.delete(ticket);
+      return t;
+    }
+    /** Replace the reservation by the response's `usage` (Anthropic or OpenAI spelling). */
+    settle(ticket, usage, now = Date.now()) {
+      this.#raw.op(3, usage, ...this.#take(ticket), now);
+    }
+    /** Give the whole reservation back: the request was not sent, or refused uncounted (429, 529). */
+    release(ticket, now = Date.now()) {
+      this.#raw.op(4, 0, ...this.#take(ticket), now);
+    }
+    /** Align with a response's rate-limit headers; true when a limit was learned or changed. */
+    observe(headers, now = Date.now()) {
+      return this.#raw.op(5, headerText(headers), now) == 1;
+    }
+    /** Hold every request until `until` (epoch ms; a later pause wins). */
+    pauseUntil(until) {
+      this.#raw.op(6, 0, until);
+    }
+    /** What is known now of each limit (the shape of `pacer.limits()`). */
+    limits(now = Date.now()) {
+      this.#raw.op(7, 0, now);
+      const r = {};
+      DIMS.forEach((d, i) => {
+        const [limit, remaining, resetAt, source] = read(this.#raw, 4 * i, 4);
+        if (limit === limit) r[d] = { limit, remaining, resetAt, source: source ? "headers" : "configured" };
+      });
+      return r;
+    }
+  }
+
+  const FIELDS = ["limit", "remaining", "resetAt", "windowMs", "rounded"];
+
+  /** What rate-limit headers say; absent fields are omitted. */
+  function parseRateLimitHeaders(headers, now = Date.now()) {
+    ensureReady("parseRateLimitHeaders()");
+    low().op(8, headerText(headers), now);
+    const v = read(low(), 0, 34);
+    const r = {};
+    const put = (o, k, x) => x === x && (o[k] = x);
+    put(r, "retryAfterMs", v[0]);
+    put(r, "shouldRetry", v[1] === v[1] ? v[1] == 1 : NaN);
+    put(r, "serverDate", v[2]);
+    if (v[3]) r.family = [, "anthropic", "openai", "ietf"][v[3]];
+    [...DIMS, "priorityInputTokens", "priorityOutputTokens"].forEach((d, k) => {
+      const e = {};
+      FIELDS.forEach((f, j) => put(e, f, f == "rounded" && v[4 + 5 * k + j] ? true : v[4 + 5 * k + j]));
+      if (Object.keys(e).length) r[d] = e;
+    });
+    return r;
+  }
+
+  /** Retry, fail or success, as the Pacer decides it (default retryable statuses). */
+  function classify(status, headers, body, now = Date.now()) {
+    ensureReady("classify()");
+    try {
+      if (typeof body == "string") body = JSON.parse(body);
+    } catch {}
+    const e = body?.error;
+    const str = (...vs) => line(vs.find((v) => typeof v == "string") ?? "");
+    const kind = low().op(9, str(e?.type) + str(e?.details?.error_code, e?.code) + headerText(headers), status, now);
+    const hint = low().op(10, 0, 0);
+    const r = {
+      action: kind ? (kind < 4 ? "retry" : "fail") : "success",
+      reason: [, "rate_limited", "overloaded", , , "should_retry_false", "spend_limit", "insufficient_quota"][kind] ?? `status_${status}`,
+    };
+    if (kind && kind < 4 && hint === hint) r.retryAfterMs = hint;
+    return r;
+  }
+
+  return {
+    Pacer,
+    PacerError,
+    RequestTooLargeError,
+    RetryAfterTooLongError,
+    PacerTimeoutError,
+    ClosedError,
+    Backoff,
+    Limiter,
+    parseRateLimitHeaders,
+    classify,
+  };
 }

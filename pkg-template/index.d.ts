@@ -239,3 +239,201 @@ export declare class PacerTimeoutError extends PacerError {
 export declare class ClosedError extends PacerError {
   readonly code: "CLOSED";
 }
+
+// --- Lower-level exports, for callers with their own HTTP stack -----------------------------
+
+/** Options of `new Backoff(options)`: the Pacer's `retry` options, and a seed. A bad value throws a `TypeError` or `RangeError` naming it. */
+export interface BackoffOptions {
+  /** The base delay of the first retry, ms (0 to 86400000). @default 1000 */
+  readonly initialDelayMs?: number;
+  /** The cap on the base delay, ms (at least `initialDelayMs`). @default 60000 */
+  readonly maxDelayMs?: number;
+  /** Growth of the base delay per retry (1 to 100): retry n waits `min(maxDelayMs, initialDelayMs * multiplier^(n-1))` before jitter. @default 2 */
+  readonly multiplier?: number;
+  /** How the delay is randomised (see {@link RetryOptions.jitter}). @default "full" */
+  readonly jitter?: "none" | "full" | "equal" | "decorrelated" | "additive";
+  /** Delays handed out before `next()` says stop, an integer from 0 to 100. @default 6 */
+  readonly maxRetries?: number;
+  /** A server hint longer than this (ms) makes `next(hintMs)` say stop. @default 300000 */
+  readonly maxRetryAfterMs?: number;
+  /** Seed for the jitter, for reproducible delays (a safe integer); the same seed gives the seeded Pacer's delays. @default a random seed */
+  readonly seed?: number;
+}
+
+/**
+ * Exponential backoff with jitter: the delays of the Pacer's retries, one at a time, for a
+ * retry loop of your own. Iterable: `for (const ms of new Backoff())` runs `maxRetries` times.
+ */
+export declare class Backoff implements Iterable<number> {
+  /** @throws {TypeError | RangeError} naming the first bad option. */
+  constructor(options?: BackoffOptions);
+  /**
+   * The delay before the next retry, ms, or `undefined`: stop retrying (`maxRetries` delays
+   * were handed out, or `hintMs` is longer than `maxRetryAfterMs`).
+   * @param hintMs the server's hint (`retryAfterMs` of {@link classify} or
+   *   {@link parseRateLimitHeaders}): the delay is then at least the hint and at most 10% (and
+   *   at most 1 s) longer. NaN or a negative number is no hint.
+   */
+  next(hintMs?: number): number | undefined;
+  /** Start again from the first retry (the random stream goes on). */
+  reset(): void;
+  /** The delays `next()` hands out, until it says stop. */
+  [Symbol.iterator](): IterableIterator<number>;
+}
+
+/** Options of `new Limiter(options)`. A bad value throws a `TypeError` or `RangeError` naming it. */
+export interface LimiterOptions {
+  /** Per-minute limits. @default {} (learned from headers through `observe`) */
+  readonly limits?: PacerLimits;
+  /** A named provider tier, e.g. `"anthropic:tier-1:sonnet"`; `limits` override it. @default undefined */
+  readonly preset?: string;
+  /** Output tokens reserved by `acquire`: the cost's `output` (its `max_tokens`), nothing, or a fixed number. @default "max_tokens" */
+  readonly outputReservation?: "max_tokens" | "none" | number;
+  /**
+   * How long an admitted request may take to reach the server, ms (0 to 86400000): an
+   * admission from a nearly full bucket also spends the refill the server's full bucket
+   * wastes meanwhile, as the Pacer's does. 0 is the exact mirror of the server's arithmetic.
+   * @default 250
+   */
+  readonly latencyMs?: number;
+}
+
+/** What one request costs: tokens; the request itself always counts 1. Absent means 0. */
+export interface LimiterCost {
+  /** Input tokens (ITPM: input + cache creation). @default 0 */
+  readonly input?: number;
+  /** The request's `max_tokens`, reserved against OTPM as `outputReservation` says. @default 0 */
+  readonly output?: number;
+}
+
+declare const ticketBrand: unique symbol;
+
+/** An admitted request's reservation: opaque; settle or release it once. */
+export interface LimiterTicket {
+  readonly [ticketBrand]: true;
+}
+
+/** The answer of `limiter.acquire`. */
+export type LimiterDecision =
+  | { readonly ok: true; readonly ticket: LimiterTicket }
+  | {
+      readonly ok: false;
+      /** Ask again this many ms later (measured from the `now` given). */
+      readonly waitMs: number;
+      /** What holds it: a dimension short of tokens, or a pause (`pauseUntil`). */
+      readonly reason: "requests" | "inputTokens" | "outputTokens" | "tokens" | "paused";
+    };
+
+/** A response's `usage`, as Anthropic or OpenAI report it (other fields are ignored; a missing or invalid one is not reported). */
+export interface LimiterUsage {
+  readonly input_tokens?: number | null;
+  readonly cache_creation_input_tokens?: number | null;
+  readonly cache_read_input_tokens?: number | null;
+  readonly output_tokens?: number | null;
+  /** OpenAI Chat Completions' `input_tokens`. */
+  readonly prompt_tokens?: number | null;
+  /** OpenAI Chat Completions' `output_tokens`. */
+  readonly completion_tokens?: number | null;
+}
+
+/** Response headers: a `Headers`, a `Map`, `[name, value]` pairs, or a plain object (Node's `IncomingHttpHeaders`; an array value is a repeated field). */
+export type HeadersLike =
+  | Headers
+  | Iterable<readonly [string, string]>
+  | { readonly [name: string]: string | number | readonly string[] | undefined };
+
+/**
+ * The Pacer's token buckets (RPM, ITPM, OTPM, TPM: the providers' own arithmetic), on their
+ * own, in explicit time: every method takes `now` in epoch ms (default `Date.now()`), so the
+ * limiter runs in virtual time as well. Time never runs backwards inside: a `now` earlier
+ * than one seen before is taken as that one.
+ */
+export declare class Limiter {
+  /** @throws {TypeError | RangeError} naming the first bad option. */
+  constructor(options?: LimiterOptions);
+  /**
+   * Admit the request and reserve its cost in every known bucket, or say how long to wait.
+   * @throws {RequestTooLargeError} when the cost exceeds a limit: no wait can help.
+   */
+  acquire(cost?: LimiterCost, now?: number): LimiterDecision;
+  /**
+   * Replace the ticket's reservation by the real usage (when the response body ends), so the
+   * buckets hold what the server counted. Without usage the reservation stands.
+   * @throws {TypeError} when the ticket is not live (already settled or released, or another limiter's).
+   */
+  settle(ticket: LimiterTicket, usage?: LimiterUsage | null, now?: number): void;
+  /**
+   * Give the whole reservation back, the request included: it was never sent, or the server
+   * refused it without counting it (429, 529).
+   * @throws {TypeError} when the ticket is not live.
+   */
+  release(ticket: LimiterTicket, now?: number): void;
+  /** Align with a response's rate-limit headers (learn limits, follow the server's levels). True when a limit was learned or changed. */
+  observe(headers: HeadersLike, now?: number): boolean;
+  /** Hold every request until `until`, epoch ms (after a 429: `now + retryAfterMs`). A later pause wins. */
+  pauseUntil(until: number): void;
+  /** What is known now of each limit, as `pacer.limits()` shows it. */
+  limits(now?: number): PacerLimitStates;
+}
+
+/** What rate-limit headers say about one dimension; absent fields are omitted. */
+export interface RateLimitDimension {
+  /** The limit per `windowMs`. */
+  readonly limit?: number;
+  /** What remains now. */
+  readonly remaining?: number;
+  /** When the bucket is full again, local epoch ms (corrected through the server's `Date`). */
+  readonly resetAt?: number;
+  /** The window the limit is for, ms (60000 for per-minute limits). */
+  readonly windowMs?: number;
+  /** `remaining` was rounded by the server (Anthropic token counts, to the thousand). */
+  readonly rounded?: true;
+}
+
+/** What a response's headers say; absent and malformed fields are omitted. */
+export interface RateLimitHeaders {
+  /** How long the server asks to wait, ms: `retry-after-ms`, else `retry-after` (seconds or an HTTP-date). */
+  readonly retryAfterMs?: number;
+  /** `x-should-retry`. */
+  readonly shouldRetry?: boolean;
+  /** The server's `Date`, epoch ms. */
+  readonly serverDate?: number;
+  /** The header family the limits came from. */
+  readonly family?: "anthropic" | "openai" | "ietf";
+  readonly requests?: RateLimitDimension;
+  readonly inputTokens?: RateLimitDimension;
+  readonly outputTokens?: RateLimitDimension;
+  /** Combined tokens (OpenAI TPM; Anthropic `tokens-*`, the most restrictive limit in effect). */
+  readonly tokens?: RateLimitDimension;
+  /** Anthropic Priority Tier input tokens. */
+  readonly priorityInputTokens?: RateLimitDimension;
+  /** Anthropic Priority Tier output tokens. */
+  readonly priorityOutputTokens?: RateLimitDimension;
+}
+
+/**
+ * Parse every rate-limit header family the Pacer reads: `retry-after-ms`, `retry-after`,
+ * `x-should-retry`, `anthropic-ratelimit-*`, `x-ratelimit-*` and the IETF `RateLimit` /
+ * `RateLimit-Policy` fields.
+ * @param now when the response arrived, epoch ms (resets become absolute times). @default Date.now()
+ */
+export declare function parseRateLimitHeaders(headers: HeadersLike, now?: number): RateLimitHeaders;
+
+/** The Pacer's decision about a response. */
+export interface Classification {
+  /** `retry`: worth another attempt; `fail`: give the response to the caller; `success`: 1xx-3xx. */
+  readonly action: "retry" | "fail" | "success";
+  /** Why: `rate_limited`, `overloaded`, `spend_limit`, `insufficient_quota`, `should_retry_false`, or `status_<code>`. */
+  readonly reason: string;
+  /** The server's hint for a retry, ms (see {@link Backoff.next}). */
+  readonly retryAfterMs?: number;
+}
+
+/**
+ * Retry, fail or success, as the Pacer decides (its default retryable statuses: 408, 409,
+ * 429, 500, 502, 503, 504, 529). `x-should-retry` overrides the status; a spend limit
+ * (`enforced_spend_limit_reached`) or `insufficient_quota` is never retried.
+ * @param body the error body, parsed or as its JSON text (optional).
+ * @param now when the response arrived, epoch ms. @default Date.now()
+ */
+export declare function classify(status: number, headers?: HeadersLike, body?: unknown, now?: number): Classification;

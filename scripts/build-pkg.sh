@@ -20,8 +20,16 @@
 #   node/llm_pacer.cjs           wasm-bindgen glue, --target nodejs (CommonJS, sync load)
 #   node/index.cjs               "node" + require
 #   node/index.mjs               "node" + import: re-exports index.cjs (one instance)
+#   simulate/                    "./simulate": the simulator (the crate built with
+#                                `--features simulator`, a module of its own, so the main
+#                                entries never load it):
+#     llm_pacer_sim_bg.wasm      its Wasm module
+#     llm_pacer_sim.js           wasm-bindgen glue, --target web
+#     index.js                   "default" (browsers, bundlers): ready on import (top-level await)
+#     llm_pacer_sim.cjs          wasm-bindgen glue, --target nodejs
+#     index.cjs, index.mjs       "node" + require / import (one instance)
 #   bin/                         the `llm-pacer` command (package.json "bin")
-#   index.d.ts, index.d.cts, slim.d.ts, package.json, README.md
+#   index.d.ts, index.d.cts, slim.d.ts, simulate.d.ts, simulate.d.cts, package.json, README.md
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -40,11 +48,15 @@ wasm_opt=node_modules/.bin/wasm-opt # npm binaryen; Debian's older one writes br
 # --- compile -----------------------------------------------------------------------------
 cargo build --quiet --release --target wasm32-unknown-unknown --lib
 raw=target/wasm32-unknown-unknown/release/llm_pacer.wasm
+# The simulator's module: the same build as the demo page's (scripts/www.sh), in the same
+# target directory, so neither rebuilds what the other built.
+CARGO_TARGET_DIR=target/www cargo build --quiet --release --target wasm32-unknown-unknown --lib --features simulator
+raw_sim=target/www/wasm32-unknown-unknown/release/llm_pacer.wasm
 
 # --- later steps only when an input changed ----------------------------------------------
 work=target/pkg-build
 stamp=$( {
-  sha256sum "$raw" Cargo.toml scripts/build-pkg.sh "$wasm_opt"
+  sha256sum "$raw" "$raw_sim" Cargo.toml scripts/build-pkg.sh "$wasm_opt"
   find pkg-template -type f -print0 | sort -z | xargs -0 sha256sum
   echo "$have"
 } | sha256sum | cut -d' ' -f1)
@@ -66,8 +78,25 @@ else
   "$wasm_opt" --generate-global-effects -Oz --converge --strip-target-features \
     "$work/web/llm_pacer_bg.wasm" -o "$work/llm_pacer_bg.wasm"
 
+  # The simulator's module: web and nodejs glue around one .wasm, named apart from the main one.
+  for target in web nodejs; do
+    wasm-bindgen --target "$target" --out-name llm_pacer_sim --out-dir "$work/sim-$target" "${flags[@]}" "$raw_sim"
+  done
+  cmp -s "$work/sim-web/llm_pacer_sim_bg.wasm" "$work/sim-nodejs/llm_pacer_sim_bg.wasm" ||
+    die "the web and nodejs targets produced different simulator .wasm files; the package ships one"
+  "$wasm_opt" --generate-global-effects -Oz --converge --strip-target-features \
+    "$work/sim-web/llm_pacer_sim_bg.wasm" -o "$work/llm_pacer_sim_bg.wasm"
+
   out="$work/pkg"
-  mkdir -p "$out/web" "$out/node" "$out/deno"
+  mkdir -p "$out/web" "$out/node" "$out/deno" "$out/simulate"
+  # Next to its glue, which finds it there (the web glue's fallback URL, the nodejs glue's
+  # `${__dirname}`); the entries name it explicitly too (bundlers emit it as an asset).
+  cp "$work/llm_pacer_sim_bg.wasm" "$out/simulate/"
+  cp "$work/sim-web/llm_pacer_sim.js" "$out/simulate/llm_pacer_sim.js"
+  cp "$work/sim-nodejs/llm_pacer_sim.js" "$out/simulate/llm_pacer_sim.cjs"
+  cp pkg-template/entry/simulate.js "$out/simulate/index.js"
+  cp pkg-template/entry/simulate.cjs "$out/simulate/index.cjs"
+  cp pkg-template/entry/simulate.mjs "$out/simulate/index.mjs"
   cp "$work/llm_pacer_bg.wasm" "$out/"
   # The .wasm imports its bindings from "./llm_pacer_bg.js": the bundler glue, next to it.
   cp "$work/bundler/llm_pacer_bg.js" "$out/llm_pacer_bg.js"
@@ -174,14 +203,16 @@ JS
         .replace(/^[ \t]*\/\/.*\n/gm, "")
         .replace(/\n[ \t]*\/\*\*(?:[^*]|\*(?!\/))*\*\/[ \t]*(?=\n)/g, ""));
     }
-  ' "$out"/web/*.js "$out"/node/*.cjs "$out"/node/*.mjs
-  for f in "$out"/web/*.js "$out"/node/*.cjs "$out"/node/*.mjs; do
+  ' "$out"/web/*.js "$out"/deno/*.js "$out"/node/*.cjs "$out"/node/*.mjs "$out"/simulate/*.*js
+  for f in "$out"/web/*.js "$out"/deno/*.js "$out"/node/*.cjs "$out"/node/*.mjs "$out"/simulate/*.*js; do
     node --check "$f" || die "$f does not parse once its comments are dropped"
   done
 
   cp pkg-template/index.d.ts "$out/index.d.ts"
   cp pkg-template/index.d.ts "$out/index.d.cts"
   cp pkg-template/slim.d.ts pkg-template/README.md "$out/"
+  cp pkg-template/simulate.d.ts "$out/simulate.d.ts"
+  cp pkg-template/simulate.d.ts "$out/simulate.d.cts"
   cp -R pkg-template/bin "$out/bin" # the `llm-pacer` command (demo, probe, simulate)
   chmod +x "$out/bin/llm-pacer.mjs"
   version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
@@ -233,3 +264,19 @@ row "deno (deno/index.js + glue)" pkg/deno/index.js pkg/llm_pacer_bg.js
 row "bun (web/bun.js + glue)" pkg/web/bun.js pkg/web/llm_pacer.js
 row "node require (index.cjs + glue)" pkg/node/index.cjs pkg/node/llm_pacer.cjs
 row "node import (+ index.mjs)" pkg/node/index.mjs pkg/node/index.cjs pkg/node/llm_pacer.cjs
+# The simulator loads its own module, not the main one.
+sim_wasm=pkg/simulate/llm_pacer_sim_bg.wasm
+sim_row() { # label files...
+  local label=$1
+  shift
+  local raw_total gz_total
+  raw_total=$(wc -c <"$sim_wasm")
+  gz_total=$(gz "$sim_wasm")
+  for f in "$@"; do
+    raw_total=$((raw_total + $(wc -c <"$f")))
+    gz_total=$((gz_total + $(gz "$f")))
+  done
+  printf '%-34s %8d %9d\n' "$label" "$raw_total" "$gz_total"
+}
+sim_row "llm-pacer/simulate (default)" pkg/simulate/index.js pkg/simulate/llm_pacer_sim.js
+sim_row "llm-pacer/simulate (node import)" pkg/simulate/index.mjs pkg/simulate/index.cjs pkg/simulate/llm_pacer_sim.cjs

@@ -7,5 +7,15 @@ await init({ module_or_path: new URL("../llm_pacer_bg.wasm", import.meta.url) })
 
 // @include api.js
 
-export const { Pacer, PacerError, RequestTooLargeError, RetryAfterTooLongError, PacerTimeoutError, ClosedError } =
-  createApi(glue);
+export const {
+  Pacer,
+  PacerError,
+  RequestTooLargeError,
+  RetryAfterTooLongError,
+  PacerTimeoutError,
+  ClosedError,
+  Backoff,
+  Limiter,
+  parseRateLimitHeaders,
+  classify,
+} = createApi(glue);

@@ -2,12 +2,22 @@
 // the bindings it imports (../llm_pacer_bg.js, wasm-bindgen's bundler glue), with no file
 // read (so no --allow-read); the module is ready as soon as it is imported.
 import * as wasm from "../llm_pacer_bg.wasm";
-import { __wbg_set_wasm, RawPacer } from "../llm_pacer_bg.js";
+import { __wbg_set_wasm, RawPacer, RawLow } from "../llm_pacer_bg.js";
 
 __wbg_set_wasm(wasm);
 wasm.__wbindgen_start();
 
 // @include api.js
 
-export const { Pacer, PacerError, RequestTooLargeError, RetryAfterTooLongError, PacerTimeoutError, ClosedError } =
-  createApi({ RawPacer });
+export const {
+  Pacer,
+  PacerError,
+  RequestTooLargeError,
+  RetryAfterTooLongError,
+  PacerTimeoutError,
+  ClosedError,
+  Backoff,
+  Limiter,
+  parseRateLimitHeaders,
+  classify,
+} = createApi({ RawPacer, RawLow });

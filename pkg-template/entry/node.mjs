@@ -2,4 +2,15 @@
 // `require` in one program share one module instance.
 import api from "./index.cjs";
 
-export const { Pacer, PacerError, RequestTooLargeError, RetryAfterTooLongError, PacerTimeoutError, ClosedError } = api;
+export const {
+  Pacer,
+  PacerError,
+  RequestTooLargeError,
+  RetryAfterTooLongError,
+  PacerTimeoutError,
+  ClosedError,
+  Backoff,
+  Limiter,
+  parseRateLimitHeaders,
+  classify,
+} = api;

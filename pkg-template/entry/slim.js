@@ -23,5 +23,15 @@ export default init;
 
 // @include api.js
 
-export const { Pacer, PacerError, RequestTooLargeError, RetryAfterTooLongError, PacerTimeoutError, ClosedError } =
-  createApi(glue, () => ready);
+export const {
+  Pacer,
+  PacerError,
+  RequestTooLargeError,
+  RetryAfterTooLongError,
+  PacerTimeoutError,
+  ClosedError,
+  Backoff,
+  Limiter,
+  parseRateLimitHeaders,
+  classify,
+} = createApi(glue, () => ready);

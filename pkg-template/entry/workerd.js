@@ -2,11 +2,21 @@
 // `WebAssembly.Module` (wrangler and Miniflare treat `.wasm` imports as CompiledWasm modules)
 // and instantiated synchronously, so the module is ready as soon as it is imported.
 import wasm from "../llm_pacer_bg.wasm";
-import { initSync, RawPacer } from "./llm_pacer.js";
+import { initSync, RawPacer, RawLow } from "./llm_pacer.js";
 
 initSync({ module: wasm });
 
 // @include api.js
 
-export const { Pacer, PacerError, RequestTooLargeError, RetryAfterTooLongError, PacerTimeoutError, ClosedError } =
-  createApi({ RawPacer });
+export const {
+  Pacer,
+  PacerError,
+  RequestTooLargeError,
+  RetryAfterTooLongError,
+  PacerTimeoutError,
+  ClosedError,
+  Backoff,
+  Limiter,
+  parseRateLimitHeaders,
+  classify,
+} = createApi({ RawPacer, RawLow });

@@ -27,6 +27,7 @@
 
 mod body;
 mod js;
+mod lowlevel;
 mod options;
 #[cfg(feature = "simulator")]
 mod sim;

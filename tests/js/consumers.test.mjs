@@ -5,6 +5,8 @@
 //   .wasm as a CompiledWasm module), run in Miniflare;
 // - a Vite browser build (the browser condition, the .wasm emitted as an asset), loaded in
 //   headless Chromium from 127.0.0.1.
+// - a Vite browser build of `llm-pacer/simulate` (its own .wasm emitted as an asset, the main
+//   one not at all), run in headless Chromium: the same figures as in Node.
 // (Node's own `import` / `require` consumers are tested elsewhere.)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -145,6 +147,37 @@ globalThis.results = oneCall(new URLSearchParams(location.search).get("target"))
   try {
     const target = `${mocks.env.anthropic}/v1/messages`;
     checkCall(await resultsFromPage(`${site.url}/?target=${encodeURIComponent(target)}`));
+  } finally {
+    await site.close();
+  }
+});
+
+test("a Vite build of llm-pacer/simulate emits only the simulator's .wasm and runs it in Chromium", { timeout: 120_000 }, async () => {
+  const config = { seed: 2, clients: 2, workload: { requests: 40 }, strategies: ["llm-pacer", "naive-backoff"] };
+  const root = await consumer("vite-simulate", {
+    "index.html": '<!doctype html>\n<meta charset="utf-8">\n<title>simulate</title>\n<script type="module" src="./main.js"></script>\n',
+    "main.js": `import { simulate } from "llm-pacer/simulate";
+try {
+  globalThis.results = simulate(${JSON.stringify(config)});
+} catch (e) {
+  globalThis.results = { error: String(e?.stack ?? e) };
+}
+`,
+  });
+  const { stdout, stderr } = await run(join(BIN, "vite"), ["build"], { cwd: root, env: { ...process.env, NO_COLOR: "1" } });
+  const log = stdout + stderr;
+  assert.doesNotMatch(log, /doesn't exist at build time|warning/i, `vite build warned:\n${log}`);
+  const wasm = (await readdir(join(root, "dist", "assets"))).filter((f) => f.endsWith(".wasm"));
+  assert.equal(wasm.length, 1, `one .wasm asset: ${wasm.join(", ")}`);
+  assert.match(wasm[0], /^llm_pacer_sim_bg/, "the simulator's module, not the main one");
+
+  const html = await readFile(join(root, "dist", "index.html"), "utf8");
+  const site = await serveStatic({ "/assets/": join(root, "dist", "assets") }, { "/": html });
+  try {
+    const r = await resultsFromPage(`${site.url}/`);
+    assert.equal(r.error, undefined, r.error);
+    const { simulate } = await import("llm-pacer/simulate");
+    assert.deepEqual(r, simulate(config), "the browser's run is Node's, figure for figure");
   } finally {
     await site.close();
   }

@@ -2,8 +2,9 @@
 // tarball's files against what the exports map needs (no stray file, the .wasm included), and
 // the tarball installed (offline, from the file: it has no dependencies) into scratch consumer
 // projects in a temp dir: a Node ESM one (`import { Pacer } from "llm-pacer"`), a Node CJS one
-// (`require("llm-pacer")`), the `./slim` entry (a clear error before `init`, then working), and
-// a TypeScript type-check of both module systems against the shipped declarations.
+// (`require("llm-pacer")`), the `./slim` entry (a clear error before `init`, then working), the
+// `./simulate` entry from both module systems, and a TypeScript type-check of both module
+// systems against the shipped declarations.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, execFile } from "node:child_process";
@@ -134,7 +135,7 @@ test("the tarball holds exactly what the exports map needs (the .wasm included)"
   assert.equal(manifest.sideEffects, false);
   assert.deepEqual(manifest.dependencies ?? {}, {}, "no runtime dependencies");
   for (const key of Object.keys(manifest.exports)) assert.ok(!key.includes("*"), `pattern export ${key}: extend this test`);
-  assert.ok("." in manifest.exports && "./slim" in manifest.exports);
+  assert.ok("." in manifest.exports && "./slim" in manifest.exports && "./simulate" in manifest.exports);
 
   // The closure of the exports map (and the legacy main/module/types, and the `bin` commands)
   // over what each file loads.
@@ -153,6 +154,11 @@ test("the tarball holds exactly what the exports map needs (the .wasm included)"
   }
   assert.ok(needed.has("llm_pacer_bg.wasm"));
   assert.ok(needed.has("node/llm_pacer.cjs") && needed.has("web/llm_pacer.js"), "the glue is reached through the entries");
+  assert.ok(needed.has("simulate/llm_pacer_sim_bg.wasm"), "the simulator's module is reached through llm-pacer/simulate");
+  // The main entries never load the simulator's module.
+  for (const entry of ["web/index.js", "web/slim.js", "web/workerd.js", "web/bun.js", "deno/index.js", "node/index.cjs"]) {
+    assert.doesNotMatch(readFileSync(join(unpacked, "package", entry), "utf8"), /llm_pacer_sim|simulate\//, entry);
+  }
   const meta = new Set(["package.json", "README.md"]);
   const stray = files.filter((f) => !needed.has(f) && !meta.has(f) && !/^(LICEN[CS]E|CHANGELOG)/i.test(f));
   assert.deepEqual(stray, [], "files nothing loads");
@@ -253,6 +259,46 @@ test("llm-pacer/slim throws a clear error before init, and works after", async (
   assert.equal(out.resolved, "llm-pacer/web/slim.js");
 });
 
+test("llm-pacer/simulate in Node ESM and CJS consumers: the same run, one instance for import and require", async () => {
+  const esm = await consumer("esm-consumer", { type: "module" });
+  const config = { seed: 5, workload: { requests: 30 }, strategies: ["llm-pacer", "sdk-default"] };
+  const summary = (r) => r.reports.map((x) => [x.strategy, x.completed, x.attempts, x.makespanMs]);
+  const fromEsm = await node(
+    esm,
+    "sim.js",
+    `import { createRequire } from "node:module";
+     import { simulate } from "llm-pacer/simulate";
+     const required = createRequire(import.meta.url)("llm-pacer/simulate");
+     const r = simulate(${JSON.stringify(config)});
+     console.log(JSON.stringify({
+       reports: r.reports.map((x) => [x.strategy, x.completed, x.attempts, x.makespanMs]),
+       sameInstance: required.simulate === simulate,
+       resolved: import.meta.resolve("llm-pacer/simulate").replace(/^.*node_modules\\//, ""),
+     }));`,
+  );
+  const cjs = await consumer("cjs-consumer", {});
+  const fromCjs = await node(
+    cjs,
+    "sim.js",
+    `const { simulate } = require("llm-pacer/simulate");
+     let error;
+     try { simulate({ clients: 0 }); } catch (e) { error = e.constructor.name + ": " + e.message; }
+     const r = simulate(${JSON.stringify(config)});
+     console.log(JSON.stringify({
+       reports: r.reports.map((x) => [x.strategy, x.completed, x.attempts, x.makespanMs]),
+       resolved: require.resolve("llm-pacer/simulate").replace(/^.*node_modules\\//, ""),
+       error,
+     }));`,
+  );
+  const { simulate } = await import("llm-pacer/simulate");
+  const expected = summary(simulate(config));
+  assert.deepEqual(fromEsm, { reports: expected, sameInstance: true, resolved: "llm-pacer/simulate/index.mjs" });
+  assert.deepEqual(fromCjs.reports, expected);
+  assert.equal(fromCjs.resolved, "llm-pacer/simulate/index.cjs");
+  assert.match(fromCjs.error, /^RangeError: .*`clients`/);
+  assert.equal(expected[0][1], 30, "every request completed");
+});
+
 test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)", async () => {
   const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
   if (!existsSync(tsc)) return assert.fail("typescript is not installed (npm ci)");
@@ -268,17 +314,45 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
     new Pacer({ retry: { jitter: "wild" } });
     void f; void s; void l; void code;
   `;
-  writeFileSync(join(dir, "esm.mts"), `import { Pacer, PacerError } from "llm-pacer";\n${use("typeof fetch")}\nexport {};\n`);
-  writeFileSync(join(dir, "cjs.cts"), `import lib = require("llm-pacer");\nconst { Pacer, PacerError } = lib;\n${use("typeof fetch")}\nexport {};\n`);
+  // The lower-level exports.
+  const low = `
+    const b = new Backoff({ maxRetries: 3, jitter: "decorrelated", seed: 1 });
+    const d: number | undefined = b.next(1000);
+    for (const ms of b) { const n: number = ms; void n; }
+    const lim = new Limiter({ limits: { rpm: 5 }, preset: "anthropic:tier-1:sonnet", latencyMs: 0 });
+    const a = lim.acquire({ input: 10, output: 20 }, 0);
+    if (a.ok) lim.settle(a.ticket, { input_tokens: 3, output_tokens: 4, cache_read_input_tokens: null });
+    else { const w: number = a.waitMs; const why: string = a.reason; void w; void why; }
+    lim.observe(new Headers(), 0);
+    lim.observe({ "retry-after": "1", "x-many": ["a", "b"] });
+    const rem: number | undefined = parseRateLimitHeaders(new Map([["retry-after", "1"]])).inputTokens?.remaining;
+    const act: "retry" | "fail" | "success" = classify(429, {}, '{"error":{}}', 0).action;
+    // @ts-expect-error: tickets are opaque
+    lim.release({});
+    void d; void rem; void act;
+  `;
+  const names = "Pacer, PacerError, Backoff, Limiter, classify, parseRateLimitHeaders";
+  writeFileSync(join(dir, "esm.mts"), `import { ${names} } from "llm-pacer";\n${use("typeof fetch")}\n${low}\nexport {};\n`);
+  writeFileSync(join(dir, "cjs.cts"), `import lib = require("llm-pacer");\nconst { ${names} } = lib;\n${use("typeof fetch")}\n${low}\nexport {};\n`);
   writeFileSync(
     join(dir, "slim.mts"),
     `import init, { Pacer } from "llm-pacer/slim";\nawait init(new Uint8Array());\nnew Pacer({ seed: 1 });\nexport {};\n`,
   );
+  const sim = `
+    const r = simulate({ seed: 1, clients: 2, limits: { rpm: 50 }, workload: { requests: 10 }, strategies: ["llm-pacer"] });
+    const ratio: number | null = r.reports[0].ratio;
+    const summary: string = r.scenario.summary;
+    // @ts-expect-error: not a strategy
+    simulate({ strategies: ["fast"] });
+    void ratio; void summary;
+  `;
+  writeFileSync(join(dir, "sim.mts"), `import { simulate } from "llm-pacer/simulate";\n${sim}\nexport {};\n`);
+  writeFileSync(join(dir, "sim.cts"), `import lib = require("llm-pacer/simulate");\nconst { simulate } = lib;\n${sim}\nexport {};\n`);
   writeFileSync(
     join(dir, "tsconfig.json"),
     JSON.stringify({
       compilerOptions: { module: "nodenext", moduleResolution: "nodenext", target: "es2022", strict: true, noEmit: true, skipLibCheck: false, types: [], lib: ["es2022", "dom"] },
-      files: ["esm.mts", "cjs.cts", "slim.mts"],
+      files: ["esm.mts", "cjs.cts", "slim.mts", "sim.mts", "sim.cts"],
     }),
   );
   try {

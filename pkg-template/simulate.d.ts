@@ -1,0 +1,151 @@
+// llm-pacer/simulate: the simulator in virtual time. Hand-written, like index.d.ts. Loads a
+// Wasm module of its own (the crate built with the `simulator` feature), never the main one.
+
+/** Per-minute limits of the simulated server (and of llm-pacer, unless `learnLimits`). */
+export interface SimulateLimits {
+  /** Requests per minute. @default 50 (when neither `limits` nor `preset` is given) */
+  readonly rpm?: number | null;
+  /** Combined tokens per minute. @default none */
+  readonly tpm?: number | null;
+  /** Input tokens per minute. @default 30000 */
+  readonly itpm?: number | null;
+  /** Output tokens per minute. @default 8000 */
+  readonly otpm?: number | null;
+}
+
+/** The requests: every one is generated from the seed. */
+export interface SimulateWorkload {
+  /** Requests in all, an integer from 1 to 100000. @default 1000 */
+  readonly requests?: number;
+  /** Input tokens are lognormal with this median. @default 1500 */
+  readonly inputMedian?: number;
+  /** ...and this sigma (0 to 5). @default 0.5 */
+  readonly inputSigma?: number;
+  /** Every request's `max_tokens`. @default 1024 */
+  readonly maxTokens?: number;
+  /** Output tokens are uniform in [outputMin, min(outputMax, maxTokens)]. @default 100 */
+  readonly outputMin?: number;
+  /** @default 1024 */
+  readonly outputMax?: number;
+  /** Poisson arrivals at this many requests per second. @default all at the start */
+  readonly arrivalPerS?: number;
+}
+
+/** The strategies the simulator compares. */
+export type SimulateStrategy = "llm-pacer" | "naive-backoff" | "token-window" | "sdk-default";
+
+/**
+ * A scenario. Every key is optional (the defaults are the issue's scenario, as `cargo run
+ * --bin simulate` runs it); `null` means the default too. A value of the wrong type throws a
+ * `TypeError`, one out of range a `RangeError`, naming the key (`workload.maxTokens`).
+ */
+export interface SimulateConfig {
+  /** Seeds every random draw: the workload, the server, each client (a safe integer from 0). @default 1 */
+  readonly seed?: number;
+  /** Clients sharing the organisation's limits, each with its own strategy instance (1 to 10000). @default 1 */
+  readonly clients?: number;
+  /** Requests in progress at once per client, for every strategy. @default 5 */
+  readonly concurrency?: number;
+  /** The server's limits; given alone they replace the default limits (an absent key is then unlimited). */
+  readonly limits?: SimulateLimits;
+  /** A named provider tier, e.g. `"anthropic:tier-1:sonnet"`; `limits` override it. */
+  readonly preset?: string;
+  /** The requests. */
+  readonly workload?: SimulateWorkload;
+  /** The chance that an admissible request gets a 529 (0 to 1). @default 0 */
+  readonly p529?: number;
+  /** How the server meters output tokens: reserved from `max_tokens` at the start, or as generated. @default "reservation" */
+  readonly metering?: "reservation" | "realtime";
+  /** llm-pacer is not told the limits: it learns them from the response headers. @default false */
+  readonly learnLimits?: boolean;
+  /** The server's clock runs this many ms ahead (negative: behind). @default 0 */
+  readonly skewMs?: number;
+  /** The strategies to run, in this order (duplicates dropped). @default every strategy, llm-pacer first */
+  readonly strategies?: readonly SimulateStrategy[];
+}
+
+/** What happened in one slot of virtual time (`slotMs` wide). */
+export interface SimulateSlot {
+  /** Attempts sent. */
+  readonly sent: number;
+  /** Input tokens the server admitted. */
+  readonly inputTokens: number;
+  /** Output tokens the server produced. */
+  readonly outputTokens: number;
+  /** 429s the server sent. */
+  readonly rateLimited: number;
+  /** 529s the server sent. */
+  readonly overloaded: number;
+  /** Requests waiting at their client at the end of the slot. */
+  readonly queued: number;
+}
+
+/** One strategy's result. A figure that does not exist (no latency when nothing succeeded) is `null`. */
+export interface SimulateReport {
+  readonly strategy: SimulateStrategy;
+  readonly clients: number;
+  readonly requests: number;
+  /** Requests that succeeded. */
+  readonly completed: number;
+  /** Requests that never succeeded (given up on, or unfinished when the run stopped). */
+  readonly failures: number;
+  /** Attempts sent to the server. */
+  readonly attempts: number;
+  /** Attempts beyond each request's first. */
+  readonly retries: number;
+  /** 429s the server sent. */
+  readonly rateLimited: number;
+  /** 529s the server sent. */
+  readonly overloaded: number;
+  /** From the start until the last request finished, ms. */
+  readonly makespanMs: number;
+  /** No strategy can finish sooner, given the limits and what the requests really used, ms. */
+  readonly lowerBoundMs: number;
+  /** `makespanMs / lowerBoundMs`. */
+  readonly ratio: number | null;
+  /** Median latency (completion - arrival) of the requests that succeeded, ms. */
+  readonly latencyP50Ms: number | null;
+  /** Its 99th percentile, ms. */
+  readonly latencyP99Ms: number | null;
+  /** The run hit its safety limit before every request finished. */
+  readonly truncated: boolean;
+  /** The width of a `series` slot, ms. */
+  readonly slotMs: number;
+  /** Per slot of virtual time, from the start. */
+  readonly series: readonly SimulateSlot[];
+}
+
+/** The scenario as run (every default filled in), and one report per strategy. */
+export interface SimulateResult {
+  readonly scenario: {
+    readonly seed: number;
+    readonly clients: number;
+    readonly concurrency: number;
+    readonly limits: { readonly rpm: number | null; readonly itpm: number | null; readonly otpm: number | null; readonly tpm: number | null };
+    readonly metering: "reservation" | "realtime";
+    readonly p529: number;
+    readonly learnLimits: boolean;
+    readonly skewMs: number;
+    readonly workload: {
+      readonly requests: number;
+      readonly inputMedian: number;
+      readonly inputSigma: number;
+      readonly maxTokens: number;
+      readonly outputMin: number;
+      readonly outputMax: number;
+      readonly arrivalPerS: number | null;
+    };
+    /** The scenario in words, as `cargo run --bin simulate` prints it. */
+    readonly summary: string;
+  };
+  readonly reports: readonly SimulateReport[];
+}
+
+/**
+ * Run llm-pacer and the usual retry recipes against a simulated rate-limited LLM API, in
+ * virtual time: the same config always gives the same figures, the figures of `cargo run
+ * --release --bin simulate` for the same scenario. Synchronous; 1,000 requests take well
+ * under a second per strategy.
+ * @throws {TypeError | RangeError} naming the first bad key.
+ */
+export declare function simulate(config?: SimulateConfig | string): SimulateResult;

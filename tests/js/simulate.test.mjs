@@ -1,0 +1,75 @@
+// `llm-pacer/simulate`: the simulator, from its own entry and its own Wasm module. The figures
+// are the native `simulate` binary's for the same scenario; the entry is one instance for
+// `import` and `require`; bad keys throw naming the key. (Packed consumers: packaging and
+// consumers tests.)
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { simulate } from "llm-pacer/simulate";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+
+/** `fn()` throws an error of class `C` whose message names the key `name` (in backticks). */
+function throwsNaming(fn, C, name) {
+  assert.throws(fn, (e) => {
+    assert.ok(e instanceof C, `${e?.constructor?.name}: ${e?.message}`);
+    assert.match(e.message, new RegExp(`\`${name.replace(".", "\\.")}\``), e.message);
+    return true;
+  });
+}
+
+/** A row of the native table, from a report (as tests/js/www.test.mjs reads it). */
+const secs = (ms) => (ms === null ? "-" : `${(ms / 1000).toFixed(1)} s`);
+const row = (r) => [
+  r.strategy,
+  secs(r.makespanMs),
+  secs(r.lowerBoundMs),
+  r.ratio === null ? "-" : r.ratio.toFixed(3),
+  String(r.rateLimited),
+  String(r.overloaded),
+  String(r.retries),
+  String(r.failures),
+  secs(r.latencyP50Ms),
+  secs(r.latencyP99Ms),
+];
+
+test("the same figures as the native `simulate` binary for the same small scenario", () => {
+  const config = { clients: 2, seed: 3, concurrency: 2, workload: { requests: 60 }, p529: 0.05 };
+  const result = simulate(config);
+  assert.deepEqual(
+    result.reports.map((r) => r.strategy),
+    ["llm-pacer", "naive-backoff", "token-window", "sdk-default"],
+  );
+  const cli = execFileSync(
+    "cargo",
+    ["run", "--quiet", "--bin", "simulate", "--", "--clients", "2", "--seed", "3", "--concurrency", "2", "--requests", "60", "--p529", "0.05"],
+    { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+  );
+  // Compared word by word: "12.3 s" is two words on both sides.
+  const words = (s) => s.trim().split(/\s+/);
+  const table = cli
+    .split("\n")
+    .filter((l) => /^(llm-pacer|naive-backoff|token-window|sdk-default) /.test(l))
+    .map((l) => words(l.replace("(stopped)", "")));
+  assert.equal(table.length, 4, cli);
+  assert.deepEqual(table, result.reports.map((r) => words(row(r).join(" "))));
+  assert.equal(cli.split("\n")[0], result.scenario.summary.split("\n")[0], "the scenario's summary line");
+  assert.ok(result.reports[0].series.length > 0);
+  assert.deepEqual(simulate(JSON.stringify(config)), result, "a JSON string gives the same run");
+});
+
+test("one module for import and require; defaults; errors naming the key", () => {
+  const required = createRequire(import.meta.url)("llm-pacer/simulate");
+  assert.equal(required.simulate, simulate);
+  const one = simulate({ workload: { requests: 20 }, strategies: ["llm-pacer"] });
+  assert.equal(one.reports.length, 1);
+  assert.deepEqual(one.scenario.limits, { rpm: 50, itpm: 30000, otpm: 8000, tpm: null });
+  assert.equal(one.reports[0].failures, 0);
+  assert.equal(one.reports[0].rateLimited, 0);
+  throwsNaming(() => simulate({ workload: { maxTokens: -1 } }), RangeError, "workload.maxTokens");
+  throwsNaming(() => simulate({ clients: "two" }), TypeError, "clients");
+  throwsNaming(() => simulate({ metering: "daily" }), RangeError, "metering");
+  throwsNaming(() => simulate({ preset: "nope" }), RangeError, "preset");
+});
