@@ -18,7 +18,8 @@ COMMANDS:
                 rate-limits like the Anthropic API (or the real API with --live): live
                 progress, then makespan against the lower bound, 429s, retries, latency
     probe       one minimal request; prints your current rate limits from the headers
-    simulate    the simulator's strategy comparison (source checkout only)
+    simulate    the simulator's strategy comparison: llm-pacer against the usual retry
+                recipes on a simulated rate-limited API (virtual time, seeded)
     help [CMD]  this help, or a command's
 
 OPTIONS:

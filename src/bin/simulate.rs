@@ -6,170 +6,28 @@
 //!     [--learn-limits] [--skew-ms MS] [--seeds N]
 //! ```
 //!
-//! Without `--clients`, runs the 1-client and the 4-client scenario one after the other.
+//! Without `--clients`, runs the 1-client and the 4-client scenario one after the other. The
+//! flags, the help and the report live in [`llm_pacer::sim::cli`], which `npx llm-pacer
+//! simulate` runs too.
 
-use llm_pacer::sim::{compare, run, OtpmMetering, PacerLimits, Scenario, StrategyKind, Table};
+use llm_pacer::sim::cli;
 use std::process::ExitCode;
 use std::time::Instant;
 
-const HELP: &str = "\
-simulate: llm-pacer against the usual retry recipes, on a simulated rate-limited LLM API
-(virtual time, seeded; the same flags always print the same numbers)
-
-USAGE:
-    simulate [OPTIONS]
-
-OPTIONS:
-    --clients K         clients sharing the organisation's limits (default: run 1, then 4)
-    --requests N        requests in the workload (default 1000)
-    --rpm R             requests per minute (default 50)
-    --itpm I            input tokens per minute (default 30000)
-    --otpm O            output tokens per minute (default 8000)
-    --concurrency C     requests in progress per client, every strategy (default 5)
-    --seed S            seed of every random draw (default 1)
-    --p529 P            probability that an admissible request gets a 529 (default 0)
-    --metering M        OTPM metering: reservation (default) or realtime
-    --learn-limits      llm-pacer is not told the limits: it learns them from headers
-    --skew-ms MS        the server's clock runs MS ms ahead (negative: behind; default 0)
-    --seeds N           instead of the comparison: llm-pacer alone over seeds 1..N, for 1, 2,
-                        4 and 8 clients (or --clients K): 429s per request, worst and mean ratio
-    -h, --help          print this help
-
-Workload: input tokens lognormal (median 1500, sigma 0.5), max_tokens 1024, output uniform
-in [100, 1024], all requests arriving at the start.
-";
-
-struct Args {
-    clients: Option<u32>,
-    seeds: Option<u64>,
-    base: Scenario,
-}
-
-fn value<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
-    let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
-    v.parse::<T>()
-        .map_err(|_| format!("{flag}: invalid value `{v}`"))
-}
-
-fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
-    let mut s = Scenario::issue_default(1);
-    let mut clients = None;
-    let mut seeds = None;
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        let (flag, mut inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut next = || inline.take().or_else(|| it.next());
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--clients" => clients = Some(value::<u32>(&flag, next())?),
-            "--requests" => s.workload.requests = value(&flag, next())?,
-            "--rpm" => s.server.limits.rpm = Some(value(&flag, next())?),
-            "--itpm" => s.server.limits.itpm = Some(value(&flag, next())?),
-            "--otpm" => s.server.limits.otpm = Some(value(&flag, next())?),
-            "--concurrency" => s.concurrency = value(&flag, next())?,
-            "--seed" => s.seed = value(&flag, next())?,
-            "--seeds" => match value::<u64>(&flag, next())? {
-                0 => return Err("--seeds: at least 1".into()),
-                n => seeds = Some(n),
-            },
-            "--p529" => s.server.p_overloaded = value(&flag, next())?,
-            "--skew-ms" => s.server.clock_offset_ms = value(&flag, next())?,
-            "--learn-limits" => s.pacer_limits = PacerLimits::Learned,
-            "--metering" => {
-                s.server.metering = match value::<String>(&flag, next())?.as_str() {
-                    "reservation" => OtpmMetering::Reservation,
-                    "realtime" => OtpmMetering::RealTime,
-                    other => {
-                        return Err(format!(
-                            "--metering: expected `reservation` or `realtime`, got `{other}`"
-                        ))
-                    }
-                }
-            }
-            other => return Err(format!("unknown argument `{other}`")),
-        }
-        if inline.is_some() {
-            return Err(format!("{flag} takes no value"));
-        }
-    }
-    for k in clients.map_or(vec![1, 4], |k| vec![k]) {
-        let mut check = s.clone();
-        check.clients = k;
-        check.validate()?;
-    }
-    Ok(Some(Args {
-        clients,
-        seeds,
-        base: s,
-    }))
-}
-
 fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            print!("{HELP}");
-            return ExitCode::SUCCESS;
+    let started = Instant::now();
+    match cli::run(std::env::args().skip(1), "simulate") {
+        Ok(out) => {
+            print!("{out}");
+            eprintln!(
+                "(simulated in {:.0} ms of wall time)",
+                started.elapsed().as_secs_f64() * 1_000.0
+            );
+            ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("simulate: {e}\nTry `simulate --help`.");
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
-    if let Some(n) = args.seeds {
-        sweep(&args.base, args.clients, n);
-        return ExitCode::SUCCESS;
-    }
-    let runs: Vec<u32> = match args.clients {
-        Some(k) => vec![k],
-        None => vec![1, 4],
-    };
-    for (i, k) in runs.into_iter().enumerate() {
-        let mut scenario = args.base.clone();
-        scenario.clients = k;
-        if i > 0 {
-            println!();
-        }
-        println!("{scenario}");
-        let started = Instant::now();
-        let reports = compare(&scenario);
-        println!();
-        print!("{}", Table(&reports));
-        eprintln!(
-            "(simulated in {:.0} ms of wall time)",
-            started.elapsed().as_secs_f64() * 1_000.0
-        );
-    }
-    ExitCode::SUCCESS
-}
-
-/// llm-pacer alone over seeds `1..=n`: how its 429s and ratio spread across workloads.
-fn sweep(base: &Scenario, clients: Option<u32>, n: u64) {
-    println!("llm-pacer over seeds 1..={n} (each seed draws another workload and server)");
-    println!("{base}");
-    println!();
-    println!("clients  429s/request  worst ratio  mean ratio  failures");
-    for k in clients.map_or(vec![1, 2, 4, 8], |k| vec![k]) {
-        let (mut limited, mut requests, mut failures) = (0u64, 0u64, 0u64);
-        let (mut worst, mut sum) = (0.0f64, 0.0f64);
-        for seed in 1..=n {
-            let mut s = base.clone();
-            s.clients = k;
-            s.seed = seed;
-            let r = run(&s, StrategyKind::Pacer);
-            limited += r.rate_limited;
-            requests += u64::from(r.requests);
-            failures += r.failures;
-            worst = worst.max(r.ratio);
-            sum += r.ratio;
-        }
-        println!(
-            "{k:>7}  {:>11.1}%  {worst:>11.3}  {:>10.3}  {failures:>8}",
-            100.0 * limited as f64 / requests as f64,
-            sum / n as f64
-        );
     }
 }

@@ -246,6 +246,13 @@ fn limits_json(l: &Limits) -> String {
     )
 }
 
+/// The `simulate` command line, as `llm-pacer simulate` runs it ([`crate::sim::cli`]): the
+/// report to print, or a thrown string naming the bad flag.
+#[wasm_bindgen(js_name = cli)]
+pub fn cli(args: Vec<String>, prog: String) -> Result<String, JsValue> {
+    sim::cli::run(args, &prog).map_err(|e| JsValue::from_str(&e))
+}
+
 /// Run the simulator: every strategy (or those in `strategies`) on the scenario.
 ///
 /// Returns `{"scenario": {seed, clients, concurrency, limits, metering, p529, learnLimits,

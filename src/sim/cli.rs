@@ -1,0 +1,183 @@
+//! The `simulate` command line, shared by the Rust binary (`cargo run --release --bin
+//! simulate`) and the npm package's `llm-pacer simulate` (through the simulator's Wasm
+//! module): one flag parser, one help text, one report format. Pure: it returns the text to
+//! print, and the caller prints it (and may add the wall time, which this module cannot read).
+
+use super::{compare, run as run_one, OtpmMetering, PacerLimits, Scenario, StrategyKind, Table};
+use std::fmt::Write as _;
+
+/// The help text, for a program called `prog`.
+pub fn help(prog: &str) -> String {
+    HELP.replace("{prog}", prog)
+}
+
+const HELP: &str = "\
+{prog}: llm-pacer against the usual retry recipes, on a simulated rate-limited LLM API
+(virtual time, seeded; the same flags always print the same numbers)
+
+USAGE:
+    {prog} [OPTIONS]
+
+OPTIONS:
+    --clients K         clients sharing the organisation's limits (default: run 1, then 4)
+    --requests N        requests in the workload (default 1000)
+    --rpm R             requests per minute (default 50)
+    --itpm I            input tokens per minute (default 30000)
+    --otpm O            output tokens per minute (default 8000)
+    --concurrency C     requests in progress per client, every strategy (default 5)
+    --seed S            seed of every random draw (default 1)
+    --p529 P            probability that an admissible request gets a 529 (default 0)
+    --metering M        OTPM metering: reservation (default) or realtime
+    --learn-limits      llm-pacer is not told the limits: it learns them from headers
+    --skew-ms MS        the server's clock runs MS ms ahead (negative: behind; default 0)
+    --seeds N           instead of the comparison: llm-pacer alone over seeds 1..N, for 1, 2,
+                        4 and 8 clients (or --clients K): 429s per request, worst and mean ratio
+    -h, --help          print this help
+
+Workload: input tokens lognormal (median 1500, sigma 0.5), max_tokens 1024, output uniform
+in [100, 1024], all requests arriving at the start.
+";
+
+/// What a command line asks for.
+struct Args {
+    clients: Option<u32>,
+    seeds: Option<u64>,
+    base: Scenario,
+}
+
+/// Run the command line `args` (without the program name): `Ok(stdout)`, or `Err(message)`
+/// for a bad flag (the caller prints it with a pointer to `--help` and exits with status 2).
+/// `--help` gives the help text for `prog`.
+///
+/// ```
+/// use llm_pacer::sim::cli;
+///
+/// let out = cli::run(["--clients", "1", "--requests", "40"].map(String::from), "simulate").unwrap();
+/// assert!(out.contains("llm-pacer"));
+/// assert_eq!(
+///     cli::run(["--clients", "x"].map(String::from), "simulate").unwrap_err(),
+///     "--clients: invalid value `x`"
+/// );
+/// ```
+pub fn run(args: impl IntoIterator<Item = String>, prog: &str) -> Result<String, String> {
+    let Some(args) = parse(args)? else {
+        return Ok(help(prog));
+    };
+    let mut out = String::new();
+    if let Some(n) = args.seeds {
+        sweep(&mut out, &args.base, args.clients, n);
+        return Ok(out);
+    }
+    let runs: Vec<u32> = match args.clients {
+        Some(k) => vec![k],
+        None => vec![1, 4],
+    };
+    for (i, k) in runs.into_iter().enumerate() {
+        let mut scenario = args.base.clone();
+        scenario.clients = k;
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "{scenario}");
+        let reports = compare(&scenario);
+        let _ = write!(out, "\n{}", Table(&reports));
+    }
+    Ok(out)
+}
+
+fn value<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
+    let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
+    v.parse::<T>()
+        .map_err(|_| format!("{flag}: invalid value `{v}`"))
+}
+
+fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut s = Scenario::issue_default(1);
+    let mut clients = None;
+    let mut seeds = None;
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let (flag, mut inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut next = || inline.take().or_else(|| it.next());
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--clients" => clients = Some(value::<u32>(&flag, next())?),
+            "--requests" => s.workload.requests = value(&flag, next())?,
+            "--rpm" => s.server.limits.rpm = Some(value(&flag, next())?),
+            "--itpm" => s.server.limits.itpm = Some(value(&flag, next())?),
+            "--otpm" => s.server.limits.otpm = Some(value(&flag, next())?),
+            "--concurrency" => s.concurrency = value(&flag, next())?,
+            "--seed" => s.seed = value(&flag, next())?,
+            "--seeds" => match value::<u64>(&flag, next())? {
+                0 => return Err("--seeds: at least 1".into()),
+                n => seeds = Some(n),
+            },
+            "--p529" => s.server.p_overloaded = value(&flag, next())?,
+            "--skew-ms" => s.server.clock_offset_ms = value(&flag, next())?,
+            "--learn-limits" => s.pacer_limits = PacerLimits::Learned,
+            "--metering" => {
+                s.server.metering = match value::<String>(&flag, next())?.as_str() {
+                    "reservation" => OtpmMetering::Reservation,
+                    "realtime" => OtpmMetering::RealTime,
+                    other => {
+                        return Err(format!(
+                            "--metering: expected `reservation` or `realtime`, got `{other}`"
+                        ))
+                    }
+                }
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+        if inline.is_some() {
+            return Err(format!("{flag} takes no value"));
+        }
+    }
+    for k in clients.map_or(vec![1, 4], |k| vec![k]) {
+        let mut check = s.clone();
+        check.clients = k;
+        check.validate()?;
+    }
+    Ok(Some(Args {
+        clients,
+        seeds,
+        base: s,
+    }))
+}
+
+/// llm-pacer alone over seeds `1..=n`: how its 429s and ratio spread across workloads.
+fn sweep(out: &mut String, base: &Scenario, clients: Option<u32>, n: u64) {
+    let _ = writeln!(
+        out,
+        "llm-pacer over seeds 1..={n} (each seed draws another workload and server)"
+    );
+    let _ = writeln!(out, "{base}");
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "clients  429s/request  worst ratio  mean ratio  failures"
+    );
+    for k in clients.map_or(vec![1, 2, 4, 8], |k| vec![k]) {
+        let (mut limited, mut requests, mut failures) = (0u64, 0u64, 0u64);
+        let (mut worst, mut sum) = (0.0f64, 0.0f64);
+        for seed in 1..=n {
+            let mut s = base.clone();
+            s.clients = k;
+            s.seed = seed;
+            let r = run_one(&s, StrategyKind::Pacer);
+            limited += r.rate_limited;
+            requests += u64::from(r.requests);
+            failures += r.failures;
+            worst = worst.max(r.ratio);
+            sum += r.ratio;
+        }
+        let _ = writeln!(
+            out,
+            "{k:>7}  {:>11.1}%  {worst:>11.3}  {:>10.3}  {failures:>8}",
+            100.0 * limited as f64 / requests as f64,
+            sum / n as f64
+        );
+    }
+}
