@@ -1,7 +1,7 @@
 //! Time, end to end through the [`Engine`], in virtual time: a server whose `Date` is hours,
 //! days or years away from our clock; `retry-after` HTTP-dates in the past, near and far
 //! future; reset headers in the past, in the year 9999, or garbage; absurd Go durations; a
-//! local clock that stands still.
+//! local clock that stands still or steps back.
 //!
 //! What every scenario holds the engine to:
 //! * **No negative wait.** A `Retry` is never scheduled before now.
@@ -17,6 +17,7 @@
 use llm_pacer::core::call::{Action, CallError, Engine, Id, Request, Verdict};
 use llm_pacer::core::config::Config;
 use llm_pacer::core::headers::{self, ABSURD_MS};
+use llm_pacer::core::limiter::Limits;
 use llm_pacer::core::Ms;
 use proptest::prelude::*;
 
@@ -652,6 +653,89 @@ fn a_clock_that_stands_still_settles_every_call_that_needs_no_wait() {
     });
     assert!(run.outcome.iter().all(|o| *o == Some(Ok(200))), "{run:?}");
     assert!(run.polls <= 3, "{run:?}");
+}
+
+#[test]
+fn a_clock_that_steps_back_does_not_turn_a_short_wait_into_a_long_sleep() {
+    for step in [1.0, 1_000.0, HOUR, 2.0 * DAY, 10.0 * YEAR] {
+        let mut c = config();
+        c.limits = Limits {
+            rpm: Some(60.0),
+            ..Limits::default()
+        };
+        c.timeout_ms = Some(30_000.0);
+        let mut e = Engine::new(c, T0);
+        e.set_record_events(true);
+        // Use the minute's requests, so the next one waits about a second for a token.
+        let ids: Vec<Id> = (0..61)
+            .map(|_| e.submit(T0, Request::default()).unwrap())
+            .collect();
+        let sent = e.poll(T0).len();
+        assert!((58..=60).contains(&sent), "{sent}");
+        let wake = e.next_wake().unwrap();
+        assert!(wake - T0 <= 2_001.0, "{}", wake - T0);
+        // Our clock steps back (an NTP correction): inside, time stands still, and what the
+        // engine hands out is on the clock as it reads now.
+        let now = T0 - step;
+        assert!(e.poll(now).is_empty());
+        let sleep = e.next_wake().unwrap() - now;
+        assert!(
+            (0.0..=2_001.0).contains(&sleep),
+            "step {step}: a 1 s wait became a sleep of {sleep} ms"
+        );
+        // A retry after a 503 from the call in flight: its backoff from now, not from before.
+        let v = e.on_response(now, ids[0], 503, &Default::default(), None, 0.5);
+        let Verdict::Retry { at_ms } = v else {
+            panic!("{v:?}")
+        };
+        assert!(
+            (0.0..=1_000.0).contains(&(at_ms - now)),
+            "retry at {}",
+            at_ms - now
+        );
+        // The reset the limits report is on our clock too.
+        for d in e.limits(now) {
+            assert!(
+                (0.0..=60_001.0).contains(&(d.reset_at_ms - now)),
+                "{d:?} vs {now}"
+            );
+        }
+        // Events as well.
+        let last = e.drain_events().last().copied().unwrap();
+        assert_eq!(last.at_ms, now);
+        // The deadline (timeoutMs 30 s) still comes 30 s after the calls started, as the
+        // engine's time runs: polling at `wake` (our clock) makes progress.
+        let at = e.next_wake().unwrap();
+        assert!(
+            !e.poll(at).is_empty(),
+            "step {step}: nothing happened at the wake time"
+        );
+        let mut t = at;
+        for _ in 0..200 {
+            let Some(w) = e.next_wake() else { break };
+            assert!(w - t <= 30_000.0, "step {step}: slept {}", w - t);
+            t = t.max(w);
+            for a in e.poll(t) {
+                if let Action::Send { id, .. } = a {
+                    e.on_response(t, id, 200, &Default::default(), None, 0.5);
+                    e.on_done(t, id, None);
+                }
+            }
+        }
+        assert_eq!(e.live_calls(), 0, "step {step}");
+        assert!(t - now <= 30_000.0, "step {step}: {}", t - now);
+    }
+}
+
+#[test]
+fn a_clock_that_never_steps_back_is_not_shifted() {
+    let mut e = Engine::new(config(), T0);
+    let id = e.submit(T0, Request::default()).unwrap();
+    e.poll(T0);
+    let v = e.on_response(T0 + 10.0, id, 529, &Default::default(), None, 0.25);
+    // Full jitter over 1 s at u = 0.25: exactly 250 ms after the response.
+    assert_eq!(v, Verdict::Retry { at_ms: T0 + 260.0 });
+    assert_eq!(e.next_wake(), Some(T0 + 260.0));
 }
 
 proptest! {
