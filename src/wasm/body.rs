@@ -6,18 +6,26 @@
 
 use super::js;
 use crate::core::classify::ErrorInfo;
-use crate::core::estimate::{self, JsonView, Shape};
+use crate::core::estimate::{self, JsonView, Shape, TextCount};
 use crate::core::limiter::Usage;
 use crate::core::sse::{self, SseParser};
-use js_sys::{Array, ArrayBuffer, Object, Uint8Array, JSON};
+use js_sys::{Array, ArrayBuffer, JsString, Object, Uint8Array, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Headers, Response};
 
-/// Byte bodies larger than this are not decoded for the estimate (the input is then estimated
-/// as 0): 32 MiB, the Anthropic Messages API's own request size limit.
+/// Bodies larger than this (bytes, or UTF-16 code units for a string) are not parsed for the
+/// estimate (it then counts no input and no output): 32 MiB, the Anthropic Messages API's own
+/// request size limit, which refuses them anyway. Below it the work is bounded too: the
+/// body is never copied into the Wasm memory (it is decoded and parsed by JavaScript), long
+/// strings are measured in [`CHUNK`]-sized pieces, and the walk stops at
+/// [`estimate::MAX_NODES`] values.
 pub const MAX_ESTIMATE_BYTES: u32 = 32 << 20;
+
+/// Strings longer than this many UTF-16 code units are measured in pieces of this size, never
+/// copied whole into the Wasm memory (which grows and never shrinks).
+pub const CHUNK: u32 = 1 << 14;
 
 /// Is `input` a `Request` (or something shaped like one: a `url` string and a `clone`
 /// method)? Duck-typed, so a polyfilled or cross-realm `Request` counts too.
@@ -75,23 +83,49 @@ pub fn url_of(input: &JsValue) -> JsValue {
 }
 
 /// The request body parsed as JSON, when it is a string or a byte buffer (at most
-/// [`MAX_ESTIMATE_BYTES`]) holding JSON; `undefined` otherwise. Never touches a stream, a
-/// `Blob`, `FormData` or a `Request`'s body.
-pub fn parsed_body(init: &JsValue) -> JsValue {
+/// [`MAX_ESTIMATE_BYTES`]) holding JSON, with the length of its text (UTF-16 code units);
+/// `undefined` otherwise. Never touches a stream, a `Blob`, `FormData` or a `Request`'s body.
+pub fn parsed_body(init: &JsValue) -> (JsValue, f64) {
+    let none = (JsValue::UNDEFINED, 0.0);
     let Some(body) = js::get_opt(init, "body") else {
-        return JsValue::UNDEFINED;
+        return none;
     };
-    let text = if let Some(s) = body.as_string() {
-        s
+    let text = if body.is_string() {
+        body
     } else if let Some(bytes) = bytes_of(&body) {
         if bytes.length() > MAX_ESTIMATE_BYTES {
-            return JsValue::UNDEFINED;
+            return none;
         }
-        String::from_utf8_lossy(&bytes.to_vec()).into_owned()
+        match decode(&bytes) {
+            Some(t) => t,
+            None => return none,
+        }
     } else {
-        return JsValue::UNDEFINED;
+        return none;
     };
-    JSON::parse(&text).unwrap_or(JsValue::UNDEFINED)
+    let len = text.unchecked_ref::<JsString>().length();
+    if len > MAX_ESTIMATE_BYTES {
+        return none;
+    }
+    (
+        parse_json(&text).unwrap_or(JsValue::UNDEFINED),
+        f64::from(len),
+    )
+}
+
+/// `JSON.parse(text)`, with the text staying a JavaScript string (`js_sys::JSON::parse` would
+/// copy it into the Wasm memory and back).
+fn parse_json(text: &JsValue) -> Option<JsValue> {
+    let json = js::get_opt(&js_sys::global(), "JSON")?;
+    js::method(&json, "parse")?.call1(&json, text).ok()
+}
+
+/// UTF-8 bytes decoded by a `TextDecoder` (invalid sequences replaced, as `fetch` reads
+/// text), into a JavaScript string.
+fn decode(bytes: &Uint8Array) -> Option<JsValue> {
+    let ctor = js::global_fn("TextDecoder")?;
+    let decoder = js_sys::Reflect::construct(&ctor, &Array::new()).ok()?;
+    js::method(&decoder, "decode")?.call1(&decoder, bytes).ok()
 }
 
 /// A byte view of an `ArrayBuffer` or an `ArrayBufferView` (typed array, `DataView`).
@@ -115,22 +149,33 @@ fn bytes_of(v: &JsValue) -> Option<Uint8Array> {
 /// A JavaScript value parsed from JSON, seen by the estimate's walk.
 struct Js(JsValue);
 
+/// Arrays and objects are handed over up to this many items: one more than the walk looks at.
+const MAX_ITEMS: u32 = estimate::MAX_NODES as u32 + 1;
+
 impl JsonView for Js {
     fn shape(&self) -> Shape<Js> {
         let v = &self.0;
-        if let Some(s) = v.as_string() {
-            Shape::Str(s)
+        if let Some(s) = v.dyn_ref::<JsString>() {
+            if s.length() > CHUNK {
+                measure(s)
+            } else {
+                Shape::Str(s.as_string().unwrap_or_default())
+            }
         } else if let Some(n) = v.as_f64() {
             Shape::Number(n)
         } else if let Some(b) = v.as_bool() {
             Shape::Bool(b)
         } else if Array::is_array(v) {
             let a: &Array = v.unchecked_ref();
-            Shape::Array((0..a.length()).map(|i| Js(a.get(i))).collect())
+            Shape::Array(
+                (0..a.length().min(MAX_ITEMS))
+                    .map(|i| Js(a.get(i)))
+                    .collect(),
+            )
         } else if v.is_object() {
             let entries = Object::entries(v.unchecked_ref());
             Shape::Object(
-                (0..entries.length())
+                (0..entries.length().min(MAX_ITEMS))
                     .map(|i| {
                         let e: Array = entries.get(i).unchecked_into();
                         (e.get(0).as_string().unwrap_or_default(), Js(e.get(1)))
@@ -143,9 +188,39 @@ impl JsonView for Js {
     }
 }
 
-/// The built-in estimate of a parsed body: see [`crate::core::estimate`].
-pub fn builtin_estimate(body: &JsValue) -> estimate::Estimate {
-    estimate::estimate(&Js(body.clone()))
+/// Measure a long string in [`CHUNK`]-sized pieces (a piece never ends between the two
+/// halves of a surrogate pair), so that no more than a piece is ever in the Wasm memory. A
+/// `data:` URL is recognised from its first piece and not read further.
+fn measure(s: &JsString) -> Shape<Js> {
+    let len = s.length();
+    let mut text = TextCount::default();
+    let mut start = 0;
+    while start < len {
+        let mut end = (start + CHUNK).min(len);
+        // A high surrogate (U+D800..U+DBFF) ends the piece: keep it for the next one.
+        if end < len && (55_296.0..56_320.0).contains(&s.char_code_at(end - 1)) {
+            end -= 1;
+        }
+        let piece = s.slice(start, end).as_string().unwrap_or_default();
+        if start == 0 && estimate::is_data_url(&piece) {
+            return Shape::Measured {
+                text,
+                data_url: true,
+            };
+        }
+        text.add(TextCount::of(&piece));
+        start = end;
+    }
+    Shape::Measured {
+        text,
+        data_url: false,
+    }
+}
+
+/// The built-in estimate of a parsed body whose text is `chars` long: see
+/// [`crate::core::estimate`].
+pub fn builtin_estimate(body: &JsValue, chars: f64) -> estimate::Estimate {
+    estimate::estimate_sized(&Js(body.clone()), chars)
 }
 
 /// All response headers as (name, value) pairs, iterating the `Headers` once.

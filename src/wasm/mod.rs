@@ -420,7 +420,7 @@ impl Inner {
 
     /// The engine's view of the request: the user's `estimate`, or the built-in one.
     fn estimate(&self, input: &JsValue, init: &JsValue) -> Result<CallRequest, JsValue> {
-        let parsed = body::parsed_body(init);
+        let (parsed, chars) = body::parsed_body(init);
         if let Some(f) = &self.driver.estimate {
             let arg = Object::new();
             js::set(&arg, "url", &body::url_of(input));
@@ -446,7 +446,7 @@ impl Inner {
         let e = if parsed.is_undefined() {
             Default::default()
         } else {
-            body::builtin_estimate(&parsed)
+            body::builtin_estimate(&parsed, chars)
         };
         Ok(CallRequest {
             input_tokens: e.input_tokens,
