@@ -539,14 +539,21 @@ impl Inner {
         init: &JsValue,
         controller: &AbortController,
     ) {
+        let Some(inner) = self.rc() else {
+            return;
+        };
+        // A `Request` whose body was already read cannot be cloned: `fetch` would reject it
+        // with the same error, and no retry can help.
+        let input = if body::is_request(input) {
+            match js::method(input, "clone").map(|f| f.call0(input)) {
+                Some(Ok(clone)) => clone,
+                Some(Err(e)) => return inner.on_unsendable(id, attempt, e),
+                None => input.clone(),
+            }
+        } else {
+            input.clone()
+        };
         let started = (|| -> Result<Promise, JsValue> {
-            let input = if body::is_request(input) {
-                js::method(input, "clone")
-                    .ok_or(JsValue::UNDEFINED)?
-                    .call0(input)?
-            } else {
-                input.clone()
-            };
             let init2 = Object::new();
             if init.is_object() {
                 Object::assign(&init2, init.unchecked_ref());
@@ -563,9 +570,6 @@ impl Inner {
             let ret = fetch.call2(&JsValue::UNDEFINED, &input, &init2)?;
             Ok(Promise::resolve(&ret))
         })();
-        let Some(inner) = self.rc() else {
-            return;
-        };
         match started {
             Err(e) => inner.on_network_error(id, attempt, e),
             Ok(p) => spawn_local(async move {
@@ -592,6 +596,18 @@ impl Inner {
                 .get(&id)
                 .is_some_and(|c| c.attempt == attempt && !c.delivered)
         })
+    }
+
+    /// The attempt cannot even be made (its `Request` cannot be cloned): reject with the
+    /// error, as `fetch` would, without a retry.
+    fn on_unsendable(&self, id: Id, attempt: u32, error: JsValue) {
+        if !self.is_current(id, attempt) {
+            return;
+        }
+        self.step(|st, now, fx| {
+            st.engine.abort(now, id);
+            st.settle_fail(id, Rejection::Value(error), JsValue::UNDEFINED, fx);
+        });
     }
 
     fn on_network_error(&self, id: Id, attempt: u32, error: JsValue) {

@@ -297,6 +297,22 @@ describe("a Request with its own body and signal", () => {
     assert.equal(await req.text(), JSON_TEXT, "still readable");
   });
 
+  test("a Request whose body was already read rejects at once with fetch's TypeError, no retry", async (t) => {
+    const e = await env(t);
+    const pacer = e.make();
+    const used = request(e.url);
+    await used.text();
+    const plain = await outcome(fetch(used));
+    const r = await outcome(pacer.fetch(used));
+    assert.equal(r.ok, false);
+    assert.ok(r.error instanceof TypeError, String(r.error));
+    assert.equal(r.error.constructor, plain.error.constructor);
+    assert.equal(e.server.log.length, 0);
+    assert.equal(e.clock.elapsed, 0, "no backoff slept");
+    assert.equal(pacer.stats().retries, 0);
+    assert.ok(!e.events.some((ev) => ev.type === "retry"));
+  });
+
   test("its signal aborts the call while queued", async (t) => {
     const e = await env(t);
     const pacer = e.make({ limits: { rpm: 1 } });
