@@ -297,6 +297,35 @@ describe("a Request with its own body and signal", () => {
     assert.equal(await req.text(), JSON_TEXT, "still readable");
   });
 
+  // Reading a Request's body means reading a clone asynchronously before the call is queued:
+  // about 1.2 KB gzipped of Wasm for the async path, left out for now. The SDKs pass (url,
+  // init), whose body is estimated; a Request's is corrected by the usage of its response.
+  test("its body is estimated from a clone, as the same body given in init would be", {
+    todo: "the body of a Request input is not read for the estimate (it counts 0 input tokens)",
+  }, async (t) => {
+    const e = await env(t);
+    const seen = [];
+    const pacer = e.make();
+    const custom = e.make({ estimate: (r) => (seen.push(r), { input: 5, output: 6 }) });
+    await (await pacer.fetch(e.url, { method: "POST", body: JSON_TEXT })).text();
+    const fromInit = pacer.stats().inputTokensReserved;
+    assert.ok(fromInit > 1000, `${fromInit}`);
+    const req = request(e.url);
+    await (await pacer.fetch(req)).text();
+    assert.equal(pacer.stats().inputTokensReserved, 2 * fromInit);
+    assert.equal(pacer.stats().outputTokensReserved, 2 * 77);
+    assert.equal(req.bodyUsed, false);
+    // The `estimate` option gets it parsed too; a body in init replaces the Request's.
+    await (await custom.fetch(request(e.url))).text();
+    await (await custom.fetch(request(e.url), { method: "POST", body: "not json" })).text();
+    assert.equal(seen[0].body.max_tokens, 77);
+    assert.equal(seen[0].url, e.url);
+    assert.equal(seen[1].body, undefined);
+    assert.equal(e.server.log.at(-1).raw.toString(), "not json");
+    await drained(pacer);
+    await drained(custom);
+  });
+
   test("a Request whose body was already read rejects at once with fetch's TypeError, no retry", async (t) => {
     const e = await env(t);
     const pacer = e.make();
