@@ -966,6 +966,12 @@ impl Engine {
         &self.limiter
     }
 
+    /// When `timeoutMs` ends call `id`, on the caller's clock: `None` without a `timeoutMs`,
+    /// once its response was delivered, or for a call not known.
+    pub fn deadline(&self, id: Id) -> Option<Ms> {
+        self.calls.get(&id)?.deadline.map(|d| self.external(d))
+    }
+
     /// Calls the engine still tracks (queued, backing off, in flight, awaiting usage).
     pub fn live_calls(&self) -> usize {
         self.calls.len()
@@ -1228,6 +1234,23 @@ mod tests {
         );
         assert_eq!(e.live_calls(), 0);
         assert_eq!(e.stats().in_flight, 0);
+    }
+
+    #[test]
+    fn the_deadline_of_a_call_is_known_until_it_is_delivered() {
+        let mut c = config();
+        c.timeout_ms = Some(5_000.0);
+        let mut e = Engine::new(c, T0);
+        let id = e.submit(T0 + 10.0, req(1.0, 1.0)).unwrap();
+        assert_eq!(e.deadline(id), Some(T0 + 5_010.0));
+        e.poll(T0 + 10.0);
+        assert_eq!(e.deadline(id), Some(T0 + 5_010.0), "in flight");
+        e.on_response(T0 + 20.0, id, 200, &none(), None, 0.0);
+        assert_eq!(e.deadline(id), None, "delivered");
+        assert_eq!(e.deadline(999), None);
+        let mut e = Engine::new(config(), T0);
+        let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert_eq!(e.deadline(id), None, "no timeoutMs");
     }
 
     #[test]

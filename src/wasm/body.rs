@@ -241,19 +241,64 @@ pub fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
     out
 }
 
+/// At most this much of an error body is read for the retry decision (an API's error JSON is
+/// a few hundred bytes; a proxy's HTML error page may be large, and is not JSON anyway).
+pub const MAX_ERROR_BODY_BYTES: u32 = 64 << 10;
+
+/// How long the retry decision waits for an error body, ms (through the pacer's clock): past
+/// it, or past [`MAX_ERROR_BODY_BYTES`], the decision is made on the status and headers alone.
+pub const ERROR_BODY_TIMEOUT_MS: f64 = 5_000.0;
+
 /// Read the error body of a failed attempt from a clone: `error.type`, and
 /// `error.details.error_code` (Anthropic) or else `error.code` (OpenAI). Any failure (no body,
-/// not JSON, aborted) gives `None`.
-pub async fn error_info(response: &Response) -> Option<ErrorInfo> {
+/// not JSON, aborted, longer than [`MAX_ERROR_BODY_BYTES`], or not complete when `deadline`
+/// resolves) gives `None`; the clone is then cancelled, the response itself left as it is.
+pub async fn error_info(response: &Response, deadline: &js_sys::Promise) -> Option<ErrorInfo> {
     let clone = response.clone().ok()?;
-    let text = JsFuture::from(clone.text().ok()?).await.ok()?.as_string()?;
-    let v = JSON::parse(&text).ok()?;
+    let reader = clone.body()?.get_reader();
+    let read = js::method(&reader, "read")?;
+    let mut bytes = Vec::new();
+    let complete = loop {
+        let Ok(p) = read.call0(&reader) else {
+            break false;
+        };
+        let race = js_sys::Promise::race(&Array::of2(&p, deadline));
+        // The deadline resolves with `undefined`; a read, with an object.
+        let chunk = match JsFuture::from(race).await {
+            Ok(c) if c.is_object() => c,
+            _ => break false,
+        };
+        if js::get_opt(&chunk, "done").and_then(|v| v.as_bool()) == Some(true) {
+            break true;
+        }
+        let Some(value) =
+            js::get_opt(&chunk, "value").and_then(|v| v.dyn_into::<Uint8Array>().ok())
+        else {
+            break false;
+        };
+        if bytes.len() + value.length() as usize > MAX_ERROR_BODY_BYTES as usize {
+            break false;
+        }
+        bytes.extend_from_slice(&value.to_vec());
+    };
+    if !complete {
+        cancel(&reader);
+        return None;
+    }
+    let v = JSON::parse(&String::from_utf8_lossy(&bytes)).ok()?;
     let err = js::get_opt(&v, "error")?;
     let error_type = js::string(&err, "type");
     let code = js::get_opt(&err, "details")
         .and_then(|d| js::string(&d, "error_code"))
         .or_else(|| js::string(&err, "code"));
     Some(ErrorInfo { error_type, code })
+}
+
+/// Stop reading a body: a pending read ends, the stream is released.
+fn cancel(reader: &Object) {
+    if let Some(Ok(p)) = js::method(reader, "cancel").map(|f| f.call0(reader)) {
+        js::ignore(js_sys::Promise::resolve(&p));
+    }
 }
 
 /// How the usage of a 2xx response can be read.

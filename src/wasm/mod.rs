@@ -97,6 +97,27 @@ impl RawPacer {
     }
 }
 
+/// A timer besides the pacer's one (the bound on reading an error body).
+enum SideTimer {
+    None,
+    Timeout(JsValue),
+    Sleep(AbortController),
+}
+
+impl SideTimer {
+    fn cancel(self) {
+        match self {
+            SideTimer::None => {}
+            SideTimer::Timeout(handle) => {
+                if let Some(clear) = js::global_fn("clearTimeout") {
+                    let _ = clear.call1(&JsValue::UNDEFINED, &handle);
+                }
+            }
+            SideTimer::Sleep(controller) => controller.abort(),
+        }
+    }
+}
+
 /// Why a call is rejected.
 enum Rejection {
     /// An engine error: made into a `PacerError` by the factory.
@@ -645,7 +666,19 @@ impl Inner {
                     .contains(&status)
         });
         let error = if retryable && !(200..300).contains(&status) {
-            body::error_info(&response).await
+            // Never past the call's own deadline (`timeoutMs`): the pacer sleeps no later.
+            let end = self
+                .state
+                .try_borrow()
+                .ok()
+                .and_then(|st| st.engine.deadline(id));
+            let ms = end.map_or(body::ERROR_BODY_TIMEOUT_MS, |end| {
+                crate::core::clamp(end - self.now(), 0.0, body::ERROR_BODY_TIMEOUT_MS)
+            });
+            let (deadline, timer) = self.deadline(ms);
+            let info = body::error_info(&response, &deadline).await;
+            timer.cancel();
+            info
         } else {
             None
         };
@@ -720,6 +753,29 @@ impl Inner {
             st.timer = Timer::Off;
         }
         self.step(|_, _, _| {});
+    }
+
+    /// A promise that resolves (with `undefined`) after `ms`, through the clock when one is
+    /// given, else `setTimeout`; and its timer, to cancel once it is no longer needed. It
+    /// never rejects (nothing to report as unhandled); without a timer it never resolves.
+    fn deadline(&self, ms: f64) -> (Promise, SideTimer) {
+        let (p, resolve, _) = js::promise();
+        let timer = match &self.driver.clock {
+            Some(clock) => AbortController::new().ok().and_then(|c| {
+                // `sleep(ms).then(resolve)`; an abort rejects it, and that is ignored.
+                let ms = JsValue::from_f64(ms);
+                let slept =
+                    Promise::resolve(&clock.sleep.call2(&clock.obj, &ms, &c.signal()).ok()?);
+                let then = js::method(&slept, "then")?.call1(&slept, &resolve).ok()?;
+                js::ignore(then.unchecked_into());
+                Some(SideTimer::Sleep(c))
+            }),
+            None => js::global_fn("setTimeout").and_then(|set| {
+                let handle = set.call2(&JsValue::UNDEFINED, &resolve, &JsValue::from_f64(ms));
+                handle.ok().map(SideTimer::Timeout)
+            }),
+        };
+        (p, timer.unwrap_or(SideTimer::None))
     }
 
     /// Keep the one timer at the engine's next wake time (none when nothing is live).

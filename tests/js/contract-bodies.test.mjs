@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { createHash } from "node:crypto";
 import { startAnthropicMock } from "./mock/index.mjs";
-import { VirtualClock, trackedFetch, drained, outcome, isSettled, until, mockEnv, anthropicInit } from "./lib/harness.mjs";
+import { VirtualClock, trackedFetch, drained, outcome, isSettled, until, mockEnv, anthropicInit, gap } from "./lib/harness.mjs";
 
 // The package's Wasm memory, caught as it is instantiated (it grows and never shrinks, so its
 // size after a call is the most the call ever needed).
@@ -493,4 +493,64 @@ describe("JSON bodies of every kind through the Anthropic mock", () => {
       assert.equal(pacer.stats().outputTokensReserved, 2 * 50);
     });
   }
+});
+
+describe("error bodies: the retry decision never waits long on one", () => {
+  /** Fails (instead of hanging) when `p` has not settled after `ms` of real time. */
+  async function bounded(p, what, ms = 10_000) {
+    let timer;
+    try {
+      return await Promise.race([
+        p,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms of real time`)), ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  for (const status of [429, 529, 503]) {
+    test(`a ${status} whose body starts and never ends is decided on its status and headers`, async (t) => {
+      const env = await mockEnv(t, startAnthropicMock);
+      env.clock.busy = () => env.tf.pending > 0; // the stalled body must not hold virtual time still
+      env.mock.script([{ status, retryAfter: 1, bodyStall: true }, "ok"]);
+      const pacer = env.make({ seed: 9 });
+      const res = await bounded(pacer.fetch(env.url, anthropicInit()), `a stalled ${status} body`);
+      assert.equal(res.status, 200, "retried");
+      await res.text();
+      assert.equal(env.mock.log.length, 2);
+      assert.equal(env.mock.log[0].outcome, "stalled");
+      // Waited the hint and the error body's time bound, no more.
+      const waited = gap(env.mock, 0);
+      assert.ok(waited >= 1000 && waited <= 5_000 + 1_100, `retried after ${waited} ms`);
+      await drained(pacer);
+    });
+  }
+
+  test("the last response with a stalled body is delivered; its caller reads what came", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    env.clock.busy = () => env.tf.pending > 0;
+    env.mock.script([{ status: 429, retryAfter: 1, bodyStall: true }]);
+    const pacer = env.make({ retry: { maxRetries: 0 } });
+    const res = await bounded(pacer.fetch(env.url, anthropicInit()), "a stalled 429 body, no retries");
+    assert.equal(res.status, 429);
+    const reader = res.body.getReader();
+    const first = await reader.read();
+    assert.ok(first.value.length > 0, "the part of the body that came");
+    await reader.cancel();
+    await drained(pacer);
+  });
+
+  test("an error body larger than the pacer reads is still delivered whole", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const big = JSON.stringify({ type: "error", error: { type: "api_error", message: "x".repeat(1 << 20) } });
+    env.mock.script([{ status: 503, body: big }, { status: 503, body: big }]);
+    const pacer = env.make({ retry: { maxRetries: 1 } });
+    const res = await pacer.fetch(env.url, anthropicInit());
+    assert.equal(res.status, 503);
+    assert.equal(await res.text(), big);
+    assert.equal(env.mock.log.length, 2);
+  });
 });

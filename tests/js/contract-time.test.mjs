@@ -48,6 +48,12 @@ function assertSleeps(clock, max, what) {
 
 /** The most any one sleep may last with the default options: maxRetryAfterMs and a hint's spread. */
 const MAX_SLEEP = 300_000 + 1_000;
+/** How long the pacer waits for an error body before it decides without it (a sleep of its
+ * own, cancelled as soon as the body is in). */
+const ERROR_BODY_MS = 5_000;
+
+/** The waits the pacer announced (retry events), ms. */
+const retryDelays = (events) => events.filter((e) => e.type === "retry").map((e) => e.delayMs);
 
 describe("a server clock far from ours", () => {
   for (const skew of SKEWS) {
@@ -80,7 +86,8 @@ describe("a server clock far from ours", () => {
         await res.text();
         assert.equal(env.mock.log.length, 4, "maxRetries 3: four attempts in all");
         assert.equal(env.clock.elapsed, 0, "the server said now: no wait");
-        assertSleeps(env.clock, 0, "retry now");
+        assert.deepEqual(retryDelays(env.events), [0, 0, 0]);
+        assertSleeps(env.clock, ERROR_BODY_MS, "retry now");
       }
     }
   });
@@ -95,7 +102,8 @@ describe("a server clock far from ours", () => {
       assert.equal(res.status, 200);
       await res.text();
       assert.deepEqual([gap(env.mock, 0), gap(env.mock, 1)], [1000, 2000], "the plain backoff, 1 s then 2 s");
-      assertSleeps(env.clock, 2000, label(skew));
+      assert.deepEqual(retryDelays(env.events), [1000, 2000]);
+      assertSleeps(env.clock, ERROR_BODY_MS, label(skew));
     }
   });
 
@@ -230,7 +238,8 @@ describe("our own clock", () => {
     const res = await bounded(p, "a clock stepping back");
     assert.equal(res.status, 200);
     await res.text();
-    assertSleeps(env.clock, 1_101, "after the step back");
+    assert.ok(retryDelays(env.events).every((d) => d <= 1_100), `${retryDelays(env.events)}`);
+    assertSleeps(env.clock, ERROR_BODY_MS, "after the step back");
     // Two 1 s hints, and at most one more second if the step came during a sleep (time that
     // passed while the clock stepped back is taken as not passed).
     assert.ok(env.clock.elapsed <= 3 * 1_101, `${env.clock.elapsed} ms in all`);
