@@ -14,20 +14,25 @@ const SCENARIO_TIMEOUT_MS = 15_000;
 
 /**
  * A virtual clock for the pacer's `clock` option. `sleep(ms)` is due at `now + ms`; pending
- * sleeps fire one per macrotask, earliest first, and time jumps to each one's due time (never
- * backwards). Time stands still while a request is on the wire (`during`): the network takes
- * no virtual time, so the mocks see each request at the time the pacer sent it. `hold()` stops
- * time, so a test can act while a sleep is pending.
+ * sleeps fire one at a time, earliest first, once the event loop has turned QUIET_TURNS
+ * macrotasks with no request on the wire, and time jumps to each one's due time (never
+ * backwards). Time stands still while a request is on the wire (`during`) and for those few
+ * turns after (the rest of a response body is still arriving): the network takes no virtual
+ * time, so the mocks see each request at the time the pacer sent it. `hold()` stops time, so
+ * a test can act while a sleep is pending.
  * @param {number} start epoch ms
  */
 export function virtualClock(start) {
+  const QUIET_TURNS = 3;
   let t = start;
   let running = true;
   let scheduled = false;
+  let quiet = 0;
   let inFlight = 0;
   /** @type {{ at: number, resolve: () => void, signal?: AbortSignal, onAbort?: () => void }[]} */
   const pending = [];
   const schedule = () => {
+    quiet = 0;
     if (!running || scheduled || inFlight > 0 || pending.length === 0) return;
     scheduled = true;
     setTimeout(fire, 0);
@@ -35,6 +40,11 @@ export function virtualClock(start) {
   const fire = () => {
     scheduled = false;
     if (!running || inFlight > 0 || pending.length === 0) return;
+    if (++quiet < QUIET_TURNS) {
+      scheduled = true;
+      setTimeout(fire, 0);
+      return;
+    }
     pending.sort((a, b) => a.at - b.at);
     const due = /** @type {(typeof pending)[number]} */ (pending.shift());
     due.signal?.removeEventListener("abort", /** @type {() => void} */ (due.onAbort));
@@ -300,6 +310,47 @@ export const scenarios = {
     );
     const preAborted = { rejectedWithReason: outcome3 === reason3, sent: send3.sent };
     return { queued: queuedResult, backoff: backoffResult, preAborted };
+  },
+
+  /**
+   * Request bodies of every kind the runtime's fetch takes (not a stream: Chromium sends those
+   * only over HTTP/2), each refused once with a 429 and retried: the same body each time (the
+   * driver compares them in the mock's log, by the `x-body-kind` header), the caller's object
+   * left readable, and the estimate reserved per attempt.
+   */
+  async bodies(Pacer, env) {
+    const start = await freshStart(env);
+    const json = JSON.stringify({ model: "claude-test", max_tokens: 33, messages: [{ role: "user", content: "x".repeat(300) }] });
+    const url = `${env.anthropic}/v1/messages`;
+    /** @type {Record<string, () => any>} */
+    const kinds = {
+      string: () => json,
+      Uint8Array: () => new TextEncoder().encode(json),
+      ArrayBuffer: () => new TextEncoder().encode(json).buffer,
+      Blob: () => new Blob([json], { type: "application/json" }),
+      Request: () => undefined,
+    };
+    /** @type {Record<string, object>} */
+    const out = {};
+    for (const [kind, make] of Object.entries(kinds)) {
+      const clock = virtualClock(start);
+      const send = sender(env, { clock, headersFor: (n) => (n === 1 ? { "x-mock-fault": "429; retry-after=1" } : undefined) });
+      const pacer = new Pacer({ clock, seed: 2, fetch: send });
+      const init = anthropicInit({ "x-body-kind": kind });
+      const body = make();
+      const request = body === undefined ? new Request(url, { ...init, body: json }) : undefined;
+      const status = await statusOf(request ? pacer.fetch(request) : pacer.fetch(url, { ...init, body }));
+      const s = pacer.stats();
+      out[kind] = {
+        status,
+        sent: send.sent,
+        retries: s.retries,
+        inputReserved: s.inputTokensReserved,
+        outputReserved: s.outputTokensReserved,
+        callerBody: kind === "Blob" ? await body.text() : request ? await request.text() : null,
+      };
+    }
+    return { json, kinds: out };
   },
 
   /** No configured limits: one call each to Anthropic and OpenAI, then `pacer.limits()`. */
