@@ -97,23 +97,26 @@ impl RawPacer {
     }
 }
 
-/// A timer besides the pacer's one (the bound on reading an error body).
-enum SideTimer {
-    None,
-    Timeout(JsValue),
+/// A running timer (see [`Inner::deadline`]): a `setTimeout` with the function that settles
+/// its promise, or a `clock.sleep` with its controller.
+enum Deadline {
+    Timeout(JsValue, Function),
     Sleep(AbortController),
 }
 
-impl SideTimer {
+impl Deadline {
+    /// Stop it. Its promise settles all the same (a `setTimeout`'s resolves, a sleep rejects
+    /// with the abort), so nothing waits on it forever: whoever awaits it checks whether the
+    /// timer is still the one it armed.
     fn cancel(self) {
         match self {
-            SideTimer::None => {}
-            SideTimer::Timeout(handle) => {
+            Deadline::Timeout(handle, resolve) => {
                 if let Some(clear) = js::global_fn("clearTimeout") {
                     let _ = clear.call1(&JsValue::UNDEFINED, &handle);
                 }
+                let _ = resolve.call0(&JsValue::UNDEFINED);
             }
-            SideTimer::Sleep(controller) => controller.abort(),
+            Deadline::Sleep(controller) => controller.abort(),
         }
     }
 }
@@ -222,13 +225,11 @@ enum Timer {
     Off,
     /// Being armed (between deciding and getting the handle).
     Arming { at: f64, gen: u64 },
-    /// A `setTimeout`.
-    Timeout { at: f64, handle: JsValue },
-    /// A `clock.sleep`, cancelled through its controller.
-    Sleep {
+    /// Armed: a `setTimeout` or a `clock.sleep`.
+    Armed {
         at: f64,
         gen: u64,
-        controller: AbortController,
+        deadline: Deadline,
     },
 }
 
@@ -236,9 +237,7 @@ impl Timer {
     fn at(&self) -> Option<f64> {
         match self {
             Timer::Off => None,
-            Timer::Arming { at, .. } | Timer::Timeout { at, .. } | Timer::Sleep { at, .. } => {
-                Some(*at)
-            }
+            Timer::Arming { at, .. } | Timer::Armed { at, .. } => Some(*at),
         }
     }
 }
@@ -274,8 +273,6 @@ struct Inner {
     /// The last good reading of the clock (used if the clock ever returns garbage).
     last_now: Cell<f64>,
     state: RefCell<State>,
-    /// The `setTimeout` callback, one for the pacer's life.
-    on_timeout: Closure<dyn FnMut()>,
     weak: Weak<Inner>,
 }
 
@@ -286,12 +283,6 @@ impl Inner {
         make_error: Function,
     ) -> Rc<Inner> {
         Rc::new_cyclic(|weak: &Weak<Inner>| {
-            let w = weak.clone();
-            let on_timeout = Closure::<dyn FnMut()>::new(move || {
-                if let Some(inner) = w.upgrade() {
-                    inner.on_timer(None);
-                }
-            });
             // A clock that fails at once gives 0 (with a clock, `Date.now` is never read).
             let now = Self::read_clock(&driver).unwrap_or(0.0);
             let mut engine = Engine::new(config, now);
@@ -307,7 +298,6 @@ impl Inner {
                     timer_gen: 0,
                     keep_alive: None,
                 }),
-                on_timeout,
                 weak: weak.clone(),
                 driver,
             }
@@ -675,9 +665,15 @@ impl Inner {
             let ms = end.map_or(body::ERROR_BODY_TIMEOUT_MS, |end| {
                 crate::core::clamp(end - self.now(), 0.0, body::ERROR_BODY_TIMEOUT_MS)
             });
-            let (deadline, timer) = self.deadline(ms);
+            // No timer at all (no `setTimeout`, a failing clock): no bound.
+            let (deadline, timer) = match self.deadline(ms) {
+                Some((p, t)) => (p, Some(t)),
+                None => (js::promise().0, None),
+            };
             let info = body::error_info(&response, &deadline).await;
-            timer.cancel();
+            if let Some(t) = timer {
+                t.cancel();
+            }
             info
         } else {
             None
@@ -740,14 +736,13 @@ impl Inner {
         });
     }
 
-    fn on_timer(&self, gen: Option<u64>) {
+    fn on_timer(&self, gen: u64) {
         {
             let Ok(mut st) = self.state.try_borrow_mut() else {
                 return;
             };
-            match (&st.timer, gen) {
-                (Timer::Timeout { .. }, None) => {}
-                (Timer::Sleep { gen: g, .. }, Some(gen)) if *g == gen => {}
+            match &st.timer {
+                Timer::Armed { gen: g, .. } if *g == gen => {}
                 _ => return, // a stale timer
             }
             st.timer = Timer::Off;
@@ -755,27 +750,27 @@ impl Inner {
         self.step(|_, _, _| {});
     }
 
-    /// A promise that resolves (with `undefined`) after `ms`, through the clock when one is
-    /// given, else `setTimeout`; and its timer, to cancel once it is no longer needed. It
-    /// never rejects (nothing to report as unhandled); without a timer it never resolves.
-    fn deadline(&self, ms: f64) -> (Promise, SideTimer) {
-        let (p, resolve, _) = js::promise();
-        let timer = match &self.driver.clock {
-            Some(clock) => AbortController::new().ok().and_then(|c| {
-                // `sleep(ms).then(resolve)`; an abort rejects it, and that is ignored.
-                let ms = JsValue::from_f64(ms);
+    /// A promise that resolves after `ms`, through the clock when one is given, else
+    /// `setTimeout`, and its timer (see [`Deadline::cancel`]). `None` when no timer can be
+    /// set.
+    fn deadline(&self, ms: f64) -> Option<(Promise, Deadline)> {
+        let ms = JsValue::from_f64(ms);
+        match &self.driver.clock {
+            Some(clock) => {
+                let c = AbortController::new().ok()?;
                 let slept =
                     Promise::resolve(&clock.sleep.call2(&clock.obj, &ms, &c.signal()).ok()?);
-                let then = js::method(&slept, "then")?.call1(&slept, &resolve).ok()?;
-                js::ignore(then.unchecked_into());
-                Some(SideTimer::Sleep(c))
-            }),
-            None => js::global_fn("setTimeout").and_then(|set| {
-                let handle = set.call2(&JsValue::UNDEFINED, &resolve, &JsValue::from_f64(ms));
-                handle.ok().map(SideTimer::Timeout)
-            }),
-        };
-        (p, timer.unwrap_or(SideTimer::None))
+                // Its rejection on abort is expected: never report it as unhandled.
+                js::ignore(slept.clone());
+                Some((slept, Deadline::Sleep(c)))
+            }
+            None => {
+                let (p, resolve, _) = js::promise();
+                let set = js::global_fn("setTimeout")?;
+                let handle = set.call2(&JsValue::UNDEFINED, &resolve, &ms).ok()?;
+                Some((p, Deadline::Timeout(handle, resolve)))
+            }
+        }
     }
 
     /// Keep the one timer at the engine's next wake time (none when nothing is live).
@@ -807,48 +802,25 @@ impl Inner {
                 (old, arm, released)
             }
         };
-        match old {
-            Timer::Timeout { handle, .. } => {
-                if let Some(clear) = js::global_fn("clearTimeout") {
-                    let _ = clear.call1(&JsValue::UNDEFINED, &handle);
-                }
-            }
-            Timer::Sleep { controller, .. } => controller.abort(),
-            Timer::Off | Timer::Arming { .. } => {}
+        if let Timer::Armed { deadline, .. } = old {
+            deadline.cancel();
         }
         drop(released);
         let Some((at, gen)) = arm else {
             return;
         };
         let delay = crate::core::clamp(at - now, 0.0, MAX_TIMEOUT_MS).ceil();
-        let armed = match &self.driver.clock {
-            Some(clock) => AbortController::new().ok().and_then(|controller| {
-                let p = clock
-                    .sleep
-                    .call2(&clock.obj, &JsValue::from_f64(delay), &controller.signal())
-                    .ok()?;
-                let inner = self.rc()?;
-                spawn_local(async move {
-                    if JsFuture::from(Promise::resolve(&p)).await.is_ok() {
-                        inner.on_timer(Some(gen));
+        let armed = self.deadline(delay).map(|(p, deadline)| {
+            let w = self.weak.clone();
+            spawn_local(async move {
+                if JsFuture::from(p).await.is_ok() {
+                    if let Some(inner) = w.upgrade() {
+                        inner.on_timer(gen);
                     }
-                });
-                Some(Timer::Sleep {
-                    at,
-                    gen,
-                    controller,
-                })
-            }),
-            None => js::global_fn("setTimeout").and_then(|set| {
-                set.call2(
-                    &JsValue::UNDEFINED,
-                    self.on_timeout.as_ref(),
-                    &JsValue::from_f64(delay),
-                )
-                .ok()
-                .map(|handle| Timer::Timeout { at, handle })
-            }),
-        };
+                }
+            });
+            Timer::Armed { at, gen, deadline }
+        });
         let Ok(mut st) = self.state.try_borrow_mut() else {
             return;
         };
@@ -856,15 +828,9 @@ impl Inner {
             (Timer::Arming { gen: g, .. }, Some(t)) if *g == gen => st.timer = t,
             (Timer::Arming { gen: g, .. }, None) if *g == gen => st.timer = Timer::Off,
             // Re-armed meanwhile (the clock's code called back into the pacer): drop ours.
-            (_, Some(Timer::Timeout { handle, .. })) => {
+            (_, Some(Timer::Armed { deadline, .. })) => {
                 drop(st);
-                if let Some(clear) = js::global_fn("clearTimeout") {
-                    let _ = clear.call1(&JsValue::UNDEFINED, &handle);
-                }
-            }
-            (_, Some(Timer::Sleep { controller, .. })) => {
-                drop(st);
-                controller.abort();
+                deadline.cancel();
             }
             _ => {}
         }
