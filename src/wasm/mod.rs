@@ -16,6 +16,10 @@
 //!   interaction computes a list of [`Effect`]s under the borrow and carries them out after;
 //! * every call settles exactly once: its promise functions live in one map entry, and only
 //!   the code that removes the entry (or marks it delivered) settles it;
+//! * the decision on a failed attempt waits for its error body (read from a clone) at most
+//!   64 KiB and 5 s, a wait through the pacer's clock when one is given; a virtual clock that
+//!   jumps whenever the program looks idle may end that wait before a body still arriving is
+//!   read, which costs the decision the body and moves that clock 5 s;
 //! * each attempt has its own `AbortController`: the caller's signal, a `timeoutMs` failure or
 //!   a failed call aborts it; a stale attempt's result is recognised by its attempt number and
 //!   dropped (its body cancelled).

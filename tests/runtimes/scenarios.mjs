@@ -14,25 +14,20 @@ const SCENARIO_TIMEOUT_MS = 15_000;
 
 /**
  * A virtual clock for the pacer's `clock` option. `sleep(ms)` is due at `now + ms`; pending
- * sleeps fire one at a time, earliest first, once the event loop has turned QUIET_TURNS
- * macrotasks with no request on the wire, and time jumps to each one's due time (never
- * backwards). Time stands still while a request is on the wire (`during`) and for those few
- * turns after (the rest of a response body is still arriving): the network takes no virtual
- * time, so the mocks see each request at the time the pacer sent it. `hold()` stops time, so
- * a test can act while a sleep is pending.
+ * sleeps fire one per macrotask, earliest first, and time jumps to each one's due time (never
+ * backwards). Time stands still while a request is on the wire (`during`): the network takes
+ * no virtual time, so the mocks see each request at the time the pacer sent it. `hold()` stops
+ * time, so a test can act while a sleep is pending.
  * @param {number} start epoch ms
  */
 export function virtualClock(start) {
-  const QUIET_TURNS = 3;
   let t = start;
   let running = true;
   let scheduled = false;
-  let quiet = 0;
   let inFlight = 0;
   /** @type {{ at: number, resolve: () => void, signal?: AbortSignal, onAbort?: () => void }[]} */
   const pending = [];
   const schedule = () => {
-    quiet = 0;
     if (!running || scheduled || inFlight > 0 || pending.length === 0) return;
     scheduled = true;
     setTimeout(fire, 0);
@@ -40,11 +35,6 @@ export function virtualClock(start) {
   const fire = () => {
     scheduled = false;
     if (!running || inFlight > 0 || pending.length === 0) return;
-    if (++quiet < QUIET_TURNS) {
-      scheduled = true;
-      setTimeout(fire, 0);
-      return;
-    }
     pending.sort((a, b) => a.at - b.at);
     const due = /** @type {(typeof pending)[number]} */ (pending.shift());
     due.signal?.removeEventListener("abort", /** @type {() => void} */ (due.onAbort));
@@ -124,7 +114,9 @@ const freshStart = (/** @type {Env} */ env) => control(env, `/advance?ms=${HOUR}
 
 /**
  * The `fetch` the pacer gets: tells the mocks the virtual time (if a clock is given; time
- * stands still until the response head is in), adds `headersFor(n)` to the n-th send
+ * stands still until the whole response is in: its body is read here and handed over in a
+ * JavaScript stream, so no part of the network takes virtual time, and the pacer's bounded
+ * read of an error body never races the clock), adds `headersFor(n)` to the n-th send
  * (1-based), and counts the sends.
  * @param {Env} env
  * @param {{ clock?: ReturnType<typeof virtualClock>, headersFor?: (n: number) => Record<string, string> | undefined }} [o]
@@ -137,7 +129,17 @@ function sender(env, { clock, headersFor } = {}) {
     if (!clock) return fetch(req);
     return clock.during(async () => {
       await control(env, `/now?t=${clock.now()}`);
-      return fetch(req);
+      const res = await fetch(req);
+      // A body in a JavaScript stream reads in microtasks (a native one may take turns of the
+      // event loop, so a virtual timer could fire before a body already here was read).
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      const body = new ReadableStream({
+        start(c) {
+          if (bytes.length > 0) c.enqueue(bytes);
+          c.close();
+        },
+      });
+      return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
     });
   };
   f.sent = 0;
