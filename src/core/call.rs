@@ -8,6 +8,13 @@
 //! keeps one timer: it calls [`Engine::poll`] at [`Engine::next_wake`]. Nothing here reads a
 //! clock or draws a random number; `now_ms` and `u` come in as arguments.
 //!
+//! The caller's clock may step back (an NTP correction, a suspended machine, a `clock` option
+//! that misbehaves). Inside, time never runs backwards: a step back is taken as time standing
+//! still, and the times the engine hands out ([`Engine::next_wake`], [`Verdict::Retry`],
+//! event times, [`Engine::limits`]) are on the caller's clock as it is now. So a one-second
+//! wait stays one second from now, not one second plus the step. With a clock that never
+//! steps back (the usual case) nothing is shifted at all.
+//!
 //! ```text
 //!  submit ─► Queued ──admit──► InFlight ──2xx──► Delivered ──on_done──► (gone)
 //!              ▲                  │ retryable
@@ -332,11 +339,17 @@ pub struct Engine {
     events: Vec<Event>,
     /// Calls that entered the queue since the last poll (for `wait` events).
     fresh: Vec<Id>,
+    /// The latest time seen, on the engine's own clock (which never runs backwards).
+    latest: Ms,
+    /// The engine's clock less the caller's: the sum of the steps back the caller's clock
+    /// took (0 while it never stepped back).
+    shift: Ms,
 }
 
 impl Engine {
     /// A new engine. `config` must be valid ([`Config::validate`]).
     pub fn new(config: Config, now_ms: Ms) -> Self {
+        let now_ms = if now_ms.is_finite() { now_ms } else { 0.0 };
         let mut limiter = Limiter::new(config.limits, now_ms);
         limiter.set_latency(ASSUMED_LATENCY_MS);
         Engine {
@@ -355,7 +368,30 @@ impl Engine {
             record: false,
             events: Vec::new(),
             fresh: Vec::new(),
+            latest: now_ms,
+            shift: 0.0,
         }
+    }
+
+    /// The caller's `now_ms` on the engine's clock, which never runs backwards: a step back
+    /// (or a non-finite time) is taken as time standing still, and later times are shifted
+    /// by the step.
+    fn clock(&mut self, now_ms: Ms) -> Ms {
+        let t = now_ms + self.shift;
+        if !t.is_finite() {
+            return self.latest;
+        }
+        if t < self.latest {
+            self.shift += self.latest - t;
+            return self.latest;
+        }
+        self.latest = t;
+        t
+    }
+
+    /// A time on the engine's clock, as the caller's clock reads it.
+    fn external(&self, t: Ms) -> Ms {
+        t - self.shift
     }
 
     /// The configuration in force.
@@ -385,7 +421,7 @@ impl Engine {
                 attempt,
                 reason,
                 delay_ms,
-                at_ms,
+                at_ms: self.external(at_ms),
             });
         }
     }
@@ -413,6 +449,7 @@ impl Engine {
     /// Submit a call. It is queued; call [`Engine::poll`] to admit. Fails at once with
     /// `Closed` after [`Engine::close`].
     pub fn submit(&mut self, now_ms: Ms, request: Request) -> Result<Id, CallError> {
+        let now_ms = self.clock(now_ms);
         if self.closed {
             return Err(CallError::Closed);
         }
@@ -498,6 +535,7 @@ impl Engine {
     /// Fire due timers and deadlines, admit what can go. Call it after `submit`, after every
     /// `on_*`, and at [`Engine::next_wake`].
     pub fn poll(&mut self, now_ms: Ms) -> Vec<Action> {
+        let now_ms = self.clock(now_ms);
         let mut out = Vec::new();
         let now_key = key(now_ms);
 
@@ -634,6 +672,7 @@ impl Engine {
             .into_iter()
             .flatten()
             .reduce(f64::min)
+            .map(|t| self.external(t))
     }
 
     /// Decide whether a failed attempt of `id` is retried: the wait, or why not.
@@ -687,7 +726,7 @@ impl Engine {
         Ok(wait)
     }
 
-    /// Schedule the retry of `id` after `wait`.
+    /// Schedule the retry of `id` after `wait`; the time it is due, on the caller's clock.
     fn schedule_retry(&mut self, now_ms: Ms, id: Id, wait: Ms, reason: &'static str) -> Ms {
         let at = now_ms + wait;
         let call = self.calls.get_mut(&id).expect("call exists");
@@ -697,7 +736,7 @@ impl Engine {
         self.timers.insert((key(at), id));
         self.stats.retries += 1;
         self.event(EventKind::Retry, id, reason, wait, now_ms);
-        at
+        self.external(at)
     }
 
     /// Forget a call whose attempt ended (it holds a concurrency slot, not a queue place).
@@ -720,6 +759,7 @@ impl Engine {
         error: Option<&ErrorInfo>,
         u: f64,
     ) -> Verdict {
+        let now_ms = self.clock(now_ms);
         let Some(&Call {
             state: State::InFlight { ticket },
             ..
@@ -734,6 +774,23 @@ impl Engine {
         if refused {
             self.limiter.refund(now_ms, ticket, false);
         }
+        // Reset times are on the caller's clock: move them onto ours.
+        let shifted;
+        let info = if self.shift == 0.0 {
+            info
+        } else {
+            let mut i = info.clone();
+            for d in [
+                &mut i.requests,
+                &mut i.input_tokens,
+                &mut i.output_tokens,
+                &mut i.tokens,
+            ] {
+                d.reset_at_ms = d.reset_at_ms.map(|t| t + self.shift);
+            }
+            shifted = i;
+            &shifted
+        };
         if self.limiter.observe(now_ms, info) {
             self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
         }
@@ -791,6 +848,7 @@ impl Engine {
 
     /// The attempt of `id` failed with no response (not an abort).
     pub fn on_network_error(&mut self, now_ms: Ms, id: Id, u: f64) -> Verdict {
+        let now_ms = self.clock(now_ms);
         let Some(&Call {
             state: State::InFlight { .. },
             ..
@@ -829,6 +887,7 @@ impl Engine {
 
     /// The body of a delivered 2xx ended; `usage` is what it reported (`None`: unknown).
     pub fn on_done(&mut self, now_ms: Ms, id: Id, usage: Option<Usage>) {
+        let now_ms = self.clock(now_ms);
         let Some(&Call {
             state: State::Delivered { ticket },
             ..
@@ -850,6 +909,7 @@ impl Engine {
 
     /// The caller aborted `id`: forget it wherever it is. False if it was not known.
     pub fn abort(&mut self, now_ms: Ms, id: Id) -> bool {
+        let now_ms = self.clock(now_ms);
         if !self.calls.contains_key(&id) {
             return false;
         }
@@ -861,6 +921,7 @@ impl Engine {
     /// Close: queued calls fail with `Closed` (a call waiting out a backoff gets its last
     /// response); in-flight ones finish their attempt with no retry; later submits fail.
     pub fn close(&mut self, now_ms: Ms) -> Vec<Action> {
+        let now_ms = self.clock(now_ms);
         self.closed = true;
         let mut out = Vec::new();
         let ids: Vec<Id> = self.calls.ids();
@@ -888,12 +949,27 @@ impl Engine {
 
     /// What is known of each limit now.
     pub fn limits(&self, now_ms: Ms) -> Vec<DimState> {
-        self.limiter.snapshot(now_ms)
+        let now = (now_ms + self.shift).max(self.latest);
+        let mut dims = self
+            .limiter
+            .snapshot(if now.is_finite() { now } else { self.latest });
+        for d in &mut dims {
+            d.reset_at_ms = self.external(d.reset_at_ms);
+        }
+        dims
     }
 
-    /// The limiter (read-only), e.g. to inspect or persist its state.
+    /// The limiter (read-only), e.g. to inspect or persist its state. Its times are on the
+    /// engine's own clock: the caller's, until the caller's clock steps back (see the
+    /// [module docs](self)).
     pub fn limiter(&self) -> &Limiter {
         &self.limiter
+    }
+
+    /// When `timeoutMs` ends call `id`, on the caller's clock: `None` without a `timeoutMs`,
+    /// once its response was delivered, or for a call not known.
+    pub fn deadline(&self, id: Id) -> Option<Ms> {
+        self.calls.get(&id)?.deadline.map(|d| self.external(d))
     }
 
     /// Calls the engine still tracks (queued, backing off, in flight, awaiting usage).
@@ -1158,6 +1234,23 @@ mod tests {
         );
         assert_eq!(e.live_calls(), 0);
         assert_eq!(e.stats().in_flight, 0);
+    }
+
+    #[test]
+    fn the_deadline_of_a_call_is_known_until_it_is_delivered() {
+        let mut c = config();
+        c.timeout_ms = Some(5_000.0);
+        let mut e = Engine::new(c, T0);
+        let id = e.submit(T0 + 10.0, req(1.0, 1.0)).unwrap();
+        assert_eq!(e.deadline(id), Some(T0 + 5_010.0));
+        e.poll(T0 + 10.0);
+        assert_eq!(e.deadline(id), Some(T0 + 5_010.0), "in flight");
+        e.on_response(T0 + 20.0, id, 200, &none(), None, 0.0);
+        assert_eq!(e.deadline(id), None, "delivered");
+        assert_eq!(e.deadline(999), None);
+        let mut e = Engine::new(config(), T0);
+        let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert_eq!(e.deadline(id), None, "no timeoutMs");
     }
 
     #[test]

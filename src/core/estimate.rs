@@ -43,6 +43,12 @@
 //!
 //! The walk is written once over the [`JsonView`] trait: the Wasm driver implements it for a
 //! JavaScript value parsed with `JSON.parse`, the tests for a small tree.
+//!
+//! The work is bounded whatever the body: the walk looks at no more than [`MAX_NODES`] JSON
+//! values and no deeper than [`MAX_DEPTH`]. A body with more values than that (hundreds of
+//! thousands of messages: far beyond any model's context) is priced by [`estimate_sized`] as
+//! its whole JSON text, every character ASCII text, which errs high. A view may measure a long
+//! string itself ([`Shape::Measured`]) instead of handing it over whole.
 
 /// ASCII characters per token: conservative (a little low) for current tokenizers.
 pub const ASCII_CHARS_PER_TOKEN: f64 = 3.0;
@@ -57,6 +63,9 @@ pub const DOCUMENT_TOKENS: f64 = 3_000.0;
 pub const TOOLS_OVERHEAD_TOKENS: f64 = 350.0;
 /// Deeper nesting than this is not walked (it is not a real request body).
 pub const MAX_DEPTH: usize = 64;
+/// The walk looks at no more JSON values than this (about a tenth of a second of work in the
+/// Wasm driver); see [`estimate_sized`] for a body with more.
+pub const MAX_NODES: u64 = 100_000;
 /// Output limits above this are not believed (and not reserved).
 pub const MAX_OUTPUT_TOKENS: f64 = 1.0e9;
 
@@ -128,6 +137,10 @@ pub struct Counts {
     pub tools: bool,
     /// The output limit, if the body gives a valid one.
     pub max_tokens: Option<f64>,
+    /// JSON values walked.
+    pub nodes: u64,
+    /// The walk stopped at [`MAX_NODES`]: the counts cover only part of the body.
+    pub truncated: bool,
 }
 
 /// The estimate for one request.
@@ -167,6 +180,15 @@ pub enum Shape<T> {
     Number(f64),
     /// A string.
     Str(String),
+    /// A string the view measured itself (a long one, read in pieces rather than copied
+    /// whole): its characters, and whether it is a `data:` URL with base64 content (see
+    /// [`is_data_url`]; its characters then do not matter).
+    Measured {
+        /// Its characters.
+        text: TextCount,
+        /// It is an inline file.
+        data_url: bool,
+    },
     /// An array's items.
     Array(Vec<T>),
     /// An object's entries, in order.
@@ -222,11 +244,28 @@ pub fn estimate<T: JsonView>(body: &T) -> Estimate {
     count(body).estimate()
 }
 
+/// [`estimate`] for a body whose JSON text is `chars` characters long: when the walk stops at
+/// [`MAX_NODES`], the input is at least that whole text priced as ASCII text (structure
+/// included, so it errs high).
+pub fn estimate_sized<T: JsonView>(body: &T, chars: f64) -> Estimate {
+    let c = count(body);
+    let mut e = c.estimate();
+    if c.truncated && chars.is_finite() {
+        e.input_tokens = e.input_tokens.max((chars / ASCII_CHARS_PER_TOKEN).ceil());
+    }
+    e
+}
+
 /// JSON punctuation around a key and its value (quotes, colon, comma), counted as ASCII.
 const PUNCT: u64 = 4;
 
 fn walk_shape<T: JsonView>(shape: Shape<T>, depth: usize, c: &mut Counts) {
     if depth > MAX_DEPTH {
+        return;
+    }
+    c.nodes += 1;
+    if c.nodes > MAX_NODES {
+        c.truncated = true;
         return;
     }
     match shape {
@@ -241,9 +280,17 @@ fn walk_shape<T: JsonView>(shape: Shape<T>, depth: usize, c: &mut Counts) {
                 c.text.add(TextCount::ascii(2));
             }
         }
+        Shape::Measured { data_url: true, .. } => c.images = c.images.saturating_add(1),
+        Shape::Measured { text, .. } => {
+            c.text.add(text);
+            c.text.add(TextCount::ascii(2));
+        }
         Shape::Array(items) => {
             c.text.add(TextCount::ascii(2));
             for item in &items {
+                if c.truncated {
+                    return;
+                }
                 walk_shape(item.shape(), depth + 1, c);
                 c.text.add(TextCount::ascii(1));
             }
@@ -295,6 +342,9 @@ fn walk_object<T: JsonView>(entries: &[(String, T)], depth: usize, c: &mut Count
     }
     c.text.add(TextCount::ascii(2));
     for (k, v) in entries {
+        if c.truncated {
+            return;
+        }
         c.text.add(TextCount::of(k));
         c.text.add(TextCount::ascii(PUNCT));
         walk_shape(v.shape(), depth + 1, c);
@@ -632,6 +682,71 @@ mod tests {
         let e = estimate(&body);
         // Only the first MAX_DEPTH levels of brackets are counted; the string is not reached.
         assert!(e.input_tokens < 100.0, "{e:?}");
+    }
+
+    #[test]
+    fn the_walk_stops_at_max_nodes_and_the_sized_estimate_prices_the_whole_text() {
+        let n = MAX_NODES as usize + 10;
+        let messages = J::Arr(
+            (0..n)
+                .map(|_| J::Obj(vec![("content".into(), J::Str("hello".into()))]))
+                .collect(),
+        );
+        let body = J::Obj(vec![
+            ("max_tokens".into(), J::Num(5.0)),
+            ("messages".into(), messages),
+        ]);
+        let c = count(&body);
+        assert!(c.truncated);
+        assert_eq!(c.nodes, MAX_NODES + 1);
+        // The text of the body, as `JSON.stringify` writes it: 24 characters per message.
+        let chars = (n * 24 + 30) as f64;
+        let e = estimate_sized(&body, chars);
+        assert_eq!(e.input_tokens, (chars / ASCII_CHARS_PER_TOKEN).ceil());
+        assert_eq!(e.max_tokens, Some(5.0));
+        assert!(e.input_tokens > estimate(&body).input_tokens);
+
+        // Under the bound, the sized estimate is the plain one.
+        let small = parse(r#"{"messages":[{"role":"user","content":"hi"}]}"#);
+        assert!(!count(&small).truncated);
+        assert_eq!(estimate_sized(&small, 1.0e9), estimate(&small));
+    }
+
+    /// A view that measures every string itself, as the Wasm driver does for long ones.
+    struct Measuring(J);
+
+    impl JsonView for Measuring {
+        fn shape(&self) -> Shape<Measuring> {
+            match self.0.shape() {
+                Shape::Str(s) => Shape::Measured {
+                    text: TextCount::of(&s),
+                    data_url: is_data_url(&s),
+                },
+                Shape::Array(a) => Shape::Array(a.into_iter().map(Measuring).collect()),
+                Shape::Object(o) => {
+                    Shape::Object(o.into_iter().map(|(k, v)| (k, Measuring(v))).collect())
+                }
+                Shape::Null => Shape::Null,
+                Shape::Bool(b) => Shape::Bool(b),
+                Shape::Number(n) => Shape::Number(n),
+                Shape::Measured { text, data_url } => Shape::Measured { text, data_url },
+            }
+        }
+    }
+
+    #[test]
+    fn measured_strings_count_as_the_strings_would() {
+        let body = parse(&format!(
+            r#"{{"messages":[{{"role":"user","content":"héllo {}"}}],
+                "prompt":"data:image/png;base64,{}"}}"#,
+            "x".repeat(10_000),
+            "A".repeat(10_000)
+        ));
+        let plain = count(&body);
+        let measured = count(&Measuring(body));
+        assert_eq!(measured.text, plain.text);
+        assert_eq!(measured.images, 1);
+        assert_eq!(plain.images, 1);
     }
 
     #[test]

@@ -6,18 +6,26 @@
 
 use super::js;
 use crate::core::classify::ErrorInfo;
-use crate::core::estimate::{self, JsonView, Shape};
+use crate::core::estimate::{self, JsonView, Shape, TextCount};
 use crate::core::limiter::Usage;
 use crate::core::sse::{self, SseParser};
-use js_sys::{Array, ArrayBuffer, Object, Uint8Array, JSON};
+use js_sys::{Array, ArrayBuffer, JsString, Object, Uint8Array, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Headers, Response};
 
-/// Byte bodies larger than this are not decoded for the estimate (the input is then estimated
-/// as 0): 32 MiB, the Anthropic Messages API's own request size limit.
+/// Bodies larger than this (bytes, or UTF-16 code units for a string) are not parsed for the
+/// estimate (it then counts no input and no output): 32 MiB, the Anthropic Messages API's own
+/// request size limit, which refuses them anyway. Below it the work is bounded too: the
+/// body is never copied into the Wasm memory (it is decoded and parsed by JavaScript), long
+/// strings are measured in [`CHUNK`]-sized pieces, and the walk stops at
+/// [`estimate::MAX_NODES`] values.
 pub const MAX_ESTIMATE_BYTES: u32 = 32 << 20;
+
+/// Strings longer than this many UTF-16 code units are measured in pieces of this size, never
+/// copied whole into the Wasm memory (which grows and never shrinks).
+pub const CHUNK: u32 = 1 << 14;
 
 /// Is `input` a `Request` (or something shaped like one: a `url` string and a `clone`
 /// method)? Duck-typed, so a polyfilled or cross-realm `Request` counts too.
@@ -91,23 +99,49 @@ pub fn url_of(input: &JsValue) -> JsValue {
 }
 
 /// The request body parsed as JSON, when it is a string or a byte buffer (at most
-/// [`MAX_ESTIMATE_BYTES`]) holding JSON; `undefined` otherwise. Never touches a stream, a
-/// `Blob`, `FormData` or a `Request`'s body.
-pub fn parsed_body(init: &JsValue) -> JsValue {
+/// [`MAX_ESTIMATE_BYTES`]) holding JSON, with the length of its text (UTF-16 code units);
+/// `undefined` otherwise. Never touches a stream, a `Blob`, `FormData` or a `Request`'s body.
+pub fn parsed_body(init: &JsValue) -> (JsValue, f64) {
+    let none = (JsValue::UNDEFINED, 0.0);
     let Some(body) = js::get_opt(init, "body") else {
-        return JsValue::UNDEFINED;
+        return none;
     };
-    let text = if let Some(s) = body.as_string() {
-        s
+    let text = if body.is_string() {
+        body
     } else if let Some(bytes) = bytes_of(&body) {
         if bytes.length() > MAX_ESTIMATE_BYTES {
-            return JsValue::UNDEFINED;
+            return none;
         }
-        String::from_utf8_lossy(&bytes.to_vec()).into_owned()
+        match decode(&bytes) {
+            Some(t) => t,
+            None => return none,
+        }
     } else {
-        return JsValue::UNDEFINED;
+        return none;
     };
-    JSON::parse(&text).unwrap_or(JsValue::UNDEFINED)
+    let len = text.unchecked_ref::<JsString>().length();
+    if len > MAX_ESTIMATE_BYTES {
+        return none;
+    }
+    (
+        parse_json(&text).unwrap_or(JsValue::UNDEFINED),
+        f64::from(len),
+    )
+}
+
+/// `JSON.parse(text)`, with the text staying a JavaScript string (`js_sys::JSON::parse` would
+/// copy it into the Wasm memory and back).
+fn parse_json(text: &JsValue) -> Option<JsValue> {
+    let json = js::get_opt(&js_sys::global(), "JSON")?;
+    js::method(&json, "parse")?.call1(&json, text).ok()
+}
+
+/// UTF-8 bytes decoded by a `TextDecoder` (invalid sequences replaced, as `fetch` reads
+/// text), into a JavaScript string.
+fn decode(bytes: &Uint8Array) -> Option<JsValue> {
+    let ctor = js::global_fn("TextDecoder")?;
+    let decoder = js_sys::Reflect::construct(&ctor, &Array::new()).ok()?;
+    js::method(&decoder, "decode")?.call1(&decoder, bytes).ok()
 }
 
 /// A byte view of an `ArrayBuffer` or an `ArrayBufferView` (typed array, `DataView`).
@@ -131,22 +165,33 @@ fn bytes_of(v: &JsValue) -> Option<Uint8Array> {
 /// A JavaScript value parsed from JSON, seen by the estimate's walk.
 struct Js(JsValue);
 
+/// Arrays and objects are handed over up to this many items: one more than the walk looks at.
+const MAX_ITEMS: u32 = estimate::MAX_NODES as u32 + 1;
+
 impl JsonView for Js {
     fn shape(&self) -> Shape<Js> {
         let v = &self.0;
-        if let Some(s) = v.as_string() {
-            Shape::Str(s)
+        if let Some(s) = v.dyn_ref::<JsString>() {
+            if s.length() > CHUNK {
+                measure(s)
+            } else {
+                Shape::Str(s.as_string().unwrap_or_default())
+            }
         } else if let Some(n) = v.as_f64() {
             Shape::Number(n)
         } else if let Some(b) = v.as_bool() {
             Shape::Bool(b)
         } else if Array::is_array(v) {
             let a: &Array = v.unchecked_ref();
-            Shape::Array((0..a.length()).map(|i| Js(a.get(i))).collect())
+            Shape::Array(
+                (0..a.length().min(MAX_ITEMS))
+                    .map(|i| Js(a.get(i)))
+                    .collect(),
+            )
         } else if v.is_object() {
             let entries = Object::entries(v.unchecked_ref());
             Shape::Object(
-                (0..entries.length())
+                (0..entries.length().min(MAX_ITEMS))
                     .map(|i| {
                         let e: Array = entries.get(i).unchecked_into();
                         (e.get(0).as_string().unwrap_or_default(), Js(e.get(1)))
@@ -159,9 +204,39 @@ impl JsonView for Js {
     }
 }
 
-/// The built-in estimate of a parsed body: see [`crate::core::estimate`].
-pub fn builtin_estimate(body: &JsValue) -> estimate::Estimate {
-    estimate::estimate(&Js(body.clone()))
+/// Measure a long string in [`CHUNK`]-sized pieces (a piece never ends between the two
+/// halves of a surrogate pair), so that no more than a piece is ever in the Wasm memory. A
+/// `data:` URL is recognised from its first piece and not read further.
+fn measure(s: &JsString) -> Shape<Js> {
+    let len = s.length();
+    let mut text = TextCount::default();
+    let mut start = 0;
+    while start < len {
+        let mut end = (start + CHUNK).min(len);
+        // A high surrogate (U+D800..U+DBFF) ends the piece: keep it for the next one.
+        if end < len && (55_296.0..56_320.0).contains(&s.char_code_at(end - 1)) {
+            end -= 1;
+        }
+        let piece = s.slice(start, end).as_string().unwrap_or_default();
+        if start == 0 && estimate::is_data_url(&piece) {
+            return Shape::Measured {
+                text,
+                data_url: true,
+            };
+        }
+        text.add(TextCount::of(&piece));
+        start = end;
+    }
+    Shape::Measured {
+        text,
+        data_url: false,
+    }
+}
+
+/// The built-in estimate of a parsed body whose text is `chars` long: see
+/// [`crate::core::estimate`].
+pub fn builtin_estimate(body: &JsValue, chars: f64) -> estimate::Estimate {
+    estimate::estimate_sized(&Js(body.clone()), chars)
 }
 
 /// All response headers as (name, value) pairs, iterating the `Headers` once.
@@ -182,19 +257,64 @@ pub fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
     out
 }
 
+/// At most this much of an error body is read for the retry decision (an API's error JSON is
+/// a few hundred bytes; a proxy's HTML error page may be large, and is not JSON anyway).
+pub const MAX_ERROR_BODY_BYTES: u32 = 64 << 10;
+
+/// How long the retry decision waits for an error body, ms (through the pacer's clock): past
+/// it, or past [`MAX_ERROR_BODY_BYTES`], the decision is made on the status and headers alone.
+pub const ERROR_BODY_TIMEOUT_MS: f64 = 5_000.0;
+
 /// Read the error body of a failed attempt from a clone: `error.type`, and
 /// `error.details.error_code` (Anthropic) or else `error.code` (OpenAI). Any failure (no body,
-/// not JSON, aborted) gives `None`.
-pub async fn error_info(response: &Response) -> Option<ErrorInfo> {
+/// not JSON, aborted, longer than [`MAX_ERROR_BODY_BYTES`], or not complete when `deadline`
+/// resolves) gives `None`; the clone is then cancelled, the response itself left as it is.
+pub async fn error_info(response: &Response, deadline: &js_sys::Promise) -> Option<ErrorInfo> {
     let clone = response.clone().ok()?;
-    let text = JsFuture::from(clone.text().ok()?).await.ok()?.as_string()?;
-    let v = JSON::parse(&text).ok()?;
+    let reader = clone.body()?.get_reader();
+    let read = js::method(&reader, "read")?;
+    let mut bytes = Vec::new();
+    let complete = loop {
+        let Ok(p) = read.call0(&reader) else {
+            break false;
+        };
+        let race = js_sys::Promise::race(&Array::of2(&p, deadline));
+        // The deadline resolves with `undefined`; a read, with an object.
+        let chunk = match JsFuture::from(race).await {
+            Ok(c) if c.is_object() => c,
+            _ => break false,
+        };
+        if js::get_opt(&chunk, "done").and_then(|v| v.as_bool()) == Some(true) {
+            break true;
+        }
+        let Some(value) =
+            js::get_opt(&chunk, "value").and_then(|v| v.dyn_into::<Uint8Array>().ok())
+        else {
+            break false;
+        };
+        if bytes.len() + value.length() as usize > MAX_ERROR_BODY_BYTES as usize {
+            break false;
+        }
+        bytes.extend_from_slice(&value.to_vec());
+    };
+    if !complete {
+        cancel(&reader);
+        return None;
+    }
+    let v = JSON::parse(&String::from_utf8_lossy(&bytes)).ok()?;
     let err = js::get_opt(&v, "error")?;
     let error_type = js::string(&err, "type");
     let code = js::get_opt(&err, "details")
         .and_then(|d| js::string(&d, "error_code"))
         .or_else(|| js::string(&err, "code"));
     Some(ErrorInfo { error_type, code })
+}
+
+/// Stop reading a body: a pending read ends, the stream is released.
+fn cancel(reader: &Object) {
+    if let Some(Ok(p)) = js::method(reader, "cancel").map(|f| f.call0(reader)) {
+        js::ignore(js_sys::Promise::resolve(&p));
+    }
 }
 
 /// How the usage of a 2xx response can be read.

@@ -16,6 +16,10 @@
 //!   interaction computes a list of [`Effect`]s under the borrow and carries them out after;
 //! * every call settles exactly once: its promise functions live in one map entry, and only
 //!   the code that removes the entry (or marks it delivered) settles it;
+//! * the decision on a failed attempt waits for its error body (read from a clone) at most
+//!   64 KiB and 5 s, a wait through the pacer's clock when one is given; a virtual clock that
+//!   jumps whenever the program looks idle may end that wait before a body still arriving is
+//!   read, which costs the decision the body and moves that clock 5 s;
 //! * each attempt has its own `AbortController`: the caller's signal, a `timeoutMs` failure or
 //!   a failed call aborts it; a stale attempt's result is recognised by its attempt number and
 //!   dropped (its body cancelled).
@@ -98,6 +102,30 @@ impl RawPacer {
             let actions = st.engine.close(now);
             st.apply(now, actions, fx);
         });
+    }
+}
+
+/// A running timer (see [`Inner::deadline`]): a `setTimeout` with the function that settles
+/// its promise, or a `clock.sleep` with its controller.
+enum Deadline {
+    Timeout(JsValue, Function),
+    Sleep(AbortController),
+}
+
+impl Deadline {
+    /// Stop it. Its promise settles all the same (a `setTimeout`'s resolves, a sleep rejects
+    /// with the abort), so nothing waits on it forever: whoever awaits it checks whether the
+    /// timer is still the one it armed.
+    fn cancel(self) {
+        match self {
+            Deadline::Timeout(handle, resolve) => {
+                if let Some(clear) = js::global_fn("clearTimeout") {
+                    let _ = clear.call1(&JsValue::UNDEFINED, &handle);
+                }
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+            Deadline::Sleep(controller) => controller.abort(),
+        }
     }
 }
 
@@ -205,13 +233,11 @@ enum Timer {
     Off,
     /// Being armed (between deciding and getting the handle).
     Arming { at: f64, gen: u64 },
-    /// A `setTimeout`.
-    Timeout { at: f64, handle: JsValue },
-    /// A `clock.sleep`, cancelled through its controller.
-    Sleep {
+    /// Armed: a `setTimeout` or a `clock.sleep`.
+    Armed {
         at: f64,
         gen: u64,
-        controller: AbortController,
+        deadline: Deadline,
     },
 }
 
@@ -219,9 +245,7 @@ impl Timer {
     fn at(&self) -> Option<f64> {
         match self {
             Timer::Off => None,
-            Timer::Arming { at, .. } | Timer::Timeout { at, .. } | Timer::Sleep { at, .. } => {
-                Some(*at)
-            }
+            Timer::Arming { at, .. } | Timer::Armed { at, .. } => Some(*at),
         }
     }
 }
@@ -259,8 +283,6 @@ struct Inner {
     /// The last good reading of the clock (used if the clock ever returns garbage).
     last_now: Cell<f64>,
     state: RefCell<State>,
-    /// The `setTimeout` callback, one for the pacer's life.
-    on_timeout: Closure<dyn FnMut()>,
     weak: Weak<Inner>,
 }
 
@@ -271,12 +293,6 @@ impl Inner {
         make_error: Function,
     ) -> Rc<Inner> {
         Rc::new_cyclic(|weak: &Weak<Inner>| {
-            let w = weak.clone();
-            let on_timeout = Closure::<dyn FnMut()>::new(move || {
-                if let Some(inner) = w.upgrade() {
-                    inner.on_timer(None);
-                }
-            });
             // A clock that fails at once gives 0 (with a clock, `Date.now` is never read).
             let now = Self::read_clock(&driver).unwrap_or(0.0);
             let mut engine = Engine::new(config, now);
@@ -293,7 +309,6 @@ impl Inner {
                     keep_alive: None,
                     told_hidden: false,
                 }),
-                on_timeout,
                 weak: weak.clone(),
                 driver,
             }
@@ -430,7 +445,7 @@ impl Inner {
 
     /// The engine's view of the request: the user's `estimate`, or the built-in one.
     fn estimate(&self, input: &JsValue, init: &JsValue) -> Result<CallRequest, JsValue> {
-        let parsed = body::parsed_body(init);
+        let (parsed, chars) = body::parsed_body(init);
         if let Some(f) = &self.driver.estimate {
             let arg = Object::new();
             js::set(&arg, "url", &body::url_of(input));
@@ -456,7 +471,7 @@ impl Inner {
         let e = if parsed.is_undefined() {
             Default::default()
         } else {
-            body::builtin_estimate(&parsed)
+            body::builtin_estimate(&parsed, chars)
         };
         Ok(CallRequest {
             input_tokens: e.input_tokens,
@@ -549,14 +564,21 @@ impl Inner {
         init: &JsValue,
         controller: &AbortController,
     ) {
+        let Some(inner) = self.rc() else {
+            return;
+        };
+        // A `Request` whose body was already read cannot be cloned: `fetch` would reject it
+        // with the same error, and no retry can help.
+        let input = if body::is_request(input) {
+            match js::method(input, "clone").map(|f| f.call0(input)) {
+                Some(Ok(clone)) => clone,
+                Some(Err(e)) => return inner.on_unsendable(id, attempt, e),
+                None => input.clone(),
+            }
+        } else {
+            input.clone()
+        };
         let started = (|| -> Result<Promise, JsValue> {
-            let input = if body::is_request(input) {
-                js::method(input, "clone")
-                    .ok_or(JsValue::UNDEFINED)?
-                    .call0(input)?
-            } else {
-                input.clone()
-            };
             let init2 = Object::new();
             if init.is_object() {
                 Object::assign(&init2, init.unchecked_ref());
@@ -573,9 +595,6 @@ impl Inner {
             let ret = fetch.call2(&JsValue::UNDEFINED, &input, &init2)?;
             Ok(Promise::resolve(&ret))
         })();
-        let Some(inner) = self.rc() else {
-            return;
-        };
         match started {
             Err(e) => inner.on_network_error(id, attempt, e),
             Ok(p) => spawn_local(async move {
@@ -602,6 +621,18 @@ impl Inner {
                 .get(&id)
                 .is_some_and(|c| c.attempt == attempt && !c.delivered)
         })
+    }
+
+    /// The attempt cannot even be made (its `Request` cannot be cloned): reject with the
+    /// error, as `fetch` would, without a retry.
+    fn on_unsendable(&self, id: Id, attempt: u32, error: JsValue) {
+        if !self.is_current(id, attempt) {
+            return;
+        }
+        self.step(|st, now, fx| {
+            st.engine.abort(now, id);
+            st.settle_fail(id, Rejection::Value(error), JsValue::UNDEFINED, fx);
+        });
     }
 
     fn on_network_error(&self, id: Id, attempt: u32, error: JsValue) {
@@ -643,7 +674,25 @@ impl Inner {
                     .contains(&status)
         });
         let error = if retryable && !(200..300).contains(&status) {
-            body::error_info(&response).await
+            // Never past the call's own deadline (`timeoutMs`): the pacer sleeps no later.
+            let end = self
+                .state
+                .try_borrow()
+                .ok()
+                .and_then(|st| st.engine.deadline(id));
+            let ms = end.map_or(body::ERROR_BODY_TIMEOUT_MS, |end| {
+                crate::core::clamp(end - self.now(), 0.0, body::ERROR_BODY_TIMEOUT_MS)
+            });
+            // No timer at all (no `setTimeout`, a failing clock): no bound.
+            let (deadline, timer) = match self.deadline(ms) {
+                Some((p, t)) => (p, Some(t)),
+                None => (js::promise().0, None),
+            };
+            let info = body::error_info(&response, &deadline).await;
+            if let Some(t) = timer {
+                t.cancel();
+            }
+            info
         } else {
             None
         };
@@ -724,19 +773,41 @@ impl Inner {
         });
     }
 
-    fn on_timer(&self, gen: Option<u64>) {
+    fn on_timer(&self, gen: u64) {
         {
             let Ok(mut st) = self.state.try_borrow_mut() else {
                 return;
             };
-            match (&st.timer, gen) {
-                (Timer::Timeout { .. }, None) => {}
-                (Timer::Sleep { gen: g, .. }, Some(gen)) if *g == gen => {}
+            match &st.timer {
+                Timer::Armed { gen: g, .. } if *g == gen => {}
                 _ => return, // a stale timer
             }
             st.timer = Timer::Off;
         }
         self.step(|_, _, _| {});
+    }
+
+    /// A promise that resolves after `ms`, through the clock when one is given, else
+    /// `setTimeout`, and its timer (see [`Deadline::cancel`]). `None` when no timer can be
+    /// set.
+    fn deadline(&self, ms: f64) -> Option<(Promise, Deadline)> {
+        let ms = JsValue::from_f64(ms);
+        match &self.driver.clock {
+            Some(clock) => {
+                let c = AbortController::new().ok()?;
+                let slept =
+                    Promise::resolve(&clock.sleep.call2(&clock.obj, &ms, &c.signal()).ok()?);
+                // Its rejection on abort is expected: never report it as unhandled.
+                js::ignore(slept.clone());
+                Some((slept, Deadline::Sleep(c)))
+            }
+            None => {
+                let (p, resolve, _) = js::promise();
+                let set = js::global_fn("setTimeout")?;
+                let handle = set.call2(&JsValue::UNDEFINED, &resolve, &ms).ok()?;
+                Some((p, Deadline::Timeout(handle, resolve)))
+            }
+        }
     }
 
     /// Keep the one timer at the engine's next wake time (none when nothing is live).
@@ -768,48 +839,25 @@ impl Inner {
                 (old, arm, released)
             }
         };
-        match old {
-            Timer::Timeout { handle, .. } => {
-                if let Some(clear) = js::global_fn("clearTimeout") {
-                    let _ = clear.call1(&JsValue::UNDEFINED, &handle);
-                }
-            }
-            Timer::Sleep { controller, .. } => controller.abort(),
-            Timer::Off | Timer::Arming { .. } => {}
+        if let Timer::Armed { deadline, .. } = old {
+            deadline.cancel();
         }
         drop(released);
         let Some((at, gen)) = arm else {
             return;
         };
         let delay = crate::core::clamp(at - now, 0.0, MAX_TIMEOUT_MS).ceil();
-        let armed = match &self.driver.clock {
-            Some(clock) => AbortController::new().ok().and_then(|controller| {
-                let p = clock
-                    .sleep
-                    .call2(&clock.obj, &JsValue::from_f64(delay), &controller.signal())
-                    .ok()?;
-                let inner = self.rc()?;
-                spawn_local(async move {
-                    if JsFuture::from(Promise::resolve(&p)).await.is_ok() {
-                        inner.on_timer(Some(gen));
+        let armed = self.deadline(delay).map(|(p, deadline)| {
+            let w = self.weak.clone();
+            spawn_local(async move {
+                if JsFuture::from(p).await.is_ok() {
+                    if let Some(inner) = w.upgrade() {
+                        inner.on_timer(gen);
                     }
-                });
-                Some(Timer::Sleep {
-                    at,
-                    gen,
-                    controller,
-                })
-            }),
-            None => js::global_fn("setTimeout").and_then(|set| {
-                set.call2(
-                    &JsValue::UNDEFINED,
-                    self.on_timeout.as_ref(),
-                    &JsValue::from_f64(delay),
-                )
-                .ok()
-                .map(|handle| Timer::Timeout { at, handle })
-            }),
-        };
+                }
+            });
+            Timer::Armed { at, gen, deadline }
+        });
         let Ok(mut st) = self.state.try_borrow_mut() else {
             return;
         };
@@ -817,15 +865,9 @@ impl Inner {
             (Timer::Arming { gen: g, .. }, Some(t)) if *g == gen => st.timer = t,
             (Timer::Arming { gen: g, .. }, None) if *g == gen => st.timer = Timer::Off,
             // Re-armed meanwhile (the clock's code called back into the pacer): drop ours.
-            (_, Some(Timer::Timeout { handle, .. })) => {
+            (_, Some(Timer::Armed { deadline, .. })) => {
                 drop(st);
-                if let Some(clear) = js::global_fn("clearTimeout") {
-                    let _ = clear.call1(&JsValue::UNDEFINED, &handle);
-                }
-            }
-            (_, Some(Timer::Sleep { controller, .. })) => {
-                drop(st);
-                controller.abort();
+                deadline.cancel();
             }
             _ => {}
         }

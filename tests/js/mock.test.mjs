@@ -702,6 +702,24 @@ describe('Anthropic mock', () => {
         assert.equal(mock.stats.admitted, 0);
       }),
     );
+    it('body-stall: an error head and half its body, then nothing until the client goes away', () =>
+      withMock(startAnthropicMock, {}, async (mock) => {
+        assert.equal(parseFault('429; body-stall=true').bodyStall, true);
+        assert.equal(parseFault('429').bodyStall, false);
+        const r = await anthropic(mock, msg(), { 'x-mock-fault': '429; retry-after=1; body-stall=true' });
+        assert.equal(r.status, 429);
+        assert.equal(r.headers.get('retry-after'), '1');
+        const reader = r.body.getReader();
+        const first = await reader.read();
+        assert.ok(first.value.length > 0);
+        const next = reader.read();
+        const late = await Promise.race([next, new Promise((resolve) => setTimeout(() => resolve('pending'), 5))]);
+        assert.equal(late, 'pending', 'the body never ends');
+        assert.equal(mock.log[0].outcome, 'stalled');
+        await reader.cancel();
+        while (mock.stats.inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      }),
+    );
     it('stall for N ms, then a normal answer', async () => {
       const r = await withFault('stall; ms=5');
       assert.equal(r.status, 200);

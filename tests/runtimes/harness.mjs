@@ -164,6 +164,27 @@ export async function checkScenarios(t, results, mocks) {
     assert.deepEqual(r.preAborted, { rejectedWithReason: true, sent: 0 });
   });
 
+  await check("bodies", (r) => {
+    const { json, kinds } = r;
+    const perAttempt = (/** @type {any} */ k) => k.inputReserved / k.sent;
+    for (const [kind, k] of Object.entries(kinds)) {
+      assert.deepEqual([k.status, k.sent, k.retries], [200, 2, 1], `${kind}: one 429, one retry`);
+      const sent = mocks.anthropic.log.filter((e) => e.headers["x-body-kind"] === kind);
+      assert.equal(sent.length, 2, `${kind}: the mock saw both attempts`);
+      for (const e of sent) assert.deepEqual(e.body, JSON.parse(json), `${kind}: the same body each time`);
+    }
+    assert.equal(kinds.Blob.callerBody, json, "the caller's Blob is still readable");
+    assert.equal(kinds.Request.callerBody, json, "the caller's Request is not consumed");
+    // Strings and bytes are estimated alike (300 characters of text: about 100 tokens, and the
+    // structure); a Blob's and a Request's bodies are not read for the estimate.
+    for (const kind of ["string", "Uint8Array", "ArrayBuffer"]) {
+      assert.equal(perAttempt(kinds[kind]), perAttempt(kinds.string), kind);
+      assert.equal(kinds[kind].outputReserved, 2 * 33, `${kind}: max_tokens reserved per attempt`);
+    }
+    assert.ok(perAttempt(kinds.string) >= 100 && perAttempt(kinds.string) <= 120, `${perAttempt(kinds.string)}`);
+    assert.deepEqual([kinds.Blob.inputReserved, kinds.Request.inputReserved], [0, 0]);
+  });
+
   await check("learnedLimits", (r) => {
     for (const side of ["anthropic", "openai"]) {
       assert.equal(r[side].status, 200);

@@ -114,7 +114,9 @@ const freshStart = (/** @type {Env} */ env) => control(env, `/advance?ms=${HOUR}
 
 /**
  * The `fetch` the pacer gets: tells the mocks the virtual time (if a clock is given; time
- * stands still until the response head is in), adds `headersFor(n)` to the n-th send
+ * stands still until the whole response is in: its body is read here and handed over in a
+ * JavaScript stream, so no part of the network takes virtual time, and the pacer's bounded
+ * read of an error body never races the clock), adds `headersFor(n)` to the n-th send
  * (1-based), and counts the sends.
  * @param {Env} env
  * @param {{ clock?: ReturnType<typeof virtualClock>, headersFor?: (n: number) => Record<string, string> | undefined }} [o]
@@ -127,7 +129,17 @@ function sender(env, { clock, headersFor } = {}) {
     if (!clock) return fetch(req);
     return clock.during(async () => {
       await control(env, `/now?t=${clock.now()}`);
-      return fetch(req);
+      const res = await fetch(req);
+      // A body in a JavaScript stream reads in microtasks (a native one may take turns of the
+      // event loop, so a virtual timer could fire before a body already here was read).
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      const body = new ReadableStream({
+        start(c) {
+          if (bytes.length > 0) c.enqueue(bytes);
+          c.close();
+        },
+      });
+      return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
     });
   };
   f.sent = 0;
@@ -333,6 +345,47 @@ export const scenarios = {
       out[name] = { type, reasons, limits: pacer.limits() };
     }
     return out;
+  },
+
+  /**
+   * Request bodies of every kind the runtime's fetch takes (not a stream: Chromium sends those
+   * only over HTTP/2), each refused once with a 429 and retried: the same body each time (the
+   * driver compares them in the mock's log, by the `x-body-kind` header), the caller's object
+   * left readable, and the estimate reserved per attempt.
+   */
+  async bodies(Pacer, env) {
+    const start = await freshStart(env);
+    const json = JSON.stringify({ model: "claude-test", max_tokens: 33, messages: [{ role: "user", content: "x".repeat(300) }] });
+    const url = `${env.anthropic}/v1/messages`;
+    /** @type {Record<string, () => any>} */
+    const kinds = {
+      string: () => json,
+      Uint8Array: () => new TextEncoder().encode(json),
+      ArrayBuffer: () => new TextEncoder().encode(json).buffer,
+      Blob: () => new Blob([json], { type: "application/json" }),
+      Request: () => undefined,
+    };
+    /** @type {Record<string, object>} */
+    const out = {};
+    for (const [kind, make] of Object.entries(kinds)) {
+      const clock = virtualClock(start);
+      const send = sender(env, { clock, headersFor: (n) => (n === 1 ? { "x-mock-fault": "429; retry-after=1" } : undefined) });
+      const pacer = new Pacer({ clock, seed: 2, fetch: send });
+      const init = anthropicInit({ "x-body-kind": kind });
+      const body = make();
+      const request = body === undefined ? new Request(url, { ...init, body: json }) : undefined;
+      const status = await statusOf(request ? pacer.fetch(request) : pacer.fetch(url, { ...init, body }));
+      const s = pacer.stats();
+      out[kind] = {
+        status,
+        sent: send.sent,
+        retries: s.retries,
+        inputReserved: s.inputTokensReserved,
+        outputReserved: s.outputTokensReserved,
+        callerBody: kind === "Blob" ? await body.text() : request ? await request.text() : null,
+      };
+    }
+    return { json, kinds: out };
   },
 
   /** No configured limits: one call each to Anthropic and OpenAI, then `pacer.limits()`. */

@@ -367,6 +367,8 @@ export function outputPieces(tokens, chunks) {
  * @property {number | string | null} [retryAfterMs] `retry-after-ms` value, verbatim
  * @property {boolean | string} [shouldRetry] `x-should-retry` value (`true` -> `"true"`)
  * @property {number} [ms] for `stall`: the stall in real ms (absent = until the client aborts)
+ * @property {boolean | string} [bodyStall] for an error status: send the head and the first
+ *   half of the error body, then never end it (until the client goes away)
  * @property {number} [afterEvents] for `stream-error` / `sse-error`: events sent before
  * @property {'ok' | 'missing' | 'malformed'} [usage] usage in the response
  * @property {'ok' | 'missing' | 'malformed'} [rateLimitHeaders] rate-limit headers
@@ -386,6 +388,7 @@ export function outputPieces(tokens, chunks) {
  * @property {string | null} retryAfterMs
  * @property {string | null} shouldRetry
  * @property {number | null} ms
+ * @property {boolean} bodyStall
  * @property {number} afterEvents
  * @property {'ok' | 'missing' | 'malformed'} usage
  * @property {'ok' | 'missing' | 'malformed'} rateLimitHeaders
@@ -454,6 +457,7 @@ export function parseFault(input) {
           'retry-after-ms': 'retryAfterMs',
           'should-retry': 'shouldRetry',
           ms: 'ms',
+          'body-stall': 'bodyStall',
           after: 'afterEvents',
           usage: 'usage',
           'ratelimit-headers': 'rateLimitHeaders',
@@ -502,6 +506,7 @@ export function parseFault(input) {
     retryAfterMs: opt(f.retryAfterMs),
     shouldRetry: opt(f.shouldRetry),
     ms,
+    bodyStall: f.bodyStall === true || f.bodyStall === 'true',
     afterEvents,
     usage: kind === 'bad-usage' ? 'malformed' : kind === 'no-usage' ? 'missing' : mode(f.usage, 'usage'),
     rateLimitHeaders:
@@ -794,14 +799,20 @@ export async function startMockServer(provider, options) {
    * @param {number} status
    * @param {Record<string, string>} headers
    * @param {string} body
+   * @param {boolean} [stallBody] send half the body and never end it
    */
-  const send = (res, entry, status, headers, body) => {
+  const send = (res, entry, status, headers, body, stallBody = false) => {
     if (res.destroyed) return;
     entry.status = status;
     stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
     if (status === 429) stats.rateLimited++;
     if (status === 529) stats.overloaded++;
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    if (stallBody) {
+      entry.outcome = 'stalled';
+      res.write(body.slice(0, Math.floor(body.length / 2)));
+      return;
+    }
     res.end(body);
   };
 
@@ -816,7 +827,7 @@ export async function startMockServer(provider, options) {
   const sendError = (res, entry, err, requestId, fault) => {
     const body = fault?.body !== undefined ? fault.body : provider.errorBody({ ...err, requestId });
     const headers = { ...baseHeaders(requestId, fault), ...(fault?.headers ?? {}) };
-    send(res, entry, err.status, headers, typeof body === 'string' ? body : JSON.stringify(body));
+    send(res, entry, err.status, headers, typeof body === 'string' ? body : JSON.stringify(body), fault?.bodyStall);
   };
 
   /** Output settlement for an admitted request that generated `emitted` output tokens. */
