@@ -12,7 +12,7 @@
 //! | `additive` | `base + U[0, 1000)` (the common Python recipe; may pass the cap by < 1 s) |
 //!
 //! With a server hint `h` the wait is `h + U[0, min(h/10, 1000))`: never shorter than the
-//! hint, a little longer to de-synchronise clients. A hint beyond `max_retry_after_ms` is a
+//! hint, a little longer to de-synchronise clients, and never past `max_retry_after_ms`. A hint beyond `max_retry_after_ms` is a
 //! distinct outcome ([`HintDecision::TooLong`]), never replaced by a short backoff.
 //!
 //! Upper bounds are exclusive, also after floating-point rounding; every delay is finite and
@@ -272,7 +272,10 @@ pub fn with_hint(hint_ms: Ms, max_retry_after_ms: Ms, u: f64) -> HintDecision {
     if hint > non_negative(max_retry_after_ms) || hint.is_infinite() {
         return HintDecision::TooLong { hint_ms: hint };
     }
-    let spread = (hint / 10.0).min(HINT_SPREAD_CAP_MS);
+    // The spread never carries the wait past `max_retry_after_ms`: that is the longest sleep.
+    let spread = (hint / 10.0)
+        .min(HINT_SPREAD_CAP_MS)
+        .min(non_negative(max_retry_after_ms) - hint);
     HintDecision::Wait(uniform(hint, hint + spread, unit(u)))
 }
 
@@ -606,6 +609,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(with_hint(0.0, max, 0.9), HintDecision::Wait(0.0));
+    }
+
+    #[test]
+    fn the_spread_never_carries_a_wait_past_the_maximum() {
+        let max = 300_000.0;
+        match with_hint(max - 200.0, max, TOP) {
+            HintDecision::Wait(w) => assert!((max - 1.0..=max).contains(&w), "{w}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            with_hint(max - 200.0, max, 0.5),
+            HintDecision::Wait(max - 100.0)
+        );
+        for u in [0.0, 0.3, TOP] {
+            match with_hint(max, max, u) {
+                HintDecision::Wait(w) => assert_eq!(w, max),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]
