@@ -143,6 +143,8 @@ struct Driver {
     no_date: bool,
     /// The local clock stands still: `now` never moves (the Workers clock between I/O).
     frozen: bool,
+    /// The furthest a bucket may be from full, ms (its window, at most).
+    max_reset: Ms,
 }
 
 impl Driver {
@@ -153,6 +155,7 @@ impl Driver {
             skew,
             no_date: false,
             frozen: false,
+            max_reset: 2.0 * DAY,
         }
     }
 
@@ -286,7 +289,7 @@ impl Driver {
                 d.reset_at_ms.is_finite() && d.reset_at_ms >= self.now,
                 "{d:?}"
             );
-            assert!(d.reset_at_ms - self.now <= 2.0 * DAY, "{d:?}");
+            assert!(d.reset_at_ms - self.now <= self.max_reset, "{d:?}");
         }
         if let Some(p) = self.engine.limiter().paused_until(self.now) {
             assert!(p.is_finite() && p - self.now <= ABSURD_MS, "pause {p}");
@@ -635,8 +638,54 @@ fn a_hint_just_under_max_retry_after_is_waited_within_its_spread() {
             }
         });
         assert_eq!(run.outcome, vec![Some(Ok(200))]);
-        assert!(run.max_sleep() <= 10_000.0 + 1_000.0, "{run:?}");
+        assert!(
+            run.max_sleep() <= 10_000.0,
+            "never past maxRetryAfterMs: {run:?}"
+        );
     }
+}
+
+#[test]
+fn a_learned_limit_whose_refill_takes_days_rejects_the_queue_instead_of_sleeping() {
+    // IETF fields with a 30-day window and nothing left: the next request would wait 30 days
+    // for the bucket. Like a pause that long, nobody waits it out.
+    let mut c = config();
+    c.concurrency = Some(1);
+    let mut d = Driver::new(c, 0.0);
+    d.max_reset = 30.0 * DAY;
+    let run = d.run(3, |_, _, _| {
+        (
+            200,
+            h(&[
+                ("ratelimit-policy", "\"month\";q=1;w=2592000".into()),
+                ("ratelimit", "\"month\";r=0;t=2592000".into()),
+            ]),
+        )
+    });
+    assert_eq!(run.outcome[0], Some(Ok(200)), "{run:?}");
+    for o in &run.outcome[1..] {
+        let Some(Err(CallError::RetryAfterTooLong { hint_ms })) = o else {
+            panic!("{run:?}")
+        };
+        assert!(*hint_ms > 20.0 * DAY, "{hint_ms}");
+    }
+    assert!(run.max_sleep() <= MAX_SLEEP, "{run:?}");
+}
+
+#[test]
+fn a_configured_limit_is_waited_on_even_past_max_retry_after() {
+    // One request a minute, by the caller's own choice, with maxRetryAfterMs at 10 s: the
+    // queue waits its turn (a minute each) rather than failing.
+    let mut c = config();
+    c.retry.max_retry_after_ms = 10_000.0;
+    c.limits = Limits {
+        rpm: Some(1.0),
+        ..Limits::default()
+    };
+    let mut d = Driver::new(c, 0.0);
+    let run = d.run(3, |_, _, _| ok());
+    assert!(run.outcome.iter().all(|o| *o == Some(Ok(200))), "{run:?}");
+    assert!(run.end - T0 >= 2.0 * 60_000.0, "{run:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

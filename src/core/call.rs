@@ -27,7 +27,7 @@ use super::classify::{classify, classify_error, ErrorInfo, FailKind, Outcome, Re
 use super::config::{Config, OutputReservation};
 use super::headers::RateLimitInfo;
 use super::index::{IdMap, PairSet};
-use super::limiter::{Blocker, Cost, Decision, Dim, DimState, Limiter, Ticket, Usage};
+use super::limiter::{Blocker, Cost, Decision, Dim, DimState, Limiter, Source, Ticket, Usage};
 use super::scheduler::Scheduler;
 use super::Ms;
 
@@ -593,6 +593,30 @@ impl Engine {
                     self.give_up_waiting(now_ms, id, error, "retry_after_too_long", &mut out);
                 }
             }
+        }
+
+        // A limit learned from headers whose refill would keep the head of the queue waiting
+        // longer than maxRetryAfterMs (an IETF window of days, say): the server's terms, as
+        // with a pause, and nobody waits them out. (A configured limit is the caller's own
+        // choice, and is waited on.)
+        while let Some(id) = self.scheduler.head() {
+            let Some(call) = self.calls.get(&id) else {
+                break;
+            };
+            let Decision::Wait {
+                until_ms,
+                blocker: Blocker::Dim(dim),
+            } = self.limiter.check(now_ms, call.cost)
+            else {
+                break;
+            };
+            let hint_ms = until_ms - now_ms;
+            let too_long = hint_ms > self.config.retry.max_retry_after_ms;
+            if !too_long || self.limiter.source(dim) != Some(Source::Headers) {
+                break;
+            }
+            let error = CallError::RetryAfterTooLong { hint_ms };
+            self.give_up_waiting(now_ms, id, error, "retry_after_too_long", &mut out);
         }
 
         let poll = self.scheduler.poll(now_ms, &mut self.limiter);

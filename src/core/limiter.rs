@@ -734,6 +734,11 @@ impl Limiter {
             .collect()
     }
 
+    /// Where the limit of `dim` comes from, if it is known.
+    pub fn source(&self, dim: Dim) -> Option<Source> {
+        self.slot(dim).map(Slot::source)
+    }
+
     /// True when at least one limit is known (configured or learned).
     pub fn limits_known(&self) -> bool {
         self.slots.iter().any(Option::is_some)
