@@ -104,13 +104,155 @@ function createApi(glue, isReady) {
     }
   }
 
+  // --- The options, read and validated here (the Wasm side takes them as a flat list of
+  // numbers, src/wasm/options.rs, plus the functions): `undefined` and `null` mean "not given";
+  // a wrong type is a TypeError, a value out of range a RangeError, each naming the option as
+  // written (`retry.maxRetries`); type checks first, in reading order, then the ranges;
+  // unknown keys are ignored. Each option is read once.
+
+  /** The TypeError (`type`) or RangeError naming `path`. */
+  const optionError = (type, path, expected) =>
+    new (type ? TypeError : RangeError)(`llm-pacer: option \`${path}\` must be ${expected}`);
+  const MS = "a number of ms from 0 to 86400000";
+  const RESERVATION = '"max_tokens", "none" or a number from 0 to 1e12';
+  const STATUSES = "an array of HTTP statuses";
+  /** The smallest positive normal double (Rust's `f64::MIN_POSITIVE`). */
+  const MIN_POSITIVE = 2.2250738585072014e-308;
+  const JITTERS = ["none", "full", "equal", "decorrelated", "additive"];
+  /** `v` absent (`undefined` or `null`). */
+  const absent = (v) => v === undefined || v === null;
+  /** `v` as JavaScript's typeof, with `null` apart (the Wasm side's `is_object`). */
+  const isObject = (v) => typeof v == "object" && v !== null;
+
+  /**
+   * `options` as `[numbers, functions]` for the Wasm side, or a throw naming a bad option.
+   * @returns {[number[], object]}
+   */
+  function readOptions(options) {
+    const n = Array(19);
+    const fns = {};
+    if (absent(options)) return [n.fill(NaN), fns];
+    if (!isObject(options)) throw new TypeError("llm-pacer: options must be an object");
+    const o = options;
+    /** `obj[key]` if a number (NaN included), `undefined` if absent; else a TypeError naming `path`. */
+    const num = (obj, key, path) => {
+      const v = obj[key];
+      if (absent(v)) return undefined;
+      if (typeof v != "number") throw optionError(1, path, "a number");
+      return v;
+    };
+    const obj = (key, expected = "an object") => {
+      const v = o[key];
+      if (absent(v)) return undefined;
+      if (!isObject(v)) throw optionError(1, key, expected);
+      return v;
+    };
+    const fn = (from, key, path) => {
+      const v = from[key];
+      if (absent(v)) return undefined;
+      if (typeof v != "function") throw optionError(1, path, "a function");
+      return v;
+    };
+    const integer = (v, lo, hi) => Number.isInteger(v) && v >= lo && v <= hi;
+
+    const limits = obj("limits");
+    if (limits) ["rpm", "tpm", "itpm", "otpm"].forEach((k, i) => (n[i] = num(limits, k, `limits.${k}`)));
+    const preset = o.preset;
+    if (!absent(preset)) {
+      if (typeof preset != "string") throw optionError(1, "preset", "a string");
+      n[4] = low().op(11, preset);
+    }
+    const retry = obj("retry");
+    if (retry) {
+      n[5] = num(retry, "maxRetries", "retry.maxRetries");
+      if (n[5] !== undefined && !integer(n[5], 0, 100)) throw optionError(0, "retry.maxRetries", "an integer from 0 to 100");
+      n[6] = num(retry, "initialDelayMs", "retry.initialDelayMs");
+      n[7] = num(retry, "maxDelayMs", "retry.maxDelayMs");
+      n[8] = num(retry, "multiplier", "retry.multiplier");
+      const jitter = retry.jitter;
+      if (!absent(jitter)) {
+        if (typeof jitter != "string") throw optionError(1, "retry.jitter", "a string");
+        n[9] = JITTERS.indexOf(jitter);
+        if (n[9] < 0) throw optionError(0, "retry.jitter", `one of ${JITTERS.map((j) => `"${j}"`).join(", ")}`);
+      }
+      n[10] = num(retry, "maxRetryAfterMs", "retry.maxRetryAfterMs");
+      const list = retry.retryOn;
+      if (!absent(list)) {
+        if (!Array.isArray(list)) throw optionError(1, "retry.retryOn", STATUSES);
+        n[18] = list.length;
+        for (let i = 0; i < list.length; i++) {
+          const s = list[i];
+          if (typeof s != "number") throw optionError(1, "retry.retryOn", STATUSES);
+          if (!integer(s, 100, 599)) throw optionError(0, "retry.retryOn", "a list of HTTP statuses from 100 to 599");
+          n.push(s);
+        }
+      }
+    }
+    const budget = o.budget;
+    if (budget === false) n[11] = 0;
+    else if (isObject(budget)) {
+      n[11] = 1;
+      n[12] = num(budget, "ratio", "budget.ratio");
+      n[13] = num(budget, "maxTokens", "budget.maxTokens");
+    } else if (!absent(budget)) throw optionError(1, "budget", "an object or false");
+    n[14] = num(o, "concurrency", "concurrency");
+    if (n[14] !== undefined && n[14] !== Infinity && !integer(n[14], 1, 1e6)) {
+      throw optionError(0, "concurrency", "an integer from 1 to 1000000, or Infinity");
+    }
+    n[15] = num(o, "timeoutMs", "timeoutMs");
+    const reservation = o.outputReservation;
+    /** -1 `"max_tokens"`, -2 `"none"` (the Wasm side's codes), after the range checks. */
+    let named;
+    if (typeof reservation == "string") {
+      named = -1 - ["max_tokens", "none"].indexOf(reservation);
+      if (named == 0) throw optionError(0, "outputReservation", RESERVATION);
+    } else if (typeof reservation == "number") n[16] = reservation;
+    else if (!absent(reservation)) throw optionError(1, "outputReservation", RESERVATION);
+    fns.estimate = fn(o, "estimate", "estimate");
+    fns.fetch = fn(o, "fetch", "fetch");
+    fns.onEvent = fn(o, "onEvent", "onEvent");
+    const clock = obj("clock", "an object with now() and sleep(ms, signal)");
+    if (clock) {
+      fns.clock = clock;
+      fns.now = fn(clock, "now", "clock.now") ?? throwError(optionError(1, "clock.now", "a function"));
+      fns.sleep = fn(clock, "sleep", "clock.sleep") ?? throwError(optionError(1, "clock.sleep", "a function"));
+    }
+    n[17] = num(o, "seed", "seed");
+    if (n[17] !== undefined && !Number.isSafeInteger(n[17])) throw optionError(0, "seed", "a safe integer");
+
+    // The ranges, in the core's order (Config::validate); `undefined` (not given) passes.
+    const range = (i, path, lo, hi, expected) => {
+      const v = n[i];
+      if (v !== undefined && !(v >= lo && v <= hi)) throw optionError(0, path, expected);
+    };
+    ["rpm", "tpm", "itpm", "otpm"].forEach((k, i) =>
+      range(i, `limits.${k}`, MIN_POSITIVE, 1e12, "a number greater than 0 and at most 1e12"),
+    );
+    range(6, "retry.initialDelayMs", 0, 864e5, MS);
+    range(7, "retry.maxDelayMs", 0, 864e5, MS);
+    if ((n[7] ?? 6e4) < (n[6] ?? 1e3)) {
+      throw optionError(0, "retry.maxDelayMs", "at least retry.initialDelayMs");
+    }
+    range(8, "retry.multiplier", 1, 100, "a number from 1 to 100");
+    range(10, "retry.maxRetryAfterMs", 0, 864e5, MS);
+    range(12, "budget.ratio", 0, 1000, "a number from 0 to 1000");
+    range(13, "budget.maxTokens", 1, 1e6, "a number from 1 to 1000000");
+    range(15, "timeoutMs", MIN_POSITIVE, 864e5, "a number of ms greater than 0 and at most 86400000");
+    range(16, "outputReservation", 0, 1e12, RESERVATION);
+    n[16] ??= named;
+    return [Array.from(n, (v) => v ?? NaN), fns];
+  }
+  const throwError = (e) => {
+    throw e;
+  };
+
   /** Paces and retries `fetch` calls to an LLM API; see the README and index.d.ts. */
   class Pacer {
     #raw;
     /** @param {object} [options] */
     constructor(options) {
       ensureReady("new Pacer()");
-      const raw = new glue.RawPacer(options, makeError);
+      const raw = new glue.RawPacer(...readOptions(options), makeError);
       this.#raw = raw;
       /** `fetch`, paced and retried; bound, so it can be passed around on its own. */
       this.fetch = (input, init) => raw.fetch(input, init, 0);
@@ -153,7 +295,7 @@ function createApi(glue, isReady) {
   const DIMS = Object.keys(DIMENSIONS);
   let stateless;
   /** The stateless `RawLow` (for the parser and the classifier), made at first use. */
-  const low = () => (stateless ??= new glue.RawLow(0));
+  const low = () => (stateless ??= new glue.RawLow(0, []));
   /** The numbers `raw` left from `start` on. */
   const read = (raw, start, n) => Array.from({ length: n }, (_, i) => raw.op(10, 0, start + i));
   /** `v` on one line (the Wasm side splits its text at line breaks). */
@@ -177,7 +319,7 @@ function createApi(glue, isReady) {
       const o = options;
       try {
         // Read as the Pacer's `retry` options (and its `seed`), which name them `retry.<option>`.
-        this.#raw = new glue.RawLow(1, o == null || typeof o == "object" ? { retry: o, seed: o?.seed } : o);
+        this.#raw = new glue.RawLow(1, readOptions(o == null || typeof o == "object" ? { retry: o, seed: o?.seed } : o)[0]);
       } catch (e) {
         throw e?.message?.includes("retry.") ? new e.constructor(e.message.replace(/retry\./g, "")) : e;
       }
@@ -212,7 +354,8 @@ function createApi(glue, isReady) {
         );
       }
       const { limits, preset, outputReservation } = o == null || typeof o != "object" ? {} : o;
-      this.#raw = new glue.RawLow(2, o == null || typeof o == "object" ? { limits, preset, outputReservation } : o, latency);
+      const numbers = readOptions(o == null || typeof o == "object" ? { limits, preset, outputReservation } : o)[0];
+      this.#raw = new glue.RawLow(2, numbers, latency);
     }
     /** Admit and reserve, or say how long to wait; throws `RequestTooLargeError` when it can never fit. */
     acquire(cost, now = Date.now()) {

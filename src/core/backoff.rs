@@ -156,9 +156,19 @@ impl Backoff {
         } else {
             1.0
         };
-        // `powf`, not `powi`: the exponent may not fit an `i32`. The growth is in [1, inf]
-        // and `initial` is positive and finite, so the product is never NaN.
-        let growth = multiplier.powf(f64::from(n.max(1) - 1));
+        // `multiplier^(n-1)` by squaring (at most 32 rounds, for any `u32`), not `powf`: the
+        // libm `pow` would weigh 2 KB of the Wasm module. Exact for the usual integer
+        // multipliers (within 2^53); otherwise within a few ulps of `powf`. The growth is in
+        // [1, inf] (an overflow is inf, never NaN: no factor is 0) and `initial` is positive
+        // and finite, so the product is never NaN.
+        let (mut growth, mut base, mut e) = (1.0, multiplier, n.max(1) - 1);
+        while e > 0 {
+            if e & 1 == 1 {
+                growth *= base;
+            }
+            base *= base;
+            e >>= 1;
+        }
         (initial * growth).min(self.cap())
     }
 

@@ -9,7 +9,7 @@
 //! object) and numbers, and returns a number; the numbers an operation gives beyond that stay
 //! in a buffer of the instance that `op` code 10 reads, and the package builds its objects
 //! from them. No float is formatted here (the formatter alone would weigh some 16 KB), and the
-//! options are read by the Pacer's own reader ([`super::options::parse`]), so a bad value
+//! options are read by the Pacer's own reader (in the package; see [`super::options`]), so a bad value
 //! throws the same `TypeError` / `RangeError` naming the option.
 //!
 //! Headers come as one string, `name \n value \n name \n value \n ...` (the package flattens a
@@ -274,15 +274,15 @@ pub struct RawLow {
 
 #[wasm_bindgen(js_class = RawLow)]
 impl RawLow {
-    /// Kind 0 (stateless), 1 (a backoff) or 2 (a limiter), from `options` read by the Pacer's
-    /// reader ([`options::parse`]): a bad one throws its `TypeError` / `RangeError` naming it.
+    /// Kind 0 (stateless), 1 (a backoff) or 2 (a limiter), from `options` read and validated
+    /// by the package's reader of the Pacer's options, as the list of [`options`].
     /// The package hands over only what applies: a backoff's options as the Pacer's `retry`
     /// (and `seed`), a limiter's `limits`, `preset` and `outputReservation`; and `latency_ms`,
     /// a limiter's assumed transit (checked by the package; 0 mirrors a server that receives
     /// each request at its admission).
     #[wasm_bindgen(constructor)]
-    pub fn new(kind: u32, options: JsValue, latency_ms: f64) -> R<RawLow> {
-        let (config, driver) = options::parse(&options)?;
+    pub fn new(kind: u32, options: &[f64], latency_ms: f64) -> RawLow {
+        let (config, seed) = options::read(options);
         let low = match kind {
             1 => {
                 let r = config.retry;
@@ -290,7 +290,7 @@ impl RawLow {
                     backoff: r.backoff,
                     max_retries: r.max_retries,
                     max_retry_after_ms: r.max_retry_after_ms,
-                    rng: driver.seed.map(fastrand::Rng::with_seed),
+                    rng: seed.map(fastrand::Rng::with_seed),
                     retries: 0,
                     prev_ms: 0.0,
                 })
@@ -308,10 +308,10 @@ impl RawLow {
             }
             _ => Low::Stateless,
         };
-        Ok(RawLow {
+        RawLow {
             low,
             out: [f64::NAN; 34],
-        })
+        }
     }
 
     /// One operation, by `code`; an operation of another kind does nothing and returns NaN.
@@ -331,11 +331,23 @@ impl RawLow {
     /// | 8 | any | parse headers `arg` | now | see [`parse_headers`] |
     /// | 9 | any | classify `arg` | status, now | see [`classify_response`] |
     /// | 10 | any | read the buffer | index | the number there |
+    /// | 11 | any | the index of the preset named `arg` ([`options::preset_index`]) | | the index; throws a `RangeError` naming `preset` if none |
     ///
     /// `arg` is the operation's string (headers), or its object (usage), or nothing.
     #[allow(clippy::too_many_arguments)]
-    pub fn op(&mut self, code: u32, arg: JsValue, a: f64, b: f64, c: f64, d: f64) -> f64 {
+    pub fn op(&mut self, code: u32, arg: JsValue, a: f64, b: f64, c: f64, d: f64) -> R<f64> {
         let text = arg.as_string().unwrap_or_default();
+        if code == 11 {
+            return options::preset_index(&text).map(f64::from);
+        }
+        Ok(self.run(code, &arg, &text, a, b, c, d))
+    }
+}
+
+impl RawLow {
+    /// [`RawLow::op`] but code 11.
+    #[allow(clippy::too_many_arguments)]
+    fn run(&mut self, code: u32, arg: &JsValue, text: &str, a: f64, b: f64, c: f64, d: f64) -> f64 {
         let out = &mut self.out;
         match (&mut self.low, code) {
             (Low::Backoff(s), 0) => return s.next(a).unwrap_or(f64::NAN),
@@ -346,7 +358,7 @@ impl RawLow {
             (Low::Limiter(s), 2) => return s.acquire(a, b, c, out),
             (Low::Limiter(s), 3) => {
                 // The response's `usage`, Anthropic's or OpenAI's (as the Pacer reads it).
-                let n = |k: &str| js::get_opt(&arg, k).and_then(|v| v.as_f64());
+                let n = |k: &str| js::get_opt(arg, k).and_then(|v| v.as_f64());
                 let usage = Usage {
                     input_tokens: opt(n("input_tokens").or_else(|| n("prompt_tokens"))),
                     cache_creation_input_tokens: opt(n("cache_creation_input_tokens")),
@@ -357,13 +369,13 @@ impl RawLow {
             }
             (Low::Limiter(s), 4) => s.limiter.refund(d, ticket(a, b, c), false),
             (Low::Limiter(s), 5) => {
-                let changed = s.limiter.observe(a, &parse(&text, a));
+                let changed = s.limiter.observe(a, &parse(text, a));
                 return f64::from(u8::from(changed));
             }
             (Low::Limiter(s), 6) => s.limiter.pause_until(a),
             (Low::Limiter(s), 7) => s.limits(a, out),
-            (_, 8) => parse_headers(&text, a, out),
-            (_, 9) => return classify_response(a, &text, b, out),
+            (_, 8) => parse_headers(text, a, out),
+            (_, 9) => return classify_response(a, text, b, out),
             (_, 10) => return out.get(a as usize).copied().unwrap_or(f64::NAN),
             _ => return f64::NAN,
         }

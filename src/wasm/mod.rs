@@ -69,14 +69,14 @@ pub struct RawPacer {
 
 #[wasm_bindgen(js_class = RawPacer)]
 impl RawPacer {
-    /// Read the options (throwing a `TypeError` or `RangeError` naming a bad one) and start
-    /// an idle pacer.
+    /// Start an idle pacer with the options the package read and validated: the numbers in
+    /// `options` (the list of [`options`]) and the functions in `fns` (see [`options::driver`]).
     #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue, make_error: Function) -> Result<RawPacer, JsValue> {
-        let (config, driver) = options::parse(&options)?;
-        Ok(RawPacer {
-            inner: Inner::new(config, driver, make_error),
-        })
+    pub fn new(options: &[f64], fns: JsValue, make_error: Function) -> RawPacer {
+        let (config, seed) = options::read(options);
+        RawPacer {
+            inner: Inner::new(config, options::driver(&fns, seed), make_error),
+        }
     }
 
     /// `fetch(input, init)`, paced and retried, queued at `priority` (higher goes first; the

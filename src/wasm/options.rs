@@ -1,21 +1,32 @@
-//! `new Pacer(options)`: the JavaScript options object read into a [`Config`] and the
-//! driver's own options.
+//! `new Pacer(options)`: the options, already read and validated by the package
+//! (`pkg-template/api.js`, which throws the `TypeError` / `RangeError` naming a bad option),
+//! arrive here as a flat list of numbers, read into a [`Config`] and the driver's own options.
 //!
-//! Rules, in order:
-//! 1. `undefined` and `null` mean "not given" everywhere (the default applies);
-//! 2. a value of the wrong type is a `TypeError` naming the option as JavaScript spells it
-//!    (`retry.maxRetries`);
-//! 3. a value of the right type out of its range is a `RangeError` naming it (counts that must
-//!    be integers are checked here, everything else by [`Config::validate`]);
-//! 4. unknown keys are ignored (so an options object can be shared with other libraries, and
-//!    a newer option passed to an older version does no harm).
+//! Validation lives in JavaScript for size: the messages and the checks cost the Wasm module
+//! several kilobytes, the same checks in JavaScript a few hundred bytes. The core keeps
+//! [`Config::validate`] for Rust users; the list read here is valid by construction, and a
+//! bad number from a caller that bypasses the package is clamped or ignored, never a panic.
+//!
+//! The list (NaN: not given, the default applies):
+//!
+//! | index | option |
+//! |---|---|
+//! | 0-3 | `limits.rpm`, `limits.tpm`, `limits.itpm`, `limits.otpm` |
+//! | 4 | `preset`, as its index in [`presets::PRESETS`] ([`preset_index`], `RawLow` op 11) |
+//! | 5-10 | `retry.maxRetries`, `.initialDelayMs`, `.maxDelayMs`, `.multiplier`, `.jitter` (index in [`Jitter::ALL`]), `.maxRetryAfterMs` |
+//! | 11-13 | `budget`: 0 = `false`, 1 = an object; its `ratio`, `maxTokens` |
+//! | 14 | `concurrency` (`Infinity`: no cap) |
+//! | 15 | `timeoutMs` |
+//! | 16 | `outputReservation`: -1 `"max_tokens"`, -2 `"none"`, else the number |
+//! | 17 | `seed` |
+//! | 18 | `retry.retryOn` given: its length; the statuses follow from 19 |
 
 use super::js;
 use crate::core::backoff::Jitter;
 use crate::core::budget::BudgetConfig;
-use crate::core::config::{Config, ConfigError, ErrorKind, OutputReservation};
+use crate::core::config::{Config, OutputReservation};
 use crate::core::presets;
-use js_sys::{Array, Function};
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -44,254 +55,117 @@ pub struct DriverOptions {
     pub estimate: Option<Function>,
 }
 
-/// Turn a [`ConfigError`] into the JavaScript error to throw.
-pub fn to_js_error(e: &ConfigError) -> JsValue {
-    let msg = e.to_string();
-    match e.kind {
-        ErrorKind::Type => js_sys::TypeError::new(&msg).into(),
-        ErrorKind::Range => js_sys::RangeError::new(&msg).into(),
-    }
-}
-
 type R<T> = Result<T, JsValue>;
-
-fn type_err(option: &str, expected: &str) -> JsValue {
-    to_js_error(&ConfigError::type_(option, expected))
-}
-
-fn range_err(option: &str, expected: &str) -> JsValue {
-    to_js_error(&ConfigError::range(option, expected))
-}
-
-/// `obj[key]`, with `undefined`/`null` as `None`. A throwing getter propagates.
-fn field(obj: &JsValue, key: &str) -> R<Option<JsValue>> {
-    let v = js::get(obj, key)?;
-    Ok(if v.is_undefined() || v.is_null() {
-        None
-    } else {
-        Some(v)
-    })
-}
-
-fn number(obj: &JsValue, key: &str, path: &str) -> R<Option<f64>> {
-    match field(obj, key)? {
-        None => Ok(None),
-        Some(v) => v
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| type_err(path, "a number")),
-    }
-}
-
-fn integer(
-    obj: &JsValue,
-    key: &str,
-    path: &str,
-    lo: f64,
-    hi: f64,
-    expected: &str,
-) -> R<Option<u32>> {
-    match number(obj, key, path)? {
-        None => Ok(None),
-        Some(n) if n.fract() == 0.0 && n >= lo && n <= hi => Ok(Some(n as u32)),
-        Some(_) => Err(range_err(path, expected)),
-    }
-}
-
-fn function(obj: &JsValue, key: &str, path: &str) -> R<Option<Function>> {
-    match field(obj, key)? {
-        None => Ok(None),
-        Some(v) => v
-            .dyn_into::<Function>()
-            .map(Some)
-            .map_err(|_| type_err(path, "a function")),
-    }
-}
-
-fn object(obj: &JsValue, key: &str, path: &str, expected: &str) -> R<Option<JsValue>> {
-    match field(obj, key)? {
-        None => Ok(None),
-        Some(v) if v.is_object() => Ok(Some(v)),
-        Some(_) => Err(type_err(path, expected)),
-    }
-}
 
 /// The preset named `name`, or a `RangeError` naming `preset` with the nearest valid names.
 pub fn preset(name: &str) -> R<&'static presets::Preset> {
     presets::find(name).ok_or_else(|| {
-        let mut expected = String::from("a known preset name, such as");
+        let mut msg =
+            String::from("llm-pacer: option `preset` must be a known preset name, such as");
         for (i, near) in presets::suggest(name, 4).into_iter().enumerate() {
-            expected.push_str(if i == 0 { " \"" } else { ", \"" });
-            expected.push_str(near);
-            expected.push('"');
+            msg.push_str(if i == 0 { " \"" } else { ", \"" });
+            msg.push_str(near);
+            msg.push('"');
         }
-        range_err("preset", &expected)
+        js_sys::RangeError::new(&msg).into()
     })
 }
 
-/// Read and validate the options. Errors are the `TypeError` / `RangeError` to throw.
-pub fn parse(options: &JsValue) -> R<(Config, DriverOptions)> {
+/// The index of the preset named `name` in [`presets::PRESETS`] (what
+/// the package passes in the options list), or the `RangeError` naming `preset` with the
+/// nearest valid names.
+pub fn preset_index(name: &str) -> R<u32> {
+    let p = preset(name)?;
+    Ok(presets::PRESETS
+        .iter()
+        .position(|q| core::ptr::eq(q, p))
+        .unwrap_or(0) as u32)
+}
+
+/// `n[i]`, unless absent (NaN, or past the end).
+fn at(n: &[f64], i: usize) -> Option<f64> {
+    n.get(i).copied().filter(|v| !v.is_nan())
+}
+
+/// The policy's options and the seed, from the package's list (see the module docs).
+pub fn read(n: &[f64]) -> (Config, Option<u64>) {
     let mut c = Config::new();
-    let mut d = DriverOptions::default();
-    if options.is_undefined() || options.is_null() {
-        return Ok((c, d));
+    c.limits.rpm = at(n, 0);
+    c.limits.tpm = at(n, 1);
+    c.limits.itpm = at(n, 2);
+    c.limits.otpm = at(n, 3);
+    if let Some(p) = at(n, 4).and_then(|i| presets::PRESETS.get(i as usize)) {
+        c.limits = p.merged(&c.limits);
     }
-    if !options.is_object() {
-        return Err(js_sys::TypeError::new("llm-pacer: options must be an object").into());
+    let r = &mut c.retry;
+    if let Some(v) = at(n, 5) {
+        r.max_retries = v as u32;
     }
-    let o = options;
-
-    if let Some(l) = object(o, "limits", "limits", "an object")? {
-        c.limits.rpm = number(&l, "rpm", "limits.rpm")?;
-        c.limits.tpm = number(&l, "tpm", "limits.tpm")?;
-        c.limits.itpm = number(&l, "itpm", "limits.itpm")?;
-        c.limits.otpm = number(&l, "otpm", "limits.otpm")?;
+    let b = &mut r.backoff;
+    if let Some(v) = at(n, 6) {
+        b.initial_delay_ms = v;
     }
-
-    // A preset supplies the limits that `limits` leaves out.
-    if let Some(p) = field(o, "preset")? {
-        let Some(name) = p.as_string() else {
-            return Err(type_err("preset", "a string"));
-        };
-        c.limits = preset(&name)?.merged(&c.limits);
+    if let Some(v) = at(n, 7) {
+        b.max_delay_ms = v;
     }
-
-    if let Some(r) = object(o, "retry", "retry", "an object")? {
-        let rc = &mut c.retry;
-        if let Some(n) = integer(
-            &r,
-            "maxRetries",
-            "retry.maxRetries",
-            0.0,
-            100.0,
-            "an integer from 0 to 100",
-        )? {
-            rc.max_retries = n;
-        }
-        if let Some(n) = number(&r, "initialDelayMs", "retry.initialDelayMs")? {
-            rc.backoff.initial_delay_ms = n;
-        }
-        if let Some(n) = number(&r, "maxDelayMs", "retry.maxDelayMs")? {
-            rc.backoff.max_delay_ms = n;
-        }
-        if let Some(n) = number(&r, "multiplier", "retry.multiplier")? {
-            rc.backoff.multiplier = n;
-        }
-        if let Some(j) = field(&r, "jitter")? {
-            let name = j
-                .as_string()
-                .ok_or_else(|| type_err("retry.jitter", "a string"))?;
-            rc.backoff.jitter = Jitter::from_name(&name).ok_or_else(|| {
-                range_err(
-                    "retry.jitter",
-                    "one of \"none\", \"full\", \"equal\", \"decorrelated\", \"additive\"",
-                )
-            })?;
-        }
-        if let Some(n) = number(&r, "maxRetryAfterMs", "retry.maxRetryAfterMs")? {
-            rc.max_retry_after_ms = n;
-        }
-        if let Some(list) = field(&r, "retryOn")? {
-            if !Array::is_array(&list) {
-                return Err(type_err("retry.retryOn", "an array of HTTP statuses"));
-            }
-            let list: Array = list.unchecked_into();
-            let mut statuses = Vec::with_capacity(list.length() as usize);
-            for i in 0..list.length() {
-                let n = list
-                    .get(i)
-                    .as_f64()
-                    .ok_or_else(|| type_err("retry.retryOn", "an array of HTTP statuses"))?;
-                if n.fract() != 0.0 || !(100.0..=599.0).contains(&n) {
-                    return Err(range_err(
-                        "retry.retryOn",
-                        "a list of HTTP statuses from 100 to 599",
-                    ));
-                }
-                statuses.push(n as u16);
-            }
-            rc.retry_on = Some(statuses);
-        }
+    if let Some(v) = at(n, 8) {
+        b.multiplier = v;
     }
-
-    if let Some(b) = field(o, "budget")? {
-        if b.as_bool() == Some(false) {
-            c.budget = None;
-        } else if b.is_object() {
+    if let Some(j) = at(n, 9).and_then(|i| Jitter::ALL.get(i as usize)) {
+        b.jitter = *j;
+    }
+    if let Some(v) = at(n, 10) {
+        r.max_retry_after_ms = v;
+    }
+    if let Some(len) = at(n, 18) {
+        r.retry_on = Some(
+            (0..len as usize)
+                .filter_map(|i| at(n, 19 + i))
+                .map(|s| s as u16)
+                .collect(),
+        );
+    }
+    match at(n, 11) {
+        Some(0.0) => c.budget = None,
+        Some(_) => {
             let mut bc = BudgetConfig::default();
-            if let Some(n) = number(&b, "ratio", "budget.ratio")? {
-                bc.ratio = n;
+            if let Some(v) = at(n, 12) {
+                bc.ratio = v;
             }
-            if let Some(n) = number(&b, "maxTokens", "budget.maxTokens")? {
-                bc.max_tokens = n;
+            if let Some(v) = at(n, 13) {
+                bc.max_tokens = v;
             }
             c.budget = Some(bc);
-        } else {
-            return Err(type_err("budget", "an object or false"));
         }
-    }
-
-    match number(o, "concurrency", "concurrency")? {
         None => {}
-        // `Infinity` is the default: no cap.
-        Some(n) if n == f64::INFINITY => c.concurrency = None,
-        Some(n) if n.fract() == 0.0 && (1.0..=1_000_000.0).contains(&n) => {
-            c.concurrency = Some(n as u32)
-        }
-        Some(_) => {
-            return Err(range_err(
-                "concurrency",
-                "an integer from 1 to 1000000, or Infinity",
-            ))
-        }
     }
-
-    c.timeout_ms = number(o, "timeoutMs", "timeoutMs")?;
-
-    if let Some(v) = field(o, "outputReservation")? {
-        const EXPECTED: &str = "\"max_tokens\", \"none\" or a number from 0 to 1e12";
-        c.output_reservation = if let Some(s) = v.as_string() {
-            match s.as_str() {
-                "max_tokens" => OutputReservation::MaxTokens,
-                "none" => OutputReservation::None,
-                _ => return Err(range_err("outputReservation", EXPECTED)),
-            }
-        } else if let Some(n) = v.as_f64() {
-            OutputReservation::Fixed(n)
+    c.concurrency = at(n, 14).filter(|v| v.is_finite()).map(|v| v as u32);
+    c.timeout_ms = at(n, 15);
+    if let Some(v) = at(n, 16) {
+        c.output_reservation = if v == -1.0 {
+            OutputReservation::MaxTokens
+        } else if v == -2.0 {
+            OutputReservation::None
         } else {
-            return Err(type_err("outputReservation", EXPECTED));
+            OutputReservation::Fixed(v)
         };
     }
+    let seed = at(n, 17).map(|v| v as i64 as u64);
+    (c, seed)
+}
 
-    d.estimate = function(o, "estimate", "estimate")?;
-    d.fetch = function(o, "fetch", "fetch")?;
-    d.on_event = function(o, "onEvent", "onEvent")?;
-
-    if let Some(clock) = object(
-        o,
-        "clock",
-        "clock",
-        "an object with now() and sleep(ms, signal)",
-    )? {
-        let now = function(&clock, "now", "clock.now")?
-            .ok_or_else(|| type_err("clock.now", "a function"))?;
-        let sleep = function(&clock, "sleep", "clock.sleep")?
-            .ok_or_else(|| type_err("clock.sleep", "a function"))?;
-        d.clock = Some(Clock {
-            obj: clock,
-            now,
-            sleep,
-        });
+/// The driver's options: the functions in `fns` (`{ fetch, clock, now, sleep, onEvent,
+/// estimate }`, each a function or absent, checked by the package) and the seed.
+pub fn driver(fns: &JsValue, seed: Option<u64>) -> DriverOptions {
+    let f = |k: &str| js::get_opt(fns, k).map(JsCast::unchecked_into::<Function>);
+    DriverOptions {
+        fetch: f("fetch"),
+        clock: match (js::get_opt(fns, "clock"), f("now"), f("sleep")) {
+            (Some(obj), Some(now), Some(sleep)) => Some(Clock { obj, now, sleep }),
+            _ => None,
+        },
+        seed,
+        on_event: f("onEvent"),
+        estimate: f("estimate"),
     }
-
-    if let Some(n) = number(o, "seed", "seed")? {
-        const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
-        if n.fract() != 0.0 || n.abs() > MAX_SAFE {
-            return Err(range_err("seed", "a safe integer"));
-        }
-        d.seed = Some(n as i64 as u64);
-    }
-
-    c.validate().map_err(|e| to_js_error(&e))?;
-    Ok((c, d))
 }
