@@ -180,12 +180,21 @@ for (const p of gluePaths) {
 JS
     die "could not shorten the import names (wasm-bindgen output changed?)"
 
-  # Each entry: the template with `// @include api.js` replaced by the shared API.
+  # Each entry: the template with `// @include api.js` replaced by the shared API, and
+  # `// @exports EXPR` by `export const { <every name createApi returns> } = EXPR;`: the names
+  # are listed once, in the `return { ... }` that ends pkg-template/api.js.
+  api_names=$(node -e '
+    const s = require("fs").readFileSync("pkg-template/api.js", "utf8");
+    const m = s.match(/return \{([^{}]*)\};\s*\}\s*$/);
+    if (!m) process.exit(1);
+    console.log(m[1].split(",").map((x) => x.trim()).filter(Boolean).join(", "));
+  ') || die "could not read the export list at the end of pkg-template/api.js"
   assemble() { # template output
-    awk -v api=pkg-template/api.js '
+    awk -v api=pkg-template/api.js -v names="$api_names" '
       /^\/\/ @include api\.js$/ { while ((getline line < api) > 0) print line; close(api); next }
+      /^\/\/ @exports / { print "export const { " names " } = " substr($0, 13) ";"; next }
       { print }' "pkg-template/entry/$1" >"$out/$2"
-    ! grep -q '@include' "$out/$2" || die "unexpanded @include in $2"
+    ! grep -q '@include\|@exports' "$out/$2" || die "unexpanded @include or @exports in $2"
   }
   assemble default.js web/index.js
   assemble slim.js web/slim.js
@@ -193,7 +202,7 @@ JS
   assemble deno.js deno/index.js
   assemble bun.js web/bun.js
   assemble node.cjs node/index.cjs
-  cp pkg-template/entry/node.mjs "$out/node/index.mjs"
+  assemble node.mjs node/index.mjs
 
   # Minified (esbuild, file by file, no bundling): comments are for the sources (pkg-template/,
   # the Rust docs that wasm-bindgen copies into its glue; users read index.d.ts), and short

@@ -11,15 +11,4 @@ initSync({ module: readFileSync(resolve(import.meta.dir, wasmPath)) });
 
 // @include api.js
 
-export const {
-  Pacer,
-  PacerError,
-  RequestTooLargeError,
-  RetryAfterTooLongError,
-  PacerTimeoutError,
-  ClosedError,
-  Backoff,
-  Limiter,
-  parseRateLimitHeaders,
-  classify,
-} = createApi({ RawPacer, RawLow });
+// @exports createApi({ RawPacer, RawLow })

@@ -7,15 +7,4 @@ await init({ module_or_path: new URL("../llm_pacer_bg.wasm", import.meta.url) })
 
 // @include api.js
 
-export const {
-  Pacer,
-  PacerError,
-  RequestTooLargeError,
-  RetryAfterTooLongError,
-  PacerTimeoutError,
-  ClosedError,
-  Backoff,
-  Limiter,
-  parseRateLimitHeaders,
-  classify,
-} = createApi(glue);
+// @exports createApi(glue)

@@ -9,15 +9,4 @@ wasm.__wbindgen_start();
 
 // @include api.js
 
-export const {
-  Pacer,
-  PacerError,
-  RequestTooLargeError,
-  RetryAfterTooLongError,
-  PacerTimeoutError,
-  ClosedError,
-  Backoff,
-  Limiter,
-  parseRateLimitHeaders,
-  classify,
-} = createApi({ RawPacer, RawLow });
+// @exports createApi({ RawPacer, RawLow })

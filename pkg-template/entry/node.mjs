@@ -2,15 +2,4 @@
 // `require` in one program share one module instance.
 import api from "./index.cjs";
 
-export const {
-  Pacer,
-  PacerError,
-  RequestTooLargeError,
-  RetryAfterTooLongError,
-  PacerTimeoutError,
-  ClosedError,
-  Backoff,
-  Limiter,
-  parseRateLimitHeaders,
-  classify,
-} = api;
+// @exports api

@@ -23,15 +23,4 @@ export default init;
 
 // @include api.js
 
-export const {
-  Pacer,
-  PacerError,
-  RequestTooLargeError,
-  RetryAfterTooLongError,
-  PacerTimeoutError,
-  ClosedError,
-  Backoff,
-  Limiter,
-  parseRateLimitHeaders,
-  classify,
-} = createApi(glue, () => ready);
+// @exports createApi(glue, () => ready)

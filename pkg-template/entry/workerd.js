@@ -8,15 +8,4 @@ initSync({ module: wasm });
 
 // @include api.js
 
-export const {
-  Pacer,
-  PacerError,
-  RequestTooLargeError,
-  RetryAfterTooLongError,
-  PacerTimeoutError,
-  ClosedError,
-  Backoff,
-  Limiter,
-  parseRateLimitHeaders,
-  classify,
-} = createApi({ RawPacer, RawLow });
+// @exports createApi({ RawPacer, RawLow })
