@@ -17,26 +17,11 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { createHash } from "node:crypto";
 import { startAnthropicMock } from "./mock/index.mjs";
-import { VirtualClock, trackedFetch, drained, outcome, isSettled, until, mockEnv, anthropicInit, gap } from "./lib/harness.mjs";
+import { VirtualClock, trackedFetch, drained, outcome, isSettled, until, mockEnv, anthropicInit, gap, bounded, importWithWasmMemory } from "./lib/harness.mjs";
 
 // The package's Wasm memory, caught as it is instantiated (it grows and never shrinks, so its
 // size after a call is the most the call ever needed).
-let wasmMemory = null;
-const { Pacer } = await (async () => {
-  const Instance = WebAssembly.Instance;
-  WebAssembly.Instance = new Proxy(Instance, {
-    construct(target, args, newTarget) {
-      const instance = Reflect.construct(target, args, newTarget);
-      if (instance.exports?.memory instanceof WebAssembly.Memory) wasmMemory = instance.exports.memory;
-      return instance;
-    },
-  });
-  try {
-    return await import("llm-pacer");
-  } finally {
-    WebAssembly.Instance = Instance;
-  }
-})();
+const { api: { Pacer }, memory: wasmMemory } = await importWithWasmMemory();
 
 /**
  * A server that records every request's raw bytes and answers from a script: each item
@@ -408,7 +393,7 @@ describe("huge bodies: the estimate's work and memory stay bounded", () => {
   async function estimateOf(body, t) {
     const e = await env(t);
     const pacer = e.make();
-    const before = wasmMemory.buffer.byteLength;
+    const before = wasmMemory().buffer.byteLength;
     const started = performance.now();
     const res = await pacer.fetch(e.url, { method: "POST", body });
     const ms = performance.now() - started;
@@ -420,7 +405,7 @@ describe("huge bodies: the estimate's work and memory stay bounded", () => {
     assert.equal(raw.length, want.length);
     assert.equal(sha(raw), sha(want), "the bytes arrive intact");
     const s = pacer.stats();
-    return { input: s.inputTokensReserved, output: s.outputTokensReserved, grew: wasmMemory.buffer.byteLength - before, ms };
+    return { input: s.inputTokensReserved, output: s.outputTokensReserved, grew: wasmMemory().buffer.byteLength - before, ms };
   }
 
   const big = (n) => JSON.stringify({ model: "m", max_tokens: 9, messages: [{ role: "user", content: "a".repeat(n) }] });
@@ -496,21 +481,6 @@ describe("JSON bodies of every kind through the Anthropic mock", () => {
 });
 
 describe("error bodies: the retry decision never waits long on one", () => {
-  /** Fails (instead of hanging) when `p` has not settled after `ms` of real time. */
-  async function bounded(p, what, ms = 10_000) {
-    let timer;
-    try {
-      return await Promise.race([
-        p,
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms of real time`)), ms);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   for (const status of [429, 529, 503]) {
     test(`a ${status} whose body starts and never ends is decided on its status and headers`, async (t) => {
       const env = await mockEnv(t, startAnthropicMock);

@@ -10,7 +10,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
-import { anthropicInit, openaiInit, mockEnv, drained, gap, outcome, until, T0 } from "./lib/harness.mjs";
+import { anthropicInit, openaiInit, mockEnv, drained, gap, outcome, until, T0, bounded } from "./lib/harness.mjs";
 
 const SECOND = 1000;
 const HOUR = 3_600_000;
@@ -22,21 +22,6 @@ const SKEWS = [-10 * YEAR, -DAY, -3 * HOUR, 0, 3 * HOUR, DAY, 10 * YEAR];
 const httpDate = (ms) => new Date(ms).toUTCString();
 const rfc3339 = (ms) => new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
 const label = (skew) => (skew === 0 ? "on time" : `${skew > 0 ? "+" : "-"}${Math.abs(skew) >= YEAR ? `${Math.abs(skew) / YEAR} y` : Math.abs(skew) >= DAY ? `${Math.abs(skew) / DAY} d` : `${Math.abs(skew) / HOUR} h`}`);
-
-/** Fails (instead of hanging) when `p` has not settled after `ms` of real time. */
-async function bounded(p, what, ms = 10_000) {
-  let timer;
-  try {
-    return await Promise.race([
-      p,
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms of real time`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Every sleep the pacer asked of the clock: finite, non-negative, at most `max`. */
 function assertSleeps(clock, max, what) {

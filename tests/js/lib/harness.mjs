@@ -265,3 +265,41 @@ export async function mockEnv(t, start, { virtualLatencyMs = 0, ...mockOptions }
 export function gap(mock, i, j = i + 1) {
   return mock.log[j].at - mock.log[i].at;
 }
+
+/**
+ * Imports the package while catching its Wasm instance's memory, to watch it grow. Call it
+ * before anything else imports "llm-pacer": a module instantiates once.
+ * @returns {Promise<{ api: typeof import("llm-pacer"), memory: () => WebAssembly.Memory | null }>}
+ */
+export async function importWithWasmMemory() {
+  /** @type {WebAssembly.Memory | null} */
+  let memory = null;
+  const Instance = WebAssembly.Instance;
+  WebAssembly.Instance = new Proxy(Instance, {
+    construct(target, args, newTarget) {
+      const instance = Reflect.construct(target, args, newTarget);
+      if (instance.exports?.memory instanceof WebAssembly.Memory) memory = instance.exports.memory;
+      return instance;
+    },
+  });
+  try {
+    return { api: await import("llm-pacer"), memory: () => memory };
+  } finally {
+    WebAssembly.Instance = Instance;
+  }
+}
+
+/** Fails (instead of hanging) when `p` has not settled after `ms` of real time. */
+export async function bounded(p, what, ms = 10_000) {
+  let timer;
+  try {
+    return await Promise.race([
+      p,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms of real time`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

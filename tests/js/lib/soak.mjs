@@ -19,7 +19,7 @@
 import { setTimeout as realDelay } from "node:timers/promises";
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { T0 } from "./harness.mjs";
+import { T0, importWithWasmMemory } from "./harness.mjs";
 
 /** mulberry32: a small seeded PRNG with uniform draws in [0, 1). */
 export function prng(seed) {
@@ -105,28 +105,18 @@ function pick(rand, table) {
 }
 
 /** The pacer's Wasm memory, caught as the package instantiates its module (first load only). */
-let wasmMemory = null;
+let wasmMemory = () => /** @type {WebAssembly.Memory | null} */ (null);
 async function loadPacer() {
-  const Instance = WebAssembly.Instance;
-  WebAssembly.Instance = new Proxy(Instance, {
-    construct(target, args, newTarget) {
-      const instance = Reflect.construct(target, args, newTarget);
-      if (instance.exports?.memory instanceof WebAssembly.Memory) wasmMemory = instance.exports.memory;
-      return instance;
-    },
-  });
-  try {
-    return await import("llm-pacer");
-  } finally {
-    WebAssembly.Instance = Instance;
-  }
+  const { api, memory } = await importWithWasmMemory();
+  wasmMemory = memory;
+  return api;
 }
 
 const heap = () => {
   globalThis.gc?.();
   globalThis.gc?.();
   const m = process.memoryUsage();
-  return { heapUsed: m.heapUsed, rss: m.rss, wasm: wasmMemory?.buffer.byteLength ?? null };
+  return { heapUsed: m.heapUsed, rss: m.rss, wasm: wasmMemory()?.buffer.byteLength ?? null };
 };
 
 /**
