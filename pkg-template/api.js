@@ -246,6 +246,54 @@ function createApi(glue, isReady) {
     throw e;
   };
 
+  /** The most of a `Request` input's body read for the estimate (the Wasm side's own cap). */
+  const REQUEST_BODY_CAP = 32 << 20;
+
+  /**
+   * The bytes of a `Request` input's body, for the estimate: read from a clone (the caller's
+   * body is never touched), at most REQUEST_BODY_CAP of them, else `undefined`.
+   * @param {Request} request
+   */
+  async function requestBody(request) {
+    const reader = request.clone().body.getReader();
+    const chunks = [];
+    let n = 0;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        n += value.byteLength;
+        if (n > REQUEST_BODY_CAP) return undefined;
+        chunks.push(value);
+      }
+    } catch {
+      return undefined;
+    } finally {
+      reader.cancel().catch(() => {});
+    }
+    const bytes = new Uint8Array(n);
+    n = 0;
+    for (const c of chunks) {
+      bytes.set(c, n);
+      n += c.byteLength;
+    }
+    return bytes;
+  }
+
+  /** `pacer.fetch` at `priority`: a `Request` input's own body is read for the estimate first. */
+  function pacedFetch(raw, input, init, priority) {
+    if (
+      typeof Request === "function" &&
+      input instanceof Request &&
+      input.body &&
+      !input.bodyUsed &&
+      (init == null || init.body === undefined)
+    ) {
+      return requestBody(input).then((body) => raw.fetch(input, init, priority, body));
+    }
+    return raw.fetch(input, init, priority, undefined);
+  }
+
   /** Paces and retries `fetch` calls to an LLM API; see the README and index.d.ts. */
   class Pacer {
     #raw;
@@ -255,7 +303,7 @@ function createApi(glue, isReady) {
       const raw = new glue.RawPacer(...readOptions(options), makeError);
       this.#raw = raw;
       /** `fetch`, paced and retried; bound, so it can be passed around on its own. */
-      this.fetch = (input, init) => raw.fetch(input, init, 0);
+      this.fetch = (input, init) => pacedFetch(raw, input, init, 0);
     }
     /**
      * A `fetch` like `pacer.fetch` whose calls queue at `priority` (higher goes first).
@@ -269,7 +317,7 @@ function createApi(glue, isReady) {
         throw new RangeError(`llm-pacer: option \`priority\` must be an integer in [-1000000, 1000000], got ${priority}`);
       }
       const raw = this.#raw;
-      return (input, init) => raw.fetch(input, init, priority);
+      return (input, init) => pacedFetch(raw, input, init, priority);
     }
     /** Counters: plain, finite, non-negative numbers. */
     stats() {

@@ -81,8 +81,11 @@ impl RawPacer {
 
     /// `fetch(input, init)`, paced and retried, queued at `priority` (higher goes first; the
     /// package validates it) moved by one for the fetch option `priority: "high" | "low"`.
-    pub fn fetch(&self, input: JsValue, init: JsValue, priority: i32) -> Promise {
-        self.inner.fetch(input, init, priority)
+    ///
+    /// `body`, when given, is the body of a `Request` input, read from a clone by the package:
+    /// what the estimate reads instead of `init.body`.
+    pub fn fetch(&self, input: JsValue, init: JsValue, priority: i32, body: JsValue) -> Promise {
+        self.inner.fetch(input, init, priority, body)
     }
 
     /// Counters now, as a plain object.
@@ -377,7 +380,7 @@ impl Inner {
         self.rearm(now);
     }
 
-    fn fetch(&self, input: JsValue, init: JsValue, priority: i32) -> Promise {
+    fn fetch(&self, input: JsValue, init: JsValue, priority: i32, body: JsValue) -> Promise {
         let init = if init.is_object() {
             init
         } else {
@@ -389,7 +392,14 @@ impl Inner {
                 return Promise::reject(&self.abort_reason(s));
             }
         }
-        let request = match self.estimate(&input, &init) {
+        let estimated = if body.is_undefined() {
+            init.clone()
+        } else {
+            let o = Object::new();
+            js::set(&o, "body", &body);
+            o.into()
+        };
+        let request = match self.estimate(&input, &estimated) {
             Ok(r) => CallRequest {
                 priority: priority.saturating_add(body::priority_hint(&input, &init)),
                 ..r
