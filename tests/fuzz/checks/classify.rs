@@ -144,14 +144,17 @@ fn in_engine(
         }
         Outcome::Retry(_) => match v {
             Verdict::Retry { at_ms } => {
-                let wait = at_ms - now;
+                // Absolute times: `now + wait` rounds (a hint of 1e-90 ms is no wait at all).
                 if let Some(h) = info.retry_after_ms {
                     assert!(h <= max_retry_after, "retried past maxRetryAfterMs");
+                    let most = h + (h / 10.0).min(1000.0);
                     assert!(
-                        wait >= h && wait <= h + (h / 10.0).min(1000.0),
-                        "wait {wait} for a hint of {h}"
+                        at_ms >= now + h && at_ms <= now + most,
+                        "retry at now + {} for a hint of {h}",
+                        at_ms - now
                     );
                 } else {
+                    let wait = at_ms - now;
                     assert!((0.0..=61_000.0).contains(&wait), "backoff {wait}");
                 }
             }

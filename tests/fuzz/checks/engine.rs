@@ -364,6 +364,8 @@ struct Call {
     state: State,
     attempts: u32,
     deadline: Option<f64>,
+    /// What each attempt reserves: input and output tokens.
+    cost: (f64, f64),
 }
 
 /// What the statistics must say.
@@ -376,6 +378,10 @@ struct Counts {
     overloaded: u64,
     server_errors: u64,
     network_errors: u64,
+    input_reserved: f64,
+    output_reserved: f64,
+    input_used: f64,
+    output_used: f64,
 }
 
 struct Harness {
@@ -385,6 +391,12 @@ struct Harness {
     calls: BTreeMap<Id, Call>,
     closed: bool,
     counts: Counts,
+    /// The latest time seen (the limiter's clock never runs back).
+    clock: f64,
+    /// When each attempt was sent, on that clock.
+    sends: Vec<f64>,
+    /// A 429 or 529 gave a request back to the buckets.
+    refunded: bool,
 }
 
 impl Harness {
@@ -398,6 +410,9 @@ impl Harness {
             calls: BTreeMap::new(),
             closed: false,
             counts: Counts::default(),
+            clock: T0,
+            sends: Vec::new(),
+            refunded: false,
         }
     }
 
@@ -430,6 +445,24 @@ impl Harness {
         c.state = State::Ended;
     }
 
+    /// What the engine reserves per attempt of `request` (`Engine::cost_of`): sane token
+    /// counts (capped at `Usage::MAX_TOKENS`), else 0.
+    fn cost(&self, request: &Request) -> (f64, f64) {
+        let clean = |v: f64| {
+            if v.is_finite() && v > 0.0 {
+                v.min(Usage::MAX_TOKENS)
+            } else {
+                0.0
+            }
+        };
+        let output = match self.config.output_reservation {
+            OutputReservation::MaxTokens => request.max_tokens.map_or(0.0, clean),
+            OutputReservation::None => 0.0,
+            OutputReservation::Fixed(n) => n,
+        };
+        (clean(request.input_tokens), output)
+    }
+
     fn step(&mut self, op: &Op) {
         match op {
             Op::Submit {
@@ -448,12 +481,14 @@ impl Harness {
                         assert!(!self.calls.contains_key(&id), "id {id} given twice");
                         self.counts.requests += 1;
                         let deadline = self.config.timeout_ms.map(|t| self.now + t);
+                        let cost = self.cost(&request);
                         self.calls.insert(
                             id,
                             Call {
                                 state: State::Waiting { held: false },
                                 attempts: 0,
                                 deadline,
+                                cost,
                             },
                         );
                     }
@@ -528,6 +563,10 @@ impl Harness {
                         output_tokens: a[3].get(),
                     });
                     self.engine.on_done(self.now, id, usage);
+                    if let Some(u) = usage.and_then(Usage::sanitized) {
+                        self.counts.input_used += u.metered_input();
+                        self.counts.output_used += u.output_tokens;
+                    }
                     self.end(id, "on_done");
                     self.pump();
                 }
@@ -571,6 +610,7 @@ impl Harness {
             assert_eq!(v, Verdict::Unknown, "a response for call {id} in {state:?}");
             return;
         }
+        self.refunded |= status == 429 || status == 529;
         match status {
             429 => self.counts.rate_limited += 1,
             529 => self.counts.overloaded += 1,
@@ -638,17 +678,25 @@ impl Harness {
         assert!(!self.closed, "a retry after close");
         let c = &self.calls[&id];
         assert!(c.attempts <= retry.max_retries, "retry beyond maxRetries");
-        let wait = at_ms - self.now;
-        assert!(wait.is_finite() && wait >= 0.0, "retry in {wait} ms");
+        // Absolute times: `now + wait` rounds (a hint of 1e-90 ms is no wait at all).
+        let now = self.now;
+        assert!(
+            at_ms.is_finite() && at_ms >= now,
+            "retry at {at_ms}, now {now}"
+        );
         match hint {
             Some(h) => {
                 assert!(h <= retry.max_retry_after_ms, "a hint of {h} ms waited on");
                 let most = h + (h / 10.0).min(1_000.0);
-                assert!(wait >= h && wait <= most, "waits {wait} for a hint of {h}");
+                assert!(
+                    at_ms >= now + h && at_ms <= now + most,
+                    "retry at now + {} for a hint of {h}",
+                    at_ms - now
+                );
             }
             None => {
                 let most = retry.backoff.max_delay_ms + 1_000.0;
-                assert!(wait <= most, "backoff {wait} > {most}");
+                assert!(at_ms <= now + most, "backoff {} > {most}", at_ms - now);
             }
         }
         if let Some(d) = c.deadline {
@@ -670,7 +718,11 @@ impl Harness {
                 assert_eq!(attempt, c.attempts + 1, "attempt number of {id}");
                 c.attempts = attempt;
                 c.state = State::InFlight;
+                let (input, output) = c.cost;
                 self.counts.attempts += 1;
+                self.counts.input_reserved += input;
+                self.counts.output_reserved += output;
+                self.sends.push(self.clock);
                 if let Some(cap) = cap {
                     let busy = self
                         .calls
@@ -721,6 +773,7 @@ impl Harness {
     /// Poll until nothing more happens now, as the drivers do; then the wake time must lie
     /// ahead.
     fn pump(&mut self) {
+        self.clock = self.clock.max(self.now);
         for _ in 0..1_000 {
             let actions = self.engine.poll(self.now);
             if actions.is_empty() {
@@ -787,6 +840,17 @@ impl Harness {
         ] {
             assert!(v.is_finite() && v >= 0.0, "stats {s:?}");
         }
+        assert_eq!(
+            (s.input_tokens_reserved, s.output_tokens_reserved),
+            (c.input_reserved, c.output_reserved),
+            "tokens reserved"
+        );
+        assert_eq!(
+            (s.input_tokens_used, s.output_tokens_used),
+            (c.input_used, c.output_used),
+            "tokens used"
+        );
+        self.check_rpm();
         let wake = self.engine.next_wake();
         if let Some(w) = wake {
             assert!(w.is_finite(), "next_wake {w}");
@@ -810,6 +874,30 @@ impl Harness {
                     && d.remaining.is_finite()
                     && d.reset_at_ms.is_finite(),
                 "limits {d:?}"
+            );
+        }
+    }
+
+    /// No more attempts than a configured RPM allows: the bucket's capacity plus its refill,
+    /// over any stretch of time. (Refunds of 429s and 529s give requests back: not checked
+    /// then.)
+    fn check_rpm(&self) {
+        let Some(rpm) = self.config.limits.rpm else {
+            return;
+        };
+        if self.refunded || self.sends.is_empty() {
+            return;
+        }
+        let last = self.sends.len() - 1;
+        let t = self.sends[last];
+        // Only the newest send needs checking: the older ones were checked when they came.
+        for (i, &s) in self.sends.iter().enumerate() {
+            let allowed = rpm + rpm * (t - s) / 60_000.0;
+            let n = (last - i + 1) as f64;
+            assert!(
+                n <= allowed * (1.0 + 1e-9) + 1e-9,
+                "{n} attempts in {} ms under {rpm} RPM",
+                t - s
             );
         }
     }
