@@ -7,8 +7,9 @@
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]      default: 60 s, every target
 #
-#   FUZZ_MERGE=1      afterwards, minimise the committed corpus together with what the run
-#                     found (`cargo fuzz cmin`), keeping the hand-made seeds (seed-*)
+#   FUZZ_MERGE=1      afterwards, rebuild the committed corpus from itself and what the run
+#                     found: the hand-made seeds (seed-*) and crash regressions (crash-*),
+#                     then at most FUZZ_CORPUS_MAX (150) inputs that cover the most edges
 #   FUZZ_SANITIZER=none   build without AddressSanitizer (faster; where ASan is missing)
 #
 # The committed corpus (tests/fuzz/corpus/<target>/) only seeds a run: new inputs go to
@@ -70,32 +71,28 @@ for t in "${targets[@]}"; do
     # Stopped by a crash: the last status line has the count.
     execs=$(grep -oE '^#[0-9]+' "$log" | tail -n 1 | tr -d '#')
   fi
-  size=$(find "$work/$t" "$fuzz_dir/corpus/$t" -type f | wc -l)
+  size=$(grep -oE 'corp: [0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
   if [ "$rc" -eq 0 ]; then
     status=ok
   else
     status="CRASH (exit $rc; see $log and $fuzz_dir/artifacts/$t/)"
     crashed=1
   fi
-  rows+=("$(printf '%-9s %12s %9s %7s  %s' "$t" "${execs:-?}" "${rate:-?}" "$size" "$status")")
+  rows+=("$(printf '%-9s %12s %9s %7s  %s' "$t" "${execs:-?}" "${rate:-?}" "${size:-?}" "$status")")
 done
 
 if [ "${FUZZ_MERGE:-0}" = 1 ] && [ "$crashed" = 0 ]; then
+  # The coverage of every input (committed and new), then a greedy pick of at most
+  # FUZZ_CORPUS_MAX (150) files per target covering the most edges (tests/fuzz/select.mjs).
   for t in "${targets[@]}"; do
-    dir=$fuzz_dir/corpus/$t
-    seeds=$(mktemp -d)
-    cp "$dir"/seed-* "$seeds"/ 2> /dev/null || true
-    cp "$work/$t"/* "$dir"/ 2> /dev/null || true
-    cargo fuzz cmin --fuzz-dir "$fuzz_dir" -s "$sanitizer" "$t" "$dir" -- -max_len="$(max_len "$t")" \
-      > "$fuzz_dir/target/cmin-$t.log" 2>&1
-    # The hand-made seeds stay under their names, and only there.
-    for s in "$seeds"/*; do
-      [ -e "$s" ] || continue
-      cp "$s" "$dir"/
-      rm -f "$dir/$(sha1sum < "$s" | cut -d' ' -f1)"
-    done
-    rm -rf "$seeds"
-    echo "corpus/$t: $(find "$dir" -type f | wc -l) files after cmin"
+    ctl=$fuzz_dir/target/merge-$t.ctl
+    out=$(mktemp -d)
+    rm -f "$ctl"
+    cargo fuzz run --fuzz-dir "$fuzz_dir" -s "$sanitizer" "$t" "$out" "$fuzz_dir/corpus/$t" "$work/$t" \
+      -- -merge=1 -max_len="$(max_len "$t")" -merge_control_file="$ctl" \
+      > "$fuzz_dir/target/merge-$t.log" 2>&1
+    rm -rf "$out"
+    node "$fuzz_dir/select.mjs" "$ctl" "$fuzz_dir/corpus/$t" "${FUZZ_CORPUS_MAX:-150}"
   done
 fi
 
