@@ -676,3 +676,56 @@ fn fuzz_strategies_reach_deep_states() {
         "go {go}, rfc3339 {rfc}, http-date {http}"
     );
 }
+
+// --- regressions found by the fuzzer (tests/fuzz) --------------------------------------------
+
+/// Fuzz `headers`: a duplicated Anthropic reset whose first occurrence parses but lies
+/// absurdly far ahead of the server's `Date` leaves the reset absent; the later, sane
+/// occurrence does not replace it (the `Date` is known only at the end of the one pass).
+/// Same for a `retry-after` HTTP-date. The module docs say so under "Duplicates".
+#[test]
+fn fuzz_absurd_first_reset_is_absent_not_replaced() {
+    let info = parse(
+        [
+            (
+                "anthropic-ratelimit-tokens-reset",
+                "3940-01-01T00:00:00+01:00",
+            ),
+            ("anthropic-ratelimit-tokens-reset", "2026-11-22T13:04:42Z"),
+            ("anthropic-ratelimit-tokens-limit", "40000"),
+        ],
+        T0,
+    );
+    assert_eq!(info.tokens.limit, Some(40_000.0));
+    assert_eq!(info.tokens.reset_at_ms, None);
+
+    let info = parse(
+        [
+            ("date", "Sun, 22 Nov 2026 13:04:32 GMT"),
+            ("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT"),
+            ("retry-after", "2"),
+        ],
+        T0,
+    );
+    assert_eq!(info.retry_after_ms, None);
+    // A first occurrence that does not parse at all lets the next one in.
+    let info = parse([("retry-after", "soon"), ("retry-after", "2")], T0);
+    assert_eq!(info.retry_after_ms, Some(2_000.0));
+}
+
+/// Fuzz `headers`: an IETF service limit with no matching policy gives its remaining count
+/// and reset, but no limit and no window (a quota without a window is not a rate).
+#[test]
+fn fuzz_ietf_limit_without_policy_has_no_window() {
+    let info = parse(
+        [
+            ("RateLimit-Policy", "\"other\";q=100;w=60"),
+            ("RateLimit", "\"burst\";r=50;t=30"),
+        ],
+        T0,
+    );
+    assert_eq!(info.family, Family::Ietf);
+    assert_eq!(info.requests.remaining, Some(50.0));
+    assert_eq!(info.requests.reset_at_ms, Some(T0 + 30_000.0));
+    assert_eq!((info.requests.limit, info.requests.window_ms), (None, None));
+}

@@ -30,8 +30,12 @@
 //! negative wait, or an absurd one. Unknown headers are ignored.
 //!
 //! **Duplicates.** When a header occurs several times, the first *valid* occurrence wins
-//! (`retry-after: soon` followed by `retry-after: 2` gives 2 s). The exception is the two IETF
-//! fields, which are Lists: their field lines combine into one list (RFC 9651 §3.1).
+//! (`retry-after: soon` followed by `retry-after: 2` gives 2 s). Valid means valid on its
+//! own: a number in range, a date or a time that parses. An HTTP-date in `retry-after` and
+//! an Anthropic reset are set against the `Date` header, which may come later, only once
+//! every header is read; one that then lies beyond [`ABSURD_MS`] makes the field absent, it
+//! does not let a later occurrence in. The exception is the two IETF fields, which are
+//! Lists: their field lines combine into one list (RFC 9651 §3.1).
 //!
 //! **Several families.** Each dimension is taken whole from the first family, in the order
 //! Anthropic, OpenAI, IETF, that says anything about it (fields of different families are

@@ -1,0 +1,92 @@
+//! `estimate`: the token estimate of a request body (`core::estimate`).
+//!
+//! Input: a JSON document (anything else is not a body the estimate sees: the driver only
+//! estimates what `JSON.parse` reads).
+//!
+//! Checks: the input estimate is a finite, non-negative whole number; the output limit is
+//! the first of `max_tokens`, `max_completion_tokens`, `max_output_tokens` that is a number
+//! in `[0, MAX_OUTPUT_TOKENS]`; a body that is not an object costs nothing; fields that are
+//! not content (`model`, `temperature`, ...) cost nothing; adding content never lowers the
+//! estimate; and the walk is deterministic.
+
+use super::json::J;
+use llm_pacer::core::estimate::{estimate, Estimate, MAX_OUTPUT_TOKENS};
+use serde_json::{json, Map, Value};
+
+/// Run the checks on one input.
+pub fn check(data: &[u8]) {
+    let Ok(body) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let e = estimate(&J(&body));
+    check_bounds(&e);
+    assert_eq!(estimate(&J(&body)), e, "not deterministic");
+    let Value::Object(map) = &body else {
+        assert_eq!(e, Estimate::default(), "a body that is not an object");
+        return;
+    };
+    let want_max = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
+        .iter()
+        .filter_map(|k| map.get(*k)?.as_f64())
+        .find(|n| (0.0..=MAX_OUTPUT_TOKENS).contains(n));
+    assert_eq!(e.max_tokens, want_max, "output limit");
+
+    // Only the content fields count.
+    const CONTENT: &[&str] = &[
+        "system",
+        "messages",
+        "tools",
+        "functions",
+        "response_format",
+        "input",
+        "instructions",
+        "text",
+        "prompt",
+    ];
+    let content: Map<String, Value> = map
+        .iter()
+        .filter(|(k, _)| CONTENT.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let only_content = estimate(&J(&Value::Object(content)));
+    assert_eq!(
+        only_content.input_tokens, e.input_tokens,
+        "a field that is not content changed the input estimate"
+    );
+
+    // More content never costs less: a further message, or a prompt where there was none.
+    let mut more = map.clone();
+    let extra = json!({"role": "user", "content": "a further question, a few words long"});
+    match more.get_mut("messages") {
+        Some(Value::Array(list)) => list.push(extra),
+        Some(_) => {}
+        None => {
+            more.insert("messages".into(), json!([extra]));
+        }
+    }
+    if !more.contains_key("prompt") {
+        more.insert("prompt".into(), json!("and a prompt"));
+    }
+    let e2 = estimate(&J(&Value::Object(more)));
+    check_bounds(&e2);
+    assert!(
+        e2.input_tokens >= e.input_tokens,
+        "more content, a lower estimate: {} < {}",
+        e2.input_tokens,
+        e.input_tokens
+    );
+}
+
+fn check_bounds(e: &Estimate) {
+    let t = e.input_tokens;
+    assert!(
+        t.is_finite() && t >= 0.0 && t.fract() == 0.0,
+        "input estimate {t}"
+    );
+    if let Some(m) = e.max_tokens {
+        assert!(
+            m.is_finite() && (0.0..=MAX_OUTPUT_TOKENS).contains(&m),
+            "max_tokens {m}"
+        );
+    }
+}

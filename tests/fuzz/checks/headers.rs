@@ -1,0 +1,341 @@
+//! `headers`: arbitrary header lines through `core::headers::parse`.
+//!
+//! Input: text. The first line is the local time (`now_ms`, a decimal number; anything else
+//! means [`NOW`]); every further line is a header `name: value`.
+//!
+//! Checks:
+//! * every number is finite and within the documented bounds (limits in `(0, MAX_COUNT]`,
+//!   remaining counts in `[0, MAX_COUNT]`, waits in `[0, ABSURD_MS]`, resets within
+//!   `[now, now + ABSURD_MS]`, a window with every limit and never on an empty dimension);
+//! * the retry hint, `x-should-retry`, the server's `Date` and every Anthropic and OpenAI
+//!   limit and remaining count are what a reference reading gives: numbers read by
+//!   `str::parse::<f64>`, dates by `httpdate`, the first valid occurrence winning, each
+//!   dimension taken whole from the first family that says anything about it. A wait of 0
+//!   ("retry now") therefore only ever comes from a header that validly says so;
+//! * IETF fields give whole numbers;
+//! * the parse is deterministic, blind to the case of names, and to unknown headers.
+
+use super::{header_lines, reference_http_date, reference_number, NOW};
+use llm_pacer::core::headers::{
+    parse, parse_go_duration, parse_rfc3339, DimInfo, Family, RateLimitInfo, ABSURD_MS, MAX_COUNT,
+};
+
+/// The per-minute window of the Anthropic and OpenAI limits.
+const MINUTE_MS: f64 = 60_000.0;
+
+/// Run the checks on one input.
+pub fn check(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+    let now = match first.trim().parse::<f64>() {
+        Ok(t) if t.is_finite() && t.abs() <= 1e15 => t,
+        _ => NOW,
+    };
+    let headers = header_lines(rest);
+    check_headers(&headers, now);
+}
+
+/// The checks, on headers already split.
+pub fn check_headers(headers: &[(&str, &str)], now: f64) {
+    let info = parse(headers.iter().copied(), now);
+    check_bounds(&info, now);
+    let want = reference(headers, now);
+    assert_eq!(info.retry_after_ms, want.retry_after_ms, "retry hint");
+    if let Some(w) = info.retry_after_ms {
+        assert!(w.is_sign_positive(), "a wait of -0");
+    }
+    assert_eq!(info.should_retry, want.should_retry, "x-should-retry");
+    assert_eq!(info.server_date_ms, want.server_date_ms, "Date");
+    for (what, got, want) in [
+        ("input_tokens", info.input_tokens, want.input_tokens),
+        ("output_tokens", info.output_tokens, want.output_tokens),
+        (
+            "priority_input",
+            info.priority_input_tokens,
+            want.priority_input_tokens,
+        ),
+        (
+            "priority_output",
+            info.priority_output_tokens,
+            want.priority_output_tokens,
+        ),
+        ("tokens", info.tokens, want.tokens),
+    ] {
+        assert_eq!(got, want, "{what}");
+    }
+    if want.requests.is_empty() {
+        // Neither Anthropic nor OpenAI spoke of requests: the IETF fields did, if anyone.
+        check_ietf(&info.requests);
+    } else {
+        assert_eq!(info.requests, want.requests, "requests");
+    }
+    if want.family == Family::Ietf {
+        // Neither Anthropic nor OpenAI spoke at all.
+        let ietf = if info.requests.is_empty() {
+            Family::None
+        } else {
+            Family::Ietf
+        };
+        assert_eq!(info.family, ietf, "family");
+    } else {
+        assert_eq!(info.family, want.family, "family");
+    }
+
+    // Deterministic, blind to the case of names and to headers it does not know.
+    assert_eq!(
+        parse(headers.iter().copied(), now),
+        info,
+        "not deterministic"
+    );
+    let upper: Vec<(String, &str)> = headers
+        .iter()
+        .map(|&(n, v)| (n.to_ascii_uppercase(), v))
+        .collect();
+    assert_eq!(
+        parse(upper.iter().map(|(n, v)| (n.as_str(), *v)), now),
+        info,
+        "header names are not case-insensitive"
+    );
+    let noisy = headers
+        .iter()
+        .flat_map(|&h| [("x-unknown", "1"), h, ("retry-after-seconds", "0")]);
+    assert_eq!(
+        parse(noisy, now),
+        info,
+        "an unknown header changed the result"
+    );
+}
+
+/// The documented bounds of every field.
+pub fn check_bounds(info: &RateLimitInfo, now: f64) {
+    if let Some(w) = info.retry_after_ms {
+        assert!(
+            w.is_finite() && (0.0..=ABSURD_MS).contains(&w),
+            "retry hint {w}"
+        );
+    }
+    if let Some(d) = info.server_date_ms {
+        assert!(d.is_finite() && d >= 0.0, "Date {d}");
+    }
+    let dims = [
+        info.requests,
+        info.input_tokens,
+        info.output_tokens,
+        info.tokens,
+        info.priority_input_tokens,
+        info.priority_output_tokens,
+    ];
+    for d in dims {
+        check_dim(&d, now);
+    }
+    let any = dims.iter().any(|d| !d.is_empty());
+    assert_eq!(
+        any,
+        info.family != Family::None,
+        "family {:?} vs dims",
+        info.family
+    );
+    assert_eq!(
+        info.has_limits(),
+        !(info.requests.is_empty()
+            && info.input_tokens.is_empty()
+            && info.output_tokens.is_empty()
+            && info.tokens.is_empty())
+    );
+}
+
+fn check_dim(d: &DimInfo, now: f64) {
+    if let Some(l) = d.limit {
+        assert!(l.is_finite() && l > 0.0 && l <= MAX_COUNT, "limit {l}");
+    }
+    if let Some(r) = d.remaining {
+        assert!(
+            (0.0..=MAX_COUNT).contains(&r) && r.is_sign_positive(),
+            "remaining {r}"
+        );
+    }
+    if let Some(t) = d.reset_at_ms {
+        assert!(
+            t.is_finite() && t >= now && t <= now + ABSURD_MS,
+            "reset {t} (now {now})"
+        );
+    }
+    match d.window_ms {
+        Some(w) => {
+            assert!(!d.is_empty(), "a window without a field");
+            assert!(w.is_finite() && w > 0.0 && w <= ABSURD_MS, "window {w}");
+        }
+        // An IETF service limit without its policy gives a remaining count and a reset, but
+        // no window; a limit always comes with one.
+        None => assert!(d.limit.is_none(), "a limit without its window: {d:?}"),
+    }
+    if d.rounded {
+        assert!(d.remaining.is_some(), "rounded without a remaining count");
+    }
+}
+
+/// IETF values are Integers (and the window whole seconds).
+fn check_ietf(d: &DimInfo) {
+    for v in [d.limit, d.remaining].into_iter().flatten() {
+        assert_eq!(v.fract(), 0.0, "IETF count {v}");
+    }
+    if let Some(w) = d.window_ms {
+        assert_eq!((w / 1000.0).fract(), 0.0, "IETF window {w}");
+        assert!(d.limit.is_some(), "an IETF window without its quota");
+    }
+    assert!(!d.rounded);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference reading, field by field, from the module's documentation.
+
+/// A wait in `[0, ABSURD_MS]`, with `-0` made `+0`.
+fn wait(ms: f64) -> Option<f64> {
+    (ms.is_finite() && (0.0..=ABSURD_MS).contains(&ms)).then_some(ms + 0.0)
+}
+
+/// The first value, in order, of a header named `name` that `read` accepts.
+fn first<T>(
+    headers: &[(&str, &str)],
+    name: &str,
+    mut read: impl FnMut(&str) -> Option<T>,
+) -> Option<T> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .find_map(|(_, v)| read(v.trim()))
+}
+
+/// A dimension as the documentation describes it: the first valid limit, remaining count and
+/// reset, each on its own, and the window when any is present. The reset is the first that
+/// `read` accepts, then set on the local clock by `place` (which may find it absurd: there
+/// is no falling back to a later one, as the `Date` header is known only at the end).
+fn dim(
+    headers: &[(&str, &str)],
+    names: [&str; 3],
+    read: impl FnMut(&str) -> Option<f64>,
+    place: impl Fn(f64) -> Option<f64>,
+    rounded: bool,
+) -> DimInfo {
+    let limit = first(headers, names[0], |v| {
+        reference_number(v).filter(|&l| l > 0.0 && l <= MAX_COUNT)
+    });
+    let remaining = first(headers, names[1], |v| {
+        reference_number(v)
+            .filter(|&r| r <= MAX_COUNT)
+            .map(|r| r + 0.0)
+    });
+    let reset_at_ms = first(headers, names[2], read).and_then(place);
+    if limit.is_none() && remaining.is_none() && reset_at_ms.is_none() {
+        return DimInfo::default();
+    }
+    DimInfo {
+        limit,
+        remaining,
+        reset_at_ms,
+        window_ms: Some(MINUTE_MS),
+        rounded: rounded && remaining.is_some(),
+    }
+}
+
+/// The whole reference reading (IETF fields aside: `requests` holds only the Anthropic or
+/// OpenAI dimension, and `family` is `Ietf` when neither spoke).
+fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
+    let date = first(headers, "date", reference_http_date);
+    enum Hint {
+        Delay(f64),
+        At(f64),
+    }
+    let retry_after_ms = first(headers, "retry-after-ms", |v| {
+        reference_number(v).and_then(wait)
+    })
+    .or_else(|| {
+        let hint = first(headers, "retry-after", |v| match reference_number(v) {
+            Some(secs) => wait(secs * 1000.0).map(Hint::Delay),
+            None => reference_http_date(v).map(Hint::At),
+        });
+        match hint? {
+            Hint::Delay(ms) => Some(ms),
+            Hint::At(at) => {
+                let w = at - date.unwrap_or(now);
+                if w.is_finite() {
+                    wait(w.max(0.0))
+                } else {
+                    None
+                }
+            }
+        }
+    });
+    let should_retry = first(headers, "x-should-retry", |v| {
+        if v.eq_ignore_ascii_case("true") {
+            Some(true)
+        } else if v.eq_ignore_ascii_case("false") {
+            Some(false)
+        } else {
+            None
+        }
+    });
+    // A local reset `delta` after now: the past is now, beyond ABSURD_MS is absent.
+    let after = |delta: f64| {
+        if !delta.is_finite() || delta > ABSURD_MS {
+            return None;
+        }
+        let t = now + delta.max(0.0);
+        t.is_finite().then_some(t)
+    };
+    // Anthropic resets are RFC 3339 on the server's clock, moved to ours through `Date`.
+    let anthropic = |prefix: &str, dim_name: &str, rounded: bool| {
+        let names = ["limit", "remaining", "reset"].map(|f| format!("{prefix}-{dim_name}-{f}"));
+        dim(
+            headers,
+            [&names[0], &names[1], &names[2]].map(String::as_str),
+            parse_rfc3339,
+            |t| after(t - date.unwrap_or(now)),
+            rounded,
+        )
+    };
+    // OpenAI resets are Go durations from now.
+    let openai = |dim_name: &str| {
+        let names = ["limit", "remaining", "reset"].map(|f| format!("x-ratelimit-{f}-{dim_name}"));
+        dim(
+            headers,
+            [&names[0], &names[1], &names[2]].map(String::as_str),
+            |v| parse_go_duration(v).and_then(wait),
+            after,
+            false,
+        )
+    };
+    let a_requests = anthropic("anthropic-ratelimit", "requests", false);
+    let a_tokens = anthropic("anthropic-ratelimit", "tokens", true);
+    let a_input = anthropic("anthropic-ratelimit", "input-tokens", true);
+    let a_output = anthropic("anthropic-ratelimit", "output-tokens", true);
+    let a_prio_in = anthropic("anthropic-priority", "input-tokens", true);
+    let a_prio_out = anthropic("anthropic-priority", "output-tokens", true);
+    let o_requests = openai("requests");
+    let o_tokens = openai("tokens");
+    let family = if [
+        a_requests, a_tokens, a_input, a_output, a_prio_in, a_prio_out,
+    ]
+    .iter()
+    .any(|d| !d.is_empty())
+    {
+        Family::Anthropic
+    } else if !(o_requests.is_empty() && o_tokens.is_empty()) {
+        Family::OpenAi
+    } else {
+        Family::Ietf
+    };
+    let pick = |a: DimInfo, o: DimInfo| if a.is_empty() { o } else { a };
+    RateLimitInfo {
+        retry_after_ms,
+        should_retry,
+        requests: pick(a_requests, o_requests),
+        input_tokens: a_input,
+        output_tokens: a_output,
+        tokens: pick(a_tokens, o_tokens),
+        priority_input_tokens: a_prio_in,
+        priority_output_tokens: a_prio_out,
+        server_date_ms: date,
+        family,
+    }
+}
