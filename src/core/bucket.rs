@@ -3,7 +3,7 @@
 //! Capacity `C` per window `W` ms refills at `C / W` tokens per ms, continuously (not reset per
 //! fixed minute), up to `C`. The level may go below zero: a settlement that finds the real
 //! usage larger than the reservation is a debt the refill pays back, exactly as the server
-//! would have counted it.
+//! would have counted it, down to `-C` at most (a usage report beyond that is not believed).
 
 use super::{clamp, Ms};
 
@@ -82,10 +82,12 @@ impl Bucket {
             self.at_ms = now_ms;
         }
     }
-    /// Take `n` tokens now (the level may go negative).
+    /// Take `n` tokens now. The level may go negative (a debt), but never below `-capacity`:
+    /// one absurd usage report must not park every later request for days. A debt of one
+    /// capacity is paid back in one window.
     pub fn take(&mut self, now_ms: Ms, n: f64) {
         self.advance(now_ms);
-        self.level -= n;
+        self.level = (self.level - n).max(-self.capacity);
     }
     /// Give back `n` tokens now (capped at capacity).
     pub fn give(&mut self, now_ms: Ms, n: f64) {
@@ -142,6 +144,15 @@ mod tests {
         assert!((b.level(1_000.0) - 10.0).abs() < 1e-9);
         assert!((b.level(30_000.0) - 300.0).abs() < 1e-9);
         assert_eq!(b.level(120_000.0), 600.0, "capped at capacity");
+    }
+
+    #[test]
+    fn debt_is_bounded_by_one_capacity() {
+        // 1e9 tokens reported against 8 000 a minute: at most two minutes to full, not 86 days.
+        let mut b = Bucket::new(8_000.0, 60_000.0, 0.0);
+        b.take(0.0, 1.0e9);
+        assert_eq!(b.level(0.0), -8_000.0);
+        assert_eq!(b.time_until(0.0, 8_000.0), Some(120_000.0));
     }
 
     #[test]

@@ -393,6 +393,9 @@ struct Harness {
     counts: Counts,
     /// The latest time seen (the limiter's clock never runs back).
     clock: f64,
+    /// The engine's clock less ours: the sum of our steps back. Deadlines are on the
+    /// engine's clock (`now + shift`).
+    shift: f64,
     /// When each attempt was sent, on that clock.
     sends: Vec<f64>,
     /// A 429 or 529 gave a request back to the buckets.
@@ -411,6 +414,7 @@ impl Harness {
             closed: false,
             counts: Counts::default(),
             clock: T0,
+            shift: 0.0,
             sends: Vec::new(),
             refunded: false,
         }
@@ -480,7 +484,7 @@ impl Harness {
                         assert!(!self.closed, "a submit after close was accepted");
                         assert!(!self.calls.contains_key(&id), "id {id} given twice");
                         self.counts.requests += 1;
-                        let deadline = self.config.timeout_ms.map(|t| self.now + t);
+                        let deadline = self.config.timeout_ms.map(|t| self.now + self.shift + t);
                         let cost = self.cost(&request);
                         self.calls.insert(
                             id,
@@ -510,7 +514,10 @@ impl Harness {
                 self.pump();
             }
             Op::Back(ms) => {
+                // The engine takes a step back as time standing still, and shifts later
+                // times by it: deadlines run on that clock.
                 self.now -= f64::from(*ms);
+                self.shift += f64::from(*ms);
                 self.pump();
             }
             Op::Wake => {
@@ -700,7 +707,8 @@ impl Harness {
             }
         }
         if let Some(d) = c.deadline {
-            assert!(at_ms <= d, "a retry at {at_ms} past the deadline {d}");
+            let at = at_ms + self.shift;
+            assert!(at <= d, "a retry at {at} past the deadline {d}");
         }
     }
 
@@ -741,10 +749,10 @@ impl Harness {
                 let (s, deadline) = (self.call(id).state, self.calls[&id].deadline);
                 match error {
                     CallError::Timeout => {
+                        let now = self.now + self.shift;
                         assert!(
-                            deadline.is_some_and(|d| d <= self.now),
-                            "TIMEOUT before the deadline {deadline:?} (now {})",
-                            self.now
+                            deadline.is_some_and(|d| d <= now),
+                            "TIMEOUT before the deadline {deadline:?} (now {now})"
                         );
                         assert!(matches!(
                             s,
