@@ -391,12 +391,11 @@ struct Harness {
     calls: BTreeMap<Id, Call>,
     closed: bool,
     counts: Counts,
-    /// The latest time seen (the limiter's clock never runs back).
-    clock: f64,
-    /// The engine's clock less ours: the sum of our steps back. Deadlines are on the
-    /// engine's clock (`now + shift`).
+    /// The engine's clock less ours: the sum of our steps back. The engine's clock never runs
+    /// back (a step back is time standing still, and later times are shifted by it); sends
+    /// and deadlines are on it (`now + shift`).
     shift: f64,
-    /// When each attempt was sent, on that clock.
+    /// When each attempt was sent, on the engine's clock.
     sends: Vec<f64>,
     /// A 429 or 529 gave a request back to the buckets.
     refunded: bool,
@@ -413,7 +412,6 @@ impl Harness {
             calls: BTreeMap::new(),
             closed: false,
             counts: Counts::default(),
-            clock: T0,
             shift: 0.0,
             sends: Vec::new(),
             refunded: false,
@@ -730,7 +728,7 @@ impl Harness {
                 self.counts.attempts += 1;
                 self.counts.input_reserved += input;
                 self.counts.output_reserved += output;
-                self.sends.push(self.clock);
+                self.sends.push(self.now + self.shift);
                 if let Some(cap) = cap {
                     let busy = self
                         .calls
@@ -781,7 +779,6 @@ impl Harness {
     /// Poll until nothing more happens now, as the drivers do; then the wake time must lie
     /// ahead.
     fn pump(&mut self) {
-        self.clock = self.clock.max(self.now);
         for _ in 0..1_000 {
             let actions = self.engine.poll(self.now);
             if actions.is_empty() {
