@@ -221,7 +221,11 @@ export declare class RequestTooLargeError extends PacerError {
   readonly capacity: number;
 }
 
-/** The server asked everyone to wait longer than `retry.maxRetryAfterMs` before this call got any response. */
+/**
+ * The server asked everyone to wait longer than `retry.maxRetryAfterMs` before this call got any response:
+ * a pause after a 429, or a limit learned from its headers whose refill takes that long (an IETF
+ * window of days, say). Configured limits are always waited on.
+ */
 export declare class RetryAfterTooLongError extends PacerError {
   readonly code: "RETRY_AFTER_TOO_LONG";
   /** The wait the server asked for, ms. */
