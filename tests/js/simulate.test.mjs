@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { simulate } from "llm-pacer/simulate";
+import { reportRow } from "./lib/harness.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -19,21 +20,6 @@ function throwsNaming(fn, C, name) {
     return true;
   });
 }
-
-/** A row of the native table, from a report (as tests/js/www.test.mjs reads it). */
-const secs = (ms) => (ms === null ? "-" : `${(ms / 1000).toFixed(1)} s`);
-const row = (r) => [
-  r.strategy,
-  secs(r.makespanMs),
-  secs(r.lowerBoundMs),
-  r.ratio === null ? "-" : r.ratio.toFixed(3),
-  String(r.rateLimited),
-  String(r.overloaded),
-  String(r.retries),
-  String(r.failures),
-  secs(r.latencyP50Ms),
-  secs(r.latencyP99Ms),
-];
 
 test("the same figures as the native `simulate` binary for the same small scenario", () => {
   const config = { clients: 2, seed: 3, concurrency: 2, workload: { requests: 60 }, p529: 0.05 };
@@ -54,7 +40,7 @@ test("the same figures as the native `simulate` binary for the same small scenar
     .filter((l) => /^(llm-pacer|naive-backoff|token-window|sdk-default) /.test(l))
     .map((l) => words(l.replace("(stopped)", "")));
   assert.equal(table.length, 4, cli);
-  assert.deepEqual(table, result.reports.map((r) => words(row(r).join(" "))));
+  assert.deepEqual(table, result.reports.map((r) => words(reportRow(r).join(" ").replace("(stopped)", ""))));
   assert.equal(cli.split("\n")[0], result.scenario.summary.split("\n")[0], "the scenario's summary line");
   assert.ok(result.reports[0].series.length > 0);
   assert.deepEqual(simulate(JSON.stringify(config)), result, "a JSON string gives the same run");

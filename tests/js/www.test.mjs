@@ -21,20 +21,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../../www/serve.mjs";
+import { CHROMIUM, CHROMIUM_ARGS } from "../runtimes/harness.mjs";
+import { reportRow } from "./lib/harness.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
 /** Make sure Chromium is there; returns why not when it cannot be. */
 function ensureChromium() {
   if (existsSync(CHROMIUM)) return null;
@@ -70,24 +60,6 @@ before(async () => {
 after(async () => {
   await site?.close();
 });
-
-const secs = (ms) => (ms === null ? "-" : `${(ms / 1000).toFixed(1)} s`);
-
-/** The results table as the page formats it, from a report. */
-function expectedRow(r) {
-  return [
-    r.strategy,
-    secs(r.makespanMs) + (r.truncated ? " (stopped)" : ""),
-    secs(r.lowerBoundMs),
-    r.ratio === null ? "-" : r.ratio.toFixed(3),
-    String(r.rateLimited),
-    String(r.overloaded),
-    String(r.retries),
-    String(r.failures),
-    secs(r.latencyP50Ms),
-    secs(r.latencyP99Ms),
-  ];
-}
 
 // --- the page's Wasm exports, in Node ----------------------------------------------------------
 
@@ -222,7 +194,7 @@ async function withPage(t, viewport, use) {
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ARGS,
+    args: CHROMIUM_ARGS,
     viewport,
   });
   const errors = [];
@@ -277,7 +249,7 @@ test("the page runs a simulation whose table matches the simulator, and draws it
     const table = await page.$$eval("#results tbody tr", (rows) =>
       rows.map((r) => [...r.children].map((c) => c.textContent.trim())),
     );
-    assert.deepEqual(table, expected.reports.map(expectedRow));
+    assert.deepEqual(table, expected.reports.map(reportRow));
     assert.equal(await page.textContent("#sim-summary"), expected.scenario.summary);
     assert.ok(expected.reports.some((r) => r.overloaded > 0), "the scenario exercises 529s");
 

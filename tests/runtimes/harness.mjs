@@ -17,6 +17,19 @@ export const PKG = join(REPO, "pkg");
 export const HERE = fileURLToPath(new URL(".", import.meta.url));
 export const BIN = join(REPO, "node_modules", ".bin");
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+/**
+ * Chromium's flags for a closed network (with playwright's `headless: true`): without the
+ * background-networking ones it tries, and fails, many connections at every start.
+ */
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 /** The package as built (scripts/build-pkg.sh). */
 export function builtPackageJson() {
@@ -329,15 +342,7 @@ export async function resultsFromPage(url, timeoutMs = 30_000) {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    args: CHROMIUM_ARGS,
   });
   /** @type {string[]} */
   const problems = [];

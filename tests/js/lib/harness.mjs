@@ -303,3 +303,25 @@ export async function bounded(p, what, ms = 10_000) {
     clearTimeout(timer);
   }
 }
+
+const secs = (ms) => (ms === null ? "-" : `${(ms / 1000).toFixed(1)} s`);
+
+/**
+ * A simulator report as a row of the results table, cell by cell, as the demo page and the
+ * native `simulate` binary print it (the page puts "(stopped)" after the makespan of a
+ * truncated run; the binary at the end of the line).
+ */
+export function reportRow(r) {
+  return [
+    r.strategy,
+    secs(r.makespanMs) + (r.truncated ? " (stopped)" : ""),
+    secs(r.lowerBoundMs),
+    r.ratio === null ? "-" : r.ratio.toFixed(3),
+    String(r.rateLimited),
+    String(r.overloaded),
+    String(r.retries),
+    String(r.failures),
+    secs(r.latencyP50Ms),
+    secs(r.latencyP99Ms),
+  ];
+}
