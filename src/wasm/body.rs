@@ -33,17 +33,22 @@ pub fn is_request(input: &JsValue) -> bool {
     input.is_object() && js::string(input, "url").is_some() && js::method(input, "clone").is_some()
 }
 
-/// The caller's signal, as `fetch` picks it: `init.signal` when `init` has that member
-/// (`null` means none), else the `Request`'s own signal.
-pub fn caller_signal(input: &JsValue, init: &JsValue) -> Option<AbortSignal> {
-    let from_init = js::get(init, "signal").unwrap_or(JsValue::UNDEFINED);
-    let v = if !from_init.is_undefined() {
+/// A request member as `fetch` picks it: `init[key]` when `init` has that member (`null`
+/// included), else the `Request` input's own.
+fn member(input: &JsValue, init: &JsValue, key: &str) -> JsValue {
+    let from_init = js::get(init, key).unwrap_or(JsValue::UNDEFINED);
+    if !from_init.is_undefined() {
         from_init
     } else if is_request(input) {
-        js::get(input, "signal").unwrap_or(JsValue::UNDEFINED)
+        js::get(input, key).unwrap_or(JsValue::UNDEFINED)
     } else {
         JsValue::UNDEFINED
-    };
+    }
+}
+
+/// The caller's signal, as `fetch` picks it ([`member`]; `null` in `init` means none).
+pub fn caller_signal(input: &JsValue, init: &JsValue) -> Option<AbortSignal> {
+    let v = member(input, init, "signal");
     // Only something with `aborted` and `addEventListener` is a signal we can follow.
     if v.is_object() && js::method(&v, "addEventListener").is_some() {
         Some(v.unchecked_into())
@@ -52,16 +57,10 @@ pub fn caller_signal(input: &JsValue, init: &JsValue) -> Option<AbortSignal> {
     }
 }
 
-/// The fetch option `priority` (`init.priority`, else the `Request`'s): `"high"` moves a call
-/// one step ahead in the pacer's queue, `"low"` one step behind; anything else, nothing.
+/// The fetch option `priority`, as `fetch` picks it ([`member`]): `"high"` moves a call one
+/// step ahead in the pacer's queue, `"low"` one step behind; anything else, nothing.
 pub fn priority_hint(input: &JsValue, init: &JsValue) -> i32 {
-    let from_init = js::get_opt(init, "priority");
-    let v = from_init.or_else(|| {
-        is_request(input)
-            .then(|| js::get_opt(input, "priority"))
-            .flatten()
-    });
-    match v.and_then(|v| v.as_string()).as_deref() {
+    match member(input, init, "priority").as_string().as_deref() {
         Some("high") => 1,
         Some("low") => -1,
         _ => 0,
