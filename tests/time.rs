@@ -19,6 +19,7 @@ use llm_pacer::core::config::Config;
 use llm_pacer::core::headers::{self, ABSURD_MS};
 use llm_pacer::core::limiter::Limits;
 use llm_pacer::core::Ms;
+use llm_pacer::sim::{http_date, rfc3339_ceil as rfc3339};
 use proptest::prelude::*;
 
 /// Our clock at the start: 2026-01-01T00:00:00Z.
@@ -41,49 +42,8 @@ const SKEWS: [Ms; 9] = [
 ];
 
 // ---------------------------------------------------------------------------------------------
-// Formatting the server's times.
-
-/// (year, month, day) of a day count since 1970-01-01 (proleptic Gregorian).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn split(ms: Ms) -> (i64, i64, i64, i64, i64, i64, i64) {
-    let s = (ms / 1000.0).floor() as i64;
-    let days = s.div_euclid(86_400);
-    let sod = s.rem_euclid(86_400);
-    let (y, mo, d) = civil(days);
-    (y, mo, d, sod / 3600, sod % 3600 / 60, sod % 60, days)
-}
-
-/// IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn http_date(ms: Ms) -> String {
-    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (y, mo, d, h, mi, s, days) = split(ms);
-    format!(
-        "{}, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} GMT",
-        WD[days.rem_euclid(7) as usize],
-        MON[(mo - 1) as usize]
-    )
-}
-
-/// RFC 3339, whole seconds rounded up (as Anthropic sends resets).
-fn rfc3339(ms: Ms) -> String {
-    let (y, mo, d, h, mi, s, _) = split((ms / 1000.0).ceil() * 1000.0);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
+// Formatting the server's times: the simulator's server formats them as Anthropic does
+// (`Date` rounded down to the second, resets rounded up).
 
 #[test]
 fn the_formatters_agree_with_the_parsers() {
