@@ -679,8 +679,10 @@ fn a_clock_that_steps_back_does_not_turn_a_short_wait_into_a_long_sleep() {
         let ids: Vec<Id> = (0..61)
             .map(|_| e.submit(T0, Request::default()).unwrap())
             .collect();
+        // (Less the transit reserved from a full bucket until a response head comes back:
+        // 6 s of refill, 6 requests.)
         let sent = e.poll(T0).len();
-        assert!((58..=60).contains(&sent), "{sent}");
+        assert!((53..=60).contains(&sent), "{sent}");
         let wake = e.next_wake().unwrap();
         assert!(wake - T0 <= 2_001.0, "{}", wake - T0);
         // Our clock steps back (an NTP correction): inside, time stands still, and what the

@@ -29,19 +29,19 @@ use super::headers::RateLimitInfo;
 use super::index::{IdMap, PairSet};
 use super::limiter::{Blocker, Cost, Decision, Dim, DimState, Limiter, Source, Ticket, Usage};
 use super::scheduler::Scheduler;
+use super::transit;
 use super::Ms;
 
 /// Identifies a call.
 pub type Id = u64;
 
-/// How long a request may take to reach the server after it is admitted: the limiter counts
-/// the refill a full server bucket wastes meanwhile ([`Limiter::set_latency`]). Without it, a
-/// demo against a local server drifted 11-65 output tokens above the server through an
-/// opening burst from full buckets, and was refused at the edge. 250 ms covers a TLS
-/// handshake and an API's queueing; it costs at most that much refill per admission from a
-/// nearly full bucket. A longer transit is corrected by the rate-limit headers, where the
-/// server sends them.
-pub const ASSUMED_LATENCY_MS: Ms = 250.0;
+/// How long a request may take to reach the server after it is admitted, as reserved at
+/// admission: the limiter counts the refill a full server bucket wastes meanwhile
+/// ([`Limiter::set_latency`]), and gives back what the attempt's round trip shows was not
+/// wasted when its response head arrives ([`Limiter::arrived`]; see [`transit`]). Counted
+/// too short (a fixed 250 ms), the pacer ended up ahead of a server that sends no rate-limit
+/// headers on a slow path.
+pub const ASSUMED_LATENCY_MS: Ms = transit::RESERVED_MS;
 
 /// What the driver knows about a request before sending it.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -791,6 +791,10 @@ impl Engine {
         else {
             return Verdict::Unknown;
         };
+        // The request reached the server within the round trip: give back the waste counted
+        // for a longer transit.
+        let transit_ms = transit::bound(ticket.at_ms, now_ms);
+        self.limiter.arrived(now_ms, ticket, transit_ms);
         // The server refused without processing: its tokens were never counted. Give them
         // back *before* reading its headers, which already leave this request out; the other
         // order would count the refund twice and send the next request too early.

@@ -137,6 +137,11 @@ pub struct Ticket {
     /// Its place in the limiter's order of admissions: tells which buckets existed when it was
     /// admitted (a bucket learned later reserved nothing for it), even within one millisecond.
     pub serial: u64,
+    /// The refill counted as wasted at admission while the request is in transit, per
+    /// dimension in [`Dim::ALL`] order (0 where none was); see [`Limiter::arrived`].
+    pub wasted: [f64; 4],
+    /// The transit that waste was counted for, ms ([`Limiter::set_latency`]).
+    pub latency_ms: Ms,
 }
 
 /// Real usage, as the response reports it. Invalid values (negative, NaN, absurd) must be
@@ -433,6 +438,8 @@ impl Limiter {
                 output: cost.amount(Dim::OutputTokens),
                 at_ms: now,
                 serial: self.admissions,
+                wasted: [0.0; 4],
+                latency_ms: self.latency_ms,
             }),
             Some(dim) => Decision::Wait {
                 until_ms: until,
@@ -460,8 +467,8 @@ impl Limiter {
     /// [`Limiter::settle`] or [`Limiter::refund`].
     pub fn acquire(&mut self, now_ms: Ms, cost: Cost) -> Decision {
         let now = self.tick(now_ms);
-        let decision = self.check(now, cost);
-        if let Decision::Admit(_) = decision {
+        let mut decision = self.check(now, cost);
+        if let Decision::Admit(ticket) = &mut decision {
             self.admissions += 1;
             for dim in Dim::ALL {
                 if let Some(slot) = self.slots[dim as usize].as_mut() {
@@ -475,10 +482,35 @@ impl Limiter {
                     let in_transit = b.rate_per_ms() * self.latency_ms;
                     let wasted = clamp(b.level(now) + in_transit - b.capacity(), 0.0, in_transit);
                     b.take(now, cost.amount(dim) + wasted);
+                    ticket.wasted[dim as usize] = wasted;
                 }
             }
         }
         decision
+    }
+
+    /// The request of `ticket` reached the server no later than `transit_ms` after its
+    /// admission (its response head came back then: the round trip bounds the transit). A
+    /// full server bucket wasted its refill for that long at most, not for the latency counted
+    /// at admission: give back the difference (nothing when `transit_ms` is not shorter).
+    /// Gives are clamped at capacity, as in [`Limiter::settle`].
+    pub fn arrived(&mut self, now_ms: Ms, ticket: Ticket, transit_ms: Ms) {
+        let now = self.tick(now_ms);
+        if !(transit_ms >= 0.0 && transit_ms < ticket.latency_ms) {
+            return;
+        }
+        let spare = ticket.latency_ms - transit_ms;
+        for dim in Dim::ALL {
+            let Some(slot) = self.slot(dim) else {
+                continue;
+            };
+            // Wasted over `latency` was max(0, rate * latency - headroom), so over the shorter
+            // transit it is `spare` ms of refill less, and never below 0.
+            let back = ticket.wasted[dim as usize].min(slot.bucket.rate_per_ms() * spare);
+            if back > 0.0 {
+                self.adjust(dim, now, ticket.serial, -back);
+            }
+        }
     }
 
     /// Take (`delta > 0`) or give back (`delta < 0`) tokens in `dim` for the request with

@@ -19,6 +19,7 @@ pub mod limiter;
 pub mod presets;
 pub mod scheduler;
 pub mod sse;
+pub mod transit;
 
 /// Milliseconds, as `f64` (JavaScript's native number). Absolute times are epoch milliseconds.
 pub type Ms = f64;

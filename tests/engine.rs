@@ -1,0 +1,373 @@
+//! Guards on the engine (`core::call::Engine`) for behaviours that no other test pinned down,
+//! each checked against the one-line mutant that breaks it (see scripts/mutants.sh and
+//! docs/mutants.md):
+//!
+//! * a 429 with a hint pauses the whole queue whatever happens to its own call (out of
+//!   retries, a body that cannot be re-sent, after `close()`): moving the pause after the
+//!   `max_retries` check in `retry_delay` fails these;
+//! * settling replaces the reservation by the usage in the buckets themselves (read through
+//!   `Engine::limits`): dropping `limiter.settle` in `on_done` fails these;
+//! * without rate-limit headers, a pacer with the server's exact limits never gets ahead of
+//!   the server, however long (and however uneven) the transit: the engine learns the transit
+//!   from round trips (`core::transit`); with the fixed 250 ms it was caught over the limits.
+
+use llm_pacer::core::backoff::Jitter;
+use llm_pacer::core::bucket::Bucket;
+use llm_pacer::core::call::{Action, Engine, Id, Request, Verdict, ASSUMED_LATENCY_MS};
+use llm_pacer::core::config::Config;
+use llm_pacer::core::headers::RateLimitInfo;
+use llm_pacer::core::limiter::{Dim, Limits, Usage};
+use llm_pacer::core::Ms;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+const T0: Ms = 1_767_225_600_000.0;
+
+fn config() -> Config {
+    let mut c = Config::new();
+    c.retry.backoff.jitter = Jitter::None;
+    c
+}
+
+fn req(input: f64, max_tokens: f64) -> Request {
+    Request {
+        input_tokens: input,
+        max_tokens: Some(max_tokens),
+        priority: 0,
+    }
+}
+
+fn hint(ms: Ms) -> RateLimitInfo {
+    RateLimitInfo {
+        retry_after_ms: Some(ms),
+        ..Default::default()
+    }
+}
+
+fn none() -> RateLimitInfo {
+    RateLimitInfo::default()
+}
+
+fn sends(actions: &[Action]) -> Vec<Id> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Concurrency 1, `a` on the wire and `b` queued behind it.
+fn two_calls(c: Config) -> (Engine, Id, Id) {
+    let mut c = c;
+    c.concurrency = Some(1);
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    (e, a, b)
+}
+
+/// `b` goes no earlier than the end of the 2 s pause the 429 at `T0 + 100` asked for.
+fn b_waits_out_the_pause(e: &mut Engine, b: Id) {
+    for t in [100.0, 101.0, 1_000.0, 2_099.0] {
+        assert_eq!(
+            sends(&e.poll(T0 + t)),
+            Vec::<Id>::new(),
+            "b went {t} ms after the start, inside the server's 2 s pause"
+        );
+    }
+    assert!(e.limiter().paused_until(T0 + 2_099.0).is_some());
+    let wake = e.next_wake().expect("a wake for b");
+    assert!(
+        wake >= T0 + 2_100.0,
+        "woken {} ms early",
+        T0 + 2_100.0 - wake
+    );
+    assert_eq!(sends(&e.poll(T0 + 2_100.0)), vec![b]);
+}
+
+#[test]
+fn a_429_out_of_retries_still_pauses_the_queue() {
+    let mut c = config();
+    c.retry.max_retries = 0;
+    let (mut e, a, b) = two_calls(c);
+    let v = e.on_response(T0 + 100.0, a, 429, &hint(2_000.0), None, 0.5);
+    assert_eq!(
+        v,
+        Verdict::Deliver,
+        "no retry left: the 429 goes to the caller"
+    );
+    b_waits_out_the_pause(&mut e, b);
+}
+
+#[test]
+fn a_429_whose_body_cannot_be_resent_still_pauses_the_queue() {
+    let (mut e, a, b) = two_calls(config());
+    e.not_replayable(a);
+    let v = e.on_response(T0 + 100.0, a, 429, &hint(2_000.0), None, 0.5);
+    assert_eq!(v, Verdict::Deliver);
+    b_waits_out_the_pause(&mut e, b);
+}
+
+#[test]
+fn a_429_after_close_still_pauses_the_limiter() {
+    let (mut e, a, b) = two_calls(config());
+    let closed = e.close(T0 + 50.0);
+    assert!(closed
+        .iter()
+        .any(|x| matches!(x, Action::Fail { id, .. } if *id == b)));
+    let v = e.on_response(T0 + 100.0, a, 429, &hint(2_000.0), None, 0.5);
+    assert_eq!(v, Verdict::Deliver, "no retry after close");
+    // Nothing is left to send, but the limiter (which a store may share) holds the pause.
+    assert_eq!(
+        e.limiter().paused_until(T0 + 2_099.0),
+        Some(T0 + 2_100.0),
+        "the server's pause was dropped"
+    );
+}
+
+#[test]
+fn a_429_budget_refusal_or_a_long_hint_still_pauses() {
+    // A hint beyond maxRetryAfterMs ends its call, and the pause rejects the queue.
+    let mut c = config();
+    c.retry.max_retry_after_ms = 1_000.0;
+    let (mut e, a, _b) = two_calls(c);
+    assert_eq!(
+        e.on_response(T0 + 100.0, a, 429, &hint(2_000.0), None, 0.5),
+        Verdict::Deliver
+    );
+    assert!(e.limiter().paused_until(T0 + 2_099.0).is_some());
+}
+
+fn level(e: &Engine, dim: Dim, now: Ms) -> f64 {
+    e.limits(now)
+        .iter()
+        .find(|d| d.dim == dim)
+        .unwrap_or_else(|| panic!("no {dim:?} bucket"))
+        .remaining
+}
+
+/// Limits that nothing refills noticeably within the test (per minute, large).
+fn token_limits() -> Config {
+    let mut c = config();
+    c.limits = Limits {
+        rpm: Some(100.0),
+        itpm: Some(100_000.0),
+        otpm: Some(60_000.0),
+        tpm: Some(200_000.0),
+    };
+    c
+}
+
+#[test]
+fn settling_replaces_the_reservation_by_the_usage_in_the_buckets() {
+    let mut e = Engine::new(token_limits(), T0);
+    let id = e.submit(T0, req(1_000.0, 4_000.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![id]);
+    let t = T0 + 10.0;
+    assert_eq!(
+        e.on_response(t, id, 200, &none(), None, 0.5),
+        Verdict::Deliver
+    );
+    let before: Vec<f64> = Dim::ALL.iter().map(|&d| level(&e, d, t)).collect();
+    // The reservation is held while the body is read.
+    assert!(before[2] <= 60_000.0 - 4_000.0 + 1.0, "{before:?}");
+    let usage = Usage {
+        input_tokens: 900.0,
+        cache_creation_input_tokens: 300.0, // counts against ITPM
+        cache_read_input_tokens: 5_000.0,   // free
+        output_tokens: 1_500.0,
+    };
+    e.on_done(t, id, Some(usage));
+    let after: Vec<f64> = Dim::ALL.iter().map(|&d| level(&e, d, t)).collect();
+    let moved: Vec<f64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    // Same instant, so no refill: exactly reserved - used in each token dimension.
+    let want = [0.0, 1_000.0 - 1_200.0, 4_000.0 - 1_500.0, 5_000.0 - 2_700.0];
+    for (i, dim) in Dim::ALL.iter().enumerate() {
+        assert!(
+            (moved[i] - want[i]).abs() < 1e-6,
+            "{dim:?}: the level moved by {} at settlement, want {}",
+            moved[i],
+            want[i]
+        );
+    }
+}
+
+#[test]
+fn without_usage_the_reservation_stands() {
+    let mut e = Engine::new(token_limits(), T0);
+    let id = e.submit(T0, req(1_000.0, 4_000.0)).unwrap();
+    e.poll(T0);
+    e.on_response(T0, id, 200, &none(), None, 0.5);
+    let before: Vec<f64> = Dim::ALL.iter().map(|&d| level(&e, d, T0)).collect();
+    e.on_done(T0, id, None);
+    let after: Vec<f64> = Dim::ALL.iter().map(|&d| level(&e, d, T0)).collect();
+    assert_eq!(before, after);
+}
+
+/// A small seeded PRNG (splitmix64) for the transit test: uniform in [0, 1).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// What happens next in the transit test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    /// One call is submitted (the bucket is full).
+    One,
+    /// A burst of calls is submitted.
+    Burst,
+    /// Request `id` reaches the server.
+    Arrive(Id),
+    /// Its response head reaches the pacer.
+    Head(Id),
+}
+
+/// The pacer with the server's exact RPM and no rate-limit headers: a lone call from full
+/// buckets, then a burst that drains them, then a lull that refills them, 8 times; each request reaching the server after a random transit
+/// in `[0, max_transit_ms]` and its response coming back as slowly. The server allows 60
+/// requests per minute, the pacer believes `pacer_rpm`. Returns the admissions
+/// the server saw over its bucket, and the requests it saw.
+fn no_headers_run(max_transit_ms: Ms, seed: u64, pacer_rpm: f64) -> (u32, u32) {
+    let rpm = 60.0;
+    let mut c = config();
+    c.limits = Limits {
+        rpm: Some(pacer_rpm),
+        ..Default::default()
+    };
+    let mut e = Engine::new(c, T0);
+    let mut server = Bucket::per_minute(rpm, T0);
+    let mut rng = Rng(seed);
+    let mut queue: BinaryHeap<Reverse<(u64, Ev)>> = BinaryHeap::new();
+    let at = |t: Ms| t.to_bits(); // positive times order like their bits
+    for k in 0..8 {
+        // A lone call from full buckets, then a burst while it may still be in transit.
+        let t = T0 + k as f64 * 150_000.0;
+        queue.push(Reverse((at(t), Ev::One)));
+        queue.push(Reverse((at(t + max_transit_ms / 2.0), Ev::Burst)));
+    }
+    let (mut over, mut seen) = (0, 0);
+    let mut now = T0;
+    let send = |acts: Vec<Action>, now: Ms, rng: &mut Rng, q: &mut BinaryHeap<_>| {
+        for id in sends(&acts) {
+            let transit = rng.next() * max_transit_ms;
+            q.push(Reverse((at(now + transit), Ev::Arrive(id))));
+        }
+    };
+    loop {
+        let next_ev = queue.peek().map(|Reverse((k, _))| f64::from_bits(*k));
+        let wake = e.next_wake();
+        let t = match (next_ev, wake) {
+            (None, None) => break,
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap(),
+        };
+        now = now.max(t);
+        if next_ev == Some(t) {
+            let Reverse((_, ev)) = queue.pop().unwrap();
+            match ev {
+                Ev::One => {
+                    e.submit(now, req(1.0, 1.0)).unwrap();
+                }
+                Ev::Burst => {
+                    for _ in 0..90 {
+                        e.submit(now, req(1.0, 1.0)).unwrap();
+                    }
+                }
+                Ev::Arrive(id) => {
+                    seen += 1;
+                    if server.level(now) < 1.0 - 1e-9 {
+                        over += 1;
+                    }
+                    server.take(now, 1.0);
+                    let back = 20.0 + rng.next() * max_transit_ms;
+                    queue.push(Reverse((at(now + back), Ev::Head(id))));
+                }
+                Ev::Head(id) => {
+                    assert_eq!(
+                        e.on_response(now, id, 200, &none(), None, 0.5),
+                        Verdict::Deliver
+                    );
+                    e.on_done(now, id, None);
+                }
+            }
+        }
+        let acts = e.poll(now);
+        send(acts, now, &mut rng, &mut queue);
+    }
+    assert_eq!(e.live_calls(), 0);
+    (over, seen)
+}
+
+#[test]
+fn without_headers_a_slow_uneven_transit_never_puts_the_pacer_ahead_of_the_server() {
+    for seed in 1..=4 {
+        for max_transit in [100.0, 1_000.0, 3_000.0, 10_000.0] {
+            let (over, seen) = no_headers_run(max_transit, seed, 60.0);
+            assert_eq!(seen, 8 * 91);
+            assert_eq!(
+                over, 0,
+                "transit up to {max_transit} ms (seed {seed}): {over} of {seen} admissions \
+                 reached the server over its bucket"
+            );
+        }
+    }
+}
+
+#[test]
+fn control_the_server_catches_a_pacer_that_believes_higher_limits() {
+    // The test above is not vacuous: the same server and load catch a pacer 10% over.
+    let (over, _) = no_headers_run(100.0, 1, 66.0);
+    assert!(over > 5, "only {over} over-limit admissions caught");
+}
+
+#[test]
+fn the_transit_reserved_at_admission_is_given_back_to_the_round_trip() {
+    // RPM 60: one request per second of refill.
+    let mut c = config();
+    c.limits = Limits {
+        rpm: Some(60.0),
+        ..Default::default()
+    };
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a, b]);
+    // From a full bucket, `a` holds back the refill of a long transit (6 s: 6 requests), `b`
+    // nothing more (the bucket is no longer near full).
+    let reserved = ASSUMED_LATENCY_MS / 1_000.0;
+    assert_eq!(ASSUMED_LATENCY_MS, 6_000.0);
+    assert!((level(&e, Dim::Requests, T0) - (60.0 - 2.0 - reserved)).abs() < 1e-9);
+    // `a`'s head comes back 300 ms later: it reached the server within 0.3 s, so at most
+    // 0.3 requests of refill were wasted; the rest of the reservation comes back.
+    let t = T0 + 300.0;
+    let before = level(&e, Dim::Requests, t);
+    e.on_response(t, a, 200, &none(), None, 0.5);
+    let back = level(&e, Dim::Requests, t) - before;
+    assert!((back - (reserved - 0.3)).abs() < 1e-9, "gave back {back}");
+    // `b` reserved no waste: its head gives nothing back.
+    let before = level(&e, Dim::Requests, t);
+    e.on_response(t, b, 200, &none(), None, 0.5);
+    assert_eq!(level(&e, Dim::Requests, t), before);
+    // A network error keeps the reservation (the request may have been in transit all along).
+    let mut c2 = config();
+    c2.limits = Limits {
+        rpm: Some(60.0),
+        ..Default::default()
+    };
+    let mut e = Engine::new(c2, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    e.poll(T0);
+    e.on_network_error(T0 + 300.0, a, 0.5);
+    let l = level(&e, Dim::Requests, T0 + 300.0);
+    assert!((l - (60.0 - 1.0 - reserved + 0.3)).abs() < 1e-9, "{l}");
+}
