@@ -125,8 +125,25 @@ proptest! {
                 prop_assert!(hint <= max, "Wait only within the maximum");
                 let spread = (hint / 10.0).min(1_000.0);
                 prop_assert!(in_half_open(w, hint, hint + spread), "{w} for hint {hint}");
+                prop_assert!(w <= max, "{w} for hint {hint}: past maxRetryAfterMs {max}");
             }
         }
+    }
+
+    #[test]
+    fn a_hint_just_under_the_maximum_is_never_stretched_past_it(
+        max in 0.0..=1e7f64,
+        below in prop_oneof![Just(0.0), 0.0..=2_000.0f64],
+        u in draw(),
+    ) {
+        // The spread (up to min(10%, 1 s)) is cut where it would pass maxRetryAfterMs: only a
+        // wait the server itself states may be that long.
+        let hint = (max - below).max(0.0);
+        let HintDecision::Wait(w) = with_hint(hint, max, u) else {
+            return Err(TestCaseError::fail(format!("{hint} <= {max} is not too long")));
+        };
+        prop_assert!(w >= hint, "{w} < hint {hint}");
+        prop_assert!(w <= max, "{w} for hint {hint}: past maxRetryAfterMs {max}");
     }
 }
 

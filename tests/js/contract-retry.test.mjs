@@ -383,6 +383,38 @@ describe("server-imposed pauses", () => {
     for (const e of env.mock.log.slice(1)) assert.ok(e.at - env.mock.log[0].at >= 5000, "nothing sent during the pause");
   });
 
+  // The pause belongs to the server, not to the call that got the 429: it holds the queue
+  // whatever happens to that call (Engine::retry_delay pauses before deciding the retry).
+  const streamBody = () => {
+    const json = JSON.stringify({ model: "m", max_tokens: 5, messages: [{ role: "user", content: "hi" }] });
+    return new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(json));
+        c.close();
+      },
+    });
+  };
+  for (const [name, options, init] of [
+    ["out of retries (maxRetries: 0)", { retry: { maxRetries: 0 } }, () => anthropicInit()],
+    ["whose body cannot be sent again (a stream)", {}, () => ({ ...anthropicInit(), body: streamBody(), duplex: "half" })],
+  ]) {
+    test(`a 429 with a hint that ends its own call, ${name}, still pauses the calls behind it`, async (t) => {
+      const env = await mockEnv(t, startAnthropicMock);
+      env.mock.script([{ status: 429, retryAfter: 5 }]);
+      const pacer = env.make({ concurrency: 1, seed: 3, ...options });
+      const a = pacer.fetch(env.url, init());
+      const b = pacer.fetch(env.url, anthropicInit());
+      const [ra, rb] = await Promise.all([a, b]);
+      assert.deepEqual([ra.status, rb.status], [429, 200], "the 429 goes to its caller; the next call succeeds");
+      assert.equal(env.mock.log.length, 2);
+      assert.ok(gap(env.mock, 0) >= 5000, `the next call went ${gap(env.mock, 0)} ms after the 429, inside its 5 s pause`);
+      await drained(pacer);
+    });
+  }
+
+  // After close() nothing more is sent, so the pause it keeps is not observable from here;
+  // tests/engine.rs `a_429_after_close_still_pauses_the_limiter` reads it in the engine.
+
   test("a queued call behind a pause longer than maxRetryAfterMs rejects with RETRY_AFTER_TOO_LONG", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
     env.mock.script([{ status: 429, retryAfter: 60 }]);
