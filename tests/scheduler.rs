@@ -11,6 +11,41 @@ use proptest::prelude::*;
 
 const T0: f64 = 1_700_000_000_000.0;
 
+/// Counts the heap allocations of the thread that asks ([`allocations`]): a deterministic
+/// measure of a poll's work for the cost bounds below (a timer would be flaky; a poll that
+/// looked at more of the queue than its window collects more keys).
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    pub struct Counting;
+
+    thread_local! {
+        static COUNT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = COUNT.try_with(|c| {
+                let (n, bytes) = c.get();
+                c.set((n + 1, bytes + layout.size() as u64));
+            });
+            System.alloc(layout)
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            System.dealloc(ptr, layout)
+        }
+    }
+
+    /// (allocations, bytes) made by this thread so far.
+    pub fn allocations() -> (u64, u64) {
+        COUNT.with(|c| c.get())
+    }
+}
+
+#[global_allocator]
+static ALLOC: counting::Counting = counting::Counting;
+
 fn cost(input: f64, output: f64) -> Cost {
     Cost { input, output }
 }
@@ -431,9 +466,11 @@ fn a_hundred_thousand_entries_come_out_in_order() {
     assert_eq!(out, want);
 }
 
-#[test]
-fn twenty_thousand_blocked_polls_with_backfill_stay_cheap() {
-    // Every poll finds the head blocked and looks at a full backfill window.
+/// Drain `n` equal-cost entries through a limiter of 600 RPM, every poll finding the head
+/// blocked and a full backfill window behind it. Returns the polls, the most allocations any
+/// one poll after the first made (the first admits the full bucket, 600 at once), and the
+/// bytes all of them allocated.
+fn drain_blocked(n: u64) -> (u64, u64, u64) {
     let mut lim = Limiter::new(
         Limits {
             rpm: Some(600.0),
@@ -442,21 +479,58 @@ fn twenty_thousand_blocked_polls_with_backfill_stay_cheap() {
         T0,
     );
     let mut s = Scheduler::new(None);
-    const N: u64 = 20_000;
-    for id in 0..N {
+    for id in 0..n {
         s.push(id, 0, id, Cost::default());
     }
     let mut now = T0;
-    let mut out = Vec::new();
-    let mut polls = 0;
+    let mut out = Vec::with_capacity(n as usize);
+    let (mut polls, mut most_allocs, mut bytes) = (0, 0, 0);
     while !s.is_empty() {
+        let (a0, b0) = counting::allocations();
         let p = s.poll(now, &mut lim);
+        let (a1, b1) = counting::allocations();
+        if polls > 0 {
+            most_allocs = most_allocs.max(a1 - a0);
+            bytes += b1 - b0;
+        }
         out.extend(ids(&p));
         now = p.wake_at_ms.unwrap_or(now);
         polls += 1;
     }
-    assert_eq!(out, (0..N).collect::<Vec<_>>(), "equal costs: strict FIFO");
-    assert!(polls > 1_000);
+    assert_eq!(out, (0..n).collect::<Vec<_>>(), "equal costs: strict FIFO");
+    (polls, most_allocs, bytes)
+}
+
+#[test]
+fn twenty_thousand_blocked_polls_with_backfill_stay_cheap() {
+    // The cost of a blocked poll is bounded by the backfill window, not by the queue: counted
+    // in allocations (deterministic, unlike a timer), a poll makes a few (the window's keys,
+    // the admitted, the free lists growing by doubling), the same few for 2 000 and 20 000
+    // queued entries, and the bytes per poll do not grow with the queue. A poll that scanned
+    // the queue (or a window that grew with it) fails.
+    let (polls_small, allocs_small, bytes_small) = drain_blocked(2_000);
+    let (polls, allocs, bytes) = drain_blocked(20_000);
+    assert!(
+        polls > 19_000 && polls_small > 1_000,
+        "{polls} / {polls_small} polls"
+    );
+    assert!(
+        allocs <= 16 && allocs_small <= 16,
+        "{allocs} / {allocs_small} allocations in one poll"
+    );
+    let per_poll = bytes as f64 / polls as f64;
+    let per_poll_small = bytes_small as f64 / polls_small as f64;
+    // The window's keys (3 x u64 each) in one Vec, plus the amortised growth of the free
+    // lists and the admitted: well under 4 KB per poll, whatever the queue's length.
+    let window_bytes = (BACKFILL_WINDOW * std::mem::size_of::<(u64, u64, u64)>()) as f64;
+    assert!(
+        per_poll <= 4.0 * window_bytes && per_poll_small <= 4.0 * window_bytes,
+        "{per_poll:.0} / {per_poll_small:.0} bytes per poll"
+    );
+    assert!(
+        per_poll <= 1.25 * per_poll_small,
+        "a poll's cost grew with the queue: {per_poll_small:.0} -> {per_poll:.0} bytes"
+    );
 }
 
 // ---------------------------------------------------------------- properties
