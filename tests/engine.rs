@@ -15,8 +15,9 @@ use llm_pacer::core::backoff::Jitter;
 use llm_pacer::core::bucket::Bucket;
 use llm_pacer::core::call::{Action, Engine, Id, Request, Verdict, ASSUMED_LATENCY_MS};
 use llm_pacer::core::config::Config;
-use llm_pacer::core::headers::RateLimitInfo;
+use llm_pacer::core::headers::{DimInfo, RateLimitInfo};
 use llm_pacer::core::limiter::{Dim, Limits, Usage};
+use llm_pacer::core::transit;
 use llm_pacer::core::Ms;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -330,22 +331,26 @@ fn control_the_server_catches_a_pacer_that_believes_higher_limits() {
     assert!(over > 5, "only {over} over-limit admissions caught");
 }
 
-#[test]
-fn the_transit_reserved_at_admission_is_given_back_to_the_round_trip() {
-    // RPM 60: one request per second of refill.
+fn rpm60() -> Engine {
     let mut c = config();
     c.limits = Limits {
         rpm: Some(60.0),
         ..Default::default()
     };
-    let mut e = Engine::new(c, T0);
+    Engine::new(c, T0)
+}
+
+#[test]
+fn the_transit_reserved_at_admission_is_recounted_from_the_round_trip() {
+    // RPM 60: one request per second of refill.
+    let reserved = ASSUMED_LATENCY_MS / 1_000.0;
+    assert_eq!(ASSUMED_LATENCY_MS, transit::RESERVED_MS);
+    let mut e = rpm60();
     let a = e.submit(T0, req(1.0, 1.0)).unwrap();
     let b = e.submit(T0, req(1.0, 1.0)).unwrap();
     assert_eq!(sends(&e.poll(T0)), vec![a, b]);
-    // From a full bucket, `a` holds back the refill of a long transit (6 s: 6 requests), `b`
-    // nothing more (the bucket is no longer near full).
-    let reserved = ASSUMED_LATENCY_MS / 1_000.0;
-    assert_eq!(ASSUMED_LATENCY_MS, 6_000.0);
+    // From a full bucket, `a` holds back the refill of the reserved transit, `b` nothing more
+    // (the bucket is no longer near full).
     assert!((level(&e, Dim::Requests, T0) - (60.0 - 2.0 - reserved)).abs() < 1e-9);
     // `a`'s head comes back 300 ms later: it reached the server within 0.3 s, so at most
     // 0.3 requests of refill were wasted; the rest of the reservation comes back.
@@ -354,20 +359,66 @@ fn the_transit_reserved_at_admission_is_given_back_to_the_round_trip() {
     e.on_response(t, a, 200, &none(), None, 0.5);
     let back = level(&e, Dim::Requests, t) - before;
     assert!((back - (reserved - 0.3)).abs() < 1e-9, "gave back {back}");
-    // `b` reserved no waste: its head gives nothing back.
+    // `b` was admitted 1 + reserved below full: no transit up to that wastes anything.
     let before = level(&e, Dim::Requests, t);
     e.on_response(t, b, 200, &none(), None, 0.5);
     assert_eq!(level(&e, Dim::Requests, t), before);
+
+    // A round trip longer than the reservation: the longer waste is taken (up to MAX_MS).
+    let mut e = rpm60();
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    e.poll(T0);
+    let t = T0 + 7_000.0;
+    let before = level(&e, Dim::Requests, t);
+    e.on_response(t, a, 200, &none(), None, 0.5);
+    let taken = before - level(&e, Dim::Requests, t);
+    assert!((taken - (7.0 - reserved)).abs() < 1e-9, "took {taken}");
+
     // A network error keeps the reservation (the request may have been in transit all along).
-    let mut c2 = config();
-    c2.limits = Limits {
-        rpm: Some(60.0),
-        ..Default::default()
-    };
-    let mut e = Engine::new(c2, T0);
+    let mut e = rpm60();
     let a = e.submit(T0, req(1.0, 1.0)).unwrap();
     e.poll(T0);
     e.on_network_error(T0 + 300.0, a, 0.5);
     let l = level(&e, Dim::Requests, T0 + 300.0);
     assert!((l - (60.0 - 1.0 - reserved + 0.3)).abs() < 1e-9, "{l}");
+}
+
+#[test]
+fn a_server_that_sends_its_figures_needs_only_their_rounding_covered() {
+    let figures = RateLimitInfo {
+        requests: DimInfo {
+            limit: Some(60.0),
+            remaining: Some(59.0),
+            reset_at_ms: None,
+            window_ms: Some(60_000.0),
+            rounded: false,
+        },
+        ..Default::default()
+    };
+    let with_headers = transit::WITH_HEADERS_MS / 1_000.0;
+    let mut e = rpm60();
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    e.poll(T0);
+    // The head comes back after a long generation, with the server's figures: the waste is
+    // recounted for the rounding cover, not for the round trip.
+    let t = T0 + 8_000.0;
+    e.on_response(t, a, 200, &figures, None, 0.5);
+    e.on_done(t, a, None);
+    // (The level is then no higher than the server's 59 at the time of its response.)
+    assert!(level(&e, Dim::Requests, t) <= 59.0 + 1e-9);
+    // Later admissions from full reserve only that cover.
+    let t = T0 + 200_000.0;
+    let b = e.submit(t, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(t)), vec![b]);
+    let l = level(&e, Dim::Requests, t);
+    assert!((l - (60.0 - 1.0 - with_headers)).abs() < 1e-9, "{l}");
+    // A response without figures puts the full reservation back.
+    e.on_response(t, b, 200, &none(), None, 0.5);
+    e.on_done(t, b, None);
+    let t = T0 + 400_000.0;
+    let c = e.submit(t, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(t)), vec![c]);
+    let l = level(&e, Dim::Requests, t);
+    let reserved = transit::RESERVED_MS / 1_000.0;
+    assert!((l - (60.0 - 1.0 - reserved)).abs() < 1e-9, "{l}");
 }

@@ -792,9 +792,12 @@ impl Engine {
             return Verdict::Unknown;
         };
         // The request reached the server within the round trip: give back the waste counted
-        // for a longer transit.
-        let transit_ms = transit::bound(ticket.at_ms, now_ms);
+        // for a longer transit. A server that sends its figures corrects the rest, so later
+        // admissions reserve less (see `transit`).
+        let figures = info.has_limits();
+        let transit_ms = transit::bound(ticket.at_ms, now_ms, figures);
         self.limiter.arrived(now_ms, ticket, transit_ms);
+        self.limiter.set_latency(transit::reserve(figures));
         // The server refused without processing: its tokens were never counted. Give them
         // back *before* reading its headers, which already leave this request out; the other
         // order would count the refund twice and send the next request too early.

@@ -116,6 +116,15 @@ impl Cost {
     }
 }
 
+/// The refill a full server bucket wastes while a request is in transit for `transit_ms`,
+/// when our copy was `headroom` below full at its admission: the part of that refill that
+/// would have lifted the copy above its capacity (0 when the copy was at least that refill
+/// below full, e.g. `headroom` infinite).
+fn wasted(b: &Bucket, headroom: f64, transit_ms: Ms) -> f64 {
+    let in_transit = b.rate_per_ms() * transit_ms;
+    clamp(in_transit - headroom, 0.0, in_transit)
+}
+
 /// `x` if it is `>= 0`, else 0 (NaN included).
 fn non_negative(x: f64) -> f64 {
     if x >= 0.0 {
@@ -137,9 +146,10 @@ pub struct Ticket {
     /// Its place in the limiter's order of admissions: tells which buckets existed when it was
     /// admitted (a bucket learned later reserved nothing for it), even within one millisecond.
     pub serial: u64,
-    /// The refill counted as wasted at admission while the request is in transit, per
-    /// dimension in [`Dim::ALL`] order (0 where none was); see [`Limiter::arrived`].
-    pub wasted: [f64; 4],
+    /// How far below full each bucket was at admission, per dimension in [`Dim::ALL`] order
+    /// (infinite where there was none): what the refill wasted in transit is counted from
+    /// ([`Limiter::arrived`]).
+    pub headroom: [f64; 4],
     /// The transit that waste was counted for, ms ([`Limiter::set_latency`]).
     pub latency_ms: Ms,
 }
@@ -438,7 +448,11 @@ impl Limiter {
                 output: cost.amount(Dim::OutputTokens),
                 at_ms: now,
                 serial: self.admissions,
-                wasted: [0.0; 4],
+                headroom: Dim::ALL.map(|dim| {
+                    self.slot(dim).map_or(f64::INFINITY, |s| {
+                        (s.bucket.capacity() - s.bucket.level(now)).max(0.0)
+                    })
+                }),
                 latency_ms: self.latency_ms,
             }),
             Some(dim) => Decision::Wait {
@@ -467,8 +481,8 @@ impl Limiter {
     /// [`Limiter::settle`] or [`Limiter::refund`].
     pub fn acquire(&mut self, now_ms: Ms, cost: Cost) -> Decision {
         let now = self.tick(now_ms);
-        let mut decision = self.check(now, cost);
-        if let Decision::Admit(ticket) = &mut decision {
+        let decision = self.check(now, cost);
+        if let Decision::Admit(ticket) = &decision {
             self.admissions += 1;
             for dim in Dim::ALL {
                 if let Some(slot) = self.slots[dim as usize].as_mut() {
@@ -479,10 +493,8 @@ impl Limiter {
                     // server (seen in the demo: +11 to +65 tokens through an opening burst,
                     // too little for rounded headers to reveal, enough for 429s at the edge).
                     let b = &mut slot.bucket;
-                    let in_transit = b.rate_per_ms() * self.latency_ms;
-                    let wasted = clamp(b.level(now) + in_transit - b.capacity(), 0.0, in_transit);
-                    b.take(now, cost.amount(dim) + wasted);
-                    ticket.wasted[dim as usize] = wasted;
+                    let headroom = ticket.headroom[dim as usize];
+                    b.take(now, cost.amount(dim) + wasted(b, headroom, self.latency_ms));
                 }
             }
         }
@@ -490,25 +502,25 @@ impl Limiter {
     }
 
     /// The request of `ticket` reached the server no later than `transit_ms` after its
-    /// admission (its response head came back then: the round trip bounds the transit). A
-    /// full server bucket wasted its refill for that long at most, not for the latency counted
-    /// at admission: give back the difference (nothing when `transit_ms` is not shorter).
-    /// Gives are clamped at capacity, as in [`Limiter::settle`].
+    /// admission (the caller bounds it, e.g. by the attempt's round trip). A full server bucket
+    /// wasted its refill for that long at most, not for the latency counted at admission:
+    /// count the difference (give back when the transit was shorter, take when longer). Gives
+    /// are clamped at capacity, as in [`Limiter::settle`]. A non-finite or negative transit
+    /// changes nothing.
     pub fn arrived(&mut self, now_ms: Ms, ticket: Ticket, transit_ms: Ms) {
         let now = self.tick(now_ms);
-        if !(transit_ms >= 0.0 && transit_ms < ticket.latency_ms) {
+        if !(transit_ms.is_finite() && transit_ms >= 0.0) {
             return;
         }
-        let spare = ticket.latency_ms - transit_ms;
         for dim in Dim::ALL {
             let Some(slot) = self.slot(dim) else {
                 continue;
             };
-            // Wasted over `latency` was max(0, rate * latency - headroom), so over the shorter
-            // transit it is `spare` ms of refill less, and never below 0.
-            let back = ticket.wasted[dim as usize].min(slot.bucket.rate_per_ms() * spare);
-            if back > 0.0 {
-                self.adjust(dim, now, ticket.serial, -back);
+            let h = ticket.headroom[dim as usize];
+            let delta =
+                wasted(&slot.bucket, h, transit_ms) - wasted(&slot.bucket, h, ticket.latency_ms);
+            if delta != 0.0 {
+                self.adjust(dim, now, ticket.serial, delta);
             }
         }
     }

@@ -184,7 +184,7 @@ fn ticket(input: f64, output: f64, serial: f64) -> Ticket {
         output,
         at_ms: 0.0, // not used to settle or refund
         serial: serial as u64,
-        wasted: [0.0; 4], // `arrived` is not exposed: nothing to give back
+        headroom: [f64::INFINITY; 4], // `arrived` is not exposed: no transit to count
         latency_ms: 0.0,
     }
 }
