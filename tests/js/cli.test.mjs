@@ -62,14 +62,31 @@ test("demo: a short batch finishes with every request done, no 429 reaching the 
   const ratio = Number(out.match(/^ {2}ratio\s+(\d+\.\d{3})x the lower bound$/m)?.[1]);
   assert.ok(ratio >= 1, `ratio ${ratio}`);
   assert.ok(Math.abs(ratio - makespan / Number(lb[1])) < 0.05, "ratio = makespan / lower bound");
-  // What the pacer saw is what the server says it sent.
+  // A run this short ends on one request waiting for its output reservation (measured
+  // 1.57-1.60x: 4.7 s against 3.0 s); the longer run below holds the README's aim.
+  assert.ok(ratio <= 1.8, `ratio ${ratio}`);
+  // What the pacer saw is what the server says it sent: nothing refused (the README: 0 429s).
   const seen = Number(out.match(/^ {2}429s\s+(\d+) seen/m)?.[1]);
   const server = out.match(/^ {2}server\s+(\d+) requests, (\d+) admitted, (\d+) answered 429$/m);
   assert.ok(server, out);
   assert.equal(Number(server[2]), 20);
   assert.equal(Number(server[3]), seen);
   assert.equal(Number(server[1]), 20 + seen);
+  assert.equal(seen, 0, `the server refused ${seen}`);
   assert.match(out, /^ {2}latency p50\/p99\s+\S+ m?s \/ \S+ m?s/m);
+});
+
+test("demo: a 15 s batch stays near the lower bound with no 429 (the README's figures, shorter)", async () => {
+  // The README quotes `scripts/demo.sh` (200 requests, ~30 s): 1.022x, 0 429s. Half of it
+  // here: measured 1.075x (the last request's output reservation is a fixed ~1 s tail).
+  const r = await run(["demo", "--requests", "100", "--seconds", "15"], { env: noKey });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const out = r.stdout;
+  assert.match(out, /^ {2}requests\s+100\/100 done \(100 x 200\), 0 failed$/m);
+  const ratio = Number(out.match(/^ {2}ratio\s+(\d+\.\d{3})x the lower bound$/m)?.[1]);
+  assert.ok(ratio >= 1 && ratio <= 1.15, `ratio ${ratio}:\n${out}`);
+  assert.match(out, /^ {2}429s\s+0 seen by llm-pacer, 0 reached the caller$/m);
+  assert.match(out, /^ {2}server\s+100 requests, 100 admitted, 0 answered 429$/m);
 });
 
 test("demo --live without ANTHROPIC_API_KEY: a clear error, nothing sent", async () => {
