@@ -2,8 +2,9 @@
 // The full chaos soak (issue 6, item 2): `node scripts/soak.mjs [--requests 20000] [--seed S]
 // [--json]`. N calls through one Pacer against the Anthropic mock with random faults and random
 // caller aborts (tests/js/lib/soak.mjs describes the mix). Prints a summary and exits non-zero
-// on any violation: a call lost or settled twice, stats() not adding up, an admission over the
-// server's limits, work or timers left after close(), memory growing from 1/4 to the end.
+// on any violation: a call lost or settled twice, stats() not adding up, a request over the
+// server's limits (the mock enforces them like the API: each is a bucket 429), work or timers
+// left after close(), memory growing from 1/4 to the end.
 // Not part of the suite (tests/js/soak.test.mjs runs a short one). Re-runs itself with
 // --expose-gc so the memory samples are taken after a full GC. Loopback only; it stops by itself.
 import { spawnSync } from "node:child_process";
@@ -40,7 +41,7 @@ if (json) {
   for (const [k, n] of Object.entries(s.outcomes).sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(7)}  ${k}`);
   const st = s.stats;
   console.log(`stats(): attempts ${st.attempts}, retries ${st.retries}, rateLimited ${st.rateLimited}, overloaded ${st.overloaded}, serverErrors ${st.serverErrors}, networkErrors ${st.networkErrors}, waitMs ${Math.round(st.waitMs)}, queued ${st.queued}, inFlight ${st.inFlight}`);
-  console.log(`server: requests ${s.mock.requests}, admitted ${s.mock.admitted}, bucket 429s ${s.mock.limited}, faults ${s.mock.faults}, client aborts ${s.mock.aborted}, over-limit admissions ${s.mock.violations}`);
+  console.log(`server (enforcing its limits): requests ${s.mock.requests}, admitted ${s.mock.admitted}, bucket 429s ${s.mock.limited}, injected faults ${s.mock.faults}, client aborts ${s.mock.aborted}`);
   console.log(`wire: fetch calls ${s.wire.calls}, aborted in transit ${s.wire.aborted}, failed ${s.wire.failed}`);
   console.log(`memory: before ${mem(s.memory.before)}; at 1/4 ${mem(s.memory.quarter)}; end ${mem(s.memory.after)}`);
   console.log(v.length ? `FAIL (${v.length}):\n  ${v.join("\n  ")}` : "PASS: nothing lost, every rule held");

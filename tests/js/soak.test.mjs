@@ -63,8 +63,9 @@ describe("chaos soak: nothing is lost", () => {
     assert.equal(s.stats.queued, 0);
     assert.equal(s.stats.inFlight, 0);
 
-    // The server's limits held: no admission over a bucket, though the limiter had to hold
-    // requests back (else the check proves nothing).
+    // The server's limits held: it enforces them (a request over a bucket gets a 429) and
+    // refused none, though the limiter had to hold requests back (else it proves nothing).
+    assert.equal(s.mock.limited, 0, `${s.mock.limited} bucket 429s`);
     assert.equal(s.mock.violations, 0, JSON.stringify(s.mock.firstViolations));
     const limiterWaits = (s.events["wait requests"] ?? 0) + (s.events["wait inputTokens"] ?? 0) + (s.events["wait outputTokens"] ?? 0);
     assert.ok(limiterWaits > 0, `the limiter never held a request back: ${JSON.stringify(s.events)}`);
@@ -87,10 +88,18 @@ describe("chaos soak: nothing is lost", () => {
     assert.ok(after.wasm - quarter.wasm <= 1 << 20, `Wasm memory ${quarter.wasm} -> ${after.wasm}`);
   });
 
-  test("control: a pacer that believes limits 4x the server's is caught over them", async () => {
+  test("control: a pacer that believes limits 4x the server's is refused by the enforcing server", async () => {
     // No rate-limit headers, or the pacer would learn the server's limits from them (it does).
     const s = await runSoak({ requests: 300, seed: SEED, faults: [[1, "no-headers"]], abortRate: 0, pacerLimitsFactor: 4, load: 40, scale: 10 });
     assert.equal(s.lost, 0);
+    assert.ok(s.mock.limited > 50, `the server refused only ${s.mock.limited}`);
+    assert.equal(s.mock.violations, 0, "an enforcing server admits nothing over its limits");
+    assert.ok(violations(s).some((v) => /bucket 429s/.test(v)), violations(s).join("\n"));
+  });
+
+  test("control: a server that does not enforce records each admission over its limits", async () => {
+    const s = await runSoak({ requests: 300, seed: SEED, faults: [[1, "no-headers"]], abortRate: 0, pacerLimitsFactor: 4, load: 40, scale: 10, enforce: false });
+    assert.equal(s.mock.limited, 0);
     assert.ok(s.mock.violations > 50, `the over-limit check saw only ${s.mock.violations}`);
     assert.ok(violations(s).some((v) => /admissions over the server's limits/.test(v)), violations(s).join("\n"));
   });
@@ -104,10 +113,16 @@ describe("chaos soak: nothing is lost", () => {
   // 1. Now the engine reserves a long transit (core::transit) and gives back what each
   // round trip shows was not wasted, so no transit puts it ahead of the server.
   test("without rate-limit headers, a pacer with the server's exact limits stays within them", async () => {
-    const s = await runSoak({ requests: 200, seed: SEED, faults: [[1, "no-headers"]], abortRate: 0, load: 40, scale: 10 });
+    // (The server does not enforce here, so an overrun shows as the exact admissions over a
+    // bucket, with their levels, rather than as 429s the pacer would then wait out.)
+    const s = await runSoak({ requests: 200, seed: SEED, faults: [[1, "no-headers"]], abortRate: 0, load: 40, scale: 10, enforce: false });
     assert.equal(s.lost, 0);
     assert.ok(s.mock.requests >= 200, `the server saw ${s.mock.requests} requests`);
     assert.equal(s.mock.violations, 0, JSON.stringify(s.mock.firstViolations));
+    // And against an enforcing server: not one bucket 429.
+    const e = await runSoak({ requests: 200, seed: SEED, faults: [[1, "no-headers"]], abortRate: 0, load: 40, scale: 10 });
+    assert.equal(e.lost, 0);
+    assert.equal(e.mock.limited, 0, `${e.mock.limited} bucket 429s`);
   });
 
   test("the rule book catches a lost call, a double settlement, stats that do not add up", () => {
@@ -116,7 +131,7 @@ describe("chaos soak: nothing is lost", () => {
       wire: { calls: 2, aborted: 0, failed: 0, pending: 0 }, clock: { pendingSleeps: 0, badSleeps: 0 },
       stats: { requests: 2, attempts: 2, retries: 0, queued: 0, inFlight: 0, waitMs: 0 },
       statsAfterClose: { queued: 0, inFlight: 0 }, closedRejects: "CLOSED",
-      mock: { requests: 2, inFlight: 0, violations: 0 },
+      mock: { requests: 2, inFlight: 0, violations: 0, limited: 0 },
       memory: { quarter: { heapUsed: 1e6, rss: 5e7, wasm: null }, after: { heapUsed: 1e6, rss: 5e7, wasm: null } },
     };
     assert.deepEqual(violations(good), []);
@@ -130,6 +145,8 @@ describe("chaos soak: nothing is lost", () => {
     bad((s) => (s.stats.attempts = 3), /attempts = 3/);
     bad((s) => (s.mock.requests = 1), /never reached the server/);
     bad((s) => (s.stats.waitMs = NaN), /waitMs = NaN/);
+    bad((s) => (s.mock.limited = 1), /1 bucket 429s/);
+    bad((s) => (s.mock.violations = 1), /1 admissions over/);
     bad((s) => (s.stats.inFlight = 1), /inFlight = 1/);
     bad((s) => (s.clock.pendingSleeps = 1), /sleeps still pending/);
     bad((s) => (s.memory.after.heapUsed = 5e7), /heap grew/);

@@ -123,10 +123,12 @@ const heap = () => {
  * Run the soak.
  * @param {{ requests?: number, seed?: number, callers?: number, concurrency?: number,
  *   scale?: number, abortRate?: number, boundMs?: number, load?: number, limits?: object,
- *   faults?: Array<[number, string | null]>, pacerLimitsFactor?: number,
+ *   faults?: Array<[number, string | null]>, pacerLimitsFactor?: number, enforce?: boolean,
  *   log?: (s: string) => void }} [o]
  *   `callers`: most calls outstanding at once; `load`: mean arrival rate over the server's RPM;
- *   `faults`: the mix (default {@link FAULTS}); `pacerLimitsFactor`: the control (see below).
+ *   `faults`: the mix (default {@link FAULTS}); `pacerLimitsFactor`: the control (see below);
+ *   `enforce` (default true): the server refuses requests over its limits with a 429, as the
+ *   API does (false: it admits them and counts each as a violation).
  */
 export async function runSoak(o = {}) {
   const requests = o.requests ?? 2000;
@@ -148,7 +150,8 @@ export async function runSoak(o = {}) {
   const factor = o.pacerLimitsFactor ?? 1;
   const pacerLimits = Object.fromEntries(Object.entries(limits).map(([k, x]) => [k, x * factor]));
   const clock = dilatedClock(scale);
-  const server = fork(fileURLToPath(new URL("./soak-mock.mjs", import.meta.url)), [JSON.stringify({ limits, scale, epoch: clock.epoch })], {
+  const enforce = o.enforce ?? true;
+  const server = fork(fileURLToPath(new URL("./soak-mock.mjs", import.meta.url)), [JSON.stringify({ limits, scale, epoch: clock.epoch, enforce })], {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
     execArgv: [],
   });
@@ -388,7 +391,10 @@ export function violations(s, { heapGrowthBytes = 8 << 20, rssGrowthBytes = 64 <
   if (s.clock.pendingSleeps !== 0) v.push(`${s.clock.pendingSleeps} pacer sleeps still pending after close`);
   if (s.clock.badSleeps !== 0) v.push(`${s.clock.badSleeps} sleeps with a non-finite or negative duration`);
   if (s.mock.inFlight !== 0) v.push(`${s.mock.inFlight} requests still in progress on the server`);
-  // The server's limits: admitted requests never over them.
+  // The server's limits: no request over them. An enforcing server (the default) refuses
+  // such a request with a bucket 429 (`limited`; the faults' own 429s are not counted there);
+  // one that does not enforce admits it and records a violation.
+  if (s.mock.limited !== 0) v.push(`${s.mock.limited} bucket 429s: requests sent over the server's limits`);
   if (s.mock.violations !== 0) v.push(`${s.mock.violations} admissions over the server's limits: ${JSON.stringify(s.mock.firstViolations)}`);
   // Flat memory from 1/4 to the end.
   const m = s.memory;
