@@ -45,7 +45,7 @@ async function scenarioSuite(/** @type {import("node:test").TestContext} */ t, /
 }
 
 test("workerd (Miniflare): the workerd entry, a frozen clock, the global scope", { timeout: 90_000 }, async (t) => {
-  const { Miniflare } = await import("miniflare");
+  const { Miniflare } = await import("miniflare").catch((e) => assert.fail(`miniflare (workerd) is missing: this runtime is required; npm ci installs it (${e.message})`));
   // `./pkg.mjs` for worker.mjs: what the exports map gives workerd, by relative path.
   const rel = (/** @type {string} */ sub) => {
     const target = resolveExport(pkgJson.exports, sub, CONDITIONS.workerd);

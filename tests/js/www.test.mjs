@@ -10,8 +10,8 @@
 //   key is seen to go to the API and nowhere else), labels, no JavaScript errors, no
 //   horizontal overflow on a phone-sized screen, and saves screenshots in www/screenshots/.
 //
-// Chromium: installed with apt-get when missing; the browser tests skip only when it is
-// missing and cannot be installed.
+// Chromium: installed with apt-get when missing; when it cannot be, the browser tests fail
+// with the reason (a required runtime is never skipped: CI would stay green without them).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
@@ -186,10 +186,7 @@ test("new Pacer({ preset }): sets the limits, explicit limits win, unknown names
 
 /** A fresh browser with its own profile directory; `use(page, errors)` runs in it. */
 async function withPage(t, viewport, use) {
-  if (noChromium) {
-    t.skip(noChromium);
-    return;
-  }
+  if (noChromium) assert.fail(`${noChromium}: the browser tests need it (scripts/setup.sh as root installs it)`);
   const profile = mkdtempSync(join(tmpdir(), "llm-pacer-www-"));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -365,10 +362,7 @@ test("the page fits a phone-sized screen and works from the keyboard", { timeout
 });
 
 test("a live batch goes through the npm package to the API, and the key nowhere else", { timeout: 300_000 }, async (t) => {
-  if (!existsSync(join(root, "pkg/web/index.js"))) {
-    t.skip("pkg/ is not built (scripts/build-pkg.sh)");
-    return;
-  }
+  assert.ok(existsSync(join(root, "pkg/web/index.js")), "pkg/ is not built: run scripts/build-pkg.sh first");
   // A fake Messages API on loopback that lets the page's origin read it (CORS).
   const seen = [];
   let n = 0;

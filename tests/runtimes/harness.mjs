@@ -253,6 +253,10 @@ export function checkSlim(/** @type {any} */ r) {
  * @param {{ cwd?: string, timeoutMs?: number, env?: NodeJS.ProcessEnv }} [o]
  */
 export function run(cmd, args, { cwd = REPO, timeoutMs = 60_000, env = process.env } = {}) {
+  // A required runtime that is missing is a failure that says so (never a skip).
+  if (cmd.includes("/") && !existsSync(cmd)) {
+    return Promise.reject(new Error(`${cmd} is missing: this runtime is required; install it with \`npm ci\` (or scripts/setup.sh)`));
+  }
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
