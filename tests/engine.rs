@@ -422,3 +422,131 @@ fn a_server_that_sends_its_figures_needs_only_their_rounding_covered() {
     let reserved = transit::RESERVED_MS / 1_000.0;
     assert!((l - (60.0 - 1.0 - reserved)).abs() < 1e-9, "{l}");
 }
+
+#[test]
+fn error_codes_are_the_public_ones() {
+    use llm_pacer::core::call::CallError;
+    use llm_pacer::core::limiter::Dim;
+    let cases = [
+        (
+            CallError::TooLarge {
+                dim: Dim::Requests,
+                cost: 2.0,
+                capacity: 1.0,
+            },
+            "REQUEST_TOO_LARGE",
+        ),
+        (
+            CallError::RetryAfterTooLong { hint_ms: 1.0 },
+            "RETRY_AFTER_TOO_LONG",
+        ),
+        (CallError::Timeout, "TIMEOUT"),
+        (CallError::Closed, "CLOSED"),
+        (CallError::Network, "NETWORK"),
+    ];
+    for (e, code) in cases {
+        assert_eq!(e.code(), code, "{e:?}");
+    }
+}
+
+/// The reason of the event of `kind` that the response `status` (with `info`, `error`) gives.
+fn reason_for(
+    status: u16,
+    info: &RateLimitInfo,
+    error: Option<&llm_pacer::core::classify::ErrorInfo>,
+    kind: &str,
+) -> &'static str {
+    let mut c = config();
+    c.budget = None;
+    let mut e = Engine::new(c, T0);
+    e.set_record_events(true);
+    let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+    e.poll(T0);
+    e.on_response(T0 + 1.0, id, status, info, error, 0.5);
+    e.drain_events()
+        .iter()
+        .find(|ev| ev.kind.name() == kind)
+        .unwrap_or_else(|| panic!("no {kind} event for {status}"))
+        .reason
+}
+
+#[test]
+fn event_reasons_name_the_status_and_the_cause() {
+    // Given up at once: the status by name, a class, or "other".
+    for (status, reason) in [
+        (400, "status_400"),
+        (401, "status_401"),
+        (403, "status_403"),
+        (404, "status_404"),
+        (413, "status_413"),
+        (422, "status_422"),
+        (418, "status_4xx"),
+        (499, "status_4xx"),
+        (600, "status_other"),
+        (99, "status_other"),
+    ] {
+        assert_eq!(
+            reason_for(status, &none(), None, "giveup"),
+            reason,
+            "{status}"
+        );
+    }
+    // Retried: the status by name or class.
+    for (status, reason) in [
+        (408, "status_408"),
+        (409, "status_409"),
+        (500, "status_500"),
+        (502, "status_502"),
+        (503, "status_503"),
+        (504, "status_504"),
+        (429, "rate_limited"),
+        (529, "overloaded"),
+    ] {
+        assert_eq!(
+            reason_for(status, &none(), None, "retry"),
+            reason,
+            "{status}"
+        );
+    }
+    let retry_on = |s: u16| {
+        let mut c = config();
+        c.retry.retry_on = Some(vec![s]);
+        let mut e = Engine::new(c, T0);
+        e.set_record_events(true);
+        let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+        e.poll(T0);
+        e.on_response(T0, id, s, &none(), None, 0.5);
+        e.drain_events()
+            .iter()
+            .find(|ev| ev.kind.name() == "retry")
+            .map(|ev| ev.reason)
+    };
+    assert_eq!(retry_on(507), Some("status_5xx"));
+    assert_eq!(retry_on(425), Some("status_4xx"));
+    // The causes the server gives.
+    let said_no = RateLimitInfo {
+        should_retry: Some(false),
+        ..Default::default()
+    };
+    assert_eq!(
+        reason_for(503, &said_no, None, "giveup"),
+        "should_retry_false"
+    );
+    let body = |code: &str| llm_pacer::core::classify::ErrorInfo {
+        error_type: None,
+        code: Some(code.into()),
+    };
+    assert_eq!(
+        reason_for(
+            429,
+            &none(),
+            Some(&body("enforced_spend_limit_reached")),
+            "giveup"
+        ),
+        "spend_limit"
+    );
+    assert_eq!(
+        reason_for(429, &none(), Some(&body("insufficient_quota")), "giveup"),
+        "insufficient_quota"
+    );
+}
