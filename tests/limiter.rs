@@ -400,6 +400,83 @@ fn settle_replaces_the_reservation_by_the_metered_usage() {
     assert!(close(level(&l, T0, Dim::Tokens), 200_000.0 - 10_500.0));
 }
 
+// ------------------------------------------------------------ transit (set_latency, arrived)
+
+#[test]
+fn an_admission_from_full_counts_the_refill_wasted_in_transit_and_arrival_recounts_it() {
+    // 60 RPM and 6 000 OTPM: 1 request and 100 output tokens per second.
+    let mut l = Limiter::new(limits(Some(60.0), None, Some(6_000.0), None), T0);
+    l.set_latency(3_000.0);
+    let t = admit(&mut l, T0, cost(0.0, 500.0));
+    assert_eq!(t.latency_ms, 3_000.0);
+    assert_eq!(t.headroom[Dim::Requests as usize], 0.0);
+    assert_eq!(
+        t.headroom[Dim::InputTokens as usize],
+        f64::INFINITY,
+        "no bucket"
+    );
+    // Full: the cost plus 3 s of refill.
+    assert!(close(level(&l, T0, Dim::Requests), 60.0 - 1.0 - 3.0));
+    assert!(close(
+        level(&l, T0, Dim::OutputTokens),
+        6_000.0 - 500.0 - 300.0
+    ));
+    // The round trip shows at most 1 s of transit: 2 s of refill come back, in each bucket.
+    let mut shorter = l.clone();
+    shorter.arrived(T0, t, 1_000.0);
+    assert!(close(level(&shorter, T0, Dim::Requests), 60.0 - 1.0 - 1.0));
+    assert!(close(
+        level(&shorter, T0, Dim::OutputTokens),
+        6_000.0 - 500.0 - 100.0
+    ));
+    // Or 5 s: 2 s more are taken.
+    let mut longer = l.clone();
+    longer.arrived(T0, t, 5_000.0);
+    assert!(close(level(&longer, T0, Dim::Requests), 60.0 - 1.0 - 5.0));
+    assert!(close(
+        level(&longer, T0, Dim::OutputTokens),
+        6_000.0 - 500.0 - 500.0
+    ));
+    // Exactly the latency counted, or nonsense: nothing changes.
+    for transit in [3_000.0, f64::NAN, -1.0, f64::INFINITY] {
+        let mut same = l.clone();
+        same.arrived(T0, t, transit);
+        assert_eq!(same, l, "{transit}");
+    }
+}
+
+#[test]
+fn only_the_refill_above_the_headroom_is_wasted() {
+    let mut l = Limiter::new(limits(Some(60.0), None, None, None), T0);
+    l.set_latency(3_000.0);
+    let _ = admit(&mut l, T0, cost(0.0, 0.0)); // 60 - 1 - 3 = 56
+                                               // 2 s later: 58, two below full. A 3 s transit wastes the third second only.
+    let t = admit(&mut l, T0 + 2_000.0, cost(0.0, 0.0));
+    assert!(close(t.headroom[Dim::Requests as usize], 2.0));
+    assert!(close(
+        level(&l, T0 + 2_000.0, Dim::Requests),
+        58.0 - 1.0 - 1.0
+    ));
+    // A transit of 2 s or less wasted nothing: the 1 comes back.
+    let mut short = l.clone();
+    short.arrived(T0 + 2_000.0, t, 1_500.0);
+    assert!(close(level(&short, T0 + 2_000.0, Dim::Requests), 57.0));
+    // No latency counted (the default, the simulator's exact mirror): nothing is wasted.
+    let mut exact = Limiter::new(limits(Some(60.0), None, None, None), T0);
+    let _ = admit(&mut exact, T0, cost(0.0, 0.0));
+    assert!(close(level(&exact, T0, Dim::Requests), 59.0));
+}
+
+#[test]
+fn a_give_back_on_arrival_never_lifts_a_level_past_capacity() {
+    let mut l = Limiter::new(limits(Some(60.0), None, None, None), T0);
+    l.set_latency(3_000.0);
+    let t = admit(&mut l, T0, cost(0.0, 0.0));
+    // 10 s later the bucket is full again; giving back 3 s of refill finds no room.
+    l.arrived(T0 + 10_000.0, t, 0.0);
+    assert_eq!(level(&l, T0 + 10_000.0, Dim::Requests), 60.0);
+}
+
 #[test]
 fn usage_above_the_reservation_is_a_debt_paid_back_by_the_refill() {
     let mut l = Limiter::new(limits(None, Some(6_000.0), None, None), T0);
