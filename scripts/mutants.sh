@@ -12,7 +12,9 @@
 #
 # Environment: MUTANTS_JOBS (default 1), MUTANTS_TIMEOUT (seconds per mutant's tests; default
 # from the baseline, see mutants.toml), MUTANTS_OUT (default target/mutants; the report is
-# MUTANTS_OUT/mutants.out: caught.txt, missed.txt, timeout.txt, unviable.txt, outcomes.json).
+# MUTANTS_OUT/mutants.out: caught.txt, missed.txt, timeout.txt, unviable.txt, outcomes.json),
+# MUTANTS_ARGS (more cargo-mutants flags, e.g. "--shuffle --iterate" to resume a partial run
+# in a random order, or "--re set_capacity" for one function).
 # Needs `cargo install cargo-mutants` (v27). Exits non-zero when a mutant is missed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,6 +27,8 @@ fi
 out=${MUTANTS_OUT:-target/mutants}
 args=(--jobs "${MUTANTS_JOBS:-1}" --output "$out")
 [ -n "${MUTANTS_TIMEOUT:-}" ] && args+=(--timeout "$MUTANTS_TIMEOUT")
+# shellcheck disable=SC2206 # word splitting wanted
+[ -n "${MUTANTS_ARGS:-}" ] && args+=(${MUTANTS_ARGS})
 list=()
 if [ "${1:-}" = "--list" ]; then
   list=(--list)
