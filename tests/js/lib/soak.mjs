@@ -2,9 +2,10 @@
 // which answers at random with every fault it knows (429 with, without and with garbage hints,
 // 529, 5xx, connection resets, stalls past `timeoutMs`, streams cut or errored mid-way, bad or
 // missing usage, garbage or missing rate-limit headers), while callers abort some calls at
-// random moments. Every random choice (fault, body, stream or not, abort or not and when,
-// arrival jitter, burst lengths) comes from one seeded PRNG, so a seed replays the same calls;
-// the interleaving still depends on real scheduling.
+// random moments. Every random choice comes from a seeded PRNG: each call's plan (fault, body,
+// stream or not, abort or not and when) from one stream in call order, so a seed replays the
+// same calls exactly (`plan`); arrival jitter and burst lengths from another. The interleaving
+// still depends on real scheduling, so the outcome counts vary a little between runs.
 //
 // `runSoak(options)` runs it and returns a plain summary; `violations(summary)` lists what broke
 // the rules (empty = pass). Used by tests/js/soak.test.mjs (short) and scripts/soak.mjs (full).
@@ -140,7 +141,10 @@ export async function runSoak(o = {}) {
   const abortRate = o.abortRate ?? 0.08;
   const boundMs = o.boundMs ?? 120_000;
   const log = o.log ?? (() => {});
+  // Two streams: the calls' plan (fault, body, abort) is drawn in call order, so call i gets
+  // the same plan on every run of a seed; the arrival times draw as real time passes.
   const rand = prng(seed);
+  const arrivalRand = prng(seed ^ 0x5eed5eed);
   const faults = o.faults ?? FAULTS;
   const { Pacer, PacerError } = await loadPacer();
 
@@ -199,6 +203,9 @@ export async function runSoak(o = {}) {
 
   const outcomes = {};
   const bump = (k) => (outcomes[k] = (outcomes[k] ?? 0) + 1);
+  // The seeded plan (calls per fault, whatever the run's timing) and each fault's outcomes.
+  const plan = {};
+  const byFault = {};
   const calls = []; // per call: settlement count
   const problems = [];
   let settled = 0;
@@ -208,6 +215,8 @@ export async function runSoak(o = {}) {
 
   const oneCall = async (i) => {
     const fault = pick(rand, faults);
+    const label = fault ?? "none";
+    plan[label] = (plan[label] ?? 0) + 1;
     const stream = rand() < 0.4;
     const maxTokens = 16 + Math.floor(rand() * 200);
     const text = "x".repeat(4 + Math.floor(rand() * 400));
@@ -252,6 +261,8 @@ export async function runSoak(o = {}) {
       if (timer) clearTimeout(timer);
     }
     bump(key);
+    byFault[label] ??= {};
+    byFault[label][key] = (byFault[label][key] ?? 0) + 1;
     settled++;
     if (settled === Math.floor(requests / 4)) quarter = heap();
   };
@@ -268,14 +279,14 @@ export async function runSoak(o = {}) {
     // Bursts and lulls: 1.8x the load for a while (the limiter must hold the line), then 0.4x
     // (the queue drains), each phase lasting a random 0.3-1.3 s real.
     let burst = true;
-    let phaseEnd = last + 300 + 1000 * rand();
+    let phaseEnd = last + 300 + 1000 * arrivalRand();
     while (i < requests) {
       const t = performance.now();
       if (t >= phaseEnd) {
         burst = !burst;
-        phaseEnd = t + 300 + 1000 * rand();
+        phaseEnd = t + 300 + 1000 * arrivalRand();
       }
-      due += (t - last) * perMs * (burst ? 1.8 : 0.4) * 2 * rand();
+      due += (t - last) * perMs * (burst ? 1.8 : 0.4) * 2 * arrivalRand();
       last = t;
       while (due >= 1 && i < requests) {
         due -= 1;
@@ -330,6 +341,8 @@ export async function runSoak(o = {}) {
     lost,
     settledTwice: twice,
     outcomes,
+    plan,
+    byFault,
     events,
     problems,
     durationMs,
