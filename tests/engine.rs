@@ -550,3 +550,64 @@ fn event_reasons_name_the_status_and_the_cause() {
         "insufficient_quota"
     );
 }
+
+// ------------------------------------------------------------ pinned by mutation testing
+
+#[test]
+fn a_call_that_leaves_the_queue_counts_the_time_it_waited() {
+    let mut c = config();
+    c.concurrency = Some(1);
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    assert!(e.abort(T0 + 500.0, b));
+    assert_eq!(e.stats().wait_ms, 500.0);
+}
+
+#[test]
+fn a_backoff_timer_fires_at_its_time_not_before() {
+    let mut c = config();
+    c.budget = None;
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    e.poll(T0);
+    let Verdict::Retry { at_ms } = e.on_response(T0, a, 503, &none(), None, 0.0) else {
+        panic!()
+    };
+    assert_eq!(at_ms, T0 + 1_000.0);
+    assert_eq!(
+        sends(&e.poll(T0 + 500.0)),
+        Vec::<Id>::new(),
+        "retried early"
+    );
+    assert_eq!(e.stats().queued, 1);
+    assert_eq!(sends(&e.poll(at_ms)), vec![a]);
+}
+
+#[test]
+fn after_the_clock_steps_back_a_reset_time_is_read_on_the_clock_as_it_is_now() {
+    // The caller's clock steps back 10 s; a response then says the bucket is full again 20 s
+    // from now on the caller's clock (40 of 60 left): the level follows it. Read 20 s off (the
+    // step counted the wrong way), the bucket would look full and nothing would move.
+    let mut e = rpm60();
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    e.poll(T0);
+    let now = T0 - 10_000.0;
+    let info = RateLimitInfo {
+        requests: DimInfo {
+            limit: Some(60.0),
+            remaining: None,
+            reset_at_ms: Some(now + 20_000.0),
+            window_ms: Some(60_000.0),
+            rounded: false,
+        },
+        ..Default::default()
+    };
+    e.on_response(now, a, 200, &info, None, 0.5);
+    let l = level(&e, Dim::Requests, now);
+    assert!(
+        (40.0..=42.0).contains(&l),
+        "level {l}, the server's 40 to 42"
+    );
+}

@@ -1302,3 +1302,60 @@ fn admissions_near_a_full_bucket_spend_the_refill_a_full_server_wastes() {
     admit(&mut exact, T0, cost(0.0, 1_000.0));
     assert_eq!(level(&exact, T0, Dim::OutputTokens), 5_000.0);
 }
+
+// ------------------------------------------------------------ pinned by mutation testing
+
+#[test]
+fn on_a_tie_the_first_dimension_in_order_is_the_blocker() {
+    // RPM and ITPM of 60: a request of 1 input token waits exactly as long in both.
+    let mut l = Limiter::new(limits(Some(60.0), Some(60.0), None, None), T0);
+    for _ in 0..60 {
+        admit(&mut l, T0, cost(1.0, 0.0));
+    }
+    match l.check(T0, cost(1.0, 0.0)) {
+        Decision::Wait { blocker, .. } => assert_eq!(blocker, Blocker::Dim(Dim::Requests)),
+        d => panic!("{d:?}"),
+    }
+}
+
+#[test]
+fn a_limit_of_zero_in_the_headers_is_not_learned() {
+    let mut l = Limiter::new(Limits::default(), T0);
+    let info = RateLimitInfo {
+        requests: DimInfo {
+            limit: Some(0.0),
+            remaining: Some(0.0),
+            reset_at_ms: None,
+            window_ms: Some(60_000.0),
+            rounded: false,
+        },
+        ..RateLimitInfo::default()
+    };
+    assert!(!l.observe(T0, &info));
+    assert!(l.snapshot(T0).is_empty());
+    assert!(matches!(l.acquire(T0, cost(1.0, 1.0)), Decision::Admit(_)));
+}
+
+#[test]
+fn a_reset_time_places_the_level_only_within_its_precision() {
+    // 60 RPM, 30 left. The server's reset says 29.5 left (full in 30.5 s), but a reset in
+    // whole seconds places the level only within 2 s of refill: 30 is consistent with it, so
+    // nothing moves (no level change, no drain by others).
+    let mut l = Limiter::new(limits(Some(60.0), None, None, None), T0);
+    for _ in 0..30 {
+        admit(&mut l, T0, cost(0.0, 0.0));
+    }
+    let before = l.clone();
+    let info = RateLimitInfo {
+        requests: DimInfo {
+            limit: Some(60.0),
+            remaining: None,
+            reset_at_ms: Some(T0 + 30_500.0),
+            window_ms: Some(60_000.0),
+            rounded: false,
+        },
+        ..RateLimitInfo::default()
+    };
+    l.observe(T0, &info);
+    assert_eq!(l, before);
+}
