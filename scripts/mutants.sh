@@ -44,7 +44,8 @@ if [ "${1:-}" = "--changed" ]; then
   [ -n "$base" ] || { echo "mutants.sh --changed: no base (give one: --changed REF)" >&2; exit 2; }
   diff=$(mktemp)
   trap 'rm -f "$diff"' EXIT
-  git diff "$base" -- 'src/core/*.rs' >"$diff"
+  # Against the fork point, so changes made on BASE since do not count as this change's.
+  git diff "$(git merge-base "$base" HEAD)" -- 'src/core/*.rs' >"$diff"
   if [ ! -s "$diff" ]; then
     echo "mutants.sh: src/core unchanged since $base: nothing to mutate"
     exit 0

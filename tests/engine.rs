@@ -611,3 +611,31 @@ fn after_the_clock_steps_back_a_reset_time_is_read_on_the_clock_as_it_is_now() {
         "level {l}, the server's 40 to 42"
     );
 }
+
+#[test]
+fn the_wait_before_admission_and_in_a_backoff_is_counted() {
+    let mut c = config();
+    c.concurrency = Some(1);
+    c.budget = None;
+    let mut e = Engine::new(c, T0);
+    e.set_record_events(true);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    e.on_response(T0 + 700.0, a, 200, &none(), None, 0.5);
+    e.on_done(T0 + 700.0, a, None);
+    assert_eq!(sends(&e.poll(T0 + 700.0)), vec![b]);
+    assert_eq!(e.stats().wait_ms, 700.0, "b waited 700 ms in the queue");
+    let admitted = e
+        .drain_events()
+        .into_iter()
+        .find(|ev| ev.id == b && ev.kind.name() == "admitted")
+        .unwrap();
+    assert_eq!(admitted.delay_ms, 700.0);
+    // b backs off after a 503 and is aborted 400 ms into it: 400 ms more.
+    let Verdict::Retry { .. } = e.on_response(T0 + 700.0, b, 503, &none(), None, 0.0) else {
+        panic!()
+    };
+    assert!(e.abort(T0 + 1_100.0, b));
+    assert_eq!(e.stats().wait_ms, 1_100.0);
+}
