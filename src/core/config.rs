@@ -306,3 +306,45 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().option, "retry.retryOn");
     }
 }
+
+/// Where a limit shown by `limits()` comes from, as JavaScript spells it: `configured`,
+/// `headers` (learned), or `configured+headers` (configured, and the server's headers lowered
+/// it: the limit shown is the server's).
+pub fn source_name(limits: &Limits, d: &super::limiter::DimState) -> &'static str {
+    use super::limiter::{Dim, Source};
+    let configured = match d.dim {
+        Dim::Requests => limits.rpm,
+        Dim::InputTokens => limits.itpm,
+        Dim::OutputTokens => limits.otpm,
+        Dim::Tokens => limits.tpm,
+    };
+    match (d.source, configured) {
+        (Source::Headers, _) => "headers",
+        (Source::Configured, Some(c)) if d.limit < c => "configured+headers",
+        (Source::Configured, _) => "configured",
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::source_name;
+    use crate::core::limiter::{Dim, DimState, Limits, Source};
+
+    #[test]
+    fn a_configured_limit_the_server_lowered_names_both_sources() {
+        let limits = Limits {
+            rpm: Some(50.0),
+            ..Limits::default()
+        };
+        let d = |dim, limit, source| DimState {
+            dim,
+            limit,
+            remaining: 0.0,
+            reset_at_ms: 0.0,
+            source,
+        };
+        assert_eq!(source_name(&limits, &d(Dim::Requests, 50.0, Source::Configured)), "configured");
+        assert_eq!(source_name(&limits, &d(Dim::Requests, 40.0, Source::Configured)), "configured+headers");
+        assert_eq!(source_name(&limits, &d(Dim::Tokens, 40.0, Source::Headers)), "headers");
+    }
+}

@@ -262,6 +262,17 @@ pub fn may_carry_usage(event: &str, data: &str) -> bool {
     }
 }
 
+/// Could this event carry output text that no usage report will cover? An OpenAI Chat
+/// Completions (or legacy completions) chunk (an unnamed event with `choices`) with no
+/// `"usage"` key at all: with `stream_options.include_usage` every chunk carries
+/// `"usage":null` and the last one the usage, so only streams without it are parsed for
+/// their text (to estimate the output instead of keeping the whole reservation).
+pub fn may_carry_text(event: &str, data: &str) -> bool {
+    event == "message"
+        && find(data.as_bytes(), b"\"choices\"").is_some()
+        && find(data.as_bytes(), b"\"usage\"").is_none()
+}
+
 /// True if `data` has a `"usage"` key whose value does not start with `null`.
 fn has_non_null_usage(data: &str) -> bool {
     const KEY: &[u8] = b"\"usage\"";
@@ -290,6 +301,16 @@ pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_chunks_of_streams_without_usage_are_read_for_text() {
+        let chunk = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"Hi"}}]}"#;
+        assert!(may_carry_text("message", chunk));
+        let with_usage = r#"{"id":"c","choices":[{"delta":{"content":"Hi"}}],"usage":null}"#;
+        assert!(!may_carry_text("message", with_usage));
+        assert!(!may_carry_text("content_block_delta", chunk));
+        assert!(!may_carry_text("message", "[DONE]"));
+    }
 
     fn parse_chunks(chunks: &[&[u8]]) -> Vec<OwnedEvent> {
         let mut p = SseParser::new();
