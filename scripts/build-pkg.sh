@@ -61,7 +61,7 @@ raw_sim=target/www/wasm32-unknown-unknown/release/llm_pacer.wasm
 # --- later steps only when an input changed ----------------------------------------------
 work=target/pkg-build
 stamp=$( {
-  sha256sum "$raw" "$raw_sim" Cargo.toml scripts/build-pkg.sh "$wasm_opt" "$esbuild"
+  sha256sum "$raw" "$raw_sim" Cargo.toml README.md scripts/build-pkg.sh "$wasm_opt" "$esbuild"
   find pkg-template -type f -print0 | sort -z | xargs -0 sha256sum
   echo "$have"
 } | sha256sum | cut -d' ' -f1)
@@ -238,7 +238,26 @@ JS
 
   cp pkg-template/index.d.ts "$out/index.d.ts"
   cp pkg-template/index.d.ts "$out/index.d.cts"
-  cp pkg-template/slim.d.ts pkg-template/README.md "$out/"
+  cp pkg-template/slim.d.ts "$out/"
+  # The README: pkg-template/README.md with its `include` lines filled from README.md.
+  node - pkg-template/README.md README.md "$out/README.md" <<'JS' || die "could not write the package README"
+const fs = require("fs");
+const [template, source, dest] = process.argv.slice(2);
+const readme = fs.readFileSync(source, "utf8");
+const part = (what) => {
+  if (what === "intro") return readme.slice(0, readme.search(/^## /m)).trimEnd();
+  const start = readme.indexOf(`\n${what}\n`);
+  if (start < 0) throw new Error(`README.md has no section ${what}`);
+  const rest = readme.slice(start + 1);
+  const end = rest.slice(what.length).search(/^## /m);
+  return (end < 0 ? rest : rest.slice(0, what.length + end)).trimEnd();
+};
+const out = fs
+  .readFileSync(template, "utf8")
+  .replace(/^<!--\n[\s\S]*?-->\n/, "") // the template's own comment
+  .replace(/^<!-- include README\.md (.+) -->$/gm, (_, what) => `${part(what)}\n`);
+fs.writeFileSync(dest, out);
+JS
   cp pkg-template/simulate.d.ts "$out/simulate.d.ts"
   cp pkg-template/simulate.d.ts "$out/simulate.d.cts"
   cp pkg-template/opentelemetry.d.ts "$out/opentelemetry.d.ts"

@@ -1,11 +1,12 @@
 //! The presets' documentation is generated from the data (`core::presets::PRESETS`), and
 //! checked against it so it cannot drift: the markdown table between the markers
-//! `<!-- presets:begin -->` / `<!-- presets:end -->` in pkg-template/README.md (and in
-//! README.md, where it has them), and the `PresetName` union between `// presets:begin` /
-//! `// presets:end` in pkg-template/index.d.ts.
+//! `<!-- presets:begin -->` / `<!-- presets:end -->` in README.md (which the package's README
+//! includes), and the `PresetName` union between `// presets:begin` / `// presets:end` in
+//! pkg-template/index.d.ts.
 //!
 //! Regenerate: `UPDATE_PRESETS=1 cargo test --test presets_doc` (rewrites the marked parts of
-//! every file above that has the markers).
+//! every file above that has the markers). Print the table: `cargo test --test presets_doc --
+//! --nocapture print_the_table`.
 
 use llm_pacer::core::presets::{self, OutputMetering, PRESETS, SOURCES};
 use std::fmt::Write;
@@ -41,7 +42,7 @@ fn table() -> String {
         };
         let _ = writeln!(
             s,
-            "| `{}` | {} | {} | {} | {} | {} | {} | [{}] |",
+            "| `{}` | {} | {} | {} | {} | {} | {} | ({}) |",
             p.name,
             p.models,
             num(l.rpm),
@@ -52,9 +53,9 @@ fn table() -> String {
             src
         );
     }
-    s.push('\n');
+    s.push_str("\nSources:\n\n");
     for (i, src) in SOURCES.iter().enumerate() {
-        let _ = writeln!(s, "[{}]: {} (read {}; {})", i + 1, src.url, src.read, src.note);
+        let _ = writeln!(s, "- ({}) <{}>, read {}: {}.", i + 1, src.url, src.read, src.note);
     }
     s
 }
@@ -103,13 +104,18 @@ fn check(path: &str, begin: &str, end: &str, body: &str, required: bool) {
 #[test]
 fn the_readmes_preset_tables_are_the_data() {
     let t = table();
-    check("pkg-template/README.md", "<!-- presets:begin -->", "<!-- presets:end -->", &t, true);
+    // Required once README.md has the markers (the lead adds the section; see the report).
     check("README.md", "<!-- presets:begin -->", "<!-- presets:end -->", &t, false);
 }
 
 #[test]
 fn the_preset_name_union_is_the_data() {
     check("pkg-template/index.d.ts", "// presets:begin", "// presets:end", &union(), true);
+}
+
+#[test]
+fn print_the_table() {
+    println!("{}", table());
 }
 
 #[test]

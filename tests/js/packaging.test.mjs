@@ -163,6 +163,17 @@ test("the tarball holds exactly what the exports map needs (the .wasm included)"
   const stray = files.filter((f) => !needed.has(f) && !meta.has(f) && !/^(LICEN[CS]E|CHANGELOG)/i.test(f));
   assert.deepEqual(stray, [], "files nothing loads");
   assert.ok(files.includes("README.md"));
+  // The users' README is the repository's, less its development sections (build-pkg.sh).
+  const readme = readFileSync(join(unpacked, "package", "README.md"), "utf8");
+  const source = readFileSync(join(root, "README.md"), "utf8");
+  for (const h of ["## Install", "## Use", "### Options", "## Command line", "## How the policy works"]) {
+    assert.ok(readme.includes(`\n${h}\n`), `the package README has ${h}`);
+  }
+  assert.ok(readme.startsWith(source.slice(0, source.search(/^## /m)).trimEnd()), "the intro, as in README.md");
+  const options = (t) => t.slice(t.indexOf("\n### Options\n"), t.indexOf("\n### Lower-level exports\n"));
+  assert.equal(options(readme), options(source), "the options, word for word");
+  assert.doesNotMatch(readme, /^## (Fuzzing|Benchmarks|Layout|The two commands)$/m);
+  assert.doesNotMatch(readme, /<!-- include/);
 
   // The shipped module is the built one, and valid.
   const wasm = readFileSync(join(unpacked, "package", "llm_pacer_bg.wasm"));
