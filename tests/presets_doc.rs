@@ -55,7 +55,14 @@ fn table() -> String {
     }
     s.push_str("\nSources:\n\n");
     for (i, src) in SOURCES.iter().enumerate() {
-        let _ = writeln!(s, "- ({}) <{}>, read {}: {}.", i + 1, src.url, src.read, src.note);
+        let _ = writeln!(
+            s,
+            "- ({}) <{}>, read {}: {}.",
+            i + 1,
+            src.url,
+            src.read,
+            src.note
+        );
     }
     s
 }
@@ -105,12 +112,24 @@ fn check(path: &str, begin: &str, end: &str, body: &str, required: bool) {
 fn the_readmes_preset_tables_are_the_data() {
     let t = table();
     // Required once README.md has the markers (the lead adds the section; see the report).
-    check("README.md", "<!-- presets:begin -->", "<!-- presets:end -->", &t, false);
+    check(
+        "README.md",
+        "<!-- presets:begin -->",
+        "<!-- presets:end -->",
+        &t,
+        false,
+    );
 }
 
 #[test]
 fn the_preset_name_union_is_the_data() {
-    check("pkg-template/index.d.ts", "// presets:begin", "// presets:end", &union(), true);
+    check(
+        "pkg-template/index.d.ts",
+        "// presets:begin",
+        "// presets:end",
+        &union(),
+        true,
+    );
 }
 
 #[test]
@@ -122,9 +141,17 @@ fn print_the_table() {
 fn the_table_lists_every_preset_once_with_its_numbers() {
     let t = table();
     for p in PRESETS {
-        assert_eq!(t.matches(&format!("| `{}` |", p.name)).count(), 1, "{}", p.name);
+        assert_eq!(
+            t.matches(&format!("| `{}` |", p.name)).count(),
+            1,
+            "{}",
+            p.name
+        );
     }
-    let row = t.lines().find(|l| l.contains("`anthropic:tier-1:sonnet`")).unwrap();
+    let row = t
+        .lines()
+        .find(|l| l.contains("`anthropic:tier-1:sonnet`"))
+        .unwrap();
     assert!(row.contains("| 50 | 30,000 | 8,000 |"), "{row}");
     assert!(presets::find("anthropic:tier-1:sonnet").is_some());
 }

@@ -343,8 +343,17 @@ mod source_tests {
             reset_at_ms: 0.0,
             source,
         };
-        assert_eq!(source_name(&limits, &d(Dim::Requests, 50.0, Source::Configured)), "configured");
-        assert_eq!(source_name(&limits, &d(Dim::Requests, 40.0, Source::Configured)), "configured+headers");
-        assert_eq!(source_name(&limits, &d(Dim::Tokens, 40.0, Source::Headers)), "headers");
+        assert_eq!(
+            source_name(&limits, &d(Dim::Requests, 50.0, Source::Configured)),
+            "configured"
+        );
+        assert_eq!(
+            source_name(&limits, &d(Dim::Requests, 40.0, Source::Configured)),
+            "configured+headers"
+        );
+        assert_eq!(
+            source_name(&limits, &d(Dim::Tokens, 40.0, Source::Headers)),
+            "headers"
+        );
     }
 }

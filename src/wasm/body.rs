@@ -122,7 +122,10 @@ pub fn parsed_body(init: &JsValue) -> (JsValue, f64) {
         return (JsValue::UNDEFINED, n.max(0.0));
     } else if js::method(&body, "arrayBuffer").is_some() {
         // A `Blob` (or `File`): its size is known, its content is not read.
-        return (JsValue::UNDEFINED, js::number(&body, "size").unwrap_or(0.0).max(0.0));
+        return (
+            JsValue::UNDEFINED,
+            js::number(&body, "size").unwrap_or(0.0).max(0.0),
+        );
     } else {
         return none;
     };
