@@ -307,10 +307,10 @@ mod tests {
     }
 }
 
-/// Where a limit shown by `limits()` comes from, as JavaScript spells it: `configured`,
-/// `headers` (learned), or `configured+headers` (configured, and the server's headers lowered
-/// it: the limit shown is the server's).
-pub fn source_name(limits: &Limits, d: &super::limiter::DimState) -> &'static str {
+/// Where a limit shown by `limits()` comes from: 0 `configured`, 1 `headers` (learned), 2
+/// `configured+headers` (configured, and the server's headers lowered it: the limit shown is
+/// the server's).
+pub fn source(limits: &Limits, d: &super::limiter::DimState) -> u8 {
     use super::limiter::{Dim, Source};
     let configured = match d.dim {
         Dim::Requests => limits.rpm,
@@ -319,15 +319,15 @@ pub fn source_name(limits: &Limits, d: &super::limiter::DimState) -> &'static st
         Dim::Tokens => limits.tpm,
     };
     match (d.source, configured) {
-        (Source::Headers, _) => "headers",
-        (Source::Configured, Some(c)) if d.limit < c => "configured+headers",
-        (Source::Configured, _) => "configured",
+        (Source::Headers, _) => 1,
+        (Source::Configured, Some(c)) if d.limit < c => 2,
+        (Source::Configured, _) => 0,
     }
 }
 
 #[cfg(test)]
 mod source_tests {
-    use super::source_name;
+    use super::source;
     use crate::core::limiter::{Dim, DimState, Limits, Source};
 
     #[test]
@@ -344,16 +344,13 @@ mod source_tests {
             source,
         };
         assert_eq!(
-            source_name(&limits, &d(Dim::Requests, 50.0, Source::Configured)),
-            "configured"
+            source(&limits, &d(Dim::Requests, 50.0, Source::Configured)),
+            0
         );
         assert_eq!(
-            source_name(&limits, &d(Dim::Requests, 40.0, Source::Configured)),
-            "configured+headers"
+            source(&limits, &d(Dim::Requests, 40.0, Source::Configured)),
+            2
         );
-        assert_eq!(
-            source_name(&limits, &d(Dim::Tokens, 40.0, Source::Headers)),
-            "headers"
-        );
+        assert_eq!(source(&limits, &d(Dim::Tokens, 40.0, Source::Headers)), 1);
     }
 }

@@ -465,43 +465,13 @@ pub async fn read_usage(clone: Response, kind: UsageKind) -> Result<Option<Usage
 #[derive(Debug, Default)]
 struct StreamedText {
     text: TextCount,
-    /// Deltas that carried text (each is about one token: a floor for the estimate).
+    /// Text values the deltas carried (each is about one token: a floor for the estimate).
     chunks: u32,
     /// The stream was read to its end.
     complete: bool,
 }
 
 impl StreamedText {
-    /// Take the text of one event's `choices`: `delta.content`, `delta.refusal`,
-    /// `delta.reasoning_content`, `delta.tool_calls[].function.arguments` and names, `text`.
-    fn add(&mut self, doc: &JsValue) {
-        let Some(choices) = js::get_opt(doc, "choices").filter(Array::is_array) else {
-            return;
-        };
-        let mut take = |v: Option<JsValue>| {
-            if let Some(t) = v.and_then(|v| v.as_string()).filter(|t| !t.is_empty()) {
-                self.text.add(TextCount::of(&t));
-                self.chunks = self.chunks.saturating_add(1);
-            }
-        };
-        for choice in Array::from(&choices).iter() {
-            take(js::get_opt(&choice, "text"));
-            let Some(delta) = js::get_opt(&choice, "delta") else {
-                continue;
-            };
-            for k in ["content", "refusal", "reasoning_content"] {
-                take(js::get_opt(&delta, k));
-            }
-            if let Some(calls) = js::get_opt(&delta, "tool_calls").filter(Array::is_array) {
-                for call in Array::from(&calls).iter() {
-                    let f = js::get_opt(&call, "function");
-                    take(f.as_ref().and_then(|f| js::get_opt(f, "name")));
-                    take(f.as_ref().and_then(|f| js::get_opt(f, "arguments")));
-                }
-            }
-        }
-    }
-
     /// The output tokens: the text as the estimate prices it (about 3 ASCII characters or 1
     /// other character per token, more than tokenizers give), and never fewer than the deltas.
     fn tokens(&self) -> f64 {
@@ -526,16 +496,15 @@ async fn read_sse_usage(clone: Response, streamed: &mut StreamedText) -> Option<
         };
         let bytes = value.dyn_into::<Uint8Array>().ok()?.to_vec();
         parser.feed(&bytes, |e| {
-            let usage = sse::may_carry_usage(e.event, e.data);
-            // Text deltas are parsed only in a stream that will not report usage (see
-            // `may_carry_text`), to estimate its output instead.
-            if usage || sse::may_carry_text(e.event, e.data) {
+            if sse::may_carry_usage(e.event, e.data) {
                 if let Ok(doc) = JSON::parse(e.data) {
-                    if usage {
-                        acc.update_from(&doc);
-                    }
-                    streamed.add(&doc);
+                    acc.update_from(&doc);
                 }
+            } else if sse::may_carry_text(e.event, e.data) {
+                // A stream that will not report usage: its text estimates the output.
+                let (text, values) = sse::delta_text(e.data);
+                streamed.text.add(text);
+                streamed.chunks = streamed.chunks.saturating_add(values);
             }
         });
     }

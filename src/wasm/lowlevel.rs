@@ -174,11 +174,7 @@ impl LimiterState {
                 d.limit,
                 d.remaining.max(0.0),
                 d.reset_at_ms,
-                match crate::core::config::source_name(&self.configured, &d) {
-                    "configured" => 0.0,
-                    "headers" => 1.0,
-                    _ => 2.0,
-                },
+                f64::from(crate::core::config::source(&self.configured, &d)),
             ]);
         }
     }

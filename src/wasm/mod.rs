@@ -534,12 +534,10 @@ impl Inner {
                     if let Some((id, kind)) = usage {
                         match (clone, self.rc()) {
                             (Some(clone), Some(inner)) => spawn_local(async move {
-                                match body::read_usage(clone, kind).await {
-                                    Ok(usage) => inner.usage_done(id, usage),
-                                    Err(output) => inner.streamed_done(id, output),
-                                }
+                                let usage = body::read_usage(clone, kind).await;
+                                inner.usage_done(id, usage);
                             }),
-                            _ => self.usage_done(id, None),
+                            _ => self.usage_done(id, Ok(None)),
                         }
                     }
                 }
@@ -761,33 +759,32 @@ impl Inner {
         });
     }
 
-    fn usage_done(&self, id: Id, usage: Option<Usage>) {
+    /// The body ended: its usage (`Ok`), or, for a stream that reported none, its output
+    /// estimated from the streamed text (`Err`): settle on that, not on the whole
+    /// reservation, and say once how to get exact usage.
+    fn usage_done(&self, id: Id, usage: Result<Option<Usage>, f64>) {
         self.step(|st, now, fx| {
-            st.engine.on_done(now, id, usage);
-            st.finish(id, fx);
-        });
-    }
-
-    /// A stream ended with no usage, its output estimated from the streamed text: settle on
-    /// that (not on the whole reservation), and say once how to get exact usage.
-    fn streamed_done(&self, id: Id, output_tokens: f64) {
-        self.step(|st, now, fx| {
-            if !st.told_stream && self.driver.on_event.is_some() {
-                st.told_stream = true;
-                let attempt = st.calls.get(&id).map_or(0, |c| c.attempt);
-                fx.push(Effect::Events(vec![Event {
-                    kind: EventKind::Warning,
-                    id,
-                    attempt,
-                    reason: "stream_usage_missing",
-                    delay_ms: 0.0,
-                    at_ms: now,
-                    status: 0,
-                    latency_ms: None,
-                    usage: None,
-                }]));
+            match usage {
+                Ok(usage) => st.engine.on_done(now, id, usage),
+                Err(output_tokens) => {
+                    if !st.told_stream && self.driver.on_event.is_some() {
+                        st.told_stream = true;
+                        let attempt = st.calls.get(&id).map_or(0, |c| c.attempt);
+                        fx.push(Effect::Events(vec![Event {
+                            kind: EventKind::Warning,
+                            id,
+                            attempt,
+                            reason: "stream_usage_missing",
+                            delay_ms: 0.0,
+                            at_ms: now,
+                            status: 0,
+                            latency_ms: None,
+                            usage: None,
+                        }]));
+                    }
+                    st.engine.on_done_estimated(now, id, output_tokens);
+                }
             }
-            st.engine.on_done_estimated(now, id, output_tokens);
             st.finish(id, fx);
         });
     }
@@ -1000,8 +997,12 @@ impl Inner {
             js::set(&e, "limit", &JsValue::from_f64(d.limit));
             js::set(&e, "remaining", &JsValue::from_f64(d.remaining.max(0.0)));
             js::set(&e, "resetAt", &JsValue::from_f64(d.reset_at_ms));
-            let source = crate::core::config::source_name(&st.engine.config().limits, &d);
-            js::set(&e, "source", &JsValue::from_str(source));
+            let source = crate::core::config::source(&st.engine.config().limits, &d);
+            js::set(
+                &e,
+                "source",
+                &JsValue::from_str(SOURCES[usize::from(source)]),
+            );
             js::set(&o, d.dim.name(), &e);
         }
         o
@@ -1185,6 +1186,9 @@ fn unlisten(call: Call, fx: &mut Vec<Effect>) {
 }
 
 /// A seed for the jitter PRNG from the platform's secure random source.
+/// `limits()` sources by [`crate::core::config::source`].
+const SOURCES: [&str; 3] = ["configured", "headers", "configured+headers"];
+
 /// The advice a `warning` event carries, by reason (fixed text: never a secret).
 fn warning_text(reason: &str) -> &'static str {
     match reason {
