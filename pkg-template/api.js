@@ -392,7 +392,7 @@ function createApi(glue, isReady) {
             type: "warning",
             reason: "sdk_retries",
             message:
-              "llm-pacer: the SDK retries on top of the pacer (x-stainless-retry-count > 0), which multiplies attempts; " +
+              "the SDK retries on top of the pacer (x-stainless-retry-count > 0), which multiplies attempts: " +
               "create the client with maxRetries: 0",
             at: Math.round(fns.now ? fns.now.call(fns.clock) : Date.now()),
           });

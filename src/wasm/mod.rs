@@ -1193,7 +1193,7 @@ const SOURCES: [&str; 3] = ["configured", "headers", "configured+headers"];
 fn warning_text(reason: &str) -> &'static str {
     match reason {
         "stream_usage_missing" => {
-            "llm-pacer: a streamed response reported no usage, so its output tokens were \
+            "a streamed response reported no usage, so its output tokens were \
              estimated from the streamed text; for exact usage pass \
              `stream_options: { include_usage: true }` (OpenAI Chat Completions)"
         }
