@@ -339,9 +339,11 @@ function createApi(glue, isReady) {
     (globalThis.process?.stderr ? console.error : console.debug)(line);
   }
 
-  /** `LLM_PACER_DEBUG=1` in the environment, where there is one. */
+  /** `LLM_PACER_DEBUG=1` in the environment, where there is one (in Deno, only with the permission already granted: never a prompt). */
   function envDebug() {
     try {
+      const p = globalThis.Deno?.permissions;
+      if (p && p.querySync({ name: "env", variable: "LLM_PACER_DEBUG" }).state != "granted") return false;
       return globalThis.process?.env?.LLM_PACER_DEBUG === "1";
     } catch {
       return false;

@@ -83,8 +83,19 @@ test("simulate() is strict at every level, for an object or its JSON", () => {
 });
 
 test("an unknown preset suggests the closest names", () => {
-  assert.throws(
-    () => new Pacer({ preset: "anthropic:tier-1:sonet" }),
-    (e) => e instanceof RangeError && /"anthropic:tier-1:sonnet"/.test(e.message),
+  const message = (preset) => {
+    try {
+      new Pacer({ preset });
+    } catch (e) {
+      assert.ok(e instanceof RangeError);
+      return e.message;
+    }
+    assert.fail(`${preset} was accepted`);
+  };
+  assert.equal(
+    message("antropic:tier-1:sonet"),
+    'llm-pacer: option `preset` must be a known preset name (the README lists them); did you mean "anthropic:tier-1:sonnet", "anthropic:tier-2:sonnet", "anthropic:tier-3:sonnet"?',
   );
+  assert.match(message("openai:tier1:gpt-4o-mini"), /did you mean "openai:tier-1:gpt-4o-mini", /);
+  assert.match(message("ANTHROPIC:START:HAIKU"), /did you mean "anthropic:start:haiku", /);
 });
