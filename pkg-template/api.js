@@ -2,6 +2,8 @@
 // (scripts/build-pkg.sh) pastes this file into each entry, between the lines that load the
 // WebAssembly module and the lines that export what `createApi` returns.
 
+// @include strict.js
+
 /**
  * @param {{ RawPacer: any, RawLow: any }} glue
  *   the wasm-bindgen bindings, already initialised (or, for `llm-pacer/slim`, initialised
@@ -108,7 +110,23 @@ function createApi(glue, isReady) {
   // numbers, src/wasm/options.rs, plus the functions): `undefined` and `null` mean "not given";
   // a wrong type is a TypeError, a value out of range a RangeError, each naming the option as
   // written (`retry.maxRetries`); type checks first, in reading order, then the ranges;
-  // unknown keys are ignored. Each option is read once.
+  // an unknown key is a TypeError naming it and the closest known one (see OPTIONS). Each
+  // option is read once.
+
+  /**
+   * Every option key, per options object (the path as the errors spell it; `*` is any key):
+   * adding an option is one line here, and its reader below.
+   */
+  const OPTIONS = {
+    "": "limits preset retry budget concurrency timeoutMs outputReservation estimate fetch clock seed onEvent debug limitKey",
+    "limits.": "rpm tpm itpm otpm models",
+    "limits.models.*.": "rpm tpm itpm otpm",
+    "retry.": "maxRetries initialDelayMs maxDelayMs multiplier jitter maxRetryAfterMs retryOn",
+    "budget.": "ratio maxTokens",
+    // The lower-level exports' own options.
+    Backoff: "initialDelayMs maxDelayMs multiplier jitter maxRetries maxRetryAfterMs seed",
+    Limiter: "limits preset outputReservation latencyMs",
+  };
 
   /** The TypeError (`type`) or RangeError naming `path`. */
   const optionError = (type, path, expected) =>
@@ -128,12 +146,13 @@ function createApi(glue, isReady) {
    * `options` as `[numbers, functions]` for the Wasm side, or a throw naming a bad option.
    * @returns {[number[], object]}
    */
-  function readOptions(options) {
+  function readOptions(options, top = "") {
     const n = Array(19);
     const fns = {};
     if (absent(options)) return [n.fill(NaN), fns];
     if (!isObject(options)) throw new TypeError("llm-pacer: options must be an object");
     const o = options;
+    checkKeys(o, OPTIONS[top], "");
     /** `obj[key]` if a number (NaN included), `undefined` if absent; else a TypeError naming `path`. */
     const num = (obj, key, path) => {
       const v = obj[key];
@@ -156,7 +175,18 @@ function createApi(glue, isReady) {
     const integer = (v, lo, hi) => Number.isInteger(v) && v >= lo && v <= hi;
 
     const limits = obj("limits");
-    if (limits) ["rpm", "tpm", "itpm", "otpm"].forEach((k, i) => (n[i] = num(limits, k, `limits.${k}`)));
+    if (limits) {
+      checkKeys(limits, OPTIONS["limits."], "limits.");
+      ["rpm", "tpm", "itpm", "otpm"].forEach((k, i) => (n[i] = num(limits, k, `limits.${k}`)));
+      const models = limits.models;
+      if (!absent(models)) {
+        if (!isObject(models)) throw optionError(1, "limits.models", "an object of limits by model class");
+        for (const [c, l] of Object.entries(models)) {
+          if (!isObject(l)) throw optionError(1, `limits.models.${c}`, "an object");
+          checkKeys(l, OPTIONS["limits.models.*."], `limits.models.${c}.`);
+        }
+      }
+    }
     const preset = o.preset;
     if (!absent(preset)) {
       if (typeof preset != "string") throw optionError(1, "preset", "a string");
@@ -164,6 +194,7 @@ function createApi(glue, isReady) {
     }
     const retry = obj("retry");
     if (retry) {
+      checkKeys(retry, OPTIONS["retry."], "retry.");
       n[5] = num(retry, "maxRetries", "retry.maxRetries");
       if (n[5] !== undefined && !integer(n[5], 0, 100)) throw optionError(0, "retry.maxRetries", "an integer from 0 to 100");
       n[6] = num(retry, "initialDelayMs", "retry.initialDelayMs");
@@ -183,7 +214,7 @@ function createApi(glue, isReady) {
         for (let i = 0; i < list.length; i++) {
           const s = list[i];
           if (typeof s != "number") throw optionError(1, "retry.retryOn", STATUSES);
-          if (!integer(s, 100, 599)) throw optionError(0, "retry.retryOn", "a list of HTTP statuses from 100 to 599");
+          if (!integer(s, 400, 599)) throw optionError(0, "retry.retryOn", "a list of HTTP error statuses (integers from 400 to 599)");
           n.push(s);
         }
       }
@@ -191,6 +222,7 @@ function createApi(glue, isReady) {
     const budget = o.budget;
     if (budget === false) n[11] = 0;
     else if (isObject(budget)) {
+      checkKeys(budget, OPTIONS["budget."], "budget.");
       n[11] = 1;
       n[12] = num(budget, "ratio", "budget.ratio");
       n[13] = num(budget, "maxTokens", "budget.maxTokens");
@@ -217,6 +249,9 @@ function createApi(glue, isReady) {
       fns.now = fn(clock, "now", "clock.now") ?? throwError(optionError(1, "clock.now", "a function"));
       fns.sleep = fn(clock, "sleep", "clock.sleep") ?? throwError(optionError(1, "clock.sleep", "a function"));
     }
+    const debug = o.debug;
+    if (!absent(debug) && typeof debug != "boolean") throw optionError(1, "debug", "a boolean");
+    fns.debug = debug;
     n[17] = num(o, "seed", "seed");
     if (n[17] !== undefined && !Number.isSafeInteger(n[17])) throw optionError(0, "seed", "a safe integer");
 
@@ -251,7 +286,8 @@ function createApi(glue, isReady) {
 
   /**
    * The bytes of a `Request` input's body, for the estimate: read from a clone (the caller's
-   * body is never touched), at most REQUEST_BODY_CAP of them, else `undefined`.
+   * body is never touched), at most REQUEST_BODY_CAP of them; past that, the number of bytes
+   * seen (the estimate prices that length); `undefined` if the body fails.
    * @param {Request} request
    */
   async function requestBody(request) {
@@ -263,7 +299,7 @@ function createApi(glue, isReady) {
         const { done, value } = await reader.read();
         if (done) break;
         n += value.byteLength;
-        if (n > REQUEST_BODY_CAP) return undefined;
+        if (n > REQUEST_BODY_CAP) return n;
         chunks.push(value);
       }
     } catch {
@@ -278,6 +314,40 @@ function createApi(glue, isReady) {
       n += c.byteLength;
     }
     return bytes;
+  }
+
+  /**
+   * Is this call an SDK's own retry (`x-stainless-retry-count` above 0, as the Anthropic and
+   * OpenAI SDKs send it)? Then the SDK retries on top of the pacer's retries.
+   */
+  function sdkRetry(input, init) {
+    const h = init?.headers ?? (typeof Request === "function" && input instanceof Request ? input.headers : undefined);
+    if (!isObject(h)) return false;
+    const name = "x-stainless-retry-count";
+    let v;
+    if (typeof h.get == "function") v = h.get(name);
+    else for (const [k, x] of Array.isArray(h) ? h : Object.entries(h)) if (String(k).toLowerCase() == name) v = x;
+    return Number(v) > 0;
+  }
+
+  /** One line per event for the `debug` option: what happened, never a URL, header, body or key. */
+  function logEvent(e) {
+    let line = `llm-pacer: ${e.id ? `#${e.id} ` : ""}${e.type} ${e.reason}`;
+    for (const k of ["attempt", "status", "delayMs", "latencyMs", "model"]) if (e[k] !== undefined) line += ` ${k}=${e[k]}`;
+    if (e.usage) line += ` usage=${e.usage.inputTokens}in/${e.usage.outputTokens}out`;
+    if (e.message) line += ` ${e.message}`;
+    (globalThis.process?.stderr ? console.error : console.debug)(line);
+  }
+
+  /** `LLM_PACER_DEBUG=1` in the environment, where there is one (in Deno, only with the permission already granted: never a prompt). */
+  function envDebug() {
+    try {
+      const p = globalThis.Deno?.permissions;
+      if (p && p.querySync({ name: "env", variable: "LLM_PACER_DEBUG" }).state != "granted") return false;
+      return globalThis.process?.env?.LLM_PACER_DEBUG === "1";
+    } catch {
+      return false;
+    }
   }
 
   /** `pacer.fetch` at `priority`: a `Request` input's own body is read for the estimate first. */
@@ -297,13 +367,57 @@ function createApi(glue, isReady) {
   /** Paces and retries `fetch` calls to an LLM API; see the README and index.d.ts. */
   class Pacer {
     #raw;
+    /** Who gets events: `onEvent`, the `debug` logger, `llm-pacer/opentelemetry`. */
+    #listeners = new Set();
     /** @param {object} [options] */
     constructor(options) {
       ensureReady("new Pacer()");
-      const raw = new glue.RawPacer(...readOptions(options), makeError);
+      const [numbers, fns] = readOptions(options);
+      const listeners = this.#listeners;
+      if (fns.onEvent) listeners.add(fns.onEvent);
+      if (fns.debug ?? envDebug()) listeners.add(logEvent);
+      const emit = (fns.onEvent = (e) => {
+        for (const l of listeners) {
+          try {
+            l(e);
+          } catch {} // a listener's exception is its own
+        }
+      });
+      const raw = new glue.RawPacer(numbers, fns, makeError);
+      raw.events(listeners.size > 0);
       this.#raw = raw;
+      let warned = false;
+      const call = (input, init, priority) => {
+        if (!warned && sdkRetry(input, init)) {
+          warned = true;
+          emit({
+            type: "warning",
+            reason: "sdk_retries",
+            message:
+              "the SDK retries on top of the pacer (x-stainless-retry-count > 0), which multiplies attempts: " +
+              "create the client with maxRetries: 0",
+            at: Math.round(fns.now ? fns.now.call(fns.clock) : Date.now()),
+          });
+        }
+        return pacedFetch(raw, input, init, priority);
+      };
+      this.#call = call;
       /** `fetch`, paced and retried; bound, so it can be passed around on its own. */
-      this.fetch = (input, init) => pacedFetch(raw, input, init, 0);
+      this.fetch = (input, init) => call(input, init, 0);
+    }
+    #call;
+    /**
+     * Add an event listener (as `onEvent`); returns the function that removes it. For
+     * adapters such as `llm-pacer/opentelemetry`.
+     * @param {(event: object) => void} listener
+     */
+    [Symbol.for("llm-pacer.listen")](listener) {
+      this.#listeners.add(listener);
+      this.#raw.events(true);
+      return () => {
+        this.#listeners.delete(listener);
+        this.#raw.events(this.#listeners.size > 0);
+      };
     }
     /**
      * A `fetch` like `pacer.fetch` whose calls queue at `priority` (higher goes first).
@@ -316,8 +430,8 @@ function createApi(glue, isReady) {
       if (!Number.isInteger(priority) || Math.abs(priority) > 1e6) {
         throw new RangeError(`llm-pacer: option \`priority\` must be an integer in [-1000000, 1000000], got ${priority}`);
       }
-      const raw = this.#raw;
-      return (input, init) => pacedFetch(raw, input, init, priority);
+      const call = this.#call;
+      return (input, init) => call(input, init, priority);
     }
     /** Counters: plain, finite, non-negative numbers. */
     stats() {
@@ -367,7 +481,9 @@ function createApi(glue, isReady) {
       const o = options;
       try {
         // Read as the Pacer's `retry` options (and its `seed`), which name them `retry.<option>`.
-        this.#raw = new glue.RawLow(1, readOptions(o == null || typeof o == "object" ? { retry: o, seed: o?.seed } : o)[0]);
+        if (isObject(o)) checkKeys(o, OPTIONS.Backoff, "");
+        const { seed, ...retry } = isObject(o) ? o : {};
+        this.#raw = new glue.RawLow(1, readOptions(o == null || typeof o == "object" ? { retry, seed } : o)[0]);
       } catch (e) {
         throw e?.message?.includes("retry.") ? new e.constructor(e.message.replace(/retry\./g, "")) : e;
       }
@@ -395,6 +511,7 @@ function createApi(glue, isReady) {
     constructor(options) {
       ensureReady("new Limiter()");
       const o = options;
+      if (isObject(o)) checkKeys(o, OPTIONS.Limiter, "");
       const latency = o?.latencyMs ?? 250;
       if (!(latency >= 0 && latency <= 864e5)) {
         throw new (typeof latency == "number" ? RangeError : TypeError)(
@@ -444,7 +561,7 @@ function createApi(glue, isReady) {
       const r = {};
       DIMS.forEach((d, i) => {
         const [limit, remaining, resetAt, source] = read(this.#raw, 4 * i, 4);
-        if (limit === limit) r[d] = { limit, remaining, resetAt, source: source ? "headers" : "configured" };
+        if (limit === limit) r[d] = { limit, remaining, resetAt, source: ["configured", "headers", "configured+headers"][source] };
       });
       return r;
     }

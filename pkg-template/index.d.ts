@@ -1,5 +1,6 @@
 // Type definitions for llm-pacer. Hand-written: the names and defaults are the public
-// contract (see the README). Unknown option keys are ignored at run time.
+// contract (see the README). An unknown option key throws a TypeError at run time, naming the
+// key and the closest known one.
 
 /** Per-minute limits. A limit not given is learned from the response headers, if the server sends them. */
 export interface PacerLimits {
@@ -11,7 +12,56 @@ export interface PacerLimits {
   readonly itpm?: number;
   /** Output tokens per minute (Anthropic OTPM). @default learned from headers */
   readonly otpm?: number;
+  /** Limits per model class (e.g. `{ sonnet: { itpm: 30_000 } }`), on top of the ones above. */
+  readonly models?: { readonly [modelClass: string]: ModelLimits };
 }
+
+/** Per-minute limits of one model class. */
+export interface ModelLimits {
+  readonly rpm?: number;
+  readonly tpm?: number;
+  readonly itpm?: number;
+  readonly otpm?: number;
+}
+
+// presets:begin
+/** Every preset name (generated from the preset table by tests/presets_doc.rs). */
+export type PresetName =
+  | "anthropic:start:fable"
+  | "anthropic:start:opus-5"
+  | "anthropic:start:opus"
+  | "anthropic:start:sonnet-5"
+  | "anthropic:start:sonnet"
+  | "anthropic:start:haiku"
+  | "anthropic:build:fable"
+  | "anthropic:build:opus-5"
+  | "anthropic:build:opus"
+  | "anthropic:build:sonnet-5"
+  | "anthropic:build:sonnet"
+  | "anthropic:build:haiku"
+  | "anthropic:scale:fable"
+  | "anthropic:scale:opus-5"
+  | "anthropic:scale:opus"
+  | "anthropic:scale:sonnet-5"
+  | "anthropic:scale:sonnet"
+  | "anthropic:scale:haiku"
+  | "anthropic:tier-1:opus"
+  | "anthropic:tier-1:sonnet"
+  | "anthropic:tier-1:haiku"
+  | "anthropic:tier-2:opus"
+  | "anthropic:tier-2:sonnet"
+  | "anthropic:tier-2:haiku"
+  | "anthropic:tier-3:opus"
+  | "anthropic:tier-3:sonnet"
+  | "anthropic:tier-3:haiku"
+  | "anthropic:tier-4:opus"
+  | "anthropic:tier-4:sonnet"
+  | "anthropic:tier-4:haiku"
+  | "openai:tier-1:gpt-4o"
+  | "openai:tier-1:gpt-4o-mini"
+  | "openai:tier-2:gpt-4o-mini"
+  | "openai:tier-3:gpt-4o-mini";
+// presets:end
 
 /** How failed attempts are retried. */
 export interface RetryOptions {
@@ -33,7 +83,7 @@ export interface RetryOptions {
   readonly jitter?: "none" | "full" | "equal" | "decorrelated" | "additive";
   /** A server hint longer than this (ms) is not waited on: the response is returned at once. @default 300000 */
   readonly maxRetryAfterMs?: number;
-  /** The HTTP statuses to retry; replaces the default list. @default [408, 409, 429, 500, 502, 503, 504, 529] */
+  /** The HTTP error statuses to retry (integers from 400 to 599); replaces the default list. @default [408, 409, 429, 500, 502, 503, 504, 529] */
   readonly retryOn?: readonly number[];
 }
 
@@ -69,12 +119,16 @@ export interface TokenEstimate {
   readonly output: number;
 }
 
-/** Options of `new Pacer(options)`. A value of the wrong type throws a `TypeError`, one out of range a `RangeError`, both naming the option (e.g. `retry.maxRetries`). */
+/**
+ * Options of `new Pacer(options)`. A value of the wrong type throws a `TypeError`, one out of
+ * range a `RangeError`, both naming the option (e.g. `retry.maxRetries`); an unknown key (at
+ * any level) throws a `TypeError` naming it and the closest known one.
+ */
 export interface PacerOptions {
   /** Per-minute limits. @default {} (learned from headers) */
   readonly limits?: PacerLimits;
-  /** A named provider tier, e.g. `"anthropic:tier-1:sonnet"`. @default undefined */
-  readonly preset?: string;
+  /** A named provider tier, e.g. `"anthropic:tier-1:sonnet"` (the table is in the README). @default undefined */
+  readonly preset?: PresetName;
   /** Retry options. @default {} */
   readonly retry?: RetryOptions;
   /** The retry budget, or `false` to disable it. @default { ratio: 0.1, maxTokens: 10 } */
@@ -100,23 +154,151 @@ export interface PacerOptions {
   readonly seed?: number;
   /** Called for each event; an exception it throws is ignored. Events never carry URLs, headers, bodies or keys. @default undefined */
   readonly onEvent?: (event: PacerEvent) => void;
+  /**
+   * Log one line per event to the console (`console.error` where there is a `process`, else
+   * `console.debug`): never a URL, header, body or key. `LLM_PACER_DEBUG=1` in the
+   * environment turns it on where `process.env` exists; `false` here turns it off.
+   * @default false
+   */
+  readonly debug?: boolean;
+  /** Overrides the limit key of a request (gateways, workspaces); never logged. @default the origin, the credential's fingerprint and the model class */
+  readonly limitKey?: (request: { readonly url: string | undefined; readonly model: string | undefined; readonly headers: Headers }) => string;
 }
 
-/** Something the pacer did. */
-export interface PacerEvent {
-  /** What happened. */
-  readonly type: "queued" | "admitted" | "wait" | "retry" | "giveup" | "limits" | "settled";
+/** The dimensions of a limit. */
+export type Dimension = "requests" | "inputTokens" | "outputTokens" | "tokens";
+
+/** A response status as an event reason: the common ones by number, others by class. */
+export type StatusReason =
+  | "status_400" | "status_401" | "status_403" | "status_404" | "status_408" | "status_409"
+  | "status_413" | "status_422" | "status_429" | "status_500" | "status_502" | "status_503"
+  | "status_504" | "status_529" | "status_4xx" | "status_5xx" | "status_other";
+
+/** What every event of a call carries. */
+export interface CallEventBase {
   /** The call, numbered from 1 in submission order. */
   readonly id: number;
   /** Attempt number (0 before the first send). */
   readonly attempt: number;
-  /** A short machine-readable reason: `rate_limited`, `overloaded`, `status_503`, `network`, `paused`, `requests`, `inputTokens`, `budget`, `max_retries`, `headers` (limits learned), `headers_hidden` (once: a cross-origin response showed no rate-limit header, so CORS hides them), ... */
-  readonly reason: string;
-  /** The wait this event announces, ms (0 if none). */
+  /** The wait this event announces, whole ms (0 if none). */
   readonly delayMs: number;
-  /** When, epoch ms. */
+  /** When, epoch ms (whole). */
   readonly at: number;
+  /** The call's limit key: an opaque id (never the credential), where the pacer keeps limits per key. */
+  readonly key?: string;
+  /** The call's model (from its JSON body), where known. */
+  readonly model?: string;
 }
+
+/** What the events after a response know of it. */
+export interface ResponseInfo {
+  /** The HTTP status of the attempt's response (absent: no response, e.g. a network error). */
+  readonly status?: number;
+  /** From sending the attempt to its response's head, whole ms. */
+  readonly latencyMs?: number;
+}
+
+/** Submitted and queued. */
+export interface QueuedEvent extends CallEventBase {
+  readonly type: "queued";
+  readonly reason: "submitted";
+}
+
+/** Held in the queue; `delayMs` is the wait expected now. */
+export interface WaitEvent extends CallEventBase {
+  readonly type: "wait";
+  /** What holds it: a limit's dimension, a pause after a 429, the `concurrency` cap, or calls ahead in the queue. */
+  readonly reason: Dimension | "paused" | "concurrency" | "queue";
+}
+
+/** Admitted: about to be sent; `delayMs` is how long it waited since it was queued (or its last retry was scheduled). */
+export interface AdmittedEvent extends CallEventBase {
+  readonly type: "admitted";
+  readonly reason: "admitted";
+}
+
+/** A retry is scheduled, `delayMs` from now. */
+export interface RetryEvent extends CallEventBase, ResponseInfo {
+  readonly type: "retry";
+  readonly reason: "rate_limited" | "overloaded" | "network" | StatusReason;
+}
+
+/** No more retries: the last response (or error) goes to the caller. */
+export interface GiveUpEvent extends CallEventBase, ResponseInfo {
+  readonly type: "giveup";
+  readonly reason:
+    | StatusReason
+    | "should_retry_false"
+    | "spend_limit"
+    | "insufficient_quota"
+    | "aborted"
+    | "closed"
+    | "not_replayable"
+    | "max_retries"
+    | "budget"
+    | "retry_after_too_long"
+    | "timeout"
+    /** The request can never fit this dimension's limit (`REQUEST_TOO_LARGE`). */
+    | Dimension;
+}
+
+/** Limits were learned or changed from a response's headers (`headers`), or, once, a cross-origin response showed none: CORS hides them (`headers_hidden`). */
+export interface LimitsEvent extends CallEventBase, ResponseInfo {
+  readonly type: "limits";
+  readonly reason: "headers" | "headers_hidden";
+}
+
+/** Tokens a response used, as settled. */
+export interface EventUsage {
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly cacheCreationInputTokens: number;
+  readonly cacheReadInputTokens: number;
+}
+
+/**
+ * A delivered response's body ended and its usage was reconciled: `usage` (the body reported
+ * it), `estimated` (a stream without usage: its output estimated from the streamed text, its
+ * input as reserved), or `no_usage` (the reservation stands).
+ */
+export interface SettledEvent extends CallEventBase, ResponseInfo {
+  readonly type: "settled";
+  readonly reason: "usage" | "estimated" | "no_usage";
+  /** The usage settled (absent for `no_usage`). */
+  readonly usage?: EventUsage;
+}
+
+/**
+ * Advice on the set-up, at most once per pacer and reason: `sdk_retries` (an SDK retries on
+ * top of the pacer: create it with `maxRetries: 0`), `stream_usage_missing` (a stream reported
+ * no usage: pass `stream_options: { include_usage: true }`).
+ */
+export interface WarningEvent {
+  readonly type: "warning";
+  readonly reason: "sdk_retries" | "stream_usage_missing";
+  /** What to do, in a sentence. */
+  readonly message: string;
+  /** When, epoch ms (whole). */
+  readonly at: number;
+  /** The call that showed it, when known. */
+  readonly id?: number;
+  readonly attempt?: number;
+  readonly delayMs?: number;
+}
+
+/** Something the pacer did: a union discriminated by `type`. */
+export type PacerEvent =
+  | QueuedEvent
+  | WaitEvent
+  | AdmittedEvent
+  | RetryEvent
+  | GiveUpEvent
+  | LimitsEvent
+  | SettledEvent
+  | WarningEvent;
+
+/** The `type` of every event. */
+export type PacerEventType = PacerEvent["type"];
 
 /** Counters: plain, finite, non-negative numbers. */
 export interface PacerStats {
@@ -158,8 +340,8 @@ export interface LimitState {
   readonly remaining: number;
   /** When the bucket is full again, epoch ms. */
   readonly resetAt: number;
-  /** Where the limit came from. */
-  readonly source: "configured" | "headers";
+  /** Where the limit came from: configured (`limits`, `preset`), learned from the headers, or configured and then lowered by the server's headers (`limit` is then the server's). */
+  readonly source: "configured" | "headers" | "configured+headers";
 }
 
 /** What is known now per dimension; a dimension nobody configured and no header reported is absent. */
@@ -290,7 +472,7 @@ export interface LimiterOptions {
   /** Per-minute limits. @default {} (learned from headers through `observe`) */
   readonly limits?: PacerLimits;
   /** A named provider tier, e.g. `"anthropic:tier-1:sonnet"`; `limits` override it. @default undefined */
-  readonly preset?: string;
+  readonly preset?: PresetName;
   /** Output tokens reserved by `acquire`: the cost's `output` (its `max_tokens`), nothing, or a fixed number. @default "max_tokens" */
   readonly outputReservation?: "max_tokens" | "none" | number;
   /**

@@ -279,7 +279,9 @@ async function runBatch(a) {
     let inW = 0;
     let outW = 0;
     for (const [, i, o] of recent) [inW, outW] = [inW + i, outW + o];
-    const limitOf = (/** @type {any} */ d) => (d ? `/${short(d.limit)}` : "");
+    // "used in the last minute (limit L/min)": the first minute can exceed L by what the
+    // full buckets held at the start, so the two are never written as one fraction.
+    const limitOf = (/** @type {any} */ d) => (d ? ` (limit ${short(d.limit)}/min)` : "");
     // ETA: what the queue still needs beyond what the buckets hold, at the refill rate.
     const avgOut = done > 0 ? outputSeen / done : a.maxTokens / 2;
     let eta = 0;
@@ -293,8 +295,7 @@ async function runBatch(a) {
     const fields = [
       `${(elapsed / 1000).toFixed(1).padStart(5)} s`,
       `${String(done).padStart(String(n).length)}/${n} done`,
-      `in ${short(inW)}${limitOf(lim.inputTokens)}/min`,
-      `out ${short(outW)}${limitOf(lim.outputTokens)}/min`,
+      `used in last min: input ${short(inW)}${limitOf(lim.inputTokens)}, output ${short(outW)}${limitOf(lim.outputTokens)}`,
       `queue ${s.queued}`,
       `in flight ${s.inFlight}`,
       `429s ${s.rateLimited}`,

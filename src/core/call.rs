@@ -153,6 +153,12 @@ pub struct Event {
     pub delay_ms: Ms,
     /// When, epoch ms.
     pub at_ms: Ms,
+    /// The status of the attempt's response, once one arrived (0: none).
+    pub status: u16,
+    /// From sending the attempt to its response's head, ms, once one arrived.
+    pub latency_ms: Option<Ms>,
+    /// The usage settled (`settled` events with reason `usage` or `estimated`).
+    pub usage: Option<Usage>,
 }
 
 /// Event kinds.
@@ -172,6 +178,8 @@ pub enum EventKind {
     Limits,
     /// Usage was reconciled.
     Settled,
+    /// Advice on the set-up (emitted by the drivers, at most once per reason).
+    Warning,
 }
 
 impl EventKind {
@@ -185,6 +193,7 @@ impl EventKind {
             EventKind::GiveUp => "giveup",
             EventKind::Limits => "limits",
             EventKind::Settled => "settled",
+            EventKind::Warning => "warning",
         }
     }
 }
@@ -254,6 +263,10 @@ struct Call {
     no_retry: bool,
     /// False when the request can be sent only once (its body is a stream).
     replayable: bool,
+    /// When the current attempt was sent.
+    sent_at: Ms,
+    /// The current attempt's response: its status and latency (for events).
+    response: Option<(u16, Ms)>,
 }
 
 /// A time as an ordered key: for finite non-negative floats the bit pattern orders like the
@@ -414,7 +427,9 @@ impl Engine {
 
     fn event(&mut self, kind: EventKind, id: Id, reason: &'static str, delay_ms: Ms, at_ms: Ms) {
         if self.record {
-            let attempt = self.calls.get(&id).map_or(0, |c| c.attempt);
+            let call = self.calls.get(&id);
+            let attempt = call.map_or(0, |c| c.attempt);
+            let response = call.and_then(|c| c.response);
             self.events.push(Event {
                 kind,
                 id,
@@ -422,6 +437,9 @@ impl Engine {
                 reason,
                 delay_ms,
                 at_ms: self.external(at_ms),
+                status: response.map_or(0, |r| r.0),
+                latency_ms: response.map(|r| r.1),
+                usage: None,
             });
         }
     }
@@ -476,6 +494,8 @@ impl Engine {
                 waiting_since: now_ms,
                 no_retry: false,
                 replayable: true,
+                sent_at: now_ms,
+                response: None,
             },
         );
         self.scheduler.push(id, request.priority, seq, cost);
@@ -641,6 +661,8 @@ impl Engine {
             call.attempt += 1;
             call.state = State::InFlight { ticket };
             call.has_response = false;
+            call.sent_at = now_ms;
+            call.response = None;
             let waited = (now_ms - call.waiting_since).max(0.0);
             let attempt = call.attempt;
             self.stats.wait_ms += waited;
@@ -791,6 +813,9 @@ impl Engine {
         else {
             return Verdict::Unknown;
         };
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.response = Some((status, (now_ms - c.sent_at).max(0.0)));
+        }
         // The server refused without processing: its tokens were never counted. Give them
         // back *before* reading its headers, which already leave this request out; the other
         // order would count the refund twice and send the next request too early.
@@ -911,6 +936,27 @@ impl Engine {
 
     /// The body of a delivered 2xx ended; `usage` is what it reported (`None`: unknown).
     pub fn on_done(&mut self, now_ms: Ms, id: Id, usage: Option<Usage>) {
+        self.settle_as(now_ms, id, usage, "usage");
+    }
+
+    /// The body of a delivered 2xx ended with no usage, but `output_tokens` were estimated
+    /// from its streamed text: settle the input as reserved and the output as estimated.
+    pub fn on_done_estimated(&mut self, now_ms: Ms, id: Id, output_tokens: f64) {
+        if let Some(&Call {
+            state: State::Delivered { ticket },
+            ..
+        }) = self.calls.get(&id)
+        {
+            let usage = Usage {
+                input_tokens: ticket.input,
+                output_tokens,
+                ..Usage::default()
+            };
+            self.settle_as(now_ms, id, Some(usage), "estimated");
+        }
+    }
+
+    fn settle_as(&mut self, now_ms: Ms, id: Id, usage: Option<Usage>, reason: &'static str) {
         let now_ms = self.clock(now_ms);
         let Some(&Call {
             state: State::Delivered { ticket },
@@ -923,7 +969,10 @@ impl Engine {
             self.limiter.settle(now_ms, ticket, &usage);
             self.stats.input_tokens_used += usage.metered_input();
             self.stats.output_tokens_used += usage.output_tokens;
-            self.event(EventKind::Settled, id, "usage", 0.0, now_ms);
+            self.event(EventKind::Settled, id, reason, 0.0, now_ms);
+            if let Some(e) = self.events.last_mut().filter(|e| e.id == id) {
+                e.usage = Some(usage);
+            }
         } else {
             // Unknown usage: the reservation stands as the best estimate.
             self.event(EventKind::Settled, id, "no_usage", 0.0, now_ms);

@@ -16,7 +16,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Headers, Response};
 
 /// Bodies larger than this (bytes, or UTF-16 code units for a string) are not parsed for the
-/// estimate (it then counts no input and no output): 32 MiB, the Anthropic Messages API's own
+/// estimate (it then prices their length, see [`unread_estimate`], and no output): 32 MiB, the Anthropic Messages API's own
 /// request size limit, which refuses them anyway. Below it the work is bounded too: the
 /// body is never copied into the Wasm memory (it is decoded and parsed by JavaScript), long
 /// strings are measured in [`CHUNK`]-sized pieces, and the walk stops at
@@ -98,8 +98,11 @@ pub fn url_of(input: &JsValue) -> JsValue {
 }
 
 /// The request body parsed as JSON, when it is a string or a byte buffer (at most
-/// [`MAX_ESTIMATE_BYTES`]) holding JSON, with the length of its text (UTF-16 code units);
-/// `undefined` otherwise. Never touches a stream, a `Blob`, `FormData` or a `Request`'s body.
+/// [`MAX_ESTIMATE_BYTES`]) holding JSON, with the length of its text (UTF-16 code units).
+/// Otherwise `undefined`, with the body's length where it is known without reading it: a
+/// string's or a byte buffer's over the cap or not JSON, a `Blob`'s `size`, or a number (the
+/// byte length of a `Request`'s body too large to read, as the package passes it); 0 for a
+/// stream or `FormData`. Never reads a stream, a `Blob` or `FormData`.
 pub fn parsed_body(init: &JsValue) -> (JsValue, f64) {
     let none = (JsValue::UNDEFINED, 0.0);
     let Some(body) = js::get_opt(init, "body") else {
@@ -109,18 +112,26 @@ pub fn parsed_body(init: &JsValue) -> (JsValue, f64) {
         body
     } else if let Some(bytes) = bytes_of(&body) {
         if bytes.length() > MAX_ESTIMATE_BYTES {
-            return none;
+            return (JsValue::UNDEFINED, f64::from(bytes.length()));
         }
         match decode(&bytes) {
             Some(t) => t,
-            None => return none,
+            None => return (JsValue::UNDEFINED, f64::from(bytes.length())),
         }
+    } else if let Some(n) = body.as_f64() {
+        return (JsValue::UNDEFINED, n.max(0.0));
+    } else if js::method(&body, "arrayBuffer").is_some() {
+        // A `Blob` (or `File`): its size is known, its content is not read.
+        return (
+            JsValue::UNDEFINED,
+            js::number(&body, "size").unwrap_or(0.0).max(0.0),
+        );
     } else {
         return none;
     };
     let len = text.unchecked_ref::<JsString>().length();
     if len > MAX_ESTIMATE_BYTES {
-        return none;
+        return (JsValue::UNDEFINED, f64::from(len));
     }
     (
         parse_json(&text).unwrap_or(JsValue::UNDEFINED),
@@ -229,6 +240,21 @@ fn measure(s: &JsString) -> Shape<Js> {
     Shape::Measured {
         text,
         data_url: false,
+    }
+}
+
+/// The estimate of a body that was not parsed (not JSON, too large to read, a `Blob`) whose
+/// length is `len` (bytes or UTF-16 code units; 0 when unknown): its input priced as ASCII
+/// text, the rule the estimate applies to any body too large to walk
+/// ([`estimate::estimate_sized`]), so that a bigger body never looks cheaper; no output.
+pub fn unread_estimate(len: f64) -> estimate::Estimate {
+    estimate::Estimate {
+        input_tokens: if len.is_finite() {
+            (len / estimate::ASCII_CHARS_PER_TOKEN).ceil()
+        } else {
+            0.0
+        },
+        max_tokens: None,
     }
 }
 
@@ -411,20 +437,49 @@ impl UsageAcc {
 }
 
 /// Read the usage from a clone of a delivered 2xx response (the caller reads the original).
-/// `None` when the body fails (network error, abort) or reports no usage.
-pub async fn read_usage(clone: Response, kind: UsageKind) -> Option<Usage> {
+/// `Ok(None)` when the body fails (network error, abort) or reports no usage; `Err(output)`
+/// when a stream that ended reported no usage but streamed text (an OpenAI Chat Completions
+/// stream without `stream_options.include_usage`): its output tokens, estimated from that text.
+pub async fn read_usage(clone: Response, kind: UsageKind) -> Result<Option<Usage>, f64> {
     match kind {
-        UsageKind::Json => {
+        UsageKind::Json => Ok(async {
             let doc = JsFuture::from(clone.json().ok()?).await.ok()?;
             let mut acc = UsageAcc::default();
             acc.update_from(&doc);
             acc.finish()
         }
-        UsageKind::Sse => read_sse_usage(clone).await,
+        .await),
+        UsageKind::Sse => {
+            let mut streamed = StreamedText::default();
+            match read_sse_usage(clone, &mut streamed).await {
+                Some(usage) => Ok(Some(usage)),
+                None if streamed.complete && streamed.chunks > 0 => Err(streamed.tokens()),
+                None => Ok(None),
+            }
+        }
     }
 }
 
-async fn read_sse_usage(clone: Response) -> Option<Usage> {
+/// The text an OpenAI Chat Completions (or legacy completions) stream delivered, counted the
+/// way the estimate prices text.
+#[derive(Debug, Default)]
+struct StreamedText {
+    text: TextCount,
+    /// Text values the deltas carried (each is about one token: a floor for the estimate).
+    chunks: u32,
+    /// The stream was read to its end.
+    complete: bool,
+}
+
+impl StreamedText {
+    /// The output tokens: the text as the estimate prices it (about 3 ASCII characters or 1
+    /// other character per token, more than tokenizers give), and never fewer than the deltas.
+    fn tokens(&self) -> f64 {
+        self.text.tokens().ceil().max(f64::from(self.chunks))
+    }
+}
+
+async fn read_sse_usage(clone: Response, streamed: &mut StreamedText) -> Option<Usage> {
     let body = clone.body()?;
     let reader = body.get_reader();
     let read = js::method(&reader, "read")?;
@@ -445,8 +500,14 @@ async fn read_sse_usage(clone: Response) -> Option<Usage> {
                 if let Ok(doc) = JSON::parse(e.data) {
                     acc.update_from(&doc);
                 }
+            } else if sse::may_carry_text(e.event, e.data) {
+                // A stream that will not report usage: its text estimates the output.
+                let (text, values) = sse::delta_text(e.data);
+                streamed.text.add(text);
+                streamed.chunks = streamed.chunks.saturating_add(values);
             }
         });
     }
+    streamed.complete = true;
     acc.finish()
 }

@@ -21,7 +21,7 @@ use crate::core::backoff::{with_hint, Backoff, HintDecision};
 use crate::core::classify::{classify, ErrorInfo, FailKind, Outcome, RetryKind};
 use crate::core::config::OutputReservation;
 use crate::core::headers::{self, Family, RateLimitInfo};
-use crate::core::limiter::{Blocker, Cost, Decision, Limiter, Source, Ticket, Usage};
+use crate::core::limiter::{Blocker, Cost, Decision, Limiter, Ticket, Usage};
 use crate::core::Ms;
 use wasm_bindgen::prelude::*;
 
@@ -115,6 +115,8 @@ impl BackoffState {
 struct LimiterState {
     limiter: Limiter,
     reservation: OutputReservation,
+    /// The configured limits (to tell a limit the server lowered).
+    configured: crate::core::limiter::Limits,
 }
 
 impl LimiterState {
@@ -160,7 +162,8 @@ impl LimiterState {
 
     /// What is known of each dimension now, into `out`, 4 numbers per dimension in
     /// [`Dim::ALL`] order: limit (NaN when unknown), remaining (at least 0, as `pacer.limits()`
-    /// shows it), full again at, source (0 configured, 1 headers).
+    /// shows it), full again at, source (0 configured, 1 headers, 2 configured and lowered by
+    /// the headers).
     ///
     /// [`Dim::ALL`]: crate::core::limiter::Dim::ALL
     fn limits(&self, now_ms: Ms, out: &mut Out) {
@@ -171,7 +174,7 @@ impl LimiterState {
                 d.limit,
                 d.remaining.max(0.0),
                 d.reset_at_ms,
-                f64::from(u8::from(d.source == Source::Headers)),
+                f64::from(crate::core::config::source(&self.configured, &d)),
             ]);
         }
     }
@@ -304,6 +307,7 @@ impl RawLow {
                 Low::Limiter(LimiterState {
                     limiter,
                     reservation: config.output_reservation,
+                    configured: config.limits,
                 })
             }
             _ => Low::Stateless,

@@ -41,7 +41,7 @@ use crate::core::call::{
 };
 use crate::core::classify::DEFAULT_RETRY_ON;
 use crate::core::headers;
-use crate::core::limiter::{Source, Usage};
+use crate::core::limiter::Usage;
 use body::UsageKind;
 use js_sys::{Function, Object, Promise};
 use options::DriverOptions;
@@ -96,6 +96,13 @@ impl RawPacer {
     /// What is known of each limit now, as a plain object.
     pub fn limits(&self) -> Object {
         self.inner.limits()
+    }
+
+    /// Record events for `onEvent` or not (the package turns them on when anyone listens).
+    pub fn events(&self, on: bool) {
+        if let Ok(mut st) = self.inner.state.try_borrow_mut() {
+            st.engine.set_record_events(on);
+        }
     }
 
     /// Reject queued calls with `CLOSED`, let in-flight attempts finish without retries,
@@ -269,6 +276,8 @@ struct State {
     keep_alive: Option<Rc<Inner>>,
     /// The `headers_hidden` event was emitted (once per pacer).
     told_hidden: bool,
+    /// The `stream_usage_missing` warning was emitted (once per pacer).
+    told_stream: bool,
 }
 
 impl State {
@@ -311,6 +320,7 @@ impl Inner {
                     timer_gen: 0,
                     keep_alive: None,
                     told_hidden: false,
+                    told_stream: false,
                 }),
                 weak: weak.clone(),
                 driver,
@@ -479,7 +489,7 @@ impl Inner {
             };
         }
         let e = if parsed.is_undefined() {
-            Default::default()
+            body::unread_estimate(chars)
         } else {
             body::builtin_estimate(&parsed, chars)
         };
@@ -527,7 +537,7 @@ impl Inner {
                                 let usage = body::read_usage(clone, kind).await;
                                 inner.usage_done(id, usage);
                             }),
-                            _ => self.usage_done(id, None),
+                            _ => self.usage_done(id, Ok(None)),
                         }
                     }
                 }
@@ -733,6 +743,9 @@ impl Inner {
                     reason: "headers_hidden",
                     delay_ms: 0.0,
                     at_ms: now,
+                    status,
+                    latency_ms: None,
+                    usage: None,
                 }]));
             }
             if let Some(call) = st.calls.get_mut(&id) {
@@ -746,9 +759,32 @@ impl Inner {
         });
     }
 
-    fn usage_done(&self, id: Id, usage: Option<Usage>) {
+    /// The body ended: its usage (`Ok`), or, for a stream that reported none, its output
+    /// estimated from the streamed text (`Err`): settle on that, not on the whole
+    /// reservation, and say once how to get exact usage.
+    fn usage_done(&self, id: Id, usage: Result<Option<Usage>, f64>) {
         self.step(|st, now, fx| {
-            st.engine.on_done(now, id, usage);
+            match usage {
+                Ok(usage) => st.engine.on_done(now, id, usage),
+                Err(output_tokens) => {
+                    if !st.told_stream && self.driver.on_event.is_some() {
+                        st.told_stream = true;
+                        let attempt = st.calls.get(&id).map_or(0, |c| c.attempt);
+                        fx.push(Effect::Events(vec![Event {
+                            kind: EventKind::Warning,
+                            id,
+                            attempt,
+                            reason: "stream_usage_missing",
+                            delay_ms: 0.0,
+                            at_ms: now,
+                            status: 0,
+                            latency_ms: None,
+                            usage: None,
+                        }]));
+                    }
+                    st.engine.on_done_estimated(now, id, output_tokens);
+                }
+            }
             st.finish(id, fx);
         });
     }
@@ -893,8 +929,30 @@ impl Inner {
             js::set(&o, "id", &JsValue::from_f64(e.id as f64));
             js::set(&o, "attempt", &JsValue::from_f64(f64::from(e.attempt)));
             js::set(&o, "reason", &JsValue::from_str(e.reason));
-            js::set(&o, "delayMs", &JsValue::from_f64(e.delay_ms));
-            js::set(&o, "at", &JsValue::from_f64(e.at_ms));
+            // Whole milliseconds: a wait is never announced shorter than it is.
+            js::set(&o, "delayMs", &JsValue::from_f64(e.delay_ms.ceil()));
+            js::set(&o, "at", &JsValue::from_f64(e.at_ms.round()));
+            if e.status > 0 {
+                js::set(&o, "status", &JsValue::from_f64(f64::from(e.status)));
+            }
+            if let Some(ms) = e.latency_ms {
+                js::set(&o, "latencyMs", &JsValue::from_f64(ms.round()));
+            }
+            if let Some(u) = e.usage {
+                let usage = Object::new();
+                for (k, v) in [
+                    ("inputTokens", u.input_tokens),
+                    ("outputTokens", u.output_tokens),
+                    ("cacheCreationInputTokens", u.cache_creation_input_tokens),
+                    ("cacheReadInputTokens", u.cache_read_input_tokens),
+                ] {
+                    js::set(&usage, k, &JsValue::from_f64(v));
+                }
+                js::set(&o, "usage", &usage);
+            }
+            if e.kind == EventKind::Warning {
+                js::set(&o, "message", &JsValue::from_str(warning_text(e.reason)));
+            }
             // An exception in the listener is the listener's: it must not break the pacer.
             let _ = f.call1(&JsValue::UNDEFINED, &o);
         }
@@ -939,11 +997,12 @@ impl Inner {
             js::set(&e, "limit", &JsValue::from_f64(d.limit));
             js::set(&e, "remaining", &JsValue::from_f64(d.remaining.max(0.0)));
             js::set(&e, "resetAt", &JsValue::from_f64(d.reset_at_ms));
-            let source = match d.source {
-                Source::Configured => "configured",
-                Source::Headers => "headers",
-            };
-            js::set(&e, "source", &JsValue::from_str(source));
+            let source = crate::core::config::source(&st.engine.config().limits, &d);
+            js::set(
+                &e,
+                "source",
+                &JsValue::from_str(SOURCES[usize::from(source)]),
+            );
             js::set(&o, d.dim.name(), &e);
         }
         o
@@ -1127,6 +1186,21 @@ fn unlisten(call: Call, fx: &mut Vec<Effect>) {
 }
 
 /// A seed for the jitter PRNG from the platform's secure random source.
+/// `limits()` sources by [`crate::core::config::source`].
+const SOURCES: [&str; 3] = ["configured", "headers", "configured+headers"];
+
+/// The advice a `warning` event carries, by reason (fixed text: never a secret).
+fn warning_text(reason: &str) -> &'static str {
+    match reason {
+        "stream_usage_missing" => {
+            "a streamed response reported no usage, so its output tokens were \
+             estimated from the streamed text; for exact usage pass \
+             `stream_options: { include_usage: true }` (OpenAI Chat Completions)"
+        }
+        _ => "",
+    }
+}
+
 fn random_seed() -> u64 {
     let mut b = [0u8; 8];
     if getrandom::fill(&mut b).is_err() {

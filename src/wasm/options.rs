@@ -60,13 +60,16 @@ type R<T> = Result<T, JsValue>;
 /// The preset named `name`, or a `RangeError` naming `preset` with the nearest valid names.
 pub fn preset(name: &str) -> R<&'static presets::Preset> {
     presets::find(name).ok_or_else(|| {
-        let mut msg =
-            String::from("llm-pacer: option `preset` must be a known preset name, such as");
-        for (i, near) in presets::suggest(name, 4).into_iter().enumerate() {
+        let mut msg = String::from(
+            "llm-pacer: option `preset` must be a known preset name (the README lists them); did you mean",
+        );
+        let names: Vec<&str> = presets::PRESETS.iter().map(|p| p.name).collect();
+        for (i, near) in crate::core::config::nearest(name, &names, 3).into_iter().enumerate() {
             msg.push_str(if i == 0 { " \"" } else { ", \"" });
             msg.push_str(near);
             msg.push('"');
         }
+        msg.push('?');
         js_sys::RangeError::new(&msg).into()
     })
 }

@@ -95,7 +95,7 @@ test("simulate: presets, explicit limits over them, and errors naming the key", 
   const bare = JSON.parse(glue.simulate({ limits: { otpm: 1000 }, workload: { requests: 5 } }));
   assert.deepEqual(bare.scenario.limits, { rpm: null, itpm: null, otpm: 1000, tpm: null });
   const throws = (input, type, pattern) => assert.throws(() => glue.simulate(input), (e) => e instanceof type && pattern.test(e.message));
-  throws({ preset: "anthropic:tier-9:sonnet" }, RangeError, /`preset`.*"anthropic:tier-1:opus"/);
+  throws({ preset: "anthropic:tier-9:sonnet" }, RangeError, /`preset`.*did you mean "anthropic:tier-1:sonnet"/);
   throws({ workload: { maxTokens: "many" } }, TypeError, /workload\.maxTokens/);
   throws({ workload: { requests: 0 } }, RangeError, /workload\.requests/);
   throws({ metering: "sometimes" }, RangeError, /metering/);
