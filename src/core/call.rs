@@ -853,7 +853,8 @@ impl Engine {
                 let call = self.calls.get_mut(&id).expect("checked above");
                 call.has_response = true;
                 call.state = State::Queued; // transient: neither queued nor in flight
-                match self.retry_delay(now_ms, id, kind, info.retry_after_ms, u) {
+                let hint = super::hints::retry_hint(info.retry_after_ms, error);
+                match self.retry_delay(now_ms, id, kind, hint, u) {
                     Ok(wait) => Verdict::Retry {
                         at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
                     },
@@ -1196,6 +1197,7 @@ mod tests {
         let spend = ErrorInfo {
             error_type: Some("rate_limit_error".into()),
             code: Some("enforced_spend_limit_reached".into()),
+            ..ErrorInfo::default()
         };
         assert_eq!(
             e.on_response(T0, b, 429, &none(), Some(&spend), 0.0),

@@ -7,6 +7,7 @@
 use super::js;
 use crate::core::classify::ErrorInfo;
 use crate::core::estimate::{self, JsonView, Shape, TextCount};
+use crate::core::hints;
 use crate::core::limiter::Usage;
 use crate::core::sse::{self, SseParser};
 use js_sys::{Array, ArrayBuffer, JsString, Object, Uint8Array, JSON};
@@ -301,12 +302,70 @@ pub async fn error_info(response: &Response, deadline: &js_sys::Promise) -> Opti
         return None;
     }
     let v = JSON::parse(&String::from_utf8_lossy(&bytes)).ok()?;
-    let err = js::get_opt(&v, "error")?;
+    error_of(&v)
+}
+
+/// How many `details` entries (Gemini) and quota violations in each are looked at.
+const MAX_DETAILS: u32 = 16;
+
+/// The parts of a parsed error document that decide a retry: `error.type`;
+/// `error.details.error_code` (Anthropic), else `error.code` (a string, or a number such as
+/// vLLM's status); the body's retry hint (Gemini `google.rpc.RetryInfo.retryDelay` in
+/// `error.details[]`, else OpenAI's "try again in ..." in `error.message`); and whether a
+/// `google.rpc.QuotaFailure` names a per-day quota. A document that is an array (Gemini's
+/// OpenAI-compatible endpoint) is read through its first element. The decisions on the
+/// strings are the core's ([`hints`]).
+pub fn error_of(doc: &JsValue) -> Option<ErrorInfo> {
+    let doc = if Array::is_array(doc) {
+        Array::from(doc).get(0)
+    } else {
+        doc.clone()
+    };
+    let err = js::get_opt(&doc, "error").filter(JsValue::is_object)?;
     let error_type = js::string(&err, "type");
-    let code = js::get_opt(&err, "details")
-        .and_then(|d| js::string(&d, "error_code"))
-        .or_else(|| js::string(&err, "code"));
-    Some(ErrorInfo { error_type, code })
+    let details = js::get_opt(&err, "details");
+    let code = details
+        .as_ref()
+        .and_then(|d| js::string(d, "error_code"))
+        .or_else(|| js::string(&err, "code"))
+        .or_else(|| {
+            // A number (in JavaScript's spelling, without Rust's formatter).
+            js::get_opt(&err, "code")
+                .filter(|c| c.as_f64().is_some_and(|c| (100.0..600.0).contains(&c)))
+                .and_then(|c| {
+                    c.unchecked_into::<js_sys::Number>()
+                        .to_string_with_radix(10)
+                        .ok()
+                })
+                .map(String::from)
+        });
+    let mut retry_delay = None;
+    let mut daily_quota = false;
+    if let Some(list) = details.filter(Array::is_array).map(|d| Array::from(&d)) {
+        for d in list.iter().take(MAX_DETAILS as usize) {
+            let kind = js::string(&d, "@type").unwrap_or_default();
+            if kind.ends_with("google.rpc.RetryInfo") {
+                retry_delay = retry_delay.or_else(|| js::string(&d, "retryDelay"));
+            } else if kind.ends_with("google.rpc.QuotaFailure") {
+                let Some(vs) = js::get_opt(&d, "violations").filter(Array::is_array) else {
+                    continue;
+                };
+                for v in Array::from(&vs).iter().take(MAX_DETAILS as usize) {
+                    daily_quota |= ["quotaId", "quotaMetric"]
+                        .iter()
+                        .filter_map(|k| js::string(&v, k))
+                        .any(|id| hints::is_per_day_quota(&id));
+                }
+            }
+        }
+    }
+    let message = js::string(&err, "message");
+    Some(ErrorInfo {
+        error_type,
+        code,
+        hint_ms: hints::body_hint(retry_delay.as_deref(), message.as_deref()),
+        daily_quota,
+    })
 }
 
 /// Stop reading a body: a pending read ends, the stream is released.

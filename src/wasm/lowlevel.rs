@@ -243,6 +243,7 @@ fn classify_response(status: f64, text: &str, now_ms: Ms, out: &mut Out) -> f64 
     let error = ErrorInfo {
         error_type: some(error_type),
         code: some(code),
+        ..ErrorInfo::default()
     };
     let info = parse(headers, now_ms);
     out[0] = opt(info.retry_after_ms);
