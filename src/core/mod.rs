@@ -5,6 +5,7 @@
 //! `[0, 1)`. The same inputs always give the same outputs, so the drivers (the Wasm fetch
 //! wrapper and the simulator) and the tests can run it in real or virtual time alike.
 
+pub mod adaptive;
 pub mod backoff;
 pub mod bucket;
 pub mod budget;
