@@ -462,7 +462,7 @@ function createApi(glue, isReady) {
     put(r, "retryAfterMs", v[0]);
     put(r, "shouldRetry", v[1] === v[1] ? v[1] == 1 : NaN);
     put(r, "serverDate", v[2]);
-    if (v[3]) r.family = [, "anthropic", "openai", "ietf"][v[3]];
+    if (v[3]) r.family = [, "anthropic", "openai", "ietf", "groq", "mistral", "x-ratelimit", "together"][v[3]];
     [...DIMS, "priorityInputTokens", "priorityOutputTokens"].forEach((d, k) => {
       const e = {};
       FIELDS.forEach((f, j) => put(e, f, f == "rounded" && v[4 + 5 * k + j] ? true : v[4 + 5 * k + j]));

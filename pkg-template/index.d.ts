@@ -403,7 +403,7 @@ export interface RateLimitHeaders {
   /** The server's `Date`, epoch ms. */
   readonly serverDate?: number;
   /** The header family the limits came from. */
-  readonly family?: "anthropic" | "openai" | "ietf";
+  readonly family?: "anthropic" | "openai" | "ietf" | "groq" | "mistral" | "x-ratelimit" | "together";
   readonly requests?: RateLimitDimension;
   readonly inputTokens?: RateLimitDimension;
   readonly outputTokens?: RateLimitDimension;
