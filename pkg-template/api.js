@@ -195,10 +195,13 @@ function createApi(glue, isReady) {
       n[12] = num(budget, "ratio", "budget.ratio");
       n[13] = num(budget, "maxTokens", "budget.maxTokens");
     } else if (!absent(budget)) throw optionError(1, "budget", "an object or false");
-    n[14] = num(o, "concurrency", "concurrency");
+    // "auto": adaptive window and rate while no limit is known (-1 on the Wasm side).
+    const auto = o.concurrency === "auto";
+    n[14] = auto ? undefined : num(o, "concurrency", "concurrency");
     if (n[14] !== undefined && n[14] !== Infinity && !integer(n[14], 1, 1e6)) {
-      throw optionError(0, "concurrency", "an integer from 1 to 1000000, or Infinity");
+      throw optionError(0, "concurrency", 'an integer from 1 to 1000000, Infinity, or "auto"');
     }
+    if (auto) n[14] = -1;
     n[15] = num(o, "timeoutMs", "timeoutMs");
     const reservation = o.outputReservation;
     /** -1 `"max_tokens"`, -2 `"none"` (the Wasm side's codes), after the range checks. */

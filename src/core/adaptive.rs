@@ -25,7 +25,7 @@
 //!   decrease are the same congestion, already answered.
 //!
 //! Pure: time is a parameter, the controller remembers the admission time of each request
-//! in flight (at most [`MAX_TRACKED`]; past that the oldest is forgotten).
+//! in flight (at most [`MAX_TRACKED`]; past that the oldest, the smallest id, is forgotten).
 //!
 //! ```
 //! use llm_pacer::core::adaptive::{Adaptive, Signal};
@@ -41,8 +41,8 @@
 //! assert!(a.window() < 5.0 && a.rate().is_finite()); // slow start is over
 //! ```
 
+use super::index::IdMap;
 use super::Ms;
-use std::collections::BTreeMap;
 
 /// The window at the start.
 pub const INITIAL_WINDOW: f64 = 4.0;
@@ -113,7 +113,7 @@ pub struct Adaptive {
     /// Admissions before this time belong to an answered congestion.
     epoch: Ms,
     /// Admission time of each request in flight, and how many were in flight with it.
-    sent: BTreeMap<u64, (Ms, u32)>,
+    sent: IdMap<(Ms, u32)>,
     /// Admission times of the last second (slow start's rate estimate).
     recent: Vec<Ms>,
     short_latency: Option<Ms>,
@@ -138,7 +138,7 @@ impl Adaptive {
             slow_start: true,
             last_admit: f64::NEG_INFINITY,
             epoch: f64::NEG_INFINITY,
-            sent: BTreeMap::new(),
+            sent: IdMap::default(),
             recent: Vec::new(),
             short_latency: None,
             long_latency: None,
@@ -200,7 +200,8 @@ impl Adaptive {
         }
         self.last_admit = now_ms;
         if self.sent.len() >= MAX_TRACKED {
-            if let Some((&oldest, _)) = self.sent.iter().min_by(|a, b| a.1 .0.total_cmp(&b.1 .0)) {
+            // Ids grow: the smallest is the oldest.
+            if let Some(&oldest) = self.sent.ids().first() {
                 self.sent.remove(&oldest);
             }
         }
