@@ -270,11 +270,43 @@ pub const ERROR_BODY_TIMEOUT_MS: f64 = 5_000.0;
 /// not JSON, aborted, longer than [`MAX_ERROR_BODY_BYTES`], or not complete when `deadline`
 /// resolves) gives `None`; the clone is then cancelled, the response itself left as it is.
 pub async fn error_info(response: &Response, deadline: &js_sys::Promise) -> Option<ErrorInfo> {
-    let clone = response.clone().ok()?;
-    let reader = clone.body()?.get_reader();
-    let read = js::method(&reader, "read")?;
     let mut bytes = Vec::new();
-    let complete = loop {
+    let ended = read_clone(response, deadline, &mut |chunk| {
+        if bytes.len() + chunk.len() > MAX_ERROR_BODY_BYTES as usize {
+            return false;
+        }
+        bytes.extend_from_slice(chunk);
+        true
+    })
+    .await;
+    if !ended {
+        return None;
+    }
+    let v = JSON::parse(&String::from_utf8_lossy(&bytes)).ok()?;
+    error_of(&v)
+}
+
+/// Read a clone of `response`'s body, giving each chunk to `each` while it returns true.
+/// True when the body ended; false when `each` stopped, on any failure (no body, a read that
+/// fails, a chunk that is not bytes), or when `deadline` resolves first: the clone is then
+/// cancelled. The response itself is left as it is (a tee: it keeps every byte).
+pub async fn read_clone(
+    response: &Response,
+    deadline: &js_sys::Promise,
+    each: &mut dyn FnMut(&[u8]) -> bool,
+) -> bool {
+    let Some(reader) = response
+        .clone()
+        .ok()
+        .and_then(|c| c.body())
+        .map(|b| b.get_reader())
+    else {
+        return false;
+    };
+    let Some(read) = js::method(&reader, "read") else {
+        return false;
+    };
+    let ended = loop {
         let Ok(p) = read.call0(&reader) else {
             break false;
         };
@@ -292,17 +324,14 @@ pub async fn error_info(response: &Response, deadline: &js_sys::Promise) -> Opti
         else {
             break false;
         };
-        if bytes.len() + value.length() as usize > MAX_ERROR_BODY_BYTES as usize {
+        if !each(&value.to_vec()) {
             break false;
         }
-        bytes.extend_from_slice(&value.to_vec());
     };
-    if !complete {
+    if !ended {
         cancel(&reader);
-        return None;
     }
-    let v = JSON::parse(&String::from_utf8_lossy(&bytes)).ok()?;
-    error_of(&v)
+    ended
 }
 
 /// How many `details` entries (Gemini) and quota violations in each are looked at.

@@ -8,13 +8,11 @@
 //! deadline promise (the pacer's clock); past either, the stream goes to the caller as it is.
 //! The decision is the core's ([`FirstEvent`], [`classify::stream_error_status`]).
 
-use super::{body, js};
+use super::body;
 use crate::core::classify::{self, ErrorInfo};
 use crate::core::peek::{FirstEvent, Peeked};
-use js_sys::{Array, Object, Promise, Uint8Array, JSON};
+use js_sys::{Promise, JSON};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
 /// How long the first event is waited for, ms (through the pacer's clock). Past it the
@@ -28,35 +26,17 @@ pub async fn first_event_error(
     response: &Response,
     deadline: &Promise,
 ) -> Option<(u16, Option<ErrorInfo>)> {
-    let clone = response.clone().ok()?;
-    let reader = clone.body()?.get_reader();
-    let read = js::method(&reader, "read")?;
     let mut first = FirstEvent::new();
-    let event = loop {
-        let Ok(p) = read.call0(&reader) else {
-            break None;
-        };
-        let race = Promise::race(&Array::of2(&p, deadline));
-        // The deadline resolves with `undefined`; a read, with an object.
-        let chunk = match JsFuture::from(race).await {
-            Ok(c) if c.is_object() => c,
-            _ => break None,
-        };
-        if js::get_opt(&chunk, "done").and_then(|v| v.as_bool()) == Some(true) {
-            break None;
+    let mut event = None;
+    body::read_clone(response, deadline, &mut |chunk| match first.feed(chunk) {
+        Peeked::More => true,
+        Peeked::Event(e) => {
+            event = Some(e);
+            false
         }
-        let Some(value) =
-            js::get_opt(&chunk, "value").and_then(|v| v.dyn_into::<Uint8Array>().ok())
-        else {
-            break None;
-        };
-        match first.feed(&value.to_vec()) {
-            Peeked::More => continue,
-            Peeked::Event(e) => break Some(e),
-            Peeked::GiveUp => break None,
-        }
-    };
-    cancel(&reader);
+        Peeked::GiveUp => false,
+    })
+    .await;
     let event = event?;
     let error = JSON::parse(&event.data)
         .ok()
@@ -64,12 +44,4 @@ pub async fn first_event_error(
         .and_then(|doc| body::error_of(&doc));
     let status = classify::stream_error_status(&event.event, error.as_ref())?;
     Some((status, error))
-}
-
-/// Stop reading the clone: a pending read ends, its branch of the tee is released (the
-/// caller's branch goes on).
-fn cancel(reader: &Object) {
-    if let Some(Ok(p)) = js::method(reader, "cancel").map(|f| f.call0(reader)) {
-        js::ignore(Promise::resolve(&p));
-    }
 }
