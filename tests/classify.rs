@@ -193,7 +193,7 @@ fn typed(error_type: &str) -> ErrorInfo {
 
 /// The verdict on a 200 stream whose first event is `event` with `error`.
 fn stream_verdict(event: &str, error: Option<&ErrorInfo>) -> Outcome {
-    match stream_error_status(event, error) {
+    match stream_error_status(event, error, None) {
         Some(status) => classify(status, None, error, None),
         None => classify(200, None, None, None),
     }
@@ -218,9 +218,9 @@ fn an_anthropic_error_event_first_is_classified_like_its_status() {
         assert_eq!(stream_verdict("error", Some(&typed(t))), want, "{t}");
     }
     // `event: error` with data that is no JSON error: a server error, retried.
-    assert_eq!(stream_error_status("error", None), Some(500));
+    assert_eq!(stream_error_status("error", None, None), Some(500));
     assert_eq!(
-        stream_error_status("error", Some(&typed("something_new"))),
+        stream_error_status("error", Some(&typed("something_new")), None),
         Some(500)
     );
 }
@@ -254,17 +254,6 @@ fn an_openai_error_chunk_first_is_classified_like_its_status() {
             Some(429),
             Outcome::Fail(FailKind::InsufficientQuota),
         ),
-        // vLLM: the status as a number.
-        (
-            chunk(Some("BadRequestError"), Some("400")),
-            Some(400),
-            Outcome::Fail(FailKind::Status(400)),
-        ),
-        (
-            chunk(Some("ServiceUnavailableError"), Some("503")),
-            Some(503),
-            Outcome::Retry(RetryKind::Status(503)),
-        ),
         (
             chunk(None, Some("200")),
             Some(500),
@@ -272,8 +261,44 @@ fn an_openai_error_chunk_first_is_classified_like_its_status() {
         ),
     ];
     for (e, status, want) in cases {
-        assert_eq!(stream_error_status("message", Some(&e)), status, "{e:?}");
+        assert_eq!(
+            stream_error_status("message", Some(&e), None),
+            status,
+            "{e:?}"
+        );
         assert_eq!(stream_verdict("message", Some(&e)), want, "{e:?}");
+    }
+}
+
+#[test]
+fn vllm_states_the_status_as_a_numeric_code() {
+    let e = ErrorInfo {
+        error_type: Some("BadRequestError".into()),
+        ..ErrorInfo::default()
+    };
+    assert_eq!(
+        stream_error_status("message", Some(&e), Some(400.0)),
+        Some(400)
+    );
+    assert_eq!(
+        stream_error_status("message", Some(&e), Some(503.0)),
+        Some(503)
+    );
+    // A known type wins; a code that is no error status is no status.
+    let typed = ErrorInfo {
+        error_type: Some("overloaded_error".into()),
+        ..ErrorInfo::default()
+    };
+    assert_eq!(
+        stream_error_status("error", Some(&typed), Some(400.0)),
+        Some(529)
+    );
+    for bad in [200.0, 400.5, 600.0, f64::NAN, -429.0] {
+        assert_eq!(
+            stream_error_status("message", Some(&e), Some(bad)),
+            Some(500),
+            "{bad}"
+        );
     }
 }
 
@@ -286,7 +311,7 @@ fn a_content_event_first_is_a_healthy_stream() {
         "content_block_delta",
         "response.created",
     ] {
-        assert_eq!(stream_error_status(event, None), None, "{event}");
+        assert_eq!(stream_error_status(event, None, None), None, "{event}");
         assert_eq!(stream_verdict(event, None), Outcome::Success);
     }
 }

@@ -176,8 +176,9 @@ pub fn classify_error(aborted: bool) -> Outcome {
 ///   then fails), `requests`, `tokens` 429; `api_error`, `server_error`, `internal_error`
 ///   500; `service_unavailable` 503; `timeout_error` 504; `invalid_request_error` 400,
 ///   `authentication_error` 401, `permission_error` 403, `not_found_error` 404,
-///   `request_too_large` 413; a numeric `code` between 400 and 599 (vLLM) is that status.
-///   Any other error (no type, an unknown one) is a server error, 500.
+///   `request_too_large` 413. Else `code`, the data's `error.code` when it is a number (vLLM
+///   sends the HTTP status), if a whole number from 400 to 599. Any other error (no type, an
+///   unknown one) is a server error, 500.
 ///
 /// Only the *first* event of a stream is ever classified: once a content event has reached
 /// the caller the call is never retried, and a later error event reaches it as is.
@@ -186,12 +187,18 @@ pub fn classify_error(aborted: bool) -> Outcome {
 /// use llm_pacer::core::classify::*;
 ///
 /// let overloaded = ErrorInfo { error_type: Some("overloaded_error".into()), ..ErrorInfo::default() };
-/// assert_eq!(stream_error_status("error", Some(&overloaded)), Some(529));
-/// assert_eq!(stream_error_status("message_start", None), None);
+/// assert_eq!(stream_error_status("error", Some(&overloaded), None), Some(529));
+/// assert_eq!(stream_error_status("message_start", None, None), None);
 /// let openai = ErrorInfo { error_type: Some("server_error".into()), ..ErrorInfo::default() };
-/// assert_eq!(stream_error_status("message", Some(&openai)), Some(500));
+/// assert_eq!(stream_error_status("message", Some(&openai), None), Some(500));
+/// let vllm = ErrorInfo { error_type: Some("BadRequestError".into()), ..ErrorInfo::default() };
+/// assert_eq!(stream_error_status("message", Some(&vllm), Some(400.0)), Some(400));
 /// ```
-pub fn stream_error_status(event: &str, error: Option<&ErrorInfo>) -> Option<u16> {
+pub fn stream_error_status(
+    event: &str,
+    error: Option<&ErrorInfo>,
+    code: Option<f64>,
+) -> Option<u16> {
     if event != "error" && error.is_none() {
         return None;
     }
@@ -217,21 +224,13 @@ pub fn stream_error_status(event: &str, error: Option<&ErrorInfo>) -> Option<u16
     let Some(e) = error else {
         return Some(500);
     };
-    // Three digits, 400 to 599 (by hand: `str::parse` links more code into the Wasm module).
-    let numeric = |c: &str| match *c.as_bytes() {
-        [a, b, d] if a.is_ascii_digit() && b.is_ascii_digit() && d.is_ascii_digit() => {
-            let n = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(d - b'0');
-            (400..600).contains(&n).then_some(n)
-        }
-        _ => None,
-    };
     e.error_type
         .as_deref()
         .and_then(status_of)
+        .or_else(|| e.code.as_deref().and_then(status_of))
         .or_else(|| {
-            e.code
-                .as_deref()
-                .and_then(|c| status_of(c).or_else(|| numeric(c)))
+            code.filter(|c| c.fract() == 0.0 && (400.0..600.0).contains(c))
+                .map(|c| c as u16)
         })
         .or(Some(500))
 }

@@ -356,18 +356,7 @@ pub fn error_of(doc: &JsValue) -> Option<ErrorInfo> {
     let code = details
         .as_ref()
         .and_then(|d| js::string(d, "error_code"))
-        .or_else(|| js::string(&err, "code"))
-        .or_else(|| {
-            // A number (in JavaScript's spelling, without Rust's formatter).
-            js::get_opt(&err, "code")
-                .filter(|c| c.as_f64().is_some_and(|c| (100.0..600.0).contains(&c)))
-                .and_then(|c| {
-                    c.unchecked_into::<js_sys::Number>()
-                        .to_string_with_radix(10)
-                        .ok()
-                })
-                .map(String::from)
-        });
+        .or_else(|| js::string(&err, "code"));
     let mut retry_delay = None;
     let mut daily_quota = false;
     if let Some(list) = details.filter(Array::is_array).map(|d| Array::from(&d)) {

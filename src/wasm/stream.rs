@@ -8,7 +8,7 @@
 //! deadline promise (the pacer's clock); past either, the stream goes to the caller as it is.
 //! The decision is the core's ([`FirstEvent`], [`classify::stream_error_status`]).
 
-use super::body;
+use super::{body, js};
 use crate::core::classify::{self, ErrorInfo};
 use crate::core::peek::{FirstEvent, Peeked};
 use js_sys::{Promise, JSON};
@@ -38,10 +38,12 @@ pub async fn first_event_error(
     })
     .await;
     let event = event?;
-    let error = JSON::parse(&event.data)
-        .ok()
-        .filter(JsValue::is_object)
-        .and_then(|doc| body::error_of(&doc));
-    let status = classify::stream_error_status(&event.event, error.as_ref())?;
+    let doc = JSON::parse(&event.data).ok().filter(JsValue::is_object);
+    let error = doc.as_ref().and_then(body::error_of);
+    // A numeric `error.code` (vLLM: the HTTP status).
+    let code = doc
+        .and_then(|d| js::get_opt(&d, "error"))
+        .and_then(|e| js::number(&e, "code"));
+    let status = classify::stream_error_status(&event.event, error.as_ref(), code)?;
     Some((status, error))
 }
