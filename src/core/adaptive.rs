@@ -14,7 +14,7 @@
 //!
 //! * **Slow start.** The window starts at [`INITIAL_WINDOW`] and grows by one per success
 //!   (doubling per round trip); the rate is not limited. The first refusal ends slow start:
-//!   the rate is set to [`DECREASE`] times the admissions of the last second, the window to
+//!   the rate is set to [`DECREASE`] times the admissions of the current second, the window to
 //!   [`DECREASE`] times what was in flight.
 //! * **Congestion avoidance.** A success adds `WINDOW_STEP / window` to the window (half a request per round trip)
 //!   when the window was what held admissions back (the request filled it), and
@@ -25,7 +25,7 @@
 //!   decrease are the same congestion, already answered.
 //!
 //! Pure: time is a parameter, the controller remembers the admission time of each request
-//! in flight (at most [`MAX_TRACKED`]; past that the oldest, the smallest id, is forgotten).
+//! in flight (at most [`MAX_TRACKED`]; past that, new ones go untracked).
 //!
 //! ```
 //! use llm_pacer::core::adaptive::{Adaptive, Signal};
@@ -114,8 +114,9 @@ pub struct Adaptive {
     epoch: Ms,
     /// Admission time of each request in flight, and how many were in flight with it.
     sent: IdMap<(Ms, u32)>,
-    /// Admission times of the last second (slow start's rate estimate).
-    recent: Vec<Ms>,
+    /// Slow start's rate estimate: admissions since `second_start`, within a second of it.
+    second_start: Ms,
+    second_count: u32,
     short_latency: Option<Ms>,
     long_latency: Option<Ms>,
     /// Average gap between admissions, ms.
@@ -139,7 +140,8 @@ impl Adaptive {
             last_admit: f64::NEG_INFINITY,
             epoch: f64::NEG_INFINITY,
             sent: IdMap::default(),
-            recent: Vec::new(),
+            second_start: f64::NEG_INFINITY,
+            second_count: 0,
             short_latency: None,
             long_latency: None,
             gap: None,
@@ -199,17 +201,15 @@ impl Adaptive {
             self.gap = Some(self.gap.map_or(g, |v| v + 0.1 * (g - v)));
         }
         self.last_admit = now_ms;
-        if self.sent.len() >= MAX_TRACKED {
-            // Ids grow: the smallest is the oldest.
-            if let Some(&oldest) = self.sent.ids().first() {
-                self.sent.remove(&oldest);
-            }
+        // Past the bound (calls never answered), new ones go untracked: no signal from them.
+        if self.sent.len() < MAX_TRACKED {
+            self.sent.insert(id, (now_ms, in_flight));
         }
-        self.sent.insert(id, (now_ms, in_flight));
-        if self.slow_start {
-            self.recent.retain(|&t| now_ms - t < 1000.0);
-            self.recent.push(now_ms);
+        if now_ms - self.second_start >= 1000.0 {
+            self.second_start = now_ms;
+            self.second_count = 0;
         }
+        self.second_count += 1;
     }
 
     /// What became of request `id`, at `now_ms`.
@@ -247,9 +247,11 @@ impl Adaptive {
                 if self.slow_start {
                     // Which limit was hit is unknown: both are set below what was tried.
                     self.slow_start = false;
-                    self.recent.retain(|&t| now_ms - t < 1000.0);
-                    let per_second = (self.recent.len() as f64).max(1.0);
-                    self.recent = Vec::new();
+                    let per_second = if now_ms - self.second_start < 1000.0 {
+                        f64::from(self.second_count).max(1.0)
+                    } else {
+                        1.0
+                    };
                     self.rate = (per_second * DECREASE).max(MIN_RATE);
                     let tried = (self.sent.len() as f64 + 1.0).min(self.window);
                     self.window = (tried * DECREASE).max(MIN_WINDOW);
