@@ -359,21 +359,23 @@ pub fn error_of(doc: &JsValue) -> Option<ErrorInfo> {
         .or_else(|| js::string(&err, "code"));
     let mut retry_delay = None;
     let mut daily_quota = false;
-    if let Some(list) = details.filter(Array::is_array).map(|d| Array::from(&d)) {
-        for d in list.iter().take(MAX_DETAILS as usize) {
-            let kind = js::string(&d, "@type").unwrap_or_default();
-            if kind.ends_with("google.rpc.RetryInfo") {
-                retry_delay = retry_delay.or_else(|| js::string(&d, "retryDelay"));
-            } else if kind.ends_with("google.rpc.QuotaFailure") {
-                let Some(vs) = js::get_opt(&d, "violations").filter(Array::is_array) else {
-                    continue;
-                };
-                for v in Array::from(&vs).iter().take(MAX_DETAILS as usize) {
-                    daily_quota |= ["quotaId", "quotaMetric"]
-                        .iter()
-                        .filter_map(|k| js::string(&v, k))
-                        .any(|id| hints::is_per_day_quota(&id));
-                }
+    // `details[i]` and `violations[i]`, up to the bound, the objects only.
+    let item = |list: &JsValue, i: u32| {
+        js_sys::Reflect::get_u32(list, i)
+            .ok()
+            .filter(JsValue::is_object)
+    };
+    for d in (0..MAX_DETAILS).map_while(|i| details.as_ref().and_then(|l| item(l, i))) {
+        let kind = js::string(&d, "@type").unwrap_or_default();
+        if kind.ends_with("google.rpc.RetryInfo") {
+            retry_delay = retry_delay.or_else(|| js::string(&d, "retryDelay"));
+        } else if kind.ends_with("google.rpc.QuotaFailure") {
+            let vs = js::get_opt(&d, "violations");
+            for v in (0..MAX_DETAILS).map_while(|i| vs.as_ref().and_then(|l| item(l, i))) {
+                daily_quota |= ["quotaId", "quotaMetric"]
+                    .iter()
+                    .filter_map(|k| js::string(&v, k))
+                    .any(|id| hints::is_per_day_quota(&id));
             }
         }
     }
