@@ -227,10 +227,13 @@ function createApi(glue, isReady) {
       n[12] = num(budget, "ratio", "budget.ratio");
       n[13] = num(budget, "maxTokens", "budget.maxTokens");
     } else if (!absent(budget)) throw optionError(1, "budget", "an object or false");
-    n[14] = num(o, "concurrency", "concurrency");
+    // "auto": adaptive window and rate while no limit is known (-1 on the Wasm side).
+    const auto = o.concurrency === "auto";
+    n[14] = auto ? undefined : num(o, "concurrency", "concurrency");
     if (n[14] !== undefined && n[14] !== Infinity && !integer(n[14], 1, 1e6)) {
-      throw optionError(0, "concurrency", "an integer from 1 to 1000000, or Infinity");
+      throw optionError(0, "concurrency", 'an integer from 1 to 1000000, Infinity, or "auto"');
     }
+    if (auto) n[14] = -1;
     n[15] = num(o, "timeoutMs", "timeoutMs");
     const reservation = o.outputReservation;
     /** -1 `"max_tokens"`, -2 `"none"` (the Wasm side's codes), after the range checks. */
@@ -579,7 +582,7 @@ function createApi(glue, isReady) {
     put(r, "retryAfterMs", v[0]);
     put(r, "shouldRetry", v[1] === v[1] ? v[1] == 1 : NaN);
     put(r, "serverDate", v[2]);
-    if (v[3]) r.family = [, "anthropic", "openai", "ietf"][v[3]];
+    if (v[3]) r.family = [, "anthropic", "openai", "ietf", "groq", "mistral", "x-ratelimit", "together"][v[3]];
     [...DIMS, "priorityInputTokens", "priorityOutputTokens"].forEach((d, k) => {
       const e = {};
       FIELDS.forEach((f, j) => put(e, f, f == "rounded" && v[4 + 5 * k + j] ? true : v[4 + 5 * k + j]));

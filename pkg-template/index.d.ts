@@ -133,8 +133,12 @@ export interface PacerOptions {
   readonly retry?: RetryOptions;
   /** The retry budget, or `false` to disable it. @default { ratio: 0.1, maxTokens: 10 } */
   readonly budget?: BudgetOptions | false;
-  /** Requests in flight at once (an integer from 1, or `Infinity`); a streamed response counts until its body ends. @default Infinity */
-  readonly concurrency?: number;
+  /**
+   * Requests in flight at once (an integer from 1, or `Infinity`); a streamed response counts until its body ends.
+   * `"auto"`: for a server that states no limits (no rate-limit headers, none configured), an adaptive window and
+   * rate (AIMD with slow start, driven by 429/503/529 and latency), standing aside once any limit is known. @default Infinity
+   */
+  readonly concurrency?: number | "auto";
   /** Bound on a whole call, waits included, ms: the last response is returned (or `TIMEOUT` rejects) rather than waiting past it. @default undefined (no bound) */
   readonly timeoutMs?: number;
   /** Output tokens reserved before a request: its `max_tokens`, nothing, or a fixed number. @default "max_tokens" */
@@ -585,7 +589,7 @@ export interface RateLimitHeaders {
   /** The server's `Date`, epoch ms. */
   readonly serverDate?: number;
   /** The header family the limits came from. */
-  readonly family?: "anthropic" | "openai" | "ietf";
+  readonly family?: "anthropic" | "openai" | "ietf" | "groq" | "mistral" | "x-ratelimit" | "together";
   readonly requests?: RateLimitDimension;
   readonly inputTokens?: RateLimitDimension;
   readonly outputTokens?: RateLimitDimension;

@@ -21,6 +21,7 @@
 //!              └──timer── Backoff ◄┘         other / out of retries ──► Delivered or Fail
 //! ```
 
+use super::adaptive::{Adaptive, Signal};
 use super::backoff::{with_hint, HintDecision};
 use super::budget::RetryBudget;
 use super::classify::{classify, classify_error, ErrorInfo, FailKind, Outcome, RetryKind};
@@ -28,7 +29,7 @@ use super::config::{Config, OutputReservation};
 use super::headers::RateLimitInfo;
 use super::index::{IdMap, PairSet};
 use super::limiter::{Blocker, Cost, Decision, Dim, DimState, Limiter, Source, Ticket, Usage};
-use super::scheduler::Scheduler;
+use super::scheduler::{Poll, Scheduler};
 use super::Ms;
 
 /// Identifies a call.
@@ -336,6 +337,8 @@ pub struct Engine {
     config: Config,
     limiter: Limiter,
     scheduler: Scheduler,
+    /// Adaptive window and spacing, while no limit is known (`Config::adaptive`).
+    adaptive: Option<Adaptive>,
     budget: Option<RetryBudget>,
     calls: IdMap<Call>,
     /// Backoff timers: (time key, id).
@@ -368,6 +371,7 @@ impl Engine {
         Engine {
             limiter,
             scheduler: Scheduler::new(config.concurrency),
+            adaptive: config.adaptive.then(Adaptive::new),
             budget: config.budget.map(RetryBudget::new),
             config,
             calls: IdMap::default(),
@@ -639,7 +643,7 @@ impl Engine {
             self.give_up_waiting(now_ms, id, error, "retry_after_too_long", &mut out);
         }
 
-        let poll = self.scheduler.poll(now_ms, &mut self.limiter);
+        let poll = self.admit(now_ms);
         for (id, dim, cost, capacity) in poll.never {
             if let Some(call) = self.calls.get_mut(&id) {
                 call.state = State::Queued; // already out of the queue; see above
@@ -703,6 +707,35 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// The scheduler's admissions; while no limit is known, within the adaptive controller's
+    /// window and spacing ([`super::adaptive`]), which learns of each admission.
+    fn admit(&mut self, now_ms: Ms) -> Poll {
+        let gate = match &self.adaptive {
+            Some(a) if !self.limiter.limits_known() => a.gate(now_ms, self.scheduler.in_flight()),
+            _ => return self.scheduler.poll(now_ms, &mut self.limiter),
+        };
+        let mut poll = Poll::default();
+        if gate.cap > 0 {
+            let configured = self.scheduler.concurrency();
+            let cap = self.scheduler.in_flight().saturating_add(gate.cap);
+            self.scheduler
+                .set_concurrency(Some(configured.map_or(cap, |c| c.min(cap))));
+            poll = self.scheduler.poll(now_ms, &mut self.limiter);
+            self.scheduler.set_concurrency(configured);
+        }
+        let a = self.adaptive.as_mut().expect("matched above");
+        let before = self.scheduler.in_flight() - poll.admitted.len() as u32;
+        for (i, (id, _)) in poll.admitted.iter().enumerate() {
+            a.on_admit(*id, now_ms, before + i as u32 + 1);
+        }
+        if !self.scheduler.is_empty() {
+            if let Some(w) = a.gate(now_ms, self.scheduler.in_flight()).wake_at_ms {
+                poll.wake_at_ms = Some(poll.wake_at_ms.map_or(w, |p| p.min(w)));
+            }
+        }
+        poll
     }
 
     /// When the driver must call [`Engine::poll`] next, if anything waits on time.
@@ -843,6 +876,9 @@ impl Engine {
         if self.limiter.observe(now_ms, info) {
             self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
         }
+        if let Some(a) = self.adaptive.as_mut() {
+            a.on_result(id, now_ms, Signal::of_status(status));
+        }
         match status {
             429 => self.stats.rate_limited += 1,
             529 => self.stats.overloaded += 1,
@@ -878,7 +914,8 @@ impl Engine {
                 let call = self.calls.get_mut(&id).expect("checked above");
                 call.has_response = true;
                 call.state = State::Queued; // transient: neither queued nor in flight
-                match self.retry_delay(now_ms, id, kind, info.retry_after_ms, u) {
+                let hint = super::hints::retry_hint(info.retry_after_ms, error);
+                match self.retry_delay(now_ms, id, kind, hint, u) {
                     Ok(wait) => Verdict::Retry {
                         at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
                     },
@@ -906,6 +943,9 @@ impl Engine {
             return Verdict::Unknown;
         };
         self.stats.network_errors += 1;
+        if let Some(a) = self.adaptive.as_mut() {
+            a.forget(id);
+        }
         // The reservation stays: the server may have counted the request.
         self.scheduler.finish();
         let call = self.calls.get_mut(&id).expect("checked above");
@@ -987,6 +1027,9 @@ impl Engine {
             return false;
         }
         self.event(EventKind::GiveUp, id, "aborted", 0.0, now_ms);
+        if let Some(a) = self.adaptive.as_mut() {
+            a.forget(id);
+        }
         self.end_wait(now_ms, id);
         true
     }
@@ -1245,6 +1288,7 @@ mod tests {
         let spend = ErrorInfo {
             error_type: Some("rate_limit_error".into()),
             code: Some("enforced_spend_limit_reached".into()),
+            ..ErrorInfo::default()
         };
         assert_eq!(
             e.on_response(T0, b, 429, &none(), Some(&spend), 0.0),

@@ -62,6 +62,9 @@ pub struct Config {
     pub timeout_ms: Option<Ms>,
     /// Output reservation. Default `max_tokens`.
     pub output_reservation: OutputReservation,
+    /// Adaptive concurrency and rate ([`super::adaptive`]) while no limit is configured or
+    /// learned. Default off.
+    pub adaptive: bool,
 }
 
 impl Config {

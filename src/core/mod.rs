@@ -5,6 +5,7 @@
 //! `[0, 1)`. The same inputs always give the same outputs, so the drivers (the Wasm fetch
 //! wrapper and the simulator) and the tests can run it in real or virtual time alike.
 
+pub mod adaptive;
 pub mod backoff;
 pub mod bucket;
 pub mod budget;
@@ -14,8 +15,10 @@ pub mod config;
 mod decimal;
 pub mod estimate;
 pub mod headers;
+pub mod hints;
 mod index;
 pub mod limiter;
+pub mod peek;
 pub mod presets;
 pub mod scheduler;
 pub mod sse;

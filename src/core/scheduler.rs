@@ -279,6 +279,10 @@ impl Scheduler {
     pub fn concurrency(&self) -> Option<u32> {
         self.concurrency
     }
+    /// Set the concurrency cap (the adaptive controller's window narrows it for one poll).
+    pub fn set_concurrency(&mut self, concurrency: Option<u32>) {
+        self.concurrency = concurrency;
+    }
     /// Remove and return every queued id, in queue order.
     pub fn drain(&mut self) -> Vec<Id> {
         self.entries.clear();

@@ -32,6 +32,10 @@ OPTIONS:
     --skew-ms MS        the server's clock runs MS ms ahead (negative: behind; default 0)
     --seeds N           instead of the comparison: llm-pacer alone over seeds 1..N, for 1, 2,
                         4 and 8 clients (or --clients K): 429s per request, worst and mean ratio
+    --hidden-capacity   instead: a server that sends no rate-limit headers (8 concurrent,
+                        2 requests/s, a bare 503 beyond), adaptive llm-pacer against fixed
+                        concurrencies 4, 16, 64 (uses --requests, default 1000, and --seeds,
+                        default 3)
     -h, --help          print this help
 
 Workload: input tokens lognormal (median 1500, sigma 0.5), max_tokens 1024, output uniform
@@ -40,6 +44,7 @@ in [100, 1024], all requests arriving at the start.
 
 /// What a command line asks for.
 struct Args {
+    hidden: bool,
     clients: Option<u32>,
     seeds: Option<u64>,
     base: Scenario,
@@ -64,6 +69,10 @@ pub fn run(args: impl IntoIterator<Item = String>, prog: &str) -> Result<String,
         return Ok(help(prog));
     };
     let mut out = String::new();
+    if args.hidden {
+        let seeds = args.seeds.unwrap_or(3);
+        return Ok(super::capacity::table(args.base.workload.requests, seeds));
+    }
     if let Some(n) = args.seeds {
         sweep(&mut out, &args.base, args.clients, n);
         return Ok(out);
@@ -95,6 +104,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
     let mut s = Scenario::issue_default(1);
     let mut clients = None;
     let mut seeds = None;
+    let mut hidden = false;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let (flag, mut inline) = match arg.split_once('=') {
@@ -118,6 +128,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
             "--p529" => s.server.p_overloaded = value(&flag, next())?,
             "--skew-ms" => s.server.clock_offset_ms = value(&flag, next())?,
             "--learn-limits" => s.pacer_limits = PacerLimits::Learned,
+            "--hidden-capacity" => hidden = true,
             "--metering" => {
                 s.server.metering = match value::<String>(&flag, next())?.as_str() {
                     "reservation" => OtpmMetering::Reservation,
@@ -141,6 +152,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
         check.validate()?;
     }
     Ok(Some(Args {
+        hidden,
         clients,
         seeds,
         base: s,

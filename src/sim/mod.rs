@@ -25,6 +25,7 @@
 //! println!("{}", Table(&[report]));
 //! ```
 
+pub mod capacity;
 pub mod cli;
 mod event_loop;
 mod pacer;

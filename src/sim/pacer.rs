@@ -150,6 +150,7 @@ impl Client for PacerClient {
             Body::Error { error_type } => Some(ErrorInfo {
                 error_type: Some(error_type.to_string()),
                 code: None,
+                ..ErrorInfo::default()
             }),
             Body::Message { .. } => None,
         };

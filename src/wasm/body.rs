@@ -7,6 +7,7 @@
 use super::js;
 use crate::core::classify::ErrorInfo;
 use crate::core::estimate::{self, JsonView, Shape, TextCount};
+use crate::core::hints;
 use crate::core::limiter::Usage;
 use crate::core::sse::{self, SseParser};
 use js_sys::{Array, ArrayBuffer, JsString, Object, Uint8Array, JSON};
@@ -295,11 +296,43 @@ pub const ERROR_BODY_TIMEOUT_MS: f64 = 5_000.0;
 /// not JSON, aborted, longer than [`MAX_ERROR_BODY_BYTES`], or not complete when `deadline`
 /// resolves) gives `None`; the clone is then cancelled, the response itself left as it is.
 pub async fn error_info(response: &Response, deadline: &js_sys::Promise) -> Option<ErrorInfo> {
-    let clone = response.clone().ok()?;
-    let reader = clone.body()?.get_reader();
-    let read = js::method(&reader, "read")?;
     let mut bytes = Vec::new();
-    let complete = loop {
+    let ended = read_clone(response, deadline, &mut |chunk| {
+        if bytes.len() + chunk.len() > MAX_ERROR_BODY_BYTES as usize {
+            return false;
+        }
+        bytes.extend_from_slice(chunk);
+        true
+    })
+    .await;
+    if !ended {
+        return None;
+    }
+    let v = JSON::parse(&String::from_utf8_lossy(&bytes)).ok()?;
+    error_of(&v)
+}
+
+/// Read a clone of `response`'s body, giving each chunk to `each` while it returns true.
+/// True when the body ended; false when `each` stopped, on any failure (no body, a read that
+/// fails, a chunk that is not bytes), or when `deadline` resolves first: the clone is then
+/// cancelled. The response itself is left as it is (a tee: it keeps every byte).
+pub async fn read_clone(
+    response: &Response,
+    deadline: &js_sys::Promise,
+    each: &mut dyn FnMut(&[u8]) -> bool,
+) -> bool {
+    let Some(reader) = response
+        .clone()
+        .ok()
+        .and_then(|c| c.body())
+        .map(|b| b.get_reader())
+    else {
+        return false;
+    };
+    let Some(read) = js::method(&reader, "read") else {
+        return false;
+    };
+    let ended = loop {
         let Ok(p) = read.call0(&reader) else {
             break false;
         };
@@ -317,22 +350,68 @@ pub async fn error_info(response: &Response, deadline: &js_sys::Promise) -> Opti
         else {
             break false;
         };
-        if bytes.len() + value.length() as usize > MAX_ERROR_BODY_BYTES as usize {
+        if !each(&value.to_vec()) {
             break false;
         }
-        bytes.extend_from_slice(&value.to_vec());
     };
-    if !complete {
+    if !ended {
         cancel(&reader);
-        return None;
     }
-    let v = JSON::parse(&String::from_utf8_lossy(&bytes)).ok()?;
-    let err = js::get_opt(&v, "error")?;
+    ended
+}
+
+/// How many `details` entries (Gemini) and quota violations in each are looked at.
+const MAX_DETAILS: u32 = 16;
+
+/// The parts of a parsed error document that decide a retry: `error.type`;
+/// `error.details.error_code` (Anthropic), else `error.code` (a string, or a number such as
+/// vLLM's status); the body's retry hint (Gemini `google.rpc.RetryInfo.retryDelay` in
+/// `error.details[]`, else OpenAI's "try again in ..." in `error.message`); and whether a
+/// `google.rpc.QuotaFailure` names a per-day quota. A document that is an array (Gemini's
+/// OpenAI-compatible endpoint) is read through its first element. The decisions on the
+/// strings are the core's ([`hints`]).
+pub fn error_of(doc: &JsValue) -> Option<ErrorInfo> {
+    let doc = if Array::is_array(doc) {
+        Array::from(doc).get(0)
+    } else {
+        doc.clone()
+    };
+    let err = js::get_opt(&doc, "error").filter(JsValue::is_object)?;
     let error_type = js::string(&err, "type");
-    let code = js::get_opt(&err, "details")
-        .and_then(|d| js::string(&d, "error_code"))
+    let details = js::get_opt(&err, "details");
+    let code = details
+        .as_ref()
+        .and_then(|d| js::string(d, "error_code"))
         .or_else(|| js::string(&err, "code"));
-    Some(ErrorInfo { error_type, code })
+    let mut retry_delay = None;
+    let mut daily_quota = false;
+    // `details[i]` and `violations[i]`, up to the bound, the objects only.
+    let item = |list: &JsValue, i: u32| {
+        js_sys::Reflect::get_u32(list, i)
+            .ok()
+            .filter(JsValue::is_object)
+    };
+    for d in (0..MAX_DETAILS).map_while(|i| details.as_ref().and_then(|l| item(l, i))) {
+        let kind = js::string(&d, "@type").unwrap_or_default();
+        if kind.ends_with("google.rpc.RetryInfo") {
+            retry_delay = retry_delay.or_else(|| js::string(&d, "retryDelay"));
+        } else if kind.ends_with("google.rpc.QuotaFailure") {
+            let vs = js::get_opt(&d, "violations");
+            for v in (0..MAX_DETAILS).map_while(|i| vs.as_ref().and_then(|l| item(l, i))) {
+                daily_quota |= ["quotaId", "quotaMetric"]
+                    .iter()
+                    .filter_map(|k| js::string(&v, k))
+                    .any(|id| hints::is_per_day_quota(&id));
+            }
+        }
+    }
+    let message = js::string(&err, "message");
+    Some(ErrorInfo {
+        error_type,
+        code,
+        hint_ms: hints::body_hint(retry_delay.as_deref(), message.as_deref()),
+        daily_quota,
+    })
 }
 
 /// Stop reading a body: a pending read ends, the stream is released.

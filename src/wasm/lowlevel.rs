@@ -191,7 +191,8 @@ fn ticket(input: f64, output: f64, serial: f64) -> Ticket {
 }
 
 /// Parse rate-limit headers into `out`: retry hint ms, `x-should-retry` (1/0), the server's
-/// `Date` ms, the family (0 none, 1 Anthropic, 2 OpenAI, 3 IETF), then for each of requests,
+/// `Date` ms, the family (0 none, 1 Anthropic, 2 OpenAI, 3 IETF, 4 Groq, 5 Mistral, 6
+/// unprefixed x-ratelimit, 7 Together), then for each of requests,
 /// input tokens, output tokens, tokens, priority input and priority output tokens: limit,
 /// remaining, reset at (local epoch ms), window ms, rounded (1). NaN = absent.
 fn parse_headers(headers: &str, now_ms: Ms, out: &mut Out) {
@@ -201,6 +202,10 @@ fn parse_headers(headers: &str, now_ms: Ms, out: &mut Out) {
         Family::Anthropic => 1.0,
         Family::OpenAi => 2.0,
         Family::Ietf => 3.0,
+        Family::Groq => 4.0,
+        Family::Mistral => 5.0,
+        Family::XRateLimit => 6.0,
+        Family::Together => 7.0,
     };
     out[..4].copy_from_slice(&[
         opt(info.retry_after_ms),
@@ -246,6 +251,7 @@ fn classify_response(status: f64, text: &str, now_ms: Ms, out: &mut Out) -> f64 
     let error = ErrorInfo {
         error_type: some(error_type),
         code: some(code),
+        ..ErrorInfo::default()
     };
     let info = parse(headers, now_ms);
     out[0] = opt(info.retry_after_ms);

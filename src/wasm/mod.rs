@@ -35,6 +35,7 @@ mod lowlevel;
 mod options;
 #[cfg(feature = "simulator")]
 mod sim;
+mod stream;
 
 use crate::core::call::{
     Action, CallError, Engine, Event, EventKind, Id, Request as CallRequest, Verdict,
@@ -693,28 +694,44 @@ impl Inner {
                     .unwrap_or(DEFAULT_RETRY_ON)
                     .contains(&status)
         });
-        let error = if retryable && !(200..300).contains(&status) {
+        let stream =
+            (200..300).contains(&status) && body::usage_kind(&response) == Some(UsageKind::Sse);
+        let read_error = retryable && !(200..300).contains(&status);
+        let (status, error) = if read_error || stream {
             // Never past the call's own deadline (`timeoutMs`): the pacer sleeps no later.
             let end = self
                 .state
                 .try_borrow()
                 .ok()
                 .and_then(|st| st.engine.deadline(id));
-            let ms = end.map_or(body::ERROR_BODY_TIMEOUT_MS, |end| {
-                crate::core::clamp(end - self.now(), 0.0, body::ERROR_BODY_TIMEOUT_MS)
+            let bound = if stream {
+                stream::PEEK_TIMEOUT_MS
+            } else {
+                body::ERROR_BODY_TIMEOUT_MS
+            };
+            let ms = end.map_or(bound, |end| {
+                crate::core::clamp(end - self.now(), 0.0, bound)
             });
             // No timer at all (no `setTimeout`, a failing clock): no bound.
             let (deadline, timer) = match self.deadline(ms) {
                 Some((p, t)) => (p, Some(t)),
                 None => (js::promise().0, None),
             };
-            let info = body::error_info(&response, &deadline).await;
+            let read = if stream {
+                // An error as the stream's first event stands for the status it names.
+                match stream::first_event_error(&response, &deadline).await {
+                    Some((s, e)) => (s, e),
+                    None => (status, None),
+                }
+            } else {
+                (status, body::error_info(&response, &deadline).await)
+            };
             if let Some(t) = timer {
                 t.cancel();
             }
-            info
+            read
         } else {
-            None
+            (status, None)
         };
         self.step(|st, now, fx| {
             let current = st

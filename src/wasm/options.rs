@@ -15,7 +15,7 @@
 //! | 4 | `preset`, as its index in [`presets::PRESETS`] ([`preset_index`], `RawLow` op 11) |
 //! | 5-10 | `retry.maxRetries`, `.initialDelayMs`, `.maxDelayMs`, `.multiplier`, `.jitter` (index in [`Jitter::ALL`]), `.maxRetryAfterMs` |
 //! | 11-13 | `budget`: 0 = `false`, 1 = an object; its `ratio`, `maxTokens` |
-//! | 14 | `concurrency` (`Infinity`: no cap) |
+//! | 14 | `concurrency` (`Infinity`: no cap; -1: `"auto"`, adaptive) |
 //! | 15 | `timeoutMs` |
 //! | 16 | `outputReservation`: -1 `"max_tokens"`, -2 `"none"`, else the number |
 //! | 17 | `seed` |
@@ -142,7 +142,11 @@ pub fn read(n: &[f64]) -> (Config, Option<u64>) {
         }
         None => {}
     }
-    c.concurrency = at(n, 14).filter(|v| v.is_finite()).map(|v| v as u32);
+    // -1: `"auto"`, the adaptive controller (while no limit is known).
+    c.adaptive = at(n, 14) == Some(-1.0);
+    c.concurrency = at(n, 14)
+        .filter(|v| v.is_finite() && *v >= 1.0)
+        .map(|v| v as u32);
     c.timeout_ms = at(n, 15);
     if let Some(v) = at(n, 16) {
         c.output_reservation = if v == -1.0 {

@@ -300,6 +300,7 @@ impl Error {
         let e = |t: &str, c: Option<&str>| ErrorInfo {
             error_type: Some(t.into()),
             code: c.map(String::from),
+            ..ErrorInfo::default()
         };
         match self {
             Error::None => None,
