@@ -212,6 +212,7 @@ fn engine(c: &mut Criterion) {
             input_tokens: 1_500.0,
             max_tokens: Some(1_024.0),
             priority: 0,
+            ..Request::default()
         };
         let mut now = T0;
         b.iter(|| {

@@ -8,6 +8,7 @@
 use super::backoff::Backoff;
 use super::budget::BudgetConfig;
 use super::limiter::Limits;
+use super::models::ModelLimits;
 use super::Ms;
 use std::fmt;
 
@@ -62,6 +63,10 @@ pub struct Config {
     pub timeout_ms: Option<Ms>,
     /// Output reservation. Default `max_tokens`.
     pub output_reservation: OutputReservation,
+    /// Limits per model class (`limits.models`); see [`super::models::limits_for`].
+    pub models: Vec<ModelLimits>,
+    /// A whole preset tier (`preset: "anthropic:tier-1"`): its row for each class.
+    pub tier: Option<&'static str>,
 }
 
 impl Config {
@@ -155,6 +160,14 @@ impl Config {
         limit("limits.tpm", self.limits.tpm)?;
         limit("limits.itpm", self.limits.itpm)?;
         limit("limits.otpm", self.limits.otpm)?;
+        for m in &self.models {
+            let l = &m.limits;
+            let name = |d: &str| format!("limits.models.{}.{d}", m.class);
+            limit(&name("rpm"), l.rpm)?;
+            limit(&name("tpm"), l.tpm)?;
+            limit(&name("itpm"), l.itpm)?;
+            limit(&name("otpm"), l.otpm)?;
+        }
         let r = &self.retry;
         if r.max_retries > 100 {
             return Err(ConfigError::range(
@@ -304,5 +317,15 @@ mod tests {
         let mut c = Config::new();
         c.retry.retry_on = Some(vec![429, 42]);
         assert_eq!(c.validate().unwrap_err().option, "retry.retryOn");
+
+        let mut c = Config::new();
+        c.models.push(ModelLimits {
+            class: "haiku".into(),
+            limits: Limits {
+                itpm: Some(0.0),
+                ..Limits::default()
+            },
+        });
+        assert_eq!(c.validate().unwrap_err().option, "limits.models.haiku.itpm");
     }
 }

@@ -127,6 +127,7 @@ impl Client for PacerClient {
             input_tokens: f64::from(spec.input_tokens),
             max_tokens: Some(f64::from(spec.max_tokens)),
             priority: 0,
+            ..Request::default()
         };
         match self.engine.submit(cx.now, request) {
             Ok(id) => {
