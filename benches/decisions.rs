@@ -217,7 +217,7 @@ fn engine(c: &mut Criterion) {
         let mut now = T0;
         b.iter(|| {
             now += 1.0;
-            let id = e.submit(now, request).expect("open");
+            let id = e.submit(now, request.clone()).expect("open");
             let actions = e.poll(now);
             assert_eq!(actions.len(), 1, "sent at once");
             let v = e.on_response(now, id, 200, &info, None, 0.5);
