@@ -156,7 +156,25 @@ function createApi(glue, isReady) {
     const integer = (v, lo, hi) => Number.isInteger(v) && v >= lo && v <= hi;
 
     const limits = obj("limits");
-    if (limits) ["rpm", "tpm", "itpm", "otpm"].forEach((k, i) => (n[i] = num(limits, k, `limits.${k}`)));
+    const DIMS4 = ["rpm", "tpm", "itpm", "otpm"];
+    const LIMIT = "a number greater than 0 and at most 1e12";
+    if (limits) DIMS4.forEach((k, i) => (n[i] = num(limits, k, `limits.${k}`)));
+    // `limits.models`: per model class, flat for the Wasm side (class, rpm, tpm, itpm, otpm).
+    const models = limits?.models;
+    if (!absent(models)) {
+      if (!isObject(models)) throw optionError(1, "limits.models", "an object");
+      fns.models = [];
+      for (const [name, m] of Object.entries(models)) {
+        const path = `limits.models.${name}`;
+        if (!isObject(m)) throw optionError(1, path, "an object");
+        fns.models.push(name);
+        for (const k of DIMS4) {
+          const v = num(m, k, `${path}.${k}`);
+          if (v !== undefined && !(v >= MIN_POSITIVE && v <= 1e12)) throw optionError(0, `${path}.${k}`, LIMIT);
+          fns.models.push(v ?? NaN);
+        }
+      }
+    }
     const preset = o.preset;
     if (!absent(preset)) {
       if (typeof preset != "string") throw optionError(1, "preset", "a string");
@@ -209,6 +227,7 @@ function createApi(glue, isReady) {
     } else if (typeof reservation == "number") n[16] = reservation;
     else if (!absent(reservation)) throw optionError(1, "outputReservation", RESERVATION);
     fns.estimate = fn(o, "estimate", "estimate");
+    fns.limitKey = fn(o, "limitKey", "limitKey");
     fns.fetch = fn(o, "fetch", "fetch");
     fns.onEvent = fn(o, "onEvent", "onEvent");
     const clock = obj("clock", "an object with now() and sleep(ms, signal)");
@@ -225,9 +244,7 @@ function createApi(glue, isReady) {
       const v = n[i];
       if (v !== undefined && !(v >= lo && v <= hi)) throw optionError(0, path, expected);
     };
-    ["rpm", "tpm", "itpm", "otpm"].forEach((k, i) =>
-      range(i, `limits.${k}`, MIN_POSITIVE, 1e12, "a number greater than 0 and at most 1e12"),
-    );
+    DIMS4.forEach((k, i) => range(i, `limits.${k}`, MIN_POSITIVE, 1e12, LIMIT));
     range(6, "retry.initialDelayMs", 0, 864e5, MS);
     range(7, "retry.maxDelayMs", 0, 864e5, MS);
     if ((n[7] ?? 6e4) < (n[6] ?? 1e3)) {
@@ -323,7 +340,7 @@ function createApi(glue, isReady) {
     stats() {
       return this.#raw.stats();
     }
-    /** What is known now of each limit. */
+    /** What is known now of each limit key: `[{ key, model, requests?, inputTokens?, ... }]`. */
     limits() {
       return this.#raw.limits();
     }
@@ -450,6 +467,38 @@ function createApi(glue, isReady) {
     }
   }
 
+  /**
+   * One `Limiter` per limit key (a string the caller chooses, e.g. organisation and model),
+   * each made at first use from `options`, or from `options(key)` when it is a function.
+   */
+  class KeyedLimiter {
+    #options;
+    #limiters = new Map();
+    /** @param {object | ((key: string) => object)} [options] */
+    constructor(options) {
+      ensureReady("new KeyedLimiter()");
+      if (typeof options != "function") new Limiter(options); // checked now, not at first use
+      this.#options = options;
+    }
+    /** The limiter of `key`, made now if it is new. */
+    get(key) {
+      let l = this.#limiters.get(key);
+      if (!l) {
+        const o = this.#options;
+        this.#limiters.set(key, (l = new Limiter(typeof o == "function" ? o(key) : o)));
+      }
+      return l;
+    }
+    /** Forget `key`'s limiter (its tickets can no longer be settled); true if it was held. */
+    delete(key) {
+      return this.#limiters.delete(key);
+    }
+    /** What is known now of each key's limits: `[{ key, requests?, inputTokens?, ... }]`. */
+    limits(now = Date.now()) {
+      return Array.from(this.#limiters, ([key, l]) => ({ key, ...l.limits(now) }));
+    }
+  }
+
   const FIELDS = ["limit", "remaining", "resetAt", "windowMs", "rounded"];
 
   /** What rate-limit headers say; absent fields are omitted. */
@@ -498,6 +547,7 @@ function createApi(glue, isReady) {
     ClosedError,
     Backoff,
     Limiter,
+    KeyedLimiter,
     parseRateLimitHeaders,
     classify,
   };

@@ -104,7 +104,8 @@ export async function probe(argv) {
     process.stderr.write(redact(`llm-pacer probe: ${url} answered ${res.status}${what ? ` ${what}` : ""}${tail}\n`, key));
   }
 
-  const limits = pacer.limits();
+  // One request, one limit key.
+  const limits = pacer.limits()[0] ?? {};
   const now = Date.now();
   const rows = [["", "limit", "remaining", "reset"]];
   for (const [dim, label, header] of ROWS) {

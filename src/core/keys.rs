@@ -110,6 +110,8 @@ pub struct Keys {
     free: Vec<Slot>,
     /// (when to look at it, slot) for every key with no live call.
     idle: PairSet,
+    /// (serial, slot) of every key held: the order they were first seen.
+    order: PairSet,
     serial: u64,
     count: usize,
 }
@@ -170,6 +172,7 @@ impl Keys {
             }
         };
         self.index.insert(h, s);
+        self.order.insert((self.serial - 1, u64::from(s)));
         self.count += 1;
         self.mark_idle(s, now_ms + IDLE_MS);
         s
@@ -231,6 +234,7 @@ impl Keys {
             }
             if let Some(m) = self.meta[slot as usize].take() {
                 self.index.remove(&m.index);
+                self.order.remove(&(m.serial, u64::from(slot)));
                 self.free.push(slot);
                 self.count -= 1;
             }
@@ -284,14 +288,14 @@ impl Keys {
 
     /// Every key held, in the order they were first seen, with its slot.
     pub fn slots(&self) -> Vec<(Slot, &LimitKey)> {
-        let mut v: Vec<(u64, Slot, &LimitKey)> = self
-            .meta
-            .iter()
-            .enumerate()
-            .filter_map(|(s, m)| m.as_ref().map(|m| (m.serial, s as Slot, &m.key)))
-            .collect();
-        v.sort_unstable_by_key(|e| e.0);
-        v.into_iter().map(|(_, s, k)| (s, k)).collect()
+        self.order
+            .all()
+            .into_iter()
+            .filter_map(|(_, s)| {
+                let slot = s as Slot;
+                self.key(slot).map(|k| (slot, k))
+            })
+            .collect()
     }
 }
 

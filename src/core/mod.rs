@@ -13,6 +13,7 @@ pub mod classify;
 pub mod config;
 mod decimal;
 pub mod estimate;
+pub mod fingerprint;
 pub mod headers;
 mod index;
 pub mod keys;

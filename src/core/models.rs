@@ -76,18 +76,23 @@ static OPENAI: &[(&str, &str)] = &[
 /// take `gpt-4oz`; `o1` does not take `o10`).
 fn starts(rest: &str, prefix: &str) -> bool {
     rest.starts_with(prefix)
-        && rest[prefix.len()..]
-            .bytes()
-            .next()
+        && rest
+            .as_bytes()
+            .get(prefix.len())
             .is_none_or(|b| !b.is_ascii_alphanumeric())
+}
+
+/// Where `needle` first occurs in `hay`. (Byte windows, not `str::find`: the searcher it
+/// brings weighs some 2 KB of Wasm.)
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The class of `model`: a known model's class, else the name itself (trimmed, lower case,
 /// at most [`MAX_CLASS_LEN`] bytes, cut at a character boundary). `""` for an empty name.
 pub fn class_of(model: &str) -> String {
-    let m = model.trim().to_ascii_lowercase();
-    if let Some(i) = m.find("claude-") {
-        let rest = &m[i + "claude-".len()..];
+    let mut m = model.trim().to_ascii_lowercase();
+    if let Some(rest) = find(m.as_bytes(), b"claude-").and_then(|i| m.get(i + 7..)) {
         if let Some((_, class)) = ANTHROPIC.iter().find(|(p, _)| rest.starts_with(p)) {
             return (*class).into();
         }
@@ -99,7 +104,14 @@ pub fn class_of(model: &str) -> String {
     while !m.is_char_boundary(end) {
         end -= 1;
     }
-    m[..end].into()
+    m.truncate(end);
+    m
+}
+
+/// The tier part of a preset name (`anthropic:tier-1` of `anthropic:tier-1:sonnet`).
+fn tier_of(name: &str) -> &str {
+    let cut = name.bytes().rposition(|b| b == b':').unwrap_or(0);
+    name.get(..cut).unwrap_or("")
 }
 
 /// Configured limits for one model class (`limits.models[class]`).
@@ -158,10 +170,17 @@ pub fn limits_for(config: &Config, class: &str) -> Limits {
 /// The tier a preset name such as `anthropic:tier-1` names (every class of that provider's
 /// tier), as stored in [`Config::tier`], if any preset belongs to it.
 pub fn find_tier(name: &str) -> Option<&'static str> {
-    PRESETS.iter().find_map(|p| {
-        let cut = p.name.len() - p.class().len() - 1;
-        (&p.name[..cut] == name).then(|| &p.name[..cut])
-    })
+    PRESETS.iter().map(|p| tier_of(p.name)).find(|t| *t == name)
+}
+
+/// The index in [`PRESETS`] of the first row of the tier `tier` ([`find_tier`]).
+pub fn tier_start(tier: &str) -> Option<usize> {
+    PRESETS.iter().position(|p| tier_of(p.name) == tier)
+}
+
+/// The tier of the preset row at `index`, if any.
+pub fn tier_at(index: usize) -> Option<&'static str> {
+    PRESETS.get(index).map(|p| tier_of(p.name))
 }
 
 /// Every class the table names, Anthropic's then OpenAI's.

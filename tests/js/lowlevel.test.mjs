@@ -308,9 +308,13 @@ describe("Limiter", () => {
   test("limits() has the shape of pacer.limits()", () => {
     const options = { limits: { rpm: 50, itpm: 30_000 } };
     const lim = new Limiter(options);
-    const pacer = new Pacer(options);
+    const pacer = new Pacer({ ...options, fetch: async () => new Response("{}") });
+    pacer.fetch("https://api.example/v1/messages", { method: "POST", body: "{}" });
     const shape = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Object.keys(v).map((f) => `${f}:${typeof v[f]}`)]));
-    assert.deepEqual(shape(lim.limits(NOW)), shape(pacer.limits()));
+    // One key of pacer.limits(): the same dimensions, with the key and its model class.
+    const [{ key, model, ...dims }] = pacer.limits();
+    assert.deepEqual([typeof key, model], ["string", ""]);
+    assert.deepEqual(shape(lim.limits(NOW)), shape(dims));
     assert.deepEqual(lim.limits(NOW).requests, { limit: 50, remaining: 50, resetAt: NOW, source: "configured" });
     pacer.close();
   });
