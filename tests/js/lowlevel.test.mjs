@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
   Backoff,
+  KeyedLimiter,
   Limiter,
   Pacer,
   PacerError,
@@ -388,6 +389,39 @@ const OPENAI_OK = {
   "x-ratelimit-reset-tokens": "6m0s",
   "x-request-id": "req_7f5c2d9a1b3e4f60",
 };
+
+describe("KeyedLimiter", () => {
+  test("one Limiter per key: a pause or a learned limit of one key leaves the others alone", () => {
+    const keyed = new KeyedLimiter((key) => ({ limits: { rpm: key.endsWith(":haiku") ? 2 : 1 }, latencyMs: 0 }));
+    const sonnet = keyed.get("org-1:sonnet");
+    assert.equal(keyed.get("org-1:sonnet"), sonnet, "the same limiter for the same key");
+    sonnet.pauseUntil(NOW + 30_000);
+    assert.deepEqual(sonnet.acquire({}, NOW), { ok: false, waitMs: 30_000, reason: "paused" });
+    const haiku = keyed.get("org-1:haiku");
+    assert.equal(haiku.acquire({}, NOW).ok, true);
+    assert.equal(haiku.acquire({}, NOW).ok, true, "its own limit: 2 per minute");
+    assert.equal(keyed.get("org-2:sonnet").acquire({}, NOW).ok, true, "another organisation is not paused");
+    haiku.observe({ "anthropic-ratelimit-input-tokens-limit": "50000", "anthropic-ratelimit-input-tokens-remaining": "50000" }, NOW);
+    assert.equal(sonnet.limits(NOW).inputTokens, undefined);
+    assert.deepEqual(
+      keyed.limits(NOW).map((k) => [k.key, k.requests.limit, k.inputTokens?.limit]),
+      [
+        ["org-1:sonnet", 1, undefined],
+        ["org-1:haiku", 2, 50_000],
+        ["org-2:sonnet", 1, undefined],
+      ],
+    );
+    assert.equal(keyed.delete("org-1:haiku"), true);
+    assert.equal(keyed.delete("org-1:haiku"), false);
+    assert.equal(keyed.limits(NOW).length, 2);
+  });
+
+  test("bad options throw at construction (an object) or at first use (a function)", () => {
+    assert.throws(() => new KeyedLimiter({ limits: { rpm: -1 } }), (e) => e instanceof RangeError && /`limits\.rpm`/.test(e.message));
+    const lazy = new KeyedLimiter(() => ({ limits: { rpm: "x" } }));
+    assert.throws(() => lazy.get("k"), (e) => e instanceof TypeError && /`limits\.rpm`/.test(e.message));
+  });
+});
 
 describe("parseRateLimitHeaders", () => {
   test("Anthropic: every dimension, resets on our clock, token counts marked rounded", () => {
