@@ -21,7 +21,7 @@
 
 use super::keys::LimitKey;
 use super::models::{class_of, find};
-use sha2::{Digest, Sha256};
+use super::sha256::Sha256;
 
 /// The headers that carry an API credential, in the order they are looked for.
 pub const CREDENTIAL_HEADERS: [&str; 4] =
@@ -31,10 +31,10 @@ fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Sha256::new();
     for p in parts {
         // Length-prefixed: ("ab", "c") and ("a", "bc") hash apart.
-        h.update((p.len() as u32).to_le_bytes());
+        h.update(&(p.len() as u32).to_le_bytes());
         h.update(p);
     }
-    h.finalize().into()
+    h.finish()
 }
 
 fn id_of(hash: &[u8; 32]) -> u64 {

@@ -21,6 +21,7 @@ pub mod limiter;
 pub mod models;
 pub mod presets;
 pub mod scheduler;
+pub mod sha256;
 pub mod sse;
 
 /// Milliseconds, as `f64` (JavaScript's native number). Absolute times are epoch milliseconds.
