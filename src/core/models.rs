@@ -75,7 +75,7 @@ static OPENAI: &[(&str, &str)] = &[
 /// `rest` starts with `prefix`, and the prefix ends at a word boundary (`gpt-4o` does not
 /// take `gpt-4oz`; `o1` does not take `o10`).
 fn starts(rest: &str, prefix: &str) -> bool {
-    rest.starts_with(prefix)
+    rest.as_bytes().starts_with(prefix.as_bytes())
         && rest
             .as_bytes()
             .get(prefix.len())
@@ -93,7 +93,10 @@ pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 pub fn class_of(model: &str) -> String {
     let mut m = model.trim().to_ascii_lowercase();
     if let Some(rest) = find(m.as_bytes(), b"claude-").and_then(|i| m.get(i + 7..)) {
-        if let Some((_, class)) = ANTHROPIC.iter().find(|(p, _)| rest.starts_with(p)) {
+        if let Some((_, class)) = ANTHROPIC
+            .iter()
+            .find(|(p, _)| rest.as_bytes().starts_with(p.as_bytes()))
+        {
             return (*class).into();
         }
     }
