@@ -73,7 +73,7 @@
 
 use super::index::{IdMap, Key, PairSet, Tree};
 use super::keys::Slot;
-use super::limiter::{Cost, Decision, Dim, Limiter, Ticket};
+use super::limiter::{Blocker, Cost, Decision, Dim, Limiter, Ticket};
 use super::Ms;
 
 /// Identifies a queued call.
@@ -327,13 +327,19 @@ impl Scheduler {
                     self.take(&entry);
                     out.never.push((head.2, dim, cost, capacity));
                 }
-                decision @ Decision::Wait { until_ms, .. } => {
+                decision @ Decision::Wait { until_ms, blocker } => {
                     if let Some(wait) = refuse(limiter, now_ms, &decision) {
                         self.take(&entry);
                         out.refused.push((head.2, wait));
                     } else {
-                        let (wake, capped) =
-                            self.backfill(now_ms, limiter, head, until_ms, &mut out);
+                        // Short of requests, or paused: so is every entry behind it (each
+                        // needs one request too), no sooner than the head. Nothing to offer.
+                        let (wake, capped) = match blocker {
+                            Blocker::Paused | Blocker::Dim(Dim::Requests) => (until_ms, false),
+                            Blocker::Dim(_) => {
+                                self.backfill(now_ms, limiter, head, until_ms, &mut out)
+                            }
+                        };
                         let lane = &mut self.lanes[slot as usize];
                         if let Some(k) = lane.ready.take() {
                             self.ready.remove(&k);
@@ -387,7 +393,24 @@ impl Scheduler {
                 break;
             }
             let entry = self.entries[&key.2];
-            let mut trial = limiter.clone();
+            // A check first (no copy of the limiter): most candidates behind a blocked head
+            // are blocked too.
+            let mut trial = match limiter.check(now_ms, entry.cost) {
+                Decision::Admit(_) => limiter.clone(),
+                Decision::Wait { until_ms, .. } => {
+                    wake = wake.min(until_ms);
+                    continue;
+                }
+                Decision::Never {
+                    dim,
+                    cost,
+                    capacity,
+                } => {
+                    self.take(&entry);
+                    out.never.push((key.2, dim, cost, capacity));
+                    continue;
+                }
+            };
             match trial.acquire(now_ms, entry.cost) {
                 Decision::Never {
                     dim,
