@@ -387,15 +387,16 @@ impl Scheduler {
             .queue
             .keys(Some(&head), BACKFILL_WINDOW);
         for key in candidates {
-            // Keep one slot for the head.
-            if self.exceeds_cap(2) {
-                capped = true;
-                break;
-            }
             let entry = self.entries[&key.2];
             // A check first (no copy of the limiter): most candidates behind a blocked head
             // are blocked too.
             let mut trial = match limiter.check(now_ms, entry.cost) {
+                // Keep one slot for the head. Only a candidate that could go now makes the
+                // key wait for a slot (and a `finish` look at it again).
+                Decision::Admit(_) if self.exceeds_cap(2) => {
+                    capped = true;
+                    break;
+                }
                 Decision::Admit(_) => limiter.clone(),
                 Decision::Wait { until_ms, .. } => {
                     wake = wake.min(until_ms);
