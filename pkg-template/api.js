@@ -420,6 +420,8 @@ function createApi(glue, isReady) {
       }
       const { limits, preset, outputReservation } = o == null || typeof o != "object" ? {} : o;
       const numbers = readOptions(o == null || typeof o == "object" ? { limits, preset, outputReservation } : o)[0];
+      // A whole tier (index 10000 and up: src/wasm/options.rs) names several classes; a Limiter is one key's.
+      if (numbers[4] >= 1e4) throw optionError(0, "preset", 'one model class\'s preset, such as "anthropic:tier-1:sonnet" (a Limiter holds one limit key)');
       this.#raw = new glue.RawLow(2, numbers, latency);
     }
     /** Admit and reserve, or say how long to wait; throws `RequestTooLargeError` when it can never fit. */

@@ -336,7 +336,7 @@ export declare class Backoff implements Iterable<number> {
 export interface LimiterOptions {
   /** Per-minute limits. @default {} (learned from headers through `observe`) */
   readonly limits?: PacerLimits;
-  /** A named provider tier, e.g. `"anthropic:tier-1:sonnet"`; `limits` override it. @default undefined */
+  /** One model class's preset, e.g. `"anthropic:tier-1:sonnet"` (a Limiter is one limit key's; a whole tier such as `"anthropic:tier-1"` throws a `RangeError`); `limits` override it. @default undefined */
   readonly preset?: string;
   /** Output tokens reserved by `acquire`: the cost's `output` (its `max_tokens`), nothing, or a fixed number. @default "max_tokens" */
   readonly outputReservation?: "max_tokens" | "none" | number;

@@ -416,6 +416,13 @@ describe("KeyedLimiter", () => {
     assert.equal(keyed.limits(NOW).length, 2);
   });
 
+  test("a Limiter is one key's: a whole-tier preset is refused, a class's row taken", () => {
+    assert.throws(() => new Limiter({ preset: "anthropic:tier-1" }), (e) => e instanceof RangeError && /`preset`/.test(e.message));
+    const keyed = new KeyedLimiter((key) => ({ preset: `anthropic:tier-1:${key.split(":")[1]}` }));
+    assert.equal(keyed.get("org:haiku").limits(NOW).inputTokens.limit, 50_000);
+    assert.equal(keyed.get("org:sonnet").limits(NOW).inputTokens.limit, 30_000);
+  });
+
   test("bad options throw at construction (an object) or at first use (a function)", () => {
     assert.throws(() => new KeyedLimiter({ limits: { rpm: -1 } }), (e) => e instanceof RangeError && /`limits\.rpm`/.test(e.message));
     const lazy = new KeyedLimiter(() => ({ limits: { rpm: "x" } }));
