@@ -175,15 +175,26 @@ function createApi(glue, isReady) {
     const integer = (v, lo, hi) => Number.isInteger(v) && v >= lo && v <= hi;
 
     const limits = obj("limits");
+    const DIMS4 = ["rpm", "tpm", "itpm", "otpm"];
+    const LIMIT = "a number greater than 0 and at most 1e12";
     if (limits) {
       checkKeys(limits, OPTIONS["limits."], "limits.");
-      ["rpm", "tpm", "itpm", "otpm"].forEach((k, i) => (n[i] = num(limits, k, `limits.${k}`)));
-      const models = limits.models;
-      if (!absent(models)) {
-        if (!isObject(models)) throw optionError(1, "limits.models", "an object of limits by model class");
-        for (const [c, l] of Object.entries(models)) {
-          if (!isObject(l)) throw optionError(1, `limits.models.${c}`, "an object");
-          checkKeys(l, OPTIONS["limits.models.*."], `limits.models.${c}.`);
+      DIMS4.forEach((k, i) => (n[i] = num(limits, k, `limits.${k}`)));
+    }
+    // `limits.models`: per model class, flat for the Wasm side (class, rpm, tpm, itpm, otpm).
+    const models = limits?.models;
+    if (!absent(models)) {
+      if (!isObject(models)) throw optionError(1, "limits.models", "an object of limits by model class");
+      fns.models = [];
+      for (const [name, m] of Object.entries(models)) {
+        const path = `limits.models.${name}`;
+        if (!isObject(m)) throw optionError(1, path, "an object");
+        checkKeys(m, OPTIONS["limits.models.*."], `${path}.`);
+        fns.models.push(name);
+        for (const k of DIMS4) {
+          const v = num(m, k, `${path}.${k}`);
+          if (v !== undefined && !(v >= MIN_POSITIVE && v <= 1e12)) throw optionError(0, `${path}.${k}`, LIMIT);
+          fns.models.push(v ?? NaN);
         }
       }
     }
@@ -244,6 +255,7 @@ function createApi(glue, isReady) {
     } else if (typeof reservation == "number") n[16] = reservation;
     else if (!absent(reservation)) throw optionError(1, "outputReservation", RESERVATION);
     fns.estimate = fn(o, "estimate", "estimate");
+    fns.limitKey = fn(o, "limitKey", "limitKey");
     fns.fetch = fn(o, "fetch", "fetch");
     fns.onEvent = fn(o, "onEvent", "onEvent");
     const clock = obj("clock", "an object with now() and sleep(ms, signal)");
@@ -263,9 +275,7 @@ function createApi(glue, isReady) {
       const v = n[i];
       if (v !== undefined && !(v >= lo && v <= hi)) throw optionError(0, path, expected);
     };
-    ["rpm", "tpm", "itpm", "otpm"].forEach((k, i) =>
-      range(i, `limits.${k}`, MIN_POSITIVE, 1e12, "a number greater than 0 and at most 1e12"),
-    );
+    DIMS4.forEach((k, i) => range(i, `limits.${k}`, MIN_POSITIVE, 1e12, LIMIT));
     range(6, "retry.initialDelayMs", 0, 864e5, MS);
     range(7, "retry.maxDelayMs", 0, 864e5, MS);
     if ((n[7] ?? 6e4) < (n[6] ?? 1e3)) {
@@ -440,7 +450,7 @@ function createApi(glue, isReady) {
     stats() {
       return this.#raw.stats();
     }
-    /** What is known now of each limit. */
+    /** What is known now of each limit key: `[{ key, model, requests?, inputTokens?, ... }]`. */
     limits() {
       return this.#raw.limits();
     }
@@ -523,6 +533,8 @@ function createApi(glue, isReady) {
       }
       const { limits, preset, outputReservation } = o == null || typeof o != "object" ? {} : o;
       const numbers = readOptions(o == null || typeof o == "object" ? { limits, preset, outputReservation } : o)[0];
+      // A whole tier (index 10000 and up: src/wasm/options.rs) names several classes; a Limiter is one key's.
+      if (numbers[4] >= 1e4) throw optionError(0, "preset", 'one model class\'s preset, such as "anthropic:tier-1:sonnet" (a Limiter holds one limit key)');
       this.#raw = new glue.RawLow(2, numbers, latency);
     }
     /** Admit and reserve, or say how long to wait; throws `RequestTooLargeError` when it can never fit. */
@@ -567,6 +579,38 @@ function createApi(glue, isReady) {
         if (limit === limit) r[d] = { limit, remaining, resetAt, source: ["configured", "headers", "configured+headers"][source] };
       });
       return r;
+    }
+  }
+
+  /**
+   * One `Limiter` per limit key (a string the caller chooses, e.g. organisation and model),
+   * each made at first use from `options`, or from `options(key)` when it is a function.
+   */
+  class KeyedLimiter {
+    #options;
+    #limiters = new Map();
+    /** @param {object | ((key: string) => object)} [options] */
+    constructor(options) {
+      ensureReady("new KeyedLimiter()");
+      if (typeof options != "function") new Limiter(options); // checked now, not at first use
+      this.#options = options;
+    }
+    /** The limiter of `key`, made now if it is new. */
+    get(key) {
+      let l = this.#limiters.get(key);
+      if (!l) {
+        const o = this.#options;
+        this.#limiters.set(key, (l = new Limiter(typeof o == "function" ? o(key) : o)));
+      }
+      return l;
+    }
+    /** Forget `key`'s limiter (its tickets can no longer be settled); true if it was held. */
+    delete(key) {
+      return this.#limiters.delete(key);
+    }
+    /** What is known now of each key's limits: `[{ key, requests?, inputTokens?, ... }]`. */
+    limits(now = Date.now()) {
+      return Array.from(this.#limiters, ([key, l]) => ({ key, ...l.limits(now) }));
     }
   }
 
@@ -618,6 +662,7 @@ function createApi(glue, isReady) {
     ClosedError,
     Backoff,
     Limiter,
+    KeyedLimiter,
     parseRateLimitHeaders,
     classify,
   };

@@ -2,6 +2,18 @@
 // contract (see the README). An unknown option key throws a TypeError at run time, naming the
 // key and the closest known one.
 
+/** Per-minute limits of one model class (`limits.models[modelClass]`); a limit not given falls back to the top-level one. */
+export interface ModelClassLimits {
+  /** Requests per minute (RPM). */
+  readonly rpm?: number;
+  /** Combined input + output tokens per minute (TPM). */
+  readonly tpm?: number;
+  /** Input tokens per minute (ITPM). */
+  readonly itpm?: number;
+  /** Output tokens per minute (OTPM). */
+  readonly otpm?: number;
+}
+
 /** Per-minute limits. A limit not given is learned from the response headers, if the server sends them. */
 export interface PacerLimits {
   /** Requests per minute (RPM). @default learned from headers */
@@ -12,16 +24,22 @@ export interface PacerLimits {
   readonly itpm?: number;
   /** Output tokens per minute (Anthropic OTPM). @default learned from headers */
   readonly otpm?: number;
-  /** Limits per model class (e.g. `{ sonnet: { itpm: 30_000 } }`), on top of the ones above. */
-  readonly models?: { readonly [modelClass: string]: ModelLimits };
+  /**
+   * Limits per model class (`sonnet`, `haiku`, `opus`, `gpt-4o-mini`, ...; a model the pacer
+   * does not know is a class of its own, its name in lower case). Each dimension given here
+   * replaces the top-level one for that class's limit keys. @default {}
+   */
+  readonly models?: { readonly [modelClass: string]: ModelClassLimits };
 }
 
-/** Per-minute limits of one model class. */
-export interface ModelLimits {
-  readonly rpm?: number;
-  readonly tpm?: number;
-  readonly itpm?: number;
-  readonly otpm?: number;
+/** What a `limitKey` function gets. */
+export interface LimitKeyRequest {
+  /** The request URL, when it is known. */
+  readonly url: string | undefined;
+  /** The JSON body's `model`, or `""`. */
+  readonly model: string;
+  /** The request's headers (a copy). */
+  readonly headers: Headers;
 }
 
 // presets:begin
@@ -61,6 +79,18 @@ export type PresetName =
   | "openai:tier-1:gpt-4o-mini"
   | "openai:tier-2:gpt-4o-mini"
   | "openai:tier-3:gpt-4o-mini";
+/** Every whole tier (`preset` only; each model class its own row). */
+export type TierName =
+  | "anthropic:start"
+  | "anthropic:build"
+  | "anthropic:scale"
+  | "anthropic:tier-1"
+  | "anthropic:tier-2"
+  | "anthropic:tier-3"
+  | "anthropic:tier-4"
+  | "openai:tier-1"
+  | "openai:tier-2"
+  | "openai:tier-3";
 // presets:end
 
 /** How failed attempts are retried. */
@@ -127,8 +157,20 @@ export interface TokenEstimate {
 export interface PacerOptions {
   /** Per-minute limits. @default {} (learned from headers) */
   readonly limits?: PacerLimits;
-  /** A named provider tier, e.g. `"anthropic:tier-1:sonnet"` (the table is in the README). @default undefined */
-  readonly preset?: PresetName;
+  /**
+   * A named provider tier: one model class (`"anthropic:tier-1:sonnet"`, applied to every
+   * request), or a whole tier (`"anthropic:tier-1"`, each model class its own row). Limits
+   * given in `limits` replace the preset's one by one. The names are in the README's
+   * *Presets* table. @default undefined
+   */
+  readonly preset?: PresetName | TierName;
+  /**
+   * The limit key of a request, in place of its origin and credential: requests whose
+   * function returns the same string share limits (per model class: the class always stays
+   * part of the key). The string is hashed at once and never shown or logged.
+   * @default the URL's origin and a one-way fingerprint of the credential header
+   */
+  readonly limitKey?: (request: LimitKeyRequest) => string;
   /** Retry options. @default {} */
   readonly retry?: RetryOptions;
   /** The retry budget, or `false` to disable it. @default { ratio: 0.1, maxTokens: 10 } */
@@ -356,6 +398,14 @@ export interface PacerLimitStates {
   readonly tokens?: LimitState;
 }
 
+/** What is known now of one limit key's limits. */
+export interface KeyLimitStates extends PacerLimitStates {
+  /** The key, opaque (a short hash: never a credential, nor anything it can be recovered from). */
+  readonly key: string;
+  /** The key's model class (`""` when its requests name no model). */
+  readonly model: string;
+}
+
 /** Paces and retries `fetch` calls to an LLM API. */
 export declare class Pacer {
   /** @throws {TypeError | RangeError} naming the first bad option. */
@@ -382,8 +432,8 @@ export declare class Pacer {
   withPriority(priority: number): typeof globalThis.fetch;
   /** Counters now. */
   stats(): PacerStats;
-  /** What is known now of each limit. */
-  limits(): PacerLimitStates;
+  /** What is known now of each limit key (organisation and model class) in use lately, in the order first seen. */
+  limits(): KeyLimitStates[];
   /** Reject queued calls with `CLOSED`; in-flight attempts finish without retries; later calls reject with `CLOSED`. */
   close(): void;
 }
@@ -475,7 +525,7 @@ export declare class Backoff implements Iterable<number> {
 export interface LimiterOptions {
   /** Per-minute limits. @default {} (learned from headers through `observe`) */
   readonly limits?: PacerLimits;
-  /** A named provider tier, e.g. `"anthropic:tier-1:sonnet"`; `limits` override it. @default undefined */
+  /** One model class's preset, e.g. `"anthropic:tier-1:sonnet"` (a Limiter is one limit key's; a whole tier such as `"anthropic:tier-1"` throws a `RangeError`); `limits` override it. @default undefined */
   readonly preset?: PresetName;
   /** Output tokens reserved by `acquire`: the cost's `output` (its `max_tokens`), nothing, or a fixed number. @default "max_tokens" */
   readonly outputReservation?: "max_tokens" | "none" | number;
@@ -562,8 +612,24 @@ export declare class Limiter {
   observe(headers: HeadersLike, now?: number): boolean;
   /** Hold every request until `until`, epoch ms (after a 429: `now + retryAfterMs`). A later pause wins. */
   pauseUntil(until: number): void;
-  /** What is known now of each limit, as `pacer.limits()` shows it. */
+  /** What is known now of each limit, as one key of `pacer.limits()` shows it. */
   limits(now?: number): PacerLimitStates;
+}
+
+/**
+ * One {@link Limiter} per limit key: a `Limiter` is the state of one key (one organisation's
+ * limits for one model class); this holds one per key string the caller chooses, made at first
+ * use from `options`, or from `options(key)` (e.g. each model class's limits).
+ */
+export declare class KeyedLimiter {
+  /** @throws {TypeError | RangeError} naming the first bad option (when `options` is an object). */
+  constructor(options?: LimiterOptions | ((key: string) => LimiterOptions));
+  /** The limiter of `key`, made now if it is new. */
+  get(key: string): Limiter;
+  /** Forget `key`'s limiter; true if it was held. */
+  delete(key: string): boolean;
+  /** What is known now of each key's limits. */
+  limits(now?: number): Array<PacerLimitStates & { readonly key: string }>;
 }
 
 /** What rate-limit headers say about one dimension; absent fields are omitted. */

@@ -53,6 +53,12 @@ fn table() -> String {
             src
         );
     }
+    let names: Vec<String> = tiers().iter().map(|t| format!("`{t}`")).collect();
+    let _ = writeln!(
+        s,
+        "\nWhole tiers (each model class its own row): {}.",
+        names.join(", ")
+    );
     s.push_str("\nSources:\n\n");
     for (i, src) in SOURCES.iter().enumerate() {
         let _ = writeln!(
@@ -77,7 +83,27 @@ fn union() -> String {
     }
     s.pop();
     s.push_str(";\n");
+    s.push_str(
+        "/** Every whole tier (`preset` only; each model class its own row). */\nexport type TierName =\n",
+    );
+    for t in tiers() {
+        let _ = writeln!(s, "  | \"{t}\"");
+    }
+    s.pop();
+    s.push_str(";\n");
     s
+}
+
+/// The whole tiers, in table order: each preset name less its class.
+fn tiers() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for p in PRESETS {
+        let t = p.name.rsplit_once(':').map_or(p.name, |(t, _)| t);
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
 }
 
 /// `text` with the part between `begin` and `end` (marker lines kept) replaced by `body`;

@@ -138,6 +138,7 @@ impl Driver {
                             input_tokens: 100.0,
                             max_tokens: Some(50.0),
                             priority: 0,
+                            ..Request::default()
                         },
                     )
                     .unwrap()
@@ -238,7 +239,12 @@ impl Driver {
 
     /// Every number the limiter knows is finite, and any pause ends within ABSURD_MS.
     fn check_state(&self) {
-        for d in self.engine.limits(self.now) {
+        for d in self
+            .engine
+            .limits(self.now)
+            .into_iter()
+            .flat_map(|k| k.dims)
+        {
             assert!(
                 d.limit.is_finite() && d.limit > 0.0,
                 "limit {d:?} at {}",
@@ -251,7 +257,12 @@ impl Driver {
             );
             assert!(d.reset_at_ms - self.now <= self.max_reset, "{d:?}");
         }
-        if let Some(p) = self.engine.limiter().paused_until(self.now) {
+        let key = Default::default();
+        if let Some(p) = self
+            .engine
+            .limiter(&key)
+            .and_then(|l| l.paused_until(self.now))
+        {
             assert!(p.is_finite() && p - self.now <= ABSURD_MS, "pause {p}");
         }
         let s = self.engine.stats();
@@ -703,7 +714,7 @@ fn a_clock_that_steps_back_does_not_turn_a_short_wait_into_a_long_sleep() {
             at_ms - now
         );
         // The reset the limits report is on our clock too.
-        for d in e.limits(now) {
+        for d in e.limits(now).into_iter().flat_map(|k| k.dims) {
             assert!(
                 (0.0..=60_001.0).contains(&(d.reset_at_ms - now)),
                 "{d:?} vs {now}"

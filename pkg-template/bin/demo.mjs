@@ -231,7 +231,7 @@ async function live(o) {
     plainEveryMs: 2000,
     secret: key,
   });
-  const learned = pacer.limits();
+  const learned = pacer.limits()[0] ?? {};
   const limits = { rpm: learned.requests?.limit, itpm: learned.inputTokens?.limit, otpm: learned.outputTokens?.limit };
   summary(report, limits, "from full buckets; yours may not have been", "", LIVE_MAX_TOKENS);
   return report.failed === 0 && report.final429 === 0 ? 0 : 1;
@@ -272,7 +272,7 @@ async function runBatch(a) {
     const now = performance.now();
     const elapsed = now - start;
     const s = a.pacer.stats();
-    const lim = a.pacer.limits();
+    const lim = a.pacer.limits()[0] ?? {};
     // Tokens per minute: the usage of the responses of the last 60 s (in the first minute
     // this can exceed the limit by what the full buckets held at the start).
     while (recent.length && recent[0][0] < now - 60_000) recent.shift();

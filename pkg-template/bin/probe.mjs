@@ -163,7 +163,8 @@ export async function probe(argv) {
   }
   out.write(`\nRate-limit headers of the answer, as sent:\n${table(headers, { indent: "  ", left: [1] })}\n`);
 
-  const limits = pacer.limits();
+  // One request, one limit key.
+  const limits = pacer.limits()[0] ?? {};
   const now = Date.now();
   const rows = [["", "limit/min", "in bucket", "full again", "source"]];
   for (const [dim, label] of DIMS) {

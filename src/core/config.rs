@@ -8,6 +8,7 @@
 use super::backoff::Backoff;
 use super::budget::BudgetConfig;
 use super::limiter::Limits;
+use super::models::ModelLimits;
 use super::Ms;
 use std::fmt;
 
@@ -65,6 +66,10 @@ pub struct Config {
     /// Adaptive concurrency and rate ([`super::adaptive`]) while no limit is configured or
     /// learned. Default off.
     pub adaptive: bool,
+    /// Limits per model class (`limits.models`); see [`super::models::limits_for`].
+    pub models: Vec<ModelLimits>,
+    /// A whole preset tier (`preset: "anthropic:tier-1"`): its row for each class.
+    pub tier: Option<&'static str>,
 }
 
 impl Config {
@@ -158,6 +163,14 @@ impl Config {
         limit("limits.tpm", self.limits.tpm)?;
         limit("limits.itpm", self.limits.itpm)?;
         limit("limits.otpm", self.limits.otpm)?;
+        for m in &self.models {
+            let l = &m.limits;
+            let name = |d: &str| format!("limits.models.{}.{d}", m.class);
+            limit(&name("rpm"), l.rpm)?;
+            limit(&name("tpm"), l.tpm)?;
+            limit(&name("itpm"), l.itpm)?;
+            limit(&name("otpm"), l.otpm)?;
+        }
         let r = &self.retry;
         if r.max_retries > 100 {
             return Err(ConfigError::range(
@@ -307,6 +320,16 @@ mod tests {
         let mut c = Config::new();
         c.retry.retry_on = Some(vec![429, 42]);
         assert_eq!(c.validate().unwrap_err().option, "retry.retryOn");
+
+        let mut c = Config::new();
+        c.models.push(ModelLimits {
+            class: "haiku".into(),
+            limits: Limits {
+                itpm: Some(0.0),
+                ..Limits::default()
+            },
+        });
+        assert_eq!(c.validate().unwrap_err().option, "limits.models.haiku.itpm");
     }
 }
 

@@ -14,13 +14,17 @@ pub mod classify;
 pub mod config;
 mod decimal;
 pub mod estimate;
+pub mod fingerprint;
 pub mod headers;
 pub mod hints;
 mod index;
+pub mod keys;
 pub mod limiter;
+pub mod models;
 pub mod peek;
 pub mod presets;
 pub mod scheduler;
+pub mod sha256;
 pub mod sse;
 
 /// Milliseconds, as `f64` (JavaScript's native number). Absolute times are epoch milliseconds.

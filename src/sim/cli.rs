@@ -3,7 +3,10 @@
 //! module): one flag parser, one help text, one report format. Pure: it returns the text to
 //! print, and the caller prints it (and may add the wall time, which this module cannot read).
 
-use super::{compare, run as run_one, OtpmMetering, PacerLimits, Scenario, StrategyKind, Table};
+use super::{
+    compare, run as run_one, Mix, OtpmMetering, PacerKeys, PacerLimits, Scenario, StrategyKind,
+    Table,
+};
 use std::fmt::Write as _;
 
 /// The help text, for a program called `prog`.
@@ -36,6 +39,11 @@ OPTIONS:
                         2 requests/s, a bare 503 beyond), adaptive llm-pacer against fixed
                         concurrencies 4, 16, 64 (uses --requests, default 1000, and --seeds,
                         default 3)
+    --models            two model classes (Anthropic tier-1 sonnet and haiku), each with its
+                        own buckets and headers, requests alternating; compares one pacer with
+                        limit keys, one pacer with one limiter, and one pacer per model, with
+                        per-class rows (with --seeds N: the worst over seeds 1..N)
+    --orgs N            with --models: N organisations (API keys), each with its own buckets
     -h, --help          print this help
 
 Workload: input tokens lognormal (median 1500, sigma 0.5), max_tokens 1024, output uniform
@@ -48,6 +56,80 @@ struct Args {
     clients: Option<u32>,
     seeds: Option<u64>,
     base: Scenario,
+}
+
+/// One pacer with limit keys, one with one limiter, one per model: each over `seeds`, with the
+/// worst ratio overall and per class.
+fn models(out: &mut String, base: &Scenario, clients: Option<u32>, seeds: Option<u64>) {
+    let k = clients.unwrap_or(1);
+    let seeds: Vec<u64> = match seeds {
+        Some(n) => (1..=n).collect(),
+        None => vec![base.seed],
+    };
+    let mut s = base.clone();
+    s.clients = k;
+    let _ = writeln!(out, "{s}");
+    let _ = writeln!(
+        out,
+        "llm-pacer over seed{} {}\n",
+        if seeds.len() == 1 { "" } else { "s" },
+        match seeds.len() {
+            1 => seeds[0].to_string(),
+            n => format!("1..={n} (worst and mean ratio over the seeds)"),
+        }
+    );
+    let names: Vec<String> = base
+        .mix
+        .iter()
+        .flat_map(|m| m.classes.iter().map(|c| c.name.clone()))
+        .collect();
+    let _ = write!(
+        out,
+        "{:<24} {:>11} {:>10} {:>13} {:>8}",
+        "variant", "worst ratio", "mean ratio", "429s/request", "failures"
+    );
+    for n in &names {
+        let _ = write!(out, " {:>10}", n);
+    }
+    out.push('\n');
+    for variant in PacerKeys::ALL {
+        let (mut worst, mut sum, mut limited, mut requests, mut failures) =
+            (0.0f64, 0.0f64, 0u64, 0u64, 0u64);
+        let mut per_class = vec![0.0f64; names.len()];
+        for &seed in &seeds {
+            let mut s = base.clone();
+            s.clients = k;
+            s.seed = seed;
+            if let Some(m) = s.mix.as_mut() {
+                m.pacer = variant;
+            }
+            let r = run_one(&s, StrategyKind::Pacer);
+            worst = worst.max(r.ratio);
+            sum += r.ratio;
+            limited += r.rate_limited;
+            requests += u64::from(r.requests);
+            failures += r.failures;
+            for (w, c) in per_class.iter_mut().zip(&r.classes) {
+                *w = w.max(c.ratio);
+            }
+        }
+        let _ = write!(
+            out,
+            "{:<24} {worst:>11.3} {:>10.3} {:>12.1}% {failures:>8}",
+            variant.name(),
+            sum / seeds.len() as f64,
+            100.0 * limited as f64 / requests.max(1) as f64
+        );
+        for w in per_class {
+            let _ = write!(out, " {w:>10.3}");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "(ratio: makespan over the lower bound, the slowest class's; per class: that class's \
+         makespan over its own lower bound)"
+    );
 }
 
 /// Run the command line `args` (without the program name): `Ok(stdout)`, or `Err(message)`
@@ -72,6 +154,10 @@ pub fn run(args: impl IntoIterator<Item = String>, prog: &str) -> Result<String,
     if args.hidden {
         let seeds = args.seeds.unwrap_or(3);
         return Ok(super::capacity::table(args.base.workload.requests, seeds));
+    }
+    if args.base.mix.is_some() {
+        models(&mut out, &args.base, args.clients, args.seeds);
+        return Ok(out);
     }
     if let Some(n) = args.seeds {
         sweep(&mut out, &args.base, args.clients, n);
@@ -105,6 +191,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
     let mut clients = None;
     let mut seeds = None;
     let mut hidden = false;
+    let mut orgs = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let (flag, mut inline) = match arg.split_once('=') {
@@ -129,6 +216,8 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
             "--skew-ms" => s.server.clock_offset_ms = value(&flag, next())?,
             "--learn-limits" => s.pacer_limits = PacerLimits::Learned,
             "--hidden-capacity" => hidden = true,
+            "--models" => s.mix = Some(Mix::two_models()),
+            "--orgs" => orgs = Some(value::<u32>(&flag, next())?),
             "--metering" => {
                 s.server.metering = match value::<String>(&flag, next())?.as_str() {
                     "reservation" => OtpmMetering::Reservation,
@@ -144,6 +233,12 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
         }
         if inline.is_some() {
             return Err(format!("{flag} takes no value"));
+        }
+    }
+    if let Some(n) = orgs {
+        match s.mix.as_mut() {
+            Some(m) => m.orgs = n,
+            None => return Err("--orgs needs --models".into()),
         }
     }
     for k in clients.map_or(vec![1, 4], |k| vec![k]) {

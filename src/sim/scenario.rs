@@ -1,8 +1,11 @@
 //! A scenario: one server, one workload, K clients, one seed.
 
+use super::mix::{Mix, PacerKeys};
 use super::server::ServerConfig;
 use super::workload::{Arrival, Workload};
 use crate::core::config::Config;
+use crate::core::limiter::Limits;
+use crate::core::models::ModelLimits;
 use crate::core::Ms;
 use std::fmt;
 
@@ -36,6 +39,9 @@ pub struct Scenario {
     pub server: ServerConfig,
     /// What llm-pacer is told about the limits.
     pub pacer_limits: PacerLimits,
+    /// Several model classes (and organisations), each with buckets of its own; `None`: one
+    /// class, with the server's limits.
+    pub mix: Option<Mix>,
 }
 
 impl Scenario {
@@ -51,6 +57,7 @@ impl Scenario {
             workload: Workload::default(),
             server: ServerConfig::default(),
             pacer_limits: PacerLimits::Configured,
+            mix: None,
         }
     }
 
@@ -63,6 +70,9 @@ impl Scenario {
             return Err("concurrency must be from 1 to 1000000".into());
         }
         self.workload.validate()?;
+        if let Some(m) = &self.mix {
+            m.validate()?;
+        }
         self.server.validate()
     }
 
@@ -73,6 +83,23 @@ impl Scenario {
         c.concurrency = Some(self.concurrency);
         if self.pacer_limits == PacerLimits::Configured {
             c.limits = self.server.limits;
+            if let Some(m) = &self.mix {
+                c.limits = Limits::default();
+                match m.pacer {
+                    // One limiter for every class: the tightest of their limits.
+                    PacerKeys::Single => c.limits = m.tightest(),
+                    PacerKeys::Keyed | PacerKeys::PerModel => {
+                        c.models = m
+                            .classes
+                            .iter()
+                            .map(|k| ModelLimits {
+                                class: k.name.clone(),
+                                limits: k.limits,
+                            })
+                            .collect()
+                    }
+                }
+            }
         }
         c
     }
@@ -105,12 +132,20 @@ impl fmt::Display for Scenario {
             self.concurrency,
             self.seed
         )?;
+        let limits = if self.mix.is_some() {
+            " per model class (below)".to_string()
+        } else {
+            limits
+        };
         writeln!(
             f,
             "limits:{limits} (OTPM metered by {}); p529 {}",
             s.metering.name(),
             s.p_overloaded
         )?;
+        if let Some(m) = &self.mix {
+            writeln!(f, "{m}")?;
+        }
         write!(
             f,
             "input lognormal median {} sigma {}; max_tokens {}; output U[{}, {}]; arrivals {}; \

@@ -31,6 +31,7 @@
 
 mod body;
 mod js;
+mod keys;
 mod lowlevel;
 mod options;
 #[cfg(feature = "simulator")]
@@ -41,6 +42,7 @@ use crate::core::call::{
     Action, CallError, Engine, Event, EventKind, Id, Request as CallRequest, Verdict,
 };
 use crate::core::classify::DEFAULT_RETRY_ON;
+use crate::core::fingerprint::opaque as keys_opaque;
 use crate::core::headers;
 use crate::core::limiter::Usage;
 use body::UsageKind;
@@ -74,7 +76,8 @@ impl RawPacer {
     /// `options` (the list of [`options`]) and the functions in `fns` (see [`options::driver`]).
     #[wasm_bindgen(constructor)]
     pub fn new(options: &[f64], fns: JsValue, make_error: Function) -> RawPacer {
-        let (config, seed) = options::read(options);
+        let (mut config, seed) = options::read(options);
+        config.models = options::models(&fns);
         RawPacer {
             inner: Inner::new(config, options::driver(&fns, seed), make_error),
         }
@@ -94,8 +97,8 @@ impl RawPacer {
         self.inner.stats()
     }
 
-    /// What is known of each limit now, as a plain object.
-    pub fn limits(&self) -> Object {
+    /// What is known of each limit key now: `[{ key, model, requests?, inputTokens?, ... }]`.
+    pub fn limits(&self) -> js_sys::Array {
         self.inner.limits()
     }
 
@@ -410,11 +413,17 @@ impl Inner {
             js::set(&o, "body", &body);
             o.into()
         };
-        let request = match self.estimate(&input, &estimated) {
-            Ok(r) => CallRequest {
+        let (parsed, chars) = body::parsed_body(&estimated);
+        let model = js::string(&parsed, "model").unwrap_or_default();
+        let request = match self.estimate(&input, &parsed, chars).and_then(|r| {
+            let key = keys::of_request(&input, &init, &model, self.driver.limit_key.as_ref())?;
+            Ok(CallRequest {
                 priority: priority.saturating_add(body::priority_hint(&input, &init)),
+                key,
                 ..r
-            },
+            })
+        }) {
+            Ok(r) => r,
             Err(e) => return Promise::reject(&e),
         };
         let one_shot = body::is_one_shot(&init);
@@ -465,12 +474,16 @@ impl Inner {
     }
 
     /// The engine's view of the request: the user's `estimate`, or the built-in one.
-    fn estimate(&self, input: &JsValue, init: &JsValue) -> Result<CallRequest, JsValue> {
-        let (parsed, chars) = body::parsed_body(init);
+    fn estimate(
+        &self,
+        input: &JsValue,
+        parsed: &JsValue,
+        chars: f64,
+    ) -> Result<CallRequest, JsValue> {
         if let Some(f) = &self.driver.estimate {
             let arg = Object::new();
             js::set(&arg, "url", &body::url_of(input));
-            js::set(&arg, "body", &parsed);
+            js::set(&arg, "body", parsed);
             let r = f.call1(&JsValue::UNDEFINED, &arg)?;
             let field = |k: &str| {
                 js::get_opt(&r, k)
@@ -481,7 +494,7 @@ impl Inner {
                 (Some(input), Some(output)) if r.is_object() => Ok(CallRequest {
                     input_tokens: input,
                     max_tokens: Some(output),
-                    priority: 0,
+                    ..CallRequest::default()
                 }),
                 _ => Err(js_sys::TypeError::new(
                     "llm-pacer: option `estimate` must return { input, output } with finite numbers >= 0",
@@ -492,12 +505,12 @@ impl Inner {
         let e = if parsed.is_undefined() {
             body::unread_estimate(chars)
         } else {
-            body::builtin_estimate(&parsed, chars)
+            body::builtin_estimate(parsed, chars)
         };
         Ok(CallRequest {
             input_tokens: e.input_tokens,
             max_tokens: e.max_tokens,
-            priority: 0,
+            ..CallRequest::default()
         })
     }
 
@@ -1003,26 +1016,36 @@ impl Inner {
         o
     }
 
-    fn limits(&self) -> Object {
+    fn limits(&self) -> js_sys::Array {
         let now = self.now();
-        let o = Object::new();
+        let out = js_sys::Array::new();
         let Ok(st) = self.state.try_borrow() else {
-            return o;
+            return out;
         };
-        for d in st.engine.limits(now) {
-            let e = Object::new();
-            js::set(&e, "limit", &JsValue::from_f64(d.limit));
-            js::set(&e, "remaining", &JsValue::from_f64(d.remaining.max(0.0)));
-            js::set(&e, "resetAt", &JsValue::from_f64(d.reset_at_ms));
-            let source = crate::core::config::source(&st.engine.config().limits, &d);
-            js::set(
-                &e,
-                "source",
-                &JsValue::from_str(SOURCES[usize::from(source)]),
-            );
-            js::set(&o, d.dim.name(), &e);
+        for k in st.engine.limits(now) {
+            let o = Object::new();
+            // Opaque: a hash of the key, never the fingerprint or anything of the credential.
+            js::set(&o, "key", &JsValue::from_str(&keys_opaque(&k.key)));
+            js::set(&o, "model", &JsValue::from_str(&k.key.class));
+            // What was configured for this key's class: a lower limit in force came from
+            // the server's headers too.
+            let configured = crate::core::models::limits_for(st.engine.config(), &k.key.class);
+            for d in k.dims {
+                let e = Object::new();
+                js::set(&e, "limit", &JsValue::from_f64(d.limit));
+                js::set(&e, "remaining", &JsValue::from_f64(d.remaining.max(0.0)));
+                js::set(&e, "resetAt", &JsValue::from_f64(d.reset_at_ms));
+                let source = crate::core::config::source(&configured, &d);
+                js::set(
+                    &e,
+                    "source",
+                    &JsValue::from_str(SOURCES[usize::from(source)]),
+                );
+                js::set(&o, d.dim.name(), &e);
+            }
+            out.push(&o);
         }
-        o
+        out
     }
 
     /// A `PacerError` for an engine error, through the package's factory.

@@ -333,7 +333,8 @@ describe("a Request with its own body and signal", () => {
   test("its signal aborts the call while queued", async (t) => {
     const e = await env(t);
     const pacer = e.make({ limits: { rpm: 1 } });
-    await (await pacer.fetch(e.url, { method: "POST", body: "{}" })).text();
+    // The same model as the Request's: the same limit key, whose one request is taken.
+    await (await pacer.fetch(e.url, { method: "POST", body: JSON_TEXT })).text();
     e.clock.hold = true;
     const ac = new AbortController();
     const p = pacer.fetch(request(e.url, { signal: ac.signal }));

@@ -367,11 +367,18 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
   if (!existsSync(tsc)) return assert.fail("typescript is not installed (npm ci)");
   const dir = await consumer("esm-consumer", { type: "module" });
   const use = (fetchType) => `
-    const pacer = new Pacer({ limits: { rpm: 50, itpm: 30_000 }, retry: { maxRetries: 3, jitter: "equal" }, concurrency: 5,
+    const pacer = new Pacer({ limits: { rpm: 50, itpm: 30_000, models: { haiku: { otpm: 9_000 } } }, preset: "anthropic:tier-1",
+      retry: { maxRetries: 3, jitter: "equal" }, concurrency: 5,
+      limitKey: ({ url, model, headers }) => \`\${url}:\${model}:\${headers.get("x-workspace")}\`,
       onEvent: (e) => { const r: string = e.reason; void r; } });
     const f: ${fetchType} = pacer.fetch;
     const s: number = pacer.stats().attempts;
-    const l: "configured" | "headers" | "configured+headers" | undefined = pacer.limits().requests?.source;
+    const l: "configured" | "headers" | "configured+headers" | undefined = pacer.limits()[0]?.requests?.source;
+    const k: string | undefined = pacer.limits()[0]?.key;
+    const m: string | undefined = pacer.limits()[0]?.model;
+    void k; void m;
+    // @ts-expect-error: a limitKey returns a string
+    new Pacer({ limitKey: () => 1 });
     function code(e: unknown): string | undefined { return e instanceof PacerError ? e.code : undefined; }
     // @ts-expect-error: not an option value
     new Pacer({ retry: { jitter: "wild" } });
@@ -392,9 +399,14 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
     const act: "retry" | "fail" | "success" = classify(429, {}, '{"error":{}}', 0).action;
     // @ts-expect-error: tickets are opaque
     lim.release({});
-    void d; void rem; void act;
+    const keyed = new KeyedLimiter((key: string) => ({ limits: { rpm: key.endsWith(":haiku") ? 50 : 40 } }));
+    const one = keyed.get("org-1:haiku");
+    const oneOk: boolean = one.acquire({}, 0).ok;
+    const listed: string = keyed.limits(0)[0].key;
+    const gone: boolean = keyed.delete("org-1:haiku");
+    void d; void rem; void act; void oneOk; void listed; void gone;
   `;
-  const names = "Pacer, PacerError, Backoff, Limiter, classify, parseRateLimitHeaders";
+  const names = "Pacer, PacerError, Backoff, Limiter, KeyedLimiter, classify, parseRateLimitHeaders";
   writeFileSync(join(dir, "esm.mts"), `import { ${names} } from "llm-pacer";\n${use("typeof fetch")}\n${low}\nexport {};\n`);
   writeFileSync(join(dir, "cjs.cts"), `import lib = require("llm-pacer");\nconst { ${names} } = lib;\n${use("typeof fetch")}\n${low}\nexport {};\n`);
   writeFileSync(

@@ -131,7 +131,8 @@ test("a 200 is delivered and its usage settled from a clone of the body", async 
   assert.equal(s.outputTokensUsed, 34);
   assert.equal(s.outputTokensReserved, 100); // max_tokens
   assert.ok(s.inputTokensReserved > 0);
-  assert.equal(pacer.limits().requests.source, "configured");
+  assert.equal(pacer.limits().length, 1, "one limit key");
+  assert.equal(pacer.limits()[0].requests.source, "configured");
 });
 
 test("a 429 with retry-after: 1 is retried after the hint, in virtual time", async () => {

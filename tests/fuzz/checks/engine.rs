@@ -477,8 +477,9 @@ impl Harness {
                     input_tokens: input.get(),
                     max_tokens: max_tokens.map(Amount::get),
                     priority: i32::from(*priority),
+                    ..Request::default()
                 };
-                match self.engine.submit(self.now, request) {
+                match self.engine.submit(self.now, request.clone()) {
                     Ok(id) => {
                         assert!(!self.closed, "a submit after close was accepted");
                         assert!(!self.calls.contains_key(&id), "id {id} given twice");
@@ -873,7 +874,12 @@ impl Harness {
                 "event {e:?}"
             );
         }
-        for d in self.engine.limits(self.now) {
+        for d in self
+            .engine
+            .limits(self.now)
+            .into_iter()
+            .flat_map(|k| k.dims)
+        {
             assert!(
                 d.limit.is_finite()
                     && d.limit > 0.0
