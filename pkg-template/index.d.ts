@@ -207,8 +207,6 @@ export interface PacerOptions {
    * @default false
    */
   readonly debug?: boolean;
-  /** Overrides the limit key of a request (gateways, workspaces); never logged. @default the origin, the credential's fingerprint and the model class */
-  readonly limitKey?: (request: { readonly url: string | undefined; readonly model: string | undefined; readonly headers: Headers }) => string;
 }
 
 /** The dimensions of a limit. */

@@ -165,6 +165,8 @@ pub struct Event {
     pub latency_ms: Option<Ms>,
     /// The usage settled (`settled` events with reason `usage` or `estimated`).
     pub usage: Option<Usage>,
+    /// The call's limit key ([`Engine::key_of`]), when the event is a call's.
+    pub slot: Option<Slot>,
 }
 
 /// Event kinds.
@@ -471,6 +473,7 @@ impl Engine {
                 status: response.map_or(0, |r| r.0),
                 latency_ms: response.map(|r| r.1),
                 usage: None,
+                slot: call.map(|c| c.slot),
             });
         }
     }
@@ -1118,6 +1121,11 @@ impl Engine {
     /// Limit keys held now (see [`crate::core::keys`] for when they are dropped).
     pub fn key_count(&self) -> usize {
         self.keys.len()
+    }
+
+    /// The limit key in `slot` (an [`Event`]'s), while the key is held.
+    pub fn key_of(&self, slot: Slot) -> Option<&LimitKey> {
+        self.keys.key(slot)
     }
 
     /// When `timeoutMs` ends call `id`, on the caller's clock: `None` without a `timeoutMs`,

@@ -776,6 +776,7 @@ impl Inner {
                     status,
                     latency_ms: None,
                     usage: None,
+                    slot: None,
                 }]));
             }
             if let Some(call) = st.calls.get_mut(&id) {
@@ -810,6 +811,7 @@ impl Inner {
                             status: 0,
                             latency_ms: None,
                             usage: None,
+                            slot: None,
                         }]));
                     }
                     st.engine.on_done_estimated(now, id, output_tokens);
@@ -967,6 +969,16 @@ impl Inner {
             }
             if let Some(ms) = e.latency_ms {
                 js::set(&o, "latencyMs", &JsValue::from_f64(ms.round()));
+            }
+            // The call's limit key, as `limits()` shows it: an opaque id and the model class.
+            let key = e.slot.and_then(|s| {
+                let st = self.state.try_borrow().ok()?;
+                let k = st.engine.key_of(s)?;
+                Some((keys_opaque(k), k.class.clone()))
+            });
+            if let Some((key, model)) = key {
+                js::set(&o, "key", &JsValue::from_str(&key));
+                js::set(&o, "model", &JsValue::from_str(&model));
             }
             if let Some(u) = e.usage {
                 let usage = Object::new();

@@ -52,6 +52,26 @@ const ok = async (p) => {
 };
 
 describe("limit keys", () => {
+  test("each event of a call names its key and model class, as limits() shows them", async () => {
+    const clock = new VirtualClock();
+    const s = server(clock);
+    const events = [];
+    const pacer = new Pacer({ clock, fetch: s.fetch, seed: 1, onEvent: (e) => events.push(e) });
+    await Promise.all([ok(pacer.fetch(URL_A, init("claude-opus-4-1"))), ok(pacer.fetch(URL_A, init("claude-haiku-4-5")))]);
+    await drained(pacer);
+    const keys = byModel(pacer);
+    assert.deepEqual(Object.keys(keys).sort(), ["haiku", "opus"]);
+    const calls = events.filter((e) => e.id !== undefined && e.type !== "warning");
+    assert.ok(calls.length >= 6, "queued, admitted and settled for each call");
+    for (const e of calls) {
+      assert.ok(e.model === "opus" || e.model === "haiku", `${e.type}: model ${e.model}`);
+      assert.equal(e.key, keys[e.model].key, `${e.type}: the key limits() shows for ${e.model}`);
+    }
+    assert.notEqual(keys.opus.key, keys.haiku.key);
+    const text = JSON.stringify(events);
+    assert.ok(!text.includes("sk-ant-one"), "never the API key");
+  });
+
   test("a 429 on one model does not delay another", async () => {
     const clock = new VirtualClock();
     const s = server(clock, ({ model, n }) => (model === "claude-opus-4-1" && n === 1 ? { status: 429, headers: { "retry-after": "30" } } : {}));

@@ -41,7 +41,7 @@ test("limits(): a configured limit the server's headers lowered is `configured+h
   const pacer = env.make({ limits: { rpm: 100, otpm: 5_000 } });
   await (await pacer.fetch(env.url, anthropicInit())).text();
   await drained(pacer);
-  const l = pacer.limits();
+  const l = pacer.limits()[0];
   assert.deepEqual([l.requests.source, l.requests.limit], ["configured+headers", 50]);
   assert.equal(l.outputTokens.source, "configured", "the server's is higher: the configured one holds");
   assert.equal(l.inputTokens.source, "headers");
@@ -65,7 +65,7 @@ test("debug logs one line per event, with no URL, header or key; LLM_PACER_DEBUG
   await run(env.make({ debug: true }));
   const events = env.events.length - before;
   assert.equal(lines.length, events, "one line per event");
-  assert.match(lines[0], /^llm-pacer: #1 queued submitted attempt=0 delayMs=0$/);
+  assert.match(lines[0], /^llm-pacer: #1 queued submitted attempt=0 delayMs=0 model=claude-test$/);
   assert.ok(lines.some((l) => /^llm-pacer: #1 settled usage .*status=200 .*usage=\d+in\/\d+out/.test(l)), lines.join("\n"));
   for (const l of lines) assert.doesNotMatch(l, /secret|http|127\.0\.0\.1|sk-ant/);
 

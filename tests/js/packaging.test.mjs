@@ -339,7 +339,7 @@ const pacer = new Pacer({
   retry: { retryOn: [429, 503] },
   onEvent: (e) => void describe(e),
 });
-const src: "configured" | "headers" | "configured+headers" | undefined = pacer.limits().requests?.source;
+const src: "configured" | "headers" | "configured+headers" | undefined = pacer.limits()[0]?.requests?.source;
 const p: PresetName = "anthropic:tier-1:sonnet";
 const stop: () => void = instrument(pacer);
 // @ts-expect-error: a typo in an option
