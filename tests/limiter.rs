@@ -1225,3 +1225,62 @@ fn admissions_near_a_full_bucket_spend_the_refill_a_full_server_wastes() {
     admit(&mut exact, T0, cost(0.0, 1_000.0));
     assert_eq!(level(&exact, T0, Dim::OutputTokens), 5_000.0);
 }
+
+// ---------------------------------------------------------------- waits the server states
+
+#[test]
+fn the_stated_wait_leaves_out_the_estimate_of_others() {
+    // Learned 6 000 OTPM; the server shows ~0 while we thought 5 000 were left: others took
+    // them. The drain estimate slows our copy's refill and asks for headroom, so `check`
+    // waits far longer than the server's own arithmetic (1 000 tokens at 0.1 per ms, 10 s
+    // from the level we were lowered to) — only the latter is a wait the server states.
+    let mut l = Limiter::new(Limits::default(), T0);
+    l.observe(T0, &rounded_otpm(6_000.0));
+    admit(&mut l, T0, cost(0.0, 1_000.0));
+    l.observe(T0, &rounded_otpm(0.0));
+    let lvl = level(&l, T0, Dim::OutputTokens);
+    assert_eq!(lvl, 0.0);
+    let c = cost(0.0, 1_000.0);
+    let (until, _) = wait(l.check(T0, c));
+    let stated = l.stated_wait(T0, c).expect("short");
+    assert!(close(stated, 10_000.0), "{stated}");
+    assert!(until - T0 > 2.0 * stated, "{} vs {stated}", until - T0);
+    // Our copy's level is the estimate of the server's (refilled at the rate left to us);
+    // once it holds the cost, nothing is stated.
+    assert_eq!(l.stated_wait(T0 + 120_000.0, c), None);
+}
+
+#[test]
+fn the_stated_wait_of_a_learned_month_window_is_a_month() {
+    const DAY: f64 = 86_400_000.0;
+    let mut l = Limiter::new(Limits::default(), T0);
+    let info = RateLimitInfo {
+        requests: DimInfo {
+            limit: Some(1.0),
+            remaining: Some(0.0),
+            window_ms: Some(30.0 * DAY),
+            ..DimInfo::default()
+        },
+        ..RateLimitInfo::default()
+    };
+    l.observe(T0, &info);
+    let stated = l.stated_wait(T0, Cost::default()).expect("short");
+    assert!(close(stated, 30.0 * DAY), "{stated}");
+}
+
+#[test]
+fn configured_limits_and_costs_that_never_fit_state_no_wait() {
+    // A configured limit is the caller's choice: waited on, never "stated by the server".
+    let mut l = Limiter::new(limits(Some(1.0), None, None, None), T0);
+    admit(&mut l, T0, Cost::default());
+    assert!(matches!(
+        l.check(T0, Cost::default()),
+        Decision::Wait { .. }
+    ));
+    assert_eq!(l.stated_wait(T0, Cost::default()), None);
+    // A cost above a learned capacity is `Never`, reported as such, not as a wait.
+    let mut l = Limiter::new(Limits::default(), T0);
+    l.observe(T0, &rounded_otpm(0.0));
+    assert_eq!(l.stated_wait(T0, cost(0.0, 7_000.0)), None);
+    assert!(l.stated_wait(T0, cost(0.0, 6_000.0)).is_some());
+}

@@ -27,7 +27,7 @@ use super::classify::{classify, classify_error, ErrorInfo, FailKind, Outcome, Re
 use super::config::{Config, OutputReservation};
 use super::headers::RateLimitInfo;
 use super::index::{IdMap, PairSet};
-use super::limiter::{Blocker, Cost, Decision, Dim, DimState, Limiter, Source, Ticket, Usage};
+use super::limiter::{Blocker, Cost, Decision, Dim, DimState, Limiter, Ticket, Usage};
 use super::scheduler::Scheduler;
 use super::Ms;
 
@@ -595,24 +595,19 @@ impl Engine {
             }
         }
 
-        // A limit learned from headers whose refill would keep the head of the queue waiting
-        // longer than maxRetryAfterMs (an IETF window of days, say): the server's terms, as
-        // with a pause, and nobody waits them out. (A configured limit is the caller's own
-        // choice, and is waited on.)
+        // A limit learned from headers whose refill, by the server's own arithmetic, would
+        // keep the head of the queue waiting longer than maxRetryAfterMs (an IETF window of
+        // days, say): the server's terms, as with a pause, and nobody waits them out. (A
+        // configured limit is the caller's own choice, and is waited on; the estimate of
+        // other clients' share only ever delays, see `Limiter::stated_wait`.)
         while let Some(id) = self.scheduler.head() {
             let Some(call) = self.calls.get(&id) else {
                 break;
             };
-            let Decision::Wait {
-                until_ms,
-                blocker: Blocker::Dim(dim),
-            } = self.limiter.check(now_ms, call.cost)
-            else {
+            let Some(hint_ms) = self.limiter.stated_wait(now_ms, call.cost) else {
                 break;
             };
-            let hint_ms = until_ms - now_ms;
-            let too_long = hint_ms > self.config.retry.max_retry_after_ms;
-            if !too_long || self.limiter.source(dim) != Some(Source::Headers) {
+            if hint_ms <= self.config.retry.max_retry_after_ms {
                 break;
             }
             let error = CallError::RetryAfterTooLong { hint_ms };

@@ -441,6 +441,37 @@ impl Limiter {
         }
     }
 
+    /// The wait for `cost` that the server itself states, if any: the longest time, over the
+    /// buckets learned from headers, until the bucket holds `cost` by the server's own
+    /// arithmetic (its level refilled at its full rate: no estimate of other clients' drain,
+    /// no headroom). This is the only bucket wait that may exceed `maxRetryAfterMs` and
+    /// reject a call (an IETF window of 30 days, say). The pacer's own estimate of what others
+    /// take only ever delays a call; it never fails one. A level is at least `-capacity`, so
+    /// on a per-minute limit this is at most two minutes.
+    ///
+    /// `None` when no learned bucket is short, or when the cost exceeds a bucket's capacity
+    /// ([`Decision::Never`] says so). Configured limits are the caller's own choice: always
+    /// waited on, never stated by the server.
+    pub fn stated_wait(&self, now_ms: Ms, cost: Cost) -> Option<Ms> {
+        let now = self.clock(now_ms);
+        let mut wait: Option<Ms> = None;
+        for dim in Dim::ALL {
+            let Some(slot) = self.slot(dim) else { continue };
+            let n = cost.amount(dim);
+            let b = &slot.bucket;
+            if n > b.capacity() {
+                return None;
+            }
+            let level = b.level(now);
+            if slot.configured.is_some() || level >= n {
+                continue;
+            }
+            let w = (n - level) / b.rate_per_ms();
+            wait = Some(wait.map_or(w, |x: Ms| x.max(w)));
+        }
+        wait
+    }
+
     /// Requests reach the server up to `latency_ms` after they are admitted. A server bucket
     /// within that much refill of full wastes the refill meanwhile (it holds no more than its
     /// capacity) while our copy, lowered at admission, would keep it; so each admission near a
