@@ -352,6 +352,7 @@ impl Engine {
         let now_ms = if now_ms.is_finite() { now_ms } else { 0.0 };
         let mut limiter = Limiter::new(config.limits, now_ms);
         limiter.set_latency(ASSUMED_LATENCY_MS);
+        limiter.start_blind(now_ms);
         Engine {
             limiter,
             scheduler: Scheduler::new(config.concurrency),

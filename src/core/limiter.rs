@@ -18,8 +18,9 @@
 //! * [`Limiter::settle`] replaces the reservation by the real usage, so the buckets hold
 //!   exactly what the server counted; [`Limiter::refund`] gives a refused request's tokens back.
 //! * [`Limiter::observe`] aligns with the server's headers: it learns unknown limits, follows
-//!   the server's limit (never above a configured one), and never keeps a higher local level
-//!   than the server reports (it never *raises* a level either).
+//!   the server's limit (never above a configured one), never keeps a higher local level than
+//!   the server reports, and shares each bucket with unseen processes of the organisation
+//!   ([`crate::core::share`]).
 //! * [`Limiter::pause_until`] holds every request after a 429.
 //!
 //! The state is a small plain value (numbers only) and every transition is a function of
@@ -44,6 +45,7 @@
 
 use super::bucket::Bucket;
 use super::headers::{DimInfo, RateLimitInfo};
+use super::share::{Share, MIN_SHARE};
 use super::{clamp, Ms};
 
 /// A metered dimension.
@@ -244,16 +246,14 @@ pub struct DimState {
 /// The window of a configured (per-minute) limit, ms.
 const MINUTE_MS: Ms = 60_000.0;
 
-/// How far below a rounded `remaining` the true value may be (Anthropic rounds token counts to
-/// the nearest thousand).
-const ROUNDING_SLACK: f64 = 500.0;
+/// How far a rounded `remaining` may be from the true value, either way. Anthropic documents
+/// "rounded to the nearest thousand" (±500), but the client cannot tell which convention a
+/// server uses: rounded down, the truth is up to 1,000 higher; rounded up, up to 1,000 lower.
+/// The interval covers all three; the reset time, sent alongside, narrows it.
+const ROUNDING_SLACK: f64 = 1_000.0;
 
 /// How precisely a reset time places the level: RFC 3339 resets carry whole seconds.
 const RESET_PRECISION_MS: Ms = 2_000.0;
-
-/// Time constant of the estimate of other clients' consumption: a disagreement of `x` tokens
-/// with the server changes the estimated drain by `x` tokens per this many ms.
-const DRAIN_TAU_MS: Ms = 30_000.0;
 
 /// A request that must wait is woken this long after the exact instant its bucket holds its
 /// cost: the server reaches the same level through other floating-point steps and may be a
@@ -261,17 +261,13 @@ const DRAIN_TAU_MS: Ms = 30_000.0;
 /// 1023.99999 for a cost of 1024).
 pub const EDGE_MARGIN_MS: Ms = 1.0;
 
-/// Headroom kept while sharing: the tokens others are estimated to take in this many ms.
-const HEADROOM_MS: Ms = 30_000.0;
-
-/// The largest share of a bucket's refill that others may be estimated to take.
-const MAX_DRAIN_SHARE: f64 = 0.9;
-
 /// One known dimension.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Slot {
-    /// The local copy of the server's bucket, refilled at the rate left to this client.
+    /// The local copy of the server's bucket, refilled at this client's share of the rate.
     bucket: Bucket,
+    /// This client's share of the bucket among unseen others, and its reservations in flight.
+    share: Share,
     /// The configured per-minute limit, if one was given (then the source is `Configured`).
     configured: Option<f64>,
     /// The admission serial from which this bucket counts. A ticket admitted earlier reserved
@@ -289,19 +285,20 @@ impl Slot {
             Source::Headers
         }
     }
-    /// What the level must be to admit a request costing `n`: `n`, plus headroom while others
-    /// are seen to share the bucket. They take tokens in lumps (a request at a time) that the
-    /// drain estimate only averages, so at the bare edge of a shared bucket a request would be
-    /// refused about half the time; the headroom (what others are estimated to take in
-    /// [`HEADROOM_MS`]) keeps the server's level up instead, which costs no throughput while
-    /// the bucket is not full. Never more than the capacity, so nothing that fits becomes
-    /// "never". A client alone (no drain) needs no headroom.
-    fn need(&self, n: f64) -> f64 {
-        let drain = self.bucket.drain_per_ms();
-        if n <= 0.0 || drain <= 0.0 {
-            return n;
-        }
-        (n + drain * HEADROOM_MS).min(self.bucket.capacity().max(n))
+    /// What the level must be to admit a request costing `n`: see [`Share::need`].
+    fn need(&self, now: Ms, n: f64) -> f64 {
+        let b = &self.bucket;
+        self.share
+            .need(now, n, b.capacity(), b.rate_per_ms(), b.window_ms())
+    }
+    /// Grow the share up to `now` and refill the copy at that share of the rate from now on.
+    fn grow(&mut self, now: Ms) {
+        let s = self.share.grow(now, self.bucket.window_ms());
+        self.apply_share(now, s);
+    }
+    fn apply_share(&mut self, now: Ms, share: f64) {
+        let others = (1.0 - share) * self.bucket.rate_per_ms();
+        self.bucket.set_drain(now, others, 1.0 - MIN_SHARE);
     }
     /// Did the request with this admission serial reserve in this bucket?
     fn covers(&self, serial: u64) -> bool {
@@ -345,6 +342,7 @@ impl Limiter {
             if let Some(l) = limit.filter(|l| l.is_finite() && *l > 0.0) {
                 slots[dim as usize] = Some(Slot {
                     bucket: Bucket::new(l, MINUTE_MS, now_ms),
+                    share: Share::alone(now_ms),
                     configured: Some(l),
                     since: 0,
                 });
@@ -356,6 +354,22 @@ impl Limiter {
             clock_ms: now_ms,
             admissions: 0,
             latency_ms: 0.0,
+        }
+    }
+
+    /// Other processes of the organisation may be starting at the same time: until the first
+    /// response, spend at most a quarter of each configured bucket
+    /// ([`crate::core::share::BLIND_SHARE`]), refilled at a quarter of its rate. The first
+    /// response ends it: a client alone then counts on the whole bucket again (it lost
+    /// nothing if that response came before the quarter refilled), one that is not on its
+    /// share. The engine starts this way; a bare limiter counts on the whole bucket.
+    pub fn start_blind(&mut self, now_ms: Ms) {
+        let now = self.tick(now_ms);
+        for slot in self.slots.iter_mut().flatten() {
+            if slot.configured.is_some() {
+                slot.share = Share::blind(now);
+                slot.apply_share(now, slot.share.share());
+            }
         }
     }
 
@@ -411,7 +425,7 @@ impl Limiter {
         for dim in Dim::ALL {
             if let Some(slot) = self.slot(dim) {
                 let n = cost.amount(dim);
-                let need = slot.need(n);
+                let need = slot.need(now, n);
                 if slot.bucket.level(now) < need {
                     let t = ready_at(&slot.bucket, now, need) + EDGE_MARGIN_MS;
                     if t > until {
@@ -491,6 +505,9 @@ impl Limiter {
     /// [`Limiter::settle`] or [`Limiter::refund`].
     pub fn acquire(&mut self, now_ms: Ms, cost: Cost) -> Decision {
         let now = self.tick(now_ms);
+        for slot in self.slots.iter_mut().flatten() {
+            slot.grow(now);
+        }
         let decision = self.check(now, cost);
         if let Decision::Admit(_) = decision {
             self.admissions += 1;
@@ -506,10 +523,30 @@ impl Limiter {
                     let in_transit = b.rate_per_ms() * self.latency_ms;
                     let wasted = clamp(b.level(now) + in_transit - b.capacity(), 0.0, in_transit);
                     b.take(now, cost.amount(dim) + wasted);
+                    let w = b.window_ms();
+                    slot.share.took(now, cost.amount(dim), w);
                 }
             }
         }
         decision
+    }
+
+    /// The ticket's reservation is no longer in flight.
+    fn release(&mut self, now: Ms, ticket: &Ticket) {
+        for dim in Dim::ALL {
+            if let Some(slot) = self.slots[dim as usize].as_mut() {
+                if slot.covers(ticket.serial) {
+                    let n = match dim {
+                        Dim::Requests => 1.0,
+                        Dim::InputTokens => ticket.input,
+                        Dim::OutputTokens => ticket.output,
+                        Dim::Tokens => ticket.input + ticket.output,
+                    };
+                    let w = slot.bucket.window_ms();
+                    slot.share.released(now, n, w);
+                }
+            }
+        }
     }
 
     /// Take (`delta > 0`) or give back (`delta < 0`) tokens in `dim` for the request with
@@ -557,6 +594,7 @@ impl Limiter {
         let input = usage.metered_input();
         let output = usage.output_tokens;
         let at = ticket.serial;
+        self.release(now, &ticket);
         self.adjust(Dim::InputTokens, now, at, input - ticket.input);
         self.adjust(Dim::OutputTokens, now, at, output - ticket.output);
         self.adjust(
@@ -573,6 +611,7 @@ impl Limiter {
     pub fn refund(&mut self, now_ms: Ms, ticket: Ticket, keep_request: bool) {
         let now = self.tick(now_ms);
         let at = ticket.serial;
+        self.release(now, &ticket);
         self.adjust(Dim::InputTokens, now, at, -ticket.input);
         self.adjust(Dim::OutputTokens, now, at, -ticket.output);
         self.adjust(Dim::Tokens, now, at, -(ticket.input + ticket.output));
@@ -602,20 +641,22 @@ impl Limiter {
     ///   burst and the refill rate are the smaller ones); a server limit above the configured
     ///   one never raises it (the user may share the organisation's limit on purpose).
     /// * **Level.** The server's figures give an interval around its true level: `remaining`
-    ///   exactly, or ±500 when rounded (Anthropic's token counts); `reset` (full again at
+    ///   exactly, or ±1,000 when rounded (Anthropic documents "to the nearest thousand", but
+    ///   the interval holds for rounding down or up as well); `reset` (full again at
     ///   `reset_at`) gives `limit - (reset_at - now) * rate` to within two seconds of refill
     ///   (whole-second reset and `Date`); with both, their intersection (or `remaining` alone
     ///   when they disagree). A local level *inside* the interval is left alone: a client
-    ///   alone keeps its exact copy rather than being dragged down by rounding at every
-    ///   response. A local level *above* it is lowered to the interval's low end: never trust
-    ///   a higher local number over a lower server one. Headers never raise a level: requests
-    ///   in flight that the server has not counted yet are already reserved locally.
-    /// * **Others.** The disagreement beyond the interval is what unseen clients of the same
-    ///   organisation took (or, below it, did not take) since we last looked. It is
-    ///   integrated into the bucket's drain (`gap / 30 s`, capped at 90% of the refill), so
-    ///   the copy refills at the rate left to this client, and a request then needs headroom
-    ///   for the others' lumps (what they take in 30 s). A bucket learned just now has no level of
-    ///   ours to disagree with, so it learns no drain.
+    ///   alone keeps its exact copy rather than being dragged about by rounding. A local level
+    ///   *above* it comes down to the server's `remaining` (within the interval), or to the
+    ///   interval's low end when only a reset places it: never trust a higher local number
+    ///   over a lower server one. A level *below* it is raised, but only to its low end less
+    ///   this client's own reservations in flight, which the server may not have counted yet.
+    /// * **Others.** A copy above the interval means unseen clients of the same organisation
+    ///   took more than was left to them: this client's share of the refill is halved
+    ///   (additive increase, multiplicative decrease: see [`crate::core::share`]), so the copy
+    ///   refills at the rate left to it, and a request needs headroom for the others' lumps.
+    ///   A configured bucket is blind until the first response (a quarter of it may be spent);
+    ///   a bucket learned from headers starts at a quarter share.
     /// * `remaining`/`reset` for a dimension whose limit is neither known nor sent are ignored:
     ///   there is no bucket to hold them.
     ///
@@ -630,6 +671,14 @@ impl Limiter {
         changed |= self.observe_dim(now, Dim::OutputTokens, &info.output_tokens);
         if !specific {
             changed |= self.observe_dim(now, Dim::Tokens, &info.tokens);
+        }
+        // A response came: the blind start of a bucket it said nothing about ends too (the
+        // server does not report it, so there is nothing to share it by).
+        for slot in self.slots.iter_mut().flatten() {
+            if slot.share.blind_now() {
+                slot.share.unreported(now);
+                slot.apply_share(now, slot.share.share());
+            }
         }
         changed
     }
@@ -650,6 +699,7 @@ impl Limiter {
                 changed = true;
                 entry.insert(Slot {
                     bucket: Bucket::new(l, window, now),
+                    share: Share::learned(now),
                     configured: None,
                     since: admissions,
                 })
@@ -671,7 +721,7 @@ impl Limiter {
         let remaining = info.remaining.filter(|r| r.is_finite()).map(non_negative);
         let reset_at = info.reset_at_ms.filter(|t| t.is_finite());
         // What the server says the level is: an interval [lo, hi] around the truth, from
-        // `remaining` (rounded token counts are off by up to half a thousand either way) and
+        // `remaining` (a rounded token count is off by up to a thousand either way) and
         // from the reset time (full again at `t`: the level is the limit less what refills
         // until then, known to within the whole-second precision of the reset and of the
         // `Date` it was read against). Where both are given, their intersection.
@@ -702,28 +752,31 @@ impl Limiter {
         };
         if let Some((lo, hi)) = view {
             let level = slot.bucket.level(now);
-            // The part of the disagreement that rounding cannot explain is what others took
-            // (or gave back) since we last looked: integrate it into the drain estimate, so the
-            // local copy refills only at the rate left to this client. A client alone, whose
-            // copy agrees with the server, never moves it.
-            let gap = if learned {
-                0.0 // a bucket just learned had no level of ours to disagree with
-            } else if level > hi {
-                level - hi
-            } else if level < lo {
-                level - lo
+            let window = slot.bucket.window_ms();
+            // Raise a copy below the interval, but never past the server's level less our own
+            // reservations in flight: the server may not count them yet (OTPM metered in real
+            // time, or a request still on its way), and settling them later must not count
+            // them twice. A copy above the interval comes down to the server's own figure,
+            // `remaining`, within the interval (not to its low end: a rounded figure is as
+            // likely above the truth as below it), or to the low end when only a reset time
+            // places it.
+            let floor = (lo - slot.share.inflight(now, window)).min(hi);
+            let target = if level > hi {
+                remaining.map_or(lo, |r| clamp(r, lo, hi))
+            } else if level < floor {
+                floor
             } else {
-                0.0
+                level
             };
-            if gap != 0.0 {
-                let drain = slot.bucket.drain_per_ms() + gap / DRAIN_TAU_MS;
-                slot.bucket.set_drain(now, drain, MAX_DRAIN_SHARE);
+            // A copy above what the server can have: others took more than was left to them.
+            // A bucket just learned had no level of ours to disagree with.
+            if learned {
+                slot.share = Share::learned(now);
+            } else {
+                slot.share.observed(now, window, level > hi);
             }
-            // Never trust a higher local level than the server's: when ours is above what the
-            // server can have, take the low end of its interval.
-            if level > hi {
-                slot.bucket.set_level(now, lo);
-            }
+            slot.apply_share(now, slot.share.share());
+            slot.bucket.set_level(now, target);
         }
         changed
     }

@@ -18,6 +18,7 @@ mod index;
 pub mod limiter;
 pub mod presets;
 pub mod scheduler;
+pub mod share;
 pub mod sse;
 
 /// Milliseconds, as `f64` (JavaScript's native number). Absolute times are epoch milliseconds.
