@@ -1311,3 +1311,62 @@ fn configured_limits_and_costs_that_never_fit_state_no_wait() {
     assert_eq!(l.stated_wait(T0, cost(0.0, 7_000.0)), None);
     assert!(l.stated_wait(T0, cost(0.0, 6_000.0)).is_some());
 }
+
+// ---------------------------------------------------------------- the engine's rejections
+
+#[test]
+fn the_engine_rejects_a_call_only_on_a_wait_the_server_states() {
+    use llm_pacer::core::call::{Action, Engine, Request, Verdict};
+    use llm_pacer::core::config::Config;
+    // maxRetryAfterMs 5 s; a learned RPM of 60. The second response shows that others took
+    // everything: our share of the refill is cut and a request needs headroom, so by our own
+    // estimate the next call waits longer than 5 s. The server's arithmetic says 1 s (one
+    // request at 1 per second): that call waits, it is not rejected.
+    let mut c = Config::new();
+    c.concurrency = Some(1);
+    c.retry.max_retry_after_ms = 5_000.0;
+    let mut e = Engine::new(c, T0);
+    let rpm = |remaining: f64| RateLimitInfo {
+        requests: dim_info(Some(60.0), Some(remaining)),
+        ..RateLimitInfo::default()
+    };
+    let mut now = T0;
+    let mut sent = Vec::new();
+    let ids: Vec<_> = (0..3)
+        .map(|_| e.submit(now, Request::default()).unwrap())
+        .collect();
+    for remaining in [59.0, 0.0] {
+        let actions = e.poll(now);
+        let Some(&Action::Send { id, .. }) = actions.first() else {
+            panic!("{actions:?}")
+        };
+        sent.push(id);
+        now += 100.0;
+        assert_eq!(
+            e.on_response(now, id, 200, &rpm(remaining), None, 0.0),
+            Verdict::Deliver
+        );
+        e.on_done(now, id, None);
+    }
+    // The third call: held by our estimate beyond 5 s, but never failed.
+    let own_wait = match e.limiter().check(now, Cost::default()) {
+        Decision::Wait { until_ms, .. } => until_ms - now,
+        d => panic!("{d:?}"),
+    };
+    assert!(own_wait > 5_000.0, "{own_wait}");
+    let stated = e.limiter().stated_wait(now, Cost::default()).unwrap();
+    assert!(stated <= 1_000.0, "{stated}");
+    loop {
+        let actions = e.poll(now);
+        assert!(
+            !actions.iter().any(|a| matches!(a, Action::Fail { .. })),
+            "{actions:?}"
+        );
+        if let Some(Action::Send { id, .. }) = actions.first() {
+            assert_eq!(*id, ids[2]);
+            break;
+        }
+        now = e.next_wake().expect("waits on time");
+    }
+    assert!(now - T0 > 5_000.0);
+}
