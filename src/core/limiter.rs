@@ -45,7 +45,7 @@
 
 use super::bucket::Bucket;
 use super::headers::{DimInfo, RateLimitInfo};
-use super::share::{Share, MIN_SHARE};
+use super::share::{decay, Share, MIN_SHARE};
 use super::{clamp, Ms};
 
 /// A metered dimension.
@@ -320,6 +320,11 @@ pub struct Limiter {
     clock_ms: Ms,
     /// Admissions so far: the next ticket's serial.
     admissions: u64,
+    /// What this client admitted in each dimension it knows no limit for yet, forgotten over
+    /// a minute, and when: once a limit is learned, what the server's level lacks beyond
+    /// this was taken by others.
+    unmetered: [f64; 4],
+    unmetered_at_ms: Ms,
     /// How long a request may take to reach the server after admission (0: at once, the
     /// exact mirror); see [`Limiter::set_latency`].
     latency_ms: Ms,
@@ -353,6 +358,8 @@ impl Limiter {
             paused_until_ms: None,
             clock_ms: now_ms,
             admissions: 0,
+            unmetered: [0.0; 4],
+            unmetered_at_ms: now_ms,
             latency_ms: 0.0,
         }
     }
@@ -511,6 +518,16 @@ impl Limiter {
         let decision = self.check(now, cost);
         if let Decision::Admit(_) = decision {
             self.admissions += 1;
+            let dt = now - self.unmetered_at_ms;
+            for dim in Dim::ALL {
+                let u = &mut self.unmetered[dim as usize];
+                *u = if self.slots[dim as usize].is_none() {
+                    decay(*u, dt, MINUTE_MS) + cost.amount(dim)
+                } else {
+                    0.0
+                };
+            }
+            self.unmetered_at_ms = self.unmetered_at_ms.max(now);
             for dim in Dim::ALL {
                 if let Some(slot) = self.slots[dim as usize].as_mut() {
                     // The request reaches the server a little later. A server bucket within
@@ -641,16 +658,17 @@ impl Limiter {
     ///   burst and the refill rate are the smaller ones); a server limit above the configured
     ///   one never raises it (the user may share the organisation's limit on purpose).
     /// * **Level.** The server's figures give an interval around its true level: `remaining`
-    ///   exactly, or ±1,000 when rounded (Anthropic documents "to the nearest thousand", but
+    ///   ±1 (a whole count of a level that refills continuously), or ±1,000 when rounded (Anthropic documents "to the nearest thousand", but
     ///   the interval holds for rounding down or up as well); `reset` (full again at
     ///   `reset_at`) gives `limit - (reset_at - now) * rate` to within two seconds of refill
     ///   (whole-second reset and `Date`); with both, their intersection (or `remaining` alone
     ///   when they disagree). A local level *inside* the interval is left alone: a client
     ///   alone keeps its exact copy rather than being dragged about by rounding. A local level
-    ///   *above* it comes down to the server's `remaining` (within the interval), or to the
+    ///   *above* it comes down to the server's `remaining` (at most the interval's top), or to the
     ///   interval's low end when only a reset places it: never trust a higher local number
-    ///   over a lower server one. A level *below* it is raised, but only to its low end less
-    ///   this client's own reservations in flight, which the server may not have counted yet.
+    ///   over a lower server one. A level *below* it is raised, but only to its low end (and
+    ///   never above `remaining`) less this client's own reservations in flight, which the
+    ///   server may not have counted yet.
     /// * **Others.** A copy above the interval means unseen clients of the same organisation
     ///   took more than was left to them: this client's share of the refill is halved
     ///   (additive increase, multiplicative decrease: see [`crate::core::share`]), so the copy
@@ -699,7 +717,7 @@ impl Limiter {
                 changed = true;
                 entry.insert(Slot {
                     bucket: Bucket::new(l, window, now),
-                    share: Share::learned(now),
+                    share: Share::learned(now, false),
                     configured: None,
                     since: admissions,
                 })
@@ -726,11 +744,10 @@ impl Limiter {
         // until then, known to within the whole-second precision of the reset and of the
         // `Date` it was read against). Where both are given, their intersection.
         let from_remaining = remaining.map(|r| {
-            if info.rounded {
-                (non_negative(r - ROUNDING_SLACK), r + ROUNDING_SLACK)
-            } else {
-                (r, r)
-            }
+            // An unrounded count is still a whole number of a level that refills
+            // continuously: floored, or rounded either way, it is within one of the truth.
+            let slack = if info.rounded { ROUNDING_SLACK } else { 1.0 };
+            (non_negative(r - slack), r + slack)
         });
         let from_reset = reset_at.map(|t| {
             // The server's own limit and rate when it sent them, else the bucket's.
@@ -753,16 +770,18 @@ impl Limiter {
         if let Some((lo, hi)) = view {
             let level = slot.bucket.level(now);
             let window = slot.bucket.window_ms();
-            // Raise a copy below the interval, but never past the server's level less our own
-            // reservations in flight: the server may not count them yet (OTPM metered in real
+            // Raise a copy below the interval, but never past the server's level (nor its own
+            // figure) less our own reservations in flight: the server may not count them yet (OTPM metered in real
             // time, or a request still on its way), and settling them later must not count
             // them twice. A copy above the interval comes down to the server's own figure,
-            // `remaining`, within the interval (not to its low end: a rounded figure is as
-            // likely above the truth as below it), or to the low end when only a reset time
-            // places it.
-            let floor = (lo - slot.share.inflight(now, window)).min(hi);
-            let target = if level > hi {
-                remaining.map_or(lo, |r| clamp(r, lo, hi))
+            // `remaining` (no more than the interval's top; not to its low end: a rounded
+            // figure is as likely above the truth as below it), or to the low end when only a
+            // reset time places it.
+            // A bucket learned just now has no level of ours: it takes the server's figure.
+            let figure = remaining.map_or(lo, |r| r.min(hi));
+            let floor = lo.min(figure) - slot.share.inflight(now, window);
+            let target = if learned || level > hi {
+                figure
             } else if level < floor {
                 floor
             } else {
@@ -771,7 +790,15 @@ impl Limiter {
             // A copy above what the server can have: others took more than was left to them.
             // A bucket just learned had no level of ours to disagree with.
             if learned {
-                slot.share = Share::learned(now);
+                // Others drew from it if the server has less than it would after our own
+                // recent requests alone (beyond what its figures leave open).
+                let ours = decay(
+                    self.unmetered[dim as usize],
+                    now - self.unmetered_at_ms,
+                    MINUTE_MS,
+                );
+                let others = slot.bucket.capacity() - ours > hi;
+                slot.share = Share::learned(now, others);
             } else {
                 slot.share.observed(now, window, level > hi);
             }

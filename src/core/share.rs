@@ -117,10 +117,10 @@ impl Share {
     }
 
     /// A bucket learned from headers just now: [`LEARNED_SHARE`] (the whole refill: the
-    /// learned level already counts what others took), others presumed, so that a client
-    /// that takes much leaves some (module docs).
-    pub fn learned(now_ms: Ms) -> Self {
-        Self::new(LEARNED_SHARE, true, true, now_ms)
+    /// learned level already counts what others took). `others`: the server's level showed
+    /// that others drew from it (then this client leaves some of what it takes, module docs).
+    pub fn learned(now_ms: Ms, others: bool) -> Self {
+        Self::new(LEARNED_SHARE, true, others, now_ms)
     }
 
     /// The share now (after [`Share::grow`]).
@@ -232,7 +232,7 @@ impl Share {
 }
 
 /// `x` forgotten over `dt` ms with time scale `w`: `x × w / (w + dt)`.
-fn decay(x: f64, dt: Ms, w: Ms) -> f64 {
+pub(crate) fn decay(x: f64, dt: Ms, w: Ms) -> f64 {
     let dt = clamp(dt, 0.0, Ms::MAX);
     x * w / (w + dt)
 }
@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn decrease_is_multiplicative_and_spaced_increase_additive() {
-        let mut s = Share::learned(0.0);
+        let mut s = Share::learned(0.0, true);
         s.observed(0.0, W, false);
         assert_eq!(s.share(), LEARNED_SHARE);
         s.observed(1_000.0, W, true);
