@@ -1370,3 +1370,39 @@ fn the_engine_rejects_a_call_only_on_a_wait_the_server_states() {
     }
     assert!(now - T0 > 5_000.0);
 }
+
+#[test]
+fn a_configured_budget_below_the_servers_limit_is_never_raised_by_its_level() {
+    // The caller budgets 1 request a minute out of the organisation's 1 000: the server's
+    // 999 remaining is the organisation's, not this budget's.
+    let mut l = Limiter::new(limits(Some(1.0), None, None, None), T0);
+    let t = admit(&mut l, T0, Cost::default());
+    l.settle(T0, t, &usage(0.0, 0.0));
+    let info = RateLimitInfo {
+        requests: dim_info(Some(1_000.0), Some(999.0)),
+        ..RateLimitInfo::default()
+    };
+    l.observe(T0 + 10.0, &info);
+    assert!(level(&l, T0 + 10.0, Dim::Requests) < 1.0);
+    assert!(matches!(
+        l.check(T0 + 10.0, Cost::default()),
+        Decision::Wait { .. }
+    ));
+    // Learned, or a server limit at or below the configured one: the server's level is ours.
+    let mut learned = Limiter::new(Limits::default(), T0);
+    learned.observe(
+        T0,
+        &RateLimitInfo {
+            requests: dim_info(Some(10.0), Some(0.0)),
+            ..RateLimitInfo::default()
+        },
+    );
+    learned.observe(
+        T0 + 10.0,
+        &RateLimitInfo {
+            requests: dim_info(Some(10.0), Some(8.0)),
+            ..RateLimitInfo::default()
+        },
+    );
+    assert!(level(&learned, T0 + 10.0, Dim::Requests) >= 7.0);
+}

@@ -668,7 +668,8 @@ impl Limiter {
     ///   interval's low end when only a reset places it: never trust a higher local number
     ///   over a lower server one. A level *below* it is raised, but only to its low end (and
     ///   never above `remaining`) less this client's own reservations in flight, which the
-    ///   server may not have counted yet.
+    ///   server may not have counted yet; never when a configured limit is below the server's
+    ///   (a budget of the caller's own within the organisation's bucket).
     /// * **Others.** A copy above the interval means unseen clients of the same organisation
     ///   took more than was left to them: this client's share of the refill is halved
     ///   (additive increase, multiplicative decrease: see [`crate::core::share`]), so the copy
@@ -779,10 +780,16 @@ impl Limiter {
             // reset time places it.
             // A bucket learned just now has no level of ours: it takes the server's figure.
             let figure = remaining.map_or(lo, |r| r.min(hi));
+            // A configured limit below the server's is the caller's own budget within the
+            // organisation's: the server's level is not its level, and never raises it.
+            let raisable = match slot.configured {
+                None => true,
+                Some(c) => limit.is_some_and(|l| l <= c),
+            };
             let floor = lo.min(figure) - slot.share.inflight(now, window);
             let target = if learned || level > hi {
                 figure
-            } else if level < floor {
+            } else if level < floor && raisable {
                 floor
             } else {
                 level
