@@ -366,16 +366,17 @@ impl Limiter {
 
     /// Other processes of the organisation may be starting at the same time: until the first
     /// response, spend at most a quarter of each configured bucket
-    /// ([`crate::core::share::BLIND_SHARE`]), refilled at a quarter of its rate. The first
-    /// response ends it: a client alone then counts on the whole bucket again (it lost
+    /// ([`crate::core::share::BLIND_SHARE`]) beyond its refill, or the first request when
+    /// that alone is larger. The first response ends it: a client alone then counts on the whole bucket again (it lost
     /// nothing if that response came before the quarter refilled), one that is not on its
     /// share. The engine starts this way; a bare limiter counts on the whole bucket.
     pub fn start_blind(&mut self, now_ms: Ms) {
         let now = self.tick(now_ms);
         for slot in self.slots.iter_mut().flatten() {
             if slot.configured.is_some() {
+                // The refill is this client's until shown otherwise; the opening holds back.
                 slot.share = Share::blind(now);
-                slot.apply_share(now, slot.share.share());
+                slot.apply_share(now, 1.0);
             }
         }
     }
@@ -674,7 +675,8 @@ impl Limiter {
     ///   took more than was left to them: this client's share of the refill is halved
     ///   (additive increase, multiplicative decrease: see [`crate::core::share`]), so the copy
     ///   refills at the rate left to it, and a request needs headroom for the others' lumps.
-    ///   A configured bucket is blind until the first response (a quarter of it may be spent);
+    ///   A configured bucket is blind until the first response (a quarter of it may be spent
+    ///   beyond the refill, when the engine asks: [`Limiter::start_blind`]);
     ///   a bucket learned from headers starts at a quarter share.
     /// * `remaining`/`reset` for a dimension whose limit is neither known nor sent are ignored:
     ///   there is no bucket to hold them.

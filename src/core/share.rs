@@ -14,7 +14,8 @@
 //!   disagreement is often seen by several responses in a row), down to [`MIN_SHARE`].
 //! * **Blind start.** A bucket configured by the caller is full at start, but other processes
 //!   may be starting too: until the first response says anything, a client spends at most
-//!   [`BLIND_SHARE`] of each bucket. The first response then sets the share to 1 when the
+//!   [`BLIND_SHARE`] of each bucket (or its first request, if that alone is larger) beyond
+//!   the refill. The first response then sets the share to 1 when the
 //!   server agrees with the copy (a client alone loses nothing: the first response usually
 //!   arrives before the spent quarter has refilled), or to half the blind share when it does
 //!   not. The engine asks for this ([`crate::core::limiter::Limiter::start_blind`]); a bare
@@ -79,6 +80,9 @@ pub struct Share {
     cut_at_ms: Ms,
     /// A response has been seen since the bucket exists (before: blind).
     seen: bool,
+    /// The cost of the first admission while blind (0 before it): a first request larger than
+    /// the blind quarter is the whole opening.
+    first: f64,
     /// Others have been seen drawing from the bucket.
     shared: bool,
     /// What this client took recently (hyperbolically forgotten over a window), and when.
@@ -97,6 +101,7 @@ impl Share {
             grown_at_ms: now_ms,
             cut_at_ms: Ms::NEG_INFINITY,
             seen,
+            first: 0.0,
             shared,
             own: 0.0,
             own_at_ms: now_ms,
@@ -138,14 +143,19 @@ impl Share {
         self.shared
     }
 
-    /// Additive increase up to `now_ms` (nothing while blind). Returns the share.
+    /// Additive increase up to `now_ms` (nothing while blind). Returns the share of the
+    /// refill to count on: the whole refill while blind (the opening holds back instead).
     pub fn grow(&mut self, now_ms: Ms, window_ms: Ms) -> f64 {
         if self.seen && now_ms > self.grown_at_ms {
             let dt = now_ms - self.grown_at_ms;
             self.share = (self.share + INCREASE_PER_WINDOW * dt / window_ms).min(1.0);
         }
         self.grown_at_ms = self.grown_at_ms.max(now_ms);
-        self.share
+        if self.seen {
+            self.share
+        } else {
+            1.0
+        }
     }
 
     /// A response showed the server's level. `overshoot`: below what the copy predicted,
@@ -198,13 +208,18 @@ impl Share {
             };
             others + own
         } else {
-            (1.0 - BLIND_SHARE) * capacity
+            // Keep back what the opening may not spend: all but a quarter of the bucket, or
+            // all but the first request when that alone was larger.
+            capacity - (BLIND_SHARE * capacity).max(self.first)
         };
         (n + headroom).min(capacity.max(n))
     }
 
     /// This client took `n` (an admission).
     pub fn took(&mut self, now_ms: Ms, n: f64, window_ms: Ms) {
+        if !self.seen && self.first == 0.0 {
+            self.first = n;
+        }
         self.own = decay(self.own, now_ms - self.own_at_ms, window_ms) + n;
         self.own_at_ms = self.own_at_ms.max(now_ms);
         self.add_inflight(now_ms, n, window_ms);
@@ -248,6 +263,10 @@ mod tests {
         let mut s = Share::blind(0.0);
         // Blind: a quarter of the bucket, whatever the cost.
         assert_eq!(s.need(0.0, 1_000.0, 8_000.0, 8_000.0 / W, W), 7_000.0);
+        // A first request larger than the quarter is the whole opening.
+        let mut big = s;
+        big.took(0.0, 5_000.0, W);
+        assert_eq!(big.need(0.0, 100.0, 8_000.0, 8_000.0 / W, W), 3_100.0);
         s.observed(5_000.0, W, false);
         assert_eq!(s.share(), 1.0);
         assert_eq!(s.need(5_000.0, 1_000.0, 8_000.0, 8_000.0 / W, W), 1_000.0);
