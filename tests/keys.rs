@@ -371,7 +371,7 @@ proptest! {
             slot_of.insert(id, *slot);
             heads[*slot as usize].insert((-i64::from(*prio), id, id));
             let before: Vec<f64> = lims.iter().map(|l| l.snapshot(now)[0].remaining).collect();
-            let p = s.poll_keys(now, &mut lims, &|_, _, _| None);
+            let p = s.poll_keys(now, &mut lims, &|_, _, _, _| None);
             let mut taken = [0.0f64; 4];
             for (id, _) in &p.admitted {
                 let k = slot_of[id] as usize;

@@ -680,13 +680,15 @@ fn a_clock_that_steps_back_does_not_turn_a_short_wait_into_a_long_sleep() {
     for step in [1.0, 1_000.0, HOUR, 2.0 * DAY, 10.0 * YEAR] {
         let mut c = config();
         c.limits = Limits {
-            rpm: Some(60.0),
+            rpm: Some(240.0),
             ..Limits::default()
         };
         c.timeout_ms = Some(30_000.0);
         let mut e = Engine::new(c, T0);
         e.set_record_events(true);
-        // Use the minute's requests, so the next one waits about a second for a token.
+        // Use the requests an engine spends before its first response (a quarter of the
+        // minute's 240, in case other processes start too), so the next one waits about a
+        // second for a token.
         let ids: Vec<Id> = (0..61)
             .map(|_| e.submit(T0, Request::default()).unwrap())
             .collect();

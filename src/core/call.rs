@@ -29,7 +29,7 @@ use super::config::{Config, OutputReservation};
 use super::headers::RateLimitInfo;
 use super::index::{IdMap, PairSet};
 use super::keys::{KeyLimits, Keys, LimitKey, Slot};
-use super::limiter::{Blocker, Cost, Decision, Dim, Limiter, Source, Ticket, Usage};
+use super::limiter::{Blocker, Cost, Decision, Dim, Limiter, Ticket, Usage};
 use super::models::limits_for;
 use super::scheduler::{Poll, Scheduler};
 use super::Ms;
@@ -340,25 +340,35 @@ fn status_reason(s: u16) -> &'static str {
     }
 }
 
-/// Whether a queued head blocked by its key's `limiter` (`decision`, a wait) is refused with
-/// `RETRY_AFTER_TOO_LONG` rather than kept waiting, and the wait to report: a server-imposed
-/// pause longer than `max_ms`, or a limit learned from headers whose refill would keep it
-/// waiting longer than that (an IETF window of days, say). Those are the server's terms, and
-/// nobody waits them out. (A configured limit is the caller's own choice, and is waited on.)
-fn refusal(limiter: &Limiter, now_ms: Ms, decision: &Decision, max_ms: Ms) -> Option<Ms> {
+/// Whether a queued head of cost `cost`, blocked by its key's `limiter` (`decision`, a wait),
+/// is refused with `RETRY_AFTER_TOO_LONG` rather than kept waiting, and the wait to report:
+/// a server-imposed pause longer than `max_ms`, or a limit learned from headers whose refill,
+/// by the server's own arithmetic ([`Limiter::stated_wait`]), would keep it waiting longer
+/// than that (an IETF window of days, say). Those are the server's terms, and nobody waits
+/// them out. A configured limit is the caller's own choice, and is waited on; the estimate of
+/// other clients' share only ever delays a call, never fails one.
+fn refusal(
+    limiter: &Limiter,
+    now_ms: Ms,
+    cost: Cost,
+    decision: &Decision,
+    max_ms: Ms,
+) -> Option<Ms> {
     if let Some(until) = limiter.paused_until(now_ms) {
         let hint_ms = until - now_ms;
         return (hint_ms > max_ms).then_some(hint_ms);
     }
-    let Decision::Wait {
-        until_ms,
-        blocker: Blocker::Dim(dim),
-    } = *decision
-    else {
+    if !matches!(
+        decision,
+        Decision::Wait {
+            blocker: Blocker::Dim(_),
+            ..
+        }
+    ) {
         return None;
-    };
-    let hint_ms = until_ms - now_ms;
-    (hint_ms > max_ms && limiter.source(dim) == Some(Source::Headers)).then_some(hint_ms)
+    }
+    let hint_ms = limiter.stated_wait(now_ms, cost)?;
+    (hint_ms > max_ms).then_some(hint_ms)
 }
 
 /// The engine: the whole policy, as plain state and pure transitions.
@@ -514,6 +524,7 @@ impl Engine {
         let slot = self.keys.slot(&request.key, now_ms, |k| {
             let mut limiter = Limiter::new(limits_for(config, &k.class), now_ms);
             limiter.set_latency(ASSUMED_LATENCY_MS);
+            limiter.start_blind(now_ms);
             limiter
         });
         self.keys.retain(slot);
@@ -736,7 +747,8 @@ impl Engine {
     /// adaptive controller's window and spacing ([`super::adaptive`]), which learns of each.
     fn admit(&mut self, now_ms: Ms) -> Poll {
         let max_ms = self.config.retry.max_retry_after_ms;
-        let refuse = move |l: &Limiter, now: Ms, d: &Decision| refusal(l, now, d, max_ms);
+        let refuse =
+            move |l: &Limiter, now: Ms, c: Cost, d: &Decision| refusal(l, now, c, d, max_ms);
         let gate = match &self.adaptive {
             Some(a) if !self.keys.any_limits_known() => a.gate(now_ms, self.scheduler.in_flight()),
             _ => {

@@ -25,6 +25,7 @@ pub mod peek;
 pub mod presets;
 pub mod scheduler;
 pub mod sha256;
+pub mod share;
 pub mod sse;
 
 /// Milliseconds, as `f64` (JavaScript's native number). Absolute times are epoch milliseconds.

@@ -102,9 +102,9 @@ pub struct Poll {
 }
 
 /// The rule that refuses a blocked head rather than let it wait: given the head's limiter, the
-/// time and the limiter's answer (a [`Decision::Wait`]), the wait to report, or `None` to let
-/// it wait.
-pub type Refuse<'a> = &'a dyn Fn(&Limiter, Ms, &Decision) -> Option<Ms>;
+/// time, the head's cost and the limiter's answer (a [`Decision::Wait`]), the wait to report,
+/// or `None` to let it wait.
+pub type Refuse<'a> = &'a dyn Fn(&Limiter, Ms, Cost, &Decision) -> Option<Ms>;
 
 /// The queue key: priority descending (`i32::MAX` is 0), then `seq`, then id (so equal seqs
 /// stay distinct).
@@ -277,7 +277,7 @@ impl Scheduler {
     /// the last poll without the scheduler being told).
     pub fn poll(&mut self, now_ms: Ms, limiter: &mut Limiter) -> Poll {
         self.wake_all();
-        self.poll_keys(now_ms, std::slice::from_mut(limiter), &|_, _, _| None)
+        self.poll_keys(now_ms, std::slice::from_mut(limiter), &|_, _, _, _| None)
     }
 
     /// Admit what can go now, reserving through each entry's key's limiter (`limiters`,
@@ -328,7 +328,7 @@ impl Scheduler {
                     out.never.push((head.2, dim, cost, capacity));
                 }
                 decision @ Decision::Wait { until_ms, blocker } => {
-                    if let Some(wait) = refuse(limiter, now_ms, &decision) {
+                    if let Some(wait) = refuse(limiter, now_ms, entry.cost, &decision) {
                         self.take(&entry);
                         out.refused.push((head.2, wait));
                     } else {

@@ -4,8 +4,8 @@
 //! print, and the caller prints it (and may add the wall time, which this module cannot read).
 
 use super::{
-    compare, run as run_one, Mix, OtpmMetering, PacerKeys, PacerLimits, Scenario, StrategyKind,
-    Table,
+    compare, run as run_one, Mix, OtpmMetering, PacerKeys, PacerLimits, Rounding, Scenario,
+    StrategyKind, Table,
 };
 use std::fmt::Write as _;
 
@@ -33,6 +33,12 @@ OPTIONS:
     --metering M        OTPM metering: reservation (default) or realtime
     --learn-limits      llm-pacer is not told the limits: it learns them from headers
     --skew-ms MS        the server's clock runs MS ms ahead (negative: behind; default 0)
+    --rounding R        token `remaining` rounded to the thousand: nearest (default, as
+                        Anthropic documents), down or up
+    --latency-ms LO,HI  an admitted request answers after U[LO, HI] ms (default: time to
+                        first byte + output at 80 tokens/s)
+    --variant V         standard (default), or burst: latency U[2000, 8000] ms and
+                        `remaining` rounded down (flags after it override its settings)
     --seeds N           instead of the comparison: llm-pacer alone over seeds 1..N, for 1, 2,
                         4 and 8 clients (or --clients K): 429s per request, worst and mean ratio
     --hidden-capacity   instead: a server that sends no rate-limit headers (8 concurrent,
@@ -218,6 +224,45 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
             "--hidden-capacity" => hidden = true,
             "--models" => s.mix = Some(Mix::two_models()),
             "--orgs" => orgs = Some(value::<u32>(&flag, next())?),
+            "--rounding" => {
+                s.server.rounding = match value::<String>(&flag, next())?.as_str() {
+                    "nearest" => Rounding::Nearest,
+                    "down" => Rounding::Down,
+                    "up" => Rounding::Up,
+                    other => {
+                        return Err(format!(
+                            "--rounding: expected `nearest`, `down` or `up`, got `{other}`"
+                        ))
+                    }
+                }
+            }
+            "--latency-ms" => {
+                let v = value::<String>(&flag, next())?;
+                let range = v
+                    .split_once(',')
+                    .and_then(|(lo, hi)| Some((lo.trim().parse().ok()?, hi.trim().parse().ok()?)));
+                match range {
+                    Some(r) => s.server.response_latency_ms = Some(r),
+                    None => return Err(format!("--latency-ms: expected `LO,HI`, got `{v}`")),
+                }
+            }
+            "--variant" => match value::<String>(&flag, next())?.as_str() {
+                "standard" => {
+                    let d = Scenario::issue_default(1).server;
+                    s.server.response_latency_ms = d.response_latency_ms;
+                    s.server.rounding = d.rounding;
+                }
+                "burst" => {
+                    let b = Scenario::burst_variant(1).server;
+                    s.server.response_latency_ms = b.response_latency_ms;
+                    s.server.rounding = b.rounding;
+                }
+                other => {
+                    return Err(format!(
+                        "--variant: expected `standard` or `burst`, got `{other}`"
+                    ))
+                }
+            },
             "--metering" => {
                 s.server.metering = match value::<String>(&flag, next())?.as_str() {
                     "reservation" => OtpmMetering::Reservation,

@@ -1,7 +1,7 @@
 //! A scenario: one server, one workload, K clients, one seed.
 
 use super::mix::{Mix, PacerKeys};
-use super::server::ServerConfig;
+use super::server::{Rounding, ServerConfig};
 use super::workload::{Arrival, Workload};
 use crate::core::config::Config;
 use crate::core::limiter::Limits;
@@ -59,6 +59,18 @@ impl Scenario {
             pacer_limits: PacerLimits::Configured,
             mix: None,
         }
+    }
+
+    /// The uncoordinated-burst variant of [`Scenario::issue_default`]: the same workload (all
+    /// requests submitted at the start), but every admitted request answers after a uniform
+    /// U[2 s, 8 s] (as a loopback test server does), and the server rounds token `remaining`
+    /// *down* to the thousand. Long, even latencies make the clients' opening bursts land
+    /// together, and rounding down hides up to 1,000 tokens of each bucket.
+    pub fn burst_variant(clients: u32) -> Self {
+        let mut s = Self::issue_default(clients);
+        s.server.response_latency_ms = Some((2_000.0, 8_000.0));
+        s.server.rounding = Rounding::Down;
+        s
     }
 
     /// Check the scenario; the message names what is wrong.
@@ -137,10 +149,23 @@ impl fmt::Display for Scenario {
         } else {
             limits
         };
+        let latency = match s.response_latency_ms {
+            Some((lo, hi)) => format!("U[{lo}, {hi}] ms"),
+            None => format!(
+                "ttfb lognormal median {} ms + output at {}/s",
+                s.ttfb_median_ms, s.tokens_per_s
+            ),
+        };
         writeln!(
             f,
-            "limits:{limits} (OTPM metered by {}); p529 {}",
+            "limits:{limits} (OTPM metered by {}; token remaining rounded {}); p529 {}; \
+             latency {latency}",
             s.metering.name(),
+            match s.rounding {
+                Rounding::Nearest => "to the nearest thousand",
+                Rounding::Down => "down to the thousand",
+                Rounding::Up => "up to the thousand",
+            },
             s.p_overloaded
         )?;
         if let Some(m) = &self.mix {
