@@ -212,11 +212,12 @@ fn engine(c: &mut Criterion) {
             input_tokens: 1_500.0,
             max_tokens: Some(1_024.0),
             priority: 0,
+            ..Request::default()
         };
         let mut now = T0;
         b.iter(|| {
             now += 1.0;
-            let id = e.submit(now, request).expect("open");
+            let id = e.submit(now, request.clone()).expect("open");
             let actions = e.poll(now);
             assert_eq!(actions.len(), 1, "sent at once");
             let v = e.on_response(now, id, 200, &info, None, 0.5);

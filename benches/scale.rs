@@ -4,7 +4,8 @@
 //! cargo bench --bench scale
 //! ```
 //!
-//! For each queue size N, on the issue's Tier 1 limits (RPM 50, ITPM 30,000, OTPM 8,000),
+//! For each queue size N, spread over K limit keys (K = 1: one organisation and model; K =
+//! 1,000: as many keys, each with the same limits), on the issue's Tier 1 limits (RPM 50, ITPM 30,000, OTPM 8,000),
 //! concurrency 5, in virtual time (the clock jumps to [`Engine::next_wake`]; every response
 //! comes back at once, a 200 with its usage):
 //! * `submit` — ns per [`Engine::submit`] while the queue grows from 0 to N;
@@ -18,6 +19,7 @@
 use llm_pacer::core::call::{Action, Engine, Request, Verdict};
 use llm_pacer::core::config::Config;
 use llm_pacer::core::headers::RateLimitInfo;
+use llm_pacer::core::keys::LimitKey;
 use llm_pacer::core::limiter::{Limits, Usage};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -85,9 +87,10 @@ fn engine() -> Engine {
     Engine::new(c, T0)
 }
 
-/// The i-th request: input 800..2,300 tokens, max_tokens 1,024.
-fn request(i: u64) -> Request {
+/// The i-th request of `keys` limit keys: input 800..2,300 tokens, max_tokens 1,024.
+fn request(i: u64, keys: u64) -> Request {
     Request {
+        key: LimitKey::new(i % keys, ""),
         input_tokens: 800.0 + (i * 7_919 % 1_500) as f64,
         max_tokens: Some(1_024.0),
         priority: 0,
@@ -123,17 +126,30 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs it with no flag: keep that
     // quick (the smallest size only).
     let full = std::env::args().any(|a| a == "--bench");
-    let sizes: &[u64] = if full {
-        &[1_000, 10_000, 100_000]
+    let sizes: &[(u64, u64)] = if full {
+        &[
+            (1_000, 1),
+            (10_000, 1),
+            (100_000, 1),
+            (10_000, 1_000),
+            (100_000, 1_000),
+        ]
     } else {
-        &[1_000]
+        &[(1_000, 1), (1_000, 100)]
     };
     let info = RateLimitInfo::default();
     println!(
-        "{:>8} {:>11} {:>11} {:>13} {:>10} {:>15} {:>10}",
-        "queued", "submit ns", "bytes/call", "steady ns", "drain ms", "drain ns/adm", "peak MiB"
+        "{:>8} {:>6} {:>11} {:>11} {:>13} {:>10} {:>15} {:>10}",
+        "queued",
+        "keys",
+        "submit ns",
+        "bytes/call",
+        "steady ns",
+        "drain ms",
+        "drain ns/adm",
+        "peak MiB"
     );
-    for &n in sizes {
+    for &(n, keys) in sizes {
         let base = IN_USE.load(Relaxed);
         PEAK.store(base, Relaxed);
 
@@ -141,7 +157,7 @@ fn main() {
         let mut e = engine();
         let t = Instant::now();
         for i in 0..n {
-            black_box(e.submit(T0, request(i)).expect("open"));
+            black_box(e.submit(T0, request(i, keys)).expect("open"));
         }
         let submit_ns = t.elapsed().as_nanos() as f64 / n as f64;
         let per_call = (IN_USE.load(Relaxed) - base) as f64 / n as f64;
@@ -159,7 +175,7 @@ fn main() {
                 idle = if k == 0 { idle + 1 } else { 0 };
                 assert!(idle < 1_000, "no progress");
                 for _ in 0..k {
-                    e.submit(now, request(next)).expect("open");
+                    e.submit(now, request(next, keys)).expect("open");
                     next += 1;
                 }
                 done += k;
@@ -183,8 +199,9 @@ fn main() {
         assert!(admissions >= n as usize);
         let peak = (PEAK.load(Relaxed) - base) as f64 / (1024.0 * 1024.0);
         println!(
-            "{:>8} {:>11.0} {:>11.0} {:>13.0} {:>10.1} {:>15.0} {:>10.1}",
+            "{:>8} {:>6} {:>11.0} {:>11.0} {:>13.0} {:>10.1} {:>15.0} {:>10.1}",
             n,
+            keys,
             submit_ns,
             per_call,
             steady_ns,

@@ -2,6 +2,8 @@
 // (scripts/build-pkg.sh) pastes this file into each entry, between the lines that load the
 // WebAssembly module and the lines that export what `createApi` returns.
 
+// @include strict.js
+
 /**
  * @param {{ RawPacer: any, RawLow: any }} glue
  *   the wasm-bindgen bindings, already initialised (or, for `llm-pacer/slim`, initialised
@@ -108,7 +110,23 @@ function createApi(glue, isReady) {
   // numbers, src/wasm/options.rs, plus the functions): `undefined` and `null` mean "not given";
   // a wrong type is a TypeError, a value out of range a RangeError, each naming the option as
   // written (`retry.maxRetries`); type checks first, in reading order, then the ranges;
-  // unknown keys are ignored. Each option is read once.
+  // an unknown key is a TypeError naming it and the closest known one (see OPTIONS). Each
+  // option is read once.
+
+  /**
+   * Every option key, per options object (the path as the errors spell it; `*` is any key):
+   * adding an option is one line here, and its reader below.
+   */
+  const OPTIONS = {
+    "": "limits preset retry budget concurrency timeoutMs outputReservation estimate fetch clock seed onEvent debug limitKey",
+    "limits.": "rpm tpm itpm otpm models",
+    "limits.models.*.": "rpm tpm itpm otpm",
+    "retry.": "maxRetries initialDelayMs maxDelayMs multiplier jitter maxRetryAfterMs retryOn",
+    "budget.": "ratio maxTokens",
+    // The lower-level exports' own options.
+    Backoff: "initialDelayMs maxDelayMs multiplier jitter maxRetries maxRetryAfterMs seed",
+    Limiter: "limits preset outputReservation latencyMs",
+  };
 
   /** The TypeError (`type`) or RangeError naming `path`. */
   const optionError = (type, path, expected) =>
@@ -128,12 +146,13 @@ function createApi(glue, isReady) {
    * `options` as `[numbers, functions]` for the Wasm side, or a throw naming a bad option.
    * @returns {[number[], object]}
    */
-  function readOptions(options) {
+  function readOptions(options, top = "") {
     const n = Array(19);
     const fns = {};
     if (absent(options)) return [n.fill(NaN), fns];
     if (!isObject(options)) throw new TypeError("llm-pacer: options must be an object");
     const o = options;
+    checkKeys(o, OPTIONS[top], "");
     /** `obj[key]` if a number (NaN included), `undefined` if absent; else a TypeError naming `path`. */
     const num = (obj, key, path) => {
       const v = obj[key];
@@ -156,7 +175,29 @@ function createApi(glue, isReady) {
     const integer = (v, lo, hi) => Number.isInteger(v) && v >= lo && v <= hi;
 
     const limits = obj("limits");
-    if (limits) ["rpm", "tpm", "itpm", "otpm"].forEach((k, i) => (n[i] = num(limits, k, `limits.${k}`)));
+    const DIMS4 = ["rpm", "tpm", "itpm", "otpm"];
+    const LIMIT = "a number greater than 0 and at most 1e12";
+    if (limits) {
+      checkKeys(limits, OPTIONS["limits."], "limits.");
+      DIMS4.forEach((k, i) => (n[i] = num(limits, k, `limits.${k}`)));
+    }
+    // `limits.models`: per model class, flat for the Wasm side (class, rpm, tpm, itpm, otpm).
+    const models = limits?.models;
+    if (!absent(models)) {
+      if (!isObject(models)) throw optionError(1, "limits.models", "an object of limits by model class");
+      fns.models = [];
+      for (const [name, m] of Object.entries(models)) {
+        const path = `limits.models.${name}`;
+        if (!isObject(m)) throw optionError(1, path, "an object");
+        checkKeys(m, OPTIONS["limits.models.*."], `${path}.`);
+        fns.models.push(name);
+        for (const k of DIMS4) {
+          const v = num(m, k, `${path}.${k}`);
+          if (v !== undefined && !(v >= MIN_POSITIVE && v <= 1e12)) throw optionError(0, `${path}.${k}`, LIMIT);
+          fns.models.push(v ?? NaN);
+        }
+      }
+    }
     const preset = o.preset;
     if (!absent(preset)) {
       if (typeof preset != "string") throw optionError(1, "preset", "a string");
@@ -164,6 +205,7 @@ function createApi(glue, isReady) {
     }
     const retry = obj("retry");
     if (retry) {
+      checkKeys(retry, OPTIONS["retry."], "retry.");
       n[5] = num(retry, "maxRetries", "retry.maxRetries");
       if (n[5] !== undefined && !integer(n[5], 0, 100)) throw optionError(0, "retry.maxRetries", "an integer from 0 to 100");
       n[6] = num(retry, "initialDelayMs", "retry.initialDelayMs");
@@ -183,7 +225,7 @@ function createApi(glue, isReady) {
         for (let i = 0; i < list.length; i++) {
           const s = list[i];
           if (typeof s != "number") throw optionError(1, "retry.retryOn", STATUSES);
-          if (!integer(s, 100, 599)) throw optionError(0, "retry.retryOn", "a list of HTTP statuses from 100 to 599");
+          if (!integer(s, 400, 599)) throw optionError(0, "retry.retryOn", "a list of HTTP error statuses (integers from 400 to 599)");
           n.push(s);
         }
       }
@@ -191,14 +233,18 @@ function createApi(glue, isReady) {
     const budget = o.budget;
     if (budget === false) n[11] = 0;
     else if (isObject(budget)) {
+      checkKeys(budget, OPTIONS["budget."], "budget.");
       n[11] = 1;
       n[12] = num(budget, "ratio", "budget.ratio");
       n[13] = num(budget, "maxTokens", "budget.maxTokens");
     } else if (!absent(budget)) throw optionError(1, "budget", "an object or false");
-    n[14] = num(o, "concurrency", "concurrency");
+    // "auto": adaptive window and rate while no limit is known (-1 on the Wasm side).
+    const auto = o.concurrency === "auto";
+    n[14] = auto ? undefined : num(o, "concurrency", "concurrency");
     if (n[14] !== undefined && n[14] !== Infinity && !integer(n[14], 1, 1e6)) {
-      throw optionError(0, "concurrency", "an integer from 1 to 1000000, or Infinity");
+      throw optionError(0, "concurrency", 'an integer from 1 to 1000000, Infinity, or "auto"');
     }
+    if (auto) n[14] = -1;
     n[15] = num(o, "timeoutMs", "timeoutMs");
     const reservation = o.outputReservation;
     /** -1 `"max_tokens"`, -2 `"none"` (the Wasm side's codes), after the range checks. */
@@ -209,6 +255,7 @@ function createApi(glue, isReady) {
     } else if (typeof reservation == "number") n[16] = reservation;
     else if (!absent(reservation)) throw optionError(1, "outputReservation", RESERVATION);
     fns.estimate = fn(o, "estimate", "estimate");
+    fns.limitKey = fn(o, "limitKey", "limitKey");
     fns.fetch = fn(o, "fetch", "fetch");
     fns.onEvent = fn(o, "onEvent", "onEvent");
     const clock = obj("clock", "an object with now() and sleep(ms, signal)");
@@ -217,6 +264,9 @@ function createApi(glue, isReady) {
       fns.now = fn(clock, "now", "clock.now") ?? throwError(optionError(1, "clock.now", "a function"));
       fns.sleep = fn(clock, "sleep", "clock.sleep") ?? throwError(optionError(1, "clock.sleep", "a function"));
     }
+    const debug = o.debug;
+    if (!absent(debug) && typeof debug != "boolean") throw optionError(1, "debug", "a boolean");
+    fns.debug = debug;
     n[17] = num(o, "seed", "seed");
     if (n[17] !== undefined && !Number.isSafeInteger(n[17])) throw optionError(0, "seed", "a safe integer");
 
@@ -225,9 +275,7 @@ function createApi(glue, isReady) {
       const v = n[i];
       if (v !== undefined && !(v >= lo && v <= hi)) throw optionError(0, path, expected);
     };
-    ["rpm", "tpm", "itpm", "otpm"].forEach((k, i) =>
-      range(i, `limits.${k}`, MIN_POSITIVE, 1e12, "a number greater than 0 and at most 1e12"),
-    );
+    DIMS4.forEach((k, i) => range(i, `limits.${k}`, MIN_POSITIVE, 1e12, LIMIT));
     range(6, "retry.initialDelayMs", 0, 864e5, MS);
     range(7, "retry.maxDelayMs", 0, 864e5, MS);
     if ((n[7] ?? 6e4) < (n[6] ?? 1e3)) {
@@ -251,7 +299,8 @@ function createApi(glue, isReady) {
 
   /**
    * The bytes of a `Request` input's body, for the estimate: read from a clone (the caller's
-   * body is never touched), at most REQUEST_BODY_CAP of them, else `undefined`.
+   * body is never touched), at most REQUEST_BODY_CAP of them; past that, the number of bytes
+   * seen (the estimate prices that length); `undefined` if the body fails.
    * @param {Request} request
    */
   async function requestBody(request) {
@@ -263,7 +312,7 @@ function createApi(glue, isReady) {
         const { done, value } = await reader.read();
         if (done) break;
         n += value.byteLength;
-        if (n > REQUEST_BODY_CAP) return undefined;
+        if (n > REQUEST_BODY_CAP) return n;
         chunks.push(value);
       }
     } catch {
@@ -278,6 +327,40 @@ function createApi(glue, isReady) {
       n += c.byteLength;
     }
     return bytes;
+  }
+
+  /**
+   * Is this call an SDK's own retry (`x-stainless-retry-count` above 0, as the Anthropic and
+   * OpenAI SDKs send it)? Then the SDK retries on top of the pacer's retries.
+   */
+  function sdkRetry(input, init) {
+    const h = init?.headers ?? (typeof Request === "function" && input instanceof Request ? input.headers : undefined);
+    if (!isObject(h)) return false;
+    const name = "x-stainless-retry-count";
+    let v;
+    if (typeof h.get == "function") v = h.get(name);
+    else for (const [k, x] of Array.isArray(h) ? h : Object.entries(h)) if (String(k).toLowerCase() == name) v = x;
+    return Number(v) > 0;
+  }
+
+  /** One line per event for the `debug` option: what happened, never a URL, header, body or key. */
+  function logEvent(e) {
+    let line = `llm-pacer: ${e.id ? `#${e.id} ` : ""}${e.type} ${e.reason}`;
+    for (const k of ["attempt", "status", "delayMs", "latencyMs", "model"]) if (e[k] !== undefined) line += ` ${k}=${e[k]}`;
+    if (e.usage) line += ` usage=${e.usage.inputTokens}in/${e.usage.outputTokens}out`;
+    if (e.message) line += ` ${e.message}`;
+    (globalThis.process?.stderr ? console.error : console.debug)(line);
+  }
+
+  /** `LLM_PACER_DEBUG=1` in the environment, where there is one (in Deno, only with the permission already granted: never a prompt). */
+  function envDebug() {
+    try {
+      const p = globalThis.Deno?.permissions;
+      if (p && p.querySync({ name: "env", variable: "LLM_PACER_DEBUG" }).state != "granted") return false;
+      return globalThis.process?.env?.LLM_PACER_DEBUG === "1";
+    } catch {
+      return false;
+    }
   }
 
   /** `pacer.fetch` at `priority`: a `Request` input's own body is read for the estimate first. */
@@ -297,13 +380,57 @@ function createApi(glue, isReady) {
   /** Paces and retries `fetch` calls to an LLM API; see the README and index.d.ts. */
   class Pacer {
     #raw;
+    /** Who gets events: `onEvent`, the `debug` logger, `llm-pacer/opentelemetry`. */
+    #listeners = new Set();
     /** @param {object} [options] */
     constructor(options) {
       ensureReady("new Pacer()");
-      const raw = new glue.RawPacer(...readOptions(options), makeError);
+      const [numbers, fns] = readOptions(options);
+      const listeners = this.#listeners;
+      if (fns.onEvent) listeners.add(fns.onEvent);
+      if (fns.debug ?? envDebug()) listeners.add(logEvent);
+      const emit = (fns.onEvent = (e) => {
+        for (const l of listeners) {
+          try {
+            l(e);
+          } catch {} // a listener's exception is its own
+        }
+      });
+      const raw = new glue.RawPacer(numbers, fns, makeError);
+      raw.events(listeners.size > 0);
       this.#raw = raw;
+      let warned = false;
+      const call = (input, init, priority) => {
+        if (!warned && sdkRetry(input, init)) {
+          warned = true;
+          emit({
+            type: "warning",
+            reason: "sdk_retries",
+            message:
+              "the SDK retries on top of the pacer (x-stainless-retry-count > 0), which multiplies attempts: " +
+              "create the client with maxRetries: 0",
+            at: Math.round(fns.now ? fns.now.call(fns.clock) : Date.now()),
+          });
+        }
+        return pacedFetch(raw, input, init, priority);
+      };
+      this.#call = call;
       /** `fetch`, paced and retried; bound, so it can be passed around on its own. */
-      this.fetch = (input, init) => pacedFetch(raw, input, init, 0);
+      this.fetch = (input, init) => call(input, init, 0);
+    }
+    #call;
+    /**
+     * Add an event listener (as `onEvent`); returns the function that removes it. For
+     * adapters such as `llm-pacer/opentelemetry`.
+     * @param {(event: object) => void} listener
+     */
+    [Symbol.for("llm-pacer.listen")](listener) {
+      this.#listeners.add(listener);
+      this.#raw.events(true);
+      return () => {
+        this.#listeners.delete(listener);
+        this.#raw.events(this.#listeners.size > 0);
+      };
     }
     /**
      * A `fetch` like `pacer.fetch` whose calls queue at `priority` (higher goes first).
@@ -316,14 +443,14 @@ function createApi(glue, isReady) {
       if (!Number.isInteger(priority) || Math.abs(priority) > 1e6) {
         throw new RangeError(`llm-pacer: option \`priority\` must be an integer in [-1000000, 1000000], got ${priority}`);
       }
-      const raw = this.#raw;
-      return (input, init) => pacedFetch(raw, input, init, priority);
+      const call = this.#call;
+      return (input, init) => call(input, init, priority);
     }
     /** Counters: plain, finite, non-negative numbers. */
     stats() {
       return this.#raw.stats();
     }
-    /** What is known now of each limit. */
+    /** What is known now of each limit key: `[{ key, model, requests?, inputTokens?, ... }]`. */
     limits() {
       return this.#raw.limits();
     }
@@ -367,7 +494,9 @@ function createApi(glue, isReady) {
       const o = options;
       try {
         // Read as the Pacer's `retry` options (and its `seed`), which name them `retry.<option>`.
-        this.#raw = new glue.RawLow(1, readOptions(o == null || typeof o == "object" ? { retry: o, seed: o?.seed } : o)[0]);
+        if (isObject(o)) checkKeys(o, OPTIONS.Backoff, "");
+        const { seed, ...retry } = isObject(o) ? o : {};
+        this.#raw = new glue.RawLow(1, readOptions(o == null || typeof o == "object" ? { retry, seed } : o)[0]);
       } catch (e) {
         throw e?.message?.includes("retry.") ? new e.constructor(e.message.replace(/retry\./g, "")) : e;
       }
@@ -395,6 +524,7 @@ function createApi(glue, isReady) {
     constructor(options) {
       ensureReady("new Limiter()");
       const o = options;
+      if (isObject(o)) checkKeys(o, OPTIONS.Limiter, "");
       const latency = o?.latencyMs ?? 250;
       if (!(latency >= 0 && latency <= 864e5)) {
         throw new (typeof latency == "number" ? RangeError : TypeError)(
@@ -403,6 +533,8 @@ function createApi(glue, isReady) {
       }
       const { limits, preset, outputReservation } = o == null || typeof o != "object" ? {} : o;
       const numbers = readOptions(o == null || typeof o == "object" ? { limits, preset, outputReservation } : o)[0];
+      // A whole tier (index 10000 and up: src/wasm/options.rs) names several classes; a Limiter is one key's.
+      if (numbers[4] >= 1e4) throw optionError(0, "preset", 'one model class\'s preset, such as "anthropic:tier-1:sonnet" (a Limiter holds one limit key)');
       this.#raw = new glue.RawLow(2, numbers, latency);
     }
     /** Admit and reserve, or say how long to wait; throws `RequestTooLargeError` when it can never fit. */
@@ -444,9 +576,41 @@ function createApi(glue, isReady) {
       const r = {};
       DIMS.forEach((d, i) => {
         const [limit, remaining, resetAt, source] = read(this.#raw, 4 * i, 4);
-        if (limit === limit) r[d] = { limit, remaining, resetAt, source: source ? "headers" : "configured" };
+        if (limit === limit) r[d] = { limit, remaining, resetAt, source: ["configured", "headers", "configured+headers"][source] };
       });
       return r;
+    }
+  }
+
+  /**
+   * One `Limiter` per limit key (a string the caller chooses, e.g. organisation and model),
+   * each made at first use from `options`, or from `options(key)` when it is a function.
+   */
+  class KeyedLimiter {
+    #options;
+    #limiters = new Map();
+    /** @param {object | ((key: string) => object)} [options] */
+    constructor(options) {
+      ensureReady("new KeyedLimiter()");
+      if (typeof options != "function") new Limiter(options); // checked now, not at first use
+      this.#options = options;
+    }
+    /** The limiter of `key`, made now if it is new. */
+    get(key) {
+      let l = this.#limiters.get(key);
+      if (!l) {
+        const o = this.#options;
+        this.#limiters.set(key, (l = new Limiter(typeof o == "function" ? o(key) : o)));
+      }
+      return l;
+    }
+    /** Forget `key`'s limiter (its tickets can no longer be settled); true if it was held. */
+    delete(key) {
+      return this.#limiters.delete(key);
+    }
+    /** What is known now of each key's limits: `[{ key, requests?, inputTokens?, ... }]`. */
+    limits(now = Date.now()) {
+      return Array.from(this.#limiters, ([key, l]) => ({ key, ...l.limits(now) }));
     }
   }
 
@@ -462,7 +626,7 @@ function createApi(glue, isReady) {
     put(r, "retryAfterMs", v[0]);
     put(r, "shouldRetry", v[1] === v[1] ? v[1] == 1 : NaN);
     put(r, "serverDate", v[2]);
-    if (v[3]) r.family = [, "anthropic", "openai", "ietf"][v[3]];
+    if (v[3]) r.family = [, "anthropic", "openai", "ietf", "groq", "mistral", "x-ratelimit", "together"][v[3]];
     [...DIMS, "priorityInputTokens", "priorityOutputTokens"].forEach((d, k) => {
       const e = {};
       FIELDS.forEach((f, j) => put(e, f, f == "rounded" && v[4 + 5 * k + j] ? true : v[4 + 5 * k + j]));
@@ -498,6 +662,7 @@ function createApi(glue, isReady) {
     ClosedError,
     Backoff,
     Limiter,
+    KeyedLimiter,
     parseRateLimitHeaders,
     classify,
   };

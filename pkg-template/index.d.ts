@@ -1,5 +1,18 @@
 // Type definitions for llm-pacer. Hand-written: the names and defaults are the public
-// contract (see the README). Unknown option keys are ignored at run time.
+// contract (see the README). An unknown option key throws a TypeError at run time, naming the
+// key and the closest known one.
+
+/** Per-minute limits of one model class (`limits.models[modelClass]`); a limit not given falls back to the top-level one. */
+export interface ModelClassLimits {
+  /** Requests per minute (RPM). */
+  readonly rpm?: number;
+  /** Combined input + output tokens per minute (TPM). */
+  readonly tpm?: number;
+  /** Input tokens per minute (ITPM). */
+  readonly itpm?: number;
+  /** Output tokens per minute (OTPM). */
+  readonly otpm?: number;
+}
 
 /** Per-minute limits. A limit not given is learned from the response headers, if the server sends them. */
 export interface PacerLimits {
@@ -11,7 +24,74 @@ export interface PacerLimits {
   readonly itpm?: number;
   /** Output tokens per minute (Anthropic OTPM). @default learned from headers */
   readonly otpm?: number;
+  /**
+   * Limits per model class (`sonnet`, `haiku`, `opus`, `gpt-4o-mini`, ...; a model the pacer
+   * does not know is a class of its own, its name in lower case). Each dimension given here
+   * replaces the top-level one for that class's limit keys. @default {}
+   */
+  readonly models?: { readonly [modelClass: string]: ModelClassLimits };
 }
+
+/** What a `limitKey` function gets. */
+export interface LimitKeyRequest {
+  /** The request URL, when it is known. */
+  readonly url: string | undefined;
+  /** The JSON body's `model`, or `""`. */
+  readonly model: string;
+  /** The request's headers (a copy). */
+  readonly headers: Headers;
+}
+
+// presets:begin
+/** Every preset name (generated from the preset table by tests/presets_doc.rs). */
+export type PresetName =
+  | "anthropic:start:fable"
+  | "anthropic:start:opus-5"
+  | "anthropic:start:opus"
+  | "anthropic:start:sonnet-5"
+  | "anthropic:start:sonnet"
+  | "anthropic:start:haiku"
+  | "anthropic:build:fable"
+  | "anthropic:build:opus-5"
+  | "anthropic:build:opus"
+  | "anthropic:build:sonnet-5"
+  | "anthropic:build:sonnet"
+  | "anthropic:build:haiku"
+  | "anthropic:scale:fable"
+  | "anthropic:scale:opus-5"
+  | "anthropic:scale:opus"
+  | "anthropic:scale:sonnet-5"
+  | "anthropic:scale:sonnet"
+  | "anthropic:scale:haiku"
+  | "anthropic:tier-1:opus"
+  | "anthropic:tier-1:sonnet"
+  | "anthropic:tier-1:haiku"
+  | "anthropic:tier-2:opus"
+  | "anthropic:tier-2:sonnet"
+  | "anthropic:tier-2:haiku"
+  | "anthropic:tier-3:opus"
+  | "anthropic:tier-3:sonnet"
+  | "anthropic:tier-3:haiku"
+  | "anthropic:tier-4:opus"
+  | "anthropic:tier-4:sonnet"
+  | "anthropic:tier-4:haiku"
+  | "openai:tier-1:gpt-4o"
+  | "openai:tier-1:gpt-4o-mini"
+  | "openai:tier-2:gpt-4o-mini"
+  | "openai:tier-3:gpt-4o-mini";
+/** Every whole tier (`preset` only; each model class its own row). */
+export type TierName =
+  | "anthropic:start"
+  | "anthropic:build"
+  | "anthropic:scale"
+  | "anthropic:tier-1"
+  | "anthropic:tier-2"
+  | "anthropic:tier-3"
+  | "anthropic:tier-4"
+  | "openai:tier-1"
+  | "openai:tier-2"
+  | "openai:tier-3";
+// presets:end
 
 /** How failed attempts are retried. */
 export interface RetryOptions {
@@ -33,7 +113,7 @@ export interface RetryOptions {
   readonly jitter?: "none" | "full" | "equal" | "decorrelated" | "additive";
   /** A server hint longer than this (ms) is not waited on: the response is returned at once. @default 300000 */
   readonly maxRetryAfterMs?: number;
-  /** The HTTP statuses to retry; replaces the default list. @default [408, 409, 429, 500, 502, 503, 504, 529] */
+  /** The HTTP error statuses to retry (integers from 400 to 599); replaces the default list. @default [408, 409, 429, 500, 502, 503, 504, 529] */
   readonly retryOn?: readonly number[];
 }
 
@@ -69,18 +149,38 @@ export interface TokenEstimate {
   readonly output: number;
 }
 
-/** Options of `new Pacer(options)`. A value of the wrong type throws a `TypeError`, one out of range a `RangeError`, both naming the option (e.g. `retry.maxRetries`). */
+/**
+ * Options of `new Pacer(options)`. A value of the wrong type throws a `TypeError`, one out of
+ * range a `RangeError`, both naming the option (e.g. `retry.maxRetries`); an unknown key (at
+ * any level) throws a `TypeError` naming it and the closest known one.
+ */
 export interface PacerOptions {
   /** Per-minute limits. @default {} (learned from headers) */
   readonly limits?: PacerLimits;
-  /** A named provider tier, e.g. `"anthropic:tier-1:sonnet"`. @default undefined */
-  readonly preset?: string;
+  /**
+   * A named provider tier: one model class (`"anthropic:tier-1:sonnet"`, applied to every
+   * request), or a whole tier (`"anthropic:tier-1"`, each model class its own row). Limits
+   * given in `limits` replace the preset's one by one. The names are in the README's
+   * *Presets* table. @default undefined
+   */
+  readonly preset?: PresetName | TierName;
+  /**
+   * The limit key of a request, in place of its origin and credential: requests whose
+   * function returns the same string share limits (per model class: the class always stays
+   * part of the key). The string is hashed at once and never shown or logged.
+   * @default the URL's origin and a one-way fingerprint of the credential header
+   */
+  readonly limitKey?: (request: LimitKeyRequest) => string;
   /** Retry options. @default {} */
   readonly retry?: RetryOptions;
   /** The retry budget, or `false` to disable it. @default { ratio: 0.1, maxTokens: 10 } */
   readonly budget?: BudgetOptions | false;
-  /** Requests in flight at once (an integer from 1, or `Infinity`); a streamed response counts until its body ends. @default Infinity */
-  readonly concurrency?: number;
+  /**
+   * Requests in flight at once (an integer from 1, or `Infinity`); a streamed response counts until its body ends.
+   * `"auto"`: for a server that states no limits (no rate-limit headers, none configured), an adaptive window and
+   * rate (AIMD with slow start, driven by 429/503/529 and latency), standing aside once any limit is known. @default Infinity
+   */
+  readonly concurrency?: number | "auto";
   /** Bound on a whole call, waits included, ms: the last response is returned (or `TIMEOUT` rejects) rather than waiting past it. @default undefined (no bound) */
   readonly timeoutMs?: number;
   /** Output tokens reserved before a request: its `max_tokens`, nothing, or a fixed number. @default "max_tokens" */
@@ -100,23 +200,149 @@ export interface PacerOptions {
   readonly seed?: number;
   /** Called for each event; an exception it throws is ignored. Events never carry URLs, headers, bodies or keys. @default undefined */
   readonly onEvent?: (event: PacerEvent) => void;
+  /**
+   * Log one line per event to the console (`console.error` where there is a `process`, else
+   * `console.debug`): never a URL, header, body or key. `LLM_PACER_DEBUG=1` in the
+   * environment turns it on where `process.env` exists; `false` here turns it off.
+   * @default false
+   */
+  readonly debug?: boolean;
 }
 
-/** Something the pacer did. */
-export interface PacerEvent {
-  /** What happened. */
-  readonly type: "queued" | "admitted" | "wait" | "retry" | "giveup" | "limits" | "settled";
+/** The dimensions of a limit. */
+export type Dimension = "requests" | "inputTokens" | "outputTokens" | "tokens";
+
+/** A response status as an event reason: the common ones by number, others by class. */
+export type StatusReason =
+  | "status_400" | "status_401" | "status_403" | "status_404" | "status_408" | "status_409"
+  | "status_413" | "status_422" | "status_429" | "status_500" | "status_502" | "status_503"
+  | "status_504" | "status_529" | "status_4xx" | "status_5xx" | "status_other";
+
+/** What every event of a call carries. */
+export interface CallEventBase {
   /** The call, numbered from 1 in submission order. */
   readonly id: number;
   /** Attempt number (0 before the first send). */
   readonly attempt: number;
-  /** A short machine-readable reason: `rate_limited`, `overloaded`, `status_503`, `network`, `paused`, `requests`, `inputTokens`, `budget`, `max_retries`, `headers` (limits learned), `headers_hidden` (once: a cross-origin response showed no rate-limit header, so CORS hides them), ... */
-  readonly reason: string;
-  /** The wait this event announces, ms (0 if none). */
+  /** The wait this event announces, whole ms (0 if none). */
   readonly delayMs: number;
-  /** When, epoch ms. */
+  /** When, epoch ms (whole). */
   readonly at: number;
+  /** The call's limit key: an opaque id (never the credential), where the pacer keeps limits per key. */
+  readonly key?: string;
+  /** The call's model (from its JSON body), where known. */
+  readonly model?: string;
 }
+
+/** What the events after a response know of it. */
+export interface ResponseInfo {
+  /** The HTTP status of the attempt's response (absent: no response, e.g. a network error). */
+  readonly status?: number;
+  /** From sending the attempt to its response's head, whole ms. */
+  readonly latencyMs?: number;
+}
+
+/** Submitted and queued. */
+export interface QueuedEvent extends CallEventBase {
+  readonly type: "queued";
+  readonly reason: "submitted";
+}
+
+/** Held in the queue; `delayMs` is the wait expected now. */
+export interface WaitEvent extends CallEventBase {
+  readonly type: "wait";
+  /** What holds it: a limit's dimension, a pause after a 429, the `concurrency` cap, or calls ahead in the queue. */
+  readonly reason: Dimension | "paused" | "concurrency" | "queue";
+}
+
+/** Admitted: about to be sent; `delayMs` is how long it waited since it was queued (or its last retry was scheduled). */
+export interface AdmittedEvent extends CallEventBase {
+  readonly type: "admitted";
+  readonly reason: "admitted";
+}
+
+/** A retry is scheduled, `delayMs` from now. */
+export interface RetryEvent extends CallEventBase, ResponseInfo {
+  readonly type: "retry";
+  readonly reason: "rate_limited" | "overloaded" | "network" | StatusReason;
+}
+
+/** No more retries: the last response (or error) goes to the caller. */
+export interface GiveUpEvent extends CallEventBase, ResponseInfo {
+  readonly type: "giveup";
+  readonly reason:
+    | StatusReason
+    | "should_retry_false"
+    | "spend_limit"
+    | "insufficient_quota"
+    | "aborted"
+    | "closed"
+    | "not_replayable"
+    | "max_retries"
+    | "budget"
+    | "retry_after_too_long"
+    | "timeout"
+    /** The request can never fit this dimension's limit (`REQUEST_TOO_LARGE`). */
+    | Dimension;
+}
+
+/** Limits were learned or changed from a response's headers (`headers`), or, once, a cross-origin response showed none: CORS hides them (`headers_hidden`). */
+export interface LimitsEvent extends CallEventBase, ResponseInfo {
+  readonly type: "limits";
+  readonly reason: "headers" | "headers_hidden";
+}
+
+/** Tokens a response used, as settled. */
+export interface EventUsage {
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly cacheCreationInputTokens: number;
+  readonly cacheReadInputTokens: number;
+}
+
+/**
+ * A delivered response's body ended and its usage was reconciled: `usage` (the body reported
+ * it), `estimated` (a stream without usage: its output estimated from the streamed text, its
+ * input as reserved), or `no_usage` (the reservation stands).
+ */
+export interface SettledEvent extends CallEventBase, ResponseInfo {
+  readonly type: "settled";
+  readonly reason: "usage" | "estimated" | "no_usage";
+  /** The usage settled (absent for `no_usage`). */
+  readonly usage?: EventUsage;
+}
+
+/**
+ * Advice on the set-up, at most once per pacer and reason: `sdk_retries` (an SDK retries on
+ * top of the pacer: create it with `maxRetries: 0`), `stream_usage_missing` (a stream reported
+ * no usage: pass `stream_options: { include_usage: true }`).
+ */
+export interface WarningEvent {
+  readonly type: "warning";
+  readonly reason: "sdk_retries" | "stream_usage_missing";
+  /** What to do, in a sentence. */
+  readonly message: string;
+  /** When, epoch ms (whole). */
+  readonly at: number;
+  /** The call that showed it, when known. */
+  readonly id?: number;
+  readonly attempt?: number;
+  readonly delayMs?: number;
+}
+
+/** Something the pacer did: a union discriminated by `type`. */
+export type PacerEvent =
+  | QueuedEvent
+  | WaitEvent
+  | AdmittedEvent
+  | RetryEvent
+  | GiveUpEvent
+  | LimitsEvent
+  | SettledEvent
+  | WarningEvent;
+
+/** The `type` of every event. */
+export type PacerEventType = PacerEvent["type"];
 
 /** Counters: plain, finite, non-negative numbers. */
 export interface PacerStats {
@@ -158,8 +384,8 @@ export interface LimitState {
   readonly remaining: number;
   /** When the bucket is full again, epoch ms. */
   readonly resetAt: number;
-  /** Where the limit came from. */
-  readonly source: "configured" | "headers";
+  /** Where the limit came from: configured (`limits`, `preset`), learned from the headers, or configured and then lowered by the server's headers (`limit` is then the server's). */
+  readonly source: "configured" | "headers" | "configured+headers";
 }
 
 /** What is known now per dimension; a dimension nobody configured and no header reported is absent. */
@@ -168,6 +394,14 @@ export interface PacerLimitStates {
   readonly inputTokens?: LimitState;
   readonly outputTokens?: LimitState;
   readonly tokens?: LimitState;
+}
+
+/** What is known now of one limit key's limits. */
+export interface KeyLimitStates extends PacerLimitStates {
+  /** The key, opaque (a short hash: never a credential, nor anything it can be recovered from). */
+  readonly key: string;
+  /** The key's model class (`""` when its requests name no model). */
+  readonly model: string;
 }
 
 /** Paces and retries `fetch` calls to an LLM API. */
@@ -196,8 +430,8 @@ export declare class Pacer {
   withPriority(priority: number): typeof globalThis.fetch;
   /** Counters now. */
   stats(): PacerStats;
-  /** What is known now of each limit. */
-  limits(): PacerLimitStates;
+  /** What is known now of each limit key (organisation and model class) in use lately, in the order first seen. */
+  limits(): KeyLimitStates[];
   /** Reject queued calls with `CLOSED`; in-flight attempts finish without retries; later calls reject with `CLOSED`. */
   close(): void;
 }
@@ -289,8 +523,8 @@ export declare class Backoff implements Iterable<number> {
 export interface LimiterOptions {
   /** Per-minute limits. @default {} (learned from headers through `observe`) */
   readonly limits?: PacerLimits;
-  /** A named provider tier, e.g. `"anthropic:tier-1:sonnet"`; `limits` override it. @default undefined */
-  readonly preset?: string;
+  /** One model class's preset, e.g. `"anthropic:tier-1:sonnet"` (a Limiter is one limit key's; a whole tier such as `"anthropic:tier-1"` throws a `RangeError`); `limits` override it. @default undefined */
+  readonly preset?: PresetName;
   /** Output tokens reserved by `acquire`: the cost's `output` (its `max_tokens`), nothing, or a fixed number. @default "max_tokens" */
   readonly outputReservation?: "max_tokens" | "none" | number;
   /**
@@ -376,8 +610,24 @@ export declare class Limiter {
   observe(headers: HeadersLike, now?: number): boolean;
   /** Hold every request until `until`, epoch ms (after a 429: `now + retryAfterMs`). A later pause wins. */
   pauseUntil(until: number): void;
-  /** What is known now of each limit, as `pacer.limits()` shows it. */
+  /** What is known now of each limit, as one key of `pacer.limits()` shows it. */
   limits(now?: number): PacerLimitStates;
+}
+
+/**
+ * One {@link Limiter} per limit key: a `Limiter` is the state of one key (one organisation's
+ * limits for one model class); this holds one per key string the caller chooses, made at first
+ * use from `options`, or from `options(key)` (e.g. each model class's limits).
+ */
+export declare class KeyedLimiter {
+  /** @throws {TypeError | RangeError} naming the first bad option (when `options` is an object). */
+  constructor(options?: LimiterOptions | ((key: string) => LimiterOptions));
+  /** The limiter of `key`, made now if it is new. */
+  get(key: string): Limiter;
+  /** Forget `key`'s limiter; true if it was held. */
+  delete(key: string): boolean;
+  /** What is known now of each key's limits. */
+  limits(now?: number): Array<PacerLimitStates & { readonly key: string }>;
 }
 
 /** What rate-limit headers say about one dimension; absent fields are omitted. */
@@ -403,7 +653,7 @@ export interface RateLimitHeaders {
   /** The server's `Date`, epoch ms. */
   readonly serverDate?: number;
   /** The header family the limits came from. */
-  readonly family?: "anthropic" | "openai" | "ietf";
+  readonly family?: "anthropic" | "openai" | "ietf" | "groq" | "mistral" | "x-ratelimit" | "together";
   readonly requests?: RateLimitDimension;
   readonly inputTokens?: RateLimitDimension;
   readonly outputTokens?: RateLimitDimension;

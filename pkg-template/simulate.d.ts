@@ -60,6 +60,14 @@ export interface SimulateConfig {
   readonly learnLimits?: boolean;
   /** The server's clock runs this many ms ahead (negative: behind). @default 0 */
   readonly skewMs?: number;
+  /**
+   * Two model classes (Anthropic tier-1 `sonnet` and `haiku`), each with its own buckets and
+   * headers, taken in turn by the requests; each report then has per-class figures
+   * (`classes`). `limits` and `preset` are then the classes' own. @default false
+   */
+  readonly models?: boolean;
+  /** With `models`: this many organisations (API keys), each with buckets of its own (1 to 64). @default 1 */
+  readonly orgs?: number;
   /** The strategies to run, in this order (duplicates dropped). @default every strategy, llm-pacer first */
   readonly strategies?: readonly SimulateStrategy[];
 }
@@ -113,6 +121,23 @@ export interface SimulateReport {
   readonly slotMs: number;
   /** Per slot of virtual time, from the start. */
   readonly series: readonly SimulateSlot[];
+  /** Per model class, with `models: true` (absent otherwise). */
+  readonly classes?: readonly SimulateClassReport[];
+}
+
+/** What one model class of a `models: true` run measured. */
+export interface SimulateClassReport {
+  /** The class, e.g. `sonnet`. */
+  readonly name: string;
+  readonly requests: number;
+  readonly completed: number;
+  /** 429s its buckets' servers sent. */
+  readonly rateLimited: number;
+  /** From the start until its last request finished, ms. */
+  readonly makespanMs: number;
+  /** Its own lower bound (the largest over its organisations' buckets), ms. */
+  readonly lowerBoundMs: number;
+  readonly ratio: number | null;
 }
 
 /** The scenario as run (every default filled in), and one report per strategy. */

@@ -28,8 +28,11 @@
 #     index.js                   "default" (browsers, bundlers): ready on import (top-level await)
 #     llm_pacer_sim.cjs          wasm-bindgen glue, --target nodejs
 #     index.cjs, index.mjs       "node" + require / import (one instance)
+#   opentelemetry/               "./opentelemetry": `instrument(pacer)`, plain JavaScript over
+#     index.js, index.cjs        the peer dependency @opentelemetry/api (ESM, CommonJS)
 #   bin/                         the `llm-pacer` command (package.json "bin")
-#   index.d.ts, index.d.cts, slim.d.ts, simulate.d.ts, simulate.d.cts, package.json, README.md
+#   index.d.ts, index.d.cts, slim.d.ts, simulate.d.ts, simulate.d.cts, opentelemetry.d.ts,
+#   opentelemetry.d.cts, package.json, README.md
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -58,7 +61,7 @@ raw_sim=target/www/wasm32-unknown-unknown/release/llm_pacer.wasm
 # --- later steps only when an input changed ----------------------------------------------
 work=target/pkg-build
 stamp=$( {
-  sha256sum "$raw" "$raw_sim" Cargo.toml scripts/build-pkg.sh "$wasm_opt" "$esbuild"
+  sha256sum "$raw" "$raw_sim" Cargo.toml README.md scripts/build-pkg.sh "$wasm_opt" "$esbuild"
   find pkg-template -type f -print0 | sort -z | xargs -0 sha256sum
   echo "$have"
 } | sha256sum | cut -d' ' -f1)
@@ -98,9 +101,6 @@ else
   cp "$work/llm_pacer_sim_bg.wasm" "$out/simulate/"
   cp "$work/sim-web/llm_pacer_sim.js" "$out/simulate/llm_pacer_sim.js"
   cp "$work/sim-nodejs/llm_pacer_sim.js" "$out/simulate/llm_pacer_sim.cjs"
-  cp pkg-template/entry/simulate.js "$out/simulate/index.js"
-  cp pkg-template/entry/simulate.cjs "$out/simulate/index.cjs"
-  cp pkg-template/entry/simulate.mjs "$out/simulate/index.mjs"
   cp "$work/llm_pacer_bg.wasm" "$out/"
   # The .wasm imports its bindings from "./llm_pacer_bg.js": the bundler glue, next to it.
   cp "$work/bundler/llm_pacer_bg.js" "$out/llm_pacer_bg.js"
@@ -180,7 +180,8 @@ for (const p of gluePaths) {
 JS
     die "could not shorten the import names (wasm-bindgen output changed?)"
 
-  # Each entry: the template with `// @include api.js` replaced by the shared API, and
+  # Each entry: the template with every `// @include FILE` line replaced by
+  # pkg-template/FILE (itself expanded the same way: api.js includes strict.js), and
   # `// @exports EXPR` by `export const { <every name createApi returns> } = EXPR;`: the names
   # are listed once, in the `return { ... }` that ends pkg-template/api.js.
   api_names=$(node -e '
@@ -190,8 +191,15 @@ JS
     console.log(m[1].split(",").map((x) => x.trim()).filter(Boolean).join(", "));
   ') || die "could not read the export list at the end of pkg-template/api.js"
   assemble() { # template output
-    awk -v api=pkg-template/api.js -v names="$api_names" '
-      /^\/\/ @include api\.js$/ { while ((getline line < api) > 0) print line; close(api); next }
+    awk -v names="$api_names" '
+      function include(file,   line) {
+        while ((getline line < file) > 0) {
+          if (line ~ /^\/\/ @include [a-z.-]+$/) include("pkg-template/" substr(line, 13))
+          else print line
+        }
+        close(file)
+      }
+      /^\/\/ @include [a-z.-]+$/ { include("pkg-template/" substr($0, 13)); next }
       /^\/\/ @exports / { print "export const { " names " } = " substr($0, 13) ";"; next }
       { print }' "pkg-template/entry/$1" >"$out/$2"
     ! grep -q '@include\|@exports' "$out/$2" || die "unexpanded @include or @exports in $2"
@@ -203,6 +211,15 @@ JS
   assemble bun.js web/bun.js
   assemble node.cjs node/index.cjs
   assemble node.mjs node/index.mjs
+  assemble simulate.js simulate/index.js
+  assemble simulate.cjs simulate/index.cjs
+  assemble simulate.mjs simulate/index.mjs
+  # llm-pacer/opentelemetry: plain JavaScript over the peer dependency @opentelemetry/api (no
+  # Wasm), ESM and a CommonJS copy of it.
+  mkdir -p "$out/opentelemetry"
+  cp pkg-template/entry/opentelemetry.js "$out/opentelemetry/index.js"
+  "$esbuild" --log-level=warning --format=cjs pkg-template/entry/opentelemetry.js \
+    --outfile="$out/opentelemetry/index.cjs" || die "esbuild could not write the CommonJS opentelemetry entry"
 
   # Minified (esbuild, file by file, no bundling): comments are for the sources (pkg-template/,
   # the Rust docs that wasm-bindgen copies into its glue; users read index.d.ts), and short
@@ -210,7 +227,7 @@ JS
   # entry. The entries keep their names (`--keep-names`: `Pacer.name`, the error classes'
   # `name`, stack traces); the generated glue, whose names nobody sees, does not. Every
   # export keeps its name, and every file must still parse.
-  for f in "$out"/web/*.js "$out"/llm_pacer_bg.js "$out"/deno/*.js "$out"/node/*.cjs "$out"/node/*.mjs "$out"/simulate/*.*js; do
+  for f in "$out"/web/*.js "$out"/llm_pacer_bg.js "$out"/deno/*.js "$out"/node/*.cjs "$out"/node/*.mjs "$out"/simulate/*.*js "$out"/opentelemetry/*.*js; do
     case "$f" in *.cjs) format=cjs ;; *) format=esm ;; esac
     case "$f" in */llm_pacer*.*js) names=() ;; *) names=(--keep-names) ;; esac
     "$esbuild" --log-level=warning --minify "${names[@]}" --legal-comments=none --format="$format" \
@@ -221,9 +238,30 @@ JS
 
   cp pkg-template/index.d.ts "$out/index.d.ts"
   cp pkg-template/index.d.ts "$out/index.d.cts"
-  cp pkg-template/slim.d.ts pkg-template/README.md "$out/"
+  cp pkg-template/slim.d.ts "$out/"
+  # The README: pkg-template/README.md with its `include` lines filled from README.md.
+  node - pkg-template/README.md README.md "$out/README.md" <<'JS' || die "could not write the package README"
+const fs = require("fs");
+const [template, source, dest] = process.argv.slice(2);
+const readme = fs.readFileSync(source, "utf8");
+const part = (what) => {
+  if (what === "intro") return readme.slice(0, readme.search(/^## /m)).trimEnd();
+  const start = readme.indexOf(`\n${what}\n`);
+  if (start < 0) throw new Error(`README.md has no section ${what}`);
+  const rest = readme.slice(start + 1);
+  const end = rest.slice(what.length).search(/^## /m);
+  return (end < 0 ? rest : rest.slice(0, what.length + end)).trimEnd();
+};
+const out = fs
+  .readFileSync(template, "utf8")
+  .replace(/^<!--\n[\s\S]*?-->\n/, "") // the template's own comment
+  .replace(/^<!-- include README\.md (.+) -->$/gm, (_, what) => `${part(what)}\n`);
+fs.writeFileSync(dest, out);
+JS
   cp pkg-template/simulate.d.ts "$out/simulate.d.ts"
   cp pkg-template/simulate.d.ts "$out/simulate.d.cts"
+  cp pkg-template/opentelemetry.d.ts "$out/opentelemetry.d.ts"
+  cp pkg-template/opentelemetry.d.ts "$out/opentelemetry.d.cts"
   cp -R pkg-template/bin "$out/bin" # the `llm-pacer` command (demo, probe, simulate)
   chmod +x "$out/bin/llm-pacer.mjs"
   version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
@@ -291,3 +329,4 @@ sim_row() { # label files...
 }
 sim_row "llm-pacer/simulate (default)" pkg/simulate/index.js pkg/simulate/llm_pacer_sim.js
 sim_row "llm-pacer/simulate (node import)" pkg/simulate/index.mjs pkg/simulate/index.cjs pkg/simulate/llm_pacer_sim.cjs
+printf '%-34s %8d %9d\n' "llm-pacer/opentelemetry (no wasm)" "$(wc -c <pkg/opentelemetry/index.js)" "$(gz pkg/opentelemetry/index.js)"

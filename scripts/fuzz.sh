@@ -22,7 +22,7 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(headers numbers classify sse estimate engine)
+  targets=(headers numbers classify sse estimate engine hints)
 fi
 case $secs in
   '' | *[!0-9]*) echo "seconds-per-target must be a whole number, got '$secs'" >&2; exit 2 ;;

@@ -1,8 +1,10 @@
 //! Property tests for `core::classify`: the rules hold for every status, header and body.
 
 use llm_pacer::core::classify::{
-    classify, classify_error, ErrorInfo, FailKind, Outcome, RetryKind, DEFAULT_RETRY_ON,
+    classify, classify_error, stream_error_status, ErrorInfo, FailKind, Outcome, RetryKind,
+    DEFAULT_RETRY_ON,
 };
+use llm_pacer::core::peek::{FirstEvent, Peeked, MAX_PEEK_BYTES};
 use proptest::prelude::*;
 
 const WORDS: &[&str] = &[
@@ -29,7 +31,9 @@ fn word() -> impl Strategy<Value = Option<String>> {
 fn error() -> impl Strategy<Value = Option<ErrorInfo>> {
     prop_oneof![
         1 => Just(None),
-        3 => (word(), word()).prop_map(|(error_type, code)| Some(ErrorInfo { error_type, code })),
+        3 => (word(), word(), prop::bool::weighted(0.1), prop::option::of(0.0..1e7f64)).prop_map(
+            |(error_type, code, daily_quota, hint_ms)| Some(ErrorInfo { error_type, code, daily_quota, hint_ms })
+        ),
     ]
 }
 
@@ -57,11 +61,18 @@ fn error_status() -> impl Strategy<Value = u16> {
 fn hopeless_error() -> impl Strategy<Value = ErrorInfo> {
     let some = |w: &str| Just(Some(w.to_string()));
     prop_oneof![
-        (word(), some("enforced_spend_limit_reached")),
-        (word(), some("insufficient_quota")),
-        (some("insufficient_quota"), word()),
+        (word(), some("enforced_spend_limit_reached"), Just(false)),
+        (word(), some("insufficient_quota"), Just(false)),
+        (some("insufficient_quota"), word(), Just(false)),
+        // Gemini: a per-day quota, even with a `RetryInfo` wait.
+        (word(), word(), Just(true)),
     ]
-    .prop_map(|(error_type, code)| ErrorInfo { error_type, code })
+    .prop_map(|(error_type, code, daily_quota)| ErrorInfo {
+        error_type,
+        code,
+        daily_quota,
+        hint_ms: daily_quota.then_some(37_000.0),
+    })
 }
 
 /// Any error body (or none) that does not say so.
@@ -83,6 +94,7 @@ fn hopeless(e: Option<&ErrorInfo>) -> bool {
         e.code.as_deref() == Some("enforced_spend_limit_reached")
             || e.code.as_deref() == Some("insufficient_quota")
             || e.error_type.as_deref() == Some("insufficient_quota")
+            || e.daily_quota
     })
 }
 
@@ -170,4 +182,216 @@ proptest! {
 fn an_abort_is_never_retried_and_a_network_error_always_is() {
     assert_eq!(classify_error(true), Outcome::Fail(FailKind::Aborted));
     assert_eq!(classify_error(false), Outcome::Retry(RetryKind::Network));
+}
+
+fn typed(error_type: &str) -> ErrorInfo {
+    ErrorInfo {
+        error_type: Some(error_type.into()),
+        ..ErrorInfo::default()
+    }
+}
+
+/// The verdict on a 200 stream whose first event is `event` with `error`.
+fn stream_verdict(event: &str, error: Option<&ErrorInfo>) -> Outcome {
+    match stream_error_status(event, error, None) {
+        Some(status) => classify(status, None, error, None),
+        None => classify(200, None, None, None),
+    }
+}
+
+#[test]
+fn an_anthropic_error_event_first_is_classified_like_its_status() {
+    for (t, want) in [
+        ("overloaded_error", Outcome::Retry(RetryKind::Overloaded)),
+        ("api_error", Outcome::Retry(RetryKind::Status(500))),
+        ("rate_limit_error", Outcome::Retry(RetryKind::RateLimited)),
+        ("timeout_error", Outcome::Retry(RetryKind::Status(504))),
+        (
+            "invalid_request_error",
+            Outcome::Fail(FailKind::Status(400)),
+        ),
+        ("authentication_error", Outcome::Fail(FailKind::Status(401))),
+        ("permission_error", Outcome::Fail(FailKind::Status(403))),
+        ("not_found_error", Outcome::Fail(FailKind::Status(404))),
+        ("request_too_large", Outcome::Fail(FailKind::Status(413))),
+    ] {
+        assert_eq!(stream_verdict("error", Some(&typed(t))), want, "{t}");
+    }
+    // `event: error` with data that is no JSON error: a server error, retried.
+    assert_eq!(stream_error_status("error", None, None), Some(500));
+    assert_eq!(
+        stream_error_status("error", Some(&typed("something_new")), None),
+        Some(500)
+    );
+}
+
+#[test]
+fn an_openai_error_chunk_first_is_classified_like_its_status() {
+    let chunk = |t: Option<&str>, c: Option<&str>| ErrorInfo {
+        error_type: t.map(String::from),
+        code: c.map(String::from),
+        ..ErrorInfo::default()
+    };
+    // No `event` field: the type is `message`; the data holds an `error` object.
+    let cases = [
+        (
+            chunk(Some("server_error"), None),
+            Some(500),
+            Outcome::Retry(RetryKind::Status(500)),
+        ),
+        (
+            chunk(None, Some("rate_limit_exceeded")),
+            Some(429),
+            Outcome::Retry(RetryKind::RateLimited),
+        ),
+        (
+            chunk(Some("tokens"), Some("rate_limit_exceeded")),
+            Some(429),
+            Outcome::Retry(RetryKind::RateLimited),
+        ),
+        (
+            chunk(Some("insufficient_quota"), Some("insufficient_quota")),
+            Some(429),
+            Outcome::Fail(FailKind::InsufficientQuota),
+        ),
+        (
+            chunk(None, Some("200")),
+            Some(500),
+            Outcome::Retry(RetryKind::Status(500)),
+        ),
+    ];
+    for (e, status, want) in cases {
+        assert_eq!(
+            stream_error_status("message", Some(&e), None),
+            status,
+            "{e:?}"
+        );
+        assert_eq!(stream_verdict("message", Some(&e)), want, "{e:?}");
+    }
+}
+
+#[test]
+fn vllm_states_the_status_as_a_numeric_code() {
+    let e = ErrorInfo {
+        error_type: Some("BadRequestError".into()),
+        ..ErrorInfo::default()
+    };
+    assert_eq!(
+        stream_error_status("message", Some(&e), Some(400.0)),
+        Some(400)
+    );
+    assert_eq!(
+        stream_error_status("message", Some(&e), Some(503.0)),
+        Some(503)
+    );
+    // A known type wins; a code that is no error status is no status.
+    let typed = ErrorInfo {
+        error_type: Some("overloaded_error".into()),
+        ..ErrorInfo::default()
+    };
+    assert_eq!(
+        stream_error_status("error", Some(&typed), Some(400.0)),
+        Some(529)
+    );
+    for bad in [200.0, 400.5, 600.0, f64::NAN, -429.0] {
+        assert_eq!(
+            stream_error_status("message", Some(&e), Some(bad)),
+            Some(500),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn a_content_event_first_is_a_healthy_stream() {
+    for event in [
+        "message_start",
+        "message",
+        "ping",
+        "content_block_delta",
+        "response.created",
+    ] {
+        assert_eq!(stream_error_status(event, None, None), None, "{event}");
+        assert_eq!(stream_verdict(event, None), Outcome::Success);
+    }
+}
+
+fn first_event(chunks: &[&[u8]]) -> Peeked {
+    let mut p = FirstEvent::new();
+    for c in chunks {
+        match p.feed(c) {
+            Peeked::More => {}
+            other => return other,
+        }
+    }
+    Peeked::More
+}
+
+#[test]
+fn the_peek_ends_at_the_first_event_however_the_bytes_are_cut() {
+    let wire = b"event: error\r\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}\r\n\r\nevent: message_start\r\ndata: {}\r\n\r\n";
+    for cut in 0..wire.len() {
+        let (a, b) = wire.split_at(cut);
+        match first_event(&[a, b]) {
+            Peeked::Event(e) => {
+                assert_eq!(e.event, "error", "cut at {cut}");
+                assert!(e.data.contains("overloaded_error"));
+            }
+            other => panic!("cut at {cut}: {other:?}"),
+        }
+    }
+    // Byte by byte: no answer before the blank line that ends the event (its CR ends it:
+    // a CR alone is a line break).
+    let end = wire.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 3;
+    let mut p = FirstEvent::new();
+    for (i, byte) in wire.iter().enumerate() {
+        let got = p.feed(std::slice::from_ref(byte));
+        assert_eq!(got != Peeked::More, i + 1 >= end, "byte {i}");
+        if got != Peeked::More {
+            break;
+        }
+    }
+}
+
+#[test]
+fn comments_and_empty_events_are_no_first_event() {
+    assert_eq!(
+        first_event(&[b": ping\n\n", b"event: ping\n\n", b"\n\n"]),
+        Peeked::More
+    );
+    match first_event(&[b": OPENROUTER PROCESSING\n\n", b"data: {\"id\":1}\n\n"]) {
+        Peeked::Event(e) => assert_eq!(
+            (e.event.as_str(), e.data.as_str()),
+            ("message", "{\"id\":1}")
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_peek_gives_up_past_its_byte_bound_and_answers_once() {
+    let mut p = FirstEvent::new();
+    let comment = vec![b'x'; 1000];
+    let mut fed = 0;
+    let got = loop {
+        let mut chunk = b": ".to_vec();
+        chunk.extend_from_slice(&comment);
+        chunk.push(b'\n');
+        fed += chunk.len();
+        match p.feed(&chunk) {
+            Peeked::More => assert!(fed < MAX_PEEK_BYTES, "still reading after {fed} bytes"),
+            other => break other,
+        }
+    };
+    assert_eq!(got, Peeked::GiveUp);
+    assert!((MAX_PEEK_BYTES..MAX_PEEK_BYTES + 1003).contains(&fed));
+    // An event after the answer changes nothing.
+    assert_eq!(p.feed(b"data: x\n\n"), Peeked::GiveUp);
+    // An event complete within the bound but in a chunk that crosses it: the bytes past the
+    // bound are not read.
+    let mut p = FirstEvent::new();
+    let mut big = vec![b':'; MAX_PEEK_BYTES - 10];
+    big.push(b'\n');
+    assert_eq!(p.feed(&big), Peeked::More);
+    assert_eq!(p.feed(b"data: 0123456789\n\n"), Peeked::GiveUp);
 }

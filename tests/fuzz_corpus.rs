@@ -60,3 +60,8 @@ fn estimate_corpus_holds() {
 fn engine_corpus_holds() {
     replay("engine", checks::engine::check);
 }
+
+#[test]
+fn hints_corpus_holds() {
+    replay("hints", checks::hints::check);
+}

@@ -39,6 +39,23 @@ const KNOWN: &[&str] = &[
     "x-ratelimit-reset-tokens",
     "ratelimit-policy",
     "ratelimit",
+    // The families beyond (kept last: the slices above index the first 30).
+    "x-groq-region",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "x-tokenlimit-limit",
+    "x-tokenlimit-remaining",
+    "x-tokenlimit-reset",
+    "ratelimitbysize-limit",
+    "ratelimitbysize-remaining",
+    "ratelimitbysize-reset",
+    "x-ratelimit-limit-req-minute",
+    "x-ratelimit-remaining-req-minute",
+    "x-ratelimit-limit-tokens-minute",
+    "x-ratelimit-remaining-tokens-minute",
+    "x-ratelimit-reset-tokens-minute",
+    "x-ratelimit-limit-tokens-day",
 ];
 
 /// 2026-11-22T13:04:32Z.
@@ -625,7 +642,7 @@ fn fuzz_strategies_reach_deep_states() {
 
     let mut runner = TestRunner::deterministic();
     let headers = headers();
-    let mut families = [0usize; 4];
+    let mut families = [0usize; 8];
     let (mut waits, mut should) = (0, 0);
     for _ in 0..500 {
         let h = headers.new_tree(&mut runner).unwrap().current();
@@ -728,4 +745,266 @@ fn fuzz_ietf_limit_without_policy_has_no_window() {
     assert_eq!(info.requests.remaining, Some(50.0));
     assert_eq!(info.requests.reset_at_ms, Some(T0 + 30_000.0));
     assert_eq!((info.requests.limit, info.requests.window_ms), (None, None));
+}
+
+// --- families beyond Anthropic, OpenAI and IETF ----------------------------------------------
+
+const DATE_T0: &str = "Sun, 22 Nov 2026 13:04:32 GMT";
+
+fn p(h: &[(&str, &str)], now: f64) -> RateLimitInfo {
+    parse(h.iter().copied(), now)
+}
+
+fn dim(
+    limit: Option<f64>,
+    remaining: Option<f64>,
+    reset_at_ms: Option<f64>,
+    window_ms: f64,
+) -> DimInfo {
+    DimInfo {
+        limit,
+        remaining,
+        reset_at_ms,
+        window_ms: Some(window_ms),
+        rounded: false,
+    }
+}
+
+#[test]
+fn groq_requests_are_per_day_tokens_per_minute() {
+    let h = [
+        ("x-groq-region", "us-west-1"),
+        ("x-ratelimit-limit-requests", "14400"),
+        ("x-ratelimit-remaining-requests", "14370"),
+        ("x-ratelimit-reset-requests", "2m59.56s"),
+        ("x-ratelimit-limit-tokens", "18000"),
+        ("x-ratelimit-remaining-tokens", "17997"),
+        ("x-ratelimit-reset-tokens", "7.66s"),
+        ("retry-after", "2"),
+    ];
+    let info = p(&h, T0);
+    assert_eq!(info.family, Family::Groq);
+    assert_eq!(
+        info.requests,
+        dim(
+            Some(14_400.0),
+            Some(14_370.0),
+            Some(T0 + 179_560.0),
+            86_400_000.0
+        )
+    );
+    assert_eq!(
+        info.tokens,
+        dim(Some(18_000.0), Some(17_997.0), Some(T0 + 7_660.0), 60_000.0)
+    );
+    assert_eq!(info.retry_after_ms, Some(2_000.0));
+    // The same headers without the marker are OpenAI's: requests per minute.
+    let openai = p(&h[1..], T0);
+    assert_eq!(openai.family, Family::OpenAi);
+    assert_eq!(openai.requests.window_ms, Some(60_000.0));
+    // The marker alone is no limit.
+    assert_eq!(p(&[("x-groq-region", "fra")], T0), RateLimitInfo::default());
+}
+
+#[test]
+fn azure_sends_remaining_counts_without_limits_and_minus_one_for_unknown() {
+    let info = p(
+        &[
+            ("x-ratelimit-remaining-requests", "119"),
+            ("x-ratelimit-remaining-tokens", "119850"),
+            ("retry-after-ms", "1500"),
+        ],
+        T0,
+    );
+    assert_eq!(info.family, Family::OpenAi);
+    assert_eq!(info.requests, dim(None, Some(119.0), None, 60_000.0));
+    assert_eq!(info.tokens, dim(None, Some(119_850.0), None, 60_000.0));
+    assert_eq!(info.retry_after_ms, Some(1_500.0));
+    // The Responses API's "-1" / "0" where it knows nothing: absent, not a limit of 0.
+    let unknown = p(
+        &[
+            ("x-ratelimit-limit-tokens", "-1"),
+            ("x-ratelimit-remaining-tokens", "-1"),
+        ],
+        T0,
+    );
+    assert_eq!(unknown.family, Family::None);
+    assert!(!unknown.has_limits());
+    // Its reset "0" (a bare number, not a Go duration): "full now" is all it can say.
+    let zero = p(
+        &[
+            ("x-ratelimit-limit-tokens", "-1"),
+            ("x-ratelimit-reset-tokens", "0"),
+        ],
+        T0,
+    );
+    assert_eq!(zero.tokens.limit, None);
+    assert_eq!(zero.tokens.reset_at_ms, Some(T0));
+}
+
+#[test]
+fn mistral_windowed_names_and_ratelimitbysize() {
+    let info = p(
+        &[
+            ("x-ratelimit-limit-tokens-minute", "5000000"),
+            ("x-ratelimit-remaining-tokens-minute", "4999911"),
+            ("x-ratelimit-tokens-query-cost", "52"),
+            ("x-ratelimit-limit-req-minute", "720"),
+            ("x-ratelimit-remaining-req-minute", "717"),
+            ("x-ratelimit-limit-tokens-month", "1000000000"),
+        ],
+        T0,
+    );
+    assert_eq!(info.family, Family::Mistral);
+    assert_eq!(info.requests, dim(Some(720.0), Some(717.0), None, 60_000.0));
+    assert_eq!(
+        info.tokens,
+        dim(Some(5_000_000.0), Some(4_999_911.0), None, 60_000.0)
+    );
+    // The shortest window that says anything wins; a month is not read.
+    let info = p(
+        &[
+            ("x-ratelimit-limit-tokens-day", "100000000"),
+            ("x-ratelimit-limit-tokens-second", "1000"),
+            ("x-ratelimit-remaining-tokens-second", "990"),
+            ("x-ratelimit-reset-tokens-second", "1"),
+        ],
+        T0,
+    );
+    assert_eq!(
+        info.tokens,
+        dim(Some(1_000.0), Some(990.0), Some(T0 + 1_000.0), 1_000.0)
+    );
+    let month = p(&[("x-ratelimit-limit-tokens-month", "1000000000")], T0);
+    assert_eq!(month.family, Family::None);
+    // The older names: tokens per minute, reset in seconds.
+    let old = p(
+        &[
+            ("ratelimitbysize-limit", "500000"),
+            ("ratelimitbysize-remaining", "499800"),
+            ("ratelimitbysize-reset", "37"),
+            ("ratelimitbysize-query-cost", "200"),
+        ],
+        T0,
+    );
+    assert_eq!(old.family, Family::Mistral);
+    assert_eq!(
+        old.tokens,
+        dim(
+            Some(500_000.0),
+            Some(499_800.0),
+            Some(T0 + 37_000.0),
+            60_000.0
+        )
+    );
+    assert!(old.requests.is_empty());
+}
+
+#[test]
+fn openrouter_resets_in_epoch_milliseconds_on_the_servers_clock() {
+    // The server's clock is 2 s ahead: its reset 10 s after its Date is 10 s after our now.
+    let now = T0 - 2_000.0;
+    let reset = format!("{}", (T0 + 10_000.0) as u64);
+    let info = p(
+        &[
+            ("date", DATE_T0),
+            ("X-RateLimit-Limit", "20"),
+            ("X-RateLimit-Remaining", "19"),
+            ("X-RateLimit-Reset", &reset),
+        ],
+        now,
+    );
+    assert_eq!(info.family, Family::XRateLimit);
+    assert_eq!(
+        info.requests,
+        dim(Some(20.0), Some(19.0), Some(now + 10_000.0), 60_000.0)
+    );
+    // Epoch seconds, and seconds from now, are read too.
+    let secs = format!("{}", (T0 / 1000.0) as u64 + 30);
+    let info = p(
+        &[
+            ("date", DATE_T0),
+            ("x-ratelimit-limit", "60"),
+            ("x-ratelimit-reset", &secs),
+        ],
+        T0,
+    );
+    assert_eq!(info.requests.reset_at_ms, Some(T0 + 30_000.0));
+    let info = p(
+        &[("x-ratelimit-limit", "60"), ("x-ratelimit-reset", "23")],
+        T0,
+    );
+    assert_eq!(
+        info.requests,
+        dim(Some(60.0), None, Some(T0 + 23_000.0), 60_000.0)
+    );
+    // Garbage and absurd resets: absent, the rest stays.
+    for bad in ["soon", "-5", "NaN", "1e300", "99999999999"] {
+        let info = p(
+            &[("x-ratelimit-remaining", "3"), ("x-ratelimit-reset", bad)],
+            T0,
+        );
+        assert_eq!(info.requests, dim(None, Some(3.0), None, 60_000.0), "{bad}");
+    }
+}
+
+#[test]
+fn together_is_per_second_marked_by_its_token_headers() {
+    let info = p(
+        &[
+            ("x-ratelimit-limit", "10"),
+            ("x-ratelimit-remaining", "9"),
+            ("x-ratelimit-reset", "1"),
+            ("x-tokenlimit-limit", "20000"),
+            ("x-tokenlimit-remaining", "19500"),
+        ],
+        T0,
+    );
+    assert_eq!(info.family, Family::Together);
+    assert_eq!(
+        info.requests,
+        dim(Some(10.0), Some(9.0), Some(T0 + 1_000.0), 1_000.0)
+    );
+    assert_eq!(
+        info.tokens,
+        dim(Some(20_000.0), Some(19_500.0), None, 1_000.0)
+    );
+}
+
+#[test]
+fn deepseek_sends_none_and_the_order_of_families_holds() {
+    // DeepSeek: nothing to read (adaptive mode's case).
+    let info = p(
+        &[
+            ("content-type", "text/event-stream"),
+            ("x-ds-trace-id", "abc"),
+        ],
+        T0,
+    );
+    assert_eq!(info, RateLimitInfo::default());
+    // Anthropic first, then OpenAI, then Mistral, then the unprefixed names: each dimension
+    // whole from the first that speaks.
+    let info = p(
+        &[
+            ("x-ratelimit-limit", "5"),
+            ("x-ratelimit-limit-req-minute", "720"),
+            ("x-ratelimit-limit-requests", "60"),
+        ],
+        T0,
+    );
+    assert_eq!(
+        (info.family, info.requests.limit),
+        (Family::OpenAi, Some(60.0))
+    );
+    let info = p(
+        &[
+            ("x-ratelimit-limit", "5"),
+            ("x-ratelimit-limit-req-minute", "720"),
+        ],
+        T0,
+    );
+    assert_eq!(
+        (info.family, info.requests.limit),
+        (Family::Mistral, Some(720.0))
+    );
 }

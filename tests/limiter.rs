@@ -572,7 +572,10 @@ fn observe_learns_unknown_limits_from_headers() {
     );
     assert!(snap.iter().all(|s| s.source == Source::Headers));
     assert_eq!(snap[0].remaining, 49.0);
-    assert_eq!(snap[1].remaining, 27_500.0, "rounded: 500 lower");
+    assert_eq!(
+        snap[1].remaining, 28_000.0,
+        "rounded: the server's figure (the truth is within a thousand of it)"
+    );
     assert_eq!(snap[2].remaining, 8_000.0, "no remaining: full");
     // The window came from the headers: 8 000 per 30 s.
     admit(&mut l, T0, cost(0.0, 8_000.0));
@@ -693,8 +696,8 @@ fn remaining_applies_to_a_configured_limit_without_the_server_limit() {
         ..RateLimitInfo::default()
     };
     assert!(!l.observe(T0, &info));
-    assert_eq!(level(&l, T0, Dim::OutputTokens), 2_500.0);
-    // A rounded remaining below 500 counts as 0, never negative.
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 3_000.0);
+    // A rounded remaining of 0 counts as 0, never negative.
     let mut info = info;
     info.output_tokens.remaining = Some(0.0);
     l.observe(T0, &info);
@@ -716,14 +719,15 @@ fn a_reset_time_alone_bounds_the_level() {
     l.observe(T0, &info);
     assert!(close(level(&l, T0, Dim::InputTokens), 40_000.0));
     assert!(close(l.snapshot(T0)[0].reset_at_ms, T0 + 20_000.0));
-    // A reset in the past says nothing new; one beyond a window means empty, not debt.
+    // One beyond a window means empty, not debt.
     let mut later = info.clone();
-    later.input_tokens.reset_at_ms = Some(T0 - 5.0);
-    l.observe(T0, &later);
-    assert!(close(level(&l, T0, Dim::InputTokens), 40_000.0));
     later.input_tokens.reset_at_ms = Some(T0 + 600_000.0);
     l.observe(T0, &later);
     assert_eq!(level(&l, T0, Dim::InputTokens), 0.0);
+    // A reset in the past means full now: with nothing of ours in flight, the copy is raised.
+    later.input_tokens.reset_at_ms = Some(T0 - 5.0);
+    l.observe(T0, &later);
+    assert_eq!(level(&l, T0, Dim::InputTokens), 60_000.0);
 }
 
 #[test]
@@ -1223,42 +1227,65 @@ fn rounded_otpm(remaining: f64) -> RateLimitInfo {
 
 #[test]
 fn a_client_alone_within_the_rounding_is_not_moved() {
-    // 6 000 OTPM; our copy says 3 300 and the server says "3 000" (rounded to the thousand,
-    // so anything in [2 500, 3 500]): consistent, nothing changes and no drain is learned.
-    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
-    admit(&mut l, T0, cost(0.0, 2_700.0));
-    assert!(!l.observe(T0, &rounded_otpm(3_000.0)));
-    assert_eq!(level(&l, T0, Dim::OutputTokens), 3_300.0);
-    // Still refilling at the full rate (0.1 per ms), so no headroom is asked for either.
-    let (until, _) = wait(l.check(T0, cost(0.0, 3_400.0)));
-    assert!(close(until - T0, 1_000.0), "{}", until - T0);
+    // 6 000 OTPM; our copy says 2 300, 3 300 or 3 900 and the server says "3 000", rounded to
+    // the thousand by a convention we cannot know (nearest, down or up: anything in
+    // [2 000, 4 000]): consistent, nothing changes and no share is lost.
+    for ours in [2_300.0, 3_300.0, 3_900.0] {
+        let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+        admit(&mut l, T0, cost(0.0, 6_000.0 - ours));
+        assert!(!l.observe(T0, &rounded_otpm(3_000.0)));
+        assert_eq!(level(&l, T0, Dim::OutputTokens), ours);
+        // Still refilling at the full rate (0.1 per ms), so no headroom is asked for either.
+        let (until, _) = wait(l.check(T0, cost(0.0, ours + 100.0)));
+        assert!(close(until - T0, 1_000.0), "{}", until - T0);
+    }
 }
 
 #[test]
 fn a_disagreement_beyond_the_rounding_is_what_others_took() {
     let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
-    admit(&mut l, T0, cost(0.0, 1_000.0)); // ours: 5 000
-                                           // The server says ~2 000: others took ~3 000 that we did not see. Take the low end.
+    let t = admit(&mut l, T0, cost(0.0, 1_000.0)); // ours: 5 000
+    l.settle(T0, t, &usage(0.0, 1_000.0)); // nothing of ours in flight
+                                           // The server says ~2 000 (at most 3 000, whatever its rounding): others took at least
+                                           // 2 000 that we did not see. The copy takes the server's figure.
     l.observe(T0, &rounded_otpm(2_000.0));
-    assert_eq!(level(&l, T0, Dim::OutputTokens), 1_500.0);
-    // The part rounding cannot explain (5 000 - 2 500) feeds the drain: the copy now refills
-    // slower than the server's 0.1 per ms, and keeps headroom for the others' lumps.
-    let after_10s = level(&l, T0 + 10_000.0, Dim::OutputTokens);
-    assert!(
-        after_10s < 1_500.0 + 1_000.0 && after_10s > 1_500.0,
-        "{after_10s}"
-    );
-    let (until, _) = wait(l.check(T0, cost(0.0, 1_500.0)));
-    assert!(
-        until > T0,
-        "a cost equal to the level waits for the headroom"
-    );
-    // A later answer showing more than we thought brings the estimate back down.
-    let mut calmer = l.clone();
-    calmer.observe(T0 + 10_000.0, &rounded_otpm(6_000.0));
-    let (until2, _) = wait(calmer.check(T0 + 10_000.0, cost(0.0, 3_000.0)));
-    let (until1, _) = wait(l.check(T0 + 10_000.0, cost(0.0, 3_000.0)));
-    assert!(until2 <= until1, "{until2} vs {until1}");
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 2_000.0);
+    // Our share of the refill is halved: the copy refills at half the server's 0.1 per ms
+    // (plus the additive increase, 5% of the rate per minute)...
+    let after = level(&l, T0 + 10_000.0, Dim::OutputTokens);
+    assert!((2_500.0..2_510.0).contains(&after), "{after}");
+    // ...and a request needs headroom for the others' lumps (half the rate for 20 s: 1 000)
+    // and for what we took ourselves lately (1 000 in the last minute: 83 for 5 s).
+    let (until, _) = wait(l.check(T0, cost(0.0, 1_000.0)));
+    let need = 1_000.0 + 1_000.0 + 1_000.0 / 60_000.0 * 5_000.0;
+    assert!(close(until - T0, (need - 2_000.0) / 0.05), "{}", until - T0);
+    // A second disagreement within 5 s is the same news: no second cut.
+    let mut soon = l.clone();
+    soon.observe(T0 + 1_000.0, &rounded_otpm(0.0));
+    let rate = level(&soon, T0 + 2_000.0, Dim::OutputTokens)
+        - level(&soon, T0 + 1_000.0, Dim::OutputTokens);
+    assert!((50.0..51.0).contains(&rate), "{rate}");
+    // Later, another one halves it again.
+    let mut later = l.clone();
+    later.observe(T0 + 6_000.0, &rounded_otpm(0.0));
+    let rate = level(&later, T0 + 7_000.0, Dim::OutputTokens)
+        - level(&later, T0 + 6_000.0, Dim::OutputTokens);
+    assert!((25.0..26.0).contains(&rate), "{rate}");
+}
+
+#[test]
+fn a_client_whose_copy_is_below_the_server_is_raised_but_keeps_its_requests_in_flight() {
+    // OTPM metered in real time: the server does not count our 2 000 reserved in flight.
+    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    let t = admit(&mut l, T0, cost(0.0, 2_000.0));
+    admit(&mut l, T0, cost(0.0, 3_000.0));
+    l.settle(T0, t, &usage(0.0, 2_000.0)); // one of them is over: 3 000 still in flight
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 1_000.0);
+    // The server says 6 000 (exact, say, with the reset). Raised, but to 6 000 - 3 000.
+    let mut info = rounded_otpm(6_000.0);
+    info.output_tokens.reset_at_ms = Some(T0);
+    l.observe(T0, &info);
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 3_000.0);
 }
 
 #[test]
@@ -1301,6 +1328,168 @@ fn admissions_near_a_full_bucket_spend_the_refill_a_full_server_wastes() {
     let mut exact = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
     admit(&mut exact, T0, cost(0.0, 1_000.0));
     assert_eq!(level(&exact, T0, Dim::OutputTokens), 5_000.0);
+}
+
+// ---------------------------------------------------------------- waits the server states
+
+#[test]
+fn the_stated_wait_leaves_out_the_estimate_of_others() {
+    // Learned 6 000 OTPM; the server shows ~0 while we thought 5 000 were left: others took
+    // them. The drain estimate slows our copy's refill and asks for headroom, so `check`
+    // waits far longer than the server's own arithmetic (1 000 tokens at 0.1 per ms, 10 s
+    // from the level we were lowered to) — only the latter is a wait the server states.
+    let mut l = Limiter::new(Limits::default(), T0);
+    l.observe(T0, &rounded_otpm(6_000.0));
+    admit(&mut l, T0, cost(0.0, 1_000.0));
+    l.observe(T0, &rounded_otpm(0.0));
+    let lvl = level(&l, T0, Dim::OutputTokens);
+    assert_eq!(lvl, 0.0);
+    let c = cost(0.0, 1_000.0);
+    let (until, _) = wait(l.check(T0, c));
+    let stated = l.stated_wait(T0, c).expect("short");
+    assert!(close(stated, 10_000.0), "{stated}");
+    assert!(until - T0 > 2.0 * stated, "{} vs {stated}", until - T0);
+    // Our copy's level is the estimate of the server's (refilled at the rate left to us);
+    // once it holds the cost, nothing is stated.
+    assert_eq!(l.stated_wait(T0 + 120_000.0, c), None);
+}
+
+#[test]
+fn the_stated_wait_of_a_learned_month_window_is_a_month() {
+    const DAY: f64 = 86_400_000.0;
+    let mut l = Limiter::new(Limits::default(), T0);
+    let info = RateLimitInfo {
+        requests: DimInfo {
+            limit: Some(1.0),
+            remaining: Some(0.0),
+            window_ms: Some(30.0 * DAY),
+            ..DimInfo::default()
+        },
+        ..RateLimitInfo::default()
+    };
+    l.observe(T0, &info);
+    let stated = l.stated_wait(T0, Cost::default()).expect("short");
+    assert!(close(stated, 30.0 * DAY), "{stated}");
+}
+
+#[test]
+fn configured_limits_and_costs_that_never_fit_state_no_wait() {
+    // A configured limit is the caller's choice: waited on, never "stated by the server".
+    let mut l = Limiter::new(limits(Some(1.0), None, None, None), T0);
+    admit(&mut l, T0, Cost::default());
+    assert!(matches!(
+        l.check(T0, Cost::default()),
+        Decision::Wait { .. }
+    ));
+    assert_eq!(l.stated_wait(T0, Cost::default()), None);
+    // A cost above a learned capacity is `Never`, reported as such, not as a wait.
+    let mut l = Limiter::new(Limits::default(), T0);
+    l.observe(T0, &rounded_otpm(0.0));
+    assert_eq!(l.stated_wait(T0, cost(0.0, 7_000.0)), None);
+    assert!(l.stated_wait(T0, cost(0.0, 6_000.0)).is_some());
+}
+
+// ---------------------------------------------------------------- the engine's rejections
+
+#[test]
+fn the_engine_rejects_a_call_only_on_a_wait_the_server_states() {
+    use llm_pacer::core::call::{Action, Engine, Request, Verdict};
+    use llm_pacer::core::config::Config;
+    // maxRetryAfterMs 5 s; a learned RPM of 60. The second response shows that others took
+    // everything: our share of the refill is cut and a request needs headroom, so by our own
+    // estimate the next call waits longer than 5 s. The server's arithmetic says 1 s (one
+    // request at 1 per second): that call waits, it is not rejected.
+    let mut c = Config::new();
+    c.concurrency = Some(1);
+    c.retry.max_retry_after_ms = 5_000.0;
+    let mut e = Engine::new(c, T0);
+    let rpm = |remaining: f64| RateLimitInfo {
+        requests: dim_info(Some(60.0), Some(remaining)),
+        ..RateLimitInfo::default()
+    };
+    let mut now = T0;
+    let mut sent = Vec::new();
+    let ids: Vec<_> = (0..3)
+        .map(|_| e.submit(now, Request::default()).unwrap())
+        .collect();
+    for remaining in [59.0, 0.0] {
+        let actions = e.poll(now);
+        let Some(&Action::Send { id, .. }) = actions.first() else {
+            panic!("{actions:?}")
+        };
+        sent.push(id);
+        now += 100.0;
+        assert_eq!(
+            e.on_response(now, id, 200, &rpm(remaining), None, 0.0),
+            Verdict::Deliver
+        );
+        e.on_done(now, id, None);
+    }
+    // The third call: held by our estimate beyond 5 s, but never failed.
+    let own_wait = match e
+        .limiter(&Request::default().key)
+        .expect("the key")
+        .check(now, Cost::default())
+    {
+        Decision::Wait { until_ms, .. } => until_ms - now,
+        d => panic!("{d:?}"),
+    };
+    assert!(own_wait > 5_000.0, "{own_wait}");
+    let stated = e
+        .limiter(&Request::default().key)
+        .expect("the key")
+        .stated_wait(now, Cost::default())
+        .unwrap();
+    assert!(stated <= 1_000.0, "{stated}");
+    loop {
+        let actions = e.poll(now);
+        assert!(
+            !actions.iter().any(|a| matches!(a, Action::Fail { .. })),
+            "{actions:?}"
+        );
+        if let Some(Action::Send { id, .. }) = actions.first() {
+            assert_eq!(*id, ids[2]);
+            break;
+        }
+        now = e.next_wake().expect("waits on time");
+    }
+    assert!(now - T0 > 5_000.0);
+}
+
+#[test]
+fn a_configured_budget_below_the_servers_limit_is_never_raised_by_its_level() {
+    // The caller budgets 1 request a minute out of the organisation's 1 000: the server's
+    // 999 remaining is the organisation's, not this budget's.
+    let mut l = Limiter::new(limits(Some(1.0), None, None, None), T0);
+    let t = admit(&mut l, T0, Cost::default());
+    l.settle(T0, t, &usage(0.0, 0.0));
+    let info = RateLimitInfo {
+        requests: dim_info(Some(1_000.0), Some(999.0)),
+        ..RateLimitInfo::default()
+    };
+    l.observe(T0 + 10.0, &info);
+    assert!(level(&l, T0 + 10.0, Dim::Requests) < 1.0);
+    assert!(matches!(
+        l.check(T0 + 10.0, Cost::default()),
+        Decision::Wait { .. }
+    ));
+    // Learned, or a server limit at or below the configured one: the server's level is ours.
+    let mut learned = Limiter::new(Limits::default(), T0);
+    learned.observe(
+        T0,
+        &RateLimitInfo {
+            requests: dim_info(Some(10.0), Some(0.0)),
+            ..RateLimitInfo::default()
+        },
+    );
+    learned.observe(
+        T0 + 10.0,
+        &RateLimitInfo {
+            requests: dim_info(Some(10.0), Some(8.0)),
+            ..RateLimitInfo::default()
+        },
+    );
+    assert!(level(&learned, T0 + 10.0, Dim::Requests) >= 7.0);
 }
 
 // ------------------------------------------------------------ pinned by mutation testing

@@ -3,8 +3,8 @@
 
 use llm_pacer::core::limiter::{Dim, Limits};
 use llm_pacer::sim::{
-    compare, lower_bound_ms, run, Body, OtpmMetering, Reply, Report, RequestSpec, Scenario, Server,
-    ServerConfig, StrategyKind, Table, Totals, Workload, START_MS,
+    compare, lower_bound_ms, run, Body, OtpmMetering, PacerLimits, Reply, Report, RequestSpec,
+    Rounding, Scenario, Server, ServerConfig, StrategyKind, Table, Totals, Workload, START_MS,
 };
 
 const BASELINES: [StrategyKind; 3] = [
@@ -349,6 +349,10 @@ fn the_cli_prints_the_comparison_and_rejects_bad_flags() {
         &["--p529", "1.5"],
         &["--frobnicate"],
         &["--learn-limits=yes"],
+        &["--rounding", "sideways"],
+        &["--latency-ms", "2000"],
+        &["--latency-ms", "8000,2000"],
+        &["--variant", "chaos"],
     ] {
         let out = std::process::Command::new(bin).args(bad).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
@@ -422,7 +426,7 @@ fn pacer_with_four_clients_keeps_429s_rare() {
     let p = &reports[0];
     check_consistent(&s, p);
     assert_eq!(p.failures, 0);
-    // Measured: 26 429s in 1,026 attempts, ratio 1.041 (the issue's aim: at most 2%, 1.15x).
+    // Measured: 0 429s, ratio 1.011 (the aims over seeds 1-8: see below).
     assert!(
         p.rate_limited_share() <= 0.05,
         "{} 429s in {} attempts",
@@ -436,4 +440,169 @@ fn pacer_with_four_clients_keeps_429s_rare() {
             assert!(p.makespan_ms < r.makespan_ms, "{}", r.strategy);
         }
     }
+}
+
+// ---- uncoordinated processes of one organisation (issue 10) ----
+
+/// llm-pacer alone over seeds 1..=8 of `base` with `clients` processes: the worst ratio, the
+/// 429s per request over all seeds, and the failures. Each run is checked for consistency.
+fn sweep(base: &Scenario, clients: u32) -> (f64, f64, u64) {
+    let (mut worst, mut limited, mut requests, mut failures) = (0.0f64, 0u64, 0u64, 0u64);
+    for seed in 1..=8 {
+        let mut s = base.clone();
+        s.clients = clients;
+        s.seed = seed;
+        let r = run(&s, StrategyKind::Pacer);
+        check_consistent(&s, &r);
+        worst = worst.max(r.ratio);
+        limited += r.rate_limited;
+        requests += u64::from(r.requests);
+        failures += r.failures;
+    }
+    (worst, limited as f64 / requests as f64, failures)
+}
+
+#[test]
+fn uncoordinated_processes_meet_the_aims_on_the_standard_scenario_and_the_burst_variant() {
+    // The aims: four processes at most 1.10x the lower bound with at most 2% 429s per
+    // request, eight at most 1.15x with at most 3%, no failed call, over seeds 1-8, on the
+    // standard scenario and on the burst variant (latency U[2 s, 8 s], `remaining` rounded
+    // down). The same figures: `simulate --seeds 8 [--variant burst]`.
+    for (name, base) in [
+        ("standard", Scenario::issue_default(1)),
+        ("burst", Scenario::burst_variant(1)),
+    ] {
+        for (k, max_ratio, max_429) in [(4, 1.10, 0.02), (8, 1.15, 0.03)] {
+            let (worst, per_request, failures) = sweep(&base, k);
+            println!("{name}, {k} processes: worst {worst:.3}, 429s {per_request:.4}");
+            assert_eq!(failures, 0, "{name}, {k} processes");
+            assert!(worst <= max_ratio, "{name}, {k} processes: ratio {worst}");
+            assert!(
+                per_request <= max_429,
+                "{name}, {k} processes: {per_request} 429s per request"
+            );
+        }
+    }
+}
+
+#[test]
+fn uncoordinated_processes_that_learn_their_limits_never_fail_a_call() {
+    // No limits given: every process bursts its concurrency before any header arrives (the
+    // 429s of that opening are the most of them), then learns. Nothing fails, and the
+    // ratio aims hold; so does the 429 aim for four processes. (Eight: see the README.)
+    for (name, base) in [
+        ("standard", Scenario::issue_default(1)),
+        ("burst", Scenario::burst_variant(1)),
+    ] {
+        let mut base = base;
+        base.pacer_limits = PacerLimits::Learned;
+        for (k, max_ratio) in [(4, 1.10), (8, 1.15)] {
+            let (worst, per_request, failures) = sweep(&base, k);
+            println!("{name}, learned, {k} processes: worst {worst:.3}, 429s {per_request:.4}");
+            assert_eq!(failures, 0, "{name}, {k} processes");
+            assert!(worst <= max_ratio, "{name}, {k} processes: ratio {worst}");
+            if k == 4 {
+                assert!(
+                    per_request <= 0.02,
+                    "{name}: {per_request} 429s per request"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn four_engines_learning_from_headers_reject_no_call_on_their_own_estimate() {
+    // The issue's measurement: four processes of one organisation, no limits given, 75 calls
+    // each submitted at once, RPM 50 / ITPM 30,000 / OTPM 8,000. Before, 67 to 139 of the 300
+    // calls were rejected with RETRY_AFTER_TOO_LONG, a wait no server had asked for.
+    for base in [Scenario::issue_default(4), Scenario::burst_variant(4)] {
+        for seed in 1..=8 {
+            let mut s = base.clone();
+            s.workload.requests = 300;
+            s.pacer_limits = PacerLimits::Learned;
+            s.seed = seed;
+            let r = run(&s, StrategyKind::Pacer);
+            check_consistent(&s, &r);
+            assert_eq!(r.failures, 0, "seed {seed}: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn a_lone_process_that_learns_its_limits_is_clean_under_every_rounding_convention() {
+    // The server rounds token `remaining` to the nearest thousand (as Anthropic documents),
+    // down, or up; the client cannot know which. Alone, it must stay within 1.03x of the
+    // lower bound with no 429 under each.
+    for rounding in [Rounding::Nearest, Rounding::Down, Rounding::Up] {
+        for base in [Scenario::issue_default(1), Scenario::burst_variant(1)] {
+            let mut base = base;
+            base.pacer_limits = PacerLimits::Learned;
+            base.server.rounding = rounding;
+            for seed in 1..=8 {
+                let mut s = base.clone();
+                s.seed = seed;
+                let r = run(&s, StrategyKind::Pacer);
+                check_consistent(&s, &r);
+                let ctx = format!("{rounding:?}, seed {seed}");
+                assert_eq!(r.failures, 0, "{ctx}");
+                assert_eq!(r.rate_limited, 0, "{ctx}");
+                assert!(r.ratio <= 1.03, "{ctx}: ratio {}", r.ratio);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_server_rounds_remaining_by_its_convention() {
+    for (rounding, want) in [
+        (Rounding::Nearest, "1000"),
+        (Rounding::Down, "0"),
+        (Rounding::Up, "1000"),
+    ] {
+        let cfg = ServerConfig {
+            rounding,
+            ..ServerConfig::default()
+        };
+        let mut server = Server::new(&cfg, START_MS, 1);
+        // OTPM 8 000 less 7 168 reserved: 832 left.
+        for i in 0..7 {
+            assert!(matches!(
+                server.receive(START_MS, &req(i, 10, 1_024, 10)),
+                Reply::Admitted { .. }
+            ));
+        }
+        let h = server.headers(START_MS);
+        let get = |k: &str| h.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(
+            get("anthropic-ratelimit-output-tokens-remaining"),
+            Some(want),
+            "{rounding:?}"
+        );
+    }
+}
+
+#[test]
+fn a_uniform_response_latency_replaces_the_model_time() {
+    let cfg = ServerConfig {
+        response_latency_ms: Some((2_000.0, 8_000.0)),
+        ..ServerConfig::default()
+    };
+    let mut server = Server::new(&cfg, START_MS, 1);
+    for i in 0..7 {
+        let Reply::Admitted { done_at_ms, .. } =
+            server.receive(START_MS, &req(i, 10, 1_024, 1_000))
+        else {
+            panic!()
+        };
+        // 1 000 output tokens at 80/s alone would take 12.5 s.
+        assert!(
+            (2_000.0..8_000.0).contains(&(done_at_ms - START_MS)),
+            "{}",
+            done_at_ms - START_MS
+        );
+    }
+    let mut bad = cfg.clone();
+    bad.response_latency_ms = Some((5.0, 1.0));
+    assert!(bad.validate().is_err());
 }

@@ -108,6 +108,7 @@ function scenarioFromForm(form) {
     p529: Number(e.p529.value),
     metering: e.metering.value,
     learnLimits: e.learnLimits.checked,
+    models: e.models?.checked ?? false,
     workload: {
       requests: Number(e.requests.value),
       inputMedian: Number(e.inputMedian.value),
@@ -133,8 +134,18 @@ function renderTable(reports) {
         secs(r.latencyP50Ms),
         secs(r.latencyP99Ms),
       ];
-      return h("tr", { class: r.failures > 0 ? "gave-up" : "", "data-strategy": r.strategy }, name, ...cells.map((c) => h("td", {}, c)));
-    }),
+      const row = h("tr", { class: r.failures > 0 ? "gave-up" : "", "data-strategy": r.strategy }, name, ...cells.map((c) => h("td", {}, c)));
+      // With two model classes: a row per class (its makespan against its own lower bound).
+      const classRows = (r.classes ?? []).map((c) =>
+        h(
+          "tr",
+          { class: "class-row", "data-class": c.name },
+          h("th", { scope: "row" }, `· ${c.name}`),
+          ...[secs(c.makespanMs), secs(c.lowerBoundMs), c.ratio === null ? "-" : c.ratio.toFixed(3), String(c.rateLimited), "", "", "", "", ""].map((x) => h("td", {}, x)),
+        ),
+      );
+      return [row, ...classRows];
+    }).flat(),
   );
   const note = [];
   if (reports.some((r) => r.failures > 0)) note.push("Failures are requests given up on: a strategy that gives up finishes sooner, so its makespan and ratio do not compare.");

@@ -231,7 +231,7 @@ async function live(o) {
     plainEveryMs: 2000,
     secret: key,
   });
-  const learned = pacer.limits();
+  const learned = pacer.limits()[0] ?? {};
   const limits = { rpm: learned.requests?.limit, itpm: learned.inputTokens?.limit, otpm: learned.outputTokens?.limit };
   summary(report, limits, "from full buckets; yours may not have been", "", LIVE_MAX_TOKENS);
   return report.failed === 0 && report.final429 === 0 ? 0 : 1;
@@ -272,14 +272,16 @@ async function runBatch(a) {
     const now = performance.now();
     const elapsed = now - start;
     const s = a.pacer.stats();
-    const lim = a.pacer.limits();
+    const lim = a.pacer.limits()[0] ?? {};
     // Tokens per minute: the usage of the responses of the last 60 s (in the first minute
     // this can exceed the limit by what the full buckets held at the start).
     while (recent.length && recent[0][0] < now - 60_000) recent.shift();
     let inW = 0;
     let outW = 0;
     for (const [, i, o] of recent) [inW, outW] = [inW + i, outW + o];
-    const limitOf = (/** @type {any} */ d) => (d ? `/${short(d.limit)}` : "");
+    // "used in the last minute (limit L/min)": the first minute can exceed L by what the
+    // full buckets held at the start, so the two are never written as one fraction.
+    const limitOf = (/** @type {any} */ d) => (d ? ` (limit ${short(d.limit)}/min)` : "");
     // ETA: what the queue still needs beyond what the buckets hold, at the refill rate.
     const avgOut = done > 0 ? outputSeen / done : a.maxTokens / 2;
     let eta = 0;
@@ -293,8 +295,7 @@ async function runBatch(a) {
     const fields = [
       `${(elapsed / 1000).toFixed(1).padStart(5)} s`,
       `${String(done).padStart(String(n).length)}/${n} done`,
-      `in ${short(inW)}${limitOf(lim.inputTokens)}/min`,
-      `out ${short(outW)}${limitOf(lim.outputTokens)}/min`,
+      `used in last min: input ${short(inW)}${limitOf(lim.inputTokens)}, output ${short(outW)}${limitOf(lim.outputTokens)}`,
       `queue ${s.queued}`,
       `in flight ${s.inFlight}`,
       `429s ${s.rateLimited}`,

@@ -1,46 +1,100 @@
-// `llm-pacer probe`: one minimal request, then the rate limits the answer's headers report, as
-// the pacer parsed them (`pacer.limits()`).
+// `llm-pacer probe`: one minimal request to an Anthropic or OpenAI-compatible API, then the
+// rate-limit headers of the answer exactly as the server sent them, and, labelled apart, the
+// pacer's own view after that answer (`pacer.limits()`).
 
 import { Pacer } from "llm-pacer";
-import { CliError, int, isLocal, messagesUrl, networkReason, parseOptions, redact, secs, table } from "./util.mjs";
+import { CliError, UsageError, chatUrl, int, isLocal, messagesUrl, networkReason, parseOptions, redact, secs, table } from "./util.mjs";
 
-const API = "https://api.anthropic.com";
-const DEFAULT_MODEL = "claude-haiku-4-5";
 const TIMEOUT_MS = 30_000;
+
+/** What differs between the two API families: endpoint, key, headers, body. */
+const PROVIDERS = {
+  anthropic: {
+    base: "https://api.anthropic.com",
+    model: "claude-haiku-4-5",
+    keyVar: "ANTHROPIC_API_KEY",
+    url: (u, command) => messagesUrl(u, command),
+    headers: (key) => ({ "x-api-key": key, "anthropic-version": "2023-06-01", "content-type": "application/json" }),
+    body: (model) => ({ model, max_tokens: 1, messages: [{ role: "user", content: "Hi" }] }),
+    limit: "max_tokens 1",
+  },
+  openai: {
+    base: "https://api.openai.com",
+    model: "gpt-4o-mini",
+    keyVar: "OPENAI_API_KEY",
+    url: (u, command) => chatUrl(u, command),
+    headers: (key) => ({ authorization: `Bearer ${key}`, "content-type": "application/json" }),
+    body: (model) => ({ model, max_completion_tokens: 1, messages: [{ role: "user", content: "Hi" }] }),
+    limit: "max_completion_tokens 1",
+  },
+};
 
 export const OPTIONS = {
   url: { type: "string" },
   model: { type: "string" },
+  provider: { type: "string" },
 };
 
 export const HELP = `\
 llm-pacer probe: check your current rate limit status with one minimal request
 
 USAGE:
-    npx llm-pacer probe [--url U] [--model M]
+    npx llm-pacer probe [--url U] [--provider anthropic|openai] [--model M]
 
-Sends one Messages API request (max_tokens 1, a two-letter prompt) through pacer.fetch and
-prints the limits the answer's headers report, as llm-pacer parsed them: per dimension
-(requests, input tokens, output tokens, tokens) the limit per minute, what remains, and when
-the bucket is full again. Limits are per model class, so probe the model you use.
+Sends one minimal request (a two-letter prompt, 1 output token) through pacer.fetch: an
+Anthropic Messages request, or an OpenAI Chat Completions request (also for OpenAI-compatible
+servers). Prints the rate-limit headers of the answer exactly as the server sent them, then,
+labelled as such, the pacer's view after that answer (pacer.limits(): per dimension the limit
+per minute, what its bucket holds, when it is full again, where the limit came from). Limits
+are per model class, so probe the model you use.
 
 OPTIONS:
-    --url U       the API base URL (default ${API}); a URL ending in /v1/messages is used as is
-    --model M     the model (default ${DEFAULT_MODEL})
-    -h, --help    print this help
+    --url U         the API base URL, or the endpoint itself (default: the provider's API);
+                    a base gets /v1/messages (Anthropic) or /v1/chat/completions (OpenAI;
+                    /chat/completions after a base ending in /v1)
+    --provider P    anthropic or openai (default: from the URL: a path ending in
+                    /chat/completions or a host with "openai" in it is openai; else anthropic)
+    --model M       the model (default ${PROVIDERS.anthropic.model}, or ${PROVIDERS.openai.model} for openai)
+    -h, --help      print this help
 
 ENVIRONMENT:
-    ANTHROPIC_API_KEY   required for a remote URL; for a local one (127.0.0.1, localhost) any
-                        key is accepted and one is made up when it is not set
+    ANTHROPIC_API_KEY   (anthropic) or OPENAI_API_KEY (openai): required for a remote URL;
+                        for a local one (127.0.0.1, localhost) any key is accepted and one is
+                        made up when it is not set
 
 Exit status: 0 on a 2xx answer, 1 on an error answer or when the server cannot be reached.
 `;
 
-const ROWS = /** @type {const} */ ([
-  ["requests", "requests", "requests"],
-  ["inputTokens", "input tokens", "input-tokens"],
-  ["outputTokens", "output tokens", "output-tokens"],
-  ["tokens", "tokens", "tokens"],
+/** The provider for `--provider`, else from the URL. */
+function providerOf(name, url) {
+  if (name !== undefined) {
+    if (!(name in PROVIDERS)) throw new UsageError(`--provider: expected anthropic or openai, got \`${name}\``, "probe");
+    return name;
+  }
+  if (url === undefined) return "anthropic";
+  let u;
+  try {
+    u = new URL(url);
+  } catch {
+    return "anthropic"; // the URL check reports it
+  }
+  return /\/chat\/completions\/?$/.test(u.pathname) || /openai/i.test(u.hostname) ? "openai" : "anthropic";
+}
+
+/** The rate-limit headers of `res`, as sent (name, value), in a stable order. */
+function rateLimitHeaders(res) {
+  const rows = [];
+  for (const [name, value] of res.headers) {
+    if (/^(anthropic-ratelimit-|x-ratelimit-|ratelimit(-policy)?$|retry-after(-ms)?$)/.test(name)) rows.push([name, value]);
+  }
+  return rows.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+const DIMS = /** @type {const} */ ([
+  ["requests", "requests"],
+  ["inputTokens", "input tokens"],
+  ["outputTokens", "output tokens"],
+  ["tokens", "tokens"],
 ]);
 
 /**
@@ -53,13 +107,15 @@ export async function probe(argv) {
     process.stdout.write(HELP);
     return 0;
   }
-  const url = messagesUrl(o.url ?? API, "probe");
-  const model = o.model ?? DEFAULT_MODEL;
-  let key = process.env.ANTHROPIC_API_KEY?.trim();
+  const provider = providerOf(o.provider, o.url);
+  const p = PROVIDERS[provider];
+  const url = p.url(o.url ?? p.base, "probe");
+  const model = o.model ?? p.model;
+  let key = process.env[p.keyVar]?.trim();
   if (!key) {
     if (!isLocal(url)) {
       throw new CliError(
-        `probe needs ANTHROPIC_API_KEY in the environment to call ${new URL(url).origin} (it is not set). ` +
+        `probe needs ${p.keyVar} in the environment to call ${new URL(url).origin} (it is not set). ` +
           "For a local server (--url http://127.0.0.1:PORT) any key will do.",
       );
     }
@@ -68,15 +124,11 @@ export async function probe(argv) {
 
   const pacer = new Pacer({ retry: { maxRetries: 0 }, timeoutMs: TIMEOUT_MS });
   const out = process.stdout;
-  out.write(`llm-pacer probe: POST ${url} (model ${model}, max_tokens 1)\n`);
+  out.write(`llm-pacer probe: POST ${url} (${provider}, model ${model}, ${p.limit})\n`);
   const started = performance.now();
   let res;
   try {
-    res = await pacer.fetch(url, {
-      method: "POST",
-      headers: { "x-api-key": key, "anthropic-version": "2023-06-01", "content-type": "application/json" },
-      body: JSON.stringify({ model, max_tokens: 1, messages: [{ role: "user", content: "Hi" }] }),
-    });
+    res = await pacer.fetch(url, { method: "POST", headers: p.headers(key), body: JSON.stringify(p.body(model)) });
   } catch (e) {
     const err = /** @type {any} */ (e);
     if (err?.code === "TIMEOUT") throw new CliError(`no answer from ${url} within ${TIMEOUT_MS / 1000} s`);
@@ -104,31 +156,29 @@ export async function probe(argv) {
     process.stderr.write(redact(`llm-pacer probe: ${url} answered ${res.status}${what ? ` ${what}` : ""}${tail}\n`, key));
   }
 
-  const limits = pacer.limits();
+  const headers = rateLimitHeaders(res);
+  if (headers.length === 0) {
+    out.write("\nThe answer carried no rate-limit headers.\n");
+    return res.ok ? 0 : 1;
+  }
+  out.write(`\nRate-limit headers of the answer, as sent:\n${table(headers, { indent: "  ", left: [1] })}\n`);
+
+  // One request, one limit key.
+  const limits = pacer.limits()[0] ?? {};
   const now = Date.now();
-  const rows = [["", "limit", "remaining", "reset"]];
-  for (const [dim, label, header] of ROWS) {
-    let d = limits[dim];
-    let note = "";
-    if (!d) {
-      // `tokens-*` (the most restrictive limit in effect) paces nothing when the specific
-      // input/output headers are there; show it from the header as the server sent it.
-      const limit = Number(res.headers.get(`anthropic-ratelimit-${header}-limit`));
-      const remaining = Number(res.headers.get(`anthropic-ratelimit-${header}-remaining`));
-      const reset = Date.parse(res.headers.get(`anthropic-ratelimit-${header}-reset`) ?? "");
-      if (!(limit > 0)) continue;
-      d = { limit, remaining, resetAt: reset };
-      note = "  (header as sent)";
-    }
-    const reset = Number.isFinite(d.resetAt)
-      ? `${new Date(Math.ceil(d.resetAt / 1000) * 1000).toISOString().replace(/\.000Z$/, "Z")} (${d.resetAt > now ? `in ${secs(d.resetAt - now)}` : "full now"})`
-      : "-";
-    rows.push([label, int(d.limit), int(d.remaining), reset + note]);
+  const rows = [["", "limit/min", "in bucket", "full again", "source"]];
+  for (const [dim, label] of DIMS) {
+    const d = limits[dim];
+    if (!d) continue;
+    const full = d.resetAt > now ? `in ${secs(d.resetAt - now)}` : "now";
+    rows.push([label, int(d.limit), int(d.remaining), full, d.source]);
   }
   if (rows.length > 1) {
-    out.write(`\nRate limits (per minute) from the response headers:\n${table(rows, { indent: "  ", left: [3] })}\n`);
-  } else {
-    out.write("\nThe answer carried no rate-limit headers.\n");
+    out.write(
+      "\nThe pacer's view after this answer (pacer.limits(): its own buckets, which smooth the\n" +
+        "server's rounded counts and refill continuously; not the headers):\n" +
+        `${table(rows, { indent: "  ", left: [3, 4] })}\n`,
+    );
   }
   return res.ok ? 0 : 1;
 }

@@ -142,8 +142,8 @@ export function table(rows, o = {}) {
 }
 
 /**
- * The Anthropic Messages endpoint for `--url`: a base URL gets `/v1/messages` appended; a URL
- * that already ends in `/v1/messages` is taken as is.
+ * The Anthropic Messages endpoint for `--url`: a base URL gets `/v1/messages` appended (`/messages`
+ * after a base ending in `/v1`); a URL that already ends in `/v1/messages` is taken as is.
  * @param {string} url
  * @param {string} command
  */
@@ -157,7 +157,24 @@ export function messagesUrl(url, command) {
   if (u.protocol !== "http:" && u.protocol !== "https:") {
     throw new UsageError(`--url: expected an http:// or https:// URL, got \`${url}\``, command);
   }
-  if (!/\/v1\/messages\/?$/.test(u.pathname)) u.pathname = `${u.pathname.replace(/\/+$/, "")}/v1/messages`;
+  if (!/\/v1\/messages\/?$/.test(u.pathname)) {
+    const base = u.pathname.replace(/\/+$/, "");
+    u.pathname = /\/v1$/.test(base) ? `${base}/messages` : `${base}/v1/messages`;
+  }
+  return u.href;
+}
+
+/**
+ * The OpenAI Chat Completions endpoint for `--url`: a URL that already ends in
+ * `/chat/completions` is taken as is; a base ending in `/v1` gets `/chat/completions`, any
+ * other base `/v1/chat/completions`.
+ * @param {string} url
+ * @param {string} command
+ */
+export function chatUrl(url, command) {
+  const u = new URL(messagesUrl(url, command)); // the same checks
+  const base = new URL(url).pathname.replace(/\/+$/, "");
+  u.pathname = /\/chat\/completions$/.test(base) ? base : /\/v1$/.test(base) ? `${base}/chat/completions` : `${base}/v1/chat/completions`;
   return u.href;
 }
 

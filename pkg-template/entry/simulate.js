@@ -6,11 +6,13 @@ import init, { simulate as run } from "./llm_pacer_sim.js";
 
 await init({ module_or_path: new URL("./llm_pacer_sim_bg.wasm", import.meta.url) });
 
+// @include simulate-options.js
+
 /**
  * Run the simulator (virtual time, seeded: the same config always gives the same figures):
  * every strategy asked for (all by default) on one scenario. See simulate.d.ts.
  * @param {object | string} [config] the scenario, or its JSON
  */
 export function simulate(config) {
-  return JSON.parse(run(config));
+  return JSON.parse(run(checkScenario(config)));
 }

@@ -21,14 +21,17 @@
 //!              └──timer── Backoff ◄┘         other / out of retries ──► Delivered or Fail
 //! ```
 
+use super::adaptive::{Adaptive, Signal};
 use super::backoff::{with_hint, HintDecision};
 use super::budget::RetryBudget;
 use super::classify::{classify, classify_error, ErrorInfo, FailKind, Outcome, RetryKind};
 use super::config::{Config, OutputReservation};
 use super::headers::RateLimitInfo;
 use super::index::{IdMap, PairSet};
-use super::limiter::{Blocker, Cost, Decision, Dim, DimState, Limiter, Source, Ticket, Usage};
-use super::scheduler::Scheduler;
+use super::keys::{KeyLimits, Keys, LimitKey, Slot};
+use super::limiter::{Blocker, Cost, Decision, Dim, Limiter, Ticket, Usage};
+use super::models::limits_for;
+use super::scheduler::{Poll, Scheduler};
 use super::transit;
 use super::Ms;
 
@@ -44,7 +47,7 @@ pub type Id = u64;
 pub const ASSUMED_LATENCY_MS: Ms = transit::RESERVED_MS;
 
 /// What the driver knows about a request before sending it.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Request {
     /// Estimated input tokens that count against ITPM.
     pub input_tokens: f64,
@@ -53,6 +56,9 @@ pub struct Request {
     pub max_tokens: Option<f64>,
     /// Higher goes first. Default 0.
     pub priority: i32,
+    /// The limits it draws on: its organisation and model class ([`crate::core::keys`]).
+    /// Headers, usage and a 429's pause of this call apply to this key only.
+    pub key: LimitKey,
 }
 
 /// Why a call was rejected without a response.
@@ -153,6 +159,14 @@ pub struct Event {
     pub delay_ms: Ms,
     /// When, epoch ms.
     pub at_ms: Ms,
+    /// The status of the attempt's response, once one arrived (0: none).
+    pub status: u16,
+    /// From sending the attempt to its response's head, ms, once one arrived.
+    pub latency_ms: Option<Ms>,
+    /// The usage settled (`settled` events with reason `usage` or `estimated`).
+    pub usage: Option<Usage>,
+    /// The call's limit key ([`Engine::key_of`]), when the event is a call's.
+    pub slot: Option<Slot>,
 }
 
 /// Event kinds.
@@ -172,6 +186,8 @@ pub enum EventKind {
     Limits,
     /// Usage was reconciled.
     Settled,
+    /// Advice on the set-up (emitted by the drivers, at most once per reason).
+    Warning,
 }
 
 impl EventKind {
@@ -185,6 +201,7 @@ impl EventKind {
             EventKind::GiveUp => "giveup",
             EventKind::Limits => "limits",
             EventKind::Settled => "settled",
+            EventKind::Warning => "warning",
         }
     }
 }
@@ -237,6 +254,8 @@ enum State {
 
 #[derive(Debug, Clone)]
 struct Call {
+    /// Its limit key.
+    slot: Slot,
     seq: u64,
     priority: i32,
     cost: Cost,
@@ -254,6 +273,10 @@ struct Call {
     no_retry: bool,
     /// False when the request can be sent only once (its body is a stream).
     replayable: bool,
+    /// When the current attempt was sent.
+    sent_at: Ms,
+    /// The current attempt's response: its status and latency (for events).
+    response: Option<(u16, Ms)>,
 }
 
 /// A time as an ordered key: for finite non-negative floats the bit pattern orders like the
@@ -317,12 +340,46 @@ fn status_reason(s: u16) -> &'static str {
     }
 }
 
+/// Whether a queued head of cost `cost`, blocked by its key's `limiter` (`decision`, a wait),
+/// is refused with `RETRY_AFTER_TOO_LONG` rather than kept waiting, and the wait to report:
+/// a server-imposed pause longer than `max_ms`, or a limit learned from headers whose refill,
+/// by the server's own arithmetic ([`Limiter::stated_wait`]), would keep it waiting longer
+/// than that (an IETF window of days, say). Those are the server's terms, and nobody waits
+/// them out. A configured limit is the caller's own choice, and is waited on; the estimate of
+/// other clients' share only ever delays a call, never fails one.
+fn refusal(
+    limiter: &Limiter,
+    now_ms: Ms,
+    cost: Cost,
+    decision: &Decision,
+    max_ms: Ms,
+) -> Option<Ms> {
+    if let Some(until) = limiter.paused_until(now_ms) {
+        let hint_ms = until - now_ms;
+        return (hint_ms > max_ms).then_some(hint_ms);
+    }
+    if !matches!(
+        decision,
+        Decision::Wait {
+            blocker: Blocker::Dim(_),
+            ..
+        }
+    ) {
+        return None;
+    }
+    let hint_ms = limiter.stated_wait(now_ms, cost)?;
+    (hint_ms > max_ms).then_some(hint_ms)
+}
+
 /// The engine: the whole policy, as plain state and pure transitions.
 #[derive(Debug, Clone)]
 pub struct Engine {
     config: Config,
-    limiter: Limiter,
+    /// One limiter per limit key.
+    keys: Keys,
     scheduler: Scheduler,
+    /// Adaptive window and spacing, while no limit is known (`Config::adaptive`).
+    adaptive: Option<Adaptive>,
     budget: Option<RetryBudget>,
     calls: IdMap<Call>,
     /// Backoff timers: (time key, id).
@@ -350,11 +407,10 @@ impl Engine {
     /// A new engine. `config` must be valid ([`Config::validate`]).
     pub fn new(config: Config, now_ms: Ms) -> Self {
         let now_ms = if now_ms.is_finite() { now_ms } else { 0.0 };
-        let mut limiter = Limiter::new(config.limits, now_ms);
-        limiter.set_latency(ASSUMED_LATENCY_MS);
         Engine {
-            limiter,
+            keys: Keys::default(),
             scheduler: Scheduler::new(config.concurrency),
+            adaptive: config.adaptive.then(Adaptive::new),
             budget: config.budget.map(RetryBudget::new),
             config,
             calls: IdMap::default(),
@@ -414,7 +470,9 @@ impl Engine {
 
     fn event(&mut self, kind: EventKind, id: Id, reason: &'static str, delay_ms: Ms, at_ms: Ms) {
         if self.record {
-            let attempt = self.calls.get(&id).map_or(0, |c| c.attempt);
+            let call = self.calls.get(&id);
+            let attempt = call.map_or(0, |c| c.attempt);
+            let response = call.and_then(|c| c.response);
             self.events.push(Event {
                 kind,
                 id,
@@ -422,6 +480,10 @@ impl Engine {
                 reason,
                 delay_ms,
                 at_ms: self.external(at_ms),
+                status: response.map_or(0, |r| r.0),
+                latency_ms: response.map(|r| r.1),
+                usage: None,
+                slot: call.map(|c| c.slot),
             });
         }
     }
@@ -458,6 +520,14 @@ impl Engine {
         let seq = self.next_seq;
         self.next_seq += 1;
         let cost = self.cost_of(&request);
+        let config = &self.config;
+        let slot = self.keys.slot(&request.key, now_ms, |k| {
+            let mut limiter = Limiter::new(limits_for(config, &k.class), now_ms);
+            limiter.set_latency(ASSUMED_LATENCY_MS);
+            limiter.start_blind(now_ms);
+            limiter
+        });
+        self.keys.retain(slot);
         let deadline = self.config.timeout_ms.map(|t| now_ms + t);
         if let Some(d) = deadline {
             self.deadlines.insert((key(d), id));
@@ -465,6 +535,7 @@ impl Engine {
         self.calls.insert(
             id,
             Call {
+                slot,
                 seq,
                 priority: request.priority,
                 cost,
@@ -476,9 +547,12 @@ impl Engine {
                 waiting_since: now_ms,
                 no_retry: false,
                 replayable: true,
+                sent_at: now_ms,
+                response: None,
             },
         );
-        self.scheduler.push(id, request.priority, seq, cost);
+        self.scheduler
+            .push_to(slot, id, request.priority, seq, cost);
         self.stats.requests += 1;
         self.fresh.push(id);
         self.event(EventKind::Queued, id, "submitted", 0.0, now_ms);
@@ -502,6 +576,17 @@ impl Engine {
         if let Some(d) = call.deadline {
             self.deadlines.remove(&(key(d), id));
         }
+        self.keys.release(call.slot, now_ms);
+        Some(call)
+    }
+
+    /// Forget a call that left the engine: its key is no longer in use by it.
+    fn forget(&mut self, now_ms: Ms, id: Id) -> Option<Call> {
+        let call = self.calls.remove(&id)?;
+        if let Some(d) = call.deadline {
+            self.deadlines.remove(&(key(d), id));
+        }
+        self.keys.release(call.slot, now_ms);
         Some(call)
     }
 
@@ -547,7 +632,8 @@ impl Engine {
             self.timers.pop_first();
             if let Some(call) = self.calls.get_mut(&id) {
                 call.state = State::Queued;
-                self.scheduler.push(id, call.priority, call.seq, call.cost);
+                self.scheduler
+                    .push_to(call.slot, id, call.priority, call.seq, call.cost);
                 self.fresh.push(id);
             }
         }
@@ -565,7 +651,7 @@ impl Engine {
             match call.state {
                 State::InFlight { .. } => {
                     self.event(EventKind::GiveUp, id, "timeout", 0.0, now_ms);
-                    self.calls.remove(&id);
+                    self.forget(now_ms, id);
                     self.scheduler.finish();
                     out.push(Action::Fail {
                         id,
@@ -579,47 +665,17 @@ impl Engine {
             }
         }
 
-        // A server-imposed pause longer than maxRetryAfterMs: nobody waits it out.
-        if let Some(until) = self.limiter.paused_until(now_ms) {
-            let hint_ms = until - now_ms;
-            if hint_ms > self.config.retry.max_retry_after_ms {
-                for id in self.scheduler.drain() {
-                    if let Some(call) = self.calls.get_mut(&id) {
-                        // `drain` already removed it from the queue; mark it so `end_wait`
-                        // does not look for it there.
-                        call.state = State::Queued;
-                    }
-                    let error = CallError::RetryAfterTooLong { hint_ms };
-                    self.give_up_waiting(now_ms, id, error, "retry_after_too_long", &mut out);
-                }
-            }
-        }
+        // Keys idle and full for a while are dropped.
+        self.keys.sweep(now_ms);
 
-        // A limit learned from headers whose refill would keep the head of the queue waiting
-        // longer than maxRetryAfterMs (an IETF window of days, say): the server's terms, as
-        // with a pause, and nobody waits them out. (A configured limit is the caller's own
-        // choice, and is waited on.)
-        while let Some(id) = self.scheduler.head() {
-            let Some(call) = self.calls.get(&id) else {
-                break;
-            };
-            let Decision::Wait {
-                until_ms,
-                blocker: Blocker::Dim(dim),
-            } = self.limiter.check(now_ms, call.cost)
-            else {
-                break;
-            };
-            let hint_ms = until_ms - now_ms;
-            let too_long = hint_ms > self.config.retry.max_retry_after_ms;
-            if !too_long || self.limiter.source(dim) != Some(Source::Headers) {
-                break;
+        let poll = self.admit(now_ms);
+        for (id, hint_ms) in poll.refused {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.state = State::Queued; // already out of the queue
             }
             let error = CallError::RetryAfterTooLong { hint_ms };
             self.give_up_waiting(now_ms, id, error, "retry_after_too_long", &mut out);
         }
-
-        let poll = self.scheduler.poll(now_ms, &mut self.limiter);
         for (id, dim, cost, capacity) in poll.never {
             if let Some(call) = self.calls.get_mut(&id) {
                 call.state = State::Queued; // already out of the queue; see above
@@ -633,14 +689,16 @@ impl Engine {
         }
         for (id, ticket) in poll.admitted {
             let Some(call) = self.calls.get_mut(&id) else {
-                // Not ours (cannot happen): give the slot and the tokens back.
+                // Not ours (cannot happen): give the concurrency slot back (the tokens stay
+                // reserved; their key's refill heals it).
                 self.scheduler.finish();
-                self.limiter.refund(now_ms, ticket, false);
                 continue;
             };
             call.attempt += 1;
             call.state = State::InFlight { ticket };
             call.has_response = false;
+            call.sent_at = now_ms;
+            call.response = None;
             let waited = (now_ms - call.waiting_since).max(0.0);
             let attempt = call.attempt;
             self.stats.wait_ms += waited;
@@ -661,7 +719,7 @@ impl Engine {
                 if call.state != State::Queued {
                     continue;
                 }
-                let reason = match self.limiter.check(now_ms, call.cost) {
+                let reason = match self.keys.limiter(call.slot).check(now_ms, call.cost) {
                     Decision::Wait {
                         blocker: Blocker::Paused,
                         ..
@@ -681,6 +739,46 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// The scheduler's admissions, key by key. Each key's head is refused, rather than kept
+    /// waiting, by `refusal` (a server-imposed pause, or a learned limit's refill, longer than
+    /// maxRetryAfterMs). While no key in use knows a limit, admissions also stay within the
+    /// adaptive controller's window and spacing ([`super::adaptive`]), which learns of each.
+    fn admit(&mut self, now_ms: Ms) -> Poll {
+        let max_ms = self.config.retry.max_retry_after_ms;
+        let refuse =
+            move |l: &Limiter, now: Ms, c: Cost, d: &Decision| refusal(l, now, c, d, max_ms);
+        let gate = match &self.adaptive {
+            Some(a) if !self.keys.any_limits_known() => a.gate(now_ms, self.scheduler.in_flight()),
+            _ => {
+                return self
+                    .scheduler
+                    .poll_keys(now_ms, self.keys.limiters_mut(), &refuse)
+            }
+        };
+        let mut poll = Poll::default();
+        if gate.cap > 0 {
+            let configured = self.scheduler.concurrency();
+            let cap = self.scheduler.in_flight().saturating_add(gate.cap);
+            self.scheduler
+                .set_concurrency(Some(configured.map_or(cap, |c| c.min(cap))));
+            poll = self
+                .scheduler
+                .poll_keys(now_ms, self.keys.limiters_mut(), &refuse);
+            self.scheduler.set_concurrency(configured);
+        }
+        let a = self.adaptive.as_mut().expect("matched above");
+        let before = self.scheduler.in_flight() - poll.admitted.len() as u32;
+        for (i, (id, _)) in poll.admitted.iter().enumerate() {
+            a.on_admit(*id, now_ms, before + i as u32 + 1);
+        }
+        if !self.scheduler.is_empty() {
+            if let Some(w) = a.gate(now_ms, self.scheduler.in_flight()).wake_at_ms {
+                poll.wake_at_ms = Some(poll.wake_at_ms.map_or(w, |p| p.min(w)));
+            }
+        }
+        poll
     }
 
     /// When the driver must call [`Engine::poll`] next, if anything waits on time.
@@ -710,10 +808,11 @@ impl Engine {
     ) -> Result<Ms, &'static str> {
         let retry = &self.config.retry;
         let call = &self.calls[&id];
-        // A 429 with a hint pauses everyone, whatever this call does next.
+        // A 429 with a hint pauses every call of its key, whatever this call does next.
         if kind == RetryKind::RateLimited {
             if let Some(h) = hint {
-                self.limiter.pause_until(now_ms + h);
+                self.keys.limiter_mut(call.slot).pause_until(now_ms + h);
+                self.scheduler.wake(call.slot);
             }
         }
         // Rate limits are paced by the limiter and the pause; the budget guards against
@@ -764,11 +863,8 @@ impl Engine {
     }
 
     /// Forget a call whose attempt ended (it holds a concurrency slot, not a queue place).
-    fn finish_call(&mut self, id: Id) {
-        if let Some(call) = self.calls.remove(&id) {
-            if let Some(d) = call.deadline {
-                self.deadlines.remove(&(key(d), id));
-            }
+    fn finish_call(&mut self, now_ms: Ms, id: Id) {
+        if self.forget(now_ms, id).is_some() {
             self.scheduler.finish();
         }
     }
@@ -786,24 +882,31 @@ impl Engine {
         let now_ms = self.clock(now_ms);
         let Some(&Call {
             state: State::InFlight { ticket },
+            slot,
             ..
         }) = self.calls.get(&id)
         else {
             return Verdict::Unknown;
         };
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.response = Some((status, (now_ms - c.sent_at).max(0.0)));
+        }
+        // The call's own key learns from its response, and may go again sooner.
+        self.scheduler.wake(slot);
         // The request reached the server within the round trip: give back the waste counted
         // for a longer transit. A server that sends its figures corrects the rest, so later
         // admissions reserve less (see `transit`).
         let figures = info.has_limits();
         let transit_ms = transit::bound(ticket.at_ms, now_ms, figures);
-        self.limiter.arrived(now_ms, ticket, transit_ms);
-        self.limiter.set_latency(transit::reserve(figures));
+        let limiter = self.keys.limiter_mut(slot);
+        limiter.arrived(now_ms, ticket, transit_ms);
+        limiter.set_latency(transit::reserve(figures));
         // The server refused without processing: its tokens were never counted. Give them
         // back *before* reading its headers, which already leave this request out; the other
         // order would count the refund twice and send the next request too early.
         let refused = status == 429 || status == 529;
         if refused {
-            self.limiter.refund(now_ms, ticket, false);
+            self.keys.limiter_mut(slot).refund(now_ms, ticket, false);
         }
         // Reset times are on the caller's clock: move them onto ours.
         let shifted;
@@ -822,8 +925,11 @@ impl Engine {
             shifted = i;
             &shifted
         };
-        if self.limiter.observe(now_ms, info) {
+        if self.keys.limiter_mut(slot).observe(now_ms, info) {
             self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
+        }
+        if let Some(a) = self.adaptive.as_mut() {
+            a.on_result(id, now_ms, Signal::of_status(status));
         }
         match status {
             429 => self.stats.rate_limited += 1,
@@ -852,7 +958,7 @@ impl Engine {
             }
             Outcome::Fail(kind) => {
                 self.event(EventKind::GiveUp, id, fail_reason(kind), 0.0, now_ms);
-                self.finish_call(id);
+                self.finish_call(now_ms, id);
                 Verdict::Deliver
             }
             Outcome::Retry(kind) => {
@@ -860,16 +966,14 @@ impl Engine {
                 let call = self.calls.get_mut(&id).expect("checked above");
                 call.has_response = true;
                 call.state = State::Queued; // transient: neither queued nor in flight
-                match self.retry_delay(now_ms, id, kind, info.retry_after_ms, u) {
+                let hint = super::hints::retry_hint(info.retry_after_ms, error);
+                match self.retry_delay(now_ms, id, kind, hint, u) {
                     Ok(wait) => Verdict::Retry {
                         at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
                     },
                     Err(reason) => {
                         self.event(EventKind::GiveUp, id, reason, 0.0, now_ms);
-                        let call = self.calls.remove(&id).expect("checked above");
-                        if let Some(d) = call.deadline {
-                            self.deadlines.remove(&(key(d), id));
-                        }
+                        self.forget(now_ms, id);
                         Verdict::Deliver
                     }
                 }
@@ -888,6 +992,9 @@ impl Engine {
             return Verdict::Unknown;
         };
         self.stats.network_errors += 1;
+        if let Some(a) = self.adaptive.as_mut() {
+            a.forget(id);
+        }
         // The reservation stays: the server may have counted the request.
         self.scheduler.finish();
         let call = self.calls.get_mut(&id).expect("checked above");
@@ -903,10 +1010,7 @@ impl Engine {
             },
             Err(reason) => {
                 self.event(EventKind::GiveUp, id, reason, 0.0, now_ms);
-                let call = self.calls.remove(&id).expect("checked above");
-                if let Some(d) = call.deadline {
-                    self.deadlines.remove(&(key(d), id));
-                }
+                self.forget(now_ms, id);
                 Verdict::Fail(if reason == "timeout" {
                     CallError::Timeout
                 } else {
@@ -918,24 +1022,50 @@ impl Engine {
 
     /// The body of a delivered 2xx ended; `usage` is what it reported (`None`: unknown).
     pub fn on_done(&mut self, now_ms: Ms, id: Id, usage: Option<Usage>) {
+        self.settle_as(now_ms, id, usage, "usage");
+    }
+
+    /// The body of a delivered 2xx ended with no usage, but `output_tokens` were estimated
+    /// from its streamed text: settle the input as reserved and the output as estimated.
+    pub fn on_done_estimated(&mut self, now_ms: Ms, id: Id, output_tokens: f64) {
+        if let Some(&Call {
+            state: State::Delivered { ticket },
+            ..
+        }) = self.calls.get(&id)
+        {
+            let usage = Usage {
+                input_tokens: ticket.input,
+                output_tokens,
+                ..Usage::default()
+            };
+            self.settle_as(now_ms, id, Some(usage), "estimated");
+        }
+    }
+
+    fn settle_as(&mut self, now_ms: Ms, id: Id, usage: Option<Usage>, reason: &'static str) {
         let now_ms = self.clock(now_ms);
         let Some(&Call {
             state: State::Delivered { ticket },
+            slot,
             ..
         }) = self.calls.get(&id)
         else {
             return;
         };
         if let Some(usage) = usage.and_then(Usage::sanitized) {
-            self.limiter.settle(now_ms, ticket, &usage);
+            self.keys.limiter_mut(slot).settle(now_ms, ticket, &usage);
+            self.scheduler.wake(slot);
             self.stats.input_tokens_used += usage.metered_input();
             self.stats.output_tokens_used += usage.output_tokens;
-            self.event(EventKind::Settled, id, "usage", 0.0, now_ms);
+            self.event(EventKind::Settled, id, reason, 0.0, now_ms);
+            if let Some(e) = self.events.last_mut().filter(|e| e.id == id) {
+                e.usage = Some(usage);
+            }
         } else {
             // Unknown usage: the reservation stands as the best estimate.
             self.event(EventKind::Settled, id, "no_usage", 0.0, now_ms);
         }
-        self.finish_call(id);
+        self.finish_call(now_ms, id);
     }
 
     /// The caller aborted `id`: forget it wherever it is. False if it was not known.
@@ -945,6 +1075,9 @@ impl Engine {
             return false;
         }
         self.event(EventKind::GiveUp, id, "aborted", 0.0, now_ms);
+        if let Some(a) = self.adaptive.as_mut() {
+            a.forget(id);
+        }
         self.end_wait(now_ms, id);
         true
     }
@@ -978,23 +1111,41 @@ impl Engine {
         }
     }
 
-    /// What is known of each limit now.
-    pub fn limits(&self, now_ms: Ms) -> Vec<DimState> {
+    /// What is known of each key's limits now, in the order the keys were first seen.
+    pub fn limits(&self, now_ms: Ms) -> Vec<KeyLimits> {
         let now = (now_ms + self.shift).max(self.latest);
-        let mut dims = self
-            .limiter
-            .snapshot(if now.is_finite() { now } else { self.latest });
-        for d in &mut dims {
-            d.reset_at_ms = self.external(d.reset_at_ms);
-        }
-        dims
+        let now = if now.is_finite() { now } else { self.latest };
+        self.keys
+            .slots()
+            .into_iter()
+            .map(|(slot, key)| {
+                let mut dims = self.keys.limiter(slot).snapshot(now);
+                for d in &mut dims {
+                    d.reset_at_ms = self.external(d.reset_at_ms);
+                }
+                KeyLimits {
+                    key: key.clone(),
+                    dims,
+                }
+            })
+            .collect()
     }
 
-    /// The limiter (read-only), e.g. to inspect or persist its state. Its times are on the
-    /// engine's own clock: the caller's, until the caller's clock steps back (see the
-    /// [module docs](self)).
-    pub fn limiter(&self) -> &Limiter {
-        &self.limiter
+    /// The limiter of `key` (read-only), if the engine holds it, e.g. to inspect or persist
+    /// its state. Its times are on the engine's own clock: the caller's, until the caller's
+    /// clock steps back (see the [module docs](self)).
+    pub fn limiter(&self, key: &LimitKey) -> Option<&Limiter> {
+        self.keys.find(key).map(|s| self.keys.limiter(s))
+    }
+
+    /// Limit keys held now (see [`crate::core::keys`] for when they are dropped).
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The limit key in `slot` (an [`Event`]'s), while the key is held.
+    pub fn key_of(&self, slot: Slot) -> Option<&LimitKey> {
+        self.keys.key(slot)
     }
 
     /// When `timeoutMs` ends call `id`, on the caller's clock: `None` without a `timeoutMs`,
@@ -1029,6 +1180,7 @@ mod tests {
             input_tokens: input,
             max_tokens: Some(max_tokens),
             priority: 0,
+            ..Request::default()
         }
     }
 
@@ -1203,6 +1355,7 @@ mod tests {
         let spend = ErrorInfo {
             error_type: Some("rate_limit_error".into()),
             code: Some("enforced_spend_limit_reached".into()),
+            ..ErrorInfo::default()
         };
         assert_eq!(
             e.on_response(T0, b, 429, &none(), Some(&spend), 0.0),
@@ -1451,7 +1604,11 @@ mod tests {
         );
         let lim = e.limits(T0);
         assert_eq!(lim.len(), 1);
-        assert_eq!((lim[0].dim, lim[0].limit), (Dim::Requests, 50.0));
+        assert_eq!(lim[0].dims.len(), 1);
+        assert_eq!(
+            (lim[0].dims[0].dim, lim[0].dims[0].limit),
+            (Dim::Requests, 50.0)
+        );
         assert!(e
             .drain_events()
             .iter()

@@ -9,7 +9,8 @@
 //!
 //! 1. 1xx, 2xx and 3xx are [`Outcome::Success`], whatever the headers or body say.
 //! 2. An error whose `code` is `enforced_spend_limit_reached` fails with
-//!    [`FailKind::SpendLimit`]; one whose `code` or `type` is `insufficient_quota` fails with
+//!    [`FailKind::SpendLimit`]; one whose `code` or `type` is `insufficient_quota`, or that
+//!    names a per-day quota (Gemini `QuotaFailure`, [`ErrorInfo::daily_quota`]), fails with
 //!    [`FailKind::InsufficientQuota`]. On any status, and even against
 //!    `x-should-retry: true`: no wait can help.
 //! 3. `x-should-retry: true` retries and `x-should-retry: false` fails
@@ -35,6 +36,7 @@
 //! let quota = ErrorInfo {
 //!     error_type: Some("insufficient_quota".into()),
 //!     code: Some("insufficient_quota".into()),
+//!     ..ErrorInfo::default()
 //! };
 //! assert_eq!(
 //!     classify(429, Some(true), Some(&quota), None),
@@ -48,13 +50,21 @@ pub const DEFAULT_RETRY_ON: &[u16] = &[408, 409, 429, 500, 502, 503, 504, 529];
 /// The parts of an error body that decide a retry, extracted by the driver from the JSON
 /// (Anthropic `{"type":"error","error":{"type":..,"details":{"error_code":..}}}`, OpenAI
 /// `{"error":{"type":..,"code":..}}`). Everything is optional: a missing body is fine.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ErrorInfo {
     /// `error.type`: `rate_limit_error`, `overloaded_error`, `insufficient_quota`, ...
     pub error_type: Option<String>,
     /// `error.code` (OpenAI: `rate_limit_exceeded`, `insufficient_quota`) or
     /// `error.details.error_code` (Anthropic: `enforced_spend_limit_reached`).
     pub code: Option<String>,
+    /// The wait the body states, ms ([`hints::body_hint`](super::hints::body_hint): Gemini
+    /// `RetryInfo.retryDelay`, else OpenAI's "try again in ..."); used only when no header
+    /// gives one ([`hints::retry_hint`](super::hints::retry_hint)).
+    pub hint_ms: Option<super::Ms>,
+    /// A Gemini `QuotaFailure` names a quota counted per day
+    /// ([`hints::is_per_day_quota`](super::hints::is_per_day_quota)): fails like
+    /// `insufficient_quota`.
+    pub daily_quota: bool,
 }
 
 /// Why a call should be tried again.
@@ -119,6 +129,7 @@ pub fn classify(
         }
         if is(e.code.as_ref(), "insufficient_quota")
             || is(e.error_type.as_ref(), "insufficient_quota")
+            || e.daily_quota
         {
             return Outcome::Fail(FailKind::InsufficientQuota);
         }
@@ -151,6 +162,79 @@ pub fn classify_error(aborted: bool) -> Outcome {
     }
 }
 
+/// The HTTP status an error event at the head of a `200` event stream stands for, so that
+/// [`classify`] can decide on it as on that status; `None` when the event is no error (the
+/// stream is healthy and goes to the caller).
+///
+/// * `event` is the SSE event type (`message` when none was given); `error` is the event
+///   data's `error` object as the driver read it ([`ErrorInfo`]), `None` when the data has
+///   none (or is not JSON).
+/// * The event is an error when its type is `error` (Anthropic: `event: error`) or its data
+///   holds an `error` object (OpenAI's error chunk `data: {"error": {...}}`).
+/// * Its status, from `error.type` or else `error.code`: `overloaded_error` 529;
+///   `rate_limit_error`, `rate_limit_exceeded`, `insufficient_quota` (which [`classify`]
+///   then fails), `requests`, `tokens` 429; `api_error`, `server_error`, `internal_error`
+///   500; `service_unavailable` 503; `timeout_error` 504; `invalid_request_error` 400,
+///   `authentication_error` 401, `permission_error` 403, `not_found_error` 404,
+///   `request_too_large` 413. Else `code`, the data's `error.code` when it is a number (vLLM
+///   sends the HTTP status), if a whole number from 400 to 599. Any other error (no type, an
+///   unknown one) is a server error, 500.
+///
+/// Only the *first* event of a stream is ever classified: once a content event has reached
+/// the caller the call is never retried, and a later error event reaches it as is.
+///
+/// ```
+/// use llm_pacer::core::classify::*;
+///
+/// let overloaded = ErrorInfo { error_type: Some("overloaded_error".into()), ..ErrorInfo::default() };
+/// assert_eq!(stream_error_status("error", Some(&overloaded), None), Some(529));
+/// assert_eq!(stream_error_status("message_start", None, None), None);
+/// let openai = ErrorInfo { error_type: Some("server_error".into()), ..ErrorInfo::default() };
+/// assert_eq!(stream_error_status("message", Some(&openai), None), Some(500));
+/// let vllm = ErrorInfo { error_type: Some("BadRequestError".into()), ..ErrorInfo::default() };
+/// assert_eq!(stream_error_status("message", Some(&vllm), Some(400.0)), Some(400));
+/// ```
+pub fn stream_error_status(
+    event: &str,
+    error: Option<&ErrorInfo>,
+    code: Option<f64>,
+) -> Option<u16> {
+    if event != "error" && error.is_none() {
+        return None;
+    }
+    let status_of = |name: &str| -> Option<u16> {
+        Some(match name {
+            "overloaded_error" => 529,
+            "rate_limit_error"
+            | "rate_limit_exceeded"
+            | "insufficient_quota"
+            | "requests"
+            | "tokens" => 429,
+            "api_error" | "server_error" | "internal_error" => 500,
+            "service_unavailable" => 503,
+            "timeout_error" => 504,
+            "invalid_request_error" => 400,
+            "authentication_error" => 401,
+            "permission_error" => 403,
+            "not_found_error" => 404,
+            "request_too_large" => 413,
+            _ => return None,
+        })
+    };
+    let Some(e) = error else {
+        return Some(500);
+    };
+    e.error_type
+        .as_deref()
+        .and_then(status_of)
+        .or_else(|| e.code.as_deref().and_then(status_of))
+        .or_else(|| {
+            code.filter(|c| c.fract() == 0.0 && (400.0..600.0).contains(c))
+                .map(|c| c as u16)
+        })
+        .or(Some(500))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +243,7 @@ mod tests {
         ErrorInfo {
             error_type: error_type.map(String::from),
             code: code.map(String::from),
+            ..ErrorInfo::default()
         }
     }
 

@@ -8,6 +8,7 @@
 use super::backoff::Backoff;
 use super::budget::BudgetConfig;
 use super::limiter::Limits;
+use super::models::ModelLimits;
 use super::Ms;
 use std::fmt;
 
@@ -62,6 +63,13 @@ pub struct Config {
     pub timeout_ms: Option<Ms>,
     /// Output reservation. Default `max_tokens`.
     pub output_reservation: OutputReservation,
+    /// Adaptive concurrency and rate ([`super::adaptive`]) while no limit is configured or
+    /// learned. Default off.
+    pub adaptive: bool,
+    /// Limits per model class (`limits.models`); see [`super::models::limits_for`].
+    pub models: Vec<ModelLimits>,
+    /// A whole preset tier (`preset: "anthropic:tier-1"`): its row for each class.
+    pub tier: Option<&'static str>,
 }
 
 impl Config {
@@ -155,6 +163,14 @@ impl Config {
         limit("limits.tpm", self.limits.tpm)?;
         limit("limits.itpm", self.limits.itpm)?;
         limit("limits.otpm", self.limits.otpm)?;
+        for m in &self.models {
+            let l = &m.limits;
+            let name = |d: &str| format!("limits.models.{}.{d}", m.class);
+            limit(&name("rpm"), l.rpm)?;
+            limit(&name("tpm"), l.tpm)?;
+            limit(&name("itpm"), l.itpm)?;
+            limit(&name("otpm"), l.otpm)?;
+        }
         let r = &self.retry;
         if r.max_retries > 100 {
             return Err(ConfigError::range(
@@ -304,5 +320,128 @@ mod tests {
         let mut c = Config::new();
         c.retry.retry_on = Some(vec![429, 42]);
         assert_eq!(c.validate().unwrap_err().option, "retry.retryOn");
+
+        let mut c = Config::new();
+        c.models.push(ModelLimits {
+            class: "haiku".into(),
+            limits: Limits {
+                itpm: Some(0.0),
+                ..Limits::default()
+            },
+        });
+        assert_eq!(c.validate().unwrap_err().option, "limits.models.haiku.itpm");
+    }
+}
+
+/// Where a limit shown by `limits()` comes from: 0 `configured`, 1 `headers` (learned), 2
+/// `configured+headers` (configured, and the server's headers lowered it: the limit shown is
+/// the server's).
+pub fn source(limits: &Limits, d: &super::limiter::DimState) -> u8 {
+    use super::limiter::{Dim, Source};
+    let configured = match d.dim {
+        Dim::Requests => limits.rpm,
+        Dim::InputTokens => limits.itpm,
+        Dim::OutputTokens => limits.otpm,
+        Dim::Tokens => limits.tpm,
+    };
+    match (d.source, configured) {
+        (Source::Headers, _) => 1,
+        (Source::Configured, Some(c)) if d.limit < c => 2,
+        (Source::Configured, _) => 0,
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::source;
+    use crate::core::limiter::{Dim, DimState, Limits, Source};
+
+    #[test]
+    fn a_configured_limit_the_server_lowered_names_both_sources() {
+        let limits = Limits {
+            rpm: Some(50.0),
+            ..Limits::default()
+        };
+        let d = |dim, limit, source| DimState {
+            dim,
+            limit,
+            remaining: 0.0,
+            reset_at_ms: 0.0,
+            source,
+        };
+        assert_eq!(
+            source(&limits, &d(Dim::Requests, 50.0, Source::Configured)),
+            0
+        );
+        assert_eq!(
+            source(&limits, &d(Dim::Requests, 40.0, Source::Configured)),
+            2
+        );
+        assert_eq!(source(&limits, &d(Dim::Tokens, 40.0, Source::Headers)), 1);
+    }
+}
+
+/// Up to `n` of `names` nearest `name` for an error message: by edit distance (Levenshtein,
+/// ASCII case ignored, over the first 64 bytes of each), the table order on a tie. Never
+/// empty when `n > 0` and `names` is not. Plain loops and fixed rows: it is in the Wasm module.
+pub fn nearest<'a>(name: &str, names: &[&'a str], n: usize) -> Vec<&'a str> {
+    const W: usize = 64;
+    let a = &name.as_bytes()[..name.len().min(W)];
+    let mut dist: Vec<usize> = Vec::with_capacity(names.len());
+    for s in names {
+        let b = &s.as_bytes()[..s.len().min(W)];
+        let mut row = [0usize; W + 1];
+        for (j, r) in row.iter_mut().enumerate() {
+            *r = j;
+        }
+        for (i, x) in a.iter().enumerate() {
+            let mut diag = row[0];
+            row[0] = i + 1;
+            for (j, y) in b.iter().enumerate() {
+                let up = row[j + 1];
+                let cost = usize::from(!x.eq_ignore_ascii_case(y));
+                row[j + 1] = (up + 1).min(row[j] + 1).min(diag + cost);
+                diag = up;
+            }
+        }
+        dist.push(row[b.len()]);
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut best = None;
+        for (i, &d) in dist.iter().enumerate() {
+            if d != usize::MAX && best.is_none_or(|b: usize| d < dist[b]) {
+                best = Some(i);
+            }
+        }
+        let Some(i) = best else { break };
+        dist[i] = usize::MAX;
+        out.push(names[i]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod nearest_tests {
+    use super::nearest;
+
+    #[test]
+    fn the_nearest_names_by_edit_distance_case_ignored() {
+        let names = [
+            "anthropic:tier-1:sonnet",
+            "anthropic:tier-1:opus",
+            "openai:tier-1:gpt-4o",
+            "anthropic:tier-2:sonnet",
+        ];
+        assert_eq!(
+            nearest("antropic:tier-1:sonnet", &names, 2),
+            ["anthropic:tier-1:sonnet", "anthropic:tier-2:sonnet"]
+        );
+        assert_eq!(
+            nearest("OPENAI:TIER-1:GPT-4O", &names, 1),
+            ["openai:tier-1:gpt-4o"]
+        );
+        assert_eq!(nearest("x", &names, 9).len(), 4);
+        assert!(nearest("x", &[], 3).is_empty());
     }
 }

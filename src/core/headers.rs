@@ -20,6 +20,26 @@
 //!   Go duration (`1s`, `6m0s`, `8.64s`, `20ms`, `1m30s`, see [`parse_go_duration`]) from
 //!   now. `-tokens` is the combined TPM. Only Go durations are accepted for the reset: a bare
 //!   number is ambiguous (seconds? an epoch?) and is treated as absent.
+//! * **Groq** sends the OpenAI names, but `x-ratelimit-*-requests` counts requests per *day*
+//!   (RPD; tokens stay per minute). Its responses carry `x-groq-region`: with it, the request
+//!   dimension's window is a day ([`Family::Groq`]).
+//! * **Azure OpenAI** sends `x-ratelimit-remaining-{requests,tokens}`, mostly without limits
+//!   or resets (and `-1` where it knows nothing: absent): read as the OpenAI family, remaining
+//!   counts only.
+//! * **Mistral**: `x-ratelimit-{limit,remaining,reset}-{req,tokens}-{second,minute,hour,day}`
+//!   (the window is in the name; a reset is seconds from now), and the older
+//!   `ratelimitbysize-{limit,remaining,reset}` (tokens per minute, reset in seconds)
+//!   ([`Family::Mistral`]).
+//! * **Unprefixed `x-ratelimit-{limit,remaining,reset}`** (requests): OpenRouter sends
+//!   `X-RateLimit-Reset` as epoch *milliseconds*; others as epoch seconds, or seconds from
+//!   now. A number of at least 10^12 is epoch ms, of at least 10^9 epoch seconds (both on the
+//!   server's clock, moved to ours through `Date`), anything smaller seconds from now; the
+//!   window is a minute ([`Family::XRateLimit`]).
+//! * **Together** sends the same three for requests *per second*, and
+//!   `x-tokenlimit-{limit,remaining}` (tokens per second); the `x-tokenlimit-*` headers mark
+//!   it: with them the windows are a second ([`Family::Together`]).
+//! * **DeepSeek** (and vLLM, Ollama, most gateways) send none: see
+//!   [adaptive mode](super::adaptive).
 //! * **IETF draft-ietf-httpapi-ratelimit-headers-10.** `RateLimit-Policy: "burst";q=100;w=60,
 //!   "daily";q=1000;w=86400` and `RateLimit: "burst";r=50;t=30`, parsed as RFC 9651
 //!   structured-field Lists (see [below](#ietf-ratelimit-and-ratelimit-policy)).
@@ -38,7 +58,7 @@
 //! Lists: their field lines combine into one list (RFC 9651 §3.1).
 //!
 //! **Several families.** Each dimension is taken whole from the first family, in the order
-//! Anthropic, OpenAI, IETF, that says anything about it (fields of different families are
+//! Anthropic, OpenAI (Groq), Mistral, Together / unprefixed, IETF, that says anything about it (fields of different families are
 //! never mixed within one dimension); [`RateLimitInfo::family`] is the first family, in that
 //! order, that yielded any dimension field.
 //!
@@ -101,6 +121,11 @@ pub const MAX_COUNT: f64 = 1.0e12;
 /// The window of the per-minute limits (Anthropic, OpenAI).
 const MINUTE_MS: Ms = 60_000.0;
 
+/// The window of Groq's request limit (requests per day).
+const DAY_MS: Ms = 86_400_000.0;
+
+mod families;
+
 /// What the headers say about one metered dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct DimInfo {
@@ -139,6 +164,14 @@ pub enum Family {
     OpenAi,
     /// IETF `RateLimit` / `RateLimit-Policy`.
     Ietf,
+    /// Groq: the OpenAI names, requests per day (`x-groq-region` present).
+    Groq,
+    /// Mistral: `x-ratelimit-*-{req,tokens}-{minute,...}` or `ratelimitbysize-*`.
+    Mistral,
+    /// Unprefixed `x-ratelimit-{limit,remaining,reset}` (OpenRouter and others), per minute.
+    XRateLimit,
+    /// Together: unprefixed `x-ratelimit-*` and `x-tokenlimit-*`, per second.
+    Together,
 }
 
 /// Everything the response headers say, parsed and validated.
@@ -632,6 +665,14 @@ enum Key {
     OpenAi(usize, Field),
     Policy,
     RateLimit,
+    /// `x-groq-region`: the response is Groq's.
+    GroqMarker,
+    /// Mistral: (0 requests / 1 tokens, field, window: 0 second, 1 minute, 2 hour, 3 day).
+    Mistral(usize, Field, usize),
+    /// Unprefixed `x-ratelimit-{limit,remaining,reset}`.
+    Plain(Field),
+    /// Together's `x-tokenlimit-{limit,remaining,reset}`.
+    TokenLimit(Field),
 }
 
 /// What a header name means, if anything. Case-insensitive, without allocating.
@@ -653,7 +694,11 @@ fn key_of(name: &str) -> Option<Key> {
         b"date" => Key::Date,
         b"ratelimit-policy" => Key::Policy,
         b"ratelimit" => Key::RateLimit,
+        b"x-groq-region" => Key::GroqMarker,
         _ => {
+            if let Some(k) = families::key_of(l) {
+                return Some(k);
+            }
             if let Some(rest) = l.strip_prefix(b"anthropic-ratelimit-") {
                 let (dim, field) = dim_then_field(rest)?;
                 let dim = match dim {
@@ -771,6 +816,7 @@ struct Raw<'a> {
     openai: [RawDim; 2],
     policy: Lines<'a>,
     ratelimit: Lines<'a>,
+    more: families::Raw,
 }
 
 impl<'a> Raw<'a> {
@@ -823,6 +869,9 @@ impl<'a> Raw<'a> {
             ),
             Key::Policy => self.policy.push(v),
             Key::RateLimit => self.ratelimit.push(v),
+            Key::GroqMarker | Key::Mistral(..) | Key::Plain(_) | Key::TokenLimit(_) => {
+                self.more.feed(key, v)
+            }
         }
     }
 
@@ -848,10 +897,16 @@ impl<'a> Raw<'a> {
                 .and_then(|reset| reset_after(now_ms, reset - date.unwrap_or(now_ms)));
             dim_info(r.limit, r.remaining, reset_at_ms, MINUTE_MS, rounded_tokens)
         };
+        let groq = self.more.groq;
         let openai = |i: usize| {
             let r = self.openai[i];
             let reset_at_ms = r.reset.and_then(|d| reset_after(now_ms, d));
-            dim_info(r.limit, r.remaining, reset_at_ms, MINUTE_MS, false)
+            let window = if groq && i == O_REQUESTS {
+                DAY_MS
+            } else {
+                MINUTE_MS
+            };
+            dim_info(r.limit, r.remaining, reset_at_ms, window, false)
         };
         let a_requests = anthropic(A_REQUESTS, false);
         let a_tokens = anthropic(A_TOKENS, true);
@@ -862,6 +917,7 @@ impl<'a> Raw<'a> {
         let o_requests = openai(O_REQUESTS);
         let o_tokens = openai(O_TOKENS);
         let ietf = ietf_requests(self.policy.get(), self.ratelimit.get(), now_ms);
+        let more = self.more.finish(now_ms, date);
 
         let family = if [
             a_requests, a_tokens, a_input, a_output, a_prio_in, a_prio_out,
@@ -871,7 +927,13 @@ impl<'a> Raw<'a> {
         {
             Family::Anthropic
         } else if !(o_requests.is_empty() && o_tokens.is_empty()) {
-            Family::OpenAi
+            if groq {
+                Family::Groq
+            } else {
+                Family::OpenAi
+            }
+        } else if let Some(f) = more.family {
+            f
         } else if !ietf.is_empty() {
             Family::Ietf
         } else {
@@ -882,10 +944,10 @@ impl<'a> Raw<'a> {
         RateLimitInfo {
             retry_after_ms,
             should_retry: self.should_retry,
-            requests: first(&[a_requests, o_requests, ietf]).unwrap_or_default(),
+            requests: first(&[a_requests, o_requests, more.requests, ietf]).unwrap_or_default(),
             input_tokens: a_input,
             output_tokens: a_output,
-            tokens: first(&[a_tokens, o_tokens]).unwrap_or_default(),
+            tokens: first(&[a_tokens, o_tokens, more.tokens]).unwrap_or_default(),
             priority_input_tokens: a_prio_in,
             priority_output_tokens: a_prio_out,
             server_date_ms: date,
@@ -1624,8 +1686,8 @@ mod tests {
             &[
                 ("content-type", "application/json"),
                 ("request-id", "req_018EeWyXxfu5pfWkrYcMdjWG"),
-                ("x-ratelimit-limit", "100"),
-                ("x-ratelimit-reset", "1700000000"),
+                ("x-ratelimit-limit-minute", "100"),
+                ("x-ratelimit-reset-minute", "1700000000"),
                 ("anthropic-ratelimit-unified-status", "allowed"),
                 ("anthropic-ratelimit-requests", "5"),
                 ("ratelimit-limit", "100"),

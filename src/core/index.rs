@@ -247,6 +247,14 @@ impl PairSet {
     pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
+    /// Every pair, in order.
+    pub(crate) fn all(&self) -> Vec<(u64, u64)> {
+        self.0
+            .keys(None, usize::MAX)
+            .into_iter()
+            .map(|(a, b, _)| (a, b))
+            .collect()
+    }
 }
 
 /// A map from `u64` ids to `T`: an index in [`Tree`] to slots of a slab (freed slots are

@@ -18,8 +18,9 @@
 //! * [`Limiter::settle`] replaces the reservation by the real usage, so the buckets hold
 //!   exactly what the server counted; [`Limiter::refund`] gives a refused request's tokens back.
 //! * [`Limiter::observe`] aligns with the server's headers: it learns unknown limits, follows
-//!   the server's limit (never above a configured one), and never keeps a higher local level
-//!   than the server reports (it never *raises* a level either).
+//!   the server's limit (never above a configured one), never keeps a higher local level than
+//!   the server reports, and shares each bucket with unseen processes of the organisation
+//!   ([`crate::core::share`]).
 //! * [`Limiter::pause_until`] holds every request after a 429.
 //!
 //! The state is a small plain value (numbers only) and every transition is a function of
@@ -44,6 +45,7 @@
 
 use super::bucket::Bucket;
 use super::headers::{DimInfo, RateLimitInfo};
+use super::share::{decay, Share, MIN_SHARE};
 use super::{clamp, Ms};
 
 /// A metered dimension.
@@ -259,16 +261,14 @@ pub struct DimState {
 /// The window of a configured (per-minute) limit, ms.
 const MINUTE_MS: Ms = 60_000.0;
 
-/// How far below a rounded `remaining` the true value may be (Anthropic rounds token counts to
-/// the nearest thousand).
-const ROUNDING_SLACK: f64 = 500.0;
+/// How far a rounded `remaining` may be from the true value, either way. Anthropic documents
+/// "rounded to the nearest thousand" (±500), but the client cannot tell which convention a
+/// server uses: rounded down, the truth is up to 1,000 higher; rounded up, up to 1,000 lower.
+/// The interval covers all three; the reset time, sent alongside, narrows it.
+const ROUNDING_SLACK: f64 = 1_000.0;
 
 /// How precisely a reset time places the level: RFC 3339 resets carry whole seconds.
 const RESET_PRECISION_MS: Ms = 2_000.0;
-
-/// Time constant of the estimate of other clients' consumption: a disagreement of `x` tokens
-/// with the server changes the estimated drain by `x` tokens per this many ms.
-const DRAIN_TAU_MS: Ms = 30_000.0;
 
 /// A request that must wait is woken this long after the exact instant its bucket holds its
 /// cost: the server reaches the same level through other floating-point steps and may be a
@@ -276,17 +276,13 @@ const DRAIN_TAU_MS: Ms = 30_000.0;
 /// 1023.99999 for a cost of 1024).
 pub const EDGE_MARGIN_MS: Ms = 1.0;
 
-/// Headroom kept while sharing: the tokens others are estimated to take in this many ms.
-const HEADROOM_MS: Ms = 30_000.0;
-
-/// The largest share of a bucket's refill that others may be estimated to take.
-const MAX_DRAIN_SHARE: f64 = 0.9;
-
 /// One known dimension.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Slot {
-    /// The local copy of the server's bucket, refilled at the rate left to this client.
+    /// The local copy of the server's bucket, refilled at this client's share of the rate.
     bucket: Bucket,
+    /// This client's share of the bucket among unseen others, and its reservations in flight.
+    share: Share,
     /// The configured per-minute limit, if one was given (then the source is `Configured`).
     configured: Option<f64>,
     /// The admission serial from which this bucket counts. A ticket admitted earlier reserved
@@ -304,19 +300,20 @@ impl Slot {
             Source::Headers
         }
     }
-    /// What the level must be to admit a request costing `n`: `n`, plus headroom while others
-    /// are seen to share the bucket. They take tokens in lumps (a request at a time) that the
-    /// drain estimate only averages, so at the bare edge of a shared bucket a request would be
-    /// refused about half the time; the headroom (what others are estimated to take in
-    /// [`HEADROOM_MS`]) keeps the server's level up instead, which costs no throughput while
-    /// the bucket is not full. Never more than the capacity, so nothing that fits becomes
-    /// "never". A client alone (no drain) needs no headroom.
-    fn need(&self, n: f64) -> f64 {
-        let drain = self.bucket.drain_per_ms();
-        if n <= 0.0 || drain <= 0.0 {
-            return n;
-        }
-        (n + drain * HEADROOM_MS).min(self.bucket.capacity().max(n))
+    /// What the level must be to admit a request costing `n`: see [`Share::need`].
+    fn need(&self, now: Ms, n: f64) -> f64 {
+        let b = &self.bucket;
+        self.share
+            .need(now, n, b.capacity(), b.rate_per_ms(), b.window_ms())
+    }
+    /// Grow the share up to `now` and refill the copy at that share of the rate from now on.
+    fn grow(&mut self, now: Ms) {
+        let s = self.share.grow(now, self.bucket.window_ms());
+        self.apply_share(now, s);
+    }
+    fn apply_share(&mut self, now: Ms, share: f64) {
+        let others = (1.0 - share) * self.bucket.rate_per_ms();
+        self.bucket.set_drain(now, others, 1.0 - MIN_SHARE);
     }
     /// Did the request with this admission serial reserve in this bucket?
     fn covers(&self, serial: u64) -> bool {
@@ -338,6 +335,11 @@ pub struct Limiter {
     clock_ms: Ms,
     /// Admissions so far: the next ticket's serial.
     admissions: u64,
+    /// What this client admitted in each dimension it knows no limit for yet, forgotten over
+    /// a minute, and when: once a limit is learned, what the server's level lacks beyond
+    /// this was taken by others.
+    unmetered: [f64; 4],
+    unmetered_at_ms: Ms,
     /// How long a request may take to reach the server after admission (0: at once, the
     /// exact mirror); see [`Limiter::set_latency`].
     latency_ms: Ms,
@@ -360,6 +362,7 @@ impl Limiter {
             if let Some(l) = limit.filter(|l| l.is_finite() && *l > 0.0) {
                 slots[dim as usize] = Some(Slot {
                     bucket: Bucket::new(l, MINUTE_MS, now_ms),
+                    share: Share::alone(now_ms),
                     configured: Some(l),
                     since: 0,
                 });
@@ -370,7 +373,26 @@ impl Limiter {
             paused_until_ms: None,
             clock_ms: now_ms,
             admissions: 0,
+            unmetered: [0.0; 4],
+            unmetered_at_ms: now_ms,
             latency_ms: 0.0,
+        }
+    }
+
+    /// Other processes of the organisation may be starting at the same time: until the first
+    /// response, spend at most a quarter of each configured bucket
+    /// ([`crate::core::share::BLIND_SHARE`]) beyond its refill, or the first request when
+    /// that alone is larger. The first response ends it: a client alone then counts on the whole bucket again (it lost
+    /// nothing if that response came before the quarter refilled), one that is not on its
+    /// share. The engine starts this way; a bare limiter counts on the whole bucket.
+    pub fn start_blind(&mut self, now_ms: Ms) {
+        let now = self.tick(now_ms);
+        for slot in self.slots.iter_mut().flatten() {
+            if slot.configured.is_some() {
+                // The refill is this client's until shown otherwise; the opening holds back.
+                slot.share = Share::blind(now);
+                slot.apply_share(now, 1.0);
+            }
         }
     }
 
@@ -426,7 +448,7 @@ impl Limiter {
         for dim in Dim::ALL {
             if let Some(slot) = self.slot(dim) {
                 let n = cost.amount(dim);
-                let need = slot.need(n);
+                let need = slot.need(now, n);
                 if slot.bucket.level(now) < need {
                     let t = ready_at(&slot.bucket, now, need) + EDGE_MARGIN_MS;
                     if t > until {
@@ -462,6 +484,37 @@ impl Limiter {
         }
     }
 
+    /// The wait for `cost` that the server itself states, if any: the longest time, over the
+    /// buckets learned from headers, until the bucket holds `cost` by the server's own
+    /// arithmetic (its level refilled at its full rate: no estimate of other clients' drain,
+    /// no headroom). This is the only bucket wait that may exceed `maxRetryAfterMs` and
+    /// reject a call (an IETF window of 30 days, say). The pacer's own estimate of what others
+    /// take only ever delays a call; it never fails one. A level is at least `-capacity`, so
+    /// on a per-minute limit this is at most two minutes.
+    ///
+    /// `None` when no learned bucket is short, or when the cost exceeds a bucket's capacity
+    /// ([`Decision::Never`] says so). Configured limits are the caller's own choice: always
+    /// waited on, never stated by the server.
+    pub fn stated_wait(&self, now_ms: Ms, cost: Cost) -> Option<Ms> {
+        let now = self.clock(now_ms);
+        let mut wait: Option<Ms> = None;
+        for dim in Dim::ALL {
+            let Some(slot) = self.slot(dim) else { continue };
+            let n = cost.amount(dim);
+            let b = &slot.bucket;
+            if n > b.capacity() {
+                return None;
+            }
+            let level = b.level(now);
+            if slot.configured.is_some() || level >= n {
+                continue;
+            }
+            let w = (n - level) / b.rate_per_ms();
+            wait = Some(wait.map_or(w, |x: Ms| x.max(w)));
+        }
+        wait
+    }
+
     /// Requests reach the server up to `latency_ms` after they are admitted. A server bucket
     /// within that much refill of full wastes the refill meanwhile (it holds no more than its
     /// capacity) while our copy, lowered at admission, would keep it; so each admission near a
@@ -481,9 +534,22 @@ impl Limiter {
     /// [`Limiter::settle`] or [`Limiter::refund`].
     pub fn acquire(&mut self, now_ms: Ms, cost: Cost) -> Decision {
         let now = self.tick(now_ms);
+        for slot in self.slots.iter_mut().flatten() {
+            slot.grow(now);
+        }
         let decision = self.check(now, cost);
         if let Decision::Admit(ticket) = &decision {
             self.admissions += 1;
+            let dt = now - self.unmetered_at_ms;
+            for dim in Dim::ALL {
+                let u = &mut self.unmetered[dim as usize];
+                *u = if self.slots[dim as usize].is_none() {
+                    decay(*u, dt, MINUTE_MS) + cost.amount(dim)
+                } else {
+                    0.0
+                };
+            }
+            self.unmetered_at_ms = self.unmetered_at_ms.max(now);
             for dim in Dim::ALL {
                 if let Some(slot) = self.slots[dim as usize].as_mut() {
                     // The request reaches the server a little later. A server bucket within
@@ -495,6 +561,8 @@ impl Limiter {
                     let b = &mut slot.bucket;
                     let headroom = ticket.headroom[dim as usize];
                     b.take(now, cost.amount(dim) + wasted(b, headroom, self.latency_ms));
+                    let w = b.window_ms();
+                    slot.share.took(now, cost.amount(dim), w);
                 }
             }
         }
@@ -521,6 +589,24 @@ impl Limiter {
                 wasted(&slot.bucket, h, transit_ms) - wasted(&slot.bucket, h, ticket.latency_ms);
             if delta != 0.0 {
                 self.adjust(dim, now, ticket.serial, delta);
+            }
+        }
+    }
+
+    /// The ticket's reservation is no longer in flight.
+    fn release(&mut self, now: Ms, ticket: &Ticket) {
+        for dim in Dim::ALL {
+            if let Some(slot) = self.slots[dim as usize].as_mut() {
+                if slot.covers(ticket.serial) {
+                    let n = match dim {
+                        Dim::Requests => 1.0,
+                        Dim::InputTokens => ticket.input,
+                        Dim::OutputTokens => ticket.output,
+                        Dim::Tokens => ticket.input + ticket.output,
+                    };
+                    let w = slot.bucket.window_ms();
+                    slot.share.released(now, n, w);
+                }
             }
         }
     }
@@ -570,6 +656,7 @@ impl Limiter {
         let input = usage.metered_input();
         let output = usage.output_tokens;
         let at = ticket.serial;
+        self.release(now, &ticket);
         self.adjust(Dim::InputTokens, now, at, input - ticket.input);
         self.adjust(Dim::OutputTokens, now, at, output - ticket.output);
         self.adjust(
@@ -586,6 +673,7 @@ impl Limiter {
     pub fn refund(&mut self, now_ms: Ms, ticket: Ticket, keep_request: bool) {
         let now = self.tick(now_ms);
         let at = ticket.serial;
+        self.release(now, &ticket);
         self.adjust(Dim::InputTokens, now, at, -ticket.input);
         self.adjust(Dim::OutputTokens, now, at, -ticket.output);
         self.adjust(Dim::Tokens, now, at, -(ticket.input + ticket.output));
@@ -615,20 +703,25 @@ impl Limiter {
     ///   burst and the refill rate are the smaller ones); a server limit above the configured
     ///   one never raises it (the user may share the organisation's limit on purpose).
     /// * **Level.** The server's figures give an interval around its true level: `remaining`
-    ///   exactly, or ±500 when rounded (Anthropic's token counts); `reset` (full again at
+    ///   ±1 (a whole count of a level that refills continuously), or ±1,000 when rounded (Anthropic documents "to the nearest thousand", but
+    ///   the interval holds for rounding down or up as well); `reset` (full again at
     ///   `reset_at`) gives `limit - (reset_at - now) * rate` to within two seconds of refill
     ///   (whole-second reset and `Date`); with both, their intersection (or `remaining` alone
     ///   when they disagree). A local level *inside* the interval is left alone: a client
-    ///   alone keeps its exact copy rather than being dragged down by rounding at every
-    ///   response. A local level *above* it is lowered to the interval's low end: never trust
-    ///   a higher local number over a lower server one. Headers never raise a level: requests
-    ///   in flight that the server has not counted yet are already reserved locally.
-    /// * **Others.** The disagreement beyond the interval is what unseen clients of the same
-    ///   organisation took (or, below it, did not take) since we last looked. It is
-    ///   integrated into the bucket's drain (`gap / 30 s`, capped at 90% of the refill), so
-    ///   the copy refills at the rate left to this client, and a request then needs headroom
-    ///   for the others' lumps (what they take in 30 s). A bucket learned just now has no level of
-    ///   ours to disagree with, so it learns no drain.
+    ///   alone keeps its exact copy rather than being dragged about by rounding. A local level
+    ///   *above* it comes down to the server's `remaining` (at most the interval's top), or to the
+    ///   interval's low end when only a reset places it: never trust a higher local number
+    ///   over a lower server one. A level *below* it is raised, but only to its low end (and
+    ///   never above `remaining`) less this client's own reservations in flight, which the
+    ///   server may not have counted yet; never when a configured limit is below the server's
+    ///   (a budget of the caller's own within the organisation's bucket).
+    /// * **Others.** A copy above the interval means unseen clients of the same organisation
+    ///   took more than was left to them: this client's share of the refill is halved
+    ///   (additive increase, multiplicative decrease: see [`crate::core::share`]), so the copy
+    ///   refills at the rate left to it, and a request needs headroom for the others' lumps.
+    ///   A configured bucket is blind until the first response (a quarter of it may be spent
+    ///   beyond the refill, when the engine asks: [`Limiter::start_blind`]);
+    ///   a bucket learned from headers starts at a quarter share.
     /// * `remaining`/`reset` for a dimension whose limit is neither known nor sent are ignored:
     ///   there is no bucket to hold them.
     ///
@@ -643,6 +736,14 @@ impl Limiter {
         changed |= self.observe_dim(now, Dim::OutputTokens, &info.output_tokens);
         if !specific {
             changed |= self.observe_dim(now, Dim::Tokens, &info.tokens);
+        }
+        // A response came: the blind start of a bucket it said nothing about ends too (the
+        // server does not report it, so there is nothing to share it by).
+        for slot in self.slots.iter_mut().flatten() {
+            if slot.share.blind_now() {
+                slot.share.unreported(now);
+                slot.apply_share(now, slot.share.share());
+            }
         }
         changed
     }
@@ -663,6 +764,7 @@ impl Limiter {
                 changed = true;
                 entry.insert(Slot {
                     bucket: Bucket::new(l, window, now),
+                    share: Share::learned(now, false),
                     configured: None,
                     since: admissions,
                 })
@@ -684,16 +786,15 @@ impl Limiter {
         let remaining = info.remaining.filter(|r| r.is_finite()).map(non_negative);
         let reset_at = info.reset_at_ms.filter(|t| t.is_finite());
         // What the server says the level is: an interval [lo, hi] around the truth, from
-        // `remaining` (rounded token counts are off by up to half a thousand either way) and
+        // `remaining` (a rounded token count is off by up to a thousand either way) and
         // from the reset time (full again at `t`: the level is the limit less what refills
         // until then, known to within the whole-second precision of the reset and of the
         // `Date` it was read against). Where both are given, their intersection.
         let from_remaining = remaining.map(|r| {
-            if info.rounded {
-                (non_negative(r - ROUNDING_SLACK), r + ROUNDING_SLACK)
-            } else {
-                (r, r)
-            }
+            // An unrounded count is still a whole number of a level that refills
+            // continuously: floored, or rounded either way, it is within one of the truth.
+            let slack = if info.rounded { ROUNDING_SLACK } else { 1.0 };
+            (non_negative(r - slack), r + slack)
         });
         let from_reset = reset_at.map(|t| {
             // The server's own limit and rate when it sent them, else the bucket's.
@@ -715,28 +816,47 @@ impl Limiter {
         };
         if let Some((lo, hi)) = view {
             let level = slot.bucket.level(now);
-            // The part of the disagreement that rounding cannot explain is what others took
-            // (or gave back) since we last looked: integrate it into the drain estimate, so the
-            // local copy refills only at the rate left to this client. A client alone, whose
-            // copy agrees with the server, never moves it.
-            let gap = if learned {
-                0.0 // a bucket just learned had no level of ours to disagree with
-            } else if level > hi {
-                level - hi
-            } else if level < lo {
-                level - lo
-            } else {
-                0.0
+            let window = slot.bucket.window_ms();
+            // Raise a copy below the interval, but never past the server's level (nor its own
+            // figure) less our own reservations in flight: the server may not count them yet (OTPM metered in real
+            // time, or a request still on its way), and settling them later must not count
+            // them twice. A copy above the interval comes down to the server's own figure,
+            // `remaining` (no more than the interval's top; not to its low end: a rounded
+            // figure is as likely above the truth as below it), or to the low end when only a
+            // reset time places it.
+            // A bucket learned just now has no level of ours: it takes the server's figure.
+            let figure = remaining.map_or(lo, |r| r.min(hi));
+            // A configured limit below the server's is the caller's own budget within the
+            // organisation's: the server's level is not its level, and never raises it.
+            let raisable = match slot.configured {
+                None => true,
+                Some(c) => limit.is_some_and(|l| l <= c),
             };
-            if gap != 0.0 {
-                let drain = slot.bucket.drain_per_ms() + gap / DRAIN_TAU_MS;
-                slot.bucket.set_drain(now, drain, MAX_DRAIN_SHARE);
+            let floor = lo.min(figure) - slot.share.inflight(now, window);
+            let target = if learned || level > hi {
+                figure
+            } else if level < floor && raisable {
+                floor
+            } else {
+                level
+            };
+            // A copy above what the server can have: others took more than was left to them.
+            // A bucket just learned had no level of ours to disagree with.
+            if learned {
+                // Others drew from it if the server has less than it would after our own
+                // recent requests alone (beyond what its figures leave open).
+                let ours = decay(
+                    self.unmetered[dim as usize],
+                    now - self.unmetered_at_ms,
+                    MINUTE_MS,
+                );
+                let others = slot.bucket.capacity() - ours > hi;
+                slot.share = Share::learned(now, others);
+            } else {
+                slot.share.observed(now, window, level > hi);
             }
-            // Never trust a higher local level than the server's: when ours is above what the
-            // server can have, take the low end of its interval.
-            if level > hi {
-                slot.bucket.set_level(now, lo);
-            }
+            slot.apply_share(now, slot.share.share());
+            slot.bucket.set_level(now, target);
         }
         changed
     }

@@ -5,6 +5,7 @@
 //! `[0, 1)`. The same inputs always give the same outputs, so the drivers (the Wasm fetch
 //! wrapper and the simulator) and the tests can run it in real or virtual time alike.
 
+pub mod adaptive;
 pub mod backoff;
 pub mod bucket;
 pub mod budget;
@@ -13,11 +14,18 @@ pub mod classify;
 pub mod config;
 mod decimal;
 pub mod estimate;
+pub mod fingerprint;
 pub mod headers;
+pub mod hints;
 mod index;
+pub mod keys;
 pub mod limiter;
+pub mod models;
+pub mod peek;
 pub mod presets;
 pub mod scheduler;
+pub mod sha256;
+pub mod share;
 pub mod sse;
 pub mod transit;
 

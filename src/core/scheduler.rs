@@ -37,10 +37,23 @@
 //! within the slack: for a 1 s slack and a 60 000 ITPM limit that is up to 1 000 input tokens
 //! of small requests per head.
 //!
+//! # Limit keys: one queue per key, no head-of-line blocking across keys
+//!
+//! Every entry belongs to a limit key's slot ([`crate::core::keys`]) and draws on that key's
+//! limiter only. Each key has its own queue, in the order above, and the rule above holds
+//! within each key. Across keys, the heads of the keys that may go are taken in the same
+//! order (priority, then submission): one fair queue, in which a call whose key has tokens is
+//! never held behind a call whose key has none. A key whose head is blocked is set aside
+//! until its wake time, or until something changes it: an entry pushed to or removed from its
+//! queue, or its limiter changed by the engine ([`Scheduler::wake`]). The concurrency cap is
+//! the scheduler's, over every key.
+//!
 //! Cost: the queue is a balanced search tree (a treap) ordered by `(priority desc, seq, id)`,
-//! with an index by id, so push, remove and each admission are O(log n) (expected); a blocked
-//! poll looks at no more than [`BACKFILL_WINDOW`] entries, each at the price of one limiter
-//! clone (a few numbers).
+//! per key, with an index by id, and the keys that may go in another, by their heads; the
+//! blocked ones in a set by wake time. So push, remove and each admission are O(log n)
+//! (expected) however many keys there are; a key whose head is blocked costs one look at no
+//! more than [`BACKFILL_WINDOW`] entries, each at the price of one limiter clone (a few
+//! numbers), each time it wakes.
 //!
 //! ```
 //! use llm_pacer::core::limiter::{Cost, Limiter, Limits};
@@ -58,8 +71,9 @@
 //! assert_eq!(p.wake_at_ms, Some(30_001.0));
 //! ```
 
-use super::index::{IdMap, Key, Tree};
-use super::limiter::{Cost, Decision, Dim, Limiter, Ticket};
+use super::index::{IdMap, Key, PairSet, Tree};
+use super::keys::Slot;
+use super::limiter::{Blocker, Cost, Decision, Dim, Limiter, Ticket};
 use super::Ms;
 
 /// Identifies a queued call.
@@ -79,10 +93,18 @@ pub struct Poll {
     pub admitted: Vec<(Id, Ticket)>,
     /// Removed from the queue because they can never fit: (id, dimension, cost, capacity).
     pub never: Vec<(Id, Dim, f64, f64)>,
+    /// Removed from the queue because the `refuse` rule of [`Scheduler::poll_keys`] refused
+    /// them as head: (id, the wait it gave, ms).
+    pub refused: Vec<(Id, Ms)>,
     /// When to poll again (epoch ms), if anything is queued and waits on time. `None` when
     /// the queue is empty or blocked only by the concurrency cap (a `finish` will wake it).
     pub wake_at_ms: Option<Ms>,
 }
+
+/// The rule that refuses a blocked head rather than let it wait: given the head's limiter, the
+/// time, the head's cost and the limiter's answer (a [`Decision::Wait`]), the wait to report,
+/// or `None` to let it wait.
+pub type Refuse<'a> = &'a dyn Fn(&Limiter, Ms, Cost, &Decision) -> Option<Ms>;
 
 /// The queue key: priority descending (`i32::MAX` is 0), then `seq`, then id (so equal seqs
 /// stay distinct).
@@ -90,23 +112,54 @@ fn queue_key(priority: i32, seq: u64, id: Id) -> Key {
     ((i64::from(i32::MAX) - i64::from(priority)) as u64, seq, id)
 }
 
+/// A time as an ordered key (finite, non-negative times order like their bits).
+fn time_key(t: Ms) -> u64 {
+    if t.is_nan() {
+        u64::MAX
+    } else if t <= 0.0 {
+        0
+    } else {
+        t.to_bits()
+    }
+}
+
 /// One queued call.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    /// Its place in the queue.
+    /// Its place in its key's queue.
     key: Key,
     cost: Cost,
+    /// Its limit key.
+    slot: Slot,
     /// How far backfill has pushed this entry's projected start back, ms, while it was head.
     slack_used_ms: Ms,
+}
+
+/// One limit key's queue and where the key stands.
+#[derive(Debug, Clone, Default)]
+struct Lane {
+    /// The queue order (values unused).
+    queue: Tree,
+    /// Its head's key in `ready`, while the key may go.
+    ready: Option<Key>,
+    /// Its entry in `blocked` (wake time key), while its head is blocked.
+    blocked: Option<u64>,
 }
 
 /// The scheduler's state.
 #[derive(Debug, Clone)]
 pub struct Scheduler {
-    /// The queue order (values unused).
-    queue: Tree,
-    /// Each queued id's entry, with its place in `queue`.
+    /// Each queued id's entry, with its place in its lane.
     entries: IdMap<Entry>,
+    /// By slot.
+    lanes: Vec<Lane>,
+    /// The keys that may go, by their heads' queue keys (value: the slot).
+    ready: Tree,
+    /// The keys whose heads are blocked: (wake time key, slot).
+    blocked: PairSet,
+    /// Blocked keys whose backfill the concurrency cap cut short: a `finish` wakes them.
+    capped: Vec<Slot>,
+    len: usize,
     concurrency: Option<u32>,
     in_flight: u32,
 }
@@ -116,96 +169,204 @@ impl Scheduler {
     /// cap).
     pub fn new(concurrency: Option<u32>) -> Self {
         Scheduler {
-            queue: Tree::new(),
             entries: IdMap::default(),
+            lanes: Vec::new(),
+            ready: Tree::new(),
+            blocked: PairSet::default(),
+            capped: Vec::new(),
+            len: 0,
             concurrency,
             in_flight: 0,
         }
     }
-    /// Queue `id`. Higher `priority` goes first; within a priority, lower `seq` goes first
-    /// (callers pass the submission order, and a retried call keeps its original `seq`, so it
-    /// keeps its place). Re-pushing a queued id replaces the entry (and its slack account).
+
+    /// Queue `id` on the only key (slot 0): see [`Scheduler::push_to`].
     pub fn push(&mut self, id: Id, priority: i32, seq: u64, cost: Cost) {
+        self.push_to(0, id, priority, seq, cost);
+    }
+
+    /// Queue `id` on the key of `slot`. Higher `priority` goes first; within a priority,
+    /// lower `seq` goes first (callers pass the submission order, and a retried call keeps its
+    /// original `seq`, so it keeps its place). Re-pushing a queued id replaces the entry (and
+    /// its slack account).
+    pub fn push_to(&mut self, slot: Slot, id: Id, priority: i32, seq: u64, cost: Cost) {
         self.remove(id);
         let key = queue_key(priority, seq, id);
-        self.queue.insert(key, 0);
+        let i = slot as usize;
+        if self.lanes.len() <= i {
+            self.lanes.resize_with(i + 1, Lane::default);
+        }
+        self.lanes[i].queue.insert(key, 0);
+        self.len += 1;
         self.entries.insert(
             id,
             Entry {
                 key,
                 cost,
+                slot,
                 slack_used_ms: 0.0,
             },
         );
+        self.wake(slot);
     }
+
     /// Remove a queued id (abort, deadline, close). False if it was not queued.
     pub fn remove(&mut self, id: Id) -> bool {
-        match self.entries.remove(&id) {
+        match self.entries.get(&id).copied() {
             Some(entry) => {
-                self.queue.remove(&entry.key);
+                self.take(&entry);
+                // Its key's head may have changed.
+                self.wake(entry.slot);
                 true
             }
             None => false,
         }
     }
+
+    /// The key of `slot` may be able to go now (its limiter changed, or its queue): look at it
+    /// at the next poll.
+    pub fn wake(&mut self, slot: Slot) {
+        let Some(lane) = self.lanes.get_mut(slot as usize) else {
+            return;
+        };
+        if let Some(k) = lane.blocked.take() {
+            self.blocked.remove(&(k, u64::from(slot)));
+        }
+        if let Some(k) = lane.ready.take() {
+            self.ready.remove(&k);
+        }
+        if let Some((head, _)) = lane.queue.first() {
+            lane.ready = Some(head);
+            self.ready.insert(head, u64::from(slot));
+        }
+    }
+
+    /// Look at every key at the next poll.
+    fn wake_all(&mut self) {
+        for s in 0..self.lanes.len() {
+            self.wake(s as Slot);
+        }
+    }
+
     /// An admitted request finished (or was cancelled): free its concurrency slot. Extra
     /// calls are ignored (the count never goes below 0).
     pub fn finish(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        for s in std::mem::take(&mut self.capped) {
+            if self.lanes[s as usize].blocked.is_some() {
+                self.wake(s);
+            }
+        }
     }
+
     /// True when `extra` more admissions would exceed the concurrency cap.
     fn exceeds_cap(&self, extra: u32) -> bool {
         self.concurrency
             .is_some_and(|c| self.in_flight.saturating_add(extra) > c)
     }
-    /// Take `key` out of the queue.
-    fn take(&mut self, key: &Key) {
-        self.queue.remove(key);
-        self.entries.remove(&key.2);
+
+    /// Take an entry out of its queue (its key's place in `ready` is left to the caller).
+    fn take(&mut self, entry: &Entry) {
+        self.lanes[entry.slot as usize].queue.remove(&entry.key);
+        self.entries.remove(&entry.key.2);
+        self.len -= 1;
     }
-    /// Admit what can go now, reserving through `limiter`, by the head-of-line rule of the
-    /// [module docs](self): the head goes as soon as the limiter admits it; behind a blocked
-    /// head, up to [`BACKFILL_WINDOW`] entries may backfill within the head's slack.
+
+    /// Admit what can go now on the only key (slot 0), reserving through `limiter`: see
+    /// [`Scheduler::poll_keys`]. Every key is looked at (the limiter may have changed since
+    /// the last poll without the scheduler being told).
+    pub fn poll(&mut self, now_ms: Ms, limiter: &mut Limiter) -> Poll {
+        self.wake_all();
+        self.poll_keys(now_ms, std::slice::from_mut(limiter), &|_, _, _, _| None)
+    }
+
+    /// Admit what can go now, reserving through each entry's key's limiter (`limiters`,
+    /// indexed by slot), by the head-of-line rule of the [module docs](self): within a key,
+    /// the head goes as soon as its limiter admits it, and behind a blocked head up to
+    /// [`BACKFILL_WINDOW`] entries may backfill within the head's slack; across keys, the
+    /// heads that may go go in queue order. A blocked head that `refuse` refuses is removed
+    /// and reported, and its key's next entry becomes head.
     ///
     /// `wake_at_ms` is the earliest time at which a poll could admit something that this one
-    /// could not: the head's projected start, or earlier if a backfill candidate waits for
-    /// less. `None` when the queue is empty or the concurrency cap is reached.
-    pub fn poll(&mut self, now_ms: Ms, limiter: &mut Limiter) -> Poll {
+    /// could not: the earliest blocked key's projected start (or a backfill candidate's, if
+    /// it waits for less). `None` when the queue is empty or the concurrency cap is reached.
+    pub fn poll_keys(&mut self, now_ms: Ms, limiters: &mut [Limiter], refuse: Refuse<'_>) -> Poll {
         let mut out = Poll::default();
-        loop {
+        // Blocked keys whose time came.
+        let now_key = time_key(now_ms);
+        while let Some((k, s)) = self.blocked.first() {
+            if k > now_key {
+                break;
+            }
+            self.wake(s as Slot);
+        }
+        while let Some((head, s)) = self.ready.first() {
             if self.exceeds_cap(1) {
                 return out;
             }
-            let Some((key, _)) = self.queue.first() else {
-                return out;
+            let slot = s as Slot;
+            let entry = self.entries[&head.2];
+            let Some(limiter) = limiters.get_mut(slot as usize) else {
+                // No limiter for this key (cannot happen): it can never go.
+                self.take(&entry);
+                self.wake(slot);
+                out.never.push((head.2, Dim::Requests, 1.0, 0.0));
+                continue;
             };
-            let entry = self.entries[&key.2];
             match limiter.acquire(now_ms, entry.cost) {
                 Decision::Admit(ticket) => {
-                    self.take(&key);
+                    self.take(&entry);
                     self.in_flight += 1;
-                    out.admitted.push((key.2, ticket));
+                    out.admitted.push((head.2, ticket));
                 }
                 Decision::Never {
                     dim,
                     cost,
                     capacity,
                 } => {
-                    self.take(&key);
-                    out.never.push((key.2, dim, cost, capacity));
+                    self.take(&entry);
+                    out.never.push((head.2, dim, cost, capacity));
                 }
-                Decision::Wait { until_ms, .. } => {
-                    let wake = self.backfill(now_ms, limiter, key, until_ms, &mut out);
-                    out.wake_at_ms = Some(wake);
-                    return out;
+                decision @ Decision::Wait { until_ms, blocker } => {
+                    if let Some(wait) = refuse(limiter, now_ms, entry.cost, &decision) {
+                        self.take(&entry);
+                        out.refused.push((head.2, wait));
+                    } else {
+                        // Short of requests, or paused: so is every entry behind it (each
+                        // needs one request too), no sooner than the head. Nothing to offer.
+                        let (wake, capped) = match blocker {
+                            Blocker::Paused | Blocker::Dim(Dim::Requests) => (until_ms, false),
+                            Blocker::Dim(_) => {
+                                self.backfill(now_ms, limiter, head, until_ms, &mut out)
+                            }
+                        };
+                        let lane = &mut self.lanes[slot as usize];
+                        if let Some(k) = lane.ready.take() {
+                            self.ready.remove(&k);
+                        }
+                        let k = time_key(wake);
+                        lane.blocked = Some(k);
+                        self.blocked.insert((k, s));
+                        if capped {
+                            self.capped.push(slot);
+                        }
+                        continue;
+                    }
                 }
             }
+            self.wake(slot);
         }
+        out.wake_at_ms = self
+            .blocked
+            .first()
+            .map(|(k, _)| f64::from_bits(k).max(now_ms));
+        out
     }
 
     /// Offer the idle capacity behind the blocked head `head` (projected start `head_start`)
-    /// to the entries right behind it. Returns the earliest wake time: the head's projected
-    /// start after the backfill, or a skipped candidate's own start if that is earlier.
+    /// to the entries right behind it in its key's queue. Returns the earliest wake time (the
+    /// head's projected start after the backfill, or a skipped candidate's own start if that
+    /// is earlier) and whether the concurrency cap cut the backfill short.
     fn backfill(
         &mut self,
         now_ms: Ms,
@@ -213,28 +374,51 @@ impl Scheduler {
         head: Key,
         mut head_start: Ms,
         out: &mut Poll,
-    ) -> Ms {
+    ) -> (Ms, bool) {
         let mut wake = Ms::INFINITY;
+        let mut capped = false;
         let Entry {
             cost: head_cost,
             slack_used_ms: mut slack_used,
+            slot,
             ..
         } = self.entries[&head.2];
-        let candidates = self.queue.keys(Some(&head), BACKFILL_WINDOW);
+        let candidates = self.lanes[slot as usize]
+            .queue
+            .keys(Some(&head), BACKFILL_WINDOW);
         for key in candidates {
-            // Keep one slot for the head.
-            if self.exceeds_cap(2) {
-                break;
-            }
-            let cost = self.entries[&key.2].cost;
-            let mut trial = limiter.clone();
-            match trial.acquire(now_ms, cost) {
+            let entry = self.entries[&key.2];
+            // A check first (no copy of the limiter): most candidates behind a blocked head
+            // are blocked too.
+            let mut trial = match limiter.check(now_ms, entry.cost) {
+                // Keep one slot for the head. Only a candidate that could go now makes the
+                // key wait for a slot (and a `finish` look at it again).
+                Decision::Admit(_) if self.exceeds_cap(2) => {
+                    capped = true;
+                    break;
+                }
+                Decision::Admit(_) => limiter.clone(),
+                Decision::Wait { until_ms, .. } => {
+                    wake = wake.min(until_ms);
+                    continue;
+                }
                 Decision::Never {
                     dim,
                     cost,
                     capacity,
                 } => {
-                    self.take(&key);
+                    self.take(&entry);
+                    out.never.push((key.2, dim, cost, capacity));
+                    continue;
+                }
+            };
+            match trial.acquire(now_ms, entry.cost) {
+                Decision::Never {
+                    dim,
+                    cost,
+                    capacity,
+                } => {
+                    self.take(&entry);
                     out.never.push((key.2, dim, cost, capacity));
                 }
                 Decision::Wait { until_ms, .. } => wake = wake.min(until_ms),
@@ -250,7 +434,7 @@ impl Scheduler {
                         slack_used += delay;
                         head_start = head_start.max(start);
                         *limiter = trial;
-                        self.take(&key);
+                        self.take(&entry);
                         self.in_flight += 1;
                         out.admitted.push((key.2, ticket));
                     }
@@ -260,12 +444,12 @@ impl Scheduler {
         if let Some(e) = self.entries.get_mut(&head.2) {
             e.slack_used_ms = slack_used;
         }
-        wake.min(head_start)
+        (wake.min(head_start), capped)
     }
 
     /// Queued entries.
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.len
     }
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
@@ -279,16 +463,32 @@ impl Scheduler {
     pub fn concurrency(&self) -> Option<u32> {
         self.concurrency
     }
-    /// Remove and return every queued id, in queue order.
+    /// Set the concurrency cap (the adaptive controller's window narrows it for one poll).
+    pub fn set_concurrency(&mut self, concurrency: Option<u32>) {
+        self.concurrency = concurrency;
+    }
+    /// Remove and return every queued id, in queue order (across keys: priority, then seq).
     pub fn drain(&mut self) -> Vec<Id> {
+        let mut keys: Vec<Key> = Vec::with_capacity(self.len);
+        for lane in &mut self.lanes {
+            keys.extend(lane.queue.keys(None, usize::MAX));
+            *lane = Lane::default();
+        }
         self.entries.clear();
-        let keys = self.queue.keys(None, usize::MAX);
-        self.queue.clear();
+        self.ready.clear();
+        self.blocked = PairSet::default();
+        self.capped.clear();
+        self.len = 0;
+        keys.sort_unstable();
         keys.into_iter().map(|k| k.2).collect()
     }
-    /// The entry that goes next (the head), if any.
+    /// The entry that goes next in queue order across every key (the head), if any. O(keys).
     pub fn head(&self) -> Option<Id> {
-        self.queue.first().map(|(k, _)| k.2)
+        self.lanes
+            .iter()
+            .filter_map(|l| l.queue.first().map(|(k, _)| k))
+            .min()
+            .map(|k| k.2)
     }
     /// Is `id` queued?
     pub fn contains(&self, id: Id) -> bool {

@@ -36,6 +36,8 @@
 //! assert_eq!(events[0].data, "{\"usage\":{\"output_tokens\":7}}");
 //! ```
 
+use super::estimate::TextCount;
+
 /// Lines longer than this (in bytes) are dropped: 8 MiB.
 pub const MAX_LINE_BYTES: usize = 8 << 20;
 
@@ -262,6 +264,69 @@ pub fn may_carry_usage(event: &str, data: &str) -> bool {
     }
 }
 
+/// Could this event carry output text that no usage report will cover? An OpenAI Chat
+/// Completions (or legacy completions) chunk (an unnamed event with `choices`) with no
+/// `"usage"` key at all: with `stream_options.include_usage` every chunk carries
+/// `"usage":null` and the last one the usage, so only streams without it are parsed for
+/// their text (to estimate the output instead of keeping the whole reservation).
+pub fn may_carry_text(event: &str, data: &str) -> bool {
+    event == "message"
+        && find(data.as_bytes(), b"\"choices\"").is_some()
+        && find(data.as_bytes(), b"\"usage\"").is_none()
+}
+
+/// The output text of a Chat Completions chunk (see [`may_carry_text`]), counted the way the
+/// estimate prices text, and how many non-empty text values it holds: the string values of
+/// `content`, `refusal`, `reasoning_content`, `arguments` and `name` (tool calls) and `text`
+/// (legacy completions). A scan of the raw JSON, no parse: an escape sequence counts as its
+/// characters (`\n` as two, `\u00e9` as six ASCII), which errs high, as the estimate does.
+pub fn delta_text(data: &str) -> (TextCount, u32) {
+    const KEYS: [&[u8]; 6] = [
+        b"\"content\"",
+        b"\"refusal\"",
+        b"\"reasoning_content\"",
+        b"\"arguments\"",
+        b"\"name\"",
+        b"\"text\"",
+    ];
+    let bytes = data.as_bytes();
+    let mut text = TextCount::default();
+    let mut values = 0;
+    for key in KEYS {
+        let mut at = 0;
+        while let Some(i) = find(&bytes[at..], key) {
+            at += i + key.len();
+            let rest = bytes[at..].trim_ascii_start();
+            let Some(rest) = rest.strip_prefix(b":") else {
+                continue;
+            };
+            let Some(value) = rest.trim_ascii_start().strip_prefix(b"\"") else {
+                continue; // not a string (`null`, an array, ...)
+            };
+            // Up to the closing quote: the first `"` not escaped by an odd run of `\`.
+            let mut end = 0;
+            let mut escaped = false;
+            while end < value.len() && (escaped || value[end] != b'"') {
+                escaped = !escaped && value[end] == b'\\';
+                end += 1;
+            }
+            if end > 0 {
+                // As `TextCount::of` counts: ASCII bytes, and the first byte of every other
+                // character (the value is whole characters: it ends before an ASCII quote).
+                for &c in &value[..end] {
+                    if c.is_ascii() {
+                        text.ascii += 1;
+                    } else if c & 0xC0 != 0x80 {
+                        text.other += 1;
+                    }
+                }
+                values += 1;
+            }
+        }
+    }
+    (text, values)
+}
+
 /// True if `data` has a `"usage"` key whose value does not start with `null`.
 fn has_non_null_usage(data: &str) -> bool {
     const KEY: &[u8] = b"\"usage\"";
@@ -290,6 +355,41 @@ pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_text_of_a_chunk_is_counted_without_parsing_it() {
+        let chunk = r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello there"},"logprobs":{"content":[]}}]}"#;
+        assert_eq!(delta_text(chunk), (TextCount::of("Hello there"), 1));
+        let empty = r#"{"choices":[{"delta":{"role":"assistant","content":"","refusal":null}}]}"#;
+        assert_eq!(delta_text(empty), (TextCount::default(), 0));
+        // An escaped quote does not end the value; a key inside a value is not a key.
+        let tricky = r#"{"choices":[{"delta":{"content":"say \"content\": \"x\" ok"}}]}"#;
+        assert_eq!(delta_text(tricky).1, 1);
+        assert_eq!(
+            delta_text(tricky).0,
+            TextCount::of(r#"say \"content\": \"x\" ok"#)
+        );
+        let tool = r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"name":"get","arguments":"{\"a\":1}"}}]}}]}"#;
+        assert_eq!(delta_text(tool), (TextCount::of(r#"get{\"a\":1}"#), 2));
+        let legacy = r#"{"choices":[{"text":"été","index":0}]}"#;
+        assert_eq!(delta_text(legacy), (TextCount { ascii: 1, other: 2 }, 1));
+        let reasoning = r#"{"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#;
+        assert_eq!(delta_text(reasoning), (TextCount::of("hmm"), 1));
+        assert_eq!(
+            delta_text(r#"{"choices":[{"delta":{"content":"unterminated"#).1,
+            1
+        );
+    }
+
+    #[test]
+    fn only_chunks_of_streams_without_usage_are_read_for_text() {
+        let chunk = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"Hi"}}]}"#;
+        assert!(may_carry_text("message", chunk));
+        let with_usage = r#"{"id":"c","choices":[{"delta":{"content":"Hi"}}],"usage":null}"#;
+        assert!(!may_carry_text("message", with_usage));
+        assert!(!may_carry_text("content_block_delta", chunk));
+        assert!(!may_carry_text("message", "[DONE]"));
+    }
 
     fn parse_chunks(chunks: &[&[u8]]) -> Vec<OwnedEvent> {
         let mut p = SseParser::new();

@@ -3,7 +3,10 @@
 //! module): one flag parser, one help text, one report format. Pure: it returns the text to
 //! print, and the caller prints it (and may add the wall time, which this module cannot read).
 
-use super::{compare, run as run_one, OtpmMetering, PacerLimits, Scenario, StrategyKind, Table};
+use super::{
+    compare, run as run_one, Mix, OtpmMetering, PacerKeys, PacerLimits, Rounding, Scenario,
+    StrategyKind, Table,
+};
 use std::fmt::Write as _;
 
 /// The help text, for a program called `prog`.
@@ -30,8 +33,23 @@ OPTIONS:
     --metering M        OTPM metering: reservation (default) or realtime
     --learn-limits      llm-pacer is not told the limits: it learns them from headers
     --skew-ms MS        the server's clock runs MS ms ahead (negative: behind; default 0)
+    --rounding R        token `remaining` rounded to the thousand: nearest (default, as
+                        Anthropic documents), down or up
+    --latency-ms LO,HI  an admitted request answers after U[LO, HI] ms (default: time to
+                        first byte + output at 80 tokens/s)
+    --variant V         standard (default), or burst: latency U[2000, 8000] ms and
+                        `remaining` rounded down (flags after it override its settings)
     --seeds N           instead of the comparison: llm-pacer alone over seeds 1..N, for 1, 2,
                         4 and 8 clients (or --clients K): 429s per request, worst and mean ratio
+    --hidden-capacity   instead: a server that sends no rate-limit headers (8 concurrent,
+                        2 requests/s, a bare 503 beyond), adaptive llm-pacer against fixed
+                        concurrencies 4, 16, 64 (uses --requests, default 1000, and --seeds,
+                        default 3)
+    --models            two model classes (Anthropic tier-1 sonnet and haiku), each with its
+                        own buckets and headers, requests alternating; compares one pacer with
+                        limit keys, one pacer with one limiter, and one pacer per model, with
+                        per-class rows (with --seeds N: the worst over seeds 1..N)
+    --orgs N            with --models: N organisations (API keys), each with its own buckets
     -h, --help          print this help
 
 Workload: input tokens lognormal (median 1500, sigma 0.5), max_tokens 1024, output uniform
@@ -40,9 +58,84 @@ in [100, 1024], all requests arriving at the start.
 
 /// What a command line asks for.
 struct Args {
+    hidden: bool,
     clients: Option<u32>,
     seeds: Option<u64>,
     base: Scenario,
+}
+
+/// One pacer with limit keys, one with one limiter, one per model: each over `seeds`, with the
+/// worst ratio overall and per class.
+fn models(out: &mut String, base: &Scenario, clients: Option<u32>, seeds: Option<u64>) {
+    let k = clients.unwrap_or(1);
+    let seeds: Vec<u64> = match seeds {
+        Some(n) => (1..=n).collect(),
+        None => vec![base.seed],
+    };
+    let mut s = base.clone();
+    s.clients = k;
+    let _ = writeln!(out, "{s}");
+    let _ = writeln!(
+        out,
+        "llm-pacer over seed{} {}\n",
+        if seeds.len() == 1 { "" } else { "s" },
+        match seeds.len() {
+            1 => seeds[0].to_string(),
+            n => format!("1..={n} (worst and mean ratio over the seeds)"),
+        }
+    );
+    let names: Vec<String> = base
+        .mix
+        .iter()
+        .flat_map(|m| m.classes.iter().map(|c| c.name.clone()))
+        .collect();
+    let _ = write!(
+        out,
+        "{:<24} {:>11} {:>10} {:>13} {:>8}",
+        "variant", "worst ratio", "mean ratio", "429s/request", "failures"
+    );
+    for n in &names {
+        let _ = write!(out, " {:>10}", n);
+    }
+    out.push('\n');
+    for variant in PacerKeys::ALL {
+        let (mut worst, mut sum, mut limited, mut requests, mut failures) =
+            (0.0f64, 0.0f64, 0u64, 0u64, 0u64);
+        let mut per_class = vec![0.0f64; names.len()];
+        for &seed in &seeds {
+            let mut s = base.clone();
+            s.clients = k;
+            s.seed = seed;
+            if let Some(m) = s.mix.as_mut() {
+                m.pacer = variant;
+            }
+            let r = run_one(&s, StrategyKind::Pacer);
+            worst = worst.max(r.ratio);
+            sum += r.ratio;
+            limited += r.rate_limited;
+            requests += u64::from(r.requests);
+            failures += r.failures;
+            for (w, c) in per_class.iter_mut().zip(&r.classes) {
+                *w = w.max(c.ratio);
+            }
+        }
+        let _ = write!(
+            out,
+            "{:<24} {worst:>11.3} {:>10.3} {:>12.1}% {failures:>8}",
+            variant.name(),
+            sum / seeds.len() as f64,
+            100.0 * limited as f64 / requests.max(1) as f64
+        );
+        for w in per_class {
+            let _ = write!(out, " {w:>10.3}");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "(ratio: makespan over the lower bound, the slowest class's; per class: that class's \
+         makespan over its own lower bound)"
+    );
 }
 
 /// Run the command line `args` (without the program name): `Ok(stdout)`, or `Err(message)`
@@ -64,6 +157,14 @@ pub fn run(args: impl IntoIterator<Item = String>, prog: &str) -> Result<String,
         return Ok(help(prog));
     };
     let mut out = String::new();
+    if args.hidden {
+        let seeds = args.seeds.unwrap_or(3);
+        return Ok(super::capacity::table(args.base.workload.requests, seeds));
+    }
+    if args.base.mix.is_some() {
+        models(&mut out, &args.base, args.clients, args.seeds);
+        return Ok(out);
+    }
     if let Some(n) = args.seeds {
         sweep(&mut out, &args.base, args.clients, n);
         return Ok(out);
@@ -95,6 +196,8 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
     let mut s = Scenario::issue_default(1);
     let mut clients = None;
     let mut seeds = None;
+    let mut hidden = false;
+    let mut orgs = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let (flag, mut inline) = match arg.split_once('=') {
@@ -118,6 +221,48 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
             "--p529" => s.server.p_overloaded = value(&flag, next())?,
             "--skew-ms" => s.server.clock_offset_ms = value(&flag, next())?,
             "--learn-limits" => s.pacer_limits = PacerLimits::Learned,
+            "--hidden-capacity" => hidden = true,
+            "--models" => s.mix = Some(Mix::two_models()),
+            "--orgs" => orgs = Some(value::<u32>(&flag, next())?),
+            "--rounding" => {
+                s.server.rounding = match value::<String>(&flag, next())?.as_str() {
+                    "nearest" => Rounding::Nearest,
+                    "down" => Rounding::Down,
+                    "up" => Rounding::Up,
+                    other => {
+                        return Err(format!(
+                            "--rounding: expected `nearest`, `down` or `up`, got `{other}`"
+                        ))
+                    }
+                }
+            }
+            "--latency-ms" => {
+                let v = value::<String>(&flag, next())?;
+                let range = v
+                    .split_once(',')
+                    .and_then(|(lo, hi)| Some((lo.trim().parse().ok()?, hi.trim().parse().ok()?)));
+                match range {
+                    Some(r) => s.server.response_latency_ms = Some(r),
+                    None => return Err(format!("--latency-ms: expected `LO,HI`, got `{v}`")),
+                }
+            }
+            "--variant" => match value::<String>(&flag, next())?.as_str() {
+                "standard" => {
+                    let d = Scenario::issue_default(1).server;
+                    s.server.response_latency_ms = d.response_latency_ms;
+                    s.server.rounding = d.rounding;
+                }
+                "burst" => {
+                    let b = Scenario::burst_variant(1).server;
+                    s.server.response_latency_ms = b.response_latency_ms;
+                    s.server.rounding = b.rounding;
+                }
+                other => {
+                    return Err(format!(
+                        "--variant: expected `standard` or `burst`, got `{other}`"
+                    ))
+                }
+            },
             "--metering" => {
                 s.server.metering = match value::<String>(&flag, next())?.as_str() {
                     "reservation" => OtpmMetering::Reservation,
@@ -135,12 +280,19 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
             return Err(format!("{flag} takes no value"));
         }
     }
+    if let Some(n) = orgs {
+        match s.mix.as_mut() {
+            Some(m) => m.orgs = n,
+            None => return Err("--orgs needs --models".into()),
+        }
+    }
     for k in clients.map_or(vec![1, 4], |k| vec![k]) {
         let mut check = s.clone();
         check.clients = k;
         check.validate()?;
     }
     Ok(Some(Args {
+        hidden,
         clients,
         seeds,
         base: s,

@@ -2,9 +2,10 @@
 
 use super::pacer::PacerClient;
 use super::random;
-use super::report::{lower_bound_ms, percentile, Report, Slot, SLOT_MS};
+use super::report::{lower_bound_ms, percentile, ClassReport, Report, Slot, SLOT_MS};
 use super::scenario::{Scenario, START_MS};
-use super::server::{Admission, Reply, Response, Server};
+use super::server::{Admission, Reply, Response};
+use super::servers::Servers;
 use super::strategy::{Client, Cx, Effect, RetryPolicy, SlotRetry, StrategyKind, TokenWindow};
 use super::workload::{RequestSpec, Totals};
 use crate::core::Ms;
@@ -75,6 +76,10 @@ impl Queue {
 struct Track {
     attempts: u32,
     finished: bool,
+    /// Succeeded.
+    ok: bool,
+    /// When it finished.
+    at: Ms,
 }
 
 /// The time series under construction.
@@ -99,7 +104,7 @@ impl Series {
 fn make_client(scenario: &Scenario, kind: StrategyKind) -> Box<dyn Client> {
     let n = scenario.workload.requests as usize;
     match kind {
-        StrategyKind::Pacer => Box::new(PacerClient::new(scenario.pacer_config(), START_MS)),
+        StrategyKind::Pacer => Box::new(PacerClient::new(scenario, START_MS)),
         StrategyKind::NaiveBackoff => {
             Box::new(SlotRetry::new(RetryPolicy::Naive, scenario.concurrency, n))
         }
@@ -123,7 +128,7 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
         scenario
             .workload
             .generate(scenario.clients, START_MS, scenario.seed);
-    let mut server = Server::new(&scenario.server, START_MS, scenario.seed);
+    let mut servers = Servers::new(scenario);
     let mut clients: Vec<Box<dyn Client>> = (0..scenario.clients)
         .map(|_| make_client(scenario, kind))
         .collect();
@@ -173,7 +178,7 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
             }
             Ev::Complete(a) => {
                 on_wire -= 1;
-                let resp = server.complete(now, &a);
+                let resp = servers.of(a.request).complete(now, &a);
                 series.at(now, 0).output_tokens += f64::from(a.output_tokens);
                 clients[c].respond(&mut cx, a.request, &resp);
             }
@@ -194,7 +199,7 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
                     attempts += 1;
                     on_wire += 1;
                     series.at(now, 0).sent += 1;
-                    match server.receive(now, &reqs[i]) {
+                    match servers.of(i).receive(now, &reqs[i]) {
                         Reply::Admitted {
                             admission,
                             done_at_ms,
@@ -219,6 +224,8 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
                         continue;
                     }
                     t.finished = true;
+                    t.ok = matches!(e, Effect::Done(_));
+                    t.at = now;
                     finished += 1;
                     last_finish = last_finish.max(now);
                     if matches!(e, Effect::Done(_)) {
@@ -234,9 +241,14 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
 
     latencies.sort_by(f64::total_cmp);
     let totals = Totals::of(&reqs, START_MS);
-    let lower_bound = lower_bound_ms(&scenario.server.limits, &totals);
+    let classes = class_reports(scenario, &servers, &reqs, &track);
+    let lower_bound = if classes.is_empty() {
+        lower_bound_ms(&scenario.server.limits, &totals)
+    } else {
+        classes.iter().map(|c| c.lower_bound_ms).fold(0.0, f64::max)
+    };
     let makespan = last_finish - START_MS;
-    let stats = server.stats();
+    let stats = servers.stats();
     Report {
         strategy: kind,
         clients: scenario.clients,
@@ -258,5 +270,62 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
         latency_p99_ms: percentile(&latencies, 0.99),
         truncated,
         series: series.slots,
+        classes,
     }
+}
+
+/// Per model class of a mixed scenario: its requests, successes, 429s, makespan and lower
+/// bound (the largest over its organisations' buckets). Empty without a mix.
+fn class_reports(
+    scenario: &Scenario,
+    servers: &Servers,
+    reqs: &[RequestSpec],
+    track: &[Track],
+) -> Vec<ClassReport> {
+    let Some(mix) = &scenario.mix else {
+        return Vec::new();
+    };
+    let n = mix.classes.len();
+    let mut lanes: Vec<Vec<RequestSpec>> = vec![Vec::new(); mix.lanes()];
+    for r in reqs {
+        lanes[mix.lane(r.index)].push(*r);
+    }
+    mix.classes
+        .iter()
+        .enumerate()
+        .map(|(c, spec)| {
+            let mine = reqs.iter().filter(|r| mix.route(r.index).1 == c);
+            let (mut requests, mut completed, mut last) = (0u32, 0u64, START_MS);
+            for r in mine {
+                requests += 1;
+                let t = &track[r.index];
+                completed += u64::from(t.ok);
+                if t.finished {
+                    last = last.max(t.at);
+                }
+            }
+            let lanes_of_c = (0..mix.orgs as usize).map(|o| o * n + c);
+            let mut lower_bound = 0.0f64;
+            let mut rate_limited = 0;
+            for k in lanes_of_c {
+                let totals = Totals::of(&lanes[k], START_MS);
+                lower_bound = lower_bound.max(lower_bound_ms(&spec.limits, &totals));
+                rate_limited += servers.all()[k].stats().rate_limited;
+            }
+            let makespan = last - START_MS;
+            ClassReport {
+                name: spec.name.clone(),
+                requests,
+                completed,
+                rate_limited,
+                makespan_ms: makespan,
+                lower_bound_ms: lower_bound,
+                ratio: if lower_bound > 0.0 {
+                    makespan / lower_bound
+                } else {
+                    f64::NAN
+                },
+            }
+        })
+        .collect()
 }

@@ -25,21 +25,25 @@
 //! println!("{}", Table(&[report]));
 //! ```
 
+pub mod capacity;
 pub mod cli;
 mod event_loop;
+mod mix;
 mod pacer;
 mod random;
 mod report;
 mod scenario;
 mod server;
+mod servers;
 mod strategy;
 mod workload;
 
-pub use report::{lower_bound_ms, Report, Slot, Table, SLOT_MS};
+pub use mix::{ClassSpec, Mix, PacerKeys};
+pub use report::{lower_bound_ms, ClassReport, Report, Slot, Table, SLOT_MS};
 pub use scenario::{PacerLimits, Scenario, START_MS};
 pub use server::{
-    http_date, rfc3339_ceil, round_tokens, Admission, Body, OtpmMetering, Reply, Response, Server,
-    ServerConfig, ServerStats,
+    http_date, rfc3339_ceil, round_tokens, Admission, Body, OtpmMetering, Reply, Response,
+    Rounding, Server, ServerConfig, ServerStats,
 };
 pub use strategy::StrategyKind;
 pub use workload::{Arrival, RequestSpec, Totals, Workload};

@@ -8,35 +8,58 @@
 //! * a response arrives: its headers go through [`headers::parse`] as received,
 //!   [`Engine::on_response`] with the error type of the body and a uniform draw from the
 //!   client's stream, and after a delivered 2xx, [`Engine::on_done`] with the body's usage.
+//!
+//! In a scenario that mixes model classes ([`super::Mix`]), each request carries its limit
+//! key (organisation and class), as the Wasm driver derives it; or, to compare, the client
+//! keeps one limiter for everything ([`PacerKeys::Single`]) or one engine per (organisation,
+//! class) ([`PacerKeys::PerModel`]).
 
+use super::mix::PacerKeys;
+use super::scenario::Scenario;
 use super::server::{Body, Response};
 use super::strategy::{Client, Cx};
 use crate::core::call::{Action, Engine, Id, Request, Verdict};
 use crate::core::classify::ErrorInfo;
-use crate::core::config::Config;
 use crate::core::headers;
+use crate::core::keys::LimitKey;
 use crate::core::limiter::Usage;
 use crate::core::Ms;
 use std::collections::HashMap;
 
+/// A call: (engine, engine id).
+type Call = (usize, Id);
+
 /// A client running llm-pacer.
 pub(crate) struct PacerClient {
-    engine: Engine,
-    /// Engine id -> request index.
-    requests: HashMap<Id, usize>,
-    /// Request index -> engine id.
-    ids: HashMap<usize, Id>,
+    engines: Vec<Engine>,
+    /// How a request finds its engine and key.
+    keys: PacerKeys,
+    mix: Option<super::mix::Mix>,
+    /// Call -> request index.
+    requests: HashMap<Call, usize>,
+    /// Request index -> call.
+    ids: HashMap<usize, Call>,
     /// The last response received per call (what `Deliver` hands over).
-    held: HashMap<Id, Response>,
+    held: HashMap<Call, Response>,
     timer_at: Option<Ms>,
     generation: u64,
 }
 
 impl PacerClient {
-    /// A client with this (valid) configuration, starting at `now_ms`.
-    pub fn new(config: Config, now_ms: Ms) -> Self {
+    /// A client of `scenario` (valid), starting at `now_ms`.
+    pub fn new(scenario: &Scenario, now_ms: Ms) -> Self {
+        let config = scenario.pacer_config();
+        let (keys, n) = match &scenario.mix {
+            Some(m) if m.pacer == PacerKeys::PerModel => (m.pacer, m.lanes()),
+            Some(m) => (m.pacer, 1),
+            None => (PacerKeys::Single, 1),
+        };
         PacerClient {
-            engine: Engine::new(config, now_ms),
+            engines: (0..n)
+                .map(|_| Engine::new(config.clone(), now_ms))
+                .collect(),
+            keys,
+            mix: scenario.mix.clone(),
             requests: HashMap::new(),
             ids: HashMap::new(),
             held: HashMap::new(),
@@ -45,17 +68,30 @@ impl PacerClient {
         }
     }
 
-    fn forget(&mut self, id: Id) -> Option<usize> {
-        self.held.remove(&id);
-        let req = self.requests.remove(&id)?;
+    /// Request `req`'s engine and limit key.
+    fn route(&self, req: usize) -> (usize, LimitKey) {
+        match (&self.mix, self.keys) {
+            (Some(m), PacerKeys::Keyed) => (0, m.key(req)),
+            (Some(m), PacerKeys::PerModel) => {
+                // Its own engine, which knows its class's limits by the class name.
+                let k = m.key(req);
+                (m.lane(req), LimitKey::new(0, &k.class))
+            }
+            _ => (0, LimitKey::default()),
+        }
+    }
+
+    fn forget(&mut self, call: Call) -> Option<usize> {
+        self.held.remove(&call);
+        let req = self.requests.remove(&call)?;
         self.ids.remove(&req);
         Some(req)
     }
 
-    /// Hand the held response of `id` to the caller.
-    fn deliver(&mut self, cx: &mut Cx<'_>, id: Id) {
-        let resp = self.held.remove(&id);
-        let Some(req) = self.forget(id) else { return };
+    /// Hand the held response of `call` to the caller.
+    fn deliver(&mut self, cx: &mut Cx<'_>, call: Call) {
+        let resp = self.held.remove(&call);
+        let Some(req) = self.forget(call) else { return };
         match resp {
             Some(Response {
                 status: 200..=299,
@@ -72,38 +108,45 @@ impl PacerClient {
                     output_tokens: f64::from(output_tokens),
                     ..Usage::default()
                 };
-                self.engine.on_done(cx.now, id, Some(usage));
+                self.engines[call.0].on_done(cx.now, call.1, Some(usage));
             }
             // A final error response, or nothing held: the request never succeeded.
             _ => cx.fail(req),
         }
     }
 
-    /// Poll until the engine has nothing more to do now, then set the timer.
+    /// Poll every engine until none has anything more to do now, then set the timer.
     fn pump(&mut self, cx: &mut Cx<'_>) {
-        loop {
-            let actions = self.engine.poll(cx.now);
-            if actions.is_empty() {
-                break;
-            }
-            for a in actions {
-                match a {
-                    Action::Send { id, .. } => {
-                        self.held.remove(&id);
-                        if let Some(&req) = self.requests.get(&id) {
-                            cx.send(req);
+        for e in 0..self.engines.len() {
+            loop {
+                let actions = self.engines[e].poll(cx.now);
+                if actions.is_empty() {
+                    break;
+                }
+                for a in actions {
+                    match a {
+                        Action::Send { id, .. } => {
+                            self.held.remove(&(e, id));
+                            if let Some(&req) = self.requests.get(&(e, id)) {
+                                cx.send(req);
+                            }
                         }
-                    }
-                    Action::Deliver { id } => self.deliver(cx, id),
-                    Action::Fail { id, .. } => {
-                        if let Some(req) = self.forget(id) {
-                            cx.fail(req);
+                        Action::Deliver { id } => self.deliver(cx, (e, id)),
+                        Action::Fail { id, .. } => {
+                            if let Some(req) = self.forget((e, id)) {
+                                cx.fail(req);
+                            }
                         }
                     }
                 }
             }
         }
-        match self.engine.next_wake() {
+        let wake = self
+            .engines
+            .iter()
+            .filter_map(Engine::next_wake)
+            .reduce(f64::min);
+        match wake {
             Some(t) if self.timer_at != Some(t) => {
                 self.generation += 1;
                 self.timer_at = Some(t);
@@ -123,15 +166,17 @@ impl PacerClient {
 impl Client for PacerClient {
     fn arrive(&mut self, cx: &mut Cx<'_>, req: usize) {
         let spec = cx.reqs[req];
+        let (e, key) = self.route(req);
         let request = Request {
             input_tokens: f64::from(spec.input_tokens),
             max_tokens: Some(f64::from(spec.max_tokens)),
             priority: 0,
+            key,
         };
-        match self.engine.submit(cx.now, request) {
+        match self.engines[e].submit(cx.now, request) {
             Ok(id) => {
-                self.requests.insert(id, req);
-                self.ids.insert(req, id);
+                self.requests.insert((e, id), req);
+                self.ids.insert(req, (e, id));
             }
             Err(_) => cx.fail(req),
         }
@@ -139,7 +184,7 @@ impl Client for PacerClient {
     }
 
     fn respond(&mut self, cx: &mut Cx<'_>, req: usize, resp: &Response) {
-        let Some(&id) = self.ids.get(&req) else {
+        let Some(&call) = self.ids.get(&req) else {
             return; // the call is gone (failed meanwhile): drop the response
         };
         let info = headers::parse(
@@ -150,25 +195,25 @@ impl Client for PacerClient {
             Body::Error { error_type } => Some(ErrorInfo {
                 error_type: Some(error_type.to_string()),
                 code: None,
+                ..ErrorInfo::default()
             }),
             Body::Message { .. } => None,
         };
         let u = cx.rng.f64();
-        self.held.insert(id, resp.clone());
-        match self
-            .engine
-            .on_response(cx.now, id, resp.status, &info, error.as_ref(), u)
-        {
-            Verdict::Deliver => self.deliver(cx, id),
+        self.held.insert(call, resp.clone());
+        match self.engines[call.0].on_response(
+            cx.now,
+            call.1,
+            resp.status,
+            &info,
+            error.as_ref(),
+            u,
+        ) {
+            Verdict::Deliver => self.deliver(cx, call),
             Verdict::Retry { .. } => {} // held; a later poll sends the next attempt
-            Verdict::Fail(_) => {
-                if let Some(req) = self.forget(id) {
-                    cx.fail(req);
-                }
-            }
-            Verdict::Unknown => {
-                // The engine no longer knows the call: it is over, without success.
-                if let Some(req) = self.forget(id) {
+            Verdict::Fail(_) | Verdict::Unknown => {
+                // Rejected, or no longer known: the call is over, without success.
+                if let Some(req) = self.forget(call) {
                     cx.fail(req);
                 }
             }

@@ -64,6 +64,27 @@ pub struct Report {
     pub truncated: bool,
     /// Per [`SLOT_MS`] of virtual time, from the start.
     pub series: Vec<Slot>,
+    /// Per model class, in a scenario that mixes them ([`super::Mix`]); empty otherwise.
+    pub classes: Vec<ClassReport>,
+}
+
+/// What one model class of a mixed scenario measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassReport {
+    /// The class.
+    pub name: String,
+    /// Its requests.
+    pub requests: u32,
+    /// Those that succeeded.
+    pub completed: u64,
+    /// 429s its servers sent.
+    pub rate_limited: u64,
+    /// From the start until its last request finished, ms.
+    pub makespan_ms: Ms,
+    /// Its lower bound: the largest over its organisations' buckets.
+    pub lower_bound_ms: Ms,
+    /// `makespan_ms / lower_bound_ms` (NaN when the lower bound is 0).
+    pub ratio: f64,
 }
 
 /// A JSON number, or `null` when not finite (JSON has no NaN).
@@ -129,7 +150,27 @@ impl Report {
                 x.queued
             );
         }
-        s.push_str("]}");
+        s.push(']');
+        if !self.classes.is_empty() {
+            s.push_str(",\"classes\":[");
+            for (i, c) in self.classes.iter().enumerate() {
+                let _ = write!(
+                    s,
+                    "{}{{\"name\":\"{}\",\"requests\":{},\"completed\":{},\"rateLimited\":{},\
+                     \"makespanMs\":{},\"lowerBoundMs\":{},\"ratio\":{}}}",
+                    if i == 0 { "" } else { "," },
+                    c.name.replace(['"', '\\'], ""),
+                    c.requests,
+                    c.completed,
+                    c.rate_limited,
+                    json_num(c.makespan_ms),
+                    json_num(c.lower_bound_ms),
+                    json_num(c.ratio)
+                );
+            }
+            s.push(']');
+        }
+        s.push('}');
         s
     }
 
@@ -231,6 +272,22 @@ impl fmt::Display for Table<'_> {
                 secs(r.latency_p99_ms),
                 if r.truncated { "  (stopped)" } else { "" }
             )?;
+            for c in &r.classes {
+                let ratio = if c.ratio.is_finite() {
+                    format!("{:.3}", c.ratio)
+                } else {
+                    "-".into()
+                };
+                writeln!(
+                    f,
+                    "  {:<12} {:>10} {:>11} {:>6} {:>6}",
+                    c.name,
+                    secs(c.makespan_ms),
+                    secs(c.lower_bound_ms),
+                    ratio,
+                    c.rate_limited
+                )?;
+            }
         }
         if self.0.iter().any(|r| r.failures > 0) {
             writeln!(
@@ -280,6 +337,7 @@ mod tests {
                 overloaded: 0,
                 queued: 2,
             }],
+            classes: Vec::new(),
         };
         assert_eq!(
             r.to_json(),

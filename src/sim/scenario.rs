@@ -1,8 +1,11 @@
 //! A scenario: one server, one workload, K clients, one seed.
 
-use super::server::ServerConfig;
+use super::mix::{Mix, PacerKeys};
+use super::server::{Rounding, ServerConfig};
 use super::workload::{Arrival, Workload};
 use crate::core::config::Config;
+use crate::core::limiter::Limits;
+use crate::core::models::ModelLimits;
 use crate::core::Ms;
 use std::fmt;
 
@@ -36,6 +39,9 @@ pub struct Scenario {
     pub server: ServerConfig,
     /// What llm-pacer is told about the limits.
     pub pacer_limits: PacerLimits,
+    /// Several model classes (and organisations), each with buckets of its own; `None`: one
+    /// class, with the server's limits.
+    pub mix: Option<Mix>,
 }
 
 impl Scenario {
@@ -51,7 +57,20 @@ impl Scenario {
             workload: Workload::default(),
             server: ServerConfig::default(),
             pacer_limits: PacerLimits::Configured,
+            mix: None,
         }
+    }
+
+    /// The uncoordinated-burst variant of [`Scenario::issue_default`]: the same workload (all
+    /// requests submitted at the start), but every admitted request answers after a uniform
+    /// U[2 s, 8 s] (as a loopback test server does), and the server rounds token `remaining`
+    /// *down* to the thousand. Long, even latencies make the clients' opening bursts land
+    /// together, and rounding down hides up to 1,000 tokens of each bucket.
+    pub fn burst_variant(clients: u32) -> Self {
+        let mut s = Self::issue_default(clients);
+        s.server.response_latency_ms = Some((2_000.0, 8_000.0));
+        s.server.rounding = Rounding::Down;
+        s
     }
 
     /// Check the scenario; the message names what is wrong.
@@ -63,6 +82,9 @@ impl Scenario {
             return Err("concurrency must be from 1 to 1000000".into());
         }
         self.workload.validate()?;
+        if let Some(m) = &self.mix {
+            m.validate()?;
+        }
         self.server.validate()
     }
 
@@ -73,6 +95,23 @@ impl Scenario {
         c.concurrency = Some(self.concurrency);
         if self.pacer_limits == PacerLimits::Configured {
             c.limits = self.server.limits;
+            if let Some(m) = &self.mix {
+                c.limits = Limits::default();
+                match m.pacer {
+                    // One limiter for every class: the tightest of their limits.
+                    PacerKeys::Single => c.limits = m.tightest(),
+                    PacerKeys::Keyed | PacerKeys::PerModel => {
+                        c.models = m
+                            .classes
+                            .iter()
+                            .map(|k| ModelLimits {
+                                class: k.name.clone(),
+                                limits: k.limits,
+                            })
+                            .collect()
+                    }
+                }
+            }
         }
         c
     }
@@ -105,12 +144,33 @@ impl fmt::Display for Scenario {
             self.concurrency,
             self.seed
         )?;
+        let limits = if self.mix.is_some() {
+            " per model class (below)".to_string()
+        } else {
+            limits
+        };
+        let latency = match s.response_latency_ms {
+            Some((lo, hi)) => format!("U[{lo}, {hi}] ms"),
+            None => format!(
+                "ttfb lognormal median {} ms + output at {}/s",
+                s.ttfb_median_ms, s.tokens_per_s
+            ),
+        };
         writeln!(
             f,
-            "limits:{limits} (OTPM metered by {}); p529 {}",
+            "limits:{limits} (OTPM metered by {}; token remaining rounded {}); p529 {}; \
+             latency {latency}",
             s.metering.name(),
+            match s.rounding {
+                Rounding::Nearest => "to the nearest thousand",
+                Rounding::Down => "down to the thousand",
+                Rounding::Up => "up to the thousand",
+            },
             s.p_overloaded
         )?;
+        if let Some(m) = &self.mix {
+            writeln!(f, "{m}")?;
+        }
         write!(
             f,
             "input lognormal median {} sigma {}; max_tokens {}; output U[{}, {}]; arrivals {}; \

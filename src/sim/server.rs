@@ -16,13 +16,14 @@
 //! (rounded up, at least 1) until every blocking bucket holds enough, and nothing is debited.
 //! A request that would be admitted gets, with probability `p_overloaded`, a 529
 //! `overloaded_error` instead (nothing debited). An admitted request answers after a lognormal
-//! time to first byte plus its output at `tokens_per_s`; the response head (non-streaming)
-//! arrives at completion. Refusals answer after a short uniform delay.
+//! time to first byte plus its output at `tokens_per_s` (or, when
+//! [`ServerConfig::response_latency_ms`] is set, after a uniform time in that range); the
+//! response head (non-streaming) arrives at completion. Refusals answer after a short uniform delay.
 //!
 //! Headers are emitted exactly as Anthropic does, on 2xx and 429 alike:
 //! `anthropic-ratelimit-{requests,input-tokens,output-tokens,tokens}-{limit,remaining,reset}`
-//! with token `remaining` rounded to the nearest thousand (requests exact: the whole requests
-//! left), `reset` the RFC 3339 time (whole seconds, rounded up) at which the bucket is full
+//! with token `remaining` rounded to the thousand ([`Rounding`]: to the nearest, as Anthropic
+//! documents, by default; down or up as variants) (requests exact: the whole requests left), `reset` the RFC 3339 time (whole seconds, rounded up) at which the bucket is full
 //! again, `tokens-*` the most restrictive token bucket (the least remaining), and a `date`.
 //! A 529 carries only `date`: an overloaded front end answers before the rate limiter.
 //!
@@ -61,6 +62,39 @@ impl OtpmMetering {
     }
 }
 
+/// How the server rounds token `remaining` to the thousand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rounding {
+    /// To the nearest thousand (Anthropic's documented convention). Default.
+    #[default]
+    Nearest,
+    /// Down to the thousand (the true level is up to 1,000 higher).
+    Down,
+    /// Up to the thousand (the true level is up to 1,000 lower).
+    Up,
+}
+
+impl Rounding {
+    /// `nearest`, `down` or `up`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rounding::Nearest => "nearest",
+            Rounding::Down => "down",
+            Rounding::Up => "up",
+        }
+    }
+    /// `level` rounded to the thousand by this convention, never below 0.
+    pub fn apply(self, level: f64) -> f64 {
+        let k = level / 1_000.0;
+        let r = match self {
+            Rounding::Nearest => k.round(),
+            Rounding::Down => k.floor(),
+            Rounding::Up => k.ceil(),
+        };
+        (r * 1_000.0).max(0.0)
+    }
+}
+
 /// The server's parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
@@ -76,6 +110,11 @@ pub struct ServerConfig {
     pub ttfb_sigma: f64,
     /// Output speed, tokens per second.
     pub tokens_per_s: f64,
+    /// When set, an admitted request answers after a uniform time in `[lo, hi)` ms instead of
+    /// the time to first byte plus its output at `tokens_per_s`.
+    pub response_latency_ms: Option<(Ms, Ms)>,
+    /// How token `remaining` is rounded to the thousand.
+    pub rounding: Rounding,
     /// A 429 or 529 answers after a uniform delay in `[lo, hi)` ms.
     pub reject_latency_ms: (Ms, Ms),
     /// The server's clock runs this many ms ahead of the simulation's (negative: behind).
@@ -84,7 +123,8 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     /// The server: RPM 50, ITPM 30,000, OTPM 8,000, reservation metering, no 529s,
-    /// time to first byte ~600 ms, 80 tokens/s, refusals after 50-150 ms, no clock skew.
+    /// time to first byte ~600 ms, 80 tokens/s, token counts rounded to the nearest thousand,
+    /// refusals after 50-150 ms, no clock skew.
     fn default() -> Self {
         ServerConfig {
             limits: Limits {
@@ -98,6 +138,8 @@ impl Default for ServerConfig {
             ttfb_median_ms: 600.0,
             ttfb_sigma: 0.4,
             tokens_per_s: 80.0,
+            response_latency_ms: None,
+            rounding: Rounding::Nearest,
             reject_latency_ms: (50.0, 150.0),
             clock_offset_ms: 0.0,
         }
@@ -135,6 +177,11 @@ impl ServerConfig {
         let (lo, hi) = self.reject_latency_ms;
         if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
             return Err("the refusal latency must be a range of ms with 0 <= lo <= hi".into());
+        }
+        if let Some((lo, hi)) = self.response_latency_ms {
+            if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
+                return Err("the response latency must be a range of ms with 0 <= lo <= hi".into());
+            }
         }
         if !self.clock_offset_ms.is_finite() {
             return Err("the clock offset must be a finite number of ms".into());
@@ -265,7 +312,7 @@ pub fn http_date(epoch_ms: Ms) -> String {
 
 /// Anthropic's rounding of token counts: to the nearest thousand, never below 0.
 pub fn round_tokens(level: f64) -> f64 {
-    ((level / 1_000.0).round() * 1_000.0).max(0.0)
+    Rounding::Nearest.apply(level)
 }
 
 impl Server {
@@ -403,8 +450,13 @@ impl Server {
         self.stats.min_level_after_admission = min_after;
         self.stats.admitted += 1;
         let c = &self.config;
-        let ttfb = random::lognormal(&mut self.rng, c.ttfb_median_ms, c.ttfb_sigma);
-        let done_at_ms = now_ms + ttfb + f64::from(req.output_tokens) * 1_000.0 / c.tokens_per_s;
+        let done_at_ms = match c.response_latency_ms {
+            Some((lo, hi)) => now_ms + random::uniform(&mut self.rng, lo, hi),
+            None => {
+                let ttfb = random::lognormal(&mut self.rng, c.ttfb_median_ms, c.ttfb_sigma);
+                now_ms + ttfb + f64::from(req.output_tokens) * 1_000.0 / c.tokens_per_s
+            }
+        };
         Reply::Admitted {
             admission: Admission {
                 request: req.index,
@@ -441,10 +493,11 @@ impl Server {
     pub fn headers(&self, now_ms: Ms) -> Vec<(String, String)> {
         let server_now = now_ms + self.config.clock_offset_ms;
         let mut h = vec![("date".to_string(), http_date(server_now))];
+        let rounding = self.config.rounding;
         let mut push = |key: &str, b: &Bucket, rounded: bool| {
             let level = b.level(now_ms);
             let remaining = if rounded {
-                round_tokens(level)
+                rounding.apply(level)
             } else {
                 level.floor().max(0.0)
             };
@@ -508,6 +561,10 @@ mod tests {
         assert_eq!(round_tokens(28_501.0), 29_000.0);
         assert_eq!(round_tokens(28_499.0), 28_000.0);
         assert_eq!(round_tokens(-3_000.0), 0.0);
+        assert_eq!(Rounding::Down.apply(28_999.0), 28_000.0);
+        assert_eq!(Rounding::Up.apply(28_001.0), 29_000.0);
+        assert_eq!(Rounding::Up.apply(28_000.0), 28_000.0);
+        assert_eq!(Rounding::Down.apply(-1.0), 0.0);
     }
 
     #[test]

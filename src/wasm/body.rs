@@ -7,6 +7,7 @@
 use super::js;
 use crate::core::classify::ErrorInfo;
 use crate::core::estimate::{self, JsonView, Shape, TextCount};
+use crate::core::hints;
 use crate::core::limiter::Usage;
 use crate::core::sse::{self, SseParser};
 use js_sys::{Array, ArrayBuffer, JsString, Object, Uint8Array, JSON};
@@ -16,7 +17,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Headers, Response};
 
 /// Bodies larger than this (bytes, or UTF-16 code units for a string) are not parsed for the
-/// estimate (it then counts no input and no output): 32 MiB, the Anthropic Messages API's own
+/// estimate (it then prices their length, see [`unread_estimate`], and no output): 32 MiB, the Anthropic Messages API's own
 /// request size limit, which refuses them anyway. Below it the work is bounded too: the
 /// body is never copied into the Wasm memory (it is decoded and parsed by JavaScript), long
 /// strings are measured in [`CHUNK`]-sized pieces, and the walk stops at
@@ -98,8 +99,11 @@ pub fn url_of(input: &JsValue) -> JsValue {
 }
 
 /// The request body parsed as JSON, when it is a string or a byte buffer (at most
-/// [`MAX_ESTIMATE_BYTES`]) holding JSON, with the length of its text (UTF-16 code units);
-/// `undefined` otherwise. Never touches a stream, a `Blob`, `FormData` or a `Request`'s body.
+/// [`MAX_ESTIMATE_BYTES`]) holding JSON, with the length of its text (UTF-16 code units).
+/// Otherwise `undefined`, with the body's length where it is known without reading it: a
+/// string's or a byte buffer's over the cap or not JSON, a `Blob`'s `size`, or a number (the
+/// byte length of a `Request`'s body too large to read, as the package passes it); 0 for a
+/// stream or `FormData`. Never reads a stream, a `Blob` or `FormData`.
 pub fn parsed_body(init: &JsValue) -> (JsValue, f64) {
     let none = (JsValue::UNDEFINED, 0.0);
     let Some(body) = js::get_opt(init, "body") else {
@@ -109,18 +113,26 @@ pub fn parsed_body(init: &JsValue) -> (JsValue, f64) {
         body
     } else if let Some(bytes) = bytes_of(&body) {
         if bytes.length() > MAX_ESTIMATE_BYTES {
-            return none;
+            return (JsValue::UNDEFINED, f64::from(bytes.length()));
         }
         match decode(&bytes) {
             Some(t) => t,
-            None => return none,
+            None => return (JsValue::UNDEFINED, f64::from(bytes.length())),
         }
+    } else if let Some(n) = body.as_f64() {
+        return (JsValue::UNDEFINED, n.max(0.0));
+    } else if js::method(&body, "arrayBuffer").is_some() {
+        // A `Blob` (or `File`): its size is known, its content is not read.
+        return (
+            JsValue::UNDEFINED,
+            js::number(&body, "size").unwrap_or(0.0).max(0.0),
+        );
     } else {
         return none;
     };
     let len = text.unchecked_ref::<JsString>().length();
     if len > MAX_ESTIMATE_BYTES {
-        return none;
+        return (JsValue::UNDEFINED, f64::from(len));
     }
     (
         parse_json(&text).unwrap_or(JsValue::UNDEFINED),
@@ -232,6 +244,21 @@ fn measure(s: &JsString) -> Shape<Js> {
     }
 }
 
+/// The estimate of a body that was not parsed (not JSON, too large to read, a `Blob`) whose
+/// length is `len` (bytes or UTF-16 code units; 0 when unknown): its input priced as ASCII
+/// text, the rule the estimate applies to any body too large to walk
+/// ([`estimate::estimate_sized`]), so that a bigger body never looks cheaper; no output.
+pub fn unread_estimate(len: f64) -> estimate::Estimate {
+    estimate::Estimate {
+        input_tokens: if len.is_finite() {
+            (len / estimate::ASCII_CHARS_PER_TOKEN).ceil()
+        } else {
+            0.0
+        },
+        max_tokens: None,
+    }
+}
+
 /// The built-in estimate of a parsed body whose text is `chars` long: see
 /// [`crate::core::estimate`].
 pub fn builtin_estimate(body: &JsValue, chars: f64) -> estimate::Estimate {
@@ -269,11 +296,43 @@ pub const ERROR_BODY_TIMEOUT_MS: f64 = 5_000.0;
 /// not JSON, aborted, longer than [`MAX_ERROR_BODY_BYTES`], or not complete when `deadline`
 /// resolves) gives `None`; the clone is then cancelled, the response itself left as it is.
 pub async fn error_info(response: &Response, deadline: &js_sys::Promise) -> Option<ErrorInfo> {
-    let clone = response.clone().ok()?;
-    let reader = clone.body()?.get_reader();
-    let read = js::method(&reader, "read")?;
     let mut bytes = Vec::new();
-    let complete = loop {
+    let ended = read_clone(response, deadline, &mut |chunk| {
+        if bytes.len() + chunk.len() > MAX_ERROR_BODY_BYTES as usize {
+            return false;
+        }
+        bytes.extend_from_slice(chunk);
+        true
+    })
+    .await;
+    if !ended {
+        return None;
+    }
+    let v = JSON::parse(&String::from_utf8_lossy(&bytes)).ok()?;
+    error_of(&v)
+}
+
+/// Read a clone of `response`'s body, giving each chunk to `each` while it returns true.
+/// True when the body ended; false when `each` stopped, on any failure (no body, a read that
+/// fails, a chunk that is not bytes), or when `deadline` resolves first: the clone is then
+/// cancelled. The response itself is left as it is (a tee: it keeps every byte).
+pub async fn read_clone(
+    response: &Response,
+    deadline: &js_sys::Promise,
+    each: &mut dyn FnMut(&[u8]) -> bool,
+) -> bool {
+    let Some(reader) = response
+        .clone()
+        .ok()
+        .and_then(|c| c.body())
+        .map(|b| b.get_reader())
+    else {
+        return false;
+    };
+    let Some(read) = js::method(&reader, "read") else {
+        return false;
+    };
+    let ended = loop {
         let Ok(p) = read.call0(&reader) else {
             break false;
         };
@@ -291,22 +350,68 @@ pub async fn error_info(response: &Response, deadline: &js_sys::Promise) -> Opti
         else {
             break false;
         };
-        if bytes.len() + value.length() as usize > MAX_ERROR_BODY_BYTES as usize {
+        if !each(&value.to_vec()) {
             break false;
         }
-        bytes.extend_from_slice(&value.to_vec());
     };
-    if !complete {
+    if !ended {
         cancel(&reader);
-        return None;
     }
-    let v = JSON::parse(&String::from_utf8_lossy(&bytes)).ok()?;
-    let err = js::get_opt(&v, "error")?;
+    ended
+}
+
+/// How many `details` entries (Gemini) and quota violations in each are looked at.
+const MAX_DETAILS: u32 = 16;
+
+/// The parts of a parsed error document that decide a retry: `error.type`;
+/// `error.details.error_code` (Anthropic), else `error.code` (a string, or a number such as
+/// vLLM's status); the body's retry hint (Gemini `google.rpc.RetryInfo.retryDelay` in
+/// `error.details[]`, else OpenAI's "try again in ..." in `error.message`); and whether a
+/// `google.rpc.QuotaFailure` names a per-day quota. A document that is an array (Gemini's
+/// OpenAI-compatible endpoint) is read through its first element. The decisions on the
+/// strings are the core's ([`hints`]).
+pub fn error_of(doc: &JsValue) -> Option<ErrorInfo> {
+    let doc = if Array::is_array(doc) {
+        Array::from(doc).get(0)
+    } else {
+        doc.clone()
+    };
+    let err = js::get_opt(&doc, "error").filter(JsValue::is_object)?;
     let error_type = js::string(&err, "type");
-    let code = js::get_opt(&err, "details")
-        .and_then(|d| js::string(&d, "error_code"))
+    let details = js::get_opt(&err, "details");
+    let code = details
+        .as_ref()
+        .and_then(|d| js::string(d, "error_code"))
         .or_else(|| js::string(&err, "code"));
-    Some(ErrorInfo { error_type, code })
+    let mut retry_delay = None;
+    let mut daily_quota = false;
+    // `details[i]` and `violations[i]`, up to the bound, the objects only.
+    let item = |list: &JsValue, i: u32| {
+        js_sys::Reflect::get_u32(list, i)
+            .ok()
+            .filter(JsValue::is_object)
+    };
+    for d in (0..MAX_DETAILS).map_while(|i| details.as_ref().and_then(|l| item(l, i))) {
+        let kind = js::string(&d, "@type").unwrap_or_default();
+        if kind.ends_with("google.rpc.RetryInfo") {
+            retry_delay = retry_delay.or_else(|| js::string(&d, "retryDelay"));
+        } else if kind.ends_with("google.rpc.QuotaFailure") {
+            let vs = js::get_opt(&d, "violations");
+            for v in (0..MAX_DETAILS).map_while(|i| vs.as_ref().and_then(|l| item(l, i))) {
+                daily_quota |= ["quotaId", "quotaMetric"]
+                    .iter()
+                    .filter_map(|k| js::string(&v, k))
+                    .any(|id| hints::is_per_day_quota(&id));
+            }
+        }
+    }
+    let message = js::string(&err, "message");
+    Some(ErrorInfo {
+        error_type,
+        code,
+        hint_ms: hints::body_hint(retry_delay.as_deref(), message.as_deref()),
+        daily_quota,
+    })
 }
 
 /// Stop reading a body: a pending read ends, the stream is released.
@@ -411,20 +516,49 @@ impl UsageAcc {
 }
 
 /// Read the usage from a clone of a delivered 2xx response (the caller reads the original).
-/// `None` when the body fails (network error, abort) or reports no usage.
-pub async fn read_usage(clone: Response, kind: UsageKind) -> Option<Usage> {
+/// `Ok(None)` when the body fails (network error, abort) or reports no usage; `Err(output)`
+/// when a stream that ended reported no usage but streamed text (an OpenAI Chat Completions
+/// stream without `stream_options.include_usage`): its output tokens, estimated from that text.
+pub async fn read_usage(clone: Response, kind: UsageKind) -> Result<Option<Usage>, f64> {
     match kind {
-        UsageKind::Json => {
+        UsageKind::Json => Ok(async {
             let doc = JsFuture::from(clone.json().ok()?).await.ok()?;
             let mut acc = UsageAcc::default();
             acc.update_from(&doc);
             acc.finish()
         }
-        UsageKind::Sse => read_sse_usage(clone).await,
+        .await),
+        UsageKind::Sse => {
+            let mut streamed = StreamedText::default();
+            match read_sse_usage(clone, &mut streamed).await {
+                Some(usage) => Ok(Some(usage)),
+                None if streamed.complete && streamed.chunks > 0 => Err(streamed.tokens()),
+                None => Ok(None),
+            }
+        }
     }
 }
 
-async fn read_sse_usage(clone: Response) -> Option<Usage> {
+/// The text an OpenAI Chat Completions (or legacy completions) stream delivered, counted the
+/// way the estimate prices text.
+#[derive(Debug, Default)]
+struct StreamedText {
+    text: TextCount,
+    /// Text values the deltas carried (each is about one token: a floor for the estimate).
+    chunks: u32,
+    /// The stream was read to its end.
+    complete: bool,
+}
+
+impl StreamedText {
+    /// The output tokens: the text as the estimate prices it (about 3 ASCII characters or 1
+    /// other character per token, more than tokenizers give), and never fewer than the deltas.
+    fn tokens(&self) -> f64 {
+        self.text.tokens().ceil().max(f64::from(self.chunks))
+    }
+}
+
+async fn read_sse_usage(clone: Response, streamed: &mut StreamedText) -> Option<Usage> {
     let body = clone.body()?;
     let reader = body.get_reader();
     let read = js::method(&reader, "read")?;
@@ -445,8 +579,14 @@ async fn read_sse_usage(clone: Response) -> Option<Usage> {
                 if let Ok(doc) = JSON::parse(e.data) {
                     acc.update_from(&doc);
                 }
+            } else if sse::may_carry_text(e.event, e.data) {
+                // A stream that will not report usage: its text estimates the output.
+                let (text, values) = sse::delta_text(e.data);
+                streamed.text.add(text);
+                streamed.chunks = streamed.chunks.saturating_add(values);
             }
         });
     }
+    streamed.complete = true;
     acc.finish()
 }

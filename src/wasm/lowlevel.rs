@@ -21,7 +21,7 @@ use crate::core::backoff::{with_hint, Backoff, HintDecision};
 use crate::core::classify::{classify, ErrorInfo, FailKind, Outcome, RetryKind};
 use crate::core::config::OutputReservation;
 use crate::core::headers::{self, Family, RateLimitInfo};
-use crate::core::limiter::{Blocker, Cost, Decision, Limiter, Source, Ticket, Usage};
+use crate::core::limiter::{Blocker, Cost, Decision, Limiter, Ticket, Usage};
 use crate::core::Ms;
 use wasm_bindgen::prelude::*;
 
@@ -115,6 +115,8 @@ impl BackoffState {
 struct LimiterState {
     limiter: Limiter,
     reservation: OutputReservation,
+    /// The configured limits (to tell a limit the server lowered).
+    configured: crate::core::limiter::Limits,
 }
 
 impl LimiterState {
@@ -160,7 +162,8 @@ impl LimiterState {
 
     /// What is known of each dimension now, into `out`, 4 numbers per dimension in
     /// [`Dim::ALL`] order: limit (NaN when unknown), remaining (at least 0, as `pacer.limits()`
-    /// shows it), full again at, source (0 configured, 1 headers).
+    /// shows it), full again at, source (0 configured, 1 headers, 2 configured and lowered by
+    /// the headers).
     ///
     /// [`Dim::ALL`]: crate::core::limiter::Dim::ALL
     fn limits(&self, now_ms: Ms, out: &mut Out) {
@@ -171,7 +174,7 @@ impl LimiterState {
                 d.limit,
                 d.remaining.max(0.0),
                 d.reset_at_ms,
-                f64::from(u8::from(d.source == Source::Headers)),
+                f64::from(crate::core::config::source(&self.configured, &d)),
             ]);
         }
     }
@@ -190,7 +193,8 @@ fn ticket(input: f64, output: f64, serial: f64) -> Ticket {
 }
 
 /// Parse rate-limit headers into `out`: retry hint ms, `x-should-retry` (1/0), the server's
-/// `Date` ms, the family (0 none, 1 Anthropic, 2 OpenAI, 3 IETF), then for each of requests,
+/// `Date` ms, the family (0 none, 1 Anthropic, 2 OpenAI, 3 IETF, 4 Groq, 5 Mistral, 6
+/// unprefixed x-ratelimit, 7 Together), then for each of requests,
 /// input tokens, output tokens, tokens, priority input and priority output tokens: limit,
 /// remaining, reset at (local epoch ms), window ms, rounded (1). NaN = absent.
 fn parse_headers(headers: &str, now_ms: Ms, out: &mut Out) {
@@ -200,6 +204,10 @@ fn parse_headers(headers: &str, now_ms: Ms, out: &mut Out) {
         Family::Anthropic => 1.0,
         Family::OpenAi => 2.0,
         Family::Ietf => 3.0,
+        Family::Groq => 4.0,
+        Family::Mistral => 5.0,
+        Family::XRateLimit => 6.0,
+        Family::Together => 7.0,
     };
     out[..4].copy_from_slice(&[
         opt(info.retry_after_ms),
@@ -245,6 +253,7 @@ fn classify_response(status: f64, text: &str, now_ms: Ms, out: &mut Out) -> f64 
     let error = ErrorInfo {
         error_type: some(error_type),
         code: some(code),
+        ..ErrorInfo::default()
     };
     let info = parse(headers, now_ms);
     out[0] = opt(info.retry_after_ms);
@@ -306,6 +315,7 @@ impl RawLow {
                 Low::Limiter(LimiterState {
                     limiter,
                     reservation: config.output_reservation,
+                    configured: config.limits,
                 })
             }
             _ => Low::Stateless,

@@ -31,17 +31,20 @@
 
 mod body;
 mod js;
+mod keys;
 mod lowlevel;
 mod options;
 #[cfg(feature = "simulator")]
 mod sim;
+mod stream;
 
 use crate::core::call::{
     Action, CallError, Engine, Event, EventKind, Id, Request as CallRequest, Verdict,
 };
 use crate::core::classify::DEFAULT_RETRY_ON;
+use crate::core::fingerprint::opaque as keys_opaque;
 use crate::core::headers;
-use crate::core::limiter::{Source, Usage};
+use crate::core::limiter::Usage;
 use body::UsageKind;
 use js_sys::{Function, Object, Promise};
 use options::DriverOptions;
@@ -73,7 +76,8 @@ impl RawPacer {
     /// `options` (the list of [`options`]) and the functions in `fns` (see [`options::driver`]).
     #[wasm_bindgen(constructor)]
     pub fn new(options: &[f64], fns: JsValue, make_error: Function) -> RawPacer {
-        let (config, seed) = options::read(options);
+        let (mut config, seed) = options::read(options);
+        config.models = options::models(&fns);
         RawPacer {
             inner: Inner::new(config, options::driver(&fns, seed), make_error),
         }
@@ -93,9 +97,16 @@ impl RawPacer {
         self.inner.stats()
     }
 
-    /// What is known of each limit now, as a plain object.
-    pub fn limits(&self) -> Object {
+    /// What is known of each limit key now: `[{ key, model, requests?, inputTokens?, ... }]`.
+    pub fn limits(&self) -> js_sys::Array {
         self.inner.limits()
+    }
+
+    /// Record events for `onEvent` or not (the package turns them on when anyone listens).
+    pub fn events(&self, on: bool) {
+        if let Ok(mut st) = self.inner.state.try_borrow_mut() {
+            st.engine.set_record_events(on);
+        }
     }
 
     /// Reject queued calls with `CLOSED`, let in-flight attempts finish without retries,
@@ -269,6 +280,8 @@ struct State {
     keep_alive: Option<Rc<Inner>>,
     /// The `headers_hidden` event was emitted (once per pacer).
     told_hidden: bool,
+    /// The `stream_usage_missing` warning was emitted (once per pacer).
+    told_stream: bool,
 }
 
 impl State {
@@ -311,6 +324,7 @@ impl Inner {
                     timer_gen: 0,
                     keep_alive: None,
                     told_hidden: false,
+                    told_stream: false,
                 }),
                 weak: weak.clone(),
                 driver,
@@ -399,11 +413,17 @@ impl Inner {
             js::set(&o, "body", &body);
             o.into()
         };
-        let request = match self.estimate(&input, &estimated) {
-            Ok(r) => CallRequest {
+        let (parsed, chars) = body::parsed_body(&estimated);
+        let model = js::string(&parsed, "model").unwrap_or_default();
+        let request = match self.estimate(&input, &parsed, chars).and_then(|r| {
+            let key = keys::of_request(&input, &init, &model, self.driver.limit_key.as_ref())?;
+            Ok(CallRequest {
                 priority: priority.saturating_add(body::priority_hint(&input, &init)),
+                key,
                 ..r
-            },
+            })
+        }) {
+            Ok(r) => r,
             Err(e) => return Promise::reject(&e),
         };
         let one_shot = body::is_one_shot(&init);
@@ -454,12 +474,16 @@ impl Inner {
     }
 
     /// The engine's view of the request: the user's `estimate`, or the built-in one.
-    fn estimate(&self, input: &JsValue, init: &JsValue) -> Result<CallRequest, JsValue> {
-        let (parsed, chars) = body::parsed_body(init);
+    fn estimate(
+        &self,
+        input: &JsValue,
+        parsed: &JsValue,
+        chars: f64,
+    ) -> Result<CallRequest, JsValue> {
         if let Some(f) = &self.driver.estimate {
             let arg = Object::new();
             js::set(&arg, "url", &body::url_of(input));
-            js::set(&arg, "body", &parsed);
+            js::set(&arg, "body", parsed);
             let r = f.call1(&JsValue::UNDEFINED, &arg)?;
             let field = |k: &str| {
                 js::get_opt(&r, k)
@@ -470,7 +494,7 @@ impl Inner {
                 (Some(input), Some(output)) if r.is_object() => Ok(CallRequest {
                     input_tokens: input,
                     max_tokens: Some(output),
-                    priority: 0,
+                    ..CallRequest::default()
                 }),
                 _ => Err(js_sys::TypeError::new(
                     "llm-pacer: option `estimate` must return { input, output } with finite numbers >= 0",
@@ -479,14 +503,14 @@ impl Inner {
             };
         }
         let e = if parsed.is_undefined() {
-            Default::default()
+            body::unread_estimate(chars)
         } else {
-            body::builtin_estimate(&parsed, chars)
+            body::builtin_estimate(parsed, chars)
         };
         Ok(CallRequest {
             input_tokens: e.input_tokens,
             max_tokens: e.max_tokens,
-            priority: 0,
+            ..CallRequest::default()
         })
     }
 
@@ -527,7 +551,7 @@ impl Inner {
                                 let usage = body::read_usage(clone, kind).await;
                                 inner.usage_done(id, usage);
                             }),
-                            _ => self.usage_done(id, None),
+                            _ => self.usage_done(id, Ok(None)),
                         }
                     }
                 }
@@ -683,28 +707,44 @@ impl Inner {
                     .unwrap_or(DEFAULT_RETRY_ON)
                     .contains(&status)
         });
-        let error = if retryable && !(200..300).contains(&status) {
+        let stream =
+            (200..300).contains(&status) && body::usage_kind(&response) == Some(UsageKind::Sse);
+        let read_error = retryable && !(200..300).contains(&status);
+        let (status, error) = if read_error || stream {
             // Never past the call's own deadline (`timeoutMs`): the pacer sleeps no later.
             let end = self
                 .state
                 .try_borrow()
                 .ok()
                 .and_then(|st| st.engine.deadline(id));
-            let ms = end.map_or(body::ERROR_BODY_TIMEOUT_MS, |end| {
-                crate::core::clamp(end - self.now(), 0.0, body::ERROR_BODY_TIMEOUT_MS)
+            let bound = if stream {
+                stream::PEEK_TIMEOUT_MS
+            } else {
+                body::ERROR_BODY_TIMEOUT_MS
+            };
+            let ms = end.map_or(bound, |end| {
+                crate::core::clamp(end - self.now(), 0.0, bound)
             });
             // No timer at all (no `setTimeout`, a failing clock): no bound.
             let (deadline, timer) = match self.deadline(ms) {
                 Some((p, t)) => (p, Some(t)),
                 None => (js::promise().0, None),
             };
-            let info = body::error_info(&response, &deadline).await;
+            let read = if stream {
+                // An error as the stream's first event stands for the status it names.
+                match stream::first_event_error(&response, &deadline).await {
+                    Some((s, e)) => (s, e),
+                    None => (status, None),
+                }
+            } else {
+                (status, body::error_info(&response, &deadline).await)
+            };
             if let Some(t) = timer {
                 t.cancel();
             }
-            info
+            read
         } else {
-            None
+            (status, None)
         };
         self.step(|st, now, fx| {
             let current = st
@@ -733,6 +773,10 @@ impl Inner {
                     reason: "headers_hidden",
                     delay_ms: 0.0,
                     at_ms: now,
+                    status,
+                    latency_ms: None,
+                    usage: None,
+                    slot: None,
                 }]));
             }
             if let Some(call) = st.calls.get_mut(&id) {
@@ -746,9 +790,33 @@ impl Inner {
         });
     }
 
-    fn usage_done(&self, id: Id, usage: Option<Usage>) {
+    /// The body ended: its usage (`Ok`), or, for a stream that reported none, its output
+    /// estimated from the streamed text (`Err`): settle on that, not on the whole
+    /// reservation, and say once how to get exact usage.
+    fn usage_done(&self, id: Id, usage: Result<Option<Usage>, f64>) {
         self.step(|st, now, fx| {
-            st.engine.on_done(now, id, usage);
+            match usage {
+                Ok(usage) => st.engine.on_done(now, id, usage),
+                Err(output_tokens) => {
+                    if !st.told_stream && self.driver.on_event.is_some() {
+                        st.told_stream = true;
+                        let attempt = st.calls.get(&id).map_or(0, |c| c.attempt);
+                        fx.push(Effect::Events(vec![Event {
+                            kind: EventKind::Warning,
+                            id,
+                            attempt,
+                            reason: "stream_usage_missing",
+                            delay_ms: 0.0,
+                            at_ms: now,
+                            status: 0,
+                            latency_ms: None,
+                            usage: None,
+                            slot: None,
+                        }]));
+                    }
+                    st.engine.on_done_estimated(now, id, output_tokens);
+                }
+            }
             st.finish(id, fx);
         });
     }
@@ -893,8 +961,40 @@ impl Inner {
             js::set(&o, "id", &JsValue::from_f64(e.id as f64));
             js::set(&o, "attempt", &JsValue::from_f64(f64::from(e.attempt)));
             js::set(&o, "reason", &JsValue::from_str(e.reason));
-            js::set(&o, "delayMs", &JsValue::from_f64(e.delay_ms));
-            js::set(&o, "at", &JsValue::from_f64(e.at_ms));
+            // Whole milliseconds: a wait is never announced shorter than it is.
+            js::set(&o, "delayMs", &JsValue::from_f64(e.delay_ms.ceil()));
+            js::set(&o, "at", &JsValue::from_f64(e.at_ms.round()));
+            if e.status > 0 {
+                js::set(&o, "status", &JsValue::from_f64(f64::from(e.status)));
+            }
+            if let Some(ms) = e.latency_ms {
+                js::set(&o, "latencyMs", &JsValue::from_f64(ms.round()));
+            }
+            // The call's limit key, as `limits()` shows it: an opaque id and the model class.
+            let key = e.slot.and_then(|s| {
+                let st = self.state.try_borrow().ok()?;
+                let k = st.engine.key_of(s)?;
+                Some((keys_opaque(k), k.class.clone()))
+            });
+            if let Some((key, model)) = key {
+                js::set(&o, "key", &JsValue::from_str(&key));
+                js::set(&o, "model", &JsValue::from_str(&model));
+            }
+            if let Some(u) = e.usage {
+                let usage = Object::new();
+                for (k, v) in [
+                    ("inputTokens", u.input_tokens),
+                    ("outputTokens", u.output_tokens),
+                    ("cacheCreationInputTokens", u.cache_creation_input_tokens),
+                    ("cacheReadInputTokens", u.cache_read_input_tokens),
+                ] {
+                    js::set(&usage, k, &JsValue::from_f64(v));
+                }
+                js::set(&o, "usage", &usage);
+            }
+            if e.kind == EventKind::Warning {
+                js::set(&o, "message", &JsValue::from_str(warning_text(e.reason)));
+            }
             // An exception in the listener is the listener's: it must not break the pacer.
             let _ = f.call1(&JsValue::UNDEFINED, &o);
         }
@@ -928,25 +1028,36 @@ impl Inner {
         o
     }
 
-    fn limits(&self) -> Object {
+    fn limits(&self) -> js_sys::Array {
         let now = self.now();
-        let o = Object::new();
+        let out = js_sys::Array::new();
         let Ok(st) = self.state.try_borrow() else {
-            return o;
+            return out;
         };
-        for d in st.engine.limits(now) {
-            let e = Object::new();
-            js::set(&e, "limit", &JsValue::from_f64(d.limit));
-            js::set(&e, "remaining", &JsValue::from_f64(d.remaining.max(0.0)));
-            js::set(&e, "resetAt", &JsValue::from_f64(d.reset_at_ms));
-            let source = match d.source {
-                Source::Configured => "configured",
-                Source::Headers => "headers",
-            };
-            js::set(&e, "source", &JsValue::from_str(source));
-            js::set(&o, d.dim.name(), &e);
+        for k in st.engine.limits(now) {
+            let o = Object::new();
+            // Opaque: a hash of the key, never the fingerprint or anything of the credential.
+            js::set(&o, "key", &JsValue::from_str(&keys_opaque(&k.key)));
+            js::set(&o, "model", &JsValue::from_str(&k.key.class));
+            // What was configured for this key's class: a lower limit in force came from
+            // the server's headers too.
+            let configured = crate::core::models::limits_for(st.engine.config(), &k.key.class);
+            for d in k.dims {
+                let e = Object::new();
+                js::set(&e, "limit", &JsValue::from_f64(d.limit));
+                js::set(&e, "remaining", &JsValue::from_f64(d.remaining.max(0.0)));
+                js::set(&e, "resetAt", &JsValue::from_f64(d.reset_at_ms));
+                let source = crate::core::config::source(&configured, &d);
+                js::set(
+                    &e,
+                    "source",
+                    &JsValue::from_str(SOURCES[usize::from(source)]),
+                );
+                js::set(&o, d.dim.name(), &e);
+            }
+            out.push(&o);
         }
-        o
+        out
     }
 
     /// A `PacerError` for an engine error, through the package's factory.
@@ -1127,6 +1238,21 @@ fn unlisten(call: Call, fx: &mut Vec<Effect>) {
 }
 
 /// A seed for the jitter PRNG from the platform's secure random source.
+/// `limits()` sources by [`crate::core::config::source`].
+const SOURCES: [&str; 3] = ["configured", "headers", "configured+headers"];
+
+/// The advice a `warning` event carries, by reason (fixed text: never a secret).
+fn warning_text(reason: &str) -> &'static str {
+    match reason {
+        "stream_usage_missing" => {
+            "a streamed response reported no usage, so its output tokens were \
+             estimated from the streamed text; for exact usage pass \
+             `stream_options: { include_usage: true }` (OpenAI Chat Completions)"
+        }
+        _ => "",
+    }
+}
+
 fn random_seed() -> u64 {
     let mut b = [0u8; 8];
     if getrandom::fill(&mut b).is_err() {

@@ -12,10 +12,10 @@
 //! | index | option |
 //! |---|---|
 //! | 0-3 | `limits.rpm`, `limits.tpm`, `limits.itpm`, `limits.otpm` |
-//! | 4 | `preset`, as its index in [`presets::PRESETS`] ([`preset_index`], `RawLow` op 11) |
+//! | 4 | `preset`, as its index in [`presets::PRESETS`] ([`preset_index`], `RawLow` op 11); a whole tier (`"anthropic:tier-1"`) as [`TIER`] plus the index of its first row |
 //! | 5-10 | `retry.maxRetries`, `.initialDelayMs`, `.maxDelayMs`, `.multiplier`, `.jitter` (index in [`Jitter::ALL`]), `.maxRetryAfterMs` |
 //! | 11-13 | `budget`: 0 = `false`, 1 = an object; its `ratio`, `maxTokens` |
-//! | 14 | `concurrency` (`Infinity`: no cap) |
+//! | 14 | `concurrency` (`Infinity`: no cap; -1: `"auto"`, adaptive) |
 //! | 15 | `timeoutMs` |
 //! | 16 | `outputReservation`: -1 `"max_tokens"`, -2 `"none"`, else the number |
 //! | 17 | `seed` |
@@ -25,6 +25,8 @@ use super::js;
 use crate::core::backoff::Jitter;
 use crate::core::budget::BudgetConfig;
 use crate::core::config::{Config, OutputReservation};
+use crate::core::limiter::Limits;
+use crate::core::models::{self, ModelLimits};
 use crate::core::presets;
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
@@ -53,28 +55,40 @@ pub struct DriverOptions {
     pub on_event: Option<Function>,
     /// `estimate`.
     pub estimate: Option<Function>,
+    /// `limitKey`.
+    pub limit_key: Option<Function>,
 }
+
+/// A preset index at or above this names a whole tier: the tier of the row at `index - TIER`.
+pub const TIER: u32 = 10_000;
 
 type R<T> = Result<T, JsValue>;
 
 /// The preset named `name`, or a `RangeError` naming `preset` with the nearest valid names.
 pub fn preset(name: &str) -> R<&'static presets::Preset> {
     presets::find(name).ok_or_else(|| {
-        let mut msg =
-            String::from("llm-pacer: option `preset` must be a known preset name, such as");
-        for (i, near) in presets::suggest(name, 4).into_iter().enumerate() {
+        let mut msg = String::from(
+            "llm-pacer: option `preset` must be a known preset name (the README lists them); did you mean",
+        );
+        let names: Vec<&str> = presets::PRESETS.iter().map(|p| p.name).collect();
+        for (i, near) in crate::core::config::nearest(name, &names, 3).into_iter().enumerate() {
             msg.push_str(if i == 0 { " \"" } else { ", \"" });
             msg.push_str(near);
             msg.push('"');
         }
+        msg.push('?');
         js_sys::RangeError::new(&msg).into()
     })
 }
 
 /// The index of the preset named `name` in [`presets::PRESETS`] (what
-/// the package passes in the options list), or the `RangeError` naming `preset` with the
+/// the package passes in the options list), or for a whole tier ([`models::find_tier`])
+/// [`TIER`] plus the index of its first row, or the `RangeError` naming `preset` with the
 /// nearest valid names.
 pub fn preset_index(name: &str) -> R<u32> {
+    if let Some(first) = models::find_tier(name).and_then(models::tier_start) {
+        return Ok(TIER + first as u32);
+    }
     let p = preset(name)?;
     Ok(presets::PRESETS
         .iter()
@@ -94,8 +108,14 @@ pub fn read(n: &[f64]) -> (Config, Option<u64>) {
     c.limits.tpm = at(n, 1);
     c.limits.itpm = at(n, 2);
     c.limits.otpm = at(n, 3);
-    if let Some(p) = at(n, 4).and_then(|i| presets::PRESETS.get(i as usize)) {
-        c.limits = p.merged(&c.limits);
+    match at(n, 4).map(|i| i as u32) {
+        Some(i) if i >= TIER => c.tier = models::tier_at((i - TIER) as usize),
+        Some(i) => {
+            if let Some(p) = presets::PRESETS.get(i as usize) {
+                c.limits = p.merged(&c.limits);
+            }
+        }
+        None => {}
     }
     let r = &mut c.retry;
     if let Some(v) = at(n, 5) {
@@ -139,7 +159,11 @@ pub fn read(n: &[f64]) -> (Config, Option<u64>) {
         }
         None => {}
     }
-    c.concurrency = at(n, 14).filter(|v| v.is_finite()).map(|v| v as u32);
+    // -1: `"auto"`, the adaptive controller (while no limit is known).
+    c.adaptive = at(n, 14) == Some(-1.0);
+    c.concurrency = at(n, 14)
+        .filter(|v| v.is_finite() && *v >= 1.0)
+        .map(|v| v as u32);
     c.timeout_ms = at(n, 15);
     if let Some(v) = at(n, 16) {
         c.output_reservation = if v == -1.0 {
@@ -167,5 +191,30 @@ pub fn driver(fns: &JsValue, seed: Option<u64>) -> DriverOptions {
         seed,
         on_event: f("onEvent"),
         estimate: f("estimate"),
+        limit_key: f("limitKey"),
     }
+}
+
+/// `limits.models`, as the package passes it in `fns.models`: a flat array of `class, rpm, tpm,
+/// itpm, otpm` (NaN: not given), validated by the package.
+pub fn models(fns: &JsValue) -> Vec<ModelLimits> {
+    let Some(list) = js::get_opt(fns, "models").filter(js_sys::Array::is_array) else {
+        return Vec::new();
+    };
+    let list: js_sys::Array = list.unchecked_into();
+    let n = |i: u32| list.get(i).as_f64().filter(|v| !v.is_nan());
+    (0..list.length() / 5)
+        .filter_map(|k| {
+            let i = k * 5;
+            Some(ModelLimits {
+                class: list.get(i).as_string()?,
+                limits: Limits {
+                    rpm: n(i + 1),
+                    tpm: n(i + 2),
+                    itpm: n(i + 3),
+                    otpm: n(i + 4),
+                },
+            })
+        })
+        .collect()
 }

@@ -176,6 +176,15 @@ fn scenario(o: &JsValue) -> R<(Scenario, Vec<StrategyKind>)> {
     if let Some(ms) = number(o, "skewMs", "skewMs")? {
         s.server.clock_offset_ms = ms;
     }
+    if boolean(o, "models", "models")? == Some(true) {
+        s.mix = Some(sim::Mix::two_models());
+    }
+    if let Some(n) = integer(o, "orgs", "orgs", 1.0, 64.0)? {
+        match s.mix.as_mut() {
+            Some(m) => m.orgs = n as u32,
+            None => return Err(range_err("orgs", "given with models: true")),
+        }
+    }
     s.validate().map_err(|e| {
         JsValue::from(js_sys::RangeError::new(&format!(
             "llm-pacer sim: invalid scenario: {e}"

@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startAnthropicMock } from "./mock/index.mjs";
+import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const pkgDir = realpathSync(join(root, "node_modules", "llm-pacer"));
@@ -53,6 +53,8 @@ test("demo: a short batch finishes with every request done, no 429 reaching the 
   const progress = out.split("\n").filter((l) => /^\s*\d+\.\d s\s+\d+\/20 done/.test(l));
   assert.ok(progress.length >= 2, `progress lines:\n${out}`);
   assert.match(progress.at(-1), /20\/20 done .* queue 0 .* finished$/);
+  // Tokens used in the last minute beside the limit, never written as one fraction.
+  assert.match(progress.at(-1), /  used in last min: input \d+(\.\d)?k? \(limit \d+(\.\d)?k?\/min\), output \d+(\.\d)?k? \(limit \d+(\.\d)?k?\/min\)  /);
   assert.match(out, /^ {2}requests\s+20\/20 done \(20 x 200\), 0 failed$/m);
   assert.match(out, /^ {2}429s\s+\d+ seen by llm-pacer, 0 reached the caller$/m);
   const lb = out.match(/^ {2}lower bound\s+(\d+\.\d) s/m);
@@ -123,35 +125,58 @@ test("demo --live with a key: the same batch through the given URL, limits learn
   }
 });
 
-test("probe --url <local mock>: the limits table holds the mock's limits", async () => {
+test("probe --url <local mock>: the headers' values as sent, then the pacer's view, labelled", async () => {
   const r = await run(["probe", "--url", mock.url], { env: noKey });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, new RegExp(`POST ${mock.url}/v1/messages \\(model claude-haiku-4-5, max_tokens 1\\)`));
+  assert.match(r.stdout, new RegExp(`POST ${mock.url}/v1/messages \\(anthropic, model claude-haiku-4-5, max_tokens 1\\)`));
   assert.match(r.stdout, /answered 200 in .* \(request-id req_mock_\d+\)/);
-  // label, limit, remaining, reset: the remaining is the pacer's view (the headers round token
-  // counts to the nearest thousand), so it is checked to be within the rounding.
-  const rows = new Map(
-    r.stdout
+  const [headers, view] = r.stdout.split("The pacer's view");
+  assert.ok(view, r.stdout);
+  // Every rate-limit header of the answer, its value exactly as the server sent it.
+  const sent = new Map(
+    headers
       .split("\n")
       .map((l) => l.trim().split(/\s{2,}/))
-      .filter((cells) => cells.length >= 4)
-      .map(([label, limit, remaining, ...reset]) => [label, { limit, remaining: Number(remaining.replace(/,/g, "")), reset: reset.join("  ") }]),
+      .filter(([name]) => /^anthropic-ratelimit-/.test(name)),
   );
-  const check = (label, limit, low, high, note = "") => {
-    const row = rows.get(label);
-    assert.ok(row, `${label} row in\n${r.stdout}`);
-    assert.equal(row.limit, limit, label);
-    assert.ok(row.remaining >= low && row.remaining <= high, `${label} remaining ${row.remaining}`);
-    assert.match(row.reset, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ \\((in \\d+(\\.\\d)? m?s|full now)\\)${note}$`), label);
-  };
-  check("requests", "77", 76, 77);
-  check("input tokens", "12,345", 11_500, 12_345);
-  check("output tokens", "6,789", 6_500, 6_789);
-  check("tokens", "6,789", 7_000, 7_000, "  \\(header as sent\\)");
+  assert.equal(sent.get("anthropic-ratelimit-requests-limit"), "77");
+  assert.equal(sent.get("anthropic-ratelimit-requests-remaining"), "76");
+  assert.equal(sent.get("anthropic-ratelimit-input-tokens-limit"), "12345");
+  assert.match(sent.get("anthropic-ratelimit-input-tokens-remaining"), /^\d+000$/, "rounded by the server, shown as sent");
+  assert.match(sent.get("anthropic-ratelimit-requests-reset"), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  assert.equal(sent.size, 12, "requests, input, output, tokens x limit, remaining, reset");
+  // The pacer's view: its own buckets, each with its source.
+  assert.match(view, /^ {2}requests\s+77\s+7[67]\s+(in \S+ m?s|now)\s+headers$/m);
+  assert.match(view, /^ {2}input tokens\s+12,345\s+[\d,]+\s+(in \S+ m?s|now)\s+headers$/m);
   assert.equal(mock.stats.requests, 1, "exactly one request");
-  const sent = mock.log.at(-1);
-  assert.equal(sent.body.max_tokens, 1);
-  assert.equal(sent.headers["x-api-key"], "local-probe-key");
+  const req = mock.log.at(-1);
+  assert.equal(req.body.max_tokens, 1);
+  assert.equal(req.headers["x-api-key"], "local-probe-key");
+});
+
+test("probe speaks OpenAI: the path and key by URL or --provider, the x-ratelimit headers as sent", async () => {
+  const openai = await startOpenAIMock({ limits: { rpm: 88, tpm: 54_321 } });
+  try {
+    for (const args of [["--url", `${openai.url}/v1/chat/completions`], ["--url", `${openai.url}/v1`, "--provider", "openai"]]) {
+      const r = await run(["probe", ...args], { env: { OPENAI_API_KEY: "sk-openai-probe-key" } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`POST ${openai.url}/v1/chat/completions \\(openai, model gpt-4o-mini, max_completion_tokens 1\\)`));
+      assert.match(r.stdout, /^ {2}x-ratelimit-limit-requests\s+88$/m);
+      assert.match(r.stdout, /^ {2}x-ratelimit-limit-tokens\s+54321$/m);
+      assert.match(r.stdout, /^ {2}x-ratelimit-reset-tokens\s+\d+(\.\d+)?m?s$/m, "the Go duration as sent");
+      assert.match(r.stdout, /^ {2}tokens\s+54,321\s+[\d,]+\s+\S+.*headers$/m);
+      assert.ok(!r.stdout.includes("sk-openai-probe-key"));
+      const req = openai.log.at(-1);
+      assert.equal(req.path, "/v1/chat/completions");
+      assert.equal(req.headers.authorization, "Bearer sk-openai-probe-key");
+      assert.equal(req.body.max_completion_tokens, 1);
+    }
+    const bad = await run(["probe", "--provider", "gemini", "--url", openai.url]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--provider: expected anthropic or openai, got `gemini`/);
+  } finally {
+    await openai.close();
+  }
 });
 
 test("probe: a missing key for a remote URL, an unreachable URL, an error answer", async () => {
@@ -229,7 +254,7 @@ test("--help for the command and each subcommand", async () => {
     [["help", "probe"], /^llm-pacer probe: check your current rate limit status/],
     [["demo", "--help"], /^llm-pacer demo: [\s\S]*--requests N[\s\S]*--concurrency C[\s\S]*--seconds S[\s\S]*--live/],
     [["--requests", "5", "-h"], /^llm-pacer demo: /],
-    [["probe", "-h"], /^llm-pacer probe: [\s\S]*--url U[\s\S]*--model M[\s\S]*ANTHROPIC_API_KEY/],
+    [["probe", "-h"], /^llm-pacer probe: [\s\S]*--url U[\s\S]*--provider P[\s\S]*--model M[\s\S]*ANTHROPIC_API_KEY[\s\S]*OPENAI_API_KEY/],
     [["simulate", "--help"], /^llm-pacer simulate: [\s\S]*USAGE:\n {4}llm-pacer simulate \[OPTIONS\][\s\S]*--clients K[\s\S]*--learn-limits[\s\S]*--seeds N/],
     [["--version"], new RegExp(`^llm-pacer ${pkg.version.replace(/\./g, "\\.")}\n$`)],
   ];

@@ -34,7 +34,7 @@ async function oneCall(target) {
     body: JSON.stringify({ model: "claude-test", max_tokens: 16, messages: [{ role: "user", content: "Hi" }] }),
   });
   const body = await res.json();
-  return { status: res.status, type: body.type, sent, retries: pacer.stats().retries, limits: pacer.limits() };
+  return { status: res.status, type: body.type, sent, retries: pacer.stats().retries, limits: pacer.limits()[0] ?? {} };
 }
 `;
 

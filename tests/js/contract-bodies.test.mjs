@@ -108,7 +108,7 @@ const JSON_BYTES = new TextEncoder().encode(JSON_TEXT);
 /** Every kind of body, each with what the estimate should make of it. */
 const KINDS = [
   { name: "a JSON string", make: () => JSON_TEXT, json: true },
-  { name: "a string that is not JSON", make: () => "plain words, not JSON", json: false },
+  { name: "a string that is not JSON", make: () => "plain words, not JSON", json: false, sized: true },
   {
     name: "an ArrayBuffer",
     make: () => JSON_BYTES.slice().buffer,
@@ -141,10 +141,12 @@ const KINDS = [
     name: "a Blob with a type",
     make: () => new Blob([JSON_TEXT], { type: "application/json" }),
     json: false, // read asynchronously only: the estimate does not wait for it
+    sized: true, // but its size is known: priced by it
     intact: async (b) => assert.equal(await b.text(), JSON_TEXT, "still readable"),
   },
   {
     name: "a Blob without a type",
+    sized: true,
     make: () => new Blob([JSON_BYTES]),
     json: false,
     intact: async (b) => assert.equal(await b.text(), JSON_TEXT),
@@ -206,8 +208,13 @@ describe("every replayable body is sent as plain fetch sends it, and again on ea
         reference ??= perAttempt;
         assert.equal(perAttempt, reference, "the same JSON bytes, the same estimate");
         assert.equal(s.outputTokensReserved, 3 * 77, "max_tokens reserved on each attempt");
+      } else if (kind.sized) {
+        // Not read, but its length is known: priced as ASCII text of that length (issue 14).
+        const cost = Math.ceil(Number(plain.length) / 3);
+        assert.ok(cost > 0);
+        assert.deepEqual([s.inputTokensReserved, s.outputTokensReserved], [3 * cost, 0], "a body priced by its length");
       } else {
-        assert.deepEqual([s.inputTokensReserved, s.outputTokensReserved], [0, 0], "a body the estimate does not read");
+        assert.deepEqual([s.inputTokensReserved, s.outputTokensReserved], [0, 0], "a body of unknown length");
       }
       // The admitted events tell the attempts apart, and nothing else went on.
       assert.equal(e.events.filter((ev) => ev.type === "admitted").length, 3);
@@ -326,7 +333,8 @@ describe("a Request with its own body and signal", () => {
   test("its signal aborts the call while queued", async (t) => {
     const e = await env(t);
     const pacer = e.make({ limits: { rpm: 1 } });
-    await (await pacer.fetch(e.url, { method: "POST", body: "{}" })).text();
+    // The same model as the Request's: the same limit key, whose one request is taken.
+    await (await pacer.fetch(e.url, { method: "POST", body: JSON_TEXT })).text();
     e.clock.hold = true;
     const ac = new AbortController();
     const p = pacer.fetch(request(e.url, { signal: ac.signal }));
@@ -431,9 +439,10 @@ describe("huge bodies: the estimate's work and memory stay bounded", () => {
     assert.ok(r.grew <= 4 * MB, `the Wasm memory grew by ${r.grew} bytes`);
   });
 
-  test("past 32 MiB the body is sent but not parsed: nothing is estimated", async (t) => {
-    const r = await estimateOf(big(33 * MB), t);
-    assert.deepEqual([r.input, r.output], [0, 0]);
+  test("past 32 MiB the body is sent but not parsed: priced by its length, as ASCII text", async (t) => {
+    const body = big(33 * MB);
+    const r = await estimateOf(body, t);
+    assert.deepEqual([r.input, r.output], [Math.ceil(body.length / 3), 0]);
     assert.ok(r.grew <= 1 * MB, `the Wasm memory grew by ${r.grew} bytes`);
   });
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { inspect } from "node:util";
 import { Pacer, PacerError, RequestTooLargeError } from "llm-pacer";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
-import { anthropicInit, openaiInit, mockEnv, drained, outcome, until } from "./lib/harness.mjs";
+import { anthropicInit, openaiInit, mockEnv, drained, outcome, until, oneKey } from "./lib/harness.mjs";
 
 const STAT_KEYS = [
   "attempts",
@@ -100,10 +100,10 @@ describe("limits learned from headers", () => {
   test("Anthropic: requests, input and output tokens, source `headers`", async (t) => {
     const env = await mockEnv(t, startAnthropicMock, { limits: { rpm: 50, itpm: 30_000, otpm: 8_000 } });
     const pacer = env.make();
-    assert.deepEqual(pacer.limits(), {}, "nothing known before the first response");
+    assert.deepEqual(pacer.limits(), [], "no key known before the first request");
     await (await pacer.fetch(env.url, anthropicInit())).text();
     await drained(pacer);
-    const l = pacer.limits();
+    const l = oneKey(pacer);
     assert.deepEqual(Object.keys(l).sort(), ["inputTokens", "outputTokens", "requests"], "tokens-* is not used when the specific headers are there");
     assert.deepEqual(
       Object.fromEntries(Object.entries(l).map(([k, v]) => [k, [v.limit, v.source]])),
@@ -121,12 +121,14 @@ describe("limits learned from headers", () => {
   test("configured limits stay `configured`; the others are learned", async (t) => {
     const env = await mockEnv(t, startAnthropicMock, { limits: { rpm: 50, itpm: 30_000, otpm: 8_000 } });
     const pacer = env.make({ limits: { rpm: 40 } });
-    assert.deepEqual(Object.keys(pacer.limits()), ["requests"]);
-    assert.equal(pacer.limits().requests.source, "configured");
-    assert.equal(pacer.limits().requests.limit, 40);
-    await (await pacer.fetch(env.url, anthropicInit())).text();
+    const first = pacer.fetch(env.url, anthropicInit());
+    // Known as soon as the request's key is: configured, before any response.
+    assert.deepEqual(Object.keys(oneKey(pacer)), ["requests"]);
+    assert.equal(oneKey(pacer).requests.source, "configured");
+    assert.equal(oneKey(pacer).requests.limit, 40);
+    await (await first).text();
     await drained(pacer);
-    const l = pacer.limits();
+    const l = oneKey(pacer);
     assert.equal(l.requests.source, "configured");
     assert.ok(l.requests.limit <= 40, "never looser than configured");
     assert.equal(l.inputTokens.source, "headers");
@@ -157,7 +159,7 @@ describe("limits learned from headers", () => {
     const resetTokens = res.headers.get("x-ratelimit-reset-tokens");
     assert.equal(resetRequests, "30s");
     assert.match(resetTokens, /^\d+(\.\d+)?m?s$/);
-    const l = pacer.limits();
+    const l = oneKey(pacer);
     assert.deepEqual(Object.keys(l).sort(), ["requests", "tokens"]);
     assert.equal(l.requests.limit, 2);
     assert.equal(l.requests.source, "headers");
@@ -188,7 +190,7 @@ describe("limits learned from headers", () => {
     assert.equal(res.status, 200);
     await res.text();
     await drained(pacer);
-    for (const v of Object.values(pacer.limits())) {
+    for (const v of Object.values(oneKey(pacer))) {
       assert.ok(Number.isFinite(v.limit) && v.limit > 0 && Number.isFinite(v.remaining) && Number.isFinite(v.resetAt));
     }
     assertPlainStats(pacer.stats());
@@ -231,7 +233,7 @@ describe("usage", () => {
     assert.equal(pacer.stats().outputTokensUsed, 9);
   });
 
-  test("OpenAI JSON and SSE (with include_usage); without usage nothing is counted", async (t) => {
+  test("OpenAI JSON and SSE (with include_usage); without usage, estimated from the streamed text", async (t) => {
     const env = await mockEnv(t, startOpenAIMock);
     const pacer = env.make();
     const headers = { "x-mock-input-tokens": "77", "x-mock-output-tokens": "5" };
@@ -247,11 +249,12 @@ describe("usage", () => {
     const bare = await pacer.fetch(env.url, openaiInit({ headers, body: { stream: true } }));
     await bare.text();
     await drained(pacer);
-    assert.deepEqual([pacer.stats().inputTokensUsed, pacer.stats().outputTokensUsed], [154, 10]);
-    assert.deepEqual(
-      env.events.filter((e) => e.type === "settled").map((e) => e.reason),
-      ["usage", "usage", "no_usage"],
-    );
+    // The input as reserved (the estimate), the output from the text (at least the 5 real tokens).
+    const settled = env.events.filter((e) => e.type === "settled");
+    assert.deepEqual(settled.map((e) => e.reason), ["usage", "usage", "estimated"]);
+    const { inputTokens, outputTokens } = settled[2].usage;
+    assert.ok(outputTokens >= 5 && outputTokens < 64, `output ${outputTokens}`);
+    assert.deepEqual([pacer.stats().inputTokensUsed, pacer.stats().outputTokensUsed], [154 + inputTokens, 10 + outputTokens]);
   });
 
   test("malformed or missing usage is ignored; the stats stay finite", async (t) => {
@@ -411,8 +414,9 @@ describe("options", () => {
     }
   });
 
-  test("undefined and null mean the default; unknown keys are ignored; options may be omitted", () => {
-    for (const options of [undefined, null, {}, { retry: null, limits: undefined, concurrency: null, somethingElse: 1, budget: false }]) {
+  test("undefined and null mean the default; unknown keys throw; options may be omitted", () => {
+    assert.throws(() => new Pacer({ somethingElse: 1 }), /unknown option "somethingElse"/);
+    for (const options of [undefined, null, {}, { retry: null, limits: undefined, concurrency: null, budget: false }]) {
       const p = new Pacer(options);
       assertPlainStats(p.stats());
       p.close();
@@ -498,7 +502,9 @@ describe("stats() and onEvent", () => {
     await drained(pacer);
     const mine = env.events.filter((e) => e.id === 1);
     for (const e of env.events) {
-      assert.deepEqual(Object.keys(e).sort(), ["at", "attempt", "delayMs", "id", "reason", "type"]);
+      // `status` and `latencyMs` once a response arrived, `usage` when settled with usage.
+      const optional = ["latencyMs", "status", "usage"];
+      assert.deepEqual(Object.keys(e).filter((k) => !optional.includes(k)).sort(), ["at", "attempt", "delayMs", "id", "reason", "type"]);
       assert.equal(typeof e.reason, "string");
       assert.ok(Number.isFinite(e.delayMs) && e.delayMs >= 0);
       assert.ok(Number.isFinite(e.at));

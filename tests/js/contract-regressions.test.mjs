@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Pacer } from "llm-pacer";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
-import { anthropicInit, openaiInit, mockEnv, drained } from "./lib/harness.mjs";
+import { anthropicInit, openaiInit, mockEnv, drained, oneKey } from "./lib/harness.mjs";
 
 describe("closed gaps", () => {
   test(
@@ -39,12 +39,14 @@ describe("closed gaps", () => {
       const res = await pacer.fetch(env.url, openaiInit());
       await res.text();
       await drained(pacer);
-      assert.equal(pacer.limits().tokens.remaining, Number(res.headers.get("x-ratelimit-remaining-tokens")));
+      assert.equal(oneKey(pacer).tokens.remaining, Number(res.headers.get("x-ratelimit-remaining-tokens")));
     },
   );
 
   test("a named preset configures its limits", () => {
-    const pacer = new Pacer({ preset: "anthropic:tier-1:sonnet" });
-    assert.equal(pacer.limits().requests?.source, "configured");
+    const pacer = new Pacer({ preset: "anthropic:tier-1:sonnet", fetch: async () => new Response("{}") });
+    pacer.fetch("https://api.example/v1/messages", { method: "POST", body: "{}" });
+    assert.equal(oneKey(pacer).requests?.source, "configured");
+    pacer.close();
   });
 });

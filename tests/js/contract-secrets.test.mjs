@@ -2,11 +2,14 @@
 // the URL) go through every path of a call (success, JSON and SSE, 429, 529, network error,
 // abort, timeout, too large, close, bad usage, a server that echoes the key in its error body,
 // bad options) and must appear in no event, no error (message, stack, cause chain, any own
-// property, however printed), and not in `stats()` or `limits()`. The test first checks that
-// the keys really were sent, so it cannot pass by sending nothing.
+// property, however printed), and not in `stats()` or `limits()`. Nor does anything of the
+// credential's fingerprint in the limit keys (the full SHA-256 of a key, plain or as the pacer
+// computes it, or its first 16 bytes), nor a `limitKey` option's string. The test first
+// checks that the keys really were sent, so it cannot pass by sending nothing.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { inspect } from "node:util";
+import { createHash } from "node:crypto";
 import { Pacer } from "llm-pacer";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
 import { anthropicInit, openaiInit, mockEnv, drained, outcome, until } from "./lib/harness.mjs";
@@ -14,7 +17,31 @@ import { anthropicInit, openaiInit, mockEnv, drained, outcome, until } from "./l
 const ANTHROPIC_KEY = "sk-ant-api03-SECRETKEY-7f3a9c2e";
 const OPENAI_KEY = "sk-proj-SECRETKEY-b41d9e07";
 const URL_KEY = "SECRETQUERY-55aa";
-const MARKERS = ["SECRETKEY", "SECRETQUERY", "7f3a9c2e", "b41d9e07"];
+const WORKSPACE = "SECRETWORKSPACE-91c3";
+/** SHA-256 (hex) of the parts, each prefixed by its length (u32 LE), as the pacer hashes. */
+const framed = (...parts) => {
+  const h = createHash("sha256");
+  for (const p of parts) {
+    const b = Buffer.from(p);
+    const n = Buffer.alloc(4);
+    n.writeUInt32LE(b.length);
+    h.update(n).update(b);
+  }
+  return h.digest("hex");
+};
+const hashes = (key) => {
+  const plain = createHash("sha256").update(key).digest("hex");
+  const fingerprint = framed("llm-pacer credential", key);
+  return [plain, plain.slice(0, 32), fingerprint, fingerprint.slice(0, 32), fingerprint.slice(0, 12)];
+};
+const MARKERS = [
+  "SECRETKEY",
+  "SECRETQUERY",
+  "SECRETWORKSPACE",
+  "7f3a9c2e",
+  "b41d9e07",
+  ...[ANTHROPIC_KEY, `Bearer ${ANTHROPIC_KEY}`, OPENAI_KEY, `Bearer ${OPENAI_KEY}`].flatMap(hashes),
+];
 
 /** Every string a value could show: printed every way, own properties, the cause chain. */
 function renderings(value, seen = new Set()) {
@@ -140,6 +167,10 @@ test("API keys appear in no event, error, stats or limits, on any path", async (
   assert.equal((await closed).error.code, "CLOSED");
   await settle(closing.fetch(aUrl, aInit()));
 
+  // A `limitKey` option's string is hashed, never shown.
+  const keyed = make(anthropic, { limitKey: ({ headers }) => `${WORKSPACE}:${headers.get("x-api-key")}` });
+  assert.equal((await settle(keyed.fetch(aUrl, aInit()))).value.status, 200);
+
   // Bad usage, bad headers.
   await settle(pa.fetch(aUrl, aInit({ headers: { "x-mock-fault": "bad-usage" } })));
   await settle(po.fetch(oUrl, oInit({ headers: { "x-mock-fault": "bad-headers" } })));
@@ -179,6 +210,12 @@ test("API keys appear in no event, error, stats or limits, on any path", async (
 
   for (const e of events) assertClean(`event ${JSON.stringify(e)}`, e);
   for (const e of errors) assertClean(`error ${e?.name}`, e);
+  // The limit keys are there, and opaque.
+  for (const p of [pa, po, keyed]) {
+    const keys = p.limits();
+    assert.ok(keys.length >= 1, "limits() lists the keys");
+    for (const k of keys) assert.match(k.key, /^[0-9a-f]{12}$/);
+  }
   for (const p of pacers) {
     assertClean("stats()", p.stats());
     assertClean("limits()", p.limits());

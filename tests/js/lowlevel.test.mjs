@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
   Backoff,
+  KeyedLimiter,
   Limiter,
   Pacer,
   PacerError,
@@ -150,7 +151,8 @@ describe("Backoff", () => {
       const res = await pacer.fetch("http://127.0.0.1:9/v1/messages", { method: "POST", body: "{}" });
       assert.equal(res.status, 503);
       assert.equal(retries.length, 5);
-      assert.deepEqual(retries, [...new Backoff({ seed: 42, maxRetries: 5, jitter })], jitter);
+      // Events carry whole milliseconds (a wait is never announced shorter than it is).
+      assert.deepEqual(retries, [...new Backoff({ seed: 42, maxRetries: 5, jitter })].map(Math.ceil), jitter);
       pacer.close();
     }
   });
@@ -308,9 +310,13 @@ describe("Limiter", () => {
   test("limits() has the shape of pacer.limits()", () => {
     const options = { limits: { rpm: 50, itpm: 30_000 } };
     const lim = new Limiter(options);
-    const pacer = new Pacer(options);
+    const pacer = new Pacer({ ...options, fetch: async () => new Response("{}") });
+    pacer.fetch("https://api.example/v1/messages", { method: "POST", body: "{}" });
     const shape = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Object.keys(v).map((f) => `${f}:${typeof v[f]}`)]));
-    assert.deepEqual(shape(lim.limits(NOW)), shape(pacer.limits()));
+    // One key of pacer.limits(): the same dimensions, with the key and its model class.
+    const [{ key, model, ...dims }] = pacer.limits();
+    assert.deepEqual([typeof key, model], ["string", ""]);
+    assert.deepEqual(shape(lim.limits(NOW)), shape(dims));
     assert.deepEqual(lim.limits(NOW).requests, { limit: 50, remaining: 50, resetAt: NOW, source: "configured" });
     pacer.close();
   });
@@ -338,8 +344,8 @@ describe("Limiter", () => {
     throwsNaming(() => new Limiter({ latencyMs: -1 }), RangeError, "latencyMs");
     throwsNaming(() => new Limiter({ latencyMs: "fast" }), TypeError, "latencyMs");
     assert.throws(() => new Limiter("rpm=5"), TypeError);
-    // Options of the Pacer that a limiter has no use for are not its business.
-    assert.doesNotThrow(() => new Limiter({ retry: { maxRetries: -1 }, concurrency: 0 }));
+    // Options of the Pacer that a limiter has no use for are unknown here: a TypeError naming them.
+    assert.throws(() => new Limiter({ retry: { maxRetries: 1 } }), (e) => e instanceof TypeError && /unknown option "retry"/.test(e.message));
   });
 });
 
@@ -384,6 +390,46 @@ const OPENAI_OK = {
   "x-ratelimit-reset-tokens": "6m0s",
   "x-request-id": "req_7f5c2d9a1b3e4f60",
 };
+
+describe("KeyedLimiter", () => {
+  test("one Limiter per key: a pause or a learned limit of one key leaves the others alone", () => {
+    const keyed = new KeyedLimiter((key) => ({ limits: { rpm: key.endsWith(":haiku") ? 2 : 1 }, latencyMs: 0 }));
+    const sonnet = keyed.get("org-1:sonnet");
+    assert.equal(keyed.get("org-1:sonnet"), sonnet, "the same limiter for the same key");
+    sonnet.pauseUntil(NOW + 30_000);
+    assert.deepEqual(sonnet.acquire({}, NOW), { ok: false, waitMs: 30_000, reason: "paused" });
+    const haiku = keyed.get("org-1:haiku");
+    assert.equal(haiku.acquire({}, NOW).ok, true);
+    assert.equal(haiku.acquire({}, NOW).ok, true, "its own limit: 2 per minute");
+    assert.equal(keyed.get("org-2:sonnet").acquire({}, NOW).ok, true, "another organisation is not paused");
+    haiku.observe({ "anthropic-ratelimit-input-tokens-limit": "50000", "anthropic-ratelimit-input-tokens-remaining": "50000" }, NOW);
+    assert.equal(sonnet.limits(NOW).inputTokens, undefined);
+    assert.deepEqual(
+      keyed.limits(NOW).map((k) => [k.key, k.requests.limit, k.inputTokens?.limit]),
+      [
+        ["org-1:sonnet", 1, undefined],
+        ["org-1:haiku", 2, 50_000],
+        ["org-2:sonnet", 1, undefined],
+      ],
+    );
+    assert.equal(keyed.delete("org-1:haiku"), true);
+    assert.equal(keyed.delete("org-1:haiku"), false);
+    assert.equal(keyed.limits(NOW).length, 2);
+  });
+
+  test("a Limiter is one key's: a whole-tier preset is refused, a class's row taken", () => {
+    assert.throws(() => new Limiter({ preset: "anthropic:tier-1" }), (e) => e instanceof RangeError && /`preset`/.test(e.message));
+    const keyed = new KeyedLimiter((key) => ({ preset: `anthropic:tier-1:${key.split(":")[1]}` }));
+    assert.equal(keyed.get("org:haiku").limits(NOW).inputTokens.limit, 50_000);
+    assert.equal(keyed.get("org:sonnet").limits(NOW).inputTokens.limit, 30_000);
+  });
+
+  test("bad options throw at construction (an object) or at first use (a function)", () => {
+    assert.throws(() => new KeyedLimiter({ limits: { rpm: -1 } }), (e) => e instanceof RangeError && /`limits\.rpm`/.test(e.message));
+    const lazy = new KeyedLimiter(() => ({ limits: { rpm: "x" } }));
+    assert.throws(() => lazy.get("k"), (e) => e instanceof TypeError && /`limits\.rpm`/.test(e.message));
+  });
+});
 
 describe("parseRateLimitHeaders", () => {
   test("Anthropic: every dimension, resets on our clock, token counts marked rounded", () => {

@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, execFile } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -135,7 +135,7 @@ test("the tarball holds exactly what the exports map needs (the .wasm included)"
   assert.equal(manifest.sideEffects, false);
   assert.deepEqual(manifest.dependencies ?? {}, {}, "no runtime dependencies");
   for (const key of Object.keys(manifest.exports)) assert.ok(!key.includes("*"), `pattern export ${key}: extend this test`);
-  assert.ok("." in manifest.exports && "./slim" in manifest.exports && "./simulate" in manifest.exports);
+  assert.ok("." in manifest.exports && "./slim" in manifest.exports && "./simulate" in manifest.exports && "./opentelemetry" in manifest.exports);
 
   // The closure of the exports map (and the legacy main/module/types, and the `bin` commands)
   // over what each file loads.
@@ -163,6 +163,17 @@ test("the tarball holds exactly what the exports map needs (the .wasm included)"
   const stray = files.filter((f) => !needed.has(f) && !meta.has(f) && !/^(LICEN[CS]E|CHANGELOG)/i.test(f));
   assert.deepEqual(stray, [], "files nothing loads");
   assert.ok(files.includes("README.md"));
+  // The users' README is the repository's, less its development sections (build-pkg.sh).
+  const readme = readFileSync(join(unpacked, "package", "README.md"), "utf8");
+  const source = readFileSync(join(root, "README.md"), "utf8");
+  for (const h of ["## Install", "## Use", "### Options", "## Command line", "## How the policy works"]) {
+    assert.ok(readme.includes(`\n${h}\n`), `the package README has ${h}`);
+  }
+  assert.ok(readme.startsWith(source.slice(0, source.search(/^## /m)).trimEnd()), "the intro, as in README.md");
+  const options = (t) => t.slice(t.indexOf("\n### Options\n"), t.indexOf("\n### Lower-level exports\n"));
+  assert.equal(options(readme), options(source), "the options, word for word");
+  assert.doesNotMatch(readme, /^## (Fuzzing|Benchmarks|Layout|The two commands)$/m);
+  assert.doesNotMatch(readme, /<!-- include/);
 
   // The shipped module is the built one, and valid.
   const wasm = readFileSync(join(unpacked, "package", "llm_pacer_bg.wasm"));
@@ -299,16 +310,75 @@ test("llm-pacer/simulate in Node ESM and CJS consumers: the same run, one instan
   assert.equal(expected[0][1], 30, "every request completed");
 });
 
+/** A strict consumer of the events' and options' types: what must compile, and typos that must not. */
+const EVENTS_TYPES = `
+import { Pacer, type PacerEvent, type QueuedEvent, type PresetName } from "llm-pacer";
+import { instrument } from "llm-pacer/opentelemetry";
+function describe(e: PacerEvent): string {
+  switch (e.type) {
+    case "retry": {
+      const s: number | undefined = e.status;
+      const ms: number | undefined = e.latencyMs;
+      return \`\${s} \${ms} \${e.reason} \${e.delayMs}\`;
+    }
+    case "settled": return e.usage ? String(e.usage.outputTokens + e.usage.cacheReadInputTokens) : e.reason;
+    case "warning": return e.message;
+    case "wait": {
+      const r: "requests" | "inputTokens" | "outputTokens" | "tokens" | "paused" | "concurrency" | "queue" = e.reason;
+      return r;
+    }
+    case "queued": { const r: "submitted" = e.reason; return r; }
+    case "admitted": case "giveup": case "limits": return e.reason + (e.key ?? "") + (e.model ?? "");
+    default: { const never: never = e; return never; }
+  }
+}
+const pacer = new Pacer({
+  debug: true,
+  limits: { rpm: 5, models: { sonnet: { itpm: 1 } } },
+  preset: "openai:tier-1:gpt-4o-mini",
+  retry: { retryOn: [429, 503] },
+  onEvent: (e) => void describe(e),
+});
+const src: "configured" | "headers" | "configured+headers" | undefined = pacer.limits()[0]?.requests?.source;
+const p: PresetName = "anthropic:tier-1:sonnet";
+const stop: () => void = instrument(pacer);
+// @ts-expect-error: a typo in an option
+new Pacer({ concurency: 5 });
+// @ts-expect-error: a typo in a limit
+new Pacer({ limits: { RPM: 50 } });
+// @ts-expect-error: a typo in a retry option
+new Pacer({ retry: { maxretries: 0 } });
+// @ts-expect-error: not a preset
+new Pacer({ preset: "anthropic:tier-9:sonnet" });
+// @ts-expect-error: debug is a boolean
+new Pacer({ debug: "yes" });
+// @ts-expect-error: a queued event has no usage
+const u = (e: QueuedEvent) => e.usage;
+// @ts-expect-error: a misspelt reason can never match
+const typo = (e: PacerEvent) => e.type === "retry" && e.reason === "rate_limit";
+// @ts-expect-error: not an event type
+const t2 = (e: PacerEvent) => e.type === "retried";
+void src; void p; void stop; void u; void typo; void t2;
+export {};
+`;
+
 test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)", async () => {
   const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
   if (!existsSync(tsc)) return assert.fail("typescript is not installed (npm ci)");
   const dir = await consumer("esm-consumer", { type: "module" });
   const use = (fetchType) => `
-    const pacer = new Pacer({ limits: { rpm: 50, itpm: 30_000 }, retry: { maxRetries: 3, jitter: "equal" }, concurrency: 5,
+    const pacer = new Pacer({ limits: { rpm: 50, itpm: 30_000, models: { haiku: { otpm: 9_000 } } }, preset: "anthropic:tier-1",
+      retry: { maxRetries: 3, jitter: "equal" }, concurrency: 5,
+      limitKey: ({ url, model, headers }) => \`\${url}:\${model}:\${headers.get("x-workspace")}\`,
       onEvent: (e) => { const r: string = e.reason; void r; } });
     const f: ${fetchType} = pacer.fetch;
     const s: number = pacer.stats().attempts;
-    const l: "configured" | "headers" | undefined = pacer.limits().requests?.source;
+    const l: "configured" | "headers" | "configured+headers" | undefined = pacer.limits()[0]?.requests?.source;
+    const k: string | undefined = pacer.limits()[0]?.key;
+    const m: string | undefined = pacer.limits()[0]?.model;
+    void k; void m;
+    // @ts-expect-error: a limitKey returns a string
+    new Pacer({ limitKey: () => 1 });
     function code(e: unknown): string | undefined { return e instanceof PacerError ? e.code : undefined; }
     // @ts-expect-error: not an option value
     new Pacer({ retry: { jitter: "wild" } });
@@ -329,9 +399,14 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
     const act: "retry" | "fail" | "success" = classify(429, {}, '{"error":{}}', 0).action;
     // @ts-expect-error: tickets are opaque
     lim.release({});
-    void d; void rem; void act;
+    const keyed = new KeyedLimiter((key: string) => ({ limits: { rpm: key.endsWith(":haiku") ? 50 : 40 } }));
+    const one = keyed.get("org-1:haiku");
+    const oneOk: boolean = one.acquire({}, 0).ok;
+    const listed: string = keyed.limits(0)[0].key;
+    const gone: boolean = keyed.delete("org-1:haiku");
+    void d; void rem; void act; void oneOk; void listed; void gone;
   `;
-  const names = "Pacer, PacerError, Backoff, Limiter, classify, parseRateLimitHeaders";
+  const names = "Pacer, PacerError, Backoff, Limiter, KeyedLimiter, classify, parseRateLimitHeaders";
   writeFileSync(join(dir, "esm.mts"), `import { ${names} } from "llm-pacer";\n${use("typeof fetch")}\n${low}\nexport {};\n`);
   writeFileSync(join(dir, "cjs.cts"), `import lib = require("llm-pacer");\nconst { ${names} } = lib;\n${use("typeof fetch")}\n${low}\nexport {};\n`);
   writeFileSync(
@@ -347,12 +422,19 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
     void ratio; void summary;
   `;
   writeFileSync(join(dir, "sim.mts"), `import { simulate } from "llm-pacer/simulate";\n${sim}\nexport {};\n`);
+  // Events as a discriminated union, strict options, preset names, the OpenTelemetry entry
+  // (its peer dependency taken from this checkout: it is optional, so npm did not install it).
+  writeFileSync(join(dir, "events.mts"), EVENTS_TYPES);
+  mkdirSync(join(dir, "node_modules", "@opentelemetry"), { recursive: true });
+  if (!existsSync(join(dir, "node_modules", "@opentelemetry", "api"))) {
+    symlinkSync(join(root, "node_modules", "@opentelemetry", "api"), join(dir, "node_modules", "@opentelemetry", "api"), "dir");
+  }
   writeFileSync(join(dir, "sim.cts"), `import lib = require("llm-pacer/simulate");\nconst { simulate } = lib;\n${sim}\nexport {};\n`);
   writeFileSync(
     join(dir, "tsconfig.json"),
     JSON.stringify({
       compilerOptions: { module: "nodenext", moduleResolution: "nodenext", target: "es2022", strict: true, noEmit: true, skipLibCheck: false, types: [], lib: ["es2022", "dom"] },
-      files: ["esm.mts", "cjs.cts", "slim.mts", "sim.mts", "sim.cts"],
+      files: ["esm.mts", "cjs.cts", "slim.mts", "sim.mts", "sim.cts", "events.mts"],
     }),
   );
   try {

@@ -95,7 +95,7 @@ test("simulate: presets, explicit limits over them, and errors naming the key", 
   const bare = JSON.parse(glue.simulate({ limits: { otpm: 1000 }, workload: { requests: 5 } }));
   assert.deepEqual(bare.scenario.limits, { rpm: null, itpm: null, otpm: 1000, tpm: null });
   const throws = (input, type, pattern) => assert.throws(() => glue.simulate(input), (e) => e instanceof type && pattern.test(e.message));
-  throws({ preset: "anthropic:tier-9:sonnet" }, RangeError, /`preset`.*"anthropic:tier-1:opus"/);
+  throws({ preset: "anthropic:tier-9:sonnet" }, RangeError, /`preset`.*did you mean "anthropic:tier-1:sonnet"/);
   throws({ workload: { maxTokens: "many" } }, TypeError, /workload\.maxTokens/);
   throws({ workload: { requests: 0 } }, RangeError, /workload\.requests/);
   throws({ metering: "sometimes" }, RangeError, /metering/);
@@ -154,15 +154,21 @@ test("presets: every row with its source, read date and limits", () => {
 
 test("new Pacer({ preset }): sets the limits, explicit limits win, unknown names throw", async () => {
   const { Pacer } = await import("llm-pacer");
-  const dims = (p) => Object.fromEntries(Object.entries(p.limits()).map(([k, v]) => [k, [v.limit, v.source]]));
-  const p = new Pacer({ preset: "anthropic:tier-1:sonnet" });
+  // The limits of the key a request makes (configured limits show as soon as it is queued).
+  const dims = (p) => {
+    p.fetch("https://api.example/v1/messages", { method: "POST", body: "{}" });
+    const { key, model, ...d } = p.limits()[0];
+    return Object.fromEntries(Object.entries(d).map(([k, v]) => [k, [v.limit, v.source]]));
+  };
+  const fetch = async () => new Response("{}");
+  const p = new Pacer({ preset: "anthropic:tier-1:sonnet", fetch });
   assert.deepEqual(dims(p), {
     requests: [50, "configured"],
     inputTokens: [30000, "configured"],
     outputTokens: [8000, "configured"],
   });
   p.close();
-  const q = new Pacer({ preset: "anthropic:tier-4:opus", limits: { otpm: 1234, tpm: 99999 } });
+  const q = new Pacer({ preset: "anthropic:tier-4:opus", limits: { otpm: 1234, tpm: 99999 }, fetch });
   assert.deepEqual(dims(q), {
     requests: [4000, "configured"],
     inputTokens: [2000000, "configured"],
@@ -170,7 +176,7 @@ test("new Pacer({ preset }): sets the limits, explicit limits win, unknown names
     tokens: [99999, "configured"],
   });
   q.close();
-  const o = new Pacer({ preset: "openai:tier-1:gpt-4o-mini" });
+  const o = new Pacer({ preset: "openai:tier-1:gpt-4o-mini", fetch });
   assert.deepEqual(dims(o), { requests: [500, "configured"], tokens: [200000, "configured"] });
   o.close();
   assert.throws(

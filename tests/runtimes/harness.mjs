@@ -189,13 +189,15 @@ export async function checkScenarios(t, results, mocks) {
     assert.equal(kinds.Blob.callerBody, json, "the caller's Blob is still readable");
     assert.equal(kinds.Request.callerBody, json, "the caller's Request is not consumed");
     // Strings and bytes are estimated alike (300 characters of text: about 100 tokens, and the
-    // structure), a Request's too (read from a clone); a Blob's body is not read for the estimate.
+    // structure), a Request's too (read from a clone); a Blob's body is not read for the
+    // estimate, but priced by its size, as ASCII text (issue 14).
     for (const kind of ["string", "Uint8Array", "ArrayBuffer", "Request"]) {
       assert.equal(perAttempt(kinds[kind]), perAttempt(kinds.string), kind);
       assert.equal(kinds[kind].outputReserved, 2 * 33, `${kind}: max_tokens reserved per attempt`);
     }
     assert.ok(perAttempt(kinds.string) >= 100 && perAttempt(kinds.string) <= 120, `${perAttempt(kinds.string)}`);
-    assert.equal(kinds.Blob.inputReserved, 0);
+    assert.equal(kinds.Blob.inputReserved, kinds.Blob.sent * Math.ceil(Buffer.byteLength(json) / 3));
+    assert.equal(kinds.Blob.outputReserved, 0);
   });
 
   await check("learnedLimits", (r) => {

@@ -173,6 +173,11 @@ async function statusOf(/** @type {Promise<Response>} */ p) {
   return res.status;
 }
 
+/** The dimensions of the pacer's one limit key (`pacer.limits()[0]` without `key` and `model`; `{}` before any). */
+const oneKey = (/** @type {any} */ pacer) => {
+  const { key, model, ...dims } = pacer.limits()[0] ?? {};
+  return dims;
+};
 const errorInfo = (/** @type {any} */ e) => ({ name: e?.name, message: e?.message, code: e?.code });
 
 /** @typedef {new (options?: object) => { fetch: typeof fetch, stats(): any, limits(): any, close(): void }} PacerClass */
@@ -344,7 +349,7 @@ export const scenarios = {
         await r.arrayBuffer();
         type = r.type;
       }
-      out[name] = { type, reasons, limits: pacer.limits() };
+      out[name] = { type, reasons, limits: oneKey(pacer) };
     }
     return out;
   },
@@ -400,9 +405,9 @@ export const scenarios = {
     ]) {
       const clock = virtualClock(start);
       const pacer = new Pacer({ clock, fetch: sender(env, { clock }) });
-      const before = pacer.limits();
+      const before = oneKey(pacer);
       const status = await statusOf(pacer.fetch(/** @type {string} */ (url), /** @type {RequestInit} */ (init)));
-      out[name] = { status, before, after: pacer.limits(), now: clock.now() };
+      out[name] = { status, before, after: oneKey(pacer), now: clock.now() };
     }
     return out;
   },

@@ -77,6 +77,7 @@ pub fn error_info(body: &str) -> Option<ErrorInfo> {
         error_type: string(err.get("type")),
         code: string(err.get("details").and_then(|d| d.get("error_code")))
             .or_else(|| string(err.get("code"))),
+        ..ErrorInfo::default()
     })
 }
 

@@ -300,6 +300,7 @@ impl Error {
         let e = |t: &str, c: Option<&str>| ErrorInfo {
             error_type: Some(t.into()),
             code: c.map(String::from),
+            ..ErrorInfo::default()
         };
         match self {
             Error::None => None,
@@ -476,8 +477,9 @@ impl Harness {
                     input_tokens: input.get(),
                     max_tokens: max_tokens.map(Amount::get),
                     priority: i32::from(*priority),
+                    ..Request::default()
                 };
-                match self.engine.submit(self.now, request) {
+                match self.engine.submit(self.now, request.clone()) {
                     Ok(id) => {
                         assert!(!self.closed, "a submit after close was accepted");
                         assert!(!self.calls.contains_key(&id), "id {id} given twice");
@@ -872,7 +874,12 @@ impl Harness {
                 "event {e:?}"
             );
         }
-        for d in self.engine.limits(self.now) {
+        for d in self
+            .engine
+            .limits(self.now)
+            .into_iter()
+            .flat_map(|k| k.dims)
+        {
             assert!(
                 d.limit.is_finite()
                     && d.limit > 0.0

@@ -238,6 +238,48 @@ fn dim(
     }
 }
 
+/// The first value, in order, of a header named any of `names` that `read` accepts.
+fn first_of<T>(
+    headers: &[(&str, &str)],
+    names: &[&str],
+    mut read: impl FnMut(&str) -> Option<T>,
+) -> Option<T> {
+    headers
+        .iter()
+        .filter(|(n, _)| names.iter().any(|m| n.eq_ignore_ascii_case(m)))
+        .find_map(|(_, v)| read(v.trim()))
+}
+
+/// A dimension of the families beyond (Mistral, the unprefixed names, Together): like
+/// [`dim`], each field under any of its names, with its own window.
+fn dim_of(
+    headers: &[(&str, &str)],
+    names: [&[&str]; 3],
+    read: impl FnMut(&str) -> Option<f64>,
+    place: impl Fn(f64) -> Option<f64>,
+    window_ms: f64,
+) -> DimInfo {
+    let limit = first_of(headers, names[0], |v| {
+        reference_number(v).filter(|&l| l > 0.0 && l <= MAX_COUNT)
+    });
+    let remaining = first_of(headers, names[1], |v| {
+        reference_number(v)
+            .filter(|&r| r <= MAX_COUNT)
+            .map(|r| r + 0.0)
+    });
+    let reset_at_ms = first_of(headers, names[2], read).and_then(place);
+    if limit.is_none() && remaining.is_none() && reset_at_ms.is_none() {
+        return DimInfo::default();
+    }
+    DimInfo {
+        limit,
+        remaining,
+        reset_at_ms,
+        window_ms: Some(window_ms),
+        rounded: false,
+    }
+}
+
 /// The whole reference reading (IETF fields aside: `requests` holds only the Anthropic or
 /// OpenAI dimension, and `family` is `Ietf` when neither spoke).
 fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
@@ -311,8 +353,89 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
     let a_output = anthropic("anthropic-ratelimit", "output-tokens", true);
     let a_prio_in = anthropic("anthropic-priority", "input-tokens", true);
     let a_prio_out = anthropic("anthropic-priority", "output-tokens", true);
-    let o_requests = openai("requests");
+    let mut o_requests = openai("requests");
     let o_tokens = openai("tokens");
+    // Groq: the OpenAI names with `x-groq-region`, requests per day.
+    let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let groq = has("x-groq-region");
+    if groq && !o_requests.is_empty() {
+        o_requests.window_ms = Some(86_400_000.0);
+    }
+    // Mistral: the window in the name (the shortest that speaks), resets in seconds;
+    // `ratelimitbysize-*` is tokens per minute.
+    let seconds = |v: &str| reference_number(v).and_then(|s| wait(s * 1000.0));
+    let windows = [
+        ("second", 1_000.0),
+        ("minute", MINUTE_MS),
+        ("hour", 3_600_000.0),
+        ("day", 86_400_000.0),
+    ];
+    let mistral = |d: &str| {
+        windows
+            .iter()
+            .map(|&(w, ms)| {
+                let names =
+                    ["limit", "remaining", "reset"].map(|f| format!("x-ratelimit-{f}-{d}-{w}"));
+                let old = ["limit", "remaining", "reset"].map(|f| format!("ratelimitbysize-{f}"));
+                let with_old = d == "tokens" && w == "minute";
+                let list = |i: usize| {
+                    if with_old {
+                        vec![names[i].as_str(), old[i].as_str()]
+                    } else {
+                        vec![names[i].as_str()]
+                    }
+                };
+                let (l0, l1, l2) = (list(0), list(1), list(2));
+                dim_of(headers, [&l0, &l1, &l2], seconds, after, ms)
+            })
+            .find(|d| !d.is_empty())
+            .unwrap_or_default()
+    };
+    let (m_requests, m_tokens) = (mistral("req"), mistral("tokens"));
+    // The unprefixed names: an epoch in ms (>= 1e12) or s (>= 1e9) on the server's clock,
+    // else seconds from now; per minute, or per second with Together's `x-tokenlimit-*`.
+    let together = [
+        "x-tokenlimit-limit",
+        "x-tokenlimit-remaining",
+        "x-tokenlimit-reset",
+    ]
+    .iter()
+    .any(|n| has(n));
+    let per = if together { 1_000.0 } else { MINUTE_MS };
+    let plain = dim_of(
+        headers,
+        [
+            &["x-ratelimit-limit"],
+            &["x-ratelimit-remaining"],
+            &["x-ratelimit-reset"],
+        ],
+        reference_number,
+        |n| {
+            if n >= 1e12 {
+                after(n - date.unwrap_or(now))
+            } else if n >= 1e9 {
+                after(n * 1000.0 - date.unwrap_or(now))
+            } else {
+                wait(n * 1000.0).and_then(after)
+            }
+        },
+        per,
+    );
+    let t_tokens = if together {
+        dim_of(
+            headers,
+            [
+                &["x-tokenlimit-limit"],
+                &["x-tokenlimit-remaining"],
+                &["x-tokenlimit-reset"],
+            ],
+            seconds,
+            after,
+            1_000.0,
+        )
+    } else {
+        DimInfo::default()
+    };
     let family = if [
         a_requests, a_tokens, a_input, a_output, a_prio_in, a_prio_out,
     ]
@@ -321,7 +444,19 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
     {
         Family::Anthropic
     } else if !(o_requests.is_empty() && o_tokens.is_empty()) {
-        Family::OpenAi
+        if groq {
+            Family::Groq
+        } else {
+            Family::OpenAi
+        }
+    } else if !(m_requests.is_empty() && m_tokens.is_empty()) {
+        Family::Mistral
+    } else if !(plain.is_empty() && t_tokens.is_empty()) {
+        if together {
+            Family::Together
+        } else {
+            Family::XRateLimit
+        }
     } else {
         Family::Ietf
     };
@@ -329,10 +464,10 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
     RateLimitInfo {
         retry_after_ms,
         should_retry,
-        requests: pick(a_requests, o_requests),
+        requests: pick(pick(a_requests, o_requests), pick(m_requests, plain)),
         input_tokens: a_input,
         output_tokens: a_output,
-        tokens: pick(a_tokens, o_tokens),
+        tokens: pick(pick(a_tokens, o_tokens), pick(m_tokens, t_tokens)),
         priority_input_tokens: a_prio_in,
         priority_output_tokens: a_prio_out,
         server_date_ms: date,

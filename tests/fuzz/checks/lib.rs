@@ -22,6 +22,8 @@ pub mod engine;
 pub mod estimate;
 #[path = "headers.rs"]
 pub mod headers;
+#[path = "hints.rs"]
+pub mod hints;
 #[path = "json.rs"]
 mod json;
 #[path = "numbers.rs"]

@@ -325,3 +325,14 @@ export function reportRow(r) {
     secs(r.latencyP99Ms),
   ];
 }
+
+/**
+ * The dimensions `pacer.limits()` shows for the pacer's one limit key, without its `key` and
+ * `model` (`{}` while no key is known). Fails when the pacer holds more than one key.
+ */
+export function oneKey(pacer) {
+  const all = pacer.limits();
+  assert.ok(Array.isArray(all) && all.length <= 1, `one limit key expected, got ${JSON.stringify(all)}`);
+  const { key, model, ...dims } = all[0] ?? {};
+  return dims;
+}

@@ -375,7 +375,8 @@ export function outputPieces(tokens, chunks) {
  * @property {'all' | 'none'} [expose] which response headers CORS exposes to a browser: the
  *   provider's list (`all`, the default) or none (`access-control-expose-headers` left out)
  * @property {Record<string, string>} [headers] extra response headers (override the mock's)
- * @property {unknown} [body] error body override: an object (sent as JSON) or a string (raw)
+ * @property {unknown} [body] error body override: an object (sent as JSON) or a string (raw);
+ *   for `sse-error`, a string is the error event's wire form, sent verbatim
  * @property {string} [message] error message override
  */
 
@@ -1101,7 +1102,8 @@ export async function startMockServer(provider, options) {
       }
       if (fault.kind === 'sse-error' && i === at) {
         settleOnce();
-        res.end(provider.sseError({ plan, requestId }));
+        // A string `body` is the error's wire form, verbatim (any provider's in-stream error).
+        res.end(typeof fault.body === 'string' ? fault.body : provider.sseError({ plan, requestId }));
         return;
       }
       if (i === frames.length) break;

@@ -1,0 +1,34 @@
+// Strict options, shared by every entry (the build pastes this file where an entry or
+// api.js says so): an unknown key is a TypeError naming it and the closest known key.
+
+/** Throw a TypeError for the first key of `o` not in `known` (space-separated), naming the closest known one. */
+function checkKeys(o, known, path) {
+  const names = known.split(" ");
+  for (const k of Object.keys(o)) {
+    if (names.includes(k)) continue;
+    const near = closest(k, names);
+    throw new TypeError(
+      `llm-pacer: unknown option "${path}${k}"; ` +
+        (near ? `did you mean "${path}${near}"?` : `the options here are ${names.map((n) => `"${path}${n}"`).join(", ")}`),
+    );
+  }
+}
+
+/** The name in `names` nearest `k` (edit distance, case ignored), if near enough to be a typo. */
+function closest(k, names) {
+  const a = k.toLowerCase();
+  let best, bestD = Infinity;
+  for (const name of names) {
+    const b = name.toLowerCase();
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const cur = [i];
+      for (let j = 1; j <= b.length; j++) {
+        cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]));
+      }
+      prev = cur;
+    }
+    if (prev[b.length] < bestD) [best, bestD] = [name, prev[b.length]];
+  }
+  return bestD <= Math.max(3, a.length / 3) ? best : undefined;
+}

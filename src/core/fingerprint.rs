@@ -1,0 +1,150 @@
+//! A request's limit key ([`super::keys::LimitKey`]) from what the request carries: the URL's
+//! origin, a one-way fingerprint of its credential, and its model class
+//! ([`super::models::class_of`]); or a caller's own string in place of the origin and the
+//! credential (the `limitKey` option).
+//!
+//! The credential is the first of [`CREDENTIAL_HEADERS`] a request carries. Only a SHA-256 of
+//! it, under a domain tag, is ever computed on, and only inside another SHA-256: the key id is
+//! the first 8 bytes of the hash of (origin, 16 bytes of the fingerprint), and what
+//! `pacer.limits()` shows of a key ([`opaque`]) is 12 hex digits of yet another hash, of (id,
+//! class). Neither the credential nor its fingerprint, nor anything they can be recovered
+//! from, is stored, logged, or put in an event, error, stat or limit.
+//!
+//! ```
+//! use llm_pacer::core::fingerprint::{derive, origin};
+//!
+//! let a = derive(&origin("https://api.anthropic.com/v1/messages"), Some("sk-ant-1"), "claude-sonnet-4-5");
+//! let b = derive("https://api.anthropic.com", Some("sk-ant-1"), "claude-sonnet-4-20250514");
+//! assert_eq!(a, b, "one organisation, one class");
+//! assert_eq!(a.class, "sonnet");
+//! ```
+
+use super::keys::LimitKey;
+use super::models::{class_of, find};
+use super::sha256::Sha256;
+
+/// The headers that carry an API credential, in the order they are looked for.
+pub const CREDENTIAL_HEADERS: [&str; 4] =
+    ["x-api-key", "authorization", "api-key", "x-goog-api-key"];
+
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        // Length-prefixed: ("ab", "c") and ("a", "bc") hash apart.
+        h.update(&(p.len() as u32).to_le_bytes());
+        h.update(p);
+    }
+    h.finish()
+}
+
+fn id_of(hash: &[u8; 32]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&hash[..8]);
+    u64::from_le_bytes(b)
+}
+
+/// The origin of `url` (`scheme://host[:port]`, lower case), or `""` for a relative URL.
+pub fn origin(url: &str) -> String {
+    let b = url.as_bytes();
+    let Some(i) = find(b, b"://") else {
+        return String::new();
+    };
+    let start = i + 3;
+    let end = b[start..]
+        .iter()
+        .position(|c| matches!(c, b'/' | b'?' | b'#'))
+        .map_or(b.len(), |n| start + n);
+    // Userinfo (`user:pass@host`) is not part of an origin, and is a secret.
+    let host = b[start..end]
+        .iter()
+        .rposition(|&c| c == b'@')
+        .map_or(start, |n| start + n + 1);
+    let mut o = Vec::with_capacity(end - host + start);
+    o.extend_from_slice(&b[..start]);
+    o.extend_from_slice(&b[host..end]);
+    o.make_ascii_lowercase();
+    String::from_utf8(o).unwrap_or_default()
+}
+
+/// The key of a request to `origin` with `credential` (if any) for `model`.
+pub fn derive(origin: &str, credential: Option<&str>, model: &str) -> LimitKey {
+    let fingerprint = credential.map(|c| sha256(&[b"llm-pacer credential", c.as_bytes()]));
+    let fp: &[u8] = fingerprint.as_ref().map_or(&[], |f| &f[..16]);
+    let id = id_of(&sha256(&[b"llm-pacer key", origin.as_bytes(), fp]));
+    LimitKey {
+        id,
+        class: class_of(model),
+    }
+}
+
+/// The key of a request for `model` whose `limitKey` option returned `text`.
+pub fn custom(text: &str, model: &str) -> LimitKey {
+    LimitKey {
+        id: id_of(&sha256(&[b"llm-pacer limitKey", text.as_bytes()])),
+        class: class_of(model),
+    }
+}
+
+/// What `pacer.limits()` shows of a key: 12 hex digits of a hash of it.
+pub fn opaque(key: &LimitKey) -> String {
+    let h = sha256(&[
+        b"llm-pacer shown",
+        &key.id.to_le_bytes(),
+        key.class.as_bytes(),
+    ]);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    h[..6]
+        .iter()
+        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_is_the_framed_sha256_the_secrets_test_looks_for() {
+        // tests/js/contract-secrets.test.mjs computes the same (node:crypto) and checks that
+        // it appears nowhere.
+        let h = sha256(&[b"llm-pacer credential", b"sk-ant-test"]);
+        let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "07509b7d1f496625d24d9a8ad16914d0518aab899a7c3c2f445ca3f80eccaf2f"
+        );
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            origin("https://API.anthropic.com/v1/messages?x=1"),
+            "https://api.anthropic.com"
+        );
+        assert_eq!(origin("http://localhost:8080"), "http://localhost:8080");
+        assert_eq!(
+            origin("https://user:secret@host.example/x"),
+            "https://host.example"
+        );
+        assert_eq!(origin("/v1/messages"), "");
+    }
+
+    #[test]
+    fn keys_separate_origins_credentials_and_classes_only() {
+        let a = derive("https://a", Some("sk-1"), "claude-sonnet-4-5");
+        assert_eq!(
+            a,
+            derive("https://a", Some("sk-1"), "claude-sonnet-4-20250514")
+        );
+        assert_ne!(a, derive("https://a", Some("sk-2"), "claude-sonnet-4-5"));
+        assert_ne!(a, derive("https://b", Some("sk-1"), "claude-sonnet-4-5"));
+        assert_ne!(a, derive("https://a", Some("sk-1"), "claude-haiku-4-5"));
+        assert_ne!(a.id, derive("https://a", None, "").id);
+        assert_eq!(opaque(&a).len(), 12);
+        assert_ne!(
+            opaque(&a),
+            opaque(&derive("https://a", Some("sk-1"), "claude-haiku-4-5"))
+        );
+    }
+}

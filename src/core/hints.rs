@@ -1,0 +1,117 @@
+//! Waits and verdicts that an error *body* states, when the headers say nothing.
+//!
+//! * **Gemini** (`google.rpc` error details in a 429 `RESOURCE_EXHAUSTED`):
+//!   `RetryInfo.retryDelay`, a protobuf `Duration` in its JSON form (`"37s"`, `"1.5s"`,
+//!   `"0.200s"`: decimal seconds, then `s`), read by [`parse_proto_duration`]; and
+//!   `QuotaFailure.violations[].quotaId` / `quotaMetric`: a quota counted per day
+//!   ([`is_per_day_quota`]) is not retried, like OpenAI's `insufficient_quota`: no wait within
+//!   reason helps.
+//! * **OpenAI** states the wait in the message only: `"... Please try again in 1.5s. ..."`,
+//!   `"in 20ms"`, `"in 6m0s"`: a Go duration after `try again in `, read by
+//!   [`parse_try_again`]. A hint of last resort: used only when no header and no `RetryInfo`
+//!   gives one.
+//!
+//! Every wait goes through the same guard as `retry-after` (finite, `>= 0`, at most
+//! [`ABSURD_MS`]: else absent) and is then capped by `maxRetryAfterMs` like any server hint.
+//! Header hints win over body hints ([`retry_hint`]). Parsing is bounded: the message is
+//! searched in its first [`MAX_MESSAGE_BYTES`] only, and a value longer than
+//! [`MAX_VALUE_BYTES`] is no value.
+//!
+//! ```
+//! use llm_pacer::core::hints::*;
+//!
+//! assert_eq!(parse_proto_duration("37s"), Some(37_000.0));
+//! assert_eq!(parse_try_again("Rate limit reached. Please try again in 1.5s. Visit ..."), Some(1_500.0));
+//! assert_eq!(parse_try_again("Please try again in 6m0s."), Some(360_000.0));
+//! assert!(is_per_day_quota("GenerateRequestsPerDayPerProjectPerModel-FreeTier"));
+//! assert!(!is_per_day_quota("GenerateRequestsPerMinutePerProjectPerModel-FreeTier"));
+//! ```
+
+use super::headers::{parse_go_duration, ABSURD_MS};
+use super::Ms;
+
+/// Only this many bytes of a message are searched for `try again in`.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// A duration or quota id longer than this is garbage.
+pub const MAX_VALUE_BYTES: usize = 256;
+
+/// A wait in ms: finite, within `[0, ABSURD_MS]`, else absent (`-0` becomes `0`).
+fn valid_wait(ms: f64) -> Option<Ms> {
+    (ms.is_finite() && (0.0..=ABSURD_MS).contains(&ms)).then_some(ms + 0.0)
+}
+
+/// A protobuf `Duration` in JSON (`google.rpc.RetryInfo.retryDelay`): decimal seconds
+/// (digits, optionally `.` and up to 9 fraction digits) then `s`. No sign (a wait is never
+/// negative), no exponent, surrounding spaces trimmed.
+pub fn parse_proto_duration(s: &str) -> Option<Ms> {
+    let s = s.trim();
+    if s.len() > MAX_VALUE_BYTES {
+        return None;
+    }
+    let num = s.strip_suffix('s')?;
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || !digits(int) || !digits(frac) || frac.len() > 9 {
+        return None;
+    }
+    if num.ends_with('.') {
+        return None;
+    }
+    super::decimal::parse(num).and_then(|secs| valid_wait(secs * 1000.0))
+}
+
+/// The wait in an OpenAI message: the Go duration right after the first `try again in `
+/// (any case) within the first [`MAX_MESSAGE_BYTES`], ending at a space, a comma, a
+/// semicolon, a closing parenthesis or the end, with a final `.` (the end of the sentence)
+/// removed.
+pub fn parse_try_again(message: &str) -> Option<Ms> {
+    const NEEDLE: &[u8] = b"try again in ";
+    let b = message.as_bytes();
+    let b = &b[..b.len().min(MAX_MESSAGE_BYTES)];
+    let at = b
+        .windows(NEEDLE.len())
+        .position(|w| w.eq_ignore_ascii_case(NEEDLE))?;
+    let rest = &b[at + NEEDLE.len()..];
+    let end = rest
+        .iter()
+        .position(|c| matches!(c, b' ' | b',' | b';' | b')' | b'\n' | b'\r' | b'\t'))
+        .unwrap_or(rest.len());
+    let mut word = &rest[..end];
+    if let Some(w) = word.strip_suffix(b".") {
+        word = w;
+    }
+    if word.len() > MAX_VALUE_BYTES {
+        return None;
+    }
+    let word = core::str::from_utf8(word).ok()?;
+    parse_go_duration(word).and_then(valid_wait)
+}
+
+/// Is this Gemini quota (a `QuotaFailure` violation's `quotaId` or `quotaMetric`) counted per
+/// day? `PerDay` (`GenerateRequestsPerDayPerProjectPerModel`) or `per_day`
+/// (`..._requests_per_model_per_day`), any case.
+pub fn is_per_day_quota(id: &str) -> bool {
+    let b = id.as_bytes();
+    if b.len() > MAX_VALUE_BYTES {
+        return false;
+    }
+    let has = |n: &[u8]| b.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    has(b"perday") || has(b"per_day") || has(b"per-day")
+}
+
+/// The wait a failed response states: the header hint (`retry-after-ms` / `retry-after`)
+/// wins; else the body's (`RetryInfo`, then the message), as [`ErrorInfo::hint_ms`] holds it.
+///
+/// [`ErrorInfo::hint_ms`]: super::classify::ErrorInfo::hint_ms
+pub fn retry_hint(header: Option<Ms>, body: Option<&super::classify::ErrorInfo>) -> Option<Ms> {
+    header.or_else(|| body.and_then(|e| e.hint_ms).and_then(valid_wait))
+}
+
+/// The body hint from what the driver read: `RetryInfo.retryDelay` if it parses, else the
+/// message's `try again in`.
+pub fn body_hint(retry_delay: Option<&str>, message: Option<&str>) -> Option<Ms> {
+    retry_delay
+        .and_then(parse_proto_duration)
+        .or_else(|| message.and_then(parse_try_again))
+}

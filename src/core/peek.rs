@@ -1,0 +1,81 @@
+//! The first event of an event stream, read within a bound, so that an error sent as the
+//! stream's first event (HTTP 200, then `event: error`) can be retried before the caller sees
+//! a byte ([`classify::stream_error_status`](super::classify::stream_error_status)).
+//!
+//! The driver feeds the chunks of a copy of the body (a tee: the caller's copy keeps every
+//! byte) until [`FirstEvent::feed`] says [`Peeked::Event`] (decide on it) or
+//! [`Peeked::GiveUp`] (more than [`MAX_PEEK_BYTES`] without a complete event: deliver the
+//! stream as it is). Comments and events without data (`: ping`, keep-alives) are no event.
+//!
+//! ```
+//! use llm_pacer::core::peek::{FirstEvent, Peeked};
+//!
+//! let mut p = FirstEvent::new();
+//! assert_eq!(p.feed(b": keep-alive\n\nevent: error\ndata: {\"type\":"), Peeked::More);
+//! match p.feed(b"\"error\"}\n\nevent: message_start\n") {
+//!     Peeked::Event(e) => assert_eq!((e.event.as_str(), e.data.as_str()), ("error", "{\"type\":\"error\"}")),
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
+
+use super::sse::{OwnedEvent, SseParser};
+
+/// At most this many bytes are read looking for the first event.
+pub const MAX_PEEK_BYTES: usize = 64 << 10;
+
+/// What the bytes so far say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peeked {
+    /// No complete event yet: feed more.
+    More,
+    /// The first event.
+    Event(OwnedEvent),
+    /// No event within [`MAX_PEEK_BYTES`] (or the stream ended first): deliver as is.
+    GiveUp,
+}
+
+/// The state of the search for the first event.
+#[derive(Debug, Clone, Default)]
+pub struct FirstEvent {
+    parser: SseParser,
+    seen: usize,
+    done: bool,
+}
+
+impl FirstEvent {
+    /// At the start of a stream.
+    pub fn new() -> Self {
+        FirstEvent {
+            parser: SseParser::new(),
+            ..Default::default()
+        }
+    }
+
+    /// Feed the next chunk. Once an answer other than [`Peeked::More`] was given, every later
+    /// call gives [`Peeked::GiveUp`].
+    pub fn feed(&mut self, chunk: &[u8]) -> Peeked {
+        if self.done {
+            return Peeked::GiveUp;
+        }
+        let room = MAX_PEEK_BYTES.saturating_sub(self.seen);
+        let take = &chunk[..chunk.len().min(room)];
+        self.seen += take.len();
+        let mut first = None;
+        self.parser.feed(take, |e| {
+            if first.is_none() {
+                first = Some(e.to_owned());
+            }
+        });
+        match first {
+            Some(e) => {
+                self.done = true;
+                Peeked::Event(e)
+            }
+            None if self.seen >= MAX_PEEK_BYTES => {
+                self.done = true;
+                Peeked::GiveUp
+            }
+            None => Peeked::More,
+        }
+    }
+}

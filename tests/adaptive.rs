@@ -1,0 +1,252 @@
+//! The adaptive controller (`core::adaptive`) alone, inside the engine, and against the
+//! simulator's server with a hidden capacity (`sim::capacity`).
+
+use llm_pacer::core::adaptive::*;
+use llm_pacer::core::call::{Action, Engine, Request, Verdict};
+use llm_pacer::core::config::Config;
+use llm_pacer::core::headers::{DimInfo, RateLimitInfo};
+use llm_pacer::sim::capacity::{run, variants, HiddenServer, Setting, SETTINGS};
+
+#[test]
+fn slow_start_doubles_the_window_per_round_trip_until_a_refusal() {
+    let mut a = Adaptive::new();
+    let mut next = 0u64;
+    let mut t = 0.0;
+    for round in 0..4 {
+        let w = a.window();
+        assert_eq!(w, INITIAL_WINDOW * 2f64.powi(round));
+        let ids: Vec<u64> = (0..w as u64).map(|i| next + i).collect();
+        for (i, &id) in ids.iter().enumerate() {
+            assert!(a.gate(t, i as u32).cap >= 1);
+            a.on_admit(id, t, i as u32 + 1);
+        }
+        assert_eq!(a.gate(t, ids.len() as u32).cap, 0, "the window is full");
+        next += ids.len() as u64;
+        t += 1_000.0;
+        for &id in &ids {
+            a.on_result(id, t, Signal::Success);
+        }
+        assert!(a.rate().is_infinite(), "no rate limit in slow start");
+    }
+    // A refusal: the window goes below what was in flight, the rate below the last second's.
+    let w = a.window();
+    for i in 0..8 {
+        a.on_admit(next + i, t, i as u32 + 1);
+    }
+    a.on_result(next, t + 50.0, Signal::Refused);
+    assert!(
+        a.window() < w && a.window() <= 8.0 * DECREASE + 1e-9,
+        "{}",
+        a.window()
+    );
+    assert!((a.rate() - 8.0 * DECREASE).abs() < 1e-9, "{}", a.rate());
+    assert_eq!(a.decreases(), 1);
+    // Refusals of requests admitted before that decrease: the same congestion.
+    for i in 1..8 {
+        a.on_result(next + i, t + 60.0, Signal::Refused);
+    }
+    assert_eq!(a.decreases(), 1);
+}
+
+#[test]
+fn the_rate_spaces_admissions_once_known() {
+    let mut a = Adaptive::new();
+    for i in 0..4 {
+        a.on_admit(i, 0.0, i as u32 + 1);
+    }
+    a.on_result(0, 10.0, Signal::Refused); // 4 in the last second -> 3.4/s
+    let spacing = 1000.0 / a.rate();
+    a.on_admit(10, 20.0, 1);
+    let g = a.gate(20.0, 1);
+    assert_eq!(g.cap, 0);
+    assert_eq!(g.wake_at_ms, Some(20.0 + spacing));
+    assert_eq!(a.gate(20.0 + spacing, 1).cap, 1, "one at a time");
+}
+
+#[test]
+fn a_refusal_cuts_the_limit_that_was_hit() {
+    // Past slow start, with a window of about 4 and a rate of about 3.4/s.
+    let mut a = Adaptive::new();
+    for i in 0..4 {
+        a.on_admit(i, 0.0, i as u32 + 1);
+    }
+    a.on_result(3, 10.0, Signal::Refused);
+    let (w, r) = (a.window(), a.rate());
+    // A request that did not fill the window is refused: the rate was hit.
+    a.on_admit(100, 2_000.0, 1);
+    a.on_result(100, 2_050.0, Signal::Refused);
+    assert_eq!(a.window(), w);
+    assert!(a.rate() < r);
+    // One that filled it: the window.
+    let r = a.rate();
+    let full = a.window().round() as u32;
+    a.on_admit(101, 4_000.0, full);
+    a.on_result(101, 4_050.0, Signal::Refused);
+    assert!(a.window() < w);
+    assert_eq!(a.rate(), r);
+}
+
+#[test]
+fn it_never_stops_traffic_and_forgets_what_it_is_told_to() {
+    let mut a = Adaptive::new();
+    let mut t = 0.0;
+    for i in 0..200u64 {
+        a.on_admit(i, t, 1);
+        t += 1_000.0;
+        a.on_result(i, t, Signal::Refused);
+    }
+    assert!(a.window() >= MIN_WINDOW && a.rate() >= MIN_RATE);
+    assert!(a.gate(t + 1.0e6, 0).cap >= 1);
+    // Unknown ids and `Other` change nothing.
+    let before = (a.window(), a.rate(), a.decreases());
+    a.on_result(9_999, t, Signal::Refused);
+    a.on_admit(500, t, 1);
+    a.forget(500);
+    a.on_result(500, t, Signal::Refused);
+    a.on_admit(501, t, 1);
+    a.on_result(501, t, Signal::Other);
+    assert_eq!((a.window(), a.rate(), a.decreases()), before);
+    assert_eq!(Signal::of_status(503), Signal::Refused);
+    assert_eq!(Signal::of_status(529), Signal::Refused);
+    assert_eq!(Signal::of_status(429), Signal::Refused);
+    assert_eq!(Signal::of_status(500), Signal::Other);
+    assert_eq!(Signal::of_status(204), Signal::Success);
+}
+
+#[test]
+fn rising_latency_holds_the_window() {
+    let mut a = Adaptive::new();
+    let mut t = 0.0;
+    let mut id = 0;
+    // Steady latency of 100 ms: the window grows.
+    for _ in 0..20 {
+        a.on_admit(id, t, 1);
+        a.on_result(id, t + 100.0, Signal::Success);
+        id += 1;
+        t += 200.0;
+    }
+    let grown = a.window();
+    assert!(grown > INITIAL_WINDOW);
+    // Latency jumps tenfold: the server queues; the window holds.
+    for _ in 0..5 {
+        a.on_admit(id, t, 1);
+        a.on_result(id, t + 1_000.0, Signal::Success);
+        id += 1;
+        t += 2_000.0;
+    }
+    assert!(a.window() <= grown + 1.0, "{} after {grown}", a.window());
+}
+
+fn engine(adaptive: bool) -> Engine {
+    let mut c = Config::new();
+    c.adaptive = adaptive;
+    Engine::new(c, 0.0)
+}
+
+fn sends(actions: &[Action]) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::Send { .. }))
+        .count()
+}
+
+#[test]
+fn the_engine_admits_within_the_window_only_while_no_limit_is_known() {
+    let mut e = engine(true);
+    for _ in 0..20 {
+        e.submit(0.0, Request::default()).unwrap();
+    }
+    assert_eq!(sends(&e.poll(0.0)), INITIAL_WINDOW as usize);
+    // Off: everything goes.
+    let mut off = engine(false);
+    for _ in 0..20 {
+        off.submit(0.0, Request::default()).unwrap();
+    }
+    assert_eq!(sends(&off.poll(0.0)), 20);
+    // Limits learned from headers: the controller stands aside.
+    let info = RateLimitInfo {
+        requests: DimInfo {
+            limit: Some(1_000.0),
+            remaining: Some(990.0),
+            reset_at_ms: Some(60_000.0),
+            window_ms: Some(60_000.0),
+            rounded: false,
+        },
+        ..RateLimitInfo::default()
+    };
+    assert_eq!(
+        e.on_response(100.0, 1, 200, &info, None, 0.5),
+        Verdict::Deliver
+    );
+    e.on_done(100.0, 1, None);
+    assert_eq!(
+        sends(&e.poll(100.0)),
+        16,
+        "the rest of the queue goes at once"
+    );
+}
+
+#[test]
+fn the_engine_spaces_admissions_after_a_refusal_and_wakes_for_the_next() {
+    let mut e = engine(true);
+    for _ in 0..20 {
+        e.submit(0.0, Request::default()).unwrap();
+    }
+    assert_eq!(sends(&e.poll(0.0)), 4);
+    let none = RateLimitInfo::default();
+    // The server refuses #4 (a bare 503): a retry is planned, and the rate is now known.
+    assert!(matches!(
+        e.on_response(10.0, 4, 503, &none, None, 0.5),
+        Verdict::Retry { .. }
+    ));
+    for id in 1..=3 {
+        assert_eq!(
+            e.on_response(20.0, id, 200, &none, None, 0.5),
+            Verdict::Deliver
+        );
+        e.on_done(20.0, id, None);
+    }
+    // 4 admissions in the last second: 3.4/s from now on, one every ~294 ms.
+    assert_eq!(sends(&e.poll(20.0)), 0, "spaced from the last admission");
+    let wake = e.next_wake().expect("a wake for the next admission");
+    assert!((250.0..=1000.0 / 3.4).contains(&wake), "{wake}");
+    assert_eq!(sends(&e.poll(wake)), 1, "one at a time once spaced");
+    // The next one no sooner than its spacing (a backoff timer may wake the engine before).
+    assert_eq!(sends(&e.poll(wake + 250.0)), 0);
+    assert_eq!(sends(&e.poll(wake + 1000.0 / 3.4)), 1);
+}
+
+#[test]
+fn against_a_hidden_capacity_adaptive_is_near_the_best_fixed_setting_with_few_refusals() {
+    // The README's table in small: 1000 requests, seeds 1..=2, every variant.
+    for (name, server) in variants() {
+        let mean = |s: Setting| {
+            let runs: Vec<_> = (1..=2).map(|seed| run(&server, s, 1000, seed)).collect();
+            let n = runs.len() as f64;
+            (
+                runs.iter().map(|o| o.throughput()).sum::<f64>() / n,
+                runs.iter().map(|o| o.refused_pct()).sum::<f64>() / n,
+                runs.iter().map(|o| o.failed).sum::<u32>(),
+            )
+        };
+        let (tp, refused, failed) = mean(Setting::Adaptive);
+        let best = SETTINGS[1..].iter().map(|&s| mean(s).0).fold(0.0, f64::max);
+        assert_eq!(failed, 0, "{name}");
+        assert!(tp >= 0.9 * best, "{name}: {tp:.3} req/s against {best:.3}");
+        assert!(refused <= 5.0, "{name}: {refused:.1}% refused");
+        assert!(
+            tp <= server.capacity_per_s() * 1.02,
+            "{name}: {tp} beyond capacity"
+        );
+    }
+}
+
+#[test]
+fn fixed_concurrency_above_the_hidden_capacity_hammers_it() {
+    // The baseline the controller is measured against really is refused a lot (else the
+    // comparison would prove nothing).
+    let server = HiddenServer::issue((1_000.0, 7_000.0));
+    let o = run(&server, Setting::Fixed(64), 300, 1);
+    assert!(o.refused_pct() > 50.0, "{}", o.refused_pct());
+    assert_eq!(o.succeeded, 300);
+}

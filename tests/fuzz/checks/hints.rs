@@ -1,0 +1,122 @@
+//! `hints`: the body-hint parsers (`core::hints`) and the first-event peek (`core::peek`).
+//!
+//! Input: text (lossy UTF-8), given whole to each parser, and as the text after
+//! `try again in `.
+//!
+//! Checks, against references written out from the documentation:
+//! * `parse_proto_duration`: digits, optionally `.` and 1 to 9 digits, then `s` (after
+//!   trimming), read by `str::parse::<f64>`, in ms, within `[0, ABSURD_MS]`; else absent;
+//! * `parse_try_again`: the Go duration after the first `try again in ` (any case) in the
+//!   first `MAX_MESSAGE_BYTES`, cut at a space, `,`, `;`, `)` or a line break, one final `.`
+//!   removed, read by `parse_go_duration`, within the guard; every wait is finite, `>= 0`;
+//! * `is_per_day_quota`: `perday`, `per_day` or `per-day` in any case, in at most
+//!   `MAX_VALUE_BYTES`;
+//! * the peek: the raw bytes, fed whole or cut in two anywhere, give the same first event,
+//!   which is the first event the SSE parser dispatches within `MAX_PEEK_BYTES`.
+
+use llm_pacer::core::headers::{parse_go_duration, ABSURD_MS};
+use llm_pacer::core::hints::{
+    is_per_day_quota, parse_proto_duration, parse_try_again, MAX_MESSAGE_BYTES, MAX_VALUE_BYTES,
+};
+use llm_pacer::core::peek::{FirstEvent, Peeked, MAX_PEEK_BYTES};
+use llm_pacer::core::sse::SseParser;
+
+fn guard(ms: f64) -> Option<f64> {
+    (ms.is_finite() && (0.0..=ABSURD_MS).contains(&ms)).then_some(ms + 0.0)
+}
+
+fn reference_proto(s: &str) -> Option<f64> {
+    let s = s.trim();
+    if s.len() > MAX_VALUE_BYTES {
+        return None;
+    }
+    let num = s.strip_suffix('s')?;
+    let (int, frac) = match num.split_once('.') {
+        Some((i, f)) => {
+            if f.is_empty() || f.len() > 9 {
+                return None;
+            }
+            (i, f)
+        }
+        None => (num, "0"),
+    };
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    guard(num.parse::<f64>().ok()? * 1000.0)
+}
+
+fn reference_try_again(m: &str) -> Option<f64> {
+    let b = &m.as_bytes()[..m.len().min(MAX_MESSAGE_BYTES)];
+    let lower: Vec<u8> = b.to_ascii_lowercase();
+    let needle = b"try again in ";
+    let at = lower.windows(needle.len()).position(|w| w == needle)?;
+    let rest = &b[at + needle.len()..];
+    let end = rest
+        .iter()
+        .position(|c| b" ,;)\n\r\t".contains(c))
+        .unwrap_or(rest.len());
+    let mut word = &rest[..end];
+    if word.last() == Some(&b'.') {
+        word = &word[..word.len() - 1];
+    }
+    if word.len() > MAX_VALUE_BYTES {
+        return None;
+    }
+    parse_go_duration(std::str::from_utf8(word).ok()?).and_then(guard)
+}
+
+/// Run the checks on one input.
+pub fn check(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    for s in [text.as_ref(), &format!("Please try again in {text}")] {
+        assert_eq!(parse_proto_duration(s), reference_proto(s), "proto {s:?}");
+        let t = parse_try_again(s);
+        assert_eq!(t, reference_try_again(s), "try again {s:?}");
+        if let Some(v) = t {
+            assert!(v.is_finite() && (0.0..=ABSURD_MS).contains(&v));
+        }
+        let lower = s.to_ascii_lowercase();
+        let want = s.len() <= MAX_VALUE_BYTES
+            && ["perday", "per_day", "per-day"]
+                .iter()
+                .any(|n| lower.contains(n));
+        assert_eq!(is_per_day_quota(s), want, "per day {s:?}");
+    }
+    check_peek(data);
+}
+
+fn peek(chunks: &[&[u8]]) -> Peeked {
+    let mut p = FirstEvent::new();
+    for c in chunks {
+        match p.feed(c) {
+            Peeked::More => {}
+            other => return other,
+        }
+    }
+    Peeked::More
+}
+
+fn check_peek(data: &[u8]) {
+    let whole = peek(&[data]);
+    let cut = data.first().map_or(0, |&b| usize::from(b)) % (data.len() + 1);
+    let (a, b) = data.split_at(cut);
+    assert_eq!(peek(&[a, b]), whole, "cut at {cut}");
+    // The reference: the SSE parser's first event within the bound.
+    let mut parser = SseParser::new();
+    let mut first = None;
+    parser.feed(&data[..data.len().min(MAX_PEEK_BYTES)], |e| {
+        if first.is_none() {
+            first = Some(e.to_owned());
+        }
+    });
+    let want = match first {
+        Some(e) => Peeked::Event(e),
+        None if data.len() >= MAX_PEEK_BYTES => Peeked::GiveUp,
+        None => Peeked::More,
+    };
+    assert_eq!(whole, want);
+}

@@ -1,0 +1,228 @@
+// Limit keys through the package: one limiter state per (origin, organisation, model class),
+// in virtual time, against a scripted `fetch` that answers per model and per API key. A 429
+// on one model does not delay another; one model's headers never change another's learned
+// limits; two API keys are isolated; no head-of-line blocking across keys; `limitKey`;
+// per-class limits and whole-tier presets; option errors; and the keys held stay bounded.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Pacer } from "llm-pacer";
+import { VirtualClock, drained, outcome, until } from "./lib/harness.mjs";
+
+const URL_A = "https://api.anthropic.example/v1/messages";
+
+/**
+ * A scripted server: `answer({ model, apiKey, n })` gives `{ status, headers }` (default 200,
+ * no headers). `log` has every attempt: `{ model, apiKey, t }` (virtual time).
+ */
+function server(clock, answer = () => ({})) {
+  const log = [];
+  const fetch = async (input, init) => {
+    const body = JSON.parse(init.body);
+    const h = new Headers(init.headers);
+    const apiKey = h.get("x-api-key") ?? h.get("authorization");
+    log.push({ model: body.model, apiKey, t: clock.t, url: String(input) });
+    const { status = 200, headers = {} } = answer({ model: body.model, apiKey, n: log.length }) ?? {};
+    const json =
+      status === 200
+        ? { type: "message", usage: { input_tokens: 10, output_tokens: 5 } }
+        : { type: "error", error: { type: "rate_limit_error", message: "slow down" } };
+    return new Response(JSON.stringify(json), { status, headers: { "content-type": "application/json", ...headers } });
+  };
+  return { fetch, log };
+}
+
+const init = (model, apiKey = "sk-ant-one", headers = {}) => ({
+  method: "POST",
+  headers: { "content-type": "application/json", "x-api-key": apiKey, ...headers },
+  body: JSON.stringify({ model, max_tokens: 16, messages: [{ role: "user", content: "hi" }] }),
+});
+
+const anthropicHeaders = (rpm, rpmLeft, itpm, itpmLeft) => ({
+  "anthropic-ratelimit-requests-limit": String(rpm),
+  "anthropic-ratelimit-requests-remaining": String(rpmLeft),
+  "anthropic-ratelimit-input-tokens-limit": String(itpm),
+  "anthropic-ratelimit-input-tokens-remaining": String(itpmLeft),
+});
+
+const byModel = (pacer) => Object.fromEntries(pacer.limits().map((k) => [k.model, k]));
+const ok = async (p) => {
+  const r = await p;
+  await r.text();
+  return r.status;
+};
+
+describe("limit keys", () => {
+  test("each event of a call names its key and model class, as limits() shows them", async () => {
+    const clock = new VirtualClock();
+    const s = server(clock);
+    const events = [];
+    const pacer = new Pacer({ clock, fetch: s.fetch, seed: 1, onEvent: (e) => events.push(e) });
+    await Promise.all([ok(pacer.fetch(URL_A, init("claude-opus-4-1"))), ok(pacer.fetch(URL_A, init("claude-haiku-4-5")))]);
+    await drained(pacer);
+    const keys = byModel(pacer);
+    assert.deepEqual(Object.keys(keys).sort(), ["haiku", "opus"]);
+    const calls = events.filter((e) => e.id !== undefined && e.type !== "warning");
+    assert.ok(calls.length >= 6, "queued, admitted and settled for each call");
+    for (const e of calls) {
+      assert.ok(e.model === "opus" || e.model === "haiku", `${e.type}: model ${e.model}`);
+      assert.equal(e.key, keys[e.model].key, `${e.type}: the key limits() shows for ${e.model}`);
+    }
+    assert.notEqual(keys.opus.key, keys.haiku.key);
+    const text = JSON.stringify(events);
+    assert.ok(!text.includes("sk-ant-one"), "never the API key");
+  });
+
+  test("a 429 on one model does not delay another", async () => {
+    const clock = new VirtualClock();
+    const s = server(clock, ({ model, n }) => (model === "claude-opus-4-1" && n === 1 ? { status: 429, headers: { "retry-after": "30" } } : {}));
+    const pacer = new Pacer({ clock, fetch: s.fetch, seed: 1 });
+    const a = ok(pacer.fetch(URL_A, init("claude-opus-4-1")));
+    await until(() => pacer.stats().rateLimited === 1, "the 429");
+    const b = ok(pacer.fetch(URL_A, init("claude-haiku-4-5")));
+    assert.deepEqual(await Promise.all([a, b]), [200, 200]);
+    const [a1, a2] = s.log.filter((e) => e.model === "claude-opus-4-1");
+    const [b1] = s.log.filter((e) => e.model === "claude-haiku-4-5");
+    assert.ok(b1.t - a1.t < 1_000, `model B went at ${b1.t - a1.t} ms, not after A's pause`);
+    assert.ok(a2.t - a1.t >= 30_000, `model A waited its pause: ${a2.t - a1.t} ms`);
+    pacer.close();
+  });
+
+  test("one model's headers never change another's learned limits", async () => {
+    const clock = new VirtualClock();
+    const s = server(clock, ({ model }) => ({
+      headers: model === "claude-sonnet-4-5" ? anthropicHeaders(50, 49, 30_000, 29_000) : anthropicHeaders(1_000, 0, 450_000, 0),
+    }));
+    const pacer = new Pacer({ clock, fetch: s.fetch });
+    assert.equal(await ok(pacer.fetch(URL_A, init("claude-sonnet-4-5"))), 200);
+    const before = byModel(pacer).sonnet;
+    assert.equal(await ok(pacer.fetch(URL_A, init("claude-haiku-4-5"))), 200);
+    await drained(pacer);
+    const m = byModel(pacer);
+    assert.deepEqual(Object.keys(m).sort(), ["haiku", "sonnet"]);
+    assert.deepEqual([m.sonnet.requests.limit, m.sonnet.inputTokens.limit], [50, 30_000]);
+    assert.deepEqual([m.haiku.requests.limit, m.haiku.inputTokens.limit, m.haiku.requests.source], [1_000, 450_000, "headers"]);
+    assert.equal(m.sonnet.requests.limit, before.requests.limit);
+    // Haiku's 0 remaining requests hold haiku, not sonnet.
+    const t0 = clock.t;
+    await ok(pacer.fetch(URL_A, init("claude-sonnet-4-5")));
+    assert.ok(clock.t - t0 < 100, `sonnet was not held by haiku's bucket (${clock.t - t0} ms)`);
+    pacer.close();
+  });
+
+  test("two API keys through one pacer are isolated", async () => {
+    const clock = new VirtualClock();
+    const s = server(clock, ({ apiKey, n }) => (apiKey === "sk-ant-one" && n === 1 ? { status: 429, headers: { "retry-after": "20" } } : {}));
+    const pacer = new Pacer({ clock, fetch: s.fetch, seed: 1 });
+    const one = ok(pacer.fetch(URL_A, init("claude-sonnet-4-5", "sk-ant-one")));
+    await until(() => pacer.stats().rateLimited === 1, "the 429");
+    const two = ok(pacer.fetch(URL_A, init("claude-sonnet-4-5", "sk-ant-two")));
+    assert.deepEqual(await Promise.all([one, two]), [200, 200]);
+    const second = s.log.find((e) => e.apiKey === "sk-ant-two");
+    assert.ok(second.t - s.log[0].t < 1_000, `the other organisation went at once (${second.t - s.log[0].t} ms)`);
+    const keys = pacer.limits();
+    assert.equal(keys.length, 2);
+    assert.deepEqual(keys.map((k) => k.model), ["sonnet", "sonnet"]);
+    assert.notEqual(keys[0].key, keys[1].key);
+    for (const k of keys) assert.match(k.key, /^[0-9a-f]{12}$/);
+    // Another origin is another key too.
+    await ok(pacer.fetch("https://other.example/v1/messages", init("claude-sonnet-4-5", "sk-ant-one")));
+    assert.equal(pacer.limits().length, 3);
+    pacer.close();
+  });
+
+  test("no head-of-line blocking across keys", async () => {
+    const clock = new VirtualClock();
+    const s = server(clock);
+    const pacer = new Pacer({ clock, fetch: s.fetch, limits: { models: { "model-a": { rpm: 1 } } } });
+    const a1 = ok(pacer.fetch(URL_A, init("model-a")));
+    const a2 = ok(pacer.fetch(URL_A, init("model-a")));
+    const b1 = ok(pacer.fetch(URL_A, init("model-b")));
+    assert.deepEqual(await Promise.all([a1, a2, b1]), [200, 200, 200]);
+    const times = Object.fromEntries(["model-a", "model-b"].map((m) => [m, s.log.filter((e) => e.model === m).map((e) => e.t - s.log[0].t)]));
+    assert.ok(times["model-b"][0] < 100, `model-b was not held behind model-a's queue: ${times["model-b"]}`);
+    assert.ok(times["model-a"][1] >= 59_000, `model-a's second call waited for its token: ${times["model-a"]}`);
+    const m = byModel(pacer);
+    assert.deepEqual([m["model-a"].requests.limit, m["model-a"].requests.source], [1, "configured"]);
+    assert.equal(m["model-b"].requests, undefined, "the class limit is model-a's only");
+    pacer.close();
+  });
+
+  test("limitKey replaces the origin and credential; the model class stays part of the key", async () => {
+    const clock = new VirtualClock();
+    const s = server(clock);
+    const seen = [];
+    const pacer = new Pacer({
+      clock,
+      fetch: s.fetch,
+      limitKey: ({ url, model, headers }) => {
+        seen.push([url, model, headers instanceof Headers]);
+        return headers.get("x-workspace") ?? "default";
+      },
+    });
+    await ok(pacer.fetch(URL_A, init("claude-sonnet-4-5", "sk-ant-one", { "x-workspace": "ws-1" })));
+    await ok(pacer.fetch(URL_A, init("claude-sonnet-4-5", "sk-ant-two", { "x-workspace": "ws-1" })));
+    assert.equal(pacer.limits().length, 1, "one workspace, one key, whatever the API key");
+    await ok(pacer.fetch(URL_A, init("claude-sonnet-4-5", "sk-ant-one", { "x-workspace": "ws-2" })));
+    await ok(pacer.fetch(URL_A, init("claude-haiku-4-5", "sk-ant-one", { "x-workspace": "ws-2" })));
+    assert.deepEqual(pacer.limits().map((k) => k.model), ["sonnet", "sonnet", "haiku"]);
+    assert.deepEqual(seen[0], [URL_A, "claude-sonnet-4-5", true]);
+    for (const k of pacer.limits()) assert.ok(!JSON.stringify(k).includes("ws-"), "the key is opaque");
+    pacer.close();
+
+    const bad = new Pacer({ clock, fetch: s.fetch, limitKey: () => 42 });
+    const r = await outcome(bad.fetch(URL_A, init("m")));
+    assert.ok(r.error instanceof TypeError && /`limitKey`/.test(r.error.message), String(r.error));
+    const boom = new Error("boom");
+    const throwing = new Pacer({ clock, fetch: s.fetch, limitKey: () => { throw boom; } });
+    assert.equal((await outcome(throwing.fetch(URL_A, init("m")))).error, boom);
+  });
+
+  test("per-class limits and whole-tier presets", async () => {
+    const clock = new VirtualClock();
+    const s = server(clock);
+    const pacer = new Pacer({
+      clock,
+      fetch: s.fetch,
+      preset: "anthropic:tier-1",
+      limits: { rpm: 40, models: { haiku: { otpm: 5_000 } } },
+    });
+    for (const model of ["claude-sonnet-4-5-20250929", "claude-haiku-4-5", "my-own-model"]) await ok(pacer.fetch(URL_A, init(model)));
+    await drained(pacer);
+    const m = byModel(pacer);
+    const dims = (k) => Object.fromEntries(["requests", "inputTokens", "outputTokens"].filter((d) => k[d]).map((d) => [d, k[d].limit]));
+    assert.deepEqual(dims(m.sonnet), { requests: 40, inputTokens: 30_000, outputTokens: 8_000 });
+    assert.deepEqual(dims(m.haiku), { requests: 40, inputTokens: 50_000, outputTokens: 5_000 });
+    assert.deepEqual(dims(m["my-own-model"]), { requests: 40 }, "a class the tier does not list: the top-level limits");
+    for (const k of pacer.limits()) for (const d of ["requests", "inputTokens", "outputTokens"]) if (k[d]) assert.equal(k[d].source, "configured");
+    pacer.close();
+  });
+
+  test("bad per-class limits, limitKey and tier names throw naming the option", () => {
+    const throwsNaming = (options, type, name) =>
+      assert.throws(() => new Pacer(options), (e) => e instanceof type && e.message.includes(`\`${name}\``), JSON.stringify(options));
+    throwsNaming({ limits: { models: { haiku: { rpm: -1 } } } }, RangeError, "limits.models.haiku.rpm");
+    throwsNaming({ limits: { models: { haiku: { itpm: "1000" } } } }, TypeError, "limits.models.haiku.itpm");
+    throwsNaming({ limits: { models: { haiku: 5 } } }, TypeError, "limits.models.haiku");
+    throwsNaming({ limits: { models: 5 } }, TypeError, "limits.models");
+    throwsNaming({ limitKey: "x" }, TypeError, "limitKey");
+    throwsNaming({ preset: "anthropic:tier-9" }, RangeError, "preset");
+    new Pacer({ preset: "openai:tier-1", limits: { models: { "gpt-4o": { tpm: 1 } } } }).close();
+  });
+
+  test("the keys held stay bounded: idle and full keys are dropped", async () => {
+    const clock = new VirtualClock();
+    const s = server(clock);
+    let i = 0;
+    const pacer = new Pacer({ clock, fetch: s.fetch, limitKey: () => `k${i}` });
+    const N = 10_000;
+    const all = [];
+    for (; i < N; i++) all.push(ok(pacer.fetch(URL_A, init("m"))));
+    assert.deepEqual(new Set(await Promise.all(all)), new Set([200]));
+    await drained(pacer);
+    assert.equal(pacer.limits().length, N);
+    await clock.advance(11 * 60_000);
+    await ok(pacer.fetch(URL_A, init("m")));
+    assert.equal(pacer.limits().length, 1, "only the key in use lately is held");
+    pacer.close();
+  });
+});

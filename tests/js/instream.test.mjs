@@ -1,0 +1,248 @@
+// In-stream errors and body hints, through the package against the mocks over loopback, in
+// virtual time (tests/js/lib/harness.mjs):
+// - a 200 event stream whose FIRST event is an error (Anthropic `event: error`, OpenAI's error
+//   chunk) is retried like the status it stands for, before the caller sees a byte; a later
+//   error event, and any error the pacer does not retry, reaches the caller as is; a healthy
+//   stream reaches the caller byte for byte;
+// - the real Anthropic SDK reads a stream that was retried after an in-stream overload;
+// - Gemini's `google.rpc.RetryInfo` wait and per-day `QuotaFailure`, and OpenAI's "try again
+//   in ..." message, each behind the guards of `retry-after`.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import Anthropic from "@anthropic-ai/sdk";
+import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
+import { mockEnv, anthropicInit, openaiInit, drained, gap, outcome } from "./lib/harness.mjs";
+
+/** An Anthropic error event's wire form. */
+const anthropicError = (type, message = "x") =>
+  `event: error\ndata: ${JSON.stringify({ type: "error", error: { type, message } })}\n\n`;
+
+/** OpenAI's error chunk. */
+const openaiError = (type, code = null) =>
+  `data: ${JSON.stringify({ error: { message: "The server had an error", type, param: null, code } })}\n\n`;
+
+const streamInit = (init) => anthropicInit({ body: { stream: true }, ...init });
+
+describe("an error as the first event of a 200 stream", () => {
+  for (const [type, stat] of [
+    ["overloaded_error", "overloaded"],
+    ["api_error", "serverErrors"],
+    ["rate_limit_error", "rateLimited"],
+  ]) {
+    test(`Anthropic ${type}: retried before the caller sees a byte`, async (t) => {
+      const env = await mockEnv(t, startAnthropicMock);
+      const pacer = env.make({ seed: 1 });
+      env.mock.script([{ kind: "sse-error", afterEvents: 0, body: anthropicError(type) }, "ok"]);
+      const res = await pacer.fetch(env.url, streamInit());
+      assert.equal(res.status, 200);
+      const text = await res.text();
+      assert.ok(text.startsWith("event: message_start"), text.slice(0, 80));
+      assert.ok(!text.includes("event: error"), "the caller saw the error event");
+      assert.equal(env.mock.log.length, 2);
+      await drained(pacer);
+      const s = pacer.stats();
+      assert.equal(s.attempts, 2);
+      assert.equal(s[stat], 1, `${stat}: ${JSON.stringify(s)}`);
+      // A backoff, not an immediate loop.
+      assert.ok(gap(env.mock, 0) > 0, `retried after ${gap(env.mock, 0)} ms`);
+    });
+  }
+
+  test("OpenAI's error chunk (server_error): retried", async (t) => {
+    const env = await mockEnv(t, startOpenAIMock);
+    const pacer = env.make({ seed: 2 });
+    env.mock.script([{ kind: "sse-error", afterEvents: 0, body: openaiError("server_error") }, "ok"]);
+    const res = await pacer.fetch(env.url, openaiInit({ body: { stream: true } }));
+    const text = await res.text();
+    assert.ok(!text.includes('"error"'), text.slice(0, 200));
+    assert.ok(text.includes("[DONE]"));
+    assert.equal(env.mock.log.length, 2);
+    await drained(pacer);
+    assert.equal(pacer.stats().serverErrors, 1);
+  });
+
+  test("OpenAI's error chunk (rate_limit_exceeded): waits like a 429", async (t) => {
+    const env = await mockEnv(t, startOpenAIMock);
+    const pacer = env.make({ seed: 3 });
+    env.mock.script([{ kind: "sse-error", afterEvents: 0, body: openaiError("requests", "rate_limit_exceeded") }, "ok"]);
+    const res = await pacer.fetch(env.url, openaiInit({ body: { stream: true } }));
+    await res.text();
+    await drained(pacer);
+    assert.equal(pacer.stats().rateLimited, 1);
+    assert.equal(env.mock.log.length, 2);
+  });
+
+  test("an error the pacer does not retry (insufficient_quota, invalid_request_error) reaches the caller as is", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make({ seed: 4 });
+    const wire = anthropicError("invalid_request_error", "bad");
+    env.mock.script([{ kind: "sse-error", afterEvents: 0, body: wire }]);
+    const res = await pacer.fetch(env.url, streamInit());
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), wire, "the stream reaches the caller byte for byte");
+    assert.equal(env.mock.log.length, 1);
+
+    const o = await mockEnv(t, startOpenAIMock);
+    const p2 = o.make({ seed: 5 });
+    const quota = openaiError("insufficient_quota", "insufficient_quota");
+    o.mock.script([{ kind: "sse-error", afterEvents: 0, body: quota }]);
+    const r2 = await p2.fetch(o.url, openaiInit({ body: { stream: true } }));
+    assert.equal(await r2.text(), quota);
+    assert.equal(o.mock.log.length, 1);
+  });
+
+  test("once a content event was delivered, a later error event reaches the caller: never retried", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make({ seed: 6 });
+    env.mock.script([{ kind: "sse-error", afterEvents: 1 }]);
+    const res = await pacer.fetch(env.url, streamInit());
+    const text = await res.text();
+    assert.ok(text.startsWith("event: message_start"));
+    assert.ok(text.includes("event: error") && text.includes("overloaded_error"));
+    await drained(pacer);
+    assert.equal(env.mock.log.length, 1);
+    assert.equal(pacer.stats().attempts, 1);
+  });
+
+  test("a healthy stream reaches the caller byte for byte, as without the pacer", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock, { streamChunks: 5 });
+    const pacer = env.make({ seed: 7 });
+    const direct = await (await fetch(env.url, streamInit({ headers: { "x-mock-output-tokens": "9" } }))).text();
+    const paced = await (await pacer.fetch(env.url, streamInit({ headers: { "x-mock-output-tokens": "9" } }))).text();
+    const norm = (s) => s.replace(/msg_mock_[\w-]+/g, "msg").replace(/req_[\w-]+/g, "req");
+    assert.equal(norm(paced), norm(direct));
+    await drained(pacer);
+    assert.equal(pacer.stats().outputTokensUsed, 9, "the usage is still read from the stream");
+  });
+
+  test("retries run out: the last stream (with its error event) is the caller's", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make({ seed: 8, retry: { maxRetries: 1 } });
+    const wire = anthropicError("overloaded_error");
+    env.mock.script([
+      { kind: "sse-error", afterEvents: 0, body: wire },
+      { kind: "sse-error", afterEvents: 0, body: wire },
+    ]);
+    const res = await pacer.fetch(env.url, streamInit());
+    assert.equal(await res.text(), wire);
+    assert.equal(env.mock.log.length, 2);
+  });
+
+  test("the real Anthropic SDK reads a stream that was retried after an in-stream overload", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make({ seed: 9 });
+    const client = new Anthropic({ apiKey: "sk-ant-test", baseURL: env.mock.url, fetch: pacer.fetch, maxRetries: 0 });
+    env.mock.script([{ kind: "sse-error", afterEvents: 0 }, "ok"]);
+    const params = { model: "claude-test", max_tokens: 50, messages: [{ role: "user", content: "Hi" }] };
+    const headers = { "x-mock-output-tokens": "12" };
+    const stream = await client.messages.create({ ...params, stream: true }, { headers });
+    let out = 0;
+    const types = [];
+    for await (const event of stream) {
+      types.push(event.type);
+      if (event.type === "message_delta") out = event.usage.output_tokens;
+    }
+    assert.equal(out, 12);
+    assert.equal(types[0], "message_start");
+    assert.equal(types.at(-1), "message_stop");
+    // And through the SDK's stream helper.
+    env.mock.script([{ kind: "sse-error", afterEvents: 0, body: anthropicError("api_error") }, "ok"]);
+    const msg = await client.messages.stream(params, { headers }).finalMessage();
+    assert.equal(msg.usage.output_tokens, 12);
+    assert.equal(env.mock.log.length, 4);
+    await drained(pacer);
+    assert.equal(pacer.stats().overloaded, 1);
+    assert.equal(pacer.stats().serverErrors, 1);
+  });
+});
+
+/** Gemini's 429 RESOURCE_EXHAUSTED body. */
+const gemini = ({ delay = "37s", quotaId = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier" } = {}) => ({
+  error: {
+    code: 429,
+    message: "You exceeded your current quota, please check your plan and billing details.",
+    status: "RESOURCE_EXHAUSTED",
+    details: [
+      {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        violations: [
+          {
+            quotaMetric: "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+            quotaId,
+            quotaDimensions: { location: "global", model: "gemini-2.0-flash" },
+            quotaValue: "15",
+          },
+        ],
+      },
+      { "@type": "type.googleapis.com/google.rpc.Help", links: [{ description: "Learn more", url: "https://ai.google.dev" }] },
+      ...(delay === null ? [] : [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: delay }]),
+    ],
+  },
+});
+
+describe("body hints", () => {
+  test("Gemini RetryInfo.retryDelay: the pacer waits the 37 s it states", async (t) => {
+    const env = await mockEnv(t, startOpenAIMock);
+    const pacer = env.make({ seed: 10 });
+    env.mock.script([{ status: 429, body: gemini() }, "ok"]);
+    const res = await pacer.fetch(env.url, openaiInit());
+    assert.equal(res.status, 200);
+    const wait = gap(env.mock, 0);
+    assert.ok(wait >= 37_000 && wait <= 38_000, `waited ${wait} ms`);
+  });
+
+  test("Gemini's OpenAI-compatible endpoint (an array around the error) is read too", async (t) => {
+    const env = await mockEnv(t, startOpenAIMock);
+    const pacer = env.make({ seed: 11 });
+    env.mock.script([{ status: 429, body: [gemini({ delay: "2.5s" })] }, "ok"]);
+    await pacer.fetch(env.url, openaiInit());
+    const wait = gap(env.mock, 0);
+    assert.ok(wait >= 2_500 && wait <= 2_750, `waited ${wait} ms`);
+  });
+
+  test("Gemini QuotaFailure per day: not retried, the 429 goes to the caller", async (t) => {
+    const env = await mockEnv(t, startOpenAIMock);
+    const pacer = env.make({ seed: 12 });
+    env.mock.script([{ status: 429, body: gemini({ quotaId: "GenerateRequestsPerDayPerProjectPerModel-FreeTier" }) }, "ok"]);
+    const res = await pacer.fetch(env.url, openaiInit());
+    assert.equal(res.status, 429);
+    assert.equal((await res.json()).error.status, "RESOURCE_EXHAUSTED");
+    assert.equal(env.mock.log.length, 1);
+    assert.ok(env.events.some((e) => e.type === "giveup" && e.reason === "insufficient_quota"), JSON.stringify(env.events));
+  });
+
+  test("OpenAI's 'Please try again in 1.5s' is a hint of last resort; a header wins", async (t) => {
+    const env = await mockEnv(t, startOpenAIMock);
+    const pacer = env.make({ seed: 13 });
+    const message = "Rate limit reached for gpt-test on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 1.5s. Visit https://platform.openai.com/account/rate-limits to learn more.";
+    env.mock.script([{ status: 429, message }, "ok", { status: 429, message, retryAfterMs: 300 }, "ok"]);
+    await pacer.fetch(env.url, openaiInit());
+    let wait = gap(env.mock, 0);
+    assert.ok(wait >= 1_500 && wait <= 1_650, `waited ${wait} ms for 1.5s`);
+    await pacer.fetch(env.url, openaiInit());
+    wait = gap(env.mock, 2);
+    assert.ok(wait >= 300 && wait <= 330, `waited ${wait} ms: the header's 300 ms wins`);
+  });
+
+  test("garbage and absurd body hints are absent; a long one is capped by maxRetryAfterMs", async (t) => {
+    const env = await mockEnv(t, startOpenAIMock);
+    const pacer = env.make({ seed: 14, retry: { maxRetryAfterMs: 10_000 } });
+    env.mock.script([
+      { status: 429, body: gemini({ delay: "-5s" }) },
+      { status: 429, body: gemini({ delay: "NaNs" }) },
+      { status: 429, body: gemini({ delay: "99999999999s" }) },
+      "ok",
+    ]);
+    const res = await pacer.fetch(env.url, openaiInit());
+    assert.equal(res.status, 200);
+    for (const i of [0, 1, 2]) {
+      const wait = gap(env.mock, i);
+      assert.ok(wait > 0 && wait < 10_000, `garbage hint ${i}: waited ${wait} ms (the pacer's own backoff)`);
+    }
+    // 37 s stated, 10 s allowed: the 429 goes to the caller, as for a header.
+    env.mock.script([{ status: 429, body: gemini() }, "ok"]);
+    const r = await outcome(pacer.fetch(env.url, openaiInit()));
+    assert.ok(r.ok && r.value.status === 429, JSON.stringify(r));
+    assert.ok(env.events.some((e) => e.reason === "retry_after_too_long"));
+  });
+});
