@@ -1548,3 +1548,22 @@ fn a_reset_time_places_the_level_only_within_its_precision() {
     l.observe(T0, &info);
     assert_eq!(l, before);
 }
+
+#[test]
+fn a_level_at_the_top_of_a_rounded_interval_is_kept() {
+    // 6 000 OTPM, full. The server says 5 500, rounded to the thousand: 5 000 to 6 000. Our
+    // 6 000 is within it (at its top): nothing to correct.
+    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    let info = RateLimitInfo {
+        output_tokens: DimInfo {
+            limit: Some(6_000.0),
+            remaining: Some(5_500.0),
+            reset_at_ms: None,
+            window_ms: Some(60_000.0),
+            rounded: true,
+        },
+        ..RateLimitInfo::default()
+    };
+    l.observe(T0, &info);
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 6_000.0);
+}

@@ -395,6 +395,8 @@ describe("server-imposed pauses", () => {
       },
     });
   };
+  // (Both calls draw on one limit key, which the pause holds: a stream body names no model,
+  // so the second call is a stream too.)
   for (const [name, options, init] of [
     ["out of retries (maxRetries: 0)", { retry: { maxRetries: 0 } }, () => anthropicInit()],
     ["whose body cannot be sent again (a stream)", {}, () => ({ ...anthropicInit(), body: streamBody(), duplex: "half" })],
@@ -404,7 +406,7 @@ describe("server-imposed pauses", () => {
       env.mock.script([{ status: 429, retryAfter: 5 }]);
       const pacer = env.make({ concurrency: 1, seed: 3, ...options });
       const a = pacer.fetch(env.url, init());
-      const b = pacer.fetch(env.url, anthropicInit());
+      const b = pacer.fetch(env.url, init());
       const [ra, rb] = await Promise.all([a, b]);
       assert.deepEqual([ra.status, rb.status], [429, 200], "the 429 goes to its caller; the next call succeeds");
       assert.equal(env.mock.log.length, 2);
