@@ -504,7 +504,7 @@ describe("stats() and onEvent", () => {
     for (const e of env.events) {
       // `status` and `latencyMs` once a response arrived, `usage` when settled with usage.
       const optional = ["latencyMs", "status", "usage"];
-      assert.deepEqual(Object.keys(e).filter((k) => !optional.includes(k)).sort(), ["at", "attempt", "delayMs", "id", "reason", "type"]);
+      assert.deepEqual(Object.keys(e).filter((k) => !optional.includes(k)).sort(), ["at", "attempt", "delayMs", "id", "key", "model", "reason", "type"]);
       assert.equal(typeof e.reason, "string");
       assert.ok(Number.isFinite(e.delayMs) && e.delayMs >= 0);
       assert.ok(Number.isFinite(e.at));

@@ -161,7 +161,7 @@ test("a 429 with retry-after: 1 is retried after the hint, in virtual time", asy
   assert.ok(retry.delayMs >= 1000);
   for (const e of events) {
     const optional = ["latencyMs", "status", "usage"]; // once a response arrived / usage settled
-    assert.deepEqual(Object.keys(e).filter((k) => !optional.includes(k)).sort(), ["at", "attempt", "delayMs", "id", "reason", "type"]);
+    assert.deepEqual(Object.keys(e).filter((k) => !optional.includes(k)).sort(), ["at", "attempt", "delayMs", "id", "key", "model", "reason", "type"]);
   }
   assert.equal(retry.status, 429);
 });
