@@ -650,3 +650,39 @@ fn the_wait_before_admission_and_in_a_backoff_is_counted() {
     assert!(e.abort(T0 + 1_100.0, b));
     assert_eq!(e.stats().wait_ms, 1_100.0);
 }
+
+#[test]
+fn a_pause_of_exactly_max_retry_after_is_waited_out() {
+    // "A hint longer than maxRetryAfterMs is not waited on": one exactly that long is.
+    let mut c = config();
+    c.retry.max_retry_after_ms = 2_000.0;
+    let (mut e, a, b) = two_calls(c);
+    let v = e.on_response(T0, a, 429, &hint(2_000.0), None, 0.5);
+    assert!(matches!(v, Verdict::Retry { .. }), "{v:?}");
+    let acts = e.poll(T0);
+    assert!(
+        !acts.iter().any(|x| matches!(x, Action::Fail { .. })),
+        "{acts:?}"
+    );
+    assert_eq!(e.live_calls(), 2);
+    let _ = b;
+}
+
+#[test]
+fn a_call_held_by_the_concurrency_cap_says_so() {
+    let mut c = config();
+    c.concurrency = Some(1);
+    let mut e = Engine::new(c, T0);
+    assert_eq!(e.config().concurrency, Some(1));
+    e.set_record_events(true);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    e.poll(T0);
+    let wait = e
+        .drain_events()
+        .into_iter()
+        .find(|ev| ev.id == b && ev.kind.name() == "wait")
+        .expect("a wait event for b");
+    assert_eq!(wait.reason, "concurrency");
+}
