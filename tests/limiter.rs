@@ -1567,3 +1567,29 @@ fn a_level_at_the_top_of_a_rounded_interval_is_kept() {
     l.observe(T0, &info);
     assert_eq!(level(&l, T0, Dim::OutputTokens), 6_000.0);
 }
+
+#[test]
+fn a_server_window_longer_than_the_configured_minute_gives_the_stricter_refill() {
+    // Configured 60 per minute; the server allows 1 000 per hour. Fits both: a burst of 60,
+    // refilled at 1 000 per hour (one request per 3.6 s).
+    let mut l = Limiter::new(limits(Some(60.0), None, None, None), T0);
+    let info = RateLimitInfo {
+        requests: DimInfo {
+            limit: Some(1_000.0),
+            remaining: Some(1_000.0),
+            reset_at_ms: None,
+            window_ms: Some(3_600_000.0),
+            rounded: false,
+        },
+        ..RateLimitInfo::default()
+    };
+    l.observe(T0, &info);
+    assert_eq!(l.capacity(Dim::Requests), Some(60.0));
+    admit(&mut l, T0, cost(0.0, 0.0));
+    let s = l.snapshot(T0);
+    let full_in = s[0].reset_at_ms - T0;
+    assert!(
+        (full_in - 3_600.0).abs() < 1.0,
+        "full again in {full_in} ms"
+    );
+}
