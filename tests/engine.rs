@@ -686,3 +686,22 @@ fn a_call_held_by_the_concurrency_cap_says_so() {
         .expect("a wait event for b");
     assert_eq!(wait.reason, "concurrency");
 }
+
+#[test]
+fn a_retry_due_exactly_at_the_deadline_is_still_scheduled() {
+    // Only a retry that would cross the deadline is given up at once.
+    let mut c = config();
+    c.timeout_ms = Some(1_000.0);
+    c.budget = None;
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    e.poll(T0);
+    // The first backoff is 1 s (no jitter): due exactly at the deadline.
+    let v = e.on_response(T0, a, 503, &none(), None, 0.0);
+    assert_eq!(
+        v,
+        Verdict::Retry {
+            at_ms: T0 + 1_000.0
+        }
+    );
+}

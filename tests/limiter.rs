@@ -1593,3 +1593,9 @@ fn a_server_window_longer_than_the_configured_minute_gives_the_stricter_refill()
         "full again in {full_in} ms"
     );
 }
+
+#[test]
+fn dimensions_have_their_js_names() {
+    let names: Vec<&str> = Dim::ALL.iter().map(|d| d.name()).collect();
+    assert_eq!(names, ["requests", "inputTokens", "outputTokens", "tokens"]);
+}
