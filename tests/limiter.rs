@@ -1599,3 +1599,27 @@ fn dimensions_have_their_js_names() {
     let names: Vec<&str> = Dim::ALL.iter().map(|d| d.name()).collect();
     assert_eq!(names, ["requests", "inputTokens", "outputTokens", "tokens"]);
 }
+
+#[test]
+fn a_window_that_is_not_a_positive_number_is_taken_as_a_minute() {
+    for w in [-5.0, 0.0, f64::NAN, f64::INFINITY] {
+        let mut l = Limiter::new(Limits::default(), T0);
+        let info = RateLimitInfo {
+            requests: DimInfo {
+                limit: Some(60.0),
+                remaining: Some(59.0),
+                reset_at_ms: None,
+                window_ms: Some(w),
+                rounded: false,
+            },
+            ..RateLimitInfo::default()
+        };
+        l.observe(T0, &info);
+        // One request short of 60 per minute: full again in about a second, not at once.
+        let full_in = l.snapshot(T0)[0].reset_at_ms - T0;
+        assert!(
+            (500.0..=1_500.0).contains(&full_in),
+            "window {w}: full in {full_in} ms"
+        );
+    }
+}
