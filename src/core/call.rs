@@ -525,6 +525,9 @@ impl Engine {
             let mut limiter = Limiter::new(limits_for(config, &k.class), now_ms);
             limiter.set_latency(ASSUMED_LATENCY_MS);
             limiter.start_blind(now_ms);
+            if !config.adaptive {
+                limiter.start_probe();
+            }
             limiter
         });
         self.keys.retain(slot);
@@ -571,13 +574,24 @@ impl Engine {
                 self.timers.remove(&(key(until), id));
                 self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
             }
-            State::InFlight { .. } | State::Delivered { .. } => self.scheduler.finish(),
+            State::InFlight { .. } => {
+                self.scheduler.finish();
+                self.unanswered(call.slot);
+            }
+            State::Delivered { .. } => self.scheduler.finish(),
         }
         if let Some(d) = call.deadline {
             self.deadlines.remove(&(key(d), id));
         }
         self.keys.release(call.slot, now_ms);
         Some(call)
+    }
+
+    /// An attempt of the key in `slot` ended with no answer (aborted, timed out, a network
+    /// error): the key's other calls stop waiting for its opening probe's answer.
+    fn unanswered(&mut self, slot: Slot) {
+        self.keys.limiter_mut(slot).end_probe();
+        self.scheduler.wake(slot);
     }
 
     /// Forget a call that left the engine: its key is no longer in use by it.
@@ -648,11 +662,13 @@ impl Engine {
             let Some(call) = self.calls.get(&id) else {
                 continue;
             };
+            let slot = call.slot;
             match call.state {
                 State::InFlight { .. } => {
                     self.event(EventKind::GiveUp, id, "timeout", 0.0, now_ms);
                     self.forget(now_ms, id);
                     self.scheduler.finish();
+                    self.unanswered(slot);
                     out.push(Action::Fail {
                         id,
                         error: CallError::Timeout,
@@ -724,6 +740,10 @@ impl Engine {
                         blocker: Blocker::Paused,
                         ..
                     } => "paused",
+                    Decision::Wait {
+                        blocker: Blocker::FirstResponse,
+                        ..
+                    } => "first_response",
                     Decision::Wait {
                         blocker: Blocker::Dim(d),
                         ..
@@ -987,8 +1007,12 @@ impl Engine {
         if let Some(a) = self.adaptive.as_mut() {
             a.forget(id);
         }
-        // The reservation stays: the server may have counted the request.
+        // The reservation stays: the server may have counted the request. No answer came:
+        // the others of its key stop waiting for one (an opening probe).
         self.scheduler.finish();
+        let call = self.calls.get_mut(&id).expect("checked above");
+        let slot = call.slot;
+        self.unanswered(slot);
         let call = self.calls.get_mut(&id).expect("checked above");
         call.has_response = false;
         call.state = State::Queued; // transient
@@ -1158,12 +1182,21 @@ mod tests {
     use crate::core::backoff::Jitter;
     use crate::core::headers::DimInfo;
     use crate::core::limiter::Limits;
+    use crate::core::limiter::PROBE_MAX_MS;
 
     const T0: Ms = 1_767_225_600_000.0;
 
     fn config() -> Config {
         let mut c = Config::new();
         c.retry.backoff.jitter = Jitter::None;
+        c
+    }
+
+    /// A config with a limit too large to matter: the key knows a limit, so its calls go
+    /// at once (no opening probe; see `a_key_that_knows_no_limit_sends_one_request_first`).
+    fn config_known() -> Config {
+        let mut c = config();
+        c.limits.rpm = Some(1e9);
         c
     }
 
@@ -1292,7 +1325,7 @@ mod tests {
 
     #[test]
     fn a_call_that_cannot_be_replayed_is_never_retried() {
-        let mut e = Engine::new(config(), T0);
+        let mut e = Engine::new(config_known(), T0);
         e.set_record_events(true);
         let a = e.submit(T0, req(1.0, 1.0)).unwrap();
         let b = e.submit(T0, req(1.0, 1.0)).unwrap();
@@ -1336,7 +1369,7 @@ mod tests {
 
     #[test]
     fn non_retryable_and_spend_limit_responses_are_delivered_at_once() {
-        let mut e = Engine::new(config(), T0);
+        let mut e = Engine::new(config_known(), T0);
         let a = e.submit(T0, req(1.0, 1.0)).unwrap();
         let b = e.submit(T0, req(1.0, 1.0)).unwrap();
         e.poll(T0);
@@ -1488,7 +1521,7 @@ mod tests {
 
     #[test]
     fn abort_frees_the_queue_place_or_the_slot() {
-        let mut c = config();
+        let mut c = config_known();
         c.concurrency = Some(1);
         let mut e = Engine::new(c, T0);
         let a = e.submit(T0, req(1.0, 1.0)).unwrap();
@@ -1529,8 +1562,39 @@ mod tests {
     }
 
     #[test]
+    fn a_key_that_knows_no_limit_sends_one_request_first() {
+        let mut e = Engine::new(config(), T0);
+        let ids: Vec<Id> = (0..3)
+            .map(|_| e.submit(T0, req(1.0, 1.0)).unwrap())
+            .collect();
+        assert_eq!(sends(&e.poll(T0)), vec![ids[0]], "one probe, the rest wait");
+        let wake = e.next_wake().expect("the others wait on time too");
+        assert!(wake <= T0 + PROBE_MAX_MS, "{wake}");
+        assert_eq!(sends(&e.poll(T0 + 500.0)), Vec::<Id>::new());
+        // Its answer (headers or none) ends the opening: the rest go at once.
+        e.on_response(T0 + 600.0, ids[0], 200, &none(), None, 0.0);
+        assert_eq!(sends(&e.poll(T0 + 600.0)), ids[1..].to_vec());
+        // A key whose first request never answers holds the others at most PROBE_MAX_MS.
+        let mut e = Engine::new(config(), T0);
+        let ids: Vec<Id> = (0..2)
+            .map(|_| e.submit(T0, req(1.0, 1.0)).unwrap())
+            .collect();
+        assert_eq!(sends(&e.poll(T0)), vec![ids[0]]);
+        assert_eq!(sends(&e.poll(T0 + PROBE_MAX_MS - 1.0)), Vec::<Id>::new());
+        assert_eq!(sends(&e.poll(T0 + PROBE_MAX_MS)), vec![ids[1]]);
+        // A network error is no answer, but the others stop waiting for one.
+        let mut e = Engine::new(config(), T0);
+        let ids: Vec<Id> = (0..2)
+            .map(|_| e.submit(T0, req(1.0, 1.0)).unwrap())
+            .collect();
+        assert_eq!(sends(&e.poll(T0)), vec![ids[0]]);
+        e.on_network_error(T0 + 5.0, ids[0], 0.0);
+        assert_eq!(sends(&e.poll(T0 + 5.0)), vec![ids[1]]);
+    }
+
+    #[test]
     fn the_concurrency_cap_holds_until_the_body_is_done() {
-        let mut c = config();
+        let mut c = config_known();
         c.concurrency = Some(2);
         let mut e = Engine::new(c, T0);
         let ids: Vec<Id> = (0..3)

@@ -335,7 +335,9 @@ impl Scheduler {
                         // Short of requests, or paused: so is every entry behind it (each
                         // needs one request too), no sooner than the head. Nothing to offer.
                         let (wake, capped) = match blocker {
-                            Blocker::Paused | Blocker::Dim(Dim::Requests) => (until_ms, false),
+                            Blocker::Paused
+                            | Blocker::FirstResponse
+                            | Blocker::Dim(Dim::Requests) => (until_ms, false),
                             Blocker::Dim(_) => {
                                 self.backfill(now_ms, limiter, head, until_ms, &mut out)
                             }
