@@ -27,7 +27,7 @@ use super::budget::RetryBudget;
 use super::classify::{classify, classify_error, ErrorInfo, FailKind, Outcome, RetryKind};
 use super::config::{Config, OutputReservation};
 use super::headers::RateLimitInfo;
-use super::index::{IdMap, PairSet};
+use super::index::{time_key, time_of, IdMap, PairSet};
 use super::keys::{KeyLimits, Keys, LimitKey, Slot};
 use super::limiter::{Blocker, Cost, Decision, Dim, Limiter, Ticket, Usage};
 use super::models::limits_for;
@@ -279,22 +279,6 @@ struct Call {
     response: Option<(u16, Ms)>,
 }
 
-/// A time as an ordered key: for finite non-negative floats the bit pattern orders like the
-/// value. Negative times clamp to 0, NaN and +inf to the end.
-fn key(t: Ms) -> u64 {
-    if t.is_nan() {
-        u64::MAX
-    } else if t <= 0.0 {
-        0
-    } else {
-        t.to_bits()
-    }
-}
-
-fn unkey(k: u64) -> Ms {
-    f64::from_bits(k)
-}
-
 /// The reason string of a retry kind.
 fn retry_reason(kind: RetryKind) -> &'static str {
     match kind {
@@ -533,7 +517,7 @@ impl Engine {
         self.keys.retain(slot);
         let deadline = self.config.timeout_ms.map(|t| now_ms + t);
         if let Some(d) = deadline {
-            self.deadlines.insert((key(d), id));
+            self.deadlines.insert((time_key(d), id));
         }
         self.calls.insert(
             id,
@@ -571,7 +555,7 @@ impl Engine {
                 self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
             }
             State::Backoff { until } => {
-                self.timers.remove(&(key(until), id));
+                self.timers.remove(&(time_key(until), id));
                 self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
             }
             State::InFlight { .. } => {
@@ -581,7 +565,7 @@ impl Engine {
             State::Delivered { .. } => self.scheduler.finish(),
         }
         if let Some(d) = call.deadline {
-            self.deadlines.remove(&(key(d), id));
+            self.deadlines.remove(&(time_key(d), id));
         }
         self.keys.release(call.slot, now_ms);
         Some(call)
@@ -598,7 +582,7 @@ impl Engine {
     fn forget(&mut self, now_ms: Ms, id: Id) -> Option<Call> {
         let call = self.calls.remove(&id)?;
         if let Some(d) = call.deadline {
-            self.deadlines.remove(&(key(d), id));
+            self.deadlines.remove(&(time_key(d), id));
         }
         self.keys.release(call.slot, now_ms);
         Some(call)
@@ -636,7 +620,7 @@ impl Engine {
     pub fn poll(&mut self, now_ms: Ms) -> Vec<Action> {
         let now_ms = self.clock(now_ms);
         let mut out = Vec::new();
-        let now_key = key(now_ms);
+        let now_key = time_key(now_ms);
 
         // Backoff timers that are due: back into the queue, at their original place.
         while let Some((k, id)) = self.timers.first() {
@@ -803,8 +787,8 @@ impl Engine {
 
     /// When the driver must call [`Engine::poll`] next, if anything waits on time.
     pub fn next_wake(&self) -> Option<Ms> {
-        let timer = self.timers.first().map(|(k, _)| unkey(k));
-        let deadline = self.deadlines.first().map(|(k, _)| unkey(k));
+        let timer = self.timers.first().map(|(k, _)| time_of(k));
+        let deadline = self.deadlines.first().map(|(k, _)| time_of(k));
         let sched = if self.scheduler.is_empty() {
             None
         } else {
@@ -876,7 +860,7 @@ impl Engine {
         call.state = State::Backoff { until: at };
         call.prev_delay = wait;
         call.waiting_since = now_ms;
-        self.timers.insert((key(at), id));
+        self.timers.insert((time_key(at), id));
         self.stats.retries += 1;
         self.event(EventKind::Retry, id, reason, wait, now_ms);
         self.external(at)
@@ -964,7 +948,7 @@ impl Engine {
                 call.state = State::Delivered { ticket };
                 call.has_response = true;
                 if let Some(d) = call.deadline.take() {
-                    self.deadlines.remove(&(key(d), id));
+                    self.deadlines.remove(&(time_key(d), id));
                 }
                 Verdict::Deliver
             }
