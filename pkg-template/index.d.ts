@@ -252,7 +252,7 @@ export interface QueuedEvent extends CallEventBase {
 export interface WaitEvent extends CallEventBase {
   readonly type: "wait";
   /** What holds it: a limit's dimension, a pause after a 429, the `concurrency` cap, or calls ahead in the queue. */
-  readonly reason: Dimension | "paused" | "concurrency" | "queue";
+  readonly reason: Dimension | "paused" | "first_response" | "concurrency" | "queue";
 }
 
 /** Admitted: about to be sent; `delayMs` is how long it waited since it was queued (or its last retry was scheduled). */

@@ -157,12 +157,15 @@ fn the_engine_admits_within_the_window_only_while_no_limit_is_known() {
         e.submit(0.0, Request::default()).unwrap();
     }
     assert_eq!(sends(&e.poll(0.0)), INITIAL_WINDOW as usize);
-    // Off: everything goes.
+    // Off: one probe first, then (its answer taught nothing) everything goes.
     let mut off = engine(false);
-    for _ in 0..20 {
+    let first = off.submit(0.0, Request::default()).unwrap();
+    for _ in 1..20 {
         off.submit(0.0, Request::default()).unwrap();
     }
-    assert_eq!(sends(&off.poll(0.0)), 20);
+    assert_eq!(sends(&off.poll(0.0)), 1);
+    off.on_response(10.0, first, 200, &RateLimitInfo::default(), None, 0.0);
+    assert_eq!(sends(&off.poll(10.0)), 19);
     // Limits learned from headers: the controller stands aside.
     let info = RateLimitInfo {
         requests: DimInfo {

@@ -486,27 +486,26 @@ fn uncoordinated_processes_meet_the_aims_on_the_standard_scenario_and_the_burst_
 }
 
 #[test]
-fn uncoordinated_processes_that_learn_their_limits_never_fail_a_call() {
-    // No limits given: every process bursts its concurrency before any header arrives (the
-    // 429s of that opening are the most of them), then learns. Nothing fails, and the
-    // ratio aims hold; so does the 429 aim for four processes. (Eight: see the README.)
+fn uncoordinated_processes_that_learn_their_limits_meet_the_aims_too() {
+    // No limits given: each process opens its key with one probe request and learns from its
+    // answer before sending the rest, so the opening burst stays small. The same aims hold:
+    // four processes at most 1.10x with at most 2% 429s, eight at most 1.15x with at most 3%,
+    // no failed call (`simulate --seeds 8 --learn-limits [--variant burst]`).
     for (name, base) in [
         ("standard", Scenario::issue_default(1)),
         ("burst", Scenario::burst_variant(1)),
     ] {
         let mut base = base;
         base.pacer_limits = PacerLimits::Learned;
-        for (k, max_ratio) in [(4, 1.10), (8, 1.15)] {
+        for (k, max_ratio, max_429) in [(4, 1.10, 0.02), (8, 1.15, 0.03)] {
             let (worst, per_request, failures) = sweep(&base, k);
             println!("{name}, learned, {k} processes: worst {worst:.3}, 429s {per_request:.4}");
             assert_eq!(failures, 0, "{name}, {k} processes");
             assert!(worst <= max_ratio, "{name}, {k} processes: ratio {worst}");
-            if k == 4 {
-                assert!(
-                    per_request <= 0.02,
-                    "{name}: {per_request} 429s per request"
-                );
-            }
+            assert!(
+                per_request <= max_429,
+                "{name}, {k} processes: {per_request} 429s per request"
+            );
         }
     }
 }

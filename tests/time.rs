@@ -327,13 +327,18 @@ fn without_a_date_header_a_skewed_http_date_is_absent_or_bounded_never_negative(
         });
         // Against our clock the date is `skew + 5 s` away: in the past (retry now), within
         // maxRetryAfterMs (wait it), beyond (return the 429), or absurd (ignored: backoff).
+        // The first call goes alone (no limit is known yet); a pause too long to wait out
+        // then refuses the calls still queued (they never got a response).
         for (i, o) in run.outcome.iter().enumerate() {
-            let want = if skew + 5_000.0 > 300_000.0 && skew + 5_000.0 <= ABSURD_MS {
-                Ok(429)
-            } else {
-                Ok(200)
-            };
-            assert_eq!(*o, Some(want), "skew {skew}, call {i}: {run:?}");
+            let too_long = skew + 5_000.0 > 300_000.0 && skew + 5_000.0 <= ABSURD_MS;
+            match (too_long, i) {
+                (true, 0) => assert_eq!(*o, Some(Ok(429)), "skew {skew}: {run:?}"),
+                (true, _) => assert!(
+                    matches!(o, Some(Err(CallError::RetryAfterTooLong { .. }))),
+                    "skew {skew}, call {i}: {run:?}"
+                ),
+                (false, _) => assert_eq!(*o, Some(Ok(200)), "skew {skew}, call {i}: {run:?}"),
+            }
         }
         assert!(run.max_sleep() <= MAX_SLEEP, "skew {skew}: {run:?}");
     }
@@ -477,14 +482,12 @@ fn anthropic_resets_in_the_past_far_future_or_garbage_keep_waits_bounded() {
                         run.outcome.iter().all(|o| *o == Some(Ok(200))),
                         "{ctx}: {run:?}"
                     );
-                    // 50 per minute learned: one request per 1.2 s at worst, so a refill wait
-                    // is never longer than the minute it takes to refill the whole bucket.
+                    // 50 per minute learned: a refill wait is never longer than the minute it
+                    // takes to refill the whole bucket. A server that answers `remaining 0`
+                    // every time says others take the rest: this process then counts on the
+                    // floor of its share of the refill (a tenth), one request per 12 s at worst.
                     assert!(run.max_sleep() <= 60_001.0, "{ctx}: {run:?}");
-                    assert!(
-                        run.end - T0 <= 20.0 * 1_201.0 + 1.0,
-                        "{ctx}: {}",
-                        run.end - T0
-                    );
+                    assert!(run.end - T0 <= 20.0 * 12_001.0, "{ctx}: {}", run.end - T0);
                 }
             }
         }

@@ -27,7 +27,7 @@ use super::budget::RetryBudget;
 use super::classify::{classify, classify_error, ErrorInfo, FailKind, Outcome, RetryKind};
 use super::config::{Config, OutputReservation};
 use super::headers::RateLimitInfo;
-use super::index::{IdMap, PairSet};
+use super::index::{time_key, time_of, IdMap, PairSet};
 use super::keys::{KeyLimits, Keys, LimitKey, Slot};
 use super::limiter::{Blocker, Cost, Decision, Dim, Limiter, Ticket, Usage};
 use super::models::limits_for;
@@ -279,22 +279,6 @@ struct Call {
     response: Option<(u16, Ms)>,
 }
 
-/// A time as an ordered key: for finite non-negative floats the bit pattern orders like the
-/// value. Negative times clamp to 0, NaN and +inf to the end.
-fn key(t: Ms) -> u64 {
-    if t.is_nan() {
-        u64::MAX
-    } else if t <= 0.0 {
-        0
-    } else {
-        t.to_bits()
-    }
-}
-
-fn unkey(k: u64) -> Ms {
-    f64::from_bits(k)
-}
-
 /// The reason string of a retry kind.
 fn retry_reason(kind: RetryKind) -> &'static str {
     match kind {
@@ -525,12 +509,15 @@ impl Engine {
             let mut limiter = Limiter::new(limits_for(config, &k.class), now_ms);
             limiter.set_latency(ASSUMED_LATENCY_MS);
             limiter.start_blind(now_ms);
+            if !config.adaptive {
+                limiter.start_probe();
+            }
             limiter
         });
         self.keys.retain(slot);
         let deadline = self.config.timeout_ms.map(|t| now_ms + t);
         if let Some(d) = deadline {
-            self.deadlines.insert((key(d), id));
+            self.deadlines.insert((time_key(d), id));
         }
         self.calls.insert(
             id,
@@ -568,23 +555,34 @@ impl Engine {
                 self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
             }
             State::Backoff { until } => {
-                self.timers.remove(&(key(until), id));
+                self.timers.remove(&(time_key(until), id));
                 self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
             }
-            State::InFlight { .. } | State::Delivered { .. } => self.scheduler.finish(),
+            State::InFlight { .. } => {
+                self.scheduler.finish();
+                self.unanswered(call.slot);
+            }
+            State::Delivered { .. } => self.scheduler.finish(),
         }
         if let Some(d) = call.deadline {
-            self.deadlines.remove(&(key(d), id));
+            self.deadlines.remove(&(time_key(d), id));
         }
         self.keys.release(call.slot, now_ms);
         Some(call)
+    }
+
+    /// An attempt of the key in `slot` ended with no answer (aborted, timed out, a network
+    /// error): the key's other calls stop waiting for its opening probe's answer.
+    fn unanswered(&mut self, slot: Slot) {
+        self.keys.limiter_mut(slot).end_probe();
+        self.scheduler.wake(slot);
     }
 
     /// Forget a call that left the engine: its key is no longer in use by it.
     fn forget(&mut self, now_ms: Ms, id: Id) -> Option<Call> {
         let call = self.calls.remove(&id)?;
         if let Some(d) = call.deadline {
-            self.deadlines.remove(&(key(d), id));
+            self.deadlines.remove(&(time_key(d), id));
         }
         self.keys.release(call.slot, now_ms);
         Some(call)
@@ -622,7 +620,7 @@ impl Engine {
     pub fn poll(&mut self, now_ms: Ms) -> Vec<Action> {
         let now_ms = self.clock(now_ms);
         let mut out = Vec::new();
-        let now_key = key(now_ms);
+        let now_key = time_key(now_ms);
 
         // Backoff timers that are due: back into the queue, at their original place.
         while let Some((k, id)) = self.timers.first() {
@@ -648,11 +646,13 @@ impl Engine {
             let Some(call) = self.calls.get(&id) else {
                 continue;
             };
+            let slot = call.slot;
             match call.state {
                 State::InFlight { .. } => {
                     self.event(EventKind::GiveUp, id, "timeout", 0.0, now_ms);
                     self.forget(now_ms, id);
                     self.scheduler.finish();
+                    self.unanswered(slot);
                     out.push(Action::Fail {
                         id,
                         error: CallError::Timeout,
@@ -725,6 +725,10 @@ impl Engine {
                         ..
                     } => "paused",
                     Decision::Wait {
+                        blocker: Blocker::FirstResponse,
+                        ..
+                    } => "first_response",
+                    Decision::Wait {
                         blocker: Blocker::Dim(d),
                         ..
                     } => d.name(),
@@ -783,8 +787,8 @@ impl Engine {
 
     /// When the driver must call [`Engine::poll`] next, if anything waits on time.
     pub fn next_wake(&self) -> Option<Ms> {
-        let timer = self.timers.first().map(|(k, _)| unkey(k));
-        let deadline = self.deadlines.first().map(|(k, _)| unkey(k));
+        let timer = self.timers.first().map(|(k, _)| time_of(k));
+        let deadline = self.deadlines.first().map(|(k, _)| time_of(k));
         let sched = if self.scheduler.is_empty() {
             None
         } else {
@@ -856,7 +860,7 @@ impl Engine {
         call.state = State::Backoff { until: at };
         call.prev_delay = wait;
         call.waiting_since = now_ms;
-        self.timers.insert((key(at), id));
+        self.timers.insert((time_key(at), id));
         self.stats.retries += 1;
         self.event(EventKind::Retry, id, reason, wait, now_ms);
         self.external(at)
@@ -952,7 +956,7 @@ impl Engine {
                 call.state = State::Delivered { ticket };
                 call.has_response = true;
                 if let Some(d) = call.deadline.take() {
-                    self.deadlines.remove(&(key(d), id));
+                    self.deadlines.remove(&(time_key(d), id));
                 }
                 Verdict::Deliver
             }
@@ -995,8 +999,12 @@ impl Engine {
         if let Some(a) = self.adaptive.as_mut() {
             a.forget(id);
         }
-        // The reservation stays: the server may have counted the request.
+        // The reservation stays: the server may have counted the request. No answer came:
+        // the others of its key stop waiting for one (an opening probe).
         self.scheduler.finish();
+        let call = self.calls.get_mut(&id).expect("checked above");
+        let slot = call.slot;
+        self.unanswered(slot);
         let call = self.calls.get_mut(&id).expect("checked above");
         call.has_response = false;
         call.state = State::Queued; // transient
@@ -1166,12 +1174,21 @@ mod tests {
     use crate::core::backoff::Jitter;
     use crate::core::headers::DimInfo;
     use crate::core::limiter::Limits;
+    use crate::core::limiter::PROBE_MAX_MS;
 
     const T0: Ms = 1_767_225_600_000.0;
 
     fn config() -> Config {
         let mut c = Config::new();
         c.retry.backoff.jitter = Jitter::None;
+        c
+    }
+
+    /// A config with a limit too large to matter: the key knows a limit, so its calls go
+    /// at once (no opening probe; see `a_key_that_knows_no_limit_sends_one_request_first`).
+    fn config_known() -> Config {
+        let mut c = config();
+        c.limits.rpm = Some(1e9);
         c
     }
 
@@ -1300,7 +1317,7 @@ mod tests {
 
     #[test]
     fn a_call_that_cannot_be_replayed_is_never_retried() {
-        let mut e = Engine::new(config(), T0);
+        let mut e = Engine::new(config_known(), T0);
         e.set_record_events(true);
         let a = e.submit(T0, req(1.0, 1.0)).unwrap();
         let b = e.submit(T0, req(1.0, 1.0)).unwrap();
@@ -1344,7 +1361,7 @@ mod tests {
 
     #[test]
     fn non_retryable_and_spend_limit_responses_are_delivered_at_once() {
-        let mut e = Engine::new(config(), T0);
+        let mut e = Engine::new(config_known(), T0);
         let a = e.submit(T0, req(1.0, 1.0)).unwrap();
         let b = e.submit(T0, req(1.0, 1.0)).unwrap();
         e.poll(T0);
@@ -1496,7 +1513,7 @@ mod tests {
 
     #[test]
     fn abort_frees_the_queue_place_or_the_slot() {
-        let mut c = config();
+        let mut c = config_known();
         c.concurrency = Some(1);
         let mut e = Engine::new(c, T0);
         let a = e.submit(T0, req(1.0, 1.0)).unwrap();
@@ -1537,8 +1554,39 @@ mod tests {
     }
 
     #[test]
+    fn a_key_that_knows_no_limit_sends_one_request_first() {
+        let mut e = Engine::new(config(), T0);
+        let ids: Vec<Id> = (0..3)
+            .map(|_| e.submit(T0, req(1.0, 1.0)).unwrap())
+            .collect();
+        assert_eq!(sends(&e.poll(T0)), vec![ids[0]], "one probe, the rest wait");
+        let wake = e.next_wake().expect("the others wait on time too");
+        assert!(wake <= T0 + PROBE_MAX_MS, "{wake}");
+        assert_eq!(sends(&e.poll(T0 + 500.0)), Vec::<Id>::new());
+        // Its answer (headers or none) ends the opening: the rest go at once.
+        e.on_response(T0 + 600.0, ids[0], 200, &none(), None, 0.0);
+        assert_eq!(sends(&e.poll(T0 + 600.0)), ids[1..].to_vec());
+        // A key whose first request never answers holds the others at most PROBE_MAX_MS.
+        let mut e = Engine::new(config(), T0);
+        let ids: Vec<Id> = (0..2)
+            .map(|_| e.submit(T0, req(1.0, 1.0)).unwrap())
+            .collect();
+        assert_eq!(sends(&e.poll(T0)), vec![ids[0]]);
+        assert_eq!(sends(&e.poll(T0 + PROBE_MAX_MS - 1.0)), Vec::<Id>::new());
+        assert_eq!(sends(&e.poll(T0 + PROBE_MAX_MS)), vec![ids[1]]);
+        // A network error is no answer, but the others stop waiting for one.
+        let mut e = Engine::new(config(), T0);
+        let ids: Vec<Id> = (0..2)
+            .map(|_| e.submit(T0, req(1.0, 1.0)).unwrap())
+            .collect();
+        assert_eq!(sends(&e.poll(T0)), vec![ids[0]]);
+        e.on_network_error(T0 + 5.0, ids[0], 0.0);
+        assert_eq!(sends(&e.poll(T0 + 5.0)), vec![ids[1]]);
+    }
+
+    #[test]
     fn the_concurrency_cap_holds_until_the_body_is_done() {
-        let mut c = config();
+        let mut c = config_known();
         c.concurrency = Some(2);
         let mut e = Engine::new(c, T0);
         let ids: Vec<Id> = (0..3)

@@ -15,6 +15,24 @@
 
 use std::cmp::Ordering;
 
+/// A time as an ordered key for the timer, deadline and blocked-key indexes: for finite
+/// non-negative floats the bit pattern orders like the value. Negative times clamp to 0, NaN
+/// and +inf to the end.
+pub(crate) fn time_key(t: super::Ms) -> u64 {
+    if t.is_nan() {
+        u64::MAX
+    } else if t <= 0.0 {
+        0
+    } else {
+        t.to_bits()
+    }
+}
+
+/// The time of a [`time_key`].
+pub(crate) fn time_of(k: u64) -> super::Ms {
+    f64::from_bits(k)
+}
+
 /// A key of [`Tree`]: three `u64`s, compared in order.
 pub(crate) type Key = (u64, u64, u64);
 

@@ -34,7 +34,7 @@
 //! assert_eq!(keys.len(), 0, "idle and full: dropped (b never had a call)");
 //! ```
 
-use super::index::{IdMap, PairSet};
+use super::index::{time_key, IdMap, PairSet};
 use super::limiter::{DimState, Limiter};
 use super::Ms;
 
@@ -114,17 +114,6 @@ pub struct Keys {
     order: PairSet,
     serial: u64,
     count: usize,
-}
-
-/// A time as an ordered key (finite, non-negative times order like their bits).
-fn time_key(t: Ms) -> u64 {
-    if t.is_nan() {
-        u64::MAX
-    } else if t <= 0.0 {
-        0
-    } else {
-        t.to_bits()
-    }
 }
 
 impl Keys {

@@ -202,6 +202,17 @@ impl Usage {
     }
 }
 
+/// The opening of a limiter that knows no limit: one request goes first, and the others wait
+/// for its answer (which may teach the limits), or at most [`PROBE_MAX_MS`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Probe {
+    /// When the first request went out; `None` until it does.
+    sent_at: Option<Ms>,
+}
+
+/// How long the others wait for the first response of a limiter that knows no limit, at most.
+pub const PROBE_MAX_MS: Ms = 10_000.0;
+
 /// Why a request cannot go now.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Blocker {
@@ -209,6 +220,9 @@ pub enum Blocker {
     Dim(Dim),
     /// A 429 paused everything.
     Paused,
+    /// No limit is known yet and the first request is out: the rest wait for its answer
+    /// ([`Limiter::start_blind`]).
+    FirstResponse,
 }
 
 /// The answer to "may this request go now?".
@@ -343,6 +357,9 @@ pub struct Limiter {
     /// How long a request may take to reach the server after admission (0: at once, the
     /// exact mirror); see [`Limiter::set_latency`].
     latency_ms: Ms,
+    /// While no limit is known and no response has come: `None` before the first admission's
+    /// probe starts, else when the others stop waiting for its answer.
+    probe: Option<Probe>,
 }
 
 impl Limiter {
@@ -376,6 +393,7 @@ impl Limiter {
             unmetered: [0.0; 4],
             unmetered_at_ms: now_ms,
             latency_ms: 0.0,
+            probe: None,
         }
     }
 
@@ -394,6 +412,23 @@ impl Limiter {
                 slot.apply_share(now, 1.0);
             }
         }
+    }
+
+    /// Open with a probe when no limit is known: one request goes first, and the others wait
+    /// for its answer (which may teach the limits), or at most [`PROBE_MAX_MS`]. Several
+    /// processes that know nothing would otherwise all send their whole concurrency at once,
+    /// before any header can say how much room there is. The engine opens this way unless
+    /// its adaptive mode paces the opening; a bare limiter does not.
+    pub fn start_probe(&mut self) {
+        if self.slots.iter().all(Option::is_none) {
+            self.probe = Some(Probe { sent_at: None });
+        }
+    }
+
+    /// The opening probe's request failed without an answer (a network error): the others
+    /// stop waiting for it.
+    pub fn end_probe(&mut self) {
+        self.probe = None;
     }
 
     /// `now_ms`, but never earlier than the latest time seen.
@@ -463,6 +498,18 @@ impl Limiter {
                 until_ms: until.max(p),
                 blocker: Blocker::Paused,
             };
+        }
+        if let Some(Probe {
+            sent_at: Some(t), ..
+        }) = self.probe
+        {
+            let end = t + PROBE_MAX_MS;
+            if now < end && blocker.is_none() {
+                return Decision::Wait {
+                    until_ms: end,
+                    blocker: Blocker::FirstResponse,
+                };
+            }
         }
         match blocker {
             None => Decision::Admit(Ticket {
@@ -540,6 +587,9 @@ impl Limiter {
         let decision = self.check(now, cost);
         if let Decision::Admit(ticket) = &decision {
             self.admissions += 1;
+            if let Some(p) = self.probe.as_mut() {
+                p.sent_at.get_or_insert(now);
+            }
             let dt = now - self.unmetered_at_ms;
             for dim in Dim::ALL {
                 let u = &mut self.unmetered[dim as usize];
@@ -729,6 +779,8 @@ impl Limiter {
     /// [`Limiter::pause_until`].
     pub fn observe(&mut self, now_ms: Ms, info: &RateLimitInfo) -> bool {
         let now = self.tick(now_ms);
+        // A response came: the opening probe (if any) is answered.
+        self.probe = None;
         let specific = !(info.input_tokens.is_empty() && info.output_tokens.is_empty());
         let mut changed = false;
         changed |= self.observe_dim(now, Dim::Requests, &info.requests);

@@ -71,7 +71,7 @@
 //! assert_eq!(p.wake_at_ms, Some(30_001.0));
 //! ```
 
-use super::index::{IdMap, Key, PairSet, Tree};
+use super::index::{time_key, IdMap, Key, PairSet, Tree};
 use super::keys::Slot;
 use super::limiter::{Blocker, Cost, Decision, Dim, Limiter, Ticket};
 use super::Ms;
@@ -110,17 +110,6 @@ pub type Refuse<'a> = &'a dyn Fn(&Limiter, Ms, Cost, &Decision) -> Option<Ms>;
 /// stay distinct).
 fn queue_key(priority: i32, seq: u64, id: Id) -> Key {
     ((i64::from(i32::MAX) - i64::from(priority)) as u64, seq, id)
-}
-
-/// A time as an ordered key (finite, non-negative times order like their bits).
-fn time_key(t: Ms) -> u64 {
-    if t.is_nan() {
-        u64::MAX
-    } else if t <= 0.0 {
-        0
-    } else {
-        t.to_bits()
-    }
 }
 
 /// One queued call.
@@ -335,7 +324,9 @@ impl Scheduler {
                         // Short of requests, or paused: so is every entry behind it (each
                         // needs one request too), no sooner than the head. Nothing to offer.
                         let (wake, capped) = match blocker {
-                            Blocker::Paused | Blocker::Dim(Dim::Requests) => (until_ms, false),
+                            Blocker::Paused
+                            | Blocker::FirstResponse
+                            | Blocker::Dim(Dim::Requests) => (until_ms, false),
                             Blocker::Dim(_) => {
                                 self.backfill(now_ms, limiter, head, until_ms, &mut out)
                             }

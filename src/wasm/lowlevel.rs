@@ -147,6 +147,7 @@ impl LimiterState {
                 let blocker = match blocker {
                     Blocker::Dim(d) => d as usize as f64,
                     Blocker::Paused => 4.0,
+                    Blocker::FirstResponse => 5.0,
                 };
                 (1.0, [(until_ms - now_ms).max(0.0), blocker, 0.0])
             }

@@ -84,6 +84,9 @@ describe("the concurrency cap", () => {
     // Requests the server never answers: all of them are at the server at once, then aborted.
     for (const options of [{}, { concurrency: Infinity }]) {
       const free = env.make(options);
+      // The first answer ends the opening probe (one request first while no limit is known).
+      await (await free.fetch(env.url, anthropicInit())).text();
+      env.mock.reset();
       const controller = new AbortController();
       const stall = { signal: controller.signal, headers: { "x-mock-fault": "stall" } };
       const calls = Array.from({ length: 5 }, () => outcome(free.fetch(env.url, anthropicInit(stall))));
