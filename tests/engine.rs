@@ -672,6 +672,11 @@ fn a_pause_of_exactly_max_retry_after_is_waited_out() {
 fn a_call_held_by_the_concurrency_cap_says_so() {
     let mut c = config();
     c.concurrency = Some(1);
+    // A known limit, so no opening probe holds the second call (that reason comes first).
+    c.limits = Limits {
+        rpm: Some(1_000.0),
+        ..Default::default()
+    };
     let mut e = Engine::new(c, T0);
     assert_eq!(e.config().concurrency, Some(1));
     e.set_record_events(true);
