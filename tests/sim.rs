@@ -605,3 +605,31 @@ fn a_uniform_response_latency_replaces_the_model_time() {
     bad.response_latency_ms = Some((5.0, 1.0));
     assert!(bad.validate().is_err());
 }
+
+#[test]
+fn a_lone_process_on_a_short_fast_batch_does_not_mistake_its_own_transit_for_others() {
+    // Limits scaled up (a 30 s lower bound) and answers in 100-300 ms: the opening's transit
+    // reservation is given back as each answer arrives. Counted after the server's figures
+    // had already placed the level, it lifted the copy above the server, which read as other
+    // processes drawing, and a lone process halved its share: 1.37x the bound.
+    for seed in 1..=4 {
+        let mut s = Scenario::issue_default(1);
+        s.seed = seed;
+        s.workload.requests = 400;
+        s.server.limits = Limits {
+            rpm: Some(937.0),
+            itpm: Some(562_000.0),
+            otpm: Some(150_000.0),
+            tpm: None,
+        };
+        s.server.response_latency_ms = Some((100.0, 300.0));
+        let r = run(&s, StrategyKind::Pacer);
+        check_consistent(&s, &r);
+        assert_eq!(r.rate_limited, 0, "seed {seed}");
+        assert!(
+            r.ratio <= 1.10,
+            "seed {seed}: makespan / lower bound = {}",
+            r.ratio
+        );
+    }
+}

@@ -304,6 +304,12 @@ struct Slot {
     /// time: a response can arrive, and teach a bucket, in the very millisecond its request
     /// was admitted.)
     since: u64,
+    /// The admission serial at the last response that placed this bucket's level (its
+    /// figures). A ticket admitted earlier had reached the server by then or is counted in
+    /// flight: its transit is in the server's figures, so its arrival adjusts nothing more
+    /// (else the give-back would count twice, lift the copy above the server, and read as
+    /// others' draw).
+    synced: u64,
 }
 
 impl Slot {
@@ -382,6 +388,7 @@ impl Limiter {
                     share: Share::alone(now_ms),
                     configured: Some(l),
                     since: 0,
+                    synced: 0,
                 });
             }
         }
@@ -634,6 +641,9 @@ impl Limiter {
             let Some(slot) = self.slot(dim) else {
                 continue;
             };
+            if slot.synced > ticket.serial {
+                continue;
+            }
             let h = ticket.headroom[dim as usize];
             let delta =
                 wasted(&slot.bucket, h, transit_ms) - wasted(&slot.bucket, h, ticket.latency_ms);
@@ -819,6 +829,7 @@ impl Limiter {
                     share: Share::learned(now, false),
                     configured: None,
                     since: admissions,
+                    synced: admissions,
                 })
             }
             (Some(slot), Some(l)) => {
@@ -909,6 +920,7 @@ impl Limiter {
             }
             slot.apply_share(now, slot.share.share());
             slot.bucket.set_level(now, target);
+            slot.synced = admissions;
         }
         changed
     }
