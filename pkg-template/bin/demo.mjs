@@ -69,7 +69,7 @@ const FILLER = (() => {
  * @param {number} n
  * @param {number} seed
  */
-function localBodies(n, seed) {
+export function localBodies(n, seed) {
   const rand = prng(seed);
   const bodies = [];
   for (let i = 0; i < n; i++) {
@@ -112,7 +112,7 @@ export function lowerBoundMs(limits, totals) {
  * @param {any[]} bodies
  * @param {number} seconds
  */
-function scaledLimits(bodies, seconds) {
+export function scaledLimits(bodies, seconds) {
   const totals = { requests: bodies.length, input: 0, output: 0 };
   let maxInput = 0;
   for (const b of bodies) {

@@ -1,0 +1,199 @@
+// Benchmark (g), a fleet: K Node processes, each with its own pacer, share one organisation's
+// limits on one loopback server that meters like Anthropic (the demo's server:
+// pkg/bin/mock-server.mjs), with and without a shared store.
+//
+//   node scripts/bench/fleet.mjs [--processes 2,4,8,16] [--requests N] [--seconds S]
+//                                [--concurrency C] [--seed N] [--store none,redis]
+//
+// The workload is the demo's (input lognormal median 1,500 tokens, max_tokens 1,024, output
+// decided by the server in [100, 1,024]); its N requests are dealt round-robin to the K
+// processes, which all start together and send theirs at once. The server's limits are Tier
+// 1's proportions scaled so that the batch's lower bound is about S seconds (so a run takes
+// under a minute in real time). No process is given limits: each learns them from the
+// headers, alone (`none`) or through the store (`redis`: a `redis-server` this script starts
+// on a free loopback port, and `llm-pacer/redis` with ioredis in every process).
+//
+// Printed per K and store: makespan / lower bound, 429s (per request sent to the server),
+// calls that failed, and with a store the latency each store operation added (p50 / p99 of
+// the store's own calls, timed in the processes). Aims with the store (issue 11): no failed
+// call, at most 0.5% 429s, at most 1.05x the lower bound at K = 16.
+
+import { fork, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+
+const self = fileURLToPath(import.meta.url);
+
+if (process.argv[2] === "--child") {
+  await child();
+} else {
+  await main();
+}
+
+/** One process of the fleet: waits for its work, runs it through its own pacer, reports. */
+async function child() {
+  const { Pacer } = await import("llm-pacer");
+  const [work] = await once(process, "message");
+  /** @type {number[]} */
+  const storeMs = [];
+  let store;
+  let client;
+  if (work.redisUrl) {
+    const { redisStore } = await import("llm-pacer/redis");
+    const { default: Redis } = await import("ioredis");
+    client = new Redis(work.redisUrl);
+    store = timed(redisStore(client, { prefix: work.prefix }), storeMs);
+  }
+  const pacer = new Pacer({ concurrency: work.concurrency, ...(store ? { store } : {}) });
+  process.send?.({ ready: true });
+  await once(process, "message"); // go
+  let ok = 0;
+  let failed = 0;
+  /** @type {string[]} */
+  const errors = [];
+  await Promise.all(
+    work.bodies.map(async (/** @type {any} */ body) => {
+      try {
+        const res = await pacer.fetch(`${work.url}/v1/messages`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-api-key": "sk-ant-fleet-bench", "anthropic-version": "2023-06-01" },
+          body: JSON.stringify(body),
+        });
+        await res.arrayBuffer();
+        if (res.ok) ok++;
+        else {
+          failed++;
+          if (errors.length < 3) errors.push(`HTTP ${res.status}`);
+        }
+      } catch (e) {
+        failed++;
+        if (errors.length < 3) errors.push(String(/** @type {any} */ (e)?.code ?? e));
+      }
+    }),
+  );
+  const stats = pacer.stats();
+  process.send?.({ ok, failed, errors, rateLimited: stats.rateLimited, storeMs });
+  client?.disconnect();
+  process.exit(0);
+}
+
+/**
+ * The store with each of its methods timed (ms per call, into `into`).
+ * @param {any} store @param {number[]} into
+ */
+function timed(store, into) {
+  return new Proxy(store, {
+    get(target, name, receiver) {
+      const v = Reflect.get(target, name, receiver);
+      if (typeof v !== "function") return v;
+      return (/** @type {any[]} */ ...args) => {
+        const t = performance.now();
+        const p = v.apply(target, args);
+        return Promise.resolve(p).finally(() => into.push(performance.now() - t));
+      };
+    },
+  });
+}
+
+async function main() {
+  const { localBodies, scaledLimits, lowerBoundMs } = await import("../../pkg/bin/demo.mjs");
+  const { startMockServer } = await import("../../pkg/bin/mock-server.mjs");
+  const args = process.argv.slice(2);
+  const opt = (/** @type {string} */ name, /** @type {string} */ dflt) => {
+    const i = args.indexOf(name);
+    return i < 0 ? dflt : args[i + 1];
+  };
+  const ks = opt("--processes", "2,4,8,16").split(",").map(Number);
+  const n = Number(opt("--requests", "400"));
+  const seconds = Number(opt("--seconds", "30"));
+  const concurrency = Number(opt("--concurrency", "5"));
+  const seed = Number(opt("--seed", "1"));
+  const stores = opt("--store", "none,redis").split(",");
+
+  const bodies = localBodies(n, seed);
+  const { limits } = scaledLimits(bodies, seconds);
+  let redis;
+  if (stores.includes("redis")) redis = await startRedis();
+  console.log(
+    `fleet: ${n} requests dealt to K processes (concurrency ${concurrency} each), limits RPM ${limits.rpm}, ` +
+      `ITPM ${limits.itpm}, OTPM ${limits.otpm} (Tier 1 scaled; lower bound about ${seconds} s); limits learned from headers\n`,
+  );
+  const rows = [["K", "store", "makespan / lower bound", "429s", "failed", "store p50 / p99 per op"]];
+  try {
+    for (const k of ks) {
+      for (const store of stores) {
+        const r = await run({ k, store, bodies, limits, concurrency, redisUrl: redis?.url, lowerBoundMs, startMockServer, seed });
+        rows.push(r);
+        console.log(rows[rows.length - 1].join("  |  "));
+      }
+    }
+  } finally {
+    redis?.stop();
+  }
+  console.log();
+  const width = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const [i, r] of rows.entries()) {
+    console.log(`| ${r.map((x, c) => x.padEnd(width[c])).join(" | ")} |`);
+    if (i === 0) console.log(`|${width.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  }
+}
+
+/** @param {any} a */
+async function run(a) {
+  const server = await a.startMockServer({ limits: a.limits });
+  const procs = Array.from({ length: a.k }, () => fork(self, ["--child"], { stdio: ["ignore", "inherit", "inherit", "ipc"] }));
+  try {
+    const prefix = `fleet-${process.pid}-${a.k}-${Date.now()}`;
+    for (const [i, p] of procs.entries()) {
+      p.send({
+        url: server.url,
+        concurrency: a.concurrency,
+        bodies: a.bodies.filter((/** @type {any} */ _, j) => j % a.k === i),
+        redisUrl: a.store === "redis" ? a.redisUrl : undefined,
+        prefix,
+      });
+    }
+    await Promise.all(procs.map((p) => once(p, "message")));
+    const results = procs.map((p) => once(p, "message").then(([m]) => m));
+    const t0 = performance.now();
+    for (const p of procs) p.send({ go: true });
+    const done = await Promise.all(results);
+    const makespan = performance.now() - t0;
+    const s = server.stats;
+    const lb = a.lowerBoundMs(a.limits, { requests: s.admitted, input: s.inputTokens, output: s.outputTokens });
+    const failed = done.reduce((x, d) => x + d.failed, 0);
+    const storeMs = done.flatMap((d) => d.storeMs).sort((x, y) => x - y);
+    const pct = (/** @type {number} */ q) => storeMs[Math.min(storeMs.length - 1, Math.floor(q * storeMs.length))];
+    const errs = [...new Set(done.flatMap((d) => d.errors))].slice(0, 3);
+    return [
+      String(a.k),
+      a.store,
+      `${(makespan / lb).toFixed(3)} (${(makespan / 1000).toFixed(1)} s / ${(lb / 1000).toFixed(1)} s)`,
+      `${s.rateLimited} (${((100 * s.rateLimited) / Math.max(1, s.requests)).toFixed(1)}%)`,
+      `${failed}${errs.length ? ` (${errs.join(", ")})` : ""}`,
+      storeMs.length ? `${pct(0.5).toFixed(2)} / ${pct(0.99).toFixed(2)} ms (${storeMs.length} ops)` : "-",
+    ];
+  } finally {
+    for (const p of procs) p.kill();
+    await server.close();
+  }
+}
+
+/** A `redis-server` on a free loopback port, with no persistence; `stop()` ends it. */
+async function startRedis() {
+  const port = await new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = /** @type {import("node:net").AddressInfo} */ (s.address());
+      s.close(() => resolve(port));
+    });
+  });
+  const proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise((resolve, reject) => {
+    proc.once("error", reject);
+    proc.stdout.on("data", (d) => String(d).includes("Ready to accept connections") && resolve(undefined));
+  });
+  return { url: `redis://127.0.0.1:${port}`, stop: () => proc.kill() };
+}
