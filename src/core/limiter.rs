@@ -46,6 +46,7 @@
 use super::bucket::Bucket;
 use super::headers::{DimInfo, RateLimitInfo};
 use super::share::{decay, Share, MIN_SHARE};
+use super::transit;
 use super::{clamp, Ms};
 
 /// A metered dimension.
@@ -304,15 +305,25 @@ struct Slot {
     /// time: a response can arrive, and teach a bucket, in the very millisecond its request
     /// was admitted.)
     since: u64,
-    /// The admission serial at the last response that placed this bucket's level (its
-    /// figures). A ticket admitted earlier had reached the server by then or is counted in
-    /// flight: its transit is in the server's figures, so its arrival adjusts nothing more
-    /// (else the give-back would count twice, lift the copy above the server, and read as
-    /// others' draw).
-    synced: u64,
+    /// Transit given back ([`Limiter::arrived`]) since the server's figures last placed the
+    /// level. The figures may already show those tokens (the request reached the server
+    /// sooner than reserved): a copy above the server by this much is our own transit
+    /// counted twice, not others' draw, and is corrected without cutting the share. Kept
+    /// while the figures agree with the copy, forgotten over [`transit::MAX_MS`] (by then the
+    /// figures show every transit), and when.
+    transit_back: f64,
+    transit_back_at: Ms,
 }
 
 impl Slot {
+    /// [`Slot::transit_back`] now.
+    fn transit_back(&self, now: Ms) -> f64 {
+        decay(
+            self.transit_back,
+            now - self.transit_back_at,
+            transit::MAX_MS,
+        )
+    }
     fn source(&self) -> Source {
         if self.configured.is_some() {
             Source::Configured
@@ -388,7 +399,8 @@ impl Limiter {
                     share: Share::alone(now_ms),
                     configured: Some(l),
                     since: 0,
-                    synced: 0,
+                    transit_back: 0.0,
+                    transit_back_at: now_ms,
                 });
             }
         }
@@ -641,14 +653,17 @@ impl Limiter {
             let Some(slot) = self.slot(dim) else {
                 continue;
             };
-            if slot.synced > ticket.serial {
-                continue;
-            }
             let h = ticket.headroom[dim as usize];
             let delta =
                 wasted(&slot.bucket, h, transit_ms) - wasted(&slot.bucket, h, ticket.latency_ms);
             if delta != 0.0 {
                 self.adjust(dim, now, ticket.serial, delta);
+                if let Some(slot) = self.slots[dim as usize].as_mut() {
+                    if delta < 0.0 && slot.covers(ticket.serial) {
+                        slot.transit_back = slot.transit_back(now) - delta;
+                        slot.transit_back_at = now;
+                    }
+                }
             }
         }
     }
@@ -829,7 +844,8 @@ impl Limiter {
                     share: Share::learned(now, false),
                     configured: None,
                     since: admissions,
-                    synced: admissions,
+                    transit_back: 0.0,
+                    transit_back_at: now,
                 })
             }
             (Some(slot), Some(l)) => {
@@ -916,11 +932,14 @@ impl Limiter {
                 let others = slot.bucket.capacity() - ours > hi;
                 slot.share = Share::learned(now, others);
             } else {
-                slot.share.observed(now, window, level > hi);
+                let own_transit = slot.transit_back(now);
+                slot.share.observed(now, window, level - own_transit > hi);
             }
             slot.apply_share(now, slot.share.share());
+            if target != level {
+                slot.transit_back = 0.0;
+            }
             slot.bucket.set_level(now, target);
-            slot.synced = admissions;
         }
         changed
     }
