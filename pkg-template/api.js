@@ -10,6 +10,7 @@
  *   before first use)
  * @param {() => boolean} [isReady] for `llm-pacer/slim`: has `init` run?
  */
+// biome-ignore lint/correctness/noUnusedVariables: the build pastes this file into every entry, which calls it
 function createApi(glue, isReady) {
   /** Throw unless the Wasm module is ready (only `llm-pacer/slim` can be used too early). */
   function ensureReady(what) {
@@ -179,7 +180,7 @@ function createApi(glue, isReady) {
     const LIMIT = "a number greater than 0 and at most 1e12";
     if (limits) {
       checkKeys(limits, OPTIONS["limits."], "limits.");
-      DIMS4.forEach((k, i) => (n[i] = num(limits, k, `limits.${k}`)));
+      for (const [i, k] of DIMS4.entries()) n[i] = num(limits, k, `limits.${k}`);
     }
     // `limits.models`: per model class, flat for the Wasm side (class, rpm, tpm, itpm, otpm).
     const models = limits?.models;
@@ -275,7 +276,7 @@ function createApi(glue, isReady) {
       const v = n[i];
       if (v !== undefined && !(v >= lo && v <= hi)) throw optionError(0, path, expected);
     };
-    DIMS4.forEach((k, i) => range(i, `limits.${k}`, MIN_POSITIVE, 1e12, LIMIT));
+    for (const [i, k] of DIMS4.entries()) range(i, `limits.${k}`, MIN_POSITIVE, 1e12, LIMIT);
     range(6, "retry.initialDelayMs", 0, 864e5, MS);
     range(7, "retry.maxDelayMs", 0, 864e5, MS);
     if ((n[7] ?? 6e4) < (n[6] ?? 1e3)) {
@@ -504,7 +505,7 @@ function createApi(glue, isReady) {
     /** The next delay in ms, or `undefined`: stop (retries exhausted, or the hint is too long). */
     next(hintMs) {
       const d = this.#raw.op(0, 0, hintMs ?? NaN);
-      return d === d ? d : undefined;
+      return Number.isNaN(d) ? undefined : d;
     }
     /** Start again from the first retry. */
     reset() {
@@ -576,7 +577,7 @@ function createApi(glue, isReady) {
       const r = {};
       DIMS.forEach((d, i) => {
         const [limit, remaining, resetAt, source] = read(this.#raw, 4 * i, 4);
-        if (limit === limit) r[d] = { limit, remaining, resetAt, source: ["configured", "headers", "configured+headers"][source] };
+        if (!Number.isNaN(limit)) r[d] = { limit, remaining, resetAt, source: ["configured", "headers", "configured+headers"][source] };
       });
       return r;
     }
@@ -622,14 +623,16 @@ function createApi(glue, isReady) {
     low().op(8, headerText(headers), now);
     const v = read(low(), 0, 34);
     const r = {};
-    const put = (o, k, x) => x === x && (o[k] = x);
+    const put = (o, k, x) => {
+      if (!Number.isNaN(x)) o[k] = x;
+    };
     put(r, "retryAfterMs", v[0]);
-    put(r, "shouldRetry", v[1] === v[1] ? v[1] == 1 : NaN);
+    put(r, "shouldRetry", Number.isNaN(v[1]) ? NaN : v[1] == 1);
     put(r, "serverDate", v[2]);
-    if (v[3]) r.family = [, "anthropic", "openai", "ietf", "groq", "mistral", "x-ratelimit", "together"][v[3]];
+    if (v[3]) r.family = [undefined, "anthropic", "openai", "ietf", "groq", "mistral", "x-ratelimit", "together"][v[3]];
     [...DIMS, "priorityInputTokens", "priorityOutputTokens"].forEach((d, k) => {
       const e = {};
-      FIELDS.forEach((f, j) => put(e, f, f == "rounded" && v[4 + 5 * k + j] ? true : v[4 + 5 * k + j]));
+      for (const [j, f] of FIELDS.entries()) put(e, f, f == "rounded" && v[4 + 5 * k + j] ? true : v[4 + 5 * k + j]);
       if (Object.keys(e).length) r[d] = e;
     });
     return r;
@@ -647,9 +650,9 @@ function createApi(glue, isReady) {
     const hint = low().op(10, 0, 0);
     const r = {
       action: kind ? (kind < 4 ? "retry" : "fail") : "success",
-      reason: [, "rate_limited", "overloaded", , , "should_retry_false", "spend_limit", "insufficient_quota"][kind] ?? `status_${status}`,
+      reason: [undefined, "rate_limited", "overloaded", undefined, undefined, "should_retry_false", "spend_limit", "insufficient_quota"][kind] ?? `status_${status}`,
     };
-    if (kind && kind < 4 && hint === hint) r.retryAfterMs = hint;
+    if (kind && kind < 4 && !Number.isNaN(hint)) r.retryAfterMs = hint;
     return r;
   }
 

@@ -10,6 +10,7 @@ const SIMULATE_OPTIONS = {
 };
 
 /** `config` (an object or its JSON), checked for unknown keys at every level. */
+// biome-ignore lint/correctness/noUnusedVariables: the build pastes this file into the simulate entries, which call it
 function checkScenario(config) {
   const o = typeof config == "string" ? JSON.parse(config) : config;
   if (typeof o != "object" || o === null) return config;

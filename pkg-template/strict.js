@@ -2,6 +2,7 @@
 // api.js says so): an unknown key is a TypeError naming it and the closest known key.
 
 /** Throw a TypeError for the first key of `o` not in `known` (space-separated), naming the closest known one. */
+// biome-ignore lint/correctness/noUnusedVariables: the build pastes this file into entries that call it
 function checkKeys(o, known, path) {
   const names = known.split(" ");
   for (const k of Object.keys(o)) {

@@ -14,6 +14,9 @@ step "cargo clippy (native and wasm32)"
 cargo clippy --all-targets -- -D warnings
 cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 
+step "biome lint (the JavaScript: package, tests, page, scripts)"
+npx --no-install biome lint
+
 step "cargo test (core, simulator, property tests, doc tests)"
 cargo test
 

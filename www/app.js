@@ -120,7 +120,7 @@ function scenarioFromForm(form) {
 function renderTable(reports) {
   const body = $("#results tbody");
   body.replaceChildren(
-    ...reports.map((r) => {
+    ...reports.flatMap((r) => {
       const style = STYLE[r.strategy] ?? {};
       const name = h("th", { scope: "row", title: DESCRIBE[r.strategy] ?? "" }, h("span", { class: "swatch", style: `color:${style.color}` }), r.strategy);
       const cells = [
@@ -145,7 +145,7 @@ function renderTable(reports) {
         ),
       );
       return [row, ...classRows];
-    }).flat(),
+    }),
   );
   const note = [];
   if (reports.some((r) => r.failures > 0)) note.push("Failures are requests given up on: a strategy that gives up finishes sooner, so its makespan and ratio do not compare.");
@@ -219,7 +219,7 @@ function renderPlots() {
 
 function renderLegend(reports) {
   const legend = $("#legend");
-  legend.querySelectorAll("label").forEach((l) => l.remove());
+  for (const l of legend.querySelectorAll("label")) l.remove();
   for (const r of reports) {
     const box = h("input", { type: "checkbox", checked: !state.hidden.has(r.strategy), value: r.strategy });
     box.addEventListener("change", () => {

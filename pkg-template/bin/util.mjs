@@ -129,7 +129,9 @@ export function percentile(sorted, p) {
  */
 export function table(rows, o = {}) {
   const widths = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  for (const r of rows) {
+    for (const [i, c] of r.entries()) widths[i] = Math.max(widths[i] ?? 0, c.length);
+  }
   const left = new Set([0, ...(o.left ?? [])]);
   return rows
     .map((r) =>

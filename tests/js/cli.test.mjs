@@ -54,7 +54,7 @@ test("demo: a short batch finishes with every request done, no 429 reaching the 
   assert.ok(progress.length >= 2, `progress lines:\n${out}`);
   assert.match(progress.at(-1), /20\/20 done .* queue 0 .* finished$/);
   // Tokens used in the last minute beside the limit, never written as one fraction.
-  assert.match(progress.at(-1), /  used in last min: input \d+(\.\d)?k? \(limit \d+(\.\d)?k?\/min\), output \d+(\.\d)?k? \(limit \d+(\.\d)?k?\/min\)  /);
+  assert.match(progress.at(-1), / {2}used in last min: input \d+(\.\d)?k? \(limit \d+(\.\d)?k?\/min\), output \d+(\.\d)?k? \(limit \d+(\.\d)?k?\/min\) {2}/);
   assert.match(out, /^ {2}requests\s+20\/20 done \(20 x 200\), 0 failed$/m);
   assert.match(out, /^ {2}429s\s+\d+ seen by llm-pacer, 0 reached the caller$/m);
   const lb = out.match(/^ {2}lower bound\s+(\d+\.\d) s/m);

@@ -18,7 +18,7 @@ const CALLS = 40;
 const prompt = (i, n) => `Call ${i}: ${"lorem ipsum ".repeat(Math.ceil(n / 12))}`.slice(0, n);
 
 describe("@anthropic-ai/sdk through pacer.fetch", () => {
-  async function burst(env, client) {
+  async function burst(_env, client) {
     const params = (i) => ({
       model: "claude-test",
       max_tokens: 50,

@@ -191,7 +191,7 @@ test("new Pacer({ preset }): sets the limits, explicit limits win, unknown names
 // --- the page in Chromium --------------------------------------------------------------------
 
 /** A fresh browser with its own profile directory; `use(page, errors)` runs in it. */
-async function withPage(t, viewport, use) {
+async function withPage(_t, viewport, use) {
   if (noChromium) assert.fail(`${noChromium}: the browser tests need it (scripts/setup.sh as root installs it)`);
   const profile = mkdtempSync(join(tmpdir(), "llm-pacer-www-"));
   const ctx = await chromium.launchPersistentContext(profile, {

@@ -120,7 +120,7 @@ function rateLimitHeaders(limiter, nowMs, mode) {
     input && output ? (output.level(nowMs) < input.level(nowMs) ? 'output' : 'input') : input ? 'input' : output ? 'output' : null;
   if (tightest) put('tokens', tightest, true);
   if (mode === 'malformed') {
-    Object.keys(h).forEach((k, i) => (h[k] = MALFORMED[i % MALFORMED.length]));
+    for (const [i, k] of Object.keys(h).entries()) h[k] = MALFORMED[i % MALFORMED.length];
   }
   return h;
 }

@@ -1226,7 +1226,7 @@ function makeEntry(fields) {
   });
   Object.defineProperty(entry, inspect.custom, {
     enumerable: false,
-    value(/** @type {number} */ depth, /** @type {any} */ opts, /** @type {typeof inspect} */ insp) {
+    value(/** @type {number} */ _depth, /** @type {any} */ opts, /** @type {typeof inspect} */ insp) {
       return (insp ?? inspect)({ ...entry, headers: redactHeaders(entry.headers) }, opts);
     },
   });

@@ -84,7 +84,7 @@ function rateLimitHeaders(limiter, nowMs, mode, ietf) {
     h.ratelimit = states.join(', ');
   }
   if (mode === 'malformed') {
-    Object.keys(h).forEach((k, i) => (h[k] = MALFORMED[i % MALFORMED.length]));
+    for (const [i, k] of Object.keys(h).entries()) h[k] = MALFORMED[i % MALFORMED.length];
   }
   return h;
 }
