@@ -62,6 +62,50 @@ function createApi(glue, isReady) {
     Object.defineProperty(C.prototype, "name", { value: C.name, writable: true, configurable: true });
   }
 
+  // --- A trap (a panic in the Wasm module: a bug) leaves that instance of the module unusable
+  // and the promises of its calls unsettled (src/wasm/trap.rs): the panic hook calls back here
+  // first, and every pending call, and every later use, gets one `INTERNAL` error instead.
+  let trapped;
+  /** The reject functions of the calls in progress, across every pacer of this module. */
+  const pending = new Set();
+  let hooked = false;
+  /** Throw the `INTERNAL` error once the module trapped; register the trap hook once. */
+  function live() {
+    if (trapped) throw trapped;
+    if (!hooked) {
+      hooked = true;
+      glue.onTrap(() => {
+        trapped ??= new PacerError(
+          "INTERNAL",
+          "llm-pacer: internal error (a bug in llm-pacer: please report it); this instance of the module can no longer be used",
+        );
+        for (const reject of pending) reject(trapped);
+        pending.clear();
+      });
+    }
+  }
+  /** `run()`'s promise, rejected with the `INTERNAL` error if the module traps meanwhile. */
+  function guarded(run) {
+    try {
+      live();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise((resolve, reject) => {
+      pending.add(reject);
+      const done = () => pending.delete(reject);
+      try {
+        run().then(
+          (v) => (done(), resolve(v)),
+          (e) => (done(), reject(trapped ?? e)),
+        );
+      } catch (e) {
+        done();
+        reject(trapped ?? e);
+      }
+    });
+  }
+
   const DIMENSIONS = {
     requests: "requests",
     inputTokens: "input tokens",
@@ -380,12 +424,18 @@ function createApi(glue, isReady) {
 
   /** Paces and retries `fetch` calls to an LLM API; see the README and index.d.ts. */
   class Pacer {
+    /** Panics in the Wasm module, for the package's own tests (tests/js/panic.test.mjs). */
+    static [Symbol.for("llm-pacer.panicForTests")]() {
+      live();
+      glue.panicForTests();
+    }
     #raw;
     /** Who gets events: `onEvent`, the `debug` logger, `llm-pacer/opentelemetry`. */
     #listeners = new Set();
     /** @param {object} [options] */
     constructor(options) {
       ensureReady("new Pacer()");
+      live();
       const [numbers, fns] = readOptions(options);
       const listeners = this.#listeners;
       if (fns.onEvent) listeners.add(fns.onEvent);
@@ -413,7 +463,7 @@ function createApi(glue, isReady) {
             at: Math.round(fns.now ? fns.now.call(fns.clock) : Date.now()),
           });
         }
-        return pacedFetch(raw, input, init, priority);
+        return guarded(() => pacedFetch(raw, input, init, priority));
       };
       this.#call = call;
       /** `fetch`, paced and retried; bound, so it can be passed around on its own. */
@@ -449,14 +499,17 @@ function createApi(glue, isReady) {
     }
     /** Counters: plain, finite, non-negative numbers. */
     stats() {
+      live();
       return this.#raw.stats();
     }
     /** What is known now of each limit key: `[{ key, model, requests?, inputTokens?, ... }]`. */
     limits() {
+      live();
       return this.#raw.limits();
     }
     /** Reject queued calls with `CLOSED`, let in-flight attempts finish, refuse new calls. */
     close() {
+      live();
       this.#raw.close();
     }
   }
@@ -471,7 +524,9 @@ function createApi(glue, isReady) {
   const DIMS = Object.keys(DIMENSIONS);
   let stateless;
   /** The stateless `RawLow` (for the parser and the classifier), made at first use. */
-  const low = () => (stateless ??= new glue.RawLow(0, []));
+  const low = () => (live(), (stateless ??= new glue.RawLow(0, [])));
+  /** One operation of a `RawLow`, unless the module trapped. */
+  const op = (raw, ...args) => (live(), raw.op(...args));
   /** The numbers `raw` left from `start` on. */
   const read = (raw, start, n) => Array.from({ length: n }, (_, i) => raw.op(10, 0, start + i));
   /** `v` on one line (the Wasm side splits its text at line breaks). */
@@ -497,6 +552,7 @@ function createApi(glue, isReady) {
         // Read as the Pacer's `retry` options (and its `seed`), which name them `retry.<option>`.
         if (isObject(o)) checkKeys(o, OPTIONS.Backoff, "");
         const { seed, ...retry } = isObject(o) ? o : {};
+        live();
         this.#raw = new glue.RawLow(1, readOptions(o == null || typeof o == "object" ? { retry, seed } : o)[0]);
       } catch (e) {
         throw e?.message?.includes("retry.") ? new e.constructor(e.message.replace(/retry\./g, "")) : e;
@@ -504,12 +560,12 @@ function createApi(glue, isReady) {
     }
     /** The next delay in ms, or `undefined`: stop (retries exhausted, or the hint is too long). */
     next(hintMs) {
-      const d = this.#raw.op(0, 0, hintMs ?? NaN);
+      const d = op(this.#raw, 0, 0, hintMs ?? NaN);
       return Number.isNaN(d) ? undefined : d;
     }
     /** Start again from the first retry. */
     reset() {
-      this.#raw.op(1);
+      op(this.#raw, 1);
     }
     *[Symbol.iterator]() {
       for (let d; (d = this.next()) !== undefined; ) yield d;
@@ -536,11 +592,12 @@ function createApi(glue, isReady) {
       const numbers = readOptions(o == null || typeof o == "object" ? { limits, preset, outputReservation } : o)[0];
       // A whole tier (index 10000 and up: src/wasm/options.rs) names several classes; a Limiter is one key's.
       if (numbers[4] >= 1e4) throw optionError(0, "preset", 'one model class\'s preset, such as "anthropic:tier-1:sonnet" (a Limiter holds one limit key)');
+      live();
       this.#raw = new glue.RawLow(2, numbers, latency);
     }
     /** Admit and reserve, or say how long to wait; throws `RequestTooLargeError` when it can never fit. */
     acquire(cost, now = Date.now()) {
-      const kind = this.#raw.op(2, 0, cost?.input, cost?.output, now);
+      const kind = op(this.#raw, 2, 0, cost?.input, cost?.output, now);
       const [a, b, c] = read(this.#raw, 0, 3);
       if (kind == 1) return { ok: false, waitMs: a, reason: DIMS[b] ?? "paused" };
       if (kind) throw makeError("REQUEST_TOO_LARGE", { dimension: DIMS[a], cost: b, capacity: c });
@@ -557,23 +614,23 @@ function createApi(glue, isReady) {
     }
     /** Replace the reservation by the response's `usage` (Anthropic or OpenAI spelling). */
     settle(ticket, usage, now = Date.now()) {
-      this.#raw.op(3, usage, ...this.#take(ticket), now);
+      op(this.#raw, 3, usage, ...this.#take(ticket), now);
     }
     /** Give the whole reservation back: the request was not sent, or refused uncounted (429, 529). */
     release(ticket, now = Date.now()) {
-      this.#raw.op(4, 0, ...this.#take(ticket), now);
+      op(this.#raw, 4, 0, ...this.#take(ticket), now);
     }
     /** Align with a response's rate-limit headers; true when a limit was learned or changed. */
     observe(headers, now = Date.now()) {
-      return this.#raw.op(5, headerText(headers), now) == 1;
+      return op(this.#raw, 5, headerText(headers), now) == 1;
     }
     /** Hold every request until `until` (epoch ms; a later pause wins). */
     pauseUntil(until) {
-      this.#raw.op(6, 0, until);
+      op(this.#raw, 6, 0, until);
     }
     /** What is known now of each limit (the shape of `pacer.limits()`). */
     limits(now = Date.now()) {
-      this.#raw.op(7, 0, now);
+      op(this.#raw, 7, 0, now);
       const r = {};
       DIMS.forEach((d, i) => {
         const [limit, remaining, resetAt, source] = read(this.#raw, 4 * i, 4);

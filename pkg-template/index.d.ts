@@ -436,8 +436,12 @@ export declare class Pacer {
   close(): void;
 }
 
-/** The codes of the errors the pacer creates. */
-export type PacerErrorCode = "REQUEST_TOO_LARGE" | "RETRY_AFTER_TOO_LONG" | "TIMEOUT" | "CLOSED" | "NETWORK";
+/**
+ * The codes of the errors the pacer creates. `INTERNAL`: a bug in llm-pacer trapped its
+ * WebAssembly module; every pending call, and every later use of any pacer, `Backoff`,
+ * `Limiter` or function of that module instance, fails with it (never a hang).
+ */
+export type PacerErrorCode = "REQUEST_TOO_LARGE" | "RETRY_AFTER_TOO_LONG" | "TIMEOUT" | "CLOSED" | "NETWORK" | "INTERNAL";
 
 /** The base class of the errors the pacer creates (never for a response: those are returned). */
 export declare class PacerError extends Error {

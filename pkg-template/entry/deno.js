@@ -2,11 +2,11 @@
 // the bindings it imports (../llm_pacer_bg.js, wasm-bindgen's bundler glue), with no file
 // read (so no --allow-read); the module is ready as soon as it is imported.
 import * as wasm from "../llm_pacer_bg.wasm";
-import { __wbg_set_wasm, RawPacer, RawLow } from "../llm_pacer_bg.js";
+import { __wbg_set_wasm, RawPacer, RawLow, onTrap, panicForTests } from "../llm_pacer_bg.js";
 
 __wbg_set_wasm(wasm);
 wasm.__wbindgen_start();
 
 // @include api.js
 
-// @exports createApi({ RawPacer, RawLow })
+// @exports createApi({ RawPacer, RawLow, onTrap, panicForTests })

@@ -2,10 +2,10 @@
 // `WebAssembly.Module` (wrangler and Miniflare treat `.wasm` imports as CompiledWasm modules)
 // and instantiated synchronously, so the module is ready as soon as it is imported.
 import wasm from "../llm_pacer_bg.wasm";
-import { initSync, RawPacer, RawLow } from "./llm_pacer.js";
+import { initSync, RawPacer, RawLow, onTrap, panicForTests } from "./llm_pacer.js";
 
 initSync({ module: wasm });
 
 // @include api.js
 
-// @exports createApi({ RawPacer, RawLow })
+// @exports createApi({ RawPacer, RawLow, onTrap, panicForTests })

@@ -37,6 +37,7 @@ mod options;
 #[cfg(feature = "simulator")]
 mod sim;
 mod stream;
+mod trap;
 
 use crate::core::call::{
     Action, CallError, Engine, Event, EventKind, Id, Request as CallRequest, Verdict,
