@@ -701,9 +701,8 @@ function createApi(glue, isReady) {
     try {
       if (typeof body == "string") body = JSON.parse(body);
     } catch {}
-    const e = body?.error;
-    const str = (...vs) => line(vs.find((v) => typeof v == "string") ?? "");
-    const kind = low().op(9, str(e?.type) + str(e?.details?.error_code, e?.code) + headerText(headers), status, now);
+    // The body is read by the Pacer's own reader of error bodies (src/wasm/body.rs).
+    const kind = low().op(9, [body, headerText(headers)], status, now);
     const hint = low().op(10, 0, 0);
     const r = {
       action: kind ? (kind < 4 ? "retry" : "fail") : "success",

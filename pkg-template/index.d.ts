@@ -683,7 +683,7 @@ export interface Classification {
   readonly action: "retry" | "fail" | "success";
   /** Why: `rate_limited`, `overloaded`, `spend_limit`, `insufficient_quota`, `should_retry_false`, or `status_<code>`. */
   readonly reason: string;
-  /** The server's hint for a retry, ms (see {@link Backoff.next}). */
+  /** The server's hint for a retry, ms: the headers', else the body's (see {@link Backoff.next}). */
   readonly retryAfterMs?: number;
 }
 

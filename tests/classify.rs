@@ -1,8 +1,8 @@
 //! Property tests for `core::classify`: the rules hold for every status, header and body.
 
 use llm_pacer::core::classify::{
-    classify, classify_error, stream_error_status, ErrorInfo, FailKind, Outcome, RetryKind,
-    DEFAULT_RETRY_ON,
+    classify, classify_error, needs_error_body, stream_error_status, ErrorInfo, FailKind, Outcome,
+    RetryKind, DEFAULT_RETRY_ON,
 };
 use llm_pacer::core::peek::{FirstEvent, Peeked, MAX_PEEK_BYTES};
 use proptest::prelude::*;
@@ -394,4 +394,77 @@ fn the_peek_gives_up_past_its_byte_bound_and_answers_once() {
     big.push(b'\n');
     assert_eq!(p.feed(&big), Peeked::More);
     assert_eq!(p.feed(b"data: 0123456789\n\n"), Peeked::GiveUp);
+}
+
+/// The driver reads an error body exactly when `needs_error_body` says so (src/wasm/mod.rs).
+/// Wherever it says no, no body can turn delivering the response into a retry or the reverse:
+/// the pacer without the body decides as `classify` with it (the exported `classify()`, which
+/// is given the body, agrees with the pacer; tests/js/classify-agreement.test.mjs holds the
+/// same through the package).
+#[test]
+fn an_unread_body_never_changes_whether_a_response_is_retried() {
+    let bodies: Vec<ErrorInfo> = {
+        let mut v = vec![ErrorInfo::default()];
+        for w in WORDS {
+            v.push(ErrorInfo {
+                error_type: Some((*w).into()),
+                ..ErrorInfo::default()
+            });
+            v.push(ErrorInfo {
+                code: Some((*w).into()),
+                ..ErrorInfo::default()
+            });
+        }
+        v.push(ErrorInfo {
+            hint_ms: Some(30_000.0),
+            ..ErrorInfo::default()
+        });
+        v.push(ErrorInfo {
+            daily_quota: true,
+            ..ErrorInfo::default()
+        });
+        v
+    };
+    let lists: [Option<&[u16]>; 3] = [None, Some(&[400, 418]), Some(&[])];
+    let mut unread = 0;
+    for status in 100..=599u16 {
+        for should_retry in [None, Some(true), Some(false)] {
+            for retry_on in lists {
+                if needs_error_body(status, should_retry, retry_on) {
+                    continue;
+                }
+                unread += 1;
+                let without = classify(status, should_retry, None, retry_on);
+                for e in &bodies {
+                    let with = classify(status, should_retry, Some(e), retry_on);
+                    assert_eq!(
+                        matches!(with, Outcome::Retry(_)),
+                        matches!(without, Outcome::Retry(_)),
+                        "{status} {should_retry:?} {retry_on:?} {e:?}: {with:?} vs {without:?}"
+                    );
+                    assert!(
+                        !matches!(with, Outcome::Retry(_)),
+                        "{status}: retried unread"
+                    );
+                }
+            }
+        }
+    }
+    assert!(unread > 1_000, "{unread}");
+    // And where it says yes, a body can change the decision (else reading it would be waste).
+    let quota = ErrorInfo {
+        code: Some("insufficient_quota".into()),
+        ..ErrorInfo::default()
+    };
+    for (status, should_retry) in [(429, None), (503, None), (400, Some(true))] {
+        assert!(needs_error_body(status, should_retry, None));
+        assert!(matches!(
+            classify(status, should_retry, None, None),
+            Outcome::Retry(_)
+        ));
+        assert!(matches!(
+            classify(status, should_retry, Some(&quota), None),
+            Outcome::Fail(FailKind::InsufficientQuota)
+        ));
+    }
 }

@@ -134,11 +134,7 @@ pub fn classify(
             return Outcome::Fail(FailKind::InsufficientQuota);
         }
     }
-    let retry = match should_retry {
-        Some(said) => said,
-        None => retry_on.unwrap_or(DEFAULT_RETRY_ON).contains(&status),
-    };
-    if retry {
+    if would_retry(status, should_retry, retry_on) {
         let overloaded = error.is_some_and(|e| is(e.error_type.as_ref(), "overloaded_error"));
         Outcome::Retry(match status {
             429 => RetryKind::RateLimited,
@@ -151,6 +147,35 @@ pub fn classify(
     } else {
         Outcome::Fail(FailKind::Status(status))
     }
+}
+
+/// Retried unless the error body says otherwise: what `x-should-retry` says, else whether the
+/// status is in the list.
+fn would_retry(status: u16, should_retry: Option<bool>, retry_on: Option<&[u16]>) -> bool {
+    match should_retry {
+        Some(said) => said,
+        None => retry_on.unwrap_or(DEFAULT_RETRY_ON).contains(&status),
+    }
+}
+
+/// Whether [`classify`]'s decision on a response may depend on its error body, so that a
+/// driver reads the body (from a clone, within bounds) exactly when the rules need it: for an
+/// error status that would be retried, the body may say the quota is gone (then it is not),
+/// that the server is overloaded, or how long to wait. Any other response is delivered as it
+/// is, and its body could change only the reason given.
+///
+/// ```
+/// use llm_pacer::core::classify::needs_error_body;
+///
+/// assert!(needs_error_body(429, None, None));
+/// assert!(needs_error_body(503, None, None));
+/// assert!(needs_error_body(400, Some(true), None)); // `x-should-retry: true`
+/// assert!(!needs_error_body(503, Some(false), None));
+/// assert!(!needs_error_body(404, None, None));
+/// assert!(!needs_error_body(200, None, None));
+/// ```
+pub fn needs_error_body(status: u16, should_retry: Option<bool>, retry_on: Option<&[u16]>) -> bool {
+    !(100..400).contains(&status) && would_retry(status, should_retry, retry_on)
 }
 
 /// Classify a failure with no response: network errors are retried, aborts never.

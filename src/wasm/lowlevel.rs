@@ -16,13 +16,15 @@
 //! `Headers`, a `Map`, an array of pairs or a plain object into it, line breaks inside a name
 //! or value replaced by spaces): one copy across the boundary, whatever the header container.
 
-use super::{js, options};
+use super::{body, js, options};
 use crate::core::backoff::{with_hint, Backoff, HintDecision};
-use crate::core::classify::{classify, ErrorInfo, FailKind, Outcome, RetryKind};
+use crate::core::classify::{classify, FailKind, Outcome, RetryKind};
 use crate::core::config::OutputReservation;
 use crate::core::headers::{self, Family, RateLimitInfo};
+use crate::core::hints;
 use crate::core::limiter::{Blocker, Cost, Decision, Limiter, Ticket, Usage};
 use crate::core::Ms;
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
 type R<T> = Result<T, JsValue>;
@@ -243,23 +245,17 @@ fn parse_headers(headers: &str, now_ms: Ms, out: &mut Out) {
 /// Classify a response as the Pacer does (default retryable statuses). Returns 0 success;
 /// 1 retry, rate limited; 2 retry, overloaded; 3 retry, status; 4 fail, status; 5 fail,
 /// `x-should-retry: false`; 6 fail, spend limit; 7 fail, insufficient quota. `out[0]` is the
-/// retry hint, ms (NaN when none). `text` is `type \n code \n` as the package read them from
-/// the error body (`error.type`; `error.details.error_code`, or else `error.code`; each empty
-/// when absent), then the headers. `now_ms` places a `retry-after` HTTP-date when the
-/// response has no `Date`.
-fn classify_response(status: f64, text: &str, now_ms: Ms, out: &mut Out) -> f64 {
-    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    let (error_type, rest) = line(text).unwrap_or_default();
-    let (code, headers) = line(rest).unwrap_or_default();
-    let error = ErrorInfo {
-        error_type: some(error_type),
-        code: some(code),
-        ..ErrorInfo::default()
-    };
-    let info = parse(headers, now_ms);
-    out[0] = opt(info.retry_after_ms);
+/// retry hint, ms (NaN when none): the headers', else the body's, by the Pacer's own rule.
+/// `arg` is `[body, headers]`: the error body as parsed JSON (read by the Pacer's own reader,
+/// [`body::error_of`]) and the headers as one string. `now_ms` places a `retry-after`
+/// HTTP-date when the response has no `Date`.
+fn classify_response(status: f64, arg: &JsValue, now_ms: Ms, out: &mut Out) -> f64 {
+    let arg = Array::from(arg);
+    let error = body::error_of(&arg.get(0));
+    let info = parse(&arg.get(1).as_string().unwrap_or_default(), now_ms);
+    out[0] = opt(hints::retry_hint(info.retry_after_ms, error.as_ref()));
     // A status beyond `u16` saturates: any such number is no HTTP status, so it fails.
-    let kind = match classify(status as u16, info.should_retry, Some(&error), None) {
+    let kind = match classify(status as u16, info.should_retry, error.as_ref(), None) {
         Outcome::Success => 0,
         Outcome::Retry(RetryKind::RateLimited) => 1,
         Outcome::Retry(RetryKind::Overloaded) => 2,
@@ -342,7 +338,7 @@ impl RawLow {
     /// | 6 | limiter | pause until | t | |
     /// | 7 | limiter | limits | now | see [`LimiterState::limits`] |
     /// | 8 | any | parse headers `arg` | now | see [`parse_headers`] |
-    /// | 9 | any | classify `arg` | status, now | see [`classify_response`] |
+    /// | 9 | any | classify `arg` (`[body, headers]`) | status, now | see [`classify_response`] |
     /// | 10 | any | read the buffer | index | the number there |
     /// | 11 | any | the index of the preset named `arg` ([`options::preset_index`]) | | the index; throws a `RangeError` naming `preset` if none |
     ///
@@ -388,7 +384,7 @@ impl RawLow {
             (Low::Limiter(s), 6) => s.limiter.pause_until(a),
             (Low::Limiter(s), 7) => s.limits(a, out),
             (_, 8) => parse_headers(text, a, out),
-            (_, 9) => return classify_response(a, text, b, out),
+            (_, 9) => return classify_response(a, arg, b, out),
             (_, 10) => return out.get(a as usize).copied().unwrap_or(f64::NAN),
             _ => return f64::NAN,
         }

@@ -42,7 +42,7 @@ mod trap;
 use crate::core::call::{
     Action, CallError, Engine, Event, EventKind, Id, Request as CallRequest, Verdict,
 };
-use crate::core::classify::DEFAULT_RETRY_ON;
+use crate::core::classify::needs_error_body;
 use crate::core::fingerprint::opaque as keys_opaque;
 use crate::core::headers;
 use crate::core::limiter::Usage;
@@ -696,21 +696,18 @@ impl Inner {
             .and_then(|t| t.as_string())
             .as_deref()
             == Some("cors");
-        // The error body matters only where the decision may depend on it.
-        let retryable = self.state.try_borrow().is_ok_and(|st| {
-            status == 429
-                || st
-                    .engine
-                    .config()
-                    .retry
-                    .retry_on
-                    .as_deref()
-                    .unwrap_or(DEFAULT_RETRY_ON)
-                    .contains(&status)
-        });
+        // The error body is read only where the decision may depend on it (the core's rule).
+        // (`x-should-retry` is all it takes from the headers; they are read in full below.)
+        let read_error = !(200..300).contains(&status) && {
+            let pairs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            let should_retry = headers::parse(pairs, self.last_now.get()).should_retry;
+            self.state.try_borrow().is_ok_and(|st| {
+                let retry_on = st.engine.config().retry.retry_on.as_deref();
+                needs_error_body(status, should_retry, retry_on)
+            })
+        };
         let stream =
             (200..300).contains(&status) && body::usage_kind(&response) == Some(UsageKind::Sse);
-        let read_error = retryable && !(200..300).contains(&status);
         let (status, error) = if read_error || stream {
             // Never past the call's own deadline (`timeoutMs`): the pacer sleeps no later.
             let end = self
