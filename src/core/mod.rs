@@ -27,6 +27,7 @@ pub mod scheduler;
 pub mod sha256;
 pub mod share;
 pub mod sse;
+pub mod store;
 pub mod transit;
 
 /// Milliseconds, as `f64` (JavaScript's native number). Absolute times are epoch milliseconds.
