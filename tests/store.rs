@@ -186,3 +186,226 @@ fn waits_are_durations_from_the_stores_clock() {
     };
     assert!(close(wait_ms, 6_000.0 - 10.0 + EDGE_MARGIN_MS));
 }
+
+// ---- The engine with a store (Action::Reserve / Engine::on_reserved), in virtual time. ----
+
+mod engine {
+    use super::T0;
+    use llm_pacer::core::backoff::Jitter;
+    use llm_pacer::core::call::{Action, Engine, Id, Request, StoreAnswer, StoreOp, Verdict};
+    use llm_pacer::core::config::Config;
+    use llm_pacer::core::headers::RateLimitInfo;
+    use llm_pacer::core::limiter::{Dim, Limits, Usage};
+    use llm_pacer::core::store::{amounts, KeyState, Reserve};
+
+    fn engine(otpm: f64) -> Engine {
+        engine_with(otpm, None)
+    }
+
+    fn engine_with(otpm: f64, timeout_ms: Option<f64>) -> Engine {
+        let mut c = Config::new();
+        c.timeout_ms = timeout_ms;
+        c.retry.backoff.jitter = Jitter::None;
+        c.limits = Limits {
+            rpm: Some(1_000.0),
+            otpm: Some(otpm),
+            ..Limits::default()
+        };
+        let mut e = Engine::new(c, T0);
+        e.set_store(true);
+        e.set_record_events(true);
+        e
+    }
+
+    fn req(max_tokens: f64) -> Request {
+        Request {
+            input_tokens: 10.0,
+            max_tokens: Some(max_tokens),
+            ..Request::default()
+        }
+    }
+
+    fn reserves(actions: &[Action]) -> Vec<(Id, f64)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Reserve { id, output, .. } => Some((*id, *output)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn warnings(e: &mut Engine) -> Vec<&'static str> {
+        e.drain_events()
+            .into_iter()
+            .filter(|ev| ev.reason.starts_with("store_"))
+            .map(|ev| ev.reason)
+            .collect()
+    }
+
+    /// The driver's part: carry out a Reserve against a shared KeyState at `now`.
+    fn carry(e: &mut Engine, store: &mut KeyState, now: f64, a: &Action) -> Vec<Action> {
+        let Action::Reserve {
+            id,
+            slot,
+            input,
+            output,
+        } = *a
+        else {
+            panic!("{a:?}")
+        };
+        let limits = e.store_limits(slot);
+        let answer = match store.reserve(now, limits, amounts(input, output)) {
+            Reserve::Admit => StoreAnswer::Admit,
+            Reserve::Wait { wait_ms, .. } => StoreAnswer::Wait { wait_ms },
+            Reserve::Never { dim } => StoreAnswer::Never { dim },
+        };
+        e.on_reserved(now, id, answer)
+    }
+
+    #[test]
+    fn admission_goes_through_the_store_then_the_send() {
+        let mut e = engine(6_000.0);
+        let mut store = KeyState::new();
+        let id = e.submit(T0, req(1_000.0)).unwrap();
+        let acts = e.poll(T0);
+        assert_eq!(
+            reserves(&acts),
+            vec![(id, 1_000.0)],
+            "no Send before the store answers"
+        );
+        let next = carry(&mut e, &mut store, T0, &acts[0]);
+        assert_eq!(next, vec![Action::Send { id, attempt: 1 }]);
+        assert_eq!(store.levels(T0)[Dim::OutputTokens as usize], Some(5_000.0));
+    }
+
+    #[test]
+    fn two_engines_sharing_a_store_never_exceed_its_limits_and_sleep_its_exact_wait() {
+        // Each engine alone would admit its 4 calls of 1 000 output tokens at once; together
+        // they share one bucket of 6 000: 6 go, and the others wait exactly what the store says.
+        // Each is configured with 60 000 (its opening share: 15 000); the server's headers
+        // told the store the truth, 6 000.
+        let (mut a, mut b) = (engine(60_000.0), engine(60_000.0));
+        let mut store = KeyState::new();
+        store.learn(T0, Dim::OutputTokens, 6_000.0, 6_000.0);
+        let mut sent = 0;
+        for _ in 0..4 {
+            a.submit(T0, req(1_000.0)).unwrap();
+            b.submit(T0, req(1_000.0)).unwrap();
+        }
+        let mut waits = Vec::new();
+        for e in [&mut a, &mut b] {
+            for act in e.poll(T0) {
+                let next = carry(e, &mut store, T0, &act);
+                sent += next.len();
+            }
+            for ev in e.drain_events() {
+                if ev.reason == "store" {
+                    waits.push(ev.delay_ms);
+                }
+            }
+        }
+        assert_eq!(sent, 6);
+        assert_eq!(waits.len(), 2);
+        // 1 000 tokens at 100/s: 10 s (+ the edge margin); the engine wakes at that time, not before.
+        for w in &waits {
+            assert!((w - 10_001.0).abs() < 1e-6, "{w}");
+        }
+        let wake = b.next_wake().unwrap();
+        assert!((wake - (T0 + 10_001.0)).abs() < 1e-3, "{}", wake - T0);
+        assert!(
+            b.poll(wake - 1.0).is_empty(),
+            "no polling before the store's wait is over"
+        );
+        let again = b.poll(wake);
+        assert!(!reserves(&again).is_empty());
+        let next = carry(&mut b, &mut store, wake, &again[0]);
+        assert_eq!(next.len(), 1, "admitted after exactly the wait");
+    }
+
+    #[test]
+    fn usage_is_settled_in_the_store_once() {
+        let mut e = engine(6_000.0);
+        let mut store = KeyState::new();
+        let id = e.submit(T0, req(1_000.0)).unwrap();
+        let acts = e.poll(T0);
+        carry(&mut e, &mut store, T0, &acts[0]);
+        let v = e.on_response(T0 + 10.0, id, 200, &RateLimitInfo::default(), None, 0.5);
+        assert_eq!(v, Verdict::Deliver);
+        let usage = Usage {
+            input_tokens: 10.0,
+            output_tokens: 100.0,
+            ..Usage::default()
+        };
+        e.on_done(T0 + 20.0, id, Some(usage));
+        let ops = e.drain_store_ops();
+        assert_eq!(ops.len(), 1);
+        let StoreOp::Settle {
+            reserved_output,
+            output,
+            ..
+        } = ops[0];
+        assert_eq!((reserved_output, output), (1_000.0, 100.0));
+        assert!(e.drain_store_ops().is_empty());
+    }
+
+    #[test]
+    fn a_store_that_fails_costs_no_call_and_says_so_then_resumes() {
+        let mut e = engine(6_000.0);
+        let mut store = KeyState::new();
+        let a = e.submit(T0, req(100.0)).unwrap();
+        let acts = e.poll(T0);
+        let next = e.on_reserved(T0, reserves(&acts)[0].0, StoreAnswer::Unavailable);
+        assert_eq!(
+            next,
+            vec![Action::Send { id: a, attempt: 1 }],
+            "sent on the local admission"
+        );
+        assert_eq!(warnings(&mut e), vec!["store_unavailable"]);
+        // Still down: no second warning.
+        let b = e.submit(T0, req(100.0)).unwrap();
+        let acts = e.poll(T0);
+        let next = e.on_reserved(T0, b, StoreAnswer::Unavailable);
+        assert_eq!(next.len(), 1);
+        assert!(!acts.is_empty());
+        assert!(warnings(&mut e).is_empty());
+        // Back: one `store_resumed`.
+        e.submit(T0, req(100.0)).unwrap();
+        let acts = e.poll(T0 + 1.0);
+        let next = carry(&mut e, &mut store, T0 + 1.0, &acts[0]);
+        assert_eq!(next.len(), 1);
+        assert_eq!(warnings(&mut e), vec!["store_resumed"]);
+        // Never from the store is not a failure on an estimate: the call goes.
+        let c = e.submit(T0, req(100.0)).unwrap();
+        let acts = e.poll(T0 + 2.0);
+        let r = reserves(&acts);
+        assert_eq!(r[0].0, c);
+        let next = e.on_reserved(
+            T0 + 2.0,
+            c,
+            StoreAnswer::Never {
+                dim: Dim::OutputTokens,
+            },
+        );
+        assert_eq!(next, vec![Action::Send { id: c, attempt: 1 }]);
+    }
+
+    #[test]
+    fn a_store_wait_beyond_the_deadline_ends_in_timeout_not_a_longer_wait() {
+        let mut e = engine_with(6_000.0, Some(5_000.0));
+        let id = e.submit(T0, req(100.0)).unwrap();
+        let acts = e.poll(T0);
+        assert!(e
+            .on_reserved(T0, id, StoreAnswer::Wait { wait_ms: 60_000.0 })
+            .is_empty());
+        assert_eq!(acts.len(), 1);
+        let wake = e.next_wake().unwrap();
+        assert!(wake <= T0 + 5_000.0 + 1e-6);
+        let out = e.poll(wake);
+        assert!(
+            out.iter()
+                .any(|a| matches!(a, Action::Fail { id: i, .. } if *i == id)),
+            "{out:?}"
+        );
+    }
+}

@@ -39,7 +39,7 @@ mod sim;
 mod stream;
 
 use crate::core::call::{
-    Action, CallError, Engine, Event, EventKind, Id, Request as CallRequest, Verdict,
+    Action, CallError, Engine, Event, EventKind, Id, Request as CallRequest, StoreAnswer, Verdict,
 };
 use crate::core::classify::DEFAULT_RETRY_ON;
 use crate::core::fingerprint::opaque as keys_opaque;
@@ -1116,6 +1116,12 @@ impl State {
                 Action::Deliver { id } => self.deliver(now, id, fx),
                 Action::Fail { id, error } => {
                     self.settle_fail(id, Rejection::Call(error), JsValue::UNDEFINED, fx)
+                }
+                // No store is wired into this driver yet (Engine::set_store is never called):
+                // were one asked for, the call goes on its local admission.
+                Action::Reserve { id, .. } => {
+                    let next = self.engine.on_reserved(now, id, StoreAnswer::Unavailable);
+                    self.apply(now, next, fx)
                 }
             }
         }
