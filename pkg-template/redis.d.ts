@@ -1,29 +1,13 @@
 // llm-pacer/redis: a PacerStore in Redis, shared by every process of a fleet.
 
-/** The four metered dimensions of a limit key. */
-export type StoreDim = "requests" | "inputTokens" | "outputTokens" | "tokens";
+import type { PacerStore, StoreDim, StoreLimits, StoreTokens } from "llm-pacer";
+export type { PacerStore, StoreDim, StoreLimits, StoreTokens };
 
 /** Levels of a limit key's shared buckets at the store's clock (absent: no limit known). */
 export interface StoreLevels {
   /** The store's clock when it answered, epoch ms (Redis `TIME`). */
   readonly now: number;
   readonly levels: Readonly<Partial<Record<StoreDim, number>>>;
-}
-
-/** Limits per minute the caller knows (configured or learned); they create missing buckets only. */
-export interface StoreLimits {
-  readonly rpm?: number;
-  readonly itpm?: number;
-  readonly otpm?: number;
-  readonly tpm?: number;
-}
-
-/** Tokens one request reserves or used (the request dimension always counts 1). */
-export interface StoreTokens {
-  /** Input tokens that count against ITPM (input + cache creation). */
-  readonly input: number;
-  /** Output tokens. */
-  readonly output: number;
 }
 
 /** The answer to a reservation: all dimensions taken, or none. */
@@ -51,21 +35,15 @@ export interface StoreLearned {
   readonly remaining?: number;
 }
 
-/**
- * A shared store of limit-key state: each operation is atomic and uses the store's own clock.
- * Keys are limit-key ids (a one-way credential fingerprint, origin and model class; never a
- * secret).
- */
-export interface PacerStore {
-  reserve(key: string, request: { readonly limits?: StoreLimits } & StoreTokens): Promise<StoreDecision>;
-  settle(key: string, reserved: StoreTokens, actual: StoreTokens): Promise<void>;
-  refund(key: string, reserved: StoreTokens): Promise<void>;
-  learn(key: string, dims: readonly StoreLearned[]): Promise<void>;
-  pause(key: string, retryAfterMs: number): Promise<void>;
-}
-
-/** The Redis store: a PacerStore, plus inspection. */
+/** The Redis store: a PacerStore, plus the rest of the protocol and inspection. */
 export interface RedisStore extends PacerStore {
+  reserve(key: string, request: { readonly limits?: StoreLimits } & StoreTokens): Promise<StoreDecision>;
+  /** Give back a reservation whose request never reached the server. */
+  refund(key: string, reserved: StoreTokens): Promise<void>;
+  /** Limits and remaining levels from a response's headers (fleet-wide). */
+  learn(key: string, dims: readonly StoreLearned[]): Promise<void>;
+  /** A 429's retry-after, fleet-wide. */
+  pause(key: string, retryAfterMs: number): Promise<void>;
   /** The shared levels of a key now. */
   levels(key: string): Promise<StoreLevels>;
   /** Script invocations so far: by EVALSHA, by EVAL, and NOSCRIPT replies that fell back to EVAL. */

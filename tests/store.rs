@@ -3,7 +3,7 @@
 
 use llm_pacer::core::bucket::Bucket;
 use llm_pacer::core::limiter::{Dim, EDGE_MARGIN_MS};
-use llm_pacer::core::store::{amounts, KeyState, Reserve, WINDOW_MS};
+use llm_pacer::core::store::{amounts, need, KeyState, Reserve, TRANSIT_MS, WINDOW_MS};
 
 const T0: f64 = 1_700_000_000_000.0;
 /// rpm, itpm, otpm, tpm
@@ -44,8 +44,11 @@ fn admission_is_all_or_nothing_across_dimensions() {
         panic!("{r:?}")
     };
     assert_eq!(dim, Some(Dim::OutputTokens));
-    // 100 output tokens short at 2000/min: 3 s, plus the edge margin.
-    assert!(close(wait_ms, 3_000.0 + EDGE_MARGIN_MS), "{wait_ms}");
+    // 100 output tokens short at 2000/min: 3 s, plus a transit refill and the edge margin.
+    assert!(
+        close(wait_ms, 3_000.0 + TRANSIT_MS + EDGE_MARGIN_MS),
+        "{wait_ms}"
+    );
     assert_eq!(s.levels(T0), before);
     // After exactly that wait, the same request goes.
     assert_eq!(
@@ -73,7 +76,7 @@ fn the_wait_is_the_local_buckets_wait() {
     };
     assert_eq!(
         wait_ms,
-        b.time_until(now, 1_000.0).unwrap() + EDGE_MARGIN_MS
+        b.time_until(now, need(&b, 1_000.0)).unwrap() + EDGE_MARGIN_MS
     );
     assert_eq!(s.levels(now)[2], Some(b.level(now)));
 }
@@ -82,10 +85,10 @@ fn the_wait_is_the_local_buckets_wait() {
 fn the_last_tokens_go_to_one_reservation_only() {
     let mut s = KeyState::new();
     assert_eq!(
-        s.reserve(T0, [0.0, 0.0, 1_000.0, 0.0], amounts(0.0, 600.0)),
+        s.reserve(T0, [0.0, 0.0, 1_000.0, 0.0], amounts(0.0, 500.0)),
         Reserve::Admit
     );
-    // Two processes ask for the remaining 400 at the same instant: the store serialises them.
+    // Two processes ask for 400 of the remaining 500 at the same instant: the store serialises them.
     assert_eq!(s.reserve(T0, [0.0; 4], amounts(0.0, 400.0)), Reserve::Admit);
     assert!(matches!(
         s.reserve(T0, [0.0; 4], amounts(0.0, 400.0)),
@@ -184,7 +187,7 @@ fn waits_are_durations_from_the_stores_clock() {
     let Reserve::Wait { wait_ms, .. } = ra else {
         panic!()
     };
-    assert!(close(wait_ms, 6_000.0 - 10.0 + EDGE_MARGIN_MS));
+    assert!(close(wait_ms, 6_000.0 - 10.0 + TRANSIT_MS + EDGE_MARGIN_MS));
 }
 
 // ---- The engine with a store (Action::Reserve / Engine::on_reserved), in virtual time. ----
@@ -282,7 +285,7 @@ mod engine {
     #[test]
     fn two_engines_sharing_a_store_never_exceed_its_limits_and_sleep_its_exact_wait() {
         // Each engine alone would admit its 4 calls of 1 000 output tokens at once; together
-        // they share one bucket of 6 000: 6 go, and the others wait exactly what the store says.
+        // they share one bucket of 6 000: 5 go (the 6th would leave no transit refill), and the others wait exactly what the store says.
         // Each is configured with 60 000 (its opening share: 15 000); the server's headers
         // told the store the truth, 6 000.
         let (mut a, mut b) = (engine(60_000.0), engine(60_000.0));
@@ -305,14 +308,14 @@ mod engine {
                 }
             }
         }
-        assert_eq!(sent, 6);
-        assert_eq!(waits.len(), 2);
+        assert_eq!(sent, 5);
+        assert_eq!(waits.len(), 3);
         // 1 000 tokens at 100/s: 10 s (+ the edge margin); the engine wakes at that time, not before.
         for w in &waits {
-            assert!((w - 10_001.0).abs() < 1e-6, "{w}");
+            assert!((w - 1_001.0).abs() < 1e-6, "{w}");
         }
         let wake = b.next_wake().unwrap();
-        assert!((wake - (T0 + 10_001.0)).abs() < 1e-3, "{}", wake - T0);
+        assert!((wake - (T0 + 1_001.0)).abs() < 1e-3, "{}", wake - T0);
         assert!(
             b.poll(wake - 1.0).is_empty(),
             "no polling before the store's wait is over"

@@ -66,8 +66,13 @@ if op == 'reserve' then
     for d = 1, 4 do
       if c[d] ~= nil then
         local lv = level(d, now)
-        if lv < cost[d] then
-          local w = (cost[d] - lv) / (c[d] / W) + 1
+        local need = cost[d]
+        if need > 0 then
+          need = need + (c[d] / W) * 1000
+          if need > c[d] then need = c[d] end
+        end
+        if lv < need then
+          local w = (need - lv) / (c[d] / W) + 1
           if w > wait then wait = w; blocker = d end
         end
       end

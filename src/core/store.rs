@@ -33,6 +33,24 @@ use super::Ms;
 /// The window of every shared bucket (limits are per minute), ms.
 pub const WINDOW_MS: Ms = 60_000.0;
 
+/// The transit a reservation allows for, ms. The store takes a request's cost when it admits
+/// it; the server takes it when the request arrives, up to a transit later, and so refills
+/// that much later. A request is therefore admitted only when its bucket holds its cost plus
+/// this much refill (at most the capacity): at the edge the store never admits a request the
+/// server's bucket is still short of. It delays the first admission at an empty bucket once;
+/// the steady rate stays the refill rate.
+pub const TRANSIT_MS: Ms = 1_000.0;
+
+/// What a bucket must hold to admit `n`: `n` plus [`TRANSIT_MS`] of refill, at most the
+/// capacity (`n` itself when it costs nothing there).
+pub fn need(b: &Bucket, n: f64) -> f64 {
+    if n > 0.0 {
+        (n + b.rate_per_ms() * TRANSIT_MS).min(b.capacity())
+    } else {
+        n
+    }
+}
+
 /// What one request reserves in each dimension, in [`Dim::ALL`] order: `[1, input, output,
 /// input + output]`. Built by [`amounts`].
 pub type Amounts = [f64; 4];
@@ -100,7 +118,8 @@ impl KeyState {
     /// In this order, as [`crate::core::limiter::Limiter::check`]: never if a cost exceeds a
     /// capacity (the first such dimension); wait while paused (until the pause ends, or
     /// longer if a bucket needs longer); admit if every known bucket's level is at least its
-    /// cost; else wait until every one is (plus [`EDGE_MARGIN_MS`]), blocked by the longest.
+    /// cost ([`need`]: plus a transit's refill); else wait until every one is (plus
+    /// [`EDGE_MARGIN_MS`]), blocked by the longest.
     pub fn reserve(&mut self, now_ms: Ms, limits: [f64; 4], cost: Amounts) -> Reserve {
         self.ensure(now_ms, limits);
         for dim in Dim::ALL {
@@ -114,7 +133,7 @@ impl KeyState {
         let mut blocker = None;
         for dim in Dim::ALL {
             if let Some(b) = &self.buckets[dim as usize] {
-                let n = cost[dim as usize];
+                let n = need(b, cost[dim as usize]);
                 if b.level(now_ms) < n {
                     let t = b.time_until(now_ms, n).unwrap_or(0.0) + EDGE_MARGIN_MS;
                     if t > wait {
@@ -211,3 +230,7 @@ impl KeyState {
 /// The conservative share a process takes of each bucket while its store is unreachable:
 /// the fleet's size is unknown then, so it assumes others spend the rest.
 pub const FALLBACK_SHARE: f64 = 0.25;
+
+/// How long a driver waits for its store's answer before it takes the store as unavailable
+/// (the call then goes on its local admission), ms.
+pub const STORE_TIMEOUT_MS: Ms = 1_000.0;

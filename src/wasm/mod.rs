@@ -36,10 +36,11 @@ mod lowlevel;
 mod options;
 #[cfg(feature = "simulator")]
 mod sim;
+mod store;
 mod stream;
 
 use crate::core::call::{
-    Action, CallError, Engine, Event, EventKind, Id, Request as CallRequest, StoreAnswer, Verdict,
+    Action, CallError, Engine, Event, EventKind, Id, Request as CallRequest, Verdict,
 };
 use crate::core::classify::DEFAULT_RETRY_ON;
 use crate::core::fingerprint::opaque as keys_opaque;
@@ -191,6 +192,10 @@ enum Effect {
     },
     /// Hand events to `onEvent`.
     Events(Vec<Event>),
+    /// Ask the store to reserve (the `store` option; see store.rs).
+    Reserve(store::ReserveReq),
+    /// Store work that needs no answer (settlements), by store key.
+    StoreOps(Vec<(String, crate::core::call::StoreOp)>),
 }
 
 /// One call, from `fetch` until its promise settled and its body's usage is known.
@@ -313,6 +318,7 @@ impl Inner {
             let now = Self::read_clock(&driver).unwrap_or(0.0);
             let mut engine = Engine::new(config, now);
             engine.set_record_events(driver.on_event.is_some());
+            engine.set_store(driver.store.is_some());
             Inner {
                 make_error,
                 last_now: Cell::new(now),
@@ -383,6 +389,19 @@ impl Inner {
             f(&mut st, now, &mut fx);
             let actions = st.engine.poll(now);
             st.apply(now, actions, &mut fx);
+            if st.engine.has_store() {
+                let ops = st.engine.drain_store_ops();
+                if !ops.is_empty() {
+                    let keyed = ops
+                        .into_iter()
+                        .map(|op| {
+                            let crate::core::call::StoreOp::Settle { slot, .. } = op;
+                            (store::key(&st.engine, slot), op)
+                        })
+                        .collect();
+                    fx.push(Effect::StoreOps(keyed));
+                }
+            }
             if self.driver.on_event.is_some() {
                 let events = st.engine.drain_events();
                 if !events.is_empty() {
@@ -519,6 +538,8 @@ impl Inner {
         for e in fx {
             match e {
                 Effect::Events(events) => self.emit(&events),
+                Effect::Reserve(r) => self.store_reserve(r),
+                Effect::StoreOps(ops) => self.store_ops(ops),
                 Effect::Listen {
                     id,
                     signal,
@@ -1117,12 +1138,18 @@ impl State {
                 Action::Fail { id, error } => {
                     self.settle_fail(id, Rejection::Call(error), JsValue::UNDEFINED, fx)
                 }
-                // No store is wired into this driver yet (Engine::set_store is never called):
-                // were one asked for, the call goes on its local admission.
-                Action::Reserve { id, .. } => {
-                    let next = self.engine.on_reserved(now, id, StoreAnswer::Unavailable);
-                    self.apply(now, next, fx)
-                }
+                Action::Reserve {
+                    id,
+                    slot,
+                    input,
+                    output,
+                } => fx.push(Effect::Reserve(store::ReserveReq {
+                    id,
+                    key: store::key(&self.engine, slot),
+                    limits: self.engine.store_limits(slot),
+                    input,
+                    output,
+                })),
             }
         }
     }
@@ -1255,6 +1282,12 @@ fn warning_text(reason: &str) -> &'static str {
              estimated from the streamed text; for exact usage pass \
              `stream_options: { include_usage: true }` (OpenAI Chat Completions)"
         }
+        "store_unavailable" => {
+            "the shared store (the `store` option) failed or did not answer in time: \
+             calls go on this process's own limits, on a conservative share, until it \
+             answers again"
+        }
+        "store_resumed" => "the shared store answers again: limits are shared again",
         _ => "",
     }
 }
