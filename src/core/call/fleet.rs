@@ -114,6 +114,14 @@ impl Engine {
         }
     }
 
+    /// After a response's headers: while the store answers, the store gates the fleet, so the
+    /// key's local copy counts on the whole refill (no share held back for unseen others).
+    pub(super) fn fleet_observed(&mut self, slot: Slot, now_ms: Ms) {
+        if self.fleet.as_ref().is_some_and(|f| !f.down) {
+            self.keys.limiter_mut(slot).share_alone(now_ms);
+        }
+    }
+
     pub(super) fn fleet_forget(&mut self, id: Id) {
         if let Some(f) = &mut self.fleet {
             f.reserving.remove(&id);
