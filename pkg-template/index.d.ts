@@ -323,7 +323,9 @@ export interface SettledEvent extends CallEventBase, ResponseInfo {
 /**
  * Advice on the set-up, at most once per pacer and reason: `sdk_retries` (an SDK retries on
  * top of the pacer: create it with `maxRetries: 0`), `stream_usage_missing` (a stream reported
- * no usage: pass `stream_options: { include_usage: true }`).
+ * no usage: pass `stream_options: { include_usage: true }`). And the shared store's state,
+ * once per outage: `store_unavailable` (the `store` failed or took over 1 s: calls go on this
+ * process's own limits, on a conservative share), then `store_resumed` (it answers again).
  */
 export interface WarningEvent {
   readonly type: "warning";
