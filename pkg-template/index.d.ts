@@ -747,4 +747,11 @@ export interface PacerStore {
   reserve(key: string, request: { readonly limits?: StoreLimits } & StoreTokens): Promise<StoreDecision>;
   /** The usage reported replaces the reservation. */
   settle(key: string, reserved: StoreTokens, actual: StoreTokens): Promise<void>;
+  /** Optional: a response's limits and remaining levels (lowers the shared level, never raises it). */
+  learn?(
+    key: string,
+    dims: readonly { readonly dim: StoreDim; readonly limit?: number; readonly remaining?: number }[],
+  ): Promise<void>;
+  /** Optional: a 429's retry-after, shared by the fleet. */
+  pause?(key: string, retryAfterMs: number): Promise<void>;
 }

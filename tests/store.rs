@@ -347,7 +347,10 @@ mod engine {
             reserved_output,
             output,
             ..
-        } = ops[0];
+        } = ops[0]
+        else {
+            panic!("{ops:?}")
+        };
         assert_eq!((reserved_output, output), (1_000.0, 100.0));
         assert!(e.drain_store_ops().is_empty());
     }
@@ -410,5 +413,50 @@ mod engine {
                 .any(|a| matches!(a, Action::Fail { id: i, .. } if *i == id)),
             "{out:?}"
         );
+    }
+}
+
+mod shared_headers {
+    use super::T0;
+    use llm_pacer::core::call::{Action, Engine, Request, StoreAnswer, StoreOp};
+    use llm_pacer::core::config::Config;
+    use llm_pacer::core::headers::RateLimitInfo;
+    use llm_pacer::core::limiter::Limits;
+
+    #[test]
+    fn a_429s_pause_and_the_headers_go_to_the_store() {
+        let mut c = Config::new();
+        c.limits = Limits {
+            rpm: Some(100.0),
+            ..Limits::default()
+        };
+        let mut e = Engine::new(c, T0);
+        e.set_store(true);
+        let id = e
+            .submit(
+                T0,
+                Request {
+                    max_tokens: Some(10.0),
+                    ..Request::default()
+                },
+            )
+            .unwrap();
+        let acts = e.poll(T0);
+        assert!(matches!(acts[0], Action::Reserve { .. }));
+        e.on_reserved(T0, id, StoreAnswer::Admit);
+        let mut info = RateLimitInfo {
+            retry_after_ms: Some(7_000.0),
+            ..RateLimitInfo::default()
+        };
+        info.requests.limit = Some(50.0);
+        info.requests.remaining = Some(0.0);
+        e.on_response(T0 + 5.0, id, 429, &info, None, 0.5);
+        let ops = e.drain_store_ops();
+        assert!(ops.iter().any(|op| matches!(op, StoreOp::Pause { retry_after_ms, .. } if *retry_after_ms == 7_000.0)), "{ops:?}");
+        let learned = ops.iter().find_map(|op| match op {
+            StoreOp::Learn { dims, .. } => Some(dims[0]),
+            _ => None,
+        });
+        assert_eq!(learned, Some((50.0, 0.0)));
     }
 }

@@ -952,7 +952,7 @@ impl Engine {
         if self.keys.limiter_mut(slot).observe(now_ms, info) {
             self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
         }
-        self.fleet_observed(slot, now_ms);
+        self.fleet_observed(slot, now_ms, status, info);
         if let Some(a) = self.adaptive.as_mut() {
             a.on_result(id, now_ms, Signal::of_status(status));
         }

@@ -394,10 +394,7 @@ impl Inner {
                 if !ops.is_empty() {
                     let keyed = ops
                         .into_iter()
-                        .map(|op| {
-                            let crate::core::call::StoreOp::Settle { slot, .. } = op;
-                            (store::key(&st.engine, slot), op)
-                        })
+                        .map(|op| (store::key(&st.engine, op.slot()), op))
                         .collect();
                     fx.push(Effect::StoreOps(keyed));
                 }

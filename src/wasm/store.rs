@@ -4,8 +4,10 @@
 //! answers nonsense or takes longer than [`STORE_TIMEOUT_MS`] is reported as unavailable (the
 //! engine sends the call on its local admission and says so in an event).
 //!
-//! Round trips per call: one `reserve` (again after each wait the store asks for) and one
-//! `settle` once the usage is known.
+//! Round trips per call: one `reserve` (again after each wait the store asks for), one
+//! `settle` once the usage is known, and one `learn` per response that carries rate-limit
+//! headers (plus a `pause` after a 429 with a retry-after); those last two are optional
+//! methods of a store.
 
 use super::{js, Inner};
 use crate::core::call::{Engine, Id, StoreAnswer, StoreOp};
@@ -102,19 +104,47 @@ impl Inner {
             return;
         };
         for (key, op) in ops {
-            let StoreOp::Settle {
-                reserved_input,
-                reserved_output,
-                input,
-                output,
-                ..
-            } = op;
-            let args = Array::of3(
-                &JsValue::from_str(&key),
-                &tokens(reserved_input, reserved_output),
-                &tokens(input, output),
-            );
-            if let Some(f) = js::method(store, "settle") {
+            let key = JsValue::from_str(&key);
+            let (name, args) = match op {
+                StoreOp::Settle {
+                    reserved_input,
+                    reserved_output,
+                    input,
+                    output,
+                    ..
+                } => (
+                    "settle",
+                    Array::of3(
+                        &key,
+                        &tokens(reserved_input, reserved_output),
+                        &tokens(input, output),
+                    ),
+                ),
+                StoreOp::Pause { retry_after_ms, .. } => (
+                    "pause",
+                    Array::of2(&key, &JsValue::from_f64(retry_after_ms)),
+                ),
+                StoreOp::Learn { dims, .. } => {
+                    let list = Array::new();
+                    for (dim, (limit, remaining)) in Dim::ALL.into_iter().zip(dims) {
+                        if limit.is_nan() && remaining.is_nan() {
+                            continue;
+                        }
+                        let o = Object::new();
+                        js::set(&o, "dim", &JsValue::from_str(dim.name()));
+                        if !limit.is_nan() {
+                            js::set(&o, "limit", &JsValue::from_f64(limit));
+                        }
+                        if !remaining.is_nan() {
+                            js::set(&o, "remaining", &JsValue::from_f64(remaining));
+                        }
+                        list.push(&o);
+                    }
+                    ("learn", Array::of2(&key, &list))
+                }
+            };
+            // `pause` and `learn` are optional in a PacerStore.
+            if let Some(f) = js::method(store, name) {
                 if let Ok(p) = f.apply(store, &args) {
                     js::ignore(Promise::resolve(&p));
                 }

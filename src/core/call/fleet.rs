@@ -19,6 +19,7 @@
 //! driver to carry out ([`Engine::drain_store_ops`]): one reserve and one settle per call.
 
 use super::{Action, Engine, EventKind, Id, State};
+use crate::core::headers::{DimInfo, RateLimitInfo};
 use crate::core::keys::Slot;
 use crate::core::limiter::{Dim, Ticket, Usage};
 use crate::core::Ms;
@@ -59,6 +60,40 @@ pub enum StoreOp {
         /// Output tokens used.
         output: f64,
     },
+    /// A 429 asked every request of the key to wait this long: fleet-wide.
+    Pause {
+        /// The limit key.
+        slot: Slot,
+        /// Milliseconds, from the store's now.
+        retry_after_ms: Ms,
+    },
+    /// A response's headers: per dimension in [`Dim::ALL`] order, the per-minute limit and
+    /// the remaining level (NaN: not sent). Raises nothing in the store; lowers its level.
+    Learn {
+        /// The limit key.
+        slot: Slot,
+        /// `(limit, remaining)` per dimension.
+        dims: [(f64, f64); 4],
+    },
+}
+
+impl StoreOp {
+    /// The limit key it is for.
+    pub fn slot(&self) -> Slot {
+        match *self {
+            StoreOp::Settle { slot, .. }
+            | StoreOp::Pause { slot, .. }
+            | StoreOp::Learn { slot, .. } => slot,
+        }
+    }
+}
+
+/// `(limit, remaining)` of a per-minute dimension the headers describe (NaN where unknown;
+/// a limit of another window is not a per-minute one: not passed on).
+fn learned(d: &DimInfo) -> (f64, f64) {
+    let per_minute = d.window_ms.is_none_or(|w| (w - 60_000.0).abs() < 1.0);
+    let limit = d.limit.filter(|_| per_minute).unwrap_or(f64::NAN);
+    (limit, d.remaining.unwrap_or(f64::NAN))
 }
 
 /// The engine's link to its store.
@@ -116,8 +151,35 @@ impl Engine {
 
     /// After a response's headers: while the store answers, the store gates the fleet, so the
     /// key's local copy counts on the whole refill (no share held back for unseen others).
-    pub(super) fn fleet_observed(&mut self, slot: Slot, now_ms: Ms) {
-        if self.fleet.as_ref().is_some_and(|f| !f.down) {
+    /// The headers' limits and levels, and a 429's pause, go to the store too.
+    pub(super) fn fleet_observed(
+        &mut self,
+        slot: Slot,
+        now_ms: Ms,
+        status: u16,
+        info: &RateLimitInfo,
+    ) {
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
+        let dims = [
+            learned(&info.requests),
+            learned(&info.input_tokens),
+            learned(&info.output_tokens),
+            learned(&info.tokens),
+        ];
+        if dims.iter().any(|(l, r)| !l.is_nan() || !r.is_nan()) {
+            f.ops.push(StoreOp::Learn { slot, dims });
+        }
+        if status == 429 {
+            if let Some(ms) = info.retry_after_ms.filter(|ms| ms.is_finite() && *ms > 0.0) {
+                f.ops.push(StoreOp::Pause {
+                    slot,
+                    retry_after_ms: ms,
+                });
+            }
+        }
+        if !f.down {
             self.keys.limiter_mut(slot).share_alone(now_ms);
         }
     }
