@@ -163,7 +163,7 @@ function createApi(glue, isReady) {
    * adding an option is one line here, and its reader below.
    */
   const OPTIONS = {
-    "": "limits preset retry budget concurrency timeoutMs outputReservation estimate fetch clock seed onEvent debug limitKey",
+    "": "limits preset retry budget concurrency timeoutMs outputReservation estimate fetch clock seed onEvent debug limitKey store",
     "limits.": "rpm tpm itpm otpm models",
     "limits.models.*.": "rpm tpm itpm otpm",
     "retry.": "maxRetries initialDelayMs maxDelayMs multiplier jitter maxRetryAfterMs retryOn",
@@ -303,6 +303,12 @@ function createApi(glue, isReady) {
     fns.limitKey = fn(o, "limitKey", "limitKey");
     fns.fetch = fn(o, "fetch", "fetch");
     fns.onEvent = fn(o, "onEvent", "onEvent");
+    const store = obj("store", "a PacerStore (e.g. redisStore from llm-pacer/redis)");
+    if (store) {
+      fn(store, "reserve", "store.reserve") ?? throwError(optionError(1, "store.reserve", "a function"));
+      fn(store, "settle", "store.settle") ?? throwError(optionError(1, "store.settle", "a function"));
+      fns.store = store;
+    }
     const clock = obj("clock", "an object with now() and sleep(ms, signal)");
     if (clock) {
       fns.clock = clock;

@@ -171,6 +171,14 @@ export interface PacerOptions {
    * @default the URL's origin and a one-way fingerprint of the credential header
    */
   readonly limitKey?: (request: LimitKeyRequest) => string;
+  /**
+   * Share every limit key's state with the other processes of a fleet (`redisStore` from
+   * `llm-pacer/redis`, or your own {@link PacerStore}). Each call does one `reserve` (again
+   * after each wait the store asks for) and one `settle`; the local queue sleeps exactly the
+   * store's wait. A store that fails or takes over 1 s costs no call: the call goes on this
+   * process's own limits, and a `warning` event says `store_unavailable` (then `store_resumed`).
+   */
+  readonly store?: PacerStore;
   /** Retry options. @default {} */
   readonly retry?: RetryOptions;
   /** The retry budget, or `false` to disable it. @default { ratio: 0.1, maxTokens: 10 } */
@@ -252,7 +260,7 @@ export interface QueuedEvent extends CallEventBase {
 export interface WaitEvent extends CallEventBase {
   readonly type: "wait";
   /** What holds it: a limit's dimension, a pause after a 429, the `concurrency` cap, or calls ahead in the queue. */
-  readonly reason: Dimension | "paused" | "first_response" | "concurrency" | "queue";
+  readonly reason: Dimension | "paused" | "first_response" | "concurrency" | "queue" | "store";
 }
 
 /** Admitted: about to be sent; `delayMs` is how long it waited since it was queued (or its last retry was scheduled). */
@@ -315,11 +323,13 @@ export interface SettledEvent extends CallEventBase, ResponseInfo {
 /**
  * Advice on the set-up, at most once per pacer and reason: `sdk_retries` (an SDK retries on
  * top of the pacer: create it with `maxRetries: 0`), `stream_usage_missing` (a stream reported
- * no usage: pass `stream_options: { include_usage: true }`).
+ * no usage: pass `stream_options: { include_usage: true }`). And the shared store's state,
+ * once per outage: `store_unavailable` (the `store` failed or took over 1 s: calls go on this
+ * process's own limits, on a conservative share), then `store_resumed` (it answers again).
  */
 export interface WarningEvent {
   readonly type: "warning";
-  readonly reason: "sdk_retries" | "stream_usage_missing";
+  readonly reason: "sdk_retries" | "stream_usage_missing" | "store_unavailable" | "store_resumed";
   /** What to do, in a sentence. */
   readonly message: string;
   /** When, epoch ms (whole). */
@@ -695,3 +705,57 @@ export interface Classification {
  * @param now when the response arrived, epoch ms. @default Date.now()
  */
 export declare function classify(status: number, headers?: HeadersLike, body?: unknown, now?: number): Classification;
+
+/** A limit-key dimension, as a store names it. */
+export type StoreDim = "requests" | "inputTokens" | "outputTokens" | "tokens";
+
+/** Tokens one request reserves or used (the request dimension always counts 1). */
+export interface StoreTokens {
+  /** Input tokens that count against ITPM (input + cache creation). */
+  readonly input: number;
+  /** Output tokens. */
+  readonly output: number;
+}
+
+/** Limits per minute the pacer knows for a key; a store creates the buckets it lacks from them. */
+export interface StoreLimits {
+  readonly rpm?: number;
+  readonly itpm?: number;
+  readonly otpm?: number;
+  readonly tpm?: number;
+}
+
+/** A store's answer to a reservation: every dimension taken, or none. */
+export type StoreDecision =
+  | { readonly admit: true }
+  | {
+      readonly admit: false;
+      /** Milliseconds to wait from now (a duration, so clock skew between processes does not matter). */
+      readonly waitMs: number;
+      /** What holds it: a bucket, or a 429's fleet-wide pause. */
+      readonly blocker?: StoreDim | "paused";
+    }
+  | {
+      readonly admit: false;
+      /** The cost exceeds this dimension's capacity (the pacer sends the call anyway: the server decides). */
+      readonly never: StoreDim;
+    };
+
+/**
+ * Shared limit-key state for a fleet (the `store` option). Each operation must be atomic and
+ * use the store's own clock; keys are opaque limit-key ids (never a secret). `llm-pacer/redis`
+ * implements it; the arithmetic to follow is the Rust core's `core::store`.
+ */
+export interface PacerStore {
+  /** All-or-nothing reservation of one request's cost on `key`. */
+  reserve(key: string, request: { readonly limits?: StoreLimits } & StoreTokens): Promise<StoreDecision>;
+  /** The usage reported replaces the reservation. */
+  settle(key: string, reserved: StoreTokens, actual: StoreTokens): Promise<void>;
+  /** Optional: a response's limits and remaining levels (lowers the shared level, never raises it). */
+  learn?(
+    key: string,
+    dims: readonly { readonly dim: StoreDim; readonly limit?: number; readonly remaining?: number }[],
+  ): Promise<void>;
+  /** Optional: a 429's retry-after, shared by the fleet. */
+  pause?(key: string, retryAfterMs: number): Promise<void>;
+}

@@ -220,6 +220,12 @@ JS
   cp pkg-template/entry/opentelemetry.js "$out/opentelemetry/index.js"
   "$esbuild" --log-level=warning --format=cjs pkg-template/entry/opentelemetry.js \
     --outfile="$out/opentelemetry/index.cjs" || die "esbuild could not write the CommonJS opentelemetry entry"
+  # llm-pacer/redis: the Redis PacerStore, plain JavaScript with no dependency (the caller
+  # passes its own client), ESM and a CommonJS copy of it.
+  mkdir -p "$out/redis"
+  cp pkg-template/entry/redis.js "$out/redis/index.js"
+  "$esbuild" --log-level=warning --format=cjs pkg-template/entry/redis.js \
+    --outfile="$out/redis/index.cjs" || die "esbuild could not write the CommonJS redis entry"
 
   # Minified (esbuild, file by file, no bundling): comments are for the sources (pkg-template/,
   # the Rust docs that wasm-bindgen copies into its glue; users read index.d.ts), and short
@@ -227,7 +233,7 @@ JS
   # entry. The entries keep their names (`--keep-names`: `Pacer.name`, the error classes'
   # `name`, stack traces); the generated glue, whose names nobody sees, does not. Every
   # export keeps its name, and every file must still parse.
-  for f in "$out"/web/*.js "$out"/llm_pacer_bg.js "$out"/deno/*.js "$out"/node/*.cjs "$out"/node/*.mjs "$out"/simulate/*.*js "$out"/opentelemetry/*.*js; do
+  for f in "$out"/web/*.js "$out"/llm_pacer_bg.js "$out"/deno/*.js "$out"/node/*.cjs "$out"/node/*.mjs "$out"/simulate/*.*js "$out"/opentelemetry/*.*js "$out"/redis/*.*js; do
     case "$f" in *.cjs) format=cjs ;; *) format=esm ;; esac
     case "$f" in */llm_pacer*.*js) names=() ;; *) names=(--keep-names) ;; esac
     "$esbuild" --log-level=warning --minify "${names[@]}" --legal-comments=none --format="$format" \
@@ -262,6 +268,8 @@ JS
   cp pkg-template/simulate.d.ts "$out/simulate.d.cts"
   cp pkg-template/opentelemetry.d.ts "$out/opentelemetry.d.ts"
   cp pkg-template/opentelemetry.d.ts "$out/opentelemetry.d.cts"
+  cp pkg-template/redis.d.ts "$out/redis.d.ts"
+  cp pkg-template/redis.d.ts "$out/redis.d.cts"
   cp -R pkg-template/bin "$out/bin" # the `llm-pacer` command (demo, probe, simulate)
   chmod +x "$out/bin/llm-pacer.mjs"
   version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
@@ -330,3 +338,4 @@ sim_row() { # label files...
 sim_row "llm-pacer/simulate (default)" pkg/simulate/index.js pkg/simulate/llm_pacer_sim.js
 sim_row "llm-pacer/simulate (node import)" pkg/simulate/index.mjs pkg/simulate/index.cjs pkg/simulate/llm_pacer_sim.cjs
 printf '%-34s %8d %9d\n' "llm-pacer/opentelemetry (no wasm)" "$(wc -c <pkg/opentelemetry/index.js)" "$(gz pkg/opentelemetry/index.js)"
+printf '%-34s %8d %9d\n' "llm-pacer/redis (no wasm)" "$(wc -c <pkg/redis/index.js)" "$(gz pkg/redis/index.js)"

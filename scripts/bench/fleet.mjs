@@ -18,10 +18,10 @@
 // the store's own calls, timed in the processes). Aims with the store (issue 11): no failed
 // call, at most 0.5% 429s, at most 1.05x the lower bound at K = 16.
 
-import { fork, spawn } from "node:child_process";
+import { fork } from "node:child_process";
 import { once } from "node:events";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import { startRedis } from "../../tests/js/lib/redis-server.mjs";
 
 const self = fileURLToPath(import.meta.url);
 
@@ -129,7 +129,7 @@ async function main() {
       }
     }
   } finally {
-    redis?.stop();
+    await redis?.stop();
   }
   console.log();
   const width = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -178,22 +178,4 @@ async function run(a) {
     for (const p of procs) p.kill();
     await server.close();
   }
-}
-
-/** A `redis-server` on a free loopback port, with no persistence; `stop()` ends it. */
-async function startRedis() {
-  const port = await new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = /** @type {import("node:net").AddressInfo} */ (s.address());
-      s.close(() => resolve(port));
-    });
-  });
-  const proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  await new Promise((resolve, reject) => {
-    proc.once("error", reject);
-    proc.stdout.on("data", (d) => String(d).includes("Ready to accept connections") && resolve(undefined));
-  });
-  return { url: `redis://127.0.0.1:${port}`, stop: () => proc.kill() };
 }

@@ -35,6 +35,9 @@ use super::scheduler::{Poll, Scheduler};
 use super::transit;
 use super::Ms;
 
+mod fleet;
+pub use fleet::{StoreAnswer, StoreOp};
+
 /// Identifies a call.
 pub type Id = u64;
 
@@ -116,6 +119,19 @@ pub enum Action {
     Deliver {
         /// The call.
         id: Id,
+    },
+    /// A shared store is configured ([`Engine::set_store`]): ask it to reserve this call's
+    /// cost for its key, then report the answer with [`Engine::on_reserved`] (which gives the
+    /// [`Action::Send`]). The call was admitted locally and holds its reservation meanwhile.
+    Reserve {
+        /// The call.
+        id: Id,
+        /// Its limit key ([`Engine::key_of`], [`Engine::store_limits`]).
+        slot: Slot,
+        /// Input tokens to reserve.
+        input: f64,
+        /// Output tokens to reserve.
+        output: f64,
     },
     /// Reject the call; abort its attempt on the wire, if any.
     Fail {
@@ -385,6 +401,8 @@ pub struct Engine {
     /// The engine's clock less the caller's: the sum of the steps back the caller's clock
     /// took (0 while it never stepped back).
     shift: Ms,
+    /// The shared store's link, when one is configured ([`Engine::set_store`]).
+    fleet: Option<fleet::Fleet>,
 }
 
 impl Engine {
@@ -410,6 +428,7 @@ impl Engine {
             fresh: Vec::new(),
             latest: now_ms,
             shift: 0.0,
+            fleet: None,
         }
     }
 
@@ -581,6 +600,7 @@ impl Engine {
     /// Forget a call that left the engine: its key is no longer in use by it.
     fn forget(&mut self, now_ms: Ms, id: Id) -> Option<Call> {
         let call = self.calls.remove(&id)?;
+        self.fleet_forget(id);
         if let Some(d) = call.deadline {
             self.deadlines.remove(&(time_key(d), id));
         }
@@ -706,7 +726,7 @@ impl Engine {
             self.stats.input_tokens_reserved += ticket.input;
             self.stats.output_tokens_reserved += ticket.output;
             self.event(EventKind::Admitted, id, "admitted", waited, now_ms);
-            out.push(Action::Send { id, attempt });
+            out.push(self.send_or_reserve(id, attempt, ticket));
         }
         self.sched_wake = poll.wake_at_ms;
 
@@ -932,6 +952,7 @@ impl Engine {
         if self.keys.limiter_mut(slot).observe(now_ms, info) {
             self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
         }
+        self.fleet_observed(slot, now_ms, status, info);
         if let Some(a) = self.adaptive.as_mut() {
             a.on_result(id, now_ms, Signal::of_status(status));
         }
@@ -1062,6 +1083,7 @@ impl Engine {
         };
         if let Some(usage) = usage.and_then(Usage::sanitized) {
             self.keys.limiter_mut(slot).settle(now_ms, ticket, &usage);
+            self.fleet_settled(id, slot, ticket, &usage);
             self.scheduler.wake(slot);
             self.stats.input_tokens_used += usage.metered_input();
             self.stats.output_tokens_used += usage.output_tokens;

@@ -444,6 +444,17 @@ impl Limiter {
         }
     }
 
+    /// Count on the whole refill of every bucket: a shared store sees the other processes of
+    /// the organisation and gates them itself, so this copy must not also hold back a share
+    /// for them (the level still follows the server's headers).
+    pub fn share_alone(&mut self, now_ms: Ms) {
+        let now = self.tick(now_ms);
+        for slot in self.slots.iter_mut().flatten() {
+            slot.share = Share::alone(now);
+            slot.apply_share(now, 1.0);
+        }
+    }
+
     /// The opening probe's request failed without an answer (a network error): the others
     /// stop waiting for it.
     pub fn end_probe(&mut self) {

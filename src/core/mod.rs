@@ -27,6 +27,7 @@ pub mod scheduler;
 pub mod sha256;
 pub mod share;
 pub mod sse;
+pub mod store;
 pub mod time;
 pub mod transit;
 

@@ -187,7 +187,8 @@ pub fn run(server: &HiddenServer, setting: Setting, requests: u32, seed: u64) ->
                         );
                     }
                 }
-                Action::Deliver { .. } => {}
+                // No store in the simulator: the engine never asks to reserve in one.
+                Action::Deliver { .. } | Action::Reserve { .. } => {}
                 Action::Fail { .. } => {
                     out.failed += 1;
                     settled += 1;

@@ -36,6 +36,7 @@ mod lowlevel;
 mod options;
 #[cfg(feature = "simulator")]
 mod sim;
+mod store;
 mod stream;
 mod trap;
 
@@ -192,6 +193,10 @@ enum Effect {
     },
     /// Hand events to `onEvent`.
     Events(Vec<Event>),
+    /// Ask the store to reserve (the `store` option; see store.rs).
+    Reserve(store::ReserveReq),
+    /// Store work that needs no answer (settlements), by store key.
+    StoreOps(Vec<(String, crate::core::call::StoreOp)>),
 }
 
 /// One call, from `fetch` until its promise settled and its body's usage is known.
@@ -314,6 +319,7 @@ impl Inner {
             let now = Self::read_clock(&driver).unwrap_or(0.0);
             let mut engine = Engine::new(config, now);
             engine.set_record_events(driver.on_event.is_some());
+            engine.set_store(driver.store.is_some());
             Inner {
                 make_error,
                 last_now: Cell::new(now),
@@ -384,6 +390,16 @@ impl Inner {
             f(&mut st, now, &mut fx);
             let actions = st.engine.poll(now);
             st.apply(now, actions, &mut fx);
+            if st.engine.has_store() {
+                let ops = st.engine.drain_store_ops();
+                if !ops.is_empty() {
+                    let keyed = ops
+                        .into_iter()
+                        .map(|op| (store::key(&st.engine, op.slot()), op))
+                        .collect();
+                    fx.push(Effect::StoreOps(keyed));
+                }
+            }
             if self.driver.on_event.is_some() {
                 let events = st.engine.drain_events();
                 if !events.is_empty() {
@@ -520,6 +536,8 @@ impl Inner {
         for e in fx {
             match e {
                 Effect::Events(events) => self.emit(&events),
+                Effect::Reserve(r) => self.store_reserve(r),
+                Effect::StoreOps(ops) => self.store_ops(ops),
                 Effect::Listen {
                     id,
                     signal,
@@ -1115,6 +1133,18 @@ impl State {
                 Action::Fail { id, error } => {
                     self.settle_fail(id, Rejection::Call(error), JsValue::UNDEFINED, fx)
                 }
+                Action::Reserve {
+                    id,
+                    slot,
+                    input,
+                    output,
+                } => fx.push(Effect::Reserve(store::ReserveReq {
+                    id,
+                    key: store::key(&self.engine, slot),
+                    limits: self.engine.store_limits(slot),
+                    input,
+                    output,
+                })),
             }
         }
     }
@@ -1247,6 +1277,12 @@ fn warning_text(reason: &str) -> &'static str {
              estimated from the streamed text; for exact usage pass \
              `stream_options: { include_usage: true }` (OpenAI Chat Completions)"
         }
+        "store_unavailable" => {
+            "the shared store (the `store` option) failed or did not answer in time: \
+             calls go on this process's own limits, on a conservative share, until it \
+             answers again"
+        }
+        "store_resumed" => "the shared store answers again: limits are shared again",
         _ => "",
     }
 }

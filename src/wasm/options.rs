@@ -57,6 +57,8 @@ pub struct DriverOptions {
     pub estimate: Option<Function>,
     /// `limitKey`.
     pub limit_key: Option<Function>,
+    /// `store`: a PacerStore (`reserve`, `settle`), shared by a fleet.
+    pub store: Option<JsValue>,
 }
 
 /// A preset index at or above this names a whole tier: the tier of the row at `index - TIER`.
@@ -192,6 +194,7 @@ pub fn driver(fns: &JsValue, seed: Option<u64>) -> DriverOptions {
         on_event: f("onEvent"),
         estimate: f("estimate"),
         limit_key: f("limitKey"),
+        store: js::get_opt(fns, "store").filter(JsValue::is_object),
     }
 }
 

@@ -324,7 +324,7 @@ function describe(e: PacerEvent): string {
     case "settled": return e.usage ? String(e.usage.outputTokens + e.usage.cacheReadInputTokens) : e.reason;
     case "warning": return e.message;
     case "wait": {
-      const r: "requests" | "inputTokens" | "outputTokens" | "tokens" | "paused" | "first_response" | "concurrency" | "queue" = e.reason;
+      const r: "requests" | "inputTokens" | "outputTokens" | "tokens" | "paused" | "first_response" | "concurrency" | "queue" | "store" = e.reason;
       return r;
     }
     case "queued": { const r: "submitted" = e.reason; return r; }
@@ -422,6 +422,23 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
     void ratio; void summary;
   `;
   writeFileSync(join(dir, "sim.mts"), `import { simulate } from "llm-pacer/simulate";\n${sim}\nexport {};\n`);
+  // llm-pacer/redis: a store for the \`store\` option, its decisions a strict union (ESM and CJS).
+  const redis = `
+    const store = redisStore({}, { prefix: "app" });
+    const p = new Pacer({ store });
+    void p;
+    const d = await store.reserve("k", { limits: { rpm: 50 }, input: 1, output: 2 });
+    if (d.admit) { const n: number = d.now; void n; }
+    else if ("never" in d) { const dim: "requests" | "inputTokens" | "outputTokens" | "tokens" = d.never; void dim; }
+    else { const w: number = d.waitMs; const b: string = d.blocker; void w; void b; }
+    await store.learn("k", [{ dim: "requests", limit: 50, remaining: 10 }]);
+    // @ts-expect-error: not a dimension
+    await store.learn("k", [{ dim: "rpm" }]);
+    const mine: PacerStore = { reserve: async () => ({ admit: true }), settle: async () => {} };
+    new Pacer({ store: mine });
+    const src: string = redisScript; void src;
+  `;
+  writeFileSync(join(dir, "redis.mts"), `import { Pacer, type PacerStore } from "llm-pacer";\nimport { redisStore, redisScript } from "llm-pacer/redis";\n${redis}\nexport {};\n`);
   // Events as a discriminated union, strict options, preset names, the OpenTelemetry entry
   // (its peer dependency taken from this checkout: it is optional, so npm did not install it).
   writeFileSync(join(dir, "events.mts"), EVENTS_TYPES);
@@ -434,7 +451,7 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
     join(dir, "tsconfig.json"),
     JSON.stringify({
       compilerOptions: { module: "nodenext", moduleResolution: "nodenext", target: "es2022", strict: true, noEmit: true, skipLibCheck: false, types: [], lib: ["es2022", "dom"] },
-      files: ["esm.mts", "cjs.cts", "slim.mts", "sim.mts", "sim.cts", "events.mts"],
+      files: ["esm.mts", "cjs.cts", "slim.mts", "sim.mts", "sim.cts", "events.mts", "redis.mts"],
     }),
   );
   try {

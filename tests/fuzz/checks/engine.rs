@@ -775,6 +775,7 @@ impl Harness {
                 }
                 self.end(id, "fail");
             }
+            Action::Reserve { id, .. } => panic!("reserve of call {id} without a store"),
         }
     }
 

@@ -1,0 +1,290 @@
+// llm-pacer/redis: a PacerStore in Redis, shared by every process of a fleet. Plain
+// JavaScript, no Wasm and no dependency: the caller passes its own client (ioredis, also
+// Cluster; node-redis `redis` v4+ / `@redis/client`; a client shaped like `@upstash/redis`).
+//
+// One Lua script does the arithmetic of the Rust core's `core::store` (src/core/store.rs:
+// token buckets of core::bucket, all-or-nothing across dimensions) atomically inside Redis,
+// at Redis's clock (`TIME`), so processes whose clocks disagree still agree. A differential
+// test (tests/js/store-redis.test.mjs against examples/store_ops.rs) holds the two equal.
+//
+// State of one limit key: a hash at `{prefix:key}` (hash-tagged: Redis Cluster keeps it in
+// one slot), fields c1..c4 (capacity), l1..l4 (level), a1..a4 (time of that level, ms),
+// p (end of a 429 pause, ms), for the dimensions requests, inputTokens, outputTokens, tokens.
+// The key expires two windows after its last use (a full bucket again by then).
+
+/** The Lua script (exported for inspection and tests). */
+export const redisScript = `
+local K = KEYS[1]
+local op = ARGV[1]
+local now = tonumber(ARGV[2])
+if now == nil then
+  if redis.replicate_commands then pcall(redis.replicate_commands) end
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+local W = 60000
+local f = function(x) return string.format('%.17g', x) end
+local h = redis.call('HGETALL', K)
+local s = {}
+for i = 1, #h, 2 do s[h[i]] = tonumber(h[i + 1]) end
+local c, l, a = {}, {}, {}
+for d = 1, 4 do
+  c[d] = s['c' .. d]; l[d] = s['l' .. d]; a[d] = s['a' .. d]
+end
+local p = s['p'] or 0
+local dirty = {}
+local function level(d, t)
+  local dt = t - a[d]
+  if dt < 0 then dt = 0 end
+  if l[d] >= c[d] then return c[d] end
+  local v = l[d] + dt * (c[d] / W)
+  if v > c[d] then v = c[d] end
+  return v
+end
+local function advance(d, t)
+  if t > a[d] then l[d] = level(d, t); a[d] = t end
+  dirty[d] = true
+end
+local function create(d, cap, t) c[d] = cap; l[d] = cap; a[d] = t; dirty[d] = true end
+local function take(d, t, n) advance(d, t); local v = l[d] - n; if v < -c[d] then v = -c[d] end; l[d] = v end
+local function give(d, t, n) advance(d, t); local v = l[d] + n; if v > c[d] then v = c[d] end; l[d] = v end
+local function valid(x) return x ~= nil and x == x and x > 0 and x < math.huge end
+local function nn(x) if x ~= nil and x >= 0 then return x end return 0 end
+local function amounts(i, o) i = nn(i); o = nn(o); return {1, i, o, i + o} end
+local kind, wait, dim = 'ok', 0, ''
+if op == 'reserve' then
+  for d = 1, 4 do
+    local lim = tonumber(ARGV[2 + d])
+    if c[d] == nil and valid(lim) then create(d, lim, now) end
+  end
+  local cost = amounts(tonumber(ARGV[7]), tonumber(ARGV[8]))
+  for d = 1, 4 do
+    if kind == 'ok' and c[d] ~= nil and cost[d] > c[d] then kind = 'never'; dim = d end
+  end
+  if kind == 'ok' then
+    local blocker = nil
+    for d = 1, 4 do
+      if c[d] ~= nil then
+        local lv = level(d, now)
+        local need = cost[d]
+        if need > 0 then
+          need = need + (c[d] / W) * 1000
+          if need > c[d] then need = c[d] end
+        end
+        if lv < need then
+          local w = (need - lv) / (c[d] / W) + 1
+          if w > wait then wait = w; blocker = d end
+        end
+      end
+    end
+    if p > now then
+      kind = 'wait'; dim = 0
+      if p - now > wait then wait = p - now end
+    elseif blocker ~= nil then
+      kind = 'wait'; dim = blocker
+    else
+      kind = 'admit'
+      for d = 1, 4 do if c[d] ~= nil then take(d, now, cost[d]) end end
+    end
+  end
+elseif op == 'settle' then
+  local r = amounts(tonumber(ARGV[3]), tonumber(ARGV[4]))
+  local u = amounts(tonumber(ARGV[5]), tonumber(ARGV[6]))
+  for d = 2, 4 do
+    if c[d] ~= nil then
+      local x = u[d] - r[d]
+      if x > 0 then take(d, now, x) elseif x < 0 then give(d, now, -x) end
+    end
+  end
+elseif op == 'refund' then
+  local r = amounts(tonumber(ARGV[3]), tonumber(ARGV[4]))
+  for d = 1, 4 do if c[d] ~= nil then give(d, now, r[d]) end end
+elseif op == 'learn' then
+  local i = 3
+  while ARGV[i] ~= nil do
+    local d = tonumber(ARGV[i])
+    local lim = tonumber(ARGV[i + 1])
+    local rem = tonumber(ARGV[i + 2])
+    if d ~= nil and d >= 1 and d <= 4 then
+      if valid(lim) then
+        if c[d] == nil then create(d, lim, now)
+        elseif c[d] ~= lim then advance(d, now); c[d] = lim; if l[d] > lim then l[d] = lim end end
+      end
+      if c[d] ~= nil and rem ~= nil and rem == rem and rem >= 0 and rem < math.huge and rem < level(d, now) then
+        advance(d, now); if rem < c[d] then l[d] = rem else l[d] = c[d] end
+      end
+    end
+    i = i + 3
+  end
+elseif op == 'pause' then
+  local ra = tonumber(ARGV[3])
+  if ra ~= nil and ra == ra and ra > 0 and ra < math.huge and now + ra > p then
+    p = now + ra; dirty[0] = true
+  end
+elseif op ~= 'levels' then
+  return redis.error_reply('llm-pacer: unknown store operation')
+end
+local set = {}
+for d = 1, 4 do
+  if dirty[d] then
+    set[#set + 1] = 'c' .. d; set[#set + 1] = f(c[d])
+    set[#set + 1] = 'l' .. d; set[#set + 1] = f(l[d])
+    set[#set + 1] = 'a' .. d; set[#set + 1] = f(a[d])
+  end
+end
+if dirty[0] then set[#set + 1] = 'p'; set[#set + 1] = f(p) end
+if #set > 0 then redis.call('HSET', K, unpack(set)) end
+if #set > 0 or op == 'reserve' then
+  local ttl = 2 * W
+  if p > now then ttl = ttl + (p - now) end
+  redis.call('PEXPIRE', K, math.ceil(ttl))
+end
+local out = {kind, f(wait), tostring(dim), f(now)}
+for d = 1, 4 do
+  if c[d] ~= nil then out[#out + 1] = f(level(d, now)) else out[#out + 1] = '' end
+end
+return out
+`;
+
+const DIMS = ["requests", "inputTokens", "outputTokens", "tokens"];
+
+function noscript(err) {
+  return /NOSCRIPT/.test(String(err?.message ?? err));
+}
+
+/** How to run the script on this client: `(sha|null, key, args) => reply`, by shape. */
+function adapter(client) {
+  if (client == null || typeof client !== "object") {
+    throw new TypeError("llm-pacer/redis: redisStore(client) needs a Redis client (ioredis, redis, @upstash/redis)");
+  }
+  // ioredis (Redis and Cluster): evalsha(sha, numkeys, ...keys, ...args).
+  if (typeof client.defineCommand === "function" && typeof client.evalsha === "function") {
+    return {
+      evalsha: (sha, key, args) => client.evalsha(sha, 1, key, ...args),
+      eval: (key, args) => client.eval(redisScript, 1, key, ...args),
+      load: () => client.script("LOAD", redisScript),
+    };
+  }
+  // node-redis v4+ (`redis`, `@redis/client`): evalSha(sha, { keys, arguments }).
+  if (typeof client.evalSha === "function" && typeof client.eval === "function") {
+    return {
+      evalsha: (sha, key, args) => client.evalSha(sha, { keys: [key], arguments: args }),
+      eval: (key, args) => client.eval(redisScript, { keys: [key], arguments: args }),
+      load: () => (typeof client.scriptLoad === "function" ? client.scriptLoad(redisScript) : null),
+    };
+  }
+  // @upstash/redis (REST): evalsha(sha, keys, args).
+  if (typeof client.evalsha === "function" && typeof client.eval === "function") {
+    return {
+      evalsha: (sha, key, args) => client.evalsha(sha, [key], args),
+      eval: (key, args) => client.eval(redisScript, [key], args),
+      load: () => (typeof client.scriptLoad === "function" ? client.scriptLoad(redisScript) : null),
+    };
+  }
+  throw new TypeError("llm-pacer/redis: unrecognised Redis client (expected ioredis, redis v4+ or @upstash/redis)");
+}
+
+const num = (x) => (x === "" || x == null ? undefined : Number(x));
+const arg = (x) => (typeof x === "number" && Number.isFinite(x) ? String(x) : "");
+
+/**
+ * A PacerStore in Redis (see redis.d.ts).
+ * @param {object} client ioredis, node-redis v4+ or @upstash/redis client (yours, connected)
+ * @param {{ prefix?: string }} [options]
+ */
+export function redisStore(client, options) {
+  const run = adapter(client);
+  const prefix = options?.prefix ?? "llm-pacer";
+  if (typeof prefix !== "string" || /[{}]/.test(prefix)) {
+    throw new TypeError("llm-pacer/redis: prefix must be a string without { or }");
+  }
+  let sha = null;
+  let loading = null;
+  const stats = { evalsha: 0, eval: 0, noscript: 0 };
+  const redisKey = (key) => `{${prefix}:${String(key).replace(/[{}]/g, "_")}}`;
+
+  async function call(op, key, args, now) {
+    const argv = [op, now === undefined ? "" : String(now), ...args];
+    const k = redisKey(key);
+    if (sha === null && loading === null) {
+      loading = Promise.resolve()
+        .then(run.load)
+        .then((s) => {
+          if (typeof s === "string") sha = s;
+        })
+        .catch(() => {})
+        .finally(() => {
+          loading = null;
+        });
+    }
+    if (loading) await loading;
+    let reply;
+    if (sha !== null) {
+      try {
+        stats.evalsha++;
+        reply = await run.evalsha(sha, k, argv);
+      } catch (err) {
+        if (!noscript(err)) throw err;
+        stats.noscript++;
+        stats.eval++;
+        reply = await run.eval(k, argv); // EVAL caches the script again on that node
+      }
+    } else {
+      stats.eval++;
+      reply = await run.eval(k, argv);
+    }
+    const [kind, wait, dim, at, ...levels] = reply.map(String);
+    return {
+      kind,
+      waitMs: Number(wait),
+      dim: dim === "" ? undefined : Number(dim),
+      now: Number(at),
+      levels: levels.map(num),
+    };
+  }
+
+  const reply = (r) => ({
+    now: r.now,
+    levels: Object.fromEntries(DIMS.flatMap((d, i) => (r.levels[i] === undefined ? [] : [[d, r.levels[i]]]))),
+  });
+
+  return {
+    async reserve(key, request) {
+      const l = request.limits ?? {};
+      const r = await call("reserve", key, [
+        arg(l.rpm), arg(l.itpm), arg(l.otpm), arg(l.tpm),
+        arg(request.input), arg(request.output),
+      ]);
+      if (r.kind === "admit") return { admit: true, ...reply(r) };
+      if (r.kind === "never") return { admit: false, never: DIMS[r.dim - 1], ...reply(r) };
+      return { admit: false, waitMs: r.waitMs, blocker: r.dim === 0 ? "paused" : DIMS[r.dim - 1], ...reply(r) };
+    },
+    async settle(key, reserved, actual) {
+      await call("settle", key, [arg(reserved.input), arg(reserved.output), arg(actual.input), arg(actual.output)]);
+    },
+    async refund(key, reserved) {
+      await call("refund", key, [arg(reserved.input), arg(reserved.output)]);
+    },
+    async learn(key, dims) {
+      const args = [];
+      for (const d of dims) {
+        const i = DIMS.indexOf(d.dim);
+        if (i < 0) throw new TypeError(`llm-pacer/redis: unknown dimension ${d.dim}`);
+        args.push(String(i + 1), arg(d.limit), arg(d.remaining));
+      }
+      if (args.length) await call("learn", key, args);
+    },
+    async pause(key, retryAfterMs) {
+      await call("pause", key, [arg(retryAfterMs)]);
+    },
+    async levels(key) {
+      return reply(await call("levels", key, []));
+    },
+    /** Counters of script invocations: `{ evalsha, eval, noscript }`. */
+    stats() {
+      return { ...stats };
+    },
+    /** Test hook: one operation with the store's clock replaced by `now` (ms). Not for use. */
+    _op: (op, key, args, now) => call(op, key, args.map(String), now),
+  };
+}

@@ -1,0 +1,265 @@
+//! The engine's side of a shared store (`store` option; the protocol is [`crate::core::store`]).
+//!
+//! With a store, a call admitted by the local limiter is not sent at once: the engine asks
+//! the driver to reserve it in the store ([`Action::Reserve`]), and the answer
+//! ([`Engine::on_reserved`]) decides:
+//! * admitted by the store: [`Action::Send`];
+//! * wait `w` ms (the fleet has taken the tokens): the local reservation is given back, the
+//!   concurrency slot freed, and the call sleeps exactly `w` (a timer, no polling), then goes
+//!   through admission again; a deadline that comes first ends it as usual (`timeout`);
+//! * never (the store's capacity is below the cost): sent anyway; the pacer never fails a
+//!   call on its own estimate, and the server decides;
+//! * unavailable (the store failed or timed out; the driver's call): sent on the local
+//!   admission. The first such answer emits a `warning` event `store_unavailable` and puts
+//!   every key's limiter on a conservative share ([`Limiter::start_blind`]: at most a
+//!   quarter of each configured bucket beyond its refill until a response teaches it); the
+//!   first store answer after that emits `store_resumed`.
+//!
+//! Usage settled for a call the store admitted is queued as [`StoreOp::Settle`] for the
+//! driver to carry out ([`Engine::drain_store_ops`]): one reserve and one settle per call.
+
+use super::{Action, Engine, EventKind, Id, State};
+use crate::core::headers::{DimInfo, RateLimitInfo};
+use crate::core::keys::Slot;
+use crate::core::limiter::{Dim, Ticket, Usage};
+use crate::core::Ms;
+use std::collections::BTreeSet;
+
+/// The store's answer to an [`Action::Reserve`], as the driver reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StoreAnswer {
+    /// Reserved in the store.
+    Admit,
+    /// Not now: the store says wait this long (ms, from its own clock's now).
+    Wait {
+        /// Milliseconds.
+        wait_ms: Ms,
+    },
+    /// The store's capacity for `dim` is below the cost.
+    Never {
+        /// The dimension.
+        dim: Dim,
+    },
+    /// The store failed or did not answer in time.
+    Unavailable,
+}
+
+/// Work for the store that needs no answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StoreOp {
+    /// Replace a reservation the store made by the usage reported.
+    Settle {
+        /// The limit key.
+        slot: Slot,
+        /// Input tokens reserved.
+        reserved_input: f64,
+        /// Output tokens reserved.
+        reserved_output: f64,
+        /// Input tokens used (metered: input + cache creation).
+        input: f64,
+        /// Output tokens used.
+        output: f64,
+    },
+    /// A 429 asked every request of the key to wait this long: fleet-wide.
+    Pause {
+        /// The limit key.
+        slot: Slot,
+        /// Milliseconds, from the store's now.
+        retry_after_ms: Ms,
+    },
+    /// A response's headers: per dimension in [`Dim::ALL`] order, the per-minute limit and
+    /// the remaining level (NaN: not sent). Raises nothing in the store; lowers its level.
+    Learn {
+        /// The limit key.
+        slot: Slot,
+        /// `(limit, remaining)` per dimension.
+        dims: [(f64, f64); 4],
+    },
+}
+
+impl StoreOp {
+    /// The limit key it is for.
+    pub fn slot(&self) -> Slot {
+        match *self {
+            StoreOp::Settle { slot, .. }
+            | StoreOp::Pause { slot, .. }
+            | StoreOp::Learn { slot, .. } => slot,
+        }
+    }
+}
+
+/// `(limit, remaining)` of a per-minute dimension the headers describe (NaN where unknown;
+/// a limit of another window is not a per-minute one: not passed on).
+fn learned(d: &DimInfo) -> (f64, f64) {
+    let per_minute = d.window_ms.is_none_or(|w| (w - 60_000.0).abs() < 1.0);
+    let limit = d.limit.filter(|_| per_minute).unwrap_or(f64::NAN);
+    (limit, d.remaining.unwrap_or(f64::NAN))
+}
+
+/// The engine's link to its store.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Fleet {
+    /// False after an `Unavailable` answer, until the next store answer.
+    down: bool,
+    /// Calls whose reservation request is out.
+    reserving: BTreeSet<Id>,
+    /// Calls the store admitted (their settlement goes to the store).
+    stored: BTreeSet<Id>,
+    ops: Vec<StoreOp>,
+}
+
+impl Engine {
+    /// Share limits through a store: admissions go through [`Action::Reserve`].
+    pub fn set_store(&mut self, on: bool) {
+        self.fleet = on.then(Fleet::default);
+    }
+
+    /// Whether a store is configured.
+    pub fn has_store(&self) -> bool {
+        self.fleet.is_some()
+    }
+
+    /// The limits per minute the engine knows for a key, `[rpm, itpm, otpm, tpm]` (0 =
+    /// unknown): what a reservation tells the store, to create the buckets it lacks.
+    pub fn store_limits(&self, slot: Slot) -> [f64; 4] {
+        let l = self.keys.limiter(slot);
+        Dim::ALL.map(|d| l.capacity(d).unwrap_or(0.0))
+    }
+
+    /// Store work queued since the last call (settlements).
+    pub fn drain_store_ops(&mut self) -> Vec<StoreOp> {
+        self.fleet
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.ops))
+            .unwrap_or_default()
+    }
+
+    pub(super) fn send_or_reserve(&mut self, id: Id, attempt: u32, ticket: Ticket) -> Action {
+        match (&mut self.fleet, self.calls.get(&id)) {
+            (Some(f), Some(call)) => {
+                f.reserving.insert(id);
+                Action::Reserve {
+                    id,
+                    slot: call.slot,
+                    input: ticket.input,
+                    output: ticket.output,
+                }
+            }
+            _ => Action::Send { id, attempt },
+        }
+    }
+
+    /// After a response's headers: while the store answers, the store gates the fleet, so the
+    /// key's local copy counts on the whole refill (no share held back for unseen others).
+    /// The headers' limits and levels, and a 429's pause, go to the store too.
+    pub(super) fn fleet_observed(
+        &mut self,
+        slot: Slot,
+        now_ms: Ms,
+        status: u16,
+        info: &RateLimitInfo,
+    ) {
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
+        let dims = [
+            learned(&info.requests),
+            learned(&info.input_tokens),
+            learned(&info.output_tokens),
+            learned(&info.tokens),
+        ];
+        if dims.iter().any(|(l, r)| !l.is_nan() || !r.is_nan()) {
+            f.ops.push(StoreOp::Learn { slot, dims });
+        }
+        if status == 429 {
+            if let Some(ms) = info.retry_after_ms.filter(|ms| ms.is_finite() && *ms > 0.0) {
+                f.ops.push(StoreOp::Pause {
+                    slot,
+                    retry_after_ms: ms,
+                });
+            }
+        }
+        if !f.down {
+            self.keys.limiter_mut(slot).share_alone(now_ms);
+        }
+    }
+
+    pub(super) fn fleet_forget(&mut self, id: Id) {
+        if let Some(f) = &mut self.fleet {
+            f.reserving.remove(&id);
+        }
+    }
+
+    pub(super) fn fleet_settled(&mut self, id: Id, slot: Slot, ticket: Ticket, usage: &Usage) {
+        if let Some(f) = &mut self.fleet {
+            if f.stored.remove(&id) {
+                f.ops.push(StoreOp::Settle {
+                    slot,
+                    reserved_input: ticket.input,
+                    reserved_output: ticket.output,
+                    input: usage.metered_input(),
+                    output: usage.output_tokens,
+                });
+            }
+        }
+    }
+
+    /// The store answered the [`Action::Reserve`] of `id` (see the module docs). Returns the
+    /// actions to carry out: a [`Action::Send`], or nothing (the call waits, or is gone).
+    pub fn on_reserved(&mut self, now_ms: Ms, id: Id, answer: StoreAnswer) -> Vec<Action> {
+        let now_ms = self.clock(now_ms);
+        let Some(f) = &mut self.fleet else {
+            return Vec::new();
+        };
+        if !f.reserving.remove(&id) {
+            return Vec::new(); // aborted or timed out meanwhile
+        }
+        let was_down = f.down;
+        f.down = answer == StoreAnswer::Unavailable;
+        if answer == StoreAnswer::Admit {
+            f.stored.insert(id);
+        }
+        if f.down && !was_down {
+            let slots: Vec<Slot> = self.keys.slots().into_iter().map(|(s, _)| s).collect();
+            for slot in slots {
+                self.keys.limiter_mut(slot).start_blind(now_ms);
+            }
+            self.event(EventKind::Warning, id, "store_unavailable", 0.0, now_ms);
+        } else if was_down && answer != StoreAnswer::Unavailable {
+            self.event(EventKind::Warning, id, "store_resumed", 0.0, now_ms);
+        }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        let State::InFlight { ticket } = call.state else {
+            return Vec::new();
+        };
+        match answer {
+            StoreAnswer::Admit | StoreAnswer::Never { .. } | StoreAnswer::Unavailable => {
+                vec![Action::Send {
+                    id,
+                    attempt: call.attempt,
+                }]
+            }
+            StoreAnswer::Wait { wait_ms } => {
+                let wait = if wait_ms.is_finite() && wait_ms > 0.0 {
+                    wait_ms
+                } else {
+                    0.0
+                };
+                let at = now_ms + wait;
+                let slot = call.slot;
+                call.attempt -= 1;
+                call.state = State::Backoff { until: at };
+                call.waiting_since = now_ms;
+                self.stats.attempts -= 1;
+                self.keys.limiter_mut(slot).refund(now_ms, ticket, false);
+                self.scheduler.finish();
+                self.scheduler.wake(slot);
+                self.timers.insert((super::time_key(at), id));
+                self.event(EventKind::Wait, id, "store", wait, now_ms);
+                Vec::new()
+            }
+        }
+    }
+}

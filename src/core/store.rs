@@ -1,0 +1,236 @@
+//! The shared-store protocol: what a store (Redis, a Durable Object) does for one limit key.
+//!
+//! A fleet of processes shares one organisation's limits. The store holds, per limit key, one
+//! [`Bucket`] per metered dimension and the 429 pause, and does four operations on them,
+//! each atomically and each at the store's own clock (`now_ms` is always the store's time,
+//! never a caller's, so processes whose clocks disagree still agree on the arithmetic):
+//!
+//! * [`KeyState::reserve`]: all-or-nothing admission across the dimensions. Either every
+//!   known bucket holds its cost and all are taken, or nothing is taken and the answer is the
+//!   exact wait (ms from the store's now, so the caller sleeps a duration, not until a time of
+//!   another clock) or never (a cost above a capacity).
+//! * [`KeyState::settle`]: the real usage replaces the reservation (the difference is taken
+//!   or given back, exactly as [`crate::core::limiter::Limiter::settle`] does locally).
+//! * [`KeyState::learn`]: a limit and remaining level from response headers: the capacity
+//!   follows the server, and the shared level is never above what the server reports.
+//! * [`KeyState::pause`]: a 429's retry-after, fleet-wide.
+//!
+//! The arithmetic is the local limiter's ([`Bucket`], [`EDGE_MARGIN_MS`]), with no share of
+//! others to estimate: the store *is* the whole fleet's view. Where it runs inside the store
+//! (the Lua script of `llm-pacer/redis`), a differential test (`examples/store_ops.rs`,
+//! `tests/js/store-redis.test.mjs`) drives the same operation sequences through both.
+//!
+//! The state is plain numbers: per dimension a capacity, a level and the time of that level,
+//! plus the pause's end. Buckets are created full, at the first reservation that names a
+//! limit for them (the caller's configured or learned limit); later limits come from
+//! [`KeyState::learn`] only, so one process's stale configuration cannot resize the fleet's
+//! bucket.
+
+use super::bucket::Bucket;
+use super::limiter::{Dim, EDGE_MARGIN_MS};
+use super::Ms;
+
+/// The window of every shared bucket (limits are per minute), ms.
+pub const WINDOW_MS: Ms = 60_000.0;
+
+/// The transit a reservation allows for, ms. The store takes a request's cost when it admits
+/// it; the server takes it when the request arrives, up to a transit later, and so refills
+/// that much later. A request is therefore admitted only when its bucket holds its cost plus
+/// this much refill (at most the capacity): at the edge the store never admits a request the
+/// server's bucket is still short of. It delays the first admission at an empty bucket once;
+/// the steady rate stays the refill rate.
+pub const TRANSIT_MS: Ms = 1_000.0;
+
+/// What a bucket must hold to admit `n`: `n` plus [`TRANSIT_MS`] of refill, at most the
+/// capacity (`n` itself when it costs nothing there).
+pub fn need(b: &Bucket, n: f64) -> f64 {
+    if n > 0.0 {
+        (n + b.rate_per_ms() * TRANSIT_MS).min(b.capacity())
+    } else {
+        n
+    }
+}
+
+/// What one request reserves in each dimension, in [`Dim::ALL`] order: `[1, input, output,
+/// input + output]`. Built by [`amounts`].
+pub type Amounts = [f64; 4];
+
+/// `[1, input, output, input + output]`, each negative or NaN amount taken as 0.
+pub fn amounts(input: f64, output: f64) -> Amounts {
+    let nn = |x: f64| if x >= 0.0 { x } else { 0.0 };
+    let (i, o) = (nn(input), nn(output));
+    [1.0, i, o, i + o]
+}
+
+/// A store's answer to a reservation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reserve {
+    /// Taken from every known bucket.
+    Admit,
+    /// Nothing taken: ask again after `wait_ms` (from the store's now). `dim` is what holds
+    /// it (`None`: the 429 pause).
+    Wait {
+        /// Milliseconds to wait, `> 0`.
+        wait_ms: Ms,
+        /// The dimension with the longest wait, or `None` for the pause.
+        dim: Option<Dim>,
+    },
+    /// Nothing taken, and no wait can help: the cost exceeds `dim`'s capacity.
+    Never {
+        /// The dimension.
+        dim: Dim,
+    },
+}
+
+/// One limit key's shared state.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct KeyState {
+    /// One bucket per [`Dim`] (indexed by `Dim as usize`); `None` = no limit known.
+    pub buckets: [Option<Bucket>; 4],
+    /// While `now < paused_until_ms`, every reservation waits (a 429's retry-after).
+    pub paused_until_ms: Ms,
+}
+
+fn valid_limit(l: f64) -> bool {
+    l.is_finite() && l > 0.0
+}
+
+impl KeyState {
+    /// A key that knows nothing.
+    pub fn new() -> Self {
+        KeyState::default()
+    }
+
+    /// Create the buckets the store does not know yet from `limits` (per minute, in
+    /// [`Dim::ALL`] order; 0 or invalid = unknown), full at `now_ms`. Known buckets keep
+    /// their capacity.
+    pub fn ensure(&mut self, now_ms: Ms, limits: [f64; 4]) {
+        for (slot, &l) in self.buckets.iter_mut().zip(limits.iter()) {
+            if slot.is_none() && valid_limit(l) {
+                *slot = Some(Bucket::new(l, WINDOW_MS, now_ms));
+            }
+        }
+    }
+
+    /// All-or-nothing admission of `cost` (see [`amounts`]) at the store's `now_ms`, after
+    /// creating the buckets `limits` names ([`KeyState::ensure`]).
+    ///
+    /// In this order, as [`crate::core::limiter::Limiter::check`]: never if a cost exceeds a
+    /// capacity (the first such dimension); wait while paused (until the pause ends, or
+    /// longer if a bucket needs longer); admit if every known bucket's level is at least its
+    /// cost ([`need`]: plus a transit's refill); else wait until every one is (plus
+    /// [`EDGE_MARGIN_MS`]), blocked by the longest.
+    pub fn reserve(&mut self, now_ms: Ms, limits: [f64; 4], cost: Amounts) -> Reserve {
+        self.ensure(now_ms, limits);
+        for dim in Dim::ALL {
+            if let Some(b) = &self.buckets[dim as usize] {
+                if cost[dim as usize] > b.capacity() {
+                    return Reserve::Never { dim };
+                }
+            }
+        }
+        let mut wait: Ms = 0.0;
+        let mut blocker = None;
+        for dim in Dim::ALL {
+            if let Some(b) = &self.buckets[dim as usize] {
+                let n = need(b, cost[dim as usize]);
+                if b.level(now_ms) < n {
+                    let t = b.time_until(now_ms, n).unwrap_or(0.0) + EDGE_MARGIN_MS;
+                    if t > wait {
+                        wait = t;
+                        blocker = Some(dim);
+                    }
+                }
+            }
+        }
+        if self.paused_until_ms > now_ms {
+            return Reserve::Wait {
+                wait_ms: wait.max(self.paused_until_ms - now_ms),
+                dim: None,
+            };
+        }
+        if let Some(dim) = blocker {
+            return Reserve::Wait {
+                wait_ms: wait,
+                dim: Some(dim),
+            };
+        }
+        for (slot, &n) in self.buckets.iter_mut().zip(cost.iter()) {
+            if let Some(b) = slot {
+                b.take(now_ms, n);
+            }
+        }
+        Reserve::Admit
+    }
+
+    /// Replace a reservation by the usage the response reported: in each token dimension the
+    /// difference `actual - reserved` is taken (a debt, at most one capacity deep) or given
+    /// back (up to capacity). The request dimension is unchanged.
+    pub fn settle(&mut self, now_ms: Ms, reserved: Amounts, actual: Amounts) {
+        for dim in [Dim::InputTokens, Dim::OutputTokens, Dim::Tokens] {
+            if let Some(b) = &mut self.buckets[dim as usize] {
+                let d = actual[dim as usize] - reserved[dim as usize];
+                if d > 0.0 {
+                    b.take(now_ms, d);
+                } else if d < 0.0 {
+                    b.give(now_ms, -d);
+                }
+            }
+        }
+    }
+
+    /// Give back a reservation whose request never reached the server.
+    pub fn refund(&mut self, now_ms: Ms, reserved: Amounts) {
+        for (slot, &n) in self.buckets.iter_mut().zip(reserved.iter()) {
+            if let Some(b) = slot {
+                b.give(now_ms, n);
+            }
+        }
+    }
+
+    /// What a response's headers say about `dim`: its `limit` (capacity per minute; invalid =
+    /// keep the known one) and the `remaining` level (NaN = not sent). The bucket is created
+    /// (full) if unknown, resized to the limit, and its level lowered to `remaining` if it
+    /// was higher: the server counted what other clients took, or reservations not yet
+    /// settled, that the store never saw. It is never raised: a response that left before
+    /// others were admitted reports a level they have since taken from.
+    pub fn learn(&mut self, now_ms: Ms, dim: Dim, limit: f64, remaining: f64) {
+        let slot = &mut self.buckets[dim as usize];
+        if valid_limit(limit) {
+            match slot {
+                Some(b) => {
+                    if b.capacity() != limit {
+                        b.set_capacity(now_ms, limit, WINDOW_MS);
+                    }
+                }
+                None => *slot = Some(Bucket::new(limit, WINDOW_MS, now_ms)),
+            }
+        }
+        if let Some(b) = slot {
+            if remaining.is_finite() && remaining >= 0.0 && remaining < b.level(now_ms) {
+                b.set_level(now_ms, remaining);
+            }
+        }
+    }
+
+    /// A 429 asked every request to wait `retry_after_ms` from the store's now: the pause
+    /// ends then, or later if one already in force ends later.
+    pub fn pause(&mut self, now_ms: Ms, retry_after_ms: Ms) {
+        if retry_after_ms.is_finite() && retry_after_ms > 0.0 {
+            self.paused_until_ms = self.paused_until_ms.max(now_ms + retry_after_ms);
+        }
+    }
+
+    /// The level of each dimension at `now_ms` (`None` where no limit is known).
+    pub fn levels(&self, now_ms: Ms) -> [Option<f64>; 4] {
+        self.buckets.map(|b| b.map(|b| b.level(now_ms)))
+    }
+}
+
+/// The conservative share a process takes of each bucket while its store is unreachable:
+/// the fleet's size is unknown then, so it assumes others spend the rest.
+pub const FALLBACK_SHARE: f64 = 0.25;
+
+/// How long a driver waits for its store's answer before it takes the store as unavailable
+/// (the call then goes on its local admission), ms.
+pub const STORE_TIMEOUT_MS: Ms = 1_000.0;

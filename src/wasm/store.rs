@@ -1,0 +1,154 @@
+//! The `store` option's crossings (a [`PacerStore`], see `redis.d.ts` / `index.d.ts`): the
+//! driver carries out the engine's [`Action::Reserve`](crate::core::call::Action::Reserve)
+//! and [`StoreOp`]s and reports the answers; it decides nothing. A store that throws, rejects,
+//! answers nonsense or takes longer than [`STORE_TIMEOUT_MS`] is reported as unavailable (the
+//! engine sends the call on its local admission and says so in an event).
+//!
+//! Round trips per call: one `reserve` (again after each wait the store asks for), one
+//! `settle` once the usage is known, and one `learn` per response that carries rate-limit
+//! headers (plus a `pause` after a 429 with a retry-after); those last two are optional
+//! methods of a store.
+
+use super::{js, Inner};
+use crate::core::call::{Engine, Id, StoreAnswer, StoreOp};
+use crate::core::keys::Slot;
+use crate::core::limiter::Dim;
+use crate::core::store::STORE_TIMEOUT_MS;
+use js_sys::{Array, Object, Promise};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+
+/// What the driver sends the store for one reservation, computed under the state's borrow.
+pub(super) struct ReserveReq {
+    pub id: Id,
+    pub key: String,
+    pub limits: [f64; 4],
+    pub input: f64,
+    pub output: f64,
+}
+
+/// The store's key for a limit key: its opaque id (a one-way hash of the origin and the
+/// credential's fingerprint, or of the `limitKey` option's value) and model class. Never a
+/// secret.
+pub(super) fn key(engine: &Engine, slot: Slot) -> String {
+    match engine.key_of(slot) {
+        Some(k) => format!("{:016x}:{}", k.id, k.class),
+        None => format!("slot{slot}"),
+    }
+}
+
+fn tokens(input: f64, output: f64) -> Object {
+    let o = Object::new();
+    js::set(&o, "input", &JsValue::from_f64(input));
+    js::set(&o, "output", &JsValue::from_f64(output));
+    o
+}
+
+fn answer(v: &JsValue) -> StoreAnswer {
+    if !v.is_object() {
+        return StoreAnswer::Unavailable; // the timer won the race, or nonsense
+    }
+    if js::get_opt(v, "admit").and_then(|a| a.as_bool()) == Some(true) {
+        return StoreAnswer::Admit;
+    }
+    if let Some(w) = js::get_opt(v, "waitMs").and_then(|w| w.as_f64()) {
+        if w.is_finite() && w >= 0.0 {
+            return StoreAnswer::Wait { wait_ms: w };
+        }
+    }
+    if let Some(n) = js::get_opt(v, "never").and_then(|n| n.as_string()) {
+        if let Some(dim) = Dim::ALL.into_iter().find(|d| d.name() == n) {
+            return StoreAnswer::Never { dim };
+        }
+    }
+    StoreAnswer::Unavailable
+}
+
+impl Inner {
+    /// Ask the store to reserve; report its answer to the engine.
+    pub(super) fn store_reserve(&self, r: ReserveReq) {
+        let (Some(inner), Some(store)) = (self.rc(), self.driver.store.clone()) else {
+            return;
+        };
+        let req = tokens(r.input, r.output);
+        let limits = Object::new();
+        for (name, l) in ["rpm", "itpm", "otpm", "tpm"].iter().zip(r.limits) {
+            if l > 0.0 {
+                js::set(&limits, name, &JsValue::from_f64(l));
+            }
+        }
+        js::set(&req, "limits", &limits);
+        let called = js::method(&store, "reserve")
+            .and_then(|f| f.call2(&store, &JsValue::from_str(&r.key), &req).ok());
+        let id = r.id;
+        spawn_local(async move {
+            let got = match (called, inner.deadline(STORE_TIMEOUT_MS)) {
+                (Some(p), Some((timer, deadline))) => {
+                    let race = Promise::race(&Array::of2(&Promise::resolve(&p), &timer));
+                    let v = JsFuture::from(race).await;
+                    deadline.cancel();
+                    v.map(|v| answer(&v)).unwrap_or(StoreAnswer::Unavailable)
+                }
+                _ => StoreAnswer::Unavailable,
+            };
+            inner.step(|st, now, fx| {
+                let actions = st.engine.on_reserved(now, id, got);
+                st.apply(now, actions, fx);
+            });
+        });
+    }
+
+    /// Carry out store work that needs no answer (a failure is the store's to report).
+    pub(super) fn store_ops(&self, ops: Vec<(String, StoreOp)>) {
+        let Some(store) = &self.driver.store else {
+            return;
+        };
+        for (key, op) in ops {
+            let key = JsValue::from_str(&key);
+            let (name, args) = match op {
+                StoreOp::Settle {
+                    reserved_input,
+                    reserved_output,
+                    input,
+                    output,
+                    ..
+                } => (
+                    "settle",
+                    Array::of3(
+                        &key,
+                        &tokens(reserved_input, reserved_output),
+                        &tokens(input, output),
+                    ),
+                ),
+                StoreOp::Pause { retry_after_ms, .. } => (
+                    "pause",
+                    Array::of2(&key, &JsValue::from_f64(retry_after_ms)),
+                ),
+                StoreOp::Learn { dims, .. } => {
+                    let list = Array::new();
+                    for (dim, (limit, remaining)) in Dim::ALL.into_iter().zip(dims) {
+                        if limit.is_nan() && remaining.is_nan() {
+                            continue;
+                        }
+                        let o = Object::new();
+                        js::set(&o, "dim", &JsValue::from_str(dim.name()));
+                        if !limit.is_nan() {
+                            js::set(&o, "limit", &JsValue::from_f64(limit));
+                        }
+                        if !remaining.is_nan() {
+                            js::set(&o, "remaining", &JsValue::from_f64(remaining));
+                        }
+                        list.push(&o);
+                    }
+                    ("learn", Array::of2(&key, &list))
+                }
+            };
+            // `pause` and `learn` are optional in a PacerStore.
+            if let Some(f) = js::method(store, name) {
+                if let Ok(p) = f.apply(store, &args) {
+                    js::ignore(Promise::resolve(&p));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+// The `store` option with a real redis-server (issue 11): two pacers sharing one key stay
+// within the server's limits together; Redis stopped mid-run and restarted costs no call and
+// says so (store_unavailable, then store_resumed); a script flush is survived. Real time
+// (the store's clock is Redis TIME), so the runs are kept to a few seconds.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import Redis from "ioredis";
+import { Pacer } from "llm-pacer";
+import { redisStore } from "llm-pacer/redis";
+import { startAnthropicMock } from "./mock/index.mjs";
+import { anthropicInit } from "./lib/harness.mjs";
+import { startRedis } from "./lib/redis-server.mjs";
+
+let server;
+before(async () => {
+  server = await startRedis();
+});
+after(async () => {
+  await server?.stop();
+});
+
+const client = () =>
+  new Redis(server.port, "127.0.0.1", { maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => 50 });
+
+test("two pacers sharing one key through Redis never exceed the server's limits together", async () => {
+  // 60 requests a minute; each pacer alone would send its 35 calls at once (35 < 60), the two
+  // together 70: with the store, 60 go at once and the rest at the refill (1 a second).
+  const mock = await startAnthropicMock({ limits: { rpm: 60, itpm: null, otpm: null }, enforce: false });
+  const [ca, cb] = [client(), client()];
+  await Promise.all([ca, cb].map((c) => new Promise((r) => c.once("ready", r))));
+  try {
+    const events = [];
+    const make = (c) =>
+      new Pacer({ limits: { rpm: 60 }, store: redisStore(c, { prefix: "share" }), onEvent: (e) => events.push(e) });
+    const [a, b] = [make(ca), make(cb)];
+    const calls = [];
+    for (let i = 0; i < 35; i++) {
+      calls.push(a.fetch(`${mock.url}/v1/messages`, anthropicInit()));
+      calls.push(b.fetch(`${mock.url}/v1/messages`, anthropicInit()));
+    }
+    const res = await Promise.all(calls);
+    assert.deepEqual([...new Set(res.map((r) => r.status))], [200]);
+    await Promise.all(res.map((r) => r.text()));
+    assert.deepEqual(mock.violations(), [], "the two pacers together stayed within rpm");
+    assert.equal(mock.stats.limited, 0);
+    assert.ok(events.some((e) => e.type === "wait" && e.reason === "store"), "the store made calls wait");
+    assert.ok(!events.some((e) => e.reason === "store_unavailable"));
+  } finally {
+    ca.disconnect();
+    cb.disconnect();
+    await mock.close();
+  }
+});
+
+test("Redis stopped mid-run and restarted: no call lost, store_unavailable then store_resumed", async () => {
+  const mock = await startAnthropicMock({ limits: { rpm: 1000, itpm: null, otpm: null } });
+  const c = client();
+  c.on("error", () => {}); // reconnection errors while Redis is down
+  await new Promise((r) => c.once("ready", r));
+  try {
+    const events = [];
+    const store = redisStore(c, { prefix: "fault" });
+    const pacer = new Pacer({ limits: { rpm: 1000 }, store, onEvent: (e) => events.push(e) });
+    const run = async (n) => {
+      const res = await Promise.all(
+        Array.from({ length: n }, () => pacer.fetch(`${mock.url}/v1/messages`, anthropicInit())),
+      );
+      for (const r of res) {
+        assert.equal(r.status, 200);
+        await r.text();
+      }
+    };
+    await run(3);
+    await server.stop();
+    await run(3); // the store is down: local admission
+    server = await startRedis(server.port); // restarted, its script cache empty
+    for (let i = 0; i < 100 && c.status !== "ready"; i++) await new Promise((r) => setTimeout(r, 50));
+    await run(3);
+    const reasons = events.filter((e) => e.type === "warning").map((e) => e.reason);
+    assert.deepEqual(reasons, ["store_unavailable", "store_resumed"]);
+    assert.equal(mock.stats.completed ?? mock.stats.admitted, 9);
+  } finally {
+    c.disconnect();
+    await mock.close();
+  }
+});
+
+test("unknown store shapes are refused at construction", () => {
+  assert.throws(() => new Pacer({ store: 42 }), TypeError);
+  assert.throws(() => new Pacer({ store: { reserve() {} } }), TypeError);
+});

@@ -1,0 +1,462 @@
+//! The shared-store protocol (core::store), in virtual time: all-or-nothing admission, exact
+//! waits, settlement, learned limits and fleet-wide pauses, with the local bucket's arithmetic.
+
+use llm_pacer::core::bucket::Bucket;
+use llm_pacer::core::limiter::{Dim, EDGE_MARGIN_MS};
+use llm_pacer::core::store::{amounts, need, KeyState, Reserve, TRANSIT_MS, WINDOW_MS};
+
+const T0: f64 = 1_700_000_000_000.0;
+/// rpm, itpm, otpm, tpm
+const LIMITS: [f64; 4] = [60.0, 10_000.0, 2_000.0, 0.0];
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-6 * (1.0 + a.abs().max(b.abs()))
+}
+
+#[test]
+fn buckets_are_created_full_from_the_first_limits_named() {
+    let mut s = KeyState::new();
+    assert_eq!(
+        s.reserve(T0, LIMITS, amounts(1_000.0, 500.0)),
+        Reserve::Admit
+    );
+    let l = s.levels(T0);
+    assert_eq!(l, [Some(59.0), Some(9_000.0), Some(1_500.0), None]);
+    // Another process configured other limits: the fleet's buckets keep theirs.
+    assert_eq!(
+        s.reserve(T0, [1.0, 1.0, 1.0, 0.0], amounts(0.0, 0.0)),
+        Reserve::Admit
+    );
+    assert_eq!(
+        s.levels(T0),
+        [Some(58.0), Some(9_000.0), Some(1_500.0), None]
+    );
+}
+
+#[test]
+fn admission_is_all_or_nothing_across_dimensions() {
+    let mut s = KeyState::new();
+    assert_eq!(s.reserve(T0, LIMITS, amounts(0.0, 1_900.0)), Reserve::Admit);
+    let before = s.levels(T0);
+    // Input has room, output does not: nothing is taken from either.
+    let r = s.reserve(T0, LIMITS, amounts(5_000.0, 200.0));
+    let Reserve::Wait { wait_ms, dim } = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(dim, Some(Dim::OutputTokens));
+    // 100 output tokens short at 2000/min: 3 s, plus a transit refill and the edge margin.
+    assert!(
+        close(wait_ms, 3_000.0 + TRANSIT_MS + EDGE_MARGIN_MS),
+        "{wait_ms}"
+    );
+    assert_eq!(s.levels(T0), before);
+    // After exactly that wait, the same request goes.
+    assert_eq!(
+        s.reserve(T0 + wait_ms, LIMITS, amounts(5_000.0, 200.0)),
+        Reserve::Admit
+    );
+}
+
+#[test]
+fn the_wait_is_the_local_buckets_wait() {
+    // Same arithmetic as core::bucket: a bucket driven by the same takes gives the same wait.
+    let mut s = KeyState::new();
+    let mut b = Bucket::new(2_000.0, WINDOW_MS, T0);
+    for (i, out) in [700.0, 800.0, 400.0].into_iter().enumerate() {
+        let now = T0 + 1_000.0 * i as f64;
+        assert_eq!(
+            s.reserve(now, [0.0, 0.0, 2_000.0, 0.0], amounts(0.0, out)),
+            Reserve::Admit
+        );
+        b.take(now, out);
+    }
+    let now = T0 + 2_500.0;
+    let Reserve::Wait { wait_ms, .. } = s.reserve(now, [0.0; 4], amounts(0.0, 1_000.0)) else {
+        panic!()
+    };
+    assert_eq!(
+        wait_ms,
+        b.time_until(now, need(&b, 1_000.0)).unwrap() + EDGE_MARGIN_MS
+    );
+    assert_eq!(s.levels(now)[2], Some(b.level(now)));
+}
+
+#[test]
+fn the_last_tokens_go_to_one_reservation_only() {
+    let mut s = KeyState::new();
+    assert_eq!(
+        s.reserve(T0, [0.0, 0.0, 1_000.0, 0.0], amounts(0.0, 500.0)),
+        Reserve::Admit
+    );
+    // Two processes ask for 400 of the remaining 500 at the same instant: the store serialises them.
+    assert_eq!(s.reserve(T0, [0.0; 4], amounts(0.0, 400.0)), Reserve::Admit);
+    assert!(matches!(
+        s.reserve(T0, [0.0; 4], amounts(0.0, 400.0)),
+        Reserve::Wait { .. }
+    ));
+}
+
+#[test]
+fn a_cost_above_a_capacity_is_never_admitted() {
+    let mut s = KeyState::new();
+    assert_eq!(
+        s.reserve(T0, LIMITS, amounts(10_001.0, 0.0)),
+        Reserve::Never {
+            dim: Dim::InputTokens
+        }
+    );
+    assert_eq!(s.levels(T0)[0], Some(60.0), "nothing taken");
+}
+
+#[test]
+fn settlement_replaces_the_reservation_by_the_usage() {
+    let mut s = KeyState::new();
+    let reserved = amounts(1_000.0, 2_000.0);
+    assert_eq!(s.reserve(T0, LIMITS, reserved), Reserve::Admit);
+    assert_eq!(s.levels(T0)[2], Some(0.0));
+    s.settle(T0, reserved, amounts(1_500.0, 300.0));
+    assert_eq!(
+        s.levels(T0),
+        [Some(59.0), Some(8_500.0), Some(1_700.0), None]
+    );
+    // A usage far beyond the reservation is a debt of at most one capacity.
+    s.settle(T0, amounts(0.0, 0.0), amounts(0.0, 1.0e9));
+    assert_eq!(s.levels(T0)[2], Some(-2_000.0));
+}
+
+#[test]
+fn a_refund_gives_the_whole_reservation_back() {
+    let mut s = KeyState::new();
+    let r = amounts(1_000.0, 500.0);
+    assert_eq!(s.reserve(T0, LIMITS, r), Reserve::Admit);
+    s.refund(T0, r);
+    assert_eq!(
+        s.levels(T0),
+        [Some(60.0), Some(10_000.0), Some(2_000.0), None]
+    );
+}
+
+#[test]
+fn headers_resize_and_only_ever_lower_the_shared_level() {
+    let mut s = KeyState::new();
+    assert_eq!(s.reserve(T0, LIMITS, amounts(1_000.0, 0.0)), Reserve::Admit);
+    // The server says 4 000 input tokens remain of 8 000: others took what the store never saw.
+    s.learn(T0, Dim::InputTokens, 8_000.0, 4_000.0);
+    assert_eq!(s.levels(T0)[1], Some(4_000.0));
+    // A stale response reporting more does not raise it.
+    s.learn(T0, Dim::InputTokens, 8_000.0, 7_000.0);
+    assert_eq!(s.levels(T0)[1], Some(4_000.0));
+    // A dimension first seen in headers is created.
+    s.learn(T0, Dim::Tokens, 50_000.0, 49_000.0);
+    assert_eq!(s.levels(T0)[3], Some(49_000.0));
+    // Not sent: NaN remaining, invalid limit: nothing changes.
+    s.learn(T0, Dim::Tokens, f64::NAN, f64::NAN);
+    assert_eq!(s.levels(T0)[3], Some(49_000.0));
+}
+
+#[test]
+fn a_429_pauses_the_whole_fleet_until_its_retry_after() {
+    let mut s = KeyState::new();
+    assert_eq!(s.reserve(T0, LIMITS, amounts(0.0, 0.0)), Reserve::Admit);
+    s.pause(T0, 5_000.0);
+    s.pause(T0 + 1_000.0, 1_000.0); // a shorter, later one does not shorten it
+    let r = s.reserve(T0 + 2_000.0, LIMITS, amounts(0.0, 0.0));
+    assert_eq!(
+        r,
+        Reserve::Wait {
+            wait_ms: 3_000.0,
+            dim: None
+        }
+    );
+    assert_eq!(
+        s.reserve(T0 + 5_000.0, LIMITS, amounts(0.0, 0.0)),
+        Reserve::Admit
+    );
+}
+
+#[test]
+fn waits_are_durations_from_the_stores_clock() {
+    // The answer depends on the store's now only: two callers whose own clocks differ by
+    // seconds get the same duration, which each sleeps on its own clock.
+    let mut a = KeyState::new();
+    a.reserve(T0, [0.0, 0.0, 1_000.0, 0.0], amounts(0.0, 1_000.0));
+    let mut b = a;
+    let ra = a.reserve(T0 + 10.0, [0.0; 4], amounts(0.0, 100.0));
+    let rb = b.reserve(T0 + 10.0, [0.0; 4], amounts(0.0, 100.0));
+    assert_eq!(ra, rb);
+    let Reserve::Wait { wait_ms, .. } = ra else {
+        panic!()
+    };
+    assert!(close(wait_ms, 6_000.0 - 10.0 + TRANSIT_MS + EDGE_MARGIN_MS));
+}
+
+// ---- The engine with a store (Action::Reserve / Engine::on_reserved), in virtual time. ----
+
+mod engine {
+    use super::T0;
+    use llm_pacer::core::backoff::Jitter;
+    use llm_pacer::core::call::{Action, Engine, Id, Request, StoreAnswer, StoreOp, Verdict};
+    use llm_pacer::core::config::Config;
+    use llm_pacer::core::headers::RateLimitInfo;
+    use llm_pacer::core::limiter::{Dim, Limits, Usage};
+    use llm_pacer::core::store::{amounts, KeyState, Reserve};
+
+    fn engine(otpm: f64) -> Engine {
+        engine_with(otpm, None)
+    }
+
+    fn engine_with(otpm: f64, timeout_ms: Option<f64>) -> Engine {
+        let mut c = Config::new();
+        c.timeout_ms = timeout_ms;
+        c.retry.backoff.jitter = Jitter::None;
+        c.limits = Limits {
+            rpm: Some(1_000.0),
+            otpm: Some(otpm),
+            ..Limits::default()
+        };
+        let mut e = Engine::new(c, T0);
+        e.set_store(true);
+        e.set_record_events(true);
+        e
+    }
+
+    fn req(max_tokens: f64) -> Request {
+        Request {
+            input_tokens: 10.0,
+            max_tokens: Some(max_tokens),
+            ..Request::default()
+        }
+    }
+
+    fn reserves(actions: &[Action]) -> Vec<(Id, f64)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Reserve { id, output, .. } => Some((*id, *output)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn warnings(e: &mut Engine) -> Vec<&'static str> {
+        e.drain_events()
+            .into_iter()
+            .filter(|ev| ev.reason.starts_with("store_"))
+            .map(|ev| ev.reason)
+            .collect()
+    }
+
+    /// The driver's part: carry out a Reserve against a shared KeyState at `now`.
+    fn carry(e: &mut Engine, store: &mut KeyState, now: f64, a: &Action) -> Vec<Action> {
+        let Action::Reserve {
+            id,
+            slot,
+            input,
+            output,
+        } = *a
+        else {
+            panic!("{a:?}")
+        };
+        let limits = e.store_limits(slot);
+        let answer = match store.reserve(now, limits, amounts(input, output)) {
+            Reserve::Admit => StoreAnswer::Admit,
+            Reserve::Wait { wait_ms, .. } => StoreAnswer::Wait { wait_ms },
+            Reserve::Never { dim } => StoreAnswer::Never { dim },
+        };
+        e.on_reserved(now, id, answer)
+    }
+
+    #[test]
+    fn admission_goes_through_the_store_then_the_send() {
+        let mut e = engine(6_000.0);
+        let mut store = KeyState::new();
+        let id = e.submit(T0, req(1_000.0)).unwrap();
+        let acts = e.poll(T0);
+        assert_eq!(
+            reserves(&acts),
+            vec![(id, 1_000.0)],
+            "no Send before the store answers"
+        );
+        let next = carry(&mut e, &mut store, T0, &acts[0]);
+        assert_eq!(next, vec![Action::Send { id, attempt: 1 }]);
+        assert_eq!(store.levels(T0)[Dim::OutputTokens as usize], Some(5_000.0));
+    }
+
+    #[test]
+    fn two_engines_sharing_a_store_never_exceed_its_limits_and_sleep_its_exact_wait() {
+        // Each engine alone would admit its 4 calls of 1 000 output tokens at once; together
+        // they share one bucket of 6 000: 5 go (the 6th would leave no transit refill), and the others wait exactly what the store says.
+        // Each is configured with 60 000 (its opening share: 15 000); the server's headers
+        // told the store the truth, 6 000.
+        let (mut a, mut b) = (engine(60_000.0), engine(60_000.0));
+        let mut store = KeyState::new();
+        store.learn(T0, Dim::OutputTokens, 6_000.0, 6_000.0);
+        let mut sent = 0;
+        for _ in 0..4 {
+            a.submit(T0, req(1_000.0)).unwrap();
+            b.submit(T0, req(1_000.0)).unwrap();
+        }
+        let mut waits = Vec::new();
+        for e in [&mut a, &mut b] {
+            for act in e.poll(T0) {
+                let next = carry(e, &mut store, T0, &act);
+                sent += next.len();
+            }
+            for ev in e.drain_events() {
+                if ev.reason == "store" {
+                    waits.push(ev.delay_ms);
+                }
+            }
+        }
+        assert_eq!(sent, 5);
+        assert_eq!(waits.len(), 3);
+        // 1 000 tokens at 100/s: 10 s (+ the edge margin); the engine wakes at that time, not before.
+        for w in &waits {
+            assert!((w - 1_001.0).abs() < 1e-6, "{w}");
+        }
+        let wake = b.next_wake().unwrap();
+        assert!((wake - (T0 + 1_001.0)).abs() < 1e-3, "{}", wake - T0);
+        assert!(
+            b.poll(wake - 1.0).is_empty(),
+            "no polling before the store's wait is over"
+        );
+        let again = b.poll(wake);
+        assert!(!reserves(&again).is_empty());
+        let next = carry(&mut b, &mut store, wake, &again[0]);
+        assert_eq!(next.len(), 1, "admitted after exactly the wait");
+    }
+
+    #[test]
+    fn usage_is_settled_in_the_store_once() {
+        let mut e = engine(6_000.0);
+        let mut store = KeyState::new();
+        let id = e.submit(T0, req(1_000.0)).unwrap();
+        let acts = e.poll(T0);
+        carry(&mut e, &mut store, T0, &acts[0]);
+        let v = e.on_response(T0 + 10.0, id, 200, &RateLimitInfo::default(), None, 0.5);
+        assert_eq!(v, Verdict::Deliver);
+        let usage = Usage {
+            input_tokens: 10.0,
+            output_tokens: 100.0,
+            ..Usage::default()
+        };
+        e.on_done(T0 + 20.0, id, Some(usage));
+        let ops = e.drain_store_ops();
+        assert_eq!(ops.len(), 1);
+        let StoreOp::Settle {
+            reserved_output,
+            output,
+            ..
+        } = ops[0]
+        else {
+            panic!("{ops:?}")
+        };
+        assert_eq!((reserved_output, output), (1_000.0, 100.0));
+        assert!(e.drain_store_ops().is_empty());
+    }
+
+    #[test]
+    fn a_store_that_fails_costs_no_call_and_says_so_then_resumes() {
+        let mut e = engine(6_000.0);
+        let mut store = KeyState::new();
+        let a = e.submit(T0, req(100.0)).unwrap();
+        let acts = e.poll(T0);
+        let next = e.on_reserved(T0, reserves(&acts)[0].0, StoreAnswer::Unavailable);
+        assert_eq!(
+            next,
+            vec![Action::Send { id: a, attempt: 1 }],
+            "sent on the local admission"
+        );
+        assert_eq!(warnings(&mut e), vec!["store_unavailable"]);
+        // Still down: no second warning.
+        let b = e.submit(T0, req(100.0)).unwrap();
+        let acts = e.poll(T0);
+        let next = e.on_reserved(T0, b, StoreAnswer::Unavailable);
+        assert_eq!(next.len(), 1);
+        assert!(!acts.is_empty());
+        assert!(warnings(&mut e).is_empty());
+        // Back: one `store_resumed`.
+        e.submit(T0, req(100.0)).unwrap();
+        let acts = e.poll(T0 + 1.0);
+        let next = carry(&mut e, &mut store, T0 + 1.0, &acts[0]);
+        assert_eq!(next.len(), 1);
+        assert_eq!(warnings(&mut e), vec!["store_resumed"]);
+        // Never from the store is not a failure on an estimate: the call goes.
+        let c = e.submit(T0, req(100.0)).unwrap();
+        let acts = e.poll(T0 + 2.0);
+        let r = reserves(&acts);
+        assert_eq!(r[0].0, c);
+        let next = e.on_reserved(
+            T0 + 2.0,
+            c,
+            StoreAnswer::Never {
+                dim: Dim::OutputTokens,
+            },
+        );
+        assert_eq!(next, vec![Action::Send { id: c, attempt: 1 }]);
+    }
+
+    #[test]
+    fn a_store_wait_beyond_the_deadline_ends_in_timeout_not_a_longer_wait() {
+        let mut e = engine_with(6_000.0, Some(5_000.0));
+        let id = e.submit(T0, req(100.0)).unwrap();
+        let acts = e.poll(T0);
+        assert!(e
+            .on_reserved(T0, id, StoreAnswer::Wait { wait_ms: 60_000.0 })
+            .is_empty());
+        assert_eq!(acts.len(), 1);
+        let wake = e.next_wake().unwrap();
+        assert!(wake <= T0 + 5_000.0 + 1e-6);
+        let out = e.poll(wake);
+        assert!(
+            out.iter()
+                .any(|a| matches!(a, Action::Fail { id: i, .. } if *i == id)),
+            "{out:?}"
+        );
+    }
+}
+
+mod shared_headers {
+    use super::T0;
+    use llm_pacer::core::call::{Action, Engine, Request, StoreAnswer, StoreOp};
+    use llm_pacer::core::config::Config;
+    use llm_pacer::core::headers::RateLimitInfo;
+    use llm_pacer::core::limiter::Limits;
+
+    #[test]
+    fn a_429s_pause_and_the_headers_go_to_the_store() {
+        let mut c = Config::new();
+        c.limits = Limits {
+            rpm: Some(100.0),
+            ..Limits::default()
+        };
+        let mut e = Engine::new(c, T0);
+        e.set_store(true);
+        let id = e
+            .submit(
+                T0,
+                Request {
+                    max_tokens: Some(10.0),
+                    ..Request::default()
+                },
+            )
+            .unwrap();
+        let acts = e.poll(T0);
+        assert!(matches!(acts[0], Action::Reserve { .. }));
+        e.on_reserved(T0, id, StoreAnswer::Admit);
+        let mut info = RateLimitInfo {
+            retry_after_ms: Some(7_000.0),
+            ..RateLimitInfo::default()
+        };
+        info.requests.limit = Some(50.0);
+        info.requests.remaining = Some(0.0);
+        e.on_response(T0 + 5.0, id, 429, &info, None, 0.5);
+        let ops = e.drain_store_ops();
+        assert!(ops.iter().any(|op| matches!(op, StoreOp::Pause { retry_after_ms, .. } if *retry_after_ms == 7_000.0)), "{ops:?}");
+        let learned = ops.iter().find_map(|op| match op {
+            StoreOp::Learn { dims, .. } => Some(dims[0]),
+            _ => None,
+        });
+        assert_eq!(learned, Some((50.0, 0.0)));
+    }
+}
