@@ -459,4 +459,57 @@ mod shared_headers {
         });
         assert_eq!(learned, Some((50.0, 0.0)));
     }
+
+    /// Anthropic's `tokens-*` repeat the most restrictive of its input and output limits; they
+    /// are no bucket of their own. Sent to the store as a TPM bucket they throttled a fleet to
+    /// the output limit counted over input and output together (the fleet benchmark stalled).
+    #[test]
+    fn anthropics_combined_tokens_are_not_learned_as_a_bucket_of_their_own() {
+        let mut e = Engine::new(Config::new(), T0);
+        e.set_store(true);
+        let id = e
+            .submit(
+                T0,
+                Request {
+                    max_tokens: Some(10.0),
+                    ..Request::default()
+                },
+            )
+            .unwrap();
+        e.poll(T0);
+        e.on_reserved(T0, id, StoreAnswer::Admit);
+        let mut info = RateLimitInfo::default();
+        info.input_tokens.limit = Some(578_000.0);
+        info.input_tokens.remaining = Some(577_000.0);
+        info.output_tokens.limit = Some(155_000.0);
+        info.output_tokens.remaining = Some(154_000.0);
+        info.tokens.limit = Some(155_000.0);
+        info.tokens.remaining = Some(4_000.0);
+        e.on_response(T0 + 5.0, id, 200, &info, None, 0.5);
+        let dims = e
+            .drain_store_ops()
+            .into_iter()
+            .find_map(|op| match op {
+                StoreOp::Learn { dims, .. } => Some(dims),
+                _ => None,
+            })
+            .expect("a Learn op");
+        assert_eq!(dims[1], (578_000.0, 577_000.0));
+        assert_eq!(dims[2], (155_000.0, 154_000.0));
+        assert!(dims[3].0.is_nan() && dims[3].1.is_nan(), "{:?}", dims[3]);
+
+        // OpenAI's TPM, with no input/output figures, is a bucket: it goes to the store.
+        let id = e.submit(T0 + 10.0, Request::default()).unwrap();
+        e.poll(T0 + 10.0);
+        e.on_reserved(T0 + 10.0, id, StoreAnswer::Admit);
+        let mut info = RateLimitInfo::default();
+        info.tokens.limit = Some(30_000.0);
+        info.tokens.remaining = Some(29_000.0);
+        e.on_response(T0 + 15.0, id, 200, &info, None, 0.5);
+        let tpm = e.drain_store_ops().into_iter().find_map(|op| match op {
+            StoreOp::Learn { dims, .. } => Some(dims[3]),
+            _ => None,
+        });
+        assert_eq!(tpm, Some((30_000.0, 29_000.0)));
+    }
 }

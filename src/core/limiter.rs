@@ -817,13 +817,12 @@ impl Limiter {
         let now = self.tick(now_ms);
         // A response came: the opening probe (if any) is answered.
         self.probe = None;
-        let specific = !(info.input_tokens.is_empty() && info.output_tokens.is_empty());
         let mut changed = false;
         changed |= self.observe_dim(now, Dim::Requests, &info.requests);
         changed |= self.observe_dim(now, Dim::InputTokens, &info.input_tokens);
         changed |= self.observe_dim(now, Dim::OutputTokens, &info.output_tokens);
-        if !specific {
-            changed |= self.observe_dim(now, Dim::Tokens, &info.tokens);
+        if let Some(tokens) = info.combined_tokens() {
+            changed |= self.observe_dim(now, Dim::Tokens, tokens);
         }
         // A response came: the blind start of a bucket it said nothing about ends too (the
         // server does not report it, so there is nothing to share it by).

@@ -166,7 +166,7 @@ impl Engine {
             learned(&info.requests),
             learned(&info.input_tokens),
             learned(&info.output_tokens),
-            learned(&info.tokens),
+            info.combined_tokens().map_or((f64::NAN, f64::NAN), learned),
         ];
         if dims.iter().any(|(l, r)| !l.is_nan() || !r.is_nan()) {
             f.ops.push(StoreOp::Learn { slot, dims });

@@ -208,6 +208,13 @@ pub struct RateLimitInfo {
 }
 
 impl RateLimitInfo {
+    /// The combined-tokens figures when they describe a bucket of their own (OpenAI's TPM):
+    /// `None` when input or output tokens are reported too, as Anthropic does, whose
+    /// `tokens-*` only repeat the most restrictive of those two.
+    pub fn combined_tokens(&self) -> Option<&DimInfo> {
+        (self.input_tokens.is_empty() && self.output_tokens.is_empty()).then_some(&self.tokens)
+    }
+
     /// True when no rate-limit dimension was found (hints may still be present).
     pub fn has_limits(&self) -> bool {
         !(self.requests.is_empty()
