@@ -92,8 +92,22 @@ pub fn opaque(key: &LimitKey) -> String {
         &key.id.to_le_bytes(),
         key.class.as_bytes(),
     ]);
+    hex(&h[..6])
+}
+
+/// A shared store's name for a key: its id (already a one-way hash of the origin and the
+/// credential's fingerprint, or of a `limitKey` value) in 16 hex digits, `:`, the model
+/// class. Never a secret; the same in every process of a fleet.
+pub fn store_key(key: &LimitKey) -> String {
+    let mut s = hex(&key.id.to_be_bytes());
+    s.push(':');
+    s.push_str(&key.class);
+    s
+}
+
+fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    h[..6]
+    bytes
         .iter()
         .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
         .map(char::from)
@@ -114,6 +128,17 @@ mod tests {
             hex,
             "07509b7d1f496625d24d9a8ad16914d0518aab899a7c3c2f445ca3f80eccaf2f"
         );
+    }
+
+    #[test]
+    fn a_store_key_is_the_ids_sixteen_hex_digits_and_the_class() {
+        for id in [0, 1, 0xdead_beef, u64::MAX] {
+            let k = LimitKey {
+                id,
+                class: "sonnet".into(),
+            };
+            assert_eq!(store_key(&k), format!("{id:016x}:sonnet"));
+        }
     }
 
     #[test]

@@ -32,8 +32,8 @@ pub(super) struct ReserveReq {
 /// secret.
 pub(super) fn key(engine: &Engine, slot: Slot) -> String {
     match engine.key_of(slot) {
-        Some(k) => format!("{:016x}:{}", k.id, k.class),
-        None => format!("slot{slot}"),
+        Some(k) => crate::core::fingerprint::store_key(k),
+        None => "slot".to_owned() + &slot.to_string(),
     }
 }
 

@@ -23,7 +23,6 @@ use crate::core::headers::{DimInfo, RateLimitInfo};
 use crate::core::keys::Slot;
 use crate::core::limiter::{Dim, Ticket, Usage};
 use crate::core::Ms;
-use std::collections::BTreeSet;
 
 /// The store's answer to an [`Action::Reserve`], as the driver reports it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -96,15 +95,34 @@ fn learned(d: &DimInfo) -> (f64, f64) {
     (limit, d.remaining.unwrap_or(f64::NAN))
 }
 
+/// A few call ids (those in flight at most): a `Vec`, which costs the Wasm build far less
+/// than another `BTreeSet` instance.
+#[derive(Debug, Clone, Default)]
+struct Ids(Vec<Id>);
+
+impl Ids {
+    fn insert(&mut self, id: Id) {
+        if !self.0.contains(&id) {
+            self.0.push(id);
+        }
+    }
+
+    /// Whether it was there.
+    fn remove(&mut self, id: &Id) -> bool {
+        let at = self.0.iter().position(|x| x == id);
+        at.map(|i| self.0.swap_remove(i)).is_some()
+    }
+}
+
 /// The engine's link to its store.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Fleet {
     /// False after an `Unavailable` answer, until the next store answer.
     down: bool,
     /// Calls whose reservation request is out.
-    reserving: BTreeSet<Id>,
+    reserving: Ids,
     /// Calls the store admitted (their settlement goes to the store).
-    stored: BTreeSet<Id>,
+    stored: Ids,
     ops: Vec<StoreOp>,
 }
 
