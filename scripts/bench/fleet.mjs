@@ -37,13 +37,15 @@ async function child() {
   const [work] = await once(process, "message");
   /** @type {number[]} */
   const storeMs = [];
+  /** @type {Record<string, number>} */
+  const storeOps = {};
   let store;
   let client;
   if (work.redisUrl) {
     const { redisStore } = await import("llm-pacer/redis");
     const { default: Redis } = await import("ioredis");
     client = new Redis(work.redisUrl);
-    store = timed(redisStore(client, { prefix: work.prefix }), storeMs);
+    store = timed(redisStore(client, { prefix: work.prefix }), storeMs, storeOps);
   }
   const pacer = new Pacer({ concurrency: work.concurrency, ...(store ? { store } : {}) });
   process.send?.({ ready: true });
@@ -73,21 +75,23 @@ async function child() {
     }),
   );
   const stats = pacer.stats();
-  process.send?.({ ok, failed, errors, rateLimited: stats.rateLimited, storeMs });
+  process.send?.({ ok, failed, errors, rateLimited: stats.rateLimited, storeMs, storeOps });
   client?.disconnect();
   process.exit(0);
 }
 
 /**
- * The store with each of its methods timed (ms per call, into `into`).
- * @param {any} store @param {number[]} into
+ * The store with each of its methods timed (ms per call, into `into`) and counted (per method,
+ * into `counts`).
+ * @param {any} store @param {number[]} into @param {Record<string, number>} counts
  */
-function timed(store, into) {
+function timed(store, into, counts) {
   return new Proxy(store, {
     get(target, name, receiver) {
       const v = Reflect.get(target, name, receiver);
       if (typeof v !== "function") return v;
       return (/** @type {any[]} */ ...args) => {
+        counts[String(name)] = (counts[String(name)] ?? 0) + 1;
         const t = performance.now();
         const p = v.apply(target, args);
         return Promise.resolve(p).finally(() => into.push(performance.now() - t));
@@ -119,7 +123,7 @@ async function main() {
     `fleet: ${n} requests dealt to K processes (concurrency ${concurrency} each), limits RPM ${limits.rpm}, ` +
       `ITPM ${limits.itpm}, OTPM ${limits.otpm} (Tier 1 scaled; lower bound about ${seconds} s); limits learned from headers\n`,
   );
-  const rows = [["K", "store", "makespan / lower bound", "429s", "failed", "store p50 / p99 per op"]];
+  const rows = [["K", "store", "makespan / lower bound", "429s", "failed", "store p50 / p99 per op", "store ops per call"]];
   try {
     for (const k of ks) {
       for (const store of stores) {
@@ -166,13 +170,22 @@ async function run(a) {
     const storeMs = done.flatMap((d) => d.storeMs).sort((x, y) => x - y);
     const pct = (/** @type {number} */ q) => storeMs[Math.min(storeMs.length - 1, Math.floor(q * storeMs.length))];
     const errs = [...new Set(done.flatMap((d) => d.errors))].slice(0, 3);
+    /** @type {Record<string, number>} */
+    const ops = {};
+    for (const d of done) for (const [m, n] of Object.entries(d.storeOps ?? {})) ops[m] = (ops[m] ?? 0) + n;
+    const calls = a.bodies.length;
+    const perCall = ["reserve", "settle", "learn", "pause"]
+      .filter((m) => ops[m])
+      .map((m) => `${(ops[m] / calls).toFixed(2)} ${m}`)
+      .join(", ");
     return [
       String(a.k),
       a.store,
       `${(makespan / lb).toFixed(3)} (${(makespan / 1000).toFixed(1)} s / ${(lb / 1000).toFixed(1)} s)`,
       `${s.rateLimited} (${((100 * s.rateLimited) / Math.max(1, s.requests)).toFixed(1)}%)`,
       `${failed}${errs.length ? ` (${errs.join(", ")})` : ""}`,
-      storeMs.length ? `${pct(0.5).toFixed(2)} / ${pct(0.99).toFixed(2)} ms (${storeMs.length} ops)` : "-",
+      storeMs.length ? `${pct(0.5).toFixed(2)} / ${pct(0.99).toFixed(2)} ms` : "-",
+      perCall || "-",
     ];
   } finally {
     for (const p of procs) p.kill();
