@@ -114,29 +114,37 @@ test("Redis slow (every chunk held 2 s): calls go on the local limiter, store_un
     results.push(...(await Promise.all([fire(a.pacer, mock.url, 20), fire(b.pacer, mock.url, 20)])).flat());
     assert.deepEqual(warnings(a.events), []);
 
-    proxy.delayMs = 2_000; // a store call now takes over 4 s: beyond the driver's 1 s
+    // A store call now takes over 4 s: beyond the driver's 1 s. Two waves of 20 and 30 each:
+    // 140 with the first, 20 beyond the bucket of 120 (the refill, 2 a second, makes up for
+    // them in 10 s, within timeoutMs).
+    proxy.delayMs = 2_000;
     const slowFrom = Date.now();
     results.push(...(await Promise.all([fire(a.pacer, mock.url, 20), fire(b.pacer, mock.url, 20)])).flat());
-    results.push(...(await Promise.all([fire(a.pacer, mock.url, 10), fire(b.pacer, mock.url, 10)])).flat());
+    results.push(...(await Promise.all([fire(a.pacer, mock.url, 30), fire(b.pacer, mock.url, 30)])).flat());
     assert.deepEqual(warnings(a.events), ["store_unavailable"]);
     assert.deepEqual(warnings(b.events), [], "the pacer with a fast connection never lost the store");
     const local = a.events.filter((e) => e.type === "admitted" && e.t >= slowFrom).length;
 
     proxy.delayMs = 0;
-    const fastFrom = Date.now();
     await sleep(4_500); // what the proxy still holds drains
-    results.push(...(await Promise.all([fire(a.pacer, mock.url, 3), fire(b.pacer, mock.url, 3)])).flat());
+    const fastFrom = Date.now();
+    const last = (await Promise.all([fire(a.pacer, mock.url, 3), fire(b.pacer, mock.url, 3)])).flat();
+    results.push(...last);
     const longest = assertAllSettled(results);
     assert.deepEqual(warnings(a.events), ["store_unavailable", "store_resumed"]);
-    const resumed = /** @type {{ t: number }} */ (a.events.find((e) => e.reason === "store_resumed"));
+    const resumed = /** @type {{ t: number }} */ (a.events.find((e) => e.reason === "store_resumed")).t - fastFrom;
+    // Probed within STORE_PROBE_MS (1 s) of a call waiting on the local limiter: sharing
+    // resumes at once, not when the local limiter's conservative share next admits a call.
+    assert.ok(resumed <= 1_500, `store_resumed ${resumed} ms after calls waited again`);
     // Bound: while it cannot reach the store, the slow pacer sends on its local limiter, whose
     // level follows the server's headers but not the other pacer's store admissions since its
-    // last response: the server is exceeded by at most what it sent on its own, and the blind
-    // share keeps that to a quarter of the bucket before its first response.
+    // last response. So the server is exceeded by at most what it sent on its own (`local`);
+    // here, where its local level was about 40 when the other took its 30, also by no more
+    // than a quarter of the bucket (its blind share), about twice what is seen (15-16).
     const over = overLimit(mock);
-    assert.ok(over <= Math.min(local, BLIND_SHARE * rpm + 1), `over the limit by ${over} (sent locally: ${local})`);
+    assert.ok(over <= Math.min(local, BLIND_SHARE * rpm), `over the limit by ${over} (sent locally: ${local})`);
     t.diagnostic(
-      `slow: ${local} calls on the local limiter; over the limit by ${over.toFixed(1)} requests (bound ${BLIND_SHARE * rpm}); longest call ${longest} ms; store_resumed ${resumed.t - fastFrom} ms after Redis was fast again`,
+      `slow: ${local} calls on the local limiter; over the limit by ${over.toFixed(1)} requests (bound ${BLIND_SHARE * rpm}); longest call ${longest} ms; after the store was fast again, store_resumed ${resumed} ms after the next calls, which took at most ${Math.max(...last.map((r) => r.ms))} ms`,
     );
   } finally {
     slowClient.disconnect();
