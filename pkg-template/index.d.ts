@@ -749,7 +749,11 @@ export type StoreDecision =
 export interface PacerStore {
   /** All-or-nothing reservation of one request's cost on `key`. */
   reserve(key: string, request: { readonly limits?: StoreLimits } & StoreTokens): Promise<StoreDecision>;
-  /** The usage reported replaces the reservation. */
+  /**
+   * The usage reported replaces the reservation. While the store is unavailable and calls
+   * wait, the pacer also calls it with nothing reserved and nothing used (a no-op) once a
+   * second, to learn that the store answers again.
+   */
   settle(key: string, reserved: StoreTokens, actual: StoreTokens): Promise<void>;
   /** Optional: a response's limits and remaining levels (lowers the shared level, never raises it). */
   learn?(

@@ -52,23 +52,24 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   fi
 fi
 
-# redis-server for the shared-store tests (tests/js/store-redis.test.mjs starts its own on a
-# free loopback port and stops it; no Docker): Debian's.
-if ! command -v redis-server >/dev/null; then
+# redis-server for the shared-store tests (tests/js/store-*.test.mjs start their own on free
+# loopback ports and stop them; no Docker), and redis-cli (redis-tools) to make the Redis
+# Cluster of store-clients.test.mjs: Debian's.
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
   sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
   if [ ${#sudo[@]} -gt 0 ] && ! sudo -n true 2>/dev/null; then
-    log "redis-server is missing and this is not root: install it with apt-get install redis-server (the store tests fail without it)"
+    log "redis-server or redis-cli is missing and this is not root: install them with apt-get install redis-server redis-tools (the store tests fail without them)"
   else
     apt_redis() { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -y -q "$@"; }
     if ! apt-cache show redis-server >/dev/null 2>&1; then
       log "apt-get update"
       apt_redis update >/dev/null
     fi
-    log "apt-get install redis-server"
-    if ! apt_redis install --no-install-recommends redis-server >/dev/null; then
+    log "apt-get install redis-server redis-tools"
+    if ! apt_redis install --no-install-recommends redis-server redis-tools >/dev/null; then
       apt_redis update >/dev/null
-      apt_redis install --no-install-recommends redis-server >/dev/null
+      apt_redis install --no-install-recommends redis-server redis-tools >/dev/null
     fi
   fi
 fi

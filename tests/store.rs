@@ -397,6 +397,50 @@ mod engine {
     }
 
     #[test]
+    fn a_store_that_is_back_is_probed_while_calls_wait_locally_and_sharing_resumes_at_once() {
+        use llm_pacer::core::store::STORE_PROBE_MS;
+        let mut e = engine(6_000.0);
+        let mut store = KeyState::new();
+        // Down: the first call goes on its local admission; the local limiter, on its blind
+        // share (a quarter of 6 000 beyond the refill), holds the second for about 5 s.
+        let a = e.submit(T0, req(1_000.0)).unwrap();
+        let acts = e.poll(T0);
+        assert_eq!(
+            e.on_reserved(T0, reserves(&acts)[0].0, StoreAnswer::Unavailable),
+            vec![Action::Send { id: a, attempt: 1 }]
+        );
+        assert_eq!(warnings(&mut e), vec!["store_unavailable"]);
+        let b = e.submit(T0, req(1_000.0)).unwrap();
+        assert!(
+            reserves(&e.poll(T0)).is_empty(),
+            "b waits on the local limiter"
+        );
+        // The engine wakes to probe the store after STORE_PROBE_MS, once.
+        let wake = e.next_wake().unwrap();
+        assert_eq!(wake, T0 + STORE_PROBE_MS);
+        let acts = e.poll(wake);
+        assert!(matches!(acts[..], [Action::ProbeStore { .. }]), "{acts:?}");
+        assert!(e.poll(wake).is_empty(), "one probe at a time");
+        // No answer in time: still down, the next probe a STORE_PROBE_MS later.
+        e.on_probed(wake, false);
+        assert!(warnings(&mut e).is_empty());
+        assert!(reserves(&e.poll(wake)).is_empty());
+        assert_eq!(e.next_wake(), Some(wake + STORE_PROBE_MS));
+        let acts = e.poll(wake + STORE_PROBE_MS);
+        assert!(matches!(acts[..], [Action::ProbeStore { .. }]), "{acts:?}");
+        // Answered: store_resumed, and b goes to the store at once (not in ~5 s).
+        e.on_probed(wake + STORE_PROBE_MS, true);
+        assert_eq!(warnings(&mut e), vec!["store_resumed"]);
+        let acts = e.poll(wake + STORE_PROBE_MS);
+        assert_eq!(reserves(&acts), vec![(b, 1_000.0)]);
+        let next = carry(&mut e, &mut store, wake + STORE_PROBE_MS, &acts[0]);
+        assert_eq!(next, vec![Action::Send { id: b, attempt: 1 }]);
+        assert!(warnings(&mut e).is_empty(), "resumed once");
+        // Up, nothing waits: no probe.
+        assert!(e.next_wake().is_none_or(|w| w > wake + 10_000.0));
+    }
+
+    #[test]
     fn a_store_wait_beyond_the_deadline_ends_in_timeout_not_a_longer_wait() {
         let mut e = engine_with(6_000.0, Some(5_000.0));
         let id = e.submit(T0, req(100.0)).unwrap();

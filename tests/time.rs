@@ -196,7 +196,9 @@ impl Driver {
                         self.engine.on_done(self.now, id, None);
                     }
                     Action::Fail { id, error } => run.outcome[index(id)] = Some(Err(error)),
-                    Action::Reserve { .. } => unreachable!("no store configured"),
+                    Action::Reserve { .. } | Action::ProbeStore { .. } => {
+                        unreachable!("no store configured")
+                    }
                 }
             }
             self.check_state();

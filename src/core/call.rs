@@ -133,6 +133,13 @@ pub enum Action {
         /// Output tokens to reserve.
         output: f64,
     },
+    /// A shared store that was unavailable may be back, and calls wait on the local limiter:
+    /// ask it something that changes nothing (a `settle` of nothing on this key), at most one
+    /// at a time, then report whether it answered in time with [`Engine::on_probed`].
+    ProbeStore {
+        /// A limit key with calls waiting.
+        slot: Slot,
+    },
     /// Reject the call; abort its attempt on the wire, if any.
     Fail {
         /// The call.
@@ -762,6 +769,9 @@ impl Engine {
                 self.event(EventKind::Wait, id, reason, delay, now_ms);
             }
         }
+        if let Some(probe) = self.fleet_probe(now_ms) {
+            out.push(probe);
+        }
         out
     }
 
@@ -814,7 +824,7 @@ impl Engine {
         } else {
             self.sched_wake
         };
-        [timer, deadline, sched]
+        [timer, deadline, sched, self.fleet_wake()]
             .into_iter()
             .flatten()
             .reduce(f64::min)

@@ -234,3 +234,8 @@ pub const FALLBACK_SHARE: f64 = 0.25;
 /// How long a driver waits for its store's answer before it takes the store as unavailable
 /// (the call then goes on its local admission), ms.
 pub const STORE_TIMEOUT_MS: Ms = 1_000.0;
+
+/// While the store is unavailable and calls wait on the local limiter, the engine asks it
+/// again (a probe, [`crate::core::call::Action::ProbeStore`]) this long after its last failed
+/// answer, ms: sharing resumes when it is back, not only when the local limiter next admits.
+pub const STORE_PROBE_MS: Ms = 1_000.0;

@@ -188,7 +188,7 @@ pub fn run(server: &HiddenServer, setting: Setting, requests: u32, seed: u64) ->
                     }
                 }
                 // No store in the simulator: the engine never asks to reserve in one.
-                Action::Deliver { .. } | Action::Reserve { .. } => {}
+                Action::Deliver { .. } | Action::Reserve { .. } | Action::ProbeStore { .. } => {}
                 Action::Fail { .. } => {
                     out.failed += 1;
                     settled += 1;

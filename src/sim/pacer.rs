@@ -133,7 +133,7 @@ impl PacerClient {
                         }
                         Action::Deliver { id } => self.deliver(cx, (e, id)),
                         // No store in the simulator (Engine::set_store is never called).
-                        Action::Reserve { .. } => {}
+                        Action::Reserve { .. } | Action::ProbeStore { .. } => {}
                         Action::Fail { id, .. } => {
                             if let Some(req) = self.forget((e, id)) {
                                 cx.fail(req);

@@ -195,6 +195,8 @@ enum Effect {
     Events(Vec<Event>),
     /// Ask the store to reserve (the `store` option; see store.rs).
     Reserve(store::ReserveReq),
+    /// Ask a store that was unavailable whether it answers again (for this key).
+    Probe(String),
     /// Store work that needs no answer (settlements), by store key.
     StoreOps(Vec<(String, crate::core::call::StoreOp)>),
 }
@@ -538,6 +540,7 @@ impl Inner {
                 Effect::Events(events) => self.emit(&events),
                 Effect::Reserve(r) => self.store_reserve(r),
                 Effect::StoreOps(ops) => self.store_ops(ops),
+                Effect::Probe(key) => self.store_probe(key),
                 Effect::Listen {
                     id,
                     signal,
@@ -1145,6 +1148,9 @@ impl State {
                     input,
                     output,
                 })),
+                Action::ProbeStore { slot } => {
+                    fx.push(Effect::Probe(store::key(&self.engine, slot)))
+                }
             }
         }
     }

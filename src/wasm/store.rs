@@ -7,7 +7,9 @@
 //! Round trips per call: one `reserve` (again after each wait the store asks for), one
 //! `settle` once the usage is known, and one `learn` per response that carries rate-limit
 //! headers (plus a `pause` after a 429 with a retry-after); those last two are optional
-//! methods of a store.
+//! methods of a store. While the store is unavailable and calls wait on the local limiter,
+//! one probe every [`STORE_PROBE_MS`](crate::core::store::STORE_PROBE_MS): a `settle` of
+//! nothing, which changes no state.
 
 use super::{js, Inner};
 use crate::core::call::{Engine, Id, StoreAnswer, StoreOp};
@@ -95,6 +97,35 @@ impl Inner {
                 let actions = st.engine.on_reserved(now, id, got);
                 st.apply(now, actions, fx);
             });
+        });
+    }
+
+    /// Probe a store that was unavailable: a `settle` of nothing on `key` (it changes nothing),
+    /// raced against [`STORE_TIMEOUT_MS`] like a reservation; report whether it answered.
+    pub(super) fn store_probe(&self, key: String) {
+        let (Some(inner), Some(store)) = (self.rc(), self.driver.store.clone()) else {
+            return;
+        };
+        let zero = tokens(0.0, 0.0);
+        let called = js::method(&store, "settle")
+            .and_then(|f| f.call3(&store, &JsValue::from_str(&key), &zero, &zero).ok());
+        spawn_local(async move {
+            let answered = match (called, inner.deadline(STORE_TIMEOUT_MS)) {
+                (Some(p), Some((timer, deadline))) => {
+                    // The timer resolves with `undefined`: `done` with whether the store answered.
+                    let (done, resolve, _) = js::promise();
+                    spawn_local(async move {
+                        let ok = JsFuture::from(Promise::resolve(&p)).await.is_ok();
+                        let _ = resolve.call1(&JsValue::UNDEFINED, &JsValue::from_bool(ok));
+                    });
+                    let race = Promise::race(&Array::of2(&done, &timer));
+                    let v = JsFuture::from(race).await;
+                    deadline.cancel();
+                    v.is_ok_and(|v| v.as_bool() == Some(true))
+                }
+                _ => false,
+            };
+            inner.step(|st, now, _| st.engine.on_probed(now, answered));
         });
     }
 

@@ -3,15 +3,13 @@
 // the real ioredis and node-redis clients; EVALSHA with the NOSCRIPT fallback; hash-tagged keys.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { fileURLToPath } from "node:url";
 import Redis from "ioredis";
 import { createClient } from "redis";
 import { redisStore, redisScript } from "llm-pacer/redis";
 import { startRedis } from "./lib/redis-server.mjs";
+import { reference, differential } from "./lib/store-replay.mjs";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 let server, ioredis, noderedis;
 
 before(async () => {
@@ -26,37 +24,6 @@ after(async () => {
   await noderedis?.quit().catch(() => {});
   await server?.stop();
 });
-
-/** The reference: core::store driven by the seeded sequences (examples/store_ops.rs). */
-function reference(seeds, ops) {
-  const out = execFileSync("cargo", ["run", "-q", "--example", "store_ops", "--", String(seeds), String(ops)], {
-    cwd: root,
-    encoding: "utf8",
-    maxBuffer: 1 << 28,
-  });
-  return out.trim().split("\n").map((l) => JSON.parse(l));
-}
-
-const close = (a, b) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
-
-async function differential(store, tag, steps) {
-  let compared = 0;
-  for (const s of steps) {
-    const key = `diff-${tag}-${s.seed}`;
-    const r = await store._op(s.op, key, s.args, s.now);
-    const where = `${tag} seed ${s.seed} ${s.op}(${s.args.join(",")}) at ${s.now}`;
-    assert.equal(r.kind, s.kind, where);
-    assert.equal(r.now, s.now, where);
-    if (s.kind === "wait") assert.ok(close(r.waitMs, s.wait), `${where}: wait ${r.waitMs} vs ${s.wait}`);
-    if (s.dim !== "") assert.equal(r.dim, Number(s.dim), where);
-    for (let d = 0; d < 4; d++) {
-      if (s.levels[d] === null) assert.equal(r.levels[d], undefined, `${where}: dim ${d + 1}`);
-      else assert.ok(close(r.levels[d], s.levels[d]), `${where}: dim ${d + 1} level ${r.levels[d]} vs ${s.levels[d]}`);
-    }
-    compared++;
-  }
-  return compared;
-}
 
 test("the Lua script makes every decision and level the Rust core makes (ioredis)", async () => {
   const steps = reference(30, 300);

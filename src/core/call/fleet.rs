@@ -13,7 +13,11 @@
 //!   admission. The first such answer emits a `warning` event `store_unavailable` and puts
 //!   every key's limiter on a conservative share ([`Limiter::start_blind`]: at most a
 //!   quarter of each configured bucket beyond its refill until a response teaches it); the
-//!   first store answer after that emits `store_resumed`.
+//!   first store answer after that emits `store_resumed`. While it is down and calls wait on
+//!   the local limiter, the engine asks the store again every [`STORE_PROBE_MS`]
+//!   ([`Action::ProbeStore`], [`Engine::on_probed`]): when it answers, sharing resumes at once
+//!   (each key's copy counts on its whole refill again, the store gating the fleet) rather than
+//!   when the local limiter, held back by its conservative share, next admits a call.
 //!
 //! Usage settled for a call the store admitted is queued as [`StoreOp::Settle`] for the
 //! driver to carry out ([`Engine::drain_store_ops`]): one reserve and one settle per call.
@@ -22,6 +26,7 @@ use super::{Action, Engine, EventKind, Id, State};
 use crate::core::headers::{DimInfo, RateLimitInfo};
 use crate::core::keys::Slot;
 use crate::core::limiter::{Dim, Ticket, Usage};
+use crate::core::store::STORE_PROBE_MS;
 use crate::core::Ms;
 
 /// The store's answer to an [`Action::Reserve`], as the driver reports it.
@@ -124,6 +129,10 @@ pub(super) struct Fleet {
     /// Calls the store admitted (their settlement goes to the store).
     stored: Ids,
     ops: Vec<StoreOp>,
+    /// A probe ([`Action::ProbeStore`]) is out, for this call's key.
+    probing: Option<Id>,
+    /// While down: when to probe next.
+    probe_at: Ms,
 }
 
 impl Engine {
@@ -222,6 +231,52 @@ impl Engine {
         }
     }
 
+    /// While the store is down, no reservation is out and calls wait on the local limiter:
+    /// when to probe it (module docs).
+    pub(super) fn fleet_wake(&self) -> Option<Ms> {
+        let f = self.fleet.as_ref()?;
+        (f.down && f.probing.is_none() && f.reserving.is_empty() && !self.scheduler.is_empty())
+            .then_some(f.probe_at)
+    }
+
+    /// The probe due at `now_ms`, if any ([`Engine::fleet_wake`]).
+    pub(super) fn fleet_probe(&mut self, now_ms: Ms) -> Option<Action> {
+        if self.fleet_wake().is_none_or(|at| at > now_ms) {
+            return None;
+        }
+        let id = self.scheduler.head()?;
+        let slot = self.calls.get(&id)?.slot;
+        self.fleet.as_mut()?.probing = Some(id);
+        Some(Action::ProbeStore { slot })
+    }
+
+    /// The store answered the [`Action::ProbeStore`] in time (`answered`), or not. Answered
+    /// while down: `store_resumed`, and every key's local copy counts on its whole refill
+    /// again, its waiting calls admitted anew (through the store).
+    pub fn on_probed(&mut self, now_ms: Ms, answered: bool) {
+        let now_ms = self.clock(now_ms);
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
+        let Some(id) = f.probing.take() else {
+            return;
+        };
+        if !answered {
+            f.probe_at = now_ms + STORE_PROBE_MS;
+            return;
+        }
+        if !f.down {
+            return;
+        }
+        f.down = false;
+        let slots: Vec<Slot> = self.keys.slots().into_iter().map(|(s, _)| s).collect();
+        for slot in slots {
+            self.keys.limiter_mut(slot).share_alone(now_ms);
+            self.scheduler.wake(slot);
+        }
+        self.event(EventKind::Warning, id, "store_resumed", 0.0, now_ms);
+    }
+
     /// The store answered the [`Action::Reserve`] of `id` (see the module docs). Returns the
     /// actions to carry out: a [`Action::Send`], or nothing (the call waits, or is gone).
     pub fn on_reserved(&mut self, now_ms: Ms, id: Id, answer: StoreAnswer) -> Vec<Action> {
@@ -236,6 +291,9 @@ impl Engine {
         f.down = answer == StoreAnswer::Unavailable;
         if answer == StoreAnswer::Admit {
             f.stored.insert(id);
+        }
+        if f.down {
+            f.probe_at = now_ms + STORE_PROBE_MS;
         }
         if f.down && !was_down {
             let slots: Vec<Slot> = self.keys.slots().into_iter().map(|(s, _)| s).collect();

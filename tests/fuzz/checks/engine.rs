@@ -776,6 +776,7 @@ impl Harness {
                 self.end(id, "fail");
             }
             Action::Reserve { id, .. } => panic!("reserve of call {id} without a store"),
+            Action::ProbeStore { .. } => panic!("store probe without a store"),
         }
     }
 
