@@ -112,6 +112,10 @@ impl Ids {
         }
     }
 
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether it was there.
     fn remove(&mut self, id: &Id) -> bool {
         let at = self.0.iter().position(|x| x == id);
