@@ -310,12 +310,14 @@ mod engine {
         }
         assert_eq!(sent, 5);
         assert_eq!(waits.len(), 3);
-        // 1 000 tokens at 100/s: 10 s (+ the edge margin); the engine wakes at that time, not before.
+        // 1 000 left, 1 000 plus a transit's refill needed at 100/s: the transit (+ the edge
+        // margin); the engine wakes at that time, not before.
+        let exact = llm_pacer::core::store::TRANSIT_MS + llm_pacer::core::limiter::EDGE_MARGIN_MS;
         for w in &waits {
-            assert!((w - 1_001.0).abs() < 1e-6, "{w}");
+            assert!((w - exact).abs() < 1e-6, "{w}");
         }
         let wake = b.next_wake().unwrap();
-        assert!((wake - (T0 + 1_001.0)).abs() < 1e-3, "{}", wake - T0);
+        assert!((wake - (T0 + exact)).abs() < 1e-3, "{}", wake - T0);
         assert!(
             b.poll(wake - 1.0).is_empty(),
             "no polling before the store's wait is over"

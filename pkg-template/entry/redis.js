@@ -68,7 +68,7 @@ if op == 'reserve' then
         local lv = level(d, now)
         local need = cost[d]
         if need > 0 then
-          need = need + (c[d] / W) * 1000
+          need = need + (c[d] / W) * 250
           if need > c[d] then need = c[d] end
         end
         if lv < need then

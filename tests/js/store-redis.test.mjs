@@ -50,7 +50,7 @@ test("two clients share one key: all-or-nothing, the last tokens go once", async
   const a = redisStore(ioredis, { prefix: "share" });
   const b = redisStore(noderedis, { prefix: "share" });
   const limits = { rpm: 100, otpm: 1000 };
-  // 500 of 1000 taken; two ask for 400 (which needs 400 plus a transit's refill, ~17).
+  // 500 of 1000 taken; two ask for 400 (which needs 400 plus a transit's refill, ~4).
   assert.equal((await a.reserve("k", { limits, input: 0, output: 500 })).admit, true);
   const [x, y] = await Promise.all([
     a.reserve("k", { limits, input: 0, output: 400 }),
