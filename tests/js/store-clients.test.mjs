@@ -7,13 +7,11 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import Redis from "ioredis";
 import { Redis as UpstashRedis } from "@upstash/redis";
-import { Pacer } from "llm-pacer";
 import { redisStore } from "llm-pacer/redis";
-import { startAnthropicMock } from "./mock/index.mjs";
-import { anthropicInit } from "./lib/harness.mjs";
 import { startRedis, startRedisCluster } from "./lib/redis-server.mjs";
 import { startUpstashShim } from "./lib/upstash-rest.mjs";
 import { reference, differential } from "./lib/store-replay.mjs";
+import { shareOneKey } from "./lib/store-share.mjs";
 
 /** @type {Awaited<ReturnType<typeof startRedis>>} */
 let server;
@@ -46,32 +44,10 @@ const clusterClient = () => new Redis.Cluster(cluster.nodes, { redisOptions: { m
 
 /**
  * Two pacers on one key through `stores` (one each): 65 calls each at rpm 120 (130, 10 beyond
- * the bucket, which go at the refill); the server's limit holds and the store made calls wait.
+ * the bucket, which go at the refill).
  * @param {[import("llm-pacer").PacerStore, import("llm-pacer").PacerStore]} stores
  */
-async function share(stores) {
-  const rpm = 120;
-  const mock = await startAnthropicMock({ limits: { rpm, itpm: null, otpm: null }, enforce: false });
-  try {
-    /** @type {import("llm-pacer").PacerEvent[]} */
-    const events = [];
-    const [a, b] = stores.map((store) => new Pacer({ limits: { rpm }, store, onEvent: (e) => events.push(e) }));
-    const calls = [];
-    for (let i = 0; i < 65; i++) {
-      calls.push(a.fetch(`${mock.url}/v1/messages`, anthropicInit()));
-      calls.push(b.fetch(`${mock.url}/v1/messages`, anthropicInit()));
-    }
-    const res = await Promise.all(calls);
-    assert.deepEqual([...new Set(res.map((r) => r.status))], [200]);
-    await Promise.all(res.map((r) => r.text()));
-    assert.deepEqual(mock.violations(), [], "the two pacers together stayed within rpm");
-    assert.ok(events.some((e) => e.type === "wait" && e.reason === "store"), "the store made calls wait");
-    assert.ok(!events.some((e) => e.type === "warning"), "the store always answered");
-    assert.equal(mock.stats.admitted, 130);
-  } finally {
-    await mock.close();
-  }
-}
+const share = (stores) => shareOneKey(stores, { rpm: 120, perPacer: 65 });
 
 test("@upstash/redis (REST, base64 responses, auto-pipelining): the Lua script makes every decision the Rust core makes", async () => {
   const before = { ...shim.stats.commands };

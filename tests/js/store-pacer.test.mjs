@@ -10,6 +10,7 @@ import { redisStore } from "llm-pacer/redis";
 import { startAnthropicMock } from "./mock/index.mjs";
 import { anthropicInit } from "./lib/harness.mjs";
 import { startRedis } from "./lib/redis-server.mjs";
+import { shareOneKey } from "./lib/store-share.mjs";
 
 let server;
 before(async () => {
@@ -25,30 +26,13 @@ const client = () =>
 test("two pacers sharing one key through Redis never exceed the server's limits together", async () => {
   // 60 requests a minute; each pacer alone would send its 35 calls at once (35 < 60), the two
   // together 70: with the store, 60 go at once and the rest at the refill (1 a second).
-  const mock = await startAnthropicMock({ limits: { rpm: 60, itpm: null, otpm: null }, enforce: false });
   const [ca, cb] = [client(), client()];
   await Promise.all([ca, cb].map((c) => new Promise((r) => c.once("ready", r))));
   try {
-    const events = [];
-    const make = (c) =>
-      new Pacer({ limits: { rpm: 60 }, store: redisStore(c, { prefix: "share" }), onEvent: (e) => events.push(e) });
-    const [a, b] = [make(ca), make(cb)];
-    const calls = [];
-    for (let i = 0; i < 35; i++) {
-      calls.push(a.fetch(`${mock.url}/v1/messages`, anthropicInit()));
-      calls.push(b.fetch(`${mock.url}/v1/messages`, anthropicInit()));
-    }
-    const res = await Promise.all(calls);
-    assert.deepEqual([...new Set(res.map((r) => r.status))], [200]);
-    await Promise.all(res.map((r) => r.text()));
-    assert.deepEqual(mock.violations(), [], "the two pacers together stayed within rpm");
-    assert.equal(mock.stats.limited, 0);
-    assert.ok(events.some((e) => e.type === "wait" && e.reason === "store"), "the store made calls wait");
-    assert.ok(!events.some((e) => e.reason === "store_unavailable"));
+    await shareOneKey([redisStore(ca, { prefix: "share" }), redisStore(cb, { prefix: "share" })], { rpm: 60, perPacer: 35 });
   } finally {
     ca.disconnect();
     cb.disconnect();
-    await mock.close();
   }
 });
 
