@@ -37,6 +37,7 @@ mod options;
 #[cfg(feature = "simulator")]
 mod sim;
 mod store;
+mod store_core;
 mod stream;
 mod trap;
 

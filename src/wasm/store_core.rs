@@ -1,0 +1,22 @@
+//! The shared store's arithmetic for a store that runs this module itself: the Durable Object
+//! of `llm-pacer/cloudflare` (`PacerLimits`) holds each limit key's state as the plain numbers
+//! of [`KeyState::save`] and does every operation through [`store_op`], so the fleet's limits
+//! follow exactly the code the Redis script is tested against. Stateless and clock-free: the
+//! caller passes the state and its own clock's `now`, and keeps what comes back.
+
+use crate::core::store::{KeyState, STATE_LEN};
+use wasm_bindgen::prelude::*;
+
+/// One operation of `core::store` ([`KeyState::apply`]: `op` and `args` in its compact form)
+/// on `state` (as [`KeyState::save`] wrote it; empty for a new key) at `now` (the store's
+/// clock, epoch ms). Returns `[kind, wait_ms, dim, level × 4 (NaN: no bucket), state × 13]`.
+#[wasm_bindgen(js_name = storeOp)]
+pub fn store_op(state: &[f64], op: u32, now: f64, args: &[f64]) -> Vec<f64> {
+    let mut s = KeyState::load(state);
+    let answer = s.apply(now, op, args);
+    let mut out = Vec::with_capacity(7 + STATE_LEN);
+    out.extend_from_slice(&answer);
+    out.extend(s.levels(now).map(|l| l.unwrap_or(f64::NAN)));
+    out.extend_from_slice(&s.save());
+    out
+}
