@@ -11,12 +11,15 @@ use wasm_bindgen::prelude::*;
 /// on `state` (as [`KeyState::save`] wrote it; empty for a new key) at `now` (the store's
 /// clock, epoch ms). Returns `[kind, wait_ms, dim, level × 4 (NaN: no bucket), state × 13]`.
 #[wasm_bindgen(js_name = storeOp)]
-pub fn store_op(state: &[f64], op: u32, now: f64, args: &[f64]) -> Vec<f64> {
+pub fn store_op(state: &[f64], op: u32, now: f64, args: &[f64]) -> Box<[f64]> {
     let mut s = KeyState::load(state);
-    let answer = s.apply(now, op, args);
-    let mut out = Vec::with_capacity(7 + STATE_LEN);
-    out.extend_from_slice(&answer);
-    out.extend(s.levels(now).map(|l| l.unwrap_or(f64::NAN)));
-    out.extend_from_slice(&s.save());
-    out
+    let mut out = [f64::NAN; 7 + STATE_LEN];
+    out[..3].copy_from_slice(&s.apply(now, op, args));
+    for (o, l) in out[3..7].iter_mut().zip(s.levels(now)) {
+        if let Some(l) = l {
+            *o = l;
+        }
+    }
+    out[7..].copy_from_slice(&s.save());
+    out.into()
 }
