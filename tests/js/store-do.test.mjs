@@ -3,14 +3,15 @@
 // `durableObjectStore(env.LIMITS)`: the object's decisions and levels against the Rust core
 // (the seeded sequences of examples/store_ops.rs, as tests/js/store-redis.test.mjs does for
 // the Lua script); two Workers' pacers together within a mock server's rpm; the object's
-// state resumed after a restart (persisted storage, a new Miniflare); a store that fails.
+// state resumed after a restart (persisted storage, a new Miniflare); a store that fails; the
+// README's Worker and wrangler config, bundled by wrangler.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { CONDITIONS, PKG, REPO, builtPackageJson, resolveExport } from "../runtimes/harness.mjs";
+import { BIN, CONDITIONS, PKG, REPO, builtPackageJson, resolveExport, run } from "../runtimes/harness.mjs";
 import { startAnthropicMock } from "./mock/index.mjs";
 import { anthropicInit } from "./lib/harness.mjs";
 
@@ -253,5 +254,79 @@ test("the object resumes its state after a restart (persisted storage)", { timeo
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The README's example: its wrangler config and Worker, bundled by wrangler (the package's
+// exports map, "cloudflare:workers", the .wasm as a module), run in Miniflare.
+const WRANGLER = {
+  name: "pacer-example",
+  main: "src/index.js",
+  compatibility_date: "2025-09-01",
+  durable_objects: { bindings: [{ name: "PACER_LIMITS", class_name: "PacerLimits" }] },
+  migrations: [{ tag: "v1", new_sqlite_classes: ["PacerLimits"] }],
+};
+const EXAMPLE = `import { Pacer } from "llm-pacer";
+import { PacerLimits, durableObjectStore } from "llm-pacer/cloudflare";
+export { PacerLimits };
+
+let pacer; // one per isolate; all of them share the Durable Object's limits
+const events = [];
+export default {
+  async fetch(request, env) {
+    pacer ??= new Pacer({ limits: { rpm: 60 }, store: durableObjectStore(env.PACER_LIMITS), onEvent: (e) => events.push(e.reason) });
+    const { target, init, n } = await request.json();
+    const res = await Promise.all(Array.from({ length: n }, () => pacer.fetch(target, init)));
+    return Response.json({ statuses: res.map((r) => r.status), events });
+  },
+};
+`;
+
+test("the README's Worker, bundled by wrangler with its config, shares limits through the object", { timeout: 120_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), "llm-pacer-do-wrangler-"));
+  const mock = await startAnthropicMock({ limits: { rpm: 60, itpm: null, otpm: null }, enforce: false });
+  let m;
+  try {
+    mkdirSync(join(root, "src"));
+    mkdirSync(join(root, "node_modules"));
+    symlinkSync(PKG, join(root, "node_modules", "llm-pacer"), "dir");
+    writeFileSync(join(root, "package.json"), JSON.stringify({ name: "pacer-example", private: true, type: "module" }));
+    writeFileSync(join(root, "wrangler.jsonc"), JSON.stringify(WRANGLER, null, 2));
+    writeFileSync(join(root, "src", "index.js"), EXAMPLE);
+    const home = join(root, ".home");
+    await run(join(BIN, "wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
+      cwd: root,
+      env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", XDG_CONFIG_HOME: home, WRANGLER_LOG_PATH: join(home, "logs") },
+    });
+    const out = readdirSync(join(root, "dist"));
+    assert.equal(out.filter((f) => f.endsWith(".wasm")).length, 1, `one .wasm module: ${out.join(", ")}`);
+    const bundle = readFileSync(join(root, "dist", "index.js"), "utf8");
+    assert.equal(bundle.split("deprecated parameters for `initSync()`").length, 2, "one copy of the glue, shared by both entries");
+    m = new Miniflare({
+      scriptPath: join(root, "dist", "index.js"),
+      modulesRoot: join(root, "dist"),
+      modules: true,
+      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+      compatibilityDate: WRANGLER.compatibility_date,
+      durableObjects: { PACER_LIMITS: "PacerLimits" },
+    });
+    await m.ready;
+    // 60 calls at rpm 60: the object admits 59 at once (each needs 1 plus a second's refill)
+    // and makes the last wait about a second.
+    const res = await m.dispatchFetch("http://localhost/", {
+      method: "POST",
+      body: JSON.stringify({ target: `${mock.url}/v1/messages`, init: anthropicInit(), n: 60 }),
+    });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    const r = JSON.parse(text);
+    assert.deepEqual([...new Set(r.statuses)], [200]);
+    assert.ok(r.events.includes("store"), `the object made a call wait: ${r.events.join(", ")}`);
+    assert.ok(!r.events.includes("store_unavailable"), r.events.join(", "));
+    assert.deepEqual(mock.violations(), []);
+  } finally {
+    await m?.dispose();
+    await mock.close();
+    rmSync(root, { recursive: true, force: true });
   }
 });
