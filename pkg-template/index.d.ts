@@ -173,7 +173,8 @@ export interface PacerOptions {
   readonly limitKey?: (request: LimitKeyRequest) => string;
   /**
    * Share every limit key's state with the other processes of a fleet (`redisStore` from
-   * `llm-pacer/redis`, or your own {@link PacerStore}). Each call does one `reserve` (again
+   * `llm-pacer/redis`, `durableObjectStore` from `llm-pacer/cloudflare`, or your own
+   * {@link PacerStore}). Each call does one `reserve` (again
    * after each wait the store asks for) and one `settle`; the local queue sleeps exactly the
    * store's wait. A store that fails or takes over 1 s costs no call: the call goes on this
    * process's own limits, and a `warning` event says `store_unavailable` (then `store_resumed`).
@@ -744,7 +745,7 @@ export type StoreDecision =
 /**
  * Shared limit-key state for a fleet (the `store` option). Each operation must be atomic and
  * use the store's own clock; keys are opaque limit-key ids (never a secret). `llm-pacer/redis`
- * implements it; the arithmetic to follow is the Rust core's `core::store`.
+ * and `llm-pacer/cloudflare` implement it; the arithmetic to follow is the Rust core's `core::store`.
  */
 export interface PacerStore {
   /** All-or-nothing reservation of one request's cost on `key`. */

@@ -12,6 +12,8 @@
 #   web/llm_pacer.js             wasm-bindgen glue, --target web (ESM, initSync / init)
 #   web/index.js                 "browser" and "default": ready on import (top-level await)
 #   web/workerd.js               "workerd": imports the .wasm as a module, initSync
+#   web/cloudflare.js            "./cloudflare": PacerLimits (a Durable Object running the same
+#                                module through its storeOp export) and durableObjectStore
 #   web/bun.js                   "bun": imports the .wasm as a file, initSync
 #   web/slim.js                  "./slim": the caller runs `await init()` first
 #   llm_pacer_bg.js              wasm-bindgen glue, --target bundler: what the .wasm imports
@@ -31,7 +33,7 @@
 #   opentelemetry/               "./opentelemetry": `instrument(pacer)`, plain JavaScript over
 #     index.js, index.cjs        the peer dependency @opentelemetry/api (ESM, CommonJS)
 #   bin/                         the `llm-pacer` command (package.json "bin")
-#   index.d.ts, index.d.cts, slim.d.ts, simulate.d.ts, simulate.d.cts, opentelemetry.d.ts,
+#   index.d.ts, index.d.cts, slim.d.ts, cloudflare.d.ts, simulate.d.ts, simulate.d.cts, opentelemetry.d.ts,
 #   opentelemetry.d.cts, package.json, README.md
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -207,6 +209,9 @@ JS
   assemble default.js web/index.js
   assemble slim.js web/slim.js
   assemble workerd.js web/workerd.js
+  # llm-pacer/cloudflare: the Durable Object store; like workerd.js, it imports the .wasm as a
+  # module and the web glue (one instance with the main entry's). No @include: no Pacer here.
+  assemble cloudflare.js web/cloudflare.js
   assemble deno.js deno/index.js
   assemble bun.js web/bun.js
   assemble node.cjs node/index.cjs
@@ -270,6 +275,7 @@ JS
   cp pkg-template/opentelemetry.d.ts "$out/opentelemetry.d.cts"
   cp pkg-template/redis.d.ts "$out/redis.d.ts"
   cp pkg-template/redis.d.ts "$out/redis.d.cts"
+  cp pkg-template/cloudflare.d.ts "$out/cloudflare.d.ts"
   cp -R pkg-template/bin "$out/bin" # the `llm-pacer` command (demo, probe, simulate)
   chmod +x "$out/bin/llm-pacer.mjs"
   version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
@@ -338,4 +344,5 @@ sim_row() { # label files...
 sim_row "llm-pacer/simulate (default)" pkg/simulate/index.js pkg/simulate/llm_pacer_sim.js
 sim_row "llm-pacer/simulate (node import)" pkg/simulate/index.mjs pkg/simulate/index.cjs pkg/simulate/llm_pacer_sim.cjs
 printf '%-34s %8d %9d\n' "llm-pacer/opentelemetry (no wasm)" "$(wc -c <pkg/opentelemetry/index.js)" "$(gz pkg/opentelemetry/index.js)"
+row "llm-pacer/cloudflare (+ glue)" pkg/web/cloudflare.js pkg/web/llm_pacer.js
 printf '%-34s %8d %9d\n' "llm-pacer/redis (no wasm)" "$(wc -c <pkg/redis/index.js)" "$(gz pkg/redis/index.js)"

@@ -559,3 +559,78 @@ mod shared_headers {
         assert_eq!(tpm, Some((30_000.0, 29_000.0)));
     }
 }
+
+#[test]
+fn the_compact_form_saves_loads_and_applies_as_the_methods_do() {
+    use llm_pacer::core::store::{op, STATE_LEN};
+    // The Durable Object's path: load the saved numbers, apply one operation, save again.
+    let mut direct = KeyState::new();
+    let mut saved = KeyState::new().save();
+    assert_eq!(saved.len(), STATE_LEN);
+    assert_eq!(KeyState::load(&saved), KeyState::new());
+    let mut now = T0;
+    let mut rng = fastrand::Rng::with_seed(7);
+    for step in 0..2_000 {
+        now += rng.f64() * 3_000.0;
+        let mut s = KeyState::load(&saved);
+        let (i, o) = ((rng.f64() * 3_000.0).round(), (rng.f64() * 1_500.0).round());
+        let got = match rng.u8(0..5) {
+            0 => {
+                let limits = LIMITS.map(|l| if l > 0.0 { l } else { f64::NAN });
+                let want = direct.reserve(now, LIMITS, amounts(i, o));
+                let got = s.apply(
+                    now,
+                    op::RESERVE,
+                    &[limits[0], limits[1], limits[2], limits[3], i, o],
+                );
+                let expect = match want {
+                    Reserve::Admit => [1.0, 0.0, 0.0],
+                    Reserve::Wait { wait_ms, dim } => {
+                        [2.0, wait_ms, dim.map_or(0.0, |d| d as usize as f64 + 1.0)]
+                    }
+                    Reserve::Never { dim } => [3.0, 0.0, dim as usize as f64 + 1.0],
+                };
+                assert_eq!(got, expect, "step {step}");
+                got
+            }
+            1 => {
+                direct.settle(now, amounts(i, o), amounts(i / 2.0, o * 1.5));
+                s.apply(now, op::SETTLE, &[i, o, i / 2.0, o * 1.5])
+            }
+            2 => {
+                direct.refund(now, amounts(i, o));
+                s.apply(now, op::REFUND, &[i, o])
+            }
+            3 => {
+                let rem = if rng.bool() { f64::NAN } else { i };
+                direct.learn(now, Dim::InputTokens, 9_000.0, rem);
+                direct.learn(now, Dim::Requests, f64::NAN, 30.0);
+                s.apply(
+                    now,
+                    op::LEARN,
+                    &[2.0, 9_000.0, rem, 1.0, f64::NAN, 30.0, 9.0, 1.0, 1.0],
+                )
+            }
+            _ => {
+                direct.pause(now, o);
+                s.apply(now, op::PAUSE, &[o])
+            }
+        };
+        assert!(!got[0].is_nan());
+        saved = s.save();
+        assert_eq!(KeyState::load(&saved), direct, "step {step}");
+        assert_eq!(s.apply(now, op::LEVELS, &[]), [0.0; 3]);
+    }
+    assert!(KeyState::new()
+        .apply(now, 99, &[])
+        .iter()
+        .all(|x| x.is_nan()));
+    // Damaged or foreign numbers read as unknown, never as a bucket.
+    let mut bad = saved;
+    bad[0] = -1.0;
+    bad[4] = f64::NAN;
+    let s = KeyState::load(&bad);
+    assert!(s.buckets[0].is_none() && s.buckets[1].is_none());
+    assert_eq!(KeyState::load(&[1.0, 2.0]), KeyState::new());
+    assert!((Bucket::from_raw(10.0, WINDOW_MS, -50.0, T0).level(T0) + 10.0).abs() < 1e-12);
+}

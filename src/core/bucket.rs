@@ -117,6 +117,20 @@ impl Bucket {
         self.advance(now_ms);
         self.level = level.min(self.capacity);
     }
+    /// The stored level and the time of it (not refilled to any later time): with the
+    /// capacity and window, all of a bucket a store keeps ([`Bucket::from_raw`]).
+    pub fn raw(&self) -> (f64, Ms) {
+        (self.level, self.at_ms)
+    }
+    /// A bucket from what [`Bucket::raw`] gave (no drain: a store's bucket is the fleet's).
+    /// The level is clamped to `[-capacity, capacity]`, as `take` and `give` keep it.
+    pub fn from_raw(capacity: f64, window_ms: Ms, level: f64, at_ms: Ms) -> Self {
+        Bucket {
+            level: clamp(level, -capacity, capacity),
+            at_ms,
+            ..Bucket::new(capacity, window_ms, at_ms)
+        }
+    }
     /// Change capacity and window now, keeping the level (clamped to the new capacity).
     pub fn set_capacity(&mut self, now_ms: Ms, capacity: f64, window_ms: Ms) {
         self.advance(now_ms);

@@ -230,6 +230,94 @@ impl KeyState {
     }
 }
 
+/// How many numbers [`KeyState::save`] writes: per dimension a capacity, a level and the
+/// time of that level (NaN capacity: no bucket), then the pause's end.
+pub const STATE_LEN: usize = 13;
+
+/// The operations of [`KeyState::apply`], by number (the compact form a store that runs this
+/// code, the Durable Object of `llm-pacer/cloudflare`, passes across the Wasm boundary).
+pub mod op {
+    /// Nothing changes; the answer carries the levels.
+    pub const LEVELS: u32 = 0;
+    /// `[rpm, itpm, otpm, tpm, input, output]`.
+    pub const RESERVE: u32 = 1;
+    /// `[reserved input, reserved output, input, output]`.
+    pub const SETTLE: u32 = 2;
+    /// `[reserved input, reserved output]`.
+    pub const REFUND: u32 = 3;
+    /// `[dim, limit, remaining]*`, `dim` from 1 in [`Dim::ALL`](super::Dim::ALL) order.
+    pub const LEARN: u32 = 4;
+    /// `[retry-after ms]`.
+    pub const PAUSE: u32 = 5;
+}
+
+impl KeyState {
+    /// The state as [`STATE_LEN`] plain numbers ([`KeyState::load`] reads them back).
+    pub fn save(&self) -> [f64; STATE_LEN] {
+        let mut out = [f64::NAN; STATE_LEN];
+        for (i, b) in self.buckets.iter().enumerate() {
+            if let Some(b) = b {
+                let (level, at) = b.raw();
+                out[3 * i..3 * i + 3].copy_from_slice(&[b.capacity(), level, at]);
+            }
+        }
+        out[12] = self.paused_until_ms;
+        out
+    }
+
+    /// The state [`KeyState::save`] wrote. Anything else (another length, a bucket with an
+    /// invalid capacity or a level or time that is not finite) reads as unknown: a new key, or
+    /// no bucket in that dimension (the next reservation creates it full).
+    pub fn load(s: &[f64]) -> KeyState {
+        let mut k = KeyState::new();
+        if s.len() != STATE_LEN {
+            return k;
+        }
+        for (i, slot) in k.buckets.iter_mut().enumerate() {
+            let [cap, level, at] = [s[3 * i], s[3 * i + 1], s[3 * i + 2]];
+            if valid_limit(cap) && level.is_finite() && at.is_finite() {
+                *slot = Some(Bucket::from_raw(cap, WINDOW_MS, level, at));
+            }
+        }
+        if s[12].is_finite() {
+            k.paused_until_ms = s[12];
+        }
+        k
+    }
+
+    /// One operation in the compact form ([`op`]; NaN = an argument not given) at `now_ms`:
+    /// `[kind, wait_ms, dim]`, kind 0 done, 1 admitted, 2 wait (dim 0 = the pause, else the
+    /// blocking dimension from 1), 3 never (dim from 1); NaN kind for an unknown operation.
+    /// What the Lua script of `llm-pacer/redis` does for the same arguments.
+    pub fn apply(&mut self, now_ms: Ms, op: u32, args: &[f64]) -> [f64; 3] {
+        let a = |i: usize| args.get(i).copied().unwrap_or(f64::NAN);
+        let dim_no = |d: Dim| (d as usize + 1) as f64;
+        match op {
+            op::LEVELS => {}
+            op::RESERVE => {
+                let limits = [a(0), a(1), a(2), a(3)];
+                return match self.reserve(now_ms, limits, amounts(a(4), a(5))) {
+                    Reserve::Admit => [1.0, 0.0, 0.0],
+                    Reserve::Wait { wait_ms, dim } => [2.0, wait_ms, dim.map_or(0.0, dim_no)],
+                    Reserve::Never { dim } => [3.0, 0.0, dim_no(dim)],
+                };
+            }
+            op::SETTLE => self.settle(now_ms, amounts(a(0), a(1)), amounts(a(2), a(3))),
+            op::REFUND => self.refund(now_ms, amounts(a(0), a(1))),
+            op::LEARN => {
+                for t in args.chunks_exact(3) {
+                    if let Some(&dim) = Dim::ALL.iter().find(|&&d| dim_no(d) == t[0]) {
+                        self.learn(now_ms, dim, t[1], t[2]);
+                    }
+                }
+            }
+            op::PAUSE => self.pause(now_ms, a(0)),
+            _ => return [f64::NAN; 3],
+        }
+        [0.0; 3]
+    }
+}
+
 /// The conservative share a process takes of each bucket while its store is unreachable:
 /// the fleet's size is unknown then, so it assumes others spend the rest.
 pub const FALLBACK_SHARE: f64 = 0.25;

@@ -37,6 +37,9 @@ mod options;
 #[cfg(feature = "simulator")]
 mod sim;
 mod store;
+// The Durable Object's export: not in the simulator's module (llm-pacer/simulate, the demo page).
+#[cfg(not(feature = "simulator"))]
+mod store_core;
 mod stream;
 mod trap;
 

@@ -439,6 +439,33 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
     const src: string = redisScript; void src;
   `;
   writeFileSync(join(dir, "redis.mts"), `import { Pacer, type PacerStore } from "llm-pacer";\nimport { redisStore, redisScript } from "llm-pacer/redis";\n${redis}\nexport {};\n`);
+  // llm-pacer/cloudflare: the Durable Object class and its store, typed without
+  // @cloudflare/workers-types (a namespace binding is taken structurally).
+  const cloudflare = `
+    declare const env: { PACER_LIMITS: { idFromName(name: string): { toString(): string }; get(id: { toString(): string }): object } };
+    const store: PacerStore = durableObjectStore(env.PACER_LIMITS);
+    const p = new Pacer({ store });
+    void p;
+    const ds = durableObjectStore(env.PACER_LIMITS);
+    const d = await ds.reserve("k", { limits: { rpm: 50 }, input: 1, output: 2 });
+    if (d.admit) { const n: number = d.now; void n; }
+    else if ("never" in d) { const dim: StoreDim = d.never; void dim; }
+    else { const w: number = d.waitMs; const b: StoreDim | "paused" = d.blocker; void w; void b; }
+    await ds.learn("k", [{ dim: "outputTokens", limit: 8000 }]);
+    const lv: number | undefined = (await ds.levels("k")).levels.requests; void lv;
+    // @ts-expect-error: not a namespace
+    durableObjectStore({});
+    class Limits extends PacerLimits {}
+    const ctx = { storage: { get: async () => undefined, put: async () => {} }, blockConcurrencyWhile: <T,>(f: () => Promise<T>) => f() };
+    const o = new Limits(ctx, {});
+    const r: number[] = o.op("levels", []); void r;
+    // @ts-expect-error: not an operation
+    o.op("drop", []);
+  `;
+  writeFileSync(
+    join(dir, "cloudflare.mts"),
+    `import { Pacer, type PacerStore } from "llm-pacer";\nimport { PacerLimits, durableObjectStore, type StoreDim } from "llm-pacer/cloudflare";\n${cloudflare}\nexport {};\n`,
+  );
   // Events as a discriminated union, strict options, preset names, the OpenTelemetry entry
   // (its peer dependency taken from this checkout: it is optional, so npm did not install it).
   writeFileSync(join(dir, "events.mts"), EVENTS_TYPES);
@@ -451,7 +478,7 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
     join(dir, "tsconfig.json"),
     JSON.stringify({
       compilerOptions: { module: "nodenext", moduleResolution: "nodenext", target: "es2022", strict: true, noEmit: true, skipLibCheck: false, types: [], lib: ["es2022", "dom"] },
-      files: ["esm.mts", "cjs.cts", "slim.mts", "sim.mts", "sim.cts", "events.mts", "redis.mts"],
+      files: ["esm.mts", "cjs.cts", "slim.mts", "sim.mts", "sim.cts", "events.mts", "redis.mts", "cloudflare.mts"],
     }),
   );
   try {

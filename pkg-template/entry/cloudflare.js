@@ -1,0 +1,120 @@
+// llm-pacer/cloudflare: the shared store (the `store` option) as a Durable Object, for
+// Cloudflare Workers. Every isolate of every Worker that binds the class reaches the same
+// object per limit key (`idFromName(key)`), and that object does the arithmetic with the same
+// Wasm core as the pacers (`core::store` through the `storeOp` export), at its own clock.
+//
+// The object's state is the 13 numbers of `KeyState::save` (per dimension a capacity, a level
+// and the time of that level; the pause's end), plus when it expires: kept in memory, written
+// to the object's storage after each operation that changed it (the output gate holds the
+// answer until the write is durable), read once when the object starts. Like the Redis key,
+// it expires two windows after its last use (plus a pause still in force): the buckets are
+// full again by then, and a limit configured anew takes effect.
+import { DurableObject } from "cloudflare:workers";
+import wasm from "../llm_pacer_bg.wasm";
+import { initSync, storeOp } from "./llm_pacer.js";
+
+initSync({ module: wasm }); // one instance with the main entry's (the glue keeps the first)
+
+const OPS = { levels: 0, reserve: 1, settle: 2, refund: 3, learn: 4, pause: 5 };
+const KINDS = ["ok", "admit", "wait", "never"];
+const DIMS = ["requests", "inputTokens", "outputTokens", "tokens"];
+const WINDOW_MS = 60_000;
+const EMPTY = Array.from(storeOp([], 0, 0, []).subarray(7)); // a key that knows nothing
+
+/** The Durable Object class: bind it (durable_objects) and export it from your Worker. */
+export class PacerLimits extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.state = EMPTY;
+    this.expires = 0;
+    ctx.blockConcurrencyWhile(async () => {
+      const saved = await ctx.storage.get("s");
+      if (Array.isArray(saved) && saved.length === EMPTY.length + 1) {
+        this.state = saved.slice(0, EMPTY.length);
+        this.expires = saved[EMPTY.length];
+      }
+    });
+  }
+
+  /**
+   * One store operation (what `durableObjectStore` calls over RPC): `op` by name, `args` in
+   * core::store's compact form (NaN: not given). `now` replaces the object's clock; for
+   * tests only. Returns `[kind, waitMs, dim, now, level × 4]` (NaN level: no bucket).
+   */
+  op(op, args, now) {
+    const code = OPS[op];
+    if (typeof code !== "number" || !Array.isArray(args) || args.length > 12) {
+      throw new TypeError("llm-pacer/cloudflare: unknown store operation");
+    }
+    const t = typeof now === "number" && Number.isFinite(now) ? now : Date.now();
+    if (t >= this.expires) this.state = EMPTY;
+    const out = storeOp(this.state, code, t, Float64Array.from(args, Number));
+    const next = Array.from(out.subarray(7));
+    const changed = next.some((x, i) => !Object.is(x, this.state[i]));
+    if (changed || code === OPS.reserve) {
+      this.expires = t + 2 * WINDOW_MS + Math.max(0, next[12] - t);
+    }
+    if (changed) {
+      this.state = next;
+      this.ctx.storage.put("s", [...next, this.expires]);
+    }
+    return [out[0], out[1], out[2], t, out[3], out[4], out[5], out[6]];
+  }
+}
+
+const num = (x) => (typeof x === "number" && Number.isFinite(x) ? x : Number.NaN);
+
+/**
+ * A PacerStore in Durable Objects (see cloudflare.d.ts): one `PacerLimits` object per limit key.
+ * @param {{ idFromName(name: string): unknown, get(id: unknown): any }} namespace the binding
+ */
+export function durableObjectStore(namespace) {
+  if (namespace == null || typeof namespace.idFromName !== "function" || typeof namespace.get !== "function") {
+    throw new TypeError("llm-pacer/cloudflare: durableObjectStore(namespace) needs a Durable Object namespace binding (env.PACER_LIMITS)");
+  }
+  async function call(op, key, args, now) {
+    // A stub per call: one that saw an exception may stay broken, and making one is local.
+    const stub = namespace.get(namespace.idFromName(String(key)));
+    const r = await stub.op(op, args, now);
+    if (!Array.isArray(r) || r.length !== 8 || KINDS[r[0]] === undefined) {
+      throw new Error("llm-pacer/cloudflare: unexpected answer from PacerLimits");
+    }
+    return { kind: KINDS[r[0]], waitMs: r[1], dim: r[2], now: r[3], levels: r.slice(4).map((l) => (Number.isNaN(l) ? undefined : l)) };
+  }
+  const reply = (r) => ({
+    now: r.now,
+    levels: Object.fromEntries(DIMS.flatMap((d, i) => (r.levels[i] === undefined ? [] : [[d, r.levels[i]]]))),
+  });
+  return {
+    async reserve(key, request) {
+      const l = request.limits ?? {};
+      const r = await call("reserve", key, [l.rpm, l.itpm, l.otpm, l.tpm, request.input, request.output].map(num));
+      if (r.kind === "admit") return { admit: true, ...reply(r) };
+      if (r.kind === "never") return { admit: false, never: DIMS[r.dim - 1], ...reply(r) };
+      return { admit: false, waitMs: r.waitMs, blocker: r.dim === 0 ? "paused" : DIMS[r.dim - 1], ...reply(r) };
+    },
+    async settle(key, reserved, actual) {
+      await call("settle", key, [reserved.input, reserved.output, actual.input, actual.output].map(num));
+    },
+    async refund(key, reserved) {
+      await call("refund", key, [reserved.input, reserved.output].map(num));
+    },
+    async learn(key, dims) {
+      const args = [];
+      for (const d of dims) {
+        const i = DIMS.indexOf(d.dim);
+        if (i < 0) throw new TypeError(`llm-pacer/cloudflare: unknown dimension ${d.dim}`);
+        args.push(i + 1, num(d.limit), num(d.remaining));
+      }
+      if (args.length) await call("learn", key, args);
+    },
+    async pause(key, retryAfterMs) {
+      await call("pause", key, [num(retryAfterMs)]);
+    },
+    async levels(key) {
+      return reply(await call("levels", key, []));
+    },
+    /** Test hook: one operation with the object's clock replaced by `now` (ms). Not for use. */
+    _op: (op, key, args, now) => call(op, key, args.map((a) => (a === "" ? Number.NaN : Number(a))), now),
+  };
+}
