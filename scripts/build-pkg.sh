@@ -210,7 +210,8 @@ JS
   assemble slim.js web/slim.js
   assemble workerd.js web/workerd.js
   # llm-pacer/cloudflare: the Durable Object store; like workerd.js, it imports the .wasm as a
-  # module and the web glue (one instance with the main entry's). No @include: no Pacer here.
+  # module and the web glue (one instance with the main entry's); no Pacer here, only the
+  # PacerStore face it shares with llm-pacer/redis (pkg-template/store-face.js).
   assemble cloudflare.js web/cloudflare.js
   assemble deno.js deno/index.js
   assemble bun.js web/bun.js
@@ -226,10 +227,11 @@ JS
   "$esbuild" --log-level=warning --format=cjs pkg-template/entry/opentelemetry.js \
     --outfile="$out/opentelemetry/index.cjs" || die "esbuild could not write the CommonJS opentelemetry entry"
   # llm-pacer/redis: the Redis PacerStore, plain JavaScript with no dependency (the caller
-  # passes its own client), ESM and a CommonJS copy of it.
+  # passes its own client), ESM and a CommonJS copy of it; its PacerStore face is
+  # store-face.js, shared with llm-pacer/cloudflare.
   mkdir -p "$out/redis"
-  cp pkg-template/entry/redis.js "$out/redis/index.js"
-  "$esbuild" --log-level=warning --format=cjs pkg-template/entry/redis.js \
+  assemble redis.js redis/index.js
+  "$esbuild" --log-level=warning --format=cjs "$out/redis/index.js" \
     --outfile="$out/redis/index.cjs" || die "esbuild could not write the CommonJS redis entry"
 
   # Minified (esbuild, file by file, no bundling): comments are for the sources (pkg-template/,

@@ -17,7 +17,7 @@ initSync({ module: wasm }); // one instance with the main entry's (the glue keep
 
 const OPS = { levels: 0, reserve: 1, settle: 2, refund: 3, learn: 4, pause: 5 };
 const KINDS = ["ok", "admit", "wait", "never"];
-const DIMS = ["requests", "inputTokens", "outputTokens", "tokens"];
+// @include store-face.js
 const WINDOW_MS = 60_000;
 const EMPTY = Array.from(storeOp([], 0, 0, []).subarray(7)); // a key that knows nothing
 
@@ -81,39 +81,8 @@ export function durableObjectStore(namespace) {
     }
     return { kind: KINDS[r[0]], waitMs: r[1], dim: r[2], now: r[3], levels: r.slice(4).map((l) => (Number.isNaN(l) ? undefined : l)) };
   }
-  const reply = (r) => ({
-    now: r.now,
-    levels: Object.fromEntries(DIMS.flatMap((d, i) => (r.levels[i] === undefined ? [] : [[d, r.levels[i]]]))),
-  });
   return {
-    async reserve(key, request) {
-      const l = request.limits ?? {};
-      const r = await call("reserve", key, [l.rpm, l.itpm, l.otpm, l.tpm, request.input, request.output].map(num));
-      if (r.kind === "admit") return { admit: true, ...reply(r) };
-      if (r.kind === "never") return { admit: false, never: DIMS[r.dim - 1], ...reply(r) };
-      return { admit: false, waitMs: r.waitMs, blocker: r.dim === 0 ? "paused" : DIMS[r.dim - 1], ...reply(r) };
-    },
-    async settle(key, reserved, actual) {
-      await call("settle", key, [reserved.input, reserved.output, actual.input, actual.output].map(num));
-    },
-    async refund(key, reserved) {
-      await call("refund", key, [reserved.input, reserved.output].map(num));
-    },
-    async learn(key, dims) {
-      const args = [];
-      for (const d of dims) {
-        const i = DIMS.indexOf(d.dim);
-        if (i < 0) throw new TypeError(`llm-pacer/cloudflare: unknown dimension ${d.dim}`);
-        args.push(i + 1, num(d.limit), num(d.remaining));
-      }
-      if (args.length) await call("learn", key, args);
-    },
-    async pause(key, retryAfterMs) {
-      await call("pause", key, [num(retryAfterMs)]);
-    },
-    async levels(key) {
-      return reply(await call("levels", key, []));
-    },
+    ...storeFace("llm-pacer/cloudflare", call, num),
     /** Test hook: one operation with the object's clock replaced by `now` (ms). Not for use. */
     _op: (op, key, args, now) => call(op, key, args.map((a) => (a === "" ? Number.NaN : Number(a))), now),
   };

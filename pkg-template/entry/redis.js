@@ -146,7 +146,7 @@ end
 return out
 `;
 
-const DIMS = ["requests", "inputTokens", "outputTokens", "tokens"];
+// @include store-face.js
 
 function noscript(err) {
   return /NOSCRIPT/.test(String(err?.message ?? err));
@@ -243,43 +243,8 @@ export function redisStore(client, options) {
     };
   }
 
-  const reply = (r) => ({
-    now: r.now,
-    levels: Object.fromEntries(DIMS.flatMap((d, i) => (r.levels[i] === undefined ? [] : [[d, r.levels[i]]]))),
-  });
-
   return {
-    async reserve(key, request) {
-      const l = request.limits ?? {};
-      const r = await call("reserve", key, [
-        arg(l.rpm), arg(l.itpm), arg(l.otpm), arg(l.tpm),
-        arg(request.input), arg(request.output),
-      ]);
-      if (r.kind === "admit") return { admit: true, ...reply(r) };
-      if (r.kind === "never") return { admit: false, never: DIMS[r.dim - 1], ...reply(r) };
-      return { admit: false, waitMs: r.waitMs, blocker: r.dim === 0 ? "paused" : DIMS[r.dim - 1], ...reply(r) };
-    },
-    async settle(key, reserved, actual) {
-      await call("settle", key, [arg(reserved.input), arg(reserved.output), arg(actual.input), arg(actual.output)]);
-    },
-    async refund(key, reserved) {
-      await call("refund", key, [arg(reserved.input), arg(reserved.output)]);
-    },
-    async learn(key, dims) {
-      const args = [];
-      for (const d of dims) {
-        const i = DIMS.indexOf(d.dim);
-        if (i < 0) throw new TypeError(`llm-pacer/redis: unknown dimension ${d.dim}`);
-        args.push(String(i + 1), arg(d.limit), arg(d.remaining));
-      }
-      if (args.length) await call("learn", key, args);
-    },
-    async pause(key, retryAfterMs) {
-      await call("pause", key, [arg(retryAfterMs)]);
-    },
-    async levels(key) {
-      return reply(await call("levels", key, []));
-    },
+    ...storeFace("llm-pacer/redis", call, arg),
     /** Counters of script invocations: `{ evalsha, eval, noscript }`. */
     stats() {
       return { ...stats };

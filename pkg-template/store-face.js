@@ -1,0 +1,51 @@
+// The PacerStore face of a store that runs core::store's operations (`llm-pacer/redis`'s Lua
+// script, `llm-pacer/cloudflare`'s Durable Object), pasted into each of those entries by
+// scripts/build-pkg.sh (their include line names this file). It turns the pacer's objects
+// into the operations' positional arguments and the answers back; `call(op, key, args)` carries one
+// operation to the store and answers `{ kind, waitMs, dim, now, levels }` (dim: 1-based, 0 the
+// pause; a level undefined where no bucket exists), and `enc` writes one number for that
+// transport (a missing one as the transport's "not given").
+const DIMS = ["requests", "inputTokens", "outputTokens", "tokens"];
+
+/**
+ * @param {string} entry the entry's name, for errors
+ * @param {(op: string, key: string, args: unknown[]) => Promise<{ kind: string, waitMs: number, dim?: number, now: number, levels: (number | undefined)[] }>} call
+ * @param {(x: unknown) => unknown} enc
+ */
+// biome-ignore lint/correctness/noUnusedVariables: used by the entries it is pasted into
+function storeFace(entry, call, enc) {
+  const reply = (r) => ({
+    now: r.now,
+    levels: Object.fromEntries(DIMS.flatMap((d, i) => (r.levels[i] === undefined ? [] : [[d, r.levels[i]]]))),
+  });
+  return {
+    async reserve(key, request) {
+      const l = request.limits ?? {};
+      const r = await call("reserve", key, [l.rpm, l.itpm, l.otpm, l.tpm, request.input, request.output].map(enc));
+      if (r.kind === "admit") return { admit: true, ...reply(r) };
+      if (r.kind === "never") return { admit: false, never: DIMS[r.dim - 1], ...reply(r) };
+      return { admit: false, waitMs: r.waitMs, blocker: r.dim === 0 ? "paused" : DIMS[r.dim - 1], ...reply(r) };
+    },
+    async settle(key, reserved, actual) {
+      await call("settle", key, [reserved.input, reserved.output, actual.input, actual.output].map(enc));
+    },
+    async refund(key, reserved) {
+      await call("refund", key, [reserved.input, reserved.output].map(enc));
+    },
+    async learn(key, dims) {
+      const args = [];
+      for (const d of dims) {
+        const i = DIMS.indexOf(d.dim);
+        if (i < 0) throw new TypeError(`${entry}: unknown dimension ${d.dim}`);
+        args.push(enc(i + 1), enc(d.limit), enc(d.remaining));
+      }
+      if (args.length) await call("learn", key, args);
+    },
+    async pause(key, retryAfterMs) {
+      await call("pause", key, [enc(retryAfterMs)]);
+    },
+    async levels(key) {
+      return reply(await call("levels", key, []));
+    },
+  };
+}
