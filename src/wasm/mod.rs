@@ -721,10 +721,10 @@ impl Inner {
             .as_deref()
             == Some("cors");
         // The error body is read only where the decision may depend on it (the core's rule).
-        // (`x-should-retry` is all it takes from the headers; they are read in full below.)
+        // (`x-should-retry` is all it takes from the headers; they are parsed in full below.)
         let read_error = !(200..300).contains(&status) && {
-            let pairs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-            let should_retry = headers::parse(pairs, self.last_now.get()).should_retry;
+            let should_retry =
+                headers::should_retry(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             self.state.try_borrow().is_ok_and(|st| {
                 let retry_on = st.engine.config().retry.retry_on.as_deref();
                 needs_error_body(status, should_retry, retry_on)

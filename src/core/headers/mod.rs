@@ -263,6 +263,29 @@ where
     raw.finish(now_ms)
 }
 
+/// `x-should-retry` alone, as [`parse`] reads it (the first valid occurrence), for a driver
+/// that needs it before the rest (whether an error body matters: `classify::needs_error_body`).
+pub fn should_retry<'a, I>(headers: I) -> Option<bool>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    headers
+        .into_iter()
+        .filter(|(name, _)| matches!(key_of(name), Some(Key::ShouldRetry)))
+        .find_map(|(_, value)| retry_flag(value.trim()))
+}
+
+/// An `x-should-retry` value: exactly `true` or `false`, in any case.
+fn retry_flag(v: &str) -> Option<bool> {
+    if v.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if v.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// A non-negative decimal number: `12`, `1.5`, `.5`, `1.`, optionally with an exponent
 /// (`1e-05`, as some float formatters write small values). No sign, no `inf`, no `NaN`.
 fn parse_number(s: &str) -> Option<f64> {
@@ -502,11 +525,7 @@ impl<'a> Raw<'a> {
             }
             Key::ShouldRetry => {
                 if self.should_retry.is_none() {
-                    if v.eq_ignore_ascii_case("true") {
-                        self.should_retry = Some(true);
-                    } else if v.eq_ignore_ascii_case("false") {
-                        self.should_retry = Some(false);
-                    }
+                    self.should_retry = retry_flag(v);
                 }
             }
             Key::Date => {

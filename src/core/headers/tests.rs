@@ -1183,3 +1183,23 @@ mod differential {
         }
     }
 }
+
+#[test]
+fn should_retry_alone_reads_as_the_full_parse_does() {
+    let cases: [&[(&str, &str)]; 6] = [
+        &[],
+        &[("x-should-retry", "true")],
+        &[("X-Should-Retry", " FALSE ")],
+        &[("x-should-retry", "maybe"), ("x-should-retry", "false")],
+        &[("x-should-retry", "true"), ("x-should-retry", "false")],
+        &[("retry-after", "2"), ("x-should-retry-later", "true")],
+    ];
+    for h in cases {
+        let full = parse(h.iter().copied(), T0).should_retry;
+        assert_eq!(should_retry(h.iter().copied()), full, "{h:?}");
+    }
+    assert_eq!(
+        should_retry([("x-should-retry", "maybe"), ("x-should-retry", "false")]),
+        Some(false)
+    );
+}
