@@ -66,6 +66,26 @@ fn answer(v: &JsValue) -> StoreAnswer {
     StoreAnswer::Unavailable
 }
 
+/// A store's promise raced against [`STORE_TIMEOUT_MS`]: its value if it fulfilled in time;
+/// `None` if it rejected or was late, or there was no promise or no timer.
+async fn in_time(inner: &Inner, called: Option<JsValue>) -> Option<JsValue> {
+    let p = called?;
+    let (timer, deadline) = inner.deadline(STORE_TIMEOUT_MS)?;
+    // The timer resolves with `undefined`, and so does `done` if the store rejects; `done`
+    // resolves with `[value]` if it fulfils (its value may be `undefined`: `settle`).
+    let (done, resolve, _) = js::promise();
+    spawn_local(async move {
+        let got = JsFuture::from(Promise::resolve(&p)).await;
+        let boxed = got.map_or(JsValue::UNDEFINED, |v| Array::of1(&v).into());
+        let _ = resolve.call1(&JsValue::UNDEFINED, &boxed);
+    });
+    let won = JsFuture::from(Promise::race(&Array::of2(&done, &timer))).await;
+    deadline.cancel();
+    won.ok()
+        .filter(Array::is_array)
+        .map(|a| Array::from(&a).get(0))
+}
+
 impl Inner {
     /// Ask the store to reserve; report its answer to the engine.
     pub(super) fn store_reserve(&self, r: ReserveReq) {
@@ -84,15 +104,9 @@ impl Inner {
             .and_then(|f| f.call2(&store, &JsValue::from_str(&r.key), &req).ok());
         let id = r.id;
         spawn_local(async move {
-            let got = match (called, inner.deadline(STORE_TIMEOUT_MS)) {
-                (Some(p), Some((timer, deadline))) => {
-                    let race = Promise::race(&Array::of2(&Promise::resolve(&p), &timer));
-                    let v = JsFuture::from(race).await;
-                    deadline.cancel();
-                    v.map(|v| answer(&v)).unwrap_or(StoreAnswer::Unavailable)
-                }
-                _ => StoreAnswer::Unavailable,
-            };
+            let got = in_time(&inner, called)
+                .await
+                .map_or(StoreAnswer::Unavailable, |v| answer(&v));
             inner.step(|st, now, fx| {
                 let actions = st.engine.on_reserved(now, id, got);
                 st.apply(now, actions, fx);
@@ -110,21 +124,7 @@ impl Inner {
         let called = js::method(&store, "settle")
             .and_then(|f| f.call3(&store, &JsValue::from_str(&key), &zero, &zero).ok());
         spawn_local(async move {
-            let answered = match (called, inner.deadline(STORE_TIMEOUT_MS)) {
-                (Some(p), Some((timer, deadline))) => {
-                    // The timer resolves with `undefined`: `done` with whether the store answered.
-                    let (done, resolve, _) = js::promise();
-                    spawn_local(async move {
-                        let ok = JsFuture::from(Promise::resolve(&p)).await.is_ok();
-                        let _ = resolve.call1(&JsValue::UNDEFINED, &JsValue::from_bool(ok));
-                    });
-                    let race = Promise::race(&Array::of2(&done, &timer));
-                    let v = JsFuture::from(race).await;
-                    deadline.cancel();
-                    v.is_ok_and(|v| v.as_bool() == Some(true))
-                }
-                _ => false,
-            };
+            let answered = in_time(&inner, called).await.is_some();
             inner.step(|st, now, _| st.engine.on_probed(now, answered));
         });
     }
