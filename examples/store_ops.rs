@@ -68,9 +68,11 @@ fn main() {
                         (rng.f64() * 4_000.0).round() + rng.f64(),
                         (rng.f64() * 2_000.0).round(),
                     );
-                    let r = s.reserve(now, limits.map(|l| l.unwrap_or(0.0)), amounts(i, o));
+                    // A third come back at their turn (as the engine does after a wait).
+                    let turn = rng.u8(0..3) == 0;
+                    let r = s.reserve(now, limits.map(|l| l.unwrap_or(0.0)), amounts(i, o), turn);
                     let mut args: Vec<String> = limits.iter().map(|&l| arg(l)).collect();
-                    args.extend([arg(Some(i)), arg(Some(o))]);
+                    args.extend([arg(Some(i)), arg(Some(o)), arg(Some(turn as u8 as f64))]);
                     let (kind, wait, dim) = match r {
                         Reserve::Admit => {
                             held.push((i, o));
@@ -94,8 +96,15 @@ fn main() {
                 }
                 7 if !held.is_empty() => {
                     let (ri, ro) = held.remove(rng.usize(0..held.len()));
-                    s.refund(now, amounts(ri, ro));
-                    ("refund", [ri, ro].map(|x| arg(Some(x))).to_vec())
+                    // Now and then only the turn (a late answer that said wait).
+                    let only = rng.bool();
+                    if only {
+                        s.unbook(now, amounts(ri, ro));
+                    } else {
+                        s.refund(now, amounts(ri, ro));
+                    }
+                    let only = if only { 1.0 } else { 0.0 };
+                    ("refund", [ri, ro, only].map(|x| arg(Some(x))).to_vec())
                 }
                 8 => {
                     let d = rng.usize(0..4);

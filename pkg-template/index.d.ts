@@ -748,14 +748,28 @@ export type StoreDecision =
  * and `llm-pacer/cloudflare` implement it; the arithmetic to follow is the Rust core's `core::store`.
  */
 export interface PacerStore {
-  /** All-or-nothing reservation of one request's cost on `key`. */
-  reserve(key: string, request: { readonly limits?: StoreLimits } & StoreTokens): Promise<StoreDecision>;
+  /**
+   * All-or-nothing reservation of one request's cost on `key`. A request told to wait asks
+   * again after `waitMs` with `turn: true`: the store booked it that turn, so it is measured
+   * against the buckets alone, not behind the requests waiting since. A store that keeps no
+   * turns may ignore `turn` (the pacer still works; waiting processes then wake together).
+   */
+  reserve(
+    key: string,
+    request: { readonly limits?: StoreLimits; readonly turn?: boolean } & StoreTokens,
+  ): Promise<StoreDecision>;
   /**
    * The usage reported replaces the reservation. While the store is unavailable and calls
    * wait, the pacer also calls it with nothing reserved and nothing used (a no-op) once a
    * second, to learn that the store answers again.
    */
   settle(key: string, reserved: StoreTokens, actual: StoreTokens): Promise<void>;
+  /**
+   * Optional: undo a reservation whose answer came after the pacer stopped waiting for it
+   * (the call went on its local admission): give back what it took, or with `turnOnly` the
+   * turn it booked when told to wait.
+   */
+  refund?(key: string, reserved: StoreTokens & { readonly turnOnly?: boolean }): Promise<void>;
   /** Optional: a response's limits and remaining levels (lowers the shared level, never raises it). */
   learn?(
     key: string,

@@ -37,9 +37,12 @@ export interface StoreLearned {
 
 /** The Redis store: a PacerStore, plus the rest of the protocol and inspection. */
 export interface RedisStore extends PacerStore {
-  reserve(key: string, request: { readonly limits?: StoreLimits } & StoreTokens): Promise<StoreDecision>;
-  /** Give back a reservation whose request never reached the server. */
-  refund(key: string, reserved: StoreTokens): Promise<void>;
+  reserve(
+    key: string,
+    request: { readonly limits?: StoreLimits; readonly turn?: boolean } & StoreTokens,
+  ): Promise<StoreDecision>;
+  /** Give back a reservation (with `turnOnly`: only the turn it booked when told to wait). */
+  refund(key: string, reserved: StoreTokens & { readonly turnOnly?: boolean }): Promise<void>;
   /** Limits and remaining levels from a response's headers (fleet-wide). */
   learn(key: string, dims: readonly StoreLearned[]): Promise<void>;
   /** A 429's retry-after, fleet-wide. */

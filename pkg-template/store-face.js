@@ -21,7 +21,8 @@ function storeFace(entry, call, enc) {
   return {
     async reserve(key, request) {
       const l = request.limits ?? {};
-      const r = await call("reserve", key, [l.rpm, l.itpm, l.otpm, l.tpm, request.input, request.output].map(enc));
+      const turn = request.turn === true ? 1 : 0;
+      const r = await call("reserve", key, [l.rpm, l.itpm, l.otpm, l.tpm, request.input, request.output, turn].map(enc));
       if (r.kind === "admit") return { admit: true, ...reply(r) };
       if (r.kind === "never") return { admit: false, never: DIMS[r.dim - 1], ...reply(r) };
       return { admit: false, waitMs: r.waitMs, blocker: r.dim === 0 ? "paused" : DIMS[r.dim - 1], ...reply(r) };
@@ -30,7 +31,7 @@ function storeFace(entry, call, enc) {
       await call("settle", key, [reserved.input, reserved.output, actual.input, actual.output].map(enc));
     },
     async refund(key, reserved) {
-      await call("refund", key, [reserved.input, reserved.output].map(enc));
+      await call("refund", key, [reserved.input, reserved.output, reserved.turnOnly === true ? 1 : 0].map(enc));
     },
     async learn(key, dims) {
       const args = [];

@@ -17,14 +17,14 @@ fn close(a: f64, b: f64) -> bool {
 fn buckets_are_created_full_from_the_first_limits_named() {
     let mut s = KeyState::new();
     assert_eq!(
-        s.reserve(T0, LIMITS, amounts(1_000.0, 500.0)),
+        s.reserve(T0, LIMITS, amounts(1_000.0, 500.0), false),
         Reserve::Admit
     );
     let l = s.levels(T0);
     assert_eq!(l, [Some(59.0), Some(9_000.0), Some(1_500.0), None]);
     // Another process configured other limits: the fleet's buckets keep theirs.
     assert_eq!(
-        s.reserve(T0, [1.0, 1.0, 1.0, 0.0], amounts(0.0, 0.0)),
+        s.reserve(T0, [1.0, 1.0, 1.0, 0.0], amounts(0.0, 0.0), false),
         Reserve::Admit
     );
     assert_eq!(
@@ -36,10 +36,13 @@ fn buckets_are_created_full_from_the_first_limits_named() {
 #[test]
 fn admission_is_all_or_nothing_across_dimensions() {
     let mut s = KeyState::new();
-    assert_eq!(s.reserve(T0, LIMITS, amounts(0.0, 1_900.0)), Reserve::Admit);
+    assert_eq!(
+        s.reserve(T0, LIMITS, amounts(0.0, 1_900.0), false),
+        Reserve::Admit
+    );
     let before = s.levels(T0);
     // Input has room, output does not: nothing is taken from either.
-    let r = s.reserve(T0, LIMITS, amounts(5_000.0, 200.0));
+    let r = s.reserve(T0, LIMITS, amounts(5_000.0, 200.0), false);
     let Reserve::Wait { wait_ms, dim } = r else {
         panic!("{r:?}")
     };
@@ -52,7 +55,7 @@ fn admission_is_all_or_nothing_across_dimensions() {
     assert_eq!(s.levels(T0), before);
     // After exactly that wait, the same request goes.
     assert_eq!(
-        s.reserve(T0 + wait_ms, LIMITS, amounts(5_000.0, 200.0)),
+        s.reserve(T0 + wait_ms, LIMITS, amounts(5_000.0, 200.0), true),
         Reserve::Admit
     );
 }
@@ -65,13 +68,14 @@ fn the_wait_is_the_local_buckets_wait() {
     for (i, out) in [700.0, 800.0, 400.0].into_iter().enumerate() {
         let now = T0 + 1_000.0 * i as f64;
         assert_eq!(
-            s.reserve(now, [0.0, 0.0, 2_000.0, 0.0], amounts(0.0, out)),
+            s.reserve(now, [0.0, 0.0, 2_000.0, 0.0], amounts(0.0, out), false),
             Reserve::Admit
         );
         b.take(now, out);
     }
     let now = T0 + 2_500.0;
-    let Reserve::Wait { wait_ms, .. } = s.reserve(now, [0.0; 4], amounts(0.0, 1_000.0)) else {
+    let Reserve::Wait { wait_ms, .. } = s.reserve(now, [0.0; 4], amounts(0.0, 1_000.0), false)
+    else {
         panic!()
     };
     assert_eq!(
@@ -85,13 +89,16 @@ fn the_wait_is_the_local_buckets_wait() {
 fn the_last_tokens_go_to_one_reservation_only() {
     let mut s = KeyState::new();
     assert_eq!(
-        s.reserve(T0, [0.0, 0.0, 1_000.0, 0.0], amounts(0.0, 500.0)),
+        s.reserve(T0, [0.0, 0.0, 1_000.0, 0.0], amounts(0.0, 500.0), false),
         Reserve::Admit
     );
     // Two processes ask for 400 of the remaining 500 at the same instant: the store serialises them.
-    assert_eq!(s.reserve(T0, [0.0; 4], amounts(0.0, 400.0)), Reserve::Admit);
+    assert_eq!(
+        s.reserve(T0, [0.0; 4], amounts(0.0, 400.0), false),
+        Reserve::Admit
+    );
     assert!(matches!(
-        s.reserve(T0, [0.0; 4], amounts(0.0, 400.0)),
+        s.reserve(T0, [0.0; 4], amounts(0.0, 400.0), false),
         Reserve::Wait { .. }
     ));
 }
@@ -100,7 +107,7 @@ fn the_last_tokens_go_to_one_reservation_only() {
 fn a_cost_above_a_capacity_is_never_admitted() {
     let mut s = KeyState::new();
     assert_eq!(
-        s.reserve(T0, LIMITS, amounts(10_001.0, 0.0)),
+        s.reserve(T0, LIMITS, amounts(10_001.0, 0.0), false),
         Reserve::Never {
             dim: Dim::InputTokens
         }
@@ -112,7 +119,7 @@ fn a_cost_above_a_capacity_is_never_admitted() {
 fn settlement_replaces_the_reservation_by_the_usage() {
     let mut s = KeyState::new();
     let reserved = amounts(1_000.0, 2_000.0);
-    assert_eq!(s.reserve(T0, LIMITS, reserved), Reserve::Admit);
+    assert_eq!(s.reserve(T0, LIMITS, reserved, false), Reserve::Admit);
     assert_eq!(s.levels(T0)[2], Some(0.0));
     s.settle(T0, reserved, amounts(1_500.0, 300.0));
     assert_eq!(
@@ -128,7 +135,7 @@ fn settlement_replaces_the_reservation_by_the_usage() {
 fn a_refund_gives_the_whole_reservation_back() {
     let mut s = KeyState::new();
     let r = amounts(1_000.0, 500.0);
-    assert_eq!(s.reserve(T0, LIMITS, r), Reserve::Admit);
+    assert_eq!(s.reserve(T0, LIMITS, r, false), Reserve::Admit);
     s.refund(T0, r);
     assert_eq!(
         s.levels(T0),
@@ -139,7 +146,10 @@ fn a_refund_gives_the_whole_reservation_back() {
 #[test]
 fn headers_resize_and_only_ever_lower_the_shared_level() {
     let mut s = KeyState::new();
-    assert_eq!(s.reserve(T0, LIMITS, amounts(1_000.0, 0.0)), Reserve::Admit);
+    assert_eq!(
+        s.reserve(T0, LIMITS, amounts(1_000.0, 0.0), false),
+        Reserve::Admit
+    );
     // The server says 4 000 input tokens remain of 8 000: others took what the store never saw.
     s.learn(T0, Dim::InputTokens, 8_000.0, 4_000.0);
     assert_eq!(s.levels(T0)[1], Some(4_000.0));
@@ -157,10 +167,13 @@ fn headers_resize_and_only_ever_lower_the_shared_level() {
 #[test]
 fn a_429_pauses_the_whole_fleet_until_its_retry_after() {
     let mut s = KeyState::new();
-    assert_eq!(s.reserve(T0, LIMITS, amounts(0.0, 0.0)), Reserve::Admit);
+    assert_eq!(
+        s.reserve(T0, LIMITS, amounts(0.0, 0.0), false),
+        Reserve::Admit
+    );
     s.pause(T0, 5_000.0);
     s.pause(T0 + 1_000.0, 1_000.0); // a shorter, later one does not shorten it
-    let r = s.reserve(T0 + 2_000.0, LIMITS, amounts(0.0, 0.0));
+    let r = s.reserve(T0 + 2_000.0, LIMITS, amounts(0.0, 0.0), false);
     assert_eq!(
         r,
         Reserve::Wait {
@@ -169,7 +182,7 @@ fn a_429_pauses_the_whole_fleet_until_its_retry_after() {
         }
     );
     assert_eq!(
-        s.reserve(T0 + 5_000.0, LIMITS, amounts(0.0, 0.0)),
+        s.reserve(T0 + 5_000.0, LIMITS, amounts(0.0, 0.0), true),
         Reserve::Admit
     );
 }
@@ -179,15 +192,85 @@ fn waits_are_durations_from_the_stores_clock() {
     // The answer depends on the store's now only: two callers whose own clocks differ by
     // seconds get the same duration, which each sleeps on its own clock.
     let mut a = KeyState::new();
-    a.reserve(T0, [0.0, 0.0, 1_000.0, 0.0], amounts(0.0, 1_000.0));
+    a.reserve(T0, [0.0, 0.0, 1_000.0, 0.0], amounts(0.0, 1_000.0), false);
     let mut b = a;
-    let ra = a.reserve(T0 + 10.0, [0.0; 4], amounts(0.0, 100.0));
-    let rb = b.reserve(T0 + 10.0, [0.0; 4], amounts(0.0, 100.0));
+    let ra = a.reserve(T0 + 10.0, [0.0; 4], amounts(0.0, 100.0), false);
+    let rb = b.reserve(T0 + 10.0, [0.0; 4], amounts(0.0, 100.0), false);
     assert_eq!(ra, rb);
     let Reserve::Wait { wait_ms, .. } = ra else {
         panic!()
     };
     assert!(close(wait_ms, 6_000.0 - 10.0 + TRANSIT_MS + EDGE_MARGIN_MS));
+}
+
+#[test]
+fn callers_told_to_wait_are_given_turns_in_order() {
+    // 1 000 output tokens a minute (1 every 60 ms), emptied: three processes ask for 100 each
+    // at once. Each is given its own turn, 100 tokens apart, instead of all waking together.
+    let lim = [0.0, 0.0, 1_000.0, 0.0];
+    let mut s = KeyState::new();
+    assert_eq!(
+        s.reserve(T0, lim, amounts(0.0, 1_000.0), false),
+        Reserve::Admit
+    );
+    let step = 100.0 * 60.0; // ms to refill 100
+    let first = (100.0 + 1_000.0 / 60_000.0 * TRANSIT_MS) * 60.0 + EDGE_MARGIN_MS;
+    let mut turns = Vec::new();
+    for k in 0..3 {
+        let Reserve::Wait { wait_ms, .. } = s.reserve(T0, lim, amounts(0.0, 100.0), false) else {
+            panic!()
+        };
+        assert!(close(wait_ms, first + step * k as f64), "{k}: {wait_ms}");
+        turns.push(T0 + wait_ms);
+    }
+    // A new request now goes behind them, though the bucket itself is just as short.
+    let Reserve::Wait { wait_ms, .. } = s.reserve(T0, lim, amounts(0.0, 100.0), false) else {
+        panic!()
+    };
+    assert!(close(wait_ms, first + 3.0 * step));
+    // Each turn, taken at its time, is admitted: one ask each.
+    for t in turns {
+        assert_eq!(s.reserve(t, lim, amounts(0.0, 100.0), true), Reserve::Admit);
+        // Taking the turn early, or as a new request, would not have been.
+    }
+    // The fourth's turn comes next, measured against the bucket alone.
+    let t4 = T0 + wait_ms;
+    assert!(matches!(
+        s.reserve(t4 - 50.0, lim, amounts(0.0, 100.0), true),
+        Reserve::Wait { .. }
+    ));
+    assert_eq!(
+        s.reserve(t4, lim, amounts(0.0, 100.0), true),
+        Reserve::Admit
+    );
+}
+
+#[test]
+fn a_turn_never_taken_is_lost_but_not_the_capacity() {
+    // A process killed while waiting leaves its booked cost in the queue bucket, which
+    // refills like the bucket: a minute later every request is admitted again at once.
+    let lim = [0.0, 0.0, 1_000.0, 0.0];
+    let mut s = KeyState::new();
+    assert_eq!(
+        s.reserve(T0, lim, amounts(0.0, 1_000.0), false),
+        Reserve::Admit
+    );
+    for _ in 0..5 {
+        assert!(matches!(
+            s.reserve(T0, lim, amounts(0.0, 150.0), false),
+            Reserve::Wait { .. }
+        ));
+    }
+    let later = T0 + 2.0 * WINDOW_MS;
+    assert_eq!(
+        s.reserve(later, lim, amounts(0.0, 900.0), false),
+        Reserve::Admit
+    );
+    // Settlement, refunds and learned levels move the bucket and its queue alike.
+    s.refund(later, amounts(0.0, 900.0));
+    s.learn(later, Dim::OutputTokens, 1_000.0, 400.0);
+    assert_eq!(s.levels(later)[2], Some(400.0));
+    assert_eq!(s.queue[2].unwrap().level(later), 400.0);
 }
 
 // ---- The engine with a store (Action::Reserve / Engine::on_reserved), in virtual time. ----
@@ -253,12 +336,13 @@ mod engine {
             slot,
             input,
             output,
+            turn,
         } = *a
         else {
             panic!("{a:?}")
         };
         let limits = e.store_limits(slot);
-        let answer = match store.reserve(now, limits, amounts(input, output)) {
+        let answer = match store.reserve(now, limits, amounts(input, output), turn) {
             Reserve::Admit => StoreAnswer::Admit,
             Reserve::Wait { wait_ms, .. } => StoreAnswer::Wait { wait_ms },
             Reserve::Never { dim } => StoreAnswer::Never { dim },
@@ -302,6 +386,8 @@ mod engine {
                 let next = carry(e, &mut store, T0, &act);
                 sent += next.len();
             }
+            // As a driver does after every answer: the held key asks nothing more.
+            assert!(reserves(&e.poll(T0)).is_empty(), "one ask per held key");
             for ev in e.drain_events() {
                 if ev.reason == "store" {
                     waits.push(ev.delay_ms);
@@ -309,12 +395,14 @@ mod engine {
             }
         }
         assert_eq!(sent, 5);
-        assert_eq!(waits.len(), 3);
-        // 1 000 left, 1 000 plus a transit's refill needed at 100/s: the transit (+ the edge
-        // margin); the engine wakes at that time, not before.
+        // 1 000 left, 1 000 plus a transit's refill needed at 100/s: the first waits the
+        // transit (+ the edge margin); each next one is given the turn after it, 1 000 tokens
+        // (10 s) later. The engine wakes at the first turn, not before.
         let exact = llm_pacer::core::store::TRANSIT_MS + llm_pacer::core::limiter::EDGE_MARGIN_MS;
-        for w in &waits {
-            assert!((w - exact).abs() < 1e-6, "{w}");
+        assert_eq!(waits.len(), 3);
+        for (k, w) in waits.iter().enumerate() {
+            let want = exact + 10_000.0 * k as f64;
+            assert!((w - want).abs() < 1e-6, "{w} vs {want}");
         }
         let wake = b.next_wake().unwrap();
         assert!((wake - (T0 + exact)).abs() < 1e-3, "{}", wake - T0);
@@ -326,6 +414,145 @@ mod engine {
         assert!(!reserves(&again).is_empty());
         let next = carry(&mut b, &mut store, wake, &again[0]);
         assert_eq!(next.len(), 1, "admitted after exactly the wait");
+    }
+
+    #[test]
+    fn a_store_wait_holds_the_key_so_queued_calls_do_not_poll_the_store() {
+        // Locally 3 of the 6 calls fit (the opening share of 60 000 is 15 000); the store,
+        // which the fleet has emptied, says wait to each. The 3 queued behind them ask
+        // nothing until the wait is over: one round of asks per wait, not one per call.
+        let mut e = engine(60_000.0);
+        let mut store = KeyState::new();
+        store.learn(T0, Dim::OutputTokens, 6_000.0, 0.0);
+        for _ in 0..6 {
+            e.submit(T0, req(4_000.0)).unwrap();
+        }
+        let first = e.poll(T0);
+        assert_eq!(reserves(&first).len(), 3);
+        for act in &first {
+            assert!(carry(&mut e, &mut store, T0, act).is_empty());
+        }
+        assert!(reserves(&e.poll(T0)).is_empty(), "the queue does not ask");
+        // One turn per key: the two booked besides the first are given back at once.
+        let unbooked = e
+            .drain_store_ops()
+            .into_iter()
+            .filter(|op| matches!(op, StoreOp::Refund { turn_only: true, output, .. } if *output == 4_000.0))
+            .count();
+        assert_eq!(unbooked, 2);
+        let wake = e.next_wake().unwrap();
+        // 4 000 plus a transit's refill at 100/s, from 0: the longest wait the store gave.
+        let exact = (4_000.0 + 25.0) / 0.1 + llm_pacer::core::limiter::EDGE_MARGIN_MS;
+        assert!((wake - (T0 + exact)).abs() < 1e-3, "{}", wake - T0);
+        assert!(reserves(&e.poll(wake - 1.0)).is_empty());
+        let again = e.poll(wake);
+        let asked = reserves(&again);
+        assert!(!asked.is_empty());
+        let ids: Vec<Id> = asked.iter().map(|(id, _)| *id).collect();
+        let firsts: Vec<Id> = reserves(&first).iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids[0], firsts[0], "the first call keeps its place");
+        let sent = carry(&mut e, &mut store, wake, &again[0]);
+        assert_eq!(sent.len(), 1);
+    }
+
+    #[test]
+    fn a_call_aborted_while_taking_its_turn_frees_the_key() {
+        // The key is held while a turn is being taken; if that call goes (aborted), the
+        // others ask again at once instead of waiting for an answer that no longer matters.
+        let mut e = engine(60_000.0);
+        let mut store = KeyState::new();
+        store.learn(T0, Dim::OutputTokens, 6_000.0, 0.0);
+        let a = e.submit(T0, req(4_000.0)).unwrap();
+        let acts = e.poll(T0);
+        assert!(carry(&mut e, &mut store, T0, &acts[0]).is_empty());
+        let b = e.submit(T0, req(4_000.0)).unwrap();
+        assert!(reserves(&e.poll(T0)).is_empty(), "b waits for a's turn");
+        let turn = e.next_wake().unwrap();
+        let taking = e.poll(turn);
+        assert_eq!(
+            reserves(&taking).iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![a]
+        );
+        assert!(e.abort(turn + 1.0, a));
+        let next = reserves(&e.poll(turn + 1.0));
+        assert_eq!(next.iter().map(|r| r.0).collect::<Vec<_>>(), vec![b]);
+        // a's answer, when it comes, is undone: the store admitted it at its turn.
+        e.drain_store_ops();
+        assert!(carry(&mut e, &mut store, turn + 2.0, &taking[0]).is_empty());
+        let undone = e.drain_store_ops();
+        assert!(
+            matches!(
+                undone[..],
+                [StoreOp::Refund {
+                    turn_only: false,
+                    ..
+                }]
+            ),
+            "{undone:?}"
+        );
+    }
+
+    #[test]
+    fn a_late_answer_is_undone_in_the_store() {
+        // The driver gave up on the store (the call went on its local admission); the answer
+        // that comes afterwards is undone: an admission refunded, a booked turn given back.
+        let mut e = engine(6_000.0);
+        let id = e.submit(T0, req(1_000.0)).unwrap();
+        let acts = e.poll(T0);
+        let Action::Reserve {
+            slot,
+            input,
+            output,
+            ..
+        } = acts[0]
+        else {
+            panic!("{acts:?}")
+        };
+        let sent = e.on_reserved(T0 + 1_000.0, id, StoreAnswer::Unavailable);
+        assert_eq!(sent, vec![Action::Send { id, attempt: 1 }]);
+        e.drain_store_ops();
+        for (late, turn_only) in [
+            (StoreAnswer::Admit, Some(false)),
+            (StoreAnswer::Wait { wait_ms: 500.0 }, Some(true)),
+            (StoreAnswer::Unavailable, None),
+        ] {
+            e.on_late_reserve(slot, input, output, late);
+            let ops = e.drain_store_ops();
+            let want: Vec<StoreOp> = turn_only
+                .map(|turn_only| StoreOp::Refund {
+                    slot,
+                    input,
+                    output,
+                    turn_only,
+                })
+                .into_iter()
+                .collect();
+            assert_eq!(ops, want, "{late:?}");
+        }
+        // And the store's arithmetic: a booked turn given back lets the next one in at once.
+        let mut store = KeyState::new();
+        let lim = [0.0, 0.0, 1_000.0, 0.0];
+        store.reserve(T0, lim, amounts(0.0, 900.0), false);
+        let booked = amounts(0.0, 500.0);
+        assert!(matches!(
+            store.reserve(T0, lim, booked, false),
+            Reserve::Wait { .. }
+        ));
+        let Reserve::Wait {
+            wait_ms: behind, ..
+        } = store.reserve(T0, lim, amounts(0.0, 100.0), false)
+        else {
+            panic!()
+        };
+        store.unbook(T0, booked);
+        store.unbook(T0, amounts(0.0, 100.0));
+        let Reserve::Wait { wait_ms: now, .. } = store.reserve(T0, lim, amounts(0.0, 100.0), false)
+        else {
+            panic!()
+        };
+        assert!(now < behind - 29_000.0, "{now} vs {behind}");
+        // 100 left; both turns given back; the last ask booked its 100.
+        assert_eq!(store.queue[2].unwrap().level(T0), 0.0);
     }
 
     #[test]
@@ -577,11 +804,20 @@ fn the_compact_form_saves_loads_and_applies_as_the_methods_do() {
         let got = match rng.u8(0..5) {
             0 => {
                 let limits = LIMITS.map(|l| if l > 0.0 { l } else { f64::NAN });
-                let want = direct.reserve(now, LIMITS, amounts(i, o));
+                let turn = rng.bool();
+                let want = direct.reserve(now, LIMITS, amounts(i, o), turn);
                 let got = s.apply(
                     now,
                     op::RESERVE,
-                    &[limits[0], limits[1], limits[2], limits[3], i, o],
+                    &[
+                        limits[0],
+                        limits[1],
+                        limits[2],
+                        limits[3],
+                        i,
+                        o,
+                        turn as u8 as f64,
+                    ],
                 );
                 let expect = match want {
                     Reserve::Admit => [1.0, 0.0, 0.0],
@@ -603,12 +839,14 @@ fn the_compact_form_saves_loads_and_applies_as_the_methods_do() {
             }
             3 => {
                 let rem = if rng.bool() { f64::NAN } else { i };
-                direct.learn(now, Dim::InputTokens, 9_000.0, rem);
+                // The limit changes now and then, below a debt too (then held at -capacity).
+                let cap = [9_000.0, 9_000.0, 300.0, 20_000.0][rng.usize(0..4)];
+                direct.learn(now, Dim::InputTokens, cap, rem);
                 direct.learn(now, Dim::Requests, f64::NAN, 30.0);
                 s.apply(
                     now,
                     op::LEARN,
-                    &[2.0, 9_000.0, rem, 1.0, f64::NAN, 30.0, 9.0, 1.0, 1.0],
+                    &[2.0, cap, rem, 1.0, f64::NAN, 30.0, 9.0, 1.0, 1.0],
                 )
             }
             _ => {
@@ -627,10 +865,19 @@ fn the_compact_form_saves_loads_and_applies_as_the_methods_do() {
         .all(|x| x.is_nan()));
     // Damaged or foreign numbers read as unknown, never as a bucket.
     let mut bad = saved;
-    bad[0] = -1.0;
-    bad[4] = f64::NAN;
+    bad[0] = -1.0; // the first bucket's capacity
+    bad[6] = f64::NAN; // the second's level
     let s = KeyState::load(&bad);
     assert!(s.buckets[0].is_none() && s.buckets[1].is_none());
+    assert!(s.queue[0].is_none() && s.queue[1].is_none());
+    // A damaged queue reads as its bucket (no turn booked), and so does one above it.
+    let mut bad = saved;
+    bad[13] = f64::NAN; // the third's queue level
+    bad[8] = bad[6] + 1.0; // the second's queue above its level
+    bad[9] = bad[7];
+    let s = KeyState::load(&bad);
+    assert_eq!(s.queue[2], s.buckets[2]);
+    assert_eq!(s.queue[1], s.buckets[1]);
     assert_eq!(KeyState::load(&[1.0, 2.0]), KeyState::new());
     assert!((Bucket::from_raw(10.0, WINDOW_MS, -50.0, T0).level(T0) + 10.0).abs() < 1e-12);
 }

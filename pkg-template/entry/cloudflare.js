@@ -3,8 +3,8 @@
 // object per limit key (`idFromName(key)`), and that object does the arithmetic with the same
 // Wasm core as the pacers (`core::store` through the `storeOp` export), at its own clock.
 //
-// The object's state is the 13 numbers of `KeyState::save` (per dimension a capacity, a level
-// and the time of that level; the pause's end), plus when it expires: kept in memory, written
+// The object's state is the 21 numbers of `KeyState::save` (per dimension a capacity, a level
+// and the time of that level, and its queue's level and time; the pause's end), plus when it expires: kept in memory, written
 // to the object's storage after each operation that changed it (the output gate holds the
 // answer until the write is durable), read once when the object starts. Like the Redis key,
 // it expires two windows after its last use (plus a pause still in force): the buckets are

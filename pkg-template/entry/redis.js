@@ -9,7 +9,9 @@
 //
 // State of one limit key: a hash at `{prefix:key}` (hash-tagged: Redis Cluster keeps it in
 // one slot), fields c1..c4 (capacity), l1..l4 (level), a1..a4 (time of that level, ms),
-// p (end of a 429 pause, ms), for the dimensions requests, inputTokens, outputTokens, tokens.
+// q1..q4 and b1..b4 (the queue bucket's level and its time: the level less the turns booked,
+// see core::store), p (end of a 429 pause, ms), for the dimensions requests, inputTokens,
+// outputTokens, tokens.
 // The key expires two windows after its last use (a full bucket again by then).
 
 /** The Lua script (exported for inspection and tests). */
@@ -27,27 +29,30 @@ local f = function(x) return string.format('%.17g', x) end
 local h = redis.call('HGETALL', K)
 local s = {}
 for i = 1, #h, 2 do s[h[i]] = tonumber(h[i + 1]) end
-local c, l, a = {}, {}, {}
+local c, l, a, q, b = {}, {}, {}, {}, {}
 for d = 1, 4 do
-  c[d] = s['c' .. d]; l[d] = s['l' .. d]; a[d] = s['a' .. d]
+  c[d] = s['c' .. d]; l[d] = s['l' .. d]; a[d] = s['a' .. d]; q[d] = s['q' .. d]; b[d] = s['b' .. d]
+  if c[d] ~= nil and (q[d] == nil or b[d] == nil) then q[d] = l[d]; b[d] = a[d] end
 end
 local p = s['p'] or 0
 local dirty = {}
-local function level(d, t)
-  local dt = t - a[d]
+-- One bucket of dimension d: its level in L[d] at time A[d] (the bucket l, a or its queue q, b).
+local function level(L, A, d, t)
+  local dt = t - A[d]
   if dt < 0 then dt = 0 end
-  if l[d] >= c[d] then return c[d] end
-  local v = l[d] + dt * (c[d] / W)
+  if L[d] >= c[d] then return c[d] end
+  local v = L[d] + dt * (c[d] / W)
   if v > c[d] then v = c[d] end
   return v
 end
-local function advance(d, t)
-  if t > a[d] then l[d] = level(d, t); a[d] = t end
+local function advance(L, A, d, t)
+  if t > A[d] then L[d] = level(L, A, d, t); A[d] = t end
   dirty[d] = true
 end
-local function create(d, cap, t) c[d] = cap; l[d] = cap; a[d] = t; dirty[d] = true end
-local function take(d, t, n) advance(d, t); local v = l[d] - n; if v < -c[d] then v = -c[d] end; l[d] = v end
-local function give(d, t, n) advance(d, t); local v = l[d] + n; if v > c[d] then v = c[d] end; l[d] = v end
+local function create(d, cap, t) c[d] = cap; l[d] = cap; a[d] = t; q[d] = cap; b[d] = t; dirty[d] = true end
+local function take(L, A, d, t, n) advance(L, A, d, t); local v = L[d] - n; if v < -c[d] then v = -c[d] end; L[d] = v end
+local function give(L, A, d, t, n) advance(L, A, d, t); local v = L[d] + n; if v > c[d] then v = c[d] end; L[d] = v end
+local function both(f, d, t, n) f(l, a, d, t, n); f(q, b, d, t, n) end
 local function valid(x) return x ~= nil and x == x and x > 0 and x < math.huge end
 local function nn(x) if x ~= nil and x >= 0 then return x end return 0 end
 local function amounts(i, o) i = nn(i); o = nn(o); return {1, i, o, i + o} end
@@ -58,6 +63,7 @@ if op == 'reserve' then
     if c[d] == nil and valid(lim) then create(d, lim, now) end
   end
   local cost = amounts(tonumber(ARGV[7]), tonumber(ARGV[8]))
+  local turn = tonumber(ARGV[9]) == 1
   for d = 1, 4 do
     if kind == 'ok' and c[d] ~= nil and cost[d] > c[d] then kind = 'never'; dim = d end
   end
@@ -65,15 +71,18 @@ if op == 'reserve' then
     local blocker = nil
     for d = 1, 4 do
       if c[d] ~= nil then
-        local lv = level(d, now)
         local need = cost[d]
         if need > 0 then
           need = need + (c[d] / W) * 250
           if need > c[d] then need = c[d] end
         end
-        if lv < need then
-          local w = (need - lv) / (c[d] / W) + 1
-          if w > wait then wait = w; blocker = d end
+        local lines = turn and {{l, a}} or {{l, a}, {q, b}}
+        for _, line in ipairs(lines) do
+          local lv = level(line[1], line[2], d, now)
+          if lv < need then
+            local w = (need - lv) / (c[d] / W) + 1
+            if w > wait then wait = w; blocker = d end
+          end
         end
       end
     end
@@ -84,7 +93,14 @@ if op == 'reserve' then
       kind = 'wait'; dim = blocker
     else
       kind = 'admit'
-      for d = 1, 4 do if c[d] ~= nil then take(d, now, cost[d]) end end
+    end
+    for d = 1, 4 do
+      if c[d] ~= nil then
+        if kind == 'admit' then take(l, a, d, now, cost[d]) end
+        if not turn then take(q, b, d, now, cost[d]) end
+        local lv = level(l, a, d, now)
+        if level(q, b, d, now) > lv then advance(q, b, d, now); q[d] = lv end
+      end
     end
   end
 elseif op == 'settle' then
@@ -93,12 +109,23 @@ elseif op == 'settle' then
   for d = 2, 4 do
     if c[d] ~= nil then
       local x = u[d] - r[d]
-      if x > 0 then take(d, now, x) elseif x < 0 then give(d, now, -x) end
+      if x > 0 then both(take, d, now, x) elseif x < 0 then both(give, d, now, -x) end
     end
   end
 elseif op == 'refund' then
   local r = amounts(tonumber(ARGV[3]), tonumber(ARGV[4]))
-  for d = 1, 4 do if c[d] ~= nil then give(d, now, r[d]) end end
+  local only = tonumber(ARGV[5]) == 1 -- the turn only (unbook): the queue's cost given back
+  for d = 1, 4 do
+    if c[d] ~= nil then
+      if only then
+        give(q, b, d, now, r[d])
+        local lv = level(l, a, d, now)
+        if level(q, b, d, now) > lv then advance(q, b, d, now); q[d] = lv end
+      else
+        both(give, d, now, r[d])
+      end
+    end
+  end
 elseif op == 'learn' then
   local i = 3
   while ARGV[i] ~= nil do
@@ -108,10 +135,19 @@ elseif op == 'learn' then
     if d ~= nil and d >= 1 and d <= 4 then
       if valid(lim) then
         if c[d] == nil then create(d, lim, now)
-        elseif c[d] ~= lim then advance(d, now); c[d] = lim; if l[d] > lim then l[d] = lim end end
+        elseif c[d] ~= lim then
+          advance(l, a, d, now); advance(q, b, d, now); c[d] = lim
+          for _, L in ipairs({l, q}) do
+            if L[d] > lim then L[d] = lim elseif L[d] < -lim then L[d] = -lim end
+          end
+        end
       end
-      if c[d] ~= nil and rem ~= nil and rem == rem and rem >= 0 and rem < math.huge and rem < level(d, now) then
-        advance(d, now); if rem < c[d] then l[d] = rem else l[d] = c[d] end
+      if c[d] ~= nil and rem ~= nil and rem == rem and rem >= 0 and rem < math.huge then
+        local lv = level(l, a, d, now)
+        if rem < lv then
+          advance(l, a, d, now); if rem < c[d] then l[d] = rem else l[d] = c[d] end
+          take(q, b, d, now, lv - level(l, a, d, now))
+        end
       end
     end
     i = i + 3
@@ -130,6 +166,8 @@ for d = 1, 4 do
     set[#set + 1] = 'c' .. d; set[#set + 1] = f(c[d])
     set[#set + 1] = 'l' .. d; set[#set + 1] = f(l[d])
     set[#set + 1] = 'a' .. d; set[#set + 1] = f(a[d])
+    set[#set + 1] = 'q' .. d; set[#set + 1] = f(q[d])
+    set[#set + 1] = 'b' .. d; set[#set + 1] = f(b[d])
   end
 end
 if dirty[0] then set[#set + 1] = 'p'; set[#set + 1] = f(p) end
@@ -141,7 +179,7 @@ if #set > 0 or op == 'reserve' then
 end
 local out = {kind, f(wait), tostring(dim), f(now)}
 for d = 1, 4 do
-  if c[d] ~= nil then out[#out + 1] = f(level(d, now)) else out[#out + 1] = '' end
+  if c[d] ~= nil then out[#out + 1] = f(level(l, a, d, now)) else out[#out + 1] = '' end
 end
 return out
 `;

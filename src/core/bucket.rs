@@ -131,7 +131,9 @@ impl Bucket {
             ..Bucket::new(capacity, window_ms, at_ms)
         }
     }
-    /// Change capacity and window now, keeping the level (clamped to the new capacity).
+    /// Change capacity and window now, keeping the level (clamped to `[-capacity, capacity]`
+    /// of the new capacity, as `take` and `give` keep it: a debt is never deeper than one
+    /// capacity).
     pub fn set_capacity(&mut self, now_ms: Ms, capacity: f64, window_ms: Ms) {
         self.advance(now_ms);
         let share = if self.rate_per_ms() > 0.0 {
@@ -141,7 +143,7 @@ impl Bucket {
         };
         self.capacity = capacity;
         self.window_ms = window_ms.max(1.0);
-        self.level = self.level.min(capacity);
+        self.level = clamp(self.level, -capacity, capacity);
         self.drain_per_ms = share * self.rate_per_ms();
     }
 }

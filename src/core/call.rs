@@ -132,6 +132,10 @@ pub enum Action {
         input: f64,
         /// Output tokens to reserve.
         output: f64,
+        /// The store gave this process a turn for the key and it has come: the reservation is
+        /// measured against the store's buckets alone, not behind the queue
+        /// ([`crate::core::store`]).
+        turn: bool,
     },
     /// A shared store that was unavailable may be back, and calls wait on the local limiter:
     /// ask it something that changes nothing (a `settle` of nothing on this key), at most one
@@ -587,6 +591,7 @@ impl Engine {
             State::InFlight { .. } => {
                 self.scheduler.finish();
                 self.unanswered(call.slot);
+                self.fleet_forget(id);
             }
             State::Delivered { .. } => self.scheduler.finish(),
         }
@@ -695,47 +700,58 @@ impl Engine {
         // Keys idle and full for a while are dropped.
         self.keys.sweep(now_ms);
 
-        let poll = self.admit(now_ms);
-        for (id, hint_ms) in poll.refused {
-            if let Some(call) = self.calls.get_mut(&id) {
-                call.state = State::Queued; // already out of the queue
+        // Again after a call the store's turns put back ([`Engine::send_or_reserve`]): its key
+        // is held now, and the wake time must say so.
+        loop {
+            let poll = self.admit(now_ms);
+            for (id, hint_ms) in poll.refused {
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.state = State::Queued; // already out of the queue
+                }
+                let error = CallError::RetryAfterTooLong { hint_ms };
+                self.give_up_waiting(now_ms, id, error, "retry_after_too_long", &mut out);
             }
-            let error = CallError::RetryAfterTooLong { hint_ms };
-            self.give_up_waiting(now_ms, id, error, "retry_after_too_long", &mut out);
-        }
-        for (id, dim, cost, capacity) in poll.never {
-            if let Some(call) = self.calls.get_mut(&id) {
-                call.state = State::Queued; // already out of the queue; see above
+            for (id, dim, cost, capacity) in poll.never {
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.state = State::Queued; // already out of the queue; see above
+                }
+                let error = CallError::TooLarge {
+                    dim,
+                    cost,
+                    capacity,
+                };
+                self.give_up_waiting(now_ms, id, error, dim.name(), &mut out);
             }
-            let error = CallError::TooLarge {
-                dim,
-                cost,
-                capacity,
-            };
-            self.give_up_waiting(now_ms, id, error, dim.name(), &mut out);
+            let mut deferred = false;
+            for (id, ticket) in poll.admitted {
+                let Some(call) = self.calls.get_mut(&id) else {
+                    // Not ours (cannot happen): give the concurrency slot back (the tokens stay
+                    // reserved; their key's refill heals it).
+                    self.scheduler.finish();
+                    continue;
+                };
+                call.attempt += 1;
+                call.state = State::InFlight { ticket };
+                call.has_response = false;
+                call.sent_at = now_ms;
+                call.response = None;
+                let waited = (now_ms - call.waiting_since).max(0.0);
+                let attempt = call.attempt;
+                self.stats.wait_ms += waited;
+                self.stats.attempts += 1;
+                self.stats.input_tokens_reserved += ticket.input;
+                self.stats.output_tokens_reserved += ticket.output;
+                self.event(EventKind::Admitted, id, "admitted", waited, now_ms);
+                match self.send_or_reserve(now_ms, id, attempt, ticket) {
+                    Some(a) => out.push(a),
+                    None => deferred = true,
+                }
+            }
+            self.sched_wake = poll.wake_at_ms;
+            if !deferred {
+                break;
+            }
         }
-        for (id, ticket) in poll.admitted {
-            let Some(call) = self.calls.get_mut(&id) else {
-                // Not ours (cannot happen): give the concurrency slot back (the tokens stay
-                // reserved; their key's refill heals it).
-                self.scheduler.finish();
-                continue;
-            };
-            call.attempt += 1;
-            call.state = State::InFlight { ticket };
-            call.has_response = false;
-            call.sent_at = now_ms;
-            call.response = None;
-            let waited = (now_ms - call.waiting_since).max(0.0);
-            let attempt = call.attempt;
-            self.stats.wait_ms += waited;
-            self.stats.attempts += 1;
-            self.stats.input_tokens_reserved += ticket.input;
-            self.stats.output_tokens_reserved += ticket.output;
-            self.event(EventKind::Admitted, id, "admitted", waited, now_ms);
-            out.push(self.send_or_reserve(id, attempt, ticket));
-        }
-        self.sched_wake = poll.wake_at_ms;
 
         let fresh = std::mem::take(&mut self.fresh);
         if self.record {
@@ -755,6 +771,10 @@ impl Engine {
                         blocker: Blocker::FirstResponse,
                         ..
                     } => "first_response",
+                    Decision::Wait {
+                        blocker: Blocker::Store,
+                        ..
+                    } => "store",
                     Decision::Wait {
                         blocker: Blocker::Dim(d),
                         ..
@@ -1093,7 +1113,7 @@ impl Engine {
         };
         if let Some(usage) = usage.and_then(Usage::sanitized) {
             self.keys.limiter_mut(slot).settle(now_ms, ticket, &usage);
-            self.fleet_settled(id, slot, ticket, &usage);
+            self.fleet_settled(now_ms, id, slot, ticket, &usage);
             self.scheduler.wake(slot);
             self.stats.input_tokens_used += usage.metered_input();
             self.stats.output_tokens_used += usage.output_tokens;

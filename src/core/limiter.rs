@@ -224,6 +224,8 @@ pub enum Blocker {
     /// No limit is known yet and the first request is out: the rest wait for its answer
     /// ([`Limiter::start_blind`]).
     FirstResponse,
+    /// The fleet's shared store said wait ([`Limiter::set_hold`]).
+    Store,
 }
 
 /// The answer to "may this request go now?".
@@ -362,6 +364,8 @@ pub struct Limiter {
     slots: [Option<Slot>; 4],
     /// Set by [`Limiter::pause_until`]; in force while `now < paused_until_ms`.
     paused_until_ms: Option<Ms>,
+    /// Set by [`Limiter::set_hold`]; in force while `now < held_until_ms`.
+    held_until_ms: Option<Ms>,
     /// The latest `now_ms` seen by a transition: time never runs backwards here.
     clock_ms: Ms,
     /// Admissions so far: the next ticket's serial.
@@ -407,6 +411,7 @@ impl Limiter {
         Limiter {
             slots,
             paused_until_ms: None,
+            held_until_ms: None,
             clock_ms: now_ms,
             admissions: 0,
             unmetered: [0.0; 4],
@@ -486,7 +491,9 @@ impl Limiter {
     /// 1. [`Decision::Never`] if the cost in some known dimension exceeds its capacity (the
     ///    first such one in [`Dim::ALL`] order): no wait can help, and no pause changes that.
     /// 2. [`Decision::Wait`] with [`Blocker::Paused`] while a pause is in force, until the pause
-    ///    ends or, if a bucket needs longer, until that bucket is ready.
+    ///    ends or, if a bucket needs longer, until that bucket is ready; then, the same way,
+    ///    with [`Blocker::Store`] while the fleet's store holds the key
+    ///    ([`Limiter::set_hold`]).
     /// 3. [`Decision::Admit`] if every known bucket holds at least its cost (`level >= cost`).
     ///    A dimension in debt (level below 0) therefore holds even a request that costs 0
     ///    there, as the server's bucket would: the debt is real usage the server counted.
@@ -527,6 +534,12 @@ impl Limiter {
             return Decision::Wait {
                 until_ms: until.max(p),
                 blocker: Blocker::Paused,
+            };
+        }
+        if let Some(h) = self.held_until_ms.filter(|&h| now < h) {
+            return Decision::Wait {
+                until_ms: until.max(h),
+                blocker: Blocker::Store,
             };
         }
         if let Some(Probe {
@@ -964,6 +977,13 @@ impl Limiter {
             Some(p) if p >= until_ms => p,
             _ => until_ms,
         });
+    }
+
+    /// Hold every request until `until_ms` (`None`: no hold) because the fleet's shared store
+    /// said so: this process's next turn there ([`crate::core::store`]). Unlike a pause it is
+    /// the fleet's arithmetic, not the server's word: it delays calls and never refuses one.
+    pub fn set_hold(&mut self, until_ms: Option<Ms>) {
+        self.held_until_ms = until_ms.filter(|t| t.is_finite());
     }
 
     /// The pause in force, if any, as of `now_ms`: `Some(t)` while `now_ms < t`.

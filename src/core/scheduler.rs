@@ -325,6 +325,7 @@ impl Scheduler {
                         // needs one request too), no sooner than the head. Nothing to offer.
                         let (wake, capped) = match blocker {
                             Blocker::Paused
+                            | Blocker::Store
                             | Blocker::FirstResponse
                             | Blocker::Dim(Dim::Requests) => (until_ms, false),
                             Blocker::Dim(_) => {

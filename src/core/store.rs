@@ -8,12 +8,30 @@
 //! * [`KeyState::reserve`]: all-or-nothing admission across the dimensions. Either every
 //!   known bucket holds its cost and all are taken, or nothing is taken and the answer is the
 //!   exact wait (ms from the store's now, so the caller sleeps a duration, not until a time of
-//!   another clock) or never (a cost above a capacity).
+//!   another clock) or never (a cost above a capacity). A caller told to wait is given a
+//!   *turn* (see below).
 //! * [`KeyState::settle`]: the real usage replaces the reservation (the difference is taken
 //!   or given back, exactly as [`crate::core::limiter::Limiter::settle`] does locally).
 //! * [`KeyState::learn`]: a limit and remaining level from response headers: the capacity
 //!   follows the server, and the shared level is never above what the server reports.
 //! * [`KeyState::pause`]: a 429's retry-after, fleet-wide.
+//!
+//! **Turns.** Waits alone would make every waiting process wake at the same instant (the
+//! moment the next request fits) and all but one be told to wait again: round trips per call
+//! growing with the fleet. So the store also keeps, per dimension, a *queue* bucket: the
+//! real bucket less what it has promised to callers told to wait. A new request is measured
+//! against the queue (it goes behind those already waiting); when told to wait, its cost is
+//! taken from the queue (its turn is booked) and the wait is the time until its turn. At its
+//! turn it asks again with `turn` set and is measured against the bucket alone (its cost is
+//! in the queue already). A process also asks with its turn early, once after each
+//! settlement of its own: tokens given back may let it in before its turn. So a call asks
+//! about twice while the fleet waits in line, not once per process ahead of it. A
+//! caller that never comes back (killed, aborted) leaves a booked cost in the queue bucket,
+//! which refills like any bucket: the turn is lost, not the capacity. Usage settled, refunds
+//! and learned levels move both buckets alike. A process keeps one turn per key at a time
+//! (the engine holds its other calls meanwhile, [`crate::core::call`]), so the queue holds a
+//! few calls, not a batch at `max_tokens`: tokens given back at settlement reach the next
+//! turns.
 //!
 //! The arithmetic is the local limiter's ([`Bucket`], [`EDGE_MARGIN_MS`]), with no share of
 //! others to estimate: the store *is* the whole fleet's view. Where it runs inside the store
@@ -90,6 +108,9 @@ pub enum Reserve {
 pub struct KeyState {
     /// One bucket per [`Dim`] (indexed by `Dim as usize`); `None` = no limit known.
     pub buckets: [Option<Bucket>; 4],
+    /// Per bucket, its queue: the same bucket less the costs of the turns booked and not yet
+    /// taken (module docs). Never above the bucket; `None` exactly where the bucket is.
+    pub queue: [Option<Bucket>; 4],
     /// While `now < paused_until_ms`, every reservation waits (a 429's retry-after).
     pub paused_until_ms: Ms,
 }
@@ -108,22 +129,37 @@ impl KeyState {
     /// [`Dim::ALL`] order; 0 or invalid = unknown), full at `now_ms`. Known buckets keep
     /// their capacity.
     pub fn ensure(&mut self, now_ms: Ms, limits: [f64; 4]) {
-        for (slot, &l) in self.buckets.iter_mut().zip(limits.iter()) {
-            if slot.is_none() && valid_limit(l) {
-                *slot = Some(Bucket::new(l, WINDOW_MS, now_ms));
+        for (d, &l) in limits.iter().enumerate() {
+            if self.buckets[d].is_none() && valid_limit(l) {
+                self.buckets[d] = Some(Bucket::new(l, WINDOW_MS, now_ms));
+                self.queue[d] = self.buckets[d];
+            }
+        }
+    }
+
+    /// Apply `f` to each known bucket and its queue alike.
+    fn both(&mut self, mut f: impl FnMut(Dim, &mut Bucket)) {
+        for dim in Dim::ALL {
+            let d = dim as usize;
+            if let (Some(b), Some(q)) = (&mut self.buckets[d], &mut self.queue[d]) {
+                f(dim, b);
+                f(dim, q);
             }
         }
     }
 
     /// All-or-nothing admission of `cost` (see [`amounts`]) at the store's `now_ms`, after
-    /// creating the buckets `limits` names ([`KeyState::ensure`]).
+    /// creating the buckets `limits` names ([`KeyState::ensure`]). `turn`: the caller was told
+    /// to wait earlier and booked a turn (its cost is in the queue); otherwise it is a new
+    /// request, which goes behind the turns booked (module docs).
     ///
     /// In this order, as [`crate::core::limiter::Limiter::check`]: never if a cost exceeds a
     /// capacity (the first such dimension); wait while paused (until the pause ends, or
-    /// longer if a bucket needs longer); admit if every known bucket's level is at least its
-    /// cost ([`need`]: plus a transit's refill); else wait until every one is (plus
-    /// [`EDGE_MARGIN_MS`]), blocked by the longest.
-    pub fn reserve(&mut self, now_ms: Ms, limits: [f64; 4], cost: Amounts) -> Reserve {
+    /// longer if a bucket needs longer); admit if every known bucket's level (a new request:
+    /// and its queue's) is at least its cost ([`need`]: plus a transit's refill); else wait
+    /// until every one is (plus [`EDGE_MARGIN_MS`]), blocked by the longest. A new request
+    /// told to wait books its turn: its cost is taken from the queue.
+    pub fn reserve(&mut self, now_ms: Ms, limits: [f64; 4], cost: Amounts, turn: bool) -> Reserve {
         self.ensure(now_ms, limits);
         for dim in Dim::ALL {
             if let Some(b) = &self.buckets[dim as usize] {
@@ -135,8 +171,18 @@ impl KeyState {
         let mut wait: Ms = 0.0;
         let mut blocker = None;
         for dim in Dim::ALL {
-            if let Some(b) = &self.buckets[dim as usize] {
-                let n = need(b, cost[dim as usize]);
+            let d = dim as usize;
+            let (Some(b), Some(q)) = (self.buckets[d], self.queue[d]) else {
+                continue;
+            };
+            let n = need(&b, cost[d]);
+            // A turn's cost is in the queue already: only the bucket need hold it.
+            let lines = if turn {
+                [Some(b), None]
+            } else {
+                [Some(b), Some(q)]
+            };
+            for b in lines.into_iter().flatten() {
                 if b.level(now_ms) < n {
                     let t = b.time_until(now_ms, n).unwrap_or(0.0) + EDGE_MARGIN_MS;
                     if t > wait {
@@ -146,47 +192,68 @@ impl KeyState {
                 }
             }
         }
-        if self.paused_until_ms > now_ms {
-            return Reserve::Wait {
+        let answer = if self.paused_until_ms > now_ms {
+            Reserve::Wait {
                 wait_ms: wait.max(self.paused_until_ms - now_ms),
                 dim: None,
-            };
-        }
-        if let Some(dim) = blocker {
-            return Reserve::Wait {
+            }
+        } else if let Some(dim) = blocker {
+            Reserve::Wait {
                 wait_ms: wait,
                 dim: Some(dim),
-            };
-        }
-        for (slot, &n) in self.buckets.iter_mut().zip(cost.iter()) {
-            if let Some(b) = slot {
-                b.take(now_ms, n);
+            }
+        } else {
+            Reserve::Admit
+        };
+        for (d, &n) in cost.iter().enumerate() {
+            if let (Some(b), Some(q)) = (&mut self.buckets[d], &mut self.queue[d]) {
+                if answer == Reserve::Admit {
+                    b.take(now_ms, n);
+                }
+                if !turn {
+                    q.take(now_ms, n);
+                }
+                // A turn the queue never booked (the caller's turn outlived the store's
+                // state): the queue is never above its bucket.
+                let level = b.level(now_ms);
+                if q.level(now_ms) > level {
+                    q.set_level(now_ms, level);
+                }
             }
         }
-        Reserve::Admit
+        answer
     }
 
     /// Replace a reservation by the usage the response reported: in each token dimension the
     /// difference `actual - reserved` is taken (a debt, at most one capacity deep) or given
     /// back (up to capacity). The request dimension is unchanged.
     pub fn settle(&mut self, now_ms: Ms, reserved: Amounts, actual: Amounts) {
-        for dim in [Dim::InputTokens, Dim::OutputTokens, Dim::Tokens] {
-            if let Some(b) = &mut self.buckets[dim as usize] {
-                let d = actual[dim as usize] - reserved[dim as usize];
-                if d > 0.0 {
-                    b.take(now_ms, d);
-                } else if d < 0.0 {
-                    b.give(now_ms, -d);
-                }
+        self.both(|dim, b| {
+            let d = actual[dim as usize] - reserved[dim as usize];
+            if dim != Dim::Requests && d > 0.0 {
+                b.take(now_ms, d);
+            } else if dim != Dim::Requests && d < 0.0 {
+                b.give(now_ms, -d);
             }
-        }
+        });
     }
 
-    /// Give back a reservation whose request never reached the server.
+    /// Give back a reservation whose request never reached the server (to its buckets and,
+    /// as the turn is over, to their queues).
     pub fn refund(&mut self, now_ms: Ms, reserved: Amounts) {
-        for (slot, &n) in self.buckets.iter_mut().zip(reserved.iter()) {
-            if let Some(b) = slot {
-                b.give(now_ms, n);
+        self.both(|dim, b| b.give(now_ms, reserved[dim as usize]));
+    }
+
+    /// Give back the turn a request told to wait booked, which it will not take: to the queues
+    /// only (at most up to their buckets).
+    pub fn unbook(&mut self, now_ms: Ms, reserved: Amounts) {
+        for (d, &n) in reserved.iter().enumerate() {
+            if let (Some(b), Some(q)) = (&self.buckets[d], &mut self.queue[d]) {
+                q.give(now_ms, n);
+                let level = b.level(now_ms);
+                if q.level(now_ms) > level {
+                    q.set_level(now_ms, level);
+                }
             }
         }
     }
@@ -198,20 +265,27 @@ impl KeyState {
     /// settled, that the store never saw. It is never raised: a response that left before
     /// others were admitted reports a level they have since taken from.
     pub fn learn(&mut self, now_ms: Ms, dim: Dim, limit: f64, remaining: f64) {
-        let slot = &mut self.buckets[dim as usize];
+        let d = dim as usize;
         if valid_limit(limit) {
-            match slot {
-                Some(b) => {
+            match (&mut self.buckets[d], &mut self.queue[d]) {
+                (Some(b), Some(q)) => {
                     if b.capacity() != limit {
                         b.set_capacity(now_ms, limit, WINDOW_MS);
+                        q.set_capacity(now_ms, limit, WINDOW_MS);
                     }
                 }
-                None => *slot = Some(Bucket::new(limit, WINDOW_MS, now_ms)),
+                _ => {
+                    self.buckets[d] = Some(Bucket::new(limit, WINDOW_MS, now_ms));
+                    self.queue[d] = self.buckets[d];
+                }
             }
         }
-        if let Some(b) = slot {
-            if remaining.is_finite() && remaining >= 0.0 && remaining < b.level(now_ms) {
+        if let (Some(b), Some(q)) = (&mut self.buckets[d], &mut self.queue[d]) {
+            let level = b.level(now_ms);
+            if remaining.is_finite() && remaining >= 0.0 && remaining < level {
                 b.set_level(now_ms, remaining);
+                // The queue keeps the same distance below: the turns booked stay booked.
+                q.take(now_ms, level - b.level(now_ms));
             }
         }
     }
@@ -231,19 +305,22 @@ impl KeyState {
 }
 
 /// How many numbers [`KeyState::save`] writes: per dimension a capacity, a level and the
-/// time of that level (NaN capacity: no bucket), then the pause's end.
-pub const STATE_LEN: usize = 13;
+/// time of that level, and its queue's level and time (NaN capacity: no bucket), then the
+/// pause's end.
+pub const STATE_LEN: usize = 21;
 
 /// The operations of [`KeyState::apply`], by number (the compact form a store that runs this
 /// code, the Durable Object of `llm-pacer/cloudflare`, passes across the Wasm boundary).
 pub mod op {
     /// Nothing changes; the answer carries the levels.
     pub const LEVELS: u32 = 0;
-    /// `[rpm, itpm, otpm, tpm, input, output]`.
+    /// `[rpm, itpm, otpm, tpm, input, output, turn]` (`turn` 1: the caller's turn).
     pub const RESERVE: u32 = 1;
     /// `[reserved input, reserved output, input, output]`.
     pub const SETTLE: u32 = 2;
-    /// `[reserved input, reserved output]`.
+    /// `[reserved input, reserved output, turn only]` (`turn only` 1: [`KeyState::unbook`]).
+    ///
+    /// [`KeyState::unbook`]: super::KeyState::unbook
     pub const REFUND: u32 = 3;
     /// `[dim, limit, remaining]*`, `dim` from 1 in [`Dim::ALL`](super::Dim::ALL) order.
     pub const LEARN: u32 = 4;
@@ -255,32 +332,45 @@ impl KeyState {
     /// The state as [`STATE_LEN`] plain numbers ([`KeyState::load`] reads them back).
     pub fn save(&self) -> [f64; STATE_LEN] {
         let mut out = [f64::NAN; STATE_LEN];
-        for (i, b) in self.buckets.iter().enumerate() {
-            if let Some(b) = b {
-                let (level, at) = b.raw();
-                out[3 * i..3 * i + 3].copy_from_slice(&[b.capacity(), level, at]);
+        for (i, (b, q)) in self.buckets.iter().zip(self.queue.iter()).enumerate() {
+            if let (Some(b), Some(q)) = (b, q) {
+                let ((level, at), (ql, qat)) = (b.raw(), q.raw());
+                out[5 * i..5 * i + 5].copy_from_slice(&[b.capacity(), level, at, ql, qat]);
             }
         }
-        out[12] = self.paused_until_ms;
+        out[20] = self.paused_until_ms;
         out
     }
 
     /// The state [`KeyState::save`] wrote. Anything else (another length, a bucket with an
     /// invalid capacity or a level or time that is not finite) reads as unknown: a new key, or
-    /// no bucket in that dimension (the next reservation creates it full).
+    /// no bucket in that dimension (the next reservation creates it full). A queue that is
+    /// not finite, or above its bucket, reads as the bucket (no turn booked).
     pub fn load(s: &[f64]) -> KeyState {
         let mut k = KeyState::new();
         if s.len() != STATE_LEN {
             return k;
         }
-        for (i, slot) in k.buckets.iter_mut().enumerate() {
-            let [cap, level, at] = [s[3 * i], s[3 * i + 1], s[3 * i + 2]];
+        for i in 0..4 {
+            let [cap, level, at, ql, qat] = [0, 1, 2, 3, 4].map(|j| s[5 * i + j]);
             if valid_limit(cap) && level.is_finite() && at.is_finite() {
-                *slot = Some(Bucket::from_raw(cap, WINDOW_MS, level, at));
+                let b = Bucket::from_raw(cap, WINDOW_MS, level, at);
+                k.buckets[i] = Some(b);
+                k.queue[i] = Some(if ql.is_finite() && qat.is_finite() {
+                    let q = Bucket::from_raw(cap, WINDOW_MS, ql, qat);
+                    let t = at.max(qat);
+                    if q.level(t) <= b.level(t) {
+                        q
+                    } else {
+                        b
+                    }
+                } else {
+                    b
+                });
             }
         }
-        if s[12].is_finite() {
-            k.paused_until_ms = s[12];
+        if s[20].is_finite() {
+            k.paused_until_ms = s[20];
         }
         k
     }
@@ -296,13 +386,14 @@ impl KeyState {
             op::LEVELS => {}
             op::RESERVE => {
                 let limits = [a(0), a(1), a(2), a(3)];
-                return match self.reserve(now_ms, limits, amounts(a(4), a(5))) {
+                return match self.reserve(now_ms, limits, amounts(a(4), a(5)), a(6) == 1.0) {
                     Reserve::Admit => [1.0, 0.0, 0.0],
                     Reserve::Wait { wait_ms, dim } => [2.0, wait_ms, dim.map_or(0.0, dim_no)],
                     Reserve::Never { dim } => [3.0, 0.0, dim_no(dim)],
                 };
             }
             op::SETTLE => self.settle(now_ms, amounts(a(0), a(1)), amounts(a(2), a(3))),
+            op::REFUND if a(2) == 1.0 => self.unbook(now_ms, amounts(a(0), a(1))),
             op::REFUND => self.refund(now_ms, amounts(a(0), a(1))),
             op::LEARN => {
                 for t in args.chunks_exact(3) {

@@ -148,7 +148,8 @@ impl LimiterState {
             Decision::Wait { until_ms, blocker } => {
                 let blocker = match blocker {
                     Blocker::Dim(d) => d as usize as f64,
-                    Blocker::Paused => 4.0,
+                    // A bare limiter has no store: `Store` never comes; read as a pause.
+                    Blocker::Paused | Blocker::Store => 4.0,
                     Blocker::FirstResponse => 5.0,
                 };
                 (1.0, [(until_ms - now_ms).max(0.0), blocker, 0.0])

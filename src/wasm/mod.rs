@@ -393,18 +393,12 @@ impl Inner {
                 return;
             };
             f(&mut st, now, &mut fx);
+            // Store work before the reservations this step makes: a settlement reaches the
+            // store before the turn it lets in early (core::call::fleet).
+            st.store_ops(&mut fx);
             let actions = st.engine.poll(now);
             st.apply(now, actions, &mut fx);
-            if st.engine.has_store() {
-                let ops = st.engine.drain_store_ops();
-                if !ops.is_empty() {
-                    let keyed = ops
-                        .into_iter()
-                        .map(|op| (store::key(&st.engine, op.slot()), op))
-                        .collect();
-                    fx.push(Effect::StoreOps(keyed));
-                }
-            }
+            st.store_ops(&mut fx);
             if self.driver.on_event.is_some() {
                 let events = st.engine.drain_events();
                 if !events.is_empty() {
@@ -1130,6 +1124,21 @@ impl Inner {
 }
 
 impl State {
+    /// The store work the engine queued, as one effect (none without a store).
+    fn store_ops(&mut self, fx: &mut Vec<Effect>) {
+        if !self.engine.has_store() {
+            return;
+        }
+        let ops = self.engine.drain_store_ops();
+        if !ops.is_empty() {
+            let keyed = ops
+                .into_iter()
+                .map(|op| (store::key(&self.engine, op.slot()), op))
+                .collect();
+            fx.push(Effect::StoreOps(keyed));
+        }
+    }
+
     /// Turn the engine's actions into effects.
     fn apply(&mut self, now: f64, actions: Vec<Action>, fx: &mut Vec<Effect>) {
         for a in actions {
@@ -1144,12 +1153,15 @@ impl State {
                     slot,
                     input,
                     output,
+                    turn,
                 } => fx.push(Effect::Reserve(store::ReserveReq {
                     id,
+                    slot,
                     key: store::key(&self.engine, slot),
                     limits: self.engine.store_limits(slot),
                     input,
                     output,
+                    turn,
                 })),
                 Action::ProbeStore { slot } => {
                     fx.push(Effect::Probe(store::key(&self.engine, slot)))

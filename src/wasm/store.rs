@@ -4,7 +4,8 @@
 //! answers nonsense or takes longer than [`STORE_TIMEOUT_MS`] is reported as unavailable (the
 //! engine sends the call on its local admission and says so in an event).
 //!
-//! Round trips per call: one `reserve` (again after each wait the store asks for), one
+//! Round trips per call: one `reserve`, and one more at the turn the store gives if it says
+//! wait (`turn: true`; again only if the fleet's usage outran the store's arithmetic), one
 //! `settle` once the usage is known, and one `learn` per response that carries rate-limit
 //! headers (plus a `pause` after a 429 with a retry-after); those last two are optional
 //! methods of a store. While the store is unavailable and calls wait on the local limiter,
@@ -23,10 +24,13 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 /// What the driver sends the store for one reservation, computed under the state's borrow.
 pub(super) struct ReserveReq {
     pub id: Id,
+    pub slot: Slot,
     pub key: String,
     pub limits: [f64; 4],
     pub input: f64,
     pub output: f64,
+    /// This process's turn in the store's queue has come (`core::store`).
+    pub turn: bool,
 }
 
 /// The store's key for a limit key: its opaque id (a one-way hash of the origin and the
@@ -66,11 +70,13 @@ fn answer(v: &JsValue) -> StoreAnswer {
     StoreAnswer::Unavailable
 }
 
-/// A store's promise raced against [`STORE_TIMEOUT_MS`]: its value if it fulfilled in time;
-/// `None` if it rejected or was late, or there was no promise or no timer.
-async fn in_time(inner: &Inner, called: Option<JsValue>) -> Option<JsValue> {
-    let p = called?;
-    let (timer, deadline) = inner.deadline(STORE_TIMEOUT_MS)?;
+/// A store's promise raced against [`STORE_TIMEOUT_MS`]: `Ok` with its value if it fulfilled
+/// in time; `Err` if it rejected or was late, or there was no promise or no timer, carrying
+/// (when it was late) the promise of its outcome: `[value]` if it fulfils after all, else
+/// `undefined`.
+async fn in_time(inner: &Inner, called: Option<JsValue>) -> Result<JsValue, Option<Promise>> {
+    let p = called.ok_or(None)?;
+    let (timer, deadline) = inner.deadline(STORE_TIMEOUT_MS).ok_or(None)?;
     // The timer resolves with `undefined`, and so does `done` if the store rejects; `done`
     // resolves with `[value]` if it fulfils (its value may be `undefined`: `settle`).
     let (done, resolve, _) = js::promise();
@@ -81,9 +87,11 @@ async fn in_time(inner: &Inner, called: Option<JsValue>) -> Option<JsValue> {
     });
     let won = JsFuture::from(Promise::race(&Array::of2(&done, &timer))).await;
     deadline.cancel();
-    won.ok()
-        .filter(Array::is_array)
-        .map(|a| Array::from(&a).get(0))
+    match won {
+        Ok(a) if Array::is_array(&a) => Ok(Array::from(&a).get(0)),
+        Ok(a) if a.is_undefined() => Err(Some(done)),
+        _ => Err(None),
+    }
 }
 
 impl Inner {
@@ -100,17 +108,36 @@ impl Inner {
             }
         }
         js::set(&req, "limits", &limits);
+        if r.turn {
+            js::set(&req, "turn", &JsValue::TRUE);
+        }
         let called = js::method(&store, "reserve")
             .and_then(|f| f.call2(&store, &JsValue::from_str(&r.key), &req).ok());
-        let id = r.id;
+        let ReserveReq {
+            id,
+            slot,
+            input,
+            output,
+            ..
+        } = r;
         spawn_local(async move {
-            let got = in_time(&inner, called)
-                .await
-                .map_or(StoreAnswer::Unavailable, |v| answer(&v));
+            let (got, late) = match in_time(&inner, called).await {
+                Ok(v) => (answer(&v), None),
+                Err(late) => (StoreAnswer::Unavailable, late),
+            };
             inner.step(|st, now, fx| {
                 let actions = st.engine.on_reserved(now, id, got);
                 st.apply(now, actions, fx);
             });
+            // Too late for the call; what the store did for it is undone (the engine decides).
+            let Some(late) = late else { return };
+            let Ok(a) = JsFuture::from(late).await else {
+                return;
+            };
+            if Array::is_array(&a) {
+                let got = answer(&Array::from(&a).get(0));
+                inner.step(|st, _, _| st.engine.on_late_reserve(slot, input, output, got));
+            }
         });
     }
 
@@ -124,7 +151,7 @@ impl Inner {
         let called = js::method(&store, "settle")
             .and_then(|f| f.call3(&store, &JsValue::from_str(&key), &zero, &zero).ok());
         spawn_local(async move {
-            let answered = in_time(&inner, called).await.is_some();
+            let answered = in_time(&inner, called).await.is_ok();
             inner.step(|st, now, _| st.engine.on_probed(now, answered));
         });
     }
@@ -151,6 +178,18 @@ impl Inner {
                         &tokens(input, output),
                     ),
                 ),
+                StoreOp::Refund {
+                    input,
+                    output,
+                    turn_only,
+                    ..
+                } => {
+                    let reserved = tokens(input, output);
+                    if turn_only {
+                        js::set(&reserved, "turnOnly", &JsValue::TRUE);
+                    }
+                    ("refund", Array::of2(&key, &reserved))
+                }
                 StoreOp::Pause { retry_after_ms, .. } => (
                     "pause",
                     Array::of2(&key, &JsValue::from_f64(retry_after_ms)),
@@ -174,7 +213,7 @@ impl Inner {
                     ("learn", Array::of2(&key, &list))
                 }
             };
-            // `pause` and `learn` are optional in a PacerStore.
+            // `refund`, `pause` and `learn` are optional in a PacerStore.
             if let Some(f) = js::method(store, name) {
                 if let Ok(p) = f.apply(store, &args) {
                     js::ignore(Promise::resolve(&p));

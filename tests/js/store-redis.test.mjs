@@ -62,7 +62,7 @@ test("two clients share one key: all-or-nothing, the last tokens go once", async
   assert.ok(waiting.waitMs > 0);
   // Settlement gives back what was not used; the waiting request then goes.
   await a.settle("k", { input: 0, output: 500 }, { input: 0, output: 0 });
-  assert.equal((await b.reserve("k", { limits, input: 0, output: 400 })).admit, true);
+  assert.equal((await b.reserve("k", { limits, input: 0, output: 400, turn: true })).admit, true);
   const lv = await b.levels("k");
   // 1000 - 500 - 400 + 500 given back - 400 = 200, plus the refill of the few ms since (~0.017/ms).
   assert.ok(lv.levels.outputTokens >= 200 && lv.levels.outputTokens < 210, JSON.stringify(lv));

@@ -4,9 +4,18 @@
 //! the driver to reserve it in the store ([`Action::Reserve`]), and the answer
 //! ([`Engine::on_reserved`]) decides:
 //! * admitted by the store: [`Action::Send`];
-//! * wait `w` ms (the fleet has taken the tokens): the local reservation is given back, the
-//!   concurrency slot freed, and the call sleeps exactly `w` (a timer, no polling), then goes
-//!   through admission again; a deadline that comes first ends it as usual (`timeout`);
+//! * wait `w` ms (the fleet has taken the tokens; the store booked this process a turn `w`
+//!   from now, [`crate::core::store`]): the local reservation is given back, the concurrency
+//!   slot freed, the call goes back to its place in its key's queue, and the key is held
+//!   until its turn ([`set_hold`](crate::core::limiter::Limiter::set_hold)): no timer per
+//!   call and no polling. At the turn the first call the local limiter admits asks again,
+//!   with `turn` set (the store measures it against its buckets alone); another admitted
+//!   while a turn is still to come, or being taken, goes back to its place: one turn per key
+//!   at a time (a surplus one booked meanwhile is given back, [`StoreOp::Refund`]). A
+//!   settlement of one of the key's calls (tokens given back) brings its turn forward to
+//!   now, once: it may go early. So a call asks the store about twice while the fleet waits
+//!   in line (as a new request, at its turn, now and then early), not once per process ahead
+//!   of it. A deadline that comes first ends a call as usual (`timeout`);
 //! * never (the store's capacity is below the cost): sent anyway; the pacer never fails a
 //!   call on its own estimate, and the server decides;
 //! * unavailable (the store failed or timed out; the driver's call): sent on the local
@@ -20,7 +29,8 @@
 //!   when the local limiter, held back by its conservative share, next admits a call.
 //!
 //! Usage settled for a call the store admitted is queued as [`StoreOp::Settle`] for the
-//! driver to carry out ([`Engine::drain_store_ops`]): one reserve and one settle per call.
+//! driver to carry out ([`Engine::drain_store_ops`]): per call one or two reserves, one
+//! settle.
 
 use super::{Action, Engine, EventKind, Id, State};
 use crate::core::headers::{DimInfo, RateLimitInfo};
@@ -71,6 +81,19 @@ pub enum StoreOp {
         /// Milliseconds, from the store's now.
         retry_after_ms: Ms,
     },
+    /// Undo what a reservation did in the store when its answer came after the engine had
+    /// stopped waiting for it ([`Engine::on_late_reserve`]).
+    Refund {
+        /// The limit key.
+        slot: Slot,
+        /// Input tokens of the reservation.
+        input: f64,
+        /// Output tokens of the reservation.
+        output: f64,
+        /// Only the turn it booked (the store said wait): the queue's cost given back, not
+        /// the buckets'.
+        turn_only: bool,
+    },
     /// A response's headers: per dimension in [`Dim::ALL`] order, the per-minute limit and
     /// the remaining level (NaN: not sent). Raises nothing in the store; lowers its level.
     Learn {
@@ -86,6 +109,7 @@ impl StoreOp {
     pub fn slot(&self) -> Slot {
         match *self {
             StoreOp::Settle { slot, .. }
+            | StoreOp::Refund { slot, .. }
             | StoreOp::Pause { slot, .. }
             | StoreOp::Learn { slot, .. } => slot,
         }
@@ -112,10 +136,6 @@ impl Ids {
         }
     }
 
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Whether it was there.
     fn remove(&mut self, id: &Id) -> bool {
         let at = self.0.iter().position(|x| x == id);
@@ -123,13 +143,23 @@ impl Ids {
     }
 }
 
+/// A reservation out: its call, key and tokens.
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    id: Id,
+    slot: Slot,
+    input: f64,
+    output: f64,
+}
+
 /// The engine's link to its store.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Fleet {
     /// False after an `Unavailable` answer, until the next store answer.
     down: bool,
-    /// Calls whose reservation request is out.
-    reserving: Ids,
+    /// Reservations out, with what they asked for (the answer to one whose call has gone
+    /// is undone).
+    reserving: Vec<Asked>,
     /// Calls the store admitted (their settlement goes to the store).
     stored: Ids,
     ops: Vec<StoreOp>,
@@ -137,6 +167,49 @@ pub(super) struct Fleet {
     probing: Option<Id>,
     /// While down: when to probe next.
     probe_at: Ms,
+    /// This process's turn per key (module docs): at most one each.
+    turns: Vec<(Slot, Turn)>,
+}
+
+/// This process's turn in the store's queue for one key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Turn {
+    /// Booked: it comes at this time.
+    At(Ms),
+    /// Being taken: this call's reservation, with `turn` set, is out.
+    Out(Id),
+}
+
+/// A turn this much past its time is forgotten: the store's queue bucket has refilled the
+/// cost it booked long since, so a call asks as a new one (behind those waiting now).
+const TURN_STALE_MS: Ms = 10_000.0;
+
+/// The hold while a turn is being taken: until its answer (the engine releases it then).
+const UNTIL_ANSWERED: Ms = f64::MAX;
+
+impl Fleet {
+    /// The turn of `slot`, if any (a stale one dropped).
+    fn turn(&mut self, slot: Slot, now_ms: Ms) -> Option<Turn> {
+        self.turns.retain(|&(s, t)| match t {
+            Turn::At(at) => s != slot || at + TURN_STALE_MS >= now_ms,
+            Turn::Out(_) => true,
+        });
+        self.turns.iter().find(|(s, _)| *s == slot).map(|&(_, t)| t)
+    }
+
+    /// Set (`Some`) or clear the turn of `slot`.
+    fn set_turn(&mut self, slot: Slot, turn: Option<Turn>) {
+        self.turns.retain(|&(s, _)| s != slot);
+        if let Some(t) = turn {
+            self.turns.push((slot, t));
+        }
+    }
+
+    /// The key whose turn `id` is taking, if it is (the turn is then cleared).
+    fn end_turn(&mut self, id: Id) -> Option<Slot> {
+        let i = self.turns.iter().position(|&(_, t)| t == Turn::Out(id))?;
+        Some(self.turns.swap_remove(i).0)
+    }
 }
 
 impl Engine {
@@ -165,19 +238,68 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    pub(super) fn send_or_reserve(&mut self, id: Id, attempt: u32, ticket: Ticket) -> Action {
-        match (&mut self.fleet, self.calls.get(&id)) {
-            (Some(f), Some(call)) => {
-                f.reserving.insert(id);
-                Action::Reserve {
-                    id,
-                    slot: call.slot,
-                    input: ticket.input,
-                    output: ticket.output,
-                }
+    /// What a call the local limiter admitted does: with no store, [`Action::Send`]. With one,
+    /// [`Action::Reserve`] in the store: with `turn` set if this process's turn for the key
+    /// has come, as a new request if it holds none. While its turn is still to come, or being
+    /// taken, nothing (`None`): the call goes back to its place and the key is held until the
+    /// turn (or its answer), so that one process asks once per turn, not once per queued call.
+    pub(super) fn send_or_reserve(
+        &mut self,
+        now_ms: Ms,
+        id: Id,
+        attempt: u32,
+        ticket: Ticket,
+    ) -> Option<Action> {
+        let (Some(f), Some(call)) = (&mut self.fleet, self.calls.get(&id)) else {
+            return Some(Action::Send { id, attempt });
+        };
+        let slot = call.slot;
+        let turn = match f.turn(slot, now_ms) {
+            Some(Turn::At(at)) if at <= now_ms => {
+                f.set_turn(slot, Some(Turn::Out(id)));
+                self.keys.limiter_mut(slot).set_hold(Some(UNTIL_ANSWERED));
+                true
             }
-            _ => Action::Send { id, attempt },
-        }
+            Some(t) => {
+                let until = match t {
+                    Turn::At(at) => at,
+                    Turn::Out(_) => UNTIL_ANSWERED,
+                };
+                self.keys.limiter_mut(slot).set_hold(Some(until));
+                self.store_requeue(now_ms, id, ticket);
+                return None;
+            }
+            None => false,
+        };
+        f.reserving.push(Asked {
+            id,
+            slot,
+            input: ticket.input,
+            output: ticket.output,
+        });
+        Some(Action::Reserve {
+            id,
+            slot,
+            input: ticket.input,
+            output: ticket.output,
+            turn,
+        })
+    }
+
+    /// Undo the local admission of `id` (the store did not take it, or its turn is to come):
+    /// the reservation given back, the concurrency slot freed, the call at its place in its
+    /// key's queue again.
+    fn store_requeue(&mut self, now_ms: Ms, id: Id, ticket: Ticket) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.attempt -= 1;
+        call.state = State::Queued;
+        let (slot, priority, seq, cost) = (call.slot, call.priority, call.seq, call.cost);
+        self.stats.attempts -= 1;
+        self.keys.limiter_mut(slot).refund(now_ms, ticket, false);
+        self.scheduler.finish();
+        self.scheduler.push_to(slot, id, priority, seq, cost);
     }
 
     /// After a response's headers: while the store answers, the store gates the fleet, so the
@@ -215,22 +337,48 @@ impl Engine {
         }
     }
 
+    /// `id` left the engine (aborted, timed out). A reservation it has out stays listed: its
+    /// answer is undone when it comes ([`Engine::on_reserved`]). A turn it was taking ends: the
+    /// key's other calls need not wait for that answer.
     pub(super) fn fleet_forget(&mut self, id: Id) {
         if let Some(f) = &mut self.fleet {
-            f.reserving.remove(&id);
+            if let Some(slot) = f.end_turn(id) {
+                self.keys.limiter_mut(slot).set_hold(None);
+                self.scheduler.wake(slot);
+            }
         }
     }
 
-    pub(super) fn fleet_settled(&mut self, id: Id, slot: Slot, ticket: Ticket, usage: &Usage) {
-        if let Some(f) = &mut self.fleet {
-            if f.stored.remove(&id) {
-                f.ops.push(StoreOp::Settle {
-                    slot,
-                    reserved_input: ticket.input,
-                    reserved_output: ticket.output,
-                    input: usage.metered_input(),
-                    output: usage.output_tokens,
-                });
+    /// A call the store admitted settled: its usage goes to the store. If the key holds a
+    /// turn still to come, it is taken now, after the settlement (the driver carries out store
+    /// work in order): what was given back may let it in early (module docs of
+    /// [`crate::core::store`]).
+    pub(super) fn fleet_settled(
+        &mut self,
+        now_ms: Ms,
+        id: Id,
+        slot: Slot,
+        ticket: Ticket,
+        usage: &Usage,
+    ) {
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
+        if !f.stored.remove(&id) {
+            return;
+        }
+        f.ops.push(StoreOp::Settle {
+            slot,
+            reserved_input: ticket.input,
+            reserved_output: ticket.output,
+            input: usage.metered_input(),
+            output: usage.output_tokens,
+        });
+        if let Some(Turn::At(at)) = f.turn(slot, now_ms) {
+            if at > now_ms {
+                f.set_turn(slot, Some(Turn::At(now_ms)));
+                self.keys.limiter_mut(slot).set_hold(None);
+                self.scheduler.wake(slot);
             }
         }
     }
@@ -281,6 +429,28 @@ impl Engine {
         self.event(EventKind::Warning, id, "store_resumed", 0.0, now_ms);
     }
 
+    /// The store answered a reservation after the driver had reported it
+    /// [`StoreAnswer::Unavailable`] (too late: the call went on its local admission), for
+    /// `slot` and those tokens. What the store did for it is undone, so that a slow store
+    /// neither keeps tokens no request uses nor books turns no one takes: admitted, the
+    /// reservation is refunded; told to wait, the turn it booked is given back.
+    pub fn on_late_reserve(&mut self, slot: Slot, input: f64, output: f64, answer: StoreAnswer) {
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
+        let turn_only = match answer {
+            StoreAnswer::Admit => false,
+            StoreAnswer::Wait { .. } => true,
+            StoreAnswer::Never { .. } | StoreAnswer::Unavailable => return,
+        };
+        f.ops.push(StoreOp::Refund {
+            slot,
+            input,
+            output,
+            turn_only,
+        });
+    }
+
     /// The store answered the [`Action::Reserve`] of `id` (see the module docs). Returns the
     /// actions to carry out: a [`Action::Send`], or nothing (the call waits, or is gone).
     pub fn on_reserved(&mut self, now_ms: Ms, id: Id, answer: StoreAnswer) -> Vec<Action> {
@@ -288,14 +458,20 @@ impl Engine {
         let Some(f) = &mut self.fleet else {
             return Vec::new();
         };
-        if !f.reserving.remove(&id) {
-            return Vec::new(); // aborted or timed out meanwhile
+        let Some(i) = f.reserving.iter().position(|a| a.id == id) else {
+            return Vec::new(); // not asked, or answered already
+        };
+        let asked = f.reserving.swap_remove(i);
+        // The answer to a turn: the key's hold ends (a new turn, if any, sets it again below).
+        if let Some(slot) = f.end_turn(id) {
+            self.keys.limiter_mut(slot).set_hold(None);
+            self.scheduler.wake(slot);
         }
+        let Some(f) = &mut self.fleet else {
+            return Vec::new();
+        };
         let was_down = f.down;
         f.down = answer == StoreAnswer::Unavailable;
-        if answer == StoreAnswer::Admit {
-            f.stored.insert(id);
-        }
         if f.down {
             f.probe_at = now_ms + STORE_PROBE_MS;
         }
@@ -308,10 +484,20 @@ impl Engine {
         } else if was_down && answer != StoreAnswer::Unavailable {
             self.event(EventKind::Warning, id, "store_resumed", 0.0, now_ms);
         }
-        let Some(call) = self.calls.get_mut(&id) else {
-            return Vec::new();
+        let ticket = match self.calls.get(&id).map(|c| c.state) {
+            Some(State::InFlight { ticket }) => ticket,
+            _ => {
+                // Gone meanwhile (aborted, timed out): what the store did is undone.
+                self.on_late_reserve(asked.slot, asked.input, asked.output, answer);
+                return Vec::new();
+            }
         };
-        let State::InFlight { ticket } = call.state else {
+        if answer == StoreAnswer::Admit {
+            if let Some(f) = &mut self.fleet {
+                f.stored.insert(id);
+            }
+        }
+        let Some(call) = self.calls.get_mut(&id) else {
             return Vec::new();
         };
         match answer {
@@ -327,16 +513,24 @@ impl Engine {
                 } else {
                     0.0
                 };
-                let at = now_ms + wait;
                 let slot = call.slot;
-                call.attempt -= 1;
-                call.state = State::Backoff { until: at };
-                call.waiting_since = now_ms;
-                self.stats.attempts -= 1;
-                self.keys.limiter_mut(slot).refund(now_ms, ticket, false);
-                self.scheduler.finish();
+                if let Some(f) = &mut self.fleet {
+                    if f.turn(slot, now_ms).is_none() {
+                        let at = now_ms + wait;
+                        f.set_turn(slot, Some(Turn::At(at)));
+                        self.keys.limiter_mut(slot).set_hold(Some(at));
+                    } else {
+                        // One turn per key: this one, booked while another was, is given back.
+                        f.ops.push(StoreOp::Refund {
+                            slot,
+                            input: ticket.input,
+                            output: ticket.output,
+                            turn_only: true,
+                        });
+                    }
+                }
+                self.store_requeue(now_ms, id, ticket);
                 self.scheduler.wake(slot);
-                self.timers.insert((super::time_key(at), id));
                 self.event(EventKind::Wait, id, "store", wait, now_ms);
                 Vec::new()
             }
