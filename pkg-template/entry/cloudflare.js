@@ -8,7 +8,8 @@
 // to the object's storage after each operation that changed it (the output gate holds the
 // answer until the write is durable), read once when the object starts. Like the Redis key,
 // it expires two windows after its last use (plus a pause still in force): the buckets are
-// full again by then, and a limit configured anew takes effect.
+// full again by then, and a limit configured anew takes effect. An alarm at that time deletes
+// the stored state, so an idle key costs no storage.
 import { DurableObject } from "cloudflare:workers";
 import wasm from "../llm_pacer_bg.wasm";
 import { initSync, storeOp } from "./llm_pacer.js";
@@ -52,13 +53,27 @@ export class PacerLimits extends DurableObject {
     const next = Array.from(out.subarray(7));
     const changed = next.some((x, i) => !Object.is(x, this.state[i]));
     if (changed || code === OPS.reserve) {
-      this.expires = t + 2 * WINDOW_MS + Math.max(0, next[12] - t);
+      const pausedUntil = next[next.length - 1]; // the last number of the state
+      this.expires = t + 2 * WINDOW_MS + Math.max(0, pausedUntil - t);
     }
     if (changed) {
       this.state = next;
       this.ctx.storage.put("s", [...next, this.expires]);
+      // On the real clock (`now` is for tests): as long from now as the expiry is from `t`.
+      this.ctx.storage.setAlarm(Date.now() + (this.expires - t));
     }
     return [out[0], out[1], out[2], t, out[3], out[4], out[5], out[6]];
+  }
+
+  /** The key's expiry: its state goes (or, used since, the alarm moves to the new expiry). */
+  async alarm() {
+    if (Date.now() < this.expires) {
+      await this.ctx.storage.setAlarm(this.expires);
+      return;
+    }
+    this.state = EMPTY;
+    this.expires = 0;
+    await this.ctx.storage.deleteAll();
   }
 }
 

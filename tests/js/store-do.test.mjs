@@ -34,8 +34,14 @@ test("the exports map gives workerd the cloudflare entry", () => {
 // Each Worker: the pacer and the store from the package, and a few endpoints the test drives.
 const script = `
 import { Pacer } from "${entry(".")}";
-import { PacerLimits, durableObjectStore } from "${entry("./cloudflare")}";
-export { PacerLimits };
+import { PacerLimits as Limits, durableObjectStore } from "${entry("./cloudflare")}";
+
+// The class, with a way to fire its alarm now (alarm() cannot be called over RPC).
+export class PacerLimits extends Limits {
+  fireAlarm() {
+    return this.alarm();
+  }
+}
 
 const broken = {
   idFromName: (name) => name,
@@ -54,6 +60,10 @@ export default {
         return Response.json(out);
       }
       if (path === "/store") return Response.json((await store[body.method](...body.args)) ?? null);
+      if (path === "/alarm") {
+        await env.LIMITS.get(env.LIMITS.idFromName(body.key)).fireAlarm();
+        return Response.json(true);
+      }
       if (path === "/pace") {
         const events = [];
         const pacer = new Pacer({
@@ -194,6 +204,20 @@ test("two Workers share one key through the object: all-or-nothing, the last tok
   assert.equal((await reserve("a", 2000)).never, "outputTokens");
   // Another key is another object: untouched.
   assert.deepEqual((await post(mf, "a", "/store", { method: "levels", args: ["other"] })).levels, {});
+});
+
+test("an idle key's state is deleted by the object's alarm at its expiry", async () => {
+  // Used ten minutes ago (the object's clock replaced): it expired eight minutes ago. The
+  // alarm (set two minutes ahead on the real clock; called here at once) deletes it. Read
+  // back at a time before the expiry, a kept state would still show its buckets.
+  const then = Date.now() - 10 * 60_000;
+  const reserve = { op: "reserve", key: "idle", args: ["10", "", "", "", "0", "0", "0"], now: then };
+  const levelsThen = { op: "levels", key: "idle", args: [], now: then + 1 };
+  const [r] = await post(mf, "a", "/replay", [reserve]);
+  assert.equal(r.kind, "admit");
+  assert.ok((await post(mf, "b", "/replay", [levelsThen]))[0].levels[0] > 8, "kept until the alarm");
+  assert.equal(await post(mf, "a", "/alarm", { key: "idle" }), true);
+  assert.deepEqual((await post(mf, "b", "/replay", [levelsThen]))[0].levels, [null, null, null, null], "the state is gone");
 });
 
 test("bad input: not a namespace, an unknown operation", async () => {
