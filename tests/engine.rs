@@ -4,7 +4,7 @@
 //!
 //! * a 429 with a hint pauses the whole queue whatever happens to its own call (out of
 //!   retries, a body that cannot be re-sent, after `close()`): moving the pause after the
-//!   `max_retries` check in `retry_delay` fails these;
+//!   `max_retries` check in `retry_decision` fails these;
 //! * settling replaces the reservation by the usage in the buckets themselves (read through
 //!   `Engine::limits`): dropping `limiter.settle` in `on_done` fails these;
 //! * without rate-limit headers, a pacer with the server's exact limits never gets ahead of

@@ -277,6 +277,9 @@ enum State {
     InFlight { ticket: Ticket },
     /// A 2xx was delivered; its body is still being read for usage (the slot stays held).
     Delivered { ticket: Ticket },
+    /// Out of the queue and off the wire while the engine decides what the call does next
+    /// (retry, deliver, fail). Never seen outside that one transition.
+    Deciding,
 }
 
 #[derive(Debug, Clone)]
@@ -304,6 +307,36 @@ struct Call {
     sent_at: Ms,
     /// The current attempt's response: its status and latency (for events).
     response: Option<(u16, Ms)>,
+}
+
+/// Why a call stops retrying: the `give_up` event's reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GiveUp {
+    /// The pacer was closed (or the call's attempt was on the wire when it was).
+    Closed,
+    /// Its body can be sent only once.
+    NotReplayable,
+    /// `maxRetries` attempts made.
+    MaxRetries,
+    /// The retry budget is spent.
+    Budget,
+    /// The server's hint is longer than `maxRetryAfterMs`.
+    RetryAfterTooLong,
+    /// The wait would pass the call's deadline.
+    Timeout,
+}
+
+impl GiveUp {
+    fn name(self) -> &'static str {
+        match self {
+            GiveUp::Closed => "closed",
+            GiveUp::NotReplayable => "not_replayable",
+            GiveUp::MaxRetries => "max_retries",
+            GiveUp::Budget => "budget",
+            GiveUp::RetryAfterTooLong => "retry_after_too_long",
+            GiveUp::Timeout => "timeout",
+        }
+    }
 }
 
 /// The reason string of a retry kind.
@@ -584,6 +617,7 @@ impl Engine {
                 self.scheduler.remove(id);
                 self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
             }
+            State::Deciding => self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0),
             State::Backoff { until } => {
                 self.timers.remove(&(time_key(until), id));
                 self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
@@ -681,7 +715,7 @@ impl Engine {
             let slot = call.slot;
             match call.state {
                 State::InFlight { .. } => {
-                    self.event(EventKind::GiveUp, id, "timeout", 0.0, now_ms);
+                    self.event(EventKind::GiveUp, id, GiveUp::Timeout.name(), 0.0, now_ms);
                     self.forget(now_ms, id);
                     self.scheduler.finish();
                     self.unanswered(slot);
@@ -690,8 +724,9 @@ impl Engine {
                         error: CallError::Timeout,
                     });
                 }
-                State::Queued | State::Backoff { .. } => {
-                    self.give_up_waiting(now_ms, id, CallError::Timeout, "timeout", &mut out);
+                State::Queued | State::Backoff { .. } | State::Deciding => {
+                    let reason = GiveUp::Timeout.name();
+                    self.give_up_waiting(now_ms, id, CallError::Timeout, reason, &mut out);
                 }
                 State::Delivered { .. } => {}
             }
@@ -851,54 +886,56 @@ impl Engine {
             .map(|t| self.external(t))
     }
 
-    /// Decide whether a failed attempt of `id` is retried: the wait, or why not.
-    fn retry_delay(
-        &mut self,
+    /// What a failed attempt tells its key and the retry budget, whatever the call does next:
+    /// a 429 with a hint pauses every call of the key; any other failure (5xx, 529, network)
+    /// spends the budget, which guards against storms of them as gRPC's retry throttling
+    /// does (rate limits are paced by the limiter and the pause instead).
+    fn note_failure(&mut self, now_ms: Ms, slot: Slot, kind: RetryKind, hint: Option<Ms>) {
+        if kind == RetryKind::RateLimited {
+            if let Some(h) = hint {
+                self.keys.limiter_mut(slot).pause_until(now_ms + h);
+                self.scheduler.wake(slot);
+            }
+        } else if let Some(b) = self.budget.as_mut() {
+            b.on_failure();
+        }
+    }
+
+    /// Whether a failed attempt of `id` is retried: the wait, or why not. A query: the
+    /// failure's effects are [`Engine::note_failure`]'s.
+    fn retry_decision(
+        &self,
         now_ms: Ms,
         id: Id,
         kind: RetryKind,
         hint: Option<Ms>,
         u: f64,
-    ) -> Result<Ms, &'static str> {
+    ) -> Result<Ms, GiveUp> {
         let retry = &self.config.retry;
         let call = &self.calls[&id];
-        // A 429 with a hint pauses every call of its key, whatever this call does next.
-        if kind == RetryKind::RateLimited {
-            if let Some(h) = hint {
-                self.keys.limiter_mut(call.slot).pause_until(now_ms + h);
-                self.scheduler.wake(call.slot);
-            }
-        }
-        // Rate limits are paced by the limiter and the pause; the budget guards against
-        // storms of failures (5xx, 529, network), as in gRPC's retry throttling.
-        if kind != RetryKind::RateLimited {
-            if let Some(b) = self.budget.as_mut() {
-                b.on_failure();
-            }
-        }
         if self.closed || call.no_retry {
-            return Err("closed");
+            return Err(GiveUp::Closed);
         }
         if !call.replayable {
-            return Err("not_replayable");
+            return Err(GiveUp::NotReplayable);
         }
         if call.attempt > retry.max_retries {
-            return Err("max_retries");
+            return Err(GiveUp::MaxRetries);
         }
         if kind != RetryKind::RateLimited
             && !self.budget.as_ref().is_none_or(RetryBudget::can_retry)
         {
-            return Err("budget");
+            return Err(GiveUp::Budget);
         }
         let wait = match hint {
             Some(h) => match with_hint(h, retry.max_retry_after_ms, u) {
                 HintDecision::Wait(w) => w,
-                HintDecision::TooLong { .. } => return Err("retry_after_too_long"),
+                HintDecision::TooLong { .. } => return Err(GiveUp::RetryAfterTooLong),
             },
             None => retry.backoff.delay(call.attempt, call.prev_delay, u),
         };
         if call.deadline.is_some_and(|d| now_ms + wait > d) {
-            return Err("timeout");
+            return Err(GiveUp::Timeout);
         }
         Ok(wait)
     }
@@ -1020,14 +1057,16 @@ impl Engine {
                 self.scheduler.finish();
                 let call = self.calls.get_mut(&id).expect("checked above");
                 call.has_response = true;
-                call.state = State::Queued; // transient: neither queued nor in flight
+                call.state = State::Deciding;
+                let slot = call.slot;
                 let hint = super::hints::retry_hint(info.retry_after_ms, error);
-                match self.retry_delay(now_ms, id, kind, hint, u) {
+                self.note_failure(now_ms, slot, kind, hint);
+                match self.retry_decision(now_ms, id, kind, hint, u) {
                     Ok(wait) => Verdict::Retry {
                         at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
                     },
-                    Err(reason) => {
-                        self.event(EventKind::GiveUp, id, reason, 0.0, now_ms);
+                    Err(why) => {
+                        self.event(EventKind::GiveUp, id, why.name(), 0.0, now_ms);
                         self.forget(now_ms, id);
                         Verdict::Deliver
                     }
@@ -1058,19 +1097,20 @@ impl Engine {
         self.unanswered(slot);
         let call = self.calls.get_mut(&id).expect("checked above");
         call.has_response = false;
-        call.state = State::Queued; // transient
+        call.state = State::Deciding;
         let kind = match classify_error(false) {
             Outcome::Retry(kind) => kind,
             _ => RetryKind::Network,
         };
-        match self.retry_delay(now_ms, id, kind, None, u) {
+        self.note_failure(now_ms, slot, kind, None);
+        match self.retry_decision(now_ms, id, kind, None, u) {
             Ok(wait) => Verdict::Retry {
                 at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
             },
-            Err(reason) => {
-                self.event(EventKind::GiveUp, id, reason, 0.0, now_ms);
+            Err(why) => {
+                self.event(EventKind::GiveUp, id, why.name(), 0.0, now_ms);
                 self.forget(now_ms, id);
-                Verdict::Fail(if reason == "timeout" {
+                Verdict::Fail(if why == GiveUp::Timeout {
                     CallError::Timeout
                 } else {
                     CallError::Network
@@ -1152,8 +1192,9 @@ impl Engine {
         for id in ids {
             let call = self.calls.get_mut(&id).expect("listed");
             match call.state {
-                State::Queued | State::Backoff { .. } => {
-                    self.give_up_waiting(now_ms, id, CallError::Closed, "closed", &mut out);
+                State::Queued | State::Backoff { .. } | State::Deciding => {
+                    let reason = GiveUp::Closed.name();
+                    self.give_up_waiting(now_ms, id, CallError::Closed, reason, &mut out);
                 }
                 State::InFlight { .. } | State::Delivered { .. } => call.no_retry = true,
             }
