@@ -11,7 +11,12 @@
 #   llm_pacer_bg.wasm            the one Wasm module, shared by every entry
 #   web/llm_pacer.js             wasm-bindgen glue, --target web (ESM, initSync / init)
 #   web/index.js                 "browser" and "default": ready on import (top-level await)
-#   web/workerd.js               "workerd": imports the .wasm as a module, initSync
+#   llm_pacer_do_bg.wasm         the module of the workerd entries: the main one plus the
+#                                `storeOp` export (feature `durable-object`) that
+#                                llm-pacer/cloudflare's Durable Object runs (2.6 KB gzipped no
+#                                other runtime loads)
+#   web/llm_pacer_do.js          its wasm-bindgen glue, --target web
+#   web/workerd.js               "workerd": imports llm_pacer_do_bg.wasm as a module, initSync
 #   web/cloudflare.js            "./cloudflare": PacerLimits (a Durable Object running the same
 #                                module through its storeOp export) and durableObjectStore
 #   web/bun.js                   "bun": imports the .wasm as a file, initSync
@@ -59,11 +64,14 @@ raw=target/wasm32-unknown-unknown/release/llm_pacer.wasm
 # target directory, so neither rebuilds what the other built.
 CARGO_TARGET_DIR=target/www cargo build --quiet --release --target wasm32-unknown-unknown --lib --features simulator
 raw_sim=target/www/wasm32-unknown-unknown/release/llm_pacer.wasm
+# The workerd entries' module: the main one plus the Durable Object's `storeOp` export.
+CARGO_TARGET_DIR=target/do cargo build --quiet --release --target wasm32-unknown-unknown --lib --features durable-object
+raw_do=target/do/wasm32-unknown-unknown/release/llm_pacer.wasm
 
 # --- later steps only when an input changed ----------------------------------------------
 work=target/pkg-build
 stamp=$( {
-  sha256sum "$raw" "$raw_sim" Cargo.toml README.md scripts/build-pkg.sh "$wasm_opt" "$esbuild"
+  sha256sum "$raw" "$raw_sim" "$raw_do" Cargo.toml README.md scripts/build-pkg.sh "$wasm_opt" "$esbuild"
   find pkg-template -type f -print0 | sort -z | xargs -0 sha256sum
   echo "$have"
 } | sha256sum | cut -d' ' -f1)
@@ -87,6 +95,9 @@ else
   # so the low 1 KB is never addressed; loads and stores fold constant offsets: 0.2 KB less).
   opt=(--low-memory-unused --generate-global-effects --flatten --rereloop -Oz -Oz --converge --strip-target-features)
   "$wasm_opt" "${opt[@]}" "$work/web/llm_pacer_bg.wasm" -o "$work/llm_pacer_bg.wasm"
+  # The workerd entries' module, named apart from the main one.
+  wasm-bindgen --target web --out-name llm_pacer_do --out-dir "$work/do-web" "${flags[@]}" "$raw_do"
+  "$wasm_opt" "${opt[@]}" "$work/do-web/llm_pacer_do_bg.wasm" -o "$work/llm_pacer_do_bg.wasm"
 
   # The simulator's module: web and nodejs glue around one .wasm, named apart from the main one.
   for target in web nodejs; do
@@ -104,6 +115,7 @@ else
   cp "$work/sim-web/llm_pacer_sim.js" "$out/simulate/llm_pacer_sim.js"
   cp "$work/sim-nodejs/llm_pacer_sim.js" "$out/simulate/llm_pacer_sim.cjs"
   cp "$work/llm_pacer_bg.wasm" "$out/"
+  cp "$work/llm_pacer_do_bg.wasm" "$out/"
   # The .wasm imports its bindings from "./llm_pacer_bg.js": the bundler glue, next to it.
   cp "$work/bundler/llm_pacer_bg.js" "$out/llm_pacer_bg.js"
   # The web glue's fallback URL (used by `init()` with no argument, and seen by bundlers such
@@ -112,6 +124,10 @@ else
     "$work/web/llm_pacer.js" >"$out/web/llm_pacer.js"
   grep -q "new URL('../llm_pacer_bg.wasm', import.meta.url)" "$out/web/llm_pacer.js" ||
     die "could not point the web glue at ../llm_pacer_bg.wasm (wasm-bindgen output changed?)"
+  sed "s|new URL('llm_pacer_do_bg.wasm', import.meta.url)|new URL('../llm_pacer_do_bg.wasm', import.meta.url)|" \
+    "$work/do-web/llm_pacer_do.js" >"$out/web/llm_pacer_do.js"
+  grep -q "new URL('../llm_pacer_do_bg.wasm', import.meta.url)" "$out/web/llm_pacer_do.js" ||
+    die "could not point the workerd glue at ../llm_pacer_do_bg.wasm (wasm-bindgen output changed?)"
   # The nodejs glue reads its .wasm next to itself; ours is one directory up.
   sed 's|`${__dirname}/llm_pacer_bg.wasm`|`${__dirname}/../llm_pacer_bg.wasm`|' \
     "$work/node/llm_pacer.js" >"$out/node/llm_pacer.cjs"
@@ -122,10 +138,12 @@ else
   # twice, in the module's import section and as a key in the glue's import object: renamed
   # to `w0`, `w1`, ... in the module and in every glue alike (web, nodejs, and the bundler
   # glue Deno imports next to the .wasm), they cost 2.5 KB gzipped less.
-  node - "$out/llm_pacer_bg.wasm" "$out/web/llm_pacer.js" "$out/node/llm_pacer.cjs" \
-    "$out/llm_pacer_bg.js" <<'JS' ||
+  # The imports come from "./<module name>.js" (llm_pacer_bg.js, llm_pacer_do_bg.js).
+  cat >"$work/shorten.cjs" <<'JS'
 const fs = require("fs");
+const path = require("path");
 const [wasmPath, ...gluePaths] = process.argv.slice(2);
+const from = "./" + path.basename(wasmPath).replace(/\.wasm$/, ".js");
 const w = fs.readFileSync(wasmPath);
 const leb = (b, i) => { // unsigned LEB128 (32-bit) -> [value, next index]
   let r = 0, s = 0, x;
@@ -156,7 +174,7 @@ for (let i = 8; i < w.length;) {
       if (body[k++] !== 0) throw new Error(`import ${name} is not a function`);
       [, k] = leb(body, k);
       let short = name;
-      if (mod.toString() === "./llm_pacer_bg.js") {
+      if (mod.toString() === from) {
         short = "w" + names.size.toString(36);
         names.set(name, short);
       }
@@ -168,7 +186,7 @@ for (let i = 8; i < w.length;) {
   out.push(Buffer.from([id]), enc(body.length), body);
   i = start + size;
 }
-if (names.size === 0) throw new Error("no imports from ./llm_pacer_bg.js");
+if (names.size === 0) throw new Error(`no imports from ${from}`);
 fs.writeFileSync(wasmPath, Buffer.concat(out));
 for (const p of gluePaths) {
   let s = fs.readFileSync(p, "utf8");
@@ -180,7 +198,11 @@ for (const p of gluePaths) {
   fs.writeFileSync(p, s);
 }
 JS
+  node "$work/shorten.cjs" "$out/llm_pacer_bg.wasm" "$out/web/llm_pacer.js" "$out/node/llm_pacer.cjs" \
+    "$out/llm_pacer_bg.js" ||
     die "could not shorten the import names (wasm-bindgen output changed?)"
+  node "$work/shorten.cjs" "$out/llm_pacer_do_bg.wasm" "$out/web/llm_pacer_do.js" ||
+    die "could not shorten the import names of the workerd module (wasm-bindgen output changed?)"
 
   # Each entry: the template with every `// @include FILE` line replaced by
   # pkg-template/FILE (itself expanded the same way: api.js includes strict.js), and
@@ -310,41 +332,33 @@ fi
 gz() { gzip -9c "$@" | wc -c; }
 wasm_gz=$(gz pkg/llm_pacer_bg.wasm)
 printf '\n%-34s %8s %9s\n' "what one entry loads" "bytes" "gzipped"
-row() { # label files...
-  local label=$1
-  shift
-  local raw_total=0 gz_total=$wasm_gz
+row_of() { # wasm label files...
+  local wasm=$1 label=$2
+  shift 2
+  local raw_total gz_total
+  raw_total=$(wc -c <"$wasm")
+  gz_total=$(gz "$wasm")
   for f in "$@"; do
     raw_total=$((raw_total + $(wc -c <"$f")))
     gz_total=$((gz_total + $(gz "$f")))
   done
-  raw_total=$((raw_total + $(wc -c <pkg/llm_pacer_bg.wasm)))
   printf '%-34s %8d %9d\n' "$label" "$raw_total" "$gz_total"
 }
+row() { row_of pkg/llm_pacer_bg.wasm "$@"; }
+do_row() { row_of pkg/llm_pacer_do_bg.wasm "$@"; }
 printf '%-34s %8d %9d\n' "llm_pacer_bg.wasm alone" "$(wc -c <pkg/llm_pacer_bg.wasm)" "$wasm_gz"
 row "default (web/index.js + glue)" pkg/web/index.js pkg/web/llm_pacer.js
 row "slim (web/slim.js + glue)" pkg/web/slim.js pkg/web/llm_pacer.js
-row "workerd (web/workerd.js + glue)" pkg/web/workerd.js pkg/web/llm_pacer.js
+do_row "workerd (web/workerd.js + glue)" pkg/web/workerd.js pkg/web/llm_pacer_do.js
 row "deno (deno/index.js + glue)" pkg/deno/index.js pkg/llm_pacer_bg.js
 row "bun (web/bun.js + glue)" pkg/web/bun.js pkg/web/llm_pacer.js
 row "node require (index.cjs + glue)" pkg/node/index.cjs pkg/node/llm_pacer.cjs
 row "node import (+ index.mjs)" pkg/node/index.mjs pkg/node/index.cjs pkg/node/llm_pacer.cjs
 # The simulator loads its own module, not the main one.
 sim_wasm=pkg/simulate/llm_pacer_sim_bg.wasm
-sim_row() { # label files...
-  local label=$1
-  shift
-  local raw_total gz_total
-  raw_total=$(wc -c <"$sim_wasm")
-  gz_total=$(gz "$sim_wasm")
-  for f in "$@"; do
-    raw_total=$((raw_total + $(wc -c <"$f")))
-    gz_total=$((gz_total + $(gz "$f")))
-  done
-  printf '%-34s %8d %9d\n' "$label" "$raw_total" "$gz_total"
-}
+sim_row() { row_of "$sim_wasm" "$@"; }
 sim_row "llm-pacer/simulate (default)" pkg/simulate/index.js pkg/simulate/llm_pacer_sim.js
 sim_row "llm-pacer/simulate (node import)" pkg/simulate/index.mjs pkg/simulate/index.cjs pkg/simulate/llm_pacer_sim.cjs
 printf '%-34s %8d %9d\n' "llm-pacer/opentelemetry (no wasm)" "$(wc -c <pkg/opentelemetry/index.js)" "$(gz pkg/opentelemetry/index.js)"
-row "llm-pacer/cloudflare (+ glue)" pkg/web/cloudflare.js pkg/web/llm_pacer.js
+do_row "llm-pacer/cloudflare (+ glue)" pkg/web/cloudflare.js pkg/web/llm_pacer_do.js
 printf '%-34s %8d %9d\n' "llm-pacer/redis (no wasm)" "$(wc -c <pkg/redis/index.js)" "$(gz pkg/redis/index.js)"

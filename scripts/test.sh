@@ -13,6 +13,7 @@ cargo fmt --check
 step "cargo clippy (native and wasm32)"
 cargo clippy --all-targets -- -D warnings
 cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --lib --target wasm32-unknown-unknown --features durable-object -- -D warnings
 
 step "biome lint (the JavaScript: package, tests, page, scripts)"
 npx --no-install biome lint

@@ -11,10 +11,10 @@
 // full again by then, and a limit configured anew takes effect. An alarm at that time deletes
 // the stored state, so an idle key costs no storage.
 import { DurableObject } from "cloudflare:workers";
-import wasm from "../llm_pacer_bg.wasm";
-import { initSync, storeOp } from "./llm_pacer.js";
+import wasm from "../llm_pacer_do_bg.wasm";
+import { initSync, storeOp } from "./llm_pacer_do.js";
 
-initSync({ module: wasm }); // one instance with the main entry's (the glue keeps the first)
+initSync({ module: wasm }); // one instance with the workerd entry's (the glue keeps the first)
 
 const OPS = { levels: 0, reserve: 1, settle: 2, refund: 3, learn: 4, pause: 5 };
 const KINDS = ["ok", "admit", "wait", "never"];

@@ -37,8 +37,9 @@ mod options;
 #[cfg(feature = "simulator")]
 mod sim;
 mod store;
-// The Durable Object's export: not in the simulator's module (llm-pacer/simulate, the demo page).
-#[cfg(not(feature = "simulator"))]
+// The Durable Object's export (`storeOp`): only in the module of the entries for workerd
+// (`llm-pacer/cloudflare` runs it; feature `durable-object`, scripts/build-pkg.sh).
+#[cfg(feature = "durable-object")]
 mod store_core;
 mod stream;
 mod trap;

@@ -155,6 +155,12 @@ test("the tarball holds exactly what the exports map needs (the .wasm included)"
   assert.ok(needed.has("llm_pacer_bg.wasm"));
   assert.ok(needed.has("node/llm_pacer.cjs") && needed.has("web/llm_pacer.js"), "the glue is reached through the entries");
   assert.ok(needed.has("simulate/llm_pacer_sim_bg.wasm"), "the simulator's module is reached through llm-pacer/simulate");
+  // The Durable Object's export is in the workerd entries' module only.
+  const glue = (/** @type {string} */ f) => readFileSync(join(unpacked, "package", f), "utf8");
+  assert.match(glue("web/llm_pacer_do.js"), /storeOp/);
+  for (const f of ["web/llm_pacer.js", "node/llm_pacer.cjs", "llm_pacer_bg.js"]) assert.doesNotMatch(glue(f), /storeOp/, f);
+  assert.match(glue("web/workerd.js"), /llm_pacer_do/);
+  assert.match(glue("web/cloudflare.js"), /llm_pacer_do/);
   // The main entries never load the simulator's module.
   for (const entry of ["web/index.js", "web/slim.js", "web/workerd.js", "web/bun.js", "deno/index.js", "node/index.cjs"]) {
     assert.doesNotMatch(readFileSync(join(unpacked, "package", entry), "utf8"), /llm_pacer_sim|simulate\//, entry);

@@ -65,11 +65,12 @@ test("workerd (Miniflare): the workerd entry, a frozen clock, the global scope",
       { type: "ESModule", path: join(HERE, "pkg.mjs"), contents: shim },
       { type: "ESModule", path: join(HERE, "workerd-time.mjs") },
       { type: "ESModule", path: join(HERE, "scenarios.mjs") },
-      ...["web/workerd.js", "web/slim.js", "web/llm_pacer.js"].map((f) => ({
+      ...["web/workerd.js", "web/slim.js", "web/llm_pacer.js", "web/llm_pacer_do.js"].map((f) => ({
         type: /** @type {const} */ ("ESModule"),
         path: join(PKG, f),
       })),
       { type: "CompiledWasm", path: join(PKG, "llm_pacer_bg.wasm") },
+      { type: "CompiledWasm", path: join(PKG, "llm_pacer_do_bg.wasm") },
     ],
     compatibilityDate: "2025-09-01",
   });

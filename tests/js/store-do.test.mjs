@@ -96,8 +96,8 @@ export default {
 
 const modules = [
   { type: "ESModule", path: WORKER, contents: script },
-  ...["web/workerd.js", "web/cloudflare.js", "web/llm_pacer.js"].map((f) => ({ type: "ESModule", path: join(PKG, f) })),
-  { type: "CompiledWasm", path: join(PKG, "llm_pacer_bg.wasm") },
+  ...["web/workerd.js", "web/cloudflare.js", "web/llm_pacer_do.js"].map((f) => ({ type: "ESModule", path: join(PKG, f) })),
+  { type: "CompiledWasm", path: join(PKG, "llm_pacer_do_bg.wasm") },
 ];
 
 // RPC to a Durable Object needs a compatibility date from 2024-04-03 on (or the "rpc" flag).
