@@ -20,9 +20,10 @@
 //!   64 KiB and 5 s, a wait through the pacer's clock when one is given; a virtual clock that
 //!   jumps whenever the program looks idle may end that wait before a body still arriving is
 //!   read, which costs the decision the body and moves that clock 5 s;
-//! * each attempt has its own `AbortController`: the caller's signal, a `timeoutMs` failure or
-//!   a failed call aborts it; a stale attempt's result is recognised by its attempt number and
-//!   dropped (its body cancelled).
+//! * an attempt of a call with a deadline (`timeoutMs`) or a signal has its own
+//!   `AbortController`: the caller's signal, the deadline or a failed call aborts it (a call
+//!   with neither has none: nothing can end its attempt on the wire); a stale attempt's
+//!   result is recognised by its attempt number and dropped (its body cancelled).
 //!
 //! Request bodies: a string, a buffer, a `Blob`, `FormData` or `URLSearchParams` can be sent
 //! again; a `Request` input is cloned before each attempt (the original is never consumed); a
@@ -173,7 +174,9 @@ enum Effect {
         attempt: u32,
         input: JsValue,
         init: JsValue,
-        controller: AbortController,
+        /// Ours, when the call has a deadline; else the caller's signal (if any) is the
+        /// attempt's.
+        controller: Option<AbortController>,
     },
     /// Resolve the caller's promise; then read the usage from a clone, if asked.
     Resolve {
@@ -556,7 +559,7 @@ impl Inner {
                     input,
                     init,
                     controller,
-                } => self.send(id, attempt, &input, &init, &controller),
+                } => self.send(id, attempt, &input, &init, controller.as_ref()),
                 Effect::Resolve {
                     resolve,
                     response,
@@ -609,14 +612,14 @@ impl Inner {
     }
 
     /// Send one attempt: the caller's input (a fresh clone of a `Request`) and init, with
-    /// our controller's signal.
+    /// our controller's signal if there is one (else as given: the caller's signal, if any).
     fn send(
         &self,
         id: Id,
         attempt: u32,
         input: &JsValue,
         init: &JsValue,
-        controller: &AbortController,
+        controller: Option<&AbortController>,
     ) {
         let Some(inner) = self.rc() else {
             return;
@@ -633,11 +636,17 @@ impl Inner {
             input.clone()
         };
         let started = (|| -> Result<Promise, JsValue> {
-            let init2 = Object::new();
-            if init.is_object() {
-                Object::assign(&init2, init.unchecked_ref());
-            }
-            js::set(&init2, "signal", &controller.signal());
+            let init2 = match controller {
+                Some(c) => {
+                    let o = Object::new();
+                    if init.is_object() {
+                        Object::assign(&o, init.unchecked_ref());
+                    }
+                    js::set(&o, "signal", &c.signal());
+                    o.into()
+                }
+                None => init.clone(),
+            };
             let fetch = match &self.driver.fetch {
                 Some(f) => f.clone(),
                 None => js::global_fn("fetch").ok_or_else(|| {
@@ -710,7 +719,7 @@ impl Inner {
             return;
         }
         let status = response.status();
-        let pairs = body::header_pairs(&response.headers());
+        let pairs = body::header_pairs(&response.headers(), self.driver.header_lines.as_ref());
         let cors = js::get_opt(&response, "type")
             .and_then(|t| t.as_string())
             .as_deref()
@@ -1180,23 +1189,32 @@ impl State {
         if let Some(r) = call.held.take() {
             fx.push(Effect::Cancel(r));
         }
-        match AbortController::new() {
-            Ok(controller) => {
-                call.controller = Some(controller.clone());
-                call.attempt = attempt;
-                fx.push(Effect::Send {
-                    id,
-                    attempt,
-                    input: call.input.clone(),
-                    init: call.init.clone(),
-                    controller,
-                });
+        // An attempt needs a controller of its own if the pacer may end it while it is on the
+        // wire (the call's deadline), or to follow the caller's signal: handing a long-lived
+        // signal to `fetch` itself leaves a listener on it per request in undici. With
+        // neither, none (creating an `AbortController` per attempt was a tenth of the cost of
+        // a call).
+        let controller = if self.engine.deadline(id).is_some() || call.signal.is_some() {
+            match AbortController::new() {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    self.engine.abort(now, id);
+                    self.settle_fail(id, Rejection::Value(e), JsValue::UNDEFINED, fx);
+                    return;
+                }
             }
-            Err(e) => {
-                self.engine.abort(now, id);
-                self.settle_fail(id, Rejection::Value(e), JsValue::UNDEFINED, fx);
-            }
-        }
+        } else {
+            None
+        };
+        call.controller = controller.clone();
+        call.attempt = attempt;
+        fx.push(Effect::Send {
+            id,
+            attempt,
+            input: call.input.clone(),
+            init: call.init.clone(),
+            controller,
+        });
     }
 
     /// What the engine decided about an attempt's outcome.

@@ -59,6 +59,8 @@ pub struct DriverOptions {
     pub limit_key: Option<Function>,
     /// `store`: a PacerStore (`reserve`, `settle`), shared by a fleet.
     pub store: Option<JsValue>,
+    /// The package's helper `headerLines`: a `Headers` as one string of `name:value` lines.
+    pub header_lines: Option<Function>,
 }
 
 /// A preset index at or above this names a whole tier: the tier of the row at `index - TIER`.
@@ -195,6 +197,7 @@ pub fn driver(fns: &JsValue, seed: Option<u64>) -> DriverOptions {
         estimate: f("estimate"),
         limit_key: f("limitKey"),
         store: js::get_opt(fns, "store").filter(JsValue::is_object),
+        header_lines: f("headerLines"),
     }
 }
 
