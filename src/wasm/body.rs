@@ -428,11 +428,16 @@ pub enum UsageKind {
 }
 
 /// How to read the usage of `response`, from its `content-type`; `None` when there is no
-/// body or it is neither JSON nor an event stream (nothing to read, nothing to clone).
+/// body (none, or `content-length: 0`) or it is neither JSON nor an event stream (nothing to
+/// read, nothing to clone).
 pub fn usage_kind(response: &Response) -> Option<UsageKind> {
     response.body()?;
-    let ct = response
-        .headers()
+    let headers = response.headers();
+    // An empty body says so (`content-length: 0`): nothing to clone or read.
+    if headers.get("content-length").ok().flatten().as_deref() == Some("0") {
+        return None;
+    }
+    let ct = headers
         .get("content-type")
         .ok()
         .flatten()

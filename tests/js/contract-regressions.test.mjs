@@ -49,4 +49,30 @@ describe("closed gaps", () => {
     assert.equal(oneKey(pacer).requests?.source, "configured");
     pacer.close();
   });
+
+  test("a response whose body is empty (content-length: 0) is not cloned to read usage; a JSON one is", async () => {
+    let clones = 0;
+    /** @param {string} body @param {Record<string, string>} headers */
+    const respond = (body, headers) => {
+      const r = new Response(body, { status: 200, headers });
+      r.clone = function () {
+        clones++;
+        return Response.prototype.clone.call(this);
+      };
+      return r;
+    };
+    const replies = [
+      () => respond("", { "content-length": "0" }),
+      () => respond(JSON.stringify({ usage: { input_tokens: 3, output_tokens: 4 } }), { "content-type": "application/json" }),
+    ];
+    const pacer = new Pacer({ fetch: async () => replies.shift()() });
+    await (await pacer.fetch("https://api.example.invalid/v1/x")).text();
+    await drained(pacer);
+    assert.equal(clones, 0, "nothing to read");
+    await (await pacer.fetch("https://api.example.invalid/v1/x")).text();
+    await drained(pacer);
+    assert.equal(clones, 1, "the usage is read from a clone");
+    assert.equal(pacer.stats().outputTokensUsed, 4);
+  });
 });
+

@@ -1,0 +1,13 @@
+import { createServer } from "node:http";
+import { Pacer } from "llm-pacer";
+const server = createServer((req, res) => { req.resume(); req.on("end", () => { res.writeHead(200, { "content-length": "0" }); res.end(); }); });
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const url = `http://127.0.0.1:${server.address().port}/`;
+const pacer = new Pacer();
+const which = process.argv[2] === "raw" ? fetch : pacer.fetch;
+const N = 6000;
+let done = 0;
+const t = performance.now();
+await Promise.all(Array.from({ length: 16 }, async () => { while (done < N) { done++; const r = await which(url); await r.arrayBuffer(); } }));
+console.log(process.argv[2], ((performance.now() - t) * 1000 / N).toFixed(1), "us per request");
+server.close();
