@@ -195,12 +195,17 @@ function adapter(client) {
   if (client == null || typeof client !== "object") {
     throw new TypeError("llm-pacer/redis: redisStore(client) needs a Redis client (ioredis, redis, @upstash/redis)");
   }
-  // ioredis (Redis and Cluster): evalsha(sha, numkeys, ...keys, ...args).
+  // ioredis (Redis and Cluster): evalsha(sha, numkeys, ...keys, ...args). A Cluster's
+  // `SCRIPT LOAD` would reach one node: it is sent to every master (the others would each
+  // answer NOSCRIPT once, then be loaded by the EVAL fallback).
   if (typeof client.defineCommand === "function" && typeof client.evalsha === "function") {
     return {
       evalsha: (sha, key, args) => client.evalsha(sha, 1, key, ...args),
       eval: (key, args) => client.eval(redisScript, 1, key, ...args),
-      load: () => client.script("LOAD", redisScript),
+      load: () =>
+        typeof client.nodes === "function"
+          ? Promise.all(client.nodes("master").map((n) => n.script("LOAD", redisScript))).then((shas) => shas[0])
+          : client.script("LOAD", redisScript),
     };
   }
   // node-redis v4+ (`redis`, `@redis/client`): evalSha(sha, { keys, arguments }).

@@ -87,8 +87,11 @@ test("@upstash/redis: two pacers sharing one key never exceed the server's limit
 test("ioredis Cluster (3 masters): the Lua script makes every decision the Rust core makes, keys on several nodes", async () => {
   const c = clusterClient();
   try {
-    const n = await differential(redisStore(c, { prefix: "t-cl" }), "cl", steps);
+    const store = redisStore(c, { prefix: "t-cl" });
+    const n = await differential(store, "cl", steps);
     assert.equal(n, steps.length);
+    // The script was loaded on every master: no node answered NOSCRIPT.
+    assert.equal(store.stats().noscript, 0, JSON.stringify(store.stats()));
     // Each limit key is one hash slot; the replay's keys are spread over the masters.
     const perNode = await Promise.all(c.nodes("master").map((node) => node.keys("{t-cl:*")));
     assert.equal(perNode.flat().length, new Set(steps.map((s) => s.seed)).size);
