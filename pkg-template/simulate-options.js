@@ -1,7 +1,7 @@
-// The keys `simulate(config)` knows, per object (pasted into the simulate entries by the
-// build): an unknown one is a TypeError naming it and the closest known key. Adding a
-// scenario option is one line here (and its reader in src/wasm/sim.rs).
-// @include strict.js
+// The keys `simulate(config)` knows, per object (the simulate entries import it): an unknown
+// one is a TypeError naming it and the closest known key. Adding a scenario option is one
+// line here (and its reader in src/wasm/sim.rs).
+import { checkKeys } from "./strict.js";
 
 const SIMULATE_OPTIONS = {
   "": "seed clients concurrency limits preset workload p529 metering learnLimits skewMs strategies",
@@ -10,8 +10,7 @@ const SIMULATE_OPTIONS = {
 };
 
 /** `config` (an object or its JSON), checked for unknown keys at every level. */
-// biome-ignore lint/correctness/noUnusedVariables: the build pastes this file into the simulate entries, which call it
-function checkScenario(config) {
+export function checkScenario(config) {
   const o = typeof config == "string" ? JSON.parse(config) : config;
   if (typeof o != "object" || o === null) return config;
   for (const [path, known] of Object.entries(SIMULATE_OPTIONS)) {

@@ -1,6 +1,5 @@
 // The PacerStore face of a store that runs core::store's operations (`llm-pacer/redis`'s Lua
-// script, `llm-pacer/cloudflare`'s Durable Object), pasted into each of those entries by
-// scripts/build-pkg.sh (their include line names this file). It turns the pacer's objects
+// script, `llm-pacer/cloudflare`'s Durable Object), imported by each of those entries. It turns the pacer's objects
 // into the operations' positional arguments and the answers back; `call(op, key, args)` carries one
 // operation to the store and answers `{ kind, waitMs, dim, now, levels }` (dim: 1-based, 0 the
 // pause; a level undefined where no bucket exists), and `enc` writes one number for that
@@ -12,8 +11,7 @@ const DIMS = ["requests", "inputTokens", "outputTokens", "tokens"];
  * @param {(op: string, key: string, args: unknown[]) => Promise<{ kind: string, waitMs: number, dim?: number, now: number, levels: (number | undefined)[] }>} call
  * @param {(x: unknown) => unknown} enc
  */
-// biome-ignore lint/correctness/noUnusedVariables: used by the entries it is pasted into
-function storeFace(entry, call, enc) {
+export function storeFace(entry, call, enc) {
   const reply = (r) => ({
     now: r.now,
     levels: Object.fromEntries(DIMS.flatMap((d, i) => (r.levels[i] === undefined ? [] : [[d, r.levels[i]]]))),

@@ -1,9 +1,8 @@
-// Strict options, shared by every entry (the build pastes this file where an entry or
-// api.js says so): an unknown key is a TypeError naming it and the closest known key.
+// Strict options, shared by every entry (api.js and simulate-options.js import it): an
+// unknown key is a TypeError naming it and the closest known key.
 
 /** Throw a TypeError for the first key of `o` not in `known` (space-separated), naming the closest known one. */
-// biome-ignore lint/correctness/noUnusedVariables: the build pastes this file into entries that call it
-function checkKeys(o, known, path) {
+export function checkKeys(o, known, path) {
   const names = known.split(" ");
   for (const k of Object.keys(o)) {
     if (names.includes(k)) continue;

@@ -9,6 +9,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
-scripts/build-pkg.sh >&2
+node scripts/build-pkg.mjs >&2
 echo >&2
 exec node pkg/bin/llm-pacer.mjs "$@"

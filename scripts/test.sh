@@ -21,9 +21,9 @@ npx --no-install biome lint
 step "cargo test (core, simulator, property tests, doc tests)"
 cargo test
 
-if [ -f scripts/build-pkg.sh ]; then
+if [ -f scripts/build-pkg.mjs ]; then
   step "build the npm package into pkg/"
-  scripts/build-pkg.sh
+  node scripts/build-pkg.mjs
 
   shopt -s nullglob
   js_tests=(tests/js/*.test.mjs)

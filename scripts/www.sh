@@ -7,7 +7,7 @@
 #
 # The page's module is the crate built with `--features simulator` (the simulator, backoff
 # samples and the preset table as exports) into its own target directory, so it never
-# touches the npm package (scripts/build-pkg.sh), which stays without the simulator:
+# touches the npm package (scripts/build-pkg.mjs), which stays without the simulator:
 #
 #   cargo build (wasm32, release) -> wasm-bindgen --target web -> wasm-opt -Oz
 #   -> www/pkg/ (gitignored)
@@ -71,5 +71,5 @@ done
 printf '%-28s %8s %9s\n' "(on demand) www/live.js" "$(wc -c <www/live.js)" "$(gz www/live.js)" >&2
 
 [ "$mode" = serve ] || exit 0
-[ -f pkg/package.json ] || log "note: pkg/ is not built; the live-batch section needs scripts/build-pkg.sh"
+[ -f pkg/package.json ] || log "note: pkg/ is not built; the live-batch section needs scripts/build-pkg.mjs"
 exec node www/serve.mjs --port "$port"

@@ -8,7 +8,7 @@ const PACKAGE = "./npm/web/index.js";
 async function loadPackage() {
   const head = await fetch(new URL(PACKAGE, import.meta.url), { method: "HEAD" }).catch(() => null);
   if (!head?.ok) {
-    throw new Error("The live batch needs the npm package build: run scripts/build-pkg.sh, then reload this page.");
+    throw new Error("The live batch needs the npm package build: run scripts/build-pkg.mjs, then reload this page.");
   }
   return import(PACKAGE);
 }

@@ -13,12 +13,12 @@
 import { DurableObject } from "cloudflare:workers";
 import wasm from "../llm_pacer_do_bg.wasm";
 import { initSync, storeOp } from "./llm_pacer_do.js";
+import { storeFace } from "../store-face.js";
 
 initSync({ module: wasm }); // one instance with the workerd entry's (the glue keeps the first)
 
 const OPS = { levels: 0, reserve: 1, settle: 2, refund: 3, learn: 4, pause: 5 };
 const KINDS = ["ok", "admit", "wait", "never"];
-// @include store-face.js
 const WINDOW_MS = 60_000;
 const EMPTY = Array.from(storeOp([], 0, 0, []).subarray(7)); // a key that knows nothing
 

@@ -1,5 +1,3 @@
 // llm-pacer for Node.js (ESM): the CommonJS entry, re-exported, so that `import` and
 // `require` in one program share one module instance.
-import api from "./index.cjs";
-
-// @exports api
+export * from "./index.cjs";

@@ -14,6 +14,8 @@
 // outputTokens, tokens.
 // The key expires two windows after its last use (a full bucket again by then).
 
+import { storeFace } from "../store-face.js";
+
 /** The Lua script (exported for inspection and tests). */
 export const redisScript = `
 local K = KEYS[1]
@@ -183,8 +185,6 @@ for d = 1, 4 do
 end
 return out
 `;
-
-// @include store-face.js
 
 function noscript(err) {
   return /NOSCRIPT/.test(String(err?.message ?? err));

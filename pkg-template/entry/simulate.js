@@ -3,10 +3,9 @@
 // `--features simulator`; the main entries never load it), ready as soon as this module is
 // imported (top-level await on its instantiation).
 import init, { simulate as run } from "./llm_pacer_sim.js";
+import { checkScenario } from "../simulate-options.js";
 
 await init({ module_or_path: new URL("./llm_pacer_sim_bg.wasm", import.meta.url) });
-
-// @include simulate-options.js
 
 /**
  * Run the simulator (virtual time, seeded: the same config always gives the same figures):

@@ -1,5 +1,3 @@
 // llm-pacer/simulate for Node.js (ESM): the CommonJS entry, re-exported, so that `import` and
 // `require` in one program share one module instance.
-import api from "./index.cjs";
-
-export const { simulate } = api;
+export * from "./index.cjs";

@@ -1,6 +1,7 @@
 // llm-pacer/slim: for callers who load the Wasm module themselves. Call `await init()` (or
 // `initSync(module)`) once before `new Pacer()`.
 import initGlue, * as glue from "./llm_pacer.js";
+import { bind } from "../api.js";
 
 let ready = false;
 
@@ -21,6 +22,6 @@ export function initSync(module) {
 
 export default init;
 
-// @include api.js
+bind(glue, () => ready);
 
-// @exports createApi(glue, () => ready)
+export * from "../public.js";

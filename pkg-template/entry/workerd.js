@@ -5,9 +5,10 @@
 // Object: one instance serves both entries.
 import wasm from "../llm_pacer_do_bg.wasm";
 import { initSync, RawPacer, RawLow, onTrap, panicForTests } from "./llm_pacer_do.js";
+import { bind } from "../api.js";
 
 initSync({ module: wasm });
 
-// @include api.js
+bind({ RawPacer, RawLow, onTrap, panicForTests });
 
-// @exports createApi({ RawPacer, RawLow, onTrap, panicForTests })
+export * from "../public.js";

@@ -5,7 +5,7 @@
 # Shorter criterion runs than its defaults, to stay under two minutes once compiled.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-scripts/build-pkg.sh >/dev/null 2>&1 || scripts/build-pkg.sh
+node scripts/build-pkg.mjs >/dev/null 2>&1 || node scripts/build-pkg.mjs
 echo "== native (cargo bench --bench decisions; opt-level as in [profile.release])"
 cargo bench --quiet --bench decisions -- --warm-up-time 0.5 --measurement-time 1.5 --noplot 2>/dev/null |
   grep -E '^[a-z]|time:' | sed -E 's/^ +time: +/    time: /'

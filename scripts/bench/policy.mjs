@@ -26,7 +26,7 @@ import Bottleneck from "bottleneck";
 import { Pacer } from "llm-pacer";
 import { startAnthropicMock } from "../../tests/js/mock/index.mjs";
 // The demo's seeded PRNG and lower bound: one recipe for both.
-import { prng, lowerBoundMs } from "../../pkg/bin/demo.mjs"; // the built package (scripts/build-pkg.sh)
+import { prng, lowerBoundMs } from "../../pkg/bin/demo.mjs"; // the built package (scripts/build-pkg.mjs)
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const args = process.argv.slice(2);

@@ -1,8 +1,8 @@
 // Benchmark (d), size and start: what each entry of the built package loads (gzipped, as
-// scripts/build-pkg.sh prints it) and how long a fresh Node process takes to make the package
+// scripts/build-pkg.mjs prints it) and how long a fresh Node process takes to make the package
 // ready (import / require: compile and instantiate the Wasm module), median of N runs.
 //
-//   node scripts/bench/startup.mjs [--runs N]      (after scripts/build-pkg.sh)
+//   node scripts/bench/startup.mjs [--runs N]      (after scripts/build-pkg.mjs)
 //
 // workerd is measured when the `workerd` npm package is installed in this checkout (it is not
 // a dependency here); otherwise the line says it was skipped.
@@ -18,7 +18,7 @@ const pkg = realpathSync(join(root, "node_modules", "llm-pacer"));
 const args = process.argv.slice(2);
 const RUNS = args.includes("--runs") ? Number(args[args.indexOf("--runs") + 1]) : 15;
 
-// gzip -9 as build-pkg.sh runs it (zlib's level 9 differs from GNU gzip by a few hundred bytes).
+// gzip -9 as build-pkg.mjs runs it (zlib's level 9 differs from GNU gzip by a few hundred bytes).
 const gz = (f) => {
   try {
     return execFileSync("gzip", ["-9c", join(pkg, f)]).length;

@@ -39,7 +39,7 @@ mod options;
 mod sim;
 mod store;
 // The Durable Object's export (`storeOp`): only in the module of the entries for workerd
-// (`llm-pacer/cloudflare` runs it; feature `durable-object`, scripts/build-pkg.sh).
+// (`llm-pacer/cloudflare` runs it; feature `durable-object`, scripts/build-pkg.mjs).
 #[cfg(feature = "durable-object")]
 mod store_core;
 mod stream;

@@ -1,4 +1,4 @@
-// The npm package as users get it: `npm pack` in pkg/ (built by scripts/build-pkg.sh), the
+// The npm package as users get it: `npm pack` in pkg/ (built by scripts/build-pkg.mjs), the
 // tarball's files against what the exports map needs (no stray file, the .wasm included), and
 // the tarball installed (offline, from the file: it has no dependencies) into scratch consumer
 // projects in a temp dir: a Node ESM one (`import { Pacer } from "llm-pacer"`), a Node CJS one
@@ -76,7 +76,7 @@ const SERVER = `
 `;
 
 before(async () => {
-  assert.ok(existsSync(join(pkgDir, "package.json")), "pkg/ is not built: run scripts/build-pkg.sh");
+  assert.ok(existsSync(join(pkgDir, "package.json")), "pkg/ is not built: run scripts/build-pkg.mjs");
   tmp = mkdtempSync(join(tmpdir(), "llm-pacer-pack-"));
   const { stdout } = await run(npm, ["pack", "--json", "--pack-destination", tmp, "--loglevel=error"], { cwd: pkgDir });
   tarball = join(tmp, JSON.parse(stdout)[0].filename);
@@ -169,7 +169,7 @@ test("the tarball holds exactly what the exports map needs (the .wasm included)"
   const stray = files.filter((f) => !needed.has(f) && !meta.has(f) && !/^(LICEN[CS]E|CHANGELOG)/i.test(f));
   assert.deepEqual(stray, [], "files nothing loads");
   assert.ok(files.includes("README.md"));
-  // The users' README is the repository's, less its development sections (build-pkg.sh).
+  // The users' README is the repository's, less its development sections (build-pkg.mjs).
   const readme = readFileSync(join(unpacked, "package", "README.md"), "utf8");
   const source = readFileSync(join(root, "README.md"), "utf8");
   for (const h of ["## Install", "## Use", "### Options", "## Command line", "## How the policy works"]) {

@@ -1,4 +1,4 @@
-// Smoke test of the built package (scripts/build-pkg.sh): both module systems, a few real
+// Smoke test of the built package (scripts/build-pkg.mjs): both module systems, a few real
 // calls through `pacer.fetch` against an inline HTTP server, in virtual time (a fake clock, so
 // a `retry-after: 1` costs no real second), the stats, and option errors.
 import { test, before, after } from "node:test";

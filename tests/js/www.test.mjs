@@ -368,7 +368,7 @@ test("the page fits a phone-sized screen and works from the keyboard", { timeout
 });
 
 test("a live batch goes through the npm package to the API, and the key nowhere else", { timeout: 300_000 }, async (t) => {
-  assert.ok(existsSync(join(root, "pkg/web/index.js")), "pkg/ is not built: run scripts/build-pkg.sh first");
+  assert.ok(existsSync(join(root, "pkg/web/index.js")), "pkg/ is not built: run scripts/build-pkg.mjs first");
   // A fake Messages API on loopback that lets the page's origin read it (CORS).
   const seen = [];
   let n = 0;

@@ -31,10 +31,10 @@ export const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
-/** The package as built (scripts/build-pkg.sh). */
+/** The package as built (scripts/build-pkg.mjs). */
 export function builtPackageJson() {
   const file = join(PKG, "package.json");
-  assert.ok(existsSync(file), "pkg/ is not built: run scripts/build-pkg.sh");
+  assert.ok(existsSync(file), "pkg/ is not built: run scripts/build-pkg.mjs");
   return JSON.parse(readFileSync(file, "utf8"));
 }
 
