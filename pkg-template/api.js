@@ -1,28 +1,9 @@
 // The public API around the generated bindings, shared by every entry point: each entry
-// loads its WebAssembly module, hands its bindings to `bind`, and re-exports the names of
-// ./public.js (scripts/build-pkg.mjs bundles each entry with esbuild).
+// loads its WebAssembly module, hands its bindings to binding.js's `bind`, and re-exports
+// this module's names (scripts/build-pkg.mjs bundles each entry with esbuild).
 
+import { glue, isReady } from "./binding.js";
 import { checkKeys } from "./strict.js";
-
-/**
- * The wasm-bindgen bindings of the entry's module: already initialised (or, for
- * `llm-pacer/slim`, initialised before first use). Set once by `bind`, read only when a
- * `Pacer` or lower-level object is used.
- * @type {{ RawPacer: any, RawLow: any, onTrap: any, panicForTests: any }}
- */
-let glue;
-/** For `llm-pacer/slim`: has `init` run? (`undefined`: always ready.) @type {(() => boolean) | undefined} */
-let isReady;
-
-/**
- * Give the API its entry's bindings (once, when the module is loaded).
- * @param {typeof glue} bindings
- * @param {() => boolean} [ready]
- */
-export function bind(bindings, ready) {
-  glue = bindings;
-  isReady = ready;
-}
 
 /** Throw unless the Wasm module is ready (only `llm-pacer/slim` can be used too early). */
 function ensureReady(what) {

@@ -3,11 +3,11 @@
 // read (so no --allow-read); the module is ready as soon as it is imported.
 import * as wasm from "../llm_pacer_bg.wasm";
 import { __wbg_set_wasm, RawPacer, RawLow, onTrap, panicForTests } from "../llm_pacer_bg.js";
-import { bind } from "../api.js";
+import { bind } from "../binding.js";
 
 __wbg_set_wasm(wasm);
 wasm.__wbindgen_start();
 
 bind({ RawPacer, RawLow, onTrap, panicForTests });
 
-export * from "../public.js";
+export * from "../api.js";

@@ -2,8 +2,8 @@
 // ESM entry re-exports it, so `import` and `require` share one module instance). The Wasm
 // module is compiled synchronously on load.
 import * as glue from "./llm_pacer.cjs";
-import { bind } from "../api.js";
+import { bind } from "../binding.js";
 
 bind(glue);
 
-export * from "../public.js";
+export * from "../api.js";

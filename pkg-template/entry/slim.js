@@ -1,7 +1,7 @@
 // llm-pacer/slim: for callers who load the Wasm module themselves. Call `await init()` (or
 // `initSync(module)`) once before `new Pacer()`.
 import initGlue, * as glue from "./llm_pacer.js";
-import { bind } from "../api.js";
+import { bind } from "../binding.js";
 
 let ready = false;
 
@@ -24,4 +24,4 @@ export default init;
 
 bind(glue, () => ready);
 
-export * from "../public.js";
+export * from "../api.js";

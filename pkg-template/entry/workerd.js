@@ -5,10 +5,10 @@
 // Object: one instance serves both entries.
 import wasm from "../llm_pacer_do_bg.wasm";
 import { initSync, RawPacer, RawLow, onTrap, panicForTests } from "./llm_pacer_do.js";
-import { bind } from "../api.js";
+import { bind } from "../binding.js";
 
 initSync({ module: wasm });
 
 bind({ RawPacer, RawLow, onTrap, panicForTests });
 
-export * from "../public.js";
+export * from "../api.js";

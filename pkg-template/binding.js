@@ -1,0 +1,21 @@
+// The wasm-bindgen bindings of an entry's module, shared with api.js: each entry loads its
+// module, calls `bind`, and re-exports api.js (scripts/build-pkg.mjs bundles each entry).
+
+/**
+ * The bindings: already initialised (or, for `llm-pacer/slim`, initialised before first use).
+ * Set once by `bind`; api.js reads them only when a `Pacer` or lower-level object is used.
+ * @type {{ RawPacer: any, RawLow: any, onTrap: any, panicForTests: any }}
+ */
+export let glue;
+/** For `llm-pacer/slim`: has `init` run? (`undefined`: always ready.) @type {(() => boolean) | undefined} */
+export let isReady;
+
+/**
+ * Give api.js its entry's bindings (once, when the module is loaded).
+ * @param {typeof glue} bindings
+ * @param {() => boolean} [ready]
+ */
+export function bind(bindings, ready) {
+  glue = bindings;
+  isReady = ready;
+}
