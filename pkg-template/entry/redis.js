@@ -55,6 +55,11 @@ local function create(d, cap, t) c[d] = cap; l[d] = cap; a[d] = t; q[d] = cap; b
 local function take(L, A, d, t, n) advance(L, A, d, t); local v = L[d] - n; if v < -c[d] then v = -c[d] end; L[d] = v end
 local function give(L, A, d, t, n) advance(L, A, d, t); local v = L[d] + n; if v > c[d] then v = c[d] end; L[d] = v end
 local function both(f, d, t, n) f(l, a, d, t, n); f(q, b, d, t, n) end
+-- A queue is never above its bucket (core::store's cap_queue).
+local function capq(d)
+  local lv = level(l, a, d, now)
+  if level(q, b, d, now) > lv then advance(q, b, d, now); q[d] = lv end
+end
 local function valid(x) return x ~= nil and x == x and x > 0 and x < math.huge end
 local function nn(x) if x ~= nil and x >= 0 then return x end return 0 end
 local function amounts(i, o) i = nn(i); o = nn(o); return {1, i, o, i + o} end
@@ -100,8 +105,7 @@ if op == 'reserve' then
       if c[d] ~= nil then
         if kind == 'admit' then take(l, a, d, now, cost[d]) end
         if not turn then take(q, b, d, now, cost[d]) end
-        local lv = level(l, a, d, now)
-        if level(q, b, d, now) > lv then advance(q, b, d, now); q[d] = lv end
+        capq(d)
       end
     end
   end
@@ -121,8 +125,7 @@ elseif op == 'refund' then
     if c[d] ~= nil then
       if only then
         give(q, b, d, now, r[d])
-        local lv = level(l, a, d, now)
-        if level(q, b, d, now) > lv then advance(q, b, d, now); q[d] = lv end
+        capq(d)
       else
         both(give, d, now, r[d])
       end

@@ -115,6 +115,14 @@ pub struct KeyState {
     pub paused_until_ms: Ms,
 }
 
+/// A queue is never above its bucket (it is the bucket less the turns booked).
+fn cap_queue(b: &Bucket, q: &mut Bucket, now_ms: Ms) {
+    let level = b.level(now_ms);
+    if q.level(now_ms) > level {
+        q.set_level(now_ms, level);
+    }
+}
+
 fn valid_limit(l: f64) -> bool {
     l.is_finite() && l > 0.0
 }
@@ -213,12 +221,8 @@ impl KeyState {
                 if !turn {
                     q.take(now_ms, n);
                 }
-                // A turn the queue never booked (the caller's turn outlived the store's
-                // state): the queue is never above its bucket.
-                let level = b.level(now_ms);
-                if q.level(now_ms) > level {
-                    q.set_level(now_ms, level);
-                }
+                // A turn the queue never booked (the caller's turn outlived the store's state).
+                cap_queue(b, q, now_ms);
             }
         }
         answer
@@ -250,10 +254,7 @@ impl KeyState {
         for (d, &n) in reserved.iter().enumerate() {
             if let (Some(b), Some(q)) = (&self.buckets[d], &mut self.queue[d]) {
                 q.give(now_ms, n);
-                let level = b.level(now_ms);
-                if q.level(now_ms) > level {
-                    q.set_level(now_ms, level);
-                }
+                cap_queue(b, q, now_ms);
             }
         }
     }
