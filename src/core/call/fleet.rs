@@ -286,6 +286,12 @@ impl Engine {
         })
     }
 
+    /// The key's hold ends (its turn was taken, or given up): its calls may go again.
+    fn unhold(&mut self, slot: Slot) {
+        self.keys.limiter_mut(slot).set_hold(None);
+        self.scheduler.wake(slot);
+    }
+
     /// Undo the local admission of `id` (the store did not take it, or its turn is to come):
     /// the reservation given back, the concurrency slot freed, the call at its place in its
     /// key's queue again.
@@ -343,8 +349,7 @@ impl Engine {
     pub(super) fn fleet_forget(&mut self, id: Id) {
         if let Some(f) = &mut self.fleet {
             if let Some(slot) = f.end_turn(id) {
-                self.keys.limiter_mut(slot).set_hold(None);
-                self.scheduler.wake(slot);
+                self.unhold(slot);
             }
         }
     }
@@ -377,8 +382,7 @@ impl Engine {
         if let Some(Turn::At(at)) = f.turn(slot, now_ms) {
             if at > now_ms {
                 f.set_turn(slot, Some(Turn::At(now_ms)));
-                self.keys.limiter_mut(slot).set_hold(None);
-                self.scheduler.wake(slot);
+                self.unhold(slot);
             }
         }
     }
@@ -464,8 +468,7 @@ impl Engine {
         let asked = f.reserving.swap_remove(i);
         // The answer to a turn: the key's hold ends (a new turn, if any, sets it again below).
         if let Some(slot) = f.end_turn(id) {
-            self.keys.limiter_mut(slot).set_hold(None);
-            self.scheduler.wake(slot);
+            self.unhold(slot);
         }
         let Some(f) = &mut self.fleet else {
             return Vec::new();
