@@ -52,7 +52,7 @@ describe("closed gaps", () => {
 
   test("a response whose body is empty (content-length: 0) is not cloned to read usage; a JSON one is", async () => {
     let clones = 0;
-    /** @param {string} body @param {Record<string, string>} headers */
+    /** @param {string | Uint8Array} body @param {Record<string, string>} headers */
     const respond = (body, headers) => {
       const r = new Response(body, { status: 200, headers });
       r.clone = function () {
@@ -62,7 +62,8 @@ describe("closed gaps", () => {
       return r;
     };
     const replies = [
-      () => respond("", { "content-length": "0" }),
+      // Bytes, so that no content-type is set: a 2xx without one is otherwise read as JSON.
+      () => respond(new Uint8Array(0), { "content-length": "0" }),
       () => respond(JSON.stringify({ usage: { input_tokens: 3, output_tokens: 4 } }), { "content-type": "application/json" }),
     ];
     const pacer = new Pacer({ fetch: async () => replies.shift()() });
