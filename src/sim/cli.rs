@@ -4,7 +4,7 @@
 //! print, and the caller prints it (and may add the wall time, which this module cannot read).
 
 use super::{
-    compare, run as run_one, Mix, OtpmMetering, PacerKeys, PacerLimits, Rounding, Scenario,
+    compare, run as run_one, Head, Mix, OtpmMetering, PacerKeys, PacerLimits, Rounding, Scenario,
     StrategyKind, Table,
 };
 use std::fmt::Write as _;
@@ -35,6 +35,8 @@ OPTIONS:
     --skew-ms MS        the server's clock runs MS ms ahead (negative: behind; default 0)
     --rounding R        token `remaining` rounded to the thousand: nearest (default, as
                         Anthropic documents), down or up
+    --head H            a 2xx's head written before (default) or after the server settles
+                        that request's output (then its headers count the give-back)
     --latency-ms LO,HI  an admitted request answers after U[LO, HI] ms (default: time to
                         first byte + output at 80 tokens/s)
     --variant V         standard (default), or burst: latency U[2000, 8000] ms and
@@ -232,6 +234,17 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
                     other => {
                         return Err(format!(
                             "--rounding: expected `nearest`, `down` or `up`, got `{other}`"
+                        ))
+                    }
+                }
+            }
+            "--head" => {
+                s.server.head = match value::<String>(&flag, next())?.as_str() {
+                    "before" => Head::Before,
+                    "after" => Head::After,
+                    other => {
+                        return Err(format!(
+                            "--head: expected `before` or `after`, got `{other}`"
                         ))
                     }
                 }

@@ -158,14 +158,15 @@ impl fmt::Display for Scenario {
         };
         writeln!(
             f,
-            "limits:{limits} (OTPM metered by {}; token remaining rounded {}); p529 {}; \
-             latency {latency}",
+            "limits:{limits} (OTPM metered by {}; token remaining rounded {}; head {} the \
+             settlement); p529 {}; latency {latency}",
             s.metering.name(),
             match s.rounding {
                 Rounding::Nearest => "to the nearest thousand",
                 Rounding::Down => "down to the thousand",
                 Rounding::Up => "up to the thousand",
             },
+            s.head.name(),
             s.p_overloaded
         )?;
         if let Some(m) = &self.mix {

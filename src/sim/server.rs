@@ -30,7 +30,8 @@
 //! A 2xx's headers describe the buckets at completion, *before* that request's own
 //! correction (the give-back of its unused reservation, or its real-time output), as a server
 //! that writes the head before it has the final usage would; the client learns that usage from
-//! the body. Absolute times (`date`, `reset`) are in the server's clock, which may run
+//! the body. With [`Head::After`] they describe the buckets after it, as a server that settles
+//! first and then answers would. Absolute times (`date`, `reset`) are in the server's clock, which may run
 //! `clock_offset_ms` ahead of the simulation's.
 
 use super::random;
@@ -95,6 +96,27 @@ impl Rounding {
     }
 }
 
+/// When a non-streaming 2xx's head is written, relative to the request's own settlement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Head {
+    /// Before the settlement: the headers still count the whole reservation. Default.
+    #[default]
+    Before,
+    /// After it: the headers already count the give-back (or the real-time output), as a
+    /// server that settles first and then answers does (the demo's server does this).
+    After,
+}
+
+impl Head {
+    /// `before` or `after`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Head::Before => "before",
+            Head::After => "after",
+        }
+    }
+}
+
 /// The server's parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
@@ -115,6 +137,8 @@ pub struct ServerConfig {
     pub response_latency_ms: Option<(Ms, Ms)>,
     /// How token `remaining` is rounded to the thousand.
     pub rounding: Rounding,
+    /// Whether a 2xx's headers count that request's own settlement.
+    pub head: Head,
     /// A 429 or 529 answers after a uniform delay in `[lo, hi)` ms.
     pub reject_latency_ms: (Ms, Ms),
     /// The server's clock runs this many ms ahead of the simulation's (negative: behind).
@@ -140,6 +164,7 @@ impl Default for ServerConfig {
             tokens_per_s: 80.0,
             response_latency_ms: None,
             rounding: Rounding::Nearest,
+            head: Head::Before,
             reject_latency_ms: (50.0, 150.0),
             clock_offset_ms: 0.0,
         }
@@ -471,7 +496,7 @@ impl Server {
     /// The admitted request completes at `now_ms`: the 200 response, with the headers as the
     /// buckets stand now; then its output is settled (see the module docs).
     pub fn complete(&mut self, now_ms: Ms, a: &Admission) -> Response {
-        let headers = self.headers(now_ms);
+        let early = (self.config.head == Head::Before).then(|| self.headers(now_ms));
         let out = f64::from(a.output_tokens);
         for b in [&mut self.otpm, &mut self.tpm].into_iter().flatten() {
             match self.config.metering {
@@ -479,6 +504,7 @@ impl Server {
                 OtpmMetering::RealTime => b.take(now_ms, out),
             }
         }
+        let headers = early.unwrap_or_else(|| self.headers(now_ms));
         Response {
             status: 200,
             headers,
