@@ -1627,3 +1627,67 @@ fn a_window_that_is_not_a_positive_number_is_taken_as_a_minute() {
         );
     }
 }
+
+// ------------------------------------------------- the figures of a request's own answer
+
+/// OTPM 6 000, exact figures: `remaining` and the reset agree on `level` at `T0`.
+fn exact_otpm(level: f64) -> RateLimitInfo {
+    let mut info = RateLimitInfo {
+        output_tokens: dim_info(Some(6_000.0), Some(level)),
+        ..RateLimitInfo::default()
+    };
+    info.output_tokens.reset_at_ms = Some(T0 + (6_000.0 - level) * 10.0);
+    info
+}
+
+#[test]
+fn an_answer_that_lowers_the_level_keeps_its_settlement_from_giving_back_there() {
+    // A server that settles before it answers: 1 000 reserved, 200 used, and its figures
+    // already show the 800 given back (level 5 000: others took 800 meanwhile). Settling
+    // must not give those 800 back a second time.
+    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    let mut t = admit(&mut l, T0, cost(0.0, 1_000.0));
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 5_000.0);
+    l.observe_answer(T0, &exact_otpm(4_800.0), &mut t);
+    assert!(t.placed[Dim::OutputTokens as usize]);
+    assert!(close(level(&l, T0, Dim::OutputTokens), 4_800.0));
+    l.settle(T0, t, &usage(0.0, 200.0));
+    assert!(
+        close(level(&l, T0, Dim::OutputTokens), 4_800.0),
+        "not 5 600"
+    );
+    // The same figures as a stream's head (before the output): the give-back stands.
+    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    let t = admit(&mut l, T0, cost(0.0, 1_000.0));
+    l.observe(T0, &exact_otpm(4_800.0));
+    l.settle(T0, t, &usage(0.0, 200.0));
+    assert!(close(level(&l, T0, Dim::OutputTokens), 5_600.0));
+}
+
+#[test]
+fn an_answer_that_raises_the_level_counts_its_own_request_and_nothing_again() {
+    // Two requests of 1 000 in flight; the first one's answer says 5 800 (it used 200 and
+    // the server gave back 800 first). Raised to 5 800 less the other one still in flight,
+    // not less both; and its settlement gives nothing back on top.
+    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    let mut t = admit(&mut l, T0, cost(0.0, 1_000.0));
+    admit(&mut l, T0, cost(0.0, 1_000.0));
+    // A third, over its reservation by 1 000, leaves the copy well below the server.
+    let v = admit(&mut l, T0, cost(0.0, 1_000.0));
+    l.settle(T0, v, &usage(0.0, 2_000.0));
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 2_000.0);
+    l.observe_answer(T0, &exact_otpm(5_800.0), &mut t);
+    assert!(close(level(&l, T0, Dim::OutputTokens), 4_800.0));
+    l.settle(T0, t, &usage(0.0, 200.0));
+    assert!(close(level(&l, T0, Dim::OutputTokens), 4_800.0));
+}
+
+#[test]
+fn an_answer_inside_the_interval_leaves_the_settlement_as_it_was() {
+    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    let mut t = admit(&mut l, T0, cost(0.0, 1_000.0));
+    l.observe_answer(T0, &rounded_otpm(5_000.0), &mut t);
+    assert_eq!(t.placed, [false; 4]);
+    l.settle(T0, t, &usage(0.0, 200.0));
+    assert!(close(level(&l, T0, Dim::OutputTokens), 5_800.0));
+}

@@ -972,7 +972,7 @@ impl Engine {
     ) -> Verdict {
         let now_ms = self.clock(now_ms);
         let Some(&Call {
-            state: State::InFlight { ticket },
+            state: State::InFlight { mut ticket },
             slot,
             ..
         }) = self.calls.get(&id)
@@ -1016,7 +1016,12 @@ impl Engine {
             shifted = i;
             &shifted
         };
-        if self.keys.limiter_mut(slot).observe(now_ms, info) {
+        // Taken as the final answer's figures; [`Engine::on_stream`] says when they were not.
+        if self
+            .keys
+            .limiter_mut(slot)
+            .observe_answer(now_ms, info, &mut ticket)
+        {
             self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
         }
         self.fleet_observed(slot, now_ms, status, info);
@@ -1116,6 +1121,19 @@ impl Engine {
                     CallError::Network
                 })
             }
+        }
+    }
+
+    /// The delivered 2xx of `id` is a stream: its head was sent before the output, so its
+    /// figures counted the whole reservation, and its settlement gives back the unused part
+    /// everywhere ([`crate::core::limiter::Limiter::settle`]).
+    pub fn on_stream(&mut self, id: Id) {
+        if let Some(Call {
+            state: State::Delivered { ticket },
+            ..
+        }) = self.calls.get_mut(&id)
+        {
+            ticket.placed = [false; 4];
         }
     }
 
@@ -1790,5 +1808,48 @@ mod tests {
                 ("settled", "no_usage")
             ]
         );
+    }
+
+    #[test]
+    fn an_answers_own_figures_keep_its_settlement_from_giving_back_unless_it_streams() {
+        // OTPM 6 000; one call reserves 1 000 and uses 200. Its answer's figures say 4 800
+        // (exact): below our 5 000, so the level comes down to them. A non-streaming answer's
+        // figures may already count the give-back: settling leaves the level there. A stream's
+        // head came before its output: the give-back stands.
+        for stream in [false, true] {
+            let mut c = config();
+            c.limits.rpm = Some(1e9);
+            c.limits.otpm = Some(6_000.0);
+            let mut e = Engine::new(c, T0);
+            let id = e.submit(T0, req(0.0, 1_000.0)).unwrap();
+            assert_eq!(sends(&e.poll(T0)), vec![id]);
+            let mut info = none();
+            info.output_tokens = DimInfo {
+                limit: Some(6_000.0),
+                remaining: Some(4_800.0),
+                reset_at_ms: Some(T0 + 12_000.0),
+                ..DimInfo::default()
+            };
+            assert_eq!(
+                e.on_response(T0, id, 200, &info, None, 0.5),
+                Verdict::Deliver
+            );
+            if stream {
+                e.on_stream(id);
+            }
+            let usage = Usage {
+                output_tokens: 200.0,
+                ..Usage::default()
+            };
+            e.on_done(T0, id, Some(usage));
+            let otpm = e.limits(T0)[0]
+                .dims
+                .iter()
+                .find(|d| d.dim == Dim::OutputTokens)
+                .unwrap()
+                .remaining;
+            let want = if stream { 5_600.0 } else { 4_800.0 };
+            assert!((otpm - want).abs() < 1.0, "stream {stream}: {otpm}");
+        }
     }
 }

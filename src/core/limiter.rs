@@ -155,6 +155,18 @@ pub struct Ticket {
     pub headroom: [f64; 4],
     /// The transit that waste was counted for, ms ([`Limiter::set_latency`]).
     pub latency_ms: Ms,
+    /// Per dimension, in [`Dim::ALL`] order: its own answer's figures placed this bucket's
+    /// level (moved it to the server's; [`Limiter::observe_answer`]), so settling gives
+    /// nothing back there.
+    pub placed: [bool; 4],
+}
+
+impl Ticket {
+    /// What it reserved in `dim`.
+    pub fn amount(&self, dim: Dim) -> f64 {
+        let (input, output) = (self.input, self.output);
+        Cost { input, output }.amount(dim)
+    }
 }
 
 /// Real usage, as the response reports it. Invalid values (negative, NaN, absurd) must be
@@ -566,6 +578,7 @@ impl Limiter {
                     })
                 }),
                 latency_ms: self.latency_ms,
+                placed: [false; 4],
             }),
             Some(dim) => Decision::Wait {
                 until_ms: until,
@@ -697,14 +710,8 @@ impl Limiter {
         for dim in Dim::ALL {
             if let Some(slot) = self.slots[dim as usize].as_mut() {
                 if slot.covers(ticket.serial) {
-                    let n = match dim {
-                        Dim::Requests => 1.0,
-                        Dim::InputTokens => ticket.input,
-                        Dim::OutputTokens => ticket.output,
-                        Dim::Tokens => ticket.input + ticket.output,
-                    };
                     let w = slot.bucket.window_ms();
-                    slot.share.released(now, n, w);
+                    slot.share.released(now, ticket.amount(dim), w);
                 }
             }
         }
@@ -747,6 +754,12 @@ impl Limiter {
     ///
     /// A bucket learned from headers after the ticket was admitted is left alone: the request
     /// reserved nothing there, and the server's figures that created it already counted it.
+    ///
+    /// A bucket whose level the request's own response placed ([`Ticket::placed`]) gets
+    /// nothing back: those figures may already count the give-back (a server that settles
+    /// before it writes the head), and giving it again would leave the copy above the server.
+    /// If they did not, the copy is low by the unused part until the next figures raise it:
+    /// a cautious error, never a 429.
     pub fn settle(&mut self, now_ms: Ms, ticket: Ticket, usage: &Usage) {
         let now = self.tick(now_ms);
         let Some(usage) = usage.sanitized() else {
@@ -754,16 +767,19 @@ impl Limiter {
         };
         let input = usage.metered_input();
         let output = usage.output_tokens;
-        let at = ticket.serial;
         self.release(now, &ticket);
-        self.adjust(Dim::InputTokens, now, at, input - ticket.input);
-        self.adjust(Dim::OutputTokens, now, at, output - ticket.output);
-        self.adjust(
-            Dim::Tokens,
-            now,
-            at,
-            (input + output) - (ticket.input + ticket.output),
-        );
+        for (dim, delta) in [
+            (Dim::InputTokens, input - ticket.input),
+            (Dim::OutputTokens, output - ticket.output),
+            (
+                Dim::Tokens,
+                (input + output) - (ticket.input + ticket.output),
+            ),
+        ] {
+            if delta > 0.0 || !ticket.placed[dim as usize] {
+                self.adjust(dim, now, ticket.serial, delta);
+            }
+        }
     }
 
     /// The request was not processed (the server refused it): give back its tokens. The
@@ -827,15 +843,54 @@ impl Limiter {
     /// `retry_after_ms` is not the limiter's business: the caller turns it into
     /// [`Limiter::pause_until`].
     pub fn observe(&mut self, now_ms: Ms, info: &RateLimitInfo) -> bool {
+        self.observe_dims(now_ms, info, None).0
+    }
+
+    /// [`Limiter::observe`] for the figures of the final answer to `ticket`'s request, sent
+    /// when the server has its usage (a non-streaming 2xx). Those figures count the request:
+    /// a copy raised to them keeps only the *other* reservations in flight off. Marks in the
+    /// ticket the buckets whose level they placed, which its settlement then leaves there
+    /// ([`Limiter::settle`]). A stream's head comes before its output: the engine clears the
+    /// marks ([`crate::core::call::Engine::on_stream`]).
+    pub fn observe_answer(
+        &mut self,
+        now_ms: Ms,
+        info: &RateLimitInfo,
+        ticket: &mut Ticket,
+    ) -> bool {
+        let (changed, placed) = self.observe_dims(now_ms, info, Some(ticket));
+        for dim in Dim::ALL {
+            let covered = self.slot(dim).is_some_and(|s| s.covers(ticket.serial));
+            ticket.placed[dim as usize] = placed[dim as usize] && covered;
+        }
+        changed
+    }
+
+    /// Whether the limits changed, and which buckets' levels the figures placed. `answer`: the
+    /// ticket of the request these figures answer, which they count.
+    fn observe_dims(
+        &mut self,
+        now_ms: Ms,
+        info: &RateLimitInfo,
+        answer: Option<&Ticket>,
+    ) -> (bool, [bool; 4]) {
         let now = self.tick(now_ms);
         // A response came: the opening probe (if any) is answered.
         self.probe = None;
         let mut changed = false;
-        changed |= self.observe_dim(now, Dim::Requests, &info.requests);
-        changed |= self.observe_dim(now, Dim::InputTokens, &info.input_tokens);
-        changed |= self.observe_dim(now, Dim::OutputTokens, &info.output_tokens);
-        if let Some(tokens) = info.combined_tokens() {
-            changed |= self.observe_dim(now, Dim::Tokens, tokens);
+        let mut placed = [false; 4];
+        for (dim, d) in [
+            (Dim::Requests, Some(&info.requests)),
+            (Dim::InputTokens, Some(&info.input_tokens)),
+            (Dim::OutputTokens, Some(&info.output_tokens)),
+            (Dim::Tokens, info.combined_tokens()),
+        ] {
+            let Some(d) = d else { continue };
+            let covered = |t: &&Ticket| self.slot(dim).is_some_and(|s| s.covers(t.serial));
+            let own = answer.filter(covered).map_or(0.0, |t| t.amount(dim));
+            let (c, p) = self.observe_dim(now, dim, d, own);
+            changed |= c;
+            placed[dim as usize] = p;
         }
         // A response came: the blind start of a bucket it said nothing about ends too (the
         // server does not report it, so there is nothing to share it by).
@@ -845,10 +900,12 @@ impl Limiter {
                 slot.apply_share(now, slot.share.share());
             }
         }
-        changed
+        (changed, placed)
     }
 
-    fn observe_dim(&mut self, now: Ms, dim: Dim, info: &DimInfo) -> bool {
+    /// One dimension's figures: whether its limit changed, and whether they placed its level.
+    /// `own`: the reservation in flight of the request they answer (counted in them).
+    fn observe_dim(&mut self, now: Ms, dim: Dim, info: &DimInfo, own: f64) -> (bool, bool) {
         let limit = info.limit.filter(|l| l.is_finite() && *l > 0.0);
         let window = info
             .window_ms
@@ -859,7 +916,7 @@ impl Limiter {
         let admissions = self.admissions;
         let entry = &mut self.slots[dim as usize];
         let slot = match (entry.as_mut(), limit) {
-            (None, None) => return false,
+            (None, None) => return (false, false),
             (None, Some(l)) => {
                 changed = true;
                 entry.insert(Slot {
@@ -934,7 +991,8 @@ impl Limiter {
                 None => true,
                 Some(c) => limit.is_some_and(|l| l <= c),
             };
-            let floor = lo.min(figure) - slot.share.inflight(now, window);
+            // The figures answering a request count it: it is not in flight for them.
+            let floor = lo.min(figure) - non_negative(slot.share.inflight(now, window) - own);
             let target = if learned || level > hi {
                 figure
             } else if level < floor && raisable {
@@ -963,8 +1021,9 @@ impl Limiter {
                 slot.transit_back = 0.0;
             }
             slot.bucket.set_level(now, target);
+            return (changed, !learned && target != level);
         }
-        changed
+        (changed, false)
     }
 
     /// Hold every request until `until_ms` (a later pause wins; an earlier one is ignored, and

@@ -193,6 +193,7 @@ fn ticket(input: f64, output: f64, serial: f64) -> Ticket {
         serial: serial as u64,
         headroom: [f64::INFINITY; 4], // `arrived` is not exposed: no transit to count
         latency_ms: 0.0,
+        placed: [false; 4],
     }
 }
 

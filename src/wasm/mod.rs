@@ -1253,6 +1253,9 @@ impl State {
             None
         };
         call.delivered = true;
+        if kind == Some(UsageKind::Sse) {
+            self.engine.on_stream(id);
+        }
         fx.push(Effect::Resolve {
             resolve: call.resolve.clone(),
             response,
