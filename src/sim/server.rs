@@ -40,7 +40,6 @@ use crate::core::bucket::Bucket;
 use crate::core::limiter::{Dim, Limits};
 use crate::core::Ms;
 use fastrand::Rng;
-use std::time::{Duration, UNIX_EPOCH};
 
 /// How the server meters output tokens against OTPM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -326,13 +325,70 @@ fn dim_key(dim: Dim) -> &'static str {
 /// RFC 3339 (whole seconds, UTC) of an epoch-ms time rounded up to the next whole second.
 pub fn rfc3339_ceil(epoch_ms: Ms) -> String {
     let secs = (epoch_ms / 1_000.0).ceil().max(0.0) as u64;
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+    let c = Civil::of(secs);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
 }
 
 /// The HTTP-date of an epoch-ms time (whole seconds, rounded down, as a clock shows it).
 pub fn http_date(epoch_ms: Ms) -> String {
     let secs = (epoch_ms / 1_000.0).floor().max(0.0) as u64;
-    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
+    let c = Civil::of(secs);
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[c.weekday],
+        c.day,
+        MONTHS[c.month - 1],
+        c.year,
+        c.hour,
+        c.minute,
+        c.second
+    )
+}
+
+/// A UTC calendar time, from epoch seconds.
+struct Civil {
+    year: u64,
+    month: usize,
+    day: u64,
+    hour: u64,
+    minute: u64,
+    second: u64,
+    /// Monday = 0.
+    weekday: usize,
+}
+
+impl Civil {
+    fn of(secs: u64) -> Civil {
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        // H. Hinnant's civil_from_days, for days since 1970 (never negative here), counted
+        // in 400-year eras from 0000-03-01.
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let doe = z % 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + u64::from(month <= 2);
+        Civil {
+            year,
+            month: month as usize,
+            day,
+            hour: rem / 3_600,
+            minute: rem % 3_600 / 60,
+            second: rem % 60,
+            // 1970-01-01 was a Thursday.
+            weekday: ((days + 3) % 7) as usize,
+        }
+    }
 }
 
 /// Anthropic's rounding of token counts: to the nearest thousand, never below 0.
@@ -565,6 +621,24 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_written_as_httpdate_and_humantime_write_them() {
+        use std::time::{Duration, UNIX_EPOCH};
+        // Every day boundary and a spread of times from 1970 to past 2100 (not a leap year).
+        let mut secs: Vec<u64> = (0..80_000u64).map(|k| k * 53_731).collect();
+        secs.extend([0, 86_399, 951_782_400, 4_107_542_399, 4_107_542_400]);
+        for s in secs {
+            let t = UNIX_EPOCH + Duration::from_secs(s);
+            let ms = s as f64 * 1_000.0;
+            assert_eq!(http_date(ms), httpdate::fmt_http_date(t), "{s}");
+            assert_eq!(
+                rfc3339_ceil(ms),
+                humantime::format_rfc3339_seconds(t).to_string(),
+                "{s}"
+            );
+        }
+    }
 
     const T0: Ms = 1_767_225_600_000.0; // 2026-01-01T00:00:00Z
 

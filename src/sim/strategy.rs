@@ -189,9 +189,7 @@ fn sdk_retry_after(resp: &Response, now_ms: Ms) -> Option<Ms> {
     if let Ok(s) = v.parse::<f64>() {
         return Some(s * 1_000.0);
     }
-    let t = httpdate::parse_http_date(v).ok()?;
-    let ms = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as f64;
-    Some(ms - now_ms)
+    Some(crate::core::time::parse_http_date(v)? - now_ms)
 }
 
 /// "Naive backoff" and "SDK default": a pool of `concurrency` slots, each holding one request
