@@ -256,7 +256,8 @@ function readOptions(options, top = "") {
   if (retry) {
     checkKeys(retry, OPTIONS["retry."], "retry.");
     n[5] = num(retry, "maxRetries", "retry.maxRetries");
-    if (n[5] !== undefined && !integer(n[5], 0, 100)) throw optionError(0, "retry.maxRetries", "an integer from 0 to 100");
+    if (n[5] !== undefined && !integer(n[5], 0, 100))
+      throw optionError(0, "retry.maxRetries", "an integer from 0 to 100");
     n[6] = num(retry, "initialDelayMs", "retry.initialDelayMs");
     n[7] = num(retry, "maxDelayMs", "retry.maxDelayMs");
     n[8] = num(retry, "multiplier", "retry.multiplier");
@@ -274,7 +275,8 @@ function readOptions(options, top = "") {
       for (let i = 0; i < list.length; i++) {
         const s = list[i];
         if (typeof s != "number") throw optionError(1, "retry.retryOn", STATUSES);
-        if (!integer(s, 400, 599)) throw optionError(0, "retry.retryOn", "a list of HTTP error statuses (integers from 400 to 599)");
+        if (!integer(s, 400, 599))
+          throw optionError(0, "retry.retryOn", "a list of HTTP error statuses (integers from 400 to 599)");
         n.push(s);
       }
     }
@@ -401,7 +403,8 @@ function sdkRetry(input, init) {
 /** One line per event for the `debug` option: what happened, never a URL, header, body or key. */
 function logEvent(e) {
   let line = `llm-pacer: ${e.id ? `#${e.id} ` : ""}${e.type} ${e.reason}`;
-  for (const k of ["attempt", "status", "delayMs", "latencyMs", "model"]) if (e[k] !== undefined) line += ` ${k}=${e[k]}`;
+  for (const k of ["attempt", "status", "delayMs", "latencyMs", "model"])
+    if (e[k] !== undefined) line += ` ${k}=${e[k]}`;
   if (e.usage) line += ` usage=${e.usage.inputTokens}in/${e.usage.outputTokens}out`;
   if (e.message) line += ` ${e.message}`;
   (globalThis.process?.stderr ? console.error : console.debug)(line);
@@ -602,7 +605,12 @@ class Limiter {
     const { limits, preset, outputReservation } = o == null || typeof o != "object" ? {} : o;
     const numbers = readOptions(o == null || typeof o == "object" ? { limits, preset, outputReservation } : o)[0];
     // A whole tier (index 10000 and up: src/wasm/options.rs) names several classes; a Limiter is one key's.
-    if (numbers[4] >= 1e4) throw optionError(0, "preset", 'one model class\'s preset, such as "anthropic:tier-1:sonnet" (a Limiter holds one limit key)');
+    if (numbers[4] >= 1e4)
+      throw optionError(
+        0,
+        "preset",
+        'one model class\'s preset, such as "anthropic:tier-1:sonnet" (a Limiter holds one limit key)',
+      );
     live();
     this.#raw = new glue.RawLow(2, numbers, latency);
   }
@@ -645,7 +653,8 @@ class Limiter {
     const r = {};
     DIMS.forEach((d, i) => {
       const [limit, remaining, resetAt, source] = read(this.#raw, 4 * i, 4);
-      if (!Number.isNaN(limit)) r[d] = { limit, remaining, resetAt, source: ["configured", "headers", "configured+headers"][source] };
+      if (!Number.isNaN(limit))
+        r[d] = { limit, remaining, resetAt, source: ["configured", "headers", "configured+headers"][source] };
     });
     return r;
   }
@@ -717,7 +726,17 @@ function classify(status, headers, body, now = Date.now()) {
   const hint = low().op(10, 0, 0);
   const r = {
     action: kind ? (kind < 4 ? "retry" : "fail") : "success",
-    reason: [undefined, "rate_limited", "overloaded", undefined, undefined, "should_retry_false", "spend_limit", "insufficient_quota"][kind] ?? `status_${status}`,
+    reason:
+      [
+        undefined,
+        "rate_limited",
+        "overloaded",
+        undefined,
+        undefined,
+        "should_retry_false",
+        "spend_limit",
+        "insufficient_quota",
+      ][kind] ?? `status_${status}`,
   };
   if (kind && kind < 4 && !Number.isNaN(hint)) r.retryAfterMs = hint;
   return r;

@@ -20,7 +20,11 @@ export function storeFace(entry, call, enc) {
     async reserve(key, request) {
       const l = request.limits ?? {};
       const turn = request.turn === true ? 1 : 0;
-      const r = await call("reserve", key, [l.rpm, l.itpm, l.otpm, l.tpm, request.input, request.output, turn].map(enc));
+      const r = await call(
+        "reserve",
+        key,
+        [l.rpm, l.itpm, l.otpm, l.tpm, request.input, request.output, turn].map(enc),
+      );
       if (r.kind === "admit") return { admit: true, ...reply(r) };
       if (r.kind === "never") return { admit: false, never: DIMS[r.dim - 1], ...reply(r) };
       return { admit: false, waitMs: r.waitMs, blocker: r.dim === 0 ? "paused" : DIMS[r.dim - 1], ...reply(r) };

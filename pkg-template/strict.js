@@ -9,7 +9,9 @@ export function checkKeys(o, known, path) {
     const near = closest(k, names);
     throw new TypeError(
       `llm-pacer: unknown option "${path}${k}"; ` +
-        (near ? `did you mean "${path}${near}"?` : `the options here are ${names.map((n) => `"${path}${n}"`).join(", ")}`),
+        (near
+          ? `did you mean "${path}${near}"?`
+          : `the options here are ${names.map((n) => `"${path}${n}"`).join(", ")}`),
     );
   }
 }
@@ -17,7 +19,8 @@ export function checkKeys(o, known, path) {
 /** The name in `names` nearest `k` (edit distance, case ignored), if near enough to be a typo. */
 function closest(k, names) {
   const a = k.toLowerCase();
-  let best, bestD = Infinity;
+  let best,
+    bestD = Infinity;
   for (const name of names) {
     const b = name.toLowerCase();
     let prev = Array.from({ length: b.length + 1 }, (_, j) => j);

@@ -114,13 +114,27 @@ const files = (dir) =>
     .map((e) => path.join(e.parentPath ?? e.path, e.name))
     .sort();
 const stampHash = createHash("sha256");
-for (const f of [raw, rawSim, rawDo, "Cargo.toml", "README.md", "scripts/build-pkg.mjs", wasmOpt, "node_modules/esbuild/package.json", ...files("pkg-template")]) {
+for (const f of [
+  raw,
+  rawSim,
+  rawDo,
+  "Cargo.toml",
+  "README.md",
+  "scripts/build-pkg.mjs",
+  wasmOpt,
+  "node_modules/esbuild/package.json",
+  ...files("pkg-template"),
+]) {
   stampHash.update(f).update(fs.readFileSync(f));
 }
 stampHash.update(have);
 const stamp = stampHash.digest("hex");
 
-if (fs.existsSync(`${work}/stamp`) && fs.readFileSync(`${work}/stamp`, "utf8") === stamp && fs.existsSync("pkg/package.json")) {
+if (
+  fs.existsSync(`${work}/stamp`) &&
+  fs.readFileSync(`${work}/stamp`, "utf8") === stamp &&
+  fs.existsSync("pkg/package.json")
+) {
   log("pkg/ is up to date");
 } else {
   await build();
@@ -145,7 +159,15 @@ async function build() {
   fs.mkdirSync(work, { recursive: true });
   const flags = ["--remove-name-section", "--remove-producers-section"];
   const bindgen = (target, input, outDir, outName) =>
-    run("wasm-bindgen", ["--target", target, "--out-dir", `${work}/${outDir}`, ...(outName ? ["--out-name", outName] : []), ...flags, input]);
+    run("wasm-bindgen", [
+      "--target",
+      target,
+      "--out-dir",
+      `${work}/${outDir}`,
+      ...(outName ? ["--out-name", outName] : []),
+      ...flags,
+      input,
+    ]);
   bindgen("web", raw, "web");
   bindgen("nodejs", raw, "node");
   bindgen("bundler", raw, "bundler");
@@ -159,7 +181,19 @@ async function build() {
   // less), and --low-memory-unused (Rust's wasm32 layout puts the stack first, from 1 MB down,
   // so the low 1 KB is never addressed; loads and stores fold constant offsets: 0.2 KB less).
   const opt = (input, output) =>
-    run(wasmOpt, ["--low-memory-unused", "--generate-global-effects", "--flatten", "--rereloop", "-Oz", "-Oz", "--converge", "--strip-target-features", input, "-o", output]);
+    run(wasmOpt, [
+      "--low-memory-unused",
+      "--generate-global-effects",
+      "--flatten",
+      "--rereloop",
+      "-Oz",
+      "-Oz",
+      "--converge",
+      "--strip-target-features",
+      input,
+      "-o",
+      output,
+    ]);
   opt(`${work}/web/llm_pacer_bg.wasm`, `${work}/llm_pacer_bg.wasm`);
   // The workerd entries' module, named apart from the main one.
   bindgen("web", rawDo, "do-web", "llm_pacer_do");
@@ -167,13 +201,18 @@ async function build() {
   // The simulator's module: web and nodejs glue around one .wasm, named apart from the main one.
   bindgen("web", rawSim, "sim-web", "llm_pacer_sim");
   bindgen("nodejs", rawSim, "sim-nodejs", "llm_pacer_sim");
-  if (!fs.readFileSync(`${work}/sim-web/llm_pacer_sim_bg.wasm`).equals(fs.readFileSync(`${work}/sim-nodejs/llm_pacer_sim_bg.wasm`))) {
+  if (
+    !fs
+      .readFileSync(`${work}/sim-web/llm_pacer_sim_bg.wasm`)
+      .equals(fs.readFileSync(`${work}/sim-nodejs/llm_pacer_sim_bg.wasm`))
+  ) {
     die("the web and nodejs targets produced different simulator .wasm files; the package ships one");
   }
   opt(`${work}/sim-web/llm_pacer_sim_bg.wasm`, `${work}/llm_pacer_sim_bg.wasm`);
 
   const out = `${work}/pkg`;
-  for (const d of ["web", "node", "deno", "simulate", "opentelemetry", "redis"]) fs.mkdirSync(`${out}/${d}`, { recursive: true });
+  for (const d of ["web", "node", "deno", "simulate", "opentelemetry", "redis"])
+    fs.mkdirSync(`${out}/${d}`, { recursive: true });
   // Next to their glue, which finds them there (the web glue's fallback URL, the nodejs glue's
   // `${__dirname}`); the entries name them explicitly too (bundlers emit them as assets).
   fs.copyFileSync(`${work}/llm_pacer_sim_bg.wasm`, `${out}/simulate/llm_pacer_sim_bg.wasm`);
@@ -193,12 +232,31 @@ async function build() {
     if (!text.includes(find)) die(`${from} does not contain ${find} (wasm-bindgen output changed?)`);
     fs.writeFileSync(to, text.replace(find, replace));
   };
-  repoint(`${work}/web/llm_pacer.js`, `${out}/web/llm_pacer.js`, "new URL('llm_pacer_bg.wasm', import.meta.url)", "new URL('../llm_pacer_bg.wasm', import.meta.url)");
-  repoint(`${work}/do-web/llm_pacer_do.js`, `${out}/web/llm_pacer_do.js`, "new URL('llm_pacer_do_bg.wasm', import.meta.url)", "new URL('../llm_pacer_do_bg.wasm', import.meta.url)");
+  repoint(
+    `${work}/web/llm_pacer.js`,
+    `${out}/web/llm_pacer.js`,
+    "new URL('llm_pacer_bg.wasm', import.meta.url)",
+    "new URL('../llm_pacer_bg.wasm', import.meta.url)",
+  );
+  repoint(
+    `${work}/do-web/llm_pacer_do.js`,
+    `${out}/web/llm_pacer_do.js`,
+    "new URL('llm_pacer_do_bg.wasm', import.meta.url)",
+    "new URL('../llm_pacer_do_bg.wasm', import.meta.url)",
+  );
   // biome-ignore lint/suspicious/noTemplateCurlyInString: the glue's own template literal, as text
-  repoint(`${work}/node/llm_pacer.js`, `${out}/node/llm_pacer.cjs`, "`${__dirname}/llm_pacer_bg.wasm`", "`${__dirname}/../llm_pacer_bg.wasm`");
+  repoint(
+    `${work}/node/llm_pacer.js`,
+    `${out}/node/llm_pacer.cjs`,
+    "`${__dirname}/llm_pacer_bg.wasm`",
+    "`${__dirname}/../llm_pacer_bg.wasm`",
+  );
   // Short import names (2.5 KB gzipped less per module).
-  shorten(`${out}/llm_pacer_bg.wasm`, [`${out}/web/llm_pacer.js`, `${out}/node/llm_pacer.cjs`, `${out}/llm_pacer_bg.js`]);
+  shorten(`${out}/llm_pacer_bg.wasm`, [
+    `${out}/web/llm_pacer.js`,
+    `${out}/node/llm_pacer.cjs`,
+    `${out}/llm_pacer_bg.js`,
+  ]);
   shorten(`${out}/llm_pacer_do_bg.wasm`, [`${out}/web/llm_pacer_do.js`]);
 
   // The entries, bundled: each is one file with the shared sources it imports; the glue, the
@@ -206,10 +264,13 @@ async function build() {
   const external = {
     name: "external",
     setup(b) {
-      b.onResolve({ filter: /(llm_pacer[a-z_]*\.(js|cjs|wasm)|index\.cjs)$|^cloudflare:|^node:|^@opentelemetry\// }, (a) => ({
-        path: a.path,
-        external: true,
-      }));
+      b.onResolve(
+        { filter: /(llm_pacer[a-z_]*\.(js|cjs|wasm)|index\.cjs)$|^cloudflare:|^node:|^@opentelemetry\// },
+        (a) => ({
+          path: a.path,
+          external: true,
+        }),
+      );
     },
   };
   const entries = [
@@ -249,7 +310,14 @@ async function build() {
     });
   }
   // The generated glue, minified file by file (its names nobody sees).
-  for (const f of [`${out}/web/llm_pacer.js`, `${out}/web/llm_pacer_do.js`, `${out}/llm_pacer_bg.js`, `${out}/node/llm_pacer.cjs`, `${out}/simulate/llm_pacer_sim.js`, `${out}/simulate/llm_pacer_sim.cjs`]) {
+  for (const f of [
+    `${out}/web/llm_pacer.js`,
+    `${out}/web/llm_pacer_do.js`,
+    `${out}/llm_pacer_bg.js`,
+    `${out}/node/llm_pacer.cjs`,
+    `${out}/simulate/llm_pacer_sim.js`,
+    `${out}/simulate/llm_pacer_sim.cjs`,
+  ]) {
     const r = await esbuild.transform(fs.readFileSync(f, "utf8"), {
       minify: true,
       legalComments: "none",
@@ -281,7 +349,8 @@ async function build() {
   fs.cpSync("pkg-template/bin", `${out}/bin`, { recursive: true }); // the `llm-pacer` command
   fs.chmodSync(`${out}/bin/llm-pacer.mjs`, 0o755);
   readme("pkg-template/README.md", "README.md", `${out}/README.md`);
-  const version = fs.readFileSync("Cargo.toml", "utf8").match(/^version = "([^"]+)"/m)?.[1] ?? die("no version in Cargo.toml");
+  const version =
+    fs.readFileSync("Cargo.toml", "utf8").match(/^version = "([^"]+)"/m)?.[1] ?? die("no version in Cargo.toml");
   const manifest = JSON.parse(fs.readFileSync("pkg-template/package.json", "utf8"));
   manifest.version = version;
   fs.writeFileSync(`${out}/package.json`, `${JSON.stringify(manifest, null, 2)}\n`);
@@ -408,8 +477,14 @@ function printSizes() {
     ["bun (web/bun.js + glue)", ["llm_pacer_bg.wasm", "web/bun.js", "web/llm_pacer.js"]],
     ["node require (index.cjs + glue)", ["llm_pacer_bg.wasm", "node/index.cjs", "node/llm_pacer.cjs"]],
     ["node import (+ index.mjs)", ["llm_pacer_bg.wasm", "node/index.mjs", "node/index.cjs", "node/llm_pacer.cjs"]],
-    ["llm-pacer/simulate (default)", ["simulate/llm_pacer_sim_bg.wasm", "simulate/index.js", "simulate/llm_pacer_sim.js"]],
-    ["llm-pacer/simulate (node import)", ["simulate/llm_pacer_sim_bg.wasm", "simulate/index.mjs", "simulate/index.cjs", "simulate/llm_pacer_sim.cjs"]],
+    [
+      "llm-pacer/simulate (default)",
+      ["simulate/llm_pacer_sim_bg.wasm", "simulate/index.js", "simulate/llm_pacer_sim.js"],
+    ],
+    [
+      "llm-pacer/simulate (node import)",
+      ["simulate/llm_pacer_sim_bg.wasm", "simulate/index.mjs", "simulate/index.cjs", "simulate/llm_pacer_sim.cjs"],
+    ],
     ["llm-pacer/opentelemetry (no wasm)", ["opentelemetry/index.js"]],
     ["llm-pacer/cloudflare (+ glue)", ["llm_pacer_do_bg.wasm", "web/cloudflare.js", "web/llm_pacer_do.js"]],
     ["llm-pacer/redis (no wasm)", ["redis/index.js"]],
@@ -417,6 +492,12 @@ function printSizes() {
   const line = (a, b, c) => `${a.padEnd(34)} ${String(b).padStart(8)} ${String(c).padStart(9)}`;
   console.log(`\n${line("what one entry loads", "bytes", "gzipped")}`);
   for (const [label, fs_] of rows) {
-    console.log(line(label, fs_.reduce((n, f) => n + size(f), 0), fs_.reduce((n, f) => n + gz(f), 0)));
+    console.log(
+      line(
+        label,
+        fs_.reduce((n, f) => n + size(f), 0),
+        fs_.reduce((n, f) => n + gz(f), 0),
+      ),
+    );
   }
 }

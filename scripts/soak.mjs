@@ -28,20 +28,31 @@ if (!(Number.isInteger(requests) && requests > 0) || !Number.isInteger(seed)) {
   console.error("usage: node scripts/soak.mjs [--requests N] [--seed S] [--json]");
   process.exit(2);
 }
-if (!json) console.log(`soak: seed ${seed}, ${requests} requests (rerun: node scripts/soak.mjs --requests ${requests} --seed ${seed})`);
+if (!json)
+  console.log(
+    `soak: seed ${seed}, ${requests} requests (rerun: node scripts/soak.mjs --requests ${requests} --seed ${seed})`,
+  );
 const s = await runSoak({ requests, seed, boundMs: Math.max(60_000, requests * 20) });
 const v = violations(s);
 if (json) {
   console.log(JSON.stringify({ ...s, violations: v }));
 } else {
   const mb = (b) => `${(b / 2 ** 20).toFixed(1)} MB`;
-  const mem = (m) => (m ? `heap ${mb(m.heapUsed)}, rss ${mb(m.rss)}, wasm ${m.wasm === null ? "n/a" : mb(m.wasm)}` : "n/a");
-  console.log(`requests ${s.requests}, settled ${s.settled}, lost ${s.lost}, settled twice ${s.settledTwice}, duration ${(s.durationMs / 1000).toFixed(1)} s`);
+  const mem = (m) =>
+    m ? `heap ${mb(m.heapUsed)}, rss ${mb(m.rss)}, wasm ${m.wasm === null ? "n/a" : mb(m.wasm)}` : "n/a";
+  console.log(
+    `requests ${s.requests}, settled ${s.settled}, lost ${s.lost}, settled twice ${s.settledTwice}, duration ${(s.durationMs / 1000).toFixed(1)} s`,
+  );
   console.log("by outcome:");
-  for (const [k, n] of Object.entries(s.outcomes).sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(7)}  ${k}`);
+  for (const [k, n] of Object.entries(s.outcomes).sort((a, b) => b[1] - a[1]))
+    console.log(`  ${String(n).padStart(7)}  ${k}`);
   const st = s.stats;
-  console.log(`stats(): attempts ${st.attempts}, retries ${st.retries}, rateLimited ${st.rateLimited}, overloaded ${st.overloaded}, serverErrors ${st.serverErrors}, networkErrors ${st.networkErrors}, waitMs ${Math.round(st.waitMs)}, queued ${st.queued}, inFlight ${st.inFlight}`);
-  console.log(`server (enforcing its limits): requests ${s.mock.requests}, admitted ${s.mock.admitted}, bucket 429s ${s.mock.limited}, injected faults ${s.mock.faults}, client aborts ${s.mock.aborted}`);
+  console.log(
+    `stats(): attempts ${st.attempts}, retries ${st.retries}, rateLimited ${st.rateLimited}, overloaded ${st.overloaded}, serverErrors ${st.serverErrors}, networkErrors ${st.networkErrors}, waitMs ${Math.round(st.waitMs)}, queued ${st.queued}, inFlight ${st.inFlight}`,
+  );
+  console.log(
+    `server (enforcing its limits): requests ${s.mock.requests}, admitted ${s.mock.admitted}, bucket 429s ${s.mock.limited}, injected faults ${s.mock.faults}, client aborts ${s.mock.aborted}`,
+  );
   console.log(`wire: fetch calls ${s.wire.calls}, aborted in transit ${s.wire.aborted}, failed ${s.wire.failed}`);
   console.log(`memory: before ${mem(s.memory.before)}; at 1/4 ${mem(s.memory.quarter)}; end ${mem(s.memory.after)}`);
   console.log(v.length ? `FAIL (${v.length}):\n  ${v.join("\n  ")}` : "PASS: nothing lost, every rule held");

@@ -15,8 +15,8 @@ cargo clippy --all-targets -- -D warnings
 cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 cargo clippy --lib --target wasm32-unknown-unknown --features durable-object -- -D warnings
 
-step "biome lint (the JavaScript: package, tests, page, scripts)"
-npx --no-install biome lint
+step "biome ci: lint and format (the JavaScript: package, tests, page, scripts)"
+npx --no-install biome ci
 
 step "cargo test (core, simulator, property tests, doc tests)"
 cargo test

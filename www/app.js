@@ -55,7 +55,12 @@ function h(tag, props = {}, ...children) {
 function presetGroups(presets) {
   const groups = new Map();
   for (const p of presets) {
-    const scheme = p.provider === "anthropic" ? (p.tier.startsWith("tier-") ? "Anthropic, tiers 1-4 (earlier)" : "Anthropic, current tiers") : "OpenAI";
+    const scheme =
+      p.provider === "anthropic"
+        ? p.tier.startsWith("tier-")
+          ? "Anthropic, tiers 1-4 (earlier)"
+          : "Anthropic, current tiers"
+        : "OpenAI";
     if (!groups.has(scheme)) groups.set(scheme, []);
     groups.get(scheme).push(p);
   }
@@ -122,7 +127,12 @@ function renderTable(reports) {
   body.replaceChildren(
     ...reports.flatMap((r) => {
       const style = STYLE[r.strategy] ?? {};
-      const name = h("th", { scope: "row", title: DESCRIBE[r.strategy] ?? "" }, h("span", { class: "swatch", style: `color:${style.color}` }), r.strategy);
+      const name = h(
+        "th",
+        { scope: "row", title: DESCRIBE[r.strategy] ?? "" },
+        h("span", { class: "swatch", style: `color:${style.color}` }),
+        r.strategy,
+      );
       const cells = [
         secs(r.makespanMs) + (r.truncated ? " (stopped)" : ""),
         secs(r.lowerBoundMs),
@@ -134,22 +144,41 @@ function renderTable(reports) {
         secs(r.latencyP50Ms),
         secs(r.latencyP99Ms),
       ];
-      const row = h("tr", { class: r.failures > 0 ? "gave-up" : "", "data-strategy": r.strategy }, name, ...cells.map((c) => h("td", {}, c)));
+      const row = h(
+        "tr",
+        { class: r.failures > 0 ? "gave-up" : "", "data-strategy": r.strategy },
+        name,
+        ...cells.map((c) => h("td", {}, c)),
+      );
       // With two model classes: a row per class (its makespan against its own lower bound).
       const classRows = (r.classes ?? []).map((c) =>
         h(
           "tr",
           { class: "class-row", "data-class": c.name },
           h("th", { scope: "row" }, `· ${c.name}`),
-          ...[secs(c.makespanMs), secs(c.lowerBoundMs), c.ratio === null ? "-" : c.ratio.toFixed(3), String(c.rateLimited), "", "", "", "", ""].map((x) => h("td", {}, x)),
+          ...[
+            secs(c.makespanMs),
+            secs(c.lowerBoundMs),
+            c.ratio === null ? "-" : c.ratio.toFixed(3),
+            String(c.rateLimited),
+            "",
+            "",
+            "",
+            "",
+            "",
+          ].map((x) => h("td", {}, x)),
         ),
       );
       return [row, ...classRows];
     }),
   );
   const note = [];
-  if (reports.some((r) => r.failures > 0)) note.push("Failures are requests given up on: a strategy that gives up finishes sooner, so its makespan and ratio do not compare.");
-  if (reports.some((r) => r.truncated)) note.push("(stopped): the run hit its safety limit before every request finished.");
+  if (reports.some((r) => r.failures > 0))
+    note.push(
+      "Failures are requests given up on: a strategy that gives up finishes sooner, so its makespan and ratio do not compare.",
+    );
+  if (reports.some((r) => r.truncated))
+    note.push("(stopped): the run hit its safety limit before every request finished.");
   $("#sim-note").textContent = note.join(" ");
 }
 
@@ -205,12 +234,43 @@ function renderPlots() {
   const L = scenario.limits;
   const line = (v, name) => (v ? { value: v, label: `${name} ${compact(v)}` } : undefined);
   const figs = [
-    chart("plot-input", "Input tokens per minute", "admitted in the trailing 60 s", reports, (x) => x.inputTokens, line(L.itpm, "ITPM")),
-    chart("plot-output", "Output tokens per minute", "produced in the trailing 60 s, counted at completion", reports, (x) => x.outputTokens, line(L.otpm, "OTPM")),
+    chart(
+      "plot-input",
+      "Input tokens per minute",
+      "admitted in the trailing 60 s",
+      reports,
+      (x) => x.inputTokens,
+      line(L.itpm, "ITPM"),
+    ),
+    chart(
+      "plot-output",
+      "Output tokens per minute",
+      "produced in the trailing 60 s, counted at completion",
+      reports,
+      (x) => x.outputTokens,
+      line(L.otpm, "OTPM"),
+    ),
   ];
-  if (L.tpm) figs.push(chart("plot-tokens", "Tokens per minute", "input + output in the trailing 60 s", reports, (x) => x.inputTokens + x.outputTokens, line(L.tpm, "TPM")));
+  if (L.tpm)
+    figs.push(
+      chart(
+        "plot-tokens",
+        "Tokens per minute",
+        "input + output in the trailing 60 s",
+        reports,
+        (x) => x.inputTokens + x.outputTokens,
+        line(L.tpm, "TPM"),
+      ),
+    );
   figs.push(
-    chart("plot-requests", "Requests per minute", "attempts sent in the trailing 60 s, 429s included", reports, (x) => x.sent, line(L.rpm, "RPM")),
+    chart(
+      "plot-requests",
+      "Requests per minute",
+      "attempts sent in the trailing 60 s, 429s included",
+      reports,
+      (x) => x.sent,
+      line(L.rpm, "RPM"),
+    ),
     chart("plot-429", "429s per minute", "refusals in the trailing 60 s", reports, (x) => x.rateLimited),
     chart("plot-queue", "Queue length", "requests waiting at their client", reports, (x) => x.queued, undefined, false),
   );
@@ -227,7 +287,15 @@ function renderLegend(reports) {
       else state.hidden.add(r.strategy);
       renderPlots();
     });
-    legend.append(h("label", { title: DESCRIBE[r.strategy] ?? "" }, box, h("span", { class: "swatch", style: `color:${STYLE[r.strategy]?.color}` }), r.strategy));
+    legend.append(
+      h(
+        "label",
+        { title: DESCRIBE[r.strategy] ?? "" },
+        box,
+        h("span", { class: "swatch", style: `color:${STYLE[r.strategy]?.color}` }),
+        r.strategy,
+      ),
+    );
   }
 }
 
@@ -270,7 +338,8 @@ function runBackoff(form) {
   const e = form.elements;
   try {
     const opts = {};
-    for (const k of ["initialDelayMs", "maxDelayMs", "multiplier", "attempts", "samples", "seed"]) opts[k] = Number(e[k].value);
+    for (const k of ["initialDelayMs", "maxDelayMs", "multiplier", "attempts", "samples", "seed"])
+      opts[k] = Number(e[k].value);
     state.backoff = JSON.parse(backoffSamples(JSON.stringify(opts)));
     renderBackoff();
     const b = state.backoff;
@@ -287,8 +356,17 @@ function renderBackoff() {
   for (const m of b.modes) for (const d of m.delays) for (const v of d) if (v > xMax) xMax = v;
   const figs = b.modes.map((m) => {
     // Decorrelated jitter ignores the base delay: no tick for it.
-    const rows = m.delays.map((values, i) => ({ label: `retry ${i + 1}`, values, base: m.jitter === "decorrelated" ? undefined : b.base[i] }));
-    const medians = m.delays.map((d) => quantile([...d].sort((x, y) => x - y), 0.5));
+    const rows = m.delays.map((values, i) => ({
+      label: `retry ${i + 1}`,
+      values,
+      base: m.jitter === "decorrelated" ? undefined : b.base[i],
+    }));
+    const medians = m.delays.map((d) =>
+      quantile(
+        [...d].sort((x, y) => x - y),
+        0.5,
+      ),
+    );
     const svg = stripChart({
       width: plotWidth($("#backoff-plots"), 480),
       title: `Jitter "${m.jitter}"`,
@@ -299,7 +377,13 @@ function renderBackoff() {
     return figure(`jitter: ${m.jitter}`, JITTER_NOTE[m.jitter], svg, `backoff-${m.jitter}`);
   });
   // The numbers behind the strips, for reading without the picture.
-  const head = h("tr", {}, h("th", { scope: "col" }, "retry"), h("th", { scope: "col" }, "base"), ...b.modes.map((m) => h("th", { scope: "col" }, m.jitter)));
+  const head = h(
+    "tr",
+    {},
+    h("th", { scope: "col" }, "retry"),
+    h("th", { scope: "col" }, "base"),
+    ...b.modes.map((m) => h("th", { scope: "col" }, m.jitter)),
+  );
   const rows = b.base.map((base, i) =>
     h(
       "tr",
@@ -308,11 +392,20 @@ function renderBackoff() {
       h("td", {}, secs(base)),
       ...b.modes.map((m) => {
         const d = [...m.delays[i]].sort((x, y) => x - y);
-        return h("td", {}, `${secs(quantile(d, 0.5))} (${(quantile(d, 0.05) / 1000).toFixed(1)}–${(quantile(d, 0.95) / 1000).toFixed(1)})`);
+        return h(
+          "td",
+          {},
+          `${secs(quantile(d, 0.5))} (${(quantile(d, 0.05) / 1000).toFixed(1)}–${(quantile(d, 0.95) / 1000).toFixed(1)})`,
+        );
       }),
     ),
   );
-  const table = h("details", {}, h("summary", {}, "Medians and 5th–95th percentiles per retry"), h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, head), h("tbody", {}, ...rows))));
+  const table = h(
+    "details",
+    {},
+    h("summary", {}, "Medians and 5th–95th percentiles per retry"),
+    h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, head), h("tbody", {}, ...rows))),
+  );
   $("#backoff-plots").replaceChildren(...figs);
   const old = document.querySelector("#backoff details");
   table.open = old?.open ?? false;

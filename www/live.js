@@ -50,7 +50,8 @@ function request({ provider, baseUrl, key, model, maxTokens, prompt }, i) {
  */
 export async function runLive(job, ui) {
   if (!job.key) throw new Error("Enter an API key first.");
-  if (!/^https?:\/\//.test(job.baseUrl)) throw new Error("The API base URL must start with https:// (or http:// for a local server).");
+  if (!/^https?:\/\//.test(job.baseUrl))
+    throw new Error("The API base URL must start with https:// (or http:// for a local server).");
   ui.status("Loading the npm package…");
   const { Pacer } = await loadPackage();
   const t0 = performance.now();
@@ -61,7 +62,9 @@ export async function runLive(job, ui) {
     concurrency: job.concurrency,
     onEvent: (e) => {
       if (e.type === "queued" || e.type === "settled") return;
-      ui.log(`${at()}  #${e.id} ${e.type}${e.attempt ? ` (attempt ${e.attempt})` : ""}${e.reason ? `: ${e.reason}` : ""}${e.delayMs ? `, ${Math.round(e.delayMs)} ms` : ""}`);
+      ui.log(
+        `${at()}  #${e.id} ${e.type}${e.attempt ? ` (attempt ${e.attempt})` : ""}${e.reason ? `: ${e.reason}` : ""}${e.delayMs ? `, ${Math.round(e.delayMs)} ms` : ""}`,
+      );
     },
   });
   ui.status(`Sending ${job.requests} requests…`);
@@ -72,7 +75,9 @@ export async function runLive(job, ui) {
       const body = await res.json().catch(() => null);
       const usage = body?.usage ? ` usage ${JSON.stringify(body.usage)}` : "";
       const error = res.ok ? "" : ` ${body?.error?.type ?? body?.error?.code ?? ""}`;
-      ui.log(`${at()}  #${i + 1} done: HTTP ${res.status}${error} in ${((performance.now() - started) / 1000).toFixed(1)} s${usage}`);
+      ui.log(
+        `${at()}  #${i + 1} done: HTTP ${res.status}${error} in ${((performance.now() - started) / 1000).toFixed(1)} s${usage}`,
+      );
       return res.ok;
     } catch (e) {
       ui.log(`${at()}  #${i + 1} failed: ${e?.code ?? e?.name ?? "error"}: ${e?.message ?? e}`);

@@ -88,9 +88,7 @@ export function lineChart(spec) {
   const lines = el("g", {}, svg);
   for (const s of series) {
     if (s.points.length === 0) continue;
-    const d = s.points
-      .map(([x, y], i) => `${i ? "L" : "M"}${sx(x).toFixed(1)} ${sy(y).toFixed(1)}`)
-      .join("");
+    const d = s.points.map(([x, y], i) => `${i ? "L" : "M"}${sx(x).toFixed(1)} ${sy(y).toFixed(1)}`).join("");
     el(
       "path",
       {
@@ -106,8 +104,11 @@ export function lineChart(spec) {
   }
   if (limit && limit.value > 0) {
     el("line", { class: "limit", x1: m.l, x2: m.l + pw, y1: sy(limit.value), y2: sy(limit.value) }, svg);
-    el("text", { class: "limit-label", x: m.l + pw - 4, y: sy(limit.value) - 5, "text-anchor": "end" }, svg).textContent =
-      limit.label;
+    el(
+      "text",
+      { class: "limit-label", x: m.l + pw - 4, y: sy(limit.value) - 5, "text-anchor": "end" },
+      svg,
+    ).textContent = limit.label;
   }
   return svg;
 }
@@ -148,7 +149,13 @@ export function stripChart(spec) {
       const h = Math.max(1, (c / peak) * (rowH - 5));
       el(
         "rect",
-        { class: "bar", x: sx(i * binW) + 0.5, y: y0 + rowH - 2 - h, width: Math.max(1, sx(binW) - m.l - 1), height: h },
+        {
+          class: "bar",
+          x: sx(i * binW) + 0.5,
+          y: y0 + rowH - 2 - h,
+          width: Math.max(1, sx(binW) - m.l - 1),
+          height: h,
+        },
         g,
       );
     });

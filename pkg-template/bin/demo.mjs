@@ -3,7 +3,19 @@
 
 import { Pacer } from "llm-pacer";
 import { startMockServer, inputTokensOf, outputTokensOf } from "./mock-server.mjs";
-import { CliError, UsageError, int, messagesUrl, networkReason, parseOptions, percentile, redact, secs, short, table } from "./util.mjs";
+import {
+  CliError,
+  UsageError,
+  int,
+  messagesUrl,
+  networkReason,
+  parseOptions,
+  percentile,
+  redact,
+  secs,
+  short,
+  table,
+} from "./util.mjs";
 
 /** Anthropic Tier 1 (per minute), the shape of the demo's limits. */
 const TIER1 = { rpm: 50, itpm: 30_000, otpm: 8_000 };
@@ -60,7 +72,9 @@ export function prng(seed) {
 }
 
 const FILLER = (() => {
-  const words = "the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing matches ".repeat(20);
+  const words = "the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing matches ".repeat(
+    20,
+  );
   return words.repeat(Math.ceil(64_000 / words.length));
 })();
 
@@ -126,7 +140,11 @@ export function scaledLimits(bodies, seconds) {
   // Every request must fit a full bucket, with room for the pacer's estimate of its input
   // (it errs high: about characters / 3 where this server counts characters / 4).
   scale = Math.max(scale, (MAX_TOKENS * 1.25) / TIER1.otpm, (maxInput * 1.6) / TIER1.itpm);
-  const limits = { rpm: Math.max(1, Math.ceil(TIER1.rpm * scale)), itpm: roundUp3(TIER1.itpm * scale), otpm: roundUp3(TIER1.otpm * scale) };
+  const limits = {
+    rpm: Math.max(1, Math.ceil(TIER1.rpm * scale)),
+    itpm: roundUp3(TIER1.itpm * scale),
+    otpm: roundUp3(TIER1.otpm * scale),
+  };
   return { limits, scale, totals };
 }
 
@@ -146,7 +164,8 @@ export async function demo(argv) {
     }
     return local(o);
   }
-  if (o.seconds !== undefined) throw new UsageError("--seconds applies only to the local run (not with --live)", "demo");
+  if (o.seconds !== undefined)
+    throw new UsageError("--seconds applies only to the local run (not with --live)", "demo");
   if (o.requests > 100) throw new UsageError("--requests: at most 100 with --live (it spends real tokens)", "demo");
   return live(o);
 }
@@ -165,10 +184,19 @@ async function local(o) {
       `llm-pacer demo: ${int(n)} requests through pacer.fetch to a local Anthropic-like server (${server.url})\n` +
         table(
           [
-            ["limits", `RPM ${int(limits.rpm)}, ITPM ${int(limits.itpm)}, OTPM ${int(limits.otpm)} (Tier 1 x ${scale.toFixed(2)}, sized for a ~${seconds} s run)`],
+            [
+              "limits",
+              `RPM ${int(limits.rpm)}, ITPM ${int(limits.itpm)}, OTPM ${int(limits.otpm)} (Tier 1 x ${scale.toFixed(2)}, sized for a ~${seconds} s run)`,
+            ],
             ["server", "Anthropic's arithmetic: buckets start full, refill continuously; 429 + retry-after when short"],
-            ["workload", `input lognormal median 1,500 tokens, max_tokens ${int(MAX_TOKENS)}, output 100-${int(MAX_TOKENS)}; all queued at once`],
-            ["client", `new Pacer({ limits: { rpm: ${limits.rpm}, itpm: ${limits.itpm}, otpm: ${limits.otpm} }, concurrency: ${concurrency} })`],
+            [
+              "workload",
+              `input lognormal median 1,500 tokens, max_tokens ${int(MAX_TOKENS)}, output 100-${int(MAX_TOKENS)}; all queued at once`,
+            ],
+            [
+              "client",
+              `new Pacer({ limits: { rpm: ${limits.rpm}, itpm: ${limits.itpm}, otpm: ${limits.otpm} }, concurrency: ${concurrency} })`,
+            ],
             ["progress", "in/out: tokens used in the last 60 s / the limit per minute; 429s: what the pacer saw"],
           ],
           { indent: "  ", left: [1] },
@@ -264,7 +292,18 @@ async function runBatch(a) {
   /** @type {[number, number, number][]} completions: time, input, output */
   const recent = [];
   /** @type {Report} */
-  const r = { n, ok: 0, byStatus: {}, final429: 0, failed: 0, errors: [], makespanMs: 0, latencies: [], used: { input: 0, output: 0 }, stats: {} };
+  const r = {
+    n,
+    ok: 0,
+    byStatus: {},
+    final429: 0,
+    failed: 0,
+    errors: [],
+    makespanMs: 0,
+    latencies: [],
+    used: { input: 0, output: 0 },
+    stats: {},
+  };
   let done = 0;
   let outputSeen = 0;
 
@@ -333,11 +372,17 @@ async function runBatch(a) {
             recent.push([performance.now(), input, output]);
           } else {
             if (res.status === 429) r.final429++;
-            if (r.errors.length < 3) r.errors.push(`${res.status} ${json?.error?.type ?? ""}: ${json?.error?.message ?? ""}`.trim());
+            if (r.errors.length < 3)
+              r.errors.push(`${res.status} ${json?.error?.type ?? ""}: ${json?.error?.message ?? ""}`.trim());
           }
         } catch (e) {
           r.failed++;
-          if (r.errors.length < 3) r.errors.push(/** @type {any} */ (e)?.code ? `${/** @type {any} */ (e).code}: ${/** @type {Error} */ (e).message}` : networkReason(e));
+          if (r.errors.length < 3)
+            r.errors.push(
+              /** @type {any} */ (e)?.code
+                ? `${/** @type {any} */ (e).code}: ${/** @type {Error} */ (e).message}`
+                : networkReason(e),
+            );
         }
         done++;
         r.latencies.push(performance.now() - t);
@@ -370,12 +415,20 @@ function summary(r, limits, boundNote, serverLine, maxTokens) {
   const rows = [
     ["requests", `${int(r.ok)}/${int(r.n)} done (${statuses || "no responses"}), ${int(r.failed)} failed`],
     ["makespan", secs(r.makespanMs)],
-    ["lower bound", lb > 0 ? `${secs(lb)} (what the limits allow for this workload, ${boundNote})` : "0 s (the batch fits the buckets at once)"],
+    [
+      "lower bound",
+      lb > 0
+        ? `${secs(lb)} (what the limits allow for this workload, ${boundNote})`
+        : "0 s (the batch fits the buckets at once)",
+    ],
     ["ratio", lb > 0 ? `${(r.makespanMs / lb).toFixed(3)}x the lower bound` : "- (no rate-limited phase to compare)"],
     ["429s", `${int(r.stats.rateLimited)} seen by llm-pacer, ${int(r.final429)} reached the caller`],
     ["retries", int(r.stats.retries)],
     ["tokens used", `input ${int(r.used.input)}, output ${int(r.used.output)}`],
-    ["latency p50/p99", `${secs(percentile(r.latencies, 0.5))} / ${secs(percentile(r.latencies, 0.99))} (pacer.fetch to the end of the body, queueing included)`],
+    [
+      "latency p50/p99",
+      `${secs(percentile(r.latencies, 0.5))} / ${secs(percentile(r.latencies, 0.99))} (pacer.fetch to the end of the body, queueing included)`,
+    ],
   ];
   if (serverLine) rows.push(["server", serverLine]);
   process.stdout.write(`\nSummary\n${table(rows, { indent: "  ", left: [1] })}\n`);

@@ -61,13 +61,15 @@ async function main(argv) {
       process.stdout.write(HELP);
       return 0;
     }
-    if (!COMMANDS.includes(rest[0])) throw new UsageError(`unknown command \`${rest[0]}\` (commands: ${COMMANDS.join(", ")})`);
+    if (!COMMANDS.includes(rest[0]))
+      throw new UsageError(`unknown command \`${rest[0]}\` (commands: ${COMMANDS.join(", ")})`);
     process.stdout.write((await load(rest[0])).help);
     return 0;
   }
   // No command, or options first: the demo.
   if (first === undefined || first.startsWith("-")) return (await load("demo")).run(argv);
-  if (!COMMANDS.includes(first)) throw new UsageError(`unknown command \`${first}\` (commands: ${COMMANDS.join(", ")})`);
+  if (!COMMANDS.includes(first))
+    throw new UsageError(`unknown command \`${first}\` (commands: ${COMMANDS.join(", ")})`);
   return (await load(first)).run(rest);
 }
 

@@ -114,10 +114,19 @@ export async function startMockServer(options) {
     ["input-tokens", options.limits.itpm],
     ["output-tokens", options.limits.otpm],
   ]) {
-    if (limit !== undefined) buckets.push([/** @type {string} */ (name), new Bucket(/** @type {number} */ (limit), t0)]);
+    if (limit !== undefined)
+      buckets.push([/** @type {string} */ (name), new Bucket(/** @type {number} */ (limit), t0)]);
   }
   const bucket = (/** @type {string} */ name) => buckets.find(([n]) => n === name)?.[1];
-  const stats = { requests: 0, admitted: 0, rateLimited: 0, inputTokens: 0, outputTokens: 0, firstAt: NaN, lastAt: NaN };
+  const stats = {
+    requests: 0,
+    admitted: 0,
+    rateLimited: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    firstAt: NaN,
+    lastAt: NaN,
+  };
   let seq = 0;
   /** @type {Set<NodeJS.Timeout>} */
   const timers = new Set();
@@ -129,7 +138,9 @@ export async function startMockServer(options) {
     const put = (/** @type {string} */ name, /** @type {Bucket} */ b, /** @type {boolean} */ round) => {
       const level = b.level(t);
       h[`anthropic-ratelimit-${name}-limit`] = String(b.capacity);
-      h[`anthropic-ratelimit-${name}-remaining`] = String(round ? Math.max(0, Math.round(level / 1000) * 1000) : Math.max(0, Math.floor(level)));
+      h[`anthropic-ratelimit-${name}-remaining`] = String(
+        round ? Math.max(0, Math.round(level / 1000) * 1000) : Math.max(0, Math.floor(level)),
+      );
       h[`anthropic-ratelimit-${name}-reset`] = rfc3339(b.fullAt(t));
     };
     for (const [name, b] of buckets) put(name, b, name !== "requests");
@@ -163,7 +174,8 @@ export async function startMockServer(options) {
     if (!(typeof key === "string" && key.trim()) && !/^Bearer\s+\S/i.test(req.headers.authorization ?? "")) {
       return error(res, 401, "authentication_error", "x-api-key header is required", id);
     }
-    if (!req.headers["anthropic-version"]) return error(res, 400, "invalid_request_error", "anthropic-version: header is required", id);
+    if (!req.headers["anthropic-version"])
+      return error(res, 400, "invalid_request_error", "anthropic-version: header is required", id);
     let body;
     try {
       body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
@@ -213,10 +225,13 @@ export async function startMockServer(options) {
     stats.admitted++;
     stats.inputTokens += input;
     await new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        resolve(undefined);
-      }, ttftMs + (output / tokensPerSecond) * 1000);
+      const timer = setTimeout(
+        () => {
+          timers.delete(timer);
+          resolve(undefined);
+        },
+        ttftMs + (output / tokensPerSecond) * 1000,
+      );
       timers.add(timer);
     });
     // The response is complete: the unused part of the output reservation goes back before
@@ -233,10 +248,17 @@ export async function startMockServer(options) {
         type: "message",
         role: "assistant",
         model: body.model,
-        content: [{ type: "text", text: Array.from({ length: Math.min(output, 64) }, (_, k) => words[k % 5]).join(" ") }],
+        content: [
+          { type: "text", text: Array.from({ length: Math.min(output, 64) }, (_, k) => words[k % 5]).join(" ") },
+        ],
         stop_reason: output === body.max_tokens ? "max_tokens" : "end_turn",
         stop_sequence: null,
-        usage: { input_tokens: input, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: output },
+        usage: {
+          input_tokens: input,
+          cache_creation_input_tokens: 0,
+          cache_read_input_tokens: 0,
+          output_tokens: output,
+        },
       }),
     );
   });

@@ -3,7 +3,19 @@
 // pacer's own view after that answer (`pacer.limits()`).
 
 import { Pacer } from "llm-pacer";
-import { CliError, UsageError, chatUrl, int, isLocal, messagesUrl, networkReason, parseOptions, redact, secs, table } from "./util.mjs";
+import {
+  CliError,
+  UsageError,
+  chatUrl,
+  int,
+  isLocal,
+  messagesUrl,
+  networkReason,
+  parseOptions,
+  redact,
+  secs,
+  table,
+} from "./util.mjs";
 
 const TIMEOUT_MS = 30_000;
 
@@ -68,7 +80,8 @@ Exit status: 0 on a 2xx answer, 1 on an error answer or when the server cannot b
 /** The provider for `--provider`, else from the URL. */
 function providerOf(name, url) {
   if (name !== undefined) {
-    if (!(name in PROVIDERS)) throw new UsageError(`--provider: expected anthropic or openai, got \`${name}\``, "probe");
+    if (!(name in PROVIDERS))
+      throw new UsageError(`--provider: expected anthropic or openai, got \`${name}\``, "probe");
     return name;
   }
   if (url === undefined) return "anthropic";
@@ -85,7 +98,8 @@ function providerOf(name, url) {
 function rateLimitHeaders(res) {
   const rows = [];
   for (const [name, value] of res.headers) {
-    if (/^(anthropic-ratelimit-|x-ratelimit-|ratelimit(-policy)?$|retry-after(-ms)?$)/.test(name)) rows.push([name, value]);
+    if (/^(anthropic-ratelimit-|x-ratelimit-|ratelimit(-policy)?$|retry-after(-ms)?$)/.test(name))
+      rows.push([name, value]);
   }
   return rows.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
@@ -153,7 +167,9 @@ export async function probe(argv) {
       message = text.slice(0, 200).replace(/\s+/g, " ").trim();
     }
     const what = [type, message].filter(Boolean).join(": ");
-    process.stderr.write(redact(`llm-pacer probe: ${url} answered ${res.status}${what ? ` ${what}` : ""}${tail}\n`, key));
+    process.stderr.write(
+      redact(`llm-pacer probe: ${url} answered ${res.status}${what ? ` ${what}` : ""}${tail}\n`, key),
+    );
   }
 
   const headers = rateLimitHeaders(res);

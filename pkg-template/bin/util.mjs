@@ -74,7 +74,10 @@ function convert(name, raw, opt, command) {
   if (opt.type === "string") {
     if (raw === "") throw new UsageError(`--${name} needs a value`, command);
     if (opt.choices && !opt.choices.includes(raw)) {
-      throw new UsageError(`--${name}: expected ${opt.choices.map((c) => `\`${c}\``).join(" or ")}, got \`${raw}\``, command);
+      throw new UsageError(
+        `--${name}: expected ${opt.choices.map((c) => `\`${c}\``).join(" or ")}, got \`${raw}\``,
+        command,
+      );
     }
     return raw;
   }
@@ -85,7 +88,11 @@ function convert(name, raw, opt, command) {
   }
   if ((opt.min !== undefined && n < opt.min) || (opt.max !== undefined && n > opt.max)) {
     const range =
-      opt.max === undefined ? `at least ${opt.min}` : opt.min === undefined ? `at most ${opt.max}` : `from ${opt.min} to ${opt.max}`;
+      opt.max === undefined
+        ? `at least ${opt.min}`
+        : opt.min === undefined
+          ? `at most ${opt.max}`
+          : `from ${opt.min} to ${opt.max}`;
     throw new UsageError(`--${name}: expected ${what} ${range}, got \`${raw}\``, command);
   }
   return n;
@@ -134,11 +141,14 @@ export function table(rows, o = {}) {
   }
   const left = new Set([0, ...(o.left ?? [])]);
   return rows
-    .map((r) =>
-      (o.indent ?? "") +
-      r
-        .map((c, i) => (i === r.length - 1 && left.has(i) ? c : left.has(i) ? c.padEnd(widths[i]) : c.padStart(widths[i])))
-        .join("  "),
+    .map(
+      (r) =>
+        (o.indent ?? "") +
+        r
+          .map((c, i) =>
+            i === r.length - 1 && left.has(i) ? c : left.has(i) ? c.padEnd(widths[i]) : c.padStart(widths[i]),
+          )
+          .join("  "),
     )
     .join("\n");
 }
@@ -176,7 +186,11 @@ export function messagesUrl(url, command) {
 export function chatUrl(url, command) {
   const u = new URL(messagesUrl(url, command)); // the same checks
   const base = new URL(url).pathname.replace(/\/+$/, "");
-  u.pathname = /\/chat\/completions$/.test(base) ? base : /\/v1$/.test(base) ? `${base}/chat/completions` : `${base}/v1/chat/completions`;
+  u.pathname = /\/chat\/completions$/.test(base)
+    ? base
+    : /\/v1$/.test(base)
+      ? `${base}/chat/completions`
+      : `${base}/v1/chat/completions`;
   return u.href;
 }
 

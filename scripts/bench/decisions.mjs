@@ -86,7 +86,11 @@ async function measure(name, fn) {
 
 const pacerBare = new Pacer({ fetch: stubs.bare });
 const pacerJson = new Pacer({ fetch: stubs.anthropic });
-const pacerLimited = new Pacer({ fetch: stubs.anthropic, limits: { rpm: 5e7, itpm: 3e10, otpm: 8e9 }, concurrency: 1e6 });
+const pacerLimited = new Pacer({
+  fetch: stubs.anthropic,
+  limits: { rpm: 5e7, itpm: 3e10, otpm: 8e9 },
+  concurrency: 1e6,
+});
 const bottleneck = new Bottleneck();
 const bottleneckLimited = new Bottleneck({ maxConcurrent: 1e6, reservoir: 1e12 });
 const pq = new PQueue();
@@ -112,11 +116,17 @@ const w = Math.max(...results.map((r) => r.name.length));
 const fmt = (ns) => (ns >= 10_000 ? `${(ns / 1000).toFixed(1)} µs` : `${Math.round(ns)} ns`).padStart(9);
 console.log(`${"ns per call (median of 5 rounds)".padEnd(w)}  sequential      batch  net of the stub (seq / batch)`);
 for (const r of results) {
-  const base = r.name.startsWith("pacer.fetch, bare") ? floor.bare : r.name.startsWith("pacer.fetch") ? floor.json : null;
+  const base = r.name.startsWith("pacer.fetch, bare")
+    ? floor.bare
+    : r.name.startsWith("pacer.fetch")
+      ? floor.json
+      : null;
   const net = base ? `${fmt(r.seq - base.seq)} / ${fmt(r.bat - base.bat)}` : "";
   console.log(`${r.name.padEnd(w)}  ${fmt(r.seq)}  ${fmt(r.bat)}  ${net}`);
 }
 const s = pacerJson.stats();
-console.log(`\n(pacer check: ${s.requests} calls, ${s.attempts} attempts, ${s.inputTokensUsed} input tokens read from usage; Node ${process.version})`);
+console.log(
+  `\n(pacer check: ${s.requests} calls, ${s.attempts} attempts, ${s.inputTokensUsed} input tokens read from usage; Node ${process.version})`,
+);
 await bottleneck.disconnect();
 await bottleneckLimited.disconnect();

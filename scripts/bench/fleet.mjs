@@ -59,7 +59,11 @@ async function child() {
       try {
         const res = await pacer.fetch(`${work.url}/v1/messages`, {
           method: "POST",
-          headers: { "content-type": "application/json", "x-api-key": "sk-ant-fleet-bench", "anthropic-version": "2023-06-01" },
+          headers: {
+            "content-type": "application/json",
+            "x-api-key": "sk-ant-fleet-bench",
+            "anthropic-version": "2023-06-01",
+          },
           body: JSON.stringify(body),
         });
         await res.arrayBuffer();
@@ -123,11 +127,23 @@ async function main() {
     `fleet: ${n} requests dealt to K processes (concurrency ${concurrency} each), limits RPM ${limits.rpm}, ` +
       `ITPM ${limits.itpm}, OTPM ${limits.otpm} (Tier 1 scaled; lower bound about ${seconds} s); limits learned from headers\n`,
   );
-  const rows = [["K", "store", "makespan / lower bound", "429s", "failed", "store p50 / p99 per op", "store ops per call"]];
+  const rows = [
+    ["K", "store", "makespan / lower bound", "429s", "failed", "store p50 / p99 per op", "store ops per call"],
+  ];
   try {
     for (const k of ks) {
       for (const store of stores) {
-        const r = await run({ k, store, bodies, limits, concurrency, redisUrl: redis?.url, lowerBoundMs, startMockServer, seed });
+        const r = await run({
+          k,
+          store,
+          bodies,
+          limits,
+          concurrency,
+          redisUrl: redis?.url,
+          lowerBoundMs,
+          startMockServer,
+          seed,
+        });
         rows.push(r);
         console.log(rows[rows.length - 1].join("  |  "));
       }
@@ -146,7 +162,9 @@ async function main() {
 /** @param {any} a */
 async function run(a) {
   const server = await a.startMockServer({ limits: a.limits });
-  const procs = Array.from({ length: a.k }, () => fork(self, ["--child"], { stdio: ["ignore", "inherit", "inherit", "ipc"] }));
+  const procs = Array.from({ length: a.k }, () =>
+    fork(self, ["--child"], { stdio: ["ignore", "inherit", "inherit", "ipc"] }),
+  );
   try {
     const prefix = `fleet-${process.pid}-${a.k}-${Date.now()}`;
     for (const [i, p] of procs.entries()) {

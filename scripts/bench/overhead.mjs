@@ -88,7 +88,9 @@ if (process.argv[2] === "--server") {
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-  console.log(`wrapper overhead: ${C} in flight, ${ROUNDS} alternating rounds of ${ROUND_MS / 1000} s each (Node ${process.version})\n`);
+  console.log(
+    `wrapper overhead: ${C} in flight, ${ROUNDS} alternating rounds of ${ROUND_MS / 1000} s each (Node ${process.version})\n`,
+  );
   console.log("body                          raw fetch req/s   pacer.fetch req/s   ratio");
   for (const [label, path] of [
     ["JSON with usage + headers", "/v1/messages"],
@@ -105,7 +107,9 @@ if (process.argv[2] === "--server") {
       paced.push(await round(pacer.fetch, url));
     }
     const [a, b] = [median(raw), median(paced)];
-    console.log(`${label.padEnd(28)}  ${a.toFixed(0).padStart(15)}   ${b.toFixed(0).padStart(17)}   ${(b / a).toFixed(3)}`);
+    console.log(
+      `${label.padEnd(28)}  ${a.toFixed(0).padStart(15)}   ${b.toFixed(0).padStart(17)}   ${(b / a).toFixed(3)}`,
+    );
     pacer.close();
   }
   child.kill();

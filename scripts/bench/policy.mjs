@@ -72,10 +72,17 @@ const workload = Array.from({ length: N }, (_, i) => {
     input,
     output,
     latencyMs: (ttfb + (output / 80) * 1000) / SPEED, // real ms: time to first byte + 80 tokens/s
-    body: JSON.stringify({ model: "claude-bench", max_tokens: MAX_TOKENS, messages: [{ role: "user", content: text }] }),
+    body: JSON.stringify({
+      model: "claude-bench",
+      max_tokens: MAX_TOKENS,
+      messages: [{ role: "user", content: text }],
+    }),
   };
 });
-const totals = workload.reduce((t, w) => ({ requests: t.requests + 1, input: t.input + w.input, output: t.output + w.output }), { requests: 0, input: 0, output: 0 });
+const totals = workload.reduce(
+  (t, w) => ({ requests: t.requests + 1, input: t.input + w.input, output: t.output + w.output }),
+  { requests: 0, input: 0, output: 0 },
+);
 const lowerBound = lowerBoundMs(TIER1, totals);
 
 const headersFor = (w) => ({
@@ -97,7 +104,9 @@ function pacerClient(url, { builtinEstimate = false } = {}) {
     seed: 7,
     // By default the same exact input count bottleneck gets as its weight; the built-in
     // estimate errs high (about characters / 3 where this mock counts characters / 4).
-    estimate: builtinEstimate ? undefined : ({ body }) => ({ input: Math.ceil(body.messages[0].content.length / 4), output: body.max_tokens }),
+    estimate: builtinEstimate
+      ? undefined
+      : ({ body }) => ({ input: Math.ceil(body.messages[0].content.length / 4), output: body.max_tokens }),
   });
   return {
     async send(w) {
@@ -148,7 +157,8 @@ function bottleneckClient(url, limits) {
             otpm.schedule({ weight: MAX_TOKENS }, async () => {
               const res = await fetch(url, { method: "POST", headers: headersFor(w), body: w.body });
               await res.arrayBuffer();
-              if (res.status === 429) throw Object.assign(new Error("429"), { status: 429, retryAfter: res.headers.get("retry-after") ?? 1 });
+              if (res.status === 429)
+                throw Object.assign(new Error("429"), { status: 429, retryAfter: res.headers.get("retry-after") ?? 1 });
               return res.status;
             }),
           ),
@@ -199,7 +209,9 @@ const results = await Promise.all([
   run("bottleneck, full limits each", 4, (url) => bottleneckClient(url, TIER1)),
   run("bottleneck, limits / 4 each", 4, (url) => bottleneckClient(url, quarter)),
 ]);
-const rows = [["strategy", "clients", "makespan", "lower bound", "ratio", "429s", "429s/attempts", "retries", "failures"]];
+const rows = [
+  ["strategy", "clients", "makespan", "lower bound", "ratio", "429s", "429s/attempts", "retries", "failures"],
+];
 for (const r of results) {
   rows.push([
     r.name,

@@ -35,11 +35,15 @@ const entries = [
 ].filter(([, files]) => files.every((f) => existsSync(join(pkg, f))));
 const wasm = "llm_pacer_bg.wasm";
 console.log(`size: what one entry loads (bytes / gzip -9)        aim: <= 40 KB gzipped for the default entry`);
-console.log(`  ${"llm_pacer_bg.wasm alone".padEnd(34)} ${String(raw(wasm)).padStart(8)} ${String(gz(wasm)).padStart(8)}`);
+console.log(
+  `  ${"llm_pacer_bg.wasm alone".padEnd(34)} ${String(raw(wasm)).padStart(8)} ${String(gz(wasm)).padStart(8)}`,
+);
 for (const [label, files] of entries) {
   const r = files.reduce((s, f) => s + raw(f), raw(wasm));
   const g = files.reduce((s, f) => s + gz(f), gz(wasm));
-  console.log(`  ${label.padEnd(34)} ${String(r).padStart(8)} ${String(g).padStart(8)}  (${(g / 1024).toFixed(1)} KiB)`);
+  console.log(
+    `  ${label.padEnd(34)} ${String(r).padStart(8)} ${String(g).padStart(8)}  (${(g / 1024).toFixed(1)} KiB)`,
+  );
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
@@ -65,8 +69,12 @@ const req = fresh(
   'const t = performance.now(); const { Pacer } = require("llm-pacer"); new Pacer(); console.log(performance.now() - t)',
   "commonjs",
 );
-console.log(`  import("llm-pacer") + new Pacer()   ${imp.inner.toFixed(1).padStart(6)} ms in process; process ${imp.wall.toFixed(0)} ms vs ${base.wall.toFixed(0)} ms for an empty one`);
-console.log(`  require("llm-pacer") + new Pacer()  ${req.inner.toFixed(1).padStart(6)} ms in process; process ${req.wall.toFixed(0)} ms`);
+console.log(
+  `  import("llm-pacer") + new Pacer()   ${imp.inner.toFixed(1).padStart(6)} ms in process; process ${imp.wall.toFixed(0)} ms vs ${base.wall.toFixed(0)} ms for an empty one`,
+);
+console.log(
+  `  require("llm-pacer") + new Pacer()  ${req.inner.toFixed(1).padStart(6)} ms in process; process ${req.wall.toFixed(0)} ms`,
+);
 console.log("  (V8 compiles Wasm lazily: functions are compiled on their first call, not at load)");
 
 if (existsSync(join(root, "node_modules", "workerd"))) {

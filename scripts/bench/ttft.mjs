@@ -25,11 +25,22 @@ if (args[0] === "--server") {
   const sse = (event, data) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
   const start = sse("message_start", {
     type: "message_start",
-    message: { id: "msg_bench", type: "message", role: "assistant", model: "claude-bench", content: [], usage: { input_tokens: 12, output_tokens: 1 } },
+    message: {
+      id: "msg_bench",
+      type: "message",
+      role: "assistant",
+      model: "claude-bench",
+      content: [],
+      usage: { input_tokens: 12, output_tokens: 1 },
+    },
   });
   const rest = [
     sse("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }),
-    sse("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Hello!" } }),
+    sse("content_block_delta", {
+      type: "content_block_delta",
+      index: 0,
+      delta: { type: "text_delta", text: "Hello!" },
+    }),
     sse("content_block_stop", { type: "content_block_stop", index: 0 }),
     sse("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 3 } }),
     sse("message_stop", { type: "message_stop" }),
@@ -58,7 +69,12 @@ if (args[0] === "--server") {
   const init = () => ({
     method: "POST",
     headers: { "content-type": "application/json", "anthropic-version": "2023-06-01", "x-api-key": "sk-bench" },
-    body: JSON.stringify({ model: "claude-bench", max_tokens: 16, stream: true, messages: [{ role: "user", content: "Hi" }] }),
+    body: JSON.stringify({
+      model: "claude-bench",
+      max_tokens: 16,
+      stream: true,
+      messages: [{ role: "user", content: "Hi" }],
+    }),
   });
   const pacer = new Pacer({});
   /** ms from the call to the first chunk the caller reads; the body is then read to its end. */
@@ -82,7 +98,8 @@ if (args[0] === "--server") {
     const a = [...xs].sort((x, y) => x - y);
     return a[Math.min(a.length - 1, Math.floor(p * a.length))];
   };
-  const row = (s) => `${s.padEnd(6)} p50 ${q(sides[s], 0.5).toFixed(2).padStart(7)} ms   p99 ${q(sides[s], 0.99).toFixed(2).padStart(7)} ms`;
+  const row = (s) =>
+    `${s.padEnd(6)} p50 ${q(sides[s], 0.5).toFixed(2).padStart(7)} ms   p99 ${q(sides[s], 0.99).toFixed(2).padStart(7)} ms`;
   console.log(`TTFT, ${ROUNDS * CALLS} sequential streams per side, first event ${FIRST_MS} ms after the head`);
   console.log(row("raw"));
   console.log(row("pacer"));

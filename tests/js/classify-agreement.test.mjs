@@ -19,8 +19,16 @@ const gemini = (delay) => ({
 /** [status, headers, body]: each a case where a rule could have been copied wrong. */
 const CASES = [
   [429, { "retry-after": "2" }, { type: "error", error: { type: "rate_limit_error", message: "slow down" } }],
-  [429, {}, { error: { type: "insufficient_quota", code: "insufficient_quota", message: "You exceeded your current quota" } }],
-  [429, {}, { type: "error", error: { type: "rate_limit_error", details: { error_code: "enforced_spend_limit_reached" } } }],
+  [
+    429,
+    {},
+    { error: { type: "insufficient_quota", code: "insufficient_quota", message: "You exceeded your current quota" } },
+  ],
+  [
+    429,
+    {},
+    { type: "error", error: { type: "rate_limit_error", details: { error_code: "enforced_spend_limit_reached" } } },
+  ],
   [429, {}, gemini("7s")],
   [529, {}, { type: "error", error: { type: "overloaded_error", message: "Overloaded" } }],
   [500, {}, { type: "error", error: { type: "api_error", message: "Internal server error" } }],
@@ -80,7 +88,10 @@ for (const [status, headers, body] of CASES) {
     if (said.retryAfterMs !== undefined) {
       // The wait the server states, plus at most a tenth of it (at most 1 s) of jitter.
       const d = did.ended.delayMs;
-      assert.ok(d >= said.retryAfterMs && d <= said.retryAfterMs + Math.min(said.retryAfterMs / 10, 1000) + 1, `waited ${d} ms, classify() says ${said.retryAfterMs}`);
+      assert.ok(
+        d >= said.retryAfterMs && d <= said.retryAfterMs + Math.min(said.retryAfterMs / 10, 1000) + 1,
+        `waited ${d} ms, classify() says ${said.retryAfterMs}`,
+      );
     }
   });
 }

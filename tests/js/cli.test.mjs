@@ -54,7 +54,10 @@ test("demo: a short batch finishes with every request done, no 429 reaching the 
   assert.ok(progress.length >= 2, `progress lines:\n${out}`);
   assert.match(progress.at(-1), /20\/20 done .* queue 0 .* finished$/);
   // Tokens used in the last minute beside the limit, never written as one fraction.
-  assert.match(progress.at(-1), / {2}used in last min: input \d+(\.\d)?k? \(limit \d+(\.\d)?k?\/min\), output \d+(\.\d)?k? \(limit \d+(\.\d)?k?\/min\) {2}/);
+  assert.match(
+    progress.at(-1),
+    / {2}used in last min: input \d+(\.\d)?k? \(limit \d+(\.\d)?k?\/min\), output \d+(\.\d)?k? \(limit \d+(\.\d)?k?\/min\) {2}/,
+  );
   assert.match(out, /^ {2}requests\s+20\/20 done \(20 x 200\), 0 failed$/m);
   assert.match(out, /^ {2}429s\s+\d+ seen by llm-pacer, 0 reached the caller$/m);
   const lb = out.match(/^ {2}lower bound\s+(\d+\.\d) s/m);
@@ -112,7 +115,13 @@ test("demo --live with a key: the same batch through the given URL, limits learn
       env: { ANTHROPIC_API_KEY: "sk-ant-live-test-key" },
     });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`^llm-pacer demo --live: 3 small requests \\(max_tokens 64, model claude-haiku-4-5\\) through pacer.fetch to ${live.url}/v1/messages$`, "m"));
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^llm-pacer demo --live: 3 small requests \\(max_tokens 64, model claude-haiku-4-5\\) through pacer.fetch to ${live.url}/v1/messages$`,
+        "m",
+      ),
+    );
     assert.match(r.stdout, /^ {2}requests\s+3\/3 done \(3 x 200\), 0 failed$/m);
     // 3 requests fit the buckets at once: no rate-limited phase to compare with.
     assert.match(r.stdout, /^ {2}lower bound\s+0 s \(the batch fits the buckets at once\)$/m);
@@ -128,7 +137,10 @@ test("demo --live with a key: the same batch through the given URL, limits learn
 test("probe --url <local mock>: the headers' values as sent, then the pacer's view, labelled", async () => {
   const r = await run(["probe", "--url", mock.url], { env: noKey });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, new RegExp(`POST ${mock.url}/v1/messages \\(anthropic, model claude-haiku-4-5, max_tokens 1\\)`));
+  assert.match(
+    r.stdout,
+    new RegExp(`POST ${mock.url}/v1/messages \\(anthropic, model claude-haiku-4-5, max_tokens 1\\)`),
+  );
   assert.match(r.stdout, /answered 200 in .* \(request-id req_mock_\d+\)/);
   const [headers, view] = r.stdout.split("The pacer's view");
   assert.ok(view, r.stdout);
@@ -142,7 +154,11 @@ test("probe --url <local mock>: the headers' values as sent, then the pacer's vi
   assert.equal(sent.get("anthropic-ratelimit-requests-limit"), "77");
   assert.equal(sent.get("anthropic-ratelimit-requests-remaining"), "76");
   assert.equal(sent.get("anthropic-ratelimit-input-tokens-limit"), "12345");
-  assert.match(sent.get("anthropic-ratelimit-input-tokens-remaining"), /^\d+000$/, "rounded by the server, shown as sent");
+  assert.match(
+    sent.get("anthropic-ratelimit-input-tokens-remaining"),
+    /^\d+000$/,
+    "rounded by the server, shown as sent",
+  );
   assert.match(sent.get("anthropic-ratelimit-requests-reset"), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   assert.equal(sent.size, 12, "requests, input, output, tokens x limit, remaining, reset");
   // The pacer's view: its own buckets, each with its source.
@@ -157,10 +173,16 @@ test("probe --url <local mock>: the headers' values as sent, then the pacer's vi
 test("probe speaks OpenAI: the path and key by URL or --provider, the x-ratelimit headers as sent", async () => {
   const openai = await startOpenAIMock({ limits: { rpm: 88, tpm: 54_321 } });
   try {
-    for (const args of [["--url", `${openai.url}/v1/chat/completions`], ["--url", `${openai.url}/v1`, "--provider", "openai"]]) {
+    for (const args of [
+      ["--url", `${openai.url}/v1/chat/completions`],
+      ["--url", `${openai.url}/v1`, "--provider", "openai"],
+    ]) {
       const r = await run(["probe", ...args], { env: { OPENAI_API_KEY: "sk-openai-probe-key" } });
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, new RegExp(`POST ${openai.url}/v1/chat/completions \\(openai, model gpt-4o-mini, max_completion_tokens 1\\)`));
+      assert.match(
+        r.stdout,
+        new RegExp(`POST ${openai.url}/v1/chat/completions \\(openai, model gpt-4o-mini, max_completion_tokens 1\\)`),
+      );
       assert.match(r.stdout, /^ {2}x-ratelimit-limit-requests\s+88$/m);
       assert.match(r.stdout, /^ {2}x-ratelimit-limit-tokens\s+54321$/m);
       assert.match(r.stdout, /^ {2}x-ratelimit-reset-tokens\s+\d+(\.\d+)?m?s$/m, "the Go duration as sent");
@@ -202,7 +224,12 @@ test("probe: a missing key for a remote URL, an unreachable URL, an error answer
     req.resume();
     req.on("end", () => {
       res.writeHead(401, { "content-type": "application/json", "request-id": "req_x1" });
-      res.end(JSON.stringify({ type: "error", error: { type: "authentication_error", message: `invalid x-api-key ${req.headers["x-api-key"]}` } }));
+      res.end(
+        JSON.stringify({
+          type: "error",
+          error: { type: "authentication_error", message: `invalid x-api-key ${req.headers["x-api-key"]}` },
+        }),
+      );
     });
   });
   await new Promise((resolve) => refusing.listen(0, "127.0.0.1", resolve));
@@ -232,11 +259,20 @@ test("bad command lines: a message naming the problem and exit code 2", async ()
     [["demo", "extra"], /^llm-pacer demo: unexpected argument `extra`\n/],
     [["probe", "--url", "not a url"], /^llm-pacer probe: --url: not a URL: `not a url`\n/],
     [["probe", "--url", "ftp://127.0.0.1/"], /^llm-pacer probe: --url: expected an http:\/\/ or https:\/\/ URL/],
-    [["simulate", "--metering", "daily"], /^llm-pacer simulate: --metering: expected `reservation` or `realtime`, got `daily`\n/],
-    [["simulate", "--clients", "2.5"], /^llm-pacer simulate: --clients: invalid value `2\.5`\nTry `llm-pacer simulate --help`\.\n$/],
+    [
+      ["simulate", "--metering", "daily"],
+      /^llm-pacer simulate: --metering: expected `reservation` or `realtime`, got `daily`\n/,
+    ],
+    [
+      ["simulate", "--clients", "2.5"],
+      /^llm-pacer simulate: --clients: invalid value `2\.5`\nTry `llm-pacer simulate --help`\.\n$/,
+    ],
     [["simulate", "--seeds", "0"], /^llm-pacer simulate: --seeds: at least 1\n/],
     [["simulate", "--learn-limits=yes"], /^llm-pacer simulate: --learn-limits takes no value\n/],
-    [["frobnicate"], /^llm-pacer: unknown command `frobnicate` \(commands: demo, probe, simulate\)\nTry `llm-pacer --help`\.\n$/],
+    [
+      ["frobnicate"],
+      /^llm-pacer: unknown command `frobnicate` \(commands: demo, probe, simulate\)\nTry `llm-pacer --help`\.\n$/,
+    ],
   ];
   const results = await Promise.all(cases.map(([args]) => run(args, { env: noKey })));
   results.forEach((r, i) => {
@@ -254,8 +290,14 @@ test("--help for the command and each subcommand", async () => {
     [["help", "probe"], /^llm-pacer probe: check your current rate limit status/],
     [["demo", "--help"], /^llm-pacer demo: [\s\S]*--requests N[\s\S]*--concurrency C[\s\S]*--seconds S[\s\S]*--live/],
     [["--requests", "5", "-h"], /^llm-pacer demo: /],
-    [["probe", "-h"], /^llm-pacer probe: [\s\S]*--url U[\s\S]*--provider P[\s\S]*--model M[\s\S]*ANTHROPIC_API_KEY[\s\S]*OPENAI_API_KEY/],
-    [["simulate", "--help"], /^llm-pacer simulate: [\s\S]*USAGE:\n {4}llm-pacer simulate \[OPTIONS\][\s\S]*--clients K[\s\S]*--learn-limits[\s\S]*--seeds N/],
+    [
+      ["probe", "-h"],
+      /^llm-pacer probe: [\s\S]*--url U[\s\S]*--provider P[\s\S]*--model M[\s\S]*ANTHROPIC_API_KEY[\s\S]*OPENAI_API_KEY/,
+    ],
+    [
+      ["simulate", "--help"],
+      /^llm-pacer simulate: [\s\S]*USAGE:\n {4}llm-pacer simulate \[OPTIONS\][\s\S]*--clients K[\s\S]*--learn-limits[\s\S]*--seeds N/,
+    ],
     [["--version"], new RegExp(`^llm-pacer ${pkg.version.replace(/\./g, "\\.")}\n$`)],
   ];
   const results = await Promise.all(cases.map(([args]) => run(args, { env: noKey })));
@@ -274,8 +316,11 @@ test("simulate prints what the Rust binary prints, from the package's own simula
   const [r, native] = await Promise.all([
     run(["simulate", ...args], { env: { ...noKey, PATH: "/nonexistent" } }),
     new Promise((resolve) =>
-      execFile("cargo", ["run", "--quiet", "--bin", "simulate", "--", ...args], { cwd: root }, (error, stdout, stderr) =>
-        resolve({ code: error ? error.code : 0, stdout, stderr }),
+      execFile(
+        "cargo",
+        ["run", "--quiet", "--bin", "simulate", "--", ...args],
+        { cwd: root },
+        (error, stdout, stderr) => resolve({ code: error ? error.code : 0, stdout, stderr }),
       ),
     ),
   ]);
@@ -297,8 +342,11 @@ test("outside a source checkout: the package works on its own, simulate included
     const copied = join(copy, pkg.bin["llm-pacer"]);
     const run2 = (args) =>
       new Promise((resolve) =>
-        execFile(process.execPath, [copied, ...args], { env: { ...process.env, ANTHROPIC_API_KEY: "" } }, (error, stdout, stderr) =>
-          resolve({ code: error ? error.code : 0, stdout, stderr }),
+        execFile(
+          process.execPath,
+          [copied, ...args],
+          { env: { ...process.env, ANTHROPIC_API_KEY: "" } },
+          (error, stdout, stderr) => resolve({ code: error ? error.code : 0, stdout, stderr }),
         ),
       );
     const sim = await run2(["simulate", "--clients", "1", "--requests", "30"]);

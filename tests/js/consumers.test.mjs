@@ -79,7 +79,11 @@ async function consumer(/** @type {string} */ name, /** @type {Record<string, st
 
 test("a Worker bundled by wrangler carries the .wasm module and runs in Miniflare", { timeout: 90_000 }, async () => {
   const root = await consumer("worker", {
-    "wrangler.jsonc": JSON.stringify({ name: "llm-pacer-consumer", main: "src/index.js", compatibility_date: "2025-09-01" }),
+    "wrangler.jsonc": JSON.stringify({
+      name: "llm-pacer-consumer",
+      main: "src/index.js",
+      compatibility_date: "2025-09-01",
+    }),
     "src/index.js": `import { Pacer } from "llm-pacer";
 ${CALL}
 export default {
@@ -130,13 +134,17 @@ export default {
 
 test("a Vite build emits the .wasm once and runs in Chromium", { timeout: 90_000 }, async () => {
   const root = await consumer("vite", {
-    "index.html": '<!doctype html>\n<meta charset="utf-8">\n<title>consumer</title>\n<script type="module" src="./main.js"></script>\n',
+    "index.html":
+      '<!doctype html>\n<meta charset="utf-8">\n<title>consumer</title>\n<script type="module" src="./main.js"></script>\n',
     "main.js": `import { Pacer } from "llm-pacer";
 ${CALL}
 globalThis.results = oneCall(new URLSearchParams(location.search).get("target")).catch((e) => ({ error: String(e?.stack ?? e) }));
 `,
   });
-  const { stdout, stderr } = await run(join(BIN, "vite"), ["build"], { cwd: root, env: { ...process.env, NO_COLOR: "1" } });
+  const { stdout, stderr } = await run(join(BIN, "vite"), ["build"], {
+    cwd: root,
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   const log = stdout + stderr;
   assert.doesNotMatch(log, /doesn't exist at build time|warning/i, `vite build warned:\n${log}`);
   const assets = await readdir(join(root, "dist", "assets"));
@@ -152,10 +160,13 @@ globalThis.results = oneCall(new URLSearchParams(location.search).get("target"))
   }
 });
 
-test("a Vite build of llm-pacer/simulate emits only the simulator's .wasm and runs it in Chromium", { timeout: 120_000 }, async () => {
+test("a Vite build of llm-pacer/simulate emits only the simulator's .wasm and runs it in Chromium", {
+  timeout: 120_000,
+}, async () => {
   const config = { seed: 2, clients: 2, workload: { requests: 40 }, strategies: ["llm-pacer", "naive-backoff"] };
   const root = await consumer("vite-simulate", {
-    "index.html": '<!doctype html>\n<meta charset="utf-8">\n<title>simulate</title>\n<script type="module" src="./main.js"></script>\n',
+    "index.html":
+      '<!doctype html>\n<meta charset="utf-8">\n<title>simulate</title>\n<script type="module" src="./main.js"></script>\n',
     "main.js": `import { simulate } from "llm-pacer/simulate";
 try {
   globalThis.results = simulate(${JSON.stringify(config)});
@@ -164,7 +175,10 @@ try {
 }
 `,
   });
-  const { stdout, stderr } = await run(join(BIN, "vite"), ["build"], { cwd: root, env: { ...process.env, NO_COLOR: "1" } });
+  const { stdout, stderr } = await run(join(BIN, "vite"), ["build"], {
+    cwd: root,
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   const log = stdout + stderr;
   assert.doesNotMatch(log, /doesn't exist at build time|warning/i, `vite build warned:\n${log}`);
   const wasm = (await readdir(join(root, "dist", "assets"))).filter((f) => f.endsWith(".wasm"));

@@ -17,11 +17,26 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { createHash } from "node:crypto";
 import { startAnthropicMock } from "./mock/index.mjs";
-import { VirtualClock, trackedFetch, drained, outcome, isSettled, until, mockEnv, anthropicInit, gap, bounded, importWithWasmMemory } from "./lib/harness.mjs";
+import {
+  VirtualClock,
+  trackedFetch,
+  drained,
+  outcome,
+  isSettled,
+  until,
+  mockEnv,
+  anthropicInit,
+  gap,
+  bounded,
+  importWithWasmMemory,
+} from "./lib/harness.mjs";
 
 // The package's Wasm memory, caught as it is instantiated (it grows and never shrinks, so its
 // size after a call is the most the call ever needed).
-const { api: { Pacer }, memory: wasmMemory } = await importWithWasmMemory();
+const {
+  api: { Pacer },
+  memory: wasmMemory,
+} = await importWithWasmMemory();
 
 /**
  * A server that records every request's raw bytes and answers from a script: each item
@@ -57,7 +72,10 @@ async function captureServer(t) {
         JSON.stringify(
           status === 200
             ? { type: "message", usage: { input_tokens: 7, output_tokens: 3 } }
-            : { type: "error", error: { type: status === 429 ? "rate_limit_error" : "overloaded_error", message: "x" } },
+            : {
+                type: "error",
+                error: { type: status === 429 ? "rate_limit_error" : "overloaded_error", message: "x" },
+              },
         );
       res.writeHead(status, { "content-type": "application/json", ...item.headers });
       if (item.stall) {
@@ -86,7 +104,8 @@ async function env(t) {
   const tf = trackedFetch();
   const clock = new VirtualClock({ busy: () => tf.pending > 0 || server.inFlight > 0, quietTurns: 5 });
   const events = [];
-  const make = (options = {}) => new Pacer({ clock, fetch: tf.fetch, seed: 1, onEvent: (e) => events.push(e), ...options });
+  const make = (options = {}) =>
+    new Pacer({ clock, fetch: tf.fetch, seed: 1, onEvent: (e) => events.push(e), ...options });
   return { server, tf, clock, events, make, url: server.url };
 }
 
@@ -98,11 +117,19 @@ function normalized(entry) {
   const boundary = /boundary=(.+)$/.exec(ct)?.[1];
   let raw = entry.raw.toString("latin1");
   if (boundary) raw = raw.split(boundary).join("BOUNDARY");
-  return { contentType: boundary ? ct.replace(boundary, "BOUNDARY") : ct, length: entry.headers["content-length"], raw };
+  return {
+    contentType: boundary ? ct.replace(boundary, "BOUNDARY") : ct,
+    length: entry.headers["content-length"],
+    raw,
+  };
 }
 
 const CONTENT = "x".repeat(3000);
-const JSON_TEXT = JSON.stringify({ model: "claude-test", max_tokens: 77, messages: [{ role: "user", content: CONTENT }] });
+const JSON_TEXT = JSON.stringify({
+  model: "claude-test",
+  max_tokens: 77,
+  messages: [{ role: "user", content: CONTENT }],
+});
 const JSON_BYTES = new TextEncoder().encode(JSON_TEXT);
 
 /** Every kind of body, each with what the estimate should make of it. */
@@ -156,7 +183,11 @@ const KINDS = [
     make: () => {
       const form = new FormData();
       form.append("purpose", "batch");
-      form.append("file", new Blob(['{"a":1}\n', new Uint8Array([0, 255, 128])], { type: "application/jsonl" }), "in.jsonl");
+      form.append(
+        "file",
+        new Blob(['{"a":1}\n', new Uint8Array([0, 255, 128])], { type: "application/jsonl" }),
+        "in.jsonl",
+      );
       return form;
     },
     json: false,
@@ -405,14 +436,21 @@ describe("huge bodies: the estimate's work and memory stay bounded", () => {
     await res.text();
     await drained(pacer);
     const raw = e.server.log[0].raw;
-    const want = typeof body === "string" ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    const want =
+      typeof body === "string" ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     assert.equal(raw.length, want.length);
     assert.equal(sha(raw), sha(want), "the bytes arrive intact");
     const s = pacer.stats();
-    return { input: s.inputTokensReserved, output: s.outputTokensReserved, grew: wasmMemory().buffer.byteLength - before, ms };
+    return {
+      input: s.inputTokensReserved,
+      output: s.outputTokensReserved,
+      grew: wasmMemory().buffer.byteLength - before,
+      ms,
+    };
   }
 
-  const big = (n) => JSON.stringify({ model: "m", max_tokens: 9, messages: [{ role: "user", content: "a".repeat(n) }] });
+  const big = (n) =>
+    JSON.stringify({ model: "m", max_tokens: 9, messages: [{ role: "user", content: "a".repeat(n) }] });
 
   test("a 30 MB JSON string is estimated without copying it into the Wasm memory", async (t) => {
     const body = big(30 * MB);
@@ -432,7 +470,12 @@ describe("huge bodies: the estimate's work and memory stay bounded", () => {
   test("a 30 MB data: URL is one image, recognised without reading it all", async (t) => {
     const body = JSON.stringify({
       max_tokens: 9,
-      messages: [{ role: "user", content: [{ type: "text", text: "What is it?" }, "data:image/png;base64," + "A".repeat(30 * MB)] }],
+      messages: [
+        {
+          role: "user",
+          content: [{ type: "text", text: "What is it?" }, "data:image/png;base64," + "A".repeat(30 * MB)],
+        },
+      ],
     });
     const r = await estimateOf(body, t);
     assert.ok(r.input >= 1600 && r.input < 1700, `input ${r.input}`);
@@ -450,14 +493,19 @@ describe("huge bodies: the estimate's work and memory stay bounded", () => {
     const messages = Array.from({ length: 150_000 }, (_, i) => ({ role: "user", content: `m${i}` }));
     const body = JSON.stringify({ max_tokens: 9, messages });
     const r = await estimateOf(body, t);
-    assert.ok(r.input >= body.length / 3 && r.input <= body.length / 3 + 1, `input ${r.input} for ${body.length} characters`);
+    assert.ok(
+      r.input >= body.length / 3 && r.input <= body.length / 3 + 1,
+      `input ${r.input} for ${body.length} characters`,
+    );
     assert.equal(r.output, 9);
     assert.ok(r.grew <= 8 * MB, `the Wasm memory grew by ${r.grew} bytes`);
   });
 });
 
 describe("JSON bodies of every kind through the Anthropic mock", () => {
-  const body = JSON.stringify(JSON.parse(anthropicInit({ body: { max_tokens: 50, messages: [{ role: "user", content: CONTENT }] } }).body));
+  const body = JSON.stringify(
+    JSON.parse(anthropicInit({ body: { max_tokens: 50, messages: [{ role: "user", content: CONTENT }] } }).body),
+  );
   const kinds = {
     string: () => body,
     ArrayBuffer: () => new TextEncoder().encode(body).buffer,
@@ -479,7 +527,10 @@ describe("JSON bodies of every kind through the Anthropic mock", () => {
       for (const entry of env.mock.log) assert.deepEqual(entry.body, JSON.parse(body));
       const counted = env.mock.log[1].usage.input;
       const perAttempt = pacer.stats().inputTokensReserved / 2;
-      assert.ok(perAttempt >= counted && perAttempt <= 2 * counted, `estimated ${perAttempt}, the server counted ${counted}`);
+      assert.ok(
+        perAttempt >= counted && perAttempt <= 2 * counted,
+        `estimated ${perAttempt}, the server counted ${counted}`,
+      );
       assert.equal(pacer.stats().outputTokensReserved, 2 * 50);
     });
   }
@@ -521,7 +572,10 @@ describe("error bodies: the retry decision never waits long on one", () => {
   test("an error body larger than the pacer reads is still delivered whole", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
     const big = JSON.stringify({ type: "error", error: { type: "api_error", message: "x".repeat(1 << 20) } });
-    env.mock.script([{ status: 503, body: big }, { status: 503, body: big }]);
+    env.mock.script([
+      { status: 503, body: big },
+      { status: 503, body: big },
+    ]);
     const pacer = env.make({ retry: { maxRetries: 1 } });
     const res = await pacer.fetch(env.url, anthropicInit());
     assert.equal(res.status, 503);

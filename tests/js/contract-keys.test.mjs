@@ -57,7 +57,10 @@ describe("limit keys", () => {
     const s = server(clock);
     const events = [];
     const pacer = new Pacer({ clock, fetch: s.fetch, seed: 1, onEvent: (e) => events.push(e) });
-    await Promise.all([ok(pacer.fetch(URL_A, init("claude-opus-4-1"))), ok(pacer.fetch(URL_A, init("claude-haiku-4-5")))]);
+    await Promise.all([
+      ok(pacer.fetch(URL_A, init("claude-opus-4-1"))),
+      ok(pacer.fetch(URL_A, init("claude-haiku-4-5"))),
+    ]);
     await drained(pacer);
     const keys = byModel(pacer);
     assert.deepEqual(Object.keys(keys).sort(), ["haiku", "opus"]);
@@ -74,7 +77,9 @@ describe("limit keys", () => {
 
   test("a 429 on one model does not delay another", async () => {
     const clock = new VirtualClock();
-    const s = server(clock, ({ model, n }) => (model === "claude-opus-4-1" && n === 1 ? { status: 429, headers: { "retry-after": "30" } } : {}));
+    const s = server(clock, ({ model, n }) =>
+      model === "claude-opus-4-1" && n === 1 ? { status: 429, headers: { "retry-after": "30" } } : {},
+    );
     const pacer = new Pacer({ clock, fetch: s.fetch, seed: 1 });
     const a = ok(pacer.fetch(URL_A, init("claude-opus-4-1")));
     await until(() => pacer.stats().rateLimited === 1, "the 429");
@@ -90,7 +95,10 @@ describe("limit keys", () => {
   test("one model's headers never change another's learned limits", async () => {
     const clock = new VirtualClock();
     const s = server(clock, ({ model }) => ({
-      headers: model === "claude-sonnet-4-5" ? anthropicHeaders(50, 49, 30_000, 29_000) : anthropicHeaders(1_000, 0, 450_000, 0),
+      headers:
+        model === "claude-sonnet-4-5"
+          ? anthropicHeaders(50, 49, 30_000, 29_000)
+          : anthropicHeaders(1_000, 0, 450_000, 0),
     }));
     const pacer = new Pacer({ clock, fetch: s.fetch });
     assert.equal(await ok(pacer.fetch(URL_A, init("claude-sonnet-4-5"))), 200);
@@ -100,7 +108,10 @@ describe("limit keys", () => {
     const m = byModel(pacer);
     assert.deepEqual(Object.keys(m).sort(), ["haiku", "sonnet"]);
     assert.deepEqual([m.sonnet.requests.limit, m.sonnet.inputTokens.limit], [50, 30_000]);
-    assert.deepEqual([m.haiku.requests.limit, m.haiku.inputTokens.limit, m.haiku.requests.source], [1_000, 450_000, "headers"]);
+    assert.deepEqual(
+      [m.haiku.requests.limit, m.haiku.inputTokens.limit, m.haiku.requests.source],
+      [1_000, 450_000, "headers"],
+    );
     assert.equal(m.sonnet.requests.limit, before.requests.limit);
     // Haiku's 0 remaining requests hold haiku, not sonnet.
     const t0 = clock.t;
@@ -111,7 +122,9 @@ describe("limit keys", () => {
 
   test("two API keys through one pacer are isolated", async () => {
     const clock = new VirtualClock();
-    const s = server(clock, ({ apiKey, n }) => (apiKey === "sk-ant-one" && n === 1 ? { status: 429, headers: { "retry-after": "20" } } : {}));
+    const s = server(clock, ({ apiKey, n }) =>
+      apiKey === "sk-ant-one" && n === 1 ? { status: 429, headers: { "retry-after": "20" } } : {},
+    );
     const pacer = new Pacer({ clock, fetch: s.fetch, seed: 1 });
     const one = ok(pacer.fetch(URL_A, init("claude-sonnet-4-5", "sk-ant-one")));
     await until(() => pacer.stats().rateLimited === 1, "the 429");
@@ -121,7 +134,10 @@ describe("limit keys", () => {
     assert.ok(second.t - s.log[0].t < 1_000, `the other organisation went at once (${second.t - s.log[0].t} ms)`);
     const keys = pacer.limits();
     assert.equal(keys.length, 2);
-    assert.deepEqual(keys.map((k) => k.model), ["sonnet", "sonnet"]);
+    assert.deepEqual(
+      keys.map((k) => k.model),
+      ["sonnet", "sonnet"],
+    );
     assert.notEqual(keys[0].key, keys[1].key);
     for (const k of keys) assert.match(k.key, /^[0-9a-f]{12}$/);
     // Another origin is another key too.
@@ -138,7 +154,9 @@ describe("limit keys", () => {
     const a2 = ok(pacer.fetch(URL_A, init("model-a")));
     const b1 = ok(pacer.fetch(URL_A, init("model-b")));
     assert.deepEqual(await Promise.all([a1, a2, b1]), [200, 200, 200]);
-    const times = Object.fromEntries(["model-a", "model-b"].map((m) => [m, s.log.filter((e) => e.model === m).map((e) => e.t - s.log[0].t)]));
+    const times = Object.fromEntries(
+      ["model-a", "model-b"].map((m) => [m, s.log.filter((e) => e.model === m).map((e) => e.t - s.log[0].t)]),
+    );
     assert.ok(times["model-b"][0] < 100, `model-b was not held behind model-a's queue: ${times["model-b"]}`);
     assert.ok(times["model-a"][1] >= 59_000, `model-a's second call waited for its token: ${times["model-a"]}`);
     const m = byModel(pacer);
@@ -164,7 +182,10 @@ describe("limit keys", () => {
     assert.equal(pacer.limits().length, 1, "one workspace, one key, whatever the API key");
     await ok(pacer.fetch(URL_A, init("claude-sonnet-4-5", "sk-ant-one", { "x-workspace": "ws-2" })));
     await ok(pacer.fetch(URL_A, init("claude-haiku-4-5", "sk-ant-one", { "x-workspace": "ws-2" })));
-    assert.deepEqual(pacer.limits().map((k) => k.model), ["sonnet", "sonnet", "haiku"]);
+    assert.deepEqual(
+      pacer.limits().map((k) => k.model),
+      ["sonnet", "sonnet", "haiku"],
+    );
     assert.deepEqual(seen[0], [URL_A, "claude-sonnet-4-5", true]);
     for (const k of pacer.limits()) assert.ok(!JSON.stringify(k).includes("ws-"), "the key is opaque");
     pacer.close();
@@ -173,7 +194,13 @@ describe("limit keys", () => {
     const r = await outcome(bad.fetch(URL_A, init("m")));
     assert.ok(r.error instanceof TypeError && /`limitKey`/.test(r.error.message), String(r.error));
     const boom = new Error("boom");
-    const throwing = new Pacer({ clock, fetch: s.fetch, limitKey: () => { throw boom; } });
+    const throwing = new Pacer({
+      clock,
+      fetch: s.fetch,
+      limitKey: () => {
+        throw boom;
+      },
+    });
     assert.equal((await outcome(throwing.fetch(URL_A, init("m")))).error, boom);
   });
 
@@ -186,20 +213,27 @@ describe("limit keys", () => {
       preset: "anthropic:tier-1",
       limits: { rpm: 40, models: { haiku: { otpm: 5_000 } } },
     });
-    for (const model of ["claude-sonnet-4-5-20250929", "claude-haiku-4-5", "my-own-model"]) await ok(pacer.fetch(URL_A, init(model)));
+    for (const model of ["claude-sonnet-4-5-20250929", "claude-haiku-4-5", "my-own-model"])
+      await ok(pacer.fetch(URL_A, init(model)));
     await drained(pacer);
     const m = byModel(pacer);
-    const dims = (k) => Object.fromEntries(["requests", "inputTokens", "outputTokens"].filter((d) => k[d]).map((d) => [d, k[d].limit]));
+    const dims = (k) =>
+      Object.fromEntries(["requests", "inputTokens", "outputTokens"].filter((d) => k[d]).map((d) => [d, k[d].limit]));
     assert.deepEqual(dims(m.sonnet), { requests: 40, inputTokens: 30_000, outputTokens: 8_000 });
     assert.deepEqual(dims(m.haiku), { requests: 40, inputTokens: 50_000, outputTokens: 5_000 });
     assert.deepEqual(dims(m["my-own-model"]), { requests: 40 }, "a class the tier does not list: the top-level limits");
-    for (const k of pacer.limits()) for (const d of ["requests", "inputTokens", "outputTokens"]) if (k[d]) assert.equal(k[d].source, "configured");
+    for (const k of pacer.limits())
+      for (const d of ["requests", "inputTokens", "outputTokens"]) if (k[d]) assert.equal(k[d].source, "configured");
     pacer.close();
   });
 
   test("bad per-class limits, limitKey and tier names throw naming the option", () => {
     const throwsNaming = (options, type, name) =>
-      assert.throws(() => new Pacer(options), (e) => e instanceof type && e.message.includes(`\`${name}\``), JSON.stringify(options));
+      assert.throws(
+        () => new Pacer(options),
+        (e) => e instanceof type && e.message.includes(`\`${name}\``),
+        JSON.stringify(options),
+      );
     throwsNaming({ limits: { models: { haiku: { rpm: -1 } } } }, RangeError, "limits.models.haiku.rpm");
     throwsNaming({ limits: { models: { haiku: { itpm: "1000" } } } }, TypeError, "limits.models.haiku.itpm");
     throwsNaming({ limits: { models: { haiku: 5 } } }, TypeError, "limits.models.haiku");

@@ -30,7 +30,10 @@ describe("abort", () => {
 
     // No reason given: the signal's own AbortError.
     const signal = AbortSignal.abort();
-    await assert.rejects(pacer.fetch(env.url, anthropicInit({ signal })), (e) => e === signal.reason && e.name === "AbortError");
+    await assert.rejects(
+      pacer.fetch(env.url, anthropicInit({ signal })),
+      (e) => e === signal.reason && e.name === "AbortError",
+    );
 
     // The signal of a Request input counts too.
     const request = new Request(env.url, { ...anthropicInit(), signal: AbortSignal.abort(reason) });
@@ -173,9 +176,13 @@ describe("timeoutMs", () => {
     const res = await pacer.fetch(env.url, anthropicInit());
     // Attempts at 0, 1000, 3000; the next (at 7000) would cross 4000.
     assert.equal(res.status, 503);
-    assert.deepEqual(env.mock.log.map((e) => e.at - env.clock.start), [0, 1000, 3000]);
+    assert.deepEqual(
+      env.mock.log.map((e) => e.at - env.clock.start),
+      [0, 1000, 3000],
+    );
     assert.equal(env.clock.elapsed, 3000);
-    for (const s of env.clock.sleeps) assert.ok(s.at + s.ms <= env.clock.start + 4000, `slept to ${s.at + s.ms - env.clock.start}`);
+    for (const s of env.clock.sleeps)
+      assert.ok(s.at + s.ms <= env.clock.start + 4000, `slept to ${s.at + s.ms - env.clock.start}`);
   });
 
   test("a call queued behind a limit rejects with TIMEOUT at the deadline, not later", async (t) => {
@@ -285,7 +292,10 @@ describe("close()", () => {
   test("a streamed response delivered before close still settles its usage", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
     const pacer = env.make();
-    const res = await pacer.fetch(env.url, anthropicInit({ body: { stream: true }, headers: { "x-mock-output-tokens": "7" } }));
+    const res = await pacer.fetch(
+      env.url,
+      anthropicInit({ body: { stream: true }, headers: { "x-mock-output-tokens": "7" } }),
+    );
     pacer.close();
     assert.match(await res.text(), /message_stop/);
     await drained(pacer);

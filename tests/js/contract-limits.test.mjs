@@ -37,7 +37,7 @@ function assertPlainStats(s) {
 
 /** Parse a Go duration as OpenAI sends it (`1m30s`, `8.64s`, `120ms`) into ms. */
 function goDurationMs(s) {
-  const units = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, "µs": 1e-3, us: 1e-3, ns: 1e-6 };
+  const units = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, µs: 1e-3, us: 1e-3, ns: 1e-6 };
   let total = 0;
   for (const [, n, u] of s.matchAll(/([\d.]+)(h|ms|m|s|µs|us|ns)/g)) total += Number(n) * units[u];
   return total;
@@ -107,11 +107,16 @@ describe("limits learned from headers", () => {
     await (await pacer.fetch(env.url, anthropicInit())).text();
     await drained(pacer);
     const l = oneKey(pacer);
-    assert.deepEqual(Object.keys(l).sort(), ["inputTokens", "outputTokens", "requests"], "tokens-* is not used when the specific headers are there");
     assert.deepEqual(
-      Object.fromEntries(Object.entries(l).map(([k, v]) => [k, [v.limit, v.source]])),
-      { requests: [50, "headers"], inputTokens: [30_000, "headers"], outputTokens: [8_000, "headers"] },
+      Object.keys(l).sort(),
+      ["inputTokens", "outputTokens", "requests"],
+      "tokens-* is not used when the specific headers are there",
     );
+    assert.deepEqual(Object.fromEntries(Object.entries(l).map(([k, v]) => [k, [v.limit, v.source]])), {
+      requests: [50, "headers"],
+      inputTokens: [30_000, "headers"],
+      outputTokens: [8_000, "headers"],
+    });
     for (const v of Object.values(l)) {
       assert.deepEqual(Object.keys(v).sort(), ["limit", "remaining", "resetAt", "source"]);
       assert.ok(v.remaining >= 0 && v.remaining <= v.limit);
@@ -169,8 +174,14 @@ describe("limits learned from headers", () => {
     assert.equal(l.tokens.limit, 1_000);
     assert.equal(l.tokens.source, "headers");
     assert.equal(l.requests.remaining, 1);
-    assert.ok(Math.abs(l.requests.resetAt - env.clock.t - goDurationMs(resetRequests)) <= 1, `requests resetAt ${l.requests.resetAt - env.clock.t}`);
-    assert.ok(Math.abs(l.tokens.resetAt - env.clock.t - goDurationMs(resetTokens)) <= 5, `tokens resetAt ${l.tokens.resetAt - env.clock.t} vs ${resetTokens}`);
+    assert.ok(
+      Math.abs(l.requests.resetAt - env.clock.t - goDurationMs(resetRequests)) <= 1,
+      `requests resetAt ${l.requests.resetAt - env.clock.t}`,
+    );
+    assert.ok(
+      Math.abs(l.tokens.resetAt - env.clock.t - goDurationMs(resetTokens)) <= 5,
+      `tokens resetAt ${l.tokens.resetAt - env.clock.t} vs ${resetTokens}`,
+    );
   });
 
   test("OpenAI: a learned RPM and TPM pace a burst (no 429)", async (t) => {
@@ -244,7 +255,10 @@ describe("usage", () => {
     await drained(pacer);
     assert.deepEqual([pacer.stats().inputTokensUsed, pacer.stats().outputTokensUsed], [77, 5]);
 
-    const stream = await pacer.fetch(env.url, openaiInit({ headers, body: { stream: true, stream_options: { include_usage: true } } }));
+    const stream = await pacer.fetch(
+      env.url,
+      openaiInit({ headers, body: { stream: true, stream_options: { include_usage: true } } }),
+    );
     assert.match(await stream.text(), /\[DONE\]/);
     await drained(pacer);
     assert.deepEqual([pacer.stats().inputTokensUsed, pacer.stats().outputTokensUsed], [154, 10]);
@@ -254,10 +268,16 @@ describe("usage", () => {
     await drained(pacer);
     // The input as reserved (the estimate), the output from the text (at least the 5 real tokens).
     const settled = env.events.filter((e) => e.type === "settled");
-    assert.deepEqual(settled.map((e) => e.reason), ["usage", "usage", "estimated"]);
+    assert.deepEqual(
+      settled.map((e) => e.reason),
+      ["usage", "usage", "estimated"],
+    );
     const { inputTokens, outputTokens } = settled[2].usage;
     assert.ok(outputTokens >= 5 && outputTokens < 64, `output ${outputTokens}`);
-    assert.deepEqual([pacer.stats().inputTokensUsed, pacer.stats().outputTokensUsed], [154 + inputTokens, 10 + outputTokens]);
+    assert.deepEqual(
+      [pacer.stats().inputTokensUsed, pacer.stats().outputTokensUsed],
+      [154 + inputTokens, 10 + outputTokens],
+    );
   });
 
   test("malformed or missing usage is ignored; the stats stay finite", async (t) => {
@@ -267,7 +287,15 @@ describe("usage", () => {
       const init = start === startOpenAIMock ? openaiInit : anthropicInit;
       for (const fault of ["bad-usage", "no-usage"]) {
         await (await pacer.fetch(env.url, init({ headers: { "x-mock-fault": fault } }))).text();
-        await (await pacer.fetch(env.url, init({ headers: { "x-mock-fault": fault }, body: { stream: true, ...(start === startOpenAIMock ? { stream_options: { include_usage: true } } : {}) } }))).text();
+        await (
+          await pacer.fetch(
+            env.url,
+            init({
+              headers: { "x-mock-fault": fault },
+              body: { stream: true, ...(start === startOpenAIMock ? { stream_options: { include_usage: true } } : {}) },
+            }),
+          )
+        ).text();
       }
       await drained(pacer);
       const s = pacer.stats();
@@ -444,15 +472,7 @@ describe("options", () => {
 describe("stats() and onEvent", () => {
   test("stats are plain finite numbers that add up, and match what the server saw", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
-    env.mock.script([
-      { status: 429, retryAfter: 1 },
-      529,
-      "reset",
-      503,
-      400,
-      { status: 429, retryAfterMs: 250 },
-      "ok",
-    ]);
+    env.mock.script([{ status: 429, retryAfter: 1 }, 529, "reset", 503, 400, { status: 429, retryAfterMs: 250 }, "ok"]);
     const pacer = env.make({ seed: 9, retry: { initialDelayMs: 100, maxDelayMs: 400 } });
     const snapshots = [];
     const calls = Array.from({ length: 12 }, () =>
@@ -507,7 +527,12 @@ describe("stats() and onEvent", () => {
     for (const e of env.events) {
       // `status` and `latencyMs` once a response arrived, `usage` when settled with usage.
       const optional = ["latencyMs", "status", "usage"];
-      assert.deepEqual(Object.keys(e).filter((k) => !optional.includes(k)).sort(), ["at", "attempt", "delayMs", "id", "key", "model", "reason", "type"]);
+      assert.deepEqual(
+        Object.keys(e)
+          .filter((k) => !optional.includes(k))
+          .sort(),
+        ["at", "attempt", "delayMs", "id", "key", "model", "reason", "type"],
+      );
       assert.equal(typeof e.reason, "string");
       assert.ok(Number.isFinite(e.delayMs) && e.delayMs >= 0);
       assert.ok(Number.isFinite(e.at));
@@ -530,7 +555,10 @@ describe("stats() and onEvent", () => {
     assert.equal(second.at, env.mock.log[1].at);
     assert.ok(second.at - retry.at >= retry.delayMs);
     assert.ok(settled.at >= second.at);
-    assert.ok(mine.some((e) => e.type === "limits"), "the headers were learned");
+    assert.ok(
+      mine.some((e) => e.type === "limits"),
+      "the headers were learned",
+    );
     for (let i = 1; i < mine.length; i++) assert.ok(mine[i].at >= mine[i - 1].at, "in time order");
   });
 
@@ -548,7 +576,13 @@ describe("stats() and onEvent", () => {
     });
     const res = await pacer.fetch(env.url, anthropicInit());
     assert.equal(res.status, 503);
-    assert.deepEqual(seen, ["queued:submitted", "admitted:admitted", "retry:status_503", "admitted:admitted", "giveup:max_retries"]);
+    assert.deepEqual(seen, [
+      "queued:submitted",
+      "admitted:admitted",
+      "retry:status_503",
+      "admitted:admitted",
+      "giveup:max_retries",
+    ]);
   });
 });
 
@@ -576,7 +610,14 @@ describe("the estimate option", () => {
 
   test("a bad return value rejects with a TypeError naming `estimate`; a throw rejects with its error", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
-    for (const bad of [null, 5, { input: -1, output: 1 }, { input: NaN, output: 0 }, { input: 1, output: "2" }, { input: Infinity, output: 0 }]) {
+    for (const bad of [
+      null,
+      5,
+      { input: -1, output: 1 },
+      { input: NaN, output: 0 },
+      { input: 1, output: "2" },
+      { input: Infinity, output: 0 },
+    ]) {
       const pacer = env.make({ estimate: () => bad });
       await assert.rejects(
         pacer.fetch(env.url, anthropicInit()),
@@ -586,7 +627,16 @@ describe("the estimate option", () => {
       assert.equal(pacer.stats().requests, 0);
     }
     const boom = new Error("estimator down");
-    await assert.rejects(env.make({ estimate: () => { throw boom; } }).fetch(env.url, anthropicInit()), (e) => e === boom);
+    await assert.rejects(
+      env
+        .make({
+          estimate: () => {
+            throw boom;
+          },
+        })
+        .fetch(env.url, anthropicInit()),
+      (e) => e === boom,
+    );
     assert.equal(env.mock.log.length, 0);
   });
 });
@@ -668,7 +718,11 @@ describe("priority", () => {
       [1e7, RangeError],
       [-1e7, RangeError],
     ]) {
-      assert.throws(() => pacer.withPriority(/** @type {any} */ (bad)), (e) => e instanceof Type && /`priority`/.test(e.message), inspect(bad));
+      assert.throws(
+        () => pacer.withPriority(/** @type {any} */ (bad)),
+        (e) => e instanceof Type && /`priority`/.test(e.message),
+        inspect(bad),
+      );
     }
     assert.equal(typeof pacer.withPriority(-3), "function");
     pacer.close();

@@ -9,39 +9,33 @@ import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
 import { anthropicInit, openaiInit, mockEnv, drained, oneKey } from "./lib/harness.mjs";
 
 describe("closed gaps", () => {
-  test(
-    "a call whose body is a stream counts no retry it cannot make",
-    async (t) => {
-      const env = await mockEnv(t, startAnthropicMock);
-      env.mock.script([503, "ok"]);
-      const pacer = env.make();
-      const json = JSON.stringify({ model: "m", max_tokens: 5, messages: [{ role: "user", content: "hi" }] });
-      const body = new ReadableStream({
-        start(c) {
-          c.enqueue(new TextEncoder().encode(json));
-          c.close();
-        },
-      });
-      const res = await pacer.fetch(env.url, { ...anthropicInit(), body, duplex: "half" });
-      assert.equal(res.status, 503);
-      await drained(pacer);
-      const s = pacer.stats();
-      assert.equal(s.attempts, s.requests + s.retries, JSON.stringify(s));
-      assert.ok(!env.events.some((e) => e.type === "retry"), "no retry event for a retry that never happens");
-    },
-  );
+  test("a call whose body is a stream counts no retry it cannot make", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    env.mock.script([503, "ok"]);
+    const pacer = env.make();
+    const json = JSON.stringify({ model: "m", max_tokens: 5, messages: [{ role: "user", content: "hi" }] });
+    const body = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(json));
+        c.close();
+      },
+    });
+    const res = await pacer.fetch(env.url, { ...anthropicInit(), body, duplex: "half" });
+    assert.equal(res.status, 503);
+    await drained(pacer);
+    const s = pacer.stats();
+    assert.equal(s.attempts, s.requests + s.retries, JSON.stringify(s));
+    assert.ok(!env.events.some((e) => e.type === "retry"), "no retry event for a retry that never happens");
+  });
 
-  test(
-    "a response in the very ms of its admission does not count its usage twice in a bucket it teaches",
-    async (t) => {
-      const env = await mockEnv(t, startOpenAIMock, { limits: { rpm: 2, tpm: 1_000 } });
-      const pacer = env.make();
-      const res = await pacer.fetch(env.url, openaiInit());
-      await res.text();
-      await drained(pacer);
-      assert.equal(oneKey(pacer).tokens.remaining, Number(res.headers.get("x-ratelimit-remaining-tokens")));
-    },
-  );
+  test("a response in the very ms of its admission does not count its usage twice in a bucket it teaches", async (t) => {
+    const env = await mockEnv(t, startOpenAIMock, { limits: { rpm: 2, tpm: 1_000 } });
+    const pacer = env.make();
+    const res = await pacer.fetch(env.url, openaiInit());
+    await res.text();
+    await drained(pacer);
+    assert.equal(oneKey(pacer).tokens.remaining, Number(res.headers.get("x-ratelimit-remaining-tokens")));
+  });
 
   test("a named preset configures its limits", () => {
     const pacer = new Pacer({ preset: "anthropic:tier-1:sonnet", fetch: async () => new Response("{}") });
@@ -64,7 +58,10 @@ describe("closed gaps", () => {
     const replies = [
       // Bytes, so that no content-type is set: a 2xx without one is otherwise read as JSON.
       () => respond(new Uint8Array(0), { "content-length": "0" }),
-      () => respond(JSON.stringify({ usage: { input_tokens: 3, output_tokens: 4 } }), { "content-type": "application/json" }),
+      () =>
+        respond(JSON.stringify({ usage: { input_tokens: 3, output_tokens: 4 } }), {
+          "content-type": "application/json",
+        }),
     ];
     const pacer = new Pacer({ fetch: async () => replies.shift()() });
     await (await pacer.fetch("https://api.example.invalid/v1/x")).text();
@@ -76,4 +73,3 @@ describe("closed gaps", () => {
     assert.equal(pacer.stats().outputTokensUsed, 4);
   });
 });
-

@@ -28,7 +28,10 @@ describe("server hints", () => {
         const hint = hintS * 1000;
         assert.ok(waited >= hint, `seed ${seed}: waited ${waited} < hint ${hint}`);
         // The driver rounds the sleep up to a whole ms.
-        assert.ok(waited <= Math.ceil(hint + spread(hint)), `seed ${seed}: waited ${waited} > ${hint} + ${spread(hint)}`);
+        assert.ok(
+          waited <= Math.ceil(hint + spread(hint)),
+          `seed ${seed}: waited ${waited} > ${hint} + ${spread(hint)}`,
+        );
         const retry = env.events.find((e) => e.type === "retry");
         assert.equal(retry.reason, "rate_limited");
         assert.ok(retry.delayMs >= hint && retry.delayMs < hint + spread(hint), `delayMs ${retry.delayMs}`);
@@ -80,7 +83,10 @@ describe("server hints", () => {
       const res = await pacer.fetch(env.url, openaiInit());
       assert.equal(res.status, 200);
       const waited = gap(env.mock, 0);
-      assert.ok(waited >= want && waited <= Math.ceil(want + spread(want)), `${retryAfter}/${retryAfterMs}: waited ${waited}`);
+      assert.ok(
+        waited >= want && waited <= Math.ceil(want + spread(want)),
+        `${retryAfter}/${retryAfterMs}: waited ${waited}`,
+      );
     }
   });
 
@@ -379,9 +385,13 @@ describe("server-imposed pauses", () => {
     const pacer = env.make({ concurrency: 1, seed: 3 });
     const a = pacer.fetch(env.url, anthropicInit());
     const b = pacer.fetch(env.url, anthropicInit());
-    assert.deepEqual((await Promise.all([a, b])).map((r) => r.status), [200, 200]);
+    assert.deepEqual(
+      (await Promise.all([a, b])).map((r) => r.status),
+      [200, 200],
+    );
     assert.equal(env.mock.log.length, 3);
-    for (const e of env.mock.log.slice(1)) assert.ok(e.at - env.mock.log[0].at >= 5000, "nothing sent during the pause");
+    for (const e of env.mock.log.slice(1))
+      assert.ok(e.at - env.mock.log[0].at >= 5000, "nothing sent during the pause");
   });
 
   // The pause belongs to the server, not to the call that got the 429: it holds the queue
@@ -399,7 +409,11 @@ describe("server-imposed pauses", () => {
   // so the second call is a stream too.)
   for (const [name, options, init] of [
     ["out of retries (maxRetries: 0)", { retry: { maxRetries: 0 } }, () => anthropicInit()],
-    ["whose body cannot be sent again (a stream)", {}, () => ({ ...anthropicInit(), body: streamBody(), duplex: "half" })],
+    [
+      "whose body cannot be sent again (a stream)",
+      {},
+      () => ({ ...anthropicInit(), body: streamBody(), duplex: "half" }),
+    ],
   ]) {
     test(`a 429 with a hint that ends its own call, ${name}, still pauses the calls behind it`, async (t) => {
       const env = await mockEnv(t, startAnthropicMock);
@@ -410,7 +424,10 @@ describe("server-imposed pauses", () => {
       const [ra, rb] = await Promise.all([a, b]);
       assert.deepEqual([ra.status, rb.status], [429, 200], "the 429 goes to its caller; the next call succeeds");
       assert.equal(env.mock.log.length, 2);
-      assert.ok(gap(env.mock, 0) >= 5000, `the next call went ${gap(env.mock, 0)} ms after the 429, inside its 5 s pause`);
+      assert.ok(
+        gap(env.mock, 0) >= 5000,
+        `the next call went ${gap(env.mock, 0)} ms after the 429, inside its 5 s pause`,
+      );
       await drained(pacer);
     });
   }
@@ -438,7 +455,10 @@ describe("server-imposed pauses", () => {
 
     // During the pause: still too long at +30 s; fine at +55 s (5 s left), sent at +60 s.
     await env.clock.advance(30_000);
-    await assert.rejects(pacer.fetch(env.url, anthropicInit()), (e) => e.code === "RETRY_AFTER_TOO_LONG" && e.hintMs === 30_000);
+    await assert.rejects(
+      pacer.fetch(env.url, anthropicInit()),
+      (e) => e.code === "RETRY_AFTER_TOO_LONG" && e.hintMs === 30_000,
+    );
     await env.clock.advance(25_000);
     const c = await pacer.fetch(env.url, anthropicInit());
     assert.equal(c.status, 200);

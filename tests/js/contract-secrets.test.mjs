@@ -95,7 +95,8 @@ test("API keys appear in no event, error, stats or limits, on any path", async (
   };
   const aUrl = `${anthropic.url}?key=${URL_KEY}`;
   const oUrl = `${openai.url}?key=${URL_KEY}`;
-  const aInit = (o = {}) => anthropicInit({ apiKey: ANTHROPIC_KEY, ...o, headers: { authorization: `Bearer ${ANTHROPIC_KEY}`, ...o.headers } });
+  const aInit = (o = {}) =>
+    anthropicInit({ apiKey: ANTHROPIC_KEY, ...o, headers: { authorization: `Bearer ${ANTHROPIC_KEY}`, ...o.headers } });
   const oInit = (o = {}) => openaiInit({ apiKey: OPENAI_KEY, ...o });
   const settle = async (p) => {
     const r = await outcome(p);
@@ -114,7 +115,11 @@ test("API keys appear in no event, error, stats or limits, on any path", async (
   assert.equal((await settle(pa.fetch(aUrl, withHeaders))).value.status, 200);
   assert.equal((await settle(pa.fetch(new Request(aUrl, aInit())))).value.status, 200);
   assert.equal((await settle(po.fetch(oUrl, oInit()))).value.status, 200);
-  assert.equal((await settle(po.fetch(oUrl, oInit({ body: { stream: true, stream_options: { include_usage: true } } })))).value.status, 200);
+  assert.equal(
+    (await settle(po.fetch(oUrl, oInit({ body: { stream: true, stream_options: { include_usage: true } } })))).value
+      .status,
+    200,
+  );
 
   // 429 (retried, then success), 529, a 429 whose body echoes the key, spend limit, quota.
   anthropic.mock.script([
@@ -126,7 +131,11 @@ test("API keys appear in no event, error, stats or limits, on any path", async (
     "spend-limit",
   ]);
   for (let i = 0; i < 4; i++) await settle(pa.fetch(aUrl, aInit()));
-  openai.mock.script([{ status: 429, retryAfterMs: 20, message: `Incorrect API key provided: ${OPENAI_KEY}` }, "ok", "insufficient-quota"]);
+  openai.mock.script([
+    { status: 429, retryAfterMs: 20, message: `Incorrect API key provided: ${OPENAI_KEY}` },
+    "ok",
+    "insufficient-quota",
+  ]);
   await settle(po.fetch(oUrl, oInit()));
   await settle(po.fetch(oUrl, oInit()));
 
@@ -201,12 +210,21 @@ test("API keys appear in no event, error, stats or limits, on any path", async (
   // Every path ran.
   assert.ok(errors.length >= 14, `${errors.length} errors`);
   const codes = new Set(errors.map((e) => (typeof e.code === "string" ? e.code : e.name)));
-  for (const c of ["TIMEOUT", "REQUEST_TOO_LARGE", "RETRY_AFTER_TOO_LONG", "CLOSED", "AbortError", "TypeError", "RangeError"]) {
+  for (const c of [
+    "TIMEOUT",
+    "REQUEST_TOO_LARGE",
+    "RETRY_AFTER_TOO_LONG",
+    "CLOSED",
+    "AbortError",
+    "TypeError",
+    "RangeError",
+  ]) {
     assert.ok(codes.has(c), `no ${c} among ${[...codes]}`);
   }
   const events = [...anthropic.events, ...openai.events];
   const types = new Set(events.map((e) => e.type));
-  for (const type of ["queued", "admitted", "wait", "retry", "giveup", "limits", "settled"]) assert.ok(types.has(type), `no ${type} event`);
+  for (const type of ["queued", "admitted", "wait", "retry", "giveup", "limits", "settled"])
+    assert.ok(types.has(type), `no ${type} event`);
 
   for (const e of events) assertClean(`event ${JSON.stringify(e)}`, e);
   for (const e of errors) assertClean(`error ${e?.name}`, e);

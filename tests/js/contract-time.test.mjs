@@ -21,7 +21,10 @@ const SKEWS = [-10 * YEAR, -DAY, -3 * HOUR, 0, 3 * HOUR, DAY, 10 * YEAR];
 
 const httpDate = (ms) => new Date(ms).toUTCString();
 const rfc3339 = (ms) => new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
-const label = (skew) => (skew === 0 ? "on time" : `${skew > 0 ? "+" : "-"}${Math.abs(skew) >= YEAR ? `${Math.abs(skew) / YEAR} y` : Math.abs(skew) >= DAY ? `${Math.abs(skew) / DAY} d` : `${Math.abs(skew) / HOUR} h`}`);
+const label = (skew) =>
+  skew === 0
+    ? "on time"
+    : `${skew > 0 ? "+" : "-"}${Math.abs(skew) >= YEAR ? `${Math.abs(skew) / YEAR} y` : Math.abs(skew) >= DAY ? `${Math.abs(skew) / DAY} d` : `${Math.abs(skew) / HOUR} h`}`;
 
 /** Every sleep the pacer asked of the clock: finite, non-negative, at most `max`. */
 function assertSleeps(clock, max, what) {
@@ -45,7 +48,10 @@ describe("a server clock far from ours", () => {
     test(`retry-after as an HTTP-date 5 s after the server's Date (server ${label(skew)}) waits 5 s`, async (t) => {
       const env = await mockEnv(t, startAnthropicMock);
       const server = env.clock.t + skew;
-      env.mock.script([{ status: 429, headers: { date: httpDate(server), "retry-after": httpDate(server + 5 * SECOND) } }, "ok"]);
+      env.mock.script([
+        { status: 429, headers: { date: httpDate(server), "retry-after": httpDate(server + 5 * SECOND) } },
+        "ok",
+      ]);
       const pacer = env.make({ seed: 4 });
       const res = await bounded(pacer.fetch(env.url, anthropicInit()), label(skew));
       assert.equal(res.status, 200);
@@ -80,7 +86,10 @@ describe("a server clock far from ours", () => {
   test("retry-after in the year 9999 is no hint at all: the backoff applies", async (t) => {
     for (const skew of [-DAY, 0, 10 * YEAR]) {
       const env = await mockEnv(t, startAnthropicMock);
-      const item = { status: 429, headers: { date: httpDate(env.clock.t + skew), "retry-after": "Fri, 31 Dec 9999 23:59:59 GMT" } };
+      const item = {
+        status: 429,
+        headers: { date: httpDate(env.clock.t + skew), "retry-after": "Fri, 31 Dec 9999 23:59:59 GMT" },
+      };
       env.mock.script([item, item, "ok"]);
       const pacer = env.make({ seed: 2, retry: { jitter: "none" } });
       const res = await bounded(pacer.fetch(env.url, anthropicInit()), label(skew));
@@ -96,7 +105,9 @@ describe("a server clock far from ours", () => {
     for (const skew of [-10 * YEAR, -DAY, 0, DAY, 10 * YEAR]) {
       const env = await mockEnv(t, startAnthropicMock);
       const server = env.clock.t + skew;
-      env.mock.script([{ status: 429, headers: { date: httpDate(server), "retry-after": httpDate(server + 2 * DAY) } }]);
+      env.mock.script([
+        { status: 429, headers: { date: httpDate(server), "retry-after": httpDate(server + 2 * DAY) } },
+      ]);
       const pacer = env.make({ concurrency: 1 });
       const [first, second] = await bounded(
         Promise.all([outcome(pacer.fetch(env.url, anthropicInit())), outcome(pacer.fetch(env.url, anthropicInit()))]),
@@ -130,15 +141,18 @@ describe("reset headers in the past, far future, or garbage", () => {
         const server = env.clock.t + skew;
         const reset = resets(server)[name];
         const headers = { date: httpDate(server) };
-        for (const d of ["requests", "input-tokens", "output-tokens", "tokens"]) headers[`anthropic-ratelimit-${d}-reset`] = reset;
+        for (const d of ["requests", "input-tokens", "output-tokens", "tokens"])
+          headers[`anthropic-ratelimit-${d}-reset`] = reset;
         env.mock.script(Array(20).fill({ headers }));
         const pacer = env.make({ seed: 3, concurrency: 4 });
         const statuses = await bounded(
-          Promise.all(Array.from({ length: 20 }, async () => {
-            const res = await pacer.fetch(env.url, anthropicInit());
-            await res.text();
-            return res.status;
-          })),
+          Promise.all(
+            Array.from({ length: 20 }, async () => {
+              const res = await pacer.fetch(env.url, anthropicInit());
+              await res.text();
+              return res.status;
+            }),
+          ),
           `${name}, ${label(skew)}`,
         );
         assert.deepEqual(statuses, Array(20).fill(200));
@@ -153,9 +167,22 @@ describe("reset headers in the past, far future, or garbage", () => {
   }
 
   test("OpenAI Go-duration resets: huge, negative, overflowing or garbage are ignored", async (t) => {
-    for (const reset of ["1000000h", "2562047h47m16.854775807s", "9999999999999999999h", "-5s", "1e9s", "NaN", "", "6m0s"]) {
+    for (const reset of [
+      "1000000h",
+      "2562047h47m16.854775807s",
+      "9999999999999999999h",
+      "-5s",
+      "1e9s",
+      "NaN",
+      "",
+      "6m0s",
+    ]) {
       const env = await mockEnv(t, startOpenAIMock, { limits: { rpm: 600, tpm: 1_000_000 } });
-      const headers = { "x-ratelimit-reset-requests": reset, "x-ratelimit-reset-tokens": reset, "x-ratelimit-remaining-requests": "0" };
+      const headers = {
+        "x-ratelimit-reset-requests": reset,
+        "x-ratelimit-reset-tokens": reset,
+        "x-ratelimit-remaining-requests": "0",
+      };
       env.mock.script(Array(10).fill({ headers }));
       const pacer = env.make({ seed: 5 });
       const statuses = await bounded(
@@ -190,11 +217,13 @@ describe("our own clock", () => {
     const pacer = env.make({ clock, seed: 6, concurrency: 8 });
     const calls = 40;
     const statuses = await bounded(
-      Promise.all(Array.from({ length: calls }, async () => {
-        const res = await pacer.fetch(env.url, anthropicInit());
-        await res.text();
-        return res.status;
-      })),
+      Promise.all(
+        Array.from({ length: calls }, async () => {
+          const res = await pacer.fetch(env.url, anthropicInit());
+          await res.text();
+          return res.status;
+        }),
+      ),
       "a frozen clock",
     );
     assert.deepEqual(statuses, Array(calls).fill(200));
@@ -215,7 +244,10 @@ describe("our own clock", () => {
     const p = pacer.fetch(env.url, anthropicInit());
     // While the pacer waits out the first 429, our clock steps back an hour (an NTP
     // correction); then time goes on.
-    await bounded(until(() => env.mock.log.length === 1 && env.clock.pending.size > 0, "the backoff"), "the first 429");
+    await bounded(
+      until(() => env.mock.log.length === 1 && env.clock.pending.size > 0, "the backoff"),
+      "the first 429",
+    );
     shift = HOUR;
     env.clock.hold = false;
     const [pending] = env.clock.pending;
@@ -223,7 +255,10 @@ describe("our own clock", () => {
     const res = await bounded(p, "a clock stepping back");
     assert.equal(res.status, 200);
     await res.text();
-    assert.ok(retryDelays(env.events).every((d) => d <= 1_100), `${retryDelays(env.events)}`);
+    assert.ok(
+      retryDelays(env.events).every((d) => d <= 1_100),
+      `${retryDelays(env.events)}`,
+    );
     assertSleeps(env.clock, ERROR_BODY_MS, "after the step back");
     // Two 1 s hints, and at most one more second if the step came during a sleep (time that
     // passed while the clock stepped back is taken as not passed).

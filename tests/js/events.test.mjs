@@ -9,7 +9,10 @@ import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
 import { anthropicInit, openaiInit, mockEnv, drained } from "./lib/harness.mjs";
 
 test("each event carries what its type knows, in whole milliseconds", async (t) => {
-  const env = await mockEnv(t, startAnthropicMock, { limits: { rpm: 50, itpm: 30_000, otpm: 8_000 }, virtualLatencyMs: 37.25 });
+  const env = await mockEnv(t, startAnthropicMock, {
+    limits: { rpm: 50, itpm: 30_000, otpm: 8_000 },
+    virtualLatencyMs: 37.25,
+  });
   env.mock.script([{ status: 429, retryAfter: 1 }, "ok"]);
   const pacer = env.make({ seed: 4 });
   await (await pacer.fetch(env.url, anthropicInit())).text();
@@ -25,7 +28,12 @@ test("each event carries what its type knows, in whole milliseconds", async (t) 
   const [settled] = byType("settled");
   assert.equal(settled.reason, "usage");
   assert.equal(settled.status, 200);
-  assert.deepEqual(Object.keys(settled.usage).sort(), ["cacheCreationInputTokens", "cacheReadInputTokens", "inputTokens", "outputTokens"]);
+  assert.deepEqual(Object.keys(settled.usage).sort(), [
+    "cacheCreationInputTokens",
+    "cacheReadInputTokens",
+    "inputTokens",
+    "outputTokens",
+  ]);
   assert.equal(settled.usage.outputTokens, env.mock.log[1].usage.output);
   assert.equal(settled.usage.inputTokens, env.mock.log[1].usage.input);
   // Before any response: no status, no latency; a retry's admission has its own.
@@ -66,7 +74,10 @@ test("debug logs one line per event, with no URL, header or key; LLM_PACER_DEBUG
   const events = env.events.length - before;
   assert.equal(lines.length, events, "one line per event");
   assert.match(lines[0], /^llm-pacer: #1 queued submitted attempt=0 delayMs=0 model=claude-test$/);
-  assert.ok(lines.some((l) => /^llm-pacer: #1 settled usage .*status=200 .*usage=\d+in\/\d+out/.test(l)), lines.join("\n"));
+  assert.ok(
+    lines.some((l) => /^llm-pacer: #1 settled usage .*status=200 .*usage=\d+in\/\d+out/.test(l)),
+    lines.join("\n"),
+  );
   for (const l of lines) assert.doesNotMatch(l, /secret|http|127\.0\.0\.1|sk-ant/);
 
   lines.length = 0;
@@ -96,7 +107,9 @@ test("an SDK retrying on top of the pacer is told once to set maxRetries: 0", as
   assert.equal(env.events.filter((e) => e.type === "warning").length, 0, "a first attempt is not a retry");
   await call(1);
   await call(2);
-  await (await pacer.fetch(new Request(env.url, { ...anthropicInit(), headers: { "X-Stainless-Retry-Count": "3" } }))).text();
+  await (
+    await pacer.fetch(new Request(env.url, { ...anthropicInit(), headers: { "X-Stainless-Retry-Count": "3" } }))
+  ).text();
   await drained(pacer);
   const warnings = env.events.filter((e) => e.type === "warning");
   assert.equal(warnings.length, 1, "once per pacer");
@@ -109,14 +122,20 @@ test("an OpenAI stream without usage settles on its streamed text, and says once
   const env = await mockEnv(t, startOpenAIMock);
   const pacer = env.make({ limits: { tpm: 1e6 } });
   const stream = async (extra) => {
-    const init = openaiInit({ body: { stream: true, max_completion_tokens: 2_000, ...extra }, headers: { "x-mock-output-tokens": "20" } });
+    const init = openaiInit({
+      body: { stream: true, max_completion_tokens: 2_000, ...extra },
+      headers: { "x-mock-output-tokens": "20" },
+    });
     await (await pacer.fetch(env.url, init)).text();
     await drained(pacer);
   };
   await stream({});
   await stream({});
   const settled = env.events.filter((e) => e.type === "settled");
-  assert.deepEqual(settled.map((e) => e.reason), ["estimated", "estimated"]);
+  assert.deepEqual(
+    settled.map((e) => e.reason),
+    ["estimated", "estimated"],
+  );
   const out = settled[0].usage.outputTokens;
   assert.ok(out >= 20 && out < 100, `output estimated at ${out} for 20 real tokens (the reservation was 2000)`);
   assert.ok(settled[0].usage.inputTokens > 0, "the input stays as reserved");
@@ -158,6 +177,9 @@ test("bodies the estimate does not read are costed from their length: a bigger b
 test("a body over a limit by its length is REQUEST_TOO_LARGE, not sent", async () => {
   let sent = 0;
   const pacer = new Pacer({ limits: { itpm: 1_000_000 }, fetch: async () => (sent++, new Response("{}")) });
-  await assert.rejects(pacer.fetch("https://api.example/v1/messages", { method: "POST", body: "x".repeat(40e6) }), RequestTooLargeError);
+  await assert.rejects(
+    pacer.fetch("https://api.example/v1/messages", { method: "POST", body: "x".repeat(40e6) }),
+    RequestTooLargeError,
+  );
   assert.equal(sent, 0);
 });

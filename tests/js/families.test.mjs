@@ -19,8 +19,20 @@ describe("header families, read from real responses", () => {
   const cases = [
     [
       "Groq: requests per day",
-      { "x-groq-region": "us-west-1", "x-ratelimit-limit-requests": "14400", "x-ratelimit-remaining-requests": "14399", "x-ratelimit-reset-requests": "6s", "x-ratelimit-limit-tokens": "6000", "x-ratelimit-remaining-tokens": "5990", "x-ratelimit-reset-tokens": "100ms" },
-      { family: "groq", requests: { limit: 14400, remaining: 14399, windowMs: 86_400_000 }, tokens: { limit: 6000, windowMs: 60_000 } },
+      {
+        "x-groq-region": "us-west-1",
+        "x-ratelimit-limit-requests": "14400",
+        "x-ratelimit-remaining-requests": "14399",
+        "x-ratelimit-reset-requests": "6s",
+        "x-ratelimit-limit-tokens": "6000",
+        "x-ratelimit-remaining-tokens": "5990",
+        "x-ratelimit-reset-tokens": "100ms",
+      },
+      {
+        family: "groq",
+        requests: { limit: 14400, remaining: 14399, windowMs: 86_400_000 },
+        tokens: { limit: 6000, windowMs: 60_000 },
+      },
     ],
     [
       "Azure OpenAI: remaining counts only",
@@ -29,7 +41,12 @@ describe("header families, read from real responses", () => {
     ],
     [
       "Mistral: windows in the names",
-      { "x-ratelimit-limit-req-minute": "720", "x-ratelimit-remaining-req-minute": "717", "x-ratelimit-limit-tokens-minute": "5000000", "x-ratelimit-remaining-tokens-minute": "4999911" },
+      {
+        "x-ratelimit-limit-req-minute": "720",
+        "x-ratelimit-remaining-req-minute": "717",
+        "x-ratelimit-limit-tokens-minute": "5000000",
+        "x-ratelimit-remaining-tokens-minute": "4999911",
+      },
       { family: "mistral", requests: { limit: 720, remaining: 717, windowMs: 60_000 }, tokens: { limit: 5_000_000 } },
     ],
     [
@@ -39,8 +56,18 @@ describe("header families, read from real responses", () => {
     ],
     [
       "Together: per second",
-      { "x-ratelimit-limit": "10", "x-ratelimit-remaining": "9", "x-ratelimit-reset": "1", "x-tokenlimit-limit": "20000", "x-tokenlimit-remaining": "19000" },
-      { family: "together", requests: { limit: 10, remaining: 9, windowMs: 1000 }, tokens: { limit: 20000, windowMs: 1000 } },
+      {
+        "x-ratelimit-limit": "10",
+        "x-ratelimit-remaining": "9",
+        "x-ratelimit-reset": "1",
+        "x-tokenlimit-limit": "20000",
+        "x-tokenlimit-remaining": "19000",
+      },
+      {
+        family: "together",
+        requests: { limit: 10, remaining: 9, windowMs: 1000 },
+        tokens: { limit: 20000, windowMs: 1000 },
+      },
     ],
     [
       "OpenRouter: epoch-ms reset",
@@ -83,7 +110,13 @@ describe("the pacer waits out what these families say", () => {
   test("Together: nothing remains, reset in 1 s: the next call goes 1 s later", async (t) => {
     const env = await mockEnv(t, startOpenAIMock);
     const pacer = env.make({ seed: 1 });
-    const h = { "x-ratelimit-limit": "1", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1", "x-tokenlimit-limit": "100000", "x-tokenlimit-remaining": "99000" };
+    const h = {
+      "x-ratelimit-limit": "1",
+      "x-ratelimit-remaining": "0",
+      "x-ratelimit-reset": "1",
+      "x-tokenlimit-limit": "100000",
+      "x-tokenlimit-remaining": "99000",
+    };
     env.mock.script([only(h), only(h)]);
     await (await pacer.fetch(env.url, openaiInit())).text();
     await (await pacer.fetch(env.url, openaiInit())).text();
@@ -95,7 +128,12 @@ describe("the pacer waits out what these families say", () => {
     const env = await mockEnv(t, startOpenAIMock);
     const pacer = env.make({ seed: 2, retry: { maxRetryAfterMs: 864e5 } });
     // 1440 a day refills one request a minute; read per minute, one every 42 ms.
-    const h = only({ "x-groq-region": "us-west-1", "x-ratelimit-limit-requests": "1440", "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "23h59m" });
+    const h = only({
+      "x-groq-region": "us-west-1",
+      "x-ratelimit-limit-requests": "1440",
+      "x-ratelimit-remaining-requests": "0",
+      "x-ratelimit-reset-requests": "23h59m",
+    });
     env.mock.script([h, h]);
     await (await pacer.fetch(env.url, openaiInit())).text();
     await (await pacer.fetch(env.url, openaiInit())).text();
@@ -109,7 +147,12 @@ describe('concurrency: "auto" against a hidden capacity', () => {
     const { Pacer } = await import("llm-pacer");
     const server = await startHiddenCapacityServer({ maxConcurrent: 3, latencyMs: 15 });
     t.after(() => server.close());
-    const pacer = new Pacer({ seed: 3, retry: { initialDelayMs: 5, maxDelayMs: 40, maxRetries: 100 }, budget: false, ...options });
+    const pacer = new Pacer({
+      seed: 3,
+      retry: { initialDelayMs: 5, maxDelayMs: 40, maxRetries: 100 },
+      budget: false,
+      ...options,
+    });
     const calls = Array.from({ length: 40 }, () => pacer.fetch(server.url, openaiInit()).then((r) => r.status));
     const statuses = await Promise.all(calls);
     await drained(pacer);
@@ -124,13 +167,22 @@ describe('concurrency: "auto" against a hidden capacity', () => {
     assert.ok(refusedPct <= 25, `auto: ${auto.stats.refused} of ${auto.stats.requests} refused`);
     const none = await burst(t, {});
     assert.deepEqual(none.statuses, Array(40).fill(200));
-    assert.ok(none.stats.refused >= 3 * auto.stats.refused, `no cap: ${none.stats.refused} refused, auto: ${auto.stats.refused}`);
+    assert.ok(
+      none.stats.refused >= 3 * auto.stats.refused,
+      `no cap: ${none.stats.refused} refused, auto: ${auto.stats.refused}`,
+    );
   });
 
   test('"auto" is the only string; other values are still range-checked', async () => {
     const { Pacer } = await import("llm-pacer");
-    assert.throws(() => new Pacer({ concurrency: "fast" }), (e) => e instanceof TypeError && /concurrency/.test(e.message));
-    assert.throws(() => new Pacer({ concurrency: -1 }), (e) => e instanceof RangeError && /concurrency/.test(e.message));
+    assert.throws(
+      () => new Pacer({ concurrency: "fast" }),
+      (e) => e instanceof TypeError && /concurrency/.test(e.message),
+    );
+    assert.throws(
+      () => new Pacer({ concurrency: -1 }),
+      (e) => e instanceof RangeError && /concurrency/.test(e.message),
+    );
     new Pacer({ concurrency: "auto" }).close();
   });
 });

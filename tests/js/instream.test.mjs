@@ -64,7 +64,10 @@ describe("an error as the first event of a 200 stream", () => {
   test("OpenAI's error chunk (rate_limit_exceeded): waits like a 429", async (t) => {
     const env = await mockEnv(t, startOpenAIMock);
     const pacer = env.make({ seed: 3 });
-    env.mock.script([{ kind: "sse-error", afterEvents: 0, body: openaiError("requests", "rate_limit_exceeded") }, "ok"]);
+    env.mock.script([
+      { kind: "sse-error", afterEvents: 0, body: openaiError("requests", "rate_limit_exceeded") },
+      "ok",
+    ]);
     const res = await pacer.fetch(env.url, openaiInit({ body: { stream: true } }));
     await res.text();
     await drained(pacer);
@@ -174,7 +177,10 @@ const gemini = ({ delay = "37s", quotaId = "GenerateRequestsPerMinutePerProjectP
           },
         ],
       },
-      { "@type": "type.googleapis.com/google.rpc.Help", links: [{ description: "Learn more", url: "https://ai.google.dev" }] },
+      {
+        "@type": "type.googleapis.com/google.rpc.Help",
+        links: [{ description: "Learn more", url: "https://ai.google.dev" }],
+      },
       ...(delay === null ? [] : [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: delay }]),
     ],
   },
@@ -203,18 +209,25 @@ describe("body hints", () => {
   test("Gemini QuotaFailure per day: not retried, the 429 goes to the caller", async (t) => {
     const env = await mockEnv(t, startOpenAIMock);
     const pacer = env.make({ seed: 12 });
-    env.mock.script([{ status: 429, body: gemini({ quotaId: "GenerateRequestsPerDayPerProjectPerModel-FreeTier" }) }, "ok"]);
+    env.mock.script([
+      { status: 429, body: gemini({ quotaId: "GenerateRequestsPerDayPerProjectPerModel-FreeTier" }) },
+      "ok",
+    ]);
     const res = await pacer.fetch(env.url, openaiInit());
     assert.equal(res.status, 429);
     assert.equal((await res.json()).error.status, "RESOURCE_EXHAUSTED");
     assert.equal(env.mock.log.length, 1);
-    assert.ok(env.events.some((e) => e.type === "giveup" && e.reason === "insufficient_quota"), JSON.stringify(env.events));
+    assert.ok(
+      env.events.some((e) => e.type === "giveup" && e.reason === "insufficient_quota"),
+      JSON.stringify(env.events),
+    );
   });
 
   test("OpenAI's 'Please try again in 1.5s' is a hint of last resort; a header wins", async (t) => {
     const env = await mockEnv(t, startOpenAIMock);
     const pacer = env.make({ seed: 13 });
-    const message = "Rate limit reached for gpt-test on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 1.5s. Visit https://platform.openai.com/account/rate-limits to learn more.";
+    const message =
+      "Rate limit reached for gpt-test on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 1.5s. Visit https://platform.openai.com/account/rate-limits to learn more.";
     env.mock.script([{ status: 429, message }, "ok", { status: 429, message, retryAfterMs: 300 }, "ok"]);
     await pacer.fetch(env.url, openaiInit());
     let wait = gap(env.mock, 0);

@@ -54,7 +54,14 @@ function wyrand(seed) {
 }
 
 /** The documented delays (README, DESIGN.md): retry n has the base `min(max, initial * m^(n-1))`, then jitter. */
-function expectedDelays({ initialDelayMs = 1000, maxDelayMs = 60000, multiplier = 2, jitter = "full", maxRetries = 6, seed }) {
+function expectedDelays({
+  initialDelayMs = 1000,
+  maxDelayMs = 60000,
+  multiplier = 2,
+  jitter = "full",
+  maxRetries = 6,
+  seed,
+}) {
   const u = wyrand(seed);
   const uniform = (lo, hi, x) => (hi <= lo ? lo : lo + x * (hi - lo));
   const out = [];
@@ -166,7 +173,10 @@ describe("Backoff", () => {
     throwsNaming(() => new Backoff({ initialDelayMs: 5000, maxDelayMs: 1000 }), RangeError, "maxDelayMs");
     throwsNaming(() => new Backoff({ maxRetryAfterMs: Infinity }), RangeError, "maxRetryAfterMs");
     throwsNaming(() => new Backoff({ seed: 1.5 }), RangeError, "seed");
-    for (const bad of [() => new Backoff({ maxRetries: -1 }), () => new Backoff({ initialDelayMs: 9, maxDelayMs: 1 })]) {
+    for (const bad of [
+      () => new Backoff({ maxRetries: -1 }),
+      () => new Backoff({ initialDelayMs: 9, maxDelayMs: 1 }),
+    ]) {
       assert.throws(bad, (e) => !e.message.includes("retry."), "no `retry.` prefix: these are top-level options here");
     }
     assert.throws(() => new Backoff(5), TypeError);
@@ -213,7 +223,11 @@ describe("Limiter", () => {
     assert.equal(b.ok, true);
     assert.equal(lim.acquire({ input: 100, output: 500 }, NOW).reason, "outputTokens", "max_tokens is reserved");
     // Anthropic usage: input + cache creation count against ITPM, cache reads do not.
-    lim.settle(b.ticket, { input_tokens: 200, cache_creation_input_tokens: 100, cache_read_input_tokens: 5000, output_tokens: 100 }, NOW);
+    lim.settle(
+      b.ticket,
+      { input_tokens: 200, cache_creation_input_tokens: 100, cache_read_input_tokens: 5000, output_tokens: 100 },
+      NOW,
+    );
     const after = lim.limits(NOW);
     assert.equal(after.inputTokens.remaining, 700);
     assert.equal(after.outputTokens.remaining, 900);
@@ -257,7 +271,10 @@ describe("Limiter", () => {
     );
     // outputReservation decides what the output costs.
     assert.throws(() => lim.acquire({ output: 4096 }, NOW), RequestTooLargeError);
-    assert.equal(new Limiter({ limits: { otpm: 500 }, outputReservation: "none" }).acquire({ output: 4096 }, NOW).ok, true);
+    assert.equal(
+      new Limiter({ limits: { otpm: 500 }, outputReservation: "none" }).acquire({ output: 4096 }, NOW).ok,
+      true,
+    );
     const fixed = new Limiter({ limits: { otpm: 500 }, outputReservation: 100, latencyMs: 0 });
     fixed.acquire({ output: 4096 }, NOW);
     assert.equal(fixed.limits(NOW).outputTokens.remaining, 400);
@@ -270,7 +287,11 @@ describe("Limiter", () => {
     assert.equal(lim.observe(new Headers(ANTHROPIC_OK), NOW), true, "limits learned");
     assert.equal(lim.observe(new Headers(ANTHROPIC_OK), NOW), false, "nothing new");
     const l = lim.limits(NOW);
-    assert.deepEqual(Object.keys(l), ["requests", "inputTokens", "outputTokens"], "tokens-* only when the specific ones are absent");
+    assert.deepEqual(
+      Object.keys(l),
+      ["requests", "inputTokens", "outputTokens"],
+      "tokens-* only when the specific ones are absent",
+    );
     assert.deepEqual([l.requests.limit, l.inputTokens.limit, l.outputTokens.limit], [50, 30000, 8000]);
     assert.equal(l.requests.source, "headers");
     assert.equal(l.requests.remaining, 49);
@@ -312,7 +333,8 @@ describe("Limiter", () => {
     const lim = new Limiter(options);
     const pacer = new Pacer({ ...options, fetch: async () => new Response("{}") });
     pacer.fetch("https://api.example/v1/messages", { method: "POST", body: "{}" });
-    const shape = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Object.keys(v).map((f) => `${f}:${typeof v[f]}`)]));
+    const shape = (o) =>
+      Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Object.keys(v).map((f) => `${f}:${typeof v[f]}`)]));
     // One key of pacer.limits(): the same dimensions, with the key and its model class.
     const [{ key, model, ...dims }] = pacer.limits();
     assert.deepEqual([typeof key, model], ["string", ""]);
@@ -345,7 +367,10 @@ describe("Limiter", () => {
     throwsNaming(() => new Limiter({ latencyMs: "fast" }), TypeError, "latencyMs");
     assert.throws(() => new Limiter("rpm=5"), TypeError);
     // Options of the Pacer that a limiter has no use for are unknown here: a TypeError naming them.
-    assert.throws(() => new Limiter({ retry: { maxRetries: 1 } }), (e) => e instanceof TypeError && /unknown option "retry"/.test(e.message));
+    assert.throws(
+      () => new Limiter({ retry: { maxRetries: 1 } }),
+      (e) => e instanceof TypeError && /unknown option "retry"/.test(e.message),
+    );
   });
 });
 
@@ -402,7 +427,10 @@ describe("KeyedLimiter", () => {
     assert.equal(haiku.acquire({}, NOW).ok, true);
     assert.equal(haiku.acquire({}, NOW).ok, true, "its own limit: 2 per minute");
     assert.equal(keyed.get("org-2:sonnet").acquire({}, NOW).ok, true, "another organisation is not paused");
-    haiku.observe({ "anthropic-ratelimit-input-tokens-limit": "50000", "anthropic-ratelimit-input-tokens-remaining": "50000" }, NOW);
+    haiku.observe(
+      { "anthropic-ratelimit-input-tokens-limit": "50000", "anthropic-ratelimit-input-tokens-remaining": "50000" },
+      NOW,
+    );
     assert.equal(sonnet.limits(NOW).inputTokens, undefined);
     assert.deepEqual(
       keyed.limits(NOW).map((k) => [k.key, k.requests.limit, k.inputTokens?.limit]),
@@ -418,16 +446,25 @@ describe("KeyedLimiter", () => {
   });
 
   test("a Limiter is one key's: a whole-tier preset is refused, a class's row taken", () => {
-    assert.throws(() => new Limiter({ preset: "anthropic:tier-1" }), (e) => e instanceof RangeError && /`preset`/.test(e.message));
+    assert.throws(
+      () => new Limiter({ preset: "anthropic:tier-1" }),
+      (e) => e instanceof RangeError && /`preset`/.test(e.message),
+    );
     const keyed = new KeyedLimiter((key) => ({ preset: `anthropic:tier-1:${key.split(":")[1]}` }));
     assert.equal(keyed.get("org:haiku").limits(NOW).inputTokens.limit, 50_000);
     assert.equal(keyed.get("org:sonnet").limits(NOW).inputTokens.limit, 30_000);
   });
 
   test("bad options throw at construction (an object) or at first use (a function)", () => {
-    assert.throws(() => new KeyedLimiter({ limits: { rpm: -1 } }), (e) => e instanceof RangeError && /`limits\.rpm`/.test(e.message));
+    assert.throws(
+      () => new KeyedLimiter({ limits: { rpm: -1 } }),
+      (e) => e instanceof RangeError && /`limits\.rpm`/.test(e.message),
+    );
     const lazy = new KeyedLimiter(() => ({ limits: { rpm: "x" } }));
-    assert.throws(() => lazy.get("k"), (e) => e instanceof TypeError && /`limits\.rpm`/.test(e.message));
+    assert.throws(
+      () => lazy.get("k"),
+      (e) => e instanceof TypeError && /`limits\.rpm`/.test(e.message),
+    );
   });
 });
 
@@ -445,7 +482,10 @@ describe("parseRateLimitHeaders", () => {
     const skewed = parseRateLimitHeaders({ ...ANTHROPIC_OK, date: "Sun, 22 Nov 2026 13:04:33 GMT" }, NOW);
     assert.equal(skewed.requests.resetAt, NOW, "2 s in the past on our clock: full now");
     assert.equal(skewed.inputTokens.resetAt, NOW, "1 s in the past on our clock");
-    assert.equal(parseRateLimitHeaders({ ...ANTHROPIC_OK, date: "Sun, 22 Nov 2026 13:04:28 GMT" }, NOW).inputTokens.resetAt, NOW + 4000);
+    assert.equal(
+      parseRateLimitHeaders({ ...ANTHROPIC_OK, date: "Sun, 22 Nov 2026 13:04:28 GMT" }, NOW).inputTokens.resetAt,
+      NOW + 4000,
+    );
   });
 
   test("Anthropic 429 and Priority Tier headers", () => {
@@ -462,7 +502,13 @@ describe("parseRateLimitHeaders", () => {
     assert.equal(info.retryAfterMs, 17000);
     assert.equal(info.shouldRetry, true);
     assert.equal(info.inputTokens.remaining, 0);
-    assert.deepEqual(info.priorityInputTokens, { limit: 10000, remaining: 9000, resetAt: NOW + 10_000, windowMs: 60000, rounded: true });
+    assert.deepEqual(info.priorityInputTokens, {
+      limit: 10000,
+      remaining: 9000,
+      resetAt: NOW + 10_000,
+      windowMs: 60000,
+      rounded: true,
+    });
     assert.equal(info.priorityOutputTokens, undefined);
   });
 
@@ -476,10 +522,20 @@ describe("parseRateLimitHeaders", () => {
   });
 
   test("IETF RateLimit fields, retry hints, and what is malformed is left out", () => {
-    const ietf = parseRateLimitHeaders({ "RateLimit-Policy": '"burst";q=100;w=60', RateLimit: '"burst";r=50;t=30' }, NOW);
-    assert.deepEqual(ietf, { family: "ietf", requests: { limit: 100, remaining: 50, resetAt: NOW + 30_000, windowMs: 60_000 } });
-    assert.deepEqual(parseRateLimitHeaders({ "retry-after": "2", "retry-after-ms": "1500.5" }, NOW), { retryAfterMs: 1500.5 });
-    assert.deepEqual(parseRateLimitHeaders({ "retry-after": "Sun, 22 Nov 2026 13:04:40 GMT" }, NOW), { retryAfterMs: 10_000 });
+    const ietf = parseRateLimitHeaders(
+      { "RateLimit-Policy": '"burst";q=100;w=60', RateLimit: '"burst";r=50;t=30' },
+      NOW,
+    );
+    assert.deepEqual(ietf, {
+      family: "ietf",
+      requests: { limit: 100, remaining: 50, resetAt: NOW + 30_000, windowMs: 60_000 },
+    });
+    assert.deepEqual(parseRateLimitHeaders({ "retry-after": "2", "retry-after-ms": "1500.5" }, NOW), {
+      retryAfterMs: 1500.5,
+    });
+    assert.deepEqual(parseRateLimitHeaders({ "retry-after": "Sun, 22 Nov 2026 13:04:40 GMT" }, NOW), {
+      retryAfterMs: 10_000,
+    });
     assert.deepEqual(
       parseRateLimitHeaders(
         {
@@ -507,31 +563,61 @@ describe("parseRateLimitHeaders", () => {
 });
 
 describe("classify", () => {
-  const rateLimitBody = { type: "error", error: { type: "rate_limit_error", message: "Number of request tokens has exceeded your per-minute rate limit" } };
+  const rateLimitBody = {
+    type: "error",
+    error: { type: "rate_limit_error", message: "Number of request tokens has exceeded your per-minute rate limit" },
+  };
 
   test("Anthropic: 429 retried with its hint, 529 overloaded, spend limit never", () => {
     const h429 = { ...ANTHROPIC_OK, "retry-after": "17", "x-should-retry": "true" };
-    assert.deepEqual(classify(429, new Headers(h429), rateLimitBody, NOW), { action: "retry", reason: "rate_limited", retryAfterMs: 17000 });
-    assert.deepEqual(classify(429, h429, JSON.stringify(rateLimitBody), NOW), { action: "retry", reason: "rate_limited", retryAfterMs: 17000 });
-    assert.deepEqual(classify(529, {}, { type: "error", error: { type: "overloaded_error", message: "Overloaded" } }, NOW), {
+    assert.deepEqual(classify(429, new Headers(h429), rateLimitBody, NOW), {
       action: "retry",
-      reason: "overloaded",
+      reason: "rate_limited",
+      retryAfterMs: 17000,
     });
+    assert.deepEqual(classify(429, h429, JSON.stringify(rateLimitBody), NOW), {
+      action: "retry",
+      reason: "rate_limited",
+      retryAfterMs: 17000,
+    });
+    assert.deepEqual(
+      classify(529, {}, { type: "error", error: { type: "overloaded_error", message: "Overloaded" } }, NOW),
+      {
+        action: "retry",
+        reason: "overloaded",
+      },
+    );
     const spend = {
       type: "error",
-      error: { type: "rate_limit_error", message: "spend limit", details: { error_code: "enforced_spend_limit_reached" } },
+      error: {
+        type: "rate_limit_error",
+        message: "spend limit",
+        details: { error_code: "enforced_spend_limit_reached" },
+      },
     };
-    assert.deepEqual(classify(429, { "x-should-retry": "true" }, spend, NOW), { action: "fail", reason: "spend_limit" });
+    assert.deepEqual(classify(429, { "x-should-retry": "true" }, spend, NOW), {
+      action: "fail",
+      reason: "spend_limit",
+    });
   });
 
   test("OpenAI: rate_limit_exceeded retried, insufficient_quota never", () => {
-    const limited = { error: { message: "Rate limit reached for requests", type: "requests", param: null, code: "rate_limit_exceeded" } };
+    const limited = {
+      error: { message: "Rate limit reached for requests", type: "requests", param: null, code: "rate_limit_exceeded" },
+    };
     assert.deepEqual(classify(429, { ...OPENAI_OK, "retry-after-ms": "250" }, limited, NOW), {
       action: "retry",
       reason: "rate_limited",
       retryAfterMs: 250,
     });
-    const quota = { error: { message: "You exceeded your current quota", type: "insufficient_quota", param: null, code: "insufficient_quota" } };
+    const quota = {
+      error: {
+        message: "You exceeded your current quota",
+        type: "insufficient_quota",
+        param: null,
+        code: "insufficient_quota",
+      },
+    };
     assert.deepEqual(classify(429, OPENAI_OK, quota, NOW), { action: "fail", reason: "insufficient_quota" });
   });
 
@@ -540,21 +626,40 @@ describe("classify", () => {
     assert.deepEqual(c(200, ANTHROPIC_OK), { action: "success", reason: "status_200" });
     assert.deepEqual(c(304), { action: "success", reason: "status_304" });
     assert.deepEqual(c(404), { action: "fail", reason: "status_404" });
-    assert.deepEqual(c(400, {}, '{"type":"error","error":{"type":"invalid_request_error"}}'), { action: "fail", reason: "status_400" });
+    assert.deepEqual(c(400, {}, '{"type":"error","error":{"type":"invalid_request_error"}}'), {
+      action: "fail",
+      reason: "status_400",
+    });
     assert.deepEqual(c(503, { "retry-after": "3" }), { action: "retry", reason: "status_503", retryAfterMs: 3000 });
-    assert.deepEqual(c(500, { "x-should-retry": "false", "retry-after": "3" }), { action: "fail", reason: "should_retry_false" });
+    assert.deepEqual(c(500, { "x-should-retry": "false", "retry-after": "3" }), {
+      action: "fail",
+      reason: "should_retry_false",
+    });
     assert.deepEqual(c(400, { "x-should-retry": "true" }), { action: "retry", reason: "status_400" });
-    assert.deepEqual(c(429, {}, "not json"), { action: "retry", reason: "rate_limited" }, "a body that is not JSON is no body");
+    assert.deepEqual(
+      c(429, {}, "not json"),
+      { action: "retry", reason: "rate_limited" },
+      "a body that is not JSON is no body",
+    );
     assert.deepEqual(c(418), { action: "fail", reason: "status_418" });
   });
 });
 
 test("llm-pacer/slim: the lower-level exports, too, ask for init first", async () => {
   const slim = await import("llm-pacer/slim");
-  for (const use of [() => new slim.Backoff(), () => new slim.Limiter(), () => slim.parseRateLimitHeaders({}), () => slim.classify(200)]) {
+  for (const use of [
+    () => new slim.Backoff(),
+    () => new slim.Limiter(),
+    () => slim.parseRateLimitHeaders({}),
+    () => slim.classify(200),
+  ]) {
     assert.throws(use, /llm-pacer\/slim: call `await init\(\)`/);
   }
   await slim.init(readFileSync(fileURLToPath(import.meta.resolve("llm-pacer/llm_pacer_bg.wasm"))));
   assert.deepEqual([...new slim.Backoff({ jitter: "none", maxRetries: 2 })], [1000, 2000]);
-  assert.deepEqual(slim.classify(429, { "retry-after": "1" }), { action: "retry", reason: "rate_limited", retryAfterMs: 1000 });
+  assert.deepEqual(slim.classify(429, { "retry-after": "1" }), {
+    action: "retry",
+    reason: "rate_limited",
+    retryAfterMs: 1000,
+  });
 });

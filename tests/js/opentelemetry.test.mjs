@@ -24,7 +24,10 @@ async function collect(reader, exporter) {
     const name = m.descriptor.name;
     const points = m.dataPoints;
     if (m.dataPointType === 0 /* HISTOGRAM */) {
-      out[name] = { count: points.reduce((a, p) => a + p.value.count, 0), sum: points.reduce((a, p) => a + p.value.sum, 0) };
+      out[name] = {
+        count: points.reduce((a, p) => a + p.value.count, 0),
+        sum: points.reduce((a, p) => a + p.value.sum, 0),
+      };
     } else {
       out[name] = points.reduce((a, p) => a + p.value, 0);
       out[`${name}/points`] = points.map((p) => [p.attributes, p.value]);
@@ -34,7 +37,10 @@ async function collect(reader, exporter) {
 }
 
 test("instrument(pacer) counts requests, attempts, 429s, 529s, retries and tokens, times waits and latency, gauges the queue", async (t) => {
-  const env = await mockEnv(t, startAnthropicMock, { limits: { rpm: 50, itpm: 30_000, otpm: 8_000 }, virtualLatencyMs: 40 });
+  const env = await mockEnv(t, startAnthropicMock, {
+    limits: { rpm: 50, itpm: 30_000, otpm: 8_000 },
+    virtualLatencyMs: 40,
+  });
   env.mock.script([{ status: 429, retryAfter: 1 }, 529, "ok", "ok"]);
   const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
@@ -50,11 +56,13 @@ test("instrument(pacer) counts requests, attempts, 429s, 529s, retries and token
   assert.equal(m["llm_pacer.retries"], 2);
   assert.equal(m["llm_pacer.rate_limited"], 1);
   assert.equal(m["llm_pacer.overloaded"], 1);
-  const used = env.mock.log.filter((e) => e.usage).reduce((a, e) => [a[0] + e.usage.input, a[1] + e.usage.output], [0, 0]);
-  assert.deepEqual(
-    m["llm_pacer.tokens/points"].map(([attrs, v]) => [attrs.type, v]).sort(),
-    [["input", used[0]], ["output", used[1]]],
-  );
+  const used = env.mock.log
+    .filter((e) => e.usage)
+    .reduce((a, e) => [a[0] + e.usage.input, a[1] + e.usage.output], [0, 0]);
+  assert.deepEqual(m["llm_pacer.tokens/points"].map(([attrs, v]) => [attrs.type, v]).sort(), [
+    ["input", used[0]],
+    ["output", used[1]],
+  ]);
   assert.equal(m["llm_pacer.latency"].count, 4, "one per response");
   assert.equal(m["llm_pacer.latency"].sum, 4 * 40);
   assert.equal(m["llm_pacer.wait"].count, 4, "one per attempt");

@@ -15,32 +15,55 @@ function throwsExactly(f, message) {
 }
 
 test("a typo at the top level names the key and the closest option", () => {
-  throwsExactly(() => new Pacer({ concurency: 5 }), 'llm-pacer: unknown option "concurency"; did you mean "concurrency"?');
+  throwsExactly(
+    () => new Pacer({ concurency: 5 }),
+    'llm-pacer: unknown option "concurency"; did you mean "concurrency"?',
+  );
   throwsExactly(() => new Pacer({ timeout: 5 }), 'llm-pacer: unknown option "timeout"; did you mean "timeoutMs"?');
   throwsExactly(() => new Pacer({ Debug: true }), 'llm-pacer: unknown option "Debug"; did you mean "debug"?');
   // Nothing near: the known keys are listed instead.
-  assert.throws(() => new Pacer({ zzzzzzzzzzzz: 1 }), /unknown option "zzzzzzzzzzzz"; the options here are "limits", "preset"/);
+  assert.throws(
+    () => new Pacer({ zzzzzzzzzzzz: 1 }),
+    /unknown option "zzzzzzzzzzzz"; the options here are "limits", "preset"/,
+  );
 });
 
 test("a typo inside limits, retry, budget and limits.models names its full path", () => {
-  throwsExactly(() => new Pacer({ limits: { RPM: 50 } }), 'llm-pacer: unknown option "limits.RPM"; did you mean "limits.rpm"?');
+  throwsExactly(
+    () => new Pacer({ limits: { RPM: 50 } }),
+    'llm-pacer: unknown option "limits.RPM"; did you mean "limits.rpm"?',
+  );
   throwsExactly(
     () => new Pacer({ retry: { maxretries: 0 } }),
     'llm-pacer: unknown option "retry.maxretries"; did you mean "retry.maxRetries"?',
   );
-  throwsExactly(() => new Pacer({ budget: { ration: 0.2 } }), 'llm-pacer: unknown option "budget.ration"; did you mean "budget.ratio"?');
+  throwsExactly(
+    () => new Pacer({ budget: { ration: 0.2 } }),
+    'llm-pacer: unknown option "budget.ration"; did you mean "budget.ratio"?',
+  );
   throwsExactly(
     () => new Pacer({ limits: { models: { sonnet: { itpn: 1 } } } }),
     'llm-pacer: unknown option "limits.models.sonnet.itpn"; did you mean "limits.models.sonnet.itpm"?',
   );
-  assert.throws(() => new Pacer({ limits: { models: 5 } }), (e) => e instanceof TypeError && /limits\.models/.test(e.message));
+  assert.throws(
+    () => new Pacer({ limits: { models: 5 } }),
+    (e) => e instanceof TypeError && /limits\.models/.test(e.message),
+  );
 });
 
 test("the options every layer knows are accepted, including debug, limitKey and limits.models", () => {
   const p = new Pacer({
     limits: { rpm: 50, tpm: 1e5, itpm: 3e4, otpm: 8e3, models: { sonnet: { rpm: 10, itpm: 1, otpm: 1, tpm: 1 } } },
     preset: "anthropic:tier-1:sonnet",
-    retry: { maxRetries: 1, initialDelayMs: 1, maxDelayMs: 2, multiplier: 2, jitter: "none", maxRetryAfterMs: 5, retryOn: [429] },
+    retry: {
+      maxRetries: 1,
+      initialDelayMs: 1,
+      maxDelayMs: 2,
+      multiplier: 2,
+      jitter: "none",
+      maxRetryAfterMs: 5,
+      retryOn: [429],
+    },
     budget: { ratio: 0.1, maxTokens: 10 },
     concurrency: 2,
     timeoutMs: 1000,
@@ -54,22 +77,35 @@ test("the options every layer knows are accepted, including debug, limitKey and 
     limitKey: () => "k",
   });
   p.close();
-  assert.throws(() => new Pacer({ debug: "yes" }), (e) => e instanceof TypeError && /`debug` must be a boolean/.test(e.message));
+  assert.throws(
+    () => new Pacer({ debug: "yes" }),
+    (e) => e instanceof TypeError && /`debug` must be a boolean/.test(e.message),
+  );
 });
 
 test("retryOn takes only integer HTTP error statuses (400 to 599)", () => {
   for (const bad of [200, 302, 399, 600, 429.5]) {
-    assert.throws(() => new Pacer({ retry: { retryOn: [bad] } }), (e) => e instanceof RangeError && /retry\.retryOn/.test(e.message), `${bad}`);
+    assert.throws(
+      () => new Pacer({ retry: { retryOn: [bad] } }),
+      (e) => e instanceof RangeError && /retry\.retryOn/.test(e.message),
+      `${bad}`,
+    );
   }
   new Pacer({ retry: { retryOn: [400, 429, 599] } }).close();
 });
 
 test("the lower-level exports are strict too", () => {
   throwsExactly(() => new Backoff({ maxRetry: 2 }), 'llm-pacer: unknown option "maxRetry"; did you mean "maxRetries"?');
-  assert.throws(() => new Backoff({ retryOn: [429] }), /^TypeError: llm-pacer: unknown option "retryOn"; the options here are "initialDelayMs", .*"seed"$/);
+  assert.throws(
+    () => new Backoff({ retryOn: [429] }),
+    /^TypeError: llm-pacer: unknown option "retryOn"; the options here are "initialDelayMs", .*"seed"$/,
+  );
   new Backoff({ seed: 1, maxRetries: 2, jitter: "none" });
   throwsExactly(() => new Limiter({ latency: 0 }), 'llm-pacer: unknown option "latency"; did you mean "latencyMs"?');
-  throwsExactly(() => new Limiter({ limits: { itmp: 5 } }), 'llm-pacer: unknown option "limits.itmp"; did you mean "limits.itpm"?');
+  throwsExactly(
+    () => new Limiter({ limits: { itmp: 5 } }),
+    'llm-pacer: unknown option "limits.itmp"; did you mean "limits.itpm"?',
+  );
   new Limiter({ limits: { rpm: 5 }, preset: "anthropic:tier-1:sonnet", outputReservation: 1, latencyMs: 0 });
 });
 
@@ -78,7 +114,10 @@ test("simulate() is strict at every level, for an object or its JSON", () => {
     () => simulate({ workload: { request: 200 } }),
     'llm-pacer: unknown option "workload.request"; did you mean "workload.requests"?',
   );
-  throwsExactly(() => simulate('{"limits":{"rmp":5}}'), 'llm-pacer: unknown option "limits.rmp"; did you mean "limits.rpm"?');
+  throwsExactly(
+    () => simulate('{"limits":{"rmp":5}}'),
+    'llm-pacer: unknown option "limits.rmp"; did you mean "limits.rpm"?',
+  );
   throwsExactly(() => simulate({ seeds: 1 }), 'llm-pacer: unknown option "seeds"; did you mean "seed"?');
 });
 

@@ -134,8 +134,14 @@ test("the tarball holds exactly what the exports map needs (the .wasm included)"
   assert.equal(manifest.name, "llm-pacer");
   assert.equal(manifest.sideEffects, false);
   assert.deepEqual(manifest.dependencies ?? {}, {}, "no runtime dependencies");
-  for (const key of Object.keys(manifest.exports)) assert.ok(!key.includes("*"), `pattern export ${key}: extend this test`);
-  assert.ok("." in manifest.exports && "./slim" in manifest.exports && "./simulate" in manifest.exports && "./opentelemetry" in manifest.exports);
+  for (const key of Object.keys(manifest.exports))
+    assert.ok(!key.includes("*"), `pattern export ${key}: extend this test`);
+  assert.ok(
+    "." in manifest.exports &&
+      "./slim" in manifest.exports &&
+      "./simulate" in manifest.exports &&
+      "./opentelemetry" in manifest.exports,
+  );
 
   // The closure of the exports map (and the legacy main/module/types, and the `bin` commands)
   // over what each file loads.
@@ -150,19 +156,34 @@ test("the tarball holds exactly what the exports map needs (the .wasm included)"
     if (needed.has(p)) continue;
     needed.add(p);
     assert.ok(files.includes(p), `the package needs ${p} but the tarball lacks it`);
-    if (/\.(c|m)?js$|\.d\.c?ts$/.test(p)) queue.push(...references(p, readFileSync(join(unpacked, "package", p), "utf8")));
+    if (/\.(c|m)?js$|\.d\.c?ts$/.test(p))
+      queue.push(...references(p, readFileSync(join(unpacked, "package", p), "utf8")));
   }
   assert.ok(needed.has("llm_pacer_bg.wasm"));
-  assert.ok(needed.has("node/llm_pacer.cjs") && needed.has("web/llm_pacer.js"), "the glue is reached through the entries");
-  assert.ok(needed.has("simulate/llm_pacer_sim_bg.wasm"), "the simulator's module is reached through llm-pacer/simulate");
+  assert.ok(
+    needed.has("node/llm_pacer.cjs") && needed.has("web/llm_pacer.js"),
+    "the glue is reached through the entries",
+  );
+  assert.ok(
+    needed.has("simulate/llm_pacer_sim_bg.wasm"),
+    "the simulator's module is reached through llm-pacer/simulate",
+  );
   // The Durable Object's export is in the workerd entries' module only.
   const glue = (/** @type {string} */ f) => readFileSync(join(unpacked, "package", f), "utf8");
   assert.match(glue("web/llm_pacer_do.js"), /storeOp/);
-  for (const f of ["web/llm_pacer.js", "node/llm_pacer.cjs", "llm_pacer_bg.js"]) assert.doesNotMatch(glue(f), /storeOp/, f);
+  for (const f of ["web/llm_pacer.js", "node/llm_pacer.cjs", "llm_pacer_bg.js"])
+    assert.doesNotMatch(glue(f), /storeOp/, f);
   assert.match(glue("web/workerd.js"), /llm_pacer_do/);
   assert.match(glue("web/cloudflare.js"), /llm_pacer_do/);
   // The main entries never load the simulator's module.
-  for (const entry of ["web/index.js", "web/slim.js", "web/workerd.js", "web/bun.js", "deno/index.js", "node/index.cjs"]) {
+  for (const entry of [
+    "web/index.js",
+    "web/slim.js",
+    "web/workerd.js",
+    "web/bun.js",
+    "deno/index.js",
+    "node/index.cjs",
+  ]) {
     assert.doesNotMatch(readFileSync(join(unpacked, "package", entry), "utf8"), /llm_pacer_sim|simulate\//, entry);
   }
   const meta = new Set(["package.json", "README.md"]);
@@ -413,8 +434,14 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
     void d; void rem; void act; void oneOk; void listed; void gone;
   `;
   const names = "Pacer, PacerError, Backoff, Limiter, KeyedLimiter, classify, parseRateLimitHeaders";
-  writeFileSync(join(dir, "esm.mts"), `import { ${names} } from "llm-pacer";\n${use("typeof fetch")}\n${low}\nexport {};\n`);
-  writeFileSync(join(dir, "cjs.cts"), `import lib = require("llm-pacer");\nconst { ${names} } = lib;\n${use("typeof fetch")}\n${low}\nexport {};\n`);
+  writeFileSync(
+    join(dir, "esm.mts"),
+    `import { ${names} } from "llm-pacer";\n${use("typeof fetch")}\n${low}\nexport {};\n`,
+  );
+  writeFileSync(
+    join(dir, "cjs.cts"),
+    `import lib = require("llm-pacer");\nconst { ${names} } = lib;\n${use("typeof fetch")}\n${low}\nexport {};\n`,
+  );
   writeFileSync(
     join(dir, "slim.mts"),
     `import init, { Pacer } from "llm-pacer/slim";\nawait init(new Uint8Array());\nnew Pacer({ seed: 1 });\nexport {};\n`,
@@ -444,7 +471,10 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
     new Pacer({ store: mine });
     const src: string = redisScript; void src;
   `;
-  writeFileSync(join(dir, "redis.mts"), `import { Pacer, type PacerStore } from "llm-pacer";\nimport { redisStore, redisScript } from "llm-pacer/redis";\n${redis}\nexport {};\n`);
+  writeFileSync(
+    join(dir, "redis.mts"),
+    `import { Pacer, type PacerStore } from "llm-pacer";\nimport { redisStore, redisScript } from "llm-pacer/redis";\n${redis}\nexport {};\n`,
+  );
   // llm-pacer/cloudflare: the Durable Object class and its store, typed without
   // @cloudflare/workers-types (a namespace binding is taken structurally).
   const cloudflare = `
@@ -477,13 +507,29 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
   writeFileSync(join(dir, "events.mts"), EVENTS_TYPES);
   mkdirSync(join(dir, "node_modules", "@opentelemetry"), { recursive: true });
   if (!existsSync(join(dir, "node_modules", "@opentelemetry", "api"))) {
-    symlinkSync(join(root, "node_modules", "@opentelemetry", "api"), join(dir, "node_modules", "@opentelemetry", "api"), "dir");
+    symlinkSync(
+      join(root, "node_modules", "@opentelemetry", "api"),
+      join(dir, "node_modules", "@opentelemetry", "api"),
+      "dir",
+    );
   }
-  writeFileSync(join(dir, "sim.cts"), `import lib = require("llm-pacer/simulate");\nconst { simulate } = lib;\n${sim}\nexport {};\n`);
+  writeFileSync(
+    join(dir, "sim.cts"),
+    `import lib = require("llm-pacer/simulate");\nconst { simulate } = lib;\n${sim}\nexport {};\n`,
+  );
   writeFileSync(
     join(dir, "tsconfig.json"),
     JSON.stringify({
-      compilerOptions: { module: "nodenext", moduleResolution: "nodenext", target: "es2022", strict: true, noEmit: true, skipLibCheck: false, types: [], lib: ["es2022", "dom"] },
+      compilerOptions: {
+        module: "nodenext",
+        moduleResolution: "nodenext",
+        target: "es2022",
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        types: [],
+        lib: ["es2022", "dom"],
+      },
       files: ["esm.mts", "cjs.cts", "slim.mts", "sim.mts", "sim.cts", "events.mts", "redis.mts", "cloudflare.mts"],
     }),
   );

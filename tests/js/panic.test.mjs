@@ -25,7 +25,8 @@ test("a trap rejects the pending call and every later use with INTERNAL", async 
   assert.equal(typeof trap, "function");
   assert.throws(() => trap(), WebAssembly.RuntimeError);
 
-  const internal = (/** @type {any} */ e) => e instanceof PacerError && e.code === "INTERNAL" && /internal error/.test(e.message);
+  const internal = (/** @type {any} */ e) =>
+    e instanceof PacerError && e.code === "INTERNAL" && /internal error/.test(e.message);
   await assert.rejects(inFlight, internal);
   answer(new Response("{}")); // too late: the call has settled once, with the error
   await assert.rejects(pacer.fetch("https://api.example.test/v1/messages"), internal);

@@ -33,7 +33,10 @@ const entryFile = (/** @type {string} */ condition) => {
 };
 
 /** Starts the mocks, runs `body(env, mocks)` for the results, then the shared checks. */
-async function scenarioSuite(/** @type {import("node:test").TestContext} */ t, /** @type {(env: any) => Promise<any>} */ body) {
+async function scenarioSuite(
+  /** @type {import("node:test").TestContext} */ t,
+  /** @type {(env: any) => Promise<any>} */ body,
+) {
   const mocks = await startEnv();
   try {
     const results = await body(mocks.env);
@@ -45,7 +48,9 @@ async function scenarioSuite(/** @type {import("node:test").TestContext} */ t, /
 }
 
 test("workerd (Miniflare): the workerd entry, a frozen clock, the global scope", { timeout: 90_000 }, async (t) => {
-  const { Miniflare } = await import("miniflare").catch((e) => assert.fail(`miniflare (workerd) is missing: this runtime is required; npm ci installs it (${e.message})`));
+  const { Miniflare } = await import("miniflare").catch((e) =>
+    assert.fail(`miniflare (workerd) is missing: this runtime is required; npm ci installs it (${e.message})`),
+  );
   // `./pkg.mjs` for worker.mjs: what the exports map gives workerd, by relative path.
   const rel = (/** @type {string} */ sub) => {
     const target = resolveExport(pkgJson.exports, sub, CONDITIONS.workerd);
@@ -105,10 +110,14 @@ test("workerd (Miniflare): the workerd entry, a frozen clock, the global scope",
 test("Deno: the deno entry, with network access to 127.0.0.1 only", { timeout: 60_000 }, async (t) => {
   const results = await scenarioSuite(t, async (env) => {
     const args = ["run", "--no-prompt", "--allow-net=127.0.0.1", join(HERE, "deno.mjs"), JSON.stringify(env)];
-    const { stdout } = await run(join(BIN, "deno"), args, { env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" } });
+    const { stdout } = await run(join(BIN, "deno"), args, {
+      env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    });
     return lastJson(stdout);
   });
-  await t.test("resolves the deno condition (no file read needed)", () => assert.equal(results.resolved, entryFile("deno")));
+  await t.test("resolves the deno condition (no file read needed)", () =>
+    assert.equal(results.resolved, entryFile("deno")),
+  );
   await t.test("slim: initSync with `import.source()` of the exported .wasm", () => checkSlim(results.slim));
 });
 

@@ -69,7 +69,10 @@ describe("@anthropic-ai/sdk through pacer.fetch", () => {
   });
 
   test(`${CALLS} calls learning the limits from headers: all succeed, hardly any 429`, async (t) => {
-    const env = await mockEnv(t, startAnthropicMock, { limits: { rpm: 10, itpm: 1_000, otpm: 600 }, virtualLatencyMs: 50 });
+    const env = await mockEnv(t, startAnthropicMock, {
+      limits: { rpm: 10, itpm: 1_000, otpm: 600 },
+      virtualLatencyMs: 50,
+    });
     const pacer = env.make({ concurrency: 2, seed: 2 });
     const client = new Anthropic({ apiKey: "sk-ant-test", baseURL: env.mock.url, fetch: pacer.fetch, maxRetries: 0 });
     const outputs = await burst(env, client);
@@ -142,7 +145,10 @@ describe("openai SDK through pacer.fetch", () => {
     const pacer = env.make({ seed: 5 });
     const client = new OpenAI({ apiKey: "sk-test", baseURL: `${env.mock.url}/v1`, fetch: pacer.fetch, maxRetries: 0 });
     env.mock.script([{ status: 429, retryAfterMs: 800 }, 529, "ok"]);
-    const completion = await client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "hi" }] });
+    const completion = await client.chat.completions.create({
+      model: "gpt-test",
+      messages: [{ role: "user", content: "hi" }],
+    });
     assert.equal(completion.object, "chat.completion");
     assert.equal(env.mock.log.length, 3);
     // The SDK's own headers reached the server on every attempt.

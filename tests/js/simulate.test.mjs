@@ -30,7 +30,23 @@ test("the same figures as the native `simulate` binary for the same small scenar
   );
   const cli = execFileSync(
     "cargo",
-    ["run", "--quiet", "--bin", "simulate", "--", "--clients", "2", "--seed", "3", "--concurrency", "2", "--requests", "60", "--p529", "0.05"],
+    [
+      "run",
+      "--quiet",
+      "--bin",
+      "simulate",
+      "--",
+      "--clients",
+      "2",
+      "--seed",
+      "3",
+      "--concurrency",
+      "2",
+      "--requests",
+      "60",
+      "--p529",
+      "0.05",
+    ],
     { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
   );
   // Compared word by word: "12.3 s" is two words on both sides.
@@ -40,7 +56,10 @@ test("the same figures as the native `simulate` binary for the same small scenar
     .filter((l) => /^(llm-pacer|naive-backoff|token-window|sdk-default) /.test(l))
     .map((l) => words(l.replace("(stopped)", "")));
   assert.equal(table.length, 4, cli);
-  assert.deepEqual(table, result.reports.map((r) => words(reportRow(r).join(" ").replace("(stopped)", ""))));
+  assert.deepEqual(
+    table,
+    result.reports.map((r) => words(reportRow(r).join(" ").replace("(stopped)", ""))),
+  );
   assert.equal(cli.split("\n")[0], result.scenario.summary.split("\n")[0], "the scenario's summary line");
   assert.ok(result.reports[0].series.length > 0);
   assert.deepEqual(simulate(JSON.stringify(config)), result, "a JSON string gives the same run");

@@ -32,7 +32,11 @@ before(async () => {
         return res.end("busy");
       }
       if (req.url === "/ok" || req.url === "/503-once") {
-        json(200, { type: "message", echo: received, usage: { input_tokens: 12, cache_read_input_tokens: 5, output_tokens: 34 } });
+        json(200, {
+          type: "message",
+          echo: received,
+          usage: { input_tokens: 12, cache_read_input_tokens: 5, output_tokens: 34 },
+        });
       } else if (req.url === "/limited-once") {
         if (n === 1) {
           json(
@@ -147,7 +151,10 @@ test("a 429 with retry-after: 1 is retried after the hint, in virtual time", asy
   assert.ok(clock.t - t0 <= 1100, `waited ${clock.t - t0} ms of virtual time`);
   // The wait went through the given clock (a real one would also have slept, but a wall-time
   // bound is flaky on a loaded machine).
-  assert.ok(clock.sleeps.some((ms) => ms >= 1000 && ms <= 1100), `sleeps ${clock.sleeps}`);
+  assert.ok(
+    clock.sleeps.some((ms) => ms >= 1000 && ms <= 1100),
+    `sleeps ${clock.sleeps}`,
+  );
   await res.text();
   await until(() => pacer.stats().inFlight === 0, "the usage to settle");
   const s = pacer.stats();
@@ -161,7 +168,12 @@ test("a 429 with retry-after: 1 is retried after the hint, in virtual time", asy
   assert.ok(retry.delayMs >= 1000);
   for (const e of events) {
     const optional = ["latencyMs", "status", "usage"]; // once a response arrived / usage settled
-    assert.deepEqual(Object.keys(e).filter((k) => !optional.includes(k)).sort(), ["at", "attempt", "delayMs", "id", "key", "model", "reason", "type"]);
+    assert.deepEqual(
+      Object.keys(e)
+        .filter((k) => !optional.includes(k))
+        .sort(),
+      ["at", "attempt", "delayMs", "id", "key", "model", "reason", "type"],
+    );
   }
   assert.equal(retry.status, 429);
 });
@@ -245,7 +257,9 @@ test("with a clock, the pacer never reads Date.now nor calls setTimeout", async 
   const fetch = async () =>
     ++n === 1
       ? new Response("{}", { status: 503, headers: { "retry-after": "2" } })
-      : new Response('{"usage":{"input_tokens":1,"output_tokens":1}}', { headers: { "content-type": "application/json" } });
+      : new Response('{"usage":{"input_tokens":1,"output_tokens":1}}', {
+          headers: { "content-type": "application/json" },
+        });
   const clock = fakeClock();
   const real = { now: Date.now, setTimeout: globalThis.setTimeout };
   const used = [];
@@ -267,11 +281,29 @@ test("with a clock, the pacer never reads Date.now nor calls setTimeout", async 
 });
 
 test("a bad option throws TypeError or RangeError naming it", () => {
-  assert.throws(() => new Pacer({ retry: { maxRetries: "3" } }), (e) => e instanceof TypeError && /retry\.maxRetries/.test(e.message));
-  assert.throws(() => new Pacer({ concurrency: 0 }), (e) => e instanceof RangeError && /concurrency/.test(e.message));
-  assert.throws(() => new Pacer({ retry: { jitter: "wild" } }), (e) => e instanceof RangeError && /retry\.jitter/.test(e.message));
-  assert.throws(() => new Pacer({ clock: { now: () => 0 } }), (e) => e instanceof TypeError && /clock\.sleep/.test(e.message));
-  assert.throws(() => new Pacer({ budget: true }), (e) => e instanceof TypeError && /budget/.test(e.message));
+  assert.throws(
+    () => new Pacer({ retry: { maxRetries: "3" } }),
+    (e) => e instanceof TypeError && /retry\.maxRetries/.test(e.message),
+  );
+  assert.throws(
+    () => new Pacer({ concurrency: 0 }),
+    (e) => e instanceof RangeError && /concurrency/.test(e.message),
+  );
+  assert.throws(
+    () => new Pacer({ retry: { jitter: "wild" } }),
+    (e) => e instanceof RangeError && /retry\.jitter/.test(e.message),
+  );
+  assert.throws(
+    () => new Pacer({ clock: { now: () => 0 } }),
+    (e) => e instanceof TypeError && /clock\.sleep/.test(e.message),
+  );
+  assert.throws(
+    () => new Pacer({ budget: true }),
+    (e) => e instanceof TypeError && /budget/.test(e.message),
+  );
   // Unknown keys throw, naming the closest option.
-  assert.throws(() => new Pacer({ budgte: false }), (e) => e instanceof TypeError && /"budgte"; did you mean "budget"/.test(e.message));
+  assert.throws(
+    () => new Pacer({ budgte: false }),
+    (e) => e instanceof TypeError && /"budgte"; did you mean "budget"/.test(e.message),
+  );
 });

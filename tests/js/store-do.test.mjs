@@ -23,7 +23,9 @@ const WORKER = join(REPO, "tests", "js", "store-do.worker.mjs");
 function entry(sub) {
   const target = resolveExport(pkgJson.exports, sub, CONDITIONS.workerd);
   assert.ok(target, `exports["${sub}"] resolves for workerd`);
-  return relative(join(REPO, "tests", "js"), join(PKG, target)).split("\\").join("/");
+  return relative(join(REPO, "tests", "js"), join(PKG, target))
+    .split("\\")
+    .join("/");
 }
 
 test("the exports map gives workerd the cloudflare entry", () => {
@@ -96,7 +98,10 @@ export default {
 
 const modules = [
   { type: "ESModule", path: WORKER, contents: script },
-  ...["web/workerd.js", "web/cloudflare.js", "web/llm_pacer_do.js"].map((f) => ({ type: "ESModule", path: join(PKG, f) })),
+  ...["web/workerd.js", "web/cloudflare.js", "web/llm_pacer_do.js"].map((f) => ({
+    type: "ESModule",
+    path: join(PKG, f),
+  })),
   { type: "CompiledWasm", path: join(PKG, "llm_pacer_do_bg.wasm") },
 ];
 
@@ -138,12 +143,17 @@ function reference(seeds, ops) {
     encoding: "utf8",
     maxBuffer: 1 << 28,
   });
-  return out.trim().split("\n").map((l) => JSON.parse(l));
+  return out
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 }
 
 const close = (a, b) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
 
-test("the Durable Object makes every decision and level the Rust core makes, called from two Workers", { timeout: 120_000 }, async () => {
+test("the Durable Object makes every decision and level the Rust core makes, called from two Workers", {
+  timeout: 120_000,
+}, async () => {
   const steps = reference(30, 300);
   const bySeed = new Map();
   for (const s of steps) {
@@ -167,7 +177,11 @@ test("the Durable Object makes every decision and level the Rust core makes, cal
           for (let d = 0; d < 4; d++) {
             // JSON carries no undefined: a missing bucket arrives as null.
             if (s.levels[d] === null) assert.equal(r.levels[d], null, `${where}: dim ${d + 1}`);
-            else assert.ok(close(r.levels[d], s.levels[d]), `${where}: dim ${d + 1} level ${r.levels[d]} vs ${s.levels[d]}`);
+            else
+              assert.ok(
+                close(r.levels[d], s.levels[d]),
+                `${where}: dim ${d + 1} level ${r.levels[d]} vs ${s.levels[d]}`,
+              );
           }
           compared++;
         });
@@ -175,7 +189,11 @@ test("the Durable Object makes every decision and level the Rust core makes, cal
     }),
   );
   assert.equal(compared, steps.length);
-  assert.ok(steps.some((s) => s.kind === "wait") && steps.some((s) => s.kind === "never") && steps.some((s) => s.kind === "admit"));
+  assert.ok(
+    steps.some((s) => s.kind === "wait") &&
+      steps.some((s) => s.kind === "never") &&
+      steps.some((s) => s.kind === "admit"),
+  );
 });
 
 test("two Workers share one key through the object: all-or-nothing, the last tokens go once", async () => {
@@ -188,7 +206,10 @@ test("two Workers share one key through the object: all-or-nothing, the last tok
   const waiting = x.admit ? y : x;
   assert.equal(waiting.blocker, "outputTokens");
   assert.ok(waiting.waitMs > 0);
-  await post(mf, "a", "/store", { method: "settle", args: ["share", { input: 0, output: 500 }, { input: 0, output: 0 }] });
+  await post(mf, "a", "/store", {
+    method: "settle",
+    args: ["share", { input: 0, output: 500 }, { input: 0, output: 0 }],
+  });
   // The waiting one, at its turn (as a new request it would queue behind the turn it booked).
   assert.equal((await reserve("b", 400, true)).admit, true);
   const lv = await post(mf, "b", "/store", { method: "levels", args: ["share"] });
@@ -217,14 +238,23 @@ test("an idle key's state is deleted by the object's alarm at its expiry", async
   assert.equal(r.kind, "admit");
   assert.ok((await post(mf, "b", "/replay", [levelsThen]))[0].levels[0] > 8, "kept until the alarm");
   assert.equal(await post(mf, "a", "/alarm", { key: "idle" }), true);
-  assert.deepEqual((await post(mf, "b", "/replay", [levelsThen]))[0].levels, [null, null, null, null], "the state is gone");
+  assert.deepEqual(
+    (await post(mf, "b", "/replay", [levelsThen]))[0].levels,
+    [null, null, null, null],
+    "the state is gone",
+  );
 });
 
 test("bad input: not a namespace, an unknown operation", async () => {
-  assert.deepEqual(await post(mf, "b", "/bad", {}), { notNamespace: true, badOp: "llm-pacer/cloudflare: unknown store operation" });
+  assert.deepEqual(await post(mf, "b", "/bad", {}), {
+    notNamespace: true,
+    badOp: "llm-pacer/cloudflare: unknown store operation",
+  });
 });
 
-test("two Workers' pacers sharing one key through the object never exceed the server's rpm together", { timeout: 60_000 }, async () => {
+test("two Workers' pacers sharing one key through the object never exceed the server's rpm together", {
+  timeout: 60_000,
+}, async () => {
   // 60 requests a minute; each Worker alone would send its 35 calls at once (35 < 60), the two
   // together 70: with the store, 60 go at once and the rest at the refill (1 a second).
   const mock = await startAnthropicMock({ limits: { rpm: 60, itpm: null, otpm: null }, enforce: false });
@@ -235,7 +265,10 @@ test("two Workers' pacers sharing one key through the object never exceed the se
     assert.deepEqual(mock.violations(), [], "the two Workers together stayed within rpm");
     assert.equal(mock.stats.limited, 0);
     const events = results.flatMap((r) => r.events);
-    assert.ok(events.some((e) => e.type === "wait" && e.reason === "store"), "the store made calls wait");
+    assert.ok(
+      events.some((e) => e.type === "wait" && e.reason === "store"),
+      "the store made calls wait",
+    );
     assert.ok(!events.some((e) => e.reason === "store_unavailable"));
   } finally {
     await mock.close();
@@ -245,9 +278,18 @@ test("two Workers' pacers sharing one key through the object never exceed the se
 test("a store that fails costs no call: store_unavailable, local limits", async () => {
   const mock = await startAnthropicMock({ limits: { rpm: 1000, itpm: null, otpm: null } });
   try {
-    const r = await post(mf, "a", "/pace", { rpm: 1000, n: 3, broken: true, url: `${mock.url}/v1/messages`, init: anthropicInit() });
+    const r = await post(mf, "a", "/pace", {
+      rpm: 1000,
+      n: 3,
+      broken: true,
+      url: `${mock.url}/v1/messages`,
+      init: anthropicInit(),
+    });
     assert.deepEqual(r.statuses, [200, 200, 200]);
-    assert.deepEqual(r.events.filter((e) => e.type === "warning").map((e) => e.reason), ["store_unavailable"]);
+    assert.deepEqual(
+      r.events.filter((e) => e.type === "warning").map((e) => e.reason),
+      ["store_unavailable"],
+    );
   } finally {
     await mock.close();
   }
@@ -260,7 +302,10 @@ test("the object resumes its state after a restart (persisted storage)", { timeo
     await m.ready;
     const limits = { rpm: 10 };
     for (let i = 0; i < 4; i++) {
-      const r = await post(m, i % 2 ? "b" : "a", "/store", { method: "reserve", args: ["kept", { limits, input: 0, output: 0 }] });
+      const r = await post(m, i % 2 ? "b" : "a", "/store", {
+        method: "reserve",
+        args: ["kept", { limits, input: 0, output: 0 }],
+      });
       assert.equal(r.admit, true);
     }
     await post(m, "a", "/store", { method: "pause", args: ["kept", 30_000] });
@@ -271,7 +316,10 @@ test("the object resumes its state after a restart (persisted storage)", { timeo
       const lv = await post(m, "b", "/store", { method: "levels", args: ["kept"] });
       // 10 - 4, refilled at 10 a minute for the second or two since.
       assert.ok(lv.levels.requests >= 6 && lv.levels.requests < 7, JSON.stringify(lv));
-      const r = await post(m, "a", "/store", { method: "reserve", args: ["kept", { limits: { rpm: 1000 }, input: 0, output: 0 }] });
+      const r = await post(m, "a", "/store", {
+        method: "reserve",
+        args: ["kept", { limits: { rpm: 1000 }, input: 0, output: 0 }],
+      });
       assert.equal(r.blocker, "paused", "the pause survived");
       assert.ok(r.waitMs > 20_000 && r.waitMs <= 30_000, String(r.waitMs));
       assert.ok(r.levels.requests < 7, "the bucket kept its capacity of 10, not the new rpm");
@@ -308,7 +356,9 @@ export default {
 };
 `;
 
-test("the README's Worker, bundled by wrangler with its config, shares limits through the object", { timeout: 120_000 }, async () => {
+test("the README's Worker, bundled by wrangler with its config, shares limits through the object", {
+  timeout: 120_000,
+}, async () => {
   const root = mkdtempSync(join(tmpdir(), "llm-pacer-do-wrangler-"));
   const mock = await startAnthropicMock({ limits: { rpm: 60, itpm: null, otpm: null }, enforce: false });
   let m;
@@ -322,12 +372,22 @@ test("the README's Worker, bundled by wrangler with its config, shares limits th
     const home = join(root, ".home");
     await run(join(BIN, "wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
       cwd: root,
-      env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", XDG_CONFIG_HOME: home, WRANGLER_LOG_PATH: join(home, "logs") },
+      env: {
+        ...process.env,
+        CI: "true",
+        WRANGLER_SEND_METRICS: "false",
+        XDG_CONFIG_HOME: home,
+        WRANGLER_LOG_PATH: join(home, "logs"),
+      },
     });
     const out = readdirSync(join(root, "dist"));
     assert.equal(out.filter((f) => f.endsWith(".wasm")).length, 1, `one .wasm module: ${out.join(", ")}`);
     const bundle = readFileSync(join(root, "dist", "index.js"), "utf8");
-    assert.equal(bundle.split("deprecated parameters for `initSync()`").length, 2, "one copy of the glue, shared by both entries");
+    assert.equal(
+      bundle.split("deprecated parameters for `initSync()`").length,
+      2,
+      "one copy of the glue, shared by both entries",
+    );
     m = new Miniflare({
       scriptPath: join(root, "dist", "index.js"),
       modulesRoot: join(root, "dist"),

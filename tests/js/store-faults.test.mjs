@@ -257,7 +257,10 @@ test("a process killed while holding reservations: the survivor's waits end as t
     const results = await fire(pacer, mock.url, n);
     const longest = assertAllSettled(results);
     const ideal = ((n - level) / rpm) * 60_000;
-    assert.ok(longest >= ideal - 1_500, `the survivor waited for the refill (${longest} ms, ideal ${ideal.toFixed(0)})`);
+    assert.ok(
+      longest >= ideal - 1_500,
+      `the survivor waited for the refill (${longest} ms, ideal ${ideal.toFixed(0)})`,
+    );
     assert.ok(longest <= ideal + 3_000, `and no longer (${longest} ms, ideal ${ideal.toFixed(0)})`);
     const waits = events.filter((e) => e.type === "wait" && e.reason === "store").map((e) => e.delayMs);
     assert.ok(waits.length > 0, "the store made it wait");

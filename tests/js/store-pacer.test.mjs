@@ -29,7 +29,10 @@ test("two pacers sharing one key through Redis never exceed the server's limits 
   const [ca, cb] = [client(), client()];
   await Promise.all([ca, cb].map((c) => new Promise((r) => c.once("ready", r))));
   try {
-    await shareOneKey([redisStore(ca, { prefix: "share" }), redisStore(cb, { prefix: "share" })], { rpm: 60, perPacer: 35 });
+    await shareOneKey([redisStore(ca, { prefix: "share" }), redisStore(cb, { prefix: "share" })], {
+      rpm: 60,
+      perPacer: 35,
+    });
   } finally {
     ca.disconnect();
     cb.disconnect();

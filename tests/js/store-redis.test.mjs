@@ -29,7 +29,11 @@ test("the Lua script makes every decision and level the Rust core makes (ioredis
   const steps = reference(30, 300);
   const n = await differential(redisStore(ioredis, { prefix: "t-io" }), "io", steps);
   assert.equal(n, steps.length);
-  assert.ok(steps.some((s) => s.kind === "wait") && steps.some((s) => s.kind === "never") && steps.some((s) => s.kind === "admit"));
+  assert.ok(
+    steps.some((s) => s.kind === "wait") &&
+      steps.some((s) => s.kind === "never") &&
+      steps.some((s) => s.kind === "admit"),
+  );
 });
 
 test("the same through node-redis", async () => {

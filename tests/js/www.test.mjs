@@ -78,7 +78,11 @@ test("simulate: every strategy, reproducible, with the time series and the scena
     assert.equal(r.requests, 80);
     assert.equal(r.completed + r.failures, 80);
     assert.ok(r.series.length > 3, `${r.strategy} has a time series`);
-    assert.equal(r.series.reduce((n, s) => n + s.sent, 0), r.attempts, `${r.strategy}: the series adds up`);
+    assert.equal(
+      r.series.reduce((n, s) => n + s.sent, 0),
+      r.attempts,
+      `${r.strategy}: the series adds up`,
+    );
   }
   const pacer = a.reports[0];
   assert.equal(pacer.failures, 0);
@@ -90,11 +94,17 @@ test("simulate: every strategy, reproducible, with the time series and the scena
 });
 
 test("simulate: presets, explicit limits over them, and errors naming the key", () => {
-  const p = JSON.parse(glue.simulate({ preset: "openai:tier-1:gpt-4o", limits: { rpm: 20 }, workload: { requests: 5 } }));
+  const p = JSON.parse(
+    glue.simulate({ preset: "openai:tier-1:gpt-4o", limits: { rpm: 20 }, workload: { requests: 5 } }),
+  );
   assert.deepEqual(p.scenario.limits, { rpm: 20, itpm: null, otpm: null, tpm: 30000 });
   const bare = JSON.parse(glue.simulate({ limits: { otpm: 1000 }, workload: { requests: 5 } }));
   assert.deepEqual(bare.scenario.limits, { rpm: null, itpm: null, otpm: 1000, tpm: null });
-  const throws = (input, type, pattern) => assert.throws(() => glue.simulate(input), (e) => e instanceof type && pattern.test(e.message));
+  const throws = (input, type, pattern) =>
+    assert.throws(
+      () => glue.simulate(input),
+      (e) => e instanceof type && pattern.test(e.message),
+    );
   throws({ preset: "anthropic:tier-9:sonnet" }, RangeError, /`preset`.*did you mean "anthropic:tier-1:sonnet"/);
   throws({ workload: { maxTokens: "many" } }, TypeError, /workload\.maxTokens/);
   throws({ workload: { requests: 0 } }, RangeError, /workload\.requests/);
@@ -183,7 +193,10 @@ test("new Pacer({ preset }): sets the limits, explicit limits win, unknown names
     () => new Pacer({ preset: "anthropic:tier-1:sonet" }),
     (e) => e instanceof RangeError && /`preset`/.test(e.message) && /"anthropic:tier-1:sonnet"/.test(e.message),
   );
-  assert.throws(() => new Pacer({ preset: 1 }), (e) => e instanceof TypeError && /`preset`/.test(e.message));
+  assert.throws(
+    () => new Pacer({ preset: 1 }),
+    (e) => e instanceof TypeError && /`preset`/.test(e.message),
+  );
   // A preset's limits are validated with the explicit ones: a bad explicit value still throws.
   assert.throws(() => new Pacer({ preset: "anthropic:tier-1:sonnet", limits: { rpm: -1 } }), /limits\.rpm/);
 });
@@ -254,20 +267,49 @@ test("the page runs a simulation whose table matches the simulator, and draws it
     );
     assert.deepEqual(table, expected.reports.map(reportRow));
     assert.equal(await page.textContent("#sim-summary"), expected.scenario.summary);
-    assert.ok(expected.reports.some((r) => r.overloaded > 0), "the scenario exercises 529s");
+    assert.ok(
+      expected.reports.some((r) => r.overloaded > 0),
+      "the scenario exercises 529s",
+    );
 
     // The native CLI prints the same numbers for the same scenario.
     const cli = execFileSync(
       "cargo",
-      ["run", "--quiet", "--bin", "simulate", "--", "--clients", "2", "--requests", "150", "--rpm", "50",
-        "--itpm", "50000", "--otpm", "10000", "--concurrency", "3", "--seed", "7", "--p529", "0.05"],
+      [
+        "run",
+        "--quiet",
+        "--bin",
+        "simulate",
+        "--",
+        "--clients",
+        "2",
+        "--requests",
+        "150",
+        "--rpm",
+        "50",
+        "--itpm",
+        "50000",
+        "--otpm",
+        "10000",
+        "--concurrency",
+        "3",
+        "--seed",
+        "7",
+        "--p529",
+        "0.05",
+      ],
       { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
     );
     const cliRows = cli
       .split("\n")
       .filter((l) => /^(llm-pacer|naive-backoff|token-window|sdk-default) /.test(l))
-      .map((l) => l.match(/^(\S+)\s+(\S+ s)\s+(\S+ s)\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+ s|-)\s+(\S+ s|-)/).slice(1));
-    assert.deepEqual(cliRows, table.map((row) => row.map((c) => c.replace(" (stopped)", ""))));
+      .map((l) =>
+        l.match(/^(\S+)\s+(\S+ s)\s+(\S+ s)\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+ s|-)\s+(\S+ s|-)/).slice(1),
+      );
+    assert.deepEqual(
+      cliRows,
+      table.map((row) => row.map((c) => c.replace(" (stopped)", ""))),
+    );
 
     // Plots: one path per strategy, with real data, and the limit lines.
     const plots = await page.$$eval("#plots figure", (figs) =>
@@ -295,7 +337,10 @@ test("the page runs a simulation whose table matches the simulator, and draws it
       assert.ok(p.id === "plot-429" ? varied >= 2 : varied === 4, `${p.id}: ${JSON.stringify(p.paths)}`);
     }
     assert.equal(plots[3].paths.find((s) => s.key === "llm-pacer").ys, 1, "llm-pacer: no 429 at all");
-    assert.deepEqual(plots.map((p) => p.limit), [true, true, true, false, false]);
+    assert.deepEqual(
+      plots.map((p) => p.limit),
+      [true, true, true, false, false],
+    );
 
     // Hiding a strategy redraws without it.
     await page.uncheck("#legend input[value=naive-backoff]");
@@ -314,7 +359,10 @@ test("the page runs a simulation whose table matches the simulator, and draws it
     const strips = await page.$$eval("#backoff-plots figure", (figs) =>
       figs.map((f) => ({
         id: f.id,
-        rows: [...f.querySelectorAll("g[data-row]")].map((g) => [Number(g.dataset.samples), g.querySelectorAll("rect").length]),
+        rows: [...f.querySelectorAll("g[data-row]")].map((g) => [
+          Number(g.dataset.samples),
+          g.querySelectorAll("rect").length,
+        ]),
       })),
     );
     assert.deepEqual(
@@ -367,7 +415,9 @@ test("the page fits a phone-sized screen and works from the keyboard", { timeout
   });
 });
 
-test("a live batch goes through the npm package to the API, and the key nowhere else", { timeout: 300_000 }, async (t) => {
+test("a live batch goes through the npm package to the API, and the key nowhere else", {
+  timeout: 300_000,
+}, async (t) => {
   assert.ok(existsSync(join(root, "pkg/web/index.js")), "pkg/ is not built: run scripts/build-pkg.mjs first");
   // A fake Messages API on loopback that lets the page's origin read it (CORS).
   const seen = [];
@@ -409,12 +459,17 @@ test("a live batch goes through the npm package to the API, and the key nowhere 
       const log = await page.textContent("#live-log");
       assert.match(log, /rate_limited/);
       assert.ok(!log.includes(key) && !statusText.includes(key), "the key is never shown");
-      const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+      const stored = await page.evaluate(
+        () => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie,
+      );
       assert.ok(!stored.includes(key), "the key is never stored");
       await page.click("#live-forget");
       assert.equal(await page.inputValue("#live-form [name=key]"), "");
       // Chromium reports the fake API's 429 as a failed resource load; nothing else may fail.
-      assert.deepEqual(errors.filter((e) => !/status of 429/.test(e)), []);
+      assert.deepEqual(
+        errors.filter((e) => !/status of 429/.test(e)),
+        [],
+      );
     });
   } finally {
     await new Promise((ok) => api.close(ok));

@@ -153,7 +153,10 @@ export async function checkScenarios(t, results, mocks) {
     assert.equal(r.admittedAt.length, 10);
     // 4 x 500 fit the full bucket of 2000; then 500 tokens come back every 15 s.
     for (const [k, at] of /** @type {number[]} */ (r.admittedAt).entries()) {
-      assert.ok(at >= Math.max(0, k - 3) * 15_000 - 1, `request ${k + 1} admitted at ${at} ms, before the bucket held 500`);
+      assert.ok(
+        at >= Math.max(0, k - 3) * 15_000 - 1,
+        `request ${k + 1} admitted at ${at} ms, before the bucket held 500`,
+      );
     }
     const last = r.admittedAt[9];
     assert.ok(last <= 90_000 * 1.1, `the last request waited until ${last} ms (ideal 90000)`);
@@ -164,13 +167,20 @@ export async function checkScenarios(t, results, mocks) {
     assert.equal(r.sent, 10, "no request was refused and retried");
     assert.deepEqual(r.admittedAt.slice(0, 5), [0, 0, 0, 0, 0], "5 x 600 fit the full bucket of 3000");
     assert.ok(r.admittedAt[5] > 0, "the sixth request waited for the TPM bucket");
-    assert.ok(r.admittedAt[9] <= 60_000 * 1.1, `the last request waited until ${r.admittedAt[9]} ms (at most 5 x 12000)`);
+    assert.ok(
+      r.admittedAt[9] <= 60_000 * 1.1,
+      `the last request waited until ${r.admittedAt[9]} ms (at most 5 x 12000)`,
+    );
   });
 
   await check("abort", (r) => {
     assert.equal(r.queued.first, 200);
     assert.equal(r.queued.rejectedWithReason, true, `the queued call settled with ${JSON.stringify(r.queued.outcome)}`);
-    assert.deepEqual([r.queued.queuedAfter, r.queued.sent, r.queued.clockMoved], [0, 1, 0], "settled at once, never sent");
+    assert.deepEqual(
+      [r.queued.queuedAfter, r.queued.sent, r.queued.clockMoved],
+      [0, 1, 0],
+      "settled at once, never sent",
+    );
     assert.equal(r.backoff.rejectedWithReason, true, "aborted in the backoff: rejects with signal.reason");
     assert.equal(r.backoff.name, "AbortError");
     assert.deepEqual([r.backoff.sent, r.backoff.clockMoved], [1, 0]);
@@ -223,7 +233,10 @@ export async function checkScenarios(t, results, mocks) {
 
   await check("realTimers", (r) => {
     assert.deepEqual([r.retry.status, r.retry.sent], [200, 2]);
-    assert.ok(r.retry.elapsed >= 40 && r.retry.elapsed < 5000, `retried after ${r.retry.elapsed} ms (retry-after-ms: 40)`);
+    assert.ok(
+      r.retry.elapsed >= 40 && r.retry.elapsed < 5000,
+      `retried after ${r.retry.elapsed} ms (retry-after-ms: 40)`,
+    );
     assert.deepEqual(r.paced.statuses, [200, 200]);
     const { order } = r.paced;
     assert.ok(
@@ -257,7 +270,9 @@ export function checkSlim(/** @type {any} */ r) {
 export function run(cmd, args, { cwd = REPO, timeoutMs = 60_000, env = process.env } = {}) {
   // A required runtime that is missing is a failure that says so (never a skip).
   if (cmd.includes("/") && !existsSync(cmd)) {
-    return Promise.reject(new Error(`${cmd} is missing: this runtime is required; install it with \`npm ci\` (or scripts/setup.sh)`));
+    return Promise.reject(
+      new Error(`${cmd} is missing: this runtime is required; install it with \`npm ci\` (or scripts/setup.sh)`),
+    );
   }
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
@@ -273,14 +288,19 @@ export function run(cmd, args, { cwd = REPO, timeoutMs = 60_000, env = process.e
     child.on("close", (code) => {
       clearTimeout(timer);
       if (code === 0) resolve({ stdout, stderr });
-      else reject(new Error(`${cmd} ${args.join(" ")} exited with ${code}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`));
+      else
+        reject(new Error(`${cmd} ${args.join(" ")} exited with ${code}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`));
     });
   });
 }
 
 /** The last line of `stdout` that is a JSON object (a runtime's results). */
 export function lastJson(/** @type {string} */ stdout) {
-  const line = stdout.trim().split("\n").reverse().find((l) => l.startsWith("{"));
+  const line = stdout
+    .trim()
+    .split("\n")
+    .reverse()
+    .find((l) => l.startsWith("{"));
   assert.ok(line, `no JSON results in the output:\n${stdout}`);
   return JSON.parse(line);
 }
@@ -342,7 +362,10 @@ export async function serveStatic(mounts, pages = {}) {
  * @param {number} [timeoutMs]
  */
 export async function resultsFromPage(url, timeoutMs = 30_000) {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: run scripts/setup.sh as root (apt-get install chromium chromium-driver)`);
+  assert.ok(
+    existsSync(CHROMIUM),
+    `${CHROMIUM} not found: run scripts/setup.sh as root (apt-get install chromium chromium-driver)`,
+  );
   const { chromium } = await import("playwright-core");
   const profile = await mkdtemp(join(tmpdir(), "llm-pacer-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {

@@ -152,7 +152,12 @@ function sender(env, { clock, headersFor, whole = true } = {}) {
 export function anthropicInit(/** @type {Record<string, string>} */ headers = {}, maxTokens = 16) {
   return {
     method: "POST",
-    headers: { "content-type": "application/json", "x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", ...headers },
+    headers: {
+      "content-type": "application/json",
+      "x-api-key": "sk-ant-test",
+      "anthropic-version": "2023-06-01",
+      ...headers,
+    },
     body: JSON.stringify({ model: "claude-test", max_tokens: maxTokens, messages: [{ role: "user", content: "Hi" }] }),
   };
 }
@@ -191,7 +196,10 @@ export const scenarios = {
   async retryAfter(Pacer, env) {
     const start = await freshStart(env);
     const clock = virtualClock(start);
-    const send = sender(env, { clock, headersFor: (n) => (n === 1 ? { "x-mock-fault": "429; retry-after=2" } : undefined) });
+    const send = sender(env, {
+      clock,
+      headersFor: (n) => (n === 1 ? { "x-mock-fault": "429; retry-after=2" } : undefined),
+    });
     /** @type {number[]} */
     const sentAt = [];
     const pacer = new Pacer({
@@ -295,7 +303,10 @@ export const scenarios = {
     const ac2 = new AbortController();
     clock2.hold();
     const backingOff = pacer2.fetch(url, { ...anthropicInit(), signal: ac2.signal });
-    await until(() => send2.sent === 1 && pacer2.stats().rateLimited === 1 && clock2.pending() > 0, "the 429 and its backoff");
+    await until(
+      () => send2.sent === 1 && pacer2.stats().rateLimited === 1 && clock2.pending() > 0,
+      "the 429 and its backoff",
+    );
     ac2.abort();
     const outcome2 = await backingOff.then(
       () => "resolved",
@@ -362,7 +373,11 @@ export const scenarios = {
    */
   async bodies(Pacer, env) {
     const start = await freshStart(env);
-    const json = JSON.stringify({ model: "claude-test", max_tokens: 33, messages: [{ role: "user", content: "x".repeat(300) }] });
+    const json = JSON.stringify({
+      model: "claude-test",
+      max_tokens: 33,
+      messages: [{ role: "user", content: "x".repeat(300) }],
+    });
     const url = `${env.anthropic}/v1/messages`;
     /** @type {Record<string, () => any>} */
     const kinds = {
@@ -376,7 +391,10 @@ export const scenarios = {
     const out = {};
     for (const [kind, make] of Object.entries(kinds)) {
       const clock = virtualClock(start);
-      const send = sender(env, { clock, headersFor: (n) => (n === 1 ? { "x-mock-fault": "429; retry-after=1" } : undefined) });
+      const send = sender(env, {
+        clock,
+        headersFor: (n) => (n === 1 ? { "x-mock-fault": "429; retry-after=1" } : undefined),
+      });
       const pacer = new Pacer({ clock, seed: 2, fetch: send });
       const init = anthropicInit({ "x-body-kind": kind });
       const body = make();
@@ -420,7 +438,9 @@ export const scenarios = {
   async realTimers(Pacer, env) {
     await freshStart(env);
     const url = `${env.anthropic}/v1/messages`;
-    const send = sender(env, { headersFor: (n) => (n === 1 ? { "x-mock-fault": "429; retry-after-ms=40" } : undefined) });
+    const send = sender(env, {
+      headersFor: (n) => (n === 1 ? { "x-mock-fault": "429; retry-after-ms=40" } : undefined),
+    });
     const pacer = new Pacer({ seed: 5, fetch: send });
     const t0 = Date.now();
     const status = await statusOf(pacer.fetch(url, anthropicInit()));
@@ -477,7 +497,10 @@ function bounded(/** @type {Promise<any>} */ p, /** @type {string} */ what) {
   return Promise.race([
     p,
     new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no result after ${SCENARIO_TIMEOUT_MS} ms`)), SCENARIO_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new Error(`${what}: no result after ${SCENARIO_TIMEOUT_MS} ms`)),
+        SCENARIO_TIMEOUT_MS,
+      );
     }),
   ]).finally(() => clearTimeout(timer));
 }

@@ -20,7 +20,11 @@ const server = createServer((req, res) => {
 });
 await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
 const base = `http://127.0.0.1:${server.address().port}`;
-const init = { method: "POST", headers: { "content-type": "application/json", connection: "close" }, body: '{"max_tokens":8,"messages":[]}' };
+const init = {
+  method: "POST",
+  headers: { "content-type": "application/json", connection: "close" },
+  body: '{"max_tokens":8,"messages":[]}',
+};
 
 // rpm 1: the first call goes, the second waits about a minute in the queue (a timer), and
 // timeoutMs arms a deadline for each.

@@ -251,12 +251,14 @@ export async function mockEnv(t, start, { virtualLatencyMs = 0, ...mockOptions }
     clock.t += virtualLatencyMs;
     return response;
   });
-  clock = new VirtualClock({ busy: () => tf.pending > 0 || (mock !== undefined && mock.stats.inFlight > 0), quietTurns: 5 });
+  clock = new VirtualClock({
+    busy: () => tf.pending > 0 || (mock !== undefined && mock.stats.inFlight > 0),
+    quietTurns: 5,
+  });
   mock = await start({ now: clock.now, latencyMs: 0, eventDelayMs: 0, limits: {}, ...mockOptions });
   t.after(() => mock.close());
   const events = [];
-  const make = (options = {}) =>
-    new Pacer({ clock, fetch: tf.fetch, onEvent: (e) => events.push(e), ...options });
+  const make = (options = {}) => new Pacer({ clock, fetch: tf.fetch, onEvent: (e) => events.push(e), ...options });
   const path = start.name === "startOpenAIMock" ? "/v1/chat/completions" : "/v1/messages";
   return { clock, mock, tf, events, make, url: `${mock.url}${path}` };
 }

@@ -48,7 +48,16 @@ export async function startRedis(port, extraArgs = []) {
   const proc = spawn(
     "redis-server",
     [
-      "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes",
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--protected-mode",
+      "yes",
       ...extraArgs,
     ],
     { stdio: "ignore" },
@@ -85,10 +94,14 @@ export async function startRedisCluster() {
     for (const port of ports) {
       nodes.push(
         await startRedis(port, [
-          "--cluster-enabled", "yes",
-          "--cluster-config-file", join(dir, `nodes-${port}.conf`),
-          "--cluster-node-timeout", "5000",
-          "--dir", dir,
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          join(dir, `nodes-${port}.conf`),
+          "--cluster-node-timeout",
+          "5000",
+          "--dir",
+          dir,
         ]),
       );
     }
@@ -99,7 +112,11 @@ export async function startRedisCluster() {
         { timeout: 30_000 },
         (err, _stdout, stderr) =>
           err
-            ? reject(new Error(`redis-cli --cluster create failed (is redis-tools installed? scripts/setup.sh installs it): ${stderr || err.message}`))
+            ? reject(
+                new Error(
+                  `redis-cli --cluster create failed (is redis-tools installed? scripts/setup.sh installs it): ${stderr || err.message}`,
+                ),
+              )
             : resolve(undefined),
       ),
     );

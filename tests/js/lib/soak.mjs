@@ -155,10 +155,14 @@ export async function runSoak(o = {}) {
   const pacerLimits = Object.fromEntries(Object.entries(limits).map(([k, x]) => [k, x * factor]));
   const clock = dilatedClock(scale);
   const enforce = o.enforce ?? true;
-  const server = fork(fileURLToPath(new URL("./soak-mock.mjs", import.meta.url)), [JSON.stringify({ limits, scale, epoch: clock.epoch, enforce })], {
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-    execArgv: [],
-  });
+  const server = fork(
+    fileURLToPath(new URL("./soak-mock.mjs", import.meta.url)),
+    [JSON.stringify({ limits, scale, epoch: clock.epoch, enforce })],
+    {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      execArgv: [],
+    },
+  );
   let waiter = null;
   const serverExit = new Promise((resolve) => server.once("exit", resolve));
   server.on("message", (m) => waiter?.(m));
@@ -225,12 +229,21 @@ export async function runSoak(o = {}) {
     const reason = new Error(`soak abort ${i}`);
     reason.soakAbort = true;
     const timer = abortAt === null ? null : setTimeout(() => ac.abort(reason), abortAt);
-    const headers = { "content-type": "application/json", "anthropic-version": "2023-06-01", "x-api-key": "sk-ant-soak" };
+    const headers = {
+      "content-type": "application/json",
+      "anthropic-version": "2023-06-01",
+      "x-api-key": "sk-ant-soak",
+    };
     if (fault) headers["x-mock-fault"] = fault;
     const init = {
       method: "POST",
       headers,
-      body: JSON.stringify({ model: "claude-soak", max_tokens: maxTokens, stream, messages: [{ role: "user", content: text }] }),
+      body: JSON.stringify({
+        model: "claude-soak",
+        max_tokens: maxTokens,
+        stream,
+        messages: [{ role: "user", content: text }],
+      }),
       signal: ac.signal,
     };
     const rec = { i, settlements: 0 };
@@ -372,7 +385,10 @@ export async function runSoak(o = {}) {
  * @param {ReturnType<typeof runSoak> extends Promise<infer S> ? S : never} s
  * @param {{ heapGrowthBytes?: number, rssGrowthBytes?: number, wasmGrowthBytes?: number }} [bounds]
  */
-export function violations(s, { heapGrowthBytes = 8 << 20, rssGrowthBytes = 64 << 20, wasmGrowthBytes = 1 << 20 } = {}) {
+export function violations(
+  s,
+  { heapGrowthBytes = 8 << 20, rssGrowthBytes = 64 << 20, wasmGrowthBytes = 1 << 20 } = {},
+) {
   const v = [...s.problems];
   const st = s.stats;
   // Every call settles exactly once.
@@ -390,10 +406,13 @@ export function violations(s, { heapGrowthBytes = 8 << 20, rssGrowthBytes = 64 <
   // attempts = the pacer's fetch calls, exactly; the server saw each of them, except those
   // aborted or failed before reaching it.
   if (st.attempts !== s.wire.calls) v.push(`stats().attempts = ${st.attempts}, fetch called ${s.wire.calls} times`);
-  if (s.mock.requests > st.attempts) v.push(`the server saw ${s.mock.requests} requests, more than ${st.attempts} attempts`);
+  if (s.mock.requests > st.attempts)
+    v.push(`the server saw ${s.mock.requests} requests, more than ${st.attempts} attempts`);
   const unseen = st.attempts - s.mock.requests;
   if (unseen > s.wire.aborted + s.wire.failed) {
-    v.push(`${unseen} attempts never reached the server, only ${s.wire.aborted} aborted + ${s.wire.failed} failed in transit`);
+    v.push(
+      `${unseen} attempts never reached the server, only ${s.wire.aborted} aborted + ${s.wire.failed} failed in transit`,
+    );
   }
   if (st.retries > st.attempts) v.push(`stats().retries = ${st.retries} > attempts ${st.attempts}`);
   if (st.attempts < st.requests - countNotSent(s)) v.push(`attempts ${st.attempts} < calls that were sent`);
@@ -408,7 +427,8 @@ export function violations(s, { heapGrowthBytes = 8 << 20, rssGrowthBytes = 64 <
   // such a request with a bucket 429 (`limited`; the faults' own 429s are not counted there);
   // one that does not enforce admits it and records a violation.
   if (s.mock.limited !== 0) v.push(`${s.mock.limited} bucket 429s: requests sent over the server's limits`);
-  if (s.mock.violations !== 0) v.push(`${s.mock.violations} admissions over the server's limits: ${JSON.stringify(s.mock.firstViolations)}`);
+  if (s.mock.violations !== 0)
+    v.push(`${s.mock.violations} admissions over the server's limits: ${JSON.stringify(s.mock.firstViolations)}`);
   // Flat memory from 1/4 to the end.
   const m = s.memory;
   if (m.quarter) {

@@ -30,7 +30,10 @@ export async function shareOneKey(stores, { rpm, perPacer }) {
     assert.deepEqual(mock.violations(), [], "the two pacers together stayed within rpm");
     assert.equal(mock.stats.limited, 0);
     assert.equal(mock.stats.admitted, 2 * perPacer);
-    assert.ok(events.some((e) => e.type === "wait" && e.reason === "store"), "the store made calls wait");
+    assert.ok(
+      events.some((e) => e.type === "wait" && e.reason === "store"),
+      "the store made calls wait",
+    );
     assert.ok(!events.some((e) => e.type === "warning"), "the store always answered");
   } finally {
     await mock.close();

@@ -35,7 +35,13 @@ function encode(v) {
  */
 export async function startUpstashShim(redisPort, { token = "test-token" } = {}) {
   const redis = new Redis(redisPort, "127.0.0.1", { maxRetriesPerRequest: 0 });
-  const stats = { requests: 0, pipelines: 0, commands: /** @type {Record<string, number>} */ ({}), unauthorized: 0, base64: 0 };
+  const stats = {
+    requests: 0,
+    pipelines: 0,
+    commands: /** @type {Record<string, number>} */ ({}),
+    unauthorized: 0,
+    base64: 0,
+  };
 
   /** @param {unknown} cmd @returns {Promise<{ result?: unknown, error?: string }>} */
   async function run(cmd) {

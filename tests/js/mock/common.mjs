@@ -6,20 +6,14 @@
 // of bodies and stream events. Everything else (admission, faults, latency, streaming,
 // observability) lives here once.
 
-import http from 'node:http';
-import { inspect } from 'node:util';
+import http from "node:http";
+import { inspect } from "node:util";
 
 /** Tolerance (tokens) when comparing a bucket level with a cost, against float drift. */
 export const EPSILON = 1e-6;
 
 /** Request headers whose values are secrets: redacted in everything the mocks print. */
-export const SECRET_HEADERS = Object.freeze([
-  'authorization',
-  'x-api-key',
-  'api-key',
-  'proxy-authorization',
-  'cookie',
-]);
+export const SECRET_HEADERS = Object.freeze(["authorization", "x-api-key", "api-key", "proxy-authorization", "cookie"]);
 
 // ---------------------------------------------------------------------------------------------
 // Token bucket
@@ -199,8 +193,8 @@ const NS_PER_S = 1_000_000_000n;
  */
 function decimal(v, prec) {
   const unit = 10n ** BigInt(prec);
-  const frac = (v % unit).toString().padStart(prec, '0').replace(/0+$/, '');
-  return `${v / unit}${frac ? '.' + frac : ''}`;
+  const frac = (v % unit).toString().padStart(prec, "0").replace(/0+$/, "");
+  return `${v / unit}${frac ? "." + frac : ""}`;
 }
 
 /**
@@ -213,16 +207,16 @@ function decimal(v, prec) {
 export function formatGoDuration(ms) {
   if (!Number.isFinite(ms)) throw new RangeError(`duration must be finite, got ${ms}`);
   let ns = BigInt(Math.round(ms * 1e6));
-  const sign = ns < 0n ? '-' : '';
+  const sign = ns < 0n ? "-" : "";
   if (ns < 0n) ns = -ns;
-  if (ns === 0n) return '0s';
+  if (ns === 0n) return "0s";
   if (ns < 1000n) return `${sign}${ns}ns`;
   if (ns < 1_000_000n) return `${sign}${decimal(ns, 3)}µs`;
   if (ns < NS_PER_S) return `${sign}${decimal(ns, 6)}ms`;
   const wholeSeconds = ns / NS_PER_S;
   const seconds = decimal(ns % (60n * NS_PER_S), 9);
   const minutes = wholeSeconds / 60n;
-  let out = '';
+  let out = "";
   if (minutes > 0n) {
     const hours = minutes / 60n;
     if (hours > 0n) out += `${hours}h`;
@@ -238,7 +232,7 @@ export function formatGoDuration(ms) {
  * @param {number} ms epoch ms
  */
 export function formatRfc3339(ms) {
-  return new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 /** Rounded to the nearest thousand, never negative (Anthropic's token `remaining`). @param {number} n */
@@ -263,17 +257,17 @@ export function retryAfterSeconds(waitMs) {
  * @returns {string}
  */
 export function textOf(value) {
-  if (typeof value === 'string') return value;
-  if (Array.isArray(value)) return value.map(textOf).join('');
-  if (value && typeof value === 'object') {
+  if (typeof value === "string") return value;
+  if (Array.isArray(value)) return value.map(textOf).join("");
+  if (value && typeof value === "object") {
     const o = /** @type {Record<string, unknown>} */ (value);
-    let s = '';
-    if (typeof o.text === 'string') s += o.text;
-    if (typeof o.thinking === 'string') s += o.thinking;
+    let s = "";
+    if (typeof o.text === "string") s += o.text;
+    if (typeof o.thinking === "string") s += o.thinking;
     if (o.content !== undefined) s += textOf(o.content);
     return s;
   }
-  return '';
+  return "";
 }
 
 /**
@@ -298,7 +292,7 @@ export function countInputTokens(body, charsPerToken = 4) {
   return countTokens(text, charsPerToken);
 }
 
-const WORDS = ['lorem', 'ipsum', 'dolor', 'sit', 'amet', 'consectetur', 'adipiscing', 'elit'];
+const WORDS = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit"];
 
 /**
  * Deterministic output text of `tokens` tokens (one word per token), split into at most
@@ -313,8 +307,8 @@ export function outputPieces(tokens, chunks) {
   let done = 0;
   for (let i = 0; i < n; i++) {
     const count = Math.floor((tokens * (i + 1)) / n) - Math.floor((tokens * i) / n);
-    let text = '';
-    for (let k = 0; k < count; k++) text += (done + k === 0 ? '' : ' ') + WORDS[(done + k) % WORDS.length];
+    let text = "";
+    for (let k = 0; k < count; k++) text += (done + k === 0 ? "" : " ") + WORDS[(done + k) % WORDS.length];
     done += count;
     if (count > 0) pieces.push({ text, tokens: count });
   }
@@ -402,25 +396,25 @@ export function outputPieces(tokens, chunks) {
 /** @type {Record<string, { status: number | null }>} */
 const KINDS = {
   ok: { status: null },
-  'rate-limit': { status: 429 },
-  'spend-limit': { status: 429 },
-  'insufficient-quota': { status: 429 },
-  'ramp-limit': { status: 429 },
+  "rate-limit": { status: 429 },
+  "spend-limit": { status: 429 },
+  "insufficient-quota": { status: 429 },
+  "ramp-limit": { status: 429 },
   overloaded: { status: 529 },
-  'server-error': { status: 500 },
+  "server-error": { status: 500 },
   unavailable: { status: 503 },
   reset: { status: null },
   stall: { status: null },
-  'stream-error': { status: null },
-  'sse-error': { status: null },
-  'bad-usage': { status: null },
-  'no-usage': { status: null },
-  'bad-headers': { status: null },
-  'no-headers': { status: null },
+  "stream-error": { status: null },
+  "sse-error": { status: null },
+  "bad-usage": { status: null },
+  "no-usage": { status: null },
+  "bad-headers": { status: null },
+  "no-headers": { status: null },
 };
 
 /** @type {Record<number, string>} */
-const STATUS_KINDS = { 429: 'rate-limit', 529: 'overloaded', 500: 'server-error', 503: 'unavailable' };
+const STATUS_KINDS = { 429: "rate-limit", 529: "overloaded", 500: "server-error", 503: "unavailable" };
 
 /** The fault names (see {@link FaultKind}). */
 export const FAULT_KINDS = Object.freeze(Object.keys(KINDS));
@@ -437,37 +431,37 @@ export const FAULT_KINDS = Object.freeze(Object.keys(KINDS));
  * @throws {TypeError} on an unknown kind, key or value
  */
 export function parseFault(input) {
-  if (input == null) input = { kind: 'ok' };
-  if (typeof input === 'number') input = { status: input };
-  if (typeof input === 'string') {
+  if (input == null) input = { kind: "ok" };
+  if (typeof input === "number") input = { status: input };
+  if (typeof input === "string") {
     const s = input.trim();
-    if (s.startsWith('{')) {
+    if (s.startsWith("{")) {
       input = JSON.parse(s);
     } else {
-      const [head, ...params] = s.split(';').map((p) => p.trim());
+      const [head, ...params] = s.split(";").map((p) => p.trim());
       /** @type {Record<string, any>} */
       const f = /^\d+$/.test(head) ? { status: Number(head) } : { kind: head };
       for (const p of params) {
         if (!p) continue;
-        const eq = p.indexOf('=');
+        const eq = p.indexOf("=");
         if (eq < 0) throw new TypeError(`x-mock-fault: parameter without '=': ${p}`);
         const key = p.slice(0, eq).trim().toLowerCase();
         const value = p.slice(eq + 1).trim();
         const field = {
-          'retry-after': 'retryAfter',
-          'retry-after-ms': 'retryAfterMs',
-          'should-retry': 'shouldRetry',
-          ms: 'ms',
-          'body-stall': 'bodyStall',
-          after: 'afterEvents',
-          usage: 'usage',
-          'ratelimit-headers': 'rateLimitHeaders',
-          expose: 'expose',
-          status: 'status',
-          message: 'message',
+          "retry-after": "retryAfter",
+          "retry-after-ms": "retryAfterMs",
+          "should-retry": "shouldRetry",
+          ms: "ms",
+          "body-stall": "bodyStall",
+          after: "afterEvents",
+          usage: "usage",
+          "ratelimit-headers": "rateLimitHeaders",
+          expose: "expose",
+          status: "status",
+          message: "message",
         }[key];
         if (!field) throw new TypeError(`x-mock-fault: unknown parameter ${key}`);
-        f[field] = ['ms', 'afterEvents', 'status'].includes(field) ? Number(value) : value;
+        f[field] = ["ms", "afterEvents", "status"].includes(field) ? Number(value) : value;
       }
       input = f;
     }
@@ -479,25 +473,25 @@ export function parseFault(input) {
     kind = undefined;
   }
   if (kind === undefined) {
-    if (f.status == null) kind = 'ok';
-    else kind = STATUS_KINDS[f.status] ?? 'error';
+    if (f.status == null) kind = "ok";
+    else kind = STATUS_KINDS[f.status] ?? "error";
   }
-  if (kind !== 'error' && !(kind in KINDS)) throw new TypeError(`unknown fault kind: ${kind}`);
-  const status = f.status ?? (kind === 'error' ? null : KINDS[kind].status);
+  if (kind !== "error" && !(kind in KINDS)) throw new TypeError(`unknown fault kind: ${kind}`);
+  const status = f.status ?? (kind === "error" ? null : KINDS[kind].status);
   if (status != null && !(Number.isInteger(status) && status >= 100 && status <= 599)) {
     throw new TypeError(`fault status must be an HTTP status, got ${status}`);
   }
   const opt = (/** @type {unknown} */ v) => (v == null ? null : String(v));
   /** @param {unknown} v @param {string} name */
   const mode = (v, name) => {
-    if (v == null || v === 'ok') return 'ok';
-    if (v === 'missing' || v === 'malformed') return v;
+    if (v == null || v === "ok") return "ok";
+    if (v === "missing" || v === "malformed") return v;
     throw new TypeError(`fault ${name} must be ok|missing|malformed, got ${v}`);
   };
   const ms = f.ms == null ? null : Number(f.ms);
   if (ms !== null && !(ms >= 0)) throw new TypeError(`fault ms must be >= 0, got ${f.ms}`);
-  const expose = f.expose ?? 'all';
-  if (expose !== 'all' && expose !== 'none') throw new TypeError(`fault expose must be all|none, got ${f.expose}`);
+  const expose = f.expose ?? "all";
+  if (expose !== "all" && expose !== "none") throw new TypeError(`fault expose must be all|none, got ${f.expose}`);
   const afterEvents = f.afterEvents == null ? 2 : Number(f.afterEvents);
   if (!(afterEvents >= 0)) throw new TypeError(`fault afterEvents must be >= 0, got ${f.afterEvents}`);
   return {
@@ -507,15 +501,15 @@ export function parseFault(input) {
     retryAfterMs: opt(f.retryAfterMs),
     shouldRetry: opt(f.shouldRetry),
     ms,
-    bodyStall: f.bodyStall === true || f.bodyStall === 'true',
+    bodyStall: f.bodyStall === true || f.bodyStall === "true",
     afterEvents,
-    usage: kind === 'bad-usage' ? 'malformed' : kind === 'no-usage' ? 'missing' : mode(f.usage, 'usage'),
+    usage: kind === "bad-usage" ? "malformed" : kind === "no-usage" ? "missing" : mode(f.usage, "usage"),
     rateLimitHeaders:
-      kind === 'bad-headers'
-        ? 'malformed'
-        : kind === 'no-headers'
-          ? 'missing'
-          : mode(f.rateLimitHeaders, 'rateLimitHeaders'),
+      kind === "bad-headers"
+        ? "malformed"
+        : kind === "no-headers"
+          ? "missing"
+          : mode(f.rateLimitHeaders, "rateLimitHeaders"),
     expose,
     headers: { ...(f.headers ?? {}) },
     body: f.body,
@@ -536,7 +530,7 @@ export function redactHeaders(headers) {
   /** @type {Record<string, unknown>} */
   const out = {};
   for (const [k, v] of Object.entries(headers)) {
-    out[k] = SECRET_HEADERS.includes(k.toLowerCase()) ? '[redacted]' : v;
+    out[k] = SECRET_HEADERS.includes(k.toLowerCase()) ? "[redacted]" : v;
   }
   return out;
 }
@@ -714,8 +708,8 @@ export async function startMockServer(provider, options) {
   const now = options.now ?? Date.now;
   const latencyMs = options.latencyMs ?? 1;
   const eventDelayMs = options.eventDelayMs ?? 1;
-  const metering = options.outputMetering ?? 'reservation';
-  if (metering !== 'reservation' && metering !== 'realtime') {
+  const metering = options.outputMetering ?? "reservation";
+  if (metering !== "reservation" && metering !== "realtime") {
     throw new TypeError(`outputMetering must be "reservation" or "realtime", got ${metering}`);
   }
   const enforce = options.enforce ?? true;
@@ -770,8 +764,8 @@ export async function startMockServer(provider, options) {
 
   /** @param {Fault | null} [fault] */
   const corsHeaders = (fault) => ({
-    'access-control-allow-origin': '*',
-    ...(fault?.expose === 'none' ? {} : { 'access-control-expose-headers': provider.exposeHeaders.join(', ') }),
+    "access-control-allow-origin": "*",
+    ...(fault?.expose === "none" ? {} : { "access-control-expose-headers": provider.exposeHeaders.join(", ") }),
   });
 
   /**
@@ -786,11 +780,11 @@ export async function startMockServer(provider, options) {
       [provider.requestIdHeader]: requestId,
       ...provider.staticHeaders,
       ...corsHeaders(fault),
-      ...provider.rateLimitHeaders(limiter, now(), fault?.rateLimitHeaders ?? 'ok'),
+      ...provider.rateLimitHeaders(limiter, now(), fault?.rateLimitHeaders ?? "ok"),
     };
-    if (fault?.retryAfter != null) h['retry-after'] = fault.retryAfter;
-    if (fault?.retryAfterMs != null) h['retry-after-ms'] = fault.retryAfterMs;
-    if (fault?.shouldRetry != null) h['x-should-retry'] = fault.shouldRetry;
+    if (fault?.retryAfter != null) h["retry-after"] = fault.retryAfter;
+    if (fault?.retryAfterMs != null) h["retry-after-ms"] = fault.retryAfterMs;
+    if (fault?.shouldRetry != null) h["x-should-retry"] = fault.shouldRetry;
     return h;
   };
 
@@ -808,9 +802,9 @@ export async function startMockServer(provider, options) {
     stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
     if (status === 429) stats.rateLimited++;
     if (status === 529) stats.overloaded++;
-    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.writeHead(status, { "content-type": "application/json", ...headers });
     if (stallBody) {
-      entry.outcome = 'stalled';
+      entry.outcome = "stalled";
       res.write(body.slice(0, Math.floor(body.length / 2)));
       return;
     }
@@ -828,7 +822,7 @@ export async function startMockServer(provider, options) {
   const sendError = (res, entry, err, requestId, fault) => {
     const body = fault?.body !== undefined ? fault.body : provider.errorBody({ ...err, requestId });
     const headers = { ...baseHeaders(requestId, fault), ...(fault?.headers ?? {}) };
-    send(res, entry, err.status, headers, typeof body === 'string' ? body : JSON.stringify(body), fault?.bodyStall);
+    send(res, entry, err.status, headers, typeof body === "string" ? body : JSON.stringify(body), fault?.bodyStall);
   };
 
   /** Output settlement for an admitted request that generated `emitted` output tokens. */
@@ -836,7 +830,7 @@ export async function startMockServer(provider, options) {
     const bucket = limiter.bucket(plan.outputDim);
     const t = now();
     if (bucket) {
-      if (metering === 'reservation') bucket.give(t, plan.reservedOutput - emitted);
+      if (metering === "reservation") bucket.give(t, plan.reservedOutput - emitted);
     }
     stats.outputTokens += emitted;
     entry.usage = { input: plan.inputTokens, output: emitted };
@@ -848,15 +842,15 @@ export async function startMockServer(provider, options) {
    */
   async function handle(req, res) {
     res.sendDate = false;
-    const url = new URL(req.url ?? '/', 'http://mock');
-    if (req.method === 'OPTIONS') {
+    const url = new URL(req.url ?? "/", "http://mock");
+    if (req.method === "OPTIONS") {
       stats.preflights++;
       res.writeHead(204, {
         ...corsHeaders(),
-        'access-control-allow-methods': 'POST, OPTIONS',
+        "access-control-allow-methods": "POST, OPTIONS",
         // A wildcard does not cover `authorization`: echo what the browser asked for.
-        'access-control-allow-headers': req.headers['access-control-request-headers'] ?? '*',
-        'access-control-max-age': '600',
+        "access-control-allow-headers": req.headers["access-control-request-headers"] ?? "*",
+        "access-control-max-age": "600",
         date: new Date(now()).toUTCString(),
       });
       res.end();
@@ -870,7 +864,7 @@ export async function startMockServer(provider, options) {
     const entry = makeEntry({
       id: ++seq,
       at: now(),
-      method: req.method ?? '',
+      method: req.method ?? "",
       path: url.pathname,
       headers: { ...req.headers },
       body: undefined,
@@ -879,7 +873,7 @@ export async function startMockServer(provider, options) {
       faultSource: null,
       admitted: false,
       status: null,
-      outcome: 'pending',
+      outcome: "pending",
       limitedBy: [],
       retryAfter: null,
       cost: {},
@@ -888,14 +882,14 @@ export async function startMockServer(provider, options) {
       finishedAt: null,
     });
     log.push(entry);
-    res.on('close', () => {
+    res.on("close", () => {
       inFlight--;
       entry.finishedAt = now();
       if (res.writableFinished) {
         stats.completed++;
-      } else if (entry.outcome === 'pending' || entry.outcome === 'ok') {
+      } else if (entry.outcome === "pending" || entry.outcome === "ok") {
         // The client went away before the end of the response (stalls keep their outcome).
-        entry.outcome = 'aborted';
+        entry.outcome = "aborted";
         stats.aborted++;
       }
       if (inFlight === 0) for (const w of idleWaiters) w();
@@ -908,11 +902,11 @@ export async function startMockServer(provider, options) {
       sendError(res, entry, err, requestId, null);
     };
 
-    if (req.method !== 'POST' || !provider.matches(url.pathname)) {
+    if (req.method !== "POST" || !provider.matches(url.pathname)) {
       const exists = provider.matches(url.pathname);
-      return reject('not-found', {
+      return reject("not-found", {
         status: exists ? 405 : 404,
-        kind: exists ? 'method_not_allowed' : 'not_found',
+        kind: exists ? "method_not_allowed" : "not_found",
         message: exists ? `Method ${req.method} not allowed` : `Not found: ${url.pathname}`,
       });
     }
@@ -925,10 +919,10 @@ export async function startMockServer(provider, options) {
       return; // the client went away; the 'close' handler records it
     }
     if (res.destroyed) return;
-    const raw = Buffer.concat(chunks).toString('utf8');
+    const raw = Buffer.concat(chunks).toString("utf8");
 
     const authError = provider.authenticate(req.headers);
-    if (authError) return reject('unauthorized', authError);
+    if (authError) return reject("unauthorized", authError);
 
     let body;
     try {
@@ -936,10 +930,14 @@ export async function startMockServer(provider, options) {
       entry.body = body;
     } catch {
       entry.body = raw;
-      return reject('invalid', { status: 400, kind: 'invalid_request_error', message: 'The request body is not valid JSON.' });
+      return reject("invalid", {
+        status: 400,
+        kind: "invalid_request_error",
+        message: "The request body is not valid JSON.",
+      });
     }
     const invalid = provider.validate(body);
-    if (invalid) return reject('invalid', { status: 400, kind: 'invalid_request_error', message: invalid });
+    if (invalid) return reject("invalid", { status: 400, kind: "invalid_request_error", message: invalid });
 
     /** @type {Hints} */
     let hints;
@@ -947,39 +945,43 @@ export async function startMockServer(provider, options) {
     let fault;
     try {
       hints = {
-        inputTokens: hintInt(req.headers['x-mock-input-tokens'], 'x-mock-input-tokens'),
-        outputTokens: hintInt(req.headers['x-mock-output-tokens'], 'x-mock-output-tokens'),
-        cacheCreationTokens: hintInt(req.headers['x-mock-cache-creation-tokens'], 'x-mock-cache-creation-tokens'),
-        cacheReadTokens: hintInt(req.headers['x-mock-cache-read-tokens'], 'x-mock-cache-read-tokens'),
-        latencyMs: hintInt(req.headers['x-mock-latency-ms'], 'x-mock-latency-ms'),
+        inputTokens: hintInt(req.headers["x-mock-input-tokens"], "x-mock-input-tokens"),
+        outputTokens: hintInt(req.headers["x-mock-output-tokens"], "x-mock-output-tokens"),
+        cacheCreationTokens: hintInt(req.headers["x-mock-cache-creation-tokens"], "x-mock-cache-creation-tokens"),
+        cacheReadTokens: hintInt(req.headers["x-mock-cache-read-tokens"], "x-mock-cache-read-tokens"),
+        latencyMs: hintInt(req.headers["x-mock-latency-ms"], "x-mock-latency-ms"),
       };
-      const header = req.headers['x-mock-fault'];
+      const header = req.headers["x-mock-fault"];
       if (header !== undefined) {
         fault = parseFault(Array.isArray(header) ? header[0] : header);
-        entry.faultSource = 'header';
+        entry.faultSource = "header";
       } else if (queue.length > 0) {
         fault = /** @type {Fault} */ (queue.shift());
-        entry.faultSource = 'script';
+        entry.faultSource = "script";
       } else {
         fault = parseFault(null);
       }
     } catch (e) {
-      return reject('invalid', { status: 400, kind: 'invalid_request_error', message: /** @type {Error} */ (e).message });
+      return reject("invalid", {
+        status: 400,
+        kind: "invalid_request_error",
+        message: /** @type {Error} */ (e).message,
+      });
     }
     entry.fault = entry.faultSource ? fault : null;
-    if (fault.kind !== 'ok') stats.faults++;
+    if (fault.kind !== "ok") stats.faults++;
 
-    if (fault.kind === 'reset') {
-      entry.outcome = 'reset';
+    if (fault.kind === "reset") {
+      entry.outcome = "reset";
       stats.resets++;
       const socket = req.socket;
-      if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
+      if (typeof socket.resetAndDestroy === "function") socket.resetAndDestroy();
       else socket.destroy();
       return;
     }
-    if (fault.kind === 'stall') {
+    if (fault.kind === "stall") {
       if (fault.ms == null) {
-        entry.outcome = 'stalled';
+        entry.outcome = "stalled";
         return; // never answered: the client aborts or close() cuts the socket
       }
       await delay(fault.ms);
@@ -987,9 +989,15 @@ export async function startMockServer(provider, options) {
     }
 
     if (fault.status != null) {
-      entry.outcome = 'fault';
+      entry.outcome = "fault";
       await delay(hints.latencyMs ?? latencyMs);
-      return sendError(res, entry, { status: fault.status, kind: fault.kind, message: fault.message }, requestId, fault);
+      return sendError(
+        res,
+        entry,
+        { status: fault.status, kind: fault.kind, message: fault.message },
+        requestId,
+        fault,
+      );
     }
 
     const plan = provider.plan(body, hints);
@@ -997,7 +1005,7 @@ export async function startMockServer(provider, options) {
     const t0 = now();
     const check = limiter.check(t0, plan.costs);
     if (!check.ok && enforce) {
-      entry.outcome = 'limited';
+      entry.outcome = "limited";
       entry.limitedBy = check.limitedBy;
       stats.limited++;
       for (const d of check.limitedBy) stats.limitedBy[d] = (stats.limitedBy[d] ?? 0) + 1;
@@ -1008,12 +1016,12 @@ export async function startMockServer(provider, options) {
       const headers = { ...baseHeaders(requestId, null), ...limitedResponse.headers };
       // Explicit fault hints replace the buckets' own (to test garbage hints on a real 429).
       if (entry.faultSource) {
-        if (fault.retryAfter != null) headers['retry-after'] = fault.retryAfter;
-        if (fault.retryAfterMs != null) headers['retry-after-ms'] = fault.retryAfterMs;
-        if (fault.shouldRetry != null) headers['x-should-retry'] = fault.shouldRetry;
-        if (fault.rateLimitHeaders !== 'ok') {
+        if (fault.retryAfter != null) headers["retry-after"] = fault.retryAfter;
+        if (fault.retryAfterMs != null) headers["retry-after-ms"] = fault.retryAfterMs;
+        if (fault.shouldRetry != null) headers["x-should-retry"] = fault.shouldRetry;
+        if (fault.rateLimitHeaders !== "ok") {
           const garbage = provider.rateLimitHeaders(limiter, t0, fault.rateLimitHeaders);
-          for (const k of Object.keys(provider.rateLimitHeaders(limiter, t0, 'ok'))) delete headers[k];
+          for (const k of Object.keys(provider.rateLimitHeaders(limiter, t0, "ok"))) delete headers[k];
           Object.assign(headers, garbage);
         }
         Object.assign(headers, fault.headers);
@@ -1027,11 +1035,16 @@ export async function startMockServer(provider, options) {
       const bucket = limiter.bucket(dim);
       if (!bucket) continue;
       const level = bucket.level(t0);
-      if (level + EPSILON < cost.need) violations.push({ id: entry.id, at: t0, dimension: dim, level, need: cost.need });
+      if (level + EPSILON < cost.need)
+        violations.push({ id: entry.id, at: t0, dimension: dim, level, need: cost.need });
     }
     limiter.debit(t0, plan.costs);
     entry.admitted = true;
-    entry.cost = Object.fromEntries(Object.entries(plan.costs).filter(([d]) => limiter.bucket(d)).map(([d, c]) => [d, c.take]));
+    entry.cost = Object.fromEntries(
+      Object.entries(plan.costs)
+        .filter(([d]) => limiter.bucket(d))
+        .map(([d, c]) => [d, c.take]),
+    );
     stats.admitted++;
     stats.inputTokens += plan.inputTokens;
 
@@ -1043,12 +1056,12 @@ export async function startMockServer(provider, options) {
       settled = true;
       settle(plan, emitted, entry);
     };
-    res.once('close', settleOnce);
+    res.once("close", settleOnce);
     const outputBucket = limiter.bucket(plan.outputDim);
     /** @param {number} n */
     const generated = (n) => {
       emitted += n;
-      if (metering === 'realtime' && n > 0) outputBucket?.take(now(), n);
+      if (metering === "realtime" && n > 0) outputBucket?.take(now(), n);
     };
     /**
      * Writes and waits until the data is handed to the kernel, so that a cut right after still
@@ -1065,16 +1078,16 @@ export async function startMockServer(provider, options) {
       settleOnce(); // before the head, so the rate-limit headers show the correction
       const text = JSON.stringify(provider.json({ plan, requestId, usage: fault.usage, nowMs: now() }));
       const headers = { ...baseHeaders(requestId, fault), ...fault.headers };
-      if (fault.kind === 'stream-error') {
-        entry.outcome = 'stream-error';
+      if (fault.kind === "stream-error") {
+        entry.outcome = "stream-error";
         entry.status = 200;
         stats.byStatus[200] = (stats.byStatus[200] ?? 0) + 1;
-        res.writeHead(200, { 'content-type': 'application/json', ...headers });
+        res.writeHead(200, { "content-type": "application/json", ...headers });
         await write(text.slice(0, Math.floor(text.length / 2)));
         res.destroy();
         return;
       }
-      entry.outcome = 'ok';
+      entry.outcome = "ok";
       send(res, entry, 200, headers, text);
       return;
     }
@@ -1082,28 +1095,28 @@ export async function startMockServer(provider, options) {
     // Streaming.
     const frames = provider.frames({ plan, requestId, usage: fault.usage, nowMs: now() });
     entry.status = 200;
-    entry.outcome = 'ok';
+    entry.outcome = "ok";
     stats.byStatus[200] = (stats.byStatus[200] ?? 0) + 1;
     res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
       ...baseHeaders(requestId, fault),
       ...fault.headers,
     });
     // i === frames.length: after the last event, where a cut or an error event still applies.
     for (let i = 0; i <= frames.length; i++) {
       const at = Math.min(fault.afterEvents, frames.length);
-      if (fault.kind === 'stream-error' && i === at) {
-        entry.outcome = 'stream-error';
+      if (fault.kind === "stream-error" && i === at) {
+        entry.outcome = "stream-error";
         settleOnce();
-        if (i === 0) await write(''); // at least the head
+        if (i === 0) await write(""); // at least the head
         res.destroy();
         return;
       }
-      if (fault.kind === 'sse-error' && i === at) {
+      if (fault.kind === "sse-error" && i === at) {
         settleOnce();
         // A string `body` is the error's wire form, verbatim (any provider's in-stream error).
-        res.end(typeof fault.body === 'string' ? fault.body : provider.sseError({ plan, requestId }));
+        res.end(typeof fault.body === "string" ? fault.body : provider.sseError({ plan, requestId }));
         return;
       }
       if (i === frames.length) break;
@@ -1119,23 +1132,23 @@ export async function startMockServer(provider, options) {
   const server = http.createServer((req, res) => {
     handle(req, res).catch((e) => {
       // A bug in the mock: make it loud in the test output and answer 500.
-      console.error('mock server error', e);
+      console.error("mock server error", e);
       if (!res.headersSent && !res.destroyed) {
-        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.writeHead(500, { "content-type": "text/plain" });
         res.end(String(e?.stack ?? e));
       } else res.destroy();
     });
   });
   await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve(undefined));
+    server.once("error", reject);
+    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve(undefined));
   });
   const address = /** @type {import('node:net').AddressInfo} */ (server.address());
-  const host = options.host ?? '127.0.0.1';
+  const host = options.host ?? "127.0.0.1";
 
   /** @type {MockServer} */
   const handle_ = {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`,
     port: address.port,
     log,
     get stats() {
@@ -1151,7 +1164,7 @@ export async function startMockServer(provider, options) {
       const t = now();
       for (const [dim, level] of Object.entries(levels)) {
         const bucket = limiter.bucket(dim);
-        if (!bucket) throw new TypeError(`no bucket named ${dim} (have: ${[...limiter.buckets.keys()].join(', ')})`);
+        if (!bucket) throw new TypeError(`no bucket named ${dim} (have: ${[...limiter.buckets.keys()].join(", ")})`);
         bucket.set(t, level);
       }
     },
@@ -1181,7 +1194,7 @@ export async function startMockServer(provider, options) {
             };
             idleWaiters.add(w);
           }),
-    printLog: () => log.map((e) => formatEntry(e)).join('\n'),
+    printLog: () => log.map((e) => formatEntry(e)).join("\n"),
     async close() {
       if (closed) return;
       closed = true;
@@ -1201,14 +1214,14 @@ function formatEntry(e) {
     `#${e.id}`,
     `t=${e.at}`,
     `${e.method} ${e.path}`,
-    `-> ${e.status ?? '-'} ${e.outcome}`,
-    e.admitted ? 'admitted' : 'not-admitted',
+    `-> ${e.status ?? "-"} ${e.outcome}`,
+    e.admitted ? "admitted" : "not-admitted",
     `inFlight=${e.inFlight}`,
   ];
-  if (e.fault) parts.push(`fault=${e.fault.kind}${e.fault.status ? `(${e.fault.status})` : ''}`);
-  if (e.limitedBy.length) parts.push(`limitedBy=${e.limitedBy.join(',')}`);
+  if (e.fault) parts.push(`fault=${e.fault.kind}${e.fault.status ? `(${e.fault.status})` : ""}`);
+  if (e.limitedBy.length) parts.push(`limitedBy=${e.limitedBy.join(",")}`);
   parts.push(`headers=${JSON.stringify(redactHeaders(e.headers))}`);
-  return parts.join(' ');
+  return parts.join(" ");
 }
 
 /**
@@ -1218,7 +1231,7 @@ function formatEntry(e) {
  */
 function makeEntry(fields) {
   const entry = fields;
-  Object.defineProperty(entry, 'toJSON', {
+  Object.defineProperty(entry, "toJSON", {
     enumerable: false,
     value() {
       return { ...entry, headers: redactHeaders(entry.headers) };

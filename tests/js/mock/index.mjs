@@ -1,6 +1,6 @@
 // The mock LLM API servers, in one import. See README.md.
-export { startAnthropicMock, DEFAULT_ANTHROPIC_LIMITS, ANTHROPIC_EXPOSED_HEADERS } from './anthropic.mjs';
-export { startOpenAIMock, DEFAULT_OPENAI_LIMITS, OPENAI_EXPOSED_HEADERS } from './openai.mjs';
+export { startAnthropicMock, DEFAULT_ANTHROPIC_LIMITS, ANTHROPIC_EXPOSED_HEADERS } from "./anthropic.mjs";
+export { startOpenAIMock, DEFAULT_OPENAI_LIMITS, OPENAI_EXPOSED_HEADERS } from "./openai.mjs";
 export {
   TokenBucket,
   RateLimiter,
@@ -15,4 +15,4 @@ export {
   redactHeaders,
   FAULT_KINDS,
   SECRET_HEADERS,
-} from './common.mjs';
+} from "./common.mjs";

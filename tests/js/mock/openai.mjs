@@ -4,13 +4,7 @@
 // `insufficient_quota` 429, JSON and SSE responses, optional IETF `RateLimit` headers, and fault
 // injection. See common.mjs for the fault syntax, shared options and the handle.
 
-import {
-  countInputTokens,
-  formatGoDuration,
-  outputPieces,
-  retryAfterSeconds,
-  startMockServer,
-} from './common.mjs';
+import { countInputTokens, formatGoDuration, outputPieces, retryAfterSeconds, startMockServer } from "./common.mjs";
 
 /**
  * OpenAI rate limits, per minute. When `limits` is given, a dimension it leaves out (or sets to
@@ -37,21 +31,21 @@ export const DEFAULT_OPENAI_LIMITS = Object.freeze({ rpm: 500, tpm: 30_000 });
 
 /** Response headers a browser may read (`access-control-expose-headers`). */
 export const OPENAI_EXPOSED_HEADERS = Object.freeze([
-  'x-request-id',
-  'date',
-  'retry-after',
-  'retry-after-ms',
-  'x-should-retry',
-  'openai-organization',
-  'openai-version',
-  ...['limit', 'remaining', 'reset'].flatMap((f) => ['requests', 'tokens'].map((d) => `x-ratelimit-${f}-${d}`)),
-  'ratelimit',
-  'ratelimit-policy',
+  "x-request-id",
+  "date",
+  "retry-after",
+  "retry-after-ms",
+  "x-should-retry",
+  "openai-organization",
+  "openai-version",
+  ...["limit", "remaining", "reset"].flatMap((f) => ["requests", "tokens"].map((d) => `x-ratelimit-${f}-${d}`)),
+  "ratelimit",
+  "ratelimit-policy",
 ]);
 
-const ORGANIZATION = 'org-mock';
+const ORGANIZATION = "org-mock";
 
-const MALFORMED = ['many', '-1', 'NaN', '1e999', 'soon', '5 minutes', '', 'Infinity', '0x10', 'null'];
+const MALFORMED = ["many", "-1", "NaN", "1e999", "soon", "5 minutes", "", "Infinity", "0x10", "null"];
 
 /**
  * @param {import('./common.mjs').RateLimiter} limiter
@@ -61,12 +55,12 @@ const MALFORMED = ['many', '-1', 'NaN', '1e999', 'soon', '5 minutes', '', 'Infin
  * @returns {Record<string, string>}
  */
 function rateLimitHeaders(limiter, nowMs, mode, ietf) {
-  if (mode === 'missing') return {};
+  if (mode === "missing") return {};
   /** @type {Record<string, string>} */
   const h = {};
   const policies = [];
   const states = [];
-  for (const dim of ['requests', 'tokens']) {
+  for (const dim of ["requests", "tokens"]) {
     const b = limiter.bucket(dim);
     if (!b) continue;
     const level = b.level(nowMs);
@@ -80,10 +74,10 @@ function rateLimitHeaders(limiter, nowMs, mode, ietf) {
     }
   }
   if (ietf && policies.length) {
-    h['ratelimit-policy'] = policies.join(', ');
-    h.ratelimit = states.join(', ');
+    h["ratelimit-policy"] = policies.join(", ");
+    h.ratelimit = states.join(", ");
   }
-  if (mode === 'malformed') {
+  if (mode === "malformed") {
     for (const [i, k] of Object.keys(h).entries()) h[k] = MALFORMED[i % MALFORMED.length];
   }
   return h;
@@ -94,7 +88,7 @@ function rateLimitHeaders(limiter, nowMs, mode, ietf) {
  * @param {'ok' | 'malformed'} mode
  */
 function usage(plan, mode) {
-  if (mode === 'malformed') return { prompt_tokens: 'lots', completion_tokens: -3, total_tokens: null };
+  if (mode === "malformed") return { prompt_tokens: "lots", completion_tokens: -3, total_tokens: null };
   return {
     prompt_tokens: plan.inputTokens,
     completion_tokens: plan.outputTokens,
@@ -110,7 +104,7 @@ function usage(plan, mode) {
 }
 
 /** @param {unknown} data */
-const sse = (data) => `data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
+const sse = (data) => `data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`;
 
 /**
  * Starts the OpenAI-compatible mock on 127.0.0.1 (a free port unless `port` is given).
@@ -136,7 +130,7 @@ const sse = (data) => `data: ${typeof data === 'string' ? data : JSON.stringify(
  */
 export async function startOpenAIMock(options = {}) {
   const limits = options.limits ?? DEFAULT_OPENAI_LIMITS;
-  const metering = options.outputMetering ?? 'reservation';
+  const metering = options.outputMetering ?? "reservation";
   const defaultOutput = options.outputTokens ?? 16;
   const defaultMaxTokens = options.defaultMaxTokens ?? 4096;
   const chunks = options.streamChunks ?? 3;
@@ -152,37 +146,38 @@ export async function startOpenAIMock(options = {}) {
 
   /** @type {import('./common.mjs').Provider} */
   const provider = {
-    name: 'openai',
-    matches: (path) => path === '/v1/chat/completions' || path === '/chat/completions',
+    name: "openai",
+    matches: (path) => path === "/v1/chat/completions" || path === "/chat/completions",
     exposeHeaders: [...OPENAI_EXPOSED_HEADERS],
-    requestIdHeader: 'x-request-id',
+    requestIdHeader: "x-request-id",
     bucketLimits: (l) => {
       /** @type {Record<string, number | null | undefined>} */
       const out = {};
-      if ('rpm' in l) out.requests = l.rpm;
-      if ('tpm' in l) out.tokens = l.tpm;
+      if ("rpm" in l) out.requests = l.rpm;
+      if ("tpm" in l) out.tokens = l.tpm;
       return out;
     },
-    requestId: (seq) => `req_mock${String(seq).padStart(24, '0')}`,
-    staticHeaders: { 'openai-organization': ORGANIZATION, 'openai-version': '2020-10-01' },
+    requestId: (seq) => `req_mock${String(seq).padStart(24, "0")}`,
+    staticHeaders: { "openai-organization": ORGANIZATION, "openai-version": "2020-10-01" },
 
     authenticate(headers) {
       const authz = headers.authorization;
-      if (typeof authz === 'string' && /^Bearer\s+\S/i.test(authz)) return null;
+      if (typeof authz === "string" && /^Bearer\s+\S/i.test(authz)) return null;
       return {
         status: 401,
-        kind: 'authentication_error',
+        kind: "authentication_error",
         message:
           "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
       };
     },
 
     validate(body) {
-      if (!body || typeof body !== 'object' || Array.isArray(body)) return 'The request body must be a JSON object.';
-      if (typeof body.model !== 'string' || body.model === '') return 'you must provide a model parameter';
+      if (!body || typeof body !== "object" || Array.isArray(body)) return "The request body must be a JSON object.";
+      if (typeof body.model !== "string" || body.model === "") return "you must provide a model parameter";
       if (!Array.isArray(body.messages)) return "Missing required parameter: 'messages'.";
-      if (body.messages.length === 0) return "Invalid 'messages': empty array. Expected an array with minimum length 1.";
-      for (const key of ['max_tokens', 'max_completion_tokens']) {
+      if (body.messages.length === 0)
+        return "Invalid 'messages': empty array. Expected an array with minimum length 1.";
+      for (const key of ["max_tokens", "max_completion_tokens"]) {
         const v = body[key];
         if (v != null && !(Number.isInteger(v) && v >= 1)) {
           return `Invalid '${key}': integer below minimum value. Expected a value >= 1.`;
@@ -201,17 +196,17 @@ export async function startOpenAIMock(options = {}) {
         stream: body.stream === true,
         inputTokens,
         outputTokens,
-        reservedOutput: metering === 'reservation' ? max : 0,
-        outputDim: 'tokens',
+        reservedOutput: metering === "reservation" ? max : 0,
+        outputDim: "tokens",
         costs: {
           requests: { need: 1, take: 1 },
           tokens:
-            metering === 'reservation'
+            metering === "reservation"
               ? { need: inputTokens + max, take: inputTokens + max }
               : { need: inputTokens + 1, take: inputTokens },
         },
         extra: {
-          finishReason: wanted > max ? 'length' : 'stop',
+          finishReason: wanted > max ? "length" : "stop",
           includeUsage: body.stream_options?.include_usage === true,
           cachedTokens: hints.cacheReadTokens ?? 0,
         },
@@ -222,32 +217,36 @@ export async function startOpenAIMock(options = {}) {
 
     errorBody({ status, kind, message }) {
       switch (kind) {
-        case 'rate-limit':
-        case 'ramp-limit':
+        case "rate-limit":
+        case "ramp-limit":
           return err(
             message ?? `Rate limit reached for requests in organization ${ORGANIZATION}. Please try again later.`,
-            'requests',
-            'rate_limit_exceeded',
+            "requests",
+            "rate_limit_exceeded",
           );
-        case 'insufficient-quota':
-        case 'spend-limit':
+        case "insufficient-quota":
+        case "spend-limit":
           return err(
             message ??
-              'You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.',
-            'insufficient_quota',
-            'insufficient_quota',
+              "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+            "insufficient_quota",
+            "insufficient_quota",
           );
-        case 'authentication_error':
-          return err(message ?? 'Incorrect API key provided.', 'invalid_request_error', null);
-        case 'overloaded':
-        case 'unavailable':
-          return err(message ?? 'The engine is currently overloaded, please try again later.', 'server_error', null);
-        case 'server-error':
-          return err(message ?? 'The server had an error while processing your request. Sorry about that!', 'server_error', null);
+        case "authentication_error":
+          return err(message ?? "Incorrect API key provided.", "invalid_request_error", null);
+        case "overloaded":
+        case "unavailable":
+          return err(message ?? "The engine is currently overloaded, please try again later.", "server_error", null);
+        case "server-error":
+          return err(
+            message ?? "The server had an error while processing your request. Sorry about that!",
+            "server_error",
+            null,
+          );
         default:
           return err(
-            message ?? (status === 404 ? 'Unknown request URL' : `Error ${status}`),
-            status >= 500 ? 'server_error' : 'invalid_request_error',
+            message ?? (status === 404 ? "Unknown request URL" : `Error ${status}`),
+            status >= 500 ? "server_error" : "invalid_request_error",
             null,
           );
       }
@@ -260,13 +259,13 @@ export async function startOpenAIMock(options = {}) {
       const used = bucket ? Math.max(0, Math.ceil(limit - bucket.level(nowMs))) : 0;
       const need = plan.costs[dim]?.need ?? 0;
       const waitMs = Math.max(1, Math.ceil(check.tooLarge.length ? check.fullWaitMs : check.waitMs));
-      const label = dim === 'requests' ? 'requests per min (RPM)' : 'tokens per min (TPM)';
+      const label = dim === "requests" ? "requests per min (RPM)" : "tokens per min (TPM)";
       const message = check.tooLarge.length
         ? `Request too large for ${plan.model} in organization ${ORGANIZATION} on ${label}: Limit ${limit}, Requested ${need}. The input or output tokens must be reduced in order to run successfully. Visit https://platform.openai.com/account/rate-limits to learn more.`
         : `Rate limit reached for ${plan.model} in organization ${ORGANIZATION} on ${label}: Limit ${limit}, Used ${used}, Requested ${need}. Please try again in ${formatGoDuration(waitMs)}. Visit https://platform.openai.com/account/rate-limits to learn more.`;
       return {
-        body: err(message, dim, 'rate_limit_exceeded'),
-        headers: { 'retry-after': String(retryAfterSeconds(waitMs)), 'retry-after-ms': String(waitMs) },
+        body: err(message, dim, "rate_limit_exceeded"),
+        headers: { "retry-after": String(retryAfterSeconds(waitMs)), "retry-after-ms": String(waitMs) },
       };
     },
 
@@ -274,15 +273,17 @@ export async function startOpenAIMock(options = {}) {
       /** @type {Record<string, unknown>} */
       const completion = {
         id: `chatcmpl-${requestId.slice(8)}`,
-        object: 'chat.completion',
+        object: "chat.completion",
         created: Math.floor(nowMs / 1000),
         model: plan.model,
         choices: [
           {
             index: 0,
             message: {
-              role: 'assistant',
-              content: outputPieces(plan.outputTokens, 1).map((p) => p.text).join(''),
+              role: "assistant",
+              content: outputPieces(plan.outputTokens, 1)
+                .map((p) => p.text)
+                .join(""),
               refusal: null,
               annotations: [],
             },
@@ -290,21 +291,21 @@ export async function startOpenAIMock(options = {}) {
             finish_reason: plan.extra.finishReason,
           },
         ],
-        service_tier: 'default',
-        system_fingerprint: 'fp_mock',
+        service_tier: "default",
+        system_fingerprint: "fp_mock",
       };
-      if (mode !== 'missing') completion.usage = usage(plan, mode);
+      if (mode !== "missing") completion.usage = usage(plan, mode);
       return completion;
     },
 
     frames({ plan, requestId, usage: mode, nowMs }) {
       const base = {
         id: `chatcmpl-${requestId.slice(8)}`,
-        object: 'chat.completion.chunk',
+        object: "chat.completion.chunk",
         created: Math.floor(nowMs / 1000),
         model: plan.model,
-        service_tier: 'default',
-        system_fingerprint: 'fp_mock',
+        service_tier: "default",
+        system_fingerprint: "fp_mock",
       };
       const withUsage = plan.extra.includeUsage;
       /** @param {Record<string, unknown>} delta @param {string | null} finish */
@@ -315,19 +316,22 @@ export async function startOpenAIMock(options = {}) {
       });
       /** @type {import('./common.mjs').Frame[]} */
       const frames = [
-        { wire: sse(chunk({ role: 'assistant', content: '', refusal: null }, null)), outputTokens: 0 },
-        ...outputPieces(plan.outputTokens, chunks).map((p) => ({ wire: sse(chunk({ content: p.text }, null)), outputTokens: p.tokens })),
+        { wire: sse(chunk({ role: "assistant", content: "", refusal: null }, null)), outputTokens: 0 },
+        ...outputPieces(plan.outputTokens, chunks).map((p) => ({
+          wire: sse(chunk({ content: p.text }, null)),
+          outputTokens: p.tokens,
+        })),
         { wire: sse(chunk({}, plan.extra.finishReason)), outputTokens: 0 },
       ];
-      if (withUsage && mode !== 'missing') {
+      if (withUsage && mode !== "missing") {
         frames.push({ wire: sse({ ...base, choices: [], usage: usage(plan, mode) }), outputTokens: 0 });
       }
-      frames.push({ wire: sse('[DONE]'), outputTokens: 0 });
+      frames.push({ wire: sse("[DONE]"), outputTokens: 0 });
       return frames;
     },
 
     sseError() {
-      return sse(err('The server had an error while processing your request. Sorry about that!', 'server_error', null));
+      return sse(err("The server had an error while processing your request. Sorry about that!", "server_error", null));
     },
   };
 
