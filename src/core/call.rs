@@ -1016,12 +1016,16 @@ impl Engine {
             shifted = i;
             &shifted
         };
-        // Taken as the final answer's figures; [`Engine::on_stream`] says when they were not.
-        if self
-            .keys
-            .limiter_mut(slot)
-            .observe_answer(now_ms, info, &mut ticket)
-        {
+        // A 2xx's figures are taken as its final answer's ([`Engine::on_stream`] says when they
+        // were not): they count the request, which its settlement must not count again. A
+        // refusal's do not count it (refunded above).
+        let limiter = self.keys.limiter_mut(slot);
+        let changed = if (200..300).contains(&status) {
+            limiter.observe_answer(now_ms, info, &mut ticket)
+        } else {
+            limiter.observe(now_ms, info)
+        };
+        if changed {
             self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
         }
         self.fleet_observed(slot, now_ms, status, info);
@@ -1851,5 +1855,50 @@ mod tests {
             let want = if stream { 5_600.0 } else { 4_800.0 };
             assert!((otpm - want).abs() < 1.0, "stream {stream}: {otpm}");
         }
+    }
+
+    #[test]
+    fn a_refusals_figures_do_not_count_its_request_twice() {
+        // OTPM 6 000, exact figures. A, B and C reserve 1 000 each; C used 2 000 more than it
+        // reserved: our copy is at 1 000, below the server. A is refused (refunded: 2 000):
+        // its figures say 5 000, which leaves only B in flight, so the copy is raised to
+        // 5 000 less B's 1 000. (Counting A as in those figures would take A off twice.)
+        let mut c = config();
+        c.limits.rpm = Some(1e9);
+        c.limits.otpm = Some(6_000.0);
+        let mut e = Engine::new(c, T0);
+        // C first: its answer ends the blind start, then A and B go.
+        let c = e.submit(T0, req(0.0, 1_000.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![c]);
+        let ok = e.on_response(T0, c, 200, &none(), None, 0.5);
+        assert_eq!(ok, Verdict::Deliver);
+        let a = e.submit(T0, req(0.0, 1_000.0)).unwrap();
+        let b = e.submit(T0, req(0.0, 1_000.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a, b]);
+        let usage = Usage {
+            output_tokens: 3_000.0,
+            ..Usage::default()
+        };
+        e.on_done(T0, c, Some(usage));
+        let otpm = |e: &Engine| {
+            e.limits(T0)[0]
+                .dims
+                .iter()
+                .find(|d| d.dim == Dim::OutputTokens)
+                .unwrap()
+                .remaining
+        };
+        assert!((otpm(&e) - 1_000.0).abs() < 1e-6);
+        let mut info = none();
+        info.output_tokens = DimInfo {
+            limit: Some(6_000.0),
+            remaining: Some(5_000.0),
+            ..DimInfo::default()
+        };
+        assert!(matches!(
+            e.on_response(T0, a, 429, &info, None, 0.5),
+            Verdict::Retry { .. }
+        ));
+        assert!((otpm(&e) - 3_999.0).abs() < 1e-6, "{}", otpm(&e));
     }
 }
