@@ -23,6 +23,89 @@ function headerLines(headers) {
   return s;
 }
 
+/** The methods that read a body some other way than as JSON or text, or copy it. */
+const OTHER_READS = ["arrayBuffer", "blob", "bytes", "formData", "clone"];
+
+/**
+ * A pacer's `jsonBody`: the parsed JSON body of a delivered response, for its usage, without
+ * cloning it. The caller's own `json()` or `text()` is watched (own properties of that one
+ * response). Read any other way (its `body`, `arrayBuffer()`, `blob()`, `bytes()`,
+ * `formData()`, `clone()`), or not started by the time `later` calls back (the next macrotask,
+ * or the pacer's `clock.sleep(0)`), it is cloned first and the clone is read, as a stream's
+ * is. Resolves `undefined` when the body fails or is not JSON.
+ * @param {(f: () => void) => void} later
+ * @returns {(response: Response) => Promise<unknown>}
+ */
+function jsonBodies(later) {
+  /** Responses delivered since `later` was last asked, whose caller may not read them yet. */
+  let unread = [];
+  const due = () => {
+    const list = unread;
+    unread = [];
+    for (const clone of list) clone();
+  };
+  return (response) =>
+    new Promise((resolve) => {
+      const proto = Object.getPrototypeOf(response);
+      let started = false;
+      const fail = () => resolve(undefined);
+      const own = (name, value) => Object.defineProperty(response, name, { value, configurable: true, writable: true });
+      const clone = () => {
+        if (started) return;
+        started = true;
+        try {
+          proto.clone.call(response).json().then(resolve, fail);
+        } catch {
+          fail();
+        }
+      };
+      own("json", function (...args) {
+        const p = proto.json.apply(this, args);
+        if (!started) {
+          started = true;
+          p.then(resolve, fail);
+        }
+        return p;
+      });
+      own("text", function (...args) {
+        const p = proto.text.apply(this, args);
+        if (!started) {
+          started = true;
+          p.then((t) => {
+            try {
+              resolve(JSON.parse(t));
+            } catch {
+              fail();
+            }
+          }, fail);
+        }
+        return p;
+      });
+      for (const name of OTHER_READS) {
+        const read = proto[name];
+        if (typeof read == "function")
+          own(name, function (...args) {
+            clone();
+            return read.apply(this, args);
+          });
+      }
+      let at = proto;
+      let body;
+      while (at && !(body = Object.getOwnPropertyDescriptor(at, "body"))) at = Object.getPrototypeOf(at);
+      if (body?.get) {
+        const get = body.get;
+        Object.defineProperty(response, "body", {
+          configurable: true,
+          get() {
+            clone();
+            return get.call(this);
+          },
+        });
+      }
+      if (unread.push(clone) == 1) later(due);
+    });
+}
+
 /** The base class of every error the pacer itself creates. */
 class PacerError extends Error {
   /**
@@ -461,6 +544,9 @@ class Pacer {
       }
     });
     fns.headerLines = headerLines;
+    fns.jsonBody = jsonBodies(
+      fns.sleep ? (f) => Promise.resolve(fns.sleep.call(fns.clock, 0)).then(f, f) : (f) => setTimeout(f, 0),
+    );
     const raw = new glue.RawPacer(numbers, fns, makeError);
     raw.events(listeners.size > 0);
     this.#raw = raw;

@@ -10,7 +10,8 @@
 // `pacer.fetch` gets a stub `fetch` that returns a canned Response, so what is measured is the
 // pacer: the options and body estimate, the engine's admission decision, the call into the
 // stub, the response head with its headers parsed, the delivery, and (for a JSON body) the
-// usage read from a clone. `stub fetch alone` is the floor: what the stub itself costs.
+// usage read as the caller reads the body (`.json()`: every JSON row but the last reads it).
+// `stub fetch alone` is the floor: what the stub itself costs, with the same reading.
 
 import Bottleneck from "bottleneck";
 import PQueue from "p-queue";
@@ -98,11 +99,24 @@ const pqLimited = new PQueue({ concurrency: 1e6, intervalCap: 1e12, interval: 60
 const noop = async () => undefined;
 
 const results = [];
-results.push(await measure("stub fetch alone, bare 200", () => stubs.bare()));
-results.push(await measure("stub fetch alone, JSON + rate-limit headers", () => stubs.anthropic()));
-results.push(await measure("pacer.fetch, bare 200", () => pacerBare.fetch(URL_, INIT)));
-results.push(await measure("pacer.fetch, JSON + rate-limit headers", () => pacerJson.fetch(URL_, INIT)));
-results.push(await measure("pacer.fetch, same + limits + concurrency", () => pacerLimited.fetch(URL_, INIT)));
+/** As a caller does: the response, then its JSON body. */
+const json = (r) => r.json();
+/** Each pacer row's floor: the stub row with the same response and the same reading. */
+const floorOf = new Map();
+const stubBare = await measure("stub fetch alone, bare 200", () => stubs.bare());
+const stubJson = await measure("stub fetch alone, JSON + rate-limit headers", () => stubs.anthropic().then(json));
+const stubUnread = await measure("stub fetch alone, JSON, body never read", () => stubs.anthropic());
+results.push(stubBare, stubJson, stubUnread);
+const paced = async (name, floor, fn) => {
+  const r = await measure(name, fn);
+  floorOf.set(r, floor);
+  results.push(r);
+};
+await paced("pacer.fetch, bare 200", stubBare, () => pacerBare.fetch(URL_, INIT));
+await paced("pacer.fetch, JSON + rate-limit headers", stubJson, () => pacerJson.fetch(URL_, INIT).then(json));
+await paced("pacer.fetch, same + limits + concurrency", stubJson, () => pacerLimited.fetch(URL_, INIT).then(json));
+// A caller that never reads the body: the pacer reads a clone of it (after a macrotask).
+await paced("pacer.fetch, JSON, body never read", stubUnread, () => pacerJson.fetch(URL_, INIT));
 results.push(await measure("bottleneck.schedule(noop), no limits", () => bottleneck.schedule(noop)));
 results.push(await measure("bottleneck.schedule(noop), reservoir", () => bottleneckLimited.schedule(noop)));
 results.push(await measure("p-queue add(noop), no limits", () => pq.add(noop)));
@@ -111,16 +125,11 @@ results.push(await measure("await noop() (the floor of an async call)", noop));
 // One crossing of the boundary that builds a small object, for scale (synchronous).
 results.push(await measure("pacer.stats() (one boundary call, an object back)", async () => pacerJson.stats()));
 
-const floor = { bare: results[0], json: results[1] };
 const w = Math.max(...results.map((r) => r.name.length));
 const fmt = (ns) => (ns >= 10_000 ? `${(ns / 1000).toFixed(1)} µs` : `${Math.round(ns)} ns`).padStart(9);
 console.log(`${"ns per call (median of 5 rounds)".padEnd(w)}  sequential      batch  net of the stub (seq / batch)`);
 for (const r of results) {
-  const base = r.name.startsWith("pacer.fetch, bare")
-    ? floor.bare
-    : r.name.startsWith("pacer.fetch")
-      ? floor.json
-      : null;
+  const base = floorOf.get(r);
   const net = base ? `${fmt(r.seq - base.seq)} / ${fmt(r.bat - base.bat)}` : "";
   console.log(`${r.name.padEnd(w)}  ${fmt(r.seq)}  ${fmt(r.bat)}  ${net}`);
 }

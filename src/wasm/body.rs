@@ -517,19 +517,29 @@ impl UsageAcc {
     }
 }
 
-/// Read the usage from a clone of a delivered 2xx response (the caller reads the original).
+/// Where the usage of a delivered 2xx response is read from (the caller reads the original).
+pub enum Source {
+    /// A clone of it.
+    Clone(Response),
+    /// A promise of its parsed JSON body (`undefined` when unreadable), from the package's
+    /// `jsonBody`.
+    Doc(js_sys::Promise),
+}
+
+/// Read the usage of a delivered 2xx response from `source`.
 /// `Ok(None)` when the body fails (network error, abort) or reports no usage; `Err(output)`
 /// when a stream that ended reported no usage but streamed text (an OpenAI Chat Completions
 /// stream without `stream_options.include_usage`): its output tokens, estimated from that text.
-pub async fn read_usage(clone: Response, kind: UsageKind) -> Result<Option<Usage>, f64> {
+pub async fn read_usage(source: Source, kind: UsageKind) -> Result<Option<Usage>, f64> {
+    let clone = match source {
+        Source::Clone(clone) => clone,
+        Source::Doc(doc) => return Ok(usage_of(JsFuture::from(doc).await.ok())),
+    };
     match kind {
-        UsageKind::Json => Ok(async {
-            let doc = JsFuture::from(clone.json().ok()?).await.ok()?;
-            let mut acc = UsageAcc::default();
-            acc.update_from(&doc);
-            acc.finish()
-        }
-        .await),
+        UsageKind::Json => Ok(usage_of(match clone.json() {
+            Ok(p) => JsFuture::from(p).await.ok(),
+            Err(_) => None,
+        })),
         UsageKind::Sse => {
             let mut streamed = StreamedText::default();
             match read_sse_usage(clone, &mut streamed).await {
@@ -539,6 +549,13 @@ pub async fn read_usage(clone: Response, kind: UsageKind) -> Result<Option<Usage
             }
         }
     }
+}
+
+/// The usage a parsed JSON document reports, if any.
+fn usage_of(doc: Option<JsValue>) -> Option<Usage> {
+    let mut acc = UsageAcc::default();
+    acc.update_from(&doc?);
+    acc.finish()
 }
 
 /// The text an OpenAI Chat Completions (or legacy completions) stream delivered, counted the

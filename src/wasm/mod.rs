@@ -565,13 +565,24 @@ impl Inner {
                     response,
                     usage,
                 } => {
-                    // Clone before handing over: the caller's copy is never read by us.
-                    let clone = usage.and_then(|_| response.clone().ok());
+                    // Before handing over: a JSON body is watched as the caller reads it (the
+                    // package's `jsonBody`), a stream is cloned. The caller's copy is never
+                    // read by us.
+                    let source = usage.and_then(|(_, kind)| {
+                        let json = self.driver.json_body.as_ref();
+                        match (kind, json) {
+                            (UsageKind::Json, Some(f)) => f
+                                .call1(&JsValue::UNDEFINED, &response)
+                                .ok()
+                                .map(|p| body::Source::Doc(p.unchecked_into())),
+                            _ => response.clone().ok().map(body::Source::Clone),
+                        }
+                    });
                     let _ = resolve.call1(&JsValue::UNDEFINED, &response);
                     if let Some((id, kind)) = usage {
-                        match (clone, self.rc()) {
-                            (Some(clone), Some(inner)) => spawn_local(async move {
-                                let usage = body::read_usage(clone, kind).await;
+                        match (source, self.rc()) {
+                            (Some(source), Some(inner)) => spawn_local(async move {
+                                let usage = body::read_usage(source, kind).await;
                                 inner.usage_done(id, usage);
                             }),
                             _ => self.usage_done(id, Ok(None)),

@@ -61,6 +61,9 @@ pub struct DriverOptions {
     pub store: Option<JsValue>,
     /// The package's helper `headerLines`: a `Headers` as one string of `name:value` lines.
     pub header_lines: Option<Function>,
+    /// The package's helper `jsonBody`: a promise of a delivered response's parsed JSON body,
+    /// read without a clone where the caller reads it itself.
+    pub json_body: Option<Function>,
 }
 
 /// A preset index at or above this names a whole tier: the tier of the row at `index - TIER`.
@@ -198,6 +201,7 @@ pub fn driver(fns: &JsValue, seed: Option<u64>) -> DriverOptions {
         limit_key: f("limitKey"),
         store: js::get_opt(fns, "store").filter(JsValue::is_object),
         header_lines: f("headerLines"),
+        json_body: f("jsonBody"),
     }
 }
 

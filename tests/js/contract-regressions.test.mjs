@@ -44,32 +44,52 @@ describe("closed gaps", () => {
     pacer.close();
   });
 
-  test("a response whose body is empty (content-length: 0) is not cloned to read usage; a JSON one is", async () => {
+  test("usage is read without a clone where the caller reads the JSON itself, from a clone otherwise, never from an empty body", async () => {
     let clones = 0;
     /** @param {string | Uint8Array} body @param {Record<string, string>} headers */
-    const respond = (body, headers) => {
-      const r = new Response(body, { status: 200, headers });
-      r.clone = function () {
-        clones++;
-        return Response.prototype.clone.call(this);
-      };
-      return r;
+    const respond = (body, headers) => new Response(body, { status: 200, headers });
+    // Counted on the prototype: the pacer clones through it.
+    const clone = Response.prototype.clone;
+    Response.prototype.clone = function () {
+      clones++;
+      return clone.call(this);
     };
+    const json = (n) => () =>
+      respond(JSON.stringify({ usage: { input_tokens: 3, output_tokens: n } }), { "content-type": "application/json" });
     const replies = [
       // Bytes, so that no content-type is set: a 2xx without one is otherwise read as JSON.
       () => respond(new Uint8Array(0), { "content-length": "0" }),
-      () =>
-        respond(JSON.stringify({ usage: { input_tokens: 3, output_tokens: 4 } }), {
-          "content-type": "application/json",
-        }),
+      json(4),
+      json(5),
+      json(6),
+      json(7),
     ];
-    const pacer = new Pacer({ fetch: async () => replies.shift()() });
-    await (await pacer.fetch("https://api.example.invalid/v1/x")).text();
-    await drained(pacer);
-    assert.equal(clones, 0, "nothing to read");
-    await (await pacer.fetch("https://api.example.invalid/v1/x")).text();
-    await drained(pacer);
-    assert.equal(clones, 1, "the usage is read from a clone");
-    assert.equal(pacer.stats().outputTokensUsed, 4);
+    try {
+      const pacer = new Pacer({ fetch: async () => replies.shift()() });
+      const url = "https://api.example.invalid/v1/x";
+      await (await pacer.fetch(url)).text();
+      await drained(pacer);
+      assert.equal(clones, 0, "nothing to read");
+      // The caller reads it as text, then as JSON: the pacer sees what they read.
+      assert.equal((await (await pacer.fetch(url)).text()).length > 0, true);
+      assert.deepEqual((await (await pacer.fetch(url)).json()).usage, { input_tokens: 3, output_tokens: 5 });
+      await drained(pacer);
+      assert.equal(clones, 0, "read as the caller reads it");
+      assert.equal(pacer.stats().outputTokensUsed, 9);
+      // Read as a stream: cloned first.
+      const streamed = await pacer.fetch(url);
+      await new Response(streamed.body).text();
+      await drained(pacer);
+      assert.equal(clones, 1, "a stream read is cloned first");
+      // Never read: cloned after a macrotask, so the usage is still known.
+      await pacer.fetch(url);
+      await new Promise((r) => setTimeout(r, 5));
+      await drained(pacer);
+      assert.equal(clones, 2, "an unread body is cloned");
+      assert.equal(pacer.stats().outputTokensUsed, 22);
+      assert.equal(pacer.stats().inFlight, 0);
+    } finally {
+      Response.prototype.clone = clone;
+    }
   });
 });
