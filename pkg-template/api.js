@@ -30,9 +30,8 @@ const OTHER_READS = ["arrayBuffer", "blob", "bytes", "formData", "clone"];
  * A pacer's `jsonBody`: the parsed JSON body of a delivered response, for its usage, without
  * cloning it. The caller's own `json()` or `text()` is watched (own properties of that one
  * response). Read any other way (its `body`, `arrayBuffer()`, `blob()`, `bytes()`,
- * `formData()`, `clone()`), or not started by the time `later` calls back (the next macrotask,
- * or the pacer's `clock.sleep(0)`), it is cloned first and the clone is read, as a stream's
- * is. Resolves `undefined` when the body fails or is not JSON.
+ * `formData()`, `clone()`), or not started by the time `later` calls back (the next
+ * macrotask), it is cloned first and the clone is read, as a stream's is. Resolves `undefined` when the body fails or is not JSON.
  * @param {(f: () => void) => void} later
  * @returns {(response: Response) => Promise<unknown>}
  */
@@ -544,9 +543,8 @@ class Pacer {
       }
     });
     fns.headerLines = headerLines;
-    fns.jsonBody = jsonBodies(
-      fns.sleep ? (f) => Promise.resolve(fns.sleep.call(fns.clock, 0)).then(f, f) : (f) => setTimeout(f, 0),
-    );
+    // With a clock of the caller's, time and timers are theirs alone: a JSON body is cloned.
+    if (!fns.clock) fns.jsonBody = jsonBodies((f) => setTimeout(f, 0));
     const raw = new glue.RawPacer(numbers, fns, makeError);
     raw.events(listeners.size > 0);
     this.#raw = raw;

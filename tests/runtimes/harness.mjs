@@ -245,6 +245,11 @@ export async function checkScenarios(t, results, mocks) {
     );
   });
 
+  await check("usageRead", (r) => {
+    assert.deepEqual([r.asJson, r.asText], [7, 5], "the caller's own reads are whole");
+    assert.deepEqual([r.outputUsed, r.inFlight], [17, 0], "every answer's usage counted, every call ended");
+  });
+
   await t.test("the mocks never refused a request for limits", () => {
     assert.equal(mocks.anthropic.stats.limited, 0, mocks.anthropic.printLog());
     assert.equal(mocks.openai.stats.limited, 0, mocks.openai.printLog());

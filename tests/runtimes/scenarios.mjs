@@ -468,6 +468,30 @@ export const scenarios = {
     ]);
     return { retry, paced: { statuses, order } };
   },
+
+  /**
+   * The usage of JSON answers, with the runtime's own timers (no clock): read as the caller
+   * reads the body (`json()`, `text()`), from a clone when it is read as a stream, and from a
+   * clone after a macrotask when it is never read. Every call ends, its usage counted.
+   */
+  async usageRead(Pacer, env) {
+    await freshStart(env);
+    const url = `${env.anthropic}/v1/messages`;
+    const pacer = new Pacer({ seed: 8, fetch: sender(env, {}) });
+    const out = (/** @type {number} */ n) => anthropicInit({ "x-mock-output-tokens": String(n) }, 64);
+    const asJson = (await (await pacer.fetch(url, out(7))).json()).usage?.output_tokens;
+    const asText = JSON.parse(await await pacer.fetch(url, out(5)).then((r) => r.text())).usage?.output_tokens;
+    const streamed = await pacer.fetch(url, out(3));
+    const reader = /** @type {ReadableStream} */ (streamed.body).getReader();
+    while (!(await reader.read()).done);
+    await pacer.fetch(url, out(2)); // never read
+    let stats = pacer.stats();
+    for (let i = 0; i < 100 && stats.inFlight > 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      stats = pacer.stats();
+    }
+    return { asJson, asText, outputUsed: stats.outputTokensUsed, inFlight: stats.inFlight };
+  },
 };
 
 /**
