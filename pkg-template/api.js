@@ -23,15 +23,30 @@ function headerLines(headers) {
   return s;
 }
 
-/** The methods that read a body some other way than as JSON or text, or copy it. */
-const OTHER_READS = ["arrayBuffer", "blob", "bytes", "formData", "clone"];
+/** A JSON text's document, or `undefined`. @param {string} text */
+function parsed(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+/** @type {TextDecoder | undefined} */
+let utf8;
+/** Bytes' JSON document, or `undefined`. @param {ArrayBuffer | Uint8Array} bytes */
+const parsedBytes = (bytes) => parsed((utf8 ??= new TextDecoder()).decode(bytes));
+/** The body reads the pacer watches, each with how to see the JSON document in what it gives. */
+const WATCHED_READS = { json: (doc) => doc, text: parsed, arrayBuffer: parsedBytes, bytes: parsedBytes };
+/** The other ways to read or copy a body: the pacer clones it first. */
+const OTHER_READS = ["blob", "formData", "clone"];
 
 /**
  * A pacer's `jsonBody`: the parsed JSON body of a delivered response, for its usage, without
- * cloning it. The caller's own `json()` or `text()` is watched (own properties of that one
- * response). Read any other way (its `body`, `arrayBuffer()`, `blob()`, `bytes()`,
+ * cloning it. The caller's own `json()`, `text()`, `arrayBuffer()` or `bytes()` is watched
+ * (own properties of that one response). Read any other way (its `body`, `blob()`,
  * `formData()`, `clone()`), or not started by the time `later` calls back (the next
- * macrotask), it is cloned first and the clone is read, as a stream's is. Resolves `undefined` when the body fails or is not JSON.
+ * macrotask), it is cloned first and the clone is read, as a stream's is. Resolves
+ * `undefined` when the body fails or is not JSON.
  * @param {(f: () => void) => void} later
  * @returns {(response: Response) => Promise<unknown>}
  */
@@ -58,28 +73,18 @@ function jsonBodies(later) {
           fail();
         }
       };
-      own("json", function (...args) {
-        const p = proto.json.apply(this, args);
-        if (!started) {
-          started = true;
-          p.then(resolve, fail);
-        }
-        return p;
-      });
-      own("text", function (...args) {
-        const p = proto.text.apply(this, args);
-        if (!started) {
-          started = true;
-          p.then((t) => {
-            try {
-              resolve(JSON.parse(t));
-            } catch {
-              fail();
+      for (const [name, toDoc] of Object.entries(WATCHED_READS)) {
+        const read = proto[name];
+        if (typeof read == "function")
+          own(name, function (...args) {
+            const p = read.apply(this, args);
+            if (!started) {
+              started = true;
+              p.then((v) => resolve(toDoc(v)), fail);
             }
-          }, fail);
-        }
-        return p;
-      });
+            return p;
+          });
+      }
       for (const name of OTHER_READS) {
         const read = proto[name];
         if (typeof read == "function")

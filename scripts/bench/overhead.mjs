@@ -7,7 +7,8 @@
 // The client keeps C requests in flight and reads every body. Rounds alternate (raw, pacer,
 // raw, pacer, ...; R of each, 1.5 s each by default) so that drift in the machine's load
 // falls on both alike; the medians are compared. Two bodies: a Messages-like JSON answer
-// with `usage` and Anthropic rate-limit headers (the pacer reads the usage from a clone), and
+// with `usage` and Anthropic rate-limit headers (the pacer sees the usage as the client reads
+// the body), and
 // an empty 204-like 200.
 
 import { fork } from "node:child_process";
