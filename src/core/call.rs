@@ -1814,6 +1814,22 @@ mod tests {
         );
     }
 
+    /// An engine with OTPM 6 000 (and requests too many to matter).
+    fn otpm_engine() -> Engine {
+        let mut c = config();
+        c.limits.rpm = Some(1e9);
+        c.limits.otpm = Some(6_000.0);
+        Engine::new(c, T0)
+    }
+
+    /// Its OTPM level at `T0`.
+    fn otpm(e: &Engine) -> f64 {
+        let dims = &e.limits(T0)[0].dims;
+        dims.iter()
+            .find(|d| d.dim == Dim::OutputTokens)
+            .map_or(f64::NAN, |d| d.remaining)
+    }
+
     #[test]
     fn an_answers_own_figures_keep_its_settlement_from_giving_back_unless_it_streams() {
         // OTPM 6 000; one call reserves 1 000 and uses 200. Its answer's figures say 4 800
@@ -1821,10 +1837,7 @@ mod tests {
         // figures may already count the give-back: settling leaves the level there. A stream's
         // head came before its output: the give-back stands.
         for stream in [false, true] {
-            let mut c = config();
-            c.limits.rpm = Some(1e9);
-            c.limits.otpm = Some(6_000.0);
-            let mut e = Engine::new(c, T0);
+            let mut e = otpm_engine();
             let id = e.submit(T0, req(0.0, 1_000.0)).unwrap();
             assert_eq!(sends(&e.poll(T0)), vec![id]);
             let mut info = none();
@@ -1846,14 +1859,12 @@ mod tests {
                 ..Usage::default()
             };
             e.on_done(T0, id, Some(usage));
-            let otpm = e.limits(T0)[0]
-                .dims
-                .iter()
-                .find(|d| d.dim == Dim::OutputTokens)
-                .unwrap()
-                .remaining;
             let want = if stream { 5_600.0 } else { 4_800.0 };
-            assert!((otpm - want).abs() < 1.0, "stream {stream}: {otpm}");
+            assert!(
+                (otpm(&e) - want).abs() < 1.0,
+                "stream {stream}: {}",
+                otpm(&e)
+            );
         }
     }
 
@@ -1863,10 +1874,7 @@ mod tests {
         // reserved: our copy is at 1 000, below the server. A is refused (refunded: 2 000):
         // its figures say 5 000, which leaves only B in flight, so the copy is raised to
         // 5 000 less B's 1 000. (Counting A as in those figures would take A off twice.)
-        let mut c = config();
-        c.limits.rpm = Some(1e9);
-        c.limits.otpm = Some(6_000.0);
-        let mut e = Engine::new(c, T0);
+        let mut e = otpm_engine();
         // C first: its answer ends the blind start, then A and B go.
         let c = e.submit(T0, req(0.0, 1_000.0)).unwrap();
         assert_eq!(sends(&e.poll(T0)), vec![c]);
@@ -1880,14 +1888,6 @@ mod tests {
             ..Usage::default()
         };
         e.on_done(T0, c, Some(usage));
-        let otpm = |e: &Engine| {
-            e.limits(T0)[0]
-                .dims
-                .iter()
-                .find(|d| d.dim == Dim::OutputTokens)
-                .unwrap()
-                .remaining
-        };
         assert!((otpm(&e) - 1_000.0).abs() < 1e-6);
         let mut info = none();
         info.output_tokens = DimInfo {
