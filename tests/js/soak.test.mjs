@@ -136,17 +136,20 @@ describe("chaos soak: nothing is lost", () => {
     assert.ok(after.wasm - quarter.wasm <= 1 << 20, `Wasm memory ${quarter.wasm} -> ${after.wasm}`);
   });
 
+  /** The controls' run: no headers to learn from, and a pacer that believes limits 4x the server's. */
+  const OVER_LIMITS = {
+    requests: 300,
+    seed: SEED,
+    faults: [[1, "no-headers"]],
+    abortRate: 0,
+    pacerLimitsFactor: 4,
+    load: 40,
+    scale: 10,
+  };
+
   test("control: a pacer that believes limits 4x the server's is refused by the enforcing server", async () => {
     // No rate-limit headers, or the pacer would learn the server's limits from them (it does).
-    const s = await runSoak({
-      requests: 300,
-      seed: SEED,
-      faults: [[1, "no-headers"]],
-      abortRate: 0,
-      pacerLimitsFactor: 4,
-      load: 40,
-      scale: 10,
-    });
+    const s = await runSoak(OVER_LIMITS);
     assert.equal(s.lost, 0);
     assert.ok(s.mock.limited > 50, `the server refused only ${s.mock.limited}`);
     assert.equal(s.mock.violations, 0, "an enforcing server admits nothing over its limits");
@@ -157,16 +160,7 @@ describe("chaos soak: nothing is lost", () => {
   });
 
   test("control: a server that does not enforce records each admission over its limits", async () => {
-    const s = await runSoak({
-      requests: 300,
-      seed: SEED,
-      faults: [[1, "no-headers"]],
-      abortRate: 0,
-      pacerLimitsFactor: 4,
-      load: 40,
-      scale: 10,
-      enforce: false,
-    });
+    const s = await runSoak({ ...OVER_LIMITS, enforce: false });
     assert.equal(s.mock.limited, 0);
     assert.ok(s.mock.violations > 50, `the over-limit check saw only ${s.mock.violations}`);
     assert.ok(
