@@ -2,7 +2,8 @@
 //! estimate, the headers, the error body of a failed attempt, and the usage of a delivered one.
 //!
 //! Nothing here consumes anything the caller will read: request bodies are only looked at
-//! when they are strings or byte buffers, and response bodies are read from clones.
+//! when they are strings or byte buffers, and response bodies are read from clones, or (a
+//! delivered JSON body) seen as the caller reads it, through the package's `jsonBody`.
 
 use super::js;
 use crate::core::classify::ErrorInfo;

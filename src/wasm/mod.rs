@@ -5,7 +5,8 @@
 //! `fetch(input, init)` it estimates the cost, submits the call, and carries out what the
 //! engine asks — send an attempt, deliver the response it holds, fail the call — feeding back
 //! every response head (status, parsed headers, and for retryable statuses the error body read
-//! from a clone), every network error, the usage read from a clone of a delivered body, every
+//! from a clone), every network error, the usage of a delivered body (a JSON one as the caller
+//! reads it, a stream from a clone), every
 //! abort, and the passing of time through one timer.
 //!
 //! Discipline that keeps it sound:
