@@ -41,12 +41,93 @@ const WATCHED_READS = { json: (doc) => doc, text: parsed, arrayBuffer: parsedByt
 const OTHER_READS = ["blob", "formData", "clone"];
 
 /**
+ * A watched response's state: whether its body was read yet, where its document goes, and
+ * the prototype it had.
+ * @typedef {{ started: boolean, done: (doc: unknown) => void, proto: any }} Watch
+ */
+const WATCH = Symbol("llm-pacer.watch");
+
+/**
+ * The body of a watched response read from a clone, unless it was read already.
+ * @param {any} response
+ */
+function readClone(response) {
+  const w = /** @type {Watch | undefined} */ (response[WATCH]);
+  if (!w || w.started) return;
+  w.started = true;
+  try {
+    w.proto.clone
+      .call(response)
+      .json()
+      .then(w.done, () => w.done(undefined));
+  } catch {
+    w.done(undefined);
+  }
+}
+
+/** Per response prototype, the watched one that stands in for it (a child of it). */
+const watchedProtos = new WeakMap();
+
+/**
+ * The prototype a response of prototype `proto` is given while watched: the body reads of
+ * `proto`, each first seeing (`WATCHED_READS`) or cloning (`OTHER_READS`, `body`) for the
+ * pacer. Made once per prototype.
+ * @param {any} proto
+ */
+function watchedProto(proto) {
+  let w = watchedProtos.get(proto);
+  if (w) return w;
+  w = Object.create(proto);
+  const own = (name, value) => Object.defineProperty(w, name, { value, configurable: true, writable: true });
+  for (const [name, toDoc] of Object.entries(WATCHED_READS)) {
+    const read = proto[name];
+    if (typeof read == "function")
+      own(name, function (...args) {
+        const p = read.apply(this, args);
+        const watch = /** @type {Watch | undefined} */ (this[WATCH]);
+        if (watch && !watch.started) {
+          watch.started = true;
+          p.then(
+            (v) => watch.done(toDoc(v)),
+            () => watch.done(undefined),
+          );
+        }
+        return p;
+      });
+  }
+  for (const name of OTHER_READS) {
+    const read = proto[name];
+    if (typeof read == "function")
+      own(name, function (...args) {
+        readClone(this);
+        return read.apply(this, args);
+      });
+  }
+  let at = proto;
+  let body;
+  while (at && !(body = Object.getOwnPropertyDescriptor(at, "body"))) at = Object.getPrototypeOf(at);
+  if (body?.get) {
+    const get = body.get;
+    Object.defineProperty(w, "body", {
+      configurable: true,
+      get() {
+        readClone(this);
+        return get.call(this);
+      },
+    });
+  }
+  watchedProtos.set(proto, w);
+  return w;
+}
+
+/**
  * A pacer's `jsonBody`: the parsed JSON body of a delivered response, for its usage, without
- * cloning it. The caller's own `json()`, `text()`, `arrayBuffer()` or `bytes()` is watched
- * (own properties of that one response). Read any other way (its `body`, `blob()`,
- * `formData()`, `clone()`), or not started by the time `later` calls back (the next
- * macrotask), it is cloned first and the clone is read, as a stream's is. Resolves
- * `undefined` when the body fails or is not JSON.
+ * cloning it. The caller's own `json()`, `text()`, `arrayBuffer()` or `bytes()` is watched:
+ * the response is given a child of its prototype whose reads see the document first
+ * (`watchedProto`; `instanceof` and every other property are as they were). Read any other
+ * way (its `body`, `blob()`, `formData()`, `clone()`), or not started by the time `later`
+ * calls back (the next macrotask), it is cloned first and the clone is read, as a stream's
+ * is. Resolves `undefined` when the body fails or is not JSON.
  * @param {(f: () => void) => void} later
  * @returns {(response: Response) => Promise<unknown>}
  */
@@ -56,57 +137,27 @@ function jsonBodies(later) {
   const due = () => {
     const list = unread;
     unread = [];
-    for (const clone of list) clone();
+    for (const response of list) readClone(response);
   };
   return (response) =>
-    new Promise((resolve) => {
+    new Promise((done) => {
       const proto = Object.getPrototypeOf(response);
-      let started = false;
-      const fail = () => resolve(undefined);
-      const own = (name, value) => Object.defineProperty(response, name, { value, configurable: true, writable: true });
-      const clone = () => {
-        if (started) return;
-        started = true;
+      try {
+        Object.defineProperty(response, WATCH, { value: { started: false, done, proto } });
+        Object.setPrototypeOf(response, watchedProto(proto));
+      } catch {
+        // Not extensible (frozen, a proxy that refuses): the clone it is.
         try {
-          proto.clone.call(response).json().then(resolve, fail);
+          proto.clone
+            .call(response)
+            .json()
+            .then(done, () => done(undefined));
         } catch {
-          fail();
+          done(undefined);
         }
-      };
-      for (const [name, toDoc] of Object.entries(WATCHED_READS)) {
-        const read = proto[name];
-        if (typeof read == "function")
-          own(name, function (...args) {
-            const p = read.apply(this, args);
-            if (!started) {
-              started = true;
-              p.then((v) => resolve(toDoc(v)), fail);
-            }
-            return p;
-          });
+        return;
       }
-      for (const name of OTHER_READS) {
-        const read = proto[name];
-        if (typeof read == "function")
-          own(name, function (...args) {
-            clone();
-            return read.apply(this, args);
-          });
-      }
-      let at = proto;
-      let body;
-      while (at && !(body = Object.getOwnPropertyDescriptor(at, "body"))) at = Object.getPrototypeOf(at);
-      if (body?.get) {
-        const get = body.get;
-        Object.defineProperty(response, "body", {
-          configurable: true,
-          get() {
-            clone();
-            return get.call(this);
-          },
-        });
-      }
-      if (unread.push(clone) == 1) later(due);
+      if (unread.push(response) == 1) later(due);
     });
 }
 

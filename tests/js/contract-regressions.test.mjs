@@ -92,4 +92,24 @@ describe("closed gaps", () => {
       Response.prototype.clone = clone;
     }
   });
+
+  test("a response watched by two pacers (one's fetch is the other's), or frozen, still gives each its usage", async () => {
+    const body = () =>
+      new Response(JSON.stringify({ usage: { input_tokens: 3, output_tokens: 5 } }), {
+        headers: { "content-type": "application/json" },
+      });
+    const inner = new Pacer({ fetch: async () => body() });
+    const outer = new Pacer({ fetch: inner.fetch });
+    const res = await outer.fetch("https://api.example.invalid/v1/x");
+    assert.ok(res instanceof Response);
+    assert.deepEqual((await res.json()).usage, { input_tokens: 3, output_tokens: 5 });
+    await drained(outer);
+    await drained(inner);
+    assert.deepEqual([outer.stats().outputTokensUsed, inner.stats().outputTokensUsed], [5, 5]);
+    const frozen = new Pacer({ fetch: async () => Object.freeze(body()) });
+    assert.equal((await (await frozen.fetch("https://api.example.invalid/v1/x")).text()).length > 0, true);
+    await drained(frozen);
+    assert.equal(frozen.stats().outputTokensUsed, 5);
+    assert.equal(frozen.stats().inFlight, 0);
+  });
 });
