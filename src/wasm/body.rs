@@ -428,20 +428,25 @@ pub enum UsageKind {
     Sse,
 }
 
-/// How to read the usage of `response`, from its `content-type`; `None` when there is no
-/// body (none, or `content-length: 0`) or it is neither JSON nor an event stream (nothing to
-/// read, nothing to clone).
-pub fn usage_kind(response: &Response) -> Option<UsageKind> {
-    response.body()?;
-    let headers = response.headers();
-    // An empty body says so (`content-length: 0`): nothing to clone or read.
-    if headers.get("content-length").ok().flatten().as_deref() == Some("0") {
+/// How to read the usage of a response with these headers (`pairs`, names in lower case as
+/// `Headers` gives them), from its `content-type`; `None` when there is no body (`has_body`
+/// false, or `content-length: 0`) or it is neither JSON nor an event stream (nothing to read,
+/// nothing to clone).
+pub fn usage_kind(has_body: bool, pairs: &[(String, String)]) -> Option<UsageKind> {
+    if !has_body {
         return None;
     }
-    let ct = headers
-        .get("content-type")
-        .ok()
-        .flatten()
+    let header = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    // An empty body says so (`content-length: 0`): nothing to clone or read.
+    if header("content-length") == Some("0") {
+        return None;
+    }
+    let ct = header("content-type")
         .unwrap_or_default()
         .to_ascii_lowercase();
     // A byte search: `str::contains` brings the two-way searcher (kilobytes of Wasm).

@@ -221,8 +221,9 @@ struct Call {
     controller: Option<AbortController>,
     /// The current attempt's number (0 before the first).
     attempt: u32,
-    /// The last response, held until it is delivered or replaced by the next attempt.
-    held: Option<Response>,
+    /// The last response, held until it is delivered or replaced by the next attempt, with
+    /// how its usage is read (a 2xx's).
+    held: Option<(Response, Option<UsageKind>)>,
     /// The last network error.
     network_error: JsValue,
     /// The promise is resolved; the call stays until its body's usage is known.
@@ -745,8 +746,13 @@ impl Inner {
                 needs_error_body(status, should_retry, retry_on)
             })
         };
-        let stream =
-            (200..300).contains(&status) && body::usage_kind(&response) == Some(UsageKind::Sse);
+        // How a 2xx's usage will be read, decided once from the headers already here.
+        let kind = if (200..300).contains(&status) {
+            body::usage_kind(response.body().is_some(), &pairs)
+        } else {
+            None
+        };
+        let stream = kind == Some(UsageKind::Sse);
         let (status, error) = if read_error || stream {
             // Never past the call's own deadline (`timeoutMs`): the pacer sleeps no later.
             let end = self
@@ -817,7 +823,7 @@ impl Inner {
                 }]));
             }
             if let Some(call) = st.calls.get_mut(&id) {
-                call.held = Some(response);
+                call.held = Some((response, kind));
             }
             let u = st.draw();
             let verdict = st
@@ -1197,7 +1203,7 @@ impl State {
             self.engine.abort(now, id);
             return;
         };
-        if let Some(r) = call.held.take() {
+        if let Some((r, _)) = call.held.take() {
             fx.push(Effect::Cancel(r));
         }
         // An attempt needs a controller of its own if the pacer may end it while it is on the
@@ -1248,7 +1254,7 @@ impl State {
             self.engine.on_done(now, id, None);
             return;
         };
-        let Some(response) = call.held.take() else {
+        let Some((response, kind)) = call.held.take() else {
             self.engine.abort(now, id);
             self.settle_fail(
                 id,
@@ -1257,11 +1263,6 @@ impl State {
                 fx,
             );
             return;
-        };
-        let kind = if (200..300).contains(&response.status()) {
-            body::usage_kind(&response)
-        } else {
-            None
         };
         call.delivered = true;
         if kind == Some(UsageKind::Sse) {
@@ -1287,7 +1288,7 @@ impl State {
         if let Some(controller) = call.controller.take() {
             fx.push(Effect::Abort { controller, reason });
         }
-        if let Some(r) = call.held.take() {
+        if let Some((r, _)) = call.held.take() {
             fx.push(Effect::Cancel(r));
         }
         let error = match error {
