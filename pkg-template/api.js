@@ -121,17 +121,19 @@ function watchedProto(proto) {
 }
 
 /**
- * A pacer's `jsonBody`: the parsed JSON body of a delivered response, for its usage, without
- * cloning it. The caller's own `json()`, `text()`, `arrayBuffer()` or `bytes()` is watched:
- * the response is given a child of its prototype whose reads see the document first
- * (`watchedProto`; `instanceof` and every other property are as they were). Read any other
- * way (its `body`, `blob()`, `formData()`, `clone()`), or not started by the time `later`
- * calls back (the next macrotask), it is cloned first and the clone is read, as a stream's
- * is. Resolves `undefined` when the body fails or is not JSON.
+ * A pacer's `jsonBody(response, id)`: hands the parsed JSON body of a delivered response to
+ * `report(id, doc)`, for its usage, without cloning it. The caller's own `json()`, `text()`,
+ * `arrayBuffer()` or `bytes()` is watched: the response is given a child of its prototype
+ * whose reads see the document first (`watchedProto`; `instanceof` and every other property
+ * are as they were). Read any other way (its `body`, `blob()`, `formData()`, `clone()`), or
+ * not started by the time `later` calls back (the next macrotask), it is cloned first and
+ * the clone is read, as a stream's is. `doc` is `undefined` when the body fails or is not
+ * JSON. Never throws.
  * @param {(f: () => void) => void} later
- * @returns {(response: Response) => Promise<unknown>}
+ * @param {(id: number, doc: unknown) => void} report
+ * @returns {(response: Response, id: number) => void}
  */
-function jsonBodies(later) {
+function jsonBodies(later, report) {
   /** Responses delivered since `later` was last asked, whose caller may not read them yet. */
   let unread = [];
   const due = () => {
@@ -139,26 +141,26 @@ function jsonBodies(later) {
     unread = [];
     for (const response of list) readClone(response);
   };
-  return (response) =>
-    new Promise((done) => {
-      const proto = Object.getPrototypeOf(response);
+  return (response, id) => {
+    const proto = Object.getPrototypeOf(response);
+    const done = (doc) => report(id, doc);
+    try {
+      Object.defineProperty(response, WATCH, { value: { started: false, done, proto } });
+      Object.setPrototypeOf(response, watchedProto(proto));
+    } catch {
+      // Not extensible (frozen, a proxy that refuses), or watched already: the clone it is.
       try {
-        Object.defineProperty(response, WATCH, { value: { started: false, done, proto } });
-        Object.setPrototypeOf(response, watchedProto(proto));
+        proto.clone
+          .call(response)
+          .json()
+          .then(done, () => done(undefined));
       } catch {
-        // Not extensible (frozen, a proxy that refuses): the clone it is.
-        try {
-          proto.clone
-            .call(response)
-            .json()
-            .then(done, () => done(undefined));
-        } catch {
-          done(undefined);
-        }
-        return;
+        done(undefined);
       }
-      if (unread.push(response) == 1) later(due);
-    });
+      return;
+    }
+    if (unread.push(response) == 1) later(due);
+  };
 }
 
 /** The base class of every error the pacer itself creates. */
@@ -600,8 +602,17 @@ class Pacer {
     });
     fns.headerLines = headerLines;
     // With a clock of the caller's, time and timers are theirs alone: a JSON body is cloned.
-    if (!fns.clock) fns.jsonBody = jsonBodies((f) => setTimeout(f, 0));
-    const raw = new glue.RawPacer(numbers, fns, makeError);
+    let raw;
+    if (!fns.clock)
+      fns.jsonBody = jsonBodies(
+        (f) => setTimeout(f, 0),
+        (id, doc) => {
+          try {
+            raw.usageDoc(id, doc);
+          } catch {} // the module trapped: every call has been rejected already
+        },
+      );
+    raw = new glue.RawPacer(numbers, fns, makeError);
     raw.events(listeners.size > 0);
     this.#raw = raw;
     let warned = false;

@@ -523,24 +523,12 @@ impl UsageAcc {
     }
 }
 
-/// Where the usage of a delivered 2xx response is read from (the caller reads the original).
-pub enum Source {
-    /// A clone of it.
-    Clone(Response),
-    /// A promise of its parsed JSON body (`undefined` when unreadable), from the package's
-    /// `jsonBody`.
-    Doc(js_sys::Promise),
-}
-
-/// Read the usage of a delivered 2xx response from `source`.
+/// Read the usage of a delivered 2xx response from a clone of it (the caller reads the
+/// original).
 /// `Ok(None)` when the body fails (network error, abort) or reports no usage; `Err(output)`
 /// when a stream that ended reported no usage but streamed text (an OpenAI Chat Completions
 /// stream without `stream_options.include_usage`): its output tokens, estimated from that text.
-pub async fn read_usage(source: Source, kind: UsageKind) -> Result<Option<Usage>, f64> {
-    let clone = match source {
-        Source::Clone(clone) => clone,
-        Source::Doc(doc) => return Ok(usage_of(JsFuture::from(doc).await.ok())),
-    };
+pub async fn read_usage(clone: Response, kind: UsageKind) -> Result<Option<Usage>, f64> {
     match kind {
         UsageKind::Json => Ok(usage_of(match clone.json() {
             Ok(p) => JsFuture::from(p).await.ok(),
@@ -558,7 +546,7 @@ pub async fn read_usage(source: Source, kind: UsageKind) -> Result<Option<Usage>
 }
 
 /// The usage a parsed JSON document reports, if any.
-fn usage_of(doc: Option<JsValue>) -> Option<Usage> {
+pub fn usage_of(doc: Option<JsValue>) -> Option<Usage> {
     let mut acc = UsageAcc::default();
     acc.update_from(&doc?);
     acc.finish()

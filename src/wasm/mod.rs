@@ -99,6 +99,14 @@ impl RawPacer {
         self.inner.fetch(input, init, priority, body)
     }
 
+    /// The parsed JSON body of delivered call `id` (`undefined`: unreadable), from the
+    /// package's `jsonBody`: its usage settles the call.
+    #[wasm_bindgen(js_name = usageDoc)]
+    pub fn usage_doc(&self, id: f64, doc: JsValue) {
+        let doc = (!doc.is_undefined()).then_some(doc);
+        self.inner.usage_done(id as Id, Ok(body::usage_of(doc)));
+    }
+
     /// Counters now, as a plain object.
     pub fn stats(&self) -> Object {
         self.inner.stats()
@@ -567,23 +575,26 @@ impl Inner {
                     usage,
                 } => {
                     // Before handing over: a JSON body is watched as the caller reads it (the
-                    // package's `jsonBody`), a stream is cloned. The caller's copy is never
-                    // read by us.
-                    let source = usage.and_then(|(_, kind)| {
-                        let json = self.driver.json_body.as_ref();
-                        match (kind, json) {
-                            (UsageKind::Json, Some(f)) => f
-                                .call1(&JsValue::UNDEFINED, &response)
-                                .ok()
-                                .map(|p| body::Source::Doc(p.unchecked_into())),
-                            _ => response.clone().ok().map(body::Source::Clone),
-                        }
-                    });
+                    // package's `jsonBody`, which hands the document to `usageDoc`), a stream
+                    // is cloned. The caller's copy is never read by us.
+                    let watched = match (usage, self.driver.json_body.as_ref()) {
+                        (Some((id, UsageKind::Json)), Some(f)) => f
+                            .call2(
+                                &JsValue::UNDEFINED,
+                                &response,
+                                &JsValue::from_f64(id as f64),
+                            )
+                            .is_ok(),
+                        _ => false,
+                    };
+                    let clone = usage
+                        .filter(|_| !watched)
+                        .and_then(|_| response.clone().ok());
                     let _ = resolve.call1(&JsValue::UNDEFINED, &response);
-                    if let Some((id, kind)) = usage {
-                        match (source, self.rc()) {
-                            (Some(source), Some(inner)) => spawn_local(async move {
-                                let usage = body::read_usage(source, kind).await;
+                    if let Some((id, kind)) = usage.filter(|_| !watched) {
+                        match (clone, self.rc()) {
+                            (Some(clone), Some(inner)) => spawn_local(async move {
+                                let usage = body::read_usage(clone, kind).await;
                                 inner.usage_done(id, usage);
                             }),
                             _ => self.usage_done(id, Ok(None)),

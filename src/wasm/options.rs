@@ -61,8 +61,8 @@ pub struct DriverOptions {
     pub store: Option<JsValue>,
     /// The package's helper `headerLines`: a `Headers` as one string of `name:value` lines.
     pub header_lines: Option<Function>,
-    /// The package's helper `jsonBody`: a promise of a delivered response's parsed JSON body,
-    /// read without a clone where the caller reads it itself.
+    /// The package's helper `jsonBody(response, id)`: watches a delivered response's JSON body
+    /// as the caller reads it (no clone) and hands the document to `usageDoc(id, doc)`.
     pub json_body: Option<Function>,
 }
 
