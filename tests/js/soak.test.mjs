@@ -180,27 +180,13 @@ describe("chaos soak: nothing is lost", () => {
   test("without rate-limit headers, a pacer with the server's exact limits stays within them", async () => {
     // (The server does not enforce here, so an overrun shows as the exact admissions over a
     // bucket, with their levels, rather than as 429s the pacer would then wait out.)
-    const s = await runSoak({
-      requests: 200,
-      seed: SEED,
-      faults: [[1, "no-headers"]],
-      abortRate: 0,
-      load: 40,
-      scale: 10,
-      enforce: false,
-    });
+    const exact = { requests: 200, seed: SEED, faults: [[1, "no-headers"]], abortRate: 0, load: 40, scale: 10 };
+    const s = await runSoak({ ...exact, enforce: false });
     assert.equal(s.lost, 0);
     assert.ok(s.mock.requests >= 200, `the server saw ${s.mock.requests} requests`);
     assert.equal(s.mock.violations, 0, JSON.stringify(s.mock.firstViolations));
     // And against an enforcing server: not one bucket 429.
-    const e = await runSoak({
-      requests: 200,
-      seed: SEED,
-      faults: [[1, "no-headers"]],
-      abortRate: 0,
-      load: 40,
-      scale: 10,
-    });
+    const e = await runSoak(exact);
     assert.equal(e.lost, 0);
     assert.equal(e.mock.limited, 0, `${e.mock.limited} bucket 429s`);
   });
