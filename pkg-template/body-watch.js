@@ -1,0 +1,143 @@
+// A delivered JSON response's usage without a copy of its body: the caller's own read is
+// watched, and the parsed document handed to the pacer (api.js gives each Pacer one
+// `jsonBodies`; the driver calls it for every JSON answer it delivers).
+
+/** A JSON text's document, or `undefined`. @param {string} text */
+function parsed(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+/** @type {TextDecoder | undefined} */
+let utf8;
+/** Bytes' JSON document, or `undefined`. @param {ArrayBuffer | Uint8Array} bytes */
+const parsedBytes = (bytes) => parsed((utf8 ??= new TextDecoder()).decode(bytes));
+/** The body reads the pacer watches, each with how to see the JSON document in what it gives. */
+const WATCHED_READS = { json: (doc) => doc, text: parsed, arrayBuffer: parsedBytes, bytes: parsedBytes };
+/** The other ways to read or copy a body: the pacer clones it first. */
+const OTHER_READS = ["blob", "formData", "clone"];
+
+/**
+ * A watched response's state: whether its body was read yet, where its document goes, and
+ * the prototype it had.
+ * @typedef {{ started: boolean, done: (doc: unknown) => void, proto: any }} Watch
+ */
+const WATCH = Symbol("llm-pacer.watch");
+
+/**
+ * The body of a watched response read from a clone, unless it was read already.
+ * @param {any} response
+ */
+function readClone(response) {
+  const w = /** @type {Watch | undefined} */ (response[WATCH]);
+  if (!w || w.started) return;
+  w.started = true;
+  try {
+    w.proto.clone
+      .call(response)
+      .json()
+      .then(w.done, () => w.done(undefined));
+  } catch {
+    w.done(undefined);
+  }
+}
+
+/** Per response prototype, the watched one that stands in for it (a child of it). */
+const watchedProtos = new WeakMap();
+
+/**
+ * The prototype a response of prototype `proto` is given while watched: the body reads of
+ * `proto`, each first seeing (`WATCHED_READS`) or cloning (`OTHER_READS`, `body`) for the
+ * pacer. Made once per prototype.
+ * @param {any} proto
+ */
+function watchedProto(proto) {
+  let w = watchedProtos.get(proto);
+  if (w) return w;
+  w = Object.create(proto);
+  const own = (name, value) => Object.defineProperty(w, name, { value, configurable: true, writable: true });
+  for (const [name, toDoc] of Object.entries(WATCHED_READS)) {
+    const read = proto[name];
+    if (typeof read == "function")
+      own(name, function (...args) {
+        const p = read.apply(this, args);
+        const watch = /** @type {Watch | undefined} */ (this[WATCH]);
+        if (watch && !watch.started) {
+          watch.started = true;
+          p.then(
+            (v) => watch.done(toDoc(v)),
+            () => watch.done(undefined),
+          );
+        }
+        return p;
+      });
+  }
+  for (const name of OTHER_READS) {
+    const read = proto[name];
+    if (typeof read == "function")
+      own(name, function (...args) {
+        readClone(this);
+        return read.apply(this, args);
+      });
+  }
+  let at = proto;
+  let body;
+  while (at && !(body = Object.getOwnPropertyDescriptor(at, "body"))) at = Object.getPrototypeOf(at);
+  if (body?.get) {
+    const get = body.get;
+    Object.defineProperty(w, "body", {
+      configurable: true,
+      get() {
+        readClone(this);
+        return get.call(this);
+      },
+    });
+  }
+  watchedProtos.set(proto, w);
+  return w;
+}
+
+/**
+ * A pacer's `jsonBody(response, id)`: hands the parsed JSON body of a delivered response to
+ * `report(id, doc)`, for its usage, without cloning it. The caller's own `json()`, `text()`,
+ * `arrayBuffer()` or `bytes()` is watched: the response is given a child of its prototype
+ * whose reads see the document first (`watchedProto`; `instanceof` and every other property
+ * are as they were). Read any other way (its `body`, `blob()`, `formData()`, `clone()`), or
+ * not started by the time `later` calls back (the next macrotask), it is cloned first and
+ * the clone is read, as a stream's is. `doc` is `undefined` when the body fails or is not
+ * JSON. Never throws.
+ * @param {(f: () => void) => void} later
+ * @param {(id: number, doc: unknown) => void} report
+ * @returns {(response: Response, id: number) => void}
+ */
+export function jsonBodies(later, report) {
+  /** Responses delivered since `later` was last asked, whose caller may not read them yet. */
+  let unread = [];
+  const due = () => {
+    const list = unread;
+    unread = [];
+    for (const response of list) readClone(response);
+  };
+  return (response, id) => {
+    const proto = Object.getPrototypeOf(response);
+    const done = (doc) => report(id, doc);
+    try {
+      Object.defineProperty(response, WATCH, { value: { started: false, done, proto } });
+      Object.setPrototypeOf(response, watchedProto(proto));
+    } catch {
+      // Not extensible (frozen, a proxy that refuses), or watched already: the clone it is.
+      try {
+        proto.clone
+          .call(response)
+          .json()
+          .then(done, () => done(undefined));
+      } catch {
+        done(undefined);
+      }
+      return;
+    }
+    if (unread.push(response) == 1) later(due);
+  };
+}
