@@ -205,7 +205,7 @@ pub trait JsonView: Sized {
 pub fn is_data_url(s: &str) -> bool {
     s.len() > 5
         && s.as_bytes()[..5].eq_ignore_ascii_case(b"data:")
-        && super::sse::find(s.as_bytes(), b";base64,").is_some()
+        && super::find(s.as_bytes(), b";base64,").is_some()
 }
 
 /// Count a request body. Anything but an object counts as nothing.

@@ -19,8 +19,9 @@
 //! assert_eq!(a.class, "sonnet");
 //! ```
 
+use super::find;
 use super::keys::LimitKey;
-use super::models::{class_of, find};
+use super::models::class_of;
 use super::sha256::Sha256;
 
 /// The headers that carry an API credential, in the order they are looked for.

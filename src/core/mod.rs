@@ -47,3 +47,13 @@ pub(crate) fn clamp(x: f64, lo: f64, hi: f64) -> f64 {
         x
     }
 }
+
+/// Where `needle` first occurs in `hay` (`Some(0)` for an empty needle): byte windows, not
+/// `str::find` or `contains`, whose two-way searcher weighs some 2 KB of Wasm. The inputs
+/// (header values, model names, the start of a string) are short.
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}

@@ -33,6 +33,7 @@ pub const READ: &str = "2026-11-22";
 pub const MAX_CLASS_LEN: usize = 64;
 
 use super::config::Config;
+use super::find;
 use super::limiter::Limits;
 use super::presets::PRESETS;
 
@@ -80,12 +81,6 @@ fn starts(rest: &str, prefix: &str) -> bool {
             .as_bytes()
             .get(prefix.len())
             .is_none_or(|b| !b.is_ascii_alphanumeric())
-}
-
-/// Where `needle` first occurs in `hay`. (Byte windows, not `str::find`: the searcher it
-/// brings weighs some 2 KB of Wasm.)
-pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The class of `model`: a known model's class, else the name itself (trimmed, lower case,

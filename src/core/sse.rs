@@ -37,6 +37,7 @@
 //! ```
 
 use super::estimate::TextCount;
+use super::find;
 
 /// Lines longer than this (in bytes) are dropped: 8 MiB.
 pub const MAX_LINE_BYTES: usize = 8 << 20;
@@ -340,15 +341,6 @@ fn has_non_null_usage(data: &str) -> bool {
         }
     }
     false
-}
-
-/// The first position of `needle` in `hay` (a plain scan: the inputs are short, and the
-/// standard two-way searcher costs kilobytes of Wasm).
-pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return Some(0);
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]

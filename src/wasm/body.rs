@@ -450,7 +450,7 @@ pub fn usage_kind(has_body: bool, pairs: &[(String, String)]) -> Option<UsageKin
         .unwrap_or_default()
         .to_ascii_lowercase();
     // A byte search: `str::contains` brings the two-way searcher (kilobytes of Wasm).
-    let has = |needle: &[u8]| crate::core::sse::find(ct.as_bytes(), needle).is_some();
+    let has = |needle: &[u8]| crate::core::find(ct.as_bytes(), needle).is_some();
     if has(b"text/event-stream") {
         Some(UsageKind::Sse)
     } else if ct.is_empty() || has(b"json") {
