@@ -858,11 +858,10 @@ impl Limiter {
         info: &RateLimitInfo,
         ticket: &mut Ticket,
     ) -> bool {
+        // (A bucket learned after the ticket's admission may be marked too: settling leaves
+        // such a bucket alone anyway.)
         let (changed, placed) = self.observe_dims(now_ms, info, Some(ticket));
-        for dim in Dim::ALL {
-            let covered = self.slot(dim).is_some_and(|s| s.covers(ticket.serial));
-            ticket.placed[dim as usize] = placed[dim as usize] && covered;
-        }
+        ticket.placed = placed;
         changed
     }
 
