@@ -103,8 +103,8 @@ impl RawPacer {
     /// package's `jsonBody`: its usage settles the call.
     #[wasm_bindgen(js_name = usageDoc)]
     pub fn usage_doc(&self, id: f64, doc: JsValue) {
-        let doc = (!doc.is_undefined()).then_some(doc);
-        self.inner.usage_done(id as Id, Ok(body::usage_of(doc)));
+        self.inner
+            .usage_done(id as Id, Ok(body::usage_of(Some(doc))));
     }
 
     /// Counters now, as a plain object.
@@ -186,7 +186,8 @@ enum Effect {
         /// attempt's.
         controller: Option<AbortController>,
     },
-    /// Resolve the caller's promise; then read the usage from a clone, if asked.
+    /// Resolve the caller's promise; then read the usage, if asked: a JSON body's as the
+    /// caller reads it (the package's `jsonBody`), any other's from a clone.
     Resolve {
         resolve: Function,
         response: Response,
@@ -575,23 +576,14 @@ impl Inner {
                     usage,
                 } => {
                     // Before handing over: a JSON body is watched as the caller reads it (the
-                    // package's `jsonBody`, which hands the document to `usageDoc`), a stream
+                    // package's `jsonBody`, which hands the document to `usageDoc`); any other
                     // is cloned. The caller's copy is never read by us.
-                    let watched = match (usage, self.driver.json_body.as_ref()) {
-                        (Some((id, UsageKind::Json)), Some(f)) => f
-                            .call2(
-                                &JsValue::UNDEFINED,
-                                &response,
-                                &JsValue::from_f64(id as f64),
-                            )
-                            .is_ok(),
-                        _ => false,
-                    };
-                    let clone = usage
-                        .filter(|_| !watched)
-                        .and_then(|_| response.clone().ok());
+                    let from_clone = usage.filter(|&(id, kind)| {
+                        kind != UsageKind::Json || !self.watch_json(&response, id)
+                    });
+                    let clone = from_clone.and_then(|_| response.clone().ok());
                     let _ = resolve.call1(&JsValue::UNDEFINED, &response);
-                    if let Some((id, kind)) = usage.filter(|_| !watched) {
+                    if let Some((id, kind)) = from_clone {
                         match (clone, self.rc()) {
                             (Some(clone), Some(inner)) => spawn_local(async move {
                                 let usage = body::read_usage(clone, kind).await;
@@ -632,6 +624,16 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Hand a delivered JSON response to the package's `jsonBody`, which passes its document
+    /// to `usageDoc` when the caller reads it. False when there is no such helper (or it
+    /// threw): then the usage is read from a clone.
+    fn watch_json(&self, response: &Response, id: Id) -> bool {
+        self.driver.json_body.as_ref().is_some_and(|f| {
+            f.call2(&JsValue::UNDEFINED, response, &JsValue::from_f64(id as f64))
+                .is_ok()
+        })
     }
 
     /// Send one attempt: the caller's input (a fresh clone of a `Request`) and init, with
