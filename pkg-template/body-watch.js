@@ -27,6 +27,32 @@ const OTHER_READS = ["blob", "formData", "clone"];
 const WATCH = Symbol("llm-pacer.watch");
 
 /**
+ * Hand `done` what `p` gives, seen as a document by `toDoc`; `undefined` if `p` fails.
+ * @param {Promise<any>} p
+ * @param {(doc: unknown) => void} done
+ */
+const handOver = (p, done, toDoc = (v) => v) =>
+  p.then(
+    (v) => done(toDoc(v)),
+    () => done(undefined),
+  );
+
+/**
+ * Hand `done` the document of a clone of `response`, made by `proto`'s own `clone` (not a
+ * watched one); `undefined` if it cannot be cloned or read.
+ * @param {any} proto
+ * @param {any} response
+ * @param {(doc: unknown) => void} done
+ */
+function cloneRead(proto, response, done) {
+  try {
+    handOver(proto.clone.call(response).json(), done);
+  } catch {
+    done(undefined);
+  }
+}
+
+/**
  * The body of a watched response read from a clone, unless it was read already.
  * @param {any} response
  */
@@ -34,14 +60,7 @@ function readClone(response) {
   const w = /** @type {Watch | undefined} */ (response[WATCH]);
   if (!w || w.started) return;
   w.started = true;
-  try {
-    w.proto.clone
-      .call(response)
-      .json()
-      .then(w.done, () => w.done(undefined));
-  } catch {
-    w.done(undefined);
-  }
+  cloneRead(w.proto, response, w.done);
 }
 
 /** Per response prototype, the watched one that stands in for it (a child of it). */
@@ -66,10 +85,7 @@ function watchedProto(proto) {
         const watch = /** @type {Watch | undefined} */ (this[WATCH]);
         if (watch && !watch.started) {
           watch.started = true;
-          p.then(
-            (v) => watch.done(toDoc(v)),
-            () => watch.done(undefined),
-          );
+          handOver(p, watch.done, toDoc);
         }
         return p;
       });
@@ -128,14 +144,7 @@ export function jsonBodies(later, report) {
       Object.setPrototypeOf(response, watchedProto(proto));
     } catch {
       // Not extensible (frozen, a proxy that refuses), or watched already: the clone it is.
-      try {
-        proto.clone
-          .call(response)
-          .json()
-          .then(done, () => done(undefined));
-      } catch {
-        done(undefined);
-      }
+      cloneRead(proto, response, done);
       return;
     }
     if (unread.push(response) == 1) later(due);
