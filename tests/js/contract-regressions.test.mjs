@@ -112,4 +112,45 @@ describe("closed gaps", () => {
     assert.equal(frozen.stats().outputTokensUsed, 5);
     assert.equal(frozen.stats().inFlight, 0);
   });
+
+  test("an answer's own figures place the output level once: no second give-back for JSON, the give-back for a stream", async () => {
+    // OTPM 6,000 configured; one call reserves 1,000 and uses 200. Its answer's figures say
+    // 4,800 (with a reset that narrows "4,800", rounded, to [4,700, 4,900]): below the copy's
+    // 5,000, so the level comes down to them. A JSON answer's figures may count the
+    // give-back already: the level stays. A stream's head came before its output: +800.
+    const T = Date.UTC(2026, 11, 4, 7, 30, 0);
+    const clock = { now: () => T, sleep: () => Promise.resolve() };
+    const headers = {
+      date: new Date(T).toUTCString(),
+      "anthropic-ratelimit-output-tokens-limit": "6000",
+      "anthropic-ratelimit-output-tokens-remaining": "4800",
+      "anthropic-ratelimit-output-tokens-reset": new Date(T + 13_000).toISOString().replace(".000Z", "Z"),
+    };
+    const usage = { input_tokens: 5, output_tokens: 200 };
+    const replies = {
+      json: () =>
+        new Response(JSON.stringify({ type: "message", usage }), {
+          headers: { ...headers, "content-type": "application/json" },
+        }),
+      stream: () =>
+        new Response(
+          `event: message_start\ndata: ${JSON.stringify({ type: "message_start", message: { usage: { input_tokens: 5, output_tokens: 1 } } })}\n\n` +
+            `event: message_delta\ndata: ${JSON.stringify({ type: "message_delta", usage: { output_tokens: 200 } })}\n\n` +
+            `event: message_stop\ndata: {"type":"message_stop"}\n\n`,
+          { headers: { ...headers, "content-type": "text/event-stream" } },
+        ),
+    };
+    const levels = {};
+    for (const [kind, reply] of Object.entries(replies)) {
+      const pacer = new Pacer({ clock, limits: { otpm: 6000 }, fetch: async () => reply() });
+      const res = await pacer.fetch("https://api.anthropic.com/v1/messages", {
+        method: "POST",
+        body: JSON.stringify({ model: "claude-x", max_tokens: 1000, messages: [{ role: "user", content: "Hi" }] }),
+      });
+      await res.text();
+      await drained(pacer);
+      levels[kind] = Math.round(oneKey(pacer).outputTokens.remaining);
+    }
+    assert.deepEqual(levels, { json: 4800, stream: 5600 });
+  });
 });
