@@ -7,7 +7,7 @@
 
 use super::js;
 use crate::core::classify::ErrorInfo;
-use crate::core::estimate::{self, JsonView, Shape, TextCount};
+use crate::core::estimate::{self, TextCount};
 use crate::core::hints;
 use crate::core::limiter::Usage;
 use crate::core::sse::{self, SseParser};
@@ -17,16 +17,15 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Headers, Response};
 
-/// Bodies larger than this (bytes, or UTF-16 code units for a string) are not parsed for the
-/// estimate (it then prices their length, see [`unread_estimate`], and no output): 32 MiB, the Anthropic Messages API's own
-/// request size limit, which refuses them anyway. Below it the work is bounded too: the
-/// body is never copied into the Wasm memory (it is decoded and parsed by JavaScript), long
-/// strings are measured in [`CHUNK`]-sized pieces, and the walk stops at
-/// [`estimate::MAX_NODES`] values.
+/// Bodies larger than this (bytes, or UTF-16 code units for a string) are not read for the
+/// estimate (it then prices their length, see [`estimate::unread`], and no output): 32 MiB,
+/// the Anthropic Messages API's own request size limit, which refuses them anyway. Below it
+/// the work is bounded too: the body is read in [`CHUNK`]-sized pieces, never whole, and the
+/// counts stop at [`estimate::MAX_NODES`] values.
 pub const MAX_ESTIMATE_BYTES: u32 = 32 << 20;
 
-/// Strings longer than this many UTF-16 code units are measured in pieces of this size, never
-/// copied whole into the Wasm memory (which grows and never shrinks).
+/// A body's text goes into the Wasm memory (which grows and never shrinks) this many UTF-16
+/// code units or bytes at a time.
 pub const CHUNK: u32 = 1 << 14;
 
 /// Is `input` a `Request` (or something shaped like one: a `url` string and a `clone`
@@ -99,46 +98,98 @@ pub fn url_of(input: &JsValue) -> JsValue {
     JsValue::UNDEFINED
 }
 
-/// The request body parsed as JSON, when it is a string or a byte buffer (at most
-/// [`MAX_ESTIMATE_BYTES`]) holding JSON, with the length of its text (UTF-16 code units).
-/// Otherwise `undefined`, with the body's length where it is known without reading it: a
-/// string's or a byte buffer's over the cap or not JSON, a `Blob`'s `size`, or a number (the
-/// byte length of a `Request`'s body too large to read, as the package passes it); 0 for a
-/// stream or `FormData`. Never reads a stream, a `Blob` or `FormData`.
-pub fn parsed_body(init: &JsValue) -> (JsValue, f64) {
-    let none = (JsValue::UNDEFINED, 0.0);
+/// A request body's text: a string, or bytes that are UTF-8 text.
+pub enum Text {
+    /// A string.
+    Str(JsString),
+    /// Bytes.
+    Bytes(Uint8Array),
+}
+
+/// The request body's text, when it is a string or a byte buffer of at most
+/// [`MAX_ESTIMATE_BYTES`], with its length (UTF-16 code units, or bytes). Otherwise `None`,
+/// with the body's length where it is known without reading it: a string's or a byte
+/// buffer's over the cap, a `Blob`'s `size`, or a number (the byte length of a `Request`'s
+/// body too large to read, as the package passes it); 0 for a stream or `FormData`. Never
+/// reads a stream, a `Blob` or `FormData`.
+pub fn body_text(init: &JsValue) -> (Option<Text>, f64) {
+    let none = (None, 0.0);
     let Some(body) = js::get_opt(init, "body") else {
         return none;
     };
-    let text = if body.is_string() {
-        body
+    let (text, len) = if let Some(s) = body.dyn_ref::<JsString>() {
+        (Text::Str(s.clone()), s.length())
     } else if let Some(bytes) = bytes_of(&body) {
-        if bytes.length() > MAX_ESTIMATE_BYTES {
-            return (JsValue::UNDEFINED, f64::from(bytes.length()));
-        }
-        match decode(&bytes) {
-            Some(t) => t,
-            None => return (JsValue::UNDEFINED, f64::from(bytes.length())),
-        }
+        let len = bytes.length();
+        (Text::Bytes(bytes), len)
     } else if let Some(n) = body.as_f64() {
-        return (JsValue::UNDEFINED, n.max(0.0));
+        return (None, n.max(0.0));
     } else if js::method(&body, "arrayBuffer").is_some() {
         // A `Blob` (or `File`): its size is known, its content is not read.
-        return (
-            JsValue::UNDEFINED,
-            js::number(&body, "size").unwrap_or(0.0).max(0.0),
-        );
+        return (None, js::number(&body, "size").unwrap_or(0.0).max(0.0));
     } else {
         return none;
     };
-    let len = text.unchecked_ref::<JsString>().length();
     if len > MAX_ESTIMATE_BYTES {
-        return (JsValue::UNDEFINED, f64::from(len));
+        return (None, f64::from(len));
     }
-    (
-        parse_json(&text).unwrap_or(JsValue::UNDEFINED),
-        f64::from(len),
-    )
+    (Some(text), f64::from(len))
+}
+
+impl Text {
+    /// `JSON.parse` of it (for the caller's own `estimate`), or `undefined` if it is not JSON.
+    pub fn parse(&self) -> JsValue {
+        let text = match self {
+            Text::Str(s) => Some(JsValue::from(s)),
+            Text::Bytes(b) => decode(b),
+        };
+        text.and_then(|t| parse_json(&t))
+            .unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// Read by the estimate, [`CHUNK`] at a time: `None` if it is not JSON.
+    pub fn scan(&self) -> Option<estimate::Body> {
+        let mut scan = estimate::Scan::default();
+        match self {
+            Text::Str(s) => {
+                let len = s.length();
+                let mut start = 0;
+                while start < len && !scan.failed() {
+                    let mut end = (start + CHUNK).min(len);
+                    // A high surrogate (U+D800..U+DBFF) ends the piece: keep it for the next.
+                    if end < len && (55_296.0..56_320.0).contains(&s.char_code_at(end - 1)) {
+                        end -= 1;
+                    }
+                    let piece = if start == 0 && end == len {
+                        s.as_string()
+                    } else {
+                        s.slice(start, end).as_string()
+                    };
+                    scan.feed(piece.unwrap_or_default().as_bytes());
+                    start = end;
+                }
+            }
+            Text::Bytes(b) => {
+                let len = b.length();
+                let mut buf = vec![0; CHUNK.min(len) as usize];
+                let mut start = 0;
+                while start < len && !scan.failed() {
+                    let end = (start + CHUNK).min(len);
+                    let piece = &mut buf[..(end - start) as usize];
+                    b.subarray(start, end).copy_to(piece);
+                    // A byte order mark is not text (`TextDecoder` drops it too).
+                    let skip = if start == 0 && piece.starts_with(b"\xEF\xBB\xBF") {
+                        3
+                    } else {
+                        0
+                    };
+                    scan.feed(&piece[skip..]);
+                    start = end;
+                }
+            }
+        }
+        scan.finish()
+    }
 }
 
 /// `JSON.parse(text)`, with the text staying a JavaScript string (`js_sys::JSON::parse` would
@@ -172,98 +223,6 @@ fn bytes_of(v: &JsValue) -> Option<Uint8Array> {
         ));
     }
     None
-}
-
-/// A JavaScript value parsed from JSON, seen by the estimate's walk.
-struct Js(JsValue);
-
-/// Arrays and objects are handed over up to this many items: one more than the walk looks at.
-const MAX_ITEMS: u32 = estimate::MAX_NODES as u32 + 1;
-
-impl JsonView for Js {
-    fn shape(&self) -> Shape<Js> {
-        let v = &self.0;
-        if let Some(s) = v.dyn_ref::<JsString>() {
-            if s.length() > CHUNK {
-                measure(s)
-            } else {
-                Shape::Str(s.as_string().unwrap_or_default())
-            }
-        } else if let Some(n) = v.as_f64() {
-            Shape::Number(n)
-        } else if let Some(b) = v.as_bool() {
-            Shape::Bool(b)
-        } else if Array::is_array(v) {
-            let a: &Array = v.unchecked_ref();
-            Shape::Array(
-                (0..a.length().min(MAX_ITEMS))
-                    .map(|i| Js(a.get(i)))
-                    .collect(),
-            )
-        } else if v.is_object() {
-            let entries = Object::entries(v.unchecked_ref());
-            Shape::Object(
-                (0..entries.length().min(MAX_ITEMS))
-                    .map(|i| {
-                        let e: Array = entries.get(i).unchecked_into();
-                        (e.get(0).as_string().unwrap_or_default(), Js(e.get(1)))
-                    })
-                    .collect(),
-            )
-        } else {
-            Shape::Null
-        }
-    }
-}
-
-/// Measure a long string in [`CHUNK`]-sized pieces (a piece never ends between the two
-/// halves of a surrogate pair), so that no more than a piece is ever in the Wasm memory. A
-/// `data:` URL is recognised from its first piece and not read further.
-fn measure(s: &JsString) -> Shape<Js> {
-    let len = s.length();
-    let mut text = TextCount::default();
-    let mut start = 0;
-    while start < len {
-        let mut end = (start + CHUNK).min(len);
-        // A high surrogate (U+D800..U+DBFF) ends the piece: keep it for the next one.
-        if end < len && (55_296.0..56_320.0).contains(&s.char_code_at(end - 1)) {
-            end -= 1;
-        }
-        let piece = s.slice(start, end).as_string().unwrap_or_default();
-        if start == 0 && estimate::is_data_url(&piece) {
-            return Shape::Measured {
-                text,
-                data_url: true,
-            };
-        }
-        text.add(TextCount::of(&piece));
-        start = end;
-    }
-    Shape::Measured {
-        text,
-        data_url: false,
-    }
-}
-
-/// The estimate of a body that was not parsed (not JSON, too large to read, a `Blob`) whose
-/// length is `len` (bytes or UTF-16 code units; 0 when unknown): its input priced as ASCII
-/// text, the rule the estimate applies to any body too large to walk
-/// ([`estimate::estimate_sized`]), so that a bigger body never looks cheaper; no output.
-pub fn unread_estimate(len: f64) -> estimate::Estimate {
-    estimate::Estimate {
-        input_tokens: if len.is_finite() {
-            (len / estimate::ASCII_CHARS_PER_TOKEN).ceil()
-        } else {
-            0.0
-        },
-        max_tokens: None,
-    }
-}
-
-/// The built-in estimate of a parsed body whose text is `chars` long: see
-/// [`crate::core::estimate`].
-pub fn builtin_estimate(body: &JsValue, chars: f64) -> estimate::Estimate {
-    estimate::estimate_sized(&Js(body.clone()), chars)
 }
 
 /// All response headers as (name, value) pairs, from the package's helper `lines` (a

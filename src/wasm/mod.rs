@@ -49,6 +49,7 @@ use crate::core::call::{
     Action, CallError, Engine, Event, EventKind, Id, Request as CallRequest, Verdict,
 };
 use crate::core::classify::needs_error_body;
+use crate::core::estimate;
 use crate::core::fingerprint::opaque as keys_opaque;
 use crate::core::headers;
 use crate::core::limiter::Usage;
@@ -443,9 +444,7 @@ impl Inner {
             js::set(&o, "body", &body);
             o.into()
         };
-        let (parsed, chars) = body::parsed_body(&estimated);
-        let model = js::string(&parsed, "model").unwrap_or_default();
-        let request = match self.estimate(&input, &parsed, chars).and_then(|r| {
+        let request = match self.estimate(&input, &estimated).and_then(|(r, model)| {
             let key = keys::of_request(&input, &init, &model, self.driver.limit_key.as_ref())?;
             Ok(CallRequest {
                 priority: priority.saturating_add(body::priority_hint(&input, &init)),
@@ -503,45 +502,47 @@ impl Inner {
         promise
     }
 
-    /// The engine's view of the request: the user's `estimate`, or the built-in one.
-    fn estimate(
-        &self,
-        input: &JsValue,
-        parsed: &JsValue,
-        chars: f64,
-    ) -> Result<CallRequest, JsValue> {
-        if let Some(f) = &self.driver.estimate {
-            let arg = Object::new();
-            js::set(&arg, "url", &body::url_of(input));
-            js::set(&arg, "body", parsed);
-            let r = f.call1(&JsValue::UNDEFINED, &arg)?;
-            let field = |k: &str| {
-                js::get_opt(&r, k)
-                    .map(|v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.0))
-                    .unwrap_or(Some(0.0))
+    /// The engine's view of the request, from the caller's `estimate` or the built-in one,
+    /// and the body's `model` (for the limit key).
+    fn estimate(&self, input: &JsValue, init: &JsValue) -> Result<(CallRequest, String), JsValue> {
+        let (text, len) = body::body_text(init);
+        let Some(f) = &self.driver.estimate else {
+            let read = text.and_then(|t| t.scan());
+            let e = match &read {
+                Some(b) => b.estimate_sized(len),
+                None => estimate::unread(len),
             };
-            return match (field("input"), field("output")) {
-                (Some(input), Some(output)) if r.is_object() => Ok(CallRequest {
+            let request = CallRequest {
+                input_tokens: e.input_tokens,
+                max_tokens: e.max_tokens,
+                ..CallRequest::default()
+            };
+            return Ok((request, read.and_then(|b| b.model).unwrap_or_default()));
+        };
+        let parsed = text.map_or(JsValue::UNDEFINED, |t| t.parse());
+        let arg = Object::new();
+        js::set(&arg, "url", &body::url_of(input));
+        js::set(&arg, "body", &parsed);
+        let r = f.call1(&JsValue::UNDEFINED, &arg)?;
+        let field = |k: &str| {
+            js::get_opt(&r, k)
+                .map(|v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.0))
+                .unwrap_or(Some(0.0))
+        };
+        match (field("input"), field("output")) {
+            (Some(input), Some(output)) if r.is_object() => {
+                let request = CallRequest {
                     input_tokens: input,
                     max_tokens: Some(output),
                     ..CallRequest::default()
-                }),
-                _ => Err(js_sys::TypeError::new(
-                    "llm-pacer: option `estimate` must return { input, output } with finite numbers >= 0",
-                )
-                .into()),
-            };
+                };
+                Ok((request, js::string(&parsed, "model").unwrap_or_default()))
+            }
+            _ => Err(js_sys::TypeError::new(
+                "llm-pacer: option `estimate` must return { input, output } with finite numbers >= 0",
+            )
+            .into()),
         }
-        let e = if parsed.is_undefined() {
-            body::unread_estimate(chars)
-        } else {
-            body::builtin_estimate(parsed, chars)
-        };
-        Ok(CallRequest {
-            input_tokens: e.input_tokens,
-            max_tokens: e.max_tokens,
-            ..CallRequest::default()
-        })
     }
 
     /// Carry out the effects, in order, with the state released.

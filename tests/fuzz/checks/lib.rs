@@ -24,8 +24,6 @@ pub mod estimate;
 pub mod headers;
 #[path = "hints.rs"]
 pub mod hints;
-#[path = "json.rs"]
-mod json;
 #[path = "numbers.rs"]
 pub mod numbers;
 #[path = "sse.rs"]

@@ -1,0 +1,278 @@
+//! A conservative estimate of a request's tokens from its JSON body, before it is sent.
+//!
+//! The limiter reserves input tokens (ITPM) and output tokens (OTPM) when a request is
+//! admitted, and replaces the reservation with the real usage when the response reports it.
+//! The estimate only has to be good enough to keep the pacer from sending a request the server
+//! would refuse; erring high delays a request a little, erring low risks a 429. So it errs
+//! high, and it is cheap: no tokenizer, one pass over the body.
+//!
+//! # Input tokens
+//!
+//! The content fields of the body are measured as JSON text: `system`, `messages`, `tools`
+//! (Anthropic Messages); `messages`, `tools`, `functions`, `response_format` (OpenAI Chat
+//! Completions); `input`, `instructions`, `tools`, `text` (OpenAI Responses); `prompt`
+//! (legacy completions). Everything else at the top level (`model`, `max_tokens`,
+//! `temperature`, `stream`, `metadata`, ...) is not sent to the model as tokens and is
+//! skipped. Inside the content fields, keys and string values count as text, numbers and
+//! literals as their JSON text, plus a few characters of JSON punctuation per value, so tool
+//! schemas, tool inputs and the per-message structure all add up like the text they are.
+//!
+//! Text costs [`ASCII_CHARS_PER_TOKEN`] characters per token for ASCII (English prose runs at
+//! about 3.5-4.5 on current tokenizers, code and JSON nearer 3) and one token per non-ASCII
+//! character (CJK runs at about one token per character or a little less; accented Latin,
+//! Cyrillic and the like at less).
+//!
+//! Binary content never counts as text. A block whose `type` is an image (`image`,
+//! `image_url`, `input_image`) costs [`IMAGE_TOKENS`]; a document, file or audio block
+//! (`document`, `file`, `input_file`, `input_audio`) costs [`DOCUMENT_TOKENS`], except an
+//! Anthropic `document` whose source is plain `text` or `content` blocks, which is measured
+//! like any other text. Any other object with `"type": "base64"` (a source) has its `data`
+//! skipped and costs [`DOCUMENT_TOKENS`], and a string that is a `data:` URL costs
+//! [`IMAGE_TOKENS`]. A body with a non-empty `tools` list adds [`TOOLS_OVERHEAD_TOKENS`] (the
+//! tool-use system prompt the provider inserts).
+//!
+//! Callers with better knowledge (a real tokenizer, PDFs of known page counts) pass their own
+//! `estimate` option, which replaces this one.
+//!
+//! # Output tokens
+//!
+//! The body's `max_tokens`, else `max_completion_tokens`, else `max_output_tokens`: what the
+//! output reservation (`outputReservation: "max_tokens"`) holds until the usage comes back.
+//!
+//! # Reading a body
+//!
+//! The body is read as JSON text, in pieces ([`Scan`]): the Wasm driver hands over a request's
+//! string or bytes a piece at a time, so a large body (a base64 image, a long conversation)
+//! never sits whole in the Wasm memory, and nothing is built: no `JSON.parse`, no tree, one
+//! pass. What is not JSON (as `JSON.parse` would refuse it) is not estimated here: the driver
+//! then prices it by its length, as text.
+//!
+//! The work is bounded whatever the body: the counts cover no more than [`MAX_NODES`] JSON
+//! values and no deeper than [`MAX_DEPTH`]. A body with more values than that (hundreds of
+//! thousands of messages: far beyond any model's context) is priced by
+//! [`Body::estimate_sized`] as its whole JSON text, every character ASCII text, which errs
+//! high.
+
+mod json;
+mod rules;
+
+pub use json::{HEAD, MAX_NESTING};
+
+/// ASCII characters per token: conservative (a little low) for current tokenizers.
+pub const ASCII_CHARS_PER_TOKEN: f64 = 3.0;
+/// The fixed cost of one image: the most Anthropic charges for an image it has resized (about
+/// 1.15 megapixels, `width * height / 750`), and more than OpenAI's high-detail tiles.
+pub const IMAGE_TOKENS: f64 = 1_600.0;
+/// The fixed cost of one document, file or audio part whose size is unknown (a PDF costs
+/// about 1 500-3 000 tokens per page: this is one or two pages). Pass an `estimate` option
+/// for large documents.
+pub const DOCUMENT_TOKENS: f64 = 3_000.0;
+/// Added once when the body has a non-empty `tools` list.
+pub const TOOLS_OVERHEAD_TOKENS: f64 = 350.0;
+/// Values nested deeper than this are not counted (it is not a real request body).
+pub const MAX_DEPTH: usize = 64;
+/// The counts cover no more JSON values than this; see [`Body::estimate_sized`] for a body
+/// with more.
+pub const MAX_NODES: u64 = 100_000;
+/// Output limits above this are not believed (and not reserved).
+pub const MAX_OUTPUT_TOKENS: f64 = 1.0e9;
+
+/// The top-level fields whose content is sent to the model as tokens.
+const CONTENT_FIELDS: &[&str] = &[
+    "system",
+    "messages",
+    "tools",
+    "functions",
+    "response_format",
+    "input",
+    "instructions",
+    "text",
+    "prompt",
+];
+
+/// The top-level fields that give the output limit, in order of precedence.
+const OUTPUT_FIELDS: &[&str] = &["max_tokens", "max_completion_tokens", "max_output_tokens"];
+
+/// Characters of text, counted the way the estimate prices them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TextCount {
+    /// ASCII characters.
+    pub ascii: u64,
+    /// Other characters (Unicode scalar values).
+    pub other: u64,
+}
+
+impl TextCount {
+    /// Count the characters of `s`.
+    pub fn of(s: &str) -> TextCount {
+        TextCount::of_bytes(s.as_bytes())
+    }
+
+    /// Count the characters of UTF-8 `bytes` (a character cut at either end counts once).
+    pub fn of_bytes(bytes: &[u8]) -> TextCount {
+        let ascii = bytes.iter().filter(|b| b.is_ascii()).count() as u64;
+        // Every non-ASCII char starts with one byte that is not a continuation byte.
+        let other = bytes
+            .iter()
+            .filter(|&&b| b >= 0x80 && (b & 0xC0) != 0x80)
+            .count() as u64;
+        TextCount { ascii, other }
+    }
+
+    /// `n` ASCII characters.
+    pub fn ascii(n: u64) -> TextCount {
+        TextCount { ascii: n, other: 0 }
+    }
+
+    /// Add another count.
+    pub fn add(&mut self, other: TextCount) {
+        self.ascii = self.ascii.saturating_add(other.ascii);
+        self.other = self.other.saturating_add(other.other);
+    }
+
+    /// The tokens this text is estimated to cost.
+    pub fn tokens(&self) -> f64 {
+        self.ascii as f64 / ASCII_CHARS_PER_TOKEN + self.other as f64
+    }
+}
+
+/// What a body contains, counted.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Counts {
+    /// Text, JSON structure included.
+    pub text: TextCount,
+    /// Images.
+    pub images: u32,
+    /// Documents, files, audio and other binary parts.
+    pub documents: u32,
+    /// A non-empty `tools` list is present.
+    pub tools: bool,
+    /// The output limit, if the body gives a valid one.
+    pub max_tokens: Option<f64>,
+    /// JSON values counted.
+    pub nodes: u64,
+    /// The counts stopped at [`MAX_NODES`]: they cover only part of the body.
+    pub truncated: bool,
+}
+
+/// The estimate for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Estimate {
+    /// Input tokens (whole tokens, rounded up).
+    pub input_tokens: f64,
+    /// The output limit from the body, if any.
+    pub max_tokens: Option<f64>,
+}
+
+impl Counts {
+    /// Price the counts: see the [module docs](self).
+    pub fn estimate(&self) -> Estimate {
+        let mut t = self.text.tokens();
+        t += f64::from(self.images) * IMAGE_TOKENS;
+        t += f64::from(self.documents) * DOCUMENT_TOKENS;
+        if self.tools {
+            t += TOOLS_OVERHEAD_TOKENS;
+        }
+        Estimate {
+            input_tokens: t.ceil(),
+            max_tokens: self.max_tokens,
+        }
+    }
+}
+
+/// Is `s` a `data:` URL with base64 content (an inline file)? Only the start of a long
+/// string is looked at (its first [`HEAD`] bytes).
+pub fn is_data_url(s: &[u8]) -> bool {
+    s.len() > 5 && s[..5].eq_ignore_ascii_case(b"data:") && super::find(s, b";base64,").is_some()
+}
+
+/// A request body read as JSON text, piece by piece: [`Scan::feed`] each piece in order
+/// (split anywhere), then [`Scan::finish`].
+///
+/// ```
+/// use llm_pacer::core::estimate::Scan;
+///
+/// let mut scan = Scan::default();
+/// scan.feed(br#"{"model":"claude-x","max_tokens":64,"messages":[{"role":"user","#);
+/// scan.feed(br#""content":"Hello there"}]}"#);
+/// let body = scan.finish().expect("JSON");
+/// assert_eq!(body.model.as_deref(), Some("claude-x"));
+/// assert_eq!(body.counts.max_tokens, Some(64.0));
+/// assert!(body.counts.estimate().input_tokens > 0.0);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    reader: json::Reader,
+    rules: rules::Rules,
+}
+
+/// What a request body holds, read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Body {
+    /// Its counts.
+    pub counts: Counts,
+    /// Its top-level `model`, if a string (at most its first [`HEAD`] bytes).
+    pub model: Option<String>,
+}
+
+impl Scan {
+    /// Read the next piece of the text.
+    pub fn feed(&mut self, piece: &[u8]) {
+        self.reader.feed(piece, &mut self.rules);
+    }
+
+    /// Has the text stopped being JSON already? (Nothing more needs reading.)
+    pub fn failed(&self) -> bool {
+        self.reader.failed()
+    }
+
+    /// The body, if the text was one JSON value. Anything but an object counts nothing.
+    pub fn finish(mut self) -> Option<Body> {
+        if !self.reader.finish(&mut self.rules) {
+            return None;
+        }
+        let (counts, model) = self.rules.finish();
+        Some(Body { counts, model })
+    }
+}
+
+impl Body {
+    /// The estimate, for a body whose JSON text is `chars` characters long: when the counts
+    /// stopped at [`MAX_NODES`], the input is at least that whole text priced as ASCII text
+    /// (structure included, so it errs high).
+    pub fn estimate_sized(&self, chars: f64) -> Estimate {
+        let mut e = self.counts.estimate();
+        if self.counts.truncated && chars.is_finite() {
+            e.input_tokens = e.input_tokens.max((chars / ASCII_CHARS_PER_TOKEN).ceil());
+        }
+        e
+    }
+}
+
+/// Read a whole JSON text: `None` if it is not JSON.
+pub fn scan(json: &[u8]) -> Option<Body> {
+    let mut s = Scan::default();
+    s.feed(json);
+    s.finish()
+}
+
+/// The estimate of a whole JSON text ([`Body::estimate_sized`] with its length): `None` if it
+/// is not JSON.
+pub fn estimate(json: &[u8]) -> Option<Estimate> {
+    Some(scan(json)?.estimate_sized(json.len() as f64))
+}
+
+/// The estimate of a body that was not read (not JSON, too large to read, a `Blob`) whose
+/// length is `len` (bytes or UTF-16 code units; 0 when unknown): its input priced as ASCII
+/// text, the rule [`Body::estimate_sized`] applies to a body with too many values, so that a
+/// bigger body never looks cheaper; no output.
+pub fn unread(len: f64) -> Estimate {
+    Estimate {
+        input_tokens: if len.is_finite() {
+            (len.max(0.0) / ASCII_CHARS_PER_TOKEN).ceil()
+        } else {
+            0.0
+        },
+        max_tokens: None,
+    }
+}

@@ -1,0 +1,342 @@
+//! The estimate's rules (see the [module docs](super)), applied to the events of the JSON
+//! reader as they come: one frame per open array or object whose content counts.
+//!
+//! An object's `type` may come after its content (`{"data": "...", "type": "base64"}`), so an
+//! object's counts are kept apart until it closes, and only then added to its parent's, or
+//! replaced by the fixed cost of an image or a document.
+
+use super::json::{Scalar, Sink, Token};
+use super::{is_data_url, Counts, TextCount, CONTENT_FIELDS, MAX_DEPTH, MAX_NODES};
+use super::{MAX_OUTPUT_TOKENS, OUTPUT_FIELDS};
+
+/// JSON punctuation around a key and its value (quotes, colon, comma), counted as ASCII.
+const PUNCT: u64 = 4;
+
+/// What a counted container holds so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sum {
+    text: TextCount,
+    images: u32,
+    documents: u32,
+}
+
+impl Sum {
+    fn add(&mut self, other: Sum) {
+        self.text.add(other.text);
+        self.images = self.images.saturating_add(other.images);
+        self.documents = self.documents.saturating_add(other.documents);
+    }
+}
+
+/// What a `type` field says about its object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `image`, `image_url`, `input_image`: one image.
+    Image,
+    /// `document`: a document, unless its `source` is plain text.
+    Document,
+    /// `file`, `input_file`, `input_audio`, `base64`: a file of unknown size.
+    File,
+    /// `text` or `content`: a `source` of plain text.
+    Plain,
+    /// Anything else.
+    Other,
+}
+
+/// The `type` values the rules know.
+const KINDS: [(&[u8], Kind); 10] = [
+    (b"image", Kind::Image),
+    (b"image_url", Kind::Image),
+    (b"input_image", Kind::Image),
+    (b"document", Kind::Document),
+    (b"file", Kind::File),
+    (b"input_file", Kind::File),
+    (b"input_audio", Kind::File),
+    (b"base64", Kind::File),
+    (b"text", Kind::Plain),
+    (b"content", Kind::Plain),
+];
+
+fn kind_of(value: &Token) -> Kind {
+    let v = value.whole();
+    KINDS
+        .iter()
+        .find(|(name, _)| v == Some(*name))
+        .map_or(Kind::Other, |(_, k)| *k)
+}
+
+/// What the current key of an object is to the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    /// A top-level field whose content counts (`tools` is one).
+    Content { tools: bool },
+    /// A top-level output limit: its index in [`OUTPUT_FIELDS`].
+    Output(usize),
+    /// The top-level `model`.
+    Model,
+    /// `type` in a counted object.
+    Type,
+    /// `source` in a counted object.
+    Source,
+    /// Anything else.
+    Other,
+}
+
+/// One open array or object whose content counts, or the body itself.
+#[derive(Debug, Clone)]
+struct Frame {
+    /// The body (the top-level object): its own keys and brackets do not count.
+    root: bool,
+    array: bool,
+    /// Its depth in the walk (the top-level fields' values are at 0).
+    depth: usize,
+    sum: Sum,
+    key: Key,
+    /// Its `type`, the last one given.
+    kind: Kind,
+    /// Its `source` is an object of plain text.
+    plain_source: bool,
+    /// It is the value of its parent's `source`.
+    is_source: bool,
+    /// It is the top-level `tools` list.
+    tools: bool,
+}
+
+impl Frame {
+    fn new(root: bool, array: bool, depth: usize) -> Frame {
+        Frame {
+            root,
+            array,
+            depth,
+            sum: Sum::default(),
+            key: Key::Other,
+            kind: Kind::Other,
+            plain_source: false,
+            is_source: false,
+            tools: false,
+        }
+    }
+}
+
+/// The rules, fed by the reader.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// The open frames, the body's first.
+    frames: Vec<Frame>,
+    /// Open arrays and objects inside one whose content does not count.
+    skipped: usize,
+    /// The body is an object (anything else counts nothing).
+    object: bool,
+    nodes: u64,
+    truncated: bool,
+    tools: bool,
+    /// The last value of each output field, if valid.
+    outputs: [Option<f64>; 3],
+    model: Option<String>,
+    /// The body's counts, once it is closed.
+    sum: Sum,
+}
+
+impl Rules {
+    /// The counts and the model, once the text has been read whole.
+    pub fn finish(self) -> (Counts, Option<String>) {
+        let counts = Counts {
+            text: self.sum.text,
+            images: self.sum.images,
+            documents: self.sum.documents,
+            tools: self.tools,
+            max_tokens: self.outputs.into_iter().flatten().next(),
+            nodes: self.nodes,
+            truncated: self.truncated,
+        };
+        (counts, self.model)
+    }
+
+    /// A value begins in the innermost frame: its walk depth if it counts.
+    fn place(&mut self) -> Option<usize> {
+        if self.skipped > 0 || self.truncated {
+            return None;
+        }
+        let f = self.frames.last_mut()?;
+        let depth = if f.root {
+            match f.key {
+                Key::Content { .. } => 0,
+                _ => return None,
+            }
+        } else {
+            if f.array {
+                f.sum.text.add(TextCount::ascii(1));
+            }
+            f.depth + 1
+        };
+        if f.tools {
+            self.tools = true;
+        }
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            self.truncated = true;
+            return None;
+        }
+        Some(depth)
+    }
+
+    /// The innermost frame's current key, if a value there is its own (not in a skipped one).
+    fn current_key(&self) -> Key {
+        match (self.skipped, self.frames.last()) {
+            (0, Some(f)) => f.key,
+            _ => Key::Other,
+        }
+    }
+
+    fn top(&mut self) -> &mut Frame {
+        self.frames.last_mut().expect("a frame is open")
+    }
+}
+
+impl Sink for Rules {
+    fn open(&mut self, array: bool) {
+        if self.frames.is_empty() && self.skipped == 0 && !self.object {
+            if array {
+                self.skipped = 1;
+            } else {
+                self.object = true;
+                self.frames.push(Frame::new(true, false, 0));
+            }
+            return;
+        }
+        let key = self.current_key();
+        if let Key::Output(i) = key {
+            self.outputs[i] = None;
+        }
+        match key {
+            Key::Model => self.model = None,
+            Key::Type => self.top().kind = Kind::Other,
+            Key::Source => self.top().plain_source = false,
+            _ => {}
+        }
+        let Some(depth) = self.place() else {
+            self.skipped += 1;
+            return;
+        };
+        let mut f = Frame::new(false, array, depth);
+        f.is_source = key == Key::Source && !array;
+        f.tools = array && key == (Key::Content { tools: true });
+        self.frames.push(f);
+    }
+
+    fn close(&mut self) {
+        if self.skipped > 0 {
+            self.skipped -= 1;
+            return;
+        }
+        let Some(f) = self.frames.pop() else {
+            return;
+        };
+        let Some(parent) = self.frames.last_mut() else {
+            self.sum = f.sum;
+            return;
+        };
+        let fixed = |images, documents| Sum {
+            text: TextCount::default(),
+            images,
+            documents,
+        };
+        let sum = match f.kind {
+            Kind::Image => Some(fixed(1, 0)),
+            Kind::File => Some(fixed(0, 1)),
+            Kind::Document if !f.plain_source => Some(fixed(0, 1)),
+            _ => None,
+        };
+        match sum {
+            Some(s) => parent.sum.add(s),
+            None => {
+                parent.sum.add(f.sum);
+                parent.sum.text.add(TextCount::ascii(2));
+            }
+        }
+        if f.is_source {
+            parent.plain_source = f.kind == Kind::Plain;
+        }
+    }
+
+    fn key(&mut self, key: &Token) {
+        if self.skipped > 0 {
+            return;
+        }
+        let truncated = self.truncated;
+        let Some(f) = self.frames.last_mut() else {
+            return;
+        };
+        f.key = if f.root {
+            let name = key.whole().unwrap_or_default();
+            if let Some(i) = OUTPUT_FIELDS.iter().position(|k| k.as_bytes() == name) {
+                Key::Output(i)
+            } else if name == b"model" {
+                Key::Model
+            } else if CONTENT_FIELDS.iter().any(|k| k.as_bytes() == name) {
+                Key::Content {
+                    tools: name == b"tools",
+                }
+            } else {
+                Key::Other
+            }
+        } else {
+            if !truncated {
+                f.sum.text.add(key.text);
+                f.sum.text.add(TextCount::ascii(PUNCT));
+            }
+            match key.whole() {
+                Some(b"type") => Key::Type,
+                Some(b"source") => Key::Source,
+                _ => Key::Other,
+            }
+        };
+    }
+
+    fn scalar(&mut self, kind: Scalar, value: &Token) {
+        let key = self.current_key();
+        match key {
+            Key::Output(i) => self.outputs[i] = output_limit(kind, value),
+            Key::Model => {
+                self.model = (kind == Scalar::Str)
+                    .then(|| String::from_utf8_lossy(value.head()).into_owned());
+            }
+            Key::Type => {
+                self.top().kind = match kind {
+                    Scalar::Str => kind_of(value),
+                    _ => Kind::Other,
+                }
+            }
+            Key::Source => self.top().plain_source = false,
+            _ => {}
+        }
+        let Some(_) = self.place() else {
+            return;
+        };
+        let f = self.top();
+        if kind != Scalar::Str {
+            f.sum.text.add(value.text);
+        } else if is_data_url(value.head()) {
+            f.sum.images = f.sum.images.saturating_add(1);
+        } else {
+            f.sum.text.add(value.text);
+            f.sum.text.add(TextCount::ascii(2));
+        }
+    }
+}
+
+/// An output field's value, if it is a number in `[0, MAX_OUTPUT_TOKENS]`.
+fn output_limit(kind: Scalar, value: &Token) -> Option<f64> {
+    if kind != Scalar::Number {
+        return None;
+    }
+    let text = std::str::from_utf8(value.whole()?).ok()?;
+    let n = match text.strip_prefix('-') {
+        Some(rest) => -crate::core::decimal::parse(rest)?,
+        None => crate::core::decimal::parse(text)?,
+    };
+    (n.is_finite() && (0.0..=MAX_OUTPUT_TOKENS).contains(&n)).then_some(n)
+}
