@@ -370,3 +370,87 @@ fn more_content_never_costs_less() {
         prev = e;
     }
 }
+
+mod generated {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// JSON values shaped like request bodies: the rules' keys among others, strings with
+    /// escapes and non-ASCII characters, numbers of every form.
+    fn value() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![
+            Just("type".to_string()),
+            Just("source".to_string()),
+            Just("image".to_string()),
+            Just("text".to_string()),
+            "[a-z\"\\\\é🎉\\n]{0,6}",
+        ];
+        let text = prop_oneof![
+            Just("image".to_string()),
+            Just("base64".to_string()),
+            Just("document".to_string()),
+            Just("data:image/png;base64,AAAA".to_string()),
+            "[ -~é世🎉\\n\\t\\u{1}\"\\\\]{0,20}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            text.prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 64, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn body() -> impl Strategy<Value = Value> {
+        prop::collection::vec(
+            (
+                prop_oneof![
+                    Just("messages"),
+                    Just("system"),
+                    Just("tools"),
+                    Just("model"),
+                    Just("max_tokens"),
+                    Just("other"),
+                ],
+                value(),
+            ),
+            0..5,
+        )
+        .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+    }
+
+    proptest! {
+        #[test]
+        fn any_json_is_read_and_any_split_reads_as_the_whole(
+            body in body(),
+            pretty in any::<bool>(),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let text = if pretty {
+                serde_json::to_vec_pretty(&body).unwrap()
+            } else {
+                serde_json::to_vec(&body).unwrap()
+            };
+            let whole = scan(&text);
+            prop_assert!(whole.is_some(), "{}", String::from_utf8_lossy(&text));
+            let whole = whole.unwrap();
+            let model = body.get("model").and_then(Value::as_str).map(str::to_string);
+            prop_assert_eq!(&whole.model, &model);
+            let at = cut.index(text.len() + 1);
+            let mut s = Scan::default();
+            s.feed(&text[..at]);
+            s.feed(&text[at..]);
+            prop_assert_eq!(s.finish(), Some(whole));
+        }
+    }
+}
