@@ -472,12 +472,17 @@ proptest! {
 
     #[test]
     fn retry_after_ms_round_trips(ms in 0.0..=ABSURD_MS) {
-        let v = ms.to_string();
+        // Written to the microsecond (13 significant digits at most): read exactly.
+        let v = format!("{ms:.3}");
+        let exact = v.parse::<f64>().unwrap();
         let info = parse([("retry-after-ms", v.as_str())], T0);
-        prop_assert_eq!(info.retry_after_ms, Some(ms));
+        prop_assert_eq!(info.retry_after_ms, Some(exact));
         // A later `retry-after` does not override it.
         let info = parse([("retry-after-ms", v.as_str()), ("retry-after", "1")], T0);
-        prop_assert_eq!(info.retry_after_ms, Some(ms));
+        prop_assert_eq!(info.retry_after_ms, Some(exact));
+        // Written with every digit of the double (17): read within 10^-14.
+        let got = parse([("retry-after-ms", ms.to_string().as_str())], T0).retry_after_ms;
+        prop_assert!(got.is_some_and(|g| (g - ms).abs() <= ms * 1e-14), "{got:?} vs {ms}");
     }
 
     #[test]

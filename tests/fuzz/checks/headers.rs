@@ -8,8 +8,8 @@
 //!   remaining counts in `[0, MAX_COUNT]`, waits in `[0, ABSURD_MS]`, resets within
 //!   `[now, now + ABSURD_MS]`, a window with every limit and never on an empty dimension);
 //! * the retry hint, `x-should-retry`, the server's `Date` and every Anthropic and OpenAI
-//!   limit and remaining count are what a reference reading gives: numbers read by
-//!   `str::parse::<f64>`, dates by `httpdate`, the first valid occurrence winning, each
+//!   limit and remaining count are what a reference reading gives: numbers of the
+//!   documented grammar (valued as `numbers` checks), dates by `httpdate`, the first valid occurrence winning, each
 //!   dimension taken whole from the first family that says anything about it. A wait of 0
 //!   ("retry now") therefore only ever comes from a header that validly says so;
 //! * IETF fields give whole numbers;
