@@ -9,10 +9,34 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 /// is returned as the error.
 pub fn get(obj: &JsValue, key: &str) -> Result<JsValue, JsValue> {
     if obj.is_object() || obj.is_function() {
-        Reflect::get(obj, &JsValue::from_str(key))
+        Reflect::get(obj, &key_of(key))
     } else {
         Ok(JsValue::UNDEFINED)
     }
+}
+
+/// Property names made into JavaScript strings once: each `JsValue::from_str` crosses the
+/// boundary and decodes UTF-8 in JavaScript, a cost paid for every property read of every
+/// call. At most [`MAX_KEYS`] names are kept (the driver reads a few dozen fixed names).
+const MAX_KEYS: usize = 96;
+
+thread_local! {
+    static KEYS: core::cell::RefCell<Vec<(Box<str>, JsValue)>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// `key` as a JavaScript string, from the cache when it is there.
+#[inline(never)]
+pub fn key_of(key: &str) -> JsValue {
+    KEYS.with_borrow_mut(|k| {
+        if let Some((_, v)) = k.iter().find(|(n, _)| n.as_bytes() == key.as_bytes()) {
+            return v.clone();
+        }
+        let v = JsValue::from_str(key);
+        if k.len() < MAX_KEYS {
+            k.push((key.into(), v.clone()));
+        }
+        v
+    })
 }
 
 /// `obj[key]` with `undefined` and `null` both read as absent; errors read as absent too (for
@@ -30,7 +54,7 @@ pub fn method(obj: &JsValue, key: &str) -> Option<Function> {
 
 /// Set `obj[key] = value` on an object we created (cannot fail).
 pub fn set(obj: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+    let _ = Reflect::set(obj, &key_of(key), value);
 }
 
 /// `obj[key]` as a number, if it is a finite one.
