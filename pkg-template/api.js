@@ -14,13 +14,15 @@ function ensureReady(what) {
 }
 
 /**
- * A response's headers as one string of `name:value` lines: the driver reads them in one
- * crossing instead of some eight per header.
- * @param {Headers} headers
+ * Headers as one string of `name:value` lines: the driver reads them in one crossing instead
+ * of some eight per header. A response's `Headers`, or a request's as given: a `Headers`, an
+ * array of pairs (both iterable) or a record.
+ * @param {HeadersInit} headers
  */
 function headerLines(headers) {
   let s = "";
-  for (const [k, v] of headers) s += `${k}:${v}\n`;
+  if (typeof headers[Symbol.iterator] == "function") for (const [k, v] of headers) s += `${k}:${v}\n`;
+  else for (const k of Object.keys(headers)) s += `${k}:${headers[k]}\n`;
   return s;
 }
 

@@ -28,6 +28,28 @@ use super::sha256::Sha256;
 pub const CREDENTIAL_HEADERS: [&str; 4] =
     ["x-api-key", "authorization", "api-key", "x-goog-api-key"];
 
+/// The request's credential: the value of the first of [`CREDENTIAL_HEADERS`] it carries
+/// non-empty, among its header lines `(name, value)` in any case, as `Headers.get` reads it
+/// (the values of a repeated name joined by `", "`, each without surrounding whitespace).
+pub fn credential(lines: &[(String, String)]) -> Option<String> {
+    for name in CREDENTIAL_HEADERS {
+        let mut joined: Option<String> = None;
+        for (_, v) in lines.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            match &mut joined {
+                Some(j) => {
+                    j.push_str(", ");
+                    j.push_str(v.trim());
+                }
+                None => joined = Some(v.trim().to_owned()),
+            }
+        }
+        if let Some(j) = joined.filter(|j| !j.is_empty()) {
+            return Some(j);
+        }
+    }
+    None
+}
+
 fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Sha256::new();
     for p in parts {
@@ -118,6 +140,29 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_credential_is_read_as_headers_get_reads_it() {
+        let c = |lines: &[(&str, &str)]| {
+            let owned: Vec<_> = lines
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            credential(&owned)
+        };
+        assert_eq!(c(&[]), None);
+        assert_eq!(c(&[("content-type", "application/json")]), None);
+        assert_eq!(c(&[("X-Api-Key", " sk-1\t")]).as_deref(), Some("sk-1"));
+        // The first name of the list that is there, whatever the order of the lines.
+        let both = [("authorization", "Bearer b"), ("x-api-key", "sk-2")];
+        assert_eq!(c(&both).as_deref(), Some("sk-2"));
+        // An empty value is no credential: the next name is looked for.
+        let empty = [("x-api-key", " "), ("Authorization", "Bearer b")];
+        assert_eq!(c(&empty).as_deref(), Some("Bearer b"));
+        // A repeated name: its values joined, as `Headers.get` gives them.
+        let twice = [("api-key", "a"), ("other", "x"), ("API-KEY", "b")];
+        assert_eq!(c(&twice).as_deref(), Some("a, b"));
+    }
 
     #[test]
     fn the_fingerprint_is_the_framed_sha256_the_secrets_test_looks_for() {

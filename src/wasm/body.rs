@@ -15,7 +15,7 @@ use js_sys::{Array, ArrayBuffer, JsString, Object, Uint8Array, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Headers, Response};
+use web_sys::{AbortSignal, Response};
 
 /// Bodies larger than this (bytes, or UTF-16 code units for a string) are not read for the
 /// estimate (it then prices their length, see [`estimate::unread`], and no output): 32 MiB,
@@ -225,10 +225,11 @@ fn bytes_of(v: &JsValue) -> Option<Uint8Array> {
     None
 }
 
-/// All response headers as (name, value) pairs, from the package's helper `lines` (a
-/// `Headers` as one string of `name:value` lines: one crossing, where iterating the `Headers`
-/// from here took some eight per header). Without it (or if it fails), none.
-pub fn header_pairs(headers: &Headers, lines: Option<&js_sys::Function>) -> Vec<(String, String)> {
+/// All headers (a response's `Headers`, or a request's as given) as (name, value) pairs, from
+/// the package's helper `lines` (one string of `name:value` lines: one crossing, where
+/// iterating a `Headers` from here took some eight per header). Without it (or if it fails),
+/// none.
+pub fn header_pairs(headers: &JsValue, lines: Option<&js_sys::Function>) -> Vec<(String, String)> {
     let text = lines
         .and_then(|f| f.call1(&JsValue::UNDEFINED, headers).ok())
         .and_then(|t| t.as_string())

@@ -4,7 +4,7 @@
 //! and the credential.
 
 use super::{body, js};
-use crate::core::fingerprint::{custom, derive, origin, CREDENTIAL_HEADERS};
+use crate::core::fingerprint::{credential, custom, derive, origin};
 use crate::core::keys::LimitKey;
 use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
@@ -14,28 +14,34 @@ use web_sys::Headers;
 /// The request's headers as `fetch` picks them (`init.headers` if given, else a `Request`
 /// input's), as a new `Headers`; `None` if there are none or they are not valid headers.
 pub fn request_headers(input: &JsValue, init: &JsValue) -> Option<Headers> {
+    Headers::new_with_str_sequence_sequence(&request_headers_init(input, init)?).ok()
+}
+
+/// The request's headers as given (`init.headers` if any, else a `Request` input's): a
+/// `Headers`, an array of pairs or a record; `None` if there are none.
+fn request_headers_init(input: &JsValue, init: &JsValue) -> Option<JsValue> {
     let mut v = js::get(init, "headers").unwrap_or(JsValue::UNDEFINED);
     if v.is_undefined() && body::is_request(input) {
         v = js::get(input, "headers").unwrap_or(JsValue::UNDEFINED);
     }
-    if v.is_undefined() || v.is_null() {
-        return None;
-    }
-    Headers::new_with_str_sequence_sequence(&v).ok()
+    (!v.is_undefined() && !v.is_null()).then_some(v)
 }
 
 /// The limit key of a request: `limit_key` (the option) called with `{ url, model, headers }`
-/// when given, else derived from the origin and the credential. `model` is the JSON body's
-/// `model` (`""` if none). An error is the option's: a throw, or a result that is not a string.
+/// when given, else derived from the origin and the credential (found among the header lines
+/// the package's `headerLines` gives, one crossing, rather than through a `Headers` copy and a
+/// `get` per name). `model` is the JSON body's `model` (`""` if none). An error is the
+/// option's: a throw, or a result that is not a string.
 pub fn of_request(
     input: &JsValue,
     init: &JsValue,
     model: &str,
     limit_key: Option<&Function>,
+    header_lines: Option<&Function>,
 ) -> Result<LimitKey, JsValue> {
     let url = body::url_of(input);
-    let headers = request_headers(input, init);
     if let Some(f) = limit_key {
+        let headers = request_headers(input, init);
         let arg = Object::new();
         js::set(&arg, "url", &url);
         js::set(&arg, "model", &JsValue::from_str(model));
@@ -55,11 +61,9 @@ pub fn of_request(
             .into()),
         };
     }
-    let credential = headers.as_ref().and_then(|h| {
-        CREDENTIAL_HEADERS
-            .iter()
-            .find_map(|name| h.get(name).ok().flatten().filter(|v| !v.is_empty()))
-    });
+    let pairs = request_headers_init(input, init)
+        .map(|h| body::header_pairs(&h, header_lines))
+        .unwrap_or_default();
     let url = url.as_string().unwrap_or_default();
-    Ok(derive(&origin(&url), credential.as_deref(), model))
+    Ok(derive(&origin(&url), credential(&pairs).as_deref(), model))
 }

@@ -445,7 +445,13 @@ impl Inner {
             o.into()
         };
         let request = match self.estimate(&input, &estimated).and_then(|(r, model)| {
-            let key = keys::of_request(&input, &init, &model, self.driver.limit_key.as_ref())?;
+            let key = keys::of_request(
+                &input,
+                &init,
+                &model,
+                self.driver.limit_key.as_ref(),
+                self.driver.header_lines.as_ref(),
+            )?;
             Ok(CallRequest {
                 priority: priority.saturating_add(body::priority_hint(&input, &init)),
                 key,
@@ -745,7 +751,10 @@ impl Inner {
             return;
         }
         let status = response.status();
-        let pairs = body::header_pairs(&response.headers(), self.driver.header_lines.as_ref());
+        let pairs = body::header_pairs(
+            &response.headers().into(),
+            self.driver.header_lines.as_ref(),
+        );
         let cors = js::get_opt(&response, "type")
             .and_then(|t| t.as_string())
             .as_deref()

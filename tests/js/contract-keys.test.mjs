@@ -165,6 +165,24 @@ describe("limit keys", () => {
     pacer.close();
   });
 
+  test("the credential is the same in every form of headers: a record in any case, a Headers, pairs", async () => {
+    const clock = new VirtualClock();
+    const s = server(clock);
+    const pacer = new Pacer({ clock, fetch: s.fetch });
+    const call = (headers) =>
+      ok(pacer.fetch(URL_A, { ...init("claude-sonnet-4-5"), headers: { "content-type": "application/json", ...headers } }));
+    await call({ "x-api-key": "sk-ant-one" });
+    await call({ "X-Api-Key": " sk-ant-one " });
+    const body = init("claude-sonnet-4-5").body;
+    await ok(pacer.fetch(URL_A, { method: "POST", body, headers: new Headers({ "x-api-key": "sk-ant-one" }) }));
+    await ok(pacer.fetch(URL_A, { method: "POST", body, headers: [["X-API-KEY", "sk-ant-one"]] }));
+    assert.equal(pacer.limits().length, 1, "one credential, one key");
+    await call({ "x-api-key": "sk-ant-two" });
+    await call({ authorization: "Bearer sk-ant-one" });
+    assert.equal(pacer.limits().length, 3, "another credential, another key");
+    pacer.close();
+  });
+
   test("limitKey replaces the origin and credential; the model class stays part of the key", async () => {
     const clock = new VirtualClock();
     const s = server(clock);
