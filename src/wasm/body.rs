@@ -36,7 +36,7 @@ pub fn is_request(input: &JsValue) -> bool {
 
 /// A request member as `fetch` picks it: `init[key]` when `init` has that member (`null`
 /// included), else the `Request` input's own.
-fn member(input: &JsValue, init: &JsValue, key: &str) -> JsValue {
+fn member(input: &JsValue, init: &JsValue, key: &'static str) -> JsValue {
     let from_init = js::get(init, key).unwrap_or(JsValue::UNDEFINED);
     if !from_init.is_undefined() {
         from_init
@@ -436,7 +436,7 @@ impl UsageAcc {
     /// (`prompt_tokens`, `completion_tokens`) and OpenAI Responses (`input_tokens`,
     /// `output_tokens`).
     fn update(&mut self, usage: &JsValue) {
-        let n = |k: &str| js::get_opt(usage, k).and_then(|v| v.as_f64());
+        let n = |k: &'static str| js::get_opt(usage, k).and_then(|v| v.as_f64());
         if let Some(v) = n("input_tokens").or_else(|| n("prompt_tokens")) {
             self.input = Some(v);
         }

@@ -7,7 +7,7 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 
 /// `obj[key]`, or `undefined` when `obj` is not an object. A throwing getter (or Proxy trap)
 /// is returned as the error.
-pub fn get(obj: &JsValue, key: &str) -> Result<JsValue, JsValue> {
+pub fn get(obj: &JsValue, key: &'static str) -> Result<JsValue, JsValue> {
     if obj.is_object() || obj.is_function() {
         Reflect::get(obj, &key_of(key))
     } else {
@@ -17,23 +17,26 @@ pub fn get(obj: &JsValue, key: &str) -> Result<JsValue, JsValue> {
 
 /// Property names made into JavaScript strings once: each `JsValue::from_str` crosses the
 /// boundary and decodes UTF-8 in JavaScript, a cost paid for every property read of every
-/// call. At most [`MAX_KEYS`] names are kept (the driver reads a few dozen fixed names).
+/// call. The names are the driver's own literals, so a name is known by its address and
+/// length (a `&'static str` never changes); at most [`MAX_KEYS`] are kept (the driver reads a
+/// few dozen).
 const MAX_KEYS: usize = 96;
 
 thread_local! {
-    static KEYS: core::cell::RefCell<Vec<(Box<str>, JsValue)>> = const { core::cell::RefCell::new(Vec::new()) };
+    static KEYS: core::cell::RefCell<Vec<(usize, usize, JsValue)>> = const { core::cell::RefCell::new(Vec::new()) };
 }
 
 /// `key` as a JavaScript string, from the cache when it is there.
 #[inline(never)]
-pub fn key_of(key: &str) -> JsValue {
+pub fn key_of(key: &'static str) -> JsValue {
+    let (at, len) = (key.as_ptr() as usize, key.len());
     KEYS.with_borrow_mut(|k| {
-        if let Some((_, v)) = k.iter().find(|(n, _)| n.as_bytes() == key.as_bytes()) {
+        if let Some((_, _, v)) = k.iter().find(|(a, l, _)| *a == at && *l == len) {
             return v.clone();
         }
         let v = JsValue::from_str(key);
         if k.len() < MAX_KEYS {
-            k.push((key.into(), v.clone()));
+            k.push((at, len, v.clone()));
         }
         v
     })
@@ -41,37 +44,37 @@ pub fn key_of(key: &str) -> JsValue {
 
 /// `obj[key]` with `undefined` and `null` both read as absent; errors read as absent too (for
 /// best-effort reads of response bodies, where nothing may throw into the pacer).
-pub fn get_opt(obj: &JsValue, key: &str) -> Option<JsValue> {
+pub fn get_opt(obj: &JsValue, key: &'static str) -> Option<JsValue> {
     get(obj, key)
         .ok()
         .filter(|v| !v.is_undefined() && !v.is_null())
 }
 
 /// `obj[key]` as a function, if it is one.
-pub fn method(obj: &JsValue, key: &str) -> Option<Function> {
+pub fn method(obj: &JsValue, key: &'static str) -> Option<Function> {
     get_opt(obj, key).and_then(|v| v.dyn_into::<Function>().ok())
 }
 
 /// Set `obj[key] = value` on an object we created (cannot fail).
-pub fn set(obj: &Object, key: &str, value: &JsValue) {
+pub fn set(obj: &Object, key: &'static str, value: &JsValue) {
     let _ = Reflect::set(obj, &key_of(key), value);
 }
 
 /// `obj[key]` as a number, if it is a finite one.
-pub fn number(obj: &JsValue, key: &str) -> Option<f64> {
+pub fn number(obj: &JsValue, key: &'static str) -> Option<f64> {
     get_opt(obj, key)
         .and_then(|v| v.as_f64())
         .filter(|n| n.is_finite())
 }
 
 /// `obj[key]` as a string, if it is one.
-pub fn string(obj: &JsValue, key: &str) -> Option<String> {
+pub fn string(obj: &JsValue, key: &'static str) -> Option<String> {
     get_opt(obj, key).and_then(|v| v.as_string())
 }
 
 /// A global by name (`globalThis[name]`), through `js_sys::global()`, so that it works with or
 /// without `window`: Node, workerd, Deno, Bun, browsers, workers.
-pub fn global_fn(name: &str) -> Option<Function> {
+pub fn global_fn(name: &'static str) -> Option<Function> {
     method(&js_sys::global(), name)
 }
 

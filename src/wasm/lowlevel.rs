@@ -369,7 +369,7 @@ impl RawLow {
             (Low::Limiter(s), 2) => return s.acquire(a, b, c, out),
             (Low::Limiter(s), 3) => {
                 // The response's `usage`, Anthropic's or OpenAI's (as the Pacer reads it).
-                let n = |k: &str| js::get_opt(arg, k).and_then(|v| v.as_f64());
+                let n = |k: &'static str| js::get_opt(arg, k).and_then(|v| v.as_f64());
                 let usage = Usage {
                     input_tokens: opt(n("input_tokens").or_else(|| n("prompt_tokens"))),
                     cache_creation_input_tokens: opt(n("cache_creation_input_tokens")),

@@ -530,7 +530,7 @@ impl Inner {
         js::set(&arg, "url", &body::url_of(input));
         js::set(&arg, "body", &parsed);
         let r = f.call1(&JsValue::UNDEFINED, &arg)?;
-        let field = |k: &str| {
+        let field = |k: &'static str| {
             js::get_opt(&r, k)
                 .map(|v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.0))
                 .unwrap_or(Some(0.0))
@@ -1129,7 +1129,7 @@ impl Inner {
     /// A `PacerError` for an engine error, through the package's factory.
     fn pacer_error(&self, e: &CallError) -> JsValue {
         let details = Object::new();
-        let num = |k: &str, v: f64| js::set(&details, k, &JsValue::from_f64(v));
+        let num = |k: &'static str, v: f64| js::set(&details, k, &JsValue::from_f64(v));
         match *e {
             CallError::TooLarge {
                 dim,

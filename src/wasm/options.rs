@@ -188,7 +188,7 @@ pub fn read(n: &[f64]) -> (Config, Option<u64>) {
 /// The driver's options: the functions in `fns` (`{ fetch, clock, now, sleep, onEvent,
 /// estimate }`, each a function or absent, checked by the package) and the seed.
 pub fn driver(fns: &JsValue, seed: Option<u64>) -> DriverOptions {
-    let f = |k: &str| js::get_opt(fns, k).map(JsCast::unchecked_into::<Function>);
+    let f = |k: &'static str| js::get_opt(fns, k).map(JsCast::unchecked_into::<Function>);
     DriverOptions {
         fetch: f("fetch"),
         clock: match (js::get_opt(fns, "clock"), f("now"), f("sleep")) {

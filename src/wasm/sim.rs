@@ -46,12 +46,12 @@ fn input(v: JsValue) -> R<JsValue> {
     }
 }
 
-fn field(obj: &JsValue, key: &str) -> R<Option<JsValue>> {
+fn field(obj: &JsValue, key: &'static str) -> R<Option<JsValue>> {
     let v = js::get(obj, key)?;
     Ok((!v.is_undefined() && !v.is_null()).then_some(v))
 }
 
-fn number(obj: &JsValue, key: &str, path: &str) -> R<Option<f64>> {
+fn number(obj: &JsValue, key: &'static str, path: &str) -> R<Option<f64>> {
     match field(obj, key)? {
         None => Ok(None),
         Some(v) => match v.as_f64() {
@@ -62,7 +62,7 @@ fn number(obj: &JsValue, key: &str, path: &str) -> R<Option<f64>> {
     }
 }
 
-fn integer(obj: &JsValue, key: &str, path: &str, lo: f64, hi: f64) -> R<Option<f64>> {
+fn integer(obj: &JsValue, key: &'static str, path: &str, lo: f64, hi: f64) -> R<Option<f64>> {
     match number(obj, key, path)? {
         Some(n) if n.fract() != 0.0 || n < lo || n > hi => {
             Err(range_err(path, &format!("an integer from {lo} to {hi}")))
@@ -71,7 +71,7 @@ fn integer(obj: &JsValue, key: &str, path: &str, lo: f64, hi: f64) -> R<Option<f
     }
 }
 
-fn string(obj: &JsValue, key: &str, path: &str) -> R<Option<String>> {
+fn string(obj: &JsValue, key: &'static str, path: &str) -> R<Option<String>> {
     match field(obj, key)? {
         None => Ok(None),
         Some(v) => v
@@ -81,7 +81,7 @@ fn string(obj: &JsValue, key: &str, path: &str) -> R<Option<String>> {
     }
 }
 
-fn boolean(obj: &JsValue, key: &str, path: &str) -> R<Option<bool>> {
+fn boolean(obj: &JsValue, key: &'static str, path: &str) -> R<Option<bool>> {
     match field(obj, key)? {
         None => Ok(None),
         Some(v) => v
@@ -91,7 +91,7 @@ fn boolean(obj: &JsValue, key: &str, path: &str) -> R<Option<bool>> {
     }
 }
 
-fn object(obj: &JsValue, key: &str, path: &str) -> R<Option<JsValue>> {
+fn object(obj: &JsValue, key: &'static str, path: &str) -> R<Option<JsValue>> {
     match field(obj, key)? {
         Some(v) if !v.is_object() => Err(type_err(path, "an object")),
         v => Ok(v),
@@ -145,7 +145,7 @@ fn scenario(o: &JsValue) -> R<(Scenario, Vec<StrategyKind>)> {
         if let Some(n) = number(&w, "inputSigma", "workload.inputSigma")? {
             wl.input_sigma = n;
         }
-        let tokens = |key: &str, path: &str| integer(&w, key, path, 0.0, 10_000_000.0);
+        let tokens = |key: &'static str, path: &str| integer(&w, key, path, 0.0, 10_000_000.0);
         if let Some(n) = tokens("maxTokens", "workload.maxTokens")? {
             wl.max_tokens = n as u32;
         }
