@@ -17,7 +17,7 @@ pub mod estimate;
 pub mod fingerprint;
 pub mod headers;
 pub mod hints;
-mod index;
+pub(crate) mod index;
 pub mod keys;
 pub mod limiter;
 pub mod models;

@@ -52,6 +52,7 @@ use crate::core::classify::needs_error_body;
 use crate::core::estimate;
 use crate::core::fingerprint::opaque as keys_opaque;
 use crate::core::headers;
+use crate::core::index::IdMap;
 use crate::core::limiter::Usage;
 use body::UsageKind;
 use js_sys::{Function, Object, Promise};
@@ -240,31 +241,9 @@ struct Call {
     delivered: bool,
 }
 
-/// The live calls, by id. The engine hands out increasing ids, so a vector sorted by id
-/// (appended to, binary-searched) does the work of a map at a fraction of the code size.
-#[derive(Default)]
-struct Calls(Vec<(Id, Call)>);
-
-impl Calls {
-    fn find(&self, id: Id) -> Result<usize, usize> {
-        self.0.binary_search_by_key(&id, |(k, _)| *k)
-    }
-    fn get(&self, id: &Id) -> Option<&Call> {
-        self.find(*id).ok().map(|i| &self.0[i].1)
-    }
-    fn get_mut(&mut self, id: &Id) -> Option<&mut Call> {
-        self.find(*id).ok().map(|i| &mut self.0[i].1)
-    }
-    fn insert(&mut self, id: Id, call: Call) {
-        match self.find(id) {
-            Ok(i) => self.0[i].1 = call,
-            Err(i) => self.0.insert(i, (id, call)),
-        }
-    }
-    fn remove(&mut self, id: &Id) -> Option<Call> {
-        self.find(*id).ok().map(|i| self.0.remove(i).1)
-    }
-}
+/// The live calls, by id: the core's map (an index to a slab; a sorted vector removed from
+/// its front at every settlement cost O(n) a call, some 10 us a call with 32,000 in flight).
+type Calls = IdMap<Call>;
 
 /// The pacer's single timer.
 #[derive(Default)]
@@ -962,7 +941,7 @@ impl Inner {
             let Ok(mut st) = self.state.try_borrow_mut() else {
                 return;
             };
-            let live = st.engine.live_calls() > 0 || !st.calls.0.is_empty();
+            let live = st.engine.live_calls() > 0 || st.calls.len() > 0;
             let mut released = None;
             if live && st.keep_alive.is_none() {
                 st.keep_alive = self.rc();
