@@ -205,6 +205,15 @@ fn the_counts_stop_at_max_nodes_and_the_sized_estimate_prices_the_whole_text() {
     assert_eq!(e.max_tokens, Some(5.0));
     assert!(e.input_tokens > read.counts.estimate().input_tokens);
 
+    // The output limit and the model are read after the bound too.
+    let late = format!(r#"{{"messages":[{messages}],"max_tokens":7,"model":"m"}}"#);
+    let read = scan(late.as_bytes()).expect("JSON");
+    assert!(read.counts.truncated);
+    assert_eq!(
+        (read.counts.max_tokens, read.model.as_deref()),
+        (Some(7.0), Some("m"))
+    );
+
     // Under the bound, the sized estimate is the plain one.
     let small = scan(br#"{"messages":[{"role":"user","content":"hi"}]}"#).expect("JSON");
     assert!(!small.counts.truncated);
