@@ -45,9 +45,7 @@ pub fn key_of(key: &'static str) -> JsValue {
 /// `obj[key]` with `undefined` and `null` both read as absent; errors read as absent too (for
 /// best-effort reads of response bodies, where nothing may throw into the pacer).
 pub fn get_opt(obj: &JsValue, key: &'static str) -> Option<JsValue> {
-    get(obj, key)
-        .ok()
-        .filter(|v| !v.is_undefined() && !v.is_null())
+    get(obj, key).ok().filter(|v| !v.is_null_or_undefined())
 }
 
 /// `obj[key]` as a function, if it is one.

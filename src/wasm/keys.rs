@@ -24,7 +24,7 @@ fn request_headers_init(input: &JsValue, init: &JsValue) -> Option<JsValue> {
     if v.is_undefined() && body::is_request(input) {
         v = js::get(input, "headers").unwrap_or(JsValue::UNDEFINED);
     }
-    (!v.is_undefined() && !v.is_null()).then_some(v)
+    (!v.is_null_or_undefined()).then_some(v)
 }
 
 /// The limit key of a request: `limit_key` (the option) called with `{ url, model, headers }`

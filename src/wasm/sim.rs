@@ -37,7 +37,7 @@ fn range_err(key: &str, expected: &str) -> JsValue {
 fn input(v: JsValue) -> R<JsValue> {
     if let Some(s) = v.as_string() {
         js_sys::JSON::parse(&s)
-    } else if v.is_undefined() || v.is_null() {
+    } else if v.is_null_or_undefined() {
         Ok(js_sys::Object::new().into())
     } else if v.is_object() {
         Ok(v)
@@ -48,7 +48,7 @@ fn input(v: JsValue) -> R<JsValue> {
 
 fn field(obj: &JsValue, key: &'static str) -> R<Option<JsValue>> {
     let v = js::get(obj, key)?;
-    Ok((!v.is_undefined() && !v.is_null()).then_some(v))
+    Ok((!v.is_null_or_undefined()).then_some(v))
 }
 
 fn number(obj: &JsValue, key: &'static str, path: &str) -> R<Option<f64>> {
