@@ -47,6 +47,26 @@ const INIT = {
   body: JSON.stringify({ model: "claude-bench", max_tokens: 16, messages: [{ role: "user", content: "Hello there" }] }),
 };
 
+/** The same request with the headers an SDK sends (the Anthropic SDK's, about a dozen). */
+const SDK_INIT = {
+  ...INIT,
+  headers: {
+    accept: "application/json",
+    "content-type": "application/json",
+    "anthropic-version": "2023-06-01",
+    "user-agent": "Anthropic/JS 0.60.0",
+    "x-api-key": "sk-ant-bench-0000000000000000000000000000000000000000",
+    "x-stainless-arch": "x64",
+    "x-stainless-lang": "js",
+    "x-stainless-os": "Linux",
+    "x-stainless-package-version": "0.60.0",
+    "x-stainless-retry-count": "0",
+    "x-stainless-runtime": "node",
+    "x-stainless-runtime-version": "v20.20.2",
+    "x-stainless-timeout": "600",
+  },
+};
+
 /** @param {() => Promise<unknown>} fn */
 async function sequential(fn) {
   const end = performance.now() + ROUND_MS;
@@ -115,6 +135,9 @@ const paced = async (name, floor, fn) => {
 await paced("pacer.fetch, bare 200", stubBare, () => pacerBare.fetch(URL_, INIT));
 await paced("pacer.fetch, JSON + rate-limit headers", stubJson, () => pacerJson.fetch(URL_, INIT).then(json));
 await paced("pacer.fetch, same + limits + concurrency", stubJson, () => pacerLimited.fetch(URL_, INIT).then(json));
+await paced("pacer.fetch, same with an SDK's request headers", stubJson, () =>
+  pacerJson.fetch(URL_, SDK_INIT).then(json),
+);
 // A caller that never reads the body: the pacer reads a clone of it (after a macrotask).
 await paced("pacer.fetch, JSON, body never read", stubUnread, () => pacerJson.fetch(URL_, INIT));
 results.push(await measure("bottleneck.schedule(noop), no limits", () => bottleneck.schedule(noop)));

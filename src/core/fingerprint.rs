@@ -29,12 +29,19 @@ pub const CREDENTIAL_HEADERS: [&str; 4] =
     ["x-api-key", "authorization", "api-key", "x-goog-api-key"];
 
 /// The request's credential: the value of the first of [`CREDENTIAL_HEADERS`] it carries
-/// non-empty, among its header lines `(name, value)` in any case, as `Headers.get` reads it
-/// (the values of a repeated name joined by `", "`, each without surrounding whitespace).
-pub fn credential(lines: &[(String, String)]) -> Option<String> {
+/// non-empty, among its header `lines` (`name:value`, one per line, names in any case), as
+/// `Headers.get` reads it (the values of a repeated name joined by `", "`, each without
+/// surrounding whitespace).
+pub fn credential(lines: &str) -> Option<String> {
     for name in CREDENTIAL_HEADERS {
         let mut joined: Option<String> = None;
-        for (_, v) in lines.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        for line in lines.split('\n') {
+            let Some((n, v)) = line.split_once(':') else {
+                continue;
+            };
+            if !n.eq_ignore_ascii_case(name) {
+                continue;
+            }
             match &mut joined {
                 Some(j) => {
                     j.push_str(", ");
@@ -144,11 +151,8 @@ mod tests {
     #[test]
     fn the_credential_is_read_as_headers_get_reads_it() {
         let c = |lines: &[(&str, &str)]| {
-            let owned: Vec<_> = lines
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect();
-            credential(&owned)
+            let text: String = lines.iter().map(|(n, v)| format!("{n}:{v}\n")).collect();
+            credential(&text)
         };
         assert_eq!(c(&[]), None);
         assert_eq!(c(&[("content-type", "application/json")]), None);

@@ -61,9 +61,17 @@ pub fn of_request(
             .into()),
         };
     }
-    let pairs = request_headers_init(input, init)
-        .map(|h| body::header_pairs(&h, header_lines))
-        .unwrap_or_default();
+    let lines = match (request_headers_init(input, init), header_lines) {
+        (Some(h), Some(f)) => f
+            .call1(&JsValue::UNDEFINED, &h)
+            .ok()
+            .and_then(|t| t.as_string()),
+        _ => None,
+    };
     let url = url.as_string().unwrap_or_default();
-    Ok(derive(&origin(&url), credential(&pairs).as_deref(), model))
+    Ok(derive(
+        &origin(&url),
+        lines.as_deref().and_then(credential).as_deref(),
+        model,
+    ))
 }
