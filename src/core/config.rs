@@ -8,7 +8,6 @@
 use super::backoff::Backoff;
 use super::budget::BudgetConfig;
 use super::limiter::Limits;
-use super::models::ModelLimits;
 use super::Ms;
 use std::fmt;
 
@@ -66,10 +65,20 @@ pub struct Config {
     /// Adaptive concurrency and rate ([`super::adaptive`]) while no limit is configured or
     /// learned. Default off.
     pub adaptive: bool,
-    /// Limits per model class (`limits.models`); see [`super::models::limits_for`].
+    /// Limits per model class (`limits.models`); see [`limits_for`](super::models::limits_for).
     pub models: Vec<ModelLimits>,
     /// A whole preset tier (`preset: "anthropic:tier-1"`): its row for each class.
     pub tier: Option<&'static str>,
+}
+
+/// Configured limits for one model class (`limits.models[class]`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelLimits {
+    /// The class, as [`class_of`](super::models::class_of) names it (or a name of the
+    /// caller's own).
+    pub class: String,
+    /// Its limits; a dimension not given falls back to the top-level `limits`.
+    pub limits: Limits,
 }
 
 impl Config {

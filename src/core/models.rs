@@ -33,6 +33,7 @@ pub const READ: &str = "2026-11-22";
 pub const MAX_CLASS_LEN: usize = 64;
 
 use super::config::Config;
+pub use super::config::ModelLimits;
 use super::find;
 use super::limiter::Limits;
 use super::presets::PRESETS;
@@ -110,15 +111,6 @@ pub fn class_of(model: &str) -> String {
 fn tier_of(name: &str) -> &str {
     let cut = name.bytes().rposition(|b| b == b':').unwrap_or(0);
     name.get(..cut).unwrap_or("")
-}
-
-/// Configured limits for one model class (`limits.models[class]`).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ModelLimits {
-    /// The class, as [`class_of`] names it (or a name of the caller's own).
-    pub class: String,
-    /// Its limits; a dimension not given falls back to the top-level `limits`.
-    pub limits: Limits,
 }
 
 /// The limits of a key of model class `class`, dimension by dimension: `limits.models[class]`,
