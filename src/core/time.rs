@@ -23,6 +23,8 @@ use super::Ms;
 /// assert_eq!(parse_go_duration("0"), Some(0.0));
 /// assert_eq!(parse_go_duration("-1s"), None);
 /// assert_eq!(parse_go_duration("10"), None); // a unit is required
+/// // 2^63 ns twice: past what a duration holds, never wrapped round to 0.
+/// assert_eq!(parse_go_duration("9223372036854775808ns9223372036854775808ns"), None);
 /// ```
 pub fn parse_go_duration(s: &str) -> Option<Ms> {
     const CAP: u64 = 1 << 63;
@@ -112,7 +114,8 @@ pub fn parse_go_duration(s: &str) -> Option<Ms> {
                 return None;
             }
         }
-        total += v;
+        // Both at most 2^63: the sum of two of them is the one that could wrap.
+        total = total.saturating_add(v);
         if total > CAP {
             return None;
         }
