@@ -61,7 +61,10 @@ fn check_decimal(s: &str) {
 /// within 22 either way, where the parser is exact?
 fn fast_path(s: &str) -> bool {
     let (mantissa, exp) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], s[i + 1..].parse::<i64>().unwrap_or(i64::MAX)),
+        Some(i) => match s[i + 1..].parse::<i64>() {
+            Ok(e) if e.abs() < 1_000_000 => (&s[..i], e),
+            _ => return false,
+        },
         None => (s, 0),
     };
     let frac = mantissa.find('.').map_or(0, |p| mantissa.len() - p - 1) as i64;
