@@ -52,10 +52,7 @@ pub fn check(data: &[u8]) {
         (None, None) => {}
         (got, want) => {
             let at_bound = |v: f64| close(v, MAX_OUTPUT_TOKENS) || v.abs() <= 1e-300;
-            let near = map
-                .values()
-                .filter_map(Value::as_f64)
-                .any(at_bound);
+            let near = map.values().filter_map(Value::as_f64).any(at_bound);
             assert!(near, "output limit {got:?} vs {want:?}");
         }
     }
