@@ -170,7 +170,12 @@ describe("limit keys", () => {
     const s = server(clock);
     const pacer = new Pacer({ clock, fetch: s.fetch });
     const call = (headers) =>
-      ok(pacer.fetch(URL_A, { ...init("claude-sonnet-4-5"), headers: { "content-type": "application/json", ...headers } }));
+      ok(
+        pacer.fetch(URL_A, {
+          ...init("claude-sonnet-4-5"),
+          headers: { "content-type": "application/json", ...headers },
+        }),
+      );
     await call({ "x-api-key": "sk-ant-one" });
     await call({ "X-Api-Key": " sk-ant-one " });
     const body = init("claude-sonnet-4-5").body;
