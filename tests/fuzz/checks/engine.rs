@@ -910,8 +910,9 @@ impl Harness {
             let n = (last - i + 1) as f64;
             assert!(
                 n <= allowed * (1.0 + 1e-9) + 1e-9,
-                "{n} attempts in {} ms under {rpm} RPM",
-                t - s
+                "{n} attempts in {} ms under {rpm} RPM (sends {:?})",
+                t - s,
+                self.sends
             );
         }
     }
