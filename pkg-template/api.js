@@ -603,7 +603,7 @@ class Backoff {
 /** The Pacer's token buckets, on their own, in explicit time. */
 class Limiter {
   #raw;
-  /** Live tickets: their numbers (input and output reserved, admission serial). */
+  /** Live tickets: their numbers (input and output reserved, admission serial and time). */
   #tickets = new WeakMap();
   /** @param {object} [options] */
   constructor(options) {
@@ -631,11 +631,11 @@ class Limiter {
   /** Admit and reserve, or say how long to wait; throws `RequestTooLargeError` when it can never fit. */
   acquire(cost, now = Date.now()) {
     const kind = op(this.#raw, 2, 0, cost?.input, cost?.output, now);
-    const [a, b, c] = read(this.#raw, 0, 3);
+    const [a, b, c, at] = read(this.#raw, 0, 4);
     if (kind == 1) return { ok: false, waitMs: a, reason: DIMS[b] ?? "paused" };
     if (kind) throw makeError("REQUEST_TOO_LARGE", { dimension: DIMS[a], cost: b, capacity: c });
     const ticket = Object.freeze({});
-    this.#tickets.set(ticket, [a, b, c]);
+    this.#tickets.set(ticket, [a, b, c, at]);
     return { ok: true, ticket };
   }
   /** A live ticket's numbers, forgotten: a ticket settles or releases once. */
@@ -647,11 +647,13 @@ class Limiter {
   }
   /** Replace the reservation by the response's `usage` (Anthropic or OpenAI spelling). */
   settle(ticket, usage, now = Date.now()) {
-    op(this.#raw, 3, usage, ...this.#take(ticket), now);
+    const [a, b, c, at] = this.#take(ticket);
+    op(this.#raw, 3, usage, a, b, c, now, at);
   }
   /** Give the whole reservation back: the request was not sent, or refused uncounted (429, 529). */
   release(ticket, now = Date.now()) {
-    op(this.#raw, 4, 0, ...this.#take(ticket), now);
+    const [a, b, c, at] = this.#take(ticket);
+    op(this.#raw, 4, 0, a, b, c, now, at);
   }
   /** Align with a response's rate-limit headers; true when a limit was learned or changed. */
   observe(headers, now = Date.now()) {

@@ -468,6 +468,33 @@ fn only_the_refill_above_the_headroom_is_wasted() {
 }
 
 #[test]
+fn a_give_back_is_void_once_the_bucket_was_full_since_the_admission() {
+    // 1 RPM (the fuzz target's case): A is admitted from full at T0, counting 3 s of refill
+    // wasted in transit. 64 s later the bucket is full again and B empties it. A's response
+    // then comes, showing a short transit: the 3 s it held back were lost at the capacity
+    // meanwhile (on the server too), so nothing comes back. Before, they did, and the next
+    // request went 2.75 s early.
+    let mut l = Limiter::new(limits(Some(1.0), None, None, None), T0);
+    l.set_latency(3_000.0);
+    let a = admit(&mut l, T0, cost(0.0, 0.0));
+    let later = T0 + 64_000.0;
+    let _b = admit(&mut l, later, cost(0.0, 0.0));
+    let after_b = level(&l, later, Dim::Requests);
+    let mut arrived = l.clone();
+    arrived.arrived(later, a, 250.0);
+    assert_eq!(level(&arrived, later, Dim::Requests), after_b);
+    // Nor does a refund of A (a refusal answered after the bucket refilled).
+    let mut refunded = l.clone();
+    refunded.refund(later, a, false);
+    assert_eq!(level(&refunded, later, Dim::Requests), after_b);
+    // Within the same fill, a give-back still comes: B's own, at once.
+    let b = admit(&mut l, later + 64_000.0, cost(0.0, 0.0));
+    let before = level(&l, later + 64_000.0, Dim::Requests);
+    l.arrived(later + 64_000.0, b, 0.0);
+    assert!(level(&l, later + 64_000.0, Dim::Requests) > before);
+}
+
+#[test]
 fn a_give_back_on_arrival_never_lifts_a_level_past_capacity() {
     let mut l = Limiter::new(limits(Some(60.0), None, None, None), T0);
     l.set_latency(3_000.0);

@@ -8,7 +8,7 @@
 use super::{clamp, Ms};
 
 /// One bucket. Plain numbers only, so its state is easy to store or move.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Bucket {
     capacity: f64,
     window_ms: Ms,
@@ -17,6 +17,22 @@ pub struct Bucket {
     /// Tokens per ms that others take from the same server bucket (a client's estimate; 0 on
     /// the server itself). The local copy refills at `capacity / window - drain`.
     drain_per_ms: f64,
+    /// The last time the level was seen at capacity (at or before `at_ms`).
+    full_ms: Ms,
+}
+
+/// Two buckets are equal when they hold the same: `full_ms`, the bookkeeping of
+/// [`Bucket::full_since`], is not part of what a store keeps ([`Bucket::raw`]).
+impl PartialEq for Bucket {
+    fn eq(&self, o: &Self) -> bool {
+        (
+            self.capacity,
+            self.window_ms,
+            self.level,
+            self.at_ms,
+            self.drain_per_ms,
+        ) == (o.capacity, o.window_ms, o.level, o.at_ms, o.drain_per_ms)
+    }
 }
 
 impl Bucket {
@@ -29,6 +45,7 @@ impl Bucket {
             level: capacity,
             at_ms: now_ms,
             drain_per_ms: 0.0,
+            full_ms: now_ms,
         }
     }
     /// A full bucket of `limit` per minute.
@@ -81,6 +98,20 @@ impl Bucket {
             self.level = self.level(now_ms);
             self.at_ms = now_ms;
         }
+        self.note_full();
+    }
+    /// A level at capacity once refilled stays there until the next change: note when.
+    fn note_full(&mut self) {
+        if self.level >= self.capacity {
+            self.full_ms = self.at_ms;
+        }
+    }
+    /// Has the level been at capacity at some time after `since_ms` (up to `now_ms`)? A
+    /// reservation made at `since_ms` has then been absorbed by the cap: the refill it held
+    /// back was lost at the capacity anyway, on the server as here, so giving it back now
+    /// would lift the level above what the server holds.
+    pub fn full_since(&self, since_ms: Ms, now_ms: Ms) -> bool {
+        self.full_ms > since_ms || (now_ms > since_ms && self.level(now_ms) >= self.capacity)
     }
     /// Take `n` tokens now. The level may go negative (a debt), but never below `-capacity`:
     /// one absurd usage report must not park every later request for days. A debt of one
@@ -93,6 +124,7 @@ impl Bucket {
     pub fn give(&mut self, now_ms: Ms, n: f64) {
         self.advance(now_ms);
         self.level = (self.level + n).min(self.capacity);
+        self.note_full();
     }
     /// Milliseconds from `now_ms` until the level is at least `n`: `Some(0.0)` if it is now,
     /// `None` if never (`n > capacity`).
@@ -116,6 +148,7 @@ impl Bucket {
     pub fn set_level(&mut self, now_ms: Ms, level: f64) {
         self.advance(now_ms);
         self.level = level.min(self.capacity);
+        self.note_full();
     }
     /// The stored level and the time of it (not refilled to any later time): with the
     /// capacity and window, all of a bucket a store keeps ([`Bucket::from_raw`]).
@@ -125,9 +158,15 @@ impl Bucket {
     /// A bucket from what [`Bucket::raw`] gave (no drain: a store's bucket is the fleet's).
     /// The level is clamped to `[-capacity, capacity]`, as `take` and `give` keep it.
     pub fn from_raw(capacity: f64, window_ms: Ms, level: f64, at_ms: Ms) -> Self {
+        let level = clamp(level, -capacity, capacity);
         Bucket {
-            level: clamp(level, -capacity, capacity),
+            level,
             at_ms,
+            full_ms: if level >= capacity {
+                at_ms
+            } else {
+                f64::NEG_INFINITY
+            },
             ..Bucket::new(capacity, window_ms, at_ms)
         }
     }
@@ -145,6 +184,7 @@ impl Bucket {
         self.window_ms = window_ms.max(1.0);
         self.level = clamp(self.level, -capacity, capacity);
         self.drain_per_ms = share * self.rate_per_ms();
+        self.note_full();
     }
 }
 

@@ -693,13 +693,10 @@ impl Limiter {
             let h = ticket.headroom[dim as usize];
             let delta =
                 wasted(&slot.bucket, h, transit_ms) - wasted(&slot.bucket, h, ticket.latency_ms);
-            if delta != 0.0 {
-                self.adjust(dim, now, ticket.serial, delta);
+            if delta != 0.0 && self.adjust(dim, now, &ticket, delta) && delta < 0.0 {
                 if let Some(slot) = self.slots[dim as usize].as_mut() {
-                    if delta < 0.0 && slot.covers(ticket.serial) {
-                        slot.transit_back = slot.transit_back(now) - delta;
-                        slot.transit_back_at = now;
-                    }
+                    slot.transit_back = slot.transit_back(now) - delta;
+                    slot.transit_back_at = now;
                 }
             }
         }
@@ -717,19 +714,27 @@ impl Limiter {
         }
     }
 
-    /// Take (`delta > 0`) or give back (`delta < 0`) tokens in `dim` for the request with
-    /// admission serial `serial`, if that request reserved in this bucket.
-    fn adjust(&mut self, dim: Dim, now: Ms, serial: u64, delta: f64) {
-        if let Some(slot) = self.slots[dim as usize].as_mut() {
-            if !slot.covers(serial) || !delta.is_finite() {
-                return;
-            }
-            if delta > 0.0 {
-                slot.bucket.take(now, delta);
-            } else if delta < 0.0 {
-                slot.bucket.give(now, -delta);
-            }
+    /// Take (`delta > 0`) or give back (`delta < 0`) tokens in `dim` for the request of
+    /// `ticket`, if that request reserved in this bucket; whether anything changed. A give-back
+    /// is void once the bucket has been full since the request's admission: what it held back
+    /// was lost at the capacity since, on the server as in this copy
+    /// ([`Bucket::full_since`]), and giving it now would lift the copy above the server.
+    fn adjust(&mut self, dim: Dim, now: Ms, ticket: &Ticket, delta: f64) -> bool {
+        let Some(slot) = self.slots[dim as usize].as_mut() else {
+            return false;
+        };
+        if !slot.covers(ticket.serial) || !delta.is_finite() {
+            return false;
         }
+        if delta > 0.0 {
+            slot.bucket.take(now, delta);
+        } else if delta < 0.0 {
+            if slot.bucket.full_since(ticket.at_ms, now) {
+                return false;
+            }
+            slot.bucket.give(now, -delta);
+        }
+        delta != 0.0
     }
 
     /// Replace the reservation by the real usage: in each token dimension, take
@@ -744,10 +749,13 @@ impl Limiter {
     ///   output was reserved), the level may go below zero. The server counted those tokens
     ///   too; the debt is paid back by the refill, and no request is admitted in that
     ///   dimension before it is, just as the server would refuse it.
-    /// * **Clamped give.** Giving back never lifts a level above capacity: a bucket that
-    ///   refilled to full while the request ran has no room for the unused reservation, on the
-    ///   server as here. Without the clamp, a long request could bank a burst larger than the
-    ///   limit.
+    /// * **Clamped give.** Giving back never lifts a level above capacity, and a bucket that
+    ///   has been full at any time since the request's admission gets nothing back: the unused
+    ///   reservation was lost at the capacity then, on the server as here. Without the clamp, a
+    ///   long request could bank a burst larger than the limit; without the second rule, a
+    ///   give-back after the bucket refilled and was emptied again would leave the copy above
+    ///   the server (the engine fuzz target found a 1 RPM bucket sending 2.5 s early that way,
+    ///   through the transit's give-back, [`Limiter::arrived`]).
     ///
     /// Usage values are filtered by [`Usage::sanitized`]; if nothing valid remains, the
     /// reservation stands (unknown usage is taken as "what was reserved").
@@ -777,7 +785,7 @@ impl Limiter {
             ),
         ] {
             if delta > 0.0 || !ticket.placed[dim as usize] {
-                self.adjust(dim, now, ticket.serial, delta);
+                self.adjust(dim, now, &ticket, delta);
             }
         }
     }
@@ -787,13 +795,12 @@ impl Limiter {
     /// Gives are clamped at capacity, as in [`Limiter::settle`].
     pub fn refund(&mut self, now_ms: Ms, ticket: Ticket, keep_request: bool) {
         let now = self.tick(now_ms);
-        let at = ticket.serial;
         self.release(now, &ticket);
-        self.adjust(Dim::InputTokens, now, at, -ticket.input);
-        self.adjust(Dim::OutputTokens, now, at, -ticket.output);
-        self.adjust(Dim::Tokens, now, at, -(ticket.input + ticket.output));
+        self.adjust(Dim::InputTokens, now, &ticket, -ticket.input);
+        self.adjust(Dim::OutputTokens, now, &ticket, -ticket.output);
+        self.adjust(Dim::Tokens, now, &ticket, -(ticket.input + ticket.output));
         if !keep_request {
-            self.adjust(Dim::Requests, now, at, -1.0);
+            self.adjust(Dim::Requests, now, &ticket, -1.0);
         }
     }
 

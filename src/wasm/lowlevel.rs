@@ -144,7 +144,10 @@ impl LimiterState {
             },
         };
         let (kind, v) = match self.limiter.acquire(now_ms, cost) {
-            Decision::Admit(t) => (0.0, [t.input, t.output, t.serial as f64]),
+            Decision::Admit(t) => {
+                out[3] = t.at_ms;
+                (0.0, [t.input, t.output, t.serial as f64])
+            }
             Decision::Wait { until_ms, blocker } => {
                 let blocker = match blocker {
                     Blocker::Dim(d) => d as usize as f64,
@@ -184,12 +187,13 @@ impl LimiterState {
     }
 }
 
-/// The ticket the package kept (its numbers, handed back).
-fn ticket(input: f64, output: f64, serial: f64) -> Ticket {
+/// The ticket the package kept (its numbers, handed back): what it reserved, its admission
+/// serial and time (a give-back is void once the bucket was full since then).
+fn ticket(input: f64, output: f64, serial: f64, at_ms: f64) -> Ticket {
     Ticket {
         input,
         output,
-        at_ms: 0.0, // not used to settle or refund
+        at_ms,
         serial: serial as u64,
         headroom: [f64::INFINITY; 4], // `arrived` is not exposed: no transit to count
         latency_ms: 0.0,
@@ -334,8 +338,8 @@ impl RawLow {
     /// | 0 | backoff | next delay | hint (NaN: none) | ms, or NaN: stop |
     /// | 1 | backoff | reset | | |
     /// | 2 | limiter | acquire | input, output, now | see [`LimiterState::acquire`] |
-    /// | 3 | limiter | settle with the usage object `arg` | ticket (input, output, serial), now | |
-    /// | 4 | limiter | release (refund, the request included) | ticket, now | |
+    /// | 3 | limiter | settle with the usage object `arg` | ticket (input, output, serial), now, the ticket's admission time | |
+    /// | 4 | limiter | release (refund, the request included) | ticket, now, admission time | |
     /// | 5 | limiter | observe headers `arg` | now | 1 when a limit changed, else 0 |
     /// | 6 | limiter | pause until | t | |
     /// | 7 | limiter | limits | now | see [`LimiterState::limits`] |
@@ -346,19 +350,28 @@ impl RawLow {
     ///
     /// `arg` is the operation's string (headers), or its object (usage), or nothing.
     #[allow(clippy::too_many_arguments)]
-    pub fn op(&mut self, code: u32, arg: JsValue, a: f64, b: f64, c: f64, d: f64) -> R<f64> {
+    pub fn op(
+        &mut self,
+        code: u32,
+        arg: JsValue,
+        a: f64,
+        b: f64,
+        c: f64,
+        d: f64,
+        e: f64,
+    ) -> R<f64> {
         let text = arg.as_string().unwrap_or_default();
         if code == 11 {
             return options::preset_index(&text).map(f64::from);
         }
-        Ok(self.run(code, &arg, &text, a, b, c, d))
+        Ok(self.run(code, &arg, &text, [a, b, c, d, e]))
     }
 }
 
 impl RawLow {
     /// [`RawLow::op`] but code 11.
-    #[allow(clippy::too_many_arguments)]
-    fn run(&mut self, code: u32, arg: &JsValue, text: &str, a: f64, b: f64, c: f64, d: f64) -> f64 {
+    fn run(&mut self, code: u32, arg: &JsValue, text: &str, n: [f64; 5]) -> f64 {
+        let [a, b, c, d, e] = n;
         let out = &mut self.out;
         match (&mut self.low, code) {
             (Low::Backoff(s), 0) => return s.next(a).unwrap_or(f64::NAN),
@@ -376,9 +389,9 @@ impl RawLow {
                     cache_read_input_tokens: opt(n("cache_read_input_tokens")),
                     output_tokens: opt(n("output_tokens").or_else(|| n("completion_tokens"))),
                 };
-                s.limiter.settle(d, ticket(a, b, c), &usage);
+                s.limiter.settle(d, ticket(a, b, c, e), &usage);
             }
-            (Low::Limiter(s), 4) => s.limiter.refund(d, ticket(a, b, c), false),
+            (Low::Limiter(s), 4) => s.limiter.refund(d, ticket(a, b, c, e), false),
             (Low::Limiter(s), 5) => {
                 let changed = s.limiter.observe(a, &parse(text, a));
                 return f64::from(u8::from(changed));
