@@ -35,13 +35,7 @@ pub const CREDENTIAL_HEADERS: [&str; 4] =
 pub fn credential(lines: &str) -> Option<String> {
     for name in CREDENTIAL_HEADERS {
         let mut joined: Option<String> = None;
-        for line in lines.split('\n') {
-            let Some((n, v)) = line.split_once(':') else {
-                continue;
-            };
-            if !n.eq_ignore_ascii_case(name) {
-                continue;
-            }
+        for (_, v) in super::headers::lines(lines).filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
             match &mut joined {
                 Some(j) => {
                     j.push_str(", ");

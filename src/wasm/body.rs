@@ -230,15 +230,18 @@ fn bytes_of(v: &JsValue) -> Option<Uint8Array> {
 /// iterating a `Headers` from here took some eight per header). Without it (or if it fails),
 /// none.
 pub fn header_pairs(headers: &JsValue, lines: Option<&js_sys::Function>) -> Vec<(String, String)> {
-    let text = lines
-        .and_then(|f| f.call1(&JsValue::UNDEFINED, headers).ok())
-        .and_then(|t| t.as_string())
-        .unwrap_or_default();
-    // Names are tokens (no `:`) and values hold no line breaks (the Fetch standard).
-    text.split('\n')
-        .filter_map(|l| l.split_once(':'))
+    crate::core::headers::lines(&header_text(headers, lines))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
+}
+
+/// Headers as the one string of `name:value` lines the package's helper `lines` writes
+/// (empty without it, or if it fails).
+pub fn header_text(headers: &JsValue, lines: Option<&js_sys::Function>) -> String {
+    lines
+        .and_then(|f| f.call1(&JsValue::UNDEFINED, headers).ok())
+        .and_then(|t| t.as_string())
+        .unwrap_or_default()
 }
 
 /// At most this much of an error body is read for the retry decision (an API's error JSON is

@@ -61,17 +61,9 @@ pub fn of_request(
             .into()),
         };
     }
-    let lines = match (request_headers_init(input, init), header_lines) {
-        (Some(h), Some(f)) => f
-            .call1(&JsValue::UNDEFINED, &h)
-            .ok()
-            .and_then(|t| t.as_string()),
-        _ => None,
-    };
+    let lines = request_headers_init(input, init)
+        .map(|h| body::header_text(&h, header_lines))
+        .unwrap_or_default();
     let url = url.as_string().unwrap_or_default();
-    Ok(derive(
-        &origin(&url),
-        lines.as_deref().and_then(credential).as_deref(),
-        model,
-    ))
+    Ok(derive(&origin(&url), credential(&lines).as_deref(), model))
 }

@@ -224,6 +224,13 @@ impl RateLimitInfo {
     }
 }
 
+/// Header lines `name:value`, one per line, as the package's `headerLines` writes a
+/// `Headers` (names are tokens, without `:`, and values hold no line break: the Fetch
+/// standard); a line without `:` is skipped.
+pub fn lines(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.split('\n').filter_map(|l| l.split_once(':'))
+}
+
 /// Parse response headers. Names are matched case-insensitively; unknown headers are ignored.
 /// `now_ms` is the local time the response arrived; absolute times in the headers are
 /// converted to local time through the server's `Date` header when it is present.
