@@ -30,6 +30,7 @@ pub mod sse;
 pub mod store;
 pub mod time;
 pub mod transit;
+pub mod usage;
 
 /// Milliseconds, as `f64` (JavaScript's native number). Absolute times are epoch milliseconds.
 pub type Ms = f64;

@@ -137,7 +137,7 @@ impl SseParser {
         self.push_bytes(rest, &mut on_event);
     }
 
-    fn push_bytes<F: FnMut(Event<'_>)>(&mut self, mut rest: &[u8], on_event: &mut F) {
+    fn push_bytes(&mut self, mut rest: &[u8], on_event: &mut dyn FnMut(Event<'_>)) {
         while !rest.is_empty() {
             if self.after_cr && rest[0] == b'\n' {
                 rest = &rest[1..];
@@ -170,7 +170,7 @@ impl SseParser {
         }
     }
 
-    fn end_line<F: FnMut(Event<'_>)>(&mut self, on_event: &mut F) {
+    fn end_line(&mut self, on_event: &mut dyn FnMut(Event<'_>)) {
         if self.overflow {
             self.overflow = false;
             return;
@@ -182,7 +182,7 @@ impl SseParser {
         self.line.clear();
     }
 
-    fn process_line<F: FnMut(Event<'_>)>(&mut self, line: &[u8], on_event: &mut F) {
+    fn process_line(&mut self, line: &[u8], on_event: &mut dyn FnMut(Event<'_>)) {
         if line.is_empty() {
             self.dispatch(on_event);
             return;
@@ -224,7 +224,7 @@ impl SseParser {
         }
     }
 
-    fn dispatch<F: FnMut(Event<'_>)>(&mut self, on_event: &mut F) {
+    fn dispatch(&mut self, on_event: &mut dyn FnMut(Event<'_>)) {
         if !self.has_data {
             self.event.clear();
             return;

@@ -56,6 +56,16 @@ impl Token {
         (!self.cut).then(|| self.head())
     }
 
+    /// A number's value, as `JSON.parse` gives it (within 1e-14 past 15 significant digits);
+    /// `None` for a number longer than [`HEAD`] bytes (no server writes one).
+    pub fn number(&self) -> Option<f64> {
+        let text = std::str::from_utf8(self.whole()?).ok()?;
+        match text.strip_prefix('-') {
+            Some(rest) => Some(-crate::core::decimal::parse(rest)?),
+            None => crate::core::decimal::parse(text),
+        }
+    }
+
     fn keep(&mut self, bytes: &[u8]) {
         let n = bytes.len().min(HEAD - self.len);
         self.head[self.len..self.len + n].copy_from_slice(&bytes[..n]);
@@ -191,7 +201,7 @@ impl Reader {
     }
 
     /// Read the next piece of the text.
-    pub fn feed<S: Sink>(&mut self, bytes: &[u8], sink: &mut S) {
+    pub fn feed(&mut self, bytes: &[u8], sink: &mut dyn Sink) {
         let mut i = 0;
         while i < bytes.len() {
             match self.state {
@@ -208,7 +218,7 @@ impl Reader {
     }
 
     /// The end of the text: was it one JSON value?
-    pub fn finish<S: Sink>(&mut self, sink: &mut S) -> bool {
+    pub fn finish(&mut self, sink: &mut dyn Sink) -> bool {
         if let State::Number(n) = self.state {
             if n.complete() && self.open.is_empty() {
                 sink.scalar(Scalar::Number, &self.token);
@@ -232,7 +242,7 @@ impl Reader {
     }
 
     /// Read a run of a string's content from `bytes[i..]`; the index after it.
-    fn string<S: Sink>(&mut self, bytes: &[u8], mut i: usize, key: bool, sink: &mut S) -> usize {
+    fn string(&mut self, bytes: &[u8], mut i: usize, key: bool, sink: &mut dyn Sink) -> usize {
         let start = i;
         while i < bytes.len() && !matches!(bytes[i], b'"' | b'\\' | 0..=0x1f) {
             i += 1;
@@ -263,7 +273,7 @@ impl Reader {
     }
 
     /// Read one byte outside a string's plain content; `false` when it is to be read again.
-    fn byte<S: Sink>(&mut self, b: u8, sink: &mut S) -> bool {
+    fn byte(&mut self, b: u8, sink: &mut dyn Sink) -> bool {
         match self.state {
             State::Value
             | State::ValueOrClose
@@ -375,7 +385,7 @@ impl Reader {
     }
 
     /// The first byte of a value.
-    fn value<S: Sink>(&mut self, b: u8, sink: &mut S) {
+    fn value(&mut self, b: u8, sink: &mut dyn Sink) {
         match b {
             b'{' | b'[' => {
                 if self.open.len() >= MAX_NESTING {
@@ -415,7 +425,7 @@ impl Reader {
         self.state = State::Literal { word, read: 1 };
     }
 
-    fn close<S: Sink>(&mut self, sink: &mut S) {
+    fn close(&mut self, sink: &mut dyn Sink) {
         self.open.pop();
         sink.close();
         self.after_value();

@@ -53,7 +53,7 @@
 //! [`Body::estimate_sized`] as its whole JSON text, every character ASCII text, which errs
 //! high.
 
-mod json;
+pub(crate) mod json;
 mod rules;
 
 pub use json::{HEAD, MAX_NESTING};

@@ -333,13 +333,6 @@ impl Sink for Rules {
 
 /// An output field's value, if it is a number in `[0, MAX_OUTPUT_TOKENS]`.
 fn output_limit(kind: Scalar, value: &Token) -> Option<f64> {
-    if kind != Scalar::Number {
-        return None;
-    }
-    let text = std::str::from_utf8(value.whole()?).ok()?;
-    let n = match text.strip_prefix('-') {
-        Some(rest) => -crate::core::decimal::parse(rest)?,
-        None => crate::core::decimal::parse(text)?,
-    };
+    let n = (kind == Scalar::Number).then(|| value.number())??;
     (n.is_finite() && (0.0..=MAX_OUTPUT_TOKENS).contains(&n)).then_some(n)
 }

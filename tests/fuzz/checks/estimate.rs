@@ -1,4 +1,6 @@
-//! `estimate`: the token estimate of a request body (`core::estimate`).
+//! `estimate`: the token estimate of a request body (`core::estimate`), and the usage of a
+//! response read from its text (`core::usage`, see [`super::usage`]), which share the JSON
+//! reader.
 //!
 //! Input: any bytes, read as a body's JSON text.
 //!
@@ -21,6 +23,7 @@ fn estimate(body: &Value) -> Estimate {
 
 /// Run the checks on one input.
 pub fn check(data: &[u8]) {
+    super::usage::check(data);
     let read = scan(data);
     let mut halves = Scan::default();
     let cut = data.len() / 2;

@@ -28,6 +28,8 @@ pub mod hints;
 pub mod numbers;
 #[path = "sse.rs"]
 pub mod sse;
+#[path = "usage.rs"]
+pub mod usage;
 
 /// The local time a response arrives at, unless an input says otherwise:
 /// 2026-11-22T13:04:30Z.

@@ -1,0 +1,237 @@
+//! A response's usage: where the APIs put it in a document and what its fields are called,
+//! once, for every way the driver sees a body: a document the caller parsed (`json()`, walked
+//! through [`Object::read`]), and JSON text (a `text()` or byte read, a stream event's data),
+//! read here in pieces by the estimate's JSON reader, so that no body is parsed twice.
+//!
+//! ```
+//! use llm_pacer::core::usage::Report;
+//!
+//! let mut report = Report::default();
+//! assert!(report.read_json(br#"{"type":"message","usage":{"input_tokens":12,"output_tokens":30}}"#));
+//! let usage = report.finish().unwrap();
+//! assert_eq!((usage.input_tokens, usage.output_tokens), (12.0, 30.0));
+//! ```
+
+use super::estimate::json::{Reader, Scalar, Sink, Token};
+use super::limiter::Usage;
+
+/// Where a usage object sits in a document: `usage` (Anthropic's message and `message_delta`,
+/// OpenAI's), `message.usage` (Anthropic's `message_start`), `response.usage` (OpenAI
+/// Responses events). Where a document has more than one, a later one's fields win.
+pub const PATHS: [&[&str]; 3] = [&["usage"], &["message", "usage"], &["response", "usage"]];
+
+/// The fields of a usage object: Anthropic's (`input_tokens`, `cache_creation_input_tokens`,
+/// `cache_read_input_tokens`, `output_tokens`), OpenAI Chat's (`prompt_tokens`,
+/// `completion_tokens`, each read only where the first name is not a number) and OpenAI
+/// Responses' (Anthropic's names). Indices of [`Object`].
+pub const FIELDS: [&str; 6] = [
+    "input_tokens",
+    "prompt_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "completion_tokens",
+];
+
+/// The numeric fields of one usage object, by their index in [`FIELDS`] (`None`: absent, or
+/// not a number).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Object([Option<f64>; 6]);
+
+impl Object {
+    /// The fields of a usage object that `get` reads by name (a number, or `None`); the
+    /// OpenAI Chat names only where the first names gave no number.
+    pub fn read(mut get: impl FnMut(&'static str) -> Option<f64>) -> Object {
+        let mut o = Object::default();
+        for (i, name) in FIELDS.iter().enumerate() {
+            let alternative = matches!(i, 1 | 5);
+            if !alternative || o.0[i - 1].is_none() {
+                o.0[i] = get(name);
+            }
+        }
+        o
+    }
+
+    /// Its fields as a [`Usage`], with NaN where a field is absent (to be sanitized).
+    pub fn usage(&self) -> Usage {
+        let f = |v: Option<f64>| v.unwrap_or(f64::NAN);
+        let [input, prompt, creation, read, output, completion] = self.0;
+        Usage {
+            input_tokens: f(input.or(prompt)),
+            cache_creation_input_tokens: f(creation),
+            cache_read_input_tokens: f(read),
+            output_tokens: f(output.or(completion)),
+        }
+    }
+}
+
+/// Usage as reported so far: a later usage object overwrites the fields it has (streams
+/// report cumulative counts).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Report {
+    fields: [Option<f64>; 4],
+}
+
+impl Report {
+    /// Take the fields a usage object has.
+    pub fn take(&mut self, o: &Object) {
+        let [input, prompt, creation, read, output, completion] = o.0;
+        let new = [input.or(prompt), creation, read, output.or(completion)];
+        for (have, new) in self.fields.iter_mut().zip(new) {
+            if new.is_some() {
+                *have = new;
+            }
+        }
+    }
+
+    /// Take the usage objects of one JSON document, whole (`false`, and nothing taken, if it
+    /// is not JSON).
+    pub fn read_json(&mut self, text: &[u8]) -> bool {
+        let mut scan = Scan::default();
+        scan.feed(text);
+        scan.finish(self)
+    }
+
+    /// The usage, sanitized; `None` when nothing valid was reported.
+    pub fn finish(self) -> Option<Usage> {
+        let f = |v: Option<f64>| v.unwrap_or(f64::NAN);
+        let [input, creation, read, output] = self.fields;
+        Usage {
+            input_tokens: f(input),
+            cache_creation_input_tokens: f(creation),
+            cache_read_input_tokens: f(read),
+            output_tokens: f(output),
+        }
+        .sanitized()
+    }
+}
+
+/// One JSON document's text, read in pieces (split anywhere) for its usage objects.
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    reader: Reader,
+    find: Find,
+}
+
+impl Scan {
+    /// Read the next piece of the text.
+    pub fn feed(&mut self, piece: &[u8]) {
+        self.reader.feed(piece, &mut self.find);
+    }
+
+    /// Has the text stopped being JSON already? (Nothing more needs reading.)
+    pub fn failed(&self) -> bool {
+        self.reader.failed()
+    }
+
+    /// The end of the text: if it was one JSON value, `report` takes its usage objects in the
+    /// order of [`PATHS`], as a walk of the parsed document would; `false` (and nothing taken)
+    /// if it was not JSON.
+    pub fn finish(mut self, report: &mut Report) -> bool {
+        if !self.reader.finish(&mut self.find) {
+            return false;
+        }
+        for o in self.find.objects.iter().flatten() {
+            report.take(o);
+        }
+        true
+    }
+}
+
+/// Where a container (or the value about to begin) sits, as far as the usage goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// The document's top-level object.
+    Doc,
+    /// The object of path `p` that holds a usage object (`message`, `response`).
+    Wrap(usize),
+    /// The usage object of path `p`.
+    Usage(usize),
+    /// Field `i` of the usage object of path `p`.
+    Field(usize, usize),
+    /// Anywhere else.
+    Elsewhere,
+}
+
+/// The reader's events, followed to the usage objects: one [`At`] per open container of the
+/// first three levels, and, per path, the fields of the last usage object seen there (JSON's
+/// last duplicate key wins, as in `JSON.parse`).
+#[derive(Debug, Clone, Default)]
+struct Find {
+    open: Vec<At>,
+    /// Containers open below an [`At::Elsewhere`] one (not kept).
+    deeper: usize,
+    /// Where the value after the last key sits.
+    next: Option<At>,
+    objects: [Option<Object>; 3],
+}
+
+impl Find {
+    /// Where the value that begins now sits.
+    fn here(&self) -> At {
+        match (self.deeper, self.open.last()) {
+            (0, None) => At::Doc,
+            (0, Some(_)) => self.next.unwrap_or(At::Elsewhere),
+            _ => At::Elsewhere,
+        }
+    }
+
+    /// A value begins at `at`: it replaces what an earlier value there reported. `object`:
+    /// it is an object; `number`: it is this number.
+    fn begin(&mut self, at: At, object: bool, number: Option<f64>) {
+        match at {
+            At::Usage(p) => self.objects[p] = object.then(Object::default),
+            At::Wrap(p) => self.objects[p] = None,
+            At::Field(p, i) => {
+                if let Some(o) = &mut self.objects[p] {
+                    o.0[i] = number;
+                }
+            }
+            At::Doc | At::Elsewhere => {}
+        }
+        self.next = None;
+    }
+}
+
+impl Sink for Find {
+    fn open(&mut self, array: bool) {
+        let at = self.here();
+        self.begin(at, !array, None);
+        let keep = !array && matches!(at, At::Doc | At::Wrap(_) | At::Usage(_));
+        if keep {
+            self.open.push(at);
+        } else if self.deeper == 0 && self.open.is_empty() {
+            // A top-level array: nothing in it is a usage object.
+            self.open.push(At::Elsewhere);
+        } else {
+            self.deeper += 1;
+        }
+    }
+
+    fn close(&mut self) {
+        if self.deeper > 0 {
+            self.deeper -= 1;
+        } else {
+            self.open.pop();
+        }
+        self.next = None;
+    }
+
+    fn key(&mut self, key: &Token) {
+        let name = key.whole().unwrap_or_default();
+        let is = |n: &str| name == n.as_bytes();
+        self.next = match (self.deeper, self.open.last()) {
+            (0, Some(At::Doc)) if is("usage") => Some(At::Usage(0)),
+            (0, Some(At::Doc)) if is("message") => Some(At::Wrap(1)),
+            (0, Some(At::Doc)) if is("response") => Some(At::Wrap(2)),
+            (0, Some(&At::Wrap(p))) if is("usage") => Some(At::Usage(p)),
+            (0, Some(&At::Usage(p))) => FIELDS.iter().position(|f| is(f)).map(|i| At::Field(p, i)),
+            _ => None,
+        };
+    }
+
+    fn scalar(&mut self, kind: Scalar, value: &Token) {
+        let number = (kind == Scalar::Number).then(|| value.number()).flatten();
+        self.begin(self.here(), false, number);
+    }
+}

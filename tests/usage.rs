@@ -1,0 +1,253 @@
+//! `core::usage`: a response's usage, read from its JSON text as a walk of the parsed document
+//! (`JSON.parse`, then the driver's walk through `Object::read`) would read it.
+
+use llm_pacer::core::limiter::Usage;
+use llm_pacer::core::usage::*;
+use proptest::prelude::*;
+use serde_json::Value;
+
+fn read(json: &str) -> Option<Usage> {
+    let mut r = Report::default();
+    assert!(r.read_json(json.as_bytes()), "not JSON: {json}");
+    r.finish()
+}
+
+fn usage(input: f64, creation: f64, cached: f64, output: f64) -> Option<Usage> {
+    Some(Usage {
+        input_tokens: input,
+        cache_creation_input_tokens: creation,
+        cache_read_input_tokens: cached,
+        output_tokens: output,
+    })
+}
+
+/// The reference: the parsed document walked along `PATHS`, each usage object read by
+/// `Object::read` (what the driver does with a document the caller parsed).
+fn walked(doc: &Value) -> Option<Usage> {
+    let mut r = Report::default();
+    for path in PATHS {
+        let mut v = Some(doc);
+        for key in path {
+            v = v.and_then(|o| o.get(key));
+        }
+        if let Some(u) = v.filter(|v| v.is_object()) {
+            r.take(&Object::read(|name| u.get(name).and_then(Value::as_f64)));
+        }
+    }
+    r.finish()
+}
+
+#[test]
+fn each_api_s_place_and_names() {
+    // Anthropic, a message.
+    assert_eq!(
+        read(
+            r#"{"id":"msg_1","type":"message","content":[{"type":"text","text":"Hi"}],
+            "usage":{"input_tokens":12,"cache_creation_input_tokens":3,"cache_read_input_tokens":40,"output_tokens":9}}"#
+        ),
+        usage(12.0, 3.0, 40.0, 9.0)
+    );
+    // Anthropic's `message_start` event.
+    assert_eq!(
+        read(
+            r#"{"type":"message_start","message":{"id":"m","usage":{"input_tokens":25,"output_tokens":1}}}"#
+        ),
+        usage(25.0, 0.0, 0.0, 1.0)
+    );
+    // OpenAI Chat Completions.
+    assert_eq!(
+        read(
+            r#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":5,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":0}}}"#
+        ),
+        usage(7.0, 0.0, 0.0, 5.0)
+    );
+    // OpenAI Responses' `response.completed` event.
+    assert_eq!(
+        read(
+            r#"{"type":"response.completed","response":{"usage":{"input_tokens":4,"output_tokens":6}}}"#
+        ),
+        usage(4.0, 0.0, 0.0, 6.0)
+    );
+    // None, or none that counts.
+    assert_eq!(read(r#"{"usage":null}"#), None);
+    assert_eq!(read(r#"{"usage":{"input_tokens":-1}}"#), None);
+    assert_eq!(read(r#"[{"usage":{"input_tokens":1}}]"#), None);
+    assert_eq!(
+        read(r#"{"data":{"usage":{"input_tokens":1}}}"#),
+        None,
+        "not a place of usage"
+    );
+    assert_eq!(
+        read(r#"{"message":{"data":{"usage":{"input_tokens":1}}}}"#),
+        None
+    );
+    assert_eq!(read("42"), None);
+}
+
+#[test]
+fn the_second_names_count_only_where_the_first_are_not_numbers() {
+    assert_eq!(
+        read(r#"{"usage":{"input_tokens":3,"prompt_tokens":9}}"#),
+        usage(3.0, 0.0, 0.0, 0.0)
+    );
+    assert_eq!(
+        read(r#"{"usage":{"input_tokens":"3","prompt_tokens":9}}"#),
+        usage(9.0, 0.0, 0.0, 0.0)
+    );
+    assert_eq!(
+        read(r#"{"usage":{"output_tokens":null,"completion_tokens":8}}"#),
+        usage(0.0, 0.0, 0.0, 8.0)
+    );
+}
+
+#[test]
+fn a_later_place_wins_field_by_field_and_the_last_duplicate_key_wins() {
+    // `usage`, then `message.usage`: the later path's fields win, the others stay.
+    assert_eq!(
+        read(
+            r#"{"message":{"usage":{"output_tokens":5}},"usage":{"input_tokens":1,"output_tokens":2}}"#
+        ),
+        usage(1.0, 0.0, 0.0, 5.0)
+    );
+    // A repeated key: the last value is the one `JSON.parse` keeps.
+    assert_eq!(
+        read(r#"{"usage":{"input_tokens":1},"usage":{"output_tokens":2}}"#),
+        usage(0.0, 0.0, 0.0, 2.0)
+    );
+    assert_eq!(read(r#"{"usage":{"input_tokens":1},"usage":7}"#), None);
+    assert_eq!(
+        read(r#"{"message":{"usage":{"input_tokens":1}},"message":{}}"#),
+        None
+    );
+    assert_eq!(
+        read(r#"{"usage":{"input_tokens":1,"input_tokens":{"n":2}}}"#),
+        None
+    );
+    assert_eq!(
+        read(r#"{"usage":{"input_tokens":1,"input_tokens":4}}"#),
+        usage(4.0, 0.0, 0.0, 0.0)
+    );
+    // Escaped key names are the names they spell.
+    assert_eq!(
+        read(r#"{"\u0075sage":{"input_\u0074okens":6}}"#),
+        usage(6.0, 0.0, 0.0, 0.0)
+    );
+}
+
+#[test]
+fn text_that_is_not_one_json_value_reports_nothing() {
+    let mut r = Report::default();
+    assert!(!r.read_json(br#"{"usage":{"input_tokens":5}}, 1"#));
+    assert!(!r.read_json(br#"{"usage":{"input_tokens":5}"#));
+    assert!(!r.read_json(b""));
+    assert_eq!(r.finish(), None);
+}
+
+#[test]
+fn a_report_keeps_the_latest_of_each_field() {
+    // A stream: `message_start`, then `message_delta` with the final output.
+    let mut r = Report::default();
+    assert!(r.read_json(
+        br#"{"type":"message_start","message":{"usage":{"input_tokens":25,"output_tokens":1}}}"#
+    ));
+    assert!(r.read_json(br#"{"type":"message_delta","usage":{"output_tokens":15}}"#));
+    assert_eq!(r.finish(), usage(25.0, 0.0, 0.0, 15.0));
+}
+
+#[test]
+fn object_read_asks_for_the_second_names_only_when_needed() {
+    let mut asked = Vec::new();
+    let o = Object::read(|name| {
+        asked.push(name);
+        (name != "completion_tokens").then_some(1.0)
+    });
+    assert_eq!(
+        asked,
+        [
+            "input_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+            "output_tokens"
+        ]
+    );
+    assert_eq!(o.usage(), usage(1.0, 1.0, 1.0, 1.0).unwrap());
+}
+
+/// Documents shaped like API answers and events, with usage objects in and out of place.
+fn doc() -> impl Strategy<Value = Value> {
+    let number = prop_oneof![
+        (0u32..100_000).prop_map(Value::from),
+        (-5i64..5).prop_map(Value::from),
+        (0.0f64..1e12).prop_map(Value::from),
+        Just(Value::from(1e300)),
+    ];
+    let field = prop_oneof![
+        8 => number.clone(),
+        1 => Just(Value::Null),
+        1 => Just(Value::from("12")),
+        1 => Just(serde_json::json!({"cached_tokens": 3})),
+    ];
+    let name = prop_oneof![
+        4 => proptest::sample::select(FIELDS.to_vec()).prop_map(str::to_owned),
+        1 => Just("total_tokens".to_owned()),
+    ];
+    let usage_object = proptest::collection::btree_map(name, field, 0..6)
+        .prop_map(|m| Value::Object(m.into_iter().collect()));
+    let usage_value = prop_oneof![
+        6 => usage_object,
+        1 => Just(Value::Null),
+        1 => Just(serde_json::json!([1, 2])),
+        1 => number,
+    ];
+    let wrapper = proptest::collection::btree_map(
+        prop_oneof![
+            Just("usage".to_owned()),
+            Just("id".to_owned()),
+            Just("data".to_owned())
+        ],
+        usage_value.clone(),
+        0..3,
+    )
+    .prop_map(|m| Value::Object(m.into_iter().collect()));
+    let top_key = prop_oneof![
+        Just("usage".to_owned()),
+        Just("message".to_owned()),
+        Just("response".to_owned()),
+        Just("content".to_owned()),
+        Just("type".to_owned()),
+    ];
+    let top_value = prop_oneof![
+        usage_value,
+        wrapper.clone(),
+        Just(Value::from("message_delta"))
+    ];
+    prop_oneof![
+        8 => proptest::collection::btree_map(top_key, top_value, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
+        1 => wrapper.prop_map(|w| Value::Array(vec![w])),
+        1 => Just(Value::from(3)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+    #[test]
+    fn reading_the_text_is_walking_the_document(doc in doc(), pretty: bool, cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..4)) {
+        let text = if pretty { serde_json::to_string_pretty(&doc) } else { serde_json::to_string(&doc) }.unwrap();
+        let want = walked(&doc);
+        let mut r = Report::default();
+        prop_assert!(r.read_json(text.as_bytes()));
+        prop_assert_eq!(r.finish(), want);
+        // In pieces, split anywhere.
+        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(text.len() + 1)).collect();
+        at.sort_unstable();
+        let mut scan = Scan::default();
+        let mut from = 0;
+        for to in at.into_iter().chain([text.len()]) {
+            scan.feed(&text.as_bytes()[from..to]);
+            from = to;
+        }
+        let mut r = Report::default();
+        prop_assert!(scan.finish(&mut r));
+        prop_assert_eq!(r.finish(), want);
+    }
+}
