@@ -469,9 +469,9 @@ class Pacer {
     if (!fns.clock)
       fns.jsonBody = jsonBodies(
         (f) => setTimeout(f, 0),
-        (id, doc) => {
+        (id, doc, text) => {
           try {
-            raw.usageDoc(id, doc);
+            raw.usageDoc(id, doc, text === true);
           } catch {} // the module trapped: every call has been rejected already
         },
       );

@@ -1,52 +1,47 @@
 // A delivered JSON response's usage without a copy of its body: the caller's own read is
-// watched, and the parsed document handed to the pacer (api.js gives each Pacer one
-// `jsonBodies`; the driver calls it for every JSON answer it delivers).
+// watched, and what it gives (the parsed document, or the text or bytes) handed to the pacer
+// (api.js gives each Pacer one `jsonBodies`; the driver calls it for every JSON answer it
+// delivers).
 
-/** A JSON text's document, or `undefined`. @param {string} text */
-function parsed(text) {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-/** @type {TextDecoder | undefined} */
-let utf8;
-/** Bytes' JSON document, or `undefined`. @param {ArrayBuffer | Uint8Array} bytes */
-const parsedBytes = (bytes) => parsed((utf8 ??= new TextDecoder()).decode(bytes));
-/** The body reads the pacer watches, each with how to see the JSON document in what it gives. */
-const WATCHED_READS = { json: (doc) => doc, text: parsed, arrayBuffer: parsedBytes, bytes: parsedBytes };
+/**
+ * The body reads the pacer watches: a read's result is handed over as the parsed document
+ * (`json()`), or as the text or bytes it is (`text: true`), which the pacer reads for its
+ * usage itself: nothing is parsed twice.
+ */
+const WATCHED_READS = { json: false, text: true, arrayBuffer: true, bytes: true };
 /** The other ways to read or copy a body: the pacer clones it first. */
 const OTHER_READS = ["blob", "formData", "clone"];
 
 /**
  * A watched response's state: whether its body was read yet, where its document goes, and
  * the prototype it had.
- * @typedef {{ started: boolean, done: (doc: unknown) => void, proto: any }} Watch
+ * @typedef {{ started: boolean, done: (doc: unknown, text?: boolean) => void, proto: any }} Watch
  */
 const WATCH = Symbol("llm-pacer.watch");
 
 /**
- * Hand `done` what `p` gives, seen as a document by `toDoc`; `undefined` if `p` fails.
+ * Hand `done` what `p` gives (`text`: a body's text or bytes, not a document); `undefined`
+ * if `p` fails.
  * @param {Promise<any>} p
- * @param {(doc: unknown) => void} done
+ * @param {(doc: unknown, text?: boolean) => void} done
+ * @param {boolean} [text]
  */
-const handOver = (p, done, toDoc = (v) => v) =>
+const handOver = (p, done, text = false) =>
   p.then(
-    (v) => done(toDoc(v)),
+    (v) => done(v, text),
     () => done(undefined),
   );
 
 /**
- * Hand `done` the document of a clone of `response`, made by `proto`'s own `clone` (not a
+ * Hand `done` the bytes of a clone of `response`, made by `proto`'s own `clone` (not a
  * watched one); `undefined` if it cannot be cloned or read.
  * @param {any} proto
  * @param {any} response
- * @param {(doc: unknown) => void} done
+ * @param {(doc: unknown, text?: boolean) => void} done
  */
 function cloneRead(proto, response, done) {
   try {
-    handOver(proto.clone.call(response).json(), done);
+    handOver(proto.clone.call(response).arrayBuffer(), done, true);
   } catch {
     done(undefined);
   }
@@ -77,7 +72,7 @@ function watchedProto(proto) {
   if (w) return w;
   w = Object.create(proto);
   const own = (name, value) => Object.defineProperty(w, name, { value, configurable: true, writable: true });
-  for (const [name, toDoc] of Object.entries(WATCHED_READS)) {
+  for (const [name, text] of Object.entries(WATCHED_READS)) {
     const read = proto[name];
     if (typeof read == "function")
       own(name, function (...args) {
@@ -85,7 +80,7 @@ function watchedProto(proto) {
         const watch = /** @type {Watch | undefined} */ (this[WATCH]);
         if (watch && !watch.started) {
           watch.started = true;
-          handOver(p, watch.done, toDoc);
+          handOver(p, watch.done, text);
         }
         return p;
       });
@@ -116,16 +111,16 @@ function watchedProto(proto) {
 }
 
 /**
- * A pacer's `jsonBody(response, id)`: hands the parsed JSON body of a delivered response to
- * `report(id, doc)`, for its usage, without cloning it. The caller's own `json()`, `text()`,
- * `arrayBuffer()` or `bytes()` is watched: the response is given a child of its prototype
- * whose reads see the document first (`watchedProto`; `instanceof` and every other property
- * are as they were). Read any other way (its `body`, `blob()`, `formData()`, `clone()`), or
- * not started by the time `later` calls back (the next macrotask), it is cloned first and
- * the clone is read, as a stream's is. `doc` is `undefined` when the body fails or is not
- * JSON. Never throws.
+ * A pacer's `jsonBody(response, id)`: hands the JSON body of a delivered response to
+ * `report(id, doc, text)`, for its usage, without cloning it. The caller's own `json()`,
+ * `text()`, `arrayBuffer()` or `bytes()` is watched: the response is given a child of its
+ * prototype whose reads see the result first (`watchedProto`; `instanceof` and every other
+ * property are as they were): the parsed document, or (`text`) the text or bytes. Read any
+ * other way (its `body`, `blob()`, `formData()`, `clone()`), or not started by the time
+ * `later` calls back (the next macrotask), it is cloned first and the clone's bytes are
+ * read, as a stream's are. `doc` is `undefined` when the body fails. Never throws.
  * @param {(f: () => void) => void} later
- * @param {(id: number, doc: unknown) => void} report
+ * @param {(id: number, doc: unknown, text?: boolean) => void} report
  * @returns {(response: Response, id: number) => void}
  */
 export function jsonBodies(later, report) {
@@ -138,7 +133,7 @@ export function jsonBodies(later, report) {
   };
   return (response, id) => {
     const proto = Object.getPrototypeOf(response);
-    const done = (doc) => report(id, doc);
+    const done = (doc, text) => report(id, doc, text);
     try {
       Object.defineProperty(response, WATCH, { value: { started: false, done, proto } });
       Object.setPrototypeOf(response, watchedProto(proto));

@@ -11,6 +11,7 @@ use crate::core::estimate::{self, TextCount};
 use crate::core::hints;
 use crate::core::limiter::Usage;
 use crate::core::sse::{self, SseParser};
+use crate::core::usage::{self, Report};
 use js_sys::{Array, ArrayBuffer, JsString, Object, Uint8Array, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -147,14 +148,32 @@ impl Text {
             .unwrap_or(JsValue::UNDEFINED)
     }
 
+    /// A string's or bytes' text (`None` for anything else).
+    pub fn of(v: &JsValue) -> Option<Text> {
+        match v.dyn_ref::<JsString>() {
+            Some(s) => Some(Text::Str(s.clone())),
+            None => bytes_of(v).map(Text::Bytes),
+        }
+    }
+
     /// Read by the estimate, [`CHUNK`] at a time: `None` if it is not JSON.
     pub fn scan(&self) -> Option<estimate::Body> {
         let mut scan = estimate::Scan::default();
+        self.pieces(&mut |piece| {
+            scan.feed(piece);
+            !scan.failed()
+        });
+        scan.finish()
+    }
+
+    /// Its UTF-8 text, [`CHUNK`] at a time (a byte order mark left out, as `TextDecoder`
+    /// leaves it), to `take`, until `take` says no more.
+    fn pieces(&self, take: &mut dyn FnMut(&[u8]) -> bool) {
         match self {
             Text::Str(s) => {
                 let len = s.length();
                 let mut start = 0;
-                while start < len && !scan.failed() {
+                while start < len {
                     let mut end = (start + CHUNK).min(len);
                     // A high surrogate (U+D800..U+DBFF) ends the piece: keep it for the next.
                     if end < len && (55_296.0..56_320.0).contains(&s.char_code_at(end - 1)) {
@@ -165,7 +184,9 @@ impl Text {
                     } else {
                         s.slice(start, end).as_string()
                     };
-                    scan.feed(piece.unwrap_or_default().as_bytes());
+                    if !take(piece.unwrap_or_default().as_bytes()) {
+                        return;
+                    }
                     start = end;
                 }
             }
@@ -173,22 +194,22 @@ impl Text {
                 let len = b.length();
                 let mut buf = vec![0; CHUNK.min(len) as usize];
                 let mut start = 0;
-                while start < len && !scan.failed() {
+                while start < len {
                     let end = (start + CHUNK).min(len);
                     let piece = &mut buf[..(end - start) as usize];
                     b.subarray(start, end).copy_to(piece);
-                    // A byte order mark is not text (`TextDecoder` drops it too).
                     let skip = if start == 0 && piece.starts_with(b"\xEF\xBB\xBF") {
                         3
                     } else {
                         0
                     };
-                    scan.feed(&piece[skip..]);
+                    if !take(&piece[skip..]) {
+                        return;
+                    }
                     start = end;
                 }
             }
         }
-        scan.finish()
     }
 }
 
@@ -423,66 +444,19 @@ pub fn usage_kind(has_body: bool, pairs: &[(String, String)]) -> Option<UsageKin
     }
 }
 
-/// Usage fields as reported so far; later reports overwrite earlier ones (streams report
-/// cumulative counts).
-#[derive(Debug, Default, Clone, Copy)]
-struct UsageAcc {
-    input: Option<f64>,
-    cache_creation: Option<f64>,
-    cache_read: Option<f64>,
-    output: Option<f64>,
-}
-
-impl UsageAcc {
-    /// Take the fields of a `usage` object: Anthropic (`input_tokens`,
-    /// `cache_creation_input_tokens`, `cache_read_input_tokens`, `output_tokens`), OpenAI Chat
-    /// (`prompt_tokens`, `completion_tokens`) and OpenAI Responses (`input_tokens`,
-    /// `output_tokens`).
-    fn update(&mut self, usage: &JsValue) {
-        let n = |k: &'static str| js::get_opt(usage, k).and_then(|v| v.as_f64());
-        if let Some(v) = n("input_tokens").or_else(|| n("prompt_tokens")) {
-            self.input = Some(v);
+/// Take the usage objects of a parsed document (or stream event), at their places
+/// ([`usage::PATHS`]).
+fn take_doc(report: &mut Report, doc: &JsValue) {
+    for path in usage::PATHS {
+        let mut v = Some(doc.clone());
+        for key in path {
+            v = v.and_then(|o| js::get_opt(&o, key));
         }
-        if let Some(v) = n("cache_creation_input_tokens") {
-            self.cache_creation = Some(v);
+        if let Some(u) = v.filter(JsValue::is_object) {
+            report.take(&usage::Object::read(|k| {
+                js::get_opt(&u, k).and_then(|v| v.as_f64())
+            }));
         }
-        if let Some(v) = n("cache_read_input_tokens") {
-            self.cache_read = Some(v);
-        }
-        if let Some(v) = n("output_tokens").or_else(|| n("completion_tokens")) {
-            self.output = Some(v);
-        }
-    }
-
-    /// The usage object inside a parsed document or event, wherever the APIs put it:
-    /// `usage` (Anthropic message and `message_delta`, OpenAI), `message.usage` (Anthropic
-    /// `message_start`), `response.usage` (OpenAI Responses events).
-    fn update_from(&mut self, doc: &JsValue) {
-        for path in [
-            &["usage"][..],
-            &["message", "usage"],
-            &["response", "usage"],
-        ] {
-            let mut v = Some(doc.clone());
-            for key in path {
-                v = v.and_then(|o| js::get_opt(&o, key));
-            }
-            if let Some(u) = v.filter(JsValue::is_object) {
-                self.update(&u);
-            }
-        }
-    }
-
-    /// The usage, sanitized; `None` when nothing valid was reported.
-    fn finish(self) -> Option<Usage> {
-        let f = |v: Option<f64>| v.unwrap_or(f64::NAN);
-        Usage {
-            input_tokens: f(self.input),
-            cache_creation_input_tokens: f(self.cache_creation),
-            cache_read_input_tokens: f(self.cache_read),
-            output_tokens: f(self.output),
-        }
-        .sanitized()
     }
 }
 
@@ -493,10 +467,10 @@ impl UsageAcc {
 /// stream without `stream_options.include_usage`): its output tokens, estimated from that text.
 pub async fn read_usage(clone: Response, kind: UsageKind) -> Result<Option<Usage>, f64> {
     match kind {
-        UsageKind::Json => Ok(usage_of(match clone.json() {
-            Ok(p) => JsFuture::from(p).await.ok(),
+        UsageKind::Json => Ok(match clone.array_buffer() {
+            Ok(p) => JsFuture::from(p).await.ok().and_then(|b| usage_of_text(&b)),
             Err(_) => None,
-        })),
+        }),
         UsageKind::Sse => {
             let mut streamed = StreamedText::default();
             match read_sse_usage(clone, &mut streamed).await {
@@ -510,9 +484,22 @@ pub async fn read_usage(clone: Response, kind: UsageKind) -> Result<Option<Usage
 
 /// The usage a parsed JSON document reports, if any.
 pub fn usage_of(doc: Option<JsValue>) -> Option<Usage> {
-    let mut acc = UsageAcc::default();
-    acc.update_from(&doc?);
-    acc.finish()
+    let mut report = Report::default();
+    take_doc(&mut report, &doc?);
+    report.finish()
+}
+
+/// The usage a delivered body reports, as the caller read it: a string or bytes, read here
+/// in pieces (not parsed again in JavaScript).
+pub fn usage_of_text(text: &JsValue) -> Option<Usage> {
+    let mut scan = usage::Scan::default();
+    Text::of(text)?.pieces(&mut |piece| {
+        scan.feed(piece);
+        !scan.failed()
+    });
+    let mut report = Report::default();
+    scan.finish(&mut report);
+    report.finish()
 }
 
 /// The text an OpenAI Chat Completions (or legacy completions) stream delivered, counted the
@@ -539,7 +526,7 @@ async fn read_sse_usage(clone: Response, streamed: &mut StreamedText) -> Option<
     let reader = body.get_reader();
     let read = js::method(&reader, "read")?;
     let mut parser = SseParser::new();
-    let mut acc = UsageAcc::default();
+    let mut report = Report::default();
     loop {
         let p: js_sys::Promise = read.call0(&reader).ok()?.dyn_into().ok()?;
         let chunk = JsFuture::from(p).await.ok()?;
@@ -552,9 +539,7 @@ async fn read_sse_usage(clone: Response, streamed: &mut StreamedText) -> Option<
         let bytes = value.dyn_into::<Uint8Array>().ok()?.to_vec();
         parser.feed(&bytes, |e| {
             if sse::may_carry_usage(e.event, e.data) {
-                if let Ok(doc) = JSON::parse(e.data) {
-                    acc.update_from(&doc);
-                }
+                report.read_json(e.data.as_bytes());
             } else if sse::may_carry_text(e.event, e.data) {
                 // A stream that will not report usage: its text estimates the output.
                 let (text, values) = sse::delta_text(e.data);
@@ -564,5 +549,5 @@ async fn read_sse_usage(clone: Response, streamed: &mut StreamedText) -> Option<
         });
     }
     streamed.complete = true;
-    acc.finish()
+    report.finish()
 }

@@ -23,6 +23,7 @@ use crate::core::config::OutputReservation;
 use crate::core::headers::{self, Family, RateLimitInfo};
 use crate::core::hints;
 use crate::core::limiter::{Blocker, Cost, Decision, Limiter, Ticket, Usage};
+use crate::core::usage;
 use crate::core::Ms;
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
@@ -382,13 +383,8 @@ impl RawLow {
             (Low::Limiter(s), 2) => return s.acquire(a, b, c, out),
             (Low::Limiter(s), 3) => {
                 // The response's `usage`, Anthropic's or OpenAI's (as the Pacer reads it).
-                let n = |k: &'static str| js::get_opt(arg, k).and_then(|v| v.as_f64());
-                let usage = Usage {
-                    input_tokens: opt(n("input_tokens").or_else(|| n("prompt_tokens"))),
-                    cache_creation_input_tokens: opt(n("cache_creation_input_tokens")),
-                    cache_read_input_tokens: opt(n("cache_read_input_tokens")),
-                    output_tokens: opt(n("output_tokens").or_else(|| n("completion_tokens"))),
-                };
+                let usage =
+                    usage::Object::read(|k| js::get_opt(arg, k).and_then(|v| v.as_f64())).usage();
                 s.limiter.settle(d, ticket(a, b, c, e), &usage);
             }
             (Low::Limiter(s), 4) => s.limiter.refund(d, ticket(a, b, c, e), false),

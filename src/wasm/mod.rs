@@ -101,12 +101,17 @@ impl RawPacer {
         self.inner.fetch(input, init, priority, body)
     }
 
-    /// The parsed JSON body of delivered call `id` (`undefined`: unreadable), from the
-    /// package's `jsonBody`: its usage settles the call.
+    /// The JSON body of delivered call `id` as its caller read it, from the package's
+    /// `jsonBody`: the parsed document (`undefined`: unreadable), or, when `text`, the
+    /// body's text or bytes. Its usage settles the call.
     #[wasm_bindgen(js_name = usageDoc)]
-    pub fn usage_doc(&self, id: f64, doc: JsValue) {
-        self.inner
-            .usage_done(id as Id, Ok(body::usage_of(Some(doc))));
+    pub fn usage_doc(&self, id: f64, doc: JsValue, text: bool) {
+        let usage = if text {
+            body::usage_of_text(&doc)
+        } else {
+            body::usage_of(Some(doc))
+        };
+        self.inner.usage_done(id as Id, Ok(usage));
     }
 
     /// Counters now, as a plain object.

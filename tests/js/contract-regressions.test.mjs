@@ -93,6 +93,37 @@ describe("closed gaps", () => {
     }
   });
 
+  test("the usage of a body read as text or bytes is the usage of its document, whatever its shape", async () => {
+    // Each body as the caller reads it, and the input tokens it reports (0: none that counts).
+    const cases = [
+      // A byte order mark, text that is not ASCII, escapes, a usage object nested elsewhere.
+      ["\uFEFF" + JSON.stringify({ content: [{ text: "héllo 🎉 \u2028" }], usage: { input_tokens: 11 } }), 11],
+      [JSON.stringify({ type: "message_start", message: { usage: { input_tokens: 12 } } }), 12],
+      [JSON.stringify({ choices: [], usage: { prompt_tokens: 13, completion_tokens: 1 } }), 13],
+      [JSON.stringify({ response: { usage: { input_tokens: 14 } } }), 14],
+      ['{"usage":{"input_tokens":15},"usage":{"input_tokens":16}}', 16],
+      ['{"\\u0075sage":{"input_tokens":17}}', 17],
+      [JSON.stringify({ data: { usage: { input_tokens: 99 } } }), 0],
+      ['{"usage":{"input_tokens":18}} trailing', 0],
+      [JSON.stringify({ usage: { input_tokens: -5 } }), 0],
+    ];
+    for (const read of ["text", "arrayBuffer", "bytes"]) {
+      if (typeof Response.prototype[read] != "function") continue; // `bytes()`: Node 22 on
+      for (const [text, want] of cases) {
+        const pacer = new Pacer({
+          fetch: async () => new Response(text, { headers: { "content-type": "application/json" } }),
+        });
+        const res = await pacer.fetch("https://api.example.invalid/v1/x");
+        const got = await res[read]();
+        if (read == "text") assert.equal(got, text.replace(/^\uFEFF/, ""), "the caller's text is intact");
+        await drained(pacer);
+        assert.equal(pacer.stats().inputTokensUsed, want, `${read}: ${text}`);
+        assert.equal(pacer.stats().inFlight, 0);
+        pacer.close();
+      }
+    }
+  });
+
   test("a response watched by two pacers (one's fetch is the other's), or frozen, still gives each its usage", async () => {
     const body = () =>
       new Response(JSON.stringify({ usage: { input_tokens: 3, output_tokens: 5 } }), {
