@@ -244,11 +244,12 @@ async function build() {
     "new URL('llm_pacer_do_bg.wasm', import.meta.url)",
     "new URL('../llm_pacer_do_bg.wasm', import.meta.url)",
   );
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: the glue's own template literal, as text
   repoint(
     `${work}/node/llm_pacer.js`,
     `${out}/node/llm_pacer.cjs`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the glue's own template literal, as text
     "`${__dirname}/llm_pacer_bg.wasm`",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the same, repointed
     "`${__dirname}/../llm_pacer_bg.wasm`",
   );
   // Short import names (2.5 KB gzipped less per module).
