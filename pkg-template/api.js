@@ -113,6 +113,17 @@ function guarded(run) {
   });
 }
 
+/** What to change, per dimension of a request that can never fit. */
+const TOO_LARGE_HINTS = {
+  // The output reserved is the request's max_tokens, which SDKs may set to the model's
+  // maximum by default (the Vercel AI SDK: 64,000 for Claude Sonnet 4.5).
+  outputTokens:
+    ": its max_tokens is reserved up front, as the server counts it; lower max_tokens (`maxOutputTokens` in the Vercel AI SDK)",
+  tokens:
+    ": its input and max_tokens count together, as the server counts them; lower max_tokens (`maxOutputTokens` in the Vercel AI SDK)",
+  inputTokens: ": shorten the prompt (the estimate counts about 3 characters of text a token), or pass `estimate`",
+};
+
 const DIMENSIONS = {
   requests: "requests",
   inputTokens: "input tokens",
@@ -134,7 +145,7 @@ function makeError(code, details) {
     case "REQUEST_TOO_LARGE":
       return new RequestTooLargeError(
         `llm-pacer: the request needs ${Math.ceil(details.cost)} ${DIMENSIONS[details.dimension] ?? details.dimension} ` +
-          `but the limit is ${details.capacity} per minute, so it can never be sent`,
+          `but the limit is ${details.capacity} per minute, so it can never be sent${TOO_LARGE_HINTS[details.dimension] ?? ""}`,
         details,
       );
     case "RETRY_AFTER_TOO_LONG":
