@@ -1,0 +1,48 @@
+//! One call as the engine keeps it: where it is, and what its next decision needs.
+
+use crate::core::keys::Slot;
+use crate::core::limiter::{Cost, Ticket};
+use crate::core::Ms;
+
+/// Where a call is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum State {
+    /// In the scheduler's queue.
+    Queued,
+    /// Waiting out a retry delay; re-queued at `until`.
+    Backoff { until: Ms },
+    /// An attempt is on the wire, holding a reservation and a concurrency slot.
+    InFlight { ticket: Ticket },
+    /// A 2xx was delivered; its body is still being read for usage (the slot stays held).
+    Delivered { ticket: Ticket },
+    /// Out of the queue and off the wire while the engine decides what the call does next
+    /// (retry, deliver, fail). Never seen outside that one transition.
+    Deciding,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Call {
+    /// Its limit key.
+    pub(super) slot: Slot,
+    pub(super) seq: u64,
+    pub(super) priority: i32,
+    pub(super) cost: Cost,
+    /// Attempts sent so far.
+    pub(super) attempt: u32,
+    pub(super) state: State,
+    pub(super) deadline: Option<Ms>,
+    /// The driver holds a response of the last attempt (a retryable one).
+    pub(super) has_response: bool,
+    /// The previous retry delay (decorrelated jitter needs it).
+    pub(super) prev_delay: Ms,
+    /// Since when it waits (queue or backoff); for `Stats::wait_ms`.
+    pub(super) waiting_since: Ms,
+    /// Set by `close`: finish the attempt on the wire, retry no more.
+    pub(super) no_retry: bool,
+    /// False when the request can be sent only once (its body is a stream).
+    pub(super) replayable: bool,
+    /// When the current attempt was sent.
+    pub(super) sent_at: Ms,
+    /// The current attempt's response: its status and latency (for events).
+    pub(super) response: Option<(u16, Ms)>,
+}

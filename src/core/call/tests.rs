@@ -1,0 +1,618 @@
+//! The engine's unit tests: a call's life through each path of the state machine.
+
+use super::*;
+use crate::core::backoff::Jitter;
+use crate::core::headers::DimInfo;
+use crate::core::limiter::PROBE_MAX_MS;
+use crate::core::limiter::{Dim, Limits};
+
+const T0: Ms = 1_767_225_600_000.0;
+
+fn config() -> Config {
+    let mut c = Config::new();
+    c.retry.backoff.jitter = Jitter::None;
+    c
+}
+
+/// A config with a limit too large to matter: the key knows a limit, so its calls go
+/// at once (no opening probe; see `a_key_that_knows_no_limit_sends_one_request_first`).
+fn config_known() -> Config {
+    let mut c = config();
+    c.limits.rpm = Some(1e9);
+    c
+}
+
+fn req(input: f64, max_tokens: f64) -> Request {
+    Request {
+        input_tokens: input,
+        max_tokens: Some(max_tokens),
+        priority: 0,
+        ..Request::default()
+    }
+}
+
+fn hint(ms: Ms) -> RateLimitInfo {
+    RateLimitInfo {
+        retry_after_ms: Some(ms),
+        ..Default::default()
+    }
+}
+
+fn none() -> RateLimitInfo {
+    RateLimitInfo::default()
+}
+
+fn sends(actions: &[Action]) -> Vec<Id> {
+    actions
+        .iter()
+        .filter_map(|a| {
+            if let Action::Send { id, .. } = a {
+                Some(*id)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_successful_call_is_sent_delivered_and_settled() {
+    let mut e = Engine::new(config(), T0);
+    let id = e.submit(T0, req(100.0, 50.0)).unwrap();
+    assert_eq!(e.poll(T0), vec![Action::Send { id, attempt: 1 }]);
+    assert_eq!(
+        e.on_response(T0 + 10.0, id, 200, &none(), None, 0.5),
+        Verdict::Deliver
+    );
+    assert_eq!(
+        e.stats().in_flight,
+        1,
+        "the slot is held while the body is read"
+    );
+    let usage = Usage {
+        input_tokens: 90.0,
+        output_tokens: 20.0,
+        ..Default::default()
+    };
+    e.on_done(T0 + 20.0, id, Some(usage));
+    let s = e.stats();
+    assert_eq!(
+        (s.requests, s.attempts, s.retries, s.in_flight, s.queued),
+        (1, 1, 0, 0, 0)
+    );
+    assert_eq!(
+        (s.input_tokens_reserved, s.output_tokens_reserved),
+        (100.0, 50.0)
+    );
+    assert_eq!((s.input_tokens_used, s.output_tokens_used), (90.0, 20.0));
+    assert_eq!(e.live_calls(), 0);
+    assert_eq!(e.next_wake(), None, "nothing live, no timer");
+}
+
+#[test]
+fn a_429_with_a_hint_pauses_everyone_and_retries_after_the_hint() {
+    let mut c = config();
+    c.limits = Limits {
+        rpm: Some(1000.0),
+        ..Default::default()
+    };
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(10.0, 10.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    let v = e.on_response(T0 + 100.0, a, 429, &hint(2_000.0), None, 0.5);
+    let Verdict::Retry { at_ms } = v else {
+        panic!("{v:?}")
+    };
+    // Never shorter than the hint, at most min(10%, 1 s) longer.
+    assert!((T0 + 2_100.0..=T0 + 2_300.0).contains(&at_ms), "{at_ms}");
+    // A second call submitted now waits for the pause too.
+    let b = e.submit(T0 + 200.0, req(10.0, 10.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0 + 200.0)), Vec::<Id>::new());
+    assert!(e.next_wake().unwrap() <= at_ms);
+    assert_eq!(sends(&e.poll(T0 + 2_099.0)), Vec::<Id>::new());
+    // The retried call keeps its place ahead of the later one.
+    assert_eq!(sends(&e.poll(at_ms)), vec![a, b]);
+    assert_eq!(e.stats().rate_limited, 1);
+    assert_eq!(e.stats().retries, 1);
+}
+
+#[test]
+fn retries_stop_at_max_retries_and_the_last_response_is_delivered() {
+    let mut c = config();
+    c.retry.max_retries = 2;
+    c.budget = None;
+    let mut e = Engine::new(c, T0);
+    let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let mut now = T0;
+    let mut attempts = 0;
+    loop {
+        let acts = e.poll(now);
+        if !sends(&acts).is_empty() {
+            attempts += 1;
+            match e.on_response(now, id, 503, &none(), None, 0.0) {
+                Verdict::Retry { at_ms } => now = at_ms,
+                Verdict::Deliver => break,
+                v => panic!("{v:?}"),
+            }
+        } else {
+            now = e.next_wake().expect("a timer");
+        }
+    }
+    assert_eq!(attempts, 3);
+    // Base delays with no jitter: 1 s then 2 s.
+    assert_eq!(now, T0 + 3_000.0);
+    assert_eq!(e.stats().retries, 2);
+    assert_eq!(e.live_calls(), 0);
+}
+
+#[test]
+fn a_call_that_cannot_be_replayed_is_never_retried() {
+    let mut e = Engine::new(config_known(), T0);
+    e.set_record_events(true);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    e.not_replayable(a);
+    e.not_replayable(b);
+    e.poll(T0);
+    assert_eq!(
+        e.on_response(T0, a, 503, &none(), None, 0.0),
+        Verdict::Deliver
+    );
+    assert_eq!(
+        e.on_network_error(T0, b, 0.0),
+        Verdict::Fail(CallError::Network)
+    );
+    assert_eq!(e.stats().retries, 0);
+    assert!(e
+        .drain_events()
+        .iter()
+        .any(|ev| ev.kind == EventKind::GiveUp && ev.reason == "not_replayable"));
+}
+
+#[test]
+fn network_errors_are_retried_then_rejected() {
+    let mut c = config();
+    c.retry.max_retries = 1;
+    c.budget = None;
+    let mut e = Engine::new(c, T0);
+    let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+    e.poll(T0);
+    let Verdict::Retry { at_ms } = e.on_network_error(T0, id, 0.0) else {
+        panic!()
+    };
+    assert_eq!(e.poll(at_ms), vec![Action::Send { id, attempt: 2 }]);
+    assert_eq!(
+        e.on_network_error(at_ms, id, 0.0),
+        Verdict::Fail(CallError::Network)
+    );
+    assert_eq!(e.stats().network_errors, 2);
+    assert_eq!(e.live_calls(), 0);
+}
+
+#[test]
+fn non_retryable_and_spend_limit_responses_are_delivered_at_once() {
+    let mut e = Engine::new(config_known(), T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    e.poll(T0);
+    assert_eq!(
+        e.on_response(T0, a, 400, &none(), None, 0.0),
+        Verdict::Deliver
+    );
+    let spend = ErrorInfo {
+        error_type: Some("rate_limit_error".into()),
+        code: Some("enforced_spend_limit_reached".into()),
+        ..ErrorInfo::default()
+    };
+    assert_eq!(
+        e.on_response(T0, b, 429, &none(), Some(&spend), 0.0),
+        Verdict::Deliver
+    );
+    assert_eq!(e.live_calls(), 0);
+    assert_eq!(e.stats().retries, 0);
+}
+
+#[test]
+fn a_hint_beyond_max_retry_after_returns_the_429_and_rejects_the_queue() {
+    let mut c = config();
+    c.concurrency = Some(1);
+    c.retry.max_retry_after_ms = 10_000.0;
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    assert_eq!(
+        e.on_response(T0, a, 429, &hint(60_000.0), None, 0.0),
+        Verdict::Deliver
+    );
+    let acts = e.poll(T0);
+    assert_eq!(acts.len(), 1);
+    let Action::Fail {
+        id,
+        error: CallError::RetryAfterTooLong { hint_ms },
+    } = acts[0]
+    else {
+        panic!("{acts:?}")
+    };
+    assert_eq!((id, hint_ms), (b, 60_000.0));
+    assert_eq!(e.live_calls(), 0);
+}
+
+#[test]
+fn the_deadline_bounds_the_whole_call() {
+    let mut c = config();
+    c.timeout_ms = Some(5_000.0);
+    c.concurrency = Some(1);
+    c.budget = None;
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    // a: a 503 whose retry would cross the deadline is delivered at once.
+    assert_eq!(
+        e.on_response(T0 + 4_500.0, a, 503, &none(), None, 0.0),
+        Verdict::Deliver
+    );
+    assert_eq!(sends(&e.poll(T0 + 4_500.0)), vec![b]);
+    // b: still on the wire at the deadline: TIMEOUT (the driver aborts it).
+    assert_eq!(e.next_wake(), Some(T0 + 5_000.0));
+    assert_eq!(
+        e.poll(T0 + 5_000.0),
+        vec![Action::Fail {
+            id: b,
+            error: CallError::Timeout
+        }]
+    );
+    assert_eq!(e.live_calls(), 0);
+    assert_eq!(e.stats().in_flight, 0);
+}
+
+#[test]
+fn the_deadline_of_a_call_is_known_until_it_is_delivered() {
+    let mut c = config();
+    c.timeout_ms = Some(5_000.0);
+    let mut e = Engine::new(c, T0);
+    let id = e.submit(T0 + 10.0, req(1.0, 1.0)).unwrap();
+    assert_eq!(e.deadline(id), Some(T0 + 5_010.0));
+    e.poll(T0 + 10.0);
+    assert_eq!(e.deadline(id), Some(T0 + 5_010.0), "in flight");
+    e.on_response(T0 + 20.0, id, 200, &none(), None, 0.0);
+    assert_eq!(e.deadline(id), None, "delivered");
+    assert_eq!(e.deadline(999), None);
+    let mut e = Engine::new(config(), T0);
+    let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(e.deadline(id), None, "no timeoutMs");
+}
+
+#[test]
+fn a_call_still_queued_at_its_deadline_times_out() {
+    let mut c = config();
+    c.timeout_ms = Some(1_000.0);
+    c.limits = Limits {
+        rpm: Some(1.0),
+        ..Default::default()
+    };
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    assert_eq!(
+        e.next_wake(),
+        Some(T0 + 1_000.0),
+        "the deadline comes before the refill"
+    );
+    assert_eq!(
+        e.poll(T0 + 1_000.0),
+        vec![
+            Action::Fail {
+                id: a,
+                error: CallError::Timeout
+            },
+            Action::Fail {
+                id: b,
+                error: CallError::Timeout
+            }
+        ]
+    );
+}
+
+#[test]
+fn close_rejects_the_queue_and_stops_retries_in_flight() {
+    let mut c = config();
+    c.concurrency = Some(1);
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    e.poll(T0);
+    assert_eq!(
+        e.close(T0),
+        vec![Action::Fail {
+            id: b,
+            error: CallError::Closed
+        }]
+    );
+    assert_eq!(
+        e.on_response(T0, a, 503, &none(), None, 0.0),
+        Verdict::Deliver,
+        "no retry after close"
+    );
+    assert_eq!(e.submit(T0, req(1.0, 1.0)), Err(CallError::Closed));
+    assert_eq!(e.live_calls(), 0);
+    assert_eq!(e.next_wake(), None);
+}
+
+#[test]
+fn abort_frees_the_queue_place_or_the_slot() {
+    let mut c = config_known();
+    c.concurrency = Some(1);
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let d = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    assert!(e.abort(T0, b), "queued");
+    assert!(e.abort(T0, a), "in flight");
+    assert!(!e.abort(T0, a), "already gone");
+    assert_eq!(sends(&e.poll(T0)), vec![d], "the slot was freed");
+    assert_eq!(
+        e.on_response(T0, a, 200, &none(), None, 0.0),
+        Verdict::Unknown
+    );
+}
+
+#[test]
+fn a_request_that_can_never_fit_is_rejected_not_queued_forever() {
+    let mut c = config();
+    c.limits = Limits {
+        itpm: Some(1_000.0),
+        ..Default::default()
+    };
+    let mut e = Engine::new(c, T0);
+    let id = e.submit(T0, req(5_000.0, 1.0)).unwrap();
+    assert_eq!(
+        e.poll(T0),
+        vec![Action::Fail {
+            id,
+            error: CallError::TooLarge {
+                dim: Dim::InputTokens,
+                cost: 5_000.0,
+                capacity: 1_000.0
+            }
+        }]
+    );
+    assert_eq!(e.live_calls(), 0);
+}
+
+#[test]
+fn a_key_that_knows_no_limit_sends_one_request_first() {
+    let mut e = Engine::new(config(), T0);
+    let ids: Vec<Id> = (0..3)
+        .map(|_| e.submit(T0, req(1.0, 1.0)).unwrap())
+        .collect();
+    assert_eq!(sends(&e.poll(T0)), vec![ids[0]], "one probe, the rest wait");
+    let wake = e.next_wake().expect("the others wait on time too");
+    assert!(wake <= T0 + PROBE_MAX_MS, "{wake}");
+    assert_eq!(sends(&e.poll(T0 + 500.0)), Vec::<Id>::new());
+    // Its answer (headers or none) ends the opening: the rest go at once.
+    e.on_response(T0 + 600.0, ids[0], 200, &none(), None, 0.0);
+    assert_eq!(sends(&e.poll(T0 + 600.0)), ids[1..].to_vec());
+    // A key whose first request never answers holds the others at most PROBE_MAX_MS.
+    let mut e = Engine::new(config(), T0);
+    let ids: Vec<Id> = (0..2)
+        .map(|_| e.submit(T0, req(1.0, 1.0)).unwrap())
+        .collect();
+    assert_eq!(sends(&e.poll(T0)), vec![ids[0]]);
+    assert_eq!(sends(&e.poll(T0 + PROBE_MAX_MS - 1.0)), Vec::<Id>::new());
+    assert_eq!(sends(&e.poll(T0 + PROBE_MAX_MS)), vec![ids[1]]);
+    // A network error is no answer, but the others stop waiting for one.
+    let mut e = Engine::new(config(), T0);
+    let ids: Vec<Id> = (0..2)
+        .map(|_| e.submit(T0, req(1.0, 1.0)).unwrap())
+        .collect();
+    assert_eq!(sends(&e.poll(T0)), vec![ids[0]]);
+    e.on_network_error(T0 + 5.0, ids[0], 0.0);
+    assert_eq!(sends(&e.poll(T0 + 5.0)), vec![ids[1]]);
+}
+
+#[test]
+fn the_concurrency_cap_holds_until_the_body_is_done() {
+    let mut c = config_known();
+    c.concurrency = Some(2);
+    let mut e = Engine::new(c, T0);
+    let ids: Vec<Id> = (0..3)
+        .map(|_| e.submit(T0, req(1.0, 1.0)).unwrap())
+        .collect();
+    assert_eq!(sends(&e.poll(T0)), ids[..2].to_vec());
+    assert_eq!(
+        e.on_response(T0, ids[0], 200, &none(), None, 0.0),
+        Verdict::Deliver
+    );
+    assert_eq!(sends(&e.poll(T0)), Vec::<Id>::new(), "body still streaming");
+    e.on_done(T0, ids[0], None);
+    assert_eq!(sends(&e.poll(T0)), vec![ids[2]]);
+}
+
+#[test]
+fn the_budget_stops_retry_storms_but_not_rate_limit_retries() {
+    let mut c = config();
+    c.retry.max_retries = 100;
+    let mut e = Engine::new(c, T0);
+    let mut verdicts = Vec::new();
+    for _ in 0..8 {
+        let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+        e.poll(T0);
+        verdicts.push(e.on_response(T0, id, 503, &none(), None, 0.0));
+    }
+    let retried = verdicts
+        .iter()
+        .filter(|v| matches!(v, Verdict::Retry { .. }))
+        .count();
+    assert_eq!(
+        retried, 4,
+        "10 tokens, threshold 5: the 5th failure and later are not retried"
+    );
+    // 429s are paced by the pause and the limiter, not counted against the budget.
+    let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert!(sends(&e.poll(T0)).contains(&id));
+    assert!(matches!(
+        e.on_response(T0, id, 429, &hint(1_000.0), None, 0.0),
+        Verdict::Retry { .. }
+    ));
+}
+
+#[test]
+fn limits_learned_from_headers_are_reported_and_used() {
+    let mut e = Engine::new(config(), T0);
+    e.set_record_events(true);
+    let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+    e.poll(T0);
+    let info = RateLimitInfo {
+        requests: DimInfo {
+            limit: Some(50.0),
+            remaining: Some(0.0),
+            reset_at_ms: None,
+            window_ms: Some(60_000.0),
+            rounded: false,
+        },
+        ..Default::default()
+    };
+    assert_eq!(
+        e.on_response(T0, id, 200, &info, None, 0.0),
+        Verdict::Deliver
+    );
+    let lim = e.limits(T0);
+    assert_eq!(lim.len(), 1);
+    assert_eq!(lim[0].dims.len(), 1);
+    assert_eq!(
+        (lim[0].dims[0].dim, lim[0].dims[0].limit),
+        (Dim::Requests, 50.0)
+    );
+    assert!(e
+        .drain_events()
+        .iter()
+        .any(|ev| ev.kind == EventKind::Limits));
+    // Remaining 0 at 50 rpm: the next request waits 1.2 s for one token (and one ms
+    // more, the margin past the exact edge).
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), Vec::<Id>::new());
+    let wake = e.next_wake().unwrap();
+    assert!((wake - (T0 + 1_201.0)).abs() < 1e-3, "{}", wake - T0);
+    assert_eq!(sends(&e.poll(wake)), vec![b]);
+}
+
+#[test]
+fn events_tell_the_story_of_a_retry() {
+    let mut e = Engine::new(config(), T0);
+    e.set_record_events(true);
+    let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+    e.poll(T0);
+    let Verdict::Retry { at_ms } = e.on_response(T0, id, 529, &none(), None, 0.0) else {
+        panic!()
+    };
+    e.poll(at_ms);
+    e.on_response(at_ms, id, 200, &none(), None, 0.0);
+    e.on_done(at_ms, id, None);
+    let kinds: Vec<(&str, &str)> = e
+        .drain_events()
+        .iter()
+        .map(|ev| (ev.kind.name(), ev.reason))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("queued", "submitted"),
+            ("admitted", "admitted"),
+            ("retry", "overloaded"),
+            ("admitted", "admitted"),
+            ("settled", "no_usage")
+        ]
+    );
+}
+
+/// An engine with OTPM 6 000 (and requests too many to matter).
+fn otpm_engine() -> Engine {
+    let mut c = config();
+    c.limits.rpm = Some(1e9);
+    c.limits.otpm = Some(6_000.0);
+    Engine::new(c, T0)
+}
+
+/// Its OTPM level at `T0`.
+fn otpm(e: &Engine) -> f64 {
+    let dims = &e.limits(T0)[0].dims;
+    dims.iter()
+        .find(|d| d.dim == Dim::OutputTokens)
+        .map_or(f64::NAN, |d| d.remaining)
+}
+
+#[test]
+fn an_answers_own_figures_keep_its_settlement_from_giving_back_unless_it_streams() {
+    // OTPM 6 000; one call reserves 1 000 and uses 200. Its answer's figures say 4 800
+    // (exact): below our 5 000, so the level comes down to them. A non-streaming answer's
+    // figures may already count the give-back: settling leaves the level there. A stream's
+    // head came before its output: the give-back stands.
+    for stream in [false, true] {
+        let mut e = otpm_engine();
+        let id = e.submit(T0, req(0.0, 1_000.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![id]);
+        let mut info = none();
+        info.output_tokens = DimInfo {
+            limit: Some(6_000.0),
+            remaining: Some(4_800.0),
+            reset_at_ms: Some(T0 + 12_000.0),
+            ..DimInfo::default()
+        };
+        assert_eq!(
+            e.on_response(T0, id, 200, &info, None, 0.5),
+            Verdict::Deliver
+        );
+        if stream {
+            e.on_stream(id);
+        }
+        let usage = Usage {
+            output_tokens: 200.0,
+            ..Usage::default()
+        };
+        e.on_done(T0, id, Some(usage));
+        let want = if stream { 5_600.0 } else { 4_800.0 };
+        assert!(
+            (otpm(&e) - want).abs() < 1.0,
+            "stream {stream}: {}",
+            otpm(&e)
+        );
+    }
+}
+
+#[test]
+fn a_refusals_figures_do_not_count_its_request_twice() {
+    // OTPM 6 000, exact figures. A, B and C reserve 1 000 each; C used 2 000 more than it
+    // reserved: our copy is at 1 000, below the server. A is refused (refunded: 2 000):
+    // its figures say 5 000, which leaves only B in flight, so the copy is raised to
+    // 5 000 less B's 1 000. (Counting A as in those figures would take A off twice.)
+    let mut e = otpm_engine();
+    // C first: its answer ends the blind start, then A and B go.
+    let c = e.submit(T0, req(0.0, 1_000.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![c]);
+    let ok = e.on_response(T0, c, 200, &none(), None, 0.5);
+    assert_eq!(ok, Verdict::Deliver);
+    let a = e.submit(T0, req(0.0, 1_000.0)).unwrap();
+    let b = e.submit(T0, req(0.0, 1_000.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a, b]);
+    let usage = Usage {
+        output_tokens: 3_000.0,
+        ..Usage::default()
+    };
+    e.on_done(T0, c, Some(usage));
+    assert!((otpm(&e) - 1_000.0).abs() < 1e-6);
+    let mut info = none();
+    info.output_tokens = DimInfo {
+        limit: Some(6_000.0),
+        remaining: Some(5_000.0),
+        ..DimInfo::default()
+    };
+    assert!(matches!(
+        e.on_response(T0, a, 429, &info, None, 0.5),
+        Verdict::Retry { .. }
+    ));
+    assert!((otpm(&e) - 3_999.0).abs() < 1e-6, "{}", otpm(&e));
+}
