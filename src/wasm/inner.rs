@@ -1,0 +1,757 @@
+//! The driver's I/O half: one `Inner` per pacer carries out what the engine decides. It
+//! reads the clock, sends the attempts through `fetch`, reads the answers (headers, error
+//! bodies, usage), keeps the one timer and follows the callers' abort signals; every decision
+//! is the engine's, made in `step` under the state's borrow, and the effects run after it.
+
+use super::body::{self, UsageKind};
+use super::options::DriverOptions;
+use super::state::{Call, Calls, Effect, Rejection, State, Timer};
+use super::{js, keys, stream};
+use crate::core::call::{Engine, Event, EventKind, Id, Request as CallRequest};
+use crate::core::classify::needs_error_body;
+use crate::core::estimate;
+use crate::core::headers;
+use crate::core::limiter::Usage;
+use js_sys::{Function, Object, Promise};
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{AbortController, Response};
+
+/// The largest delay `setTimeout` takes (2^31 - 1 ms); longer waits are re-armed on wake.
+pub(super) const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
+
+/// A running timer (see [`Inner::deadline`]): a `setTimeout` with the function that settles
+/// its promise, or a `clock.sleep` with its controller.
+pub(super) enum Deadline {
+    Timeout(JsValue, Function),
+    Sleep(AbortController),
+}
+
+impl Deadline {
+    /// Stop it. Its promise settles all the same (a `setTimeout`'s resolves, a sleep rejects
+    /// with the abort), so nothing waits on it forever: whoever awaits it checks whether the
+    /// timer is still the one it armed.
+    pub(super) fn cancel(self) {
+        match self {
+            Deadline::Timeout(handle, resolve) => {
+                if let Some(clear) = js::global_fn("clearTimeout") {
+                    let _ = clear.call1(&JsValue::UNDEFINED, &handle);
+                }
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+            Deadline::Sleep(controller) => controller.abort(),
+        }
+    }
+}
+
+pub(super) struct Inner {
+    pub(super) driver: DriverOptions,
+    pub(super) make_error: Function,
+    /// The last good reading of the clock (used if the clock ever returns garbage).
+    pub(super) last_now: Cell<f64>,
+    pub(super) state: RefCell<State>,
+    pub(super) weak: Weak<Inner>,
+}
+
+impl Inner {
+    pub(super) fn new(
+        config: crate::core::config::Config,
+        driver: DriverOptions,
+        make_error: Function,
+    ) -> Rc<Inner> {
+        Rc::new_cyclic(|weak: &Weak<Inner>| {
+            // A clock that fails at once gives 0 (with a clock, `Date.now` is never read).
+            let now = Self::read_clock(&driver).unwrap_or(0.0);
+            let mut engine = Engine::new(config, now);
+            engine.set_record_events(driver.on_event.is_some());
+            engine.set_store(driver.store.is_some());
+            Inner {
+                make_error,
+                last_now: Cell::new(now),
+                state: RefCell::new(State {
+                    engine,
+                    rng: driver.seed.map(fastrand::Rng::with_seed),
+                    calls: Calls::default(),
+                    timer: Timer::Off,
+                    timer_gen: 0,
+                    keep_alive: None,
+                    told_hidden: false,
+                    told_stream: false,
+                }),
+                weak: weak.clone(),
+                driver,
+            }
+        })
+    }
+
+    pub(super) fn read_clock(driver: &DriverOptions) -> Option<f64> {
+        match &driver.clock {
+            Some(c) => c
+                .now
+                .call0(&c.obj)
+                .ok()
+                .and_then(|v| v.as_f64())
+                .filter(|t| t.is_finite()),
+            None => Some(js_sys::Date::now()),
+        }
+    }
+
+    /// Now, epoch ms: `Date.now()`, or `clock.now()` when a clock is given. Never called
+    /// while the state is borrowed (the clock is the caller's code).
+    pub(super) fn now(&self) -> f64 {
+        match Self::read_clock(&self.driver) {
+            Some(t) => {
+                self.last_now.set(t);
+                t
+            }
+            None => self.last_now.get(),
+        }
+    }
+
+    pub(super) fn rc(&self) -> Option<Rc<Inner>> {
+        self.weak.upgrade()
+    }
+
+    /// One interaction with the engine: `f` under the borrow, then `poll`, then the effects
+    /// and the timer, with the borrow released.
+    pub(super) fn step(&self, f: impl FnOnce(&mut State, f64, &mut Vec<Effect>)) {
+        // One shared body for every caller (a generic body per closure costs code size).
+        let mut f = Some(f);
+        self.step_dyn(&mut |st, now, fx| {
+            if let Some(f) = f.take() {
+                f(st, now, fx);
+            }
+        });
+    }
+
+    pub(super) fn step_dyn(&self, f: &mut dyn FnMut(&mut State, f64, &mut Vec<Effect>)) {
+        let now = self.now();
+        let mut fx = Vec::new();
+        {
+            // Never fails: nothing that can re-enter runs while the state is borrowed.
+            let Ok(mut st) = self.state.try_borrow_mut() else {
+                return;
+            };
+            f(&mut st, now, &mut fx);
+            // Store work before the reservations this step makes: a settlement reaches the
+            // store before the turn it lets in early (core::call::fleet).
+            st.store_ops(&mut fx);
+            let actions = st.engine.poll(now);
+            st.apply(now, actions, &mut fx);
+            st.store_ops(&mut fx);
+            if self.driver.on_event.is_some() {
+                let events = st.engine.drain_events();
+                if !events.is_empty() {
+                    fx.insert(0, Effect::Events(events));
+                }
+            }
+        }
+        self.run(fx);
+        self.rearm(now);
+    }
+
+    pub(super) fn fetch(
+        &self,
+        input: JsValue,
+        init: JsValue,
+        priority: i32,
+        body: JsValue,
+    ) -> Promise {
+        let init = if init.is_object() {
+            init
+        } else {
+            JsValue::UNDEFINED
+        };
+        let signal = body::caller_signal(&input, &init);
+        if let Some(s) = &signal {
+            if s.aborted() {
+                return Promise::reject(&self.abort_reason(s));
+            }
+        }
+        let estimated = if body.is_undefined() {
+            init.clone()
+        } else {
+            let o = Object::new();
+            js::set(&o, "body", &body);
+            o.into()
+        };
+        let request = match self.estimate(&input, &estimated).and_then(|(r, model)| {
+            let key = keys::of_request(
+                &input,
+                &init,
+                &model,
+                self.driver.limit_key.as_ref(),
+                self.driver.header_lines.as_ref(),
+            )?;
+            Ok(CallRequest {
+                priority: priority.saturating_add(body::priority_hint(&input, &init)),
+                key,
+                ..r
+            })
+        }) {
+            Ok(r) => r,
+            Err(e) => return Promise::reject(&e),
+        };
+        let one_shot = body::is_one_shot(&init);
+        let (promise, resolve, reject) = js::promise();
+        self.step(|st, now, fx| match st.engine.submit(now, request) {
+            Err(error) => fx.push(Effect::Reject {
+                reject,
+                error: Rejection::Call(error),
+            }),
+            Ok(id) => {
+                if one_shot {
+                    // A stream body goes out once: the engine must not plan a retry.
+                    st.engine.not_replayable(id);
+                }
+                let listener = signal.as_ref().map(|s| {
+                    let w = self.weak.clone();
+                    let closure = Closure::<dyn FnMut()>::new(move || {
+                        if let Some(inner) = w.upgrade() {
+                            inner.on_abort(id);
+                        }
+                    });
+                    fx.push(Effect::Listen {
+                        id,
+                        signal: s.clone(),
+                        listener: closure.as_ref().clone().unchecked_into(),
+                    });
+                    closure
+                });
+                st.calls.insert(
+                    id,
+                    Call {
+                        resolve,
+                        reject,
+                        input,
+                        init,
+                        signal,
+                        listener,
+                        controller: None,
+                        attempt: 0,
+                        held: None,
+                        network_error: JsValue::UNDEFINED,
+                        delivered: false,
+                    },
+                );
+            }
+        });
+        promise
+    }
+
+    /// The engine's view of the request, from the caller's `estimate` or the built-in one,
+    /// and the body's `model` (for the limit key).
+    pub(super) fn estimate(
+        &self,
+        input: &JsValue,
+        init: &JsValue,
+    ) -> Result<(CallRequest, String), JsValue> {
+        let (text, len) = body::body_text(init);
+        let Some(f) = &self.driver.estimate else {
+            let read = text.and_then(|t| t.scan());
+            let e = match &read {
+                Some(b) => b.estimate_sized(len),
+                None => estimate::unread(len),
+            };
+            let request = CallRequest {
+                input_tokens: e.input_tokens,
+                max_tokens: e.max_tokens,
+                ..CallRequest::default()
+            };
+            return Ok((request, read.and_then(|b| b.model).unwrap_or_default()));
+        };
+        let parsed = text.map_or(JsValue::UNDEFINED, |t| t.parse());
+        let arg = Object::new();
+        js::set(&arg, "url", &body::url_of(input));
+        js::set(&arg, "body", &parsed);
+        let r = f.call1(&JsValue::UNDEFINED, &arg)?;
+        let field = |k: &'static str| {
+            js::get_opt(&r, k)
+                .map(|v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.0))
+                .unwrap_or(Some(0.0))
+        };
+        match (field("input"), field("output")) {
+            (Some(input), Some(output)) if r.is_object() => {
+                let request = CallRequest {
+                    input_tokens: input,
+                    max_tokens: Some(output),
+                    ..CallRequest::default()
+                };
+                Ok((request, js::string(&parsed, "model").unwrap_or_default()))
+            }
+            _ => Err(js_sys::TypeError::new(
+                "llm-pacer: option `estimate` must return { input, output } with finite numbers >= 0",
+            )
+            .into()),
+        }
+    }
+
+    /// Carry out the effects, in order, with the state released.
+    pub(super) fn run(&self, fx: Vec<Effect>) {
+        for e in fx {
+            match e {
+                Effect::Events(events) => self.emit(&events),
+                Effect::Reserve(r) => self.store_reserve(r),
+                Effect::StoreOps(ops) => self.store_ops(ops),
+                Effect::Probe(key) => self.store_probe(key),
+                Effect::Listen {
+                    id,
+                    signal,
+                    listener,
+                } => {
+                    let _ = signal.add_event_listener_with_callback("abort", &listener);
+                    // The caller's own code (its `estimate`) may have aborted in between.
+                    if signal.aborted() {
+                        self.on_abort(id);
+                    }
+                }
+                Effect::Send {
+                    id,
+                    attempt,
+                    input,
+                    init,
+                    controller,
+                } => self.send(id, attempt, &input, &init, controller.as_ref()),
+                Effect::Resolve {
+                    resolve,
+                    response,
+                    usage,
+                } => {
+                    // Before handing over: a JSON body is watched as the caller reads it (the
+                    // package's `jsonBody`, which hands the document to `usageDoc`); any other
+                    // is cloned. The caller's copy is never read by us.
+                    let from_clone = usage.filter(|&(id, kind)| {
+                        kind != UsageKind::Json || !self.watch_json(&response, id)
+                    });
+                    let clone = from_clone.and_then(|_| response.clone().ok());
+                    let _ = resolve.call1(&JsValue::UNDEFINED, &response);
+                    if let Some((id, kind)) = from_clone {
+                        match (clone, self.rc()) {
+                            (Some(clone), Some(inner)) => spawn_local(async move {
+                                let usage = body::read_usage(clone, kind).await;
+                                inner.usage_done(id, usage);
+                            }),
+                            _ => self.usage_done(id, Ok(None)),
+                        }
+                    }
+                }
+                Effect::Reject { reject, error } => {
+                    let value = match error {
+                        Rejection::Value(v) => v,
+                        Rejection::Call(e) => self.pacer_error(&e),
+                        Rejection::Abort => self.make_abort_error(),
+                    };
+                    let _ = reject.call1(&JsValue::UNDEFINED, &value);
+                }
+                Effect::Abort { controller, reason } => {
+                    if reason.is_undefined() {
+                        controller.abort();
+                    } else {
+                        controller.abort_with_reason(&reason);
+                    }
+                }
+                Effect::Cancel(response) => {
+                    if let Some(b) = response.body() {
+                        if !b.locked() {
+                            js::ignore(b.cancel());
+                        }
+                    }
+                }
+                Effect::Unlisten { signal, listener } => {
+                    let _ = signal.remove_event_listener_with_callback(
+                        "abort",
+                        listener.as_ref().unchecked_ref(),
+                    );
+                    drop(listener);
+                }
+            }
+        }
+    }
+
+    /// Hand a delivered JSON response to the package's `jsonBody`, which passes its document
+    /// to `usageDoc` when the caller reads it. False when there is no such helper (or it
+    /// threw): then the usage is read from a clone.
+    pub(super) fn watch_json(&self, response: &Response, id: Id) -> bool {
+        self.driver.json_body.as_ref().is_some_and(|f| {
+            f.call2(&JsValue::UNDEFINED, response, &JsValue::from_f64(id as f64))
+                .is_ok()
+        })
+    }
+
+    /// Send one attempt: the caller's input (a fresh clone of a `Request`) and init, with
+    /// our controller's signal if there is one (else as given: the caller's signal, if any).
+    pub(super) fn send(
+        &self,
+        id: Id,
+        attempt: u32,
+        input: &JsValue,
+        init: &JsValue,
+        controller: Option<&AbortController>,
+    ) {
+        let Some(inner) = self.rc() else {
+            return;
+        };
+        // A `Request` whose body was already read cannot be cloned: `fetch` would reject it
+        // with the same error, and no retry can help.
+        let input = if body::is_request(input) {
+            match js::method(input, "clone").map(|f| f.call0(input)) {
+                Some(Ok(clone)) => clone,
+                Some(Err(e)) => return inner.on_unsendable(id, attempt, e),
+                None => input.clone(),
+            }
+        } else {
+            input.clone()
+        };
+        let started = (|| -> Result<Promise, JsValue> {
+            let init2 = match controller {
+                Some(c) => {
+                    let o = Object::new();
+                    if init.is_object() {
+                        Object::assign(&o, init.unchecked_ref());
+                    }
+                    js::set(&o, "signal", &c.signal());
+                    o.into()
+                }
+                None => init.clone(),
+            };
+            let fetch = match &self.driver.fetch {
+                Some(f) => f.clone(),
+                None => js::global_fn("fetch").ok_or_else(|| {
+                    JsValue::from(js_sys::TypeError::new(
+                        "llm-pacer: no global fetch; pass the `fetch` option",
+                    ))
+                })?,
+            };
+            let ret = fetch.call2(&JsValue::UNDEFINED, &input, &init2)?;
+            Ok(Promise::resolve(&ret))
+        })();
+        match started {
+            Err(e) => inner.on_network_error(id, attempt, e),
+            Ok(p) => spawn_local(async move {
+                match JsFuture::from(p).await {
+                    Ok(v) if v.is_object() => {
+                        inner.on_response(id, attempt, v.unchecked_into()).await
+                    }
+                    // A `fetch` option that resolves with no object at all: not a response.
+                    Ok(_) => inner.on_network_error(
+                        id,
+                        attempt,
+                        js_sys::TypeError::new("llm-pacer: fetch resolved with no Response").into(),
+                    ),
+                    Err(e) => inner.on_network_error(id, attempt, e),
+                }
+            }),
+        }
+    }
+
+    /// Is this attempt still the current one of a live, undelivered call?
+    pub(super) fn is_current(&self, id: Id, attempt: u32) -> bool {
+        self.state.try_borrow().is_ok_and(|st| {
+            st.calls
+                .get(&id)
+                .is_some_and(|c| c.attempt == attempt && !c.delivered)
+        })
+    }
+
+    /// The attempt cannot even be made (its `Request` cannot be cloned): reject with the
+    /// error, as `fetch` would, without a retry.
+    pub(super) fn on_unsendable(&self, id: Id, attempt: u32, error: JsValue) {
+        if !self.is_current(id, attempt) {
+            return;
+        }
+        self.step(|st, now, fx| {
+            st.engine.abort(now, id);
+            st.settle_fail(id, Rejection::Value(error), JsValue::UNDEFINED, fx);
+        });
+    }
+
+    pub(super) fn on_network_error(&self, id: Id, attempt: u32, error: JsValue) {
+        if !self.is_current(id, attempt) {
+            return;
+        }
+        self.step(|st, now, fx| {
+            let Some(call) = st.calls.get_mut(&id) else {
+                return;
+            };
+            call.network_error = error;
+            let u = st.draw();
+            let verdict = st.engine.on_network_error(now, id, u);
+            st.verdict(now, id, verdict, fx);
+        });
+    }
+
+    pub(super) async fn on_response(&self, id: Id, attempt: u32, response: Response) {
+        if !self.is_current(id, attempt) {
+            self.run(vec![Effect::Cancel(response)]);
+            return;
+        }
+        let status = response.status();
+        let pairs = body::header_pairs(
+            &response.headers().into(),
+            self.driver.header_lines.as_ref(),
+        );
+        let cors = js::get_opt(&response, "type")
+            .and_then(|t| t.as_string())
+            .as_deref()
+            == Some("cors");
+        // The error body is read only where the decision may depend on it (the core's rule).
+        // (`x-should-retry` is all it takes from the headers; they are parsed in full below.)
+        let read_error = !(200..300).contains(&status) && {
+            let should_retry =
+                headers::should_retry(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            self.state.try_borrow().is_ok_and(|st| {
+                let retry_on = st.engine.config().retry.retry_on.as_deref();
+                needs_error_body(status, should_retry, retry_on)
+            })
+        };
+        // How a 2xx's usage will be read, decided once from the headers already here.
+        let kind = if (200..300).contains(&status) {
+            body::usage_kind(response.body().is_some(), &pairs)
+        } else {
+            None
+        };
+        let stream = kind == Some(UsageKind::Sse);
+        let (status, error) = if read_error || stream {
+            // Never past the call's own deadline (`timeoutMs`): the pacer sleeps no later.
+            let end = self
+                .state
+                .try_borrow()
+                .ok()
+                .and_then(|st| st.engine.deadline(id));
+            let bound = if stream {
+                stream::PEEK_TIMEOUT_MS
+            } else {
+                body::ERROR_BODY_TIMEOUT_MS
+            };
+            let ms = end.map_or(bound, |end| {
+                crate::core::clamp(end - self.now(), 0.0, bound)
+            });
+            // No timer at all (no `setTimeout`, a failing clock): no bound.
+            let (deadline, timer) = match self.deadline(ms) {
+                Some((p, t)) => (p, Some(t)),
+                None => (js::promise().0, None),
+            };
+            let read = if stream {
+                // An error as the stream's first event stands for the status it names.
+                match stream::first_event_error(&response, &deadline).await {
+                    Some((s, e)) => (s, e),
+                    None => (status, None),
+                }
+            } else {
+                (status, body::error_info(&response, &deadline).await)
+            };
+            if let Some(t) = timer {
+                t.cancel();
+            }
+            read
+        } else {
+            (status, None)
+        };
+        self.step(|st, now, fx| {
+            let current = st
+                .calls
+                .get(&id)
+                .is_some_and(|c| c.attempt == attempt && !c.delivered);
+            if !current {
+                fx.push(Effect::Cancel(response));
+                return;
+            }
+            let info = headers::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), now);
+            // A cross-origin response shows only the headers the server exposes through CORS
+            // (`Access-Control-Expose-Headers`). With no rate-limit header nor retry hint in
+            // sight, the pacer runs on configured limits and backoff alone: say so, once.
+            if !st.told_hidden
+                && cors
+                && !info.has_limits()
+                && info.retry_after_ms.is_none()
+                && self.driver.on_event.is_some()
+            {
+                st.told_hidden = true;
+                fx.push(Effect::Events(vec![Event {
+                    kind: EventKind::Limits,
+                    id,
+                    attempt,
+                    reason: "headers_hidden",
+                    delay_ms: 0.0,
+                    at_ms: now,
+                    status,
+                    latency_ms: None,
+                    usage: None,
+                    slot: None,
+                }]));
+            }
+            if let Some(call) = st.calls.get_mut(&id) {
+                call.held = Some((response, kind));
+            }
+            let u = st.draw();
+            let verdict = st
+                .engine
+                .on_response(now, id, status, &info, error.as_ref(), u);
+            st.verdict(now, id, verdict, fx);
+        });
+    }
+
+    /// The body ended: its usage (`Ok`), or, for a stream that reported none, its output
+    /// estimated from the streamed text (`Err`): settle on that, not on the whole
+    /// reservation, and say once how to get exact usage.
+    pub(super) fn usage_done(&self, id: Id, usage: Result<Option<Usage>, f64>) {
+        self.step(|st, now, fx| {
+            match usage {
+                Ok(usage) => st.engine.on_done(now, id, usage),
+                Err(output_tokens) => {
+                    if !st.told_stream && self.driver.on_event.is_some() {
+                        st.told_stream = true;
+                        let attempt = st.calls.get(&id).map_or(0, |c| c.attempt);
+                        fx.push(Effect::Events(vec![Event {
+                            kind: EventKind::Warning,
+                            id,
+                            attempt,
+                            reason: "stream_usage_missing",
+                            delay_ms: 0.0,
+                            at_ms: now,
+                            status: 0,
+                            latency_ms: None,
+                            usage: None,
+                            slot: None,
+                        }]));
+                    }
+                    st.engine.on_done_estimated(now, id, output_tokens);
+                }
+            }
+            st.finish(id, fx);
+        });
+    }
+
+    pub(super) fn on_abort(&self, id: Id) {
+        self.step(|st, now, fx| {
+            let Some(call) = st.calls.get(&id) else {
+                return;
+            };
+            let reason = call
+                .signal
+                .as_ref()
+                .map_or(JsValue::UNDEFINED, |s| s.reason());
+            if call.delivered {
+                // The caller has the response: as with `fetch`, the abort stops its body. The
+                // usage reader then fails and reports no usage.
+                if let Some(c) = &call.controller {
+                    fx.push(Effect::Abort {
+                        controller: c.clone(),
+                        reason,
+                    });
+                }
+                return;
+            }
+            st.engine.abort(now, id);
+            let error = if reason.is_undefined() {
+                Rejection::Abort
+            } else {
+                Rejection::Value(reason.clone())
+            };
+            st.settle_fail(id, error, reason, fx);
+        });
+    }
+
+    pub(super) fn on_timer(&self, gen: u64) {
+        {
+            let Ok(mut st) = self.state.try_borrow_mut() else {
+                return;
+            };
+            match &st.timer {
+                Timer::Armed { gen: g, .. } if *g == gen => {}
+                _ => return, // a stale timer
+            }
+            st.timer = Timer::Off;
+        }
+        self.step(|_, _, _| {});
+    }
+
+    /// A promise that resolves after `ms`, through the clock when one is given, else
+    /// `setTimeout`, and its timer (see [`Deadline::cancel`]). `None` when no timer can be
+    /// set.
+    pub(super) fn deadline(&self, ms: f64) -> Option<(Promise, Deadline)> {
+        let ms = JsValue::from_f64(ms);
+        match &self.driver.clock {
+            Some(clock) => {
+                let c = AbortController::new().ok()?;
+                let slept =
+                    Promise::resolve(&clock.sleep.call2(&clock.obj, &ms, &c.signal()).ok()?);
+                // Its rejection on abort is expected: never report it as unhandled.
+                js::ignore(slept.clone());
+                Some((slept, Deadline::Sleep(c)))
+            }
+            None => {
+                let (p, resolve, _) = js::promise();
+                let set = js::global_fn("setTimeout")?;
+                let handle = set.call2(&JsValue::UNDEFINED, &resolve, &ms).ok()?;
+                Some((p, Deadline::Timeout(handle, resolve)))
+            }
+        }
+    }
+
+    /// Keep the one timer at the engine's next wake time (none when nothing is live).
+    pub(super) fn rearm(&self, now: f64) {
+        // Released only after the timer is cleared; the caller holds another strong reference
+        // (every entry point does), so this never frees the pacer under our feet.
+        let (old, arm, released) = {
+            let Ok(mut st) = self.state.try_borrow_mut() else {
+                return;
+            };
+            let live = st.engine.live_calls() > 0 || st.calls.len() > 0;
+            let mut released = None;
+            if live && st.keep_alive.is_none() {
+                st.keep_alive = self.rc();
+            } else if !live {
+                released = st.keep_alive.take();
+            }
+            let want = if live { st.engine.next_wake() } else { None };
+            if want == st.timer.at() {
+                (Timer::Off, None, released)
+            } else {
+                let old = std::mem::take(&mut st.timer);
+                let arm = want.map(|at| {
+                    st.timer_gen += 1;
+                    let gen = st.timer_gen;
+                    st.timer = Timer::Arming { at, gen };
+                    (at, gen)
+                });
+                (old, arm, released)
+            }
+        };
+        if let Timer::Armed { deadline, .. } = old {
+            deadline.cancel();
+        }
+        drop(released);
+        let Some((at, gen)) = arm else {
+            return;
+        };
+        let delay = crate::core::clamp(at - now, 0.0, MAX_TIMEOUT_MS).ceil();
+        let armed = self.deadline(delay).map(|(p, deadline)| {
+            let w = self.weak.clone();
+            spawn_local(async move {
+                if JsFuture::from(p).await.is_ok() {
+                    if let Some(inner) = w.upgrade() {
+                        inner.on_timer(gen);
+                    }
+                }
+            });
+            Timer::Armed { at, gen, deadline }
+        });
+        let Ok(mut st) = self.state.try_borrow_mut() else {
+            return;
+        };
+        match (&st.timer, armed) {
+            (Timer::Arming { gen: g, .. }, Some(t)) if *g == gen => st.timer = t,
+            (Timer::Arming { gen: g, .. }, None) if *g == gen => st.timer = Timer::Off,
+            // Re-armed meanwhile (the clock's code called back into the pacer): drop ours.
+            (_, Some(Timer::Armed { deadline, .. })) => {
+                drop(st);
+                deadline.cancel();
+            }
+            _ => {}
+        }
+    }
+}

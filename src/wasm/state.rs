@@ -1,0 +1,327 @@
+//! The driver's state and its sans-IO half: the live calls, the timer, and the engine's
+//! actions turned into effects (`Effect`), which `Inner::run` carries out once the state is
+//! released.
+
+use super::body::UsageKind;
+use super::inner::{Deadline, Inner};
+use super::{random_seed, store};
+use crate::core::call::{Action, CallError, Engine, Event, Id, Verdict};
+use crate::core::index::IdMap;
+use js_sys::Function;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use web_sys::{AbortController, AbortSignal, Response};
+
+/// Why a call is rejected.
+pub(super) enum Rejection {
+    /// An engine error: made into a `PacerError` by the factory.
+    Call(CallError),
+    /// A JavaScript value as it is (a network error, an abort reason).
+    Value(JsValue),
+    /// An abort without a reason: an `AbortError`.
+    Abort,
+}
+
+/// Something to do after the state is released.
+pub(super) enum Effect {
+    /// Follow the caller's signal.
+    Listen {
+        id: Id,
+        signal: AbortSignal,
+        listener: Function,
+    },
+    /// Send an attempt.
+    Send {
+        id: Id,
+        attempt: u32,
+        input: JsValue,
+        init: JsValue,
+        /// Ours, when the call has a deadline; else the caller's signal (if any) is the
+        /// attempt's.
+        controller: Option<AbortController>,
+    },
+    /// Resolve the caller's promise; then read the usage, if asked: a JSON body's as the
+    /// caller reads it (the package's `jsonBody`), any other's from a clone.
+    Resolve {
+        resolve: Function,
+        response: Response,
+        usage: Option<(Id, UsageKind)>,
+    },
+    /// Reject the caller's promise.
+    Reject { reject: Function, error: Rejection },
+    /// Abort an attempt (with a reason, unless `undefined`).
+    Abort {
+        controller: AbortController,
+        reason: JsValue,
+    },
+    /// Drop a response nobody will read: cancel its body.
+    Cancel(Response),
+    /// Stop following the caller's signal.
+    Unlisten {
+        signal: AbortSignal,
+        listener: Closure<dyn FnMut()>,
+    },
+    /// Hand events to `onEvent`.
+    Events(Vec<Event>),
+    /// Ask the store to reserve (the `store` option; see store.rs).
+    Reserve(store::ReserveReq),
+    /// Ask a store that was unavailable whether it answers again (for this key).
+    Probe(String),
+    /// Store work that needs no answer (settlements), by store key.
+    StoreOps(Vec<(String, crate::core::call::StoreOp)>),
+}
+
+/// One call, from `fetch` until its promise settled and its body's usage is known.
+pub(super) struct Call {
+    pub(super) resolve: Function,
+    pub(super) reject: Function,
+    /// The caller's `input` and `init`, kept as given to send them again.
+    pub(super) input: JsValue,
+    pub(super) init: JsValue,
+    pub(super) signal: Option<AbortSignal>,
+    pub(super) listener: Option<Closure<dyn FnMut()>>,
+    /// The current attempt's controller.
+    pub(super) controller: Option<AbortController>,
+    /// The current attempt's number (0 before the first).
+    pub(super) attempt: u32,
+    /// The last response, held until it is delivered or replaced by the next attempt, with
+    /// how its usage is read (a 2xx's).
+    pub(super) held: Option<(Response, Option<UsageKind>)>,
+    /// The last network error.
+    pub(super) network_error: JsValue,
+    /// The promise is resolved; the call stays until its body's usage is known.
+    pub(super) delivered: bool,
+}
+
+/// The live calls, by id: the core's map (an index to a slab; a sorted vector removed from
+/// its front at every settlement cost O(n) a call, some 10 us a call with 32,000 in flight).
+pub(super) type Calls = IdMap<Call>;
+
+/// The pacer's single timer.
+#[derive(Default)]
+pub(super) enum Timer {
+    #[default]
+    Off,
+    /// Being armed (between deciding and getting the handle).
+    Arming { at: f64, gen: u64 },
+    /// Armed: a `setTimeout` or a `clock.sleep`.
+    Armed {
+        at: f64,
+        gen: u64,
+        deadline: Deadline,
+    },
+}
+
+impl Timer {
+    pub(super) fn at(&self) -> Option<f64> {
+        match self {
+            Timer::Off => None,
+            Timer::Arming { at, .. } | Timer::Armed { at, .. } => Some(*at),
+        }
+    }
+}
+
+pub(super) struct State {
+    pub(super) engine: Engine,
+    /// The jitter PRNG: seeded at construction from the `seed` option, else at the first draw
+    /// from the platform's secure random source (workerd forbids `crypto.getRandomValues` at
+    /// global scope, where Workers often create their pacer; drawing it there would give
+    /// every isolate the same fallback seed and so the same jitter, in lockstep).
+    pub(super) rng: Option<fastrand::Rng>,
+    pub(super) calls: Calls,
+    pub(super) timer: Timer,
+    pub(super) timer_gen: u64,
+    /// A strong reference to the pacer held while any call is live, so that a pacer the
+    /// program no longer references still settles its calls (and never leaves a timer or an
+    /// abort listener pointing at freed closures). Dropped when the pacer is idle.
+    pub(super) keep_alive: Option<Rc<Inner>>,
+    /// The `headers_hidden` event was emitted (once per pacer).
+    pub(super) told_hidden: bool,
+    /// The `stream_usage_missing` warning was emitted (once per pacer).
+    pub(super) told_stream: bool,
+}
+
+impl State {
+    /// A uniform draw in `[0, 1)` for the engine's jitter.
+    pub(super) fn draw(&mut self) -> f64 {
+        self.rng
+            .get_or_insert_with(|| fastrand::Rng::with_seed(random_seed()))
+            .f64()
+    }
+}
+
+impl State {
+    /// The store work the engine queued, as one effect (none without a store).
+    pub(super) fn store_ops(&mut self, fx: &mut Vec<Effect>) {
+        if !self.engine.has_store() {
+            return;
+        }
+        let ops = self.engine.drain_store_ops();
+        if !ops.is_empty() {
+            let keyed = ops
+                .into_iter()
+                .map(|op| (store::key(&self.engine, op.slot()), op))
+                .collect();
+            fx.push(Effect::StoreOps(keyed));
+        }
+    }
+
+    /// Turn the engine's actions into effects.
+    pub(super) fn apply(&mut self, now: f64, actions: Vec<Action>, fx: &mut Vec<Effect>) {
+        for a in actions {
+            match a {
+                Action::Send { id, attempt } => self.send(now, id, attempt, fx),
+                Action::Deliver { id } => self.deliver(now, id, fx),
+                Action::Fail { id, error } => {
+                    self.settle_fail(id, Rejection::Call(error), JsValue::UNDEFINED, fx)
+                }
+                Action::Reserve {
+                    id,
+                    slot,
+                    input,
+                    output,
+                    turn,
+                } => fx.push(Effect::Reserve(store::ReserveReq {
+                    id,
+                    slot,
+                    key: store::key(&self.engine, slot),
+                    limits: self.engine.store_limits(slot),
+                    input,
+                    output,
+                    turn,
+                })),
+                Action::ProbeStore { slot } => {
+                    fx.push(Effect::Probe(store::key(&self.engine, slot)))
+                }
+            }
+        }
+    }
+
+    pub(super) fn send(&mut self, now: f64, id: Id, attempt: u32, fx: &mut Vec<Effect>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            // Not ours (cannot happen): let the engine forget it.
+            self.engine.abort(now, id);
+            return;
+        };
+        if let Some((r, _)) = call.held.take() {
+            fx.push(Effect::Cancel(r));
+        }
+        // An attempt needs a controller of its own if the pacer may end it while it is on the
+        // wire (the call's deadline), or to follow the caller's signal: handing a long-lived
+        // signal to `fetch` itself leaves a listener on it per request in undici. With
+        // neither, none (creating an `AbortController` per attempt was a tenth of the cost of
+        // a call).
+        let controller = if self.engine.deadline(id).is_some() || call.signal.is_some() {
+            match AbortController::new() {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    self.engine.abort(now, id);
+                    self.settle_fail(id, Rejection::Value(e), JsValue::UNDEFINED, fx);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        call.controller = controller.clone();
+        call.attempt = attempt;
+        fx.push(Effect::Send {
+            id,
+            attempt,
+            input: call.input.clone(),
+            init: call.init.clone(),
+            controller,
+        });
+    }
+
+    /// What the engine decided about an attempt's outcome.
+    pub(super) fn verdict(&mut self, now: f64, id: Id, verdict: Verdict, fx: &mut Vec<Effect>) {
+        match verdict {
+            Verdict::Deliver | Verdict::Unknown => self.deliver(now, id, fx),
+            // Held: a later poll sends the next attempt (a call whose body is a stream was
+            // marked not replayable at submission, so it never gets here).
+            Verdict::Retry { .. } => {}
+            Verdict::Fail(error) => {
+                self.settle_fail(id, Rejection::Call(error), JsValue::UNDEFINED, fx)
+            }
+        }
+    }
+
+    /// Resolve with the held response (reading its usage later if it is a 2xx), or reject
+    /// with the last network error when there is none.
+    pub(super) fn deliver(&mut self, now: f64, id: Id, fx: &mut Vec<Effect>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            self.engine.on_done(now, id, None);
+            return;
+        };
+        let Some((response, kind)) = call.held.take() else {
+            self.engine.abort(now, id);
+            self.settle_fail(
+                id,
+                Rejection::Call(CallError::Network),
+                JsValue::UNDEFINED,
+                fx,
+            );
+            return;
+        };
+        call.delivered = true;
+        if kind == Some(UsageKind::Sse) {
+            self.engine.on_stream(id);
+        }
+        fx.push(Effect::Resolve {
+            resolve: call.resolve.clone(),
+            response,
+            usage: kind.map(|k| (id, k)),
+        });
+        if kind.is_none() {
+            // Nothing to read: done now (a no-op for the engine unless it awaits usage).
+            self.engine.on_done(now, id, None);
+            self.finish(id, fx);
+        }
+    }
+
+    /// Reject the call (aborting its attempt with `reason`) and forget it.
+    pub(super) fn settle_fail(
+        &mut self,
+        id: Id,
+        error: Rejection,
+        reason: JsValue,
+        fx: &mut Vec<Effect>,
+    ) {
+        let Some(mut call) = self.calls.remove(&id) else {
+            return;
+        };
+        if let Some(controller) = call.controller.take() {
+            fx.push(Effect::Abort { controller, reason });
+        }
+        if let Some((r, _)) = call.held.take() {
+            fx.push(Effect::Cancel(r));
+        }
+        let error = match error {
+            Rejection::Call(CallError::Network) if !call.network_error.is_undefined() => {
+                Rejection::Value(call.network_error.clone())
+            }
+            other => other,
+        };
+        if !call.delivered {
+            fx.push(Effect::Reject {
+                reject: call.reject.clone(),
+                error,
+            });
+        }
+        unlisten(call, fx);
+    }
+
+    /// Forget a delivered call.
+    pub(super) fn finish(&mut self, id: Id, fx: &mut Vec<Effect>) {
+        if let Some(call) = self.calls.remove(&id) {
+            unlisten(call, fx);
+        }
+    }
+}
+
+pub(super) fn unlisten(call: Call, fx: &mut Vec<Effect>) {
+    if let (Some(signal), Some(listener)) = (call.signal, call.listener) {
+        fx.push(Effect::Unlisten { signal, listener });
+    }
+}
