@@ -8,8 +8,8 @@
 // raw, pacer, ...; R of each, 1.5 s each by default) so that drift in the machine's load
 // falls on both alike; the medians are compared. Two bodies: a Messages-like JSON answer
 // with `usage` and Anthropic rate-limit headers (the pacer sees the usage as the client reads
-// the body), and
-// an empty 204-like 200.
+// the body), and an empty 204-like 200. Last, the same for a wrapper that does nothing but
+// read every response header: the floor of any wrapper that reads rate-limit headers.
 
 import { fork } from "node:child_process";
 import { createServer } from "node:http";
@@ -113,5 +113,24 @@ if (process.argv[2] === "--server") {
     );
     pacer.close();
   }
+  // The floor of any wrapper that reads the rate-limit headers: one that only reads them all.
+  const url = `http://127.0.0.1:${port}/v1/messages`;
+  const headersOnly = async (u, i) => {
+    const res = await fetch(u, i);
+    let lines = "";
+    for (const [name, value] of res.headers) lines += `${name}:${value}\n`;
+    if (lines.length === 0) throw new Error("no headers");
+    return res;
+  };
+  await round(headersOnly, url);
+  const raw = [];
+  const wrapped = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    raw.push(await round(fetch, url));
+    wrapped.push(await round(headersOnly, url));
+  }
+  console.log(
+    `\na wrapper that only reads every response header (JSON): ${(median(wrapped) / median(raw)).toFixed(3)}x raw fetch`,
+  );
   child.kill();
 }

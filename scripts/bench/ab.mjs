@@ -1,0 +1,105 @@
+// Benchmark (i), two builds side by side: the cost of a call through `pacer.fetch` of package A
+// and of package B, in one process, rounds alternating (A B, B A, ...) so that drift in the
+// machine's load falls on both alike, with a stub `fetch` and the body read four ways.
+//
+//   node scripts/bench/ab.mjs <package dir A> <package dir B> [--rounds R] [--calls N]
+//
+// A package dir is a built `pkg/` (copy one aside before changing the code: `cp -r pkg
+// /tmp/pkg-a`). Prints, per way of reading, the second-fastest round of each (a low quantile
+// is steadier than the median on a shared machine) and B / A.
+
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+const args = process.argv.slice(2);
+const flag = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i < 0 ? dflt : Number(args[i + 1]);
+};
+const [dirA, dirB] = args.filter((a, i) => !a.startsWith("--") && !args[i - 1]?.startsWith("--"));
+if (!dirA || !dirB) {
+  console.error("usage: node scripts/bench/ab.mjs <package dir A> <package dir B> [--rounds R] [--calls N]");
+  process.exit(2);
+}
+const ROUNDS = flag("--rounds", 15);
+const CALLS = flag("--calls", 3000);
+const load = (dir) => import(pathToFileURL(path.resolve(dir, "node/index.mjs")).href);
+const [A, B] = await Promise.all([load(dirA), load(dirB)]);
+
+const body = JSON.stringify({
+  id: "msg_bench",
+  type: "message",
+  role: "assistant",
+  model: "claude-bench",
+  content: [{ type: "text", text: "Hello! How can I help you today?" }],
+  stop_reason: "end_turn",
+  usage: { input_tokens: 12, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 10 },
+});
+const headers = {
+  "content-type": "application/json",
+  "request-id": "req_bench",
+  "anthropic-ratelimit-requests-limit": "1000000",
+  "anthropic-ratelimit-requests-remaining": "999999",
+  "anthropic-ratelimit-requests-reset": "2026-12-04T12:00:00Z",
+};
+const event = (name, data) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+const sse =
+  event("message_start", {
+    type: "message_start",
+    message: { id: "m", usage: { input_tokens: 25, output_tokens: 1 } },
+  }) +
+  event("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Hi" } }) +
+  event("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 15 } }) +
+  event("message_stop", { type: "message_stop" });
+const init = {
+  method: "POST",
+  headers: { "content-type": "application/json", "x-api-key": "k" },
+  body: JSON.stringify({ model: "claude-bench", max_tokens: 64, messages: [{ role: "user", content: "Hello" }] }),
+};
+const make = (M, stream) =>
+  new M.Pacer({
+    fetch: async () =>
+      stream
+        ? new Response(sse, { headers: { ...headers, "content-type": "text/event-stream" } })
+        : new Response(body, { headers }),
+  });
+
+/** µs per call, `CALLS` calls one at a time, each body read with `read`. */
+async function round(pacer, read) {
+  const t = performance.now();
+  for (let i = 0; i < CALLS; i++) await (await pacer.fetch("https://api.example/v1/messages", init))[read]();
+  await new Promise((r) => setTimeout(r, 0));
+  return ((performance.now() - t) * 1000) / CALLS;
+}
+const low = (xs) => [...xs].sort((x, y) => x - y)[1];
+
+console.log(`A: ${dirA}\nB: ${dirB}\n${ROUNDS} alternating rounds of ${CALLS} calls (Node ${process.version})\n`);
+console.log("body read            A µs/call   B µs/call   B / A   usage settled (A, B)");
+for (const [read, stream] of [
+  ["json", false],
+  ["text", false],
+  ["arrayBuffer", false],
+  ["text", true],
+]) {
+  const [pa, pb] = [make(A, stream), make(B, stream)];
+  await round(pa, read);
+  await round(pb, read);
+  const a = [];
+  const b = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    if (i % 2) {
+      b.push(await round(pb, read));
+      a.push(await round(pa, read));
+    } else {
+      a.push(await round(pa, read));
+      b.push(await round(pb, read));
+    }
+  }
+  const label = `${read}${stream ? " (stream)" : ""}`;
+  const used = [pa, pb].map((p) => p.stats().outputTokensUsed > 0).join(", ");
+  console.log(
+    `${label.padEnd(18)} ${low(a).toFixed(1).padStart(10)} ${low(b).toFixed(1).padStart(11)} ${(low(b) / low(a)).toFixed(3).padStart(7)}   ${used}`,
+  );
+  pa.close();
+  pb.close();
+}
