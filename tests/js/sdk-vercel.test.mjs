@@ -11,7 +11,7 @@ import { generateText, streamText } from "ai";
 import { createAnthropic } from "@ai-sdk/anthropic";
 import { createOpenAI } from "@ai-sdk/openai";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
-import { mockEnv, drained, oneKey } from "./lib/harness.mjs";
+import { mockEnv, drained, oneKey, until, isSettled } from "./lib/harness.mjs";
 
 const CALLS = 40;
 
@@ -101,6 +101,27 @@ describe("Vercel AI SDK, @ai-sdk/anthropic through pacer.fetch", () => {
     for (const e of env.mock.log) assert.equal(e.headers["x-api-key"], "sk-ant-test");
     // The hint was honoured: the second attempt went at least 800 ms after the first.
     assert.ok(env.mock.log[1].at - env.mock.log[0].at >= 800, JSON.stringify(env.mock.log.map((e) => e.at)));
+  });
+
+  test("the SDK's abortSignal ends a call waiting in the queue at once; it is never sent", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    env.clock.hold = true;
+    const pacer = env.make({ limits: { rpm: 1 } });
+    const model = provider(env, pacer)("claude-test");
+    const params = { model, prompt: "hi", maxOutputTokens: 100, maxRetries: 0 };
+    assert.ok((await generateText(params)).text.length > 0);
+    const controller = new AbortController();
+    const p = generateText({ ...params, abortSignal: controller.signal });
+    p.catch(() => {});
+    await until(() => pacer.stats().queued === 1, "the second call to queue");
+    assert.equal(await isSettled(p), false);
+    controller.abort(new Error("user left"));
+    assert.ok(await isSettled(p, 5), "settled at once");
+    await assert.rejects(p);
+    assert.equal(pacer.stats().queued, 0);
+    await env.clock.advance(120_000);
+    assert.equal(env.mock.log.length, 1, "never sent");
+    assert.equal(env.clock.pending.size, 0, "no timer left");
   });
 
   test("the SDK's default max_tokens (the model's maximum) over the OTPM limit: an error that says what to change", async (t) => {
