@@ -164,6 +164,24 @@ describe("Vercel AI SDK, @ai-sdk/openai (chat) through pacer.fetch", () => {
     assert.ok(env.clock.elapsed >= 3 * 60_000 && env.clock.elapsed <= 5 * 60_000, `elapsed ${env.clock.elapsed}`);
   });
 
+  test(`${CALLS} calls of the Responses API (the provider's default) with the limits configured: all succeed, none refused`, async (t) => {
+    const limits = { rpm: 10, tpm: 2_000 };
+    const env = await mockEnv(t, startOpenAIMock, { limits });
+    const pacer = env.make({ limits, seed: 16 });
+    const outputs = await burst(provider(env, pacer)("gpt-test"), 30, 100);
+    assert.deepEqual(outputs, Array(CALLS).fill(30));
+    await drained(pacer);
+    assert.ok(env.mock.log.every((e) => e.path === "/v1/responses"));
+    const m = env.mock.stats;
+    assert.equal(m.limited, 0, `the mock refused ${m.limited}: ${JSON.stringify(m.limitedBy)}`);
+    const s = pacer.stats();
+    assert.equal(s.rateLimited, 0);
+    // The usage of JSON answers and of streams' `response.completed` events.
+    assert.equal(s.outputTokensUsed, CALLS * 30);
+    assert.equal(s.inputTokensUsed, m.inputTokens);
+    assert.ok(env.clock.elapsed >= 3 * 60_000 && env.clock.elapsed <= 5 * 60_000, `elapsed ${env.clock.elapsed}`);
+  });
+
   test(`${CALLS} calls learning the limits from headers: all succeed, hardly any 429`, async (t) => {
     const env = await mockEnv(t, startOpenAIMock, { limits: { rpm: 10, tpm: 2_000 }, virtualLatencyMs: 50 });
     const pacer = env.make({ concurrency: 2, seed: 15 });

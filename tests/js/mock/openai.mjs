@@ -106,12 +106,119 @@ function usage(plan, mode) {
 /** @param {unknown} data */
 const sse = (data) => `data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`;
 
+/** A Responses API request (`POST /v1/responses`: `input`, no `messages`). @param {any} body */
+const isResponses = (body) => body.input !== undefined && body.messages === undefined;
+
+/**
+ * The Responses API's usage object.
+ * @param {any} plan
+ * @param {string} mode
+ */
+function responsesUsage(plan, mode) {
+  const u = usage(plan, mode);
+  return {
+    input_tokens: u.prompt_tokens,
+    input_tokens_details: { cached_tokens: plan.extra.cachedTokens },
+    output_tokens: u.completion_tokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: u.total_tokens,
+  };
+}
+
+/**
+ * A Responses API answer: one assistant message with the output text.
+ * @param {any} plan @param {string} requestId @param {string} mode @param {number} nowMs
+ */
+function responsesJson(plan, requestId, mode, nowMs) {
+  const id = `resp_${requestId.slice(8)}`;
+  const text = outputPieces(plan.outputTokens, 1)
+    .map((p) => p.text)
+    .join("");
+  return {
+    id,
+    object: "response",
+    created_at: Math.floor(nowMs / 1000),
+    status: plan.extra.finishReason === "length" ? "incomplete" : "completed",
+    incomplete_details: plan.extra.finishReason === "length" ? { reason: "max_output_tokens" } : null,
+    model: plan.model,
+    output: [
+      {
+        type: "message",
+        id: `msg_${requestId.slice(8)}`,
+        status: "completed",
+        role: "assistant",
+        content: [{ type: "output_text", text, annotations: [] }],
+      },
+    ],
+    usage: mode === "missing" ? null : responsesUsage(plan, mode),
+  };
+}
+
+/**
+ * A Responses API stream: named events (`event: response.created`, ...), the usage in
+ * `response.completed` (or `response.incomplete`).
+ * @param {any} plan @param {string} requestId @param {string} mode @param {number} nowMs @param {number} chunks
+ * @returns {import('./common.mjs').Frame[]}
+ */
+function responsesFrames(plan, requestId, mode, nowMs, chunks) {
+  const id = `resp_${requestId.slice(8)}`;
+  const itemId = `msg_${requestId.slice(8)}`;
+  let seq = 0;
+  /** @param {string} type @param {Record<string, unknown>} data */
+  const event = (type, data) =>
+    `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
+  const response = { id, object: "response", created_at: Math.floor(nowMs / 1000), model: plan.model };
+  const pieces = outputPieces(plan.outputTokens, chunks);
+  const item = { type: "message", id: itemId, role: "assistant" };
+  const cut = plan.extra.finishReason === "length";
+  const end = cut ? "response.incomplete" : "response.completed";
+  return [
+    { wire: event("response.created", { response: { ...response, status: "in_progress" } }), outputTokens: 0 },
+    {
+      wire: event("response.output_item.added", {
+        output_index: 0,
+        item: { ...item, status: "in_progress", content: [] },
+      }),
+      outputTokens: 0,
+    },
+    ...pieces.map((p) => ({
+      wire: event("response.output_text.delta", { item_id: itemId, output_index: 0, content_index: 0, delta: p.text }),
+      outputTokens: p.tokens,
+    })),
+    {
+      wire: event("response.output_item.done", {
+        output_index: 0,
+        item: {
+          ...item,
+          status: "completed",
+          content: [{ type: "output_text", text: pieces.map((p) => p.text).join(""), annotations: [] }],
+        },
+      }),
+      outputTokens: 0,
+    },
+    {
+      wire: event(end, {
+        response: {
+          ...response,
+          status: cut ? "incomplete" : "completed",
+          incomplete_details: cut ? { reason: "max_output_tokens" } : null,
+          usage: mode === "missing" ? null : responsesUsage(plan, mode),
+        },
+      }),
+      outputTokens: 0,
+    },
+  ];
+}
+
 /**
  * Starts the OpenAI-compatible mock on 127.0.0.1 (a free port unless `port` is given).
  *
  * Request: `POST /v1/chat/completions` (also `/chat/completions`) with `authorization: Bearer
  * <any non-empty>`; JSON body with `model` and a non-empty `messages` array; `"stream": true`
- * for SSE, `stream_options.include_usage` for the final usage chunk.
+ * for SSE, `stream_options.include_usage` for the final usage chunk. Or `POST /v1/responses`
+ * (the Responses API, told apart by its body: `input`, no `messages`; `instructions`,
+ * `max_output_tokens`): a `response` object, or named events ending with
+ * `response.completed` (`response.incomplete` when cut), the usage in both.
  *
  * Accounting: prompt tokens = `x-mock-input-tokens` or ceil(chars / 4) of every message's
  * `content` text; completion tokens = min(max, `x-mock-output-tokens` or the `outputTokens`
@@ -147,7 +254,7 @@ export async function startOpenAIMock(options = {}) {
   /** @type {import('./common.mjs').Provider} */
   const provider = {
     name: "openai",
-    matches: (path) => path === "/v1/chat/completions" || path === "/chat/completions",
+    matches: (path) => path === "/v1/chat/completions" || path === "/chat/completions" || path === "/v1/responses",
     exposeHeaders: [...OPENAI_EXPOSED_HEADERS],
     requestIdHeader: "x-request-id",
     bucketLimits: (l) => {
@@ -174,6 +281,12 @@ export async function startOpenAIMock(options = {}) {
     validate(body) {
       if (!body || typeof body !== "object" || Array.isArray(body)) return "The request body must be a JSON object.";
       if (typeof body.model !== "string" || body.model === "") return "you must provide a model parameter";
+      if (isResponses(body)) {
+        const v = body.max_output_tokens;
+        if (v != null && !(Number.isInteger(v) && v >= 16))
+          return "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16.";
+        return null;
+      }
       if (!Array.isArray(body.messages)) return "Missing required parameter: 'messages'.";
       if (body.messages.length === 0)
         return "Invalid 'messages': empty array. Expected an array with minimum length 1.";
@@ -187,8 +300,15 @@ export async function startOpenAIMock(options = {}) {
     },
 
     plan(body, hints) {
-      const inputTokens = hints.inputTokens ?? countInputTokens({ messages: body.messages }, charsPerToken);
-      const max = body.max_completion_tokens ?? body.max_tokens ?? defaultMaxTokens;
+      const responses = isResponses(body);
+      const messages = responses
+        ? typeof body.input === "string"
+          ? [{ content: body.input }]
+          : body.input
+        : body.messages;
+      const inputTokens = hints.inputTokens ?? countInputTokens({ system: body.instructions, messages }, charsPerToken);
+      const max =
+        (responses ? body.max_output_tokens : (body.max_completion_tokens ?? body.max_tokens)) ?? defaultMaxTokens;
       const wanted = hints.outputTokens ?? defaultOutput;
       const outputTokens = Math.min(max, wanted);
       return {
@@ -206,6 +326,7 @@ export async function startOpenAIMock(options = {}) {
               : { need: inputTokens + 1, take: inputTokens },
         },
         extra: {
+          responses,
           finishReason: wanted > max ? "length" : "stop",
           includeUsage: body.stream_options?.include_usage === true,
           cachedTokens: hints.cacheReadTokens ?? 0,
@@ -270,6 +391,7 @@ export async function startOpenAIMock(options = {}) {
     },
 
     json({ plan, requestId, usage: mode, nowMs }) {
+      if (plan.extra.responses) return responsesJson(plan, requestId, mode, nowMs);
       /** @type {Record<string, unknown>} */
       const completion = {
         id: `chatcmpl-${requestId.slice(8)}`,
@@ -299,6 +421,7 @@ export async function startOpenAIMock(options = {}) {
     },
 
     frames({ plan, requestId, usage: mode, nowMs }) {
+      if (plan.extra.responses) return responsesFrames(plan, requestId, mode, nowMs, chunks);
       const base = {
         id: `chatcmpl-${requestId.slice(8)}`,
         object: "chat.completion.chunk",
