@@ -1,9 +1,10 @@
-// The wasm-bindgen bindings of an entry's module, shared with api.js: each entry loads its
-// module, calls `bind`, and re-exports api.js (scripts/build-pkg.mjs bundles each entry).
+// The wasm-bindgen bindings of an entry's module, shared with the API's modules: each entry
+// loads its module, calls `bind`, and re-exports api.js (scripts/build-pkg.mjs bundles each
+// entry).
 
 /**
  * The bindings: already initialised (or, for `llm-pacer/slim`, initialised before first use).
- * Set once by `bind`; api.js reads them only when a `Pacer` or lower-level object is used.
+ * Set once by `bind`; read only when a `Pacer` or lower-level object is used.
  * @type {{ RawPacer: any, RawLow: any, onTrap: any, panicForTests: any }}
  */
 export let glue;
@@ -11,7 +12,7 @@ export let glue;
 export let isReady;
 
 /**
- * Give api.js its entry's bindings (once, when the module is loaded).
+ * Give the API its entry's bindings (once, when the module is loaded).
  * @param {typeof glue} bindings
  * @param {() => boolean} [ready]
  */

@@ -1,0 +1,218 @@
+// `Pacer`: the options read here, the calls paced and retried by the Wasm driver
+// (src/wasm/), the JSON bodies watched for their usage (body-watch.js).
+
+import { glue, isReady } from "./binding.js";
+import { jsonBodies } from "./body-watch.js";
+import { makeError } from "./errors.js";
+import { isObject, readOptions } from "./options.js";
+import { guarded, live } from "./trap.js";
+
+/** Throw unless the Wasm module is ready (only `llm-pacer/slim` can be used too early). */
+function ensureReady(what) {
+  if (isReady && !isReady()) {
+    throw new Error(`llm-pacer/slim: call \`await init()\` (or \`initSync(module)\`) before \`${what}\``);
+  }
+}
+
+/**
+ * Headers as one string of `name:value` lines: the driver reads them in one crossing instead
+ * of some eight per header. A response's `Headers`, or a request's as given: a `Headers`, an
+ * array of pairs (both iterable) or a record.
+ * @param {HeadersInit} headers
+ */
+function headerLines(headers) {
+  let s = "";
+  if (typeof headers[Symbol.iterator] == "function") for (const [k, v] of headers) s += `${k}:${v}\n`;
+  else for (const k of Object.keys(headers)) s += `${k}:${headers[k]}\n`;
+  return s;
+}
+
+/** The most of a `Request` input's body read for the estimate (the Wasm side's own cap). */
+const REQUEST_BODY_CAP = 32 << 20;
+
+/**
+ * The bytes of a `Request` input's body, for the estimate: read from a clone (the caller's
+ * body is never touched), at most REQUEST_BODY_CAP of them; past that, the number of bytes
+ * seen (the estimate prices that length); `undefined` if the body fails.
+ * @param {Request} request
+ */
+async function requestBody(request) {
+  const reader = request.clone().body.getReader();
+  const chunks = [];
+  let n = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      n += value.byteLength;
+      if (n > REQUEST_BODY_CAP) return n;
+      chunks.push(value);
+    }
+  } catch {
+    return undefined;
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  const bytes = new Uint8Array(n);
+  n = 0;
+  for (const c of chunks) {
+    bytes.set(c, n);
+    n += c.byteLength;
+  }
+  return bytes;
+}
+
+/**
+ * Is this call an SDK's own retry (`x-stainless-retry-count` above 0, as the Anthropic and
+ * OpenAI SDKs send it)? Then the SDK retries on top of the pacer's retries.
+ */
+function sdkRetry(input, init) {
+  const h = init?.headers ?? (typeof Request === "function" && input instanceof Request ? input.headers : undefined);
+  if (!isObject(h)) return false;
+  const name = "x-stainless-retry-count";
+  let v;
+  if (typeof h.get == "function") v = h.get(name);
+  else for (const [k, x] of Array.isArray(h) ? h : Object.entries(h)) if (String(k).toLowerCase() == name) v = x;
+  return Number(v) > 0;
+}
+
+/** One line per event for the `debug` option: what happened, never a URL, header, body or key. */
+function logEvent(e) {
+  let line = `llm-pacer: ${e.id ? `#${e.id} ` : ""}${e.type} ${e.reason}`;
+  for (const k of ["attempt", "status", "delayMs", "latencyMs", "model"])
+    if (e[k] !== undefined) line += ` ${k}=${e[k]}`;
+  if (e.usage) line += ` usage=${e.usage.inputTokens}in/${e.usage.outputTokens}out`;
+  if (e.message) line += ` ${e.message}`;
+  (globalThis.process?.stderr ? console.error : console.debug)(line);
+}
+
+/** `LLM_PACER_DEBUG=1` in the environment, where there is one (in Deno, only with the permission already granted: never a prompt). */
+function envDebug() {
+  try {
+    const p = globalThis.Deno?.permissions;
+    if (p && p.querySync({ name: "env", variable: "LLM_PACER_DEBUG" }).state != "granted") return false;
+    return globalThis.process?.env?.LLM_PACER_DEBUG === "1";
+  } catch {
+    return false;
+  }
+}
+
+/** `pacer.fetch` at `priority`: a `Request` input's own body is read for the estimate first. */
+function pacedFetch(raw, input, init, priority) {
+  if (
+    typeof Request === "function" &&
+    input instanceof Request &&
+    input.body &&
+    !input.bodyUsed &&
+    (init == null || init.body === undefined)
+  ) {
+    return requestBody(input).then((body) => raw.fetch(input, init, priority, body));
+  }
+  return raw.fetch(input, init, priority, undefined);
+}
+
+/** Paces and retries `fetch` calls to an LLM API; see the README and index.d.ts. */
+class Pacer {
+  /** Panics in the Wasm module, for the package's own tests (tests/js/panic.test.mjs). */
+  static [Symbol.for("llm-pacer.panicForTests")]() {
+    live();
+    glue.panicForTests();
+  }
+  #raw;
+  /** Who gets events: `onEvent`, the `debug` logger, `llm-pacer/opentelemetry`. */
+  #listeners = new Set();
+  /** @param {object} [options] */
+  constructor(options) {
+    ensureReady("new Pacer()");
+    live();
+    const [numbers, fns] = readOptions(options);
+    const listeners = this.#listeners;
+    if (fns.onEvent) listeners.add(fns.onEvent);
+    if (fns.debug ?? envDebug()) listeners.add(logEvent);
+    const emit = (fns.onEvent = (e) => {
+      for (const l of listeners) {
+        try {
+          l(e);
+        } catch {} // a listener's exception is its own
+      }
+    });
+    fns.headerLines = headerLines;
+    // With a clock of the caller's, time and timers are theirs alone: a JSON body is cloned.
+    let raw;
+    if (!fns.clock)
+      fns.jsonBody = jsonBodies(
+        (f) => setTimeout(f, 0),
+        (id, doc, text) => {
+          try {
+            raw.usageDoc(id, doc, text === true);
+          } catch {} // the module trapped: every call has been rejected already
+        },
+      );
+    raw = new glue.RawPacer(numbers, fns, makeError);
+    raw.events(listeners.size > 0);
+    this.#raw = raw;
+    let warned = false;
+    const call = (input, init, priority) => {
+      if (!warned && sdkRetry(input, init)) {
+        warned = true;
+        emit({
+          type: "warning",
+          reason: "sdk_retries",
+          message:
+            "the SDK retries on top of the pacer (x-stainless-retry-count > 0), which multiplies attempts: " +
+            "create the client with maxRetries: 0",
+          at: Math.round(fns.now ? fns.now.call(fns.clock) : Date.now()),
+        });
+      }
+      return guarded(() => pacedFetch(raw, input, init, priority));
+    };
+    this.#call = call;
+    /** `fetch`, paced and retried; bound, so it can be passed around on its own. */
+    this.fetch = (input, init) => call(input, init, 0);
+  }
+  #call;
+  /**
+   * Add an event listener (as `onEvent`); returns the function that removes it. For
+   * adapters such as `llm-pacer/opentelemetry`.
+   * @param {(event: object) => void} listener
+   */
+  [Symbol.for("llm-pacer.listen")](listener) {
+    this.#listeners.add(listener);
+    this.#raw.events(true);
+    return () => {
+      this.#listeners.delete(listener);
+      this.#raw.events(this.#listeners.size > 0);
+    };
+  }
+  /**
+   * A `fetch` like `pacer.fetch` whose calls queue at `priority` (higher goes first).
+   * @param {number} priority an integer in [-1000000, 1000000]
+   */
+  withPriority(priority) {
+    if (typeof priority !== "number") {
+      throw new TypeError(`llm-pacer: option \`priority\` must be an integer, got ${typeof priority}`);
+    }
+    if (!Number.isInteger(priority) || Math.abs(priority) > 1e6) {
+      throw new RangeError(`llm-pacer: option \`priority\` must be an integer in [-1000000, 1000000], got ${priority}`);
+    }
+    const call = this.#call;
+    return (input, init) => call(input, init, priority);
+  }
+  /** Counters: plain, finite, non-negative numbers. */
+  stats() {
+    live();
+    return this.#raw.stats();
+  }
+  /** What is known now of each limit key: `[{ key, model, requests?, inputTokens?, ... }]`. */
+  limits() {
+    live();
+    return this.#raw.limits();
+  }
+  /** Reject queued calls with `CLOSED`, let in-flight attempts finish, refuse new calls. */
+  close() {
+    live();
+    this.#raw.close();
+  }
+}
+
+export { Pacer, ensureReady, headerLines };
