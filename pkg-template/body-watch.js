@@ -1,6 +1,6 @@
 // A delivered JSON response's usage without a copy of its body: the caller's own read is
 // watched, and what it gives (the parsed document, or the text or bytes) handed to the pacer
-// (pacer.js gives each Pacer one `jsonBodies`; the driver calls it for every JSON answer it
+// (pacer-class.js gives each Pacer one `jsonBodies`; the driver calls it for every JSON answer it
 // delivers).
 
 /**

@@ -1,4 +1,4 @@
-// Strict options, shared by every entry (options.js, lowlevel.js and simulate-options.js import it): an
+// Strict options, shared by every entry (read-options.js, low-level.js and simulate-options.js import it): an
 // unknown key is a TypeError naming it and the closest known key.
 
 /** Throw a TypeError for the first key of `o` not in `known` (space-separated), naming the closest known one. */

@@ -5,7 +5,7 @@
 
 use super::body::{self, UsageKind};
 use super::options::DriverOptions;
-use super::state::{Call, Calls, Effect, Rejection, State, Timer};
+use super::state::{Call, Calls, Deadline, Effect, Rejection, State, Timer};
 use super::{js, keys, stream};
 use crate::core::call::{Engine, Event, EventKind, Id, Request as CallRequest};
 use crate::core::classify::needs_error_body;
@@ -23,30 +23,6 @@ use web_sys::{AbortController, Response};
 /// The largest delay `setTimeout` takes (2^31 - 1 ms); longer waits are re-armed on wake.
 pub(super) const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
 
-/// A running timer (see [`Inner::deadline`]): a `setTimeout` with the function that settles
-/// its promise, or a `clock.sleep` with its controller.
-pub(super) enum Deadline {
-    Timeout(JsValue, Function),
-    Sleep(AbortController),
-}
-
-impl Deadline {
-    /// Stop it. Its promise settles all the same (a `setTimeout`'s resolves, a sleep rejects
-    /// with the abort), so nothing waits on it forever: whoever awaits it checks whether the
-    /// timer is still the one it armed.
-    pub(super) fn cancel(self) {
-        match self {
-            Deadline::Timeout(handle, resolve) => {
-                if let Some(clear) = js::global_fn("clearTimeout") {
-                    let _ = clear.call1(&JsValue::UNDEFINED, &handle);
-                }
-                let _ = resolve.call0(&JsValue::UNDEFINED);
-            }
-            Deadline::Sleep(controller) => controller.abort(),
-        }
-    }
-}
-
 pub(super) struct Inner {
     pub(super) driver: DriverOptions,
     pub(super) make_error: Function,
@@ -54,6 +30,10 @@ pub(super) struct Inner {
     pub(super) last_now: Cell<f64>,
     pub(super) state: RefCell<State>,
     pub(super) weak: Weak<Inner>,
+    /// A strong reference to the pacer held while any call is live, so that a pacer the
+    /// program no longer references still settles its calls (and never leaves a timer or an
+    /// abort listener pointing at freed closures). Dropped when the pacer is idle.
+    pub(super) keep_alive: RefCell<Option<Rc<Inner>>>,
 }
 
 impl Inner {
@@ -77,11 +57,11 @@ impl Inner {
                     calls: Calls::default(),
                     timer: Timer::Off,
                     timer_gen: 0,
-                    keep_alive: None,
                     told_hidden: false,
                     told_stream: false,
                 }),
                 weak: weak.clone(),
+                keep_alive: RefCell::new(None),
                 driver,
             }
         })
@@ -702,10 +682,12 @@ impl Inner {
             };
             let live = st.engine.live_calls() > 0 || st.calls.len() > 0;
             let mut released = None;
-            if live && st.keep_alive.is_none() {
-                st.keep_alive = self.rc();
-            } else if !live {
-                released = st.keep_alive.take();
+            if let Ok(mut keep) = self.keep_alive.try_borrow_mut() {
+                if live && keep.is_none() {
+                    *keep = self.rc();
+                } else if !live {
+                    released = keep.take();
+                }
             }
             let want = if live { st.engine.next_wake() } else { None };
             if want == st.timer.at() {

@@ -3,14 +3,36 @@
 //! released.
 
 use super::body::UsageKind;
-use super::inner::{Deadline, Inner};
-use super::{random_seed, store};
+use super::{js, random_seed, store};
 use crate::core::call::{Action, CallError, Engine, Event, Id, Verdict};
 use crate::core::index::IdMap;
 use js_sys::Function;
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, AbortSignal, Response};
+
+/// A running timer (see [`Inner::deadline`](super::inner::Inner::deadline)): a `setTimeout` with the function that settles
+/// its promise, or a `clock.sleep` with its controller.
+pub(super) enum Deadline {
+    Timeout(JsValue, Function),
+    Sleep(AbortController),
+}
+
+impl Deadline {
+    /// Stop it. Its promise settles all the same (a `setTimeout`'s resolves, a sleep rejects
+    /// with the abort), so nothing waits on it forever: whoever awaits it checks whether the
+    /// timer is still the one it armed.
+    pub(super) fn cancel(self) {
+        match self {
+            Deadline::Timeout(handle, resolve) => {
+                if let Some(clear) = js::global_fn("clearTimeout") {
+                    let _ = clear.call1(&JsValue::UNDEFINED, &handle);
+                }
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+            Deadline::Sleep(controller) => controller.abort(),
+        }
+    }
+}
 
 /// Why a call is rejected.
 pub(super) enum Rejection {
@@ -131,10 +153,6 @@ pub(super) struct State {
     pub(super) calls: Calls,
     pub(super) timer: Timer,
     pub(super) timer_gen: u64,
-    /// A strong reference to the pacer held while any call is live, so that a pacer the
-    /// program no longer references still settles its calls (and never leaves a timer or an
-    /// abort listener pointing at freed closures). Dropped when the pacer is idle.
-    pub(super) keep_alive: Option<Rc<Inner>>,
     /// The `headers_hidden` event was emitted (once per pacer).
     pub(super) told_hidden: bool,
     /// The `stream_usage_missing` warning was emitted (once per pacer).

@@ -1,5 +1,5 @@
 import { checkKeys } from "./strict.js";
-import { low } from "./trap.js";
+import { low } from "./trap-guard.js";
 
 // --- The options, read and validated here (the Wasm side takes them as a flat list of
 // numbers, src/wasm/options.rs, plus the functions): `undefined` and `null` mean "not given";

@@ -1,9 +1,9 @@
 import { glue } from "./binding.js";
 import { DIMENSIONS, makeError } from "./errors.js";
-import { OPTIONS, isObject, optionError, readOptions } from "./options.js";
-import { ensureReady } from "./pacer.js";
+import { OPTIONS, isObject, optionError, readOptions } from "./read-options.js";
+import { ensureReady } from "./pacer-class.js";
 import { checkKeys } from "./strict.js";
-import { live, low, op } from "./trap.js";
+import { live, low, op } from "./trap-guard.js";
 
 // --- The lower-level exports. The Wasm side (src/wasm/lowlevel.rs) is one class, `RawLow`,
 // whose `op(code, text, ...numbers)` runs one operation and returns a number; any further

@@ -4,8 +4,8 @@
 import { glue, isReady } from "./binding.js";
 import { jsonBodies } from "./body-watch.js";
 import { makeError } from "./errors.js";
-import { isObject, readOptions } from "./options.js";
-import { guarded, live } from "./trap.js";
+import { isObject, readOptions } from "./read-options.js";
+import { guarded, live } from "./trap-guard.js";
 
 /** Throw unless the Wasm module is ready (only `llm-pacer/slim` can be used too early). */
 function ensureReady(what) {
