@@ -10,6 +10,7 @@
 
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { MESSAGE_BODY, MESSAGES_INIT } from "./fixtures.mjs";
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -26,15 +27,7 @@ const CALLS = flag("--calls", 3000);
 const load = (dir) => import(pathToFileURL(path.resolve(dir, "node/index.mjs")).href);
 const [A, B] = await Promise.all([load(dirA), load(dirB)]);
 
-const body = JSON.stringify({
-  id: "msg_bench",
-  type: "message",
-  role: "assistant",
-  model: "claude-bench",
-  content: [{ type: "text", text: "Hello! How can I help you today?" }],
-  stop_reason: "end_turn",
-  usage: { input_tokens: 12, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 10 },
-});
+const body = MESSAGE_BODY;
 const headers = {
   "content-type": "application/json",
   "request-id": "req_bench",
@@ -51,11 +44,7 @@ const sse =
   event("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Hi" } }) +
   event("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 15 } }) +
   event("message_stop", { type: "message_stop" });
-const init = {
-  method: "POST",
-  headers: { "content-type": "application/json", "x-api-key": "k" },
-  body: JSON.stringify({ model: "claude-bench", max_tokens: 64, messages: [{ role: "user", content: "Hello" }] }),
-};
+const init = MESSAGES_INIT;
 const make = (M, stream) =>
   new M.Pacer({
     fetch: async () =>

@@ -14,17 +14,10 @@
 import { fork } from "node:child_process";
 import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
+import { MESSAGE_BODY, MESSAGES_INIT } from "./fixtures.mjs";
 
 if (process.argv[2] === "--server") {
-  const body = JSON.stringify({
-    id: "msg_bench",
-    type: "message",
-    role: "assistant",
-    model: "claude-bench",
-    content: [{ type: "text", text: "Hello! How can I help you today?" }],
-    stop_reason: "end_turn",
-    usage: { input_tokens: 12, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 10 },
-  });
+  const body = MESSAGE_BODY;
   const server = createServer((req, res) => {
     req.resume();
     req.on("end", () => {
@@ -64,11 +57,7 @@ if (process.argv[2] === "--server") {
 
   const child = fork(fileURLToPath(import.meta.url), ["--server"], { stdio: "inherit" });
   const port = await new Promise((resolve) => child.once("message", resolve));
-  const init = {
-    method: "POST",
-    headers: { "content-type": "application/json", "x-api-key": "bench", "anthropic-version": "2023-06-01" },
-    body: JSON.stringify({ model: "claude-bench", max_tokens: 64, messages: [{ role: "user", content: "Hello" }] }),
-  };
+  const init = MESSAGES_INIT;
 
   /** Requests per second with C in flight for ROUND_MS. */
   async function round(f, url) {
