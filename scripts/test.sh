@@ -15,6 +15,10 @@ cargo clippy --all-targets -- -D warnings
 cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 cargo clippy --lib --target wasm32-unknown-unknown --features durable-object -- -D warnings
 
+step "cargo doc: every intra-doc link resolves (native and wasm32, private items too)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --document-private-items
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --document-private-items --target wasm32-unknown-unknown
+
 step "biome ci: lint and format (the JavaScript: package, tests, page, scripts)"
 npx --no-install biome ci
 

@@ -1,7 +1,7 @@
 //! The JavaScript binding: the only module that reads a clock, draws random numbers, or calls
 //! `fetch`. Compiled only for `wasm32`.
 //!
-//! [`RawPacer`] is a *driver* of [`Engine`]: it makes no policy decision of its own. For each
+//! [`RawPacer`] is a *driver* of [`Engine`](crate::core::call::Engine): it makes no policy decision of its own. For each
 //! `fetch(input, init)` it estimates the cost, submits the call, and carries out what the
 //! engine asks — send an attempt, deliver the response it holds, fail the call — feeding back
 //! every response head (status, parsed headers, and for retryable statuses the error body read
@@ -9,11 +9,11 @@
 //! reads it, a stream from a clone), every abort, and the passing of time through one timer.
 //!
 //! Discipline that keeps it sound:
-//! * one timer per pacer, re-armed to [`Engine::next_wake`] after every interaction, and none
+//! * one timer per pacer, re-armed to [`Engine::next_wake`](crate::core::call::Engine::next_wake) after every interaction, and none
 //!   at all while no call is live;
 //! * no JavaScript that could call back into the pacer (a user's `fetch`, `clock`,
 //!   `estimate`, `onEvent`, or an abort listener) ever runs while the state is borrowed: every
-//!   interaction computes a list of [`Effect`]s under the borrow and carries them out after;
+//!   interaction computes a list of [`Effect`](state::Effect)s under the borrow and carries them out after;
 //! * every call settles exactly once: its promise functions live in one map entry, and only
 //!   the code that removes the entry (or marks it delivered) settles it;
 //! * the decision on a failed attempt waits for its error body (read from a clone) at most

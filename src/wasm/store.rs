@@ -1,4 +1,4 @@
-//! The `store` option's crossings (a [`PacerStore`], see `redis.d.ts` / `index.d.ts`): the
+//! The `store` option's crossings (a `PacerStore`, see `redis.d.ts` / `index.d.ts`): the
 //! driver carries out the engine's [`Action::Reserve`](crate::core::call::Action::Reserve)
 //! and [`StoreOp`]s and reports the answers; it decides nothing. A store that throws, rejects,
 //! answers nonsense or takes longer than [`STORE_TIMEOUT_MS`] is reported as unavailable (the

@@ -20,7 +20,7 @@
 //!   call on its own estimate, and the server decides;
 //! * unavailable (the store failed or timed out; the driver's call): sent on the local
 //!   admission. The first such answer emits a `warning` event `store_unavailable` and puts
-//!   every key's limiter on a conservative share ([`Limiter::start_blind`]: at most a
+//!   every key's limiter on a conservative share ([`Limiter::start_blind`](crate::core::limiter::Limiter::start_blind): at most a
 //!   quarter of each configured bucket beyond its refill until a response teaches it); the
 //!   first store answer after that emits `store_resumed`. While it is down and calls wait on
 //!   the local limiter, the engine asks the store again every [`STORE_PROBE_MS`]

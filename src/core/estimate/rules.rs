@@ -4,7 +4,7 @@
 //! An object's `type` may come after its content (`{"data": "...", "type": "base64"}`), so an
 //! object's counts are kept apart until it closes, and only then added to its parent's, or
 //! replaced by the fixed cost of an image or a document. The values inside such an object
-//! still count towards [`MAX_NODES`](super::MAX_NODES) (the reader cannot know yet that they
+//! still count towards [`MAX_NODES`] (the reader cannot know yet that they
 //! will not matter), so a body of many images reaches that bound a little sooner, which only
 //! errs high.
 
