@@ -54,14 +54,24 @@ impl Object {
 
     /// Its fields as a [`Usage`], with NaN where a field is absent (to be sanitized).
     pub fn usage(&self) -> Usage {
-        let f = |v: Option<f64>| v.unwrap_or(f64::NAN);
+        with_nan(self.fields())
+    }
+
+    /// Its four [`Usage`] fields, each the first name's number, else the second's.
+    fn fields(&self) -> [Option<f64>; 4] {
         let [input, prompt, creation, read, output, completion] = self.0;
-        Usage {
-            input_tokens: f(input.or(prompt)),
-            cache_creation_input_tokens: f(creation),
-            cache_read_input_tokens: f(read),
-            output_tokens: f(output.or(completion)),
-        }
+        [input.or(prompt), creation, read, output.or(completion)]
+    }
+}
+
+/// The four fields of a [`Usage`], in its order, NaN where absent.
+fn with_nan(fields: [Option<f64>; 4]) -> Usage {
+    let [input, creation, read, output] = fields.map(|v| v.unwrap_or(f64::NAN));
+    Usage {
+        input_tokens: input,
+        cache_creation_input_tokens: creation,
+        cache_read_input_tokens: read,
+        output_tokens: output,
     }
 }
 
@@ -75,9 +85,7 @@ pub struct Report {
 impl Report {
     /// Take the fields a usage object has.
     pub fn take(&mut self, o: &Object) {
-        let [input, prompt, creation, read, output, completion] = o.0;
-        let new = [input.or(prompt), creation, read, output.or(completion)];
-        for (have, new) in self.fields.iter_mut().zip(new) {
+        for (have, new) in self.fields.iter_mut().zip(o.fields()) {
             if new.is_some() {
                 *have = new;
             }
@@ -94,15 +102,7 @@ impl Report {
 
     /// The usage, sanitized; `None` when nothing valid was reported.
     pub fn finish(self) -> Option<Usage> {
-        let f = |v: Option<f64>| v.unwrap_or(f64::NAN);
-        let [input, creation, read, output] = self.fields;
-        Usage {
-            input_tokens: f(input),
-            cache_creation_input_tokens: f(creation),
-            cache_read_input_tokens: f(read),
-            output_tokens: f(output),
-        }
-        .sanitized()
+        with_nan(self.fields).sanitized()
     }
 }
 

@@ -483,9 +483,9 @@ pub async fn read_usage(clone: Response, kind: UsageKind) -> Result<Option<Usage
 }
 
 /// The usage a parsed JSON document reports, if any.
-pub fn usage_of(doc: Option<JsValue>) -> Option<Usage> {
+pub fn usage_of(doc: &JsValue) -> Option<Usage> {
     let mut report = Report::default();
-    take_doc(&mut report, &doc?);
+    take_doc(&mut report, doc);
     report.finish()
 }
 

@@ -96,7 +96,7 @@ impl RawPacer {
         let usage = if text {
             body::usage_of_text(&doc)
         } else {
-            body::usage_of(Some(doc))
+            body::usage_of(&doc)
         };
         self.inner.usage_done(id as Id, Ok(usage));
     }
