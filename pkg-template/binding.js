@@ -9,7 +9,7 @@
  */
 export let glue;
 /** For `llm-pacer/slim`: has `init` run? (`undefined`: always ready.) @type {(() => boolean) | undefined} */
-export let isReady;
+let isReady;
 
 /**
  * Give the API its entry's bindings (once, when the module is loaded).
@@ -19,4 +19,11 @@ export let isReady;
 export function bind(bindings, ready) {
   glue = bindings;
   isReady = ready;
+}
+
+/** Throw unless the Wasm module is ready (only `llm-pacer/slim` can be used too early). */
+export function ensureReady(what) {
+  if (isReady && !isReady()) {
+    throw new Error(`llm-pacer/slim: call \`await init()\` (or \`initSync(module)\`) before \`${what}\``);
+  }
 }

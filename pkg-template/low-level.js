@@ -1,7 +1,6 @@
-import { glue } from "./binding.js";
+import { ensureReady, glue } from "./binding.js";
 import { DIMENSIONS, makeError } from "./errors.js";
 import { OPTIONS, isObject, optionError, readOptions } from "./read-options.js";
-import { ensureReady } from "./pacer-class.js";
 import { checkKeys } from "./strict.js";
 import { live, low, op } from "./trap-guard.js";
 

@@ -1,18 +1,11 @@
 // `Pacer`: the options read here, the calls paced and retried by the Wasm driver
 // (src/wasm/), the JSON bodies watched for their usage (body-watch.js).
 
-import { glue, isReady } from "./binding.js";
+import { ensureReady, glue } from "./binding.js";
 import { jsonBodies } from "./body-watch.js";
 import { makeError } from "./errors.js";
 import { isObject, readOptions } from "./read-options.js";
 import { guarded, live } from "./trap-guard.js";
-
-/** Throw unless the Wasm module is ready (only `llm-pacer/slim` can be used too early). */
-function ensureReady(what) {
-  if (isReady && !isReady()) {
-    throw new Error(`llm-pacer/slim: call \`await init()\` (or \`initSync(module)\`) before \`${what}\``);
-  }
-}
 
 /**
  * Headers as one string of `name:value` lines: the driver reads them in one crossing instead
@@ -215,4 +208,4 @@ class Pacer {
   }
 }
 
-export { Pacer, ensureReady, headerLines };
+export { Pacer };
