@@ -126,32 +126,45 @@ function responsesUsage(plan, mode) {
 }
 
 /**
+ * The assistant message item of a Responses API answer (`text` absent: not written yet).
+ * @param {string} requestId @param {string} status @param {string} [text]
+ */
+const messageItem = (requestId, status, text) => ({
+  type: "message",
+  id: `msg_${requestId.slice(8)}`,
+  status,
+  role: "assistant",
+  content: text === undefined ? [] : [{ type: "output_text", text, annotations: [] }],
+});
+
+/**
+ * A Responses API `response` once done: one assistant message with `text`, and the usage.
+ * It is the JSON answer, and what a stream's last event carries.
+ * @param {any} plan @param {string} requestId @param {string} mode @param {number} nowMs @param {string} text
+ */
+function doneResponse(plan, requestId, mode, nowMs, text) {
+  const cut = plan.extra.finishReason === "length";
+  return {
+    id: `resp_${requestId.slice(8)}`,
+    object: "response",
+    created_at: Math.floor(nowMs / 1000),
+    status: cut ? "incomplete" : "completed",
+    incomplete_details: cut ? { reason: "max_output_tokens" } : null,
+    model: plan.model,
+    output: [messageItem(requestId, "completed", text)],
+    usage: mode === "missing" ? null : responsesUsage(plan, mode),
+  };
+}
+
+/**
  * A Responses API answer: one assistant message with the output text.
  * @param {any} plan @param {string} requestId @param {string} mode @param {number} nowMs
  */
 function responsesJson(plan, requestId, mode, nowMs) {
-  const id = `resp_${requestId.slice(8)}`;
   const text = outputPieces(plan.outputTokens, 1)
     .map((p) => p.text)
     .join("");
-  return {
-    id,
-    object: "response",
-    created_at: Math.floor(nowMs / 1000),
-    status: plan.extra.finishReason === "length" ? "incomplete" : "completed",
-    incomplete_details: plan.extra.finishReason === "length" ? { reason: "max_output_tokens" } : null,
-    model: plan.model,
-    output: [
-      {
-        type: "message",
-        id: `msg_${requestId.slice(8)}`,
-        status: "completed",
-        role: "assistant",
-        content: [{ type: "output_text", text, annotations: [] }],
-      },
-    ],
-    usage: mode === "missing" ? null : responsesUsage(plan, mode),
-  };
+  return doneResponse(plan, requestId, mode, nowMs, text);
 }
 
 /**
@@ -161,50 +174,30 @@ function responsesJson(plan, requestId, mode, nowMs) {
  * @returns {import('./common.mjs').Frame[]}
  */
 function responsesFrames(plan, requestId, mode, nowMs, chunks) {
-  const id = `resp_${requestId.slice(8)}`;
-  const itemId = `msg_${requestId.slice(8)}`;
   let seq = 0;
   /** @param {string} type @param {Record<string, unknown>} data */
   const event = (type, data) =>
     `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
-  const response = { id, object: "response", created_at: Math.floor(nowMs / 1000), model: plan.model };
   const pieces = outputPieces(plan.outputTokens, chunks);
-  const item = { type: "message", id: itemId, role: "assistant" };
-  const cut = plan.extra.finishReason === "length";
-  const end = cut ? "response.incomplete" : "response.completed";
+  const done = doneResponse(plan, requestId, mode, nowMs, pieces.map((p) => p.text).join(""));
+  const { id, object, created_at, model } = done;
+  const item = done.output[0];
   return [
-    { wire: event("response.created", { response: { ...response, status: "in_progress" } }), outputTokens: 0 },
     {
-      wire: event("response.output_item.added", {
-        output_index: 0,
-        item: { ...item, status: "in_progress", content: [] },
-      }),
+      wire: event("response.created", { response: { id, object, created_at, model, status: "in_progress" } }),
+      outputTokens: 0,
+    },
+    {
+      wire: event("response.output_item.added", { output_index: 0, item: messageItem(requestId, "in_progress") }),
       outputTokens: 0,
     },
     ...pieces.map((p) => ({
-      wire: event("response.output_text.delta", { item_id: itemId, output_index: 0, content_index: 0, delta: p.text }),
+      wire: event("response.output_text.delta", { item_id: item.id, output_index: 0, content_index: 0, delta: p.text }),
       outputTokens: p.tokens,
     })),
+    { wire: event("response.output_item.done", { output_index: 0, item }), outputTokens: 0 },
     {
-      wire: event("response.output_item.done", {
-        output_index: 0,
-        item: {
-          ...item,
-          status: "completed",
-          content: [{ type: "output_text", text: pieces.map((p) => p.text).join(""), annotations: [] }],
-        },
-      }),
-      outputTokens: 0,
-    },
-    {
-      wire: event(end, {
-        response: {
-          ...response,
-          status: cut ? "incomplete" : "completed",
-          incomplete_details: cut ? { reason: "max_output_tokens" } : null,
-          usage: mode === "missing" ? null : responsesUsage(plan, mode),
-        },
-      }),
+      wire: event(done.status === "incomplete" ? "response.incomplete" : "response.completed", { response: done }),
       outputTokens: 0,
     },
   ];
