@@ -46,10 +46,7 @@ fn huge() -> Limits {
     }
 }
 
-const COST: Cost = Cost {
-    input: 1_500.0,
-    output: 1_024.0,
-};
+const COST: Cost = Cost::exact(1_500.0, 1_024.0);
 
 /// The header set of an Anthropic Messages response at Tier 1 (the names, formats and order
 /// the API sends; made-up ids), rate-limit headers among the usual others.

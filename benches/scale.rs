@@ -94,6 +94,7 @@ fn request(i: u64, keys: u64) -> Request {
         input_tokens: 800.0 + (i * 7_919 % 1_500) as f64,
         max_tokens: Some(1_024.0),
         priority: 0,
+        ..Request::default()
     }
 }
 

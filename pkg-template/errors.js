@@ -52,7 +52,7 @@ const TOO_LARGE_HINTS = {
     ": its max_tokens is reserved up front, as the server counts it; lower max_tokens (`maxOutputTokens` in the Vercel AI SDK)",
   tokens:
     ": its input and max_tokens count together, as the server counts them; lower max_tokens (`maxOutputTokens` in the Vercel AI SDK)",
-  inputTokens: ": shorten the prompt (the estimate counts about 3 characters of text a token), or pass `estimate`",
+  inputTokens: ": as the `estimate` option counts its input; shorten the prompt",
 };
 
 const DIMENSIONS = {

@@ -198,6 +198,8 @@ export interface PacerOptions {
    * Replaces the built-in estimate (input from the text of Anthropic/OpenAI JSON bodies at
    * about 3 ASCII characters or 1 other character per token, images and documents at a fixed
    * cost; output from `max_tokens` / `max_completion_tokens` / `max_output_tokens`).
+   * Its `input` is taken as your count: above a limit, the call is a `RequestTooLargeError`
+   * (the built-in estimate's never is).
    * @default the built-in estimate
    */
   readonly estimate?: (request: EstimateRequest) => TokenEstimate;
@@ -459,7 +461,12 @@ export declare class PacerError extends Error {
   readonly code: PacerErrorCode;
 }
 
-/** The request can never fit a limit: no wait can help. */
+/**
+ * What the request surely costs can never fit a limit: no wait can help. That is its
+ * `max_tokens` (the output reservation), or input counted by the `estimate` option; the
+ * built-in input estimate, which errs high, never refuses a call (an estimate above a limit
+ * waits for a full bucket and is sent).
+ */
 export declare class RequestTooLargeError extends PacerError {
   readonly code: "REQUEST_TOO_LARGE";
   /** The dimension: `requests`, `inputTokens`, `outputTokens` or `tokens`. */

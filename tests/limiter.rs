@@ -22,7 +22,7 @@ fn limits(rpm: Option<f64>, itpm: Option<f64>, otpm: Option<f64>, tpm: Option<f6
 }
 
 fn cost(input: f64, output: f64) -> Cost {
-    Cost { input, output }
+    Cost::exact(input, output)
 }
 
 fn usage(input: f64, output: f64) -> Usage {
@@ -115,6 +115,59 @@ fn input_tokens_admit_wait_never() {
     );
     // Exactly the capacity fits, after a full refill.
     admit(&mut l, T0 + 60_000.0, cost(6_000.0, 0.0));
+}
+
+/// An input estimate (no floor) above a capacity is not a reason to refuse: the server may
+/// count fewer tokens. It is lowered to what the buckets hold and waits for a full bucket.
+#[test]
+fn an_input_estimate_over_a_capacity_waits_for_a_full_bucket() {
+    let estimate = |input: f64, output: f64| Cost {
+        input_floor: 0.0,
+        ..cost(input, output)
+    };
+    // 6 000 ITPM = 0.1 token per ms; 10 000 TPM.
+    let mut l = Limiter::new(limits(None, Some(6_000.0), None, Some(10_000.0)), T0);
+    assert_eq!(
+        l.fit(estimate(9_000.0, 7_000.0)),
+        Ok(estimate(3_000.0, 7_000.0))
+    );
+    assert_eq!(l.fit(estimate(9_000.0, 0.0)), Ok(estimate(6_000.0, 0.0)));
+    admit(&mut l, T0, estimate(1_000.0, 0.0));
+    let (until, blocker) = wait(l.check(T0, estimate(50_000.0, 0.0)));
+    assert_eq!(blocker, Blocker::Dim(Dim::InputTokens));
+    assert!(
+        close(until - T0, 10_000.0),
+        "the 1 000 refilled: {}",
+        until - T0
+    );
+    let t = admit(&mut l, T0 + 10_001.0, estimate(50_000.0, 0.0));
+    assert_eq!(t.input, 6_000.0, "the whole bucket is reserved");
+    assert!(close(level(&l, T0 + 10_001.0, Dim::InputTokens), 0.0));
+    // The usage settles it: the server counted 4 000.
+    l.settle(T0 + 10_001.0, t, &usage(4_000.0, 0.0));
+    assert!(close(level(&l, T0 + 10_001.0, Dim::InputTokens), 2_000.0));
+    // What is surely spent still can never fit: the floor, or the output.
+    let floored = Cost {
+        input_floor: 6_500.0,
+        ..estimate(8_000.0, 0.0)
+    };
+    assert_eq!(
+        l.check(T0, floored),
+        Decision::Never {
+            dim: Dim::InputTokens,
+            cost: 6_500.0,
+            capacity: 6_000.0
+        }
+    );
+    assert_eq!(
+        l.check(T0, estimate(9_000.0, 10_001.0)),
+        Decision::Never {
+            dim: Dim::Tokens,
+            cost: 10_001.0,
+            capacity: 10_000.0
+        }
+    );
+    assert_eq!(l.stated_wait(T0, estimate(1e9, 0.0)), None, "configured");
 }
 
 #[test]

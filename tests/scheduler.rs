@@ -47,7 +47,7 @@ mod counting {
 static ALLOC: counting::Counting = counting::Counting;
 
 fn cost(input: f64, output: f64) -> Cost {
-    Cost { input, output }
+    Cost::exact(input, output)
 }
 
 fn ids(p: &Poll) -> Vec<Id> {

@@ -6,14 +6,20 @@
 //! | dimension      | reserved at admission        | counted at settlement                  |
 //! |----------------|------------------------------|----------------------------------------|
 //! | `Requests`     | 1                            | 1 (unchanged)                          |
-//! | `InputTokens`  | `cost.input` (the estimate)  | `input_tokens + cache_creation_…`      |
+//! | `InputTokens`  | `cost.input` (the estimate)¹ | `input_tokens + cache_creation_…`      |
 //! | `OutputTokens` | `cost.output` (`max_tokens`) | `output_tokens`                        |
 //! | `Tokens`       | `cost.input + cost.output`   | metered input + output                 |
 //!
 //! Cache reads (`cache_read_input_tokens`) are free: they never count against ITPM or TPM.
 //!
+//! ¹ At most what the buckets hold ([`Limiter::fit`]): an input estimate above a capacity is
+//! not a reason to refuse the request (the server may count fewer tokens); it waits for a
+//! full bucket instead. Only [`Cost::input_floor`], what the request surely costs, can make
+//! it [`Decision::Never`].
+//!
 //! * [`Limiter::acquire`] answers admit (with a [`Ticket`] holding the reservation), wait until
-//!   a time, or never (the cost exceeds a bucket's capacity: no wait can help);
+//!   a time, or never (what the request surely costs exceeds a bucket's capacity: no wait
+//!   can help);
 //!   [`Limiter::check`] gives the same answer without reserving.
 //! * [`Limiter::settle`] replaces the reservation by the real usage, so the buckets hold
 //!   exactly what the server counted; [`Limiter::refund`] gives a refused request's tokens back.
@@ -33,13 +39,13 @@
 //! // 60 requests and 6 000 output tokens per minute.
 //! let limits = Limits { rpm: Some(60.0), otpm: Some(6_000.0), ..Limits::default() };
 //! let mut lim = Limiter::new(limits, 0.0);
-//! let cost = Cost { input: 500.0, output: 6_000.0 };
+//! let cost = Cost::exact(500.0, 6_000.0);
 //! let Decision::Admit(ticket) = lim.acquire(0.0, cost) else { panic!() };
 //! // The output reservation empties OTPM: the next one waits for the refill...
 //! assert!(matches!(lim.check(0.0, cost), Decision::Wait { .. }));
 //! // ...until the first one reports that it used only 1 000 output tokens.
 //! lim.settle(0.0, ticket, &Usage { output_tokens: 1_000.0, ..Usage::default() });
-//! let small = Cost { input: 500.0, output: 5_000.0 };
+//! let small = Cost::exact(500.0, 5_000.0);
 //! assert!(matches!(lim.check(0.0, small), Decision::Admit(_)));
 //! ```
 
@@ -97,16 +103,31 @@ pub struct Limits {
 /// The estimated cost of one request (the request count is always 1).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Cost {
-    /// Input tokens that count against ITPM (input + cache creation).
+    /// Input tokens that count against ITPM (input + cache creation), as estimated.
     pub input: f64,
     /// Output tokens to reserve against OTPM.
     pub output: f64,
+    /// The input the request surely costs (at most `input`): the caller's own count vouches
+    /// for all of it ([`Cost::exact`]); the built-in estimate, which errs high on purpose,
+    /// for none (0, the default). Only this much input can make a request
+    /// [`Decision::Never`]; an estimate above a capacity waits for a full bucket
+    /// ([`Limiter::fit`]).
+    pub input_floor: f64,
 }
 
 impl Cost {
+    /// A cost whose input is known, not guessed: a request over a capacity is refused.
+    pub const fn exact(input: f64, output: f64) -> Cost {
+        Cost {
+            input,
+            output,
+            input_floor: input,
+        }
+    }
+
     /// What this request reserves in `dim`: 1 request, `input`, `output`, or `input + output`
-    /// tokens. A negative or NaN amount counts as 0; an infinite one stays infinite (and can
-    /// never fit).
+    /// tokens. A negative or NaN amount counts as 0; an infinite one stays infinite (and
+    /// exceeds any capacity).
     pub fn amount(&self, dim: Dim) -> f64 {
         let input = non_negative(self.input);
         let output = non_negative(self.output);
@@ -164,8 +185,7 @@ pub struct Ticket {
 impl Ticket {
     /// What it reserved in `dim`.
     pub fn amount(&self, dim: Dim) -> f64 {
-        let (input, output) = (self.input, self.output);
-        Cost { input, output }.amount(dim)
+        Cost::exact(self.input, self.output).amount(dim)
     }
 }
 
@@ -499,9 +519,10 @@ impl Limiter {
 
     /// Would `cost` be admitted now? Same answer as [`Limiter::acquire`], without reserving.
     ///
-    /// In this order:
-    /// 1. [`Decision::Never`] if the cost in some known dimension exceeds its capacity (the
-    ///    first such one in [`Dim::ALL`] order): no wait can help, and no pause changes that.
+    /// The cost is first [fitted](Limiter::fit) to the buckets. Then, in this order:
+    /// 1. [`Decision::Never`] if the fitted cost in some known dimension exceeds its capacity
+    ///    (the first such one in [`Dim::ALL`] order): no wait can help, and no pause changes
+    ///    that.
     /// 2. [`Decision::Wait`] with [`Blocker::Paused`] while a pause is in force, until the pause
     ///    ends or, if a bucket needs longer, until that bucket is ready; then, the same way,
     ///    with [`Blocker::Store`] while the fleet's store holds the key
@@ -514,19 +535,10 @@ impl Limiter {
     ///    same request is admitted, provided nothing else changed the buckets meanwhile.
     pub fn check(&self, now_ms: Ms, cost: Cost) -> Decision {
         let now = self.clock(now_ms);
-        for dim in Dim::ALL {
-            if let Some(slot) = self.slot(dim) {
-                let n = cost.amount(dim);
-                let capacity = slot.bucket.capacity();
-                if n > capacity {
-                    return Decision::Never {
-                        dim,
-                        cost: n,
-                        capacity,
-                    };
-                }
-            }
-        }
+        let cost = match self.fit(cost) {
+            Ok(fitted) => fitted,
+            Err(never) => return never,
+        };
         let mut until = now;
         let mut blocker = None;
         for dim in Dim::ALL {
@@ -587,6 +599,46 @@ impl Limiter {
         }
     }
 
+    /// `cost` as the known buckets can hold it. An input estimate above what a bucket holds
+    /// (the ITPM capacity, or the TPM capacity less the output) is lowered to that, but never
+    /// below [`Cost::input_floor`]: the request then waits for a full bucket and is sent, and
+    /// its usage settles the difference. The server may count fewer tokens than the estimate
+    /// (which errs high), so refusing on it would fail calls the server would serve; if the
+    /// server does not take it, its 429 says so.
+    ///
+    /// `Err` with [`Decision::Never`] when what the request surely costs (the output, the
+    /// floor of the input) exceeds a capacity: the first such dimension in [`Dim::ALL`]
+    /// order, with that cost.
+    pub fn fit(&self, cost: Cost) -> Result<Cost, Decision> {
+        let output = non_negative(cost.output);
+        let mut input = non_negative(cost.input);
+        let floor = non_negative(cost.input_floor).min(input);
+        for (dim, other) in [(Dim::InputTokens, 0.0), (Dim::Tokens, output)] {
+            if let Some(slot) = self.slot(dim) {
+                input = input.min((slot.bucket.capacity() - other).max(floor));
+            }
+        }
+        let fitted = Cost {
+            input,
+            output,
+            input_floor: floor,
+        };
+        for dim in Dim::ALL {
+            if let Some(slot) = self.slot(dim) {
+                let n = fitted.amount(dim);
+                let capacity = slot.bucket.capacity();
+                if n > capacity {
+                    return Err(Decision::Never {
+                        dim,
+                        cost: n,
+                        capacity,
+                    });
+                }
+            }
+        }
+        Ok(fitted)
+    }
+
     /// The wait for `cost` that the server itself states, if any: the longest time, over the
     /// buckets learned from headers, until the bucket holds `cost` by the server's own
     /// arithmetic (its level refilled at its full rate: no estimate of other clients' drain,
@@ -595,19 +647,17 @@ impl Limiter {
     /// take only ever delays a call; it never fails one. A level is at least `-capacity`, so
     /// on a per-minute limit this is at most two minutes.
     ///
-    /// `None` when no learned bucket is short, or when the cost exceeds a bucket's capacity
-    /// ([`Decision::Never`] says so). Configured limits are the caller's own choice: always
-    /// waited on, never stated by the server.
+    /// The cost is [fitted](Limiter::fit) first. `None` when no learned bucket is short, or
+    /// when the request can never fit ([`Decision::Never`] says so). Configured limits are
+    /// the caller's own choice: always waited on, never stated by the server.
     pub fn stated_wait(&self, now_ms: Ms, cost: Cost) -> Option<Ms> {
         let now = self.clock(now_ms);
+        let cost = self.fit(cost).ok()?;
         let mut wait: Option<Ms> = None;
         for dim in Dim::ALL {
             let Some(slot) = self.slot(dim) else { continue };
             let n = cost.amount(dim);
             let b = &slot.bucket;
-            if n > b.capacity() {
-                return None;
-            }
             let level = b.level(now);
             if slot.configured.is_some() || level >= n {
                 continue;
@@ -632,8 +682,9 @@ impl Limiter {
     }
 
     /// Admit and reserve, or say how long to wait, or never. The decision is exactly
-    /// [`Limiter::check`]'s; on [`Decision::Admit`] the cost is taken from every known bucket
-    /// and the ticket holds the token reservation (input and output) until
+    /// [`Limiter::check`]'s; on [`Decision::Admit`] the [fitted](Limiter::fit) cost is taken
+    /// from every known bucket and the ticket holds that token reservation (input and output)
+    /// until
     /// [`Limiter::settle`] or [`Limiter::refund`].
     pub fn acquire(&mut self, now_ms: Ms, cost: Cost) -> Decision {
         let now = self.tick(now_ms);
@@ -642,6 +693,7 @@ impl Limiter {
         }
         let decision = self.check(now, cost);
         if let Decision::Admit(ticket) = &decision {
+            let cost = Cost::exact(ticket.input, ticket.output);
             self.admissions += 1;
             if let Some(p) = self.probe.as_mut() {
                 p.sent_at.get_or_insert(now);

@@ -169,8 +169,10 @@ impl Client for PacerClient {
     fn arrive(&mut self, cx: &mut Cx<'_>, req: usize) {
         let spec = cx.reqs[req];
         let (e, key) = self.route(req);
+        // The simulator's clients know their counts, as a caller with a tokenizer does.
         let request = Request {
             input_tokens: f64::from(spec.input_tokens),
+            input_floor: f64::from(spec.input_tokens),
             max_tokens: Some(f64::from(spec.max_tokens)),
             priority: 0,
             key,

@@ -257,6 +257,7 @@ impl Inner {
             (Some(input), Some(output)) if r.is_object() => {
                 let request = CallRequest {
                     input_tokens: input,
+                    input_floor: input, // the caller's own count
                     max_tokens: Some(output),
                     ..CallRequest::default()
                 };

@@ -136,14 +136,15 @@ impl LimiterState {
                 0.0
             }
         };
-        let cost = Cost {
-            input: clean(input),
-            output: match self.reservation {
+        // The caller's input is its own count, as a Pacer's `estimate` option is.
+        let cost = Cost::exact(
+            clean(input),
+            match self.reservation {
                 OutputReservation::MaxTokens => clean(output),
                 OutputReservation::None => 0.0,
                 OutputReservation::Fixed(n) => n,
             },
-        };
+        );
         let (kind, v) = match self.limiter.acquire(now_ms, cost) {
             Decision::Admit(t) => {
                 out[3] = t.at_ms;

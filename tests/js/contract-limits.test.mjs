@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { inspect } from "node:util";
 import { Pacer, PacerError, RequestTooLargeError } from "llm-pacer";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
-import { anthropicInit, openaiInit, mockEnv, drained, outcome, until, oneKey } from "./lib/harness.mjs";
+import { anthropicInit, openaiInit, mockEnv, drained, outcome, until, oneKey, gap } from "./lib/harness.mjs";
 
 const STAT_KEYS = [
   "attempts",
@@ -306,16 +306,19 @@ describe("usage", () => {
 });
 
 describe("REQUEST_TOO_LARGE", () => {
+  // The input counts only when the caller counted it (`estimate`): the built-in estimate errs
+  // high, and is never a reason to refuse (below).
+  const counted = { estimate: () => ({ input: 1500, output: 0 }) };
   const cases = [
-    ["inputTokens", { itpm: 1000 }, { messages: [{ role: "user", content: "x".repeat(6000) }] }, 1000],
-    ["outputTokens", { otpm: 8000 }, { max_tokens: 10_000 }, 8000],
-    ["tokens", { tpm: 500 }, { max_tokens: 600 }, 500],
-    ["requests", { rpm: 0.5 }, {}, 0.5],
+    ["inputTokens", { limits: { itpm: 1000 }, ...counted }, {}, 1000],
+    ["outputTokens", { limits: { otpm: 8000 } }, { max_tokens: 10_000 }, 8000],
+    ["tokens", { limits: { tpm: 500 } }, { max_tokens: 600 }, 500],
+    ["requests", { limits: { rpm: 0.5 } }, {}, 0.5],
   ];
-  for (const [dimension, limits, body, capacity] of cases) {
+  for (const [dimension, options, body, capacity] of cases) {
     test(`a request that can never fit ${dimension} rejects at once with the dimension, cost and capacity`, async (t) => {
       const env = await mockEnv(t, startAnthropicMock);
-      const pacer = env.make({ limits });
+      const pacer = env.make(options);
       const r = await outcome(pacer.fetch(env.url, anthropicInit({ body })));
       assert.equal(r.ok, false);
       const e = r.error;
@@ -332,6 +335,37 @@ describe("REQUEST_TOO_LARGE", () => {
       await drained(pacer);
     });
   }
+
+  test("a prompt whose built-in estimate is over ITPM is sent from a full bucket, not refused", async (t) => {
+    // 3,600 characters: the pacer's estimate (3 a token) is over 1,000, the server's count
+    // (4 a token) is 900. The server takes it, so the pacer must not refuse it.
+    const env = await mockEnv(t, startAnthropicMock, { limits: { itpm: 1000 } });
+    const pacer = env.make({ limits: { itpm: 1000 } });
+    const prompt = { messages: [{ role: "user", content: "x".repeat(3600) }] };
+    const small = { messages: [{ role: "user", content: "x".repeat(400) }] };
+    await (await pacer.fetch(env.url, anthropicInit({ body: small }))).text();
+    const first = pacer.stats().inputTokensReserved;
+    const res = await pacer.fetch(env.url, anthropicInit({ body: prompt }));
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).usage.input_tokens, 900);
+    assert.equal(env.mock.log.length, 2, "no 429: it waited for a full bucket");
+    // The first one's estimate was taken, and 100 used: the bucket is full 6 s later.
+    assert.ok(gap(env.mock, 0) >= 6_000, `sent ${gap(env.mock, 0)} ms after the first`);
+    await drained(pacer);
+    const s = pacer.stats();
+    assert.equal(s.inputTokensReserved - first, 1000, "the whole bucket is reserved, no more");
+    assert.equal(s.inputTokensUsed, 100 + 900);
+  });
+
+  test("a prompt the server cannot take either ends with the server's 429, after its retries", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock, { limits: { itpm: 1000 } });
+    const pacer = env.make({ limits: { itpm: 1000 }, retry: { maxRetries: 2 } });
+    const prompt = { messages: [{ role: "user", content: "x".repeat(6000) }] };
+    const res = await pacer.fetch(env.url, anthropicInit({ body: prompt }));
+    assert.equal(res.status, 429, "the server's word, not the pacer's estimate");
+    assert.equal(env.mock.log.length, 3);
+    await drained(pacer);
+  });
 
   test("outputReservation: none does not reserve max_tokens, so the same request fits", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);

@@ -174,12 +174,22 @@ test("bodies the estimate does not read are costed from their length: a bigger b
   assert.ok((await reserved(undefined, big)) > (32 << 20) / 3, "a Request's body over the cap");
 });
 
-test("a body over a limit by its length is REQUEST_TOO_LARGE, not sent", async () => {
+test("a body over a limit by its length is sent from a full bucket: an estimate never refuses", async () => {
   let sent = 0;
   const pacer = new Pacer({ limits: { itpm: 1_000_000 }, fetch: async () => (sent++, new Response("{}")) });
+  const res = await pacer.fetch("https://api.example/v1/messages", { method: "POST", body: "x".repeat(40e6) });
+  await res.text();
+  assert.equal(sent, 1);
+  assert.equal(pacer.stats().inputTokensReserved, 1_000_000, "the whole bucket, not 13 million");
+  // Counted by the caller, the same input can never fit.
+  const counted = new Pacer({
+    limits: { itpm: 1_000_000 },
+    estimate: () => ({ input: 13_000_000, output: 0 }),
+    fetch: async () => (sent++, new Response("{}")),
+  });
   await assert.rejects(
-    pacer.fetch("https://api.example/v1/messages", { method: "POST", body: "x".repeat(40e6) }),
+    counted.fetch("https://api.example/v1/messages", { method: "POST", body: "{}" }),
     RequestTooLargeError,
   );
-  assert.equal(sent, 0);
+  assert.equal(sent, 1);
 });

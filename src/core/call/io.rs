@@ -12,6 +12,11 @@ use crate::core::Ms;
 pub struct Request {
     /// Estimated input tokens that count against ITPM.
     pub input_tokens: f64,
+    /// The input tokens it surely costs: `input_tokens` when they are the caller's own count
+    /// (its `estimate` option), 0 for the built-in estimate, which errs high. Only this much
+    /// input can make the call [`CallError::TooLarge`]
+    /// ([`crate::core::limiter::Limiter::fit`]).
+    pub input_floor: f64,
     /// The request's `max_tokens` / `max_completion_tokens`, if any: the output reservation
     /// under the default `outputReservation: "max_tokens"`.
     pub max_tokens: Option<f64>,
@@ -25,7 +30,8 @@ pub struct Request {
 /// Why a call was rejected without a response.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CallError {
-    /// The request can never fit a limit: `cost` in `dim` exceeds its `capacity`.
+    /// The request can never fit a limit: what it surely costs in `dim` (its output, its
+    /// caller-counted input) exceeds the `capacity`.
     TooLarge {
         /// The dimension.
         dim: Dim,

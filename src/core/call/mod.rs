@@ -220,9 +220,11 @@ impl Engine {
             OutputReservation::None => 0.0,
             OutputReservation::Fixed(n) => n,
         };
+        let input = clean(request.input_tokens);
         Cost {
-            input: clean(request.input_tokens),
+            input,
             output,
+            input_floor: clean(request.input_floor).min(input),
         }
     }
 

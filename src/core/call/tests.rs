@@ -368,7 +368,12 @@ fn a_request_that_can_never_fit_is_rejected_not_queued_forever() {
         ..Default::default()
     };
     let mut e = Engine::new(c, T0);
-    let id = e.submit(T0, req(5_000.0, 1.0)).unwrap();
+    // Its input is the caller's own count (the `estimate` option), not the built-in guess.
+    let counted = Request {
+        input_floor: 5_000.0,
+        ..req(5_000.0, 1.0)
+    };
+    let id = e.submit(T0, counted).unwrap();
     assert_eq!(
         e.poll(T0),
         vec![Action::Fail {
@@ -381,6 +386,48 @@ fn a_request_that_can_never_fit_is_rejected_not_queued_forever() {
         }]
     );
     assert_eq!(e.live_calls(), 0);
+}
+
+#[test]
+fn an_input_estimate_over_a_limit_waits_for_a_full_bucket_and_is_sent() {
+    let mut c = config();
+    c.limits = Limits {
+        itpm: Some(1_000.0), // one token every 60 ms
+        ..Default::default()
+    };
+    let mut e = Engine::new(c, T0);
+    let small = e.submit(T0, req(600.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![small]);
+    // The built-in estimate errs high: 5 000 may be 900 to the server. Not refused; it waits
+    // until the bucket is full, and reserves the whole of it.
+    let big = e.submit(T0, req(5_000.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), Vec::<Id>::new());
+    assert_eq!(e.live_calls(), 2);
+    let wake = e.next_wake().expect("it waits on time");
+    assert!(
+        (T0 + 36_000.0..T0 + 40_000.0).contains(&wake),
+        "600 tokens to refill at 1/60 ms, and the first one's transit: {}",
+        wake - T0
+    );
+    assert_eq!(sends(&e.poll(wake - 100.0)), Vec::<Id>::new());
+    assert_eq!(sends(&e.poll(wake)), vec![big]);
+    assert_eq!(e.stats().input_tokens_reserved, 1_600.0);
+    assert_eq!(
+        e.on_response(wake + 10.0, big, 200, &none(), None, 0.0),
+        Verdict::Deliver
+    );
+    let usage = Usage {
+        input_tokens: 900.0,
+        ..Default::default()
+    };
+    e.on_done(wake + 20.0, big, Some(usage));
+    let limits = e.limits(wake + 20.0);
+    let itpm = limits[0].dims.iter().find(|d| d.dim == Dim::InputTokens);
+    let itpm = itpm.expect("configured");
+    assert!(
+        (99.0..101.0).contains(&itpm.remaining),
+        "the usage settled the reservation: {itpm:?}"
+    );
 }
 
 #[test]

@@ -31,7 +31,7 @@ use llm_pacer::core::call::{Action, CallError, Engine, Id, Request, Verdict};
 use llm_pacer::core::classify::ErrorInfo;
 use llm_pacer::core::config::{Config, OutputReservation};
 use llm_pacer::core::headers::{parse, RateLimitInfo};
-use llm_pacer::core::limiter::{Limits, Usage};
+use llm_pacer::core::limiter::{Dim, Limits, Usage};
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -319,6 +319,8 @@ enum Op {
         input: Amount,
         max_tokens: Option<Amount>,
         priority: i8,
+        /// The input is the caller's count (`input_floor` = input), not an estimate.
+        counted: bool,
     },
     Poll,
     Advance(u16),
@@ -365,8 +367,9 @@ struct Call {
     state: State,
     attempts: u32,
     deadline: Option<f64>,
-    /// What each attempt reserves: input and output tokens.
-    cost: (f64, f64),
+    /// What each attempt reserves: input and output tokens, and the least input (an input
+    /// estimate over a capacity is lowered to it, never below the floor).
+    cost: (f64, f64, f64),
 }
 
 /// What the statistics must say.
@@ -379,7 +382,8 @@ struct Counts {
     overloaded: u64,
     server_errors: u64,
     network_errors: u64,
-    input_reserved: f64,
+    /// Input reserved: at least the floors, at most the estimates.
+    input_reserved: (f64, f64),
     output_reserved: f64,
     input_used: f64,
     output_used: f64,
@@ -449,8 +453,8 @@ impl Harness {
     }
 
     /// What the engine reserves per attempt of `request` (`Engine::cost_of`): sane token
-    /// counts (capped at `Usage::MAX_TOKENS`), else 0.
-    fn cost(&self, request: &Request) -> (f64, f64) {
+    /// counts (capped at `Usage::MAX_TOKENS`), else 0; the input floor at most the input.
+    fn cost(&self, request: &Request) -> (f64, f64, f64) {
         let clean = |v: f64| {
             if v.is_finite() && v > 0.0 {
                 v.min(Usage::MAX_TOKENS)
@@ -463,7 +467,8 @@ impl Harness {
             OutputReservation::None => 0.0,
             OutputReservation::Fixed(n) => n,
         };
-        (clean(request.input_tokens), output)
+        let input = clean(request.input_tokens);
+        (input, output, clean(request.input_floor).min(input))
     }
 
     fn step(&mut self, op: &Op) {
@@ -472,9 +477,11 @@ impl Harness {
                 input,
                 max_tokens,
                 priority,
+                counted,
             } => {
                 let request = Request {
                     input_tokens: input.get(),
+                    input_floor: if *counted { input.get() } else { 0.0 },
                     max_tokens: max_tokens.map(Amount::get),
                     priority: i32::from(*priority),
                     ..Request::default()
@@ -726,9 +733,10 @@ impl Harness {
                 assert_eq!(attempt, c.attempts + 1, "attempt number of {id}");
                 c.attempts = attempt;
                 c.state = State::InFlight;
-                let (input, output) = c.cost;
+                let (input, output, floor) = c.cost;
                 self.counts.attempts += 1;
-                self.counts.input_reserved += input;
+                self.counts.input_reserved.0 += floor;
+                self.counts.input_reserved.1 += input;
                 self.counts.output_reserved += output;
                 self.sends.push(self.now + self.shift);
                 if let Some(cap) = cap {
@@ -747,6 +755,7 @@ impl Harness {
             }
             Action::Fail { id, error } => {
                 let (s, deadline) = (self.call(id).state, self.calls[&id].deadline);
+                let (_, output, floor) = self.calls[&id].cost;
                 match error {
                     CallError::Timeout => {
                         let now = self.now + self.shift;
@@ -767,8 +776,20 @@ impl Harness {
                         assert!(hint_ms > self.config.retry.max_retry_after_ms);
                         assert_eq!(s, State::Waiting { held: false });
                     }
-                    CallError::TooLarge { cost, capacity, .. } => {
+                    CallError::TooLarge {
+                        dim,
+                        cost,
+                        capacity,
+                    } => {
                         assert!(cost > capacity, "too large: {cost} <= {capacity}");
+                        // Never on the input estimate: only on what the call surely costs.
+                        let sure = match dim {
+                            Dim::Requests => 1.0,
+                            Dim::InputTokens => floor,
+                            Dim::OutputTokens => output,
+                            Dim::Tokens => floor + output,
+                        };
+                        assert!(sure > capacity, "{dim:?} too large on an estimate: {cost}");
                         assert_eq!(s, State::Waiting { held: false });
                     }
                     CallError::Network => panic!("a poll failed call {id} with NETWORK"),
@@ -850,9 +871,15 @@ impl Harness {
             assert!(v.is_finite() && v >= 0.0, "stats {s:?}");
         }
         assert_eq!(
-            (s.input_tokens_reserved, s.output_tokens_reserved),
-            (c.input_reserved, c.output_reserved),
-            "tokens reserved"
+            s.output_tokens_reserved, c.output_reserved,
+            "output reserved"
+        );
+        let (floor, most) = c.input_reserved;
+        let slack = 1e-9 * most;
+        assert!(
+            floor - slack <= s.input_tokens_reserved && s.input_tokens_reserved <= most + slack,
+            "input reserved {} outside [{floor}, {most}]",
+            s.input_tokens_reserved
         );
         assert_eq!(
             (s.input_tokens_used, s.output_tokens_used),
