@@ -286,6 +286,7 @@ export interface GiveUpEvent extends CallEventBase, ResponseInfo {
     | "should_retry_false"
     | "spend_limit"
     | "insufficient_quota"
+    | "request_too_large"
     | "aborted"
     | "closed"
     | "not_replayable"
@@ -699,7 +700,7 @@ export declare function parseRateLimitHeaders(headers: HeadersLike, now?: number
 export interface Classification {
   /** `retry`: worth another attempt; `fail`: give the response to the caller; `success`: 1xx-3xx. */
   readonly action: "retry" | "fail" | "success";
-  /** Why: `rate_limited`, `overloaded`, `spend_limit`, `insufficient_quota`, `should_retry_false`, or `status_<code>`. */
+  /** Why: `rate_limited`, `overloaded`, `spend_limit`, `insufficient_quota`, `request_too_large`, `should_retry_false`, or `status_<code>`. */
   readonly reason: string;
   /** The server's hint for a retry, ms: the headers', else the body's (see {@link Backoff.next}). */
   readonly retryAfterMs?: number;
@@ -708,7 +709,8 @@ export interface Classification {
 /**
  * Retry, fail or success, as the Pacer decides (its default retryable statuses: 408, 409,
  * 429, 500, 502, 503, 504, 529). `x-should-retry` overrides the status; a spend limit
- * (`enforced_spend_limit_reached`) or `insufficient_quota` is never retried.
+ * (`enforced_spend_limit_reached`), `insufficient_quota` or a request larger than the limit
+ * itself (OpenAI's `Request too large ... Limit N, Requested M`) is never retried.
  * @param body the error body, parsed or as its JSON text (optional).
  * @param now when the response arrived, epoch ms. @default Date.now()
  */

@@ -209,6 +209,7 @@ function classify(status, headers, body, now = Date.now()) {
         "should_retry_false",
         "spend_limit",
         "insufficient_quota",
+        "request_too_large",
       ][kind] ?? `status_${status}`,
   };
   if (kind && kind < 4 && !Number.isNaN(hint)) r.retryAfterMs = hint;

@@ -31,9 +31,16 @@ fn word() -> impl Strategy<Value = Option<String>> {
 fn error() -> impl Strategy<Value = Option<ErrorInfo>> {
     prop_oneof![
         1 => Just(None),
-        3 => (word(), word(), prop::bool::weighted(0.1), prop::option::of(0.0..1e7f64)).prop_map(
-            |(error_type, code, daily_quota, hint_ms)| Some(ErrorInfo { error_type, code, daily_quota, hint_ms })
-        ),
+        3 => (
+            word(),
+            word(),
+            prop::bool::weighted(0.1),
+            prop::option::of(0.0..1e7f64),
+            prop::bool::weighted(0.1),
+        )
+            .prop_map(|(error_type, code, daily_quota, hint_ms, over_limit)| {
+                Some(ErrorInfo { error_type, code, daily_quota, hint_ms, over_limit })
+            }),
     ]
 }
 
@@ -61,17 +68,25 @@ fn error_status() -> impl Strategy<Value = u16> {
 fn hopeless_error() -> impl Strategy<Value = ErrorInfo> {
     let some = |w: &str| Just(Some(w.to_string()));
     prop_oneof![
-        (word(), some("enforced_spend_limit_reached"), Just(false)),
-        (word(), some("insufficient_quota"), Just(false)),
-        (some("insufficient_quota"), word(), Just(false)),
+        (
+            word(),
+            some("enforced_spend_limit_reached"),
+            Just(false),
+            Just(false)
+        ),
+        (word(), some("insufficient_quota"), Just(false), Just(false)),
+        (some("insufficient_quota"), word(), Just(false), Just(false)),
         // Gemini: a per-day quota, even with a `RetryInfo` wait.
-        (word(), word(), Just(true)),
+        (word(), word(), Just(true), Just(false)),
+        // OpenAI: a request larger than the limit itself, with its "try again in".
+        (word(), word(), Just(false), Just(true)),
     ]
-    .prop_map(|(error_type, code, daily_quota)| ErrorInfo {
+    .prop_map(|(error_type, code, daily_quota, over_limit)| ErrorInfo {
         error_type,
         code,
         daily_quota,
-        hint_ms: daily_quota.then_some(37_000.0),
+        hint_ms: (daily_quota || over_limit).then_some(37_000.0),
+        over_limit,
     })
 }
 
@@ -95,6 +110,7 @@ fn hopeless(e: Option<&ErrorInfo>) -> bool {
             || e.code.as_deref() == Some("insufficient_quota")
             || e.error_type.as_deref() == Some("insufficient_quota")
             || e.daily_quota
+            || e.over_limit
     })
 }
 
@@ -125,7 +141,10 @@ proptest! {
     ) {
         let out = classify(s, sr, Some(&e), ro.as_deref());
         prop_assert!(
-            matches!(out, Outcome::Fail(FailKind::SpendLimit | FailKind::InsufficientQuota)),
+            matches!(
+                out,
+                Outcome::Fail(FailKind::SpendLimit | FailKind::InsufficientQuota | FailKind::TooLarge)
+            ),
             "{:?}", out
         );
     }
@@ -173,7 +192,8 @@ proptest! {
             Outcome::Retry(RetryKind::Network) => prop_assert!(false, "a response is no network error"),
             Outcome::Fail(FailKind::Status(k) | FailKind::ServerSaidNo(k)) => prop_assert_eq!(k, s),
             Outcome::Fail(FailKind::Aborted) => prop_assert!(false, "a response is no abort"),
-            Outcome::Fail(FailKind::SpendLimit | FailKind::InsufficientQuota) | Outcome::Success => {}
+            Outcome::Fail(FailKind::SpendLimit | FailKind::InsufficientQuota | FailKind::TooLarge)
+            | Outcome::Success => {}
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Body hints (`core::hints`): Gemini `RetryInfo.retryDelay` and `QuotaFailure`, OpenAI's
-//! "try again in ..." message; their guards, their place behind the header hints, and the
+//! "try again in ..." message and its "Request too large ... Limit N, Requested M"; their
+//! guards, their place behind the header hints, and the
 //! engine waiting on them (capped by `maxRetryAfterMs` like any server hint).
 
 use llm_pacer::core::call::{Action, Engine, Request, Verdict};
@@ -229,4 +230,50 @@ proptest! {
             Some(f64::from(n) * 1000.0)
         );
     }
+}
+
+#[test]
+fn a_request_larger_than_the_limit_itself_is_told_apart() {
+    // OpenAI's and Groq's words for a request that can never fit, as users report them.
+    for m in [
+        "Request too large for gpt-4o in organization org-abc on tokens per min (TPM): Limit \
+         30000, Requested 36278. The input or output tokens must be reduced in order to run \
+         successfully. Visit https://platform.openai.com/account/rate-limits to learn more.",
+        "Request too large for model `openai/gpt-oss-20b` in organization `org_01` service tier \
+         `on_demand` on tokens per minute (TPM): Limit 8000, Requested 34011, please reduce \
+         your message size and try again.",
+        "request too large: limit 1,000, requested 1,001.",
+    ] {
+        assert!(exceeds_limit(m), "{m}");
+    }
+    for m in [
+        // An ordinary 429: what is asked fits the limit, once the bucket refills.
+        "Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): Limit \
+         30000, Used 29500, Requested 2000. Please try again in 3s.",
+        // Anthropic's 429 names no request size.
+        "This request would exceed the rate limit for your organization of 20,000 input \
+         tokens per minute. Please reduce the prompt length or the maximum tokens requested, \
+         or try again later.",
+        "Limit 30000, Requested 30000.",
+        "Requested 36278, Limit 30000 of nothing",
+        "Limit , Requested 5",
+        "Limit 99999999999999999999999, Requested 5",
+        "",
+    ] {
+        let want = m.starts_with("Requested 36278");
+        assert_eq!(exceeds_limit(m), want, "{m}");
+    }
+}
+
+#[test]
+fn a_request_larger_than_the_limit_itself_is_not_retried() {
+    let over = ErrorInfo {
+        over_limit: true,
+        hint_ms: Some(3_000.0),
+        ..ErrorInfo::default()
+    };
+    assert_eq!(
+        classify(429, Some(true), Some(&over), None),
+        Outcome::Fail(FailKind::TooLarge)
+    );
 }

@@ -3,7 +3,8 @@
 //! Default retryable statuses: 408, 409, 429, 500, 502, 503, 504, 529, and network errors.
 //! Never other 4xx, never an abort. `x-should-retry` overrides the status list. A 429 whose
 //! error says the spend limit is reached (`enforced_spend_limit_reached`) or the quota is
-//! used up (OpenAI `insufficient_quota`) is never retried: waiting will not help.
+//! used up (OpenAI `insufficient_quota`), or that the request is larger than the limit itself
+//! (OpenAI's `Request too large`), is never retried: waiting will not help.
 //!
 //! The rules of [`classify`], in the order they apply:
 //!
@@ -11,8 +12,9 @@
 //! 2. An error whose `code` is `enforced_spend_limit_reached` fails with
 //!    [`FailKind::SpendLimit`]; one whose `code` or `type` is `insufficient_quota`, or that
 //!    names a per-day quota (Gemini `QuotaFailure`, [`ErrorInfo::daily_quota`]), fails with
-//!    [`FailKind::InsufficientQuota`]. On any status, and even against
-//!    `x-should-retry: true`: no wait can help.
+//!    [`FailKind::InsufficientQuota`]; one whose message states a request larger than the
+//!    limit itself ([`ErrorInfo::over_limit`]) fails with [`FailKind::TooLarge`]. On any
+//!    status, and even against `x-should-retry: true`: no wait can help.
 //! 3. `x-should-retry: true` retries and `x-should-retry: false` fails
 //!    ([`FailKind::ServerSaidNo`]), whatever the status list says.
 //! 4. A status in `retry_on` (or [`DEFAULT_RETRY_ON`] when it is not given; an empty list
@@ -65,6 +67,10 @@ pub struct ErrorInfo {
     /// ([`hints::is_per_day_quota`](super::hints::is_per_day_quota)): fails like
     /// `insufficient_quota`.
     pub daily_quota: bool,
+    /// The message states a request larger than the limit itself (`Limit 30000, Requested
+    /// 36278`: OpenAI's and Groq's `Request too large`;
+    /// [`hints::exceeds_limit`](super::hints::exceeds_limit)).
+    pub over_limit: bool,
 }
 
 /// Why a call should be tried again.
@@ -91,6 +97,9 @@ pub enum FailKind {
     SpendLimit,
     /// The error says `insufficient_quota` (OpenAI; sent with a 429).
     InsufficientQuota,
+    /// The error says the request is larger than the limit itself (OpenAI, Groq: a 429
+    /// `Request too large ... Limit N, Requested M`).
+    TooLarge,
     /// The caller aborted.
     Aborted,
 }
@@ -132,6 +141,9 @@ pub fn classify(
             || e.daily_quota
         {
             return Outcome::Fail(FailKind::InsufficientQuota);
+        }
+        if e.over_limit {
+            return Outcome::Fail(FailKind::TooLarge);
         }
     }
     if would_retry(status, should_retry, retry_on) {

@@ -9,7 +9,10 @@
 //! * **OpenAI** states the wait in the message only: `"... Please try again in 1.5s. ..."`,
 //!   `"in 20ms"`, `"in 6m0s"`: a Go duration after `try again in `, read by
 //!   [`parse_try_again`]. A hint of last resort: used only when no header and no `RetryInfo`
-//!   gives one.
+//!   gives one. A request larger than the limit itself is a 429 too, whose message states both
+//!   numbers (`"Request too large for gpt-4o ... on tokens per min (TPM): Limit 30000,
+//!   Requested 36278. The input or output tokens must be reduced ..."`; Groq's reads the
+//!   same): [`exceeds_limit`] tells it apart, and it is not retried: no wait can help.
 //!
 //! Every wait goes through the same guard as `retry-after` (finite, `>= 0`, at most
 //! [`ABSURD_MS`]: else absent) and is then capped by `maxRetryAfterMs` like any server hint.
@@ -23,6 +26,8 @@
 //! assert_eq!(parse_proto_duration("37s"), Some(37_000.0));
 //! assert_eq!(parse_try_again("Rate limit reached. Please try again in 1.5s. Visit ..."), Some(1_500.0));
 //! assert_eq!(parse_try_again("Please try again in 6m0s."), Some(360_000.0));
+//! assert!(exceeds_limit("Request too large for gpt-4o ... (TPM): Limit 30000, Requested 36278."));
+//! assert!(!exceeds_limit("Rate limit reached ... (TPM): Limit 30000, Used 29000, Requested 2000."));
 //! assert!(is_per_day_quota("GenerateRequestsPerDayPerProjectPerModel-FreeTier"));
 //! assert!(!is_per_day_quota("GenerateRequestsPerMinutePerProjectPerModel-FreeTier"));
 //! ```
@@ -86,6 +91,44 @@ pub fn parse_try_again(message: &str) -> Option<Ms> {
     }
     let word = core::str::from_utf8(word).ok()?;
     parse_go_duration(word).and_then(valid_wait)
+}
+
+/// Does the message state a request larger than the limit itself: a number after `Limit `
+/// below the number after `Requested ` (the first of each, any case, within the first
+/// [`MAX_MESSAGE_BYTES`]; digits with `,` separators allowed)? Such a request can never be
+/// served, however long one waits (OpenAI's and Groq's `Request too large ...`). An ordinary
+/// 429 (`Limit 30000, Used 29000, Requested 2000`) requests less than the limit.
+pub fn exceeds_limit(message: &str) -> bool {
+    let b = message.as_bytes();
+    let b = &b[..b.len().min(MAX_MESSAGE_BYTES)];
+    match (number_after(b, b"limit "), number_after(b, b"requested ")) {
+        (Some(limit), Some(requested)) => requested > limit,
+        _ => false,
+    }
+}
+
+/// The number right after the first `needle` (any case) that is followed by one: a digit,
+/// then digits and `,` (a final `,` is punctuation), at most 20 characters.
+fn number_after(b: &[u8], needle: &[u8]) -> Option<u128> {
+    let mut from = 0;
+    while let Some(at) = b[from..]
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+    {
+        let rest = &b[from + at + needle.len()..];
+        let len = rest
+            .iter()
+            .position(|c| !(c.is_ascii_digit() || *c == b','))
+            .unwrap_or(rest.len());
+        let word = &rest[..len];
+        let word = word.strip_suffix(b",").unwrap_or(word);
+        if !word.is_empty() && word[0].is_ascii_digit() && word.len() <= 20 {
+            let digits = word.iter().filter(|c| c.is_ascii_digit());
+            return Some(digits.fold(0, |n, &c| n * 10 + u128::from(c - b'0')));
+        }
+        from += at + needle.len();
+    }
+    None
 }
 
 /// Is this Gemini quota (a `QuotaFailure` violation's `quotaId` or `quotaMetric`) counted per

@@ -349,7 +349,8 @@ const MAX_DETAILS: u32 = 16;
 /// `error.details.error_code` (Anthropic), else `error.code` (a string, or a number such as
 /// vLLM's status); the body's retry hint (Gemini `google.rpc.RetryInfo.retryDelay` in
 /// `error.details[]`, else OpenAI's "try again in ..." in `error.message`); and whether a
-/// `google.rpc.QuotaFailure` names a per-day quota. A document that is an array (Gemini's
+/// `google.rpc.QuotaFailure` names a per-day quota; and whether the message states a request
+/// larger than the limit itself. A document that is an array (Gemini's
 /// OpenAI-compatible endpoint) is read through its first element. The decisions on the
 /// strings are the core's ([`hints`]).
 pub fn error_of(doc: &JsValue) -> Option<ErrorInfo> {
@@ -393,6 +394,7 @@ pub fn error_of(doc: &JsValue) -> Option<ErrorInfo> {
         code,
         hint_ms: hints::body_hint(retry_delay.as_deref(), message.as_deref()),
         daily_quota,
+        over_limit: message.as_deref().is_some_and(hints::exceeds_limit),
     })
 }
 

@@ -252,7 +252,8 @@ fn parse_headers(headers: &str, now_ms: Ms, out: &mut Out) {
 
 /// Classify a response as the Pacer does (default retryable statuses). Returns 0 success;
 /// 1 retry, rate limited; 2 retry, overloaded; 3 retry, status; 4 fail, status; 5 fail,
-/// `x-should-retry: false`; 6 fail, spend limit; 7 fail, insufficient quota. `out[0]` is the
+/// `x-should-retry: false`; 6 fail, spend limit; 7 fail, insufficient quota; 8 fail, larger
+/// than the limit itself. `out[0]` is the
 /// retry hint, ms (NaN when none): the headers', else the body's, by the Pacer's own rule.
 /// `arg` is `[body, headers]`: the error body as parsed JSON (read by the Pacer's own reader,
 /// [`body::error_of`]) and the headers as one string. `now_ms` places a `retry-after`
@@ -271,6 +272,7 @@ fn classify_response(status: f64, arg: &JsValue, now_ms: Ms, out: &mut Out) -> f
         Outcome::Fail(FailKind::ServerSaidNo(_)) => 5,
         Outcome::Fail(FailKind::SpendLimit) => 6,
         Outcome::Fail(FailKind::InsufficientQuota) => 7,
+        Outcome::Fail(FailKind::TooLarge) => 8,
         Outcome::Fail(_) => 4,
     };
     f64::from(kind)

@@ -30,6 +30,30 @@ const CASES = [
     { type: "error", error: { type: "rate_limit_error", details: { error_code: "enforced_spend_limit_reached" } } },
   ],
   [429, {}, gemini("7s")],
+  [
+    429,
+    { "retry-after": "3" },
+    {
+      error: {
+        message:
+          "Request too large for gpt-4o in organization org-x on tokens per min (TPM): Limit 30000, Requested 36278. The input or output tokens must be reduced in order to run successfully.",
+        type: "tokens",
+        code: "rate_limit_exceeded",
+      },
+    },
+  ],
+  [
+    429,
+    {},
+    {
+      error: {
+        message:
+          "Rate limit reached for gpt-4o on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 2s.",
+        type: "tokens",
+        code: "rate_limit_exceeded",
+      },
+    },
+  ],
   [529, {}, { type: "error", error: { type: "overloaded_error", message: "Overloaded" } }],
   [500, {}, { type: "error", error: { type: "api_error", message: "Internal server error" } }],
   [503, {}, { error: { message: "Please try again in 1.5s", type: "server_error" } }],

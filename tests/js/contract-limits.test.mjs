@@ -367,6 +367,22 @@ describe("REQUEST_TOO_LARGE", () => {
     await drained(pacer);
   });
 
+  test("OpenAI's 429 for a request larger than the limit itself is returned at once, not retried", async (t) => {
+    // 6,000 characters: 1,500 tokens to the server (4 a token) against a TPM of 1,000. The
+    // pacer's estimate (2,000) is lowered to the bucket, and the request is sent once; the
+    // server says "Limit 1000, Requested 1564": no wait can help.
+    const env = await mockEnv(t, startOpenAIMock, { limits: { tpm: 1000 } });
+    const pacer = env.make({ limits: { tpm: 1000 } });
+    const body = { max_completion_tokens: 64, messages: [{ role: "user", content: "x".repeat(6000) }] };
+    const res = await pacer.fetch(env.url, openaiInit({ body }));
+    assert.equal(res.status, 429);
+    assert.match((await res.json()).error.message, /^Request too large .* Limit 1000, Requested \d+\./);
+    assert.equal(env.mock.log.length, 1);
+    const giveup = env.events.find((e) => e.type === "giveup");
+    assert.equal(giveup?.reason, "request_too_large");
+    await drained(pacer);
+  });
+
   test("outputReservation: none does not reserve max_tokens, so the same request fits", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
     const pacer = env.make({ limits: { otpm: 8000 }, outputReservation: "none" });

@@ -48,6 +48,7 @@ pub(super) fn fail_reason(kind: FailKind) -> &'static str {
         FailKind::ServerSaidNo(_) => "should_retry_false",
         FailKind::SpendLimit => "spend_limit",
         FailKind::InsufficientQuota => "insufficient_quota",
+        FailKind::TooLarge => "request_too_large",
         FailKind::Aborted => "aborted",
     }
 }

@@ -11,12 +11,16 @@
 //!   removed, read by `parse_go_duration`, within the guard; every wait is finite, `>= 0`;
 //! * `is_per_day_quota`: `perday`, `per_day` or `per-day` in any case, in at most
 //!   `MAX_VALUE_BYTES`;
+//! * `exceeds_limit`: in the first `MAX_MESSAGE_BYTES`, the first number after `limit ` and
+//!   the first after `requested ` (any case; a digit, then digits and `,`, one final `,`
+//!   dropped, at most 20 characters), the second larger;
 //! * the peek: the raw bytes, fed whole or cut in two anywhere, give the same first event,
 //!   which is the first event the SSE parser dispatches within `MAX_PEEK_BYTES`.
 
 use llm_pacer::core::headers::{parse_go_duration, ABSURD_MS};
 use llm_pacer::core::hints::{
-    is_per_day_quota, parse_proto_duration, parse_try_again, MAX_MESSAGE_BYTES, MAX_VALUE_BYTES,
+    exceeds_limit, is_per_day_quota, parse_proto_duration, parse_try_again, MAX_MESSAGE_BYTES,
+    MAX_VALUE_BYTES,
 };
 use llm_pacer::core::peek::{FirstEvent, Peeked, MAX_PEEK_BYTES};
 use llm_pacer::core::sse::SseParser;
@@ -69,10 +73,53 @@ fn reference_try_again(m: &str) -> Option<f64> {
     parse_go_duration(std::str::from_utf8(word).ok()?).and_then(guard)
 }
 
+fn reference_number_after(s: &[u8], needle: &str) -> Option<u128> {
+    let lower = s.to_ascii_lowercase();
+    let mut at = 0;
+    while at + needle.len() <= lower.len() {
+        if lower[at..].starts_with(needle.as_bytes()) {
+            let rest = &lower[at + needle.len()..];
+            let word: Vec<u8> = rest
+                .iter()
+                .copied()
+                .take_while(|c| c.is_ascii_digit() || *c == b',')
+                .collect();
+            let word = word.strip_suffix(b",").unwrap_or(&word);
+            if word.first().is_some_and(u8::is_ascii_digit) && word.len() <= 20 {
+                let digits: String = word
+                    .iter()
+                    .filter(|c| **c != b',')
+                    .map(|&c| c as char)
+                    .collect();
+                return digits.parse().ok();
+            }
+        }
+        at += 1;
+    }
+    None
+}
+
+fn reference_exceeds(s: &str) -> bool {
+    let b = &s.as_bytes()[..s.len().min(MAX_MESSAGE_BYTES)];
+    match (
+        reference_number_after(b, "limit "),
+        reference_number_after(b, "requested "),
+    ) {
+        (Some(l), Some(r)) => r > l,
+        _ => false,
+    }
+}
+
 /// Run the checks on one input.
 pub fn check(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    for s in [text.as_ref(), &format!("Please try again in {text}")] {
+    let over = format!("Request too large: Limit 30000, Requested {text}");
+    for s in [text.as_ref(), &format!("Please try again in {text}"), &over] {
+        assert_eq!(
+            exceeds_limit(s),
+            reference_exceeds(s),
+            "over the limit {s:?}"
+        );
         assert_eq!(parse_proto_duration(s), reference_proto(s), "proto {s:?}");
         let t = parse_try_again(s);
         assert_eq!(t, reference_try_again(s), "try again {s:?}");
