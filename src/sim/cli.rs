@@ -32,6 +32,10 @@ OPTIONS:
     --p529 P            probability that an admissible request gets a 529 (default 0)
     --metering M        OTPM metering: reservation (default) or realtime
     --learn-limits      llm-pacer is not told the limits: it learns them from headers
+    --estimate R        llm-pacer estimates each input at R times the server's count and
+                        vouches for none of it, as the built-in estimate (about 1.25 for
+                        prose); default: it counts exactly, as an `estimate` option would
+    --input-median N    the median input of the workload, tokens (default 1500)
     --skew-ms MS        the server's clock runs MS ms ahead (negative: behind; default 0)
     --rounding R        token `remaining` rounded to the thousand: nearest (default, as
                         Anthropic documents), down or up
@@ -223,6 +227,8 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
             "--p529" => s.server.p_overloaded = value(&flag, next())?,
             "--skew-ms" => s.server.clock_offset_ms = value(&flag, next())?,
             "--learn-limits" => s.pacer_limits = PacerLimits::Learned,
+            "--estimate" => s.input_estimate = Some(value(&flag, next())?),
+            "--input-median" => s.workload.input_median = value(&flag, next())?,
             "--hidden-capacity" => hidden = true,
             "--models" => s.mix = Some(Mix::two_models()),
             "--orgs" => orgs = Some(value::<u32>(&flag, next())?),

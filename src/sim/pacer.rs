@@ -43,6 +43,8 @@ pub(crate) struct PacerClient {
     held: HashMap<Call, Response>,
     timer_at: Option<Ms>,
     generation: u64,
+    /// [`Scenario::input_estimate`].
+    input_estimate: Option<f64>,
 }
 
 impl PacerClient {
@@ -65,6 +67,7 @@ impl PacerClient {
             held: HashMap::new(),
             timer_at: None,
             generation: 0,
+            input_estimate: scenario.input_estimate,
         }
     }
 
@@ -169,10 +172,15 @@ impl Client for PacerClient {
     fn arrive(&mut self, cx: &mut Cx<'_>, req: usize) {
         let spec = cx.reqs[req];
         let (e, key) = self.route(req);
-        // The simulator's clients know their counts, as a caller with a tokenizer does.
+        // Counted, as a caller with a tokenizer does; or estimated, vouching for nothing.
+        let counted = f64::from(spec.input_tokens);
+        let (input_tokens, input_floor) = match self.input_estimate {
+            None => (counted, counted),
+            Some(r) => ((counted * r).ceil(), 0.0),
+        };
         let request = Request {
-            input_tokens: f64::from(spec.input_tokens),
-            input_floor: f64::from(spec.input_tokens),
+            input_tokens,
+            input_floor,
             max_tokens: Some(f64::from(spec.max_tokens)),
             priority: 0,
             key,
