@@ -529,6 +529,54 @@ fn four_engines_learning_from_headers_reject_no_call_on_their_own_estimate() {
 }
 
 #[test]
+fn an_input_estimate_loses_no_call_the_server_would_serve() {
+    // Prompts near the ITPM (median 12,000 tokens against 30,000), estimated 25% high as the
+    // built-in estimate does for prose. Refusing on the estimate would fail every prompt above
+    // 24,000 tokens; the server takes everything up to 30,000. Exactly the prompts above the
+    // limit itself may fail, and each of those costs at most two 429s (refused twice with
+    // room: the second refusal ends it).
+    for learned in [false, true] {
+        for seed in 1..=4 {
+            let mut s = Scenario::issue_default(1);
+            s.workload.requests = 300;
+            s.workload.input_median = 12_000.0;
+            s.input_estimate = Some(1.25);
+            if learned {
+                s.pacer_limits = PacerLimits::Learned;
+            }
+            s.seed = seed;
+            let over = s
+                .workload
+                .generate(1, START_MS, seed)
+                .iter()
+                .filter(|r| f64::from(r.input_tokens) > 30_000.0)
+                .count() as u64;
+            let between = s
+                .workload
+                .generate(1, START_MS, seed)
+                .iter()
+                .filter(|r| (24_000.0..=30_000.0).contains(&f64::from(r.input_tokens)))
+                .count();
+            assert!(
+                over > 0 && between > 0,
+                "seed {seed}: a workload that tests it"
+            );
+            let r = run(&s, StrategyKind::Pacer);
+            check_consistent(&s, &r);
+            assert_eq!(
+                r.failures, over,
+                "seed {seed}, learned {learned}: failed calls against prompts over the limit"
+            );
+            assert!(
+                r.rate_limited <= 2 * over + 2,
+                "seed {seed}, learned {learned}: {} 429s for {over} prompts over the limit",
+                r.rate_limited
+            );
+        }
+    }
+}
+
+#[test]
 fn a_lone_process_that_learns_its_limits_is_clean_under_every_rounding_convention() {
     // The server rounds token `remaining` to the nearest thousand (as Anthropic documents),
     // down, or up; the client cannot know which. Alone, it must stay within 1.03x of the

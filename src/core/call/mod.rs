@@ -24,12 +24,12 @@
 use super::adaptive::{Adaptive, Signal};
 use super::backoff::{with_hint, HintDecision};
 use super::budget::RetryBudget;
-use super::classify::{classify, classify_error, ErrorInfo, Outcome, RetryKind};
+use super::classify::{classify, classify_error, ErrorInfo, FailKind, Outcome, RetryKind};
 use super::config::{Config, OutputReservation};
 use super::headers::RateLimitInfo;
 use super::index::{time_key, time_of, IdMap, PairSet};
 use super::keys::{KeyLimits, Keys, LimitKey, Slot};
-use super::limiter::{Blocker, Cost, Decision, Limiter, Usage};
+use super::limiter::{Blocker, Cost, Decision, Dim, Limiter, Ticket, Usage};
 use super::models::limits_for;
 use super::scheduler::{Poll, Scheduler};
 use super::transit;
@@ -206,6 +206,46 @@ impl Engine {
         }
     }
 
+    /// Does this 429 show that the call's request can never fit? Its input estimate was above
+    /// what the buckets hold and was lowered to that ([`Limiter::fit`]); the server refused it
+    /// although its own headers show room for everything it could reserve (every bucket they
+    /// report holds the ticket's amount, an input bucket among them: it is full). That happens once to a
+    /// request that merely came early (rounded figures, another client's draw); a second
+    /// time, after the server's own wait, the request is larger than the limit itself, and
+    /// no wait can help. Counted per call.
+    fn never_fits(&mut self, id: Id, ticket: &Ticket, info: &RateLimitInfo) -> bool {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        if ticket.input >= call.cost.amount(Dim::InputTokens) {
+            return false; // not lowered: its estimate fitted
+        }
+        // As [`Limiter::observe`] reads them: `tokens` is a combined bucket only where neither
+        // specific one is sent (Anthropic's is the most restrictive of its limits).
+        let specific =
+            info.input_tokens.remaining.is_some() || info.output_tokens.remaining.is_some();
+        let reported = [
+            (&info.requests, Dim::Requests),
+            (&info.input_tokens, Dim::InputTokens),
+            (&info.output_tokens, Dim::OutputTokens),
+            (&info.tokens, Dim::Tokens),
+        ]
+        .into_iter()
+        .filter(|&(_, dim)| dim != Dim::Tokens || !specific)
+        .filter_map(|(d, dim)| d.remaining.map(|r| (r, dim)));
+        let mut input_reported = false;
+        for (remaining, dim) in reported {
+            if remaining < ticket.amount(dim) {
+                return false;
+            }
+            input_reported |= matches!(dim, Dim::InputTokens | Dim::Tokens);
+        }
+        if input_reported {
+            call.refused_with_room = call.refused_with_room.saturating_add(1);
+        }
+        call.refused_with_room >= 2
+    }
+
     /// The cost the limiter reserves for `request`.
     fn cost_of(&self, request: &Request) -> Cost {
         let clean = |v: f64| {
@@ -272,6 +312,7 @@ impl Engine {
                 replayable: true,
                 sent_at: now_ms,
                 response: None,
+                refused_with_room: 0,
             },
         );
         self.scheduler
@@ -711,12 +752,17 @@ impl Engine {
             500..=599 => self.stats.server_errors += 1,
             _ => {}
         }
-        let outcome = classify(
+        let outcome = match classify(
             status,
             info.should_retry,
             error,
             self.config.retry.retry_on.as_deref(),
-        );
+        ) {
+            Outcome::Retry(RetryKind::RateLimited) if self.never_fits(id, &ticket, info) => {
+                Outcome::Fail(FailKind::TooLarge)
+            }
+            outcome => outcome,
+        };
         match outcome {
             Outcome::Success => {
                 if let Some(b) = self.budget.as_mut() {

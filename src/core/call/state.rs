@@ -45,4 +45,7 @@ pub(super) struct Call {
     pub(super) sent_at: Ms,
     /// The current attempt's response: its status and latency (for events).
     pub(super) response: Option<(u16, Ms)>,
+    /// 429s it got while its input estimate was lowered to what the buckets hold and the
+    /// server's own headers showed room for all of that ([`super::Engine::on_response`]).
+    pub(super) refused_with_room: u8,
 }

@@ -430,6 +430,74 @@ fn an_input_estimate_over_a_limit_waits_for_a_full_bucket_and_is_sent() {
     );
 }
 
+/// A 429 whose headers show every bucket with room for what a lowered call could reserve: the
+/// first may be a request that came early; the second says it is larger than the limit.
+#[test]
+fn a_lowered_estimate_refused_twice_with_room_is_given_up() {
+    let mut c = config();
+    c.limits = Limits {
+        itpm: Some(1_000.0),
+        ..Default::default()
+    };
+    let mut e = Engine::new(c, T0);
+    e.set_record_events(true);
+    let full = |remaining: f64| RateLimitInfo {
+        retry_after_ms: Some(1_000.0),
+        input_tokens: crate::core::headers::DimInfo {
+            limit: Some(1_000.0),
+            remaining: Some(remaining),
+            ..Default::default()
+        },
+        // Anthropic's most restrictive figure: not a bucket of its own here.
+        tokens: crate::core::headers::DimInfo {
+            limit: Some(1.0),
+            remaining: Some(1.0),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let id = e.submit(T0, req(5_000.0, 1.0)).unwrap();
+    let mut now = T0;
+    let mut verdicts = Vec::new();
+    // Not full: no evidence. Full, once: may have come early. Full again: never fits.
+    for remaining in [400.0, 1_000.0, 1_000.0] {
+        loop {
+            if sends(&e.poll(now)).contains(&id) {
+                break;
+            }
+            now = e.next_wake().expect("it waits on time");
+        }
+        now += 10.0;
+        verdicts.push(e.on_response(now, id, 429, &full(remaining), None, 0.0));
+    }
+    assert!(matches!(verdicts[0], Verdict::Retry { .. }), "{verdicts:?}");
+    assert!(matches!(verdicts[1], Verdict::Retry { .. }), "{verdicts:?}");
+    assert_eq!(verdicts[2], Verdict::Deliver);
+    let reasons: Vec<_> = e.drain_events().into_iter().map(|ev| ev.reason).collect();
+    assert_eq!(reasons.last(), Some(&"request_too_large"), "{reasons:?}");
+    assert_eq!(
+        e.live_calls(),
+        0,
+        "the 429 goes to the caller; the call is done"
+    );
+
+    // A call whose own count fitted is retried as any 429, full headers or not.
+    let mut e = Engine::new(config(), T0);
+    let id = e.submit(T0, req(500.0, 1.0)).unwrap();
+    let mut now = T0;
+    for _ in 0..3 {
+        loop {
+            if sends(&e.poll(now)).contains(&id) {
+                break;
+            }
+            now = e.next_wake().expect("it waits on time");
+        }
+        now += 10.0;
+        let v = e.on_response(now, id, 429, &full(1_000.0), None, 0.0);
+        assert!(matches!(v, Verdict::Retry { .. }), "{v:?}");
+    }
+}
+
 #[test]
 fn a_key_that_knows_no_limit_sends_one_request_first() {
     let mut e = Engine::new(config(), T0);
