@@ -8,6 +8,24 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, connect } from "node:net";
 
+/**
+ * A free loopback port whose cluster bus port (the port + 10000, which a cluster node also
+ * listens on) is free too and exists: the ephemeral range reaches 60999, and a node on a port
+ * above 55535 does not start.
+ */
+async function freeClusterPort() {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10_000 > 65_535) continue;
+    const bus = await new Promise((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port + 10_000, "127.0.0.1", () => s.close(() => resolve(true)));
+    });
+    if (bus) return port;
+  }
+}
+
 export async function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -88,7 +106,7 @@ export async function startRedis(port, extraArgs = []) {
  */
 export async function startRedisCluster() {
   const dir = mkdtempSync(join(tmpdir(), "llm-pacer-cluster-"));
-  const ports = [await freePort(), await freePort(), await freePort()];
+  const ports = [await freeClusterPort(), await freeClusterPort(), await freeClusterPort()];
   const nodes = [];
   try {
     for (const port of ports) {
