@@ -67,6 +67,19 @@ const SDK_INIT = {
   },
 };
 
+/** A 64 KB conversation: forty turns of prose, what a chat or an agent sends late in a session. */
+const LONG_INIT = {
+  ...INIT,
+  body: JSON.stringify({
+    model: "claude-bench",
+    max_tokens: 1024,
+    messages: Array.from({ length: 40 }, (_, i) => ({
+      role: i % 2 ? "assistant" : "user",
+      content: "The quick brown fox jumps over the lazy dog. ".repeat(36),
+    })),
+  }),
+};
+
 /** @param {() => Promise<unknown>} fn */
 async function sequential(fn) {
   const end = performance.now() + ROUND_MS;
@@ -138,6 +151,7 @@ await paced("pacer.fetch, same + limits + concurrency", stubJson, () => pacerLim
 await paced("pacer.fetch, same with an SDK's request headers", stubJson, () =>
   pacerJson.fetch(URL_, SDK_INIT).then(json),
 );
+await paced("pacer.fetch, same with a 64 KB conversation", stubJson, () => pacerJson.fetch(URL_, LONG_INIT).then(json));
 // A caller that never reads the body: the pacer reads a clone of it (after a macrotask).
 await paced("pacer.fetch, JSON, body never read", stubUnread, () => pacerJson.fetch(URL_, INIT));
 results.push(await measure("bottleneck.schedule(noop), no limits", () => bottleneck.schedule(noop)));

@@ -25,8 +25,9 @@ use web_sys::{AbortSignal, Response};
 /// counts stop at [`estimate::MAX_NODES`] values.
 pub const MAX_ESTIMATE_BYTES: u32 = 32 << 20;
 
-/// A body's text goes into the Wasm memory (which grows and never shrinks) this many UTF-16
-/// code units or bytes at a time.
+/// A body's text goes into the Wasm memory (which grows and never shrinks) this many bytes at
+/// a time: a string's as UTF-8, encoded by the host's `TextEncoder` straight into the buffer
+/// ([`js::encode_into`]), whole code points.
 pub const CHUNK: u32 = 1 << 14;
 
 /// Is `input` a `Request` (or something shaped like one: a `url` string and a `clone`
@@ -171,23 +172,21 @@ impl Text {
     fn pieces(&self, take: &mut dyn FnMut(&[u8]) -> bool) {
         match self {
             Text::Str(s) => {
+                // Encoded by the host into one buffer, whole code points at a time.
                 let len = s.length();
+                let mut buf = vec![0; (CHUNK.min(len) as usize).max(4)];
                 let mut start = 0;
                 while start < len {
-                    let mut end = (start + CHUNK).min(len);
-                    // A high surrogate (U+D800..U+DBFF) ends the piece: keep it for the next.
-                    if end < len && (55_296.0..56_320.0).contains(&s.char_code_at(end - 1)) {
-                        end -= 1;
-                    }
-                    let piece = if start == 0 && end == len {
-                        s.as_string()
+                    let rest = if start == 0 {
+                        s.clone()
                     } else {
-                        s.slice(start, end).as_string()
+                        s.slice(start, len)
                     };
-                    if !take(piece.unwrap_or_default().as_bytes()) {
+                    let (read, written) = js::encode_into(&rest, &mut buf);
+                    if read == 0 || !take(&buf[..written]) {
                         return;
                     }
-                    start = end;
+                    start += read;
                 }
             }
             Text::Bytes(b) => {
@@ -261,7 +260,8 @@ pub fn header_pairs(headers: &JsValue, lines: Option<&js_sys::Function>) -> Vec<
 pub fn header_text(headers: &JsValue, lines: Option<&js_sys::Function>) -> String {
     lines
         .and_then(|f| f.call1(&JsValue::UNDEFINED, headers).ok())
-        .and_then(|t| t.as_string())
+        .and_then(|t| t.dyn_into::<JsString>().ok())
+        .map(|t| js::utf8(&t))
         .unwrap_or_default()
 }
 

@@ -94,3 +94,38 @@ pub fn promise() -> (Promise, Function, Function) {
     });
     (p, resolve, reject)
 }
+
+#[wasm_bindgen]
+extern "C" {
+    /// The host's `TextEncoder` (every runtime the package supports has one).
+    #[wasm_bindgen(js_name = TextEncoder)]
+    type Encoder;
+    #[wasm_bindgen(constructor, js_class = TextEncoder)]
+    fn new() -> Encoder;
+    /// `encodeInto(s, dest)`: as much of `s` as fits, whole code points, into `dest`, which
+    /// is a view of the Wasm memory; `{ read, written }`.
+    #[wasm_bindgen(method, js_name = encodeInto)]
+    fn encode_into(this: &Encoder, s: &js_sys::JsString, dest: &mut [u8]) -> JsValue;
+}
+
+thread_local! {
+    static ENCODER: core::cell::RefCell<Option<Encoder>> = const { core::cell::RefCell::new(None) };
+}
+
+/// Encode `s` into `dest` as UTF-8 (a lone surrogate as U+FFFD, as `TextEncoder` does):
+/// (UTF-16 units read, bytes written). The host writes straight into the Wasm memory;
+/// wasm-bindgen's own string passing copies ASCII one character at a time in JavaScript, some
+/// 20 to 60 times slower (a 16 K request body: about 40 µs against 1 to 2).
+pub fn encode_into(s: &js_sys::JsString, dest: &mut [u8]) -> (u32, usize) {
+    let r = ENCODER.with_borrow_mut(|e| e.get_or_insert_with(Encoder::new).encode_into(s, dest));
+    let n = |k: &'static str| get(&r, k).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    (n("read") as u32, n("written") as usize)
+}
+
+/// `s` as a Rust string, through [`encode_into`].
+pub fn utf8(s: &js_sys::JsString) -> String {
+    let mut buf = vec![0; 3 * s.length() as usize];
+    let (_, written) = encode_into(s, &mut buf);
+    buf.truncate(written);
+    String::from_utf8(buf).unwrap_or_default()
+}

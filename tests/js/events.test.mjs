@@ -150,6 +150,24 @@ test("an OpenAI stream without usage settles on its streamed text, and says once
   assert.equal(env.events.filter((e) => e.type === "settled").at(-1).usage.outputTokens, 20);
 });
 
+test("a string body and its UTF-8 bytes are estimated alike, whatever falls on a piece's edge", async () => {
+  // The host encodes a string body 16 K bytes at a time, whole code points; bytes are cut
+  // anywhere. Emoji (two UTF-16 units), CJK and accented letters straddle every edge here.
+  const reserved = async (body) => {
+    const pacer = new Pacer({ fetch: async () => new Response("{}") });
+    await (await pacer.fetch("https://api.example/v1/messages", { method: "POST", body })).text();
+    return pacer.stats().inputTokensReserved;
+  };
+  for (const pad of [16_381, 16_382, 16_383, 16_384, 16_385, 32_767]) {
+    const content = `${"a".repeat(pad)}${"😀中é\uD800".repeat(4000)}`;
+    const body = JSON.stringify({ max_tokens: 1, messages: [{ role: "user", content }] });
+    const text = await reserved(body);
+    assert.equal(text, await reserved(new TextEncoder().encode(body)), `pad ${pad}`);
+    // ASCII at 3 characters a token, then one token per character (a lone surrogate too).
+    assert.ok(text >= pad / 3 + 16_000 && text < pad / 3 + 16_100, `pad ${pad}: ${text}`);
+  }
+});
+
 test("bodies the estimate does not read are costed from their length: a bigger body never looks cheaper", async () => {
   const reserved = async (body, input = "https://api.example/v1/messages") => {
     let sent = 0;
