@@ -360,14 +360,27 @@ fn abort_frees_the_queue_place_or_the_slot() {
     );
 }
 
-#[test]
-fn a_request_that_can_never_fit_is_rejected_not_queued_forever() {
+/// An engine whose only limit is 1,000 input tokens a minute.
+fn itpm_1000() -> Engine {
     let mut c = config();
     c.limits = Limits {
         itpm: Some(1_000.0),
         ..Default::default()
     };
-    let mut e = Engine::new(c, T0);
+    Engine::new(c, T0)
+}
+
+/// Poll from `now`, waking as the engine asks, until `id` is sent; when it was.
+fn sent_at(e: &mut Engine, id: Id, mut now: Ms) -> Ms {
+    while !sends(&e.poll(now)).contains(&id) {
+        now = e.next_wake().expect("it waits on time");
+    }
+    now
+}
+
+#[test]
+fn a_request_that_can_never_fit_is_rejected_not_queued_forever() {
+    let mut e = itpm_1000();
     // Its input is the caller's own count (the `estimate` option), not the built-in guess.
     let counted = Request {
         input_floor: 5_000.0,
@@ -390,12 +403,7 @@ fn a_request_that_can_never_fit_is_rejected_not_queued_forever() {
 
 #[test]
 fn an_input_estimate_over_a_limit_waits_for_a_full_bucket_and_is_sent() {
-    let mut c = config();
-    c.limits = Limits {
-        itpm: Some(1_000.0), // one token every 60 ms
-        ..Default::default()
-    };
-    let mut e = Engine::new(c, T0);
+    let mut e = itpm_1000(); // one token every 60 ms
     let small = e.submit(T0, req(600.0, 1.0)).unwrap();
     assert_eq!(sends(&e.poll(T0)), vec![small]);
     // The built-in estimate errs high: 5 000 may be 900 to the server. Not refused; it waits
@@ -434,12 +442,7 @@ fn an_input_estimate_over_a_limit_waits_for_a_full_bucket_and_is_sent() {
 /// first may be a request that came early; the second says it is larger than the limit.
 #[test]
 fn a_lowered_estimate_refused_twice_with_room_is_given_up() {
-    let mut c = config();
-    c.limits = Limits {
-        itpm: Some(1_000.0),
-        ..Default::default()
-    };
-    let mut e = Engine::new(c, T0);
+    let mut e = itpm_1000();
     e.set_record_events(true);
     let full = |remaining: f64| RateLimitInfo {
         retry_after_ms: Some(1_000.0),
@@ -461,13 +464,7 @@ fn a_lowered_estimate_refused_twice_with_room_is_given_up() {
     let mut verdicts = Vec::new();
     // Not full: no evidence. Full, once: may have come early. Full again: never fits.
     for remaining in [400.0, 1_000.0, 1_000.0] {
-        loop {
-            if sends(&e.poll(now)).contains(&id) {
-                break;
-            }
-            now = e.next_wake().expect("it waits on time");
-        }
-        now += 10.0;
+        now = sent_at(&mut e, id, now) + 10.0;
         verdicts.push(e.on_response(now, id, 429, &full(remaining), None, 0.0));
     }
     assert!(matches!(verdicts[0], Verdict::Retry { .. }), "{verdicts:?}");
@@ -486,13 +483,7 @@ fn a_lowered_estimate_refused_twice_with_room_is_given_up() {
     let id = e.submit(T0, req(500.0, 1.0)).unwrap();
     let mut now = T0;
     for _ in 0..3 {
-        loop {
-            if sends(&e.poll(now)).contains(&id) {
-                break;
-            }
-            now = e.next_wake().expect("it waits on time");
-        }
-        now += 10.0;
+        now = sent_at(&mut e, id, now) + 10.0;
         let v = e.on_response(now, id, 429, &full(1_000.0), None, 0.0);
         assert!(matches!(v, Verdict::Retry { .. }), "{v:?}");
     }
