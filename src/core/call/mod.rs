@@ -207,12 +207,12 @@ impl Engine {
     }
 
     /// Does this 429 show that the call's request can never fit? Its input estimate was above
-    /// what the buckets hold and was lowered to that ([`Limiter::fit`]); the server refused it
-    /// although its own headers show room for everything it could reserve (every bucket they
-    /// report holds the ticket's amount, an input bucket among them: it is full). That happens once to a
-    /// request that merely came early (rounded figures, another client's draw); a second
-    /// time, after the server's own wait, the request is larger than the limit itself, and
-    /// no wait can help. Counted per call.
+    /// what the buckets hold and was lowered to that ([`Limiter::fit`]); the server refused
+    /// it although its own headers show room for everything it could reserve (every bucket
+    /// they report holds the ticket's amount, an input bucket among them: it is full). That
+    /// happens once to a request that merely came early (rounded figures, another client's
+    /// draw); a second time, after the server's own wait, the request is larger than the
+    /// limit itself, and no wait can help. Counted per call.
     fn never_fits(&mut self, id: Id, ticket: &Ticket, info: &RateLimitInfo) -> bool {
         let Some(call) = self.calls.get_mut(&id) else {
             return false;
