@@ -937,12 +937,7 @@ impl Limiter {
         self.probe = None;
         let mut changed = false;
         let mut placed = [false; 4];
-        for (dim, d) in [
-            (Dim::Requests, Some(&info.requests)),
-            (Dim::InputTokens, Some(&info.input_tokens)),
-            (Dim::OutputTokens, Some(&info.output_tokens)),
-            (Dim::Tokens, info.combined_tokens()),
-        ] {
+        for (dim, d) in figures(info) {
             let Some(d) = d else { continue };
             let covered = |t: &&Ticket| self.slot(dim).is_some_and(|s| s.covers(t.serial));
             let own = answer.filter(covered).map_or(0.0, |t| t.amount(dim));
@@ -1142,6 +1137,18 @@ impl Limiter {
     pub fn capacity(&self, dim: Dim) -> Option<f64> {
         self.slot(dim).map(|s| s.bucket.capacity())
     }
+}
+
+/// The figures of a response for each dimension, in [`Dim::ALL`] order, as the limiter reads
+/// them ([`Limiter::observe`]): `tokens` only where it is a bucket of its own
+/// ([`RateLimitInfo::combined_tokens`]).
+pub fn figures(info: &RateLimitInfo) -> [(Dim, Option<&DimInfo>); 4] {
+    [
+        (Dim::Requests, Some(&info.requests)),
+        (Dim::InputTokens, Some(&info.input_tokens)),
+        (Dim::OutputTokens, Some(&info.output_tokens)),
+        (Dim::Tokens, info.combined_tokens()),
+    ]
 }
 
 /// The bucket no looser than either `(c1 per w1)` or `(c2 per w2)`: the smaller burst and the

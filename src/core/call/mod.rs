@@ -29,7 +29,7 @@ use super::config::{Config, OutputReservation};
 use super::headers::RateLimitInfo;
 use super::index::{time_key, time_of, IdMap, PairSet};
 use super::keys::{KeyLimits, Keys, LimitKey, Slot};
-use super::limiter::{Blocker, Cost, Decision, Dim, Limiter, Ticket, Usage};
+use super::limiter::{figures, Blocker, Cost, Decision, Dim, Limiter, Ticket, Usage};
 use super::models::limits_for;
 use super::scheduler::{Poll, Scheduler};
 use super::transit;
@@ -220,19 +220,10 @@ impl Engine {
         if ticket.input >= call.cost.amount(Dim::InputTokens) {
             return false; // not lowered: its estimate fitted
         }
-        // As [`Limiter::observe`] reads them: `tokens` is a combined bucket only where neither
-        // specific one is sent (Anthropic's is the most restrictive of its limits).
-        let specific =
-            info.input_tokens.remaining.is_some() || info.output_tokens.remaining.is_some();
-        let reported = [
-            (&info.requests, Dim::Requests),
-            (&info.input_tokens, Dim::InputTokens),
-            (&info.output_tokens, Dim::OutputTokens),
-            (&info.tokens, Dim::Tokens),
-        ]
-        .into_iter()
-        .filter(|&(_, dim)| dim != Dim::Tokens || !specific)
-        .filter_map(|(d, dim)| d.remaining.map(|r| (r, dim)));
+        // As the limiter reads them: Anthropic's `tokens-*` is no bucket of its own.
+        let reported = figures(info)
+            .into_iter()
+            .filter_map(|(dim, d)| d.and_then(|d| d.remaining).map(|r| (r, dim)));
         let mut input_reported = false;
         for (remaining, dim) in reported {
             if remaining < ticket.amount(dim) {
