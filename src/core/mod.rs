@@ -23,6 +23,7 @@ pub mod limiter;
 pub mod models;
 pub mod peek;
 pub mod presets;
+pub mod prompt_cache;
 pub mod scheduler;
 pub mod sha256;
 pub mod share;

@@ -184,6 +184,7 @@ impl Client for PacerClient {
             max_tokens: Some(f64::from(spec.max_tokens)),
             priority: 0,
             key,
+            prefixes: Vec::new(),
         };
         match self.engines[e].submit(cx.now, request) {
             Ok(id) => {

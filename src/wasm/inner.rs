@@ -236,12 +236,14 @@ impl Inner {
                 Some(b) => b.estimate_sized(len),
                 None => estimate::unread(len),
             };
+            let (model, prefixes) = read.map(|b| (b.model, b.prefixes)).unwrap_or_default();
             let request = CallRequest {
                 input_tokens: e.input_tokens,
                 max_tokens: e.max_tokens,
+                prefixes,
                 ..CallRequest::default()
             };
-            return Ok((request, read.and_then(|b| b.model).unwrap_or_default()));
+            return Ok((request, model.unwrap_or_default()));
         };
         let parsed = text.map_or(JsValue::UNDEFINED, |t| t.parse());
         let arg = Object::new();

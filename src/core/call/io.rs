@@ -3,6 +3,7 @@
 //! counters.
 
 use super::Id;
+use crate::core::estimate::Prefix;
 use crate::core::keys::{LimitKey, Slot};
 use crate::core::limiter::{Dim, Usage};
 use crate::core::Ms;
@@ -25,6 +26,10 @@ pub struct Request {
     /// The limits it draws on: its organisation and model class ([`crate::core::keys`]).
     /// Headers, usage and a 429's pause of this call apply to this key only.
     pub key: LimitKey,
+    /// The prompt's prefixes the server may read from its prompt cache (from the estimate,
+    /// [`crate::core::estimate::prefix`]): `input_tokens` less the longest one this key's
+    /// responses reported cached is reserved ([`crate::core::prompt_cache`]).
+    pub prefixes: Vec<Prefix>,
 }
 
 /// Why a call was rejected without a response.

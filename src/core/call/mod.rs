@@ -26,11 +26,13 @@ use super::backoff::{with_hint, HintDecision};
 use super::budget::RetryBudget;
 use super::classify::{classify, classify_error, ErrorInfo, FailKind, Outcome, RetryKind};
 use super::config::{Config, OutputReservation};
+use super::estimate::Prefix;
 use super::headers::RateLimitInfo;
 use super::index::{time_key, time_of, IdMap, PairSet};
 use super::keys::{KeyLimits, Keys, LimitKey, Slot};
 use super::limiter::{figures, Blocker, Cost, Decision, Dim, Limiter, Ticket, Usage};
 use super::models::limits_for;
+use super::prompt_cache::PromptCache;
 use super::scheduler::{Poll, Scheduler};
 use super::transit;
 use super::Ms;
@@ -118,6 +120,8 @@ pub struct Engine {
     shift: Ms,
     /// The shared store's link, when one is configured ([`Engine::set_store`]).
     fleet: Option<fleet::Fleet>,
+    /// The prompt prefixes the server reported cached ([`PromptCache`]).
+    prompt_cache: PromptCache,
 }
 
 impl Engine {
@@ -144,6 +148,7 @@ impl Engine {
             latest: now_ms,
             shift: 0.0,
             fleet: None,
+            prompt_cache: PromptCache::default(),
         }
     }
 
@@ -270,7 +275,16 @@ impl Engine {
         self.next_id += 1;
         let seq = self.next_seq;
         self.next_seq += 1;
-        let cost = self.cost_of(&request);
+        let mut cost = self.cost_of(&request);
+        let estimate = cost.input;
+        let (input, cache_read) = self.less_cached(
+            request.key.id,
+            &request.prefixes,
+            estimate,
+            cost.input_floor,
+            now_ms,
+        );
+        cost.input = input;
         let config = &self.config;
         let slot = self.keys.slot(&request.key, now_ms, |k| {
             let mut limiter = Limiter::new(limits_for(config, &k.class), now_ms);
@@ -304,6 +318,9 @@ impl Engine {
                 sent_at: now_ms,
                 response: None,
                 refused_with_room: 0,
+                prefixes: request.prefixes,
+                estimate,
+                cache_read,
             },
         );
         self.scheduler
@@ -873,6 +890,61 @@ impl Engine {
         }
     }
 
+    /// The input to reserve for an `estimate` whose prompt has `prefixes`, on key `key`: less
+    /// the longest prefix the server holds in its prompt cache, never below `floor`; and
+    /// that prefix's hash.
+    fn less_cached(
+        &self,
+        key: u64,
+        prefixes: &[Prefix],
+        estimate: f64,
+        floor: f64,
+        now_ms: Ms,
+    ) -> (f64, Option<u64>) {
+        let (cached, read) = self.prompt_cache.cached(key, prefixes, now_ms);
+        ((estimate - cached).max(floor), read)
+    }
+
+    /// A delivered call's usage reports a prompt cache write or read: its breakpoints are
+    /// cached now, and the prefix it read stays so. The calls of its key still waiting
+    /// (its next turn, sent as soon as the caller had read this one) are priced again.
+    fn note_cached(&mut self, now_ms: Ms, id: Id, usage: &Usage) {
+        if usage.cache_creation_input_tokens <= 0.0 && usage.cache_read_input_tokens <= 0.0 {
+            return;
+        }
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let slot = call.slot;
+        let Some(key) = self.keys.key(slot).map(|k| k.id) else {
+            return;
+        };
+        self.prompt_cache
+            .wrote(key, &call.prefixes, call.cache_read, now_ms);
+        for other in self.calls.ids() {
+            let Some(c) = self.calls.get(&other) else {
+                continue;
+            };
+            if c.slot != slot
+                || c.prefixes.is_empty()
+                || !matches!(c.state, State::Queued | State::Backoff { .. })
+            {
+                continue;
+            }
+            let (input, read) =
+                self.less_cached(key, &c.prefixes, c.estimate, c.cost.input_floor, now_ms);
+            let Some(c) = self.calls.get_mut(&other).filter(|c| input < c.cost.input) else {
+                continue;
+            };
+            c.cost.input = input;
+            c.cache_read = read;
+            if c.state == State::Queued {
+                self.scheduler
+                    .push_to(slot, other, c.priority, c.seq, c.cost);
+            }
+        }
+    }
+
     fn settle_as(&mut self, now_ms: Ms, id: Id, usage: Option<Usage>, reason: &'static str) {
         let now_ms = self.clock(now_ms);
         let Some(&Call {
@@ -884,6 +956,7 @@ impl Engine {
             return;
         };
         if let Some(usage) = usage.and_then(Usage::sanitized) {
+            self.note_cached(now_ms, id, &usage);
             self.keys.limiter_mut(slot).settle(now_ms, ticket, &usage);
             self.fleet_settled(now_ms, id, slot, ticket, &usage);
             self.scheduler.wake(slot);

@@ -1,5 +1,6 @@
 //! One call as the engine keeps it: where it is, and what its next decision needs.
 
+use crate::core::estimate::Prefix;
 use crate::core::keys::Slot;
 use crate::core::limiter::{Cost, Ticket};
 use crate::core::Ms;
@@ -48,4 +49,11 @@ pub(super) struct Call {
     /// 429s it got while its input estimate was lowered to what the buckets hold and the
     /// server's own headers showed room for all of that ([`super::Engine::on_response`]).
     pub(super) refused_with_room: u8,
+    /// Its prompt's prefixes ([`crate::core::prompt_cache`]): its breakpoints are noted as
+    /// cached when its usage reports a cache write or read.
+    pub(super) prefixes: Vec<Prefix>,
+    /// Its input estimate before the prompt cache's share was taken off.
+    pub(super) estimate: f64,
+    /// The prefix it is expected to read from the server's prompt cache.
+    pub(super) cache_read: Option<u64>,
 }

@@ -12,6 +12,7 @@
 //! string over whole, which would copy a request's base64 image into the Wasm memory, and
 //! that memory never shrinks; so this reader is written here, over the estimate's needs.
 
+use super::prefix::Hasher;
 use super::TextCount;
 
 /// The bytes of a string (decoded) or a number kept for the rules to look at.
@@ -28,6 +29,8 @@ pub struct Token {
     len: usize,
     /// More bytes than [`HEAD`] were read.
     pub cut: bool,
+    /// A string's decoded content, hashed whole ([`super::prefix`]).
+    pub(crate) hash: Hasher,
 }
 
 impl Token {
@@ -37,6 +40,7 @@ impl Token {
             head: [0; HEAD],
             len: 0,
             cut: false,
+            hash: Hasher::default(),
         }
     }
 
@@ -44,6 +48,7 @@ impl Token {
         self.text = TextCount::default();
         self.len = 0;
         self.cut = false;
+        self.hash.reset();
     }
 
     /// The first [`HEAD`] bytes (a string's decoded UTF-8, possibly cut inside a character).
@@ -252,6 +257,7 @@ impl Reader {
             let run = &bytes[start..i];
             self.token.text.add(TextCount::of_bytes(run));
             self.token.keep(run);
+            self.token.hash.update(run);
         }
         let Some(&b) = bytes.get(i) else {
             return i;
@@ -333,6 +339,7 @@ impl Reader {
                 self.high = None;
                 self.token.text.add(TextCount::ascii(1));
                 self.token.keep(&[c]);
+                self.token.hash.update(&[c]);
             }
             State::Unicode { key, digits, code } => {
                 let Some(d) = char::from(b).to_digit(16) else {
@@ -434,6 +441,8 @@ impl Reader {
     /// A `\uXXXX` escape's code unit: one character, a surrogate pair's two halves counting
     /// as one (a lone half as one too, as `JSON.parse` keeps it).
     fn escaped(&mut self, code: u32) {
+        // Hashed as the code unit it is (the same text always hashes the same).
+        self.token.hash.update(&[0, (code >> 8) as u8, code as u8]);
         let high = self.high.take();
         if let (Some(h), 0xDC00..=0xDFFF) = (high, code) {
             // The high half was counted; the pair is one character.

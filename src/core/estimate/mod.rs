@@ -54,7 +54,10 @@
 //! high.
 
 pub(crate) mod json;
+pub mod prefix;
 mod rules;
+
+pub use prefix::Prefix;
 
 pub use json::{HEAD, MAX_NESTING};
 
@@ -213,6 +216,9 @@ pub struct Body {
     pub counts: Counts,
     /// Its top-level `model`, if a string (at most its first [`HEAD`] bytes).
     pub model: Option<String>,
+    /// Where its prompt may be read from the server's prompt cache: empty unless it has a
+    /// `cache_control` breakpoint ([`prefix`]).
+    pub prefixes: Vec<Prefix>,
 }
 
 impl Scan {
@@ -231,8 +237,12 @@ impl Scan {
         if !self.reader.finish(&mut self.rules) {
             return None;
         }
-        let (counts, model) = self.rules.finish();
-        Some(Body { counts, model })
+        let (counts, model, prefixes) = self.rules.finish();
+        Some(Body {
+            counts,
+            model,
+            prefixes,
+        })
     }
 }
 

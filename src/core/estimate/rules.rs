@@ -9,15 +9,18 @@
 //! errs high.
 
 use super::json::{Scalar, Sink, Token};
+use super::prefix::{self, Event, Field, Prefix, Prefixes, TTL_LONG_MS, TTL_MS};
 use super::{is_data_url, Counts, TextCount, CONTENT_FIELDS, MAX_DEPTH, MAX_NODES};
-use super::{MAX_OUTPUT_TOKENS, OUTPUT_FIELDS};
+use super::{
+    DOCUMENT_TOKENS, IMAGE_TOKENS, MAX_OUTPUT_TOKENS, OUTPUT_FIELDS, TOOLS_OVERHEAD_TOKENS,
+};
 
 /// JSON punctuation around a key and its value (quotes, colon, comma), counted as ASCII.
 const PUNCT: u64 = 4;
 
 /// What a counted container holds so far.
-#[derive(Debug, Clone, Copy, Default)]
-struct Sum {
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Sum {
     text: TextCount,
     images: u32,
     documents: u32,
@@ -28,6 +31,18 @@ impl Sum {
         self.text.add(other.text);
         self.images = self.images.saturating_add(other.images);
         self.documents = self.documents.saturating_add(other.documents);
+    }
+
+    /// Its tokens as the estimate prices them, as part of `field` (the tool-use prompt the
+    /// server adds goes with the tools).
+    fn tokens(&self, field: Field) -> f64 {
+        let mut t = self.text.tokens()
+            + f64::from(self.images) * IMAGE_TOKENS
+            + f64::from(self.documents) * DOCUMENT_TOKENS;
+        if field == Field::Tools && *self != Sum::default() {
+            t += TOOLS_OVERHEAD_TOKENS;
+        }
+        t.ceil()
     }
 }
 
@@ -81,6 +96,10 @@ enum Key {
     Type,
     /// `source` in a counted object.
     Source,
+    /// `cache_control` in a counted object: a prompt cache breakpoint ([`prefix`]).
+    CacheControl,
+    /// `ttl` inside a `cache_control`.
+    Ttl,
     /// Anything else.
     Other,
 }
@@ -103,6 +122,10 @@ struct Frame {
     is_source: bool,
     /// It is the top-level `tools` list.
     tools: bool,
+    /// It holds a `cache_control`: a breakpoint that lives this long, ms.
+    ttl_ms: Option<f64>,
+    /// It is (inside) a `cache_control` value: no part of a cached prefix.
+    cache_control: bool,
 }
 
 impl Frame {
@@ -117,6 +140,8 @@ impl Frame {
             plain_source: false,
             is_source: false,
             tools: false,
+            ttl_ms: None,
+            cache_control: false,
         }
     }
 }
@@ -138,11 +163,14 @@ pub struct Rules {
     model: Option<String>,
     /// The body's counts, once it is closed.
     sum: Sum,
+    /// Its prompt's prefixes, as far as read.
+    prefixes: Prefixes,
 }
 
 impl Rules {
-    /// The counts and the model, once the text has been read whole.
-    pub fn finish(self) -> (Counts, Option<String>) {
+    /// The counts, the model and the prompt's prefixes ([`prefix`]), once the text has been
+    /// read whole.
+    pub fn finish(self) -> (Counts, Option<String>, Vec<Prefix>) {
         let counts = Counts {
             text: self.sum.text,
             images: self.sum.images,
@@ -152,7 +180,30 @@ impl Rules {
             nodes: self.nodes,
             truncated: self.truncated,
         };
-        (counts, self.model)
+        let prefixes = if self.truncated {
+            Vec::new()
+        } else {
+            self.prefixes.finish(Sum::tokens)
+        };
+        (counts, self.model, prefixes)
+    }
+
+    /// Do events here count in the prompt's prefix (not part of a `cache_control`)?
+    fn hashed(&self) -> bool {
+        self.skipped == 0
+            && self
+                .frames
+                .last()
+                .is_some_and(|f| !f.cache_control && f.key != Key::CacheControl)
+    }
+
+    /// What the current content field holds so far: its open containers' counts.
+    fn field_sum(&self) -> Sum {
+        let mut sum = Sum::default();
+        for f in self.frames.iter().skip(1) {
+            sum.add(f.sum);
+        }
+        sum
     }
 
     /// A value begins in the innermost frame: its walk depth if it counts.
@@ -220,13 +271,18 @@ impl Sink for Rules {
             Key::Source => self.top().plain_source = false,
             _ => {}
         }
+        let hashed = self.hashed();
         let Some(depth) = self.place() else {
             self.skipped += 1;
             return;
         };
+        if hashed {
+            self.prefixes.event(Event::Open(array));
+        }
         let mut f = Frame::new(false, array, depth);
         f.is_source = key == Key::Source && !array;
         f.tools = array && key == (Key::Content { tools: true });
+        f.cache_control = !hashed;
         self.frames.push(f);
     }
 
@@ -248,20 +304,30 @@ impl Sink for Rules {
             documents,
         };
         let sum = match f.kind {
-            Kind::Image => Some(fixed(1, 0)),
-            Kind::File => Some(fixed(0, 1)),
-            Kind::Document if !f.plain_source => Some(fixed(0, 1)),
-            _ => None,
-        };
-        match sum {
-            Some(s) => parent.sum.add(s),
-            None => {
-                parent.sum.add(f.sum);
-                parent.sum.text.add(TextCount::ascii(2));
+            Kind::Image => fixed(1, 0),
+            Kind::File => fixed(0, 1),
+            Kind::Document if !f.plain_source => fixed(0, 1),
+            _ => {
+                let mut s = f.sum;
+                s.text.add(TextCount::ascii(2));
+                s
             }
-        }
+        };
+        parent.sum.add(sum);
         if f.is_source {
             parent.plain_source = f.kind == Kind::Plain;
+        }
+        let block = parent.array && (f.depth == 1 || f.depth == 3);
+        if f.cache_control {
+            return;
+        }
+        self.prefixes.event(Event::Close);
+        if f.depth == 0 {
+            self.prefixes.point(sum, f.ttl_ms);
+            self.prefixes.field_end(sum);
+        } else if block {
+            let sum = self.field_sum();
+            self.prefixes.point(sum, f.ttl_ms);
         }
     }
 
@@ -275,6 +341,7 @@ impl Sink for Rules {
         };
         f.key = if f.root {
             let name = key.whole().unwrap_or_default();
+            self.prefixes.field(Field::of(name));
             if let Some(i) = OUTPUT_FIELDS.iter().position(|k| k.as_bytes() == name) {
                 Key::Output(i)
             } else if name == b"model" {
@@ -291,10 +358,23 @@ impl Sink for Rules {
                 f.sum.text.add(key.text);
                 f.sum.text.add(TextCount::ascii(PUNCT));
             }
-            match key.whole() {
-                Some(b"type") => Key::Type,
-                Some(b"source") => Key::Source,
-                _ => Key::Other,
+            let name = key.whole();
+            if f.cache_control {
+                if name == Some(b"ttl") {
+                    Key::Ttl
+                } else {
+                    Key::Other
+                }
+            } else if name == Some(b"cache_control") {
+                f.ttl_ms = f.ttl_ms.or(Some(TTL_MS));
+                Key::CacheControl
+            } else {
+                self.prefixes.event(Event::Key(key.hash.digest()));
+                match name {
+                    Some(b"type") => Key::Type,
+                    Some(b"source") => Key::Source,
+                    _ => Key::Other,
+                }
             }
         };
     }
@@ -306,6 +386,7 @@ impl Sink for Rules {
             Key::Model => {
                 self.model = (kind == Scalar::Str)
                     .then(|| String::from_utf8_lossy(value.head()).into_owned());
+                self.prefixes.model(value.hash.digest());
             }
             Key::Type => {
                 self.top().kind = match kind {
@@ -314,19 +395,39 @@ impl Sink for Rules {
                 }
             }
             Key::Source => self.top().plain_source = false,
+            Key::Ttl if value.whole() == Some(b"1h") => {
+                if let Some(owner) = self.frames.iter_mut().rev().find(|f| !f.cache_control) {
+                    owner.ttl_ms = Some(TTL_LONG_MS);
+                }
+            }
             _ => {}
         }
-        let Some(_) = self.place() else {
+        let hashed = self.hashed();
+        let Some(depth) = self.place() else {
             return;
         };
         let f = self.top();
+        let mut sum = Sum::default();
         if kind != Scalar::Str {
-            f.sum.text.add(value.text);
+            sum.text = value.text;
         } else if is_data_url(value.head()) {
-            f.sum.images = f.sum.images.saturating_add(1);
+            sum.images = 1;
         } else {
-            f.sum.text.add(value.text);
-            f.sum.text.add(TextCount::ascii(2));
+            sum.text = value.text;
+            sum.text.add(TextCount::ascii(2));
+        }
+        f.sum.add(sum);
+        if hashed {
+            let (tag, hash) = match kind {
+                Scalar::Str => (b's', value.hash.digest()),
+                Scalar::Number => (b'n', prefix::of_bytes(value.head())),
+                Scalar::Literal => (b'l', prefix::of_bytes(value.head())),
+            };
+            self.prefixes.event(Event::Scalar(tag, hash));
+            if depth == 0 {
+                self.prefixes.point(sum, None);
+                self.prefixes.field_end(sum);
+            }
         }
     }
 }

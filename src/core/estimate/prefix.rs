@@ -1,0 +1,221 @@
+//! Where a request's prompt may be read from the server's prompt cache: the prefixes of an
+//! Anthropic request at its content blocks, hashed, with their estimated tokens.
+//!
+//! Anthropic caches a request's prompt up to each `cache_control` breakpoint (tools, then
+//! `system`, then `messages`, in that order), and a later request whose prompt starts the same
+//! reads it from the cache: those tokens do not count against ITPM. A breakpoint also looks
+//! back for a hit at the block boundaries before it, about twenty blocks. An agent marks its
+//! last block each turn, so the next turn's prompt holds the last turn's marked prefix, no
+//! longer marked, a few blocks before its own breakpoint.
+//!
+//! So the scan notes, at the end of every block (each element of `tools`, `system` and
+//! `messages`, and each block of a message's `content`), a hash of the content field up to
+//! there and the tokens it was estimated at; keeps the points at a breakpoint and the
+//! [`LOOKBACK`] points before each; and, once the body is read, combines each point with the
+//! fields before it in the server's order and with the model. The
+//! hash is of the JSON values as read, not of their text: a `cache_control` member is left
+//! out (moving a breakpoint changes no prefix), and so is JSON whitespace. What the prefixes
+//! are worth is decided by [`crate::core::prompt_cache`], from what the server reported.
+
+use super::rules::Sum;
+use xxhash_rust::xxh64::Xxh64;
+
+/// The block boundaries before a breakpoint at which a hit is looked for: the server looks
+/// back about 20 blocks; every block here is at least one point, so 20 points reach no
+/// further than the server does.
+pub const LOOKBACK: usize = 20;
+/// A breakpoint's time to live: Anthropic's default (`"ttl": "5m"`).
+pub const TTL_MS: f64 = 5.0 * 60_000.0;
+/// A breakpoint's time to live with `"ttl": "1h"`.
+pub const TTL_LONG_MS: f64 = 60.0 * 60_000.0;
+
+/// A streaming hash of one JSON value's content (a string's decoded bytes as they come).
+#[derive(Clone)]
+pub(crate) struct Hasher(Xxh64);
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Hasher(Xxh64::new(0))
+    }
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hasher")
+    }
+}
+
+impl Hasher {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub(crate) fn digest(&self) -> u64 {
+        self.0.digest()
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.0.reset(0);
+    }
+
+    /// Add a tag and a value's hash.
+    fn fold(&mut self, tag: u8, value: u64) {
+        self.0.update(&[tag]);
+        self.0.update(&value.to_le_bytes());
+    }
+}
+
+/// A prefix of a request's prompt that the server may have cached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prefix {
+    /// A hash of the model and the prompt up to here, in the server's order.
+    pub hash: u64,
+    /// The input tokens up to here, as the estimate counts them.
+    pub tokens: f64,
+    /// A breakpoint (`cache_control`) is here: the server caches the prefix for this long, ms.
+    pub ttl_ms: Option<f64>,
+}
+
+/// The content fields the server caches, in its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Field {
+    Tools = 0,
+    System = 1,
+    Messages = 2,
+}
+
+impl Field {
+    pub(crate) fn of(name: &[u8]) -> Option<Field> {
+        match name {
+            b"tools" => Some(Field::Tools),
+            b"system" => Some(Field::System),
+            b"messages" => Some(Field::Messages),
+            _ => None,
+        }
+    }
+}
+
+/// A block boundary, before the fields ahead of it are known.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    field: Field,
+    hash: u64,
+    sum: Sum,
+    ttl_ms: Option<f64>,
+}
+
+/// The events of the JSON value's members that count in a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    Open(bool),
+    Close,
+    Key(u64),
+    Scalar(u8, u64),
+}
+
+/// The prefixes of one body, as its content fields are read.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Prefixes {
+    /// The field being read, and its hash so far.
+    field: Option<Field>,
+    hash: Hasher,
+    /// Each field's hash and sum once read (the last one, if given twice).
+    whole: [Option<(u64, Sum)>; 3],
+    /// The last points that were not breakpoints, at most [`LOOKBACK`].
+    recent: Vec<Point>,
+    /// The breakpoints and the points before each.
+    kept: Vec<Point>,
+    model: u64,
+}
+
+impl Prefixes {
+    /// A top-level field's value begins.
+    pub(crate) fn field(&mut self, field: Option<Field>) {
+        self.field = field;
+        self.hash.reset();
+        // The look-back stays within a field: the fields may come in any order in the body.
+        self.recent.clear();
+    }
+
+    /// The top-level `model`'s hash.
+    pub(crate) fn model(&mut self, hash: u64) {
+        self.model = hash;
+    }
+
+    /// An event inside the current field.
+    pub(crate) fn event(&mut self, e: Event) {
+        if self.field.is_none() {
+            return;
+        }
+        match e {
+            Event::Open(array) => self.hash.fold(b'[', u64::from(array)),
+            Event::Close => self.hash.fold(b']', 0),
+            Event::Key(h) => self.hash.fold(b'k', h),
+            Event::Scalar(kind, h) => self.hash.fold(kind, h),
+        }
+    }
+
+    /// A block ends here; `sum` is the field's content so far; `ttl_ms` if it is a breakpoint.
+    pub(crate) fn point(&mut self, sum: Sum, ttl_ms: Option<f64>) {
+        let Some(field) = self.field else {
+            return;
+        };
+        let p = Point {
+            field,
+            hash: self.hash.digest(),
+            sum,
+            ttl_ms,
+        };
+        if ttl_ms.is_some() {
+            self.kept.append(&mut self.recent);
+            self.kept.push(p);
+        } else {
+            if self.recent.len() == LOOKBACK {
+                self.recent.remove(0);
+            }
+            self.recent.push(p);
+        }
+    }
+
+    /// The current field's value ended, its content `sum` in all.
+    pub(crate) fn field_end(&mut self, sum: Sum) {
+        if let Some(f) = self.field.take() {
+            self.whole[f as usize] = Some((self.hash.digest(), sum));
+        }
+    }
+
+    /// The prefixes, each with the fields before it in the server's order; none if the body
+    /// has no breakpoint. `price` turns a sum into tokens.
+    pub(crate) fn finish(self, price: impl Fn(&Sum, Field) -> f64) -> Vec<Prefix> {
+        let Prefixes {
+            whole, kept, model, ..
+        } = self;
+        kept.into_iter()
+            .map(|p| {
+                let mut h = Hasher::default();
+                h.fold(b'm', model);
+                let mut tokens = price(&p.sum, p.field);
+                for f in [Field::Tools, Field::System] {
+                    if f < p.field {
+                        let (hash, sum) = whole[f as usize].unwrap_or_default();
+                        h.fold(f as u8, hash);
+                        tokens += whole[f as usize].map_or(0.0, |_| price(&sum, f));
+                    }
+                }
+                h.fold(p.field as u8, p.hash);
+                Prefix {
+                    hash: h.digest(),
+                    tokens,
+                    ttl_ms: p.ttl_ms,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The hash of some bytes (a number's or literal's text).
+pub(crate) fn of_bytes(bytes: &[u8]) -> u64 {
+    let mut h = Hasher::default();
+    h.update(bytes);
+    h.digest()
+}
