@@ -28,6 +28,7 @@ fn req(index: usize, input: u32, max_tokens: u32, output: u32) -> RequestSpec {
         input_tokens: input,
         max_tokens,
         output_tokens: output,
+        prefix_tokens: 0,
     }
 }
 
@@ -201,7 +202,9 @@ fn headers_are_emitted_like_anthropic_on_200_and_429() {
         ok.body,
         Body::Message {
             input_tokens: 1_499,
-            output_tokens: 24
+            output_tokens: 24,
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: 0,
         }
     );
     let reset = ok
@@ -679,5 +682,38 @@ fn a_lone_process_on_a_short_fast_batch_does_not_mistake_its_own_transit_for_oth
             "seed {seed}: makespan / lower bound = {}",
             r.ratio
         );
+    }
+}
+
+#[test]
+fn a_prompt_the_server_caches_is_reserved_once_not_every_call() {
+    // Every prompt starts with the same 20,000-token system prompt, marked for the server's
+    // prompt cache: after the first call writes it, the server counts only the rest. A pacer
+    // shown the prefix paces on what the server counts; one that reserves every prompt whole
+    // holds 21,500 of 30,000 ITPM per call in flight, and so sends one call at a time.
+    for learned in [false, true] {
+        for seed in 1..=2 {
+            let mut s = Scenario::issue_default(1);
+            s.workload.requests = 300;
+            s.workload.prefix_tokens = 20_000;
+            if learned {
+                s.pacer_limits = PacerLimits::Learned;
+            }
+            s.seed = seed;
+            let r = run(&s, StrategyKind::Pacer);
+            check_consistent(&s, &r);
+            let ctx = format!("seed {seed}, learned {learned}");
+            assert_eq!(r.failures, 0, "{ctx}");
+            assert_eq!(r.rate_limited, 0, "{ctx}");
+            assert!(r.ratio <= 1.05, "{ctx}: ratio {}", r.ratio);
+            s.cache_prefixes = false;
+            let blind = run(&s, StrategyKind::Pacer);
+            check_consistent(&s, &blind);
+            assert!(
+                blind.ratio >= 1.5,
+                "{ctx}: without the prefix {}",
+                blind.ratio
+            );
+        }
     }
 }

@@ -36,6 +36,10 @@ OPTIONS:
                         vouches for none of it, as the built-in estimate (about 1.25 for
                         prose); default: it counts exactly, as an `estimate` option would
     --input-median N    the median input of the workload, tokens (default 1500)
+    --prefix-tokens N   every prompt starts with the same N tokens, a system prompt marked
+                        for Anthropic's prompt cache: the server counts them only when its
+                        cache (5 minutes from the last use) does not hold them (default 0)
+    --no-cache-prefixes llm-pacer is not shown the prefix: it reserves every prompt whole
     --skew-ms MS        the server's clock runs MS ms ahead (negative: behind; default 0)
     --rounding R        token `remaining` rounded to the thousand: nearest (default, as
                         Anthropic documents), down or up
@@ -229,6 +233,8 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
             "--learn-limits" => s.pacer_limits = PacerLimits::Learned,
             "--estimate" => s.input_estimate = Some(value(&flag, next())?),
             "--input-median" => s.workload.input_median = value(&flag, next())?,
+            "--prefix-tokens" => s.workload.prefix_tokens = value(&flag, next())?,
+            "--no-cache-prefixes" => s.cache_prefixes = false,
             "--hidden-capacity" => hidden = true,
             "--models" => s.mix = Some(Mix::two_models()),
             "--orgs" => orgs = Some(value::<u32>(&flag, next())?),

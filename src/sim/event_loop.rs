@@ -204,7 +204,7 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
                             admission,
                             done_at_ms,
                         } => {
-                            series.at(now, 0).input_tokens += f64::from(admission.input_tokens);
+                            series.at(now, 0).input_tokens += admission.metered_input();
                             queue.push(done_at_ms, Ev::Complete(admission));
                         }
                         Reply::Refused { response, at_ms } => {

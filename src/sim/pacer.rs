@@ -20,6 +20,7 @@ use super::server::{Body, Response};
 use super::strategy::{Client, Cx};
 use crate::core::call::{Action, Engine, Id, Request, Verdict};
 use crate::core::classify::ErrorInfo;
+use crate::core::estimate::Prefix;
 use crate::core::headers;
 use crate::core::keys::LimitKey;
 use crate::core::limiter::Usage;
@@ -45,6 +46,8 @@ pub(crate) struct PacerClient {
     generation: u64,
     /// [`Scenario::input_estimate`].
     input_estimate: Option<f64>,
+    /// [`Scenario::cache_prefixes`].
+    cache_prefixes: bool,
 }
 
 impl PacerClient {
@@ -68,6 +71,7 @@ impl PacerClient {
             timer_at: None,
             generation: 0,
             input_estimate: scenario.input_estimate,
+            cache_prefixes: scenario.cache_prefixes,
         }
     }
 
@@ -102,6 +106,8 @@ impl PacerClient {
                     Body::Message {
                         input_tokens,
                         output_tokens,
+                        cache_creation_input_tokens,
+                        cache_read_input_tokens,
                     },
                 ..
             }) => {
@@ -109,7 +115,8 @@ impl PacerClient {
                 let usage = Usage {
                     input_tokens: f64::from(input_tokens),
                     output_tokens: f64::from(output_tokens),
-                    ..Usage::default()
+                    cache_creation_input_tokens: f64::from(cache_creation_input_tokens),
+                    cache_read_input_tokens: f64::from(cache_read_input_tokens),
                 };
                 self.engines[call.0].on_done(cx.now, call.1, Some(usage));
             }
@@ -172,11 +179,22 @@ impl Client for PacerClient {
     fn arrive(&mut self, cx: &mut Cx<'_>, req: usize) {
         let spec = cx.reqs[req];
         let (e, key) = self.route(req);
-        // Counted, as a caller with a tokenizer does; or estimated, vouching for nothing.
-        let counted = f64::from(spec.input_tokens);
-        let (input_tokens, input_floor) = match self.input_estimate {
-            None => (counted, counted),
-            Some(r) => ((counted * r).ceil(), 0.0),
+        // Counted, as a caller with a tokenizer does; or estimated, vouching for nothing. A
+        // shared prefix may be read from the server's cache: only the rest is sure.
+        let own = f64::from(spec.input_tokens);
+        let prefix = f64::from(spec.prefix_tokens);
+        let (input_tokens, input_floor, prefix) = match self.input_estimate {
+            None => (own + prefix, own, prefix),
+            Some(r) => (((own + prefix) * r).ceil(), 0.0, (prefix * r).ceil()),
+        };
+        // As the estimate finds it in a body whose system prompt has a `cache_control`.
+        let prefixes = match spec.prefix_tokens > 0 && self.cache_prefixes {
+            true => vec![Prefix {
+                hash: 1,
+                tokens: prefix,
+                ttl_ms: Some(crate::core::estimate::prefix::TTL_MS),
+            }],
+            false => Vec::new(),
         };
         let request = Request {
             input_tokens,
@@ -184,7 +202,7 @@ impl Client for PacerClient {
             max_tokens: Some(f64::from(spec.max_tokens)),
             priority: 0,
             key,
-            prefixes: Vec::new(),
+            prefixes,
         };
         match self.engines[e].submit(cx.now, request) {
             Ok(id) => {

@@ -45,6 +45,11 @@ pub struct Scenario {
     /// estimate does (about 1.25 for English prose: 3 characters a token where tokenizers give
     /// 3.75).
     pub input_estimate: Option<f64>,
+    /// llm-pacer sees a request's shared prefix ([`Workload::prefix_tokens`]) as the estimate
+    /// finds it in a body with a `cache_control` breakpoint, and so learns from the usage
+    /// what the server's prompt cache holds ([`crate::core::prompt_cache`]). `false`: it
+    /// reserves every prompt whole, as before it knew of the cache.
+    pub cache_prefixes: bool,
     /// Several model classes (and organisations), each with buckets of its own; `None`: one
     /// class, with the server's limits.
     pub mix: Option<Mix>,
@@ -64,6 +69,7 @@ impl Scenario {
             server: ServerConfig::default(),
             pacer_limits: PacerLimits::Configured,
             input_estimate: None,
+            cache_prefixes: true,
             mix: None,
         }
     }
@@ -186,10 +192,15 @@ impl fmt::Display for Scenario {
         }
         write!(
             f,
-            "input lognormal median {} sigma {}; max_tokens {}; output U[{}, {}]; arrivals {}; \
+            "input lognormal median {} sigma {}{}; max_tokens {}; output U[{}, {}]; arrivals {}; \
              llm-pacer limits {}, input {}",
             w.input_median,
             w.input_sigma,
+            match (w.prefix_tokens, self.cache_prefixes) {
+                (0, _) => String::new(),
+                (n, true) => format!(" after a cached prefix of {n}"),
+                (n, false) => format!(" after a cached prefix of {n} llm-pacer is not shown"),
+            },
             w.max_tokens,
             w.output_min,
             w.output_max.min(w.max_tokens),

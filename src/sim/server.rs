@@ -223,6 +223,10 @@ pub enum Body {
         input_tokens: u32,
         /// `usage.output_tokens`.
         output_tokens: u32,
+        /// `usage.cache_creation_input_tokens`.
+        cache_creation_input_tokens: u32,
+        /// `usage.cache_read_input_tokens`.
+        cache_read_input_tokens: u32,
     },
     /// `{"type":"error","error":{"type": ..}}`.
     Error {
@@ -263,6 +267,23 @@ pub struct Admission {
     pub output_tokens: u32,
     /// Input tokens metered.
     pub input_tokens: u32,
+    /// The shared prefix's tokens, written to the prompt cache (metered) or read from it.
+    pub prefix_tokens: u32,
+    /// The prefix was read from the prompt cache.
+    pub cache_read: bool,
+}
+
+impl Admission {
+    /// The input tokens it counted against ITPM: its own, and the shared prefix unless that
+    /// was read from the prompt cache.
+    pub fn metered_input(&self) -> f64 {
+        let prefix = if self.cache_read {
+            0
+        } else {
+            self.prefix_tokens
+        };
+        f64::from(self.input_tokens) + f64::from(prefix)
+    }
 }
 
 /// The server's immediate answer to a request: admitted (the response comes at completion),
@@ -310,6 +331,9 @@ pub struct Server {
     tpm: Option<Bucket>,
     rng: Rng,
     stats: ServerStats,
+    /// Until when its prompt cache holds the workload's shared prefix (Anthropic: 5 minutes
+    /// from the last response that wrote or read it).
+    cached_until: Ms,
 }
 
 /// Header name fragments per dimension.
@@ -412,6 +436,7 @@ impl Server {
                 min_level_after_admission: f64::INFINITY,
                 ..ServerStats::default()
             },
+            cached_until: f64::NEG_INFINITY,
         }
     }
 
@@ -440,8 +465,9 @@ impl Server {
     }
 
     /// The admission cost per bucket: (dimension, cost, needs only a positive level).
-    fn costs(&self, req: &RequestSpec) -> [(Dim, f64, bool); 4] {
-        let input = f64::from(req.input_tokens);
+    fn costs(&self, req: &RequestSpec, cache_read: bool) -> [(Dim, f64, bool); 4] {
+        let prefix = if cache_read { 0 } else { req.prefix_tokens };
+        let input = f64::from(req.input_tokens) + f64::from(prefix);
         let realtime = self.config.metering == OtpmMetering::RealTime;
         let out = if realtime {
             0.0
@@ -458,7 +484,8 @@ impl Server {
 
     /// A request arrives at `now_ms`: admit it, or refuse it with a 429 or a 529.
     pub fn receive(&mut self, now_ms: Ms, req: &RequestSpec) -> Reply {
-        let costs = self.costs(req);
+        let cache_read = req.prefix_tokens > 0 && self.cached_until > now_ms;
+        let costs = self.costs(req, cache_read);
         let mut blocked_ms: Option<Ms> = None;
         for &(dim, cost, positive_only) in &costs {
             let Some(b) = self.bucket(dim) else { continue };
@@ -544,6 +571,8 @@ impl Server {
                 reserved_output: costs[2].1,
                 output_tokens: req.output_tokens,
                 input_tokens: req.input_tokens,
+                prefix_tokens: req.prefix_tokens,
+                cache_read,
             },
             done_at_ms,
         }
@@ -561,12 +590,21 @@ impl Server {
             }
         }
         let headers = early.unwrap_or_else(|| self.headers(now_ms));
+        if a.prefix_tokens > 0 {
+            self.cached_until = now_ms + crate::core::estimate::prefix::TTL_MS;
+        }
+        let (read, written) = match a.cache_read {
+            true => (a.prefix_tokens, 0),
+            false => (0, a.prefix_tokens),
+        };
         Response {
             status: 200,
             headers,
             body: Body::Message {
                 input_tokens: a.input_tokens,
                 output_tokens: a.output_tokens,
+                cache_creation_input_tokens: written,
+                cache_read_input_tokens: read,
             },
         }
     }
@@ -650,6 +688,7 @@ mod tests {
             input_tokens: input,
             max_tokens,
             output_tokens: output,
+            prefix_tokens: 0,
         }
     }
 

@@ -36,6 +36,10 @@ pub struct Workload {
     pub output_max: u32,
     /// The arrival pattern.
     pub arrival: Arrival,
+    /// Every request's prompt starts with the same this many tokens (a system prompt marked
+    /// for Anthropic's prompt cache, `cache_control`), before its own input: the server counts
+    /// them against ITPM only when its cache does not hold them. 0: no shared prefix.
+    pub prefix_tokens: u32,
 }
 
 impl Default for Workload {
@@ -50,6 +54,7 @@ impl Default for Workload {
             output_min: 100,
             output_max: 1_024,
             arrival: Arrival::AtStart,
+            prefix_tokens: 0,
         }
     }
 }
@@ -63,9 +68,12 @@ pub struct RequestSpec {
     pub client: u32,
     /// When it arrives at its client, epoch ms.
     pub arrival_ms: Ms,
-    /// Input tokens the server meters against ITPM (input + cache creation; no caching is
-    /// modelled, so this is the whole prompt). At least 1.
+    /// Input tokens of its own, after the shared prefix (if any): the server always meters
+    /// them against ITPM. At least 1.
     pub input_tokens: u32,
+    /// The shared prefix's tokens ([`Workload::prefix_tokens`]): metered when the server's
+    /// prompt cache does not hold it (a cache write), free when it does (a cache read).
+    pub prefix_tokens: u32,
     /// The request's `max_tokens`.
     pub max_tokens: u32,
     /// The output the model will actually produce (at most `max_tokens`).
@@ -86,9 +94,15 @@ pub struct Totals {
 }
 
 impl Totals {
-    /// Sum up generated requests; `start_ms` is the simulation's start.
+    /// Sum up generated requests; `start_ms` is the simulation's start. A shared prefix is
+    /// metered once (one cache write, then reads): the least the server can meter.
     pub fn of(requests: &[RequestSpec], start_ms: Ms) -> Totals {
-        requests.iter().fold(Totals::default(), |t, r| Totals {
+        let prefix = requests.iter().map(|r| r.prefix_tokens).max().unwrap_or(0);
+        let start = Totals {
+            input_tokens: f64::from(prefix),
+            ..Totals::default()
+        };
+        requests.iter().fold(start, |t, r| Totals {
             requests: t.requests + 1.0,
             input_tokens: t.input_tokens + f64::from(r.input_tokens),
             output_tokens: t.output_tokens + f64::from(r.output_tokens),
@@ -122,6 +136,7 @@ impl Workload {
                         as u32,
                     max_tokens: self.max_tokens,
                     output_tokens: rng.u32(out_lo..=out_hi),
+                    prefix_tokens: self.prefix_tokens,
                 }
             })
             .collect()
