@@ -1322,6 +1322,32 @@ fn a_client_alone_within_the_rounding_is_not_moved() {
 }
 
 #[test]
+fn a_refusal_brings_a_copy_within_the_rounding_down_to_its_low_end() {
+    // Our copy says 3 900, the server "3 000" (the truth anywhere in [2 000, 4 000]), and it
+    // refused a request of 3 500: the truth was below 3 500. Left at 3 900 (inside the
+    // interval), the copy would send the request again at once, to be refused again; it
+    // comes down to 2 000, the least the figure allows, so the next attempt waits for 1 500.
+    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    let used = admit(&mut l, T0, cost(0.0, 2_100.0));
+    l.settle(T0, used, &usage(0.0, 2_100.0)); // ours: 3 900, nothing in flight
+    let t = admit(&mut l, T0, cost(0.0, 3_500.0));
+    l.refund(T0, t, false);
+    l.observe_refusal(T0, &rounded_otpm(3_000.0), &t);
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 2_000.0);
+    let (until, _) = wait(l.check(T0, cost(0.0, 3_500.0)));
+    assert!(close(until - T0, 15_000.0), "{}", until - T0);
+    // A refusal whose figures show room for the request's amount here (the low end holds
+    // it: another bucket refused) leaves this copy alone.
+    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    let used = admit(&mut l, T0, cost(0.0, 2_100.0));
+    l.settle(T0, used, &usage(0.0, 2_100.0));
+    let t = admit(&mut l, T0, cost(0.0, 1_500.0));
+    l.refund(T0, t, false);
+    l.observe_refusal(T0, &rounded_otpm(3_000.0), &t);
+    assert_eq!(level(&l, T0, Dim::OutputTokens), 3_900.0);
+}
+
+#[test]
 fn a_disagreement_beyond_the_rounding_is_what_others_took() {
     let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
     let t = admit(&mut l, T0, cost(0.0, 1_000.0)); // ours: 5 000

@@ -717,3 +717,22 @@ fn a_prompt_the_server_caches_is_reserved_once_not_every_call() {
         }
     }
 }
+
+#[test]
+fn a_lone_learning_process_is_not_refused_again_for_a_rounded_figure() {
+    // Prompts large enough for ITPM to bind (median 4,000 tokens): the copy learned from a
+    // `remaining` rounded to the thousand can sit up to 500 above the truth, inside the
+    // figure's interval, where it is left alone. A large request then fits the copy and not
+    // the server; after its 429 the copy comes down to the interval's low end, so it is not
+    // refused again and again until its retries run out.
+    for seed in 1..=4 {
+        let mut s = Scenario::issue_default(1);
+        s.workload.input_median = 4_000.0;
+        s.pacer_limits = PacerLimits::Learned;
+        s.seed = seed;
+        let r = run(&s, StrategyKind::Pacer);
+        check_consistent(&s, &r);
+        assert_eq!(r.failures, 0, "seed {seed}");
+        assert!(r.rate_limited <= 3, "seed {seed}: {} 429s", r.rate_limited);
+    }
+}

@@ -902,7 +902,18 @@ impl Limiter {
     /// `retry_after_ms` is not the limiter's business: the caller turns it into
     /// [`Limiter::pause_until`].
     pub fn observe(&mut self, now_ms: Ms, info: &RateLimitInfo) -> bool {
-        self.observe_dims(now_ms, info, None).0
+        self.observe_dims(now_ms, info, None, None).0
+    }
+
+    /// [`Limiter::observe`] for the figures of a 429 refusing `ticket`'s request (refunded
+    /// already). The server had less than the request's amount in some bucket, and the copy
+    /// here let it go: each bucket whose figures allow a level below the amount (the low end
+    /// of their interval is) comes down to that low end, less the reservations in flight the
+    /// server may not count yet. A copy left inside the interval (rounded figures, a level
+    /// learned from a figure rounded up) would let the same request be refused again and
+    /// again.
+    pub fn observe_refusal(&mut self, now_ms: Ms, info: &RateLimitInfo, ticket: &Ticket) -> bool {
+        self.observe_dims(now_ms, info, None, Some(ticket)).0
     }
 
     /// [`Limiter::observe`] for the figures of the final answer to `ticket`'s request, sent
@@ -919,7 +930,7 @@ impl Limiter {
     ) -> bool {
         // (A bucket learned after the ticket's admission may be marked too: settling leaves
         // such a bucket alone anyway.)
-        let (changed, placed) = self.observe_dims(now_ms, info, Some(ticket));
+        let (changed, placed) = self.observe_dims(now_ms, info, Some(ticket), None);
         ticket.placed = placed;
         changed
     }
@@ -931,6 +942,7 @@ impl Limiter {
         now_ms: Ms,
         info: &RateLimitInfo,
         answer: Option<&Ticket>,
+        refused: Option<&Ticket>,
     ) -> (bool, [bool; 4]) {
         let now = self.tick(now_ms);
         // A response came: the opening probe (if any) is answered.
@@ -941,7 +953,8 @@ impl Limiter {
             let Some(d) = d else { continue };
             let covered = |t: &&Ticket| self.slot(dim).is_some_and(|s| s.covers(t.serial));
             let own = answer.filter(covered).map_or(0.0, |t| t.amount(dim));
-            let (c, p) = self.observe_dim(now, dim, d, own);
+            let refused = refused.filter(covered).map(|t| t.amount(dim));
+            let (c, p) = self.observe_dim(now, dim, d, own, refused);
             changed |= c;
             placed[dim as usize] = p;
         }
@@ -958,7 +971,15 @@ impl Limiter {
 
     /// One dimension's figures: whether its limit changed, and whether they placed its level.
     /// `own`: the reservation in flight of the request they answer (counted in them).
-    fn observe_dim(&mut self, now: Ms, dim: Dim, info: &DimInfo, own: f64) -> (bool, bool) {
+    /// `refused`: the amount of a request they refused ([`Limiter::observe_refusal`]).
+    fn observe_dim(
+        &mut self,
+        now: Ms,
+        dim: Dim,
+        info: &DimInfo,
+        own: f64,
+        refused: Option<f64>,
+    ) -> (bool, bool) {
         let limit = info.limit.filter(|l| l.is_finite() && *l > 0.0);
         let window = info
             .window_ms
@@ -1046,7 +1067,12 @@ impl Limiter {
             };
             // The figures answering a request count it: it is not in flight for them.
             let floor = lo.min(figure) - non_negative(slot.share.inflight(now, window) - own);
-            let target = if learned || level > hi {
+            // Refused, and the server may have had less than the amount here: down to the
+            // low end (see `observe_refusal`).
+            let short = refused.is_some_and(|a| lo < a) && level > floor;
+            let target = if short {
+                floor
+            } else if learned || level > hi {
                 figure
             } else if level < floor && raisable {
                 floor

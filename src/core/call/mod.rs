@@ -744,6 +744,8 @@ impl Engine {
         let limiter = self.keys.limiter_mut(slot);
         let changed = if (200..300).contains(&status) {
             limiter.observe_answer(now_ms, info, &mut ticket)
+        } else if status == 429 {
+            limiter.observe_refusal(now_ms, info, &ticket)
         } else {
             limiter.observe(now_ms, info)
         };
