@@ -30,7 +30,7 @@ pub struct Token {
     /// More bytes than [`HEAD`] were read.
     pub cut: bool,
     /// A string's decoded content, hashed whole ([`super::prefix`]).
-    pub(crate) hash: Hasher,
+    hash: Hasher,
 }
 
 impl Token {
@@ -49,6 +49,16 @@ impl Token {
         self.len = 0;
         self.cut = false;
         self.hash.reset();
+    }
+
+    /// More of a string's decoded content, for its hash.
+    fn hash(&mut self, bytes: &[u8]) {
+        self.hash.update(bytes);
+    }
+
+    /// The hash of a string's decoded content.
+    pub(crate) fn digest(&self) -> u64 {
+        self.hash.digest()
     }
 
     /// The first [`HEAD`] bytes (a string's decoded UTF-8, possibly cut inside a character).
@@ -257,7 +267,7 @@ impl Reader {
             let run = &bytes[start..i];
             self.token.text.add(TextCount::of_bytes(run));
             self.token.keep(run);
-            self.token.hash.update(run);
+            self.token.hash(run);
         }
         let Some(&b) = bytes.get(i) else {
             return i;
@@ -339,7 +349,7 @@ impl Reader {
                 self.high = None;
                 self.token.text.add(TextCount::ascii(1));
                 self.token.keep(&[c]);
-                self.token.hash.update(&[c]);
+                self.token.hash(&[c]);
             }
             State::Unicode { key, digits, code } => {
                 let Some(d) = char::from(b).to_digit(16) else {
@@ -442,7 +452,7 @@ impl Reader {
     /// as one (a lone half as one too, as `JSON.parse` keeps it).
     fn escaped(&mut self, code: u32) {
         // Hashed as the code unit it is (the same text always hashes the same).
-        self.token.hash.update(&[0, (code >> 8) as u8, code as u8]);
+        self.token.hash(&[0, (code >> 8) as u8, code as u8]);
         let high = self.high.take();
         if let (Some(h), 0xDC00..=0xDFFF) = (high, code) {
             // The high half was counted; the pair is one character.

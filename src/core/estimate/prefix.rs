@@ -57,12 +57,14 @@ impl Hasher {
     pub(crate) fn reset(&mut self) {
         self.0.reset(0);
     }
+}
 
-    /// Add a tag and a value's hash.
-    fn fold(&mut self, tag: u8, value: u64) {
-        self.0.update(&[tag]);
-        self.0.update(&value.to_le_bytes());
-    }
+/// `h` followed by a tagged value (a value's own hash, or a count): a multiply and a rotate
+/// a step, as FxHash does, which is enough for values that are hashes already.
+fn fold(h: u64, tag: u8, value: u64) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let h = (h.rotate_left(5) ^ u64::from(tag)).wrapping_mul(K);
+    (h.rotate_left(5) ^ value).wrapping_mul(K)
 }
 
 /// A prefix of a request's prompt that the server may have cached.
@@ -118,7 +120,8 @@ pub(crate) enum Event {
 pub(crate) struct Prefixes {
     /// The field being read, and its hash so far.
     field: Option<Field>,
-    hash: Hasher,
+    hash: u64,
+
     /// Each field's hash and sum once read (the last one, if given twice).
     whole: [Option<(u64, Sum)>; 3],
     /// The last points that were not breakpoints, at most [`LOOKBACK`].
@@ -132,7 +135,7 @@ impl Prefixes {
     /// A top-level field's value begins.
     pub(crate) fn field(&mut self, field: Option<Field>) {
         self.field = field;
-        self.hash.reset();
+        self.hash = 0;
         // The look-back stays within a field: the fields may come in any order in the body.
         self.recent.clear();
     }
@@ -147,12 +150,13 @@ impl Prefixes {
         if self.field.is_none() {
             return;
         }
-        match e {
-            Event::Open(array) => self.hash.fold(b'[', u64::from(array)),
-            Event::Close => self.hash.fold(b']', 0),
-            Event::Key(h) => self.hash.fold(b'k', h),
-            Event::Scalar(kind, h) => self.hash.fold(kind, h),
-        }
+        let (tag, v) = match e {
+            Event::Open(array) => (b'[', u64::from(array)),
+            Event::Close => (b']', 0),
+            Event::Key(h) => (b'k', h),
+            Event::Scalar(kind, h) => (kind, h),
+        };
+        self.hash = fold(self.hash, tag, v);
     }
 
     /// A block ends here; `sum` is the field's content so far; `ttl_ms` if it is a breakpoint.
@@ -162,7 +166,7 @@ impl Prefixes {
         };
         let p = Point {
             field,
-            hash: self.hash.digest(),
+            hash: self.hash,
             sum,
             ttl_ms,
         };
@@ -180,7 +184,7 @@ impl Prefixes {
     /// The current field's value ended, its content `sum` in all.
     pub(crate) fn field_end(&mut self, sum: Sum) {
         if let Some(f) = self.field.take() {
-            self.whole[f as usize] = Some((self.hash.digest(), sum));
+            self.whole[f as usize] = Some((self.hash, sum));
         }
     }
 
@@ -192,19 +196,17 @@ impl Prefixes {
         } = self;
         kept.into_iter()
             .map(|p| {
-                let mut h = Hasher::default();
-                h.fold(b'm', model);
+                let mut h = fold(0, b'm', model);
                 let mut tokens = price(&p.sum, p.field);
                 for f in [Field::Tools, Field::System] {
                     if f < p.field {
                         let (hash, sum) = whole[f as usize].unwrap_or_default();
-                        h.fold(f as u8, hash);
+                        h = fold(h, f as u8, hash);
                         tokens += whole[f as usize].map_or(0.0, |_| price(&sum, f));
                     }
                 }
-                h.fold(p.field as u8, p.hash);
                 Prefix {
-                    hash: h.digest(),
+                    hash: fold(h, p.field as u8, p.hash),
                     tokens,
                     ttl_ms: p.ttl_ms,
                 }

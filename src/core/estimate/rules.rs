@@ -369,7 +369,7 @@ impl Sink for Rules {
                 f.ttl_ms = f.ttl_ms.or(Some(TTL_MS));
                 Key::CacheControl
             } else {
-                self.prefixes.event(Event::Key(key.hash.digest()));
+                self.prefixes.event(Event::Key(key.digest()));
                 match name {
                     Some(b"type") => Key::Type,
                     Some(b"source") => Key::Source,
@@ -386,7 +386,7 @@ impl Sink for Rules {
             Key::Model => {
                 self.model = (kind == Scalar::Str)
                     .then(|| String::from_utf8_lossy(value.head()).into_owned());
-                self.prefixes.model(value.hash.digest());
+                self.prefixes.model(value.digest());
             }
             Key::Type => {
                 self.top().kind = match kind {
@@ -419,7 +419,7 @@ impl Sink for Rules {
         f.sum.add(sum);
         if hashed {
             let (tag, hash) = match kind {
-                Scalar::Str => (b's', value.hash.digest()),
+                Scalar::Str => (b's', value.digest()),
                 Scalar::Number => (b'n', prefix::of_bytes(value.head())),
                 Scalar::Literal => (b'l', prefix::of_bytes(value.head())),
             };
