@@ -209,17 +209,23 @@ fn itpm_left(e: &Engine, now: Ms, id: u64) -> f64 {
         })
 }
 
-/// Send `body` as the built-in estimate would, answer it, settle `usage`: the input
-/// tokens it reserved.
-fn call(e: &mut Engine, now: Ms, body: &Value, usage: Usage) -> f64 {
+/// The request for `body` as the built-in estimate makes it, on the limit key `id`.
+fn request(body: &Value, id: u64) -> Request {
     let text = body.to_string();
     let scanned = estimate::scan(text.as_bytes()).unwrap();
-    let request = Request {
+    Request {
         input_tokens: scanned.estimate_sized(text.len() as f64).input_tokens,
         max_tokens: Some(1024.0),
         prefixes: scanned.prefixes,
+        key: LimitKey::new(id, ""),
         ..Request::default()
-    };
+    }
+}
+
+/// Send `body` as the built-in estimate would, answer it, settle `usage`: the input
+/// tokens it reserved.
+fn call(e: &mut Engine, now: Ms, body: &Value, usage: Usage) -> f64 {
+    let request = request(body, 0);
     let before = itpm_left(e, now, 0);
     let id = e.submit(now, request).unwrap();
     assert!(matches!(e.poll(now)[..], [Action::Send { .. }]));
@@ -299,18 +305,9 @@ fn a_prefix_no_response_reported_cached_is_reserved_whole() {
     assert!(second > first, "{second} against {first}");
     // Another organisation's cache is not this one's.
     let mut e = engine();
-    let mut other = conversation(&sys, 1);
-    call(&mut e, T0, &other, wrote(20_000.0));
-    other = conversation(&sys, 2);
-    let text = other.to_string();
-    let scanned = estimate::scan(text.as_bytes()).unwrap();
-    let request = Request {
-        input_tokens: scanned.counts.estimate().input_tokens,
-        prefixes: scanned.prefixes,
-        key: LimitKey::new(42, ""),
-        ..Request::default()
-    };
-    e.submit(T0 + 1_000.0, request).unwrap();
+    call(&mut e, T0, &conversation(&sys, 1), wrote(20_000.0));
+    e.submit(T0 + 1_000.0, request(&conversation(&sys, 2), 42))
+        .unwrap();
     e.poll(T0 + 1_000.0);
     let reserved = 100_000.0 - itpm_left(&e, T0 + 1_000.0, 42);
     assert!(reserved > 19_000.0, "{reserved}");
@@ -327,23 +324,15 @@ fn a_turn_sent_before_the_last_one_settled_is_priced_again_when_it_does() {
         ..Limits::default()
     };
     let mut e = Engine::new(c, T0);
-    let submit = |e: &mut Engine, body: &Value, now: Ms| {
-        let text = body.to_string();
-        let scanned = estimate::scan(text.as_bytes()).unwrap();
-        let request = Request {
-            input_tokens: scanned.counts.estimate().input_tokens,
-            prefixes: scanned.prefixes,
-            ..Request::default()
-        };
-        e.submit(now, request).unwrap()
-    };
-    let one = submit(&mut e, &conversation(&sys, 1), T0);
+    let one = e.submit(T0, request(&conversation(&sys, 1), 0)).unwrap();
     assert!(matches!(e.poll(T0)[..], [Action::Send { .. }]));
     assert_eq!(
         e.on_response(T0, one, 200, &RateLimitInfo::default(), None, 0.5),
         Verdict::Deliver
     );
-    let two = submit(&mut e, &conversation(&sys, 2), T0 + 1.0);
+    let two = e
+        .submit(T0 + 1.0, request(&conversation(&sys, 2), 0))
+        .unwrap();
     assert!(e.poll(T0 + 1.0).is_empty(), "it waits for the bucket");
     e.on_done(T0 + 2.0, one, Some(wrote(20_000.0)));
     assert_eq!(
