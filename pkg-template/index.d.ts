@@ -199,7 +199,9 @@ export interface PacerOptions {
    * about 3 ASCII characters or 1 other character per token, images and documents at a fixed
    * cost; output from `max_tokens` / `max_completion_tokens` / `max_output_tokens`).
    * Its `input` is taken as your count: above a limit, the call is a `RequestTooLargeError`
-   * (the built-in estimate's never is).
+   * (the built-in estimate's never is). It is reserved whole: only the built-in estimate
+   * takes off a prompt prefix that Anthropic's prompt cache holds (cache reads do not count
+   * against ITPM), so count only the uncached part if you use `cache_control`.
    * @default the built-in estimate
    */
   readonly estimate?: (request: EstimateRequest) => TokenEstimate;
