@@ -17,7 +17,6 @@
 //! out (moving a breakpoint changes no prefix), and so is JSON whitespace. What the prefixes
 //! are worth is decided by [`crate::core::prompt_cache`], from what the server reported.
 
-use super::rules::Sum;
 use xxhash_rust::xxh64::Xxh64;
 
 /// The block boundaries before a breakpoint at which a hit is looked for: the server looks
@@ -97,12 +96,13 @@ impl Field {
     }
 }
 
-/// A block boundary, before the fields ahead of it are known.
+/// A block boundary, before the fields ahead of it are known; `S`: what the field holds up
+/// to there, as the rules count it.
 #[derive(Debug, Clone, Copy)]
-struct Point {
+struct Point<S> {
     field: Field,
     hash: u64,
-    sum: Sum,
+    sum: S,
     ttl_ms: Option<f64>,
 }
 
@@ -115,23 +115,23 @@ pub(crate) enum Event {
     Scalar(u8, u64),
 }
 
-/// The prefixes of one body, as its content fields are read.
+/// The prefixes of one body, as its content fields are read; `S`: the rules' counts.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Prefixes {
+pub(crate) struct Prefixes<S> {
     /// The field being read, and its hash so far.
     field: Option<Field>,
     hash: u64,
 
     /// Each field's hash and sum once read (the last one, if given twice).
-    whole: [Option<(u64, Sum)>; 3],
+    whole: [Option<(u64, S)>; 3],
     /// The last points that were not breakpoints, at most [`LOOKBACK`].
-    recent: Vec<Point>,
+    recent: Vec<Point<S>>,
     /// The breakpoints and the points before each.
-    kept: Vec<Point>,
+    kept: Vec<Point<S>>,
     model: u64,
 }
 
-impl Prefixes {
+impl<S: Copy + Default> Prefixes<S> {
     /// A top-level field's value begins.
     pub(crate) fn field(&mut self, field: Option<Field>) {
         self.field = field;
@@ -160,7 +160,7 @@ impl Prefixes {
     }
 
     /// A block ends here; `sum` is the field's content so far; `ttl_ms` if it is a breakpoint.
-    pub(crate) fn point(&mut self, sum: Sum, ttl_ms: Option<f64>) {
+    pub(crate) fn point(&mut self, sum: S, ttl_ms: Option<f64>) {
         let Some(field) = self.field else {
             return;
         };
@@ -182,7 +182,7 @@ impl Prefixes {
     }
 
     /// The current field's value ended, its content `sum` in all.
-    pub(crate) fn field_end(&mut self, sum: Sum) {
+    pub(crate) fn field_end(&mut self, sum: S) {
         if let Some(f) = self.field.take() {
             self.whole[f as usize] = Some((self.hash, sum));
         }
@@ -190,7 +190,7 @@ impl Prefixes {
 
     /// The prefixes, each with the fields before it in the server's order; none if the body
     /// has no breakpoint. `price` turns a sum into tokens.
-    pub(crate) fn finish(self, price: impl Fn(&Sum, Field) -> f64) -> Vec<Prefix> {
+    pub(crate) fn finish(self, price: impl Fn(&S, Field) -> f64) -> Vec<Prefix> {
         let Prefixes {
             whole, kept, model, ..
         } = self;

@@ -20,7 +20,7 @@ const PUNCT: u64 = 4;
 
 /// What a counted container holds so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct Sum {
+struct Sum {
     text: TextCount,
     images: u32,
     documents: u32,
@@ -164,7 +164,7 @@ pub struct Rules {
     /// The body's counts, once it is closed.
     sum: Sum,
     /// Its prompt's prefixes, as far as read.
-    prefixes: Prefixes,
+    prefixes: Prefixes<Sum>,
 }
 
 impl Rules {
