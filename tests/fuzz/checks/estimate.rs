@@ -10,7 +10,8 @@
 //! the first of `max_tokens`, `max_completion_tokens`, `max_output_tokens` that is a number
 //! in `[0, MAX_OUTPUT_TOKENS]`; a body that is not an object costs nothing; fields that are
 //! not content (`model`, `temperature`, ...) cost nothing; adding content never lowers the
-//! estimate; and the walk is deterministic.
+//! estimate; the walk is deterministic; prompt prefixes come only with a `cache_control`
+//! breakpoint, split anywhere the same, and never cost more than the whole estimate.
 
 use llm_pacer::core::estimate::{scan, Estimate, Scan, MAX_OUTPUT_TOKENS};
 use serde_json::{json, Map, Value};
@@ -30,6 +31,21 @@ pub fn check(data: &[u8]) {
     halves.feed(&data[..cut]);
     halves.feed(&data[cut..]);
     assert_eq!(halves.finish(), read, "split at {cut}");
+    if let Some(b) = &read {
+        // Prompt prefixes (`core::estimate::prefix`): only behind a breakpoint, and never
+        // more than the whole estimate (each field's part is rounded up on its own).
+        // (or a key written with escapes)
+        let marked = data.windows(13).any(|w| w == b"cache_control") || data.contains(&b'\\');
+        assert!(
+            marked || b.prefixes.is_empty(),
+            "prefixes without a breakpoint"
+        );
+        let whole = b.estimate_sized(data.len() as f64).input_tokens;
+        for p in &b.prefixes {
+            assert!(p.tokens.is_finite() && p.tokens >= 0.0, "{p:?}");
+            assert!(p.tokens <= whole + 3.0, "{p:?} above the estimate {whole}");
+        }
+    }
     let Ok(body) = serde_json::from_slice::<Value>(data) else {
         return;
     };
