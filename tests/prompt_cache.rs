@@ -344,3 +344,26 @@ fn a_turn_sent_before_the_last_one_settled_is_priced_again_when_it_does() {
         "its prefix is cached: it goes at once"
     );
 }
+
+#[test]
+fn only_a_prefix_not_held_before_is_news() {
+    use llm_pacer::core::prompt_cache::PromptCache;
+    let mut cache = PromptCache::default();
+    let p = [Prefix {
+        hash: 7,
+        tokens: 5_000.0,
+        ttl_ms: Some(300_000.0),
+    }];
+    assert!(cache.wrote(1, &p, None, T0), "written");
+    assert!(!cache.wrote(1, &p, None, T0 + 1_000.0), "refreshed: no news");
+    assert!(cache.wrote(2, &p, None, T0 + 1_000.0), "another key's");
+    assert!(cache.wrote(1, &p, None, T0 + 400_000.0), "expired, then written again");
+    // A breakpoint too short for the server to cache is not remembered.
+    let short = [Prefix {
+        hash: 8,
+        tokens: 500.0,
+        ttl_ms: Some(300_000.0),
+    }];
+    assert!(!cache.wrote(1, &short, None, T0));
+    assert_eq!(cache.cached(1, &short, T0).0, 0.0);
+}

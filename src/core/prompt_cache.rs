@@ -80,21 +80,29 @@ impl PromptCache {
 
     /// A response of key `key` reported a cache write or read at `now_ms`: its request's
     /// breakpoints are cached for their time to live, and the prefix it read (`read`, from
-    /// [`PromptCache::cached`]) for [`READ_TTL_MS`] more.
-    pub fn wrote(&mut self, key: u64, prefixes: &[Prefix], read: Option<u64>, now_ms: Ms) {
+    /// [`PromptCache::cached`]) for [`READ_TTL_MS`] more. Whether a prefix not held before
+    /// is held now.
+    pub fn wrote(&mut self, key: u64, prefixes: &[Prefix], read: Option<u64>, now_ms: Ms) -> bool {
+        let mut new = false;
         for p in prefixes {
             if let Some(ttl) = p.ttl_ms.filter(|_| p.tokens >= MIN_TOKENS) {
-                self.put(entry(key, p.hash), now_ms + ttl, now_ms);
+                new |= self.put(entry(key, p.hash), now_ms + ttl, now_ms);
             }
         }
         if let Some(h) = read {
-            self.put(entry(key, h), now_ms + READ_TTL_MS, now_ms);
+            new |= self.put(entry(key, h), now_ms + READ_TTL_MS, now_ms);
         }
+        new
     }
 
-    fn put(&mut self, h: u64, until: Ms, now_ms: Ms) {
+    /// Hold `h` until `until`: whether it was not held at `now_ms`.
+    fn put(&mut self, h: u64, until: Ms, now_ms: Ms) -> bool {
         match self.entries.binary_search_by(|e| e.0.cmp(&h)) {
-            Ok(i) => self.entries[i].1 = self.entries[i].1.max(until),
+            Ok(i) => {
+                let held = self.entries[i].1 > now_ms;
+                self.entries[i].1 = self.entries[i].1.max(until);
+                !held
+            }
             Err(mut i) => {
                 if self.entries.len() >= CAPACITY {
                     // Drop the expired ones, else one at random (the first hash): a prefix
@@ -106,6 +114,7 @@ impl PromptCache {
                     i = self.entries.partition_point(|e| e.0 < h);
                 }
                 self.entries.insert(i, (h, until));
+                true
             }
         }
     }

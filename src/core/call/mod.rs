@@ -122,6 +122,9 @@ pub struct Engine {
     fleet: Option<fleet::Fleet>,
     /// The prompt prefixes the server reported cached ([`PromptCache`]).
     prompt_cache: PromptCache,
+    /// The calls that have prompt prefixes, while they may still wait (some may have ended:
+    /// dropped when next looked at).
+    prefixed: Vec<Id>,
 }
 
 impl Engine {
@@ -149,6 +152,7 @@ impl Engine {
             shift: 0.0,
             fleet: None,
             prompt_cache: PromptCache::default(),
+            prefixed: Vec::new(),
         }
     }
 
@@ -323,6 +327,13 @@ impl Engine {
                 cache_read,
             },
         );
+        if self.calls.get(&id).is_some_and(|c| !c.prefixes.is_empty()) {
+            if self.prefixed.len() > 2 * self.calls.len() + 16 {
+                let calls = &self.calls;
+                self.prefixed.retain(|i| calls.contains_key(i));
+            }
+            self.prefixed.push(id);
+        }
         self.scheduler
             .push_to(slot, id, request.priority, seq, cost);
         self.stats.requests += 1;
@@ -908,8 +919,9 @@ impl Engine {
     }
 
     /// A delivered call's usage reports a prompt cache write or read: its breakpoints are
-    /// cached now, and the prefix it read stays so. The calls of its key still waiting
-    /// (its next turn, sent as soon as the caller had read this one) are priced again.
+    /// cached now, and the prefix it read stays so. When that is news, the calls of its key
+    /// still waiting (its next turn, sent as soon as the caller had read this one) are priced
+    /// again.
     fn note_cached(&mut self, now_ms: Ms, id: Id, usage: &Usage) {
         if usage.cache_creation_input_tokens <= 0.0 && usage.cache_read_input_tokens <= 0.0 {
             return;
@@ -921,16 +933,19 @@ impl Engine {
         let Some(key) = self.keys.key(slot).map(|k| k.id) else {
             return;
         };
-        self.prompt_cache
-            .wrote(key, &call.prefixes, call.cache_read, now_ms);
-        for other in self.calls.ids() {
+        if !self
+            .prompt_cache
+            .wrote(key, &call.prefixes, call.cache_read, now_ms)
+        {
+            return;
+        }
+        let calls = &self.calls;
+        self.prefixed.retain(|i| calls.contains_key(i));
+        for &other in &self.prefixed {
             let Some(c) = self.calls.get(&other) else {
                 continue;
             };
-            if c.slot != slot
-                || c.prefixes.is_empty()
-                || !matches!(c.state, State::Queued | State::Backoff { .. })
-            {
+            if c.slot != slot || !matches!(c.state, State::Queued | State::Backoff { .. }) {
                 continue;
             }
             let (input, read) =
