@@ -105,12 +105,10 @@ impl PromptCache {
             }
             Err(mut i) => {
                 if self.entries.len() >= CAPACITY {
-                    // Drop the expired ones, else one at random (the first hash): a prefix
-                    // forgotten is only reserved whole again.
+                    // Drop the expired ones, else half of them at random (the higher hashes):
+                    // a prefix forgotten is only reserved whole again.
                     self.entries.retain(|e| e.1 > now_ms);
-                    if self.entries.len() >= CAPACITY {
-                        self.entries.remove(0);
-                    }
+                    self.entries.truncate(CAPACITY / 2);
                     i = self.entries.partition_point(|e| e.0 < h);
                 }
                 self.entries.insert(i, (h, until));
