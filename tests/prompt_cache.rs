@@ -355,9 +355,15 @@ fn only_a_prefix_not_held_before_is_news() {
         ttl_ms: Some(300_000.0),
     }];
     assert!(cache.wrote(1, &p, None, T0), "written");
-    assert!(!cache.wrote(1, &p, None, T0 + 1_000.0), "refreshed: no news");
+    assert!(
+        !cache.wrote(1, &p, None, T0 + 1_000.0),
+        "refreshed: no news"
+    );
     assert!(cache.wrote(2, &p, None, T0 + 1_000.0), "another key's");
-    assert!(cache.wrote(1, &p, None, T0 + 400_000.0), "expired, then written again");
+    assert!(
+        cache.wrote(1, &p, None, T0 + 400_000.0),
+        "expired, then written again"
+    );
     // A breakpoint too short for the server to cache is not remembered.
     let short = [Prefix {
         hash: 8,
@@ -366,4 +372,32 @@ fn only_a_prefix_not_held_before_is_news() {
     }];
     assert!(!cache.wrote(1, &short, None, T0));
     assert_eq!(cache.cached(1, &short, T0).0, 0.0);
+}
+
+#[test]
+fn automatic_caching_breaks_at_the_last_block() {
+    // A top-level `cache_control` and no marked block: the server caches up to the last
+    // block (the prefix kept ends with the last message), and the next turn finds that
+    // prefix among its own.
+    let auto = |turns: usize| {
+        let mut body = conversation(&system(2), turns);
+        body["system"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("cache_control");
+        let last = body["messages"].as_array().unwrap().len() - 1;
+        body["messages"][last]["content"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("cache_control");
+        body["cache_control"] = json!({ "type": "ephemeral" });
+        body
+    };
+    let one = breakpoints(&auto(3));
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!(one[0].ttl_ms, Some(300_000.0));
+    let two = prefixes(&auto(4));
+    assert!(holds(&two, &one[0]));
+    // Twenty-odd blocks later, the server no longer looks back that far.
+    assert!(!holds(&prefixes(&auto(14)), &one[0]));
 }

@@ -8,6 +8,10 @@
 //! last block each turn, so the next turn's prompt holds the last turn's marked prefix, no
 //! longer marked, a few blocks before its own breakpoint.
 //!
+//! A top-level `cache_control` (automatic caching) is a breakpoint at the last block of
+//! `messages`; it lives 5 minutes here whatever its `ttl` (a shorter life only reserves a
+//! prompt whole sooner).
+//!
 //! So the scan notes, at the end of every block (each element of `tools`, `system` and
 //! `messages`, and each block of a message's `content`), a hash of the content field up to
 //! there and the tokens it was estimated at; keeps the points at a breakpoint and the
@@ -128,6 +132,11 @@ pub(crate) struct Prefixes<S> {
     recent: Vec<Point<S>>,
     /// The breakpoints and the points before each.
     kept: Vec<Point<S>>,
+    /// Automatic caching (a top-level `cache_control`): a breakpoint at the end of
+    /// `messages` (its last message, which holds the last block), whose last points are
+    /// these.
+    auto: bool,
+    tail: Vec<Point<S>>,
     model: u64,
 }
 
@@ -138,6 +147,11 @@ impl<S: Copy + Default> Prefixes<S> {
         self.hash = 0;
         // The look-back stays within a field: the fields may come in any order in the body.
         self.recent.clear();
+    }
+
+    /// A top-level `cache_control`: the server places a breakpoint at the last block.
+    pub(crate) fn auto(&mut self) {
+        self.auto = true;
     }
 
     /// The top-level `model`'s hash.
@@ -185,6 +199,9 @@ impl<S: Copy + Default> Prefixes<S> {
     pub(crate) fn field_end(&mut self, sum: S) {
         if let Some(f) = self.field.take() {
             self.whole[f as usize] = Some((self.hash, sum));
+            if f == Field::Messages {
+                self.tail = std::mem::take(&mut self.recent);
+            }
         }
     }
 
@@ -192,8 +209,17 @@ impl<S: Copy + Default> Prefixes<S> {
     /// has no breakpoint. `price` turns a sum into tokens.
     pub(crate) fn finish(self, price: impl Fn(&S, Field) -> f64) -> Vec<Prefix> {
         let Prefixes {
-            whole, kept, model, ..
+            whole,
+            mut kept,
+            model,
+            auto,
+            mut tail,
+            ..
         } = self;
+        if let Some(last) = tail.last_mut().filter(|_| auto) {
+            last.ttl_ms = last.ttl_ms.or(Some(TTL_MS));
+            kept.append(&mut tail);
+        }
         kept.into_iter()
             .map(|p| {
                 let mut h = fold(0, b'm', model);

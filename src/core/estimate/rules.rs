@@ -323,7 +323,6 @@ impl Sink for Rules {
         }
         self.prefixes.event(Event::Close);
         if f.depth == 0 {
-            self.prefixes.point(sum, f.ttl_ms);
             self.prefixes.field_end(sum);
         } else if block {
             let sum = self.field_sum();
@@ -346,6 +345,10 @@ impl Sink for Rules {
                 Key::Output(i)
             } else if name == b"model" {
                 Key::Model
+            } else if name == b"cache_control" {
+                // Automatic caching: a breakpoint at the last block.
+                self.prefixes.auto();
+                Key::Other
             } else if CONTENT_FIELDS.iter().any(|k| k.as_bytes() == name) {
                 Key::Content {
                     tools: name == b"tools",
