@@ -401,3 +401,28 @@ fn automatic_caching_breaks_at_the_last_block() {
     // Twenty-odd blocks later, the server no longer looks back that far.
     assert!(!holds(&prefixes(&auto(14)), &one[0]));
 }
+
+#[test]
+fn a_changed_thinking_or_tool_choice_shares_the_system_prefix_only() {
+    // Anthropic: a change to `thinking` or `tool_choice` invalidates the cached messages,
+    // not the system prompt or the tools. Neither is content: the estimate does not count them.
+    let sys = system(2);
+    let with = |turns: usize, budget: u32, choice: &str| {
+        let mut body = conversation(&sys, turns);
+        body["thinking"] = json!({ "type": "enabled", "budget_tokens": budget });
+        body["tool_choice"] = json!({ "type": choice });
+        body
+    };
+    let one = breakpoints(&with(3, 4_000, "auto"));
+    assert!(holds(&prefixes(&with(4, 4_000, "auto")), &one[1]));
+    for other in [with(4, 8_000, "auto"), with(4, 4_000, "any")] {
+        let two = prefixes(&other);
+        assert!(holds(&two, &one[0]), "the system prefix stays");
+        assert!(!holds(&two, &one[1]), "the messages' prefix goes");
+    }
+    let counted = |b: &Value| estimate::estimate(b.to_string().as_bytes()).unwrap();
+    assert_eq!(
+        counted(&with(3, 4_000, "auto")),
+        counted(&conversation(&sys, 3))
+    );
+}

@@ -8,6 +8,11 @@
 //! last block each turn, so the next turn's prompt holds the last turn's marked prefix, no
 //! longer marked, a few blocks before its own breakpoint.
 //!
+//! A change to `thinking` or `tool_choice` invalidates the cached messages (not the tools or
+//! the system prompt): their values are part of every prefix within `messages`, read for the
+//! hash and not counted as input. (The presence of images, which the server treats so too,
+//! is not.)
+//!
 //! A top-level `cache_control` (automatic caching) is a breakpoint at the last block of
 //! `messages`; it lives 5 minutes here whatever its `ttl` (a shorter life only reserves a
 //! prompt whole sooner).
@@ -81,12 +86,14 @@ pub struct Prefix {
     pub ttl_ms: Option<f64>,
 }
 
-/// The content fields the server caches, in its order.
+/// The content fields the server caches, in its order; and the settings whose change
+/// invalidates the cached messages (`thinking`, `tool_choice`), which are not content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Field {
     Tools = 0,
     System = 1,
     Messages = 2,
+    Settings = 3,
 }
 
 impl Field {
@@ -95,6 +102,7 @@ impl Field {
             b"tools" => Some(Field::Tools),
             b"system" => Some(Field::System),
             b"messages" => Some(Field::Messages),
+            b"thinking" | b"tool_choice" => Some(Field::Settings),
             _ => None,
         }
     }
@@ -137,6 +145,8 @@ pub(crate) struct Prefixes<S> {
     /// these.
     auto: bool,
     tail: Vec<Point<S>>,
+    /// The settings' hash: part of every prefix within `messages`.
+    settings: u64,
     model: u64,
 }
 
@@ -175,7 +185,7 @@ impl<S: Copy + Default> Prefixes<S> {
 
     /// A block ends here; `sum` is the field's content so far; `ttl_ms` if it is a breakpoint.
     pub(crate) fn point(&mut self, sum: S, ttl_ms: Option<f64>) {
-        let Some(field) = self.field else {
+        let Some(field) = self.field.filter(|&f| f != Field::Settings) else {
             return;
         };
         let p = Point {
@@ -198,6 +208,10 @@ impl<S: Copy + Default> Prefixes<S> {
     /// The current field's value ended, its content `sum` in all.
     pub(crate) fn field_end(&mut self, sum: S) {
         if let Some(f) = self.field.take() {
+            if f == Field::Settings {
+                self.settings = fold(self.settings, b'x', self.hash);
+                return;
+            }
             self.whole[f as usize] = Some((self.hash, sum));
             if f == Field::Messages {
                 self.tail = std::mem::take(&mut self.recent);
@@ -214,6 +228,7 @@ impl<S: Copy + Default> Prefixes<S> {
             model,
             auto,
             mut tail,
+            settings,
             ..
         } = self;
         if let Some(last) = tail.last_mut().filter(|_| auto) {
@@ -230,6 +245,9 @@ impl<S: Copy + Default> Prefixes<S> {
                         h = fold(h, f as u8, hash);
                         tokens += whole[f as usize].map_or(0.0, |_| price(&sum, f));
                     }
+                }
+                if p.field == Field::Messages {
+                    h = fold(h, b'x', settings);
                 }
                 Prefix {
                     hash: fold(h, p.field as u8, p.hash),

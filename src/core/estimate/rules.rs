@@ -100,6 +100,9 @@ enum Key {
     CacheControl,
     /// `ttl` inside a `cache_control`.
     Ttl,
+    /// A top-level setting whose change invalidates the cached messages (`thinking`,
+    /// `tool_choice`): read for the prefixes' hash, not counted.
+    Setting,
     /// Anything else.
     Other,
 }
@@ -126,6 +129,8 @@ struct Frame {
     ttl_ms: Option<f64>,
     /// It is (inside) a `cache_control` value: no part of a cached prefix.
     cache_control: bool,
+    /// It is a setting's value: hashed, not counted.
+    setting: bool,
 }
 
 impl Frame {
@@ -142,6 +147,7 @@ impl Frame {
             tools: false,
             ttl_ms: None,
             cache_control: false,
+            setting: false,
         }
     }
 }
@@ -214,7 +220,7 @@ impl Rules {
         let f = self.frames.last_mut()?;
         let depth = if f.root {
             match f.key {
-                Key::Content { .. } => 0,
+                Key::Content { .. } | Key::Setting => 0,
                 _ => return None,
             }
         } else {
@@ -283,6 +289,7 @@ impl Sink for Rules {
         f.is_source = key == Key::Source && !array;
         f.tools = array && key == (Key::Content { tools: true });
         f.cache_control = !hashed;
+        f.setting = key == Key::Setting;
         self.frames.push(f);
     }
 
@@ -313,7 +320,9 @@ impl Sink for Rules {
                 s
             }
         };
-        parent.sum.add(sum);
+        if !f.setting {
+            parent.sum.add(sum);
+        }
         if f.is_source {
             parent.plain_source = f.kind == Kind::Plain;
         }
@@ -349,6 +358,8 @@ impl Sink for Rules {
                 // Automatic caching: a breakpoint at the last block.
                 self.prefixes.auto();
                 Key::Other
+            } else if name == b"thinking" || name == b"tool_choice" {
+                Key::Setting
             } else if CONTENT_FIELDS.iter().any(|k| k.as_bytes() == name) {
                 Key::Content {
                     tools: name == b"tools",
@@ -419,7 +430,10 @@ impl Sink for Rules {
             sum.text = value.text;
             sum.text.add(TextCount::ascii(2));
         }
-        f.sum.add(sum);
+        // A setting's own value (`"tool_choice": "auto"`) is read, not counted.
+        if !(depth == 0 && key == Key::Setting) {
+            f.sum.add(sum);
+        }
         if hashed {
             let (tag, hash) = match kind {
                 Scalar::Str => (b's', value.digest()),
