@@ -170,17 +170,23 @@ pub struct Estimate {
 impl Counts {
     /// Price the counts: see the [module docs](self).
     pub fn estimate(&self) -> Estimate {
-        let mut t = self.text.tokens();
-        t += f64::from(self.images) * IMAGE_TOKENS;
-        t += f64::from(self.documents) * DOCUMENT_TOKENS;
-        if self.tools {
-            t += TOOLS_OVERHEAD_TOKENS;
-        }
         Estimate {
-            input_tokens: t.ceil(),
+            input_tokens: price(self.text, self.images, self.documents, self.tools),
             max_tokens: self.max_tokens,
         }
     }
+}
+
+/// Text, images and documents in tokens, with the tool-use prompt when `tools`; rounded up.
+/// The rule of [`Counts::estimate`], and of a prompt prefix's part of it ([`prefix`]).
+fn price(text: TextCount, images: u32, documents: u32, tools: bool) -> f64 {
+    let mut t = text.tokens();
+    t += f64::from(images) * IMAGE_TOKENS;
+    t += f64::from(documents) * DOCUMENT_TOKENS;
+    if tools {
+        t += TOOLS_OVERHEAD_TOKENS;
+    }
+    t.ceil()
 }
 
 /// Is `s` a `data:` URL with base64 content (an inline file)? Only the start of a long

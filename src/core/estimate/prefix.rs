@@ -133,7 +133,6 @@ pub(crate) struct Prefixes<S> {
     /// The field being read, and its hash so far.
     field: Option<Field>,
     hash: u64,
-
     /// Each field's hash and sum once read (the last one, if given twice).
     whole: [Option<(u64, S)>; 3],
     /// The last points that were not breakpoints, at most [`LOOKBACK`].
@@ -241,9 +240,9 @@ impl<S: Copy + Default> Prefixes<S> {
                 let mut tokens = price(&p.sum, p.field);
                 for f in [Field::Tools, Field::System] {
                     if f < p.field {
-                        let (hash, sum) = whole[f as usize].unwrap_or_default();
-                        h = fold(h, f as u8, hash);
-                        tokens += whole[f as usize].map_or(0.0, |_| price(&sum, f));
+                        let w = whole[f as usize];
+                        h = fold(h, f as u8, w.map_or(0, |(hash, _)| hash));
+                        tokens += w.map_or(0.0, |(_, sum)| price(&sum, f));
                     }
                 }
                 if p.field == Field::Messages {

@@ -11,9 +11,7 @@
 use super::json::{Scalar, Sink, Token};
 use super::prefix::{self, Event, Field, Prefix, Prefixes, TTL_LONG_MS, TTL_MS};
 use super::{is_data_url, Counts, TextCount, CONTENT_FIELDS, MAX_DEPTH, MAX_NODES};
-use super::{
-    DOCUMENT_TOKENS, IMAGE_TOKENS, MAX_OUTPUT_TOKENS, OUTPUT_FIELDS, TOOLS_OVERHEAD_TOKENS,
-};
+use super::{price, MAX_OUTPUT_TOKENS, OUTPUT_FIELDS};
 
 /// JSON punctuation around a key and its value (quotes, colon, comma), counted as ASCII.
 const PUNCT: u64 = 4;
@@ -36,13 +34,8 @@ impl Sum {
     /// Its tokens as the estimate prices them, as part of `field` (the tool-use prompt the
     /// server adds goes with the tools).
     fn tokens(&self, field: Field) -> f64 {
-        let mut t = self.text.tokens()
-            + f64::from(self.images) * IMAGE_TOKENS
-            + f64::from(self.documents) * DOCUMENT_TOKENS;
-        if field == Field::Tools && *self != Sum::default() {
-            t += TOOLS_OVERHEAD_TOKENS;
-        }
-        t.ceil()
+        let tools = field == Field::Tools && *self != Sum::default();
+        price(self.text, self.images, self.documents, tools)
     }
 }
 
