@@ -289,6 +289,7 @@ impl Engine {
             now_ms,
         );
         cost.input = input;
+        let prefixed = !request.prefixes.is_empty();
         let config = &self.config;
         let slot = self.keys.slot(&request.key, now_ms, |k| {
             let mut limiter = Limiter::new(limits_for(config, &k.class), now_ms);
@@ -327,10 +328,9 @@ impl Engine {
                 cache_read,
             },
         );
-        if self.calls.get(&id).is_some_and(|c| !c.prefixes.is_empty()) {
+        if prefixed {
             if self.prefixed.len() > 2 * self.calls.len() + 16 {
-                let calls = &self.calls;
-                self.prefixed.retain(|i| calls.contains_key(i));
+                self.prune_prefixed();
             }
             self.prefixed.push(id);
         }
@@ -918,6 +918,12 @@ impl Engine {
         ((estimate - cached).max(floor), read)
     }
 
+    /// Forget the calls with prompt prefixes that have ended.
+    fn prune_prefixed(&mut self) {
+        let calls = &self.calls;
+        self.prefixed.retain(|i| calls.contains_key(i));
+    }
+
     /// A delivered call's usage reports a prompt cache write or read: its breakpoints are
     /// cached now, and the prefix it read stays so. When that is news, the calls of its key
     /// still waiting (its next turn, sent as soon as the caller had read this one) are priced
@@ -939,8 +945,7 @@ impl Engine {
         {
             return;
         }
-        let calls = &self.calls;
-        self.prefixed.retain(|i| calls.contains_key(i));
+        self.prune_prefixed();
         for &other in &self.prefixed {
             let Some(c) = self.calls.get(&other) else {
                 continue;
