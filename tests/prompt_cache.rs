@@ -46,6 +46,21 @@ fn conversation(sys: &str, turns: usize) -> Value {
     })
 }
 
+/// [`conversation`] with neither of its breakpoints.
+fn unmarked(sys: &str, turns: usize) -> Value {
+    let mut body = conversation(sys, turns);
+    body["system"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("cache_control");
+    let last = body["messages"].as_array().unwrap().len() - 1;
+    body["messages"][last]["content"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("cache_control");
+    body
+}
+
 fn prefixes(body: &Value) -> Vec<Prefix> {
     estimate::scan(body.to_string().as_bytes())
         .expect("JSON")
@@ -140,17 +155,7 @@ fn the_order_of_the_fields_and_whitespace_and_pieces_do_not_matter() {
 
 #[test]
 fn a_body_without_a_breakpoint_has_no_prefixes() {
-    let mut body = conversation(&system(2), 3);
-    body["system"][0]
-        .as_object_mut()
-        .unwrap()
-        .remove("cache_control");
-    let last = body["messages"].as_array().unwrap().len() - 1;
-    body["messages"][last]["content"][0]
-        .as_object_mut()
-        .unwrap()
-        .remove("cache_control");
-    assert!(prefixes(&body).is_empty());
+    assert!(prefixes(&unmarked(&system(2), 3)).is_empty());
     // OpenAI's request shape (its cache needs no breakpoint, and its cached tokens count).
     let openai =
         json!({ "model": "gpt-4o", "messages": [{ "role": "user", "content": system(2) }] });
@@ -380,16 +385,7 @@ fn automatic_caching_breaks_at_the_last_block() {
     // block (the prefix kept ends with the last message), and the next turn finds that
     // prefix among its own.
     let auto = |turns: usize| {
-        let mut body = conversation(&system(2), turns);
-        body["system"][0]
-            .as_object_mut()
-            .unwrap()
-            .remove("cache_control");
-        let last = body["messages"].as_array().unwrap().len() - 1;
-        body["messages"][last]["content"][0]
-            .as_object_mut()
-            .unwrap()
-            .remove("cache_control");
+        let mut body = unmarked(&system(2), turns);
         body["cache_control"] = json!({ "type": "ephemeral" });
         body
     };
