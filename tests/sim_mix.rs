@@ -107,3 +107,31 @@ fn the_command_line_compares_the_three_ways() {
         "--orgs needs --models"
     );
 }
+
+#[test]
+fn a_cached_prompt_is_each_model_s_own() {
+    // Both classes' prompts start with the same 20,000-token system prompt, which each
+    // model caches on its own (the estimate's prefix hash includes the model): a write by
+    // one model is no read for the other. With limit keys the pacer does as well as one
+    // pacer per model, and far better than reserving every prompt whole.
+    for learned in [false, true] {
+        for seed in 1..=2 {
+            let mut s = mixed(PacerKeys::Keyed, learned, seed);
+            s.workload.prefix_tokens = 20_000;
+            let keyed = run(&s, StrategyKind::Pacer);
+            assert_eq!((keyed.failures, keyed.rate_limited), (0, 0), "seed {seed}");
+            assert!(
+                keyed.ratio <= 1.06,
+                "seed {seed}, learned {learned}: {}",
+                keyed.ratio
+            );
+            s.cache_prefixes = false;
+            let blind = run(&s, StrategyKind::Pacer);
+            assert!(
+                blind.ratio >= 1.5,
+                "seed {seed}: not shown the prefix {}",
+                blind.ratio
+            );
+        }
+    }
+}

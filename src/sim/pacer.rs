@@ -187,10 +187,11 @@ impl Client for PacerClient {
             None => (own + prefix, own, prefix),
             Some(r) => (((own + prefix) * r).ceil(), 0.0, (prefix * r).ceil()),
         };
-        // As the estimate finds it in a body whose system prompt has a `cache_control`.
+        // As the estimate finds it in a body whose system prompt has a `cache_control`: its
+        // hash includes the model, as the estimate's does (each model has a cache of its own).
         let prefixes = match spec.prefix_tokens > 0 && self.cache_prefixes {
             true => vec![Prefix {
-                hash: 1,
+                hash: crate::core::estimate::prefix::of_bytes(key.class.as_bytes()),
                 tokens: prefix,
                 ttl_ms: Some(crate::core::estimate::prefix::TTL_MS),
             }],
