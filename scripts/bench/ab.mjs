@@ -2,7 +2,9 @@
 // and of package B, in one process, rounds alternating (A B, B A, ...) so that drift in the
 // machine's load falls on both alike, with a stub `fetch` and the body read four ways.
 //
-//   node scripts/bench/ab.mjs <package dir A> <package dir B> [--rounds R] [--calls N]
+//   node scripts/bench/ab.mjs <package dir A> <package dir B> [--rounds R] [--calls N] [--long]
+//
+// `--long`: every request is the 64 KB conversation of decisions.mjs instead of a small one.
 //
 // A package dir is a built `pkg/` (copy one aside before changing the code: `cp -r pkg
 // /tmp/pkg-a`). Prints, per way of reading, the second-fastest round of each (a low quantile
@@ -10,16 +12,16 @@
 
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { MESSAGE_BODY, MESSAGES_INIT } from "./fixtures.mjs";
+import { CONVERSATION_BODY, MESSAGE_BODY, MESSAGES_INIT } from "./fixtures.mjs";
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
   const i = args.indexOf(name);
   return i < 0 ? dflt : Number(args[i + 1]);
 };
-const [dirA, dirB] = args.filter((a, i) => !a.startsWith("--") && !args[i - 1]?.startsWith("--"));
+const [dirA, dirB] = args.filter((a, i) => !a.startsWith("--") && !["--rounds", "--calls"].includes(args[i - 1]));
 if (!dirA || !dirB) {
-  console.error("usage: node scripts/bench/ab.mjs <package dir A> <package dir B> [--rounds R] [--calls N]");
+  console.error("usage: node scripts/bench/ab.mjs <package dir A> <package dir B> [--rounds R] [--calls N] [--long]");
   process.exit(2);
 }
 const ROUNDS = flag("--rounds", 15);
@@ -44,7 +46,7 @@ const sse =
   event("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Hi" } }) +
   event("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 15 } }) +
   event("message_stop", { type: "message_stop" });
-const init = MESSAGES_INIT;
+const init = args.includes("--long") ? { ...MESSAGES_INIT, body: CONVERSATION_BODY } : MESSAGES_INIT;
 const make = (M, stream) =>
   new M.Pacer({
     fetch: async () =>

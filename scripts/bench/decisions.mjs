@@ -16,6 +16,7 @@
 import Bottleneck from "bottleneck";
 import PQueue from "p-queue";
 import { Pacer } from "llm-pacer";
+import { CONVERSATION_BODY } from "./fixtures.mjs";
 
 const ROUNDS = 5;
 const ROUND_MS = 200;
@@ -68,17 +69,7 @@ const SDK_INIT = {
 };
 
 /** A 64 KB conversation: forty turns of prose, what a chat or an agent sends late in a session. */
-const LONG_INIT = {
-  ...INIT,
-  body: JSON.stringify({
-    model: "claude-bench",
-    max_tokens: 1024,
-    messages: Array.from({ length: 40 }, (_, i) => ({
-      role: i % 2 ? "assistant" : "user",
-      content: "The quick brown fox jumps over the lazy dog. ".repeat(36),
-    })),
-  }),
-};
+const LONG_INIT = { ...INIT, body: CONVERSATION_BODY };
 
 /** @param {() => Promise<unknown>} fn */
 async function sequential(fn) {

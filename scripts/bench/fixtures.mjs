@@ -8,6 +8,16 @@ export const MESSAGES_INIT = {
   body: JSON.stringify({ model: "claude-bench", max_tokens: 64, messages: [{ role: "user", content: "Hello" }] }),
 };
 
+/** A 64 KB conversation: forty turns of prose, what a chat or an agent sends late in a session. */
+export const CONVERSATION_BODY = JSON.stringify({
+  model: "claude-bench",
+  max_tokens: 1024,
+  messages: Array.from({ length: 40 }, (_, i) => ({
+    role: i % 2 ? "assistant" : "user",
+    content: "The quick brown fox jumps over the lazy dog. ".repeat(36),
+  })),
+});
+
 /** A Messages API answer's JSON text, with the usage the pacer settles on. */
 export const MESSAGE_BODY = JSON.stringify({
   id: "msg_bench",
