@@ -90,8 +90,11 @@ function envDebug() {
   }
 }
 
-/** `pacer.fetch` at `priority`: a `Request` input's own body is read for the estimate first. */
-function pacedFetch(raw, input, init, priority) {
+/**
+ * `pacer.fetch` at `priority`, settled through `resolve` / `reject`: a `Request` input's own
+ * body is read for the estimate first.
+ */
+function pacedFetch(raw, input, init, priority, resolve, reject) {
   if (
     typeof Request === "function" &&
     input instanceof Request &&
@@ -99,9 +102,16 @@ function pacedFetch(raw, input, init, priority) {
     !input.bodyUsed &&
     (init == null || init.body === undefined)
   ) {
-    return requestBody(input).then((body) => raw.fetch(input, init, priority, body));
+    requestBody(input).then((body) => {
+      try {
+        raw.fetch(input, init, priority, body, resolve, reject);
+      } catch (e) {
+        reject(e);
+      }
+    }, reject);
+    return;
   }
-  return raw.fetch(input, init, priority, undefined);
+  raw.fetch(input, init, priority, undefined, resolve, reject);
 }
 
 /** Paces and retries `fetch` calls to an LLM API; see the README and index.d.ts. */
@@ -130,6 +140,17 @@ class Pacer {
       }
     });
     fns.headerLines = headerLines;
+    // How the driver waits for an attempt: `answered` once what `fetch` returned settles.
+    const answered = (id, attempt, v, ok) => {
+      try {
+        raw.answered(id, attempt, v, ok);
+      } catch {} // the module trapped: every call has been rejected already
+    };
+    fns.awaitAttempt = (p, id, attempt) =>
+      void Promise.resolve(p).then(
+        (v) => answered(id, attempt, v, true),
+        (e) => answered(id, attempt, e, false),
+      );
     // With a clock of the caller's, time and timers are theirs alone: a JSON body is cloned.
     let raw;
     if (!fns.clock)
@@ -157,7 +178,7 @@ class Pacer {
           at: Math.round(fns.now ? fns.now.call(fns.clock) : Date.now()),
         });
       }
-      return guarded(() => pacedFetch(raw, input, init, priority));
+      return guarded((resolve, reject) => pacedFetch(raw, input, init, priority, resolve, reject));
     };
     this.#call = call;
     /** `fetch`, paced and retried; bound, so it can be passed around on its own. */

@@ -8,7 +8,7 @@ import { PacerError } from "./errors.js";
 // and the promises of its calls unsettled (src/wasm/trap.rs): the panic hook calls back here
 // first, and every pending call, and every later use, gets one `INTERNAL` error instead.
 let trapped;
-/** The reject functions of the calls in progress, across every pacer of this module. */
+/** The failure functions of the calls in progress, across every pacer of this module. */
 const pending = new Set();
 let hooked = false;
 /** Throw the `INTERNAL` error once the module trapped; register the trap hook once. */
@@ -21,12 +21,17 @@ function live() {
         "INTERNAL",
         "llm-pacer: internal error (a bug in llm-pacer: please report it); this instance of the module can no longer be used",
       );
-      for (const reject of pending) reject(trapped);
+      for (const fail of pending) fail(trapped);
       pending.clear();
     });
   }
 }
-/** `run()`'s promise, rejected with the `INTERNAL` error if the module traps meanwhile. */
+/**
+ * A call's promise: `run(resolve, reject)` starts the call and hands it the promise's own
+ * functions (the module settles it through them); rejected with the `INTERNAL` error if the
+ * module traps meanwhile.
+ * @param {(resolve: (v: any) => void, reject: (e: any) => void) => void} run
+ */
 function guarded(run) {
   try {
     live();
@@ -34,16 +39,18 @@ function guarded(run) {
     return Promise.reject(e);
   }
   return new Promise((resolve, reject) => {
-    pending.add(reject);
-    const done = () => pending.delete(reject);
-    try {
-      run().then(
-        (v) => (done(), resolve(v)),
-        (e) => (done(), reject(trapped ?? e)),
-      );
-    } catch (e) {
-      done();
+    const fail = (e) => {
+      pending.delete(fail);
       reject(trapped ?? e);
+    };
+    pending.add(fail);
+    try {
+      run((v) => {
+        pending.delete(fail);
+        resolve(v);
+      }, fail);
+    } catch (e) {
+      fail(e);
     }
   });
 }

@@ -139,7 +139,9 @@ impl Inner {
         init: JsValue,
         priority: i32,
         body: JsValue,
-    ) -> Promise {
+        resolve: Function,
+        reject: Function,
+    ) {
         let init = if init.is_object() {
             init
         } else {
@@ -148,7 +150,8 @@ impl Inner {
         let signal = body::caller_signal(&input, &init);
         if let Some(s) = &signal {
             if s.aborted() {
-                return Promise::reject(&self.abort_reason(s));
+                let _ = reject.call1(&JsValue::UNDEFINED, &self.abort_reason(s));
+                return;
             }
         }
         let estimated = if body.is_undefined() {
@@ -173,10 +176,12 @@ impl Inner {
             })
         }) {
             Ok(r) => r,
-            Err(e) => return Promise::reject(&e),
+            Err(e) => {
+                let _ = reject.call1(&JsValue::UNDEFINED, &e);
+                return;
+            }
         };
         let one_shot = body::is_one_shot(&init);
-        let (promise, resolve, reject) = js::promise();
         self.step(|st, now, fx| match st.engine.submit(now, request) {
             Err(error) => fx.push(Effect::Reject {
                 reject,
@@ -219,7 +224,6 @@ impl Inner {
                 );
             }
         });
-        promise
     }
 
     /// The engine's view of the request, from the caller's `estimate` or the built-in one,
@@ -388,7 +392,7 @@ impl Inner {
         } else {
             input.clone()
         };
-        let started = (|| -> Result<Promise, JsValue> {
+        let started = (|| -> Result<JsValue, JsValue> {
             let init2 = match controller {
                 Some(c) => {
                     let o = Object::new();
@@ -408,25 +412,41 @@ impl Inner {
                     ))
                 })?,
             };
-            let ret = fetch.call2(&JsValue::UNDEFINED, &input, &init2)?;
-            Ok(Promise::resolve(&ret))
+            fetch.call2(&JsValue::UNDEFINED, &input, &init2)
         })();
         match started {
             Err(e) => inner.on_network_error(id, attempt, e),
-            Ok(p) => spawn_local(async move {
-                match JsFuture::from(p).await {
-                    Ok(v) if v.is_object() => {
-                        inner.on_response(id, attempt, v.unchecked_into()).await
-                    }
-                    // A `fetch` option that resolves with no object at all: not a response.
-                    Ok(_) => inner.on_network_error(
-                        id,
-                        attempt,
-                        js_sys::TypeError::new("llm-pacer: fetch resolved with no Response").into(),
-                    ),
-                    Err(e) => inner.on_network_error(id, attempt, e),
+            Ok(p) => {
+                // The answer comes back through the package's `awaitAttempt`, which calls
+                // `RawPacer::answered` (no closure, future or task of the driver's own).
+                let (id_js, attempt_js) = (JsValue::from_f64(id as f64), JsValue::from(attempt));
+                let handed = self
+                    .driver
+                    .await_attempt
+                    .as_ref()
+                    .map(|f| f.call3(&JsValue::UNDEFINED, &p, &id_js, &attempt_js));
+                if !matches!(handed, Some(Ok(_))) {
+                    // Not without the package's helper (which is always given): fail the
+                    // attempt rather than leave the call unsettled.
+                    let e =
+                        js_sys::Error::new("llm-pacer: internal error (no `awaitAttempt` helper)");
+                    inner.on_network_error(id, attempt, e.into());
                 }
-            }),
+            }
+        }
+    }
+
+    /// Attempt `attempt` of call `id` ended: with `value` if `ok` (a response, unless a
+    /// `fetch` option resolved with no object at all), else with `value` as its error.
+    pub(super) fn answered(self: Rc<Self>, id: Id, attempt: u32, value: JsValue, ok: bool) {
+        match ok {
+            true if value.is_object() => self.on_response(id, attempt, value.unchecked_into()),
+            true => self.on_network_error(
+                id,
+                attempt,
+                js_sys::TypeError::new("llm-pacer: fetch resolved with no Response").into(),
+            ),
+            false => self.on_network_error(id, attempt, value),
         }
     }
 
@@ -466,7 +486,10 @@ impl Inner {
         });
     }
 
-    pub(super) async fn on_response(&self, id: Id, attempt: u32, response: Response) {
+    /// An attempt's answer: its head read at once; when the decision needs the error body or
+    /// the first event of a stream, that read is awaited first (a task of its own), else the
+    /// answer goes to the engine now.
+    pub(super) fn on_response(self: Rc<Self>, id: Id, attempt: u32, response: Response) {
         if !self.is_current(id, attempt) {
             self.run(vec![Effect::Cancel(response)]);
             return;
@@ -497,42 +520,74 @@ impl Inner {
             None
         };
         let stream = kind == Some(UsageKind::Sse);
-        let (status, error) = if read_error || stream {
-            // Never past the call's own deadline (`timeoutMs`): the pacer sleeps no later.
-            let end = self
-                .state
-                .try_borrow()
-                .ok()
-                .and_then(|st| st.engine.deadline(id));
-            let bound = if stream {
-                stream::PEEK_TIMEOUT_MS
-            } else {
-                body::ERROR_BODY_TIMEOUT_MS
-            };
-            let ms = end.map_or(bound, |end| {
-                crate::core::clamp(end - self.now(), 0.0, bound)
+        if read_error || stream {
+            spawn_local(async move {
+                let (status, error) = self.read_first(id, &response, status, stream).await;
+                self.answer(id, attempt, response, status, error, &pairs, cors, kind);
             });
-            // No timer at all (no `setTimeout`, a failing clock): no bound.
-            let (deadline, timer) = match self.deadline(ms) {
-                Some((p, t)) => (p, Some(t)),
-                None => (js::promise().0, None),
-            };
-            let read = if stream {
-                // An error as the stream's first event stands for the status it names.
-                match stream::first_event_error(&response, &deadline).await {
-                    Some((s, e)) => (s, e),
-                    None => (status, None),
-                }
-            } else {
-                (status, body::error_info(&response, &deadline).await)
-            };
-            if let Some(t) = timer {
-                t.cancel();
-            }
-            read
         } else {
-            (status, None)
+            self.answer(id, attempt, response, status, None, &pairs, cors, kind);
+        }
+    }
+
+    /// The error body, or a stream's first event (an error there stands for the status it
+    /// names), read within the bound of each and never past the call's own deadline.
+    async fn read_first(
+        &self,
+        id: Id,
+        response: &Response,
+        status: u16,
+        stream: bool,
+    ) -> (u16, Option<crate::core::classify::ErrorInfo>) {
+        // Never past the call's own deadline (`timeoutMs`): the pacer sleeps no later.
+        let end = self
+            .state
+            .try_borrow()
+            .ok()
+            .and_then(|st| st.engine.deadline(id));
+        let bound = if stream {
+            stream::PEEK_TIMEOUT_MS
+        } else {
+            body::ERROR_BODY_TIMEOUT_MS
         };
+        let ms = end.map_or(bound, |end| {
+            crate::core::clamp(end - self.now(), 0.0, bound)
+        });
+        // No timer at all (no `setTimeout`, a failing clock): no bound.
+        let (deadline, timer) = match self.deadline(ms) {
+            Some((p, t)) => (p, Some(t)),
+            None => (js::promise().0, None),
+        };
+        let read = if stream {
+            // An error as the stream's first event stands for the status it names.
+            match stream::first_event_error(response, &deadline).await {
+                Some((s, e)) => (s, e),
+                None => (status, None),
+            }
+        } else {
+            (status, body::error_info(response, &deadline).await)
+        };
+        if let Some(t) = timer {
+            t.cancel();
+        }
+        read
+    }
+
+    /// The answer to the engine: the head, the error body's hints if read, and the
+    /// response kept for delivery (or cancelled if the attempt is stale by now).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)] // called from two places: one body
+    fn answer(
+        &self,
+        id: Id,
+        attempt: u32,
+        response: Response,
+        status: u16,
+        error: Option<crate::core::classify::ErrorInfo>,
+        pairs: &[(String, String)],
+        cors: bool,
+        kind: Option<UsageKind>,
+    ) {
         self.step(|st, now, fx| {
             let current = st
                 .calls

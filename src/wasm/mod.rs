@@ -50,7 +50,7 @@ mod trap;
 
 use crate::core::call::Id;
 use inner::Inner;
-use js_sys::{Function, Object, Promise};
+use js_sys::{Function, Object};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
@@ -83,9 +83,20 @@ impl RawPacer {
     /// package validates it) moved by one for the fetch option `priority: "high" | "low"`.
     ///
     /// `body`, when given, is the body of a `Request` input, read from a clone by the package:
-    /// what the estimate reads instead of `init.body`.
-    pub fn fetch(&self, input: JsValue, init: JsValue, priority: i32, body: JsValue) -> Promise {
-        self.inner.fetch(input, init, priority, body)
+    /// what the estimate reads instead of `init.body`. The call settles through `resolve` or
+    /// `reject`, the functions of the promise the package made for it (one promise a call,
+    /// made where it is cheapest, in JavaScript).
+    pub fn fetch(
+        &self,
+        input: JsValue,
+        init: JsValue,
+        priority: i32,
+        body: JsValue,
+        resolve: Function,
+        reject: Function,
+    ) {
+        self.inner
+            .fetch(input, init, priority, body, resolve, reject)
     }
 
     /// The JSON body of delivered call `id` as its caller read it, from the package's
@@ -99,6 +110,12 @@ impl RawPacer {
             body::usage_of(&doc)
         };
         self.inner.usage_done(id as Id, Ok(usage));
+    }
+
+    /// What attempt `attempt` of call `id` came to, from the package's `awaitAttempt`: `value`
+    /// is the `fetch` promise's result if `ok`, else its error.
+    pub fn answered(&self, id: f64, attempt: u32, value: JsValue, ok: bool) {
+        self.inner.clone().answered(id as Id, attempt, value, ok);
     }
 
     /// Counters now, as a plain object.

@@ -61,6 +61,9 @@ pub struct DriverOptions {
     pub store: Option<JsValue>,
     /// The package's helper `headerLines`: a `Headers` as one string of `name:value` lines.
     pub header_lines: Option<Function>,
+    /// The package's helper `awaitAttempt(p, id, attempt)`: once `p` (what `fetch` returned)
+    /// settles, it calls `RawPacer::answered(id, attempt, value, ok)`.
+    pub await_attempt: Option<Function>,
     /// The package's helper `jsonBody(response, id)`: watches a delivered response's JSON body
     /// as the caller reads it (no clone) and hands the document to `usageDoc(id, doc)`.
     pub json_body: Option<Function>,
@@ -201,6 +204,7 @@ pub fn driver(fns: &JsValue, seed: Option<u64>) -> DriverOptions {
         limit_key: f("limitKey"),
         store: js::get_opt(fns, "store").filter(JsValue::is_object),
         header_lines: f("headerLines"),
+        await_attempt: f("awaitAttempt"),
         json_body: f("jsonBody"),
     }
 }
