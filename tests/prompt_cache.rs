@@ -422,3 +422,64 @@ fn a_changed_thinking_or_tool_choice_shares_the_system_prefix_only() {
         counted(&conversation(&sys, 3))
     );
 }
+
+#[test]
+fn automatic_caching_for_an_hour_lives_an_hour_and_is_not_counted() {
+    let auto = |ttl: Option<&str>| {
+        let mut body = unmarked(&system(2), 3);
+        body["cache_control"] = match ttl {
+            Some(t) => json!({ "type": "ephemeral", "ttl": t }),
+            None => json!({ "type": "ephemeral" }),
+        };
+        body
+    };
+    assert_eq!(breakpoints(&auto(Some("1h")))[0].ttl_ms, Some(3_600_000.0));
+    assert_eq!(breakpoints(&auto(Some("5m")))[0].ttl_ms, Some(300_000.0));
+    assert_eq!(breakpoints(&auto(None))[0].ttl_ms, Some(300_000.0));
+    // The same prefix whatever the ttl, and the top-level object is no input.
+    assert_eq!(
+        breakpoints(&auto(Some("1h")))[0].hash,
+        breakpoints(&auto(None))[0].hash
+    );
+    let counted = |b: &Value| estimate::estimate(b.to_string().as_bytes()).unwrap();
+    assert_eq!(
+        counted(&auto(Some("1h"))),
+        counted(&unmarked(&system(2), 3))
+    );
+    // A block's own breakpoint keeps its own ttl (the system block and the last question).
+    let mut body = conversation(&system(2), 3);
+    body["cache_control"] = json!({ "type": "ephemeral", "ttl": "1h" });
+    let b = breakpoints(&body);
+    let own = b.iter().filter(|p| p.ttl_ms == Some(300_000.0)).count();
+    assert_eq!(own, 2, "{b:?}");
+}
+
+#[test]
+fn an_image_added_anywhere_shares_the_system_prefix_only() {
+    // Anthropic: whether the prompt holds an image invalidates the cached messages, wherever
+    // the image is; the tools and the system prompt stay cached.
+    let sys = system(2);
+    let image = json!({ "type": "image", "source": { "type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo=" } });
+    let one = breakpoints(&conversation(&sys, 3));
+    let mut body = conversation(&sys, 4);
+    let last = body["messages"].as_array().unwrap().len() - 1;
+    body["messages"][last]["content"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, image.clone());
+    let two = prefixes(&body);
+    assert!(holds(&two, &one[0]), "the system prefix stays");
+    assert!(!holds(&two, &one[1]), "the messages' prefix goes");
+    // A conversation that held an image all along keeps its prefixes from turn to turn.
+    let with_image = |turns: usize| {
+        let mut body = conversation(&sys, turns);
+        body["messages"][0]["content"]
+            .as_array_mut()
+            .unwrap()
+            .push(image.clone());
+        body
+    };
+    let one = breakpoints(&with_image(3));
+    let two = prefixes(&with_image(4));
+    assert!(one.iter().all(|p| holds(&two, p)));
+}

@@ -8,14 +8,13 @@
 //! last block each turn, so the next turn's prompt holds the last turn's marked prefix, no
 //! longer marked, a few blocks before its own breakpoint.
 //!
-//! A change to `thinking` or `tool_choice` invalidates the cached messages (not the tools or
-//! the system prompt): their values are part of every prefix within `messages`, read for the
-//! hash and not counted as input. (The presence of images, which the server treats so too,
-//! is not.)
+//! A change to `thinking` or `tool_choice`, or to whether the prompt holds an image anywhere,
+//! invalidates the cached messages (not the tools or the system prompt): the settings' values
+//! and the presence of images are part of every prefix within `messages`, the settings read
+//! for the hash and not counted as input.
 //!
 //! A top-level `cache_control` (automatic caching) is a breakpoint at the last block of
-//! `messages`; it lives 5 minutes here whatever its `ttl` (a shorter life only reserves a
-//! prompt whole sooner).
+//! `messages`, for its `ttl` (5 minutes, or an hour with `"1h"`).
 //!
 //! So the scan notes, at the end of every block (each element of `tools`, `system` and
 //! `messages`, and each block of a message's `content`), a hash of the content field up to
@@ -140,9 +139,9 @@ pub(crate) struct Prefixes<S> {
     /// The breakpoints and the points before each.
     kept: Vec<Point<S>>,
     /// Automatic caching (a top-level `cache_control`): a breakpoint at the end of
-    /// `messages` (its last message, which holds the last block), whose last points are
-    /// these.
-    auto: bool,
+    /// `messages` (its last message, which holds the last block) for this long, ms, whose
+    /// last points are these.
+    auto: Option<f64>,
     tail: Vec<Point<S>>,
     /// The settings' hash: part of every prefix within `messages`.
     settings: u64,
@@ -158,9 +157,10 @@ impl<S: Copy + Default> Prefixes<S> {
         self.recent.clear();
     }
 
-    /// A top-level `cache_control`: the server places a breakpoint at the last block.
-    pub(crate) fn auto(&mut self) {
-        self.auto = true;
+    /// A top-level `cache_control`: the server places a breakpoint at the last block, to live
+    /// `ttl_ms` (the longest one given).
+    pub(crate) fn auto(&mut self, ttl_ms: f64) {
+        self.auto = Some(self.auto.map_or(ttl_ms, |t| t.max(ttl_ms)));
     }
 
     /// The top-level `model`'s hash.
@@ -219,8 +219,8 @@ impl<S: Copy + Default> Prefixes<S> {
     }
 
     /// The prefixes, each with the fields before it in the server's order; none if the body
-    /// has no breakpoint. `price` turns a sum into tokens.
-    pub(crate) fn finish(self, price: impl Fn(&S, Field) -> f64) -> Vec<Prefix> {
+    /// has no breakpoint. `price` turns a sum into tokens; `images`: the prompt holds one.
+    pub(crate) fn finish(self, price: impl Fn(&S, Field) -> f64, images: bool) -> Vec<Prefix> {
         let Prefixes {
             whole,
             mut kept,
@@ -230,8 +230,8 @@ impl<S: Copy + Default> Prefixes<S> {
             settings,
             ..
         } = self;
-        if let Some(last) = tail.last_mut().filter(|_| auto) {
-            last.ttl_ms = last.ttl_ms.or(Some(TTL_MS));
+        if let (Some(last), Some(ttl)) = (tail.last_mut(), auto) {
+            last.ttl_ms = last.ttl_ms.or(Some(ttl));
             kept.append(&mut tail);
         }
         kept.into_iter()
@@ -247,6 +247,9 @@ impl<S: Copy + Default> Prefixes<S> {
                 }
                 if p.field == Field::Messages {
                     h = fold(h, b'x', settings);
+                    if images {
+                        h = fold(h, b'i', 1);
+                    }
                 }
                 Prefix {
                     hash: fold(h, p.field as u8, p.hash),

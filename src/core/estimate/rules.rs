@@ -182,7 +182,7 @@ impl Rules {
         let prefixes = if self.truncated {
             Vec::new()
         } else {
-            self.prefixes.finish(Sum::tokens)
+            self.prefixes.finish(Sum::tokens, self.sum.images > 0)
         };
         (counts, self.model, prefixes)
     }
@@ -213,7 +213,7 @@ impl Rules {
         let f = self.frames.last_mut()?;
         let depth = if f.root {
             match f.key {
-                Key::Content { .. } | Key::Setting => 0,
+                Key::Content { .. } | Key::Setting | Key::CacheControl => 0,
                 _ => return None,
             }
         } else {
@@ -282,7 +282,8 @@ impl Sink for Rules {
         f.is_source = key == Key::Source && !array;
         f.tools = array && key == (Key::Content { tools: true });
         f.cache_control = !hashed;
-        f.setting = key == Key::Setting;
+        // A setting's value, or automatic caching's `cache_control`: read, not counted.
+        f.setting = key == Key::Setting || (key == Key::CacheControl && depth == 0);
         self.frames.push(f);
     }
 
@@ -348,9 +349,10 @@ impl Sink for Rules {
             } else if name == b"model" {
                 Key::Model
             } else if name == b"cache_control" {
-                // Automatic caching: a breakpoint at the last block.
-                self.prefixes.auto();
-                Key::Other
+                // Automatic caching: a breakpoint at the last block (its `ttl` read inside,
+                // the object itself not counted).
+                self.prefixes.auto(TTL_MS);
+                Key::CacheControl
             } else if name == b"thinking" || name == b"tool_choice" {
                 Key::Setting
             } else if CONTENT_FIELDS.iter().any(|k| k.as_bytes() == name) {
@@ -404,7 +406,11 @@ impl Sink for Rules {
             Key::Source => self.top().plain_source = false,
             Key::Ttl if value.whole() == Some(b"1h") => {
                 if let Some(owner) = self.frames.iter_mut().rev().find(|f| !f.cache_control) {
-                    owner.ttl_ms = Some(TTL_LONG_MS);
+                    if owner.root {
+                        self.prefixes.auto(TTL_LONG_MS);
+                    } else {
+                        owner.ttl_ms = Some(TTL_LONG_MS);
+                    }
                 }
             }
             _ => {}
@@ -424,7 +430,7 @@ impl Sink for Rules {
             sum.text.add(TextCount::ascii(2));
         }
         // A setting's own value (`"tool_choice": "auto"`) is read, not counted.
-        if !(depth == 0 && key == Key::Setting) {
+        if !(depth == 0 && matches!(key, Key::Setting | Key::CacheControl)) {
             f.sum.add(sum);
         }
         if hashed {
