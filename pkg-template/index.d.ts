@@ -198,10 +198,11 @@ export interface PacerOptions {
    * Replaces the built-in estimate (input from the text of Anthropic/OpenAI JSON bodies at
    * about 3 ASCII characters or 1 other character per token, images and documents at a fixed
    * cost; output from `max_tokens` / `max_completion_tokens` / `max_output_tokens`).
-   * Its `input` is taken as your count: above a limit, the call is a `RequestTooLargeError`
-   * (the built-in estimate's never is). It is reserved whole: only the built-in estimate
-   * takes off a prompt prefix that Anthropic's prompt cache holds (cache reads do not count
-   * against ITPM), so count only the uncached part if you use `cache_control`.
+   * Its `input` is taken as your count of the whole prompt: above a limit, the call is a
+   * `RequestTooLargeError` (the built-in estimate's never is), but for a prefix that
+   * Anthropic's prompt cache may hold (cache reads do not count against ITPM). The body is
+   * still read for its `cache_control` breakpoints: a prefix a response reported cached is
+   * taken off your count in its share of it, as off the built-in estimate.
    * @default the built-in estimate
    */
   readonly estimate?: (request: EstimateRequest) => TokenEstimate;

@@ -483,3 +483,26 @@ fn an_image_added_anywhere_shares_the_system_prefix_only() {
     let two = prefixes(&with_image(4));
     assert!(one.iter().all(|p| holds(&two, p)));
 }
+
+#[test]
+fn a_callers_count_is_sure_but_for_the_longest_prefix_in_its_own_units() {
+    let body = conversation(&system(2), 3);
+    let scanned = estimate::scan(body.to_string().as_bytes()).unwrap();
+    let whole = scanned.counts.estimate().input_tokens;
+    let marks = breakpoints(&body);
+    // The caller counts 80% of what the estimate does: each prefix is 80% of itself too.
+    let (prefixes, sure) = scanned.clone().counted(whole * 0.8);
+    assert_eq!(prefixes.len(), scanned.prefixes.len());
+    for (p, q) in prefixes.iter().zip(&scanned.prefixes) {
+        assert_eq!(p.hash, q.hash);
+        assert_eq!(p.ttl_ms, q.ttl_ms);
+        assert!((p.tokens - q.tokens * 0.8).abs() <= 1.0, "{p:?} {q:?}");
+    }
+    let longest = marks.last().unwrap().tokens * 0.8;
+    assert!((sure - (whole * 0.8 - longest)).abs() <= 1.0);
+    // No breakpoint, or no count worth the name: the whole count is sure.
+    let plain = estimate::scan(unmarked(&system(2), 3).to_string().as_bytes()).unwrap();
+    assert_eq!(plain.counted(5_000.0), (Vec::new(), 5_000.0));
+    assert_eq!(scanned.clone().counted(0.0), (Vec::new(), 0.0));
+    assert!(scanned.counted(f64::NAN).0.is_empty());
+}

@@ -234,8 +234,10 @@ impl Inner {
         init: &JsValue,
     ) -> Result<(CallRequest, String), JsValue> {
         let (text, len) = body::body_text(init);
+        // Read with the caller's `estimate` too, for the prompt's prefixes: a prefix the server
+        // holds in its cache is not counted against ITPM, whoever counted the rest.
+        let read = text.as_ref().and_then(|t| t.scan());
         let Some(f) = &self.driver.estimate else {
-            let read = text.and_then(|t| t.scan());
             let e = match &read {
                 Some(b) => b.estimate_sized(len),
                 None => estimate::unread(len),
@@ -261,10 +263,14 @@ impl Inner {
         };
         match (field("input"), field("output")) {
             (Some(input), Some(output)) if r.is_object() => {
+                // The caller's own count, all of it sure but a prefix the server may have
+                // cached.
+                let (prefixes, floor) = read.map_or((Vec::new(), input), |b| b.counted(input));
                 let request = CallRequest {
                     input_tokens: input,
-                    input_floor: input, // the caller's own count
+                    input_floor: floor,
                     max_tokens: Some(output),
+                    prefixes,
                     ..CallRequest::default()
                 };
                 Ok((request, js::string(&parsed, "model").unwrap_or_default()))

@@ -32,11 +32,11 @@ function turn(n) {
 /**
  * Five turns on a 30,000 ITPM organisation, each sent when the last one's body is read; the
  * mock reports the first turn's prompt written to the cache and the later ones read from it,
- * or (`cache: false`) every prompt counted whole.
+ * or (`cache: false`) every prompt counted whole. `options`: more options of the pacer.
  */
-async function agent(t, cache) {
+async function agent(t, cache, options = {}) {
   const env = await mockEnv(t, startAnthropicMock, { limits: { itpm: 30_000 } });
-  const pacer = env.make({ limits: { itpm: 30_000 } });
+  const pacer = env.make({ limits: { itpm: 30_000 }, ...options });
   for (let n = 0; n < 5; n++) {
     const headers = !cache
       ? { "x-mock-input-tokens": String(CACHED + 50) }
@@ -64,4 +64,16 @@ test("control: the same prompts counted whole wait for the bucket each turn", as
   const { env } = await agent(t, false);
   assert.equal(env.mock.log.length, 5, "no 429");
   for (let i = 0; i < 4; i++) assert.ok(gap(env.mock, i) >= 5_000, `turn ${i + 1} after ${gap(env.mock, i)} ms`);
+});
+
+test("with the caller's own count (`estimate`), the cached share of it is not reserved again", async (t) => {
+  // The caller counts every prompt whole, as a tokenizer or the count_tokens endpoint does;
+  // the pacer takes off the prefix the server reported cached, in the caller's units.
+  const estimate = ({ body }) => ({ input: CACHED + 50, output: body.max_tokens });
+  const { env, pacer } = await agent(t, true, { estimate });
+  assert.equal(env.mock.log.length, 5, "no 429");
+  for (let i = 0; i < 4; i++) assert.ok(gap(env.mock, i) < 1_000, `turn ${i + 1} waited ${gap(env.mock, i)} ms`);
+  const s = pacer.stats();
+  assert.ok(s.inputTokensReserved >= CACHED + 50, "the first turn's prompt whole");
+  assert.ok(s.inputTokensReserved < CACHED + 50 + 4 * 200, `reserved ${s.inputTokensReserved}`);
 });

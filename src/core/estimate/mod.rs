@@ -265,6 +265,44 @@ impl Body {
     }
 }
 
+impl Body {
+    /// The prompt's prefixes in the units of the caller's own count of its input (`input`,
+    /// from the `estimate` option), and the input the call surely costs. Each prefix is taken
+    /// to be the same share of the caller's count as of this estimate (rounded down: a
+    /// cached part never looks larger than it is); the longest of them may be read from the
+    /// server's prompt cache, which does not count it, so only the rest is sure. Without
+    /// prefixes: none, and the whole count.
+    ///
+    /// ```
+    /// use llm_pacer::core::estimate::scan;
+    ///
+    /// let system = "You are a careful assistant. ".repeat(300);
+    /// let text = format!(
+    ///     r#"{{"model":"claude-x","max_tokens":64,
+    ///         "system":[{{"type":"text","text":"{system}","cache_control":{{"type":"ephemeral"}}}}],
+    ///         "messages":[{{"role":"user","content":"Hello there"}}]}}"#
+    /// );
+    /// let body = scan(text.as_bytes()).expect("JSON");
+    /// let (prefixes, sure) = body.counted(2_000.0);
+    /// // The system prompt is nearly all of the prompt: nearly all of the caller's 2,000.
+    /// assert!(prefixes[0].tokens > 1_900.0 && prefixes[0].tokens < 2_000.0);
+    /// assert_eq!(sure, 2_000.0 - prefixes[0].tokens);
+    /// ```
+    pub fn counted(self, input: f64) -> (Vec<Prefix>, f64) {
+        let whole = self.counts.estimate().input_tokens;
+        let mut prefixes = self.prefixes;
+        if prefixes.is_empty() || !(whole > 0.0 && input.is_finite() && input > 0.0) {
+            return (Vec::new(), input);
+        }
+        let mut longest: f64 = 0.0;
+        for p in &mut prefixes {
+            p.tokens = (p.tokens / whole * input).min(input).floor();
+            longest = longest.max(p.tokens);
+        }
+        (prefixes, input - longest)
+    }
+}
+
 /// Read a whole JSON text: `None` if it is not JSON.
 pub fn scan(json: &[u8]) -> Option<Body> {
     let mut s = Scan::default();
