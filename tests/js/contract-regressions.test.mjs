@@ -185,3 +185,41 @@ describe("closed gaps", () => {
     assert.deepEqual(levels, { json: 4800, stream: 5600 });
   });
 });
+
+describe("what the fetch option returns", () => {
+  const URL_ = "https://api.example.test/v1/messages";
+  const init = { method: "POST", body: JSON.stringify({ model: "m", max_tokens: 5, messages: [] }) };
+
+  test("a thenable that is no Promise is followed to its Response", async () => {
+    // biome-ignore lint/suspicious/noThenProperty: a thenable is what this test is about
+    const fetch = () => ({ then: (ok) => ok(new Response("{}", { status: 200 })) });
+    const pacer = new Pacer({ fetch });
+    const res = await pacer.fetch(URL_, init);
+    assert.equal(res.status, 200);
+    assert.equal(pacer.stats().attempts, 1);
+  });
+
+  test("a value that is no Response is a network error: retried, then rejected with a TypeError", async () => {
+    let calls = 0;
+    const fetch = async () => (calls++, 42);
+    const pacer = new Pacer({ fetch, retry: { maxRetries: 2, initialDelayMs: 1, maxDelayMs: 1 } });
+    await assert.rejects(pacer.fetch(URL_, init), (e) => e instanceof TypeError && /no Response/.test(e.message));
+    assert.equal(calls, 3);
+    assert.equal(pacer.stats().networkErrors, 3);
+  });
+
+  test("a synchronous throw and a rejection are network errors alike", async () => {
+    for (const fetch of [
+      () => {
+        throw new TypeError("sync");
+      },
+      async () => {
+        throw new TypeError("async");
+      },
+    ]) {
+      const pacer = new Pacer({ fetch, retry: { maxRetries: 1, initialDelayMs: 1, maxDelayMs: 1 } });
+      await assert.rejects(pacer.fetch(URL_, init), (e) => e instanceof TypeError && /sync/.test(e.message));
+      assert.equal(pacer.stats().attempts, 2);
+    }
+  });
+});
