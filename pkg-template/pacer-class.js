@@ -132,13 +132,33 @@ class Pacer {
     const listeners = this.#listeners;
     if (fns.onEvent) listeners.add(fns.onEvent);
     if (fns.debug ?? envDebug()) listeners.add(logEvent);
-    const emit = (fns.onEvent = (e) => {
+    const emit = (e) => {
       for (const l of listeners) {
         try {
           l(e);
         } catch {} // a listener's exception is its own
       }
-    });
+    };
+    // The module's events come as their fields (one crossing each: src/wasm/report.rs), the
+    // object built here; NaN, `undefined` or a status of 0 is a field left out.
+    fns.onEvent = (type, id, attempt, reason, delayMs, at, status, latencyMs, key, model, usage, message) => {
+      const e = { type, id, attempt, reason, delayMs, at };
+      if (status > 0) e.status = status;
+      if (!Number.isNaN(latencyMs)) e.latencyMs = latencyMs;
+      if (key !== undefined) {
+        e.key = key;
+        e.model = model;
+      }
+      if (!Number.isNaN(usage[0]))
+        e.usage = {
+          inputTokens: usage[0],
+          outputTokens: usage[1],
+          cacheCreationInputTokens: usage[2],
+          cacheReadInputTokens: usage[3],
+        };
+      if (message !== undefined) e.message = message;
+      emit(e);
+    };
     fns.headerLines = headerLines;
     // How the driver waits for an attempt: `answered` once what `fetch` returned settles.
     const answered = (id, attempt, v, ok) => {

@@ -3,8 +3,10 @@
 // machine's load falls on both alike, with a stub `fetch` and the body read four ways.
 //
 //   node scripts/bench/ab.mjs <package dir A> <package dir B> [--rounds R] [--calls N] [--long]
+//                             [--events]
 //
 // `--long`: every request is the 64 KB conversation of decisions.mjs instead of a small one.
+// `--events`: every pacer has an `onEvent` listener (which does nothing).
 //
 // A package dir is a built `pkg/` (copy one aside before changing the code: `cp -r pkg
 // /tmp/pkg-a`). Prints, per way of reading, the second-fastest round of each (a low quantile
@@ -21,7 +23,9 @@ const flag = (name, dflt) => {
 };
 const [dirA, dirB] = args.filter((a, i) => !a.startsWith("--") && !["--rounds", "--calls"].includes(args[i - 1]));
 if (!dirA || !dirB) {
-  console.error("usage: node scripts/bench/ab.mjs <package dir A> <package dir B> [--rounds R] [--calls N] [--long]");
+  console.error(
+    "usage: node scripts/bench/ab.mjs <package dir A> <package dir B> [--rounds R] [--calls N] [--long] [--events]",
+  );
   process.exit(2);
 }
 const ROUNDS = flag("--rounds", 15);
@@ -47,12 +51,15 @@ const sse =
   event("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 15 } }) +
   event("message_stop", { type: "message_stop" });
 const init = args.includes("--long") ? { ...MESSAGES_INIT, body: CONVERSATION_BODY } : MESSAGES_INIT;
+/** `--events`: each pacer with a listener, as `onEvent`, `debug` or OpenTelemetry add one. */
+const onEvent = args.includes("--events") ? () => {} : undefined;
 const make = (M, stream) =>
   new M.Pacer({
     fetch: async () =>
       stream
         ? new Response(sse, { headers: { ...headers, "content-type": "text/event-stream" } })
         : new Response(body, { headers }),
+    onEvent,
   });
 
 /** µs per call, `CALLS` calls one at a time, each body read with `read`. */

@@ -111,6 +111,9 @@ async function measure(name, fn) {
 
 const pacerBare = new Pacer({ fetch: stubs.bare });
 const pacerJson = new Pacer({ fetch: stubs.anthropic });
+/** The same with a listener, as `onEvent`, `debug` or `llm-pacer/opentelemetry` add one. */
+let events = 0;
+const pacerEvents = new Pacer({ fetch: stubs.anthropic, onEvent: () => events++ });
 const pacerLimited = new Pacer({
   fetch: stubs.anthropic,
   limits: { rpm: 5e7, itpm: 3e10, otpm: 8e9 },
@@ -139,6 +142,7 @@ const paced = async (name, floor, fn) => {
 await paced("pacer.fetch, bare 200", stubBare, () => pacerBare.fetch(URL_, INIT));
 await paced("pacer.fetch, JSON + rate-limit headers", stubJson, () => pacerJson.fetch(URL_, INIT).then(json));
 await paced("pacer.fetch, same + limits + concurrency", stubJson, () => pacerLimited.fetch(URL_, INIT).then(json));
+await paced("pacer.fetch, same + an onEvent listener", stubJson, () => pacerEvents.fetch(URL_, INIT).then(json));
 await paced("pacer.fetch, same with an SDK's request headers", stubJson, () =>
   pacerJson.fetch(URL_, SDK_INIT).then(json),
 );
@@ -163,7 +167,7 @@ for (const r of results) {
 }
 const s = pacerJson.stats();
 console.log(
-  `\n(pacer check: ${s.requests} calls, ${s.attempts} attempts, ${s.inputTokensUsed} input tokens read from usage; Node ${process.version})`,
+  `\n(pacer check: ${s.requests} calls, ${s.attempts} attempts, ${s.inputTokensUsed} input tokens read from usage; ${(events / pacerEvents.stats().requests).toFixed(1)} events a call to the listener; Node ${process.version})`,
 );
 await bottleneck.disconnect();
 await bottleneckLimited.disconnect();

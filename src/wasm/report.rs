@@ -9,53 +9,79 @@ use js_sys::Object;
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
+#[wasm_bindgen]
+extern "C" {
+    /// The package's `onEvent` helper: an event's fields, one crossing an event (the package
+    /// builds the object, as `PacerEvent` describes it, and hands it to every listener).
+    /// NaN, `undefined` or a status of 0: the field is absent.
+    type EventSink;
+    #[wasm_bindgen(method, catch, js_name = call)]
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        this: &EventSink,
+        this_arg: &JsValue,
+        kind: &JsValue,
+        id: f64,
+        attempt: f64,
+        reason: &JsValue,
+        delay_ms: f64,
+        at: f64,
+        status: f64,
+        latency_ms: f64,
+        key: &JsValue,
+        model: &JsValue,
+        usage: &[f64],
+        message: &JsValue,
+    ) -> Result<(), JsValue>;
+}
+
 impl Inner {
     pub(super) fn emit(&self, events: &[Event]) {
         let Some(f) = &self.driver.on_event else {
             return;
         };
+        let sink: &EventSink = f.unchecked_ref();
+        let none = JsValue::UNDEFINED;
         for e in events {
-            let o = Object::new();
-            js::set(&o, "type", &JsValue::from_str(e.kind.name()));
-            js::set(&o, "id", &JsValue::from_f64(e.id as f64));
-            js::set(&o, "attempt", &JsValue::from_f64(f64::from(e.attempt)));
-            js::set(&o, "reason", &JsValue::from_str(e.reason));
-            // Whole milliseconds: a wait is never announced shorter than it is.
-            js::set(&o, "delayMs", &JsValue::from_f64(e.delay_ms.ceil()));
-            js::set(&o, "at", &JsValue::from_f64(e.at_ms.round()));
-            if e.status > 0 {
-                js::set(&o, "status", &JsValue::from_f64(f64::from(e.status)));
-            }
-            if let Some(ms) = e.latency_ms {
-                js::set(&o, "latencyMs", &JsValue::from_f64(ms.round()));
-            }
             // The call's limit key, as `limits()` shows it: an opaque id and the model class.
+            // Opaque: a hash of the key, never the fingerprint or anything of the credential.
             let key = e.slot.and_then(|s| {
                 let st = self.state.try_borrow().ok()?;
                 let k = st.engine.key_of(s)?;
                 Some((keys_opaque(k), k.class.clone()))
             });
-            if let Some((key, model)) = key {
-                js::set(&o, "key", &JsValue::from_str(&key));
-                js::set(&o, "model", &JsValue::from_str(&model));
-            }
-            if let Some(u) = e.usage {
-                let usage = Object::new();
-                for (k, v) in [
-                    ("inputTokens", u.input_tokens),
-                    ("outputTokens", u.output_tokens),
-                    ("cacheCreationInputTokens", u.cache_creation_input_tokens),
-                    ("cacheReadInputTokens", u.cache_read_input_tokens),
-                ] {
-                    js::set(&usage, k, &JsValue::from_f64(v));
-                }
-                js::set(&o, "usage", &usage);
-            }
-            if e.kind == EventKind::Warning {
-                js::set(&o, "message", &JsValue::from_str(warning_text(e.reason)));
-            }
+            let (key, model) = key.map_or((none.clone(), none.clone()), |(k, m)| {
+                (JsValue::from_str(&k), JsValue::from_str(&m))
+            });
+            let usage = e.usage.map_or([f64::NAN; 4], |u| {
+                [
+                    u.input_tokens,
+                    u.output_tokens,
+                    u.cache_creation_input_tokens,
+                    u.cache_read_input_tokens,
+                ]
+            });
+            let message = match e.kind {
+                EventKind::Warning => JsValue::from_str(warning_text(e.reason)),
+                _ => none.clone(),
+            };
             // An exception in the listener is the listener's: it must not break the pacer.
-            let _ = f.call1(&JsValue::UNDEFINED, &o);
+            let _ = sink.event(
+                &none,
+                &js::key_of(e.kind.name()),
+                e.id as f64,
+                f64::from(e.attempt),
+                &js::key_of(e.reason),
+                // Whole milliseconds: a wait is never announced shorter than it is.
+                e.delay_ms.ceil(),
+                e.at_ms.round(),
+                f64::from(e.status),
+                e.latency_ms.map_or(f64::NAN, f64::round),
+                &key,
+                &model,
+                &usage,
+                &message,
+            );
         }
     }
 
