@@ -30,6 +30,7 @@
 //! `ReadableStream` body can be sent only once, so such a call is never retried: it gets the
 //! first response (or the first network error) whatever it is.
 
+mod answer;
 mod body;
 mod inner;
 mod js;

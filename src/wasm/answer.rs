@@ -1,0 +1,215 @@
+//! An attempt's answer, as the driver takes it: what `fetch` gave back (a response, or a
+//! network error), the response's head read at once, its error body or a stream's first
+//! event read when the decision needs it, and then the engine's verdict carried out. The
+//! rest of the driver is in [`super::inner`].
+
+use super::body::{self, UsageKind};
+use super::inner::Inner;
+use super::state::{Effect, Rejection};
+use super::{js, stream};
+use crate::core::call::{Event, EventKind, Id};
+use crate::core::classify::{needs_error_body, ErrorInfo};
+use crate::core::headers;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::Response;
+
+impl Inner {
+    /// Attempt `attempt` of call `id` ended: with `value` if `ok` (a response, unless a
+    /// `fetch` option resolved with no object at all), else with `value` as its error.
+    pub(super) fn answered(self: Rc<Self>, id: Id, attempt: u32, value: JsValue, ok: bool) {
+        match ok {
+            true if value.is_object() => self.on_response(id, attempt, value.unchecked_into()),
+            true => self.on_network_error(
+                id,
+                attempt,
+                js_sys::TypeError::new("llm-pacer: fetch resolved with no Response").into(),
+            ),
+            false => self.on_network_error(id, attempt, value),
+        }
+    }
+
+    /// Is this attempt still the current one of a live, undelivered call?
+    pub(super) fn is_current(&self, id: Id, attempt: u32) -> bool {
+        self.state.try_borrow().is_ok_and(|st| {
+            st.calls
+                .get(&id)
+                .is_some_and(|c| c.attempt == attempt && !c.delivered)
+        })
+    }
+
+    /// The attempt cannot even be made (its `Request` cannot be cloned): reject with the
+    /// error, as `fetch` would, without a retry.
+    pub(super) fn on_unsendable(&self, id: Id, attempt: u32, error: JsValue) {
+        if !self.is_current(id, attempt) {
+            return;
+        }
+        self.step(|st, now, fx| {
+            st.engine.abort(now, id);
+            st.settle_fail(id, Rejection::Value(error), JsValue::UNDEFINED, fx);
+        });
+    }
+
+    pub(super) fn on_network_error(&self, id: Id, attempt: u32, error: JsValue) {
+        if !self.is_current(id, attempt) {
+            return;
+        }
+        self.step(|st, now, fx| {
+            let Some(call) = st.calls.get_mut(&id) else {
+                return;
+            };
+            call.network_error = error;
+            let u = st.draw();
+            let verdict = st.engine.on_network_error(now, id, u);
+            st.verdict(now, id, verdict, fx);
+        });
+    }
+
+    /// An attempt's answer: its head read at once; when the decision needs the error body or
+    /// the first event of a stream, that read is awaited first (a task of its own), else the
+    /// answer goes to the engine now.
+    pub(super) fn on_response(self: Rc<Self>, id: Id, attempt: u32, response: Response) {
+        if !self.is_current(id, attempt) {
+            self.run(vec![Effect::Cancel(response)]);
+            return;
+        }
+        let status = response.status();
+        let pairs = body::header_pairs(
+            &response.headers().into(),
+            self.driver.header_lines.as_ref(),
+        );
+        let cors = js::get_opt(&response, "type")
+            .and_then(|t| t.as_string())
+            .as_deref()
+            == Some("cors");
+        // The error body is read only where the decision may depend on it (the core's rule).
+        // (`x-should-retry` is all it takes from the headers; they are parsed in full below.)
+        let read_error = !(200..300).contains(&status) && {
+            let should_retry =
+                headers::should_retry(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            self.state.try_borrow().is_ok_and(|st| {
+                let retry_on = st.engine.config().retry.retry_on.as_deref();
+                needs_error_body(status, should_retry, retry_on)
+            })
+        };
+        // How a 2xx's usage will be read, decided once from the headers already here.
+        let kind = if (200..300).contains(&status) {
+            body::usage_kind(response.body().is_some(), &pairs)
+        } else {
+            None
+        };
+        let stream = kind == Some(UsageKind::Sse);
+        if read_error || stream {
+            spawn_local(async move {
+                let (status, error) = self.read_first(id, &response, status, stream).await;
+                self.answer(id, attempt, response, status, error, &pairs, cors, kind);
+            });
+        } else {
+            self.answer(id, attempt, response, status, None, &pairs, cors, kind);
+        }
+    }
+
+    /// The error body, or a stream's first event (an error there stands for the status it
+    /// names), read within the bound of each and never past the call's own deadline.
+    async fn read_first(
+        &self,
+        id: Id,
+        response: &Response,
+        status: u16,
+        stream: bool,
+    ) -> (u16, Option<ErrorInfo>) {
+        // Never past the call's own deadline (`timeoutMs`): the pacer sleeps no later.
+        let end = self
+            .state
+            .try_borrow()
+            .ok()
+            .and_then(|st| st.engine.deadline(id));
+        let bound = if stream {
+            stream::PEEK_TIMEOUT_MS
+        } else {
+            body::ERROR_BODY_TIMEOUT_MS
+        };
+        let ms = end.map_or(bound, |end| {
+            crate::core::clamp(end - self.now(), 0.0, bound)
+        });
+        // No timer at all (no `setTimeout`, a failing clock): no bound.
+        let (deadline, timer) = match self.deadline(ms) {
+            Some((p, t)) => (p, Some(t)),
+            None => (js::promise().0, None),
+        };
+        let read = if stream {
+            // An error as the stream's first event stands for the status it names.
+            match stream::first_event_error(response, &deadline).await {
+                Some((s, e)) => (s, e),
+                None => (status, None),
+            }
+        } else {
+            (status, body::error_info(response, &deadline).await)
+        };
+        if let Some(t) = timer {
+            t.cancel();
+        }
+        read
+    }
+
+    /// The answer to the engine: the head, the error body's hints if read, and the
+    /// response kept for delivery (or cancelled if the attempt is stale by now).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)] // called from two places: one body
+    fn answer(
+        &self,
+        id: Id,
+        attempt: u32,
+        response: Response,
+        status: u16,
+        error: Option<ErrorInfo>,
+        pairs: &[(String, String)],
+        cors: bool,
+        kind: Option<UsageKind>,
+    ) {
+        self.step(|st, now, fx| {
+            let current = st
+                .calls
+                .get(&id)
+                .is_some_and(|c| c.attempt == attempt && !c.delivered);
+            if !current {
+                fx.push(Effect::Cancel(response));
+                return;
+            }
+            let info = headers::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), now);
+            // A cross-origin response shows only the headers the server exposes through CORS
+            // (`Access-Control-Expose-Headers`). With no rate-limit header nor retry hint in
+            // sight, the pacer runs on configured limits and backoff alone: say so, once.
+            if !st.told_hidden
+                && cors
+                && !info.has_limits()
+                && info.retry_after_ms.is_none()
+                && self.driver.on_event.is_some()
+            {
+                st.told_hidden = true;
+                fx.push(Effect::Events(vec![Event {
+                    kind: EventKind::Limits,
+                    id,
+                    attempt,
+                    reason: "headers_hidden",
+                    delay_ms: 0.0,
+                    at_ms: now,
+                    status,
+                    latency_ms: None,
+                    usage: None,
+                    slot: None,
+                }]));
+            }
+            if let Some(call) = st.calls.get_mut(&id) {
+                call.held = Some((response, kind));
+            }
+            let u = st.draw();
+            let verdict = st
+                .engine
+                .on_response(now, id, status, &info, error.as_ref(), u);
+            st.verdict(now, id, verdict, fx);
+        });
+    }
+}
