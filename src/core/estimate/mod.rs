@@ -263,9 +263,7 @@ impl Body {
         }
         e
     }
-}
 
-impl Body {
     /// The prompt's prefixes in the units of the caller's own count of its input (`input`,
     /// from the `estimate` option), and the input the call surely costs. Each prefix is taken
     /// to be the same share of the caller's count as of this estimate (rounded down: a
