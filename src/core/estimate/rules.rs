@@ -122,7 +122,7 @@ struct Frame {
     ttl_ms: Option<f64>,
     /// It is (inside) a `cache_control` value: no part of a cached prefix.
     cache_control: bool,
-    /// It is a setting's value: hashed, not counted.
+    /// It is a top-level value that is read, not counted ([`read_not_counted`]).
     setting: bool,
 }
 
@@ -282,8 +282,7 @@ impl Sink for Rules {
         f.is_source = key == Key::Source && !array;
         f.tools = array && key == (Key::Content { tools: true });
         f.cache_control = !hashed;
-        // A setting's value, or automatic caching's `cache_control`: read, not counted.
-        f.setting = key == Key::Setting || (key == Key::CacheControl && depth == 0);
+        f.setting = read_not_counted(key, depth);
         self.frames.push(f);
     }
 
@@ -429,8 +428,7 @@ impl Sink for Rules {
             sum.text = value.text;
             sum.text.add(TextCount::ascii(2));
         }
-        // A setting's own value (`"tool_choice": "auto"`) is read, not counted.
-        if !(depth == 0 && matches!(key, Key::Setting | Key::CacheControl)) {
+        if !read_not_counted(key, depth) {
             f.sum.add(sum);
         }
         if hashed {
@@ -446,6 +444,13 @@ impl Sink for Rules {
             }
         }
     }
+}
+
+/// Is a value under `key` at walk depth `depth` read but not counted? A setting's
+/// (`"tool_choice": "auto"`, hashed into the prefixes) and automatic caching's top-level
+/// `cache_control` (only its `ttl` matters) are no input.
+fn read_not_counted(key: Key, depth: usize) -> bool {
+    depth == 0 && matches!(key, Key::Setting | Key::CacheControl)
 }
 
 /// An output field's value, if it is a number in `[0, MAX_OUTPUT_TOKENS]`.
