@@ -250,6 +250,61 @@ fn a_body_split_anywhere_reads_as_the_whole_body() {
     pieces_read_as_the_whole(b"12");
 }
 
+/// Long strings are read eight bytes at a time: each kind of byte that ends or interrupts such
+/// a run (a quote, an escape, a control byte, a character of two, three or four bytes), at
+/// every offset of a string longer than two words, reads as it does one byte at a time, and
+/// counts what it stands for.
+#[test]
+fn a_long_string_is_read_as_it_is_byte_by_byte() {
+    for (special, ascii, other) in [
+        ("\\\"", 1, 0),
+        ("\\n", 1, 0),
+        ("\\u00e9", 0, 1),
+        ("é", 0, 1),
+        ("世", 0, 1),
+        ("🎉", 0, 1),
+        ("", 0, 0),
+    ] {
+        for at in 0..=24 {
+            let text = format!("{}{special}{}", "a".repeat(at), "b".repeat(24 - at));
+            let body = format!(r#"{{"prompt":"{text}","model":"{text}"}}"#);
+            pieces_read_as_the_whole(body.as_bytes());
+            let read = scan(body.as_bytes()).expect("JSON");
+            // The model is kept, decoded; the prompt counted.
+            assert_eq!(
+                read.model.as_deref(),
+                Some(
+                    text.replace("\\\"", "\"")
+                        .replace("\\n", "\n")
+                        .replace("\\u00e9", "é")
+                        .as_str()
+                )
+            );
+            let counts = read.counts;
+            let plain = count(r#"{"prompt":"","model":""}"#);
+            assert_eq!(
+                counts.text.ascii,
+                plain.text.ascii + 24 + ascii,
+                "{special:?} at {at}"
+            );
+            assert_eq!(
+                counts.text.other,
+                plain.text.other + other,
+                "{special:?} at {at}"
+            );
+        }
+    }
+    // A control byte inside a string is not JSON, wherever it is.
+    for at in 0..=24 {
+        let body = format!(
+            "{{\"prompt\":\"{}\u{1}{}\"}}",
+            "a".repeat(at),
+            "b".repeat(24 - at)
+        );
+        assert_eq!(scan(body.as_bytes()), None, "control byte at {at}");
+    }
+}
+
 #[test]
 fn escapes_count_as_the_characters_they_stand_for() {
     let plain = count(r#"{"prompt":"é\n🎉A"}"#);
@@ -400,7 +455,7 @@ mod generated {
             Just("base64".to_string()),
             Just("document".to_string()),
             Just("data:image/png;base64,AAAA".to_string()),
-            "[ -~é世🎉\\n\\t\\u{1}\"\\\\]{0,20}",
+            "[ -~é世🎉\\n\\t\\u{1}\"\\\\]{0,40}",
         ];
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -459,6 +514,12 @@ mod generated {
             let mut s = Scan::default();
             s.feed(&text[..at]);
             s.feed(&text[at..]);
+            prop_assert_eq!(s.finish(), Some(whole.clone()));
+            // One byte at a time: no run of plain string content read a word at a time.
+            let mut s = Scan::default();
+            for b in &text {
+                s.feed(std::slice::from_ref(b));
+            }
             prop_assert_eq!(s.finish(), Some(whole));
         }
     }
