@@ -5,7 +5,7 @@
 
 use super::body::{self, UsageKind};
 use super::inner::Inner;
-use super::state::{Effect, Rejection};
+use super::state::{Effect, Held, Rejection};
 use super::{js, stream};
 use crate::core::call::{Event, EventKind, Id};
 use crate::core::classify::{needs_error_body, ErrorInfo};
@@ -72,7 +72,7 @@ impl Inner {
     /// answer goes to the engine now.
     pub(super) fn on_response(self: Rc<Self>, id: Id, attempt: u32, response: Response) {
         if !self.is_current(id, attempt) {
-            self.run(vec![Effect::Cancel(response)]);
+            self.run(vec![Effect::Cancel(response, None)]);
             return;
         }
         let status = response.status();
@@ -101,25 +101,31 @@ impl Inner {
             None
         };
         let stream = kind == Some(UsageKind::Sse);
+        let held = Held {
+            response,
+            kind,
+            peek: None,
+        };
         if read_error || stream {
             spawn_local(async move {
-                let (status, error) = self.read_first(id, &response, status, stream).await;
-                self.answer(id, attempt, response, status, error, &pairs, cors, kind);
+                let (status, error, held) = self.read_first(id, held, status, stream).await;
+                self.answer(id, attempt, held, status, error, &pairs, cors);
             });
         } else {
-            self.answer(id, attempt, response, status, None, &pairs, cors, kind);
+            self.answer(id, attempt, held, status, None, &pairs, cors);
         }
     }
 
     /// The error body, or a stream's first event (an error there stands for the status it
-    /// names), read within the bound of each and never past the call's own deadline.
+    /// names; a healthy one leaves its clone in `held.peek`), read within the bound of each
+    /// and never past the call's own deadline.
     async fn read_first(
         &self,
         id: Id,
-        response: &Response,
+        mut held: Held,
         status: u16,
         stream: bool,
-    ) -> (u16, Option<ErrorInfo>) {
+    ) -> (u16, Option<ErrorInfo>, Held) {
         // Never past the call's own deadline (`timeoutMs`): the pacer sleeps no later.
         let end = self
             .state
@@ -139,19 +145,18 @@ impl Inner {
             Some((p, t)) => (p, Some(t)),
             None => (js::promise().0, None),
         };
-        let read = if stream {
+        let (status, error) = if stream {
             // An error as the stream's first event stands for the status it names.
-            match stream::first_event_error(response, &deadline).await {
-                Some((s, e)) => (s, e),
-                None => (status, None),
-            }
+            let (error, peek) = stream::first_event(&held.response, &deadline).await;
+            held.peek = peek;
+            error.unwrap_or((status, None))
         } else {
-            (status, body::error_info(response, &deadline).await)
+            (status, body::error_info(&held.response, &deadline).await)
         };
         if let Some(t) = timer {
             t.cancel();
         }
-        read
+        (status, error, held)
     }
 
     /// The answer to the engine: the head, the error body's hints if read, and the
@@ -162,12 +167,11 @@ impl Inner {
         &self,
         id: Id,
         attempt: u32,
-        response: Response,
+        held: Held,
         status: u16,
         error: Option<ErrorInfo>,
         pairs: &[(String, String)],
         cors: bool,
-        kind: Option<UsageKind>,
     ) {
         self.step(|st, now, fx| {
             let current = st
@@ -175,7 +179,7 @@ impl Inner {
                 .get(&id)
                 .is_some_and(|c| c.attempt == attempt && !c.delivered);
             if !current {
-                fx.push(Effect::Cancel(response));
+                fx.push(held.cancel());
                 return;
             }
             let info = headers::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), now);
@@ -203,7 +207,7 @@ impl Inner {
                 }]));
             }
             if let Some(call) = st.calls.get_mut(&id) {
-                call.held = Some((response, kind));
+                call.held = Some(held);
             }
             let u = st.draw();
             let verdict = st

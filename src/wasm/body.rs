@@ -294,6 +294,72 @@ pub async fn error_info(response: &Response, deadline: &js_sys::Promise) -> Opti
     error_of(&v)
 }
 
+/// A clone of a response's body being read (a tee: the response itself keeps every byte).
+pub struct Tee {
+    reader: Object,
+    read: js_sys::Function,
+}
+
+/// How a read of a [`Tee`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// The body ended.
+    Ended,
+    /// The reader's function said enough.
+    Stopped,
+    /// A read failed (or gave no bytes), or the deadline came first.
+    Failed,
+}
+
+impl Tee {
+    /// A reader of a clone of `response`'s body; `None` when it has no body or cannot be
+    /// cloned (already read).
+    pub fn of(response: &Response) -> Option<Tee> {
+        let reader: Object = response.clone().ok()?.body()?.get_reader();
+        let read = js::method(&reader, "read")?;
+        Some(Tee { reader, read })
+    }
+
+    /// Give each chunk to `each` while it returns true, until the body ends, a read fails, or
+    /// `deadline` (if any) resolves first.
+    pub async fn each(
+        &self,
+        deadline: Option<&js_sys::Promise>,
+        each: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> ReadEnd {
+        loop {
+            let Ok(p) = self.read.call0(&self.reader) else {
+                return ReadEnd::Failed;
+            };
+            let p = match deadline {
+                Some(d) => js_sys::Promise::race(&Array::of2(&p, d)).into(),
+                None => p,
+            };
+            // The deadline resolves with `undefined`; a read, with an object.
+            let chunk = match JsFuture::from(js_sys::Promise::from(p)).await {
+                Ok(c) if c.is_object() => c,
+                _ => return ReadEnd::Failed,
+            };
+            if js::get_opt(&chunk, "done").and_then(|v| v.as_bool()) == Some(true) {
+                return ReadEnd::Ended;
+            }
+            let Some(value) =
+                js::get_opt(&chunk, "value").and_then(|v| v.dyn_into::<Uint8Array>().ok())
+            else {
+                return ReadEnd::Failed;
+            };
+            if !each(&value.to_vec()) {
+                return ReadEnd::Stopped;
+            }
+        }
+    }
+
+    /// Stop reading: a pending read ends, and the clone no longer holds the stream's bytes.
+    pub fn cancel(&self) {
+        cancel(&self.reader);
+    }
+}
+
 /// Read a clone of `response`'s body, giving each chunk to `each` while it returns true.
 /// True when the body ended; false when `each` stopped, on any failure (no body, a read that
 /// fails, a chunk that is not bytes), or when `deadline` resolves first: the clone is then
@@ -303,43 +369,14 @@ pub async fn read_clone(
     deadline: &js_sys::Promise,
     each: &mut dyn FnMut(&[u8]) -> bool,
 ) -> bool {
-    let Some(reader) = response
-        .clone()
-        .ok()
-        .and_then(|c| c.body())
-        .map(|b| b.get_reader())
-    else {
+    let Some(tee) = Tee::of(response) else {
         return false;
     };
-    let Some(read) = js::method(&reader, "read") else {
-        return false;
-    };
-    let ended = loop {
-        let Ok(p) = read.call0(&reader) else {
-            break false;
-        };
-        let race = js_sys::Promise::race(&Array::of2(&p, deadline));
-        // The deadline resolves with `undefined`; a read, with an object.
-        let chunk = match JsFuture::from(race).await {
-            Ok(c) if c.is_object() => c,
-            _ => break false,
-        };
-        if js::get_opt(&chunk, "done").and_then(|v| v.as_bool()) == Some(true) {
-            break true;
-        }
-        let Some(value) =
-            js::get_opt(&chunk, "value").and_then(|v| v.dyn_into::<Uint8Array>().ok())
-        else {
-            break false;
-        };
-        if !each(&value.to_vec()) {
-            break false;
-        }
-    };
-    if !ended {
-        cancel(&reader);
+    let end = tee.each(Some(deadline), each).await;
+    if end != ReadEnd::Ended {
+        tee.cancel();
     }
-    ended
+    end == ReadEnd::Ended
 }
 
 /// How many `details` entries (Gemini) and quota violations in each are looked at.
@@ -462,20 +499,52 @@ fn take_doc(report: &mut Report, doc: &JsValue) {
     }
 }
 
+/// A stream's body as far as the pacer read it before delivery (its first event, [`super::stream`]):
+/// the bytes read from the clone, and the clone to read on (`None` when it ended): its usage
+/// is read on from there, with no second clone.
+pub struct Peek {
+    pub tee: Option<Tee>,
+    pub bytes: Vec<u8>,
+}
+
+impl Peek {
+    /// A stream not read yet: a clone of `response`, from its start.
+    pub fn of(response: &Response) -> Option<Peek> {
+        Some(Peek {
+            tee: Some(Tee::of(response)?),
+            bytes: Vec::new(),
+        })
+    }
+
+    /// Stop reading it.
+    pub fn cancel(&self) {
+        if let Some(t) = &self.tee {
+            t.cancel();
+        }
+    }
+}
+
+/// Where a delivered 2xx response's usage is read from: a clone of a JSON body, or a stream
+/// from where its peek stopped.
+pub enum UsageSource {
+    Json(Response),
+    Sse(Peek),
+}
+
 /// Read the usage of a delivered 2xx response from a clone of it (the caller reads the
 /// original).
 /// `Ok(None)` when the body fails (network error, abort) or reports no usage; `Err(output)`
 /// when a stream that ended reported no usage but streamed text (an OpenAI Chat Completions
 /// stream without `stream_options.include_usage`): its output tokens, estimated from that text.
-pub async fn read_usage(clone: Response, kind: UsageKind) -> Result<Option<Usage>, f64> {
-    match kind {
-        UsageKind::Json => Ok(match clone.array_buffer() {
+pub async fn read_usage(source: UsageSource) -> Result<Option<Usage>, f64> {
+    match source {
+        UsageSource::Json(clone) => Ok(match clone.array_buffer() {
             Ok(p) => JsFuture::from(p).await.ok().and_then(|b| usage_of_text(&b)),
             Err(_) => None,
         }),
-        UsageKind::Sse => {
+        UsageSource::Sse(peek) => {
             let mut streamed = StreamedText::default();
-            match read_sse_usage(clone, &mut streamed).await {
+            match read_sse_usage(peek, &mut streamed).await {
                 Some(usage) => Ok(Some(usage)),
                 None if streamed.complete && streamed.chunks > 0 => Err(streamed.tokens()),
                 None => Ok(None),
@@ -523,23 +592,11 @@ impl StreamedText {
     }
 }
 
-async fn read_sse_usage(clone: Response, streamed: &mut StreamedText) -> Option<Usage> {
-    let body = clone.body()?;
-    let reader = body.get_reader();
-    let read = js::method(&reader, "read")?;
+async fn read_sse_usage(peek: Peek, streamed: &mut StreamedText) -> Option<Usage> {
     let mut parser = SseParser::new();
     let mut report = Report::default();
-    loop {
-        let p: js_sys::Promise = read.call0(&reader).ok()?.dyn_into().ok()?;
-        let chunk = JsFuture::from(p).await.ok()?;
-        if js::get_opt(&chunk, "done").and_then(|v| v.as_bool()) == Some(true) {
-            break;
-        }
-        let Some(value) = js::get_opt(&chunk, "value") else {
-            continue;
-        };
-        let bytes = value.dyn_into::<Uint8Array>().ok()?.to_vec();
-        parser.feed(&bytes, |e| {
+    let mut each = |bytes: &[u8]| {
+        parser.feed(bytes, |e| {
             if sse::may_carry_usage(e.event, e.data) {
                 report.read_json(e.data.as_bytes());
             } else if sse::may_carry_text(e.event, e.data) {
@@ -549,6 +606,15 @@ async fn read_sse_usage(clone: Response, streamed: &mut StreamedText) -> Option<
                 streamed.chunks = streamed.chunks.saturating_add(values);
             }
         });
+        true
+    };
+    let Peek { tee, bytes } = peek;
+    each(&bytes);
+    drop(bytes);
+    if let Some(tee) = &tee {
+        if tee.each(None, &mut each).await != ReadEnd::Ended {
+            return None;
+        }
     }
     streamed.complete = true;
     report.finish()

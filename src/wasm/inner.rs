@@ -4,7 +4,7 @@
 //! is the engine's, made in `step` under the state's borrow, and the effects run after it.
 //! What an attempt comes back with is taken in [`super::answer`].
 
-use super::body::{self, UsageKind};
+use super::body::{self, Peek, UsageKind, UsageSource};
 use super::options::DriverOptions;
 use super::state::{Call, Calls, Deadline, Effect, Rejection, State, Timer};
 use super::{js, keys};
@@ -311,22 +311,35 @@ impl Inner {
                     resolve,
                     response,
                     usage,
+                    peek,
                 } => {
                     // Before handing over: a JSON body is watched as the caller reads it (the
                     // package's `jsonBody`, which hands the document to `usageDoc`); any other
-                    // is cloned. The caller's copy is never read by us.
-                    let from_clone = usage.filter(|&(id, kind)| {
-                        kind != UsageKind::Json || !self.watch_json(&response, id)
-                    });
-                    let clone = from_clone.and_then(|_| response.clone().ok());
+                    // is read from a clone: a stream's from where its peek stopped, else a
+                    // clone made now. The caller's copy is never read by us.
+                    let source = match usage {
+                        Some((id, UsageKind::Json)) if !self.watch_json(&response, id) => {
+                            Some((id, response.clone().ok().map(UsageSource::Json)))
+                        }
+                        Some((id, UsageKind::Sse)) => Some((
+                            id,
+                            peek.or_else(|| Peek::of(&response)).map(UsageSource::Sse),
+                        )),
+                        _ => None,
+                    };
                     let _ = resolve.call1(&JsValue::UNDEFINED, &response);
-                    if let Some((id, kind)) = from_clone {
-                        match (clone, self.rc()) {
-                            (Some(clone), Some(inner)) => spawn_local(async move {
-                                let usage = body::read_usage(clone, kind).await;
+                    if let Some((id, source)) = source {
+                        match (source, self.rc()) {
+                            (Some(source), Some(inner)) => spawn_local(async move {
+                                let usage = body::read_usage(source).await;
                                 inner.usage_done(id, usage);
                             }),
-                            _ => self.usage_done(id, Ok(None)),
+                            (source, _) => {
+                                if let Some(UsageSource::Sse(p)) = source {
+                                    p.cancel();
+                                }
+                                self.usage_done(id, Ok(None))
+                            }
                         }
                     }
                 }
@@ -345,11 +358,14 @@ impl Inner {
                         controller.abort_with_reason(&reason);
                     }
                 }
-                Effect::Cancel(response) => {
+                Effect::Cancel(response, peek) => {
                     if let Some(b) = response.body() {
                         if !b.locked() {
                             js::ignore(b.cancel());
                         }
+                    }
+                    if let Some(p) = peek {
+                        p.cancel();
                     }
                 }
                 Effect::Unlisten { signal, listener } => {

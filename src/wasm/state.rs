@@ -2,7 +2,7 @@
 //! actions turned into effects (`Effect`), which `Inner::run` carries out once the state is
 //! released.
 
-use super::body::UsageKind;
+use super::body::{Peek, UsageKind};
 use super::{js, random_seed, store};
 use crate::core::call::{Action, CallError, Engine, Event, Id, Verdict};
 use crate::core::index::IdMap;
@@ -68,6 +68,8 @@ pub(super) enum Effect {
         resolve: Function,
         response: Response,
         usage: Option<(Id, UsageKind)>,
+        /// A stream's clone as its peek left it, where its usage is read on.
+        peek: Option<Peek>,
     },
     /// Reject the caller's promise.
     Reject { reject: Function, error: Rejection },
@@ -76,8 +78,8 @@ pub(super) enum Effect {
         controller: AbortController,
         reason: JsValue,
     },
-    /// Drop a response nobody will read: cancel its body.
-    Cancel(Response),
+    /// Drop a response nobody will read: cancel its body (and the clone its peek read).
+    Cancel(Response, Option<Peek>),
     /// Stop following the caller's signal.
     Unlisten {
         signal: AbortSignal,
@@ -106,13 +108,28 @@ pub(super) struct Call {
     pub(super) controller: Option<AbortController>,
     /// The current attempt's number (0 before the first).
     pub(super) attempt: u32,
-    /// The last response, held until it is delivered or replaced by the next attempt, with
-    /// how its usage is read (a 2xx's).
-    pub(super) held: Option<(Response, Option<UsageKind>)>,
+    /// The last response, held until it is delivered or replaced by the next attempt.
+    pub(super) held: Option<Held>,
     /// The last network error.
     pub(super) network_error: JsValue,
     /// The promise is resolved; the call stays until its body's usage is known.
     pub(super) delivered: bool,
+}
+
+/// An attempt's response, held until it is delivered or replaced by the next attempt.
+pub(super) struct Held {
+    pub(super) response: Response,
+    /// How its usage is read (a 2xx's).
+    pub(super) kind: Option<UsageKind>,
+    /// A stream's clone as its first event's peek left it.
+    pub(super) peek: Option<Peek>,
+}
+
+impl Held {
+    /// Drop it unread.
+    pub(super) fn cancel(self) -> Effect {
+        Effect::Cancel(self.response, self.peek)
+    }
 }
 
 /// The live calls, by id: the core's map (an index to a slab; a sorted vector removed from
@@ -221,8 +238,8 @@ impl State {
             self.engine.abort(now, id);
             return;
         };
-        if let Some((r, _)) = call.held.take() {
-            fx.push(Effect::Cancel(r));
+        if let Some(h) = call.held.take() {
+            fx.push(h.cancel());
         }
         // An attempt needs a controller of its own if the pacer may end it while it is on the
         // wire (the call's deadline), or to follow the caller's signal: handing a long-lived
@@ -272,7 +289,12 @@ impl State {
             self.engine.on_done(now, id, None);
             return;
         };
-        let Some((response, kind)) = call.held.take() else {
+        let Some(Held {
+            response,
+            kind,
+            peek,
+        }) = call.held.take()
+        else {
             self.engine.abort(now, id);
             self.settle_fail(
                 id,
@@ -290,6 +312,7 @@ impl State {
             resolve: call.resolve.clone(),
             response,
             usage: kind.map(|k| (id, k)),
+            peek,
         });
         if kind.is_none() {
             // Nothing to read: done now (a no-op for the engine unless it awaits usage).
@@ -312,8 +335,8 @@ impl State {
         if let Some(controller) = call.controller.take() {
             fx.push(Effect::Abort { controller, reason });
         }
-        if let Some((r, _)) = call.held.take() {
-            fx.push(Effect::Cancel(r));
+        if let Some(h) = call.held.take() {
+            fx.push(h.cancel());
         }
         let error = match error {
             Rejection::Call(CallError::Network) if !call.network_error.is_undefined() => {

@@ -5,13 +5,16 @@
 //   error event, and any error the pacer does not retry, reaches the caller as is; a healthy
 //   stream reaches the caller byte for byte;
 // - the real Anthropic SDK reads a stream that was retried after an in-stream overload;
+// - a stream's usage is read on from the clone its first event was peeked from (one clone a
+//   stream), whether its first event came whole, in pieces, or not within the peek's bound;
 // - Gemini's `google.rpc.RetryInfo` wait and per-day `QuotaFailure`, and OpenAI's "try again
 //   in ..." message, each behind the guards of `retry-after`.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import Anthropic from "@anthropic-ai/sdk";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
-import { mockEnv, anthropicInit, openaiInit, drained, gap, outcome } from "./lib/harness.mjs";
+import { Pacer } from "llm-pacer";
+import { mockEnv, anthropicInit, openaiInit, drained, gap, outcome, VirtualClock } from "./lib/harness.mjs";
 
 /** An Anthropic error event's wire form. */
 const anthropicError = (type, message = "x") =>
@@ -257,5 +260,91 @@ describe("body hints", () => {
     const r = await outcome(pacer.fetch(env.url, openaiInit()));
     assert.ok(r.ok && r.value.status === 429, JSON.stringify(r));
     assert.ok(env.events.some((e) => e.reason === "retry_after_too_long"));
+  });
+});
+
+describe("a stream's usage, read on from the clone its first event was peeked from", () => {
+  const event = (name, data) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+  const START = event("message_start", {
+    type: "message_start",
+    message: { id: "m", usage: { input_tokens: 25, output_tokens: 1 } },
+  });
+  const REST =
+    event("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Hi" } }) +
+    event("message_delta", {
+      type: "message_delta",
+      delta: { stop_reason: "end_turn" },
+      usage: { output_tokens: 15 },
+    }) +
+    event("message_stop", { type: "message_stop" });
+  const SSE = { "content-type": "text/event-stream" };
+  /** A stream the test writes to: `push(text)`, `end()`. */
+  const controlled = () => {
+    let c;
+    const body = new ReadableStream({ start: (ctl) => void (c = ctl) });
+    const enc = new TextEncoder();
+    return { body, push: (s) => c.enqueue(enc.encode(s)), end: () => c.close() };
+  };
+
+  test("a stream is cloned once, for its first event and its usage alike", async () => {
+    let clones = 0;
+    const pacer = new Pacer({
+      fetch: async () => {
+        const r = new Response(START + REST, { headers: SSE });
+        const clone = r.clone;
+        r.clone = function () {
+          clones++;
+          return clone.call(this);
+        };
+        return r;
+      },
+    });
+    const res = await pacer.fetch("https://api.anthropic.com/v1/messages", streamInit());
+    assert.equal(await res.text(), START + REST);
+    await drained(pacer);
+    assert.equal(clones, 1);
+    assert.equal(pacer.stats().inputTokensUsed, 25);
+    assert.equal(pacer.stats().outputTokensUsed, 15);
+    pacer.close();
+  });
+
+  test("the first event in pieces, the usage in later chunks: the caller gets every byte once the first event is whole, the usage counts", async () => {
+    const s = controlled();
+    const pacer = new Pacer({ fetch: async () => new Response(s.body, { headers: SSE }) });
+    let delivered = false;
+    const p = pacer.fetch("https://api.anthropic.com/v1/messages", streamInit()).then((r) => ((delivered = true), r));
+    s.push(START.slice(0, 20));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(delivered, false, "not delivered before the first event is whole");
+    s.push(START.slice(20));
+    const res = await p;
+    for (const piece of REST.match(/[\s\S]{1,17}/g)) s.push(piece);
+    s.end();
+    assert.equal(await res.text(), START + REST);
+    await drained(pacer);
+    assert.equal(pacer.stats().inputTokensUsed, 25, "the usage of the bytes the peek read");
+    assert.equal(pacer.stats().outputTokensUsed, 15);
+    pacer.close();
+  });
+
+  test("no first event within the peek's bound: delivered as it is, its usage read from the start all the same", async () => {
+    const clock = new VirtualClock();
+    clock.hold = true;
+    const s = controlled();
+    const pacer = new Pacer({ clock, fetch: async () => new Response(s.body, { headers: SSE }) });
+    let delivered = false;
+    const p = pacer.fetch("https://api.anthropic.com/v1/messages", streamInit()).then((r) => ((delivered = true), r));
+    s.push(": ping\n\n");
+    await clock.settle();
+    assert.equal(delivered, false);
+    await clock.advance(5_000);
+    const res = await p;
+    s.push(START + REST);
+    s.end();
+    assert.equal(await res.text(), `: ping\n\n${START}${REST}`);
+    await drained(pacer);
+    assert.equal(pacer.stats().inputTokensUsed, 25);
+    assert.equal(pacer.stats().outputTokensUsed, 15);
+    pacer.close();
   });
 });
