@@ -36,10 +36,19 @@ const RATE_HEADERS = {
   "anthropic-ratelimit-output-tokens-reset": new Date(Date.now() + 1000).toISOString().replace(/\.\d+Z$/, "Z"),
 };
 const USAGE_BODY = JSON.stringify({ type: "message", usage: { input_tokens: 12, output_tokens: 34 } });
+const sse = (name, data) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+/** A short Messages stream: its first event (peeked for an error), a delta, the usage. */
+const STREAM_BODY =
+  sse("message_start", { type: "message_start", message: { id: "m", usage: { input_tokens: 12, output_tokens: 1 } } }) +
+  sse("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Hi" } }) +
+  sse("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 34 } }) +
+  sse("message_stop", { type: "message_stop" });
 
 const stubs = {
   bare: async () => new Response(null, { status: 200 }),
   anthropic: async () => new Response(USAGE_BODY, { status: 200, headers: RATE_HEADERS }),
+  stream: async () =>
+    new Response(STREAM_BODY, { status: 200, headers: { ...RATE_HEADERS, "content-type": "text/event-stream" } }),
 };
 const URL_ = "https://api.anthropic.com/v1/messages";
 const INIT = {
@@ -66,6 +75,17 @@ const SDK_INIT = {
     "x-stainless-runtime-version": "v20.20.2",
     "x-stainless-timeout": "600",
   },
+};
+
+/** A streamed request. */
+const STREAM_INIT = {
+  ...INIT,
+  body: JSON.stringify({
+    model: "claude-bench",
+    max_tokens: 16,
+    stream: true,
+    messages: [{ role: "user", content: "Hello there" }],
+  }),
 };
 
 /** A 64 KB conversation: forty turns of prose, what a chat or an agent sends late in a session. */
@@ -110,6 +130,7 @@ async function measure(name, fn) {
 }
 
 const pacerBare = new Pacer({ fetch: stubs.bare });
+const pacerStream = new Pacer({ fetch: stubs.stream });
 const pacerJson = new Pacer({ fetch: stubs.anthropic });
 /** The same with a listener, as `onEvent`, `debug` or `llm-pacer/opentelemetry` add one. */
 let events = 0;
@@ -128,12 +149,15 @@ const noop = async () => undefined;
 const results = [];
 /** As a caller does: the response, then its JSON body. */
 const json = (r) => r.json();
+/** A stream, read to its end. */
+const text = (r) => r.text();
 /** Each pacer row's floor: the stub row with the same response and the same reading. */
 const floorOf = new Map();
 const stubBare = await measure("stub fetch alone, bare 200", () => stubs.bare());
 const stubJson = await measure("stub fetch alone, JSON + rate-limit headers", () => stubs.anthropic().then(json));
 const stubUnread = await measure("stub fetch alone, JSON, body never read", () => stubs.anthropic());
-results.push(stubBare, stubJson, stubUnread);
+const stubStream = await measure("stub fetch alone, a 200 event stream", () => stubs.stream().then(text));
+results.push(stubBare, stubJson, stubUnread, stubStream);
 const paced = async (name, floor, fn) => {
   const r = await measure(name, fn);
   floorOf.set(r, floor);
@@ -149,6 +173,8 @@ await paced("pacer.fetch, same with an SDK's request headers", stubJson, () =>
 await paced("pacer.fetch, same with a 64 KB conversation", stubJson, () => pacerJson.fetch(URL_, LONG_INIT).then(json));
 // A caller that never reads the body: the pacer reads a clone of it (after a macrotask).
 await paced("pacer.fetch, JSON, body never read", stubUnread, () => pacerJson.fetch(URL_, INIT));
+// A stream: its first event peeked (an error there is retried), its usage read from the clone.
+await paced("pacer.fetch, a 200 event stream", stubStream, () => pacerStream.fetch(URL_, STREAM_INIT).then(text));
 results.push(await measure("bottleneck.schedule(noop), no limits", () => bottleneck.schedule(noop)));
 results.push(await measure("bottleneck.schedule(noop), reservoir", () => bottleneckLimited.schedule(noop)));
 results.push(await measure("p-queue add(noop), no limits", () => pq.add(noop)));
@@ -166,8 +192,9 @@ for (const r of results) {
   console.log(`${r.name.padEnd(w)}  ${fmt(r.seq)}  ${fmt(r.bat)}  ${net}`);
 }
 const s = pacerJson.stats();
+const st = pacerStream.stats();
 console.log(
-  `\n(pacer check: ${s.requests} calls, ${s.attempts} attempts, ${s.inputTokensUsed} input tokens read from usage; ${(events / pacerEvents.stats().requests).toFixed(1)} events a call to the listener; Node ${process.version})`,
+  `\n(pacer check: ${s.requests} calls, ${s.attempts} attempts, ${s.inputTokensUsed} input tokens read from usage; streams: ${st.requests} calls, ${st.outputTokensUsed / 34} usages read; ${(events / pacerEvents.stats().requests).toFixed(1)} events a call to the listener; Node ${process.version})`,
 );
 await bottleneck.disconnect();
 await bottleneckLimited.disconnect();
