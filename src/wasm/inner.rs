@@ -58,6 +58,7 @@ impl Inner {
                     timer_gen: 0,
                     told_hidden: false,
                     told_stream: false,
+                    shown: Vec::new(),
                 }),
                 weak: weak.clone(),
                 keep_alive: RefCell::new(None),

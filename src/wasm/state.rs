@@ -6,6 +6,7 @@ use super::body::{Peek, UsageKind};
 use super::{js, random_seed, store};
 use crate::core::call::{Action, CallError, Engine, Event, Id, Verdict};
 use crate::core::index::IdMap;
+use crate::core::keys::LimitKey;
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, AbortSignal, Response};
@@ -174,6 +175,9 @@ pub(super) struct State {
     pub(super) told_hidden: bool,
     /// The `stream_usage_missing` warning was emitted (once per pacer).
     pub(super) told_stream: bool,
+    /// The limit keys events named last, each with its opaque id and model class as the
+    /// strings events show ([`Inner::emit`](super::inner::Inner::emit)), most recent first.
+    pub(super) shown: Vec<(LimitKey, JsValue, JsValue)>,
 }
 
 impl State {

@@ -75,6 +75,41 @@ describe("limit keys", () => {
     assert.ok(!text.includes("sk-ant-one"), "never the API key");
   });
 
+  test("with more keys than the events remember, each call's events still name its own key", async () => {
+    const clock = new VirtualClock();
+    const s = server(clock);
+    const events = [];
+    const pacer = new Pacer({ clock, fetch: s.fetch, seed: 1, onEvent: (e) => events.push(e) });
+    // Twelve API keys, in two rounds, in turn and then in reverse: more than the few kept.
+    const apiKeys = Array.from({ length: 12 }, (_, i) => `sk-ant-key-${i}`);
+    const callKey = new Map();
+    for (const order of [apiKeys, [...apiKeys].reverse(), apiKeys])
+      for (const apiKey of order) {
+        const before = events.length;
+        await ok(pacer.fetch(URL_A, init("claude-haiku-4-5", apiKey)));
+        await drained(pacer);
+        const ids = new Set(events.slice(before).map((e) => e.id));
+        assert.equal(ids.size, 1);
+        callKey.set([...ids][0], apiKey);
+      }
+    const shownFor = new Map();
+    for (const e of events.filter((e) => e.id !== undefined && e.type !== "warning")) {
+      const apiKey = callKey.get(e.id);
+      if (!shownFor.has(apiKey)) shownFor.set(apiKey, e.key);
+      assert.equal(e.key, shownFor.get(apiKey), `${e.type} of call ${e.id}: the key of ${apiKey}`);
+    }
+    const shown = [...shownFor.values()];
+    assert.equal(new Set(shown).size, 12, "twelve API keys, twelve keys");
+    assert.deepEqual(
+      shown.sort(),
+      pacer
+        .limits()
+        .map((k) => k.key)
+        .sort(),
+    );
+    pacer.close();
+  });
+
   test("a 429 on one model does not delay another", async () => {
     const clock = new VirtualClock();
     const s = server(clock, ({ model, n }) =>
