@@ -354,6 +354,11 @@ impl Tee {
         }
     }
 
+    /// Its reader (a `ReadableStreamDefaultReader`).
+    pub fn reader(&self) -> &Object {
+        &self.reader
+    }
+
     /// Stop reading: a pending read ends, and the clone no longer holds the stream's bytes.
     pub fn cancel(&self) {
         cancel(&self.reader);
@@ -524,33 +529,13 @@ impl Peek {
     }
 }
 
-/// Where a delivered 2xx response's usage is read from: a clone of a JSON body, or a stream
-/// from where its peek stopped.
-pub enum UsageSource {
-    Json(Response),
-    Sse(Peek),
-}
-
-/// Read the usage of a delivered 2xx response from a clone of it (the caller reads the
-/// original).
-/// `Ok(None)` when the body fails (network error, abort) or reports no usage; `Err(output)`
-/// when a stream that ended reported no usage but streamed text (an OpenAI Chat Completions
-/// stream without `stream_options.include_usage`): its output tokens, estimated from that text.
-pub async fn read_usage(source: UsageSource) -> Result<Option<Usage>, f64> {
-    match source {
-        UsageSource::Json(clone) => Ok(match clone.array_buffer() {
-            Ok(p) => JsFuture::from(p).await.ok().and_then(|b| usage_of_text(&b)),
-            Err(_) => None,
-        }),
-        UsageSource::Sse(peek) => {
-            let mut streamed = StreamedText::default();
-            match read_sse_usage(peek, &mut streamed).await {
-                Some(usage) => Ok(Some(usage)),
-                None if streamed.complete && streamed.chunks > 0 => Err(streamed.tokens()),
-                None => Ok(None),
-            }
-        }
-    }
+/// Read the usage of a delivered JSON response from a clone of it (the caller reads the
+/// original). `None` when the body fails (network error, abort) or reports no usage.
+pub async fn read_json_usage(clone: Response) -> Option<Usage> {
+    JsFuture::from(clone.array_buffer().ok()?)
+        .await
+        .ok()
+        .and_then(|b| usage_of_text(&b))
 }
 
 /// The usage a parsed JSON document reports, if any.
@@ -580,8 +565,6 @@ struct StreamedText {
     text: TextCount,
     /// Text values the deltas carried (each is about one token: a floor for the estimate).
     chunks: u32,
-    /// The stream was read to its end.
-    complete: bool,
 }
 
 impl StreamedText {
@@ -592,11 +575,29 @@ impl StreamedText {
     }
 }
 
-async fn read_sse_usage(peek: Peek, streamed: &mut StreamedText) -> Option<Usage> {
-    let mut parser = SseParser::new();
-    let mut report = Report::default();
-    let mut each = |bytes: &[u8]| {
-        parser.feed(bytes, |e| {
+/// A delivered stream's usage, read from its bytes as they come (the package's `pump` hands
+/// over the chunks of the clone its first event was peeked from).
+#[derive(Debug)]
+pub struct SseUsage {
+    parser: SseParser,
+    report: Report,
+    streamed: StreamedText,
+}
+
+impl SseUsage {
+    /// At the start of a stream.
+    pub fn new() -> SseUsage {
+        SseUsage {
+            parser: SseParser::new(),
+            report: Report::default(),
+            streamed: StreamedText::default(),
+        }
+    }
+
+    /// The next bytes of the stream.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let (report, streamed) = (&mut self.report, &mut self.streamed);
+        self.parser.feed(bytes, |e| {
             if sse::may_carry_usage(e.event, e.data) {
                 report.read_json(e.data.as_bytes());
             } else if sse::may_carry_text(e.event, e.data) {
@@ -606,16 +607,20 @@ async fn read_sse_usage(peek: Peek, streamed: &mut StreamedText) -> Option<Usage
                 streamed.chunks = streamed.chunks.saturating_add(values);
             }
         });
-        true
-    };
-    let Peek { tee, bytes } = peek;
-    each(&bytes);
-    drop(bytes);
-    if let Some(tee) = &tee {
-        if tee.each(None, &mut each).await != ReadEnd::Ended {
-            return None;
+    }
+
+    /// What the stream reported once it ended (`complete`), or failed: its usage (`Ok`); for
+    /// a stream that ended with no usage but streamed text (an OpenAI Chat Completions stream
+    /// without `stream_options.include_usage`), its output tokens estimated from that text
+    /// (`Err`); `Ok(None)` for one that failed (network error, abort) or reported nothing.
+    pub fn finish(self, complete: bool) -> Result<Option<Usage>, f64> {
+        if !complete {
+            return Ok(None);
+        }
+        match self.report.finish() {
+            Some(usage) => Ok(Some(usage)),
+            None if self.streamed.chunks > 0 => Err(self.streamed.tokens()),
+            None => Ok(None),
         }
     }
-    streamed.complete = true;
-    report.finish()
 }

@@ -4,7 +4,7 @@
 //! is the engine's, made in `step` under the state's borrow, and the effects run after it.
 //! What an attempt comes back with is taken in [`super::answer`].
 
-use super::body::{self, Peek, UsageKind, UsageSource};
+use super::body::{self, Peek, SseUsage, UsageKind};
 use super::options::DriverOptions;
 use super::state::{Call, Calls, Deadline, Effect, Rejection, State, Timer};
 use super::{js, keys};
@@ -220,6 +220,7 @@ impl Inner {
                         held: None,
                         network_error: JsValue::UNDEFINED,
                         delivered: false,
+                        stream: None,
                     },
                 );
             }
@@ -315,33 +316,33 @@ impl Inner {
                     peek,
                 } => {
                     // Before handing over: a JSON body is watched as the caller reads it (the
-                    // package's `jsonBody`, which hands the document to `usageDoc`); any other
-                    // is read from a clone: a stream's from where its peek stopped, else a
-                    // clone made now. The caller's copy is never read by us.
-                    let source = match usage {
+                    // package's `jsonBody`, which hands the document to `usageDoc`), or else
+                    // cloned; a stream is read on from the clone its first event was peeked
+                    // from, or else cloned. The caller's copy is never read by us.
+                    enum Read {
+                        Json(Option<Response>),
+                        Stream(Option<Peek>),
+                    }
+                    let read = match usage {
                         Some((id, UsageKind::Json)) if !self.watch_json(&response, id) => {
-                            Some((id, response.clone().ok().map(UsageSource::Json)))
+                            Some((id, Read::Json(response.clone().ok())))
                         }
-                        Some((id, UsageKind::Sse)) => Some((
-                            id,
-                            peek.or_else(|| Peek::of(&response)).map(UsageSource::Sse),
-                        )),
+                        Some((id, UsageKind::Sse)) => {
+                            Some((id, Read::Stream(peek.or_else(|| Peek::of(&response)))))
+                        }
                         _ => None,
                     };
                     let _ = resolve.call1(&JsValue::UNDEFINED, &response);
-                    if let Some((id, source)) = source {
-                        match (source, self.rc()) {
-                            (Some(source), Some(inner)) => spawn_local(async move {
-                                let usage = body::read_usage(source).await;
-                                inner.usage_done(id, usage);
-                            }),
-                            (source, _) => {
-                                if let Some(UsageSource::Sse(p)) = source {
-                                    p.cancel();
-                                }
-                                self.usage_done(id, Ok(None))
-                            }
+                    match (read, self.rc()) {
+                        (Some((id, Read::Json(Some(clone)))), Some(inner)) => {
+                            spawn_local(async move {
+                                let usage = body::read_json_usage(clone).await;
+                                inner.usage_done(id, Ok(usage));
+                            })
                         }
+                        (Some((id, Read::Stream(Some(peek)))), _) => self.read_stream(id, peek),
+                        (Some((id, _)), _) => self.usage_done(id, Ok(None)),
+                        (None, _) => {}
                     }
                 }
                 Effect::Reject { reject, error } => {
@@ -455,6 +456,64 @@ impl Inner {
                     inner.on_network_error(id, attempt, e.into());
                 }
             }
+        }
+    }
+
+    /// Read delivered stream `id`'s usage on from where its peek stopped: the bytes the peek
+    /// read, then the clone's further chunks, which the package's `pump` hands to
+    /// [`Inner::stream_chunk`] (one crossing a chunk: no future, closure or task of ours).
+    fn read_stream(&self, id: Id, peek: Peek) {
+        let Peek { tee, bytes } = peek;
+        let mut usage = SseUsage::new();
+        usage.feed(&bytes);
+        drop(bytes);
+        let Some(tee) = tee else {
+            // The peek read the whole stream.
+            return self.usage_done(id, usage.finish(true));
+        };
+        let kept = self.state.try_borrow_mut().is_ok_and(|mut st| {
+            st.calls
+                .get_mut(&id)
+                .map(|c| c.stream = Some(usage))
+                .is_some()
+        });
+        let pumped = kept
+            && self.driver.pump.as_ref().is_some_and(|f| {
+                f.call2(
+                    &JsValue::UNDEFINED,
+                    tee.reader(),
+                    &JsValue::from_f64(id as f64),
+                )
+                .is_ok()
+            });
+        if !pumped {
+            tee.cancel();
+            self.stream_end(id, false);
+        }
+    }
+
+    /// The next chunk of delivered stream `id`; false once nobody reads it any more (the call
+    /// is gone): the package then cancels the clone.
+    pub(super) fn stream_chunk(&self, id: Id, bytes: &[u8]) -> bool {
+        self.state.try_borrow_mut().is_ok_and(|mut st| {
+            st.calls
+                .get_mut(&id)
+                .and_then(|c| c.stream.as_mut())
+                .map(|u| u.feed(bytes))
+                .is_some()
+        })
+    }
+
+    /// Delivered stream `id` ended (`complete`), or its read failed: its usage settles the
+    /// call.
+    pub(super) fn stream_end(&self, id: Id, complete: bool) {
+        let usage = self
+            .state
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut st| st.calls.get_mut(&id)?.stream.take());
+        if let Some(u) = usage {
+            self.usage_done(id, u.finish(complete));
         }
     }
 

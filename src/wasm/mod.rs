@@ -113,6 +113,19 @@ impl RawPacer {
         self.inner.usage_done(id as Id, Ok(usage));
     }
 
+    /// The next chunk of delivered stream `id`, from the package's `pump`: `end` 0 with the
+    /// chunk's `bytes`; 1 when the stream ended, 2 when its read failed (no bytes). True while
+    /// the stream is still read.
+    pub fn chunk(&self, id: f64, bytes: &[u8], end: u8) -> bool {
+        match end {
+            0 => self.inner.stream_chunk(id as Id, bytes),
+            _ => {
+                self.inner.stream_end(id as Id, end == 1);
+                false
+            }
+        }
+    }
+
     /// What attempt `attempt` of call `id` came to, from the package's `awaitAttempt`: `value`
     /// is the `fetch` promise's result if `ok`, else its error.
     pub fn answered(&self, id: f64, attempt: u32, value: JsValue, ok: bool) {

@@ -67,6 +67,9 @@ pub struct DriverOptions {
     /// The package's helper `jsonBody(response, id)`: watches a delivered response's JSON body
     /// as the caller reads it (no clone) and hands the document to `usageDoc(id, doc)`.
     pub json_body: Option<Function>,
+    /// The package's helper `pump(reader, id)`: reads a delivered stream's clone chunk by
+    /// chunk into `RawPacer::chunk(id, bytes, end)`.
+    pub pump: Option<Function>,
 }
 
 /// A preset index at or above this names a whole tier: the tier of the row at `index - TIER`.
@@ -206,6 +209,7 @@ pub fn driver(fns: &JsValue, seed: Option<u64>) -> DriverOptions {
         header_lines: f("headerLines"),
         await_attempt: f("awaitAttempt"),
         json_body: f("jsonBody"),
+        pump: f("pump"),
     }
 }
 

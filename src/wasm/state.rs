@@ -2,7 +2,7 @@
 //! actions turned into effects (`Effect`), which `Inner::run` carries out once the state is
 //! released.
 
-use super::body::{Peek, UsageKind};
+use super::body::{Peek, SseUsage, UsageKind};
 use super::{js, random_seed, store};
 use crate::core::call::{Action, CallError, Engine, Event, Id, Verdict};
 use crate::core::index::IdMap;
@@ -115,6 +115,8 @@ pub(super) struct Call {
     pub(super) network_error: JsValue,
     /// The promise is resolved; the call stays until its body's usage is known.
     pub(super) delivered: bool,
+    /// A delivered stream's usage as its chunks come.
+    pub(super) stream: Option<SseUsage>,
 }
 
 /// An attempt's response, held until it is delivered or replaced by the next attempt.
