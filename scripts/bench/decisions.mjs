@@ -11,6 +11,8 @@
 // pacer: the options and body estimate, the engine's admission decision, the call into the
 // stub, the response head with its headers parsed, the delivery, and (for a JSON body) the
 // usage read as the caller reads the body (`.json()`: every JSON row but the last reads it).
+// The stream rows read a 200 event stream to its end (`text()`, or chunk by chunk as an SDK
+// does): the pacer peeks at its first event and reads its usage from one clone.
 // `stub fetch alone` is the floor: what the stub itself costs, with the same reading.
 
 import Bottleneck from "bottleneck";
@@ -44,9 +46,33 @@ const STREAM_BODY =
   sse("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 34 } }) +
   sse("message_stop", { type: "message_stop" });
 
+/** A longer answer as it streams: its first event, 300 deltas and its usage, a chunk each. */
+const LONG_STREAM_CHUNKS = [
+  sse("message_start", { type: "message_start", message: { id: "m", usage: { input_tokens: 12, output_tokens: 1 } } }),
+  ...Array.from({ length: 300 }, (_, i) =>
+    sse("content_block_delta", {
+      type: "content_block_delta",
+      index: 0,
+      delta: { type: "text_delta", text: ` word${i}` },
+    }),
+  ),
+  sse("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 34 } }),
+  sse("message_stop", { type: "message_stop" }),
+].map((s) => new TextEncoder().encode(s));
+
 const stubs = {
   bare: async () => new Response(null, { status: 200 }),
   anthropic: async () => new Response(USAGE_BODY, { status: 200, headers: RATE_HEADERS }),
+  longStream: async () =>
+    new Response(
+      new ReadableStream({
+        start(c) {
+          for (const chunk of LONG_STREAM_CHUNKS) c.enqueue(chunk);
+          c.close();
+        },
+      }),
+      { status: 200, headers: { ...RATE_HEADERS, "content-type": "text/event-stream" } },
+    ),
   stream: async () =>
     new Response(STREAM_BODY, { status: 200, headers: { ...RATE_HEADERS, "content-type": "text/event-stream" } }),
 };
@@ -131,6 +157,7 @@ async function measure(name, fn) {
 
 const pacerBare = new Pacer({ fetch: stubs.bare });
 const pacerStream = new Pacer({ fetch: stubs.stream });
+const pacerLongStream = new Pacer({ fetch: stubs.longStream });
 const pacerJson = new Pacer({ fetch: stubs.anthropic });
 /** The same with a listener, as `onEvent`, `debug` or `llm-pacer/opentelemetry` add one. */
 let events = 0;
@@ -151,13 +178,18 @@ const results = [];
 const json = (r) => r.json();
 /** A stream, read to its end. */
 const text = (r) => r.text();
+/** A stream, read chunk by chunk as an SDK reads it. */
+const chunks = async (r) => {
+  for await (const _ of r.body);
+};
 /** Each pacer row's floor: the stub row with the same response and the same reading. */
 const floorOf = new Map();
 const stubBare = await measure("stub fetch alone, bare 200", () => stubs.bare());
 const stubJson = await measure("stub fetch alone, JSON + rate-limit headers", () => stubs.anthropic().then(json));
 const stubUnread = await measure("stub fetch alone, JSON, body never read", () => stubs.anthropic());
 const stubStream = await measure("stub fetch alone, a 200 event stream", () => stubs.stream().then(text));
-results.push(stubBare, stubJson, stubUnread, stubStream);
+const stubLongStream = await measure("stub fetch alone, a stream of 300 deltas", () => stubs.longStream().then(chunks));
+results.push(stubBare, stubJson, stubUnread, stubStream, stubLongStream);
 const paced = async (name, floor, fn) => {
   const r = await measure(name, fn);
   floorOf.set(r, floor);
@@ -175,6 +207,9 @@ await paced("pacer.fetch, same with a 64 KB conversation", stubJson, () => pacer
 await paced("pacer.fetch, JSON, body never read", stubUnread, () => pacerJson.fetch(URL_, INIT));
 // A stream: its first event peeked (an error there is retried), its usage read from the clone.
 await paced("pacer.fetch, a 200 event stream", stubStream, () => pacerStream.fetch(URL_, STREAM_INIT).then(text));
+await paced("pacer.fetch, a stream of 300 deltas, a chunk each", stubLongStream, () =>
+  pacerLongStream.fetch(URL_, STREAM_INIT).then(chunks),
+);
 results.push(await measure("bottleneck.schedule(noop), no limits", () => bottleneck.schedule(noop)));
 results.push(await measure("bottleneck.schedule(noop), reservoir", () => bottleneckLimited.schedule(noop)));
 results.push(await measure("p-queue add(noop), no limits", () => pq.add(noop)));
@@ -194,7 +229,7 @@ for (const r of results) {
 const s = pacerJson.stats();
 const st = pacerStream.stats();
 console.log(
-  `\n(pacer check: ${s.requests} calls, ${s.attempts} attempts, ${s.inputTokensUsed} input tokens read from usage; streams: ${st.requests} calls, ${st.outputTokensUsed / 34} usages read; ${(events / pacerEvents.stats().requests).toFixed(1)} events a call to the listener; Node ${process.version})`,
+  `\n(pacer check: ${s.requests} calls, ${s.attempts} attempts, ${s.inputTokensUsed} input tokens read from usage; streams: ${st.requests} calls, ${st.outputTokensUsed / 34} usages read, long streams ${pacerLongStream.stats().outputTokensUsed / 34} of ${pacerLongStream.stats().requests}; ${(events / pacerEvents.stats().requests).toFixed(1)} events a call to the listener; Node ${process.version})`,
 );
 await bottleneck.disconnect();
 await bottleneckLimited.disconnect();
