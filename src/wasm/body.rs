@@ -7,12 +7,11 @@
 
 use super::js;
 use crate::core::classify::ErrorInfo;
-use crate::core::estimate::{self, TextCount};
+use crate::core::estimate;
 use crate::core::hints;
 use crate::core::limiter::Usage;
-use crate::core::sse::{self, SseParser};
 use crate::core::usage::{self, Report};
-use js_sys::{Array, ArrayBuffer, JsString, Object, Uint8Array, JSON};
+use js_sys::{Array, ArrayBuffer, JsString, Uint8Array, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -279,7 +278,7 @@ pub const ERROR_BODY_TIMEOUT_MS: f64 = 5_000.0;
 /// resolves) gives `None`; the clone is then cancelled, the response itself left as it is.
 pub async fn error_info(response: &Response, deadline: &js_sys::Promise) -> Option<ErrorInfo> {
     let mut bytes = Vec::new();
-    let ended = read_clone(response, deadline, &mut |chunk| {
+    let ended = super::tee::read_clone(response, deadline, &mut |chunk| {
         if bytes.len() + chunk.len() > MAX_ERROR_BODY_BYTES as usize {
             return false;
         }
@@ -292,96 +291,6 @@ pub async fn error_info(response: &Response, deadline: &js_sys::Promise) -> Opti
     }
     let v = JSON::parse(&String::from_utf8_lossy(&bytes)).ok()?;
     error_of(&v)
-}
-
-/// A clone of a response's body being read (a tee: the response itself keeps every byte).
-pub struct Tee {
-    reader: Object,
-    read: js_sys::Function,
-}
-
-/// How a read of a [`Tee`] stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadEnd {
-    /// The body ended.
-    Ended,
-    /// The reader's function said enough.
-    Stopped,
-    /// A read failed (or gave no bytes), or the deadline came first.
-    Failed,
-}
-
-impl Tee {
-    /// A reader of a clone of `response`'s body; `None` when it has no body or cannot be
-    /// cloned (already read).
-    pub fn of(response: &Response) -> Option<Tee> {
-        let reader: Object = response.clone().ok()?.body()?.get_reader();
-        let read = js::method(&reader, "read")?;
-        Some(Tee { reader, read })
-    }
-
-    /// Give each chunk to `each` while it returns true, until the body ends, a read fails, or
-    /// `deadline` (if any) resolves first.
-    pub async fn each(
-        &self,
-        deadline: Option<&js_sys::Promise>,
-        each: &mut dyn FnMut(&[u8]) -> bool,
-    ) -> ReadEnd {
-        loop {
-            let Ok(p) = self.read.call0(&self.reader) else {
-                return ReadEnd::Failed;
-            };
-            let p = match deadline {
-                Some(d) => js_sys::Promise::race(&Array::of2(&p, d)).into(),
-                None => p,
-            };
-            // The deadline resolves with `undefined`; a read, with an object.
-            let chunk = match JsFuture::from(js_sys::Promise::from(p)).await {
-                Ok(c) if c.is_object() => c,
-                _ => return ReadEnd::Failed,
-            };
-            if js::get_opt(&chunk, "done").and_then(|v| v.as_bool()) == Some(true) {
-                return ReadEnd::Ended;
-            }
-            let Some(value) =
-                js::get_opt(&chunk, "value").and_then(|v| v.dyn_into::<Uint8Array>().ok())
-            else {
-                return ReadEnd::Failed;
-            };
-            if !each(&value.to_vec()) {
-                return ReadEnd::Stopped;
-            }
-        }
-    }
-
-    /// Its reader (a `ReadableStreamDefaultReader`).
-    pub fn reader(&self) -> &Object {
-        &self.reader
-    }
-
-    /// Stop reading: a pending read ends, and the clone no longer holds the stream's bytes.
-    pub fn cancel(&self) {
-        cancel(&self.reader);
-    }
-}
-
-/// Read a clone of `response`'s body, giving each chunk to `each` while it returns true.
-/// True when the body ended; false when `each` stopped, on any failure (no body, a read that
-/// fails, a chunk that is not bytes), or when `deadline` resolves first: the clone is then
-/// cancelled. The response itself is left as it is (a tee: it keeps every byte).
-pub async fn read_clone(
-    response: &Response,
-    deadline: &js_sys::Promise,
-    each: &mut dyn FnMut(&[u8]) -> bool,
-) -> bool {
-    let Some(tee) = Tee::of(response) else {
-        return false;
-    };
-    let end = tee.each(Some(deadline), each).await;
-    if end != ReadEnd::Ended {
-        tee.cancel();
-    }
-    end == ReadEnd::Ended
 }
 
 /// How many `details` entries (Gemini) and quota violations in each are looked at.
@@ -438,13 +347,6 @@ pub fn error_of(doc: &JsValue) -> Option<ErrorInfo> {
         daily_quota,
         over_limit: message.as_deref().is_some_and(hints::exceeds_limit),
     })
-}
-
-/// Stop reading a body: a pending read ends, the stream is released.
-fn cancel(reader: &Object) {
-    if let Some(Ok(p)) = js::method(reader, "cancel").map(|f| f.call0(reader)) {
-        js::ignore(js_sys::Promise::resolve(&p));
-    }
 }
 
 /// How the usage of a 2xx response can be read.
@@ -504,31 +406,6 @@ fn take_doc(report: &mut Report, doc: &JsValue) {
     }
 }
 
-/// A stream's body as far as the pacer read it before delivery (its first event, [`super::stream`]):
-/// the bytes read from the clone, and the clone to read on (`None` when it ended): its usage
-/// is read on from there, with no second clone.
-pub struct Peek {
-    pub tee: Option<Tee>,
-    pub bytes: Vec<u8>,
-}
-
-impl Peek {
-    /// A stream not read yet: a clone of `response`, from its start.
-    pub fn of(response: &Response) -> Option<Peek> {
-        Some(Peek {
-            tee: Some(Tee::of(response)?),
-            bytes: Vec::new(),
-        })
-    }
-
-    /// Stop reading it.
-    pub fn cancel(&self) {
-        if let Some(t) = &self.tee {
-            t.cancel();
-        }
-    }
-}
-
 /// Read the usage of a delivered JSON response from a clone of it (the caller reads the
 /// original). `None` when the body fails (network error, abort) or reports no usage.
 pub async fn read_json_usage(clone: Response) -> Option<Usage> {
@@ -556,71 +433,4 @@ pub fn usage_of_text(text: &JsValue) -> Option<Usage> {
     let mut report = Report::default();
     scan.finish(&mut report);
     report.finish()
-}
-
-/// The text an OpenAI Chat Completions (or legacy completions) stream delivered, counted the
-/// way the estimate prices text.
-#[derive(Debug, Default)]
-struct StreamedText {
-    text: TextCount,
-    /// Text values the deltas carried (each is about one token: a floor for the estimate).
-    chunks: u32,
-}
-
-impl StreamedText {
-    /// The output tokens: the text as the estimate prices it (about 3 ASCII characters or 1
-    /// other character per token, more than tokenizers give), and never fewer than the deltas.
-    fn tokens(&self) -> f64 {
-        self.text.tokens().ceil().max(f64::from(self.chunks))
-    }
-}
-
-/// A delivered stream's usage, read from its bytes as they come (the package's `pump` hands
-/// over the chunks of the clone its first event was peeked from).
-#[derive(Debug)]
-pub struct SseUsage {
-    parser: SseParser,
-    report: Report,
-    streamed: StreamedText,
-}
-
-impl SseUsage {
-    /// At the start of a stream.
-    pub fn new() -> SseUsage {
-        SseUsage {
-            parser: SseParser::new(),
-            report: Report::default(),
-            streamed: StreamedText::default(),
-        }
-    }
-
-    /// The next bytes of the stream.
-    pub fn feed(&mut self, bytes: &[u8]) {
-        let (report, streamed) = (&mut self.report, &mut self.streamed);
-        self.parser.feed(bytes, |e| {
-            if sse::may_carry_usage(e.event, e.data) {
-                report.read_json(e.data.as_bytes());
-            } else if sse::may_carry_text(e.event, e.data) {
-                // A stream that will not report usage: its text estimates the output.
-                let (text, values) = sse::delta_text(e.data);
-                streamed.text.add(text);
-                streamed.chunks = streamed.chunks.saturating_add(values);
-            }
-        });
-    }
-
-    /// What the stream reported once it ended (`complete`), or failed: its usage (`Ok`); for
-    /// a stream that ended with no usage but streamed text (an OpenAI Chat Completions stream
-    /// without `stream_options.include_usage`), its output tokens estimated from that text
-    /// (`Err`); `Ok(None)` for one that failed (network error, abort) or reported nothing.
-    pub fn finish(self, complete: bool) -> Result<Option<Usage>, f64> {
-        if !complete {
-            return Ok(None);
-        }
-        match self.report.finish() {
-            Some(usage) => Ok(Some(usage)),
-            None if self.streamed.chunks > 0 => Err(self.streamed.tokens()),
-            None => Ok(None),
-        }
-    }
 }

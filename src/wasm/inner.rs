@@ -4,9 +4,10 @@
 //! is the engine's, made in `step` under the state's borrow, and the effects run after it.
 //! What an attempt comes back with is taken in [`super::answer`].
 
-use super::body::{self, Peek, SseUsage, UsageKind};
+use super::body::{self, UsageKind};
 use super::options::DriverOptions;
 use super::state::{Call, Calls, Deadline, Effect, Rejection, State, Timer};
+use super::stream::Peek;
 use super::{js, keys};
 use crate::core::call::{Engine, Event, EventKind, Id, Request as CallRequest};
 use crate::core::estimate;
@@ -456,64 +457,6 @@ impl Inner {
                     inner.on_network_error(id, attempt, e.into());
                 }
             }
-        }
-    }
-
-    /// Read delivered stream `id`'s usage on from where its peek stopped: the bytes the peek
-    /// read, then the clone's further chunks, which the package's `pump` hands to
-    /// [`Inner::stream_chunk`] (one crossing a chunk: no future, closure or task of ours).
-    fn read_stream(&self, id: Id, peek: Peek) {
-        let Peek { tee, bytes } = peek;
-        let mut usage = SseUsage::new();
-        usage.feed(&bytes);
-        drop(bytes);
-        let Some(tee) = tee else {
-            // The peek read the whole stream.
-            return self.usage_done(id, usage.finish(true));
-        };
-        let kept = self.state.try_borrow_mut().is_ok_and(|mut st| {
-            st.calls
-                .get_mut(&id)
-                .map(|c| c.stream = Some(usage))
-                .is_some()
-        });
-        let pumped = kept
-            && self.driver.pump.as_ref().is_some_and(|f| {
-                f.call2(
-                    &JsValue::UNDEFINED,
-                    tee.reader(),
-                    &JsValue::from_f64(id as f64),
-                )
-                .is_ok()
-            });
-        if !pumped {
-            tee.cancel();
-            self.stream_end(id, false);
-        }
-    }
-
-    /// The next chunk of delivered stream `id`; false once nobody reads it any more (the call
-    /// is gone): the package then cancels the clone.
-    pub(super) fn stream_chunk(&self, id: Id, bytes: &[u8]) -> bool {
-        self.state.try_borrow_mut().is_ok_and(|mut st| {
-            st.calls
-                .get_mut(&id)
-                .and_then(|c| c.stream.as_mut())
-                .map(|u| u.feed(bytes))
-                .is_some()
-        })
-    }
-
-    /// Delivered stream `id` ended (`complete`), or its read failed: its usage settles the
-    /// call.
-    pub(super) fn stream_end(&self, id: Id, complete: bool) {
-        let usage = self
-            .state
-            .try_borrow_mut()
-            .ok()
-            .and_then(|mut st| st.calls.get_mut(&id)?.stream.take());
-        if let Some(u) = usage {
-            self.usage_done(id, u.finish(complete));
         }
     }
 

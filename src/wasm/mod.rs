@@ -47,6 +47,7 @@ mod store;
 #[cfg(feature = "durable-object")]
 mod store_core;
 mod stream;
+mod tee;
 mod trap;
 
 use crate::core::call::Id;

@@ -2,7 +2,8 @@
 //! actions turned into effects (`Effect`), which `Inner::run` carries out once the state is
 //! released.
 
-use super::body::{Peek, SseUsage, UsageKind};
+use super::body::UsageKind;
+use super::stream::{Peek, SseUsage};
 use super::{js, random_seed, store};
 use crate::core::call::{Action, CallError, Engine, Event, Id, Verdict};
 use crate::core::index::IdMap;
