@@ -20,9 +20,6 @@ function headerLines(headers) {
   return s;
 }
 
-/** The bytes of a stream's end or failed read, for `RawPacer.chunk`. */
-const NO_BYTES = new Uint8Array(0);
-
 /** The most of a `Request` input's body read for the estimate (the Wasm side's own cap). */
 const REQUEST_BODY_CAP = 32 << 20;
 
@@ -175,27 +172,32 @@ class Pacer {
         (e) => answered(id, attempt, e, false),
       );
     // How the driver reads a delivered stream's clone for its usage: chunk by chunk into
-    // `RawPacer.chunk(id, bytes, end)` (end 0: a chunk, 1: the end, 2: a failed read), until it
-    // ends or the module says it no longer reads it (then the clone is cancelled).
-    const chunk = (id, bytes, end) => {
+    // `RawPacer.chunk(id, bytes)` while it says it still reads (else the clone is cancelled),
+    // then `streamEnd(id, complete)` when the stream ends or a read fails.
+    const chunk = (id, bytes) => {
       try {
-        return raw.chunk(id, bytes, end);
+        return raw.chunk(id, bytes);
       } catch {
         return false; // the module trapped: every call has been rejected already
       }
+    };
+    const end = (id, complete) => {
+      try {
+        raw.streamEnd(id, complete);
+      } catch {} // the module trapped: every call has been rejected already
     };
     fns.pump = (reader, id) => {
       const next = () =>
         reader.read().then(
           ({ done, value }) => {
-            if (done) chunk(id, NO_BYTES, 1);
-            else if (!(value instanceof Uint8Array)) {
-              chunk(id, NO_BYTES, 2);
+            if (done) end(id, true);
+            else if (value instanceof Uint8Array && chunk(id, value)) next();
+            else {
+              end(id, false);
               reader.cancel().catch(() => {});
-            } else if (chunk(id, value, 0)) next();
-            else reader.cancel().catch(() => {});
+            }
           },
-          () => chunk(id, NO_BYTES, 2),
+          () => end(id, false),
         );
       next();
     };

@@ -114,17 +114,17 @@ impl RawPacer {
         self.inner.usage_done(id as Id, Ok(usage));
     }
 
-    /// The next chunk of delivered stream `id`, from the package's `pump`: `end` 0 with the
-    /// chunk's `bytes`; 1 when the stream ended, 2 when its read failed (no bytes). True while
-    /// the stream is still read.
-    pub fn chunk(&self, id: f64, bytes: &[u8], end: u8) -> bool {
-        match end {
-            0 => self.inner.stream_chunk(id as Id, bytes),
-            _ => {
-                self.inner.stream_end(id as Id, end == 1);
-                false
-            }
-        }
+    /// The next chunk of delivered stream `id`, from the package's `pump`. True while the
+    /// stream is still read (false: the package cancels it).
+    pub fn chunk(&self, id: f64, bytes: &[u8]) -> bool {
+        self.inner.stream_chunk(id as Id, bytes)
+    }
+
+    /// Delivered stream `id` ended (`complete`), or its read failed, from the package's
+    /// `pump`: its usage settles the call.
+    #[wasm_bindgen(js_name = streamEnd)]
+    pub fn stream_end(&self, id: f64, complete: bool) {
+        self.inner.stream_end(id as Id, complete);
     }
 
     /// What attempt `attempt` of call `id` came to, from the package's `awaitAttempt`: `value`

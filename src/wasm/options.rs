@@ -68,7 +68,7 @@ pub struct DriverOptions {
     /// as the caller reads it (no clone) and hands the document to `usageDoc(id, doc)`.
     pub json_body: Option<Function>,
     /// The package's helper `pump(reader, id)`: reads a delivered stream's clone chunk by
-    /// chunk into `RawPacer::chunk(id, bytes, end)`.
+    /// chunk into `RawPacer::chunk(id, bytes)`, then `RawPacer::stream_end(id, complete)`.
     pub pump: Option<Function>,
 }
 
