@@ -145,3 +145,54 @@ export function jsonBodies(later, report) {
     if (unread.push(response) == 1) later(due);
   };
 }
+
+/**
+ * Call `f` once the caller stops reading `response`'s body stream: a reader's `cancel()`, or
+ * leaving a `for await` loop over it (or its `values()`) early. A body read to its end calls
+ * nothing. Not seen: a body piped elsewhere (`pipeTo`, `pipeThrough`), and the stream's own
+ * `cancel()`, which undici also calls when a fetch is aborted (the abort itself ends the
+ * stream then). The pacer's own clone of a stream keeps the stream going while it reads it:
+ * this is how it learns to stop, so that a stream the caller gave up is cancelled, as without
+ * the pacer.
+ * @param {any} response
+ * @param {() => void} f
+ */
+export function onCancel(response, f) {
+  let body;
+  try {
+    body = response.body;
+  } catch {
+    return;
+  }
+  if (!body || typeof body != "object") return;
+  const hook = (obj, name, wrap) => {
+    const orig = obj?.[name];
+    if (typeof orig != "function") return;
+    try {
+      Object.defineProperty(obj, name, { value: wrap(orig), configurable: true, writable: true });
+    } catch {} // a frozen stream: not seen
+  };
+  const cancelling = (orig) =>
+    function (...args) {
+      f();
+      return orig.apply(this, args);
+    };
+  const iterating = (orig) =>
+    function (...args) {
+      const it = orig.apply(this, args);
+      if (!args[0]?.preventCancel) hook(it, "return", cancelling);
+      return it;
+    };
+  hook(
+    body,
+    "getReader",
+    (orig) =>
+      function (...args) {
+        const reader = orig.apply(this, args);
+        hook(reader, "cancel", cancelling);
+        return reader;
+      },
+  );
+  hook(body, "values", iterating);
+  hook(body, Symbol.asyncIterator, iterating);
+}

@@ -341,7 +341,9 @@ impl Inner {
                                 inner.usage_done(id, Ok(usage));
                             })
                         }
-                        (Some((id, Read::Stream(Some(peek)))), _) => self.read_stream(id, peek),
+                        (Some((id, Read::Stream(Some(peek)))), _) => {
+                            self.read_stream(id, peek, &response)
+                        }
                         (Some((id, _)), _) => self.usage_done(id, Ok(None)),
                         (None, _) => {}
                     }

@@ -184,7 +184,9 @@ impl Inner {
     /// Read delivered stream `id`'s usage on from where its peek stopped: the bytes the peek
     /// read, then the clone's further chunks, which the package's `pump` hands to
     /// [`Inner::stream_chunk`] (one crossing a chunk: no future, closure or task of ours).
-    pub(super) fn read_stream(&self, id: Id, peek: Peek) {
+    /// The pump stops when the caller cancels `response`'s body, so that the stream itself is
+    /// cancelled (a clone still read would keep it, and the generation, going).
+    pub(super) fn read_stream(&self, id: Id, peek: Peek, response: &Response) {
         let Peek { tee, bytes } = peek;
         let mut usage = SseUsage::new();
         usage.feed(&bytes);
@@ -201,10 +203,11 @@ impl Inner {
         });
         let pumped = kept
             && self.driver.pump.as_ref().is_some_and(|f| {
-                f.call2(
+                f.call3(
                     &JsValue::UNDEFINED,
                     tee.reader(),
                     &JsValue::from_f64(id as f64),
+                    response,
                 )
                 .is_ok()
             });
