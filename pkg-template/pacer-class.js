@@ -2,7 +2,7 @@
 // (src/wasm/), the JSON bodies watched for their usage (body-watch.js).
 
 import { ensureReady, glue } from "./binding.js";
-import { jsonBodies, onCancel } from "./body-watch.js";
+import { jsonBodies } from "./body-watch.js";
 import { makeError } from "./errors.js";
 import { isObject, readOptions } from "./read-options.js";
 import { guarded, live } from "./trap-guard.js";
@@ -186,23 +186,15 @@ class Pacer {
         raw.streamEnd(id, complete);
       } catch {} // the module trapped: every call has been rejected already
     };
-    fns.pump = (reader, id, response) => {
-      // Once the caller cancels its copy, ours is cancelled too: the stream then ends, as it
-      // would without the pacer (a clone still read would keep it, and the generation, going).
-      let stopped = false;
-      const stop = () => {
-        stopped = true;
-        reader.cancel().catch(() => {});
-      };
-      onCancel(response, stop);
+    fns.pump = (reader, id) => {
       const next = () =>
         reader.read().then(
           ({ done, value }) => {
-            if (done) end(id, !stopped);
-            else if (!stopped && value instanceof Uint8Array && chunk(id, value)) next();
+            if (done) end(id, true);
+            else if (value instanceof Uint8Array && chunk(id, value)) next();
             else {
               end(id, false);
-              stop();
+              reader.cancel().catch(() => {});
             }
           },
           () => end(id, false),

@@ -341,9 +341,7 @@ impl Inner {
                                 inner.usage_done(id, Ok(usage));
                             })
                         }
-                        (Some((id, Read::Stream(Some(peek)))), _) => {
-                            self.read_stream(id, peek, &response)
-                        }
+                        (Some((id, Read::Stream(Some(peek)))), _) => self.read_stream(id, peek),
                         (Some((id, _)), _) => self.usage_done(id, Ok(None)),
                         (None, _) => {}
                     }

@@ -67,7 +67,7 @@ pub struct DriverOptions {
     /// The package's helper `jsonBody(response, id)`: watches a delivered response's JSON body
     /// as the caller reads it (no clone) and hands the document to `usageDoc(id, doc)`.
     pub json_body: Option<Function>,
-    /// The package's helper `pump(reader, id, response)`: reads a delivered stream's clone chunk by
+    /// The package's helper `pump(reader, id)`: reads a delivered stream's clone chunk by
     /// chunk into `RawPacer::chunk(id, bytes)`, then `RawPacer::stream_end(id, complete)`.
     pub pump: Option<Function>,
 }

@@ -184,9 +184,7 @@ impl Inner {
     /// Read delivered stream `id`'s usage on from where its peek stopped: the bytes the peek
     /// read, then the clone's further chunks, which the package's `pump` hands to
     /// [`Inner::stream_chunk`] (one crossing a chunk: no future, closure or task of ours).
-    /// The pump stops when the caller cancels `response`'s body, so that the stream itself is
-    /// cancelled (a clone still read would keep it, and the generation, going).
-    pub(super) fn read_stream(&self, id: Id, peek: Peek, response: &Response) {
+    pub(super) fn read_stream(&self, id: Id, peek: Peek) {
         let Peek { tee, bytes } = peek;
         let mut usage = SseUsage::new();
         usage.feed(&bytes);
@@ -203,11 +201,10 @@ impl Inner {
         });
         let pumped = kept
             && self.driver.pump.as_ref().is_some_and(|f| {
-                f.call3(
+                f.call2(
                     &JsValue::UNDEFINED,
                     tee.reader(),
                     &JsValue::from_f64(id as f64),
-                    response,
                 )
                 .is_ok()
             });

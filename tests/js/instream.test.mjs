@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import Anthropic from "@anthropic-ai/sdk";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
 import { Pacer } from "llm-pacer";
-import { mockEnv, anthropicInit, openaiInit, drained, gap, outcome, until, VirtualClock } from "./lib/harness.mjs";
+import { mockEnv, anthropicInit, openaiInit, drained, gap, outcome, VirtualClock } from "./lib/harness.mjs";
 
 /** An Anthropic error event's wire form. */
 const anthropicError = (type, message = "x") =>
@@ -326,51 +326,6 @@ describe("a stream's usage, read on from the clone its first event was peeked fr
     assert.equal(pacer.stats().outputTokensUsed, 15);
     pacer.close();
   });
-
-  /** A long stream (a delta each pull, 20,000 of them) that records whether it was cancelled. */
-  const long = () => {
-    const enc = new TextEncoder();
-    const s = { cancelled: false, ended: false, pulls: 0 };
-    const delta = enc.encode(REST.slice(0, REST.indexOf("\n\n") + 2));
-    s.body = new ReadableStream({
-      start: (c) => c.enqueue(enc.encode(START)),
-      pull: (c) => {
-        if (++s.pulls < 20_000) return c.enqueue(delta);
-        s.ended = true;
-        c.close();
-      },
-      cancel: () => void (s.cancelled = true),
-    });
-    return s;
-  };
-  for (const [how, stopReading] of [
-    [
-      "leaves its for await loop",
-      async (body) => {
-        let n = 0;
-        for await (const _ of body) if (++n >= 3) break;
-      },
-    ],
-    [
-      "cancels its reader",
-      async (body) => {
-        const reader = body.getReader();
-        await reader.read();
-        await reader.cancel();
-      },
-    ],
-  ])
-    test(`a caller that ${how} cancels the stream itself, as without the pacer; the call settles`, async () => {
-      const s = long();
-      const pacer = new Pacer({ fetch: async () => new Response(s.body, { headers: SSE }) });
-      const res = await pacer.fetch("https://api.anthropic.com/v1/messages", streamInit());
-      await stopReading(res.body);
-      await until(() => s.cancelled || s.ended, "the stream to be cancelled");
-      assert.ok(s.cancelled, `cancelled, not read to its end (${s.pulls} deltas pulled)`);
-      await drained(pacer);
-      assert.equal(pacer.stats().outputTokensUsed, 0, "no usage came");
-      pacer.close();
-    });
 
   test("no first event within the peek's bound: delivered as it is, its usage read from the start all the same", async () => {
     const clock = new VirtualClock();
