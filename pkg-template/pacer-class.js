@@ -160,12 +160,22 @@ class Pacer {
       emit(e);
     };
     fns.headerLines = headerLines;
+    let raw;
+    /**
+     * `raw[name](...args)`, the module's answer to a callback of the package's; `false` if the
+     * module trapped (every call has been rejected already).
+     */
+    const back =
+      (name) =>
+      (...args) => {
+        try {
+          return raw[name](...args);
+        } catch {
+          return false;
+        }
+      };
     // How the driver waits for an attempt: `answered` once what `fetch` returned settles.
-    const answered = (id, attempt, v, ok) => {
-      try {
-        raw.answered(id, attempt, v, ok);
-      } catch {} // the module trapped: every call has been rejected already
-    };
+    const answered = back("answered");
     fns.awaitAttempt = (p, id, attempt) =>
       void Promise.resolve(p).then(
         (v) => answered(id, attempt, v, true),
@@ -174,18 +184,8 @@ class Pacer {
     // How the driver reads a delivered stream's clone for its usage: chunk by chunk into
     // `RawPacer.chunk(id, bytes)` while it says it still reads (else the clone is cancelled),
     // then `streamEnd(id, complete)` when the stream ends or a read fails.
-    const chunk = (id, bytes) => {
-      try {
-        return raw.chunk(id, bytes);
-      } catch {
-        return false; // the module trapped: every call has been rejected already
-      }
-    };
-    const end = (id, complete) => {
-      try {
-        raw.streamEnd(id, complete);
-      } catch {} // the module trapped: every call has been rejected already
-    };
+    const chunk = back("chunk");
+    const end = back("streamEnd");
     fns.pump = (reader, id) => {
       const next = () =>
         reader.read().then(
@@ -202,15 +202,11 @@ class Pacer {
       next();
     };
     // With a clock of the caller's, time and timers are theirs alone: a JSON body is cloned.
-    let raw;
+    const usageDoc = back("usageDoc");
     if (!fns.clock)
       fns.jsonBody = jsonBodies(
         (f) => setTimeout(f, 0),
-        (id, doc, text) => {
-          try {
-            raw.usageDoc(id, doc, text === true);
-          } catch {} // the module trapped: every call has been rejected already
-        },
+        (id, doc, text) => usageDoc(id, doc, text === true),
       );
     raw = new glue.RawPacer(numbers, fns, makeError);
     raw.events(listeners.size > 0);

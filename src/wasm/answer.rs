@@ -33,11 +33,9 @@ impl Inner {
 
     /// Is this attempt still the current one of a live, undelivered call?
     pub(super) fn is_current(&self, id: Id, attempt: u32) -> bool {
-        self.state.try_borrow().is_ok_and(|st| {
-            st.calls
-                .get(&id)
-                .is_some_and(|c| c.attempt == attempt && !c.delivered)
-        })
+        self.state
+            .try_borrow()
+            .is_ok_and(|st| st.is_current(id, attempt))
     }
 
     /// The attempt cannot even be made (its `Request` cannot be cloned): reject with the
@@ -174,11 +172,7 @@ impl Inner {
         cors: bool,
     ) {
         self.step(|st, now, fx| {
-            let current = st
-                .calls
-                .get(&id)
-                .is_some_and(|c| c.attempt == attempt && !c.delivered);
-            if !current {
+            if !st.is_current(id, attempt) {
                 fx.push(held.cancel());
                 return;
             }

@@ -184,6 +184,13 @@ pub(super) struct State {
 }
 
 impl State {
+    /// Is `attempt` still the current one of live, undelivered call `id`?
+    pub(super) fn is_current(&self, id: Id, attempt: u32) -> bool {
+        self.calls
+            .get(&id)
+            .is_some_and(|c| c.attempt == attempt && !c.delivered)
+    }
+
     /// A uniform draw in `[0, 1)` for the engine's jitter.
     pub(super) fn draw(&mut self) -> f64 {
         self.rng
