@@ -1,10 +1,12 @@
 // `Pacer`: the options read here, the calls paced and retried by the Wasm driver
-// (src/wasm/), the JSON bodies watched for their usage (body-watch.js).
+// (src/wasm/), the JSON bodies watched for their usage (body-watch.js), the streams resumed
+// after their peek (stream-resume.js).
 
 import { ensureReady, glue } from "./binding.js";
 import { jsonBodies } from "./body-watch.js";
 import { makeError } from "./errors.js";
 import { isObject, readOptions } from "./read-options.js";
+import { resumer } from "./stream-resume.js";
 import { guarded, live } from "./trap-guard.js";
 
 /**
@@ -181,26 +183,9 @@ class Pacer {
         (v) => answered(id, attempt, v, true),
         (e) => answered(id, attempt, e, false),
       );
-    // How the driver reads a delivered stream's clone for its usage: chunk by chunk into
-    // `RawPacer.chunk(id, bytes)` while it says it still reads (else the clone is cancelled),
-    // then `streamEnd(id, complete)` when the stream ends or a read fails.
-    const chunk = back("chunk");
-    const end = back("streamEnd");
-    fns.pump = (reader, id) => {
-      const next = () =>
-        reader.read().then(
-          ({ done, value }) => {
-            if (done) end(id, true);
-            else if (value instanceof Uint8Array && chunk(id, value)) next();
-            else {
-              end(id, false);
-              reader.cancel().catch(() => {});
-            }
-          },
-          () => end(id, false),
-        );
-      next();
-    };
+    // How the driver hands over a stream it peeked at: its chunks shown to
+    // `RawPacer.chunk(id, bytes)` on their way to the caller, its end to `streamEnd`.
+    fns.pump = resumer(back("chunk"), back("streamEnd"));
     // With a clock of the caller's, time and timers are theirs alone: a JSON body is cloned.
     const usageDoc = back("usageDoc");
     if (!fns.clock)

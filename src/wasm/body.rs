@@ -278,7 +278,7 @@ pub const ERROR_BODY_TIMEOUT_MS: f64 = 5_000.0;
 /// resolves) gives `None`; the clone is then cancelled, the response itself left as it is.
 pub async fn error_info(response: &Response, deadline: &js_sys::Promise) -> Option<ErrorInfo> {
     let mut bytes = Vec::new();
-    let ended = super::tee::read_clone(response, deadline, &mut |chunk| {
+    let ended = super::reader::read_clone(response, deadline, &mut |chunk| {
         if bytes.len() + chunk.len() > MAX_ERROR_BODY_BYTES as usize {
             return false;
         }

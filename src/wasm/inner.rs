@@ -7,7 +7,6 @@
 use super::body::{self, UsageKind};
 use super::options::DriverOptions;
 use super::state::{Call, Calls, Deadline, Effect, Rejection, State, Timer};
-use super::stream::Peek;
 use super::{js, keys};
 use crate::core::call::{Engine, Event, EventKind, Id, Request as CallRequest};
 use crate::core::estimate;
@@ -318,30 +317,28 @@ impl Inner {
                 } => {
                     // Before handing over: a JSON body is watched as the caller reads it (the
                     // package's `jsonBody`, which hands the document to `usageDoc`), or else
-                    // cloned; a stream is read on from the clone its first event was peeked
-                    // from, or else cloned. The caller's copy is never read by us.
-                    enum Read {
-                        Json(Option<Response>),
-                        Stream(Option<Peek>),
-                    }
-                    let read = match usage {
-                        Some((id, UsageKind::Json)) if !self.watch_json(&response, id) => {
-                            Some((id, Read::Json(response.clone().ok())))
-                        }
-                        Some((id, UsageKind::Sse)) => {
-                            Some((id, Read::Stream(peek.or_else(|| Peek::of(&response)))))
-                        }
+                    // cloned; a stream the peek read from is handed over resumed (`pump`),
+                    // its usage read on the way.
+                    let sse = match usage {
+                        Some((id, UsageKind::Sse)) => Some(id),
                         _ => None,
                     };
-                    let _ = resolve.call1(&JsValue::UNDEFINED, &response);
-                    match (read, self.rc()) {
-                        (Some((id, Read::Json(Some(clone)))), Some(inner)) => {
-                            spawn_local(async move {
-                                let usage = body::read_json_usage(clone).await;
-                                inner.usage_done(id, Ok(usage));
-                            })
+                    let (response, clone) = match (peek, usage) {
+                        (Some(peek), _) => (self.resume(response, peek, sse), None),
+                        (None, Some((id, UsageKind::Json))) if !self.watch_json(&response, id) => {
+                            let clone = response.clone().ok();
+                            (response, Some((id, clone)))
                         }
-                        (Some((id, Read::Stream(Some(peek)))), _) => self.read_stream(id, peek),
+                        // A stream that could not be peeked (no body): nothing to read.
+                        (None, Some((id, UsageKind::Sse))) => (response, Some((id, None))),
+                        (None, _) => (response, None),
+                    };
+                    let _ = resolve.call1(&JsValue::UNDEFINED, &response);
+                    match (clone, self.rc()) {
+                        (Some((id, Some(clone))), Some(inner)) => spawn_local(async move {
+                            let usage = body::read_json_usage(clone).await;
+                            inner.usage_done(id, Ok(usage));
+                        }),
                         (Some((id, _)), _) => self.usage_done(id, Ok(None)),
                         (None, _) => {}
                     }

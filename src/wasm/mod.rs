@@ -44,10 +44,10 @@ mod state;
 mod store;
 // The Durable Object's export (`storeOp`): only in the module of the entries for workerd
 // (`llm-pacer/cloudflare` runs it; feature `durable-object`, scripts/build-pkg.mjs).
+mod reader;
 #[cfg(feature = "durable-object")]
 mod store_core;
 mod stream;
-mod tee;
 mod trap;
 
 use crate::core::call::Id;

@@ -67,8 +67,11 @@ pub struct DriverOptions {
     /// The package's helper `jsonBody(response, id)`: watches a delivered response's JSON body
     /// as the caller reads it (no clone) and hands the document to `usageDoc(id, doc)`.
     pub json_body: Option<Function>,
-    /// The package's helper `pump(reader, id)`: reads a delivered stream's clone chunk by
-    /// chunk into `RawPacer::chunk(id, bytes)`, then `RawPacer::stream_end(id, complete)`.
+    /// The package's helper `pump(response, reader, id, bytes, pending)`: the response the
+    /// caller gets for a stream the pacer peeked at (its head; a body of `bytes`, then
+    /// `pending`'s chunk, then the rest of `reader`'s), each chunk handed to
+    /// `RawPacer::chunk(id, bytes)` on its way and the end to `RawPacer::stream_end(id,
+    /// complete)` (`id` < 0: none).
     pub pump: Option<Function>,
 }
 

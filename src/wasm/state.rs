@@ -65,12 +65,13 @@ pub(super) enum Effect {
         controller: Option<AbortController>,
     },
     /// Resolve the caller's promise; then read the usage, if asked: a JSON body's as the
-    /// caller reads it (the package's `jsonBody`), any other's from a clone.
+    /// caller reads it (the package's `jsonBody`, else from a clone), a stream's as it comes
+    /// (resumed from its peek).
     Resolve {
         resolve: Function,
         response: Response,
         usage: Option<(Id, UsageKind)>,
-        /// A stream's clone as its peek left it, where its usage is read on.
+        /// A stream's body as its peek left it, where it is resumed from.
         peek: Option<Peek>,
     },
     /// Reject the caller's promise.
@@ -80,7 +81,7 @@ pub(super) enum Effect {
         controller: AbortController,
         reason: JsValue,
     },
-    /// Drop a response nobody will read: cancel its body (and the clone its peek read).
+    /// Drop a response nobody will read: cancel its body (through its peek's reader, if any).
     Cancel(Response, Option<Peek>),
     /// Stop following the caller's signal.
     Unlisten {
@@ -125,7 +126,7 @@ pub(super) struct Held {
     pub(super) response: Response,
     /// How its usage is read (a 2xx's).
     pub(super) kind: Option<UsageKind>,
-    /// A stream's clone as its first event's peek left it.
+    /// A stream's body as its first event's peek left it (read from it, and locked).
     pub(super) peek: Option<Peek>,
 }
 

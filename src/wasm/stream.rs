@@ -2,19 +2,22 @@
 //! usage, read as it streams.
 //!
 //! The first event: an error sent there (Anthropic `event: error` / `overloaded_error`,
-//! OpenAI's error chunk) is retried like the status it stands for. The peek reads a clone (a
-//! [`Tee`]): the response the caller gets keeps every byte, already buffered, so a healthy
-//! stream reaches the caller as soon as its first event is parsed, with nothing to replay by
-//! hand. Bounded: at most [`MAX_PEEK_BYTES`](crate::core::peek::MAX_PEEK_BYTES), and no later
-//! than the deadline promise (the pacer's clock); past either, the stream goes to the caller
-//! as it is. The decision is the core's ([`FirstEvent`], [`classify::stream_error_status`]).
+//! OpenAI's error chunk) is retried like the status it stands for. The peek reads the body
+//! itself (no clone), within bounds: at most
+//! [`MAX_PEEK_BYTES`](crate::core::peek::MAX_PEEK_BYTES), and no later than the deadline
+//! promise (the pacer's clock); past either, the stream goes to the caller as it is. The
+//! decision is the core's ([`FirstEvent`], [`classify::stream_error_status`]).
 //!
-//! The usage: read on from the same clone, from where the peek stopped ([`Peek`]: one tee a
-//! stream, not two), its chunks handed over by the package's `pump`, one crossing a chunk
-//! ([`SseUsage`]).
+//! Delivery: the package's `pump` hands the caller a response with the same head whose body
+//! is the bytes the peek read, then the rest of the stream as it comes, each chunk given to
+//! [`SseUsage`] on its way (one crossing a chunk). One reader, no tee: when the caller stops
+//! reading (cancels its reader, leaves a `for await` loop, or a pipe does it for it), the
+//! stream itself is cancelled, as without the pacer, with the usage it carried so far already
+//! read. A body the caller never reads is still read to its end for its usage (buffered for
+//! the caller, as a tee would).
 
 use super::inner::Inner;
-use super::tee::{ReadEnd, Tee};
+use super::reader::{BodyReader, ReadEnd};
 use super::{body, js};
 use crate::core::call::Id;
 use crate::core::classify::{self, ErrorInfo};
@@ -23,7 +26,7 @@ use crate::core::limiter::Usage;
 use crate::core::peek::{FirstEvent, Peeked};
 use crate::core::sse::{self, SseParser};
 use crate::core::usage::Report;
-use js_sys::{Promise, JSON};
+use js_sys::{Promise, Uint8Array, JSON};
 use wasm_bindgen::prelude::*;
 use web_sys::Response;
 
@@ -32,22 +35,20 @@ use web_sys::Response;
 pub const PEEK_TIMEOUT_MS: f64 = 5_000.0;
 
 /// The status the first event of `response`'s body stands for, with what its error said,
-/// when that event is an error; `None` for a healthy stream, or when no event came within
-/// the bounds. The clone read here is cancelled, but for a healthy stream (or one that gave
-/// no event within [`MAX_PEEK_BYTES`](crate::core::peek::MAX_PEEK_BYTES)): that is returned as
-/// a [`Peek`], whose usage is read on from where this stopped. `response` itself is left
-/// unread.
+/// when that event is an error (`None` for a healthy stream, or when no event came within the
+/// bounds); and what the peek read ([`Peek`]), which whoever gets the response next starts
+/// from (`None` when the body could not be read: no body, or locked).
 pub async fn first_event(
     response: &Response,
     deadline: &Promise,
 ) -> (Option<(u16, Option<ErrorInfo>)>, Option<Peek>) {
-    let Some(tee) = Tee::of(response) else {
+    let Some(reader) = BodyReader::of(response) else {
         return (None, None);
     };
     let mut first = FirstEvent::new();
     let mut event = None;
     let mut bytes = Vec::new();
-    let end = tee
+    let end = reader
         .each(Some(deadline), &mut |chunk| {
             bytes.extend_from_slice(chunk);
             match first.feed(chunk) {
@@ -60,16 +61,19 @@ pub async fn first_event(
             }
         })
         .await;
-    let tee = match end {
-        ReadEnd::Ended => None,
-        ReadEnd::Stopped => Some(tee),
-        ReadEnd::Failed => {
-            // Too slow (or failed): the stream goes as it is, its usage from a clone of its own.
-            tee.cancel();
-            return (None, None);
-        }
+    let (reader, pending) = match end {
+        ReadEnd::Ended => (None, None),
+        ReadEnd::Stopped => (Some(reader), None),
+        // Too slow: the stream goes as it is, the read under way its next chunk.
+        ReadEnd::Late(read) => (Some(reader), Some(read)),
+        // A read failed: the next one fails the same way, for the caller to see.
+        ReadEnd::Failed => (Some(reader), None),
     };
-    let peek = Peek { tee, bytes };
+    let peek = Peek {
+        reader,
+        bytes,
+        pending,
+    };
     let Some(event) = event else {
         return (None, Some(peek));
     };
@@ -79,36 +83,25 @@ pub async fn first_event(
     let code = doc
         .and_then(|d| js::get_opt(&d, "error"))
         .and_then(|e| js::number(&e, "code"));
-    match classify::stream_error_status(&event.event, error.as_ref(), code) {
-        Some(status) => {
-            peek.cancel();
-            (Some((status, error)), None)
-        }
-        None => (None, Some(peek)),
-    }
+    let error = classify::stream_error_status(&event.event, error.as_ref(), code)
+        .map(|status| (status, error));
+    (error, Some(peek))
 }
 
 /// A stream's body as far as the pacer read it before delivery (its first event, above): the
-/// bytes read from the clone, and the clone to read on (`None` when it ended): its usage
-/// is read on from there, with no second clone.
+/// bytes read, the reader to read on with (`None` when the body ended), and the read under way
+/// when the peek's deadline came first.
 pub struct Peek {
-    pub tee: Option<Tee>,
-    pub bytes: Vec<u8>,
+    reader: Option<BodyReader>,
+    bytes: Vec<u8>,
+    pending: Option<Promise>,
 }
 
 impl Peek {
-    /// A stream not read yet: a clone of `response`, from its start.
-    pub fn of(response: &Response) -> Option<Peek> {
-        Some(Peek {
-            tee: Some(Tee::of(response)?),
-            bytes: Vec::new(),
-        })
-    }
-
-    /// Stop reading it.
+    /// Stop reading it: the stream is cancelled.
     pub fn cancel(&self) {
-        if let Some(t) = &self.tee {
-            t.cancel();
+        if let Some(r) = &self.reader {
+            r.cancel();
         }
     }
 }
@@ -137,6 +130,11 @@ pub struct SseUsage {
     parser: SseParser,
     report: Report,
     streamed: StreamedText,
+    /// An event that carries a stream's final usage was read (Anthropic's `message_delta`,
+    /// a Responses API's `response.completed`, a Chat Completions chunk with `usage`): what
+    /// the stream reported holds even if it is not read to its end (the OpenAI SDK cancels
+    /// its reader at `[DONE]`).
+    final_seen: bool,
 }
 
 impl SseUsage {
@@ -146,15 +144,17 @@ impl SseUsage {
             parser: SseParser::new(),
             report: Report::default(),
             streamed: StreamedText::default(),
+            final_seen: false,
         }
     }
 
     /// The next bytes of the stream.
     pub fn feed(&mut self, bytes: &[u8]) {
-        let (report, streamed) = (&mut self.report, &mut self.streamed);
+        let (report, streamed, seen) = (&mut self.report, &mut self.streamed, &mut self.final_seen);
         self.parser.feed(bytes, |e| {
             if sse::may_carry_usage(e.event, e.data) {
                 report.read_json(e.data.as_bytes());
+                *seen |= e.event != "message_start";
             } else if sse::may_carry_text(e.event, e.data) {
                 // A stream that will not report usage: its text estimates the output.
                 let (text, values) = sse::delta_text(e.data);
@@ -164,12 +164,14 @@ impl SseUsage {
         });
     }
 
-    /// What the stream reported once it ended (`complete`), or failed: its usage (`Ok`); for
-    /// a stream that ended with no usage but streamed text (an OpenAI Chat Completions stream
-    /// without `stream_options.include_usage`), its output tokens estimated from that text
-    /// (`Err`); `Ok(None)` for one that failed (network error, abort) or reported nothing.
+    /// What the stream reported once it ended (`complete`), or stopped (failed, aborted, or
+    /// cancelled by its reader): its usage (`Ok`); for a stream that ended with no usage but
+    /// streamed text (an OpenAI Chat Completions stream without
+    /// `stream_options.include_usage`), its output tokens estimated from that text (`Err`);
+    /// `Ok(None)` for one that reported nothing, or stopped before its final usage (the
+    /// reservation then stands: what the server billed for a stream cut short is not known).
     pub fn finish(self, complete: bool) -> Result<Option<Usage>, f64> {
-        if !complete {
+        if !complete && !self.final_seen {
             return Ok(None);
         }
         match self.report.finish() {
@@ -181,41 +183,53 @@ impl SseUsage {
 }
 
 impl Inner {
-    /// Read delivered stream `id`'s usage on from where its peek stopped: the bytes the peek
-    /// read, then the clone's further chunks, which the package's `pump` hands to
-    /// [`Inner::stream_chunk`] (one crossing a chunk: no future, closure or task of ours).
-    pub(super) fn read_stream(&self, id: Id, peek: Peek) {
-        let Peek { tee, bytes } = peek;
-        let mut usage = SseUsage::new();
-        usage.feed(&bytes);
-        drop(bytes);
-        let Some(tee) = tee else {
-            // The peek read the whole stream.
-            return self.usage_done(id, usage.finish(true));
-        };
-        let kept = self.state.try_borrow_mut().is_ok_and(|mut st| {
-            st.calls
-                .get_mut(&id)
-                .map(|c| c.stream = Some(usage))
-                .is_some()
+    /// The response the caller gets for `response`, whose body a peek read from: the same
+    /// head, and a body that gives the bytes read, then the rest of the stream (the package's
+    /// `pump`). With `usage`, the call whose stream it is: each chunk also goes to
+    /// [`Inner::stream_chunk`], and its end to [`Inner::stream_end`].
+    pub(super) fn resume(&self, response: Response, peek: Peek, usage: Option<Id>) -> Response {
+        let Peek {
+            reader,
+            bytes,
+            pending,
+        } = peek;
+        let id = usage.filter(|&id| {
+            let mut sse = SseUsage::new();
+            sse.feed(&bytes);
+            self.state.try_borrow_mut().is_ok_and(|mut st| {
+                st.calls
+                    .get_mut(&id)
+                    .map(|c| c.stream = Some(sse))
+                    .is_some()
+            })
         });
-        let pumped = kept
-            && self.driver.pump.as_ref().is_some_and(|f| {
-                f.call2(
-                    &JsValue::UNDEFINED,
-                    tee.reader(),
-                    &JsValue::from_f64(id as f64),
-                )
-                .is_ok()
-            });
-        if !pumped {
-            tee.cancel();
-            self.stream_end(id, false);
+        let resumed = self.driver.pump.as_ref().and_then(|f| {
+            let args = js_sys::Array::of5(
+                &response,
+                reader.as_ref().map_or(&JsValue::UNDEFINED, |r| r.reader()),
+                &JsValue::from_f64(id.map_or(-1.0, |id| id as f64)),
+                &Uint8Array::from(&bytes[..]),
+                pending.as_ref().map_or(&JsValue::UNDEFINED, |p| p),
+            );
+            f.apply(&JsValue::UNDEFINED, &args)
+                .ok()?
+                .dyn_into::<Response>()
+                .ok()
+        });
+        match resumed {
+            Some(r) => r,
+            None => {
+                // No package (or it failed): the stream goes unread by us, as it is.
+                if let Some(id) = id {
+                    self.stream_end(id, false);
+                }
+                response
+            }
         }
     }
 
-    /// The next chunk of delivered stream `id`; false once nobody reads it any more (the call
-    /// is gone): the package then cancels the clone.
+    /// The next chunk of delivered stream `id`; false once the call no longer reads it (it is
+    /// gone): the package then hands over no more (the caller's body goes on).
     pub(super) fn stream_chunk(&self, id: Id, bytes: &[u8]) -> bool {
         self.state.try_borrow_mut().is_ok_and(|mut st| {
             st.calls

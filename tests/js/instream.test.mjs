@@ -5,8 +5,9 @@
 //   error event, and any error the pacer does not retry, reaches the caller as is; a healthy
 //   stream reaches the caller byte for byte;
 // - the real Anthropic SDK reads a stream that was retried after an in-stream overload;
-// - a stream's usage is read on from the clone its first event was peeked from (one clone a
-//   stream), whether its first event came whole, in pieces, or not within the peek's bound;
+// - a stream's usage is read on from where its first event's peek stopped (no clone), whether
+//   its first event came whole, in pieces, or not within the peek's bound; a stream the caller
+//   stops reading, by any means, is cancelled, as without the pacer;
 // - Gemini's `google.rpc.RetryInfo` wait and per-day `QuotaFailure`, and OpenAI's "try again
 //   in ..." message, each behind the guards of `retry-after`.
 import { describe, test } from "node:test";
@@ -14,7 +15,7 @@ import assert from "node:assert/strict";
 import Anthropic from "@anthropic-ai/sdk";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
 import { Pacer } from "llm-pacer";
-import { mockEnv, anthropicInit, openaiInit, drained, gap, outcome, VirtualClock } from "./lib/harness.mjs";
+import { mockEnv, anthropicInit, openaiInit, drained, gap, outcome, until, VirtualClock } from "./lib/harness.mjs";
 
 /** An Anthropic error event's wire form. */
 const anthropicError = (type, message = "x") =>
@@ -263,7 +264,7 @@ describe("body hints", () => {
   });
 });
 
-describe("a stream's usage, read on from the clone its first event was peeked from", () => {
+describe("a stream's usage, read on from where its first event was peeked", () => {
   const event = (name, data) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
   const START = event("message_start", {
     type: "message_start",
@@ -286,23 +287,111 @@ describe("a stream's usage, read on from the clone its first event was peeked fr
     return { body, push: (s) => c.enqueue(enc.encode(s)), end: () => c.close() };
   };
 
-  test("a stream is cloned once, for its first event and its usage alike", async () => {
+  test("a stream is never cloned: the caller's response has the original's head, every byte, and the usage counts", async () => {
     let clones = 0;
     const pacer = new Pacer({
       fetch: async () => {
-        const r = new Response(START + REST, { headers: SSE });
+        const r = new Response(START + REST, { status: 201, statusText: "Made", headers: { ...SSE, "x-a": "1" } });
         const clone = r.clone;
         r.clone = function () {
           clones++;
           return clone.call(this);
         };
+        Object.defineProperty(r, "url", { value: "https://api.anthropic.com/v1/messages" });
         return r;
       },
     });
     const res = await pacer.fetch("https://api.anthropic.com/v1/messages", streamInit());
+    assert.ok(res instanceof Response);
+    assert.deepEqual(
+      [res.status, res.statusText, res.headers.get("x-a"), res.url],
+      [201, "Made", "1", "https://api.anthropic.com/v1/messages"],
+    );
     assert.equal(await res.text(), START + REST);
     await drained(pacer);
-    assert.equal(clones, 1);
+    assert.equal(clones, 0);
+    assert.equal(pacer.stats().inputTokensUsed, 25);
+    assert.equal(pacer.stats().outputTokensUsed, 15);
+    pacer.close();
+  });
+
+  test("a stream the caller never reads is still read to its end for its usage, its bytes kept for the caller", async () => {
+    const s = controlled();
+    const pacer = new Pacer({ fetch: async () => new Response(s.body, { headers: SSE }) });
+    const res = await pacer.fetch("https://api.anthropic.com/v1/messages", streamInit());
+    s.push(START);
+    s.push(REST);
+    s.end();
+    await drained(pacer);
+    assert.equal(pacer.stats().outputTokensUsed, 15);
+    assert.equal(await res.text(), START + REST);
+    pacer.close();
+  });
+
+  /** A long stream (a delta each pull, 20,000 of them) that records whether it was cancelled. */
+  const long = (tail = "") => {
+    const enc = new TextEncoder();
+    const s = { cancelled: false, ended: false, pulls: 0 };
+    const delta = enc.encode(REST.slice(0, REST.indexOf("\n\n") + 2));
+    s.body = new ReadableStream({
+      start: (c) => c.enqueue(enc.encode(START + tail)),
+      pull: (c) => {
+        if (++s.pulls < 20_000) return c.enqueue(delta);
+        s.ended = true;
+        c.close();
+      },
+      cancel: () => void (s.cancelled = true),
+    });
+    return s;
+  };
+  for (const [how, stopReading] of [
+    [
+      "leaves its for await loop",
+      async (body) => {
+        let n = 0;
+        for await (const _ of body) if (++n >= 3) break;
+      },
+    ],
+    [
+      "cancels its reader",
+      async (body) => {
+        const reader = body.getReader();
+        await reader.read();
+        await reader.cancel();
+      },
+    ],
+    ["cancels the body", (body) => body.cancel()],
+    [
+      "pipes it on and cancels downstream",
+      async (body) => {
+        const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+        await reader.read();
+        await reader.cancel();
+      },
+    ],
+  ])
+    test(`a caller that ${how} cancels the stream itself, as without the pacer; the call settles`, async () => {
+      const s = long();
+      const pacer = new Pacer({ fetch: async () => new Response(s.body, { headers: SSE }) });
+      const res = await pacer.fetch("https://api.anthropic.com/v1/messages", streamInit());
+      await stopReading(res.body);
+      await until(() => s.cancelled || s.ended, "the stream to be cancelled");
+      assert.ok(s.cancelled, `cancelled, not read to its end (${s.pulls} deltas pulled)`);
+      await drained(pacer);
+      assert.equal(pacer.stats().outputTokensUsed, 0, "no final usage came: the reservation stands");
+      pacer.close();
+    });
+
+  test("a caller that cancels after the final usage (the OpenAI SDK at [DONE]): the usage counts", async () => {
+    const final = REST.slice(REST.indexOf("event: message_delta"));
+    const s = long(final);
+    const pacer = new Pacer({ fetch: async () => new Response(s.body, { headers: SSE }) });
+    const res = await pacer.fetch("https://api.anthropic.com/v1/messages", streamInit());
+    const reader = res.body.getReader();
+    await reader.read();
+    await reader.cancel();
+    await drained(pacer);
+    assert.ok(s.cancelled);
     assert.equal(pacer.stats().inputTokensUsed, 25);
     assert.equal(pacer.stats().outputTokensUsed, 15);
     pacer.close();

@@ -250,6 +250,14 @@ export async function checkScenarios(t, results, mocks) {
     assert.deepEqual([r.outputUsed, r.inFlight], [17, 0], "every answer's usage counted, every call ended");
   });
 
+  await check("streamRead", (r) => {
+    assert.ok(r.whole, "a stream reaches the caller byte for byte");
+    assert.ok(r.cancelled, `a stream its caller cancels is cancelled (${r.pulls} deltas pulled)`);
+    assert.equal(r.inFlight, 0, "both calls ended");
+    // The first stream's usage; the second's input as reserved, its output not reported.
+    assert.equal(r.outputUsed, 4);
+  });
+
   await t.test("the mocks never refused a request for limits", () => {
     assert.equal(mocks.anthropic.stats.limited, 0, mocks.anthropic.printLog());
     assert.equal(mocks.openai.stats.limited, 0, mocks.openai.printLog());

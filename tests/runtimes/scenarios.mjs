@@ -492,6 +492,58 @@ export const scenarios = {
     }
     return { asJson, asText, outputUsed: stats.outputTokensUsed, inFlight: stats.inFlight };
   },
+
+  /**
+   * Event streams, with the runtime's own streams and timers (a `fetch` of the scenario's own,
+   * no network): one read to its end reaches the caller byte for byte, its usage counted; one
+   * whose caller cancels its reader early is cancelled itself (not read on by the pacer).
+   */
+  async streamRead(Pacer) {
+    const enc = new TextEncoder();
+    const ev = (/** @type {string} */ name, /** @type {object} */ data) =>
+      `event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`;
+    const head = ev("message_start", { message: { usage: { input_tokens: 9, output_tokens: 1 } } });
+    const delta = ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: "Hi" } });
+    const tail = ev("message_delta", { delta: {}, usage: { output_tokens: 4 } }) + ev("message_stop", {});
+    const source = { pulls: 0, cancelled: false };
+    let whole = true;
+    const pacer = new Pacer({
+      seed: 9,
+      fetch: async () => {
+        const short = whole;
+        const body = new ReadableStream({
+          start: (c) => c.enqueue(enc.encode(head)),
+          pull(c) {
+            if (short) return void (c.enqueue(enc.encode(delta + tail)), c.close());
+            source.pulls++;
+            if (source.pulls < 20_000) c.enqueue(enc.encode(delta));
+            else c.close();
+          },
+          cancel: () => void (source.cancelled = true),
+        });
+        return new Response(body, { headers: { "content-type": "text/event-stream" } });
+      },
+    });
+    const url = "https://api.anthropic.com/v1/messages";
+    const init = { ...anthropicInit(), body: JSON.stringify({ model: "claude-test", max_tokens: 16, stream: true }) };
+    const text = await (await pacer.fetch(url, init)).text();
+    whole = false;
+    const reader = /** @type {ReadableStream} */ ((await pacer.fetch(url, init)).body).getReader();
+    await reader.read();
+    await reader.cancel();
+    let stats = pacer.stats();
+    for (let i = 0; i < 100 && (stats.inFlight > 0 || !(source.cancelled || source.pulls >= 20_000)); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      stats = pacer.stats();
+    }
+    return {
+      whole: text === head + delta + tail,
+      outputUsed: stats.outputTokensUsed,
+      inFlight: stats.inFlight,
+      cancelled: source.cancelled,
+      pulls: source.pulls,
+    };
+  },
 };
 
 /**

@@ -1,0 +1,79 @@
+// A stream the pacer peeked at, handed to the caller: the driver read its first event from
+// the body itself (src/wasm/stream.rs), so the caller gets a response with the same head
+// whose body gives those bytes, then the rest of the stream, each chunk shown to the pacer on
+// its way. One reader, no tee: when the caller stops reading (its reader's cancel, a `for
+// await` loop left early, a pipe cancelled downstream), the stream itself is cancelled, as it
+// is without the pacer; a body the caller never reads is still read to its end (buffered for
+// it, as a tee would), so that its usage is known.
+
+/** What a constructed response lacks that the original has (own values, as the original's). */
+const HEAD = ["url", "redirected", "type"];
+
+/**
+ * The pacer's `pump(response, reader, id, bytes, pending)`: the response to deliver. Each
+ * chunk goes to `chunk(id, bytes)` while it returns true; the end to `end(id, complete)`,
+ * once (`complete`: the stream ended; false when it failed or the caller cancelled it).
+ * `id` < 0: nothing to hand over. `reader` undefined: the stream had ended. `pending`: a read
+ * under way when the peek stopped waiting, the next chunk. Never throws: with no way to make
+ * a response, `undefined` (the driver then delivers the original as it is).
+ * @param {(id: number, bytes: Uint8Array) => boolean} chunk
+ * @param {(id: number, complete: boolean) => void} end
+ */
+export const resumer = (chunk, end) => (response, reader, id, bytes, pending) => {
+  let feeding = id >= 0;
+  let over = false;
+  /** @type {ReadableStreamDefaultController<Uint8Array>} */
+  let ctl;
+  const stop = (complete) => {
+    over = true;
+    if (feeding) end(id, complete);
+    feeding = false;
+  };
+  const next = (p) =>
+    p.then(
+      ({ done, value }) => {
+        if (over) return;
+        if (done) {
+          stop(true);
+          ctl.close();
+          return;
+        }
+        if (feeding && value instanceof Uint8Array) feeding = chunk(id, value);
+        ctl.enqueue(value);
+        next(reader.read());
+      },
+      (e) => {
+        if (over) return;
+        stop(false);
+        ctl.error(e);
+      },
+    );
+  let body;
+  try {
+    body = new ReadableStream({
+      start(c) {
+        ctl = c;
+        if (bytes.length > 0) c.enqueue(bytes);
+        next(pending ?? reader?.read() ?? Promise.resolve({ done: true }));
+      },
+      cancel(reason) {
+        if (over) return;
+        stop(false);
+        return reader?.cancel(reason);
+      },
+    });
+    const copy = new Response(body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+    for (const k of HEAD) {
+      const v = response[k];
+      if (v !== undefined && copy[k] !== v) Object.defineProperty(copy, k, { value: v, configurable: true });
+    }
+    return copy;
+  } catch {
+    over = true;
+    return undefined;
+  }
+};
