@@ -12,7 +12,7 @@
 // stub, the response head with its headers parsed, the delivery, and (for a JSON body) the
 // usage read as the caller reads the body (`.json()`: every JSON row but the last reads it).
 // The stream rows read a 200 event stream to its end (`text()`, or chunk by chunk as an SDK
-// does): the pacer peeks at its first event and reads its usage from one clone.
+// does): the pacer peeks at its first event and reads its usage on the way to the caller.
 // `stub fetch alone` is the floor: what the stub itself costs, with the same reading.
 
 import Bottleneck from "bottleneck";
