@@ -93,6 +93,8 @@ pub struct SseParser {
     has_data: bool,
     last_id: String,
     retry_ms: Option<u64>,
+    /// Which event types' data is kept (see [`SseParser::keeping`]); all when `None`.
+    keep: Option<fn(&str) -> bool>,
 }
 
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
@@ -103,6 +105,16 @@ impl SseParser {
         SseParser {
             at_start: true,
             ..Default::default()
+        }
+    }
+
+    /// A parser that drops unread the data of events whose type (named by an `event` field
+    /// before their `data`) `keep` rejects: they are not dispatched. For a reader that wants a
+    /// few events of a long stream (an unnamed event is always kept).
+    pub fn keeping(self, keep: fn(&str) -> bool) -> Self {
+        SseParser {
+            keep: Some(keep),
+            ..self
         }
     }
 
@@ -145,10 +157,15 @@ impl SseParser {
             self.after_cr = false;
             match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
                 Some(i) => {
-                    self.append(&rest[..i]);
                     self.after_cr = rest[i] == b'\r';
+                    if self.line.is_empty() && !self.overflow && i <= MAX_LINE_BYTES {
+                        // A whole line in this chunk: read where it is, not copied.
+                        self.process_line(&rest[..i], on_event);
+                    } else {
+                        self.append(&rest[..i]);
+                        self.end_line(on_event);
+                    }
                     rest = &rest[i + 1..];
-                    self.end_line(on_event);
                 }
                 None => {
                     self.append(rest);
@@ -202,7 +219,7 @@ impl SseParser {
                 self.event.clear();
                 self.event.push_str(&String::from_utf8_lossy(value));
             }
-            b"data" => {
+            b"data" if self.event.is_empty() || self.keep.is_none_or(|k| k(&self.event)) => {
                 self.data.push_str(&String::from_utf8_lossy(value));
                 self.data.push('\n');
                 self.has_data = true;
@@ -246,6 +263,22 @@ impl SseParser {
         self.data.clear();
         self.has_data = false;
     }
+}
+
+/// Could an event of this type carry usage ([`may_carry_usage`]) or output text
+/// ([`may_carry_text`])? What a usage reader keeps ([`SseParser::keeping`]): the data of the
+/// thousands of other events of a long stream (Anthropic's `content_block_delta`, a Responses
+/// stream's `response.output_text.delta`) is never buffered.
+pub fn may_carry_usage_or_text(event: &str) -> bool {
+    matches!(
+        event,
+        "message_start"
+            | "message_delta"
+            | "response.completed"
+            | "response.incomplete"
+            | "response.failed"
+            | "message"
+    )
 }
 
 /// Could this event report token usage? A cheap test on the raw event, so a driver parses
@@ -594,6 +627,76 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
             }
             chunks.push(&bytes[at..]);
             prop_assert_eq!(parse_chunks(&chunks), whole);
+        }
+
+        /// A parser keeping some event types gives the events of those types a parser keeping
+        /// all gives, however the bytes are cut, for streams that name an event before its
+        /// data (as every LLM API does).
+        #[test]
+        fn keeping_drops_only_the_events_not_kept(
+            events in proptest::collection::vec(
+                (
+                    proptest::option::of(prop_oneof![
+                        Just("message_start"),
+                        Just("message_delta"),
+                        Just("message"),
+                        Just("content_block_delta"),
+                        Just("ping"),
+                    ]),
+                    proptest::collection::vec("[a-z{}\":é ]{0,8}", 0..3),
+                ),
+                0..12,
+            ),
+            cuts in proptest::collection::vec(0usize..400, 0..8),
+        ) {
+            let mut text = String::new();
+            for (name, data) in &events {
+                if let Some(n) = name {
+                    text.push_str(&format!("event: {n}\n"));
+                }
+                for d in data {
+                    text.push_str(&format!("data: {d}\n"));
+                }
+                text.push('\n');
+            }
+            let bytes = text.as_bytes();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut kept = Vec::new();
+            let mut p = SseParser::new().keeping(may_carry_usage_or_text);
+            let mut at = 0;
+            for c in cuts.into_iter().chain([bytes.len()]) {
+                p.feed(&bytes[at..c], |e| kept.push(e.to_owned()));
+                at = c;
+            }
+            let all: Vec<OwnedEvent> = parse_chunks(&[bytes])
+                .into_iter()
+                .filter(|e| may_carry_usage_or_text(&e.event))
+                .collect();
+            prop_assert_eq!(kept, all);
+        }
+    }
+
+    /// The usage reader keeps every event that may carry usage or text: no other type does.
+    #[test]
+    fn the_kept_types_are_those_that_may_carry_usage_or_text() {
+        for event in [
+            "message_start",
+            "message_delta",
+            "message_stop",
+            "content_block_delta",
+            "ping",
+            "error",
+            "response.completed",
+            "response.incomplete",
+            "response.failed",
+            "response.output_text.delta",
+            "message",
+        ] {
+            let data = "{\"choices\":[],\"usage\":{\"x\":1}}";
+            let no_usage = "{\"choices\":[]}";
+            let may = may_carry_usage(event, data) || may_carry_text(event, no_usage);
+            assert_eq!(may_carry_usage_or_text(event), may, "{event}");
         }
     }
 }

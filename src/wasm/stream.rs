@@ -141,7 +141,7 @@ impl SseUsage {
     /// At the start of a stream.
     pub fn new() -> SseUsage {
         SseUsage {
-            parser: SseParser::new(),
+            parser: SseParser::new().keeping(sse::may_carry_usage_or_text),
             report: Report::default(),
             streamed: StreamedText::default(),
             final_seen: false,
