@@ -6,7 +6,7 @@
 //! engine asks — send an attempt, deliver the response it holds, fail the call — feeding back
 //! every response head (status, parsed headers, and for retryable statuses the error body read
 //! from a clone), every network error, the usage of a delivered body (a JSON one as the caller
-//! reads it, a stream from a clone), every abort, and the passing of time through one timer.
+//! reads it, a stream as its chunks pass on to the caller), every abort, and the passing of time through one timer.
 //!
 //! Discipline that keeps it sound:
 //! * one timer per pacer, re-armed to [`Engine::next_wake`](crate::core::call::Engine::next_wake) after every interaction, and none

@@ -123,8 +123,8 @@ impl StreamedText {
     }
 }
 
-/// A delivered stream's usage, read from its bytes as they come (the package's `pump` hands
-/// over the chunks of the clone its first event was peeked from).
+/// A delivered stream's usage, read from its bytes as they come (the peek's, then each chunk
+/// the package's `pump` passes on to the caller).
 #[derive(Debug)]
 pub struct SseUsage {
     parser: SseParser,
