@@ -29,25 +29,33 @@ export const resumer = (chunk, end) => (response, reader, id, bytes, pending) =>
     if (feeding) end(id, complete);
     feeding = false;
   };
-  const next = (p) =>
-    p.then(
-      ({ done, value }) => {
-        if (over) return;
-        if (done) {
-          stop(true);
-          ctl.close();
-          return;
-        }
-        if (feeding && value instanceof Uint8Array) feeding = chunk(id, value);
-        ctl.enqueue(value);
-        next(reader.read());
-      },
-      (e) => {
-        if (over) return;
-        stop(false);
-        ctl.error(e);
-      },
-    );
+  /** The stream failed (a read rejected): the caller's body fails with the same error. */
+  const fail = (/** @type {unknown} */ e) => {
+    if (over) return;
+    stop(false);
+    try {
+      ctl.error(e);
+    } catch {}
+  };
+  /** @param {ReadableStreamReadResult<any>} r */
+  const got = (r) => {
+    if (over) return;
+    try {
+      if (r.done) {
+        stop(true);
+        ctl.close();
+        return;
+      }
+      const value = r.value;
+      if (feeding && value instanceof Uint8Array) feeding = chunk(id, value);
+      ctl.enqueue(value);
+      next(reader.read());
+    } catch (e) {
+      fail(e);
+    }
+  };
+  /** @param {Promise<ReadableStreamReadResult<any>>} p */
+  const next = (p) => p.then(got, fail);
   let body;
   try {
     body = new ReadableStream({

@@ -115,8 +115,8 @@ impl Inner {
     }
 
     /// The error body, or a stream's first event (an error there stands for the status it
-    /// names; the bytes read and the body's reader are kept in `held.peek`), read within the bound of each
-    /// and never past the call's own deadline.
+    /// names; the bytes read and the body's reader are kept in `held.peek`), read within the
+    /// bound of each and never past the call's own deadline.
     async fn read_first(
         &self,
         id: Id,

@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import Anthropic from "@anthropic-ai/sdk";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
 import { Pacer } from "llm-pacer";
-import { mockEnv, anthropicInit, openaiInit, drained, gap, outcome, until, VirtualClock } from "./lib/harness.mjs";
+import { mockEnv, anthropicInit, openaiInit, bounded, drained, gap, outcome, until, VirtualClock } from "./lib/harness.mjs";
 
 /** An Anthropic error event's wire form. */
 const anthropicError = (type, message = "x") =>
@@ -284,8 +284,26 @@ describe("a stream's usage, read on from where its first event was peeked", () =
     let c;
     const body = new ReadableStream({ start: (ctl) => void (c = ctl) });
     const enc = new TextEncoder();
-    return { body, push: (s) => c.enqueue(enc.encode(s)), end: () => c.close() };
+    return { body, push: (s) => c.enqueue(enc.encode(s)), end: () => c.close(), fail: (e) => c.error(e) };
   };
+
+  test("a stream that fails after delivery fails the caller's read with the same error; the call settles", async () => {
+    const s = controlled();
+    const pacer = new Pacer({ fetch: async () => new Response(s.body, { headers: SSE }) });
+    const p = pacer.fetch("https://api.anthropic.com/v1/messages", streamInit());
+    s.push(START);
+    const res = await p;
+    const reader = res.body.getReader();
+    const first = await reader.read();
+    assert.equal(new TextDecoder().decode(first.value), START);
+    const reset = new Error("connection reset");
+    s.fail(reset);
+    await assert.rejects(bounded(reader.read(), "the failed read"), (e) => e === reset);
+    await drained(pacer);
+    assert.equal(pacer.stats().inFlight, 0);
+    assert.equal(pacer.stats().outputTokensUsed, 0, "no final usage: the reservation stands");
+    pacer.close();
+  });
 
   test("a stream is never cloned: the caller's response has the original's head, every byte, and the usage counts", async () => {
     let clones = 0;
