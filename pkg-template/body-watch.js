@@ -13,11 +13,25 @@ const WATCHED_READS = { json: false, text: true, arrayBuffer: true, bytes: true 
 const OTHER_READS = ["blob", "formData", "clone"];
 
 /**
- * A watched response's state: whether its body was read yet, where its document goes, and
- * the prototype it had.
- * @typedef {{ started: boolean, done: (doc: unknown, text?: boolean) => void, proto: any }} Watch
+ * A watched response's state: whether its body was read yet, where its document goes, the
+ * prototype it had, and the set of unread responses it is in until then.
+ * @typedef {{ started: boolean, done: (doc: unknown, text?: boolean) => void, proto: any, unread: Set<any> }} Watch
  */
 const WATCH = Symbol("llm-pacer.watch");
+
+/**
+ * The watch of `response` as its body's read starts (no longer unread); `undefined` if it is
+ * not watched or was read already.
+ * @param {any} response
+ * @returns {Watch | undefined}
+ */
+function start(response) {
+  const w = /** @type {Watch | undefined} */ (response[WATCH]);
+  if (!w || w.started) return undefined;
+  w.started = true;
+  w.unread.delete(response);
+  return w;
+}
 
 /**
  * Hand `done` what `p` gives (`text`: a body's text or bytes, not a document); `undefined`
@@ -52,10 +66,8 @@ function cloneRead(proto, response, done) {
  * @param {any} response
  */
 function readClone(response) {
-  const w = /** @type {Watch | undefined} */ (response[WATCH]);
-  if (!w || w.started) return;
-  w.started = true;
-  cloneRead(w.proto, response, w.done);
+  const w = start(response);
+  if (w) cloneRead(w.proto, response, w.done);
 }
 
 /** Per response prototype, the watched one that stands in for it (a child of it). */
@@ -77,11 +89,8 @@ function watchedProto(proto) {
     if (typeof read == "function")
       own(name, function (...args) {
         const p = read.apply(this, args);
-        const watch = /** @type {Watch | undefined} */ (this[WATCH]);
-        if (watch && !watch.started) {
-          watch.started = true;
-          handOver(p, watch.done, text);
-        }
+        const watch = start(this);
+        if (watch) handOver(p, watch.done, text);
         return p;
       });
   }
@@ -124,24 +133,31 @@ function watchedProto(proto) {
  * @returns {(response: Response, id: number) => void}
  */
 export function jsonBodies(later, report) {
-  /** Responses delivered since `later` was last asked, whose caller may not read them yet. */
-  let unread = [];
+  /**
+   * Responses delivered whose body no read has started yet (each leaves as its read starts:
+   * a busy loop that reads every body holds none of them until `later` calls back).
+   */
+  const unread = new Set();
+  let asked = false;
   const due = () => {
-    const list = unread;
-    unread = [];
-    for (const response of list) readClone(response);
+    asked = false;
+    for (const response of unread) readClone(response);
   };
   return (response, id) => {
     const proto = Object.getPrototypeOf(response);
     const done = (doc, text) => report(id, doc, text);
     try {
-      Object.defineProperty(response, WATCH, { value: { started: false, done, proto } });
+      Object.defineProperty(response, WATCH, { value: { started: false, done, proto, unread } });
       Object.setPrototypeOf(response, watchedProto(proto));
     } catch {
       // Not extensible (frozen, a proxy that refuses), or watched already: the clone it is.
       cloneRead(proto, response, done);
       return;
     }
-    if (unread.push(response) == 1) later(due);
+    unread.add(response);
+    if (!asked) {
+      asked = true;
+      later(due);
+    }
   };
 }

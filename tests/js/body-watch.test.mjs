@@ -1,0 +1,55 @@
+// The watch of delivered JSON bodies (pkg-template/body-watch.js), on its own: what it holds.
+// A response whose body the caller reads is handed over at once; one not read by the time
+// the watch's timer calls back is read from a clone (contract-regressions.test.mjs).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import v8 from "node:v8";
+import vm from "node:vm";
+import { jsonBodies } from "../../pkg-template/body-watch.js";
+
+v8.setFlagsFromString("--expose-gc");
+const gc = vm.runInNewContext("gc");
+const nextTask = () => new Promise((r) => setImmediate(r));
+
+test("a response whose body the caller read is not held until the timer: a busy loop keeps none", async () => {
+  const reports = [];
+  // The timer never calls back: as in a loop whose every step is a microtask.
+  const watch = jsonBodies(
+    () => {},
+    (id, doc) => reports.push([id, doc?.usage?.input_tokens]),
+  );
+  // Each response made and read in a frame of its own, so that no frame of this test holds one.
+  const readOne = async (i) => {
+    const r = new Response(JSON.stringify({ usage: { input_tokens: i } }), {
+      headers: { "content-type": "application/json" },
+    });
+    watch(r, i);
+    await r.json();
+    return new WeakRef(r);
+  };
+  const refs = [];
+  for (let i = 0; i < 200; i++) refs.push(await readOne(i));
+  assert.equal(reports.length, 200);
+  assert.deepEqual(reports[199], [199, 199]);
+  for (let i = 0; i < 3; i++) {
+    await nextTask();
+    gc();
+  }
+  assert.equal(refs.filter((w) => w.deref() !== undefined).length, 0, "read responses collected");
+});
+
+test("a response nobody read yet is held until the timer, then read from a clone", async () => {
+  let due;
+  const reports = [];
+  const watch = jsonBodies(
+    (f) => void (due = f),
+    (id, doc, text) => reports.push([id, text, new TextDecoder().decode(doc)]),
+  );
+  watch(new Response('{"usage":{"input_tokens":3}}', { headers: { "content-type": "application/json" } }), 7);
+  await nextTask();
+  gc();
+  assert.equal(reports.length, 0);
+  due();
+  for (let i = 0; i < 3 && reports.length === 0; i++) await nextTask();
+  assert.deepEqual(reports, [[7, true, '{"usage":{"input_tokens":3}}']]);
+});
