@@ -32,11 +32,13 @@
 
 mod answer;
 mod body;
+mod delivered;
 mod inner;
 mod js;
 mod keys;
 mod lowlevel;
 mod options;
+mod reader;
 mod report;
 #[cfg(feature = "simulator")]
 mod sim;
@@ -44,7 +46,6 @@ mod state;
 mod store;
 // The Durable Object's export (`storeOp`): only in the module of the entries for workerd
 // (`llm-pacer/cloudflare` runs it; feature `durable-object`, scripts/build-pkg.mjs).
-mod reader;
 #[cfg(feature = "durable-object")]
 mod store_core;
 mod stream;
