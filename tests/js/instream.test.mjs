@@ -15,7 +15,17 @@ import assert from "node:assert/strict";
 import Anthropic from "@anthropic-ai/sdk";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
 import { Pacer } from "llm-pacer";
-import { mockEnv, anthropicInit, openaiInit, bounded, drained, gap, outcome, until, VirtualClock } from "./lib/harness.mjs";
+import {
+  mockEnv,
+  anthropicInit,
+  openaiInit,
+  bounded,
+  drained,
+  gap,
+  outcome,
+  until,
+  VirtualClock,
+} from "./lib/harness.mjs";
 
 /** An Anthropic error event's wire form. */
 const anthropicError = (type, message = "x") =>
