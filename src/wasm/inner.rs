@@ -359,9 +359,13 @@ impl Inner {
                     }
                 }
                 Effect::Cancel(response, peek) => {
-                    if let Some(b) = response.body() {
-                        if !b.locked() {
-                            js::ignore(b.cancel());
+                    // Looked up as any value's: a polyfill's body may not be a web stream.
+                    if let Some(b) = js::get_opt(&response, "body") {
+                        let locked = js::get_opt(&b, "locked").and_then(|v| v.as_bool());
+                        if locked == Some(false) {
+                            if let Some(Ok(p)) = js::method(&b, "cancel").map(|f| f.call0(&b)) {
+                                js::ignore(Promise::resolve(&p));
+                            }
                         }
                     }
                     if let Some(p) = peek {

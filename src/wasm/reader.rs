@@ -4,7 +4,7 @@
 
 use super::js;
 use js_sys::{Array, Object, Promise, Uint8Array};
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
@@ -28,22 +28,28 @@ pub enum ReadEnd {
 
 impl BodyReader {
     /// A reader of `response`'s body itself (which is then locked: nobody else can read it);
-    /// `None` when it has no body or is locked or read already.
+    /// `None` when it has no body or is locked or read already, or its body is not a web
+    /// `ReadableStream` (a `fetch` polyfill's Node stream).
     pub fn of(response: &Response) -> Option<BodyReader> {
-        let body = response.body()?;
-        if body.locked() {
-            return None;
-        }
-        Self::new(body.get_reader())
+        Self::of_body(&js::get_opt(response, "body")?)
     }
 
     /// A reader of a clone of `response`'s body (a tee: the response keeps every byte);
-    /// `None` when it has no body or cannot be cloned (already read).
+    /// `None` when it has no body or cannot be cloned (already read), or its body is not a
+    /// web `ReadableStream`.
     pub fn clone_of(response: &Response) -> Option<BodyReader> {
-        Self::new(response.clone().ok()?.body()?.get_reader())
+        let clone = response.clone().ok()?;
+        Self::of_body(&js::get_opt(&clone, "body")?)
     }
 
-    fn new(reader: Object) -> Option<BodyReader> {
+    /// `body.getReader()`, looked up and called as any value's method: a body that is not a
+    /// web stream gives `None`, never an exception through the module.
+    fn of_body(body: &JsValue) -> Option<BodyReader> {
+        if js::get_opt(body, "locked").and_then(|v| v.as_bool()) == Some(true) {
+            return None;
+        }
+        let get = js::method(body, "getReader")?;
+        let reader = get.call0(body).ok()?.dyn_into::<Object>().ok()?;
         let read = js::method(&reader, "read")?;
         Some(BodyReader { reader, read })
     }

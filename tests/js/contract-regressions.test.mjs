@@ -6,7 +6,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Pacer } from "llm-pacer";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
-import { anthropicInit, openaiInit, mockEnv, drained, oneKey } from "./lib/harness.mjs";
+import { Readable } from "node:stream";
+import { anthropicInit, openaiInit, mockEnv, bounded, drained, oneKey } from "./lib/harness.mjs";
 
 describe("closed gaps", () => {
   test("a call whose body is a stream counts no retry it cannot make", async (t) => {
@@ -221,5 +222,48 @@ describe("what the fetch option returns", () => {
       await assert.rejects(pacer.fetch(URL_, init), (e) => e instanceof TypeError && /sync/.test(e.message));
       assert.equal(pacer.stats().attempts, 2);
     }
+  });
+});
+
+describe("a Response whose body is not a web stream (a fetch polyfill's, node-fetch's: a Node stream)", () => {
+  const URL_ = "https://api.anthropic.com/v1/messages";
+  /** A Response as a polyfill makes it: its body (and its clones') a Node stream. */
+  const nodeish = (text, init) => {
+    const r = new Response(text, init);
+    Object.defineProperty(r, "body", { value: Readable.from([text]) });
+    Object.defineProperty(r, "clone", { value: () => nodeish(text, init) });
+    return r;
+  };
+  for (const [what, headers] of [
+    ["an event stream", { "content-type": "text/event-stream" }],
+    ["a JSON answer", { "content-type": "application/json" }],
+  ])
+    test(`${what}: delivered as it is, and the call settles`, async () => {
+      const pacer = new Pacer({ fetch: async () => nodeish('data: {"usage":null}\n\n', { headers }) });
+      const res = await bounded(pacer.fetch(URL_, anthropicInit({ body: { stream: true } })), "the call");
+      assert.equal(res.status, 200);
+      assert.equal(typeof res.body.pipe, "function", "the caller's own body, untouched");
+      await drained(pacer);
+      assert.equal(pacer.stats().inFlight, 0);
+      pacer.close();
+    });
+
+  test("a 429 is retried (its body is not read) and the 200 after it delivered", async () => {
+    let n = 0;
+    const pacer = new Pacer({
+      retry: { initialDelayMs: 1, maxDelayMs: 1 },
+      fetch: async () =>
+        ++n === 1
+          ? nodeish('{"type":"error","error":{"type":"rate_limit_error"}}', {
+              status: 429,
+              headers: { "content-type": "application/json", "retry-after": "0" },
+            })
+          : nodeish("data: {}\n\n", { headers: { "content-type": "text/event-stream" } }),
+    });
+    const res = await bounded(pacer.fetch(URL_, anthropicInit()), "the call");
+    assert.equal(res.status, 200);
+    assert.equal(n, 2);
+    await drained(pacer);
+    pacer.close();
   });
 });
