@@ -10,24 +10,34 @@
 const HEAD = ["url", "redirected", "type"];
 
 /**
- * The pacer's `pump(response, reader, id, bytes, pending)`: the response to deliver. Each
- * chunk goes to `chunk(id, bytes)` while it returns true; the end to `end(id, complete)`,
- * once (`complete`: the stream ended; false when it failed or the caller cancelled it).
- * `id` < 0: nothing to hand over. `reader` undefined: the stream had ended. `pending`: a read
- * under way when the peek stopped waiting, the next chunk. Never throws: with no way to make
- * a response, `undefined` (the driver then delivers the original as it is).
+ * The pacer's `pump(response, reader, id, bytes, pending, signal)`: the response to deliver.
+ * Each chunk goes to `chunk(id, bytes)` while it returns true; the end to `end(id,
+ * complete)`, once (`complete`: the stream ended; false when it failed or the caller
+ * cancelled it). `id` < 0: nothing to hand over. `reader` undefined: the stream had ended.
+ * `pending`: a read under way when the peek stopped waiting, the next chunk. `signal`: the
+ * caller's; its abort fails the body with its reason and cancels the stream at once, as it
+ * does a `fetch` body (even when the `fetch` option does not heed it). Never throws: with no
+ * way to make a response, `undefined` (the driver then delivers the original as it is).
  * @param {(id: number, bytes: Uint8Array) => boolean} chunk
  * @param {(id: number, complete: boolean) => void} end
  */
-export const resumer = (chunk, end) => (response, reader, id, bytes, pending) => {
+export const resumer = (chunk, end) => (response, reader, id, bytes, pending, signal) => {
   let feeding = id >= 0;
   let over = false;
   /** @type {ReadableStreamDefaultController<Uint8Array>} */
   let ctl;
   const stop = (complete) => {
     over = true;
+    signal?.removeEventListener("abort", aborted);
     if (feeding) end(id, complete);
     feeding = false;
+  };
+  /** The caller aborted: its body fails with the reason, the stream is cancelled. */
+  const aborted = () => {
+    if (over) return;
+    const reason = signal.reason;
+    fail(reason);
+    reader?.cancel(reason).catch(() => {});
   };
   /** The stream failed (a read rejected): the caller's body fails with the same error. */
   const fail = (/** @type {unknown} */ e) => {
@@ -79,6 +89,10 @@ export const resumer = (chunk, end) => (response, reader, id, bytes, pending) =>
       const v = response[k];
       if (v !== undefined && copy[k] !== v) Object.defineProperty(copy, k, { value: v, configurable: true });
     }
+    try {
+      if (signal?.aborted) aborted();
+      else signal?.addEventListener("abort", aborted, { once: true });
+    } catch {} // a signal that is no EventTarget: the `fetch` option's own abort remains
     return copy;
   } catch {
     over = true;

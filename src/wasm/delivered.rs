@@ -20,21 +20,28 @@ impl Inner {
     /// The response the caller gets for `response`, whose body a peek read from: the same
     /// head, and a body that gives the bytes read, then the rest of the stream (the package's
     /// `pump`). With `usage`, the call whose stream it is: each chunk also goes to
-    /// [`Inner::stream_chunk`], and its end to [`Inner::stream_end`].
+    /// [`Inner::stream_chunk`], and its end to [`Inner::stream_end`]; and the caller's signal,
+    /// whose abort fails the body at once, as it fails a `fetch` body (whether or not the
+    /// `fetch` option heeds the signal).
     pub(super) fn resume(&self, response: Response, peek: Peek, usage: Option<Id>) -> Response {
         let Peek {
             reader,
             bytes,
             pending,
         } = peek;
+        let mut signal = JsValue::UNDEFINED;
         let id = usage.filter(|&id| {
             let mut sse = SseUsage::new();
             sse.feed(&bytes);
             self.state.try_borrow_mut().is_ok_and(|mut st| {
-                st.calls
-                    .get_mut(&id)
-                    .map(|c| c.stream = Some(sse))
-                    .is_some()
+                let Some(c) = st.calls.get_mut(&id) else {
+                    return false;
+                };
+                c.stream = Some(sse);
+                if let Some(s) = &c.signal {
+                    signal = s.into();
+                }
+                true
             })
         });
         let resumed = self.driver.pump.as_ref().and_then(|f| {
@@ -45,6 +52,7 @@ impl Inner {
                 &Uint8Array::from(&bytes[..]),
                 pending.as_ref().map_or(&JsValue::UNDEFINED, |p| p),
             );
+            args.push(&signal);
             f.apply(&JsValue::UNDEFINED, &args)
                 .ok()?
                 .dyn_into::<Response>()

@@ -67,11 +67,11 @@ pub struct DriverOptions {
     /// The package's helper `jsonBody(response, id)`: watches a delivered response's JSON body
     /// as the caller reads it (no clone) and hands the document to `usageDoc(id, doc)`.
     pub json_body: Option<Function>,
-    /// The package's helper `pump(response, reader, id, bytes, pending)`: the response the
-    /// caller gets for a stream the pacer peeked at (its head; a body of `bytes`, then
+    /// The package's helper `pump(response, reader, id, bytes, pending, signal)`: the response
+    /// the caller gets for a stream the pacer peeked at (its head; a body of `bytes`, then
     /// `pending`'s chunk, then the rest of `reader`'s), each chunk handed to
     /// `RawPacer::chunk(id, bytes)` on its way and the end to `RawPacer::stream_end(id,
-    /// complete)` (`id` < 0: none).
+    /// complete)` (`id` < 0: none); the caller's `signal` (if any) fails the body on abort.
     pub pump: Option<Function>,
 }
 

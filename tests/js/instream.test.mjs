@@ -297,6 +297,32 @@ describe("a stream's usage, read on from where its first event was peeked", () =
     return { body, push: (s) => c.enqueue(enc.encode(s)), end: () => c.close(), fail: (e) => c.error(e) };
   };
 
+  test("the caller's abort after delivery fails its read with the reason and cancels the stream, even when the fetch option ignores the signal", async () => {
+    const s = long();
+    // A `fetch` that never looks at the signal: the abort is the pacer's to carry out.
+    const pacer = new Pacer({ fetch: async () => new Response(s.body, { headers: SSE }) });
+    const ac = new AbortController();
+    const res = await pacer.fetch("https://api.anthropic.com/v1/messages", streamInit({ signal: ac.signal }));
+    const reader = res.body.getReader();
+    await reader.read();
+    const reason = new Error("stop");
+    ac.abort(reason);
+    await assert.rejects(
+      bounded(
+        (async () => {
+          while (!(await reader.read()).done);
+        })(),
+        "the aborted read",
+      ),
+      (e) => e === reason,
+    );
+    await until(() => s.cancelled || s.ended, "the stream to be cancelled");
+    assert.ok(s.cancelled, `cancelled, not read to its end (${s.pulls} deltas pulled)`);
+    await drained(pacer);
+    assert.equal(pacer.stats().inFlight, 0);
+    pacer.close();
+  });
+
   test("a stream that fails after delivery fails the caller's read with the same error; the call settles", async () => {
     const s = controlled();
     const pacer = new Pacer({ fetch: async () => new Response(s.body, { headers: SSE }) });
