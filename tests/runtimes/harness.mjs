@@ -252,9 +252,10 @@ export async function checkScenarios(t, results, mocks) {
 
   await check("streamRead", (r) => {
     assert.ok(r.whole, "a stream reaches the caller byte for byte");
-    assert.ok(r.cancelled, `a stream its caller cancels is cancelled (${r.pulls} deltas pulled)`);
-    assert.equal(r.inFlight, 0, "both calls ended");
-    // The first stream's usage; the second's input as reserved, its output not reported.
+    assert.deepEqual(r.cancelled, [true, true], `streams cancelled, reader and abort (${r.pulls} deltas pulled)`);
+    assert.equal(r.abortRead, "rejected with the reason");
+    assert.equal(r.inFlight, 0, "every call ended");
+    // The first stream's usage; the others' output was never reported.
     assert.equal(r.outputUsed, 4);
   });
 

@@ -495,8 +495,10 @@ export const scenarios = {
 
   /**
    * Event streams, with the runtime's own streams and timers (a `fetch` of the scenario's own,
-   * no network): one read to its end reaches the caller byte for byte, its usage counted; one
-   * whose caller cancels its reader early is cancelled itself (not read on by the pacer).
+   * no network, that never looks at the signal): one read to its end reaches the caller byte
+   * for byte, its usage counted; one whose caller cancels its reader early, and one its
+   * caller's signal aborts, are cancelled themselves (not read on by the pacer), the aborted
+   * one's read rejected with the signal's reason.
    */
   async streamRead(Pacer) {
     const enc = new TextEncoder();
@@ -505,12 +507,16 @@ export const scenarios = {
     const head = ev("message_start", { message: { usage: { input_tokens: 9, output_tokens: 1 } } });
     const delta = ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: "Hi" } });
     const tail = ev("message_delta", { delta: {}, usage: { output_tokens: 4 } }) + ev("message_stop", {});
-    const source = { pulls: 0, cancelled: false };
+    /** Each call's stream: how much was pulled, whether it was cancelled. */
+    const sources = [];
     let whole = true;
     const pacer = new Pacer({
       seed: 9,
+      // It never looks at the signal: an abort is the pacer's to carry out.
       fetch: async () => {
         const short = whole;
+        const source = { pulls: 0, cancelled: false };
+        sources.push(source);
         const body = new ReadableStream({
           start: (c) => c.enqueue(enc.encode(head)),
           pull(c) {
@@ -531,8 +537,23 @@ export const scenarios = {
     const reader = /** @type {ReadableStream} */ ((await pacer.fetch(url, init)).body).getReader();
     await reader.read();
     await reader.cancel();
+    // Aborted mid-stream by the caller's signal.
+    const ac = new AbortController();
+    const reason = new Error("stop");
+    const aborted = /** @type {ReadableStream} */ (
+      (await pacer.fetch(url, { ...init, signal: ac.signal })).body
+    ).getReader();
+    await aborted.read();
+    ac.abort(reason);
+    let abortRead = "read on to the end";
+    try {
+      while (!(await aborted.read()).done);
+    } catch (e) {
+      abortRead = e === reason ? "rejected with the reason" : `rejected with ${e}`;
+    }
+    const over = () => sources.slice(1).every((s) => s.cancelled || s.pulls >= 20_000);
     let stats = pacer.stats();
-    for (let i = 0; i < 100 && (stats.inFlight > 0 || !(source.cancelled || source.pulls >= 20_000)); i++) {
+    for (let i = 0; i < 100 && (stats.inFlight > 0 || !over()); i++) {
       await new Promise((r) => setTimeout(r, 10));
       stats = pacer.stats();
     }
@@ -540,8 +561,9 @@ export const scenarios = {
       whole: text === head + delta + tail,
       outputUsed: stats.outputTokensUsed,
       inFlight: stats.inFlight,
-      cancelled: source.cancelled,
-      pulls: source.pulls,
+      cancelled: sources.slice(1).map((s) => s.cancelled),
+      pulls: sources.slice(1).map((s) => s.pulls),
+      abortRead,
     };
   },
 };
