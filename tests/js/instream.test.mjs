@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import Anthropic from "@anthropic-ai/sdk";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
 import { Pacer } from "llm-pacer";
+import { STOP_WAYS } from "./lib/stop-reading.mjs";
 import {
   mockEnv,
   anthropicInit,
@@ -398,32 +399,7 @@ describe("a stream's usage, read on from where its first event was peeked", () =
     });
     return s;
   };
-  for (const [how, stopReading] of [
-    [
-      "leaves its for await loop",
-      async (body) => {
-        let n = 0;
-        for await (const _ of body) if (++n >= 3) break;
-      },
-    ],
-    [
-      "cancels its reader",
-      async (body) => {
-        const reader = body.getReader();
-        await reader.read();
-        await reader.cancel();
-      },
-    ],
-    ["cancels the body", (body) => body.cancel()],
-    [
-      "pipes it on and cancels downstream",
-      async (body) => {
-        const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-        await reader.read();
-        await reader.cancel();
-      },
-    ],
-  ])
+  for (const [how, stopReading] of STOP_WAYS)
     test(`a caller that ${how} cancels the stream itself, as without the pacer; the call settles`, async () => {
       const s = long();
       const pacer = new Pacer({ fetch: async () => new Response(s.body, { headers: SSE }) });

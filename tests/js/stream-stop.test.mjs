@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { Pacer } from "llm-pacer";
 import { bounded, drained } from "./lib/harness.mjs";
+import { STOP_WAYS } from "./lib/stop-reading.mjs";
 
 const DELTAS = 200_000;
 const ev = (name, data) => `event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`;
@@ -83,34 +84,7 @@ async function fate() {
   return s;
 }
 
-/** The ways a caller stops reading a body early. */
-const WAYS = [
-  [
-    "leaves its for await loop",
-    async (body) => {
-      let n = 0;
-      for await (const _ of body) if (++n >= 3) break;
-    },
-  ],
-  [
-    "cancels its reader",
-    async (body) => {
-      const reader = body.getReader();
-      await reader.read();
-      await reader.cancel();
-    },
-  ],
-  [
-    "pipes it through a decoder and cancels that",
-    async (body) => {
-      const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-      await reader.read();
-      await reader.cancel();
-    },
-  ],
-];
-
-for (const [how, stop] of WAYS) {
+for (const [how, stop] of STOP_WAYS) {
   test(`control: raw fetch, a caller that ${how}: the server sees the connection close early`, async () => {
     await stop((await fetch(`${url}/v1/messages`, init())).body);
     const s = await fate();
