@@ -6,6 +6,7 @@
 
 use super::body::{self, UsageKind};
 use super::options::DriverOptions;
+use super::reader::BodyReader;
 use super::state::{Call, Calls, Deadline, Effect, Rejection, State, Timer};
 use super::{js, keys};
 use crate::core::call::{Engine, Event, EventKind, Id, Request as CallRequest};
@@ -359,14 +360,10 @@ impl Inner {
                     }
                 }
                 Effect::Cancel(response, peek) => {
-                    // Looked up as any value's: a polyfill's body may not be a web stream.
-                    if let Some(b) = js::get_opt(&response, "body") {
-                        let locked = js::get_opt(&b, "locked").and_then(|v| v.as_bool());
-                        if locked == Some(false) {
-                            if let Some(Ok(p)) = js::method(&b, "cancel").map(|f| f.call0(&b)) {
-                                js::ignore(Promise::resolve(&p));
-                            }
-                        }
+                    // An unread body, cancelled through a reader of its own (`BodyReader::of`
+                    // takes none of a locked body, nor of a polyfill's that is no web stream).
+                    if let Some(r) = BodyReader::of(&response) {
+                        r.cancel();
                     }
                     if let Some(p) = peek {
                         p.cancel();

@@ -56,11 +56,10 @@ pub async fn first_event(
         .await;
     let (reader, pending) = match end {
         ReadEnd::Ended => (None, None),
-        ReadEnd::Stopped => (Some(reader), None),
+        // (A read that failed: the next one fails the same way, for the caller to see.)
+        ReadEnd::Stopped | ReadEnd::Failed => (Some(reader), None),
         // Too slow: the stream goes as it is, the read under way its next chunk.
         ReadEnd::Late(read) => (Some(reader), Some(read)),
-        // A read failed: the next one fails the same way, for the caller to see.
-        ReadEnd::Failed => (Some(reader), None),
     };
     let peek = Peek {
         reader,
