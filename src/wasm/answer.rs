@@ -74,7 +74,8 @@ impl Inner {
             return;
         }
         let status = response.status();
-        let pairs = body::header_pairs(
+        // The header lines, read in place (`headers::lines`) wherever they are needed.
+        let head = body::header_text(
             &response.headers().into(),
             self.driver.header_lines.as_ref(),
         );
@@ -85,8 +86,7 @@ impl Inner {
         // The error body is read only where the decision may depend on it (the core's rule).
         // (`x-should-retry` is all it takes from the headers; they are parsed in full below.)
         let read_error = !(200..300).contains(&status) && {
-            let should_retry =
-                headers::should_retry(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let should_retry = headers::should_retry(headers::lines(&head));
             self.state.try_borrow().is_ok_and(|st| {
                 let retry_on = st.engine.config().retry.retry_on.as_deref();
                 needs_error_body(status, should_retry, retry_on)
@@ -94,7 +94,7 @@ impl Inner {
         };
         // How a 2xx's usage will be read, decided once from the headers already here.
         let kind = if (200..300).contains(&status) {
-            body::usage_kind(response.body().is_some(), &pairs)
+            body::usage_kind(response.body().is_some(), &head)
         } else {
             None
         };
@@ -107,10 +107,10 @@ impl Inner {
         if read_error || stream {
             spawn_local(async move {
                 let (status, error, held) = self.read_first(id, held, status, stream).await;
-                self.answer(id, attempt, held, status, error, &pairs, cors);
+                self.answer(id, attempt, held, status, error, &head, cors);
             });
         } else {
-            self.answer(id, attempt, held, status, None, &pairs, cors);
+            self.answer(id, attempt, held, status, None, &head, cors);
         }
     }
 
@@ -168,7 +168,7 @@ impl Inner {
         held: Held,
         status: u16,
         error: Option<ErrorInfo>,
-        pairs: &[(String, String)],
+        head: &str,
         cors: bool,
     ) {
         self.step(|st, now, fx| {
@@ -176,7 +176,7 @@ impl Inner {
                 fx.push(held.cancel());
                 return;
             }
-            let info = headers::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), now);
+            let info = headers::parse(headers::lines(head), now);
             // A cross-origin response shows only the headers the server exposes through CORS
             // (`Access-Control-Expose-Headers`). With no rate-limit header nor retry hint in
             // sight, the pacer runs on configured limits and backoff alone: say so, once.

@@ -244,18 +244,10 @@ fn bytes_of(v: &JsValue) -> Option<Uint8Array> {
     None
 }
 
-/// All headers (a response's `Headers`, or a request's as given) as (name, value) pairs, from
-/// the package's helper `lines` (one string of `name:value` lines: one crossing, where
-/// iterating a `Headers` from here took some eight per header). Without it (or if it fails),
-/// none.
-pub fn header_pairs(headers: &JsValue, lines: Option<&js_sys::Function>) -> Vec<(String, String)> {
-    crate::core::headers::lines(&header_text(headers, lines))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
-/// Headers as the one string of `name:value` lines the package's helper `lines` writes
-/// (empty without it, or if it fails).
+/// Headers (a response's `Headers`, or a request's as given) as the one string of
+/// `name:value` lines the package's helper `lines` writes (one crossing, where iterating a
+/// `Headers` from here took some eight per header; read in place by
+/// [`crate::core::headers::lines`]); empty without it, or if it fails.
 pub fn header_text(headers: &JsValue, lines: Option<&js_sys::Function>) -> String {
     lines
         .and_then(|f| f.call1(&JsValue::UNDEFINED, headers).ok())
@@ -358,19 +350,18 @@ pub enum UsageKind {
     Sse,
 }
 
-/// How to read the usage of a response with these headers (`pairs`, names in lower case as
-/// `Headers` gives them), from its `content-type`; `None` when there is no body (`has_body`
+/// How to read the usage of a response with these header lines (`head`, names in lower case
+/// as `Headers` gives them), from its `content-type`; `None` when there is no body (`has_body`
 /// false, or `content-length: 0`) or it is neither JSON nor an event stream (nothing to read,
 /// nothing to clone).
-pub fn usage_kind(has_body: bool, pairs: &[(String, String)]) -> Option<UsageKind> {
+pub fn usage_kind(has_body: bool, head: &str) -> Option<UsageKind> {
     if !has_body {
         return None;
     }
     let header = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        crate::core::headers::lines(head)
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
     };
     // An empty body says so (`content-length: 0`): nothing to clone or read.
     if header("content-length") == Some("0") {
