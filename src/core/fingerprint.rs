@@ -101,6 +101,51 @@ pub fn derive(origin: &str, credential: Option<&str>, model: &str) -> LimitKey {
     }
 }
 
+/// [`derive`] with a memory of its last answer: a pacer's calls mostly repeat one origin,
+/// credential and model, and each `derive` costs two SHA-256s. What it keeps of them is a
+/// 64-bit xxHash of the three (length-framed) beside the key: not the credential, nor its
+/// fingerprint, and it is never shown anywhere.
+///
+/// ```
+/// use llm_pacer::core::fingerprint::{derive, Memo};
+///
+/// let mut memo = Memo::default();
+/// let k = memo.derive("https://api.anthropic.com", Some("sk-ant-1"), "claude-sonnet-4-5");
+/// assert_eq!(k, derive("https://api.anthropic.com", Some("sk-ant-1"), "claude-sonnet-4-5"));
+/// let other = memo.derive("https://api.anthropic.com", Some("sk-ant-2"), "claude-sonnet-4-5");
+/// assert_ne!(other.id, k.id, "another credential, another key");
+/// ```
+#[derive(Debug, Default)]
+pub struct Memo {
+    last: Option<(u64, LimitKey)>,
+}
+
+impl Memo {
+    /// The key [`derive`] gives for these parts, computed again only when they changed.
+    pub fn derive(&mut self, origin: &str, credential: Option<&str>, model: &str) -> LimitKey {
+        let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+        for part in [Some(origin), credential, Some(model)] {
+            // Framed: each part's presence and length before it.
+            match part {
+                Some(p) => {
+                    h.update(&(p.len() as u64 + 1).to_le_bytes());
+                    h.update(p.as_bytes());
+                }
+                None => h.update(&0u64.to_le_bytes()),
+            }
+        }
+        let tag = h.digest();
+        match &self.last {
+            Some((t, key)) if *t == tag => key.clone(),
+            _ => {
+                let key = derive(origin, credential, model);
+                self.last = Some((tag, key.clone()));
+                key
+            }
+        }
+    }
+}
+
 /// The key of a request for `model` whose `limitKey` option returned `text`.
 pub fn custom(text: &str, model: &str) -> LimitKey {
     LimitKey {
@@ -160,6 +205,30 @@ mod tests {
         // A repeated name: its values joined, as `Headers.get` gives them.
         let twice = [("api-key", "a"), ("other", "x"), ("API-KEY", "b")];
         assert_eq!(c(&twice).as_deref(), Some("a, b"));
+    }
+
+    #[test]
+    fn the_memo_gives_what_derive_gives_whatever_changes() {
+        let mut memo = Memo::default();
+        let cases = [
+            ("https://a.example", Some("k1"), "claude-sonnet-4-5"),
+            ("https://a.example", Some("k1"), "claude-sonnet-4-5"),
+            ("https://a.example", Some("k2"), "claude-sonnet-4-5"),
+            ("https://a.example", None, "claude-sonnet-4-5"),
+            ("https://a.example", Some(""), "claude-sonnet-4-5"),
+            ("https://a.example", Some("k2"), "claude-opus-4-1"),
+            ("https://b.example", Some("k2"), "claude-opus-4-1"),
+            // The parts' borders move, their concatenation stays.
+            ("https://b.examplek", Some("2"), "claude-opus-4-1"),
+            ("https://a.example", Some("k1"), "claude-sonnet-4-5"),
+        ];
+        for (origin, credential, model) in cases {
+            assert_eq!(
+                memo.derive(origin, credential, model),
+                derive(origin, credential, model),
+                "{origin} {credential:?} {model}"
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::state::{Call, Calls, Deadline, Effect, Rejection, State, Timer};
 use super::{js, keys};
 use crate::core::call::{Engine, Event, EventKind, Id, Request as CallRequest};
 use crate::core::estimate;
+use crate::core::fingerprint::Memo;
 use crate::core::limiter::Usage;
 use js_sys::{Function, Object, Promise};
 use std::cell::{Cell, RefCell};
@@ -34,6 +35,9 @@ pub(super) struct Inner {
     /// program no longer references still settles its calls (and never leaves a timer or an
     /// abort listener pointing at freed closures). Dropped when the pacer is idle.
     pub(super) keep_alive: RefCell<Option<Rc<Inner>>>,
+    /// The last limit key derived, kept so that a run of calls with one origin, credential and
+    /// model does not hash them again each time.
+    pub(super) key_memo: RefCell<Memo>,
 }
 
 impl Inner {
@@ -63,6 +67,7 @@ impl Inner {
                 }),
                 weak: weak.clone(),
                 keep_alive: RefCell::new(None),
+                key_memo: RefCell::new(Memo::default()),
                 driver,
             }
         })
@@ -164,6 +169,7 @@ impl Inner {
         };
         let request = match self.estimate(&input, &estimated).and_then(|(r, model)| {
             let key = keys::of_request(
+                &self.key_memo,
                 &input,
                 &init,
                 &model,

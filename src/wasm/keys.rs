@@ -4,9 +4,10 @@
 //! and the credential.
 
 use super::{body, js};
-use crate::core::fingerprint::{credential, custom, derive, origin};
+use crate::core::fingerprint::{credential, custom, origin, Memo};
 use crate::core::keys::LimitKey;
 use js_sys::{Function, Object};
+use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::Headers;
@@ -31,8 +32,10 @@ fn request_headers_init(input: &JsValue, init: &JsValue) -> Option<JsValue> {
 /// when given, else derived from the origin and the credential (found among the header lines
 /// the package's `headerLines` gives, one crossing, rather than through a `Headers` copy and a
 /// `get` per name). `model` is the JSON body's `model` (`""` if none). An error is the
-/// option's: a throw, or a result that is not a string.
+/// option's: a throw, or a result that is not a string. A derived key comes through `memo`
+/// (the pacer's last one, when the parts are the same).
 pub fn of_request(
+    memo: &RefCell<Memo>,
     input: &JsValue,
     init: &JsValue,
     model: &str,
@@ -65,5 +68,9 @@ pub fn of_request(
         .map(|h| body::header_text(&h, header_lines))
         .unwrap_or_default();
     let url = url.as_string().unwrap_or_default();
-    Ok(derive(&origin(&url), credential(&lines).as_deref(), model))
+    // Borrowed only here: `limitKey` above may call into the pacer again.
+    let key = memo
+        .borrow_mut()
+        .derive(&origin(&url), credential(&lines).as_deref(), model);
+    Ok(key)
 }
