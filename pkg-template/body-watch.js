@@ -13,9 +13,15 @@ const WATCHED_READS = { json: false, text: true, arrayBuffer: true, bytes: true 
 const OTHER_READS = ["blob", "formData", "clone"];
 
 /**
- * A watched response's state: whether its body was read yet, where its document goes, the
- * prototype it had, and the set of unread responses it is in until then.
- * @typedef {{ started: boolean, done: (doc: unknown, text?: boolean) => void, proto: any, unread: Set<any> }} Watch
+ * Where a response's document goes: `report(id, doc, text)`.
+ * @typedef {{ id: number, report: (id: number, doc: unknown, text?: boolean) => void }} Sink
+ */
+/**
+ * A watched response's state: whether its body was read yet, where its document goes (a
+ * {@link Sink}: no closure per response, which the bundler's `keepNames` would name with a
+ * `defineProperty` each), the prototype it had, and the set of unread responses it is in
+ * until then.
+ * @typedef {Sink & { started: boolean, proto: any, unread: Set<any> }} Watch
  */
 const WATCH = Symbol("llm-pacer.watch");
 
@@ -34,30 +40,30 @@ function start(response) {
 }
 
 /**
- * Hand `done` what `p` gives (`text`: a body's text or bytes, not a document); `undefined`
- * if `p` fails.
+ * Hand `to` what `p` gives (`text`: a body's text or bytes, not a document); `undefined` if
+ * `p` fails.
  * @param {Promise<any>} p
- * @param {(doc: unknown, text?: boolean) => void} done
+ * @param {Sink} to
  * @param {boolean} [text]
  */
-const handOver = (p, done, text = false) =>
+const handOver = (p, to, text = false) =>
   p.then(
-    (v) => done(v, text),
-    () => done(undefined),
+    (v) => to.report(to.id, v, text),
+    () => to.report(to.id, undefined),
   );
 
 /**
- * Hand `done` the bytes of a clone of `response`, made by `proto`'s own `clone` (not a
- * watched one); `undefined` if it cannot be cloned or read.
+ * Hand `to` the bytes of a clone of `response`, made by `proto`'s own `clone` (not a watched
+ * one); `undefined` if it cannot be cloned or read.
  * @param {any} proto
  * @param {any} response
- * @param {(doc: unknown, text?: boolean) => void} done
+ * @param {Sink} to
  */
-function cloneRead(proto, response, done) {
+function cloneRead(proto, response, to) {
   try {
-    handOver(proto.clone.call(response).arrayBuffer(), done, true);
+    handOver(proto.clone.call(response).arrayBuffer(), to, true);
   } catch {
-    done(undefined);
+    to.report(to.id, undefined);
   }
 }
 
@@ -67,7 +73,7 @@ function cloneRead(proto, response, done) {
  */
 function readClone(response) {
   const w = start(response);
-  if (w) cloneRead(w.proto, response, w.done);
+  if (w) cloneRead(w.proto, response, w);
 }
 
 /** Per response prototype, the watched one that stands in for it (a child of it). */
@@ -90,7 +96,7 @@ function watchedProto(proto) {
       own(name, function (...args) {
         const p = read.apply(this, args);
         const watch = start(this);
-        if (watch) handOver(p, watch.done, text);
+        if (watch) handOver(p, watch, text);
         return p;
       });
   }
@@ -145,13 +151,14 @@ export function jsonBodies(later, report) {
   };
   return (response, id) => {
     const proto = Object.getPrototypeOf(response);
-    const done = (doc, text) => report(id, doc, text);
+    /** @type {Watch} */
+    const watch = { started: false, id, report, proto, unread };
     try {
-      Object.defineProperty(response, WATCH, { value: { started: false, done, proto, unread } });
+      Object.defineProperty(response, WATCH, { value: watch });
       Object.setPrototypeOf(response, watchedProto(proto));
     } catch {
       // Not extensible (frozen, a proxy that refuses), or watched already: the clone it is.
-      cloneRead(proto, response, done);
+      cloneRead(proto, response, watch);
       return;
     }
     unread.add(response);

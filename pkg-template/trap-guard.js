@@ -8,7 +8,7 @@ import { PacerError } from "./errors.js";
 // and the promises of its calls unsettled (src/wasm/trap.rs): the panic hook calls back here
 // first, and every pending call, and every later use, gets one `INTERNAL` error instead.
 let trapped;
-/** The failure functions of the calls in progress, across every pacer of this module. */
+/** The `reject` functions of the calls in progress, across every pacer of this module. */
 const pending = new Set();
 let hooked = false;
 /** Throw the `INTERNAL` error once the module trapped; register the trap hook once. */
@@ -21,7 +21,7 @@ function live() {
         "INTERNAL",
         "llm-pacer: internal error (a bug in llm-pacer: please report it); this instance of the module can no longer be used",
       );
-      for (const fail of pending) fail(trapped);
+      for (const reject of pending) reject(trapped);
       pending.clear();
     });
   }
@@ -29,7 +29,8 @@ function live() {
 /**
  * A call's promise: `run(resolve, reject)` starts the call and hands it the promise's own
  * functions (the module settles it through them); rejected with the `INTERNAL` error if the
- * module traps meanwhile.
+ * module traps meanwhile. (No closure here is bound to a name: the bundler's `keepNames` would
+ * name each with a `defineProperty`, every call.)
  * @param {(resolve: (v: any) => void, reject: (e: any) => void) => void} run
  */
 function guarded(run) {
@@ -39,18 +40,21 @@ function guarded(run) {
     return Promise.reject(e);
   }
   return new Promise((resolve, reject) => {
-    const fail = (e) => {
-      pending.delete(fail);
-      reject(trapped ?? e);
-    };
-    pending.add(fail);
+    pending.add(reject);
     try {
-      run((v) => {
-        pending.delete(fail);
-        resolve(v);
-      }, fail);
+      run(
+        (v) => {
+          pending.delete(reject);
+          resolve(v);
+        },
+        (e) => {
+          pending.delete(reject);
+          reject(trapped ?? e);
+        },
+      );
     } catch (e) {
-      fail(e);
+      pending.delete(reject);
+      reject(trapped ?? e);
     }
   });
 }
