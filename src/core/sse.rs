@@ -298,6 +298,15 @@ pub fn may_carry_usage(event: &str, data: &str) -> bool {
     }
 }
 
+/// Is the usage of this event (one [`may_carry_usage`] accepts) the stream's final word, so
+/// that it holds even if the stream is not read to its end? Every such event but Anthropic's
+/// `message_start`, whose usage is the prompt's with a provisional `output_tokens` (the
+/// `message_delta`s that follow carry the output's). The OpenAI SDK cancels its reader after
+/// the Chat Completions `[DONE]`, past the chunk with the usage.
+pub fn is_final_usage(event: &str) -> bool {
+    event != "message_start"
+}
+
 /// Could this event carry output text that no usage report will cover? An OpenAI Chat
 /// Completions (or legacy completions) chunk (an unnamed event with `choices`) with no
 /// `"usage"` key at all: with `stream_options.include_usage` every chunk carries
@@ -380,6 +389,22 @@ fn has_non_null_usage(data: &str) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_a_message_start_usage_is_provisional() {
+        // Anthropic: the prompt's usage first, the output's in the deltas after it.
+        assert!(!is_final_usage("message_start"));
+        assert!(is_final_usage("message_delta"));
+        // OpenAI Responses and Chat Completions: one report, at the end.
+        for event in [
+            "response.completed",
+            "response.incomplete",
+            "response.failed",
+            "message",
+        ] {
+            assert!(is_final_usage(event), "{event}");
+        }
+    }
 
     #[test]
     fn the_text_of_a_chunk_is_counted_without_parsing_it() {

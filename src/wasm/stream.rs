@@ -146,7 +146,7 @@ impl SseUsage {
         self.parser.feed(bytes, |e| {
             if sse::may_carry_usage(e.event, e.data) {
                 report.read_json(e.data.as_bytes());
-                *seen |= e.event != "message_start";
+                *seen |= sse::is_final_usage(e.event);
             } else if sse::may_carry_text(e.event, e.data) {
                 // A stream that will not report usage: its text estimates the output.
                 let (text, values) = sse::delta_text(e.data);
