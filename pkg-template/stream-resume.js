@@ -85,9 +85,28 @@ export const resumer = (chunk, end) => (response, reader, id, bytes, pending, si
       statusText: response.statusText,
       headers: response.headers,
     });
+    /** @type {[string, unknown][]} */
+    const own = [];
     for (const k of HEAD) {
       const v = response[k];
-      if (v !== undefined && copy[k] !== v) Object.defineProperty(copy, k, { value: v, configurable: true });
+      if (v !== undefined && copy[k] !== v) own.push([k, v]);
+    }
+    if (own.length > 0) {
+      /** @param {Response} r */
+      const head = (r) => {
+        for (const [k, value] of own) Object.defineProperty(r, k, { value, configurable: true });
+        return r;
+      };
+      head(copy);
+      // A clone has them too (`Response.clone` gives a new response, without own values).
+      const clone = copy.clone;
+      Object.defineProperty(copy, "clone", {
+        value: function () {
+          return head(clone.call(this));
+        },
+        configurable: true,
+        writable: true,
+      });
     }
     try {
       if (signal?.aborted) aborted();

@@ -362,9 +362,12 @@ describe("a stream's usage, read on from where its first event was peeked", () =
       [res.status, res.statusText, res.headers.get("x-a"), res.url],
       [201, "Made", "1", "https://api.anthropic.com/v1/messages"],
     );
+    const copy = res.clone();
+    assert.deepEqual([copy.status, copy.url], [201, "https://api.anthropic.com/v1/messages"], "a clone keeps the head");
     assert.equal(await res.text(), START + REST);
+    assert.equal(await copy.text(), START + REST);
     await drained(pacer);
-    assert.equal(clones, 0);
+    assert.equal(clones, 0, "the original is never cloned");
     assert.equal(pacer.stats().inputTokensUsed, 25);
     assert.equal(pacer.stats().outputTokensUsed, 15);
     pacer.close();
