@@ -101,7 +101,7 @@ pub fn derive(origin: &str, credential: Option<&str>, model: &str) -> LimitKey {
     }
 }
 
-/// [`derive`] with a memory of its last answer: a pacer's calls mostly repeat one origin,
+/// [`derive()`] with a memory of its last answer: a pacer's calls mostly repeat one origin,
 /// credential and model, and each `derive` costs two SHA-256s. What it keeps of them is a
 /// 64-bit xxHash of the three (length-framed) beside the key: not the credential, nor its
 /// fingerprint, and it is never shown anywhere.
@@ -121,7 +121,7 @@ pub struct Memo {
 }
 
 impl Memo {
-    /// The key [`derive`] gives for these parts, computed again only when they changed.
+    /// The key [`derive()`] gives for these parts, computed again only when they changed.
     pub fn derive(&mut self, origin: &str, credential: Option<&str>, model: &str) -> LimitKey {
         let mut h = xxhash_rust::xxh64::Xxh64::new(0);
         for part in [Some(origin), credential, Some(model)] {
