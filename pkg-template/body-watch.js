@@ -1,7 +1,7 @@
 // A delivered JSON response's usage without a copy of its body: the caller's own read is
 // watched, and what it gives (the parsed document, or the text or bytes) handed to the pacer
 // (pacer-class.js gives each Pacer one `jsonBodies`; the driver calls it for every JSON answer it
-// delivers).
+// delivers); a parsed document's usage goes over as its numbers (`usageNumbers`).
 
 /**
  * The body reads the pacer watches: a read's result is handed over as the parsed document
@@ -123,6 +123,60 @@ function watchedProto(proto) {
   }
   watchedProtos.set(proto, w);
   return w;
+}
+
+/** @param {unknown} v */
+const isObject = (v) => v !== null && typeof v == "object";
+
+// usage-places:begin
+/**
+ * Where the module looks for usage in a parsed document: the paths of its usage objects and
+ * their fields' names, `core::usage::PATHS` and `FIELDS` in their order (tests/usage.rs holds
+ * the two equal, between the markers).
+ */
+const USAGE_PLACES = [
+  [["usage"], ["message", "usage"], ["response", "usage"]],
+  [
+    "input_tokens",
+    "prompt_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "completion_tokens",
+  ],
+];
+// usage-places:end
+
+/**
+ * The numbers of a parsed document's usage objects, as the module takes them
+ * (`RawPacer.usageNumbers`; `core::usage::Report::take_numbers`): for each path of
+ * `USAGE_PLACES` in order, one number per field name, NaN where that field is absent or not a
+ * number, or where no object is at the path. What they mean is the module's: one crossing a
+ * document instead of a property read each. Empty if the document cannot be walked (a getter
+ * that throws).
+ * @param {unknown} doc
+ * @returns {Float64Array}
+ */
+export function usageNumbers(doc) {
+  const [paths, fields] = USAGE_PLACES;
+  const out = new Float64Array(paths.length * fields.length).fill(Number.NaN);
+  try {
+    let row = 0;
+    for (const path of paths) {
+      /** @type {any} */
+      let o = doc;
+      for (const key of path) o = isObject(o) ? o[key] : undefined;
+      if (isObject(o))
+        for (let i = 0; i < fields.length; i++) {
+          const v = o[fields[i]];
+          if (typeof v == "number") out[row + i] = v;
+        }
+      row += fields.length;
+    }
+  } catch {
+    return new Float64Array(0);
+  }
+  return out;
 }
 
 /**

@@ -3,7 +3,7 @@
 // after their peek (stream-resume.js).
 
 import { ensureReady, glue } from "./binding.js";
-import { jsonBodies } from "./body-watch.js";
+import { jsonBodies, usageNumbers } from "./body-watch.js";
 import { makeError } from "./errors.js";
 import { isObject, readOptions } from "./read-options.js";
 import { resumer } from "./stream-resume.js";
@@ -187,11 +187,12 @@ class Pacer {
     // `RawPacer.chunk(id, bytes)` on their way to the caller, its end to `streamEnd`.
     fns.pump = resumer(back("chunk"), back("streamEnd"));
     // With a clock of the caller's, time and timers are theirs alone: a JSON body is cloned.
-    const usageDoc = back("usageDoc");
+    const usageText = back("usageText");
+    const usageOf = back("usageNumbers");
     if (!fns.clock)
       fns.jsonBody = jsonBodies(
         (f) => setTimeout(f, 0),
-        (id, doc, text) => usageDoc(id, doc, text === true),
+        (id, doc, text) => (text === true ? usageText(id, doc) : usageOf(id, usageNumbers(doc))),
       );
     raw = new glue.RawPacer(numbers, fns, makeError);
     raw.events(listeners.size > 0);

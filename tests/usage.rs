@@ -37,6 +37,77 @@ fn walked(doc: &Value) -> Option<Usage> {
     r.finish()
 }
 
+/// What the package's walk of a parsed document (`usageNumbers` in
+/// pkg-template/body-watch.js) hands over: per path, an object found there gives each field's
+/// number (`typeof v == "number"`), NaN otherwise.
+fn numbers_of(doc: &Value) -> Vec<f64> {
+    let mut out = Vec::new();
+    for path in PATHS {
+        let mut v = Some(doc);
+        for key in path {
+            v = v.filter(|o| o.is_object()).and_then(|o| o.get(key));
+        }
+        let u = v.filter(|v| v.is_object());
+        out.extend(FIELDS.iter().map(|f| {
+            u.and_then(|u| u.get(*f))
+                .and_then(Value::as_f64)
+                .unwrap_or(f64::NAN)
+        }));
+    }
+    out
+}
+
+#[test]
+fn the_package_walks_the_places_and_names_of_the_core() {
+    // pkg-template/body-watch.js's USAGE_PLACES, between its markers, as JSON: `[paths, fields]`.
+    let js = include_str!("../pkg-template/body-watch.js");
+    let (_, rest) = js
+        .split_once("// usage-places:begin")
+        .expect("begin marker");
+    let (block, _) = rest.split_once("// usage-places:end").expect("end marker");
+    let (_, literal) = block
+        .split_once("const USAGE_PLACES =")
+        .expect("USAGE_PLACES");
+    let compact: String = literal.chars().filter(|c| !c.is_whitespace()).collect();
+    let json = compact.trim_end_matches(';').replace(",]", "]");
+    let (paths, fields): (Vec<Vec<String>>, Vec<String>) =
+        serde_json::from_str(&json).expect("USAGE_PLACES is a JSON-shaped literal");
+    let want: Vec<Vec<String>> = PATHS
+        .iter()
+        .map(|p| p.iter().map(|k| k.to_string()).collect())
+        .collect();
+    assert_eq!(paths, want, "the package's paths are core::usage::PATHS");
+    assert_eq!(
+        fields, FIELDS,
+        "the package's names are core::usage::FIELDS"
+    );
+}
+
+fn taken(numbers: &[f64]) -> Option<Usage> {
+    let mut r = Report::default();
+    r.take_numbers(numbers);
+    r.finish()
+}
+
+#[test]
+fn a_document_s_numbers_give_its_usage() {
+    let doc: Value = serde_json::from_str(
+        r#"{"usage":{"prompt_tokens":7,"completion_tokens":2},"message":{"usage":{"input_tokens":5,"cache_read_input_tokens":4}}}"#,
+    )
+    .unwrap();
+    let numbers = numbers_of(&doc);
+    assert_eq!(numbers.len(), PATHS.len() * FIELDS.len());
+    // A later place wins field by field: input from `message.usage`, output from `usage`.
+    assert_eq!(
+        taken(&numbers),
+        usage(5.0, f64::NAN, 4.0, 2.0).and_then(|u| u.sanitized())
+    );
+    assert_eq!(taken(&numbers), walked(&doc));
+    // Nothing, or too few numbers for a row: no usage.
+    assert_eq!(taken(&[]), None);
+    assert_eq!(taken(&[3.0; 5]), None);
+}
+
 #[test]
 fn each_api_s_place_and_names() {
     // Anthropic, a message.
@@ -249,5 +320,7 @@ proptest! {
         let mut r = Report::default();
         prop_assert!(scan.finish(&mut r));
         prop_assert_eq!(r.finish(), want);
+        // As the package hands a parsed document over: its numbers.
+        prop_assert_eq!(taken(&numbers_of(&doc)), want);
     }
 }

@@ -92,6 +92,21 @@ impl Report {
         }
     }
 
+    /// Take the usage objects of a parsed document as its numbers: for each of [`PATHS`] in
+    /// order, a row of one number per [`FIELDS`] name, NaN where the field is absent or not a
+    /// number (a row of NaN where the path holds no object). The package's walk of a document
+    /// the caller parsed gives them, one crossing for the whole usage rather than a property
+    /// read each; which places and names there are, and what they mean, stays here.
+    pub fn take_numbers(&mut self, numbers: &[f64]) {
+        for row in numbers.chunks_exact(FIELDS.len()).take(PATHS.len()) {
+            let mut o = Object::default();
+            for (field, &v) in o.0.iter_mut().zip(row) {
+                *field = (!v.is_nan()).then_some(v);
+            }
+            self.take(&o);
+        }
+    }
+
     /// Take the usage objects of one JSON document, whole (`false`, and nothing taken, if it
     /// is not JSON).
     pub fn read_json(&mut self, text: &[u8]) -> bool {

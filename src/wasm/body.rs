@@ -381,22 +381,6 @@ pub fn usage_kind(has_body: bool, head: &str) -> Option<UsageKind> {
     }
 }
 
-/// Take the usage objects of a parsed document (or stream event), at their places
-/// ([`usage::PATHS`]).
-fn take_doc(report: &mut Report, doc: &JsValue) {
-    for path in usage::PATHS {
-        let mut v = Some(doc.clone());
-        for key in path {
-            v = v.and_then(|o| js::get_opt(&o, key));
-        }
-        if let Some(u) = v.filter(JsValue::is_object) {
-            report.take(&usage::Object::read(|k| {
-                js::get_opt(&u, k).and_then(|v| v.as_f64())
-            }));
-        }
-    }
-}
-
 /// Read the usage of a delivered JSON response from a clone of it (the caller reads the
 /// original). `None` when the body fails (network error, abort) or reports no usage.
 pub async fn read_json_usage(clone: Response) -> Option<Usage> {
@@ -404,13 +388,6 @@ pub async fn read_json_usage(clone: Response) -> Option<Usage> {
         .await
         .ok()
         .and_then(|b| usage_of_text(&b))
-}
-
-/// The usage a parsed JSON document reports, if any.
-pub fn usage_of(doc: &JsValue) -> Option<Usage> {
-    let mut report = Report::default();
-    take_doc(&mut report, doc);
-    report.finish()
 }
 
 /// The usage a delivered body reports, as the caller read it: a string or bytes, read here

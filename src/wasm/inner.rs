@@ -323,7 +323,7 @@ impl Inner {
                     peek,
                 } => {
                     // Before handing over: a JSON body is watched as the caller reads it (the
-                    // package's `jsonBody`, which hands the document to `usageDoc`), or else
+                    // package's `jsonBody`, which hands what the caller read to the module), or else
                     // cloned; a stream the peek read from is handed over resumed (`pump`),
                     // its usage read on the way.
                     let sse = match usage {
@@ -386,8 +386,8 @@ impl Inner {
         }
     }
 
-    /// Hand a delivered JSON response to the package's `jsonBody`, which passes its document
-    /// to `usageDoc` when the caller reads it. False when there is no such helper (or it
+    /// Hand a delivered JSON response to the package's `jsonBody`, which passes what the
+    /// caller reads (`usageText`, `usageNumbers`) on. False when there is no such helper (or it
     /// threw): then the usage is read from a clone.
     pub(super) fn watch_json(&self, response: &Response, id: Id) -> bool {
         self.driver.json_body.as_ref().is_some_and(|f| {

@@ -103,16 +103,23 @@ impl RawPacer {
     }
 
     /// The JSON body of delivered call `id` as its caller read it, from the package's
-    /// `jsonBody`: the parsed document (`undefined`: unreadable), or, when `text`, the
-    /// body's text or bytes. Its usage settles the call.
-    #[wasm_bindgen(js_name = usageDoc)]
-    pub fn usage_doc(&self, id: f64, doc: JsValue, text: bool) {
-        let usage = if text {
-            body::usage_of_text(&doc)
-        } else {
-            body::usage_of(&doc)
-        };
-        self.inner.usage_done(id as Id, Ok(usage));
+    /// `jsonBody`: the body's text or bytes (`undefined`: unreadable). Its usage settles the
+    /// call.
+    #[wasm_bindgen(js_name = usageText)]
+    pub fn usage_text(&self, id: f64, text: JsValue) {
+        self.inner
+            .usage_done(id as Id, Ok(body::usage_of_text(&text)));
+    }
+
+    /// The same for a body the caller parsed (`json()`): its usage objects' numbers, as the
+    /// package's walk of the document reads them (`usageNumbers` in
+    /// pkg-template/body-watch.js; see [`crate::core::usage::Report::take_numbers`]; empty:
+    /// unreadable).
+    #[wasm_bindgen(js_name = usageNumbers)]
+    pub fn usage_numbers(&self, id: f64, numbers: &[f64]) {
+        let mut report = crate::core::usage::Report::default();
+        report.take_numbers(numbers);
+        self.inner.usage_done(id as Id, Ok(report.finish()));
     }
 
     /// The next chunk of delivered stream `id`, from the package's `pump`. True while the

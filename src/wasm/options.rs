@@ -65,7 +65,8 @@ pub struct DriverOptions {
     /// settles, it calls `RawPacer::answered(id, attempt, value, ok)`.
     pub await_attempt: Option<Function>,
     /// The package's helper `jsonBody(response, id)`: watches a delivered response's JSON body
-    /// as the caller reads it (no clone) and hands the document to `usageDoc(id, doc)`.
+    /// as the caller reads it (no clone) and hands what it read to `usageText` or, for a
+    /// parsed document, its usage numbers to `usageNumbers`.
     pub json_body: Option<Function>,
     /// The package's helper `pump(response, reader, id, bytes, pending, signal)`: the response
     /// the caller gets for a stream the pacer peeked at (its head; a body of `bytes`, then

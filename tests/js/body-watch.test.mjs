@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { jsonBodies } from "../../pkg-template/body-watch.js";
+import { jsonBodies, usageNumbers } from "../../pkg-template/body-watch.js";
 
 v8.setFlagsFromString("--expose-gc");
 const gc = vm.runInNewContext("gc");
@@ -52,4 +52,41 @@ test("a response nobody read yet is held until the timer, then read from a clone
   due();
   for (let i = 0; i < 3 && reports.length === 0; i++) await nextTask();
   assert.deepEqual(reports, [[7, true, '{"usage":{"input_tokens":3}}']]);
+});
+
+test("a parsed document's usage goes over as its numbers: a row per place, NaN where nothing is", () => {
+  const N = Number.NaN;
+  const rows = (doc) => {
+    const n = Array.from(usageNumbers(doc));
+    return [n.slice(0, 6), n.slice(6, 12), n.slice(12, 18), n.length];
+  };
+  // input_tokens, prompt_tokens, cache_creation_input_tokens, cache_read_input_tokens,
+  // output_tokens, completion_tokens; at usage, message.usage, response.usage.
+  assert.deepEqual(rows({ usage: { input_tokens: 12, output_tokens: 34, cache_read_input_tokens: 0 } }), [
+    [12, N, N, 0, 34, N],
+    [N, N, N, N, N, N],
+    [N, N, N, N, N, N],
+    18,
+  ]);
+  assert.deepEqual(
+    rows({ message: { usage: { input_tokens: 5 } }, response: { usage: { prompt_tokens: 7, completion_tokens: 2 } } }),
+    [[N, N, N, N, N, N], [5, N, N, N, N, N], [N, 7, N, N, N, 2], 18],
+  );
+  // Only numbers count; a path through something that is not an object finds nothing.
+  assert.deepEqual(rows({ usage: { input_tokens: "12", output_tokens: null }, message: "usage", response: [] })[0], [
+    N,
+    N,
+    N,
+    N,
+    N,
+    N,
+  ]);
+  for (const doc of [undefined, null, 3, "x", []]) assert.equal(rows(doc)[3], 18);
+  // A document that cannot be walked gives nothing at all.
+  const throwing = {
+    get usage() {
+      throw new Error("no");
+    },
+  };
+  assert.equal(usageNumbers(throwing).length, 0);
 });
