@@ -1,7 +1,9 @@
 //! A response's usage: where the APIs put it in a document and what its fields are called,
-//! once, for every way the driver sees a body: a document the caller parsed (`json()`, walked
-//! through [`Object::read`]), and JSON text (a `text()` or byte read, a stream event's data),
-//! read here in pieces by the estimate's JSON reader, so that no body is parsed twice.
+//! once, for every way the driver sees a body: a document the caller parsed (`json()`: the
+//! package walks it at these places and hands over the numbers, [`Report::take_numbers`]), a
+//! usage object of the caller's ([`Object::read`]), and JSON text (a `text()` or byte read, a
+//! stream event's data), read here in pieces by the estimate's JSON reader, so that no body is
+//! parsed twice.
 //!
 //! ```
 //! use llm_pacer::core::usage::Report;
