@@ -3,6 +3,8 @@
 // (pacer-class.js gives each Pacer one `jsonBodies`; the driver calls it for every JSON answer it
 // delivers); a parsed document's usage goes over as its numbers (`usageNumbers`).
 
+import { isObject } from "./read-options.js";
+
 /**
  * The body reads the pacer watches: a read's result is handed over as the parsed document
  * (`json()`), or as the text or bytes it is (`text: true`), which the pacer reads for its
@@ -124,9 +126,6 @@ function watchedProto(proto) {
   watchedProtos.set(proto, w);
   return w;
 }
-
-/** @param {unknown} v */
-const isObject = (v) => v !== null && typeof v == "object";
 
 // usage-places:begin
 /**

@@ -323,8 +323,8 @@ impl Inner {
                     peek,
                 } => {
                     // Before handing over: a JSON body is watched as the caller reads it (the
-                    // package's `jsonBody`, which hands what the caller read to the module), or else
-                    // cloned; a stream the peek read from is handed over resumed (`pump`),
+                    // package's `jsonBody`, which hands what the caller read to the module), or
+                    // else cloned; a stream the peek read from is handed over resumed (`pump`),
                     // its usage read on the way.
                     let sse = match usage {
                         Some((id, UsageKind::Sse)) => Some(id),
