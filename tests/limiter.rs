@@ -4,7 +4,7 @@
 //! a client that sends only what `acquire` admits never overruns the server's buckets.
 
 use llm_pacer::core::bucket::Bucket;
-use llm_pacer::core::headers::{DimInfo, RateLimitInfo};
+use llm_pacer::core::headers::{DimInfo, Family, RateLimitInfo};
 use llm_pacer::core::limiter::{
     Blocker, Cost, Decision, Dim, DimState, Limiter, Limits, Source, Ticket, Usage, EDGE_MARGIN_MS,
 };
@@ -663,6 +663,44 @@ fn observe_learns_unknown_limits_from_headers() {
     assert!(close(until - T0, 30_000.0));
     // The same headers again change no limit.
     assert!(!l.observe(T0 + 1.0, &info));
+}
+
+#[test]
+fn figures_at_odds_with_a_continuous_refill_hold_it_until_their_reset_unless_anthropic() {
+    // Half the quota left, and full only in a minute: a continuous bucket would be full in
+    // half that. The server counts by windows: nothing comes back before the reset, then all.
+    let info = |family| RateLimitInfo {
+        requests: DimInfo {
+            limit: Some(10.0),
+            remaining: Some(5.0),
+            reset_at_ms: Some(T0 + 60_000.0),
+            ..DimInfo::default()
+        },
+        family,
+        ..RateLimitInfo::default()
+    };
+    for family in [Family::OpenAi, Family::Ietf] {
+        let mut l = Limiter::new(Limits::default(), T0);
+        l.observe(T0, &info(family));
+        assert_eq!(level(&l, T0 + 59_000.0, Dim::Requests), 5.0, "{family:?}");
+        assert_eq!(level(&l, T0 + 60_000.0, Dim::Requests), 10.0, "{family:?}");
+        // What is left goes (less any headroom left to the others it presumes); then the
+        // next request waits for the reset, not for a continuous refill.
+        let mut admitted = 0;
+        let until = loop {
+            match l.acquire(T0 + 1_000.0, Cost::default()) {
+                Decision::Admit(_) => admitted += 1,
+                d => break wait(d).0,
+            }
+        };
+        assert!((1..=5).contains(&admitted), "{family:?}: {admitted}");
+        assert!(close(until, T0 + 60_000.0), "{family:?}: {}", until - T0);
+    }
+    // Anthropic documents continuous buckets: the same figures are clocks apart, and the
+    // copy refills from the server's `remaining` as usual.
+    let mut l = Limiter::new(Limits::default(), T0);
+    l.observe(T0, &info(Family::Anthropic));
+    assert!(close(level(&l, T0 + 30_000.0, Dim::Requests), 10.0));
 }
 
 #[test]

@@ -666,6 +666,123 @@ fn a_configured_limit_is_waited_on_even_past_max_retry_after() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Servers that count by windows: the quota comes back whole at the reset the server states,
+// nothing before it (a fixed-window gateway). Forty calls at once, ten requests a window, a
+// 429 without `retry-after` when the window's quota is spent.
+
+/// A fixed-window server's answer at `server_now`: `(status, remaining, seconds to reset)`.
+struct Windows {
+    limit: u32,
+    window: Ms,
+    start: Ms,
+    used: u32,
+    refused: usize,
+}
+
+impl Windows {
+    fn new(limit: u32) -> Self {
+        Windows {
+            limit,
+            window: 60_000.0,
+            start: T0,
+            used: 0,
+            refused: 0,
+        }
+    }
+    fn answer(&mut self, server_now: Ms) -> (u16, u32, Ms) {
+        while server_now >= self.start + self.window {
+            self.start += self.window;
+            self.used = 0;
+        }
+        let status = if self.used < self.limit {
+            self.used += 1;
+            200
+        } else {
+            self.refused += 1;
+            429
+        };
+        let reset_s = (self.start + self.window - server_now) / 1000.0;
+        (status, self.limit - self.used, reset_s)
+    }
+}
+
+/// Forty calls against a ten-a-minute fixed-window server whose figures `headers` writes:
+/// every call answered 200, no 429, in the four windows they need (the last one opens at
+/// 180 s).
+fn windows_are_used_whole(headers: impl Fn(u32, u32, Ms) -> Vec<(String, String)>) {
+    let mut server = Windows::new(10);
+    let mut d = Driver::new(config(), 0.0);
+    let run = d.run(40, |server_now, _, _| {
+        let (status, remaining, reset_s) = server.answer(server_now);
+        (status, headers(server.limit, remaining, reset_s))
+    });
+    assert!(run.outcome.iter().all(|o| *o == Some(Ok(200))), "{run:?}");
+    assert_eq!(server.refused, 0, "{run:?}");
+    assert!(run.end - T0 <= 181_000.0, "took {} ms", run.end - T0);
+}
+
+#[test]
+fn a_fixed_window_server_with_openai_figures_is_used_whole_without_429s() {
+    windows_are_used_whole(|limit, remaining, reset_s| {
+        h(&[
+            ("x-ratelimit-limit-requests", limit.to_string()),
+            ("x-ratelimit-remaining-requests", remaining.to_string()),
+            ("x-ratelimit-reset-requests", format!("{reset_s:.3}s")),
+        ])
+    });
+}
+
+#[test]
+fn a_fixed_window_server_with_ietf_figures_is_used_whole_without_429s() {
+    windows_are_used_whole(|limit, remaining, reset_s| {
+        h(&[
+            ("ratelimit-policy", format!("\"default\";q={limit};w=60")),
+            (
+                "ratelimit",
+                format!("\"default\";r={remaining};t={}", reset_s.ceil()),
+            ),
+        ])
+    });
+}
+
+#[test]
+fn a_continuous_server_with_openai_figures_keeps_its_steady_rate() {
+    // The control: figures that agree with a continuous refill (the bucket full again
+    // `(limit - remaining) / rate` from now) never hold the refill back. Ten at once, then one
+    // every 6 s: the fortieth goes at 180 s.
+    let mut level = 10.0;
+    let mut at = T0;
+    let mut refused = 0;
+    let mut d = Driver::new(config(), 0.0);
+    let run = d.run(40, |server_now, _, _| {
+        level = f64::min(10.0, level + (server_now - at) / 6_000.0);
+        at = server_now;
+        let status = if level >= 1.0 {
+            level -= 1.0;
+            200
+        } else {
+            refused += 1;
+            429
+        };
+        let reset_s = (10.0 - level) * 6.0;
+        (
+            status,
+            h(&[
+                ("x-ratelimit-limit-requests", "10".into()),
+                (
+                    "x-ratelimit-remaining-requests",
+                    format!("{}", level.floor()),
+                ),
+                ("x-ratelimit-reset-requests", format!("{reset_s:.3}s")),
+            ]),
+        )
+    });
+    assert!(run.outcome.iter().all(|o| *o == Some(Ok(200))), "{run:?}");
+    assert!(refused <= 1, "{refused} refused: {run:?}");
+    assert!(run.end - T0 <= 1.05 * 180_000.0, "took {} ms", run.end - T0);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Our own clock.
 
 #[test]

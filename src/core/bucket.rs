@@ -4,6 +4,10 @@
 //! fixed minute), up to `C`. The level may go below zero: a settlement that finds the real
 //! usage larger than the reservation is a debt the refill pays back, exactly as the server
 //! would have counted it, down to `-C` at most (a usage report beyond that is not believed).
+//!
+//! A server that counts by windows instead (the quota comes back whole at its reset, not bit
+//! by bit) is mirrored by a *hold* ([`Bucket::hold`]): until the hold ends, the refill
+//! accrues unseen, and it comes at once at the end.
 
 use super::{clamp, Ms};
 
@@ -19,6 +23,9 @@ pub struct Bucket {
     drain_per_ms: f64,
     /// The last time the level was seen at capacity (at or before `at_ms`).
     full_ms: Ms,
+    /// Until then the refill since `at_ms` is held back, and it comes whole at this time
+    /// ([`Bucket::hold`]); `-inf` when there is no hold.
+    held_until_ms: Ms,
 }
 
 /// Two buckets are equal when they hold the same: `full_ms`, the bookkeeping of
@@ -31,7 +38,15 @@ impl PartialEq for Bucket {
             self.level,
             self.at_ms,
             self.drain_per_ms,
-        ) == (o.capacity, o.window_ms, o.level, o.at_ms, o.drain_per_ms)
+            self.held_until_ms,
+        ) == (
+            o.capacity,
+            o.window_ms,
+            o.level,
+            o.at_ms,
+            o.drain_per_ms,
+            o.held_until_ms,
+        )
     }
 }
 
@@ -46,6 +61,7 @@ impl Bucket {
             at_ms: now_ms,
             drain_per_ms: 0.0,
             full_ms: now_ms,
+            held_until_ms: Ms::NEG_INFINITY,
         }
     }
     /// A full bucket of `limit` per minute.
@@ -86,15 +102,20 @@ impl Bucket {
     }
     /// The level at `now_ms` (refilled, capped at capacity; may be negative). Times earlier
     /// than the last update are treated as the last update (time never runs backwards here).
+    /// While a hold is on, the level is as last set.
     pub fn level(&self, now_ms: Ms) -> f64 {
-        let dt = (now_ms - self.at_ms).max(0.0);
         if self.level >= self.capacity {
             return self.capacity;
         }
+        if now_ms < self.held_until_ms {
+            return self.level;
+        }
+        let dt = (now_ms - self.at_ms).max(0.0);
         (self.level + dt * self.net_rate_per_ms()).min(self.capacity)
     }
+    /// Bring the level up to `now_ms`; during a hold the refill keeps accruing from `at_ms`.
     fn advance(&mut self, now_ms: Ms) {
-        if now_ms > self.at_ms {
+        if now_ms > self.at_ms && now_ms >= self.held_until_ms {
             self.level = self.level(now_ms);
             self.at_ms = now_ms;
         }
@@ -132,23 +153,44 @@ impl Bucket {
         if n > self.capacity {
             return None;
         }
-        let level = self.level(now_ms);
-        if level >= n {
+        let (from, level) = self.next_refill(now_ms);
+        if self.level(now_ms) >= n {
             Some(0.0)
+        } else if level >= n {
+            Some(from - now_ms)
         } else {
-            Some((n - level) / self.net_rate_per_ms())
+            Some(from - now_ms + (n - level) / self.net_rate_per_ms())
         }
     }
     /// When the bucket is full again (epoch ms).
     pub fn full_at(&self, now_ms: Ms) -> Ms {
-        let now = now_ms.max(self.at_ms);
-        now + (self.capacity - self.level(now)).max(0.0) / self.net_rate_per_ms()
+        let (from, level) = self.next_refill(now_ms.max(self.at_ms));
+        from + (self.capacity - level).max(0.0) / self.net_rate_per_ms()
     }
-    /// Set the level now (clamped to at most capacity).
+    /// From when, at the earliest `now_ms`, the level refills continuously, and the level
+    /// then: the end of a hold in force, with what it held back.
+    fn next_refill(&self, now_ms: Ms) -> (Ms, f64) {
+        let from = now_ms.max(self.held_until_ms);
+        (from, self.level(from))
+    }
+    /// Set the level now (clamped to at most capacity): the refill counts from now on.
     pub fn set_level(&mut self, now_ms: Ms, level: f64) {
         self.advance(now_ms);
         self.level = level.min(self.capacity);
+        self.at_ms = self.at_ms.max(now_ms);
         self.note_full();
+    }
+    /// Hold the refill back until `until_ms`, when all of it since the level was last set
+    /// comes at once: a server that counts by windows gives its quota back whole at the
+    /// reset it states, and nothing before it. Replaces a hold in force; a time not after
+    /// `now_ms` (or not finite) ends it.
+    pub fn hold(&mut self, now_ms: Ms, until_ms: Ms) {
+        self.advance(now_ms);
+        self.held_until_ms = if until_ms.is_finite() && until_ms > now_ms {
+            until_ms
+        } else {
+            Ms::NEG_INFINITY
+        };
     }
     /// The stored level and the time of it (not refilled to any later time): with the
     /// capacity and window, all of a bucket a store keeps ([`Bucket::from_raw`]).
@@ -258,5 +300,30 @@ mod tests {
         b.set_drain(0.0, 1.0, 0.9); // clamped to 90% of the rate
         assert!((b.drain_per_ms() - 0.009).abs() < 1e-12);
         assert!((b.net_rate_per_ms() - 0.001).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_hold_keeps_the_refill_back_and_gives_all_of_it_at_its_end() {
+        let mut b = Bucket::per_minute(60.0, 0.0); // 1 per second
+        b.take(0.0, 60.0);
+        b.hold(0.0, 30_000.0);
+        assert_eq!(b.level(29_999.0), 0.0);
+        // Taken during the hold: the refill since the level was set still comes at its end.
+        b.take(10_000.0, 5.0);
+        assert_eq!(b.level(20_000.0), -5.0);
+        assert_eq!(b.level(30_000.0), 25.0);
+        assert_eq!(b.time_until(10_000.0, 1.0), Some(20_000.0));
+        assert_eq!(b.time_until(10_000.0, 35.0), Some(30_000.0));
+        assert_eq!(b.full_at(10_000.0), 65_000.0);
+        // A level set during the hold counts its refill from then.
+        b.set_level(20_000.0, 0.0);
+        assert_eq!(b.level(30_000.0), 10.0);
+        // Over, the refill is continuous again; a hold not in the future ends one in force.
+        assert_eq!(b.level(31_000.0), 11.0);
+        b.hold(31_000.0, 40_000.0);
+        b.hold(32_000.0, 32_000.0);
+        assert_eq!(b.level(33_000.0), 13.0);
+        b.hold(33_000.0, f64::NAN);
+        assert_eq!(b.level(34_000.0), 14.0);
     }
 }

@@ -50,7 +50,7 @@
 //! ```
 
 use super::bucket::Bucket;
-use super::headers::{DimInfo, RateLimitInfo};
+use super::headers::{DimInfo, Family, RateLimitInfo};
 use super::share::{decay, Share, MIN_SHARE};
 use super::transit;
 use super::{clamp, Ms};
@@ -347,6 +347,10 @@ struct Slot {
     /// figures show every transit), and when.
     transit_back: f64,
     transit_back_at: Ms,
+    /// The server counts this dimension by windows: it said it had less than a continuous
+    /// refill would have given it by its reset, or more than one would leave it (see
+    /// [`Limiter::observe`]). Its figures then hold the copy's refill until their reset.
+    windowed: bool,
 }
 
 impl Slot {
@@ -437,6 +441,7 @@ impl Limiter {
                     since: 0,
                     transit_back: 0.0,
                     transit_back_at: now_ms,
+                    windowed: false,
                 });
             }
         }
@@ -584,10 +589,11 @@ impl Limiter {
                 output: cost.amount(Dim::OutputTokens),
                 at_ms: now,
                 serial: self.admissions,
-                headroom: Dim::ALL.map(|dim| {
-                    self.slot(dim).map_or(f64::INFINITY, |s| {
-                        (s.bucket.capacity() - s.bucket.level(now)).max(0.0)
-                    })
+                // (A server that counts by windows refills nothing while it is in transit:
+                // nothing to waste, as where there is no bucket.)
+                headroom: Dim::ALL.map(|dim| match self.slot(dim) {
+                    Some(s) if !s.windowed => (s.bucket.capacity() - s.bucket.level(now)).max(0.0),
+                    _ => f64::INFINITY,
                 }),
                 latency_ms: self.latency_ms,
                 placed: [false; 4],
@@ -949,12 +955,14 @@ impl Limiter {
         self.probe = None;
         let mut changed = false;
         let mut placed = [false; 4];
+        // Anthropic documents continuously refilled buckets; other servers may count by windows.
+        let may_window = info.family != Family::Anthropic;
         for (dim, d) in figures(info) {
             let Some(d) = d else { continue };
             let covered = |t: &&Ticket| self.slot(dim).is_some_and(|s| s.covers(t.serial));
             let own = answer.filter(covered).map_or(0.0, |t| t.amount(dim));
             let refused = refused.filter(covered).map(|t| t.amount(dim));
-            let (c, p) = self.observe_dim(now, dim, d, own, refused);
+            let (c, p) = self.observe_dim(now, dim, d, own, refused, may_window);
             changed |= c;
             placed[dim as usize] = p;
         }
@@ -972,6 +980,7 @@ impl Limiter {
     /// One dimension's figures: whether its limit changed, and whether they placed its level.
     /// `own`: the reservation in flight of the request they answer (counted in them).
     /// `refused`: the amount of a request they refused ([`Limiter::observe_refusal`]).
+    /// `may_window`: the server may count by windows (it is not Anthropic's).
     fn observe_dim(
         &mut self,
         now: Ms,
@@ -979,6 +988,7 @@ impl Limiter {
         info: &DimInfo,
         own: f64,
         refused: Option<f64>,
+        may_window: bool,
     ) -> (bool, bool) {
         let limit = info.limit.filter(|l| l.is_finite() && *l > 0.0);
         let window = info
@@ -1000,6 +1010,7 @@ impl Limiter {
                     since: admissions,
                     transit_back: 0.0,
                     transit_back_at: now,
+                    windowed: false,
                 })
             }
             (Some(slot), Some(l)) => {
@@ -1038,10 +1049,20 @@ impl Limiter {
             let level = non_negative(l - non_negative(t - now) * (l / w));
             (level, (level + RESET_PRECISION_MS * l / w).min(l))
         });
+        // The figures disagree with a continuous refill: a server that counts by windows
+        // (its quota back whole at the reset, nothing before), unless it is Anthropic's (whose
+        // buckets refill continuously: clocks apart, rather).
+        let mut detected = false;
         let view = match (from_remaining, from_reset) {
+            (Some(r), _) if slot.windowed => Some(r),
             (Some((lo1, hi1)), Some((lo2, hi2))) => {
                 let (lo, hi) = (lo1.max(lo2), hi1.min(hi2));
-                // Disjoint (clocks apart, or a server that counts otherwise): trust `remaining`.
+                // Disjoint (clocks apart, or a server that counts by windows): trust
+                // `remaining`.
+                if lo > hi && may_window {
+                    slot.windowed = true;
+                    detected = true;
+                }
                 Some(if lo <= hi { (lo, hi) } else { (lo1, hi1) })
             }
             (Some(v), _) => Some(v),
@@ -1092,14 +1113,22 @@ impl Limiter {
                 let others = slot.bucket.capacity() - ours > hi;
                 slot.share = Share::learned(now, others);
             } else {
+                // A copy refilled ahead of a window's reset is no sign of others.
                 let own_transit = slot.transit_back(now);
-                slot.share.observed(now, window, level - own_transit > hi);
+                slot.share
+                    .observed(now, window, !detected && level - own_transit > hi);
             }
             slot.apply_share(now, slot.share.share());
             if target != level {
                 slot.transit_back = 0.0;
             }
             slot.bucket.set_level(now, target);
+            if slot.windowed && remaining.is_some() {
+                // Nothing comes back before the reset the server states; the refill held back
+                // until then comes at once (as much as a continuous one would have given: the
+                // quota whole, if the window began about when the level was placed).
+                slot.bucket.hold(now, reset_at.unwrap_or(Ms::NEG_INFINITY));
+            }
             return (changed, !learned && target != level);
         }
         (changed, false)
