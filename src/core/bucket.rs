@@ -26,6 +26,8 @@ pub struct Bucket {
     /// Until then the refill since `at_ms` is held back, and it comes whole at this time
     /// ([`Bucket::hold`]); `-inf` when there is no hold.
     held_until_ms: Ms,
+    /// The hold ends a window: the bucket is full at its end, whatever the refill held back.
+    held_window: bool,
 }
 
 /// Two buckets are equal when they hold the same: `full_ms`, the bookkeeping of
@@ -39,6 +41,7 @@ impl PartialEq for Bucket {
             self.at_ms,
             self.drain_per_ms,
             self.held_until_ms,
+            self.held_window,
         ) == (
             o.capacity,
             o.window_ms,
@@ -46,6 +49,7 @@ impl PartialEq for Bucket {
             o.at_ms,
             o.drain_per_ms,
             o.held_until_ms,
+            o.held_window,
         )
     }
 }
@@ -62,6 +66,7 @@ impl Bucket {
             drain_per_ms: 0.0,
             full_ms: now_ms,
             held_until_ms: Ms::NEG_INFINITY,
+            held_window: false,
         }
     }
     /// A full bucket of `limit` per minute.
@@ -109,6 +114,9 @@ impl Bucket {
         }
         if now_ms < self.held_until_ms {
             return self.level;
+        }
+        if self.held_window && self.held_until_ms > self.at_ms {
+            return self.capacity;
         }
         let dt = (now_ms - self.at_ms).max(0.0);
         (self.level + dt * self.net_rate_per_ms()).min(self.capacity)
@@ -180,17 +188,16 @@ impl Bucket {
         self.at_ms = self.at_ms.max(now_ms);
         self.note_full();
     }
-    /// Hold the refill back until `until_ms`, when all of it since the level was last set
-    /// comes at once: a server that counts by windows gives its quota back whole at the
-    /// reset it states, and nothing before it. Replaces a hold in force; a time not after
-    /// `now_ms` (or not finite) ends it.
-    pub fn hold(&mut self, now_ms: Ms, until_ms: Ms) {
+    /// Hold the refill back until `until_ms`: a server that counts by windows gives nothing
+    /// back before the reset it states. At the end, all the refill held back since the level
+    /// was last set comes at once, or (`window`: the end of a window, known as one) the
+    /// bucket is full. Replaces a hold in force; a time not after `now_ms` (or not finite)
+    /// ends it.
+    pub fn hold(&mut self, now_ms: Ms, until_ms: Ms, window: bool) {
         self.advance(now_ms);
-        self.held_until_ms = if until_ms.is_finite() && until_ms > now_ms {
-            until_ms
-        } else {
-            Ms::NEG_INFINITY
-        };
+        let on = until_ms.is_finite() && until_ms > now_ms;
+        self.held_until_ms = if on { until_ms } else { Ms::NEG_INFINITY };
+        self.held_window = on && window;
     }
     /// The stored level and the time of it (not refilled to any later time): with the
     /// capacity and window, all of a bucket a store keeps ([`Bucket::from_raw`]).
@@ -306,7 +313,7 @@ mod tests {
     fn a_hold_keeps_the_refill_back_and_gives_all_of_it_at_its_end() {
         let mut b = Bucket::per_minute(60.0, 0.0); // 1 per second
         b.take(0.0, 60.0);
-        b.hold(0.0, 30_000.0);
+        b.hold(0.0, 30_000.0, false);
         assert_eq!(b.level(29_999.0), 0.0);
         // Taken during the hold: the refill since the level was set still comes at its end.
         b.take(10_000.0, 5.0);
@@ -320,10 +327,24 @@ mod tests {
         assert_eq!(b.level(30_000.0), 10.0);
         // Over, the refill is continuous again; a hold not in the future ends one in force.
         assert_eq!(b.level(31_000.0), 11.0);
-        b.hold(31_000.0, 40_000.0);
-        b.hold(32_000.0, 32_000.0);
+        b.hold(31_000.0, 40_000.0, false);
+        b.hold(32_000.0, 32_000.0, true);
         assert_eq!(b.level(33_000.0), 13.0);
-        b.hold(33_000.0, f64::NAN);
+        b.hold(33_000.0, f64::NAN, true);
         assert_eq!(b.level(34_000.0), 14.0);
+    }
+
+    #[test]
+    fn a_hold_to_the_end_of_a_window_ends_full() {
+        let mut b = Bucket::per_minute(60.0, 0.0);
+        b.take(0.0, 50.0);
+        b.hold(0.0, 20_000.0, true);
+        b.take(5_000.0, 10.0);
+        assert_eq!(b.level(19_999.0), 0.0);
+        assert_eq!(b.time_until(5_000.0, 60.0), Some(15_000.0));
+        assert_eq!(b.full_at(5_000.0), 20_000.0);
+        assert_eq!(b.level(20_000.0), 60.0);
+        b.take(21_000.0, 30.0);
+        assert_eq!(b.level(22_000.0), 31.0);
     }
 }

@@ -351,6 +351,15 @@ struct Slot {
     /// refill would have given it by its reset, or more than one would leave it (see
     /// [`Limiter::observe`]). Its figures then hold the copy's refill until their reset.
     windowed: bool,
+    /// The reset the last of those figures stated, and when it was first stated.
+    window_end: Ms,
+    window_seen_at: Ms,
+    /// The end of the last hold that ended full (`-inf`: none yet).
+    whole_at: Ms,
+    /// The quota may be taken to come back whole at a window's end: no request was refused
+    /// in the window after such an end (a sliding log, whose reset is when its oldest
+    /// request expires, gives back one request there, not all).
+    resets_whole: bool,
 }
 
 impl Slot {
@@ -442,6 +451,10 @@ impl Limiter {
                     transit_back: 0.0,
                     transit_back_at: now_ms,
                     windowed: false,
+                    window_end: Ms::NEG_INFINITY,
+                    window_seen_at: Ms::NEG_INFINITY,
+                    whole_at: Ms::NEG_INFINITY,
+                    resets_whole: true,
                 });
             }
         }
@@ -1011,6 +1024,10 @@ impl Limiter {
                     transit_back: 0.0,
                     transit_back_at: now,
                     windowed: false,
+                    window_end: Ms::NEG_INFINITY,
+                    window_seen_at: Ms::NEG_INFINITY,
+                    whole_at: Ms::NEG_INFINITY,
+                    resets_whole: true,
                 })
             }
             (Some(slot), Some(l)) => {
@@ -1049,10 +1066,9 @@ impl Limiter {
             let level = non_negative(l - non_negative(t - now) * (l / w));
             (level, (level + RESET_PRECISION_MS * l / w).min(l))
         });
-        // The figures disagree with a continuous refill: a server that counts by windows
-        // (its quota back whole at the reset, nothing before), unless it is Anthropic's (whose
-        // buckets refill continuously: clocks apart, rather).
-        let mut detected = false;
+        // Figures that disagree with a continuous refill come from a server that counts by
+        // windows (its quota back whole at the reset, nothing before), unless it is
+        // Anthropic's (whose buckets refill continuously: clocks apart, rather).
         let view = match (from_remaining, from_reset) {
             (Some(r), _) if slot.windowed => Some(r),
             (Some((lo1, hi1)), Some((lo2, hi2))) => {
@@ -1061,7 +1077,6 @@ impl Limiter {
                 // `remaining`.
                 if lo > hi && may_window {
                     slot.windowed = true;
-                    detected = true;
                 }
                 Some(if lo <= hi { (lo, hi) } else { (lo1, hi1) })
             }
@@ -1113,10 +1128,11 @@ impl Limiter {
                 let others = slot.bucket.capacity() - ours > hi;
                 slot.share = Share::learned(now, others);
             } else {
-                // A copy refilled ahead of a window's reset is no sign of others.
+                // A copy above a server that counts by windows is no sign of others: the
+                // refill was ahead of its reset (and the figures place the copy anyway).
                 let own_transit = slot.transit_back(now);
                 slot.share
-                    .observed(now, window, !detected && level - own_transit > hi);
+                    .observed(now, window, !slot.windowed && level - own_transit > hi);
             }
             slot.apply_share(now, slot.share.share());
             if target != level {
@@ -1124,10 +1140,31 @@ impl Limiter {
             }
             slot.bucket.set_level(now, target);
             if slot.windowed && remaining.is_some() {
-                // Nothing comes back before the reset the server states; the refill held back
-                // until then comes at once (as much as a continuous one would have given: the
-                // quota whole, if the window began about when the level was placed).
-                slot.bucket.hold(now, reset_at.unwrap_or(Ms::NEG_INFINITY));
+                // Nothing comes back before the reset the server states. Then the quota is
+                // whole if that reset ends a window; else the refill held back until then
+                // comes at once (no more than a continuous refill would have given).
+                // A window's end is stated well ahead (a tenth of the window at least) and
+                // then by every figure until it comes (never after). A sliding log states a
+                // new reset a little later each time its oldest request expires, just before
+                // it does; a
+                // request refused in the window after a reset taken as whole shows the
+                // server gives back less there, and no reset is taken as whole again.
+                let end = reset_at.unwrap_or(Ms::NEG_INFINITY);
+                if refused.is_some() && now >= slot.whole_at && now < slot.whole_at + window {
+                    slot.resets_whole = false;
+                }
+                let same =
+                    now < slot.window_end && (end - slot.window_end).abs() <= RESET_PRECISION_MS;
+                if !same {
+                    slot.window_end = end;
+                    slot.window_seen_at = now;
+                }
+                let at_end =
+                    slot.resets_whole && slot.window_end - slot.window_seen_at >= window / 10.0;
+                if at_end {
+                    slot.whole_at = end;
+                }
+                slot.bucket.hold(now, end, at_end);
             }
             return (changed, !learned && target != level);
         }

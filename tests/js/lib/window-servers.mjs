@@ -1,0 +1,174 @@
+// Servers that count by windows, and the runs against them, in virtual time: shared by the
+// bench (scripts/bench/windows.mjs) and the test (tests/js/windows.test.mjs).
+//
+// A fixed-window server gives its quota back whole at each window's reset, nothing before it;
+// a sliding log states the expiry of its oldest request as its reset; a continuously refilled
+// bucket states when it is full again. Each writes OpenAI or IETF figures, and answers a 429
+// without `retry-after` when the quota is spent.
+
+const W = 60_000;
+const T0 = Date.UTC(2026, 0, 1);
+
+/** A virtual clock: `sleep`s resolve in time order, each once the process has gone idle. */
+function virtualClock() {
+  let now = T0;
+  const pending = [];
+  let armed = false;
+  const fire = () => {
+    armed = false;
+    const live = pending.filter((e) => !e.done);
+    pending.length = 0;
+    pending.push(...live);
+    if (!live.length) return;
+    live.sort((a, b) => a.at - b.at || a.seq - b.seq);
+    const next = live[0];
+    next.done = true;
+    now = Math.max(now, next.at);
+    next.resolve();
+    arm();
+  };
+  const arm = () => {
+    if (!armed) {
+      armed = true;
+      setTimeout(fire, 0);
+    }
+  };
+  let seq = 0;
+  return {
+    now: () => now,
+    sleep: (ms, signal) =>
+      new Promise((resolve, reject) => {
+        if (signal?.aborted) return reject(signal.reason);
+        const e = { at: now + ms, seq: seq++, resolve, done: false };
+        pending.push(e);
+        signal?.addEventListener("abort", () => {
+          if (!e.done) {
+            e.done = true;
+            reject(signal.reason);
+          }
+        });
+        arm();
+      }),
+  };
+}
+
+/** A seeded uniform in [0, 1) (mulberry32). */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) >>> 0;
+    t ^= t + Math.imul(t ^ (t >>> 14), 61 | t);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The figures a server writes: `remaining` whole, `reset` in seconds from now. */
+export const FAMILIES = {
+  openai: (limit, remaining, resetS) => ({
+    "x-ratelimit-limit-requests": String(limit),
+    "x-ratelimit-remaining-requests": String(remaining),
+    "x-ratelimit-reset-requests": `${resetS.toFixed(3)}s`,
+  }),
+  ietf: (limit, remaining, resetS) => ({
+    "ratelimit-policy": `"default";q=${limit};w=${W / 1000}`,
+    ratelimit: `"default";r=${remaining};t=${Math.ceil(resetS)}`,
+  }),
+};
+
+/** A fixed-window server: `limit` a window, the first window opened `phase` ms before T0. */
+function windows(limit, phase) {
+  let start = T0 - phase;
+  let used = 0;
+  return (now) => {
+    while (now >= start + W) {
+      start += W;
+      used = 0;
+    }
+    const ok = used < limit;
+    if (ok) used++;
+    return { ok, remaining: limit - used, resetS: (start + W - now) / 1000 };
+  };
+}
+
+/** A continuously refilled bucket of `limit` a window, full at T0. */
+function continuous(limit) {
+  let level = limit;
+  let last = T0;
+  return (now) => {
+    level = Math.min(limit, level + ((now - last) * limit) / W);
+    last = now;
+    const ok = level >= 1;
+    if (ok) level -= 1;
+    return { ok, remaining: Math.floor(level), resetS: ((limit - level) * W) / limit / 1000 };
+  };
+}
+
+/**
+ * A sliding log of `limit` a window: a request counts until a window after it was admitted;
+ * `reset` is when the oldest one counted expires (the quota is back by one then, not whole:
+ * a server that says so reads its own reset otherwise than the specifications).
+ */
+function sliding(limit) {
+  const log = [];
+  return (now) => {
+    while (log.length && log[0] + W <= now) log.shift();
+    const ok = log.length < limit;
+    if (ok) log.push(now);
+    const resetS = log.length ? (log[0] + W - now) / 1000 : 0;
+    return { ok, remaining: limit - log.length, resetS };
+  };
+}
+
+/** The earliest the last of `n` calls can be answered, latency aside. */
+function lowerBound(kind, limit, phase, n) {
+  if (kind === "continuous") return ((n - limit) * W) / limit;
+  if (kind === "sliding") return (Math.ceil(n / limit) - 1) * W;
+  // The first window holds `limit` and ends at W - phase; each later one holds `limit` more.
+  const windowsAfter = Math.ceil(n / limit) - 1;
+  return windowsAfter === 0 ? 0 : W - phase + (windowsAfter - 1) * W;
+}
+
+/**
+ * One batch: `4 x limit` calls at once through a `Pacer` (the class given: the package's, or
+ * a build copied aside) against the server `kind` (`windows`, `sliding` or `continuous`)
+ * writing `family`'s figures, with no latency or a uniform 0.3-3 s. Virtual time.
+ * @returns {Promise<{ ratio: number, makespan: number, refused: number, failed: number }>}
+ */
+export async function runBatch(Pacer, { kind, family, limit, phase = 0, latency = false }) {
+  const clock = virtualClock();
+  const server = { continuous, sliding }[kind]?.(limit) ?? windows(limit, phase);
+  const rand = prng(limit * 7 + phase + (latency ? 1 : 0));
+  let refused = 0;
+  const fetch = async () => {
+    if (latency) await clock.sleep(300 + rand() * 2_700);
+    const { ok, remaining, resetS } = server(clock.now());
+    if (!ok) refused++;
+    const headers = { "content-type": "application/json", ...FAMILIES[family](limit, remaining, resetS) };
+    return ok
+      ? new Response('{"usage":{"prompt_tokens":5,"completion_tokens":5}}', { status: 200, headers })
+      : new Response('{"error":{"code":"rate_limit_exceeded"}}', { status: 429, headers });
+  };
+  const pacer = new Pacer({ fetch, clock, seed: 7 });
+  const n = 4 * limit;
+  const init = {
+    method: "POST",
+    headers: { authorization: "Bearer bench", "content-type": "application/json" },
+    body: JSON.stringify({ model: "gpt-bench", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }),
+  };
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      try {
+        const res = await pacer.fetch("https://gateway.example/v1/chat/completions", init);
+        if (res.status !== 200) failed++;
+        await res.arrayBuffer();
+      } catch {
+        failed++;
+      }
+    }),
+  );
+  const makespan = clock.now() - T0;
+  return { ratio: makespan / lowerBound(kind, limit, phase, n), makespan, refused, failed };
+}

@@ -1,0 +1,34 @@
+// Servers that count by windows (a gateway's fixed minute: the quota back whole at the reset it
+// states, nothing before it), in virtual time through the package: a batch of four windows'
+// worth of calls finishes when the last window it needs opens, with no 429; a sliding log that
+// states its oldest request's expiry as the reset costs no storm of 429s; a continuously
+// refilled bucket with the same figures keeps its pace (tests/js/lib/window-servers.mjs; the
+// bench scripts/bench/windows.mjs prints the same runs).
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Pacer } from "llm-pacer";
+import { FAMILIES, runBatch } from "./lib/window-servers.mjs";
+
+for (const family of Object.keys(FAMILIES))
+  describe(`${family} figures`, () => {
+    for (const limit of [10, 60]) {
+      for (const phase of [0, 37_000])
+        test(`a fixed window of ${limit}, opened ${phase / 1000} s before the batch: no 429, on time`, async () => {
+          const r = await runBatch(Pacer, { kind: "windows", family, limit, phase, latency: true });
+          assert.deepEqual([r.refused, r.failed], [0, 0], JSON.stringify(r));
+          assert.ok(r.ratio <= 1.05, JSON.stringify(r));
+        });
+      test(`a sliding log of ${limit}: every call answered, no storm of 429s`, async () => {
+        const r = await runBatch(Pacer, { kind: "sliding", family, limit, latency: true });
+        assert.equal(r.failed, 0, JSON.stringify(r));
+        assert.ok(r.refused <= limit / 2, JSON.stringify(r));
+        assert.ok(r.ratio <= 1.5, JSON.stringify(r));
+      });
+      test(`a continuous bucket of ${limit}: its pace kept`, async () => {
+        const r = await runBatch(Pacer, { kind: "continuous", family, limit, latency: true });
+        assert.equal(r.failed, 0, JSON.stringify(r));
+        assert.ok(r.refused <= 1, JSON.stringify(r));
+        assert.ok(r.ratio <= 1.1, JSON.stringify(r));
+      });
+    }
+  });
