@@ -26,7 +26,9 @@
 //! * [`Limiter::observe`] aligns with the server's headers: it learns unknown limits, follows
 //!   the server's limit (never above a configured one), never keeps a higher local level than
 //!   the server reports, and shares each bucket with unseen processes of the organisation
-//!   ([`crate::core::share`]).
+//!   ([`crate::core::share`]). Figures no continuously refilled bucket could show (from a
+//!   server other than Anthropic's) mark the dimension as counted by windows: its copy then
+//!   refills nothing before the reset they state ([`Bucket::hold`]).
 //! * [`Limiter::pause_until`] holds every request after a 429.
 //!
 //! The state is a small plain value (numbers only) and every transition is a function of
@@ -1142,13 +1144,13 @@ impl Limiter {
             if slot.windowed && remaining.is_some() {
                 // Nothing comes back before the reset the server states. Then the quota is
                 // whole if that reset ends a window; else the refill held back until then
-                // comes at once (no more than a continuous refill would have given).
-                // A window's end is stated well ahead (a tenth of the window at least) and
-                // then by every figure until it comes (never after). A sliding log states a
-                // new reset a little later each time its oldest request expires, just before
-                // it does; a
-                // request refused in the window after a reset taken as whole shows the
-                // server gives back less there, and no reset is taken as whole again.
+                // comes at once (no more than a continuous refill would have given). A
+                // window's end is stated well ahead (a tenth of the window at least), then
+                // by every figure until it comes, and never after. A sliding log states a
+                // new reset a little later each time its oldest request expires, just
+                // before it does. A request refused in the window after a reset taken as
+                // whole shows the server gives back less there: no reset is taken as whole
+                // again.
                 let end = reset_at.unwrap_or(Ms::NEG_INFINITY);
                 if refused.is_some() && now >= slot.whole_at && now < slot.whole_at + window {
                     slot.resets_whole = false;
