@@ -6,64 +6,10 @@
 // bucket states when it is full again. Each writes OpenAI or IETF figures, and answers a 429
 // without `retry-after` when the quota is spent.
 
+import { T0, VirtualClock } from "./harness.mjs";
+import { prng } from "./soak.mjs";
+
 const W = 60_000;
-const T0 = Date.UTC(2026, 0, 1);
-
-/** A virtual clock: `sleep`s resolve in time order, each once the process has gone idle. */
-function virtualClock() {
-  let now = T0;
-  const pending = [];
-  let armed = false;
-  const fire = () => {
-    armed = false;
-    const live = pending.filter((e) => !e.done);
-    pending.length = 0;
-    pending.push(...live);
-    if (!live.length) return;
-    live.sort((a, b) => a.at - b.at || a.seq - b.seq);
-    const next = live[0];
-    next.done = true;
-    now = Math.max(now, next.at);
-    next.resolve();
-    arm();
-  };
-  const arm = () => {
-    if (!armed) {
-      armed = true;
-      setTimeout(fire, 0);
-    }
-  };
-  let seq = 0;
-  return {
-    now: () => now,
-    sleep: (ms, signal) =>
-      new Promise((resolve, reject) => {
-        if (signal?.aborted) return reject(signal.reason);
-        const e = { at: now + ms, seq: seq++, resolve, done: false };
-        pending.push(e);
-        signal?.addEventListener("abort", () => {
-          if (!e.done) {
-            e.done = true;
-            reject(signal.reason);
-          }
-        });
-        arm();
-      }),
-  };
-}
-
-/** A seeded uniform in [0, 1) (mulberry32). */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) >>> 0;
-    t ^= t + Math.imul(t ^ (t >>> 14), 61 | t);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The figures a server writes: `remaining` whole, `reset` in seconds from now. */
 export const FAMILIES = {
   openai: (limit, remaining, resetS) => ({
@@ -137,7 +83,7 @@ function lowerBound(kind, limit, phase, n) {
  * @returns {Promise<{ ratio: number, makespan: number, refused: number, failed: number }>}
  */
 export async function runBatch(Pacer, { kind, family, limit, phase = 0, latency = false }) {
-  const clock = virtualClock();
+  const clock = new VirtualClock();
   const server = { continuous, sliding }[kind]?.(limit) ?? windows(limit, phase);
   const rand = prng(limit * 7 + phase + (latency ? 1 : 0));
   let refused = 0;
