@@ -161,14 +161,16 @@ impl Bucket {
         if n > self.capacity {
             return None;
         }
-        let (from, level) = self.next_refill(now_ms);
         if self.level(now_ms) >= n {
-            Some(0.0)
-        } else if level >= n {
-            Some(from - now_ms)
-        } else {
-            Some(from - now_ms + (n - level) / self.net_rate_per_ms())
+            return Some(0.0);
         }
+        let (from, level) = self.next_refill(now_ms);
+        let refill = if level >= n {
+            0.0
+        } else {
+            (n - level) / self.net_rate_per_ms()
+        };
+        Some(from - now_ms + refill)
     }
     /// When the bucket is full again (epoch ms).
     pub fn full_at(&self, now_ms: Ms) -> Ms {

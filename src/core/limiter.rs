@@ -365,6 +365,23 @@ struct Slot {
 }
 
 impl Slot {
+    /// A slot for `bucket` (as of its own time), counting from admission serial `since`:
+    /// nothing given back in transit yet, nor any window seen.
+    fn new(bucket: Bucket, share: Share, configured: Option<f64>, since: u64) -> Self {
+        Slot {
+            transit_back_at: bucket.raw().1,
+            bucket,
+            share,
+            configured,
+            since,
+            transit_back: 0.0,
+            windowed: false,
+            window_end: Ms::NEG_INFINITY,
+            window_seen_at: Ms::NEG_INFINITY,
+            whole_at: Ms::NEG_INFINITY,
+            resets_whole: true,
+        }
+    }
     /// [`Slot::transit_back`] now.
     fn transit_back(&self, now: Ms) -> f64 {
         decay(
@@ -445,19 +462,12 @@ impl Limiter {
             (Dim::Tokens, limits.tpm),
         ] {
             if let Some(l) = limit.filter(|l| l.is_finite() && *l > 0.0) {
-                slots[dim as usize] = Some(Slot {
-                    bucket: Bucket::new(l, MINUTE_MS, now_ms),
-                    share: Share::alone(now_ms),
-                    configured: Some(l),
-                    since: 0,
-                    transit_back: 0.0,
-                    transit_back_at: now_ms,
-                    windowed: false,
-                    window_end: Ms::NEG_INFINITY,
-                    window_seen_at: Ms::NEG_INFINITY,
-                    whole_at: Ms::NEG_INFINITY,
-                    resets_whole: true,
-                });
+                slots[dim as usize] = Some(Slot::new(
+                    Bucket::new(l, MINUTE_MS, now_ms),
+                    Share::alone(now_ms),
+                    Some(l),
+                    0,
+                ));
             }
         }
         Limiter {
@@ -1018,19 +1028,12 @@ impl Limiter {
             (None, None) => return (false, false),
             (None, Some(l)) => {
                 changed = true;
-                entry.insert(Slot {
-                    bucket: Bucket::new(l, window, now),
-                    share: Share::learned(now, false),
-                    configured: None,
-                    since: admissions,
-                    transit_back: 0.0,
-                    transit_back_at: now,
-                    windowed: false,
-                    window_end: Ms::NEG_INFINITY,
-                    window_seen_at: Ms::NEG_INFINITY,
-                    whole_at: Ms::NEG_INFINITY,
-                    resets_whole: true,
-                })
+                entry.insert(Slot::new(
+                    Bucket::new(l, window, now),
+                    Share::learned(now, false),
+                    None,
+                    admissions,
+                ))
             }
             (Some(slot), Some(l)) => {
                 let (capacity, window_ms) = match slot.configured {
