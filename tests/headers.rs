@@ -1013,3 +1013,17 @@ fn deepseek_sends_none_and_the_order_of_families_holds() {
         (Family::Mistral, Some(720.0))
     );
 }
+
+proptest! {
+    /// The header lines as written by the package read as a split at each line break, then
+    /// at each line's first colon, lines without one skipped: whatever the text.
+    #[test]
+    fn header_lines_split_at_line_breaks_then_the_first_colon(
+        text in "([a-zA-Z:é -]{0,12}\n?){0,8}",
+    ) {
+        let want: Vec<(&str, &str)> =
+            text.split('\n').filter_map(|l| l.split_once(':')).collect();
+        let got: Vec<(&str, &str)> = llm_pacer::core::headers::lines(&text).collect();
+        prop_assert_eq!(got, want);
+    }
+}

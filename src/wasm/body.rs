@@ -358,18 +358,20 @@ pub fn usage_kind(has_body: bool, head: &str) -> Option<UsageKind> {
     if !has_body {
         return None;
     }
-    let header = |name: &str| {
-        crate::core::headers::lines(head)
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v)
-    };
+    // The first of each, in one pass over the lines.
+    let (mut length, mut ct) = (None, None);
+    for (k, v) in crate::core::headers::lines(head) {
+        match k {
+            "content-length" => length = length.or(Some(v)),
+            "content-type" => ct = ct.or(Some(v)),
+            _ => {}
+        }
+    }
     // An empty body says so (`content-length: 0`): nothing to clone or read.
-    if header("content-length") == Some("0") {
+    if length == Some("0") {
         return None;
     }
-    let ct = header("content-type")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let ct = ct.unwrap_or_default().to_ascii_lowercase();
     // A byte search: `str::contains` brings the two-way searcher (kilobytes of Wasm).
     let has = |needle: &[u8]| crate::core::find(ct.as_bytes(), needle).is_some();
     if has(b"text/event-stream") {

@@ -227,8 +227,32 @@ impl RateLimitInfo {
 /// Header lines `name:value`, one per line, as the package's `headerLines` writes a
 /// `Headers` (names are tokens, without `:`, and values hold no line break: the Fetch
 /// standard); a line without `:` is skipped.
+///
+/// One pass over the bytes, each looked at once (a `split('\n')` then `split_once(':')` set a
+/// searcher up twice a line, the larger part of reading a short line).
 pub fn lines(text: &str) -> impl Iterator<Item = (&str, &str)> {
-    text.split('\n').filter_map(|l| l.split_once(':'))
+    let mut rest = text;
+    core::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let b = rest.as_bytes();
+        let mut colon = None;
+        let mut end = 0;
+        while end < b.len() && b[end] != b'\n' {
+            if colon.is_none() && b[end] == b':' {
+                colon = Some(end);
+            }
+            end += 1;
+        }
+        // Both at ASCII bytes, so on character boundaries: `get` never fails here (and,
+        // unlike indexing, brings no panic's formatting into the Wasm module).
+        let line = rest.get(..end).unwrap_or_default();
+        rest = rest.get(end + 1..).unwrap_or_default();
+        if let Some(c) = colon {
+            return Some((line.get(..c)?, line.get(c + 1..)?));
+        }
+    })
 }
 
 /// Parse response headers. Names are matched case-insensitively; unknown headers are ignored.
