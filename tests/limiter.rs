@@ -667,40 +667,69 @@ fn observe_learns_unknown_limits_from_headers() {
 
 #[test]
 fn figures_at_odds_with_a_continuous_refill_hold_it_until_their_reset_unless_anthropic() {
-    // Half the quota left, and full only in a minute: a continuous bucket would be full in
-    // half that. The server counts by windows: nothing comes back before the reset, then all.
-    let info = |family| RateLimitInfo {
+    // Half the quota left, and full only in about a minute: a continuous bucket would be full
+    // in half that. The server counts by windows: nothing comes back before the reset, then
+    // all. A reset to the millisecond is taken as stated; one in whole seconds a second late
+    // (the server may have rounded it down).
+    let info = |family, reset| RateLimitInfo {
         requests: DimInfo {
             limit: Some(10.0),
             remaining: Some(5.0),
-            reset_at_ms: Some(T0 + 60_000.0),
+            reset_at_ms: Some(T0 + reset),
             ..DimInfo::default()
         },
         family,
         ..RateLimitInfo::default()
     };
-    for family in [Family::OpenAi, Family::Ietf] {
-        let mut l = Limiter::new(Limits::default(), T0);
-        l.observe(T0, &info(family));
-        assert_eq!(level(&l, T0 + 59_000.0, Dim::Requests), 5.0, "{family:?}");
-        assert_eq!(level(&l, T0 + 60_000.0, Dim::Requests), 10.0, "{family:?}");
-        // What is left goes (less any headroom left to the others it presumes); then the
-        // next request waits for the reset, not for a continuous refill.
-        let mut admitted = 0;
-        let until = loop {
-            match l.acquire(T0 + 1_000.0, Cost::default()) {
-                Decision::Admit(_) => admitted += 1,
-                d => break wait(d).0,
-            }
-        };
-        assert!((1..=5).contains(&admitted), "{family:?}: {admitted}");
-        assert!(close(until, T0 + 60_000.0), "{family:?}: {}", until - T0);
+    for (reset, end) in [(59_250.0, 59_250.0), (60_000.0, 61_000.0)] {
+        for family in [Family::OpenAi, Family::Ietf] {
+            let mut l = Limiter::new(Limits::default(), T0);
+            l.observe(T0, &info(family, reset));
+            let at = |t: f64| level(&l, T0 + t, Dim::Requests);
+            assert_eq!(at(end - 1.0), 5.0, "{family:?} {reset}");
+            assert_eq!(at(end), 10.0, "{family:?} {reset}");
+            // What is left goes (less any headroom left to the others it presumes); then the
+            // next request waits for the reset, not for a continuous refill.
+            let mut admitted = 0;
+            let until = loop {
+                match l.acquire(T0 + 1_000.0, Cost::default()) {
+                    Decision::Admit(_) => admitted += 1,
+                    d => break wait(d).0,
+                }
+            };
+            assert!((1..=5).contains(&admitted), "{family:?}: {admitted}");
+            assert!(close(until, T0 + end), "{family:?}: {}", until - T0);
+        }
     }
     // Anthropic documents continuous buckets: the same figures are clocks apart, and the
     // copy refills from the server's `remaining` as usual.
     let mut l = Limiter::new(Limits::default(), T0);
-    l.observe(T0, &info(Family::Anthropic));
+    l.observe(T0, &info(Family::Anthropic, 60_000.0));
     assert!(close(level(&l, T0 + 30_000.0, Dim::Requests), 10.0));
+}
+
+#[test]
+fn a_reset_in_whole_seconds_is_no_sign_of_windows_within_the_second_it_may_be_rounded_by() {
+    // A continuous bucket of 600 a minute (10 a second), 300 left: full again in 30 s. Said
+    // as "29 s" (rounded down), the reset puts the level up to 10 above `remaining`: the
+    // bucket stays continuous and refills at once. "28 s" is more than rounding explains.
+    let info = |reset: f64| RateLimitInfo {
+        requests: DimInfo {
+            limit: Some(600.0),
+            remaining: Some(300.0),
+            reset_at_ms: Some(T0 + reset),
+            window_ms: Some(60_000.0),
+            ..DimInfo::default()
+        },
+        family: Family::OpenAi,
+        ..RateLimitInfo::default()
+    };
+    for (reset, windowed) in [(30_000.0, false), (29_000.0, false), (28_000.0, true)] {
+        let mut l = Limiter::new(Limits::default(), T0);
+        l.observe(T0, &info(reset));
+        let refilled = level(&l, T0 + 1_000.0, Dim::Requests) > 300.0;
+        assert_eq!(refilled, !windowed, "reset {reset}");
+    }
 }
 
 #[test]

@@ -708,7 +708,8 @@ impl Windows {
 
 /// Forty calls against a ten-a-minute fixed-window server whose figures `headers` writes:
 /// every call answered 200, no 429, in the four windows they need (the last one opens at
-/// 180 s).
+/// 180 s; a reset a whole number of seconds ahead is taken a second late, as it may have
+/// been rounded down).
 fn windows_are_used_whole(headers: impl Fn(u32, u32, Ms) -> Vec<(String, String)>) {
     let mut server = Windows::new(10);
     let mut d = Driver::new(config(), 0.0);
@@ -718,7 +719,7 @@ fn windows_are_used_whole(headers: impl Fn(u32, u32, Ms) -> Vec<(String, String)
     });
     assert!(run.outcome.iter().all(|o| *o == Some(Ok(200))), "{run:?}");
     assert_eq!(server.refused, 0, "{run:?}");
-    assert!(run.end - T0 <= 181_000.0, "took {} ms", run.end - T0);
+    assert!(run.end - T0 <= 182_000.0, "took {} ms", run.end - T0);
 }
 
 #[test]

@@ -11,31 +11,34 @@
 // Each run: `4 x limit` calls at once (no concurrency cap, limits learned from the headers),
 // a 429 without `retry-after` when the quota is spent, OpenAI (`x-ratelimit-*-requests`, the
 // reset a Go duration) or IETF (`RateLimit-Policy` / `RateLimit`) figures, no latency or a
-// uniform 0.3-3 s, the first window starting with the batch or 37 s before it. Prints each
+// uniform 0.3-3 s, the first window starting with the batch or 37 s before it, the reset as
+// the family writes it (OpenAI's to the millisecond, IETF's whole seconds rounded up) or in
+// whole seconds rounded down or to the nearest (a server may round either way). Prints each
 // run's makespan over the lower bound (the last window the batch needs opens then; for the
 // continuous bucket, its refill) and the 429s, then the worst.
 
 import { pathToFileURL } from "node:url";
-import { FAMILIES, runBatch } from "../../tests/js/lib/window-servers.mjs";
+import { FAMILIES, ROUNDINGS, runBatch } from "../../tests/js/lib/window-servers.mjs";
 
 const args = process.argv.slice(2);
 const at = args.indexOf("--pkg");
 const { Pacer } = await import(at < 0 ? "llm-pacer" : pathToFileURL(`${args[at + 1]}/node/index.mjs`).href);
 
 const rows = [];
-console.log("server       headers  limit  phase  latency     makespan  ratio   429s  failed");
+console.log("server       headers  reset    limit  phase  latency     makespan  ratio   429s  failed");
 const KINDS = ["windows", "sliding", "continuous"];
 for (const kind of KINDS)
   for (const family of Object.keys(FAMILIES))
-    for (const limit of [10, 60])
-      for (const phase of kind === "windows" ? [0, 37_000] : [0])
-        for (const latency of [false, true]) {
-          const r = await runBatch(Pacer, { kind, family, limit, phase, latency });
-          rows.push({ kind, ...r });
-          console.log(
-            `${kind.padEnd(12)} ${family.padEnd(8)} ${String(limit).padStart(5)}  ${String(phase / 1000).padStart(4)} s  ${latency ? "0.3-3 s" : "none   "}  ${(r.makespan / 1000).toFixed(1).padStart(9)} s  ${r.ratio.toFixed(3)}  ${String(r.refused).padStart(5)}  ${String(r.failed).padStart(6)}`,
-          );
-        }
+    for (const rounding of [undefined, ...Object.keys(ROUNDINGS)])
+      for (const limit of [10, 60])
+        for (const phase of kind === "windows" ? [0, 37_000] : [0])
+          for (const latency of [false, true]) {
+            const r = await runBatch(Pacer, { kind, family, limit, phase, latency, rounding });
+            rows.push({ kind, ...r });
+            console.log(
+              `${kind.padEnd(12)} ${family.padEnd(8)} ${(rounding ?? "as sent").padEnd(8)} ${String(limit).padStart(5)}  ${String(phase / 1000).padStart(4)} s  ${latency ? "0.3-3 s" : "none   "}  ${(r.makespan / 1000).toFixed(1).padStart(9)} s  ${r.ratio.toFixed(3)}  ${String(r.refused).padStart(5)}  ${String(r.failed).padStart(6)}`,
+            );
+          }
 for (const kind of KINDS) {
   const of = rows.filter((r) => r.kind === kind);
   const worst = of.reduce((a, b) => (b.ratio > a.ratio ? b : a));

@@ -321,6 +321,18 @@ const ROUNDING_SLACK: f64 = 1_000.0;
 /// How precisely a reset time places the level: RFC 3339 resets carry whole seconds.
 const RESET_PRECISION_MS: Ms = 2_000.0;
 
+/// A reset stated in whole seconds (OpenAI's `1s` or `6m0s`, IETF's `t`, `x-ratelimit-reset`
+/// in seconds) may have been rounded down, to the nearest or up: the server's own reset is up
+/// to this much either side of it.
+const WHOLE_SECOND_MS: Ms = 1_000.0;
+
+/// Is a reset `reset_at` ms stated at `now` (epoch ms) a whole number of seconds ahead, or
+/// now (to within a millisecond: the clock's own fraction of a ms aside)?
+fn whole_seconds(reset_at: Ms, now: Ms) -> bool {
+    let s = (reset_at - now) / WHOLE_SECOND_MS;
+    (s - s.round()).abs() * WHOLE_SECOND_MS < 1.0
+}
+
 /// A request that must wait is woken this long after the exact instant its bucket holds its
 /// cost: the server reaches the same level through other floating-point steps and may be a
 /// hair short at that instant (seen in the simulator as 429s at a server level of
@@ -1051,6 +1063,13 @@ impl Limiter {
         };
         let remaining = info.remaining.filter(|r| r.is_finite()).map(non_negative);
         let reset_at = info.reset_at_ms.filter(|t| t.is_finite());
+        // A server that may count by windows and states its reset in whole seconds: its own
+        // reset may be up to a second later than stated (rounded down, or to the nearest).
+        // (Anthropic's RFC 3339 resets are read with their own precision below.)
+        let late = match reset_at {
+            Some(t) if may_window && whole_seconds(t, now) => WHOLE_SECOND_MS,
+            _ => 0.0,
+        };
         // What the server says the level is: an interval [lo, hi] around the truth, from
         // `remaining` (a rounded token count is off by up to a thousand either way) and
         // from the reset time (full again at `t`: the level is the limit less what refills
@@ -1079,8 +1098,9 @@ impl Limiter {
             (Some((lo1, hi1)), Some((lo2, hi2))) => {
                 let (lo, hi) = (lo1.max(lo2), hi1.min(hi2));
                 // Disjoint (clocks apart, or a server that counts by windows): trust
-                // `remaining`.
-                if lo > hi && may_window {
+                // `remaining`. Not by more than a reset a second late explains.
+                let late_refill = late * slot.bucket.rate_per_ms();
+                if lo > hi && may_window && lo1.max(lo2 - late_refill) > hi {
                     slot.windowed = true;
                 }
                 Some(if lo <= hi { (lo, hi) } else { (lo1, hi1) })
@@ -1166,6 +1186,9 @@ impl Limiter {
                 }
                 let at_end =
                     slot.resets_whole && slot.window_end - slot.window_seen_at >= window / 10.0;
+                // A reset in whole seconds comes a second late: given back before the
+                // server's own reset, the quota would be spent into a window still spent.
+                let end = end + late;
                 if at_end {
                     slot.whole_at = end;
                 }

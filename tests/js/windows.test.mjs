@@ -3,11 +3,13 @@
 // worth of calls finishes when the last window it needs opens, with no 429; a sliding log that
 // states its oldest request's expiry as the reset costs no storm of 429s; a continuously
 // refilled bucket with the same figures keeps its pace (tests/js/lib/window-servers.mjs; the
-// bench scripts/bench/windows.mjs prints the same runs).
+// bench scripts/bench/windows.mjs prints the same runs). The same when the server writes its
+// reset in whole seconds rounded down or to the nearest: a fixed window's end is not taken
+// early, a continuous bucket is not taken for windows.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Pacer } from "llm-pacer";
-import { FAMILIES, runBatch } from "./lib/window-servers.mjs";
+import { FAMILIES, ROUNDINGS, runBatch } from "./lib/window-servers.mjs";
 
 for (const family of Object.keys(FAMILIES))
   describe(`${family} figures`, () => {
@@ -32,3 +34,20 @@ for (const family of Object.keys(FAMILIES))
       });
     }
   });
+
+for (const family of Object.keys(FAMILIES))
+  for (const rounding of Object.keys(ROUNDINGS))
+    describe(`${family} figures, the reset's seconds rounded (${rounding})`, () => {
+      for (const limit of [10, 60])
+        for (const latency of [false, true])
+          test(`a fixed window of ${limit}${latency ? ", with latency" : ""}: no 429, on time`, async () => {
+            const r = await runBatch(Pacer, { kind: "windows", family, limit, latency, rounding });
+            assert.deepEqual([r.refused, r.failed], [0, 0], JSON.stringify(r));
+            assert.ok(r.ratio <= 1.05, JSON.stringify(r));
+          });
+      test("a continuous bucket of 600: its pace kept", async () => {
+        const r = await runBatch(Pacer, { kind: "continuous", family, limit: 600, rounding });
+        assert.deepEqual([r.refused, r.failed], [0, 0], JSON.stringify(r));
+        assert.ok(r.ratio <= 1.05, JSON.stringify(r));
+      });
+    });

@@ -10,18 +10,24 @@ import { T0, VirtualClock } from "./harness.mjs";
 import { prng } from "./soak.mjs";
 
 const W = 60_000;
-/** The figures a server writes: `remaining` whole, `reset` in seconds from now. */
+/**
+ * The figures a server writes: `remaining` whole, `reset` in seconds from now (OpenAI's to the
+ * millisecond, IETF's whole seconds rounded up), or in whole seconds as `round` gives them.
+ */
 export const FAMILIES = {
-  openai: (limit, remaining, resetS) => ({
+  openai: (limit, remaining, resetS, round) => ({
     "x-ratelimit-limit-requests": String(limit),
     "x-ratelimit-remaining-requests": String(remaining),
-    "x-ratelimit-reset-requests": `${resetS.toFixed(3)}s`,
+    "x-ratelimit-reset-requests": round ? `${round(resetS)}s` : `${resetS.toFixed(3)}s`,
   }),
-  ietf: (limit, remaining, resetS) => ({
+  ietf: (limit, remaining, resetS, round = Math.ceil) => ({
     "ratelimit-policy": `"default";q=${limit};w=${W / 1000}`,
-    ratelimit: `"default";r=${remaining};t=${Math.ceil(resetS)}`,
+    ratelimit: `"default";r=${remaining};t=${round(resetS)}`,
   }),
 };
+
+/** How a server may round the seconds of its reset (the `rounding` of {@link runBatch}). */
+export const ROUNDINGS = { floor: Math.floor, nearest: Math.round };
 
 /** A fixed-window server: `limit` a window, the first window opened `phase` ms before T0. */
 function windows(limit, phase) {
@@ -79,10 +85,11 @@ function lowerBound(kind, limit, phase, n) {
 /**
  * One batch: `4 x limit` calls at once through a `Pacer` (the class given: the package's, or
  * a build copied aside) against the server `kind` (`windows`, `sliding` or `continuous`)
- * writing `family`'s figures, with no latency or a uniform 0.3-3 s. Virtual time.
+ * writing `family`'s figures (the reset's seconds rounded as `rounding` says, if given), with
+ * no latency or a uniform 0.3-3 s. Virtual time.
  * @returns {Promise<{ ratio: number, makespan: number, refused: number, failed: number }>}
  */
-export async function runBatch(Pacer, { kind, family, limit, phase = 0, latency = false }) {
+export async function runBatch(Pacer, { kind, family, limit, phase = 0, latency = false, rounding }) {
   const clock = new VirtualClock();
   const server = { continuous, sliding }[kind]?.(limit) ?? windows(limit, phase);
   const rand = prng(limit * 7 + phase + (latency ? 1 : 0));
@@ -91,7 +98,8 @@ export async function runBatch(Pacer, { kind, family, limit, phase = 0, latency 
     if (latency) await clock.sleep(300 + rand() * 2_700);
     const { ok, remaining, resetS } = server(clock.now());
     if (!ok) refused++;
-    const headers = { "content-type": "application/json", ...FAMILIES[family](limit, remaining, resetS) };
+    const figures = FAMILIES[family](limit, remaining, resetS, ROUNDINGS[rounding]);
+    const headers = { "content-type": "application/json", ...figures };
     return ok
       ? new Response('{"usage":{"prompt_tokens":5,"completion_tokens":5}}', { status: 200, headers })
       : new Response('{"error":{"code":"rate_limit_exceeded"}}', { status: 429, headers });
