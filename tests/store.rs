@@ -670,6 +670,64 @@ mod engine {
     }
 
     #[test]
+    fn the_first_call_of_a_pacer_that_knows_no_limit_takes_its_turn_at_the_stores_wait() {
+        // No limits configured (the README's Redis example): the first call opens as the
+        // probe that the key's others wait for. Told by the store to wait 300 ms, it was not
+        // sent; at its turn it asks again, not after the probe's 10 s for its own answer.
+        let mut c = Config::new();
+        c.retry.backoff.jitter = Jitter::None;
+        let mut e = Engine::new(c, T0);
+        e.set_store(true);
+        let id = e.submit(T0, req(100.0)).unwrap();
+        assert_eq!(reserves(&e.poll(T0)), vec![(id, 100.0)]);
+        assert!(e
+            .on_reserved(T0, id, StoreAnswer::Wait { wait_ms: 300.0 })
+            .is_empty());
+        // As a driver does after every answer.
+        assert!(e.poll(T0).is_empty());
+        let wake = e.next_wake().unwrap();
+        assert!((wake - (T0 + 300.0)).abs() < 1e-6, "{}", wake - T0);
+        let acts = e.poll(wake);
+        assert!(
+            matches!(acts[..], [Action::Reserve { id: i, turn: true, .. }] if i == id),
+            "{acts:?}"
+        );
+        assert_eq!(
+            e.on_reserved(wake, id, StoreAnswer::Admit),
+            vec![Action::Send { id, attempt: 1 }]
+        );
+    }
+
+    #[test]
+    fn a_call_the_store_makes_wait_is_admitted_once_when_it_is_sent() {
+        // Admitted locally, told to wait 5 s, sent at its turn: one attempt, one `admitted`
+        // event (for the OpenTelemetry bridge, one attempt counted), and its whole wait.
+        let mut e = engine(6_000.0);
+        let id = e.submit(T0, req(100.0)).unwrap();
+        e.poll(T0);
+        assert!(e
+            .on_reserved(T0, id, StoreAnswer::Wait { wait_ms: 5_000.0 })
+            .is_empty());
+        e.poll(T0);
+        let wake = e.next_wake().unwrap();
+        assert_eq!(reserves(&e.poll(wake)), vec![(id, 100.0)]);
+        assert_eq!(
+            e.on_reserved(wake, id, StoreAnswer::Admit),
+            vec![Action::Send { id, attempt: 1 }]
+        );
+        let admitted: Vec<f64> = e
+            .drain_events()
+            .into_iter()
+            .filter(|ev| ev.kind.name() == "admitted")
+            .map(|ev| ev.delay_ms)
+            .collect();
+        assert_eq!(admitted, vec![wake - T0]);
+        let s = e.stats();
+        assert_eq!((s.attempts, s.wait_ms), (1, wake - T0));
+        assert_eq!(s.output_tokens_reserved, 100.0);
+    }
+
+    #[test]
     fn a_store_wait_beyond_the_deadline_ends_in_timeout_not_a_longer_wait() {
         let mut e = engine_with(6_000.0, Some(5_000.0));
         let id = e.submit(T0, req(100.0)).unwrap();

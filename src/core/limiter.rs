@@ -243,6 +243,8 @@ impl Usage {
 struct Probe {
     /// When the first request went out; `None` until it does.
     sent_at: Option<Ms>,
+    /// The admission serial of that request.
+    serial: u64,
 }
 
 /// How long the others wait for the first response of a limiter that knows no limit, at most.
@@ -519,7 +521,10 @@ impl Limiter {
     /// its adaptive mode paces the opening; a bare limiter does not.
     pub fn start_probe(&mut self) {
         if self.slots.iter().all(Option::is_none) {
-            self.probe = Some(Probe { sent_at: None });
+            self.probe = Some(Probe {
+                sent_at: None,
+                serial: 0,
+            });
         }
     }
 
@@ -538,6 +543,17 @@ impl Limiter {
     /// stop waiting for it.
     pub fn end_probe(&mut self) {
         self.probe = None;
+    }
+
+    /// The request admitted with `ticket` was not sent after all (a fleet's store made it
+    /// wait; its reservation is refunded apart): if it opened as the probe, the probe is still
+    /// to go, and nothing waits for its answer meanwhile, itself least of all.
+    pub fn unsent(&mut self, ticket: &Ticket) {
+        if let Some(p) = self.probe.as_mut() {
+            if p.sent_at.is_some() && p.serial == ticket.serial {
+                p.sent_at = None;
+            }
+        }
     }
 
     /// `now_ms`, but never earlier than the latest time seen.
@@ -738,8 +754,9 @@ impl Limiter {
         if let Decision::Admit(ticket) = &decision {
             let cost = Cost::exact(ticket.input, ticket.output);
             self.admissions += 1;
-            if let Some(p) = self.probe.as_mut() {
-                p.sent_at.get_or_insert(now);
+            if let Some(p) = self.probe.as_mut().filter(|p| p.sent_at.is_none()) {
+                p.sent_at = Some(now);
+                p.serial = ticket.serial;
             }
             let dt = now - self.unmetered_at_ms;
             for dim in Dim::ALL {

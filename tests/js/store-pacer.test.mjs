@@ -1,14 +1,16 @@
 // The `store` option with a real redis-server (issue 11): two pacers sharing one key stay
 // within the server's limits together; Redis stopped mid-run and restarted costs no call and
 // says so (store_unavailable, then store_resumed); a script flush is survived. Real time
-// (the store's clock is Redis TIME), so the runs are kept to a few seconds.
+// (the store's clock is Redis TIME), so the runs are kept to a few seconds. And, with a store
+// of the test's own in virtual time: a store's wait is slept exactly, and counted as one
+// attempt, whether or not limits are configured.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import Redis from "ioredis";
 import { Pacer } from "llm-pacer";
 import { redisStore } from "llm-pacer/redis";
 import { startAnthropicMock } from "./mock/index.mjs";
-import { anthropicInit } from "./lib/harness.mjs";
+import { anthropicInit, T0, VirtualClock } from "./lib/harness.mjs";
 import { startRedis } from "./lib/redis-server.mjs";
 import { shareOneKey } from "./lib/store-share.mjs";
 
@@ -76,3 +78,41 @@ test("unknown store shapes are refused at construction", () => {
   assert.throws(() => new Pacer({ store: 42 }), TypeError);
   assert.throws(() => new Pacer({ store: { reserve() {} } }), TypeError);
 });
+
+for (const limits of [undefined, { rpm: 1_000 }])
+  test(`a store's wait is slept exactly and the call admitted once (limits ${JSON.stringify(limits)})`, async () => {
+    // The README's Redis example configures no limits: the first call on a key then opens as
+    // the probe the key's other calls wait for. Told to wait, it was not sent: it asks again
+    // at its turn, not after the probe's ten seconds.
+    const clock = new VirtualClock();
+    const asked = [];
+    const store = {
+      async reserve(_key, r) {
+        asked.push([clock.now() - T0, Boolean(r.turn)]);
+        return r.turn ? { admit: true } : { admit: false, waitMs: 300, blocker: "requests" };
+      },
+      async settle() {},
+    };
+    const sent = [];
+    const events = [];
+    const fetch = async () => {
+      sent.push(clock.now() - T0);
+      return new Response('{"usage":{"input_tokens":1,"output_tokens":1}}', {
+        headers: { "content-type": "application/json" },
+      });
+    };
+    const pacer = new Pacer({ fetch, store, clock, limits, onEvent: (e) => events.push(e) });
+    const res = await pacer.fetch("https://api.anthropic.com/v1/messages", anthropicInit());
+    await res.text();
+    assert.deepEqual(asked, [
+      [0, false],
+      [300, true],
+    ]);
+    assert.deepEqual(sent, [300]);
+    const admitted = events.filter((e) => e.type === "admitted");
+    assert.deepEqual(
+      admitted.map((e) => e.delayMs),
+      [300],
+    );
+    assert.equal(pacer.stats().attempts, 1);
+  });

@@ -302,8 +302,9 @@ impl Engine {
         call.attempt -= 1;
         call.state = State::Queued;
         let (slot, priority, seq, cost) = (call.slot, call.priority, call.seq, call.cost);
-        self.stats.attempts -= 1;
-        self.keys.limiter_mut(slot).refund(now_ms, ticket, false);
+        let limiter = self.keys.limiter_mut(slot);
+        limiter.unsent(&ticket);
+        limiter.refund(now_ms, ticket, false);
         self.scheduler.finish();
         self.scheduler.push_to(slot, id, priority, seq, cost);
     }
@@ -341,6 +342,13 @@ impl Engine {
         if !f.down {
             self.keys.limiter_mut(slot).share_alone(now_ms);
         }
+    }
+
+    /// `id` asked the store and has no answer yet.
+    pub(super) fn reserving(&self, id: Id) -> bool {
+        self.fleet
+            .as_ref()
+            .is_some_and(|f| f.reserving.iter().any(|a| a.id == id))
     }
 
     /// `id` left the engine (aborted, timed out). A reservation it has out stays listed: its
@@ -505,10 +513,9 @@ impl Engine {
         };
         match answer {
             StoreAnswer::Admit | StoreAnswer::Never { .. } | StoreAnswer::Unavailable => {
-                vec![Action::Send {
-                    id,
-                    attempt: call.attempt,
-                }]
+                let attempt = call.attempt;
+                self.sent(now_ms, id, ticket);
+                vec![Action::Send { id, attempt }]
             }
             StoreAnswer::Wait { wait_ms } => {
                 let wait = if wait_ms.is_finite() && wait_ms > 0.0 {

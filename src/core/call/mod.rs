@@ -342,6 +342,20 @@ impl Engine {
         Ok(id)
     }
 
+    /// `id`, admitted with `ticket`, is sent now (with a store, once the store took it): its
+    /// attempt and wait are counted, and the `admitted` event says so, once an attempt.
+    pub(super) fn sent(&mut self, now_ms: Ms, id: Id, ticket: Ticket) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let waited = (now_ms - call.waiting_since).max(0.0);
+        self.stats.wait_ms += waited;
+        self.stats.attempts += 1;
+        self.stats.input_tokens_reserved += ticket.input;
+        self.stats.output_tokens_reserved += ticket.output;
+        self.event(EventKind::Admitted, id, "admitted", waited, now_ms);
+    }
+
     /// Remove a call that leaves while waiting (queue or backoff): count its wait.
     fn end_wait(&mut self, now_ms: Ms, id: Id) -> Option<Call> {
         let call = self.calls.remove(&id)?;
@@ -356,6 +370,10 @@ impl Engine {
                 self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
             }
             State::InFlight { .. } => {
+                // Still waiting for the store's word, not sent: that was a wait too.
+                if self.reserving(id) {
+                    self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
+                }
                 self.scheduler.finish();
                 self.unanswered(call.slot);
                 self.fleet_forget(id);
@@ -503,15 +521,14 @@ impl Engine {
                 call.has_response = false;
                 call.sent_at = now_ms;
                 call.response = None;
-                let waited = (now_ms - call.waiting_since).max(0.0);
                 let attempt = call.attempt;
-                self.stats.wait_ms += waited;
-                self.stats.attempts += 1;
-                self.stats.input_tokens_reserved += ticket.input;
-                self.stats.output_tokens_reserved += ticket.output;
-                self.event(EventKind::Admitted, id, "admitted", waited, now_ms);
                 match self.send_or_reserve(now_ms, id, attempt, ticket) {
-                    Some(a) => out.push(a),
+                    Some(a) => {
+                        if matches!(a, Action::Send { .. }) {
+                            self.sent(now_ms, id, ticket);
+                        }
+                        out.push(a);
+                    }
                     None => deferred = true,
                 }
             }
