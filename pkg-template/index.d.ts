@@ -36,7 +36,7 @@ export interface PacerLimits {
 export interface LimitKeyRequest {
   /** The request URL, when it is known. */
   readonly url: string | undefined;
-  /** The JSON body's `model`, or `""`. */
+  /** The JSON body's `model`, else the model the URL's path names (Gemini, Vertex AI, Bedrock, an Azure deployment), or `""`. */
   readonly model: string;
   /** The request's headers (a copy). */
   readonly headers: Headers;
@@ -168,7 +168,7 @@ export interface PacerOptions {
    * The limit key of a request, in place of its origin and credential: requests whose
    * function returns the same string share limits (per model class: the class always stays
    * part of the key). The string is hashed at once and never shown or logged.
-   * @default the URL's origin and a one-way fingerprint of the credential header
+   * @default the URL's origin and a one-way fingerprint of the credential header (or of Gemini's `?key=`)
    */
   readonly limitKey?: (request: LimitKeyRequest) => string;
   /**

@@ -51,6 +51,98 @@ pub fn credential(lines: &str) -> Option<String> {
     None
 }
 
+/// The credential a URL carries in its query, as Gemini's API takes it (`?key=...`): the
+/// first `key` parameter's value, percent-decoded, if not empty. For a request whose headers
+/// carry none of [`CREDENTIAL_HEADERS`].
+///
+/// ```
+/// use llm_pacer::core::fingerprint::url_credential;
+///
+/// let url = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse&key=AIza%2Bk#x";
+/// assert_eq!(url_credential(url).as_deref(), Some("AIza+k"));
+/// assert_eq!(url_credential("https://a.example/v1?apikey=k&key="), None);
+/// assert_eq!(url_credential("https://a.example/v1#?key=k"), None, "a fragment is no query");
+/// ```
+pub fn url_credential(url: &str) -> Option<String> {
+    let b = url.as_bytes();
+    let end = b.iter().position(|&c| c == b'#').unwrap_or(b.len());
+    let query = b.get(b.iter().position(|&c| c == b'?')? + 1..end)?;
+    let value = query
+        .split(|&c| c == b'&')
+        .find_map(|p| p.strip_prefix(b"key="))?;
+    Some(percent_decoded(value)).filter(|v| !v.is_empty())
+}
+
+/// The model a URL's path names, for a request whose body names none: Gemini's and Vertex
+/// AI's `.../models/{model}:{method}`, Bedrock's `/model/{model}/{operation}`, and an Azure
+/// OpenAI deployment's `/deployments/{name}/...` (limits apply per deployment there),
+/// percent-decoded. `""` when the path names none.
+///
+/// ```
+/// use llm_pacer::core::fingerprint::model_in_url;
+///
+/// for (url, model) in [
+///     ("https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent?key=k", "gemini-2.0-flash"),
+///     ("https://x-aiplatform.googleapis.com/v1/projects/p/locations/l/publishers/anthropic/models/claude-haiku-4-5@20251001:rawPredict", "claude-haiku-4-5@20251001"),
+///     ("https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse", "anthropic.claude-sonnet-4-5-20250929-v1:0"),
+///     ("https://r.openai.azure.com/openai/deployments/prod-gpt/chat/completions?api-version=1", "prod-gpt"),
+///     ("https://api.openai.com/v1/models/gpt-4o", ""), // no method: a model's page, not a call
+///     ("https://api.anthropic.com/v1/messages", ""),
+///     ("/v1beta/models/gemini-2.0-flash:countTokens", "gemini-2.0-flash"),
+/// ] {
+///     assert_eq!(model_in_url(url), model, "{url}");
+/// }
+/// ```
+pub fn model_in_url(url: &str) -> String {
+    let b = url.as_bytes();
+    let end = b
+        .iter()
+        .position(|&c| c == b'?' || c == b'#')
+        .unwrap_or(b.len());
+    // The path: after the origin, if any.
+    let b = b
+        .get(find(b, b"://").map_or(0, |i| i + 3)..end)
+        .unwrap_or_default();
+    let path = b
+        .get(b.iter().position(|&c| c == b'/').unwrap_or(b.len())..)
+        .unwrap_or_default();
+    let mut segments = path.split(|&c| c == b'/');
+    while let Some(segment) = segments.next() {
+        let named = match segment {
+            b"models" => segments
+                .next()
+                .and_then(|m| m.get(..m.iter().rposition(|&c| c == b':')?)),
+            b"model" | b"deployments" => segments.next(),
+            _ => None,
+        };
+        if let Some(m) = named.filter(|m| !m.is_empty()) {
+            return percent_decoded(m);
+        }
+    }
+    String::new()
+}
+
+/// `text` with its `%XX` escapes decoded (a `%` that starts none kept as it is; bytes that
+/// are not UTF-8 replaced).
+fn percent_decoded(text: &[u8]) -> String {
+    let hex = |c: Option<&u8>| c.and_then(|&c| (c as char).to_digit(16));
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(&c) = text.get(i) {
+        match (c, hex(text.get(i + 1)), hex(text.get(i + 2))) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Sha256::new();
     for p in parts {

@@ -1,10 +1,11 @@
 //! The limit key of a request, as the driver reads it from the request: its URL, its
-//! credential header and its JSON body's `model` go through [`crate::core::fingerprint`]; or,
+//! credential (a header, or Gemini's `?key=`) and its JSON body's `model` (else the model its
+//! URL names) go through [`crate::core::fingerprint`]; or,
 //! with the `limitKey` option, the caller's function gives the string that replaces the origin
 //! and the credential.
 
 use super::{body, js};
-use crate::core::fingerprint::{credential, custom, origin, Memo};
+use crate::core::fingerprint::{credential, custom, model_in_url, origin, url_credential, Memo};
 use crate::core::keys::LimitKey;
 use js_sys::{Function, Object};
 use std::cell::RefCell;
@@ -31,7 +32,8 @@ fn request_headers_init(input: &JsValue, init: &JsValue) -> Option<JsValue> {
 /// The limit key of a request: `limit_key` (the option) called with `{ url, model, headers }`
 /// when given, else derived from the origin and the credential (found among the header lines
 /// the package's `headerLines` gives, one crossing, rather than through a `Headers` copy and a
-/// `get` per name). `model` is the JSON body's `model` (`""` if none). An error is the
+/// `get` per name). `model` is the JSON body's `model` (`""` if none: then the model the
+/// URL names, if any). An error is the
 /// option's: a throw, or a result that is not a string. A derived key comes through `memo`
 /// (the pacer's last one, when the parts are the same).
 pub fn of_request(
@@ -43,6 +45,16 @@ pub fn of_request(
     header_lines: Option<&Function>,
 ) -> Result<LimitKey, JsValue> {
     let url = body::url_of(input);
+    let text = url.as_string().unwrap_or_default();
+    // A body that names no model: the one the URL's path names (Gemini, Vertex AI, Bedrock,
+    // an Azure OpenAI deployment), if any.
+    let from_url;
+    let model = if model.is_empty() {
+        from_url = model_in_url(&text);
+        from_url.as_str()
+    } else {
+        model
+    };
     if let Some(f) = limit_key {
         let headers = request_headers(input, init);
         let arg = Object::new();
@@ -67,10 +79,11 @@ pub fn of_request(
     let lines = request_headers_init(input, init)
         .map(|h| body::header_text(&h, header_lines))
         .unwrap_or_default();
-    let url = url.as_string().unwrap_or_default();
+    // Gemini's API also takes its key in the URL's query (`?key=`).
+    let credential = credential(&lines).or_else(|| url_credential(&text));
     // Borrowed only here: `limitKey` above may call into the pacer again.
     let key = memo
         .borrow_mut()
-        .derive(&origin(&url), credential(&lines).as_deref(), model);
+        .derive(&origin(&text), credential.as_deref(), model);
     Ok(key)
 }

@@ -181,6 +181,59 @@ describe("limit keys", () => {
     pacer.close();
   });
 
+  test("a model the URL names (Gemini, Vertex AI, Bedrock, Azure) is the key's, and Gemini's ?key= its credential", async () => {
+    // The body names no model there: a 429 on one model, or on one API key, holds that one only.
+    const clock = new VirtualClock();
+    const log = [];
+    const fetch = async (input) => {
+      const url = String(input);
+      log.push({ url, t: clock.t });
+      const first = log.filter((e) => e.url === url).length === 1;
+      const refuse = first && (url.includes("gemini-2.0-flash") || url.includes("key=AIza-one"));
+      return new Response(refuse ? '{"error":{"code":429}}' : "{}", {
+        status: refuse ? 429 : 200,
+        headers: { "content-type": "application/json", ...(refuse ? { "retry-after": "30" } : {}) },
+      });
+    };
+    const pacer = new Pacer({ clock, fetch, seed: 1 });
+    const gemini = (model, query = "") =>
+      `https://generativelanguage.googleapis.com/v1beta/models/${model}:generateContent${query}`;
+    const post = (url, headers = { "x-goog-api-key": "AIza-k" }) =>
+      ok(
+        pacer.fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers },
+          body: JSON.stringify({ contents: [{ parts: [{ text: "hi" }] }] }),
+        }),
+      );
+    const flash = post(gemini("gemini-2.0-flash"));
+    await until(() => pacer.stats().rateLimited === 1, "the 429");
+    const pro = post(gemini("gemini-1.5-pro"));
+    const one = post(gemini("gemini-1.5-pro", "?key=AIza-one"), {});
+    await until(() => pacer.stats().rateLimited === 2, "the second 429");
+    const two = post(gemini("gemini-1.5-pro", "?alt=sse&key=AIza-two"), {});
+    assert.deepEqual(await Promise.all([flash, pro, one, two]), [200, 200, 200, 200]);
+    const at = (part) => log.filter((e) => e.url.includes(part)).map((e) => e.t - log[0].t);
+    assert.ok(at("gemini-1.5-pro:generateContent")[0] < 1_000, `another model went at once: ${at("1.5-pro")}`);
+    assert.ok(at("key=AIza-two")[0] - at("key=AIza-one")[0] < 1_000, "another API key went at once");
+    assert.ok(at("gemini-2.0-flash")[1] >= 30_000, "the refused model waited its pause");
+    assert.ok(at("key=AIza-one")[1] - at("key=AIza-one")[0] >= 30_000, "the refused API key waited its pause");
+    // The class is the model's name as for a body's `model`; the keys are opaque.
+    const models = pacer.limits().map((k) => k.model);
+    assert.deepEqual([...new Set(models)].sort(), ["gemini-1.5-pro", "gemini-2.0-flash"]);
+    assert.ok(!JSON.stringify(pacer.limits()).includes("AIza"), "no credential in limits()");
+    // Vertex AI, Bedrock (its id percent-encoded) and an Azure deployment: their classes.
+    for (const url of [
+      "https://us-east5-aiplatform.googleapis.com/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude-haiku-4-5@20251001:rawPredict",
+      "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke",
+      "https://my.openai.azure.com/openai/deployments/prod-gpt/chat/completions?api-version=2024-10-21",
+    ])
+      await post(url, { authorization: "Bearer t" });
+    const classes = pacer.limits().map((k) => k.model);
+    for (const c of ["haiku", "sonnet", "prod-gpt"]) assert.ok(classes.includes(c), `${c} in ${classes}`);
+    pacer.close();
+  });
+
   test("no head-of-line blocking across keys", async () => {
     const clock = new VirtualClock();
     const s = server(clock);
