@@ -36,6 +36,8 @@ const JITTERS = ["none", "full", "equal", "decorrelated", "additive"];
 const absent = (v) => v === undefined || v === null;
 /** `v` as JavaScript's typeof, with `null` apart (the Wasm side's `is_object`). */
 const isObject = (v) => typeof v == "object" && v !== null;
+/** An object of named options: not an array (`limits: []` is a mistake, not "no limits"). */
+const isRecord = (v) => isObject(v) && !Array.isArray(v);
 
 /**
  * `options` as `[numbers, functions]` for the Wasm side, or a throw naming a bad option.
@@ -45,7 +47,7 @@ function readOptions(options, top = "") {
   const n = Array(19);
   const fns = {};
   if (absent(options)) return [n.fill(NaN), fns];
-  if (!isObject(options)) throw new TypeError("llm-pacer: options must be an object");
+  if (!isRecord(options)) throw new TypeError("llm-pacer: options must be an object");
   const o = options;
   checkKeys(o, OPTIONS[top], "");
   /** `obj[key]` if a number (NaN included), `undefined` if absent; else a TypeError naming `path`. */
@@ -58,7 +60,7 @@ function readOptions(options, top = "") {
   const obj = (key, expected = "an object") => {
     const v = o[key];
     if (absent(v)) return undefined;
-    if (!isObject(v)) throw optionError(1, key, expected);
+    if (!isRecord(v)) throw optionError(1, key, expected);
     return v;
   };
   const fn = (from, key, path) => {
@@ -79,11 +81,11 @@ function readOptions(options, top = "") {
   // `limits.models`: per model class, flat for the Wasm side (class, rpm, tpm, itpm, otpm).
   const models = limits?.models;
   if (!absent(models)) {
-    if (!isObject(models)) throw optionError(1, "limits.models", "an object of limits by model class");
+    if (!isRecord(models)) throw optionError(1, "limits.models", "an object of limits by model class");
     fns.models = [];
     for (const [name, m] of Object.entries(models)) {
       const path = `limits.models.${name}`;
-      if (!isObject(m)) throw optionError(1, path, "an object");
+      if (!isRecord(m)) throw optionError(1, path, "an object");
       checkKeys(m, OPTIONS["limits.models.*."], `${path}.`);
       fns.models.push(name);
       for (const k of DIMS4) {
@@ -129,7 +131,7 @@ function readOptions(options, top = "") {
   }
   const budget = o.budget;
   if (budget === false) n[11] = 0;
-  else if (isObject(budget)) {
+  else if (isRecord(budget)) {
     checkKeys(budget, OPTIONS["budget."], "budget.");
     n[11] = 1;
     n[12] = num(budget, "ratio", "budget.ratio");

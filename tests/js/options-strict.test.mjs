@@ -51,6 +51,22 @@ test("a typo inside limits, retry, budget and limits.models names its full path"
   );
 });
 
+test("an array where an object of options belongs names the option", () => {
+  for (const [options, path] of [
+    [[], "options"],
+    [{ limits: [] }, "limits"],
+    [{ limits: { models: [] } }, "limits.models"],
+    [{ limits: { models: { haiku: [] } } }, "limits.models.haiku"],
+    [{ retry: [] }, "retry"],
+    [{ budget: [] }, "budget"],
+  ])
+    assert.throws(
+      () => new Pacer(options),
+      (e) => e instanceof TypeError && e.message.includes(path === "options" ? "options" : `\`${path}\``),
+      JSON.stringify(options),
+    );
+});
+
 test("the options every layer knows are accepted, including debug, limitKey and limits.models", () => {
   const p = new Pacer({
     limits: { rpm: 50, tpm: 1e5, itpm: 3e4, otpm: 8e3, models: { sonnet: { rpm: 10, itpm: 1, otpm: 1, tpm: 1 } } },
