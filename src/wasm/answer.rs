@@ -106,8 +106,15 @@ impl Inner {
         };
         if read_error || stream {
             spawn_local(async move {
-                let (status, error, held) = self.read_first(id, held, status, stream).await;
-                self.answer(id, attempt, held, status, error, &head, cors);
+                let (status, error, held, broke) = self.read_first(id, held, status, stream).await;
+                match broke {
+                    // Broken before its first event: nothing for the caller but the error.
+                    Some(e) => {
+                        self.run(vec![held.cancel()]);
+                        self.on_network_error(id, attempt, e);
+                    }
+                    None => self.answer(id, attempt, held, status, error, &head, cors),
+                }
             });
         } else {
             self.answer(id, attempt, held, status, None, &head, cors);
@@ -116,14 +123,15 @@ impl Inner {
 
     /// The error body, or a stream's first event (an error there stands for the status it
     /// names; the bytes read and the body's reader are kept in `held.peek`), read within the
-    /// bound of each and never past the call's own deadline.
+    /// bound of each and never past the call's own deadline; and the error a stream broke
+    /// with before its first event, if it did.
     async fn read_first(
         &self,
         id: Id,
         mut held: Held,
         status: u16,
         stream: bool,
-    ) -> (u16, Option<ErrorInfo>, Held) {
+    ) -> (u16, Option<ErrorInfo>, Held, Option<JsValue>) {
         // Never past the call's own deadline (`timeoutMs`): the pacer sleeps no later.
         let end = self
             .state
@@ -143,18 +151,20 @@ impl Inner {
             Some((p, t)) => (p, Some(t)),
             None => (js::promise().0, None),
         };
+        let mut broke = None;
         let (status, error) = if stream {
             // An error as the stream's first event stands for the status it names.
-            let (error, peek) = stream::first_event(&held.response, &deadline).await;
-            held.peek = peek;
-            error.unwrap_or((status, None))
+            let look = stream::first_event(&held.response, &deadline).await;
+            held.peek = look.peek;
+            broke = look.broke;
+            look.error.unwrap_or((status, None))
         } else {
             (status, body::error_info(&held.response, &deadline).await)
         };
         if let Some(t) = timer {
             t.cancel();
         }
-        (status, error, held)
+        (status, error, held, broke)
     }
 
     /// The answer to the engine: the head, the error body's hints if read, and the

@@ -20,8 +20,10 @@ pub enum ReadEnd {
     Ended,
     /// The reader's function said enough.
     Stopped,
-    /// A read failed (or gave no bytes).
+    /// A read gave no bytes, or could not be made.
     Failed,
+    /// A read rejected, with this error (the connection broke, or the body was aborted).
+    Broke(JsValue),
     /// The deadline came first: the read still pending.
     Late(Promise),
 }
@@ -74,7 +76,7 @@ impl BodyReader {
             let chunk = match JsFuture::from(p).await {
                 Ok(c) if c.is_object() => c,
                 Ok(_) => return ReadEnd::Late(read),
-                Err(_) => return ReadEnd::Failed,
+                Err(e) => return ReadEnd::Broke(e),
             };
             if js::get_opt(&chunk, "done").and_then(|v| v.as_bool()) == Some(true) {
                 return ReadEnd::Ended;

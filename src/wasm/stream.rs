@@ -27,16 +27,27 @@ use web_sys::Response;
 /// stream goes to the caller as it is (it has nothing to read yet anyway).
 pub const PEEK_TIMEOUT_MS: f64 = 5_000.0;
 
-/// The status the first event of `response`'s body stands for, with what its error said,
-/// when that event is an error (`None` for a healthy stream, or when no event came within the
-/// bounds); and what the peek read ([`Peek`]), which whoever gets the response next starts
-/// from (`None` when the body could not be read: no body, or locked).
-pub async fn first_event(
-    response: &Response,
-    deadline: &Promise,
-) -> (Option<(u16, Option<ErrorInfo>)>, Option<Peek>) {
+/// What the peek at a stream's first event found.
+pub struct FirstLook {
+    /// The status the first event stands for, with what its error said, when that event is an
+    /// error (`None` for a healthy stream, or when no event came within the bounds).
+    pub error: Option<(u16, Option<ErrorInfo>)>,
+    /// What the peek read ([`Peek`]), which whoever gets the response next starts from (`None`
+    /// when the body could not be read: no body, or locked).
+    pub peek: Option<Peek>,
+    /// The body broke (a read rejected with this error) before its first event: the caller
+    /// would get nothing but that error, so the attempt ends as a network error does.
+    pub broke: Option<JsValue>,
+}
+
+/// Peek at the first event of `response`'s body, within `deadline`.
+pub async fn first_event(response: &Response, deadline: &Promise) -> FirstLook {
     let Some(reader) = BodyReader::of(response) else {
-        return (None, None);
+        return FirstLook {
+            error: None,
+            peek: None,
+            broke: None,
+        };
     };
     let mut first = FirstEvent::new();
     let mut event = None;
@@ -54,20 +65,29 @@ pub async fn first_event(
             }
         })
         .await;
+    let mut broke = None;
     let (reader, pending) = match end {
         ReadEnd::Ended => (None, None),
         // (A read that failed: the next one fails the same way, for the caller to see.)
         ReadEnd::Stopped | ReadEnd::Failed => (Some(reader), None),
+        ReadEnd::Broke(e) => {
+            broke = event.is_none().then_some(e);
+            (Some(reader), None)
+        }
         // Too slow: the stream goes as it is, the read under way its next chunk.
         ReadEnd::Late(read) => (Some(reader), Some(read)),
     };
-    let peek = Peek {
+    let peek = Some(Peek {
         reader,
         bytes,
         pending,
-    };
+    });
     let Some(event) = event else {
-        return (None, Some(peek));
+        return FirstLook {
+            error: None,
+            peek,
+            broke,
+        };
     };
     let doc = JSON::parse(&event.data).ok().filter(JsValue::is_object);
     let error = doc.as_ref().and_then(body::error_of);
@@ -77,7 +97,7 @@ pub async fn first_event(
         .and_then(|e| js::number(&e, "code"));
     let error = classify::stream_error_status(&event.event, error.as_ref(), code)
         .map(|status| (status, error));
-    (error, Some(peek))
+    FirstLook { error, peek, broke }
 }
 
 /// A stream's body as far as the pacer read it before delivery (its first event, above): the

@@ -3,7 +3,8 @@
 // - a 200 event stream whose FIRST event is an error (Anthropic `event: error`, OpenAI's error
 //   chunk) is retried like the status it stands for, before the caller sees a byte; a later
 //   error event, and any error the pacer does not retry, reaches the caller as is; a healthy
-//   stream reaches the caller byte for byte;
+//   stream reaches the caller byte for byte; one that breaks before its first event is the
+//   attempt's network error;
 // - the real Anthropic SDK reads a stream that was retried after an in-stream overload;
 // - a stream's usage is read on from where its first event's peek stopped (no clone), whether
 //   its first event came whole, in pieces, or not within the peek's bound; a stream the caller
@@ -339,6 +340,48 @@ describe("a stream's usage, read on from where its first event was peeked", () =
     await drained(pacer);
     assert.equal(pacer.stats().inFlight, 0);
     assert.equal(pacer.stats().outputTokensUsed, 0, "no final usage: the reservation stands");
+    pacer.close();
+  });
+
+  test("a stream that breaks before its first event is an attempt's network error: retried, the caller gets the next stream", async () => {
+    let n = 0;
+    const pacer = new Pacer({
+      seed: 1,
+      fetch: async () => {
+        n++;
+        if (n === 1) {
+          const s = controlled();
+          s.push("event: message_st"); // not one whole event yet
+          s.fail(new TypeError("terminated"));
+          return new Response(s.body, { headers: SSE });
+        }
+        return new Response(START + REST, { headers: SSE });
+      },
+    });
+    const res = await pacer.fetch("https://api.anthropic.com/v1/messages", streamInit());
+    assert.equal(await res.text(), START + REST);
+    await drained(pacer);
+    const st = pacer.stats();
+    assert.deepEqual([n, st.attempts, st.networkErrors, st.inFlight], [2, 2, 1, 0]);
+    pacer.close();
+  });
+
+  test("a stream that breaks before its first event, with no retry left: the call fails with its error", async () => {
+    const reset = new TypeError("terminated");
+    const pacer = new Pacer({
+      retry: { maxRetries: 0 },
+      fetch: async () => {
+        const s = controlled();
+        s.fail(reset);
+        return new Response(s.body, { headers: SSE });
+      },
+    });
+    await assert.rejects(
+      bounded(pacer.fetch("https://api.anthropic.com/v1/messages", streamInit()), "the call"),
+      (e) => e === reset,
+    );
+    await drained(pacer);
+    assert.equal(pacer.stats().inFlight, 0);
     pacer.close();
   });
 
