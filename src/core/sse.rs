@@ -307,6 +307,13 @@ pub fn is_final_usage(event: &str) -> bool {
     event != "message_start"
 }
 
+/// Is this event a Chat Completions stream's end (`data: [DONE]`)? The stream has said all
+/// it will: a reader that stops there (the OpenAI SDK cancels its reader at `[DONE]`) read
+/// it whole.
+pub fn is_done(event: &str, data: &str) -> bool {
+    event == "message" && data.trim() == "[DONE]"
+}
+
 /// Could this event carry output text that no usage report will cover? An OpenAI Chat
 /// Completions (or legacy completions) chunk (an unnamed event with `choices`) with no
 /// `"usage"` key at all: with `stream_options.include_usage` every chunk carries
@@ -439,6 +446,8 @@ mod tests {
         assert!(!may_carry_text("message", with_usage));
         assert!(!may_carry_text("content_block_delta", chunk));
         assert!(!may_carry_text("message", "[DONE]"));
+        assert!(is_done("message", "[DONE]") && is_done("message", " [DONE]"));
+        assert!(!is_done("message_stop", "[DONE]") && !is_done("message", "{}"));
     }
 
     fn parse_chunks(chunks: &[&[u8]]) -> Vec<OwnedEvent> {

@@ -147,6 +147,9 @@ pub struct SseUsage {
     /// the stream reported holds even if it is not read to its end (the OpenAI SDK cancels
     /// its reader at `[DONE]`).
     final_seen: bool,
+    /// The stream's end was read (a Chat Completions `[DONE]`): what it streamed is all it
+    /// will, even if its reader is cancelled there.
+    done: bool,
 }
 
 impl SseUsage {
@@ -157,14 +160,18 @@ impl SseUsage {
             report: Report::default(),
             streamed: StreamedText::default(),
             final_seen: false,
+            done: false,
         }
     }
 
     /// The next bytes of the stream.
     pub fn feed(&mut self, bytes: &[u8]) {
         let (report, streamed, seen) = (&mut self.report, &mut self.streamed, &mut self.final_seen);
+        let done = &mut self.done;
         self.parser.feed(bytes, |e| {
-            if sse::may_carry_usage(e.event, e.data) {
+            if sse::is_done(e.event, e.data) {
+                *done = true;
+            } else if sse::may_carry_usage(e.event, e.data) {
                 report.read_json(e.data.as_bytes());
                 *seen |= sse::is_final_usage(e.event);
             } else if sse::may_carry_text(e.event, e.data) {
@@ -180,10 +187,11 @@ impl SseUsage {
     /// cancelled by its reader): its usage (`Ok`); for a stream that ended with no usage but
     /// streamed text (an OpenAI Chat Completions stream without
     /// `stream_options.include_usage`), its output tokens estimated from that text (`Err`);
-    /// `Ok(None)` for one that reported nothing, or stopped before its final usage (the
-    /// reservation then stands: what the server billed for a stream cut short is not known).
+    /// `Ok(None)` for one that reported nothing, or stopped before its final usage or its end
+    /// (the reservation then stands: what the server billed for a stream cut short is not
+    /// known).
     pub fn finish(self, complete: bool) -> Result<Option<Usage>, f64> {
-        if !complete && !self.final_seen {
+        if !complete && !self.final_seen && !self.done {
             return Ok(None);
         }
         match self.report.finish() {

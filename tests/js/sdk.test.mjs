@@ -140,6 +140,29 @@ describe("openai SDK through pacer.fetch", () => {
     assert.deepEqual([l.requests.limit, l.tokens.limit, l.tokens.source], [10, 2_000, "headers"]);
   });
 
+  test("a stream without include_usage, read by the SDK (which cancels at [DONE]): estimated from its text, with the warning", async (t) => {
+    const env = await mockEnv(t, startOpenAIMock);
+    const pacer = env.make();
+    const client = new OpenAI({ apiKey: "sk-test", baseURL: `${env.mock.url}/v1`, fetch: pacer.fetch, maxRetries: 0 });
+    const stream = await client.chat.completions.create(
+      { model: "gpt-test", max_tokens: 500, stream: true, messages: [{ role: "user", content: "hi" }] },
+      { headers: { "x-mock-output-tokens": "5" } },
+    );
+    for await (const _ of stream);
+    await drained(pacer);
+    const settled = env.events.filter((e) => e.type === "settled");
+    assert.deepEqual(
+      settled.map((e) => e.reason),
+      ["estimated"],
+    );
+    const out = settled[0].usage.outputTokens;
+    assert.ok(out >= 5 && out < 64, `output ${out}, not the 500 reserved`);
+    assert.ok(
+      env.events.some((e) => e.type === "warning" && e.reason === "stream_usage_missing"),
+      "the warning that asks for include_usage",
+    );
+  });
+
   test("a 429 from a spike the pacer could not know about is retried, not shown to the SDK", async (t) => {
     const env = await mockEnv(t, startOpenAIMock, { limits: { rpm: 100, tpm: 100_000 } });
     const pacer = env.make({ seed: 5 });
