@@ -13,8 +13,8 @@
 // see core::store), p (end of a 429 pause, ms), for the dimensions requests, inputTokens,
 // outputTokens, tokens.
 // The key expires two windows after its last use (a full bucket again by then).
-
 import { storeFace } from "../store-face.js";
+import { checkKeys } from "../strict.js";
 
 /** The Lua script (exported for inspection and tests). */
 export const redisScript = `
@@ -239,6 +239,12 @@ const arg = (x) => (typeof x === "number" && Number.isFinite(x) ? String(x) : ""
  * @param {{ prefix?: string }} [options]
  */
 export function redisStore(client, options) {
+  if (options != null) {
+    if (typeof options !== "object" || Array.isArray(options))
+      throw new TypeError("llm-pacer/redis: options must be an object");
+    // `keyPrefix` is ioredis's own option: a typo here would go unseen.
+    checkKeys(options, "prefix", "");
+  }
   const run = adapter(client);
   const prefix = options?.prefix ?? "llm-pacer";
   if (typeof prefix !== "string" || /[{}]/.test(prefix)) {

@@ -125,6 +125,14 @@ fn scenario(o: &JsValue) -> R<(Scenario, Vec<StrategyKind>)> {
         None => None,
     };
     let preset = match string(o, "preset", "preset")? {
+        // A simulated server meters one model class: a whole tier names several.
+        Some(name) if crate::core::models::find_tier(&name).is_some() => {
+            return Err(js_sys::RangeError::new(&format!(
+                "llm-pacer: option `preset` must be one model class's preset here (the simulated \
+                 server meters one class), such as \"{name}:sonnet\"; a whole tier names several"
+            ))
+            .into())
+        }
         Some(name) => Some(super::options::preset(&name)?),
         None => None,
     };

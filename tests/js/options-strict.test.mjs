@@ -135,6 +135,19 @@ test("simulate() is strict at every level, for an object or its JSON", () => {
     'llm-pacer: unknown option "limits.rmp"; did you mean "limits.rpm"?',
   );
   throwsExactly(() => simulate({ seeds: 1 }), 'llm-pacer: unknown option "seeds"; did you mean "seed"?');
+  // Not an object, nor its JSON: a TypeError saying what the config must be (never the
+  // defaults' run).
+  for (const config of [[], new Map(), 42, "x", "[1]"])
+    assert.throws(
+      () => simulate(config),
+      (e) => e instanceof TypeError && /simulate\(\)'s config must be an object or its JSON/.test(e.message),
+      String(config),
+    );
+  // A whole tier names several classes; the simulated server meters one.
+  assert.throws(
+    () => simulate({ preset: "anthropic:tier-1" }),
+    (e) => e instanceof RangeError && /one model class's preset/.test(e.message) && /tier-1:sonnet/.test(e.message),
+  );
 });
 
 test("an unknown preset suggests the closest names", () => {

@@ -48,6 +48,12 @@ test("keys are hash-tagged under the prefix and carry the limit key id only", as
   assert.ok((await ioredis.pttl("{tag:org-abc:claude-sonnet}")) > 0, "the key expires");
   assert.throws(() => redisStore(ioredis, { prefix: "a{b" }), TypeError);
   assert.throws(() => redisStore({}), TypeError);
+  // ioredis's own `keyPrefix` (or a typo) is not taken silently for the default prefix.
+  assert.throws(
+    () => redisStore(ioredis, { keyPrefix: "tag" }),
+    (e) => e instanceof TypeError && /unknown option "keyPrefix"; did you mean "prefix"/.test(e.message),
+  );
+  assert.throws(() => redisStore(ioredis, []), TypeError);
 });
 
 test("two clients share one key: all-or-nothing, the last tokens go once", async () => {
