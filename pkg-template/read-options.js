@@ -1,4 +1,4 @@
-import { checkKeys } from "./strict.js";
+import { checkKeys, isRecord } from "./strict.js";
 import { low } from "./trap-guard.js";
 
 // --- The options, read and validated here (the Wasm side takes them as a flat list of
@@ -36,8 +36,6 @@ const JITTERS = ["none", "full", "equal", "decorrelated", "additive"];
 const absent = (v) => v === undefined || v === null;
 /** `v` as JavaScript's typeof, with `null` apart (the Wasm side's `is_object`). */
 const isObject = (v) => typeof v == "object" && v !== null;
-/** An object of named options: not an array (`limits: []` is a mistake, not "no limits"). */
-const isRecord = (v) => isObject(v) && !Array.isArray(v);
 
 /**
  * `options` as `[numbers, functions]` for the Wasm side, or a throw naming a bad option.

@@ -1,6 +1,9 @@
 // Strict options, shared by every entry (read-options.js, low-level.js and simulate-options.js import it): an
 // unknown key is a TypeError naming it and the closest known key.
 
+/** An object of named options: not an array (`limits: []` is a mistake, not "no limits"). */
+export const isRecord = (v) => typeof v == "object" && v !== null && !Array.isArray(v);
+
 /** Throw a TypeError for the first key of `o` not in `known` (space-separated), naming the closest known one. */
 export function checkKeys(o, known, path) {
   const names = known.split(" ");

@@ -14,7 +14,7 @@
 // outputTokens, tokens.
 // The key expires two windows after its last use (a full bucket again by then).
 import { storeFace } from "../store-face.js";
-import { checkKeys } from "../strict.js";
+import { checkKeys, isRecord } from "../strict.js";
 
 /** The Lua script (exported for inspection and tests). */
 export const redisScript = `
@@ -240,8 +240,7 @@ const arg = (x) => (typeof x === "number" && Number.isFinite(x) ? String(x) : ""
  */
 export function redisStore(client, options) {
   if (options != null) {
-    if (typeof options !== "object" || Array.isArray(options))
-      throw new TypeError("llm-pacer/redis: options must be an object");
+    if (!isRecord(options)) throw new TypeError("llm-pacer/redis: options must be an object");
     // `keyPrefix` is ioredis's own option: a typo here would go unseen.
     checkKeys(options, "prefix", "");
   }

@@ -142,14 +142,12 @@ pub struct SseUsage {
     parser: SseParser,
     report: Report,
     streamed: StreamedText,
-    /// An event that carries a stream's final usage was read (Anthropic's `message_delta`,
-    /// a Responses API's `response.completed`, a Chat Completions chunk with `usage`): what
-    /// the stream reported holds even if it is not read to its end (the OpenAI SDK cancels
-    /// its reader at `[DONE]`).
-    final_seen: bool,
-    /// The stream's end was read (a Chat Completions `[DONE]`): what it streamed is all it
-    /// will, even if its reader is cancelled there.
-    done: bool,
+    /// The stream said its last word: an event that carries its final usage (Anthropic's
+    /// `message_delta`, a Responses API's `response.completed`, a Chat Completions chunk with
+    /// `usage`), or its end (a Chat Completions `[DONE]`). What it reported or streamed then
+    /// holds even if it is not read to its end (the OpenAI SDK cancels its reader at
+    /// `[DONE]`).
+    said_all: bool,
 }
 
 impl SseUsage {
@@ -159,21 +157,20 @@ impl SseUsage {
             parser: SseParser::new().keeping(sse::may_carry_usage_or_text),
             report: Report::default(),
             streamed: StreamedText::default(),
-            final_seen: false,
-            done: false,
+            said_all: false,
         }
     }
 
     /// The next bytes of the stream.
     pub fn feed(&mut self, bytes: &[u8]) {
-        let (report, streamed, seen) = (&mut self.report, &mut self.streamed, &mut self.final_seen);
-        let done = &mut self.done;
+        let (report, streamed, said_all) =
+            (&mut self.report, &mut self.streamed, &mut self.said_all);
         self.parser.feed(bytes, |e| {
             if sse::is_done(e.event, e.data) {
-                *done = true;
+                *said_all = true;
             } else if sse::may_carry_usage(e.event, e.data) {
                 report.read_json(e.data.as_bytes());
-                *seen |= sse::is_final_usage(e.event);
+                *said_all |= sse::is_final_usage(e.event);
             } else if sse::may_carry_text(e.event, e.data) {
                 // A stream that will not report usage: its text estimates the output.
                 let (text, values) = sse::delta_text(e.data);
@@ -191,7 +188,7 @@ impl SseUsage {
     /// (the reservation then stands: what the server billed for a stream cut short is not
     /// known).
     pub fn finish(self, complete: bool) -> Result<Option<Usage>, f64> {
-        if !complete && !self.final_seen && !self.done {
+        if !complete && !self.said_all {
             return Ok(None);
         }
         match self.report.finish() {

@@ -359,20 +359,21 @@ impl Engine {
     /// Remove a call that leaves while waiting (queue or backoff): count its wait.
     fn end_wait(&mut self, now_ms: Ms, id: Id) -> Option<Call> {
         let call = self.calls.remove(&id)?;
+        let waited = (now_ms - call.waiting_since).max(0.0);
         match call.state {
             State::Queued => {
                 self.scheduler.remove(id);
-                self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
+                self.stats.wait_ms += waited;
             }
-            State::Deciding => self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0),
+            State::Deciding => self.stats.wait_ms += waited,
             State::Backoff { until } => {
                 self.timers.remove(&(time_key(until), id));
-                self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
+                self.stats.wait_ms += waited;
             }
             State::InFlight { .. } => {
                 // Still waiting for the store's word, not sent: that was a wait too.
                 if self.reserving(id) {
-                    self.stats.wait_ms += (now_ms - call.waiting_since).max(0.0);
+                    self.stats.wait_ms += waited;
                 }
                 self.scheduler.finish();
                 self.unanswered(call.slot);
