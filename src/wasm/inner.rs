@@ -228,6 +228,7 @@ impl Inner {
                         network_error: JsValue::UNDEFINED,
                         delivered: false,
                         stream: None,
+                        reading: None,
                     },
                 );
             }
@@ -375,6 +376,7 @@ impl Inner {
                         p.cancel();
                     }
                 }
+                Effect::Stop(deadline) => deadline.cancel(),
                 Effect::Unlisten { signal, listener } => {
                     let _ = signal.remove_event_listener_with_callback(
                         "abort",

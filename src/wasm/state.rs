@@ -83,6 +83,8 @@ pub(super) enum Effect {
     },
     /// Drop a response nobody will read: cancel its body (through its peek's reader, if any).
     Cancel(Response, Option<Peek>),
+    /// End a bound early: the read it bounds stops now.
+    Stop(Deadline),
     /// Stop following the caller's signal.
     Unlisten {
         signal: AbortSignal,
@@ -119,6 +121,10 @@ pub(super) struct Call {
     pub(super) delivered: bool,
     /// A delivered stream's usage as its chunks come.
     pub(super) stream: Option<SseUsage>,
+    /// The bound of the read under way of the current attempt's error body or stream's
+    /// first event (`answer.rs`): stopped when the call ends first (an abort), so that the
+    /// read, and the body it reads, end at once, not at the bound.
+    pub(super) reading: Option<Deadline>,
 }
 
 /// An attempt's response, held until it is delivered or replaced by the next attempt.
@@ -352,6 +358,9 @@ impl State {
         }
         if let Some(h) = call.held.take() {
             fx.push(h.cancel());
+        }
+        if let Some(d) = call.reading.take() {
+            fx.push(Effect::Stop(d));
         }
         let error = match error {
             Rejection::Call(CallError::Network) if !call.network_error.is_undefined() => {

@@ -325,6 +325,26 @@ describe("a stream's usage, read on from where its first event was peeked", () =
     pacer.close();
   });
 
+  test("the caller's abort while the pacer waits for a stream's first event ends that wait and cancels the stream at once, even when the fetch option ignores the signal", async () => {
+    let cancelled = false;
+    const body = new ReadableStream({ cancel: () => void (cancelled = true) }); // no event yet
+    const clock = new VirtualClock();
+    clock.hold = true; // the peek's bound (5 s) never comes by itself
+    const pacer = new Pacer({ clock, fetch: async () => new Response(body, { headers: SSE }) });
+    const ac = new AbortController();
+    const p = pacer.fetch("https://api.anthropic.com/v1/messages", streamInit({ signal: ac.signal }));
+    await until(() => body.locked && clock.pending.size > 0, "the peek to start");
+    const reason = new Error("stop");
+    ac.abort(reason);
+    await assert.rejects(bounded(p, "the aborted call"), (e) => e === reason);
+    await until(() => cancelled, "the stream to be cancelled");
+    assert.equal(clock.elapsed, 0);
+    assert.equal(clock.pending.size, 0, "no sleep of the peek's outlives the call");
+    await drained(pacer);
+    assert.equal(pacer.stats().inFlight, 0);
+    pacer.close();
+  });
+
   test("a stream that fails after delivery fails the caller's read with the same error; the call settles", async () => {
     const s = controlled();
     const pacer = new Pacer({ fetch: async () => new Response(s.body, { headers: SSE }) });
