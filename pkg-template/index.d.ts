@@ -318,11 +318,13 @@ export interface EventUsage {
 /**
  * A delivered response's body ended and its usage was reconciled: `usage` (the body reported
  * it), `estimated` (a stream without usage: its output estimated from the streamed text, its
- * input as reserved), or `no_usage` (the reservation stands).
+ * input as reserved), `input_only` (a stream its reader stopped before its final usage, after
+ * it reported its input, as Anthropic's `message_start` does: the input as reported, the output
+ * as reserved and not in `usage`), or `no_usage` (the reservation stands).
  */
 export interface SettledEvent extends CallEventBase, ResponseInfo {
   readonly type: "settled";
-  readonly reason: "usage" | "estimated" | "no_usage";
+  readonly reason: "usage" | "estimated" | "input_only" | "no_usage";
   /** The usage settled (absent for `no_usage`). */
   readonly usage?: EventUsage;
 }

@@ -7,12 +7,11 @@
 use super::body::{self, UsageKind};
 use super::options::DriverOptions;
 use super::reader::BodyReader;
-use super::state::{Call, Calls, Deadline, Effect, Rejection, State, Timer};
+use super::state::{BodyEnd, Call, Calls, Deadline, Effect, Rejection, State, Timer};
 use super::{js, keys};
 use crate::core::call::{Engine, Event, EventKind, Id, Request as CallRequest};
 use crate::core::estimate;
 use crate::core::fingerprint::Memo;
-use crate::core::limiter::Usage;
 use js_sys::{Function, Object, Promise};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -345,9 +344,9 @@ impl Inner {
                     match (clone, self.rc()) {
                         (Some((id, Some(clone))), Some(inner)) => spawn_local(async move {
                             let usage = body::read_json_usage(clone).await;
-                            inner.usage_done(id, Ok(usage));
+                            inner.usage_done(id, BodyEnd::Usage(usage));
                         }),
-                        (Some((id, _)), _) => self.usage_done(id, Ok(None)),
+                        (Some((id, _)), _) => self.usage_done(id, BodyEnd::Usage(None)),
                         (None, _) => {}
                     }
                 }
@@ -466,14 +465,15 @@ impl Inner {
         }
     }
 
-    /// The body ended: its usage (`Ok`), or, for a stream that reported none, its output
-    /// estimated from the streamed text (`Err`): settle on that, not on the whole
-    /// reservation, and say once how to get exact usage.
-    pub(super) fn usage_done(&self, id: Id, usage: Result<Option<Usage>, f64>) {
+    /// The body ended: settle on what it told of its usage. For a stream that reported none
+    /// but streamed text, that is its output estimated from the text, not the whole
+    /// reservation: say once how to get exact usage.
+    pub(super) fn usage_done(&self, id: Id, usage: BodyEnd) {
         self.step(|st, now, fx| {
             match usage {
-                Ok(usage) => st.engine.on_done(now, id, usage),
-                Err(output_tokens) => {
+                BodyEnd::Usage(usage) => st.engine.on_done(now, id, usage),
+                BodyEnd::Input(usage) => st.engine.on_done_input(now, id, usage),
+                BodyEnd::Estimated(output_tokens) => {
                     if !st.told_stream && self.driver.on_event.is_some() {
                         st.told_stream = true;
                         let attempt = st.calls.get(&id).map_or(0, |c| c.attempt);

@@ -54,6 +54,7 @@ mod trap;
 use crate::core::call::Id;
 use inner::Inner;
 use js_sys::{Function, Object};
+use state::BodyEnd;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
@@ -108,7 +109,7 @@ impl RawPacer {
     #[wasm_bindgen(js_name = usageText)]
     pub fn usage_text(&self, id: f64, text: JsValue) {
         self.inner
-            .usage_done(id as Id, Ok(body::usage_of_text(&text)));
+            .usage_done(id as Id, BodyEnd::Usage(body::usage_of_text(&text)));
     }
 
     /// The same for a body the caller parsed (`json()`): its usage objects' numbers, as the
@@ -119,7 +120,8 @@ impl RawPacer {
     pub fn usage_numbers(&self, id: f64, numbers: &[f64]) {
         let mut report = crate::core::usage::Report::default();
         report.take_numbers(numbers);
-        self.inner.usage_done(id as Id, Ok(report.finish()));
+        self.inner
+            .usage_done(id as Id, BodyEnd::Usage(report.finish()));
     }
 
     /// The next chunk of delivered stream `id`, from the package's `pump`. True while the

@@ -12,10 +12,10 @@
 //! side of that is in `delivered.rs`).
 
 use super::reader::{BodyReader, ReadEnd};
+use super::state::BodyEnd;
 use super::{body, js};
 use crate::core::classify::{self, ErrorInfo};
 use crate::core::estimate::TextCount;
-use crate::core::limiter::Usage;
 use crate::core::peek::{FirstEvent, Peeked};
 use crate::core::sse::{self, SseParser};
 use crate::core::usage::Report;
@@ -181,20 +181,24 @@ impl SseUsage {
     }
 
     /// What the stream reported once it ended (`complete`), or stopped (failed, aborted, or
-    /// cancelled by its reader): its usage (`Ok`); for a stream that ended with no usage but
+    /// cancelled by its reader): its usage; for a stream that ended with no usage but
     /// streamed text (an OpenAI Chat Completions stream without
-    /// `stream_options.include_usage`), its output tokens estimated from that text (`Err`);
-    /// `Ok(None)` for one that reported nothing, or stopped before its final usage or its end
-    /// (the reservation then stands: what the server billed for a stream cut short is not
-    /// known).
-    pub fn finish(self, complete: bool) -> Result<Option<Usage>, f64> {
+    /// `stream_options.include_usage`), its output tokens estimated from that text; for one
+    /// that stopped before its final usage or its end, the input it reported, if any
+    /// (Anthropic's `message_start`: what the server billed for the output of a stream cut
+    /// short is not known, so that stays as reserved); else nothing.
+    pub fn finish(self, complete: bool) -> BodyEnd {
+        let usage = self.report.finish();
         if !complete && !self.said_all {
-            return Ok(None);
+            return match usage {
+                Some(u) if u.metered_input() + u.cache_read_input_tokens > 0.0 => BodyEnd::Input(u),
+                _ => BodyEnd::Usage(None),
+            };
         }
-        match self.report.finish() {
-            Some(usage) => Ok(Some(usage)),
-            None if self.streamed.chunks > 0 => Err(self.streamed.tokens()),
-            None => Ok(None),
+        match usage {
+            Some(usage) => BodyEnd::Usage(Some(usage)),
+            None if self.streamed.chunks > 0 => BodyEnd::Estimated(self.streamed.tokens()),
+            None => BodyEnd::Usage(None),
         }
     }
 }

@@ -19,6 +19,7 @@ import { Pacer } from "llm-pacer";
 import { STOP_WAYS } from "./lib/stop-reading.mjs";
 import {
   mockEnv,
+  oneKey,
   anthropicInit,
   openaiInit,
   bounded,
@@ -466,17 +467,56 @@ describe("a stream's usage, read on from where its first event was peeked", () =
     return s;
   };
   for (const [how, stopReading] of STOP_WAYS)
-    test(`a caller that ${how} cancels the stream itself, as without the pacer; the call settles`, async () => {
+    test(`a caller that ${how} cancels the stream itself, as without the pacer; the call settles on the input message_start reported, its output as reserved`, async () => {
       const s = long();
-      const pacer = new Pacer({ fetch: async () => new Response(s.body, { headers: SSE }) });
+      /** @type {any[]} */
+      const events = [];
+      const clock = new VirtualClock();
+      clock.hold = true; // no refill: the buckets show what the settlement left
+      const pacer = new Pacer({
+        clock,
+        limits: { itpm: 10_000, otpm: 10_000 },
+        onEvent: (e) => events.push(e),
+        fetch: async () => new Response(s.body, { headers: SSE }),
+      });
       const res = await pacer.fetch("https://api.anthropic.com/v1/messages", streamInit());
       await stopReading(res.body);
       await until(() => s.cancelled || s.ended, "the stream to be cancelled");
       assert.ok(s.cancelled, `cancelled, not read to its end (${s.pulls} deltas pulled)`);
       await drained(pacer);
-      assert.equal(pacer.stats().outputTokensUsed, 0, "no final usage came: the reservation stands");
+      const settled = events.filter((e) => e.type === "settled");
+      assert.deepEqual(
+        settled.map((e) => [e.reason, e.usage?.inputTokens, e.usage?.outputTokens]),
+        [["input_only", 25, 0]],
+      );
+      assert.equal(pacer.stats().inputTokensUsed, 25);
+      assert.equal(pacer.stats().outputTokensUsed, 0, "no final usage came: the output is not known");
+      const { inputTokens, outputTokens } = oneKey(pacer);
+      assert.equal(inputTokens.remaining, 10_000 - 25, "the input as message_start reported it");
+      assert.equal(outputTokens.remaining, 10_000 - 64, "the output reservation (max_tokens) stands");
       pacer.close();
     });
+
+  test("a stream cut short before it reported anything keeps its whole reservation", async () => {
+    const s = controlled();
+    /** @type {any[]} */
+    const events = [];
+    const pacer = new Pacer({
+      onEvent: (e) => events.push(e),
+      fetch: async () => new Response(s.body, { headers: SSE }),
+    });
+    const p = pacer.fetch("https://api.anthropic.com/v1/messages", streamInit());
+    s.push('event: ping\ndata: {"type":"ping"}\n\n');
+    const res = await p;
+    await res.body.cancel();
+    await drained(pacer);
+    assert.deepEqual(
+      events.filter((e) => e.type === "settled").map((e) => e.reason),
+      ["no_usage"],
+    );
+    assert.equal(pacer.stats().inputTokensUsed, 0);
+    pacer.close();
+  });
 
   test("a caller that cancels after the final usage (the OpenAI SDK at [DONE]): the usage counts", async () => {
     const final = REST.slice(REST.indexOf("event: message_delta"));

@@ -921,6 +921,15 @@ impl Engine {
         }
     }
 
+    /// The body of a delivered 2xx stream stopped before its final usage (its reader
+    /// cancelled it), after it reported its input (Anthropic's `message_start`): settle the
+    /// input as reported and the output as reserved (what the server billed for the output
+    /// of a stream cut short is not known). The usage known, the input, is what stats and the
+    /// `settled` event count.
+    pub fn on_done_input(&mut self, now_ms: Ms, id: Id, usage: Usage) {
+        self.settle_with(now_ms, id, Some(usage), "input_only", true);
+    }
+
     /// The input to reserve for an `estimate` whose prompt has `prefixes`, on key `key`: less
     /// the longest prefix the server holds in its prompt cache, never below `floor`; and
     /// that prefix's hash.
@@ -986,6 +995,19 @@ impl Engine {
     }
 
     fn settle_as(&mut self, now_ms: Ms, id: Id, usage: Option<Usage>, reason: &'static str) {
+        self.settle_with(now_ms, id, usage, reason, false);
+    }
+
+    /// [`Engine::settle_as`], with the output left as reserved when `output_reserved` (and
+    /// then not counted as used).
+    fn settle_with(
+        &mut self,
+        now_ms: Ms,
+        id: Id,
+        usage: Option<Usage>,
+        reason: &'static str,
+        output_reserved: bool,
+    ) {
         let now_ms = self.clock(now_ms);
         let Some(&Call {
             state: State::Delivered { ticket },
@@ -995,11 +1017,21 @@ impl Engine {
         else {
             return;
         };
-        if let Some(usage) = usage.and_then(Usage::sanitized) {
+        if let Some(mut usage) = usage.and_then(Usage::sanitized) {
             self.note_cached(now_ms, id, &usage);
-            self.keys.limiter_mut(slot).settle(now_ms, ticket, &usage);
-            self.fleet_settled(now_ms, id, slot, ticket, &usage);
+            let settled = match output_reserved {
+                true => Usage {
+                    output_tokens: ticket.output,
+                    ..usage
+                },
+                false => usage,
+            };
+            self.keys.limiter_mut(slot).settle(now_ms, ticket, &settled);
+            self.fleet_settled(now_ms, id, slot, ticket, &settled);
             self.scheduler.wake(slot);
+            if output_reserved {
+                usage.output_tokens = 0.0;
+            }
             self.stats.input_tokens_used += usage.metered_input();
             self.stats.output_tokens_used += usage.output_tokens;
             self.event(EventKind::Settled, id, reason, 0.0, now_ms);
