@@ -234,6 +234,8 @@ fn an_anthropic_error_event_first_is_classified_like_its_status() {
         ("permission_error", Outcome::Fail(FailKind::Status(403))),
         ("not_found_error", Outcome::Fail(FailKind::Status(404))),
         ("request_too_large", Outcome::Fail(FailKind::Status(413))),
+        // Anthropic documents `billing_error` as HTTP 402: not retried.
+        ("billing_error", Outcome::Fail(FailKind::Status(402))),
     ] {
         assert_eq!(stream_verdict("error", Some(&typed(t))), want, "{t}");
     }

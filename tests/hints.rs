@@ -16,7 +16,8 @@ fn retry_delay_is_decimal_seconds_then_s() {
         ("37s", Some(37_000.0)),
         ("1.5s", Some(1_500.0)),
         ("0.200s", Some(200.0)),
-        ("0s", Some(0.0)),
+        ("0s", None), // a zero wait is no hint: the backoff applies
+        ("0.000s", None),
         (" 2s ", Some(2_000.0)),
         ("0.000000001s", Some(0.000000001 * 1000.0)),
         // Garbage: absent.

@@ -9,8 +9,9 @@
 //! The rules of [`classify`], in the order they apply:
 //!
 //! 1. 1xx, 2xx and 3xx are [`Outcome::Success`], whatever the headers or body say.
-//! 2. An error whose `code` is `enforced_spend_limit_reached` fails with
-//!    [`FailKind::SpendLimit`]; one whose `code` or `type` is `insufficient_quota`, or that
+//! 2. An error whose `code` names a spend limit (`enforced_spend_limit_reached`,
+//!    `organization_spend_limit_exceeded`, ...) or a billing stop (`billing_hard_limit_reached`,
+//!    `billing_not_active`) fails with [`FailKind::SpendLimit`]; one whose `code` or `type` is `insufficient_quota`, or that
 //!    names a per-day quota (Gemini `QuotaFailure`, [`ErrorInfo::daily_quota`]), fails with
 //!    [`FailKind::InsufficientQuota`]; one whose message states a request larger than the
 //!    limit itself ([`ErrorInfo::over_limit`]) fails with [`FailKind::TooLarge`]. On any
@@ -115,6 +116,18 @@ pub enum Outcome {
     Fail(FailKind),
 }
 
+/// An error `code` that says the account may spend no more (until someone changes its
+/// settings or its billing): Anthropic's `enforced_spend_limit_reached`, any other code that
+/// names a spend limit (OpenAI's per-organisation and per-project ones), and OpenAI's
+/// `billing_hard_limit_reached` and `billing_not_active`.
+fn is_spend_limit(code: &str) -> bool {
+    // (A window search: `str::contains` would link the two-way searcher into the module.)
+    let spend = b"spend_limit";
+    code.as_bytes().windows(spend.len()).any(|w| w == spend)
+        || code == "billing_hard_limit_reached"
+        || code == "billing_not_active"
+}
+
 /// Classify a response.
 ///
 /// * `should_retry`: the parsed `x-should-retry` header;
@@ -133,7 +146,7 @@ pub fn classify(
     }
     let is = |field: Option<&String>, value: &str| field.is_some_and(|f| f == value);
     if let Some(e) = error {
-        if is(e.code.as_ref(), "enforced_spend_limit_reached") {
+        if e.code.as_deref().is_some_and(is_spend_limit) {
             return Outcome::Fail(FailKind::SpendLimit);
         }
         if is(e.code.as_ref(), "insufficient_quota")
@@ -255,6 +268,7 @@ pub fn stream_error_status(
             "permission_error" => 403,
             "not_found_error" => 404,
             "request_too_large" => 413,
+            "billing_error" => 402,
             _ => return None,
         })
     };
@@ -378,8 +392,22 @@ mod tests {
             classify(429, None, Some(&rate), None),
             Outcome::Retry(RetryKind::RateLimited)
         );
-        // Only the exact words count.
-        let near = err(Some("Insufficient_Quota"), Some("spend_limit"));
+        // OpenAI's spend limits and billing stops are spend limits too.
+        for code in [
+            "organization_spend_limit_exceeded",
+            "project_spend_limit_exceeded",
+            "billing_hard_limit_reached",
+            "billing_not_active",
+        ] {
+            let e = err(Some("invalid_request_error"), Some(code));
+            assert_eq!(
+                classify(429, None, Some(&e), None),
+                Outcome::Fail(FailKind::SpendLimit),
+                "{code}"
+            );
+        }
+        // Only the exact words count (in their case).
+        let near = err(Some("Insufficient_Quota"), Some("Spend_Limit"));
         assert_eq!(
             classify(429, None, Some(&near), None),
             Outcome::Retry(RetryKind::RateLimited)

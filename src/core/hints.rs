@@ -14,7 +14,7 @@
 //!   Requested 36278. The input or output tokens must be reduced ..."`; Groq's reads the
 //!   same): [`exceeds_limit`] tells it apart, and it is not retried: no wait can help.
 //!
-//! Every wait goes through the same guard as `retry-after` (finite, `>= 0`, at most
+//! Every wait goes through the same guard as `retry-after` (finite, `> 0`, at most
 //! [`ABSURD_MS`]: else absent) and is then capped by `maxRetryAfterMs` like any server hint.
 //! Header hints win over body hints ([`retry_hint`]). Parsing is bounded: the message is
 //! searched in its first [`MAX_MESSAGE_BYTES`] only, and a value longer than
@@ -41,9 +41,10 @@ pub const MAX_MESSAGE_BYTES: usize = 4096;
 /// A duration or quota id longer than this is garbage.
 pub const MAX_VALUE_BYTES: usize = 256;
 
-/// A wait in ms: finite, within `[0, ABSURD_MS]`, else absent (`-0` becomes `0`).
+/// A wait in ms: finite, within `(0, ABSURD_MS]`, else absent (a zero wait is no hint, as
+/// for `retry-after`: the backoff applies).
 fn valid_wait(ms: f64) -> Option<Ms> {
-    (ms.is_finite() && (0.0..=ABSURD_MS).contains(&ms)).then_some(ms + 0.0)
+    (ms.is_finite() && ms > 0.0 && ms <= ABSURD_MS).then_some(ms)
 }
 
 /// A protobuf `Duration` in JSON (`google.rpc.RetryInfo.retryDelay`): decimal seconds

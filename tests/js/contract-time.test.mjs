@@ -64,22 +64,38 @@ describe("a server clock far from ours", () => {
     });
   }
 
-  test("retry-after as an HTTP-date in the server's past retries at once, at most maxRetries times", async (t) => {
+  test("retry-after as an HTTP-date not after the server's Date is no hint (never back-to-back retries): the backoff applies, at most maxRetries times", async (t) => {
     for (const skew of [-DAY, 0, DAY]) {
-      for (const past of [SECOND, HOUR, 40 * YEAR]) {
+      for (const past of [0, SECOND, HOUR, 40 * YEAR]) {
         const env = await mockEnv(t, startAnthropicMock);
         const server = env.clock.t + skew;
         const item = { status: 429, headers: { date: httpDate(server), "retry-after": httpDate(server - past) } };
         env.mock.script(Array(10).fill(item));
-        const pacer = env.make({ seed: 1, retry: { maxRetries: 3 } });
+        const pacer = env.make({ seed: 1, retry: { maxRetries: 3, jitter: "none" } });
         const res = await bounded(pacer.fetch(env.url, anthropicInit()), `${label(skew)}, ${past} ms ago`);
         assert.equal(res.status, 429, "the last 429 is returned");
         await res.text();
         assert.equal(env.mock.log.length, 4, "maxRetries 3: four attempts in all");
-        assert.equal(env.clock.elapsed, 0, "the server said now: no wait");
-        assert.deepEqual(retryDelays(env.events), [0, 0, 0]);
-        assertSleeps(env.clock, ERROR_BODY_MS, "retry now");
+        assert.deepEqual(retryDelays(env.events), [1000, 2000, 4000], "the plain backoff");
+        assert.deepEqual([gap(env.mock, 0), gap(env.mock, 1), gap(env.mock, 2)], [1000, 2000, 4000]);
       }
+    }
+  });
+
+  test("retry-after: 0 (or retry-after-ms: 0) is no hint: the backoff applies, and a retry-after beside a zero retry-after-ms counts", async (t) => {
+    for (const [headers, want] of [
+      [{ "retry-after": "0" }, 1000],
+      [{ "retry-after-ms": "0" }, 1000],
+      [{ "retry-after-ms": "0", "retry-after": "3" }, 3000],
+    ]) {
+      const env = await mockEnv(t, startAnthropicMock);
+      env.mock.script([{ status: 429, headers }, "ok"]);
+      const pacer = env.make({ seed: 1, retry: { jitter: "none" } });
+      const res = await bounded(pacer.fetch(env.url, anthropicInit()), JSON.stringify(headers));
+      assert.equal(res.status, 200);
+      await res.text();
+      const waited = gap(env.mock, 0);
+      assert.ok(waited >= want && waited <= want * 1.1, `${JSON.stringify(headers)}: waited ${waited}`);
     }
   });
 

@@ -816,6 +816,12 @@ impl Engine {
                 Verdict::Deliver
             }
             Outcome::Fail(kind) => {
+                if status == 429 {
+                    // Not retried, but its wait holds every call of its key all the same.
+                    let slot = self.calls[&id].slot;
+                    let hint = super::hints::retry_hint(info.retry_after_ms, error);
+                    self.note_failure(now_ms, slot, RetryKind::RateLimited, hint);
+                }
                 self.event(EventKind::GiveUp, id, fail_reason(kind), 0.0, now_ms);
                 self.finish_call(now_ms, id);
                 Verdict::Deliver

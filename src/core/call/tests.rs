@@ -117,6 +117,27 @@ fn a_429_with_a_hint_pauses_everyone_and_retries_after_the_hint() {
 }
 
 #[test]
+fn a_429_that_is_not_retried_still_pauses_its_key_for_its_hint() {
+    // A 429 outside the status list, or with `x-should-retry: false`: delivered at once, and
+    // the other calls of its key wait out the wait it states all the same.
+    for (retry_on, should_retry) in [(Some(vec![503]), None), (None, Some(false))] {
+        let mut c = config();
+        c.retry.retry_on = retry_on.clone();
+        let mut e = Engine::new(c, T0);
+        let a = e.submit(T0, req(10.0, 10.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        let mut info = hint(2_000.0);
+        info.should_retry = should_retry;
+        let v = e.on_response(T0 + 100.0, a, 429, &info, None, 0.5);
+        assert_eq!(v, Verdict::Deliver, "{retry_on:?} {should_retry:?}");
+        let b = e.submit(T0 + 200.0, req(10.0, 10.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0 + 200.0)), Vec::<Id>::new());
+        assert_eq!(sends(&e.poll(T0 + 2_099.0)), Vec::<Id>::new());
+        assert_eq!(sends(&e.poll(T0 + 2_100.0)), vec![b]);
+    }
+}
+
+#[test]
 fn retries_stop_at_max_retries_and_the_last_response_is_delivered() {
     let mut c = config();
     c.retry.max_retries = 2;

@@ -6,9 +6,10 @@
 //!   `retry-after`, which is delta-seconds (decimals allowed, e.g. `1.5`) or an HTTP-date
 //!   (IMF-fixdate, RFC 850 or asctime). An HTTP-date is turned into a wait against the
 //!   response's own `Date` header when it has a valid one (free of clock skew), else against
-//!   `now_ms`; a date in the past is a wait of 0 (the server said "now"). A `retry-after-ms`
-//!   that is garbage falls back to `retry-after`. `x-should-retry` is exactly `true` or
-//!   `false` (any case).
+//!   `now_ms`. A wait of zero (`0`, a date not in the future) is no hint: retried at once, a
+//!   server that keeps saying so would get back-to-back requests, so the backoff applies (as
+//!   in the Anthropic and OpenAI SDKs). A `retry-after-ms` that is zero or garbage falls back
+//!   to `retry-after`. `x-should-retry` is exactly `true` or `false` (any case).
 //! * **Anthropic.** `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,
 //!   remaining,reset}` and, on Priority Tier, `anthropic-priority-{input,output}-tokens-{limit,
 //!   remaining,reset}`. The reset is an RFC 3339 time (`2026-11-22T13:04:32Z`, fractional
@@ -185,7 +186,8 @@ pub enum Family {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RateLimitInfo {
     /// How long the server asks us to wait, ms, relative to `now_ms` given to [`parse`].
-    /// `retry-after-ms` wins over `retry-after`. Finite, `>= 0`, `<= ABSURD_MS`, or absent.
+    /// `retry-after-ms` wins over `retry-after`. Finite, `> 0`, `<= ABSURD_MS`, or absent (a
+    /// zero wait, or a date not after the response's, is no hint: the backoff applies).
     pub retry_after_ms: Option<Ms>,
     /// `x-should-retry`.
     pub should_retry: Option<bool>,
@@ -326,6 +328,29 @@ fn parse_number(s: &str) -> Option<f64> {
 /// A wait given in ms: finite, within `[0, ABSURD_MS]`.
 fn valid_wait(ms: f64) -> Option<Ms> {
     (ms.is_finite() && (0.0..=ABSURD_MS).contains(&ms)).then_some(ms + 0.0)
+}
+
+/// A retry hint's number, or the largest of a list of them: `fetch`'s `Headers` joins a
+/// field sent more than once with `", "` (`retry-after: 2, 2`), and the safe reading of a
+/// server that repeats itself is its longest wait, not none. (Only that separator: `1,5` may
+/// be a decimal comma, and stays garbage.)
+fn parse_hint_number(s: &str) -> Option<f64> {
+    parse_number(s).or_else(|| {
+        let mut parts = s.split(',');
+        let mut max = parse_number(parts.next()?)?;
+        for part in parts {
+            max = max.max(parse_number(part.strip_prefix(' ')?)?);
+        }
+        Some(max)
+    })
+}
+
+/// A retry hint (`retry-after`, `retry-after-ms`): a valid wait above zero. A zero wait (or a
+/// date not after the response's) is no hint: retried at once, it would make a server that
+/// keeps saying so a loop of back-to-back requests, so the backoff applies, as the Anthropic
+/// and OpenAI SDKs do. `retry-after-ms: 0` beside `retry-after: 30` gives 30 s.
+fn valid_hint(ms: f64) -> Option<Ms> {
+    valid_wait(ms).filter(|&ms| ms > 0.0)
 }
 
 /// A limit: finite, `> 0`, at most [`MAX_COUNT`].
@@ -543,13 +568,13 @@ impl<'a> Raw<'a> {
         match key {
             Key::RetryAfterMs => {
                 if self.retry_after_ms.is_none() {
-                    self.retry_after_ms = parse_number(v).and_then(valid_wait);
+                    self.retry_after_ms = parse_hint_number(v).and_then(valid_hint);
                 }
             }
             Key::RetryAfter => {
                 if self.retry_after.is_none() {
-                    self.retry_after = match parse_number(v) {
-                        Some(secs) => valid_wait(secs * 1000.0).map(RetryAfter::Delay),
+                    self.retry_after = match parse_hint_number(v) {
+                        Some(secs) => valid_hint(secs * 1000.0).map(RetryAfter::Delay),
                         None => parse_http_date(v).map(RetryAfter::At),
                     };
                 }
@@ -594,14 +619,7 @@ impl<'a> Raw<'a> {
         let date = self.date;
         let retry_after_ms = self.retry_after_ms.or(match self.retry_after {
             Some(RetryAfter::Delay(ms)) => Some(ms),
-            Some(RetryAfter::At(at)) => {
-                let wait = at - date.unwrap_or(now_ms);
-                if wait.is_finite() {
-                    valid_wait(wait.max(0.0))
-                } else {
-                    None
-                }
-            }
+            Some(RetryAfter::At(at)) => valid_hint(at - date.unwrap_or(now_ms)),
             None => None,
         });
 

@@ -20,8 +20,57 @@ fn retry_after_delta_seconds() {
         p(&[("Retry-After", " 1.5 ")], T0).retry_after_ms,
         Some(1_500.0)
     );
-    assert_eq!(p(&[("retry-after", "0")], T0).retry_after_ms, Some(0.0));
     assert_eq!(p(&[("retry-after", ".5")], T0).retry_after_ms, Some(500.0));
+}
+
+#[test]
+fn a_repeated_retry_hint_joined_by_fetch_gives_its_longest_wait() {
+    assert_eq!(
+        p(&[("retry-after", "2, 2")], T0).retry_after_ms,
+        Some(2_000.0)
+    );
+    assert_eq!(
+        p(&[("retry-after", "1, 5")], T0).retry_after_ms,
+        Some(5_000.0)
+    );
+    assert_eq!(
+        p(&[("retry-after-ms", "300, 1500")], T0).retry_after_ms,
+        Some(1_500.0)
+    );
+    // A list with garbage in it is garbage; so is an empty member.
+    assert_eq!(p(&[("retry-after", "2, soon")], T0).retry_after_ms, None);
+    assert_eq!(p(&[("retry-after", "2, ")], T0).retry_after_ms, None);
+    assert_eq!(
+        p(&[("retry-after", "1,5")], T0).retry_after_ms,
+        None,
+        "a decimal comma?"
+    );
+    // A date keeps its own comma.
+    let h = [
+        ("date", DATE_T0),
+        ("retry-after", "Sun, 22 Nov 2026 13:04:42 GMT"),
+    ];
+    assert_eq!(p(&h, T0).retry_after_ms, Some(10_000.0));
+}
+
+#[test]
+fn a_zero_wait_is_no_hint_and_lets_the_other_header_in() {
+    for zero in ["0", "0.0", "-0", "0e3"] {
+        assert_eq!(
+            p(&[("retry-after", zero)], T0).retry_after_ms,
+            None,
+            "{zero}"
+        );
+        assert_eq!(
+            p(&[("retry-after-ms", zero)], T0).retry_after_ms,
+            None,
+            "{zero}"
+        );
+    }
+    let both = [("retry-after-ms", "0"), ("retry-after", "30")];
+    assert_eq!(p(&both, T0).retry_after_ms, Some(30_000.0));
+    let twice = [("retry-after", "0"), ("retry-after", "2")];
+    assert_eq!(p(&twice, T0).retry_after_ms, Some(2_000.0));
 }
 
 #[test]
@@ -119,14 +168,16 @@ fn retry_after_http_date_formats() {
 }
 
 #[test]
-fn retry_after_date_in_the_past_is_now_not_negative() {
+fn retry_after_date_not_in_the_future_is_no_hint_not_negative() {
     let h = [
         ("date", DATE_T0),
         ("retry-after", "Sun, 22 Nov 2026 13:04:00 GMT"),
     ];
-    assert_eq!(p(&h, T0).retry_after_ms, Some(0.0));
+    assert_eq!(p(&h, T0).retry_after_ms, None);
+    let h = [("date", DATE_T0), ("retry-after", DATE_T0)];
+    assert_eq!(p(&h, T0).retry_after_ms, None);
     let h = [("retry-after", "Thu, 01 Jan 1970 00:00:00 GMT")];
-    assert_eq!(p(&h, T0).retry_after_ms, Some(0.0));
+    assert_eq!(p(&h, T0).retry_after_ms, None);
 }
 
 #[test]

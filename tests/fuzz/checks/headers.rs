@@ -109,10 +109,7 @@ pub fn check_headers(headers: &[(&str, &str)], now: f64) {
 /// The documented bounds of every field.
 pub fn check_bounds(info: &RateLimitInfo, now: f64) {
     if let Some(w) = info.retry_after_ms {
-        assert!(
-            w.is_finite() && (0.0..=ABSURD_MS).contains(&w),
-            "retry hint {w}"
-        );
+        assert!(w.is_finite() && w > 0.0 && w <= ABSURD_MS, "retry hint {w}");
     }
     if let Some(d) = info.server_date_ms {
         assert!(d.is_finite() && d >= 0.0, "Date {d}");
@@ -288,26 +285,32 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
         Delay(f64),
         At(f64),
     }
-    let retry_after_ms = first(headers, "retry-after-ms", |v| {
-        reference_number(v).and_then(wait)
-    })
-    .or_else(|| {
-        let hint = first(headers, "retry-after", |v| match reference_number(v) {
-            Some(secs) => wait(secs * 1000.0).map(Hint::Delay),
-            None => reference_http_date(v).map(Hint::At),
-        });
-        match hint? {
-            Hint::Delay(ms) => Some(ms),
-            Hint::At(at) => {
-                let w = at - date.unwrap_or(now);
-                if w.is_finite() {
-                    wait(w.max(0.0))
-                } else {
-                    None
-                }
+    // A retry hint is a wait above zero: zero (or a date not in the future) is none.
+    let hint = |ms: f64| wait(ms).filter(|&ms| ms > 0.0);
+    // A number, or the largest of a comma-separated list of numbers (a repeated field).
+    let number = |v: &str| {
+        reference_number(v).or_else(|| {
+            if !v.contains(", ") {
+                return None;
             }
-        }
-    });
+            let parts: Vec<Option<f64>> = v.split(", ").map(reference_number).collect();
+            parts
+                .iter()
+                .all(Option::is_some)
+                .then(|| parts.iter().flatten().fold(0.0, |a: f64, &b| a.max(b)))
+        })
+    };
+    let retry_after_ms =
+        first(headers, "retry-after-ms", |v| number(v).and_then(hint)).or_else(|| {
+            let found = first(headers, "retry-after", |v| match number(v) {
+                Some(secs) => hint(secs * 1000.0).map(Hint::Delay),
+                None => reference_http_date(v).map(Hint::At),
+            });
+            match found? {
+                Hint::Delay(ms) => Some(ms),
+                Hint::At(at) => hint(at - date.unwrap_or(now)),
+            }
+        });
     let should_retry = first(headers, "x-should-retry", |v| {
         if v.eq_ignore_ascii_case("true") {
             Some(true)
