@@ -432,7 +432,8 @@ fn key_of(name: &str) -> Option<Key> {
     l.make_ascii_lowercase();
     let l: &[u8] = l;
     Some(match l {
-        b"retry-after-ms" => Key::RetryAfterMs,
+        // Azure's own name for it.
+        b"retry-after-ms" | b"x-ms-retry-after-ms" => Key::RetryAfterMs,
         b"retry-after" => Key::RetryAfter,
         b"x-should-retry" => Key::ShouldRetry,
         b"date" => Key::Date,

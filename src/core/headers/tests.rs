@@ -67,6 +67,11 @@ fn a_zero_wait_is_no_hint_and_lets_the_other_header_in() {
             "{zero}"
         );
     }
+    // Azure's name for retry-after-ms.
+    assert_eq!(
+        p(&[("x-ms-retry-after-ms", "250")], T0).retry_after_ms,
+        Some(250.0)
+    );
     let both = [("retry-after-ms", "0"), ("retry-after", "30")];
     assert_eq!(p(&both, T0).retry_after_ms, Some(30_000.0));
     let twice = [("retry-after", "0"), ("retry-after", "2")];

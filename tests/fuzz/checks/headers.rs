@@ -300,17 +300,19 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
                 .then(|| parts.iter().flatten().fold(0.0, |a: f64, &b| a.max(b)))
         })
     };
-    let retry_after_ms =
-        first(headers, "retry-after-ms", |v| number(v).and_then(hint)).or_else(|| {
-            let found = first(headers, "retry-after", |v| match number(v) {
-                Some(secs) => hint(secs * 1000.0).map(Hint::Delay),
-                None => reference_http_date(v).map(Hint::At),
-            });
-            match found? {
-                Hint::Delay(ms) => Some(ms),
-                Hint::At(at) => hint(at - date.unwrap_or(now)),
-            }
+    let retry_after_ms = first_of(headers, &["retry-after-ms", "x-ms-retry-after-ms"], |v| {
+        number(v).and_then(hint)
+    })
+    .or_else(|| {
+        let found = first(headers, "retry-after", |v| match number(v) {
+            Some(secs) => hint(secs * 1000.0).map(Hint::Delay),
+            None => reference_http_date(v).map(Hint::At),
         });
+        match found? {
+            Hint::Delay(ms) => Some(ms),
+            Hint::At(at) => hint(at - date.unwrap_or(now)),
+        }
+    });
     let should_retry = first(headers, "x-should-retry", |v| {
         if v.eq_ignore_ascii_case("true") {
             Some(true)
