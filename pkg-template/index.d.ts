@@ -747,7 +747,10 @@ export type StoreDecision =
       readonly admit: false;
       /** Milliseconds to wait from now (a duration, so clock skew between processes does not matter). */
       readonly waitMs: number;
-      /** What holds it: a bucket, or a 429's fleet-wide pause. */
+      /**
+       * What holds it: a bucket, or a 429's fleet-wide pause when the pause is the longer wait
+       * (`waitMs` is then the server's own word, which the pacer holds to `maxRetryAfterMs`).
+       */
       readonly blocker?: StoreDim | "paused";
     }
   | {

@@ -17,7 +17,7 @@ export type StoreDecision =
       readonly admit: false;
       /** Milliseconds to wait from now (a duration: immune to clock skew between processes). */
       readonly waitMs: number;
-      /** What holds it: a bucket, or a 429's fleet-wide pause. */
+      /** What holds it: a bucket, or a 429's fleet-wide pause when the pause is the longer wait. */
       readonly blocker: StoreDim | "paused";
     })
   | (StoreLevels & {

@@ -188,6 +188,31 @@ fn a_429_pauses_the_whole_fleet_until_its_retry_after() {
 }
 
 #[test]
+fn a_wait_is_named_after_its_longer_part_the_pause_or_a_bucket() {
+    // The pacer holds a wait named `paused` to maxRetryAfterMs (the server's word), so that
+    // name goes only to a wait the pause sets: a bucket that needs longer names itself.
+    let mut s = KeyState::new();
+    s.reserve(T0, [0.0, 0.0, 1_000.0, 0.0], amounts(0.0, 1_000.0), false);
+    s.pause(T0, 1_000.0);
+    let Reserve::Wait { wait_ms, dim } = s.reserve(T0, [0.0; 4], amounts(0.0, 500.0), false) else {
+        panic!("not a wait");
+    };
+    assert_eq!(dim, Some(Dim::OutputTokens));
+    assert!(wait_ms > 29_000.0, "{wait_ms}");
+    let mut s = KeyState::new();
+    s.reserve(T0, [0.0, 0.0, 1_000.0, 0.0], amounts(0.0, 1_000.0), false);
+    s.pause(T0, 60_000.0);
+    let r = s.reserve(T0, [0.0; 4], amounts(0.0, 500.0), false);
+    assert_eq!(
+        r,
+        Reserve::Wait {
+            wait_ms: 60_000.0,
+            dim: None
+        }
+    );
+}
+
+#[test]
 fn waits_are_durations_from_the_stores_clock() {
     // The answer depends on the store's now only: two callers whose own clocks differ by
     // seconds get the same duration, which each sleeps on its own clock.
@@ -344,7 +369,10 @@ mod engine {
         let limits = e.store_limits(slot);
         let answer = match store.reserve(now, limits, amounts(input, output), turn) {
             Reserve::Admit => StoreAnswer::Admit,
-            Reserve::Wait { wait_ms, .. } => StoreAnswer::Wait { wait_ms },
+            Reserve::Wait { wait_ms, dim } => StoreAnswer::Wait {
+                wait_ms,
+                paused: dim.is_none(),
+            },
             Reserve::Never { dim } => StoreAnswer::Never { dim },
         };
         e.on_reserved(now, id, answer)
@@ -513,7 +541,13 @@ mod engine {
         e.drain_store_ops();
         for (late, turn_only) in [
             (StoreAnswer::Admit, Some(false)),
-            (StoreAnswer::Wait { wait_ms: 500.0 }, Some(true)),
+            (
+                StoreAnswer::Wait {
+                    wait_ms: 500.0,
+                    paused: false,
+                },
+                Some(true),
+            ),
             (StoreAnswer::Unavailable, None),
         ] {
             e.on_late_reserve(slot, input, output, late);
@@ -597,26 +631,26 @@ mod engine {
             "sent on the local admission"
         );
         assert_eq!(warnings(&mut e), vec!["store_unavailable"]);
-        // Still down: no second warning.
+        // Still down: the next call goes on its local admission at once, with no reservation
+        // (which would cost it the store's whole timeout again), and no second warning.
         let b = e.submit(T0, req(100.0)).unwrap();
-        let acts = e.poll(T0);
-        let next = e.on_reserved(T0, b, StoreAnswer::Unavailable);
-        assert_eq!(next.len(), 1);
-        assert!(!acts.is_empty());
+        assert_eq!(e.poll(T0), vec![Action::Send { id: b, attempt: 1 }]);
         assert!(warnings(&mut e).is_empty());
-        // Back: one `store_resumed`.
-        e.submit(T0, req(100.0)).unwrap();
-        let acts = e.poll(T0 + 1.0);
-        let next = carry(&mut e, &mut store, T0 + 1.0, &acts[0]);
+        // A probe period later, one call asks the store: it answers, one `store_resumed`.
+        let t = T0 + llm_pacer::core::store::STORE_PROBE_MS;
+        e.submit(t, req(100.0)).unwrap();
+        let acts = e.poll(t);
+        assert_eq!(reserves(&acts).len(), 1, "{acts:?}");
+        let next = carry(&mut e, &mut store, t, &acts[0]);
         assert_eq!(next.len(), 1);
         assert_eq!(warnings(&mut e), vec!["store_resumed"]);
         // Never from the store is not a failure on an estimate: the call goes.
-        let c = e.submit(T0, req(100.0)).unwrap();
-        let acts = e.poll(T0 + 2.0);
+        let c = e.submit(t, req(100.0)).unwrap();
+        let acts = e.poll(t + 2.0);
         let r = reserves(&acts);
         assert_eq!(r[0].0, c);
         let next = e.on_reserved(
-            T0 + 2.0,
+            t + 2.0,
             c,
             StoreAnswer::Never {
                 dim: Dim::OutputTokens,
@@ -657,13 +691,15 @@ mod engine {
         assert_eq!(e.next_wake(), Some(wake + STORE_PROBE_MS));
         let acts = e.poll(wake + STORE_PROBE_MS);
         assert!(matches!(acts[..], [Action::ProbeStore { .. }]), "{acts:?}");
-        // Answered: store_resumed, and b goes to the store at once (not in ~5 s).
+        // Answered: b goes to the store at once (not in ~5 s), and its answer ends the
+        // outage: store_resumed.
         e.on_probed(wake + STORE_PROBE_MS, true);
-        assert_eq!(warnings(&mut e), vec!["store_resumed"]);
+        assert!(warnings(&mut e).is_empty());
         let acts = e.poll(wake + STORE_PROBE_MS);
         assert_eq!(reserves(&acts), vec![(b, 1_000.0)]);
         let next = carry(&mut e, &mut store, wake + STORE_PROBE_MS, &acts[0]);
         assert_eq!(next, vec![Action::Send { id: b, attempt: 1 }]);
+        assert_eq!(warnings(&mut e), vec!["store_resumed"]);
         assert!(warnings(&mut e).is_empty(), "resumed once");
         // Up, nothing waits: no probe.
         assert!(e.next_wake().is_none_or(|w| w > wake + 10_000.0));
@@ -681,7 +717,14 @@ mod engine {
         let id = e.submit(T0, req(100.0)).unwrap();
         assert_eq!(reserves(&e.poll(T0)), vec![(id, 100.0)]);
         assert!(e
-            .on_reserved(T0, id, StoreAnswer::Wait { wait_ms: 300.0 })
+            .on_reserved(
+                T0,
+                id,
+                StoreAnswer::Wait {
+                    wait_ms: 300.0,
+                    paused: false
+                }
+            )
             .is_empty());
         // As a driver does after every answer.
         assert!(e.poll(T0).is_empty());
@@ -699,6 +742,69 @@ mod engine {
     }
 
     #[test]
+    fn a_store_that_answers_its_probe_but_fails_reservations_is_one_outage_not_a_warning_each_probe(
+    ) {
+        use llm_pacer::core::store::STORE_PROBE_MS;
+        // Redis out of memory, or a read-only replica: the probe (which writes nothing) is
+        // answered, every reservation fails.
+        let mut e = engine(6_000.0);
+        let mut t = T0;
+        let mut warned = Vec::new();
+        for _ in 0..4 {
+            e.submit(t, req(1_000.0)).unwrap();
+            e.submit(t, req(1_000.0)).unwrap();
+            let mut acts = e.poll(t);
+            for _ in 0..3 {
+                for a in &acts {
+                    if let Action::Reserve { id, .. } = a {
+                        e.on_reserved(t, *id, StoreAnswer::Unavailable);
+                    }
+                }
+                if let Some(w) = e.next_wake() {
+                    t = t.max(w);
+                }
+                acts = e.poll(t);
+                if acts.iter().any(|a| matches!(a, Action::ProbeStore { .. })) {
+                    e.on_probed(t, true);
+                    acts = e.poll(t);
+                }
+            }
+            warned.extend(warnings(&mut e));
+            t += STORE_PROBE_MS;
+        }
+        assert_eq!(warned, vec!["store_unavailable"]);
+    }
+
+    #[test]
+    fn a_call_held_while_a_turn_is_being_taken_reports_a_wait_of_at_most_the_stores_timeout() {
+        let mut e = engine(6_000.0);
+        let a = e.submit(T0, req(100.0)).unwrap();
+        e.poll(T0);
+        let wait = StoreAnswer::Wait {
+            wait_ms: 300.0,
+            paused: false,
+        };
+        assert!(e.on_reserved(T0, a, wait).is_empty());
+        e.poll(T0);
+        let wake = e.next_wake().unwrap();
+        assert!(matches!(
+            e.poll(wake)[..],
+            [Action::Reserve { turn: true, .. }]
+        ));
+        e.drain_events();
+        // b comes while a's turn is out: held until its answer, which has no time of its own.
+        e.submit(wake, req(100.0)).unwrap();
+        assert!(e.poll(wake).is_empty());
+        let waits: Vec<f64> = e
+            .drain_events()
+            .into_iter()
+            .filter(|ev| ev.kind.name() == "wait")
+            .map(|ev| ev.delay_ms)
+            .collect();
+        assert_eq!(waits, vec![llm_pacer::core::store::STORE_TIMEOUT_MS]);
+    }
+
+    #[test]
     fn a_call_the_store_makes_wait_is_admitted_once_when_it_is_sent() {
         // Admitted locally, told to wait 5 s, sent at its turn: one attempt, one `admitted`
         // event (for the OpenTelemetry bridge, one attempt counted), and its whole wait.
@@ -706,7 +812,14 @@ mod engine {
         let id = e.submit(T0, req(100.0)).unwrap();
         e.poll(T0);
         assert!(e
-            .on_reserved(T0, id, StoreAnswer::Wait { wait_ms: 5_000.0 })
+            .on_reserved(
+                T0,
+                id,
+                StoreAnswer::Wait {
+                    wait_ms: 5_000.0,
+                    paused: false
+                }
+            )
             .is_empty());
         e.poll(T0);
         let wake = e.next_wake().unwrap();
@@ -733,7 +846,14 @@ mod engine {
         let id = e.submit(T0, req(100.0)).unwrap();
         let acts = e.poll(T0);
         assert!(e
-            .on_reserved(T0, id, StoreAnswer::Wait { wait_ms: 60_000.0 })
+            .on_reserved(
+                T0,
+                id,
+                StoreAnswer::Wait {
+                    wait_ms: 60_000.0,
+                    paused: false
+                }
+            )
             .is_empty());
         assert_eq!(acts.len(), 1);
         let wake = e.next_wake().unwrap();
@@ -744,6 +864,42 @@ mod engine {
                 .any(|a| matches!(a, Action::Fail { id: i, .. } if *i == id)),
             "{out:?}"
         );
+    }
+
+    #[test]
+    fn a_pause_the_store_holds_beyond_max_retry_after_refuses_the_call_as_a_429_of_its_own_would() {
+        // Another process's 429 said retry after 400 s, fleet-wide: the store's wait names the
+        // pause. That is the server's word, beyond maxRetryAfterMs (300 s by default): the
+        // call is refused at once, and the key's later calls too, not held for 400 s.
+        let mut e = engine(6_000.0);
+        let id = e.submit(T0, req(100.0)).unwrap();
+        e.poll(T0);
+        let paused = StoreAnswer::Wait {
+            wait_ms: 400_000.0,
+            paused: true,
+        };
+        assert!(e.on_reserved(T0, id, paused).is_empty());
+        let out = e.poll(T0);
+        let refused = |out: &[Action], id| {
+            out.iter().any(|a| {
+                matches!(a, Action::Fail { id: i, error } if *i == id && error.code() == "RETRY_AFTER_TOO_LONG")
+            })
+        };
+        assert!(refused(&out, id), "{out:?}");
+        let later = e.submit(T0 + 10.0, req(100.0)).unwrap();
+        assert!(refused(&e.poll(T0 + 10.0), later));
+        // The same wait from the store's buckets (its estimate of the fleet's use) is waited
+        // on: the pacer never fails a call on an estimate.
+        let mut e = engine(6_000.0);
+        let id = e.submit(T0, req(100.0)).unwrap();
+        e.poll(T0);
+        let estimate = StoreAnswer::Wait {
+            wait_ms: 400_000.0,
+            paused: false,
+        };
+        assert!(e.on_reserved(T0, id, estimate).is_empty());
+        assert!(!refused(&e.poll(T0), id));
+        assert_eq!(e.stats().queued, 1);
     }
 }
 

@@ -93,9 +93,8 @@ if op == 'reserve' then
         end
       end
     end
-    if p > now then
-      kind = 'wait'; dim = 0
-      if p - now > wait then wait = p - now end
+    if p > now and p - now >= wait then
+      kind = 'wait'; dim = 0; wait = p - now
     elseif blocker ~= nil then
       kind = 'wait'; dim = blocker
     else

@@ -162,8 +162,8 @@ impl KeyState {
     /// request, which goes behind the turns booked (module docs).
     ///
     /// In this order, as [`crate::core::limiter::Limiter::check`]: never if a cost exceeds a
-    /// capacity (the first such dimension); wait while paused (until the pause ends, or
-    /// longer if a bucket needs longer); admit if every known bucket's level (a new request:
+    /// capacity (the first such dimension); wait while paused (until the pause ends, blocked
+    /// by the pause: or longer if a bucket needs longer, blocked by that bucket); admit if every known bucket's level (a new request:
     /// and its queue's) is at least its cost ([`need`]: plus a transit's refill); else wait
     /// until every one is (plus [`EDGE_MARGIN_MS`]), blocked by the longest. A new request
     /// told to wait books its turn: its cost is taken from the queue.
@@ -200,9 +200,11 @@ impl KeyState {
                 }
             }
         }
-        let answer = if self.paused_until_ms > now_ms {
+        // The pause is the blocker when it is the longer wait: a wait named "paused" is then
+        // the server's own (a 429's retry-after), which the pacer holds to `maxRetryAfterMs`.
+        let answer = if self.paused_until_ms > now_ms && self.paused_until_ms - now_ms >= wait {
             Reserve::Wait {
-                wait_ms: wait.max(self.paused_until_ms - now_ms),
+                wait_ms: self.paused_until_ms - now_ms,
                 dim: None,
             }
         } else if let Some(dim) = blocker {

@@ -59,7 +59,11 @@ fn answer(v: &JsValue) -> StoreAnswer {
     }
     if let Some(w) = js::get_opt(v, "waitMs").and_then(|w| w.as_f64()) {
         if w.is_finite() && w >= 0.0 {
-            return StoreAnswer::Wait { wait_ms: w };
+            let paused = js::get_opt(v, "blocker")
+                .and_then(|b| b.as_string())
+                .as_deref()
+                == Some("paused");
+            return StoreAnswer::Wait { wait_ms: w, paused };
         }
     }
     if let Some(n) = js::get_opt(v, "never").and_then(|n| n.as_string()) {

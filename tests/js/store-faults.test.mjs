@@ -200,6 +200,7 @@ test("SCRIPT FLUSH mid-run and Redis restarted on the same port: the script is l
     results.push(...(await fire(pacer, mock.url, 5))); // down: the local limiter
     server = await startRedis(server.port); // restarted: no script, no state
     for (let i = 0; i < 100 && (c.status !== "ready" || admin.status !== "ready"); i++) await sleep(50);
+    await sleep(1_100); // down, the pacer asks the store once a second (not once a call)
     results.push(...(await fire(pacer, mock.url, 10)));
     s = await commandStats(admin); // the restarted server's
     assert.ok(s.eval?.calls >= 1, "the restarted server got the script by EVAL");

@@ -10,7 +10,7 @@ import Redis from "ioredis";
 import { Pacer } from "llm-pacer";
 import { redisStore } from "llm-pacer/redis";
 import { startAnthropicMock } from "./mock/index.mjs";
-import { anthropicInit, T0, VirtualClock } from "./lib/harness.mjs";
+import { anthropicInit, bounded, T0, VirtualClock } from "./lib/harness.mjs";
 import { startRedis } from "./lib/redis-server.mjs";
 import { shareOneKey } from "./lib/store-share.mjs";
 
@@ -64,12 +64,40 @@ test("Redis stopped mid-run and restarted: no call lost, store_unavailable then 
     await run(3); // the store is down: local admission
     server = await startRedis(server.port); // restarted, its script cache empty
     for (let i = 0; i < 100 && c.status !== "ready"; i++) await new Promise((r) => setTimeout(r, 50));
+    // Down, the pacer asks the store once a second (not once a call): past that, a call asks.
+    await new Promise((r) => setTimeout(r, 1_100));
     await run(3);
     const reasons = events.filter((e) => e.type === "warning").map((e) => e.reason);
     assert.deepEqual(reasons, ["store_unavailable", "store_resumed"]);
     assert.equal(mock.stats.completed ?? mock.stats.admitted, 9);
   } finally {
     c.disconnect();
+    await mock.close();
+  }
+});
+
+test("a 429's pause beyond maxRetryAfterMs reaches another process through the store as the server's word: its call on the key is refused at once, not held", async () => {
+  const mock = await startAnthropicMock({ limits: { rpm: 1000, itpm: null, otpm: null } });
+  const [ca, cb] = [client(), client()];
+  await Promise.all([ca, cb].map((c) => new Promise((r) => c.once("ready", r))));
+  try {
+    const [a, b] = [ca, cb].map((c) => new Pacer({ store: redisStore(c, { prefix: "longpause" }) }));
+    const url = `${mock.url}/v1/messages`;
+    await (await a.fetch(url, anthropicInit())).text();
+    mock.script([{ status: 429, retryAfter: 400 }]); // 400 s, beyond the default 300 s
+    const r = await a.fetch(url, anthropicInit());
+    assert.equal(r.status, 429, "returned at once, as its hint is too long to wait");
+    await r.text();
+    await new Promise((r) => setTimeout(r, 200)); // the pause's write to Redis
+    const t = performance.now();
+    await assert.rejects(bounded(b.fetch(url, anthropicInit()), "b's call"), (e) => e.code === "RETRY_AFTER_TOO_LONG");
+    assert.ok(performance.now() - t < 1_000, `refused after ${performance.now() - t} ms`);
+    assert.equal(mock.log.length, 2, "b sent nothing");
+    a.close();
+    b.close();
+  } finally {
+    ca.disconnect();
+    cb.disconnect();
     await mock.close();
   }
 });

@@ -22,11 +22,18 @@
 //!   admission. The first such answer emits a `warning` event `store_unavailable` and puts
 //!   every key's limiter on a conservative share ([`Limiter::start_blind`](crate::core::limiter::Limiter::start_blind): at most a
 //!   quarter of each configured bucket beyond its refill until a response teaches it); the
-//!   first store answer after that emits `store_resumed`. While it is down and calls wait on
-//!   the local limiter, the engine asks the store again every [`STORE_PROBE_MS`]
+//!   first reservation the store answers after that emits `store_resumed`. While it is down,
+//!   calls the local limiter admits are sent at once (no reservation, which would cost each
+//!   the store's whole timeout), but one a [`STORE_PROBE_MS`] asks the store as a reservation;
+//!   and while calls wait on the local limiter, the engine asks it every [`STORE_PROBE_MS`]
 //!   ([`Action::ProbeStore`], [`Engine::on_probed`]): when it answers, sharing resumes at once
 //!   (each key's copy counts on its whole refill again, the store gating the fleet) rather than
-//!   when the local limiter, held back by its conservative share, next admits a call.
+//!   when the local limiter, held back by its conservative share, next admits a call. Headers'
+//!   levels and a 429's pause are not queued for a store that is down: a client holding
+//!   commands while the store hangs would run them late, on a fleet that has moved on.
+//! * wait, blocked by the pause (a 429's retry-after, fleet-wide): the server's own word, so
+//!   the key is paused locally too, and a call it would hold past `maxRetryAfterMs` is refused
+//!   (`RETRY_AFTER_TOO_LONG`), as after a 429 of this process's own.
 //!
 //! Usage settled for a call the store admitted is queued as [`StoreOp::Settle`] for the
 //! driver to carry out ([`Engine::drain_store_ops`]): per call one or two reserves, one
@@ -48,6 +55,11 @@ pub enum StoreAnswer {
     Wait {
         /// Milliseconds.
         wait_ms: Ms,
+        /// The wait is a 429's fleet-wide pause (the store's blocker `paused`): the server's
+        /// own word, so the key is paused here too, and a call it would keep waiting longer
+        /// than `maxRetryAfterMs` is refused (`RETRY_AFTER_TOO_LONG`), as after a 429 of this
+        /// process's own.
+        paused: bool,
     },
     /// The store's capacity for `dim` is below the cost.
     Never {
@@ -157,6 +169,11 @@ struct Asked {
 pub(super) struct Fleet {
     /// False after an `Unavailable` answer, until the next store answer.
     down: bool,
+    /// A probe was answered during an outage, and sharing resumed on its word; the outage
+    /// is over (`store_resumed`) once a reservation is answered too. A store that answers a
+    /// probe (which changes nothing) but refuses the writes of a reservation (out of memory,
+    /// a read-only replica) is one outage, not a warning pair per probe.
+    unconfirmed: bool,
     /// Reservations out, with what they asked for (the answer to one whose call has gone
     /// is undone).
     reserving: Vec<Asked>,
@@ -254,6 +271,12 @@ impl Engine {
             return Some(Action::Send { id, attempt });
         };
         let slot = call.slot;
+        // Down: the local admission stands, with no round trip to a store that does not
+        // answer (each would cost its call the store's whole timeout). Once a probe period,
+        // one call asks it as a reservation: answered, sharing resumes.
+        if f.down && (f.probing.is_some() || !f.reserving.is_empty() || now_ms < f.probe_at) {
+            return Some(Action::Send { id, attempt });
+        }
         let turn = match f.turn(slot, now_ms) {
             Some(Turn::At(at)) if at <= now_ms => {
                 f.set_turn(slot, Some(Turn::Out(id)));
@@ -322,6 +345,12 @@ impl Engine {
         let Some(f) = &mut self.fleet else {
             return;
         };
+        if f.down {
+            // Not queued for a store that does not answer: a client that holds commands
+            // while it hangs would run them late, a stale level and pause on a fleet that has
+            // moved on. The first response after it resumes teaches it again.
+            return;
+        }
         let dims = [
             learned(&info.requests),
             learned(&info.input_tokens),
@@ -339,9 +368,7 @@ impl Engine {
                 });
             }
         }
-        if !f.down {
-            self.keys.limiter_mut(slot).share_alone(now_ms);
-        }
+        self.keys.limiter_mut(slot).share_alone(now_ms);
     }
 
     /// `id` asked the store and has no answer yet.
@@ -433,12 +460,13 @@ impl Engine {
             return;
         }
         f.down = false;
+        f.unconfirmed = true;
         let slots: Vec<Slot> = self.keys.slots().into_iter().map(|(s, _)| s).collect();
         for slot in slots {
             self.keys.limiter_mut(slot).share_alone(now_ms);
             self.scheduler.wake(slot);
         }
-        self.event(EventKind::Warning, id, "store_resumed", 0.0, now_ms);
+        let _ = id; // `store_resumed` comes with the first reservation answered
     }
 
     /// The store answered a reservation after the driver had reported it
@@ -481,8 +509,9 @@ impl Engine {
         let Some(f) = &mut self.fleet else {
             return Vec::new();
         };
-        let was_down = f.down;
+        let (was_down, unconfirmed) = (f.down, f.unconfirmed);
         f.down = answer == StoreAnswer::Unavailable;
+        f.unconfirmed &= f.down;
         if f.down {
             f.probe_at = now_ms + STORE_PROBE_MS;
         }
@@ -491,8 +520,10 @@ impl Engine {
             for slot in slots {
                 self.keys.limiter_mut(slot).start_blind(now_ms);
             }
-            self.event(EventKind::Warning, id, "store_unavailable", 0.0, now_ms);
-        } else if was_down && answer != StoreAnswer::Unavailable {
+            if !unconfirmed {
+                self.event(EventKind::Warning, id, "store_unavailable", 0.0, now_ms);
+            }
+        } else if (was_down || unconfirmed) && !f.down {
             self.event(EventKind::Warning, id, "store_resumed", 0.0, now_ms);
         }
         let ticket = match self.calls.get(&id).map(|c| c.state) {
@@ -517,13 +548,16 @@ impl Engine {
                 self.sent(now_ms, id, ticket);
                 vec![Action::Send { id, attempt }]
             }
-            StoreAnswer::Wait { wait_ms } => {
+            StoreAnswer::Wait { wait_ms, paused } => {
                 let wait = if wait_ms.is_finite() && wait_ms > 0.0 {
                     wait_ms
                 } else {
                     0.0
                 };
                 let slot = call.slot;
+                if paused && wait > 0.0 {
+                    self.keys.limiter_mut(slot).pause_until(now_ms + wait);
+                }
                 if let Some(f) = &mut self.fleet {
                     if f.turn(slot, now_ms).is_none() {
                         let at = now_ms + wait;
