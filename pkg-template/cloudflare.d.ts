@@ -27,6 +27,11 @@ export interface DurableObjectNamespaceLike {
  * Its arithmetic is the Wasm core's (the same module as the pacer's), at the object's clock.
  */
 export declare class PacerLimits {
+  /**
+   * The brand `@cloudflare/workers-types` (and `wrangler types`) give a `DurableObject`, a type
+   * only: `DurableObjectNamespace<PacerLimits>` and the Worker's exported class check.
+   */
+  readonly __DURABLE_OBJECT_BRAND: never;
   constructor(ctx: DurableObjectStateLike, env: unknown);
   /**
    * One store operation, over RPC from {@link durableObjectStore} (its protocol, not an API):

@@ -149,6 +149,18 @@ export interface TokenEstimate {
   readonly output: number;
 }
 
+
+/** A function of `fetch`'s shape: what the `fetch` option takes. */
+export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/**
+ * `pacer.fetch`: the runtime's own `fetch` type (so it goes wherever `fetch` does), which
+ * also takes the fetch option `priority` where the runtime's `RequestInit` lacks it (Node's
+ * types without the DOM library).
+ */
+export type PacerFetch = typeof globalThis.fetch &
+  ((input: string | URL | Request, init?: RequestInit & { readonly priority?: "high" | "low" | "auto" }) => Promise<Response>);
+
 /**
  * Options of `new Pacer(options)`. A value of the wrong type throws a `TypeError`, one out of
  * range a `RangeError`, both naming the option (e.g. `retry.maxRetries`); an unknown key (at
@@ -206,8 +218,12 @@ export interface PacerOptions {
    * @default the built-in estimate
    */
   readonly estimate?: (request: EstimateRequest) => TokenEstimate;
-  /** The `fetch` to call. @default globalThis.fetch (looked up at each attempt) */
-  readonly fetch?: typeof globalThis.fetch;
+  /**
+   * The `fetch` to call: any function of `fetch`'s shape (a plain function type, so that a
+   * runtime whose `fetch` has extra properties, as Bun's `preconnect`, takes yours too).
+   * @default globalThis.fetch (looked up at each attempt)
+   */
+  readonly fetch?: FetchLike;
   /** Read time and wait only through this clock (no `Date.now`, no `setTimeout`). @default the real clock */
   readonly clock?: PacerClock;
   /** Seed for the jitter, for reproducible delays (a safe integer). @default a random seed */
@@ -437,7 +453,7 @@ export declare class Pacer {
    * fetch option `priority: "high"` (or `"low"`) moves a call one step ahead (or behind);
    * see {@link Pacer.withPriority} for a whole client.
    */
-  readonly fetch: typeof globalThis.fetch;
+  readonly fetch: PacerFetch;
   /**
    * A `fetch` like {@link Pacer.fetch} (same pacer, same limits) whose calls queue at
    * `priority`: higher goes first, `pacer.fetch` is 0. For example an interactive client at 1
@@ -446,7 +462,7 @@ export declare class Pacer {
    * @param priority an integer in [-1000000, 1000000]
    * @throws {TypeError | RangeError} naming `priority` when it is not such an integer.
    */
-  withPriority(priority: number): typeof globalThis.fetch;
+  withPriority(priority: number): PacerFetch;
   /** Counters now. */
   stats(): PacerStats;
   /** What is known now of each limit key (organisation and model class) in use lately, in the order first seen. */

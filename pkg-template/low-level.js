@@ -68,7 +68,7 @@ class Limiter {
     const o = options;
     if (isObject(o)) checkKeys(o, OPTIONS.Limiter, "");
     const latency = o?.latencyMs ?? 250;
-    if (!(latency >= 0 && latency <= 864e5)) {
+    if (typeof latency != "number" || !(latency >= 0 && latency <= 864e5)) {
       throw new (typeof latency == "number" ? RangeError : TypeError)(
         "llm-pacer: option `latencyMs` must be a number of ms from 0 to 86400000",
       );

@@ -137,6 +137,8 @@ function readOptions(options, top = "") {
   } else if (!absent(budget)) throw optionError(1, "budget", "an object or false");
   // "auto": adaptive window and rate while no limit is known (-1 on the Wasm side).
   const auto = o.concurrency === "auto";
+  if (!auto && !absent(o.concurrency) && typeof o.concurrency != "number")
+    throw optionError(1, "concurrency", 'a number or "auto"');
   n[14] = auto ? undefined : num(o, "concurrency", "concurrency");
   if (n[14] !== undefined && n[14] !== Infinity && !integer(n[14], 1, 1e6)) {
     throw optionError(0, "concurrency", 'an integer from 1 to 1000000, Infinity, or "auto"');

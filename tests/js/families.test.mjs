@@ -177,7 +177,7 @@ describe('concurrency: "auto" against a hidden capacity', () => {
     const { Pacer } = await import("llm-pacer");
     assert.throws(
       () => new Pacer({ concurrency: "fast" }),
-      (e) => e instanceof TypeError && /concurrency/.test(e.message),
+      (e) => e instanceof TypeError && /concurrency/.test(e.message) && /"auto"/.test(e.message),
     );
     assert.throws(
       () => new Pacer({ concurrency: -1 }),

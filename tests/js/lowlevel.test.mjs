@@ -361,6 +361,7 @@ describe("Limiter", () => {
     throwsNaming(() => new Limiter({ limits: { rpm: -1 } }), RangeError, "limits.rpm");
     throwsNaming(() => new Limiter({ limits: { itpm: "many" } }), TypeError, "limits.itpm");
     throwsNaming(() => new Limiter({ limits: 5 }), TypeError, "limits");
+    for (const latencyMs of ["5", true, [5]]) throwsNaming(() => new Limiter({ latencyMs }), TypeError, "latencyMs");
     throwsNaming(() => new Limiter({ preset: "anthropic:tier-9" }), RangeError, "preset");
     throwsNaming(() => new Limiter({ outputReservation: "all" }), RangeError, "outputReservation");
     throwsNaming(() => new Limiter({ latencyMs: -1 }), RangeError, "latencyMs");

@@ -497,6 +497,11 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
     const r: number[] = o.op("levels", []); void r;
     // @ts-expect-error: not an operation
     o.op("drop", []);
+    // Branded as workers-types brands a DurableObject (its key is this string), so that
+    // \`DurableObjectNamespace<PacerLimits>\` (what \`wrangler types\` writes) checks.
+    type DurableObjectBranded = { __DURABLE_OBJECT_BRAND: never };
+    type Namespace<T extends DurableObjectBranded> = { get(id: unknown): T };
+    declare const ns: Namespace<PacerLimits>; void ns;
   `;
   writeFileSync(
     join(dir, "cloudflare.mts"),
