@@ -10,7 +10,18 @@ let ready = false;
  * is given (a URL, a Response, bytes, or a compiled `WebAssembly.Module`).
  */
 export async function init(input) {
-  await initGlue({ module_or_path: input ?? new URL("../llm_pacer_bg.wasm", import.meta.url) });
+  const own = new URL("../llm_pacer_bg.wasm", import.meta.url);
+  try {
+    await initGlue({ module_or_path: input ?? own });
+  } catch (e) {
+    // A runtime whose fetch cannot read files (Node): say what to do instead.
+    if (input == null && own.protocol === "file:")
+      throw new TypeError(
+        "llm-pacer/slim: init() cannot fetch the package's own .wasm here (a file: URL); pass its bytes: init(await readFile(new URL(import.meta.resolve('llm-pacer/llm_pacer_bg.wasm'))))",
+        { cause: e },
+      );
+    throw e;
+  }
   ready = true;
 }
 

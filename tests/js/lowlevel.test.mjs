@@ -656,6 +656,8 @@ test("llm-pacer/slim: the lower-level exports, too, ask for init first", async (
   ]) {
     assert.throws(use, /llm-pacer\/slim: call `await init\(\)`/);
   }
+  // Node's fetch reads no file: URL; the error says what to pass instead.
+  await assert.rejects(slim.init(), (e) => e instanceof TypeError && /pass its bytes/.test(e.message));
   await slim.init(readFileSync(fileURLToPath(import.meta.resolve("llm-pacer/llm_pacer_bg.wasm"))));
   assert.deepEqual([...new slim.Backoff({ jitter: "none", maxRetries: 2 })], [1000, 2000]);
   assert.deepEqual(slim.classify(429, { "retry-after": "1" }), {
