@@ -10,8 +10,9 @@
 //!
 //! 1. 1xx, 2xx and 3xx are [`Outcome::Success`], whatever the headers or body say.
 //! 2. An error whose `code` names a spend limit (`enforced_spend_limit_reached`,
-//!    `organization_spend_limit_exceeded`, ...) or a billing stop (`billing_hard_limit_reached`,
-//!    `billing_not_active`) fails with [`FailKind::SpendLimit`]; one whose `code` or `type` is `insufficient_quota`, or that
+//!    `organization_spend_limit_exceeded`, ...) or a billing stop
+//!    (`billing_hard_limit_reached`, `billing_not_active`) fails with
+//!    [`FailKind::SpendLimit`]; one whose `code` or `type` is `insufficient_quota`, or that
 //!    names a per-day quota (Gemini `QuotaFailure`, [`ErrorInfo::daily_quota`]), fails with
 //!    [`FailKind::InsufficientQuota`]; one whose message states a request larger than the
 //!    limit itself ([`ErrorInfo::over_limit`]) fails with [`FailKind::TooLarge`]. On any

@@ -442,16 +442,18 @@ impl Engine {
     }
 
     /// The store answered the [`Action::ProbeStore`] in time (`answered`), or not. Answered
-    /// while down: `store_resumed`, and every key's local copy counts on its whole refill
-    /// again, its waiting calls admitted anew (through the store).
+    /// while down: every key's local copy counts on its whole refill again, its waiting calls
+    /// admitted anew (through the store); `store_resumed` comes with the first of their
+    /// reservations the store answers (a store may answer a probe, which writes nothing, and
+    /// still fail the writes of a reservation).
     pub fn on_probed(&mut self, now_ms: Ms, answered: bool) {
         let now_ms = self.clock(now_ms);
         let Some(f) = &mut self.fleet else {
             return;
         };
-        let Some(id) = f.probing.take() else {
+        if f.probing.take().is_none() {
             return;
-        };
+        }
         if !answered {
             f.probe_at = now_ms + STORE_PROBE_MS;
             return;
@@ -466,7 +468,7 @@ impl Engine {
             self.keys.limiter_mut(slot).share_alone(now_ms);
             self.scheduler.wake(slot);
         }
-        let _ = id; // `store_resumed` comes with the first reservation answered
+        // `store_resumed` comes with the first reservation answered (`unconfirmed`).
     }
 
     /// The store answered a reservation after the driver had reported it

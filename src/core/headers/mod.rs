@@ -8,7 +8,7 @@
 //!   response's own `Date` header when it has a valid one (free of clock skew), else against
 //!   `now_ms`. A wait of zero (`0`, a date not in the future) is no hint: retried at once, a
 //!   server that keeps saying so would get back-to-back requests, so the backoff applies (as
-//!   in the Anthropic and OpenAI SDKs). A `retry-after-ms` that is zero or garbage falls back
+//!   in the Anthropic SDK). A `retry-after-ms` that is zero or garbage falls back
 //!   to `retry-after`. `x-should-retry` is exactly `true` or `false` (any case).
 //! * **Anthropic.** `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,
 //!   remaining,reset}` and, on Priority Tier, `anthropic-priority-{input,output}-tokens-{limit,
@@ -348,7 +348,7 @@ fn parse_hint_number(s: &str) -> Option<f64> {
 /// A retry hint (`retry-after`, `retry-after-ms`): a valid wait above zero. A zero wait (or a
 /// date not after the response's) is no hint: retried at once, it would make a server that
 /// keeps saying so a loop of back-to-back requests, so the backoff applies, as the Anthropic
-/// and OpenAI SDKs do. `retry-after-ms: 0` beside `retry-after: 30` gives 30 s.
+/// SDK does. `retry-after-ms: 0` beside `retry-after: 30` gives 30 s.
 fn valid_hint(ms: f64) -> Option<Ms> {
     valid_wait(ms).filter(|&ms| ms > 0.0)
 }
