@@ -72,7 +72,8 @@ fn refusal(
     max_ms: Ms,
 ) -> Option<Ms> {
     if let Some(until) = limiter.paused_until(now_ms) {
-        let hint_ms = until - now_ms;
+        // (Rounded to the ms: a difference of two times may carry float noise, 999.0000000000005.)
+        let hint_ms = (until - now_ms).round();
         return (hint_ms > max_ms).then_some(hint_ms);
     }
     if !matches!(
@@ -84,7 +85,7 @@ fn refusal(
     ) {
         return None;
     }
-    let hint_ms = limiter.stated_wait(now_ms, cost)?;
+    let hint_ms = limiter.stated_wait(now_ms, cost)?.round();
     (hint_ms > max_ms).then_some(hint_ms)
 }
 

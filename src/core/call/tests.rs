@@ -257,6 +257,14 @@ fn a_hint_beyond_max_retry_after_returns_the_429_and_rejects_the_queue() {
     };
     assert_eq!((id, hint_ms), (b, 60_000.0));
     assert_eq!(e.live_calls(), 0);
+    // What a later call is told is whole ms, not the float noise of `until - now`.
+    let c = e.submit(T0 + 0.1, req(1.0, 1.0)).unwrap();
+    let acts = e.poll(T0 + 0.1);
+    assert!(
+        matches!(acts[..], [Action::Fail { id, error: CallError::RetryAfterTooLong { hint_ms } }]
+            if id == c && hint_ms == 60_000.0),
+        "{acts:?}"
+    );
 }
 
 #[test]
