@@ -48,11 +48,11 @@ function readOptions(options, top = "") {
   if (!isRecord(options)) throw new TypeError("llm-pacer: options must be an object");
   const o = options;
   checkKeys(o, OPTIONS[top], "");
-  /** `obj[key]` if a number (NaN included), `undefined` if absent; else a TypeError naming `path`. */
-  const num = (obj, key, path) => {
+  /** `obj[key]` if a number (NaN included), `undefined` if absent; else a TypeError naming `path` and what it takes (`expected`). */
+  const num = (obj, key, path, expected = "a number") => {
     const v = obj[key];
     if (absent(v)) return undefined;
-    if (typeof v != "number") throw optionError(1, path, "a number");
+    if (typeof v != "number") throw optionError(1, path, expected);
     return v;
   };
   const obj = (key, expected = "an object") => {
@@ -137,9 +137,7 @@ function readOptions(options, top = "") {
   } else if (!absent(budget)) throw optionError(1, "budget", "an object or false");
   // "auto": adaptive window and rate while no limit is known (-1 on the Wasm side).
   const auto = o.concurrency === "auto";
-  if (!auto && !absent(o.concurrency) && typeof o.concurrency != "number")
-    throw optionError(1, "concurrency", 'a number or "auto"');
-  n[14] = auto ? undefined : num(o, "concurrency", "concurrency");
+  n[14] = auto ? undefined : num(o, "concurrency", "concurrency", 'a number or "auto"');
   if (n[14] !== undefined && n[14] !== Infinity && !integer(n[14], 1, 1e6)) {
     throw optionError(0, "concurrency", 'an integer from 1 to 1000000, Infinity, or "auto"');
   }

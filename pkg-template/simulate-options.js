@@ -1,7 +1,7 @@
 // The keys `simulate(config)` knows, per object (the simulate entries import it): an unknown
 // one is a TypeError naming it and the closest known key. Adding a scenario option is one
 // line here (and its reader in src/wasm/sim.rs).
-import { checkKeys } from "./strict.js";
+import { checkKeys, isRecord } from "./strict.js";
 
 const SIMULATE_OPTIONS = {
   "": "seed clients concurrency limits preset workload p529 metering learnLimits skewMs strategies",
@@ -26,7 +26,7 @@ export function checkScenario(config) {
     throw new TypeError(`llm-pacer: simulate()'s config must be an object or its JSON, got ${describe(o)}`);
   for (const [path, known] of Object.entries(SIMULATE_OPTIONS)) {
     const v = path ? o[path.slice(0, -1)] : o;
-    if (typeof v == "object" && v !== null && !Array.isArray(v)) checkKeys(v, known, path);
+    if (isRecord(v)) checkKeys(v, known, path);
   }
   return o;
 }

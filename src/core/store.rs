@@ -163,10 +163,11 @@ impl KeyState {
     ///
     /// In this order, as [`crate::core::limiter::Limiter::check`]: never if a cost exceeds a
     /// capacity (the first such dimension); wait while paused (until the pause ends, blocked
-    /// by the pause: or longer if a bucket needs longer, blocked by that bucket); admit if every known bucket's level (a new request:
-    /// and its queue's) is at least its cost ([`need`]: plus a transit's refill); else wait
-    /// until every one is (plus [`EDGE_MARGIN_MS`]), blocked by the longest. A new request
-    /// told to wait books its turn: its cost is taken from the queue.
+    /// by the pause: or longer if a bucket needs longer, blocked by that bucket); admit if
+    /// every known bucket's level (a new request: and its queue's) is at least its cost
+    /// ([`need`]: plus a transit's refill); else wait until every one is (plus
+    /// [`EDGE_MARGIN_MS`]), blocked by the longest. A new request told to wait books its turn:
+    /// its cost is taken from the queue.
     pub fn reserve(&mut self, now_ms: Ms, limits: [f64; 4], cost: Amounts, turn: bool) -> Reserve {
         self.ensure(now_ms, limits);
         for dim in Dim::ALL {

@@ -146,19 +146,18 @@ impl Inner {
         let ms = end.map_or(bound, |end| {
             crate::core::clamp(end - self.now(), 0.0, bound)
         });
-        // No timer at all (no `setTimeout`, a failing clock): no bound. The call keeps the
-        // timer while the read is under way: an abort stops it, and with it the read.
-        let deadline = match self.deadline(ms) {
-            Some((p, t)) => {
-                if let Ok(mut st) = self.state.try_borrow_mut() {
-                    if let Some(call) = st.calls.get_mut(&id) {
-                        call.reading = Some(t);
-                    }
-                }
-                p
-            }
-            None => js::promise().0,
+        // No timer at all (no `setTimeout`, a failing clock): no bound.
+        let (deadline, mut timer) = match self.deadline(ms) {
+            Some((p, t)) => (p, Some(t)),
+            None => (js::promise().0, None),
         };
+        // The call keeps the timer while the read is under way: an abort stops it, and with it
+        // the read. (A call gone already leaves it here, to be stopped below.)
+        if let Ok(mut st) = self.state.try_borrow_mut() {
+            if let Some(call) = st.calls.get_mut(&id) {
+                call.reading = timer.take();
+            }
+        }
         let mut broke = None;
         let (status, error) = if stream {
             // An error as the stream's first event stands for the status it names.
@@ -169,11 +168,10 @@ impl Inner {
         } else {
             (status, body::error_info(&held.response, &deadline).await)
         };
-        let timer = self
-            .state
-            .try_borrow_mut()
-            .ok()
-            .and_then(|mut st| st.calls.get_mut(&id)?.reading.take());
+        let timer = timer.or_else(|| {
+            let mut st = self.state.try_borrow_mut().ok()?;
+            st.calls.get_mut(&id)?.reading.take()
+        });
         if let Some(t) = timer {
             t.cancel();
         }

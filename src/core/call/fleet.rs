@@ -202,7 +202,7 @@ enum Turn {
 const TURN_STALE_MS: Ms = 10_000.0;
 
 /// The hold while a turn is being taken: until its answer (the engine releases it then).
-const UNTIL_ANSWERED: Ms = f64::MAX;
+pub(super) const UNTIL_ANSWERED: Ms = f64::MAX;
 
 impl Fleet {
     /// The turn of `slot`, if any (a stale one dropped).

@@ -573,10 +573,12 @@ impl Engine {
                     },
                 };
                 // Held until a store's answer (no time of its own): at most its timeout.
-                let delay = self.sched_wake.map_or(0.0, |w| match w >= f64::MAX {
-                    true => crate::core::store::STORE_TIMEOUT_MS,
-                    false => (w - now_ms).max(0.0),
-                });
+                let delay = self
+                    .sched_wake
+                    .map_or(0.0, |w| match w >= fleet::UNTIL_ANSWERED {
+                        true => crate::core::store::STORE_TIMEOUT_MS,
+                        false => (w - now_ms).max(0.0),
+                    });
                 self.event(EventKind::Wait, id, reason, delay, now_ms);
             }
         }
