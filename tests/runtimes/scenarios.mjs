@@ -87,11 +87,17 @@ export function virtualClock(start) {
   };
 }
 
-/** Let the event loop turn (macrotasks) until `cond()` holds, at most `turns` times. */
-async function until(cond, what, turns = 500) {
-  for (let i = 0; i < turns; i++) {
+/**
+ * Let the event loop turn until `cond()` holds: first bare macrotask turns, then 5 ms sleeps,
+ * for about `ms` in all. A condition that waits on a real round trip to the mock servers needs
+ * the sleeps on a loaded machine: 500 bare turns took less than the trip in one CI run
+ * (workerd). Turns are counted, not the clock read: workerd's clock stands still between I/O.
+ */
+async function until(cond, what, ms = 10_000) {
+  const bare = 100;
+  for (let i = 0; i < bare + ms / 5; i++) {
     if (cond()) return;
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await new Promise((resolve) => setTimeout(resolve, i < bare ? 0 : 5));
   }
   throw new Error(`gave up waiting for ${what}`);
 }
