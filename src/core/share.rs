@@ -17,8 +17,14 @@
 //!   [`BLIND_SHARE`] of each bucket (or its first request, if that alone is larger) beyond
 //!   the refill. The first response then sets the share to 1 when the
 //!   server agrees with the copy (a client alone loses nothing: the first response usually
-//!   arrives before the spent quarter has refilled), or to half the blind share when it does
-//!   not. The engine asks for this ([`crate::core::limiter::Limiter::start_blind`]); a bare
+//!   arrives before the spent quarter has refilled). When it does not, the bucket was spent
+//!   before this client's opening could tell by whom: by other processes starting too, or by
+//!   an earlier run (a process restarted, a deployment rolled), which draws nothing now. The
+//!   share then stays at the blind quarter, others presumed, and the next responses decide
+//!   (a decrease on disagreement, the increase otherwise). Halving it there, as before
+//!   session 18, held a process restarted on a spent bucket to an eighth of the refill for
+//!   its first minutes (a lone process's 200 requests took 1.18 times their lower bound,
+//!   `simulate --start-level 0`). The engine asks for this ([`crate::core::limiter::Limiter::start_blind`]); a bare
 //!   limiter counts on the whole bucket. A bucket *learned* from headers starts at
 //!   [`LEARNED_SHARE`], with others presumed.
 //! * **Headroom.** Others take tokens in lumps (a request at a time) that a share only
@@ -159,17 +165,19 @@ impl Share {
     }
 
     /// A response showed the server's level. `overshoot`: below what the copy predicted,
-    /// beyond what rounding explains. The first response ends the blind start.
+    /// beyond what rounding explains. The first response ends the blind start: the whole
+    /// refill when the server agrees, else the blind share kept, others presumed (module
+    /// docs). The responses to the same opening may disagree in a row: the next decrease
+    /// comes no sooner than [`DECREASE_GAP_MS`] later.
     pub fn observed(&mut self, now_ms: Ms, window_ms: Ms, overshoot: bool) {
         if !self.seen {
             self.seen = true;
             self.grown_at_ms = now_ms;
-            self.share = if overshoot {
+            if overshoot {
                 self.cut_at_ms = now_ms;
-                (self.share * DECREASE).max(MIN_SHARE)
             } else {
-                1.0
-            };
+                self.share = 1.0;
+            }
         } else {
             self.grow(now_ms, window_ms);
             if overshoot && now_ms - self.cut_at_ms >= DECREASE_GAP_MS {
@@ -270,6 +278,22 @@ mod tests {
         s.observed(5_000.0, W, false);
         assert_eq!(s.share(), 1.0);
         assert_eq!(s.need(5_000.0, 1_000.0, 8_000.0, 8_000.0 / W, W), 1_000.0);
+    }
+
+    #[test]
+    fn a_bucket_found_spent_at_the_first_response_keeps_the_blind_share() {
+        let mut s = Share::blind(0.0);
+        s.took(0.0, 1.0, W);
+        s.observed(500.0, W, true);
+        // Spent before the opening: by others or an earlier run. Others presumed, not cut.
+        assert_eq!(s.share(), BLIND_SHARE);
+        assert!(s.shared());
+        // The same opening's next answers disagree too: no cut within the gap.
+        s.observed(4_000.0, W, true);
+        assert!(s.share() >= BLIND_SHARE);
+        // A later disagreement is others drawing now: halved.
+        s.observed(6_000.0, W, true);
+        assert!(s.share() < BLIND_SHARE * 0.51, "{}", s.share());
     }
 
     #[test]

@@ -41,6 +41,8 @@ OPTIONS:
                         cache (5 minutes from the last use) does not hold them (default 0)
     --no-cache-prefixes llm-pacer is not shown the prefix: it reserves every prompt whole
     --skew-ms MS        the server's clock runs MS ms ahead (negative: behind; default 0)
+    --start-level F     the server's buckets start F full (default 1; 0: spent by an earlier
+                        run, as a restarted process finds them)
     --rounding R        token `remaining` rounded to the thousand: nearest (default, as
                         Anthropic documents), down or up
     --head H            a 2xx's head written before (default) or after the server settles
@@ -230,6 +232,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
             },
             "--p529" => s.server.p_overloaded = value(&flag, next())?,
             "--skew-ms" => s.server.clock_offset_ms = value(&flag, next())?,
+            "--start-level" => s.server.start_level = value(&flag, next())?,
             "--learn-limits" => s.pacer_limits = PacerLimits::Learned,
             "--estimate" => s.input_estimate = Some(value(&flag, next())?),
             "--input-median" => s.workload.input_median = value(&flag, next())?,

@@ -243,7 +243,11 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
     let totals = Totals::of(&reqs, START_MS);
     let classes = class_reports(scenario, &servers, &reqs, &track);
     let lower_bound = if classes.is_empty() {
-        lower_bound_ms(&scenario.server.limits, &totals)
+        lower_bound_ms(
+            &scenario.server.limits,
+            &totals,
+            scenario.server.start_level,
+        )
     } else {
         classes.iter().map(|c| c.lower_bound_ms).fold(0.0, f64::max)
     };
@@ -309,7 +313,11 @@ fn class_reports(
             let mut rate_limited = 0;
             for k in lanes_of_c {
                 let totals = Totals::of(&lanes[k], START_MS);
-                lower_bound = lower_bound.max(lower_bound_ms(&spec.limits, &totals));
+                lower_bound = lower_bound.max(lower_bound_ms(
+                    &spec.limits,
+                    &totals,
+                    scenario.server.start_level,
+                ));
                 rate_limited += servers.all()[k].stats().rate_limited;
             }
             let makespan = last - START_MS;

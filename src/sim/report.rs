@@ -185,7 +185,8 @@ impl Report {
 }
 
 /// The shortest makespan the limits allow for these totals: per limited dimension,
-/// `(total - capacity) / refill rate` (a full bucket at the start, then the refill), the
+/// `(total - start_level × capacity) / refill rate` (the bucket as full at the start as
+/// [`crate::sim::ServerConfig::start_level`] says, then the refill), the
 /// largest over the dimensions, and never before the last arrival. The totals are what the
 /// workload really needs (requests, metered input, actual output), so a strategy that
 /// reserves more than it uses cannot reach it unless it gives the excess back.
@@ -200,9 +201,11 @@ impl Report {
 /// let limits = Limits { rpm: Some(60.0), otpm: Some(6_000.0), ..Limits::default() };
 /// let totals = Totals { requests: 120.0, output_tokens: 30_000.0, ..Totals::default() };
 /// // Requests: (120 - 60) / (1 per s) = 60 s; output: (30,000 - 6,000) / (100 per s) = 240 s.
-/// assert_eq!(lower_bound_ms(&limits, &totals), 240_000.0);
+/// assert_eq!(lower_bound_ms(&limits, &totals, 1.0), 240_000.0);
+/// // From spent buckets: output 30,000 / (100 per s) = 300 s.
+/// assert_eq!(lower_bound_ms(&limits, &totals, 0.0), 300_000.0);
 /// ```
-pub fn lower_bound_ms(limits: &Limits, totals: &Totals) -> Ms {
+pub fn lower_bound_ms(limits: &Limits, totals: &Totals, start_level: f64) -> Ms {
     [
         (limits.rpm, totals.requests),
         (limits.itpm, totals.input_tokens),
@@ -210,7 +213,7 @@ pub fn lower_bound_ms(limits: &Limits, totals: &Totals) -> Ms {
         (limits.tpm, totals.input_tokens + totals.output_tokens),
     ]
     .into_iter()
-    .filter_map(|(limit, total)| limit.map(|c| (total - c).max(0.0) * 60_000.0 / c))
+    .filter_map(|(limit, total)| limit.map(|c| (total - start_level * c).max(0.0) * 60_000.0 / c))
     .fold(totals.last_arrival_ms.max(0.0), f64::max)
 }
 
@@ -375,24 +378,24 @@ mod tests {
         };
         // rpm: 950 * 1.2 s = 1140 s; itpm: 1,670,000 / 500 per s = 3340 s;
         // otpm: 552,000 / (8000/60 per s) = 4140 s.
-        assert_eq!(lower_bound_ms(&limits, &t), 4_140_000.0);
+        assert_eq!(lower_bound_ms(&limits, &t, 1.0), 4_140_000.0);
         let late = Totals {
             last_arrival_ms: 5_000_000.0,
             ..t
         };
-        assert_eq!(lower_bound_ms(&limits, &late), 5_000_000.0);
+        assert_eq!(lower_bound_ms(&limits, &late, 1.0), 5_000_000.0);
         let small = Totals {
             requests: 10.0,
             input_tokens: 100.0,
             output_tokens: 100.0,
             last_arrival_ms: 0.0,
         };
-        assert_eq!(lower_bound_ms(&limits, &small), 0.0);
+        assert_eq!(lower_bound_ms(&limits, &small, 1.0), 0.0);
         let tpm = Limits {
             tpm: Some(60_000.0),
             ..Limits::default()
         };
         // (1,700,000 + 560,000 - 60,000) / 1000 per s = 2200 s.
-        assert_eq!(lower_bound_ms(&tpm, &t), 2_200_000.0);
+        assert_eq!(lower_bound_ms(&tpm, &t, 1.0), 2_200_000.0);
     }
 }

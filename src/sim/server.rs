@@ -142,6 +142,10 @@ pub struct ServerConfig {
     pub reject_latency_ms: (Ms, Ms),
     /// The server's clock runs this many ms ahead of the simulation's (negative: behind).
     pub clock_offset_ms: Ms,
+    /// How full each bucket is at the start, from 0 to 1: 1 (default) for an organisation
+    /// idle until then, 0 for one whose limits an earlier run (a process restarted, a
+    /// deployment rolled) has just spent.
+    pub start_level: f64,
 }
 
 impl Default for ServerConfig {
@@ -166,6 +170,7 @@ impl Default for ServerConfig {
             head: Head::Before,
             reject_latency_ms: (50.0, 150.0),
             clock_offset_ms: 0.0,
+            start_level: 1.0,
         }
     }
 }
@@ -185,6 +190,9 @@ impl ServerConfig {
                     return Err(format!("{name} must be a positive number"));
                 }
             }
+        }
+        if !(0.0..=1.0).contains(&self.start_level) {
+            return Err("the start level must be a fraction from 0 to 1".into());
         }
         if !(0.0..=1.0).contains(&self.p_overloaded) {
             return Err("p529 must be a probability from 0 to 1".into());
@@ -421,10 +429,16 @@ pub fn round_tokens(level: f64) -> f64 {
 }
 
 impl Server {
-    /// A server with full buckets at `start_ms`, drawing latencies and overloads from its own
-    /// stream of `seed`.
+    /// A server with buckets filled to [`ServerConfig::start_level`] at `start_ms`, drawing
+    /// latencies and overloads from its own stream of `seed`.
     pub fn new(config: &ServerConfig, start_ms: Ms, seed: u64) -> Self {
-        let bucket = |l: Option<f64>| l.map(|c| Bucket::per_minute(c, start_ms));
+        let bucket = |l: Option<f64>| {
+            l.map(|c| {
+                let mut b = Bucket::per_minute(c, start_ms);
+                b.set_level(start_ms, c * config.start_level);
+                b
+            })
+        };
         Server {
             rpm: bucket(config.limits.rpm),
             itpm: bucket(config.limits.itpm),
