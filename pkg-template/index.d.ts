@@ -501,8 +501,10 @@ export declare class RequestTooLargeError extends PacerError {
 
 /**
  * The server asked everyone to wait longer than `retry.maxRetryAfterMs` before this call got any response:
- * a pause after a 429, or a limit learned from its headers whose refill takes that long (an IETF
- * window of days, say). Configured limits are always waited on.
+ * a pause after a 429, or a limit learned from its headers whose refill takes that long by the
+ * server's arithmetic (a spent daily window until its reset, say). The pacer's own estimates (a
+ * prompt's built-in estimate, its reservations in flight, others' share) never make it; configured
+ * limits are always waited on.
  */
 export declare class RetryAfterTooLongError extends PacerError {
   readonly code: "RETRY_AFTER_TOO_LONG";

@@ -1513,7 +1513,8 @@ fn the_stated_wait_leaves_out_the_estimate_of_others() {
     // from the level we were lowered to) — only the latter is a wait the server states.
     let mut l = Limiter::new(Limits::default(), T0);
     l.observe(T0, &rounded_otpm(6_000.0));
-    admit(&mut l, T0, cost(0.0, 1_000.0));
+    let t = admit(&mut l, T0, cost(0.0, 1_000.0));
+    l.settle(T0, t, &usage(0.0, 1_000.0));
     l.observe(T0, &rounded_otpm(0.0));
     let lvl = level(&l, T0, Dim::OutputTokens);
     assert_eq!(lvl, 0.0);
@@ -1525,6 +1526,69 @@ fn the_stated_wait_leaves_out_the_estimate_of_others() {
     // Our copy's level is the estimate of the server's (refilled at the rate left to us);
     // once it holds the cost, nothing is stated.
     assert_eq!(l.stated_wait(T0 + 120_000.0, c), None);
+}
+
+#[test]
+fn the_stated_wait_leaves_out_our_own_estimates() {
+    // Learned 30 000 ITPM, 29 990 left. A request estimated (the built-in estimate, vouching
+    // for none of it) at 20 000 is in flight; another such waits. By our copy it is 10 000
+    // short, 20 s of refill; but the first may settle at 10 tokens, and the second may cost
+    // as little: the server states no wait (a probe found such a call failed with
+    // RETRY_AFTER_TOO_LONG at maxRetryAfterMs 15 s, its server never short).
+    let mut l = Limiter::new(Limits::default(), T0);
+    let itpm = |remaining: f64| RateLimitInfo {
+        input_tokens: dim_info(Some(30_000.0), Some(remaining)),
+        ..RateLimitInfo::default()
+    };
+    l.observe(T0, &itpm(29_990.0));
+    let guess = Cost {
+        input: 20_000.0,
+        output: 0.0,
+        input_floor: 0.0,
+    };
+    let first = admit(&mut l, T0, guess);
+    assert!(matches!(l.check(T0, guess), Decision::Wait { .. }));
+    assert_eq!(l.stated_wait(T0, guess), None);
+    // Vouched for, the second's own cost counts, but not the first's reservation.
+    assert_eq!(l.stated_wait(T0, cost(20_000.0, 0.0)), None);
+    // Settled at what the server counted, the first is no longer in flight: a vouched cost
+    // above the level is the server's word.
+    l.settle(T0, first, &usage(10.0, 0.0));
+    l.observe(T0, &itpm(0.0));
+    let stated = l.stated_wait(T0, cost(20_000.0, 0.0)).expect("short");
+    assert!(close(stated, 40_000.0), "{stated}");
+}
+
+#[test]
+fn the_stated_wait_of_a_spent_window_lasts_until_its_reset() {
+    // A learned daily window (IETF `q=1000;w=86400`) spent, its reset 10 h ahead: the
+    // server gives nothing back before then. One request's refill at a day's rate is 86.4 s;
+    // the wait the server states is 10 h (a probe saw the call held 10 h in silence, under a
+    // maxRetryAfterMs of 5 minutes).
+    const HOUR: f64 = 3_600_000.0;
+    let mut l = Limiter::new(Limits::default(), T0);
+    let daily = |remaining: f64| RateLimitInfo {
+        family: Family::Ietf,
+        requests: DimInfo {
+            limit: Some(1_000.0),
+            remaining: Some(remaining),
+            reset_at_ms: Some(T0 + 10.0 * HOUR),
+            window_ms: Some(24.0 * HOUR),
+            ..DimInfo::default()
+        },
+        ..RateLimitInfo::default()
+    };
+    l.observe(T0, &daily(0.0));
+    l.observe(T0 + 1_000.0, &daily(0.0));
+    let now = T0 + 1_000.0;
+    let (until, _) = wait(l.check(now, Cost::default()));
+    let stated = l.stated_wait(now, Cost::default()).expect("short");
+    assert!(
+        until - now > 9.0 * HOUR,
+        "the copy waits for the reset: {}",
+        until - now
+    );
+    assert!(stated > 9.0 * HOUR, "{stated}");
 }
 
 #[test]

@@ -172,6 +172,29 @@ impl Bucket {
         };
         Some(from - now_ms + refill)
     }
+    /// Milliseconds from `now_ms` until the server's bucket holds `n` by its own arithmetic:
+    /// this copy's level with `back` given back (reservations that may yet settle lower),
+    /// refilled from then at the server's full rate (no drain of others), and nothing before
+    /// a hold in force ends: then the refill it held back comes at once, or the whole window.
+    /// 0 when the level holds `n` now.
+    pub fn stated_wait(&self, now_ms: Ms, n: f64, back: f64) -> Ms {
+        let back = if back > 0.0 { back } else { 0.0 };
+        let rate = self.rate_per_ms();
+        let level = (self.level(now_ms) + back).min(self.capacity);
+        if level >= n {
+            return 0.0;
+        }
+        if now_ms >= self.held_until_ms {
+            return (n - level) / rate;
+        }
+        let at_end = if self.held_window {
+            self.capacity
+        } else {
+            let held = (self.held_until_ms - self.at_ms).max(0.0) * rate;
+            (self.level + held + back).min(self.capacity)
+        };
+        self.held_until_ms - now_ms + (n - at_end).max(0.0) / rate
+    }
     /// When the bucket is full again (epoch ms).
     pub fn full_at(&self, now_ms: Ms) -> Ms {
         let (from, level) = self.next_refill(now_ms.max(self.at_ms));

@@ -700,11 +700,15 @@ impl Limiter {
 
     /// The wait for `cost` that the server itself states, if any: the longest time, over the
     /// buckets learned from headers, until the bucket holds `cost` by the server's own
-    /// arithmetic (its level refilled at its full rate: no estimate of other clients' drain,
-    /// no headroom). This is the only bucket wait that may exceed `maxRetryAfterMs` and
-    /// reject a call (an IETF window of 30 days, say). The pacer's own estimate of what others
-    /// take only ever delays a call; it never fails one. A level is at least `-capacity`, so
-    /// on a per-minute limit this is at most two minutes.
+    /// arithmetic ([`Bucket::stated_wait`]: its level refilled at its full rate, no estimate
+    /// of other clients' drain, no headroom, and nothing before the reset of a window that
+    /// holds its refill). This is the only bucket wait that may exceed `maxRetryAfterMs` and
+    /// reject a call (an IETF window of a day, say). The pacer's own estimates only ever delay
+    /// a call; they never fail one: of the request, only what it surely costs counts (the
+    /// input its caller vouched for, [`Cost::input_floor`]), and this client's reservations
+    /// in flight count as given back (their usage may settle lower; until it does, the call
+    /// waits, and is judged again). A level is at least `-capacity`, so on a per-minute limit
+    /// with no hold this is at most two minutes.
     ///
     /// The cost is [fitted](Limiter::fit) first. `None` when no learned bucket is short, or
     /// when the request can never fit ([`Decision::Never`] says so). Configured limits are
@@ -712,17 +716,22 @@ impl Limiter {
     pub fn stated_wait(&self, now_ms: Ms, cost: Cost) -> Option<Ms> {
         let now = self.clock(now_ms);
         let cost = self.fit(cost).ok()?;
+        let sure = Cost {
+            input: cost.input_floor,
+            ..cost
+        };
         let mut wait: Option<Ms> = None;
         for dim in Dim::ALL {
             let Some(slot) = self.slot(dim) else { continue };
-            let n = cost.amount(dim);
-            let b = &slot.bucket;
-            let level = b.level(now);
-            if slot.configured.is_some() || level >= n {
+            if slot.configured.is_some() {
                 continue;
             }
-            let w = (n - level) / b.rate_per_ms();
-            wait = Some(wait.map_or(w, |x: Ms| x.max(w)));
+            let b = &slot.bucket;
+            let own = slot.share.inflight(now, b.window_ms());
+            let w = b.stated_wait(now, sure.amount(dim), own);
+            if w > 0.0 {
+                wait = Some(wait.map_or(w, |x: Ms| x.max(w)));
+            }
         }
         wait
     }

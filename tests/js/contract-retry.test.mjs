@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Pacer, PacerError, RetryAfterTooLongError } from "llm-pacer";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
-import { anthropicInit, openaiInit, mockEnv, gap, drained, outcome } from "./lib/harness.mjs";
+import { anthropicInit, openaiInit, mockEnv, gap, drained, outcome, VirtualClock, T0 } from "./lib/harness.mjs";
 
 /** The spread the contract allows on top of a hint: min(10%, 1 s). */
 const spread = (hintMs) => Math.min(hintMs / 10, 1000);
@@ -466,6 +466,83 @@ describe("server-imposed pauses", () => {
     assert.equal(c.status, 200);
     assert.equal(env.mock.log.length, 2);
     assert.equal(env.mock.log[1].at - env.mock.log[0].at, 60_000);
+    await drained(pacer);
+  });
+});
+
+describe("waits a learned limit states", () => {
+  /**
+   * A pacer on `clock` whose every answer is a 200 with `headers(now)` and a usage of 10 input
+   * tokens, after `latencyMs`.
+   */
+  const answering = (clock, headers, latencyMs, options = {}) =>
+    new Pacer({
+      clock,
+      seed: 1,
+      ...options,
+      fetch: async () => {
+        if (latencyMs) await clock.sleep(latencyMs);
+        return new Response('{"usage":{"input_tokens":10,"output_tokens":5}}', {
+          status: 200,
+          headers: { "content-type": "application/json", ...headers(clock.now()) },
+        });
+      },
+    });
+  const post = (content) => ({
+    method: "POST",
+    headers: { "content-type": "application/json", "x-api-key": "k" },
+    body: JSON.stringify({ model: "claude-x", max_tokens: 5, messages: [{ role: "user", content }] }),
+  });
+
+  test("a spent daily window beyond maxRetryAfterMs rejects the next call at once, with the wait to its reset", async () => {
+    // IETF `q=1000;w=86400`, none left, the window's end 10 h ahead: one request's refill at a
+    // day's rate is 86.4 s, but nothing comes back before the reset. Held 10 h in silence
+    // before session 18.
+    const clock = new VirtualClock();
+    const resetS = 36_000;
+    const pacer = answering(clock, (now) => ({
+      "ratelimit-policy": '"daily";q=1000;w=86400',
+      ratelimit: `"daily";r=0;t=${resetS - Math.round((now - T0) / 1000)}`,
+    }));
+    const url = "https://gateway.example/v1/messages";
+    assert.equal((await pacer.fetch(url, post("hi"))).status, 200);
+    await assert.rejects(pacer.fetch(url, post("hi")), (e) => {
+      assert.equal(e.code, "RETRY_AFTER_TOO_LONG");
+      assert.ok(e.hintMs >= resetS * 1000 && e.hintMs <= (resetS + 2) * 1000, `${e.hintMs}`);
+      return true;
+    });
+    assert.equal(clock.elapsed, 0);
+    await drained(pacer);
+  });
+
+  test("the pacer's own estimates never reject a call: reservations in flight and an unvouched input", async () => {
+    // Learned ITPM 30,000 with 29,990 left on every answer; two prompts the built-in estimate
+    // puts near 20,000 tokens each. By the pacer's copy the second waits 20 s for refill,
+    // beyond maxRetryAfterMs 15 s; but the first may settle lower (it does: 10 tokens), and so
+    // may the second. It waits for the first's answer, and goes. Rejected at once before
+    // session 18.
+    const clock = new VirtualClock();
+    const pacer = answering(
+      clock,
+      (now) => ({
+        "anthropic-ratelimit-input-tokens-limit": "30000",
+        "anthropic-ratelimit-input-tokens-remaining": "29990",
+        "anthropic-ratelimit-input-tokens-reset": new Date(now + 100).toISOString(),
+      }),
+      2_000,
+      { retry: { maxRetryAfterMs: 15_000 } },
+    );
+    const url = "https://api.anthropic.com/v1/messages";
+    const big = "x".repeat(60_000);
+    const results = await Promise.all(
+      ["hi", big, big].map((c) =>
+        pacer.fetch(url, post(c)).then(
+          async (r) => (await r.text(), `${r.status} at ${clock.elapsed}`),
+          (e) => e.code,
+        ),
+      ),
+    );
+    assert.deepEqual(results, ["200 at 2000", "200 at 4000", "200 at 6000"]);
     await drained(pacer);
   });
 });
