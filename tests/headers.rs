@@ -56,6 +56,7 @@ const KNOWN: &[&str] = &[
     "x-ratelimit-remaining-tokens-minute",
     "x-ratelimit-reset-tokens-minute",
     "x-ratelimit-limit-tokens-day",
+    "x-ratelimit-remaining-requests-day",
 ];
 
 /// 2026-11-22T13:04:32Z.
@@ -845,6 +846,30 @@ fn azure_sends_remaining_counts_without_limits_and_minus_one_for_unknown() {
     );
     assert_eq!(zero.tokens.limit, None);
     assert_eq!(zero.tokens.reset_at_ms, Some(T0));
+}
+
+#[test]
+fn cerebras_requests_per_day_and_tokens_per_minute() {
+    // The example of inference-docs.cerebras.ai/support/rate-limits, resets in seconds.
+    let info = p(
+        &[
+            ("x-ratelimit-limit-requests-day", "1000000000"),
+            ("x-ratelimit-limit-tokens-minute", "1000000000"),
+            ("x-ratelimit-remaining-requests-day", "999997455"),
+            ("x-ratelimit-remaining-tokens-minute", "999998298"),
+            ("x-ratelimit-reset-requests-day", "33011.382867097855"),
+            ("x-ratelimit-reset-tokens-minute", "11.382867097854614"),
+        ],
+        T0,
+    );
+    assert_eq!(info.family, Family::Mistral);
+    let day = info.requests;
+    assert_eq!(day.limit, Some(1_000_000_000.0));
+    assert_eq!(day.remaining, Some(999_997_455.0));
+    assert_eq!(day.window_ms, Some(86_400_000.0));
+    assert!((day.reset_at_ms.unwrap() - (T0 + 33_011_382.867)).abs() < 1.0);
+    assert_eq!(info.tokens.limit, Some(1_000_000_000.0));
+    assert_eq!(info.tokens.window_ms, Some(60_000.0));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The header families beyond Anthropic, OpenAI and the IETF draft (see the
 //! [parent module](super) for what each provider sends): Groq's marker, Mistral's windowed
-//! names and `ratelimitbysize-*`, the unprefixed `x-ratelimit-{limit,remaining,reset}`
+//! names (and Cerebras's, which spell `req` as `requests`) and `ratelimitbysize-*`, the unprefixed `x-ratelimit-{limit,remaining,reset}`
 //! (OpenRouter and others) and Together's `x-tokenlimit-*`.
 
 use super::{
@@ -39,7 +39,11 @@ pub(super) fn key_of(l: &[u8]) -> Option<Key> {
     let dash = rest.iter().position(|&b| b == b'-')?;
     let f = field(&rest[..dash])?;
     let rest = &rest[dash + 1..];
-    let (dim, window) = if let Some(w) = rest.strip_prefix(b"req-") {
+    // Cerebras spells Mistral's `req` out: `x-ratelimit-limit-requests-day`.
+    let (dim, window) = if let Some(w) = rest
+        .strip_prefix(b"req-")
+        .or_else(|| rest.strip_prefix(b"requests-"))
+    {
         (0, w)
     } else {
         (1, rest.strip_prefix(b"tokens-")?)

@@ -30,7 +30,8 @@
 //! * **Mistral**: `x-ratelimit-{limit,remaining,reset}-{req,tokens}-{second,minute,hour,day}`
 //!   (the window is in the name; a reset is seconds from now), and the older
 //!   `ratelimitbysize-{limit,remaining,reset}` (tokens per minute, reset in seconds)
-//!   ([`Family::Mistral`]).
+//!   ([`Family::Mistral`]). Cerebras sends the same names with `requests` for `req`
+//!   (`x-ratelimit-limit-requests-day`, `x-ratelimit-reset-tokens-minute`), read alike.
 //! * **Unprefixed `x-ratelimit-{limit,remaining,reset}`** (requests): OpenRouter sends
 //!   `X-RateLimit-Reset` as epoch *milliseconds*; others as epoch seconds, or seconds from
 //!   now. A number of at least 10^12 is epoch ms, of at least 10^9 epoch seconds (both on the

@@ -382,10 +382,15 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
                 let names =
                     ["limit", "remaining", "reset"].map(|f| format!("x-ratelimit-{f}-{d}-{w}"));
                 let old = ["limit", "remaining", "reset"].map(|f| format!("ratelimitbysize-{f}"));
+                // Cerebras: `requests` for `req`.
+                let spelled = ["limit", "remaining", "reset"]
+                    .map(|f| format!("x-ratelimit-{f}-requests-{w}"));
                 let with_old = d == "tokens" && w == "minute";
                 let list = |i: usize| {
                     if with_old {
                         vec![names[i].as_str(), old[i].as_str()]
+                    } else if d == "req" {
+                        vec![names[i].as_str(), spelled[i].as_str()]
                     } else {
                         vec![names[i].as_str()]
                     }
