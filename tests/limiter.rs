@@ -1557,6 +1557,18 @@ fn the_stated_wait_leaves_out_our_own_estimates() {
     l.observe(T0, &itpm(0.0));
     let stated = l.stated_wait(T0, cost(20_000.0, 0.0)).expect("short");
     assert!(close(stated, 40_000.0), "{stated}");
+    // A request in flight is one request, however it settles: not given back.
+    let mut l = Limiter::new(Limits::default(), T0);
+    l.observe(
+        T0,
+        &RateLimitInfo {
+            requests: dim_info(Some(60.0), Some(1.0)),
+            ..RateLimitInfo::default()
+        },
+    );
+    admit(&mut l, T0, Cost::default());
+    let stated = l.stated_wait(T0, Cost::default()).expect("short");
+    assert!(close(stated, 1_000.0), "{stated}");
 }
 
 #[test]

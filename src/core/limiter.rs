@@ -705,9 +705,9 @@ impl Limiter {
     /// holds its refill). This is the only bucket wait that may exceed `maxRetryAfterMs` and
     /// reject a call (an IETF window of a day, say). The pacer's own estimates only ever delay
     /// a call; they never fail one: of the request, only what it surely costs counts (the
-    /// input its caller vouched for, [`Cost::input_floor`]), and this client's reservations
-    /// in flight count as given back (their usage may settle lower; until it does, the call
-    /// waits, and is judged again). A level is at least `-capacity`, so on a per-minute limit
+    /// input its caller vouched for, [`Cost::input_floor`]), and this client's token
+    /// reservations in flight count as given back (their usage may settle lower; until it
+    /// does, the call waits, and is judged again; a request in flight counts as one). A level is at least `-capacity`, so on a per-minute limit
     /// with no hold this is at most two minutes.
     ///
     /// The cost is [fitted](Limiter::fit) first. `None` when no learned bucket is short, or
@@ -727,7 +727,11 @@ impl Limiter {
                 continue;
             }
             let b = &slot.bucket;
-            let own = slot.share.inflight(now, b.window_ms());
+            // A request sent is one request however it settles; its tokens may settle lower.
+            let own = match dim {
+                Dim::Requests => 0.0,
+                _ => slot.share.inflight(now, b.window_ms()),
+            };
             let w = b.stated_wait(now, sure.amount(dim), own);
             if w > 0.0 {
                 wait = Some(wait.map_or(w, |x: Ms| x.max(w)));
