@@ -654,8 +654,25 @@ impl Engine {
                 self.keys.limiter_mut(slot).pause_until(now_ms + h);
                 self.scheduler.wake(slot);
             }
-        } else if let Some(b) = self.budget.as_mut() {
-            b.on_failure();
+        } else if !self.paced(kind) {
+            if let Some(b) = self.budget.as_mut() {
+                b.on_failure();
+            }
+        }
+    }
+
+    /// Whether a failure of `kind` is paced rather than a fault: a 429, or, while the adaptive
+    /// controller steers (`concurrency: "auto"`, no limit known), a refusal for load (503,
+    /// 529) that it answers by slowing down ([`Signal::Refused`]). Paced failures spend no
+    /// retry budget: the controller's own search for the server's capacity draws some
+    /// (slow start's overshoot), and spending the budget on them handed the caller a 503.
+    fn paced(&self, kind: RetryKind) -> bool {
+        match kind {
+            RetryKind::RateLimited => true,
+            RetryKind::Overloaded | RetryKind::Status(503) => {
+                self.adaptive.is_some() && !self.keys.any_limits_known()
+            }
+            _ => false,
         }
     }
 
@@ -680,9 +697,7 @@ impl Engine {
         if call.attempt > retry.max_retries {
             return Err(GiveUp::MaxRetries);
         }
-        if kind != RetryKind::RateLimited
-            && !self.budget.as_ref().is_none_or(RetryBudget::can_retry)
-        {
+        if !self.paced(kind) && !self.budget.as_ref().is_none_or(RetryBudget::can_retry) {
             return Err(GiveUp::Budget);
         }
         let wait = match hint {

@@ -596,6 +596,40 @@ fn the_budget_stops_retry_storms_but_not_rate_limit_retries() {
 }
 
 #[test]
+fn while_the_adaptive_controller_steers_its_load_refusals_spend_no_budget() {
+    // `concurrency: "auto"` on a server that states no limits: slow start overshoots the
+    // server's capacity and draws 503s (or 529s), which the controller answers by slowing
+    // down. They are paced, as 429s are: none is handed back for want of budget. A probe saw
+    // the sixth of those at once come back to its caller as a 503 (`giveup: budget`). Other
+    // failures are faults, as ever: a storm of 500s meets the budget. Eight calls, each
+    // attempt answered `status`; how many of the answers were retried.
+    let retried = |statuses: [u16; 2]| {
+        let mut c = config();
+        c.adaptive = true;
+        c.retry.max_retries = 100;
+        let mut e = Engine::new(c, T0);
+        for _ in 0..8 {
+            e.submit(T0, req(1.0, 1.0)).unwrap();
+        }
+        let (mut answered, mut retried, mut now) = (0, 0, T0);
+        while answered < 8 {
+            for id in sends(&e.poll(now)) {
+                let status = statuses[answered % 2];
+                answered += 1;
+                retried += usize::from(matches!(
+                    e.on_response(now, id, status, &none(), None, 0.0),
+                    Verdict::Retry { .. }
+                ));
+            }
+            now += 1_000.0;
+        }
+        retried
+    };
+    assert_eq!(retried([503, 529]), 8);
+    assert_eq!(retried([500, 500]), 4, "10 tokens, threshold 5");
+}
+
+#[test]
 fn limits_learned_from_headers_are_reported_and_used() {
     let mut e = Engine::new(config(), T0);
     e.set_record_events(true);
