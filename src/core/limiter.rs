@@ -707,8 +707,9 @@ impl Limiter {
     /// a call; they never fail one: of the request, only what it surely costs counts (the
     /// input its caller vouched for, [`Cost::input_floor`]), and this client's token
     /// reservations in flight count as given back (their usage may settle lower; until it
-    /// does, the call waits, and is judged again; a request in flight counts as one). A level is at least `-capacity`, so on a per-minute limit
-    /// with no hold this is at most two minutes.
+    /// does, the call waits, and is judged again; a request in flight counts as one). A level
+    /// is at least `-capacity`, so on a per-minute limit with no hold this is at most two
+    /// minutes.
     ///
     /// The cost is [fitted](Limiter::fit) first. `None` when no learned bucket is short, or
     /// when the request can never fit ([`Decision::Never`] says so). Configured limits are

@@ -21,11 +21,12 @@
 //!   before this client's opening could tell by whom: by other processes starting too, or by
 //!   an earlier run (a process restarted, a deployment rolled), which draws nothing now. The
 //!   share then stays at the blind quarter, others presumed, and the next responses decide
-//!   (a decrease on disagreement, the increase otherwise). Halving it there, as before
-//!   session 18, held a process restarted on a spent bucket to an eighth of the refill for
-//!   its first minutes (a lone process's 200 requests took 1.18 times their lower bound,
-//!   `simulate --start-level 0`). The engine asks for this ([`crate::core::limiter::Limiter::start_blind`]); a bare
-//!   limiter counts on the whole bucket. A bucket *learned* from headers starts at
+//!   (a decrease on disagreement, the increase otherwise). Halving it there held a process
+//!   restarted on a spent bucket to an eighth of the refill for its first minutes (a lone
+//!   process's 200 requests took 1.18 times their lower bound, `simulate --start-level 0`,
+//!   against 1.08). The engine asks for this
+//!   ([`crate::core::limiter::Limiter::start_blind`]); a bare limiter counts on the whole
+//!   bucket. A bucket *learned* from headers starts at
 //!   [`LEARNED_SHARE`], with others presumed.
 //! * **Headroom.** Others take tokens in lumps (a request at a time) that a share only
 //!   averages, so a request waits for its cost plus what the others are expected to take in

@@ -1,7 +1,8 @@
 //! The header families beyond Anthropic, OpenAI and the IETF draft (see the
 //! [parent module](super) for what each provider sends): Groq's marker, Mistral's windowed
-//! names (and Cerebras's, which spell `req` as `requests`) and `ratelimitbysize-*`, the unprefixed `x-ratelimit-{limit,remaining,reset}`
-//! (OpenRouter and others) and Together's `x-tokenlimit-*`.
+//! names (and Cerebras's, which spell `req` as `requests`) and `ratelimitbysize-*`, the
+//! unprefixed `x-ratelimit-{limit,remaining,reset}` (OpenRouter and others) and Together's
+//! `x-tokenlimit-*`.
 
 use super::{
     dim_info, parse_limit, parse_number, parse_remaining, reset_after, valid_wait, DimInfo, Family,
