@@ -309,6 +309,8 @@ export interface GiveUpEvent extends CallEventBase, ResponseInfo {
     | "aborted"
     | "closed"
     | "not_replayable"
+    /** `fetch` refuses the request itself (a malformed URL, a body on a `GET`...): its `TypeError` is returned at once, never retried. */
+    | "invalid_request"
     | "max_retries"
     | "budget"
     | "retry_after_too_long"

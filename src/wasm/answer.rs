@@ -59,6 +59,9 @@ impl Inner {
                 return;
             };
             call.network_error = error;
+            if !body::can_build_request(&call.input, &call.init) {
+                st.engine.invalid(id);
+            }
             let u = st.draw();
             let verdict = st.engine.on_network_error(now, id, u);
             st.verdict(now, id, verdict, fx);

@@ -363,6 +363,28 @@ describe("the retry budget of attempts", () => {
     env.mock.script([]);
   });
 
+  test("a request fetch refuses itself (a malformed URL, a body on a GET) rejects with its TypeError at once", async () => {
+    // Before, each was retried as a network error until the budget stopped it: five
+    // attempts, 8.9 s, for a URL that can never parse.
+    for (const [input, init] of [
+      ["notaurl?key=k", { method: "POST", body: "{}" }],
+      ["http://127.0.0.1:9/v1/messages", { method: "GET", body: "{}" }],
+    ]) {
+      const events = [];
+      const pacer = new Pacer({ onEvent: (e) => events.push(`${e.type}:${e.reason}`) });
+      const error = await pacer.fetch(input, init).then(
+        () => assert.fail("resolved"),
+        (e) => e,
+      );
+      assert.ok(error instanceof TypeError, String(error));
+      assert.ok(!(error instanceof PacerError));
+      assert.equal(pacer.stats().attempts, 1, input);
+      assert.equal(pacer.stats().retries, 0, input);
+      assert.deepEqual(events.slice(-1), ["giveup:invalid_request"], input);
+      await drained(pacer);
+    }
+  });
+
   test("a custom fetch that throws synchronously is a network error too", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
     const boom = new TypeError("boom");

@@ -9,6 +9,8 @@ pub(super) enum GiveUp {
     Closed,
     /// Its body can be sent only once.
     NotReplayable,
+    /// `fetch` refuses the request itself (its URL or init).
+    Invalid,
     /// `maxRetries` attempts made.
     MaxRetries,
     /// The retry budget is spent.
@@ -24,6 +26,7 @@ impl GiveUp {
         match self {
             GiveUp::Closed => "closed",
             GiveUp::NotReplayable => "not_replayable",
+            GiveUp::Invalid => "invalid_request",
             GiveUp::MaxRetries => "max_retries",
             GiveUp::Budget => "budget",
             GiveUp::RetryAfterTooLong => "retry_after_too_long",

@@ -42,6 +42,9 @@ pub(super) struct Call {
     pub(super) no_retry: bool,
     /// False when the request can be sent only once (its body is a stream).
     pub(super) replayable: bool,
+    /// `fetch` refused the request itself, its URL or init (a `TypeError` before anything
+    /// was sent): no attempt can succeed ([`super::Engine::invalid`]).
+    pub(super) invalid: bool,
     /// When the current attempt was sent.
     pub(super) sent_at: Ms,
     /// The current attempt's response: its status and latency (for events).

@@ -630,6 +630,31 @@ fn while_the_adaptive_controller_steers_its_load_refusals_spend_no_budget() {
 }
 
 #[test]
+fn a_request_fetch_refuses_itself_fails_at_once() {
+    let mut e = Engine::new(config_known(), T0);
+    e.set_record_events(true);
+    let id = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![id]);
+    e.invalid(id);
+    assert_eq!(
+        e.on_network_error(T0, id, 0.5),
+        Verdict::Fail(CallError::Network)
+    );
+    let last = e.drain_events().pop().expect("an event");
+    assert_eq!(
+        (last.kind, last.reason),
+        (EventKind::GiveUp, "invalid_request")
+    );
+    // Another call's network error is retried, as ever.
+    let other = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![other]);
+    assert!(matches!(
+        e.on_network_error(T0, other, 0.5),
+        Verdict::Retry { .. }
+    ));
+}
+
+#[test]
 fn limits_learned_from_headers_are_reported_and_used() {
     let mut e = Engine::new(config(), T0);
     e.set_record_events(true);

@@ -344,6 +344,8 @@ enum Op {
     },
     Abort(u8),
     NotReplayable(u8),
+    /// `fetch` refuses a call's request itself: its next network error ends it.
+    Invalid(u8),
     Close,
 }
 
@@ -596,6 +598,9 @@ impl Harness {
             }
             Op::NotReplayable(pick) => {
                 self.engine.not_replayable(self.pick_any(*pick));
+            }
+            Op::Invalid(pick) => {
+                self.engine.invalid(self.pick_any(*pick));
             }
             Op::Close => {
                 self.closed = true;
