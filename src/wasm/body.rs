@@ -365,6 +365,17 @@ pub enum UsageKind {
     Sse,
 }
 
+/// What a delivered body's end tells of its usage.
+pub enum BodyEnd {
+    /// The usage it reported (`None`: none; the reservation stands).
+    Usage(Option<Usage>),
+    /// A stream that reported none but streamed text: its output tokens, estimated from it.
+    Estimated(f64),
+    /// A stream cut short after it reported its input (Anthropic's `message_start`): that
+    /// usage; its output stays as reserved.
+    Input(Usage),
+}
+
 /// How to read the usage of a response with these header lines (`head`, names in lower case
 /// as `Headers` gives them), from its `content-type`; `None` when there is no body (`has_body`
 /// false, or `content-length: 0`) or it is neither JSON nor an event stream (nothing to read,

@@ -4,10 +4,11 @@
 //! is the engine's, made in `step` under the state's borrow, and the effects run after it.
 //! What an attempt comes back with is taken in [`super::answer`].
 
+use super::body::BodyEnd;
 use super::body::{self, UsageKind};
 use super::options::DriverOptions;
 use super::reader::BodyReader;
-use super::state::{BodyEnd, Call, Calls, Deadline, Effect, Rejection, State, Timer};
+use super::state::{Call, Calls, Deadline, Effect, Rejection, State, Timer};
 use super::{js, keys};
 use crate::core::call::{Engine, Event, EventKind, Id, Request as CallRequest};
 use crate::core::estimate;

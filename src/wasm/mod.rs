@@ -52,9 +52,9 @@ mod stream;
 mod trap;
 
 use crate::core::call::Id;
+use body::BodyEnd;
 use inner::Inner;
 use js_sys::{Function, Object};
-use state::BodyEnd;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 

@@ -8,7 +8,6 @@ use super::{js, random_seed, store};
 use crate::core::call::{Action, CallError, Engine, Event, Id, Verdict};
 use crate::core::index::IdMap;
 use crate::core::keys::LimitKey;
-use crate::core::limiter::Usage;
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, AbortSignal, Response};
@@ -45,17 +44,6 @@ pub(super) enum Rejection {
     Value(JsValue),
     /// An abort without a reason: an `AbortError`.
     Abort,
-}
-
-/// What a delivered body's end tells of its usage.
-pub(super) enum BodyEnd {
-    /// The usage it reported (`None`: none; the reservation stands).
-    Usage(Option<Usage>),
-    /// A stream that reported none but streamed text: its output tokens, estimated from it.
-    Estimated(f64),
-    /// A stream cut short after it reported its input (Anthropic's `message_start`): that
-    /// usage; its output stays as reserved.
-    Input(Usage),
 }
 
 /// Something to do after the state is released.

@@ -11,8 +11,8 @@
 //! The usage: [`SseUsage`] reads it from the bytes as they pass on to the caller (the driver's
 //! side of that is in `delivered.rs`).
 
+use super::body::BodyEnd;
 use super::reader::{BodyReader, ReadEnd};
-use super::state::BodyEnd;
 use super::{body, js};
 use crate::core::classify::{self, ErrorInfo};
 use crate::core::estimate::TextCount;
