@@ -28,7 +28,9 @@ fn slow_start_doubles_the_window_per_round_trip_until_a_refusal() {
         }
         assert!(a.rate().is_infinite(), "no rate limit in slow start");
     }
-    // A refusal: the window goes below what was in flight, the rate below the last second's.
+    // A refusal: the window goes below what was in flight, the rate below the higher of the
+    // last second's admissions (8) and the rate slow start's 60 successes were served at
+    // (over 4.05 s: 14.8 a second).
     let w = a.window();
     for i in 0..8 {
         a.on_admit(next + i, t, i as u32 + 1);
@@ -39,13 +41,41 @@ fn slow_start_doubles_the_window_per_round_trip_until_a_refusal() {
         "{}",
         a.window()
     );
-    assert!((a.rate() - 8.0 * DECREASE).abs() < 1e-9, "{}", a.rate());
+    let served = 60.0 * 1000.0 / (t + 50.0);
+    assert!((a.rate() - served * DECREASE).abs() < 1e-9, "{}", a.rate());
     assert_eq!(a.decreases(), 1);
     // Refusals of requests admitted before that decrease: the same congestion.
     for i in 1..8 {
         a.on_result(next + i, t + 60.0, Signal::Refused);
     }
     assert_eq!(a.decreases(), 1);
+}
+
+#[test]
+fn on_a_fast_server_slow_start_ends_at_the_rate_it_was_served() {
+    // 8 slots answered in 20 ms: slow start's successes come some 350 a second, and its
+    // first refusal comes 100 ms in, when the second's admissions were 37. The rate is set
+    // from what was served (303 a second), not from that count (31: a probe saw 300 calls
+    // take 9.8 s, against 0.75 s at a fixed concurrency of 8, as the rate climbed back).
+    let mut a = Adaptive::new();
+    let (mut t, mut next, mut served) = (0.0, 0u64, 0u32);
+    while t < 100.0 {
+        let ids: Vec<u64> = (0..a.window().min(8.0) as u64).map(|i| next + i).collect();
+        for (i, &id) in ids.iter().enumerate() {
+            a.on_admit(id, t, i as u32 + 1);
+        }
+        next += ids.len() as u64;
+        t += 20.0;
+        for &id in &ids {
+            a.on_result(id, t, Signal::Success);
+            served += 1;
+        }
+    }
+    a.on_admit(next, t, 9);
+    a.on_result(next, t + 1.0, Signal::Refused);
+    let rate = f64::from(served) * 1000.0 / (t + 1.0) * DECREASE;
+    assert!((a.rate() - rate).abs() < 1e-9, "{} vs {rate}", a.rate());
+    assert!(a.rate() > 100.0, "{}", a.rate());
 }
 
 #[test]

@@ -14,8 +14,9 @@
 //!
 //! * **Slow start.** The window starts at [`INITIAL_WINDOW`] and grows by one per success
 //!   (doubling per round trip); the rate is not limited. The first refusal ends slow start:
-//!   the rate is set to [`DECREASE`] times the admissions of the current second, the window to
-//!   [`DECREASE`] times what was in flight.
+//!   the rate is set to [`DECREASE`] times the admissions of the current second or the rate
+//!   slow start's successes were served at, whichever is higher, the window to [`DECREASE`]
+//!   times what was in flight.
 //! * **Congestion avoidance.** A success adds `WINDOW_STEP / window` to the window (half a request per round trip)
 //!   when the window was what held admissions back (the request filled it), and
 //!   `RATE_STEP / window` of itself to the rate when the rate was (it is below 1.5 times the
@@ -117,6 +118,9 @@ pub struct Adaptive {
     /// Slow start's rate estimate: admissions since `second_start`, within a second of it.
     second_start: Ms,
     second_count: u32,
+    /// Slow start's successes, and its first admission: the rate the server served.
+    slow_successes: u32,
+    first_admit: Ms,
     short_latency: Option<Ms>,
     long_latency: Option<Ms>,
     /// Average gap between admissions, ms.
@@ -142,6 +146,8 @@ impl Adaptive {
             sent: IdMap::default(),
             second_start: f64::NEG_INFINITY,
             second_count: 0,
+            slow_successes: 0,
+            first_admit: f64::NAN,
             short_latency: None,
             long_latency: None,
             gap: None,
@@ -201,6 +207,9 @@ impl Adaptive {
             self.gap = Some(self.gap.map_or(g, |v| v + 0.1 * (g - v)));
         }
         self.last_admit = now_ms;
+        if self.first_admit.is_nan() {
+            self.first_admit = now_ms;
+        }
         // Past the bound (calls never answered), new ones go untracked: no signal from them.
         if self.sent.len() < MAX_TRACKED {
             self.sent.insert(id, (now_ms, in_flight));
@@ -225,6 +234,7 @@ impl Adaptive {
                 let latency = (now_ms - admitted).max(0.0);
                 let queueing = self.observe_latency(latency);
                 if self.slow_start {
+                    self.slow_successes = self.slow_successes.saturating_add(1);
                     if !queueing {
                         self.window = (self.window + 1.0).min(MAX_WINDOW);
                     }
@@ -247,11 +257,20 @@ impl Adaptive {
                 if self.slow_start {
                     // Which limit was hit is unknown: both are set below what was tried.
                     self.slow_start = false;
-                    let per_second = if now_ms - self.second_start < 1000.0 {
+                    let last_second = if now_ms - self.second_start < 1000.0 {
                         f64::from(self.second_count).max(1.0)
                     } else {
                         1.0
                     };
+                    // What the server served is a rate it sustained: on a fast server, slow
+                    // start ends within its first second, whose admissions undercount it.
+                    let elapsed = now_ms - self.first_admit;
+                    let served = if elapsed > 0.0 {
+                        f64::from(self.slow_successes) * 1000.0 / elapsed
+                    } else {
+                        0.0
+                    };
+                    let per_second = last_second.max(served);
                     self.rate = (per_second * DECREASE).max(MIN_RATE);
                     let tried = (self.sent.len() as f64 + 1.0).min(self.window);
                     self.window = (tried * DECREASE).max(MIN_WINDOW);
