@@ -120,7 +120,7 @@ pub struct Adaptive {
     second_count: u32,
     /// Slow start's successes, and its first admission: the rate the server served.
     slow_successes: u32,
-    first_admit: Ms,
+    first_admit: Option<Ms>,
     short_latency: Option<Ms>,
     long_latency: Option<Ms>,
     /// Average gap between admissions, ms.
@@ -147,7 +147,7 @@ impl Adaptive {
             second_start: f64::NEG_INFINITY,
             second_count: 0,
             slow_successes: 0,
-            first_admit: f64::NAN,
+            first_admit: None,
             short_latency: None,
             long_latency: None,
             gap: None,
@@ -207,9 +207,7 @@ impl Adaptive {
             self.gap = Some(self.gap.map_or(g, |v| v + 0.1 * (g - v)));
         }
         self.last_admit = now_ms;
-        if self.first_admit.is_nan() {
-            self.first_admit = now_ms;
-        }
+        self.first_admit.get_or_insert(now_ms);
         // Past the bound (calls never answered), new ones go untracked: no signal from them.
         if self.sent.len() < MAX_TRACKED {
             self.sent.insert(id, (now_ms, in_flight));
@@ -264,11 +262,11 @@ impl Adaptive {
                     };
                     // What the server served is a rate it sustained: on a fast server, slow
                     // start ends within its first second, whose admissions undercount it.
-                    let elapsed = now_ms - self.first_admit;
-                    let served = if elapsed > 0.0 {
-                        f64::from(self.slow_successes) * 1000.0 / elapsed
-                    } else {
-                        0.0
+                    let served = match self.first_admit.map(|t| now_ms - t) {
+                        Some(elapsed) if elapsed > 0.0 => {
+                            f64::from(self.slow_successes) * 1000.0 / elapsed
+                        }
+                        _ => 0.0,
                     };
                     let per_second = last_second.max(served);
                     self.rate = (per_second * DECREASE).max(MIN_RATE);

@@ -14,8 +14,9 @@
 //!   Requested 36278. The input or output tokens must be reduced ..."`; Groq's reads the
 //!   same): [`exceeds_limit`] tells it apart, and it is not retried: no wait can help.
 //!
-//! Every wait goes through the same guard as `retry-after` (finite, `> 0`, at most
-//! [`ABSURD_MS`]: else absent) and is then capped by `maxRetryAfterMs` like any server hint.
+//! Every wait goes through the guard of `retry-after`, `headers::valid_hint` (finite, `> 0`,
+//! at most [`ABSURD_MS`](super::headers::ABSURD_MS): else absent) and is then capped by
+//! `maxRetryAfterMs` like any server hint.
 //! Header hints win over body hints ([`retry_hint`]). Parsing is bounded: the message is
 //! searched in its first [`MAX_MESSAGE_BYTES`] only, and a value longer than
 //! [`MAX_VALUE_BYTES`] is no value.
@@ -32,7 +33,7 @@
 //! assert!(!is_per_day_quota("GenerateRequestsPerMinutePerProjectPerModel-FreeTier"));
 //! ```
 
-use super::headers::{parse_go_duration, ABSURD_MS};
+use super::headers::{parse_go_duration, valid_hint};
 use super::Ms;
 
 /// Only this many bytes of a message are searched for `try again in`.
@@ -40,12 +41,6 @@ pub const MAX_MESSAGE_BYTES: usize = 4096;
 
 /// A duration or quota id longer than this is garbage.
 pub const MAX_VALUE_BYTES: usize = 256;
-
-/// A wait in ms: finite, within `(0, ABSURD_MS]`, else absent (a zero wait is no hint, as
-/// for `retry-after`: the backoff applies).
-fn valid_wait(ms: f64) -> Option<Ms> {
-    (ms.is_finite() && ms > 0.0 && ms <= ABSURD_MS).then_some(ms)
-}
 
 /// A protobuf `Duration` in JSON (`google.rpc.RetryInfo.retryDelay`): decimal seconds
 /// (digits, optionally `.` and up to 9 fraction digits) then `s`. No sign (a wait is never
@@ -64,7 +59,7 @@ pub fn parse_proto_duration(s: &str) -> Option<Ms> {
     if num.ends_with('.') {
         return None;
     }
-    super::decimal::parse(num).and_then(|secs| valid_wait(secs * 1000.0))
+    super::decimal::parse(num).and_then(|secs| valid_hint(secs * 1000.0))
 }
 
 /// The wait in an OpenAI message: the Go duration right after the first `try again in `
@@ -91,7 +86,7 @@ pub fn parse_try_again(message: &str) -> Option<Ms> {
         return None;
     }
     let word = core::str::from_utf8(word).ok()?;
-    parse_go_duration(word).and_then(valid_wait)
+    parse_go_duration(word).and_then(valid_hint)
 }
 
 /// Does the message state a request larger than the limit itself: a number after `Limit `
@@ -149,7 +144,7 @@ pub fn is_per_day_quota(id: &str) -> bool {
 ///
 /// [`ErrorInfo::hint_ms`]: super::classify::ErrorInfo::hint_ms
 pub fn retry_hint(header: Option<Ms>, body: Option<&super::classify::ErrorInfo>) -> Option<Ms> {
-    header.or_else(|| body.and_then(|e| e.hint_ms).and_then(valid_wait))
+    header.or_else(|| body.and_then(|e| e.hint_ms).and_then(valid_hint))
 }
 
 /// The body hint from what the driver read: `RetryInfo.retryDelay` if it parses, else the

@@ -510,11 +510,8 @@ describe("waits a learned limit states", () => {
         });
       },
     });
-  const post = (content) => ({
-    method: "POST",
-    headers: { "content-type": "application/json", "x-api-key": "k" },
-    body: JSON.stringify({ model: "claude-x", max_tokens: 5, messages: [{ role: "user", content }] }),
-  });
+  /** A Messages request whose one message is `content`. */
+  const post = (content) => anthropicInit({ body: { max_tokens: 5, messages: [{ role: "user", content }] } });
 
   test("a spent daily window beyond maxRetryAfterMs rejects the next call at once, with the wait to its reset", async () => {
     // IETF `q=1000;w=86400`, none left, the window's end 10 h ahead: one request's refill at a

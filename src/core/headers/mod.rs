@@ -350,7 +350,7 @@ fn parse_hint_number(s: &str) -> Option<f64> {
 /// date not after the response's) is no hint: retried at once, it would make a server that
 /// keeps saying so a loop of back-to-back requests, so the backoff applies, as the Anthropic
 /// SDK does. `retry-after-ms: 0` beside `retry-after: 30` gives 30 s.
-fn valid_hint(ms: f64) -> Option<Ms> {
+pub(crate) fn valid_hint(ms: f64) -> Option<Ms> {
     valid_wait(ms).filter(|&ms| ms > 0.0)
 }
 
