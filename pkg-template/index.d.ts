@@ -558,7 +558,8 @@ export declare class Backoff implements Iterable<number> {
    * were handed out, or `hintMs` is longer than `maxRetryAfterMs`).
    * @param hintMs the server's hint (`retryAfterMs` of {@link classify} or
    *   {@link parseRateLimitHeaders}): the delay is then at least the hint and at most 10% (and
-   *   at most 1 s) longer. NaN or a negative number is no hint.
+   *   at most 1 s) longer. Under 1 ms (a server saying "now"), NaN or a negative number is no
+   *   hint: the backoff applies.
    */
   next(hintMs?: number): number | undefined;
   /** Start again from the first retry (the random stream goes on). */

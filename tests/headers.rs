@@ -777,6 +777,72 @@ fn dim(
 }
 
 #[test]
+fn a_reset_no_minute_can_give_makes_the_window_an_hour_or_a_day() {
+    const DAY: f64 = 86_400_000.0;
+    const HOUR: f64 = 3_600_000.0;
+    let openai = |limit: &str, remaining: &str, reset: &str| {
+        let h = [
+            ("x-ratelimit-limit-requests", limit),
+            ("x-ratelimit-remaining-requests", remaining),
+            ("x-ratelimit-reset-requests", reset),
+        ];
+        p(&h, T0).requests.window_ms
+    };
+    // OpenAI's free tier: 200 requests a day under the per-minute names; one spent refills
+    // in 86,400 s / 200.
+    assert_eq!(openai("200", "199", "7m12s"), Some(DAY));
+    // Spent: the reset is the whole window.
+    assert_eq!(openai("200", "0", "23h59m59.974s"), Some(DAY));
+    assert_eq!(openai("200", "0", "59m"), Some(HOUR));
+    assert_eq!(openai("200", "0", "45m"), Some(60_000.0)); // no window of the provider's
+                                                           // ... and not 6 minutes: read as a minute's (a continuous bucket's reset), as before.
+    assert_eq!(openai("10000", "0", "6m0s"), Some(60_000.0));
+    // 10,000 a day, the shape of `8.64s` a request.
+    assert_eq!(openai("10000", "9980", "2m52.8s"), Some(DAY));
+    // An hourly limit.
+    assert_eq!(openai("100", "90", "6m"), Some(HOUR));
+    // A minute's resets.
+    assert_eq!(openai("60", "59", "1s"), Some(60_000.0));
+    assert_eq!(openai("60", "0", "59.9s"), Some(60_000.0));
+    assert_eq!(openai("60", "0", "1m20s"), Some(60_000.0)); // a late clock's slack
+                                                            // No window of the provider's gives this (the OpenAI docs' example: 16 of 150,000 tokens
+                                                            // spent, `6m0s` to refill): read as the names say, a minute.
+    let h = [
+        ("x-ratelimit-limit-tokens", "150000"),
+        ("x-ratelimit-remaining-tokens", "149984"),
+        ("x-ratelimit-reset-tokens", "6m0s"),
+    ];
+    assert_eq!(p(&h, T0).tokens.window_ms, Some(60_000.0));
+    // 100 of 30,000 tokens spent and `6m0s` to refill them: 30 hours, no window either.
+    let h = [
+        ("x-ratelimit-limit-tokens", "30000"),
+        ("x-ratelimit-remaining-tokens", "29900"),
+        ("x-ratelimit-reset-tokens", "6m0s"),
+    ];
+    assert_eq!(p(&h, T0).tokens.window_ms, Some(60_000.0));
+    // Beyond a day, spent (a monthly quota): no window of ours; a minute, as before.
+    assert_eq!(openai("1000", "0", "240h"), Some(60_000.0));
+    // OpenRouter's unprefixed names, the reset an epoch in ms: 50 free requests a day, one
+    // spent (refilled in 1,728 s).
+    let plain = |remaining: &str, reset: f64| {
+        let reset = reset.to_string();
+        let h = [
+            ("x-ratelimit-limit", "50"),
+            ("x-ratelimit-remaining", remaining),
+            ("x-ratelimit-reset", reset.as_str()),
+            ("date", "Sun, 22 Nov 2026 13:04:32 GMT"),
+        ];
+        let info = p(&h, T0);
+        assert_eq!(info.family, Family::XRateLimit);
+        info.requests.window_ms
+    };
+    assert_eq!(plain("49", T0 + 1_728_000.0), Some(DAY));
+    // Spent, and back at midnight (in 18.9 h): a fixed window's reset, which says nothing of
+    // its length; read as the names say.
+    assert_eq!(plain("0", 1_795_420_800_000.0), Some(60_000.0));
+}
+
+#[test]
 fn groq_requests_are_per_day_tokens_per_minute() {
     let h = [
         ("x-groq-region", "us-west-1"),
@@ -804,10 +870,12 @@ fn groq_requests_are_per_day_tokens_per_minute() {
         dim(Some(18_000.0), Some(17_997.0), Some(T0 + 7_660.0), 60_000.0)
     );
     assert_eq!(info.retry_after_ms, Some(2_000.0));
-    // The same headers without the marker are OpenAI's: requests per minute.
+    // The same headers without the marker are OpenAI's names, whose reset (3 min for 30 of
+    // 14,400) no minute can give: the refill's arithmetic says a day too.
     let openai = p(&h[1..], T0);
     assert_eq!(openai.family, Family::OpenAi);
-    assert_eq!(openai.requests.window_ms, Some(60_000.0));
+    assert_eq!(openai.requests.window_ms, Some(86_400_000.0));
+    assert_eq!(openai.tokens.window_ms, Some(60_000.0));
     // The marker alone is no limit.
     assert_eq!(p(&[("x-groq-region", "fra")], T0), RateLimitInfo::default());
 }

@@ -19,7 +19,10 @@ fn retry_delay_is_decimal_seconds_then_s() {
         ("0s", None), // a zero wait is no hint: the backoff applies
         ("0.000s", None),
         (" 2s ", Some(2_000.0)),
-        ("0.000000001s", Some(0.000000001 * 1000.0)),
+        // Under a millisecond is "now", no hint (back-to-back retries otherwise).
+        ("0.000000001s", None),
+        ("0.000999s", None),
+        ("0.001s", Some(1.0)),
         // Garbage: absent.
         ("37", None),
         ("-5s", None),
@@ -217,14 +220,14 @@ proptest! {
         .into_iter()
         .flatten()
         {
-            prop_assert!(v.is_finite() && (0.0..=ABSURD_MS).contains(&v), "{v}");
+            prop_assert!(v.is_finite() && (1.0..=ABSURD_MS).contains(&v), "{v}");
         }
         let _ = is_per_day_quota(&s);
     }
 
     /// `<n>s` reads as n seconds, and "try again in" a Go duration as that duration.
     #[test]
-    fn whole_seconds_read_back(n in 0u32..2_592_000) {
+    fn whole_seconds_read_back(n in 1u32..2_592_000) {
         prop_assert_eq!(parse_proto_duration(&format!("{n}s")), Some(f64::from(n) * 1000.0));
         prop_assert_eq!(
             parse_try_again(&format!("Please try again in {n}s. Visit ...")),

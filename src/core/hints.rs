@@ -14,7 +14,7 @@
 //!   Requested 36278. The input or output tokens must be reduced ..."`; Groq's reads the
 //!   same): [`exceeds_limit`] tells it apart, and it is not retried: no wait can help.
 //!
-//! Every wait goes through the guard of `retry-after`, `headers::valid_hint` (finite, `> 0`,
+//! Every wait goes through the guard of `retry-after`, `headers::valid_hint` (finite, `>= 1` ms,
 //! at most [`ABSURD_MS`](super::headers::ABSURD_MS): else absent) and is then capped by
 //! `maxRetryAfterMs` like any server hint.
 //! Header hints win over body hints ([`retry_hint`]). Parsing is bounded: the message is

@@ -20,6 +20,7 @@ use super::{body, js, options};
 use crate::core::backoff::{with_hint, Backoff, HintDecision};
 use crate::core::classify::{classify, FailKind, Outcome, RetryKind};
 use crate::core::config::OutputReservation;
+use crate::core::headers::MIN_HINT_MS;
 use crate::core::headers::{self, Family, RateLimitInfo};
 use crate::core::hints;
 use crate::core::limiter::{Blocker, Cost, Decision, Limiter, Ticket, Usage};
@@ -89,8 +90,9 @@ impl BackoffState {
     /// The delay before the next retry, ms, or `None` when `maxRetries` delays were handed
     /// out or the server's hint is longer than `maxRetryAfterMs` (stop retrying).
     ///
-    /// With a hint (`>= 0`; NaN or a negative number is no hint) the delay is the Pacer's: at
-    /// least the hint, at most 10% and at most 1 s longer. Each call draws one uniform, as the
+    /// With a hint (at least [`MIN_HINT_MS`]; less, NaN or a negative number is no hint, as a
+    /// zero `retry-after` is none to the Pacer) the delay is the Pacer's: at least the hint, at
+    /// most 10% and at most 1 s longer. Each call draws one uniform, as the
     /// Pacer draws one per response, so a seeded backoff repeats the seeded Pacer's delays.
     fn next(&mut self, hint_ms: f64) -> Option<Ms> {
         if self.retries >= self.max_retries {
@@ -100,7 +102,7 @@ impl BackoffState {
             .rng
             .get_or_insert_with(|| fastrand::Rng::with_seed(super::random_seed()))
             .f64();
-        let delay = if hint_ms >= 0.0 {
+        let delay = if hint_ms >= MIN_HINT_MS {
             match with_hint(hint_ms, self.max_retry_after_ms, u) {
                 HintDecision::Wait(w) => w,
                 HintDecision::TooLong { .. } => return None,

@@ -127,7 +127,7 @@ describe("Backoff", () => {
     for (const [i, d] of [...new Backoff()].entries()) assert.ok(d >= 0 && d < 1000 * 2 ** i, `${i}: ${d}`);
   });
 
-  test("a server hint: never shorter, at most 10% (and 1 s) longer; too long says stop; NaN or negative is no hint", () => {
+  test("a server hint: never shorter, at most 10% (and 1 s) longer; too long says stop; under 1 ms, NaN or negative is no hint", () => {
     for (let seed = 1; seed <= 20; seed++) {
       const b = new Backoff({ seed, maxRetries: 10 });
       const d = b.next(2000);
@@ -135,12 +135,17 @@ describe("Backoff", () => {
       const long = b.next(30_000);
       assert.ok(long >= 30_000 && long < 31_000, `seed ${seed}: ${long}`);
     }
-    const b = new Backoff({ jitter: "none", maxRetryAfterMs: 10_000, maxRetries: 3 });
+    const b = new Backoff({ jitter: "none", maxRetryAfterMs: 10_000, maxRetries: 4 });
     assert.equal(b.next(10_001), undefined, "a hint beyond maxRetryAfterMs: stop");
-    assert.equal(b.next(0), 0, "0 is a hint: now");
-    assert.equal(b.next(NaN), 2000, "NaN is no hint: the backoff of retry 2");
-    assert.equal(b.next(-5), 4000, "neither is a negative hint");
-    assert.equal(b.next(1), undefined, "three retries handed out");
+    // "Now" is no hint, as to the Pacer: retried at once, a server that keeps saying so
+    // would get the retries back to back.
+    assert.equal(b.next(0), 1000, "0 is no hint: the backoff of retry 1");
+    assert.equal(b.next(0.5), 2000, "nor is a wait under 1 ms");
+    assert.equal(b.next(NaN), 4000, "nor NaN");
+    assert.equal(b.next(-5), 8000, "nor a negative hint");
+    assert.equal(b.next(1), undefined, "four retries handed out");
+    const ms = new Backoff({ jitter: "none" }).next(1);
+    assert.ok(ms >= 1 && ms <= 1.1, `1 ms is a hint: ${ms}`);
   });
 
   test("equals the seeded Pacer's retry delays (one draw per response, the same arithmetic)", async () => {

@@ -5,8 +5,8 @@
 //! `x-tokenlimit-*`.
 
 use super::{
-    dim_info, parse_limit, parse_number, parse_remaining, reset_after, valid_wait, DimInfo, Family,
-    Field, Key, RawDim, MINUTE_MS,
+    dim_info, parse_limit, parse_number, parse_remaining, reset_after, valid_wait, window_of,
+    DimInfo, Family, Field, Key, RawDim, MINUTE_MS,
 };
 use crate::core::Ms;
 
@@ -143,6 +143,11 @@ impl Raw {
                 None => valid_wait(n * 1000.0).and_then(|d| reset_after(now_ms, d)),
             }
         });
+        let window = if self.together {
+            window
+        } else {
+            window_of(p.limit, p.remaining, reset_at_ms.map(|t| t - now_ms))
+        };
         let requests = dim_info(p.limit, p.remaining, reset_at_ms, window, false);
         let tokens = if self.together {
             let t = self.tokens;

@@ -20,7 +20,9 @@
 //! * **OpenAI-style.** `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`; the reset is a
 //!   Go duration (`1s`, `6m0s`, `8.64s`, `20ms`, `1m30s`, see [`parse_go_duration`]) from
 //!   now. `-tokens` is the combined TPM. Only Go durations are accepted for the reset: a bare
-//!   number is ambiguous (seconds? an epoch?) and is treated as absent.
+//!   number is ambiguous (seconds? an epoch?) and is treated as absent. A reset more than a
+//!   minute and a half out cannot be a minute's: the window is then an hour or a day, as the
+//!   refill's arithmetic says (`window_of`; the free tier's requests per day).
 //! * **Groq** sends the OpenAI names, but `x-ratelimit-*-requests` counts requests per *day*
 //!   (RPD; tokens stay per minute). Its responses carry `x-groq-region`: with it, the request
 //!   dimension's window is a day ([`Family::Groq`]).
@@ -36,7 +38,8 @@
 //!   `X-RateLimit-Reset` as epoch *milliseconds*; others as epoch seconds, or seconds from
 //!   now. A number of at least 10^12 is epoch ms, of at least 10^9 epoch seconds (both on the
 //!   server's clock, moved to ours through `Date`), anything smaller seconds from now; the
-//!   window is a minute ([`Family::XRateLimit`]).
+//!   window is a minute, or longer when the reset says so, as for OpenAI
+//!   ([`Family::XRateLimit`]).
 //! * **Together** sends the same three for requests *per second*, and
 //!   `x-tokenlimit-{limit,remaining}` (tokens per second); the `x-tokenlimit-*` headers mark
 //!   it: with them the windows are a second ([`Family::Together`]).
@@ -126,6 +129,39 @@ const MINUTE_MS: Ms = 60_000.0;
 /// The window of Groq's request limit (requests per day).
 const DAY_MS: Ms = 86_400_000.0;
 
+/// An hour, the window between a minute and a day.
+const HOUR_MS: Ms = 3_600_000.0;
+
+/// The window of a limit sent under per-minute names, checked against its reset (ms from
+/// now). A bucket refills whole within its window, so a reset more than a minute (and a
+/// half, for a late clock) out says the window is longer: OpenAI's free tier sends its
+/// requests per day under the same names (limit 200, remaining 199, reset `7m12s`), and
+/// OpenRouter its free models' requests per day. The window is then the one the refill's
+/// arithmetic gives, `reset × limit / (limit − remaining)` (the reset itself with nothing
+/// left or no count), if that is within 15% of an hour or a day.
+///
+/// Anything else stays a minute, as the names say. A minute taken for a day costs a 429
+/// (whose hint then says the rest); a day taken for a minute would slow the pacer down
+/// 1,440-fold, so only figures that agree on the longer window count. The OpenAI docs' own
+/// example (16 tokens of 150,000 spent, `6m0s` to refill them: 39 days) does not, nor does
+/// 100 of 30,000 with `6m0s` (30 hours).
+pub(crate) fn window_of(limit: Option<f64>, remaining: Option<f64>, reset_in: Option<Ms>) -> Ms {
+    let Some(reset) = reset_in.filter(|&r| r > 1.5 * MINUTE_MS) else {
+        return MINUTE_MS;
+    };
+    let spent = match (limit, remaining) {
+        (Some(l), Some(r)) if r < l => (l - r) / l,
+        // A count left of no known limit, or a full bucket: nothing to go by.
+        (_, Some(r)) if r > 0.0 => return MINUTE_MS,
+        _ => 1.0,
+    };
+    let w = reset / spent;
+    [HOUR_MS, DAY_MS]
+        .into_iter()
+        .find(|&d| (0.85 * d..=1.15 * d).contains(&w))
+        .unwrap_or(MINUTE_MS)
+}
+
 mod families;
 mod ietf;
 mod sf;
@@ -187,7 +223,7 @@ pub enum Family {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RateLimitInfo {
     /// How long the server asks us to wait, ms, relative to `now_ms` given to [`parse`].
-    /// `retry-after-ms` wins over `retry-after`. Finite, `> 0`, `<= ABSURD_MS`, or absent (a
+    /// `retry-after-ms` wins over `retry-after`. Finite, at least [`MIN_HINT_MS`], `<= ABSURD_MS`, or absent (a
     /// zero wait, or a date not after the response's, is no hint: the backoff applies).
     pub retry_after_ms: Option<Ms>,
     /// `x-should-retry`.
@@ -322,7 +358,13 @@ fn retry_flag(v: &str) -> Option<bool> {
 
 /// A non-negative decimal number: `12`, `1.5`, `.5`, `1.`, optionally with an exponent
 /// (`1e-05`, as some float formatters write small values). No sign, no `inf`, no `NaN`.
+/// A header's number: digits with an optional fraction (`49999`, `1.5`, `.5`). No exponent:
+/// no server writes one, and `retry-after: 1e3` is not the delay-seconds of RFC 9110 (only
+/// digits), so it is garbage, not a 1,000 s wait.
 fn parse_number(s: &str) -> Option<f64> {
+    if s.bytes().any(|b| b | 0x20 == b'e') {
+        return None;
+    }
     super::decimal::parse(s).filter(|v| v.is_finite())
 }
 
@@ -346,13 +388,18 @@ fn parse_hint_number(s: &str) -> Option<f64> {
     })
 }
 
-/// A retry hint (`retry-after`, `retry-after-ms`): a valid wait above zero. A zero wait (or a
-/// date not after the response's) is no hint: retried at once, it would make a server that
-/// keeps saying so a loop of back-to-back requests, so the backoff applies, as the Anthropic
-/// SDK does. `retry-after-ms: 0` beside `retry-after: 30` gives 30 s.
+/// A retry hint (`retry-after`, `retry-after-ms`): a valid wait of at least [`MIN_HINT_MS`].
+/// A zero wait (or a date not after the response's) is no hint: retried at once, it would
+/// make a server that keeps saying so a loop of back-to-back requests, so the backoff
+/// applies, as the Anthropic SDK does. So is a wait under a millisecond (`retry-after:
+/// 0.0001`, `retry-after-ms: 0.4`): "now" in other words. `retry-after-ms: 0` beside
+/// `retry-after: 30` gives 30 s.
 pub(crate) fn valid_hint(ms: f64) -> Option<Ms> {
-    valid_wait(ms).filter(|&ms| ms > 0.0)
+    valid_wait(ms).filter(|&ms| ms >= MIN_HINT_MS)
 }
+
+/// The shortest wait that is a retry hint, ms: anything shorter is "now", no hint.
+pub const MIN_HINT_MS: Ms = 1.0;
 
 /// A limit: finite, `> 0`, at most [`MAX_COUNT`].
 fn parse_limit(s: &str) -> Option<f64> {
@@ -639,7 +686,7 @@ impl<'a> Raw<'a> {
             let window = if groq && i == O_REQUESTS {
                 DAY_MS
             } else {
-                MINUTE_MS
+                window_of(r.limit, r.remaining, r.reset)
             };
             dim_info(r.limit, r.remaining, reset_at_ms, window, false)
         };

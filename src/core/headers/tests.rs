@@ -88,11 +88,9 @@ fn retry_after_ms_is_float_ms_and_wins() {
     assert_eq!(p(&both, T0).retry_after_ms, Some(1_500.0));
     let reversed = [("retry-after-ms", "1500"), ("retry-after", "30")];
     assert_eq!(p(&reversed, T0).retry_after_ms, Some(1_500.0));
-    // Python writes small floats with an exponent.
-    assert_eq!(
-        p(&[("retry-after-ms", "1e-05")], T0).retry_after_ms,
-        Some(1e-5)
-    );
+    // Python writes floats under 1e-4 (and from 1e16) with an exponent: none is a wait (under
+    // a millisecond is "now"; beyond 30 days absurd), and no other writer uses one.
+    assert_eq!(p(&[("retry-after-ms", "1e-05")], T0).retry_after_ms, None);
 }
 
 #[test]
@@ -111,6 +109,49 @@ fn garbage_retry_after_ms_falls_back_to_retry_after() {
     // Above ABSURD_MS is garbage too.
     let h = [("retry-after-ms", "2592000001"), ("retry-after", "3")];
     assert_eq!(p(&h, T0).retry_after_ms, Some(3_000.0));
+}
+
+#[test]
+fn a_number_with_an_exponent_is_garbage_not_a_long_wait() {
+    // delay-seconds are digits (RFC 9110 §10.2.3): `1e3` is not 1,000 s. Nor does a limit or
+    // a remaining count come in exponent form.
+    for bad in ["1e3", "1E2", "1e0", "2.5e1"] {
+        assert_eq!(
+            p(&[("retry-after", bad)], T0).retry_after_ms,
+            None,
+            "{bad:?}"
+        );
+        let h = [("retry-after-ms", bad), ("retry-after", "3")];
+        assert_eq!(p(&h, T0).retry_after_ms, Some(3_000.0), "{bad:?}");
+        let info = p(
+            &[
+                ("anthropic-ratelimit-requests-limit", bad),
+                ("anthropic-ratelimit-requests-remaining", bad),
+            ],
+            T0,
+        );
+        assert_eq!(info.requests.limit, None, "{bad:?}");
+        assert_eq!(info.requests.remaining, None, "{bad:?}");
+    }
+}
+
+#[test]
+fn a_hint_under_a_millisecond_is_now_which_is_no_hint() {
+    // Else `retry-after: 0.0001` sends the retries back to back, as a zero would.
+    for now in ["0.0001", "0.000999"] {
+        assert_eq!(
+            p(&[("retry-after", now)], T0).retry_after_ms,
+            None,
+            "{now:?}"
+        );
+    }
+    assert_eq!(p(&[("retry-after-ms", "0.4")], T0).retry_after_ms, None);
+    // ... and lets `retry-after` in, as `retry-after-ms: 0` does.
+    let h = [("retry-after-ms", "0.4"), ("retry-after", "5")];
+    assert_eq!(p(&h, T0).retry_after_ms, Some(5_000.0));
+    // One millisecond is a wait.
+    assert_eq!(p(&[("retry-after-ms", "1")], T0).retry_after_ms, Some(1.0));
+    assert_eq!(p(&[("retry-after", "0.001")], T0).retry_after_ms, Some(1.0));
 }
 
 #[test]
@@ -998,10 +1039,9 @@ fn rfc3339_numeric_offsets() {
 fn numbers() {
     assert_eq!(parse_number("1."), Some(1.0));
     assert_eq!(parse_number(".5"), Some(0.5));
-    assert_eq!(parse_number("1e3"), Some(1000.0));
-    assert_eq!(parse_number("1E+3"), Some(1000.0));
     for bad in [
-        ".", "e3", "1e", "1e+", "+1", "-1", "1 2", "١", "0x1", "1_000", "inf",
+        "1e3", "1E+3", "1e-5", ".", "e3", "1e", "1e+", "+1", "-1", "1 2", "١", "0x1", "1_000",
+        "inf",
     ] {
         assert_eq!(parse_number(bad), None, "{bad:?}");
     }

@@ -23,6 +23,26 @@ use llm_pacer::core::headers::{
 /// The per-minute window of the Anthropic and OpenAI limits.
 const MINUTE_MS: f64 = 60_000.0;
 
+/// The window of a dimension sent under per-minute names (OpenAI's, the unprefixed ones), as
+/// the documentation gives it: a minute, unless the reset lies more than 90 s out and
+/// `reset × limit / spent` (the reset alone with none left or no count) is within 15% of an
+/// hour or a day: then that one.
+fn window_for(d: &DimInfo, now: f64) -> f64 {
+    let (hour, day) = (3_600_000.0, 86_400_000.0);
+    let Some(reset) = d.reset_at_ms.map(|t| t - now).filter(|&r| r > 90_000.0) else {
+        return MINUTE_MS;
+    };
+    let w = match (d.limit, d.remaining) {
+        (Some(l), Some(r)) if r < l => reset * l / (l - r),
+        (_, Some(r)) if r > 0.0 => return MINUTE_MS,
+        _ => reset,
+    };
+    [hour, day]
+        .into_iter()
+        .find(|&x| w >= x * 0.85 && w <= x * 1.15)
+        .unwrap_or(MINUTE_MS)
+}
+
 /// Run the checks on one input.
 pub fn check(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
@@ -109,7 +129,10 @@ pub fn check_headers(headers: &[(&str, &str)], now: f64) {
 /// The documented bounds of every field.
 pub fn check_bounds(info: &RateLimitInfo, now: f64) {
     if let Some(w) = info.retry_after_ms {
-        assert!(w.is_finite() && w > 0.0 && w <= ABSURD_MS, "retry hint {w}");
+        assert!(
+            w.is_finite() && (1.0..=ABSURD_MS).contains(&w),
+            "retry hint {w}"
+        );
     }
     if let Some(d) = info.server_date_ms {
         assert!(d.is_finite() && d >= 0.0, "Date {d}");
@@ -286,7 +309,8 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
         At(f64),
     }
     // A retry hint is a wait above zero: zero (or a date not in the future) is none.
-    let hint = |ms: f64| wait(ms).filter(|&ms| ms > 0.0);
+    // Under a millisecond is "now": no hint, as zero.
+    let hint = |ms: f64| wait(ms).filter(|&ms| ms >= 1.0);
     // A number, or the largest of a comma-separated list of numbers (a repeated field).
     let number = |v: &str| {
         reference_number(v).or_else(|| {
@@ -359,7 +383,12 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
     let a_prio_in = anthropic("anthropic-priority", "input-tokens", true);
     let a_prio_out = anthropic("anthropic-priority", "output-tokens", true);
     let mut o_requests = openai("requests");
-    let o_tokens = openai("tokens");
+    let mut o_tokens = openai("tokens");
+    for d in [&mut o_requests, &mut o_tokens] {
+        if !d.is_empty() {
+            d.window_ms = Some(window_for(d, now));
+        }
+    }
     // Groq: the OpenAI names with `x-groq-region`, requests per day.
     let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     let groq = has("x-groq-region");
@@ -412,7 +441,7 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
     .iter()
     .any(|n| has(n));
     let per = if together { 1_000.0 } else { MINUTE_MS };
-    let plain = dim_of(
+    let mut plain = dim_of(
         headers,
         [
             &["x-ratelimit-limit"],
@@ -431,6 +460,9 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
         },
         per,
     );
+    if !together && !plain.is_empty() {
+        plain.window_ms = Some(window_for(&plain, now));
+    }
     let t_tokens = if together {
         dim_of(
             headers,

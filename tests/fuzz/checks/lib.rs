@@ -70,12 +70,12 @@ pub fn decimal_grammar(s: &str) -> bool {
     i == b.len()
 }
 
-/// A header number as the documentation defines it: the grammar of [`decimal_grammar`],
-/// finite. Its value is the decimal parser's, which the `numbers` check holds to
+/// A header number as the documentation defines it: the grammar of [`decimal_grammar`]
+/// without an exponent (delay-seconds and counts are digits, with a fraction at most), finite. Its value is the decimal parser's, which the `numbers` check holds to
 /// `str::parse::<f64>`'s (within 10^-14, exact for short numbers): the checks that use this
 /// one are about which header is read, not about digits.
 pub fn reference_number(s: &str) -> Option<f64> {
-    if !decimal_grammar(s) {
+    if !decimal_grammar(s) || s.contains(['e', 'E']) {
         return None;
     }
     let v = decimal::parse(s).unwrap_or_else(|| panic!("{s:?} refused, which the grammar allows"));
