@@ -59,6 +59,10 @@ impl Inner {
                 return;
             };
             call.network_error = error;
+            // An earlier attempt's response is no longer the call's last word.
+            if let Some(earlier) = call.held.take() {
+                fx.push(earlier.cancel());
+            }
             if !body::can_build_request(&call.input, &call.init) {
                 st.engine.invalid(id);
             }
@@ -104,6 +108,7 @@ impl Inner {
         let stream = kind == Some(UsageKind::Sse);
         let held = Held {
             response,
+            attempt,
             kind,
             peek: None,
         };
@@ -225,7 +230,9 @@ impl Inner {
                 }]));
             }
             if let Some(call) = st.calls.get_mut(&id) {
-                call.held = Some(held);
+                if let Some(earlier) = call.held.replace(held) {
+                    fx.push(earlier.cancel());
+                }
             }
             let u = st.draw();
             let verdict = st

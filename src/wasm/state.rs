@@ -113,7 +113,7 @@ pub(super) struct Call {
     pub(super) controller: Option<AbortController>,
     /// The current attempt's number (0 before the first).
     pub(super) attempt: u32,
-    /// The last response, held until it is delivered or replaced by the next attempt.
+    /// The last response, held until it is delivered or replaced by the next attempt's answer.
     pub(super) held: Option<Held>,
     /// The last network error.
     pub(super) network_error: JsValue,
@@ -127,9 +127,12 @@ pub(super) struct Call {
     pub(super) reading: Option<Deadline>,
 }
 
-/// An attempt's response, held until it is delivered or replaced by the next attempt.
+/// An attempt's response, held until it is delivered or replaced by the next attempt's
+/// answer ([`Action::Send`](crate::core::call::Action::Send)).
 pub(super) struct Held {
     pub(super) response: Response,
+    /// Of which attempt: an earlier one than the call's current while the next is on the wire.
+    pub(super) attempt: u32,
     /// How its usage is read (a 2xx's).
     pub(super) kind: Option<UsageKind>,
     /// A stream's body as its first event's peek left it (read from it, and locked).
@@ -259,9 +262,8 @@ impl State {
             self.engine.abort(now, id);
             return;
         };
-        if let Some(h) = call.held.take() {
-            fx.push(h.cancel());
-        }
+        // An earlier response stays held until this attempt's answer (a deadline during the
+        // attempt delivers it).
         // An attempt needs a controller of its own if the pacer may end it while it is on the
         // wire (the call's deadline), or to follow the caller's signal: handing a long-lived
         // signal to `fetch` itself leaves a listener on it per request in undici. With
@@ -312,6 +314,7 @@ impl State {
         };
         let Some(Held {
             response,
+            attempt,
             kind,
             peek,
         }) = call.held.take()
@@ -325,6 +328,18 @@ impl State {
             );
             return;
         };
+        if attempt < call.attempt {
+            // A deadline during a later attempt delivers this one's: the later one ends.
+            if let Some(controller) = call.controller.take() {
+                fx.push(Effect::Abort {
+                    controller,
+                    reason: JsValue::UNDEFINED,
+                });
+            }
+            if let Some(d) = call.reading.take() {
+                fx.push(Effect::Stop(d));
+            }
+        }
         call.delivered = true;
         if kind == Some(UsageKind::Sse) {
             self.engine.on_stream(id);

@@ -225,6 +225,29 @@ describe("timeoutMs", () => {
     assert.equal(pacer.stats().inFlight, 0);
   });
 
+  test("a retry still on the wire at the deadline: the response that arrived, the retry aborted", async (t) => {
+    // A response arrived (the 429), so the call resolves with it, as when a wait would cross
+    // the deadline; TIMEOUT says "before any response arrived".
+    for (const first of [{ status: 429, retryAfter: 1 }, { status: 529 }]) {
+      const env = await mockEnv(t, startAnthropicMock);
+      env.clock.busy = () => false; // the stalled retry must not hold time still
+      env.mock.script([first, "stall"]);
+      const pacer = env.make({ timeoutMs: 5000, retry: { jitter: "none", initialDelayMs: 1000 } });
+      const res = await pacer.fetch(env.url, anthropicInit());
+      assert.equal(res.status, first.status);
+      assert.equal(env.clock.elapsed, 5000, "returned at the deadline");
+      assert.match(await res.text(), /error/, "its body, whole");
+      await until(() => env.tf.errors.length === 1, "the retry to be aborted");
+      await until(() => env.mock.log[1]?.finishedAt != null, "the server to see the retry end");
+      assert.equal(env.mock.log.length, 2);
+      assert.equal(pacer.stats().inFlight, 0);
+      assert.deepEqual(
+        env.events.filter((e) => e.type === "giveup").map((e) => e.reason),
+        ["timeout"],
+      );
+    }
+  });
+
   test("a retry still queued behind a limit at the deadline: the last Response, not TIMEOUT", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
     env.mock.script([503, "ok"]);

@@ -75,8 +75,10 @@ impl CallError {
 /// What the driver must do.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Action {
-    /// Send attempt `attempt` (1-based) of call `id` now. If the driver still holds an earlier
-    /// response of this call, it drops it (cancels its body) first.
+    /// Send attempt `attempt` (1-based) of call `id` now. If the driver holds an earlier
+    /// response of this call, it keeps it until this attempt's answer: a response replaces it
+    /// (its body cancelled), a network error drops it, and a deadline that ends the attempt
+    /// first delivers it ([`Action::Deliver`]).
     Send {
         /// The call.
         id: Id,
@@ -84,7 +86,8 @@ pub enum Action {
         attempt: u32,
     },
     /// Give the caller the last response the driver holds for `id`. After a 2xx the driver
-    /// reports the body's usage with [`Engine::on_done`](super::Engine::on_done).
+    /// reports the body's usage with [`Engine::on_done`](super::Engine::on_done). If a later
+    /// attempt is on the wire (a deadline came during it), the driver aborts that attempt.
     Deliver {
         /// The call.
         id: Id,

@@ -468,7 +468,9 @@ impl Engine {
         }
 
         // Deadlines: the last response if one is held, else TIMEOUT; an attempt on the wire
-        // is failed (the driver aborts it).
+        // is ended (the driver aborts it), and the response of an earlier one delivered: a
+        // response arrived, so the call resolves with it, as when a wait would cross the
+        // deadline.
         while let Some((k, id)) = self.deadlines.first() {
             if k > now_key {
                 break;
@@ -480,13 +482,18 @@ impl Engine {
             let slot = call.slot;
             match call.state {
                 State::InFlight { .. } => {
+                    let held = call.has_response;
                     self.event(EventKind::GiveUp, id, GiveUp::Timeout.name(), 0.0, now_ms);
                     self.forget(now_ms, id);
                     self.scheduler.finish();
                     self.unanswered(slot);
-                    out.push(Action::Fail {
-                        id,
-                        error: CallError::Timeout,
+                    out.push(if held {
+                        Action::Deliver { id }
+                    } else {
+                        Action::Fail {
+                            id,
+                            error: CallError::Timeout,
+                        }
                     });
                 }
                 State::Queued | State::Backoff { .. } | State::Deciding => {
@@ -532,7 +539,8 @@ impl Engine {
                 };
                 call.attempt += 1;
                 call.state = State::InFlight { ticket };
-                call.has_response = false;
+                // `has_response` stays: the driver keeps an earlier response until this
+                // attempt's answer, for a deadline that comes first.
                 call.sent_at = now_ms;
                 call.response = None;
                 let attempt = call.attempt;

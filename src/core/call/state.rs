@@ -32,7 +32,8 @@ pub(super) struct Call {
     pub(super) attempt: u32,
     pub(super) state: State,
     pub(super) deadline: Option<Ms>,
-    /// The driver holds a response of the last attempt (a retryable one).
+    /// The driver holds a response of an attempt (a retryable one), until the next
+    /// attempt's answer: a response replaces it, a network error drops it.
     pub(super) has_response: bool,
     /// The previous retry delay (decorrelated jitter needs it).
     pub(super) prev_delay: Ms,

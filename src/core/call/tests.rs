@@ -297,6 +297,44 @@ fn the_deadline_bounds_the_whole_call() {
 }
 
 #[test]
+fn a_deadline_during_a_retry_delivers_the_response_that_arrived() {
+    // A 503, then its retry hangs: at the deadline a response had arrived, so the call
+    // resolves with it (the driver held it through the retry, and aborts the retry), not
+    // TIMEOUT "before any response".
+    let mut c = config();
+    c.timeout_ms = Some(5_000.0);
+    c.budget = None;
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    let Verdict::Retry { at_ms } = e.on_response(T0 + 100.0, a, 503, &none(), None, 0.0) else {
+        panic!("a 503 is retried");
+    };
+    assert_eq!(sends(&e.poll(at_ms)), vec![a]);
+    assert_eq!(e.poll(T0 + 5_000.0), vec![Action::Deliver { id: a }]);
+    assert_eq!(e.live_calls(), 0);
+    assert_eq!(e.stats().in_flight, 0);
+    // After a network error there is no response held: TIMEOUT, as before.
+    let b = e.submit(T0 + 5_000.0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0 + 5_000.0)), vec![b]);
+    let Verdict::Retry { at_ms } = e.on_response(T0 + 5_100.0, b, 503, &none(), None, 0.0) else {
+        panic!("a 503 is retried");
+    };
+    assert_eq!(sends(&e.poll(at_ms)), vec![b]);
+    let Verdict::Retry { at_ms } = e.on_network_error(at_ms + 10.0, b, 0.0) else {
+        panic!("a network error is retried");
+    };
+    assert_eq!(sends(&e.poll(at_ms)), vec![b]);
+    assert_eq!(
+        e.poll(T0 + 10_000.0),
+        vec![Action::Fail {
+            id: b,
+            error: CallError::Timeout
+        }]
+    );
+}
+
+#[test]
 fn the_deadline_of_a_call_is_known_until_it_is_delivered() {
     let mut c = config();
     c.timeout_ms = Some(5_000.0);

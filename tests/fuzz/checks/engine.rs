@@ -372,6 +372,9 @@ struct Call {
     /// What each attempt reserves: input and output tokens, and the least input (an input
     /// estimate over a capacity is lowered to it, never below the floor).
     cost: (f64, f64, f64),
+    /// In flight, the driver still holds the response of the attempt before (kept until this
+    /// one answers): a deadline delivers it.
+    held_before: bool,
 }
 
 /// What the statistics must say.
@@ -502,6 +505,7 @@ impl Harness {
                                 attempts: 0,
                                 deadline,
                                 cost,
+                                held_before: false,
                             },
                         );
                     }
@@ -737,6 +741,7 @@ impl Harness {
                 );
                 assert_eq!(attempt, c.attempts + 1, "attempt number of {id}");
                 c.attempts = attempt;
+                c.held_before = c.state == State::Waiting { held: true };
                 c.state = State::InFlight;
                 let (input, output, floor) = c.cost;
                 self.counts.attempts += 1;
@@ -754,8 +759,13 @@ impl Harness {
                 }
             }
             Action::Deliver { id } => {
-                let s = self.call(id).state;
-                assert_eq!(s, State::Waiting { held: true }, "deliver of call {id}");
+                let c = self.call(id);
+                let s = c.state;
+                // A waiting call's held response, or, at its deadline, the one an attempt on
+                // the wire still keeps.
+                let held =
+                    s == State::Waiting { held: true } || (s == State::InFlight && c.held_before);
+                assert!(held, "deliver of call {id} in {s:?}");
                 self.end(id, "deliver");
             }
             Action::Fail { id, error } => {
@@ -768,10 +778,12 @@ impl Harness {
                             deadline.is_some_and(|d| d <= now),
                             "TIMEOUT before the deadline {deadline:?} (now {now})"
                         );
-                        assert!(matches!(
-                            s,
-                            State::InFlight | State::Waiting { held: false }
-                        ));
+                        let held_before = self.calls[&id].held_before;
+                        assert!(
+                            (s == State::InFlight && !held_before)
+                                || s == State::Waiting { held: false },
+                            "TIMEOUT of call {id} in {s:?}, a response held: {held_before}"
+                        );
                     }
                     CallError::Closed => {
                         assert!(self.closed);
