@@ -128,7 +128,7 @@ pub(super) struct Call {
 }
 
 /// An attempt's response, held until it is delivered or replaced by the next attempt's
-/// answer ([`Action::Send`](crate::core::call::Action::Send)).
+/// answer (`Action::Send`).
 pub(super) struct Held {
     pub(super) response: Response,
     /// Of which attempt: an earlier one than the call's current while the next is on the wire.
