@@ -129,7 +129,10 @@ export interface BudgetOptions {
 export interface PacerClock {
   /** Now, epoch milliseconds (like `Date.now()`). */
   now(): number;
-  /** Resolve after `ms`; reject with `signal.reason` when `signal` aborts. */
+  /**
+   * Resolve after `ms`; reject with `signal.reason` when `signal` aborts. If it throws or
+   * rejects otherwise, the calls waiting on it reject with that error.
+   */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 

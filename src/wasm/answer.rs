@@ -156,8 +156,8 @@ impl Inner {
         });
         // No timer at all (no `setTimeout`, a failing clock): no bound.
         let (deadline, mut timer) = match self.deadline(ms) {
-            Some((p, t)) => (p, Some(t)),
-            None => (js::promise().0, None),
+            Ok((p, t)) => (p, Some(t)),
+            Err(_) => (js::promise().0, None),
         };
         // The call keeps the timer while the read is under way: an abort stops it, and with it
         // the read. (A call gone already leaves it here, to be stopped below.)

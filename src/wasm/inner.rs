@@ -543,26 +543,64 @@ impl Inner {
     }
 
     /// A promise that resolves after `ms`, through the clock when one is given, else
-    /// `setTimeout`, and its timer (see [`Deadline::cancel`]). `None` when no timer can be
-    /// set.
-    pub(super) fn deadline(&self, ms: f64) -> Option<(Promise, Deadline)> {
+    /// `setTimeout`, and its timer (see [`Deadline::cancel`]); or why no timer can be set
+    /// (what `clock.sleep` threw).
+    pub(super) fn deadline(&self, ms: f64) -> Result<(Promise, Deadline), JsValue> {
         let ms = JsValue::from_f64(ms);
         match &self.driver.clock {
             Some(clock) => {
-                let c = AbortController::new().ok()?;
-                let slept =
-                    Promise::resolve(&clock.sleep.call2(&clock.obj, &ms, &c.signal()).ok()?);
+                let c = AbortController::new()?;
+                let slept = Promise::resolve(&clock.sleep.call2(&clock.obj, &ms, &c.signal())?);
                 // Its rejection on abort is expected: never report it as unhandled.
                 js::ignore(slept.clone());
-                Some((slept, Deadline::Sleep(c)))
+                Ok((slept, Deadline::Sleep(c)))
             }
             None => {
                 let (p, resolve, _) = js::promise();
-                let set = js::global_fn("setTimeout")?;
-                let handle = set.call2(&JsValue::UNDEFINED, &resolve, &ms).ok()?;
-                Some((p, Deadline::Timeout(handle, resolve)))
+                // No `setTimeout` (no runtime lacks one): the calls that wait reject.
+                let set = js::global_fn("setTimeout").ok_or(JsValue::UNDEFINED)?;
+                let handle = set.call2(&JsValue::UNDEFINED, &resolve, &ms)?;
+                Ok((p, Deadline::Timeout(handle, resolve)))
             }
         }
+    }
+
+    /// The pacer's timer could not be set, or its `clock.sleep` rejected (not by the pacer's
+    /// own cancel): nothing would ever wake the calls that wait. Every call not yet delivered
+    /// rejects with the clock's error (its attempt on the wire aborted), rather than hang.
+    fn timer_failed(&self, error: JsValue) {
+        let waiting: Vec<Id> = match self.state.try_borrow() {
+            Ok(st) => st
+                .calls
+                .ids()
+                .into_iter()
+                .filter(|id| st.calls.get(id).is_some_and(|c| !c.delivered))
+                .collect(),
+            Err(_) => return,
+        };
+        if waiting.is_empty() {
+            return;
+        }
+        self.step(|st, now, fx| {
+            for id in waiting {
+                st.engine.abort(now, id);
+                st.settle_fail(id, Rejection::Value(error.clone()), JsValue::UNDEFINED, fx);
+            }
+        });
+    }
+
+    fn on_timer_failed(&self, gen: u64, error: JsValue) {
+        {
+            let Ok(mut st) = self.state.try_borrow_mut() else {
+                return;
+            };
+            match &st.timer {
+                Timer::Armed { gen: g, .. } if *g == gen => {}
+                _ => return, // cancelled by the pacer: expected
+            }
+            st.timer = Timer::Off;
+        }
+        self.timer_failed(error);
     }
 
     /// Keep the one timer at the engine's next wake time (none when nothing is live).
@@ -604,29 +642,39 @@ impl Inner {
             return;
         };
         let delay = crate::core::clamp(at - now, 0.0, MAX_TIMEOUT_MS).ceil();
-        let armed = self.deadline(delay).map(|(p, deadline)| {
-            let w = self.weak.clone();
-            spawn_local(async move {
-                if JsFuture::from(p).await.is_ok() {
+        let (armed, failed) = match self.deadline(delay) {
+            Ok((p, deadline)) => {
+                let w = self.weak.clone();
+                spawn_local(async move {
+                    let slept = JsFuture::from(p).await;
                     if let Some(inner) = w.upgrade() {
-                        inner.on_timer(gen);
+                        match slept {
+                            Ok(_) => inner.on_timer(gen),
+                            Err(e) => inner.on_timer_failed(gen, e),
+                        }
                     }
-                }
-            });
-            Timer::Armed { at, gen, deadline }
-        });
-        let Ok(mut st) = self.state.try_borrow_mut() else {
-            return;
-        };
-        match (&st.timer, armed) {
-            (Timer::Arming { gen: g, .. }, Some(t)) if *g == gen => st.timer = t,
-            (Timer::Arming { gen: g, .. }, None) if *g == gen => st.timer = Timer::Off,
-            // Re-armed meanwhile (the clock's code called back into the pacer): drop ours.
-            (_, Some(Timer::Armed { deadline, .. })) => {
-                drop(st);
-                deadline.cancel();
+                });
+                (Some(Timer::Armed { at, gen, deadline }), None)
             }
-            _ => {}
+            Err(e) => (None, Some(e)),
+        };
+        {
+            let Ok(mut st) = self.state.try_borrow_mut() else {
+                return;
+            };
+            match (&st.timer, armed) {
+                (Timer::Arming { gen: g, .. }, Some(t)) if *g == gen => st.timer = t,
+                (Timer::Arming { gen: g, .. }, None) if *g == gen => st.timer = Timer::Off,
+                // Re-armed meanwhile (the clock's code called back into the pacer): drop ours.
+                (_, Some(Timer::Armed { deadline, .. })) => {
+                    drop(st);
+                    deadline.cancel();
+                }
+                _ => {}
+            }
+        }
+        if let Some(e) = failed {
+            self.timer_failed(e);
         }
     }
 }

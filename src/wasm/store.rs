@@ -80,7 +80,7 @@ fn answer(v: &JsValue) -> StoreAnswer {
 /// `undefined`.
 async fn in_time(inner: &Inner, called: Option<JsValue>) -> Result<JsValue, Option<Promise>> {
     let p = called.ok_or(None)?;
-    let (timer, deadline) = inner.deadline(STORE_TIMEOUT_MS).ok_or(None)?;
+    let (timer, deadline) = inner.deadline(STORE_TIMEOUT_MS).map_err(|_| None)?;
     // The timer resolves with `undefined`, and so does `done` if the store rejects; `done`
     // resolves with `[value]` if it fulfils (its value may be `undefined`: `settle`).
     let (done, resolve, _) = js::promise();

@@ -281,3 +281,44 @@ describe("our own clock", () => {
     assert.ok(env.clock.elapsed <= 3 * 1_101, `${env.clock.elapsed} ms in all`);
   });
 });
+
+describe("a clock whose sleep fails", () => {
+  // The pacer waits only through the caller's clock: when its `sleep` throws or rejects, no
+  // wait would ever end. The calls that need one reject with the clock's error, at once,
+  // rather than hang (timeoutMs included: its deadline is a wait too).
+  const failing = [
+    [
+      "throws",
+      (e) => () => {
+        throw e;
+      },
+    ],
+    ["rejects", (e) => () => Promise.reject(e)],
+  ];
+  for (const [how, sleepOf] of failing) {
+    test(`sleep ${how}: the waiting call rejects with its error`, async () => {
+      const { Pacer } = await import("llm-pacer");
+      const broken = new Error("the clock is broken");
+      let sent = 0;
+      const pacer = new Pacer({
+        timeoutMs: 10_000,
+        clock: { now: () => T0, sleep: sleepOf(broken) },
+        fetch: async () => {
+          sent++;
+          return new Response("{}", { status: 429, headers: { "retry-after": "1" } });
+        },
+      });
+      const r = await bounded(outcome(pacer.fetch("https://api.anthropic.com/v1/messages", anthropicInit())), how);
+      assert.equal(r.ok, false);
+      assert.equal(r.error, broken, "the clock's own error");
+      assert.equal(sent, 1, "no retry without a wait");
+      assert.equal(pacer.stats().queued + pacer.stats().inFlight, 0);
+      // A call that needs no wait goes through all the same.
+      const ok = new Pacer({
+        clock: { now: () => T0, sleep: sleepOf(broken) },
+        fetch: async () => new Response("{}", { status: 200 }),
+      });
+      assert.equal((await bounded(ok.fetch("https://example.com/"), "no wait")).status, 200);
+    });
+  }
+});
