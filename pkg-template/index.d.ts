@@ -386,7 +386,7 @@ export type PacerEventType = PacerEvent["type"];
 
 /** Counters: plain, finite, non-negative numbers. */
 export interface PacerStats {
-  /** Calls to `pacer.fetch`. */
+  /** Calls to `pacer.fetch` the pacer took on: not those it refused before queueing (an aborted signal, after `close()`, input it cannot read). */
   readonly requests: number;
   /** Requests sent to the server. */
   readonly attempts: number;

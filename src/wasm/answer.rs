@@ -18,10 +18,12 @@ use web_sys::Response;
 
 impl Inner {
     /// Attempt `attempt` of call `id` ended: with `value` if `ok` (a response, unless a
-    /// `fetch` option resolved with no object at all), else with `value` as its error.
+    /// `fetch` option resolved with something that has no numeric `status`: no `Response` of
+    /// any realm), else with `value` as its error.
     pub(super) fn answered(self: Rc<Self>, id: Id, attempt: u32, value: JsValue, ok: bool) {
+        let response = ok && js::get_opt(&value, "status").is_some_and(|s| s.as_f64().is_some());
         match ok {
-            true if value.is_object() => self.on_response(id, attempt, value.unchecked_into()),
+            true if response => self.on_response(id, attempt, value.unchecked_into()),
             true => self.on_network_error(
                 id,
                 attempt,

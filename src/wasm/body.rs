@@ -35,11 +35,12 @@ pub fn is_request(input: &JsValue) -> bool {
     input.is_object() && js::string(input, "url").is_some() && js::method(input, "clone").is_some()
 }
 
-/// Whether the platform's `Request` can be built from `input` and `init`: `false` when that
-/// throws (a malformed URL, a `GET` with a body...), as `fetch` itself rejects such a request
-/// with a `TypeError` before sending anything, and no attempt can succeed. Asked only after
-/// an attempt's network error. `true` when there is no `Request` to ask, or when the body is
-/// a stream (building would take it; such a call is not sent again anyway).
+/// Whether the platform's `Request` can be built from `input` and `init` for HTTP: `false`
+/// when that throws (a malformed URL, a `GET` with a body...), as `fetch` itself rejects such
+/// a request with a `TypeError` before sending anything, or when its URL's scheme is not
+/// `http:` or `https:` (`ftp:`: `fetch` fails it at once, every time). No attempt can succeed.
+/// Asked only after an attempt's network error. `true` when there is no `Request` to ask, or
+/// when the body is a stream (building would take it; such a call is not sent again anyway).
 pub fn can_build_request(input: &JsValue, init: &JsValue) -> bool {
     let Some(ctor) = js::global_fn("Request") else {
         return true;
@@ -47,7 +48,9 @@ pub fn can_build_request(input: &JsValue, init: &JsValue) -> bool {
     if js::method(&member(input, init, "body"), "getReader").is_some() {
         return true;
     }
-    js_sys::Reflect::construct(&ctor, &js_sys::Array::of2(input, init)).is_ok()
+    js_sys::Reflect::construct(&ctor, &js_sys::Array::of2(input, init)).is_ok_and(|r| {
+        js::string(&r, "url").is_none_or(|u| u.starts_with("http:") || u.starts_with("https:"))
+    })
 }
 
 /// A request member as `fetch` picks it: `init[key]` when `init` has that member (`null`

@@ -369,6 +369,8 @@ describe("the retry budget of attempts", () => {
     for (const [input, init] of [
       ["notaurl?key=k", { method: "POST", body: "{}" }],
       ["http://127.0.0.1:9/v1/messages", { method: "GET", body: "{}" }],
+      // A scheme fetch does not send over HTTP fails every time.
+      ["ftp://127.0.0.1:9/v1/messages", { method: "POST", body: "{}" }],
     ]) {
       const events = [];
       const pacer = new Pacer({ onEvent: (e) => events.push(`${e.type}:${e.reason}`) });
@@ -383,6 +385,28 @@ describe("the retry budget of attempts", () => {
       assert.deepEqual(events.slice(-1), ["giveup:invalid_request"], input);
       await drained(pacer);
     }
+  });
+
+  test("a fetch option that resolves with no Response (no numeric status) is a network error", async () => {
+    // Before, an object went to the caller as if it were a response (`giveup:status_other`).
+    for (const value of [{}, { status: "200" }, "ok", null]) {
+      const events = [];
+      const pacer = new Pacer({
+        retry: { maxRetries: 0 },
+        fetch: async () => value,
+        onEvent: (e) => events.push(`${e.type}:${e.reason}`),
+      });
+      const r = await outcome(pacer.fetch("https://example.com/v1/messages", { method: "POST", body: "{}" }));
+      assert.equal(r.ok, false, JSON.stringify(value));
+      assert.ok(r.error instanceof TypeError);
+      assert.match(r.error.message, /no Response/);
+      assert.equal(pacer.stats().networkErrors, 1);
+      await drained(pacer);
+    }
+    // A response of another realm (or a polyfill) has one: it is a response.
+    const foreign = { status: 200, statusText: "OK", headers: new Headers(), body: null, ok: true, type: "default" };
+    const pacer = new Pacer({ fetch: async () => foreign });
+    assert.equal(await pacer.fetch("https://example.com/"), foreign);
   });
 
   test("a custom fetch that throws synchronously is a network error too", async (t) => {
