@@ -376,11 +376,19 @@ fn the_peek_ends_at_the_first_event_however_the_bytes_are_cut() {
 }
 
 #[test]
-fn comments_and_empty_events_are_no_first_event() {
+fn comments_empty_events_and_pings_are_no_first_event() {
     assert_eq!(
         first_event(&[b": ping\n\n", b"event: ping\n\n", b"\n\n"]),
         Peeked::More
     );
+    // Anthropic's ping, with its data, at the start: an error after it is the first word.
+    match first_event(&[
+        b"event: ping\ndata: {\"type\": \"ping\"}\n\n",
+        b"event: error\ndata: {\"type\":\"error\"}\n\n",
+    ]) {
+        Peeked::Event(e) => assert_eq!(e.event, "error"),
+        other => panic!("{other:?}"),
+    }
     match first_event(&[b": OPENROUTER PROCESSING\n\n", b"data: {\"id\":1}\n\n"]) {
         Peeked::Event(e) => assert_eq!(
             (e.event.as_str(), e.data.as_str()),

@@ -5,7 +5,9 @@
 //! The driver feeds the chunks of a copy of the body (a tee: the caller's copy keeps every
 //! byte) until [`FirstEvent::feed`] says [`Peeked::Event`] (decide on it) or
 //! [`Peeked::GiveUp`] (more than [`MAX_PEEK_BYTES`] without a complete event: deliver the
-//! stream as it is). Comments and events without data (`: ping`, keep-alives) are no event.
+//! stream as it is). Comments, events without data (`: ping`, keep-alives) and Anthropic's
+//! `event: ping` (with its `{"type": "ping"}`, sent at any point of a stream) are no event: an
+//! error after them is still the stream's first word.
 //!
 //! ```
 //! use llm_pacer::core::peek::{FirstEvent, Peeked};
@@ -62,7 +64,7 @@ impl FirstEvent {
         self.seen += take.len();
         let mut first = None;
         self.parser.feed(take, |e| {
-            if first.is_none() {
+            if first.is_none() && e.event != "ping" {
                 first = Some(e.to_owned());
             }
         });
