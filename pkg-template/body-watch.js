@@ -4,6 +4,7 @@
 // delivers); a parsed document's usage goes over as its numbers (`usageNumbers`).
 
 import { isObject } from "./read-options.js";
+import { bodies, bodyError } from "./scrub.js";
 
 /**
  * The body reads the pacer watches: a read's result is handed over as the parsed document
@@ -23,7 +24,7 @@ const OTHER_READS = ["blob", "formData", "clone"];
  * {@link Sink}: no closure per response, which the bundler's `keepNames` would name with a
  * `defineProperty` each), the prototype it had, and the set of unread responses it is in
  * until then.
- * @typedef {Sink & { started: boolean, proto: any, unread: Set<any> }} Watch
+ * @typedef {Sink & { started: boolean, proto: any, unread: Set<any>, src?: [unknown, unknown] }} Watch
  */
 const WATCH = Symbol("llm-pacer.watch");
 
@@ -43,15 +44,19 @@ function start(response) {
 
 /**
  * Hand `to` what `p` gives (`text`: a body's text or bytes, not a document); `undefined` if
- * `p` fails.
+ * `p` fails, whose error is first scrubbed of the call's credentials (scrub.js; this handler
+ * runs before the caller's).
  * @param {Promise<any>} p
- * @param {Sink} to
+ * @param {Watch} to
  * @param {boolean} [text]
  */
 const handOver = (p, to, text = false) =>
   p.then(
     (v) => to.report(to.id, v, text),
-    () => to.report(to.id, undefined),
+    (e) => {
+      bodyError(e, to);
+      to.report(to.id, undefined);
+    },
   );
 
 /**
@@ -59,7 +64,7 @@ const handOver = (p, to, text = false) =>
  * one); `undefined` if it cannot be cloned or read.
  * @param {any} proto
  * @param {any} response
- * @param {Sink} to
+ * @param {Watch} to
  */
 function cloneRead(proto, response, to) {
   try {
@@ -215,6 +220,7 @@ export function jsonBodies(later, report) {
       return;
     }
     unread.add(response);
+    bodies.set(response, watch);
     if (!asked) {
       asked = true;
       later(due);

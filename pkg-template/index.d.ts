@@ -452,7 +452,10 @@ export declare class Pacer {
    * `fetch`, paced and retried; bound, so `new Anthropic({ fetch: pacer.fetch })` works.
    * Resolves with the final `Response` whenever one arrived (a 429 after the last retry is
    * returned, not thrown); rejects only with no response: the network error after the last
-   * retry, an abort (the signal's reason), or a {@link PacerError}.
+   * retry, an abort (the signal's reason), or a {@link PacerError}. The runtime's own error
+   * (and that of a body the pacer hands over) has the call's credentials (credential headers,
+   * the URL's password and `?key=`-like parameters) replaced by `[redacted]`, in place; the
+   * signal's reason is passed on untouched.
    *
    * Queued calls go out highest priority first, in arrival order within a priority. The
    * fetch option `priority: "high"` (or `"low"`) moves a call one step ahead (or behind);

@@ -6,6 +6,7 @@ import { ensureReady, glue } from "./binding.js";
 import { jsonBodies, usageNumbers } from "./body-watch.js";
 import { makeError } from "./errors.js";
 import { isObject, readOptions } from "./read-options.js";
+import { delivered, scrubbed } from "./scrub.js";
 import { resumer } from "./stream-resume.js";
 import { guarded, live } from "./trap-guard.js";
 
@@ -97,23 +98,27 @@ function envDebug() {
  * body is read for the estimate first.
  */
 function pacedFetch(raw, input, init, priority, resolve, reject) {
-  if (
-    typeof Request === "function" &&
-    input instanceof Request &&
-    input.body &&
-    !input.bodyUsed &&
-    (init == null || init.body === undefined)
-  ) {
-    requestBody(input).then((body) => {
-      try {
-        raw.fetch(input, init, priority, body, resolve, reject);
-      } catch (e) {
-        reject(e);
-      }
-    }, reject);
-    return;
+  try {
+    if (
+      typeof Request === "function" &&
+      input instanceof Request &&
+      input.body &&
+      !input.bodyUsed &&
+      (init == null || init.body === undefined)
+    ) {
+      requestBody(input).then((body) => {
+        try {
+          raw.fetch(input, init, priority, body, resolve, reject);
+        } catch (e) {
+          reject(e);
+        }
+      }, reject);
+      return;
+    }
+    raw.fetch(input, init, priority, undefined, resolve, reject);
+  } catch (e) {
+    reject(e);
   }
-  raw.fetch(input, init, priority, undefined, resolve, reject);
 }
 
 /** Paces and retries `fetch` calls to an LLM API; see the README and index.d.ts. */
@@ -210,7 +215,18 @@ class Pacer {
           at: Math.round(fns.now ? fns.now.call(fns.clock) : Date.now()),
         });
       }
-      return guarded((resolve, reject) => pacedFetch(raw, input, init, priority, resolve, reject));
+      // Whatever the call fails with, its credentials scrubbed (scrub.js); as are the errors of
+      // a body the package hands over.
+      return guarded((resolve, reject) =>
+        pacedFetch(
+          raw,
+          input,
+          init,
+          priority,
+          (v) => resolve(delivered(v, input, init)),
+          (e) => reject(scrubbed(e, input, init)),
+        ),
+      );
     };
     this.#call = call;
     /** `fetch`, paced and retried; bound, so it can be passed around on its own. */

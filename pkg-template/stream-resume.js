@@ -4,7 +4,10 @@
 // its way. One reader, no tee: when the caller stops reading (its reader's cancel, a `for
 // await` loop left early, a pipe cancelled downstream), the stream itself is cancelled, as it
 // is without the pacer; a body the caller never reads is still read to its end (buffered for
-// it, as a tee would), so that its usage is known.
+// it, as a tee would), so that its usage is known. A read's error reaches the caller with the
+// call's credentials scrubbed (scrub.js).
+
+import { bodies, bodyError } from "./scrub.js";
 
 /** What a constructed response lacks that the original has (own values, as the original's). */
 const HEAD = ["url", "redirected", "type"];
@@ -24,6 +27,8 @@ const HEAD = ["url", "redirected", "type"];
 export const resumer = (chunk, end) => (response, reader, id, bytes, pending, signal) => {
   let feeding = id >= 0;
   let over = false;
+  /** Where `delivered` puts the call's input and init (scrub.js). */
+  const owner = {};
   /** @type {ReadableStreamDefaultController<Uint8Array>} */
   let ctl;
   const stop = (complete) => {
@@ -65,7 +70,7 @@ export const resumer = (chunk, end) => (response, reader, id, bytes, pending, si
     }
   };
   /** @param {Promise<ReadableStreamReadResult<any>>} p */
-  const next = (p) => p.then(got, fail);
+  const next = (p) => p.then(got, (e) => fail(bodyError(e, owner)));
   let body;
   try {
     body = new ReadableStream({
@@ -85,6 +90,7 @@ export const resumer = (chunk, end) => (response, reader, id, bytes, pending, si
       statusText: response.statusText,
       headers: response.headers,
     });
+    bodies.set(copy, owner);
     /** @type {[string, unknown][]} */
     const own = [];
     for (const k of HEAD) {

@@ -1,0 +1,117 @@
+// A call's credentials kept out of the errors it passes on: the platform's own `fetch` errors
+// may show the URL (`?key=`, a password) or a header value (Node's "invalid header value",
+// Bun's `err.path`, Deno's `cause`). Each is scrubbed in place as the call rejects
+// (pacer-class.js), or as a body the package hands over fails (stream-resume.js,
+// body-watch.js): its `message`, `stack` and own strings, through `cause` and `errors`. The
+// secrets are read from the call's input and init then, not before: no cost on success.
+
+import { PacerError } from "./errors.js";
+
+const R = "[redacted]";
+/** A header whose value is a credential (`authorization`, `x-api-key`, `api-key`, ...). */
+const HEADER = /key|token|secret|auth/i;
+/** A query parameter that is a credential: its name and `=` (group 1), its value (group 2). */
+const PARAM = /([?&;][\w.-]*(?:key|token|secret|sig|signature|password|auth)=)([^&#\s"'`]*)/gi;
+/** A URL's password: `//user:` (group 1), the password (group 2). */
+const USERINFO = /(\/\/[^/?#@\s:]*:)([^/?#@\s]*)(?=@)/g;
+/** What splits a header value into the pieces that may be keys: anything but printable ASCII (a space, a NUL, a CR). */
+const SPLIT = /[^!-~]+/;
+
+/**
+ * The secrets of the call `fetch(input, init)`: its credential headers' pieces of 8
+ * characters or more, its URL's credential parameters and password (as written and
+ * decoded); longest first. Never throws.
+ */
+function secretsOf(input, init) {
+  const out = new Set();
+  const headers = (h) => {
+    try {
+      if (h && typeof h == "object")
+        for (const [k, v] of typeof h[Symbol.iterator] == "function" ? h : Object.entries(h))
+          if (HEADER.test(k)) for (const p of String(v).split(SPLIT)) if (p.length >= 8) out.add(p);
+    } catch {}
+  };
+  let url = input;
+  try {
+    if (typeof Request == "function" && input instanceof Request) {
+      url = input.url;
+      headers(input.headers);
+    }
+    headers(init?.headers);
+    url = String(url);
+    for (const m of [...url.matchAll(PARAM), ...url.matchAll(USERINFO)]) {
+      out.add(m[2]);
+      try {
+        out.add(decodeURIComponent(m[2]));
+      } catch {}
+    }
+  } catch {}
+  out.delete("");
+  return [...out].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Scrub error `e` in place, `depth` levels down its `cause` and `errors`: in its strings, each
+ * secret of 6 characters or more, and any value after a credential's `key=` or in
+ * `//user:...@`; a string that cannot be assigned is defined. Never throws.
+ */
+function walk(e, secrets, seen, depth) {
+  if (depth > 4 || typeof e != "object" || e === null || seen.has(e)) return;
+  seen.add(e);
+  try {
+    for (const k of new Set(["message", "stack", "cause", ...Object.getOwnPropertyNames(e)]))
+      try {
+        let v = e[k];
+        if (typeof v == "string") {
+          const was = v;
+          for (const x of secrets) if (x.length >= 6) v = v.split(x).join(R);
+          v = v.replace(PARAM, `$1${R}`).replace(USERINFO, `$1${R}`);
+          if (v !== was)
+            try {
+              e[k] = v;
+              if (e[k] !== v) throw 0;
+            } catch {
+              Object.defineProperty(e, k, { value: v });
+            }
+        } else if (k == "cause") walk(v, secrets, seen, depth + 1);
+        else if (k == "errors" && Array.isArray(v)) for (const x of v) walk(x, secrets, seen, depth + 1);
+      } catch {}
+  } catch {}
+}
+
+/**
+ * `e`, what the call `fetch(input, init)` fails with, its secrets scrubbed in place; as it is
+ * when it is the caller's own abort reason, a `PacerError` (clean) or no object. Never throws.
+ * @template T
+ * @param {T} e
+ * @returns {T}
+ */
+export function scrubbed(e, input, init) {
+  if (typeof e == "object" && e !== null && !(e instanceof PacerError))
+    try {
+      const secrets = secretsOf(input, init);
+      if (secrets.length > 0) {
+        const signal = init?.signal ?? input?.signal;
+        const reason = signal?.aborted ? signal.reason : undefined;
+        if (reason !== e) walk(e, secrets, new Set([reason]), 0);
+      }
+    } catch {}
+  return e;
+}
+
+/**
+ * The responses the package hands over whose body it reads on the caller's behalf (resumed,
+ * watched), each to its `{ src }`: the call's `[input, init]`, set as it is delivered.
+ * @type {WeakMap<object, { src?: [unknown, unknown] }>}
+ */
+export const bodies = new WeakMap();
+
+/** The call `fetch(input, init)` resolves with `v`: the errors of its body scrubbed too. */
+export function delivered(v, input, init) {
+  const b = bodies.get(v);
+  if (b) b.src = [input, init];
+  return v;
+}
+
+/** `e`, the error of a body of {@link bodies} `b`, scrubbed of its call's secrets. */
+export const bodyError = (e, b) => (b.src ? scrubbed(e, b.src[0], b.src[1]) : e);
