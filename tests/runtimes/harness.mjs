@@ -259,6 +259,13 @@ export async function checkScenarios(t, results, mocks) {
     assert.equal(r.outputUsed, 4);
   });
 
+  await check("secretErrors", (r) => {
+    for (const k of ["malformed", "header", "refused", "body"]) {
+      assert.equal(typeof r[k], "object", `${k}: rejects (${r[k]})`);
+      assert.deepEqual(r[k].leaks, [], `${k}: the ${r[k].name} holds the key at ${r[k].leaks}`);
+    }
+  });
+
   await t.test("the mocks never refused a request for limits", () => {
     assert.equal(mocks.anthropic.stats.limited, 0, mocks.anthropic.printLog());
     assert.equal(mocks.openai.stats.limited, 0, mocks.openai.printLog());

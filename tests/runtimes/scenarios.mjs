@@ -572,6 +572,74 @@ export const scenarios = {
       abortRead,
     };
   },
+
+  /**
+   * The runtime's own errors never carry the caller's key: a malformed URL with `?key=`, a
+   * header value holding the key (a NUL), a refused connection to a URL with `?key=`, and a
+   * resumed stream whose read fails with an error that shows the URL. Each reports the error's
+   * name and where the key is in it (none).
+   */
+  async secretErrors(Pacer) {
+    const KEY = "sk-SECRETKEY-0123456789abcdef";
+    /** The paths in `e` (own properties, message, stack, cause, errors) whose string holds the key. */
+    const leaks = (/** @type {unknown} */ e) => {
+      /** @type {string[]} */
+      const out = [];
+      const seen = new Set();
+      /** @param {any} v @param {string} at @param {number} depth */
+      const walk = (v, at, depth) => {
+        if (typeof v == "string") {
+          if (v.includes(KEY) || v.includes("SECRETKEY")) out.push(at);
+          return;
+        }
+        if (depth > 5 || typeof v != "object" || v === null || seen.has(v)) return;
+        seen.add(v);
+        for (const k of new Set([...Object.getOwnPropertyNames(v), "message", "stack", "cause", "path", "errors"])) {
+          let x;
+          try {
+            x = v[k];
+          } catch {
+            continue;
+          }
+          walk(x, `${at}.${k}`, depth + 1);
+        }
+      };
+      walk(e, "err", 0);
+      return out;
+    };
+    const failure = async (/** @type {Promise<any>} */ p) => {
+      try {
+        await p;
+        return "resolved";
+      } catch (e) {
+        return { name: /** @type {any} */ (e)?.name, leaks: leaks(e) };
+      }
+    };
+    const pacer = new Pacer({ retry: { maxRetries: 0 } });
+    const enc = new TextEncoder();
+    const streams = new Pacer({
+      fetch: async (/** @type {unknown} */ input) =>
+        new Response(
+          new ReadableStream({
+            start: (c) => c.enqueue(enc.encode('event: message_start\ndata: {"type":"message_start"}\n\n')),
+            pull(c) {
+              const e = new TypeError(`read failed: ${input}`);
+              /** @type {any} */ (e).path = String(input);
+              c.error(e);
+            },
+          }),
+          { headers: { "content-type": "text/event-stream" } },
+        ),
+    });
+    return {
+      malformed: await failure(pacer.fetch(`http://exa mple.com/v1/messages?key=${KEY}`, anthropicInit())),
+      header: await failure(pacer.fetch("http://127.0.0.1:9/v1/messages", anthropicInit({ "x-api-key": `${KEY}\0` }))),
+      refused: await failure(pacer.fetch(`http://127.0.0.1:9/v1/messages?key=${KEY}`, anthropicInit())),
+      body: await failure(
+        streams.fetch(`https://api.anthropic.com/v1/messages?key=${KEY}`, anthropicInit()).then((r) => r.text()),
+      ),
+    };
+  },
 };
 
 /**
