@@ -6,8 +6,8 @@
 //! The credential is the first of [`CREDENTIAL_HEADERS`] a request carries. Only a SHA-256 of
 //! it, under a domain tag, is ever computed on, and only inside another SHA-256: the key id is
 //! the first 8 bytes of the hash of (origin, 16 bytes of the fingerprint), and what
-//! `pacer.limits()` shows of a key ([`opaque`]) is 12 hex digits of yet another hash, of (id,
-//! class). Neither the credential nor its fingerprint, nor anything they can be recovered
+//! `pacer.limits()` shows of a key ([`opaque`]) is 12 hex digits of yet another hash, of (a
+//! salt of the pacer's, id, class). Neither the credential nor its fingerprint, nor anything they can be recovered
 //! from, is stored, logged, or put in an event, error, stat or limit.
 //!
 //! ```
@@ -246,10 +246,14 @@ pub fn custom(text: &str, model: &str) -> LimitKey {
     }
 }
 
-/// What `pacer.limits()` shows of a key: 12 hex digits of a hash of it.
-pub fn opaque(key: &LimitKey) -> String {
+/// What `pacer.limits()` and events show of a key: 12 hex digits of a hash of it under a
+/// `salt` of the pacer's own (random). One pacer shows a key the same way everywhere; the
+/// digits mean nothing outside it, so a log cannot be searched by hashing guesses: a weak
+/// token (`sk-1234`) would otherwise be found from them in a few thousand tries.
+pub fn opaque(key: &LimitKey, salt: u64) -> String {
     let h = sha256(&[
         b"llm-pacer shown",
+        &salt.to_le_bytes(),
         &key.id.to_le_bytes(),
         key.class.as_bytes(),
     ]);
@@ -371,10 +375,12 @@ mod tests {
         assert_ne!(a, derive("https://b", Some("sk-1"), "claude-sonnet-4-5"));
         assert_ne!(a, derive("https://a", Some("sk-1"), "claude-haiku-4-5"));
         assert_ne!(a.id, derive("https://a", None, "").id);
-        assert_eq!(opaque(&a).len(), 12);
+        assert_eq!(opaque(&a, 7).len(), 12);
+        assert_eq!(opaque(&a, 7), opaque(&a, 7));
         assert_ne!(
-            opaque(&a),
-            opaque(&derive("https://a", Some("sk-1"), "claude-haiku-4-5"))
+            opaque(&a, 7),
+            opaque(&derive("https://a", Some("sk-1"), "claude-haiku-4-5"), 7)
         );
+        assert_ne!(opaque(&a, 7), opaque(&a, 8), "salted");
     }
 }

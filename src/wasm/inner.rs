@@ -64,6 +64,7 @@ impl Inner {
                     told_hidden: false,
                     told_stream: false,
                     shown: Vec::new(),
+                    shown_salt: super::random_seed(),
                 }),
                 weak: weak.clone(),
                 keep_alive: RefCell::new(None),

@@ -94,7 +94,7 @@ impl Inner {
         let entry = match shown.iter().position(|(s, _, _)| s == k) {
             Some(i) => shown.remove(i),
             None => {
-                let id = JsValue::from_str(&keys_opaque(k));
+                let id = JsValue::from_str(&keys_opaque(k, st.shown_salt));
                 let class = JsValue::from_str(&k.class);
                 shown.truncate(KEPT - 1);
                 (k.clone(), id, class)
@@ -142,7 +142,11 @@ impl Inner {
         for k in st.engine.limits(now) {
             let o = Object::new();
             // Opaque: a hash of the key, never the fingerprint or anything of the credential.
-            js::set(&o, "key", &JsValue::from_str(&keys_opaque(&k.key)));
+            js::set(
+                &o,
+                "key",
+                &JsValue::from_str(&keys_opaque(&k.key, st.shown_salt)),
+            );
             js::set(&o, "model", &JsValue::from_str(&k.key.class));
             // What was configured for this key's class: a lower limit in force came from
             // the server's headers too.

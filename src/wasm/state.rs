@@ -191,6 +191,9 @@ pub(super) struct State {
     /// The limit keys events named last, each with its opaque id and model class as the
     /// strings events show ([`Inner::emit`](super::inner::Inner::emit)), most recent first.
     pub(super) shown: Vec<(LimitKey, JsValue, JsValue)>,
+    /// The salt of the keys shown ([`crate::core::fingerprint::opaque`]): random, this
+    /// pacer's own.
+    pub(super) shown_salt: u64,
 }
 
 impl State {

@@ -240,3 +240,29 @@ test("API keys appear in no event, error, stats or limits, on any path", async (
     assertClean("the pacer itself", p);
   }
 });
+
+test("the key a pacer shows is salted: a weak credential cannot be found by hashing guesses", async () => {
+  // The same weak token, two pacers: each shows its own digits (a probe found `sk-3318` from
+  // an unsalted id in 3,319 guesses), and within a pacer events and limits() agree.
+  const shown = async () => {
+    const events = [];
+    const pacer = new Pacer({
+      fetch: async () => new Response("{}", { status: 200 }),
+      onEvent: (e) => events.push(e),
+    });
+    const res = await pacer.fetch("http://127.0.0.1:9/v1/chat/completions", {
+      method: "POST",
+      headers: { authorization: "Bearer sk-3318", "content-type": "application/json" },
+      body: JSON.stringify({ model: "llama3", messages: [] }),
+    });
+    await res.text();
+    await drained(pacer);
+    const [key] = pacer.limits().map((k) => k.key);
+    assert.match(key, /^[0-9a-f]{12}$/);
+    for (const e of events.filter((e) => e.key !== undefined)) assert.equal(e.key, key, e.type);
+    return key;
+  };
+  const a = await shown();
+  const b = await shown();
+  assert.notEqual(a, b);
+});
