@@ -117,6 +117,58 @@ fn input_tokens_admit_wait_never() {
     admit(&mut l, T0 + 60_000.0, cost(6_000.0, 0.0));
 }
 
+#[test]
+fn output_counted_as_generated_is_an_estimate_never_a_refusal() {
+    // Anthropic's Start, Build and Scale plans count output as it is generated: `max_tokens`
+    // above the OTPM is no request the server refuses. Reserved up front (tier plans), it is.
+    let up_front = Limiter::new(limits(None, Some(500_000.0), Some(100_000.0), None), T0);
+    assert_eq!(
+        up_front.check(T0, cost(10.0, 128_000.0)),
+        Decision::Never {
+            dim: Dim::OutputTokens,
+            cost: 128_000.0,
+            capacity: 100_000.0
+        }
+    );
+    let mut l = up_front.clone();
+    l.set_output_as_generated();
+    let fitted = l.fit(cost(10.0, 128_000.0)).unwrap();
+    assert_eq!((fitted.input, fitted.output), (10.0, 100_000.0));
+    let t = admit(&mut l, T0, cost(10.0, 128_000.0));
+    assert_eq!(t.output, 100_000.0, "the reservation fitted to the bucket");
+    // With a combined limit, the TPM less the input floor.
+    let mut tpm = Limiter::new(limits(None, None, None, Some(30_000.0)), T0);
+    tpm.set_output_as_generated();
+    let fitted = tpm.fit(cost(1_000.0, 64_000.0)).unwrap();
+    assert_eq!((fitted.input, fitted.output), (1_000.0, 29_000.0));
+    // A stated wait never counts it: only what the server surely counts.
+    let learned = |as_generated: bool| {
+        let mut l = Limiter::new(Limits::default(), T0);
+        if as_generated {
+            l.set_output_as_generated();
+        }
+        let info = RateLimitInfo {
+            output_tokens: DimInfo {
+                limit: Some(100_000.0),
+                remaining: Some(0.0),
+                reset_at_ms: Some(T0 + 60_000.0),
+                window_ms: Some(60_000.0),
+                rounded: false,
+            },
+            family: Family::Anthropic,
+            ..RateLimitInfo::default()
+        };
+        l.observe(T0, &info);
+        l.stated_wait(T0, cost(10.0, 50_000.0))
+    };
+    assert!(
+        learned(false).is_some_and(|w| w >= 29_000.0),
+        "{:?}",
+        learned(false)
+    );
+    assert_eq!(learned(true), None);
+}
+
 /// An input estimate (no floor) above a capacity is not a reason to refuse: the server may
 /// count fewer tokens. It is lowered to what the buckets hold and waits for a full bucket.
 #[test]

@@ -69,6 +69,10 @@ pub struct Config {
     pub models: Vec<ModelLimits>,
     /// A whole preset tier (`preset: "anthropic:tier-1"`): its row for each class.
     pub tier: Option<&'static str>,
+    /// The preset (one class's or a tier's) says the server counts output as it is generated
+    /// ([`OutputMetering::RealTime`](super::presets::OutputMetering::RealTime)): every key's
+    /// limiter knows it ([`Limiter::set_output_as_generated`](super::limiter::Limiter::set_output_as_generated)).
+    pub output_as_generated: bool,
 }
 
 /// Configured limits for one model class (`limits.models[class]`).

@@ -459,6 +459,8 @@ pub struct Limiter {
     /// While no limit is known and no response has come: `None` before the first admission's
     /// probe starts, else when the others stop waiting for its answer.
     probe: Option<Probe>,
+    /// The server counts output as it is generated ([`Limiter::set_output_as_generated`]).
+    output_as_generated: bool,
 }
 
 impl Limiter {
@@ -494,7 +496,17 @@ impl Limiter {
             unmetered_at_ms: now_ms,
             latency_ms: 0.0,
             probe: None,
+            output_as_generated: false,
         }
+    }
+
+    /// The server meters output as it is generated, not from `max_tokens` up front
+    /// ([`OutputMetering::RealTime`](crate::core::presets::OutputMetering::RealTime):
+    /// Anthropic's Start, Build and Scale plans). A reservation of `max_tokens` is then the
+    /// pacer's own estimate of the output: fitted to the buckets ([`Limiter::fit`]) like an
+    /// input estimate, never a reason to refuse a request, and no part of a stated wait.
+    pub fn set_output_as_generated(&mut self) {
+        self.output_as_generated = true;
     }
 
     /// Other processes of the organisation may be starting at the same time: until the first
@@ -665,13 +677,24 @@ impl Limiter {
     /// (which errs high), so refusing on it would fail calls the server would serve; if the
     /// server does not take it, its 429 says so.
     ///
-    /// `Err` with [`Decision::Never`] when what the request surely costs (the output, the
-    /// floor of the input) exceeds a capacity: the first such dimension in [`Dim::ALL`]
-    /// order, with that cost.
+    /// So is an output reservation where the server counts output as it is generated
+    /// ([`Limiter::set_output_as_generated`]): lowered to the OTPM capacity (and the TPM
+    /// capacity less the input floor).
+    ///
+    /// `Err` with [`Decision::Never`] when what the request surely costs (the output, unless
+    /// it is counted as generated; the floor of the input) exceeds a capacity: the first such
+    /// dimension in [`Dim::ALL`] order, with that cost.
     pub fn fit(&self, cost: Cost) -> Result<Cost, Decision> {
-        let output = non_negative(cost.output);
+        let mut output = non_negative(cost.output);
         let mut input = non_negative(cost.input);
         let floor = non_negative(cost.input_floor).min(input);
+        if self.output_as_generated {
+            for (dim, other) in [(Dim::OutputTokens, 0.0), (Dim::Tokens, floor)] {
+                if let Some(slot) = self.slot(dim) {
+                    output = output.min((slot.bucket.capacity() - other).max(0.0));
+                }
+            }
+        }
         for (dim, other) in [(Dim::InputTokens, 0.0), (Dim::Tokens, output)] {
             if let Some(slot) = self.slot(dim) {
                 input = input.min((slot.bucket.capacity() - other).max(floor));
@@ -719,6 +742,11 @@ impl Limiter {
         let cost = self.fit(cost).ok()?;
         let sure = Cost {
             input: cost.input_floor,
+            output: if self.output_as_generated {
+                0.0
+            } else {
+                cost.output
+            },
             ..cost
         };
         let mut wait: Option<Ms> = None;

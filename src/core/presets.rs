@@ -72,8 +72,6 @@ pub struct Source {
     pub read: &'static str,
     /// Which revision of the page the rows reflect.
     pub note: &'static str,
-    /// How output is metered, where the page says so.
-    pub metering: Option<OutputMetering>,
 }
 
 /// One row of the table: a provider's usage tier for one model class.
@@ -109,9 +107,9 @@ impl Preset {
         &SOURCES[usize::from(self.source)]
     }
 
-    /// How output is metered, where the source says so.
+    /// How output is metered, where the source says so ([`METERING`]).
     pub fn metering(&self) -> Option<OutputMetering> {
-        self.source().metering
+        METERING[usize::from(self.source)]
     }
 
     /// `anthropic` or `openai`: the part of the name before the first `:`.
@@ -203,27 +201,32 @@ pub static SOURCES: [Source; 4] = [
         read: READ,
         note: "Start/Build/Scale revision (Opus 4.x = Opus 4.8, 4.7, 4.6, 4.5 combined; \
                Sonnet 4.x = Sonnet 4.6, 4.5 combined; Opus 5 and Sonnet 5 separate)",
-        metering: Some(OutputMetering::RealTime),
     },
     Source {
         url: "https://docs.claude.com/en/api/rate-limits",
         read: READ,
         note: "Tier 1-4 revision (Opus 4.x = Opus 4, 4.1 combined; Sonnet 4.x = Sonnet 4, 4.5 \
                combined); since replaced on the page by Start/Build/Scale",
-        metering: Some(OutputMetering::Reservation),
     },
     Source {
         url: "https://platform.openai.com/docs/models/gpt-4o-mini",
         read: READ,
         note: "model page, rate limits by usage tier",
-        metering: None,
     },
     Source {
         url: "https://platform.openai.com/docs/guides/rate-limits",
         read: READ,
         note: "guide's usage-tier table, tier 1 (late-2024 revision)",
-        metering: None,
     },
+];
+/// How each of [`SOURCES`] says output is metered, apart from their text: the package reads
+/// this (a preset's metering decides whether `max_tokens` can make a request too large) and
+/// never links the pages' addresses and notes.
+pub const METERING: [Option<OutputMetering>; 4] = [
+    Some(OutputMetering::RealTime),
+    Some(OutputMetering::Reservation),
+    None,
+    None,
 ];
 const ANTHROPIC_NOW: u8 = 0;
 const ANTHROPIC_TIERS: u8 = 1;

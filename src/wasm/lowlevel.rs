@@ -320,6 +320,9 @@ impl RawLow {
                 // limiter's clock (which never runs backwards) then follows the caller's `now`
                 // from its first call, virtual or real.
                 let mut limiter = Limiter::new(config.limits, 0.0);
+                if config.output_as_generated {
+                    limiter.set_output_as_generated();
+                }
                 limiter.set_latency(latency_ms);
                 Low::Limiter(LimiterState {
                     limiter,

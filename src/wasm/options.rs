@@ -125,15 +125,23 @@ pub fn read(n: &[f64]) -> (Config, Option<u64>) {
     c.limits.tpm = at(n, 1);
     c.limits.itpm = at(n, 2);
     c.limits.otpm = at(n, 3);
-    match at(n, 4).map(|i| i as u32) {
-        Some(i) if i >= TIER => c.tier = models::tier_at((i - TIER) as usize),
+    let row = match at(n, 4).map(|i| i as u32) {
+        Some(i) if i >= TIER => {
+            c.tier = models::tier_at((i - TIER) as usize);
+            presets::PRESETS.get((i - TIER) as usize)
+        }
         Some(i) => {
-            if let Some(p) = presets::PRESETS.get(i as usize) {
+            let p = presets::PRESETS.get(i as usize);
+            if let Some(p) = p {
                 c.limits = p.merged(&c.limits);
             }
+            p
         }
-        None => {}
-    }
+        None => None,
+    };
+    // A tier's rows share one source, and so its metering.
+    c.output_as_generated =
+        row.is_some_and(|p| p.metering() == Some(presets::OutputMetering::RealTime));
     let r = &mut c.retry;
     if let Some(v) = at(n, 5) {
         r.max_retries = v as u32;

@@ -393,6 +393,25 @@ describe("REQUEST_TOO_LARGE", () => {
     assert.equal((await pacer.fetch(env.url, anthropicInit({ body: { max_tokens: 10_000 } }))).status, 200);
   });
 
+  test("a preset whose plan counts output as generated: max_tokens over the OTPM is sent, not refused", async (t) => {
+    // The Start, Build and Scale plans meter output as it is generated (the presets' table):
+    // the server does not refuse `max_tokens` above the OTPM, so neither does the pacer (its
+    // reservation is fitted to the bucket). The tier plans reserve it up front: refused.
+    const env = await mockEnv(t, startAnthropicMock);
+    const body = { model: "claude-fable-5", max_tokens: 128_000 };
+    for (const preset of ["anthropic:start:fable", "anthropic:start"]) {
+      const pacer = env.make({ preset });
+      const res = await pacer.fetch(env.url, anthropicInit({ body }));
+      assert.equal(res.status, 200, preset);
+      await res.text();
+    }
+    const tier = env.make({ preset: "anthropic:tier-1:sonnet" });
+    await assert.rejects(
+      tier.fetch(env.url, anthropicInit({ body: { max_tokens: 16_000 } })),
+      (e) => e.code === "REQUEST_TOO_LARGE" && e.dimension === "outputTokens",
+    );
+  });
+
   test("a limit learned from headers is a limit too", async (t) => {
     const env = await mockEnv(t, startAnthropicMock, { limits: { rpm: 50, itpm: 30_000, otpm: 8_000 } });
     const pacer = env.make();

@@ -294,6 +294,9 @@ impl Engine {
         let config = &self.config;
         let slot = self.keys.slot(&request.key, now_ms, |k| {
             let mut limiter = Limiter::new(limits_for(config, &k.class), now_ms);
+            if config.output_as_generated {
+                limiter.set_output_as_generated();
+            }
             limiter.set_latency(ASSUMED_LATENCY_MS);
             limiter.start_blind(now_ms);
             if !config.adaptive {
