@@ -442,6 +442,23 @@ describe("server-imposed pauses", () => {
       assert.ok(e.at - env.mock.log[0].at >= 5000, "nothing sent during the pause");
   });
 
+  test("a 503 or 529 that states a wait holds the calls behind it too (RFC 9110: the service is unavailable)", async (t) => {
+    for (const status of [503, 529]) {
+      const env = await mockEnv(t, startAnthropicMock);
+      env.mock.script([{ status, retryAfter: 5 }]);
+      const pacer = env.make({ concurrency: 1, seed: 3 });
+      const a = pacer.fetch(env.url, anthropicInit());
+      const b = pacer.fetch(env.url, anthropicInit());
+      assert.deepEqual(
+        (await Promise.all([a, b])).map((r) => r.status),
+        [200, 200],
+      );
+      assert.equal(env.mock.log.length, 3);
+      for (const e of env.mock.log.slice(1))
+        assert.ok(e.at - env.mock.log[0].at >= 5000, `${status}: nothing sent during the wait it states`);
+    }
+  });
+
   // The pause belongs to the server, not to the call that got the 429: it holds the queue
   // whatever happens to that call (Engine::retry_delay pauses before deciding the retry).
   const streamBody = () => {

@@ -668,16 +668,21 @@ impl Engine {
     }
 
     /// What a failed attempt tells its key and the retry budget, whatever the call does next:
-    /// a 429 with a hint pauses every call of the key; any other failure (5xx, 529, network)
-    /// spends the budget, which guards against storms of them as gRPC's retry throttling
-    /// does (rate limits are paced by the limiter and the pause instead).
+    /// a 429 with a hint pauses every call of the key, and so does a 503 or 529 that states
+    /// one (RFC 9110 §10.2.3: how long the service is expected to be unavailable, not to one
+    /// request); any other failure (5xx, 529, network) spends the budget, which guards
+    /// against storms of them as gRPC's retry throttling does (rate limits are paced by the
+    /// limiter and the pause instead).
     fn note_failure(&mut self, now_ms: Ms, slot: Slot, kind: RetryKind, hint: Option<Ms>) {
-        if kind == RetryKind::RateLimited {
-            if let Some(h) = hint {
-                self.keys.limiter_mut(slot).pause_until(now_ms + h);
-                self.scheduler.wake(slot);
-            }
-        } else if !self.paced(kind) {
+        let pauses = matches!(
+            kind,
+            RetryKind::RateLimited | RetryKind::Overloaded | RetryKind::Status(503)
+        );
+        if let (true, Some(h)) = (pauses, hint) {
+            self.keys.limiter_mut(slot).pause_until(now_ms + h);
+            self.scheduler.wake(slot);
+        }
+        if !self.paced(kind) {
             if let Some(b) = self.budget.as_mut() {
                 b.on_failure();
             }

@@ -117,6 +117,32 @@ fn a_429_with_a_hint_pauses_everyone_and_retries_after_the_hint() {
 }
 
 #[test]
+fn a_503_or_529_that_states_a_wait_holds_its_key_too() {
+    // RFC 9110 §10.2.3: with a 503, Retry-After is how long the service is expected to be
+    // unavailable; the key's other calls wait for it too. Without a hint, only its own call
+    // backs off.
+    for (status, hinted) in [(503, true), (529, true), (503, false), (500, true)] {
+        let mut e = Engine::new(config(), T0);
+        let a = e.submit(T0, req(10.0, 10.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        let info = if hinted { hint(2_000.0) } else { none() };
+        let Verdict::Retry { .. } = e.on_response(T0 + 100.0, a, status, &info, None, 0.5) else {
+            panic!("{status} is retried");
+        };
+        let b = e.submit(T0 + 200.0, req(10.0, 10.0)).unwrap();
+        let held = sends(&e.poll(T0 + 200.0)).is_empty();
+        assert_eq!(held, hinted && status != 500, "{status}, hint {hinted}");
+        if held {
+            assert_eq!(
+                sends(&e.poll(T0 + 2_100.0)),
+                vec![b],
+                "{status}: after the wait"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_429_that_is_not_retried_still_pauses_its_key_for_its_hint() {
     // A 429 outside the status list, or with `x-should-retry: false`: delivered at once, and
     // the other calls of its key wait out the wait it states all the same.
