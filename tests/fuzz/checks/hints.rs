@@ -15,7 +15,7 @@
 //!   the first after `requested ` (any case; a digit, then digits and `,`, one final `,`
 //!   dropped, at most 20 characters), the second larger;
 //! * the peek: the raw bytes, fed whole or cut in two anywhere, give the same first event,
-//!   which is the first event the SSE parser dispatches within `MAX_PEEK_BYTES`.
+//!   which is the first event but a ping that the SSE parser dispatches within `MAX_PEEK_BYTES`.
 
 use llm_pacer::core::headers::{parse_go_duration, ABSURD_MS};
 use llm_pacer::core::hints::{
@@ -25,8 +25,10 @@ use llm_pacer::core::hints::{
 use llm_pacer::core::peek::{FirstEvent, Peeked, MAX_PEEK_BYTES};
 use llm_pacer::core::sse::SseParser;
 
+/// The guard of every retry hint: a wait of at least a millisecond (under it is "now", no
+/// hint) and at most `ABSURD_MS`.
 fn guard(ms: f64) -> Option<f64> {
-    (ms.is_finite() && (0.0..=ABSURD_MS).contains(&ms)).then_some(ms + 0.0)
+    (ms.is_finite() && (1.0..=ABSURD_MS).contains(&ms)).then_some(ms)
 }
 
 fn reference_proto(s: &str) -> Option<f64> {
@@ -124,7 +126,7 @@ pub fn check(data: &[u8]) {
         let t = parse_try_again(s);
         assert_eq!(t, reference_try_again(s), "try again {s:?}");
         if let Some(v) = t {
-            assert!(v.is_finite() && (0.0..=ABSURD_MS).contains(&v));
+            assert!(v.is_finite() && (1.0..=ABSURD_MS).contains(&v));
         }
         let lower = s.to_ascii_lowercase();
         let want = s.len() <= MAX_VALUE_BYTES
@@ -152,11 +154,11 @@ fn check_peek(data: &[u8]) {
     let cut = data.first().map_or(0, |&b| usize::from(b)) % (data.len() + 1);
     let (a, b) = data.split_at(cut);
     assert_eq!(peek(&[a, b]), whole, "cut at {cut}");
-    // The reference: the SSE parser's first event within the bound.
+    // The reference: the SSE parser's first event within the bound that is not a ping.
     let mut parser = SseParser::new();
     let mut first = None;
     parser.feed(&data[..data.len().min(MAX_PEEK_BYTES)], |e| {
-        if first.is_none() {
+        if first.is_none() && e.event != "ping" {
             first = Some(e.to_owned());
         }
     });
