@@ -805,6 +805,29 @@ mod engine {
     }
 
     #[test]
+    fn a_store_that_says_wait_0_is_asked_again_after_a_floor_not_in_a_loop() {
+        // A store of the caller's answering `{ admit: false, waitMs: 0 }` (or garbage) had
+        // the call ask again at once: some 60,000 reserves a second until its timeout.
+        for wait_ms in [0.0, -5.0, f64::NAN, 0.001] {
+            let mut e = engine(6_000.0);
+            let a = e.submit(T0, req(100.0)).unwrap();
+            e.poll(T0);
+            let wait = StoreAnswer::Wait {
+                wait_ms,
+                paused: false,
+            };
+            assert!(e.on_reserved(T0, a, wait).is_empty());
+            assert!(e.poll(T0).is_empty(), "{wait_ms}: asked again at once");
+            let wake = e.next_wake().unwrap();
+            assert!(
+                wake >= T0 + llm_pacer::core::call::MIN_STORE_WAIT_MS,
+                "{wait_ms}: woken at +{}",
+                wake - T0
+            );
+        }
+    }
+
+    #[test]
     fn a_call_the_store_makes_wait_is_admitted_once_when_it_is_sent() {
         // Admitted locally, told to wait 5 s, sent at its turn: one attempt, one `admitted`
         // event (for the OpenTelemetry bridge, one attempt counted), and its whole wait.

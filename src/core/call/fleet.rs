@@ -70,6 +70,10 @@ pub enum StoreAnswer {
     Unavailable,
 }
 
+/// The shortest wait a store's "not now" holds a call for, ms: a wait of 0 (or none) would
+/// have the call ask again at once, in a loop.
+pub const MIN_STORE_WAIT_MS: Ms = 10.0;
+
 /// Work for the store that needs no answer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum StoreOp {
@@ -551,10 +555,12 @@ impl Engine {
                 vec![Action::Send { id, attempt }]
             }
             StoreAnswer::Wait { wait_ms, paused } => {
-                let wait = if wait_ms.is_finite() && wait_ms > 0.0 {
-                    wait_ms
+                // Never a spin: a store of the caller's that keeps saying "not now, wait 0"
+                // (or garbage) is asked again after [`MIN_STORE_WAIT_MS`], not at once.
+                let wait = if wait_ms.is_finite() {
+                    wait_ms.max(MIN_STORE_WAIT_MS)
                 } else {
-                    0.0
+                    MIN_STORE_WAIT_MS
                 };
                 let slot = call.slot;
                 if paused && wait > 0.0 {

@@ -41,7 +41,7 @@ mod fleet;
 mod io;
 mod reasons;
 mod state;
-pub use fleet::{StoreAnswer, StoreOp};
+pub use fleet::{StoreAnswer, StoreOp, MIN_STORE_WAIT_MS};
 pub use io::{Action, CallError, Event, EventKind, Request, Stats, Verdict};
 use reasons::{fail_reason, retry_reason, GiveUp};
 use state::{Call, State};
