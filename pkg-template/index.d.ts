@@ -217,7 +217,9 @@ export interface PacerOptions {
    * `RequestTooLargeError` (the built-in estimate's never is), but for a prefix that
    * Anthropic's prompt cache may hold (cache reads do not count against ITPM). The body is
    * still read for its `cache_control` breakpoints: a prefix a response reported cached is
-   * taken off your count in its share of it, as off the built-in estimate.
+   * taken off your count in its share of it, as off the built-in estimate. Both numbers are
+   * required, and returned synchronously (a Promise is not awaited): anything else rejects the
+   * call with a `TypeError`.
    * @default the built-in estimate
    */
   readonly estimate?: (request: EstimateRequest) => TokenEstimate;

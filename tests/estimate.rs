@@ -524,3 +524,25 @@ mod generated {
         }
     }
 }
+
+#[test]
+fn a_request_that_only_counts_tokens_is_told_apart() {
+    for url in [
+        "https://api.anthropic.com/v1/messages/count_tokens",
+        "https://api.anthropic.com/v1/messages/count_tokens?beta=true",
+        "https://api.openai.com/v1/responses/input_tokens",
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:countTokens?key=k",
+        "http://127.0.0.1:8080/v1/messages/count_tokens/",
+    ] {
+        assert!(counts_tokens(url), "{url}");
+    }
+    for url in [
+        "https://api.anthropic.com/v1/messages",
+        "https://api.openai.com/v1/responses",
+        "https://api.openai.com/v1/chat/completions?x=/count_tokens",
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent",
+        "",
+    ] {
+        assert!(!counts_tokens(url), "{url}");
+    }
+}

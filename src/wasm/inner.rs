@@ -243,6 +243,14 @@ impl Inner {
         input: &JsValue,
         init: &JsValue,
     ) -> Result<(CallRequest, String), JsValue> {
+        if body::url_of(input)
+            .as_string()
+            .is_some_and(|u| estimate::counts_tokens(&u))
+        {
+            // Counting tokens costs none, and is metered apart.
+            let model = estimate::TOKEN_COUNT_CLASS.to_string();
+            return Ok((CallRequest::default(), model));
+        }
         let (text, len) = body::body_text(init);
         // Read with the caller's `estimate` too, for the prompt's prefixes: a prefix the server
         // holds in its cache is not counted against ITPM, whoever counted the rest.
@@ -266,10 +274,12 @@ impl Inner {
         js::set(&arg, "url", &body::url_of(input));
         js::set(&arg, "body", &parsed);
         let r = f.call1(&JsValue::UNDEFINED, &arg)?;
+        // Both numbers, given: a missing one is no 0 (`{}`, or a Promise, which is not
+        // awaited, would turn pacing off without a word).
         let field = |k: &'static str| {
             js::get_opt(&r, k)
-                .map(|v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.0))
-                .unwrap_or(Some(0.0))
+                .and_then(|v| v.as_f64())
+                .filter(|n| n.is_finite() && *n >= 0.0)
         };
         match (field("input"), field("output")) {
             (Some(input), Some(output)) if r.is_object() => {
@@ -286,7 +296,7 @@ impl Inner {
                 Ok((request, js::string(&parsed, "model").unwrap_or_default()))
             }
             _ => Err(js_sys::TypeError::new(
-                "llm-pacer: option `estimate` must return { input, output } with finite numbers >= 0",
+                "llm-pacer: option `estimate` must return { input, output }, both finite numbers >= 0, synchronously (a Promise is not awaited)",
             )
             .into()),
         }

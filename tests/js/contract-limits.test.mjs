@@ -690,6 +690,13 @@ describe("the estimate option", () => {
       { input: NaN, output: 0 },
       { input: 1, output: "2" },
       { input: Infinity, output: 0 },
+      // A missing number is no 0: pacing would be off without a word.
+      {},
+      { input: 1 },
+      { output: 1 },
+      { input: undefined, output: 1 },
+      // An async tokenizer's Promise is not awaited.
+      Promise.resolve({ input: 1, output: 1 }),
     ]) {
       const pacer = env.make({ estimate: () => bad });
       await assert.rejects(
@@ -799,5 +806,27 @@ describe("priority", () => {
     }
     assert.equal(typeof pacer.withPriority(-3), "function");
     pacer.close();
+  });
+});
+
+describe("token counting", () => {
+  test("a count_tokens request reserves no tokens and goes on a key of its own", async (t) => {
+    // Anthropic meters token counting by requests alone, apart from messages; priced as a
+    // prompt, three counts of a 13k-token prompt held a 30k ITPM for minutes.
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make({ limits: { itpm: 30_000 } });
+    const prompt = "word ".repeat(40_000);
+    const url = new URL("/v1/messages/count_tokens", env.url).href;
+    for (let i = 0; i < 5; i++) {
+      const res = await pacer.fetch(url, anthropicInit({ body: { messages: [{ role: "user", content: prompt }] } }));
+      await res.arrayBuffer();
+    }
+    await drained(pacer);
+    assert.equal(env.clock.elapsed, 0, "no wait");
+    assert.equal(pacer.stats().inputTokensReserved, 0);
+    assert.ok(
+      pacer.limits().some((k) => k.model === "count_tokens"),
+      JSON.stringify(pacer.limits().map((k) => k.model)),
+    );
   });
 });

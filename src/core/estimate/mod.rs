@@ -301,6 +301,23 @@ impl Body {
     }
 }
 
+/// The class of the limit key of a request that only counts tokens ([`counts_tokens`]):
+/// apart from the model's, as the provider meters it.
+pub const TOKEN_COUNT_CLASS: &str = "count_tokens";
+
+/// Whether the request at `url` only counts a prompt's tokens: Anthropic's
+/// `/v1/messages/count_tokens`, OpenAI's `/v1/responses/input_tokens`, Gemini's
+/// `:countTokens`. Such a request generates nothing and is not counted against the input or
+/// output limits (Anthropic meters it by requests, apart from messages), so it reserves no
+/// tokens and goes on a limit key of its own.
+pub fn counts_tokens(url: &str) -> bool {
+    let path = url.split(['?', '#']).next().unwrap_or("");
+    let path = path.strip_suffix('/').unwrap_or(path);
+    path.ends_with("/count_tokens")
+        || path.ends_with("/responses/input_tokens")
+        || path.ends_with(":countTokens")
+}
+
 /// Read a whole JSON text: `None` if it is not JSON.
 pub fn scan(json: &[u8]) -> Option<Body> {
     let mut s = Scan::default();
