@@ -118,6 +118,45 @@ fn input_tokens_admit_wait_never() {
 }
 
 #[test]
+fn a_configured_limit_the_server_lowers_is_no_sign_of_others() {
+    // Configured at twice the server's ITPM: the first answer lowers the bucket to the
+    // server's 30,000, and its level shows only what this client spent. Before, the copy
+    // (clamped to the new capacity, above the server's level) read as others drawing: the
+    // blind start's quarter was kept, and the bucket refilled at 28% of its rate.
+    let over = |configured: f64| {
+        let mut l = Limiter::new(limits(None, Some(configured), None, None), T0);
+        l.start_blind(T0);
+        let t = admit(&mut l, T0, cost(5_000.0, 0.0));
+        let info = RateLimitInfo {
+            input_tokens: DimInfo {
+                limit: Some(30_000.0),
+                remaining: Some(25_000.0),
+                reset_at_ms: Some(T0 + 10_000.0),
+                window_ms: Some(60_000.0),
+                rounded: false,
+            },
+            family: Family::Anthropic,
+            ..RateLimitInfo::default()
+        };
+        l.settle(T0, t, &usage(5_000.0, 0.0));
+        l.observe(T0, &info);
+        // From 25,000, a 30,000-token request waits for 5,000 tokens of refill: 10 s at the
+        // full rate (30,000 a minute).
+        wait(l.acquire(T0, cost(30_000.0, 0.0))).0 - T0
+    };
+    let matched = over(30_000.0);
+    let doubled = over(60_000.0);
+    assert!(
+        close(matched, 10_000.0),
+        "configured as the server: {matched}"
+    );
+    assert!(
+        doubled <= 1.1 * matched,
+        "configured at twice: {doubled} against {matched}"
+    );
+}
+
+#[test]
 fn output_counted_as_generated_is_an_estimate_never_a_refusal() {
     // Anthropic's Start, Build and Scale plans count output as it is generated: `max_tokens`
     // above the OTPM is no request the server refuses. Reserved up front (tier plans), it is.

@@ -1092,6 +1092,9 @@ impl Limiter {
             .filter(|w| w.is_finite() && *w > 0.0)
             .unwrap_or(MINUTE_MS);
         let mut changed = false;
+        // The level the copy would have at the capacity the server states, when that lowers
+        // it (a configured limit above the server's): what this client spent, taken from it.
+        let mut lowered: Option<f64> = None;
         let learned = limit.is_some() && self.slots[dim as usize].is_none();
         let admissions = self.admissions;
         let entry = &mut self.slots[dim as usize];
@@ -1113,6 +1116,9 @@ impl Limiter {
                 };
                 let b = &mut slot.bucket;
                 if capacity != b.capacity() || window_ms != b.window_ms() {
+                    if capacity < b.capacity() {
+                        lowered = Some(capacity - (b.capacity() - b.level(now)));
+                    }
                     b.set_capacity(now, capacity, window_ms);
                     changed = true;
                 }
@@ -1213,10 +1219,13 @@ impl Limiter {
                 slot.share = Share::learned(now, others);
             } else {
                 // A copy above a server that counts by windows is no sign of others: the
-                // refill was ahead of its reset (and the figures place the copy anyway).
+                // refill was ahead of its reset (and the figures place the copy anyway). Nor
+                // is one above a server whose lower limit this very answer brings: the copy
+                // held the configured capacity, so it is judged by what this client spent.
                 let own_transit = slot.transit_back(now);
+                let predicted = lowered.unwrap_or(level);
                 slot.share
-                    .observed(now, window, !slot.windowed && level - own_transit > hi);
+                    .observed(now, window, !slot.windowed && predicted - own_transit > hi);
             }
             slot.apply_share(now, slot.share.share());
             if target != level {
