@@ -311,11 +311,13 @@ pub const TOKEN_COUNT_CLASS: &str = "count_tokens";
 /// output limits (Anthropic meters it by requests, apart from messages), so it reserves no
 /// tokens and goes on a limit key of its own.
 pub fn counts_tokens(url: &str) -> bool {
-    let path = url.split(['?', '#']).next().unwrap_or("");
-    let path = path.strip_suffix('/').unwrap_or(path);
-    path.ends_with("/count_tokens")
-        || path.ends_with("/responses/input_tokens")
-        || path.ends_with(":countTokens")
+    let b = url.as_bytes();
+    let end = b.iter().position(|&c| c == b'?' || c == b'#').unwrap_or(b.len());
+    let path = &b[..end];
+    let path = path.strip_suffix(b"/").unwrap_or(path);
+    [&b"/count_tokens"[..], b"/responses/input_tokens", b":countTokens"]
+        .iter()
+        .any(|s| path.ends_with(s))
 }
 
 /// Read a whole JSON text: `None` if it is not JSON.
