@@ -312,12 +312,19 @@ pub const TOKEN_COUNT_CLASS: &str = "count_tokens";
 /// tokens and goes on a limit key of its own.
 pub fn counts_tokens(url: &str) -> bool {
     let b = url.as_bytes();
-    let end = b.iter().position(|&c| c == b'?' || c == b'#').unwrap_or(b.len());
+    let end = b
+        .iter()
+        .position(|&c| c == b'?' || c == b'#')
+        .unwrap_or(b.len());
     let path = &b[..end];
     let path = path.strip_suffix(b"/").unwrap_or(path);
-    [&b"/count_tokens"[..], b"/responses/input_tokens", b":countTokens"]
-        .iter()
-        .any(|s| path.ends_with(s))
+    [
+        &b"/count_tokens"[..],
+        b"/responses/input_tokens",
+        b":countTokens",
+    ]
+    .iter()
+    .any(|s| path.ends_with(s))
 }
 
 /// Read a whole JSON text: `None` if it is not JSON.
