@@ -36,17 +36,26 @@ pub fn is_request(input: &JsValue) -> bool {
 }
 
 /// Whether the platform's `Request` can be built from `input` and `init` for HTTP: `false`
-/// when that throws (a malformed URL, a `GET` with a body...), as `fetch` itself rejects such
-/// a request with a `TypeError` before sending anything, or when its URL's scheme is not
-/// `http:` or `https:` (`ftp:`: `fetch` fails it at once, every time). No attempt can succeed.
+/// when that throws (a malformed URL...), as `fetch` itself rejects such a request with a
+/// `TypeError` before sending anything; when it is a `GET` or `HEAD` with a body, which the
+/// Fetch standard forbids (checked here: Bun builds such a `Request`); or when its URL's
+/// scheme is not `http:` or `https:` (`ftp:`: `fetch` fails it at once, every time). No
+/// attempt can succeed.
 /// Asked only after an attempt's network error. `true` when there is no `Request` to ask, or
 /// when the body is a stream (building would take it; such a call is not sent again anyway).
 pub fn can_build_request(input: &JsValue, init: &JsValue) -> bool {
     let Some(ctor) = js::global_fn("Request") else {
         return true;
     };
-    if js::method(&member(input, init, "body"), "getReader").is_some() {
+    let body = member(input, init, "body");
+    if js::method(&body, "getReader").is_some() {
         return true;
+    }
+    let bodiless = member(input, init, "method")
+        .as_string()
+        .is_none_or(|m| m.eq_ignore_ascii_case("GET") || m.eq_ignore_ascii_case("HEAD"));
+    if bodiless && !body.is_null_or_undefined() {
+        return false;
     }
     js_sys::Reflect::construct(&ctor, &js_sys::Array::of2(input, init)).is_ok_and(|r| {
         js::string(&r, "url").is_none_or(|u| u.starts_with("http:") || u.starts_with("https:"))

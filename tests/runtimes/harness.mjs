@@ -259,6 +259,11 @@ export async function checkScenarios(t, results, mocks) {
     assert.equal(r.outputUsed, 4);
   });
 
+  await check("invalidRequests", (r) => {
+    for (const k of ["getWithBody", "ftp", "malformed"])
+      assert.equal(r[k], "giveup:invalid_request after 1 attempt(s)", k);
+  });
+
   await check("secretErrors", (r) => {
     for (const k of ["malformed", "header", "refused", "body"]) {
       assert.equal(typeof r[k], "object", `${k}: rejects (${r[k]})`);

@@ -579,6 +579,28 @@ export const scenarios = {
    * resumed stream whose read fails with an error that shows the URL. Each reports the error's
    * name and where the key is in it (none).
    */
+  /** Requests `fetch` refuses itself: rejected at once, not retried as network errors. */
+  async invalidRequests(Pacer) {
+    /** @type {Record<string, string>} */
+    const out = {};
+    for (const [name, input, init] of [
+      ["getWithBody", "http://127.0.0.1:9/v1/messages", { method: "GET", body: "{}" }],
+      ["ftp", "ftp://127.0.0.1:9/v1/messages", { method: "POST", body: "{}" }],
+      ["malformed", "http://[::1/v1/messages", { method: "POST", body: "{}" }],
+    ]) {
+      /** @type {string[]} */
+      const events = [];
+      const pacer = new Pacer({ onEvent: (/** @type {any} */ e) => events.push(`${e.type}:${e.reason}`) });
+      try {
+        await pacer.fetch(input, init);
+        out[name] = "resolved";
+      } catch {
+        out[name] = `${events.at(-1)} after ${pacer.stats().attempts} attempt(s)`;
+      }
+    }
+    return out;
+  },
+
   async secretErrors(Pacer) {
     const KEY = "sk-SECRETKEY-0123456789abcdef";
     /** The paths in `e` (own properties, message, stack, cause, errors) whose string holds the key. */
