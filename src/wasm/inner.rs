@@ -168,21 +168,28 @@ impl Inner {
             js::set(&o, "body", &body);
             o.into()
         };
-        let request = match self.estimate(&input, &estimated).and_then(|(r, model)| {
-            let key = keys::of_request(
-                &self.key_memo,
-                &input,
-                &init,
-                &model,
-                self.driver.limit_key.as_ref(),
-                self.driver.header_lines.as_ref(),
-            )?;
-            Ok(CallRequest {
-                priority: priority.saturating_add(body::priority_hint(&input, &init)),
-                key,
-                ..r
-            })
-        }) {
+        // The URL, and its text, read once for the estimate and the key.
+        let url = body::url_of(&input);
+        let text = url.as_string().unwrap_or_default();
+        let request = match self
+            .estimate(&estimated, &url, &text)
+            .and_then(|(r, model)| {
+                let key = keys::of_request(
+                    &self.key_memo,
+                    &input,
+                    &init,
+                    &url,
+                    &text,
+                    &model,
+                    self.driver.limit_key.as_ref(),
+                    self.driver.header_lines.as_ref(),
+                )?;
+                Ok(CallRequest {
+                    priority: priority.saturating_add(body::priority_hint(&input, &init)),
+                    key,
+                    ..r
+                })
+            }) {
             Ok(r) => r,
             Err(e) => {
                 let _ = reject.call1(&JsValue::UNDEFINED, &e);
@@ -236,17 +243,15 @@ impl Inner {
         });
     }
 
-    /// The engine's view of the request, from the caller's `estimate` or the built-in one,
-    /// and the body's `model` (for the limit key).
+    /// The engine's view of the request at `url` (`text`, its string), from the caller's
+    /// `estimate` or the built-in one, and the body's `model` (for the limit key).
     pub(super) fn estimate(
         &self,
-        input: &JsValue,
         init: &JsValue,
+        url: &JsValue,
+        text: &str,
     ) -> Result<(CallRequest, String), JsValue> {
-        if body::url_of(input)
-            .as_string()
-            .is_some_and(|u| estimate::counts_tokens(&u))
-        {
+        if estimate::counts_tokens(text) {
             // Counting tokens costs none, and is metered apart.
             let model = estimate::TOKEN_COUNT_CLASS.to_string();
             return Ok((CallRequest::default(), model));
@@ -271,7 +276,7 @@ impl Inner {
         };
         let parsed = text.map_or(JsValue::UNDEFINED, |t| t.parse());
         let arg = Object::new();
-        js::set(&arg, "url", &body::url_of(input));
+        js::set(&arg, "url", url);
         js::set(&arg, "body", &parsed);
         let r = f.call1(&JsValue::UNDEFINED, &arg)?;
         // Both numbers, given: a missing one is no 0 (`{}`, or a Promise, which is not

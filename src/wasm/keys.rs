@@ -29,28 +29,30 @@ fn request_headers_init(input: &JsValue, init: &JsValue) -> Option<JsValue> {
     (!v.is_null_or_undefined()).then_some(v)
 }
 
-/// The limit key of a request: `limit_key` (the option) called with `{ url, model, headers }`
+/// The limit key of a request (`url`, and `text`, its string: [`body::url_of`]): `limit_key`
+/// (the option) called with `{ url, model, headers }`
 /// when given, else derived from the origin and the credential (found among the header lines
 /// the package's `headerLines` gives, one crossing, rather than through a `Headers` copy and a
 /// `get` per name). `model` is the JSON body's `model` (`""` if none: then the model the
 /// URL names, if any). An error is the
 /// option's: a throw, or a result that is not a string. A derived key comes through `memo`
 /// (the pacer's last one, when the parts are the same).
+#[allow(clippy::too_many_arguments)]
 pub fn of_request(
     memo: &RefCell<Memo>,
     input: &JsValue,
     init: &JsValue,
+    url: &JsValue,
+    text: &str,
     model: &str,
     limit_key: Option<&Function>,
     header_lines: Option<&Function>,
 ) -> Result<LimitKey, JsValue> {
-    let url = body::url_of(input);
-    let text = url.as_string().unwrap_or_default();
     // A body that names no model: the one the URL's path names (Gemini, Vertex AI, Bedrock,
     // an Azure OpenAI deployment), if any.
     let from_url;
     let model = if model.is_empty() {
-        from_url = model_in_url(&text);
+        from_url = model_in_url(text);
         from_url.as_str()
     } else {
         model
@@ -58,7 +60,7 @@ pub fn of_request(
     if let Some(f) = limit_key {
         let headers = request_headers(input, init);
         let arg = Object::new();
-        js::set(&arg, "url", &url);
+        js::set(&arg, "url", url);
         js::set(&arg, "model", &JsValue::from_str(model));
         let h = headers.or_else(|| Headers::new().ok());
         js::set(
@@ -80,10 +82,10 @@ pub fn of_request(
         .map(|h| body::header_text(&h, header_lines))
         .unwrap_or_default();
     // Gemini's API also takes its key in the URL's query (`?key=`).
-    let credential = credential(&lines).or_else(|| url_credential(&text));
+    let credential = credential(&lines).or_else(|| url_credential(text));
     // Borrowed only here: `limitKey` above may call into the pacer again.
     let key = memo
         .borrow_mut()
-        .derive(&origin(&text), credential.as_deref(), model);
+        .derive(&origin(text), credential.as_deref(), model);
     Ok(key)
 }
