@@ -94,14 +94,10 @@ pub fn url_credential(url: &str) -> Option<String> {
 /// }
 /// ```
 pub fn model_in_url(url: &str) -> String {
-    let b = url.as_bytes();
-    let end = b
-        .iter()
-        .position(|&c| c == b'?' || c == b'#')
-        .unwrap_or(b.len());
+    let b = super::before_query(url);
     // The path: after the origin, if any.
     let b = b
-        .get(find(b, b"://").map_or(0, |i| i + 3)..end)
+        .get(find(b, b"://").map_or(0, |i| i + 3)..)
         .unwrap_or_default();
     let path = b
         .get(b.iter().position(|&c| c == b'/').unwrap_or(b.len())..)

@@ -50,6 +50,12 @@ pub(crate) fn clamp(x: f64, lo: f64, hi: f64) -> f64 {
     }
 }
 
+/// A URL's bytes before its query or fragment (the first `?` or `#`).
+pub(crate) fn before_query(url: &str) -> &[u8] {
+    let b = url.as_bytes();
+    b.split(|&c| c == b'?' || c == b'#').next().unwrap_or(b)
+}
+
 /// Where `needle` first occurs in `hay` (`Some(0)` for an empty needle): byte windows, not
 /// `str::find` or `contains`, whose two-way searcher weighs some 2 KB of Wasm. The inputs
 /// (header values, model names, the start of a string) are short.

@@ -311,12 +311,7 @@ pub const TOKEN_COUNT_CLASS: &str = "count_tokens";
 /// output limits (Anthropic meters it by requests, apart from messages), so it reserves no
 /// tokens and goes on a limit key of its own.
 pub fn counts_tokens(url: &str) -> bool {
-    let b = url.as_bytes();
-    let end = b
-        .iter()
-        .position(|&c| c == b'?' || c == b'#')
-        .unwrap_or(b.len());
-    let path = &b[..end];
+    let path = crate::core::before_query(url);
     let path = path.strip_suffix(b"/").unwrap_or(path);
     [
         &b"/count_tokens"[..],
