@@ -685,21 +685,21 @@ impl Limiter {
     /// it is counted as generated; the floor of the input) exceeds a capacity: the first such
     /// dimension in [`Dim::ALL`] order, with that cost.
     pub fn fit(&self, cost: Cost) -> Result<Cost, Decision> {
+        // `n` lowered to what its own bucket holds and the combined one less `other`, never
+        // below `floor`.
+        let lowered = |n: f64, own: Dim, other: f64, floor: f64| {
+            [(own, 0.0), (Dim::Tokens, other)]
+                .into_iter()
+                .filter_map(|(dim, less)| Some(self.slot(dim)?.bucket.capacity() - less))
+                .fold(n, |n, room| n.min(room.max(floor)))
+        };
         let mut output = non_negative(cost.output);
-        let mut input = non_negative(cost.input);
+        let input = non_negative(cost.input);
         let floor = non_negative(cost.input_floor).min(input);
         if self.output_as_generated {
-            for (dim, other) in [(Dim::OutputTokens, 0.0), (Dim::Tokens, floor)] {
-                if let Some(slot) = self.slot(dim) {
-                    output = output.min((slot.bucket.capacity() - other).max(0.0));
-                }
-            }
+            output = lowered(output, Dim::OutputTokens, floor, 0.0);
         }
-        for (dim, other) in [(Dim::InputTokens, 0.0), (Dim::Tokens, output)] {
-            if let Some(slot) = self.slot(dim) {
-                input = input.min((slot.bucket.capacity() - other).max(floor));
-            }
-        }
+        let input = lowered(input, Dim::InputTokens, output, floor);
         let fitted = Cost {
             input,
             output,
