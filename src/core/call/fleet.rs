@@ -563,7 +563,7 @@ impl Engine {
                     MIN_STORE_WAIT_MS
                 };
                 let slot = call.slot;
-                if paused && wait > 0.0 {
+                if paused {
                     self.keys.limiter_mut(slot).pause_until(now_ms + wait);
                 }
                 if let Some(f) = &mut self.fleet {
