@@ -21,9 +21,10 @@ impl Inner {
     /// `fetch` option resolved with something that has no numeric `status`: no `Response` of
     /// any realm), else with `value` as its error.
     pub(super) fn answered(self: Rc<Self>, id: Id, attempt: u32, value: JsValue, ok: bool) {
-        let response = ok && js::get_opt(&value, "status").is_some_and(|s| s.as_f64().is_some());
+        let has_status =
+            |v: &JsValue| js::get_opt(v, "status").is_some_and(|s| s.as_f64().is_some());
         match ok {
-            true if response => self.on_response(id, attempt, value.unchecked_into()),
+            true if has_status(&value) => self.on_response(id, attempt, value.unchecked_into()),
             true => self.on_network_error(
                 id,
                 attempt,

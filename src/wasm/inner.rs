@@ -4,8 +4,7 @@
 //! is the engine's, made in `step` under the state's borrow, and the effects run after it.
 //! What an attempt comes back with is taken in [`super::answer`].
 
-use super::body::BodyEnd;
-use super::body::{self, UsageKind};
+use super::body::{self, BodyEnd, UsageKind};
 use super::options::DriverOptions;
 use super::reader::BodyReader;
 use super::state::{Call, Calls, Deadline, Effect, Rejection, State, Timer};

@@ -127,6 +127,19 @@ pub(super) struct Call {
     pub(super) reading: Option<Deadline>,
 }
 
+impl Call {
+    /// End the current attempt: abort it on the wire (with `reason`), and stop the read of
+    /// its error body or first event, if one is under way.
+    fn end_attempt(&mut self, reason: JsValue, fx: &mut Vec<Effect>) {
+        if let Some(controller) = self.controller.take() {
+            fx.push(Effect::Abort { controller, reason });
+        }
+        if let Some(d) = self.reading.take() {
+            fx.push(Effect::Stop(d));
+        }
+    }
+}
+
 /// An attempt's response, held until it is delivered or replaced by the next attempt's
 /// answer (`Action::Send`).
 pub(super) struct Held {
@@ -333,15 +346,7 @@ impl State {
         };
         if attempt < call.attempt {
             // A deadline during a later attempt delivers this one's: the later one ends.
-            if let Some(controller) = call.controller.take() {
-                fx.push(Effect::Abort {
-                    controller,
-                    reason: JsValue::UNDEFINED,
-                });
-            }
-            if let Some(d) = call.reading.take() {
-                fx.push(Effect::Stop(d));
-            }
+            call.end_attempt(JsValue::UNDEFINED, fx);
         }
         call.delivered = true;
         if kind == Some(UsageKind::Sse) {
@@ -371,14 +376,9 @@ impl State {
         let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
-        if let Some(controller) = call.controller.take() {
-            fx.push(Effect::Abort { controller, reason });
-        }
+        call.end_attempt(reason, fx);
         if let Some(h) = call.held.take() {
             fx.push(h.cancel());
-        }
-        if let Some(d) = call.reading.take() {
-            fx.push(Effect::Stop(d));
         }
         let error = match error {
             Rejection::Call(CallError::Network) if !call.network_error.is_undefined() => {
