@@ -129,11 +129,8 @@ fn a_configured_limit_the_server_lowers_is_no_sign_of_others() {
         let t = admit(&mut l, T0, cost(5_000.0, 0.0));
         let info = RateLimitInfo {
             input_tokens: DimInfo {
-                limit: Some(30_000.0),
-                remaining: Some(25_000.0),
                 reset_at_ms: Some(T0 + 10_000.0),
-                window_ms: Some(60_000.0),
-                rounded: false,
+                ..dim_info(Some(30_000.0), Some(25_000.0))
             },
             family: Family::Anthropic,
             ..RateLimitInfo::default()
@@ -188,11 +185,8 @@ fn output_counted_as_generated_is_an_estimate_never_a_refusal() {
         }
         let info = RateLimitInfo {
             output_tokens: DimInfo {
-                limit: Some(100_000.0),
-                remaining: Some(0.0),
                 reset_at_ms: Some(T0 + 60_000.0),
-                window_ms: Some(60_000.0),
-                rounded: false,
+                ..dim_info(Some(100_000.0), Some(0.0))
             },
             family: Family::Anthropic,
             ..RateLimitInfo::default()
