@@ -31,7 +31,18 @@ pub const CREDENTIAL_HEADERS: [&str; 4] =
 /// The request's credential: the value of the first of [`CREDENTIAL_HEADERS`] it carries
 /// non-empty, among its header `lines` (`name:value`, one per line, names in any case), as
 /// `Headers.get` reads it (the values of a repeated name joined by `", "`, each without
-/// surrounding whitespace).
+/// surrounding whitespace). An `authorization` value's `Bearer` scheme is not part of it:
+/// one key sent as `x-api-key: K` (`fetch`, the Vercel AI SDK) and as `authorization: Bearer
+/// K` (Anthropic's SDK) is one credential, so one organisation's limits.
+///
+/// ```
+/// use llm_pacer::core::fingerprint::credential;
+///
+/// assert_eq!(credential("x-api-key: sk-1").as_deref(), Some("sk-1"));
+/// assert_eq!(credential("Authorization: bearer  sk-1").as_deref(), Some("sk-1"));
+/// assert_eq!(credential("authorization: Basic dTpw").as_deref(), Some("Basic dTpw"));
+/// assert_eq!(credential("authorization: Bearer"), Some("Bearer".into()), "no token: as sent");
+/// ```
 pub fn credential(lines: &str) -> Option<String> {
     for name in CREDENTIAL_HEADERS {
         let mut joined: Option<String> = None;
@@ -45,10 +56,17 @@ pub fn credential(lines: &str) -> Option<String> {
             }
         }
         if let Some(j) = joined.filter(|j| !j.is_empty()) {
-            return Some(j);
+            return Some(without_bearer(&j).unwrap_or(j));
         }
     }
     None
+}
+
+/// The token of a `Bearer` credential (RFC 6750: the scheme in any case, then whitespace).
+fn without_bearer(value: &str) -> Option<String> {
+    let (scheme, token) = value.split_at_checked(6)?;
+    let token = token.strip_prefix([' ', '\t'])?.trim_start();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
 /// The credential a URL carries in its query, as Gemini's API takes it (`?key=...`): the
@@ -293,7 +311,7 @@ mod tests {
         assert_eq!(c(&both).as_deref(), Some("sk-2"));
         // An empty value is no credential: the next name is looked for.
         let empty = [("x-api-key", " "), ("Authorization", "Bearer b")];
-        assert_eq!(c(&empty).as_deref(), Some("Bearer b"));
+        assert_eq!(c(&empty).as_deref(), Some("b"), "the token of a Bearer credential");
         // A repeated name: its values joined, as `Headers.get` gives them.
         let twice = [("api-key", "a"), ("other", "x"), ("API-KEY", "b")];
         assert_eq!(c(&twice).as_deref(), Some("a, b"));

@@ -253,7 +253,7 @@ describe("limit keys", () => {
     pacer.close();
   });
 
-  test("the credential is the same in every form of headers: a record in any case, a Headers, pairs", async () => {
+  test("the credential is the same in every form of headers: a record in any case, a Headers, pairs, x-api-key or Bearer", async () => {
     const clock = new VirtualClock();
     const s = server(clock);
     const pacer = new Pacer({ clock, fetch: s.fetch });
@@ -270,8 +270,13 @@ describe("limit keys", () => {
     await ok(pacer.fetch(URL_A, { method: "POST", body, headers: new Headers({ "x-api-key": "sk-ant-one" }) }));
     await ok(pacer.fetch(URL_A, { method: "POST", body, headers: [["X-API-KEY", "sk-ant-one"]] }));
     assert.equal(pacer.limits().length, 1, "one credential, one key");
-    await call({ "x-api-key": "sk-ant-two" });
+    // Anthropic's SDK sends its key as `Authorization: Bearer`, fetch and the Vercel AI SDK
+    // as `x-api-key`: one key, one organisation's limits.
     await call({ authorization: "Bearer sk-ant-one" });
+    await call({ Authorization: "bearer   sk-ant-one" });
+    assert.equal(pacer.limits().length, 1, "x-api-key: K and Bearer K are one credential");
+    await call({ "x-api-key": "sk-ant-two" });
+    await call({ authorization: "Basic c2stYW50LW9uZQ==" });
     assert.equal(pacer.limits().length, 3, "another credential, another key");
     pacer.close();
   });
