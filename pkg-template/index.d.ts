@@ -34,8 +34,8 @@ export interface PacerLimits {
 
 /** What a `limitKey` function gets. */
 export interface LimitKeyRequest {
-  /** The request URL, when it is known. */
-  readonly url: string | undefined;
+  /** The request URL (`""` when the input is neither a string, a `URL` nor a `Request`). */
+  readonly url: string;
   /** The JSON body's `model`, else the model the URL's path names (Gemini, Vertex AI, Bedrock, an Azure deployment), or `""`. */
   readonly model: string;
   /** The request's headers (a copy). */
@@ -138,8 +138,8 @@ export interface PacerClock {
 
 /** What the built-in or a custom estimate gets. */
 export interface EstimateRequest {
-  /** The request URL, when it is known. */
-  readonly url: string | undefined;
+  /** The request URL (`""` when the input is neither a string, a `URL` nor a `Request`). */
+  readonly url: string;
   /** The body parsed as JSON, or `undefined` when it is not a JSON string or buffer. */
   readonly body: unknown;
 }

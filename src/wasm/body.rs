@@ -115,15 +115,17 @@ pub fn is_one_shot(init: &JsValue) -> bool {
         .unwrap_or(false)
 }
 
-/// The URL of the request as a string, for the user's `estimate`.
+/// The URL of the request as a string, for the user's `estimate` and `limitKey`: `""` when
+/// the input is neither a string nor has a string `url` (a `Request`) or `href` (a `URL`).
 pub fn url_of(input: &JsValue) -> JsValue {
     if input.is_string() {
         return input.clone();
     }
-    if let Some(s) = js::string(input, "url").or_else(|| js::string(input, "href")) {
-        return JsValue::from_str(&s);
-    }
-    JsValue::UNDEFINED
+    JsValue::from_str(
+        &js::string(input, "url")
+            .or_else(|| js::string(input, "href"))
+            .unwrap_or_default(),
+    )
 }
 
 /// A request body's text: a string, or bytes that are UTF-8 text.

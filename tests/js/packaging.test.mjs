@@ -406,6 +406,8 @@ test("the shipped types check for ESM and CJS consumers (tsc, module nodenext)",
     void k; void m;
     // @ts-expect-error: a limitKey returns a string
     new Pacer({ limitKey: () => 1 });
+    // The README's gateway example, as written there (strict).
+    new Pacer({ limitKey: ({ url }) => new URL(url).host, estimate: ({ url }) => ({ input: url.length, output: 1 }) });
     function code(e: unknown): string | undefined { return e instanceof PacerError ? e.code : undefined; }
     // @ts-expect-error: not an option value
     new Pacer({ retry: { jitter: "wild" } });
