@@ -381,7 +381,7 @@ impl State {
             fx.push(h.cancel());
         }
         let error = match error {
-            Rejection::Call(CallError::Network) if !call.network_error.is_undefined() => {
+            Rejection::Call(CallError::Network) if !call.network_error.is_null_or_undefined() => {
                 Rejection::Value(call.network_error.clone())
             }
             other => other,

@@ -4,7 +4,7 @@
 // in the very millisecond of its admission (Ticket::serial), and the preset table.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Pacer } from "llm-pacer";
+import { Pacer, PacerError } from "llm-pacer";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
 import { Readable } from "node:stream";
 import { anthropicInit, openaiInit, mockEnv, bounded, drained, oneKey } from "./lib/harness.mjs";
@@ -221,6 +221,15 @@ describe("what the fetch option returns", () => {
       const pacer = new Pacer({ fetch, retry: { maxRetries: 1, initialDelayMs: 1, maxDelayMs: 1 } });
       await assert.rejects(pacer.fetch(URL_, init), (e) => e instanceof TypeError && /sync/.test(e.message));
       assert.equal(pacer.stats().attempts, 2);
+    }
+  });
+
+  test("a rejection with no error value, undefined or null, is a PacerError NETWORK", async () => {
+    for (const value of [undefined, null]) {
+      const fetch = () => Promise.reject(value);
+      const pacer = new Pacer({ fetch, retry: { maxRetries: 1, initialDelayMs: 1, maxDelayMs: 1 } });
+      await assert.rejects(pacer.fetch(URL_, init), (e) => e instanceof PacerError && e.code === "NETWORK");
+      assert.equal(pacer.stats().networkErrors, 2, String(value));
     }
   });
 });
