@@ -305,7 +305,7 @@ pub struct DimState {
     pub limit: f64,
     /// The level now (may be negative while in debt).
     pub remaining: f64,
-    /// When it is full again, epoch ms.
+    /// When it is full again, epoch ms (a whole ms, rounded up).
     pub reset_at_ms: Ms,
     /// Where the limit came from.
     pub source: Source,
@@ -1304,7 +1304,7 @@ impl Limiter {
                     dim,
                     limit: s.bucket.capacity(),
                     remaining: s.bucket.level(now),
-                    reset_at_ms: s.bucket.full_at(now),
+                    reset_at_ms: s.bucket.full_at(now).ceil(),
                     source: s.source(),
                 })
             })
