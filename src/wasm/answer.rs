@@ -13,6 +13,11 @@ use crate::core::headers;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+
+/// How long before the call's deadline the read of an error body or a stream's first event
+/// ends, ms: far enough that its timer fires before the deadline's, on any runtime's timer
+/// granularity.
+const READ_BEFORE_DEADLINE_MS: f64 = 5.0;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::Response;
 
@@ -143,7 +148,9 @@ impl Inner {
         status: u16,
         stream: bool,
     ) -> (u16, Option<ErrorInfo>, Held, Option<JsValue>) {
-        // Never past the call's own deadline (`timeoutMs`): the pacer sleeps no later.
+        // Ended before the call's own deadline (`timeoutMs`): the response in hand is then
+        // answered, and returned, rather than the deadline's timer, due at the same moment,
+        // deciding a TIMEOUT "before any response arrived" (the two timers raced).
         let end = self
             .state
             .try_borrow()
@@ -155,7 +162,7 @@ impl Inner {
             body::ERROR_BODY_TIMEOUT_MS
         };
         let ms = end.map_or(bound, |end| {
-            crate::core::clamp(end - self.now(), 0.0, bound)
+            crate::core::clamp(end - READ_BEFORE_DEADLINE_MS - self.now(), 0.0, bound)
         });
         // No timer at all (no `setTimeout`, a failing clock): no bound.
         let (deadline, mut timer) = match self.deadline(ms) {

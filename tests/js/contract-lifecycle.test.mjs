@@ -10,7 +10,7 @@ import { getEventListeners } from "node:events";
 import { fileURLToPath } from "node:url";
 import { Pacer, PacerError, ClosedError, PacerTimeoutError } from "llm-pacer";
 import { startAnthropicMock } from "./mock/index.mjs";
-import { anthropicInit, mockEnv, drained, outcome, isSettled, until } from "./lib/harness.mjs";
+import { T0, VirtualClock, anthropicInit, mockEnv, drained, outcome, isSettled, until } from "./lib/harness.mjs";
 
 /** A `fetch` that waits for `open()` before it sends. */
 function gatedFetch() {
@@ -268,6 +268,24 @@ describe("timeoutMs", () => {
     await env.clock.advance(10_000);
     assert.equal((await res.json()).type, "message");
     await drained(pacer);
+  });
+
+  test("a stream whose head came but not its first event by the deadline: the 200, every time", async () => {
+    // The read of the first event ends just before the deadline, whose timer would otherwise
+    // race it (the call then rejected with TIMEOUT "before any response arrived", or not).
+    for (let i = 0; i < 5; i++) {
+      const clock = new VirtualClock();
+      const fetch = async () =>
+        new Response(new ReadableStream({ pull: () => new Promise(() => {}) }), {
+          headers: { "content-type": "text/event-stream" },
+        });
+      const pacer = new Pacer({ clock, fetch, timeoutMs: 200 });
+      const res = await pacer.fetch("https://api.anthropic.com/v1/messages", anthropicInit());
+      assert.equal(res.status, 200);
+      assert.ok(clock.t - T0 <= 200, `returned at ${clock.t - T0} ms`);
+      await res.body.cancel();
+      pacer.close();
+    }
   });
 });
 
