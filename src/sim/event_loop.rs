@@ -102,19 +102,17 @@ impl Series {
 }
 
 fn make_client(scenario: &Scenario, kind: StrategyKind) -> Box<dyn Client> {
-    let n = scenario.workload.requests as usize;
     match kind {
         StrategyKind::Pacer => Box::new(PacerClient::new(scenario, START_MS)),
         StrategyKind::NaiveBackoff => {
-            Box::new(SlotRetry::new(RetryPolicy::Naive, scenario.concurrency, n))
+            Box::new(SlotRetry::new(RetryPolicy::Naive, scenario.concurrency))
         }
         StrategyKind::SdkDefault => {
-            Box::new(SlotRetry::new(RetryPolicy::Sdk, scenario.concurrency, n))
+            Box::new(SlotRetry::new(RetryPolicy::Sdk, scenario.concurrency))
         }
         StrategyKind::TokenWindow => Box::new(TokenWindow::new(
             scenario.server.limits,
             scenario.concurrency,
-            n,
         )),
     }
 }

@@ -15,7 +15,7 @@ use super::workload::RequestSpec;
 use crate::core::limiter::Limits;
 use crate::core::Ms;
 use fastrand::Rng;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 
 /// The strategies the simulator compares.
@@ -192,6 +192,29 @@ fn sdk_retry_after(resp: &Response, now_ms: Ms) -> Option<Ms> {
     Some(crate::core::time::parse_http_date(v)? - now_ms)
 }
 
+/// Attempts made per request, for the requests under way only: a client holds as many as it
+/// has in flight or waiting to retry, not one per request of the whole workload (which, times
+/// the clients, would grow as clients x requests).
+#[derive(Default)]
+struct Attempts(HashMap<usize, u32>);
+
+impl Attempts {
+    /// One more attempt of `r`; how many it has made now.
+    fn bump(&mut self, r: usize) -> u32 {
+        let n = self.0.entry(r).or_insert(0);
+        *n += 1;
+        *n
+    }
+    /// How many attempts `r` has made.
+    fn of(&self, r: usize) -> u32 {
+        self.0.get(&r).copied().unwrap_or(0)
+    }
+    /// `r` is over.
+    fn end(&mut self, r: usize) {
+        self.0.remove(&r);
+    }
+}
+
 /// "Naive backoff" and "SDK default": a pool of `concurrency` slots, each holding one request
 /// through all its attempts and sleeps.
 pub(crate) struct SlotRetry {
@@ -199,17 +222,17 @@ pub(crate) struct SlotRetry {
     concurrency: usize,
     active: usize,
     queue: VecDeque<usize>,
-    attempts: Vec<u32>,
+    attempts: Attempts,
 }
 
 impl SlotRetry {
-    pub fn new(policy: RetryPolicy, concurrency: u32, requests: usize) -> Self {
+    pub fn new(policy: RetryPolicy, concurrency: u32) -> Self {
         SlotRetry {
             policy,
             concurrency: concurrency.max(1) as usize,
             active: 0,
             queue: VecDeque::new(),
-            attempts: vec![0; requests],
+            attempts: Attempts::default(),
         }
     }
 
@@ -219,7 +242,7 @@ impl SlotRetry {
                 break;
             };
             self.active += 1;
-            self.attempts[r] = 1;
+            self.attempts.bump(r);
             cx.send(r);
         }
     }
@@ -236,20 +259,21 @@ impl Client for SlotRetry {
             cx.done(req);
         } else if let Some(d) = self
             .policy
-            .next_delay(resp, self.attempts[req], cx.now, cx.rng)
+            .next_delay(resp, self.attempts.of(req), cx.now, cx.rng)
         {
             cx.timer(cx.now + d, req as u64);
             return;
         } else {
             cx.fail(req);
         }
+        self.attempts.end(req);
         self.active -= 1;
         self.fill(cx);
     }
 
     fn timer(&mut self, cx: &mut Cx<'_>, tag: u64) {
         let r = tag as usize;
-        self.attempts[r] += 1;
+        self.attempts.bump(r);
         cx.send(r);
     }
 }
@@ -265,7 +289,7 @@ pub(crate) struct TokenWindow {
     output_sum: f64,
     queue: VecDeque<usize>,
     retry_queue: VecDeque<usize>,
-    attempts: Vec<u32>,
+    attempts: Attempts,
     paused_until: Ms,
     timer_at: Option<Ms>,
     generation: u64,
@@ -281,7 +305,7 @@ impl TokenWindow {
     /// Attempts per request.
     pub const MAX_ATTEMPTS: u32 = 5;
 
-    pub fn new(limits: Limits, concurrency: u32, requests: usize) -> Self {
+    pub fn new(limits: Limits, concurrency: u32) -> Self {
         TokenWindow {
             limits,
             concurrency: concurrency.max(1) as usize,
@@ -291,7 +315,7 @@ impl TokenWindow {
             output_sum: 0.0,
             queue: VecDeque::new(),
             retry_queue: VecDeque::new(),
-            attempts: vec![0; requests],
+            attempts: Attempts::default(),
             paused_until: f64::NEG_INFINITY,
             timer_at: None,
             generation: 0,
@@ -363,7 +387,7 @@ impl TokenWindow {
             self.window.push_back((cx.now, input, output));
             self.input_sum += input;
             self.output_sum += output;
-            self.attempts[r] += 1;
+            self.attempts.bump(r);
             self.in_flight += 1;
             cx.send(r);
         }
@@ -387,8 +411,9 @@ impl Client for TokenWindow {
     fn respond(&mut self, cx: &mut Cx<'_>, req: usize, resp: &Response) {
         self.in_flight -= 1;
         if is_success(resp.status) {
+            self.attempts.end(req);
             cx.done(req);
-        } else if self.attempts[req] < Self::MAX_ATTEMPTS {
+        } else if self.attempts.of(req) < Self::MAX_ATTEMPTS {
             if matches!(
                 resp.body,
                 Body::Error {
@@ -400,6 +425,7 @@ impl Client for TokenWindow {
             }
             self.retry_queue.push_back(req);
         } else {
+            self.attempts.end(req);
             cx.fail(req);
         }
         self.pump(cx);
