@@ -536,7 +536,7 @@ fn a_process_restarted_on_spent_buckets_is_not_held_to_a_fraction_of_the_refill(
     }
     let mut bad = Scenario::issue_default(1);
     bad.server.start_level = 1.5;
-    assert!(bad.server.validate().unwrap_err().contains("start level"));
+    assert_eq!(bad.server.validate().unwrap_err().field, "--start-level");
 }
 
 #[test]

@@ -317,7 +317,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
     for k in clients.map_or(vec![1, 4], |k| vec![k]) {
         let mut check = s.clone();
         check.clients = k;
-        check.validate()?;
+        check.validate().map_err(|e| e.cli())?;
     }
     Ok(Some(Args {
         hidden,
@@ -333,7 +333,15 @@ fn sweep(out: &mut String, base: &Scenario, clients: Option<u32>, n: u64) {
         out,
         "llm-pacer over seeds 1..={n} (each seed draws another workload and server)"
     );
-    let _ = writeln!(out, "{base}");
+    // The scenario's own first line names one client count and one seed: the rows' instead.
+    let text = base.to_string();
+    let rest = text.split_once('\n').map_or("", |(_, rest)| rest);
+    let _ = writeln!(
+        out,
+        "{} requests, each client at concurrency {}, clients as in the rows",
+        base.workload.requests, base.concurrency
+    );
+    let _ = writeln!(out, "{rest}");
     out.push('\n');
     let _ = writeln!(
         out,

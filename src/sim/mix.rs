@@ -22,6 +22,7 @@
 //! assert_eq!(names, ["sonnet", "haiku"]);
 //! ```
 
+use super::scenario::Invalid;
 use crate::core::keys::LimitKey;
 use crate::core::limiter::Limits;
 use crate::core::presets;
@@ -135,18 +136,21 @@ impl Mix {
     }
 
     /// Check the mix; the message names what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.classes.is_empty() || self.classes.len() > 64 {
-            return Err("a mix has from 1 to 64 model classes".into());
+            return Err(Invalid::new(
+                "models",
+                "must have from 1 to 64 model classes",
+            ));
         }
         if self.orgs == 0 || self.orgs > 64 {
-            return Err("a mix has from 1 to 64 organisations".into());
+            return Err(Invalid::new("orgs", "must be from 1 to 64"));
         }
         for c in &self.classes {
             let l = &c.limits;
             for v in [l.rpm, l.tpm, l.itpm, l.otpm].into_iter().flatten() {
                 if !(v.is_finite() && v > 0.0) {
-                    return Err(format!("class {}: limits must be positive numbers", c.name));
+                    return Err(Invalid::new("limits", "must be positive numbers"));
                 }
             }
         }

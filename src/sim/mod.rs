@@ -40,7 +40,7 @@ mod workload;
 
 pub use mix::{ClassSpec, Mix, PacerKeys};
 pub use report::{lower_bound_ms, ClassReport, Report, Slot, Table, SLOT_MS};
-pub use scenario::{PacerLimits, Scenario, START_MS};
+pub use scenario::{Invalid, PacerLimits, Scenario, START_MS};
 pub use server::{
     http_date, rfc3339_ceil, round_tokens, Admission, Body, Head, OtpmMetering, Reply, Response,
     Rounding, Server, ServerConfig, ServerStats,

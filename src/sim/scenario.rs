@@ -23,6 +23,46 @@ pub enum PacerLimits {
     Learned,
 }
 
+/// What is wrong with a scenario: the field, named as `simulate()`'s config names it
+/// (`"workload.maxTokens"`; a setting only the command line has, by its flag), and the rule
+/// it breaks. The command line names the flag instead where one sets it ([`Invalid::cli`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invalid {
+    /// The config key (or flag).
+    pub field: &'static str,
+    /// The rule, as the rest of the sentence: `"must be at least 1"`.
+    pub rule: &'static str,
+}
+
+impl Invalid {
+    pub(crate) const fn new(field: &'static str, rule: &'static str) -> Self {
+        Invalid { field, rule }
+    }
+
+    /// The message the command line prints: the field by the flag that sets it.
+    pub fn cli(&self) -> String {
+        const FLAGS: [(&str, &str); 9] = [
+            ("clients", "--clients"),
+            ("concurrency", "--concurrency"),
+            ("workload.requests", "--requests"),
+            ("workload.inputMedian", "--input-median"),
+            ("limits.rpm", "--rpm"),
+            ("limits.itpm", "--itpm"),
+            ("limits.otpm", "--otpm"),
+            ("p529", "--p529"),
+            ("skewMs", "--skew-ms"),
+        ];
+        let flag = FLAGS.iter().find(|(k, _)| *k == self.field);
+        format!("{}: {}", flag.map_or(self.field, |(_, f)| f), self.rule)
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` {}", self.field, self.rule)
+    }
+}
+
 /// Everything a run depends on. Same scenario and strategy, same report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
@@ -86,18 +126,18 @@ impl Scenario {
         s
     }
 
-    /// Check the scenario; the message names what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Check the scenario: what is wrong, by its field.
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.clients == 0 || self.clients > 10_000 {
-            return Err("clients must be from 1 to 10000".into());
+            return Err(Invalid::new("clients", "must be from 1 to 10000"));
         }
         if self.concurrency == 0 || self.concurrency > 1_000_000 {
-            return Err("concurrency must be from 1 to 1000000".into());
+            return Err(Invalid::new("concurrency", "must be from 1 to 1000000"));
         }
         self.workload.validate()?;
         if let Some(r) = self.input_estimate {
             if !(r.is_finite() && (0.1..=10.0).contains(&r)) {
-                return Err("the input estimate's ratio must be from 0.1 to 10".into());
+                return Err(Invalid::new("--estimate", "must be a ratio from 0.1 to 10"));
             }
         }
         if let Some(m) = &self.mix {

@@ -35,6 +35,7 @@
 //! `clock_offset_ms` ahead of the simulation's.
 
 use super::random;
+use super::scenario::Invalid;
 use super::workload::RequestSpec;
 use crate::core::bucket::Bucket;
 use crate::core::limiter::{Dim, Limits};
@@ -177,46 +178,58 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     /// Check the parameters; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         let l = &self.limits;
         for (name, v) in [
-            ("rpm", l.rpm),
-            ("tpm", l.tpm),
-            ("itpm", l.itpm),
-            ("otpm", l.otpm),
+            ("limits.rpm", l.rpm),
+            ("limits.tpm", l.tpm),
+            ("limits.itpm", l.itpm),
+            ("limits.otpm", l.otpm),
         ] {
             if let Some(v) = v {
                 if !(v.is_finite() && v > 0.0) {
-                    return Err(format!("{name} must be a positive number"));
+                    return Err(Invalid::new(name, "must be a positive number"));
                 }
             }
         }
         if !(0.0..=1.0).contains(&self.start_level) {
-            return Err("the start level must be a fraction from 0 to 1".into());
+            return Err(Invalid::new(
+                "--start-level",
+                "must be a fraction from 0 to 1",
+            ));
         }
         if !(0.0..=1.0).contains(&self.p_overloaded) {
-            return Err("p529 must be a probability from 0 to 1".into());
+            return Err(Invalid::new("p529", "must be a probability from 0 to 1"));
         }
         if !(self.ttfb_median_ms.is_finite() && self.ttfb_median_ms >= 0.0) {
-            return Err("the time to first byte must be a number of ms >= 0".into());
+            return Err(Invalid::new(
+                "ttfb_median_ms",
+                "must be a number of ms >= 0",
+            ));
         }
         if !(self.ttfb_sigma.is_finite() && (0.0..=5.0).contains(&self.ttfb_sigma)) {
-            return Err("the time to first byte's sigma must be from 0 to 5".into());
+            return Err(Invalid::new("ttfb_sigma", "must be from 0 to 5"));
         }
         if !(self.tokens_per_s.is_finite() && self.tokens_per_s > 0.0) {
-            return Err("tokens per second must be a positive number".into());
+            return Err(Invalid::new("tokens_per_s", "must be a positive number"));
         }
         let (lo, hi) = self.reject_latency_ms;
         if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
-            return Err("the refusal latency must be a range of ms with 0 <= lo <= hi".into());
+            return Err(Invalid::new(
+                "reject_latency_ms",
+                "must be a range of ms with 0 <= lo <= hi",
+            ));
         }
         if let Some((lo, hi)) = self.response_latency_ms {
             if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
-                return Err("the response latency must be a range of ms with 0 <= lo <= hi".into());
+                return Err(Invalid::new(
+                    "--latency-ms",
+                    "must be a range of ms with 0 <= lo <= hi",
+                ));
             }
         }
         if !self.clock_offset_ms.is_finite() {
-            return Err("the clock offset must be a finite number of ms".into());
+            return Err(Invalid::new("skewMs", "must be a finite number of ms"));
         }
         Ok(())
     }

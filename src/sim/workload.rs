@@ -5,6 +5,7 @@
 //! scenario faces exactly the same requests.
 
 use super::random;
+use super::scenario::Invalid;
 use crate::core::Ms;
 
 /// When requests arrive.
@@ -142,26 +143,35 @@ impl Workload {
             .collect()
     }
 
-    /// Check the recipe; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Check the recipe: what is wrong, by its field.
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.requests == 0 {
-            return Err("requests must be at least 1".into());
+            return Err(Invalid::new("workload.requests", "must be at least 1"));
         }
         if !(self.input_median.is_finite() && self.input_median >= 1.0) {
-            return Err("input median must be a number of tokens >= 1".into());
+            return Err(Invalid::new(
+                "workload.inputMedian",
+                "must be a number of tokens >= 1",
+            ));
         }
         if !(self.input_sigma.is_finite() && (0.0..=5.0).contains(&self.input_sigma)) {
-            return Err("input sigma must be from 0 to 5".into());
+            return Err(Invalid::new("workload.inputSigma", "must be from 0 to 5"));
         }
         if self.max_tokens == 0 {
-            return Err("max_tokens must be at least 1".into());
+            return Err(Invalid::new("workload.maxTokens", "must be at least 1"));
         }
         if self.output_min > self.output_max {
-            return Err("output min must not exceed output max".into());
+            return Err(Invalid::new(
+                "workload.outputMin",
+                "must not exceed `workload.outputMax`",
+            ));
         }
         if let Arrival::Poisson { per_s } = self.arrival {
             if !(per_s.is_finite() && per_s > 0.0) {
-                return Err("the arrival rate must be a positive number per second".into());
+                return Err(Invalid::new(
+                    "workload.arrivalPerS",
+                    "must be a positive number",
+                ));
             }
         }
         Ok(())

@@ -154,7 +154,7 @@ fn scenario(o: &JsValue) -> R<(Scenario, Vec<StrategyKind>)> {
             wl.input_sigma = n;
         }
         let tokens = |key: &'static str, path: &str| integer(&w, key, path, 0.0, 10_000_000.0);
-        if let Some(n) = tokens("maxTokens", "workload.maxTokens")? {
+        if let Some(n) = integer(&w, "maxTokens", "workload.maxTokens", 1.0, 10_000_000.0)? {
             wl.max_tokens = n as u32;
         }
         if let Some(n) = tokens("outputMin", "workload.outputMin")? {
@@ -193,31 +193,32 @@ fn scenario(o: &JsValue) -> R<(Scenario, Vec<StrategyKind>)> {
             None => return Err(range_err("orgs", "given with models: true")),
         }
     }
-    s.validate().map_err(|e| {
-        JsValue::from(js_sys::RangeError::new(&format!(
-            "llm-pacer sim: invalid scenario: {e}"
-        )))
-    })?;
+    // The scenario's own checks, which name the config's key (`workload.maxTokens`).
+    s.validate()
+        .map_err(|e| JsValue::from(js_sys::RangeError::new(&format!("llm-pacer sim: {e}"))))?;
 
     let strategies = match field(o, "strategies")? {
         None => StrategyKind::ALL.to_vec(),
         Some(v) if Array::is_array(&v) => {
-            let names = Array::from(&v);
+            let bad = || {
+                range_err(
+                    "strategies",
+                    "a list of one or more of \"llm-pacer\", \"naive-backoff\", \
+                     \"token-window\", \"sdk-default\"",
+                )
+            };
             let mut out = Vec::new();
-            for v in names.iter() {
+            for v in Array::from(&v).iter() {
                 let k = v
                     .as_string()
                     .and_then(|n| StrategyKind::from_name(&n))
-                    .ok_or_else(|| {
-                        range_err(
-                            "strategies",
-                            "a list of \"llm-pacer\", \"naive-backoff\", \"token-window\", \
-                             \"sdk-default\"",
-                        )
-                    })?;
+                    .ok_or_else(bad)?;
                 if !out.contains(&k) {
                     out.push(k);
                 }
+            }
+            if out.is_empty() {
+                return Err(bad());
             }
             out
         }

@@ -270,6 +270,7 @@ test("bad command lines: a message naming the problem and exit code 2", async ()
       /^llm-pacer simulate: --clients: invalid value `2\.5`\nTry `llm-pacer simulate --help`\.\n$/,
     ],
     [["simulate", "--seeds", "0"], /^llm-pacer simulate: --seeds: at least 1\n/],
+    [["simulate", "--clients", "0"], /^llm-pacer simulate: --clients: must be from 1 to 10000\n/],
     [["simulate", "--learn-limits=yes"], /^llm-pacer simulate: --learn-limits takes no value\n/],
     [
       ["frobnicate"],
@@ -331,9 +332,11 @@ test("simulate prints what the Rust binary prints, from the package's own simula
   assert.match(r.stdout, /^80 requests, 2 clients x concurrency 5, seed 3\n[\s\S]*\nllm-pacer {2,}\d/);
   assert.equal(r.stdout, native.stdout);
   assert.match(r.stderr, /^\(simulated in \d+ ms of wall time\)\n$/);
-  const sweep = await run(["simulate", "--seeds", "2", "--clients", "1", "--requests", "40"], { env: noKey });
+  const sweep = await run(["simulate", "--seeds", "2", "--clients", "2", "--requests", "40"], { env: noKey });
   assert.equal(sweep.code, 0, sweep.stderr);
-  assert.match(sweep.stdout, /^llm-pacer over seeds 1\.\.=2[\s\S]*\n {6}1 +\d+\.\d%/);
+  assert.match(sweep.stdout, /^llm-pacer over seeds 1\.\.=2[\s\S]*\n {6}2 +\d+\.\d%/);
+  // The summary names no client count or seed of its own: the rows have them.
+  assert.match(sweep.stdout, /\n40 requests, each client at concurrency \d+, clients as in the rows\n/);
 });
 
 test("outside a source checkout: the package works on its own, simulate included", async () => {

@@ -77,4 +77,28 @@ test("one module for import and require; defaults; errors naming the key", () =>
   throwsNaming(() => simulate({ clients: "two" }), TypeError, "clients");
   throwsNaming(() => simulate({ metering: "daily" }), RangeError, "metering");
   throwsNaming(() => simulate({ preset: "nope" }), RangeError, "preset");
+  // The scenario's own range checks name the config's key too.
+  for (const [config, key] of [
+    [{ limits: { rpm: -1 } }, "limits.rpm"],
+    [{ workload: { maxTokens: 0 } }, "workload.maxTokens"],
+    [{ workload: { inputMedian: 0 } }, "workload.inputMedian"],
+    [{ workload: { inputSigma: 9 } }, "workload.inputSigma"],
+    [{ workload: { outputMin: 9, outputMax: 8 } }, "workload.outputMin"],
+    [{ workload: { arrivalPerS: -1 } }, "workload.arrivalPerS"],
+    [{ p529: 2 }, "p529"],
+    [{ strategies: [] }, "strategies"],
+  ]) {
+    throwsNaming(() => simulate(config), RangeError, key);
+  }
+});
+
+test("models and orgs, as documented: a report per class", () => {
+  const r = simulate({ models: true, orgs: 2, workload: { requests: 40 }, strategies: ["llm-pacer"] });
+  const classes = r.reports[0].classes;
+  assert.ok(Array.isArray(classes) && classes.length === 2, JSON.stringify(classes));
+  assert.equal(
+    classes.reduce((n, c) => n + c.requests, 0),
+    40,
+  );
+  throwsNaming(() => simulate({ orgs: 2 }), RangeError, "orgs");
 });
