@@ -311,7 +311,11 @@ mod tests {
         assert_eq!(c(&both).as_deref(), Some("sk-2"));
         // An empty value is no credential: the next name is looked for.
         let empty = [("x-api-key", " "), ("Authorization", "Bearer b")];
-        assert_eq!(c(&empty).as_deref(), Some("b"), "the token of a Bearer credential");
+        assert_eq!(
+            c(&empty).as_deref(),
+            Some("b"),
+            "the token of a Bearer credential"
+        );
         // A repeated name: its values joined, as `Headers.get` gives them.
         let twice = [("api-key", "a"), ("other", "x"), ("API-KEY", "b")];
         assert_eq!(c(&twice).as_deref(), Some("a, b"));
