@@ -1058,7 +1058,10 @@ impl Engine {
     }
 
     /// [`Engine::settle_as`], with the output left as reserved when `output_reserved` (and
-    /// then not counted as used).
+    /// then not counted as used). A usage that reports one of input and output validly but
+    /// not the other (a stream's `null`, a string) leaves that other as reserved too: what
+    /// the server counted there is not known, and giving the whole reservation back would
+    /// count it as nothing.
     fn settle_with(
         &mut self,
         now_ms: Ms,
@@ -1076,15 +1079,20 @@ impl Engine {
         else {
             return;
         };
+        let unknown = |v: f64| !(v.is_finite() && (0.0..=Usage::MAX_TOKENS).contains(&v));
+        let input_reserved = usage.is_some_and(|u| unknown(u.input_tokens));
+        let output_reserved = output_reserved || usage.is_some_and(|u| unknown(u.output_tokens));
         if let Some(mut usage) = usage.and_then(Usage::sanitized) {
             self.note_cached(now_ms, id, &usage);
-            let settled = match output_reserved {
-                true => Usage {
-                    output_tokens: ticket.output,
-                    ..usage
-                },
-                false => usage,
-            };
+            let mut settled = usage;
+            if input_reserved {
+                // The reservation counted the prompt whole, cache writes included.
+                settled.input_tokens = ticket.input;
+                settled.cache_creation_input_tokens = 0.0;
+            }
+            if output_reserved {
+                settled.output_tokens = ticket.output;
+            }
             self.keys.limiter_mut(slot).settle(now_ms, ticket, &settled);
             self.fleet_settled(now_ms, id, slot, ticket, &settled);
             self.scheduler.wake(slot);

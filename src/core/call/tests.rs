@@ -842,6 +842,46 @@ fn an_answers_own_figures_keep_its_settlement_from_giving_back_unless_it_streams
 }
 
 #[test]
+fn a_usage_that_reports_one_dimension_leaves_the_other_as_reserved() {
+    // ITPM 10 000, OTPM 6 000; a call reserves 2 000 in and 1 000 out. A usage whose input
+    // (or output) is not a number (a stream's `null`) settles that dimension as reserved:
+    // what the server counted there is not known, and giving it back would count nothing.
+    let level = |e: &Engine, dim: Dim| {
+        let dims = &e.limits(T0)[0].dims;
+        dims.iter()
+            .find(|d| d.dim == dim)
+            .map_or(f64::NAN, |d| d.remaining)
+    };
+    for (input, output, want_in, want_out) in [
+        (f64::NAN, 200.0, 8_000.0, 5_800.0),
+        (500.0, f64::NAN, 9_500.0, 5_000.0),
+        (500.0, 200.0, 9_500.0, 5_800.0),
+    ] {
+        let mut c = config();
+        c.limits.rpm = Some(1e9);
+        c.limits.itpm = Some(10_000.0);
+        c.limits.otpm = Some(6_000.0);
+        let mut e = Engine::new(c, T0);
+        let id = e.submit(T0, req(2_000.0, 1_000.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![id]);
+        let ok = e.on_response(T0, id, 200, &none(), None, 0.5);
+        assert_eq!(ok, Verdict::Deliver);
+        e.on_stream(id);
+        let usage = Usage {
+            input_tokens: input,
+            output_tokens: output,
+            ..Usage::default()
+        };
+        e.on_done(T0, id, Some(usage));
+        let got = (level(&e, Dim::InputTokens), level(&e, Dim::OutputTokens));
+        assert!(
+            (got.0 - want_in).abs() < 1.0 && (got.1 - want_out).abs() < 1.0,
+            "usage ({input}, {output}): {got:?}"
+        );
+    }
+}
+
+#[test]
 fn a_refusals_figures_do_not_count_its_request_twice() {
     // OTPM 6 000, exact figures. A, B and C reserve 1 000 each; C used 2 000 more than it
     // reserved: our copy is at 1 000, below the server. A is refused (refunded: 2 000):
