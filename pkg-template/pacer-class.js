@@ -93,6 +93,9 @@ function envDebug() {
   }
 }
 
+/** The pacers with a call live (`fns.pin`): held while their calls need them. */
+const pinned = new Set();
+
 /**
  * `pacer.fetch` at `priority`, settled through `resolve` / `reject`: a `Request` input's own
  * body is read for the estimate first.
@@ -121,6 +124,85 @@ function pacedFetch(raw, input, init, priority, resolve, reject) {
   }
 }
 
+/**
+ * The module's pacer for `numbers` and `fns`, with the callbacks it keeps, and the events'
+ * `emit` to `listeners`. Made here, not in the constructor: a closure keeps its whole scope's
+ * captured variables, and the module holds these callbacks, so a scope of theirs that held
+ * `raw` (as the constructor's `call` does) would keep every pacer alive. They reach `raw`
+ * through a WeakRef; while a call is live, `fns.pin` holds it (src/wasm/options.rs).
+ */
+function start(numbers, fns, listeners) {
+  let ref;
+  const emit = (e) => {
+    for (const l of listeners) {
+      try {
+        l(e);
+      } catch {} // a listener's exception is its own
+    }
+  };
+  // The module's events come as their fields (one crossing each: src/wasm/report.rs), the
+  // object built here; NaN, `undefined` or a status of 0 is a field left out.
+  fns.onEvent = (type, id, attempt, reason, delayMs, at, status, latencyMs, key, model, usage, message) => {
+    const e = { type, id, attempt, reason, delayMs, at };
+    if (status > 0) e.status = status;
+    if (!Number.isNaN(latencyMs)) e.latencyMs = latencyMs;
+    if (key !== undefined) {
+      e.key = key;
+      e.model = model;
+    }
+    if (!Number.isNaN(usage[0]))
+      e.usage = {
+        inputTokens: usage[0],
+        outputTokens: usage[1],
+        cacheCreationInputTokens: usage[2],
+        cacheReadInputTokens: usage[3],
+      };
+    if (message !== undefined) e.message = message;
+    emit(e);
+  };
+  fns.headerLines = headerLines;
+  /**
+   * `raw[name](...args)`, the module's answer to a callback of the package's; `false` if the
+   * module trapped (every call has been rejected already). The callbacks the module keeps
+   * reach `raw` weakly, so that a pacer the program dropped is freed; while a call is live,
+   * `pin` holds it.
+   */
+  const back =
+    (name) =>
+    (...args) => {
+      try {
+        return ref.deref()[name](...args);
+      } catch {
+        return false;
+      }
+    };
+  fns.pin = (live) => (live ? pinned.add(ref.deref()) : pinned.delete(ref.deref()));
+  // How the driver waits for an attempt: `answered` once what `fetch` returned settles.
+  const answered = back("answered");
+  fns.awaitAttempt = (p, id, attempt) =>
+    void Promise.resolve(p).then(
+      (v) => answered(id, attempt, v, true),
+      (e) => answered(id, attempt, e, false),
+    );
+  // How the driver hands over a stream it peeked at: its chunks shown to
+  // `RawPacer.chunk(id, bytes)` on their way to the caller, its end to `streamEnd`.
+  fns.pump = resumer(back("chunk"), back("streamEnd"));
+  // With a clock of the caller's, time and timers are theirs alone: a JSON body is cloned.
+  const usageText = back("usageText");
+  const usageOf = back("usageNumbers");
+  if (!fns.clock)
+    fns.jsonBody = jsonBodies(
+      (f) => setTimeout(f, 0),
+      (id, doc, text) => (text === true ? usageText(id, doc) : usageOf(id, usageNumbers(doc))),
+    );
+  const raw = new glue.RawPacer(numbers, fns, makeError);
+  ref = weak(raw);
+  return { raw, emit };
+}
+
+/** A WeakRef to `x` (or, with none in this runtime, `x` held). */
+const weak = (x) => (typeof WeakRef == "function" ? new WeakRef(x) : { deref: () => x });
+
 /** Paces and retries `fetch` calls to an LLM API; see the README and index.d.ts. */
 class Pacer {
   /** Panics in the Wasm module, for the package's own tests (tests/js/panic.test.mjs). */
@@ -139,67 +221,7 @@ class Pacer {
     const listeners = this.#listeners;
     if (fns.onEvent) listeners.add(fns.onEvent);
     if (fns.debug ?? envDebug()) listeners.add(logEvent);
-    const emit = (e) => {
-      for (const l of listeners) {
-        try {
-          l(e);
-        } catch {} // a listener's exception is its own
-      }
-    };
-    // The module's events come as their fields (one crossing each: src/wasm/report.rs), the
-    // object built here; NaN, `undefined` or a status of 0 is a field left out.
-    fns.onEvent = (type, id, attempt, reason, delayMs, at, status, latencyMs, key, model, usage, message) => {
-      const e = { type, id, attempt, reason, delayMs, at };
-      if (status > 0) e.status = status;
-      if (!Number.isNaN(latencyMs)) e.latencyMs = latencyMs;
-      if (key !== undefined) {
-        e.key = key;
-        e.model = model;
-      }
-      if (!Number.isNaN(usage[0]))
-        e.usage = {
-          inputTokens: usage[0],
-          outputTokens: usage[1],
-          cacheCreationInputTokens: usage[2],
-          cacheReadInputTokens: usage[3],
-        };
-      if (message !== undefined) e.message = message;
-      emit(e);
-    };
-    fns.headerLines = headerLines;
-    let raw;
-    /**
-     * `raw[name](...args)`, the module's answer to a callback of the package's; `false` if the
-     * module trapped (every call has been rejected already).
-     */
-    const back =
-      (name) =>
-      (...args) => {
-        try {
-          return raw[name](...args);
-        } catch {
-          return false;
-        }
-      };
-    // How the driver waits for an attempt: `answered` once what `fetch` returned settles.
-    const answered = back("answered");
-    fns.awaitAttempt = (p, id, attempt) =>
-      void Promise.resolve(p).then(
-        (v) => answered(id, attempt, v, true),
-        (e) => answered(id, attempt, e, false),
-      );
-    // How the driver hands over a stream it peeked at: its chunks shown to
-    // `RawPacer.chunk(id, bytes)` on their way to the caller, its end to `streamEnd`.
-    fns.pump = resumer(back("chunk"), back("streamEnd"));
-    // With a clock of the caller's, time and timers are theirs alone: a JSON body is cloned.
-    const usageText = back("usageText");
-    const usageOf = back("usageNumbers");
-    if (!fns.clock)
-      fns.jsonBody = jsonBodies(
-        (f) => setTimeout(f, 0),
-        (id, doc, text) => (text === true ? usageText(id, doc) : usageOf(id, usageNumbers(doc))),
-      );
-    raw = new glue.RawPacer(numbers, fns, makeError);
+    const { raw, emit } = start(numbers, fns, listeners);
     raw.events(listeners.size > 0);
     this.#raw = raw;
     let warned = false;

@@ -622,6 +622,7 @@ impl Inner {
     pub(super) fn rearm(&self, now: f64) {
         // Released only after the timer is cleared; the caller holds another strong reference
         // (every entry point does), so this never frees the pacer under our feet.
+        let mut pin = None;
         let (old, arm, released) = {
             let Ok(mut st) = self.state.try_borrow_mut() else {
                 return;
@@ -631,8 +632,10 @@ impl Inner {
             if let Ok(mut keep) = self.keep_alive.try_borrow_mut() {
                 if live && keep.is_none() {
                     *keep = self.rc();
+                    pin = Some(true);
                 } else if !live {
                     released = keep.take();
+                    pin = released.is_some().then_some(false);
                 }
             }
             let want = if live { st.engine.next_wake() } else { None };
@@ -651,6 +654,9 @@ impl Inner {
         };
         if let Timer::Armed { deadline, .. } = old {
             deadline.cancel();
+        }
+        if let (Some(f), Some(live)) = (&self.driver.pin, pin) {
+            let _ = f.call1(&JsValue::UNDEFINED, &JsValue::from_bool(live));
         }
         drop(released);
         let Some((at, gen)) = arm else {

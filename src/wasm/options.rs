@@ -74,6 +74,11 @@ pub struct DriverOptions {
     /// `RawPacer::chunk(id, bytes)` on its way and the end to `RawPacer::stream_end(id,
     /// complete)` (`id` < 0: none); the caller's `signal` (if any) fails the body on abort.
     pub pump: Option<Function>,
+    /// The package's helper `pin(live)`: told when the pacer's first call starts (`true`) and
+    /// when its last ends (`false`), it holds the package's `RawPacer` object meanwhile. Its
+    /// callbacks above reach that object only weakly: were they to hold it, this module would
+    /// hold it through them, and a pacer the program dropped would never be freed.
+    pub pin: Option<Function>,
 }
 
 /// A preset index at or above this names a whole tier: the tier of the row at `index - TIER`.
@@ -222,6 +227,7 @@ pub fn driver(fns: &JsValue, seed: Option<u64>) -> DriverOptions {
         await_attempt: f("awaitAttempt"),
         json_body: f("jsonBody"),
         pump: f("pump"),
+        pin: f("pin"),
     }
 }
 
