@@ -143,6 +143,75 @@ fn it_never_stops_traffic_and_forgets_what_it_is_told_to() {
     assert_eq!(Signal::of_status(204), Signal::Success);
 }
 
+/// One request admitted alone at `t`, answered `signal` 1 ms later.
+fn alone(a: &mut Adaptive, t: &mut f64, id: &mut u64, signal: Signal) {
+    a.on_admit(*id, *t, 1);
+    *t += 1.0;
+    a.on_result(*id, *t, signal);
+    *id += 1;
+}
+
+#[test]
+fn after_an_outage_the_rate_is_regained_doubling_not_by_two_percent_steps() {
+    // A fast server: slow start (8 at a time) ends at some hundreds a second, then the rate
+    // is what binds. A 3 s outage (every request refused, each round cutting the rate)
+    // takes it to the floor. Back up, the rate doubles per success to what the outage's
+    // first refusal left (a probe's repro stayed at 4 a second for 27 s after a 3 s outage,
+    // growing 2% per window of successes).
+    let mut a = Adaptive::new();
+    let (mut t, mut id) = (0.0, 0u64);
+    for round in 0..21 {
+        for k in 0..8 {
+            a.on_admit(id + k, t, k as u32 + 1);
+        }
+        t += 10.0;
+        for k in 0..8 {
+            let last = round == 20 && k == 0;
+            a.on_result(
+                id + k,
+                t,
+                if last {
+                    Signal::Refused
+                } else {
+                    Signal::Success
+                },
+            );
+        }
+        id += 8;
+    }
+    assert!(a.window() > 2.0, "{}", a.window());
+    let before = a.rate();
+    assert!(before.is_finite() && before > 20.0, "{before}");
+    alone(&mut a, &mut t, &mut id, Signal::Refused);
+    let first = a.rate();
+    for _ in 0..300 {
+        alone(&mut a, &mut t, &mut id, Signal::Refused);
+    }
+    assert_eq!(a.rate(), MIN_RATE, "the outage takes it to the floor");
+    let mut successes = 0;
+    while a.rate() < first && successes < 100 {
+        // Admitted at the rate's spacing (the queue is full), answered in 1 ms.
+        t += 1000.0 / a.rate() - 1.0;
+        alone(&mut a, &mut t, &mut id, Signal::Success);
+        successes += 1;
+    }
+    assert!(
+        successes <= 12 && (a.rate() - first).abs() < 1e-9, // 0.2 x 2^12 > 484
+        "{successes} successes: {} of {first}",
+        a.rate()
+    );
+    // Past it, no doubling: at most the usual 2% step (none while the admissions' average
+    // still lags the rate).
+    let r = a.rate();
+    t += 1000.0 / r - 1.0;
+    alone(&mut a, &mut t, &mut id, Signal::Success);
+    assert!(
+        a.rate() >= r && a.rate() <= r * (1.0 + RATE_STEP),
+        "{}",
+        a.rate()
+    );
+}
+
 #[test]
 fn rising_latency_holds_the_window() {
     let mut a = Adaptive::new();
