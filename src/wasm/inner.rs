@@ -74,15 +74,20 @@ impl Inner {
     }
 
     pub(super) fn read_clock(driver: &DriverOptions) -> Option<f64> {
-        match &driver.clock {
-            Some(c) => c
-                .now
-                .call0(&c.obj)
-                .ok()
-                .and_then(|v| v.as_f64())
-                .filter(|t| t.is_finite()),
-            None => Some(js_sys::Date::now()),
-        }
+        Self::clock_reading(driver).ok()
+    }
+
+    /// `clock.now()` (or `Date.now()`), or why it gave no time: what it threw, or a
+    /// `TypeError` naming it for a value that is no finite number.
+    fn clock_reading(driver: &DriverOptions) -> Result<f64, JsValue> {
+        let Some(c) = &driver.clock else {
+            return Ok(js_sys::Date::now());
+        };
+        let v = c.now.call0(&c.obj)?;
+        v.as_f64().filter(|t| t.is_finite()).ok_or_else(|| {
+            js_sys::TypeError::new("llm-pacer: option `clock.now()` must return a finite number")
+                .into()
+        })
     }
 
     /// Now, epoch ms: `Date.now()`, or `clock.now()` when a clock is given. Never called
@@ -553,6 +558,12 @@ impl Inner {
                 _ => return, // a stale timer
             }
             st.timer = Timer::Off;
+        }
+        // A timer fired and the clock gives no time: time cannot move on, so the calls that
+        // wait on it never would (they were woken every few ms to no end). They reject with
+        // the clock's error, as when its `sleep` fails.
+        if let Err(e) = Self::clock_reading(&self.driver) {
+            return self.timer_failed(e);
         }
         self.step(|_, _, _| {});
     }

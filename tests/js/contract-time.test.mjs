@@ -282,7 +282,7 @@ describe("our own clock", () => {
   });
 });
 
-describe("a clock whose sleep fails", () => {
+describe("a clock whose sleep or now fails", () => {
   // The pacer waits only through the caller's clock: when its `sleep` throws or rejects, no
   // wait would ever end. The calls that need one reject with the clock's error, at once,
   // rather than hang (timeoutMs included: its deadline is a wait too).
@@ -319,6 +319,42 @@ describe("a clock whose sleep fails", () => {
         fetch: async () => new Response("{}", { status: 200 }),
       });
       assert.equal((await bounded(ok.fetch("https://example.com/"), "no wait")).status, 200);
+    });
+  }
+
+  for (const [how, now] of [
+    ["returns NaN", () => Number.NaN],
+    [
+      "throws",
+      () => {
+        throw new Error("no time");
+      },
+    ],
+  ]) {
+    test(`now ${how} when a wait ends: the waiting call rejects, rather than being woken every few ms`, async () => {
+      const { Pacer } = await import("llm-pacer");
+      let broken = false;
+      let sleeps = 0;
+      const clock = {
+        now: () => (broken ? now() : T0),
+        sleep: (ms) => {
+          sleeps++;
+          broken = true; // the clock fails from the first wait on
+          return new Promise((r) => setTimeout(r, Math.min(ms, 5)));
+        },
+      };
+      const pacer = new Pacer({
+        clock,
+        fetch: async () => new Response("{}", { status: 429, headers: { "retry-after": "1" } }),
+      });
+      const r = await bounded(outcome(pacer.fetch("https://api.anthropic.com/v1/messages", anthropicInit())), how);
+      assert.equal(r.ok, false);
+      assert.ok(
+        how === "throws" ? /no time/.test(r.error.message) : /clock\.now\(\)/.test(r.error.message),
+        String(r.error),
+      );
+      assert.ok(sleeps <= 2, `${sleeps} sleeps`);
+      assert.equal(pacer.stats().queued + pacer.stats().inFlight, 0);
     });
   }
 });
