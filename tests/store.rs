@@ -395,6 +395,111 @@ mod engine {
     }
 
     #[test]
+    fn a_429_gives_the_stores_reservation_back_as_the_local_one() {
+        // The server refused without processing: its tokens were never counted. The local
+        // limiter refunds them, and so does the store (a probe: a call with four 429s left the
+        // store 3 500 output tokens below the server).
+        let mut e = engine(6_000.0);
+        let mut store = KeyState::new();
+        let id = e.submit(T0, req(1_000.0)).unwrap();
+        let acts = e.poll(T0);
+        assert_eq!(
+            carry(&mut e, &mut store, T0, &acts[0]),
+            vec![Action::Send { id, attempt: 1 }]
+        );
+        let info = RateLimitInfo {
+            retry_after_ms: Some(1_000.0),
+            ..RateLimitInfo::default()
+        };
+        assert!(matches!(
+            e.on_response(T0, id, 429, &info, None, 0.5),
+            Verdict::Retry { .. }
+        ));
+        let refunds: Vec<StoreOp> = e
+            .drain_store_ops()
+            .into_iter()
+            .filter(|op| matches!(op, StoreOp::Refund { .. }))
+            .collect();
+        assert!(
+            matches!(
+                refunds[..],
+                [StoreOp::Refund { output, turn_only: false, .. }] if output == 1_000.0
+            ),
+            "{refunds:?}"
+        );
+    }
+
+    #[test]
+    fn a_turn_no_call_is_left_to_take_is_given_back() {
+        // Told to wait, the key books a turn in the store's queue. Its only call then leaves
+        // (aborted here; a deadline and close() alike): the turn is given back, or the fleet
+        // would queue behind it until its cost refilled (a probe: 10.3 s instead of 0.4 s).
+        // With another call of the key still waiting, the turn stays: that call takes it.
+        for others in [0, 1] {
+            let mut e = engine(60_000.0);
+            let mut store = KeyState::new();
+            store.learn(T0, Dim::OutputTokens, 6_000.0, 0.0);
+            let ids: Vec<Id> = (0..1 + others)
+                .map(|_| e.submit(T0, req(2_000.0)).unwrap())
+                .collect();
+            for act in e.poll(T0) {
+                assert!(
+                    carry(&mut e, &mut store, T0, &act).is_empty(),
+                    "told to wait"
+                );
+            }
+            e.drain_store_ops();
+            assert!(e.abort(T0 + 1.0, ids[0]));
+            let back: Vec<StoreOp> = e.drain_store_ops();
+            if others == 0 {
+                assert!(
+                    matches!(
+                        back[..],
+                        [StoreOp::Refund { output, turn_only: true, .. }] if output == 2_000.0
+                    ),
+                    "{back:?}"
+                );
+            } else {
+                assert!(back.is_empty(), "{back:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_store_that_held_no_bucket_settles_nothing() {
+        // No process knew a limit: the store admitted with no bucket, taking nothing. Its
+        // settlement would give back, to a bucket learned later, tokens it never held.
+        let mut c = Config::new();
+        c.retry.backoff.jitter = Jitter::None;
+        let mut e = Engine::new(c, T0);
+        e.set_store(true);
+        let id = e.submit(T0, req(1_000.0)).unwrap();
+        let acts = e.poll(T0);
+        let Some(&Action::Reserve { id: asked, .. }) = acts.first() else {
+            panic!("{acts:?}")
+        };
+        assert_eq!(
+            e.on_reserved(T0, asked, StoreAnswer::AdmitUnmetered),
+            vec![Action::Send { id, attempt: 1 }]
+        );
+        assert_eq!(
+            e.on_response(T0, id, 200, &RateLimitInfo::default(), None, 0.5),
+            Verdict::Deliver
+        );
+        let usage = Usage {
+            input_tokens: 10.0,
+            output_tokens: 100.0,
+            ..Usage::default()
+        };
+        e.on_done(T0, id, Some(usage));
+        let ops = e.drain_store_ops();
+        assert!(
+            !ops.iter().any(|op| matches!(op, StoreOp::Settle { .. })),
+            "{ops:?}"
+        );
+    }
+
+    #[test]
     fn two_engines_sharing_a_store_never_exceed_its_limits_and_sleep_its_exact_wait() {
         // Each engine alone would admit its 4 calls of 1 000 output tokens at once; together
         // they share one bucket of 6 000: 5 go (the 6th would leave no transit refill), and the others wait exactly what the store says.

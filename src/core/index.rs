@@ -334,6 +334,10 @@ impl<T> IdMap<T> {
     pub(crate) fn len(&self) -> usize {
         self.index.len()
     }
+    /// The values, in no particular order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().flatten()
+    }
     /// The ids, ascending.
     pub(crate) fn ids(&self) -> Vec<u64> {
         let keys = self.index.keys(None, usize::MAX);

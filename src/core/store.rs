@@ -25,9 +25,10 @@
 //! turn it asks again with `turn` set and is measured against the bucket alone (its cost is
 //! in the queue already). A process also asks with its turn early, once after each
 //! settlement of its own: tokens given back may let it in before its turn. So a call asks
-//! about twice while the fleet waits in line, not once per process ahead of it. A
-//! caller that never comes back (killed, aborted) leaves a booked cost in the queue bucket,
-//! which refills like any bucket: the turn is lost, not the capacity. Usage settled, refunds
+//! about twice while the fleet waits in line, not once per process ahead of it. A process
+//! whose calls of the key all leave before the turn (aborted, timed out, closed) gives it
+//! back ([`KeyState::unbook`]); one that never comes back (killed) leaves a booked cost in
+//! the queue bucket, which refills like any bucket: the turn is lost, not the capacity. Usage settled, refunds
 //! and learned levels move both buckets alike. A process keeps one turn per key at a time
 //! (the engine holds its other calls meanwhile, [`crate::core::call`]), so the queue holds a
 //! few calls, not a batch at `max_tokens`: tokens given back at settlement reach the next

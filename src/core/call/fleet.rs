@@ -51,6 +51,10 @@ use crate::core::Ms;
 pub enum StoreAnswer {
     /// Reserved in the store.
     Admit,
+    /// Admitted, but the store holds no bucket for the key yet (no process knew a limit):
+    /// nothing was taken, so nothing is settled there. (Settling would give back to a bucket
+    /// learned later tokens it never held: the store above the server.)
+    AdmitUnmetered,
     /// Not now: the store says wait this long (ms, from its own clock's now).
     Wait {
         /// Milliseconds.
@@ -195,8 +199,8 @@ pub(super) struct Fleet {
 /// This process's turn in the store's queue for one key.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Turn {
-    /// Booked: it comes at this time.
-    At(Ms),
+    /// Booked: it comes at this time; the input and output tokens it booked.
+    At(Ms, (f64, f64)),
     /// Being taken: this call's reservation, with `turn` set, is out.
     Out(Id),
 }
@@ -212,7 +216,7 @@ impl Fleet {
     /// The turn of `slot`, if any (a stale one dropped).
     fn turn(&mut self, slot: Slot, now_ms: Ms) -> Option<Turn> {
         self.turns.retain(|&(s, t)| match t {
-            Turn::At(at) => s != slot || at + TURN_STALE_MS >= now_ms,
+            Turn::At(at, _) => s != slot || at + TURN_STALE_MS >= now_ms,
             Turn::Out(_) => true,
         });
         self.turns.iter().find(|(s, _)| *s == slot).map(|&(_, t)| t)
@@ -282,14 +286,14 @@ impl Engine {
             return Some(Action::Send { id, attempt });
         }
         let turn = match f.turn(slot, now_ms) {
-            Some(Turn::At(at)) if at <= now_ms => {
+            Some(Turn::At(at, _)) if at <= now_ms => {
                 f.set_turn(slot, Some(Turn::Out(id)));
                 self.keys.limiter_mut(slot).set_hold(Some(UNTIL_ANSWERED));
                 true
             }
             Some(t) => {
                 let until = match t {
-                    Turn::At(at) => at,
+                    Turn::At(at, _) => at,
                     Turn::Out(_) => UNTIL_ANSWERED,
                 };
                 self.keys.limiter_mut(slot).set_hold(Some(until));
@@ -382,14 +386,51 @@ impl Engine {
             .is_some_and(|f| f.reserving.iter().any(|a| a.id == id))
     }
 
-    /// `id` left the engine (aborted, timed out). A reservation it has out stays listed: its
-    /// answer is undone when it comes ([`Engine::on_reserved`]). A turn it was taking ends: the
-    /// key's other calls need not wait for that answer.
-    pub(super) fn fleet_forget(&mut self, id: Id) {
-        if let Some(f) = &mut self.fleet {
-            if let Some(slot) = f.end_turn(id) {
-                self.unhold(slot);
-            }
+    /// `id`, of the key in `slot`, left the engine (aborted, timed out, closed). A reservation
+    /// it has out stays listed: its answer is undone when it comes ([`Engine::on_reserved`]).
+    /// A turn it was taking ends: the key's other calls need not wait for that answer. A turn
+    /// booked that no call of the key is left to take is given back to the store: the fleet
+    /// would otherwise queue behind it until its cost refilled.
+    pub(super) fn fleet_forget(&mut self, now_ms: Ms, id: Id, slot: Slot) {
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
+        if let Some(slot) = f.end_turn(id) {
+            self.unhold(slot);
+            return;
+        }
+        let Some(Turn::At(_, (input, output))) = f.turn(slot, now_ms) else {
+            return;
+        };
+        if self.calls.values().any(|c| c.slot == slot) {
+            return;
+        }
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
+        f.set_turn(slot, None);
+        f.ops.push(StoreOp::Refund {
+            slot,
+            input,
+            output,
+            turn_only: true,
+        });
+        self.unhold(slot);
+    }
+
+    /// The server refused a request the store admitted (429, 529): it never counted its
+    /// tokens, so the store gives them back, as the local limiter does.
+    pub(super) fn fleet_refused(&mut self, id: Id, slot: Slot, ticket: Ticket) {
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
+        if f.stored.remove(&id) {
+            f.ops.push(StoreOp::Refund {
+                slot,
+                input: ticket.input,
+                output: ticket.output,
+                turn_only: false,
+            });
         }
     }
 
@@ -418,9 +459,9 @@ impl Engine {
             input: usage.metered_input(),
             output: usage.output_tokens,
         });
-        if let Some(Turn::At(at)) = f.turn(slot, now_ms) {
+        if let Some(Turn::At(at, booked)) = f.turn(slot, now_ms) {
             if at > now_ms {
-                f.set_turn(slot, Some(Turn::At(now_ms)));
+                f.set_turn(slot, Some(Turn::At(now_ms, booked)));
                 self.unhold(slot);
             }
         }
@@ -486,6 +527,7 @@ impl Engine {
         };
         let turn_only = match answer {
             StoreAnswer::Admit => false,
+            StoreAnswer::AdmitUnmetered => return,
             StoreAnswer::Wait { .. } => true,
             StoreAnswer::Never { .. } | StoreAnswer::Unavailable => return,
         };
@@ -549,7 +591,10 @@ impl Engine {
             return Vec::new();
         };
         match answer {
-            StoreAnswer::Admit | StoreAnswer::Never { .. } | StoreAnswer::Unavailable => {
+            StoreAnswer::Admit
+            | StoreAnswer::AdmitUnmetered
+            | StoreAnswer::Never { .. }
+            | StoreAnswer::Unavailable => {
                 let attempt = call.attempt;
                 self.sent(now_ms, id, ticket);
                 vec![Action::Send { id, attempt }]
@@ -569,7 +614,7 @@ impl Engine {
                 if let Some(f) = &mut self.fleet {
                     if f.turn(slot, now_ms).is_none() {
                         let at = now_ms + wait;
-                        f.set_turn(slot, Some(Turn::At(at)));
+                        f.set_turn(slot, Some(Turn::At(at, (ticket.input, ticket.output))));
                         self.keys.limiter_mut(slot).set_hold(Some(at));
                     } else {
                         // One turn per key: this one, booked while another was, is given back.

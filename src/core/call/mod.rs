@@ -382,10 +382,10 @@ impl Engine {
                 }
                 self.scheduler.finish();
                 self.unanswered(call.slot);
-                self.fleet_forget(id);
             }
             State::Delivered { .. } => self.scheduler.finish(),
         }
+        self.fleet_forget(now_ms, id, call.slot);
         if let Some(d) = call.deadline {
             self.deadlines.remove(&(time_key(d), id));
         }
@@ -403,7 +403,7 @@ impl Engine {
     /// Forget a call that left the engine: its key is no longer in use by it.
     fn forget(&mut self, now_ms: Ms, id: Id) -> Option<Call> {
         let call = self.calls.remove(&id)?;
-        self.fleet_forget(id);
+        self.fleet_forget(now_ms, id, call.slot);
         if let Some(d) = call.deadline {
             self.deadlines.remove(&(time_key(d), id));
         }
@@ -802,6 +802,7 @@ impl Engine {
         let refused = status == 429 || status == 529;
         if refused {
             self.keys.limiter_mut(slot).refund(now_ms, ticket, false);
+            self.fleet_refused(id, slot, ticket);
         }
         // Reset times are on the caller's clock: move them onto ours.
         let shifted;
