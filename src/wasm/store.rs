@@ -18,7 +18,7 @@ use crate::core::keys::Slot;
 use crate::core::limiter::Dim;
 use crate::core::store::STORE_TIMEOUT_MS;
 use js_sys::{Array, Object, Promise};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
 /// What the driver sends the store for one reservation, computed under the state's borrow.
@@ -55,7 +55,15 @@ fn answer(v: &JsValue) -> StoreAnswer {
         return StoreAnswer::Unavailable; // the timer won the race, or nonsense
     }
     if js::get_opt(v, "admit").and_then(|a| a.as_bool()) == Some(true) {
-        return StoreAnswer::Admit;
+        // A store that tells its levels (llm-pacer/redis, llm-pacer/cloudflare) and has none:
+        // it held no bucket, so took nothing.
+        let levels = js::get_opt(v, "levels").filter(JsValue::is_object);
+        let none = levels.is_some_and(|l| Object::keys(l.unchecked_ref::<Object>()).length() == 0);
+        return if none {
+            StoreAnswer::AdmitUnmetered
+        } else {
+            StoreAnswer::Admit
+        };
     }
     if let Some(w) = js::get_opt(v, "waitMs").and_then(|w| w.as_f64()) {
         if w.is_finite() && w >= 0.0 {

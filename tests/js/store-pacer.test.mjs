@@ -144,3 +144,70 @@ for (const limits of [undefined, { rpm: 1_000 }])
     );
     assert.equal(pacer.stats().attempts, 1);
   });
+
+test("a reservation the store held no bucket for is not settled there; one it held is (and a 429 refunds it)", async () => {
+  // llm-pacer/redis answers `levels: {}` when no process knew a limit: it took nothing, and
+  // settling would give tokens back to a bucket learned later that never held them.
+  for (const [levels, want] of [
+    [{}, []],
+    [{ outputTokens: 7_000 }, ["settle"]],
+  ]) {
+    const clock = new VirtualClock();
+    const ops = [];
+    const store = {
+      async reserve() {
+        ops.push("reserve");
+        return { admit: true, levels };
+      },
+      async settle() {
+        ops.push("settle");
+      },
+      async refund(_key, r) {
+        ops.push(r.turnOnly ? "unbook" : "refund");
+      },
+    };
+    const fetch = async () =>
+      new Response('{"usage":{"input_tokens":1,"output_tokens":1}}', {
+        headers: { "content-type": "application/json" },
+      });
+    const pacer = new Pacer({ fetch, store, clock });
+    await (await pacer.fetch("https://api.anthropic.com/v1/messages", anthropicInit())).text();
+    await drainedStore(clock);
+    assert.deepEqual(ops, ["reserve", ...want], JSON.stringify(levels));
+  }
+  // A 429 on a reservation the store held: given back there, as in the local limiter.
+  const clock = new VirtualClock();
+  const ops = [];
+  const store = {
+    async reserve() {
+      ops.push("reserve");
+      return { admit: true, levels: { requests: 9 } };
+    },
+    async settle() {
+      ops.push("settle");
+    },
+    async refund(_key, r) {
+      ops.push(r.turnOnly ? "unbook" : "refund");
+    },
+  };
+  let n = 0;
+  const fetch = async () =>
+    n++ === 0
+      ? new Response('{"type":"error","error":{"type":"rate_limit_error","message":"slow"}}', {
+          status: 429,
+          headers: { "retry-after": "1", "content-type": "application/json" },
+        })
+      : new Response('{"usage":{"input_tokens":1,"output_tokens":1}}', {
+          headers: { "content-type": "application/json" },
+        });
+  const pacer = new Pacer({ fetch, store, clock, limits: { rpm: 1_000 } });
+  await (await pacer.fetch("https://api.anthropic.com/v1/messages", anthropicInit())).text();
+  await drainedStore(clock);
+  assert.deepEqual(ops.slice(0, 2), ["reserve", "refund"]);
+  assert.deepEqual(ops.slice(-2), ["reserve", "settle"]);
+});
+
+/** Let the store work queued after a call's end run (a few turns of virtual time). */
+async function drainedStore(clock) {
+  for (let i = 0; i < 20; i++) await clock.advance(10);
+}
