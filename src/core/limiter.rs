@@ -214,10 +214,15 @@ impl Usage {
         self.input_tokens + self.cache_creation_input_tokens
     }
 
-    /// Replace each invalid field (negative, not finite, above [`Usage::MAX_TOKENS`]) by 0 and
-    /// say whether any field was valid-and-present. `None` if nothing valid remains.
+    /// Whether `v` is a token count believed: finite, from 0 to [`Usage::MAX_TOKENS`].
+    pub fn valid(v: f64) -> bool {
+        v.is_finite() && (0.0..=Self::MAX_TOKENS).contains(&v)
+    }
+
+    /// Replace each invalid field (not [`Usage::valid`]) by 0 and say whether any field was
+    /// valid-and-present. `None` if nothing valid remains.
     pub fn sanitized(self) -> Option<Usage> {
-        let ok = |v: f64| v.is_finite() && (0.0..=Self::MAX_TOKENS).contains(&v);
+        let ok = Self::valid;
         let all = [
             self.input_tokens,
             self.cache_creation_input_tokens,

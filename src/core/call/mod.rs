@@ -1080,9 +1080,9 @@ impl Engine {
         else {
             return;
         };
-        let unknown = |v: f64| !(v.is_finite() && (0.0..=Usage::MAX_TOKENS).contains(&v));
-        let input_reserved = usage.is_some_and(|u| unknown(u.input_tokens));
-        let output_reserved = output_reserved || usage.is_some_and(|u| unknown(u.output_tokens));
+        let input_reserved = usage.is_some_and(|u| !Usage::valid(u.input_tokens));
+        let output_reserved =
+            output_reserved || usage.is_some_and(|u| !Usage::valid(u.output_tokens));
         if let Some(mut usage) = usage.and_then(Usage::sanitized) {
             self.note_cached(now_ms, id, &usage);
             let mut settled = usage;
