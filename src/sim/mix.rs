@@ -22,7 +22,7 @@
 //! assert_eq!(names, ["sonnet", "haiku"]);
 //! ```
 
-use super::scenario::Invalid;
+use super::invalid::Invalid;
 use crate::core::keys::LimitKey;
 use crate::core::limiter::Limits;
 use crate::core::presets;

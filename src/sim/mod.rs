@@ -28,6 +28,7 @@
 pub mod capacity;
 pub mod cli;
 mod event_loop;
+mod invalid;
 mod mix;
 mod pacer;
 mod random;
@@ -38,9 +39,10 @@ mod servers;
 mod strategy;
 mod workload;
 
+pub use invalid::Invalid;
 pub use mix::{ClassSpec, Mix, PacerKeys};
 pub use report::{lower_bound_ms, ClassReport, Report, Slot, Table, SLOT_MS};
-pub use scenario::{Invalid, PacerLimits, Scenario, START_MS};
+pub use scenario::{PacerLimits, Scenario, START_MS};
 pub use server::{
     http_date, rfc3339_ceil, round_tokens, Admission, Body, Head, OtpmMetering, Reply, Response,
     Rounding, Server, ServerConfig, ServerStats,

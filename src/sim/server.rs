@@ -34,8 +34,8 @@
 //! first and then answers would. Absolute times (`date`, `reset`) are in the server's clock, which may run
 //! `clock_offset_ms` ahead of the simulation's.
 
+use super::invalid::Invalid;
 use super::random;
-use super::scenario::Invalid;
 use super::workload::RequestSpec;
 use crate::core::bucket::Bucket;
 use crate::core::limiter::{Dim, Limits};

@@ -4,8 +4,8 @@
 //! from a seed. The draws come from a stream of their own, so every strategy compared on a
 //! scenario faces exactly the same requests.
 
+use super::invalid::Invalid;
 use super::random;
-use super::scenario::Invalid;
 use crate::core::Ms;
 
 /// When requests arrive.
