@@ -357,6 +357,7 @@ describe("close()", () => {
     // still be waiting for the collector's finalization.
     assert.ok(r.held <= r.pacers / 10, `pacers still held: ${r.held} of ${r.pacers}`);
     assert.equal(r.dropped, 200, "the call of a pacer dropped while it was in flight");
+    assert.equal(r.streamed, true, "a stream of a dropped pacer, read after the collections, whole");
   });
 
   test("after close nothing keeps the event loop alive: the process exits by itself", async () => {

@@ -23,6 +23,18 @@ async function one(i) {
 }
 for (let i = 0; i < N; i++) await one(i);
 
+// A stream delivered by a pacer dropped since, read after the collections: whole.
+const sse = async () =>
+  new Response(
+    'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":3,"output_tokens":1}}}\n\n' +
+      'event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":7}}\n\n',
+    { status: 200, headers: { "content-type": "text/event-stream" } },
+  );
+const streamed = await new Pacer({ fetch: sse }).fetch("https://api.anthropic.com/v1/messages", {
+  method: "POST",
+  body: JSON.stringify({ model: "claude-haiku-4-5", max_tokens: 8, stream: true, messages: [] }),
+});
+
 // A call whose pacer is dropped at once, before its (slow) answer: it still settles.
 const slow = () => new Promise((r) => setTimeout(() => r(new Response("{}", { status: 200 })), 200));
 const pending = new Pacer({ fetch: slow }).fetch("https://api.anthropic.com/v1/messages", {
@@ -37,5 +49,6 @@ const dropped = await pending.then(
   (r) => r.status,
   (e) => `rejected ${e}`,
 );
+const text = await streamed.text();
 const held = refs.filter((r) => r.deref() !== undefined).length;
-console.log(JSON.stringify({ pacers: N, held, dropped }));
+console.log(JSON.stringify({ pacers: N, held, dropped, streamed: text.includes('"output_tokens":7') }));
