@@ -107,9 +107,9 @@ export interface SimulateReport {
   readonly overloaded: number;
   /** From the start until the last request finished, ms. */
   readonly makespanMs: number;
-  /** No strategy can finish sooner, given the limits and what the requests really used, ms. */
+  /** No strategy that completes every request can finish sooner, given the limits and what the requests really used, ms. */
   readonly lowerBoundMs: number;
-  /** `makespanMs / lowerBoundMs`. */
+  /** `makespanMs / lowerBoundMs`: below 1 only when requests failed (a strategy that gives up finishes sooner, and its ratio does not compare). */
   readonly ratio: number | null;
   /** Median latency (completion - arrival) of the requests that succeeded, ms. */
   readonly latencyP50Ms: number | null;
