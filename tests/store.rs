@@ -466,6 +466,42 @@ mod engine {
     }
 
     #[test]
+    fn close_rejects_a_call_still_waiting_for_the_stores_answer() {
+        // Not sent yet: for the server it is queued still. close() rejects it with CLOSED (it
+        // was sent after close, and answered 200, in a probe); the store's answer, when it
+        // comes, is undone.
+        use llm_pacer::core::call::CallError;
+        let mut e = engine(6_000.0);
+        let id = e.submit(T0, req(1_000.0)).unwrap();
+        let acts = e.poll(T0);
+        let Some(&Action::Reserve { id: asked, .. }) = acts.first() else {
+            panic!("{acts:?}")
+        };
+        let closed = e.close(T0 + 1.0);
+        assert_eq!(
+            closed,
+            vec![Action::Fail {
+                id,
+                error: CallError::Closed
+            }]
+        );
+        assert!(e
+            .on_reserved(T0 + 2.0, asked, StoreAnswer::Admit)
+            .is_empty());
+        let ops = e.drain_store_ops();
+        assert!(
+            matches!(
+                ops[..],
+                [StoreOp::Refund {
+                    turn_only: false,
+                    ..
+                }]
+            ),
+            "{ops:?}"
+        );
+    }
+
+    #[test]
     fn a_store_that_held_no_bucket_settles_nothing() {
         // No process knew a limit: the store admitted with no bucket, taking nothing. Its
         // settlement would give back, to a bucket learned later, tokens it never held.
