@@ -502,6 +502,44 @@ mod engine {
     }
 
     #[test]
+    fn a_key_the_store_told_to_wait_reserves_one_call_at_a_time() {
+        // Four calls ask at once and are all told to wait: one turn is kept, three given
+        // back. Once the turn is taken, the other three do not all ask (and book a turn each,
+        // all but one given back, every time: 28 refunds for 8 calls in a probe): one asks,
+        // the others wait for its answer.
+        let mut e = engine(60_000.0);
+        let mut store = KeyState::new();
+        store.learn(T0, Dim::OutputTokens, 6_000.0, 0.0);
+        for _ in 0..4 {
+            e.submit(T0, req(1_000.0)).unwrap();
+        }
+        let first = e.poll(T0);
+        assert_eq!(reserves(&first).len(), 4, "not contended yet: all ask");
+        for act in &first {
+            assert!(carry(&mut e, &mut store, T0, act).is_empty());
+        }
+        assert!(reserves(&e.poll(T0)).is_empty(), "held until the turn");
+        e.drain_store_ops();
+        let turn = e.next_wake().unwrap();
+        let taking = e.poll(turn);
+        assert_eq!(reserves(&taking).len(), 1, "the turn");
+        assert_eq!(carry(&mut e, &mut store, turn, &taking[0]).len(), 1, "sent");
+        let next = e.poll(turn);
+        assert_eq!(reserves(&next).len(), 1, "one at a time: {next:?}");
+        let answer = carry(&mut e, &mut store, turn, &next[0]);
+        assert!(answer.is_empty(), "told to wait: its turn booked");
+        let ops = e.drain_store_ops();
+        assert!(
+            !ops.iter().any(|op| matches!(op, StoreOp::Refund { .. })),
+            "no turn booked to be given back: {ops:?}"
+        );
+        assert!(
+            reserves(&e.poll(turn)).is_empty(),
+            "the others wait for that turn"
+        );
+    }
+
+    #[test]
     fn a_store_that_held_no_bucket_settles_nothing() {
         // No process knew a limit: the store admitted with no bucket, taking nothing. Its
         // settlement would give back, to a bucket learned later, tokens it never held.

@@ -194,6 +194,10 @@ pub(super) struct Fleet {
     probe_at: Ms,
     /// This process's turn per key (module docs): at most one each.
     turns: Vec<(Slot, Turn)>,
+    /// Keys the store has told to wait, until it admits one of their new requests: their
+    /// calls reserve one at a time, so that a queue of them does not book a turn each (all
+    /// but one given back) every time the key's hold ends.
+    contended: Vec<Slot>,
 }
 
 /// This process's turn in the store's queue for one key.
@@ -300,6 +304,17 @@ impl Engine {
                 self.store_requeue(now_ms, id, ticket);
                 return None;
             }
+            // A contended key's calls reserve one at a time (an answer to a call gone since
+            // is none of theirs to wait for).
+            None if f.contended.contains(&slot)
+                && f.reserving
+                    .iter()
+                    .any(|a| a.slot == slot && self.calls.contains_key(&a.id)) =>
+            {
+                self.keys.limiter_mut(slot).set_hold(Some(UNTIL_ANSWERED));
+                self.store_requeue(now_ms, id, ticket);
+                return None;
+            }
             None => false,
         };
         f.reserving.push(Asked {
@@ -396,6 +411,11 @@ impl Engine {
             return;
         };
         if let Some(slot) = f.end_turn(id) {
+            self.unhold(slot);
+            return;
+        }
+        if f.reserving.iter().any(|a| a.id == id) {
+            // The key's other calls waited on this answer (contended): not any more.
             self.unhold(slot);
             return;
         }
@@ -550,9 +570,23 @@ impl Engine {
             return Vec::new(); // not asked, or answered already
         };
         let asked = f.reserving.swap_remove(i);
-        // The answer to a turn: the key's hold ends (a new turn, if any, sets it again below).
+        match answer {
+            StoreAnswer::Wait { .. } if !f.contended.contains(&asked.slot) => {
+                f.contended.push(asked.slot);
+            }
+            StoreAnswer::Admit | StoreAnswer::AdmitUnmetered | StoreAnswer::Unavailable
+                if f.turn(asked.slot, now_ms).is_none() =>
+            {
+                f.contended.retain(|&s| s != asked.slot);
+            }
+            _ => {}
+        }
+        // The answer to a turn, or to the reservation a contended key's calls waited on: the
+        // key's hold ends (a new turn, if any, sets it again below).
         if let Some(slot) = f.end_turn(id) {
             self.unhold(slot);
+        } else if f.turn(asked.slot, now_ms).is_none() {
+            self.unhold(asked.slot);
         }
         let Some(f) = &mut self.fleet else {
             return Vec::new();
