@@ -16,7 +16,12 @@
 //!   (doubling per round trip); the rate is not limited. The first refusal ends slow start:
 //!   the rate is set to [`DECREASE`] times the admissions of the current second or the rate
 //!   slow start's successes were served at, whichever is higher, the window to [`DECREASE`]
-//!   times what was in flight.
+//!   times what was in flight. Refused before any success (a server that refuses at once and
+//!   answers slowly), the first success then raises the rate to [`DECREASE`] times the window
+//!   per its latency.
+//! * **Recovery.** A run of refusals across rounds (an outage) is regained whole: successes
+//!   double the rate back to where it was before the run. One round's refusal is congestion:
+//!   the cut stands, and the 2% steps below regain it.
 //! * **Congestion avoidance.** A success adds `WINDOW_STEP / window` to the window (half a request per round trip)
 //!   when the window was what held admissions back (the request filled it), and
 //!   `RATE_STEP / window` of itself to the rate when the rate was (it is below 1.5 times the
@@ -127,12 +132,19 @@ pub struct Adaptive {
     /// Average gap between admissions, ms.
     gap: Option<Ms>,
     decreases: u64,
-    /// The rate of the first decrease of the last run of refusals: what a run of refusals
-    /// (an outage) cut the rate below is regained at once, doubling per success (as TCP's
-    /// slow start regains its threshold after a timeout), not by the 2% steps.
+    /// What a run of refusals cut the rate below is regained at once, doubling per success
+    /// (as TCP's slow start regains its threshold after a timeout), not by the 2% steps:
+    /// after one decrease (congestion), the rate it left; after more (the server refused
+    /// across rounds: an outage), the rate before the run.
     recover_to: f64,
+    /// The rate before the run's first decrease (if it was limited), and the run's decreases.
+    run_from: f64,
+    run_decreases: u32,
     /// A refusal came since the last success.
     refusing: bool,
+    /// Slow start ended before any success: its rate was a guess (the admissions of its
+    /// first second), which the first success's latency corrects.
+    unserved: bool,
 }
 
 impl Default for Adaptive {
@@ -160,7 +172,10 @@ impl Adaptive {
             gap: None,
             decreases: 0,
             recover_to: 0.0,
+            run_from: 0.0,
+            run_decreases: 0,
             refusing: false,
+            unserved: false,
         }
     }
 
@@ -247,6 +262,11 @@ impl Adaptive {
                     }
                 } else {
                     self.refusing = false;
+                    if std::mem::take(&mut self.unserved) && latency > 0.0 {
+                        // The window at this latency: what the server serves at once, a second.
+                        let served = self.window.round().max(1.0) * 1000.0 / latency;
+                        self.rate = self.rate.max(served * DECREASE);
+                    }
                     if !queueing && window_bound {
                         self.window = (self.window + WINDOW_STEP / self.window).min(MAX_WINDOW);
                     }
@@ -268,6 +288,7 @@ impl Adaptive {
                 }
                 self.decreases += 1;
                 self.epoch = now_ms;
+                let before = self.rate;
                 if self.slow_start {
                     // Which limit was hit is unknown: both are set below what was tried.
                     self.slow_start = false;
@@ -286,6 +307,7 @@ impl Adaptive {
                     };
                     let per_second = last_second.max(served);
                     self.rate = (per_second * DECREASE).max(MIN_RATE);
+                    self.unserved = self.slow_successes == 0;
                     let tried = (self.sent.len() as f64 + 1.0).min(self.window);
                     self.window = (tried * DECREASE).max(MIN_WINDOW);
                 } else if window_bound {
@@ -297,6 +319,15 @@ impl Adaptive {
                 if !self.refusing {
                     self.refusing = true;
                     self.recover_to = self.rate;
+                    self.run_from = if before.is_finite() {
+                        before
+                    } else {
+                        self.rate
+                    };
+                    self.run_decreases = 1;
+                } else {
+                    self.run_decreases += 1;
+                    self.recover_to = self.run_from;
                 }
             }
         }
