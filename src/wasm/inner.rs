@@ -548,24 +548,29 @@ impl Inner {
         });
     }
 
-    pub(super) fn on_timer(&self, gen: u64) {
+    /// Timer `gen` ended: it slept (`Ok`), or its `clock.sleep` rejected. A stale or
+    /// cancelled timer is ignored.
+    fn on_timer(&self, gen: u64, slept: Result<JsValue, JsValue>) {
         {
             let Ok(mut st) = self.state.try_borrow_mut() else {
                 return;
             };
             match &st.timer {
                 Timer::Armed { gen: g, .. } if *g == gen => {}
-                _ => return, // a stale timer
+                _ => return, // stale, or cancelled by the pacer: expected
             }
             st.timer = Timer::Off;
         }
-        // A timer fired and the clock gives no time: time cannot move on, so the calls that
-        // wait on it never would (they were woken every few ms to no end). They reject with
-        // the clock's error, as when its `sleep` fails.
-        if let Err(e) = Self::clock_reading(&self.driver) {
-            return self.timer_failed(e);
+        // A sleep that failed, or a clock that gives no time once it ends: time cannot move
+        // on, so the calls that wait on it never would (they were woken every few ms to no
+        // end). They reject with the clock's error.
+        let failed = slept
+            .err()
+            .or_else(|| Self::clock_reading(&self.driver).err());
+        match failed {
+            Some(e) => self.timer_failed(e),
+            None => self.step(|_, _, _| {}),
         }
-        self.step(|_, _, _| {});
     }
 
     /// A promise that resolves after `ms`, through the clock when one is given, else
@@ -613,20 +618,6 @@ impl Inner {
                 st.settle_fail(id, Rejection::Value(error.clone()), JsValue::UNDEFINED, fx);
             }
         });
-    }
-
-    fn on_timer_failed(&self, gen: u64, error: JsValue) {
-        {
-            let Ok(mut st) = self.state.try_borrow_mut() else {
-                return;
-            };
-            match &st.timer {
-                Timer::Armed { gen: g, .. } if *g == gen => {}
-                _ => return, // cancelled by the pacer: expected
-            }
-            st.timer = Timer::Off;
-        }
-        self.timer_failed(error);
     }
 
     /// Keep the one timer at the engine's next wake time (none when nothing is live).
@@ -680,10 +671,7 @@ impl Inner {
                 spawn_local(async move {
                     let slept = JsFuture::from(p).await;
                     if let Some(inner) = w.upgrade() {
-                        match slept {
-                            Ok(_) => inner.on_timer(gen),
-                            Err(e) => inner.on_timer_failed(gen, e),
-                        }
+                        inner.on_timer(gen, slept);
                     }
                 });
                 (Some(Timer::Armed { at, gen, deadline }), None)
