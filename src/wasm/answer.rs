@@ -13,13 +13,13 @@ use crate::core::headers;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::Response;
 
 /// How long before the call's deadline the read of an error body or a stream's first event
 /// ends, ms: far enough that its timer fires before the deadline's, on any runtime's timer
 /// granularity.
 const READ_BEFORE_DEADLINE_MS: f64 = 5.0;
-use wasm_bindgen_futures::spawn_local;
-use web_sys::Response;
 
 impl Inner {
     /// Attempt `attempt` of call `id` ended: with `value` if `ok` (a response, unless a
