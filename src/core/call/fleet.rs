@@ -547,9 +547,10 @@ impl Engine {
         };
         let turn_only = match answer {
             StoreAnswer::Admit => false,
-            StoreAnswer::AdmitUnmetered => return,
             StoreAnswer::Wait { .. } => true,
-            StoreAnswer::Never { .. } | StoreAnswer::Unavailable => return,
+            StoreAnswer::AdmitUnmetered | StoreAnswer::Never { .. } | StoreAnswer::Unavailable => {
+                return
+            }
         };
         f.ops.push(StoreOp::Refund {
             slot,

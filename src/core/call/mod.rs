@@ -1137,18 +1137,18 @@ impl Engine {
         for id in ids {
             // A call whose reservation the store has not answered yet was not sent: it is
             // queued still, as far as the server knows (the answer is undone when it comes).
-            let waiting = self.reserving(id);
+            let reserving = self.reserving(id);
             let call = self.calls.get_mut(&id).expect("listed");
-            match call.state {
-                State::Queued | State::Backoff { .. } | State::Deciding => {
-                    let reason = GiveUp::Closed.name();
-                    self.give_up_waiting(now_ms, id, CallError::Closed, reason, &mut out);
-                }
-                State::InFlight { .. } if waiting => {
-                    let reason = GiveUp::Closed.name();
-                    self.give_up_waiting(now_ms, id, CallError::Closed, reason, &mut out);
-                }
-                State::InFlight { .. } | State::Delivered { .. } => call.no_retry = true,
+            let waiting = reserving
+                || matches!(
+                    call.state,
+                    State::Queued | State::Backoff { .. } | State::Deciding
+                );
+            if waiting {
+                let reason = GiveUp::Closed.name();
+                self.give_up_waiting(now_ms, id, CallError::Closed, reason, &mut out);
+            } else {
+                call.no_retry = true;
             }
         }
         self.fresh.clear();
