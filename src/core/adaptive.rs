@@ -137,9 +137,8 @@ pub struct Adaptive {
     /// after one decrease (congestion), the rate it left; after more (the server refused
     /// across rounds: an outage), the rate before the run.
     recover_to: f64,
-    /// The rate before the run's first decrease (if it was limited), and the run's decreases.
+    /// The rate before the run's first decrease (if it was limited).
     run_from: f64,
-    run_decreases: u32,
     /// A refusal came since the last success.
     refusing: bool,
     /// Slow start ended before any success: its rate was a guess (the admissions of its
@@ -173,7 +172,6 @@ impl Adaptive {
             decreases: 0,
             recover_to: 0.0,
             run_from: 0.0,
-            run_decreases: 0,
             refusing: false,
             unserved: false,
         }
@@ -324,9 +322,8 @@ impl Adaptive {
                     } else {
                         self.rate
                     };
-                    self.run_decreases = 1;
                 } else {
-                    self.run_decreases += 1;
+                    // A second decrease of the run: an outage.
                     self.recover_to = self.run_from;
                 }
             }
