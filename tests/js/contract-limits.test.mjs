@@ -7,7 +7,17 @@ import assert from "node:assert/strict";
 import { inspect } from "node:util";
 import { Pacer, PacerError, RequestTooLargeError } from "llm-pacer";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
-import { anthropicInit, openaiInit, mockEnv, drained, outcome, until, oneKey, gap } from "./lib/harness.mjs";
+import {
+  anthropicInit,
+  openaiInit,
+  mockEnv,
+  drained,
+  outcome,
+  until,
+  oneKey,
+  gap,
+  VirtualClock,
+} from "./lib/harness.mjs";
 
 const STAT_KEYS = [
   "attempts",
@@ -182,6 +192,17 @@ describe("limits learned from headers", () => {
       Math.abs(l.tokens.resetAt - env.clock.t - goDurationMs(resetTokens)) <= 5,
       `tokens resetAt ${l.tokens.resetAt - env.clock.t} vs ${resetTokens}`,
     );
+  });
+
+  test("resetAt is a whole ms, as every other time the package shows", async () => {
+    // One request of a 7 a minute bucket is back in 8,571.43 ms: it gave T0 + 8571.428...
+    const clock = new VirtualClock();
+    const fetch = async () => new Response("{}", { headers: { "content-type": "application/json" } });
+    const pacer = new Pacer({ clock, fetch, limits: { rpm: 7 } });
+    await (await pacer.fetch("https://api.openai.com/v1/chat/completions", openaiInit())).text();
+    const { requests } = oneKey(pacer);
+    assert.ok(Number.isInteger(requests.resetAt), `resetAt ${requests.resetAt}`);
+    assert.ok(requests.resetAt > clock.t, `resetAt ${requests.resetAt - clock.t} ms from now`);
   });
 
   test("OpenAI: a learned RPM and TPM pace a burst (no 429)", async (t) => {
