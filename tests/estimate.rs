@@ -172,31 +172,6 @@ fn output_limit_precedence_and_validation() {
 }
 
 #[test]
-fn openai_choices_each_count_up_to_the_output_limit() {
-    // As OpenAI counts them (its cookbook's parallel processor: n * max_tokens).
-    assert_eq!(est(r#"{"n":5,"max_tokens":100}"#).max_tokens, Some(500.0));
-    assert_eq!(
-        est(r#"{"max_completion_tokens":100,"n":3}"#).max_tokens,
-        Some(300.0)
-    );
-    // Not a valid count of choices: one.
-    for n in ["0", "-2", "129", "\"5\"", "null", "[5]", "{\"n\":5}"] {
-        let body = format!(r#"{{"n":{n},"max_tokens":100}}"#);
-        assert_eq!(est(&body).max_tokens, Some(100.0), "{body}");
-    }
-    assert_eq!(
-        est(r#"{"n":5}"#).max_tokens,
-        None,
-        "no limit, nothing to multiply"
-    );
-    // Only the top-level `n`.
-    assert_eq!(
-        est(r#"{"max_tokens":100,"metadata":{"n":5}}"#).max_tokens,
-        Some(100.0)
-    );
-}
-
-#[test]
 fn non_object_bodies_count_nothing() {
     assert_eq!(est(r#""just a string""#), Estimate::default());
     assert_eq!(est("[1,2,3]"), Estimate::default());

@@ -36,8 +36,7 @@
 //!
 //! # Output tokens
 //!
-//! The body's `max_tokens`, else `max_completion_tokens`, else `max_output_tokens`, times its
-//! `n` (OpenAI's choices, 1 to 128, each up to that limit, as OpenAI counts them): what the
+//! The body's `max_tokens`, else `max_completion_tokens`, else `max_output_tokens`: what the
 //! output reservation (`outputReservation: "max_tokens"`) holds until the usage comes back.
 //!
 //! # Reading a body

@@ -83,8 +83,6 @@ enum Key {
     Content { tools: bool },
     /// A top-level output limit: its index in [`OUTPUT_FIELDS`].
     Output(usize),
-    /// The top-level `n`: how many choices (OpenAI), each up to the output limit.
-    Choices,
     /// The top-level `model`.
     Model,
     /// `type` in a counted object.
@@ -161,8 +159,6 @@ pub struct Rules {
     tools: bool,
     /// The last value of each output field, if valid.
     outputs: [Option<f64>; 3],
-    /// The last value of `n`, if valid.
-    choices: Option<f64>,
     model: Option<String>,
     /// The body's counts, once it is closed.
     sum: Sum,
@@ -179,13 +175,7 @@ impl Rules {
             images: self.sum.images,
             documents: self.sum.documents,
             tools: self.tools,
-            // OpenAI counts each of `n` choices up to the limit.
-            max_tokens: self
-                .outputs
-                .into_iter()
-                .flatten()
-                .next()
-                .map(|m| (m * self.choices.unwrap_or(1.0)).min(MAX_OUTPUT_TOKENS)),
+            max_tokens: self.outputs.into_iter().flatten().next(),
             nodes: self.nodes,
             truncated: self.truncated,
         };
@@ -274,9 +264,6 @@ impl Sink for Rules {
         if let Key::Output(i) = key {
             self.outputs[i] = None;
         }
-        if key == Key::Choices {
-            self.choices = None;
-        }
         match key {
             Key::Model => self.model = None,
             Key::Type => self.top().kind = Kind::Other,
@@ -358,8 +345,6 @@ impl Sink for Rules {
             self.prefixes.field(Field::of(name));
             if let Some(i) = OUTPUT_FIELDS.iter().position(|k| k.as_bytes() == name) {
                 Key::Output(i)
-            } else if name == b"n" {
-                Key::Choices
             } else if name == b"model" {
                 Key::Model
             } else if name == b"cache_control" {
@@ -406,9 +391,6 @@ impl Sink for Rules {
         let key = self.current_key();
         match key {
             Key::Output(i) => self.outputs[i] = output_limit(kind, value),
-            Key::Choices => {
-                self.choices = output_limit(kind, value).filter(|n| (1.0..=128.0).contains(n));
-            }
             Key::Model => {
                 self.model = (kind == Scalar::Str)
                     .then(|| String::from_utf8_lossy(value.head()).into_owned());
