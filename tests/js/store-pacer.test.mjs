@@ -145,13 +145,11 @@ for (const limits of [undefined, { rpm: 1_000 }])
     assert.equal(pacer.stats().attempts, 1);
   });
 
-test("a reservation the store held no bucket for is not settled there; one it held is (and a 429 refunds it)", async () => {
-  // llm-pacer/redis answers `levels: {}` when no process knew a limit: it took nothing, and
-  // settling would give tokens back to a bucket learned later that never held them.
-  for (const [levels, want] of [
-    [{}, []],
-    [{ outputTokens: 7_000 }, ["settle"]],
-  ]) {
+test("a reservation is settled in the store, its own figures after it (and a 429 refunds it)", async () => {
+  // llm-pacer/redis answers `levels: {}` when no process knew a limit: it took nothing, but a
+  // bucket learned meanwhile from another answer counted the request, as the server did. A
+  // JSON answer's own figures may count its settlement already: they go after it.
+  for (const levels of [{}, { outputTokens: 7_000 }]) {
     const clock = new VirtualClock();
     const ops = [];
     const store = {
@@ -165,15 +163,37 @@ test("a reservation the store held no bucket for is not settled there; one it he
       async refund(_key, r) {
         ops.push(r.turnOnly ? "unbook" : "refund");
       },
+      async learn() {
+        ops.push("learn");
+      },
+    };
+    const figures = {
+      "anthropic-ratelimit-output-tokens-limit": "8000",
+      "anthropic-ratelimit-output-tokens-remaining": "7000",
     };
     const fetch = async () =>
       new Response('{"usage":{"input_tokens":1,"output_tokens":1}}', {
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...figures },
       });
     const pacer = new Pacer({ fetch, store, clock });
     await (await pacer.fetch("https://api.anthropic.com/v1/messages", anthropicInit())).text();
     await drainedStore(clock);
-    assert.deepEqual(ops, ["reserve", ...want], JSON.stringify(levels));
+    assert.deepEqual(ops, ["reserve", "settle", "learn"], JSON.stringify(levels));
+    // A stream's head comes before its output, counting the whole reservation: its figures
+    // go at once.
+    ops.length = 0;
+    const sse =
+      'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":1,"output_tokens":1}}}\n\n' +
+      'event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":2}}\n\n' +
+      'event: message_stop\ndata: {"type":"message_stop"}\n\n';
+    const streaming = new Pacer({
+      fetch: async () => new Response(sse, { headers: { "content-type": "text/event-stream", ...figures } }),
+      store,
+      clock,
+    });
+    await (await streaming.fetch("https://api.anthropic.com/v1/messages", anthropicInit())).text();
+    await drainedStore(clock);
+    assert.deepEqual(ops, ["reserve", "learn", "settle"], `a stream, ${JSON.stringify(levels)}`);
   }
   // A 429 on a reservation the store held: given back there, as in the local limiter.
   const clock = new VirtualClock();

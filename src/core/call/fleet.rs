@@ -38,6 +38,18 @@
 //! Usage settled for a call the store admitted is queued as [`StoreOp::Settle`] for the
 //! driver to carry out ([`Engine::drain_store_ops`]): per call one or two reserves, one
 //! settle.
+//!
+//! **A call's own figures go after its settlement.** A server may settle a request before it
+//! writes the head of its answer (a body that is not a stream): those figures count the
+//! request as used, not as reserved. Learned first, they lower the store's level to a figure
+//! that has given the unused reservation back, and the settlement then gives it back again
+//! (the store above the server: a 429). So the [`StoreOp::Learn`] of a stored call's 2xx is
+//! held until its settlement and queued after it: the store gives back, then comes down to
+//! the server's figure if that is lower. A stream's head comes before its output and counts
+//! the whole reservation ([`Engine::on_stream`]): its figures go at once, as a refusal's do.
+//! This is also what lets a call the store held no bucket for ([`StoreAnswer::AdmitUnmetered`],
+//! each process's first call of a fleet that knows no limit yet) be settled: a bucket learned
+//! meanwhile from another response counted it, and its own figures follow its settlement.
 
 use super::{Action, Engine, EventKind, Id, State};
 use crate::core::headers::{DimInfo, RateLimitInfo};
@@ -52,8 +64,9 @@ pub enum StoreAnswer {
     /// Reserved in the store.
     Admit,
     /// Admitted, but the store holds no bucket for the key yet (no process knew a limit):
-    /// nothing was taken, so nothing is settled there. (Settling would give back to a bucket
-    /// learned later tokens it never held: the store above the server.)
+    /// nothing was taken. Settled all the same (a bucket learned from another response meanwhile
+    /// counted the request as the server did, and gets its unused tokens back), but a late
+    /// answer has nothing to undo.
     AdmitUnmetered,
     /// Not now: the store says wait this long (ms, from its own clock's now).
     Wait {
@@ -156,6 +169,10 @@ impl Ids {
         }
     }
 
+    fn contains(&self, id: Id) -> bool {
+        self.0.contains(&id)
+    }
+
     /// Whether it was there.
     fn remove(&mut self, id: &Id) -> bool {
         let at = self.0.iter().position(|x| x == id);
@@ -187,6 +204,9 @@ pub(super) struct Fleet {
     reserving: Vec<Asked>,
     /// Calls the store admitted (their settlement goes to the store).
     stored: Ids,
+    /// The figures of a stored call's 2xx that is not a stream, held until its settlement
+    /// (module docs): its [`StoreOp::Learn`].
+    held: Vec<(Id, StoreOp)>,
     ops: Vec<StoreOp>,
     /// A probe ([`Action::ProbeStore`]) is out, for this call's key.
     probing: Option<Id>,
@@ -360,6 +380,7 @@ impl Engine {
     /// The headers' limits and levels, and a 429's pause, go to the store too.
     pub(super) fn fleet_observed(
         &mut self,
+        id: Id,
         slot: Slot,
         now_ms: Ms,
         status: u16,
@@ -381,7 +402,13 @@ impl Engine {
             info.combined_tokens().map_or((f64::NAN, f64::NAN), learned),
         ];
         if dims.iter().any(|(l, r)| !l.is_nan() || !r.is_nan()) {
-            f.ops.push(StoreOp::Learn { slot, dims });
+            let learn = StoreOp::Learn { slot, dims };
+            if (200..300).contains(&status) && f.stored.contains(id) {
+                // Held until its settlement (module docs).
+                f.held.push((id, learn));
+            } else {
+                f.ops.push(learn);
+            }
         }
         if status == 429 {
             if let Some(ms) = info.retry_after_ms.filter(|ms| ms.is_finite() && *ms > 0.0) {
@@ -392,6 +419,17 @@ impl Engine {
             }
         }
         self.keys.limiter_mut(slot).share_alone(now_ms);
+    }
+
+    /// The figures of `id`'s 2xx held until its settlement go to the store now: it settled,
+    /// left, or its answer is a stream (module docs).
+    pub(super) fn fleet_release(&mut self, id: Id) {
+        if let Some(f) = &mut self.fleet {
+            if let Some(i) = f.held.iter().position(|(held, _)| *held == id) {
+                let (_, learn) = f.held.swap_remove(i);
+                f.ops.push(learn);
+            }
+        }
     }
 
     /// `id` asked the store and has no answer yet.
@@ -407,6 +445,7 @@ impl Engine {
     /// booked that no call of the key is left to take is given back to the store: the fleet
     /// would otherwise queue behind it until its cost refilled.
     pub(super) fn fleet_forget(&mut self, now_ms: Ms, id: Id, slot: Slot) {
+        self.fleet_release(id);
         let Some(f) = &mut self.fleet else {
             return;
         };
@@ -479,6 +518,10 @@ impl Engine {
             input: usage.metered_input(),
             output: usage.output_tokens,
         });
+        self.fleet_release(id);
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
         if let Some(Turn::At(at, booked)) = f.turn(slot, now_ms) {
             if at > now_ms {
                 f.set_turn(slot, Some(Turn::At(now_ms, booked)));
@@ -617,7 +660,7 @@ impl Engine {
                 return Vec::new();
             }
         };
-        if answer == StoreAnswer::Admit {
+        if matches!(answer, StoreAnswer::Admit | StoreAnswer::AdmitUnmetered) {
             if let Some(f) = &mut self.fleet {
                 f.stored.insert(id);
             }

@@ -835,7 +835,7 @@ impl Engine {
         if changed {
             self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
         }
-        self.fleet_observed(slot, now_ms, status, info);
+        self.fleet_observed(id, slot, now_ms, status, info);
         if let Some(a) = self.adaptive.as_mut() {
             a.on_result(id, now_ms, Signal::of_status(status));
         }
@@ -948,7 +948,8 @@ impl Engine {
 
     /// The delivered 2xx of `id` is a stream: its head was sent before the output, so its
     /// figures counted the whole reservation, and its settlement gives back the unused part
-    /// everywhere ([`crate::core::limiter::Limiter::settle`]).
+    /// everywhere ([`crate::core::limiter::Limiter::settle`]); with a store, its figures go
+    /// there now rather than after its settlement ([`fleet`]).
     pub fn on_stream(&mut self, id: Id) {
         if let Some(Call {
             state: State::Delivered { ticket },
@@ -957,6 +958,7 @@ impl Engine {
         {
             ticket.placed = [false; 4];
         }
+        self.fleet_release(id);
     }
 
     /// The body of a delivered 2xx ended; `usage` is what it reported (`None`: unknown).
