@@ -71,7 +71,8 @@ function readOptions(options, top = "") {
 
   const limits = obj("limits");
   const DIMS4 = ["rpm", "tpm", "itpm", "otpm"];
-  const LIMIT = "a number greater than 0 and at most 1e12";
+  // Below 1, a bucket never holds one request or one token: every call would be refused.
+  const LIMIT = "a number from 1 to 1e12";
   if (limits) {
     checkKeys(limits, OPTIONS["limits."], "limits.");
     for (const [i, k] of DIMS4.entries()) n[i] = num(limits, k, `limits.${k}`);
@@ -88,7 +89,7 @@ function readOptions(options, top = "") {
       fns.models.push(name);
       for (const k of DIMS4) {
         const v = num(m, k, `${path}.${k}`);
-        if (v !== undefined && !(v >= MIN_POSITIVE && v <= 1e12)) throw optionError(0, `${path}.${k}`, LIMIT);
+        if (v !== undefined && !(v >= 1 && v <= 1e12)) throw optionError(0, `${path}.${k}`, LIMIT);
         fns.models.push(v ?? NaN);
       }
     }
@@ -178,7 +179,7 @@ function readOptions(options, top = "") {
     const v = n[i];
     if (v !== undefined && !(v >= lo && v <= hi)) throw optionError(0, path, expected);
   };
-  for (const [i, k] of DIMS4.entries()) range(i, `limits.${k}`, MIN_POSITIVE, 1e12, LIMIT);
+  for (const [i, k] of DIMS4.entries()) range(i, `limits.${k}`, 1, 1e12, LIMIT);
   range(6, "retry.initialDelayMs", 0, 864e5, MS);
   range(7, "retry.maxDelayMs", 0, 864e5, MS);
   if ((n[7] ?? 6e4) < (n[6] ?? 1e3)) {

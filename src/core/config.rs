@@ -162,14 +162,9 @@ fn check_range(option: &str, v: f64, lo: f64, hi: f64, expected: &str) -> Result
 impl Config {
     /// Check every range; the first bad option is reported.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        // Below 1, a bucket never holds one request or one token: every call would be refused.
         let limit = |name: &str, v: Option<f64>| match v {
-            Some(v) => check_range(
-                name,
-                v,
-                f64::MIN_POSITIVE,
-                MAX_LIMIT,
-                "a number greater than 0 and at most 1e12",
-            ),
+            Some(v) => check_range(name, v, 1.0, MAX_LIMIT, "a number from 1 to 1e12"),
             None => Ok(()),
         };
         limit("limits.rpm", self.limits.rpm)?;

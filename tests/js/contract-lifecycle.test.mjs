@@ -201,6 +201,19 @@ describe("timeoutMs", () => {
     for (const s of env.clock.sleeps) assert.ok(s.at + s.ms <= started + 5000);
   });
 
+  test("a call a server-stated pause holds past its deadline rejects with TIMEOUT at once", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    env.mock.script([{ status: 429, retryAfter: 20 }, "ok"]);
+    const pacer = env.make({ timeoutMs: 1500 });
+    assert.equal((await pacer.fetch(env.url, anthropicInit())).status, 429);
+    const started = env.clock.t;
+    const r = await outcome(pacer.fetch(env.url, anthropicInit()));
+    assert.equal(r.ok, false);
+    assert.equal(r.error.code, "TIMEOUT");
+    assert.equal(env.clock.t - started, 0, "not slept to the deadline first");
+    assert.equal(env.mock.log.length, 1);
+  });
+
   test("network errors only: TIMEOUT when the next wait would cross the deadline", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
     env.mock.script(["reset", "reset", "reset", "ok"]);

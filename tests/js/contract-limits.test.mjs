@@ -334,7 +334,6 @@ describe("REQUEST_TOO_LARGE", () => {
     ["inputTokens", { limits: { itpm: 1000 }, ...counted }, {}, 1000],
     ["outputTokens", { limits: { otpm: 8000 } }, { max_tokens: 10_000 }, 8000],
     ["tokens", { limits: { tpm: 500 } }, { max_tokens: 600 }, 500],
-    ["requests", { limits: { rpm: 0.5 } }, {}, 0.5],
   ];
   for (const [dimension, options, body, capacity] of cases) {
     test(`a request that can never fit ${dimension} rejects at once with the dimension, cost and capacity`, async (t) => {
@@ -490,6 +489,9 @@ describe("options", () => {
   const rangeErrors = [
     ["limits.rpm", { limits: { rpm: 0 } }],
     ["limits.rpm", { limits: { rpm: -1 } }],
+    // Below 1 a bucket never holds one request: every call would be refused as too large.
+    ["limits.rpm", { limits: { rpm: 0.5 } }],
+    ["limits.models.haiku.otpm", { limits: { models: { haiku: { otpm: 0.9 } } } }],
     ["limits.tpm", { limits: { tpm: NaN } }],
     ["limits.itpm", { limits: { itpm: 1e13 } }],
     ["limits.otpm", { limits: { otpm: -5 } }],

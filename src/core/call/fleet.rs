@@ -687,7 +687,7 @@ impl Engine {
                 };
                 let slot = call.slot;
                 if paused {
-                    self.keys.limiter_mut(slot).pause_until(now_ms + wait);
+                    self.pause_key(slot, now_ms + wait);
                 }
                 if let Some(f) = &mut self.fleet {
                     if f.turn(slot, now_ms).is_none() {

@@ -114,6 +114,9 @@ pub struct Engine {
     events: Vec<Event>,
     /// Calls that entered the queue since the last poll (for `wait` events).
     fresh: Vec<Id>,
+    /// Calls waiting on a key a server-stated pause holds, to check against their deadlines
+    /// at the next poll ([`Engine::pause_key`]).
+    paused: Vec<Id>,
     /// The latest time seen, on the engine's own clock (which never runs backwards).
     latest: Ms,
     /// The engine's clock less the caller's: the sum of the steps back the caller's clock
@@ -149,6 +152,7 @@ impl Engine {
             record: false,
             events: Vec::new(),
             fresh: Vec::new(),
+            paused: Vec::new(),
             latest: now_ms,
             shift: 0.0,
             fleet: None,
@@ -343,6 +347,9 @@ impl Engine {
             .push_to(slot, id, request.priority, seq, cost);
         self.stats.requests += 1;
         self.fresh.push(id);
+        if deadline.is_some() && self.keys.limiter(slot).paused_until(now_ms).is_some() {
+            self.paused.push(id);
+        }
         self.event(EventKind::Queued, id, "submitted", 0.0, now_ms);
         Ok(id)
     }
@@ -504,6 +511,20 @@ impl Engine {
                     self.give_up_waiting(now_ms, id, CallError::Timeout, reason, &mut out);
                 }
                 State::Delivered { .. } => {}
+            }
+        }
+
+        // A call its key's server-stated pause holds until its deadline or later: TIMEOUT now,
+        // as a retry whose wait would cross the deadline (not a sleep to the deadline first).
+        for id in std::mem::take(&mut self.paused) {
+            let Some(call) = self.calls.get(&id) else {
+                continue;
+            };
+            let waiting = matches!(call.state, State::Queued | State::Backoff { .. });
+            let until = self.keys.limiter(call.slot).paused_until(now_ms);
+            if waiting && call.deadline.zip(until).is_some_and(|(d, p)| p >= d) {
+                let reason = GiveUp::Timeout.name();
+                self.give_up_waiting(now_ms, id, CallError::Timeout, reason, &mut out);
             }
         }
 
@@ -679,12 +700,26 @@ impl Engine {
             RetryKind::RateLimited | RetryKind::Overloaded | RetryKind::Status(503)
         );
         if let (true, Some(h)) = (pauses, hint) {
-            self.keys.limiter_mut(slot).pause_until(now_ms + h);
-            self.scheduler.wake(slot);
+            self.pause_key(slot, now_ms + h);
         }
         if !self.paced(kind) {
             if let Some(b) = self.budget.as_mut() {
                 b.on_failure();
+            }
+        }
+    }
+
+    /// The server asked every call of the key in `slot` to wait until `until`: the key is
+    /// paused, and its waiting calls with a deadline are checked against it at the next poll.
+    fn pause_key(&mut self, slot: Slot, until: Ms) {
+        self.keys.limiter_mut(slot).pause_until(until);
+        self.scheduler.wake(slot);
+        if self.config.timeout_ms.is_some() {
+            for id in self.calls.ids() {
+                let c = &self.calls[&id];
+                if c.slot == slot && matches!(c.state, State::Queued | State::Backoff { .. }) {
+                    self.paused.push(id);
+                }
             }
         }
     }

@@ -409,6 +409,51 @@ fn a_call_still_queued_at_its_deadline_times_out() {
     );
 }
 
+/// A server-stated pause that holds a waiting call past its deadline ends it at once with
+/// TIMEOUT, as a retry whose wait would cross the deadline does; it used to sleep until the
+/// deadline first (a probe: 1.5 s for a 20 s `retry-after`). Both a call queued when the pause
+/// came and one submitted during it; one whose deadline the pause ends before waits.
+#[test]
+fn a_pause_past_a_waiting_calls_deadline_times_it_out_at_once() {
+    let mut c = config_known();
+    c.timeout_ms = Some(1_500.0);
+    c.concurrency = Some(1);
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    let v = e.on_response(T0 + 10.0, a, 429, &hint(20_000.0), None, 0.5);
+    assert_eq!(v, Verdict::Deliver, "its own wait crosses its deadline");
+    assert_eq!(
+        e.poll(T0 + 10.0),
+        vec![Action::Fail {
+            id: b,
+            error: CallError::Timeout
+        }]
+    );
+    let c2 = e.submit(T0 + 60.0, req(1.0, 1.0)).unwrap();
+    assert_eq!(
+        e.poll(T0 + 60.0),
+        vec![Action::Fail {
+            id: c2,
+            error: CallError::Timeout
+        }]
+    );
+
+    let mut c = config_known();
+    c.timeout_ms = Some(5_000.0);
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    e.on_response(T0 + 10.0, a, 429, &hint(1_000.0), None, 0.5);
+    let b = e.submit(T0 + 20.0, req(1.0, 1.0)).unwrap();
+    assert!(
+        e.poll(T0 + 20.0).is_empty(),
+        "the pause ends before its deadline"
+    );
+    assert!(e.calls.contains_key(&b));
+}
+
 #[test]
 fn close_rejects_the_queue_and_stops_retries_in_flight() {
     let mut c = config();
