@@ -179,9 +179,16 @@ pub struct Ticket {
     /// The transit that waste was counted for, ms ([`Limiter::set_latency`]).
     pub latency_ms: Ms,
     /// Per dimension, in [`Dim::ALL`] order: its own answer's figures placed this bucket's
-    /// level (moved it to the server's; [`Limiter::observe_answer`]), so settling gives
-    /// nothing back there.
+    /// level (moved it to the server's, or created it; [`Limiter::observe_answer`]), so
+    /// settling gives nothing back there.
     pub placed: [bool; 4],
+    /// Per dimension: the bucket was learned from its own answer's figures, after its
+    /// admission. Those figures count it, so its settlement adjusts that bucket too, as one
+    /// it reserved in (a stream's give-back: its head counted the whole reservation), from
+    /// `learned_at_ms` on.
+    pub learned: [bool; 4],
+    /// When its own answer's figures were read ([`Ticket::learned`]).
+    pub learned_at_ms: Ms,
 }
 
 impl Ticket {
@@ -667,6 +674,8 @@ impl Limiter {
                 }),
                 latency_ms: self.latency_ms,
                 placed: [false; 4],
+                learned: [false; 4],
+                learned_at_ms: now,
             }),
             Some(dim) => Decision::Wait {
                 until_ms: until,
@@ -882,13 +891,20 @@ impl Limiter {
         let Some(slot) = self.slots[dim as usize].as_mut() else {
             return false;
         };
-        if !slot.covers(ticket.serial) || !delta.is_finite() {
+        let since = if slot.covers(ticket.serial) {
+            ticket.at_ms
+        } else if ticket.learned[dim as usize] {
+            ticket.learned_at_ms
+        } else {
+            return false;
+        };
+        if !delta.is_finite() {
             return false;
         }
         if delta > 0.0 {
             slot.bucket.take(now, delta);
         } else if delta < 0.0 {
-            if slot.bucket.full_since(ticket.at_ms, now) {
+            if slot.bucket.full_since(since, now) {
                 return false;
             }
             slot.bucket.give(now, -delta);
@@ -921,6 +937,9 @@ impl Limiter {
     ///
     /// A bucket learned from headers after the ticket was admitted is left alone: the request
     /// reserved nothing there, and the server's figures that created it already counted it.
+    /// Unless its own answer's figures created it ([`Ticket::learned`]): they counted it as
+    /// its reservation (a stream's head) or as used (marked placed), so it is settled there as
+    /// in a bucket it reserved in, a give-back void once that bucket was full since.
     ///
     /// A bucket whose level the request's own response placed ([`Ticket::placed`]) gets
     /// nothing back: those figures may already count the give-back (a server that settles
@@ -1035,27 +1054,31 @@ impl Limiter {
         info: &RateLimitInfo,
         ticket: &mut Ticket,
     ) -> bool {
-        // (A bucket learned after the ticket's admission may be marked too: settling leaves
-        // such a bucket alone anyway.)
-        let (changed, placed) = self.observe_dims(now_ms, info, Some(ticket), None);
-        ticket.placed = placed;
+        // A bucket these figures created counts the request as they do: marked placed, and
+        // learned, so that a stream's settlement (placed cleared) gives back there too.
+        let (changed, placed, learned) = self.observe_dims(now_ms, info, Some(ticket), None);
+        ticket.placed = [0, 1, 2, 3].map(|d| placed[d] || learned[d]);
+        ticket.learned = learned;
+        ticket.learned_at_ms = self.clock_ms;
         changed
     }
 
-    /// Whether the limits changed, and which buckets' levels the figures placed. `answer`: the
-    /// ticket of the request these figures answer, which they count.
+    /// Whether the limits changed, which buckets' levels the figures placed, and which they
+    /// created (learned). `answer`: the ticket of the request these figures answer, which
+    /// they count.
     fn observe_dims(
         &mut self,
         now_ms: Ms,
         info: &RateLimitInfo,
         answer: Option<&Ticket>,
         refused: Option<&Ticket>,
-    ) -> (bool, [bool; 4]) {
+    ) -> (bool, [bool; 4], [bool; 4]) {
         let now = self.tick(now_ms);
         // A response came: the opening probe (if any) is answered.
         self.probe = None;
         let mut changed = false;
         let mut placed = [false; 4];
+        let mut learned = [false; 4];
         // Anthropic documents continuously refilled buckets; other servers may count by windows.
         let may_window = info.family != Family::Anthropic;
         for (dim, d) in figures(info) {
@@ -1063,9 +1086,11 @@ impl Limiter {
             let covered = |t: &&Ticket| self.slot(dim).is_some_and(|s| s.covers(t.serial));
             let own = answer.filter(covered).map_or(0.0, |t| t.amount(dim));
             let refused = refused.filter(covered).map(|t| t.amount(dim));
+            let known = self.slots[dim as usize].is_some();
             let (c, p) = self.observe_dim(now, dim, d, own, refused, may_window);
             changed |= c;
             placed[dim as usize] = p;
+            learned[dim as usize] = !known && self.slots[dim as usize].is_some();
         }
         // A response came: the blind start of a bucket it said nothing about ends too (the
         // server does not report it, so there is nothing to share it by).
@@ -1075,7 +1100,7 @@ impl Limiter {
                 slot.apply_share(now, slot.share.share());
             }
         }
-        (changed, placed)
+        (changed, placed, learned)
     }
 
     /// One dimension's figures: whether its limit changed, and whether they placed its level.

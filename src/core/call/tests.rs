@@ -848,6 +848,40 @@ fn otpm(e: &Engine) -> f64 {
         .map_or(f64::NAN, |d| d.remaining)
 }
 
+/// A key's first call, whose answer teaches the limit (no limit configured): a stream's head,
+/// written before its output, counts the whole `max_tokens` (Anthropic reserves it at the
+/// start), so its settlement gives the unused part back there too; a JSON answer's figures
+/// may count the give-back already. The stream's bucket was left at its head's figure: the
+/// next call waited some 30 s for tokens the server had back (a probe).
+#[test]
+fn a_bucket_learned_from_a_calls_own_stream_head_gets_its_give_back() {
+    for stream in [false, true] {
+        let mut e = Engine::new(config(), T0);
+        let id = e.submit(T0, req(0.0, 6_000.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![id]);
+        let mut info = none();
+        info.output_tokens = DimInfo {
+            limit: Some(8_000.0),
+            remaining: Some(if stream { 2_000.0 } else { 7_950.0 }),
+            ..DimInfo::default()
+        };
+        e.on_response(T0, id, 200, &info, None, 0.5);
+        if stream {
+            e.on_stream(id);
+        }
+        let usage = Usage {
+            output_tokens: 50.0,
+            ..Usage::default()
+        };
+        e.on_done(T0, id, Some(usage));
+        assert!(
+            (otpm(&e) - 7_950.0).abs() < 1.0,
+            "stream {stream}: {}",
+            otpm(&e)
+        );
+    }
+}
+
 #[test]
 fn an_answers_own_figures_keep_its_settlement_from_giving_back_unless_it_streams() {
     // OTPM 6 000; one call reserves 1 000 and uses 200. Its answer's figures say 4 800
