@@ -333,6 +333,19 @@ pub fn error_of(doc: &JsValue) -> Option<ErrorInfo> {
     };
     let err = js::get_opt(&doc, "error").filter(JsValue::is_object)?;
     let error_type = js::string(&err, "type");
+    Some(error_fields(&err, error_type))
+}
+
+/// The error of an OpenAI Responses stream's `error` event, whose data is the error itself:
+/// `{"type":"error","code":"rate_limit_exceeded","message":"...","param":null}` (no nested
+/// `error` object; `type` names the event, not the error).
+pub fn error_event_of(doc: &JsValue) -> ErrorInfo {
+    error_fields(doc, None)
+}
+
+/// [`error_of`]'s reading of one error object (`type` given apart).
+fn error_fields(err: &JsValue, error_type: Option<String>) -> ErrorInfo {
+    let err = err.clone();
     let details = js::get_opt(&err, "details");
     let code = details
         .as_ref()
@@ -361,13 +374,13 @@ pub fn error_of(doc: &JsValue) -> Option<ErrorInfo> {
         }
     }
     let message = js::string(&err, "message");
-    Some(ErrorInfo {
+    ErrorInfo {
         error_type,
         code,
         hint_ms: hints::body_hint(retry_delay.as_deref(), message.as_deref()),
         daily_quota,
         over_limit: message.as_deref().is_some_and(hints::exceeds_limit),
-    })
+    }
 }
 
 /// How the usage of a 2xx response can be read.

@@ -90,7 +90,10 @@ pub async fn first_event(response: &Response, deadline: &Promise) -> FirstLook {
         };
     };
     let doc = JSON::parse(&event.data).ok().filter(JsValue::is_object);
-    let error = doc.as_ref().and_then(body::error_of);
+    // An `error` event with no `error` object (OpenAI Responses): the data is the error.
+    let error = doc.as_ref().and_then(|d| {
+        body::error_of(d).or_else(|| (event.event == "error").then(|| body::error_event_of(d)))
+    });
     // A numeric `error.code` (vLLM: the HTTP status).
     let code = doc
         .and_then(|d| js::get_opt(&d, "error"))
@@ -184,12 +187,14 @@ impl SseUsage {
     /// cancelled by its reader): its usage; for a stream that ended with no usage but
     /// streamed text (an OpenAI Chat Completions stream without
     /// `stream_options.include_usage`), its output tokens estimated from that text; for one
-    /// that stopped before its final usage or its end, the input it reported, if any
-    /// (Anthropic's `message_start`: what the server billed for the output of a stream cut
-    /// short is not known, so that stays as reserved); else nothing.
+    /// whose only usage came before its final word (Anthropic's `message_start`, whose
+    /// `output_tokens` is a placeholder), read to its end or not (a mid-stream `error` event
+    /// ends it without `message_delta`), the input it reported: what the server billed for
+    /// the output of a stream cut short is not known, so that stays as reserved; else
+    /// nothing.
     pub fn finish(self, complete: bool) -> BodyEnd {
         let usage = self.report.finish();
-        if !complete && !self.said_all {
+        if !self.said_all && (usage.is_some() || !complete) {
             return match usage {
                 Some(u) if u.metered_input() + u.cache_read_input_tokens > 0.0 => BodyEnd::Input(u),
                 _ => BodyEnd::Usage(None),

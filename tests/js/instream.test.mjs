@@ -111,6 +111,36 @@ describe("an error as the first event of a 200 stream", () => {
     assert.equal(o.mock.log.length, 1);
   });
 
+  test("OpenAI Responses' error event (code and message at the top level): a quota fails, a rate limit waits its hint", async (t) => {
+    // `event: error` whose data is the error itself, with no nested `error` object: it was
+    // taken for an unknown server error (500), retried on a spent quota, and its "try
+    // again in" ignored.
+    const responsesError = (code, message) =>
+      `event: error\ndata: ${JSON.stringify({ type: "error", code, message, param: null, sequence_number: 1 })}\n\n`;
+    const env = await mockEnv(t, startOpenAIMock);
+    const pacer = env.make({ seed: 7 });
+    const quota = responsesError("insufficient_quota", "You exceeded your current quota");
+    env.mock.script([{ kind: "sse-error", afterEvents: 0, body: quota }]);
+    const res = await pacer.fetch(env.url, openaiInit({ body: { stream: true } }));
+    assert.equal(await res.text(), quota, "not retried: the caller gets it as is");
+    assert.equal(env.mock.log.length, 1);
+    await drained(pacer);
+    assert.equal(pacer.stats().serverErrors, 0);
+    assert.deepEqual(
+      env.events.filter((e) => e.type === "giveup").map((e) => e.reason),
+      ["insufficient_quota"],
+    );
+
+    const limited = responsesError("rate_limit_exceeded", "Rate limit reached. Please try again in 1.5s.");
+    env.mock.script([{ kind: "sse-error", afterEvents: 0, body: limited }, "ok"]);
+    const again = await pacer.fetch(env.url, openaiInit({ body: { stream: true } }));
+    await again.text();
+    await drained(pacer);
+    assert.equal(pacer.stats().rateLimited, 2, "the quota's 429, then this one");
+    assert.equal(env.mock.log.length, 3);
+    assert.ok(gap(env.mock, 1) >= 1500, `waited the hint: ${gap(env.mock, 1)} ms`);
+  });
+
   test("once a content event was delivered, a later error event reaches the caller: never retried", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
     const pacer = env.make({ seed: 6 });
@@ -496,6 +526,31 @@ describe("a stream's usage, read on from where its first event was peeked", () =
       assert.equal(outputTokens.remaining, 10_000 - 64, "the output reservation (max_tokens) stands");
       pacer.close();
     });
+
+  test("a stream read to its end without a final usage (an error event after content) settles the input only, its output as reserved", async () => {
+    // Anthropic's mid-stream `overloaded_error`: `message_start`'s `output_tokens: 1` is a
+    // placeholder, not the output; read whole or cut short, the output stays as reserved.
+    const error = event("error", { type: "error", error: { type: "overloaded_error", message: "Overloaded" } });
+    /** @type {any[]} */
+    const events = [];
+    const clock = new VirtualClock();
+    clock.hold = true;
+    const pacer = new Pacer({
+      clock,
+      limits: { itpm: 10_000, otpm: 10_000 },
+      onEvent: (e) => events.push(e),
+      fetch: async () => new Response(START + REST.slice(0, REST.indexOf("\n\n") + 2) + error, { headers: SSE }),
+    });
+    const res = await pacer.fetch("https://api.anthropic.com/v1/messages", streamInit());
+    assert.match(await res.text(), /overloaded_error/);
+    await drained(pacer);
+    assert.deepEqual(
+      events.filter((e) => e.type === "settled").map((e) => [e.reason, e.usage?.inputTokens, e.usage?.outputTokens]),
+      [["input_only", 25, 0]],
+    );
+    assert.equal(oneKey(pacer).outputTokens.remaining, 10_000 - 64, "the output reservation stands");
+    pacer.close();
+  });
 
   test("a stream cut short before it reported anything keeps its whole reservation", async () => {
     const s = controlled();
