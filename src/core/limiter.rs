@@ -330,7 +330,7 @@ const MINUTE_MS: Ms = 60_000.0;
 /// "rounded to the nearest thousand" (±500), but the client cannot tell which convention a
 /// server uses: rounded down, the truth is up to 1,000 higher; rounded up, up to 1,000 lower.
 /// The interval covers all three; the reset time, sent alongside, narrows it.
-const ROUNDING_SLACK: f64 = 1_000.0;
+pub(crate) const ROUNDING_SLACK: f64 = 1_000.0;
 
 /// How precisely a reset time places the level: RFC 3339 resets carry whole seconds.
 const RESET_PRECISION_MS: Ms = 2_000.0;

@@ -30,7 +30,9 @@ use super::estimate::Prefix;
 use super::headers::RateLimitInfo;
 use super::index::{time_key, time_of, IdMap, PairSet};
 use super::keys::{KeyLimits, Keys, LimitKey, Slot};
-use super::limiter::{figures, Blocker, Cost, Decision, Dim, Limiter, Ticket, Usage};
+use super::limiter::{
+    figures, Blocker, Cost, Decision, Dim, Limiter, Ticket, Usage, ROUNDING_SLACK,
+};
 use super::models::limits_for;
 use super::prompt_cache::PromptCache;
 use super::scheduler::{Poll, Scheduler};
@@ -220,32 +222,44 @@ impl Engine {
         }
     }
 
-    /// Does this 429 show that the call's request can never fit? Its input estimate was above
-    /// what the buckets hold and was lowered to that ([`Limiter::fit`]); the server refused
-    /// it although its own headers show room for everything it could reserve (every bucket
-    /// they report holds the ticket's amount, an input bucket among them: it is full). That
-    /// happens once to a request that merely came early (rounded figures, another client's
-    /// draw); a second time, after the server's own wait, the request is larger than the
-    /// limit itself, and no wait can help. Counted per call.
+    /// Does this 429 show that the call's request can never fit? The server refused it
+    /// although its own headers show room for everything the call reserved (every bucket
+    /// they report holds the ticket's amount, an input bucket among them): the request costs
+    /// more input than was reserved (a document priced at a fixed amount, text denser than
+    /// the estimate's rate), and more than that bucket held. So its input is raised above it
+    /// (and at least doubled), and the retry waits for that much room rather than go again
+    /// into the same refusal. Refused so with the input bucket full (or the estimate lowered to a full
+    /// bucket, [`Limiter::fit`]) once, a request may merely have come early (rounded
+    /// figures, another client's draw); a second time, after the server's own wait, it is
+    /// larger than the limit itself, and no wait can help. Counted per call.
     fn never_fits(&mut self, id: Id, ticket: &Ticket, info: &RateLimitInfo) -> bool {
         let Some(call) = self.calls.get_mut(&id) else {
             return false;
         };
-        if ticket.input >= call.cost.amount(Dim::InputTokens) {
-            return false; // not lowered: its estimate fitted
-        }
+        let lowered = ticket.input < call.cost.amount(Dim::InputTokens);
         // As the limiter reads them: Anthropic's `tokens-*` is no bucket of its own.
         let reported = figures(info)
             .into_iter()
-            .filter_map(|(dim, d)| d.and_then(|d| d.remaining).map(|r| (r, dim)));
-        let mut input_reported = false;
-        for (remaining, dim) in reported {
-            if remaining < ticket.amount(dim) {
-                return false;
-            }
-            input_reported |= matches!(dim, Dim::InputTokens | Dim::Tokens);
+            .filter_map(|(dim, d)| d.and_then(|d| d.remaining.map(|r| (dim, r, d))));
+        if reported.clone().any(|(dim, r, _)| r < ticket.amount(dim)) {
+            return false; // no room: an ordinary 429
         }
-        if input_reported {
+        let mut full = false;
+        for (dim, remaining, d) in reported {
+            let slack = if d.rounded { ROUNDING_SLACK } else { 1.0 };
+            let limit = d.limit;
+            let besides = match dim {
+                Dim::InputTokens => 0.0,
+                Dim::Tokens => ticket.output,
+                _ => continue,
+            };
+            full |= lowered || limit.is_some_and(|l| remaining >= l - slack);
+            // At least double: by how much the estimate was short is not known, and a step
+            // to just above each refusal's room climbs one server wait at a time.
+            let raised = (remaining - besides + 1.0).max(2.0 * ticket.input);
+            call.cost.input = call.cost.input.max(raised);
+        }
+        if full {
             call.refused_with_room = call.refused_with_room.saturating_add(1);
         }
         call.refused_with_room >= 2

@@ -576,10 +576,11 @@ fn an_input_estimate_over_a_limit_waits_for_a_full_bucket_and_is_sent() {
     );
 }
 
-/// A 429 whose headers show every bucket with room for what a lowered call could reserve: the
-/// first may be a request that came early; the second says it is larger than the limit.
+/// A 429 whose headers show every bucket with room for what the call reserved, its input
+/// bucket full: the first may be a request that came early; the second says it is larger than
+/// the limit.
 #[test]
-fn a_lowered_estimate_refused_twice_with_room_is_given_up() {
+fn a_call_refused_with_room_is_raised_and_given_up_when_refused_twice_with_a_full_bucket() {
     let mut e = itpm_1000();
     e.set_record_events(true);
     let full = |remaining: f64| RateLimitInfo {
@@ -616,15 +617,23 @@ fn a_lowered_estimate_refused_twice_with_room_is_given_up() {
         "the 429 goes to the caller; the call is done"
     );
 
-    // A call whose own count fitted is retried as any 429, full headers or not.
+    // A call whose own count fitted, refused with room for it: it costs more than that room
+    // (a document priced at a fixed amount): its input is raised above it, at least doubled,
+    // and the retry waits for that much (it went again into the same refusal: a probe's PDF,
+    // 7 429s in 3 minutes). Refused so with the bucket full, twice: larger than the limit itself.
     let mut e = Engine::new(config(), T0);
     let id = e.submit(T0, req(500.0, 1.0)).unwrap();
-    let mut now = T0;
-    for _ in 0..3 {
+    let mut now = sent_at(&mut e, id, T0) + 10.0;
+    let v = e.on_response(now, id, 429, &full(700.0), None, 0.0);
+    assert!(matches!(v, Verdict::Retry { .. }), "{v:?}");
+    assert_eq!(e.calls[&id].cost.input, 1_000.0, "at least doubled");
+    let mut verdicts = Vec::new();
+    for _ in 0..2 {
         now = sent_at(&mut e, id, now) + 10.0;
-        let v = e.on_response(now, id, 429, &full(1_000.0), None, 0.0);
-        assert!(matches!(v, Verdict::Retry { .. }), "{v:?}");
+        verdicts.push(e.on_response(now, id, 429, &full(1_000.0), None, 0.0));
     }
+    assert!(matches!(verdicts[0], Verdict::Retry { .. }), "{verdicts:?}");
+    assert_eq!(verdicts[1], Verdict::Deliver, "{verdicts:?}");
 }
 
 #[test]
