@@ -139,14 +139,17 @@ function watchedProto(proto) {
  * the two equal, between the markers).
  */
 const USAGE_PLACES = [
-  [["usage"], ["message", "usage"], ["response", "usage"]],
+  [["usage"], ["message", "usage"], ["response", "usage"], ["usageMetadata"]],
   [
     "input_tokens",
     "prompt_tokens",
+    "promptTokenCount",
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
     "output_tokens",
     "completion_tokens",
+    "candidatesTokenCount",
+    "thoughtsTokenCount",
   ],
 ];
 // usage-places:end

@@ -210,9 +210,10 @@ export interface PacerOptions {
   /** Output tokens reserved before a request: its `max_tokens`, nothing, or a fixed number. @default "max_tokens" */
   readonly outputReservation?: "max_tokens" | "none" | number;
   /**
-   * Replaces the built-in estimate (input from the text of Anthropic/OpenAI JSON bodies at
-   * about 3 ASCII characters or 1 other character per token, images and documents at a fixed
-   * cost; output from `max_tokens` / `max_completion_tokens` / `max_output_tokens`).
+   * Replaces the built-in estimate (input from the text of Anthropic, OpenAI and Gemini JSON
+   * bodies at about 3 ASCII characters or 1 other character per token, images and documents
+   * at a fixed cost; output from `max_tokens` / `max_completion_tokens` /
+   * `max_output_tokens` / Gemini's `generationConfig.maxOutputTokens`).
    * Its `input` is taken as your count of the whole prompt: above a limit, the call is a
    * `RequestTooLargeError` (the built-in estimate's never is), but for a prefix that
    * Anthropic's prompt cache may hold (cache reads do not count against ITPM). The body is

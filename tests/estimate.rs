@@ -171,6 +171,47 @@ fn output_limit_precedence_and_validation() {
     assert_eq!(est(r#"{"messages":[]}"#).max_tokens, None);
 }
 
+/// Gemini's `generateContent`: `contents` and `systemInstruction` count as text, an
+/// `inlineData` part is an image or a document by its `mimeType` (its base64 not text), and
+/// the output limit is `generationConfig.maxOutputTokens` (the rest of that object does not
+/// count). A probe: every Gemini request reserved 0 tokens.
+#[test]
+fn gemini_bodies_count_contents_system_and_parts_and_read_max_output_tokens() {
+    let text = "word ".repeat(300);
+    let data = "C".repeat(100_000);
+    let body = format!(
+        r#"{{"systemInstruction":{{"parts":[{{"text":"{text}"}}]}},
+            "contents":[{{"role":"user","parts":[{{"text":"{text}"}},
+              {{"inlineData":{{"mimeType":"image/png","data":"{data}"}}}},
+              {{"inline_data":{{"mime_type":"application/pdf","data":"{data}"}}}},
+              {{"fileData":{{"mimeType":"video/mp4","fileUri":"https://x/y"}}}}]}}],
+            "generationConfig":{{"temperature":0.5,"maxOutputTokens":512,"stopSequences":["{text}"]}}}}"#
+    );
+    let c = count(&body);
+    assert_eq!((c.images, c.documents), (1, 2));
+    let e = est(&body);
+    assert_eq!(e.max_tokens, Some(512.0));
+    let texts = 2.0 * text_tokens(&text);
+    let fixed = IMAGE_TOKENS + 2.0 * DOCUMENT_TOKENS;
+    assert!(e.input_tokens >= texts + fixed, "{e:?}");
+    assert!(
+        e.input_tokens < texts + fixed + 200.0,
+        "{e:?}: the config counted"
+    );
+    // Embeddings: `content`, and a batch's `requests`.
+    assert!(
+        est(&format!(
+            r#"{{"content":{{"parts":[{{"text":"{text}"}}]}}}}"#
+        ))
+        .input_tokens
+            >= text_tokens(&text)
+    );
+    let batch = format!(
+        r#"{{"requests":[{{"model":"models/e","content":{{"parts":[{{"text":"{text}"}}]}}}}]}}"#
+    );
+    assert!(est(&batch).input_tokens >= text_tokens(&text));
+}
+
 #[test]
 fn non_object_bodies_count_nothing() {
     assert_eq!(est(r#""just a string""#), Estimate::default());

@@ -89,6 +89,27 @@ fn taken(numbers: &[f64]) -> Option<Usage> {
     r.finish()
 }
 
+/// Gemini's `usageMetadata`: the prompt (cached part included) as input, the candidates and
+/// the thinking as output; read as text, as a parsed document, or field by field.
+#[test]
+fn geminis_usage_metadata_is_read() {
+    let text = r#"{"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":5,"thoughtsTokenCount":3,"cachedContentTokenCount":4,"totalTokenCount":18}}"#;
+    let want = usage(10.0, f64::NAN, f64::NAN, 8.0).and_then(|u| u.sanitized());
+    let mut r = Report::default();
+    assert!(r.read_json(text.as_bytes()));
+    assert_eq!(r.finish(), want);
+    let doc: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(taken(&numbers_of(&doc)), want);
+    assert_eq!(walked(&doc), want);
+    // No thinking: the candidates alone.
+    let mut r = Report::default();
+    assert!(r.read_json(br#"{"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":2}}"#));
+    assert_eq!(
+        r.finish(),
+        usage(7.0, f64::NAN, f64::NAN, 2.0).and_then(|u| u.sanitized())
+    );
+}
+
 #[test]
 fn a_document_s_numbers_give_its_usage() {
     let doc: Value = serde_json::from_str(

@@ -288,23 +288,30 @@ pub fn may_carry_usage_or_text(event: &str) -> bool {
 /// * OpenAI Responses: `response.completed` / `response.incomplete` / `response.failed`
 ///   (`response.usage`);
 /// * OpenAI Chat Completions (unnamed events): a chunk whose `usage` is not `null` (with
-///   `stream_options.include_usage`, every chunk carries `"usage":null` but the last).
+///   `stream_options.include_usage`, every chunk carries `"usage":null` but the last);
+/// * Gemini (`streamGenerateContent?alt=sse`, unnamed events): a chunk with `usageMetadata`.
 pub fn may_carry_usage(event: &str, data: &str) -> bool {
     match event {
         "message_start" | "message_delta" => true,
         "response.completed" | "response.incomplete" | "response.failed" => true,
-        "message" => has_non_null_usage(data),
+        "message" => has_non_null_usage(data) || find(data.as_bytes(), GEMINI_USAGE).is_some(),
         _ => false,
     }
 }
 
+/// Gemini's usage key.
+const GEMINI_USAGE: &[u8] = b"\"usageMetadata\"";
+
 /// Is the usage of this event (one [`may_carry_usage`] accepts) the stream's final word, so
 /// that it holds even if the stream is not read to its end? Every such event but Anthropic's
 /// `message_start`, whose usage is the prompt's with a provisional `output_tokens` (the
-/// `message_delta`s that follow carry the output's). The OpenAI SDK cancels its reader after
+/// `message_delta`s that follow carry the output's), and a Gemini chunk before the one with
+/// its `finishReason` (each carries the usage so far). The OpenAI SDK cancels its reader after
 /// the Chat Completions `[DONE]`, past the chunk with the usage.
-pub fn is_final_usage(event: &str) -> bool {
+pub fn is_final_usage(event: &str, data: &str) -> bool {
     event != "message_start"
+        && (find(data.as_bytes(), GEMINI_USAGE).is_none()
+            || find(data.as_bytes(), b"\"finishReason\"").is_some())
 }
 
 /// Is this event a Chat Completions stream's end (`data: [DONE]`)? The stream has said all
@@ -400,8 +407,14 @@ mod tests {
     #[test]
     fn only_a_message_start_usage_is_provisional() {
         // Anthropic: the prompt's usage first, the output's in the deltas after it.
-        assert!(!is_final_usage("message_start"));
-        assert!(is_final_usage("message_delta"));
+        assert!(!is_final_usage("message_start", "{}"));
+        assert!(is_final_usage("message_delta", "{}"));
+        // Gemini: every chunk reports the usage so far; the last one has its finishReason.
+        let chunk = r#"{"candidates":[{"content":{"parts":[{"text":"Hi"}]}}],"usageMetadata":{"promptTokenCount":9}}"#;
+        assert!(may_carry_usage("message", chunk));
+        assert!(!is_final_usage("message", chunk));
+        let last = r#"{"candidates":[{"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":4}}"#;
+        assert!(is_final_usage("message", last));
         // OpenAI Responses and Chat Completions: one report, at the end.
         for event in [
             "response.completed",
@@ -409,7 +422,7 @@ mod tests {
             "response.failed",
             "message",
         ] {
-            assert!(is_final_usage(event), "{event}");
+            assert!(is_final_usage(event, "{}"), "{event}");
         }
     }
 

@@ -19,35 +19,51 @@ use super::limiter::Usage;
 
 /// Where a usage object sits in a document: `usage` (Anthropic's message and `message_delta`,
 /// OpenAI's), `message.usage` (Anthropic's `message_start`), `response.usage` (OpenAI
-/// Responses events). Where a document has more than one, a later one's fields win.
-pub const PATHS: [&[&str]; 3] = [&["usage"], &["message", "usage"], &["response", "usage"]];
+/// Responses events), `usageMetadata` (Gemini's `generateContent` and each chunk of its
+/// stream). Where a document has more than one, a later one's fields win.
+pub const PATHS: [&[&str]; 4] = [
+    &["usage"],
+    &["message", "usage"],
+    &["response", "usage"],
+    &["usageMetadata"],
+];
 
 /// The fields of a usage object: Anthropic's (`input_tokens`, `cache_creation_input_tokens`,
 /// `cache_read_input_tokens`, `output_tokens`), OpenAI Chat's (`prompt_tokens`,
-/// `completion_tokens`, each read only where the first name is not a number) and OpenAI
-/// Responses' (Anthropic's names). Indices of [`Object`].
-pub const FIELDS: [&str; 6] = [
+/// `completion_tokens`, each read only where the names before it gave no number), OpenAI
+/// Responses' (Anthropic's names) and Gemini's (`promptTokenCount`, all of the prompt, cached
+/// part included, as its TPM counts it; `candidatesTokenCount` plus `thoughtsTokenCount`,
+/// thinking billed as output). Indices of [`Object`].
+pub const FIELDS: [&str; 9] = [
     "input_tokens",
     "prompt_tokens",
+    "promptTokenCount",
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
     "output_tokens",
     "completion_tokens",
+    "candidatesTokenCount",
+    "thoughtsTokenCount",
 ];
 
 /// The numeric fields of one usage object, by their index in [`FIELDS`] (`None`: absent, or
 /// not a number).
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct Object([Option<f64>; 6]);
+pub struct Object([Option<f64>; 9]);
 
 impl Object {
-    /// The fields of a usage object that `get` reads by name (a number, or `None`); the
-    /// OpenAI Chat names only where the first names gave no number.
+    /// The fields of a usage object that `get` reads by name (a number, or `None`); another
+    /// provider's names only where the names before them gave no number.
     pub fn read(mut get: impl FnMut(&'static str) -> Option<f64>) -> Object {
         let mut o = Object::default();
         for (i, name) in FIELDS.iter().enumerate() {
-            let alternative = matches!(i, 1 | 5);
-            if !alternative || o.0[i - 1].is_none() {
+            let taken = match i {
+                1 | 2 => o.0[..i].iter().any(Option::is_some),
+                6 | 7 => o.0[5..i].iter().any(Option::is_some),
+                8 => o.0[7].is_none(),
+                _ => false,
+            };
+            if !taken {
                 o.0[i] = get(name);
             }
         }
@@ -59,10 +75,17 @@ impl Object {
         with_nan(self.fields())
     }
 
-    /// Its four [`Usage`] fields, each the first name's number, else the second's.
+    /// Its four [`Usage`] fields, each the first name's number, else the next one's.
     fn fields(&self) -> [Option<f64>; 4] {
-        let [input, prompt, creation, read, output, completion] = self.0;
-        [input.or(prompt), creation, read, output.or(completion)]
+        let [input, prompt, gemini_in, creation, read, output, completion, candidates, thoughts] =
+            self.0;
+        let gemini_out = candidates.map(|c| c + thoughts.filter(|t| *t >= 0.0).unwrap_or(0.0));
+        [
+            input.or(prompt).or(gemini_in),
+            creation,
+            read,
+            output.or(completion).or(gemini_out),
+        ]
     }
 }
 
@@ -180,7 +203,7 @@ struct Find {
     deeper: usize,
     /// Where the value after the last key sits.
     next: Option<At>,
-    objects: [Option<Object>; 3],
+    objects: [Option<Object>; 4],
 }
 
 impl Find {
@@ -241,6 +264,7 @@ impl Sink for Find {
             (0, Some(At::Doc)) if is("usage") => Some(At::Usage(0)),
             (0, Some(At::Doc)) if is("message") => Some(At::Wrap(1)),
             (0, Some(At::Doc)) if is("response") => Some(At::Wrap(2)),
+            (0, Some(At::Doc)) if is("usageMetadata") => Some(At::Usage(3)),
             (0, Some(&At::Wrap(p))) if is("usage") => Some(At::Usage(p)),
             (0, Some(&At::Usage(p))) => FIELDS.iter().position(|f| is(f)).map(|i| At::Field(p, i)),
             _ => None,

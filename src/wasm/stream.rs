@@ -173,7 +173,7 @@ impl SseUsage {
                 *said_all = true;
             } else if sse::may_carry_usage(e.event, e.data) {
                 report.read_json(e.data.as_bytes());
-                *said_all |= sse::is_final_usage(e.event);
+                *said_all |= sse::is_final_usage(e.event, e.data);
             } else if sse::may_carry_text(e.event, e.data) {
                 // A stream that will not report usage: its text estimates the output.
                 let (text, values) = sse::delta_text(e.data);

@@ -376,3 +376,52 @@ describe("limit keys", () => {
     pacer.close();
   });
 });
+
+test("Gemini: a generateContent body is priced (contents, maxOutputTokens) and its usageMetadata settles it, JSON or stream", async () => {
+  // A probe: every Gemini call reserved 0 tokens and settled as `no_usage`, so `limits.tpm`
+  // paced nothing and 4 of 8 concurrent calls drew 429s.
+  const text = "word ".repeat(3_000);
+  const usageMetadata = { promptTokenCount: 3_010, candidatesTokenCount: 40, thoughtsTokenCount: 10 };
+  for (const stream of [false, true]) {
+    /** @type {any[]} */
+    const events = [];
+    const fetch = async () =>
+      stream
+        ? new Response(
+            `data: ${JSON.stringify({ candidates: [{ content: { parts: [{ text: "Hi" }] } }], usageMetadata: { promptTokenCount: 3_010 } })}\r\n\r\n` +
+              `data: ${JSON.stringify({ candidates: [{ finishReason: "STOP" }], usageMetadata })}\r\n\r\n`,
+            { headers: { "content-type": "text/event-stream" } },
+          )
+        : Response.json({
+            candidates: [{ content: { parts: [{ text: "Hi" }] }, finishReason: "STOP" }],
+            usageMetadata,
+          });
+    const pacer = new Pacer({
+      clock: new VirtualClock(),
+      fetch,
+      limits: { tpm: 100_000 },
+      onEvent: (e) => events.push(e),
+    });
+    const verb = stream ? "streamGenerateContent?alt=sse" : "generateContent";
+    const res = await pacer.fetch(`https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:${verb}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-goog-api-key": "AIza-k" },
+      body: JSON.stringify({
+        contents: [{ role: "user", parts: [{ text }] }],
+        generationConfig: { maxOutputTokens: 256 },
+      }),
+    });
+    await res.text();
+    await drained(pacer);
+    const s = pacer.stats();
+    assert.ok(s.inputTokensReserved >= 5_000, `reserved ${s.inputTokensReserved} (stream ${stream})`);
+    assert.equal(s.outputTokensReserved, 256);
+    const settled = events.filter((e) => e.type === "settled");
+    assert.deepEqual(
+      settled.map((e) => [e.reason, e.usage?.inputTokens, e.usage?.outputTokens]),
+      [["usage", 3_010, 50]],
+      `stream ${stream}`,
+    );
+    pacer.close();
+  }
+});

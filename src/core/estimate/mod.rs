@@ -11,7 +11,8 @@
 //! The content fields of the body are measured as JSON text: `system`, `messages`, `tools`
 //! (Anthropic Messages); `messages`, `tools`, `functions`, `response_format` (OpenAI Chat
 //! Completions); `input`, `instructions`, `tools`, `text` (OpenAI Responses); `prompt`
-//! (legacy completions). Everything else at the top level (`model`, `max_tokens`,
+//! (legacy completions); `contents`, `systemInstruction`, `tools` (Gemini `generateContent`),
+//! `content`, `requests` (Gemini embeddings). Everything else at the top level (`model`, `max_tokens`,
 //! `temperature`, `stream`, `metadata`, ...) is not sent to the model as tokens and is
 //! skipped. Inside the content fields, keys and string values count as text, numbers and
 //! literals as their JSON text, plus a few characters of JSON punctuation per value, so tool
@@ -28,7 +29,9 @@
 //! Anthropic `document` whose source is plain `text` or `content` blocks, which is measured
 //! like any other text. Any other object with `"type": "base64"` (a source) has its `data`
 //! skipped and costs [`DOCUMENT_TOKENS`], and a string that is a `data:` URL costs
-//! [`IMAGE_TOKENS`]. A body with a non-empty `tools` list adds [`TOOLS_OVERHEAD_TOKENS`] (the
+//! [`IMAGE_TOKENS`]. Gemini's `inlineData` (its `data` base64) and `fileData` parts cost
+//! [`IMAGE_TOKENS`] when their `mimeType` is an image's, else [`DOCUMENT_TOKENS`].
+//! A body with a non-empty `tools` list adds [`TOOLS_OVERHEAD_TOKENS`] (the
 //! tool-use system prompt the provider inserts).
 //!
 //! Callers with better knowledge (a real tokenizer, PDFs of known page counts) pass their own
@@ -36,8 +39,9 @@
 //!
 //! # Output tokens
 //!
-//! The body's `max_tokens`, else `max_completion_tokens`, else `max_output_tokens`: what the
-//! output reservation (`outputReservation: "max_tokens"`) holds until the usage comes back.
+//! The body's `max_tokens`, else `max_completion_tokens`, else `max_output_tokens`, else
+//! Gemini's `generationConfig.maxOutputTokens`: what the output reservation
+//! (`outputReservation: "max_tokens"`) holds until the usage comes back.
 //!
 //! # Reading a body
 //!
@@ -91,10 +95,21 @@ const CONTENT_FIELDS: &[&str] = &[
     "instructions",
     "text",
     "prompt",
+    "contents",
+    "systemInstruction",
+    "system_instruction",
+    "content",
+    "requests",
 ];
 
-/// The top-level fields that give the output limit, in order of precedence.
-const OUTPUT_FIELDS: &[&str] = &["max_tokens", "max_completion_tokens", "max_output_tokens"];
+/// The fields that give the output limit, in order of precedence: the first three at the top
+/// level, the last (Gemini's) in the top-level `generationConfig`.
+const OUTPUT_FIELDS: [&str; 4] = [
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "maxOutputTokens",
+];
 
 /// Characters of text, counted the way the estimate prices them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

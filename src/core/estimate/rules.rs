@@ -96,6 +96,13 @@ enum Key {
     /// A top-level setting whose change invalidates the cached messages (`thinking`,
     /// `tool_choice`): read for the prefixes' hash, not counted.
     Setting,
+    /// Gemini's top-level `generationConfig`: read for its `maxOutputTokens`, not counted.
+    Generation,
+    /// Gemini's `inlineData` or `fileData` in a counted object: a file, priced by its
+    /// `mimeType` ([`Kind::File`], or [`Kind::Image`]).
+    Inline,
+    /// `mimeType` in an [`Key::Inline`] object.
+    Mime,
     /// Anything else.
     Other,
 }
@@ -124,6 +131,10 @@ struct Frame {
     cache_control: bool,
     /// It is a top-level value that is read, not counted ([`read_not_counted`]).
     setting: bool,
+    /// It is Gemini's `generationConfig` ([`Key::Generation`]).
+    generation: bool,
+    /// It is a Gemini `inlineData` or `fileData` part ([`Key::Inline`]).
+    inline: bool,
 }
 
 impl Frame {
@@ -141,6 +152,8 @@ impl Frame {
             ttl_ms: None,
             cache_control: false,
             setting: false,
+            generation: false,
+            inline: false,
         }
     }
 }
@@ -158,7 +171,7 @@ pub struct Rules {
     truncated: bool,
     tools: bool,
     /// The last value of each output field, if valid.
-    outputs: [Option<f64>; 3],
+    outputs: [Option<f64>; 4],
     model: Option<String>,
     /// The body's counts, once it is closed.
     sum: Sum,
@@ -213,7 +226,7 @@ impl Rules {
         let f = self.frames.last_mut()?;
         let depth = if f.root {
             match f.key {
-                Key::Content { .. } | Key::Setting | Key::CacheControl => 0,
+                Key::Content { .. } | Key::Setting | Key::CacheControl | Key::Generation => 0,
                 _ => return None,
             }
         } else {
@@ -283,6 +296,11 @@ impl Sink for Rules {
         f.tools = array && key == (Key::Content { tools: true });
         f.cache_control = !hashed;
         f.setting = read_not_counted(key, depth);
+        f.generation = key == Key::Generation && !array;
+        f.inline = key == Key::Inline && !array;
+        if f.inline {
+            f.kind = Kind::File;
+        }
         self.frames.push(f);
     }
 
@@ -354,6 +372,8 @@ impl Sink for Rules {
                 Key::CacheControl
             } else if name == b"thinking" || name == b"tool_choice" {
                 Key::Setting
+            } else if name == b"generationConfig" || name == b"generation_config" {
+                Key::Generation
             } else if CONTENT_FIELDS.iter().any(|k| k.as_bytes() == name) {
                 Key::Content {
                     tools: name == b"tools",
@@ -367,7 +387,14 @@ impl Sink for Rules {
                 f.sum.text.add(TextCount::ascii(PUNCT));
             }
             let name = key.whole();
-            if f.cache_control {
+            if f.generation {
+                let output = OUTPUT_FIELDS
+                    .iter()
+                    .position(|k| name == Some(k.as_bytes()));
+                output.map_or(Key::Other, Key::Output)
+            } else if f.inline && matches!(name, Some(b"mimeType" | b"mime_type")) {
+                Key::Mime
+            } else if f.cache_control {
                 if name == Some(b"ttl") {
                     Key::Ttl
                 } else {
@@ -381,6 +408,9 @@ impl Sink for Rules {
                 match name {
                     Some(b"type") => Key::Type,
                     Some(b"source") => Key::Source,
+                    Some(b"inlineData" | b"inline_data" | b"fileData" | b"file_data") => {
+                        Key::Inline
+                    }
                     _ => Key::Other,
                 }
             }
@@ -403,6 +433,7 @@ impl Sink for Rules {
                 }
             }
             Key::Source => self.top().plain_source = false,
+            Key::Mime if value.head().starts_with(b"image/") => self.top().kind = Kind::Image,
             Key::Ttl if value.whole() == Some(b"1h") => {
                 if let Some(owner) = self.frames.iter_mut().rev().find(|f| !f.cache_control) {
                     if owner.root {
@@ -450,7 +481,7 @@ impl Sink for Rules {
 /// (`"tool_choice": "auto"`, hashed into the prefixes) and automatic caching's top-level
 /// `cache_control` (only its `ttl` matters) are no input.
 fn read_not_counted(key: Key, depth: usize) -> bool {
-    depth == 0 && matches!(key, Key::Setting | Key::CacheControl)
+    depth == 0 && matches!(key, Key::Setting | Key::CacheControl | Key::Generation)
 }
 
 /// An output field's value, if it is a number in `[0, MAX_OUTPUT_TOKENS]`.

@@ -58,10 +58,23 @@ pub fn check(data: &[u8]) {
         assert_eq!(e, Estimate::default(), "a body that is not an object");
         return;
     };
-    let want_max = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
+    let valid = |n: &f64| (0.0..=MAX_OUTPUT_TOKENS).contains(n);
+    // Gemini's, in its `generationConfig` (either spelling; with both, the later one in the
+    // text wins, which this map does not keep: either is taken).
+    let gemini: Vec<f64> = ["generationConfig", "generation_config"]
+        .iter()
+        .filter_map(|k| map.get(*k)?.as_object()?.get("maxOutputTokens")?.as_f64())
+        .filter(valid)
+        .collect();
+    let top = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
         .iter()
         .filter_map(|k| map.get(*k)?.as_f64())
-        .find(|n| (0.0..=MAX_OUTPUT_TOKENS).contains(n));
+        .find(valid);
+    let want_max = match (top, e.max_tokens) {
+        (Some(t), _) => Some(t),
+        (None, Some(got)) if gemini.contains(&got) => Some(got),
+        (None, _) => gemini.first().copied(),
+    };
     // Numbers are read by the core's decimal parser: exact for up to 15 significant digits,
     // within 10^-14 beyond (see `numbers`), so a limit written with more digits may differ in
     // its last bits, and one at a bound of the range may fall either side of it.
@@ -87,6 +100,11 @@ pub fn check(data: &[u8]) {
         "instructions",
         "text",
         "prompt",
+        "contents",
+        "systemInstruction",
+        "system_instruction",
+        "content",
+        "requests",
     ];
     let content: Map<String, Value> = map
         .iter()
