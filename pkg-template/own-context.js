@@ -29,7 +29,9 @@ export function ownContext(raw) {
     }).then((a) => {
       if (ended) return;
       arm();
-      raw.dispatched(a[0], a[1]);
+      try {
+        raw.dispatched(a[0], a[1]);
+      } catch {} // the module trapped: every call has been rejected
     });
   const plan = () => {
     timer = undefined;

@@ -2,7 +2,9 @@
 // requests of an isolate, each request an I/O context of its own.
 // - Two overlapping requests whose calls queue behind each other: each call's attempt is sent
 //   from its own request (a request left waiting on another's promise is cancelled as hung),
-//   both answer 200, and the pacer ends with nothing in flight or queued, each call settled once.
+//   both answer 200, and the pacer ends with nothing in flight or queued, each call settled once;
+//   and a request whose calls wait on the rpm after the request that armed the pacer's timer
+//   ended (its own timer lets them in).
 // - `return pacer.fetch(...)` straight from the handler (a JSON body the runtime streams out):
 //   the call settles with its usage (read after the response, kept with waitUntil), so its
 //   concurrency slot frees.
@@ -44,6 +46,7 @@ export class PacerLimits extends Limits {
 
 // At module scope, shared by every request of the isolate (the README's pattern).
 let pacer;
+let paced;
 let stored;
 const settled = { plain: [], stored: [] };
 const keys = new Set();
@@ -53,6 +56,7 @@ export default {
     const u = new URL(request.url);
     const q = JSON.parse(u.searchParams.get("q") ?? "{}");
     pacer ??= new Pacer({ concurrency: 1, onEvent: (e) => e.type === "settled" && settled.plain.push(e.id) });
+    paced ??= new Pacer({ limits: { rpm: 120 } });
     const namespace = {
       idFromName: (name) => (keys.add(String(name)), env.LIMITS.idFromName(name)),
       get: (id) => env.LIMITS.get(id),
@@ -65,7 +69,7 @@ export default {
       if (u.pathname === "/calls") {
         const res = await Promise.all(
           Array.from({ length: q.n }, () =>
-            pacer.fetch(q.url, q.init).then(
+            (q.rpm ? paced : pacer).fetch(q.url, q.init).then(
               async (r) => (await r.text(), r.status),
               (e) => String(e?.code ?? e),
             ),
@@ -77,7 +81,7 @@ export default {
       if (u.pathname === "/stats") {
         const ops = {};
         for (const k of keys) ops[k] = await env.LIMITS.get(env.LIMITS.idFromName(k)).ops();
-        return Response.json({ plain: pacer.stats(), stored: stored.stats(), settled, ops });
+        return Response.json({ plain: pacer.stats(), paced: paced.stats(), stored: stored.stats(), settled, ops });
       }
       return new Response("not found", { status: 404 });
     } catch (e) {
@@ -156,6 +160,27 @@ test("two overlapping requests share the module-scope pacer: both answer, each c
   assert.equal(s.plain.queued, 0);
   assert.equal(s.plain.attempts, 3, "each call sent once");
   assert.deepEqual([...s.settled.plain].sort(), [1, 2, 3], "each call settled once");
+});
+
+test("a request's calls that wait on the rpm after the request that filled it ended: its own timer lets them in", {
+  timeout: 60_000,
+}, async () => {
+  const url = `${mock.url}/v1/messages`;
+  // A takes the whole minute's 120 requests and ends; B's two calls, 50 ms later, wait for the
+  // refill (one every 0.5 s): the pacer's timer was armed by A, whose timers end with it.
+  const a = get("/calls", { rpm: true, n: 120, url, init: init(1) });
+  await new Promise((r) => setTimeout(r, 50));
+  const t0 = Date.now();
+  const b = get("/calls", { rpm: true, n: 2, url, init: init(1) });
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.equal(ra.status, 200, ra.text);
+  assert.equal(rb.status, 200, rb.text);
+  assert.deepEqual(JSON.parse(rb.text), [200, 200]);
+  assert.ok(Date.now() - t0 >= 700, "B's calls waited for the refill");
+  const s = await statsWhen((s) => s.paced.inFlight === 0);
+  assert.equal(s.paced.inFlight, 0);
+  assert.equal(s.paced.queued, 0);
+  assert.equal(s.paced.attempts, 122);
 });
 
 test("`return pacer.fetch(...)` of a JSON response: each call settles with its usage and frees its slot", {
