@@ -8,6 +8,15 @@
  * @type {{ RawPacer: any, RawLow: any, onTrap: any, panicForTests: any }}
  */
 export let glue;
+/**
+ * What the runtime asks of the package beyond the bindings (`{}` but in workerd, whose entry
+ * sets them): `own(raw)`, each call's own context, where each request has one whose I/O and
+ * timers are its alone (own-context.js: a call's attempts are sent, and its waits timed, from
+ * the caller's context); and `keep(promise)`, work that must go on after the request's
+ * response (`waitUntil`).
+ * @type {{ own?: (raw: any) => { dispatch: Function, start: () => void, end: () => void }, keep?: (p: Promise<unknown>) => void }}
+ */
+export let host = {};
 /** For `llm-pacer/slim`: has `init` run? (`undefined`: always ready.) @type {(() => boolean) | undefined} */
 let isReady;
 
@@ -15,10 +24,12 @@ let isReady;
  * Give the API its entry's bindings (once, when the module is loaded).
  * @param {typeof glue} bindings
  * @param {() => boolean} [ready]
+ * @param {typeof host} [runtime]
  */
-export function bind(bindings, ready) {
+export function bind(bindings, ready, runtime) {
   glue = bindings;
   isReady = ready;
+  if (runtime) host = runtime;
 }
 
 /** Throw unless the Wasm module is ready (only `llm-pacer/slim` can be used too early). */
@@ -26,4 +37,24 @@ export function ensureReady(what) {
   if (isReady && !isReady()) {
     throw new Error(`llm-pacer/slim: call \`await init()\` (or \`initSync(module)\`) before \`${what}\``);
   }
+}
+
+/**
+ * `keep(promise)` through workerd's `waitUntil` (`undefined` without one): the promise,
+ * never rejecting, keeps the request's context alive until it settles; outside a request
+ * (`waitUntil` throws) it is not kept.
+ * @param {unknown} waitUntil
+ */
+export function keeper(waitUntil) {
+  if (typeof waitUntil !== "function") return undefined;
+  return (p) => {
+    try {
+      waitUntil(
+        p.then(
+          () => {},
+          () => {},
+        ),
+      );
+    } catch {}
+  };
 }

@@ -68,7 +68,7 @@ const handOver = (p, to, text = false) =>
  */
 function cloneRead(proto, response, to) {
   try {
-    handOver(proto.clone.call(response).arrayBuffer(), to, true);
+    return handOver(proto.clone.call(response).arrayBuffer(), to, true);
   } catch {
     to.report(to.id, undefined);
   }
@@ -80,7 +80,7 @@ function cloneRead(proto, response, to) {
  */
 function readClone(response) {
   const w = start(response);
-  if (w) cloneRead(w.proto, response, w);
+  if (w) return cloneRead(w.proto, response, w);
 }
 
 /** Per response prototype, the watched one that stands in for it (a child of it). */
@@ -194,12 +194,14 @@ export function usageNumbers(doc) {
  * property are as they were): the parsed document, or (`text`) the text or bytes. Read any
  * other way (its `body`, `blob()`, `formData()`, `clone()`), or not started by the time
  * `later` calls back (the next macrotask), it is cloned first and the clone's bytes are
- * read, as a stream's are. `doc` is `undefined` when the body fails. Never throws.
+ * read, as a stream's are. `doc` is `undefined` when the body fails. Never throws. `keep`,
+ * if given, is handed each clone's read (workerd's `waitUntil`: it outlives the request).
  * @param {(f: () => void) => void} later
  * @param {(id: number, doc: unknown, text?: boolean) => void} report
+ * @param {(p: Promise<unknown>) => void} [keep]
  * @returns {(response: Response, id: number) => void}
  */
-export function jsonBodies(later, report) {
+export function jsonBodies(later, report, keep) {
   /**
    * Responses delivered whose body no read has started yet (each leaves as its read starts:
    * a busy loop that reads every body holds none of them until `later` calls back).
@@ -208,7 +210,10 @@ export function jsonBodies(later, report) {
   let asked = false;
   const due = () => {
     asked = false;
-    for (const response of unread) readClone(response);
+    for (const response of unread) {
+      const p = readClone(response);
+      if (p && keep) keep(p);
+    }
   };
   return (response, id) => {
     const proto = Object.getPrototypeOf(response);
@@ -219,7 +224,8 @@ export function jsonBodies(later, report) {
       Object.setPrototypeOf(response, watchedProto(proto));
     } catch {
       // Not extensible (frozen, a proxy that refuses), or watched already: the clone it is.
-      cloneRead(proto, response, watch);
+      const p = cloneRead(proto, response, watch);
+      if (p && keep) keep(p);
       return;
     }
     unread.add(response);

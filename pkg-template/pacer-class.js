@@ -2,7 +2,7 @@
 // (src/wasm/), the JSON bodies watched for their usage (body-watch.js), the streams resumed
 // after their peek (stream-resume.js).
 
-import { ensureReady, glue } from "./binding.js";
+import { ensureReady, glue, host } from "./binding.js";
 import { jsonBodies, usageNumbers } from "./body-watch.js";
 import { makeError } from "./errors.js";
 import { isObject, readOptions } from "./read-options.js";
@@ -100,7 +100,7 @@ const pinned = new Set();
  * `pacer.fetch` at `priority`, settled through `resolve` / `reject`: a `Request` input's own
  * body is read for the estimate first.
  */
-function pacedFetch(raw, input, init, priority, resolve, reject) {
+function pacedFetch(raw, input, init, priority, resolve, reject, dispatch) {
   try {
     if (
       typeof Request === "function" &&
@@ -111,14 +111,14 @@ function pacedFetch(raw, input, init, priority, resolve, reject) {
     ) {
       requestBody(input).then((body) => {
         try {
-          raw.fetch(input, init, priority, body, resolve, reject);
+          raw.fetch(input, init, priority, body, resolve, reject, dispatch);
         } catch (e) {
           reject(e);
         }
       }, reject);
       return;
     }
-    raw.fetch(input, init, priority, undefined, resolve, reject);
+    raw.fetch(input, init, priority, undefined, resolve, reject, dispatch);
   } catch (e) {
     reject(e);
   }
@@ -190,14 +190,39 @@ function start(numbers, fns, listeners) {
   // With a clock of the caller's, time and timers are theirs alone: a JSON body is cloned.
   const usageText = back("usageText");
   const usageOf = back("usageNumbers");
+  // In workerd a body returned from the handler is the runtime's to stream, and nothing of the
+  // request's runs once it is sent: the body is cloned at once, the clone's read kept
+  // (`host.keep`).
   if (!fns.clock)
     fns.jsonBody = jsonBodies(
-      (f) => setTimeout(f, 0),
+      host.own ? (f) => f() : (f) => setTimeout(f, 0),
       (id, doc, text) => (text === true ? usageText(id, doc) : usageOf(id, usageNumbers(doc))),
+      host.keep,
     );
   const raw = new glue.RawPacer(numbers, fns, makeError);
   ref = weak(raw);
   return { raw, emit };
+}
+
+/** `pacedFetch` from a context of the call's own (workerd: `host.own`, own-context.js). */
+function ownFetch(raw, input, init, priority, resolve, reject) {
+  const own = host.own(raw);
+  pacedFetch(
+    raw,
+    input,
+    init,
+    priority,
+    (v) => {
+      own.end();
+      resolve(delivered(v, input, init));
+    },
+    (e) => {
+      own.end();
+      reject(scrubbed(e, input, init));
+    },
+    own.dispatch,
+  );
+  own.start();
 }
 
 /** A WeakRef to `x` (or, with none in this runtime, `x` held). */
@@ -239,6 +264,7 @@ class Pacer {
       }
       // Whatever the call fails with, its credentials scrubbed (scrub.js); as are the errors of
       // a body the package hands over.
+      if (host.own) return guarded((resolve, reject) => ownFetch(raw, input, init, priority, resolve, reject));
       return guarded((resolve, reject) =>
         pacedFetch(
           raw,

@@ -41,7 +41,7 @@
 //   *.d.ts, *.d.cts, package.json, README.md
 //
 // The entries (pkg-template/entry/) are ES modules that import the shared sources
-// (pkg-template/api.js, binding.js, body-watch.js, stream-resume.js, scrub.js, strict.js, store-face.js,
+// (pkg-template/api.js, binding.js, body-watch.js, stream-resume.js, scrub.js, strict.js, store-face.js, own-context.js,
 // simulate-options.js); esbuild
 // bundles each into one file, minified, and leaves the generated glue, the .wasm files and
 // the runtimes' own modules as imports (one glue per module, shared by the entries that load

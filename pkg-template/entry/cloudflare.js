@@ -10,10 +10,18 @@
 // it expires two windows after its last use (plus a pause still in force): the buckets are
 // full again by then, and a limit configured anew takes effect. An alarm at that time deletes
 // the stored state, so an idle key costs no storage.
-import { DurableObject } from "cloudflare:workers";
+import * as workers from "cloudflare:workers";
 import wasm from "../llm_pacer_do_bg.wasm";
 import { initSync, storeOp } from "./llm_pacer_do.js";
 import { storeFace } from "../store-face.js";
+import { keeper } from "../binding.js";
+
+const { DurableObject } = workers;
+/**
+ * A store operation goes on after the response: a settlement at a body's end comes when the
+ * request is over (`waitUntil`).
+ */
+const keep = keeper(workers.waitUntil);
 
 initSync({ module: wasm }); // one instance with the workerd entry's (the glue keeps the first)
 
@@ -90,7 +98,9 @@ export function durableObjectStore(namespace) {
   async function call(op, key, args, now) {
     // A stub per call: one that saw an exception may stay broken, and making one is local.
     const stub = namespace.get(namespace.idFromName(String(key)));
-    const r = await stub.op(op, args, now);
+    const p = stub.op(op, args, now);
+    keep?.(p);
+    const r = await p;
     if (!Array.isArray(r) || r.length !== 8 || KINDS[r[0]] === undefined) {
       throw new Error("llm-pacer/cloudflare: unexpected answer from PacerLimits");
     }

@@ -144,6 +144,7 @@ impl Inner {
         self.rearm(now);
     }
 
+    #[cfg_attr(feature = "durable-object", allow(clippy::too_many_arguments))]
     pub(super) fn fetch(
         &self,
         input: JsValue,
@@ -152,6 +153,7 @@ impl Inner {
         body: JsValue,
         resolve: Function,
         reject: Function,
+        #[cfg(feature = "durable-object")] dispatch: Option<Function>,
     ) {
         let init = if init.is_object() {
             init
@@ -241,6 +243,8 @@ impl Inner {
                         delivered: false,
                         stream: None,
                         reading: None,
+                        #[cfg(feature = "durable-object")]
+                        dispatch,
                     },
                 );
             }
@@ -337,6 +341,22 @@ impl Inner {
                     init,
                     controller,
                 } => self.send(id, attempt, &input, &init, controller.as_ref()),
+                #[cfg(feature = "durable-object")]
+                Effect::Dispatch {
+                    dispatch,
+                    id,
+                    attempt,
+                } => {
+                    let (id_js, attempt_js) =
+                        (JsValue::from_f64(id as f64), JsValue::from(attempt));
+                    if dispatch
+                        .call2(&JsValue::UNDEFINED, &id_js, &attempt_js)
+                        .is_err()
+                    {
+                        // The dispatcher threw: send from here rather than never.
+                        self.dispatched(id, attempt);
+                    }
+                }
                 Effect::Resolve {
                     resolve,
                     response,
@@ -416,6 +436,37 @@ impl Inner {
             f.call2(&JsValue::UNDEFINED, response, &JsValue::from_f64(id as f64))
                 .is_ok()
         })
+    }
+
+    /// Attempt `attempt` of call `id`, handed to its dispatcher, is sent now (from the
+    /// caller's context): with the call's input, init and controller, unless the call ended
+    /// or moved on meanwhile.
+    #[cfg(feature = "durable-object")]
+    pub(super) fn dispatched(&self, id: Id, attempt: u32) {
+        let send = match self.state.try_borrow() {
+            Ok(st) => st.calls.get(&id).and_then(|c| {
+                (c.attempt == attempt && !c.delivered)
+                    .then(|| (c.input.clone(), c.init.clone(), c.controller.clone()))
+            }),
+            Err(_) => None,
+        };
+        if let Some((input, init, controller)) = send {
+            self.send(id, attempt, &input, &init, controller.as_ref());
+        }
+    }
+
+    /// How long until the pacer next needs to wake (ms, at least 0), or -1 if no wake is
+    /// planned: for the package's per-call timers (workerd), which step the pacer then.
+    #[cfg(feature = "durable-object")]
+    pub(super) fn wake_in(&self) -> f64 {
+        let now = self.now();
+        match self.state.try_borrow() {
+            Ok(st) => st
+                .engine
+                .next_wake()
+                .map_or(-1.0, |at| crate::core::clamp(at - now, 0.0, MAX_TIMEOUT_MS)),
+            Err(_) => -1.0,
+        }
     }
 
     /// Send one attempt: the caller's input (a fresh clone of a `Request`) and init, with

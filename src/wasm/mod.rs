@@ -90,6 +90,7 @@ impl RawPacer {
     /// what the estimate reads instead of `init.body`. The call settles through `resolve` or
     /// `reject`, the functions of the promise the package made for it (one promise a call,
     /// made where it is cheapest, in JavaScript).
+    #[cfg(not(feature = "durable-object"))]
     pub fn fetch(
         &self,
         input: JsValue,
@@ -103,6 +104,54 @@ impl RawPacer {
             .fetch(input, init, priority, body, resolve, reject)
     }
 
+    /// The same, in workerd's module (feature `durable-object`), with `dispatch`: when a
+    /// function, the call's own dispatcher. Each attempt is handed to it as
+    /// `dispatch(id, attempt)` rather than sent at once, and it calls `RawPacer.dispatched`
+    /// from the caller's context, so that the attempt's I/O belongs to the caller's request
+    /// (in workerd each request has a context of its own).
+    #[cfg(feature = "durable-object")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn fetch(
+        &self,
+        input: JsValue,
+        init: JsValue,
+        priority: i32,
+        body: JsValue,
+        resolve: Function,
+        reject: Function,
+        dispatch: JsValue,
+    ) {
+        let dispatch = dispatch.dyn_into::<Function>().ok();
+        self.inner
+            .fetch(input, init, priority, body, resolve, reject, dispatch)
+    }
+}
+
+/// workerd's calls in their callers' contexts (see `fetch`'s `dispatch`).
+#[cfg(feature = "durable-object")]
+#[wasm_bindgen(js_class = RawPacer)]
+impl RawPacer {
+    /// Send attempt `attempt` of call `id` now: its dispatcher's answer (see `fetch`).
+    pub fn dispatched(&self, id: f64, attempt: u32) {
+        self.inner.dispatched(id as Id, attempt);
+    }
+
+    /// Step the pacer: what is due now is done, and its timer re-armed from this context
+    /// (the package's per-call timers in workerd, where a timer of an ended request never
+    /// fires).
+    pub fn wake(&self) {
+        self.inner.step(|_, _, _| {});
+    }
+
+    /// How long until the pacer next needs to wake (ms), or -1 if no wake is planned.
+    #[wasm_bindgen(js_name = wakeIn)]
+    pub fn wake_in(&self) -> f64 {
+        self.inner.wake_in()
+    }
+}
+
+#[wasm_bindgen(js_class = RawPacer)]
+impl RawPacer {
     /// The JSON body of delivered call `id` as its caller read it, from the package's
     /// `jsonBody`: the body's text or bytes (`undefined`: unreadable). Its usage settles the
     /// call.

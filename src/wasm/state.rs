@@ -64,6 +64,14 @@ pub(super) enum Effect {
         /// attempt's.
         controller: Option<AbortController>,
     },
+    /// Hand an attempt to the call's own dispatcher (see [`Call::dispatch`]), which sends it
+    /// from the caller's context (`RawPacer.dispatched`).
+    #[cfg(feature = "durable-object")]
+    Dispatch {
+        dispatch: Function,
+        id: Id,
+        attempt: u32,
+    },
     /// Resolve the caller's promise; then read the usage, if asked: a JSON body's as the
     /// caller reads it (the package's `jsonBody`, else from a clone), a stream's as it comes
     /// (resumed from its peek).
@@ -125,6 +133,12 @@ pub(super) struct Call {
     /// first event (`answer.rs`): stopped when the call ends first (an abort), so that the
     /// read, and the body it reads, end at once, not at the bound.
     pub(super) reading: Option<Deadline>,
+    /// The call's own dispatcher, given by the package where each request has a context of
+    /// its own (workerd): `dispatch(id, attempt)` sends the attempt from the caller's context
+    /// (through `RawPacer.dispatched`), whatever request's code stepped the pacer. Only in
+    /// workerd's module (feature `durable-object`).
+    #[cfg(feature = "durable-object")]
+    pub(super) dispatch: Option<Function>,
 }
 
 impl Call {
@@ -299,6 +313,15 @@ impl State {
         };
         call.controller = controller.clone();
         call.attempt = attempt;
+        #[cfg(feature = "durable-object")]
+        if let Some(dispatch) = &call.dispatch {
+            fx.push(Effect::Dispatch {
+                dispatch: dispatch.clone(),
+                id,
+                attempt,
+            });
+            return;
+        }
         fx.push(Effect::Send {
             id,
             attempt,

@@ -1,0 +1,222 @@
+// The README's Worker pattern in workerd (Miniflare): ONE pacer at module scope, shared by the
+// requests of an isolate, each request an I/O context of its own.
+// - Two overlapping requests whose calls queue behind each other: each call's attempt is sent
+//   from its own request (a request left waiting on another's promise is cancelled as hung),
+//   both answer 200, and the pacer ends with nothing in flight or queued, each call settled once;
+//   and a request whose calls wait on the rpm after the request that armed the pacer's timer
+//   ended (its own timer lets them in).
+// - `return pacer.fetch(...)` straight from the handler (a JSON body the runtime streams out):
+//   the call settles with its usage (read after the response, kept with waitUntil), so its
+//   concurrency slot frees.
+// - A stream returned so, with llm-pacer/cloudflare's store: the settlement at the body's end,
+//   after the response, reaches the Durable Object.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join, relative } from "node:path";
+import { CONDITIONS, PKG, REPO, builtPackageJson, resolveExport } from "../runtimes/harness.mjs";
+import { startAnthropicMock } from "./mock/index.mjs";
+import { anthropicInit } from "./lib/harness.mjs";
+
+const { Miniflare } = await import("miniflare");
+const pkgJson = builtPackageJson();
+
+/** What the exports map gives workerd for `sub`, as a path from the Worker's module. */
+function entry(sub) {
+  const target = resolveExport(pkgJson.exports, sub, CONDITIONS.workerd);
+  assert.ok(target, `exports["${sub}"] resolves for workerd`);
+  return relative(join(REPO, "tests", "js"), join(PKG, target))
+    .split("\\")
+    .join("/");
+}
+
+const script = `
+import { Pacer } from "${entry(".")}";
+import { PacerLimits as Limits, durableObjectStore } from "${entry("./cloudflare")}";
+
+// The class, counting the operations it is asked.
+export class PacerLimits extends Limits {
+  op(...a) {
+    (this.seen ??= {})[a[0]] = (this.seen[a[0]] ?? 0) + 1;
+    return super.op(...a);
+  }
+  ops() {
+    return this.seen ?? {};
+  }
+}
+
+// At module scope, shared by every request of the isolate (the README's pattern).
+let pacer;
+let paced;
+let stored;
+const settled = { plain: [], stored: [] };
+const keys = new Set();
+
+export default {
+  async fetch(request, env) {
+    const u = new URL(request.url);
+    const q = JSON.parse(u.searchParams.get("q") ?? "{}");
+    pacer ??= new Pacer({ concurrency: 1, onEvent: (e) => e.type === "settled" && settled.plain.push(e.id) });
+    paced ??= new Pacer({ limits: { rpm: 120 } });
+    const namespace = {
+      idFromName: (name) => (keys.add(String(name)), env.LIMITS.idFromName(name)),
+      get: (id) => env.LIMITS.get(id),
+    };
+    stored ??= new Pacer({
+      store: durableObjectStore(namespace),
+      onEvent: (e) => e.type === "settled" && settled.stored.push(e.id),
+    });
+    try {
+      if (u.pathname === "/calls") {
+        const res = await Promise.all(
+          Array.from({ length: q.n }, () =>
+            (q.rpm ? paced : pacer).fetch(q.url, q.init).then(
+              async (r) => (await r.text(), r.status),
+              (e) => String(e?.code ?? e),
+            ),
+          ),
+        );
+        return Response.json(res);
+      }
+      if (u.pathname === "/direct") return (q.store ? stored : pacer).fetch(q.url, q.init);
+      if (u.pathname === "/stats") {
+        const ops = {};
+        for (const k of keys) ops[k] = await env.LIMITS.get(env.LIMITS.idFromName(k)).ops();
+        return Response.json({ plain: pacer.stats(), paced: paced.stats(), stored: stored.stats(), settled, ops });
+      }
+      return new Response("not found", { status: 404 });
+    } catch (e) {
+      return new Response(String(e?.stack ?? e), { status: 500 });
+    }
+  },
+};
+`;
+
+const modules = [
+  { type: "ESModule", path: join(REPO, "tests", "js", "workerd-shared.worker.mjs"), contents: script },
+  ...["web/workerd.js", "web/cloudflare.js", "web/llm_pacer_do.js"].map((f) => ({
+    type: "ESModule",
+    path: join(PKG, f),
+  })),
+  { type: "CompiledWasm", path: join(PKG, "llm_pacer_do_bg.wasm") },
+];
+
+let mf;
+let mock;
+before(async () => {
+  mock = await startAnthropicMock({ limits: { rpm: 1000, itpm: null, otpm: null }, enforce: false, outputTokens: 7 });
+  mf = new Miniflare({
+    modulesRoot: REPO,
+    modules,
+    compatibilityDate: "2025-09-01",
+    durableObjects: { LIMITS: "PacerLimits" },
+  });
+  await mf.ready;
+});
+after(async () => {
+  await mf?.dispose();
+  await mock?.close();
+});
+
+/** One request to the Worker, with `q` as its query; its status and text (never hangs the test). */
+async function get(path, q = {}) {
+  const res = await mf.dispatchFetch(`http://localhost${path}?q=${encodeURIComponent(JSON.stringify(q))}`, {
+    signal: AbortSignal.timeout(15_000),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+const stats = async () => JSON.parse((await get("/stats")).text);
+
+/** The stats once `done(stats)` holds (or the last seen after 3 s). */
+async function statsWhen(done) {
+  let s;
+  for (let i = 0; i < 30; i++) {
+    s = await stats();
+    if (done(s)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return s;
+}
+
+/** A call's init: the mock answers after `latencyMs`. */
+const init = (latencyMs) => anthropicInit({ headers: { "x-mock-latency-ms": String(latencyMs) } });
+
+test("two overlapping requests share the module-scope pacer: both answer, each call settles once", {
+  timeout: 60_000,
+}, async () => {
+  const url = `${mock.url}/v1/messages`;
+  // A's call holds the one slot for 800 ms; B's, 100 ms later, queues behind it and is let in
+  // by A's answer (A's request's code steps the pacer).
+  const a = get("/calls", { n: 1, url, init: init(800) });
+  await new Promise((r) => setTimeout(r, 100));
+  const b = get("/calls", { n: 2, url, init: init(50) });
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.equal(ra.status, 200, ra.text);
+  assert.equal(rb.status, 200, rb.text);
+  assert.deepEqual(JSON.parse(ra.text), [200]);
+  assert.deepEqual(JSON.parse(rb.text), [200, 200]);
+  const s = await statsWhen((s) => s.settled.plain.length >= 3);
+  assert.equal(s.plain.inFlight, 0);
+  assert.equal(s.plain.queued, 0);
+  assert.equal(s.plain.attempts, 3, "each call sent once");
+  assert.deepEqual([...s.settled.plain].sort(), [1, 2, 3], "each call settled once");
+});
+
+test("a request's calls that wait on the rpm after the request that filled it ended: its own timer lets them in", {
+  timeout: 60_000,
+}, async () => {
+  const url = `${mock.url}/v1/messages`;
+  // A takes the whole minute's 120 requests and ends; B's two calls, 50 ms later, wait for the
+  // refill (one every 0.5 s): the pacer's timer was armed by A, whose timers end with it.
+  const a = get("/calls", { rpm: true, n: 120, url, init: init(1) });
+  await new Promise((r) => setTimeout(r, 50));
+  const t0 = Date.now();
+  const b = get("/calls", { rpm: true, n: 2, url, init: init(1) });
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.equal(ra.status, 200, ra.text);
+  assert.equal(rb.status, 200, rb.text);
+  assert.deepEqual(JSON.parse(rb.text), [200, 200]);
+  assert.ok(Date.now() - t0 >= 700, "B's calls waited for the refill");
+  const s = await statsWhen((s) => s.paced.inFlight === 0);
+  assert.equal(s.paced.inFlight, 0);
+  assert.equal(s.paced.queued, 0);
+  assert.equal(s.paced.attempts, 122);
+});
+
+test("`return pacer.fetch(...)` of a JSON response: each call settles with its usage and frees its slot", {
+  timeout: 60_000,
+}, async () => {
+  const url = `${mock.url}/v1/messages`;
+  const before = await stats();
+  for (let i = 1; i <= 3; i++) {
+    const r = await get("/direct", { url, init: init(1) });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(JSON.parse(r.text).usage.output_tokens, 7);
+    const s = await statsWhen(
+      (s) => s.plain.inFlight === 0 && s.settled.plain.length === before.settled.plain.length + i,
+    );
+    assert.equal(s.plain.inFlight, 0, `call ${i}: its slot is free`);
+    assert.equal(s.settled.plain.length, before.settled.plain.length + i, `call ${i} settled`);
+    assert.equal(s.plain.outputTokensUsed, before.plain.outputTokensUsed + 7 * i, `call ${i}: its usage read`);
+  }
+});
+
+test("`return pacer.fetch(...)` of a stream with the Durable Object store: each settlement reaches the object", {
+  timeout: 60_000,
+}, async () => {
+  const url = `${mock.url}/v1/messages`;
+  for (let i = 1; i <= 3; i++) {
+    // A stream's usage is read as the runtime streams it out: it settles at its end, after the
+    // response, and so does the store operation.
+    const r = await get("/direct", { store: true, url, init: anthropicInit({ body: { stream: true } }) });
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.text, /message_stop/);
+  }
+  const s = await statsWhen((s) => Object.values(s.ops).some((o) => o.settle >= 3));
+  assert.equal(s.stored.inFlight, 0);
+  assert.equal(s.settled.stored.length, 3);
+  const ops = Object.values(s.ops);
+  assert.equal(ops.length, 1, "one limit key");
+  assert.equal(ops[0].reserve, 3);
+  assert.equal(ops[0].settle, 3, "every call's settlement reached the object");
+});
