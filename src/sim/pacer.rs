@@ -200,6 +200,7 @@ impl Client for PacerClient {
         let request = Request {
             input_tokens,
             input_floor,
+            fixed_priced: false,
             max_tokens: Some(f64::from(spec.max_tokens)),
             priority: 0,
             key,

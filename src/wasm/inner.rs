@@ -273,10 +273,12 @@ impl Inner {
                 Some(b) => b.estimate_sized(len),
                 None => estimate::unread(len),
             };
+            let fixed_priced = read.as_ref().is_some_and(|b| b.counts.documents > 0);
             let (model, prefixes) = read.map(|b| (b.model, b.prefixes)).unwrap_or_default();
             let request = CallRequest {
                 input_tokens: e.input_tokens,
                 max_tokens: e.max_tokens,
+                fixed_priced,
                 prefixes,
                 ..CallRequest::default()
             };

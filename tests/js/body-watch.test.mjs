@@ -58,30 +58,33 @@ test("a parsed document's usage goes over as its numbers: a row per place, NaN w
   const N = Number.NaN;
   const rows = (doc) => {
     const n = Array.from(usageNumbers(doc));
-    return [n.slice(0, 6), n.slice(6, 12), n.slice(12, 18), n.length];
+    return [n.slice(0, 9), n.slice(9, 18), n.slice(18, 27), n.slice(27, 36), n.length];
   };
-  // input_tokens, prompt_tokens, cache_creation_input_tokens, cache_read_input_tokens,
-  // output_tokens, completion_tokens; at usage, message.usage, response.usage.
+  // input_tokens, prompt_tokens, promptTokenCount, cache_creation_input_tokens,
+  // cache_read_input_tokens, output_tokens, completion_tokens, candidatesTokenCount,
+  // thoughtsTokenCount; at usage, message.usage, response.usage, usageMetadata.
+  const none = [N, N, N, N, N, N, N, N, N];
   assert.deepEqual(rows({ usage: { input_tokens: 12, output_tokens: 34, cache_read_input_tokens: 0 } }), [
-    [12, N, N, 0, 34, N],
-    [N, N, N, N, N, N],
-    [N, N, N, N, N, N],
-    18,
+    [12, N, N, N, 0, 34, N, N, N],
+    none,
+    none,
+    none,
+    36,
   ]);
   assert.deepEqual(
-    rows({ message: { usage: { input_tokens: 5 } }, response: { usage: { prompt_tokens: 7, completion_tokens: 2 } } }),
-    [[N, N, N, N, N, N], [5, N, N, N, N, N], [N, 7, N, N, N, 2], 18],
+    rows({
+      message: { usage: { input_tokens: 5 } },
+      response: { usage: { prompt_tokens: 7, completion_tokens: 2 } },
+      usageMetadata: { promptTokenCount: 9, candidatesTokenCount: 3, thoughtsTokenCount: 1 },
+    }),
+    [none, [5, N, N, N, N, N, N, N, N], [N, 7, N, N, N, N, 2, N, N], [N, N, 9, N, N, N, N, 3, 1], 36],
   );
   // Only numbers count; a path through something that is not an object finds nothing.
-  assert.deepEqual(rows({ usage: { input_tokens: "12", output_tokens: null }, message: "usage", response: [] })[0], [
-    N,
-    N,
-    N,
-    N,
-    N,
-    N,
-  ]);
-  for (const doc of [undefined, null, 3, "x", []]) assert.equal(rows(doc)[3], 18);
+  assert.deepEqual(
+    rows({ usage: { input_tokens: "12", output_tokens: null }, message: "usage", response: [] })[0],
+    none,
+  );
+  for (const doc of [undefined, null, 3, "x", []]) assert.equal(rows(doc)[4], 36);
   // A document that cannot be walked gives nothing at all.
   const throwing = {
     get usage() {

@@ -853,3 +853,50 @@ describe("token counting", () => {
     );
   });
 });
+
+test("a document the estimate priced short: a 429 with room raises its input, and two with a full bucket give up as request_too_large", async () => {
+  // A document costs a fixed 3,000 tokens in the estimate, whatever its size. A probe's PDF
+  // went again and again with 3,000 reserved into 429s (7 in 3 minutes).
+  const pdf = JSON.stringify({
+    model: "claude-sonnet-4-5",
+    max_tokens: 50,
+    messages: [
+      {
+        role: "user",
+        content: [
+          { type: "document", source: { type: "base64", media_type: "application/pdf", data: "QUJD".repeat(1_000) } },
+        ],
+      },
+    ],
+  });
+  const remaining = [5_000, 30_000, 30_000];
+  const reserved = [];
+  /** @type {Pacer} */
+  let pacer;
+  const fetch = async () => {
+    reserved.push(pacer.stats().inputTokensReserved - reserved.reduce((a, b) => a + b, 0));
+    return new Response('{"type":"error","error":{"type":"rate_limit_error","message":"x"}}', {
+      status: 429,
+      headers: {
+        "content-type": "application/json",
+        "retry-after": "1",
+        "anthropic-ratelimit-input-tokens-limit": "30000",
+        "anthropic-ratelimit-input-tokens-remaining": String(remaining[reserved.length - 1]),
+      },
+    });
+  };
+  /** @type {any[]} */
+  const events = [];
+  pacer = new Pacer({ clock: new VirtualClock(), fetch, onEvent: (e) => events.push(e) });
+  const res = await pacer.fetch("https://api.anthropic.com/v1/messages", {
+    method: "POST",
+    headers: { "x-api-key": "k", "content-type": "application/json" },
+    body: pdf,
+  });
+  assert.equal(res.status, 429);
+  assert.equal(reserved.length, 3);
+  assert.ok(reserved[0] >= 3_000 && reserved[0] < 3_100, `${reserved}`);
+  assert.ok(reserved[1] > 5_000, `raised above the room the first 429 showed: ${reserved}`);
+  assert.equal(reserved[2], 30_000, "then a whole bucket");
+  assert.equal(events.at(-1).reason, "request_too_large");
+});

@@ -18,6 +18,11 @@ pub struct Request {
     /// input can make the call [`CallError::TooLarge`]
     /// ([`crate::core::limiter::Limiter::fit`]).
     pub input_floor: f64,
+    /// Its input estimate prices a part of unknown size at a fixed amount (a document): a 429
+    /// whose headers show room for all it reserved then raises it ([`Engine::on_response`]).
+    ///
+    /// [`Engine::on_response`]: super::Engine::on_response
+    pub fixed_priced: bool,
     /// The request's `max_tokens` / `max_completion_tokens`, if any: the output reservation
     /// under the default `outputReservation: "max_tokens"`.
     pub max_tokens: Option<f64>,

@@ -224,14 +224,17 @@ impl Engine {
 
     /// Does this 429 show that the call's request can never fit? The server refused it
     /// although its own headers show room for everything the call reserved (every bucket
-    /// they report holds the ticket's amount, an input bucket among them): the request costs
-    /// more input than was reserved (a document priced at a fixed amount, text denser than
-    /// the estimate's rate), and more than that bucket held. So its input is raised above it
-    /// (and at least doubled), and the retry waits for that much room rather than go again
-    /// into the same refusal. Refused so with the input bucket full (or the estimate lowered to a full
-    /// bucket, [`Limiter::fit`]) once, a request may merely have come early (rounded
-    /// figures, another client's draw); a second time, after the server's own wait, it is
-    /// larger than the limit itself, and no wait can help. Counted per call.
+    /// they report holds the ticket's amount, an input bucket among them). For a call whose
+    /// estimate prices a part of unknown size at a fixed amount (a document,
+    /// [`Request::fixed_priced`]), that says it costs more input than was reserved, and more
+    /// than that bucket held: its input is raised above it (at least doubled), and the retry
+    /// waits for that much room rather than go again into the same refusal. (Another call's
+    /// estimate errs high: such a 429 is about something else, an acceleration limit, and
+    /// raising it would hold its key for nothing.) Refused so with its input estimate lowered
+    /// to a full bucket ([`Limiter::fit`]), or with a full input bucket for a fixed-priced
+    /// one, once, a request may merely have come early (rounded figures, another client's
+    /// draw); a second time, after the server's own wait, it is larger than the limit
+    /// itself, and no wait can help. Counted per call.
     fn never_fits(&mut self, id: Id, ticket: &Ticket, info: &RateLimitInfo) -> bool {
         let Some(call) = self.calls.get_mut(&id) else {
             return false;
@@ -253,6 +256,10 @@ impl Engine {
                 Dim::Tokens => ticket.output,
                 _ => continue,
             };
+            if !call.fixed_priced {
+                full |= lowered;
+                continue;
+            }
             full |= lowered || limit.is_some_and(|l| remaining >= l - slack);
             // At least double: by how much the estimate was short is not known, and a step
             // to just above each refusal's room climbs one server wait at a time.
@@ -346,6 +353,7 @@ impl Engine {
                 sent_at: now_ms,
                 response: None,
                 refused_with_room: 0,
+                fixed_priced: request.fixed_priced,
                 prefixes: request.prefixes,
                 estimate,
                 cache_read,

@@ -50,9 +50,13 @@ pub(super) struct Call {
     pub(super) sent_at: Ms,
     /// The current attempt's response: its status and latency (for events).
     pub(super) response: Option<(u16, Ms)>,
-    /// 429s it got while its input estimate was lowered to what the buckets hold and the
-    /// server's own headers showed room for all of that ([`super::Engine::on_response`]).
+    /// 429s it got while its input estimate was lowered to what the buckets hold (or, for a
+    /// fixed-priced one, its input bucket was full) and the server's own headers showed room
+    /// for all it reserved ([`super::Engine::on_response`]).
     pub(super) refused_with_room: u8,
+    /// Its input estimate prices a part of unknown size at a fixed amount
+    /// ([`super::Request::fixed_priced`]).
+    pub(super) fixed_priced: bool,
     /// Its prompt's prefixes ([`crate::core::prompt_cache`]): its breakpoints are noted as
     /// cached when its usage reports a cache write or read.
     pub(super) prefixes: Vec<Prefix>,

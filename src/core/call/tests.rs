@@ -580,7 +580,7 @@ fn an_input_estimate_over_a_limit_waits_for_a_full_bucket_and_is_sent() {
 /// bucket full: the first may be a request that came early; the second says it is larger than
 /// the limit.
 #[test]
-fn a_call_refused_with_room_is_raised_and_given_up_when_refused_twice_with_a_full_bucket() {
+fn a_call_refused_twice_with_room_for_all_it_could_cost_is_given_up() {
     let mut e = itpm_1000();
     e.set_record_events(true);
     let full = |remaining: f64| RateLimitInfo {
@@ -617,12 +617,16 @@ fn a_call_refused_with_room_is_raised_and_given_up_when_refused_twice_with_a_ful
         "the 429 goes to the caller; the call is done"
     );
 
-    // A call whose own count fitted, refused with room for it: it costs more than that room
-    // (a document priced at a fixed amount): its input is raised above it, at least doubled,
-    // and the retry waits for that much (it went again into the same refusal: a probe's PDF,
-    // 7 429s in 3 minutes). Refused so with the bucket full, twice: larger than the limit itself.
+    // A call whose estimate prices a document at a fixed amount, refused with room for it:
+    // it costs more than that room: its input is raised above it, at least doubled, and the
+    // retry waits for that much (it went again into the same refusal: a probe's PDF, 7 429s
+    // in 3 minutes). Refused so with the bucket full, twice: larger than the limit itself.
     let mut e = Engine::new(config(), T0);
-    let id = e.submit(T0, req(500.0, 1.0)).unwrap();
+    let document = Request {
+        fixed_priced: true,
+        ..req(500.0, 1.0)
+    };
+    let id = e.submit(T0, document).unwrap();
     let mut now = sent_at(&mut e, id, T0) + 10.0;
     let v = e.on_response(now, id, 429, &full(700.0), None, 0.0);
     assert!(matches!(v, Verdict::Retry { .. }), "{v:?}");
@@ -634,6 +638,18 @@ fn a_call_refused_with_room_is_raised_and_given_up_when_refused_twice_with_a_ful
     }
     assert!(matches!(verdicts[0], Verdict::Retry { .. }), "{verdicts:?}");
     assert_eq!(verdicts[1], Verdict::Deliver, "{verdicts:?}");
+
+    // Any other call's estimate errs high: the 429 is about something else (an acceleration
+    // limit); it is retried as any 429, full headers or not, its estimate unchanged.
+    let mut e = Engine::new(config(), T0);
+    let id = e.submit(T0, req(500.0, 1.0)).unwrap();
+    let mut now = T0;
+    for _ in 0..3 {
+        now = sent_at(&mut e, id, now) + 10.0;
+        let v = e.on_response(now, id, 429, &full(1_000.0), None, 0.0);
+        assert!(matches!(v, Verdict::Retry { .. }), "{v:?}");
+    }
+    assert_eq!(e.calls[&id].cost.input, 500.0);
 }
 
 #[test]
