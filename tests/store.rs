@@ -363,6 +363,7 @@ mod engine {
             input,
             output,
             turn,
+            ..
         } = *a
         else {
             panic!("{a:?}")
@@ -580,6 +581,7 @@ mod engine {
             input,
             output,
             turn,
+            ..
         } = *a
         else {
             panic!("{a:?}")
@@ -946,6 +948,57 @@ mod engine {
         };
         assert_eq!((reserved_output, output), (1_000.0, 100.0));
         assert!(e.drain_store_ops().is_empty());
+    }
+
+    /// A slow store costs no call that has a deadline: its answer is waited for half the time
+    /// left at most (a probe: `timeoutMs` 300 against a store hung for 5 s, 9 of 9 calls timed
+    /// out, none sent), and once it is found down the other reservations out go on their local
+    /// admission at once, not each after its own timeout; what it did for them, if it answers
+    /// after all, is undone.
+    #[test]
+    fn a_slow_store_costs_no_call_with_a_deadline_and_one_found_down_holds_no_other() {
+        let mut e = engine_with(6_000.0, Some(300.0));
+        let timeouts = |acts: &[Action]| -> Vec<f64> {
+            acts.iter()
+                .filter_map(|a| match a {
+                    Action::Reserve { timeout_ms, .. } => Some(*timeout_ms),
+                    _ => None,
+                })
+                .collect()
+        };
+        let a = e.submit(T0, req(100.0)).unwrap();
+        let b = e.submit(T0, req(100.0)).unwrap();
+        let acts = e.poll(T0);
+        assert_eq!(timeouts(&acts), vec![150.0, 150.0]);
+        // No deadline: the store's whole timeout.
+        let mut plain = engine(6_000.0);
+        plain.submit(T0, req(100.0)).unwrap();
+        let store_timeout = llm_pacer::core::store::STORE_TIMEOUT_MS;
+        assert_eq!(timeouts(&plain.poll(T0)), vec![store_timeout]);
+        // a's wait ends first: b goes with it.
+        let sent = e.on_reserved(T0 + 150.0, a, StoreAnswer::Unavailable);
+        assert_eq!(
+            sent,
+            vec![
+                Action::Send { id: a, attempt: 1 },
+                Action::Send { id: b, attempt: 1 }
+            ]
+        );
+        assert_eq!(warnings(&mut e), vec!["store_unavailable"]);
+        // The store admitted b after all: given back.
+        e.drain_store_ops();
+        assert!(e.on_reserved(T0 + 160.0, b, StoreAnswer::Admit).is_empty());
+        let ops = e.drain_store_ops();
+        assert!(
+            matches!(
+                ops[..],
+                [StoreOp::Refund {
+                    turn_only: false,
+                    ..
+                }]
+            ),
+            "{ops:?}"
+        );
     }
 
     #[test]

@@ -270,6 +270,7 @@ impl State {
                     input,
                     output,
                     turn,
+                    timeout_ms,
                 } => fx.push(Effect::Reserve(store::ReserveReq {
                     id,
                     slot,
@@ -278,6 +279,7 @@ impl State {
                     input,
                     output,
                     turn,
+                    timeout_ms,
                 })),
                 Action::ProbeStore { slot } => {
                     fx.push(Effect::Probe(store::key(&self.engine, slot)))

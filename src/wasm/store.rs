@@ -31,6 +31,8 @@ pub(super) struct ReserveReq {
     pub output: f64,
     /// This process's turn in the store's queue has come (`core::store`).
     pub turn: bool,
+    /// How long its answer is waited for (the engine's: `Action::Reserve`).
+    pub timeout_ms: f64,
 }
 
 /// The store's key for a limit key: its opaque id (a one-way hash of the origin and the
@@ -82,13 +84,16 @@ fn answer(v: &JsValue) -> StoreAnswer {
     StoreAnswer::Unavailable
 }
 
-/// A store's promise raced against [`STORE_TIMEOUT_MS`]: `Ok` with its value if it fulfilled
-/// in time; `Err` if it rejected or was late, or there was no promise or no timer, carrying
-/// (when it was late) the promise of its outcome: `[value]` if it fulfils after all, else
-/// `undefined`.
-async fn in_time(inner: &Inner, called: Option<JsValue>) -> Result<JsValue, Option<Promise>> {
+/// A store's promise raced against `timeout_ms`: `Ok` with its value if it fulfilled in time;
+/// `Err` if it rejected or was late, or there was no promise or no timer, carrying (when it
+/// was late) the promise of its outcome: `[value]` if it fulfils after all, else `undefined`.
+async fn in_time(
+    inner: &Inner,
+    called: Option<JsValue>,
+    timeout_ms: f64,
+) -> Result<JsValue, Option<Promise>> {
     let p = called.ok_or(None)?;
-    let (timer, deadline) = inner.deadline(STORE_TIMEOUT_MS).map_err(|_| None)?;
+    let (timer, deadline) = inner.deadline(timeout_ms).map_err(|_| None)?;
     // The timer resolves with `undefined`, and so does `done` if the store rejects; `done`
     // resolves with `[value]` if it fulfils (its value may be `undefined`: `settle`).
     let (done, resolve, _) = js::promise();
@@ -130,10 +135,11 @@ impl Inner {
             slot,
             input,
             output,
+            timeout_ms,
             ..
         } = r;
         spawn_local(async move {
-            let (got, late) = match in_time(&inner, called).await {
+            let (got, late) = match in_time(&inner, called, timeout_ms).await {
                 Ok(v) => (answer(&v), None),
                 Err(late) => (StoreAnswer::Unavailable, late),
             };
@@ -163,7 +169,7 @@ impl Inner {
         let called = js::method(&store, "settle")
             .and_then(|f| f.call3(&store, &JsValue::from_str(&key), &zero, &zero).ok());
         spawn_local(async move {
-            let answered = in_time(&inner, called).await.is_ok();
+            let answered = in_time(&inner, called, STORE_TIMEOUT_MS).await.is_ok();
             inner.step(|st, now, _| st.engine.on_probed(now, answered));
         });
     }

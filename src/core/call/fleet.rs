@@ -18,8 +18,10 @@
 //!   of it. A deadline that comes first ends a call as usual (`timeout`);
 //! * never (the store's capacity is below the cost): sent anyway; the pacer never fails a
 //!   call on its own estimate, and the server decides;
-//! * unavailable (the store failed or timed out; the driver's call): sent on the local
-//!   admission. The first such answer emits a `warning` event `store_unavailable` and puts
+//! * unavailable (the store failed, or did not answer within the reservation's
+//!   `timeout_ms`: [`STORE_TIMEOUT_MS`], or half the time left before the call's deadline):
+//!   sent on the local admission, and so are the other reservations still out (what the
+//!   store does for them, if it answers after all, is undone). The first such answer emits a `warning` event `store_unavailable` and puts
 //!   every key's limiter on a conservative share ([`Limiter::start_blind`](crate::core::limiter::Limiter::start_blind): at most a
 //!   quarter of each configured bucket beyond its refill until a response teaches it); the
 //!   first reservation the store answers after that emits `store_resumed`. While it is down,
@@ -55,7 +57,7 @@ use super::{Action, Engine, EventKind, Id, State};
 use crate::core::headers::{DimInfo, RateLimitInfo};
 use crate::core::keys::Slot;
 use crate::core::limiter::{Dim, Ticket, Usage};
-use crate::core::store::STORE_PROBE_MS;
+use crate::core::store::{STORE_PROBE_MS, STORE_TIMEOUT_MS};
 use crate::core::Ms;
 
 /// The store's answer to an [`Action::Reserve`], as the driver reports it.
@@ -204,6 +206,9 @@ pub(super) struct Fleet {
     reserving: Vec<Asked>,
     /// Calls the store admitted (their settlement goes to the store).
     stored: Ids,
+    /// Reservations still out when the store was found down: their calls went on their local
+    /// admission at once, and what the store does for them, when it answers, is undone.
+    abandoned: Vec<Asked>,
     /// The figures of a stored call's 2xx that is not a stream, held until its settlement
     /// (module docs): its [`StoreOp::Learn`].
     held: Vec<(Id, StoreOp)>,
@@ -343,9 +348,11 @@ impl Engine {
             input: ticket.input,
             output: ticket.output,
         });
+        let left = call.deadline.map_or(f64::INFINITY, |d| (d - now_ms) / 2.0);
         Some(Action::Reserve {
             id,
             slot,
+            timeout_ms: crate::core::clamp(left, MIN_STORE_WAIT_MS, STORE_TIMEOUT_MS),
             input: ticket.input,
             output: ticket.output,
             turn,
@@ -607,10 +614,32 @@ impl Engine {
     /// actions to carry out: a [`Action::Send`], or nothing (the call waits, or is gone).
     pub fn on_reserved(&mut self, now_ms: Ms, id: Id, answer: StoreAnswer) -> Vec<Action> {
         let now_ms = self.clock(now_ms);
+        let was_down = self.fleet.as_ref().is_some_and(|f| f.down);
+        let mut out = self.reserved(now_ms, id, answer);
+        let Some(f) = self.fleet.as_mut().filter(|f| f.down && !was_down) else {
+            return out;
+        };
+        // The other reservations out wait on the same store: their calls go on their local
+        // admission now, not each after its own timeout; what the store does for them, if it
+        // answers after all, is undone.
+        f.abandoned.extend(f.reserving.iter().copied());
+        let others: Vec<Id> = f.reserving.iter().map(|a| a.id).collect();
+        for other in others {
+            out.extend(self.reserved(now_ms, other, StoreAnswer::Unavailable));
+        }
+        out
+    }
+
+    /// [`Engine::on_reserved`] for one reservation.
+    fn reserved(&mut self, now_ms: Ms, id: Id, answer: StoreAnswer) -> Vec<Action> {
         let Some(f) = &mut self.fleet else {
             return Vec::new();
         };
         let Some(i) = f.reserving.iter().position(|a| a.id == id) else {
+            if let Some(i) = f.abandoned.iter().position(|a| a.id == id) {
+                let a = f.abandoned.swap_remove(i);
+                self.on_late_reserve(a.slot, a.input, a.output, answer);
+            }
             return Vec::new(); // not asked, or answered already
         };
         let asked = f.reserving.swap_remove(i);

@@ -113,6 +113,13 @@ pub enum Action {
         /// measured against the store's buckets alone, not behind the queue
         /// ([`crate::core::store`]).
         turn: bool,
+        /// How long to wait for the store's answer before reporting it unavailable (the call
+        /// then goes on its local admission): [`STORE_TIMEOUT_MS`], or half the time left
+        /// before the call's deadline if that is shorter, so that a slow store leaves it the
+        /// rest to be sent in.
+        ///
+        /// [`STORE_TIMEOUT_MS`]: crate::core::store::STORE_TIMEOUT_MS
+        timeout_ms: Ms,
     },
     /// A shared store that was unavailable may be back, and calls wait on the local limiter:
     /// ask it something that changes nothing (a `settle` of nothing on this key), at most one

@@ -1006,7 +1006,7 @@ impl Engine {
     /// The delivered 2xx of `id` is a stream: its head was sent before the output, so its
     /// figures counted the whole reservation, and its settlement gives back the unused part
     /// everywhere ([`crate::core::limiter::Limiter::settle`]); with a store, its figures go
-    /// there now rather than after its settlement ([`fleet`]).
+    /// there now rather than after its settlement (the engine's `fleet` module).
     pub fn on_stream(&mut self, id: Id) {
         if let Some(Call {
             state: State::Delivered { ticket },
