@@ -12,7 +12,11 @@ let ready = false;
 export async function init(input) {
   const own = new URL("../llm_pacer_bg.wasm", import.meta.url);
   try {
-    await initGlue({ module_or_path: input ?? own });
+    const given = await input;
+    // Bytes compiled here, asynchronously (a browser's main thread compiles no more than 4 KB
+    // synchronously), to be checked before the glue sees them.
+    const source = isBytes(given) ? await WebAssembly.compile(given) : given;
+    await initGlue({ module_or_path: isModule(source) ? checked(source) : (source ?? own) });
   } catch (e) {
     // A runtime whose fetch cannot read files (Node): say what to do instead.
     if (input == null && own.protocol === "file:")
@@ -27,8 +31,23 @@ export async function init(input) {
 
 /** Instantiate synchronously from a compiled `WebAssembly.Module` or the module's bytes. */
 export function initSync(module) {
-  glue.initSync({ module });
+  glue.initSync({ module: checked(module) });
   ready = true;
+}
+
+const isModule = (x) => typeof WebAssembly === "object" && x instanceof WebAssembly.Module;
+const isBytes = (x) => x instanceof ArrayBuffer || ArrayBuffer.isView(x);
+
+/**
+ * `module` compiled, if it is llm-pacer's: the glue keeps the first instance it is given,
+ * even one that then fails to start, so another module (one with no imports instantiates)
+ * would leave every later `init` with it.
+ */
+function checked(module) {
+  const m = isModule(module) ? module : new WebAssembly.Module(module);
+  if (!WebAssembly.Module.exports(m).some((e) => e.name === "__wbindgen_start"))
+    throw new TypeError("llm-pacer/slim: not llm-pacer's Wasm module (llm_pacer_bg.wasm)");
+  return m;
 }
 
 export default init;

@@ -284,11 +284,19 @@ test("llm-pacer/slim throws a clear error before init, and works after", async (
      let before;
      try { new Pacer(); } catch (e) { before = e.message; }
      const wasmPath = fileURLToPath(import.meta.resolve("llm-pacer/llm_pacer_bg.wasm"));
+     // Another module first (one with no imports instantiates): refused, and the right one
+     // still loads after it (the glue keeps the first instance it is given).
+     const empty = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
+     const wrong = [];
+     for (const load of [() => initSync(empty), () => init(empty)])
+       try { await load(); } catch (e) { wrong.push(e.message); }
      await init(readFileSync(wasmPath));
      const result = await call(Pacer);
      server.close();
-     console.log(JSON.stringify({ before, ...result, initSync: typeof initSync, resolved: import.meta.resolve("llm-pacer/slim").replace(/^.*node_modules\\//, "") }));`,
+     console.log(JSON.stringify({ before, wrong, ...result, initSync: typeof initSync, resolved: import.meta.resolve("llm-pacer/slim").replace(/^.*node_modules\\//, "") }));`,
   );
+  assert.deepEqual(out.wrong.length, 2, JSON.stringify(out.wrong));
+  for (const m of out.wrong) assert.match(m, /not llm-pacer's Wasm module/);
   assert.match(out.before, /llm-pacer\/slim/);
   assert.match(out.before, /await init\(\)/);
   assert.equal(out.status, 200);

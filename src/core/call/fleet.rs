@@ -21,8 +21,8 @@
 //! * unavailable (the store failed, or did not answer within the reservation's
 //!   `timeout_ms`: [`STORE_TIMEOUT_MS`], or half the time left before the call's deadline):
 //!   sent on the local admission, and so are the other reservations still out (what the
-//!   store does for them, if it answers after all, is undone). The first such answer emits a `warning` event `store_unavailable` and puts
-//!   every key's limiter on a conservative share ([`Limiter::start_blind`](crate::core::limiter::Limiter::start_blind): at most a
+//!   store does for them, if it answers after all, is undone). The first such answer emits
+//!   a `warning` event `store_unavailable` and puts every key's limiter on a conservative share ([`Limiter::start_blind`](crate::core::limiter::Limiter::start_blind): at most a
 //!   quarter of each configured bucket beyond its refill until a response teaches it); the
 //!   first reservation the store answers after that emits `store_resumed`. While it is down,
 //!   calls the local limiter admits are sent at once (no reservation, which would cost each
