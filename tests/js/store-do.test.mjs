@@ -10,23 +10,15 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
-import { BIN, CONDITIONS, PKG, REPO, builtPackageJson, resolveExport, run } from "../runtimes/harness.mjs";
+import { join } from "node:path";
+import { BIN, PKG, REPO, run, workerdEntry } from "../runtimes/harness.mjs";
 import { startAnthropicMock } from "./mock/index.mjs";
 import { anthropicInit } from "./lib/harness.mjs";
 
 const { Miniflare } = await import("miniflare");
-const pkgJson = builtPackageJson();
 const WORKER = join(REPO, "tests", "js", "store-do.worker.mjs");
 
-/** What the exports map gives workerd for `sub`, as a path from the Worker's module. */
-function entry(sub) {
-  const target = resolveExport(pkgJson.exports, sub, CONDITIONS.workerd);
-  assert.ok(target, `exports["${sub}"] resolves for workerd`);
-  return relative(join(REPO, "tests", "js"), join(PKG, target))
-    .split("\\")
-    .join("/");
-}
+const entry = workerdEntry;
 
 test("the exports map gives workerd the cloudflare entry", () => {
   assert.equal(entry("./cloudflare"), "../../pkg/web/cloudflare.js");

@@ -12,22 +12,14 @@
 //   after the response, reaches the Durable Object.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { join, relative } from "node:path";
-import { CONDITIONS, PKG, REPO, builtPackageJson, resolveExport } from "../runtimes/harness.mjs";
+import { join } from "node:path";
+import { PKG, REPO, workerdEntry } from "../runtimes/harness.mjs";
 import { startAnthropicMock } from "./mock/index.mjs";
 import { anthropicInit } from "./lib/harness.mjs";
 
 const { Miniflare } = await import("miniflare");
-const pkgJson = builtPackageJson();
 
-/** What the exports map gives workerd for `sub`, as a path from the Worker's module. */
-function entry(sub) {
-  const target = resolveExport(pkgJson.exports, sub, CONDITIONS.workerd);
-  assert.ok(target, `exports["${sub}"] resolves for workerd`);
-  return relative(join(REPO, "tests", "js"), join(PKG, target))
-    .split("\\")
-    .join("/");
-}
+const entry = workerdEntry;
 
 const script = `
 import { Pacer } from "${entry(".")}";

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { extname, join, resolve, sep } from "node:path";
+import { extname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { startAnthropicMock, startOpenAIMock } from "../js/mock/index.mjs";
@@ -417,4 +417,17 @@ export async function resultsFromPage(url, timeoutMs = 30_000) {
     await context.close();
     await rm(profile, { recursive: true, force: true });
   }
+}
+
+/**
+ * What the built package's exports map gives workerd for `sub`, as a path from a module in
+ * `tests/js/` (a Worker's module there imports it so).
+ * @param {string} sub
+ */
+export function workerdEntry(sub) {
+  const target = resolveExport(builtPackageJson().exports, sub, CONDITIONS.workerd);
+  if (!target) throw new Error(`exports["${sub}"] does not resolve for workerd`);
+  return relative(join(REPO, "tests", "js"), join(PKG, target))
+    .split("\\")
+    .join("/");
 }
