@@ -853,10 +853,12 @@ impl Engine {
         let limiter = self.keys.limiter_mut(slot);
         limiter.arrived(now_ms, ticket, transit_ms);
         limiter.set_latency(transit::reserve(figures));
-        // The server refused without processing: its tokens were never counted. Give them
+        // The server refused without processing (429, 529, and any other 4xx: an invalid
+        // request, a key refused, a body too large): its tokens were never counted. Give them
         // back *before* reading its headers, which already leave this request out; the other
-        // order would count the refund twice and send the next request too early.
-        let refused = status == 429 || status == 529;
+        // order would count the refund twice and send the next request too early. (Kept, a run
+        // of 400s held back the valid calls behind them for tokens no one used.)
+        let refused = status == 529 || (400..500).contains(&status);
         if refused {
             self.keys.limiter_mut(slot).refund(now_ms, ticket, false);
             self.fleet_refused(id, slot, ticket);

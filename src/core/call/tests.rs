@@ -985,6 +985,21 @@ fn a_usage_that_reports_one_dimension_leaves_the_other_as_reserved() {
     }
 }
 
+/// A 4xx other than 429 (an invalid request, a key refused, a body too large) was never
+/// processed: its tokens go back, as a 429's do; the request stays counted. A 5xx may have
+/// been processed: its reservation stands.
+#[test]
+fn a_request_the_server_refused_as_invalid_gives_its_tokens_back() {
+    for (status, back) in [(400, true), (401, true), (413, true), (500, false)] {
+        let mut e = otpm_engine();
+        let id = e.submit(T0, req(0.0, 1_000.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![id]);
+        e.on_response(T0, id, status, &none(), None, 0.5);
+        let want = if back { 6_000.0 } else { 5_000.0 };
+        assert!((otpm(&e) - want).abs() < 1.0, "{status}: {}", otpm(&e));
+    }
+}
+
 #[test]
 fn a_refusals_figures_do_not_count_its_request_twice() {
     // OTPM 6 000, exact figures. A, B and C reserve 1 000 each; C used 2 000 more than it
