@@ -212,6 +212,20 @@ fn gemini_bodies_count_contents_system_and_parts_and_read_max_output_tokens() {
     assert!(est(&batch).input_tokens >= text_tokens(&text));
 }
 
+/// OpenAI's `n`: a whole number from 1 to 128, else not believed.
+#[test]
+fn openais_n_is_read() {
+    assert_eq!(est(r#"{"n":4,"max_tokens":10}"#).choices, Some(4.0));
+    for bad in ["0", "1.5", "129", "\"4\"", "null", "-2"] {
+        assert_eq!(est(&format!(r#"{{"n":{bad}}}"#)).choices, None, "{bad}");
+    }
+    assert_eq!(
+        est(r#"{"messages":[{"n":3}]}"#).choices,
+        None,
+        "only at the top level"
+    );
+}
+
 #[test]
 fn non_object_bodies_count_nothing() {
     assert_eq!(est(r#""just a string""#), Estimate::default());

@@ -1630,6 +1630,7 @@ fn the_stated_wait_leaves_out_our_own_estimates() {
         input: 20_000.0,
         output: 0.0,
         input_floor: 0.0,
+        output_estimated: 0.0,
     };
     let first = admit(&mut l, T0, guess);
     assert!(matches!(l.check(T0, guess), Decision::Wait { .. }));

@@ -115,6 +115,10 @@ pub struct Cost {
     /// [`Decision::Never`]; an estimate above a capacity waits for a full bucket
     /// ([`Limiter::fit`]).
     pub input_floor: f64,
+    /// The part of `output` that is estimated, not stated by the request: OpenAI's `n`
+    /// choices beyond the first, each at `max_tokens` (0, the default: all of it is the
+    /// request's own limit). Above a capacity it is lowered, as an input estimate is.
+    pub output_estimated: f64,
 }
 
 impl Cost {
@@ -124,6 +128,7 @@ impl Cost {
             input,
             output,
             input_floor: input,
+            output_estimated: 0.0,
         }
     }
 
@@ -710,14 +715,19 @@ impl Limiter {
         let mut output = non_negative(cost.output);
         let input = non_negative(cost.input);
         let floor = non_negative(cost.input_floor).min(input);
+        // What the request states of its output: not lowered (but metered as generated).
+        let stated = (output - non_negative(cost.output_estimated)).max(0.0);
         if self.output_as_generated {
             output = lowered(output, Dim::OutputTokens, floor, 0.0);
+        } else if stated < output {
+            output = lowered(output, Dim::OutputTokens, floor, stated);
         }
         let input = lowered(input, Dim::InputTokens, output, floor);
         let fitted = Cost {
             input,
             output,
             input_floor: floor,
+            output_estimated: (output - stated).max(0.0),
         };
         for dim in Dim::ALL {
             if let Some(slot) = self.slot(dim) {
@@ -759,7 +769,7 @@ impl Limiter {
             output: if self.output_as_generated {
                 0.0
             } else {
-                cost.output
+                cost.output - cost.output_estimated
             },
             ..cost
         };

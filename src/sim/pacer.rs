@@ -201,6 +201,7 @@ impl Client for PacerClient {
             input_tokens,
             input_floor,
             fixed_priced: false,
+            choices: 1.0,
             max_tokens: Some(f64::from(spec.max_tokens)),
             priority: 0,
             key,

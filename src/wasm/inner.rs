@@ -278,6 +278,7 @@ impl Inner {
             let request = CallRequest {
                 input_tokens: e.input_tokens,
                 max_tokens: e.max_tokens,
+                choices: e.choices.unwrap_or(1.0),
                 fixed_priced,
                 prefixes,
                 ..CallRequest::default()

@@ -23,6 +23,9 @@ pub struct Request {
     ///
     /// [`Engine::on_response`]: super::Engine::on_response
     pub fixed_priced: bool,
+    /// OpenAI's `n`: how many choices the server generates, each up to `max_tokens` (0 or 1:
+    /// one). The output reservation is `max_tokens` for each.
+    pub choices: f64,
     /// The request's `max_tokens` / `max_completion_tokens`, if any: the output reservation
     /// under the default `outputReservation: "max_tokens"`.
     pub max_tokens: Option<f64>,

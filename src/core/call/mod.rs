@@ -281,16 +281,23 @@ impl Engine {
                 0.0
             }
         };
-        let output = match self.config.output_reservation {
-            OutputReservation::MaxTokens => request.max_tokens.map_or(0.0, clean),
-            OutputReservation::None => 0.0,
-            OutputReservation::Fixed(n) => n,
+        // OpenAI's `n` choices each may run to `max_tokens` (its limiter counts them all);
+        // those beyond the first are an estimate, lowered to a capacity rather than refused.
+        let (output, estimated) = match self.config.output_reservation {
+            OutputReservation::MaxTokens => {
+                let max_tokens = request.max_tokens.map_or(0.0, clean);
+                let more = (clean(request.choices).max(1.0) - 1.0) * max_tokens;
+                ((max_tokens + more).min(Usage::MAX_TOKENS), more)
+            }
+            OutputReservation::None => (0.0, 0.0),
+            OutputReservation::Fixed(n) => (n, 0.0),
         };
         let input = clean(request.input_tokens);
         Cost {
             input,
             output,
             input_floor: clean(request.input_floor).min(input),
+            output_estimated: estimated.min(output),
         }
     }
 
@@ -860,8 +867,14 @@ impl Engine {
         // of 400s held back the valid calls behind them for tokens no one used.)
         let refused = status == 529 || (400..500).contains(&status);
         if refused {
-            self.keys.limiter_mut(slot).refund(now_ms, ticket, false);
-            self.fleet_refused(id, slot, ticket);
+            // A request refused as invalid passed the rate limiter: it stays counted.
+            let counted = status != 429 && status != 529;
+            self.keys.limiter_mut(slot).refund(now_ms, ticket, counted);
+            if !counted {
+                // (The store's refund gives the request back too: for an invalid request,
+                // the store keeps the reservation, the cautious side.)
+                self.fleet_refused(id, slot, ticket);
+            }
         }
         // Reset times are on the caller's clock: move them onto ours.
         let shifted;

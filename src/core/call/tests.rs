@@ -1000,6 +1000,46 @@ fn a_request_the_server_refused_as_invalid_gives_its_tokens_back() {
     }
 }
 
+/// OpenAI's `n` choices each may run to `max_tokens`, and its limiter counts them all: the
+/// output reserved is `n` times `max_tokens`. Above a capacity, the part beyond the first
+/// choice is an estimate, lowered to the capacity rather than refused (the server decides);
+/// `max_tokens` itself above it is the request's own word, refused at once.
+#[test]
+fn openais_n_reserves_each_choice_and_is_lowered_not_refused() {
+    let n = |choices: f64, max_tokens: f64| Request {
+        choices,
+        ..req(0.0, max_tokens)
+    };
+    let level_after = |r: Request| {
+        let mut e = otpm_engine();
+        let id = e.submit(T0, r).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![id]);
+        otpm(&e)
+    };
+    let four = level_after(n(4.0, 1_000.0));
+    assert!((four - level_after(n(1.0, 4_000.0))).abs() < 1e-6, "{four}");
+    assert!(
+        (four - level_after(n(1.0, 1_000.0)) + 3_000.0).abs() < 1e-6,
+        "{four}"
+    );
+    // 32 000 lowered to the 6 000 bucket: sent, reserving all of it.
+    let eight = level_after(n(8.0, 4_000.0));
+    assert!(
+        (eight - level_after(n(1.0, 6_000.0))).abs() < 1e-6,
+        "{eight}"
+    );
+
+    let mut e = otpm_engine();
+    let id = e.submit(T0, n(2.0, 7_000.0)).unwrap();
+    assert!(matches!(
+        e.poll(T0)[..],
+        [Action::Fail {
+            id: failed,
+            error: CallError::TooLarge { .. }
+        }] if failed == id
+    ));
+}
+
 #[test]
 fn a_refusals_figures_do_not_count_its_request_twice() {
     // OTPM 6 000, exact figures. A, B and C reserve 1 000 each; C used 2 000 more than it

@@ -41,7 +41,8 @@
 //!
 //! The body's `max_tokens`, else `max_completion_tokens`, else `max_output_tokens`, else
 //! Gemini's `generationConfig.maxOutputTokens`: what the output reservation
-//! (`outputReservation: "max_tokens"`) holds until the usage comes back.
+//! (`outputReservation: "max_tokens"`) holds until the usage comes back, once for each of
+//! OpenAI's `n` choices.
 //!
 //! # Reading a body
 //!
@@ -83,6 +84,9 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_NODES: u64 = 100_000;
 /// Output limits above this are not believed (and not reserved).
 pub const MAX_OUTPUT_TOKENS: f64 = 1.0e9;
+
+/// The most choices (OpenAI's `n`) believed: OpenAI's own bound.
+pub const MAX_CHOICES: f64 = 128.0;
 
 /// The top-level fields whose content is sent to the model as tokens.
 const CONTENT_FIELDS: &[&str] = &[
@@ -167,6 +171,8 @@ pub struct Counts {
     pub tools: bool,
     /// The output limit, if the body gives a valid one.
     pub max_tokens: Option<f64>,
+    /// OpenAI's `n`, if the body gives a valid one (a whole number from 1 to [`MAX_CHOICES`]).
+    pub choices: Option<f64>,
     /// JSON values counted.
     pub nodes: u64,
     /// The counts stopped at [`MAX_NODES`]: they cover only part of the body.
@@ -180,6 +186,8 @@ pub struct Estimate {
     pub input_tokens: f64,
     /// The output limit from the body, if any.
     pub max_tokens: Option<f64>,
+    /// How many choices it asks for (OpenAI's `n`), if it says.
+    pub choices: Option<f64>,
 }
 
 impl Counts {
@@ -188,6 +196,7 @@ impl Counts {
         Estimate {
             input_tokens: price(self.text, self.images, self.documents, self.tools),
             max_tokens: self.max_tokens,
+            choices: self.choices,
         }
     }
 }
@@ -362,5 +371,6 @@ pub fn unread(len: f64) -> Estimate {
             0.0
         },
         max_tokens: None,
+        choices: None,
     }
 }

@@ -11,7 +11,7 @@
 use super::json::{Scalar, Sink, Token};
 use super::prefix::{self, Event, Field, Prefix, Prefixes, TTL_LONG_MS, TTL_MS};
 use super::{is_data_url, Counts, TextCount, CONTENT_FIELDS, MAX_DEPTH, MAX_NODES};
-use super::{price, MAX_OUTPUT_TOKENS, OUTPUT_FIELDS};
+use super::{price, MAX_CHOICES, MAX_OUTPUT_TOKENS, OUTPUT_FIELDS};
 
 /// JSON punctuation around a key and its value (quotes, colon, comma), counted as ASCII.
 const PUNCT: u64 = 4;
@@ -103,6 +103,8 @@ enum Key {
     Inline,
     /// `mimeType` in an [`Key::Inline`] object.
     Mime,
+    /// The top-level `n` (OpenAI's choices).
+    Choices,
     /// Anything else.
     Other,
 }
@@ -172,6 +174,8 @@ pub struct Rules {
     tools: bool,
     /// The last value of each output field, if valid.
     outputs: [Option<f64>; 4],
+    /// The last value of `n`, if valid.
+    choices: Option<f64>,
     model: Option<String>,
     /// The body's counts, once it is closed.
     sum: Sum,
@@ -189,6 +193,7 @@ impl Rules {
             documents: self.sum.documents,
             tools: self.tools,
             max_tokens: self.outputs.into_iter().flatten().next(),
+            choices: self.choices,
             nodes: self.nodes,
             truncated: self.truncated,
         };
@@ -276,6 +281,9 @@ impl Sink for Rules {
         let key = self.current_key();
         if let Key::Output(i) = key {
             self.outputs[i] = None;
+        }
+        if key == Key::Choices {
+            self.choices = None;
         }
         match key {
             Key::Model => self.model = None,
@@ -365,6 +373,8 @@ impl Sink for Rules {
                 Key::Output(i)
             } else if name == b"model" {
                 Key::Model
+            } else if name == b"n" {
+                Key::Choices
             } else if name == b"cache_control" {
                 // Automatic caching: a breakpoint at the last block (its `ttl` read inside,
                 // the object itself not counted).
@@ -421,6 +431,10 @@ impl Sink for Rules {
         let key = self.current_key();
         match key {
             Key::Output(i) => self.outputs[i] = output_limit(kind, value),
+            Key::Choices => {
+                self.choices = output_limit(kind, value)
+                    .filter(|n| n.fract() == 0.0 && (1.0..=MAX_CHOICES).contains(n))
+            }
             Key::Model => {
                 self.model = (kind == Scalar::Str)
                     .then(|| String::from_utf8_lossy(value.head()).into_owned());
