@@ -101,6 +101,13 @@ fn geminis_usage_metadata_is_read() {
     let doc: Value = serde_json::from_str(text).unwrap();
     assert_eq!(taken(&numbers_of(&doc)), want);
     assert_eq!(walked(&doc), want);
+    // Thinking that used all of maxOutputTokens: no candidates count.
+    let mut r = Report::default();
+    assert!(r.read_json(br#"{"usageMetadata":{"promptTokenCount":10,"thoughtsTokenCount":5000}}"#));
+    assert_eq!(
+        r.finish(),
+        usage(10.0, f64::NAN, f64::NAN, 5000.0).and_then(|u| u.sanitized())
+    );
     // No thinking: the candidates alone.
     let mut r = Report::default();
     assert!(r.read_json(br#"{"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":2}}"#));

@@ -60,7 +60,7 @@ impl Object {
             let taken = match i {
                 1 | 2 => o.0[..i].iter().any(Option::is_some),
                 6 | 7 => o.0[5..i].iter().any(Option::is_some),
-                8 => o.0[7].is_none(),
+                8 => o.0[5..7].iter().any(Option::is_some),
                 _ => false,
             };
             if !taken {
@@ -79,7 +79,12 @@ impl Object {
     fn fields(&self) -> [Option<f64>; 4] {
         let [input, prompt, gemini_in, creation, read, output, completion, candidates, thoughts] =
             self.0;
-        let gemini_out = candidates.map(|c| c + thoughts.filter(|t| *t >= 0.0).unwrap_or(0.0));
+        // Thinking that used all of `maxOutputTokens` comes with no candidates count.
+        let thinking = thoughts.filter(|t| *t >= 0.0);
+        let gemini_out = match (candidates, thinking) {
+            (None, None) => None,
+            (c, t) => Some(c.unwrap_or(0.0) + t.unwrap_or(0.0)),
+        };
         [
             input.or(prompt).or(gemini_in),
             creation,

@@ -446,10 +446,19 @@ impl Inner {
     /// or moved on meanwhile.
     #[cfg(feature = "durable-object")]
     pub(super) fn dispatched(&self, id: Id, attempt: u32) {
-        let send = match self.state.try_borrow() {
-            Ok(st) => st.calls.get(&id).and_then(|c| {
-                (c.attempt == attempt && !c.delivered)
-                    .then(|| (c.input.clone(), c.init.clone(), c.controller.clone()))
+        let send = match self.state.try_borrow_mut() {
+            Ok(mut st) => st.calls.get_mut(&id).and_then(|c| {
+                if c.attempt != attempt || c.delivered {
+                    return None;
+                }
+                // The attempt's controller made here, in the caller's context: workerd ties
+                // a signal to the request that made it, and `fetch` refuses another's.
+                if c.controller.is_some() {
+                    if let Ok(own) = AbortController::new() {
+                        c.controller = Some(own);
+                    }
+                }
+                Some((c.input.clone(), c.init.clone(), c.controller.clone()))
             }),
             Err(_) => None,
         };

@@ -54,6 +54,9 @@ export default {
       get: (id) => env.LIMITS.get(id),
     };
     stored ??= new Pacer({
+      // A limit known from the start: the store meters every reservation (one it held no
+      // bucket for is not settled there).
+      limits: { rpm: 1_000 },
       store: durableObjectStore(namespace),
       onEvent: (e) => e.type === "settled" && settled.stored.push(e.id),
     });

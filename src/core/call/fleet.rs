@@ -49,9 +49,9 @@
 //! held until its settlement and queued after it: the store gives back, then comes down to
 //! the server's figure if that is lower. A stream's head comes before its output and counts
 //! the whole reservation ([`Engine::on_stream`]): its figures go at once, as a refusal's do.
-//! This is also what lets a call the store held no bucket for ([`StoreAnswer::AdmitUnmetered`],
-//! each process's first call of a fleet that knows no limit yet) be settled: a bucket learned
-//! meanwhile from another response counted it, and its own figures follow its settlement.
+//! A call the store held no bucket for ([`StoreAnswer::AdmitUnmetered`], each process's first
+//! call of a fleet that knows no limit yet) is not settled there: a bucket another process's
+//! reservation created since, full, never counted it.
 
 use super::{Action, Engine, EventKind, Id, State};
 use crate::core::headers::{DimInfo, RateLimitInfo};
@@ -66,9 +66,9 @@ pub enum StoreAnswer {
     /// Reserved in the store.
     Admit,
     /// Admitted, but the store holds no bucket for the key yet (no process knew a limit):
-    /// nothing was taken. Settled all the same (a bucket learned from another response meanwhile
-    /// counted the request as the server did, and gets its unused tokens back), but a late
-    /// answer has nothing to undo.
+    /// nothing was taken, so nothing is settled there: a bucket created since, full, by
+    /// another process's reservation never counted it (a probe: the store 1,000 above the
+    /// server, a 429), and a late answer has nothing to undo.
     AdmitUnmetered,
     /// Not now: the store says wait this long (ms, from its own clock's now).
     Wait {
@@ -689,7 +689,7 @@ impl Engine {
                 return Vec::new();
             }
         };
-        if matches!(answer, StoreAnswer::Admit | StoreAnswer::AdmitUnmetered) {
+        if answer == StoreAnswer::Admit {
             if let Some(f) = &mut self.fleet {
                 f.stored.insert(id);
             }
@@ -715,9 +715,6 @@ impl Engine {
                     MIN_STORE_WAIT_MS
                 };
                 let slot = call.slot;
-                if paused {
-                    self.pause_key(slot, now_ms + wait);
-                }
                 if let Some(f) = &mut self.fleet {
                     if f.turn(slot, now_ms).is_none() {
                         let at = now_ms + wait;
@@ -734,6 +731,10 @@ impl Engine {
                     }
                 }
                 self.store_requeue(now_ms, id, ticket);
+                if paused {
+                    // After the requeue: the call that asked is checked against its deadline too.
+                    self.pause_key(slot, now_ms + wait);
+                }
                 self.scheduler.wake(slot);
                 self.event(EventKind::Wait, id, "store", wait, now_ms);
                 Vec::new()

@@ -53,7 +53,7 @@ pub(super) fn ietf_requests(policy: &[&str], ratelimit: &[&str], now_ms: Ms) -> 
         }
     };
     let (limit, window_ms) = match policy.and_then(|p| Some((p.quota, p.window_s?))) {
-        Some((q, w)) if q > 0.0 => (Some(q), Some(w * 1000.0)),
+        Some((q, w)) if q >= 1.0 => (Some(q), Some(w * 1000.0)),
         _ => (None, None),
     };
     let reset_at_ms = reset_s.and_then(|t| reset_after(now_ms, t * 1000.0));

@@ -401,9 +401,10 @@ pub(crate) fn valid_hint(ms: f64) -> Option<Ms> {
 /// The shortest wait that is a retry hint, ms: anything shorter is "now", no hint.
 pub const MIN_HINT_MS: Ms = 1.0;
 
-/// A limit: finite, `> 0`, at most [`MAX_COUNT`].
+/// A limit: finite, at least 1 (below, a bucket never holds one request or token: every call
+/// would be refused, and none sent again to correct it), at most [`MAX_COUNT`].
 fn parse_limit(s: &str) -> Option<f64> {
-    parse_number(s).filter(|&v| v > 0.0 && v <= MAX_COUNT)
+    parse_number(s).filter(|v| (1.0..=MAX_COUNT).contains(v))
 }
 
 /// A remaining count: finite, `>= 0`, at most [`MAX_COUNT`].

@@ -166,7 +166,7 @@ pub fn check_bounds(info: &RateLimitInfo, now: f64) {
 
 fn check_dim(d: &DimInfo, now: f64) {
     if let Some(l) = d.limit {
-        assert!(l.is_finite() && l > 0.0 && l <= MAX_COUNT, "limit {l}");
+        assert!((1.0..=MAX_COUNT).contains(&l), "limit {l}");
     }
     if let Some(r) = d.remaining {
         assert!(
@@ -238,7 +238,7 @@ fn dim(
     rounded: bool,
 ) -> DimInfo {
     let limit = first(headers, names[0], |v| {
-        reference_number(v).filter(|&l| l > 0.0 && l <= MAX_COUNT)
+        reference_number(v).filter(|&l| (1.0..=MAX_COUNT).contains(&l))
     });
     let remaining = first(headers, names[1], |v| {
         reference_number(v)
@@ -280,7 +280,7 @@ fn dim_of(
     window_ms: f64,
 ) -> DimInfo {
     let limit = first_of(headers, names[0], |v| {
-        reference_number(v).filter(|&l| l > 0.0 && l <= MAX_COUNT)
+        reference_number(v).filter(|&l| (1.0..=MAX_COUNT).contains(&l))
     });
     let remaining = first_of(headers, names[1], |v| {
         reference_number(v)
