@@ -355,6 +355,21 @@ mod engine {
             .collect()
     }
 
+    /// The store work queued is one refund of a whole reservation (not a turn only).
+    fn assert_one_refund(e: &mut Engine) {
+        let ops = e.drain_store_ops();
+        assert!(
+            matches!(
+                ops[..],
+                [StoreOp::Refund {
+                    turn_only: false,
+                    ..
+                }]
+            ),
+            "{ops:?}"
+        );
+    }
+
     /// The driver's part: carry out a Reserve against a shared KeyState at `now`.
     fn carry(e: &mut Engine, store: &mut KeyState, now: f64, a: &Action) -> Vec<Action> {
         let Action::Reserve {
@@ -490,17 +505,7 @@ mod engine {
         assert!(e
             .on_reserved(T0 + 2.0, asked, StoreAnswer::Admit)
             .is_empty());
-        let ops = e.drain_store_ops();
-        assert!(
-            matches!(
-                ops[..],
-                [StoreOp::Refund {
-                    turn_only: false,
-                    ..
-                }]
-            ),
-            "{ops:?}"
-        );
+        assert_one_refund(&mut e);
     }
 
     #[test]
@@ -837,17 +842,7 @@ mod engine {
         // a's answer, when it comes, is undone: the store admitted it at its turn.
         e.drain_store_ops();
         assert!(carry(&mut e, &mut store, turn + 2.0, &taking[0]).is_empty());
-        let undone = e.drain_store_ops();
-        assert!(
-            matches!(
-                undone[..],
-                [StoreOp::Refund {
-                    turn_only: false,
-                    ..
-                }]
-            ),
-            "{undone:?}"
-        );
+        assert_one_refund(&mut e);
     }
 
     #[test]
@@ -986,17 +981,7 @@ mod engine {
         // The store admitted b after all: given back.
         e.drain_store_ops();
         assert!(e.on_reserved(T0 + 160.0, b, StoreAnswer::Admit).is_empty());
-        let ops = e.drain_store_ops();
-        assert!(
-            matches!(
-                ops[..],
-                [StoreOp::Refund {
-                    turn_only: false,
-                    ..
-                }]
-            ),
-            "{ops:?}"
-        );
+        assert_one_refund(&mut e);
     }
 
     /// A fleet-wide pause the store states past the asking call's deadline: TIMEOUT at once,
