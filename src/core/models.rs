@@ -14,6 +14,7 @@
 //! assert_eq!(class_of("claude-3-5-haiku-latest"), "haiku-3.5");
 //! assert_eq!(class_of("gpt-4o-mini-2024-07-18"), "gpt-4o-mini");
 //! assert_eq!(class_of("  My-Model "), "my-model");
+//! assert_eq!(class_of("models/gemini-2.0-flash"), class_of("gemini-2.0-flash"));
 //! ```
 //!
 //! # Where the classes come from (read [`READ`])
@@ -85,9 +86,16 @@ fn starts(rest: &str, prefix: &str) -> bool {
 }
 
 /// The class of `model`: a known model's class, else the name itself (trimmed, lower case,
-/// at most [`MAX_CLASS_LEN`] bytes, cut at a character boundary). `""` for an empty name.
+/// Gemini's `models/` prefix dropped, at most [`MAX_CLASS_LEN`] bytes, cut at a character
+/// boundary). `""` for an empty name.
 pub fn class_of(model: &str) -> String {
-    let mut m = model.trim().to_ascii_lowercase();
+    let m = model.trim().to_ascii_lowercase();
+    // Gemini's resource name (`models/gemini-2.0-flash`, as `embedContent`'s body may name it)
+    // is the model its URL names.
+    let mut m = match m.strip_prefix("models/") {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ => m,
+    };
     if let Some(rest) = find(m.as_bytes(), b"claude-").and_then(|i| m.get(i + 7..)) {
         if let Some((_, class)) = ANTHROPIC
             .iter()
