@@ -149,8 +149,8 @@ impl Mix {
         for c in &self.classes {
             let l = &c.limits;
             for v in [l.rpm, l.tpm, l.itpm, l.otpm].into_iter().flatten() {
-                if !(v.is_finite() && v > 0.0) {
-                    return Err(Invalid::new("limits", "must be positive numbers"));
+                if !(1.0..=1e12).contains(&v) {
+                    return Err(Invalid::new("limits", "must be numbers from 1 to 1e12"));
                 }
             }
         }

@@ -187,8 +187,9 @@ impl ServerConfig {
             ("limits.otpm", l.otpm),
         ] {
             if let Some(v) = v {
-                if !(v.is_finite() && v > 0.0) {
-                    return Err(Invalid::new(name, "must be a positive number"));
+                // As the pacer's own option: below 1 no request ever fits.
+                if !(1.0..=1e12).contains(&v) {
+                    return Err(Invalid::new(name, "must be a number from 1 to 1e12"));
                 }
             }
         }

@@ -80,6 +80,9 @@ test("one module for import and require; defaults; errors naming the key", () =>
   // The scenario's own range checks name the config's key too.
   for (const [config, key] of [
     [{ limits: { rpm: -1 } }, "limits.rpm"],
+    // Below 1 no request fits (as the pacer's own option): a scenario could never run.
+    [{ limits: { rpm: 0.5 } }, "limits.rpm"],
+    [{ limits: { otpm: 1e13 } }, "limits.otpm"],
     [{ workload: { maxTokens: 0 } }, "workload.maxTokens"],
     [{ workload: { inputMedian: 0 } }, "workload.inputMedian"],
     [{ workload: { inputSigma: 9 } }, "workload.inputSigma"],
