@@ -7,32 +7,50 @@ const OWN_TIMER_MAX_MS = 1000;
 /**
  * A call's own context (workerd, where every request has one, whose I/O and timers are its
  * alone, and which is cancelled as hung while it waits on nothing of its own): made in the
- * caller's context, it is where the call's attempts are sent from and its waits timed, whatever
- * request's code steps the shared pacer.
- * - `dispatch(id, attempt)`, the call's dispatcher (`RawPacer.fetch`): resolves a promise made
- *   here, whose continuation runs in this context (workerd runs a promise's continuations in
- *   the context that made it, whichever request resolves it) and sends the attempt
- *   (`RawPacer.dispatched`).
+ * caller's context, it is where the call's attempts are sent, aborted and settled from, and
+ * its waits timed, whatever request's code steps the shared pacer. workerd runs a promise's
+ * continuations in the context that made it, whichever request resolves it: what another
+ * request's code hands over here is queued, and a promise made here is resolved to run it.
+ * - `dispatch(id, attempt)`, the call's dispatcher (`RawPacer.fetch`): sends the attempt
+ *   (`RawPacer.dispatched`, which makes its `AbortController` here);
+ *   `dispatch(controller, reason)`: aborts it (another request's `abort()` of that controller
+ *   throws, and the attempt would go on).
+ * - `end(f)`, once the call settles: ends the call's own context (its timer) and runs `f`,
+ *   which settles the caller's promise, here.
  * - a timer of its own while the call waits, at the pacer's next wake (at most
  *   OWN_TIMER_MAX_MS), which steps the pacer (`RawPacer.wake`): the pacer's own timer may
  *   belong to a request that ended, whose timers never fire.
- * `end()` once the call settles.
  * @param {any} raw
  */
 export function ownContext(raw) {
   let fire;
   let timer;
   let ended = false;
+  let queue = [];
   const arm = () =>
     new Promise((r) => {
       fire = r;
-    }).then((a) => {
-      if (ended) return;
+    }).then(() => {
+      const q = queue;
+      queue = [];
       arm();
-      try {
-        raw.dispatched(a[0], a[1]);
-      } catch {} // the module trapped: every call has been rejected
+      for (const m of q) {
+        try {
+          if (typeof m == "function") m();
+          else if (typeof m[0] == "number") raw.dispatched(m[0], m[1]);
+          else m[0].abort(m[1]);
+        } catch {} // the module trapped (every call has been rejected), or an abort listener threw
+      }
     });
+  const post = (m) => {
+    queue.push(m);
+    fire();
+  };
+  const stop = () => {
+    ended = true;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+  };
   const plan = () => {
     timer = undefined;
     if (ended) return;
@@ -47,7 +65,12 @@ export function ownContext(raw) {
   };
   arm();
   return {
-    dispatch: (id, attempt) => fire([id, attempt]),
+    dispatch: (a, b) => post([a, b]),
+    end: (f) =>
+      post(() => {
+        stop();
+        f();
+      }),
     start: () => {
       if (!ended && timer === undefined) {
         let d;
@@ -58,11 +81,6 @@ export function ownContext(raw) {
         }
         timer = setTimeout(plan, d < 0 || d > OWN_TIMER_MAX_MS ? OWN_TIMER_MAX_MS : d);
       }
-    },
-    end: () => {
-      ended = true;
-      if (timer !== undefined) clearTimeout(timer);
-      timer = undefined;
     },
   };
 }

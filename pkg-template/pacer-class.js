@@ -204,7 +204,10 @@ function start(numbers, fns, listeners) {
   return { raw, emit };
 }
 
-/** `pacedFetch` from a context of the call's own (workerd: `host.own`, own-context.js). */
+/**
+ * `pacedFetch` from a context of the call's own (workerd: `host.own`, own-context.js): settled
+ * there, whatever request's code settles it (another's timer may find its deadline passed).
+ */
 function ownFetch(raw, input, init, priority, resolve, reject) {
   const own = host.own(raw);
   pacedFetch(
@@ -212,14 +215,8 @@ function ownFetch(raw, input, init, priority, resolve, reject) {
     input,
     init,
     priority,
-    (v) => {
-      own.end();
-      resolve(delivered(v, input, init));
-    },
-    (e) => {
-      own.end();
-      reject(scrubbed(e, input, init));
-    },
+    (v) => own.end(() => resolve(delivered(v, input, init))),
+    (e) => own.end(() => reject(scrubbed(e, input, init))),
     own.dispatch,
   );
   own.start();

@@ -402,7 +402,21 @@ impl Inner {
                     };
                     let _ = reject.call1(&JsValue::UNDEFINED, &value);
                 }
-                Effect::Abort { controller, reason } => {
+                Effect::Abort {
+                    controller,
+                    reason,
+                    #[cfg(feature = "durable-object")]
+                    dispatch,
+                } => {
+                    // workerd: from the caller's context, through its dispatcher (another
+                    // request's `abort()` of the controller throws, and the attempt would go
+                    // on).
+                    #[cfg(feature = "durable-object")]
+                    if let Some(d) = dispatch {
+                        if d.call2(&JsValue::UNDEFINED, &controller, &reason).is_ok() {
+                            continue;
+                        }
+                    }
                     if reason.is_undefined() {
                         controller.abort();
                     } else {
@@ -447,19 +461,22 @@ impl Inner {
     #[cfg(feature = "durable-object")]
     pub(super) fn dispatched(&self, id: Id, attempt: u32) {
         let send = match self.state.try_borrow_mut() {
-            Ok(mut st) => st.calls.get_mut(&id).and_then(|c| {
-                if c.attempt != attempt || c.delivered {
-                    return None;
-                }
-                // The attempt's controller made here, in the caller's context: workerd ties
-                // a signal to the request that made it, and `fetch` refuses another's.
-                if c.controller.is_some() {
-                    if let Ok(own) = AbortController::new() {
-                        c.controller = Some(own);
+            Ok(mut st) => {
+                let deadline = st.engine.deadline(id).is_some();
+                st.calls.get_mut(&id).and_then(|c| {
+                    if c.attempt != attempt || c.delivered {
+                        return None;
                     }
-                }
-                Some((c.input.clone(), c.init.clone(), c.controller.clone()))
-            }),
+                    // The attempt's controller (as `State::send` decides, for a deadline or
+                    // a signal) made here, in the caller's context: workerd ties a signal to
+                    // the request that made it, `fetch` refuses another's, and only its own
+                    // request may abort it.
+                    if deadline || c.signal.is_some() {
+                        c.controller = AbortController::new().ok();
+                    }
+                    Some((c.input.clone(), c.init.clone(), c.controller.clone()))
+                })
+            }
             Err(_) => None,
         };
         if let Some((input, init, controller)) = send {
@@ -597,6 +614,8 @@ impl Inner {
                     fx.push(Effect::Abort {
                         controller: c.clone(),
                         reason,
+                        #[cfg(feature = "durable-object")]
+                        dispatch: call.dispatch.clone(),
                     });
                 }
                 return;

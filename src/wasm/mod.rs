@@ -108,7 +108,8 @@ impl RawPacer {
     /// function, the call's own dispatcher. Each attempt is handed to it as
     /// `dispatch(id, attempt)` rather than sent at once, and it calls `RawPacer.dispatched`
     /// from the caller's context, so that the attempt's I/O belongs to the caller's request
-    /// (in workerd each request has a context of its own).
+    /// (in workerd each request has a context of its own); the attempt's `AbortController`,
+    /// made there, is aborted there too: handed over as `dispatch(controller, reason)`.
     #[cfg(feature = "durable-object")]
     #[allow(clippy::too_many_arguments)]
     pub fn fetch(

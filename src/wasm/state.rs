@@ -84,10 +84,15 @@ pub(super) enum Effect {
     },
     /// Reject the caller's promise.
     Reject { reject: Function, error: Rejection },
-    /// Abort an attempt (with a reason, unless `undefined`).
+    /// Abort an attempt (with a reason, unless `undefined`): through the call's own
+    /// dispatcher when it has one (workerd, where a controller belongs to the request that
+    /// made it, and another request's `abort()` of it throws), as `dispatch(controller,
+    /// reason)`.
     Abort {
         controller: AbortController,
         reason: JsValue,
+        #[cfg(feature = "durable-object")]
+        dispatch: Option<Function>,
     },
     /// Drop a response nobody will read: cancel its body (through its peek's reader, if any).
     Cancel(Response, Option<Peek>),
@@ -135,8 +140,9 @@ pub(super) struct Call {
     pub(super) reading: Option<Deadline>,
     /// The call's own dispatcher, given by the package where each request has a context of
     /// its own (workerd): `dispatch(id, attempt)` sends the attempt from the caller's context
-    /// (through `RawPacer.dispatched`), whatever request's code stepped the pacer. Only in
-    /// workerd's module (feature `durable-object`).
+    /// (through `RawPacer.dispatched`, which makes the attempt's controller there), and
+    /// `dispatch(controller, reason)` aborts it there, whatever request's code stepped the
+    /// pacer. Only in workerd's module (feature `durable-object`).
     #[cfg(feature = "durable-object")]
     pub(super) dispatch: Option<Function>,
 }
@@ -146,7 +152,12 @@ impl Call {
     /// its error body or first event, if one is under way.
     fn end_attempt(&mut self, reason: JsValue, fx: &mut Vec<Effect>) {
         if let Some(controller) = self.controller.take() {
-            fx.push(Effect::Abort { controller, reason });
+            fx.push(Effect::Abort {
+                controller,
+                reason,
+                #[cfg(feature = "durable-object")]
+                dispatch: self.dispatch.clone(),
+            });
         }
         if let Some(d) = self.reading.take() {
             fx.push(Effect::Stop(d));
@@ -296,6 +307,19 @@ impl State {
         };
         // An earlier response stays held until this attempt's answer (a deadline during the
         // attempt delivers it).
+        call.attempt = attempt;
+        #[cfg(feature = "durable-object")]
+        if let Some(dispatch) = &call.dispatch {
+            // Its controller, if it needs one, is made as it is sent, in the caller's context
+            // (`Inner::dispatched`): the previous attempt's is dropped.
+            call.controller = None;
+            fx.push(Effect::Dispatch {
+                dispatch: dispatch.clone(),
+                id,
+                attempt,
+            });
+            return;
+        }
         // An attempt needs a controller of its own if the pacer may end it while it is on the
         // wire (the call's deadline), or to follow the caller's signal: handing a long-lived
         // signal to `fetch` itself leaves a listener on it per request in undici. With
@@ -314,16 +338,6 @@ impl State {
             None
         };
         call.controller = controller.clone();
-        call.attempt = attempt;
-        #[cfg(feature = "durable-object")]
-        if let Some(dispatch) = &call.dispatch {
-            fx.push(Effect::Dispatch {
-                dispatch: dispatch.clone(),
-                id,
-                attempt,
-            });
-            return;
-        }
         fx.push(Effect::Send {
             id,
             attempt,

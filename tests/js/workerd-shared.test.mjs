@@ -10,6 +10,12 @@
 //   concurrency slot frees.
 // - A stream returned so, with llm-pacer/cloudflare's store: the settlement at the body's end,
 //   after the response, reaches the Durable Object.
+// - Calls with a `signal` (`request.signal`) or a `timeoutMs`, let in by another request after
+//   a 429's pause: each is sent, aborted and settled from its own request (workerd refuses
+//   another request's `abort()` of a controller: the throw cut the step short, the call was
+//   never settled and its request never answered). An abort while waiting, and a `timeoutMs`
+//   that passes while waiting or with the attempt on the wire, reject at once, and every
+//   request answers.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -40,6 +46,9 @@ export class PacerLimits extends Limits {
 let pacer;
 let paced;
 let stored;
+let signalled;
+let timed;
+let narrow;
 const settled = { plain: [], stored: [] };
 const keys = new Set();
 
@@ -60,7 +69,28 @@ export default {
       store: durableObjectStore(namespace),
       onEvent: (e) => e.type === "settled" && settled.stored.push(e.id),
     });
+    signalled ??= new Pacer({ limits: { rpm: 600 } });
+    timed ??= new Pacer({ limits: { rpm: 600 }, timeoutMs: 1_500 });
+    narrow ??= new Pacer({ concurrency: 1, timeoutMs: 800 });
     try {
+      if (u.pathname === "/one") {
+        // One call of a module-scope pacer with the request's signal, or a signal aborted
+        // after abortMs: its status, or what it rejected with.
+        const init = { ...q.init };
+        if (q.signal) init.signal = request.signal;
+        if (q.abortMs !== undefined) {
+          const ac = new AbortController();
+          init.signal = ac.signal;
+          setTimeout(() => ac.abort(), q.abortMs);
+        }
+        try {
+          const r = await { signalled, timed, narrow }[q.pacer].fetch(q.url, init);
+          await r.text();
+          return Response.json({ status: r.status });
+        } catch (e) {
+          return Response.json({ error: e?.name, code: typeof e?.code == "string" ? e.code : undefined });
+        }
+      }
       if (u.pathname === "/calls") {
         const res = await Promise.all(
           Array.from({ length: q.n }, () =>
@@ -76,7 +106,16 @@ export default {
       if (u.pathname === "/stats") {
         const ops = {};
         for (const k of keys) ops[k] = await env.LIMITS.get(env.LIMITS.idFromName(k)).ops();
-        return Response.json({ plain: pacer.stats(), paced: paced.stats(), stored: stored.stats(), settled, ops });
+        return Response.json({
+          plain: pacer.stats(),
+          paced: paced.stats(),
+          stored: stored.stats(),
+          signalled: signalled.stats(),
+          timed: timed.stats(),
+          narrow: narrow.stats(),
+          settled,
+          ops,
+        });
       }
       return new Response("not found", { status: 404 });
     } catch (e) {
@@ -214,4 +253,95 @@ test("`return pacer.fetch(...)` of a stream with the Durable Object store: each 
   assert.equal(ops.length, 1, "one limit key");
   assert.equal(ops[0].reserve, 3);
   assert.equal(ops[0].settle, 3, "every call's settlement reached the object");
+});
+
+/** `/one` for each of `qs`, the next sent `gapMs` after the previous; their answers, in order. */
+async function ones(qs, gapMs = 50) {
+  return Promise.all(
+    qs.map(async (q, i) => {
+      await new Promise((r) => setTimeout(r, i * gapMs));
+      const r = await get("/one", q);
+      assert.equal(r.status, 200, `request ${i} answered: ${r.text}`);
+      return JSON.parse(r.text);
+    }),
+  );
+}
+
+test("calls with the request's signal, let in by another request after a 429's pause: each answers; an abort while waiting rejects at once", {
+  timeout: 60_000,
+}, async () => {
+  const url = `${mock.url}/v1/messages`;
+  // The first call's 429 pauses the key for 1 s; the calls after it wait, with
+  // `request.signal`, and are let in by whichever request steps the pacer first. One more,
+  // with a signal of its own aborted while it waits, never goes out.
+  mock.script([{ status: 429, retryAfter: 1 }]);
+  const first = get("/one", { pacer: "signalled", url, init: init(1), signal: true });
+  await new Promise((r) => setTimeout(r, 100));
+  const rest = ones([
+    { pacer: "signalled", url, init: init(1), signal: true },
+    { pacer: "signalled", url, init: init(1), signal: true },
+    { pacer: "signalled", url, init: init(1), abortMs: 100 },
+    { pacer: "signalled", url, init: init(1), signal: true },
+  ]);
+  const a = await first;
+  assert.equal(a.status, 200, a.text);
+  assert.deepEqual(JSON.parse(a.text), { status: 200 }, "the first call, retried after the pause");
+  assert.deepEqual(await rest, [{ status: 200 }, { status: 200 }, { error: "AbortError" }, { status: 200 }]);
+  const s = await statsWhen((s) => s.signalled.inFlight === 0);
+  assert.equal(s.signalled.queued, 0);
+  assert.equal(s.signalled.inFlight, 0);
+  assert.equal(s.signalled.attempts, 5, "the 429, its retry, three calls; the aborted one never sent");
+});
+
+test("calls with a timeoutMs, let in by another request after a 429's pause: they answer, or time out on the wire, each request answered", {
+  timeout: 60_000,
+}, async () => {
+  const url = `${mock.url}/v1/messages`;
+  // timeoutMs 1.5 s: the first call's 429 pauses the key for 1 s; of the calls that wait, two
+  // answer at once once let in, three are still on the wire (5 s) at their deadlines, which
+  // another request's timer may find first: each attempt is aborted from its own request.
+  mock.script([{ status: 429, retryAfter: 1 }]);
+  const first = get("/one", { pacer: "timed", url, init: init(1) });
+  await new Promise((r) => setTimeout(r, 100));
+  const rest = ones([
+    { pacer: "timed", url, init: init(1) },
+    { pacer: "timed", url, init: init(5_000) },
+    { pacer: "timed", url, init: init(5_000) },
+    { pacer: "timed", url, init: init(1) },
+    { pacer: "timed", url, init: init(5_000) },
+  ]);
+  const a = await first;
+  assert.equal(a.status, 200, a.text);
+  assert.deepEqual(JSON.parse(a.text), { status: 200 });
+  const timeout = { error: "PacerTimeoutError", code: "TIMEOUT" };
+  assert.deepEqual(await rest, [{ status: 200 }, timeout, timeout, { status: 200 }, timeout]);
+  const s = await statsWhen((s) => s.timed.inFlight === 0);
+  assert.equal(s.timed.queued, 0);
+  assert.equal(s.timed.inFlight, 0);
+  assert.equal(s.timed.attempts, 7);
+});
+
+test("a timeoutMs that passes while the call waits (the one slot held by another request): TIMEOUT, each request answered", {
+  timeout: 60_000,
+}, async () => {
+  // concurrency 1, timeoutMs 0.8 s: the first call's stream (an event every 0.4 s) holds the
+  // slot until its end, some 2 s on; the two calls after it, in requests of their own, time
+  // out waiting.
+  const slow = await startAnthropicMock({ limits: {}, eventDelayMs: 400, streamChunks: 4 });
+  const url = `${slow.url}/v1/messages`;
+  const [a, b, c] = await ones(
+    [
+      { pacer: "narrow", url, init: anthropicInit({ body: { stream: true } }) },
+      { pacer: "narrow", url, init: init(1) },
+      { pacer: "narrow", url, init: init(1) },
+    ],
+    100,
+  ).finally(() => slow.close());
+  assert.deepEqual(a, { status: 200 });
+  const timeout = { error: "PacerTimeoutError", code: "TIMEOUT" };
+  assert.deepEqual([b, c], [timeout, timeout]);
+  const s = await statsWhen((s) => s.narrow.inFlight === 0);
+  assert.equal(s.narrow.queued, 0);
+  assert.equal(s.narrow.inFlight, 0);
+  assert.equal(s.narrow.attempts, 1, "the calls that timed out waiting were never sent");
 });
