@@ -86,9 +86,12 @@ function makeError(code, details) {
       );
     case "TIMEOUT":
       return new PacerTimeoutError(
-        details.timeoutMs === undefined
-          ? "llm-pacer: timeoutMs passed before any response arrived"
-          : `llm-pacer: timeoutMs (${details.timeoutMs} ms) passed before any response arrived`,
+        details.hintMs !== undefined
+          ? `llm-pacer: the server asked to wait ${Math.ceil(details.hintMs)} ms, past this call's timeoutMs` +
+              `${details.timeoutMs === undefined ? "" : ` (${details.timeoutMs} ms)`}: no response can arrive in time`
+          : details.timeoutMs === undefined
+            ? "llm-pacer: timeoutMs passed before any response arrived"
+            : `llm-pacer: timeoutMs (${details.timeoutMs} ms) passed before any response arrived`,
         details,
       );
     case "CLOSED":

@@ -523,11 +523,17 @@ export declare class RetryAfterTooLongError extends PacerError {
   readonly hintMs: number;
 }
 
-/** `timeoutMs` passed before any response arrived. */
+/**
+ * `timeoutMs` passed before any response arrived; or the server asked every call of its key
+ * to wait past this waiting call's deadline (`hintMs`), and it failed at once rather than at
+ * the deadline.
+ */
 export declare class PacerTimeoutError extends PacerError {
   readonly code: "TIMEOUT";
   /** The option's value, ms. */
   readonly timeoutMs?: number;
+  /** The wait the server stated, ms from the failure, when that is why (within `maxRetryAfterMs`). */
+  readonly hintMs?: number;
 }
 
 /** The pacer was closed. */

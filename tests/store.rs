@@ -1000,7 +1000,7 @@ mod engine {
             e.poll(T0),
             vec![Action::Fail {
                 id: a,
-                error: llm_pacer::core::call::CallError::Timeout
+                error: llm_pacer::core::call::CallError::WaitPastDeadline { hint_ms: 20_000.0 }
             }]
         );
     }

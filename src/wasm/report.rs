@@ -184,7 +184,10 @@ impl Inner {
                 num("capacity", capacity);
             }
             CallError::RetryAfterTooLong { hint_ms } => num("hintMs", hint_ms),
-            CallError::Timeout => {
+            CallError::Timeout | CallError::WaitPastDeadline { .. } => {
+                if let CallError::WaitPastDeadline { hint_ms } = *e {
+                    num("hintMs", hint_ms);
+                }
                 if let Ok(st) = self.state.try_borrow() {
                     if let Some(t) = st.engine.config().timeout_ms {
                         num("timeoutMs", t);

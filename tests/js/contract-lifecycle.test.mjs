@@ -210,7 +210,26 @@ describe("timeoutMs", () => {
     const r = await outcome(pacer.fetch(env.url, anthropicInit()));
     assert.equal(r.ok, false);
     assert.equal(r.error.code, "TIMEOUT");
+    assert.ok(r.error instanceof PacerTimeoutError);
     assert.equal(env.clock.t - started, 0, "not slept to the deadline first");
+    assert.equal(env.mock.log.length, 1);
+    // Why, in its own words: the server's wait, not a deadline that has not passed.
+    assert.equal(r.error.hintMs, 20_000);
+    assert.equal(r.error.timeoutMs, 1500);
+    assert.match(r.error.message, /server asked to wait 20000 ms, past this call's timeoutMs \(1500 ms\)/);
+  });
+
+  test("a pause longer than maxRetryAfterMs holds a call with a deadline: RETRY_AFTER_TOO_LONG, the server's wait", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    env.mock.script([{ status: 429, retryAfter: 400 }, "ok"]);
+    const pacer = env.make({ timeoutMs: 15_000 });
+    assert.equal((await pacer.fetch(env.url, anthropicInit())).status, 429);
+    const started = env.clock.t;
+    const r = await outcome(pacer.fetch(env.url, anthropicInit()));
+    assert.equal(r.ok, false);
+    assert.equal(r.error.code, "RETRY_AFTER_TOO_LONG");
+    assert.equal(r.error.hintMs, 400_000);
+    assert.equal(env.clock.t - started, 0);
     assert.equal(env.mock.log.length, 1);
   });
 

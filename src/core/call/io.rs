@@ -60,6 +60,13 @@ pub enum CallError {
     },
     /// `timeoutMs` passed before any response arrived.
     Timeout,
+    /// The server asked every call of the key to wait `hint_ms` (within `maxRetryAfterMs`),
+    /// past this waiting call's `timeoutMs` deadline: it cannot be answered in time, and fails
+    /// now rather than at the deadline. Its code is `TIMEOUT` too.
+    WaitPastDeadline {
+        /// How long the server asked for, ms from now.
+        hint_ms: Ms,
+    },
     /// The pacer was closed.
     Closed,
     /// The last attempt failed at the network level and no retry is left.
@@ -73,7 +80,7 @@ impl CallError {
         match self {
             CallError::TooLarge { .. } => "REQUEST_TOO_LARGE",
             CallError::RetryAfterTooLong { .. } => "RETRY_AFTER_TOO_LONG",
-            CallError::Timeout => "TIMEOUT",
+            CallError::Timeout | CallError::WaitPastDeadline { .. } => "TIMEOUT",
             CallError::Closed => "CLOSED",
             CallError::Network => "NETWORK",
         }

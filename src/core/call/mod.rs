@@ -545,15 +545,23 @@ impl Engine {
 
         // A call its key's server-stated pause holds until its deadline or later: TIMEOUT now,
         // as a retry whose wait would cross the deadline (not a sleep to the deadline first).
+        // A pause longer than `maxRetryAfterMs` is left to the queue's refusal below: the
+        // server's wait is then the reason (RETRY_AFTER_TOO_LONG), whatever the deadline.
+        let max_ms = self.config.retry.max_retry_after_ms;
         for id in std::mem::take(&mut self.paused) {
             let Some(call) = self.calls.get(&id) else {
                 continue;
             };
             let waiting = matches!(call.state, State::Queued | State::Backoff { .. });
             let until = self.keys.limiter(call.slot).paused_until(now_ms);
-            if waiting && call.deadline.zip(until).is_some_and(|(d, p)| p >= d) {
+            let Some((_, p)) = call.deadline.zip(until).filter(|&(d, p)| waiting && p >= d) else {
+                continue;
+            };
+            let hint_ms = (p - now_ms).round();
+            if hint_ms <= max_ms {
+                let error = CallError::WaitPastDeadline { hint_ms };
                 let reason = GiveUp::Timeout.name();
-                self.give_up_waiting(now_ms, id, CallError::Timeout, reason, &mut out);
+                self.give_up_waiting(now_ms, id, error, reason, &mut out);
             }
         }
 

@@ -428,7 +428,7 @@ fn a_pause_past_a_waiting_calls_deadline_times_it_out_at_once() {
         e.poll(T0 + 10.0),
         vec![Action::Fail {
             id: b,
-            error: CallError::Timeout
+            error: CallError::WaitPastDeadline { hint_ms: 20_000.0 }
         }]
     );
     let c2 = e.submit(T0 + 60.0, req(1.0, 1.0)).unwrap();
@@ -436,7 +436,7 @@ fn a_pause_past_a_waiting_calls_deadline_times_it_out_at_once() {
         e.poll(T0 + 60.0),
         vec![Action::Fail {
             id: c2,
-            error: CallError::Timeout
+            error: CallError::WaitPastDeadline { hint_ms: 19_950.0 }
         }]
     );
 
@@ -1072,4 +1072,30 @@ fn a_refusals_figures_do_not_count_its_request_twice() {
         Verdict::Retry { .. }
     ));
     assert!((otpm(&e) - 3_999.0).abs() < 1e-6, "{}", otpm(&e));
+}
+
+/// A pause longer than `maxRetryAfterMs` is RETRY_AFTER_TOO_LONG for the calls it holds, with
+/// a deadline or not: the server's wait is the reason, and the error says how long it is (a
+/// probe: TIMEOUT "timeoutMs (15000 ms) passed" 2 ms after a 400 s `retry-after`).
+#[test]
+fn a_pause_past_max_retry_after_is_too_long_whatever_the_deadline() {
+    let mut c = config_known();
+    c.timeout_ms = Some(15_000.0);
+    c.concurrency = Some(1);
+    let max = c.retry.max_retry_after_ms;
+    let mut e = Engine::new(c, T0);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    let v = e.on_response(T0, a, 429, &hint(max + 340_000.0), None, 0.5);
+    assert_eq!(v, Verdict::Deliver);
+    assert_eq!(
+        e.poll(T0),
+        vec![Action::Fail {
+            id: b,
+            error: CallError::RetryAfterTooLong {
+                hint_ms: max + 340_000.0
+            }
+        }]
+    );
 }

@@ -798,6 +798,14 @@ impl Harness {
                             "TIMEOUT of call {id} in {s:?}, a response held: {held_before}"
                         );
                     }
+                    CallError::WaitPastDeadline { hint_ms } => {
+                        assert!(
+                            deadline.is_some_and(|d| d <= self.stated_pause),
+                            "a stated wait of {hint_ms} ms does not pass the deadline {deadline:?}"
+                        );
+                        assert!(hint_ms <= self.config.retry.max_retry_after_ms);
+                        assert_eq!(s, State::Waiting { held: false });
+                    }
                     CallError::Closed => {
                         assert!(self.closed);
                         assert_eq!(s, State::Waiting { held: false });
