@@ -9,12 +9,14 @@
  */
 export let glue;
 /**
- * What the runtime asks of the package beyond the bindings (`{}` but in workerd, whose entry
- * sets them): `own(raw)`, each call's own context, where each request has one whose I/O and
+ * What the runtime asks of the package beyond the bindings (`{}` but in workerd and Node,
+ * whose entries set them): `own(raw)`, each call's own context, where each request has one whose I/O and
  * timers are its alone (own-context.js: a call's attempts are sent, aborted and settled, and
  * its waits timed, from the caller's context); and `keep(promise)`, work that must go on after
- * the request's response (`waitUntil`).
- * @type {{ own?: (raw: any) => { dispatch: Function, start: () => void, end: (f: () => void) => void }, keep?: (p: Promise<unknown>) => void }}
+ * the request's response (`waitUntil`). In Node, `shared(signal)`: each call listens to its
+ * caller's signal, so the signal's limit of listeners is raised as `fetch` (undici) raises it,
+ * rather than warn of a leak when a batch of calls shares one `AbortController`.
+ * @type {{ own?: (raw: any) => { dispatch: Function, start: () => void, end: (f: () => void) => void }, keep?: (p: Promise<unknown>) => void, shared?: (signal: unknown) => void }}
  */
 export let host = {};
 /** For `llm-pacer/slim`: has `init` run? (`undefined`: always ready.) @type {(() => boolean) | undefined} */

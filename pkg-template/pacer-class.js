@@ -102,6 +102,11 @@ const pinned = new Set();
  */
 function pacedFetch(raw, input, init, priority, resolve, reject, dispatch) {
   try {
+    if (host.shared) {
+      const signal =
+        init?.signal ?? (typeof Request === "function" && input instanceof Request ? input.signal : undefined);
+      if (signal) host.shared(signal);
+    }
     if (
       typeof Request === "function" &&
       input instanceof Request &&

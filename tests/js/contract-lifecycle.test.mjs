@@ -141,6 +141,22 @@ describe("abort", () => {
     assert.equal(getEventListeners(controller.signal, "abort").length, 0);
   });
 
+  test("a batch of calls sharing one signal draws no MaxListenersExceededWarning (as fetch draws none)", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make();
+    const controller = new AbortController();
+    const warnings = [];
+    const onWarning = (w) => warnings.push(w.name);
+    process.on("warning", onWarning);
+    t.after(() => process.off("warning", onWarning));
+    const calls = Array.from({ length: 16 }, () => pacer.fetch(env.url, anthropicInit({ signal: controller.signal })));
+    assert.equal(getEventListeners(controller.signal, "abort").length, 16, "each call listens while it waits");
+    for (const res of await Promise.all(calls)) await res.text();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings, []);
+    assert.equal(getEventListeners(controller.signal, "abort").length, 0);
+  });
+
   test("aborting after the response is delivered does not reject or retry", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
     const pacer = env.make();
