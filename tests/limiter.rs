@@ -2026,3 +2026,34 @@ fn an_answer_inside_the_interval_leaves_the_settlement_as_it_was() {
     l.settle(T0, t, &usage(0.0, 200.0));
     assert!(close(level(&l, T0, Dim::OutputTokens), 5_800.0));
 }
+
+#[test]
+fn an_answer_that_placed_the_level_counts_the_whole_prompt_already() {
+    // A document the estimate priced at 3 000 was 24 000 tokens. The server counted all of
+    // them when it admitted the request, and its answer's figures say so (ITPM 30 000, 6 000
+    // left): settling must not take the 21 000 more a second time (-15 000 held the next
+    // call half a minute while the server had 6 000 and its refill).
+    let mut l = Limiter::new(limits(None, Some(30_000.0), None, None), T0);
+    let mut t = admit(&mut l, T0, cost(3_000.0, 0.0));
+    let mut info = RateLimitInfo {
+        input_tokens: dim_info(Some(30_000.0), Some(6_000.0)),
+        ..RateLimitInfo::default()
+    };
+    info.input_tokens.reset_at_ms = Some(T0 + 24_000.0 * 2.0);
+    l.observe_answer(T0, &info, &mut t);
+    assert!(t.placed[Dim::InputTokens as usize]);
+    assert!(close(level(&l, T0, Dim::InputTokens), 6_000.0));
+    l.settle(T0, t, &usage(24_000.0, 0.0));
+    assert!(
+        close(level(&l, T0, Dim::InputTokens), 6_000.0),
+        "not -15 000"
+    );
+    // Output beyond a reservation lowered to fit is still taken: the server may meter it
+    // only as it is generated.
+    let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
+    let mut t = admit(&mut l, T0, cost(0.0, 500.0));
+    l.observe_answer(T0, &exact_otpm(5_000.0), &mut t);
+    assert!(t.placed[Dim::OutputTokens as usize]);
+    l.settle(T0, t, &usage(0.0, 800.0));
+    assert!(close(level(&l, T0, Dim::OutputTokens), 4_700.0));
+}

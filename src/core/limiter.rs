@@ -955,7 +955,10 @@ impl Limiter {
     /// nothing back: those figures may already count the give-back (a server that settles
     /// before it writes the head), and giving it again would leave the copy above the server.
     /// If they did not, the copy is low by the unused part until the next figures raise it:
-    /// a cautious error, never a 429.
+    /// a cautious error, never a 429. Nor is input beyond the estimate taken there again: a
+    /// server counts a prompt's tokens when it admits it, so its figures count them all (a
+    /// document priced low by the estimate, taken twice, held the next call half a minute).
+    /// Output beyond the reservation (one lowered to fit, or `outputReservation`) is taken.
     pub fn settle(&mut self, now_ms: Ms, ticket: Ticket, usage: &Usage) {
         let now = self.tick(now_ms);
         let Some(usage) = usage.sanitized() else {
@@ -964,16 +967,20 @@ impl Limiter {
         let input = usage.metered_input();
         let output = usage.output_tokens;
         self.release(now, &ticket);
-        for (dim, delta) in [
-            (Dim::InputTokens, input - ticket.input),
-            (Dim::OutputTokens, output - ticket.output),
+        let more_output = (output - ticket.output).max(0.0);
+        for (dim, delta, placed_delta) in [
+            (Dim::InputTokens, input - ticket.input, 0.0),
+            (Dim::OutputTokens, output - ticket.output, more_output),
             (
                 Dim::Tokens,
                 (input + output) - (ticket.input + ticket.output),
+                more_output,
             ),
         ] {
-            if delta > 0.0 || !ticket.placed[dim as usize] {
+            if !ticket.placed[dim as usize] {
                 self.adjust(dim, now, &ticket, delta);
+            } else if placed_delta > 0.0 {
+                self.adjust(dim, now, &ticket, placed_delta);
             }
         }
     }
