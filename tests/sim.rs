@@ -762,3 +762,19 @@ fn a_lone_learning_process_is_not_refused_again_for_a_rounded_figure() {
         assert!(r.rate_limited <= 3, "seed {seed}: {} 429s", r.rate_limited);
     }
 }
+
+/// A plan that counts output as it is generated takes a `max_tokens` above its OTPM, and so
+/// does the pacer told that plan (its preset's metering): sent, its reservation lowered to the
+/// bucket, never REQUEST_TOO_LARGE (a probe: 0 of 5 completed, the baselines 5 of 5).
+#[test]
+fn a_max_tokens_above_otpm_is_sent_on_a_plan_metered_as_generated() {
+    let mut s = small(1, 4);
+    s.workload.requests = 40;
+    s.workload.max_tokens = 20_000;
+    s.server.metering = OtpmMetering::RealTime;
+    let r = run(&s, StrategyKind::Pacer);
+    check_consistent(&s, &r);
+    assert_eq!(r.completed, 40, "{r:?}");
+    assert_eq!(r.failures, 0);
+    assert!(r.ratio.is_finite(), "ratio {}", r.ratio);
+}

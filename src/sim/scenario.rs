@@ -2,7 +2,7 @@
 
 use super::invalid::Invalid;
 use super::mix::{Mix, PacerKeys};
-use super::server::{Rounding, ServerConfig};
+use super::server::{OtpmMetering, Rounding, ServerConfig};
 use super::workload::{Arrival, Workload};
 use crate::core::config::Config;
 use crate::core::limiter::Limits;
@@ -113,6 +113,8 @@ impl Scenario {
         let mut c = Config::new();
         c.concurrency = Some(self.concurrency);
         if self.pacer_limits == PacerLimits::Configured {
+            // Told the plan, as its preset tells a pacer: how it meters output too.
+            c.output_as_generated = self.server.metering == OtpmMetering::RealTime;
             c.limits = self.server.limits;
             if let Some(m) = &self.mix {
                 c.limits = Limits::default();

@@ -136,6 +136,11 @@ fn scenario(o: &JsValue) -> R<(Scenario, Vec<StrategyKind>)> {
         Some(name) => Some(super::options::preset(&name)?),
         None => None,
     };
+    // The plan's metering too (`metering` below replaces it): a plan that counts output as
+    // it is generated takes a `max_tokens` above its OTPM.
+    if preset.and_then(|p| p.metering()) == Some(crate::core::presets::OutputMetering::RealTime) {
+        s.server.metering = OtpmMetering::RealTime;
+    }
     s.server.limits = match (preset, explicit) {
         (Some(p), e) => p.merged(&e.unwrap_or_default()),
         (None, Some(e)) => e,

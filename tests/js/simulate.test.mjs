@@ -105,3 +105,19 @@ test("models and orgs, as documented: a report per class", () => {
   );
   throwsNaming(() => simulate({ orgs: 2 }), RangeError, "orgs");
 });
+
+test("a preset of a plan that counts output as generated meters so, and the pacer sends a max_tokens above its OTPM", () => {
+  // anthropic:start:sonnet: OTPM 400,000, output counted as generated (a probe: llm-pacer
+  // completed 0 of 5 while every baseline completed 5).
+  const config = {
+    preset: "anthropic:start:sonnet",
+    workload: { requests: 5, maxTokens: 500_000 },
+    strategies: ["llm-pacer"],
+  };
+  const { scenario, reports } = simulate(config);
+  assert.equal(scenario.metering, "realtime");
+  assert.equal(reports[0].completed, 5);
+  assert.equal(reports[0].failures, 0);
+  // `metering` still says otherwise when given.
+  assert.equal(simulate({ ...config, metering: "reservation" }).scenario.metering, "reservation");
+});
