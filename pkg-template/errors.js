@@ -55,6 +55,12 @@ const TOO_LARGE_HINTS = {
   inputTokens: ": as the `estimate` option counts its input; shorten the prompt",
 };
 
+/** A limit's window in words: `minute` for 60,000 ms (or none given), `second`, `hour`, `day`, else its seconds. */
+function per(windowMs = 60_000) {
+  const words = { 1000: "second", 60000: "minute", 3600000: "hour", 86400000: "day" };
+  return words[windowMs] ?? `${windowMs / 1000} s`;
+}
+
 const DIMENSIONS = {
   requests: "requests",
   inputTokens: "input tokens",
@@ -76,7 +82,7 @@ function makeError(code, details) {
     case "REQUEST_TOO_LARGE":
       return new RequestTooLargeError(
         `llm-pacer: the request needs ${Math.ceil(details.cost)} ${DIMENSIONS[details.dimension] ?? details.dimension} ` +
-          `but the limit is ${details.capacity} per minute, so it can never be sent${TOO_LARGE_HINTS[details.dimension] ?? ""}`,
+          `but the limit is ${details.capacity} per ${per(details.windowMs)}, so it can never be sent${TOO_LARGE_HINTS[details.dimension] ?? ""}`,
         details,
       );
     case "RETRY_AFTER_TOO_LONG":

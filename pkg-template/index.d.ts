@@ -421,8 +421,10 @@ export interface PacerStats {
 
 /** What is known now of one limit. */
 export interface LimitState {
-  /** The limit per minute. */
+  /** The limit per window (`windowMs`: a minute unless the server's headers state another). */
   readonly limit: number;
+  /** The limit's window, ms: 60,000 for a limit per minute (a gateway's may be a second, Groq's requests per day 86,400,000). */
+  readonly windowMs: number;
   /** What remains now (0 when the bucket is in debt). */
   readonly remaining: number;
   /** When the bucket is full again, epoch ms. */
@@ -508,6 +510,8 @@ export declare class RequestTooLargeError extends PacerError {
   readonly cost: number;
   /** The limit. */
   readonly capacity: number;
+  /** The limit's window, ms (60,000: per minute). */
+  readonly windowMs?: number;
 }
 
 /**

@@ -14,15 +14,32 @@ import { live, low, op } from "./trap-guard.js";
 const DIMS = Object.keys(DIMENSIONS);
 /** The numbers `raw` left from `start` on. */
 const read = (raw, start, n) => Array.from({ length: n }, (_, i) => raw.op(10, 0, start + i));
+/** `now` as given (epoch ms), or a TypeError: NaN would read as "wait 0 ms", a loop. */
+function nowMs(now) {
+  if (typeof now != "number" || !Number.isFinite(now))
+    throw new TypeError(
+      `llm-pacer: \`now\` must be a finite number (epoch ms), got ${typeof now == "number" ? now : typeof now}`,
+    );
+  return now;
+}
+
 /** `v` on one line (the Wasm side splits its text at line breaks). */
 const line = (v) => `${String(v).replace(/[\r\n]/g, " ")}\n`;
 
-/** A `Headers`, `Map`, array of pairs or plain object (an array value repeats the field) as `name \n value \n ...`. */
+/**
+ * A `Headers`, `Map`, array of pairs or plain object (an array value repeats the field) as
+ * `name \n value \n ...`: a repeated field's values joined with `, `, one line, as `Headers`
+ * joins them (so every form reads alike: a `retry-after` sent twice gives its longest wait).
+ */
 function headerText(headers) {
-  let text = "";
+  const fields = new Map();
   for (const [name, value] of headers?.[Symbol.iterator] ? headers : Object.entries(headers ?? {})) {
-    for (const v of [value].flat()) if (v != null) text += line(name) + line(v);
+    const key = String(name).toLowerCase();
+    for (const v of [value].flat())
+      if (v != null) fields.set(key, fields.has(key) ? `${fields.get(key)}, ${v}` : String(v));
   }
+  let text = "";
+  for (const [name, value] of fields) text += line(name) + line(value);
   return text;
 }
 
@@ -87,10 +104,10 @@ class Limiter {
   }
   /** Admit and reserve, or say how long to wait; throws `RequestTooLargeError` when it can never fit. */
   acquire(cost, now = Date.now()) {
-    const kind = op(this.#raw, 2, 0, cost?.input, cost?.output, now);
+    const kind = op(this.#raw, 2, 0, cost?.input, cost?.output, nowMs(now));
     const [a, b, c, at] = read(this.#raw, 0, 4);
     if (kind == 1) return { ok: false, waitMs: a, reason: DIMS[b] ?? "paused" };
-    if (kind) throw makeError("REQUEST_TOO_LARGE", { dimension: DIMS[a], cost: b, capacity: c });
+    if (kind) throw makeError("REQUEST_TOO_LARGE", { dimension: DIMS[a], cost: b, capacity: c, windowMs: at });
     const ticket = Object.freeze({});
     this.#tickets.set(ticket, [a, b, c, at]);
     return { ok: true, ticket };
@@ -104,17 +121,19 @@ class Limiter {
   }
   /** Replace the reservation by the response's `usage` (Anthropic or OpenAI spelling). */
   settle(ticket, usage, now = Date.now()) {
+    const t = nowMs(now);
     const [a, b, c, at] = this.#take(ticket);
-    op(this.#raw, 3, usage, a, b, c, now, at);
+    op(this.#raw, 3, usage, a, b, c, t, at);
   }
   /** Give the whole reservation back: the request was not sent, or refused uncounted (429, 529). */
   release(ticket, now = Date.now()) {
+    const t = nowMs(now);
     const [a, b, c, at] = this.#take(ticket);
-    op(this.#raw, 4, 0, a, b, c, now, at);
+    op(this.#raw, 4, 0, a, b, c, t, at);
   }
   /** Align with a response's rate-limit headers; true when a limit was learned or changed. */
   observe(headers, now = Date.now()) {
-    return op(this.#raw, 5, headerText(headers), now) == 1;
+    return op(this.#raw, 5, headerText(headers), nowMs(now)) == 1;
   }
   /** Hold every request until `until` (epoch ms; a later pause wins). */
   pauseUntil(until) {
@@ -122,12 +141,12 @@ class Limiter {
   }
   /** What is known now of each limit (the shape of `pacer.limits()`). */
   limits(now = Date.now()) {
-    op(this.#raw, 7, 0, now);
+    op(this.#raw, 7, 0, nowMs(now));
     const r = {};
     DIMS.forEach((d, i) => {
-      const [limit, remaining, resetAt, source] = read(this.#raw, 4 * i, 4);
+      const [limit, remaining, resetAt, source, windowMs] = read(this.#raw, 5 * i, 5);
       if (!Number.isNaN(limit))
-        r[d] = { limit, remaining, resetAt, source: ["configured", "headers", "configured+headers"][source] };
+        r[d] = { limit, windowMs, remaining, resetAt, source: ["configured", "headers", "configured+headers"][source] };
     });
     return r;
   }
@@ -170,7 +189,7 @@ const FIELDS = ["limit", "remaining", "resetAt", "windowMs", "rounded"];
 /** What rate-limit headers say; absent fields are omitted. */
 function parseRateLimitHeaders(headers, now = Date.now()) {
   ensureReady("parseRateLimitHeaders()");
-  low().op(8, headerText(headers), now);
+  low().op(8, headerText(headers), nowMs(now));
   const v = read(low(), 0, 34);
   const r = {};
   const put = (o, k, x) => {
@@ -195,7 +214,7 @@ function classify(status, headers, body, now = Date.now()) {
     if (typeof body == "string") body = JSON.parse(body);
   } catch {}
   // The body is read by the Pacer's own reader of error bodies (src/wasm/body.rs).
-  const kind = low().op(9, [body, headerText(headers)], status, now);
+  const kind = low().op(9, [body, headerText(headers)], status, nowMs(now));
   const hint = low().op(10, 0, 0);
   const r = {
     action: kind ? (kind < 4 ? "retry" : "fail") : "success",

@@ -443,6 +443,7 @@ fn error_codes_are_the_public_ones() {
                 dim: Dim::Requests,
                 cost: 2.0,
                 capacity: 1.0,
+                window_ms: 60_000.0,
             },
             "REQUEST_TOO_LARGE",
         ),

@@ -1077,6 +1077,7 @@ fn snapshot_reports_limit_level_reset_and_source() {
         DimState {
             dim: Dim::Requests,
             limit: 60.0,
+            window_ms: 60_000.0,
             remaining: 60.0,
             reset_at_ms: T0 + 10_000.0,
             source: Source::Headers,

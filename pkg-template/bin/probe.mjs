@@ -13,6 +13,7 @@ import {
   networkReason,
   parseOptions,
   redact,
+  shownUrl,
   secs,
   table,
 } from "./util.mjs";
@@ -57,7 +58,7 @@ Sends one minimal request (a two-letter prompt, 1 output token) through pacer.fe
 Anthropic Messages request, or an OpenAI Chat Completions request (also for OpenAI-compatible
 servers). Prints the rate-limit headers of the answer exactly as the server sent them, then,
 labelled as such, the pacer's view after that answer (pacer.limits(): per dimension the limit
-per minute, what its bucket holds, when it is full again, where the limit came from). Limits
+per window, what its bucket holds, when it is full again, where the limit came from). Limits
 are per model class, so probe the model you use.
 
 OPTIONS:
@@ -125,6 +126,7 @@ export async function probe(argv) {
   const p = PROVIDERS[provider];
   const url = p.url(o.url ?? p.base, "probe");
   const model = o.model ?? p.model;
+  const shown = shownUrl(url);
   let key = process.env[p.keyVar]?.trim();
   if (!key) {
     if (!isLocal(url)) {
@@ -138,15 +140,15 @@ export async function probe(argv) {
 
   const pacer = new Pacer({ retry: { maxRetries: 0 }, timeoutMs: TIMEOUT_MS });
   const out = process.stdout;
-  out.write(`llm-pacer probe: POST ${url} (${provider}, model ${model}, ${p.limit})\n`);
+  out.write(`llm-pacer probe: POST ${shown} (${provider}, model ${model}, ${p.limit})\n`);
   const started = performance.now();
   let res;
   try {
     res = await pacer.fetch(url, { method: "POST", headers: p.headers(key), body: JSON.stringify(p.body(model)) });
   } catch (e) {
     const err = /** @type {any} */ (e);
-    if (err?.code === "TIMEOUT") throw new CliError(`no answer from ${url} within ${TIMEOUT_MS / 1000} s`);
-    throw new CliError(redact(`cannot reach ${url}: ${networkReason(e)}`, key));
+    if (err?.code === "TIMEOUT") throw new CliError(`no answer from ${shown} within ${TIMEOUT_MS / 1000} s`);
+    throw new CliError(redact(`cannot reach ${shown}: ${networkReason(e)}`, key));
   } finally {
     pacer.close();
   }
@@ -168,7 +170,7 @@ export async function probe(argv) {
     }
     const what = [type, message].filter(Boolean).join(": ");
     process.stderr.write(
-      redact(`llm-pacer probe: ${url} answered ${res.status}${what ? ` ${what}` : ""}${tail}\n`, key),
+      redact(`llm-pacer probe: ${shown} answered ${res.status}${what ? ` ${what}` : ""}${tail}\n`, key),
     );
   }
 
@@ -182,12 +184,14 @@ export async function probe(argv) {
   // One request, one limit key.
   const limits = pacer.limits()[0] ?? {};
   const now = Date.now();
-  const rows = [["", "limit/min", "in bucket", "full again", "source"]];
+  const rows = [["", "limit", "in bucket", "full again", "source"]];
+  const per = { 1000: "/s", 60000: "/min", 3600000: "/h", 86400000: "/day" };
   for (const [dim, label] of DIMS) {
     const d = limits[dim];
     if (!d) continue;
     const full = d.resetAt > now ? `in ${secs(d.resetAt - now)}` : "now";
-    rows.push([label, int(d.limit), int(d.remaining), full, d.source]);
+    const window = per[d.windowMs] ?? ` per ${secs(d.windowMs)}`;
+    rows.push([label, `${int(d.limit)}${window}`, int(d.remaining), full, d.source]);
   }
   if (rows.length > 1) {
     out.write(

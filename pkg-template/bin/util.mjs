@@ -227,6 +227,23 @@ export function networkReason(e) {
   return typeof msg === "string" && msg ? msg : String(e);
 }
 
+/**
+ * `url` as it may be printed: a password in it, and the value of a `key` parameter (Gemini's
+ * `?key=`), as `[redacted]`.
+ */
+export function shownUrl(/** @type {string} */ url) {
+  const mark = "llm-pacer-redacted";
+  try {
+    const u = new URL(url);
+    if (!u.password && !u.searchParams.has("key")) return url;
+    if (u.password) u.password = mark;
+    if (u.searchParams.has("key")) u.searchParams.set("key", mark);
+    return u.href.replaceAll(mark, "[redacted]");
+  } catch {
+    return url;
+  }
+}
+
 /** Replaces every occurrence of `secret` in `text` (a key must never be printed). */
 export function redact(/** @type {string} */ text, /** @type {string | undefined} */ secret) {
   return secret && secret.length >= 4 ? text.split(secret).join("[redacted]") : text;

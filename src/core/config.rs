@@ -373,6 +373,7 @@ mod source_tests {
         let d = |dim, limit, source| DimState {
             dim,
             limit,
+            window_ms: 60_000.0,
             remaining: 0.0,
             reset_at_ms: 0.0,
             source,

@@ -320,6 +320,8 @@ pub struct DimState {
     pub dim: Dim,
     /// The limit (capacity per window).
     pub limit: f64,
+    /// The window, ms (60,000 for a limit per minute).
+    pub window_ms: Ms,
     /// The level now (may be negative while in debt).
     pub remaining: f64,
     /// When it is full again, epoch ms (a whole ms, rounded up).
@@ -1350,6 +1352,7 @@ impl Limiter {
                 self.slot(dim).map(|s| DimState {
                     dim,
                     limit: s.bucket.capacity(),
+                    window_ms: s.bucket.window_ms(),
                     remaining: s.bucket.level(now),
                     reset_at_ms: s.bucket.full_at(now).ceil(),
                     source: s.source(),
@@ -1371,6 +1374,11 @@ impl Limiter {
     /// The capacity in force for `dim`, if known.
     pub fn capacity(&self, dim: Dim) -> Option<f64> {
         self.slot(dim).map(|s| s.bucket.capacity())
+    }
+
+    /// The window of `dim`'s limit, ms, if known (a minute unless headers said otherwise).
+    pub fn window_ms(&self, dim: Dim) -> Option<Ms> {
+        self.slot(dim).map(|s| s.bucket.window_ms())
     }
 }
 

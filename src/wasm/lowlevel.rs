@@ -127,7 +127,7 @@ struct LimiterState {
 impl LimiterState {
     /// Admit (0; `out` = input and output reserved, admission serial: the ticket), wait (1;
     /// `out` = ms from now, blocker: a dimension index or 4 for a pause), or never (2; `out` =
-    /// dimension index, cost, capacity). `output` is the request's `max_tokens`, reserved as
+    /// dimension index, cost, capacity, the limit's window in ms). `output` is the request's `max_tokens`, reserved as
     /// the `outputReservation` option says: both exactly as the Pacer reserves an estimate.
     fn acquire(&mut self, input: f64, output: f64, now_ms: Ms, out: &mut Out) -> f64 {
         // As the Pacer cleans an estimate: NaN, negative or infinite counts as 0.
@@ -165,27 +165,31 @@ impl LimiterState {
                 dim,
                 cost,
                 capacity,
-            } => (2.0, [dim as usize as f64, cost, capacity]),
+            } => {
+                out[3] = self.limiter.window_ms(dim).unwrap_or(60_000.0);
+                (2.0, [dim as usize as f64, cost, capacity])
+            }
         };
         out[..3].copy_from_slice(&v);
         kind
     }
 
-    /// What is known of each dimension now, into `out`, 4 numbers per dimension in
+    /// What is known of each dimension now, into `out`, 5 numbers per dimension in
     /// [`Dim::ALL`] order: limit (NaN when unknown), remaining (at least 0, as `pacer.limits()`
     /// shows it), full again at, source (0 configured, 1 headers, 2 configured and lowered by
-    /// the headers).
+    /// the headers), the window (ms).
     ///
     /// [`Dim::ALL`]: crate::core::limiter::Dim::ALL
     fn limits(&self, now_ms: Ms, out: &mut Out) {
-        out[..16].fill(f64::NAN);
+        out[..20].fill(f64::NAN);
         for d in self.limiter.snapshot(now_ms) {
-            let i = 4 * d.dim as usize;
-            out[i..i + 4].copy_from_slice(&[
+            let i = 5 * d.dim as usize;
+            out[i..i + 5].copy_from_slice(&[
                 d.limit,
                 d.remaining.max(0.0),
                 d.reset_at_ms,
                 f64::from(crate::core::config::source(&self.configured, &d)),
+                d.window_ms,
             ]);
         }
     }

@@ -154,6 +154,7 @@ impl Inner {
             for d in k.dims {
                 let e = Object::new();
                 js::set(&e, "limit", &JsValue::from_f64(d.limit));
+                js::set(&e, "windowMs", &JsValue::from_f64(d.window_ms));
                 js::set(&e, "remaining", &JsValue::from_f64(d.remaining.max(0.0)));
                 js::set(&e, "resetAt", &JsValue::from_f64(d.reset_at_ms));
                 let source = crate::core::config::source(&configured, &d);
@@ -178,10 +179,12 @@ impl Inner {
                 dim,
                 cost,
                 capacity,
+                window_ms,
             } => {
                 js::set(&details, "dimension", &JsValue::from_str(dim.name()));
                 num("cost", cost);
                 num("capacity", capacity);
+                num("windowMs", window_ms);
             }
             CallError::RetryAfterTooLong { hint_ms } => num("hintMs", hint_ms),
             CallError::Timeout | CallError::WaitPastDeadline { .. } => {

@@ -164,8 +164,8 @@ test("probe --url <local mock>: the headers' values as sent, then the pacer's vi
   assert.match(sent.get("anthropic-ratelimit-requests-reset"), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   assert.equal(sent.size, 12, "requests, input, output, tokens x limit, remaining, reset");
   // The pacer's view: its own buckets, each with its source.
-  assert.match(view, /^ {2}requests\s+77\s+7[67]\s+(in \S+ m?s|now)\s+headers$/m);
-  assert.match(view, /^ {2}input tokens\s+12,345\s+[\d,]+\s+(in \S+ m?s|now)\s+headers$/m);
+  assert.match(view, /^ {2}requests\s+77\/min\s+7[67]\s+(in \S+ m?s|now)\s+headers$/m);
+  assert.match(view, /^ {2}input tokens\s+12,345\/min\s+[\d,]+\s+(in \S+ m?s|now)\s+headers$/m);
   assert.equal(mock.stats.requests, 1, "exactly one request");
   const req = mock.log.at(-1);
   assert.equal(req.body.max_tokens, 1);
@@ -188,7 +188,7 @@ test("probe speaks OpenAI: the path and key by URL or --provider, the x-ratelimi
       assert.match(r.stdout, /^ {2}x-ratelimit-limit-requests\s+88$/m);
       assert.match(r.stdout, /^ {2}x-ratelimit-limit-tokens\s+54321$/m);
       assert.match(r.stdout, /^ {2}x-ratelimit-reset-tokens\s+\d+(\.\d+)?m?s$/m, "the Go duration as sent");
-      assert.match(r.stdout, /^ {2}tokens\s+54,321\s+[\d,]+\s+\S+.*headers$/m);
+      assert.match(r.stdout, /^ {2}tokens\s+54,321\/min\s+[\d,]+\s+\S+.*headers$/m);
       assert.ok(!r.stdout.includes("sk-openai-probe-key"));
       const req = openai.log.at(-1);
       assert.equal(req.path, "/v1/chat/completions");
@@ -219,6 +219,13 @@ test("probe: a missing key for a remote URL, an unreachable URL, an error answer
     unreachable.stderr,
     `llm-pacer: cannot reach http://127.0.0.1:${port}/v1/messages: connection refused (ECONNREFUSED)\n`,
   );
+  // Credentials in the URL (a password, Gemini's `?key=`) are never printed either.
+  const secretUrl = `http://user:pass-SECRET-1@127.0.0.1:${port}/v1/messages?key=KEY-SECRET-2`;
+  const withSecrets = await run(["probe", "--url", secretUrl], { env: noKey });
+  assert.equal(withSecrets.code, 1);
+  const printed = withSecrets.stdout + withSecrets.stderr;
+  assert.doesNotMatch(printed, /SECRET/);
+  assert.match(printed, /cannot reach http:\/\/user:\[redacted\]@127\.0\.0\.1:\d+\/v1\/messages\?key=\[redacted\]/);
 
   // A server that refuses the key and echoes it back: the key is never printed.
   const key = "sk-ant-test-0123456789";
@@ -360,7 +367,7 @@ test("outside a source checkout: the package works on its own, simulate included
     // The command imports the package by its own name (a self-reference through "exports").
     const probe = await run2(["probe", "--url", mock.url]);
     assert.equal(probe.code, 0, probe.stderr);
-    assert.match(probe.stdout, /requests\s+77\s/);
+    assert.match(probe.stdout, /requests\s+77\/min\s/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

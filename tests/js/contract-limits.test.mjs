@@ -128,7 +128,8 @@ describe("limits learned from headers", () => {
       outputTokens: [8_000, "headers"],
     });
     for (const v of Object.values(l)) {
-      assert.deepEqual(Object.keys(v).sort(), ["limit", "remaining", "resetAt", "source"]);
+      assert.deepEqual(Object.keys(v).sort(), ["limit", "remaining", "resetAt", "source", "windowMs"]);
+      assert.equal(v.windowMs, 60_000);
       assert.ok(v.remaining >= 0 && v.remaining <= v.limit);
       assert.ok(Number.isInteger(v.resetAt) && v.resetAt >= env.clock.t, `whole ms: ${v.resetAt}`);
     }

@@ -562,6 +562,28 @@ describe("waits a learned limit states", () => {
     await drained(pacer);
   });
 
+  test("a limit whose window is not a minute says so: limits() and a request too large for it", async () => {
+    // Together's limits are per second (`x-tokenlimit-*`: tokens; Groq's requests are per
+    // day): shown as 1,000 "per minute" before session 22.
+    const clock = new VirtualClock();
+    const pacer = answering(clock, () => ({
+      "x-tokenlimit-limit": "1000",
+      "x-tokenlimit-remaining": "900",
+    }));
+    const url = "https://gateway.example/v1/messages";
+    assert.equal((await pacer.fetch(url, post("hi"))).status, 200);
+    const [limits] = pacer.limits();
+    assert.deepEqual([limits.tokens.limit, limits.tokens.windowMs], [1000, 1000]);
+    const big = anthropicInit({ body: { max_tokens: 5000, messages: [{ role: "user", content: "hi" }] } });
+    await assert.rejects(pacer.fetch(url, big), (e) => {
+      assert.equal(e.code, "REQUEST_TOO_LARGE");
+      assert.equal(e.windowMs, 1000);
+      assert.match(e.message, /the limit is 1000 per second/);
+      return true;
+    });
+    await drained(pacer);
+  });
+
   test("the pacer's own estimates never reject a call: reservations in flight and an unvouched input", async () => {
     // Learned ITPM 30,000 with 29,990 left on every answer; two prompts the built-in estimate
     // puts near 20,000 tokens each. By the pacer's copy the second waits 20 s for refill,

@@ -344,7 +344,13 @@ describe("Limiter", () => {
     const [{ key, model, ...dims }] = pacer.limits();
     assert.deepEqual([typeof key, model], ["string", ""]);
     assert.deepEqual(shape(lim.limits(NOW)), shape(dims));
-    assert.deepEqual(lim.limits(NOW).requests, { limit: 50, remaining: 50, resetAt: NOW, source: "configured" });
+    assert.deepEqual(lim.limits(NOW).requests, {
+      limit: 50,
+      windowMs: 60_000,
+      remaining: 50,
+      resetAt: NOW,
+      source: "configured",
+    });
     pacer.close();
   });
 
@@ -525,6 +531,43 @@ describe("parseRateLimitHeaders", () => {
       requests: { limit: 500, remaining: 499, resetAt: NOW + 120, windowMs: 60000 },
       tokens: { limit: 30000, remaining: 29900, resetAt: NOW + 360_000, windowMs: 60000 },
     });
+  });
+
+  test("a `now` that is no finite number is a TypeError, not a wait of 0 ms", () => {
+    const lim = new Limiter({ limits: { rpm: 1 } });
+    lim.acquire({}, NOW);
+    for (const now of [Number.NaN, "x", Number.POSITIVE_INFINITY, null]) {
+      assert.throws(
+        () => lim.acquire({}, now),
+        (e) => e instanceof TypeError && /`now`/.test(e.message),
+        String(now),
+      );
+      assert.throws(() => lim.observe({}, now), TypeError);
+      assert.throws(() => parseRateLimitHeaders({}, now), TypeError);
+    }
+    assert.equal(lim.acquire({}, NOW).ok, false, "the bucket as it was");
+  });
+
+  test("a field sent twice gives its longest wait in every form headers can take", () => {
+    // As `Headers` joins them (", "): pairs and array values read alike (the first value won
+    // for those before session 22).
+    const forms = [
+      new Headers([
+        ["retry-after", "5"],
+        ["retry-after", "17"],
+      ]),
+      [
+        ["retry-after", "5"],
+        ["Retry-After", "17"],
+      ],
+      { "retry-after": ["5", "17"] },
+      new Map([["retry-after", ["5", "17"]]]),
+    ];
+    for (const h of forms) {
+      assert.equal(parseRateLimitHeaders(h, NOW).retryAfterMs, 17_000);
+      assert.equal(classify(429, h).retryAfterMs, 17_000);
+    }
+    assert.equal(parseRateLimitHeaders({ "retry-after-ms": ["1500", "3000"] }, NOW).retryAfterMs, 3000);
   });
 
   test("IETF RateLimit fields, retry hints, and what is malformed is left out", () => {

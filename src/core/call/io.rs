@@ -52,6 +52,9 @@ pub enum CallError {
         cost: f64,
         /// The limit.
         capacity: f64,
+        /// The limit's window, ms (60,000 for a limit per minute; a gateway's may be a
+        /// second or a day).
+        window_ms: Ms,
     },
     /// The server asked everyone to wait longer than `maxRetryAfterMs`.
     RetryAfterTooLong {

@@ -580,13 +580,17 @@ impl Engine {
                 self.give_up_waiting(now_ms, id, error, "retry_after_too_long", &mut out);
             }
             for (id, dim, cost, capacity) in poll.never {
+                let mut window_ms = 60_000.0;
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.state = State::Queued; // already out of the queue; see above
+                    let slot = call.slot;
+                    window_ms = self.keys.limiter(slot).window_ms(dim).unwrap_or(window_ms);
                 }
                 let error = CallError::TooLarge {
                     dim,
                     cost,
                     capacity,
+                    window_ms,
                 };
                 self.give_up_waiting(now_ms, id, error, dim.name(), &mut out);
             }

@@ -532,7 +532,8 @@ fn a_request_that_can_never_fit_is_rejected_not_queued_forever() {
             error: CallError::TooLarge {
                 dim: Dim::InputTokens,
                 cost: 5_000.0,
-                capacity: 1_000.0
+                capacity: 1_000.0,
+                window_ms: 60_000.0
             }
         }]
     );

@@ -818,6 +818,7 @@ impl Harness {
                         dim,
                         cost,
                         capacity,
+                        ..
                     } => {
                         assert!(cost > capacity, "too large: {cost} <= {capacity}");
                         // Never on the input estimate: only on what the call surely costs.
