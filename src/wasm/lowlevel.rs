@@ -396,9 +396,23 @@ impl RawLow {
             }
             (Low::Limiter(s), 2) => return s.acquire(a, b, c, out),
             (Low::Limiter(s), 3) => {
-                // The response's `usage`, Anthropic's or OpenAI's (as the Pacer reads it).
-                let usage =
+                // The response's `usage`, Anthropic's or OpenAI's (as the Pacer reads it). A
+                // side it does not give is unknown, not 0: taken as reserved (`{}` keeps the
+                // whole reservation; input alone, a stream cut before its output's count, keeps
+                // the output's, as the Pacer settles such a stream).
+                let mut usage =
                     usage::Object::read(|k| js::get_opt(arg, k).and_then(|v| v.as_f64())).usage();
+                if usage.output_tokens.is_nan() {
+                    usage.output_tokens = b;
+                }
+                let input = [
+                    usage.input_tokens,
+                    usage.cache_creation_input_tokens,
+                    usage.cache_read_input_tokens,
+                ];
+                if input.iter().all(|v| v.is_nan()) {
+                    usage.input_tokens = a;
+                }
                 s.limiter.settle(d, ticket(a, b, c, e), &usage);
             }
             (Low::Limiter(s), 4) => s.limiter.refund(d, ticket(a, b, c, e), false),

@@ -533,6 +533,17 @@ describe("parseRateLimitHeaders", () => {
     });
   });
 
+  test("a usage that gives one side only settles that side: the other stays as reserved", () => {
+    const lim = new Limiter({ limits: { itpm: 10_000, otpm: 10_000 }, latencyMs: 0 });
+    const level = (d) => lim.limits(NOW)[d].remaining;
+    const t = lim.acquire({ input: 1000, output: 2000 }, NOW).ticket;
+    lim.settle(t, { input_tokens: 400 }, NOW); // a stream cut before its output's count
+    assert.deepEqual([level("inputTokens"), level("outputTokens")], [9600, 8000]);
+    const u = lim.acquire({ input: 1000, output: 2000 }, NOW).ticket;
+    lim.settle(u, { completion_tokens: 50 }, NOW);
+    assert.deepEqual([level("inputTokens"), level("outputTokens")], [8600, 7950]);
+  });
+
   test("a `now` that is no finite number is a TypeError, not a wait of 0 ms", () => {
     const lim = new Limiter({ limits: { rpm: 1 } });
     lim.acquire({}, NOW);
