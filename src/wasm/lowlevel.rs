@@ -324,6 +324,9 @@ impl RawLow {
                 let mut limiter = Limiter::new(config.limits, 0.0);
                 if config.output_as_generated {
                     limiter.set_output_as_generated();
+                    if config.output_reservation == OutputReservation::MaxTokens {
+                        limiter.learn_output();
+                    }
                 }
                 limiter.set_latency(latency_ms);
                 Low::Limiter(LimiterState {
@@ -396,6 +399,7 @@ impl RawLow {
                 let usage =
                     usage::Object::read(|k| js::get_opt(arg, k).and_then(|v| v.as_f64())).usage();
                 s.limiter.settle(d, ticket(a, b, c, e), &usage);
+                s.limiter.output_seen(usage.output_tokens);
             }
             (Low::Limiter(s), 4) => s.limiter.refund(d, ticket(a, b, c, e), false),
             (Low::Limiter(s), 5) => {
