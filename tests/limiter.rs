@@ -2058,3 +2058,69 @@ fn an_answer_that_placed_the_level_counts_the_whole_prompt_already() {
     l.settle(T0, t, &usage(0.0, 800.0));
     assert!(close(level(&l, T0, Dim::OutputTokens), 4_700.0));
 }
+
+/// Where the server counts output as it is generated, the default reservation of `max_tokens`
+/// is lowered to twice the largest of the last 16 outputs once 8 were seen (never above
+/// `max_tokens`, never below 256), and the difference is settled at the end as before. Off
+/// where the server reserves output itself, or unless asked (`outputReservation` other than
+/// `"max_tokens"`); an output settled as reserved (not stated) teaches nothing.
+#[test]
+fn a_plan_metered_as_generated_reserves_the_output_learned_from_settlements() {
+    let otpm = limits(None, None, Some(8_000.0), None);
+    let mut l = Limiter::new(otpm, T0);
+    l.set_output_as_generated();
+    l.learn_output();
+    let mut now = T0;
+    for i in 0..8 {
+        assert_eq!(l.output_estimate(), None, "after {i}");
+        let t = admit(&mut l, now, cost(10.0, 20_000.0));
+        assert_eq!(
+            t.output, 8_000.0,
+            "max_tokens fitted to the bucket, as before"
+        );
+        now += 60_000.0;
+        l.settle(now, t, &usage(10.0, 300.0 + 10.0 * f64::from(i)));
+        l.output_seen(300.0 + 10.0 * f64::from(i));
+    }
+    assert_eq!(l.output_estimate(), Some(2.0 * 370.0));
+    let t = admit(&mut l, now, cost(10.0, 20_000.0));
+    assert_eq!(t.output, 740.0);
+    // Never above the request's own max_tokens.
+    assert_eq!(l.fit(cost(10.0, 500.0)).unwrap().output, 500.0);
+    // The output beyond the reservation is taken at the end: a debt, as the server's.
+    let level = |l: &Limiter, now: f64| {
+        let s = l.snapshot(now);
+        s.iter()
+            .find(|d| d.dim == Dim::OutputTokens)
+            .unwrap()
+            .remaining
+    };
+    let before = level(&l, now);
+    l.settle(now, t, &usage(10.0, 2_000.0));
+    assert!((level(&l, now) - (before - 1_260.0)).abs() < 1e-6);
+    // A long output enters the window at once; an unstated one (NaN) is ignored.
+    l.output_seen(2_000.0);
+    l.output_seen(f64::NAN);
+    assert_eq!(l.output_estimate(), Some(4_000.0));
+    // The floor.
+    for _ in 0..16 {
+        l.output_seen(5.0);
+    }
+    assert_eq!(l.output_estimate(), Some(256.0));
+
+    // Not asked, or a plan that reserves output itself: max_tokens as ever.
+    for (generated, learn) in [(true, false), (false, true)] {
+        let mut l = Limiter::new(otpm, T0);
+        if generated {
+            l.set_output_as_generated();
+        }
+        if learn {
+            l.learn_output();
+        }
+        for _ in 0..16 {
+            l.output_seen(300.0);
+        }
+        assert_eq!(l.output_estimate(), None);
+        assert_eq!(l.fit(cost(10.0, 4_000.0)).unwrap().output, 4_000.0);
+    }
+}

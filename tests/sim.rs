@@ -776,5 +776,9 @@ fn a_max_tokens_above_otpm_is_sent_on_a_plan_metered_as_generated() {
     check_consistent(&s, &r);
     assert_eq!(r.completed, 40, "{r:?}");
     assert_eq!(r.failures, 0);
-    assert!(r.ratio.is_finite(), "ratio {}", r.ratio);
+    // Once 8 outputs (100 to 1,024 tokens) were seen, the reservation is learned from them,
+    // not max_tokens lowered to the 8,000 of the bucket: calls run side by side (3.16 when
+    // each reserved the bucket; 2.10 now, the first 8 of 40 calls still one at a time).
+    assert!(r.ratio < 2.5, "ratio {}", r.ratio);
+    assert_eq!(r.rate_limited, 0, "{r:?}");
 }

@@ -36,6 +36,10 @@ OPTIONS:
                         vouches for none of it, as the built-in estimate (about 1.25 for
                         prose); default: it counts exactly, as an `estimate` option would
     --input-median N    the median input of the workload, tokens (default 1500)
+    --max-tokens N      every request's `max_tokens` (default 1024)
+    --output-min N      the smallest actual output, tokens (default 100)
+    --output-max N      the largest actual output, tokens (default 1024; at most
+                        `max_tokens`): outputs are uniform between the two
     --prefix-tokens N   every prompt starts with the same N tokens, a system prompt marked
                         for Anthropic's prompt cache: the server counts them only when its
                         cache (5 minutes from the last use) does not hold them (default 0)
@@ -236,6 +240,9 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
             "--learn-limits" => s.pacer_limits = PacerLimits::Learned,
             "--estimate" => s.input_estimate = Some(value(&flag, next())?),
             "--input-median" => s.workload.input_median = value(&flag, next())?,
+            "--max-tokens" => s.workload.max_tokens = value(&flag, next())?,
+            "--output-min" => s.workload.output_min = value(&flag, next())?,
+            "--output-max" => s.workload.output_max = value(&flag, next())?,
             "--prefix-tokens" => s.workload.prefix_tokens = value(&flag, next())?,
             "--no-cache-prefixes" => s.cache_prefixes = false,
             "--hidden-capacity" => hidden = true,

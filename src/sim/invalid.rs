@@ -21,11 +21,13 @@ impl Invalid {
 
     /// The message the command line prints: the field by the flag that sets it.
     pub fn cli(&self) -> String {
-        const FLAGS: [(&str, &str); 9] = [
+        const FLAGS: [(&str, &str); 11] = [
             ("clients", "--clients"),
             ("concurrency", "--concurrency"),
             ("workload.requests", "--requests"),
             ("workload.inputMedian", "--input-median"),
+            ("workload.maxTokens", "--max-tokens"),
+            ("workload.outputMin", "--output-min"),
             ("limits.rpm", "--rpm"),
             ("limits.itpm", "--itpm"),
             ("limits.otpm", "--otpm"),

@@ -328,6 +328,9 @@ impl RawLow {
                 let mut limiter = Limiter::new(config.limits, 0.0);
                 if config.output_as_generated {
                     limiter.set_output_as_generated();
+                    if config.output_reservation == OutputReservation::MaxTokens {
+                        limiter.learn_output();
+                    }
                 }
                 limiter.set_latency(latency_ms);
                 Low::Limiter(LimiterState {
@@ -414,6 +417,7 @@ impl RawLow {
                     usage.input_tokens = a;
                 }
                 s.limiter.settle(d, ticket(a, b, c, e), &usage);
+                s.limiter.output_seen(usage.output_tokens);
             }
             (Low::Limiter(s), 4) => s.limiter.refund(d, ticket(a, b, c, e), false),
             (Low::Limiter(s), 5) => {

@@ -328,6 +328,9 @@ impl Engine {
             let mut limiter = Limiter::new(limits_for(config, &k.class), now_ms);
             if config.output_as_generated {
                 limiter.set_output_as_generated();
+                if config.output_reservation == OutputReservation::MaxTokens {
+                    limiter.learn_output();
+                }
             }
             limiter.set_latency(ASSUMED_LATENCY_MS);
             limiter.start_blind(now_ms);
@@ -1180,7 +1183,11 @@ impl Engine {
             if output_reserved {
                 settled.output_tokens = ticket.output;
             }
-            self.keys.limiter_mut(slot).settle(now_ms, ticket, &settled);
+            let limiter = self.keys.limiter_mut(slot);
+            limiter.settle(now_ms, ticket, &settled);
+            if !output_reserved {
+                limiter.output_seen(usage.output_tokens);
+            }
             self.fleet_settled(now_ms, id, slot, ticket, &settled);
             self.scheduler.wake(slot);
             if output_reserved {
