@@ -405,7 +405,9 @@ impl RawLow {
                 // the output's, as the Pacer settles such a stream).
                 let mut usage =
                     usage::Object::read(|k| js::get_opt(arg, k).and_then(|v| v.as_f64())).usage();
-                if usage.output_tokens.is_nan() {
+                // The output the usage states, learned from (never one taken as reserved).
+                let stated = usage.output_tokens;
+                if stated.is_nan() {
                     usage.output_tokens = b;
                 }
                 let input = [
@@ -417,7 +419,7 @@ impl RawLow {
                     usage.input_tokens = a;
                 }
                 s.limiter.settle(d, ticket(a, b, c, e), &usage);
-                s.limiter.output_seen(usage.output_tokens);
+                s.limiter.output_seen(stated);
             }
             (Low::Limiter(s), 4) => s.limiter.refund(d, ticket(a, b, c, e), false),
             (Low::Limiter(s), 5) => {
