@@ -18,8 +18,10 @@ const OWN_TIMER_MAX_MS = 1000;
  * - `end(f)`, once the call settles: ends the call's own context (its timer) and runs `f`,
  *   which settles the caller's promise, here.
  * - a timer of its own while the call waits, at the pacer's next wake (at most
- *   OWN_TIMER_MAX_MS), which steps the pacer (`RawPacer.wake`): the pacer's own timer may
- *   belong to a request that ended, whose timers never fire.
+ *   OWN_TIMER_MAX_MS), which steps the pacer (`RawPacer.wake`): the pacer arms no timer of
+ *   its own for such calls (one request's timer, cancelled by another's code once the first
+ *   ended, made workerd warn of a promise resolved from a different request context; and a
+ *   timer of a request that ended never fires).
  * @param {any} raw
  */
 export function ownContext(raw) {

@@ -64,6 +64,10 @@ impl Inner {
                     told_stream: false,
                     shown: Vec::new(),
                     shown_salt: super::random_seed(),
+                    #[cfg(feature = "durable-object")]
+                    shared: 0,
+                    #[cfg(feature = "durable-object")]
+                    clocked: driver.clock.is_some(),
                 }),
                 weak: weak.clone(),
                 keep_alive: RefCell::new(None),
@@ -227,6 +231,10 @@ impl Inner {
                     });
                     closure
                 });
+                #[cfg(feature = "durable-object")]
+                if dispatch.is_none() {
+                    st.shared += 1;
+                }
                 st.calls.insert(
                     id,
                     Call {
@@ -722,7 +730,12 @@ impl Inner {
                     pin = released.is_some().then_some(false);
                 }
             }
-            let want = if live { st.engine.next_wake() } else { None };
+            // (Where every live call steps the pacer from a timer of its own, none.)
+            let want = if live && st.timed() {
+                st.engine.next_wake()
+            } else {
+                None
+            };
             if want == st.timer.at() {
                 (Timer::Off, None, released)
             } else {

@@ -232,9 +232,31 @@ pub(super) struct State {
     /// The salt of the keys shown ([`crate::core::fingerprint::opaque`]): random, this
     /// pacer's own.
     pub(super) shown_salt: u64,
+    /// The live calls without a dispatcher of their own (workerd's module, whose calls all
+    /// have one from the package): only for them is the pacer's one timer armed; the others
+    /// are stepped by their own timers (own-context.js), each in its own request.
+    #[cfg(feature = "durable-object")]
+    pub(super) shared: usize,
+    /// A `clock` is given: its `sleep` is the pacer's one timer, whatever the calls (a
+    /// virtual clock moves only through it; the calls' own timers run on `setTimeout`).
+    #[cfg(feature = "durable-object")]
+    pub(super) clocked: bool,
 }
 
 impl State {
+    /// Does the pacer's one timer step it? Not where every live call has a dispatcher, and so
+    /// a timer of its own in its own request (workerd: own-context.js), unless a `clock` is
+    /// given: a timer one request armed, cancelled (its promise resolved) by another after
+    /// the first ended, made workerd warn of a promise resolved from a different request
+    /// context.
+    #[inline]
+    pub(super) fn timed(&self) -> bool {
+        #[cfg(feature = "durable-object")]
+        return self.shared > 0 || self.clocked;
+        #[cfg(not(feature = "durable-object"))]
+        true
+    }
+
     /// Is `attempt` still the current one of live, undelivered call `id`?
     pub(super) fn is_current(&self, id: Id, attempt: u32) -> bool {
         self.calls
@@ -415,6 +437,8 @@ impl State {
         let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
+        #[cfg(feature = "durable-object")]
+        self.forget(&call);
         call.end_attempt(reason, fx);
         if let Some(h) = call.held.take() {
             fx.push(h.cancel());
@@ -437,7 +461,17 @@ impl State {
     /// Forget a delivered call.
     pub(super) fn finish(&mut self, id: Id, fx: &mut Vec<Effect>) {
         if let Some(call) = self.calls.remove(&id) {
+            #[cfg(feature = "durable-object")]
+            self.forget(&call);
             unlisten(call, fx);
+        }
+    }
+
+    /// A call leaves the map: counted off [`State::shared`] if it has no dispatcher.
+    #[cfg(feature = "durable-object")]
+    fn forget(&mut self, call: &Call) {
+        if call.dispatch.is_none() {
+            self.shared = self.shared.saturating_sub(1);
         }
     }
 }
