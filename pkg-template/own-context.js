@@ -12,7 +12,9 @@ const OWN_TIMER_MAX_MS = 1000;
  * continuations in the context that made it, whichever request resolves it: what another
  * request's code hands over here is queued, and a promise made here is resolved to run it.
  * - `dispatch(id, attempt)`, the call's dispatcher (`RawPacer.fetch`): sends the attempt
- *   (`RawPacer.dispatched`, which makes its `AbortController` here);
+ *   (`RawPacer.dispatched`, which makes its `AbortController` here); with attempt 0, runs
+ *   what the pacer handed over to be done here (stop the timer of a read of the call's, cancel
+ *   a body of its: they are its request's);
  *   `dispatch(controller, reason)`: aborts it (another request's `abort()` of that controller
  *   throws, and the attempt would go on).
  * - `end(f)`, once the call settles: ends the call's own context (its timer) and runs `f`,

@@ -37,6 +37,10 @@ pub(super) struct Inner {
     /// The last limit key derived, kept so that a run of calls with one origin, credential and
     /// model does not hash them again each time.
     pub(super) key_memo: RefCell<Memo>,
+    /// Effects handed to calls' own contexts ([`Effect::Own`]), by call, until their
+    /// dispatchers run them there (`dispatched(id, OWN_EFFECTS)`).
+    #[cfg(feature = "durable-object")]
+    pub(super) deferred: RefCell<Vec<(Id, Effect)>>,
 }
 
 impl Inner {
@@ -72,6 +76,8 @@ impl Inner {
                 weak: weak.clone(),
                 keep_alive: RefCell::new(None),
                 key_memo: RefCell::new(Memo::default()),
+                #[cfg(feature = "durable-object")]
+                deferred: RefCell::new(Vec::new()),
                 driver,
             }
         })
@@ -442,6 +448,25 @@ impl Inner {
                     }
                 }
                 Effect::Stop(deadline) => deadline.cancel(),
+                #[cfg(feature = "durable-object")]
+                Effect::Own {
+                    dispatch,
+                    id,
+                    effect,
+                } => {
+                    if let Ok(mut d) = self.deferred.try_borrow_mut() {
+                        d.push((id, *effect));
+                    }
+                    let handed = dispatch.call2(
+                        &JsValue::UNDEFINED,
+                        &JsValue::from_f64(id as f64),
+                        &JsValue::from(super::state::OWN_EFFECTS),
+                    );
+                    if handed.is_err() {
+                        // The dispatcher threw: here rather than never.
+                        self.dispatched(id, super::state::OWN_EFFECTS);
+                    }
+                }
                 Effect::Unlisten { signal, listener } => {
                     let _ = signal.remove_event_listener_with_callback(
                         "abort",
@@ -466,8 +491,24 @@ impl Inner {
     /// Attempt `attempt` of call `id`, handed to its dispatcher, is sent now (from the
     /// caller's context): with the call's input, init and controller, unless the call ended
     /// or moved on meanwhile.
+    /// With `OWN_EFFECTS` for `attempt`, the effects handed to the call's context
+    /// ([`Effect::Own`]) are carried out, here.
     #[cfg(feature = "durable-object")]
     pub(super) fn dispatched(&self, id: Id, attempt: u32) {
+        if attempt == super::state::OWN_EFFECTS {
+            let mine = match self.deferred.try_borrow_mut() {
+                Ok(mut d) => {
+                    let (mine, rest) = std::mem::take(&mut *d)
+                        .into_iter()
+                        .partition(|(i, _)| *i == id);
+                    *d = rest;
+                    mine
+                }
+                Err(_) => Vec::new(),
+            };
+            self.run(mine.into_iter().map(|(_, e)| e).collect());
+            return;
+        }
         let send = match self.state.try_borrow_mut() {
             Ok(mut st) => {
                 let deadline = st.engine.deadline(id).is_some();

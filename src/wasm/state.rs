@@ -98,6 +98,17 @@ pub(super) enum Effect {
     Cancel(Response, Option<Peek>),
     /// End a bound early: the read it bounds stops now.
     Stop(Deadline),
+    /// Carry out `effect` from call `id`'s own context, through its dispatcher (workerd, where
+    /// a timer, a body or a controller belongs to the request that made it: another
+    /// request's code that touched it would resolve that request's promise, or throw):
+    /// handed over as `dispatch(id, OWN_EFFECTS)`, which runs it there
+    /// (`Inner::dispatched`).
+    #[cfg(feature = "durable-object")]
+    Own {
+        dispatch: Function,
+        id: Id,
+        effect: Box<Effect>,
+    },
     /// Stop following the caller's signal.
     Unlisten {
         signal: AbortSignal,
@@ -147,10 +158,16 @@ pub(super) struct Call {
     pub(super) dispatch: Option<Function>,
 }
 
+/// The attempt number that `dispatch(id, attempt)` hands over for the effects deferred to
+/// call `id`'s own context ([`Effect::Own`]): no attempt has it (the first is 1).
+#[cfg(feature = "durable-object")]
+pub(super) const OWN_EFFECTS: u32 = 0;
+
 impl Call {
-    /// End the current attempt: abort it on the wire (with `reason`), and stop the read of
-    /// its error body or first event, if one is under way.
-    fn end_attempt(&mut self, reason: JsValue, fx: &mut Vec<Effect>) {
+    /// End the current attempt of call `id`: abort it on the wire (with `reason`), and stop
+    /// the read of its error body or first event, if one is under way.
+    #[cfg_attr(not(feature = "durable-object"), allow(unused_variables))]
+    fn end_attempt(&mut self, id: Id, reason: JsValue, fx: &mut Vec<Effect>) {
         if let Some(controller) = self.controller.take() {
             fx.push(Effect::Abort {
                 controller,
@@ -160,8 +177,26 @@ impl Call {
             });
         }
         if let Some(d) = self.reading.take() {
+            #[cfg(not(feature = "durable-object"))]
             fx.push(Effect::Stop(d));
+            // Its timer is its request's (workerd).
+            #[cfg(feature = "durable-object")]
+            fx.push(self.own(id, Effect::Stop(d)));
         }
+    }
+
+    /// `effect`, to be carried out from the call's own context when it has one (workerd:
+    /// its timers and bodies are its request's), else as it is.
+    #[cfg(feature = "durable-object")]
+    fn own(&self, id: Id, effect: Effect) -> Effect {
+        if let Some(dispatch) = &self.dispatch {
+            return Effect::Own {
+                dispatch: dispatch.clone(),
+                id,
+                effect: Box::new(effect),
+            };
+        }
+        effect
     }
 }
 
@@ -407,7 +442,7 @@ impl State {
         };
         if attempt < call.attempt {
             // A deadline during a later attempt delivers this one's: the later one ends.
-            call.end_attempt(JsValue::UNDEFINED, fx);
+            call.end_attempt(id, JsValue::UNDEFINED, fx);
         }
         call.delivered = true;
         if kind == Some(UsageKind::Sse) {
@@ -439,9 +474,13 @@ impl State {
         };
         #[cfg(feature = "durable-object")]
         self.forget(&call);
-        call.end_attempt(reason, fx);
+        call.end_attempt(id, reason, fx);
         if let Some(h) = call.held.take() {
+            #[cfg(not(feature = "durable-object"))]
             fx.push(h.cancel());
+            // Its body is its request's (workerd).
+            #[cfg(feature = "durable-object")]
+            fx.push(call.own(id, h.cancel()));
         }
         let error = match error {
             Rejection::Call(CallError::Network) if !call.network_error.is_null_or_undefined() => {
