@@ -31,6 +31,17 @@ impl Deadline {
                 }
                 let _ = resolve.call0(&JsValue::UNDEFINED);
             }
+            // In workerd a controller is its request's, and another request's `abort()` of it
+            // throws (the pacer's one timer with a `clock`, cancelled by whichever request
+            // steps the pacer): caught rather than cut the step short; the sleep, not
+            // aborted, then ends in its time, stale.
+            #[cfg(feature = "durable-object")]
+            Deadline::Sleep(controller) => {
+                if let Some(abort) = js::method(&controller, "abort") {
+                    let _ = abort.call0(&controller);
+                }
+            }
+            #[cfg(not(feature = "durable-object"))]
             Deadline::Sleep(controller) => controller.abort(),
         }
     }
