@@ -12,14 +12,18 @@ const OWN_TIMER_MAX_MS = 1000;
  * continuations in the context that made it, whichever request resolves it: what another
  * request's code hands over here is queued, and a promise made here is resolved to run it.
  * - `dispatch(id, attempt)`, the call's dispatcher (`RawPacer.fetch`): sends the attempt
- *   (`RawPacer.dispatched`, which makes its `AbortController` here);
+ *   (`RawPacer.dispatched`, which makes its `AbortController` here); with attempt 0, runs
+ *   what the pacer handed over to be done here (stop the timer of a read of the call's, cancel
+ *   a body of its: they are its request's);
  *   `dispatch(controller, reason)`: aborts it (another request's `abort()` of that controller
  *   throws, and the attempt would go on).
  * - `end(f)`, once the call settles: ends the call's own context (its timer) and runs `f`,
  *   which settles the caller's promise, here.
  * - a timer of its own while the call waits, at the pacer's next wake (at most
- *   OWN_TIMER_MAX_MS), which steps the pacer (`RawPacer.wake`): the pacer's own timer may
- *   belong to a request that ended, whose timers never fire.
+ *   OWN_TIMER_MAX_MS), which steps the pacer (`RawPacer.wake`): the pacer arms no timer of
+ *   its own for such calls (one request's timer, cancelled by another's code once the first
+ *   ended, made workerd warn of a promise resolved from a different request context; and a
+ *   timer of a request that ended never fires).
  * @param {any} raw
  */
 export function ownContext(raw) {

@@ -37,6 +37,10 @@ pub(super) struct Inner {
     /// The last limit key derived, kept so that a run of calls with one origin, credential and
     /// model does not hash them again each time.
     pub(super) key_memo: RefCell<Memo>,
+    /// Effects handed to calls' own contexts ([`Effect::Own`]), by call, until their
+    /// dispatchers run them there (`dispatched(id, OWN_EFFECTS)`).
+    #[cfg(feature = "durable-object")]
+    pub(super) deferred: RefCell<Vec<(Id, Effect)>>,
 }
 
 impl Inner {
@@ -64,10 +68,16 @@ impl Inner {
                     told_stream: false,
                     shown: Vec::new(),
                     shown_salt: super::random_seed(),
+                    #[cfg(feature = "durable-object")]
+                    shared: 0,
+                    #[cfg(feature = "durable-object")]
+                    clocked: driver.clock.is_some(),
                 }),
                 weak: weak.clone(),
                 keep_alive: RefCell::new(None),
                 key_memo: RefCell::new(Memo::default()),
+                #[cfg(feature = "durable-object")]
+                deferred: RefCell::new(Vec::new()),
                 driver,
             }
         })
@@ -227,6 +237,10 @@ impl Inner {
                     });
                     closure
                 });
+                #[cfg(feature = "durable-object")]
+                if dispatch.is_none() {
+                    st.shared += 1;
+                }
                 st.calls.insert(
                     id,
                     Call {
@@ -434,6 +448,25 @@ impl Inner {
                     }
                 }
                 Effect::Stop(deadline) => deadline.cancel(),
+                #[cfg(feature = "durable-object")]
+                Effect::Own {
+                    dispatch,
+                    id,
+                    effect,
+                } => {
+                    if let Ok(mut d) = self.deferred.try_borrow_mut() {
+                        d.push((id, *effect));
+                    }
+                    let handed = dispatch.call2(
+                        &JsValue::UNDEFINED,
+                        &JsValue::from_f64(id as f64),
+                        &JsValue::from(super::state::OWN_EFFECTS),
+                    );
+                    if handed.is_err() {
+                        // The dispatcher threw: here rather than never.
+                        self.dispatched(id, super::state::OWN_EFFECTS);
+                    }
+                }
                 Effect::Unlisten { signal, listener } => {
                     let _ = signal.remove_event_listener_with_callback(
                         "abort",
@@ -458,8 +491,24 @@ impl Inner {
     /// Attempt `attempt` of call `id`, handed to its dispatcher, is sent now (from the
     /// caller's context): with the call's input, init and controller, unless the call ended
     /// or moved on meanwhile.
+    /// With `OWN_EFFECTS` for `attempt`, the effects handed to the call's context
+    /// ([`Effect::Own`]) are carried out, here.
     #[cfg(feature = "durable-object")]
     pub(super) fn dispatched(&self, id: Id, attempt: u32) {
+        if attempt == super::state::OWN_EFFECTS {
+            let mine = match self.deferred.try_borrow_mut() {
+                Ok(mut d) => {
+                    let (mine, rest) = std::mem::take(&mut *d)
+                        .into_iter()
+                        .partition(|(i, _)| *i == id);
+                    *d = rest;
+                    mine
+                }
+                Err(_) => Vec::new(),
+            };
+            self.run(mine.into_iter().map(|(_, e)| e).collect());
+            return;
+        }
         let send = match self.state.try_borrow_mut() {
             Ok(mut st) => {
                 let deadline = st.engine.deadline(id).is_some();
@@ -722,7 +771,12 @@ impl Inner {
                     pin = released.is_some().then_some(false);
                 }
             }
-            let want = if live { st.engine.next_wake() } else { None };
+            // (Where every live call steps the pacer from a timer of its own, none.)
+            let want = if live && st.timed() {
+                st.engine.next_wake()
+            } else {
+                None
+            };
             if want == st.timer.at() {
                 (Timer::Off, None, released)
             } else {

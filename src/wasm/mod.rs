@@ -10,7 +10,8 @@
 //!
 //! Discipline that keeps it sound:
 //! * one timer per pacer, re-armed to [`Engine::next_wake`](crate::core::call::Engine::next_wake) after every interaction, and none
-//!   at all while no call is live;
+//!   at all while no call is live (nor, in workerd's module, while every live call has a
+//!   timer of its own, in its own request, and no `clock` is given: `RawPacer.wake`);
 //! * no JavaScript that could call back into the pacer (a user's `fetch`, `clock`,
 //!   `estimate`, `onEvent`, or an abort listener) ever runs while the state is borrowed: every
 //!   interaction computes a list of [`Effect`](state::Effect)s under the borrow and carries them out after;
@@ -137,9 +138,11 @@ impl RawPacer {
         self.inner.dispatched(id as Id, attempt);
     }
 
-    /// Step the pacer: what is due now is done, and its timer re-armed from this context
-    /// (the package's per-call timers in workerd, where a timer of an ended request never
-    /// fires).
+    /// Step the pacer: what is due now is done (the package's per-call timers in workerd,
+    /// each in its call's own request: the pacer arms no timer of its own for such calls
+    /// unless a `clock` is given, since one request's timer, cancelled by another's code, or
+    /// ended with its request, would resolve a promise from another request's context, or
+    /// never fire).
     pub fn wake(&self) {
         self.inner.step(|_, _, _| {});
     }

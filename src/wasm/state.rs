@@ -31,6 +31,17 @@ impl Deadline {
                 }
                 let _ = resolve.call0(&JsValue::UNDEFINED);
             }
+            // In workerd a controller is its request's, and another request's `abort()` of it
+            // throws (the pacer's one timer with a `clock`, cancelled by whichever request
+            // steps the pacer): caught rather than cut the step short; the sleep, not
+            // aborted, then ends in its time, stale.
+            #[cfg(feature = "durable-object")]
+            Deadline::Sleep(controller) => {
+                if let Some(abort) = js::method(&controller, "abort") {
+                    let _ = abort.call0(&controller);
+                }
+            }
+            #[cfg(not(feature = "durable-object"))]
             Deadline::Sleep(controller) => controller.abort(),
         }
     }
@@ -98,6 +109,17 @@ pub(super) enum Effect {
     Cancel(Response, Option<Peek>),
     /// End a bound early: the read it bounds stops now.
     Stop(Deadline),
+    /// Carry out `effect` from call `id`'s own context, through its dispatcher (workerd, where
+    /// a timer, a body or a controller belongs to the request that made it: another
+    /// request's code that touched it would resolve that request's promise, or throw):
+    /// handed over as `dispatch(id, OWN_EFFECTS)`, which runs it there
+    /// (`Inner::dispatched`).
+    #[cfg(feature = "durable-object")]
+    Own {
+        dispatch: Function,
+        id: Id,
+        effect: Box<Effect>,
+    },
     /// Stop following the caller's signal.
     Unlisten {
         signal: AbortSignal,
@@ -147,10 +169,16 @@ pub(super) struct Call {
     pub(super) dispatch: Option<Function>,
 }
 
+/// The attempt number that `dispatch(id, attempt)` hands over for the effects deferred to
+/// call `id`'s own context ([`Effect::Own`]): no attempt has it (the first is 1).
+#[cfg(feature = "durable-object")]
+pub(super) const OWN_EFFECTS: u32 = 0;
+
 impl Call {
-    /// End the current attempt: abort it on the wire (with `reason`), and stop the read of
-    /// its error body or first event, if one is under way.
-    fn end_attempt(&mut self, reason: JsValue, fx: &mut Vec<Effect>) {
+    /// End the current attempt of call `id`: abort it on the wire (with `reason`), and stop
+    /// the read of its error body or first event, if one is under way.
+    #[cfg_attr(not(feature = "durable-object"), allow(unused_variables))]
+    fn end_attempt(&mut self, id: Id, reason: JsValue, fx: &mut Vec<Effect>) {
         if let Some(controller) = self.controller.take() {
             fx.push(Effect::Abort {
                 controller,
@@ -160,8 +188,26 @@ impl Call {
             });
         }
         if let Some(d) = self.reading.take() {
+            #[cfg(not(feature = "durable-object"))]
             fx.push(Effect::Stop(d));
+            // Its timer is its request's (workerd).
+            #[cfg(feature = "durable-object")]
+            fx.push(self.own(id, Effect::Stop(d)));
         }
+    }
+
+    /// `effect`, to be carried out from the call's own context when it has one (workerd:
+    /// its timers and bodies are its request's), else as it is.
+    #[cfg(feature = "durable-object")]
+    fn own(&self, id: Id, effect: Effect) -> Effect {
+        if let Some(dispatch) = &self.dispatch {
+            return Effect::Own {
+                dispatch: dispatch.clone(),
+                id,
+                effect: Box::new(effect),
+            };
+        }
+        effect
     }
 }
 
@@ -232,9 +278,31 @@ pub(super) struct State {
     /// The salt of the keys shown ([`crate::core::fingerprint::opaque`]): random, this
     /// pacer's own.
     pub(super) shown_salt: u64,
+    /// The live calls without a dispatcher of their own (workerd's module, whose calls all
+    /// have one from the package): only for them is the pacer's one timer armed; the others
+    /// are stepped by their own timers (own-context.js), each in its own request.
+    #[cfg(feature = "durable-object")]
+    pub(super) shared: usize,
+    /// A `clock` is given: its `sleep` is the pacer's one timer, whatever the calls (a
+    /// virtual clock moves only through it; the calls' own timers run on `setTimeout`).
+    #[cfg(feature = "durable-object")]
+    pub(super) clocked: bool,
 }
 
 impl State {
+    /// Does the pacer's one timer step it? Not where every live call has a dispatcher, and so
+    /// a timer of its own in its own request (workerd: own-context.js), unless a `clock` is
+    /// given: a timer one request armed, cancelled (its promise resolved) by another after
+    /// the first ended, made workerd warn of a promise resolved from a different request
+    /// context.
+    #[inline]
+    pub(super) fn timed(&self) -> bool {
+        #[cfg(feature = "durable-object")]
+        return self.shared > 0 || self.clocked;
+        #[cfg(not(feature = "durable-object"))]
+        true
+    }
+
     /// Is `attempt` still the current one of live, undelivered call `id`?
     pub(super) fn is_current(&self, id: Id, attempt: u32) -> bool {
         self.calls
@@ -385,7 +453,7 @@ impl State {
         };
         if attempt < call.attempt {
             // A deadline during a later attempt delivers this one's: the later one ends.
-            call.end_attempt(JsValue::UNDEFINED, fx);
+            call.end_attempt(id, JsValue::UNDEFINED, fx);
         }
         call.delivered = true;
         if kind == Some(UsageKind::Sse) {
@@ -415,9 +483,15 @@ impl State {
         let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
-        call.end_attempt(reason, fx);
+        #[cfg(feature = "durable-object")]
+        self.forget(&call);
+        call.end_attempt(id, reason, fx);
         if let Some(h) = call.held.take() {
+            #[cfg(not(feature = "durable-object"))]
             fx.push(h.cancel());
+            // Its body is its request's (workerd).
+            #[cfg(feature = "durable-object")]
+            fx.push(call.own(id, h.cancel()));
         }
         let error = match error {
             Rejection::Call(CallError::Network) if !call.network_error.is_null_or_undefined() => {
@@ -437,7 +511,17 @@ impl State {
     /// Forget a delivered call.
     pub(super) fn finish(&mut self, id: Id, fx: &mut Vec<Effect>) {
         if let Some(call) = self.calls.remove(&id) {
+            #[cfg(feature = "durable-object")]
+            self.forget(&call);
             unlisten(call, fx);
+        }
+    }
+
+    /// A call leaves the map: counted off [`State::shared`] if it has no dispatcher.
+    #[cfg(feature = "durable-object")]
+    fn forget(&mut self, call: &Call) {
+        if call.dispatch.is_none() {
+            self.shared = self.shared.saturating_sub(1);
         }
     }
 }

@@ -16,6 +16,11 @@
 //   never settled and its request never answered). An abort while waiting, and a `timeoutMs`
 //   that passes while waiting or with the attempt on the wire, reject at once, and every
 //   request answers.
+// - A 429's pause shared across requests (plain, with a `timeoutMs`, with llm-pacer/cloudflare's
+//   store): no timer or promise of one request is touched by another's code (workerd warned of
+//   a promise resolved from a different request context: the pacer's one timer, armed by one
+//   request's step, was cancelled by another's after the first ended), every request answers,
+//   and the pacer ends idle.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -49,6 +54,12 @@ let stored;
 let signalled;
 let timed;
 let narrow;
+// For the 429's pause shared across requests (one pacer each: plain, timed, with the store).
+let paused;
+let pausedTimed;
+let pausedStored;
+// Its call aborted while it reads an error body.
+let reading;
 const settled = { plain: [], stored: [] };
 const keys = new Set();
 
@@ -72,6 +83,10 @@ export default {
     signalled ??= new Pacer({ limits: { rpm: 600 } });
     timed ??= new Pacer({ limits: { rpm: 600 }, timeoutMs: 1_500 });
     narrow ??= new Pacer({ concurrency: 1, timeoutMs: 800 });
+    paused ??= new Pacer();
+    pausedTimed ??= new Pacer({ timeoutMs: 5_000 });
+    pausedStored ??= new Pacer({ limits: { rpm: 1_000 }, store: durableObjectStore(namespace) });
+    reading ??= new Pacer();
     try {
       if (u.pathname === "/one") {
         // One call of a module-scope pacer with the request's signal, or a signal aborted
@@ -84,7 +99,7 @@ export default {
           setTimeout(() => ac.abort(), q.abortMs);
         }
         try {
-          const r = await { signalled, timed, narrow }[q.pacer].fetch(q.url, init);
+          const r = await { signalled, timed, narrow, paused, pausedTimed, pausedStored, reading }[q.pacer].fetch(q.url, init);
           await r.text();
           return Response.json({ status: r.status });
         } catch (e) {
@@ -103,6 +118,11 @@ export default {
         return Response.json(res);
       }
       if (u.pathname === "/direct") return (q.store ? stored : pacer).fetch(q.url, q.init);
+      if (u.pathname === "/mark") {
+        // A line on the runtime's stderr after whatever it wrote before (see \`said\`).
+        console.warn(q.mark);
+        return new Response("ok");
+      }
       if (u.pathname === "/stats") {
         const ops = {};
         for (const k of keys) ops[k] = await env.LIMITS.get(env.LIMITS.idFromName(k)).ops();
@@ -113,6 +133,10 @@ export default {
           signalled: signalled.stats(),
           timed: timed.stats(),
           narrow: narrow.stats(),
+          paused: paused.stats(),
+          pausedTimed: pausedTimed.stats(),
+          pausedStored: pausedStored.stats(),
+          reading: reading.stats(),
           settled,
           ops,
         });
@@ -136,6 +160,8 @@ const modules = [
 
 let mf;
 let mock;
+/** What the runtime wrote on its stderr (its warnings, `console.warn`), as it came. */
+let stderr = "";
 before(async () => {
   mock = await startAnthropicMock({ limits: { rpm: 1000, itpm: null, otpm: null }, enforce: false, outputTokens: 7 });
   mf = new Miniflare({
@@ -143,6 +169,14 @@ before(async () => {
     modules,
     compatibilityDate: "2025-09-01",
     durableObjects: { LIMITS: "PacerLimits" },
+    // Shown as Miniflare shows them by default, and kept for the tests to read.
+    handleRuntimeStdio(out, err) {
+      out.pipe(process.stdout);
+      err.on("data", (d) => {
+        stderr += d;
+        process.stderr.write(d);
+      });
+    },
   });
   await mf.ready;
 });
@@ -344,4 +378,102 @@ test("a timeoutMs that passes while the call waits (the one slot held by another
   assert.equal(s.narrow.queued, 0);
   assert.equal(s.narrow.inFlight, 0);
   assert.equal(s.narrow.attempts, 1, "the calls that timed out waiting were never sent");
+});
+
+let marks = 0;
+/**
+ * What the runtime wrote on its stderr from `from` (an offset in it) until now: a line the
+ * Worker writes there last, waited for, follows all of it.
+ */
+async function said(from) {
+  const mark = `llm-pacer-test-mark-${++marks}`;
+  assert.equal((await get("/mark", { mark })).status, 200);
+  for (let i = 0; i < 100 && !stderr.includes(mark, from); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(stderr.includes(mark, from), "the runtime's stderr is read");
+  return stderr.slice(from, stderr.indexOf(mark, from));
+}
+
+/**
+ * The README's Worker pattern after a 429: the first call's 429 (`retry-after: 1`) pauses the
+ * key of module-scope pacer `pacer`, and the calls of `n` requests after it wait on that pause
+ * and are let in by whichever request steps the pacer then (with 8, the pacer's shared timer of
+ * the builds before was cancelled by another request than its own in every run seen). Each
+ * request answers 200, the pacer ends with nothing queued or in flight, and workerd saw no
+ * timer or promise of one request touched by another: no "different request context" warning,
+ * no "Cannot perform I/O on behalf of a different request" error.
+ */
+async function pauseAcrossRequests(pacer, n = 8) {
+  const url = `${mock.url}/v1/messages`;
+  const from = stderr.length;
+  mock.script([{ status: 429, retryAfter: 1 }]);
+  const first = get("/one", { pacer, url, init: init(1) });
+  await new Promise((r) => setTimeout(r, 100));
+  const rest = ones(
+    Array.from({ length: n }, () => ({ pacer, url, init: init(1) })),
+    0,
+  );
+  const a = await first;
+  assert.equal(a.status, 200, a.text);
+  assert.deepEqual(JSON.parse(a.text), { status: 200 }, "the first call, retried after the pause");
+  assert.deepEqual(await rest, Array(n).fill({ status: 200 }));
+  const s = await statsWhen((s) => s[pacer].inFlight === 0 && s[pacer].queued === 0);
+  assert.equal(s[pacer].queued, 0);
+  assert.equal(s[pacer].inFlight, 0);
+  assert.equal(s[pacer].rateLimited, 1);
+  assert.equal(s[pacer].attempts, n + 2, "the 429, its retry, one attempt per later call");
+  const out = await said(from);
+  assert.doesNotMatch(out, /different request context/, "no promise resolved from another request's context");
+  assert.doesNotMatch(out, /Cannot perform I\/O on behalf of a different request/);
+  return s;
+}
+
+test("a 429's pause shared across requests: no request's timer or promise touched by another, each answers", {
+  timeout: 60_000,
+}, async () => {
+  await pauseAcrossRequests("paused");
+});
+
+test("a 429's pause shared across requests, calls with a timeoutMs: no request's timer or promise touched by another, each answers", {
+  timeout: 60_000,
+}, async () => {
+  await pauseAcrossRequests("pausedTimed");
+});
+
+test("a 429's pause shared across requests, with the Durable Object store: no request's timer or promise touched by another, each answers", {
+  timeout: 60_000,
+}, async () => {
+  const s = await pauseAcrossRequests("pausedStored");
+  assert.ok(
+    Object.values(s.ops).some((o) => o.pause >= 1),
+    "the pause reached the object",
+  );
+});
+
+test("a call aborted while it reads an error body: the read's timer is stopped from the call's own request", {
+  timeout: 60_000,
+}, async () => {
+  const url = `${mock.url}/v1/messages`;
+  const from = stderr.length;
+  // The 500's error body never ends: the call reads it (a timer of its request bounds the
+  // read) until its signal aborts, which ends the call, its attempt and that read (the timer
+  // stopped through the call's dispatcher, from its own request, whichever request's code
+  // ended the call).
+  mock.script([{ status: 500, bodyStall: true }]);
+  const r = await get("/one", { pacer: "reading", url, init: init(1), abortMs: 300 });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(JSON.parse(r.text), { error: "AbortError" });
+  const s = await statsWhen((s) => s.reading.inFlight === 0);
+  assert.equal(s.reading.queued, 0);
+  assert.equal(s.reading.inFlight, 0);
+  assert.equal(s.reading.attempts, 1);
+  assert.equal(s.reading.serverErrors, 0, "no answer decided: the read never ended");
+  const out = await said(from);
+  assert.doesNotMatch(out, /different request context/);
+  assert.doesNotMatch(out, /Cannot perform I\/O on behalf of a different request/);
+});
+
+test("no request of this file's made workerd warn of another request's promise or I/O", async () => {
+  const out = await said(0);
+  assert.doesNotMatch(out, /different request context/);
+  assert.doesNotMatch(out, /Cannot perform I\/O on behalf of a different request/);
 });
