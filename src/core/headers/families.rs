@@ -87,6 +87,23 @@ fn reset_seconds(v: &str) -> Option<Ms> {
     parse_number(v).and_then(|s| valid_wait(s * 1000.0))
 }
 
+/// A reset sent as a bare number: epoch milliseconds from [`EPOCH_MS_FROM`], epoch seconds
+/// from [`EPOCH_S_FROM`] (both on the server's clock, moved to ours through `date`), anything
+/// smaller seconds from now. The local reset time, if valid.
+pub(super) fn reset_number(n: f64, now_ms: Ms, date: Option<Ms>) -> Option<Ms> {
+    let epoch = if n >= EPOCH_MS_FROM {
+        Some(n)
+    } else if n >= EPOCH_S_FROM {
+        Some(n * 1000.0)
+    } else {
+        None
+    };
+    match epoch {
+        Some(at) => reset_after(now_ms, at - date.unwrap_or(now_ms)),
+        None => valid_wait(n * 1000.0).and_then(|d| reset_after(now_ms, d)),
+    }
+}
+
 impl Raw {
     pub(super) fn feed(&mut self, key: Key, v: &str) {
         let pick = |f: Field| -> fn(&str) -> Option<f64> {
@@ -129,20 +146,7 @@ impl Raw {
         let (m_requests, m_tokens) = (mistral(0), mistral(1));
         let window = if self.together { 1_000.0 } else { MINUTE_MS };
         let p = self.plain;
-        let reset_at_ms = p.reset.and_then(|n| {
-            let epoch = if n >= EPOCH_MS_FROM {
-                Some(n)
-            } else if n >= EPOCH_S_FROM {
-                Some(n * 1000.0)
-            } else {
-                None
-            };
-            match epoch {
-                // On the server's clock: moved to ours through `Date`.
-                Some(at) => reset_after(now_ms, at - date.unwrap_or(now_ms)),
-                None => valid_wait(n * 1000.0).and_then(|d| reset_after(now_ms, d)),
-            }
-        });
+        let reset_at_ms = p.reset.and_then(|n| reset_number(n, now_ms, date));
         let window = if self.together {
             window
         } else {
