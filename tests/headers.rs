@@ -57,6 +57,9 @@ const KNOWN: &[&str] = &[
     "x-ratelimit-reset-tokens-minute",
     "x-ratelimit-limit-tokens-day",
     "x-ratelimit-remaining-requests-day",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
 ];
 
 /// 2026-11-22T13:04:32Z.
@@ -223,8 +226,22 @@ fn typed_header() -> impl Strategy<Value = (String, String)> {
         pick(&["retry-after", "retry-after-ms"], count),
         pick(&["x-should-retry"], "true|false|TRUE|False|maybe"),
         (prop::sample::select(&KNOWN[28..30]), sf_list()).prop_map(|(n, v)| (n.to_string(), v)),
+        pick(
+            &["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"],
+            OLDER_FIELD
+        ),
+        pick(&["ratelimit"], OLDER_DICT),
+        pick(&["ratelimit-policy"], OLDER_POLICY),
     ]
 }
+
+/// A field of the IETF drafts up to 06 (`RateLimit-Limit: 10, 10;w=1`).
+const OLDER_FIELD: &str =
+    "-?[0-9]{1,16}(;w=-?[0-9]{1,7})?(, [0-9]{1,4};w=[0-9]{1,5})?|[0-9]{1,3}|(1|2|10|20)";
+/// The earlier drafts' `RateLimit-Policy` (`10;w=1, 20;w=10`), quotas often a limit above.
+const OLDER_POLICY: &str = "((1|2|10|20);w=[0-9]{1,3}, ){0,2}(1|2|10|20|[0-9]{1,3});w=-?[0-9]{1,3}";
+/// draft-07's `RateLimit` Dictionary, mostly valid.
+const OLDER_DICT: &str = "((limit|remaining|reset|x)(=(-?[0-9]{1,16}|[0-9]\\.[0-9]|\"a\"|\\?1))?, ?){0,3}(limit|remaining|reset)=([0-9]{1,4}|1|2|10|20)";
 
 fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
     prop::collection::vec(prop_oneof![(name(), value()), typed_header()], 0..12)
@@ -686,6 +703,37 @@ fn fuzz_strategies_reach_deep_states() {
         "ietf {ietf}, with a limit {ietf_limits}"
     );
 
+    // The earlier drafts' fields alone.
+    let older = (
+        OLDER_DICT,
+        prop::collection::vec(
+            (
+                prop::sample::select(
+                    &["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"][..],
+                ),
+                OLDER_FIELD,
+            ),
+            0..4,
+        ),
+        OLDER_POLICY,
+    );
+    let (mut older_ietf, mut older_windows) = (0, 0);
+    for i in 0..500 {
+        let (dict, fields, policy) = older.new_tree(&mut runner).unwrap().current();
+        let mut h: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        h.push(("RateLimit-Policy", &policy));
+        if i % 2 == 0 {
+            h.push(("RateLimit", &dict));
+        }
+        let info = parse(h.iter().copied(), T0);
+        older_ietf += usize::from(info.family == Family::Ietf);
+        older_windows += usize::from(info.requests.window_ms.is_some_and(|w| w != 60_000.0));
+    }
+    assert!(
+        older_ietf >= 200 && older_windows >= 20,
+        "older drafts {older_ietf}, with a policy's window {older_windows}"
+    );
+
     let values = helper_input();
     let (mut go, mut rfc, mut http) = (0, 0, 0);
     for _ in 0..1000 {
@@ -1118,5 +1166,365 @@ proptest! {
             text.split('\n').filter_map(|l| l.split_once(':')).collect();
         let got: Vec<(&str, &str)> = llm_pacer::core::headers::lines(&text).collect();
         prop_assert_eq!(got, want);
+    }
+}
+
+// --- the IETF drafts before draft-10 ----------------------------------------------------------
+
+#[test]
+fn ietf_draft07_ratelimit_dictionary_with_its_policy() {
+    // A gateway with a fixed window of 20 requests per 10 s, spent, 7 s before the reset.
+    let h = [
+        ("RateLimit", "limit=20, remaining=0, reset=7"),
+        ("RateLimit-Policy", "20;w=10"),
+    ];
+    let info = p(&h, T0);
+    assert_eq!(info.family, Family::Ietf);
+    assert_eq!(
+        info.requests,
+        dim(Some(20.0), Some(0.0), Some(T0 + 7_000.0), 10_000.0)
+    );
+    assert!(info.tokens.is_empty());
+    // Without its policy the window is inferred as for the other families: a minute here.
+    assert_eq!(
+        p(&h[..1], T0).requests,
+        dim(Some(20.0), Some(0.0), Some(T0 + 7_000.0), 60_000.0)
+    );
+    // ... and a day when the reset says so (100 a day, one spent, 864 s to refill it).
+    let info = p(&[("RateLimit", "limit=100, remaining=99, reset=864")], T0);
+    assert_eq!(info.requests.window_ms, Some(86_400_000.0));
+    // The draft's example: the policy of the same quota gives the window.
+    let info = p(
+        &[
+            ("RateLimit-Policy", "10;w=1, 100;w=3600"),
+            ("RateLimit", "limit=100, remaining=99, reset=3000"),
+        ],
+        T0,
+    );
+    assert_eq!(
+        info.requests,
+        dim(Some(100.0), Some(99.0), Some(T0 + 3_000_000.0), 3_600_000.0)
+    );
+    // Keys in any order, unknown keys and parameters ignored, lines combined, a repeated key's
+    // last value counts (RFC 9651).
+    let info = p(
+        &[
+            ("RateLimit", "reset=7;x=1, policy=\"a\", limit=30"),
+            ("RateLimit", "remaining=4, limit=20"),
+        ],
+        T0,
+    );
+    assert_eq!(
+        info.requests,
+        dim(Some(20.0), Some(4.0), Some(T0 + 7_000.0), 60_000.0)
+    );
+    // Remaining and reset alone: no limit, so no window (as in draft-10).
+    let info = p(&[("RateLimit", "remaining=0, reset=7")], T0);
+    assert_eq!(info.family, Family::Ietf);
+    assert_eq!(
+        info.requests,
+        DimInfo {
+            remaining: Some(0.0),
+            reset_at_ms: Some(T0 + 7_000.0),
+            ..DimInfo::default()
+        }
+    );
+}
+
+#[test]
+fn ietf_draft06_separate_fields() {
+    // express-rate-limit's `standardHeaders: 'draft-6'`.
+    let h = [
+        ("RateLimit-Policy", "100;w=60"),
+        ("RateLimit-Limit", "100"),
+        ("RateLimit-Remaining", "99"),
+        ("RateLimit-Reset", "42"),
+    ];
+    let info = p(&h, T0);
+    assert_eq!(info.family, Family::Ietf);
+    assert_eq!(
+        info.requests,
+        dim(Some(100.0), Some(99.0), Some(T0 + 42_000.0), 60_000.0)
+    );
+    // The policy of the limit's quota gives the window; without one, it is inferred.
+    let fields = [
+        ("RateLimit-Limit", "20"),
+        ("RateLimit-Remaining", "0"),
+        ("RateLimit-Reset", "7"),
+    ];
+    let mut with = fields.to_vec();
+    with.push(("RateLimit-Policy", "20;w=10, 1000;w=86400"));
+    assert_eq!(
+        p(&with, T0).requests,
+        dim(Some(20.0), Some(0.0), Some(T0 + 7_000.0), 10_000.0)
+    );
+    assert_eq!(
+        p(&fields, T0).requests,
+        dim(Some(20.0), Some(0.0), Some(T0 + 7_000.0), 60_000.0)
+    );
+    // Drafts 00 to 03: the quota policies follow the limit in `RateLimit-Limit`.
+    let info = p(
+        &[
+            ("RateLimit-Limit", "10, 10;w=1, 50;w=60"),
+            ("RateLimit-Remaining", "9"),
+            ("RateLimit-Reset", "1"),
+        ],
+        T0,
+    );
+    assert_eq!(
+        info.requests,
+        dim(Some(10.0), Some(9.0), Some(T0 + 1_000.0), 1_000.0)
+    );
+    // A limit with its own window.
+    let info = p(&[("RateLimit-Limit", "100;w=3600")], T0);
+    assert_eq!(info.requests, dim(Some(100.0), None, None, 3_600_000.0));
+    // A repeated field (fetch joins it with ", "): the first value.
+    let info = p(
+        &[
+            ("RateLimit-Limit", "20, 20"),
+            ("RateLimit-Remaining", "3"),
+            ("RateLimit-Remaining", "5"),
+        ],
+        T0,
+    );
+    assert_eq!(info.requests, dim(Some(20.0), Some(3.0), None, 60_000.0));
+    // Policies without a limit give none: which one the remaining count is of is unknown.
+    let info = p(
+        &[
+            ("RateLimit-Policy", "10;w=1, 50;w=60"),
+            ("RateLimit-Remaining", "3"),
+        ],
+        T0,
+    );
+    assert_eq!(
+        info.requests,
+        DimInfo {
+            remaining: Some(3.0),
+            ..DimInfo::default()
+        }
+    );
+    assert_eq!(
+        p(&[("RateLimit-Policy", "10;w=1")], T0),
+        RateLimitInfo::default()
+    );
+    // A policy of the limit's quota without a valid window: the next one's.
+    let info = p(
+        &[
+            ("RateLimit-Limit", "10"),
+            ("RateLimit-Policy", "10;w=0, 10;w=5"),
+        ],
+        T0,
+    );
+    assert_eq!(info.requests, dim(Some(10.0), None, None, 5_000.0));
+    // Names in any case; the unprefixed `x-ratelimit-*` stay their own family.
+    let info = p(&[("ratelimit-limit", "5"), ("RATELIMIT-RESET", "2")], T0);
+    assert_eq!(
+        (info.family, info.requests.limit, info.requests.reset_at_ms),
+        (Family::Ietf, Some(5.0), Some(T0 + 2_000.0))
+    );
+}
+
+#[test]
+fn ietf_older_draft_resets_are_delta_seconds_or_an_epoch() {
+    let reset = |v: &str, date: Option<&str>| {
+        let mut h = vec![("RateLimit-Limit", "20"), ("RateLimit-Reset", v)];
+        h.extend(date.map(|d| ("date", d)));
+        p(&h, T0).requests.reset_at_ms
+    };
+    assert_eq!(reset("0", None), Some(T0));
+    assert_eq!(reset("2592000", None), Some(T0 + 2_592_000_000.0)); // 30 days
+                                                                    // Over 30 days of delta-seconds, and not yet an epoch: absent.
+    assert_eq!(reset("2592001", None), None);
+    assert_eq!(reset("999999999", None), None);
+    // Epoch seconds and milliseconds, on the server's clock (2 s ahead of ours here).
+    let secs = format!("{}", (T0 / 1000.0) as u64 + 12);
+    assert_eq!(
+        reset(&secs, Some("Sun, 22 Nov 2026 13:04:34 GMT")),
+        Some(T0 + 10_000.0)
+    );
+    let ms = format!("{}", T0 as u64 + 10_000);
+    assert_eq!(reset(&ms, None), Some(T0 + 10_000.0));
+    // An epoch in the past is now; one beyond 30 days is absent.
+    assert_eq!(reset("1000000000", None), Some(T0));
+    let far = format!("{}", (T0 / 1000.0) as u64 + 40 * 86_400);
+    assert_eq!(reset(&far, None), None);
+    // The same in draft-07's Dictionary.
+    let info = p(&[("RateLimit", &format!("limit=20, reset={secs}"))], T0);
+    assert_eq!(info.requests.reset_at_ms, Some(T0 + 12_000.0));
+}
+
+#[test]
+fn ietf_older_drafts_ignore_malformed_values() {
+    // Each value out of range or not an Integer is absent on its own; the rest stays.
+    // (The bool: whether `limit=20, remaining=X, reset=X` is still a valid Dictionary.)
+    for (bad, dictionary) in [
+        ("-1", true),
+        ("1.5", true),
+        ("\"7\"", true),
+        ("?1", true),
+        ("seven", true),
+        ("(7)", true),
+        ("7s", false),
+        ("1e3", false),
+        ("0x10", false),
+        ("", false),
+    ] {
+        let h = [
+            ("RateLimit-Limit", "20"),
+            ("RateLimit-Remaining", bad),
+            ("RateLimit-Reset", bad),
+        ];
+        assert_eq!(
+            p(&h, T0).requests,
+            dim(Some(20.0), None, None, 60_000.0),
+            "{bad:?}"
+        );
+        let dict = format!("limit=20, remaining={bad}, reset={bad}");
+        let info = p(&[("RateLimit", dict.as_str())], T0);
+        if dictionary {
+            assert_eq!(
+                info.requests,
+                dim(Some(20.0), None, None, 60_000.0),
+                "{dict}"
+            );
+        } else {
+            // A syntax error makes the whole field absent.
+            assert_eq!(info, RateLimitInfo::default(), "{dict}");
+        }
+    }
+    // A limit of 0, or beyond MAX_COUNT, is no limit (and gives no window).
+    for limit in ["0", "1000000000001", "9999999999999999"] {
+        let info = p(
+            &[("RateLimit-Limit", limit), ("RateLimit-Remaining", "3")],
+            T0,
+        );
+        assert_eq!(
+            info.requests,
+            DimInfo {
+                remaining: Some(3.0),
+                ..DimInfo::default()
+            },
+            "{limit}"
+        );
+    }
+    // Not a Dictionary: the field is absent (keys are lowercase, members comma-separated).
+    for bad in [
+        "limit=20 remaining=0",
+        "Limit=20, Remaining=0, Reset=7",
+        "limit=20,, reset=7",
+        "limit=20, reset=7,",
+        "limit: 20",
+    ] {
+        assert_eq!(
+            p(&[("RateLimit", bad)], T0),
+            RateLimitInfo::default(),
+            "{bad}"
+        );
+    }
+    // A policy's window must be an Integer > 0 (and a quota at least 1): else it is
+    // inferred.
+    for policy in [
+        "20;w=0",
+        "20;w=-10",
+        "20;w=1.5",
+        "20;w=\"10\"",
+        "20;w",
+        "0;w=10",
+        "20;w=2592001",
+    ] {
+        let h = [
+            ("RateLimit", "limit=20, remaining=0, reset=7"),
+            ("RateLimit-Policy", policy),
+        ];
+        assert_eq!(p(&h, T0).requests.window_ms, Some(60_000.0), "{policy}");
+    }
+    // Nothing valid at all is nothing.
+    let none = p(
+        &[
+            ("RateLimit", "limit=0, remaining=-1, reset=-7"),
+            ("RateLimit-Limit", "x"),
+            ("RateLimit-Reset", "99999999999999999"),
+        ],
+        T0,
+    );
+    assert_eq!(none, RateLimitInfo::default());
+}
+
+#[test]
+fn ietf_drafts_precedence_draft10_then_07_then_06() {
+    let d10 = [
+        ("RateLimit-Policy", "\"p\";q=100;w=60"),
+        ("RateLimit", "\"p\";r=50;t=30"),
+    ];
+    let d07 = ("RateLimit", "limit=20, remaining=0, reset=7");
+    let d06 = [
+        ("RateLimit-Limit", "5"),
+        ("RateLimit-Remaining", "1"),
+        ("RateLimit-Reset", "2"),
+    ];
+    let draft10 = dim(Some(100.0), Some(50.0), Some(T0 + 30_000.0), 60_000.0);
+    let draft07 = dim(Some(20.0), Some(0.0), Some(T0 + 7_000.0), 60_000.0);
+    let draft06 = dim(Some(5.0), Some(1.0), Some(T0 + 2_000.0), 60_000.0);
+    let mut h = d10.to_vec();
+    h.extend(d06);
+    assert_eq!(p(&h, T0).requests, draft10);
+    // Both forms of `RateLimit` at once are one field, neither a List nor a Dictionary:
+    // absent; draft-10's policy alone then speaks.
+    h.push(d07);
+    assert_eq!(p(&h, T0).requests, dim(Some(100.0), None, None, 60_000.0));
+    let mut h = vec![d07];
+    h.extend(d06);
+    assert_eq!(p(&h, T0).requests, draft07);
+    assert_eq!(p(&d06, T0).requests, draft06);
+    // Each taken whole: draft-07's dimension is not completed from draft-06's fields.
+    let h = [
+        ("RateLimit", "limit=20"),
+        ("RateLimit-Remaining", "0"),
+        ("RateLimit-Reset", "7"),
+    ];
+    assert_eq!(p(&h, T0).requests, dim(Some(20.0), None, None, 60_000.0));
+    // A draft whose values are all invalid says nothing: the older one speaks.
+    let h = [("RateLimit", "limit=-1"), ("RateLimit-Limit", "5")];
+    assert_eq!(p(&h, T0).requests, dim(Some(5.0), None, None, 60_000.0));
+    // The unprefixed `x-ratelimit-*` (express-rate-limit's legacy headers beside its
+    // draft ones) come before the IETF fields, as before.
+    let mut h = vec![("x-ratelimit-limit", "7")];
+    h.extend(d06);
+    let info = p(&h, T0);
+    assert_eq!(
+        (info.family, info.requests.limit),
+        (Family::XRateLimit, Some(7.0))
+    );
+}
+
+proptest! {
+    #[test]
+    fn ietf_older_drafts_round_trip(
+        q in 1u64..=1_000_000,
+        w in 1u64..=86_400,
+        r in 0u64..=1_000_000,
+        t in 0u64..=2_592_000,
+        dictionary in any::<bool>(),
+    ) {
+        let policy = format!("1;w=1;comment=\"x\", {q};w={w}");
+        let (q_s, r_s, t_s) = (q.to_string(), r.to_string(), t.to_string());
+        let dict = format!("limit={q}, remaining={r}, reset={t}");
+        let h: Vec<(&str, &str)> = if dictionary {
+            vec![("RateLimit-Policy", &policy), ("RateLimit", &dict)]
+        } else {
+            vec![
+                ("RateLimit-Policy", &policy),
+                ("RateLimit-Limit", &q_s),
+                ("RateLimit-Remaining", &r_s),
+                ("RateLimit-Reset", &t_s),
+            ]
+        };
+        let info = p(&h, T0);
+        prop_assert_eq!(info.family, Family::Ietf);
+        let window = if q == 1 { 1_000.0 } else { w as f64 * 1000.0 };
+        prop_assert_eq!(
+            info.requests,
+            dim(Some(q as f64), Some(r as f64), Some(T0 + t as f64 * 1000.0), window)
+        );
     }
 }

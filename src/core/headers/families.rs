@@ -18,14 +18,22 @@ const EPOCH_MS_FROM: f64 = 1.0e12;
 /// At least this large (and below [`EPOCH_MS_FROM`]), epoch seconds.
 const EPOCH_S_FROM: f64 = 1.0e9;
 
-/// What a lowercased header name means in these families, if anything.
-pub(super) fn key_of(l: &[u8]) -> Option<Key> {
-    let field = |f: &[u8]| match f {
+/// `limit`, `remaining` or `reset`.
+pub(super) fn field(f: &[u8]) -> Option<Field> {
+    match f {
         b"limit" => Some(Field::Limit),
         b"remaining" => Some(Field::Remaining),
         b"reset" => Some(Field::Reset),
         _ => None,
-    };
+    }
+}
+
+/// What a lowercased header name means in these families (and the IETF drafts' up to 06),
+/// if anything.
+pub(super) fn key_of(l: &[u8]) -> Option<Key> {
+    if let Some(rest) = l.strip_prefix(b"ratelimit-") {
+        return field(rest).map(Key::Older);
+    }
     if let Some(rest) = l.strip_prefix(b"x-tokenlimit-") {
         return field(rest).map(Key::TokenLimit);
     }

@@ -1,14 +1,114 @@
-//! The IETF `RateLimit` and `RateLimit-Policy` fields (draft-ietf-httpapi-ratelimit-headers):
-//! the `requests` dimension they describe.
+//! The IETF `RateLimit` and `RateLimit-Policy` fields (draft-ietf-httpapi-ratelimit-headers),
+//! and the earlier drafts' forms of them: the `requests` dimension they describe.
 
 use super::sf;
 use super::*;
 
-/// The `requests` dimension from the IETF fields (empty if they say nothing about requests).
-pub(super) fn ietf_requests(policy: &[&str], ratelimit: &[&str], now_ms: Ms) -> DimInfo {
+/// The `requests` dimension from the IETF fields (empty if they say nothing about requests),
+/// from the newest draft whose fields say anything, taken whole: draft-10's named `RateLimit`
+/// members (or its named policies alone), else draft-07's `RateLimit` Dictionary, else the
+/// separate `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` of draft-06 and
+/// before (`older`, in that order: the first occurrence of each that is a valid List).
+/// `date`: the server's `Date`, for a reset sent as an epoch.
+pub(super) fn ietf_requests(
+    policy: &[&str],
+    ratelimit: &[&str],
+    older: [Option<&str>; 3],
+    now_ms: Ms,
+    date: Option<Ms>,
+) -> DimInfo {
+    let d = draft10(policy, ratelimit, now_ms);
+    if !d.is_empty() {
+        return d;
+    }
+    let policy: &[&str] = if sf::fields_ok(policy, false) {
+        policy
+    } else {
+        &[]
+    };
+    // draft-07: `RateLimit: limit=20, remaining=0, reset=7`; of a repeated key the
+    // last counts, and a value that is not an Integer makes its key absent.
+    let mut v = [None; 3];
+    if sf::fields_ok(ratelimit, true) {
+        for (k, m) in sf::members(ratelimit, true) {
+            if let Some(f) = families::field(k) {
+                v[f as usize] = m.int();
+            }
+        }
+    }
+    let mut d = DimInfo::default();
+    if v.iter().any(Option::is_some) {
+        d = draft07(v, policy, None, now_ms, date);
+    }
+    if d.is_empty() {
+        // draft-06 and before: each field an Integer, the first member of its List (fetch
+        // joins a repeated field into one). `RateLimit-Limit` may carry its own `w`, and in
+        // drafts 00 to 03 the quota policies after it (`RateLimit-Limit: 10, 10;w=1, 50;w=60`):
+        // its members are policies too, the limit itself first.
+        let mut v = [None; 3];
+        for (i, line) in older.iter().enumerate() {
+            v[i] = sf::members(line.as_slice(), false)
+                .next()
+                .and_then(|(_, m)| m.int());
+        }
+        d = draft07(v, policy, older[0], now_ms, date);
+    }
+    d
+}
+
+/// The dimension from the three Integers of draft-07 (or draft-06): limit, remaining and
+/// reset (delta-seconds; an epoch as [`families::reset_number`] reads one), each absent when
+/// out of range. The window is that of the first quota policy (`20;w=10`) of the limit's
+/// quota with a valid one, in `more` (draft-06's `RateLimit-Limit`, the limit itself first)
+/// or else `policy`, else inferred ([`window_of`]). Without a limit, no window.
+fn draft07(
+    v: [Option<i64>; 3],
+    policy: &[&str],
+    more: Option<&str>,
+    now_ms: Ms,
+    date: Option<Ms>,
+) -> DimInfo {
+    let int = |n: Option<i64>, min: i64| n.filter(|&n| n >= min && n as f64 <= MAX_COUNT);
+    let limit = int(v[0], 1).map(|n| n as f64);
+    let remaining = int(v[1], 0).map(|n| n as f64);
+    let reset_at_ms = v[2]
+        .filter(|&n| n >= 0)
+        .and_then(|n| families::reset_number(n as f64, now_ms, date));
+    // A window: an Integer of seconds > 0, valid as a wait.
+    let window = |w: Option<sf::Bare<'_>>| match w {
+        Some(sf::Bare::Int(w)) if w > 0 => valid_wait(w as f64 * 1000.0),
+        _ => None,
+    };
+    let mut window_ms = None;
+    for lines in [more.as_slice(), policy] {
+        for (_, m) in sf::members(lines, false) {
+            if window_ms.is_none() && limit.is_some() && m.int() == v[0] {
+                window_ms = window(m.param(b"w"));
+            }
+        }
+    }
+    if limit.is_some() && window_ms.is_none() {
+        window_ms = Some(window_of(limit, remaining, reset_at_ms.map(|t| t - now_ms)));
+    }
+    DimInfo {
+        limit,
+        remaining,
+        reset_at_ms,
+        window_ms,
+        rounded: false,
+    }
+}
+
+/// draft-10: the named service limits of `RateLimit` and the named policies of
+/// `RateLimit-Policy`.
+fn draft10(policy: &[&str], ratelimit: &[&str], now_ms: Ms) -> DimInfo {
     // A syntax error anywhere in a field makes the whole field absent.
-    let policy: &[&str] = if sf::list_ok(policy) { policy } else { &[] };
-    let ratelimit: &[&str] = if sf::list_ok(ratelimit) {
+    let policy: &[&str] = if sf::fields_ok(policy, false) {
+        policy
+    } else {
+        &[]
+    };
+    let ratelimit: &[&str] = if sf::fields_ok(ratelimit, false) {
         ratelimit
     } else {
         &[]
@@ -16,13 +116,13 @@ pub(super) fn ietf_requests(policy: &[&str], ratelimit: &[&str], now_ms: Ms) -> 
 
     // The most restrictive service limit in requests: least remaining, then longest reset.
     let mut best: Option<(Limit, Option<Policy>)> = None;
-    sf::for_each_member(ratelimit, |m| {
+    for (_, m) in sf::members(ratelimit, false) {
         let Some(limit) = Limit::from_member(&m) else {
-            return;
+            continue;
         };
         let policy = find_policy(policy, limit.name);
         if policy.is_some_and(|p| !p.in_requests) {
-            return;
+            continue;
         }
         let rank = |l: &Limit| {
             (
@@ -33,13 +133,13 @@ pub(super) fn ietf_requests(policy: &[&str], ratelimit: &[&str], now_ms: Ms) -> 
         if best.as_ref().is_none_or(|(b, _)| rank(&limit) < rank(b)) {
             best = Some((limit, policy));
         }
-    });
+    }
     let (remaining, reset_s, policy) = match best {
         Some((l, p)) => (l.remaining, l.reset_s, p),
         None => {
             // Policies alone: the lowest sustained rate (ties: the smaller quota).
             let mut best: Option<Policy> = None;
-            sf::for_each_member(policy, |m| {
+            for (_, m) in sf::members(policy, false) {
                 if let Some(p) = Policy::from_member(&m) {
                     if p.in_requests && p.rate().is_some() {
                         let rank = |p: &Policy| (p.rate(), p.quota);
@@ -48,7 +148,7 @@ pub(super) fn ietf_requests(policy: &[&str], ratelimit: &[&str], now_ms: Ms) -> 
                         }
                     }
                 }
-            });
+            }
             (None, None, best)
         }
     };
@@ -116,11 +216,11 @@ impl Policy {
 /// The first valid policy named `name`.
 fn find_policy(policy: &[&str], name: &[u8]) -> Option<Policy> {
     let mut found = None;
-    sf::for_each_member(policy, |m| {
+    for (_, m) in sf::members(policy, false) {
         if found.is_none() && m.name().is_some_and(|n| sf::text_eq(n, name)) {
             found = Policy::from_member(&m);
         }
-    });
+    }
     found
 }
 

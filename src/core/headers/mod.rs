@@ -48,6 +48,11 @@
 //! * **IETF draft-ietf-httpapi-ratelimit-headers-10.** `RateLimit-Policy: "burst";q=100;w=60,
 //!   "daily";q=1000;w=86400` and `RateLimit: "burst";r=50;t=30`, parsed as RFC 9651
 //!   structured-field Lists (see [below](#ietf-ratelimit-and-ratelimit-policy)).
+//! * **The earlier IETF drafts**, still sent by many gateways (express-rate-limit's `draft-7`
+//!   and `draft-6` modes, for one): draft-07's `RateLimit: limit=20, remaining=0, reset=7`
+//!   (a Dictionary), and the separate `RateLimit-Limit: 20`, `RateLimit-Remaining: 0`,
+//!   `RateLimit-Reset: 7` of draft-06 and before, each with `RateLimit-Policy: 20;w=10` (see
+//!   [below](#the-earlier-drafts)). Also [`Family::Ietf`].
 //!
 //! Every limit, remaining count and reset is validated: a limit must be finite and `> 0`, a
 //! remaining count finite and `>= 0`, both at most [`MAX_COUNT`]; a wait or a reset lies
@@ -63,9 +68,10 @@
 //! Lists: their field lines combine into one list (RFC 9651 §3.1).
 //!
 //! **Several families.** Each dimension is taken whole from the first family, in the order
-//! Anthropic, OpenAI (Groq), Mistral, Together / unprefixed, IETF, that says anything about it (fields of different families are
-//! never mixed within one dimension); [`RateLimitInfo::family`] is the first family, in that
-//! order, that yielded any dimension field.
+//! Anthropic, OpenAI (Groq), Mistral, Together / unprefixed, IETF (any draft), that says
+//! anything about it (fields of different families are never mixed within one dimension);
+//! [`RateLimitInfo::family`] is the first family, in that order, that yielded any dimension
+//! field.
 //!
 //! # IETF `RateLimit` and `RateLimit-Policy`
 //!
@@ -90,6 +96,33 @@
 //!   is present, the policy with the lowest sustained rate `q / w`.
 //! * `limit = q`, `window_ms = w * 1000`, `remaining = r`, `reset_at_ms = now_ms + t * 1000`.
 //! * Field lines past the 8th, and members past the 32nd of a field, are ignored.
+//!
+//! ## The earlier drafts
+//!
+//! Of the drafts' forms, the newest that gives any valid value is read, whole (fields of two
+//! drafts are never mixed): draft-10's named members above (draft-08 brought that form in),
+//! else draft-07's `RateLimit` Dictionary, else draft-06's `RateLimit-Limit`,
+//! `RateLimit-Remaining` and `RateLimit-Reset`. (Both forms of `RateLimit` in one response
+//! make one field that is neither a List nor a Dictionary: absent.)
+//!
+//! * draft-07: the Dictionary's `limit`, `remaining` and `reset` (other keys ignored; of a key
+//!   that repeats, the last counts, as RFC 9651 says). A syntax error makes the field absent.
+//! * draft-06 and before: each field an Integer Item, read as a List (`fetch` joins a repeated
+//!   field into one): the first occurrence that is a valid List, and its first member.
+//!   `RateLimit-Limit` may carry its window (`100;w=60`), and in drafts 00 to 03 the quota
+//!   policies after the limit (`RateLimit-Limit: 10, 10;w=1, 50;w=60`).
+//! * Every value is an Integer: a limit in `[1, MAX_COUNT]`, a remaining count in
+//!   `[0, MAX_COUNT]`; anything else (a Decimal, a String, a negative number) is absent on
+//!   its own. The reset is delta-seconds; a number of at least 10^9 is no delay of 30 days or
+//!   less but an epoch, read as for the unprefixed `x-ratelimit-reset` (seconds, or
+//!   milliseconds from 10^12, on the server's clock through `Date`); beyond [`ABSURD_MS`]
+//!   either way, absent.
+//! * The window: the limit's own `w`, else that of the first quota policy (in
+//!   `RateLimit-Limit` after the limit, then in `RateLimit-Policy: 10;w=1, 20;w=10`) whose
+//!   quota is the limit and whose `w` is an Integer `> 0`, else inferred as for the
+//!   per-minute names ([`window_of`]: a minute, or an hour or a day when the reset says so).
+//!   Without a limit there is no window, and policies alone give no limit (which of them a
+//!   remaining count is of, nothing says).
 //!
 //! ```
 //! use llm_pacer::core::headers::{parse, Family};
@@ -458,6 +491,8 @@ enum Key {
     OpenAi(usize, Field),
     Policy,
     RateLimit,
+    /// `ratelimit-{limit,remaining,reset}`: the IETF drafts up to 06.
+    Older(Field),
     /// `x-groq-region`: the response is Groq's.
     GroqMarker,
     /// Mistral: (0 requests / 1 tokens, field, window: 0 second, 1 minute, 2 hour, 3 day).
@@ -610,6 +645,8 @@ struct Raw<'a> {
     openai: [RawDim; 2],
     policy: Lines<'a>,
     ratelimit: Lines<'a>,
+    /// `ratelimit-{limit,remaining,reset}`, by [`Field`]: the first line that is a List.
+    older: [Option<&'a str>; 3],
     more: families::Raw,
 }
 
@@ -659,6 +696,12 @@ impl<'a> Raw<'a> {
             ),
             Key::Policy => self.policy.push(v),
             Key::RateLimit => self.ratelimit.push(v),
+            Key::Older(f) => {
+                let first = &mut self.older[f as usize];
+                if first.is_none() && sf::fields_ok(&[v], false) {
+                    *first = Some(v);
+                }
+            }
             Key::GroqMarker | Key::Mistral(..) | Key::Plain(_) | Key::TokenLimit(_) => {
                 self.more.feed(key, v)
             }
@@ -699,7 +742,13 @@ impl<'a> Raw<'a> {
         let a_prio_out = anthropic(A_PRIORITY_OUTPUT, true);
         let o_requests = openai(O_REQUESTS);
         let o_tokens = openai(O_TOKENS);
-        let ietf = ietf_requests(self.policy.get(), self.ratelimit.get(), now_ms);
+        let ietf = ietf_requests(
+            self.policy.get(),
+            self.ratelimit.get(),
+            self.older,
+            now_ms,
+            date,
+        );
         let more = self.more.finish(now_ms, date);
 
         let family = if [

@@ -1,6 +1,6 @@
-//! The subset of RFC 9651 (Structured Field Values) the IETF fields need: Lists of Items
-//! and Inner Lists with Parameters, every bare-item type recognised (so that a valid field
-//! never fails), values kept as borrowed slices.
+//! The subset of RFC 9651 (Structured Field Values) the IETF fields need: Lists and
+//! Dictionaries of Items and Inner Lists with Parameters, every bare-item type recognised (so
+//! that a valid field never fails), values kept as borrowed slices.
 
 /// A bare item. Strings and Tokens keep their raw text (Strings with their escapes).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,6 +25,13 @@ impl<'a> Member<'a> {
     pub(super) fn name(&self) -> Option<&'a [u8]> {
         match self.item? {
             Bare::Str(s) | Bare::Token(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// The value of an Item that is an Integer.
+    pub(super) fn int(&self) -> Option<i64> {
+        match self.item? {
+            Bare::Int(i) => Some(i),
             _ => None,
         }
     }
@@ -66,28 +73,99 @@ pub(super) fn text_eq(a: &[u8], b: &[u8]) -> bool {
     unescaped(a).eq(unescaped(b))
 }
 
-/// True when every line parses as a List.
-pub(super) fn list_ok(lines: &[&str]) -> bool {
-    lines
-        .iter()
-        .all(|l| parse_list(l.as_bytes(), |_| {}).is_ok())
+/// True when every line parses as a List (`dict`: as a Dictionary).
+pub(super) fn fields_ok(lines: &[&str], dict: bool) -> bool {
+    let mut it = Members::new(lines, dict);
+    while it.next().is_some() {}
+    !it.err
 }
 
 /// Members past this many in one field are ignored (servers send a handful; the cap
 /// bounds the work of matching limits to policies on hostile input).
 pub(super) const MAX_MEMBERS: usize = 32;
 
-/// Call `f` with each of the first [`MAX_MEMBERS`] members of a field (whose lines must
-/// be valid, see [`list_ok`]).
-pub(super) fn for_each_member<'a>(lines: &[&'a str], mut f: impl FnMut(Member<'a>)) {
-    let mut n = 0;
-    for l in lines {
-        let _ = parse_list(l.as_bytes(), |m| {
-            if n < MAX_MEMBERS {
-                n += 1;
-                f(m);
+/// The first [`MAX_MEMBERS`] members of a field (whose lines must be valid, see
+/// [`fields_ok`]), in order, each with its key: a List's (the key empty), or (`dict`) a
+/// Dictionary's, of which, when a key repeats, the last one is the one that counts
+/// (RFC 9651 §4.2.2). An iterator rather than a callback: one copy of the parser in the Wasm.
+pub(super) fn members<'a, 'l>(
+    lines: &'l [&'a str],
+    dict: bool,
+) -> impl Iterator<Item = (&'a [u8], Member<'a>)> + 'l {
+    Members::new(lines, dict).take(MAX_MEMBERS)
+}
+
+/// The members of a field's lines, up to the first syntax error (then `err`).
+struct Members<'a, 'l> {
+    lines: &'l [&'a str],
+    p: Parser<'a>,
+    dict: bool,
+    err: bool,
+}
+
+impl<'a, 'l> Members<'a, 'l> {
+    fn new(lines: &'l [&'a str], dict: bool) -> Self {
+        Members {
+            lines,
+            p: Parser { s: &[], i: 0 },
+            dict,
+            err: false,
+        }
+    }
+
+    /// The member at the parser, and the separator after it.
+    fn member(&mut self) -> Res<(&'a [u8], Member<'a>)> {
+        let p = &mut self.p;
+        let dict = self.dict;
+        let key = if dict { p.key()? } else { &[] };
+        let member = if !dict || p.peek() == Some(b'=') {
+            p.i += usize::from(dict); // =
+            p.member()?
+        } else {
+            // A key alone: the Boolean true, with its parameters.
+            let start = p.i;
+            p.params()?;
+            Member {
+                item: Some(Bare::Other),
+                params: &p.s[start..p.i],
             }
-        });
+        };
+        p.skip_ows();
+        match p.peek() {
+            None => {}
+            Some(b',') => {
+                p.i += 1;
+                p.skip_ows();
+                if p.peek().is_none() {
+                    return Err(()); // a trailing comma
+                }
+            }
+            Some(_) => return Err(()),
+        }
+        Ok((key, member))
+    }
+}
+
+impl<'a> Iterator for Members<'a, '_> {
+    type Item = (&'a [u8], Member<'a>);
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.err {
+            if self.p.peek().is_none() {
+                // The next line; an empty one adds no member.
+                let (l, rest) = self.lines.split_first()?;
+                self.lines = rest;
+                self.p = Parser {
+                    s: l.as_bytes(),
+                    i: 0,
+                };
+                self.p.skip_ows();
+                continue;
+            }
+            let m = self.member();
+            self.err = m.is_err();
+            return m.ok();
+        }
+        None
     }
 }
 
@@ -97,27 +175,6 @@ struct Parser<'a> {
 }
 
 type Res<T> = Result<T, ()>;
-
-fn parse_list<'a>(s: &'a [u8], mut f: impl FnMut(Member<'a>)) -> Res<()> {
-    let mut p = Parser { s, i: 0 };
-    p.skip_ows();
-    if p.peek().is_none() {
-        return Ok(()); // an empty field line adds no member
-    }
-    loop {
-        f(p.member()?);
-        p.skip_ows();
-        match p.peek() {
-            None => return Ok(()),
-            Some(b',') => p.i += 1,
-            Some(_) => return Err(()),
-        }
-        p.skip_ows();
-        if p.peek().is_none() {
-            return Err(()); // a trailing comma
-        }
-    }
-}
 
 impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {

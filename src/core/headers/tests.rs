@@ -292,7 +292,7 @@ fn unknown_headers_are_ignored_and_nothing_is_default() {
             ("x-ratelimit-reset-minute", "1700000000"),
             ("anthropic-ratelimit-unified-status", "allowed"),
             ("anthropic-ratelimit-requests", "5"),
-            ("ratelimit-limit", "100"),
+            ("ratelimit-limits", "100"),
         ],
         T0,
     );
