@@ -711,3 +711,50 @@ fn a_retry_due_exactly_at_the_deadline_is_still_scheduled() {
         }
     );
 }
+
+/// The first call sent in `(from, until]`, polling at every wake (and every 100 ms), and when.
+fn next_send(e: &mut Engine, from: Ms, until: Ms) -> Option<(Id, Ms)> {
+    let mut t = from;
+    while t <= until {
+        if let Some(&id) = sends(&e.poll(t)).first() {
+            return Some((id, t));
+        }
+        t = match e.next_wake() {
+            Some(w) if w > t && w <= t + 100.0 => w,
+            _ => t + 100.0,
+        };
+    }
+    None
+}
+
+#[test]
+fn a_429_with_an_older_ietf_drafts_fields_and_no_retry_after_holds_the_key_until_the_reset() {
+    // A gateway with a fixed window of 20 requests per 10 s, spent, refuses with draft-07's
+    // (or draft-06's) fields and no `retry-after`: the reset of its spent requests, 7 s out,
+    // holds the key; the retry and the call behind it wait for it rather than go at once.
+    let draft07 = [("RateLimit", "limit=20, remaining=0, reset=7")];
+    let draft06 = [
+        ("RateLimit-Limit", "20"),
+        ("RateLimit-Remaining", "0"),
+        ("RateLimit-Reset", "7"),
+        ("RateLimit-Policy", "20;w=10"),
+    ];
+    for h in [&draft07[..], &draft06[..]] {
+        let mut e = Engine::new(config(), T0);
+        let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+        let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        let at = T0 + 100.0;
+        let info = llm_pacer::core::headers::parse(h.iter().copied(), at);
+        assert_eq!(info.retry_after_ms, None);
+        let v = e.on_response(at, a, 429, &info, None, 0.5);
+        assert!(matches!(v, Verdict::Retry { .. }), "{h:?}: {v:?}");
+        let (id, sent) = next_send(&mut e, at, at + 20_000.0).expect("a send");
+        assert!([a, b].contains(&id));
+        assert!(
+            sent >= at + 7_000.0 && sent <= at + 8_100.0,
+            "{h:?}: sent {} ms after the 429, not at its reset 7 s out",
+            sent - at
+        );
+    }
+}
