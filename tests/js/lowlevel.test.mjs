@@ -616,6 +616,51 @@ describe("parseRateLimitHeaders", () => {
     assert.deepEqual(parseRateLimitHeaders(undefined, NOW), {});
   });
 
+  test("the earlier IETF drafts: draft-07's RateLimit Dictionary, draft-06's three fields", () => {
+    // A gateway with a fixed window of 20 requests per 10 s, spent, 7 s from its reset.
+    const spent = { limit: 20, remaining: 0, resetAt: NOW + 7000, windowMs: 10_000 };
+    const draft07 = { RateLimit: "limit=20, remaining=0, reset=7", "RateLimit-Policy": "20;w=10" };
+    assert.deepEqual(parseRateLimitHeaders(draft07, NOW), { family: "ietf", requests: spent });
+    const draft06 = new Headers({
+      "RateLimit-Limit": "20",
+      "RateLimit-Remaining": "0",
+      "RateLimit-Reset": "7",
+      "RateLimit-Policy": "20;w=10",
+    });
+    assert.deepEqual(parseRateLimitHeaders(draft06, NOW), { family: "ietf", requests: spent });
+    // Without a policy, the window is inferred (a minute here); a field sent twice (joined
+    // by Headers) gives its first value.
+    const twice = new Headers([
+      ["RateLimit-Limit", "20"],
+      ["RateLimit-Remaining", "3"],
+      ["RateLimit-Remaining", "5"],
+    ]);
+    assert.deepEqual(parseRateLimitHeaders(twice, NOW).requests, { limit: 20, remaining: 3, windowMs: 60_000 });
+    // Precedence: draft-10, then draft-07, then draft-06.
+    assert.equal(
+      parseRateLimitHeaders(
+        { RateLimit: '"p";r=1;t=2', "RateLimit-Policy": '"p";q=5;w=9', "RateLimit-Limit": "7" },
+        NOW,
+      ).requests.limit,
+      5,
+    );
+    assert.equal(parseRateLimitHeaders({ ...draft07, "RateLimit-Limit": "7" }, NOW).requests.limit, 20);
+    // Malformed values are left out: no limit of 0, no negative or decimal counts, no reset
+    // beyond 30 days; a syntax error drops the whole Dictionary.
+    assert.deepEqual(
+      parseRateLimitHeaders(
+        { "RateLimit-Limit": "0", "RateLimit-Remaining": "1.5", "RateLimit-Reset": "99999999", date: "yesterday" },
+        NOW,
+      ),
+      {},
+    );
+    assert.deepEqual(parseRateLimitHeaders({ RateLimit: "limit=20 remaining=0" }, NOW), {});
+    assert.deepEqual(parseRateLimitHeaders({ RateLimit: "limit=-1, remaining=2, reset=x" }, NOW), {
+      family: "ietf",
+      requests: { remaining: 2 },
+    });
+  });
+
   test("a value with a line break cannot smuggle in another header", () => {
     assert.deepEqual(parseRateLimitHeaders({ "x-note": "a\nretry-after\n5" }, NOW), {});
     assert.deepEqual(parseRateLimitHeaders({ "retry-after\nx": "5" }, NOW), {});
