@@ -386,9 +386,8 @@ pub const EDGE_MARGIN_MS: Ms = 1.0;
 /// makespan); 8 outputs before any estimate, so that the first calls of a key (with nothing
 /// learned) reserve as before (4 moved the figures of a `max_tokens` of 1,024); the floor of
 /// 256 tokens keeps a key that has seen only tiny outputs from sending a burst of calls on
-/// nearly nothing. An output beyond the
-/// estimate is a debt taken at settlement (as with `outputReservation: "none"`), and enters
-/// the window at once. The estimate only ever lowers what is waited for: no call is ever
+/// nearly nothing. An output beyond the estimate is a debt taken at settlement (as with
+/// `outputReservation: "none"`), and enters the window at once. The estimate only ever lowers what is waited for: no call is ever
 /// refused on it.
 pub const OUTPUT_WINDOW: usize = 16;
 /// See [`OUTPUT_WINDOW`].
