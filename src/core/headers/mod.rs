@@ -120,7 +120,7 @@
 //! * The window: the limit's own `w`, else that of the first quota policy (in
 //!   `RateLimit-Limit` after the limit, then in `RateLimit-Policy: 10;w=1, 20;w=10`) whose
 //!   quota is the limit and whose `w` is an Integer `> 0`, else inferred as for the
-//!   per-minute names ([`window_of`]: a minute, or an hour or a day when the reset says so).
+//!   per-minute names (`window_of`: a minute, or an hour or a day when the reset says so).
 //!   Without a limit there is no window, and policies alone give no limit (which of them a
 //!   remaining count is of, nothing says).
 //!
