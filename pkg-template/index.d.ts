@@ -756,6 +756,7 @@ export interface Classification {
  * 429, 500, 502, 503, 504, 529). `x-should-retry` overrides the status; a spend limit
  * (`enforced_spend_limit_reached`), `insufficient_quota` or a request larger than the limit
  * itself (OpenAI's `Request too large ... Limit N, Requested M`) is never retried.
+ * @param status the response's status, an integer from 100 to 599 (else a RangeError, or a TypeError for a non-number).
  * @param body the error body, parsed or as its JSON text (optional).
  * @param now when the response arrived, epoch ms. @default Date.now()
  */

@@ -210,6 +210,10 @@ function parseRateLimitHeaders(headers, now = Date.now()) {
 /** Retry, fail or success, as the Pacer decides it (default retryable statuses). */
 function classify(status, headers, body, now = Date.now()) {
   ensureReady("classify()");
+  if (!Number.isInteger(status) || status < 100 || status > 599)
+    throw new (typeof status == "number" ? RangeError : TypeError)(
+      `llm-pacer: classify()'s \`status\` must be an HTTP status, an integer from 100 to 599, got ${typeof status == "number" ? status : typeof status}`,
+    );
   try {
     if (typeof body == "string") body = JSON.parse(body);
   } catch {}

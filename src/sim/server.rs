@@ -229,8 +229,13 @@ impl ServerConfig {
                 ));
             }
         }
-        if !self.clock_offset_ms.is_finite() {
-            return Err(Invalid::new("skewMs", "must be a finite number of ms"));
+        // A day either way: beyond it the server's dates say nothing a client could use
+        // (and 1e308 made its `Date` header unwritable).
+        if !(self.clock_offset_ms.abs() <= 86_400_000.0) {
+            return Err(Invalid::new(
+                "skewMs",
+                "must be a number of ms from -86400000 to 86400000",
+            ));
         }
         Ok(())
     }

@@ -544,6 +544,15 @@ describe("parseRateLimitHeaders", () => {
     assert.deepEqual([level("inputTokens"), level("outputTokens")], [8600, 7950]);
   });
 
+  test("classify() of a status that is no HTTP status is an error naming it, not a reason `status_NaN`", () => {
+    for (const status of [Number.NaN, 200.5, -1, 99, 600]) assert.throws(() => classify(status, {}), RangeError);
+    assert.throws(
+      () => classify("429", {}),
+      (e) => e instanceof TypeError && /`status`/.test(e.message),
+    );
+    assert.equal(classify(429, {}).action, "retry");
+  });
+
   test("a `now` that is no finite number is a TypeError, not a wait of 0 ms", () => {
     const lim = new Limiter({ limits: { rpm: 1 } });
     lim.acquire({}, NOW);

@@ -83,6 +83,7 @@ test("one module for import and require; defaults; errors naming the key", () =>
     // Below 1 no request fits (as the pacer's own option): a scenario could never run.
     [{ limits: { rpm: 0.5 } }, "limits.rpm"],
     [{ limits: { otpm: 1e13 } }, "limits.otpm"],
+    [{ skewMs: 1e308 }, "skewMs"],
     [{ workload: { maxTokens: 0 } }, "workload.maxTokens"],
     [{ workload: { inputMedian: 0 } }, "workload.inputMedian"],
     [{ workload: { inputSigma: 9 } }, "workload.inputSigma"],
