@@ -231,7 +231,7 @@ impl ServerConfig {
         }
         // A day either way: beyond it the server's dates say nothing a client could use
         // (and 1e308 made its `Date` header unwritable).
-        if !(self.clock_offset_ms.abs() <= 86_400_000.0) {
+        if !(-86_400_000.0..=86_400_000.0).contains(&self.clock_offset_ms) {
             return Err(Invalid::new(
                 "skewMs",
                 "must be a number of ms from -86400000 to 86400000",
