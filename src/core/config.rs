@@ -8,6 +8,7 @@
 use super::backoff::Backoff;
 use super::budget::BudgetConfig;
 use super::limiter::Limits;
+use super::presets::OutputMetering;
 use super::Ms;
 use std::fmt;
 
@@ -69,10 +70,10 @@ pub struct Config {
     pub models: Vec<ModelLimits>,
     /// A whole preset tier (`preset: "anthropic:tier-1"`): its row for each class.
     pub tier: Option<&'static str>,
-    /// The preset (one class's or a tier's) says the server counts output as it is generated
-    /// ([`OutputMetering::RealTime`](super::presets::OutputMetering::RealTime)): every key's
-    /// limiter knows it ([`Limiter::set_output_as_generated`](super::limiter::Limiter::set_output_as_generated)).
-    pub output_as_generated: bool,
+    /// How the server meters output, as the preset (one class's or a tier's) says: every
+    /// key's limiter knows it ([`Limiter::set_output_metering`](super::limiter::Limiter::set_output_metering)).
+    /// `None` (no preset, or one that does not say): learned from the server's answers.
+    pub output_metering: Option<OutputMetering>,
 }
 
 /// Configured limits for one model class (`limits.models[class]`).

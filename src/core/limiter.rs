@@ -53,6 +53,7 @@
 
 use super::bucket::Bucket;
 use super::headers::{DimInfo, Family, RateLimitInfo};
+use super::presets::OutputMetering;
 use super::share::{decay, Share, MIN_SHARE};
 use super::transit;
 use super::{clamp, Ms};
@@ -130,6 +131,11 @@ impl Cost {
             input_floor: input,
             output_estimated: 0.0,
         }
+    }
+
+    /// The output the request states (its `max_tokens`): `output` less the estimated part.
+    pub fn stated_output(&self) -> f64 {
+        (non_negative(self.output) - non_negative(self.output_estimated)).max(0.0)
     }
 
     /// What this request reserves in `dim`: 1 request, `input`, `output`, or `input + output`
@@ -555,8 +561,8 @@ pub struct Limiter {
     /// While no limit is known and no response has come: `None` before the first admission's
     /// probe starts, else when the others stop waiting for its answer.
     probe: Option<Probe>,
-    /// The server counts output as it is generated ([`Limiter::set_output_as_generated`]).
-    output_as_generated: bool,
+    /// How the server meters output ([`Limiter::set_output_metering`]; `None`: not known).
+    metering: Option<OutputMetering>,
     /// The output reservation is learned from the outputs settled ([`Limiter::learn_output`]).
     learn_output: bool,
     /// The outputs settled so far (recorded while `learn_output`).
@@ -596,19 +602,43 @@ impl Limiter {
             unmetered_at_ms: now_ms,
             latency_ms: 0.0,
             probe: None,
-            output_as_generated: false,
+            metering: Some(OutputMetering::Reservation),
             learn_output: false,
             outputs: Outputs::new(),
         }
     }
 
-    /// The server meters output as it is generated, not from `max_tokens` up front
-    /// ([`OutputMetering::RealTime`](crate::core::presets::OutputMetering::RealTime):
-    /// Anthropic's Start, Build and Scale plans). A reservation of `max_tokens` is then the
-    /// pacer's own estimate of the output: fitted to the buckets ([`Limiter::fit`]) like an
-    /// input estimate, never a reason to refuse a request, and no part of a stated wait.
+    /// How the server meters output. [`OutputMetering::Reservation`] (a new limiter's, the
+    /// exact mirror of Anthropic's tiers): a request's `max_tokens` is reserved up front and
+    /// one above a capacity is [`Decision::Never`]. [`OutputMetering::RealTime`] (Anthropic's
+    /// Start, Build and Scale plans): a reservation of `max_tokens` is the pacer's own estimate
+    /// of the output: fitted to the buckets ([`Limiter::fit`]) like an input estimate, never a
+    /// reason to refuse a request, and no part of a stated wait.
+    pub fn set_output_metering(&mut self, metering: OutputMetering) {
+        self.metering = Some(metering);
+    }
+
+    /// The server counts output as it is generated ([`OutputMetering::RealTime`]).
     pub fn set_output_as_generated(&mut self) {
-        self.output_as_generated = true;
+        self.set_output_metering(OutputMetering::RealTime);
+    }
+
+    /// The way the server meters output is not known (the engine's limiters, unless a
+    /// preset says it): until [`Limiter::set_output_metering`], a request stating more output
+    /// than a bucket holds is sent once with its output lowered to what the buckets hold
+    /// ([`Limiter::fit`]), not refused on the pacer's model; the server's answer says which.
+    pub fn forget_output_metering(&mut self) {
+        self.metering = None;
+    }
+
+    /// Is the way the server meters output known ([`Limiter::forget_output_metering`])?
+    pub fn output_metering_known(&self) -> bool {
+        self.metering.is_some()
+    }
+
+    /// Does the server count output as it is generated?
+    fn output_as_generated(&self) -> bool {
+        self.metering == Some(OutputMetering::RealTime)
     }
 
     /// The output a request reserves is its `max_tokens` (`outputReservation: "max_tokens"`,
@@ -626,7 +656,7 @@ impl Limiter {
     /// [`Limiter::learn_output`] is on where the server counts output as generated. A value
     /// that is not a token count ([`Usage::valid`]) is ignored.
     pub fn output_seen(&mut self, output: f64) {
-        if self.learn_output && self.output_as_generated && Usage::valid(output) {
+        if self.learn_output && self.output_as_generated() && Usage::valid(output) {
             self.outputs.record(output);
         }
     }
@@ -634,7 +664,7 @@ impl Limiter {
     /// The output reservation learned so far ([`Limiter::learn_output`]): `None` while it is
     /// off, where the server reserves output itself, or before enough outputs were seen.
     pub fn output_estimate(&self) -> Option<f64> {
-        if !(self.learn_output && self.output_as_generated) {
+        if !(self.learn_output && self.output_as_generated()) {
             return None;
         }
         self.outputs.estimate()
@@ -812,11 +842,15 @@ impl Limiter {
     ///
     /// So is an output reservation where the server counts output as it is generated
     /// ([`Limiter::set_output_as_generated`]): lowered to the OTPM capacity (and the TPM
-    /// capacity less the input floor).
+    /// capacity less the input floor). And so is the output a request states (its
+    /// `max_tokens`) while the metering is not known ([`Limiter::output_metering_known`]): that
+    /// the server would refuse it is the pacer's model, not the server's word, so such a
+    /// request goes once and the server's answer settles it (the engine learns the metering
+    /// from it).
     ///
-    /// `Err` with [`Decision::Never`] when what the request surely costs (the output, unless
-    /// it is counted as generated; the floor of the input) exceeds a capacity: the first such
-    /// dimension in [`Dim::ALL`] order, with that cost.
+    /// `Err` with [`Decision::Never`] when what the request surely costs (the output, where
+    /// the server reserves it, the default of [`Limiter::set_output_metering`]; the floor of the input)
+    /// exceeds a capacity: the first such dimension in [`Dim::ALL`] order, with that cost.
     pub fn fit(&self, cost: Cost) -> Result<Cost, Decision> {
         // `n` lowered to what its own bucket holds and the combined one less `other`, never
         // below `floor`.
@@ -830,14 +864,18 @@ impl Limiter {
         let input = non_negative(cost.input);
         let floor = non_negative(cost.input_floor).min(input);
         // What the request states of its output: not lowered (but metered as generated).
-        let stated = (output - non_negative(cost.output_estimated)).max(0.0);
-        if self.output_as_generated {
+        let stated = cost.stated_output();
+        if self.output_as_generated() {
             if let Some(e) = self.output_estimate() {
                 output = output.min(e);
             }
             output = lowered(output, Dim::OutputTokens, floor, 0.0);
-        } else if stated < output {
-            output = lowered(output, Dim::OutputTokens, floor, stated);
+        } else {
+            // Where the server is not known to reserve it, the stated output is lowered too.
+            let keep = if self.metering.is_some() { stated } else { 0.0 };
+            if keep < output {
+                output = lowered(output, Dim::OutputTokens, floor, keep);
+            }
         }
         let input = lowered(input, Dim::InputTokens, output, floor);
         let fitted = Cost {
@@ -883,7 +921,7 @@ impl Limiter {
         let cost = self.fit(cost).ok()?;
         let sure = Cost {
             input: cost.input_floor,
-            output: if self.output_as_generated {
+            output: if self.output_as_generated() {
                 0.0
             } else {
                 cost.output - cost.output_estimated

@@ -7,6 +7,7 @@ use super::workload::{Arrival, Workload};
 use crate::core::config::Config;
 use crate::core::limiter::Limits;
 use crate::core::models::ModelLimits;
+use crate::core::presets::OutputMetering;
 use crate::core::Ms;
 use std::fmt;
 
@@ -114,7 +115,10 @@ impl Scenario {
         c.concurrency = Some(self.concurrency);
         if self.pacer_limits == PacerLimits::Configured {
             // Told the plan, as its preset tells a pacer: how it meters output too.
-            c.output_as_generated = self.server.metering == OtpmMetering::RealTime;
+            c.output_metering = Some(match self.server.metering {
+                OtpmMetering::RealTime => OutputMetering::RealTime,
+                OtpmMetering::Reservation => OutputMetering::Reservation,
+            });
             c.limits = self.server.limits;
             if let Some(m) = &self.mix {
                 c.limits = Limits::default();

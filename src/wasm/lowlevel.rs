@@ -326,11 +326,11 @@ impl RawLow {
                 // limiter's clock (which never runs backwards) then follows the caller's `now`
                 // from its first call, virtual or real.
                 let mut limiter = Limiter::new(config.limits, 0.0);
-                if config.output_as_generated {
-                    limiter.set_output_as_generated();
-                    if config.output_reservation == OutputReservation::MaxTokens {
-                        limiter.learn_output();
-                    }
+                if let Some(m) = config.output_metering {
+                    limiter.set_output_metering(m);
+                }
+                if config.output_reservation == OutputReservation::MaxTokens {
+                    limiter.learn_output();
                 }
                 limiter.set_latency(latency_ms);
                 Low::Limiter(LimiterState {

@@ -145,8 +145,7 @@ pub fn read(n: &[f64]) -> (Config, Option<u64>) {
         None => None,
     };
     // A tier's rows share one source, and so its metering.
-    c.output_as_generated =
-        row.is_some_and(|p| p.metering() == Some(presets::OutputMetering::RealTime));
+    c.output_metering = row.and_then(|p| p.metering());
     let r = &mut c.retry;
     if let Some(v) = at(n, 5) {
         r.max_retries = v as u32;

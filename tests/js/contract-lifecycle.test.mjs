@@ -134,7 +134,9 @@ describe("abort", () => {
       await res.text();
     }
     await assert.rejects(
-      env.make({ limits: { otpm: 1 } }).fetch(env.url, anthropicInit({ signal: controller.signal })),
+      env
+        .make({ limits: { itpm: 1 }, estimate: () => ({ input: 10, output: 0 }) })
+        .fetch(env.url, anthropicInit({ signal: controller.signal })),
       (e) => e.code === "REQUEST_TOO_LARGE",
     );
     await drained(pacer);

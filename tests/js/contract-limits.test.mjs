@@ -329,12 +329,13 @@ describe("usage", () => {
 
 describe("REQUEST_TOO_LARGE", () => {
   // The input counts only when the caller counted it (`estimate`): the built-in estimate errs
-  // high, and is never a reason to refuse (below).
+  // high, and is never a reason to refuse (below). `max_tokens` counts where the plan is known
+  // to reserve it (a tier's preset, or the server's refusal seen, below).
   const counted = { estimate: () => ({ input: 1500, output: 0 }) };
   const cases = [
     ["inputTokens", { limits: { itpm: 1000 }, ...counted }, {}, 1000],
-    ["outputTokens", { limits: { otpm: 8000 } }, { max_tokens: 10_000 }, 8000],
-    ["tokens", { limits: { tpm: 500 } }, { max_tokens: 600 }, 500],
+    ["outputTokens", { preset: "anthropic:tier-1:sonnet" }, { max_tokens: 10_000 }, 8000],
+    ["tokens", { limits: { tpm: 500 }, ...counted }, {}, 500],
   ];
   for (const [dimension, options, body, capacity] of cases) {
     test(`a request that can never fit ${dimension} rejects at once with the dimension, cost and capacity`, async (t) => {
@@ -435,14 +436,49 @@ describe("REQUEST_TOO_LARGE", () => {
 
   test("a limit learned from headers is a limit too", async (t) => {
     const env = await mockEnv(t, startAnthropicMock, { limits: { rpm: 50, itpm: 30_000, otpm: 8_000 } });
-    const pacer = env.make();
+    // The caller counts its input: 40,000 for the long prompt.
+    const estimate = ({ body }) => ({ input: JSON.stringify(body ?? "").includes("long") ? 40_000 : 10, output: 0 });
+    const pacer = env.make({ estimate });
     await (await pacer.fetch(env.url, anthropicInit())).text();
     await drained(pacer);
+    const long = { messages: [{ role: "user", content: "long" }] };
     await assert.rejects(
-      pacer.fetch(env.url, anthropicInit({ body: { max_tokens: 9000 } })),
-      (e) => e.code === "REQUEST_TOO_LARGE" && e.dimension === "outputTokens" && e.capacity === 8000,
+      pacer.fetch(env.url, anthropicInit({ body: long })),
+      (e) => e.code === "REQUEST_TOO_LARGE" && e.dimension === "inputTokens" && e.capacity === 30_000,
     );
     assert.equal(env.mock.log.length, 1);
+  });
+
+  test("max_tokens over a limit, the plan's metering not known: sent once from a full bucket, and the server's answer teaches the key", async (t) => {
+    // Anthropic's tiers reserve `max_tokens` up front and refuse one over the OTPM; its
+    // Start, Build and Scale plans count output as generated and serve it. Without a preset
+    // the pacer does not know which: refusing would fail calls a server serves.
+    for (const outputMetering of ["reservation", "realtime"]) {
+      const env = await mockEnv(t, startAnthropicMock, { outputMetering, limits: { otpm: 8_000 } });
+      const pacer = env.make();
+      await (await pacer.fetch(env.url, anthropicInit())).text();
+      await drained(pacer);
+      const big = () => pacer.fetch(env.url, anthropicInit({ body: { max_tokens: 9000 } }));
+      const res = await big();
+      if (outputMetering === "realtime") {
+        assert.equal(res.status, 200, "served: output is counted as generated");
+        await res.text();
+        const again = await big();
+        assert.equal(again.status, 200);
+        await again.text();
+        assert.equal(env.mock.log.length, 3);
+      } else {
+        assert.equal(res.status, 429, "the server's word, not the pacer's model");
+        await res.text();
+        assert.equal(env.mock.log.length, 3, "refused twice with room: larger than the limit");
+        await assert.rejects(
+          big(),
+          (e) => e.code === "REQUEST_TOO_LARGE" && e.dimension === "outputTokens" && e.capacity === 8000,
+        );
+        assert.equal(env.mock.log.length, 3, "the next one is refused at once");
+      }
+      await drained(pacer);
+    }
   });
 });
 

@@ -566,15 +566,22 @@ describe("waits a learned limit states", () => {
     // Together's limits are per second (`x-tokenlimit-*`: tokens; Groq's requests are per
     // day): shown as 1,000 "per minute" before session 22.
     const clock = new VirtualClock();
-    const pacer = answering(clock, () => ({
-      "x-tokenlimit-limit": "1000",
-      "x-tokenlimit-remaining": "900",
-    }));
+    // The caller counts its input (`estimate`): 5,000 tokens for the long prompt.
+    const estimate = ({ body }) => ({ input: JSON.stringify(body ?? "").includes("long") ? 5000 : 10, output: 0 });
+    const pacer = answering(
+      clock,
+      () => ({
+        "x-tokenlimit-limit": "1000",
+        "x-tokenlimit-remaining": "900",
+      }),
+      0,
+      { estimate },
+    );
     const url = "https://gateway.example/v1/messages";
     assert.equal((await pacer.fetch(url, post("hi"))).status, 200);
     const [limits] = pacer.limits();
     assert.deepEqual([limits.tokens.limit, limits.tokens.windowMs], [1000, 1000]);
-    const big = anthropicInit({ body: { max_tokens: 5000, messages: [{ role: "user", content: "hi" }] } });
+    const big = post("long");
     await assert.rejects(pacer.fetch(url, big), (e) => {
       assert.equal(e.code, "REQUEST_TOO_LARGE");
       assert.equal(e.windowMs, 1000);

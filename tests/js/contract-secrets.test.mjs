@@ -162,7 +162,9 @@ test("API keys appear in no event, error, stats or limits, on any path", async (
   const timed = make(anthropic, { limits: { rpm: 1 }, timeoutMs: 1000 });
   await settle(timed.fetch(aUrl, aInit()));
   assert.equal((await settle(timed.fetch(aUrl, aInit()))).error.code, "TIMEOUT");
-  await settle(make(anthropic, { limits: { otpm: 10 } }).fetch(aUrl, aInit()));
+  await settle(
+    make(anthropic, { limits: { itpm: 10 }, estimate: () => ({ input: 100, output: 0 }) }).fetch(aUrl, aInit()),
+  );
   assert.equal(errors.at(-1).code, "REQUEST_TOO_LARGE");
   const pausing = make(anthropic, { concurrency: 1, retry: { maxRetryAfterMs: 1000 } });
   anthropic.mock.script([{ status: 429, retryAfter: 60 }]);

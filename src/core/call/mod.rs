@@ -34,6 +34,7 @@ use super::limiter::{
     figures, Blocker, Cost, Decision, Dim, Limiter, Ticket, Usage, ROUNDING_SLACK,
 };
 use super::models::limits_for;
+use super::presets::OutputMetering;
 use super::prompt_cache::PromptCache;
 use super::scheduler::{Poll, Scheduler};
 use super::transit;
@@ -240,6 +241,7 @@ impl Engine {
             return false;
         };
         let lowered = ticket.input < call.cost.amount(Dim::InputTokens);
+        let output_lowered = ticket.output < call.cost.stated_output();
         // As the limiter reads them: Anthropic's `tokens-*` is no bucket of its own.
         let reported = figures(info)
             .into_iter()
@@ -249,6 +251,9 @@ impl Engine {
         }
         let mut full = false;
         for (dim, remaining, d) in reported {
+            // Its stated output lowered to what the buckets hold, and refused with room: the
+            // server may count `max_tokens` up front (or the room was not there yet).
+            full |= output_lowered && matches!(dim, Dim::OutputTokens | Dim::Tokens);
             let slack = if d.rounded { ROUNDING_SLACK } else { 1.0 };
             let limit = d.limit;
             let besides = match dim {
@@ -270,6 +275,26 @@ impl Engine {
             call.refused_with_room = call.refused_with_room.saturating_add(1);
         }
         call.refused_with_room >= 2
+    }
+
+    /// What call `id`'s answer says of the way its key's server meters output, while that is
+    /// not known ([`Limiter::output_metering_known`]): a request whose stated output was
+    /// lowered to what the buckets hold ([`Limiter::fit`]) and was `served` shows output
+    /// counted as generated (its `max_tokens` above what a bucket holds did not count); one
+    /// refused as larger than a limit shows output reserved up front.
+    fn learn_metering(&mut self, id: Id, slot: Slot, ticket: &Ticket, served: bool) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let limiter = self.keys.limiter_mut(slot);
+        if limiter.output_metering_known() || ticket.output >= call.cost.stated_output() {
+            return;
+        }
+        limiter.set_output_metering(if served {
+            OutputMetering::RealTime
+        } else {
+            OutputMetering::Reservation
+        });
     }
 
     /// The cost the limiter reserves for `request`.
@@ -326,11 +351,12 @@ impl Engine {
         let config = &self.config;
         let slot = self.keys.slot(&request.key, now_ms, |k| {
             let mut limiter = Limiter::new(limits_for(config, &k.class), now_ms);
-            if config.output_as_generated {
-                limiter.set_output_as_generated();
-                if config.output_reservation == OutputReservation::MaxTokens {
-                    limiter.learn_output();
-                }
+            match config.output_metering {
+                Some(m) => limiter.set_output_metering(m),
+                None => limiter.forget_output_metering(),
+            }
+            if config.output_reservation == OutputReservation::MaxTokens {
+                limiter.learn_output();
             }
             limiter.set_latency(ASSUMED_LATENCY_MS);
             limiter.start_blind(now_ms);
@@ -948,6 +974,7 @@ impl Engine {
                 if let Some(b) = self.budget.as_mut() {
                     b.on_success();
                 }
+                self.learn_metering(id, slot, &ticket, true);
                 let call = self.calls.get_mut(&id).expect("checked above");
                 call.state = State::Delivered { ticket };
                 call.has_response = true;
@@ -957,6 +984,9 @@ impl Engine {
                 Verdict::Deliver
             }
             Outcome::Fail(kind) => {
+                if kind == FailKind::TooLarge {
+                    self.learn_metering(id, slot, &ticket, false);
+                }
                 if status == 429 {
                     // Not retried, but its wait holds every call of its key all the same.
                     let slot = self.calls[&id].slot;

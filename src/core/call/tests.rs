@@ -5,6 +5,7 @@ use crate::core::backoff::Jitter;
 use crate::core::headers::DimInfo;
 use crate::core::limiter::PROBE_MAX_MS;
 use crate::core::limiter::{Dim, Limits};
+use crate::core::presets::OutputMetering;
 
 const T0: Ms = 1_767_225_600_000.0;
 
@@ -1003,8 +1004,7 @@ fn a_request_the_server_refused_as_invalid_gives_its_tokens_back() {
 
 /// OpenAI's `n` choices each may run to `max_tokens`, and its limiter counts them all: the
 /// output reserved is `n` times `max_tokens`. Above a capacity, the part beyond the first
-/// choice is an estimate, lowered to the capacity rather than refused (the server decides);
-/// `max_tokens` itself above it is the request's own word, refused at once.
+/// choice is an estimate, lowered to the capacity rather than refused (the server decides).
 #[test]
 fn openais_n_reserves_each_choice_and_is_lowered_not_refused() {
     let n = |choices: f64, max_tokens: f64| Request {
@@ -1029,16 +1029,105 @@ fn openais_n_reserves_each_choice_and_is_lowered_not_refused() {
         (eight - level_after(n(1.0, 6_000.0))).abs() < 1e-6,
         "{eight}"
     );
+}
 
+/// `max_tokens` above the OTPM capacity: refused at once where the server is known to reserve
+/// it (a tier's preset); while the metering is not known, sent once with its output lowered
+/// to a full bucket, and the server's answer teaches the key: served, output is counted as
+/// generated (later such calls go too); refused twice with room, it is larger than the limit
+/// (the 429 goes to the caller) and later such calls are refused at once.
+#[test]
+fn max_tokens_above_a_limit_is_refused_only_where_the_server_reserves_it() {
+    let too_large = |e: &mut Engine, now: Ms| {
+        let id = e.submit(now, req(0.0, 7_000.0)).unwrap();
+        matches!(
+            e.poll(now)[..],
+            [Action::Fail { id: failed, error: CallError::TooLarge { dim: Dim::OutputTokens, .. } }]
+                if failed == id
+        )
+    };
+    let mut c = config();
+    c.limits.rpm = Some(1e9);
+    c.limits.otpm = Some(6_000.0);
+    c.output_metering = Some(OutputMetering::Reservation);
+    assert!(too_large(&mut Engine::new(c, T0), T0));
+
+    // Not known: sent, reserving the whole bucket.
     let mut e = otpm_engine();
-    let id = e.submit(T0, n(2.0, 7_000.0)).unwrap();
-    assert!(matches!(
-        e.poll(T0)[..],
-        [Action::Fail {
-            id: failed,
-            error: CallError::TooLarge { .. }
-        }] if failed == id
-    ));
+    e.set_record_events(true);
+    let id = e.submit(T0, req(0.0, 7_000.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![id]);
+    assert!(
+        otpm(&e) < 1.0,
+        "the whole bucket, and its refill in transit: {}",
+        otpm(&e)
+    );
+    let refusal = RateLimitInfo {
+        retry_after_ms: Some(1_000.0),
+        output_tokens: crate::core::headers::DimInfo {
+            limit: Some(6_000.0),
+            remaining: Some(6_000.0),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut now = T0 + 10.0;
+    let first = e.on_response(now, id, 429, &refusal, None, 0.0);
+    assert!(
+        matches!(first, Verdict::Retry { .. }),
+        "may have come early: {first:?}"
+    );
+    now = sent_at(&mut e, id, now) + 10.0;
+    assert_eq!(
+        e.on_response(now, id, 429, &refusal, None, 0.0),
+        Verdict::Deliver
+    );
+    let reasons: Vec<_> = e.drain_events().into_iter().map(|ev| ev.reason).collect();
+    assert_eq!(reasons.last(), Some(&"request_too_large"), "{reasons:?}");
+    assert!(
+        too_large(&mut e, now),
+        "the server reserves max_tokens: refused at once"
+    );
+
+    // Served: output is counted as generated; the next such call goes too.
+    let mut e = otpm_engine();
+    let id = e.submit(T0, req(0.0, 7_000.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![id]);
+    assert_eq!(
+        e.on_response(T0 + 10.0, id, 200, &none(), None, 0.0),
+        Verdict::Deliver
+    );
+    let usage = Usage {
+        output_tokens: 500.0,
+        ..Default::default()
+    };
+    e.on_done(T0 + 20.0, id, Some(usage));
+    let next = e.submit(T0 + 20.0, req(0.0, 7_000.0)).unwrap();
+    let actions = e.poll(T0 + 20.0);
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Fail { .. })),
+        "{actions:?}"
+    );
+    assert!(e
+        .keys
+        .limiter_mut(e.calls[&next].slot)
+        .output_metering_known());
+    let at = sent_at(&mut e, next, T0 + 20.0);
+    assert!(
+        at < T0 + 60_000.0,
+        "sent when the bucket holds it: {}",
+        at - T0
+    );
+
+    // A request within the capacity, served, teaches nothing.
+    let mut e = otpm_engine();
+    let id = e.submit(T0, req(0.0, 5_000.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![id]);
+    e.on_response(T0 + 10.0, id, 200, &none(), None, 0.0);
+    assert!(!e
+        .keys
+        .limiter_mut(e.calls[&id].slot)
+        .output_metering_known());
 }
 
 #[test]

@@ -389,6 +389,7 @@ struct Counts {
     network_errors: u64,
     /// Input reserved: at least the floors, at most the estimates.
     input_reserved: (f64, f64),
+    /// Output reserved: at most the requests' own.
     output_reserved: f64,
     input_used: f64,
     output_used: f64,
@@ -909,9 +910,13 @@ impl Harness {
         ] {
             assert!(v.is_finite() && v >= 0.0, "stats {s:?}");
         }
-        assert_eq!(
-            s.output_tokens_reserved, c.output_reserved,
-            "output reserved"
+        // At most what the requests state: a `max_tokens` above what a bucket holds is
+        // lowered to it while the server's metering is not known.
+        assert!(
+            s.output_tokens_reserved <= c.output_reserved * (1.0 + 1e-9),
+            "output reserved {} above {}",
+            s.output_tokens_reserved,
+            c.output_reserved
         );
         let (floor, most) = c.input_reserved;
         let slack = 1e-9 * most;
