@@ -281,3 +281,36 @@ fn a_request_larger_than_the_limit_itself_is_not_retried() {
         Outcome::Fail(FailKind::TooLarge)
     );
 }
+
+/// A 429's reset stands in for a hint only for a dimension it reports spent with no limit:
+/// the four header shapes that report one so, parsed as a server sends them.
+#[test]
+fn a_spent_dimension_without_a_limit_states_its_reset() {
+    use llm_pacer::core::headers::parse;
+    const T0: f64 = 1_767_225_600_000.0;
+    let reset = |headers: &[(&str, &str)]| spent_reset(&parse(headers.iter().copied(), T0), T0);
+    for headers in [
+        &[("ratelimit-remaining", "0"), ("ratelimit-reset", "30")][..],
+        &[("ratelimit", "remaining=0, reset=30")],
+        &[("ratelimit", "\"default\";r=0;t=30")],
+        &[
+            ("x-ratelimit-remaining-requests", "0"),
+            ("x-ratelimit-reset-requests", "30s"),
+        ],
+    ] {
+        assert_eq!(reset(headers), Some(30_000.0), "{headers:?}");
+    }
+    for headers in [
+        // Some left, a limit beside it (a bucket: the limiter waits on it), or no reset.
+        &[("ratelimit-remaining", "3"), ("ratelimit-reset", "30")][..],
+        &[
+            ("ratelimit-limit", "60"),
+            ("ratelimit-remaining", "0"),
+            ("ratelimit-reset", "30"),
+        ],
+        &[("ratelimit-remaining", "0")],
+        &[("ratelimit-remaining", "0"), ("ratelimit-reset", "0")],
+    ] {
+        assert_eq!(reset(headers), None, "{headers:?}");
+    }
+}

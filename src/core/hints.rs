@@ -33,7 +33,7 @@
 //! assert!(!is_per_day_quota("GenerateRequestsPerMinutePerProjectPerModel-FreeTier"));
 //! ```
 
-use super::headers::{parse_go_duration, valid_hint};
+use super::headers::{parse_go_duration, valid_hint, RateLimitInfo};
 use super::Ms;
 
 /// Only this many bytes of a message are searched for `try again in`.
@@ -145,6 +145,28 @@ pub fn is_per_day_quota(id: &str) -> bool {
 /// [`ErrorInfo::hint_ms`]: super::classify::ErrorInfo::hint_ms
 pub fn retry_hint(header: Option<Ms>, body: Option<&super::classify::ErrorInfo>) -> Option<Ms> {
     header.or_else(|| body.and_then(|e| e.hint_ms).and_then(valid_hint))
+}
+
+/// The wait a 429 states through its rate-limit headers when it gives no hint: the latest
+/// reset of a dimension it reports spent (`remaining` under one) with no limit beside it (an
+/// IETF `RateLimit` without its policy, `RateLimit-Remaining` and `-Reset` alone). With no
+/// limit there is no bucket to wait on, and that reset is the server's only word on when a
+/// request goes again (before, the backoff's second, and a refusal per retry). A dimension
+/// with a limit is a bucket, and the limiter waits on it. `None` if none, or if that reset is
+/// now or past.
+pub fn spent_reset(info: &RateLimitInfo, now_ms: Ms) -> Option<Ms> {
+    [
+        &info.requests,
+        &info.input_tokens,
+        &info.output_tokens,
+        &info.tokens,
+    ]
+    .into_iter()
+    .filter(|d| d.limit.is_none() && d.remaining.is_some_and(|r| r < 1.0))
+    .filter_map(|d| d.reset_at_ms)
+    .map(|at| at - now_ms)
+    .filter(|&ms| ms >= 1.0)
+    .reduce(f64::max)
 }
 
 /// The body hint from what the driver read: `RetryInfo.retryDelay` if it parses, else the

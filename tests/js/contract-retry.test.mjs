@@ -562,6 +562,27 @@ describe("waits a learned limit states", () => {
     await drained(pacer);
   });
 
+  test("a 429 that reports a spent limit with its reset and no limit waits for that reset, not the backoff", async () => {
+    // `RateLimit-Remaining: 0`, `RateLimit-Reset: 30`, no `RateLimit-Limit` and no
+    // `retry-after`: retried after the backoff's second before session 23, a 429 a retry.
+    const clock = new VirtualClock();
+    const sent = [];
+    const pacer = new Pacer({
+      clock,
+      seed: 1,
+      fetch: async () => {
+        sent.push(clock.now() - T0);
+        const headers = sent.length === 1 ? { "ratelimit-remaining": "0", "ratelimit-reset": "30" } : {};
+        return new Response("{}", { status: sent.length === 1 ? 429 : 200, headers });
+      },
+    });
+    const res = await pacer.fetch("https://gateway.example/v1/messages", post("hi"));
+    assert.equal(res.status, 200);
+    assert.equal(sent.length, 2);
+    assert.ok(sent[1] >= 30_000 && sent[1] <= 31_000, `sent again after ${sent[1]} ms`);
+    await drained(pacer);
+  });
+
   test("a limit whose window is not a minute says so: limits() and a request too large for it", async () => {
     // Together's limits are per second (`x-tokenlimit-*`: tokens; Groq's requests are per
     // day): shown as 1,000 "per minute" before session 22.

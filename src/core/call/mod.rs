@@ -60,6 +60,22 @@ pub type Id = u64;
 /// headers on a slow path.
 pub const ASSUMED_LATENCY_MS: Ms = transit::RESERVED_MS;
 
+/// The wait a failed response states: its hint ([`hints::retry_hint`](super::hints::retry_hint)),
+/// else, for a 429, the reset of a dimension it reports spent with no limit
+/// ([`hints::spent_reset`](super::hints::spent_reset)).
+fn stated_hint(
+    now_ms: Ms,
+    status: u16,
+    info: &RateLimitInfo,
+    error: Option<&ErrorInfo>,
+) -> Option<Ms> {
+    super::hints::retry_hint(info.retry_after_ms, error).or_else(|| {
+        (status == 429)
+            .then(|| super::hints::spent_reset(info, now_ms))
+            .flatten()
+    })
+}
+
 /// Whether a queued head of cost `cost`, blocked by its key's `limiter` (`decision`, a wait),
 /// is refused with `RETRY_AFTER_TOO_LONG` rather than kept waiting, and the wait to report:
 /// a server-imposed pause longer than `max_ms`, or a limit learned from headers whose refill,
@@ -990,7 +1006,7 @@ impl Engine {
                 if status == 429 {
                     // Not retried, but its wait holds every call of its key all the same.
                     let slot = self.calls[&id].slot;
-                    let hint = super::hints::retry_hint(info.retry_after_ms, error);
+                    let hint = stated_hint(now_ms, status, info, error);
                     self.note_failure(now_ms, slot, RetryKind::RateLimited, hint);
                 }
                 self.event(EventKind::GiveUp, id, fail_reason(kind), 0.0, now_ms);
@@ -1003,7 +1019,7 @@ impl Engine {
                 call.has_response = true;
                 call.state = State::Deciding;
                 let slot = call.slot;
-                let hint = super::hints::retry_hint(info.retry_after_ms, error);
+                let hint = stated_hint(now_ms, status, info, error);
                 self.note_failure(now_ms, slot, kind, hint);
                 match self.retry_decision(now_ms, id, kind, hint, u) {
                     Ok(wait) => Verdict::Retry {

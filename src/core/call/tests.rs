@@ -117,6 +117,58 @@ fn a_429_with_a_hint_pauses_everyone_and_retries_after_the_hint() {
     assert_eq!(e.stats().retries, 1);
 }
 
+/// A 429 with no hint whose headers report a dimension spent, with its reset but no limit
+/// (IETF `RateLimit-Remaining: 0`, `RateLimit-Reset: 30`): with no bucket to wait on, the
+/// reset is the wait (the backoff's second before: a refusal per retry). With a limit, the
+/// limiter's bucket decides, and the reset (Anthropic's: until full) is no hint.
+#[test]
+fn a_429_reporting_a_spent_dimension_without_a_limit_waits_for_its_reset() {
+    let spent = |limit: Option<f64>| RateLimitInfo {
+        requests: DimInfo {
+            limit,
+            remaining: Some(0.0),
+            reset_at_ms: Some(T0 + 30_100.0),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut e = Engine::new(config(), T0);
+    let a = e.submit(T0, req(10.0, 10.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    let v = e.on_response(T0 + 100.0, a, 429, &spent(None), None, 0.5);
+    let Verdict::Retry { at_ms } = v else {
+        panic!("{v:?}")
+    };
+    assert!(
+        (T0 + 30_100.0..=T0 + 31_100.0).contains(&at_ms),
+        "{}",
+        at_ms - T0
+    );
+    // It holds the key: a later call waits too.
+    let b = e.submit(T0 + 200.0, req(10.0, 10.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0 + 200.0)), Vec::<Id>::new());
+    assert_eq!(sends(&e.poll(at_ms)), vec![a, b]);
+
+    // A 200 that reports the same is no refusal: nothing held.
+    let mut e = Engine::new(config(), T0);
+    let a = e.submit(T0, req(10.0, 10.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    assert_eq!(
+        e.on_response(T0 + 100.0, a, 200, &spent(None), None, 0.5),
+        Verdict::Deliver
+    );
+
+    // With a limit of 60 a minute, the bucket refills one request a second: not 30 s.
+    let mut e = Engine::new(config(), T0);
+    let a = e.submit(T0, req(10.0, 10.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    let v = e.on_response(T0 + 100.0, a, 429, &spent(Some(60.0)), None, 0.5);
+    let Verdict::Retry { at_ms } = v else {
+        panic!("{v:?}")
+    };
+    assert!(at_ms < T0 + 10_000.0, "{}", at_ms - T0);
+}
+
 #[test]
 fn a_503_or_529_that_states_a_wait_holds_its_key_too() {
     // RFC 9110 §10.2.3: with a 503, Retry-After is how long the service is expected to be
