@@ -2124,3 +2124,48 @@ fn a_plan_metered_as_generated_reserves_the_output_learned_from_settlements() {
         assert_eq!(l.fit(cost(10.0, 4_000.0)).unwrap().output, 4_000.0);
     }
 }
+
+/// A stream's head carries the figures of its request's admission. This client's own
+/// give-backs since (another call settled meanwhile) and the refill since are not in them: a
+/// copy above them by that much is no sign of other clients. The copy comes down to them all
+/// the same (the cautious side), but its share of the refill stays whole; read as a fresh
+/// answer, the share is halved, and the next request waits twice as long.
+#[test]
+fn a_stream_heads_figures_written_at_admission_allow_for_what_came_back_since() {
+    let otpm = |remaining: f64| RateLimitInfo {
+        output_tokens: DimInfo {
+            limit: Some(60_000.0),
+            remaining: Some(remaining),
+            ..DimInfo::default()
+        },
+        family: Family::OpenAi,
+        ..RateLimitInfo::default()
+    };
+    let run = |stream: bool| {
+        let mut l = Limiter::new(limits(None, None, Some(60_000.0), None), T0);
+        let mut a = admit(&mut l, T0, cost(0.0, 20_000.0));
+        let b = admit(&mut l, T0, cost(0.0, 20_000.0));
+        // B ends 200 ms later having used 2,000 of its 20,000: 18,000 back.
+        l.settle(T0 + 200.0, b, &usage(0.0, 2_000.0));
+        // A's head, 300 ms after its admission: the server's figure then, both reserved.
+        let now = T0 + 300.0;
+        if stream {
+            l.observe_stream_head(now, &otpm(20_000.0), &mut a);
+        } else {
+            l.observe_answer(now, &otpm(20_000.0), &mut a);
+        }
+        let after = level(&l, now, Dim::OutputTokens);
+        // A 30,000-token request: 10,000 more to refill, at 1,000 a second, or 500.
+        let (until, _) = wait(l.acquire(now, cost(0.0, 30_000.0)));
+        (after, until - now)
+    };
+    let (level, waits) = run(true);
+    assert!((19_900.0..20_100.0).contains(&level), "{level}");
+    assert!((9_000.0..11_000.0).contains(&waits), "{waits}");
+    let (level, waits) = run(false);
+    assert!((19_900.0..20_100.0).contains(&level), "{level}");
+    assert!(
+        waits > 15_000.0,
+        "as a fresh answer: the share halved, {waits}"
+    );
+}

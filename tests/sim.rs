@@ -3,8 +3,9 @@
 
 use llm_pacer::core::limiter::{Dim, Limits};
 use llm_pacer::sim::{
-    compare, lower_bound_ms, run, Body, OtpmMetering, PacerLimits, Reply, Report, RequestSpec,
-    Rounding, Scenario, Server, ServerConfig, StrategyKind, Table, Totals, Workload, START_MS,
+    compare, lower_bound_ms, run, Body, Head, OtpmMetering, PacerLimits, Reply, Report,
+    RequestSpec, Rounding, Scenario, Server, ServerConfig, StrategyKind, Table, Totals, Workload,
+    START_MS,
 };
 
 const BASELINES: [StrategyKind; 3] = [
@@ -169,6 +170,7 @@ fn headers_are_emitted_like_anthropic_on_200_and_429() {
     let Reply::Admitted {
         admission,
         done_at_ms,
+        ..
     } = server.receive(START_MS, &req(0, 1_499, 1_024, 24))
     else {
         panic!()
@@ -356,6 +358,9 @@ fn the_cli_prints_the_comparison_and_rejects_bad_flags() {
         &["--latency-ms", "2000"],
         &["--latency-ms", "8000,2000"],
         &["--variant", "chaos"],
+        &["--head", "sometimes"],
+        &["--streams", "1.5"],
+        &["--streams", "-0.1"],
     ] {
         let out = std::process::Command::new(bin).args(bad).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
@@ -370,6 +375,21 @@ fn the_cli_prints_the_comparison_and_rejects_bad_flags() {
     assert!(String::from_utf8(help.stdout)
         .unwrap()
         .contains("--metering"));
+    // Streams with heads written at admission: the report says so.
+    let out = std::process::Command::new(bin)
+        .args([
+            "--requests",
+            "40",
+            "--head",
+            "admission",
+            "--streams",
+            "0.5",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("50% of the 2xx streams"), "{text}");
 }
 
 // ---- llm-pacer itself ----
@@ -781,4 +801,38 @@ fn a_max_tokens_above_otpm_is_sent_on_a_plan_metered_as_generated() {
     // each reserved the bucket; 2.10 now, the first 8 of 40 calls still one at a time).
     assert!(r.ratio < 2.5, "ratio {}", r.ratio);
     assert_eq!(r.rate_limited, 0, "{r:?}");
+}
+
+/// Streams whose heads carry the figures of their request's admission, 50-300 ms old
+/// (`--head admission`), on a workload that gives most of its reservation back (`max_tokens`
+/// 2,048, output 100-600): a lone process, told its limits or learning them, stays near the
+/// bound. Read as fresh, those figures stood below its copy by its own give-backs since, which
+/// it took for other clients' use: 1.4 to 1.6 times the bound on these seeds.
+#[test]
+fn a_lone_process_reads_stream_heads_written_at_admission_without_seeing_others() {
+    for limits in [PacerLimits::Configured, PacerLimits::Learned] {
+        for seed in 1..=4 {
+            let mut s = Scenario::issue_default(1);
+            s.seed = seed;
+            s.pacer_limits = limits;
+            s.server.limits = Limits {
+                rpm: Some(120.0),
+                itpm: Some(40_000.0),
+                otpm: Some(40_000.0),
+                tpm: None,
+            };
+            s.server.head = Head::Admission;
+            s.server.response_latency_ms = Some((50.0, 300.0));
+            s.workload.requests = 300;
+            s.workload.input_median = 200.0;
+            s.workload.max_tokens = 2_048;
+            s.workload.output_min = 100;
+            s.workload.output_max = 600;
+            let r = run(&s, StrategyKind::Pacer);
+            check_consistent(&s, &r);
+            assert_eq!(r.failures, 0);
+            assert!(r.rate_limited <= 1, "{limits:?} seed {seed}: {r:?}");
+            assert!(r.ratio <= 1.10, "{limits:?} seed {seed}: ratio {}", r.ratio);
+        }
+    }
 }

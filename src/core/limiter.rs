@@ -200,6 +200,10 @@ pub struct Ticket {
     pub learned: [bool; 4],
     /// When its own answer's figures were read ([`Ticket::learned`]).
     pub learned_at_ms: Ms,
+    /// Per dimension: what this limiter had given back there ([`Limiter::settle`]) when it
+    /// was admitted, for the figures of a stream's head written then
+    /// ([`Limiter::observe_stream_head`]).
+    pub given: [f64; 4],
 }
 
 impl Ticket {
@@ -443,6 +447,10 @@ impl Outputs {
     }
 }
 
+/// How old a stream head's figures may be, ms, as [`Limiter::observe_stream_head`] allows
+/// for: a long time to first byte. Older, the refill since is taken as others' use.
+pub const FIGURE_AGE_MS: Ms = 5_000.0;
+
 /// One known dimension.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Slot {
@@ -465,6 +473,9 @@ struct Slot {
     /// figures show every transit), and when.
     transit_back: f64,
     transit_back_at: Ms,
+    /// All this client's settlements gave back here ([`Limiter::settle`]), a running total
+    /// ([`Ticket::given`]).
+    given: f64,
     /// The server counts this dimension by windows: it said it had less than a continuous
     /// refill would have given it by its reset, or more than one would leave it (see
     /// [`Limiter::observe`]). Its figures then hold the copy's refill until their reset.
@@ -491,6 +502,7 @@ impl Slot {
             configured,
             since,
             transit_back: 0.0,
+            given: 0.0,
             windowed: false,
             window_end: Ms::NEG_INFINITY,
             window_seen_at: Ms::NEG_INFINITY,
@@ -563,6 +575,8 @@ pub struct Limiter {
     probe: Option<Probe>,
     /// How the server meters output ([`Limiter::set_output_metering`]; `None`: not known).
     metering: Option<OutputMetering>,
+    /// While a stream head's figures are read ([`Limiter::observe_stream_head`]).
+    stale: bool,
     /// The output reservation is learned from the outputs settled ([`Limiter::learn_output`]).
     learn_output: bool,
     /// The outputs settled so far (recorded while `learn_output`).
@@ -603,6 +617,7 @@ impl Limiter {
             latency_ms: 0.0,
             probe: None,
             metering: Some(OutputMetering::Reservation),
+            stale: false,
             learn_output: false,
             outputs: Outputs::new(),
         }
@@ -825,6 +840,7 @@ impl Limiter {
                 placed: [false; 4],
                 learned: [false; 4],
                 learned_at_ms: now,
+                given: Dim::ALL.map(|dim| self.slot(dim).map_or(0.0, |s| s.given)),
             }),
             Some(dim) => Decision::Wait {
                 until_ms: until,
@@ -1133,7 +1149,14 @@ impl Limiter {
             ),
         ] {
             if !ticket.placed[dim as usize] {
-                self.adjust(dim, now, &ticket, delta);
+                if self.adjust(dim, now, &ticket, delta) && delta < 0.0 {
+                    // A settlement's give-back: not in the figures of a stream head written
+                    // before it ([`Ticket::given`]). (A transit's or a refusal's is in them:
+                    // the server never took it.)
+                    if let Some(slot) = self.slots[dim as usize].as_mut() {
+                        slot.given -= delta;
+                    }
+                }
             } else if placed_delta > 0.0 {
                 self.adjust(dim, now, &ticket, placed_delta);
             }
@@ -1235,6 +1258,27 @@ impl Limiter {
         changed
     }
 
+    /// [`Limiter::observe_answer`] for the head of a stream, whose figures the server may have
+    /// written when it admitted the request, its time to first byte ago (Anthropic's are):
+    /// the refill since (up to [`FIGURE_AGE_MS`]) and what this client's settlements gave
+    /// back since the request's admission ([`Ticket::given`]) are not in them. The server's
+    /// level may be that much above them: a copy there is no sign of other clients' use. It
+    /// comes down to them all the same (the cautious side: a copy kept above them did worse
+    /// on a probe's mock). (Read as fresh, a lone pacer's copy stood above such figures by
+    /// its own give-backs, halved its share of the refill each time and took 1.6 times the
+    /// shortest makespan: the simulator's `--head admission`.)
+    pub fn observe_stream_head(
+        &mut self,
+        now_ms: Ms,
+        info: &RateLimitInfo,
+        ticket: &mut Ticket,
+    ) -> bool {
+        self.stale = true;
+        let changed = self.observe_answer(now_ms, info, ticket);
+        self.stale = false;
+        changed
+    }
+
     /// Whether the limits changed, which buckets' levels the figures placed, and which they
     /// created (learned). `answer`: the ticket of the request these figures answer, which
     /// they count.
@@ -1259,7 +1303,20 @@ impl Limiter {
             let own = answer.filter(covered).map_or(0.0, |t| t.amount(dim));
             let refused = refused.filter(covered).map(|t| t.amount(dim));
             let known = self.slots[dim as usize].is_some();
-            let (c, p) = self.observe_dim(now, dim, d, own, refused, may_window);
+            // Figures written at the request's admission: what came back since.
+            let allow = match (self.stale, answer, self.slot(dim)) {
+                (true, Some(t), Some(s)) => {
+                    let age = clamp(now - t.at_ms, 0.0, FIGURE_AGE_MS);
+                    // (A bucket learned after the admission has no total of then.)
+                    let given = match s.covers(t.serial) {
+                        true => non_negative(s.given - t.given[dim as usize]),
+                        false => 0.0,
+                    };
+                    age * s.bucket.rate_per_ms() + given
+                }
+                _ => 0.0,
+            };
+            let (c, p) = self.observe_dim(now, dim, d, own, refused, may_window, allow);
             changed |= c;
             placed[dim as usize] = p;
             learned[dim as usize] = !known && self.slots[dim as usize].is_some();
@@ -1279,6 +1336,10 @@ impl Limiter {
     /// `own`: the reservation in flight of the request they answer (counted in them).
     /// `refused`: the amount of a request they refused ([`Limiter::observe_refusal`]).
     /// `may_window`: the server may count by windows (it is not Anthropic's).
+    /// `allow`: how far above the figures the server's level may be now, figures written
+    /// earlier ([`Limiter::observe_stream_head`]), before a copy above them is taken for
+    /// others' use.
+    #[allow(clippy::too_many_arguments)]
     fn observe_dim(
         &mut self,
         now: Ms,
@@ -1287,6 +1348,7 @@ impl Limiter {
         own: f64,
         refused: Option<f64>,
         may_window: bool,
+        allow: f64,
     ) -> (bool, bool) {
         let limit = info.limit.filter(|l| l.is_finite() && *l > 0.0);
         let window = info
@@ -1376,6 +1438,9 @@ impl Limiter {
             (None, v) => v,
         };
         if let Some((lo, hi)) = view {
+            // Figures written earlier: the server's level now may be up to `allow` above them,
+            // and a copy there is no sign of others (it still comes down to them).
+            let hi_others = (hi + allow).min(slot.bucket.capacity().max(hi));
             let level = slot.bucket.level(now);
             let window = slot.bucket.window_ms();
             // Raise a copy below the interval, but never past the server's level (nor its own
@@ -1426,8 +1491,11 @@ impl Limiter {
                 // held the configured capacity, so it is judged by what this client spent.
                 let own_transit = slot.transit_back(now);
                 let predicted = lowered.unwrap_or(level);
-                slot.share
-                    .observed(now, window, !slot.windowed && predicted - own_transit > hi);
+                slot.share.observed(
+                    now,
+                    window,
+                    !slot.windowed && predicted - own_transit > hi_others,
+                );
             }
             slot.apply_share(now, slot.share.share());
             if target != level {

@@ -50,7 +50,11 @@ OPTIONS:
     --rounding R        token `remaining` rounded to the thousand: nearest (default, as
                         Anthropic documents), down or up
     --head H            a 2xx's head written before (default) or after the server settles
-                        that request's output (then its headers count the give-back)
+                        that request's output (then its headers count the give-back), or
+                        `admission`: every 2xx a stream, its head written at admission and
+                        sent after the time to first byte, its usage at the end
+    --streams F         with `--head admission`: only the part F of the requests (0 to 1,
+                        default 1) is answered by a stream, the others as `before`
     --latency-ms LO,HI  an admitted request answers after U[LO, HI] ms (default: time to
                         first byte + output at 80 tokens/s)
     --variant V         standard (default), or burst: latency U[2000, 8000] ms and
@@ -260,13 +264,17 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
                     }
                 }
             }
+            "--streams" => {
+                s.server.stream_fraction = value::<f64>(&flag, next())?;
+            }
             "--head" => {
                 s.server.head = match value::<String>(&flag, next())?.as_str() {
                     "before" => Head::Before,
                     "after" => Head::After,
+                    "admission" => Head::Admission,
                     other => {
                         return Err(format!(
-                            "--head: expected `before` or `after`, got `{other}`"
+                            "--head: expected `before`, `after` or `admission`, got `{other}`"
                         ))
                     }
                 }

@@ -22,6 +22,8 @@ enum Ev {
     Complete(Admission),
     /// A refusal reaches the client of request `.0`.
     Refused(usize, Response),
+    /// A stream's head reaches the client of request `.0`: its headers ([`Head::Admission`](super::server::Head::Admission)).
+    Head(usize, Vec<(String, String)>),
     /// A client's timer fires: (client, tag).
     Timer(u32, u64),
 }
@@ -160,7 +162,7 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
         let c = match &ev {
             Ev::Arrive(i) => reqs[*i].client,
             Ev::Complete(a) => reqs[a.request].client,
-            Ev::Refused(i, _) => reqs[*i].client,
+            Ev::Refused(i, _) | Ev::Head(i, _) => reqs[*i].client,
             Ev::Timer(c, _) => *c,
         } as usize;
         let mut cx = Cx {
@@ -184,6 +186,7 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
                 on_wire -= 1;
                 clients[c].respond(&mut cx, i, &resp);
             }
+            Ev::Head(i, headers) => clients[c].head(&mut cx, i, &headers),
             Ev::Timer(_, tag) => clients[c].timer(&mut cx, tag),
         }
         for e in effects.drain(..) {
@@ -201,8 +204,12 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
                         Reply::Admitted {
                             admission,
                             done_at_ms,
+                            head,
                         } => {
                             series.at(now, 0).input_tokens += admission.metered_input();
+                            if let Some((at, headers)) = head {
+                                queue.push(at, Ev::Head(i, headers));
+                            }
                             queue.push(done_at_ms, Ev::Complete(admission));
                         }
                         Reply::Refused { response, at_ms } => {

@@ -42,6 +42,8 @@ pub(crate) struct PacerClient {
     ids: HashMap<usize, Call>,
     /// The last response received per call (what `Deliver` hands over).
     held: HashMap<Call, Response>,
+    /// Calls whose stream's head was delivered: their end settles them.
+    streaming: std::collections::HashSet<Call>,
     timer_at: Option<Ms>,
     generation: u64,
     /// [`Scenario::input_estimate`].
@@ -68,6 +70,7 @@ impl PacerClient {
             requests: HashMap::new(),
             ids: HashMap::new(),
             held: HashMap::new(),
+            streaming: std::collections::HashSet::new(),
             timer_at: None,
             generation: 0,
             input_estimate: scenario.input_estimate,
@@ -217,10 +220,42 @@ impl Client for PacerClient {
         self.pump(cx);
     }
 
+    fn head(&mut self, cx: &mut Cx<'_>, req: usize, headers: &[(String, String)]) {
+        let Some(&call) = self.ids.get(&req) else {
+            return;
+        };
+        let info = headers::parse(
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            cx.now,
+        );
+        let u = cx.rng.f64();
+        let engine = &mut self.engines[call.0];
+        engine.streaming(call.1);
+        match engine.on_response(cx.now, call.1, 200, &info, None, u) {
+            Verdict::Deliver => {
+                engine.on_stream(call.1);
+                self.streaming.insert(call);
+            }
+            _ => {
+                if let Some(req) = self.forget(call) {
+                    cx.fail(req);
+                }
+            }
+        }
+        self.pump(cx);
+    }
+
     fn respond(&mut self, cx: &mut Cx<'_>, req: usize, resp: &Response) {
         let Some(&call) = self.ids.get(&req) else {
             return; // the call is gone (failed meanwhile): drop the response
         };
+        if self.streaming.remove(&call) {
+            // A stream's end: its usage settles it.
+            self.held.insert(call, resp.clone());
+            self.deliver(cx, call);
+            self.pump(cx);
+            return;
+        }
         let info = headers::parse(
             resp.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             cx.now,

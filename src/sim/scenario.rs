@@ -2,7 +2,7 @@
 
 use super::invalid::Invalid;
 use super::mix::{Mix, PacerKeys};
-use super::server::{OtpmMetering, Rounding, ServerConfig};
+use super::server::{Head, OtpmMetering, Rounding, ServerConfig};
 use super::workload::{Arrival, Workload};
 use crate::core::config::Config;
 use crate::core::limiter::Limits;
@@ -181,17 +181,24 @@ impl fmt::Display for Scenario {
                 s.ttfb_median_ms, s.tokens_per_s
             ),
         };
+        let head = match s.head {
+            Head::Admission => format!(
+                "{}% of the 2xx streams, their heads written at admission, the others' before \
+                 the settlement",
+                (s.stream_fraction * 100.0).round()
+            ),
+            h => format!("head {} the settlement", h.name()),
+        };
         writeln!(
             f,
-            "limits:{limits} (OTPM metered by {}; token remaining rounded {}; head {} the \
-             settlement); p529 {}; latency {latency}",
+            "limits:{limits} (OTPM metered by {}; token remaining rounded {}; {head}); p529 {}; \
+             latency {latency}",
             s.metering.name(),
             match s.rounding {
                 Rounding::Nearest => "to the nearest thousand",
                 Rounding::Down => "down to the thousand",
                 Rounding::Up => "up to the thousand",
             },
-            s.head.name(),
             s.p_overloaded
         )?;
         if let Some(m) = &self.mix {

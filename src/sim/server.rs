@@ -96,7 +96,7 @@ impl Rounding {
     }
 }
 
-/// When a non-streaming 2xx's head is written, relative to the request's own settlement.
+/// When a 2xx's head is written, relative to the request's own settlement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Head {
     /// Before the settlement: the headers still count the whole reservation. Default.
@@ -105,6 +105,11 @@ pub enum Head {
     /// After it: the headers already count the give-back (or the real-time output), as a
     /// server that settles first and then answers does (the demo's server does this).
     After,
+    /// Every 2xx is a stream: its head, with the figures as they stood right after the
+    /// request's admission, arrives after the time to first byte; its end, with the usage,
+    /// when the output is done. The other clients' give-backs in between are not in those
+    /// figures (Anthropic writes a stream's head before its output).
+    Admission,
 }
 
 impl Head {
@@ -113,6 +118,7 @@ impl Head {
         match self {
             Head::Before => "before",
             Head::After => "after",
+            Head::Admission => "admission",
         }
     }
 }
@@ -139,6 +145,9 @@ pub struct ServerConfig {
     pub rounding: Rounding,
     /// Whether a 2xx's headers count that request's own settlement.
     pub head: Head,
+    /// With [`Head::Admission`], the part of the requests answered by a stream (the others
+    /// as with [`Head::Before`]): each request by its place in the workload, evenly spread.
+    pub stream_fraction: f64,
     /// A 429 or 529 answers after a uniform delay in `[lo, hi)` ms.
     pub reject_latency_ms: (Ms, Ms),
     /// The server's clock runs this many ms ahead of the simulation's (negative: behind).
@@ -169,6 +178,7 @@ impl Default for ServerConfig {
             response_latency_ms: None,
             rounding: Rounding::Nearest,
             head: Head::Before,
+            stream_fraction: 1.0,
             reject_latency_ms: (50.0, 150.0),
             clock_offset_ms: 0.0,
             start_level: 1.0,
@@ -198,6 +208,9 @@ impl ServerConfig {
                 "--start-level",
                 "must be a fraction from 0 to 1",
             ));
+        }
+        if !(0.0..=1.0).contains(&self.stream_fraction) {
+            return Err(Invalid::new("--streams", "must be a fraction from 0 to 1"));
         }
         if !(0.0..=1.0).contains(&self.p_overloaded) {
             return Err(Invalid::new("p529", "must be a probability from 0 to 1"));
@@ -323,6 +336,9 @@ pub enum Reply {
         admission: Admission,
         /// When the response head (and body) arrives, epoch ms.
         done_at_ms: Ms,
+        /// With [`Head::Admission`]: a stream's head, its headers written now, and when it
+        /// arrives (before `done_at_ms`).
+        head: Option<(Ms, Vec<(String, String)>)>,
     },
     /// Refused with a 429 or 529.
     Refused {
@@ -591,12 +607,28 @@ impl Server {
         self.stats.min_level_after_admission = min_after;
         self.stats.admitted += 1;
         let c = &self.config;
-        let done_at_ms = match c.response_latency_ms {
-            Some((lo, hi)) => now_ms + random::uniform(&mut self.rng, lo, hi),
+        let (done_at_ms, ttfb) = match c.response_latency_ms {
+            Some((lo, hi)) => {
+                let done = now_ms + random::uniform(&mut self.rng, lo, hi);
+                (done, None)
+            }
             None => {
                 let ttfb = random::lognormal(&mut self.rng, c.ttfb_median_ms, c.ttfb_sigma);
-                now_ms + ttfb + f64::from(req.output_tokens) * 1_000.0 / c.tokens_per_s
+                let output_ms = f64::from(req.output_tokens) * 1_000.0 / c.tokens_per_s;
+                (now_ms + ttfb + output_ms, Some(ttfb))
             }
+        };
+        // Evenly spread: request i is a stream when the fractional part of i times the
+        // golden ratio's is below the fraction (no random draw: the other draws stay as they
+        // were).
+        let stream = (req.index as f64 * 0.618_033_988_749_895).fract() < c.stream_fraction;
+        let head = if c.head == Head::Admission && stream {
+            // A fixed response latency: the head comes after a time to first byte drawn too.
+            let (median, sigma) = (c.ttfb_median_ms, c.ttfb_sigma);
+            let ttfb = ttfb.unwrap_or_else(|| random::lognormal(&mut self.rng, median, sigma));
+            Some(((now_ms + ttfb).min(done_at_ms), self.headers(now_ms)))
+        } else {
+            None
         };
         Reply::Admitted {
             admission: Admission {
@@ -608,13 +640,14 @@ impl Server {
                 cache_read,
             },
             done_at_ms,
+            head,
         }
     }
 
     /// The admitted request completes at `now_ms`: the 200 response, with the headers as the
     /// buckets stand now; then its output is settled (see the module docs).
     pub fn complete(&mut self, now_ms: Ms, a: &Admission) -> Response {
-        let early = (self.config.head == Head::Before).then(|| self.headers(now_ms));
+        let early = (self.config.head != Head::After).then(|| self.headers(now_ms));
         let out = f64::from(a.output_tokens);
         for b in [&mut self.otpm, &mut self.tpm].into_iter().flatten() {
             match self.config.metering {
@@ -745,6 +778,7 @@ mod tests {
         let Reply::Admitted {
             admission,
             done_at_ms,
+            ..
         } = s.receive(T0, &req(0, 1_000, 1_024, 100))
         else {
             panic!("a fresh server admits")

@@ -112,8 +112,12 @@ impl Cx<'_> {
 pub(crate) trait Client {
     /// Request `req` arrived at this client.
     fn arrive(&mut self, cx: &mut Cx<'_>, req: usize);
-    /// The response to the last attempt of `req` arrived.
+    /// The response to the last attempt of `req` arrived (a stream's: its end, with the
+    /// usage).
     fn respond(&mut self, cx: &mut Cx<'_>, req: usize, resp: &Response);
+    /// The head of a stream answering `req` arrived, with these headers; its end comes
+    /// through [`Client::respond`]. The baselines wait for the end.
+    fn head(&mut self, _cx: &mut Cx<'_>, _req: usize, _headers: &[(String, String)]) {}
     /// A timer set with `tag` fired.
     fn timer(&mut self, cx: &mut Cx<'_>, tag: u64);
 }

@@ -239,6 +239,10 @@ impl Inner {
                     slot: None,
                 }]));
             }
+            if held.kind == Some(UsageKind::Sse) {
+                // A stream's head: its figures may be as old as the request's admission.
+                st.engine.streaming(id);
+            }
             if let Some(call) = st.calls.get_mut(&id) {
                 if let Some(earlier) = call.held.replace(held) {
                     fx.push(earlier.cancel());

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Pacer, PacerError } from "llm-pacer";
 import { startAnthropicMock, startOpenAIMock } from "./mock/index.mjs";
 import { Readable } from "node:stream";
-import { anthropicInit, openaiInit, mockEnv, bounded, drained, oneKey } from "./lib/harness.mjs";
+import { anthropicInit, openaiInit, mockEnv, bounded, drained, oneKey, until } from "./lib/harness.mjs";
 
 describe("closed gaps", () => {
   test("a call whose body is a stream counts no retry it cannot make", async (t) => {
@@ -184,6 +184,60 @@ describe("closed gaps", () => {
       levels[kind] = Math.round(oneKey(pacer).outputTokens.remaining);
     }
     assert.deepEqual(levels, { json: 4800, stream: 5600 });
+  });
+});
+
+describe("a stream's head written at its request's admission", () => {
+  test("another call's give-back since then is no one else's use: the share of the refill stays whole", async () => {
+    // OTPM 60,000 configured. A stream and a JSON call reserve 20,000 each. The JSON call
+    // ends first having used 2,000: 18,000 back. The stream's head comes after, with the
+    // figure the server wrote when it admitted it (20,000 left). The copy comes down to it
+    // (the cautious side); read as a fresh answer (before session 23), its share of the
+    // refill was halved too: full again in 80 s rather than 40.
+    const T = Date.UTC(2026, 11, 6, 7, 30, 0);
+    const clock = { now: () => T, sleep: () => new Promise(() => {}) };
+    const headers = {
+      "anthropic-ratelimit-output-tokens-limit": "60000",
+      "anthropic-ratelimit-output-tokens-remaining": "20000",
+    };
+    const sse =
+      `event: message_start\ndata: ${JSON.stringify({ type: "message_start", message: { usage: { input_tokens: 5, output_tokens: 1 } } })}\n\n` +
+      `event: message_delta\ndata: ${JSON.stringify({ type: "message_delta", usage: { output_tokens: 20_000 } })}\n\n` +
+      `event: message_stop\ndata: {"type":"message_stop"}\n\n`;
+    /** @type {(r: Response) => void} */
+    let answerStream = () => {};
+    const pacer = new Pacer({
+      clock,
+      limits: { otpm: 60_000 },
+      fetch: async (_url, init) => {
+        const { stream, max_tokens } = JSON.parse(String(init?.body));
+        if (stream) return new Promise((resolve) => (answerStream = resolve));
+        const usage = { input_tokens: 5, output_tokens: Math.min(2000, max_tokens) };
+        return new Response(JSON.stringify({ type: "message", usage }), {
+          headers: { "content-type": "application/json" },
+        });
+      },
+    });
+    const call = (stream, max_tokens = 20_000) =>
+      pacer.fetch("https://api.anthropic.com/v1/messages", {
+        method: "POST",
+        body: JSON.stringify({ model: "claude-x", max_tokens, stream, messages: [{ role: "user", content: "Hi" }] }),
+      });
+    // A first answer ends the blind start (a quarter of the bucket until then).
+    await (await call(false, 10)).text();
+    await drained(pacer);
+    const streamed = call(true);
+    await (await call(false)).text();
+    await until(() => pacer.stats().outputTokensUsed === 2010, "the JSON call's settlement");
+    const before = oneKey(pacer).outputTokens.remaining;
+    answerStream(new Response(sse, { headers: { ...headers, "content-type": "text/event-stream" } }));
+    await (await streamed).text();
+    await drained(pacer);
+    const after = oneKey(pacer).outputTokens;
+    assert.ok(before > 30_000, `${before}`);
+    assert.ok(Math.abs(after.remaining - 20_000) < 100, `${after.remaining}`);
+    const fullInS = (after.resetAt - T) / 1000;
+    assert.ok(fullInS > 35 && fullInS < 45, `full again in ${fullInS} s`);
   });
 });
 

@@ -409,6 +409,7 @@ impl Engine {
                 prefixes: request.prefixes,
                 estimate,
                 cache_read,
+                streaming: false,
             },
         );
         if prefixed {
@@ -953,8 +954,14 @@ impl Engine {
         // A 2xx's figures are taken as its final answer's ([`Engine::on_stream`] says when they
         // were not): they count the request, which its settlement must not count again. A
         // refusal's do not count it (refunded above).
+        let streaming = self
+            .calls
+            .get_mut(&id)
+            .is_some_and(|c| std::mem::take(&mut c.streaming));
         let limiter = self.keys.limiter_mut(slot);
-        let changed = if (200..300).contains(&status) {
+        let changed = if (200..300).contains(&status) && streaming {
+            limiter.observe_stream_head(now_ms, info, &mut ticket)
+        } else if (200..300).contains(&status) {
             limiter.observe_answer(now_ms, info, &mut ticket)
         } else if status == 429 {
             limiter.observe_refusal(now_ms, info, &ticket)
@@ -1076,6 +1083,15 @@ impl Engine {
                     CallError::Network
                 })
             }
+        }
+    }
+
+    /// The answer about to be given to [`Engine::on_response`] for `id` is a stream's head
+    /// (`text/event-stream`): its figures may have been written when the server admitted the
+    /// request ([`Limiter::observe_stream_head`]).
+    pub fn streaming(&mut self, id: Id) {
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.streaming = true;
         }
     }
 

@@ -64,4 +64,6 @@ pub(super) struct Call {
     pub(super) estimate: f64,
     /// The prefix it is expected to read from the server's prompt cache.
     pub(super) cache_read: Option<u64>,
+    /// The answer on its way is a stream's head ([`super::Engine::streaming`]).
+    pub(super) streaming: bool,
 }
