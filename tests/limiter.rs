@@ -2169,3 +2169,61 @@ fn a_stream_heads_figures_written_at_admission_allow_for_what_came_back_since() 
         "as a fresh answer: the share halved, {waits}"
     );
 }
+
+/// Requests left and a reset but no limit (an IETF `RateLimit` without its policy): a served
+/// request's figures infer a quota of at least what remained plus that request, per window
+/// of that reset, held until the reset; a larger figure later raises it. A refusal's figures,
+/// or Anthropic's (buckets, never windows), infer nothing.
+#[test]
+fn figures_without_a_limit_infer_a_quota_from_a_served_request() {
+    let bare = |family: Family, remaining: f64, reset_in_ms: f64, now: f64| RateLimitInfo {
+        requests: DimInfo {
+            remaining: Some(remaining),
+            reset_at_ms: Some(now + reset_in_ms),
+            ..DimInfo::default()
+        },
+        family,
+        ..RateLimitInfo::default()
+    };
+    let mut l = Limiter::new(Limits::default(), T0);
+    let mut t = admit(&mut l, T0, cost(1.0, 1.0));
+    l.observe_answer(
+        T0 + 100.0,
+        &bare(Family::Ietf, 19.0, 9_600.0, T0 + 100.0),
+        &mut t,
+    );
+    let s = l.snapshot(T0 + 100.0);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(
+        (s[0].dim, s[0].limit, s[0].window_ms),
+        (Dim::Requests, 20.0, 10_000.0)
+    );
+    assert!((18.0..=20.0).contains(&s[0].remaining), "{s:?}");
+    // Nothing back before the reset.
+    for _ in 0..19 {
+        admit(&mut l, T0 + 200.0, cost(1.0, 1.0));
+    }
+    let (until, _) = wait(l.acquire(T0 + 200.0, cost(1.0, 1.0)));
+    assert!(until >= T0 + 9_700.0, "{}", until - T0);
+    // A later answer that shows more: the quota grows.
+    let mut t = admit(&mut l, until + 10.0, cost(1.0, 1.0));
+    l.observe_answer(
+        until + 20.0,
+        &bare(Family::Ietf, 29.0, 9_000.0, until + 20.0),
+        &mut t,
+    );
+    assert_eq!(l.snapshot(until + 20.0)[0].limit, 30.0);
+
+    for (family, refusal) in [(Family::Ietf, true), (Family::Anthropic, false)] {
+        let mut l = Limiter::new(Limits::default(), T0);
+        let mut t = admit(&mut l, T0, cost(1.0, 1.0));
+        let info = bare(family, 0.0, 9_600.0, T0 + 100.0);
+        if refusal {
+            l.refund(T0 + 100.0, t, false);
+            l.observe_refusal(T0 + 100.0, &info, &t);
+        } else {
+            l.observe_answer(T0 + 100.0, &info, &mut t);
+        }
+        assert!(l.snapshot(T0 + 100.0).is_empty(), "{family:?}");
+    }
+}

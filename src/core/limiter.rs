@@ -489,6 +489,10 @@ struct Slot {
     /// in the window after such an end (a sliding log, whose reset is when its oldest
     /// request expires, gives back one request there, not all).
     resets_whole: bool,
+    /// Its capacity is inferred, not stated: a server that sends `remaining` and a reset but
+    /// no limit (an IETF `RateLimit` without its policy). At least one more than the most it
+    /// said remained after a request it served; raised when a figure shows more.
+    inferred: bool,
 }
 
 impl Slot {
@@ -508,6 +512,7 @@ impl Slot {
             window_seen_at: Ms::NEG_INFINITY,
             whole_at: Ms::NEG_INFINITY,
             resets_whole: true,
+            inferred: false,
         }
     }
     /// [`Slot::transit_back`] now.
@@ -1316,7 +1321,8 @@ impl Limiter {
                 }
                 _ => 0.0,
             };
-            let (c, p) = self.observe_dim(now, dim, d, own, refused, may_window, allow);
+            let served = answer.is_some();
+            let (c, p) = self.observe_dim(now, dim, d, own, refused, may_window, allow, served);
             changed |= c;
             placed[dim as usize] = p;
             learned[dim as usize] = !known && self.slots[dim as usize].is_some();
@@ -1338,7 +1344,7 @@ impl Limiter {
     /// `may_window`: the server may count by windows (it is not Anthropic's).
     /// `allow`: how far above the figures the server's level may be now, figures written
     /// earlier ([`Limiter::observe_stream_head`]), before a copy above them is taken for
-    /// others' use.
+    /// others' use. `answered`: they answer a request the server served.
     #[allow(clippy::too_many_arguments)]
     fn observe_dim(
         &mut self,
@@ -1349,6 +1355,7 @@ impl Limiter {
         refused: Option<f64>,
         may_window: bool,
         allow: f64,
+        answered: bool,
     ) -> (bool, bool) {
         let limit = info.limit.filter(|l| l.is_finite() && *l > 0.0);
         let window = info
@@ -1359,11 +1366,38 @@ impl Limiter {
         // The level the copy would have at the capacity the server states, when that lowers
         // it (a configured limit above the server's): what this client spent, taken from it.
         let mut lowered: Option<f64> = None;
-        let learned = limit.is_some() && self.slots[dim as usize].is_none();
+        // Requests left and a reset but no limit, in an answer (not a refusal) from a server
+        // that may count by windows: the quota is at least what remained plus this request,
+        // and comes back at the reset (below). Without it, every queued call went at once
+        // at each reset, and all but the quota drew a 429.
+        let inferred = match (dim, answered, info.remaining, info.reset_at_ms) {
+            (Dim::Requests, true, Some(r), Some(t)) if may_window && r.is_finite() && t > now => {
+                Some((
+                    r.floor().max(0.0) + 1.0,
+                    ((t - now) / 1_000.0).ceil() * 1_000.0,
+                ))
+            }
+            _ => None,
+        };
+        let learned = (limit.is_some() || inferred.is_some()) && self.slots[dim as usize].is_none();
         let admissions = self.admissions;
         let entry = &mut self.slots[dim as usize];
         let slot = match (entry.as_mut(), limit) {
-            (None, None) => return (false, false),
+            (None, None) => match inferred {
+                Some((capacity, window_ms)) => {
+                    changed = true;
+                    let slot = entry.insert(Slot::new(
+                        Bucket::new(capacity, window_ms, now),
+                        Share::learned(now, false),
+                        None,
+                        admissions,
+                    ));
+                    slot.inferred = true;
+                    slot.windowed = true;
+                    slot
+                }
+                None => return (false, false),
+            },
             (None, Some(l)) => {
                 changed = true;
                 entry.insert(Slot::new(
@@ -1388,7 +1422,17 @@ impl Limiter {
                 }
                 slot
             }
-            (Some(slot), None) => slot,
+            (Some(slot), None) => {
+                if let Some((capacity, window_ms)) = inferred.filter(|_| slot.inferred) {
+                    let b = &mut slot.bucket;
+                    let window_ms = window_ms.max(b.window_ms());
+                    if capacity > b.capacity() || window_ms > b.window_ms() {
+                        b.set_capacity(now, capacity.max(b.capacity()), window_ms);
+                        changed = true;
+                    }
+                }
+                slot
+            }
         };
         let remaining = info.remaining.filter(|r| r.is_finite()).map(non_negative);
         let reset_at = info.reset_at_ms.filter(|t| t.is_finite());

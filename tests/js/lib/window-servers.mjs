@@ -26,6 +26,20 @@ export const FAMILIES = {
   }),
 };
 
+/**
+ * Figures with no limit: requests left and the reset alone (an IETF `RateLimit` without its
+ * `RateLimit-Policy`; OpenAI's fields without `x-ratelimit-limit-requests`).
+ */
+export const BARE_FAMILIES = {
+  "ietf, no policy": (_limit, remaining, resetS, round = Math.ceil) => ({
+    ratelimit: `"default";r=${remaining};t=${round(resetS)}`,
+  }),
+  "openai, no limit": (_limit, remaining, resetS, round) => ({
+    "x-ratelimit-remaining-requests": String(remaining),
+    "x-ratelimit-reset-requests": round ? `${round(resetS)}s` : `${resetS.toFixed(3)}s`,
+  }),
+};
+
 /** How a server may round the seconds of its reset (the `rounding` of {@link runBatch}). */
 export const ROUNDINGS = { floor: Math.floor, nearest: Math.round };
 
@@ -98,7 +112,7 @@ export async function runBatch(Pacer, { kind, family, limit, phase = 0, latency 
     if (latency) await clock.sleep(300 + rand() * 2_700);
     const { ok, remaining, resetS } = server(clock.now());
     if (!ok) refused++;
-    const figures = FAMILIES[family](limit, remaining, resetS, ROUNDINGS[rounding]);
+    const figures = (FAMILIES[family] ?? BARE_FAMILIES[family])(limit, remaining, resetS, ROUNDINGS[rounding]);
     const headers = { "content-type": "application/json", ...figures };
     return ok
       ? new Response('{"usage":{"prompt_tokens":5,"completion_tokens":5}}', { status: 200, headers })
