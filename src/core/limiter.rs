@@ -53,7 +53,6 @@
 
 use super::bucket::Bucket;
 use super::headers::{DimInfo, Family, RateLimitInfo};
-use super::presets::OutputMetering;
 use super::share::{decay, Share, MIN_SHARE};
 use super::transit;
 use super::{clamp, Ms};
@@ -444,6 +443,28 @@ impl Outputs {
         let n = (self.seen as usize).min(OUTPUT_WINDOW);
         let max = self.last[..n].iter().fold(0.0f64, |m, &v| m.max(v));
         Some((max * OUTPUT_MARGIN).max(OUTPUT_FLOOR))
+    }
+}
+
+/// How a server meters output tokens against an output (or combined) limit: as a preset's
+/// source page states it ([`crate::core::presets`]), or as the engine learns it from answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMetering {
+    /// Reserved from `max_tokens` when the request starts, corrected to the actual output at
+    /// the end (the pacer's default `outputReservation: "max_tokens"` mirrors it).
+    Reservation,
+    /// Counted as the output is produced; `max_tokens` does not count
+    /// (`outputReservation: "none"` mirrors it, at the cost of a little debt at the end).
+    RealTime,
+}
+
+impl OutputMetering {
+    /// `reservation` or `realtime` (the simulator's spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputMetering::Reservation => "reservation",
+            OutputMetering::RealTime => "realtime",
+        }
     }
 }
 

@@ -40,28 +40,7 @@
 //! anyway) are the truth for an organisation. A preset is a starting point, not a promise.
 
 use super::limiter::Limits;
-
-/// How a provider meters output tokens against an output (or combined) limit, as the preset's
-/// source page states it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputMetering {
-    /// Reserved from `max_tokens` when the request starts, corrected to the actual output at
-    /// the end (the pacer's default `outputReservation: "max_tokens"` mirrors it).
-    Reservation,
-    /// Counted as the output is produced; `max_tokens` does not count
-    /// (`outputReservation: "none"` mirrors it, at the cost of a little debt at the end).
-    RealTime,
-}
-
-impl OutputMetering {
-    /// `reservation` or `realtime` (the simulator's spelling).
-    pub fn name(self) -> &'static str {
-        match self {
-            OutputMetering::Reservation => "reservation",
-            OutputMetering::RealTime => "realtime",
-        }
-    }
-}
+pub use super::limiter::OutputMetering;
 
 /// Where a group of presets comes from: the provider's page, when it was read, which revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
