@@ -836,3 +836,31 @@ fn a_lone_process_reads_stream_heads_written_at_admission_without_seeing_others(
         }
     }
 }
+
+/// A `max_tokens` of 20,000 against an OTPM of 8,000, limits learned from headers, no preset:
+/// a server that counts output as generated serves such requests, and so the pacer sends
+/// them (199 of 200 failed `REQUEST_TOO_LARGE` on its own model before session 23); one that
+/// reserves `max_tokens` refuses them, and the pacer learns it from two refusals with room.
+#[test]
+fn max_tokens_above_the_otpm_goes_once_and_the_server_decides() {
+    for metering in [OtpmMetering::RealTime, OtpmMetering::Reservation] {
+        let mut s = Scenario::issue_default(1);
+        s.workload.requests = 200;
+        s.workload.max_tokens = 20_000;
+        s.pacer_limits = PacerLimits::Learned;
+        s.server.metering = metering;
+        let r = run(&s, StrategyKind::Pacer);
+        assert!(!r.truncated);
+        if metering == OtpmMetering::RealTime {
+            check_consistent(&s, &r);
+            assert_eq!(r.failures, 0, "{r:?}");
+            assert!(r.ratio <= 1.2, "ratio {}", r.ratio);
+        } else {
+            assert_eq!(r.failures, 200, "{r:?}");
+            assert!(
+                r.rate_limited <= 6,
+                "learned from the first refusals: {r:?}"
+            );
+        }
+    }
+}
