@@ -601,8 +601,6 @@ pub struct Limiter {
     probe: Option<Probe>,
     /// How the server meters output ([`Limiter::set_output_metering`]; `None`: not known).
     metering: Option<OutputMetering>,
-    /// While a stream head's figures are read ([`Limiter::observe_stream_head`]).
-    stale: bool,
     /// The output reservation is learned from the outputs settled ([`Limiter::learn_output`]).
     learn_output: bool,
     /// The outputs settled so far (recorded while `learn_output`).
@@ -643,7 +641,6 @@ impl Limiter {
             latency_ms: 0.0,
             probe: None,
             metering: Some(OutputMetering::Reservation),
-            stale: false,
             learn_output: false,
             outputs: Outputs::new(),
         }
@@ -1249,7 +1246,7 @@ impl Limiter {
     /// `retry_after_ms` is not the limiter's business: the caller turns it into
     /// [`Limiter::pause_until`].
     pub fn observe(&mut self, now_ms: Ms, info: &RateLimitInfo) -> bool {
-        self.observe_dims(now_ms, info, None, None).0
+        self.observe_dims(now_ms, info, None, None, false).0
     }
 
     /// [`Limiter::observe`] for the figures of a 429 refusing `ticket`'s request (refunded
@@ -1260,7 +1257,7 @@ impl Limiter {
     /// learned from a figure rounded up) would let the same request be refused again and
     /// again.
     pub fn observe_refusal(&mut self, now_ms: Ms, info: &RateLimitInfo, ticket: &Ticket) -> bool {
-        self.observe_dims(now_ms, info, None, Some(ticket)).0
+        self.observe_dims(now_ms, info, None, Some(ticket), false).0
     }
 
     /// [`Limiter::observe`] for the figures of the final answer to `ticket`'s request, sent
@@ -1275,13 +1272,7 @@ impl Limiter {
         info: &RateLimitInfo,
         ticket: &mut Ticket,
     ) -> bool {
-        // A bucket these figures created counts the request as they do: marked placed, and
-        // learned, so that a stream's settlement (placed cleared) gives back there too.
-        let (changed, placed, learned) = self.observe_dims(now_ms, info, Some(ticket), None);
-        ticket.placed = [0, 1, 2, 3].map(|d| placed[d] || learned[d]);
-        ticket.learned = learned;
-        ticket.learned_at_ms = self.clock_ms;
-        changed
+        self.answer_figures(now_ms, info, ticket, false)
     }
 
     /// [`Limiter::observe_answer`] for the head of a stream, whose figures the server may have
@@ -1299,21 +1290,38 @@ impl Limiter {
         info: &RateLimitInfo,
         ticket: &mut Ticket,
     ) -> bool {
-        self.stale = true;
-        let changed = self.observe_answer(now_ms, info, ticket);
-        self.stale = false;
+        self.answer_figures(now_ms, info, ticket, true)
+    }
+
+    /// [`Limiter::observe_answer`], of figures written when the server admitted the request
+    /// if `stale` ([`Limiter::observe_stream_head`]).
+    fn answer_figures(
+        &mut self,
+        now_ms: Ms,
+        info: &RateLimitInfo,
+        ticket: &mut Ticket,
+        stale: bool,
+    ) -> bool {
+        // A bucket these figures created counts the request as they do: marked placed, and
+        // learned, so that a stream's settlement (placed cleared) gives back there too.
+        let (changed, placed, learned) = self.observe_dims(now_ms, info, Some(ticket), None, stale);
+        ticket.placed = [0, 1, 2, 3].map(|d| placed[d] || learned[d]);
+        ticket.learned = learned;
+        ticket.learned_at_ms = self.clock_ms;
         changed
     }
 
     /// Whether the limits changed, which buckets' levels the figures placed, and which they
     /// created (learned). `answer`: the ticket of the request these figures answer, which
-    /// they count.
+    /// they count; `stale`: they were written at its admission
+    /// ([`Limiter::observe_stream_head`]).
     fn observe_dims(
         &mut self,
         now_ms: Ms,
         info: &RateLimitInfo,
         answer: Option<&Ticket>,
         refused: Option<&Ticket>,
+        stale: bool,
     ) -> (bool, [bool; 4], [bool; 4]) {
         let now = self.tick(now_ms);
         // A response came: the opening probe (if any) is answered.
@@ -1330,13 +1338,14 @@ impl Limiter {
             let refused = refused.filter(covered).map(|t| t.amount(dim));
             let known = self.slots[dim as usize].is_some();
             // Figures written at the request's admission: what came back since.
-            let allow = match (self.stale, answer, self.slot(dim)) {
+            let allow = match (stale, answer, self.slot(dim)) {
                 (true, Some(t), Some(s)) => {
                     let age = clamp(now - t.at_ms, 0.0, FIGURE_AGE_MS);
                     // (A bucket learned after the admission has no total of then.)
-                    let given = match s.covers(t.serial) {
-                        true => non_negative(s.given - t.given[dim as usize]),
-                        false => 0.0,
+                    let given = if s.covers(t.serial) {
+                        non_negative(s.given - t.given[dim as usize])
+                    } else {
+                        0.0
                     };
                     age * s.bucket.rate_per_ms() + given
                 }
@@ -1400,33 +1409,28 @@ impl Limiter {
             }
             _ => None,
         };
-        let learned = (limit.is_some() || inferred.is_some()) && self.slots[dim as usize].is_none();
+        // A bucket to learn: the stated limit, else an inferred one.
+        let new = limit.map(|l| (l, window)).or(inferred);
+        let learned = new.is_some() && self.slots[dim as usize].is_none();
         let admissions = self.admissions;
         let entry = &mut self.slots[dim as usize];
         let slot = match (entry.as_mut(), limit) {
-            (None, None) => match inferred {
-                Some((capacity, window_ms)) => {
-                    changed = true;
-                    let slot = entry.insert(Slot::new(
-                        Bucket::new(capacity, window_ms, now),
-                        Share::learned(now, false),
-                        None,
-                        admissions,
-                    ));
-                    slot.inferred = true;
-                    slot.windowed = true;
-                    slot
-                }
-                None => return (false, false),
-            },
-            (None, Some(l)) => {
+            (None, _) => {
+                let Some((capacity, window_ms)) = new else {
+                    return (false, false);
+                };
                 changed = true;
-                entry.insert(Slot::new(
-                    Bucket::new(l, window, now),
+                let slot = entry.insert(Slot::new(
+                    Bucket::new(capacity, window_ms, now),
                     Share::learned(now, false),
                     None,
                     admissions,
-                ))
+                ));
+                if limit.is_none() {
+                    slot.inferred = true;
+                    slot.windowed = true;
+                }
+                slot
             }
             (Some(slot), Some(l)) => {
                 let (capacity, window_ms) = match slot.configured {
