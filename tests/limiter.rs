@@ -1514,7 +1514,7 @@ fn a_disagreement_beyond_the_rounding_is_what_others_took() {
     let after = level(&l, T0 + 10_000.0, Dim::OutputTokens);
     assert!((2_500.0..2_510.0).contains(&after), "{after}");
     // ...and a request needs headroom for the others' lumps (half the rate for 20 s: 1 000)
-    // and for what we took ourselves lately (1 000 in the last minute: 83 for 5 s).
+    // and for what we used ourselves lately (1 000 in the last minute: 83 for 5 s).
     let (until, _) = wait(l.check(T0, cost(0.0, 1_000.0)));
     let need = 1_000.0 + 1_000.0 + 1_000.0 / 60_000.0 * 5_000.0;
     assert!(close(until - T0, (need - 2_000.0) / 0.05), "{}", until - T0);

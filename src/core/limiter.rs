@@ -1171,6 +1171,14 @@ impl Limiter {
                 more_output,
             ),
         ] {
+            // What this client used, for the headroom it leaves others: the usage, not the
+            // reservation.
+            if let Some(slot) = self.slots[dim as usize].as_mut() {
+                if slot.covers(ticket.serial) && delta.is_finite() {
+                    let w = slot.bucket.window_ms();
+                    slot.share.used(now, delta, w);
+                }
+            }
             if !ticket.placed[dim as usize] {
                 if self.adjust(dim, now, &ticket, delta) && delta < 0.0 {
                     // A settlement's give-back: not in the figures of a stream head written

@@ -32,7 +32,8 @@
 //!   averages, so a request waits for its cost plus what the others are expected to take in
 //!   [`OTHERS_HEADROOM_MS`] (`(1 - share) × rate` of it, at most [`OTHERS_HEADROOM_LUMPS`]
 //!   requests like it). Once others have been seen, it also
-//!   leaves what this client itself took in the last [`OWN_HEADROOM_MS`]: the more a client
+//!   leaves what this client itself used in the last [`OWN_HEADROOM_MS`] (its reservations,
+//!   less what their settlements gave back): the more a client
 //!   has been getting, the more it leaves, so a client that lost the race for the refill
 //!   (whose failed attempts the winner never sees) gets the next lump. Without this term, a
 //!   client that takes every token the moment it refills starves the others.
@@ -73,7 +74,7 @@ pub const OTHERS_HEADROOM_MS: Ms = 20_000.0;
 /// ...but at most this many requests like the one waiting (a lump is a request).
 pub const OTHERS_HEADROOM_LUMPS: f64 = 2.0;
 
-/// Headroom left to others once they have been seen: what this client took in this many ms.
+/// Headroom left to others once they have been seen: what this client used in this many ms.
 pub const OWN_HEADROOM_MS: Ms = 5_000.0;
 
 /// One client's share of one server bucket. Plain numbers, like the bucket it goes with.
@@ -234,6 +235,13 @@ impl Share {
         self.add_inflight(now_ms, n, window_ms);
     }
 
+    /// A request of this client settled `delta` from its reservation (negative: it used less):
+    /// what it took is what it used.
+    pub fn used(&mut self, now_ms: Ms, delta: f64, window_ms: Ms) {
+        self.own = (decay(self.own, now_ms - self.own_at_ms, window_ms) + delta).max(0.0);
+        self.own_at_ms = self.own_at_ms.max(now_ms);
+    }
+
     /// A reservation of `n` is no longer in flight (settled or refunded).
     pub fn released(&mut self, now_ms: Ms, n: f64, window_ms: Ms) {
         self.add_inflight(now_ms, -n, window_ms);
@@ -333,6 +341,29 @@ mod tests {
         let others = (0.5 * 8_000.0 / W * OTHERS_HEADROOM_MS).min(2_000.0);
         assert!(need > 1_000.0 + others, "{need}");
         assert!(need <= 8_000.0);
+    }
+
+    /// The headroom a client leaves others is what it used: a reservation given back at
+    /// settlement was never taken from them. (Counted as reserved, a client whose requests
+    /// state `max_tokens` 2,048 and use 350 left others six times its use, and two such
+    /// processes took 1.29-1.53 times the shortest makespan.)
+    #[test]
+    fn the_headroom_left_to_others_counts_what_was_used_not_reserved() {
+        let mut s = Share::learned(0.0, true);
+        s.took(0.0, 6_000.0, W);
+        let reserved = s.need(0.0, 1_000.0, 60_000.0, 1.0, W);
+        s.used(0.0, -5_000.0, W);
+        let used = s.need(0.0, 1_000.0, 60_000.0, 1.0, W);
+        // What it took in the last minute, 6,000 then 1,000, over the horizon (5 s).
+        assert!(
+            (reserved - used - 5_000.0 / W * OWN_HEADROOM_MS).abs() < 1e-6,
+            "{reserved} {used}"
+        );
+        // Usage above the reservation counts too; nothing goes below zero.
+        s.used(0.0, 2_000.0, W);
+        assert!(s.own_rate(0.0, W) > 2_999.0 / W);
+        s.used(0.0, -9_000.0, W);
+        assert_eq!(s.own_rate(0.0, W), 0.0);
     }
 
     #[test]
