@@ -2227,3 +2227,88 @@ fn figures_without_a_limit_infer_a_quota_from_a_served_request() {
         assert!(l.snapshot(T0 + 100.0).is_empty(), "{family:?}");
     }
 }
+
+/// A stream's head carries the figures of its request's admission: what this client drew
+/// since is not in them, not even the requests admitted and settled meanwhile. A copy below
+/// them is raised no higher than they are less that (the net of those admissions and their
+/// give-backs), not to them less only what is still in flight, which left it above the
+/// server (by 300 output tokens on the simulator's give-back-heavy workload, its share then
+/// halved).
+#[test]
+fn a_stream_head_raises_the_copy_no_higher_than_what_was_drawn_since_allows() {
+    let itpm = |remaining: f64| RateLimitInfo {
+        input_tokens: dim_info(Some(60_000.0), Some(remaining)),
+        family: Family::OpenAi,
+        ..RateLimitInfo::default()
+    };
+    let mut l = Limiter::new(limits(None, Some(60_000.0), None, None), T0);
+    // Prompts reserved at 20,000 and 10,000, which the server counts at 5,000 each when it
+    // admits them: it holds 55,000 after A, 50,000 after B.
+    let mut a = admit(&mut l, T0, cost(20_000.0, 0.0));
+    let b = admit(&mut l, T0, cost(10_000.0, 0.0));
+    // B ends first: 5,000 of its 10,000 back here. The copy: 35,000.
+    l.settle(T0, b, &usage(5_000.0, 0.0));
+    assert!(close(level(&l, T0, Dim::InputTokens), 35_000.0));
+    // A's head, with the figures of A's admission: 55,000.
+    l.observe_stream_head(T0, &itpm(55_000.0), &mut a);
+    let after = level(&l, T0, Dim::InputTokens);
+    assert!((49_998.0..=50_000.0).contains(&after), "{after}");
+}
+
+/// A 429 is written when its request reaches the server, just after its admission here, and
+/// arrives a round trip later: what this client's settlements gave back meanwhile, and the
+/// refill, are not in its figures. A copy above them by that much is no sign of other clients:
+/// the share stays whole (the copy still comes down to the figures). Read as fresh figures,
+/// a lone process halved its share on such a 429 and took 1.16 times the shortest makespan
+/// (the simulator's give-back-heavy workload, seed 3).
+#[test]
+fn a_refusals_figures_allow_for_what_came_back_since_its_admission() {
+    let otpm = |remaining: f64| RateLimitInfo {
+        output_tokens: dim_info(Some(60_000.0), Some(remaining)),
+        family: Family::OpenAi,
+        ..RateLimitInfo::default()
+    };
+    let mut l = Limiter::new(limits(None, None, Some(60_000.0), None), T0);
+    let b = admit(&mut l, T0, cost(0.0, 20_000.0));
+    let a = admit(&mut l, T0, cost(0.0, 30_000.0));
+    // B uses 2,000 of its 20,000: 18,000 back. Then A's 429, its figures written on arrival.
+    l.settle(T0 + 100.0, b, &usage(0.0, 2_000.0));
+    let now = T0 + 300.0;
+    l.refund(now, a, false);
+    l.observe_refusal(now, &otpm(40_000.0), &a);
+    assert!(close(level(&l, now, Dim::OutputTokens), 40_000.0));
+    // 10,000 more for a 50,000-token request: 10 s at the whole refill, 20 s and more halved.
+    let (until, _) = wait(l.acquire(now, cost(0.0, 50_000.0)));
+    assert!(until - now < 11_000.0, "the share was cut: {}", until - now);
+}
+
+/// A copy placed at a rounded figure (Anthropic's nearest thousand) may stand up to that
+/// figure's distance from the low end of its interval above the server. A later, tighter
+/// figure (its reset read to the second) that shows so much is this client's own rounding,
+/// not others' draw: the share stays whole.
+#[test]
+fn a_copy_placed_at_a_rounded_figure_is_no_sign_of_others_when_a_tighter_one_comes() {
+    let otpm = |remaining: f64, reset_in_ms: Option<f64>, now: f64| RateLimitInfo {
+        output_tokens: DimInfo {
+            limit: Some(60_000.0),
+            remaining: Some(remaining),
+            reset_at_ms: reset_in_ms.map(|r| now + r),
+            rounded: true,
+            ..DimInfo::default()
+        },
+        family: Family::Anthropic,
+        ..RateLimitInfo::default()
+    };
+    let mut l = Limiter::new(Limits::default(), T0);
+    let mut a = admit(&mut l, T0, cost(0.0, 2_000.0));
+    // Learned at "28,000": anywhere from 27,000 to 29,000 (the server has 27,100).
+    l.observe_answer(T0, &otpm(28_000.0, None, T0), &mut a);
+    assert!(close(level(&l, T0, Dim::OutputTokens), 28_000.0));
+    let mut b = admit(&mut l, T0, cost(0.0, 2_000.0));
+    // B's answer: "25,000", full in 35 s, so 25,000 to 26,000; the copy is at 26,100.
+    let now = T0 + 100.0;
+    l.observe_answer(now, &otpm(25_000.0, Some(35_000.0), now), &mut b);
+    // 15,000 more for a 40,000-token request: 15 s at the whole refill, 50 s halved.
+    let (until, _) = wait(l.acquire(now, cost(0.0, 40_000.0)));
+    assert!(until - now < 20_000.0, "the share was cut: {}", until - now);
+}

@@ -203,6 +203,9 @@ pub struct Ticket {
     /// was admitted, for the figures of a stream's head written then
     /// ([`Limiter::observe_stream_head`]).
     pub given: [f64; 4],
+    /// Per dimension: what this limiter had reserved there at the admissions before this one,
+    /// for the same figures (and a refusal's): what was taken since is not in them either.
+    pub taken: [f64; 4],
 }
 
 impl Ticket {
@@ -494,9 +497,16 @@ struct Slot {
     /// figures show every transit), and when.
     transit_back: f64,
     transit_back_at: Ms,
+    /// How far above the truth the copy may be as the server's figures last left it: placed
+    /// at a rounded figure, it is up to that figure's distance from the low end of its
+    /// interval above the server. A later, tighter figure may show that much: it is this
+    /// client's own rounding, not others' draw.
+    above: f64,
     /// All this client's settlements gave back here ([`Limiter::settle`]), a running total
     /// ([`Ticket::given`]).
     given: f64,
+    /// All this client's admissions reserved here, a running total ([`Ticket::taken`]).
+    taken: f64,
     /// The server counts this dimension by windows: it said it had less than a continuous
     /// refill would have given it by its reset, or more than one would leave it (see
     /// [`Limiter::observe`]). Its figures then hold the copy's refill until their reset.
@@ -527,7 +537,9 @@ impl Slot {
             configured,
             since,
             transit_back: 0.0,
+            above: 0.0,
             given: 0.0,
+            taken: 0.0,
             windowed: false,
             window_end: Ms::NEG_INFINITY,
             window_seen_at: Ms::NEG_INFINITY,
@@ -864,6 +876,7 @@ impl Limiter {
                 learned: [false; 4],
                 learned_at_ms: now,
                 given: Dim::ALL.map(|dim| self.slot(dim).map_or(0.0, |s| s.given)),
+                taken: Dim::ALL.map(|dim| self.slot(dim).map_or(0.0, |s| s.taken)),
             }),
             Some(dim) => Decision::Wait {
                 until_ms: until,
@@ -890,6 +903,9 @@ impl Limiter {
     /// `Err` with [`Decision::Never`] when what the request surely costs (the output, where
     /// the server reserves it, the default of [`Limiter::set_output_metering`]; the floor of the input)
     /// exceeds a capacity: the first such dimension in [`Dim::ALL`] order, with that cost.
+    // (The error is the same plain `Copy` value `acquire` returns: an admission's ticket makes
+    // it large, but nothing is allocated.)
+    #[allow(clippy::result_large_err)]
     pub fn fit(&self, cost: Cost) -> Result<Cost, Decision> {
         // `n` lowered to what its own bucket holds and the combined one less `other`, never
         // below `floor`.
@@ -1041,6 +1057,7 @@ impl Limiter {
                     b.take(now, cost.amount(dim) + wasted(b, headroom, self.latency_ms));
                     let w = b.window_ms();
                     slot.share.took(now, cost.amount(dim), w);
+                    slot.taken += cost.amount(dim);
                 }
             }
         }
@@ -1242,7 +1259,8 @@ impl Limiter {
     ///   server may not have counted yet; never when a configured limit is below the server's
     ///   (a budget of the caller's own within the organisation's bucket).
     /// * **Others.** A copy above the interval means unseen clients of the same organisation
-    ///   took more than was left to them: this client's share of the refill is halved
+    ///   took more than was left to them (beyond what the copy's own placement at a rounded
+    ///   figure explains): this client's share of the refill is halved
     ///   (additive increase, multiplicative decrease: see [`crate::core::share`]), so the copy
     ///   refills at the rate left to it, and a request needs headroom for the others' lumps.
     ///   A configured bucket is blind until the first response (a quarter of it may be spent
@@ -1263,7 +1281,9 @@ impl Limiter {
     /// of their interval is) comes down to that low end, less the reservations in flight the
     /// server may not count yet. A copy left inside the interval (rounded figures, a level
     /// learned from a figure rounded up) would let the same request be refused again and
-    /// again.
+    /// again. The server wrote those figures when the request reached it, a round trip ago:
+    /// as for a stream's head ([`Limiter::observe_stream_head`]), what came back since is no
+    /// sign of other clients.
     pub fn observe_refusal(&mut self, now_ms: Ms, info: &RateLimitInfo, ticket: &Ticket) -> bool {
         self.observe_dims(now_ms, info, None, Some(ticket), false).0
     }
@@ -1289,7 +1309,10 @@ impl Limiter {
     /// back since the request's admission ([`Ticket::given`]) are not in them. The server's
     /// level may be that much above them: a copy there is no sign of other clients' use. It
     /// comes down to them all the same (the cautious side: a copy kept above them did worse
-    /// on a probe's mock). (Read as fresh, a lone pacer's copy stood above such figures by
+    /// on a probe's mock). Nor are the admissions since in them, settled meanwhile or not: a
+    /// copy below them is raised no higher than them less what this client drew since (its
+    /// admissions less its settlements' give-backs), or less its reservations in flight,
+    /// whichever is more. (Read as fresh, a lone pacer's copy stood above such figures by
     /// its own give-backs, halved its share of the refill each time and took 1.6 times the
     /// shortest makespan: the simulator's `--head admission`.)
     pub fn observe_stream_head(
@@ -1328,7 +1351,7 @@ impl Limiter {
         now_ms: Ms,
         info: &RateLimitInfo,
         answer: Option<&Ticket>,
-        refused: Option<&Ticket>,
+        refused_ticket: Option<&Ticket>,
         stale: bool,
     ) -> (bool, [bool; 4], [bool; 4]) {
         let now = self.tick(now_ms);
@@ -1343,24 +1366,33 @@ impl Limiter {
             let Some(d) = d else { continue };
             let covered = |t: &&Ticket| self.slot(dim).is_some_and(|s| s.covers(t.serial));
             let own = answer.filter(covered).map_or(0.0, |t| t.amount(dim));
-            let refused = refused.filter(covered).map(|t| t.amount(dim));
+            let refused = refused_ticket.filter(covered).map(|t| t.amount(dim));
             let known = self.slots[dim as usize].is_some();
             // Figures written at the request's admission: what came back since.
-            let allow = match (stale, answer, self.slot(dim)) {
-                (true, Some(t), Some(s)) => {
+            // (A refusal's are written when the request arrives, as a stream head's.)
+            let written_at_admission = if stale { answer } else { refused_ticket };
+            // And what this client drew since, net of those give-backs: the admissions since
+            // are not in them, not even those that settled meanwhile.
+            let (allow, drawn) = match (written_at_admission, self.slot(dim)) {
+                (Some(t), Some(s)) => {
                     let age = clamp(now - t.at_ms, 0.0, FIGURE_AGE_MS);
-                    // (A bucket learned after the admission has no total of then.)
-                    let given = if s.covers(t.serial) {
-                        non_negative(s.given - t.given[dim as usize])
+                    // (A bucket learned after the admission has no totals of then.)
+                    let (given, taken) = if s.covers(t.serial) {
+                        let d = dim as usize;
+                        (
+                            non_negative(s.given - t.given[d]),
+                            non_negative(s.taken - t.taken[d] - t.amount(dim)),
+                        )
                     } else {
-                        0.0
+                        (0.0, 0.0)
                     };
-                    age * s.bucket.rate_per_ms() + given
+                    (age * s.bucket.rate_per_ms() + given, taken - given)
                 }
-                _ => 0.0,
+                _ => (0.0, 0.0),
             };
             let served = answer.is_some();
-            let (c, p) = self.observe_dim(now, dim, d, own, refused, may_window, allow, served);
+            let (c, p) =
+                self.observe_dim(now, dim, d, own, drawn, refused, may_window, allow, served);
             changed |= c;
             placed[dim as usize] = p;
             learned[dim as usize] = !known && self.slots[dim as usize].is_some();
@@ -1390,6 +1422,7 @@ impl Limiter {
         dim: Dim,
         info: &DimInfo,
         own: f64,
+        drawn: f64,
         refused: Option<f64>,
         may_window: bool,
         allow: f64,
@@ -1521,8 +1554,9 @@ impl Limiter {
             let level = slot.bucket.level(now);
             let window = slot.bucket.window_ms();
             // Raise a copy below the interval, but never past the server's level (nor its own
-            // figure) less our own reservations in flight: the server may not count them yet (OTPM metered in real
-            // time, or a request still on its way), and settling them later must not count
+            // figure) less our own reservations in flight: the server may not count them yet
+            // (OTPM metered in real time, or a request still on its way, which may be one sent
+            // before the request these figures answer), and settling them later must not count
             // them twice. A copy above the interval comes down to the server's own figure,
             // `remaining` (no more than the interval's top; not to its low end: a rounded
             // figure is as likely above the truth as below it), or to the low end when only a
@@ -1535,8 +1569,10 @@ impl Limiter {
                 None => true,
                 Some(c) => limit.is_some_and(|l| l <= c),
             };
-            // The figures answering a request count it: it is not in flight for them.
-            let floor = lo.min(figure) - non_negative(slot.share.inflight(now, window) - own);
+            // The figures answering a request count it: it is not in flight for them. Written
+            // at its admission, they leave out what this client drew since as well.
+            let uncounted = non_negative(slot.share.inflight(now, window) - own).max(drawn);
+            let floor = lo.min(figure) - uncounted;
             // Refused, and the server may have had less than the amount here: down to the
             // low end (see `observe_refusal`).
             let short = refused.is_some_and(|a| lo < a) && level > floor;
@@ -1571,13 +1607,18 @@ impl Limiter {
                 slot.share.observed(
                     now,
                     window,
-                    !slot.windowed && predicted - own_transit > hi_others,
+                    !slot.windowed && predicted - own_transit - slot.above > hi_others,
                 );
             }
             slot.apply_share(now, slot.share.share());
             if target != level {
                 slot.transit_back = 0.0;
             }
+            slot.above = if target == level {
+                slot.above.min(non_negative(level - floor))
+            } else {
+                non_negative(target - lo)
+            };
             slot.bucket.set_level(now, target);
             if slot.windowed && remaining.is_some() {
                 // Nothing comes back before the reset the server states. Then the quota is
