@@ -472,6 +472,29 @@ describe("Anthropic mock", () => {
       assert.equal(r.headers.get("anthropic-ratelimit-requests-limit"), "60");
       await r.arrayBuffer();
     });
+    it("a stream's head carries the figures of its admission with streamHeadFigures: 'admission'", async () => {
+      // A stream admitted first, its head 150 ms later; meanwhile a JSON request is admitted
+      // and answered. The head's figures: as they stood at the stream's admission (59
+      // requests left), or as they stand when the head is written (58).
+      for (const [mode, remaining] of [
+        ["admission", "59"],
+        ["head", "58"],
+      ]) {
+        await withMock(
+          startAnthropicMock,
+          { streamHeadFigures: mode, limits: { rpm: 60, itpm: 60_000, otpm: 6_000 } },
+          async (m) => {
+            const stream = anthropic(m, msg({ stream: true }), { "x-mock-latency-ms": "150" });
+            await new Promise((r) => setTimeout(r, 50));
+            await anthropic(m, msg()).then((x) => x.arrayBuffer());
+            const r = await stream;
+            assert.equal(r.headers.get("anthropic-ratelimit-requests-remaining"), remaining, mode);
+            await r.arrayBuffer();
+          },
+        );
+      }
+      await assert.rejects(startAnthropicMock({ streamHeadFigures: "later" }), /streamHeadFigures/);
+    });
     it("streams SSE: message_start, content blocks, message_delta with the final usage, message_stop", async () => {
       const r = await anthropic(mock, msg({ stream: true }), {
         "x-mock-input-tokens": "42",

@@ -559,6 +559,10 @@ export function redactHeaders(headers) {
  *   into debt and record each such admission in `violations()` (to check a client alone
  *   stayed within the limits)
  * @property {number} [charsPerToken=4] input counting: `ceil(chars / charsPerToken)`
+ * @property {'head' | 'admission'} [streamHeadFigures='head'] the rate-limit figures of a
+ *   stream's head: as the buckets stand when the head is written (`head`), or as they stood
+ *   when the request was admitted (`admission`: a server that writes them then, and sends the
+ *   head a time to first byte later, meanwhile settling other requests)
  */
 
 /**
@@ -713,6 +717,10 @@ export async function startMockServer(provider, options) {
     throw new TypeError(`outputMetering must be "reservation" or "realtime", got ${metering}`);
   }
   const enforce = options.enforce ?? true;
+  const streamHeadFigures = options.streamHeadFigures ?? "head";
+  if (streamHeadFigures !== "head" && streamHeadFigures !== "admission") {
+    throw new TypeError(`streamHeadFigures must be "head" or "admission", got ${streamHeadFigures}`);
+  }
 
   let limits = { ...options.limits };
   const makeLimiter = () => new RateLimiter(provider.bucketLimits(limits), now());
@@ -1039,6 +1047,11 @@ export async function startMockServer(provider, options) {
         violations.push({ id: entry.id, at: t0, dimension: dim, level, need: cost.need });
     }
     limiter.debit(t0, plan.costs);
+    // A stream's figures as of its admission, for a server that writes them then.
+    const admissionFigures =
+      plan.stream && streamHeadFigures === "admission"
+        ? provider.rateLimitHeaders(limiter, t0, fault.rateLimitHeaders)
+        : {};
     entry.admitted = true;
     entry.cost = Object.fromEntries(
       Object.entries(plan.costs)
@@ -1101,6 +1114,7 @@ export async function startMockServer(provider, options) {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache",
       ...baseHeaders(requestId, fault),
+      ...admissionFigures,
       ...fault.headers,
     });
     // i === frames.length: after the last event, where a cut or an error event still applies.
