@@ -803,6 +803,28 @@ fn a_max_tokens_above_otpm_is_sent_on_a_plan_metered_as_generated() {
     assert_eq!(r.rate_limited, 0, "{r:?}");
 }
 
+/// The session-22 probe's workload (`--rpm 120 --itpm 40000 --otpm 40000 --max-tokens 2048
+/// --output-min 100 --output-max 600 --input-median 200 --requests 300 --latency-ms 50,300`):
+/// each call gives back 70-95% of its reservation.
+fn give_back_heavy(clients: u32, seed: u64, head: Head) -> Scenario {
+    let mut s = Scenario::issue_default(clients);
+    s.seed = seed;
+    s.server.limits = Limits {
+        rpm: Some(120.0),
+        itpm: Some(40_000.0),
+        otpm: Some(40_000.0),
+        tpm: None,
+    };
+    s.server.head = head;
+    s.server.response_latency_ms = Some((50.0, 300.0));
+    s.workload.requests = 300;
+    s.workload.input_median = 200.0;
+    s.workload.max_tokens = 2_048;
+    s.workload.output_min = 100;
+    s.workload.output_max = 600;
+    s
+}
+
 /// Streams whose heads carry the figures of their request's admission, 50-300 ms old
 /// (`--head admission`), on a workload that gives most of its reservation back (`max_tokens`
 /// 2,048, output 100-600): a lone process, told its limits or learning them, stays near the
@@ -812,22 +834,8 @@ fn a_max_tokens_above_otpm_is_sent_on_a_plan_metered_as_generated() {
 fn a_lone_process_reads_stream_heads_written_at_admission_without_seeing_others() {
     for limits in [PacerLimits::Configured, PacerLimits::Learned] {
         for seed in 1..=4 {
-            let mut s = Scenario::issue_default(1);
-            s.seed = seed;
+            let mut s = give_back_heavy(1, seed, Head::Admission);
             s.pacer_limits = limits;
-            s.server.limits = Limits {
-                rpm: Some(120.0),
-                itpm: Some(40_000.0),
-                otpm: Some(40_000.0),
-                tpm: None,
-            };
-            s.server.head = Head::Admission;
-            s.server.response_latency_ms = Some((50.0, 300.0));
-            s.workload.requests = 300;
-            s.workload.input_median = 200.0;
-            s.workload.max_tokens = 2_048;
-            s.workload.output_min = 100;
-            s.workload.output_max = 600;
             let r = run(&s, StrategyKind::Pacer);
             check_consistent(&s, &r);
             assert_eq!(r.failures, 0);
@@ -846,21 +854,7 @@ fn two_processes_on_a_give_back_heavy_workload_share_the_limits_closely() {
     for head in [Head::Before, Head::After] {
         let mut sum = 0.0;
         for seed in 1..=4 {
-            let mut s = Scenario::issue_default(2);
-            s.seed = seed;
-            s.server.limits = Limits {
-                rpm: Some(120.0),
-                itpm: Some(40_000.0),
-                otpm: Some(40_000.0),
-                tpm: None,
-            };
-            s.server.head = head;
-            s.server.response_latency_ms = Some((50.0, 300.0));
-            s.workload.requests = 300;
-            s.workload.input_median = 200.0;
-            s.workload.max_tokens = 2_048;
-            s.workload.output_min = 100;
-            s.workload.output_max = 600;
+            let s = give_back_heavy(2, seed, head);
             let r = run(&s, StrategyKind::Pacer);
             check_consistent(&s, &r);
             assert_eq!(r.failures, 0);
