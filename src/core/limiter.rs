@@ -1410,11 +1410,13 @@ impl Limiter {
 
     /// One dimension's figures: whether its limit changed, and whether they placed its level.
     /// `own`: the reservation in flight of the request they answer (counted in them).
+    /// `drawn`: what this client drew since they were written, net of its give-backs (figures
+    /// written at a request's admission; 0 otherwise): not in them.
     /// `refused`: the amount of a request they refused ([`Limiter::observe_refusal`]).
     /// `may_window`: the server may count by windows (it is not Anthropic's).
     /// `allow`: how far above the figures the server's level may be now, figures written
-    /// earlier ([`Limiter::observe_stream_head`]), before a copy above them is taken for
-    /// others' use. `answered`: they answer a request the server served.
+    /// earlier ([`Limiter::observe_stream_head`], a refusal's), before a copy above them is
+    /// taken for others' use. `answered`: they answer a request the server served.
     #[allow(clippy::too_many_arguments)]
     fn observe_dim(
         &mut self,
