@@ -230,15 +230,18 @@ impl Share {
         if !self.seen && self.first == 0.0 {
             self.first = n;
         }
-        self.own = decay(self.own, now_ms - self.own_at_ms, window_ms) + n;
-        self.own_at_ms = self.own_at_ms.max(now_ms);
+        self.add_own(now_ms, n, window_ms);
         self.add_inflight(now_ms, n, window_ms);
     }
 
     /// A request of this client settled `delta` from its reservation (negative: it used less):
     /// what it took is what it used.
     pub fn used(&mut self, now_ms: Ms, delta: f64, window_ms: Ms) {
-        self.own = (decay(self.own, now_ms - self.own_at_ms, window_ms) + delta).max(0.0);
+        self.add_own(now_ms, delta, window_ms);
+    }
+
+    fn add_own(&mut self, now_ms: Ms, n: f64, window_ms: Ms) {
+        self.own = (decay(self.own, now_ms - self.own_at_ms, window_ms) + n).max(0.0);
         self.own_at_ms = self.own_at_ms.max(now_ms);
     }
 

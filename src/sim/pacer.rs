@@ -25,7 +25,7 @@ use crate::core::headers;
 use crate::core::keys::LimitKey;
 use crate::core::limiter::Usage;
 use crate::core::Ms;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A call: (engine, engine id).
 type Call = (usize, Id);
@@ -43,7 +43,7 @@ pub(crate) struct PacerClient {
     /// The last response received per call (what `Deliver` hands over).
     held: HashMap<Call, Response>,
     /// Calls whose stream's head was delivered: their end settles them.
-    streaming: std::collections::HashSet<Call>,
+    streaming: HashSet<Call>,
     timer_at: Option<Ms>,
     generation: u64,
     /// [`Scenario::input_estimate`].
@@ -70,7 +70,7 @@ impl PacerClient {
             requests: HashMap::new(),
             ids: HashMap::new(),
             held: HashMap::new(),
-            streaming: std::collections::HashSet::new(),
+            streaming: HashSet::new(),
             timer_at: None,
             generation: 0,
             input_estimate: scenario.input_estimate,
@@ -224,10 +224,7 @@ impl Client for PacerClient {
         let Some(&call) = self.ids.get(&req) else {
             return;
         };
-        let info = headers::parse(
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            cx.now,
-        );
+        let info = parse(headers, cx.now);
         let u = cx.rng.f64();
         let engine = &mut self.engines[call.0];
         engine.streaming(call.1);
@@ -256,10 +253,7 @@ impl Client for PacerClient {
             self.pump(cx);
             return;
         }
-        let info = headers::parse(
-            resp.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            cx.now,
-        );
+        let info = parse(&resp.headers, cx.now);
         let error = match resp.body {
             Body::Error { error_type } => Some(ErrorInfo {
                 error_type: Some(error_type.to_string()),
@@ -297,4 +291,9 @@ impl Client for PacerClient {
         self.timer_at = None;
         self.pump(cx);
     }
+}
+
+/// A response's headers as the driver reads them ([`headers::parse`]).
+fn parse(h: &[(String, String)], now: Ms) -> headers::RateLimitInfo {
+    headers::parse(h.iter().map(|(k, v)| (k.as_str(), v.as_str())), now)
 }
