@@ -357,6 +357,8 @@ fn the_cli_prints_the_comparison_and_rejects_bad_flags() {
         &["--rounding", "sideways"],
         &["--latency-ms", "2000"],
         &["--latency-ms", "8000,2000"],
+        &["--transit-ms", "300"],
+        &["--transit-ms", "300,-1"],
         &["--variant", "chaos"],
         &["--head", "sometimes"],
         &["--streams", "1.5"],
@@ -390,6 +392,13 @@ fn the_cli_prints_the_comparison_and_rejects_bad_flags() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("50% of the 2xx streams"), "{text}");
+    let out = std::process::Command::new(bin)
+        .args(["--requests", "40", "--transit-ms", "0,300"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("transit U[0, 300] ms"), "{text}");
 }
 
 // ---- llm-pacer itself ----
@@ -701,6 +710,35 @@ fn a_uniform_response_latency_replaces_the_model_time() {
     let mut bad = cfg.clone();
     bad.response_latency_ms = Some((5.0, 1.0));
     assert!(bad.validate().is_err());
+}
+
+/// A request's transit to the server (`--transit-ms`) comes before the server's own time: a
+/// fixed transit delays every answer by exactly that much, and the server meters each request
+/// when it arrives. A transit range is drawn per request, so a later request may arrive first.
+#[test]
+fn a_transit_delays_each_request_on_its_way_to_the_server() {
+    let mut s = Scenario::issue_default(1);
+    s.workload.requests = 1;
+    s.server.response_latency_ms = Some((500.0, 500.0));
+    let direct = run(&s, StrategyKind::Pacer);
+    s.server.transit_ms = (1_000.0, 1_000.0);
+    let delayed = run(&s, StrategyKind::Pacer);
+    assert_eq!(direct.latency_p50_ms, 500.0);
+    assert_eq!(delayed.latency_p50_ms, 1_500.0);
+    // A range: the same seed draws the same transits, and the run stays consistent.
+    let mut s = small(1, 3);
+    s.server.transit_ms = (0.0, 2_000.0);
+    let a = run(&s, StrategyKind::Pacer);
+    assert_eq!(a, run(&s, StrategyKind::Pacer));
+    check_consistent(&s, &a);
+    assert_eq!(a.failures, 0);
+    let mut bad = s.clone();
+    bad.server.transit_ms = (5.0, 1.0);
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("--transit-ms"));
 }
 
 #[test]

@@ -57,6 +57,9 @@ OPTIONS:
                         default 1) is answered by a stream, the others as `before`
     --latency-ms LO,HI  an admitted request answers after U[LO, HI] ms (default: time to
                         first byte + output at 80 tokens/s)
+    --transit-ms LO,HI  a request reaches the server U[LO, HI] ms after it is sent, each on
+                        its own, so that requests may arrive in another order than sent
+                        (default 0,0: at once)
     --variant V         standard (default), or burst: latency U[2000, 8000] ms and
                         `remaining` rounded down (flags after it override its settings)
     --seeds N           instead of the comparison: llm-pacer alone over seeds 1..N, for 1, 2,
@@ -212,6 +215,12 @@ fn value<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, Strin
         .map_err(|_| format!("{flag}: invalid value `{v}`"))
 }
 
+/// A range `LO,HI` of ms.
+fn range(v: &str) -> Option<(f64, f64)> {
+    let (lo, hi) = v.split_once(',')?;
+    Some((lo.trim().parse().ok()?, hi.trim().parse().ok()?))
+}
+
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
     let mut s = Scenario::issue_default(1);
     let mut clients = None;
@@ -281,12 +290,16 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
             }
             "--latency-ms" => {
                 let v = value::<String>(&flag, next())?;
-                let range = v
-                    .split_once(',')
-                    .and_then(|(lo, hi)| Some((lo.trim().parse().ok()?, hi.trim().parse().ok()?)));
-                match range {
+                match range(&v) {
                     Some(r) => s.server.response_latency_ms = Some(r),
                     None => return Err(format!("--latency-ms: expected `LO,HI`, got `{v}`")),
+                }
+            }
+            "--transit-ms" => {
+                let v = value::<String>(&flag, next())?;
+                match range(&v) {
+                    Some(r) => s.server.transit_ms = r,
+                    None => return Err(format!("--transit-ms: expected `LO,HI`, got `{v}`")),
                 }
             }
             "--variant" => match value::<String>(&flag, next())?.as_str() {

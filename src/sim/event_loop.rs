@@ -18,6 +18,8 @@ const MAX_VIRTUAL_MS: Ms = 30.0 * 86_400_000.0;
 enum Ev {
     /// A request arrives at its client.
     Arrive(usize),
+    /// A request sent earlier reaches the server ([`ServerConfig::transit_ms`](super::server::ServerConfig::transit_ms)).
+    Reach(usize),
     /// An admitted request completes at the server; its response reaches the client.
     Complete(Admission),
     /// A refusal reaches the client of request `.0`.
@@ -136,6 +138,7 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
         .map(|i| random::stream(scenario.seed, random::STREAM_CLIENT + u64::from(i)))
         .collect();
 
+    let mut transit = random::stream(scenario.seed, random::STREAM_TRANSIT);
     let mut queue = Queue::default();
     for r in &reqs {
         queue.push(r.arrival_ms, Ev::Arrive(r.index));
@@ -160,7 +163,7 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
         }
         series.at(now, queued(arrived, finished, on_wire));
         let c = match &ev {
-            Ev::Arrive(i) => reqs[*i].client,
+            Ev::Arrive(i) | Ev::Reach(i) => reqs[*i].client,
             Ev::Complete(a) => reqs[a.request].client,
             Ev::Refused(i, _) | Ev::Head(i, _) => reqs[*i].client,
             Ev::Timer(c, _) => *c,
@@ -186,6 +189,7 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
                 on_wire -= 1;
                 clients[c].respond(&mut cx, i, &resp);
             }
+            Ev::Reach(i) => reach(now, i, &reqs, &mut servers, &mut queue, &mut series),
             Ev::Head(i, headers) => clients[c].head(&mut cx, i, &headers),
             Ev::Timer(_, tag) => clients[c].timer(&mut cx, tag),
         }
@@ -200,27 +204,12 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
                     attempts += 1;
                     on_wire += 1;
                     series.at(now, 0).sent += 1;
-                    match servers.of(i).receive(now, &reqs[i]) {
-                        Reply::Admitted {
-                            admission,
-                            done_at_ms,
-                            head,
-                        } => {
-                            series.at(now, 0).input_tokens += admission.metered_input();
-                            if let Some((at, headers)) = head {
-                                queue.push(at, Ev::Head(i, headers));
-                            }
-                            queue.push(done_at_ms, Ev::Complete(admission));
+                    match scenario.server.transit_ms {
+                        (lo, hi) if hi > 0.0 => {
+                            let at = now + lo + (hi - lo) * transit.f64();
+                            queue.push(at, Ev::Reach(i));
                         }
-                        Reply::Refused { response, at_ms } => {
-                            let slot = series.at(now, 0);
-                            if response.status == 429 {
-                                slot.rate_limited += 1;
-                            } else {
-                                slot.overloaded += 1;
-                            }
-                            queue.push(at_ms, Ev::Refused(i, response));
-                        }
+                        _ => reach(now, i, &reqs, &mut servers, &mut queue, &mut series),
                     }
                 }
                 Effect::Done(i) | Effect::Fail(i) => {
@@ -280,6 +269,40 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
         truncated,
         series: series.slots,
         classes,
+    }
+}
+
+/// Request `i` reaches its server at `now`: it is admitted (its head and completion
+/// scheduled) or refused (the refusal scheduled).
+fn reach(
+    now: Ms,
+    i: usize,
+    reqs: &[RequestSpec],
+    servers: &mut Servers,
+    queue: &mut Queue,
+    series: &mut Series,
+) {
+    match servers.of(i).receive(now, &reqs[i]) {
+        Reply::Admitted {
+            admission,
+            done_at_ms,
+            head,
+        } => {
+            series.at(now, 0).input_tokens += admission.metered_input();
+            if let Some((at, headers)) = head {
+                queue.push(at, Ev::Head(i, headers));
+            }
+            queue.push(done_at_ms, Ev::Complete(admission));
+        }
+        Reply::Refused { response, at_ms } => {
+            let slot = series.at(now, 0);
+            if response.status == 429 {
+                slot.rate_limited += 1;
+            } else {
+                slot.overloaded += 1;
+            }
+            queue.push(at_ms, Ev::Refused(i, response));
+        }
     }
 }
 

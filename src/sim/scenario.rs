@@ -181,6 +181,10 @@ impl fmt::Display for Scenario {
                 s.ttfb_median_ms, s.tokens_per_s
             ),
         };
+        let transit = match s.transit_ms {
+            (lo, hi) if hi > 0.0 => format!("; transit U[{lo}, {hi}] ms"),
+            _ => String::new(),
+        };
         let head = match s.head {
             Head::Admission => format!(
                 "{}% of the 2xx streams, their heads written at admission, the others' before \
@@ -192,7 +196,7 @@ impl fmt::Display for Scenario {
         writeln!(
             f,
             "limits:{limits} (OTPM metered by {}; token remaining rounded {}; {head}); p529 {}; \
-             latency {latency}",
+             latency {latency}{transit}",
             s.metering.name(),
             match s.rounding {
                 Rounding::Nearest => "to the nearest thousand",

@@ -150,6 +150,10 @@ pub struct ServerConfig {
     pub stream_fraction: f64,
     /// A 429 or 529 answers after a uniform delay in `[lo, hi)` ms.
     pub reject_latency_ms: (Ms, Ms),
+    /// A request reaches the server a uniform time in `[lo, hi)` ms after its client sends
+    /// it, each on its own: requests sent in one order may arrive in another, and the
+    /// server's figures are written at arrival. `(0, 0)` (default): at once.
+    pub transit_ms: (Ms, Ms),
     /// The server's clock runs this many ms ahead of the simulation's (negative: behind).
     pub clock_offset_ms: Ms,
     /// How full each bucket is at the start, from 0 to 1: 1 (default) for an organisation
@@ -161,7 +165,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     /// The server: RPM 50, ITPM 30,000, OTPM 8,000, reservation metering, no 529s,
     /// time to first byte ~600 ms, 80 tokens/s, token counts rounded to the nearest thousand,
-    /// refusals after 50-150 ms, no clock skew.
+    /// refusals after 50-150 ms, requests reaching it at once, no clock skew.
     fn default() -> Self {
         ServerConfig {
             limits: Limits {
@@ -180,6 +184,7 @@ impl Default for ServerConfig {
             head: Head::Before,
             stream_fraction: 1.0,
             reject_latency_ms: (50.0, 150.0),
+            transit_ms: (0.0, 0.0),
             clock_offset_ms: 0.0,
             start_level: 1.0,
         }
@@ -231,6 +236,13 @@ impl ServerConfig {
         if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
             return Err(Invalid::new(
                 "reject_latency_ms",
+                "must be a range of ms with 0 <= lo <= hi",
+            ));
+        }
+        let (lo, hi) = self.transit_ms;
+        if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
+            return Err(Invalid::new(
+                "--transit-ms",
                 "must be a range of ms with 0 <= lo <= hi",
             ));
         }
