@@ -632,6 +632,34 @@ fn a_give_back_is_void_once_the_bucket_was_full_since_the_admission() {
     assert!(level(&l, later + 64_000.0, Dim::Requests) > before);
 }
 
+/// The server's figures that place the copy after a request's admission count its transit's
+/// waste as the server had it: recounting it when its own answer comes would count it twice.
+/// (In the simulator, with transits up to 300 ms, an opening request's 3 s reserved came back
+/// after another's figures had raised the copy: 1,800 output tokens above the server, and a
+/// 429 six seconds later.)
+#[test]
+fn a_copy_placed_by_figures_since_an_admission_keeps_no_transit_to_recount_for_it() {
+    let otpm = |remaining: f64| RateLimitInfo {
+        output_tokens: dim_info(Some(60_000.0), Some(remaining)),
+        family: Family::OpenAi,
+        ..RateLimitInfo::default()
+    };
+    let mut l = Limiter::new(limits(None, None, Some(60_000.0), None), T0);
+    l.set_latency(3_000.0);
+    // Y from full: its 10,000 and 3 s of refill (3,000) counted; then Z.
+    let y = admit(&mut l, T0, cost(0.0, 10_000.0));
+    let mut z = admit(&mut l, T0, cost(0.0, 10_000.0));
+    assert!(close(level(&l, T0, Dim::OutputTokens), 37_000.0));
+    // Z's answer places the copy at its figures.
+    let now = T0 + 100.0;
+    l.observe_answer(now, &otpm(30_000.0), &mut z);
+    let placed = level(&l, now, Dim::OutputTokens);
+    assert!(close(placed, 30_000.0), "{placed}");
+    // Y's answer shows a short transit: nothing more comes back.
+    l.arrived(now, y, 250.0);
+    assert!(close(level(&l, now, Dim::OutputTokens), placed));
+}
+
 #[test]
 fn a_give_back_on_arrival_never_lifts_a_level_past_capacity() {
     let mut l = Limiter::new(limits(Some(60.0), None, None, None), T0);
@@ -2253,6 +2281,34 @@ fn a_stream_head_raises_the_copy_no_higher_than_what_was_drawn_since_allows() {
     l.observe_stream_head(T0, &itpm(55_000.0), &mut a);
     let after = level(&l, T0, Dim::InputTokens);
     assert!((49_998.0..=50_000.0).contains(&after), "{after}");
+}
+
+/// A request admitted before a stream's may reach the server after it, and settle before
+/// the stream's head comes back: the head's figures, written when the stream's request
+/// arrived, have none of it, neither its reservation nor its give-back. A copy below them is
+/// raised no higher than they are less what the requests settled since used. (Read as
+/// counting every earlier request, with their give-backs since taken as news, a lone process
+/// whose requests took up to 300 ms to reach the simulator's server stood above it by a
+/// settled request's usage, and was refused.)
+#[test]
+fn a_stream_heads_figures_may_miss_a_request_that_reached_the_server_after_it() {
+    let otpm = |remaining: f64| RateLimitInfo {
+        output_tokens: dim_info(Some(60_000.0), Some(remaining)),
+        family: Family::OpenAi,
+        ..RateLimitInfo::default()
+    };
+    let mut l = Limiter::new(limits(None, None, Some(60_000.0), None), T0);
+    // Y goes first but reaches the server after X, and settles at 2,000 of its 20,000.
+    let y = admit(&mut l, T0, cost(0.0, 20_000.0));
+    let mut x = admit(&mut l, T0 + 10.0, cost(0.0, 10_000.0));
+    l.settle(T0 + 100.0, y, &usage(0.0, 2_000.0));
+    // X's head: the figures of X's arrival, before Y's: 50,000. The server now holds
+    // 48,000 and the refill since: as the copy does.
+    let now = T0 + 200.0;
+    let before = level(&l, now, Dim::OutputTokens);
+    l.observe_stream_head(now, &otpm(50_000.0), &mut x);
+    let after = level(&l, now, Dim::OutputTokens);
+    assert!(close(after, before), "raised from {before} to {after}");
 }
 
 /// A 429 is written when its request reaches the server, just after its admission here, and

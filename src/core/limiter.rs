@@ -203,9 +203,11 @@ pub struct Ticket {
     /// was admitted, for the figures of a stream's head written then
     /// ([`Limiter::observe_stream_head`]).
     pub given: [f64; 4],
-    /// Per dimension: what this limiter had reserved there at the admissions before this one,
-    /// for the same figures (and a refusal's): what was taken since is not in them either.
-    pub taken: [f64; 4],
+    /// Per dimension: what the requests this limiter had let go of there had used when it was
+    /// admitted (a settled one its usage, a refunded one nothing, a lost one its
+    /// reservation), for the same figures (and a refusal's): the requests settled since may
+    /// have reached the server after it wrote them.
+    pub spent: [f64; 4],
 }
 
 impl Ticket {
@@ -497,6 +499,10 @@ struct Slot {
     /// figures show every transit), and when.
     transit_back: f64,
     transit_back_at: Ms,
+    /// When the server's figures last placed the level (moved it, or created the bucket). A
+    /// request admitted before then has its transit's waste counted in them, as the server
+    /// had it: what [`Limiter::arrived`] would recount for it is void here.
+    placed_at: Ms,
     /// How far above the truth the copy may be as the server's figures last left it: placed
     /// at a rounded figure, it is up to that figure's distance from the low end of its
     /// interval above the server. A later, tighter figure may show that much: it is this
@@ -505,8 +511,10 @@ struct Slot {
     /// All this client's settlements gave back here ([`Limiter::settle`]), a running total
     /// ([`Ticket::given`]).
     given: f64,
-    /// All this client's admissions reserved here, a running total ([`Ticket::taken`]).
-    taken: f64,
+    /// What the requests this client let go of used here, a running total: a settled one its
+    /// usage, a refunded one nothing (but the request, where the server counted it), one
+    /// lost its reservation ([`Ticket::spent`]).
+    spent: f64,
     /// The server counts this dimension by windows: it said it had less than a continuous
     /// refill would have given it by its reset, or more than one would leave it (see
     /// [`Limiter::observe`]). Its figures then hold the copy's refill until their reset.
@@ -537,9 +545,10 @@ impl Slot {
             configured,
             since,
             transit_back: 0.0,
+            placed_at: Ms::NEG_INFINITY,
             above: 0.0,
             given: 0.0,
-            taken: 0.0,
+            spent: 0.0,
             windowed: false,
             window_end: Ms::NEG_INFINITY,
             window_seen_at: Ms::NEG_INFINITY,
@@ -876,7 +885,7 @@ impl Limiter {
                 learned: [false; 4],
                 learned_at_ms: now,
                 given: Dim::ALL.map(|dim| self.slot(dim).map_or(0.0, |s| s.given)),
-                taken: Dim::ALL.map(|dim| self.slot(dim).map_or(0.0, |s| s.taken)),
+                spent: Dim::ALL.map(|dim| self.slot(dim).map_or(0.0, |s| s.spent)),
             }),
             Some(dim) => Decision::Wait {
                 until_ms: until,
@@ -993,7 +1002,7 @@ impl Limiter {
             // A request sent is one request however it settles; its tokens may settle lower.
             let own = match dim {
                 Dim::Requests => 0.0,
-                _ => slot.share.inflight(now, b.window_ms()),
+                _ => slot.share.inflight(),
             };
             let w = b.stated_wait(now, sure.amount(dim), own);
             if w > 0.0 {
@@ -1057,7 +1066,6 @@ impl Limiter {
                     b.take(now, cost.amount(dim) + wasted(b, headroom, self.latency_ms));
                     let w = b.window_ms();
                     slot.share.took(now, cost.amount(dim), w);
-                    slot.taken += cost.amount(dim);
                 }
             }
         }
@@ -1079,6 +1087,9 @@ impl Limiter {
             let Some(slot) = self.slot(dim) else {
                 continue;
             };
+            if slot.placed_at >= ticket.at_ms {
+                continue;
+            }
             let h = ticket.headroom[dim as usize];
             let delta =
                 wasted(&slot.bucket, h, transit_ms) - wasted(&slot.bucket, h, ticket.latency_ms);
@@ -1091,16 +1102,35 @@ impl Limiter {
         }
     }
 
-    /// The ticket's reservation is no longer in flight.
-    fn release(&mut self, now: Ms, ticket: &Ticket) {
+    /// The request of `ticket` ended with neither a settlement nor a refund (no answer came,
+    /// an error the server may have counted, a usage not known, a call given up): its
+    /// reservation stays in the buckets as the best estimate of what the server counted, and
+    /// is no longer in flight. Every ticket ends once, by [`Limiter::settle`],
+    /// [`Limiter::refund`] or this.
+    pub fn lost(&mut self, now_ms: Ms, ticket: &Ticket) {
+        self.tick(now_ms);
+        self.release(ticket, Dim::ALL.map(|dim| ticket.amount(dim)));
+    }
+
+    /// The ticket's reservation is no longer in flight; its request used `used` (per
+    /// dimension, in [`Dim::ALL`] order).
+    fn release(&mut self, ticket: &Ticket, used: [f64; 4]) {
         for dim in Dim::ALL {
             if let Some(slot) = self.slots[dim as usize].as_mut() {
                 if slot.covers(ticket.serial) {
-                    let w = slot.bucket.window_ms();
-                    slot.share.released(now, ticket.amount(dim), w);
+                    slot.share.released(ticket.amount(dim));
+                    let u = used[dim as usize];
+                    if u.is_finite() {
+                        slot.spent += u.max(0.0);
+                    }
                 }
             }
         }
+    }
+
+    /// This client's reservations in flight in `dim` (0 where no limit is known).
+    pub fn in_flight(&self, dim: Dim) -> f64 {
+        self.slot(dim).map_or(0.0, |s| s.share.inflight())
     }
 
     /// Take (`delta > 0`) or give back (`delta < 0`) tokens in `dim` for the request of
@@ -1177,7 +1207,16 @@ impl Limiter {
         };
         let input = usage.metered_input();
         let output = usage.output_tokens;
-        self.release(now, &ticket);
+        let mut used = [0.0; 4];
+        for dim in Dim::ALL {
+            used[dim as usize] = match dim {
+                Dim::Requests => ticket.amount(dim),
+                Dim::InputTokens => input,
+                Dim::OutputTokens => output,
+                Dim::Tokens => input + output,
+            };
+        }
+        self.release(&ticket, used);
         let more_output = (output - ticket.output).max(0.0);
         for (dim, delta, placed_delta) in [
             (Dim::InputTokens, input - ticket.input, 0.0),
@@ -1216,7 +1255,11 @@ impl Limiter {
     /// Gives are clamped at capacity, as in [`Limiter::settle`].
     pub fn refund(&mut self, now_ms: Ms, ticket: Ticket, keep_request: bool) {
         let now = self.tick(now_ms);
-        self.release(now, &ticket);
+        let mut used = [0.0; 4];
+        if keep_request {
+            used[Dim::Requests as usize] = ticket.amount(Dim::Requests);
+        }
+        self.release(&ticket, used);
         self.adjust(Dim::InputTokens, now, &ticket, -ticket.input);
         self.adjust(Dim::OutputTokens, now, &ticket, -ticket.output);
         self.adjust(Dim::Tokens, now, &ticket, -(ticket.input + ticket.output));
@@ -1309,12 +1352,15 @@ impl Limiter {
     /// back since the request's admission ([`Ticket::given`]) are not in them. The server's
     /// level may be that much above them: a copy there is no sign of other clients' use. It
     /// comes down to them all the same (the cautious side: a copy kept above them did worse
-    /// on a probe's mock). Nor are the admissions since in them, settled meanwhile or not: a
-    /// copy below them is raised no higher than them less what this client drew since (its
-    /// admissions less its settlements' give-backs), or less its reservations in flight,
-    /// whichever is more. (Read as fresh, a lone pacer's copy stood above such figures by
+    /// on a probe's mock). Nor need any request this client has in flight be in them, nor one
+    /// that settled since the admission (it may have reached the server after this one, even
+    /// if admitted before): a copy below them is raised no higher than them less this
+    /// client's reservations in flight and what the requests settled since used
+    /// ([`Ticket::spent`]). (Read as fresh, a lone pacer's copy stood above such figures by
     /// its own give-backs, halved its share of the refill each time and took 1.6 times the
-    /// shortest makespan: the simulator's `--head admission`.)
+    /// shortest makespan: the simulator's `--head admission`. Read as counting every request
+    /// admitted before, with the give-backs since as news, it stood above the server when
+    /// requests took up to 300 ms to reach it: `--transit-ms 0,300`.)
     pub fn observe_stream_head(
         &mut self,
         now_ms: Ms,
@@ -1371,22 +1417,23 @@ impl Limiter {
             // Figures written at the request's admission: what came back since.
             // (A refusal's are written when the request arrives, as a stream head's.)
             let written_at_admission = if stale { answer } else { refused_ticket };
-            // And what this client drew since, net of those give-backs: the admissions since
-            // are not in them, not even those that settled meanwhile.
+            // And what the requests settled since used: they may have reached the server after
+            // it wrote them, or settled before (the server's figures then count them). Those
+            // still in flight are left off as they are from any figures.
             let (allow, drawn) = match (written_at_admission, self.slot(dim)) {
                 (Some(t), Some(s)) => {
                     let age = clamp(now - t.at_ms, 0.0, FIGURE_AGE_MS);
                     // (A bucket learned after the admission has no totals of then.)
-                    let (given, taken) = if s.covers(t.serial) {
+                    let (given, spent) = if s.covers(t.serial) {
                         let d = dim as usize;
                         (
                             non_negative(s.given - t.given[d]),
-                            non_negative(s.taken - t.taken[d] - t.amount(dim)),
+                            non_negative(s.spent - t.spent[d]),
                         )
                     } else {
                         (0.0, 0.0)
                     };
-                    (age * s.bucket.rate_per_ms() + given, taken - given)
+                    (age * s.bucket.rate_per_ms() + given, spent)
                 }
                 _ => (0.0, 0.0),
             };
@@ -1410,8 +1457,8 @@ impl Limiter {
 
     /// One dimension's figures: whether its limit changed, and whether they placed its level.
     /// `own`: the reservation in flight of the request they answer (counted in them).
-    /// `drawn`: what this client drew since they were written, net of its give-backs (figures
-    /// written at a request's admission; 0 otherwise): not in them.
+    /// `drawn`: what the requests settled since they were written used (figures written at a
+    /// request's admission; 0 otherwise): they may not be in them.
     /// `refused`: the amount of a request they refused ([`Limiter::observe_refusal`]).
     /// `may_window`: the server may count by windows (it is not Anthropic's).
     /// `allow`: how far above the figures the server's level may be now, figures written
@@ -1572,8 +1619,8 @@ impl Limiter {
                 Some(c) => limit.is_some_and(|l| l <= c),
             };
             // The figures answering a request count it: it is not in flight for them. Written
-            // at its admission, they leave out what this client drew since as well.
-            let uncounted = non_negative(slot.share.inflight(now, window) - own).max(drawn);
+            // at its admission, they may leave out what settled since as well.
+            let uncounted = non_negative(slot.share.inflight() - own) + drawn;
             let floor = lo.min(figure) - uncounted;
             // Refused, and the server may have had less than the amount here: down to the
             // low end (see `observe_refusal`).
@@ -1613,8 +1660,9 @@ impl Limiter {
                 );
             }
             slot.apply_share(now, slot.share.share());
-            if target != level {
+            if target != level || learned {
                 slot.transit_back = 0.0;
+                slot.placed_at = now;
             }
             slot.above = if target == level {
                 slot.above.min(non_negative(level - floor))

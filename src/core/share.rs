@@ -96,10 +96,12 @@ pub struct Share {
     /// What this client took recently (hyperbolically forgotten over a window), and when.
     own: f64,
     own_at_ms: Ms,
-    /// This client's reservations in flight (hyperbolically forgotten over a window, so a
-    /// ticket that is never settled does not hold them forever), and when.
+    /// This client's reservations in flight: taken at admission, released when the request
+    /// settles, is refunded or ends with its reservation kept
+    /// ([`crate::core::limiter::Limiter::lost`]). Exact: forgotten over time, as it once
+    /// was, it fell behind by a twentieth of what stayed in flight each minute of steady
+    /// load, and the figures' floor with it.
     inflight: f64,
-    inflight_at_ms: Ms,
 }
 
 impl Share {
@@ -114,7 +116,6 @@ impl Share {
             own: 0.0,
             own_at_ms: now_ms,
             inflight: 0.0,
-            inflight_at_ms: now_ms,
         }
     }
 
@@ -231,7 +232,7 @@ impl Share {
             self.first = n;
         }
         self.add_own(now_ms, n, window_ms);
-        self.add_inflight(now_ms, n, window_ms);
+        self.inflight += n;
     }
 
     /// A request of this client settled `delta` from its reservation (negative: it used less):
@@ -245,19 +246,14 @@ impl Share {
         self.own_at_ms = self.own_at_ms.max(now_ms);
     }
 
-    /// A reservation of `n` is no longer in flight (settled or refunded).
-    pub fn released(&mut self, now_ms: Ms, n: f64, window_ms: Ms) {
-        self.add_inflight(now_ms, -n, window_ms);
+    /// A reservation of `n` is no longer in flight (settled, refunded, or ended kept).
+    pub fn released(&mut self, n: f64) {
+        self.inflight = (self.inflight - n).max(0.0);
     }
 
-    fn add_inflight(&mut self, now_ms: Ms, n: f64, window_ms: Ms) {
-        self.inflight = (self.inflight(now_ms, window_ms) + n).max(0.0);
-        self.inflight_at_ms = self.inflight_at_ms.max(now_ms);
-    }
-
-    /// This client's reservations in flight, as of `now_ms`.
-    pub fn inflight(&self, now_ms: Ms, window_ms: Ms) -> f64 {
-        decay(self.inflight, now_ms - self.inflight_at_ms, window_ms)
+    /// This client's reservations in flight.
+    pub fn inflight(&self) -> f64 {
+        self.inflight
     }
 
     /// What this client took per ms, recently (over about a window).
@@ -370,17 +366,19 @@ mod tests {
     }
 
     #[test]
-    fn inflight_reservations_are_released_and_fade() {
+    fn inflight_reservations_stay_until_released() {
         let mut s = Share::blind(0.0);
         s.took(0.0, 1_024.0, W);
         s.took(0.0, 1_024.0, W);
-        s.released(0.0, 1_024.0, W);
-        assert_eq!(s.inflight(0.0, W), 1_024.0);
-        assert!(
-            (s.inflight(W, W) - 512.0).abs() < 1e-9,
-            "never settled: fades"
+        s.released(1_024.0);
+        assert_eq!(s.inflight(), 1_024.0);
+        s.took(10.0 * W, 512.0, W);
+        assert_eq!(
+            s.inflight(),
+            1_536.0,
+            "a long request's reservation does not fade"
         );
-        s.released(0.0, 5_000.0, W);
-        assert_eq!(s.inflight(0.0, W), 0.0, "never negative");
+        s.released(5_000.0);
+        assert_eq!(s.inflight(), 0.0, "never negative");
     }
 }

@@ -60,7 +60,8 @@ pub const WINDOW_MS: Ms = 60_000.0;
 /// most the capacity). The steady rate stays the refill rate; what it costs is this much
 /// refill once per batch. The fleet benchmark (`scripts/bench/fleet.mjs`, K = 4 and 16):
 /// 1 000 ms gave 1.058x / 1.080x the lower bound with no 429; 250 ms 1.048x / 1.043x with
-/// 0 / 0.2% 429s. 250 ms is also the transit the local limiter assumes.
+/// 0 / 0.2% 429s. (The local limiter counts a transit of its own,
+/// [`crate::core::transit::WITH_HEADERS_MS`], only near a full bucket.)
 pub const TRANSIT_MS: Ms = 250.0;
 
 /// What a bucket must hold to admit `n`: `n` plus [`TRANSIT_MS`] of refill, at most the

@@ -209,7 +209,7 @@ fn ticket(input: f64, output: f64, serial: f64, at_ms: f64) -> Ticket {
         learned: [false; 4],
         learned_at_ms: at_ms,
         given: [0.0; 4],
-        taken: [0.0; 4],
+        spent: [0.0; 4],
     }
 }
 

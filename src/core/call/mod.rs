@@ -457,15 +457,19 @@ impl Engine {
                 self.timers.remove(&(time_key(until), id));
                 self.stats.wait_ms += waited;
             }
-            State::InFlight { .. } => {
+            State::InFlight { ticket } => {
                 // Still waiting for the store's word, not sent: that was a wait too.
                 if self.reserving(id) {
                     self.stats.wait_ms += waited;
                 }
                 self.scheduler.finish();
                 self.unanswered(call.slot);
+                self.keys.limiter_mut(call.slot).lost(now_ms, &ticket);
             }
-            State::Delivered { .. } => self.scheduler.finish(),
+            State::Delivered { ticket } => {
+                self.scheduler.finish();
+                self.keys.limiter_mut(call.slot).lost(now_ms, &ticket);
+            }
         }
         self.fleet_forget(now_ms, id, call.slot);
         if let Some(d) = call.deadline {
@@ -566,8 +570,9 @@ impl Engine {
             };
             let slot = call.slot;
             match call.state {
-                State::InFlight { .. } => {
+                State::InFlight { ticket } => {
                     let held = call.has_response;
+                    self.keys.limiter_mut(slot).lost(now_ms, &ticket);
                     self.event(EventKind::GiveUp, id, GiveUp::Timeout.name(), 0.0, now_ms);
                     self.forget(now_ms, id);
                     self.scheduler.finish();
@@ -992,6 +997,10 @@ impl Engine {
             }
             outcome => outcome,
         };
+        if !refused && outcome != Outcome::Success {
+            // An error the server may have counted: the reservation stays, no longer in flight.
+            self.keys.limiter_mut(slot).lost(now_ms, &ticket);
+        }
         match outcome {
             Outcome::Success => {
                 if let Some(b) = self.budget.as_mut() {
@@ -1046,13 +1055,15 @@ impl Engine {
     pub fn on_network_error(&mut self, now_ms: Ms, id: Id, u: f64) -> Verdict {
         let now_ms = self.clock(now_ms);
         let Some(&Call {
-            state: State::InFlight { .. },
+            state: State::InFlight { ticket },
+            slot,
             ..
         }) = self.calls.get(&id)
         else {
             return Verdict::Unknown;
         };
         self.stats.network_errors += 1;
+        self.keys.limiter_mut(slot).lost(now_ms, &ticket);
         if let Some(a) = self.adaptive.as_mut() {
             a.forget(id);
         }
@@ -1263,6 +1274,7 @@ impl Engine {
             }
         } else {
             // Unknown usage: the reservation stands as the best estimate.
+            self.keys.limiter_mut(slot).lost(now_ms, &ticket);
             self.event(EventKind::Settled, id, "no_usage", 0.0, now_ms);
         }
         self.finish_call(now_ms, id);

@@ -1184,8 +1184,8 @@ fn max_tokens_above_a_limit_is_refused_only_where_the_server_reserves_it() {
 
 #[test]
 fn a_refusals_figures_do_not_count_its_request_twice() {
-    // OTPM 6 000, exact figures. A, B and C reserve 1 000 each; C used 2 000 more than it
-    // reserved: our copy is at 1 000, below the server. A is refused (refunded: 2 000):
+    // OTPM 6 000, exact figures. C reserves 1 000 and uses 3 000; then A and B reserve
+    // 1 000 each: our copy is at 1 000, below the server. A is refused (refunded: 2 000):
     // its figures say 5 000, which leaves only B in flight, so the copy is raised to
     // 5 000 less B's 1 000. (Counting A as in those figures would take A off twice.)
     let mut e = otpm_engine();
@@ -1194,14 +1194,14 @@ fn a_refusals_figures_do_not_count_its_request_twice() {
     assert_eq!(sends(&e.poll(T0)), vec![c]);
     let ok = e.on_response(T0, c, 200, &none(), None, 0.5);
     assert_eq!(ok, Verdict::Deliver);
-    let a = e.submit(T0, req(0.0, 1_000.0)).unwrap();
-    let b = e.submit(T0, req(0.0, 1_000.0)).unwrap();
-    assert_eq!(sends(&e.poll(T0)), vec![a, b]);
     let usage = Usage {
         output_tokens: 3_000.0,
         ..Usage::default()
     };
     e.on_done(T0, c, Some(usage));
+    let a = e.submit(T0, req(0.0, 1_000.0)).unwrap();
+    let b = e.submit(T0, req(0.0, 1_000.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a, b]);
     assert!((otpm(&e) - 1_000.0).abs() < 1e-6);
     let mut info = none();
     info.output_tokens = DimInfo {

@@ -947,6 +947,18 @@ impl Harness {
                 "event {e:?}"
             );
         }
+        // Every reservation in flight ends once (settled, refunded or lost): with no call
+        // out, none is left.
+        if busy == 0 {
+            for k in self.engine.limits(self.now) {
+                let limiter = self.engine.limiter(&k.key).expect("listed");
+                for dim in Dim::ALL {
+                    let n = limiter.in_flight(dim);
+                    let tol = 1e-9 * (1.0 + c.output_reserved + c.input_reserved.1);
+                    assert!(n <= tol, "{n} of {dim:?} in flight, no call out");
+                }
+            }
+        }
         for d in self
             .engine
             .limits(self.now)
