@@ -598,8 +598,9 @@ export interface LimiterOptions {
   /**
    * How long an admitted request may take to reach the server, ms (0 to 86400000): an
    * admission from a nearly full bucket also spends the refill the server's full bucket
-   * wastes meanwhile, as the Pacer's does. 0 is the exact mirror of the server's arithmetic.
-   * @default 250
+   * wastes meanwhile, as the Pacer's does once responses carry rate-limit figures. 0 is the
+   * exact mirror of the server's arithmetic.
+   * @default 500
    */
   readonly latencyMs?: number;
 }

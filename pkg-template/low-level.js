@@ -84,8 +84,10 @@ class Limiter {
     ensureReady("new Limiter()");
     const o = options;
     if (isObject(o)) checkKeys(o, OPTIONS.Limiter, "");
-    const latency = o?.latencyMs ?? 250;
-    if (typeof latency != "number" || !(latency >= 0 && latency <= 864e5)) {
+    // Not given: NaN, the core's default (the Pacer's transit once responses carry figures).
+    const given = o?.latencyMs;
+    const latency = given ?? Number.NaN;
+    if (given != null && (typeof given != "number" || !(given >= 0 && given <= 864e5))) {
       throw new (typeof latency == "number" ? RangeError : TypeError)(
         "llm-pacer: option `latencyMs` must be a number of ms from 0 to 86400000",
       );

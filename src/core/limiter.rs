@@ -1184,7 +1184,8 @@ impl Limiter {
     ///   through the transit's give-back, [`Limiter::arrived`]).
     ///
     /// Usage values are filtered by [`Usage::sanitized`]; if nothing valid remains, the
-    /// reservation stands (unknown usage is taken as "what was reserved").
+    /// reservation stands (unknown usage is taken as "what was reserved", as by
+    /// [`Limiter::lost`]).
     ///
     /// A bucket learned from headers after the ticket was admitted is left alone: the request
     /// reserved nothing there, and the server's figures that created it already counted it.
@@ -1203,6 +1204,8 @@ impl Limiter {
     pub fn settle(&mut self, now_ms: Ms, ticket: Ticket, usage: &Usage) {
         let now = self.tick(now_ms);
         let Some(usage) = usage.sanitized() else {
+            // Nothing known: the reservation stands, no longer in flight.
+            self.lost(now, &ticket);
             return;
         };
         let input = usage.metered_input();

@@ -98,9 +98,9 @@ pub struct Share {
     own_at_ms: Ms,
     /// This client's reservations in flight: taken at admission, released when the request
     /// settles, is refunded or ends with its reservation kept
-    /// ([`crate::core::limiter::Limiter::lost`]). Exact: forgotten over time, as it once
-    /// was, it fell behind by a twentieth of what stayed in flight each minute of steady
-    /// load, and the figures' floor with it.
+    /// ([`crate::core::limiter::Limiter::lost`]). Exact: forgotten over a window, as it once
+    /// was, it lost about a tenth of what stayed in flight every six seconds of steady load
+    /// (its releases took off whole amounts), and the figures' floor with it.
     inflight: f64,
 }
 

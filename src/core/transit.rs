@@ -45,7 +45,8 @@ const _: () = assert!(WITH_HEADERS_MS < RESERVED_MS && RESERVED_MS < MAX_MS);
 /// server through an opening burst without it), and a one-way transit of up to half a second.
 /// (At 250 ms, requests that took up to 300 ms to reach the simulator's server left the copy
 /// three output tokens above it after the opening burst, too little for rounded figures to
-/// show, enough for a 429 minutes later; 500 ms costs 0.2% of a lone process's makespan.)
+/// show, enough for a 429 minutes later; 500 ms costs a lone process 0.2-0.4% of its mean
+/// makespan over the simulator's tables.)
 pub const WITH_HEADERS_MS: Ms = 500.0;
 
 /// The transit an attempt admitted at `sent_ms` can have had, its response head arriving at

@@ -24,6 +24,7 @@ use crate::core::headers::MIN_HINT_MS;
 use crate::core::headers::{self, Family, RateLimitInfo};
 use crate::core::hints;
 use crate::core::limiter::{Blocker, Cost, Decision, Limiter, Ticket, Usage};
+use crate::core::transit;
 use crate::core::usage;
 use crate::core::Ms;
 use js_sys::Array;
@@ -307,7 +308,8 @@ impl RawLow {
     /// The package hands over only what applies: a backoff's options as the Pacer's `retry`
     /// (and `seed`), a limiter's `limits`, `preset` and `outputReservation`; and `latency_ms`,
     /// a limiter's assumed transit (checked by the package; 0 mirrors a server that receives
-    /// each request at its admission).
+    /// each request at its admission; NaN, not given: the Pacer's once a response carries
+    /// rate-limit figures, [`transit::WITH_HEADERS_MS`]).
     #[wasm_bindgen(constructor)]
     pub fn new(kind: u32, options: &[f64], latency_ms: f64) -> RawLow {
         let (config, seed) = options::read(options);
@@ -334,7 +336,11 @@ impl RawLow {
                 if config.output_reservation == OutputReservation::MaxTokens {
                     limiter.learn_output();
                 }
-                limiter.set_latency(latency_ms);
+                limiter.set_latency(if latency_ms.is_nan() {
+                    transit::WITH_HEADERS_MS
+                } else {
+                    latency_ms
+                });
                 Low::Limiter(LimiterState {
                     limiter,
                     reservation: config.output_reservation,
