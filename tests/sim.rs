@@ -712,9 +712,10 @@ fn a_uniform_response_latency_replaces_the_model_time() {
     assert!(bad.validate().is_err());
 }
 
-/// A request's transit to the server (`--transit-ms`) comes before the server's own time: a
-/// fixed transit delays every answer by exactly that much, and the server meters each request
-/// when it arrives. A transit range is drawn per request, so a later request may arrive first.
+/// A request's transit to the server (`--transit-ms`) comes before the server's own time, and
+/// its answer's way back after: a fixed transit delays every answer by exactly twice that
+/// much, and the server meters each request when it arrives. A transit range is drawn per
+/// request, so a later request may arrive first.
 #[test]
 fn a_transit_delays_each_request_on_its_way_to_the_server() {
     let mut s = Scenario::issue_default(1);
@@ -724,7 +725,7 @@ fn a_transit_delays_each_request_on_its_way_to_the_server() {
     s.server.transit_ms = (1_000.0, 1_000.0);
     let delayed = run(&s, StrategyKind::Pacer);
     assert_eq!(direct.latency_p50_ms, 500.0);
-    assert_eq!(delayed.latency_p50_ms, 1_500.0);
+    assert_eq!(delayed.latency_p50_ms, 2_500.0);
     // A range: the same seed draws the same transits, and the run stays consistent.
     let mut s = small(1, 3);
     s.server.transit_ms = (0.0, 2_000.0);
@@ -907,10 +908,12 @@ fn two_processes_on_a_give_back_heavy_workload_share_the_limits_closely() {
 /// a server that counts output as generated serves such requests, and so the pacer sends
 /// them (199 of 200 failed `REQUEST_TOO_LARGE` on its own model before session 23); one that
 /// reserves `max_tokens` refuses them, and the pacer learns it from two refusals with room.
-/// Requests that take up to 300 ms to reach the server, each its own time, so that a later
-/// one may arrive first (`--transit-ms 0,300`): a lone process, told its limits or learning
-/// them, is never refused, on the standard scenario and on the give-back-heavy one with
-/// stream heads written at arrival. (Before, it was refused once or twice a run: its count
+/// Requests that take up to 300 ms to reach the server, and their answers as long to come
+/// back, each its own time, so that a later one may arrive first (`--transit-ms 0,300`): a
+/// lone process, told its limits or learning them, is never refused, on the standard scenario
+/// and on the give-back-heavy one with stream heads written at arrival, and stays within 1.1
+/// of the bound (which counts no transit: each reservation is held a round trip longer than
+/// the server holds it; 1.03 to 1.08 on these seeds). (Before, it was refused once or twice a run: its count
 /// of its reservations in flight faded with time, a stream head's figures were taken to count
 /// every request admitted before its own, and an opening request's transit was recounted
 /// after other figures had placed the copy.)
@@ -926,7 +929,7 @@ fn a_lone_process_whose_requests_arrive_out_of_order_is_never_refused() {
                 let r = run(s, StrategyKind::Pacer);
                 check_consistent(s, &r);
                 assert_eq!(r.rate_limited, 0, "{limits:?} seed {seed}: {r:?}");
-                assert!(r.ratio < 1.06, "{limits:?} seed {seed}: {}", r.ratio);
+                assert!(r.ratio < 1.1, "{limits:?} seed {seed}: {}", r.ratio);
             }
         }
     }

@@ -57,9 +57,10 @@ OPTIONS:
                         default 1) is answered by a stream, the others as `before`
     --latency-ms LO,HI  an admitted request answers after U[LO, HI] ms (default: time to
                         first byte + output at 80 tokens/s)
-    --transit-ms LO,HI  a request reaches the server U[LO, HI] ms after it is sent, each on
-                        its own, so that requests may arrive in another order than sent
-                        (default 0,0: at once)
+    --transit-ms LO,HI  a request reaches the server U[LO, HI] ms after it is sent, and its
+                        answers come back after another such time, each request on its own,
+                        so that requests may arrive in another order than sent (default 0,0:
+                        at once)
     --variant V         standard (default), or burst: latency U[2000, 8000] ms and
                         `remaining` rounded down (flags after it override its settings)
     --seeds N           instead of the comparison: llm-pacer alone over seeds 1..N, for 1, 2,

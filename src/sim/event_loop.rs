@@ -20,10 +20,12 @@ enum Ev {
     Arrive(usize),
     /// A request sent earlier reaches the server ([`ServerConfig::transit_ms`](super::server::ServerConfig::transit_ms)).
     Reach(usize),
-    /// An admitted request completes at the server; its response reaches the client.
+    /// An admitted request completes at the server; its response reaches the client then, or
+    /// after its way back ([`Ev::Answer`]).
     Complete(Admission),
-    /// A refusal reaches the client of request `.0`.
-    Refused(usize, Response),
+    /// A final response (a refusal, or an answer on its way back) reaches the client of
+    /// request `.0`.
+    Answer(usize, Response),
     /// A stream's head reaches the client of request `.0`: its headers ([`Head::Admission`](super::server::Head::Admission)).
     Head(usize, Vec<(String, String)>),
     /// A client's timer fires: (client, tag).
@@ -139,6 +141,8 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
         .collect();
 
     let mut transit = random::stream(scenario.seed, random::STREAM_TRANSIT);
+    // Each request's way back from the server, for its current attempt (0: at once).
+    let mut back = vec![0.0; reqs.len()];
     let mut queue = Queue::default();
     for r in &reqs {
         queue.push(r.arrival_ms, Ev::Arrive(r.index));
@@ -165,7 +169,7 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
         let c = match &ev {
             Ev::Arrive(i) | Ev::Reach(i) => reqs[*i].client,
             Ev::Complete(a) => reqs[a.request].client,
-            Ev::Refused(i, _) | Ev::Head(i, _) => reqs[*i].client,
+            Ev::Answer(i, _) | Ev::Head(i, _) => reqs[*i].client,
             Ev::Timer(c, _) => *c,
         } as usize;
         let mut cx = Cx {
@@ -180,16 +184,28 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
                 clients[c].arrive(&mut cx, i);
             }
             Ev::Complete(a) => {
-                on_wire -= 1;
                 let resp = servers.of(a.request).complete(now, &a);
                 series.at(now, 0).output_tokens += f64::from(a.output_tokens);
-                clients[c].respond(&mut cx, a.request, &resp);
+                let b = back[a.request];
+                if b > 0.0 {
+                    queue.push(now + b, Ev::Answer(a.request, resp));
+                } else {
+                    on_wire -= 1;
+                    clients[c].respond(&mut cx, a.request, &resp);
+                }
             }
-            Ev::Refused(i, resp) => {
+            Ev::Answer(i, resp) => {
                 on_wire -= 1;
                 clients[c].respond(&mut cx, i, &resp);
             }
-            Ev::Reach(i) => reach(now, i, &reqs, &mut servers, &mut queue, &mut series),
+            Ev::Reach(i) => {
+                let out = Out {
+                    reqs: &reqs,
+                    queue: &mut queue,
+                    series: &mut series,
+                };
+                reach(now, i, back[i], &mut servers, out);
+            }
             Ev::Head(i, headers) => clients[c].head(&mut cx, i, &headers),
             Ev::Timer(_, tag) => clients[c].timer(&mut cx, tag),
         }
@@ -204,12 +220,22 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
                     attempts += 1;
                     on_wire += 1;
                     series.at(now, 0).sent += 1;
+                    // Each way its own time: to the server, and back (for every reply of
+                    // the attempt, as one connection carries them).
                     match scenario.server.transit_ms {
                         (lo, hi) if hi > 0.0 => {
                             let at = now + lo + (hi - lo) * transit.f64();
+                            back[i] = lo + (hi - lo) * transit.f64();
                             queue.push(at, Ev::Reach(i));
                         }
-                        _ => reach(now, i, &reqs, &mut servers, &mut queue, &mut series),
+                        _ => {
+                            let out = Out {
+                                reqs: &reqs,
+                                queue: &mut queue,
+                                series: &mut series,
+                            };
+                            reach(now, i, 0.0, &mut servers, out);
+                        }
                     }
                 }
                 Effect::Done(i) | Effect::Fail(i) => {
@@ -272,16 +298,21 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
     }
 }
 
+/// Where [`reach`] writes.
+struct Out<'a> {
+    reqs: &'a [RequestSpec],
+    queue: &'a mut Queue,
+    series: &'a mut Series,
+}
+
 /// Request `i` reaches its server at `now`: it is admitted (its head and completion
-/// scheduled) or refused (the refusal scheduled).
-fn reach(
-    now: Ms,
-    i: usize,
-    reqs: &[RequestSpec],
-    servers: &mut Servers,
-    queue: &mut Queue,
-    series: &mut Series,
-) {
+/// scheduled) or refused (the refusal scheduled), what it sends back taking `back` ms more.
+fn reach(now: Ms, i: usize, back: Ms, servers: &mut Servers, out: Out<'_>) {
+    let Out {
+        reqs,
+        queue,
+        series,
+    } = out;
     match servers.of(i).receive(now, &reqs[i]) {
         Reply::Admitted {
             admission,
@@ -290,7 +321,7 @@ fn reach(
         } => {
             series.at(now, 0).input_tokens += admission.metered_input();
             if let Some((at, headers)) = head {
-                queue.push(at, Ev::Head(i, headers));
+                queue.push(at + back, Ev::Head(i, headers));
             }
             queue.push(done_at_ms, Ev::Complete(admission));
         }
@@ -301,7 +332,7 @@ fn reach(
             } else {
                 slot.overloaded += 1;
             }
-            queue.push(at_ms, Ev::Refused(i, response));
+            queue.push(at_ms + back, Ev::Answer(i, response));
         }
     }
 }

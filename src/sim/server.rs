@@ -152,7 +152,9 @@ pub struct ServerConfig {
     pub reject_latency_ms: (Ms, Ms),
     /// A request reaches the server a uniform time in `[lo, hi)` ms after its client sends
     /// it, each on its own: requests sent in one order may arrive in another, and the
-    /// server's figures are written at arrival. `(0, 0)` (default): at once.
+    /// server's figures are written at arrival. What the server sends back (a head, the end
+    /// of the answer, a refusal) takes another such time, drawn once per attempt, to reach
+    /// the client. `(0, 0)` (default): at once, both ways.
     pub transit_ms: (Ms, Ms),
     /// The server's clock runs this many ms ahead of the simulation's (negative: behind).
     pub clock_offset_ms: Ms,
