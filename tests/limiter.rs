@@ -2283,6 +2283,32 @@ fn a_stream_head_raises_the_copy_no_higher_than_what_was_drawn_since_allows() {
     assert!((49_998.0..=50_000.0).contains(&after), "{after}");
 }
 
+/// The reservations in flight are counted exactly, however long a request takes, and through
+/// a fresh start of the share (a fleet's store going down or coming back): each leaves the
+/// count once, when its request settles, is refunded or is lost.
+#[test]
+fn reservations_stay_in_flight_until_their_request_ends() {
+    let mut l = Limiter::new(limits(None, None, Some(60_000.0), None), T0);
+    let a = admit(&mut l, T0, cost(0.0, 2_000.0));
+    let b = admit(&mut l, T0, cost(0.0, 3_000.0));
+    let c = admit(&mut l, T0, cost(0.0, 4_000.0));
+    l.start_blind(T0 + 1_000.0);
+    l.share_alone(T0 + 2_000.0);
+    // Ten minutes on, nothing has faded.
+    let later = T0 + 600_000.0;
+    assert_eq!(l.in_flight(Dim::OutputTokens), 9_000.0);
+    l.settle(later, a, &usage(0.0, 500.0));
+    l.refund(later, b, false);
+    assert_eq!(l.in_flight(Dim::OutputTokens), 4_000.0);
+    l.lost(later, &c);
+    assert_eq!(l.in_flight(Dim::OutputTokens), 0.0);
+    assert_eq!(
+        l.in_flight(Dim::Requests),
+        0.0,
+        "no bucket: nothing counted"
+    );
+}
+
 /// A request admitted before a stream's may reach the server after it, and settle before
 /// the stream's head comes back: the head's figures, written when the stream's request
 /// arrived, have none of it, neither its reservation nor its give-back. A copy below them is

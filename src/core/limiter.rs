@@ -740,7 +740,7 @@ impl Limiter {
         for slot in self.slots.iter_mut().flatten() {
             if slot.configured.is_some() {
                 // The refill is this client's until shown otherwise; the opening holds back.
-                slot.share = Share::blind(now);
+                slot.share = Share::blind(now).keeping_inflight(&slot.share);
                 slot.apply_share(now, 1.0);
             }
         }
@@ -766,7 +766,7 @@ impl Limiter {
     pub fn share_alone(&mut self, now_ms: Ms) {
         let now = self.tick(now_ms);
         for slot in self.slots.iter_mut().flatten() {
-            slot.share = Share::alone(now);
+            slot.share = Share::alone(now).keeping_inflight(&slot.share);
             slot.apply_share(now, 1.0);
         }
     }

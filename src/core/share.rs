@@ -256,6 +256,13 @@ impl Share {
         self.inflight
     }
 
+    /// This share, with the reservations in flight of `before` (a share started afresh while
+    /// requests are out: they still are).
+    pub fn keeping_inflight(mut self, before: &Share) -> Self {
+        self.inflight = before.inflight;
+        self
+    }
+
     /// What this client took per ms, recently (over about a window).
     pub fn own_rate(&self, now_ms: Ms, window_ms: Ms) -> f64 {
         decay(self.own, now_ms - self.own_at_ms, window_ms) / window_ms
