@@ -389,14 +389,15 @@ test("the README's Worker, bundled by wrangler with its config, shares limits th
       durableObjects: { PACER_LIMITS: "PacerLimits" },
     });
     await m.ready;
-    // 66 calls at rpm 60: the object admits 59 at once (each needs 1 plus a quarter second's
-    // refill) and makes the rest wait. Not 60: on a loaded machine the first answer (which
-    // ends the pacer's blind start) came a second or more late, the object had refilled by
-    // then, and none waited on it (each needs more than the pacer's own copy does, so one
-    // of those beyond the capacity always does).
+    // 80 calls at rpm 60: the object admits 59 at once (each needs 1 plus a quarter second's
+    // refill) and makes the rest wait. Beyond the capacity each call needs a quarter of a
+    // request more in the object than in the pacer's own copy, which waits for its own
+    // refill first: the object's shortfall grows by that much a call until it makes one wait
+    // (the fourth, unloaded), whatever the timers' lateness on a loaded machine up to a
+    // quarter second a call. (With 66, a run of the whole suite saw none wait once.)
     const res = await m.dispatchFetch("http://localhost/", {
       method: "POST",
-      body: JSON.stringify({ target: `${mock.url}/v1/messages`, init: anthropicInit(), n: 66 }),
+      body: JSON.stringify({ target: `${mock.url}/v1/messages`, init: anthropicInit(), n: 80 }),
     });
     const text = await res.text();
     assert.equal(res.status, 200, text);
