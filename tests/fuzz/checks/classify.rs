@@ -7,7 +7,8 @@
 //! `error.code`).
 //!
 //! Checks: the function is total and follows its documented rules in order (1xx-3xx
-//! succeed; a spend-limit or insufficient-quota error never retries, whatever else is said;
+//! succeed; a spend-limit (any code naming one, or a billing stop) or insufficient-quota
+//! error never retries, whatever else is said;
 //! `x-should-retry` wins over the status list; else the list decides), the kind of a retry
 //! is right, and the engine turns each verdict into the matching action: no retry of a
 //! failure, a wait never shorter than the server's hint.
@@ -93,7 +94,11 @@ fn expected(
     if (100..=399).contains(&status) {
         return Outcome::Success;
     }
-    if code == Some("enforced_spend_limit_reached") {
+    // Any code naming a spend limit (Anthropic's `enforced_spend_limit_reached`, OpenAI's
+    // per-organisation and per-project ones), and OpenAI's billing stops.
+    if code.is_some_and(|c| {
+        c.contains("spend_limit") || c == "billing_hard_limit_reached" || c == "billing_not_active"
+    }) {
         return Outcome::Fail(FailKind::SpendLimit);
     }
     if code == Some("insufficient_quota") || error_type == Some("insufficient_quota") {
