@@ -411,6 +411,69 @@ mod engine {
         assert_eq!(store.levels(T0)[Dim::OutputTokens as usize], Some(5_000.0));
     }
 
+    /// The local reservations in flight, every key's output.
+    fn out(e: &Engine, now: f64) -> f64 {
+        e.limits(now)
+            .iter()
+            .map(|k| {
+                e.limiter(&k.key)
+                    .map_or(0.0, |l| l.in_flight(Dim::OutputTokens))
+            })
+            .sum()
+    }
+
+    /// Each local reservation leaves the count of reservations in flight once, whatever the
+    /// store answered: a call sent on its admission and settled, one aborted while the store
+    /// had not answered (its answer coming late), one sent on the local limiter when the store
+    /// was unavailable and lost to a network error.
+    #[test]
+    fn each_reservation_leaves_the_count_in_flight_once_whatever_the_store_said() {
+        let mut e = engine(6_000.0);
+        let mut store = KeyState::new();
+        let a = e.submit(T0, req(1_000.0)).unwrap();
+        let acts = e.poll(T0);
+        assert_eq!(
+            carry(&mut e, &mut store, T0, &acts[0]),
+            vec![Action::Send { id: a, attempt: 1 }]
+        );
+        assert_eq!(out(&e, T0), 1_000.0);
+        let none = RateLimitInfo::default();
+        assert_eq!(
+            e.on_response(T0 + 10.0, a, 200, &none, None, 0.5),
+            Verdict::Deliver
+        );
+        e.on_done(T0 + 20.0, a, Some(used(300.0)));
+        assert_eq!(out(&e, T0 + 20.0), 0.0);
+
+        let b = e.submit(T0 + 30.0, req(2_000.0)).unwrap();
+        let acts = e.poll(T0 + 30.0);
+        let Action::Reserve {
+            slot,
+            input,
+            output,
+            ..
+        } = acts[0]
+        else {
+            panic!("{acts:?}")
+        };
+        assert_eq!(out(&e, T0 + 30.0), 2_000.0);
+        assert!(e.abort(T0 + 40.0, b));
+        assert_eq!(out(&e, T0 + 40.0), 0.0);
+        e.on_late_reserve(slot, input, output, StoreAnswer::Admit);
+        assert_eq!(out(&e, T0 + 50.0), 0.0);
+
+        let c = e.submit(T0 + 60.0, req(1_500.0)).unwrap();
+        let acts = e.poll(T0 + 60.0);
+        assert_eq!(reserves(&acts).len(), 1, "{acts:?}");
+        let sent = e.on_reserved(T0 + 70.0, c, StoreAnswer::Unavailable);
+        assert_eq!(sent, vec![Action::Send { id: c, attempt: 1 }]);
+        assert_eq!(out(&e, T0 + 70.0), 1_500.0);
+        e.on_network_error(T0 + 80.0, c, 0.5);
+        assert_eq!(out(&e, T0 + 80.0), 0.0);
+        assert!(e.abort(T0 + 90.0, c));
+        assert_eq!(out(&e, T0 + 90.0), 0.0);
+    }
+
     #[test]
     fn a_429_gives_the_stores_reservation_back_as_the_local_one() {
         // The server refused without processing: its tokens were never counted. The local
