@@ -61,6 +61,15 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-6 * (1.0 + a.abs().max(b.abs()))
 }
 
+/// OpenAI-style (unrounded) figures of a 60,000 OTPM limit with `remaining` left.
+fn openai_otpm(remaining: f64) -> RateLimitInfo {
+    RateLimitInfo {
+        output_tokens: dim_info(Some(60_000.0), Some(remaining)),
+        family: Family::OpenAi,
+        ..RateLimitInfo::default()
+    }
+}
+
 fn dim_info(limit: Option<f64>, remaining: Option<f64>) -> DimInfo {
     DimInfo {
         limit,
@@ -639,11 +648,6 @@ fn a_give_back_is_void_once_the_bucket_was_full_since_the_admission() {
 /// 429 six seconds later.)
 #[test]
 fn a_copy_placed_by_figures_since_an_admission_keeps_no_transit_to_recount_for_it() {
-    let otpm = |remaining: f64| RateLimitInfo {
-        output_tokens: dim_info(Some(60_000.0), Some(remaining)),
-        family: Family::OpenAi,
-        ..RateLimitInfo::default()
-    };
     let mut l = Limiter::new(limits(None, None, Some(60_000.0), None), T0);
     l.set_latency(3_000.0);
     // Y from full: its 10,000 and 3 s of refill (3,000) counted; then Z.
@@ -652,7 +656,7 @@ fn a_copy_placed_by_figures_since_an_admission_keeps_no_transit_to_recount_for_i
     assert!(close(level(&l, T0, Dim::OutputTokens), 37_000.0));
     // Z's answer places the copy at its figures.
     let now = T0 + 100.0;
-    l.observe_answer(now, &otpm(30_000.0), &mut z);
+    l.observe_answer(now, &openai_otpm(30_000.0), &mut z);
     let placed = level(&l, now, Dim::OutputTokens);
     assert!(close(placed, 30_000.0), "{placed}");
     // Y's answer shows a short transit: nothing more comes back.
@@ -2318,11 +2322,6 @@ fn reservations_stay_in_flight_until_their_request_ends() {
 /// settled request's usage, and was refused.)
 #[test]
 fn a_stream_heads_figures_may_miss_a_request_that_reached_the_server_after_it() {
-    let otpm = |remaining: f64| RateLimitInfo {
-        output_tokens: dim_info(Some(60_000.0), Some(remaining)),
-        family: Family::OpenAi,
-        ..RateLimitInfo::default()
-    };
     let mut l = Limiter::new(limits(None, None, Some(60_000.0), None), T0);
     // Y goes first but reaches the server after X, and settles at 2,000 of its 20,000.
     let y = admit(&mut l, T0, cost(0.0, 20_000.0));
@@ -2332,7 +2331,7 @@ fn a_stream_heads_figures_may_miss_a_request_that_reached_the_server_after_it() 
     // 48,000 and the refill since: as the copy does.
     let now = T0 + 200.0;
     let before = level(&l, now, Dim::OutputTokens);
-    l.observe_stream_head(now, &otpm(50_000.0), &mut x);
+    l.observe_stream_head(now, &openai_otpm(50_000.0), &mut x);
     let after = level(&l, now, Dim::OutputTokens);
     assert!(close(after, before), "raised from {before} to {after}");
 }
@@ -2345,11 +2344,6 @@ fn a_stream_heads_figures_may_miss_a_request_that_reached_the_server_after_it() 
 /// (the simulator's give-back-heavy workload, seed 3).
 #[test]
 fn a_refusals_figures_allow_for_what_came_back_since_its_admission() {
-    let otpm = |remaining: f64| RateLimitInfo {
-        output_tokens: dim_info(Some(60_000.0), Some(remaining)),
-        family: Family::OpenAi,
-        ..RateLimitInfo::default()
-    };
     let mut l = Limiter::new(limits(None, None, Some(60_000.0), None), T0);
     let b = admit(&mut l, T0, cost(0.0, 20_000.0));
     let a = admit(&mut l, T0, cost(0.0, 30_000.0));
@@ -2357,7 +2351,7 @@ fn a_refusals_figures_allow_for_what_came_back_since_its_admission() {
     l.settle(T0 + 100.0, b, &usage(0.0, 2_000.0));
     let now = T0 + 300.0;
     l.refund(now, a, false);
-    l.observe_refusal(now, &otpm(40_000.0), &a);
+    l.observe_refusal(now, &openai_otpm(40_000.0), &a);
     assert!(close(level(&l, now, Dim::OutputTokens), 40_000.0));
     // 10,000 more for a 50,000-token request: 10 s at the whole refill, 20 s and more halved.
     let (until, _) = wait(l.acquire(now, cost(0.0, 50_000.0)));
