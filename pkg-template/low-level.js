@@ -88,7 +88,7 @@ class Limiter {
     const given = o?.latencyMs;
     const latency = given ?? Number.NaN;
     if (given != null && (typeof given != "number" || !(given >= 0 && given <= 864e5))) {
-      throw new (typeof latency == "number" ? RangeError : TypeError)(
+      throw new (typeof given == "number" ? RangeError : TypeError)(
         "llm-pacer: option `latencyMs` must be a number of ms from 0 to 86400000",
       );
     }

@@ -198,14 +198,15 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
                 on_wire -= 1;
                 clients[c].respond(&mut cx, i, &resp);
             }
-            Ev::Reach(i) => {
-                let out = Out {
-                    reqs: &reqs,
-                    queue: &mut queue,
-                    series: &mut series,
-                };
-                reach(now, i, back[i], &mut servers, out);
-            }
+            Ev::Reach(i) => reach(
+                now,
+                i,
+                back[i],
+                &reqs,
+                &mut servers,
+                &mut queue,
+                &mut series,
+            ),
             Ev::Head(i, headers) => clients[c].head(&mut cx, i, &headers),
             Ev::Timer(_, tag) => clients[c].timer(&mut cx, tag),
         }
@@ -224,18 +225,11 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
                     // the attempt, as one connection carries them).
                     match scenario.server.transit_ms {
                         (lo, hi) if hi > 0.0 => {
-                            let at = now + lo + (hi - lo) * transit.f64();
-                            back[i] = lo + (hi - lo) * transit.f64();
+                            let at = now + random::uniform(&mut transit, lo, hi);
+                            back[i] = random::uniform(&mut transit, lo, hi);
                             queue.push(at, Ev::Reach(i));
                         }
-                        _ => {
-                            let out = Out {
-                                reqs: &reqs,
-                                queue: &mut queue,
-                                series: &mut series,
-                            };
-                            reach(now, i, 0.0, &mut servers, out);
-                        }
+                        _ => reach(now, i, 0.0, &reqs, &mut servers, &mut queue, &mut series),
                     }
                 }
                 Effect::Done(i) | Effect::Fail(i) => {
@@ -298,21 +292,17 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
     }
 }
 
-/// Where [`reach`] writes.
-struct Out<'a> {
-    reqs: &'a [RequestSpec],
-    queue: &'a mut Queue,
-    series: &'a mut Series,
-}
-
 /// Request `i` reaches its server at `now`: it is admitted (its head and completion
 /// scheduled) or refused (the refusal scheduled), what it sends back taking `back` ms more.
-fn reach(now: Ms, i: usize, back: Ms, servers: &mut Servers, out: Out<'_>) {
-    let Out {
-        reqs,
-        queue,
-        series,
-    } = out;
+fn reach(
+    now: Ms,
+    i: usize,
+    back: Ms,
+    reqs: &[RequestSpec],
+    servers: &mut Servers,
+    queue: &mut Queue,
+    series: &mut Series,
+) {
     match servers.of(i).receive(now, &reqs[i]) {
         Reply::Admitted {
             admission,

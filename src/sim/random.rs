@@ -7,7 +7,7 @@ use fastrand::Rng;
 pub(crate) const STREAM_WORKLOAD: u64 = 1;
 /// The stream the server draws latencies and overloads from.
 pub(crate) const STREAM_SERVER: u64 = 2;
-/// The stream that draws each request's transit to the server.
+/// The stream that draws each request's transit to the server and its answers' way back.
 pub(crate) const STREAM_TRANSIT: u64 = 3;
 /// Client `i` draws from stream `STREAM_CLIENT + i`.
 pub(crate) const STREAM_CLIENT: u64 = 1_000;
