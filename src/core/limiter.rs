@@ -1210,18 +1210,8 @@ impl Limiter {
         };
         let input = usage.metered_input();
         let output = usage.output_tokens;
-        let mut used = [0.0; 4];
-        for dim in Dim::ALL {
-            used[dim as usize] = match dim {
-                Dim::Requests => ticket.amount(dim),
-                Dim::InputTokens => input,
-                Dim::OutputTokens => output,
-                Dim::Tokens => input + output,
-            };
-        }
-        self.release(&ticket, used);
         let more_output = (output - ticket.output).max(0.0);
-        for (dim, delta, placed_delta) in [
+        let changes = [
             (Dim::InputTokens, input - ticket.input, 0.0),
             (Dim::OutputTokens, output - ticket.output, more_output),
             (
@@ -1229,7 +1219,14 @@ impl Limiter {
                 (input + output) - (ticket.input + ticket.output),
                 more_output,
             ),
-        ] {
+        ];
+        // What the request used in each bucket: its reservation, changed by the settlement.
+        let mut used = Dim::ALL.map(|dim| ticket.amount(dim));
+        for (dim, delta, _) in changes {
+            used[dim as usize] += delta;
+        }
+        self.release(&ticket, used);
+        for (dim, delta, placed_delta) in changes {
             // What this client used, for the headroom it leaves others: the usage, not the
             // reservation.
             if let Some(slot) = self.slots[dim as usize].as_mut() {
