@@ -158,32 +158,41 @@ const USAGE_PLACES = [
  * The numbers of a parsed document's usage objects, as the module takes them
  * (`RawPacer.usageNumbers`; `core::usage::Report::take_numbers`): for each path of
  * `USAGE_PLACES` in order, one number per field name, NaN where that field is absent or not a
- * number, or where no object is at the path. What they mean is the module's: one crossing a
- * document instead of a property read each. Empty if the document cannot be walked (a getter
- * that throws).
+ * number, or where no object is at the path. A document that is an array (Gemini's stream
+ * without `alt=sse`) gives such rows for each element that has a usage object, in order. What
+ * they mean is the module's: one crossing a document instead of a property read each. Empty
+ * if the document cannot be walked (a getter that throws).
  * @param {unknown} doc
  * @returns {Float64Array}
  */
 export function usageNumbers(doc) {
   const [paths, fields] = USAGE_PLACES;
-  const out = new Float64Array(paths.length * fields.length).fill(Number.NaN);
+  const array = Array.isArray(doc);
+  const docs = array ? doc : [doc];
+  const width = paths.length * fields.length;
+  const out = new Float64Array(docs.length * width).fill(Number.NaN);
+  let row = 0;
   try {
-    let row = 0;
-    for (const path of paths) {
-      /** @type {any} */
-      let o = doc;
-      for (const key of path) o = isObject(o) ? o[key] : undefined;
-      if (isObject(o))
+    for (const d of docs) {
+      let found = false;
+      for (let p = 0; p < paths.length; p++) {
+        /** @type {any} */
+        let o = d;
+        for (const key of paths[p]) o = isObject(o) ? o[key] : undefined;
+        if (!isObject(o)) continue;
+        found = true;
         for (let i = 0; i < fields.length; i++) {
           const v = o[fields[i]];
-          if (typeof v == "number") out[row + i] = v;
+          if (typeof v == "number") out[row + p * fields.length + i] = v;
         }
-      row += fields.length;
+      }
+      // An element with no usage object gives no rows.
+      if (found || !array) row += width;
     }
   } catch {
     return new Float64Array(0);
   }
-  return out;
+  return out.subarray(0, row);
 }
 
 /**

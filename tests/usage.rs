@@ -21,17 +21,29 @@ fn usage(input: f64, creation: f64, cached: f64, output: f64) -> Option<Usage> {
     })
 }
 
-/// The reference: the parsed document walked along `PATHS`, each usage object read by
-/// `Object::read` (what the driver does with a document the caller parsed).
+/// A document as the documents it is read as: a top-level array's elements, in order, or
+/// itself.
+fn documents(doc: &Value) -> Vec<&Value> {
+    match doc {
+        Value::Array(elements) => elements.iter().collect(),
+        doc => vec![doc],
+    }
+}
+
+/// The reference: the parsed document walked along `PATHS` (each element of a top-level array
+/// in turn), each usage object read by `Object::read` (what the driver does with a document
+/// the caller parsed).
 fn walked(doc: &Value) -> Option<Usage> {
     let mut r = Report::default();
-    for path in PATHS {
-        let mut v = Some(doc);
-        for key in path {
-            v = v.and_then(|o| o.get(key));
-        }
-        if let Some(u) = v.filter(|v| v.is_object()) {
-            r.take(&Object::read(|name| u.get(name).and_then(Value::as_f64)));
+    for doc in documents(doc) {
+        for path in PATHS {
+            let mut v = Some(doc);
+            for key in path {
+                v = v.and_then(|o| o.get(key));
+            }
+            if let Some(u) = v.filter(|v| v.is_object()) {
+                r.take(&Object::read(|name| u.get(name).and_then(Value::as_f64)));
+            }
         }
     }
     r.finish()
@@ -39,20 +51,29 @@ fn walked(doc: &Value) -> Option<Usage> {
 
 /// What the package's walk of a parsed document (`usageNumbers` in
 /// pkg-template/body-watch.js) hands over: per path, an object found there gives each field's
-/// number (`typeof v == "number"`), NaN otherwise.
+/// number (`typeof v == "number"`), NaN otherwise; for a top-level array, such rows for each
+/// element that has a usage object.
 fn numbers_of(doc: &Value) -> Vec<f64> {
     let mut out = Vec::new();
-    for path in PATHS {
-        let mut v = Some(doc);
-        for key in path {
-            v = v.filter(|o| o.is_object()).and_then(|o| o.get(key));
+    let array = doc.is_array();
+    for doc in documents(doc) {
+        let objects = PATHS.map(|path| {
+            let mut v = Some(doc);
+            for key in path {
+                v = v.filter(|o| o.is_object()).and_then(|o| o.get(key));
+            }
+            v.filter(|v| v.is_object())
+        });
+        if array && objects.iter().all(Option::is_none) {
+            continue;
         }
-        let u = v.filter(|v| v.is_object());
-        out.extend(FIELDS.iter().map(|f| {
-            u.and_then(|u| u.get(*f))
-                .and_then(Value::as_f64)
-                .unwrap_or(f64::NAN)
-        }));
+        for u in objects {
+            out.extend(FIELDS.iter().map(|f| {
+                u.and_then(|u| u.get(*f))
+                    .and_then(Value::as_f64)
+                    .unwrap_or(f64::NAN)
+            }));
+        }
     }
     out
 }
@@ -117,6 +138,45 @@ fn geminis_usage_metadata_is_read() {
     );
 }
 
+/// Gemini's `streamGenerateContent` without `alt=sse`: the chunks as one JSON array, each with
+/// its `usageMetadata` so far. Each element is read as a document, in order (the last one's
+/// counts are the whole answer's); what is not an object in it, or is nested deeper, is no
+/// document.
+#[test]
+fn a_top_level_array_is_read_element_by_element() {
+    let text = r#"[{"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"}}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":1,"totalTokenCount":10},"modelVersion":"gemini-2.5-flash"}
+,
+{"candidates":[{"content":{"parts":[{"text":"lo"}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":40,"thoughtsTokenCount":12,"totalTokenCount":61},"modelVersion":"gemini-2.5-flash"}
+]"#;
+    let want = usage(9.0, f64::NAN, f64::NAN, 52.0).and_then(|u| u.sanitized());
+    assert_eq!(read(text), want);
+    let doc: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(walked(&doc), want);
+    assert_eq!(taken(&numbers_of(&doc)), want);
+    // In pieces, split inside the second element.
+    let mut scan = Scan::default();
+    let cut = text.find("lo").unwrap();
+    scan.feed(&text.as_bytes()[..cut]);
+    scan.feed(&text.as_bytes()[cut..]);
+    let mut r = Report::default();
+    assert!(scan.finish(&mut r));
+    assert_eq!(r.finish(), want);
+    // A later element's fields win field by field; one with no usage changes nothing; an
+    // array or a number in the array is no document, nor is anything nested deeper.
+    assert_eq!(
+        read(
+            r#"[{"usage":{"input_tokens":5,"output_tokens":1}},{"id":1},[{"usage":{"output_tokens":99}}],7,{"usage":{"output_tokens":3}},{"data":{"usage":{"output_tokens":98}}}]"#
+        ),
+        usage(5.0, f64::NAN, f64::NAN, 3.0).and_then(|u| u.sanitized())
+    );
+    // An empty array, or one of things that are no documents: no usage.
+    assert_eq!(read("[]"), None);
+    assert_eq!(
+        read(r#"[[{"usage":{"input_tokens":5}}], 1, "usage"]"#),
+        None
+    );
+}
+
 #[test]
 fn a_document_s_numbers_give_its_usage() {
     let doc: Value = serde_json::from_str(
@@ -170,7 +230,7 @@ fn each_api_s_place_and_names() {
     // None, or none that counts.
     assert_eq!(read(r#"{"usage":null}"#), None);
     assert_eq!(read(r#"{"usage":{"input_tokens":-1}}"#), None);
-    assert_eq!(read(r#"[{"usage":{"input_tokens":1}}]"#), None);
+    assert_eq!(read(r#"[[{"usage":{"input_tokens":1}}]]"#), None);
     assert_eq!(
         read(r#"{"data":{"usage":{"input_tokens":1}}}"#),
         None,
@@ -320,8 +380,18 @@ fn doc() -> impl Strategy<Value = Value> {
         wrapper.clone(),
         Just(Value::from("message_delta"))
     ];
+    let object = proptest::collection::btree_map(top_key, top_value, 0..5)
+        .prop_map(|m| Value::Object(m.into_iter().collect()));
+    // A top-level array's elements: documents, and what is not one (an array, a number).
+    let element = prop_oneof![
+        6 => object.clone(),
+        1 => wrapper.clone(),
+        1 => object.clone().prop_map(|o| Value::Array(vec![o])),
+        1 => Just(Value::from(3)),
+    ];
     prop_oneof![
-        8 => proptest::collection::btree_map(top_key, top_value, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
+        8 => object,
+        3 => proptest::collection::vec(element, 0..5).prop_map(Value::Array),
         1 => wrapper.prop_map(|w| Value::Array(vec![w])),
         1 => Just(Value::from(3)),
     ]

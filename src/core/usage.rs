@@ -20,7 +20,10 @@ use super::limiter::Usage;
 /// Where a usage object sits in a document: `usage` (Anthropic's message and `message_delta`,
 /// OpenAI's), `message.usage` (Anthropic's `message_start`), `response.usage` (OpenAI
 /// Responses events), `usageMetadata` (Gemini's `generateContent` and each chunk of its
-/// stream). Where a document has more than one, a later one's fields win.
+/// stream). Where a document has more than one, a later one's fields win. A document that is
+/// an array (Gemini's `streamGenerateContent` without `alt=sse`: its chunks as one JSON array)
+/// is read as its elements, each a document, in order: a later element's fields win, as a
+/// later event's do in a stream.
 pub const PATHS: [&[&str]; 4] = [
     &["usage"],
     &["message", "usage"],
@@ -124,11 +127,13 @@ impl Report {
 
     /// Take the usage objects of a parsed document as its numbers: for each of [`PATHS`] in
     /// order, a row of one number per [`FIELDS`] name, NaN where the field is absent or not a
-    /// number (a row of NaN where the path holds no object). The package's walk of a document
-    /// the caller parsed gives them, one crossing for the whole usage rather than a property
-    /// read each; which places and names there are, and what they mean, stays here.
+    /// number (a row of NaN where the path holds no object); for a document that is an array,
+    /// such rows for each element in turn (an element with no usage object may be left out).
+    /// The package's walk of a document the caller parsed gives them, one crossing for the
+    /// whole usage rather than a property read each; which places and names there are, and
+    /// what they mean, stays here.
     pub fn take_numbers(&mut self, numbers: &[f64]) {
-        for row in numbers.chunks_exact(FIELDS.len()).take(PATHS.len()) {
+        for row in numbers.chunks_exact(FIELDS.len()) {
             let mut o = Object::default();
             for (field, &v) in o.0.iter_mut().zip(row) {
                 *field = (!v.is_nan()).then_some(v);
@@ -143,6 +148,15 @@ impl Report {
         let mut scan = Scan::default();
         scan.feed(text);
         scan.finish(self)
+    }
+
+    /// Take what `later` reported, as if its usage objects came after this one's.
+    fn then(&mut self, later: &Report) {
+        for (have, new) in self.fields.iter_mut().zip(later.fields) {
+            if new.is_some() {
+                *have = new;
+            }
+        }
     }
 
     /// The usage, sanitized; `None` when nothing valid was reported.
@@ -170,15 +184,14 @@ impl Scan {
     }
 
     /// The end of the text: if it was one JSON value, `report` takes its usage objects in the
-    /// order of [`PATHS`], as a walk of the parsed document would; `false` (and nothing taken)
-    /// if it was not JSON.
+    /// order of [`PATHS`] (an array's element by element), as a walk of the parsed document
+    /// would; `false` (and nothing taken) if it was not JSON.
     pub fn finish(mut self, report: &mut Report) -> bool {
         if !self.reader.finish(&mut self.find) {
             return false;
         }
-        for o in self.find.objects.iter().flatten() {
-            report.take(o);
-        }
+        self.find.flush();
+        report.then(&self.find.taken);
         true
     }
 }
@@ -186,8 +199,10 @@ impl Scan {
 /// Where a container (or the value about to begin) sits, as far as the usage goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum At {
-    /// The document's top-level object.
+    /// The document's top-level object (or an element of its top-level array).
     Doc,
+    /// The document's top-level array: each element is read as a document.
+    Array,
     /// The object of path `p` that holds a usage object (`message`, `response`).
     Wrap(usize),
     /// The usage object of path `p`.
@@ -199,8 +214,8 @@ enum At {
 }
 
 /// The reader's events, followed to the usage objects: one [`At`] per open container of the
-/// first three levels, and, per path, the fields of the last usage object seen there (JSON's
-/// last duplicate key wins, as in `JSON.parse`).
+/// first levels, and, per path, the fields of the last usage object seen there (JSON's last
+/// duplicate key wins, as in `JSON.parse`), until the document (an array's element) ends.
 #[derive(Debug, Clone, Default)]
 struct Find {
     open: Vec<At>,
@@ -209,15 +224,24 @@ struct Find {
     /// Where the value after the last key sits.
     next: Option<At>,
     objects: [Option<Object>; 4],
+    /// The usage objects of the documents ended so far (an array's elements), in order.
+    taken: Report,
 }
 
 impl Find {
     /// Where the value that begins now sits.
     fn here(&self) -> At {
         match (self.deeper, self.open.last()) {
-            (0, None) => At::Doc,
+            (0, None | Some(At::Array)) => At::Doc,
             (0, Some(_)) => self.next.unwrap_or(At::Elsewhere),
             _ => At::Elsewhere,
+        }
+    }
+
+    /// A document ended: its usage objects are taken, in the order of [`PATHS`].
+    fn flush(&mut self) {
+        for o in std::mem::take(&mut self.objects).iter().flatten() {
+            self.taken.take(o);
         }
     }
 
@@ -232,7 +256,7 @@ impl Find {
                     o.0[i] = number;
                 }
             }
-            At::Doc | At::Elsewhere => {}
+            At::Doc | At::Array | At::Elsewhere => {}
         }
         self.next = None;
     }
@@ -245,9 +269,9 @@ impl Sink for Find {
         let keep = !array && matches!(at, At::Doc | At::Wrap(_) | At::Usage(_));
         if keep {
             self.open.push(at);
-        } else if self.deeper == 0 && self.open.is_empty() {
-            // A top-level array: nothing in it is a usage object.
-            self.open.push(At::Elsewhere);
+        } else if array && self.deeper == 0 && self.open.is_empty() {
+            // A top-level array: its elements are documents.
+            self.open.push(At::Array);
         } else {
             self.deeper += 1;
         }
@@ -256,8 +280,9 @@ impl Sink for Find {
     fn close(&mut self) {
         if self.deeper > 0 {
             self.deeper -= 1;
-        } else {
-            self.open.pop();
+        } else if self.open.pop() == Some(At::Doc) && self.open.last() == Some(&At::Array) {
+            // An element of the top-level array ended: the next one's objects come after.
+            self.flush();
         }
         self.next = None;
     }

@@ -84,7 +84,23 @@ test("a parsed document's usage goes over as its numbers: a row per place, NaN w
     rows({ usage: { input_tokens: "12", output_tokens: null }, message: "usage", response: [] })[0],
     none,
   );
-  for (const doc of [undefined, null, 3, "x", []]) assert.equal(rows(doc)[4], 36);
+  for (const doc of [undefined, null, 3, "x", {}]) assert.equal(rows(doc)[4], 36);
+  // A top-level array (Gemini's stream without `alt=sse`): the rows of each element with a
+  // usage object, in order.
+  const gemini = [
+    { candidates: [], usageMetadata: { promptTokenCount: 9, candidatesTokenCount: 1 } },
+    { candidates: [] },
+    [{ usage: { input_tokens: 99 } }],
+    7,
+    { usageMetadata: { promptTokenCount: 9, candidatesTokenCount: 40, thoughtsTokenCount: 12 } },
+  ];
+  const n = Array.from(usageNumbers(gemini));
+  assert.equal(n.length, 72);
+  assert.deepEqual(n.slice(27, 36), [N, N, 9, N, N, N, N, 1, N]);
+  assert.deepEqual(n.slice(63, 72), [N, N, 9, N, N, N, N, 40, 12]);
+  assert.deepEqual([...n.slice(0, 27), ...n.slice(36, 63)], Array(54).fill(N));
+  assert.equal(usageNumbers([]).length, 0);
+  assert.equal(usageNumbers([1, [{ usage: { input_tokens: 1 } }]]).length, 0);
   // A document that cannot be walked gives nothing at all.
   const throwing = {
     get usage() {

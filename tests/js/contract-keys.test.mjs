@@ -377,6 +377,55 @@ describe("limit keys", () => {
   });
 });
 
+test("Gemini: a stream without alt=sse (one JSON array of chunks) settles on its chunks' usageMetadata, however it is read", async () => {
+  const chunks = [
+    {
+      candidates: [{ content: { parts: [{ text: "Hel" }], role: "model" } }],
+      usageMetadata: { promptTokenCount: 3_010 },
+    },
+    {
+      candidates: [{ content: { parts: [{ text: "lo" }], role: "model" }, finishReason: "STOP" }],
+      usageMetadata: { promptTokenCount: 3_010, candidatesTokenCount: 40, thoughtsTokenCount: 10 },
+    },
+  ];
+  // As the server writes it: the array's elements on lines of their own, a comma between.
+  const body = `[${chunks.map((c) => JSON.stringify(c, null, 2)).join("\r\n,\r\n")}]`;
+  for (const read of ["text", "json", "reader"]) {
+    /** @type {any[]} */
+    const events = [];
+    const pacer = new Pacer({
+      clock: new VirtualClock(),
+      fetch: async () => new Response(body, { headers: { "content-type": "application/json; charset=UTF-8" } }),
+      limits: { tpm: 100_000 },
+      onEvent: (e) => events.push(e),
+    });
+    const res = await pacer.fetch(
+      "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+      {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-goog-api-key": "AIza-k" },
+        body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "Hello" }] }] }),
+      },
+    );
+    if (read === "text") assert.equal(await res.text(), body);
+    else if (read === "json") assert.deepEqual(await res.json(), chunks);
+    else {
+      const reader = res.body.getReader();
+      let n = 0;
+      for (let r = await reader.read(); !r.done; r = await reader.read()) n += r.value.byteLength;
+      assert.equal(n, new TextEncoder().encode(body).byteLength);
+    }
+    await drained(pacer);
+    const settled = events.filter((e) => e.type === "settled");
+    assert.deepEqual(
+      settled.map((e) => [e.reason, e.usage?.inputTokens, e.usage?.outputTokens]),
+      [["usage", 3_010, 50]],
+      `read with ${read}`,
+    );
+    pacer.close();
+  }
+});
+
 test("Gemini: a generateContent body is priced (contents, maxOutputTokens) and its usageMetadata settles it, JSON or stream", async () => {
   // A probe: every Gemini call reserved 0 tokens and settled as `no_usage`, so `limits.tpm`
   // paced nothing and 4 of 8 concurrent calls drew 429s.

@@ -1,23 +1,32 @@
 //! A response's usage read from its JSON text (`core::usage`), run on the `estimate` target's
 //! inputs (any bytes, read as JSON text).
 //!
-//! Checks: the text reads as the parsed document walked along `usage::PATHS` reads
-//! (`serde_json` standing in for `JSON.parse`, the last of duplicate keys winning in both),
+//! Checks: the text reads as the parsed document walked along `usage::PATHS` reads (a
+//! top-level array's elements each in turn; `serde_json` standing in for `JSON.parse`, the
+//! last of duplicate keys winning in both),
 //! and a text split in two reads as the whole does; what is not JSON reports nothing.
 
 use llm_pacer::core::limiter::Usage;
 use llm_pacer::core::usage::{Object, Report, Scan, PATHS};
 use serde_json::Value;
 
+/// The parsed document walked along `PATHS`; a top-level array's elements each in turn, as
+/// documents.
 fn walked(doc: &Value) -> Option<Usage> {
     let mut r = Report::default();
-    for path in PATHS {
-        let mut v = Some(doc);
-        for key in path {
-            v = v.and_then(|o| o.get(key));
-        }
-        if let Some(u) = v.filter(|v| v.is_object()) {
-            r.take(&Object::read(|name| u.get(name).and_then(Value::as_f64)));
+    let docs = match doc {
+        Value::Array(elements) => elements.iter().collect(),
+        doc => vec![doc],
+    };
+    for doc in docs {
+        for path in PATHS {
+            let mut v = Some(doc);
+            for key in path {
+                v = v.and_then(|o| o.get(key));
+            }
+            if let Some(u) = v.filter(|v| v.is_object()) {
+                r.take(&Object::read(|name| u.get(name).and_then(Value::as_f64)));
+            }
         }
     }
     r.finish()
