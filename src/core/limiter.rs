@@ -269,16 +269,32 @@ impl Usage {
 }
 
 /// The opening of a limiter that knows no limit: one request goes first, and the others wait
-/// for its answer (which may teach the limits), or at most [`PROBE_MAX_MS`].
+/// for its answer (which may teach the limits). While none comes, one more may go after
+/// [`PROBE_MAX_MS`], and twice as many as are out after each such time again (a slow start).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Probe {
     /// When the first request went out; `None` until it does.
     sent_at: Option<Ms>,
     /// The admission serial of that request.
     serial: u64,
+    /// The requests sent since (that one included), none answered yet.
+    sent: u64,
 }
 
-/// How long the others wait for the first response of a limiter that knows no limit, at most.
+impl Probe {
+    /// Until when the next request waits for an answer, if it must: `2^k` requests may be
+    /// out once `k` times [`PROBE_MAX_MS`] passed without one.
+    fn wait_until(&self) -> Option<Ms> {
+        let t = self.sent_at?;
+        let k = self.sent.max(1).ilog2() + 1;
+        Some(t + f64::from(k) * PROBE_MAX_MS)
+    }
+}
+
+/// How long the others wait for the first response of a limiter that knows no limit before
+/// one more request goes (and again before twice as many are out: a slow start). An answer
+/// that takes longer (a long answer that is no stream comes whole) is no sign of room: each
+/// process of a fleet that let its whole concurrency go then drew 429s by the dozen.
 pub const PROBE_MAX_MS: Ms = 10_000.0;
 
 /// Why a request cannot go now.
@@ -747,7 +763,8 @@ impl Limiter {
     }
 
     /// Open with a probe when no limit is known: one request goes first, and the others wait
-    /// for its answer (which may teach the limits), or at most [`PROBE_MAX_MS`]. Several
+    /// for its answer (which may teach the limits); while none comes, one more goes after
+    /// [`PROBE_MAX_MS`], then twice as many as are out each such time again. Several
     /// processes that know nothing would otherwise all send their whole concurrency at once,
     /// before any header can say how much room there is. The engine opens this way unless
     /// its adaptive mode paces the opening; a bare limiter does not.
@@ -756,6 +773,7 @@ impl Limiter {
             self.probe = Some(Probe {
                 sent_at: None,
                 serial: 0,
+                sent: 0,
             });
         }
     }
@@ -781,9 +799,12 @@ impl Limiter {
     /// wait; its reservation is refunded apart): if it opened as the probe, the probe is still
     /// to go, and nothing waits for its answer meanwhile, itself least of all.
     pub fn unsent(&mut self, ticket: &Ticket) {
-        if let Some(p) = self.probe.as_mut() {
-            if p.sent_at.is_some() && p.serial == ticket.serial {
+        if let Some(p) = self.probe.as_mut().filter(|p| p.sent_at.is_some()) {
+            if p.serial == ticket.serial {
                 p.sent_at = None;
+                p.sent = 0;
+            } else if ticket.serial > p.serial {
+                p.sent = p.sent.saturating_sub(1);
             }
         }
     }
@@ -856,11 +877,7 @@ impl Limiter {
                 blocker: Blocker::Store,
             };
         }
-        if let Some(Probe {
-            sent_at: Some(t), ..
-        }) = self.probe
-        {
-            let end = t + PROBE_MAX_MS;
+        if let Some(end) = self.probe.and_then(|p| p.wait_until()) {
             if now < end && blocker.is_none() {
                 return Decision::Wait {
                     until_ms: end,
@@ -1039,9 +1056,12 @@ impl Limiter {
         if let Decision::Admit(ticket) = &decision {
             let cost = Cost::exact(ticket.input, ticket.output);
             self.admissions += 1;
-            if let Some(p) = self.probe.as_mut().filter(|p| p.sent_at.is_none()) {
-                p.sent_at = Some(now);
-                p.serial = ticket.serial;
+            if let Some(p) = self.probe.as_mut() {
+                if p.sent_at.is_none() {
+                    p.sent_at = Some(now);
+                    p.serial = ticket.serial;
+                }
+                p.sent += 1;
             }
             let dt = now - self.unmetered_at_ms;
             for dim in Dim::ALL {

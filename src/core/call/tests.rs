@@ -737,6 +737,40 @@ fn a_key_that_knows_no_limit_sends_one_request_first() {
     assert_eq!(sends(&e.poll(T0 + 5.0)), vec![ids[1]]);
 }
 
+/// A first answer that takes long (an answer that is no stream comes whole) is no sign of
+/// room: while none comes, one more request goes after PROBE_MAX_MS, then twice as many as
+/// are out each PROBE_MAX_MS again; any answer ends the opening. (Letting every request go at
+/// once after PROBE_MAX_MS gave eight processes learning their limits 49 of their 258 429s in
+/// that one second: `simulate --seeds 8 --clients 8 --head after --learn-limits`.)
+#[test]
+fn a_first_answer_that_is_slow_to_come_opens_the_key_slowly() {
+    let mut e = Engine::new(config(), T0);
+    let ids: Vec<Id> = (0..7)
+        .map(|_| e.submit(T0, req(1.0, 1.0)).unwrap())
+        .collect();
+    assert_eq!(sends(&e.poll(T0)), vec![ids[0]]);
+    assert_eq!(e.next_wake(), Some(T0 + PROBE_MAX_MS));
+    assert_eq!(sends(&e.poll(T0 + PROBE_MAX_MS - 1.0)), Vec::<Id>::new());
+    assert_eq!(sends(&e.poll(T0 + PROBE_MAX_MS)), vec![ids[1]], "two out");
+    assert_eq!(e.next_wake(), Some(T0 + 2.0 * PROBE_MAX_MS));
+    assert_eq!(
+        sends(&e.poll(T0 + 2.0 * PROBE_MAX_MS - 1.0)),
+        Vec::<Id>::new()
+    );
+    assert_eq!(
+        sends(&e.poll(T0 + 2.0 * PROBE_MAX_MS)),
+        ids[2..4].to_vec(),
+        "four out"
+    );
+    assert_eq!(
+        sends(&e.poll(T0 + 3.0 * PROBE_MAX_MS - 1.0)),
+        Vec::<Id>::new()
+    );
+    // The first answer, from any of them, ends the opening: the rest go at once.
+    e.on_response(T0 + 25_000.0, ids[2], 200, &none(), None, 0.0);
+    assert_eq!(sends(&e.poll(T0 + 25_000.0)), ids[4..].to_vec());
+}
+
 #[test]
 fn the_concurrency_cap_holds_until_the_body_is_done() {
     let mut c = config_known();
