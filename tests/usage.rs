@@ -21,6 +21,12 @@ fn usage(input: f64, creation: f64, cached: f64, output: f64) -> Option<Usage> {
     })
 }
 
+/// The reference walk of a parsed document, the fuzz check's (`tests/fuzz/checks/usage.rs`).
+#[path = "fuzz/checks/usage.rs"]
+#[allow(dead_code)]
+mod reference;
+use reference::walked;
+
 /// A document as the documents it is read as: a top-level array's elements, in order, or
 /// itself.
 fn documents(doc: &Value) -> Vec<&Value> {
@@ -28,25 +34,6 @@ fn documents(doc: &Value) -> Vec<&Value> {
         Value::Array(elements) => elements.iter().collect(),
         doc => vec![doc],
     }
-}
-
-/// The reference: the parsed document walked along `PATHS` (each element of a top-level array
-/// in turn), each usage object read by `Object::read` (what the driver does with a document
-/// the caller parsed).
-fn walked(doc: &Value) -> Option<Usage> {
-    let mut r = Report::default();
-    for doc in documents(doc) {
-        for path in PATHS {
-            let mut v = Some(doc);
-            for key in path {
-                v = v.and_then(|o| o.get(key));
-            }
-            if let Some(u) = v.filter(|v| v.is_object()) {
-                r.take(&Object::read(|name| u.get(name).and_then(Value::as_f64)));
-            }
-        }
-    }
-    r.finish()
 }
 
 /// What the package's walk of a parsed document (`usageNumbers` in

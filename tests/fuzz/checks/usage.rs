@@ -10,9 +10,10 @@ use llm_pacer::core::limiter::Usage;
 use llm_pacer::core::usage::{Object, Report, Scan, PATHS};
 use serde_json::Value;
 
-/// The parsed document walked along `PATHS`; a top-level array's elements each in turn, as
-/// documents.
-fn walked(doc: &Value) -> Option<Usage> {
+/// The reference: the parsed document walked along `PATHS` (a top-level array's elements
+/// each in turn, as documents), each usage object read by `Object::read` (what the driver
+/// does with a document the caller parsed). Also `tests/usage.rs`'s reference.
+pub fn walked(doc: &Value) -> Option<Usage> {
     let mut r = Report::default();
     let docs = match doc {
         Value::Array(elements) => elements.iter().collect(),
