@@ -246,8 +246,10 @@ describe("our own clock", () => {
     await drained(pacer);
     assert.equal(pacer.stats().retries, 2);
     // A few readings per interaction, a sleep per wait: nothing proportional to real time.
+    // (Each sleep moves this clock at once, so the opening probe's answer, real I/O, may come
+    // after its key has let 1, 2, 4 and 8 requests out, 10 s apart: up to 4 sleeps more.)
     assert.ok(nows <= 12 * calls, `${nows} readings of now() for ${calls} calls`);
-    assert.ok(sleeps <= 6, `${sleeps} sleeps`);
+    assert.ok(sleeps <= 6 + 4, `${sleeps} sleeps`);
   });
 
   test("a clock that steps back an hour does not turn a 1 s wait into an hour's sleep", async (t) => {
