@@ -1,0 +1,81 @@
+//! The opening of a key that knows no limit: one request goes first, the others wait for
+//! its answer, and while none comes they go out slowly.
+
+use super::{Limiter, Ticket};
+use crate::core::Ms;
+
+/// The opening of a limiter that knows no limit: one request goes first, and the others wait
+/// for its answer (which may teach the limits). While none comes, one more may go after
+/// [`PROBE_MAX_MS`], and twice as many as are out after each such time again (a slow start).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Probe {
+    /// When the first request went out; `None` until it does.
+    sent_at: Option<Ms>,
+    /// The admission serial of that request.
+    serial: u64,
+    /// The requests sent since (that one included), none answered yet.
+    sent: u64,
+}
+
+impl Probe {
+    /// A request was admitted (with this serial) while no answer has come.
+    pub(super) fn admitted(&mut self, now: Ms, serial: u64) {
+        if self.sent_at.is_none() {
+            self.sent_at = Some(now);
+            self.serial = serial;
+        }
+        self.sent += 1;
+    }
+
+    /// Until when the next request waits for an answer, if it must: `2^k` requests may be
+    /// out once `k` times [`PROBE_MAX_MS`] passed without one.
+    pub(super) fn wait_until(&self) -> Option<Ms> {
+        let t = self.sent_at?;
+        let k = self.sent.max(1).ilog2() + 1;
+        Some(t + f64::from(k) * PROBE_MAX_MS)
+    }
+}
+
+/// How long the others wait for the first response of a limiter that knows no limit before
+/// one more request goes (and again before twice as many are out: a slow start). An answer
+/// that takes longer (a long answer that is no stream comes whole) is no sign of room: each
+/// process of a fleet that let its whole concurrency go then drew 429s by the dozen.
+pub const PROBE_MAX_MS: Ms = 10_000.0;
+
+impl Limiter {
+    /// Open with a probe when no limit is known: one request goes first, and the others wait
+    /// for its answer (which may teach the limits); while none comes, one more goes after
+    /// [`PROBE_MAX_MS`], then twice as many as are out each such time again. Several
+    /// processes that know nothing would otherwise all send their whole concurrency at once,
+    /// before any header can say how much room there is. The engine opens this way unless
+    /// its adaptive mode paces the opening; a bare limiter does not.
+    pub fn start_probe(&mut self) {
+        if self.slots.iter().all(Option::is_none) {
+            self.probe = Some(Probe {
+                sent_at: None,
+                serial: 0,
+                sent: 0,
+            });
+        }
+    }
+
+    /// The opening probe's request failed without an answer (a network error): the others
+    /// stop waiting for it.
+    pub fn end_probe(&mut self) {
+        self.probe = None;
+    }
+
+    /// The request admitted with `ticket` was not sent after all (a fleet's store made it
+    /// wait; its reservation is refunded apart): if it opened as the probe, the probe is still
+    /// to go, and nothing waits for its answer meanwhile, itself least of all.
+    pub fn unsent(&mut self, ticket: &Ticket) {
+        if let Some(p) = self.probe.as_mut().filter(|p| p.sent_at.is_some()) {
+            if p.serial == ticket.serial {
+                p.sent_at = None;
+                p.sent = 0;
+            } else if ticket.serial > p.serial {
+                p.sent = p.sent.saturating_sub(1);
+            }
+        }
+    }
+}

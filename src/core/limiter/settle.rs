@@ -1,0 +1,206 @@
+//! The end of a request: its reservation replaced by what it used, refunded, or kept when
+//! nothing says; and its transit, once known, recounted.
+
+use super::admit::wasted;
+use super::{Dim, Limiter, Ticket, Usage};
+#[cfg(doc)]
+use crate::core::bucket::Bucket;
+use crate::core::Ms;
+
+impl Limiter {
+    /// The request of `ticket` reached the server no later than `transit_ms` after its
+    /// admission (the caller bounds it, e.g. by the attempt's round trip). A full server bucket
+    /// wasted its refill for that long at most, not for the latency counted at admission:
+    /// count the difference (give back when the transit was shorter, take when longer). Gives
+    /// are clamped at capacity, as in [`Limiter::settle`]. A non-finite or negative transit
+    /// changes nothing.
+    pub fn arrived(&mut self, now_ms: Ms, ticket: Ticket, transit_ms: Ms) {
+        let now = self.tick(now_ms);
+        if !(transit_ms.is_finite() && transit_ms >= 0.0) {
+            return;
+        }
+        for dim in Dim::ALL {
+            let Some(slot) = self.slot(dim) else {
+                continue;
+            };
+            if slot.placed_at >= ticket.at_ms {
+                continue;
+            }
+            let h = ticket.headroom[dim as usize];
+            let delta =
+                wasted(&slot.bucket, h, transit_ms) - wasted(&slot.bucket, h, ticket.latency_ms);
+            if delta != 0.0 && self.adjust(dim, now, &ticket, delta) && delta < 0.0 {
+                if let Some(slot) = self.slots[dim as usize].as_mut() {
+                    slot.transit_back = slot.transit_back(now) - delta;
+                    slot.transit_back_at = now;
+                }
+            }
+        }
+    }
+
+    /// The request of `ticket` ended with neither a settlement nor a refund (no answer came,
+    /// an error the server may have counted, a usage not known, a call given up): its
+    /// reservation stays in the buckets as the best estimate of what the server counted, and
+    /// is no longer in flight. Every ticket ends once, by [`Limiter::settle`],
+    /// [`Limiter::refund`] or this.
+    pub fn lost(&mut self, now_ms: Ms, ticket: &Ticket) {
+        self.tick(now_ms);
+        self.release(ticket, Dim::ALL.map(|dim| ticket.amount(dim)));
+    }
+
+    /// The ticket's reservation is no longer in flight; its request used `used` (per
+    /// dimension, in [`Dim::ALL`] order).
+    fn release(&mut self, ticket: &Ticket, used: [f64; 4]) {
+        for dim in Dim::ALL {
+            if let Some(slot) = self.slots[dim as usize].as_mut() {
+                if slot.covers(ticket.serial) {
+                    slot.share.released(ticket.amount(dim));
+                    let u = used[dim as usize];
+                    if u.is_finite() {
+                        slot.spent += u.max(0.0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// This client's reservations in flight in `dim` (0 where no limit is known).
+    pub fn in_flight(&self, dim: Dim) -> f64 {
+        self.slot(dim).map_or(0.0, |s| s.share.inflight())
+    }
+
+    /// Take (`delta > 0`) or give back (`delta < 0`) tokens in `dim` for the request of
+    /// `ticket`, if that request reserved in this bucket; whether anything changed. A give-back
+    /// is void once the bucket has been full since the request's admission: what it held back
+    /// was lost at the capacity since, on the server as in this copy
+    /// ([`Bucket::full_since`]), and giving it now would lift the copy above the server.
+    fn adjust(&mut self, dim: Dim, now: Ms, ticket: &Ticket, delta: f64) -> bool {
+        let Some(slot) = self.slots[dim as usize].as_mut() else {
+            return false;
+        };
+        let since = if slot.covers(ticket.serial) {
+            ticket.at_ms
+        } else if ticket.learned[dim as usize] {
+            ticket.learned_at_ms
+        } else {
+            return false;
+        };
+        if !delta.is_finite() {
+            return false;
+        }
+        if delta > 0.0 {
+            slot.bucket.take(now, delta);
+        } else if delta < 0.0 {
+            if slot.bucket.full_since(since, now) {
+                return false;
+            }
+            slot.bucket.give(now, -delta);
+        }
+        delta != 0.0
+    }
+
+    /// Replace the reservation by the real usage: in each token dimension, take
+    /// `actual - reserved` (a negative difference gives tokens back). The actual amounts are
+    /// the server's: `InputTokens` counts [`Usage::metered_input`] (input + cache creation;
+    /// cache reads are free), `OutputTokens` counts `output_tokens`, `Tokens` their sum;
+    /// `Requests` is unchanged (the request was counted at admission).
+    ///
+    /// After `acquire` + `settle`, each bucket has given up exactly the real usage (plus its
+    /// refill meanwhile), as the server's has, with two deliberate asymmetries:
+    /// * **Debt.** When the usage exceeds the reservation (the input estimate was low, or no
+    ///   output was reserved), the level may go below zero. The server counted those tokens
+    ///   too; the debt is paid back by the refill, and no request is admitted in that
+    ///   dimension before it is, just as the server would refuse it.
+    /// * **Clamped give.** Giving back never lifts a level above capacity, and a bucket that
+    ///   has been full at any time since the request's admission gets nothing back: the unused
+    ///   reservation was lost at the capacity then, on the server as here. Without the clamp, a
+    ///   long request could bank a burst larger than the limit; without the second rule, a
+    ///   give-back after the bucket refilled and was emptied again would leave the copy above
+    ///   the server (the engine fuzz target found a 1 RPM bucket sending 2.5 s early that way,
+    ///   through the transit's give-back, [`Limiter::arrived`]).
+    ///
+    /// Usage values are filtered by [`Usage::sanitized`]; if nothing valid remains, the
+    /// reservation stands (unknown usage is taken as "what was reserved", as by
+    /// [`Limiter::lost`]).
+    ///
+    /// A bucket learned from headers after the ticket was admitted is left alone: the request
+    /// reserved nothing there, and the server's figures that created it already counted it.
+    /// Unless its own answer's figures created it ([`Ticket::learned`]): they counted it as
+    /// its reservation (a stream's head) or as used (marked placed), so it is settled there as
+    /// in a bucket it reserved in, a give-back void once that bucket was full since.
+    ///
+    /// A bucket whose level the request's own response placed ([`Ticket::placed`]) gets
+    /// nothing back: those figures may already count the give-back (a server that settles
+    /// before it writes the head), and giving it again would leave the copy above the server.
+    /// If they did not, the copy is low by the unused part until the next figures raise it:
+    /// a cautious error, never a 429. Nor is input beyond the estimate taken there again: a
+    /// server counts a prompt's tokens when it admits it, so its figures count them all (a
+    /// document priced low by the estimate, taken twice, held the next call half a minute).
+    /// Output beyond the reservation (one lowered to fit, or `outputReservation`) is taken.
+    pub fn settle(&mut self, now_ms: Ms, ticket: Ticket, usage: &Usage) {
+        let now = self.tick(now_ms);
+        let Some(usage) = usage.sanitized() else {
+            // Nothing known: the reservation stands, no longer in flight.
+            self.lost(now, &ticket);
+            return;
+        };
+        let input = usage.metered_input();
+        let output = usage.output_tokens;
+        let more_output = (output - ticket.output).max(0.0);
+        let changes = [
+            (Dim::InputTokens, input - ticket.input, 0.0),
+            (Dim::OutputTokens, output - ticket.output, more_output),
+            (
+                Dim::Tokens,
+                (input + output) - (ticket.input + ticket.output),
+                more_output,
+            ),
+        ];
+        // What the request used in each bucket: its reservation, changed by the settlement.
+        let mut used = Dim::ALL.map(|dim| ticket.amount(dim));
+        for (dim, delta, _) in changes {
+            used[dim as usize] += delta;
+        }
+        self.release(&ticket, used);
+        for (dim, delta, placed_delta) in changes {
+            // What this client used, for the headroom it leaves others: the usage, not the
+            // reservation.
+            if let Some(slot) = self.slots[dim as usize].as_mut() {
+                if slot.covers(ticket.serial) && delta.is_finite() {
+                    let w = slot.bucket.window_ms();
+                    slot.share.used(now, delta, w);
+                }
+            }
+            if !ticket.placed[dim as usize] {
+                if self.adjust(dim, now, &ticket, delta) && delta < 0.0 {
+                    // A settlement's give-back: not in the figures of a stream head written
+                    // before it ([`Ticket::given`]). (A transit's or a refusal's is in them:
+                    // the server never took it.)
+                    if let Some(slot) = self.slots[dim as usize].as_mut() {
+                        slot.given -= delta;
+                    }
+                }
+            } else if placed_delta > 0.0 {
+                self.adjust(dim, now, &ticket, placed_delta);
+            }
+        }
+    }
+
+    /// The request was not processed (the server refused it): give back its tokens. The
+    /// request itself stays counted when `keep_request` (the server may count refused ones).
+    /// Gives are clamped at capacity, as in [`Limiter::settle`].
+    pub fn refund(&mut self, now_ms: Ms, ticket: Ticket, keep_request: bool) {
+        let now = self.tick(now_ms);
+        let mut used = [0.0; 4];
+        if keep_request {
+            used[Dim::Requests as usize] = ticket.amount(Dim::Requests);
+        }
+        self.release(&ticket, used);
+        self.adjust(Dim::InputTokens, now, &ticket, -ticket.input);
+        self.adjust(Dim::OutputTokens, now, &ticket, -ticket.output);
+        self.adjust(Dim::Tokens, now, &ticket, -(ticket.input + ticket.output));
+        if !keep_request {
+            self.adjust(Dim::Requests, now, &ticket, -1.0);
+        }
+    }
+}
