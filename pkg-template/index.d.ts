@@ -119,7 +119,7 @@ export interface RetryOptions {
 
 /** The retry budget (gRPC-style retry throttling): retries stop while most attempts fail. */
 export interface BudgetOptions {
-  /** Tokens given back per success. @default 0.1 */
+  /** Tokens given back per success. @default 1 */
   readonly ratio?: number;
   /** Capacity and start value; retries are allowed while more than half remains. @default 10 */
   readonly maxTokens?: number;
@@ -197,7 +197,11 @@ export interface PacerOptions {
   readonly store?: PacerStore;
   /** Retry options. @default {} */
   readonly retry?: RetryOptions;
-  /** The retry budget, or `false` to disable it. @default { ratio: 0.1, maxTokens: 10 } */
+  /**
+   * The retry budget, or `false` to disable it: each failed attempt (5xx, 529, network) takes
+   * one of `maxTokens` tokens, each success gives `ratio` back, and retries stop while half or
+   * fewer remain (with the default, while failures outnumber successes). @default { ratio: 1, maxTokens: 10 }
+   */
   readonly budget?: BudgetOptions | false;
   /**
    * Requests in flight at once (an integer from 1, or `Infinity`); a streamed response counts until its body ends.

@@ -450,6 +450,39 @@ fn pacer_alone_stays_clean_when_it_learns_the_limits_or_the_metering_differs() {
     }
 }
 
+/// An LLM API that answers 529 to a part of its requests for a while asks clients to retry
+/// with backoff. The default budget (1 token back per success) rides through a fifth of the
+/// attempts overloaded and still stops retries where most fail; gRPC's example ratio, 0.1,
+/// already failed calls at a tenth.
+#[test]
+fn the_default_budget_retries_through_partial_overload_and_stops_where_most_attempts_fail() {
+    use llm_pacer::core::budget::BudgetConfig;
+    let run_at = |p: f64, budget: Option<BudgetConfig>| {
+        let mut s = Scenario::issue_default(1);
+        s.workload.requests = 400;
+        s.server.p_overloaded = p;
+        s.budget = budget;
+        let r = run(&s, StrategyKind::Pacer);
+        check_consistent(&s, &r);
+        r
+    };
+    let default = Some(BudgetConfig::default());
+    let grpc = Some(BudgetConfig {
+        ratio: 0.1,
+        max_tokens: 10.0,
+    });
+    for p in [0.1, 0.2] {
+        let r = run_at(p, default);
+        assert!(r.overloaded >= 40, "{p}: {} 529s", r.overloaded);
+        assert!(r.failures <= 2, "{p}: {} of 400 failed", r.failures);
+    }
+    assert!(run_at(0.1, grpc).failures >= 10);
+    // Most attempts failing: the retries stop, and many calls return their 529.
+    let r = run_at(0.7, default);
+    assert!(r.failures >= 200, "{} of 400 failed", r.failures);
+    assert!(run_at(0.7, None).failures < 100);
+}
+
 #[test]
 fn pacer_with_four_clients_keeps_429s_rare() {
     let s = Scenario::issue_default(4);

@@ -5,6 +5,15 @@
 //! `tokens > max_tokens / 2`. So when most calls fail, retries stop; when the service recovers,
 //! successes refill the budget.
 //!
+//! The default `ratio` is 1, not gRPC's example 0.1: in the long run retries go on while
+//! failures are fewer than successes (`ratio / (1 + ratio)` of the attempts: a half, where 0.1
+//! allows one in eleven). An LLM API answers 529 (overloaded) to a part of its requests for
+//! minutes at a time and asks clients to retry with backoff, as its SDKs do. With 0.1, a
+//! tenth of the attempts answered 529 already failed 5.6% of the calls, and three tenths
+//! 29% (`simulate --p529 0.1` and `0.3`, one client), where the SDKs' own two retries fail
+//! 0.1% and 2.7%; with 1, none and 1.3%. A service that fails most attempts still stops the
+//! retries within five failures.
+//!
 //! Like gRPC's own implementation, the budget counts in thousandths of a token, in integers:
 //! `ratio` and `max_tokens` are taken to three decimal places (gRPC's `token_ratio` has three
 //! at most), so no run of successes and failures ever drifts across the threshold. With plain
@@ -14,7 +23,7 @@
 //! ```
 //! use llm_pacer::core::budget::{BudgetConfig, RetryBudget};
 //!
-//! let mut budget = RetryBudget::new(BudgetConfig::default()); // 10 tokens, 0.1 per success
+//! let mut budget = RetryBudget::new(BudgetConfig::default()); // 10 tokens, 1 per success
 //! for _ in 0..4 {
 //!     budget.on_failure();
 //! }
@@ -22,14 +31,15 @@
 //! budget.on_failure();
 //! assert!(!budget.can_retry()); // 5 is not > 5: the service is mostly failing
 //! budget.on_success();
-//! assert!(budget.can_retry()); // 5.1 > 5
-//! assert_eq!(budget.tokens(), 5.1);
+//! assert!(budget.can_retry()); // 6 > 5
+//! assert_eq!(budget.tokens(), 6.0);
 //! ```
 
 /// Budget parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BudgetConfig {
-    /// Tokens given back per success. Default 0.1.
+    /// Tokens given back per success. Default 1: retries stop while failures outnumber
+    /// successes.
     pub ratio: f64,
     /// Capacity and start value. Default 10.
     pub max_tokens: f64,
@@ -38,7 +48,7 @@ pub struct BudgetConfig {
 impl Default for BudgetConfig {
     fn default() -> Self {
         BudgetConfig {
-            ratio: 0.1,
+            ratio: 1.0,
             max_tokens: 10.0,
         }
     }
@@ -144,15 +154,27 @@ mod tests {
         b.on_failure();
         assert_eq!(b.tokens(), 0.0, "floored at 0");
 
-        // From 0, 50 successes reach exactly 5 (not enough); the 51st crosses the threshold.
-        for i in 1..=50 {
+        // From 0, 5 successes reach exactly 5 (not enough); the 6th crosses the threshold.
+        for i in 1..=5 {
             b.on_success();
             assert!(!b.can_retry(), "after {i} successes");
         }
         assert_eq!(b.tokens(), 5.0);
         b.on_success();
         assert!(b.can_retry());
+        assert_eq!(b.tokens(), 6.0);
+        // gRPC's example ratio, 0.1: 50 successes reach 5 again, the 51st crosses.
+        let mut b = budget(0.1, 10.0);
+        for _ in 0..10 {
+            b.on_failure();
+        }
+        for _ in 0..50 {
+            b.on_success();
+        }
+        assert!(!b.can_retry());
+        b.on_success();
         assert_eq!(b.tokens(), 5.1);
+        assert!(b.can_retry());
 
         // Successes refill it up to the capacity, never past.
         for _ in 0..100 {

@@ -292,7 +292,7 @@ mod tests {
         assert_eq!(
             c.budget,
             Some(BudgetConfig {
-                ratio: 0.1,
+                ratio: 1.0,
                 max_tokens: 10.0
             })
         );

@@ -7,6 +7,7 @@ use super::{
     compare, run as run_one, Head, Mix, OtpmMetering, PacerKeys, PacerLimits, Rounding, Scenario,
     StrategyKind, Table,
 };
+use crate::core::budget::BudgetConfig;
 use std::fmt::Write as _;
 
 /// The help text, for a program called `prog`.
@@ -30,6 +31,8 @@ OPTIONS:
     --concurrency C     requests in progress per client, every strategy (default 5)
     --seed S            seed of every random draw (default 1)
     --p529 P            probability that an admissible request gets a 529 (default 0)
+    --budget R          llm-pacer's retry budget gives back R tokens of 10 per success
+                        (default 1), or `off`
     --metering M        OTPM metering: reservation (default) or realtime
     --learn-limits      llm-pacer is not told the limits: it learns them from headers
     --estimate R        llm-pacer estimates each input at R times the server's count and
@@ -249,6 +252,21 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
                 n => seeds = Some(n),
             },
             "--p529" => s.server.p_overloaded = value(&flag, next())?,
+            "--budget" => {
+                let v = value::<String>(&flag, next())?;
+                s.budget = match v.as_str() {
+                    "off" => None,
+                    r => match r.parse::<f64>() {
+                        Ok(ratio) => Some(BudgetConfig {
+                            ratio,
+                            ..BudgetConfig::default()
+                        }),
+                        Err(_) => {
+                            return Err(format!("--budget: expected a ratio or `off`, got `{v}`"))
+                        }
+                    },
+                }
+            }
             "--skew-ms" => s.server.clock_offset_ms = value(&flag, next())?,
             "--start-level" => s.server.start_level = value(&flag, next())?,
             "--learn-limits" => s.pacer_limits = PacerLimits::Learned,

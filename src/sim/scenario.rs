@@ -4,6 +4,7 @@ use super::invalid::Invalid;
 use super::mix::{Mix, PacerKeys};
 use super::server::{Head, OtpmMetering, Rounding, ServerConfig};
 use super::workload::{Arrival, Workload};
+use crate::core::budget::BudgetConfig;
 use crate::core::config::Config;
 use crate::core::limiter::Limits;
 use crate::core::models::ModelLimits;
@@ -55,6 +56,8 @@ pub struct Scenario {
     /// Several model classes (and organisations), each with buckets of its own; `None`: one
     /// class, with the server's limits.
     pub mix: Option<Mix>,
+    /// llm-pacer's retry budget (`None`: off); the public default unless told.
+    pub budget: Option<BudgetConfig>,
 }
 
 impl Scenario {
@@ -73,6 +76,7 @@ impl Scenario {
             input_estimate: None,
             cache_prefixes: true,
             mix: None,
+            budget: Some(BudgetConfig::default()),
         }
     }
 
@@ -105,6 +109,14 @@ impl Scenario {
         if let Some(m) = &self.mix {
             m.validate()?;
         }
+        if let Some(b) = self.budget {
+            if !(b.ratio.is_finite() && (0.0..=10.0).contains(&b.ratio)) {
+                return Err(Invalid::new(
+                    "--budget",
+                    "must be a ratio from 0 to 10, or `off`",
+                ));
+            }
+        }
         self.server.validate()
     }
 
@@ -113,6 +125,7 @@ impl Scenario {
     pub fn pacer_config(&self) -> Config {
         let mut c = Config::new();
         c.concurrency = Some(self.concurrency);
+        c.budget = self.budget;
         if self.pacer_limits == PacerLimits::Configured {
             // Told the plan, as its preset tells a pacer: how it meters output too.
             c.output_metering = Some(match self.server.metering {
