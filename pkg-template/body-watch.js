@@ -167,32 +167,35 @@ const USAGE_PLACES = [
  */
 export function usageNumbers(doc) {
   const [paths, fields] = USAGE_PLACES;
-  const array = Array.isArray(doc);
-  const docs = array ? doc : [doc];
   const width = paths.length * fields.length;
-  const out = new Float64Array(docs.length * width).fill(Number.NaN);
-  let row = 0;
+  const array = Array.isArray(doc);
+  /** @type {Float64Array[]} one per document (an array's element) with a usage object */
+  const rows = [];
   try {
-    for (const d of docs) {
-      let found = false;
+    for (const d of array ? doc : [doc]) {
+      /** @type {Float64Array | undefined} */
+      let out;
       for (let p = 0; p < paths.length; p++) {
         /** @type {any} */
         let o = d;
         for (const key of paths[p]) o = isObject(o) ? o[key] : undefined;
         if (!isObject(o)) continue;
-        found = true;
+        out ??= new Float64Array(width).fill(Number.NaN);
         for (let i = 0; i < fields.length; i++) {
           const v = o[fields[i]];
-          if (typeof v == "number") out[row + p * fields.length + i] = v;
+          if (typeof v == "number") out[p * fields.length + i] = v;
         }
       }
-      // An element with no usage object gives no rows.
-      if (found || !array) row += width;
+      // An element with no usage object gives no rows; a document that is no array, NaN ones.
+      if (out || !array) rows.push(out ?? new Float64Array(width).fill(Number.NaN));
     }
   } catch {
     return new Float64Array(0);
   }
-  return out.subarray(0, row);
+  if (rows.length == 1) return rows[0];
+  const all = new Float64Array(rows.length * width);
+  for (let i = 0; i < rows.length; i++) all.set(rows[i], i * width);
+  return all;
 }
 
 /**
