@@ -2,9 +2,10 @@
 
 use super::*;
 use crate::core::backoff::Jitter;
-use crate::core::headers::DimInfo;
+use crate::core::classify::ErrorInfo;
+use crate::core::headers::{DimInfo, RateLimitInfo};
 use crate::core::limiter::PROBE_MAX_MS;
-use crate::core::limiter::{Dim, Limits};
+use crate::core::limiter::{Dim, Limits, Usage};
 use crate::core::presets::OutputMetering;
 
 const T0: Ms = 1_767_225_600_000.0;
