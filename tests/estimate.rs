@@ -581,6 +581,35 @@ mod generated {
 }
 
 #[test]
+fn a_batch_api_request_is_told_apart() {
+    for url in [
+        "https://api.anthropic.com/v1/messages/batches",
+        "https://api.anthropic.com/v1/messages/batches/msgbatch_01/results",
+        "https://api.anthropic.com/v1/messages/batches/msgbatch_01/cancel?beta=true",
+        "https://api.openai.com/v1/batches",
+        "https://api.openai.com/v1/batches/batch_abc/cancel",
+        "https://example-resource.openai.azure.com/openai/batches?api-version=2024-10-21",
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:batchGenerateContent",
+        "https://generativelanguage.googleapis.com/v1beta/batches/abc123",
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-embedding-001:asyncBatchEmbedContent",
+        "http://127.0.0.1:8080/v1/messages/batches/",
+    ] {
+        assert!(batch_api(url), "{url}");
+    }
+    for url in [
+        "https://api.anthropic.com/v1/messages",
+        "https://api.openai.com/v1/chat/completions?from=/v1/batches",
+        "https://api.openai.com/v1/batches_old",
+        // A synchronous embedding of many texts is metered as the model's own.
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-embedding-001:batchEmbedContents",
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent",
+        "",
+    ] {
+        assert!(!batch_api(url), "{url}");
+    }
+}
+
+#[test]
 fn a_request_that_only_counts_tokens_is_told_apart() {
     for url in [
         "https://api.anthropic.com/v1/messages/count_tokens",

@@ -273,10 +273,9 @@ impl Inner {
         url: &JsValue,
         text: &str,
     ) -> Result<(CallRequest, String), JsValue> {
-        if estimate::counts_tokens(text) {
-            // Counting tokens costs none, and is metered apart.
-            let model = estimate::TOKEN_COUNT_CLASS.to_string();
-            return Ok((CallRequest::default(), model));
+        if let Some(class) = estimate::metered_apart(text) {
+            // Counting tokens, or a batch's requests (served later): metered apart, no tokens.
+            return Ok((CallRequest::default(), class.to_string()));
         }
         let (text, len) = body::body_text(init);
         // Read with the caller's `estimate` too, for the prompt's prefixes: a prefix the server

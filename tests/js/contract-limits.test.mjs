@@ -889,6 +889,34 @@ describe("token counting", () => {
       JSON.stringify(pacer.limits().map((k) => k.model)),
     );
   });
+
+  test("a batch API request reserves no tokens and goes on a key of its own", async (t) => {
+    // A batch's requests are served later and metered apart from the model's limits; priced
+    // as one prompt, a batch of 500 took the whole ITPM bucket from the key's own calls.
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make({ limits: { itpm: 30_000 } });
+    const requests = Array.from({ length: 500 }, (_, i) => ({
+      custom_id: `r${i}`,
+      params: {
+        model: "claude-sonnet-4-5",
+        max_tokens: 1024,
+        messages: [{ role: "user", content: "word ".repeat(200) }],
+      },
+    }));
+    const batches = new URL("/v1/messages/batches", env.url).href;
+    for (let i = 0; i < 3; i++) {
+      const res = await pacer.fetch(batches, { ...anthropicInit(), body: JSON.stringify({ requests }) });
+      await res.arrayBuffer();
+    }
+    await drained(pacer);
+    assert.equal(env.clock.elapsed, 0, "no wait");
+    assert.equal(pacer.stats().inputTokensReserved, 0);
+    assert.equal(pacer.stats().outputTokensReserved, 0);
+    assert.ok(
+      pacer.limits().some((k) => k.model === "batches"),
+      JSON.stringify(pacer.limits().map((k) => k.model)),
+    );
+  });
 });
 
 test("a document the estimate priced short: a 429 with room raises its input, and two with a full bucket give up as request_too_large", async () => {

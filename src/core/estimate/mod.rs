@@ -329,21 +329,52 @@ impl Body {
 /// apart from the model's, as the provider meters it.
 pub const TOKEN_COUNT_CLASS: &str = "count_tokens";
 
+/// The class of the limit key of a batch API's request ([`batch_api`]): apart from the
+/// models', as the providers meter it.
+pub const BATCH_CLASS: &str = "batches";
+
+/// The paths' ends of the requests metered apart, and their classes.
+const APART: [(&[u8], &str); 6] = [
+    (b"/count_tokens", TOKEN_COUNT_CLASS),
+    (b"/responses/input_tokens", TOKEN_COUNT_CLASS),
+    (b":countTokens", TOKEN_COUNT_CLASS),
+    (b"/batches", BATCH_CLASS),
+    (b":batchGenerateContent", BATCH_CLASS),
+    (b":asyncBatchEmbedContent", BATCH_CLASS),
+];
+
+/// The class of the limit key of a request at `url` that the providers meter apart from the
+/// model's input and output limits ([`counts_tokens`], [`batch_api`]): it reserves no tokens
+/// and goes on a limit key of that class. `None` for any other request.
+pub fn metered_apart(url: &str) -> Option<&'static str> {
+    let path = crate::core::before_query(url);
+    let path = path.strip_suffix(b"/").unwrap_or(path);
+    APART
+        .iter()
+        .find(|(end, _)| path.ends_with(end))
+        .map(|(_, class)| *class)
+        .or_else(|| crate::core::find(path, b"/batches/").map(|_| BATCH_CLASS))
+}
+
 /// Whether the request at `url` only counts a prompt's tokens: Anthropic's
 /// `/v1/messages/count_tokens`, OpenAI's `/v1/responses/input_tokens`, Gemini's
 /// `:countTokens`. Such a request generates nothing and is not counted against the input or
 /// output limits (Anthropic meters it by requests, apart from messages), so it reserves no
 /// tokens and goes on a limit key of its own.
 pub fn counts_tokens(url: &str) -> bool {
-    let path = crate::core::before_query(url);
-    let path = path.strip_suffix(b"/").unwrap_or(path);
-    [
-        &b"/count_tokens"[..],
-        b"/responses/input_tokens",
-        b":countTokens",
-    ]
-    .iter()
-    .any(|s| path.ends_with(s))
+    metered_apart(url) == Some(TOKEN_COUNT_CLASS)
+}
+
+/// Whether the request at `url` is one of a batch API's: Anthropic's Message Batches
+/// (`/v1/messages/batches`, a batch's own path, its results, its cancel), OpenAI's Batch API
+/// (`/v1/batches`...), Gemini's batch mode (`:batchGenerateContent`,
+/// `:asyncBatchEmbedContent`, `/batches/...`): a path segment `batches`, or one of those
+/// methods. The requests a batch holds are served later and metered apart from the model's
+/// limits (Anthropic counts the batch endpoints' requests and the requests waiting in its
+/// queue), so such a call reserves no tokens and goes on a limit key of its own: priced as
+/// one prompt, a batch of 500 took a whole ITPM bucket from the key's own calls.
+pub fn batch_api(url: &str) -> bool {
+    metered_apart(url) == Some(BATCH_CLASS)
 }
 
 /// Read a whole JSON text: `None` if it is not JSON.
