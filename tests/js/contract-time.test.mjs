@@ -247,7 +247,8 @@ describe("our own clock", () => {
     assert.equal(pacer.stats().retries, 2);
     // A few readings per interaction, a sleep per wait: nothing proportional to real time.
     // (Each sleep moves this clock at once, so the opening probe's answer, real I/O, may come
-    // after its key has let 1, 2, 4 and 8 requests out, 10 s apart: up to 4 sleeps more.)
+    // after its key has let 1, 2, 4 and 8 requests out, a few seconds apart: up to 4 sleeps
+    // more.)
     assert.ok(nows <= 12 * calls, `${nows} readings of now() for ${calls} calls`);
     assert.ok(sleeps <= 6 + 4, `${sleeps} sleeps`);
   });

@@ -4,8 +4,8 @@ use super::*;
 use crate::core::backoff::Jitter;
 use crate::core::classify::ErrorInfo;
 use crate::core::headers::{DimInfo, RateLimitInfo};
-use crate::core::limiter::PROBE_MAX_MS;
 use crate::core::limiter::{Dim, Limits, Usage};
+use crate::core::limiter::{PROBE_MAX_MS, PROBE_STEP_MS};
 use crate::core::presets::OutputMetering;
 
 const T0: Ms = 1_767_225_600_000.0;
@@ -753,23 +753,14 @@ fn a_first_answer_that_is_slow_to_come_opens_the_key_slowly() {
     assert_eq!(e.next_wake(), Some(T0 + PROBE_MAX_MS));
     assert_eq!(sends(&e.poll(T0 + PROBE_MAX_MS - 1.0)), Vec::<Id>::new());
     assert_eq!(sends(&e.poll(T0 + PROBE_MAX_MS)), vec![ids[1]], "two out");
-    assert_eq!(e.next_wake(), Some(T0 + 2.0 * PROBE_MAX_MS));
-    assert_eq!(
-        sends(&e.poll(T0 + 2.0 * PROBE_MAX_MS - 1.0)),
-        Vec::<Id>::new()
-    );
-    assert_eq!(
-        sends(&e.poll(T0 + 2.0 * PROBE_MAX_MS)),
-        ids[2..4].to_vec(),
-        "four out"
-    );
-    assert_eq!(
-        sends(&e.poll(T0 + 3.0 * PROBE_MAX_MS - 1.0)),
-        Vec::<Id>::new()
-    );
+    let step = |k: f64| T0 + PROBE_MAX_MS + k * PROBE_STEP_MS;
+    assert_eq!(e.next_wake(), Some(step(1.0)));
+    assert_eq!(sends(&e.poll(step(1.0) - 1.0)), Vec::<Id>::new());
+    assert_eq!(sends(&e.poll(step(1.0))), ids[2..4].to_vec(), "four out");
+    assert_eq!(sends(&e.poll(step(2.0) - 1.0)), Vec::<Id>::new());
     // The first answer, from any of them, ends the opening: the rest go at once.
-    e.on_response(T0 + 25_000.0, ids[2], 200, &none(), None, 0.0);
-    assert_eq!(sends(&e.poll(T0 + 25_000.0)), ids[4..].to_vec());
+    e.on_response(step(1.5), ids[2], 200, &none(), None, 0.0);
+    assert_eq!(sends(&e.poll(step(1.5))), ids[4..].to_vec());
 }
 
 #[test]

@@ -62,7 +62,7 @@ pub use admit::EDGE_MARGIN_MS;
 pub(crate) use observe::ROUNDING_SLACK;
 pub use observe::{figures, FIGURE_AGE_MS};
 pub use output::{OutputMetering, OUTPUT_FLOOR, OUTPUT_MARGIN, OUTPUT_MIN_SEEN, OUTPUT_WINDOW};
-pub use probe::PROBE_MAX_MS;
+pub use probe::{PROBE_MAX_MS, PROBE_STEP_MS};
 pub use types::{Blocker, Cost, Decision, Dim, DimState, Limits, Source, Ticket, Usage};
 
 use super::bucket::Bucket;
