@@ -594,7 +594,7 @@ fn a_batch_api_request_is_told_apart() {
         "https://generativelanguage.googleapis.com/v1beta/models/gemini-embedding-001:asyncBatchEmbedContent",
         "http://127.0.0.1:8080/v1/messages/batches/",
     ] {
-        assert!(batch_api(url), "{url}");
+        assert_eq!(metered_apart(url), Some(BATCH_CLASS), "{url}");
     }
     for url in [
         "https://api.anthropic.com/v1/messages",
@@ -605,7 +605,7 @@ fn a_batch_api_request_is_told_apart() {
         "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent",
         "",
     ] {
-        assert!(!batch_api(url), "{url}");
+        assert_ne!(metered_apart(url), Some(BATCH_CLASS), "{url}");
     }
 }
 
@@ -618,7 +618,7 @@ fn a_request_that_only_counts_tokens_is_told_apart() {
         "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:countTokens?key=k",
         "http://127.0.0.1:8080/v1/messages/count_tokens/",
     ] {
-        assert!(counts_tokens(url), "{url}");
+        assert_eq!(metered_apart(url), Some(TOKEN_COUNT_CLASS), "{url}");
     }
     for url in [
         "https://api.anthropic.com/v1/messages",
@@ -627,6 +627,6 @@ fn a_request_that_only_counts_tokens_is_told_apart() {
         "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent",
         "",
     ] {
-        assert!(!counts_tokens(url), "{url}");
+        assert_ne!(metered_apart(url), Some(TOKEN_COUNT_CLASS), "{url}");
     }
 }

@@ -325,12 +325,20 @@ impl Body {
     }
 }
 
-/// The class of the limit key of a request that only counts tokens ([`counts_tokens`]):
-/// apart from the model's, as the provider meters it.
+/// The class of the limit key of a request that only counts a prompt's tokens: Anthropic's
+/// `/v1/messages/count_tokens`, OpenAI's `/v1/responses/input_tokens`, Gemini's
+/// `:countTokens`. Such a request generates nothing and is not counted against the input or
+/// output limits (Anthropic meters it by requests, apart from messages).
 pub const TOKEN_COUNT_CLASS: &str = "count_tokens";
 
-/// The class of the limit key of a batch API's request ([`batch_api`]): apart from the
-/// models', as the providers meter it.
+/// The class of the limit key of a batch API's request: Anthropic's Message Batches
+/// (`/v1/messages/batches`, a batch's own path, its results, its cancel), OpenAI's Batch API
+/// (`/v1/batches`...), Gemini's batch mode (`:batchGenerateContent`,
+/// `:asyncBatchEmbedContent`, `/batches/...`): a path segment `batches`, or one of those
+/// methods. The requests a batch holds are served later and metered apart from the model's
+/// limits (Anthropic counts the batch endpoints' requests and the requests waiting in its
+/// queue): priced as one prompt, a batch of 500 took a whole ITPM bucket from the key's own
+/// calls.
 pub const BATCH_CLASS: &str = "batches";
 
 /// The paths' ends of the requests metered apart, and their classes.
@@ -344,8 +352,8 @@ const APART: [(&[u8], &str); 6] = [
 ];
 
 /// The class of the limit key of a request at `url` that the providers meter apart from the
-/// model's input and output limits ([`counts_tokens`], [`batch_api`]): it reserves no tokens
-/// and goes on a limit key of that class. `None` for any other request.
+/// model's input and output limits ([`TOKEN_COUNT_CLASS`], [`BATCH_CLASS`]): it reserves no
+/// tokens and goes on a limit key of that class. `None` for any other request.
 pub fn metered_apart(url: &str) -> Option<&'static str> {
     let path = crate::core::before_query(url);
     let path = path.strip_suffix(b"/").unwrap_or(path);
@@ -354,27 +362,6 @@ pub fn metered_apart(url: &str) -> Option<&'static str> {
         .find(|(end, _)| path.ends_with(end))
         .map(|(_, class)| *class)
         .or_else(|| crate::core::find(path, b"/batches/").map(|_| BATCH_CLASS))
-}
-
-/// Whether the request at `url` only counts a prompt's tokens: Anthropic's
-/// `/v1/messages/count_tokens`, OpenAI's `/v1/responses/input_tokens`, Gemini's
-/// `:countTokens`. Such a request generates nothing and is not counted against the input or
-/// output limits (Anthropic meters it by requests, apart from messages), so it reserves no
-/// tokens and goes on a limit key of its own.
-pub fn counts_tokens(url: &str) -> bool {
-    metered_apart(url) == Some(TOKEN_COUNT_CLASS)
-}
-
-/// Whether the request at `url` is one of a batch API's: Anthropic's Message Batches
-/// (`/v1/messages/batches`, a batch's own path, its results, its cancel), OpenAI's Batch API
-/// (`/v1/batches`...), Gemini's batch mode (`:batchGenerateContent`,
-/// `:asyncBatchEmbedContent`, `/batches/...`): a path segment `batches`, or one of those
-/// methods. The requests a batch holds are served later and metered apart from the model's
-/// limits (Anthropic counts the batch endpoints' requests and the requests waiting in its
-/// queue), so such a call reserves no tokens and goes on a limit key of its own: priced as
-/// one prompt, a batch of 500 took a whole ITPM bucket from the key's own calls.
-pub fn batch_api(url: &str) -> bool {
-    metered_apart(url) == Some(BATCH_CLASS)
 }
 
 /// Read a whole JSON text: `None` if it is not JSON.
