@@ -109,13 +109,16 @@ impl Scenario {
         if let Some(m) = &self.mix {
             m.validate()?;
         }
-        if let Some(b) = self.budget {
-            if !(b.ratio.is_finite() && (0.0..=10.0).contains(&b.ratio)) {
-                return Err(Invalid::new(
-                    "--budget",
-                    "must be a ratio from 0 to 10, or `off`",
-                ));
-            }
+        // The package's own rule for a budget (`budget.ratio` from 0 to 1000).
+        let budget = Config {
+            budget: self.budget,
+            ..Config::new()
+        };
+        if budget.validate().is_err() {
+            return Err(Invalid::new(
+                "--budget",
+                "must be a ratio from 0 to 1000, or `off`",
+            ));
         }
         self.server.validate()
     }
