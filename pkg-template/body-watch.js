@@ -166,36 +166,46 @@ const USAGE_PLACES = [
  * @returns {Float64Array}
  */
 export function usageNumbers(doc) {
-  const [paths, fields] = USAGE_PLACES;
-  const width = paths.length * fields.length;
-  const array = Array.isArray(doc);
-  /** @type {Float64Array[]} one per document (an array's element) with a usage object */
-  const rows = [];
+  const width = USAGE_PLACES[0].length * USAGE_PLACES[1].length;
   try {
-    for (const d of array ? doc : [doc]) {
-      /** @type {Float64Array | undefined} */
-      let out;
-      for (let p = 0; p < paths.length; p++) {
-        /** @type {any} */
-        let o = d;
-        for (const key of paths[p]) o = isObject(o) ? o[key] : undefined;
-        if (!isObject(o)) continue;
-        out ??= new Float64Array(width).fill(Number.NaN);
-        for (let i = 0; i < fields.length; i++) {
-          const v = o[fields[i]];
-          if (typeof v == "number") out[p * fields.length + i] = v;
-        }
-      }
-      // An element with no usage object gives no rows; a document that is no array, NaN ones.
-      if (out || !array) rows.push(out ?? new Float64Array(width).fill(Number.NaN));
+    if (!Array.isArray(doc)) return documentNumbers(doc) ?? new Float64Array(width).fill(Number.NaN);
+    /** @type {Float64Array[]} */
+    const rows = [];
+    for (const d of doc) {
+      const r = documentNumbers(d);
+      if (r) rows.push(r);
     }
+    const all = new Float64Array(rows.length * width);
+    for (let i = 0; i < rows.length; i++) all.set(rows[i], i * width);
+    return all;
   } catch {
     return new Float64Array(0);
   }
-  if (rows.length == 1) return rows[0];
-  const all = new Float64Array(rows.length * width);
-  for (let i = 0; i < rows.length; i++) all.set(rows[i], i * width);
-  return all;
+}
+
+/**
+ * The rows of one document (an object, or an element of a top-level array) as
+ * {@link usageNumbers} gives them; `undefined` if it has no usage object. Throws what a getter
+ * throws.
+ * @param {unknown} d
+ * @returns {Float64Array | undefined}
+ */
+function documentNumbers(d) {
+  const [paths, fields] = USAGE_PLACES;
+  /** @type {Float64Array | undefined} */
+  let out;
+  for (let p = 0; p < paths.length; p++) {
+    /** @type {any} */
+    let o = d;
+    for (const key of paths[p]) o = isObject(o) ? o[key] : undefined;
+    if (!isObject(o)) continue;
+    out ??= new Float64Array(paths.length * fields.length).fill(Number.NaN);
+    for (let i = 0; i < fields.length; i++) {
+      const v = o[fields[i]];
+      if (typeof v == "number") out[p * fields.length + i] = v;
+    }
+  }
+  return out;
 }
 
 /**
