@@ -412,6 +412,20 @@ mod engine {
     }
 
     /// The local reservations in flight, every key's output.
+    /// The key slot and the amounts of a store reservation the engine asks for.
+    fn reserved(a: &Action) -> (u32, f64, f64) {
+        let Action::Reserve {
+            slot,
+            input,
+            output,
+            ..
+        } = *a
+        else {
+            panic!("{a:?}")
+        };
+        (slot, input, output)
+    }
+
     fn out(e: &Engine, now: f64) -> f64 {
         e.limits(now)
             .iter()
@@ -447,15 +461,7 @@ mod engine {
 
         let b = e.submit(T0 + 30.0, req(2_000.0)).unwrap();
         let acts = e.poll(T0 + 30.0);
-        let Action::Reserve {
-            slot,
-            input,
-            output,
-            ..
-        } = acts[0]
-        else {
-            panic!("{acts:?}")
-        };
+        let (slot, input, output) = reserved(&acts[0]);
         assert_eq!(out(&e, T0 + 30.0), 2_000.0);
         assert!(e.abort(T0 + 40.0, b));
         assert_eq!(out(&e, T0 + 40.0), 0.0);
@@ -915,15 +921,7 @@ mod engine {
         let mut e = engine(6_000.0);
         let id = e.submit(T0, req(1_000.0)).unwrap();
         let acts = e.poll(T0);
-        let Action::Reserve {
-            slot,
-            input,
-            output,
-            ..
-        } = acts[0]
-        else {
-            panic!("{acts:?}")
-        };
+        let (slot, input, output) = reserved(&acts[0]);
         let sent = e.on_reserved(T0 + 1_000.0, id, StoreAnswer::Unavailable);
         assert_eq!(sent, vec![Action::Send { id, attempt: 1 }]);
         e.drain_store_ops();
