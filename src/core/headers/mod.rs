@@ -585,11 +585,75 @@ fn dim_then_field(rest: &[u8]) -> Option<(&[u8], Field)> {
 
 /// What `retry-after` said, before the `Date` header is known.
 #[derive(Debug, Clone, Copy)]
-enum RetryAfter {
-    /// Delta-seconds, already in ms and valid.
-    Delay(Ms),
-    /// An HTTP-date, epoch ms on the server's clock.
-    At(Ms),
+struct RetryAfter {
+    /// The longest delta-seconds, in ms (not yet checked as a hint).
+    delay_ms: Option<Ms>,
+    /// The latest HTTP-date, epoch ms on the server's clock.
+    at: Option<Ms>,
+}
+
+impl RetryAfter {
+    /// A `retry-after` value: delta-seconds or an HTTP-date, or a list of them, `fetch`'s
+    /// join of a field sent more than once (`5, Sun, 06 Dec 2026 12:00:10 GMT`: a date keeps
+    /// the comma after its day's name). A list gives its longest wait; a member that is
+    /// neither makes the whole value garbage, as in [`parse_hint_number`].
+    fn parse(v: &str) -> Option<Self> {
+        if let Some(secs) = parse_hint_number(v) {
+            return Some(RetryAfter {
+                delay_ms: Some(valid_hint(secs * 1000.0)?),
+                at: None,
+            });
+        }
+        if let Some(at) = parse_http_date(v) {
+            return Some(RetryAfter {
+                delay_ms: None,
+                at: Some(at),
+            });
+        }
+        let mut out = RetryAfter {
+            delay_ms: None,
+            at: None,
+        };
+        let mut rest = v;
+        loop {
+            let (member, tail) = match rest.split_once(',') {
+                // A day's name: the date goes on past its comma (IMF-fixdate, RFC 850).
+                Some((day, after))
+                    if !day.is_empty() && day.bytes().all(|b| b.is_ascii_alphabetic()) =>
+                {
+                    match after.split_once(',') {
+                        Some((date, tail)) => (&rest[..day.len() + 1 + date.len()], Some(tail)),
+                        None => (rest, None),
+                    }
+                }
+                Some((member, tail)) => (member, Some(tail)),
+                None => (rest, None),
+            };
+            if let Some(secs) = parse_number(member) {
+                let ms = secs * 1000.0;
+                out.delay_ms = Some(out.delay_ms.map_or(ms, |d| d.max(ms)));
+            } else {
+                let at = parse_http_date(member)?;
+                out.at = Some(out.at.map_or(at, |a| a.max(at)));
+            }
+            match tail {
+                // Members after the first follow `", "`, as `fetch` joins them.
+                Some(tail) => rest = tail.strip_prefix(' ')?,
+                None => return Some(out),
+            }
+        }
+    }
+
+    /// The wait it gives, against the server's `date` (else `now_ms`): its longest, if that
+    /// is a valid hint ([`valid_hint`]).
+    fn wait_ms(&self, date: Option<Ms>, now_ms: Ms) -> Option<Ms> {
+        let until = self.at.map(|at| at - date.unwrap_or(now_ms));
+        let longest = match (self.delay_ms, until) {
+            (Some(d), Some(u)) => d.max(u),
+            (d, u) => d.or(u)?,
+        };
+        valid_hint(longest)
+    }
 }
 
 /// One dimension as read; `reset` is absolute on the server's clock (Anthropic) or ms from
@@ -660,10 +724,7 @@ impl<'a> Raw<'a> {
             }
             Key::RetryAfter => {
                 if self.retry_after.is_none() {
-                    self.retry_after = match parse_hint_number(v) {
-                        Some(secs) => valid_hint(secs * 1000.0).map(RetryAfter::Delay),
-                        None => parse_http_date(v).map(RetryAfter::At),
-                    };
+                    self.retry_after = RetryAfter::parse(v);
                 }
             }
             Key::ShouldRetry => {
@@ -710,11 +771,9 @@ impl<'a> Raw<'a> {
 
     fn finish(&self, now_ms: Ms) -> RateLimitInfo {
         let date = self.date;
-        let retry_after_ms = self.retry_after_ms.or(match self.retry_after {
-            Some(RetryAfter::Delay(ms)) => Some(ms),
-            Some(RetryAfter::At(at)) => valid_hint(at - date.unwrap_or(now_ms)),
-            None => None,
-        });
+        let retry_after_ms = self
+            .retry_after_ms
+            .or_else(|| self.retry_after.as_ref()?.wait_ms(date, now_ms));
 
         let anthropic = |i: usize, rounded_tokens: bool| {
             let r = self.anthropic[i];

@@ -54,6 +54,30 @@ fn a_repeated_retry_hint_joined_by_fetch_gives_its_longest_wait() {
 }
 
 #[test]
+fn a_repeated_retry_hint_with_dates_in_it_gives_its_longest_wait() {
+    let wait = |v: &str| p(&[("date", DATE_T0), ("retry-after", v)], T0).retry_after_ms;
+    // Delta-seconds and an HTTP-date (10 s after the response's `Date`), either way round.
+    assert_eq!(wait("5, Sun, 22 Nov 2026 13:04:42 GMT"), Some(10_000.0));
+    assert_eq!(wait("Sun, 22 Nov 2026 13:04:42 GMT, 20"), Some(20_000.0));
+    // Two dates, the later one; RFC 850 and asctime dates too.
+    assert_eq!(
+        wait("Sun, 22 Nov 2026 13:04:42 GMT, Sun, 22 Nov 2026 13:04:52 GMT"),
+        Some(20_000.0)
+    );
+    assert_eq!(wait("3, Sunday, 22-Nov-26 13:04:42 GMT"), Some(10_000.0));
+    assert_eq!(wait("Sun Nov 22 13:04:42 2026, 3"), Some(10_000.0));
+    // A date already past beside a delay: the delay.
+    assert_eq!(wait("3, Sun, 22 Nov 2026 13:04:00 GMT"), Some(3_000.0));
+    // Garbage in the list is garbage, a day's name without its date too.
+    assert_eq!(wait("5, Sun"), None);
+    assert_eq!(wait("5, Sun, soon"), None);
+    assert_eq!(wait("Sun, 22 Nov 2026 13:04:42 GMT, x"), None);
+    assert_eq!(wait("5,Sun, 22 Nov 2026 13:04:42 GMT"), None);
+    // Past or zero everywhere: no hint.
+    assert_eq!(wait("0, Sun, 22 Nov 2026 13:04:00 GMT"), None);
+}
+
+#[test]
 fn a_zero_wait_is_no_hint_and_lets_the_other_header_in() {
     for zero in ["0", "0.0", "-0", "0e3"] {
         assert_eq!(
