@@ -826,6 +826,63 @@ fn figures_at_odds_with_a_continuous_refill_hold_it_until_their_reset_unless_ant
 }
 
 #[test]
+fn a_refusal_of_a_spent_bucket_full_again_only_past_its_window_holds_it_to_its_reset() {
+    // 200 requests a minute, none left, full again in 2 min 30 s, and a request refused with
+    // no hint: a continuous refill would have the bucket full within the minute, so the
+    // server does not refill continuously (OpenAI's names carry limits of other windows
+    // too). Until this was read, the next request went 300 ms later, and every one after
+    // drew the same 429 until the reset.
+    let info = |family, reset| RateLimitInfo {
+        requests: DimInfo {
+            limit: Some(200.0),
+            remaining: Some(0.0),
+            reset_at_ms: Some(T0 + reset),
+            ..DimInfo::default()
+        },
+        family,
+        ..RateLimitInfo::default()
+    };
+    let refused = |family, reset| {
+        let mut l = Limiter::new(Limits::default(), T0);
+        l.observe(T0, &info(family, reset));
+        let t = admit(&mut l, T0 + 300.0, Cost::default());
+        l.refund(T0 + 300.0, t, false);
+        l.observe_refusal(T0 + 300.0, &info(family, reset), &t);
+        let (until, _) = wait(l.check(T0 + 300.0, Cost::default()));
+        (l, until - T0)
+    };
+    for family in [Family::OpenAi, Family::Ietf] {
+        let (l, wait_ms) = refused(family, 150_000.0);
+        // (A reset in whole seconds may be a second late: the server may have rounded it.)
+        assert!(
+            (150_000.0..=151_001.0).contains(&wait_ms),
+            "{family:?}: {wait_ms}"
+        );
+        assert_eq!(level(&l, T0 + 149_999.0, Dim::Requests), 0.0, "{family:?}");
+        assert_eq!(
+            level(&l, T0 + 151_000.0, Dim::Requests),
+            200.0,
+            "{family:?}"
+        );
+        // Within the window (and the second a reset may be rounded by), a continuous refill.
+        for reset in [60_000.0, 60_900.0] {
+            let (_, wait_ms) = refused(family, reset);
+            assert!(wait_ms < 1_000.0, "{family:?} {reset}: {wait_ms}");
+        }
+        // An answer's figures alone leave the refill continuous: OpenAI documents resets
+        // that no refill explains.
+        let mut l = Limiter::new(Limits::default(), T0);
+        l.observe(T0, &info(family, 150_000.0));
+        let (until, _) = wait(l.check(T0, Cost::default()));
+        assert!(until - T0 < 1_000.0, "{family:?}: {}", until - T0);
+    }
+    // Anthropic's buckets refill continuously: its `remaining` is read as ever (the refusal
+    // presumes others took the room: a few seconds, not the reset).
+    let (_, wait_ms) = refused(Family::Anthropic, 150_000.0);
+    assert!(wait_ms < 10_000.0, "{wait_ms}");
+}
+
+#[test]
 fn a_reset_in_whole_seconds_is_no_sign_of_windows_within_the_second_it_may_be_rounded_by() {
     // A continuous bucket of 600 a minute (10 a second), 300 left: full again in 30 s. Said
     // as "29 s" (rounded down), the reset puts the level up to 10 above `remaining`: the

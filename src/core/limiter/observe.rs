@@ -363,16 +363,29 @@ impl Limiter {
                 Some(l) => (l, window),
                 None => (slot.bucket.capacity(), slot.bucket.window_ms()),
             };
-            let level = non_negative(l - non_negative(t - now) * (l / w));
-            (level, (level + RESET_PRECISION_MS * l / w).min(l))
+            // Below zero, the reset is further than the window refills a spent bucket in:
+            // no level of a continuous refill, but figures at odds with one (below).
+            let level = l - non_negative(t - now) * (l / w);
+            let precision = RESET_PRECISION_MS * l / w;
+            let lo = non_negative(level);
+            (lo, (lo + precision).min(l), (level + precision).min(l))
         });
         // Figures that disagree with a continuous refill come from a server that counts by
         // windows (its quota back whole at the reset, nothing before), unless it is
         // Anthropic's (whose buckets refill continuously: clocks apart, rather).
-        let view = match (from_remaining, from_reset) {
+        // So are a refusal's figures of a spent bucket stated full again later than its window
+        // refills it (OpenAI's `remaining: 0` with a reset of `2m30s` on a limit per minute,
+        // and no hint): held to the reset, not refilled at once to be refused again. (An
+        // answer's figures alone are not taken so: OpenAI documents resets no continuous
+        // refill explains, `6m0s` to refill 16 tokens of 150,000.)
+        let view = match (from_remaining, from_reset.map(|(lo, hi, _)| (lo, hi))) {
             (Some(r), _) if slot.windowed => Some(r),
             (Some((lo1, hi1)), Some((lo2, hi2))) => {
-                let (lo, hi) = (lo1.max(lo2), hi1.min(hi2));
+                let top = match from_reset {
+                    Some((_, _, top)) if may_window && refused.is_some() => top,
+                    _ => hi2,
+                };
+                let (lo, hi) = (lo1.max(lo2), hi1.min(top));
                 // Disjoint (clocks apart, or a server that counts by windows): trust
                 // `remaining`. Not by more than a reset a second late explains.
                 let late_refill = late * slot.bucket.rate_per_ms();
