@@ -1780,6 +1780,43 @@ fn the_stated_wait_of_a_spent_window_lasts_until_its_reset() {
 }
 
 #[test]
+fn a_long_window_first_seen_near_its_end_gives_a_request_back_at_its_reset() {
+    // A day's quota (IETF `q=100;w=86400`) spent, its window ending in 20 s: first seen
+    // that late, the reset may be a sliding log's oldest request expiring as well as the
+    // window's end, so the quota is not taken as whole then; but a request comes back
+    // either way. Until then, the next one waited for a day's refill of one request (864 s)
+    // and failed as too long a wait.
+    const HOUR: f64 = 3_600_000.0;
+    let mut l = Limiter::new(Limits::default(), T0);
+    let info = RateLimitInfo {
+        family: Family::Ietf,
+        requests: DimInfo {
+            limit: Some(100.0),
+            remaining: Some(0.0),
+            reset_at_ms: Some(T0 + 20_000.0),
+            window_ms: Some(24.0 * HOUR),
+            ..DimInfo::default()
+        },
+        ..RateLimitInfo::default()
+    };
+    l.observe(T0, &info);
+    let now = T0 + 100.0;
+    let (until, _) = wait(l.check(now, Cost::default()));
+    let stated = l.stated_wait(now, Cost::default()).expect("short");
+    // (A reset in whole seconds may be a second late.)
+    assert!(
+        (20_000.0..=21_001.0).contains(&(until - T0)),
+        "{}",
+        until - T0
+    );
+    assert!(stated <= 21_000.0, "{stated}");
+    // One request, not the day's quota: the next waits for the server's next figures.
+    admit(&mut l, until, Cost::default());
+    let (next, _) = wait(l.check(until, Cost::default()));
+    assert!(next - until > 600_000.0, "{}", next - until);
+}
+
+#[test]
 fn the_stated_wait_of_a_learned_month_window_is_a_month() {
     const DAY: f64 = 86_400_000.0;
     let mut l = Limiter::new(Limits::default(), T0);

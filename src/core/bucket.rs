@@ -26,8 +26,9 @@ pub struct Bucket {
     /// Until then the refill since `at_ms` is held back, and it comes whole at this time
     /// ([`Bucket::hold`]); `-inf` when there is no hold.
     held_until_ms: Ms,
-    /// The hold ends a window: the bucket is full at its end, whatever the refill held back.
-    held_window: bool,
+    /// The least level at the hold's end, whatever the refill held back (`-inf`: none): the
+    /// capacity where the hold ends a window ([`Bucket::hold_at_least`]).
+    held_floor: f64,
 }
 
 /// Two buckets are equal when they hold the same: `full_ms`, the bookkeeping of
@@ -41,7 +42,7 @@ impl PartialEq for Bucket {
             self.at_ms,
             self.drain_per_ms,
             self.held_until_ms,
-            self.held_window,
+            self.held_floor,
         ) == (
             o.capacity,
             o.window_ms,
@@ -49,7 +50,7 @@ impl PartialEq for Bucket {
             o.at_ms,
             o.drain_per_ms,
             o.held_until_ms,
-            o.held_window,
+            o.held_floor,
         )
     }
 }
@@ -66,7 +67,7 @@ impl Bucket {
             drain_per_ms: 0.0,
             full_ms: now_ms,
             held_until_ms: Ms::NEG_INFINITY,
-            held_window: false,
+            held_floor: Ms::NEG_INFINITY,
         }
     }
     /// A full bucket of `limit` per minute.
@@ -115,11 +116,13 @@ impl Bucket {
         if now_ms < self.held_until_ms {
             return self.level;
         }
-        if self.held_window && self.held_until_ms > self.at_ms {
-            return self.capacity;
-        }
         let dt = (now_ms - self.at_ms).max(0.0);
-        (self.level + dt * self.net_rate_per_ms()).min(self.capacity)
+        let level = (self.level + dt * self.net_rate_per_ms()).min(self.capacity);
+        if self.held_until_ms > self.at_ms {
+            // A hold ended since the level was set: at least its floor.
+            return level.max(self.held_floor.min(self.capacity));
+        }
+        level
     }
     /// Bring the level up to `now_ms`; during a hold the refill keeps accruing from `at_ms`.
     fn advance(&mut self, now_ms: Ms) {
@@ -187,12 +190,10 @@ impl Bucket {
         if now_ms >= self.held_until_ms {
             return (n - level) / rate;
         }
-        let at_end = if self.held_window {
-            self.capacity
-        } else {
-            let held = (self.held_until_ms - self.at_ms).max(0.0) * rate;
-            (self.level + held + back).min(self.capacity)
-        };
+        let held = (self.held_until_ms - self.at_ms).max(0.0) * rate;
+        let at_end = (self.level + held + back)
+            .min(self.capacity)
+            .max(self.held_floor.min(self.capacity));
         self.held_until_ms - now_ms + (n - at_end).max(0.0) / rate
     }
     /// When the bucket is full again (epoch ms).
@@ -219,10 +220,24 @@ impl Bucket {
     /// bucket is full. Replaces a hold in force; a time not after `now_ms` (or not finite)
     /// ends it.
     pub fn hold(&mut self, now_ms: Ms, until_ms: Ms, window: bool) {
+        let floor = if window {
+            self.capacity
+        } else {
+            Ms::NEG_INFINITY
+        };
+        self.hold_at_least(now_ms, until_ms, floor);
+    }
+    /// [`Bucket::hold`], the level at the end at least `floor` (the capacity: the end of a
+    /// window; one request: what comes back at least when a sliding log's oldest expires).
+    pub fn hold_at_least(&mut self, now_ms: Ms, until_ms: Ms, floor: f64) {
         self.advance(now_ms);
         let on = until_ms.is_finite() && until_ms > now_ms;
         self.held_until_ms = if on { until_ms } else { Ms::NEG_INFINITY };
-        self.held_window = on && window;
+        self.held_floor = if on && !floor.is_nan() {
+            floor
+        } else {
+            Ms::NEG_INFINITY
+        };
     }
     /// The stored level and the time of it (not refilled to any later time): with the
     /// capacity and window, all of a bucket a store keeps ([`Bucket::from_raw`]).
@@ -357,6 +372,27 @@ mod tests {
         assert_eq!(b.level(33_000.0), 13.0);
         b.hold(33_000.0, f64::NAN, true);
         assert_eq!(b.level(34_000.0), 14.0);
+    }
+
+    #[test]
+    fn a_hold_with_a_floor_ends_with_at_least_that_much() {
+        // A day's bucket of 100 (one back every 864 s), spent, held 20 s: at least one at
+        // the end, where the refill held back is a fortieth of one.
+        let mut b = Bucket::new(100.0, 86_400_000.0, 0.0);
+        b.take(0.0, 100.0);
+        b.hold_at_least(0.0, 20_000.0, 1.0);
+        assert_eq!(b.level(19_999.0), 0.0);
+        assert_eq!(b.level(20_000.0), 1.0);
+        assert_eq!(b.time_until(0.0, 1.0), Some(20_000.0));
+        assert_eq!(b.stated_wait(0.0, 1.0, 0.0), 20_000.0);
+        // Taken at the end, the floor is spent: the refill is continuous again.
+        b.take(20_000.0, 1.0);
+        assert!(b.level(21_000.0) < 0.1);
+        // A floor below what the refill held back changes nothing.
+        let mut b = Bucket::per_minute(60.0, 0.0);
+        b.take(0.0, 60.0);
+        b.hold_at_least(0.0, 30_000.0, 1.0);
+        assert_eq!(b.level(30_000.0), 30.0);
     }
 
     #[test]

@@ -480,7 +480,9 @@ impl Limiter {
                 // new reset a little later each time its oldest request expires, just
                 // before it does. A request refused in the window after a reset taken as
                 // whole shows the server gives back less there: no reset is taken as whole
-                // again.
+                // again. Either way a request comes back at the reset, at least: the oldest
+                // of a sliding log expires, a window ends (a process that first sees a day's
+                // window 20 s before its end waited 864 s, a day's refill of one request).
                 let end = reset_at.unwrap_or(Ms::NEG_INFINITY);
                 if refused.is_some() && now >= slot.whole_at && now < slot.whole_at + window {
                     slot.resets_whole = false;
@@ -499,7 +501,13 @@ impl Limiter {
                 if at_end {
                     slot.whole_at = end;
                 }
-                slot.bucket.hold(now, end, at_end);
+                let floor = match (at_end, dim) {
+                    (true, _) => slot.bucket.capacity(),
+                    (false, Dim::Requests) => 1.0,
+                    // (What a token count gives back at least is not known.)
+                    (false, _) => Ms::NEG_INFINITY,
+                };
+                slot.bucket.hold_at_least(now, end, floor);
             }
             return (changed, !learned && target != level);
         }
