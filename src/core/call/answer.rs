@@ -191,7 +191,14 @@ impl Engine {
         }
         let wait = match hint {
             Some(h) => match with_hint(h, retry.max_retry_after_ms, u) {
-                HintDecision::Wait(w) => w,
+                // The server's own wait ends before the deadline, only the spread added to it
+                // would cross it: the retry goes at the hint, with the time left to be
+                // answered (given up, a call whose deadline left it 500 ms after a 30 s
+                // hint was failed by the pacer's own jitter).
+                HintDecision::Wait(w) => match call.deadline {
+                    Some(d) if now_ms + w > d && now_ms + h < d => h,
+                    _ => w,
+                },
                 HintDecision::TooLong { .. } => return Err(GiveUp::RetryAfterTooLong),
             },
             None => retry.backoff.delay(call.attempt, call.prev_delay, u),

@@ -377,6 +377,30 @@ fn the_deadline_bounds_the_whole_call() {
 }
 
 #[test]
+fn a_hint_that_ends_before_the_deadline_is_retried_at_the_hint_when_its_spread_would_cross() {
+    // retry-after 30 s, 30.5 s left: the spread (up to 10% more, at most 1 s) drawn at its
+    // top would cross the deadline; the hint itself does not, so the retry goes at 30 s.
+    let timed = |timeout_ms: Ms| {
+        let mut c = config_known();
+        c.timeout_ms = Some(timeout_ms);
+        let mut e = Engine::new(c, T0);
+        let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        let verdict = e.on_response(T0, a, 429, &hint(30_000.0), None, 0.99);
+        (verdict, e.next_wake())
+    };
+    let (verdict, wake) = timed(30_500.0);
+    assert!(matches!(verdict, Verdict::Retry { .. }), "{verdict:?}");
+    assert_eq!(wake, Some(T0 + 30_000.0));
+    // With room for the spread, it is kept.
+    let (_, wake) = timed(40_000.0);
+    assert!(wake.is_some_and(|w| w > T0 + 30_900.0), "{wake:?}");
+    // A hint past the deadline still gives up at once.
+    let (verdict, _) = timed(29_000.0);
+    assert_eq!(verdict, Verdict::Deliver);
+}
+
+#[test]
 fn a_deadline_during_a_retry_delivers_the_response_that_arrived() {
     // A 503, then its retry hangs: at the deadline a response had arrived, so the call
     // resolves with it (the driver held it through the retry, and aborts the retry), not
