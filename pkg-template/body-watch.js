@@ -24,7 +24,7 @@ const OTHER_READS = ["blob", "formData", "clone"];
  * {@link Sink}: no closure per response, which the bundler's `keepNames` would name with a
  * `defineProperty` each), the prototype it had, and the set of unread responses it is in
  * until then.
- * @typedef {Sink & { started: boolean, proto: any, unread: Set<any>, src?: [unknown, unknown] }} Watch
+ * @typedef {Sink & { started: boolean, proto: any, unread: Set<any>, src?: [unknown, unknown], stream?: ReadableStream | null }} Watch
  */
 const WATCH = Symbol("llm-pacer.watch");
 
@@ -88,8 +88,8 @@ const watchedProtos = new WeakMap();
 
 /**
  * The prototype a response of prototype `proto` is given while watched: the body reads of
- * `proto`, each first seeing (`WATCHED_READS`) or cloning (`OTHER_READS`, `body`) for the
- * pacer. Made once per prototype.
+ * `proto`, each first seeing (`WATCHED_READS`) or cloning (`OTHER_READS`) for the pacer, and
+ * `body` read through (`readThrough`). Made once per prototype.
  * @param {any} proto
  */
 function watchedProto(proto) {
@@ -123,13 +123,81 @@ function watchedProto(proto) {
     Object.defineProperty(w, "body", {
       configurable: true,
       get() {
-        readClone(this);
-        return get.call(this);
+        /** @type {Watch | undefined} */
+        const watch = this[WATCH];
+        if (!watch || (watch.started && !watch.stream)) return get.call(this);
+        watch.stream ??= readThrough(this, get.call(this), watch);
+        return watch.stream;
       },
     });
   }
   watchedProtos.set(proto, w);
   return w;
+}
+
+/**
+ * The `body` of a watched response: a stream of the body's own bytes, read through one
+ * reader, no tee (as a stream's, stream-resume.js), so that the caller's `cancel()` cancels
+ * the body at once, and a read's error reaches the caller with the call's credentials
+ * scrubbed. Nothing is read until the caller reads (`highWaterMark` 0), so a body looked at
+ * and then read by `json()` is still watched as that read; once the caller reads it, the
+ * bytes are kept and handed over at the end (a clone's read kept them as well), nothing if
+ * it is cancelled or fails. `null` for a response without a body.
+ * @param {any} response
+ * @param {ReadableStream<Uint8Array> | null} native
+ * @param {Watch} watch
+ */
+function readThrough(response, native, watch) {
+  if (!native) return native;
+  /** @type {ReadableStreamDefaultReader<Uint8Array> | undefined} */
+  let reader;
+  /** @type {Uint8Array[] | undefined} The bytes so far, while this read is the watched one. */
+  let kept;
+  const over = (/** @type {unknown} */ doc) => {
+    if (kept) watch.report(watch.id, doc, true);
+    kept = undefined;
+  };
+  try {
+    return new ReadableStream(
+      {
+        async pull(ctl) {
+          if (!reader) {
+            if (start(response)) kept = [];
+            reader = native.getReader();
+          }
+          let r;
+          try {
+            r = await reader.read();
+          } catch (e) {
+            over(undefined);
+            throw bodyError(e, watch);
+          }
+          if (r.done) {
+            if (kept) {
+              const all = new Uint8Array(kept.reduce((n, c) => n + c.byteLength, 0));
+              let at = 0;
+              for (const c of kept) {
+                all.set(c, at);
+                at += c.byteLength;
+              }
+              over(all);
+            }
+            ctl.close();
+            return;
+          }
+          if (kept && r.value instanceof Uint8Array) kept.push(r.value);
+          ctl.enqueue(r.value);
+        },
+        cancel(reason) {
+          over(undefined);
+          return (reader ?? native).cancel(reason);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  } catch {
+    return native;
+  }
 }
 
 // usage-places:begin
@@ -213,8 +281,9 @@ function documentNumbers(d) {
  * `report(id, doc, text)`, for its usage, without cloning it. The caller's own `json()`,
  * `text()`, `arrayBuffer()` or `bytes()` is watched: the response is given a child of its
  * prototype whose reads see the result first (`watchedProto`; `instanceof` and every other
- * property are as they were): the parsed document, or (`text`) the text or bytes. Read any
- * other way (its `body`, `blob()`, `formData()`, `clone()`), or not started by the time
+ * property are as they were): the parsed document, or (`text`) the text or bytes; its `body`
+ * is a stream of the same bytes through one reader, kept for the pacer. Read any
+ * other way (`blob()`, `formData()`, `clone()`), or not started by the time
  * `later` calls back (the next macrotask), it is cloned first and the clone's bytes are
  * read, as a stream's are. `doc` is `undefined` when the body fails. Never throws. `keep`,
  * if given, is handed each clone's read (workerd's `waitUntil`: it outlives the request).

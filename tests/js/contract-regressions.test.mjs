@@ -45,7 +45,7 @@ describe("closed gaps", () => {
     pacer.close();
   });
 
-  test("usage is read without a clone where the caller reads the JSON itself, from a clone otherwise, never from an empty body", async () => {
+  test("usage is read without a clone where the caller reads the JSON itself or its body, from a clone otherwise, never from an empty body", async () => {
     let clones = 0;
     /** @param {string | Uint8Array} body @param {Record<string, string>} headers */
     const respond = (body, headers) => new Response(body, { status: 200, headers });
@@ -77,21 +77,63 @@ describe("closed gaps", () => {
       await drained(pacer);
       assert.equal(clones, 0, "read as the caller reads it");
       assert.equal(pacer.stats().outputTokensUsed, 9);
-      // Read as a stream: cloned first.
+      // Read as a stream: read through, its bytes kept for the pacer.
       const streamed = await pacer.fetch(url);
+      assert.equal(streamed.body, streamed.body, "one body");
       await new Response(streamed.body).text();
       await drained(pacer);
-      assert.equal(clones, 1, "a stream read is cloned first");
+      assert.equal(clones, 0, "a stream read is read through");
       // Never read: cloned after a macrotask, so the usage is still known.
       await pacer.fetch(url);
       await new Promise((r) => setTimeout(r, 5));
       await drained(pacer);
-      assert.equal(clones, 2, "an unread body is cloned");
+      assert.equal(clones, 1, "an unread body is cloned");
       assert.equal(pacer.stats().outputTokensUsed, 22);
       assert.equal(pacer.stats().inFlight, 0);
     } finally {
       Response.prototype.clone = clone;
     }
+  });
+
+  test("a JSON body read as a stream: cancelled at once, as fetch's; looked at, then read by json(), still watched", async () => {
+    // A body that gives its first bytes, then nothing until cancelled.
+    let cancelled;
+    const pacer = new Pacer({
+      concurrency: 1,
+      fetch: async () =>
+        new Response(
+          new ReadableStream({
+            start(c) {
+              c.enqueue(new TextEncoder().encode('{"usage":{"input_tokens":3,'));
+            },
+            cancel(reason) {
+              cancelled = reason;
+            },
+          }),
+          { headers: { "content-type": "application/json" } },
+        ),
+    });
+    const url = "https://api.example.invalid/v1/x";
+    const res = await pacer.fetch(url);
+    const reader = res.body.getReader();
+    assert.equal((await reader.read()).value.length, 27);
+    await bounded(reader.cancel("enough"), "cancel settles at once", 1_000);
+    assert.equal(cancelled, "enough", "the body itself is cancelled");
+    await drained(pacer);
+    assert.equal(pacer.stats().inFlight, 0, "its slot is free");
+    pacer.close();
+    // Looked at, then read by json(): that read is the one watched.
+    const json = new Pacer({
+      fetch: async () =>
+        new Response(JSON.stringify({ usage: { input_tokens: 3, output_tokens: 5 } }), {
+          headers: { "content-type": "application/json" },
+        }),
+    });
+    const r = await json.fetch(url);
+    assert.ok(r.body instanceof ReadableStream);
+    assert.equal((await r.json()).usage.output_tokens, 5);
+    await drained(json);
+    assert.equal(json.stats().outputTokensUsed, 5);
   });
 
   test("the usage of a body read as text or bytes is the usage of its document, whatever its shape", async () => {

@@ -176,4 +176,19 @@ test("a watched JSON body's read error is scrubbed", async () => {
   const read = await outcome(res.json());
   assert.equal(read.ok, false);
   assertClean("JSON read", read.error);
+  // Read through its `body`: a reader, a pipe, a Response made of it.
+  for (const how of ["reader", "pipe", "response"]) {
+    const res = await json.fetch(url, anthropicInit({ apiKey: KEY }));
+    const reads = {
+      reader: async () => {
+        const r = res.body.getReader();
+        for (;;) if ((await r.read()).done) return;
+      },
+      pipe: () => res.body.pipeTo(new WritableStream()),
+      response: () => new Response(res.body).text(),
+    };
+    const read = await outcome(reads[how]());
+    assert.equal(read.ok, false, how);
+    assertClean(`JSON body read by a ${how}`, read.error);
+  }
 });
