@@ -4,6 +4,7 @@
 
 import { ensureReady, glue, host } from "./binding.js";
 import { jsonBodies, usageNumbers } from "./body-watch.js";
+import { callCopy } from "./call-copy.js";
 import { makeError } from "./errors.js";
 import { isObject, readOptions } from "./read-options.js";
 import { delivered, scrubbed } from "./scrub.js";
@@ -264,19 +265,21 @@ class Pacer {
           at: Math.round(fns.now ? fns.now.call(fns.clock) : Date.now()),
         });
       }
-      // Whatever the call fails with, its credentials scrubbed (scrub.js); as are the errors of
-      // a body the package hands over.
-      if (host.own) return guarded((resolve, reject) => ownFetch(raw, input, init, priority, resolve, reject));
-      return guarded((resolve, reject) =>
+      // The arguments as they are now, as `fetch` takes them (call-copy.js). Whatever the call
+      // fails with, its credentials scrubbed (scrub.js); as are the errors of a body the
+      // package hands over.
+      return guarded((resolve, reject) => {
+        const [i, o] = callCopy(input, init);
+        if (host.own) return ownFetch(raw, i, o, priority, resolve, reject);
         pacedFetch(
           raw,
-          input,
-          init,
+          i,
+          o,
           priority,
-          (v) => resolve(delivered(v, input, init)),
-          (e) => reject(scrubbed(e, input, init)),
-        ),
-      );
+          (v) => resolve(delivered(v, i, o)),
+          (e) => reject(scrubbed(e, i, o)),
+        );
+      });
     };
     this.#call = call;
     /** `fetch`, paced and retried; bound, so it can be passed around on its own. */

@@ -583,3 +583,47 @@ describe("error bodies: the retry decision never waits long on one", () => {
     assert.equal(env.mock.log.length, 2);
   });
 });
+
+describe("the arguments are taken as they are at the call, as fetch takes them", () => {
+  test("a batch loop that reuses one URL, headers, init and byte buffer sends each call as it was made", async () => {
+    /** What each attempt sent: its URL, one header and its body's text. */
+    const sent = [];
+    const refused = new Set();
+    const pacer = new Pacer({
+      concurrency: 1,
+      retry: { initialDelayMs: 1, jitter: "none" },
+      fetch: async (input, init) => {
+        const body = init.body instanceof URLSearchParams ? init.body.toString() : new TextDecoder().decode(init.body);
+        sent.push([String(input), new Headers(init.headers).get("x-n"), body]);
+        // Each call's first attempt is refused: its retry is sent later still.
+        const first = !refused.has(String(input));
+        refused.add(String(input));
+        return new Response("{}", { status: first ? 503 : 200 });
+      },
+    });
+    const url = new URL("https://api.example.invalid/v1/x");
+    const headers = new Headers();
+    const bytes = new Uint8Array(1);
+    const params = new URLSearchParams();
+    const init = { method: "POST", headers, body: bytes };
+    const calls = [];
+    for (let n = 1; n <= 3; n++) {
+      url.searchParams.set("n", String(n));
+      headers.set("x-n", String(n));
+      bytes[0] = 48 + n; // "1", "2", "3"
+      init.body = n == 3 ? params : bytes;
+      params.set("n", String(n));
+      calls.push(pacer.fetch(url, init));
+    }
+    // Changed after the last call too.
+    url.searchParams.set("n", "9");
+    headers.set("x-n", "9");
+    bytes[0] = 57;
+    params.set("n", "9");
+    for (const res of await Promise.all(calls)) assert.equal(res.status, 200);
+    const want = (n, body) => [`https://api.example.invalid/v1/x?n=${n}`, String(n), body];
+    const each = [want(1, "1"), want(2, "2"), want(3, "n=3")];
+    assert.deepEqual(sent.map(String).sort(), [...each, ...each].map(String).sort());
+    pacer.close();
+  });
+});
