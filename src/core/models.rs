@@ -37,7 +37,7 @@ use super::config::Config;
 pub use super::config::ModelLimits;
 use super::find;
 use super::limiter::Limits;
-use super::presets::PRESETS;
+use super::presets::{Preset, PRESETS};
 
 /// Anthropic: what follows `claude-` (prefix) -> class. Longest prefixes first where one is a
 /// prefix of another.
@@ -115,12 +115,6 @@ pub fn class_of(model: &str) -> String {
     m
 }
 
-/// The tier part of a preset name (`anthropic:tier-1` of `anthropic:tier-1:sonnet`).
-fn tier_of(name: &str) -> &str {
-    let cut = name.bytes().rposition(|b| b == b':').unwrap_or(0);
-    name.get(..cut).unwrap_or("")
-}
-
 /// The limits of a key of model class `class`, dimension by dimension: `limits.models[class]`,
 /// else the top-level `limits` (a single-class `preset` is merged into them), else the tier
 /// preset's row for the class (`preset: "anthropic:tier-1"` covers every class it lists).
@@ -168,17 +162,17 @@ pub fn limits_for(config: &Config, class: &str) -> Limits {
 /// The tier a preset name such as `anthropic:tier-1` names (every class of that provider's
 /// tier), as stored in [`Config::tier`], if any preset belongs to it.
 pub fn find_tier(name: &str) -> Option<&'static str> {
-    PRESETS.iter().map(|p| tier_of(p.name)).find(|t| *t == name)
+    PRESETS.iter().map(Preset::tier_name).find(|t| *t == name)
 }
 
 /// The index in [`PRESETS`] of the first row of the tier `tier` ([`find_tier`]).
 pub fn tier_start(tier: &str) -> Option<usize> {
-    PRESETS.iter().position(|p| tier_of(p.name) == tier)
+    PRESETS.iter().position(|p| p.tier_name() == tier)
 }
 
 /// The tier of the preset row at `index`, if any.
 pub fn tier_at(index: usize) -> Option<&'static str> {
-    PRESETS.get(index).map(|p| tier_of(p.name))
+    PRESETS.get(index).map(Preset::tier_name)
 }
 
 /// Every class the table names, Anthropic's then OpenAI's.

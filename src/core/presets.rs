@@ -96,6 +96,11 @@ impl Preset {
         self.part(0)
     }
 
+    /// The whole tier's name, as the option `preset` takes it: the name without its class
+    /// (`anthropic:tier-1`).
+    pub fn tier_name(&self) -> &'static str {
+        self.name.rsplit_once(':').map_or(self.name, |(t, _)| t)
+    }
     /// The tier: the middle part of the name (`tier-1`, `start`, ...).
     pub fn tier(&self) -> &'static str {
         self.part(1)
@@ -138,8 +143,10 @@ pub fn find(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)
 }
 
-/// Up to `n` preset names that look most like `name`, for an error message: the names sharing
-/// the longest prefix with it first, in table order. Never empty when `n > 0`.
+/// Up to `n` names the option `preset` takes that look most like `name`, for an error
+/// message: rows and whole tiers (`provider:tier`), those sharing the longest prefix with it
+/// first; among them, those of as many parts as `name` (a tier for a tier's name), then table
+/// order (each tier before its rows). Never empty when `n > 0`.
 ///
 /// ```
 /// use llm_pacer::core::presets;
@@ -148,24 +155,39 @@ pub fn find(name: &str) -> Option<&'static Preset> {
 ///     presets::suggest("anthropic:tier-1:sonet", 3),
 ///     ["anthropic:tier-1:sonnet", "anthropic:tier-1:opus", "anthropic:tier-1:haiku"]
 /// );
+/// assert_eq!(
+///     presets::suggest("anthropic:tier1", 2),
+///     ["anthropic:tier-1", "anthropic:tier-2"]
+/// );
 /// ```
 pub fn suggest(name: &str, n: usize) -> Vec<&'static str> {
-    let common = |p: &Preset| {
-        p.name
-            .bytes()
+    // Each tier (the row's name up to its class), then the row.
+    let names = PRESETS.iter().enumerate().flat_map(|(i, p)| {
+        let tier = p.tier_name();
+        let first = i == 0 || PRESETS[i - 1].tier_name() != tier;
+        first.then_some(tier).into_iter().chain([p.name])
+    });
+    let common = |c: &str| {
+        c.bytes()
             .zip(name.bytes())
             .take_while(|(a, b)| a == b)
             .count()
     };
-    let best = PRESETS.iter().map(common).max().unwrap_or(0);
-    // Longest common prefix first, table order within (a scan per length: no sort code).
+    let parts = |c: &str| c.bytes().filter(|&b| b == b':').count();
+    let best = names.clone().map(common).max().unwrap_or(0);
+    // Longest common prefix first, the same parts first within (a scan each: no sort code).
     let mut out = Vec::with_capacity(n);
     for len in (0..=best).rev() {
-        for p in PRESETS.iter().filter(|p| common(p) == len) {
-            if out.len() == n {
-                return out;
+        for same in [true, false] {
+            for c in names
+                .clone()
+                .filter(|&c| common(c) == len && (parts(c) == parts(name)) == same)
+            {
+                if out.len() == n {
+                    return out;
+                }
+                out.push(c);
             }
-            out.push(p.name);
         }
     }
     out
@@ -577,14 +599,27 @@ mod tests {
         assert!(find(" anthropic:tier-1:sonnet").is_none());
         assert!(find("anthropic:tier-1").is_none());
         assert!(find("").is_none());
-        assert_eq!(suggest("openai:tier-2", 1), ["openai:tier-2:gpt-4o-mini"]);
+        assert_eq!(suggest("openai:tier-2:", 1), ["openai:tier-2:gpt-4o-mini"]);
         assert_eq!(
             suggest("anthropic:start:", 2),
             ["anthropic:start:fable", "anthropic:start:opus-5"]
         );
-        // Nothing in common: the first rows of the table.
-        assert_eq!(suggest("zzz", 2), [PRESETS[0].name, PRESETS[1].name]);
+        // A tier's name mistyped: whole tiers first, as the name has a tier's parts.
+        for typo in ["anthropic:tier1", "anthropic:teir-1", "anthropic:tier-1 "] {
+            assert_eq!(suggest(typo, 1), ["anthropic:tier-1"], "{typo:?}");
+        }
+        assert_eq!(
+            suggest("openai:tier-2", 2),
+            ["openai:tier-2", "openai:tier-2:gpt-4o-mini"]
+        );
+        // Nothing in common: the table's first tier, then its first row.
+        assert_eq!(suggest("zzz", 2), [PRESETS[0].tier_name(), PRESETS[0].name]);
         assert!(suggest("x", 0).is_empty());
-        assert_eq!(suggest("", 100).len(), PRESETS.len());
+        // Every row and every tier once.
+        let mut tiers: Vec<&str> = PRESETS.iter().map(Preset::tier_name).collect();
+        tiers.dedup();
+        let all = suggest("", 1000);
+        assert_eq!(all.len(), PRESETS.len() + tiers.len());
+        assert!(tiers.iter().all(|t| all.contains(t)));
     }
 }
