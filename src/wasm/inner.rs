@@ -727,15 +727,19 @@ impl Inner {
     }
 
     /// The pacer's timer could not be set, or its `clock.sleep` rejected (not by the pacer's
-    /// own cancel): nothing would ever wake the calls that wait. Every call not yet delivered
-    /// rejects with the clock's error (its attempt on the wire aborted), rather than hang.
+    /// own cancel): nothing would ever wake the calls that wait. Every call that waits on time
+    /// (queued, or backing off) rejects with the clock's error, rather than hang; one on the
+    /// wire goes on (it waits on its answer, which still comes), and meets the clock again if
+    /// it must wait.
     fn timer_failed(&self, error: JsValue) {
         let waiting: Vec<Id> = match self.state.try_borrow() {
             Ok(st) => st
                 .calls
                 .ids()
                 .into_iter()
-                .filter(|id| st.calls.get(id).is_some_and(|c| !c.delivered))
+                .filter(|&id| {
+                    st.engine.waiting(id) && st.calls.get(&id).is_some_and(|c| !c.delivered)
+                })
                 .collect(),
             Err(_) => return,
         };

@@ -323,6 +323,31 @@ describe("a clock whose sleep or now fails", () => {
       });
       assert.equal((await bounded(ok.fetch("https://example.com/"), "no wait")).status, 200);
     });
+
+    test(`sleep ${how}: a call on the wire is not the waiting one; its answer is delivered`, async () => {
+      const { Pacer } = await import("llm-pacer");
+      const broken = new Error("the clock is broken");
+      let sent = 0;
+      const pacer = new Pacer({
+        limits: { rpm: 1 },
+        clock: { now: () => T0, sleep: sleepOf(broken) },
+        fetch: async () => {
+          sent++;
+          await new Promise((r) => setTimeout(r, 5));
+          return Response.json({ usage: { input_tokens: 1, output_tokens: 1 } });
+        },
+      });
+      const url = "https://api.anthropic.com/v1/messages";
+      // The first goes at once; the second waits for the minute's request.
+      const [first, second] = await bounded(
+        Promise.all([outcome(pacer.fetch(url, anthropicInit())), outcome(pacer.fetch(url, anthropicInit()))]),
+        how,
+      );
+      assert.equal(second.error, broken, "the waiting call: the clock's own error");
+      assert.equal(first.ok, true, String(first.error));
+      assert.equal(first.value.status, 200);
+      assert.equal(sent, 1);
+    });
   }
 
   for (const [how, now] of [

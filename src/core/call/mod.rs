@@ -346,6 +346,14 @@ impl Engine {
         self.calls.get(&id)?.deadline.map(|d| self.external(d))
     }
 
+    /// Whether call `id` waits on time (queued, or backing off before a retry): the calls a
+    /// driver whose clock fails cannot wake. Not one on the wire or delivered.
+    pub fn waiting(&self, id: Id) -> bool {
+        self.calls
+            .get(&id)
+            .is_some_and(|c| matches!(c.state, State::Queued | State::Backoff { .. }))
+    }
+
     /// Calls the engine still tracks (queued, backing off, in flight, awaiting usage).
     pub fn live_calls(&self) -> usize {
         self.calls.len()
