@@ -363,7 +363,8 @@ impl Engine {
                 if call.state != State::Queued {
                     continue;
                 }
-                let reason = match self.keys.limiter(call.slot).check(now_ms, call.cost) {
+                let decision = self.keys.limiter(call.slot).check(now_ms, call.cost);
+                let reason = match decision {
                     Decision::Wait {
                         blocker: Blocker::Paused,
                         ..
@@ -387,12 +388,21 @@ impl Engine {
                     },
                 };
                 // Held until a store's answer (no time of its own): at most its timeout.
-                let delay =
+                let wake =
                     self.sched_wake
                         .map_or(0.0, |w| match w >= super::fleet::UNTIL_ANSWERED {
                             true => crate::core::store::STORE_TIMEOUT_MS,
                             false => (w - now_ms).max(0.0),
                         });
+                // Its key's own wait, where that is longer than the scheduler's next look (the
+                // adaptive controller's spacing wakes it sooner, to no avail while paused).
+                let delay = match decision {
+                    Decision::Wait {
+                        until_ms,
+                        blocker: Blocker::Paused | Blocker::Dim(_) | Blocker::FirstResponse,
+                    } if until_ms.is_finite() => wake.max(until_ms - now_ms),
+                    _ => wake,
+                };
                 self.event(EventKind::Wait, id, reason, delay, now_ms);
             }
         }

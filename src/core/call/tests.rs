@@ -933,6 +933,36 @@ fn limits_learned_from_headers_are_reported_and_used() {
 }
 
 #[test]
+fn a_wait_event_announces_its_keys_pause_though_the_adaptive_controller_looks_sooner() {
+    // A 503 stating 5 s, not retried: the next call waits out the pause. The controller's
+    // spacing wakes the scheduler sooner; the event said that (about 1.2 s), not the 5 s.
+    for adaptive in [false, true] {
+        let mut c = config();
+        c.adaptive = adaptive;
+        c.retry.max_retries = 0;
+        let mut e = Engine::new(c, T0);
+        e.set_record_events(true);
+        let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        assert_eq!(
+            e.on_response(T0, a, 503, &hint(5_000.0), None, 0.0),
+            Verdict::Deliver
+        );
+        e.on_done(T0, a, None);
+        e.drain_events();
+        e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert!(sends(&e.poll(T0)).is_empty());
+        let waits: Vec<(&str, Ms)> = e
+            .drain_events()
+            .iter()
+            .filter(|ev| ev.kind == EventKind::Wait)
+            .map(|ev| (ev.reason, ev.delay_ms))
+            .collect();
+        assert_eq!(waits, [("paused", 5_000.0)], "adaptive {adaptive}");
+    }
+}
+
+#[test]
 fn events_tell_the_story_of_a_retry() {
     let mut e = Engine::new(config(), T0);
     e.set_record_events(true);
