@@ -8,10 +8,14 @@
 import { PacerError } from "./errors.js";
 
 const R = "[redacted]";
-/** A header whose value is a credential (`authorization`, `x-api-key`, `api-key`, ...). */
-const HEADER = /key|token|secret|auth/i;
-/** A query parameter that is a credential: its name and `=` (group 1), its value (group 2). */
-const PARAM = /([?&;][\w.-]*(?:key|token|secret|sig|signature|password|auth)=)([^&#\s"'`]*)/gi;
+/** A header whose value is a credential (`authorization`, `x-api-key`, `cookie`, `x-password`, ...). */
+const HEADER = /key|token|secret|auth|cookie|passw|credential|session/i;
+/**
+ * A query (or fragment) parameter that is a credential: its name and `=` (group 1), its value
+ * (group 2). `code` is OAuth's, `credential` AWS's signed URLs'.
+ */
+const PARAM =
+  /([?&;#][\w.-]*(?:key|token|secret|sig|signature|passw|auth|code|jwt|session|credential)=)([^&#\s"'`]*)/gi;
 /** A URL's password: `//user:` (group 1), the password (group 2). */
 const USERINFO = /(\/\/[^/?#@\s:]*:)([^/?#@\s]*)(?=@)/g;
 /** What splits a header value into the pieces that may be keys: anything but printable ASCII (a space, a NUL, a CR). */
@@ -50,6 +54,12 @@ function secretsOf(input, init) {
   return [...out].sort((a, b) => b.length - a.length);
 }
 
+/** `v` with each secret of 6 characters or more, and any credential parameter's value or URL password, replaced. */
+function clean(v, secrets) {
+  for (const x of secrets) if (x.length >= 6) v = v.split(x).join(R);
+  return v.replace(PARAM, `$1${R}`).replace(USERINFO, `$1${R}`);
+}
+
 /**
  * Scrub error `e` in place, `depth` levels down its `cause` and `errors`: in its strings, each
  * secret of 6 characters or more, and any value after a credential's `key=` or in
@@ -64,8 +74,7 @@ function walk(e, secrets, seen, depth) {
         let v = e[k];
         if (typeof v == "string") {
           const was = v;
-          for (const x of secrets) if (x.length >= 6) v = v.split(x).join(R);
-          v = v.replace(PARAM, `$1${R}`).replace(USERINFO, `$1${R}`);
+          v = clean(v, secrets);
           if (v !== was)
             try {
               e[k] = v;
@@ -80,21 +89,23 @@ function walk(e, secrets, seen, depth) {
 }
 
 /**
- * `e`, what the call `fetch(input, init)` fails with, its secrets scrubbed in place; as it is
- * when it is the caller's own abort reason, a `PacerError` (clean) or no object. Never throws.
+ * `e`, what the call `fetch(input, init)` fails with, its secrets scrubbed in place (a string
+ * thrown: the string scrubbed); as it is when it is the caller's own abort reason, a
+ * `PacerError` (clean) or no object. Never throws.
  * @template T
  * @param {T} e
  * @returns {T}
  */
 export function scrubbed(e, input, init) {
-  if (typeof e == "object" && e !== null && !(e instanceof PacerError))
+  const text = typeof e == "string";
+  if ((text || (typeof e == "object" && e !== null)) && !(e instanceof PacerError))
     try {
       const secrets = secretsOf(input, init);
-      if (secrets.length > 0) {
-        const signal = init?.signal ?? input?.signal;
-        const reason = signal?.aborted ? signal.reason : undefined;
-        if (reason !== e) walk(e, secrets, new Set([reason]), 0);
-      }
+      const signal = init?.signal ?? input?.signal;
+      const reason = signal?.aborted ? signal.reason : undefined;
+      if (reason === e) return e;
+      if (text) return /** @type {T} */ (/** @type {unknown} */ (clean(e, secrets)));
+      if (secrets.length > 0) walk(e, secrets, new Set([reason]), 0);
     } catch {}
   return e;
 }

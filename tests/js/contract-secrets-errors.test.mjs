@@ -192,3 +192,27 @@ test("a watched JSON body's read error is scrubbed", async () => {
     assertClean(`JSON body read by a ${how}`, read.error);
   }
 });
+
+test("a cookie, a password header, OAuth's code, AWS's credential and a fragment's token are scrubbed; so is a thrown string", async () => {
+  const secret = (name) => `SECRET${name.toUpperCase()}-8e4f`;
+  const url =
+    `${API}?code=${secret("code")}&X-Amz-Credential=${secret("amz")}&jwt=${secret("jwt")}` +
+    `&session=${secret("session")}#access_token=${secret("fragment")}`;
+  const headers = { cookie: `sid=${secret("cookie")}`, "x-password": secret("password") };
+  const all = ["code", "amz", "jwt", "session", "fragment", "cookie", "password"].map(secret);
+  const shown = `failed: ${url} with ${headers.cookie} and ${headers["x-password"]}`;
+  const leaks = (text) => all.filter((m) => text.includes(m));
+  // An Error, and a string thrown by a `fetch` of the caller's.
+  for (const thrown of [new TypeError(shown), shown]) {
+    const pacer = new Pacer({
+      retry: { maxRetries: 0 },
+      fetch: async () => {
+        throw thrown;
+      },
+    });
+    const e = await rejection(pacer, url, { method: "POST", body: "{}", headers });
+    const texts = typeof e == "string" ? [e] : renderings(e);
+    for (const text of texts) assert.deepEqual(leaks(text), [], text.slice(0, 400));
+    assert.match(typeof e == "string" ? e : e.message, /\[redacted\]/);
+  }
+});
