@@ -47,7 +47,12 @@ function readOptions(options, top = "") {
   if (absent(options)) return [n.fill(NaN), fns];
   if (!isRecord(options)) throw new TypeError("llm-pacer: options must be an object");
   const o = options;
-  checkKeys(o, OPTIONS[top], "");
+  checkKeys(
+    o,
+    OPTIONS[top],
+    "",
+    top ? {} : { "retry.": OPTIONS["retry."], "limits.": OPTIONS["limits."], "budget.": OPTIONS["budget."] },
+  );
   /** `obj[key]` if a number (NaN included), `undefined` if absent; else a TypeError naming `path` and what it takes (`expected`). */
   const num = (obj, key, path, expected = "a number") => {
     const v = obj[key];

@@ -4,12 +4,25 @@
 /** An object of named options: not an array (`limits: []` is a mistake, not "no limits"). */
 export const isRecord = (v) => typeof v == "object" && v !== null && !Array.isArray(v);
 
-/** Throw a TypeError for the first key of `o` not in `known` (space-separated), naming the closest known one. */
-export function checkKeys(o, known, path) {
+/**
+ * Throw a TypeError for the first key of `o` not in `known` (space-separated), naming a key
+ * of that very name in a group inside (`inner`: each group's path and keys; `maxRetries` at
+ * the top, as the SDKs spell it: `retry.maxRetries`), else the closest known one.
+ * @param {object} o
+ * @param {string} known
+ * @param {string} path
+ * @param {Record<string, string>} [inner]
+ */
+export function checkKeys(o, known, path, inner = {}) {
   const names = known.split(" ");
   for (const k of Object.keys(o)) {
     if (names.includes(k)) continue;
-    const near = closest(k, names);
+    const deeper = Object.entries(inner).find(([, keys]) =>
+      keys.split(" ").some((n) => n.toLowerCase() == k.toLowerCase()),
+    );
+    const near = deeper
+      ? `${deeper[0]}${deeper[1].split(" ").find((n) => n.toLowerCase() == k.toLowerCase())}`
+      : closest(k, names);
     throw new TypeError(
       `llm-pacer: unknown option "${path}${k}"; ` +
         (near

@@ -28,6 +28,18 @@ test("a typo at the top level names the key and the closest option", () => {
   );
 });
 
+test("an option of retry, limits or budget given at the top level names where it goes", () => {
+  // As the SDKs spell it: `new Anthropic({ maxRetries: 0 })`.
+  throwsExactly(
+    () => new Pacer({ maxRetries: 3 }),
+    'llm-pacer: unknown option "maxRetries"; did you mean "retry.maxRetries"?',
+  );
+  throwsExactly(() => new Pacer({ rpm: 50 }), 'llm-pacer: unknown option "rpm"; did you mean "limits.rpm"?');
+  throwsExactly(() => new Pacer({ ratio: 0.5 }), 'llm-pacer: unknown option "ratio"; did you mean "budget.ratio"?');
+  // A typo of a top-level option is still that option's.
+  throwsExactly(() => new Pacer({ Retry: {} }), 'llm-pacer: unknown option "Retry"; did you mean "retry"?');
+});
+
 test("a typo inside limits, retry, budget and limits.models names its full path", () => {
   throwsExactly(
     () => new Pacer({ limits: { RPM: 50 } }),
