@@ -27,8 +27,11 @@ pub struct Bucket {
     /// ([`Bucket::hold`]); `-inf` when there is no hold.
     held_until_ms: Ms,
     /// The least level at the hold's end, whatever the refill held back (`-inf`: none): the
-    /// capacity where the hold ends a window ([`Bucket::hold_at_least`]).
+    /// capacity where the hold ends a window ([`Bucket::hold`]).
     held_floor: f64,
+    /// The least that comes back at the hold's end, above the level then (0: only the refill
+    /// held back; [`Bucket::hold_giving`]).
+    held_back: f64,
 }
 
 /// Two buckets are equal when they hold the same: `full_ms`, the bookkeeping of
@@ -43,6 +46,7 @@ impl PartialEq for Bucket {
             self.drain_per_ms,
             self.held_until_ms,
             self.held_floor,
+            self.held_back,
         ) == (
             o.capacity,
             o.window_ms,
@@ -51,6 +55,7 @@ impl PartialEq for Bucket {
             o.drain_per_ms,
             o.held_until_ms,
             o.held_floor,
+            o.held_back,
         )
     }
 }
@@ -68,6 +73,7 @@ impl Bucket {
             full_ms: now_ms,
             held_until_ms: Ms::NEG_INFINITY,
             held_floor: Ms::NEG_INFINITY,
+            held_back: 0.0,
         }
     }
     /// A full bucket of `limit` per minute.
@@ -119,8 +125,9 @@ impl Bucket {
         let dt = (now_ms - self.at_ms).max(0.0);
         let level = (self.level + dt * self.net_rate_per_ms()).min(self.capacity);
         if self.held_until_ms > self.at_ms {
-            // A hold ended since the level was set: at least its floor.
-            return level.max(self.held_floor.min(self.capacity));
+            // A hold ended since the level was set: at least its floor, and what it gives back.
+            let given = (self.level + self.held_back).min(self.capacity);
+            return level.max(given).max(self.held_floor.min(self.capacity));
         }
         level
     }
@@ -191,7 +198,7 @@ impl Bucket {
             return (n - level) / rate;
         }
         let held = (self.held_until_ms - self.at_ms).max(0.0) * rate;
-        let at_end = (self.level + held + back)
+        let at_end = (self.level + held.max(self.held_back) + back)
             .min(self.capacity)
             .max(self.held_floor.min(self.capacity));
         self.held_until_ms - now_ms + (n - at_end).max(0.0) / rate
@@ -220,24 +227,25 @@ impl Bucket {
     /// bucket is full. Replaces a hold in force; a time not after `now_ms` (or not finite)
     /// ends it.
     pub fn hold(&mut self, now_ms: Ms, until_ms: Ms, window: bool) {
-        let floor = if window {
+        self.advance(now_ms);
+        let on = until_ms.is_finite() && until_ms > now_ms;
+        self.held_until_ms = if on { until_ms } else { Ms::NEG_INFINITY };
+        self.held_floor = if on && window {
             self.capacity
         } else {
             Ms::NEG_INFINITY
         };
-        self.hold_at_least(now_ms, until_ms, floor);
+        self.held_back = 0.0;
     }
-    /// [`Bucket::hold`], the level at the end at least `floor` (the capacity: the end of a
-    /// window; one request: what comes back at least when a sliding log's oldest expires).
-    pub fn hold_at_least(&mut self, now_ms: Ms, until_ms: Ms, floor: f64) {
-        self.advance(now_ms);
-        let on = until_ms.is_finite() && until_ms > now_ms;
-        self.held_until_ms = if on { until_ms } else { Ms::NEG_INFINITY };
-        self.held_floor = if on && !floor.is_nan() {
-            floor
-        } else {
-            Ms::NEG_INFINITY
-        };
+    /// [`Bucket::hold`] (not a window's end), at least `back` coming back at its end above the
+    /// level then, whatever the refill held back: one request, the oldest of a sliding log
+    /// expiring. (Relative: a copy below zero by requests of its own in flight gets one back,
+    /// not up to one.)
+    pub fn hold_giving(&mut self, now_ms: Ms, until_ms: Ms, back: f64) {
+        self.hold(now_ms, until_ms, false);
+        if self.held_until_ms.is_finite() && back > 0.0 {
+            self.held_back = back;
+        }
     }
     /// The stored level and the time of it (not refilled to any later time): with the
     /// capacity and window, all of a bucket a store keeps ([`Bucket::from_raw`]).
@@ -375,23 +383,33 @@ mod tests {
     }
 
     #[test]
-    fn a_hold_with_a_floor_ends_with_at_least_that_much() {
-        // A day's bucket of 100 (one back every 864 s), spent, held 20 s: at least one at
-        // the end, where the refill held back is a fortieth of one.
+    fn a_hold_giving_one_back_ends_one_above_its_level_at_least() {
+        // A day's bucket of 100 (one back every 864 s), spent, held 20 s: one back at the
+        // end, where the refill held back is a fortieth of one.
         let mut b = Bucket::new(100.0, 86_400_000.0, 0.0);
         b.take(0.0, 100.0);
-        b.hold_at_least(0.0, 20_000.0, 1.0);
+        b.hold_giving(0.0, 20_000.0, 1.0);
         assert_eq!(b.level(19_999.0), 0.0);
         assert_eq!(b.level(20_000.0), 1.0);
         assert_eq!(b.time_until(0.0, 1.0), Some(20_000.0));
         assert_eq!(b.stated_wait(0.0, 1.0, 0.0), 20_000.0);
-        // Taken at the end, the floor is spent: the refill is continuous again.
+        // Taken at the end, it is spent: the refill is continuous again.
         b.take(20_000.0, 1.0);
         assert!(b.level(21_000.0) < 0.1);
-        // A floor below what the refill held back changes nothing.
+        // One above the level, not up to one: a copy two below (requests of its own in flight)
+        // is one below at the end.
+        let mut b = Bucket::new(100.0, 86_400_000.0, 0.0);
+        b.take(0.0, 102.0);
+        b.hold_giving(0.0, 20_000.0, 1.0);
+        assert!(
+            (b.level(20_000.0) + 1.0).abs() < 0.1,
+            "{}",
+            b.level(20_000.0)
+        );
+        // Less than the refill held back changes nothing.
         let mut b = Bucket::per_minute(60.0, 0.0);
         b.take(0.0, 60.0);
-        b.hold_at_least(0.0, 30_000.0, 1.0);
+        b.hold_giving(0.0, 30_000.0, 1.0);
         assert_eq!(b.level(30_000.0), 30.0);
     }
 

@@ -501,13 +501,15 @@ impl Limiter {
                 if at_end {
                     slot.whole_at = end;
                 }
-                let floor = match (at_end, dim) {
-                    (true, _) => slot.bucket.capacity(),
-                    (false, Dim::Requests) => 1.0,
-                    // (What a token count gives back at least is not known.)
-                    (false, _) => Ms::NEG_INFINITY,
-                };
-                slot.bucket.hold_at_least(now, end, floor);
+                // (Not while requests of this client are in flight: whether the server counted
+                // them is not known, and one back may be theirs. Nor for a token count, whose
+                // least back is not known.)
+                match (at_end, dim) {
+                    (false, Dim::Requests) if slot.share.inflight() <= 0.0 => {
+                        slot.bucket.hold_giving(now, end, 1.0)
+                    }
+                    _ => slot.bucket.hold(now, end, at_end),
+                }
             }
             return (changed, !learned && target != level);
         }
