@@ -99,7 +99,8 @@ impl Preset {
     /// The whole tier's name, as the option `preset` takes it: the name without its class
     /// (`anthropic:tier-1`).
     pub fn tier_name(&self) -> &'static str {
-        self.name.rsplit_once(':').map_or(self.name, |(t, _)| t)
+        let cut = self.name.bytes().rposition(|b| b == b':');
+        cut.and_then(|c| self.name.get(..c)).unwrap_or(self.name)
     }
     /// The tier: the middle part of the name (`tier-1`, `start`, ...).
     pub fn tier(&self) -> &'static str {

@@ -622,7 +622,7 @@ impl RetryAfter {
                     if !day.is_empty() && day.bytes().all(|b| b.is_ascii_alphabetic()) =>
                 {
                     match after.split_once(',') {
-                        Some((date, tail)) => (&rest[..day.len() + 1 + date.len()], Some(tail)),
+                        Some((date, tail)) => (rest.get(..day.len() + 1 + date.len())?, Some(tail)),
                         None => (rest, None),
                     }
                 }
