@@ -144,54 +144,26 @@ pub fn find(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)
 }
 
-/// Up to `n` names the option `preset` takes that look most like `name`, for an error
-/// message: rows and whole tiers (`provider:tier`), those sharing the longest prefix with it
-/// first; among them, those of as many parts as `name` (a tier for a tier's name), then table
-/// order (each tier before its rows). Never empty when `n > 0`.
+/// Every name the option `preset` takes: each whole tier (`provider:tier`), then its rows,
+/// in table order. What an unknown name is held against for suggestions
+/// ([`crate::core::config::nearest`]).
 ///
 /// ```
-/// use llm_pacer::core::presets;
+/// use llm_pacer::core::{config, presets};
 ///
+/// let names: Vec<&str> = presets::names().collect();
+/// assert_eq!(config::nearest("anthropic:tier1", &names, 1), ["anthropic:tier-1"]);
 /// assert_eq!(
-///     presets::suggest("anthropic:tier-1:sonet", 3),
-///     ["anthropic:tier-1:sonnet", "anthropic:tier-1:opus", "anthropic:tier-1:haiku"]
-/// );
-/// assert_eq!(
-///     presets::suggest("anthropic:tier1", 2),
-///     ["anthropic:tier-1", "anthropic:tier-2"]
+///     config::nearest("anthropic:tier-1:sonet", &names, 1),
+///     ["anthropic:tier-1:sonnet"]
 /// );
 /// ```
-pub fn suggest(name: &str, n: usize) -> Vec<&'static str> {
-    // Each tier (the row's name up to its class), then the row.
-    let names = PRESETS.iter().enumerate().flat_map(|(i, p)| {
+pub fn names() -> impl Iterator<Item = &'static str> + Clone {
+    PRESETS.iter().enumerate().flat_map(|(i, p)| {
         let tier = p.tier_name();
         let first = i == 0 || PRESETS[i - 1].tier_name() != tier;
         first.then_some(tier).into_iter().chain([p.name])
-    });
-    let common = |c: &str| {
-        c.bytes()
-            .zip(name.bytes())
-            .take_while(|(a, b)| a == b)
-            .count()
-    };
-    let parts = |c: &str| c.bytes().filter(|&b| b == b':').count();
-    let best = names.clone().map(common).max().unwrap_or(0);
-    // Longest common prefix first, the same parts first within (a scan each: no sort code).
-    let mut out = Vec::with_capacity(n);
-    for len in (0..=best).rev() {
-        for same in [true, false] {
-            for c in names
-                .clone()
-                .filter(|&c| common(c) == len && (parts(c) == parts(name)) == same)
-            {
-                if out.len() == n {
-                    return out;
-                }
-                out.push(c);
-            }
-        }
-    }
-    out
+    })
 }
 
 const READ: &str = "2026-11-22";
@@ -406,7 +378,7 @@ pub static PRESETS: &[Preset] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::Config;
+    use crate::core::config::{nearest, Config};
 
     #[test]
     fn names_are_unique_lower_case_and_have_three_parts() {
@@ -594,33 +566,28 @@ mod tests {
     }
 
     #[test]
-    fn lookup_is_exact_and_suggestions_share_the_longest_prefix() {
+    fn lookup_is_exact_and_a_mistyped_tier_is_nearest_its_tier() {
         assert!(find("anthropic:tier-1:sonnet").is_some());
         assert!(find("Anthropic:tier-1:sonnet").is_none());
         assert!(find(" anthropic:tier-1:sonnet").is_none());
         assert!(find("anthropic:tier-1").is_none());
         assert!(find("").is_none());
-        assert_eq!(suggest("openai:tier-2:", 1), ["openai:tier-2:gpt-4o-mini"]);
-        assert_eq!(
-            suggest("anthropic:start:", 2),
-            ["anthropic:start:fable", "anthropic:start:opus-5"]
-        );
-        // A tier's name mistyped: whole tiers first, as the name has a tier's parts.
-        for typo in ["anthropic:tier1", "anthropic:teir-1", "anthropic:tier-1 "] {
-            assert_eq!(suggest(typo, 1), ["anthropic:tier-1"], "{typo:?}");
+        // Typos of a tier's name: the tier first.
+        let names: Vec<&str> = names().collect();
+        for typo in [
+            "anthropic:tier1",
+            "anthropic:teir-1",
+            "anthropic:tier-1 ",
+            "Anthropic:Tier-1",
+        ] {
+            assert_eq!(nearest(typo, &names, 1), ["anthropic:tier-1"], "{typo:?}");
         }
-        assert_eq!(
-            suggest("openai:tier-2", 2),
-            ["openai:tier-2", "openai:tier-2:gpt-4o-mini"]
-        );
-        // Nothing in common: the table's first tier, then its first row.
-        assert_eq!(suggest("zzz", 2), [PRESETS[0].tier_name(), PRESETS[0].name]);
-        assert!(suggest("x", 0).is_empty());
-        // Every row and every tier once.
+        assert_eq!(nearest("openai:tier1", &names, 1), ["openai:tier-1"]);
+        // Every row and every tier once, each tier before its rows.
         let mut tiers: Vec<&str> = PRESETS.iter().map(Preset::tier_name).collect();
         tiers.dedup();
-        let all = suggest("", 1000);
-        assert_eq!(all.len(), PRESETS.len() + tiers.len());
-        assert!(tiers.iter().all(|t| all.contains(t)));
+        assert_eq!(names.len(), PRESETS.len() + tiers.len());
+        assert_eq!(names[..2], [PRESETS[0].tier_name(), PRESETS[0].name]);
+        assert!(tiers.iter().all(|t| names.contains(t)));
     }
 }

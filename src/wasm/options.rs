@@ -92,7 +92,7 @@ pub fn preset(name: &str) -> R<&'static presets::Preset> {
         let mut msg = String::from(
             "llm-pacer: option `preset` must be a known preset name (the README lists them); did you mean",
         );
-        let names: Vec<&str> = presets::PRESETS.iter().map(|p| p.name).collect();
+        let names: Vec<&str> = presets::names().collect();
         for (i, near) in crate::core::config::nearest(name, &names, 3).into_iter().enumerate() {
             msg.push_str(if i == 0 { " \"" } else { ", \"" });
             msg.push_str(near);

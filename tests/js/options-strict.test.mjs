@@ -178,4 +178,8 @@ test("an unknown preset suggests the closest names", () => {
   );
   assert.match(message("openai:tier1:gpt-4o-mini"), /did you mean "openai:tier-1:gpt-4o-mini", /);
   assert.match(message("ANTHROPIC:START:HAIKU"), /did you mean "anthropic:start:haiku", /);
+  // A whole tier mistyped: that tier.
+  for (const typo of ["anthropic:tier1", "Anthropic:Tier-1", "anthropic:teir-1", "anthropic:tier-1 "])
+    assert.match(message(typo), /did you mean "anthropic:tier-1", /, typo);
+  assert.match(message("openai:tier1"), /did you mean "openai:tier-1", /);
 });
