@@ -56,10 +56,43 @@ pub fn credential(lines: &str) -> Option<String> {
             }
         }
         if let Some(j) = joined.filter(|j| !j.is_empty()) {
-            return Some(without_bearer(&j).unwrap_or(j));
+            return Some(
+                sigv4_access_key(&j)
+                    .or_else(|| without_bearer(&j))
+                    .unwrap_or(j),
+            );
         }
     }
     None
+}
+
+/// The access key id of an AWS Signature Version 4 `authorization` (Amazon Bedrock's:
+/// `AWS4-HMAC-SHA256 Credential=AKIA.../20261206/us-east-1/bedrock/aws4_request, ...,
+/// Signature=...`; SigV4a's `AWS4-ECDSA-P256-SHA256` too), tagged: it names the caller, where
+/// the date and the signature change with every request (taken whole, each request was a
+/// limit key of its own, and neither a limit nor a 429's pause held the next).
+///
+/// ```
+/// use llm_pacer::core::fingerprint::credential;
+///
+/// let signed = |key: &str, sig: &str| format!(
+///     "authorization: AWS4-HMAC-SHA256 Credential={key}/20261206/us-east-1/bedrock/aws4_request, \
+///      SignedHeaders=content-type;host;x-amz-date, Signature={sig}"
+/// );
+/// let a = credential(&signed("AKIAEXAMPLE1", "0a1b"));
+/// assert_eq!(a, credential(&signed("AKIAEXAMPLE1", "9f8e")), "one caller, any signature");
+/// assert_ne!(a, credential(&signed("AKIAEXAMPLE2", "0a1b")));
+/// ```
+fn sigv4_access_key(value: &str) -> Option<String> {
+    let rest = value.strip_prefix("AWS4-")?;
+    let at = find(rest.as_bytes(), b"Credential=")? + "Credential=".len();
+    let key = rest.get(at..)?;
+    let key = key.get(..key.find(['/', ',', ' ']).unwrap_or(key.len()))?;
+    (!key.is_empty()).then(|| {
+        let mut tagged = String::from("AWS4 ");
+        tagged.push_str(key);
+        tagged
+    })
 }
 
 /// The token of a `Bearer` credential (RFC 6750: the scheme in any case, then whitespace).
