@@ -314,6 +314,14 @@ pub fn is_final_usage(event: &str, data: &str) -> bool {
             || find(data.as_bytes(), b"\"finishReason\"").is_some())
 }
 
+/// Does this event's usage count the stream so far, as Gemini's chunks' `usageMetadata`
+/// does? The last such usage of a stream that ended is then its final word, with or without
+/// a `finishReason` (a prompt blocked, `promptFeedback.blockReason`, states none and streams
+/// no output).
+pub fn is_usage_so_far(data: &str) -> bool {
+    find(data.as_bytes(), GEMINI_USAGE).is_some()
+}
+
 /// Is this event a Chat Completions stream's end (`data: [DONE]`)? The stream has said all
 /// it will: a reader that stops there (the OpenAI SDK cancels its reader at `[DONE]`) read
 /// it whole.

@@ -151,6 +151,9 @@ pub struct SseUsage {
     /// holds even if it is not read to its end (the OpenAI SDK cancels its reader at
     /// `[DONE]`).
     said_all: bool,
+    /// The last usage counted the stream so far ([`sse::is_usage_so_far`]): at its end, it
+    /// is the final word.
+    so_far: bool,
 }
 
 impl SseUsage {
@@ -161,19 +164,25 @@ impl SseUsage {
             report: Report::default(),
             streamed: StreamedText::default(),
             said_all: false,
+            so_far: false,
         }
     }
 
     /// The next bytes of the stream.
     pub fn feed(&mut self, bytes: &[u8]) {
-        let (report, streamed, said_all) =
-            (&mut self.report, &mut self.streamed, &mut self.said_all);
+        let (report, streamed, said_all, so_far) = (
+            &mut self.report,
+            &mut self.streamed,
+            &mut self.said_all,
+            &mut self.so_far,
+        );
         self.parser.feed(bytes, |e| {
             if sse::is_done(e.event, e.data) {
                 *said_all = true;
             } else if sse::may_carry_usage(e.event, e.data) {
                 report.read_json(e.data.as_bytes());
                 *said_all |= sse::is_final_usage(e.event, e.data);
+                *so_far = sse::is_usage_so_far(e.data);
             } else if sse::may_carry_text(e.event, e.data) {
                 // A stream that will not report usage: its text estimates the output.
                 let (text, values) = sse::delta_text(e.data);
@@ -191,10 +200,12 @@ impl SseUsage {
     /// `output_tokens` is a placeholder), read to its end or not (a mid-stream `error` event
     /// ends it without `message_delta`), the input it reported: what the server billed for
     /// the output of a stream cut short is not known, so that stays as reserved; else
-    /// nothing.
+    /// nothing. A stream whose last usage counted it so far (Gemini's) said its last word by
+    /// ending: that usage is final.
     pub fn finish(self, complete: bool) -> BodyEnd {
         let usage = self.report.finish();
-        if !self.said_all && (usage.is_some() || !complete) {
+        let said_all = self.said_all || (complete && self.so_far);
+        if !said_all && (usage.is_some() || !complete) {
             return match usage {
                 Some(u) if u.metered_input() + u.cache_read_input_tokens > 0.0 => BodyEnd::Input(u),
                 _ => BodyEnd::Usage(None),

@@ -552,6 +552,54 @@ describe("a stream's usage, read on from where its first event was peeked", () =
     pacer.close();
   });
 
+  test("a Gemini stream that ends is settled on its last usage, with or without a finishReason (a prompt blocked)", async () => {
+    const chunk = (o) => `data: ${JSON.stringify(o)}\r\n\r\n`;
+    const cases = [
+      // Blocked: no candidates, no output, no finishReason.
+      [
+        chunk({
+          promptFeedback: { blockReason: "SAFETY" },
+          usageMetadata: { promptTokenCount: 100, totalTokenCount: 100 },
+        }),
+        0,
+      ],
+      [
+        chunk({
+          candidates: [{ content: { parts: [{ text: "hi" }] } }],
+          usageMetadata: { promptTokenCount: 100, candidatesTokenCount: 20 },
+        }),
+        20,
+      ],
+    ];
+    for (const [body, output] of cases) {
+      /** @type {any[]} */
+      const events = [];
+      const clock = new VirtualClock();
+      clock.hold = true;
+      const pacer = new Pacer({
+        clock,
+        limits: { itpm: 10_000, otpm: 10_000 },
+        onEvent: (e) => events.push(e),
+        fetch: async () => new Response(body, { headers: SSE }),
+      });
+      const url =
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse";
+      const init = {
+        method: "POST",
+        headers: { "x-goog-api-key": "k", "content-type": "application/json" },
+        body: JSON.stringify({ contents: [{ parts: [{ text: "hi" }] }], generationConfig: { maxOutputTokens: 1000 } }),
+      };
+      await (await pacer.fetch(url, init)).text();
+      await drained(pacer);
+      assert.deepEqual(
+        events.filter((e) => e.type === "settled").map((e) => [e.reason, e.usage?.inputTokens, e.usage?.outputTokens]),
+        [["usage", 100, output]],
+      );
+      assert.equal(oneKey(pacer).outputTokens.remaining, 10_000 - output, "no output reservation left standing");
+      pacer.close();
+    }
+  });
+
   test("a stream cut short before it reported anything keeps its whole reservation", async () => {
     const s = controlled();
     /** @type {any[]} */
