@@ -330,8 +330,12 @@ impl RawLow {
                 // limiter's clock (which never runs backwards) then follows the caller's `now`
                 // from its first call, virtual or real.
                 let mut limiter = Limiter::new(config.limits, 0.0);
-                if let Some(m) = config.output_metering {
-                    limiter.set_output_metering(m);
+                // As the pacer's limiters: unless a preset says how the server meters output,
+                // a `max_tokens` beyond a limit is lowered to it, not refused on the pacer's
+                // model (the server's answer decides).
+                match config.output_metering {
+                    Some(m) => limiter.set_output_metering(m),
+                    None => limiter.forget_output_metering(),
                 }
                 if config.output_reservation == OutputReservation::MaxTokens {
                     limiter.learn_output();

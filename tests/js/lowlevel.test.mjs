@@ -274,8 +274,17 @@ describe("Limiter", () => {
         e.cost === 5000 &&
         e.capacity === 1000,
     );
+    // A max_tokens beyond OTPM: refused where a preset says the server reserves it up front;
+    // else lowered to the limit and let go, as the pacer lets such a request go once (the
+    // server decides).
+    assert.throws(
+      () => new Limiter({ preset: "anthropic:tier-1:sonnet" }).acquire({ output: 9000 }, NOW),
+      RequestTooLargeError,
+    );
+    const lowered = lim.acquire({ output: 4096 }, NOW);
+    assert.equal(lowered.ok, true);
+    lim.release(lowered.ticket, NOW);
     // outputReservation decides what the output costs.
-    assert.throws(() => lim.acquire({ output: 4096 }, NOW), RequestTooLargeError);
     assert.equal(
       new Limiter({ limits: { otpm: 500 }, outputReservation: "none" }).acquire({ output: 4096 }, NOW).ok,
       true,
