@@ -527,20 +527,27 @@ describe("a stream's usage, read on from where its first event was peeked", () =
       pacer.close();
     });
 
-  test("a stream read to its end without a final usage (an error event after content) settles the input only, its output as reserved", async () => {
-    // Anthropic's mid-stream `overloaded_error`: `message_start`'s `output_tokens: 1` is a
-    // placeholder, not the output; read whole or cut short, the output stays as reserved.
-    const error = event("error", { type: "error", error: { type: "overloaded_error", message: "Overloaded" } });
+  /**
+   * A pacer with ITPM and OTPM of 10,000 on a held clock (no refill: the buckets show what the
+   * settlements left), its events kept.
+   * @param {(input: any, init: any) => Promise<Response>} fetch
+   */
+  const heldPacer = (fetch) => {
     /** @type {any[]} */
     const events = [];
     const clock = new VirtualClock();
     clock.hold = true;
-    const pacer = new Pacer({
-      clock,
-      limits: { itpm: 10_000, otpm: 10_000 },
-      onEvent: (e) => events.push(e),
-      fetch: async () => new Response(START + REST.slice(0, REST.indexOf("\n\n") + 2) + error, { headers: SSE }),
-    });
+    const pacer = new Pacer({ clock, limits: { itpm: 10_000, otpm: 10_000 }, onEvent: (e) => events.push(e), fetch });
+    return { pacer, events };
+  };
+
+  test("a stream read to its end without a final usage (an error event after content) settles the input only, its output as reserved", async () => {
+    // Anthropic's mid-stream `overloaded_error`: `message_start`'s `output_tokens: 1` is a
+    // placeholder, not the output; read whole or cut short, the output stays as reserved.
+    const error = event("error", { type: "error", error: { type: "overloaded_error", message: "Overloaded" } });
+    const { pacer, events } = heldPacer(
+      async () => new Response(START + REST.slice(0, REST.indexOf("\n\n") + 2) + error, { headers: SSE }),
+    );
     const res = await pacer.fetch("https://api.anthropic.com/v1/messages", streamInit());
     assert.match(await res.text(), /overloaded_error/);
     await drained(pacer);
@@ -572,16 +579,7 @@ describe("a stream's usage, read on from where its first event was peeked", () =
       ],
     ];
     for (const [body, output] of cases) {
-      /** @type {any[]} */
-      const events = [];
-      const clock = new VirtualClock();
-      clock.hold = true;
-      const pacer = new Pacer({
-        clock,
-        limits: { itpm: 10_000, otpm: 10_000 },
-        onEvent: (e) => events.push(e),
-        fetch: async () => new Response(body, { headers: SSE }),
-      });
+      const { pacer, events } = heldPacer(async () => new Response(body, { headers: SSE }));
       const url =
         "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse";
       const init = {
