@@ -26,9 +26,8 @@ pub struct Bucket {
     /// Until then the refill since `at_ms` is held back, and it comes whole at this time
     /// ([`Bucket::hold`]); `-inf` when there is no hold.
     held_until_ms: Ms,
-    /// The least level at the hold's end, whatever the refill held back (`-inf`: none): the
-    /// capacity where the hold ends a window ([`Bucket::hold`]).
-    held_floor: f64,
+    /// The hold ends a window: the bucket is full at its end, whatever the refill held back.
+    held_window: bool,
     /// The least that comes back at the hold's end, above the level then (0: only the refill
     /// held back; [`Bucket::hold_giving`]).
     held_back: f64,
@@ -45,7 +44,7 @@ impl PartialEq for Bucket {
             self.at_ms,
             self.drain_per_ms,
             self.held_until_ms,
-            self.held_floor,
+            self.held_window,
             self.held_back,
         ) == (
             o.capacity,
@@ -54,7 +53,7 @@ impl PartialEq for Bucket {
             o.at_ms,
             o.drain_per_ms,
             o.held_until_ms,
-            o.held_floor,
+            o.held_window,
             o.held_back,
         )
     }
@@ -72,7 +71,7 @@ impl Bucket {
             drain_per_ms: 0.0,
             full_ms: now_ms,
             held_until_ms: Ms::NEG_INFINITY,
-            held_floor: Ms::NEG_INFINITY,
+            held_window: false,
             held_back: 0.0,
         }
     }
@@ -122,12 +121,14 @@ impl Bucket {
         if now_ms < self.held_until_ms {
             return self.level;
         }
+        if self.held_window && self.held_until_ms > self.at_ms {
+            return self.capacity;
+        }
         let dt = (now_ms - self.at_ms).max(0.0);
         let level = (self.level + dt * self.net_rate_per_ms()).min(self.capacity);
         if self.held_until_ms > self.at_ms {
-            // A hold ended since the level was set: at least its floor, and what it gives back.
-            let given = (self.level + self.held_back).min(self.capacity);
-            return level.max(given).max(self.held_floor.min(self.capacity));
+            // A hold ended since the level was set: at least what it gives back.
+            return level.max((self.level + self.held_back).min(self.capacity));
         }
         level
     }
@@ -197,10 +198,12 @@ impl Bucket {
         if now_ms >= self.held_until_ms {
             return (n - level) / rate;
         }
-        let held = (self.held_until_ms - self.at_ms).max(0.0) * rate;
-        let at_end = (self.level + held.max(self.held_back) + back)
-            .min(self.capacity)
-            .max(self.held_floor.min(self.capacity));
+        let at_end = if self.held_window {
+            self.capacity
+        } else {
+            let held = (self.held_until_ms - self.at_ms).max(0.0) * rate;
+            (self.level + held.max(self.held_back) + back).min(self.capacity)
+        };
         self.held_until_ms - now_ms + (n - at_end).max(0.0) / rate
     }
     /// When the bucket is full again (epoch ms).
@@ -230,11 +233,7 @@ impl Bucket {
         self.advance(now_ms);
         let on = until_ms.is_finite() && until_ms > now_ms;
         self.held_until_ms = if on { until_ms } else { Ms::NEG_INFINITY };
-        self.held_floor = if on && window {
-            self.capacity
-        } else {
-            Ms::NEG_INFINITY
-        };
+        self.held_window = on && window;
         self.held_back = 0.0;
     }
     /// [`Bucket::hold`] (not a window's end), at least `back` coming back at its end above the
