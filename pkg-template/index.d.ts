@@ -796,6 +796,8 @@ export type StoreDecision =
       /**
        * What holds it: a bucket, or a 429's fleet-wide pause when the pause is the longer wait
        * (`waitMs` is then the server's own word, which the pacer holds to `maxRetryAfterMs`).
+       * Held by a token bucket, the pacer asks again with `turn: true` before `waitMs` is
+       * over (every second at most): other processes' settlements may give tokens back.
        */
       readonly blocker?: StoreDim | "paused";
     }

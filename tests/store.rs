@@ -304,7 +304,9 @@ mod engine {
     use super::T0;
     use llm_pacer::core::backoff::Jitter;
     use llm_pacer::core::bucket::Bucket;
-    use llm_pacer::core::call::{Action, Engine, Id, Request, StoreAnswer, StoreOp, Verdict};
+    use llm_pacer::core::call::{
+        Action, Engine, Id, Request, StoreAnswer, StoreOp, Verdict, TOKEN_RECHECK_MS,
+    };
     use llm_pacer::core::config::Config;
     use llm_pacer::core::headers::RateLimitInfo;
     use llm_pacer::core::limiter::{Dim, Limits, Usage};
@@ -389,6 +391,7 @@ mod engine {
             Reserve::Wait { wait_ms, dim } => StoreAnswer::Wait {
                 wait_ms,
                 paused: dim.is_none(),
+                dim,
             },
             Reserve::Never { dim } => StoreAnswer::Never { dim },
         };
@@ -596,8 +599,7 @@ mod engine {
         }
         assert!(reserves(&e.poll(T0)).is_empty(), "held until the turn");
         e.drain_store_ops();
-        let turn = e.next_wake().unwrap();
-        let taking = e.poll(turn);
+        let (turn, taking) = to_turn(&mut e, &mut store);
         assert_eq!(reserves(&taking).len(), 1, "the turn");
         assert_eq!(carry(&mut e, &mut store, turn, &taking[0]).len(), 1, "sent");
         let next = e.poll(turn);
@@ -872,19 +874,113 @@ mod engine {
             .filter(|op| matches!(op, StoreOp::Refund { turn_only: true, output, .. } if *output == 4_000.0))
             .count();
         assert_eq!(unbooked, 2);
-        let wake = e.next_wake().unwrap();
-        // 4 000 plus a transit's refill at 100/s, from 0: the longest wait the store gave.
+        e.drain_events();
+        // 4 000 plus a transit's refill at 100/s, from 0: the first call's stated turn. A token
+        // bucket's wait counts nothing the fleet's calls in flight give back, so the first
+        // call asks again once a re-check period, alone, silently; a store whose level only
+        // refills admits it at exactly the time it stated.
         let exact = (4_000.0 + 25.0) / 0.1 + llm_pacer::core::limiter::EDGE_MARGIN_MS;
-        assert!((wake - (T0 + exact)).abs() < 1e-3, "{}", wake - T0);
-        assert!(reserves(&e.poll(wake - 1.0)).is_empty());
-        let again = e.poll(wake);
-        let asked = reserves(&again);
-        assert!(!asked.is_empty());
-        let ids: Vec<Id> = asked.iter().map(|(id, _)| *id).collect();
         let firsts: Vec<Id> = reserves(&first).iter().map(|(id, _)| *id).collect();
-        assert_eq!(ids[0], firsts[0], "the first call keeps its place");
-        let sent = carry(&mut e, &mut store, wake, &again[0]);
-        assert_eq!(sent.len(), 1);
+        let (mut now, mut asks) = (T0, 0);
+        loop {
+            let wake = e.next_wake().unwrap();
+            assert!(wake - now <= TOKEN_RECHECK_MS + 1e-6, "{}", wake - now);
+            assert!(reserves(&e.poll(wake - 1.0)).is_empty());
+            now = wake;
+            let again = e.poll(now);
+            let asked = reserves(&again);
+            assert_eq!(asked.len(), 1, "one ask per key: {asked:?}");
+            assert_eq!(asked[0].0, firsts[0], "the first call keeps its place");
+            asks += 1;
+            if !carry(&mut e, &mut store, now, &again[0]).is_empty() {
+                break;
+            }
+            // As a driver does after every answer.
+            assert!(reserves(&e.poll(now)).is_empty());
+        }
+        assert!((now - (T0 + exact)).abs() < 1e-3, "{}", now - T0);
+        assert_eq!(asks, 41, "40 re-checks a second apart, then the turn");
+        let said: Vec<_> = e
+            .drain_events()
+            .into_iter()
+            .filter(|ev| ev.reason == "store")
+            .collect();
+        assert!(said.is_empty(), "re-checks announce no wait: {said:?}");
+    }
+
+    /// Poll at each wake until a poll asks for a reservation the store would admit (carrying
+    /// the re-checks it answers "wait"): that time and those actions.
+    fn to_turn(e: &mut Engine, store: &mut KeyState) -> (f64, Vec<Action>) {
+        loop {
+            let now = e.next_wake().unwrap();
+            let acts = e.poll(now);
+            let Some(a) = acts.iter().find(|a| matches!(a, Action::Reserve { .. })) else {
+                continue;
+            };
+            let (slot, input, output) = reserved(a);
+            let limits = e.store_limits(slot);
+            if store
+                .clone()
+                .reserve(now, limits, amounts(input, output), true)
+                == Reserve::Admit
+            {
+                return (now, acts);
+            }
+            assert!(carry(e, store, now, a).is_empty());
+            assert!(reserves(&e.poll(now)).is_empty());
+        }
+    }
+
+    /// The fleet-store probe of session 27: processes at `concurrency: 1` whose `max_tokens`
+    /// times their number exceed the OTPM. One process's calls hold the bucket; another's,
+    /// with nothing in flight, is told to wait until the bucket refills its `max_tokens`
+    /// (10 s). The first calls settle 300 ms later, having used 400 each: the tokens are back
+    /// in the store. The waiting process takes them at its next re-check, not after 10 s
+    /// (before: 4 processes did 32 calls in 49.3 s, one process 10.1 s, the server's bucket
+    /// 93% full throughout).
+    #[test]
+    fn a_process_with_nothing_in_flight_takes_the_tokens_others_give_back_within_a_recheck() {
+        // Configured above the server (their opening share, a quarter, holds three calls).
+        let (mut a, mut b) = (engine(200_000.0), engine(200_000.0));
+        let mut store = KeyState::new();
+        store.learn(T0, Dim::OutputTokens, 24_000.0, 24_000.0);
+        let ids: Vec<Id> = (0..3)
+            .map(|_| a.submit(T0, req(7_000.0)).unwrap())
+            .collect();
+        let asked = a.poll(T0);
+        assert_eq!(reserves(&asked).len(), 3);
+        for act in asked {
+            assert_eq!(carry(&mut a, &mut store, T0, &act).len(), 1, "sent");
+        }
+        let late = b.submit(T0, req(7_000.0)).unwrap();
+        let acts = b.poll(T0);
+        assert!(
+            carry(&mut b, &mut store, T0, &acts[0]).is_empty(),
+            "told to wait"
+        );
+        assert!(b.poll(T0).is_empty());
+        let stated = b
+            .drain_events()
+            .into_iter()
+            .find(|ev| ev.reason == "store")
+            .unwrap();
+        assert!(stated.delay_ms > 10_000.0, "{}", stated.delay_ms);
+        for &id in &ids {
+            a.on_response(T0 + 300.0, id, 200, &RateLimitInfo::default(), None, 0.5);
+            a.on_done(T0 + 300.0, id, Some(used(400.0)));
+        }
+        apply(&mut store, T0 + 300.0, a.drain_store_ops());
+        let wake = b.next_wake().unwrap();
+        assert!(wake <= T0 + TOKEN_RECHECK_MS + 1e-6, "{}", wake - T0);
+        let turn = b.poll(wake);
+        assert_eq!(reserves(&turn), vec![(late, 7_000.0)]);
+        assert_eq!(
+            carry(&mut b, &mut store, wake, &turn[0]),
+            vec![Action::Send {
+                id: late,
+                attempt: 1
+            }]
+        );
     }
 
     #[test]
@@ -899,8 +995,7 @@ mod engine {
         assert!(carry(&mut e, &mut store, T0, &acts[0]).is_empty());
         let b = e.submit(T0, req(4_000.0)).unwrap();
         assert!(reserves(&e.poll(T0)).is_empty(), "b waits for a's turn");
-        let turn = e.next_wake().unwrap();
-        let taking = e.poll(turn);
+        let (turn, taking) = to_turn(&mut e, &mut store);
         assert_eq!(
             reserves(&taking).iter().map(|r| r.0).collect::<Vec<_>>(),
             vec![a]
@@ -931,6 +1026,7 @@ mod engine {
                 StoreAnswer::Wait {
                     wait_ms: 500.0,
                     paused: false,
+                    dim: None,
                 },
                 Some(true),
             ),
@@ -1055,6 +1151,7 @@ mod engine {
         let waited = StoreAnswer::Wait {
             wait_ms: 20_000.0,
             paused: true,
+            dim: None,
         };
         assert!(e.on_reserved(T0, reserves(&acts)[0].0, waited).is_empty());
         assert_eq!(
@@ -1170,7 +1267,8 @@ mod engine {
                 id,
                 StoreAnswer::Wait {
                     wait_ms: 300.0,
-                    paused: false
+                    paused: false,
+                    dim: None,
                 }
             )
             .is_empty());
@@ -1231,6 +1329,7 @@ mod engine {
         let wait = StoreAnswer::Wait {
             wait_ms: 300.0,
             paused: false,
+            dim: None,
         };
         assert!(e.on_reserved(T0, a, wait).is_empty());
         e.poll(T0);
@@ -1263,6 +1362,7 @@ mod engine {
             let wait = StoreAnswer::Wait {
                 wait_ms,
                 paused: false,
+                dim: Some(Dim::OutputTokens),
             };
             assert!(e.on_reserved(T0, a, wait).is_empty());
             assert!(e.poll(T0).is_empty(), "{wait_ms}: asked again at once");
@@ -1288,7 +1388,8 @@ mod engine {
                 id,
                 StoreAnswer::Wait {
                     wait_ms: 5_000.0,
-                    paused: false
+                    paused: false,
+                    dim: None,
                 }
             )
             .is_empty());
@@ -1322,7 +1423,8 @@ mod engine {
                 id,
                 StoreAnswer::Wait {
                     wait_ms: 60_000.0,
-                    paused: false
+                    paused: false,
+                    dim: None,
                 }
             )
             .is_empty());
@@ -1348,6 +1450,7 @@ mod engine {
         let paused = StoreAnswer::Wait {
             wait_ms: 400_000.0,
             paused: true,
+            dim: None,
         };
         assert!(e.on_reserved(T0, id, paused).is_empty());
         let out = e.poll(T0);
@@ -1367,6 +1470,7 @@ mod engine {
         let estimate = StoreAnswer::Wait {
             wait_ms: 400_000.0,
             paused: false,
+            dim: None,
         };
         assert!(e.on_reserved(T0, id, estimate).is_empty());
         assert!(!refused(&e.poll(T0), id));

@@ -24,8 +24,11 @@
 //! taken from the queue (its turn is booked) and the wait is the time until its turn. At its
 //! turn it asks again with `turn` set and is measured against the bucket alone (its cost is
 //! in the queue already). A process also asks with its turn early, once after each
-//! settlement of its own: tokens given back may let it in before its turn. So a call asks
-//! about twice while the fleet waits in line, not once per process ahead of it. A process
+//! settlement of its own, and, while a token bucket holds it, once a re-check period
+//! ([`crate::core::call::TOKEN_RECHECK_MS`]): tokens given back by any process's settlement
+//! may let it in before its turn, and the store, which cannot know when calls in flight
+//! settle, states the wait as if nothing came back. So a call asks about twice while the
+//! fleet waits in line on requests, not once per process ahead of it. A process
 //! whose calls of the key all leave before the turn (aborted, timed out, closed) gives it
 //! back ([`KeyState::unbook`]); one that never comes back (killed) leaves a booked cost in
 //! the queue bucket, which refills like any bucket: the turn is lost, not the capacity. Usage settled, refunds

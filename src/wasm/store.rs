@@ -5,7 +5,9 @@
 //! engine sends the call on its local admission and says so in an event).
 //!
 //! Round trips per call: one `reserve`, and one more at the turn the store gives if it says
-//! wait (`turn: true`; again only if the fleet's usage outran the store's arithmetic), one
+//! wait (`turn: true`; again only if the fleet's usage outran the store's arithmetic, and
+//! once a re-check period while a token bucket holds it:
+//! [`TOKEN_RECHECK_MS`](crate::core::call::TOKEN_RECHECK_MS)), one
 //! `settle` once the usage is known, and one `learn` per response that carries rate-limit
 //! headers (plus a `pause` after a 429 with a retry-after); those last two are optional
 //! methods of a store. While the store is unavailable and calls wait on the local limiter,
@@ -69,11 +71,13 @@ fn answer(v: &JsValue) -> StoreAnswer {
     }
     if let Some(w) = js::get_opt(v, "waitMs").and_then(|w| w.as_f64()) {
         if w.is_finite() && w >= 0.0 {
-            let paused = js::get_opt(v, "blocker")
-                .and_then(|b| b.as_string())
-                .as_deref()
-                == Some("paused");
-            return StoreAnswer::Wait { wait_ms: w, paused };
+            let blocker = js::get_opt(v, "blocker").and_then(|b| b.as_string());
+            let blocker = blocker.as_deref();
+            return StoreAnswer::Wait {
+                wait_ms: w,
+                paused: blocker == Some("paused"),
+                dim: Dim::ALL.into_iter().find(|d| Some(d.name()) == blocker),
+            };
         }
     }
     if let Some(n) = js::get_opt(v, "never").and_then(|n| n.as_string()) {

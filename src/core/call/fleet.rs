@@ -8,14 +8,18 @@
 //!   from now, [`crate::core::store`]): the local reservation is given back, the concurrency
 //!   slot freed, the call goes back to its place in its key's queue, and the key is held
 //!   until its turn ([`set_hold`](crate::core::limiter::Limiter::set_hold)): no timer per
-//!   call and no polling. At the turn the first call the local limiter admits asks again,
+//!   call. At the turn the first call the local limiter admits asks again,
 //!   with `turn` set (the store measures it against its buckets alone); another admitted
 //!   while a turn is still to come, or being taken, goes back to its place: one turn per key
 //!   at a time (a surplus one booked meanwhile is given back, [`StoreOp::Refund`]). A
 //!   settlement of one of the key's calls (tokens given back) brings its turn forward to
-//!   now, once: it may go early. So a call asks the store about twice while the fleet waits
-//!   in line (as a new request, at its turn, now and then early), not once per process ahead
-//!   of it. A deadline that comes first ends a call as usual (`timeout`);
+//!   now, once: it may go early. A turn a token bucket holds is also asked for early every
+//!   [`TOKEN_RECHECK_MS`] at most (sooner where the key's calls are short): the store's wait
+//!   cannot count what other processes' calls in flight will give back, and a process with
+//!   nothing in flight would otherwise sleep it whole while the server's bucket stood full.
+//!   So a call asks the store about twice while the fleet waits in line on requests, and once
+//!   a re-check period while it waits on tokens, not once per process ahead of it. A
+//!   deadline that comes first ends a call as usual (`timeout`);
 //! * never (the store's capacity is below the cost): sent anyway; the pacer never fails a
 //!   call on its own estimate, and the server decides;
 //! * unavailable (the store failed, or did not answer within the reservation's
@@ -74,6 +78,11 @@ pub enum StoreAnswer {
     Wait {
         /// Milliseconds.
         wait_ms: Ms,
+        /// The bucket that holds it, if the store names one. A token bucket's wait
+        /// counts none of the tokens the calls in flight across the fleet will give back at
+        /// their settlement (a reservation of `max_tokens` that used a tenth of it): the
+        /// call asks again after [`TOKEN_RECHECK_MS`] while it waits.
+        dim: Option<Dim>,
         /// The wait is a 429's fleet-wide pause (the store's blocker `paused`): the server's
         /// own word, so the key is paused here too, and a call it would keep waiting longer
         /// than `maxRetryAfterMs` is refused (`RETRY_AFTER_TOO_LONG`), as after a 429 of this
@@ -92,6 +101,22 @@ pub enum StoreAnswer {
 /// The shortest wait a store's "not now" holds a call for, ms: a wait of 0 (or none) would
 /// have the call ask again at once, in a loop.
 pub const MIN_STORE_WAIT_MS: Ms = 10.0;
+
+/// While a token bucket holds a store's turn, the key asks again after half the time its
+/// calls hold their reservations (send to settlement, a moving average), between
+/// [`MIN_RECHECK_MS`] and this, ms (this until a call of the store's has settled). The store's
+/// wait is exact for what it knows; what it cannot know is when the calls in flight across
+/// the fleet settle and give back what they reserved and did not use (Anthropic reserves
+/// `max_tokens` up front). A process whose own calls settle asks at once after each
+/// ([`Engine::fleet_settled`]); one with nothing in flight would sleep the whole wait, 20 s
+/// and more, while the server's bucket stood full (the fleet-store probe of session 27: four
+/// processes at `max_tokens` 8,000 against an OTPM of 24,000, 400 used). The re-check is
+/// measured against the store's buckets alone (`turn`), so it is admitted once the tokens are
+/// there; a request bucket's wait is exact (nothing is given back) and is slept whole.
+pub const TOKEN_RECHECK_MS: Ms = 1_000.0;
+
+/// See [`TOKEN_RECHECK_MS`].
+pub const MIN_RECHECK_MS: Ms = 100.0;
 
 /// Work for the store that needs no answer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -219,6 +244,9 @@ pub(super) struct Fleet {
     probe_at: Ms,
     /// This process's turn per key (module docs): at most one each.
     turns: Vec<(Slot, Turn)>,
+    /// How long the calls the store admitted held their reservations, send to settlement: a
+    /// moving average (0: none settled yet). It sets the re-check ([`TOKEN_RECHECK_MS`]).
+    held_ms: Ms,
     /// Keys the store has told to wait, until it admits one of their new requests: their
     /// calls reserve one at a time, so that a queue of them does not book a turn each (all
     /// but one given back) every time the key's hold ends.
@@ -228,10 +256,23 @@ pub(super) struct Fleet {
 /// This process's turn in the store's queue for one key.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Turn {
-    /// Booked: it comes at this time; the input and output tokens it booked.
-    At(Ms, (f64, f64)),
-    /// Being taken: this call's reservation, with `turn` set, is out.
-    Out(Id),
+    /// Booked: asked for at `at`; the store said it comes at `due` (`at` is earlier when a
+    /// token bucket holds it: [`TOKEN_RECHECK_MS`]); the input and output tokens it booked.
+    At {
+        /// When the key's next call asks with `turn` set.
+        at: Ms,
+        /// The turn's time, as the store stated it.
+        due: Ms,
+        /// Input and output tokens booked.
+        booked: (f64, f64),
+    },
+    /// Being taken: this call's reservation, with `turn` set, is out; `due` as above.
+    Out {
+        /// The call asking.
+        id: Id,
+        /// The turn's time, as the store stated it.
+        due: Ms,
+    },
 }
 
 /// A turn this much past its time is forgotten: the store's queue bucket has refilled the
@@ -242,11 +283,20 @@ const TURN_STALE_MS: Ms = 10_000.0;
 pub(super) const UNTIL_ANSWERED: Ms = f64::MAX;
 
 impl Fleet {
+    /// How long after a token bucket's "wait" a turn is asked for again ([`TOKEN_RECHECK_MS`]).
+    fn recheck_ms(&self) -> Ms {
+        if self.held_ms > 0.0 {
+            crate::core::clamp(self.held_ms / 2.0, MIN_RECHECK_MS, TOKEN_RECHECK_MS)
+        } else {
+            TOKEN_RECHECK_MS
+        }
+    }
+
     /// The turn of `slot`, if any (a stale one dropped).
     fn turn(&mut self, slot: Slot, now_ms: Ms) -> Option<Turn> {
         self.turns.retain(|&(s, t)| match t {
-            Turn::At(at, _) => s != slot || at + TURN_STALE_MS >= now_ms,
-            Turn::Out(_) => true,
+            Turn::At { at, .. } => s != slot || at + TURN_STALE_MS >= now_ms,
+            Turn::Out { .. } => true,
         });
         self.turns.iter().find(|(s, _)| *s == slot).map(|&(_, t)| t)
     }
@@ -259,10 +309,17 @@ impl Fleet {
         }
     }
 
-    /// The key whose turn `id` is taking, if it is (the turn is then cleared).
-    fn end_turn(&mut self, id: Id) -> Option<Slot> {
-        let i = self.turns.iter().position(|&(_, t)| t == Turn::Out(id))?;
-        Some(self.turns.swap_remove(i).0)
+    /// The key whose turn `id` is taking, if it is, and the turn's stated time (the turn is
+    /// then cleared).
+    fn end_turn(&mut self, id: Id) -> Option<(Slot, Ms)> {
+        let i = self
+            .turns
+            .iter()
+            .position(|&(_, t)| matches!(t, Turn::Out { id: out, .. } if out == id))?;
+        match self.turns.swap_remove(i) {
+            (slot, Turn::Out { due, .. }) => Some((slot, due)),
+            (slot, Turn::At { due, .. }) => Some((slot, due)),
+        }
     }
 }
 
@@ -315,15 +372,15 @@ impl Engine {
             return Some(Action::Send { id, attempt });
         }
         let turn = match f.turn(slot, now_ms) {
-            Some(Turn::At(at, _)) if at <= now_ms => {
-                f.set_turn(slot, Some(Turn::Out(id)));
+            Some(Turn::At { at, due, .. }) if at <= now_ms => {
+                f.set_turn(slot, Some(Turn::Out { id, due }));
                 self.keys.limiter_mut(slot).set_hold(Some(UNTIL_ANSWERED));
                 true
             }
             Some(t) => {
                 let until = match t {
-                    Turn::At(at, _) => at,
-                    Turn::Out(_) => UNTIL_ANSWERED,
+                    Turn::At { at, .. } => at,
+                    Turn::Out { .. } => UNTIL_ANSWERED,
                 };
                 self.keys.limiter_mut(slot).set_hold(Some(until));
                 self.store_requeue(now_ms, id, ticket);
@@ -456,7 +513,7 @@ impl Engine {
         let Some(f) = &mut self.fleet else {
             return;
         };
-        if let Some(slot) = f.end_turn(id) {
+        if let Some((slot, _)) = f.end_turn(id) {
             self.unhold(slot);
             return;
         }
@@ -465,7 +522,11 @@ impl Engine {
             self.unhold(slot);
             return;
         }
-        let Some(Turn::At(_, (input, output))) = f.turn(slot, now_ms) else {
+        let Some(Turn::At {
+            booked: (input, output),
+            ..
+        }) = f.turn(slot, now_ms)
+        else {
             return;
         };
         if self.calls.values().any(|c| c.slot == slot) {
@@ -518,6 +579,16 @@ impl Engine {
         if !f.stored.remove(&id) {
             return;
         }
+        if let Some(held) = self.calls.get(&id).map(|c| now_ms - c.sent_at) {
+            if held.is_finite() && held >= 0.0 {
+                let avg = f.held_ms;
+                f.held_ms = if avg > 0.0 {
+                    avg + (held - avg) / 4.0
+                } else {
+                    held
+                };
+            }
+        }
         f.ops.push(StoreOp::Settle {
             slot,
             reserved_input: ticket.input,
@@ -529,9 +600,16 @@ impl Engine {
         let Some(f) = &mut self.fleet else {
             return;
         };
-        if let Some(Turn::At(at, booked)) = f.turn(slot, now_ms) {
+        if let Some(Turn::At { at, due, booked }) = f.turn(slot, now_ms) {
             if at > now_ms {
-                f.set_turn(slot, Some(Turn::At(now_ms, booked)));
+                f.set_turn(
+                    slot,
+                    Some(Turn::At {
+                        at: now_ms,
+                        due,
+                        booked,
+                    }),
+                );
                 self.unhold(slot);
             }
         }
@@ -655,8 +733,11 @@ impl Engine {
             _ => {}
         }
         // The answer to a turn, or to the reservation a contended key's calls waited on: the
-        // key's hold ends (a new turn, if any, sets it again below).
-        if let Some(slot) = f.end_turn(id) {
+        // key's hold ends (a new turn, if any, sets it again below). A turn asked for before
+        // the time the store stated is a re-check ([`TOKEN_RECHECK_MS`]).
+        let mut recheck = false;
+        if let Some((slot, due)) = f.end_turn(id) {
+            recheck = now_ms < due;
             self.unhold(slot);
         } else if f.turn(asked.slot, now_ms).is_none() {
             self.unhold(asked.slot);
@@ -706,7 +787,11 @@ impl Engine {
                 self.sent(now_ms, id, ticket);
                 vec![Action::Send { id, attempt }]
             }
-            StoreAnswer::Wait { wait_ms, paused } => {
+            StoreAnswer::Wait {
+                wait_ms,
+                paused,
+                dim,
+            } => {
                 // Never a spin: a store of the caller's that keeps saying "not now, wait 0"
                 // (or garbage) is asked again after [`MIN_STORE_WAIT_MS`], not at once.
                 let wait = if wait_ms.is_finite() {
@@ -714,11 +799,18 @@ impl Engine {
                 } else {
                     MIN_STORE_WAIT_MS
                 };
+                // A token bucket's wait counts no tokens given back by the calls in flight
+                // across the fleet: asked again sooner.
                 let slot = call.slot;
                 if let Some(f) = &mut self.fleet {
+                    let ask_in = match dim {
+                        Some(d) if d != Dim::Requests => wait.min(f.recheck_ms()),
+                        _ => wait,
+                    };
                     if f.turn(slot, now_ms).is_none() {
-                        let at = now_ms + wait;
-                        f.set_turn(slot, Some(Turn::At(at, (ticket.input, ticket.output))));
+                        let (at, due) = (now_ms + ask_in, now_ms + wait);
+                        let booked = (ticket.input, ticket.output);
+                        f.set_turn(slot, Some(Turn::At { at, due, booked }));
                         self.keys.limiter_mut(slot).set_hold(Some(at));
                     } else {
                         // One turn per key: this one, booked while another was, is given back.
@@ -736,7 +828,9 @@ impl Engine {
                     self.pause_key(slot, now_ms + wait);
                 }
                 self.scheduler.wake(slot);
-                self.event(EventKind::Wait, id, "store", wait, now_ms);
+                if !recheck {
+                    self.event(EventKind::Wait, id, "store", wait, now_ms);
+                }
                 Vec::new()
             }
         }
