@@ -28,42 +28,65 @@ use super::sha256::Sha256;
 pub const CREDENTIAL_HEADERS: [&str; 4] =
     ["x-api-key", "authorization", "api-key", "x-goog-api-key"];
 
+/// Headers that choose, for one credential, whose limits a request draws on: OpenAI meters an
+/// organisation's (and a project's) limits, and a user's key sent with another
+/// `OpenAI-Organization` or `OpenAI-Project` draws on that one's. Their values are part of the
+/// credential ([`credential`]): hashed with it, never shown.
+pub const SCOPE_HEADERS: [&str; 2] = ["openai-organization", "openai-project"];
+
 /// The request's credential: the value of the first of [`CREDENTIAL_HEADERS`] it carries
 /// non-empty, among its header `lines` (`name:value`, one per line, names in any case), as
 /// `Headers.get` reads it (the values of a repeated name joined by `", "`, each without
 /// surrounding whitespace). An `authorization` value's `Bearer` scheme is not part of it:
 /// one key sent as `x-api-key: K` (`fetch`, the Vercel AI SDK) and as `authorization: Bearer
-/// K` (Anthropic's SDK) is one credential, so one organisation's limits.
+/// K` (Anthropic's SDK) is one credential, so one organisation's limits. The values of the
+/// [`SCOPE_HEADERS`] it carries follow, each on a line of its own.
 ///
 /// ```
 /// use llm_pacer::core::fingerprint::credential;
 ///
 /// assert_eq!(credential("x-api-key: sk-1").as_deref(), Some("sk-1"));
+/// let org = |o: &str| credential(&format!("authorization: Bearer sk-1\nOpenAI-Organization: {o}"));
+/// assert_ne!(org("org-a"), org("org-b"), "one key, two organisations' limits");
+/// assert_ne!(org("org-a"), credential("authorization: Bearer sk-1"));
 /// assert_eq!(credential("Authorization: bearer  sk-1").as_deref(), Some("sk-1"));
 /// assert_eq!(credential("authorization: Basic dTpw").as_deref(), Some("Basic dTpw"));
 /// assert_eq!(credential("authorization: Bearer"), Some("Bearer".into()), "no token: as sent");
 /// ```
 pub fn credential(lines: &str) -> Option<String> {
-    for name in CREDENTIAL_HEADERS {
-        let mut joined: Option<String> = None;
-        for (_, v) in super::headers::lines(lines).filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            match &mut joined {
-                Some(j) => {
-                    j.push_str(", ");
-                    j.push_str(v.trim());
-                }
-                None => joined = Some(v.trim().to_owned()),
-            }
-        }
-        if let Some(j) = joined.filter(|j| !j.is_empty()) {
-            return Some(
-                sigv4_access_key(&j)
-                    .or_else(|| without_bearer(&j))
-                    .unwrap_or(j),
-            );
+    let mut found = CREDENTIAL_HEADERS.into_iter().find_map(|name| {
+        let j = joined(lines, name)?;
+        Some(
+            sigv4_access_key(&j)
+                .or_else(|| without_bearer(&j))
+                .unwrap_or(j),
+        )
+    })?;
+    for name in SCOPE_HEADERS {
+        if let Some(v) = joined(lines, name) {
+            found.push('\n');
+            found.push_str(name);
+            found.push(':');
+            found.push_str(&v);
         }
     }
-    None
+    Some(found)
+}
+
+/// The values of header `name` among `lines`, as `Headers.get` joins them; `None` if absent
+/// or empty.
+fn joined(lines: &str, name: &str) -> Option<String> {
+    let mut joined: Option<String> = None;
+    for (_, v) in super::headers::lines(lines).filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        match &mut joined {
+            Some(j) => {
+                j.push_str(", ");
+                j.push_str(v.trim());
+            }
+            None => joined = Some(v.trim().to_owned()),
+        }
+    }
+    joined.filter(|j| !j.is_empty())
 }
 
 /// The access key id of an AWS Signature Version 4 `authorization` (Amazon Bedrock's:
@@ -317,7 +340,8 @@ pub fn store_key(key: &LimitKey) -> String {
     s
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex digits of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     bytes
         .iter()

@@ -5,7 +5,8 @@
 //! lists). [`class_of`] maps a request's `model` to its class name — the names the presets use
 //! (`anthropic:tier-1:sonnet` is the `sonnet` class) and the keys of `limits.models`. A model
 //! this table does not know is a class of its own: its name, trimmed, lower case, at most
-//! [`MAX_CLASS_LEN`] bytes.
+//! [`MAX_CLASS_LEN`] bytes (a longer one cut, with a hash of the whole); of an ARN, its
+//! resource.
 //!
 //! ```
 //! use llm_pacer::core::models::class_of;
@@ -36,8 +37,10 @@ pub const MAX_CLASS_LEN: usize = 64;
 use super::config::Config;
 pub use super::config::ModelLimits;
 use super::find;
+use super::fingerprint::hex;
 use super::limiter::Limits;
 use super::presets::{Preset, PRESETS};
+use super::sha256::Sha256;
 
 /// Anthropic: what follows `claude-` (prefix) -> class. Longest prefixes first where one is a
 /// prefix of another.
@@ -86,8 +89,9 @@ fn starts(rest: &str, prefix: &str) -> bool {
 }
 
 /// The class of `model`: a known model's class, else the name itself (trimmed, lower case,
-/// Gemini's `models/` prefix dropped, at most [`MAX_CLASS_LEN`] bytes, cut at a character
-/// boundary). `""` for an empty name.
+/// Gemini's `models/` prefix dropped, an ARN's account and region dropped; longer than
+/// [`MAX_CLASS_LEN`] bytes, cut at a character boundary and ended with `~` and 16 hex digits
+/// of a hash of the whole). `""` for an empty name.
 pub fn class_of(model: &str) -> String {
     let m = model.trim().to_ascii_lowercase();
     // Gemini's resource name (`models/gemini-2.0-flash`, as `embedContent`'s body may name it)
@@ -96,6 +100,15 @@ pub fn class_of(model: &str) -> String {
         Some(rest) if !rest.is_empty() => rest.to_string(),
         _ => m,
     };
+    // An Amazon Resource Name (Bedrock's application inference profiles, provisioned and
+    // imported models) is `arn:partition:service:region:account:resource`: the class is the
+    // resource (`application-inference-profile/a1b2c3d4e5f6`). Whole, two profiles of one
+    // account were cut to one class at the length bound, and the account id was in the class.
+    if let Some(resource) = m.strip_prefix("arn:").and_then(|r| r.splitn(5, ':').nth(4)) {
+        if !resource.is_empty() {
+            m = resource.to_string();
+        }
+    }
     if let Some(rest) = find(m.as_bytes(), b"claude-").and_then(|i| m.get(i + 7..)) {
         if let Some((_, class)) = ANTHROPIC
             .iter()
@@ -107,11 +120,21 @@ pub fn class_of(model: &str) -> String {
     if let Some((_, class)) = OPENAI.iter().find(|(p, _)| starts(&m, p)) {
         return (*class).into();
     }
-    let mut end = m.len().min(MAX_CLASS_LEN);
+    if m.len() <= MAX_CLASS_LEN {
+        return m;
+    }
+    // Longer: its start and a hash of the whole, so that two long names that share a start
+    // are two classes (cut alone, they were one).
+    let mut h = Sha256::new();
+    h.update(m.as_bytes());
+    let tag = hex(&h.finish()[..8]);
+    let mut end = MAX_CLASS_LEN - tag.len() - 1;
     while !m.is_char_boundary(end) {
         end -= 1;
     }
     m.truncate(end);
+    m.push('~');
+    m.push_str(&tag);
     m
 }
 
@@ -234,7 +257,33 @@ mod tests {
         assert_eq!(class_of(""), "");
         let long = "é".repeat(100);
         let c = class_of(&long);
-        assert!(c.len() <= MAX_CLASS_LEN && long.starts_with(&c), "{c}");
+        let (start, tag) = c.rsplit_once('~').unwrap();
+        assert!(c.len() <= MAX_CLASS_LEN && long.starts_with(start), "{c}");
+        assert_eq!(tag.len(), 16);
+        let other = "é".repeat(99) + "e";
+        assert_ne!(
+            class_of(&other),
+            c,
+            "a long name's start alone is not its class"
+        );
+    }
+
+    #[test]
+    fn an_arn_is_classed_by_its_resource_without_account_or_region() {
+        let arn = |id: &str| {
+            format!("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/{id}")
+        };
+        let (a, b) = (
+            class_of(&arn("opusprof0001")),
+            class_of(&arn("haikuprof001")),
+        );
+        assert_eq!(a, "application-inference-profile/opusprof0001");
+        assert_ne!(a, b, "two profiles, two classes");
+        assert!(!a.contains("123456789012") && !a.contains("us-east-1"));
+        // A system-defined cross-region profile names its model: the model's class.
+        let us = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+        assert_eq!(class_of(us), "sonnet");
+        assert_eq!(class_of("arn:aws:bedrock"), "arn:aws:bedrock");
     }
 
     #[test]

@@ -234,6 +234,42 @@ describe("limit keys", () => {
     pacer.close();
   });
 
+  test("one key sent for two OpenAI organisations or projects draws on two sets of limits", async () => {
+    // OpenAI meters per organisation (and project): a user key sent with another
+    // `OpenAI-Organization` draws on that one's limits. A 429 on one holds that one only.
+    const clock = new VirtualClock();
+    const s = server(clock, ({ n }) => (n === 1 ? { status: 429, headers: { "retry-after": "20" } } : {}));
+    const pacer = new Pacer({ clock, fetch: s.fetch, seed: 1 });
+    const scoped = (h) => ok(pacer.fetch(URL_A, init("gpt-4o", "sk-proj-one", h)));
+    const one = scoped({ "OpenAI-Organization": "org-a" });
+    await until(() => pacer.stats().rateLimited === 1, "the 429");
+    const other = [scoped({ "OpenAI-Organization": "org-b" }), scoped({ "OpenAI-Organization": "org-a", "OpenAI-Project": "proj_2" })];
+    assert.deepEqual(await Promise.all([one, ...other]), [200, 200, 200]);
+    const t = s.log.map((e) => e.t - s.log[0].t);
+    assert.ok(t[1] < 1_000 && t[2] < 1_000, `the other organisation and project went at once: ${t}`);
+    assert.ok(t[3] >= 20_000, `the refused one waited its pause: ${t}`);
+    assert.equal(pacer.limits().length, 3);
+    assert.ok(!JSON.stringify(pacer.limits()).includes("org-"), "no organisation in limits()");
+    pacer.close();
+  });
+
+  test("Bedrock application inference profiles are two keys, with no account id in their class", async () => {
+    const clock = new VirtualClock();
+    const s = server(clock);
+    const pacer = new Pacer({ clock, fetch: s.fetch, seed: 1 });
+    const arn = (id) =>
+      "https://bedrock-runtime.us-east-1.amazonaws.com/model/" +
+      encodeURIComponent(`arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/${id}`) +
+      "/invoke";
+    for (const id of ["opusprof0001", "haikuprof001"])
+      await ok(pacer.fetch(arn(id), { ...init(undefined, "AKIA-k"), body: JSON.stringify({ max_tokens: 16, messages: [] }) }));
+    assert.deepEqual(pacer.limits().map((k) => k.model).sort(), [
+      "application-inference-profile/haikuprof001",
+      "application-inference-profile/opusprof0001",
+    ]);
+    pacer.close();
+  });
+
   test("no head-of-line blocking across keys", async () => {
     const clock = new VirtualClock();
     const s = server(clock);
