@@ -243,7 +243,10 @@ describe("limit keys", () => {
     const scoped = (h) => ok(pacer.fetch(URL_A, init("gpt-4o", "sk-proj-one", h)));
     const one = scoped({ "OpenAI-Organization": "org-a" });
     await until(() => pacer.stats().rateLimited === 1, "the 429");
-    const other = [scoped({ "OpenAI-Organization": "org-b" }), scoped({ "OpenAI-Organization": "org-a", "OpenAI-Project": "proj_2" })];
+    const other = [
+      scoped({ "OpenAI-Organization": "org-b" }),
+      scoped({ "OpenAI-Organization": "org-a", "OpenAI-Project": "proj_2" }),
+    ];
     assert.deepEqual(await Promise.all([one, ...other]), [200, 200, 200]);
     const t = s.log.map((e) => e.t - s.log[0].t);
     assert.ok(t[1] < 1_000 && t[2] < 1_000, `the other organisation and project went at once: ${t}`);
@@ -262,11 +265,16 @@ describe("limit keys", () => {
       encodeURIComponent(`arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/${id}`) +
       "/invoke";
     for (const id of ["opusprof0001", "haikuprof001"])
-      await ok(pacer.fetch(arn(id), { ...init(undefined, "AKIA-k"), body: JSON.stringify({ max_tokens: 16, messages: [] }) }));
-    assert.deepEqual(pacer.limits().map((k) => k.model).sort(), [
-      "application-inference-profile/haikuprof001",
-      "application-inference-profile/opusprof0001",
-    ]);
+      await ok(
+        pacer.fetch(arn(id), { ...init(undefined, "AKIA-k"), body: JSON.stringify({ max_tokens: 16, messages: [] }) }),
+      );
+    assert.deepEqual(
+      pacer
+        .limits()
+        .map((k) => k.model)
+        .sort(),
+      ["application-inference-profile/haikuprof001", "application-inference-profile/opusprof0001"],
+    );
     pacer.close();
   });
 
