@@ -7,6 +7,20 @@ import { isObject } from "./read-options.js";
 import { bodies, bodyError } from "./scrub.js";
 
 /**
+ * Byte chunks as one array.
+ * @param {Uint8Array[]} chunks
+ */
+export function joined(chunks) {
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return all;
+}
+
+/**
  * The body reads the pacer watches: a read's result is handed over as the parsed document
  * (`json()`), or as the text or bytes it is (`text: true`), which the pacer reads for its
  * usage itself: nothing is parsed twice.
@@ -173,15 +187,7 @@ function readThrough(response, native, watch) {
             throw bodyError(e, watch);
           }
           if (r.done) {
-            if (kept) {
-              const all = new Uint8Array(kept.reduce((n, c) => n + c.byteLength, 0));
-              let at = 0;
-              for (const c of kept) {
-                all.set(c, at);
-                at += c.byteLength;
-              }
-              over(all);
-            }
+            if (kept) over(joined(kept));
             ctl.close();
             return;
           }

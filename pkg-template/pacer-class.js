@@ -3,7 +3,7 @@
 // after their peek (stream-resume.js).
 
 import { ensureReady, glue, host } from "./binding.js";
-import { jsonBodies, usageNumbers } from "./body-watch.js";
+import { joined, jsonBodies, usageNumbers } from "./body-watch.js";
 import { callCopy } from "./call-copy.js";
 import { makeError } from "./errors.js";
 import { isObject, readOptions } from "./read-options.js";
@@ -50,13 +50,7 @@ async function requestBody(request) {
   } finally {
     reader.cancel().catch(() => {});
   }
-  const bytes = new Uint8Array(n);
-  n = 0;
-  for (const c of chunks) {
-    bytes.set(c, n);
-    n += c.byteLength;
-  }
-  return bytes;
+  return joined(chunks);
 }
 
 /**
