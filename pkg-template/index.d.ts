@@ -27,7 +27,8 @@ export interface PacerLimits {
   /**
    * Limits per model class (`sonnet`, `haiku`, `opus`, `gpt-4o-mini`, ...; a model the pacer
    * does not know is a class of its own, its name in lower case). Each dimension given here
-   * replaces the top-level one for that class's limit keys. @default {}
+   * replaces the top-level one for that class's limit keys. A model id (`claude-haiku-4-5`)
+   * names its class, where no entry names the class itself. @default {}
    */
   readonly models?: { readonly [modelClass: string]: ModelClassLimits };
 }

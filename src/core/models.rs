@@ -138,7 +138,8 @@ pub fn class_of(model: &str) -> String {
     m
 }
 
-/// The limits of a key of model class `class`, dimension by dimension: `limits.models[class]`,
+/// The limits of a key of model class `class`, dimension by dimension: `limits.models[class]`
+/// (else an entry named by one of its model ids, `claude-haiku-4-5`: [`class_of`]),
 /// else the top-level `limits` (a single-class `preset` is merged into them), else the tier
 /// preset's row for the class (`preset: "anthropic:tier-1"` covers every class it lists).
 ///
@@ -156,12 +157,15 @@ pub fn class_of(model: &str) -> String {
 /// let s = limits_for(&c, "sonnet");
 /// assert_eq!((s.rpm, s.itpm, s.otpm), (Some(40.0), Some(30_000.0), Some(8_000.0)));
 /// assert_eq!(limits_for(&c, "my-model").itpm, None);
+/// c.models[0].class = "claude-haiku-4-5-20251001".into();
+/// assert_eq!(limits_for(&c, "haiku").otpm, Some(5_000.0), "a model id names its class");
 /// ```
 pub fn limits_for(config: &Config, class: &str) -> Limits {
     let own = config
         .models
         .iter()
         .find(|m| m.class == class)
+        .or_else(|| config.models.iter().find(|m| class_of(&m.class) == class))
         .map(|m| m.limits)
         .unwrap_or_default();
     let tier = config

@@ -371,7 +371,11 @@ describe("limit keys", () => {
       clock,
       fetch: s.fetch,
       preset: "anthropic:tier-1",
-      limits: { rpm: 40, models: { haiku: { otpm: 5_000 } } },
+      // A model id names its class (`claude-sonnet-4-5` is `sonnet`'s), unless the class is named.
+      limits: {
+        rpm: 40,
+        models: { haiku: { otpm: 5_000 }, "claude-haiku-4-5": { otpm: 1 }, "claude-sonnet-4-5": { itpm: 20_000 } },
+      },
     });
     for (const model of ["claude-sonnet-4-5-20250929", "claude-haiku-4-5", "my-own-model"])
       await ok(pacer.fetch(URL_A, init(model)));
@@ -379,7 +383,7 @@ describe("limit keys", () => {
     const m = byModel(pacer);
     const dims = (k) =>
       Object.fromEntries(["requests", "inputTokens", "outputTokens"].filter((d) => k[d]).map((d) => [d, k[d].limit]));
-    assert.deepEqual(dims(m.sonnet), { requests: 40, inputTokens: 30_000, outputTokens: 8_000 });
+    assert.deepEqual(dims(m.sonnet), { requests: 40, inputTokens: 20_000, outputTokens: 8_000 });
     assert.deepEqual(dims(m.haiku), { requests: 40, inputTokens: 50_000, outputTokens: 5_000 });
     assert.deepEqual(dims(m["my-own-model"]), { requests: 40 }, "a class the tier does not list: the top-level limits");
     for (const k of pacer.limits())
