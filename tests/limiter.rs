@@ -2145,6 +2145,41 @@ fn an_answer_that_raises_the_level_counts_its_own_request_and_nothing_again() {
 }
 
 #[test]
+fn an_answer_written_before_the_servers_settlement_leaves_the_give_back_standing() {
+    // OTPM 24 000, one request of `max_tokens` 8 000 that used 400. The copy counted 2.5 s
+    // of transit refill as wasted at admission, so it stands 1 000 below the server. A
+    // server that writes the head before its settlement says 16 120 (the reservation still
+    // held): the answer raises the copy by 1 000, far less than the 7 600 given back, which
+    // the figures cannot have counted: the give-back stands (before: the copy stayed 7 600
+    // below the server after every answer, 1.48 times the shortest makespan at `max_tokens`
+    // 4,096 on Tier 1's 8,000 OTPM). A server that settles first says 23 720: the raise is
+    // the give-back, which is not given twice.
+    let at = T0 + 300.0;
+    let exact = |level: f64| {
+        let mut info = RateLimitInfo {
+            output_tokens: dim_info(Some(24_000.0), Some(level)),
+            ..RateLimitInfo::default()
+        };
+        info.output_tokens.reset_at_ms = Some(at + (24_000.0 - level) * 2.5);
+        info
+    };
+    for (figure, after) in [(16_120.0, 23_720.0), (23_720.0, 23_720.0)] {
+        let mut l = Limiter::new(limits(None, None, Some(24_000.0), None), T0);
+        l.set_latency(2_500.0);
+        let mut t = admit(&mut l, T0, cost(0.0, 8_000.0));
+        assert!(close(level(&l, at, Dim::OutputTokens), 15_120.0));
+        l.observe_answer(at, &exact(figure), &mut t);
+        assert!(t.placed[Dim::OutputTokens as usize], "raised: {figure}");
+        l.settle(at, t, &usage(0.0, 400.0));
+        let got = level(&l, at, Dim::OutputTokens);
+        assert!(
+            (got - after).abs() < 2.0,
+            "figure {figure}: {got}, not {after}"
+        );
+    }
+}
+
+#[test]
 fn an_answer_inside_the_interval_leaves_the_settlement_as_it_was() {
     let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
     let mut t = admit(&mut l, T0, cost(0.0, 1_000.0));

@@ -207,6 +207,7 @@ fn ticket(input: f64, output: f64, serial: f64, at_ms: f64) -> Ticket {
         headroom: [f64::INFINITY; 4], // `arrived` is not exposed: no transit to count
         latency_ms: 0.0,
         placed: [false; 4],
+        raised: [0.0; 4],
         learned: [false; 4],
         learned_at_ms: at_ms,
         given: [0.0; 4],

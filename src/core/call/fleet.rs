@@ -108,7 +108,7 @@ pub const MIN_STORE_WAIT_MS: Ms = 10.0;
 /// wait is exact for what it knows; what it cannot know is when the calls in flight across
 /// the fleet settle and give back what they reserved and did not use (Anthropic reserves
 /// `max_tokens` up front). A process whose own calls settle asks at once after each
-/// ([`Engine::fleet_settled`]); one with nothing in flight would sleep the whole wait, 20 s
+/// (its settlement brings the turn forward); one with nothing in flight would sleep the whole wait, 20 s
 /// and more, while the server's bucket stood full (the fleet-store probe of session 27: four
 /// processes at `max_tokens` 8,000 against an OTPM of 24,000, 400 used). The re-check is
 /// measured against the store's buckets alone (`turn`), so it is admitted once the tokens are

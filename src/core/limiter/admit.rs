@@ -112,6 +112,7 @@ impl Limiter {
                 }),
                 latency_ms: self.latency_ms,
                 placed: [false; 4],
+                raised: [0.0; 4],
                 learned: [false; 4],
                 learned_at_ms: now,
                 given: Dim::ALL.map(|dim| self.slot(dim).map_or(0.0, |s| s.given)),

@@ -170,14 +170,15 @@ impl Limiter {
         // A bucket these figures created counts the request as they do: marked placed, and
         // learned, so that a stream's settlement (placed cleared) gives back there too.
         let (changed, placed, learned) = self.observe_dims(now_ms, info, Some(ticket), None, stale);
-        ticket.placed = [0, 1, 2, 3].map(|d| placed[d] || learned[d]);
+        ticket.placed = [0, 1, 2, 3].map(|d| placed[d].is_some() || learned[d]);
+        ticket.raised = placed.map(|p| p.map_or(0.0, non_negative));
         ticket.learned = learned;
         ticket.learned_at_ms = self.clock_ms;
         changed
     }
 
-    /// Whether the limits changed, which buckets' levels the figures placed, and which they
-    /// created (learned). `answer`: the ticket of the request these figures answer, which
+    /// Whether the limits changed, which buckets' levels the figures placed (by how much they
+    /// moved them), and which they created (learned). `answer`: the ticket of the request these figures answer, which
     /// they count; `stale`: they were written at its admission
     /// ([`Limiter::observe_stream_head`]).
     fn observe_dims(
@@ -187,12 +188,12 @@ impl Limiter {
         answer: Option<&Ticket>,
         refused_ticket: Option<&Ticket>,
         stale: bool,
-    ) -> (bool, [bool; 4], [bool; 4]) {
+    ) -> (bool, [Option<f64>; 4], [bool; 4]) {
         let now = self.tick(now_ms);
         // A response came: the opening probe (if any) is answered.
         self.probe = None;
         let mut changed = false;
-        let mut placed = [false; 4];
+        let mut placed = [None; 4];
         let mut learned = [false; 4];
         // Anthropic documents continuously refilled buckets; other servers may count by windows.
         let may_window = info.family != Family::Anthropic;
@@ -243,7 +244,8 @@ impl Limiter {
         (changed, placed, learned)
     }
 
-    /// One dimension's figures: whether its limit changed, and whether they placed its level.
+    /// One dimension's figures: whether its limit changed, and whether they placed its level
+    /// (by how much they moved it).
     /// `own`: the reservation in flight of the request they answer (counted in them).
     /// `drawn`: what the requests settled since they were written used (figures written at a
     /// request's admission; 0 otherwise): they may not be in them.
@@ -264,7 +266,7 @@ impl Limiter {
         may_window: bool,
         allow: f64,
         answered: bool,
-    ) -> (bool, bool) {
+    ) -> (bool, Option<f64>) {
         let limit = info.limit.filter(|l| l.is_finite() && *l > 0.0);
         let window = info
             .window_ms
@@ -295,7 +297,7 @@ impl Limiter {
         let slot = match (entry.as_mut(), limit) {
             (None, _) => {
                 let Some((capacity, window_ms)) = new else {
-                    return (false, false);
+                    return (false, None);
                 };
                 changed = true;
                 let slot = entry.insert(Slot::new(
@@ -511,8 +513,11 @@ impl Limiter {
                     _ => slot.bucket.hold(now, end, at_end),
                 }
             }
-            return (changed, !learned && target != level);
+            return (
+                changed,
+                (!learned && target != level).then_some(target - level),
+            );
         }
-        (changed, false)
+        (changed, None)
     }
 }

@@ -2,6 +2,7 @@
 //! nothing says; and its transit, once known, recounted.
 
 use super::admit::wasted;
+use super::observe::ROUNDING_SLACK;
 use super::{Dim, Limiter, Ticket, Usage};
 #[cfg(doc)]
 use crate::core::bucket::Bucket;
@@ -132,8 +133,12 @@ impl Limiter {
     /// A bucket whose level the request's own response placed ([`Ticket::placed`]) gets
     /// nothing back: those figures may already count the give-back (a server that settles
     /// before it writes the head), and giving it again would leave the copy above the server.
-    /// If they did not, the copy is low by the unused part until the next figures raise it:
-    /// a cautious error, never a 429. Nor is input beyond the estimate taken there again: a
+    /// Unless they raised the copy of a client alone ([`crate::core::share::Share::shared`])
+    /// by less than half the give-back, less a rounded figure's slack: such figures were
+    /// written before the server's settlement, with the request's reservation still held (a
+    /// raise that counted the give-back is about the give-back), and the give-back stands, as
+    /// after a stream's head. Otherwise, if they did not count it, the copy is low by the
+    /// unused part until the next figures raise it: a cautious error, never a 429. Nor is input beyond the estimate taken there again: a
     /// server counts a prompt's tokens when it admits it, so its figures count them all (a
     /// document priced low by the estimate, taken twice, held the next call half a minute).
     /// Output beyond the reservation (one lowered to fit, or `outputReservation`) is taken.
@@ -171,7 +176,17 @@ impl Limiter {
                     slot.share.used(now, delta, w);
                 }
             }
-            if !ticket.placed[dim as usize] {
+            // Figures that raised the copy of a client alone by less than half the give-back
+            // (beyond a rounded figure's slack) did not count it: they were written before
+            // the server's settlement (a server that writes the head first), the copy stood
+            // near them with this request's reservation, and the give-back is the server's
+            // news as for a stream. (Where others draw from the bucket, a copy near such
+            // figures may be one above the server by their use: the cautious reading stands.)
+            let d = dim as usize;
+            let alone = self.slots[d].as_ref().is_some_and(|s| !s.share.shared());
+            let raised = ticket.raised[d];
+            let before = alone && raised > 0.0 && raised + ROUNDING_SLACK < -delta / 2.0;
+            if !ticket.placed[d] || before {
                 if self.adjust(dim, now, &ticket, delta) && delta < 0.0 {
                     // A settlement's give-back: not in the figures of a stream head written
                     // before it ([`Ticket::given`]). (A transit's or a refusal's is in them:

@@ -123,6 +123,10 @@ pub struct Ticket {
     /// level (moved it to the server's, or created it; [`Limiter::observe_answer`]), so
     /// settling gives nothing back there.
     pub placed: [bool; 4],
+    /// Per dimension: how far those figures raised the bucket's level (0 where they did not
+    /// raise it). A raise smaller than half the request's give-back is no sign that they
+    /// counted the give-back ([`Limiter::settle`]).
+    pub raised: [f64; 4],
     /// Per dimension: the bucket was learned from its own answer's figures, after its
     /// admission. Those figures count it, so its settlement adjusts that bucket too, as one
     /// it reserved in (a stream's give-back: its head counted the whole reservation), from
