@@ -226,6 +226,18 @@ fn openais_n_is_read() {
     );
 }
 
+/// Gemini's `generationConfig.candidateCount`: each candidate may run to `maxOutputTokens`.
+#[test]
+fn geminis_candidate_count_is_read_as_choices() {
+    let e = est(r#"{"contents":[],"generationConfig":{"candidateCount":3,"maxOutputTokens":100}}"#);
+    assert_eq!((e.choices, e.max_tokens), (Some(3.0), Some(100.0)));
+    assert_eq!(
+        est(r#"{"contents":[{"parts":[{"candidateCount":3}]}]}"#).choices,
+        None,
+        "only in generationConfig"
+    );
+}
+
 #[test]
 fn non_object_bodies_count_nothing() {
     assert_eq!(est(r#""just a string""#), Estimate::default());

@@ -42,7 +42,7 @@
 //! The body's `max_tokens`, else `max_completion_tokens`, else `max_output_tokens`, else
 //! Gemini's `generationConfig.maxOutputTokens`: what the output reservation
 //! (`outputReservation: "max_tokens"`) holds until the usage comes back, once for each of
-//! OpenAI's `n` choices.
+//! OpenAI's `n` choices (Gemini's `generationConfig.candidateCount`).
 //!
 //! # Reading a body
 //!

@@ -103,7 +103,7 @@ enum Key {
     Inline,
     /// `mimeType` in an [`Key::Inline`] object.
     Mime,
-    /// The top-level `n` (OpenAI's choices).
+    /// The top-level `n` (OpenAI's choices), Gemini's `generationConfig.candidateCount`.
     Choices,
     /// Anything else.
     Other,
@@ -401,7 +401,11 @@ impl Sink for Rules {
                 let output = OUTPUT_FIELDS
                     .iter()
                     .position(|k| name == Some(k.as_bytes()));
-                output.map_or(Key::Other, Key::Output)
+                match name {
+                    // Gemini's candidates, each of up to `maxOutputTokens`, as OpenAI's `n`.
+                    Some(b"candidateCount" | b"candidate_count") => Key::Choices,
+                    _ => output.map_or(Key::Other, Key::Output),
+                }
             } else if f.inline && matches!(name, Some(b"mimeType" | b"mime_type")) {
                 Key::Mime
             } else if f.cache_control {
