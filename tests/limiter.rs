@@ -2180,6 +2180,31 @@ fn an_answer_written_before_the_servers_settlement_leaves_the_give_back_standing
 }
 
 #[test]
+fn the_first_answer_of_a_limiter_that_knew_no_limit_reads_its_figures_the_same_way() {
+    // No limit known: the first request (`max_tokens` 4 096, 500 used) goes alone, and its
+    // answer creates an OTPM bucket of 8 000. A server that still held the reservation says
+    // 3 904 (full less 4 096): the give-back stands, 7 500. One that had given it back says
+    // 7 500: not given twice. One whose bucket was not full says less: the cautious
+    // reading (before, every case stayed at its figure, and a lone process with learned
+    // limits took twice the shortest makespan at `max_tokens` 4,096 on Tier 1).
+    for (figure, after) in [(3_904.0, 7_500.0), (7_500.0, 7_500.0), (1_000.0, 1_000.0)] {
+        let mut l = Limiter::new(Limits::default(), T0);
+        let mut t = admit(&mut l, T0, cost(0.0, 4_096.0));
+        let info = RateLimitInfo {
+            output_tokens: dim_info(Some(8_000.0), Some(figure)),
+            ..RateLimitInfo::default()
+        };
+        l.observe_answer(T0, &info, &mut t);
+        l.settle(T0, t, &usage(0.0, 500.0));
+        let got = level(&l, T0, Dim::OutputTokens);
+        assert!(
+            (got - after).abs() < 2.0,
+            "figure {figure}: {got}, not {after}"
+        );
+    }
+}
+
+#[test]
 fn an_answer_inside_the_interval_leaves_the_settlement_as_it_was() {
     let mut l = Limiter::new(limits(None, None, Some(6_000.0), None), T0);
     let mut t = admit(&mut l, T0, cost(0.0, 1_000.0));

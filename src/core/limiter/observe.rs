@@ -172,6 +172,29 @@ impl Limiter {
         let (changed, placed, learned) = self.observe_dims(now_ms, info, Some(ticket), None, stale);
         ticket.placed = [0, 1, 2, 3].map(|d| placed[d].is_some() || learned[d]);
         ticket.raised = placed.map(|p| p.map_or(0.0, non_negative));
+        // The first request of a limiter that knew no limit, alone in flight (nothing else
+        // was ever admitted): the buckets its figures create had no copy to raise. What they
+        // raised is measured from a full bucket less its reservation and refilled since, the
+        // level of a server that still held it (one that had given back the unused part shows
+        // about that much more). Below that by more than a rounding, the bucket was not full: nothing is
+        // read into them. (With requests of its own in flight, their reservations, or their
+        // usage, would be in the figures too.)
+        if !stale && self.admissions == 1 {
+            for (dim, d) in figures(info) {
+                let (i, Some(d)) = (dim as usize, d) else {
+                    continue;
+                };
+                if let (true, Some(l), Some(r)) = (learned[i], d.limit, d.remaining) {
+                    // Refilled since the admission, up to full.
+                    let w = d.window_ms.filter(|w| *w > 0.0).unwrap_or(MINUTE_MS);
+                    let age = non_negative(now_ms - ticket.at_ms);
+                    let raised = r - (l - ticket.amount(dim) + age * l / w).min(l);
+                    if raised >= -ROUNDING_SLACK {
+                        ticket.raised[i] = raised.max(f64::MIN_POSITIVE);
+                    }
+                }
+            }
+        }
         ticket.learned = learned;
         ticket.learned_at_ms = self.clock_ms;
         changed
