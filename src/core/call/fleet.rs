@@ -107,10 +107,11 @@ pub const MIN_STORE_WAIT_MS: Ms = 10.0;
 /// [`MIN_RECHECK_MS`] and this, ms (this until a call of the store's has settled). The store's
 /// wait is exact for what it knows; what it cannot know is when the calls in flight across
 /// the fleet settle and give back what they reserved and did not use (Anthropic reserves
-/// `max_tokens` up front). A process whose own calls settle asks at once after each
-/// (its settlement brings the turn forward); one with nothing in flight would sleep the whole wait, 20 s
-/// and more, while the server's bucket stood full (the fleet-store probe of session 27: four
-/// processes at `max_tokens` 8,000 against an OTPM of 24,000, 400 used). The re-check is
+/// `max_tokens` up front). A process whose own calls settle asks at once after each (its
+/// settlement brings the turn forward); one with nothing in flight would sleep the whole
+/// wait, 20 s and more, while the server's bucket stood full (the fleet-store probe of
+/// session 27: four processes at `max_tokens` 8,000 against an OTPM of 24,000, 400 used).
+/// The re-check is
 /// measured against the store's buckets alone (`turn`), so it is admitted once the tokens are
 /// there; a request bucket's wait is exact (nothing is given back) and is slept whole.
 pub const TOKEN_RECHECK_MS: Ms = 1_000.0;
@@ -316,10 +317,8 @@ impl Fleet {
             .turns
             .iter()
             .position(|&(_, t)| matches!(t, Turn::Out { id: out, .. } if out == id))?;
-        match self.turns.swap_remove(i) {
-            (slot, Turn::Out { due, .. }) => Some((slot, due)),
-            (slot, Turn::At { due, .. }) => Some((slot, due)),
-        }
+        let (slot, Turn::Out { due, .. } | Turn::At { due, .. }) = self.turns.swap_remove(i);
+        Some((slot, due))
     }
 }
 

@@ -176,9 +176,9 @@ impl Limiter {
         // was ever admitted): the buckets its figures create had no copy to raise. What they
         // raised is measured from a full bucket less its reservation and refilled since, the
         // level of a server that still held it (one that had given back the unused part shows
-        // about that much more). Below that by more than a rounding, the bucket was not full: nothing is
-        // read into them. (With requests of its own in flight, their reservations, or their
-        // usage, would be in the figures too.)
+        // about that much more). Below that by more than a rounding, the bucket was not full:
+        // nothing is read into them. (With requests of its own in flight, their reservations,
+        // or their usage, would be in the figures too.)
         if !stale && self.admissions == 1 {
             for (dim, d) in figures(info) {
                 let (i, Some(d)) = (dim as usize, d) else {
@@ -201,8 +201,8 @@ impl Limiter {
     }
 
     /// Whether the limits changed, which buckets' levels the figures placed (by how much they
-    /// moved them), and which they created (learned). `answer`: the ticket of the request these figures answer, which
-    /// they count; `stale`: they were written at its admission
+    /// moved them), and which they created (learned). `answer`: the ticket of the request
+    /// these figures answer, which they count; `stale`: they were written at its admission
     /// ([`Limiter::observe_stream_head`]).
     fn observe_dims(
         &mut self,

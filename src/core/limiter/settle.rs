@@ -138,9 +138,10 @@ impl Limiter {
     /// written before the server's settlement, with the request's reservation still held (a
     /// raise that counted the give-back is about the give-back), and the give-back stands, as
     /// after a stream's head. Otherwise, if they did not count it, the copy is low by the
-    /// unused part until the next figures raise it: a cautious error, never a 429. Nor is input beyond the estimate taken there again: a
-    /// server counts a prompt's tokens when it admits it, so its figures count them all (a
-    /// document priced low by the estimate, taken twice, held the next call half a minute).
+    /// unused part until the next figures raise it: a cautious error, never a 429. Nor is
+    /// input beyond the estimate taken there again: a server counts a prompt's tokens when it
+    /// admits it, so its figures count them all (a document priced low by the estimate, taken
+    /// twice, held the next call half a minute).
     /// Output beyond the reservation (one lowered to fit, or `outputReservation`) is taken.
     pub fn settle(&mut self, now_ms: Ms, ticket: Ticket, usage: &Usage) {
         let now = self.tick(now_ms);
