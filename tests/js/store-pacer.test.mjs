@@ -145,6 +145,54 @@ for (const limits of [undefined, { rpm: 1_000 }])
     assert.equal(pacer.stats().attempts, 1);
   });
 
+test("a turn a token bucket holds is asked for again within a second, silently; one the request bucket holds is slept whole", async () => {
+  // The store says wait 20 s for output tokens: its wait counts nothing other processes'
+  // calls in flight give back at their settlement. At 2.5 s (another process settled) it has
+  // the tokens: the re-check a second takes them then, not at 20 s. A wait on requests is
+  // exact (nothing comes back): asked for again at its end only.
+  for (const [blocker, want] of [
+    ["outputTokens", 3_000],
+    ["requests", 20_000],
+  ]) {
+    const clock = new VirtualClock();
+    const asked = [];
+    const store = {
+      async reserve(_key, r) {
+        const t = clock.now() - T0;
+        asked.push([t, Boolean(r.turn)]);
+        if (r.turn && t >= 2_500) return { admit: true };
+        return { admit: false, waitMs: 20_000 - t, blocker };
+      },
+      async settle() {},
+    };
+    const sent = [];
+    const events = [];
+    const fetch = async () => {
+      sent.push(clock.now() - T0);
+      return new Response('{"usage":{"input_tokens":1,"output_tokens":1}}', {
+        headers: { "content-type": "application/json" },
+      });
+    };
+    const pacer = new Pacer({ fetch, store, clock, limits: { rpm: 1_000 }, onEvent: (e) => events.push(e) });
+    const res = await pacer.fetch("https://api.anthropic.com/v1/messages", anthropicInit());
+    await res.text();
+    assert.deepEqual(sent, [want], blocker);
+    if (blocker === "requests")
+      assert.deepEqual(asked, [
+        [0, false],
+        [20_000, true],
+      ]);
+    else
+      assert.deepEqual(
+        asked.map(([t]) => t),
+        [0, 1_000, 2_000, 3_000],
+      );
+    const waits = events.filter((e) => e.type === "wait" && e.reason === "store");
+    assert.equal(waits.length, 1, `one wait announced (${blocker}), re-checks silent`);
+    pacer.close();
+  }
+});
+
 test("a reservation is settled in the store, its own figures after it (and a 429 refunds it)", async () => {
   // llm-pacer/redis answers `levels: {}` when no process knew a limit: it took nothing, but a
   // bucket learned meanwhile from another answer counted the request, as the server did. A
