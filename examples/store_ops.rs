@@ -70,9 +70,17 @@ fn main() {
                     );
                     // A third come back at their turn (as the engine does after a wait).
                     let turn = rng.u8(0..3) == 0;
-                    let r = s.reserve(now, limits.map(|l| l.unwrap_or(0.0)), amounts(i, o), turn);
+                    // Half book the output expected, a part of it (sometimes more than the
+                    // output, which books it all); the others all of it (no argument).
+                    let book = rng.bool().then(|| (o * rng.f64() * 1.2).round());
+                    let lim = limits.map(|l| l.unwrap_or(0.0));
+                    let booked = amounts(i, book.unwrap_or(o));
+                    let r = s.reserve_booking(now, lim, amounts(i, o), booked, turn);
                     let mut args: Vec<String> = limits.iter().map(|&l| arg(l)).collect();
                     args.extend([arg(Some(i)), arg(Some(o)), arg(Some(turn as u8 as f64))]);
+                    if book.is_some() {
+                        args.push(arg(book));
+                    }
                     let (kind, wait, dim) = match r {
                         Reserve::Admit => {
                             held.push((i, o));

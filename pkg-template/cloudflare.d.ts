@@ -44,7 +44,11 @@ export declare class PacerLimits {
 export interface DurableObjectStore extends PacerStore {
   reserve(
     key: string,
-    request: { readonly limits?: StoreLimits; readonly turn?: boolean } & StoreTokens,
+    request: {
+      readonly limits?: StoreLimits;
+      readonly turn?: boolean;
+      readonly expectedOutput?: number;
+    } & StoreTokens,
   ): Promise<StoreDecision>;
   /** Give back a reservation (with `turnOnly`: only the turn it booked when told to wait). */
   refund(key: string, reserved: StoreTokens & { readonly turnOnly?: boolean }): Promise<void>;

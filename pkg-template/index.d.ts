@@ -819,10 +819,16 @@ export interface PacerStore {
    * again after `waitMs` with `turn: true`: the store booked it that turn, so it is measured
    * against the buckets alone, not behind the requests waiting since. A store that keeps no
    * turns may ignore `turn` (the pacer still works; waiting processes then wake together).
+   * `expectedOutput` (below `output`, when the key's requests used less than they reserve):
+   * what a turn books of the output; the rest is taken when the turn is admitted.
    */
   reserve(
     key: string,
-    request: { readonly limits?: StoreLimits; readonly turn?: boolean } & StoreTokens,
+    request: {
+      readonly limits?: StoreLimits;
+      readonly turn?: boolean;
+      readonly expectedOutput?: number;
+    } & StoreTokens,
   ): Promise<StoreDecision>;
   /**
    * The usage reported replaces the reservation. While the store is unavailable and calls

@@ -39,7 +39,11 @@ export interface StoreLearned {
 export interface RedisStore extends PacerStore {
   reserve(
     key: string,
-    request: { readonly limits?: StoreLimits; readonly turn?: boolean } & StoreTokens,
+    request: {
+      readonly limits?: StoreLimits;
+      readonly turn?: boolean;
+      readonly expectedOutput?: number;
+    } & StoreTokens,
   ): Promise<StoreDecision>;
   /** Give back a reservation (with `turnOnly`: only the turn it booked when told to wait). */
   refund(key: string, reserved: StoreTokens & { readonly turnOnly?: boolean }): Promise<void>;

@@ -23,7 +23,7 @@ export function storeFace(entry, call, enc) {
       const r = await call(
         "reserve",
         key,
-        [l.rpm, l.itpm, l.otpm, l.tpm, request.input, request.output, turn].map(enc),
+        [l.rpm, l.itpm, l.otpm, l.tpm, request.input, request.output, turn, request.expectedOutput].map(enc),
       );
       if (r.kind === "admit") return { admit: true, ...reply(r) };
       if (r.kind === "never") return { admit: false, never: DIMS[r.dim - 1], ...reply(r) };

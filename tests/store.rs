@@ -271,6 +271,53 @@ fn callers_told_to_wait_are_given_turns_in_order() {
 }
 
 #[test]
+fn a_turn_books_the_output_expected_and_takes_the_rest_at_its_admission() {
+    // OTPM 24 000 (400 a second) at 8 000: a request of `max_tokens` 8 000 is told to wait.
+    // Its turn books the 800 its key's requests are expected to use, not 8 000: the next new
+    // request queues behind 800, not behind a bucket's third (2.25 s, not 20.25 s).
+    let lim = [0.0, 0.0, 24_000.0, 0.0];
+    let (cost, book) = (amounts(0.0, 8_000.0), amounts(0.0, 800.0));
+    let wait_of = |r| match r {
+        Reserve::Wait { wait_ms, .. } => wait_ms,
+        r => panic!("{r:?}"),
+    };
+    let mut waits = Vec::new();
+    for b in [book, cost] {
+        let mut s = KeyState::new();
+        s.learn(T0, Dim::OutputTokens, 24_000.0, 8_000.0);
+        wait_of(s.reserve_booking(T0, lim, cost, b, false));
+        waits.push(wait_of(s.reserve_booking(T0, lim, cost, cost, false)));
+        if b == book {
+            // At its turn, admitted: the rest of its cost comes off the queue too, which then
+            // stands where an admission leaves it (the bucket less the one turn booked since).
+            let t = T0 + 300.0;
+            assert_eq!(s.reserve_booking(t, lim, cost, book, true), Reserve::Admit);
+            let (b, q) = (s.buckets[2].unwrap().level(t), s.queue[2].unwrap().level(t));
+            assert!(close(b - q, 8_000.0), "{b} {q}");
+        }
+    }
+    let per_ms = 24_000.0 / 60_000.0;
+    let need = 8_000.0 + per_ms * TRANSIT_MS;
+    assert!(
+        close(waits[0], (need - 7_200.0) / per_ms + EDGE_MARGIN_MS),
+        "{waits:?}"
+    );
+    assert!(close(waits[1], need / per_ms + EDGE_MARGIN_MS), "{waits:?}");
+    // The compact form: the eighth argument, absent or NaN, books the whole cost.
+    let mut a = KeyState::new();
+    let mut b = KeyState::new();
+    for s in [&mut a, &mut b] {
+        s.learn(T0, Dim::OutputTokens, 24_000.0, 8_000.0);
+    }
+    let args = [0.0, 0.0, 24_000.0, 0.0, 0.0, 8_000.0, 0.0];
+    a.apply(T0, 1, &args);
+    b.apply(T0, 1, &[&args[..], &[f64::NAN]].concat());
+    assert_eq!(a.save().map(f64::to_bits), b.save().map(f64::to_bits));
+    b.apply(T0, 1, &[&args[..], &[800.0]].concat());
+    assert!(b.queue[2].unwrap().level(T0) > a.queue[2].unwrap().level(T0) - 8_000.0 + 1.0);
+}
+
+#[test]
 fn a_turn_never_taken_is_lost_but_not_the_capacity() {
     // A process killed while waiting leaves its booked cost in the queue bucket, which
     // refills like the bucket: a minute later every request is admitted again at once.
@@ -379,6 +426,7 @@ mod engine {
             slot,
             input,
             output,
+            booked_output,
             turn,
             ..
         } = *a
@@ -386,7 +434,8 @@ mod engine {
             panic!("{a:?}")
         };
         let limits = e.store_limits(slot);
-        let answer = match store.reserve(now, limits, amounts(input, output), turn) {
+        let (cost, book) = (amounts(input, output), amounts(input, booked_output));
+        let answer = match store.reserve_booking(now, limits, cost, book, turn) {
             Reserve::Admit => StoreAnswer::Admit,
             Reserve::Wait { wait_ms, dim } => StoreAnswer::Wait {
                 wait_ms,
@@ -468,7 +517,7 @@ mod engine {
         assert_eq!(out(&e, T0 + 30.0), 2_000.0);
         assert!(e.abort(T0 + 40.0, b));
         assert_eq!(out(&e, T0 + 40.0), 0.0);
-        e.on_late_reserve(slot, input, output, StoreAnswer::Admit);
+        e.on_late_reserve(slot, input, (output, output), StoreAnswer::Admit);
         assert_eq!(out(&e, T0 + 50.0), 0.0);
 
         let c = e.submit(T0 + 60.0, req(1_500.0)).unwrap();
@@ -908,6 +957,30 @@ mod engine {
         assert!(said.is_empty(), "re-checks announce no wait: {said:?}");
     }
 
+    /// A turn books the output the key's requests are expected to use: `max_tokens` until one
+    /// has settled, then twice the largest of the last outputs (at least 256). A turn's own
+    /// ask names what it booked.
+    #[test]
+    fn a_reservation_books_the_output_its_keys_requests_used() {
+        let mut e = engine(200_000.0);
+        let mut store = KeyState::new();
+        store.learn(T0, Dim::OutputTokens, 24_000.0, 24_000.0);
+        let booked = |a: &Action| match *a {
+            Action::Reserve { booked_output, .. } => booked_output,
+            _ => panic!("{a:?}"),
+        };
+        let id = e.submit(T0, req(8_000.0)).unwrap();
+        let acts = e.poll(T0);
+        assert_eq!(booked(&acts[0]), 8_000.0, "nothing seen yet");
+        assert_eq!(carry(&mut e, &mut store, T0, &acts[0]).len(), 1);
+        e.on_response(T0 + 300.0, id, 200, &RateLimitInfo::default(), None, 0.5);
+        e.on_done(T0 + 300.0, id, Some(used(400.0)));
+        apply(&mut store, T0 + 300.0, e.drain_store_ops());
+        e.submit(T0 + 300.0, req(8_000.0)).unwrap();
+        let acts = e.poll(T0 + 300.0);
+        assert_eq!(booked(&acts[0]), 800.0);
+    }
+
     /// Poll at each wake until a poll asks for a reservation the store would admit (carrying
     /// the re-checks it answers "wait"): that time and those actions.
     fn to_turn(e: &mut Engine, store: &mut KeyState) -> (f64, Vec<Action>) {
@@ -1032,7 +1105,7 @@ mod engine {
             ),
             (StoreAnswer::Unavailable, None),
         ] {
-            e.on_late_reserve(slot, input, output, late);
+            e.on_late_reserve(slot, input, (output, output), late);
             let ops = e.drain_store_ops();
             let want: Vec<StoreOp> = turn_only
                 .map(|turn_only| StoreOp::Refund {

@@ -71,6 +71,11 @@ if op == 'reserve' then
   end
   local cost = amounts(tonumber(ARGV[7]), tonumber(ARGV[8]))
   local turn = tonumber(ARGV[9]) == 1
+  -- What a turn books of the output (core::store's reserve_booking): absent or NaN, all of it.
+  local bo = tonumber(ARGV[10])
+  local book = cost
+  if bo ~= nil and bo == bo and bo >= 0 then book = amounts(tonumber(ARGV[7]), bo) end
+  for d = 1, 4 do if book[d] > cost[d] then book[d] = cost[d] end end
   for d = 1, 4 do
     if kind == 'ok' and c[d] ~= nil and cost[d] > c[d] then kind = 'never'; dim = d end
   end
@@ -103,7 +108,9 @@ if op == 'reserve' then
     for d = 1, 4 do
       if c[d] ~= nil then
         if kind == 'admit' then take(l, a, d, now, cost[d]) end
-        if not turn then take(q, b, d, now, cost[d]) end
+        if not turn and kind == 'admit' then take(q, b, d, now, cost[d])
+        elseif not turn then take(q, b, d, now, book[d])
+        elseif kind == 'admit' then take(q, b, d, now, cost[d] - book[d]) end
         capq(d)
       end
     end

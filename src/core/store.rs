@@ -21,7 +21,10 @@
 //! growing with the fleet. So the store also keeps, per dimension, a *queue* bucket: the
 //! real bucket less what it has promised to callers told to wait. A new request is measured
 //! against the queue (it goes behind those already waiting); when told to wait, its cost is
-//! taken from the queue (its turn is booked) and the wait is the time until its turn. At its
+//! taken from the queue (its turn is booked) and the wait is the time until its turn. Of
+//! the output, a turn books what its key's requests are expected to use, not the
+//! `max_tokens` it reserves ([`KeyState::reserve_booking`]): a queue of turns at `max_tokens`
+//! stood far below where the fleet would be once their calls settled. At its
 //! turn it asks again with `turn` set and is measured against the bucket alone (its cost is
 //! in the queue already). A process also asks with its turn early, once after each
 //! settlement of its own, and, while a token bucket holds it, once a re-check period
@@ -174,6 +177,31 @@ impl KeyState {
     /// [`EDGE_MARGIN_MS`]), blocked by the longest. A new request told to wait books its turn:
     /// its cost is taken from the queue.
     pub fn reserve(&mut self, now_ms: Ms, limits: [f64; 4], cost: Amounts, turn: bool) -> Reserve {
+        self.reserve_booking(now_ms, limits, cost, cost, turn)
+    }
+
+    /// [`KeyState::reserve`], where a request told to wait books `book` in the queue rather
+    /// than its whole `cost` (each dimension at most the cost): what it is expected to use,
+    /// not what it holds while in flight (`max_tokens`, most of which its settlement gives
+    /// back). New requests then queue behind what the turns booked will leave, not behind
+    /// their reservations. At the turn's admission the rest of the cost is taken from the
+    /// queue too, so that a turn taken leaves the queue where an admission does. `turn` with
+    /// `book` the amounts the turn booked.
+    pub fn reserve_booking(
+        &mut self,
+        now_ms: Ms,
+        limits: [f64; 4],
+        cost: Amounts,
+        book: Amounts,
+        turn: bool,
+    ) -> Reserve {
+        let book: Amounts = [0, 1, 2, 3].map(|d| {
+            if book[d] >= 0.0 {
+                book[d].min(cost[d])
+            } else {
+                cost[d]
+            }
+        });
         self.ensure(now_ms, limits);
         for dim in Dim::ALL {
             if let Some(b) = &self.buckets[dim as usize] {
@@ -221,13 +249,17 @@ impl KeyState {
         } else {
             Reserve::Admit
         };
+        let admit = answer == Reserve::Admit;
         for (d, &n) in cost.iter().enumerate() {
             if let (Some(b), Some(q)) = (&mut self.buckets[d], &mut self.queue[d]) {
-                if answer == Reserve::Admit {
+                if admit {
                     b.take(now_ms, n);
                 }
-                if !turn {
-                    q.take(now_ms, n);
+                match (turn, admit) {
+                    (false, true) => q.take(now_ms, n),
+                    (false, false) => q.take(now_ms, book[d]),
+                    (true, true) => q.take(now_ms, n - book[d]),
+                    (true, false) => {}
                 }
                 // A turn the queue never booked (the caller's turn outlived the store's state).
                 cap_queue(b, q, now_ms);
@@ -323,7 +355,11 @@ pub const STATE_LEN: usize = 21;
 pub mod op {
     /// Nothing changes; the answer carries the levels.
     pub const LEVELS: u32 = 0;
-    /// `[rpm, itpm, otpm, tpm, input, output, turn]` (`turn` 1: the caller's turn).
+    /// `[rpm, itpm, otpm, tpm, input, output, turn, booked output]` (`turn` 1: the caller's
+    /// turn; `booked output`: what a turn books of the output, NaN or absent = all of it:
+    /// [`KeyState::reserve_booking`]).
+    ///
+    /// [`KeyState::reserve_booking`]: super::KeyState::reserve_booking
     pub const RESERVE: u32 = 1;
     /// `[reserved input, reserved output, input, output]`.
     pub const SETTLE: u32 = 2;
@@ -395,7 +431,13 @@ impl KeyState {
             op::LEVELS => {}
             op::RESERVE => {
                 let limits = [a(0), a(1), a(2), a(3)];
-                return match self.reserve(now_ms, limits, amounts(a(4), a(5)), a(6) == 1.0) {
+                let cost = amounts(a(4), a(5));
+                let book = if a(7) >= 0.0 {
+                    amounts(a(4), a(7))
+                } else {
+                    cost
+                };
+                return match self.reserve_booking(now_ms, limits, cost, book, a(6) == 1.0) {
                     Reserve::Admit => [1.0, 0.0, 0.0],
                     Reserve::Wait { wait_ms, dim } => [2.0, wait_ms, dim.map_or(0.0, dim_no)],
                     Reserve::Never { dim } => [3.0, 0.0, dim_no(dim)],

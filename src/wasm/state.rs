@@ -348,6 +348,7 @@ impl State {
                     slot,
                     input,
                     output,
+                    booked_output,
                     turn,
                     timeout_ms,
                 } => fx.push(Effect::Reserve(store::ReserveReq {
@@ -357,6 +358,7 @@ impl State {
                     limits: self.engine.store_limits(slot),
                     input,
                     output,
+                    booked_output,
                     turn,
                     timeout_ms,
                 })),

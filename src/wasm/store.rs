@@ -31,6 +31,8 @@ pub(super) struct ReserveReq {
     pub limits: [f64; 4],
     pub input: f64,
     pub output: f64,
+    /// What a turn books of the output (`expectedOutput`; `Action::Reserve`).
+    pub booked_output: f64,
     /// This process's turn in the store's queue has come (`core::store`).
     pub turn: bool,
     /// How long its answer is waited for (the engine's: `Action::Reserve`).
@@ -129,6 +131,9 @@ impl Inner {
             }
         }
         js::set(&req, "limits", &limits);
+        if r.booked_output < r.output {
+            js::set(&req, "expectedOutput", &JsValue::from_f64(r.booked_output));
+        }
         if r.turn {
             js::set(&req, "turn", &JsValue::TRUE);
         }
@@ -139,6 +144,7 @@ impl Inner {
             slot,
             input,
             output,
+            booked_output,
             timeout_ms,
             ..
         } = r;
@@ -158,7 +164,8 @@ impl Inner {
             };
             if Array::is_array(&a) {
                 let got = answer(&Array::from(&a).get(0));
-                inner.step(|st, _, _| st.engine.on_late_reserve(slot, input, output, got));
+                let out = (output, booked_output);
+                inner.step(|st, _, _| st.engine.on_late_reserve(slot, input, out, got));
             }
         });
     }

@@ -208,13 +208,14 @@ impl Ids {
     }
 }
 
-/// A reservation out: its call, key and tokens.
+/// A reservation out: its call, key and tokens (and the output a turn books).
 #[derive(Debug, Clone, Copy)]
 struct Asked {
     id: Id,
     slot: Slot,
     input: f64,
     output: f64,
+    booked_output: f64,
 }
 
 /// The engine's link to its store.
@@ -267,12 +268,15 @@ enum Turn {
         /// Input and output tokens booked.
         booked: (f64, f64),
     },
-    /// Being taken: this call's reservation, with `turn` set, is out; `due` as above.
+    /// Being taken: this call's reservation, with `turn` set, is out; `due` and `booked` as
+    /// above.
     Out {
         /// The call asking.
         id: Id,
         /// The turn's time, as the store stated it.
         due: Ms,
+        /// Input and output tokens booked.
+        booked: (f64, f64),
     },
 }
 
@@ -310,15 +314,16 @@ impl Fleet {
         }
     }
 
-    /// The key whose turn `id` is taking, if it is, and the turn's stated time (the turn is
-    /// then cleared).
-    fn end_turn(&mut self, id: Id) -> Option<(Slot, Ms)> {
+    /// The key whose turn `id` is taking, if it is, the turn's stated time and what it
+    /// booked (the turn is then cleared).
+    fn end_turn(&mut self, id: Id) -> Option<(Slot, Ms, (f64, f64))> {
         let i = self
             .turns
             .iter()
             .position(|&(_, t)| matches!(t, Turn::Out { id: out, .. } if out == id))?;
-        let (slot, Turn::Out { due, .. } | Turn::At { due, .. }) = self.turns.swap_remove(i);
-        Some((slot, due))
+        let (slot, Turn::Out { due, booked, .. } | Turn::At { due, booked, .. }) =
+            self.turns.swap_remove(i);
+        Some((slot, due, booked))
     }
 }
 
@@ -370,10 +375,16 @@ impl Engine {
         if f.down && (f.probing.is_some() || !f.reserving.is_empty() || now_ms < f.probe_at) {
             return Some(Action::Send { id, attempt });
         }
+        // A new request books the output its key's requests are expected to use; a turn's
+        // ask names what the turn booked.
+        let mut booked_output = self.keys.limiter(slot).expected_output(ticket.output);
         let turn = match f.turn(slot, now_ms) {
-            Some(Turn::At { at, due, .. }) if at <= now_ms => {
-                f.set_turn(slot, Some(Turn::Out { id, due }));
+            Some(Turn::At {
+                at, due, booked, ..
+            }) if at <= now_ms => {
+                f.set_turn(slot, Some(Turn::Out { id, due, booked }));
                 self.keys.limiter_mut(slot).set_hold(Some(UNTIL_ANSWERED));
+                booked_output = booked.1.min(ticket.output);
                 true
             }
             Some(t) => {
@@ -403,6 +414,7 @@ impl Engine {
             slot,
             input: ticket.input,
             output: ticket.output,
+            booked_output,
         });
         let left = call.deadline.map_or(f64::INFINITY, |d| (d - now_ms) / 2.0);
         Some(Action::Reserve {
@@ -411,6 +423,7 @@ impl Engine {
             timeout_ms: crate::core::clamp(left, MIN_STORE_WAIT_MS, STORE_TIMEOUT_MS),
             input: ticket.input,
             output: ticket.output,
+            booked_output,
             turn,
         })
     }
@@ -512,7 +525,7 @@ impl Engine {
         let Some(f) = &mut self.fleet else {
             return;
         };
-        if let Some((slot, _)) = f.end_turn(id) {
+        if let Some((slot, ..)) = f.end_turn(id) {
             self.unhold(slot);
             return;
         }
@@ -668,13 +681,20 @@ impl Engine {
     /// `slot` and those tokens. What the store did for it is undone, so that a slow store
     /// neither keeps tokens no request uses nor books turns no one takes: admitted, the
     /// reservation is refunded; told to wait, the turn it booked is given back.
-    pub fn on_late_reserve(&mut self, slot: Slot, input: f64, output: f64, answer: StoreAnswer) {
+    /// `booked_output`: what a turn booked of the output ([`Action::Reserve`]).
+    pub fn on_late_reserve(
+        &mut self,
+        slot: Slot,
+        input: f64,
+        (output, booked_output): (f64, f64),
+        answer: StoreAnswer,
+    ) {
         let Some(f) = &mut self.fleet else {
             return;
         };
-        let turn_only = match answer {
-            StoreAnswer::Admit => false,
-            StoreAnswer::Wait { .. } => true,
+        let (output, turn_only) = match answer {
+            StoreAnswer::Admit => (output, false),
+            StoreAnswer::Wait { .. } => (booked_output, true),
             StoreAnswer::AdmitUnmetered | StoreAnswer::Never { .. } | StoreAnswer::Unavailable => {
                 return
             }
@@ -715,7 +735,7 @@ impl Engine {
         let Some(i) = f.reserving.iter().position(|a| a.id == id) else {
             if let Some(i) = f.abandoned.iter().position(|a| a.id == id) {
                 let a = f.abandoned.swap_remove(i);
-                self.on_late_reserve(a.slot, a.input, a.output, answer);
+                self.on_late_reserve(a.slot, a.input, (a.output, a.booked_output), answer);
             }
             return Vec::new(); // not asked, or answered already
         };
@@ -735,7 +755,7 @@ impl Engine {
         // key's hold ends (a new turn, if any, sets it again below). A turn asked for before
         // the time the store stated is a re-check ([`TOKEN_RECHECK_MS`]).
         let mut recheck = false;
-        if let Some((slot, due)) = f.end_turn(id) {
+        if let Some((slot, due, _)) = f.end_turn(id) {
             recheck = now_ms < due;
             self.unhold(slot);
         } else if f.turn(asked.slot, now_ms).is_none() {
@@ -765,7 +785,8 @@ impl Engine {
             Some(State::InFlight { ticket }) => ticket,
             _ => {
                 // Gone meanwhile (aborted, timed out): what the store did is undone.
-                self.on_late_reserve(asked.slot, asked.input, asked.output, answer);
+                let out = (asked.output, asked.booked_output);
+                self.on_late_reserve(asked.slot, asked.input, out, answer);
                 return Vec::new();
             }
         };
@@ -808,7 +829,7 @@ impl Engine {
                     };
                     if f.turn(slot, now_ms).is_none() {
                         let (at, due) = (now_ms + ask_in, now_ms + wait);
-                        let booked = (ticket.input, ticket.output);
+                        let booked = (ticket.input, asked.booked_output);
                         f.set_turn(slot, Some(Turn::At { at, due, booked }));
                         self.keys.limiter_mut(slot).set_hold(Some(at));
                     } else {
@@ -816,7 +837,7 @@ impl Engine {
                         f.ops.push(StoreOp::Refund {
                             slot,
                             input: ticket.input,
-                            output: ticket.output,
+                            output: asked.booked_output,
                             turn_only: true,
                         });
                     }

@@ -122,6 +122,12 @@ pub enum Action {
         input: f64,
         /// Output tokens to reserve.
         output: f64,
+        /// The output a turn books, if the store says wait (at most `output`): what the key's
+        /// requests are expected to use, not the `max_tokens` they hold while in flight
+        /// ([`KeyState::reserve_booking`]); with `turn`, what the turn booked.
+        ///
+        /// [`KeyState::reserve_booking`]: crate::core::store::KeyState::reserve_booking
+        booked_output: f64,
         /// The store gave this process a turn for the key and it has come: the reservation is
         /// measured against the store's buckets alone, not behind the queue
         /// ([`crate::core::store`]).

@@ -233,6 +233,8 @@ pub struct Limiter {
     learn_output: bool,
     /// The outputs settled so far (recorded while `learn_output`).
     outputs: Outputs,
+    /// The outputs settled so far, whatever the metering ([`Limiter::expected_output`]).
+    seen_outputs: Outputs,
 }
 
 impl Limiter {
@@ -271,6 +273,7 @@ impl Limiter {
             metering: Some(OutputMetering::Reservation),
             learn_output: false,
             outputs: Outputs::new(),
+            seen_outputs: Outputs::new(),
         }
     }
 

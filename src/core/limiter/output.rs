@@ -79,6 +79,15 @@ impl Outputs {
         if self.seen < OUTPUT_MIN_SEEN {
             return None;
         }
+        self.high()
+    }
+
+    /// The largest of the last outputs seen, times [`OUTPUT_MARGIN`], at least
+    /// [`OUTPUT_FLOOR`]; `None` before any.
+    fn high(&self) -> Option<f64> {
+        if self.seen == 0 {
+            return None;
+        }
         let n = (self.seen as usize).min(OUTPUT_WINDOW);
         let max = self.last[..n].iter().fold(0.0f64, |m, &v| m.max(v));
         Some((max * OUTPUT_MARGIN).max(OUTPUT_FLOOR))
@@ -156,9 +165,24 @@ impl Limiter {
     /// [`Limiter::learn_output`] is on where the server counts output as generated. A value
     /// that is not a token count ([`Usage::valid`]) is ignored.
     pub fn output_seen(&mut self, output: f64) {
-        if self.learn_output && self.output_as_generated() && Usage::valid(output) {
+        if !Usage::valid(output) {
+            return;
+        }
+        self.seen_outputs.record(output);
+        if self.learn_output && self.output_as_generated() {
             self.outputs.record(output);
         }
+    }
+
+    /// The output a request of this key is expected to use, at most `reserved` (its output
+    /// reservation): the largest of the last outputs seen ([`OUTPUT_WINDOW`]), times
+    /// [`OUTPUT_MARGIN`], at least [`OUTPUT_FLOOR`]; `reserved` before any was seen. What a
+    /// store's turn books ([`crate::core::store::KeyState::reserve_booking`]): a queue of
+    /// turns at `max_tokens` stood far below where the fleet would be once its calls settled.
+    pub fn expected_output(&self, reserved: f64) -> f64 {
+        self.seen_outputs
+            .high()
+            .map_or(reserved, |h| h.min(reserved))
     }
 
     /// The output reservation learned so far ([`Limiter::learn_output`]): `None` while it is
