@@ -13,7 +13,9 @@
 //!   while a turn is still to come, or being taken, goes back to its place: one turn per key
 //!   at a time (a surplus one booked meanwhile is given back, [`StoreOp::Refund`]). A
 //!   settlement of one of the key's calls (tokens given back) brings its turn forward to
-//!   now, once: it may go early. A turn a token bucket holds is also asked for early every
+//!   now, once: it may go early. Of the output, a turn books what the key's requests are
+//!   expected to use ([`Limiter::expected_output`](crate::core::limiter::Limiter::expected_output)),
+//!   not their `max_tokens`. A turn a token bucket holds is also asked for early every
 //!   [`TOKEN_RECHECK_MS`] at most (sooner where the key's calls are short): the store's wait
 //!   cannot count what other processes' calls in flight will give back, and a process with
 //!   nothing in flight would otherwise sleep it whole while the server's bucket stood full.
