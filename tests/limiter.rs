@@ -2180,6 +2180,50 @@ fn an_answer_written_before_the_servers_settlement_leaves_the_give_back_standing
 }
 
 #[test]
+fn a_process_that_saw_others_once_reads_the_give_back_again_after_two_quiet_windows() {
+    // A process restarted on a spent bucket: its first answer's figures are below its copy,
+    // others presumed (the share cut). Two windows later, with no cut since, an answer that
+    // raises its copy by far less than its give-back (written before the server's
+    // settlement) leaves the give-back standing, as for a process alone; within them, not
+    // (before: never again, and such a process took 3.75 times the shortest makespan at
+    // `max_tokens` 8,000).
+    let exact = |at: f64, level: f64| {
+        let mut info = RateLimitInfo {
+            output_tokens: dim_info(Some(24_000.0), Some(level)),
+            ..RateLimitInfo::default()
+        };
+        info.output_tokens.reset_at_ms = Some(at + (24_000.0 - level) * 2.5);
+        info
+    };
+    for (later, given) in [(60_000.0, false), (121_000.0, true)] {
+        let mut l = Limiter::new(limits(None, None, Some(24_000.0), None), T0);
+        l.start_blind(T0);
+        let mut t = admit(&mut l, T0, cost(0.0, 1_000.0));
+        l.observe_answer(T0, &exact(T0, 0.0), &mut t);
+        l.settle(T0, t, &usage(0.0, 1_000.0));
+        // Later, the bucket full again (its figures say so): one request of 8 000, which
+        // uses 400.
+        let at = T0 + later;
+        l.observe(at, &exact(at, 24_000.0));
+        l.set_latency(2_500.0);
+        let mut t = admit(&mut l, at, cost(0.0, 8_000.0));
+        let copy = level(&l, at, Dim::OutputTokens);
+        l.observe_answer(at, &exact(at, copy + 1_000.0), &mut t);
+        l.settle(at, t, &usage(0.0, 400.0));
+        let got = level(&l, at, Dim::OutputTokens);
+        let want = if given {
+            copy + 1_000.0 + 7_600.0
+        } else {
+            copy + 1_000.0
+        };
+        assert!(
+            (got - want.min(24_000.0)).abs() < 2.0,
+            "{later}: {got}, not {want}"
+        );
+    }
+}
+
+#[test]
 fn the_first_answer_of_a_limiter_that_knew_no_limit_reads_its_figures_the_same_way() {
     // No limit known: the first request (`max_tokens` 4 096, 500 used) goes alone, and its
     // answer creates an OTPM bucket of 8 000. A server that still held the reservation says

@@ -74,6 +74,10 @@ pub const OTHERS_HEADROOM_MS: Ms = 20_000.0;
 /// ...but at most this many requests like the one waiting (a lump is a request).
 pub const OTHERS_HEADROOM_LUMPS: f64 = 2.0;
 
+/// How many windows without a cut of the share count as alone again
+/// ([`Share::alone_lately`]).
+pub const QUIET_WINDOWS: f64 = 2.0;
+
 /// Headroom left to others once they have been seen: what this client used in this many ms.
 pub const OWN_HEADROOM_MS: Ms = 5_000.0;
 
@@ -150,6 +154,12 @@ impl Share {
     /// Others have been seen drawing from the bucket.
     pub fn shared(&self) -> bool {
         self.shared
+    }
+
+    /// No sign of others lately: none seen ever, or no figure below the copy's prediction
+    /// has cut the share for [`QUIET_WINDOWS`] windows.
+    pub fn alone_lately(&self, now_ms: Ms, window_ms: Ms) -> bool {
+        !self.shared || now_ms - self.cut_at_ms >= QUIET_WINDOWS * window_ms
     }
 
     /// Additive increase up to `now_ms` (nothing while blind). Returns the share of the

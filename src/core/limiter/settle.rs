@@ -133,7 +133,8 @@ impl Limiter {
     /// A bucket whose level the request's own response placed ([`Ticket::placed`]) gets
     /// nothing back: those figures may already count the give-back (a server that settles
     /// before it writes the head), and giving it again would leave the copy above the server.
-    /// Unless they raised the copy of a client alone ([`crate::core::share::Share::shared`])
+    /// Unless they raised the copy of a client alone lately
+    /// ([`crate::core::share::Share::alone_lately`])
     /// by less than half the give-back, less a rounded figure's slack: such figures were
     /// written before the server's settlement, with the request's reservation still held (a
     /// raise that counted the give-back is about the give-back), and the give-back stands, as
@@ -181,10 +182,13 @@ impl Limiter {
             // (beyond a rounded figure's slack) did not count it: they were written before
             // the server's settlement (a server that writes the head first), the copy stood
             // near them with this request's reservation, and the give-back is the server's
-            // news as for a stream. (Where others draw from the bucket, a copy near such
-            // figures may be one above the server by their use: the cautious reading stands.)
+            // news as for a stream. (Where others drew from the bucket lately, a copy near such
+            // figures may be one above the server by their use: the cautious reading stands.
+            // Alone: no other seen, or no cut of the share for two windows.)
             let d = dim as usize;
-            let alone = self.slots[d].as_ref().is_some_and(|s| !s.share.shared());
+            let alone = self.slots[d]
+                .as_ref()
+                .is_some_and(|s| s.share.alone_lately(now, s.bucket.window_ms()));
             let raised = ticket.raised[d];
             let before = alone && raised > 0.0 && raised + ROUNDING_SLACK < -delta / 2.0;
             if !ticket.placed[d] || before {
