@@ -102,6 +102,14 @@ test("a 429's pause beyond maxRetryAfterMs reaches another process through the s
   }
 });
 
+/** A `fetch` answering 200 with a usage at once, each send's virtual time pushed to `sent`. */
+const recording = (clock, sent) => async () => {
+  sent.push(clock.now() - T0);
+  return new Response('{"usage":{"input_tokens":1,"output_tokens":1}}', {
+    headers: { "content-type": "application/json" },
+  });
+};
+
 test("unknown store shapes are refused at construction", () => {
   assert.throws(() => new Pacer({ store: 42 }), TypeError);
   assert.throws(() => new Pacer({ store: { reserve() {} } }), TypeError);
@@ -123,12 +131,7 @@ for (const limits of [undefined, { rpm: 1_000 }])
     };
     const sent = [];
     const events = [];
-    const fetch = async () => {
-      sent.push(clock.now() - T0);
-      return new Response('{"usage":{"input_tokens":1,"output_tokens":1}}', {
-        headers: { "content-type": "application/json" },
-      });
-    };
+    const fetch = recording(clock, sent);
     const pacer = new Pacer({ fetch, store, clock, limits, onEvent: (e) => events.push(e) });
     const res = await pacer.fetch("https://api.anthropic.com/v1/messages", anthropicInit());
     await res.text();
@@ -167,12 +170,7 @@ test("a turn a token bucket holds is asked for again within a second, silently; 
     };
     const sent = [];
     const events = [];
-    const fetch = async () => {
-      sent.push(clock.now() - T0);
-      return new Response('{"usage":{"input_tokens":1,"output_tokens":1}}', {
-        headers: { "content-type": "application/json" },
-      });
-    };
+    const fetch = recording(clock, sent);
     const pacer = new Pacer({ fetch, store, clock, limits: { rpm: 1_000 }, onEvent: (e) => events.push(e) });
     const res = await pacer.fetch("https://api.anthropic.com/v1/messages", anthropicInit());
     await res.text();
