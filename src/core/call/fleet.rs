@@ -270,15 +270,13 @@ enum Turn {
         /// Input and output tokens booked.
         booked: (f64, f64),
     },
-    /// Being taken: this call's reservation, with `turn` set, is out; `due` and `booked` as
-    /// above.
+    /// Being taken: this call's reservation, with `turn` set, is out (it carries what the
+    /// turn booked); `due` as above.
     Out {
         /// The call asking.
         id: Id,
         /// The turn's time, as the store stated it.
         due: Ms,
-        /// Input and output tokens booked.
-        booked: (f64, f64),
     },
 }
 
@@ -316,16 +314,15 @@ impl Fleet {
         }
     }
 
-    /// The key whose turn `id` is taking, if it is, the turn's stated time and what it
-    /// booked (the turn is then cleared).
-    fn end_turn(&mut self, id: Id) -> Option<(Slot, Ms, (f64, f64))> {
+    /// The key whose turn `id` is taking, if it is, and the turn's stated time (the turn is
+    /// then cleared).
+    fn end_turn(&mut self, id: Id) -> Option<(Slot, Ms)> {
         let i = self
             .turns
             .iter()
             .position(|&(_, t)| matches!(t, Turn::Out { id: out, .. } if out == id))?;
-        let (slot, Turn::Out { due, booked, .. } | Turn::At { due, booked, .. }) =
-            self.turns.swap_remove(i);
-        Some((slot, due, booked))
+        let (slot, Turn::Out { due, .. } | Turn::At { due, .. }) = self.turns.swap_remove(i);
+        Some((slot, due))
     }
 }
 
@@ -381,10 +378,8 @@ impl Engine {
         // ask names what the turn booked.
         let mut booked_output = self.keys.limiter(slot).expected_output(ticket.output);
         let turn = match f.turn(slot, now_ms) {
-            Some(Turn::At {
-                at, due, booked, ..
-            }) if at <= now_ms => {
-                f.set_turn(slot, Some(Turn::Out { id, due, booked }));
+            Some(Turn::At { at, due, booked }) if at <= now_ms => {
+                f.set_turn(slot, Some(Turn::Out { id, due }));
                 self.keys.limiter_mut(slot).set_hold(Some(UNTIL_ANSWERED));
                 booked_output = booked.1.min(ticket.output);
                 true
@@ -527,7 +522,7 @@ impl Engine {
         let Some(f) = &mut self.fleet else {
             return;
         };
-        if let Some((slot, ..)) = f.end_turn(id) {
+        if let Some((slot, _)) = f.end_turn(id) {
             self.unhold(slot);
             return;
         }
@@ -757,7 +752,7 @@ impl Engine {
         // key's hold ends (a new turn, if any, sets it again below). A turn asked for before
         // the time the store stated is a re-check ([`TOKEN_RECHECK_MS`]).
         let mut recheck = false;
-        if let Some((slot, due, _)) = f.end_turn(id) {
+        if let Some((slot, due)) = f.end_turn(id) {
             recheck = now_ms < due;
             self.unhold(slot);
         } else if f.turn(asked.slot, now_ms).is_none() {

@@ -186,11 +186,12 @@ impl Limiter {
             // figures may be one above the server by their use: the cautious reading stands.
             // Alone: no other seen, or no cut of the share for two windows.)
             let d = dim as usize;
-            let alone = self.slots[d]
-                .as_ref()
-                .is_some_and(|s| s.share.alone_lately(now, s.bucket.window_ms()));
             let raised = ticket.raised[d];
-            let before = alone && raised > 0.0 && raised + ROUNDING_SLACK < -delta / 2.0;
+            let before = raised > 0.0
+                && raised + ROUNDING_SLACK < -delta / 2.0
+                && self.slots[d]
+                    .as_ref()
+                    .is_some_and(|s| s.share.alone_lately(now, s.bucket.window_ms()));
             if !ticket.placed[d] || before {
                 if self.adjust(dim, now, &ticket, delta) && delta < 0.0 {
                     // A settlement's give-back: not in the figures of a stream head written

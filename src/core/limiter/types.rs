@@ -124,8 +124,10 @@ pub struct Ticket {
     /// settling gives nothing back there.
     pub placed: [bool; 4],
     /// Per dimension: how far those figures raised the bucket's level (0 where they did not
-    /// raise it). A raise smaller than half the request's give-back is no sign that they
-    /// counted the give-back ([`Limiter::settle`]).
+    /// raise it; for a bucket its first answer created, the raise over a full bucket less its
+    /// reservation, and the least positive number for one within a rounding below it). A
+    /// raise smaller than half the request's give-back is no sign that they counted the
+    /// give-back ([`Limiter::settle`]).
     pub raised: [f64; 4],
     /// Per dimension: the bucket was learned from its own answer's figures, after its
     /// admission. Those figures count it, so its settlement adjusts that bucket too, as one
