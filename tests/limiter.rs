@@ -2223,6 +2223,78 @@ fn a_process_that_saw_others_once_reads_the_give_back_again_after_two_quiet_wind
     }
 }
 
+/// OTPM 24 000 figures stating `level` exactly (a reset that agrees) at `at`.
+fn exact_24k(at: f64, level: f64) -> RateLimitInfo {
+    let mut info = RateLimitInfo {
+        output_tokens: dim_info(Some(24_000.0), Some(level)),
+        ..RateLimitInfo::default()
+    };
+    info.output_tokens.reset_at_ms = Some(at + (24_000.0 - level) * 2.5);
+    info
+}
+
+#[test]
+fn a_raise_by_what_earlier_settlements_left_out_leaves_the_next_give_back_standing() {
+    // A lone process whose copy stands 8 000 below a server that writes its heads before
+    // settling (a request lost on the way kept its reservation here). The first answer
+    // raises the copy by more than half its give-back: read as counted, the give-back is
+    // left out. The next answer raises the copy by just that (the server settled the first
+    // request since): no sign that it counted its own give-back, which stands (before: left
+    // out too, and again after every answer, the copy a give-back below the server for good:
+    // a lone process on a bucket spent at its start, or learning its limits, took twice the
+    // shortest makespan at `max_tokens` 4,096 on Tier 1's 8,000 OTPM).
+    let mut l = Limiter::new(limits(None, None, Some(24_000.0), None), T0);
+    let lost = admit(&mut l, T0, cost(0.0, 8_000.0));
+    l.lost(T0, &lost);
+    // The server: 24 000, 16 000 with the first request, 23 600 once it used 400.
+    let mut t = admit(&mut l, T0, cost(0.0, 8_000.0));
+    l.observe_answer(T0, &exact_24k(T0, 16_000.0), &mut t);
+    l.settle(T0, t, &usage(0.0, 400.0));
+    let got = level(&l, T0, Dim::OutputTokens);
+    assert!((got - 15_999.0).abs() < 2.0, "{got}");
+    // 15 600 with the second, whose answer says so; 23 200 once it used 400.
+    let mut t = admit(&mut l, T0, cost(0.0, 8_000.0));
+    l.observe_answer(T0, &exact_24k(T0, 15_600.0), &mut t);
+    l.settle(T0, t, &usage(0.0, 400.0));
+    let got = level(&l, T0, Dim::OutputTokens);
+    assert!((got - 23_199.0).abs() < 2.0, "{got}, not 23 199");
+}
+
+#[test]
+fn a_server_whose_answers_count_their_give_back_is_learned_and_not_taken_for_others() {
+    // The same raise from a server that settles before it writes its heads: the give-back
+    // read as unread was counted, and the copy stands that much above the server's next
+    // figures. That is this client's error, not others' draw: the share is not cut (the
+    // refill over the next 6 s stays whole). Seen twice, no give-back is read as unread
+    // again: the third time, the copy stays at the answer's figure.
+    let mut l = Limiter::new(limits(None, None, Some(24_000.0), None), T0);
+    let mut server = 16_000.0;
+    let spent = admit(&mut l, T0, cost(0.0, 8_000.0));
+    l.settle(T0, spent, &usage(0.0, 8_000.0));
+    for round in 0..3 {
+        for _ in 0..2 {
+            // Admitted, used 400, settled, answered.
+            let mut t = admit(&mut l, T0, cost(0.0, 8_000.0));
+            server -= 400.0;
+            l.observe_answer(T0, &exact_24k(T0, server), &mut t);
+            l.settle(T0, t, &usage(0.0, 400.0));
+        }
+        let got = level(&l, T0, Dim::OutputTokens);
+        if round < 2 {
+            // The second give-back was read as unread.
+            assert!(got > server + 7_000.0, "round {round}: {got}");
+            // Another response's figures.
+            l.observe(T0, &exact_24k(T0, server));
+            let placed = level(&l, T0, Dim::OutputTokens);
+            assert!((placed - server).abs() < 2.0, "round {round}: {placed}");
+            let refill = level(&l, T0 + 6_000.0, Dim::OutputTokens) - placed;
+            assert!((refill - 2_400.0).abs() < 1.0, "round {round}: {refill}");
+        } else {
+            assert!((got - server).abs() < 2.0, "learned: {got}, not {server}");
+        }
+    }
+}
+
 #[test]
 fn the_first_answer_of_a_limiter_that_knew_no_limit_reads_its_figures_the_same_way() {
     // No limit known: the first request (`max_tokens` 4 096, 500 used) goes alone, and its

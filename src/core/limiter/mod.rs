@@ -81,6 +81,10 @@ fn non_negative(x: f64) -> f64 {
     }
 }
 
+/// The votes that settle whether a server's answers count their own give-back
+/// ([`Slot::back_votes`]).
+const BACK_VOTES: i8 = 2;
+
 /// The window of a configured (per-minute) limit, ms.
 const MINUTE_MS: Ms = 60_000.0;
 
@@ -139,6 +143,19 @@ struct Slot {
     /// no limit (an IETF `RateLimit` without its policy). At least one more than the most it
     /// said remained after a request it served; raised when a figure shows more.
     inferred: bool,
+    /// Give-backs this client's settlements left out since figures last placed the level,
+    /// taken as counted by the answers that placed it ([`Limiter::settle`]). If the server
+    /// wrote those answers before its settlement, the next figures raise the copy by this
+    /// much: no sign that they counted their own give-back.
+    withheld: f64,
+    /// Give-backs settled since figures last placed the level, though that request's own
+    /// answer had placed it (read as written before the server's settlement).
+    credited: f64,
+    /// Whether this server's answers count their own give-back, as the figures after such
+    /// a give-back voted: each that came below the copy by about what was given back as
+    /// unread counts one for, each that agreed with the copy one against (within
+    /// `-BACK_VOTES..=BACK_VOTES`). At [`BACK_VOTES`], no give-back is read as unread again.
+    back_votes: i8,
 }
 
 impl Slot {
@@ -162,6 +179,9 @@ impl Slot {
             whole_at: Ms::NEG_INFINITY,
             resets_whole: true,
             inferred: false,
+            withheld: 0.0,
+            credited: 0.0,
+            back_votes: 0,
         }
     }
     /// [`Slot::transit_back`] now.

@@ -1,7 +1,7 @@
 //! The server's figures: unknown limits learned, the copy placed at the level they show
 //! (within their rounding and their age), and the share of unseen others adjusted.
 
-use super::{non_negative, Dim, Limiter, Slot, Ticket, MINUTE_MS};
+use super::{non_negative, Dim, Limiter, Slot, Ticket, BACK_VOTES, MINUTE_MS};
 use crate::core::bucket::Bucket;
 use crate::core::headers::{DimInfo, Family, RateLimitInfo};
 use crate::core::share::{decay, Share};
@@ -169,9 +169,15 @@ impl Limiter {
     ) -> bool {
         // A bucket these figures created counts the request as they do: marked placed, and
         // learned, so that a stream's settlement (placed cleared) gives back there too.
+        // Give-backs left out since the level was last placed: a raise by that much is the
+        // server's settlement of earlier requests, not of this one.
+        let withheld = self.slots.map(|s| s.map_or(0.0, |s| s.withheld));
         let (changed, placed, learned) = self.observe_dims(now_ms, info, Some(ticket), None, stale);
         ticket.placed = [0, 1, 2, 3].map(|d| placed[d].is_some() || learned[d]);
-        ticket.raised = placed.map(|p| p.map_or(0.0, non_negative));
+        ticket.raised = [0, 1, 2, 3].map(|d| match placed[d] {
+            Some(p) if p > 0.0 => (p - withheld[d]).max(f64::MIN_POSITIVE),
+            _ => 0.0,
+        });
         // The first request of a limiter that knew no limit, alone in flight (nothing else
         // was ever admitted): the buckets its figures create had no copy to raise. What they
         // raised is measured from a full bucket less its reservation and refilled since, the
@@ -479,16 +485,35 @@ impl Limiter {
                 // held the configured capacity, so it is judged by what this client spent.
                 let own_transit = slot.transit_back(now);
                 let predicted = lowered.unwrap_or(level);
-                slot.share.observed(
-                    now,
-                    window,
-                    !slot.windowed && predicted - own_transit - slot.above > hi_others,
-                );
+                let over = predicted - own_transit - slot.above - hi_others;
+                // Give-backs were read as unread since the level was last placed (an answer
+                // that raised the copy by little, [`Limiter::settle`]). A copy now above the
+                // figures by no more than those, or refused where it had room only by them:
+                // the server's answers had counted them, this client's own error, not
+                // others' draw; a vote that they count their give-back. A copy the figures
+                // bear out after a larger such give-back: a vote that they do not.
+                let credited = slot.credited > 0.0 && !slot.windowed;
+                let lent = refused.is_some_and(|a| lo < a && level - slot.credited < a);
+                let ours =
+                    credited && (lent || over > 0.0 && over <= slot.credited + ROUNDING_SLACK);
+                if ours {
+                    slot.back_votes = (slot.back_votes + 1).min(BACK_VOTES);
+                } else if slot.credited > 2.0 * ROUNDING_SLACK && over <= 0.0 && level >= lo {
+                    slot.back_votes = (slot.back_votes - 1).max(-BACK_VOTES);
+                }
+                slot.share
+                    .observed(now, window, !slot.windowed && over > 0.0 && !ours);
             }
             slot.apply_share(now, slot.share.share());
             if target != level || learned {
                 slot.transit_back = 0.0;
                 slot.placed_at = now;
+            }
+            // Placed, or shown within the figures' own interval: what was left out or given
+            // back since is the server's as the copy has it.
+            if target != level || learned || level >= lo {
+                slot.withheld = 0.0;
+                slot.credited = 0.0;
             }
             slot.above = if target == level {
                 slot.above.min(non_negative(level - floor))

@@ -3,7 +3,7 @@
 
 use super::admit::wasted;
 use super::observe::ROUNDING_SLACK;
-use super::{Dim, Limiter, Ticket, Usage};
+use super::{Dim, Limiter, Ticket, Usage, BACK_VOTES};
 #[cfg(doc)]
 use crate::core::bucket::Bucket;
 use crate::core::Ms;
@@ -135,11 +135,16 @@ impl Limiter {
     /// before it writes the head), and giving it again would leave the copy above the server.
     /// Unless they raised the copy of a client alone lately
     /// ([`crate::core::share::Share::alone_lately`])
-    /// by less than half the give-back, less a rounded figure's slack: such figures were
+    /// by less than half the give-back, less a rounded figure's slack, not counting what
+    /// earlier settlements left out since the level was last placed (a server that writes its
+    /// heads first shows those in the next figures): such figures were
     /// written before the server's settlement, with the request's reservation still held (a
     /// raise that counted the give-back is about the give-back), and the give-back stands, as
     /// after a stream's head. Otherwise, if they did not count it, the copy is low by the
-    /// unused part until the next figures raise it: a cautious error, never a 429. Nor is
+    /// unused part until the next figures raise it: a cautious error, never a 429. A server
+    /// seen twice to have counted such a give-back (its next figures below the copy by about
+    /// that much, or a refusal the copy had room for only by it) is read the cautious way
+    /// from then on; that error is this client's own, not a sign of others. Nor is
     /// input beyond the estimate taken there again: a server counts a prompt's tokens when it
     /// admits it, so its figures count them all (a document priced low by the estimate, taken
     /// twice, held the next call half a minute).
@@ -189,20 +194,37 @@ impl Limiter {
             let raised = ticket.raised[d];
             let before = raised > 0.0
                 && raised + ROUNDING_SLACK < -delta / 2.0
-                && self.slots[d]
-                    .as_ref()
-                    .is_some_and(|s| s.share.alone_lately(now, s.bucket.window_ms()));
+                && self.slots[d].as_ref().is_some_and(|s| {
+                    s.back_votes < BACK_VOTES && s.share.alone_lately(now, s.bucket.window_ms())
+                });
             if !ticket.placed[d] || before {
+                let level = |l: &Self| l.slots[d].as_ref().map_or(0.0, |s| s.bucket.level(now));
+                let was = level(self);
                 if self.adjust(dim, now, &ticket, delta) && delta < 0.0 {
                     // A settlement's give-back: not in the figures of a stream head written
                     // before it ([`Ticket::given`]). (A transit's or a refusal's is in them:
                     // the server never took it.)
+                    let up = level(self) - was;
                     if let Some(slot) = self.slots[dim as usize].as_mut() {
+                        slot.given -= delta;
+                        if before {
+                            // What it lifted the copy by (a full bucket takes no more).
+                            slot.credited += up;
+                        }
+                    }
+                }
+            } else {
+                if placed_delta > 0.0 {
+                    self.adjust(dim, now, &ticket, placed_delta);
+                }
+                if let Some(slot) = self.slots[d].as_mut() {
+                    if dim == Dim::OutputTokens && delta < 0.0 && slot.covers(ticket.serial) {
+                        slot.withheld -= delta;
+                        // Back on the server all the same: figures written before then
+                        // (a refusal's, a stream head's) do not have it.
                         slot.given -= delta;
                     }
                 }
-            } else if placed_delta > 0.0 {
-                self.adjust(dim, now, &ticket, placed_delta);
             }
         }
     }
