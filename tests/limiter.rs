@@ -2102,6 +2102,16 @@ fn exact_otpm(level: f64) -> RateLimitInfo {
     info
 }
 
+/// OTPM 24 000 figures stating `level` exactly (a reset that agrees) at `at`.
+fn exact_24k(at: f64, level: f64) -> RateLimitInfo {
+    let mut info = RateLimitInfo {
+        output_tokens: dim_info(Some(24_000.0), Some(level)),
+        ..RateLimitInfo::default()
+    };
+    info.output_tokens.reset_at_ms = Some(at + (24_000.0 - level) * 2.5);
+    info
+}
+
 #[test]
 fn an_answer_that_lowers_the_level_keeps_its_settlement_from_giving_back_there() {
     // A server that settles before it answers: 1 000 reserved, 200 used, and its figures
@@ -2155,20 +2165,12 @@ fn an_answer_written_before_the_servers_settlement_leaves_the_give_back_standing
     // 4,096 on Tier 1's 8,000 OTPM). A server that settles first says 23 720: the raise is
     // the give-back, which is not given twice.
     let at = T0 + 300.0;
-    let exact = |level: f64| {
-        let mut info = RateLimitInfo {
-            output_tokens: dim_info(Some(24_000.0), Some(level)),
-            ..RateLimitInfo::default()
-        };
-        info.output_tokens.reset_at_ms = Some(at + (24_000.0 - level) * 2.5);
-        info
-    };
     for (figure, after) in [(16_120.0, 23_720.0), (23_720.0, 23_720.0)] {
         let mut l = Limiter::new(limits(None, None, Some(24_000.0), None), T0);
         l.set_latency(2_500.0);
         let mut t = admit(&mut l, T0, cost(0.0, 8_000.0));
         assert!(close(level(&l, at, Dim::OutputTokens), 15_120.0));
-        l.observe_answer(at, &exact(figure), &mut t);
+        l.observe_answer(at, &exact_24k(at, figure), &mut t);
         assert!(t.placed[Dim::OutputTokens as usize], "raised: {figure}");
         l.settle(at, t, &usage(0.0, 400.0));
         let got = level(&l, at, Dim::OutputTokens);
@@ -2187,28 +2189,20 @@ fn a_process_that_saw_others_once_reads_the_give_back_again_after_two_quiet_wind
     // settlement) leaves the give-back standing, as for a process alone; within them, not
     // (before: never again, and such a process took 3.75 times the shortest makespan at
     // `max_tokens` 8,000).
-    let exact = |at: f64, level: f64| {
-        let mut info = RateLimitInfo {
-            output_tokens: dim_info(Some(24_000.0), Some(level)),
-            ..RateLimitInfo::default()
-        };
-        info.output_tokens.reset_at_ms = Some(at + (24_000.0 - level) * 2.5);
-        info
-    };
     for (later, given) in [(60_000.0, false), (121_000.0, true)] {
         let mut l = Limiter::new(limits(None, None, Some(24_000.0), None), T0);
         l.start_blind(T0);
         let mut t = admit(&mut l, T0, cost(0.0, 1_000.0));
-        l.observe_answer(T0, &exact(T0, 0.0), &mut t);
+        l.observe_answer(T0, &exact_24k(T0, 0.0), &mut t);
         l.settle(T0, t, &usage(0.0, 1_000.0));
         // Later, the bucket full again (its figures say so): one request of 8 000, which
         // uses 400.
         let at = T0 + later;
-        l.observe(at, &exact(at, 24_000.0));
+        l.observe(at, &exact_24k(at, 24_000.0));
         l.set_latency(2_500.0);
         let mut t = admit(&mut l, at, cost(0.0, 8_000.0));
         let copy = level(&l, at, Dim::OutputTokens);
-        l.observe_answer(at, &exact(at, copy + 1_000.0), &mut t);
+        l.observe_answer(at, &exact_24k(at, copy + 1_000.0), &mut t);
         l.settle(at, t, &usage(0.0, 400.0));
         let got = level(&l, at, Dim::OutputTokens);
         let want = if given {
@@ -2221,16 +2215,6 @@ fn a_process_that_saw_others_once_reads_the_give_back_again_after_two_quiet_wind
             "{later}: {got}, not {want}"
         );
     }
-}
-
-/// OTPM 24 000 figures stating `level` exactly (a reset that agrees) at `at`.
-fn exact_24k(at: f64, level: f64) -> RateLimitInfo {
-    let mut info = RateLimitInfo {
-        output_tokens: dim_info(Some(24_000.0), Some(level)),
-        ..RateLimitInfo::default()
-    };
-    info.output_tokens.reset_at_ms = Some(at + (24_000.0 - level) * 2.5);
-    info
 }
 
 #[test]
