@@ -2236,8 +2236,12 @@ fn a_raise_by_what_earlier_settlements_left_out_leaves_the_next_give_back_standi
     l.settle(T0, t, &usage(0.0, 400.0));
     let got = level(&l, T0, Dim::OutputTokens);
     assert!((got - 15_999.0).abs() < 2.0, "{got}");
-    // 15 600 with the second, whose answer says so; 23 200 once it used 400.
+    // 15 600 with the second, whose answer says so; 23 200 once it used 400. The give-back
+    // left out is back on the server all the same: figures written before it (a refusal's,
+    // a stream head's, of a request admitted now) may be that much below the copy without
+    // others drawing.
     let mut t = admit(&mut l, T0, cost(0.0, 8_000.0));
+    assert_eq!(t.given[Dim::OutputTokens as usize], 7_600.0);
     l.observe_answer(T0, &exact_24k(T0, 15_600.0), &mut t);
     l.settle(T0, t, &usage(0.0, 400.0));
     let got = level(&l, T0, Dim::OutputTokens);
