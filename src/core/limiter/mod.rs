@@ -148,12 +148,13 @@ struct Slot {
     /// wrote those answers before its settlement, the next figures raise the copy by this
     /// much: no sign that they counted their own give-back.
     withheld: f64,
-    /// Give-backs settled since figures last placed the level, though that request's own
-    /// answer had placed it (read as written before the server's settlement).
+    /// What give-backs lifted the copy by since figures last placed the level, though each
+    /// one's own answer had placed it (read as written before the server's settlement).
     credited: f64,
     /// Whether this server's answers count their own give-back, as the figures after such
-    /// a give-back voted: each that came below the copy by about what was given back as
-    /// unread counts one for, each that agreed with the copy one against (within
+    /// give-backs voted: each that came below the copy by about what they lifted it, or
+    /// refused a request the copy had room for only by them, counts one for; each that bore
+    /// out a copy lifted by more than twice a rounding, one against (within
     /// `-BACK_VOTES..=BACK_VOTES`). At [`BACK_VOTES`], no give-back is read as unread again.
     back_votes: i8,
 }

@@ -123,11 +123,12 @@ pub struct Ticket {
     /// level (moved it to the server's, or created it; [`Limiter::observe_answer`]), so
     /// settling gives nothing back there.
     pub placed: [bool; 4],
-    /// Per dimension: how far those figures raised the bucket's level (0 where they did not
-    /// raise it; for a bucket its first answer created, the raise over a full bucket less its
-    /// reservation, and the least positive number for one within a rounding below it). A
-    /// raise smaller than half the request's give-back is no sign that they counted the
-    /// give-back ([`Limiter::settle`]).
+    /// Per dimension: how far those figures raised the bucket's level, less the give-backs
+    /// earlier settlements left out since it was last placed (0 where they did not raise it;
+    /// the least positive number where they raised it by no more than those; for a bucket its
+    /// first answer created, the raise over a full bucket less its reservation, and the least
+    /// positive number for one within a rounding below it). A raise smaller than half the
+    /// request's give-back is no sign that they counted the give-back ([`Limiter::settle`]).
     pub raised: [f64; 4],
     /// Per dimension: the bucket was learned from its own answer's figures, after its
     /// admission. Those figures count it, so its settlement adjusts that bucket too, as one
