@@ -22,7 +22,7 @@
 use super::find;
 use super::keys::LimitKey;
 use super::models::class_of;
-use super::sha256::Sha256;
+use super::sha256::{hex, Sha256};
 
 /// The headers that carry an API credential, in the order they are looked for.
 pub const CREDENTIAL_HEADERS: [&str; 4] =
@@ -338,16 +338,6 @@ pub fn store_key(key: &LimitKey) -> String {
     s.push(':');
     s.push_str(&key.class);
     s
-}
-
-/// Lower-case hex digits of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    bytes
-        .iter()
-        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
-        .map(char::from)
-        .collect()
 }
 
 #[cfg(test)]

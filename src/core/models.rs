@@ -37,9 +37,9 @@ pub const MAX_CLASS_LEN: usize = 64;
 use super::config::Config;
 pub use super::config::ModelLimits;
 use super::find;
-use super::fingerprint::hex;
 use super::limiter::Limits;
 use super::presets::{Preset, PRESETS};
+use super::sha256::hex;
 use super::sha256::Sha256;
 
 /// Anthropic: what follows `claude-` (prefix) -> class. Longest prefixes first where one is a

@@ -124,33 +124,43 @@ impl Sha256 {
     }
 }
 
+/// Lower-case hex digits of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn hex(data: &[u8]) -> String {
+    fn digest(data: &[u8]) -> String {
         let mut h = Sha256::new();
         h.update(data);
-        h.finish().iter().map(|b| format!("{b:02x}")).collect()
+        hex(&h.finish())
     }
 
     #[test]
     fn the_standard_test_vectors() {
         assert_eq!(
-            hex(b""),
+            digest(b""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(
-            hex(b"abc"),
+            digest(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         // 56 bytes: the padding takes a second block.
         assert_eq!(
-            hex(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            digest(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
         );
         assert_eq!(
-            hex(&[b'a'; 1_000_000]),
+            digest(&[b'a'; 1_000_000]),
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
         );
     }
