@@ -385,8 +385,15 @@ impl Limiter {
         let from_remaining = remaining.map(|r| {
             // An unrounded count is still a whole number of a level that refills
             // continuously: floored, or rounded either way, it is within one of the truth.
+            // A server that counts by windows refills nothing between its resets: its count
+            // of what is left is the level, not a level floored.
             let slack = if info.rounded { ROUNDING_SLACK } else { 1.0 };
-            (non_negative(r - slack), r + slack)
+            let below = if slot.windowed && !info.rounded {
+                0.0
+            } else {
+                slack
+            };
+            (non_negative(r - below), r + slack)
         });
         let from_reset = reset_at.map(|t| {
             // The server's own limit and rate when it sent them, else the bucket's.
