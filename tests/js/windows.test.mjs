@@ -20,11 +20,14 @@ for (const family of Object.keys(FAMILIES))
           assert.deepEqual([r.refused, r.failed], [0, 0], JSON.stringify(r));
           assert.ok(r.ratio <= 1.05, JSON.stringify(r));
         });
-      test(`a sliding log of ${limit}: every call answered, no storm of 429s`, async () => {
+      // (No window lost after a refusal: before session 29, a copy told one request was left,
+      // or refused with the requests settled since taken off again, waited for the next
+      // reset, 1.37 times the lower bound.)
+      test(`a sliding log of ${limit}: every call answered, no storm of 429s, no window lost`, async () => {
         const r = await runBatch(Pacer, { kind: "sliding", family, limit, latency: true });
         assert.equal(r.failed, 0, JSON.stringify(r));
         assert.ok(r.refused <= limit / 2, JSON.stringify(r));
-        assert.ok(r.ratio <= 1.5, JSON.stringify(r));
+        assert.ok(r.ratio <= 1.1, JSON.stringify(r));
       });
       test(`a continuous bucket of ${limit}: its pace kept`, async () => {
         const r = await runBatch(Pacer, { kind: "continuous", family, limit, latency: true });
@@ -45,6 +48,13 @@ for (const family of Object.keys(FAMILIES))
             assert.deepEqual([r.refused, r.failed], [0, 0], JSON.stringify(r));
             assert.ok(r.ratio <= 1.05, JSON.stringify(r));
           });
+      for (const limit of [10, 60])
+        test(`a sliding log of ${limit}, with latency: no storm of 429s, no window lost`, async () => {
+          const r = await runBatch(Pacer, { kind: "sliding", family, limit, latency: true, rounding });
+          assert.equal(r.failed, 0, JSON.stringify(r));
+          assert.ok(r.refused <= limit / 2, JSON.stringify(r));
+          assert.ok(r.ratio <= 1.1, JSON.stringify(r));
+        });
       test("a continuous bucket of 600: its pace kept", async () => {
         const r = await runBatch(Pacer, { kind: "continuous", family, limit: 600, rounding });
         assert.deepEqual([r.refused, r.failed], [0, 0], JSON.stringify(r));
@@ -71,7 +81,7 @@ for (const family of Object.keys(BARE_FAMILIES))
           const r = await runBatch(Pacer, { kind, family, limit, latency: true });
           assert.equal(r.failed, 0, JSON.stringify(r));
           assert.ok(r.refused <= limit / 2, JSON.stringify(r));
-          assert.ok(r.ratio <= 1.5, JSON.stringify(r));
+          assert.ok(r.ratio <= (kind === "sliding" ? 1.1 : 1.5), JSON.stringify(r));
         });
     }
   });

@@ -458,7 +458,16 @@ impl Limiter {
                 Some(c) => limit.is_some_and(|l| l <= c),
             };
             // The figures answering a request count it: it is not in flight for them. Written
-            // at its admission, they may leave out what settled since as well.
+            // at its admission, they may leave out what settled since as well. (Not a refusal
+            // from a server that counts by windows: its count of what is left is exact, and
+            // each of those requests was counted when it arrived there, its own figures read
+            // already; taken off again, a copy nine requests below a window of 10 a minute
+            // waited a whole window for the next one.)
+            let drawn = if refused.is_some() && slot.windowed {
+                0.0
+            } else {
+                drawn
+            };
             let uncounted = non_negative(slot.share.inflight() - own) + drawn;
             let floor = lo.min(figure) - uncounted;
             // Refused, and the server may have had less than the amount here: down to the
