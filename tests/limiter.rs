@@ -1747,15 +1747,12 @@ fn the_stated_wait_leaves_out_our_own_estimates() {
     assert!(close(stated, 1_000.0), "{stated}");
 }
 
-#[test]
-fn the_stated_wait_of_a_spent_window_lasts_until_its_reset() {
-    // A learned daily window (IETF `q=1000;w=86400`) spent, its reset 10 h ahead: the
-    // server gives nothing back before then. One request's refill at a day's rate is 86.4 s;
-    // the wait the server states is 10 h (a probe saw the call held 10 h in silence, under a
-    // maxRetryAfterMs of 5 minutes).
-    const HOUR: f64 = 3_600_000.0;
-    let mut l = Limiter::new(Limits::default(), T0);
-    let daily = |remaining: f64| RateLimitInfo {
+const HOUR: f64 = 3_600_000.0;
+
+/// A learned daily window (IETF `q=1000;w=86400`) with `remaining` left, its reset 10 h after
+/// `T0`.
+fn daily_window(remaining: f64) -> RateLimitInfo {
+    RateLimitInfo {
         family: Family::Ietf,
         requests: DimInfo {
             limit: Some(1_000.0),
@@ -1765,9 +1762,18 @@ fn the_stated_wait_of_a_spent_window_lasts_until_its_reset() {
             ..DimInfo::default()
         },
         ..RateLimitInfo::default()
-    };
-    l.observe(T0, &daily(0.0));
-    l.observe(T0 + 1_000.0, &daily(0.0));
+    }
+}
+
+#[test]
+fn the_stated_wait_of_a_spent_window_lasts_until_its_reset() {
+    // A learned daily window (IETF `q=1000;w=86400`) spent, its reset 10 h ahead: the
+    // server gives nothing back before then. One request's refill at a day's rate is 86.4 s;
+    // the wait the server states is 10 h (a probe saw the call held 10 h in silence, under a
+    // maxRetryAfterMs of 5 minutes).
+    let mut l = Limiter::new(Limits::default(), T0);
+    l.observe(T0, &daily_window(0.0));
+    l.observe(T0 + 1_000.0, &daily_window(0.0));
     let now = T0 + 1_000.0;
     let (until, _) = wait(l.check(now, Cost::default()));
     let stated = l.stated_wait(now, Cost::default()).expect("short");
@@ -1787,27 +1793,15 @@ fn a_window_s_count_of_what_is_left_is_the_level_not_a_level_floored() {
     // goes now (before: the copy, at 0, was within one of the figure and stayed there, and
     // the request waited for the reset; a sliding log of 10 a minute with 0.3-3 s of transit
     // took 1.37 times its lower bound in `scripts/bench/windows.mjs`, 1.06 now).
-    const HOUR: f64 = 3_600_000.0;
     let mut l = Limiter::new(Limits::default(), T0);
-    let daily = |remaining: f64| RateLimitInfo {
-        family: Family::Ietf,
-        requests: DimInfo {
-            limit: Some(1_000.0),
-            remaining: Some(remaining),
-            reset_at_ms: Some(T0 + 10.0 * HOUR),
-            window_ms: Some(24.0 * HOUR),
-            ..DimInfo::default()
-        },
-        ..RateLimitInfo::default()
-    };
-    l.observe(T0, &daily(0.0));
-    l.observe(T0 + 1_000.0, &daily(0.0));
+    l.observe(T0, &daily_window(0.0));
+    l.observe(T0 + 1_000.0, &daily_window(0.0));
     let now = T0 + 2_000.0;
     assert!(matches!(
         l.check(now, Cost::default()),
         Decision::Wait { .. }
     ));
-    l.observe(now, &daily(1.0));
+    l.observe(now, &daily_window(1.0));
     assert!(matches!(l.check(now, Cost::default()), Decision::Admit(_)));
     admit(&mut l, now, Cost::default());
     let (until, _) = wait(l.check(now, Cost::default()));
@@ -1821,7 +1815,6 @@ fn a_long_window_first_seen_near_its_end_gives_a_request_back_at_its_reset() {
     // window's end, so the quota is not taken as whole then; but a request comes back
     // either way. Until then, the next one waited for a day's refill of one request (864 s)
     // and failed as too long a wait.
-    const HOUR: f64 = 3_600_000.0;
     let mut l = Limiter::new(Limits::default(), T0);
     let info = RateLimitInfo {
         family: Family::Ietf,
