@@ -195,11 +195,11 @@ pub fn model_in_url(url: &str) -> String {
 /// `text` with its `%XX` escapes decoded (a `%` that starts none kept as it is; bytes that
 /// are not UTF-8 replaced).
 fn percent_decoded(text: &[u8]) -> String {
-    let hex = |c: Option<&u8>| c.and_then(|&c| (c as char).to_digit(16));
+    let digit = |c: Option<&u8>| c.and_then(|&c| (c as char).to_digit(16));
     let mut out = Vec::with_capacity(text.len());
     let mut i = 0;
     while let Some(&c) = text.get(i) {
-        match (c, hex(text.get(i + 1)), hex(text.get(i + 2))) {
+        match (c, digit(text.get(i + 1)), digit(text.get(i + 2))) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;

@@ -39,8 +39,7 @@ pub use super::config::ModelLimits;
 use super::find;
 use super::limiter::Limits;
 use super::presets::{Preset, PRESETS};
-use super::sha256::hex;
-use super::sha256::Sha256;
+use super::sha256::{hex, Sha256};
 
 /// Anthropic: what follows `claude-` (prefix) -> class. Longest prefixes first where one is a
 /// prefix of another.

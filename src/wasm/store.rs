@@ -78,12 +78,12 @@ fn answer(v: &JsValue) -> StoreAnswer {
             return StoreAnswer::Wait {
                 wait_ms: w,
                 paused: blocker == Some("paused"),
-                dim: Dim::ALL.into_iter().find(|d| Some(d.name()) == blocker),
+                dim: blocker.and_then(Dim::from_name),
             };
         }
     }
     if let Some(n) = js::get_opt(v, "never").and_then(|n| n.as_string()) {
-        if let Some(dim) = Dim::ALL.into_iter().find(|d| d.name() == n) {
+        if let Some(dim) = Dim::from_name(&n) {
             return StoreAnswer::Never { dim };
         }
     }

@@ -36,6 +36,10 @@ impl Dim {
             Dim::Tokens => "tokens",
         }
     }
+    /// The dimension whose [`Dim::name`] is `name`, if any.
+    pub fn from_name(name: &str) -> Option<Dim> {
+        Dim::ALL.into_iter().find(|d| d.name() == name)
+    }
 }
 
 /// The estimated cost of one request (the request count is always 1).
