@@ -2674,3 +2674,46 @@ fn a_copy_placed_at_a_rounded_figure_is_no_sign_of_others_when_a_tighter_one_com
     let (until, _) = wait(l.acquire(now, cost(0.0, 40_000.0)));
     assert!(until - now < 20_000.0, "the share was cut: {}", until - now);
 }
+
+/// OTPM 24 000, a request A of 8 000 in flight from 16 000; 25 s later (the copy refilled to
+/// 18 000) request B of 8 000 is let go, and A settles having used 400.
+fn a_then_b(settled_after: f64) -> (Limiter, Ticket, f64) {
+    let mut l = Limiter::new(limits(None, None, Some(24_000.0), None), T0);
+    let spent = admit(&mut l, T0, cost(0.0, 8_000.0));
+    l.settle(T0, spent, &usage(0.0, 8_000.0));
+    let a = admit(&mut l, T0, cost(0.0, 8_000.0));
+    let b_at = T0 + 25_000.0;
+    assert!(close(level(&l, b_at, Dim::OutputTokens), 18_000.0));
+    admit(&mut l, b_at, cost(0.0, 8_000.0));
+    (l, a, b_at + settled_after)
+}
+
+#[test]
+fn a_give_back_just_after_a_request_let_go_lifts_the_copy_no_higher_than_the_server_can_be() {
+    // B may reach the server after A settled there (A's answer on its way back, B on its way
+    // out): then A's 7 600 met a bucket of 18 000, which holds 6 000 more, and B took its
+    // 8 000 from the full bucket: 16 000, and 80 of refill since. Not 17 680, which made the
+    // next request of 4 096 at the edge a 429 (one process at `max_tokens` 4,096 with 0-300 ms
+    // of transit: 1.3% 429s).
+    let (mut l, a, now) = a_then_b(200.0);
+    l.settle(now, a, &usage(0.0, 400.0));
+    let got = level(&l, now, Dim::OutputTokens);
+    assert!((got - 16_080.0).abs() < 1.0, "{got}");
+    // Let go 2 s before, B reached the server first: the give-back is whole.
+    let (mut l, a, now) = a_then_b(2_000.0);
+    l.settle(now, a, &usage(0.0, 400.0));
+    let got = level(&l, now, Dim::OutputTokens);
+    assert!((got - 18_400.0).abs() < 1.0, "{got}");
+}
+
+#[test]
+fn a_give_back_whose_answer_counted_the_request_let_go_just_before_is_whole() {
+    // A's answer shows B counted (10 080: the copy, which counts it): the server admitted B
+    // before it wrote A's head, and settled A after. A's 7 600 comes back whole.
+    let (mut l, mut a, now) = a_then_b(200.0);
+    l.observe_answer(now, &exact_24k(now, 10_080.0), &mut a);
+    assert!(a.counted[Dim::OutputTokens as usize]);
+    l.settle(now, a, &usage(0.0, 400.0));
+    let got = level(&l, now, Dim::OutputTokens);
+    assert!((got - 17_680.0).abs() < 1.0, "{got}");
+}

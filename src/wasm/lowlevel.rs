@@ -210,6 +210,7 @@ fn ticket(input: f64, output: f64, serial: f64, at_ms: f64) -> Ticket {
         raised: [0.0; 4],
         learned: [false; 4],
         learned_at_ms: at_ms,
+        counted: [false; 4],
         given: [0.0; 4],
         spent: [0.0; 4],
     }

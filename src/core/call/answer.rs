@@ -448,6 +448,7 @@ impl Engine {
         }) = self.calls.get_mut(&id)
         {
             ticket.placed = [false; 4];
+            ticket.counted = [false; 4];
         }
         self.fleet_release(id);
     }

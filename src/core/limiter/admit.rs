@@ -115,6 +115,7 @@ impl Limiter {
                 raised: [0.0; 4],
                 learned: [false; 4],
                 learned_at_ms: now,
+                counted: [false; 4],
                 given: Dim::ALL.map(|dim| self.slot(dim).map_or(0.0, |s| s.given)),
                 spent: Dim::ALL.map(|dim| self.slot(dim).map_or(0.0, |s| s.spent)),
             }),
@@ -296,6 +297,7 @@ impl Limiter {
                     b.take(now, cost.amount(dim) + wasted(b, headroom, self.latency_ms));
                     let w = b.window_ms();
                     slot.share.took(now, cost.amount(dim), w);
+                    slot.reserved(now, cost.amount(dim), ticket.serial);
                 }
             }
         }

@@ -157,6 +157,14 @@ struct Slot {
     /// out a copy lifted by more than twice a rounding, one against (within
     /// `-BACK_VOTES..=BACK_VOTES`). At [`BACK_VOTES`], no give-back is read as unread again.
     back_votes: i8,
+    /// Reservations this client made in the last two [`transit::WITH_HEADERS_MS`], and when
+    /// the last was made. Those requests may reach the server after it settled a request
+    /// whose answer comes only now: a give-back then lifts its level no higher than the
+    /// capacity less them, the rest lost at the capacity there.
+    late_reserved: f64,
+    late_reserved_at: Ms,
+    /// The admission serial of the first of them.
+    late_reserved_from: u64,
 }
 
 impl Slot {
@@ -183,7 +191,50 @@ impl Slot {
             withheld: 0.0,
             credited: 0.0,
             back_votes: 0,
+            late_reserved: 0.0,
+            late_reserved_at: Ms::NEG_INFINITY,
+            late_reserved_from: 0,
         }
+    }
+    /// This client reserved `amount` at `now` for admission `serial` ([`Slot::late_reserved`]).
+    fn reserved(&mut self, now: Ms, amount: f64, serial: u64) {
+        let late = self.late_reserved(now);
+        if late <= 0.0 {
+            self.late_reserved_from = serial;
+        }
+        self.late_reserved = late + amount;
+        self.late_reserved_at = now;
+    }
+    /// [`Slot::late_reserved`] now.
+    fn late_reserved(&self, now: Ms) -> f64 {
+        if now - self.late_reserved_at < 2.0 * transit::WITH_HEADERS_MS {
+            self.late_reserved
+        } else {
+            0.0
+        }
+    }
+    /// Of this client's reservations in flight besides `ticket`'s (`others`), those made in
+    /// the last two [`transit::WITH_HEADERS_MS`]: requests that may reach the server after it
+    /// settled `ticket`'s.
+    fn late_in_flight(&self, now: Ms, ticket: &Ticket, dim: Dim, others: f64) -> f64 {
+        let own = if ticket.serial >= self.late_reserved_from {
+            ticket.amount(dim)
+        } else {
+            0.0
+        };
+        non_negative(self.late_reserved(now) - own).min(others)
+    }
+    /// How far the settlement of `ticket`'s request (no longer in flight) may lift the copy
+    /// now: to the capacity less the reservations the server may have admitted after it
+    /// settled that request ([`Slot::late_in_flight`]), refilled since.
+    fn give_room(&self, now: Ms, ticket: &Ticket, dim: Dim) -> f64 {
+        let b = &self.bucket;
+        let late = self.late_in_flight(now, ticket, dim, self.share.inflight());
+        if late <= 0.0 {
+            return f64::INFINITY;
+        }
+        let refilled = non_negative(now - self.late_reserved_at) * b.rate_per_ms();
+        non_negative(b.capacity() - late + refilled - b.level(now))
     }
     /// [`Slot::transit_back`] now.
     fn transit_back(&self, now: Ms) -> f64 {

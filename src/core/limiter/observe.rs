@@ -172,7 +172,8 @@ impl Limiter {
         // Give-backs left out since the level was last placed: a raise by that much is the
         // server's settlement of earlier requests, not of this one.
         let withheld = self.slots.map(|s| s.map_or(0.0, |s| s.withheld));
-        let (changed, placed, learned) = self.observe_dims(now_ms, info, Some(ticket), None, stale);
+        let (changed, placed, learned, counted) =
+            self.observe_dims(now_ms, info, Some(ticket), None, stale);
         ticket.placed = [0, 1, 2, 3].map(|d| placed[d].is_some() || learned[d]);
         ticket.raised = [0, 1, 2, 3].map(|d| match placed[d] {
             Some(p) if p > 0.0 => (p - withheld[d]).max(f64::MIN_POSITIVE),
@@ -203,6 +204,8 @@ impl Limiter {
         }
         ticket.learned = learned;
         ticket.learned_at_ms = self.clock_ms;
+        // A stream's head comes long before its settlement: nothing said of that order.
+        ticket.counted = if stale { [false; 4] } else { counted };
         changed
     }
 
@@ -217,13 +220,14 @@ impl Limiter {
         answer: Option<&Ticket>,
         refused_ticket: Option<&Ticket>,
         stale: bool,
-    ) -> (bool, [Option<f64>; 4], [bool; 4]) {
+    ) -> (bool, [Option<f64>; 4], [bool; 4], [bool; 4]) {
         let now = self.tick(now_ms);
         // A response came: the opening probe (if any) is answered.
         self.probe = None;
         let mut changed = false;
         let mut placed = [None; 4];
         let mut learned = [false; 4];
+        let mut counted = [false; 4];
         // Anthropic documents continuously refilled buckets; other servers may count by windows.
         let may_window = info.family != Family::Anthropic;
         for (dim, d) in figures(info) {
@@ -256,10 +260,17 @@ impl Limiter {
                 _ => (0.0, 0.0),
             };
             let served = answer.is_some();
-            let (c, p) =
+            let (c, p, seen) =
                 self.observe_dim(now, dim, d, own, drawn, refused, may_window, allow, served);
             changed |= c;
             placed[dim as usize] = p;
+            // Figures that count this client's reservations made just before (the copy, which
+            // counts them, within half of them of the figures' low end) were written after
+            // the server admitted those requests, and so is its settlement.
+            if let (Some(t), Some((level, lo)), Some(s)) = (answer, seen, self.slot(dim)) {
+                let late = s.late_in_flight(now, t, dim, non_negative(s.share.inflight() - own));
+                counted[dim as usize] = level + late / 2.0 >= lo;
+            }
             learned[dim as usize] = !known && self.slots[dim as usize].is_some();
         }
         // A response came: the blind start of a bucket it said nothing about ends too (the
@@ -270,7 +281,7 @@ impl Limiter {
                 slot.apply_share(now, slot.share.share());
             }
         }
-        (changed, placed, learned)
+        (changed, placed, learned, counted)
     }
 
     /// One dimension's figures: whether its limit changed, and whether they placed its level
@@ -295,7 +306,7 @@ impl Limiter {
         may_window: bool,
         allow: f64,
         answered: bool,
-    ) -> (bool, Option<f64>) {
+    ) -> (bool, Option<f64>, Option<(f64, f64)>) {
         let limit = info.limit.filter(|l| l.is_finite() && *l > 0.0);
         let window = info
             .window_ms
@@ -326,7 +337,7 @@ impl Limiter {
         let slot = match (entry.as_mut(), limit) {
             (None, _) => {
                 let Some((capacity, window_ms)) = new else {
-                    return (false, None);
+                    return (false, None, None);
                 };
                 changed = true;
                 let slot = entry.insert(Slot::new(
@@ -580,8 +591,9 @@ impl Limiter {
             return (
                 changed,
                 (!learned && target != level).then_some(target - level),
+                Some((level, lo)),
             );
         }
-        (changed, None)
+        (changed, None, None)
     }
 }

@@ -118,7 +118,13 @@ impl Limiter {
     ///   long request could bank a burst larger than the limit; without the second rule, a
     ///   give-back after the bucket refilled and was emptied again would leave the copy above
     ///   the server (the engine fuzz target found a 1 RPM bucket sending 2.5 s early that way,
-    ///   through the transit's give-back, [`Limiter::arrived`]).
+    ///   through the transit's give-back, [`Limiter::arrived`]). Nor does it lift the level
+    ///   above the capacity less the reservations let go in the last two
+    ///   [`crate::core::transit::WITH_HEADERS_MS`] (refilled since), unless the request's own
+    ///   answer counted them ([`Ticket::counted`]): those requests may reach the server after
+    ///   it settled this one, the give-back meeting a bucket without them, which the capacity
+    ///   clamps (one process at `max_tokens` 4,096 with 0-300 ms of transit drew 1.3% 429s
+    ///   at the edge of its copy that way).
     ///
     /// Usage values are filtered by [`Usage::sanitized`]; if nothing valid remains, the
     /// reservation stands (unknown usage is taken as "what was reserved", as by
@@ -200,6 +206,14 @@ impl Limiter {
             if !ticket.placed[d] || before {
                 let level = |l: &Self| l.slots[d].as_ref().map_or(0.0, |s| s.bucket.level(now));
                 let was = level(self);
+                // A give-back comes to the server when it settled the request, maybe before it
+                // admitted requests this client let go since: no higher than their room.
+                let delta = match self.slots[d].as_ref() {
+                    Some(s) if delta < 0.0 && !ticket.counted[d] => {
+                        -(-delta).min(s.give_room(now, &ticket, dim))
+                    }
+                    _ => delta,
+                };
                 if self.adjust(dim, now, &ticket, delta) && delta < 0.0 {
                     // A settlement's give-back: not in the figures of a stream head written
                     // before it ([`Ticket::given`]). (A transit's or a refusal's is in them:

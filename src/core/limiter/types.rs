@@ -141,6 +141,11 @@ pub struct Ticket {
     pub learned: [bool; 4],
     /// When its own answer's figures were read ([`Ticket::learned`]).
     pub learned_at_ms: Ms,
+    /// Per dimension: its own answer's figures counted the reservations this client made
+    /// just before it settled, so the server admitted those requests before it settled this
+    /// one. Otherwise its give-back lifts the copy no higher than the capacity less them
+    /// ([`Limiter::settle`]): on the server, it may have come first and met a full bucket.
+    pub counted: [bool; 4],
     /// Per dimension: what this limiter had given back there ([`Limiter::settle`]) when it
     /// was admitted, for the figures of a stream's head written then
     /// ([`Limiter::observe_stream_head`]).
