@@ -1535,10 +1535,16 @@ fn the_server_check_can_fail() {
 
 // ---------------------------------------------------------------- sharing with unseen clients
 
+/// OTPM 6 000 figures, rounded ([`rounded_output`]).
 fn rounded_otpm(remaining: f64) -> RateLimitInfo {
+    rounded_output(6_000.0, remaining)
+}
+
+/// OTPM figures as Anthropic writes them: `remaining` rounded to the thousand.
+fn rounded_output(limit: f64, remaining: f64) -> RateLimitInfo {
     RateLimitInfo {
         output_tokens: DimInfo {
-            limit: Some(6_000.0),
+            limit: Some(limit),
             remaining: Some(remaining),
             rounded: true,
             ..DimInfo::default()
@@ -2716,4 +2722,46 @@ fn a_give_back_whose_answer_counted_the_request_let_go_just_before_is_whole() {
     l.settle(now, a, &usage(0.0, 400.0));
     let got = level(&l, now, Dim::OutputTokens);
     assert!((got - 17_680.0).abs() < 1.0, "{got}");
+}
+
+#[test]
+fn an_answer_overtaken_on_the_way_back_by_a_later_one_is_no_sign_of_others() {
+    // Two requests of 8 000 in flight from 16 000. On the server C ends first (its head says
+    // 2 000 left; then it gives back 7 600), then B (its head counts C's give-back: 9 620).
+    // B's answer comes back first, 50 ms before C's: C's figures are older than B's
+    // settlement, which lifted the copy by 7 600, and the copy without it stands within
+    // them. The copy comes down to them (the cautious side), but the share of the refill
+    // stays whole: no other client drew. (Before, the share was halved, and one process at
+    // `max_tokens` 4,096 with 0-300 ms of transit ran one request at a time for the rest of
+    // the run: 1.75 times the shortest makespan.)
+    // The same figures a second after B's: the server wrote them after B's settlement, and
+    // others took what the copy had. Or 50 ms after, but saying none left, or 5 000: the
+    // copy without B's give-back stands above them, or below, not within; that was no swap,
+    // others drew. The share is cut.
+    for (gap, figure, whole) in [
+        (50.0, 2_000.0, true),
+        (1_000.0, 2_000.0, false),
+        (50.0, 0.0, false),
+        (50.0, 5_000.0, false),
+    ] {
+        let mut l = Limiter::new(limits(None, None, Some(24_000.0), None), T0);
+        let spent = admit(&mut l, T0, cost(0.0, 8_000.0));
+        l.settle(T0, spent, &usage(0.0, 8_000.0));
+        let mut b = admit(&mut l, T0, cost(0.0, 8_000.0));
+        let mut c = admit(&mut l, T0, cost(0.0, 8_000.0));
+        let t = T0 + 5_100.0;
+        l.observe_answer(t, &rounded_output(24_000.0, 10_000.0), &mut b);
+        l.settle(t, b, &usage(0.0, 400.0));
+        let t = t + gap;
+        l.observe_answer(t, &rounded_output(24_000.0, figure), &mut c);
+        let placed = level(&l, t, Dim::OutputTokens);
+        assert!((placed - figure).abs() < 1.0, "{gap} {figure}: {placed}");
+        l.settle(t, c, &usage(0.0, 400.0));
+        let refill = level(&l, t + 6_000.0, Dim::OutputTokens) - level(&l, t, Dim::OutputTokens);
+        if whole {
+            assert!((refill - 2_400.0).abs() < 1.0, "{gap} {figure}: {refill}");
+        } else {
+            assert!(refill < 2_000.0, "{gap} {figure}: {refill}");
+        }
+    }
 }

@@ -157,6 +157,13 @@ struct Slot {
     /// out a copy lifted by more than twice a rounding, one against (within
     /// `-BACK_VOTES..=BACK_VOTES`). At [`BACK_VOTES`], no give-back is read as unread again.
     back_votes: i8,
+    /// Give-backs of this client's settlements in the last [`transit::WITH_HEADERS_MS`], and
+    /// when the last came: an answer arriving that soon after may have been written before
+    /// them on the server (overtaken on the way back by theirs: one process at `max_tokens`
+    /// 4,096 with 0-300 ms of transit took the drop for others' draw, halved its share and
+    /// ran one request at a time for the rest of the run).
+    late_given: f64,
+    late_given_at: Ms,
     /// Reservations this client made in the last two [`transit::WITH_HEADERS_MS`], and when
     /// the last was made. Those requests may reach the server after it settled a request
     /// whose answer comes only now: a give-back then lifts its level no higher than the
@@ -191,6 +198,8 @@ impl Slot {
             withheld: 0.0,
             credited: 0.0,
             back_votes: 0,
+            late_given: 0.0,
+            late_given_at: Ms::NEG_INFINITY,
             late_reserved: 0.0,
             late_reserved_at: Ms::NEG_INFINITY,
             late_reserved_from: 0,
@@ -235,6 +244,20 @@ impl Slot {
         }
         let refilled = non_negative(now - self.late_reserved_at) * b.rate_per_ms();
         non_negative(b.capacity() - late + refilled - b.level(now))
+    }
+    /// A settlement gave `amount` back at `now` ([`Slot::given`], [`Slot::late_given`]).
+    fn gave(&mut self, now: Ms, amount: f64) {
+        self.given += amount;
+        self.late_given = self.late_given(now) + amount;
+        self.late_given_at = now;
+    }
+    /// [`Slot::late_given`] now.
+    fn late_given(&self, now: Ms) -> f64 {
+        if now - self.late_given_at < transit::WITH_HEADERS_MS {
+            self.late_given
+        } else {
+            0.0
+        }
     }
     /// [`Slot::transit_back`] now.
     fn transit_back(&self, now: Ms) -> f64 {

@@ -220,7 +220,7 @@ impl Limiter {
                     // the server never took it.)
                     let up = level(self) - was;
                     if let Some(slot) = self.slots[dim as usize].as_mut() {
-                        slot.given -= delta;
+                        slot.gave(now, -delta);
                         if before {
                             // What it lifted the copy by (a full bucket takes no more).
                             slot.credited += up;
@@ -236,7 +236,7 @@ impl Limiter {
                         slot.withheld -= delta;
                         // Back on the server all the same: figures written before then
                         // (a refusal's, a stream head's) do not have it.
-                        slot.given -= delta;
+                        slot.gave(now, -delta);
                     }
                 }
             }
