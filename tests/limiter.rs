@@ -1771,15 +1771,22 @@ fn daily_window(remaining: f64) -> RateLimitInfo {
     }
 }
 
+/// A limiter that learned a daily window from headers, spent, its reset 10 h ahead (read
+/// twice, a second apart: figures that no continuous refill explains).
+fn spent_daily_window() -> Limiter {
+    let mut l = Limiter::new(Limits::default(), T0);
+    l.observe(T0, &daily_window(0.0));
+    l.observe(T0 + 1_000.0, &daily_window(0.0));
+    l
+}
+
 #[test]
 fn the_stated_wait_of_a_spent_window_lasts_until_its_reset() {
     // A learned daily window (IETF `q=1000;w=86400`) spent, its reset 10 h ahead: the
     // server gives nothing back before then. One request's refill at a day's rate is 86.4 s;
     // the wait the server states is 10 h (a probe saw the call held 10 h in silence, under a
     // maxRetryAfterMs of 5 minutes).
-    let mut l = Limiter::new(Limits::default(), T0);
-    l.observe(T0, &daily_window(0.0));
-    l.observe(T0 + 1_000.0, &daily_window(0.0));
+    let l = spent_daily_window();
     let now = T0 + 1_000.0;
     let (until, _) = wait(l.check(now, Cost::default()));
     let stated = l.stated_wait(now, Cost::default()).expect("short");
@@ -1799,9 +1806,7 @@ fn a_window_s_count_of_what_is_left_is_the_level_not_a_level_floored() {
     // goes now (before: the copy, at 0, was within one of the figure and stayed there, and
     // the request waited for the reset; a sliding log of 10 a minute with 0.3-3 s of transit
     // took 1.37 times its lower bound in `scripts/bench/windows.mjs`, 1.06 now).
-    let mut l = Limiter::new(Limits::default(), T0);
-    l.observe(T0, &daily_window(0.0));
-    l.observe(T0 + 1_000.0, &daily_window(0.0));
+    let mut l = spent_daily_window();
     let now = T0 + 2_000.0;
     assert!(matches!(
         l.check(now, Cost::default()),

@@ -88,6 +88,41 @@ const BACK_VOTES: i8 = 2;
 /// The window of a configured (per-minute) limit, ms.
 const MINUTE_MS: Ms = 60_000.0;
 
+/// What was added in the last `window` ms: the sum since the window last started empty,
+/// forgotten once `window` has passed since the last addition.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Recent {
+    sum: f64,
+    /// When the last amount was added.
+    at: Ms,
+    window: Ms,
+}
+
+impl Recent {
+    fn new(window: Ms) -> Self {
+        Recent {
+            sum: 0.0,
+            at: Ms::NEG_INFINITY,
+            window,
+        }
+    }
+    /// The sum at `now`: 0 once the window has passed.
+    fn sum(&self, now: Ms) -> f64 {
+        if now - self.at < self.window {
+            self.sum
+        } else {
+            0.0
+        }
+    }
+    /// Add `amount` at `now`; whether the window started anew with it.
+    fn add(&mut self, now: Ms, amount: f64) -> bool {
+        let before = self.sum(now);
+        self.sum = before + amount;
+        self.at = now;
+        before <= 0.0
+    }
+}
+
 /// One known dimension.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Slot {
@@ -157,19 +192,17 @@ struct Slot {
     /// out a copy lifted by more than twice a rounding, one against (within
     /// `-BACK_VOTES..=BACK_VOTES`). At [`BACK_VOTES`], no give-back is read as unread again.
     back_votes: i8,
-    /// Give-backs of this client's settlements in the last [`transit::WITH_HEADERS_MS`], and
-    /// when the last came: an answer arriving that soon after may have been written before
-    /// them on the server (overtaken on the way back by theirs: one process at `max_tokens`
-    /// 4,096 with 0-300 ms of transit took the drop for others' draw, halved its share and
-    /// ran one request at a time for the rest of the run).
-    late_given: f64,
-    late_given_at: Ms,
-    /// Reservations this client made in the last two [`transit::WITH_HEADERS_MS`], and when
-    /// the last was made. Those requests may reach the server after it settled a request
-    /// whose answer comes only now: a give-back then lifts its level no higher than the
-    /// capacity less them, the rest lost at the capacity there.
-    late_reserved: f64,
-    late_reserved_at: Ms,
+    /// Give-backs of this client's settlements in the last [`transit::WITH_HEADERS_MS`]: an
+    /// answer arriving that soon after may have been written before them on the server
+    /// (overtaken on the way back by theirs: one process at `max_tokens` 4,096 with 0-300 ms
+    /// of transit took the drop for others' draw, halved its share and ran one request at a
+    /// time for the rest of the run).
+    late_given: Recent,
+    /// Reservations this client made in the last two [`transit::WITH_HEADERS_MS`]. Those
+    /// requests may reach the server after it settled a request whose answer comes only
+    /// now: a give-back then lifts its level no higher than the capacity less them, the rest
+    /// lost at the capacity there.
+    late_reserved: Recent,
     /// The admission serial of the first of them.
     late_reserved_from: u64,
 }
@@ -198,28 +231,15 @@ impl Slot {
             withheld: 0.0,
             credited: 0.0,
             back_votes: 0,
-            late_given: 0.0,
-            late_given_at: Ms::NEG_INFINITY,
-            late_reserved: 0.0,
-            late_reserved_at: Ms::NEG_INFINITY,
+            late_given: Recent::new(transit::WITH_HEADERS_MS),
+            late_reserved: Recent::new(2.0 * transit::WITH_HEADERS_MS),
             late_reserved_from: 0,
         }
     }
     /// This client reserved `amount` at `now` for admission `serial` ([`Slot::late_reserved`]).
     fn reserved(&mut self, now: Ms, amount: f64, serial: u64) {
-        let late = self.late_reserved(now);
-        if late <= 0.0 {
+        if self.late_reserved.add(now, amount) {
             self.late_reserved_from = serial;
-        }
-        self.late_reserved = late + amount;
-        self.late_reserved_at = now;
-    }
-    /// [`Slot::late_reserved`] now.
-    fn late_reserved(&self, now: Ms) -> f64 {
-        if now - self.late_reserved_at < 2.0 * transit::WITH_HEADERS_MS {
-            self.late_reserved
-        } else {
-            0.0
         }
     }
     /// Of this client's reservations in flight besides `ticket`'s (`others`), those made in
@@ -231,7 +251,7 @@ impl Slot {
         } else {
             0.0
         };
-        non_negative(self.late_reserved(now) - own).min(others)
+        non_negative(self.late_reserved.sum(now) - own).min(others)
     }
     /// How far the settlement of `ticket`'s request (no longer in flight) may lift the copy
     /// now: to the capacity less the reservations the server may have admitted after it
@@ -242,22 +262,13 @@ impl Slot {
         if late <= 0.0 {
             return f64::INFINITY;
         }
-        let refilled = non_negative(now - self.late_reserved_at) * b.rate_per_ms();
+        let refilled = non_negative(now - self.late_reserved.at) * b.rate_per_ms();
         non_negative(b.capacity() - late + refilled - b.level(now))
     }
     /// A settlement gave `amount` back at `now` ([`Slot::given`], [`Slot::late_given`]).
     fn gave(&mut self, now: Ms, amount: f64) {
         self.given += amount;
-        self.late_given = self.late_given(now) + amount;
-        self.late_given_at = now;
-    }
-    /// [`Slot::late_given`] now.
-    fn late_given(&self, now: Ms) -> f64 {
-        if now - self.late_given_at < transit::WITH_HEADERS_MS {
-            self.late_given
-        } else {
-            0.0
-        }
+        self.late_given.add(now, amount);
     }
     /// [`Slot::transit_back`] now.
     fn transit_back(&self, now: Ms) -> f64 {

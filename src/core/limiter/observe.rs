@@ -267,7 +267,8 @@ impl Limiter {
             // they were written (answers overtaken on the way back).
             let late = match (answer, self.slot(dim)) {
                 (Some(t), Some(s)) if !stale && s.covers(t.serial) => s
-                    .late_given(now)
+                    .late_given
+                    .sum(now)
                     .min(non_negative(s.given - t.given[dim as usize])),
                 _ => 0.0,
             };
