@@ -849,6 +849,47 @@ mod engine {
         assert!(matches!(ops[..], [StoreOp::Learn { .. }]), "{ops:?}");
     }
 
+    /// Calls that leave unsettled (aborted in flight, a body ended with no usage), whether
+    /// the store held them or not, leave no entry in the store link behind.
+    #[test]
+    fn calls_that_leave_unsettled_leave_no_store_entry() {
+        for unmetered in [false, true] {
+            let mut store = KeyState::new();
+            let mut e = if unmetered {
+                let mut e = Engine::new(Config::new(), T0);
+                e.set_store(true);
+                e
+            } else {
+                engine(60_000.0)
+            };
+            let mut now = T0;
+            for k in 0..2 {
+                now += 1_000.0;
+                let id = e.submit(now, req(100.0)).unwrap();
+                let acts: Vec<Action> = e
+                    .poll(now)
+                    .into_iter()
+                    .filter(|a| matches!(a, Action::Reserve { .. }))
+                    .collect();
+                assert_eq!(acts.len(), 1, "unmetered {unmetered}: {acts:?}");
+                let sent = if unmetered {
+                    carry_unmetered(&mut e, &mut store, &acts[0])
+                } else {
+                    carry(&mut e, &mut store, now, &acts[0])
+                };
+                assert_eq!(sent, vec![Action::Send { id, attempt: 1 }]);
+                assert!(unmetered || e.store_entries() > 0);
+                if k == 0 {
+                    assert!(e.abort(now, id));
+                } else {
+                    e.on_response(now, id, 200, &otpm(60_000.0, 50_000.0), None, 0.5);
+                    e.on_done(now, id, None);
+                }
+                assert_eq!(e.store_entries(), 0, "unmetered {unmetered}, call {id:?}");
+            }
+        }
+    }
+
     #[test]
     fn two_engines_sharing_a_store_never_exceed_its_limits_and_sleep_its_exact_wait() {
         // Each engine alone would admit its 4 calls of 1 000 output tokens at once; together

@@ -337,6 +337,14 @@ impl Engine {
         self.fleet.is_some()
     }
 
+    /// How many calls the store link keeps an entry for: admitted by the store and not
+    /// settled, or with figures held. Each goes with its call: none once no call is live.
+    pub fn store_entries(&self) -> usize {
+        self.fleet
+            .as_ref()
+            .map_or(0, |f| f.stored.0.len() + f.held.len())
+    }
+
     /// The limits per minute the engine knows for a key, `[rpm, itpm, otpm, tpm]` (0 =
     /// unknown): what a reservation tells the store, to create the buckets it lacks.
     pub fn store_limits(&self, slot: Slot) -> [f64; 4] {
@@ -522,6 +530,9 @@ impl Engine {
         let Some(f) = &mut self.fleet else {
             return;
         };
+        // Gone unsettled (aborted in flight, no usage): its reservation stays in the store,
+        // the best estimate, as it does locally; the id is not kept.
+        f.stored.remove(&id);
         if let Some((slot, _)) = f.end_turn(id) {
             self.unhold(slot);
             return;
