@@ -114,6 +114,24 @@ fn main() {
                     let only = if only { 1.0 } else { 0.0 };
                     ("refund", [ri, ro, only].map(|x| arg(Some(x))).to_vec())
                 }
+                // Now and then a give-back of a request the store never held, up to a figure
+                // near the level (above it, below it, or none).
+                8 if rng.u8(0..3) == 0 => {
+                    let d = rng.usize(0..4);
+                    let given = pick(&mut rng, 0.0, 3_000.0);
+                    let up_to = s.levels(now)[d]
+                        .and_then(|l| pick(&mut rng, -2_000.0, 2_000.0).map(|x| (l + x).round()));
+                    s.give_back(
+                        now,
+                        Dim::ALL[d],
+                        given.unwrap_or(f64::NAN),
+                        up_to.unwrap_or(f64::NAN),
+                    );
+                    (
+                        "giveback",
+                        vec![format!("\"{}\"", d + 1), arg(given), arg(up_to)],
+                    )
+                }
                 8 => {
                     let d = rng.usize(0..4);
                     let limit = pick(&mut rng, 10.0, 60_000.0);

@@ -33,6 +33,10 @@ export interface StoreLearned {
   readonly limit?: number;
   /** The level the server reports; lowers the shared level, never raises it. */
   readonly remaining?: number;
+  /** What the settlement of a request the store never held gave back: the level rises by it, to no more than `upTo`. */
+  readonly givenBack?: number;
+  /** With `givenBack`: that request's own `remaining`. */
+  readonly upTo?: number;
 }
 
 /** The Redis store: a PacerStore, plus the rest of the protocol and inspection. */

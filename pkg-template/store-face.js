@@ -37,12 +37,15 @@ export function storeFace(entry, call, enc) {
     },
     async learn(key, dims) {
       const args = [];
+      const back = [];
       for (const d of dims) {
         const i = DIMS.indexOf(d.dim);
         if (i < 0) throw new TypeError(`${entry}: unknown dimension ${d.dim}`);
-        args.push(enc(i + 1), enc(d.limit), enc(d.remaining));
+        if (d.limit !== undefined || d.remaining !== undefined) args.push(enc(i + 1), enc(d.limit), enc(d.remaining));
+        if (d.givenBack !== undefined) back.push(enc(i + 1), enc(d.givenBack), enc(d.upTo));
       }
       if (args.length) await call("learn", key, args);
+      if (back.length) await call("giveback", key, back);
     },
     async pause(key, retryAfterMs) {
       await call("pause", key, [enc(retryAfterMs)]);

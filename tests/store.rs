@@ -164,6 +164,36 @@ fn headers_resize_and_only_ever_lower_the_shared_level() {
     assert_eq!(s.levels(T0)[3], Some(49_000.0));
 }
 
+/// The settlement of a request the store never held raises the level by what it gave back,
+/// to no more than the request's own figure; its queue alike (the turns booked stay booked).
+/// It never lowers.
+#[test]
+fn a_give_back_the_store_never_held_raises_the_level_up_to_the_figures() {
+    let mut s = KeyState::new();
+    s.learn(T0, Dim::OutputTokens, 8_000.0, 5_000.0);
+    // A request told to wait books its 5 500 in the queue.
+    let r = s.reserve(T0, [0.0; 4], amounts(0.0, 5_500.0), false);
+    assert!(matches!(r, Reserve::Wait { .. }), "{r:?}");
+    let queue = |s: &KeyState| s.queue[2].map(|q| q.level(T0));
+    assert_eq!(queue(&s), Some(-500.0));
+    // A figure 300 above the level, 900 given back: raised 300, to the figure.
+    s.give_back(T0, Dim::OutputTokens, 900.0, 5_300.0);
+    assert_eq!(s.levels(T0)[2], Some(5_300.0));
+    assert_eq!(queue(&s), Some(-200.0));
+    // A figure far above: raised by the give-back alone.
+    s.give_back(T0, Dim::OutputTokens, 900.0, 7_000.0);
+    assert_eq!(s.levels(T0)[2], Some(6_200.0));
+    // A figure below (as old as a long stream): no change, never lowered.
+    s.give_back(T0, Dim::OutputTokens, 900.0, 3_000.0);
+    assert_eq!(s.levels(T0)[2], Some(6_200.0));
+    // No figure, nothing given, or no bucket: no change.
+    s.give_back(T0, Dim::OutputTokens, 900.0, f64::NAN);
+    s.give_back(T0, Dim::OutputTokens, f64::NAN, 7_000.0);
+    s.give_back(T0, Dim::OutputTokens, -5.0, 7_000.0);
+    s.give_back(T0, Dim::InputTokens, 900.0, 7_000.0);
+    assert_eq!(s.levels(T0), [None, None, Some(6_200.0), None]);
+}
+
 #[test]
 fn a_429_pauses_the_whole_fleet_until_its_retry_after() {
     let mut s = KeyState::new();
@@ -693,6 +723,11 @@ mod engine {
                         store.learn(now, dim, limit, remaining);
                     }
                 }
+                StoreOp::GiveBack { dims, .. } => {
+                    for (dim, (given, up_to)) in Dim::ALL.into_iter().zip(dims) {
+                        store.give_back(now, dim, given, up_to);
+                    }
+                }
                 StoreOp::Pause { retry_after_ms, .. } => store.pause(now, retry_after_ms),
             }
         }
@@ -739,10 +774,11 @@ mod engine {
     /// Two processes whose first calls go before any limit is known: the store holds no bucket
     /// and takes nothing. The server (Anthropic's OTPM: `max_tokens` reserved at the start,
     /// the unused part given back at the end, before the head of an answer that is not a
-    /// stream) counts both. The first answer's figures create the store's bucket. Neither call
-    /// is settled there (the store took nothing for them; a bucket another process's
-    /// reservation creates full never counted them): the store is never above the server.
-    /// (It stays below by the second call's unused output until it refills: the cautious side.)
+    /// stream) counts both. The first answer's figures create the store's bucket, which
+    /// counts the second call's whole reservation. Neither call is settled there (the store
+    /// took nothing for them); the second's figures bring what its settlement gave back, and
+    /// the store follows the server (it stayed below by that call's unused output, the whole
+    /// fleet's opening calls' at sixteen processes, until the bucket refilled).
     #[test]
     fn calls_the_store_held_no_bucket_for_are_not_settled_there() {
         let (limit, max, out) = (10_000.0, 1_000.0, 100.0);
@@ -779,10 +815,86 @@ mod engine {
                 server.level(now),
             );
             assert!(
-                s.is_some_and(|s| s <= want + 1e-6),
+                s.is_some_and(|s| (s - want).abs() < 1e-6),
                 "call {k}: store {s:?}, server {want}"
             );
         }
+    }
+
+    /// The other order: a process with configured limits creates the store's bucket full,
+    /// after another's first call went unmetered; the server counted that call, the bucket
+    /// did not. Its answer's give-back then raises nothing: the store is at or above the
+    /// figures, which it comes down to (never above the server).
+    #[test]
+    fn a_give_back_the_stores_bucket_never_counted_raises_nothing() {
+        let (limit, max, out) = (10_000.0, 1_000.0, 100.0);
+        let mut server = Bucket::new(limit, WINDOW_MS, T0);
+        let mut store = KeyState::new();
+        let mut a = Engine::new(Config::new(), T0);
+        a.set_store(true);
+        let id = a.submit(T0, req(max)).unwrap();
+        let acts = a.poll(T0);
+        carry_unmetered(&mut a, &mut store, &acts[0]);
+        server.take(T0, max);
+        let mut b = engine(limit);
+        b.submit(T0, req(max)).unwrap();
+        let acts = b.poll(T0);
+        assert_eq!(carry(&mut b, &mut store, T0, &acts[0]).len(), 1, "sent");
+        server.take(T0, max);
+        let now = T0 + 1_000.0;
+        server.give(now, max - out);
+        a.on_response(now, id, 200, &otpm(limit, server.level(now)), None, 0.5);
+        let ops = a.drain_store_ops();
+        assert!(
+            matches!(ops[..], [StoreOp::Learn { .. }]),
+            "the figures go at once: {ops:?}"
+        );
+        apply(&mut store, now, ops);
+        a.on_done(now, id, Some(used(out)));
+        let ops = a.drain_store_ops();
+        assert!(
+            matches!(ops[..], [StoreOp::GiveBack { dims, .. }] if dims[Dim::OutputTokens as usize] == (max - out, server.level(now))),
+            "and the give-back: {ops:?}"
+        );
+        apply(&mut store, now, ops);
+        let s = store.levels(now)[Dim::OutputTokens as usize];
+        assert!(
+            s.is_some_and(|s| (s - server.level(now)).abs() < 1e-6),
+            "store {s:?}, server {}",
+            server.level(now)
+        );
+    }
+
+    /// A first call refused (429) goes again once a bucket exists: admitted by the store
+    /// then, it is settled there, with no give-back of its own.
+    #[test]
+    fn a_first_call_retried_after_the_store_learned_is_settled_there() {
+        let (limit, max, out) = (10_000.0, 1_000.0, 100.0);
+        let mut store = KeyState::new();
+        let mut e = Engine::new(Config::new(), T0);
+        e.set_store(true);
+        let id = e.submit(T0, req(max)).unwrap();
+        let acts = e.poll(T0);
+        carry_unmetered(&mut e, &mut store, &acts[0]);
+        let mut refused = otpm(limit, 0.0);
+        refused.retry_after_ms = Some(1_000.0);
+        e.on_response(T0 + 10.0, id, 429, &refused, None, 0.5);
+        apply(&mut store, T0 + 10.0, e.drain_store_ops());
+        let later = T0 + 60_000.0;
+        let retry: Vec<Action> = e
+            .poll(later)
+            .into_iter()
+            .filter(|a| matches!(a, Action::Reserve { .. }))
+            .collect();
+        assert_eq!(retry.len(), 1, "the retry asks the store");
+        assert_eq!(carry(&mut e, &mut store, later, &retry[0]).len(), 1, "sent");
+        e.on_response(later, id, 200, &otpm(limit, 9_000.0), None, 0.5);
+        e.on_done(later, id, Some(used(out)));
+        let ops = e.drain_store_ops();
+        assert!(
+            matches!(ops[..], [StoreOp::Settle { .. }, StoreOp::Learn { .. }]),
+            "{ops:?}"
+        );
     }
 
     /// A call the store held, answered by a server that settles before the head, while
@@ -878,7 +990,7 @@ mod engine {
                     carry(&mut e, &mut store, now, &acts[0])
                 };
                 assert_eq!(sent, vec![Action::Send { id, attempt: 1 }]);
-                assert!(unmetered || e.store_entries() > 0);
+                assert!(e.store_entries() > 0);
                 if k == 0 {
                     assert!(e.abort(now, id));
                 } else {
@@ -1748,11 +1860,23 @@ fn the_compact_form_saves_loads_and_applies_as_the_methods_do() {
                 let cap = [9_000.0, 9_000.0, 300.0, 20_000.0][rng.usize(0..4)];
                 direct.learn(now, Dim::InputTokens, cap, rem);
                 direct.learn(now, Dim::Requests, f64::NAN, 30.0);
-                s.apply(
+                let got = s.apply(
                     now,
                     op::LEARN,
                     &[2.0, cap, rem, 1.0, f64::NAN, 30.0, 9.0, 1.0, 1.0],
-                )
+                );
+                // Now and then a give-back of a request the store never held, up to `i`.
+                if rng.bool() {
+                    direct.give_back(now, Dim::InputTokens, o, i);
+                    direct.give_back(now, Dim::Requests, 1.0, f64::NAN);
+                    let back = s.apply(
+                        now,
+                        op::GIVE_BACK,
+                        &[2.0, o, i, 1.0, 1.0, f64::NAN, 9.0, 1.0, 1.0],
+                    );
+                    assert_eq!(back, [0.0; 3]);
+                }
+                got
             }
             _ => {
                 direct.pause(now, o);

@@ -25,7 +25,7 @@ const keep = keeper(workers.waitUntil);
 
 initSync({ module: wasm }); // one instance with the workerd entry's (the glue keeps the first)
 
-const OPS = { levels: 0, reserve: 1, settle: 2, refund: 3, learn: 4, pause: 5 };
+const OPS = { levels: 0, reserve: 1, settle: 2, refund: 3, learn: 4, pause: 5, giveback: 6 };
 const KINDS = ["ok", "admit", "wait", "never"];
 const WINDOW_MS = 60_000;
 const EMPTY = Array.from(storeOp([], 0, 0, []).subarray(7)); // a key that knows nothing

@@ -163,6 +163,25 @@ elseif op == 'learn' then
     end
     i = i + 3
   end
+elseif op == 'giveback' then
+  -- What the settlement of a request the store never held gave back, up to its own figure
+  -- (core::store's give_back): triples [dim, given, up to].
+  local i = 3
+  while ARGV[i] ~= nil do
+    local d = tonumber(ARGV[i])
+    local g = tonumber(ARGV[i + 1])
+    local up = tonumber(ARGV[i + 2])
+    if d ~= nil and d >= 1 and d <= 4 and c[d] ~= nil and g ~= nil and g > 0
+      and up ~= nil and up == up and up < math.huge then
+      local lv = level(l, a, d, now)
+      if up > lv then
+        if g > up - lv then g = up - lv end
+        both(give, d, now, g)
+        capq(d)
+      end
+    end
+    i = i + 3
+  end
 elseif op == 'pause' then
   local ra = tonumber(ARGV[3])
   if ra ~= nil and ra == ra and ra > 0 and ra < math.huge and now + ra > p then

@@ -14,6 +14,9 @@
 //!   or given back, exactly as [`crate::core::limiter::Limiter::settle`] does locally).
 //! * [`KeyState::learn`]: a limit and remaining level from response headers: the capacity
 //!   follows the server, and the shared level is never above what the server reports.
+//! * [`KeyState::give_back`]: what the settlement of a request the store never held gave
+//!   back on the server (a fleet's first calls, sent before any process knew a limit), to
+//!   no more than that request's own figures.
 //! * [`KeyState::pause`]: a 429's retry-after, fleet-wide.
 //!
 //! **Turns.** Waits alone would make every waiting process wake at the same instant (the
@@ -304,7 +307,8 @@ impl KeyState {
     /// (full) if unknown, resized to the limit, and its level lowered to `remaining` if it
     /// was higher: the server counted what other clients took, or reservations not yet
     /// settled, that the store never saw. It is never raised: a response that left before
-    /// others were admitted reports a level they have since taken from.
+    /// others were admitted reports a level they have since taken from (but see
+    /// [`KeyState::give_back`]).
     pub fn learn(&mut self, now_ms: Ms, dim: Dim, limit: f64, remaining: f64) {
         let d = dim as usize;
         if valid_limit(limit) {
@@ -327,6 +331,31 @@ impl KeyState {
                 b.set_level(now_ms, remaining);
                 // The queue keeps the same distance below: the turns booked stay booked.
                 q.take(now_ms, level - b.level(now_ms));
+            }
+        }
+    }
+
+    /// The settlement of a request the store never held (admitted before the key had a
+    /// bucket: the store took nothing, so it settles nothing) gave `given` back on the
+    /// server: its reservation less its usage. A bucket learned since from figures that
+    /// counted the request's reservation would never get that back: the store would run
+    /// below the server until the bucket was full (a fleet's first calls' unused
+    /// `max_tokens`, lost to all). So the level is raised by `given`, to no more than
+    /// `up_to`, that request's own figure (`remaining`): a bucket that never counted the
+    /// request (created full by a reservation since) stands at or above it already, and
+    /// the figure is the server's level then, with any request the store has admitted since
+    /// still to be taken. Never lowers (a figure as old as a long stream would lower a level
+    /// refilled since); `given` not positive or `up_to` not a level: no change. The queue
+    /// rises alike (the turns booked stay booked).
+    pub fn give_back(&mut self, now_ms: Ms, dim: Dim, given: f64, up_to: f64) {
+        let d = dim as usize;
+        if let (Some(b), Some(q)) = (&mut self.buckets[d], &mut self.queue[d]) {
+            let level = b.level(now_ms);
+            if given > 0.0 && up_to.is_finite() && up_to > level {
+                let up = given.min(up_to - level);
+                b.give(now_ms, up);
+                q.give(now_ms, up);
+                cap_queue(b, q, now_ms);
             }
         }
     }
@@ -371,6 +400,10 @@ pub mod op {
     pub const LEARN: u32 = 4;
     /// `[retry-after ms]`.
     pub const PAUSE: u32 = 5;
+    /// `[dim, given, up to]*`, `dim` as for [`LEARN`] ([`KeyState::give_back`]).
+    ///
+    /// [`KeyState::give_back`]: super::KeyState::give_back
+    pub const GIVE_BACK: u32 = 6;
 }
 
 impl KeyState {
@@ -454,6 +487,13 @@ impl KeyState {
                 }
             }
             op::PAUSE => self.pause(now_ms, a(0)),
+            op::GIVE_BACK => {
+                for t in args.chunks_exact(3) {
+                    if let Some(&dim) = Dim::ALL.iter().find(|&&d| dim_no(d) == t[0]) {
+                        self.give_back(now_ms, dim, t[1], t[2]);
+                    }
+                }
+            }
             _ => return [f64::NAN; 3],
         }
         [0.0; 3]

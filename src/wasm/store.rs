@@ -241,6 +241,19 @@ impl Inner {
                     }
                     ("learn", Array::of2(&key, &list))
                 }
+                StoreOp::GiveBack { dims, .. } => {
+                    let list = Array::new();
+                    for (dim, (given, up_to)) in Dim::ALL.into_iter().zip(dims) {
+                        if given > 0.0 && up_to.is_finite() {
+                            let o = Object::new();
+                            js::set(&o, "dim", &JsValue::from_str(dim.name()));
+                            js::set(&o, "givenBack", &JsValue::from_f64(given));
+                            js::set(&o, "upTo", &JsValue::from_f64(up_to));
+                            list.push(&o);
+                        }
+                    }
+                    ("learn", Array::of2(&key, &list))
+                }
             };
             // `refund`, `pause` and `learn` are optional in a PacerStore.
             if let Some(f) = js::method(store, name) {

@@ -193,8 +193,10 @@ test("a turn a token bucket holds is asked for again within a second, silently; 
 
 test("a reservation is settled in the store, its own figures after it (and a 429 refunds it)", async () => {
   // llm-pacer/redis answers `levels: {}` when no process knew a limit: it took nothing, but a
-  // bucket learned meanwhile from another answer counted the request, as the server did. A
-  // JSON answer's own figures may count its settlement already: they go after it.
+  // bucket learned meanwhile from another answer counted the request, as the server did: not
+  // settled there, its figures go at once, and at its end what it gave back, up to them
+  // (`givenBack`, `upTo`: output tokens only). A JSON answer's own figures may count its
+  // settlement already: for a reservation the store held, they go after it.
   for (const levels of [{}, { outputTokens: 7_000 }]) {
     const clock = new VirtualClock();
     const ops = [];
@@ -209,8 +211,11 @@ test("a reservation is settled in the store, its own figures after it (and a 429
       async refund(_key, r) {
         ops.push(r.turnOnly ? "unbook" : "refund");
       },
-      async learn() {
-        ops.push("learn");
+      async learn(_key, dims) {
+        const back = dims
+          .filter((d) => d.givenBack !== undefined)
+          .map((d) => `${d.dim} ${d.givenBack} up to ${d.upTo}`);
+        ops.push(back.length ? `learn, given back ${back.join(", ")}` : "learn");
       },
     };
     const figures = {
@@ -224,7 +229,10 @@ test("a reservation is settled in the store, its own figures after it (and a 429
     const pacer = new Pacer({ fetch, store, clock });
     await (await pacer.fetch("https://api.anthropic.com/v1/messages", anthropicInit())).text();
     await drainedStore(clock);
-    const settled = Object.keys(levels).length ? ["settle", "learn"] : ["learn"];
+    // anthropicInit's max_tokens is 64; the answer used 1.
+    const settled = Object.keys(levels).length
+      ? ["settle", "learn"]
+      : ["learn", "learn, given back outputTokens 63 up to 7000"];
     assert.deepEqual(ops, ["reserve", ...settled], JSON.stringify(levels));
     // A stream's head comes before its output, counting the whole reservation: its figures
     // go at once.
@@ -240,7 +248,7 @@ test("a reservation is settled in the store, its own figures after it (and a 429
     });
     await (await streaming.fetch("https://api.anthropic.com/v1/messages", anthropicInit())).text();
     await drainedStore(clock);
-    const after = Object.keys(levels).length ? ["settle"] : [];
+    const after = Object.keys(levels).length ? ["settle"] : ["learn, given back outputTokens 62 up to 7000"];
     assert.deepEqual(ops, ["reserve", "learn", ...after], `a stream, ${JSON.stringify(levels)}`);
   }
   // A 429 on a reservation the store held: given back there, as in the local limiter.

@@ -57,7 +57,13 @@
 //! the whole reservation ([`Engine::on_stream`]): its figures go at once, as a refusal's do.
 //! A call the store held no bucket for ([`StoreAnswer::AdmitUnmetered`], each process's first
 //! call of a fleet that knows no limit yet) is not settled there: a bucket another process's
-//! reservation created since, full, never counted it.
+//! reservation created since, full, never counted it. But a bucket learned since from figures
+//! that counted its reservation would never get its unused part back either, and the fleet
+//! would run that far below the server until the bucket was full (the fleet bench, sixteen
+//! processes: each one's first `max_tokens`). So its figures go at once (they may create the
+//! bucket, before this process's next reservations would create it full), and at its
+//! settlement what that gave back goes too ([`StoreOp::GiveBack`]): the store raises its
+//! level by that much, to no more than those figures.
 
 use super::{Action, Engine, EventKind, Id, State};
 use crate::core::headers::{DimInfo, RateLimitInfo};
@@ -165,6 +171,16 @@ pub enum StoreOp {
         /// `(limit, remaining)` per dimension.
         dims: [(f64, f64); 4],
     },
+    /// The settlement of a call the store never held ([`StoreAnswer::AdmitUnmetered`]) gave
+    /// back on the server what it reserved and did not use: the store's level rises by that
+    /// much, to no more than the call's own figures
+    /// ([`KeyState::give_back`](crate::core::store::KeyState::give_back)).
+    GiveBack {
+        /// The limit key.
+        slot: Slot,
+        /// `(given, up to)` per dimension in [`Dim::ALL`] order (0 given: none).
+        dims: [(f64, f64); 4],
+    },
 }
 
 impl StoreOp {
@@ -174,7 +190,8 @@ impl StoreOp {
             StoreOp::Settle { slot, .. }
             | StoreOp::Refund { slot, .. }
             | StoreOp::Pause { slot, .. }
-            | StoreOp::Learn { slot, .. } => slot,
+            | StoreOp::Learn { slot, .. }
+            | StoreOp::GiveBack { slot, .. } => slot,
         }
     }
 }
@@ -235,6 +252,11 @@ pub(super) struct Fleet {
     reserving: Vec<Asked>,
     /// Calls the store admitted (their settlement goes to the store).
     stored: Ids,
+    /// Calls admitted while the store held no bucket for their key
+    /// ([`StoreAnswer::AdmitUnmetered`]), with their 2xx's `remaining` figures once it came:
+    /// not settled there, but given back up to those figures at their settlement
+    /// ([`StoreOp::GiveBack`]; module docs).
+    unmetered: Vec<(Id, Option<[f64; 4]>)>,
     /// Reservations still out when the store was found down: their calls went on their local
     /// admission at once, and what the store does for them, when it answers, is undone.
     abandoned: Vec<Asked>,
@@ -288,6 +310,13 @@ const TURN_STALE_MS: Ms = 10_000.0;
 pub(super) const UNTIL_ANSWERED: Ms = f64::MAX;
 
 impl Fleet {
+    /// Forget `id` as an unmetered call: its entry, if it had one (with its figures, if
+    /// they came).
+    fn unmetered_remove(&mut self, id: Id) -> Option<Option<[f64; 4]>> {
+        let at = self.unmetered.iter().position(|(u, _)| *u == id)?;
+        Some(self.unmetered.swap_remove(at).1)
+    }
+
     /// How long after a token bucket's "wait" a turn is asked for again ([`TOKEN_RECHECK_MS`]).
     fn recheck_ms(&self) -> Ms {
         if self.held_ms > 0.0 {
@@ -337,12 +366,13 @@ impl Engine {
         self.fleet.is_some()
     }
 
-    /// How many calls the store link keeps an entry for: admitted by the store and not
-    /// settled, or with figures held. Each goes with its call: none once no call is live.
+    /// How many calls the store link keeps an entry for: admitted by the store (or with no
+    /// bucket there) and not settled, or with figures held. Each goes with its call: none
+    /// once no call is live.
     pub fn store_entries(&self) -> usize {
         self.fleet
             .as_ref()
-            .map_or(0, |f| f.stored.0.len() + f.held.len())
+            .map_or(0, |f| f.stored.0.len() + f.unmetered.len() + f.held.len())
     }
 
     /// The limits per minute the engine knows for a key, `[rpm, itpm, otpm, tpm]` (0 =
@@ -484,11 +514,16 @@ impl Engine {
         ];
         if dims.iter().any(|(l, r)| !l.is_nan() || !r.is_nan()) {
             let learn = StoreOp::Learn { slot, dims };
-            if (200..300).contains(&status) && f.stored.contains(id) {
+            let ok = (200..300).contains(&status);
+            if ok && f.stored.contains(id) {
                 // Held until its settlement (module docs).
                 f.held.push((id, learn));
             } else {
                 f.ops.push(learn);
+                // Kept for the give-back at its settlement (module docs).
+                if let Some((_, kept)) = f.unmetered.iter_mut().find(|(u, _)| ok && *u == id) {
+                    *kept = Some(dims.map(|(_, remaining)| remaining));
+                }
             }
         }
         if status == 429 {
@@ -533,6 +568,7 @@ impl Engine {
         // Gone unsettled (aborted in flight, no usage): its reservation stays in the store,
         // the best estimate, as it does locally; the id is not kept.
         f.stored.remove(&id);
+        f.unmetered_remove(id);
         if let Some((slot, _)) = f.end_turn(id) {
             self.unhold(slot);
             return;
@@ -571,6 +607,7 @@ impl Engine {
         let Some(f) = &mut self.fleet else {
             return;
         };
+        f.unmetered_remove(id);
         if f.stored.remove(&id) {
             f.ops.push(StoreOp::Refund {
                 slot,
@@ -596,6 +633,18 @@ impl Engine {
         let Some(f) = &mut self.fleet else {
             return;
         };
+        if let Some(kept) = f.unmetered_remove(id) {
+            // Not settled in the store, which never held it: what the server's settlement gave
+            // back (the output reserved and not used; the server counted the input when it
+            // admitted the request), up to the figures of its answer.
+            let back = (ticket.output - usage.output_tokens).max(0.0);
+            if let Some(figures) = kept.filter(|_| back > 0.0) {
+                let given = [0.0, 0.0, back, back];
+                let dims = [0, 1, 2, 3].map(|d| (given[d], figures[d]));
+                f.ops.push(StoreOp::GiveBack { slot, dims });
+            }
+            return;
+        }
         if !f.stored.remove(&id) {
             return;
         }
@@ -798,9 +847,19 @@ impl Engine {
                 return Vec::new();
             }
         };
-        if answer == StoreAnswer::Admit {
-            if let Some(f) = &mut self.fleet {
-                f.stored.insert(id);
+        if let Some(f) = &mut self.fleet {
+            // This attempt's admission decides how its settlement reaches the store.
+            match answer {
+                StoreAnswer::Admit => {
+                    f.unmetered_remove(id);
+                    f.stored.insert(id);
+                }
+                StoreAnswer::AdmitUnmetered => {
+                    f.stored.remove(&id);
+                    f.unmetered_remove(id);
+                    f.unmetered.push((id, None));
+                }
+                _ => {}
             }
         }
         let Some(call) = self.calls.get_mut(&id) else {
