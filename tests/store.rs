@@ -755,6 +755,17 @@ mod engine {
         e.on_reserved(T0, id, StoreAnswer::AdmitUnmetered)
     }
 
+    /// A pacer with a store and no limit, its first call sent (the store held no bucket).
+    fn unmetered_first(store: &mut KeyState, max: f64) -> (Engine, Id) {
+        let mut e = Engine::new(Config::new(), T0);
+        e.set_store(true);
+        let id = e.submit(T0, req(max)).unwrap();
+        let acts = e.poll(T0);
+        let sent = carry_unmetered(&mut e, store, &acts[0]);
+        assert_eq!(sent, vec![Action::Send { id, attempt: 1 }]);
+        (e, id)
+    }
+
     /// The output headers of a server whose OTPM bucket is at `level`.
     fn otpm(limit: f64, level: f64) -> RateLimitInfo {
         let mut info = RateLimitInfo::default();
@@ -784,23 +795,13 @@ mod engine {
         let (limit, max, out) = (10_000.0, 1_000.0, 100.0);
         let mut server = Bucket::new(limit, WINDOW_MS, T0);
         let mut store = KeyState::new();
-        let (mut a, mut b) = (
-            Engine::new(Config::new(), T0),
-            Engine::new(Config::new(), T0),
-        );
-        let mut ids = Vec::new();
-        for e in [&mut a, &mut b] {
-            e.set_store(true);
-            let id = e.submit(T0, req(max)).unwrap();
-            let acts = e.poll(T0);
-            assert_eq!(
-                carry_unmetered(e, &mut store, &acts[0]),
-                vec![Action::Send { id, attempt: 1 }]
-            );
+        let mut first = Vec::new();
+        for _ in 0..2 {
+            first.push(unmetered_first(&mut store, max));
             server.take(T0, max);
-            ids.push(id);
         }
-        for (k, (e, id)) in [(&mut a, ids[0]), (&mut b, ids[1])].into_iter().enumerate() {
+        for (k, (e, id)) in first.iter_mut().enumerate() {
+            let id = *id;
             let now = T0 + 1_000.0 * (k as f64 + 1.0);
             server.give(now, max - out);
             let head = otpm(limit, server.level(now));
@@ -830,11 +831,7 @@ mod engine {
         let (limit, max, out) = (10_000.0, 1_000.0, 100.0);
         let mut server = Bucket::new(limit, WINDOW_MS, T0);
         let mut store = KeyState::new();
-        let mut a = Engine::new(Config::new(), T0);
-        a.set_store(true);
-        let id = a.submit(T0, req(max)).unwrap();
-        let acts = a.poll(T0);
-        carry_unmetered(&mut a, &mut store, &acts[0]);
+        let (mut a, id) = unmetered_first(&mut store, max);
         server.take(T0, max);
         let mut b = engine(limit);
         b.submit(T0, req(max)).unwrap();
@@ -871,11 +868,7 @@ mod engine {
     fn a_first_call_retried_after_the_store_learned_is_settled_there() {
         let (limit, max, out) = (10_000.0, 1_000.0, 100.0);
         let mut store = KeyState::new();
-        let mut e = Engine::new(Config::new(), T0);
-        e.set_store(true);
-        let id = e.submit(T0, req(max)).unwrap();
-        let acts = e.poll(T0);
-        carry_unmetered(&mut e, &mut store, &acts[0]);
+        let (mut e, id) = unmetered_first(&mut store, max);
         let mut refused = otpm(limit, 0.0);
         refused.retry_after_ms = Some(1_000.0);
         e.on_response(T0 + 10.0, id, 429, &refused, None, 0.5);
