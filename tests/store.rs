@@ -822,6 +822,55 @@ mod engine {
         }
     }
 
+    /// Servers differ: one writes the head before it gives the unused output back (as a
+    /// stream's head, or a server that settles later), another reserves nothing up front
+    /// and takes the output at the end. The give-back of the fleet's first calls is capped
+    /// by the call's own figure: with the first, it never lifts the store above the server;
+    /// with the second, which gives nothing back, it changes nothing (the store learns such
+    /// a call's output from the next figures only, as without it).
+    #[test]
+    fn a_first_calls_give_back_never_lifts_the_store_above_other_servers() {
+        let (limit, max, out) = (10_000.0, 1_000.0, 100.0);
+        for reserves_up_front in [true, false] {
+            let mut server = Bucket::new(limit, WINDOW_MS, T0);
+            let (mut store, mut plain) = (KeyState::new(), KeyState::new());
+            let mut first = Vec::new();
+            for _ in 0..3 {
+                first.push(unmetered_first(&mut store, max));
+                if reserves_up_front {
+                    server.take(T0, max);
+                }
+            }
+            for (k, (e, id)) in first.iter_mut().enumerate() {
+                let id = *id;
+                let now = T0 + 500.0 * (k as f64 + 1.0);
+                // The head first, then the server's settlement.
+                let head = otpm(limit, server.level(now));
+                if reserves_up_front {
+                    server.give(now, max - out);
+                } else {
+                    server.take(now, out);
+                }
+                e.on_response(now, id, 200, &head, None, 0.5);
+                e.on_done(now, id, Some(used(out)));
+                let ops = e.drain_store_ops();
+                let learned = ops.iter().filter(|op| matches!(op, StoreOp::Learn { .. }));
+                apply(&mut plain, now, learned.copied().collect());
+                apply(&mut store, now, ops);
+                let level = |s: &KeyState| s.levels(now)[Dim::OutputTokens as usize];
+                let (s, want) = (level(&store), server.level(now));
+                if reserves_up_front {
+                    assert!(
+                        s.is_some_and(|s| s <= want + 1e-6),
+                        "call {k}: store {s:?}, server {want}"
+                    );
+                } else {
+                    assert_eq!(s, level(&plain), "call {k}");
+                }
+            }
+        }
+    }
+
     /// The other order: a process with configured limits creates the store's bucket full,
     /// after another's first call went unmetered; the server counted that call, the bucket
     /// did not. Its answer's give-back then raises nothing: the store is at or above the
