@@ -23,8 +23,10 @@
 //!
 //! The engine's transitions, by what they handle: a call submitted and admitted (`admit.rs`),
 //! an attempt's answer and its verdict (`answer.rs`), a body's end and its usage (`settle.rs`),
-//! a fleet's shared store (`fleet.rs`); its inputs and outputs are in `io.rs`, one call's
-//! state in `state.rs`, the events' reasons in `reasons.rs`.
+//! a fleet's shared store (`fleet/`: its types and state in `mod.rs`, the reservations and
+//! turns in `reserve.rs`, what goes to the store after a send in `figures.rs`); its inputs
+//! and outputs are in `io.rs`, one call's state in `state.rs`, the events' reasons in
+//! `reasons.rs`.
 
 use super::adaptive::Adaptive;
 use super::budget::RetryBudget;

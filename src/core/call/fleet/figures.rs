@@ -1,0 +1,204 @@
+//! What goes to the store once a call is sent: its answer's figures (held until the
+//! settlement of a stored call that is not a stream), a 429's pause, the settlement, the
+//! refund of a refused request, and the give-back of a call the store held no bucket for
+//! (the module docs of [`super`]).
+
+use super::{learned, StoreOp, Turn};
+use crate::core::call::{Engine, Id};
+use crate::core::headers::RateLimitInfo;
+use crate::core::keys::Slot;
+use crate::core::limiter::{Ticket, Usage};
+use crate::core::Ms;
+
+impl Engine {
+    /// After a response's headers: while the store answers, the store gates the fleet, so the
+    /// key's local copy counts on the whole refill (no share held back for unseen others).
+    /// The headers' limits and levels, and a 429's pause, go to the store too.
+    pub(in crate::core::call) fn fleet_observed(
+        &mut self,
+        id: Id,
+        slot: Slot,
+        now_ms: Ms,
+        status: u16,
+        info: &RateLimitInfo,
+    ) {
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
+        if f.down {
+            // Not queued for a store that does not answer: a client that holds commands
+            // while it hangs would run them late, a stale level and pause on a fleet that has
+            // moved on. The first response after it resumes teaches it again.
+            return;
+        }
+        let dims = [
+            learned(&info.requests),
+            learned(&info.input_tokens),
+            learned(&info.output_tokens),
+            info.combined_tokens().map_or((f64::NAN, f64::NAN), learned),
+        ];
+        if dims.iter().any(|(l, r)| !l.is_nan() || !r.is_nan()) {
+            let learn = StoreOp::Learn { slot, dims };
+            let ok = (200..300).contains(&status);
+            if ok && f.stored.contains(id) {
+                // Held until its settlement (module docs).
+                f.held.push((id, learn));
+            } else {
+                f.ops.push(learn);
+                // Kept for the give-back at its settlement (module docs).
+                if let Some((_, kept)) = f.unmetered.iter_mut().find(|(u, _)| ok && *u == id) {
+                    *kept = Some(dims.map(|(_, remaining)| remaining));
+                }
+            }
+        }
+        if status == 429 {
+            if let Some(ms) = info.retry_after_ms.filter(|ms| ms.is_finite() && *ms > 0.0) {
+                f.ops.push(StoreOp::Pause {
+                    slot,
+                    retry_after_ms: ms,
+                });
+            }
+        }
+        self.keys.limiter_mut(slot).share_alone(now_ms);
+    }
+
+    /// The figures of `id`'s 2xx held until its settlement go to the store now: it settled,
+    /// left, or its answer is a stream (module docs).
+    pub(in crate::core::call) fn fleet_release(&mut self, id: Id) {
+        if let Some(f) = &mut self.fleet {
+            if let Some(i) = f.held.iter().position(|(held, _)| *held == id) {
+                let (_, learn) = f.held.swap_remove(i);
+                f.ops.push(learn);
+            }
+        }
+    }
+
+    /// `id`, of the key in `slot`, left the engine (aborted, timed out, closed). A reservation
+    /// it has out stays listed: its answer is undone when it comes ([`Engine::on_reserved`]).
+    /// A turn it was taking ends: the key's other calls need not wait for that answer. A turn
+    /// booked that no call of the key is left to take is given back to the store: the fleet
+    /// would otherwise queue behind it until its cost refilled.
+    pub(in crate::core::call) fn fleet_forget(&mut self, now_ms: Ms, id: Id, slot: Slot) {
+        self.fleet_release(id);
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
+        // Gone unsettled (aborted in flight, no usage): its reservation stays in the store,
+        // the best estimate, as it does locally; the id is not kept.
+        f.stored.remove(&id);
+        f.unmetered_remove(id);
+        if let Some((slot, _)) = f.end_turn(id) {
+            self.unhold(slot);
+            return;
+        }
+        if f.reserving.iter().any(|a| a.id == id) {
+            // The key's other calls waited on this answer (contended): not any more.
+            self.unhold(slot);
+            return;
+        }
+        let Some(Turn::At {
+            booked: (input, output),
+            ..
+        }) = f.turn(slot, now_ms)
+        else {
+            return;
+        };
+        if self.calls.values().any(|c| c.slot == slot) {
+            return;
+        }
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
+        f.set_turn(slot, None);
+        f.ops.push(StoreOp::Refund {
+            slot,
+            input,
+            output,
+            turn_only: true,
+        });
+        self.unhold(slot);
+    }
+
+    /// The server refused a request the store admitted (429, 529): it never counted its
+    /// tokens, so the store gives them back, as the local limiter does.
+    pub(in crate::core::call) fn fleet_refused(&mut self, id: Id, slot: Slot, ticket: Ticket) {
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
+        f.unmetered_remove(id);
+        if f.stored.remove(&id) {
+            f.ops.push(StoreOp::Refund {
+                slot,
+                input: ticket.input,
+                output: ticket.output,
+                turn_only: false,
+            });
+        }
+    }
+
+    /// A call the store admitted settled: its usage goes to the store. If the key holds a
+    /// turn still to come, it is taken now, after the settlement (the driver carries out store
+    /// work in order): what was given back may let it in early (module docs of
+    /// [`crate::core::store`]).
+    pub(in crate::core::call) fn fleet_settled(
+        &mut self,
+        now_ms: Ms,
+        id: Id,
+        slot: Slot,
+        ticket: Ticket,
+        usage: &Usage,
+    ) {
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
+        if let Some(kept) = f.unmetered_remove(id) {
+            // Not settled in the store, which never held it: what the server's settlement gave
+            // back (the output reserved and not used; the server counted the input when it
+            // admitted the request), up to the figures of its answer.
+            let back = (ticket.output - usage.output_tokens).max(0.0);
+            if let Some(figures) = kept.filter(|_| back > 0.0) {
+                let given = [0.0, 0.0, back, back];
+                let dims = [0, 1, 2, 3].map(|d| (given[d], figures[d]));
+                f.ops.push(StoreOp::GiveBack { slot, dims });
+            }
+            return;
+        }
+        if !f.stored.remove(&id) {
+            return;
+        }
+        if let Some(held) = self.calls.get(&id).map(|c| now_ms - c.sent_at) {
+            if held.is_finite() && held >= 0.0 {
+                let avg = f.held_ms;
+                f.held_ms = if avg > 0.0 {
+                    avg + (held - avg) / 4.0
+                } else {
+                    held
+                };
+            }
+        }
+        f.ops.push(StoreOp::Settle {
+            slot,
+            reserved_input: ticket.input,
+            reserved_output: ticket.output,
+            input: usage.metered_input(),
+            output: usage.output_tokens,
+        });
+        self.fleet_release(id);
+        let Some(f) = &mut self.fleet else {
+            return;
+        };
+        if let Some(Turn::At { at, due, booked }) = f.turn(slot, now_ms) {
+            if at > now_ms {
+                f.set_turn(
+                    slot,
+                    Some(Turn::At {
+                        at: now_ms,
+                        due,
+                        booked,
+                    }),
+                );
+                self.unhold(slot);
+            }
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The engine's side of a shared store (`store` option; the protocol is [`crate::core::store`]).
+//!
+//! With a store, a call admitted by the local limiter is not sent at once: the engine asks
+//! the driver to reserve it in the store ([`Action::Reserve`](crate::core::call::Action::Reserve)), and the answer
+//! ([`Engine::on_reserved`]) decides:
+//! * admitted by the store: [`Action::Send`](crate::core::call::Action::Send);
+//! * wait `w` ms (the fleet has taken the tokens; the store booked this process a turn `w`
+//!   from now, [`crate::core::store`]): the local reservation is given back, the concurrency
+//!   slot freed, the call goes back to its place in its key's queue, and the key is held
+//!   until its turn ([`set_hold`](crate::core::limiter::Limiter::set_hold)): no timer per
+//!   call. At the turn the first call the local limiter admits asks again,
+//!   with `turn` set (the store measures it against its buckets alone); another admitted
+//!   while a turn is still to come, or being taken, goes back to its place: one turn per key
+//!   at a time (a surplus one booked meanwhile is given back, [`StoreOp::Refund`]). A
+//!   settlement of one of the key's calls (tokens given back) brings its turn forward to
+//!   now, once: it may go early. Of the output, a turn books what the key's requests are
+//!   expected to use ([`Limiter::expected_output`](crate::core::limiter::Limiter::expected_output)),
+//!   not their `max_tokens`. A turn a token bucket holds is also asked for early every
+//!   [`TOKEN_RECHECK_MS`] at most (sooner where the key's calls are short): the store's wait
+//!   cannot count what other processes' calls in flight will give back, and a process with
+//!   nothing in flight would otherwise sleep it whole while the server's bucket stood full.
+//!   So a call asks the store about twice while the fleet waits in line on requests, and once
+//!   a re-check period while it waits on tokens, not once per process ahead of it. A
+//!   deadline that comes first ends a call as usual (`timeout`);
+//! * never (the store's capacity is below the cost): sent anyway; the pacer never fails a
+//!   call on its own estimate, and the server decides;
+//! * unavailable (the store failed, or did not answer within the reservation's
+//!   `timeout_ms`: [`STORE_TIMEOUT_MS`](crate::core::store::STORE_TIMEOUT_MS), or half the time left before the call's deadline):
+//!   sent on the local admission, and so are the other reservations still out (what the
+//!   store does for them, if it answers after all, is undone). The first such answer emits
+//!   a `warning` event `store_unavailable` and puts every key's limiter on a conservative share ([`Limiter::start_blind`](crate::core::limiter::Limiter::start_blind): at most a
+//!   quarter of each configured bucket beyond its refill until a response teaches it); the
+//!   first reservation the store answers after that emits `store_resumed`. While it is down,
+//!   calls the local limiter admits are sent at once (no reservation, which would cost each
+//!   the store's whole timeout), but one a [`STORE_PROBE_MS`](crate::core::store::STORE_PROBE_MS) asks the store as a reservation;
+//!   and while calls wait on the local limiter, the engine asks it every [`STORE_PROBE_MS`](crate::core::store::STORE_PROBE_MS)
+//!   ([`Action::ProbeStore`](crate::core::call::Action::ProbeStore), [`Engine::on_probed`]): when it answers, sharing resumes at once
+//!   (each key's copy counts on its whole refill again, the store gating the fleet) rather than
+//!   when the local limiter, held back by its conservative share, next admits a call. Headers'
+//!   levels and a 429's pause are not queued for a store that is down: a client holding
+//!   commands while the store hangs would run them late, on a fleet that has moved on.
+//! * wait, blocked by the pause (a 429's retry-after, fleet-wide): the server's own word, so
+//!   the key is paused locally too, and a call it would hold past `maxRetryAfterMs` is refused
+//!   (`RETRY_AFTER_TOO_LONG`), as after a 429 of this process's own.
+//!
+//! Usage settled for a call the store admitted is queued as [`StoreOp::Settle`] for the
+//! driver to carry out ([`Engine::drain_store_ops`]): per call one or two reserves, one
+//! settle.
+//!
+//! **A call's own figures go after its settlement.** A server may settle a request before it
+//! writes the head of its answer (a body that is not a stream): those figures count the
+//! request as used, not as reserved. Learned first, they lower the store's level to a figure
+//! that has given the unused reservation back, and the settlement then gives it back again
+//! (the store above the server: a 429). So the [`StoreOp::Learn`] of a stored call's 2xx is
+//! held until its settlement and queued after it: the store gives back, then comes down to
+//! the server's figure if that is lower. A stream's head comes before its output and counts
+//! the whole reservation ([`Engine::on_stream`]): its figures go at once, as a refusal's do.
+//! A call the store held no bucket for ([`StoreAnswer::AdmitUnmetered`], each process's first
+//! call of a fleet that knows no limit yet) is not settled there: a bucket another process's
+//! reservation created since, full, never counted it. But a bucket learned since from figures
+//! that counted its reservation would never get its unused part back either, and the fleet
+//! would run that far below the server until the bucket was full (the fleet bench, sixteen
+//! processes: each one's first `max_tokens`). So its figures go at once (they may create the
+//! bucket, before this process's next reservations would create it full), and at its
+//! settlement what that gave back goes too ([`StoreOp::GiveBack`]): the store raises its
+//! level by that much, to no more than those figures.
+
+use super::{Engine, Id};
+use crate::core::headers::DimInfo;
+use crate::core::keys::Slot;
+use crate::core::limiter::Dim;
+use crate::core::Ms;
+
+mod figures;
+mod reserve;
+
+/// The store's answer to an [`Action::Reserve`](crate::core::call::Action::Reserve), as the driver reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StoreAnswer {
+    /// Reserved in the store.
+    Admit,
+    /// Admitted, but the store holds no bucket for the key yet (no process knew a limit):
+    /// nothing was taken, so nothing is settled there: a bucket created since, full, by
+    /// another process's reservation never counted it (a probe: the store 1,000 above the
+    /// server, a 429), and a late answer has nothing to undo.
+    AdmitUnmetered,
+    /// Not now: the store says wait this long (ms, from its own clock's now).
+    Wait {
+        /// Milliseconds.
+        wait_ms: Ms,
+        /// The bucket that holds it, if the store names one. A token bucket's wait
+        /// counts none of the tokens the calls in flight across the fleet will give back at
+        /// their settlement (a reservation of `max_tokens` that used a tenth of it): the
+        /// call asks again after [`TOKEN_RECHECK_MS`] while it waits.
+        dim: Option<Dim>,
+        /// The wait is a 429's fleet-wide pause (the store's blocker `paused`): the server's
+        /// own word, so the key is paused here too, and a call it would keep waiting longer
+        /// than `maxRetryAfterMs` is refused (`RETRY_AFTER_TOO_LONG`), as after a 429 of this
+        /// process's own.
+        paused: bool,
+    },
+    /// The store's capacity for `dim` is below the cost.
+    Never {
+        /// The dimension.
+        dim: Dim,
+    },
+    /// The store failed or did not answer in time.
+    Unavailable,
+}
+
+/// The shortest wait a store's "not now" holds a call for, ms: a wait of 0 (or none) would
+/// have the call ask again at once, in a loop.
+pub const MIN_STORE_WAIT_MS: Ms = 10.0;
+
+/// While a token bucket holds a store's turn, the key asks again after half the time its
+/// calls hold their reservations (send to settlement, a moving average), between
+/// [`MIN_RECHECK_MS`] and this, ms (this until a call of the store's has settled). The store's
+/// wait is exact for what it knows; what it cannot know is when the calls in flight across
+/// the fleet settle and give back what they reserved and did not use (Anthropic reserves
+/// `max_tokens` up front). A process whose own calls settle asks at once after each (its
+/// settlement brings the turn forward); one with nothing in flight would sleep the whole
+/// wait, 20 s and more, while the server's bucket stood full (the fleet-store probe of
+/// session 27: four processes at `max_tokens` 8,000 against an OTPM of 24,000, 400 used).
+/// The re-check is
+/// measured against the store's buckets alone (`turn`), so it is admitted once the tokens are
+/// there; a request bucket's wait is exact (nothing is given back) and is slept whole.
+pub const TOKEN_RECHECK_MS: Ms = 1_000.0;
+
+/// See [`TOKEN_RECHECK_MS`].
+pub const MIN_RECHECK_MS: Ms = 100.0;
+
+/// Work for the store that needs no answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StoreOp {
+    /// Replace a reservation the store made by the usage reported.
+    Settle {
+        /// The limit key.
+        slot: Slot,
+        /// Input tokens reserved.
+        reserved_input: f64,
+        /// Output tokens reserved.
+        reserved_output: f64,
+        /// Input tokens used (metered: input + cache creation).
+        input: f64,
+        /// Output tokens used.
+        output: f64,
+    },
+    /// A 429 asked every request of the key to wait this long: fleet-wide.
+    Pause {
+        /// The limit key.
+        slot: Slot,
+        /// Milliseconds, from the store's now.
+        retry_after_ms: Ms,
+    },
+    /// Undo what a reservation did in the store when its answer came after the engine had
+    /// stopped waiting for it ([`Engine::on_late_reserve`]).
+    Refund {
+        /// The limit key.
+        slot: Slot,
+        /// Input tokens of the reservation.
+        input: f64,
+        /// Output tokens of the reservation.
+        output: f64,
+        /// Only the turn it booked (the store said wait): the queue's cost given back, not
+        /// the buckets'.
+        turn_only: bool,
+    },
+    /// A response's headers: per dimension in [`Dim::ALL`] order, the per-minute limit and
+    /// the remaining level (NaN: not sent). Raises nothing in the store; lowers its level.
+    Learn {
+        /// The limit key.
+        slot: Slot,
+        /// `(limit, remaining)` per dimension.
+        dims: [(f64, f64); 4],
+    },
+    /// The settlement of a call the store never held ([`StoreAnswer::AdmitUnmetered`]) gave
+    /// back on the server what it reserved and did not use: the store's level rises by that
+    /// much, to no more than the call's own figures
+    /// ([`KeyState::give_back`](crate::core::store::KeyState::give_back)).
+    GiveBack {
+        /// The limit key.
+        slot: Slot,
+        /// `(given, up to)` per dimension in [`Dim::ALL`] order (0 given: none).
+        dims: [(f64, f64); 4],
+    },
+}
+
+impl StoreOp {
+    /// The limit key it is for.
+    pub fn slot(&self) -> Slot {
+        match *self {
+            StoreOp::Settle { slot, .. }
+            | StoreOp::Refund { slot, .. }
+            | StoreOp::Pause { slot, .. }
+            | StoreOp::Learn { slot, .. }
+            | StoreOp::GiveBack { slot, .. } => slot,
+        }
+    }
+}
+
+/// `(limit, remaining)` of a per-minute dimension the headers describe (NaN where unknown;
+/// a limit of another window is not a per-minute one: not passed on).
+fn learned(d: &DimInfo) -> (f64, f64) {
+    let per_minute = d.window_ms.is_none_or(|w| (w - 60_000.0).abs() < 1.0);
+    let limit = d.limit.filter(|_| per_minute).unwrap_or(f64::NAN);
+    (limit, d.remaining.unwrap_or(f64::NAN))
+}
+
+/// A few call ids (those in flight at most): a `Vec`, which costs the Wasm build far less
+/// than another `BTreeSet` instance.
+#[derive(Debug, Clone, Default)]
+struct Ids(Vec<Id>);
+
+impl Ids {
+    fn insert(&mut self, id: Id) {
+        if !self.0.contains(&id) {
+            self.0.push(id);
+        }
+    }
+
+    fn contains(&self, id: Id) -> bool {
+        self.0.contains(&id)
+    }
+
+    /// Whether it was there.
+    fn remove(&mut self, id: &Id) -> bool {
+        let at = self.0.iter().position(|x| x == id);
+        at.map(|i| self.0.swap_remove(i)).is_some()
+    }
+}
+
+/// A reservation out: its call, key and tokens (and the output a turn books).
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    id: Id,
+    slot: Slot,
+    input: f64,
+    output: f64,
+    booked_output: f64,
+}
+
+/// The engine's link to its store.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Fleet {
+    /// False after an `Unavailable` answer, until the next store answer.
+    down: bool,
+    /// A probe was answered during an outage, and sharing resumed on its word; the outage
+    /// is over (`store_resumed`) once a reservation is answered too. A store that answers a
+    /// probe (which changes nothing) but refuses the writes of a reservation (out of memory,
+    /// a read-only replica) is one outage, not a warning pair per probe.
+    unconfirmed: bool,
+    /// Reservations out, with what they asked for (the answer to one whose call has gone
+    /// is undone).
+    reserving: Vec<Asked>,
+    /// Calls the store admitted (their settlement goes to the store).
+    stored: Ids,
+    /// Calls admitted while the store held no bucket for their key
+    /// ([`StoreAnswer::AdmitUnmetered`]), with their 2xx's `remaining` figures once it came:
+    /// not settled there, but given back up to those figures at their settlement
+    /// ([`StoreOp::GiveBack`]; module docs).
+    unmetered: Vec<(Id, Option<[f64; 4]>)>,
+    /// Reservations still out when the store was found down: their calls went on their local
+    /// admission at once, and what the store does for them, when it answers, is undone.
+    abandoned: Vec<Asked>,
+    /// The figures of a stored call's 2xx that is not a stream, held until its settlement
+    /// (module docs): its [`StoreOp::Learn`].
+    held: Vec<(Id, StoreOp)>,
+    ops: Vec<StoreOp>,
+    /// A probe ([`Action::ProbeStore`](crate::core::call::Action::ProbeStore)) is out, for this call's key.
+    probing: Option<Id>,
+    /// While down: when to probe next.
+    probe_at: Ms,
+    /// This process's turn per key (module docs): at most one each.
+    turns: Vec<(Slot, Turn)>,
+    /// How long the calls the store admitted held their reservations, send to settlement: a
+    /// moving average (0: none settled yet). It sets the re-check ([`TOKEN_RECHECK_MS`]).
+    held_ms: Ms,
+    /// Keys the store has told to wait, until it admits one of their new requests: their
+    /// calls reserve one at a time, so that a queue of them does not book a turn each (all
+    /// but one given back) every time the key's hold ends.
+    contended: Vec<Slot>,
+}
+
+/// This process's turn in the store's queue for one key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Turn {
+    /// Booked: asked for at `at`; the store said it comes at `due` (`at` is earlier when a
+    /// token bucket holds it: [`TOKEN_RECHECK_MS`]); the input and output tokens it booked.
+    At {
+        /// When the key's next call asks with `turn` set.
+        at: Ms,
+        /// The turn's time, as the store stated it.
+        due: Ms,
+        /// Input and output tokens booked.
+        booked: (f64, f64),
+    },
+    /// Being taken: this call's reservation, with `turn` set, is out (it carries what the
+    /// turn booked); `due` as above.
+    Out {
+        /// The call asking.
+        id: Id,
+        /// The turn's time, as the store stated it.
+        due: Ms,
+    },
+}
+
+/// A turn this much past its time is forgotten: the store's queue bucket has refilled the
+/// cost it booked long since, so a call asks as a new one (behind those waiting now).
+const TURN_STALE_MS: Ms = 10_000.0;
+
+/// The hold while a turn is being taken: until its answer (the engine releases it then).
+pub(super) const UNTIL_ANSWERED: Ms = f64::MAX;
+
+impl Fleet {
+    /// Forget `id` as an unmetered call: its entry, if it had one (with its figures, if
+    /// they came).
+    fn unmetered_remove(&mut self, id: Id) -> Option<Option<[f64; 4]>> {
+        let at = self.unmetered.iter().position(|(u, _)| *u == id)?;
+        Some(self.unmetered.swap_remove(at).1)
+    }
+
+    /// How long after a token bucket's "wait" a turn is asked for again ([`TOKEN_RECHECK_MS`]).
+    fn recheck_ms(&self) -> Ms {
+        if self.held_ms > 0.0 {
+            crate::core::clamp(self.held_ms / 2.0, MIN_RECHECK_MS, TOKEN_RECHECK_MS)
+        } else {
+            TOKEN_RECHECK_MS
+        }
+    }
+
+    /// The turn of `slot`, if any (a stale one dropped).
+    fn turn(&mut self, slot: Slot, now_ms: Ms) -> Option<Turn> {
+        self.turns.retain(|&(s, t)| match t {
+            Turn::At { at, .. } => s != slot || at + TURN_STALE_MS >= now_ms,
+            Turn::Out { .. } => true,
+        });
+        self.turns.iter().find(|(s, _)| *s == slot).map(|&(_, t)| t)
+    }
+
+    /// Set (`Some`) or clear the turn of `slot`.
+    fn set_turn(&mut self, slot: Slot, turn: Option<Turn>) {
+        self.turns.retain(|&(s, _)| s != slot);
+        if let Some(t) = turn {
+            self.turns.push((slot, t));
+        }
+    }
+
+    /// The key whose turn `id` is taking, if it is, and the turn's stated time (the turn is
+    /// then cleared).
+    fn end_turn(&mut self, id: Id) -> Option<(Slot, Ms)> {
+        let i = self
+            .turns
+            .iter()
+            .position(|&(_, t)| matches!(t, Turn::Out { id: out, .. } if out == id))?;
+        let (slot, Turn::Out { due, .. } | Turn::At { due, .. }) = self.turns.swap_remove(i);
+        Some((slot, due))
+    }
+}
+
+impl Engine {
+    /// Share limits through a store: admissions go through [`Action::Reserve`](crate::core::call::Action::Reserve).
+    pub fn set_store(&mut self, on: bool) {
+        self.fleet = on.then(Fleet::default);
+    }
+
+    /// Whether a store is configured.
+    pub fn has_store(&self) -> bool {
+        self.fleet.is_some()
+    }
+
+    /// How many calls the store link keeps an entry for: admitted by the store (or with no
+    /// bucket there) and not settled, or with figures held. Each goes with its call: none
+    /// once no call is live.
+    pub fn store_entries(&self) -> usize {
+        self.fleet
+            .as_ref()
+            .map_or(0, |f| f.stored.0.len() + f.unmetered.len() + f.held.len())
+    }
+
+    /// The limits per minute the engine knows for a key, `[rpm, itpm, otpm, tpm]` (0 =
+    /// unknown): what a reservation tells the store, to create the buckets it lacks.
+    pub fn store_limits(&self, slot: Slot) -> [f64; 4] {
+        let l = self.keys.limiter(slot);
+        Dim::ALL.map(|d| l.capacity(d).unwrap_or(0.0))
+    }
+
+    /// Store work queued since the last call (settlements).
+    pub fn drain_store_ops(&mut self) -> Vec<StoreOp> {
+        self.fleet
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.ops))
+            .unwrap_or_default()
+    }
+}
