@@ -1152,6 +1152,56 @@ mod engine {
         assert!(said.is_empty(), "re-checks announce no wait: {said:?}");
     }
 
+    /// A key whose calls hold their reservations 200 ms re-checks a token bucket's wait after
+    /// 100 ms; each re-check told to wait again doubles the next, up to a second: a long wait
+    /// on a small bucket costs about one ask a second, not ten.
+    #[test]
+    fn re_checks_told_to_wait_again_back_off_to_a_second() {
+        let mut e = engine(60_000.0);
+        let mut store = KeyState::new();
+        store.learn(T0, Dim::OutputTokens, 6_000.0, 6_000.0);
+        let id = e.submit(T0, req(1_000.0)).unwrap();
+        let acts = e.poll(T0);
+        assert_eq!(carry(&mut e, &mut store, T0, &acts[0]).len(), 1);
+        e.on_response(T0 + 200.0, id, 200, &RateLimitInfo::default(), None, 0.5);
+        e.on_done(T0 + 200.0, id, Some(used(1_000.0)));
+        apply(&mut store, T0 + 200.0, e.drain_store_ops());
+        store.learn(T0 + 200.0, Dim::OutputTokens, 6_000.0, 0.0);
+        let mut now = T0 + 200.0;
+        e.submit(now, req(4_000.0)).unwrap();
+        let acts = e.poll(now);
+        assert!(
+            carry(&mut e, &mut store, now, &acts[0]).is_empty(),
+            "told to wait"
+        );
+        assert!(reserves(&e.poll(now)).is_empty());
+        let mut gaps = Vec::new();
+        while gaps.len() < 7 {
+            let wake = e.next_wake().unwrap();
+            let acts = e.poll(wake);
+            let asked: Vec<&Action> = acts
+                .iter()
+                .filter(|a| matches!(a, Action::Reserve { .. }))
+                .collect();
+            if asked.is_empty() {
+                continue;
+            }
+            gaps.push(wake - now);
+            now = wake;
+            let asked = *asked[0];
+            assert!(
+                carry(&mut e, &mut store, now, &asked).is_empty(),
+                "still waiting"
+            );
+            assert!(reserves(&e.poll(now)).is_empty());
+        }
+        let rounded: Vec<f64> = gaps.iter().map(|g| g.round()).collect();
+        assert_eq!(
+            rounded,
+            [100.0, 200.0, 400.0, 800.0, 1_000.0, 1_000.0, 1_000.0]
+        );
+    }
+
     /// A turn books the output the key's requests are expected to use: `max_tokens` until one
     /// has settled, then twice the largest of the last outputs (at least 256). A turn's own
     /// ask names what it booked.

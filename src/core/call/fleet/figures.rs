@@ -87,7 +87,7 @@ impl Engine {
         // the best estimate, as it does locally; the id is not kept.
         f.stored.remove(&id);
         f.unmetered_remove(id);
-        if let Some((slot, _)) = f.end_turn(id) {
+        if let Some((slot, ..)) = f.end_turn(id) {
             self.unhold(slot);
             return;
         }
@@ -187,7 +187,13 @@ impl Engine {
         let Some(f) = &mut self.fleet else {
             return;
         };
-        if let Some(Turn::At { at, due, booked }) = f.turn(slot, now_ms) {
+        if let Some(Turn::At {
+            at,
+            due,
+            booked,
+            gap,
+        }) = f.turn(slot, now_ms)
+        {
             if at > now_ms {
                 f.set_turn(
                     slot,
@@ -195,6 +201,7 @@ impl Engine {
                         at: now_ms,
                         due,
                         booked,
+                        gap,
                     }),
                 );
                 self.unhold(slot);

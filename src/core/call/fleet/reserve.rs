@@ -36,8 +36,13 @@ impl Engine {
         // ask names what the turn booked.
         let mut booked_output = self.keys.limiter(slot).expected_output(ticket.output);
         let turn = match f.turn(slot, now_ms) {
-            Some(Turn::At { at, due, booked }) if at <= now_ms => {
-                f.set_turn(slot, Some(Turn::Out { id, due }));
+            Some(Turn::At {
+                at,
+                due,
+                booked,
+                gap,
+            }) if at <= now_ms => {
+                f.set_turn(slot, Some(Turn::Out { id, due, gap }));
                 self.keys.limiter_mut(slot).set_hold(Some(UNTIL_ANSWERED));
                 booked_output = booked.1.min(ticket.output);
                 true
@@ -233,9 +238,9 @@ impl Engine {
         // The answer to a turn, or to the reservation a contended key's calls waited on: the
         // key's hold ends (a new turn, if any, sets it again below). A turn asked for before
         // the time the store stated is a re-check ([`TOKEN_RECHECK_MS`]).
-        let mut recheck = false;
-        if let Some((slot, due)) = f.end_turn(id) {
-            recheck = now_ms < due;
+        let (mut recheck, mut last_gap) = (false, 0.0);
+        if let Some((slot, due, gap)) = f.end_turn(id) {
+            (recheck, last_gap) = (now_ms < due, gap);
             self.unhold(slot);
         } else if f.turn(asked.slot, now_ms).is_none() {
             self.unhold(asked.slot);
@@ -313,13 +318,22 @@ impl Engine {
                 let slot = call.slot;
                 if let Some(f) = &mut self.fleet {
                     let ask_in = match dim {
-                        Some(d) if d != Dim::Requests => wait.min(f.recheck_ms()),
+                        Some(d) if d != Dim::Requests => wait.min(f.recheck_ms(recheck, last_gap)),
                         _ => wait,
                     };
                     if f.turn(slot, now_ms).is_none() {
                         let (at, due) = (now_ms + ask_in, now_ms + wait);
                         let booked = (ticket.input, asked.booked_output);
-                        f.set_turn(slot, Some(Turn::At { at, due, booked }));
+                        let gap = ask_in;
+                        f.set_turn(
+                            slot,
+                            Some(Turn::At {
+                                at,
+                                due,
+                                booked,
+                                gap,
+                            }),
+                        );
                         self.keys.limiter_mut(slot).set_hold(Some(at));
                     } else {
                         // One turn per key: this one, booked while another was, is given back.
