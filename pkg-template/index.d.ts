@@ -842,23 +842,21 @@ export interface PacerStore {
    * turn it booked when told to wait.
    */
   refund?(key: string, reserved: StoreTokens & { readonly turnOnly?: boolean }): Promise<void>;
-  /**
-   * Optional: a response's limits and remaining levels (lowers the shared level to `remaining`,
-   * never raises it). A dimension with `givenBack` and `upTo` instead (and no `limit` or
-   * `remaining`): the settlement of a request the store held no bucket for (a fleet's first
-   * calls, before any limit was known; never settled in the store) gave that much back on the
-   * server; the level rises by it, to no more than `upTo` (that request's own `remaining`).
-   * A store that ignores it stays that much lower until its bucket refills.
-   */
+  /** Optional: a response's limits and remaining levels (lowers the shared level, never raises it). */
   learn?(
     key: string,
-    dims: readonly {
-      readonly dim: StoreDim;
-      readonly limit?: number;
-      readonly remaining?: number;
-      readonly givenBack?: number;
-      readonly upTo?: number;
-    }[],
+    dims: readonly { readonly dim: StoreDim; readonly limit?: number; readonly remaining?: number }[],
+  ): Promise<void>;
+  /**
+   * Optional: the settlement of a request the store held no bucket for (a fleet's first calls,
+   * before any limit was known: never settled in the store) gave `given` tokens back on the
+   * server. The shared level rises by that much, to no more than `upTo` (that request's own
+   * `remaining`), and is never lowered by it. A store without it stays that much lower until
+   * its bucket refills.
+   */
+  giveBack?(
+    key: string,
+    dims: readonly { readonly dim: StoreDim; readonly given: number; readonly upTo: number }[],
   ): Promise<void>;
   /** Optional: a 429's retry-after, shared by the fleet. */
   pause?(key: string, retryAfterMs: number): Promise<void>;

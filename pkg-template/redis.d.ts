@@ -33,10 +33,13 @@ export interface StoreLearned {
   readonly limit?: number;
   /** The level the server reports; lowers the shared level, never raises it. */
   readonly remaining?: number;
-  /** What the settlement of a request the store never held gave back: the level rises by it, to no more than `upTo`. */
-  readonly givenBack?: number;
-  /** With `givenBack`: that request's own `remaining`. */
-  readonly upTo?: number;
+}
+export interface StoreGiven {
+  readonly dim: StoreDim;
+  /** Tokens the server gave back at the settlement of a request the store never held. */
+  readonly given: number;
+  /** That request's own `remaining`: the level rises to no more than this. */
+  readonly upTo: number;
 }
 
 /** The Redis store: a PacerStore, plus the rest of the protocol and inspection. */
@@ -53,6 +56,8 @@ export interface RedisStore extends PacerStore {
   refund(key: string, reserved: StoreTokens & { readonly turnOnly?: boolean }): Promise<void>;
   /** Limits and remaining levels from a response's headers (fleet-wide). */
   learn(key: string, dims: readonly StoreLearned[]): Promise<void>;
+  /** What a request the store never held gave back on the server, up to its own figure. */
+  giveBack(key: string, dims: readonly StoreGiven[]): Promise<void>;
   /** A 429's retry-after, fleet-wide. */
   pause(key: string, retryAfterMs: number): Promise<void>;
   /** The shared levels of a key now. */

@@ -16,6 +16,11 @@ export function storeFace(entry, call, enc) {
     now: r.now,
     levels: Object.fromEntries(DIMS.flatMap((d, i) => (r.levels[i] === undefined ? [] : [[d, r.levels[i]]]))),
   });
+  const dimNo = (d) => {
+    const i = DIMS.indexOf(d.dim);
+    if (i < 0) throw new TypeError(`${entry}: unknown dimension ${d.dim}`);
+    return enc(i + 1);
+  };
   return {
     async reserve(key, request) {
       const l = request.limits ?? {};
@@ -37,15 +42,13 @@ export function storeFace(entry, call, enc) {
     },
     async learn(key, dims) {
       const args = [];
-      const back = [];
-      for (const d of dims) {
-        const i = DIMS.indexOf(d.dim);
-        if (i < 0) throw new TypeError(`${entry}: unknown dimension ${d.dim}`);
-        if (d.limit !== undefined || d.remaining !== undefined) args.push(enc(i + 1), enc(d.limit), enc(d.remaining));
-        if (d.givenBack !== undefined) back.push(enc(i + 1), enc(d.givenBack), enc(d.upTo));
-      }
+      for (const d of dims) args.push(dimNo(d), enc(d.limit), enc(d.remaining));
       if (args.length) await call("learn", key, args);
-      if (back.length) await call("giveback", key, back);
+    },
+    async giveBack(key, dims) {
+      const args = [];
+      for (const d of dims) args.push(dimNo(d), enc(d.given), enc(d.upTo));
+      if (args.length) await call("giveback", key, args);
     },
     async pause(key, retryAfterMs) {
       await call("pause", key, [enc(retryAfterMs)]);

@@ -247,15 +247,15 @@ impl Inner {
                         if given > 0.0 && up_to.is_finite() {
                             let o = Object::new();
                             js::set(&o, "dim", &JsValue::from_str(dim.name()));
-                            js::set(&o, "givenBack", &JsValue::from_f64(given));
+                            js::set(&o, "given", &JsValue::from_f64(given));
                             js::set(&o, "upTo", &JsValue::from_f64(up_to));
                             list.push(&o);
                         }
                     }
-                    ("learn", Array::of2(&key, &list))
+                    ("giveBack", Array::of2(&key, &list))
                 }
             };
-            // `refund`, `pause` and `learn` are optional in a PacerStore.
+            // `refund`, `pause`, `learn` and `giveBack` are optional in a PacerStore.
             if let Some(f) = js::method(store, name) {
                 if let Ok(p) = f.apply(store, &args) {
                     js::ignore(Promise::resolve(&p));

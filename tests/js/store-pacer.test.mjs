@@ -195,7 +195,7 @@ test("a reservation is settled in the store, its own figures after it (and a 429
   // llm-pacer/redis answers `levels: {}` when no process knew a limit: it took nothing, but a
   // bucket learned meanwhile from another answer counted the request, as the server did: not
   // settled there, its figures go at once, and at its end what it gave back, up to them
-  // (`givenBack`, `upTo`: output tokens only). A JSON answer's own figures may count its
+  // (`giveBack`: output tokens only; a store without it is not asked). A JSON answer's own figures may count its
   // settlement already: for a reservation the store held, they go after it.
   for (const levels of [{}, { outputTokens: 7_000 }]) {
     const clock = new VirtualClock();
@@ -211,11 +211,11 @@ test("a reservation is settled in the store, its own figures after it (and a 429
       async refund(_key, r) {
         ops.push(r.turnOnly ? "unbook" : "refund");
       },
-      async learn(_key, dims) {
-        const back = dims
-          .filter((d) => d.givenBack !== undefined)
-          .map((d) => `${d.dim} ${d.givenBack} up to ${d.upTo}`);
-        ops.push(back.length ? `learn, given back ${back.join(", ")}` : "learn");
+      async learn() {
+        ops.push("learn");
+      },
+      async giveBack(_key, dims) {
+        ops.push(`give back ${dims.map((d) => `${d.dim} ${d.given} up to ${d.upTo}`).join(", ")}`);
       },
     };
     const figures = {
@@ -232,7 +232,7 @@ test("a reservation is settled in the store, its own figures after it (and a 429
     // anthropicInit's max_tokens is 64; the answer used 1.
     const settled = Object.keys(levels).length
       ? ["settle", "learn"]
-      : ["learn", "learn, given back outputTokens 63 up to 7000"];
+      : ["learn", "give back outputTokens 63 up to 7000"];
     assert.deepEqual(ops, ["reserve", ...settled], JSON.stringify(levels));
     // A stream's head comes before its output, counting the whole reservation: its figures
     // go at once.
@@ -248,7 +248,7 @@ test("a reservation is settled in the store, its own figures after it (and a 429
     });
     await (await streaming.fetch("https://api.anthropic.com/v1/messages", anthropicInit())).text();
     await drainedStore(clock);
-    const after = Object.keys(levels).length ? ["settle"] : ["learn, given back outputTokens 62 up to 7000"];
+    const after = Object.keys(levels).length ? ["settle"] : ["give back outputTokens 62 up to 7000"];
     assert.deepEqual(ops, ["reserve", "learn", ...after], `a stream, ${JSON.stringify(levels)}`);
   }
   // A 429 on a reservation the store held: given back there, as in the local limiter.
@@ -284,6 +284,40 @@ test("a reservation is settled in the store, its own figures after it (and a 429
 });
 
 /** Let the store work queued after a call's end run (a few turns of virtual time). */
+test("a store without giveBack is not asked for it: a fleet's first call settles as before", async () => {
+  const clock = new VirtualClock();
+  const ops = [];
+  const store = {
+    async reserve() {
+      ops.push("reserve");
+      return { admit: true, levels: {} }; // no bucket: the fleet's first call
+    },
+    async settle() {
+      ops.push("settle");
+    },
+    async learn() {
+      ops.push("learn");
+    },
+  };
+  const fetch = async () =>
+    new Response('{"usage":{"input_tokens":1,"output_tokens":1}}', {
+      headers: {
+        "content-type": "application/json",
+        "anthropic-ratelimit-output-tokens-limit": "8000",
+        "anthropic-ratelimit-output-tokens-remaining": "7000",
+      },
+    });
+  const pacer = new Pacer({ fetch, store, clock });
+  const res = await pacer.fetch("https://api.anthropic.com/v1/messages", anthropicInit());
+  assert.equal(res.status, 200);
+  await res.text();
+  await drainedStore(clock);
+  assert.deepEqual(ops, ["reserve", "learn"]);
+  const stats = pacer.stats();
+  assert.equal(stats.outputTokensUsed, 1, "settled");
+  assert.equal(stats.inFlight, 0);
+});
+
 async function drainedStore(clock) {
   for (let i = 0; i < 20; i++) await clock.advance(10);
 }
