@@ -192,7 +192,7 @@ async function run(a) {
     const ops = {};
     for (const d of done) for (const [m, n] of Object.entries(d.storeOps ?? {})) ops[m] = (ops[m] ?? 0) + n;
     const calls = a.bodies.length;
-    const perCall = ["reserve", "settle", "learn", "pause"]
+    const perCall = ["reserve", "settle", "learn", "giveBack", "pause"]
       .filter((m) => ops[m])
       .map((m) => `${(ops[m] / calls).toFixed(2)} ${m}`)
       .join(", ");
