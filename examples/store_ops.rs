@@ -47,12 +47,16 @@ fn main() {
                 Some((lo + rng.f64() * (hi - lo)).round())
             }
         };
-        let limits = [
+        let mut limits = [
             pick(&mut rng, 5.0, 100.0),
             pick(&mut rng, 1_000.0, 50_000.0),
             pick(&mut rng, 500.0, 10_000.0),
             pick(&mut rng, 2_000.0, 80_000.0),
         ];
+        // A third of the keys know no limit (the opening probe) until a `learn` names one.
+        if seed % 3 == 0 {
+            limits = [None; 4];
+        }
         let mut held: Vec<(f64, f64)> = Vec::new();
         for _ in 0..ops {
             // Time moves on by a random step, sometimes not at all, sometimes by seconds.
@@ -91,6 +95,7 @@ fn main() {
                             wait_ms,
                             dim.map_or(0, |d| d as usize + 1).to_string(),
                         ),
+                        Reserve::Probing { wait_ms } => ("wait", wait_ms, "5".to_string()),
                         Reserve::Never { dim } => ("never", 0.0, (dim as usize + 1).to_string()),
                     };
                     emit(seed, "reserve", now, &args, kind, wait, &dim, &s);
@@ -134,7 +139,9 @@ fn main() {
                 }
                 8 => {
                     let d = rng.usize(0..4);
-                    let limit = pick(&mut rng, 10.0, 60_000.0);
+                    // A key that knows no limit learns one now and then (its probe's waits).
+                    let limit = pick(&mut rng, 10.0, 60_000.0)
+                        .filter(|_| seed % 3 != 0 || rng.u8(0..4) == 0);
                     let remaining = if rng.bool() {
                         Some((rng.f64() * limit.unwrap_or(10_000.0)).round())
                     } else {
@@ -150,6 +157,12 @@ fn main() {
                         "learn",
                         vec![format!("\"{}\"", d + 1), arg(limit), arg(remaining)],
                     )
+                }
+                // Now and then the probe's answer without a limit (a 2xx opens the key).
+                9 if rng.u8(0..3) == 0 => {
+                    let open = rng.u8(0..4) == 0;
+                    s.probed(open);
+                    ("probed", vec![arg(Some(if open { 1.0 } else { 0.0 }))])
                 }
                 _ => {
                     let ra = (rng.f64() * 30_000.0).round();

@@ -799,8 +799,11 @@ export type StoreDecision =
        * (`waitMs` is then the server's own word, which the pacer holds to `maxRetryAfterMs`).
        * Held by a token bucket, the pacer asks again with `turn: true` before `waitMs` is
        * over (every second at most): other processes' settlements may give tokens back.
+       * `"probe"`: the key knows no limit yet and one request of the fleet went first as its
+       * probe; the pacer asks again soon (from 100 ms, doubling to 500 ms), as its answer's
+       * figures, once learned, let the others go.
        */
-      readonly blocker?: StoreDim | "paused";
+      readonly blocker?: StoreDim | "paused" | "probe";
     }
   | {
       readonly admit: false;
@@ -860,4 +863,10 @@ export interface PacerStore {
   ): Promise<void>;
   /** Optional: a 429's retry-after, shared by the fleet. */
   pause?(key: string, retryAfterMs: number): Promise<void>;
+  /**
+   * Optional: the answer to a request admitted while the store held no bucket for `key` (the
+   * fleet's opening probe) carried no limit. The probe is over; `open` (a 2xx: the server
+   * sends no figures) lets the key's requests go unmetered from now on.
+   */
+  probed?(key: string, open: boolean): Promise<void>;
 }

@@ -60,6 +60,8 @@ export interface RedisStore extends PacerStore {
   giveBack(key: string, dims: readonly StoreGiven[]): Promise<void>;
   /** A 429's retry-after, fleet-wide. */
   pause(key: string, retryAfterMs: number): Promise<void>;
+  /** The opening probe's answer carried no limit: the probe is over, and `open` opens the key. */
+  probed(key: string, open: boolean): Promise<void>;
   /** The shared levels of a key now. */
   levels(key: string): Promise<StoreLevels>;
   /** Script invocations so far: by EVALSHA, by EVAL, and NOSCRIPT replies that fell back to EVAL. */

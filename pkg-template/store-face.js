@@ -32,7 +32,8 @@ export function storeFace(entry, call, enc) {
       );
       if (r.kind === "admit") return { admit: true, ...reply(r) };
       if (r.kind === "never") return { admit: false, never: DIMS[r.dim - 1], ...reply(r) };
-      return { admit: false, waitMs: r.waitMs, blocker: r.dim === 0 ? "paused" : DIMS[r.dim - 1], ...reply(r) };
+      const blocker = r.dim === 0 ? "paused" : r.dim === 5 ? "probe" : DIMS[r.dim - 1];
+      return { admit: false, waitMs: r.waitMs, blocker, ...reply(r) };
     },
     async settle(key, reserved, actual) {
       await call("settle", key, [reserved.input, reserved.output, actual.input, actual.output].map(enc));
@@ -52,6 +53,9 @@ export function storeFace(entry, call, enc) {
     },
     async pause(key, retryAfterMs) {
       await call("pause", key, [enc(retryAfterMs)]);
+    },
+    async probed(key, open) {
+      await call("probed", key, [enc(open === true ? 1 : 0)]);
     },
     async levels(key) {
       return reply(await call("levels", key, []));

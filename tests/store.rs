@@ -377,6 +377,134 @@ fn a_turn_never_taken_is_lost_but_not_the_capacity() {
 
 // ---- The engine with a store (Action::Reserve / Engine::on_reserved), in virtual time. ----
 
+/// No process knows a limit: one request goes as the key's probe, the others wait for its
+/// answer's figures (no bucket, so nothing else would hold them), and those figures meter
+/// the key from then on.
+#[test]
+fn a_key_that_knows_no_limit_lets_one_probe_go_and_the_others_wait_for_its_figures() {
+    use llm_pacer::core::limiter::PROBE_MAX_MS;
+    let none = [0.0; 4];
+    let mut s = KeyState::new();
+    assert_eq!(
+        s.reserve(T0, none, amounts(10.0, 1_000.0), false),
+        Reserve::Admit
+    );
+    assert_eq!(s.levels(T0), [None; 4], "nothing taken: no bucket");
+    for (t, turn) in [(0.0, false), (3_000.0, true), (9_000.0, false)] {
+        assert_eq!(
+            s.reserve(T0 + t, none, amounts(10.0, 1_000.0), turn),
+            Reserve::Probing {
+                wait_ms: PROBE_MAX_MS - t
+            },
+            "at +{t} ms"
+        );
+    }
+    // The probe's head: the output bucket exists, and meters the others.
+    s.learn(T0 + 9_500.0, Dim::OutputTokens, 6_000.0, 5_000.0);
+    let now = T0 + 9_500.0;
+    assert_eq!(
+        s.reserve(now, none, amounts(10.0, 1_000.0), true),
+        Reserve::Admit
+    );
+    assert!(matches!(
+        s.reserve(now, none, amounts(10.0, 4_500.0), false),
+        Reserve::Wait {
+            dim: Some(Dim::OutputTokens),
+            ..
+        }
+    ));
+    // A process that knows a limit creates the bucket itself: no probe at all.
+    let mut s = KeyState::new();
+    for _ in 0..3 {
+        assert_eq!(
+            s.reserve(T0, LIMITS, amounts(10.0, 100.0), false),
+            Reserve::Admit
+        );
+    }
+}
+
+/// A probe that never answers (its process killed, an answer slower than the lease) holds the
+/// others for the lease only: then one more goes, on a shorter lease, and so on.
+#[test]
+fn a_probes_lease_that_runs_out_lets_one_more_go_sooner() {
+    use llm_pacer::core::limiter::{PROBE_MAX_MS, PROBE_STEP_MS};
+    let none = [0.0; 4];
+    let cost = amounts(10.0, 1_000.0);
+    let mut s = KeyState::new();
+    assert_eq!(s.reserve(T0, none, cost, false), Reserve::Admit);
+    let mut now = T0 + PROBE_MAX_MS;
+    for _ in 0..3 {
+        assert_eq!(s.reserve(now, none, cost, false), Reserve::Admit);
+        assert_eq!(
+            s.reserve(now + 1.0, none, cost, false),
+            Reserve::Probing {
+                wait_ms: PROBE_STEP_MS - 1.0
+            }
+        );
+        now += PROBE_STEP_MS;
+    }
+}
+
+/// The probe's answer had no limit: a refusal (a 529, no headers) ends its lease, so the next
+/// request goes as a probe at once; a 2xx opens the key (its server sends no figures: a
+/// self-hosted one), whose requests all go from then on, until a figure names a limit.
+#[test]
+fn a_probe_answered_without_figures_ends_its_lease_and_a_2xx_opens_the_key() {
+    use llm_pacer::core::limiter::PROBE_MAX_MS;
+    let none = [0.0; 4];
+    let cost = amounts(10.0, 1_000.0);
+    let mut s = KeyState::new();
+    assert_eq!(s.reserve(T0, none, cost, false), Reserve::Admit);
+    s.probed(false);
+    assert_eq!(s.reserve(T0 + 1.0, none, cost, false), Reserve::Admit);
+    assert_eq!(
+        s.reserve(T0 + 2.0, none, cost, false),
+        Reserve::Probing {
+            wait_ms: PROBE_MAX_MS - 1.0
+        },
+        "a fresh lease, the whole of it"
+    );
+    s.probed(true);
+    for t in 3..10 {
+        assert_eq!(s.reserve(T0 + t as f64, none, cost, false), Reserve::Admit);
+    }
+    assert_eq!(s.levels(T0 + 10.0), [None; 4]);
+    // A 429's pause still holds an open key, and a figure still meters it.
+    s.pause(T0 + 10.0, 2_000.0);
+    assert!(matches!(
+        s.reserve(T0 + 11.0, none, cost, false),
+        Reserve::Wait { dim: None, .. }
+    ));
+    s.learn(T0 + 3_000.0, Dim::Requests, 2.0, 0.0);
+    assert!(matches!(
+        s.reserve(T0 + 3_000.0, none, cost, false),
+        Reserve::Wait {
+            dim: Some(Dim::Requests),
+            ..
+        }
+    ));
+}
+
+/// A 429's pause is the server's word: it holds a key that knows no limit too, and names
+/// itself (not the probe) as the blocker.
+#[test]
+fn a_pause_holds_a_key_with_no_limit_before_its_probe() {
+    let mut s = KeyState::new();
+    s.pause(T0, 5_000.0);
+    assert_eq!(
+        s.reserve(T0 + 1_000.0, [0.0; 4], amounts(1.0, 1.0), false),
+        Reserve::Wait {
+            wait_ms: 4_000.0,
+            dim: None
+        }
+    );
+    assert_eq!(
+        s.reserve(T0 + 5_000.0, [0.0; 4], amounts(1.0, 1.0), false),
+        Reserve::Admit,
+        "the probe, once the pause is over"
+    );
+}
+
 mod engine {
     use super::T0;
     use llm_pacer::core::backoff::Jitter;
@@ -466,11 +594,18 @@ mod engine {
         let limits = e.store_limits(slot);
         let (cost, book) = (amounts(input, output), amounts(input, booked_output));
         let answer = match store.reserve_booking(now, limits, cost, book, turn) {
+            // A store that knows no limit took nothing (the driver reads its empty levels).
+            Reserve::Admit if store.levels(now) == [None; 4] => StoreAnswer::AdmitUnmetered,
             Reserve::Admit => StoreAnswer::Admit,
             Reserve::Wait { wait_ms, dim } => StoreAnswer::Wait {
                 wait_ms,
                 paused: dim.is_none(),
                 dim,
+            },
+            Reserve::Probing { wait_ms } => StoreAnswer::Wait {
+                wait_ms,
+                paused: false,
+                dim: None,
             },
             Reserve::Never { dim } => StoreAnswer::Never { dim },
         };
@@ -729,6 +864,7 @@ mod engine {
                     }
                 }
                 StoreOp::Pause { retry_after_ms, .. } => store.pause(now, retry_after_ms),
+                StoreOp::Probed { open, .. } => store.probed(open),
             }
         }
     }
@@ -752,6 +888,9 @@ mod engine {
             Reserve::Admit
         );
         assert_eq!(store.levels(T0), [None; 4], "no bucket held");
+        // Each process's first call goes (as its own probe, or through a store that keeps
+        // none): the lease is not held against the next.
+        store.probed(false);
         e.on_reserved(T0, id, StoreAnswer::AdmitUnmetered)
     }
 
@@ -1571,7 +1710,7 @@ mod engine {
     #[test]
     fn the_first_call_of_a_pacer_that_knows_no_limit_takes_its_turn_at_the_stores_wait() {
         // No limits configured (the README's Redis example): the first call opens as the
-        // probe that the key's others wait for. Told by the store to wait 300 ms, it was not
+        // probe that the key's others wait for. Told by the store to wait 80 ms, it was not
         // sent; at its turn it asks again, not after the probe's 10 s for its own answer.
         let mut c = Config::new();
         c.retry.backoff.jitter = Jitter::None;
@@ -1584,7 +1723,7 @@ mod engine {
                 T0,
                 id,
                 StoreAnswer::Wait {
-                    wait_ms: 300.0,
+                    wait_ms: 80.0,
                     paused: false,
                     dim: None,
                 }
@@ -1593,7 +1732,7 @@ mod engine {
         // As a driver does after every answer.
         assert!(e.poll(T0).is_empty());
         let wake = e.next_wake().unwrap();
-        assert!((wake - (T0 + 300.0)).abs() < 1e-6, "{}", wake - T0);
+        assert!((wake - (T0 + 80.0)).abs() < 1e-6, "{}", wake - T0);
         let acts = e.poll(wake);
         assert!(
             matches!(acts[..], [Action::Reserve { id: i, turn: true, .. }] if i == id),
@@ -1603,6 +1742,133 @@ mod engine {
             e.on_reserved(wake, id, StoreAnswer::Admit),
             vec![Action::Send { id, attempt: 1 }]
         );
+    }
+
+    /// A pacer with a store and no limit configured (the README's Redis example).
+    fn bare() -> Engine {
+        let mut c = Config::new();
+        c.retry.backoff.jitter = Jitter::None;
+        let mut e = Engine::new(c, T0);
+        e.set_store(true);
+        e.set_record_events(true);
+        e
+    }
+
+    /// `e`'s next reservation (polling from `now` on), carried out against `store`: when it
+    /// asked, and what the engine did with the answer.
+    fn next_ask(e: &mut Engine, store: &mut KeyState, now: f64) -> (f64, Vec<Action>) {
+        let mut t = now;
+        loop {
+            let acts = e.poll(t);
+            if let Some(a) = acts.iter().find(|a| matches!(a, Action::Reserve { .. })) {
+                return (t, carry(e, store, t, a));
+            }
+            t = e.next_wake().expect("a wake while a call waits");
+        }
+    }
+
+    /// Two processes that know no limit share a store: the first one's call goes as the key's
+    /// probe, the second's waits, asking again after 100 ms, then twice as long each time up
+    /// to 500 ms (one "store" wait event, not one per ask), and goes once the probe's figures
+    /// have reached the store, metered by them.
+    #[test]
+    fn a_process_waits_for_the_fleets_probe_asking_again_sooner_and_sooner_not_once_per_process() {
+        let mut store = KeyState::new();
+        let (mut a, mut b) = (bare(), bare());
+        let pa = a.submit(T0, req(1_000.0)).unwrap();
+        let (_, sent) = next_ask(&mut a, &mut store, T0);
+        assert_eq!(sent, vec![Action::Send { id: pa, attempt: 1 }]);
+        let pb = b.submit(T0, req(1_000.0)).unwrap();
+        let (_, sent) = next_ask(&mut b, &mut store, T0);
+        assert!(sent.is_empty(), "told to wait for the probe");
+        let mut now = T0;
+        let mut gaps = Vec::new();
+        while gaps.len() < 6 {
+            let (t, sent) = next_ask(&mut b, &mut store, now);
+            assert!(sent.is_empty());
+            gaps.push((t - now).round());
+            now = t;
+        }
+        assert_eq!(gaps, [100.0, 200.0, 400.0, 500.0, 500.0, 500.0]);
+        // The probe's head, its figures learned.
+        a.on_response(now, pa, 200, &otpm(6_000.0, 5_000.0), None, 0.5);
+        apply(&mut store, now, a.drain_store_ops());
+        assert!(store.levels(now)[Dim::OutputTokens as usize].is_some());
+        let (t, sent) = next_ask(&mut b, &mut store, now);
+        assert_eq!(sent, vec![Action::Send { id: pb, attempt: 1 }]);
+        assert!(t - now <= 500.0 + 1e-6, "{}", t - now);
+        assert!(
+            store.levels(t)[Dim::OutputTokens as usize].is_some_and(|l| l < 4_100.0),
+            "metered: its 1,000 taken"
+        );
+        let waits = b
+            .drain_events()
+            .into_iter()
+            .filter(|ev| ev.reason == "store")
+            .count();
+        assert_eq!(waits, 1);
+    }
+
+    /// The probe's answer carried no limit. A 2xx: the server sends no figures, so the key
+    /// opens and the others go (one `Probed` per process and key, not one per call). A 529
+    /// with no figures: the lease ends (the next request is the probe at once) and the key
+    /// stays closed. An answer with figures is learned instead.
+    #[test]
+    fn a_probe_answered_without_figures_tells_the_store_once() {
+        let mut store = KeyState::new();
+        let (mut a, mut b) = (bare(), bare());
+        let pa = a.submit(T0, req(1_000.0)).unwrap();
+        next_ask(&mut a, &mut store, T0);
+        let pb = b.submit(T0, req(1_000.0)).unwrap();
+        assert!(next_ask(&mut b, &mut store, T0).1.is_empty());
+        let now = T0 + 50.0;
+        assert!(matches!(
+            a.on_response(now, pa, 529, &RateLimitInfo::default(), None, 0.5),
+            Verdict::Retry { .. }
+        ));
+        let ops = a.drain_store_ops();
+        assert!(
+            matches!(ops[..], [StoreOp::Probed { open: false, .. }]),
+            "{ops:?}"
+        );
+        apply(&mut store, now, ops);
+        assert_eq!((store.probe_until_ms, store.open), (0.0, false));
+        // b's next ask goes as the probe now; its 2xx has no figures either.
+        let (t, sent) = next_ask(&mut b, &mut store, now);
+        assert_eq!(sent, vec![Action::Send { id: pb, attempt: 1 }]);
+        b.on_response(t, pb, 200, &RateLimitInfo::default(), None, 0.5);
+        let ops = b.drain_store_ops();
+        assert!(
+            matches!(ops[..], [StoreOp::Probed { open: true, .. }]),
+            "{ops:?}"
+        );
+        apply(&mut store, t, ops);
+        assert!(store.open);
+        // a's retry goes (the key is open), and so do b's next calls, with no more `Probed`.
+        let (t2, sent) = next_ask(&mut a, &mut store, t);
+        assert_eq!(sent, vec![Action::Send { id: pa, attempt: 2 }]);
+        a.on_response(t2, pa, 200, &RateLimitInfo::default(), None, 0.5);
+        assert!(matches!(
+            a.drain_store_ops()[..],
+            [StoreOp::Probed { open: true, .. }]
+        ));
+        b.on_done(t2, pb, Some(used(100.0)));
+        for _ in 0..2 {
+            let id = b.submit(t2, req(1_000.0)).unwrap();
+            let (t3, sent) = next_ask(&mut b, &mut store, t2);
+            assert_eq!(sent, vec![Action::Send { id, attempt: 1 }]);
+            b.on_response(t3, id, 200, &RateLimitInfo::default(), None, 0.5);
+            b.on_done(t3, id, Some(used(100.0)));
+        }
+        assert!(b.drain_store_ops().is_empty(), "told once");
+        // An answer with figures is learned, not reported as a probe without any.
+        let mut store = KeyState::new();
+        let mut c = bare();
+        let id = c.submit(T0, req(1_000.0)).unwrap();
+        next_ask(&mut c, &mut store, T0);
+        c.on_response(T0 + 50.0, id, 200, &otpm(6_000.0, 5_000.0), None, 0.5);
+        let ops = c.drain_store_ops();
+        assert!(matches!(ops[..], [StoreOp::Learn { .. }]), "{ops:?}");
     }
 
     #[test]
@@ -1934,6 +2200,7 @@ fn the_compact_form_saves_loads_and_applies_as_the_methods_do() {
                         [2.0, wait_ms, dim.map_or(0.0, |d| d as usize as f64 + 1.0)]
                     }
                     Reserve::Never { dim } => [3.0, 0.0, dim as usize as f64 + 1.0],
+                    Reserve::Probing { .. } => unreachable!("the limits make buckets"),
                 };
                 assert_eq!(got, expect, "step {step}");
                 got
@@ -2001,4 +2268,45 @@ fn the_compact_form_saves_loads_and_applies_as_the_methods_do() {
     assert_eq!(s.queue[1], s.buckets[1]);
     assert_eq!(KeyState::load(&[1.0, 2.0]), KeyState::new());
     assert!((Bucket::from_raw(10.0, WINDOW_MS, -50.0, T0).level(T0) + 10.0).abs() < 1e-12);
+}
+
+#[test]
+fn the_compact_form_carries_the_probe_and_reads_a_state_saved_before_it() {
+    use llm_pacer::core::limiter::PROBE_MAX_MS;
+    use llm_pacer::core::store::{op, STATE_LEN};
+    let nan = f64::NAN;
+    let ask = [nan, nan, nan, nan, 10.0, 1_000.0, 0.0];
+    let mut s = KeyState::new();
+    assert_eq!(s.apply(T0, op::RESERVE, &ask), [1.0, 0.0, 0.0]);
+    let saved = s.save();
+    assert_eq!(
+        (saved.len(), saved[21], saved[22]),
+        (STATE_LEN, T0 + PROBE_MAX_MS, 0.0)
+    );
+    let mut s = KeyState::load(&saved);
+    assert_eq!(
+        s.apply(T0 + 1.0, op::RESERVE, &ask),
+        [2.0, PROBE_MAX_MS - 1.0, 5.0]
+    );
+    assert_eq!(s.apply(T0 + 2.0, op::PROBED, &[1.0]), [0.0; 3]);
+    let saved = s.save();
+    assert_eq!((saved[21], saved[22]), (0.0, 1.0));
+    let mut s = KeyState::load(&saved);
+    assert!(s.open);
+    assert_eq!(s.apply(T0 + 3.0, op::RESERVE, &ask), [1.0, 0.0, 0.0]);
+    // `[0]` ends the lease and leaves the key closed.
+    let mut s = KeyState::new();
+    s.apply(T0, op::RESERVE, &ask);
+    s.apply(T0 + 1.0, op::PROBED, &[0.0]);
+    assert_eq!((s.probe_until_ms, s.open), (0.0, false));
+    // A state saved before the probe (21 numbers) still reads, with no probe out.
+    let mut old = KeyState::new();
+    old.learn(T0, Dim::OutputTokens, 6_000.0, 5_000.0);
+    old.pause(T0, 1_000.0);
+    assert_eq!(KeyState::load(&old.save()[..21]), old);
+    assert_eq!(
+        KeyState::load(&old.save()[..22]),
+        KeyState::new(),
+        "another length"
+    );
 }

@@ -3,8 +3,9 @@
 // object per limit key (`idFromName(key)`), and that object does the arithmetic with the same
 // Wasm core as the pacers (`core::store` through the `storeOp` export), at its own clock.
 //
-// The object's state is the 21 numbers of `KeyState::save` (per dimension a capacity, a level
-// and the time of that level, and its queue's level and time; the pause's end), plus when it expires: kept in memory, written
+// The object's state is the 23 numbers of `KeyState::save` (per dimension a capacity, a level
+// and the time of that level, and its queue's level and time; the pause's end; the opening
+// probe's lease and whether the key is open), plus when it expires: kept in memory, written
 // to the object's storage after each operation that changed it (the output gate holds the
 // answer until the write is durable), read once when the object starts. Like the Redis key,
 // it expires two windows after its last use (plus a pause still in force): the buckets are
@@ -25,7 +26,7 @@ const keep = keeper(workers.waitUntil);
 
 initSync({ module: wasm }); // one instance with the workerd entry's (the glue keeps the first)
 
-const OPS = { levels: 0, reserve: 1, settle: 2, refund: 3, learn: 4, pause: 5, giveback: 6 };
+const OPS = { levels: 0, reserve: 1, settle: 2, refund: 3, learn: 4, pause: 5, giveback: 6, probed: 7 };
 const KINDS = ["ok", "admit", "wait", "never"];
 const WINDOW_MS = 60_000;
 const EMPTY = Array.from(storeOp([], 0, 0, []).subarray(7)); // a key that knows nothing
@@ -38,9 +39,10 @@ export class PacerLimits extends DurableObject {
     this.expires = 0;
     ctx.blockConcurrencyWhile(async () => {
       const saved = await ctx.storage.get("s");
-      if (Array.isArray(saved) && saved.length === EMPTY.length + 1) {
-        this.state = saved.slice(0, EMPTY.length);
-        this.expires = saved[EMPTY.length];
+      // Its state and expiry; 22 numbers: saved before the opening probe (still read).
+      if (Array.isArray(saved) && (saved.length === EMPTY.length + 1 || saved.length === 22)) {
+        this.state = saved.slice(0, -1);
+        this.expires = saved[saved.length - 1];
       }
     });
   }
@@ -61,7 +63,7 @@ export class PacerLimits extends DurableObject {
     const next = Array.from(out.subarray(7));
     const changed = next.some((x, i) => !Object.is(x, this.state[i]));
     if (changed || code === OPS.reserve) {
-      const pausedUntil = next[next.length - 1]; // the last number of the state
+      const pausedUntil = next[20]; // the pause's end (KeyState::save)
       this.expires = t + 2 * WINDOW_MS + Math.max(0, pausedUntil - t);
     }
     if (changed) {

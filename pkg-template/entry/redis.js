@@ -10,7 +10,8 @@
 // State of one limit key: a hash at `{prefix:key}` (hash-tagged: Redis Cluster keeps it in
 // one slot), fields c1..c4 (capacity), l1..l4 (level), a1..a4 (time of that level, ms),
 // q1..q4 and b1..b4 (the queue bucket's level and its time: the level less the turns booked,
-// see core::store), p (end of a 429 pause, ms), for the dimensions requests, inputTokens,
+// see core::store), p (end of a 429 pause, ms), r (end of the opening probe's lease, ms) and o
+// (1: the key is open, its server sends no figures), for the dimensions requests, inputTokens,
 // outputTokens, tokens.
 // The key expires two windows after its last use (a full bucket again by then).
 import { storeFace } from "../store-face.js";
@@ -37,6 +38,7 @@ for d = 1, 4 do
   if c[d] ~= nil and (q[d] == nil or b[d] == nil) then q[d] = l[d]; b[d] = a[d] end
 end
 local p = s['p'] or 0
+local r, o = s['r'] or 0, s['o'] or 0
 local dirty = {}
 -- One bucket of dimension d: its level in L[d] at time A[d] (the bucket l, a or its queue q, b).
 local function level(L, A, d, t)
@@ -102,6 +104,15 @@ if op == 'reserve' then
       kind = 'wait'; dim = 0; wait = p - now
     elseif blocker ~= nil then
       kind = 'wait'; dim = blocker
+    elseif c[1] == nil and c[2] == nil and c[3] == nil and c[4] == nil and o ~= 1 then
+      -- No limit known: one request goes as the opening probe, the others wait for its
+      -- figures (core::store's probe); a lease run out lets one more go, sooner.
+      if r > now then
+        kind = 'wait'; dim = 5; wait = r - now
+      else
+        if r > 0 then r = now + 2500 else r = now + 10000 end
+        kind = 'admit'; dirty[5] = true
+      end
     else
       kind = 'admit'
     end
@@ -187,6 +198,11 @@ elseif op == 'pause' then
   if ra ~= nil and ra == ra and ra > 0 and ra < math.huge and now + ra > p then
     p = now + ra; dirty[0] = true
   end
+elseif op == 'probed' then
+  -- The probe's answer carried no limit: the lease ends; a 2xx opens the key.
+  r = 0
+  if tonumber(ARGV[3]) == 1 then o = 1 end
+  dirty[5] = true
 elseif op ~= 'levels' then
   return redis.error_reply('llm-pacer: unknown store operation')
 end
@@ -201,6 +217,7 @@ for d = 1, 4 do
   end
 end
 if dirty[0] then set[#set + 1] = 'p'; set[#set + 1] = f(p) end
+if dirty[5] then set[#set + 1] = 'r'; set[#set + 1] = f(r); set[#set + 1] = 'o'; set[#set + 1] = f(o) end
 if #set > 0 then redis.call('HSET', K, unpack(set)) end
 if #set > 0 or op == 'reserve' then
   local ttl = 2 * W

@@ -18,6 +18,19 @@
 //!   back on the server (a fleet's first calls, sent before any process knew a limit), to
 //!   no more than that request's own figures.
 //! * [`KeyState::pause`]: a 429's retry-after, fleet-wide.
+//! * [`KeyState::probed`]: the answer of the key's opening probe (below) carried no limit.
+//!
+//! **The opening probe.** A key for which no process knows a limit has no bucket, and the
+//! fleet's first requests would all go at once: sixteen processes' first calls of 1,024
+//! `max_tokens` against an OTPM of 6,140 drew nine 429s (the fleet bench, `--requests 32
+//! --seconds 120`). So the store lets one request of such a key go (the probe, on a lease of
+//! [`PROBE_MAX_MS`](crate::core::limiter::PROBE_MAX_MS)) and tells the others to wait
+//! ([`Reserve::Probing`]) until its answer's figures create the buckets
+//! ([`KeyState::learn`]), as one process's limiter does for its own requests. Its answer had
+//! no figures ([`KeyState::probed`]): a 2xx opens the key (the server sends none; every
+//! request goes, as without a store), a refusal only ends the lease. A lease that ends with
+//! no answer (the probe's process killed, an answer slower than the lease) lets one more go,
+//! on a lease of [`PROBE_STEP_MS`](crate::core::limiter::PROBE_STEP_MS).
 //!
 //! **Turns.** Waits alone would make every waiting process wake at the same instant (the
 //! moment the next request fits) and all but one be told to wait again: round trips per call
@@ -55,7 +68,7 @@
 //! bucket.
 
 use super::bucket::Bucket;
-use super::limiter::{Dim, EDGE_MARGIN_MS};
+use super::limiter::{Dim, EDGE_MARGIN_MS, PROBE_MAX_MS, PROBE_STEP_MS};
 use super::Ms;
 
 /// The window of every shared bucket (limits are per minute), ms.
@@ -107,6 +120,13 @@ pub enum Reserve {
         /// The dimension with the longest wait, or `None` for the pause.
         dim: Option<Dim>,
     },
+    /// Nothing taken: the key knows no limit yet and its opening probe is out; ask again
+    /// once its answer may have taught the limits, at most `wait_ms` from now (the lease's
+    /// end). The pacer's own estimate, never the server's word (module docs).
+    Probing {
+        /// Milliseconds until the probe's lease ends, `> 0`.
+        wait_ms: Ms,
+    },
     /// Nothing taken, and no wait can help: the cost exceeds `dim`'s capacity.
     Never {
         /// The dimension.
@@ -124,6 +144,10 @@ pub struct KeyState {
     pub queue: [Option<Bucket>; 4],
     /// While `now < paused_until_ms`, every reservation waits (a 429's retry-after).
     pub paused_until_ms: Ms,
+    /// While no bucket is known: the end of the opening probe's lease (0: no probe out).
+    pub probe_until_ms: Ms,
+    /// A probe's 2xx carried no limit: the key opens (no probe, every request admitted).
+    pub open: bool,
 }
 
 /// A queue is never above its bucket (it is the bucket less the turns booked).
@@ -249,6 +273,8 @@ impl KeyState {
                 wait_ms: wait,
                 dim: Some(dim),
             }
+        } else if self.buckets.iter().all(Option::is_none) && !self.open {
+            self.probe(now_ms)
         } else {
             Reserve::Admit
         };
@@ -360,6 +386,32 @@ impl KeyState {
         }
     }
 
+    /// A key that knows no limit: admitted as its opening probe (a lease taken) if none is
+    /// out, else told to wait for the probe's answer (module docs).
+    fn probe(&mut self, now_ms: Ms) -> Reserve {
+        if self.probe_until_ms > now_ms {
+            return Reserve::Probing {
+                wait_ms: self.probe_until_ms - now_ms,
+            };
+        }
+        // A lease that ran out with no answer: one more goes, sooner.
+        let lease = if self.probe_until_ms > 0.0 {
+            PROBE_STEP_MS
+        } else {
+            PROBE_MAX_MS
+        };
+        self.probe_until_ms = now_ms + lease;
+        Reserve::Admit
+    }
+
+    /// The answer to a request admitted with no bucket known carried no limit (`open`: a 2xx;
+    /// else a refusal or an error): the probe's lease ends, and a 2xx opens the key, whose
+    /// requests then go unmetered until figures create a bucket (module docs).
+    pub fn probed(&mut self, open: bool) {
+        self.probe_until_ms = 0.0;
+        self.open |= open;
+    }
+
     /// A 429 asked every request to wait `retry_after_ms` from the store's now: the pause
     /// ends then, or later if one already in force ends later.
     pub fn pause(&mut self, now_ms: Ms, retry_after_ms: Ms) {
@@ -376,8 +428,11 @@ impl KeyState {
 
 /// How many numbers [`KeyState::save`] writes: per dimension a capacity, a level and the
 /// time of that level, and its queue's level and time (NaN capacity: no bucket), then the
-/// pause's end.
-pub const STATE_LEN: usize = 21;
+/// pause's end, the probe's lease's end and the key's opening (1: open).
+pub const STATE_LEN: usize = 23;
+
+/// The length of a state saved before the opening probe (no probe, not open): still read.
+const STATE_LEN_BEFORE_PROBE: usize = 21;
 
 /// The operations of [`KeyState::apply`], by number (the compact form a store that runs this
 /// code, the Durable Object of `llm-pacer/cloudflare`, passes across the Wasm boundary).
@@ -404,6 +459,10 @@ pub mod op {
     ///
     /// [`KeyState::give_back`]: super::KeyState::give_back
     pub const GIVE_BACK: u32 = 6;
+    /// `[open]` (1: a 2xx; [`KeyState::probed`]).
+    ///
+    /// [`KeyState::probed`]: super::KeyState::probed
+    pub const PROBED: u32 = 7;
 }
 
 impl KeyState {
@@ -417,16 +476,19 @@ impl KeyState {
             }
         }
         out[20] = self.paused_until_ms;
+        out[21] = self.probe_until_ms;
+        out[22] = if self.open { 1.0 } else { 0.0 };
         out
     }
 
-    /// The state [`KeyState::save`] wrote. Anything else (another length, a bucket with an
-    /// invalid capacity or a level or time that is not finite) reads as unknown: a new key, or
-    /// no bucket in that dimension (the next reservation creates it full). A queue that is
-    /// not finite, or above its bucket, reads as the bucket (no turn booked).
+    /// The state [`KeyState::save`] wrote (or its 21 numbers before the opening probe).
+    /// Anything else (another length, a bucket with an invalid capacity or a level or time
+    /// that is not finite) reads as unknown: a new key, or no bucket in that dimension (the
+    /// next reservation creates it full). A queue that is not finite, or above its bucket,
+    /// reads as the bucket (no turn booked).
     pub fn load(s: &[f64]) -> KeyState {
         let mut k = KeyState::new();
-        if s.len() != STATE_LEN {
+        if s.len() != STATE_LEN && s.len() != STATE_LEN_BEFORE_PROBE {
             return k;
         }
         for i in 0..4 {
@@ -450,12 +512,19 @@ impl KeyState {
         if s[20].is_finite() {
             k.paused_until_ms = s[20];
         }
+        if let [probe, open] = s[STATE_LEN_BEFORE_PROBE..] {
+            if probe.is_finite() && probe > 0.0 {
+                k.probe_until_ms = probe;
+            }
+            k.open = open == 1.0;
+        }
         k
     }
 
     /// One operation in the compact form ([`op`]; NaN = an argument not given) at `now_ms`:
-    /// `[kind, wait_ms, dim]`, kind 0 done, 1 admitted, 2 wait (dim 0 = the pause, else the
-    /// blocking dimension from 1), 3 never (dim from 1); NaN kind for an unknown operation.
+    /// `[kind, wait_ms, dim]`, kind 0 done, 1 admitted, 2 wait (dim 0 = the pause, 5 = the
+    /// opening probe, else the blocking dimension from 1), 3 never (dim from 1); NaN kind
+    /// for an unknown operation.
     /// What the Lua script of `llm-pacer/redis` does for the same arguments.
     pub fn apply(&mut self, now_ms: Ms, op: u32, args: &[f64]) -> [f64; 3] {
         let a = |i: usize| args.get(i).copied().unwrap_or(f64::NAN);
@@ -473,6 +542,7 @@ impl KeyState {
                 return match self.reserve_booking(now_ms, limits, cost, book, a(6) == 1.0) {
                     Reserve::Admit => [1.0, 0.0, 0.0],
                     Reserve::Wait { wait_ms, dim } => [2.0, wait_ms, dim.map_or(0.0, dim_no)],
+                    Reserve::Probing { wait_ms } => [2.0, wait_ms, 5.0],
                     Reserve::Never { dim } => [3.0, 0.0, dim_no(dim)],
                 };
             }
@@ -487,6 +557,7 @@ impl KeyState {
                 }
             }
             op::PAUSE => self.pause(now_ms, a(0)),
+            op::PROBED => self.probed(a(0) == 1.0),
             op::GIVE_BACK => {
                 for t in args.chunks_exact(3) {
                     if let Some(&dim) = Dim::ALL.iter().find(|&&d| dim_no(d) == t[0]) {

@@ -254,8 +254,11 @@ impl Inner {
                     }
                     ("giveBack", Array::of2(&key, &list))
                 }
+                StoreOp::Probed { open, .. } => {
+                    ("probed", Array::of2(&key, &JsValue::from_bool(open)))
+                }
             };
-            // `refund`, `pause`, `learn` and `giveBack` are optional in a PacerStore.
+            // `refund`, `pause`, `learn`, `giveBack` and `probed` are optional in a PacerStore.
             if let Some(f) = js::method(store, name) {
                 if let Ok(p) = f.apply(store, &args) {
                     js::ignore(Promise::resolve(&p));

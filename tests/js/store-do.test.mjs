@@ -184,7 +184,8 @@ test("the Durable Object makes every decision and level the Rust core makes, cal
   assert.ok(
     steps.some((s) => s.kind === "wait") &&
       steps.some((s) => s.kind === "never") &&
-      steps.some((s) => s.kind === "admit"),
+      steps.some((s) => s.kind === "admit") &&
+      steps.some((s) => s.dim === "5"), // the opening probe's wait
   );
 });
 

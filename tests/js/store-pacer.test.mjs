@@ -102,6 +102,56 @@ test("a 429's pause beyond maxRetryAfterMs reaches another process through the s
   }
 });
 
+test("a fleet that knows no limit opens through Redis with one probe: the others wait for its figures, or go once its 2xx shows the server sends none", async () => {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  for (const figures of [true, false]) {
+    const [ca, cb] = [client(), client()];
+    await Promise.all([ca, cb].map((c) => new Promise((r) => c.once("ready", r))));
+    const prefix = `probe-${figures}`;
+    try {
+      const sent = [];
+      let release;
+      const gate = new Promise((r) => {
+        release = r;
+      });
+      const headers = {
+        "content-type": "application/json",
+        ...(figures
+          ? { "anthropic-ratelimit-output-tokens-limit": "8000", "anthropic-ratelimit-output-tokens-remaining": "7000" }
+          : {}),
+      };
+      const answering = (name, wait) => async () => {
+        sent.push(name);
+        await wait;
+        return new Response('{"usage":{"input_tokens":1,"output_tokens":1}}', { headers });
+      };
+      const a = new Pacer({ fetch: answering("a", gate), store: redisStore(ca, { prefix }) });
+      const b = new Pacer({ fetch: answering("b"), store: redisStore(cb, { prefix }) });
+      const url = "https://api.anthropic.com/v1/messages";
+      const pa = a.fetch(url, anthropicInit());
+      for (let i = 0; i < 100 && sent.length === 0; i++) await sleep(10);
+      const pb = b.fetch(url, anthropicInit());
+      await sleep(400);
+      assert.deepEqual(sent, ["a"], "b waits for a's answer, the fleet's probe");
+      release();
+      await (await bounded(pa, "a's call")).text();
+      const t = performance.now();
+      await (await bounded(pb, "b's call")).text();
+      assert.deepEqual(sent, ["a", "b"]);
+      assert.ok(performance.now() - t < 1_000, `b went ${performance.now() - t} ms after a's answer`);
+      const [key] = await ca.keys(`{${prefix}:*`);
+      const state = await ca.hgetall(key);
+      if (figures) assert.ok(Number(state.c3) === 8000 && state.o !== "1", JSON.stringify(state));
+      else assert.ok(state.o === "1" && state.c3 === undefined, JSON.stringify(state));
+      a.close();
+      b.close();
+    } finally {
+      ca.disconnect();
+      cb.disconnect();
+    }
+  }
+});
+
 /** A `fetch` answering 200 with a usage at once, each send's virtual time pushed to `sent`. */
 const recording = (clock, sent) => async () => {
   sent.push(clock.now() - T0);

@@ -32,7 +32,8 @@ test("the Lua script makes every decision and level the Rust core makes (ioredis
   assert.ok(
     steps.some((s) => s.kind === "wait") &&
       steps.some((s) => s.kind === "never") &&
-      steps.some((s) => s.kind === "admit"),
+      steps.some((s) => s.kind === "admit") &&
+      steps.some((s) => s.dim === "5"), // the opening probe's wait
   );
 });
 

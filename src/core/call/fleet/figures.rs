@@ -25,6 +25,12 @@ impl Engine {
         let Some(f) = &mut self.fleet else {
             return;
         };
+        // Admitted with no bucket known, and refused: not given back (kept until here for
+        // the probe's answer below).
+        let unmetered = f.unmetered.iter().any(|(u, _)| *u == id);
+        if status == 429 || status == 529 {
+            f.unmetered_remove(id);
+        }
         if f.down {
             // Not queued for a store that does not answer: a client that holds commands
             // while it hangs would run them late, a stale level and pause on a fleet that has
@@ -37,9 +43,17 @@ impl Engine {
             learned(&info.output_tokens),
             info.combined_tokens().map_or((f64::NAN, f64::NAN), learned),
         ];
+        let ok = (200..300).contains(&status);
+        if dims.iter().all(|(l, _)| l.is_nan()) && unmetered && !f.opened.contains(&slot) {
+            // The answer to the key's opening probe (or to a call of an open key) taught no
+            // limit: the others need not wait for it, and a 2xx's server sends none.
+            f.ops.push(StoreOp::Probed { slot, open: ok });
+            if ok {
+                f.opened.push(slot);
+            }
+        }
         if dims.iter().any(|(l, r)| !l.is_nan() || !r.is_nan()) {
             let learn = StoreOp::Learn { slot, dims };
-            let ok = (200..300).contains(&status);
             if ok && f.stored.contains(id) {
                 // Held until its settlement (module docs).
                 f.held.push((id, learn));
@@ -125,7 +139,7 @@ impl Engine {
         let Some(f) = &mut self.fleet else {
             return;
         };
-        f.unmetered_remove(id);
+        // (An unmetered call's entry goes in `fleet_observed`, which reads it first.)
         if f.stored.remove(&id) {
             f.ops.push(StoreOp::Refund {
                 slot,

@@ -88,7 +88,10 @@ pub enum StoreAnswer {
     Wait {
         /// Milliseconds.
         wait_ms: Ms,
-        /// The bucket that holds it, if the store names one. A token bucket's wait
+        /// The bucket that holds it, if the store names one (none, and not `paused`: the
+        /// key knows no limit yet and waits for the fleet's opening probe, asked again after
+        /// [`MIN_RECHECK_MS`], then twice as long each time, up to [`PROBE_RECHECK_MS`];
+        /// [`crate::core::store`]). A token bucket's wait
         /// counts none of the tokens the calls in flight across the fleet will give back at
         /// their settlement (a reservation of `max_tokens` that used a tenth of it): the
         /// call asks again after [`TOKEN_RECHECK_MS`] while it waits.
@@ -132,6 +135,12 @@ pub const TOKEN_RECHECK_MS: Ms = 1_000.0;
 
 /// See [`TOKEN_RECHECK_MS`].
 pub const MIN_RECHECK_MS: Ms = 100.0;
+
+/// While the fleet's opening probe is out (a [`StoreAnswer::Wait`] that names no bucket), a
+/// key asks again after [`MIN_RECHECK_MS`], then twice as long each time, up to this, ms:
+/// the probe's figures reach the store when its answer's head comes, which the store cannot
+/// foresee (its lease is the longest the others wait).
+pub const PROBE_RECHECK_MS: Ms = 500.0;
 
 /// Work for the store that needs no answer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -187,6 +196,16 @@ pub enum StoreOp {
         /// `(given, up to)` per dimension in [`Dim::ALL`] order (0 given: none).
         dims: [(f64, f64); 4],
     },
+    /// The answer to a call admitted while the store held no bucket for its key (the fleet's
+    /// opening probe, [`crate::core::store`]) carried no limit: the probe's lease ends, and
+    /// a 2xx (`open`) opens the key, whose server sends no figures
+    /// ([`KeyState::probed`](crate::core::store::KeyState::probed)).
+    Probed {
+        /// The limit key.
+        slot: Slot,
+        /// A 2xx: the key opens.
+        open: bool,
+    },
 }
 
 impl StoreOp {
@@ -197,7 +216,8 @@ impl StoreOp {
             | StoreOp::Refund { slot, .. }
             | StoreOp::Pause { slot, .. }
             | StoreOp::Learn { slot, .. }
-            | StoreOp::GiveBack { slot, .. } => slot,
+            | StoreOp::GiveBack { slot, .. }
+            | StoreOp::Probed { slot, .. } => slot,
         }
     }
 }
@@ -279,6 +299,8 @@ pub(super) struct Fleet {
     /// How long the calls the store admitted held their reservations, send to settlement: a
     /// moving average (0: none settled yet). It sets the re-check ([`TOKEN_RECHECK_MS`]).
     held_ms: Ms,
+    /// Keys this process has told the store to open ([`StoreOp::Probed`]): told once.
+    opened: Vec<Slot>,
     /// Keys the store has told to wait, until it admits one of their new requests: their
     /// calls reserve one at a time, so that a queue of them does not book a turn each (all
     /// but one given back) every time the key's hold ends.
@@ -327,16 +349,20 @@ impl Fleet {
         Some(self.unmetered.swap_remove(at).1)
     }
 
-    /// How long after a token bucket's "wait" a turn is asked for again ([`TOKEN_RECHECK_MS`]):
-    /// after a re-check `last` ms ago told to wait again (`again`), twice as long.
-    fn recheck_ms(&self, again: bool, last: Ms) -> Ms {
-        let base = if self.held_ms > 0.0 {
-            crate::core::clamp(self.held_ms / 2.0, MIN_RECHECK_MS, TOKEN_RECHECK_MS)
+    /// How long after a token bucket's "wait" a turn is asked for again ([`TOKEN_RECHECK_MS`];
+    /// `probe`: the opening probe's, [`PROBE_RECHECK_MS`]): after a re-check `last` ms ago
+    /// told to wait again (`again`), twice as long.
+    fn recheck_ms(&self, again: bool, last: Ms, probe: bool) -> Ms {
+        let (base, most) = if probe {
+            (MIN_RECHECK_MS, PROBE_RECHECK_MS)
+        } else if self.held_ms > 0.0 {
+            let base = crate::core::clamp(self.held_ms / 2.0, MIN_RECHECK_MS, TOKEN_RECHECK_MS);
+            (base, TOKEN_RECHECK_MS)
         } else {
-            TOKEN_RECHECK_MS
+            (TOKEN_RECHECK_MS, TOKEN_RECHECK_MS)
         };
         if again {
-            (2.0 * last).max(base).min(TOKEN_RECHECK_MS)
+            (2.0 * last).max(base).min(most)
         } else {
             base
         }

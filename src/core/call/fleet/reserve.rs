@@ -318,8 +318,11 @@ impl Engine {
                 let slot = call.slot;
                 if let Some(f) = &mut self.fleet {
                     let ask_in = match dim {
-                        Some(d) if d != Dim::Requests => wait.min(f.recheck_ms(recheck, last_gap)),
-                        _ => wait,
+                        Some(Dim::Requests) => wait,
+                        Some(_) => wait.min(f.recheck_ms(recheck, last_gap, false)),
+                        // The opening probe's answer is awaited: asked again soon.
+                        None if !paused => wait.min(f.recheck_ms(recheck, last_gap, true)),
+                        None => wait,
                     };
                     if f.turn(slot, now_ms).is_none() {
                         let (at, due) = (now_ms + ask_in, now_ms + wait);
