@@ -1779,6 +1779,7 @@ mod engine {
         let (_, sent) = next_ask(&mut a, &mut store, T0);
         assert_eq!(sent, vec![Action::Send { id: pa, attempt: 1 }]);
         let pb = b.submit(T0, req(1_000.0)).unwrap();
+        let pb2 = b.submit(T0, req(1_000.0)).unwrap();
         let (_, sent) = next_ask(&mut b, &mut store, T0);
         assert!(sent.is_empty(), "told to wait for the probe");
         let mut now = T0;
@@ -1797,6 +1798,10 @@ mod engine {
         let (t, sent) = next_ask(&mut b, &mut store, now);
         assert_eq!(sent, vec![Action::Send { id: pb, attempt: 1 }]);
         assert!(t - now <= 500.0 + 1e-6, "{}", t - now);
+        // The store meters the key now: b's second call asks at once, not after its first
+        // one's answer (its own opening probe would have held it).
+        let acts = b.poll(t);
+        assert_eq!(reserves(&acts), vec![(pb2, 1_000.0)], "{acts:?}");
         assert!(
             store.levels(t)[Dim::OutputTokens as usize].is_some_and(|l| l < 4_100.0),
             "metered: its 1,000 taken"
@@ -1861,6 +1866,23 @@ mod engine {
             b.on_done(t3, id, Some(used(100.0)));
         }
         assert!(b.drain_store_ops().is_empty(), "told once");
+        // A probe with no answer at all (a network error; an abort) ends its lease too.
+        for abort in [false, true] {
+            let mut store = KeyState::new();
+            let mut c = bare();
+            let id = c.submit(T0, req(1_000.0)).unwrap();
+            next_ask(&mut c, &mut store, T0);
+            if abort {
+                assert!(c.abort(T0 + 50.0, id));
+            } else {
+                c.on_network_error(T0 + 50.0, id, 0.5);
+            }
+            let ops = c.drain_store_ops();
+            assert!(
+                matches!(ops[..], [StoreOp::Probed { open: false, .. }]),
+                "abort {abort}: {ops:?}"
+            );
+        }
         // An answer with figures is learned, not reported as a probe without any.
         let mut store = KeyState::new();
         let mut c = bare();

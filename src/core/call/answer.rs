@@ -404,6 +404,7 @@ impl Engine {
         let call = self.calls.get_mut(&id).expect("checked above");
         let slot = call.slot;
         self.unanswered(slot);
+        self.fleet_unanswered(id, slot);
         let call = self.calls.get_mut(&id).expect("checked above");
         call.has_response = false;
         call.state = State::Deciding;

@@ -47,9 +47,13 @@ impl Engine {
         if dims.iter().all(|(l, _)| l.is_nan()) && unmetered && !f.opened.contains(&slot) {
             // The answer to the key's opening probe (or to a call of an open key) taught no
             // limit: the others need not wait for it, and a 2xx's server sends none.
-            f.ops.push(StoreOp::Probed { slot, open: ok });
             if ok {
+                f.ops.push(StoreOp::Probed { slot, open: true });
                 f.opened.push(slot);
+            } else {
+                // Not given back either: an error settles no usage.
+                f.unmetered_remove(id);
+                f.ops.push(StoreOp::Probed { slot, open: false });
             }
         }
         if dims.iter().any(|(l, r)| !l.is_nan() || !r.is_nan()) {
@@ -76,6 +80,14 @@ impl Engine {
         self.keys.limiter_mut(slot).share_alone(now_ms);
     }
 
+    /// The attempt of `id`, of the key in `slot`, failed with no answer (a network error): if
+    /// it was the key's opening probe, the others need not wait out its lease.
+    pub(in crate::core::call) fn fleet_unanswered(&mut self, id: Id, slot: Slot) {
+        if let Some(f) = &mut self.fleet {
+            f.end_unmetered(id, slot);
+        }
+    }
+
     /// The figures of `id`'s 2xx held until its settlement go to the store now: it settled,
     /// left, or its answer is a stream (module docs).
     pub(in crate::core::call) fn fleet_release(&mut self, id: Id) {
@@ -98,9 +110,10 @@ impl Engine {
             return;
         };
         // Gone unsettled (aborted in flight, no usage): its reservation stays in the store,
-        // the best estimate, as it does locally; the id is not kept.
+        // the best estimate, as it does locally; the id is not kept. One the store held no
+        // bucket for ends the probe's lease if no figures came.
         f.stored.remove(&id);
-        f.unmetered_remove(id);
+        f.end_unmetered(id, slot);
         if let Some((slot, ..)) = f.end_turn(id) {
             self.unhold(slot);
             return;

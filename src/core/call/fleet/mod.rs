@@ -22,6 +22,15 @@
 //!   So a call asks the store about twice while the fleet waits in line on requests, and once
 //!   a re-check period while it waits on tokens, not once per process ahead of it. A
 //!   deadline that comes first ends a call as usual (`timeout`);
+//! * wait, naming no bucket and no pause: the key knows no limit yet and another process's
+//!   request is out as the fleet's opening probe ([`crate::core::store`]): the call waits as
+//!   for a turn, asked again after [`MIN_RECHECK_MS`], then twice as long each time up to
+//!   [`PROBE_RECHECK_MS`], until the probe's figures let it in. The store's first metered
+//!   admission of a key ends this process's own opening probe for it
+//!   ([`Limiter::end_probe`](crate::core::limiter::Limiter::end_probe)): the store gates the
+//!   fleet, and the process's other calls go to it at once rather than after that call's
+//!   answer. A probe of this process's answered without figures, or not at all, ends the lease
+//!   ([`StoreOp::Probed`]; a 2xx opens the key);
 //! * never (the store's capacity is below the cost): sent anyway; the pacer never fails a
 //!   call on its own estimate, and the server decides;
 //! * unavailable (the store failed, or did not answer within the reservation's
@@ -347,6 +356,17 @@ impl Fleet {
     fn unmetered_remove(&mut self, id: Id) -> Option<Option<[f64; 4]>> {
         let at = self.unmetered.iter().position(|(u, _)| *u == id)?;
         Some(self.unmetered.swap_remove(at).1)
+    }
+
+    /// `id` (of the key in `slot`) ends its attempt with no figures to come: if the store
+    /// held no bucket for it (it may be the key's opening probe), the probe's lease ends
+    /// ([`StoreOp::Probed`]), unless this process told the store the key is open.
+    fn end_unmetered(&mut self, id: Id, slot: Slot) {
+        if let Some(None) = self.unmetered_remove(id) {
+            if !self.opened.contains(&slot) {
+                self.ops.push(StoreOp::Probed { slot, open: false });
+            }
+        }
     }
 
     /// How long after a token bucket's "wait" a turn is asked for again ([`TOKEN_RECHECK_MS`];

@@ -289,6 +289,13 @@ impl Engine {
                 _ => {}
             }
         }
+        if answer == StoreAnswer::Admit {
+            // The store holds the key's buckets (the fleet's probe taught it, or a process's
+            // configured limits): it gates the fleet, so this process's own opening probe
+            // has nothing left to learn first; its other calls go to the store now, not after
+            // this one's answer (a second probe's latency in series with the fleet's).
+            self.keys.limiter_mut(asked.slot).end_probe();
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return Vec::new();
         };
