@@ -851,9 +851,9 @@ export interface PacerStore {
     dims: readonly { readonly dim: StoreDim; readonly limit?: number; readonly remaining?: number }[],
   ): Promise<void>;
   /**
-   * Optional: the settlement of a request the store held no bucket for (a fleet's first calls,
-   * before any limit was known: never settled in the store) gave `given` tokens back on the
-   * server. The shared level rises by that much, to no more than `upTo` (that request's own
+   * Optional: the settlement of a stream the store held no bucket for (a fleet's opening
+   * probe, before any limit was known: never settled in the store) gave `given` tokens back on
+   * the server. The shared level rises by that much, to no more than `upTo` (that request's own
    * `remaining`), and is never lowered by it. A store without it stays that much lower until
    * its bucket refills.
    */

@@ -24,13 +24,13 @@
 //! fleet's first requests would all go at once: sixteen processes' first calls of 1,024
 //! `max_tokens` against an OTPM of 6,140 drew nine 429s (the fleet bench, `--requests 32
 //! --seconds 120`). So the store lets one request of such a key go (the probe, on a lease of
-//! [`PROBE_MAX_MS`](crate::core::limiter::PROBE_MAX_MS)) and tells the others to wait
+//! [`PROBE_MAX_MS`]) and tells the others to wait
 //! ([`Reserve::Probing`]) until its answer's figures create the buckets
 //! ([`KeyState::learn`]), as one process's limiter does for its own requests. Its answer had
 //! no figures ([`KeyState::probed`]): a 2xx opens the key (the server sends none; every
 //! request goes, as without a store), a refusal only ends the lease. A lease that ends with
 //! no answer (the probe's process killed, an answer slower than the lease) lets one more go,
-//! on a lease of [`PROBE_STEP_MS`](crate::core::limiter::PROBE_STEP_MS).
+//! on a lease of [`PROBE_STEP_MS`].
 //!
 //! **Turns.** Waits alone would make every waiting process wake at the same instant (the
 //! moment the next request fits) and all but one be told to wait again: round trips per call

@@ -307,7 +307,7 @@ impl Engine {
         if changed {
             self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
         }
-        self.fleet_observed(id, slot, now_ms, status, info);
+        self.fleet_observed(id, slot, now_ms, status, info, streaming);
         if let Some(a) = self.adaptive.as_mut() {
             a.on_result(id, now_ms, Signal::of_status(status));
         }

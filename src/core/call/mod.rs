@@ -46,7 +46,9 @@ mod io;
 mod reasons;
 mod settle;
 mod state;
-pub use fleet::{StoreAnswer, StoreOp, MIN_RECHECK_MS, MIN_STORE_WAIT_MS, TOKEN_RECHECK_MS};
+pub use fleet::{
+    StoreAnswer, StoreOp, MIN_RECHECK_MS, MIN_STORE_WAIT_MS, PROBE_RECHECK_MS, TOKEN_RECHECK_MS,
+};
 pub use io::{Action, CallError, Event, EventKind, Request, Stats, Verdict};
 use reasons::GiveUp;
 use state::{Call, State};

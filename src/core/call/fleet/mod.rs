@@ -70,9 +70,15 @@
 //! that counted its reservation would never get its unused part back either, and the fleet
 //! would run that far below the server until the bucket was full (the fleet bench, sixteen
 //! processes: each one's first `max_tokens`). So its figures go at once (they may create the
-//! bucket, before this process's next reservations would create it full), and at its
-//! settlement what that gave back goes too ([`StoreOp::GiveBack`]): the store raises its
-//! level by that much, to no more than those figures.
+//! bucket, before this process's next reservations would create it full), and, if it is a
+//! stream (whose head comes before the server gives back), at its settlement what that gave
+//! back goes too ([`StoreOp::GiveBack`]): the store raises its level by that much, to no more
+//! than those figures. An answer that is no stream may have been written after the server's
+//! give-back (the mock's order): raised again at its settlement, after the store had admitted
+//! others on those figures, the store stood that much above the server (a 429 in most runs of
+//! the fleet bench at Tier 1's scale once the opening probe let the others in right after its
+//! figures). It gives nothing back: the store stays below by its unused output, the cautious
+//! side, for one call of the fleet (its probe) rather than one per process.
 
 use super::{Engine, Id};
 use crate::core::headers::DimInfo;
