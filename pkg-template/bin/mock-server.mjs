@@ -9,14 +9,17 @@
 //   back when the response ends). Short anywhere: 429 `rate_limit_error` with `retry-after`
 //   (whole seconds until it would fit, at least 1) and nothing debited.
 // - Every answer carries `anthropic-ratelimit-{requests,input-tokens,output-tokens,tokens}-
-//   {limit,remaining,reset}`: token `remaining` rounded to the nearest thousand, reset as RFC
+//   {limit,remaining,reset}`: token `remaining` rounded to the nearest thousand (`rounding`:
+//   "down" to the thousand below, "exact" whole tokens, for benches of other servers), reset as RFC
 //   3339 whole seconds (rounded up) when the bucket is full again, `tokens-*` = whichever of
 //   input/output has less remaining; plus `request-id` and `date`.
 // - The output of a request is decided by the server, as with a model: a number in
 //   [100, max_tokens] derived from a hash of the request (so a rerun gives the same numbers).
 //   The response takes `ttftMs` plus the output at `tokensPerSecond`; its text is a short
 //   placeholder, its `usage` the real count.
-// - Not modelled: streaming (answered 400), priority tier, cache tokens, 529s.
+// - `stream: true`: the head at once (the whole `max_tokens` still reserved), then Anthropic's
+//   events (`message_start` after `ttftMs`, the text and `message_delta`'s usage when written).
+// - Not modelled: priority tier, cache tokens, 529s.
 
 import http from "node:http";
 
@@ -100,12 +103,14 @@ const rfc3339 = (ms) => new Date(Math.ceil(ms / 1000) * 1000).toISOString().repl
 
 /**
  * Starts the server on 127.0.0.1 (a free port).
- * @param {{ limits: MockLimits, ttftMs?: number, tokensPerSecond?: number, now?: () => number }} options
+ * @param {{ limits: MockLimits, ttftMs?: number, tokensPerSecond?: number, rounding?: "nearest" | "down" | "exact", now?: () => number }} options
  */
 export async function startMockServer(options) {
   const now = options.now ?? Date.now;
   const ttftMs = options.ttftMs ?? 50;
   const tokensPerSecond = options.tokensPerSecond ?? 4000;
+  const rounding = options.rounding ?? "nearest";
+  const thousands = rounding === "down" ? Math.floor : rounding === "exact" ? null : Math.round;
   const t0 = now();
   /** @type {[string, Bucket][]} */
   const buckets = [];
@@ -139,7 +144,7 @@ export async function startMockServer(options) {
       const level = b.level(t);
       h[`anthropic-ratelimit-${name}-limit`] = String(b.capacity);
       h[`anthropic-ratelimit-${name}-remaining`] = String(
-        round ? Math.max(0, Math.round(level / 1000) * 1000) : Math.max(0, Math.floor(level)),
+        round && thousands ? Math.max(0, thousands(level / 1000) * 1000) : Math.max(0, Math.floor(level)),
       );
       h[`anthropic-ratelimit-${name}-reset`] = rfc3339(b.fullAt(t));
     };
@@ -191,8 +196,8 @@ export async function startMockServer(options) {
             ? "max_tokens: Input should be a valid integer greater than or equal to 1"
             : !Array.isArray(body.messages) || body.messages.length === 0
               ? "messages: at least one message is required"
-              : body.stream
-                ? "stream: this demo server does not stream"
+              : body.stream !== undefined && typeof body.stream !== "boolean"
+                ? "stream: Input should be a valid boolean"
                 : null;
     if (bad) return error(res, 400, "invalid_request_error", bad, id);
 
@@ -224,41 +229,70 @@ export async function startMockServer(options) {
     for (const [name, b] of buckets) b.add(t, -need[/** @type {keyof typeof need} */ (name)]);
     stats.admitted++;
     stats.inputTokens += input;
-    await new Promise((resolve) => {
-      const timer = setTimeout(
-        () => {
+    const sleep = (/** @type {number} */ ms) =>
+      new Promise((resolve) => {
+        const timer = setTimeout(() => {
           timers.delete(timer);
           resolve(undefined);
-        },
-        ttftMs + (output / tokensPerSecond) * 1000,
-      );
-      timers.add(timer);
-    });
-    // The response is complete: the unused part of the output reservation goes back before
-    // the head is written, so the headers show the corrected level.
-    bucket("output-tokens")?.add(now(), body.max_tokens - output);
-    stats.outputTokens += output;
-    stats.lastAt = now();
-    if (res.destroyed) return;
+        }, ms);
+        timers.add(timer);
+      });
+    const msg = `msg_demo_${id.slice(9)}`;
     const words = ["lorem", "ipsum", "dolor", "sit", "amet"];
+    const text = Array.from({ length: Math.min(output, 64) }, (_, k) => words[k % 5]).join(" ");
+    const stop = output === body.max_tokens ? "max_tokens" : "end_turn";
+    const usage = { input_tokens: input, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+    // The response is complete: the unused part of the output reservation goes back.
+    const done = () => {
+      bucket("output-tokens")?.add(now(), body.max_tokens - output);
+      stats.outputTokens += output;
+      stats.lastAt = now();
+    };
+    if (body.stream === true) {
+      // A stream's head goes at once, with the whole `max_tokens` still reserved; the
+      // events follow as the model writes, the usage in `message_start` and `message_delta`.
+      res.writeHead(200, { ...headers(id), "content-type": "text/event-stream", "cache-control": "no-cache" });
+      const event = (/** @type {string} */ type, /** @type {object} */ data) =>
+        res.destroyed || res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+      await sleep(ttftMs);
+      event("message_start", {
+        message: {
+          id: msg,
+          type: "message",
+          role: "assistant",
+          model: body.model,
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: { ...usage, output_tokens: 1 },
+        },
+      });
+      event("content_block_start", { index: 0, content_block: { type: "text", text: "" } });
+      await sleep((output / tokensPerSecond) * 1000);
+      done();
+      event("content_block_delta", { index: 0, delta: { type: "text_delta", text } });
+      event("content_block_stop", { index: 0 });
+      event("message_delta", { delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: output } });
+      event("message_stop", {});
+      res.end();
+      return;
+    }
+    await sleep(ttftMs + (output / tokensPerSecond) * 1000);
+    // An answer that is no stream: the give-back comes before the head is written, so the
+    // headers show the corrected level.
+    done();
+    if (res.destroyed) return;
     res.writeHead(200, headers(id));
     res.end(
       JSON.stringify({
-        id: `msg_demo_${id.slice(9)}`,
+        id: msg,
         type: "message",
         role: "assistant",
         model: body.model,
-        content: [
-          { type: "text", text: Array.from({ length: Math.min(output, 64) }, (_, k) => words[k % 5]).join(" ") },
-        ],
-        stop_reason: output === body.max_tokens ? "max_tokens" : "end_turn",
+        content: [{ type: "text", text }],
+        stop_reason: stop,
         stop_sequence: null,
-        usage: {
-          input_tokens: input,
-          cache_creation_input_tokens: 0,
-          cache_read_input_tokens: 0,
-          output_tokens: output,
-        },
+        usage: { ...usage, output_tokens: output },
       }),
     );
   });

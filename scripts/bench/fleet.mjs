@@ -4,9 +4,15 @@
 //
 //   node scripts/bench/fleet.mjs [--processes 2,4,8,16] [--requests N] [--seconds S]
 //                                [--concurrency C] [--seed N] [--store none,redis]
+//                                [--tokens-per-second T] [--rounding nearest|down|exact]
+//                                [--stream]
 //
 // The workload is the demo's (input lognormal median 1,500 tokens, max_tokens 1,024, output
-// decided by the server in [100, 1,024]); its N requests are dealt round-robin to the K
+// decided by the server in [100, 1,024], written at T tokens a second after 50 ms, default
+// 4,000: --tokens-per-second 30 makes answers of 3 to 34 s, as a long answer that is no
+// stream takes; the tokens' `remaining` rounded to the nearest thousand as Anthropic's, or
+// down, or exact; with --stream each request streams, its head written at admission); its N
+// requests are dealt round-robin to the K
 // processes, which all start together and send theirs at once. The server's limits are Tier
 // 1's proportions scaled so that the batch's lower bound is about S seconds (so a run takes
 // under a minute in real time). No process is given limits: each learns them from the
@@ -14,9 +20,11 @@
 // on a free loopback port, and `llm-pacer/redis` with ioredis in every process).
 //
 // Printed per K and store: makespan / lower bound, 429s (per request sent to the server),
-// calls that failed, and with a store the latency each store operation added (p50 / p99 of
-// the store's own calls, timed in the processes). Aims with the store (issue 11): no failed
-// call, at most 0.5% 429s, at most 1.05x the lower bound at K = 16.
+// calls that failed, with a store the latency each store operation added (p50 / p99 of
+// the store's own calls, timed in the processes), and the opening: when the first answer
+// ended and how many requests the server had admitted by then (long answers: the probes).
+// Aims with the store (issue 11): no failed call, at most 0.5% 429s, at most 1.05x the lower
+// bound at K = 16.
 
 import { fork } from "node:child_process";
 import { once } from "node:events";
@@ -64,7 +72,7 @@ async function child() {
             "x-api-key": "sk-ant-fleet-bench",
             "anthropic-version": "2023-06-01",
           },
-          body: JSON.stringify(body),
+          body: JSON.stringify(work.stream ? { ...body, stream: true } : body),
         });
         await res.arrayBuffer();
         if (res.ok) ok++;
@@ -118,6 +126,11 @@ async function main() {
   const concurrency = Number(opt("--concurrency", "5"));
   const seed = Number(opt("--seed", "1"));
   const stores = opt("--store", "none,redis").split(",");
+  const tokensPerSecond = Number(opt("--tokens-per-second", "4000"));
+  const rounding = opt("--rounding", "nearest");
+  const stream = args.includes("--stream");
+  if (!["nearest", "down", "exact"].includes(rounding))
+    throw new Error(`--rounding: nearest, down or exact, not ${rounding}`);
 
   const bodies = localBodies(n, seed);
   const { limits } = scaledLimits(bodies, seconds);
@@ -125,10 +138,20 @@ async function main() {
   if (stores.includes("redis")) redis = await startRedis();
   console.log(
     `fleet: ${n} requests dealt to K processes (concurrency ${concurrency} each), limits RPM ${limits.rpm}, ` +
-      `ITPM ${limits.itpm}, OTPM ${limits.otpm} (Tier 1 scaled; lower bound about ${seconds} s); limits learned from headers\n`,
+      `ITPM ${limits.itpm}, OTPM ${limits.otpm} (Tier 1 scaled; lower bound about ${seconds} s); limits learned from headers; ` +
+      `output at ${tokensPerSecond} tokens/s, remaining rounded ${rounding}${stream ? ", streams" : ""}\n`,
   );
   const rows = [
-    ["K", "store", "makespan / lower bound", "429s", "failed", "store p50 / p99 per op", "store ops per call"],
+    [
+      "K",
+      "store",
+      "makespan / lower bound",
+      "429s",
+      "failed",
+      "store p50 / p99 per op",
+      "store ops per call",
+      "first answer, admitted by then",
+    ],
   ];
   try {
     for (const k of ks) {
@@ -143,6 +166,9 @@ async function main() {
           lowerBoundMs,
           startMockServer,
           seed,
+          tokensPerSecond,
+          rounding,
+          stream,
         });
         rows.push(r);
         console.log(rows[rows.length - 1].join("  |  "));
@@ -161,7 +187,11 @@ async function main() {
 
 /** @param {any} a */
 async function run(a) {
-  const server = await a.startMockServer({ limits: a.limits });
+  const server = await a.startMockServer({
+    limits: a.limits,
+    tokensPerSecond: a.tokensPerSecond,
+    rounding: a.rounding,
+  });
   const procs = Array.from({ length: a.k }, () =>
     fork(self, ["--child"], { stdio: ["ignore", "inherit", "inherit", "ipc"] }),
   );
@@ -174,13 +204,24 @@ async function run(a) {
         bodies: a.bodies.filter((/** @type {any} */ _, j) => j % a.k === i),
         redisUrl: a.store === "redis" ? a.redisUrl : undefined,
         prefix,
+        stream: a.stream,
       });
     }
     await Promise.all(procs.map((p) => once(p, "message")));
     const results = procs.map((p) => once(p, "message").then(([m]) => m));
     const t0 = performance.now();
     for (const p of procs) p.send({ go: true });
+    // The opening: when the first answer ended, and how many requests the server had admitted
+    // by then (the fleet's probes, if it knew no limit).
+    let opening = "-";
+    const watch = setInterval(() => {
+      if (server.stats.outputTokens > 0) {
+        opening = `${((performance.now() - t0) / 1000).toFixed(1)} s, ${server.stats.admitted}`;
+        clearInterval(watch);
+      }
+    }, 10);
     const done = await Promise.all(results);
+    clearInterval(watch);
     const makespan = performance.now() - t0;
     const s = server.stats;
     const lb = a.lowerBoundMs(a.limits, { requests: s.admitted, input: s.inputTokens, output: s.outputTokens });
@@ -204,6 +245,7 @@ async function run(a) {
       `${failed}${errs.length ? ` (${errs.join(", ")})` : ""}`,
       storeMs.length ? `${pct(0.5).toFixed(2)} / ${pct(0.99).toFixed(2)} ms` : "-",
       perCall || "-",
+      opening,
     ];
   } finally {
     for (const p of procs) p.kill();

@@ -1,0 +1,84 @@
+// The demo's local server (pkg/bin/mock-server.mjs), which the fleet bench also runs: its
+// streams (the head at admission with the whole `max_tokens` reserved, Anthropic's events,
+// the give-back at the end) and the rounding of `remaining` a bench asks for.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { realpathSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const pkgDir = realpathSync(join(root, "node_modules", "llm-pacer"));
+const { startMockServer } = await import(pathToFileURL(join(pkgDir, "bin", "mock-server.mjs")).href);
+
+const HEADERS = { "x-api-key": "demo", "anthropic-version": "2023-06-01", "content-type": "application/json" };
+const body = (/** @type {object} */ extra) =>
+  JSON.stringify({ model: "m", max_tokens: 600, messages: [{ role: "user", content: "a".repeat(400) }], ...extra });
+
+/** The `data` of each event of an event stream, by its `event` name. @param {string} text */
+const events = (text) =>
+  text
+    .trim()
+    .split("\n\n")
+    .map((block) => {
+      const [ev, data] = block.split("\n");
+      return [ev.replace(/^event: /, ""), JSON.parse(data.replace(/^data: /, ""))];
+    });
+
+test("a stream's head comes at admission with max_tokens reserved; its usage in Anthropic's events", async () => {
+  const s = await startMockServer({
+    limits: { rpm: 60, itpm: 60_000, otpm: 10_000 },
+    tokensPerSecond: 100_000,
+    now: () => 0, // the buckets' clock stands still: no refill
+  });
+  try {
+    const res = await fetch(`${s.url}/v1/messages`, { method: "POST", headers: HEADERS, body: body({ stream: true }) });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "text/event-stream");
+    // 10,000 less the 600 reserved, to the nearest thousand.
+    assert.equal(res.headers.get("anthropic-ratelimit-output-tokens-remaining"), "9000");
+    const ev = events(await res.text());
+    assert.deepEqual(
+      ev.map(([name]) => name),
+      [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+      ],
+    );
+    assert.equal(ev[0][1].message.usage.input_tokens, 100);
+    const output = ev[4][1].usage.output_tokens;
+    assert.ok(output >= 100 && output <= 600, String(output));
+    // The unused output went back at the end.
+    assert.equal(s.levels()["output-tokens"], 10_000 - output);
+    assert.equal(s.stats.outputTokens, output);
+    const bad = await fetch(`${s.url}/v1/messages`, {
+      method: "POST",
+      headers: HEADERS,
+      body: body({ stream: "yes" }),
+    });
+    assert.equal(bad.status, 400);
+  } finally {
+    await s.close();
+  }
+});
+
+test("remaining is rounded to the nearest thousand, or down, or exact", async () => {
+  const got = [];
+  for (const rounding of [undefined, "down", "exact"]) {
+    const s = await startMockServer({ limits: { otpm: 10_000 }, tokensPerSecond: 100_000, rounding, now: () => 0 });
+    try {
+      const res = await fetch(`${s.url}/v1/messages`, { method: "POST", headers: HEADERS, body: body({}) });
+      await res.arrayBuffer();
+      got.push(res.headers.get("anthropic-ratelimit-output-tokens-remaining"));
+    } finally {
+      await s.close();
+    }
+  }
+  const output = 10_000 - Number(got[2]);
+  assert.ok(output >= 100 && output <= 600, String(output));
+  assert.deepEqual(got, [String(Math.round(Number(got[2]) / 1000) * 1000), "9000", got[2]]);
+});
