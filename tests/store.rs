@@ -423,26 +423,55 @@ fn a_key_that_knows_no_limit_lets_one_probe_go_and_the_others_wait_for_its_figur
     }
 }
 
-/// A probe that never answers (its process killed, an answer slower than the lease) holds the
-/// others for the lease only: then one more goes, on a shorter lease, and so on.
+/// A probe that never answers (its process killed, an answer slower than the lease: one that
+/// is no stream comes whole) holds the others for the lease only: then one more goes, and
+/// twice as many as are out after each step, as one process's limiter opens: 2, 4, 8, 16 out
+/// at 10, 12.5, 15 and 17.5 s. (One more a step had four out at 17.5 s, sixteen processes
+/// waiting on answers of 3 to 34 s.) A step counts from the request that doubled the count,
+/// so a key nobody asked about for a while does not open at once.
 #[test]
-fn a_probes_lease_that_runs_out_lets_one_more_go_sooner() {
+fn a_probes_lease_that_runs_out_lets_twice_as_many_go_each_step() {
     use llm_pacer::core::limiter::{PROBE_MAX_MS, PROBE_STEP_MS};
     let none = [0.0; 4];
     let cost = amounts(10.0, 1_000.0);
     let mut s = KeyState::new();
     assert_eq!(s.reserve(T0, none, cost, false), Reserve::Admit);
     let mut now = T0 + PROBE_MAX_MS;
-    for _ in 0..3 {
-        assert_eq!(s.reserve(now, none, cost, false), Reserve::Admit);
+    for out in [2, 4, 8, 16] {
+        while s.probe_sent < out {
+            assert_eq!(s.reserve(now, none, cost, false), Reserve::Admit, "{out}");
+        }
         assert_eq!(
             s.reserve(now + 1.0, none, cost, false),
             Reserve::Probing {
                 wait_ms: PROBE_STEP_MS - 1.0
-            }
+            },
+            "{out} out"
         );
         now += PROBE_STEP_MS;
     }
+    // Asked again long after: one goes, then the second waits a step from it.
+    now += 60_000.0;
+    assert_eq!(s.reserve(now, none, cost, false), Reserve::Admit);
+    assert_eq!(s.probe_sent, 17);
+    for _ in 17..32 {
+        assert_eq!(s.reserve(now, none, cost, false), Reserve::Admit);
+    }
+    assert_eq!(
+        s.reserve(now, none, cost, false),
+        Reserve::Probing {
+            wait_ms: PROBE_STEP_MS
+        }
+    );
+    // Any answer without figures ends it: the next goes as a first probe, on the whole lease.
+    s.probed(false);
+    assert_eq!(s.reserve(now, none, cost, false), Reserve::Admit);
+    assert_eq!(
+        s.reserve(now, none, cost, false),
+        Reserve::Probing {
+            wait_ms: PROBE_MAX_MS
+        }
+    );
 }
 
 /// The probe's answer had no limit: a refusal (a 529, no headers) ends its lease, so the next
@@ -2317,7 +2346,7 @@ fn the_compact_form_saves_loads_and_applies_as_the_methods_do() {
 
 #[test]
 fn the_compact_form_carries_the_probe_and_reads_a_state_saved_before_it() {
-    use llm_pacer::core::limiter::PROBE_MAX_MS;
+    use llm_pacer::core::limiter::{PROBE_MAX_MS, PROBE_STEP_MS};
     use llm_pacer::core::store::{op, STATE_LEN};
     let nan = f64::NAN;
     let ask = [nan, nan, nan, nan, 10.0, 1_000.0, 0.0];
@@ -2344,6 +2373,24 @@ fn the_compact_form_carries_the_probe_and_reads_a_state_saved_before_it() {
     s.apply(T0, op::RESERVE, &ask);
     s.apply(T0 + 1.0, op::PROBED, &[0.0]);
     assert_eq!((s.probe_until_ms, s.open), (0.0, false));
+    // The probes out are saved; a state saved before they were counted (23 numbers) reads
+    // its lease as the first probe's.
+    let mut s = KeyState::new();
+    s.apply(T0, op::RESERVE, &ask);
+    for _ in 0..3 {
+        s.apply(T0 + PROBE_MAX_MS, op::RESERVE, &ask); // the second probe, then two waits
+    }
+    let saved = s.save();
+    assert_eq!(
+        (saved[21], saved[23]),
+        (T0 + PROBE_MAX_MS + PROBE_STEP_MS, 2.0)
+    );
+    assert_eq!(KeyState::load(&saved), s);
+    let old = KeyState::load(&saved[..23]);
+    assert_eq!((old.probe_until_ms, old.probe_sent), (saved[21], 1));
+    let mut bad = saved;
+    bad[23] = f64::NAN;
+    assert_eq!(KeyState::load(&bad).probe_sent, 1);
     // A state saved before the probe (21 numbers) still reads, with no probe out.
     let mut old = KeyState::new();
     old.learn(T0, Dim::OutputTokens, 6_000.0, 5_000.0);

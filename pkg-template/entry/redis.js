@@ -10,9 +10,9 @@
 // State of one limit key: a hash at `{prefix:key}` (hash-tagged: Redis Cluster keeps it in
 // one slot), fields c1..c4 (capacity), l1..l4 (level), a1..a4 (time of that level, ms),
 // q1..q4 and b1..b4 (the queue bucket's level and its time: the level less the turns booked,
-// see core::store), p (end of a 429 pause, ms), r (end of the opening probe's lease, ms) and o
-// (1: the key is open, its server sends no figures), for the dimensions requests, inputTokens,
-// outputTokens, tokens.
+// see core::store), p (end of a 429 pause, ms), r (end of the opening probe's lease, ms), n
+// (the probes out, none answered) and o (1: the key is open, its server sends no figures), for
+// the dimensions requests, inputTokens, outputTokens, tokens.
 // The key expires two windows after its last use (a full bucket again by then).
 import { storeFace } from "../store-face.js";
 import { checkKeys, isRecord } from "../strict.js";
@@ -39,6 +39,7 @@ for d = 1, 4 do
 end
 local p = s['p'] or 0
 local r, o = s['r'] or 0, s['o'] or 0
+local n = s['n'] or (r > 0 and 1 or 0)
 local dirty = {}
 -- One bucket of dimension d: its level in L[d] at time A[d] (the bucket l, a or its queue q, b).
 local function level(L, A, d, t)
@@ -106,11 +107,18 @@ if op == 'reserve' then
       kind = 'wait'; dim = blocker
     elseif c[1] == nil and c[2] == nil and c[3] == nil and c[4] == nil and o ~= 1 then
       -- No limit known: one request goes as the opening probe, the others wait for its
-      -- figures (core::store's probe); a lease run out lets one more go, sooner.
+      -- figures (core::store's probe); a lease run out lets one more go, and twice as many
+      -- as are out each step after (the next waits a step when the count is a power of two).
       if r > now then
         kind = 'wait'; dim = 5; wait = r - now
+      elseif r > 0 and n > 0 then
+        n = n + 1
+        local m = n
+        while m % 2 == 0 do m = m / 2 end
+        if m == 1 then r = now + 2500 end
+        kind = 'admit'; dirty[5] = true
       else
-        if r > 0 then r = now + 2500 else r = now + 10000 end
+        n = 1; r = now + 10000
         kind = 'admit'; dirty[5] = true
       end
     else
@@ -200,7 +208,7 @@ elseif op == 'pause' then
   end
 elseif op == 'probed' then
   -- The probe's answer carried no limit: the lease ends; a 2xx opens the key.
-  r = 0
+  r = 0; n = 0
   if tonumber(ARGV[3]) == 1 then o = 1 end
   dirty[5] = true
 elseif op ~= 'levels' then
@@ -217,7 +225,10 @@ for d = 1, 4 do
   end
 end
 if dirty[0] then set[#set + 1] = 'p'; set[#set + 1] = f(p) end
-if dirty[5] then set[#set + 1] = 'r'; set[#set + 1] = f(r); set[#set + 1] = 'o'; set[#set + 1] = f(o) end
+if dirty[5] then
+  set[#set + 1] = 'r'; set[#set + 1] = f(r); set[#set + 1] = 'o'; set[#set + 1] = f(o)
+  set[#set + 1] = 'n'; set[#set + 1] = f(n)
+end
 if #set > 0 then redis.call('HSET', K, unpack(set)) end
 if #set > 0 or op == 'reserve' then
   local ttl = 2 * W

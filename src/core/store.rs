@@ -29,8 +29,11 @@
 //! ([`KeyState::learn`]), as one process's limiter does for its own requests. Its answer had
 //! no figures ([`KeyState::probed`]): a 2xx opens the key (the server sends none; every
 //! request goes, as without a store), a refusal only ends the lease. A lease that ends with
-//! no answer (the probe's process killed, an answer slower than the lease) lets one more go,
-//! on a lease of [`PROBE_STEP_MS`].
+//! no answer (the probe's process killed, an answer slower than the lease: one that is no
+//! stream comes whole, and can take a minute) lets one more go, and twice as many as are out
+//! after each [`PROBE_STEP_MS`] more, as one process opens (`limiter::probe`): sixteen
+//! processes whose answers took 3 to 34 s (`--tokens-per-second 30`) had only one request
+//! more out each step before (session 33's measurements are in BENCHMARKS.md).
 //!
 //! **Turns.** Waits alone would make every waiting process wake at the same instant (the
 //! moment the next request fits) and all but one be told to wait again: round trips per call
@@ -146,6 +149,8 @@ pub struct KeyState {
     pub paused_until_ms: Ms,
     /// While no bucket is known: the end of the opening probe's lease (0: no probe out).
     pub probe_until_ms: Ms,
+    /// The requests let go as probes since the first, none answered yet (0: none out).
+    pub probe_sent: u32,
     /// A probe's 2xx carried no limit: the key opens (no probe, every request admitted).
     pub open: bool,
 }
@@ -387,20 +392,26 @@ impl KeyState {
     }
 
     /// A key that knows no limit: admitted as its opening probe (a lease taken) if none is
-    /// out, else told to wait for the probe's answer (module docs).
+    /// out, else told to wait for the probe's answer (module docs). A lease that runs out
+    /// with no answer lets one more go, and the fleet's count out may then double each
+    /// [`PROBE_STEP_MS`]: the rule of one process's own opening (`limiter::probe`), each
+    /// step counted from the request that made the count a power of two, not from the
+    /// first, so a key no process asked about for a while opens no faster.
     fn probe(&mut self, now_ms: Ms) -> Reserve {
         if self.probe_until_ms > now_ms {
             return Reserve::Probing {
                 wait_ms: self.probe_until_ms - now_ms,
             };
         }
-        // A lease that ran out with no answer: one more goes, sooner.
-        let lease = if self.probe_until_ms > 0.0 {
-            PROBE_STEP_MS
+        if self.probe_until_ms > 0.0 && self.probe_sent > 0 {
+            self.probe_sent = self.probe_sent.saturating_add(1);
+            if self.probe_sent.is_power_of_two() {
+                self.probe_until_ms = now_ms + PROBE_STEP_MS;
+            }
         } else {
-            PROBE_MAX_MS
-        };
-        self.probe_until_ms = now_ms + lease;
+            self.probe_sent = 1;
+            self.probe_until_ms = now_ms + PROBE_MAX_MS;
+        }
         Reserve::Admit
     }
 
@@ -409,6 +420,7 @@ impl KeyState {
     /// requests then go unmetered until figures create a bucket (module docs).
     pub fn probed(&mut self, open: bool) {
         self.probe_until_ms = 0.0;
+        self.probe_sent = 0;
         self.open |= open;
     }
 
@@ -428,11 +440,15 @@ impl KeyState {
 
 /// How many numbers [`KeyState::save`] writes: per dimension a capacity, a level and the
 /// time of that level, and its queue's level and time (NaN capacity: no bucket), then the
-/// pause's end, the probe's lease's end and the key's opening (1: open).
-pub const STATE_LEN: usize = 23;
+/// pause's end, the probe's lease's end, the key's opening (1: open) and the probes out.
+pub const STATE_LEN: usize = 24;
 
 /// The length of a state saved before the opening probe (no probe, not open): still read.
 const STATE_LEN_BEFORE_PROBE: usize = 21;
+
+/// The length of a state saved before the probes out were counted (one if a lease is on):
+/// still read.
+const STATE_LEN_BEFORE_COUNT: usize = 23;
 
 /// The operations of [`KeyState::apply`], by number (the compact form a store that runs this
 /// code, the Durable Object of `llm-pacer/cloudflare`, passes across the Wasm boundary).
@@ -478,17 +494,19 @@ impl KeyState {
         out[20] = self.paused_until_ms;
         out[21] = self.probe_until_ms;
         out[22] = if self.open { 1.0 } else { 0.0 };
+        out[23] = f64::from(self.probe_sent);
         out
     }
 
-    /// The state [`KeyState::save`] wrote (or its 21 numbers before the opening probe).
+    /// The state [`KeyState::save`] wrote (or its 21 numbers before the opening probe, its
+    /// 23 before the probes out were counted).
     /// Anything else (another length, a bucket with an invalid capacity or a level or time
     /// that is not finite) reads as unknown: a new key, or no bucket in that dimension (the
     /// next reservation creates it full). A queue that is not finite, or above its bucket,
     /// reads as the bucket (no turn booked).
     pub fn load(s: &[f64]) -> KeyState {
         let mut k = KeyState::new();
-        if s.len() != STATE_LEN && s.len() != STATE_LEN_BEFORE_PROBE {
+        if ![STATE_LEN, STATE_LEN_BEFORE_PROBE, STATE_LEN_BEFORE_COUNT].contains(&s.len()) {
             return k;
         }
         for i in 0..4 {
@@ -512,9 +530,14 @@ impl KeyState {
         if s[20].is_finite() {
             k.paused_until_ms = s[20];
         }
-        if let [probe, open] = s[STATE_LEN_BEFORE_PROBE..] {
+        if let [probe, open, ref sent @ ..] = s[STATE_LEN_BEFORE_PROBE..] {
             if probe.is_finite() && probe > 0.0 {
                 k.probe_until_ms = probe;
+                // A count missing (a state saved before it) or out of range: the first probe.
+                k.probe_sent = match sent {
+                    [n] if *n >= 1.0 && *n <= f64::from(u32::MAX) => *n as u32,
+                    _ => 1,
+                };
             }
             k.open = open == 1.0;
         }
