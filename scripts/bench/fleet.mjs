@@ -3,7 +3,7 @@
 // pkg/bin/mock-server.mjs), with and without a shared store.
 //
 //   node scripts/bench/fleet.mjs [--processes 2,4,8,16] [--requests N] [--seconds S]
-//                                [--concurrency C] [--seed N] [--store none,redis]
+//                                [--concurrency C] [--seed N] [--store none,redis,do]
 //                                [--tokens-per-second T] [--rounding nearest|down|exact]
 //                                [--stream]
 //
@@ -17,7 +17,8 @@
 // 1's proportions scaled so that the batch's lower bound is about S seconds (so a run takes
 // under a minute in real time). No process is given limits: each learns them from the
 // headers, alone (`none`) or through the store (`redis`: a `redis-server` this script starts
-// on a free loopback port, and `llm-pacer/redis` with ioredis in every process).
+// on a free loopback port, and `llm-pacer/redis` with ioredis in every process; `do`: K
+// Workers in one Miniflare sharing `llm-pacer/cloudflare`'s Durable Object, fleet-do.mjs).
 //
 // Printed per K and store: makespan / lower bound, 429s (per request sent to the server),
 // calls that failed, with a store the latency each store operation added (p50 / p99 of
@@ -126,6 +127,8 @@ async function main() {
   const concurrency = Number(opt("--concurrency", "5"));
   const seed = Number(opt("--seed", "1"));
   const stores = opt("--store", "none,redis").split(",");
+  for (const st of stores)
+    if (!["none", "redis", "do"].includes(st)) throw new Error(`--store: none, redis or do, not ${st}`);
   const tokensPerSecond = Number(opt("--tokens-per-second", "4000"));
   const rounding = opt("--rounding", "nearest");
   const stream = args.includes("--stream");
@@ -192,25 +195,34 @@ async function run(a) {
     tokensPerSecond: a.tokensPerSecond,
     rounding: a.rounding,
   });
-  const procs = Array.from({ length: a.k }, () =>
-    fork(self, ["--child"], { stdio: ["ignore", "inherit", "inherit", "ipc"] }),
-  );
+  const workers = a.store === "do" ? await (await import("./fleet-do.mjs")).doFleet(a.k) : null;
+  const procs = workers
+    ? []
+    : Array.from({ length: a.k }, () => fork(self, ["--child"], { stdio: ["ignore", "inherit", "inherit", "ipc"] }));
   try {
     const prefix = `fleet-${process.pid}-${a.k}-${Date.now()}`;
-    for (const [i, p] of procs.entries()) {
-      p.send({
-        url: server.url,
-        concurrency: a.concurrency,
-        bodies: a.bodies.filter((/** @type {any} */ _, j) => j % a.k === i),
-        redisUrl: a.store === "redis" ? a.redisUrl : undefined,
-        prefix,
-        stream: a.stream,
-      });
+    const shares = Array.from({ length: a.k }, (_, i) => ({
+      url: server.url,
+      concurrency: a.concurrency,
+      bodies: a.bodies.filter((/** @type {any} */ _, j) => j % a.k === i),
+      redisUrl: a.store === "redis" ? a.redisUrl : undefined,
+      prefix,
+      stream: a.stream,
+    }));
+    /** @type {Promise<any>[]} */
+    let results;
+    let t0;
+    const wall0 = Date.now();
+    if (workers) {
+      t0 = performance.now();
+      results = shares.map((w, i) => workers.send(i, w));
+    } else {
+      for (const [i, p] of procs.entries()) p.send(shares[i]);
+      await Promise.all(procs.map((p) => once(p, "message")));
+      results = procs.map((p) => once(p, "message").then(([m]) => m));
+      t0 = performance.now();
+      for (const p of procs) p.send({ go: true });
     }
-    await Promise.all(procs.map((p) => once(p, "message")));
-    const results = procs.map((p) => once(p, "message").then(([m]) => m));
-    const t0 = performance.now();
-    for (const p of procs) p.send({ go: true });
     // The opening: when the first answer ended, and how many requests the server had admitted
     // by then (the fleet's probes, if it knew no limit).
     let opening = "-";
@@ -222,8 +234,9 @@ async function run(a) {
     }, 10);
     const done = await Promise.all(results);
     clearInterval(watch);
-    const makespan = performance.now() - t0;
     const s = server.stats;
+    // The Workers answer 200 ms after their last call (fleet-do.mjs): the server's last answer.
+    const makespan = workers ? s.lastAt - wall0 : performance.now() - t0;
     const lb = a.lowerBoundMs(a.limits, { requests: s.admitted, input: s.inputTokens, output: s.outputTokens });
     const failed = done.reduce((x, d) => x + d.failed, 0);
     const storeMs = done.flatMap((d) => d.storeMs).sort((x, y) => x - y);
@@ -249,6 +262,7 @@ async function run(a) {
     ];
   } finally {
     for (const p of procs) p.kill();
+    await workers?.dispose();
     await server.close();
   }
 }
