@@ -2180,6 +2180,53 @@ mod shared_headers {
         assert_eq!(learned, Some((50.0, 0.0)));
     }
 
+    /// A rounded `remaining` (Anthropic's tokens: to the thousand) goes to the store no lower
+    /// than the level its reset places, and no more than the rounding's slack above itself:
+    /// the store comes down to any figure below it, and a count rounded down pulled it up to
+    /// a thousand below the server at each answer (Tier 1's fleet: 1.13 to 1.16 times the
+    /// lower bound, 1.05 with exact counts). An exact count, or a reset that places the
+    /// level lower, is passed on as it is.
+    #[test]
+    fn a_rounded_figure_goes_to_the_store_no_lower_than_its_reset_places_the_level() {
+        let learned = |remaining: f64, rounded: bool, full_in_ms: f64| {
+            let mut e = Engine::new(Config::new(), T0);
+            e.set_store(true);
+            let id = e
+                .submit(
+                    T0,
+                    Request {
+                        max_tokens: Some(10.0),
+                        ..Request::default()
+                    },
+                )
+                .unwrap();
+            e.poll(T0);
+            e.on_reserved(T0, id, StoreAnswer::Admit);
+            let mut info = RateLimitInfo {
+                retry_after_ms: Some(1_000.0),
+                ..RateLimitInfo::default()
+            };
+            info.output_tokens.limit = Some(6_000.0);
+            info.output_tokens.remaining = Some(remaining);
+            info.output_tokens.rounded = rounded;
+            info.output_tokens.reset_at_ms = Some(T0 + 5.0 + full_in_ms);
+            e.on_response(T0 + 5.0, id, 429, &info, None, 0.5);
+            e.drain_store_ops().into_iter().find_map(|op| match op {
+                StoreOp::Learn { dims, .. } => Some(dims[2]),
+                _ => None,
+            })
+        };
+        // Full in 12 s at 100 a second: 4,800, where the count says 4,000.
+        assert_eq!(learned(4_000.0, true, 12_000.0), Some((6_000.0, 4_800.0)));
+        // Full now: no more than a thousand above the count.
+        assert_eq!(learned(4_000.0, true, 0.0), Some((6_000.0, 5_000.0)));
+        // The reset places it lower, or the count is exact: the count.
+        assert_eq!(learned(4_000.0, true, 30_000.0), Some((6_000.0, 4_000.0)));
+        assert_eq!(learned(4_000.0, false, 12_000.0), Some((6_000.0, 4_000.0)));
+        // No count: none made up from the reset.
+        assert!(learned(f64::NAN, true, 12_000.0).is_some_and(|(_, r)| r.is_nan()));
+    }
+
     /// Anthropic's `tokens-*` repeat the most restrictive of its input and output limits; they
     /// are no bucket of their own. Sent to the store as a TPM bucket they throttled a fleet to
     /// the output limit counted over input and output together (the fleet benchmark stalled).

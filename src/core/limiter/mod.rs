@@ -59,6 +59,7 @@ mod settle;
 mod types;
 
 pub use admit::EDGE_MARGIN_MS;
+pub(crate) use observe::level_before_reset;
 pub(crate) use observe::ROUNDING_SLACK;
 pub use observe::{figures, FIGURE_AGE_MS};
 pub use output::{OutputMetering, OUTPUT_FLOOR, OUTPUT_MARGIN, OUTPUT_MIN_SEEN, OUTPUT_WINDOW};

@@ -28,6 +28,13 @@ fn whole_seconds(reset_at: Ms, now: Ms) -> bool {
     (s - s.round()).abs() * WHOLE_SECOND_MS < 1.0
 }
 
+/// The level a bucket of `limit` per `window_ms` that refills continuously stands at `now`
+/// if it is full again at `reset_at`: below zero when the reset is further than the window
+/// refills a spent bucket in.
+pub(crate) fn level_before_reset(limit: f64, window_ms: Ms, reset_at: Ms, now: Ms) -> f64 {
+    limit - non_negative(reset_at - now) * (limit / window_ms)
+}
+
 /// How old a stream head's figures may be, ms, as [`Limiter::observe_stream_head`] allows
 /// for: a long time to first byte. Older, the refill since is taken as others' use.
 pub const FIGURE_AGE_MS: Ms = 5_000.0;
@@ -433,7 +440,7 @@ impl Limiter {
             };
             // Below zero, the reset is further than the window refills a spent bucket in:
             // no level of a continuous refill, but figures at odds with one (below).
-            let level = l - non_negative(t - now) * (l / w);
+            let level = level_before_reset(l, w, t, now);
             let precision = RESET_PRECISION_MS * l / w;
             let lo = non_negative(level);
             (lo, (lo + precision).min(l), (level + precision).min(l))

@@ -39,10 +39,11 @@ impl Engine {
             return;
         }
         let dims = [
-            learned(&info.requests),
-            learned(&info.input_tokens),
-            learned(&info.output_tokens),
-            info.combined_tokens().map_or((f64::NAN, f64::NAN), learned),
+            learned(&info.requests, now_ms),
+            learned(&info.input_tokens, now_ms),
+            learned(&info.output_tokens, now_ms),
+            info.combined_tokens()
+                .map_or((f64::NAN, f64::NAN), |d| learned(d, now_ms)),
         ];
         let ok = (200..300).contains(&status);
         if dims.iter().all(|(l, _)| l.is_nan()) && unmetered && !f.opened.contains(&slot) {

@@ -83,7 +83,8 @@
 use super::{Engine, Id};
 use crate::core::headers::DimInfo;
 use crate::core::keys::Slot;
-use crate::core::limiter::Dim;
+use crate::core::limiter::{level_before_reset, Dim, ROUNDING_SLACK};
+use crate::core::store::WINDOW_MS;
 use crate::core::Ms;
 
 mod figures;
@@ -237,12 +238,29 @@ impl StoreOp {
     }
 }
 
-/// `(limit, remaining)` of a per-minute dimension the headers describe (NaN where unknown;
-/// a limit of another window is not a per-minute one: not passed on).
-fn learned(d: &DimInfo) -> (f64, f64) {
-    let per_minute = d.window_ms.is_none_or(|w| (w - 60_000.0).abs() < 1.0);
+/// `(limit, remaining)` of a per-minute dimension the headers describe at `now_ms` (NaN
+/// where unknown; a limit of another window is not a per-minute one: not passed on).
+///
+/// A rounded `remaining` (Anthropic's tokens, to the thousand) goes no lower than the level
+/// its reset places, and no more than [`ROUNDING_SLACK`] above itself. The store comes down
+/// to any figure below its own level (`KeyState::learn`): a count rounded down by up to a
+/// thousand pulled it that far below the server at every answer, where the reset (in whole
+/// seconds, read against the `Date` beside it) places the level to within two seconds of
+/// refill, as the process's own limiter reads it (`limiter::observe`). The fleet bench at
+/// Tier 1's scale (an OTPM of 6,140) ran 1.13 to 1.16 times its lower bound with counts
+/// rounded down and 1.05 with exact ones (BENCHMARKS.md, session 33).
+fn learned(d: &DimInfo, now_ms: Ms) -> (f64, f64) {
+    let per_minute = d.window_ms.is_none_or(|w| (w - WINDOW_MS).abs() < 1.0);
     let limit = d.limit.filter(|_| per_minute).unwrap_or(f64::NAN);
-    (limit, d.remaining.unwrap_or(f64::NAN))
+    let mut remaining = d.remaining.unwrap_or(f64::NAN);
+    if let Some(t) = d
+        .reset_at_ms
+        .filter(|t| d.rounded && t.is_finite() && limit > 0.0 && remaining.is_finite())
+    {
+        let floor = level_before_reset(limit, WINDOW_MS, t, now_ms);
+        remaining = remaining.max(floor.min(remaining + ROUNDING_SLACK));
+    }
+    (limit, remaining)
 }
 
 /// A few call ids (those in flight at most): a `Vec`, which costs the Wasm build far less
