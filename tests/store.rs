@@ -2180,6 +2180,24 @@ mod shared_headers {
         assert_eq!(learned, Some((50.0, 0.0)));
     }
 
+    /// An engine with a store and one call of 10 `max_tokens` the store admitted.
+    fn stored_call() -> (Engine, llm_pacer::core::call::Id) {
+        let mut e = Engine::new(Config::new(), T0);
+        e.set_store(true);
+        let id = e
+            .submit(
+                T0,
+                Request {
+                    max_tokens: Some(10.0),
+                    ..Request::default()
+                },
+            )
+            .unwrap();
+        e.poll(T0);
+        e.on_reserved(T0, id, StoreAnswer::Admit);
+        (e, id)
+    }
+
     /// A rounded `remaining` (Anthropic's tokens: to the thousand) goes to the store no lower
     /// than the level its reset places, and no more than the rounding's slack above itself:
     /// the store comes down to any figure below it, and a count rounded down pulled it up to
@@ -2189,19 +2207,7 @@ mod shared_headers {
     #[test]
     fn a_rounded_figure_goes_to_the_store_no_lower_than_its_reset_places_the_level() {
         let learned = |remaining: f64, rounded: bool, full_in_ms: f64| {
-            let mut e = Engine::new(Config::new(), T0);
-            e.set_store(true);
-            let id = e
-                .submit(
-                    T0,
-                    Request {
-                        max_tokens: Some(10.0),
-                        ..Request::default()
-                    },
-                )
-                .unwrap();
-            e.poll(T0);
-            e.on_reserved(T0, id, StoreAnswer::Admit);
+            let (mut e, id) = stored_call();
             let mut info = RateLimitInfo {
                 retry_after_ms: Some(1_000.0),
                 ..RateLimitInfo::default()
@@ -2232,19 +2238,7 @@ mod shared_headers {
     /// the output limit counted over input and output together (the fleet benchmark stalled).
     #[test]
     fn anthropics_combined_tokens_are_not_learned_as_a_bucket_of_their_own() {
-        let mut e = Engine::new(Config::new(), T0);
-        e.set_store(true);
-        let id = e
-            .submit(
-                T0,
-                Request {
-                    max_tokens: Some(10.0),
-                    ..Request::default()
-                },
-            )
-            .unwrap();
-        e.poll(T0);
-        e.on_reserved(T0, id, StoreAnswer::Admit);
+        let (mut e, id) = stored_call();
         let mut info = RateLimitInfo::default();
         info.input_tokens.limit = Some(578_000.0);
         info.input_tokens.remaining = Some(577_000.0);
