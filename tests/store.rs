@@ -950,6 +950,44 @@ mod engine {
         }
     }
 
+    /// A stream's head is written at its admission, with the whole fleet's calls in flight
+    /// counted at their `max_tokens`; other processes' give-backs would reach this process's
+    /// copy only through a later head. While a store answers, it gates the fleet: the copy
+    /// keeps its own level (its reservation taken), not the head's. Without a store, or while
+    /// it is down, the head places the copy as before.
+    #[test]
+    fn a_stream_heads_token_levels_are_left_to_a_store_that_answers() {
+        let level_after_head = |store: bool| {
+            let mut c = Config::new();
+            c.limits = Limits {
+                otpm: Some(6_000.0),
+                ..Limits::default()
+            };
+            let mut e = Engine::new(c, T0);
+            e.set_store(store);
+            let id = e.submit(T0, req(1_000.0)).unwrap();
+            e.poll(T0);
+            if store {
+                e.on_reserved(T0, id, StoreAnswer::Admit);
+            }
+            e.streaming(id);
+            e.on_response(T0 + 100.0, id, 200, &otpm(6_000.0, 1_000.0), None, 0.5);
+            e.limits(T0 + 100.0)[0]
+                .dims
+                .iter()
+                .find(|d| d.dim == Dim::OutputTokens)
+                .map(|d| d.remaining)
+                .unwrap()
+        };
+        let with_store = level_after_head(true);
+        assert!(
+            with_store > 4_900.0,
+            "its own reservation only: {with_store}"
+        );
+        let alone = level_after_head(false);
+        assert!(alone < 1_100.0, "the head's figure: {alone}");
+    }
+
     /// Two processes whose first calls go before any limit is known (no probe: a lease run
     /// out, or each its own): the store holds no bucket and takes nothing. The server
     /// (Anthropic's OTPM: `max_tokens` reserved at the start, the unused part given back at

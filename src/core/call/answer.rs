@@ -294,8 +294,31 @@ impl Engine {
             .calls
             .get_mut(&id)
             .is_some_and(|c| std::mem::take(&mut c.streaming));
+        // A stream's head is written at its admission, with every call of the fleet that is
+        // in flight counted at its `max_tokens`; the give-backs of other processes' calls
+        // reach this copy only through a later head. While a store answers, the store gates
+        // the fleet on its own levels, and the copy, placed at each head, held the process's
+        // calls back on its own (Tier 1's fleet of streams: 1.18 to 1.19 times the lower
+        // bound, 1.08 to 1.14 without the token levels of stream heads). So their token
+        // levels are left to the store; their limits are still learned.
+        let heads_tokens = !self.store_gates();
         let limiter = self.keys.limiter_mut(slot);
         let changed = if (200..300).contains(&status) && streaming {
+            let mut bare;
+            let info = if heads_tokens {
+                info
+            } else {
+                bare = info.clone();
+                for d in [
+                    &mut bare.input_tokens,
+                    &mut bare.output_tokens,
+                    &mut bare.tokens,
+                ] {
+                    d.remaining = None;
+                    d.reset_at_ms = None;
+                }
+                &bare
+            };
             limiter.observe_stream_head(now_ms, info, &mut ticket)
         } else if (200..300).contains(&status) {
             limiter.observe_answer(now_ms, info, &mut ticket)

@@ -393,6 +393,11 @@ impl Fleet {
         }
     }
 
+    /// Whether a store answers: it gates the fleet (the module docs).
+    fn gates(&self) -> bool {
+        !self.down
+    }
+
     /// How long after a token bucket's "wait" a turn is asked for again ([`TOKEN_RECHECK_MS`];
     /// `probe`: the opening probe's, [`PROBE_RECHECK_MS`]): after a re-check `last` ms ago
     /// told to wait again (`again`), twice as long.
@@ -451,6 +456,11 @@ impl Engine {
     /// Whether a store is configured.
     pub fn has_store(&self) -> bool {
         self.fleet.is_some()
+    }
+
+    /// Whether a store is configured and answers: it gates the fleet.
+    pub(in crate::core::call) fn store_gates(&self) -> bool {
+        self.fleet.as_ref().is_some_and(Fleet::gates)
     }
 
     /// How many calls the store link keeps an entry for: admitted by the store (or with no
