@@ -393,11 +393,6 @@ impl Fleet {
         }
     }
 
-    /// Whether a store answers: it gates the fleet (the module docs).
-    fn gates(&self) -> bool {
-        !self.down
-    }
-
     /// How long after a token bucket's "wait" a turn is asked for again ([`TOKEN_RECHECK_MS`];
     /// `probe`: the opening probe's, [`PROBE_RECHECK_MS`]): after a re-check `last` ms ago
     /// told to wait again (`again`), twice as long.
@@ -458,9 +453,9 @@ impl Engine {
         self.fleet.is_some()
     }
 
-    /// Whether a store is configured and answers: it gates the fleet.
+    /// Whether a store is configured and answers: it gates the fleet (the module docs).
     pub(in crate::core::call) fn store_gates(&self) -> bool {
-        self.fleet.as_ref().is_some_and(Fleet::gates)
+        self.fleet.as_ref().is_some_and(|f| !f.down)
     }
 
     /// How many calls the store link keeps an entry for: admitted by the store (or with no
