@@ -4,15 +4,14 @@
 // others to the same class). Each Worker runs its share of the requests from one request of
 // the bench and answers what fleet.mjs's Node processes report.
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { REPO, workerdModules } from "../../tests/runtimes/harness.mjs";
 
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
-const PKG = join(REPO, "pkg");
 const WORKER = join(REPO, "scripts", "bench", "fleet-do.worker.mjs");
 
 const script = `
 import { Pacer } from "../../pkg/web/workerd.js";
 import { PacerLimits, durableObjectStore } from "../../pkg/web/cloudflare.js";
+import { runShare, timed } from "./fleet-share.mjs";
 export { PacerLimits };
 
 export default {
@@ -22,65 +21,19 @@ export default {
     const storeOps = {};
     const store = timed(durableObjectStore(env.LIMITS), storeMs, storeOps);
     const pacer = new Pacer({ concurrency: work.concurrency, store });
-    let ok = 0;
-    let failed = 0;
-    const errors = [];
-    await Promise.all(
-      work.bodies.map(async (body) => {
-        try {
-          const res = await pacer.fetch(work.url + "/v1/messages", {
-            method: "POST",
-            headers: {
-              "content-type": "application/json",
-              "x-api-key": "sk-ant-fleet-bench",
-              "anthropic-version": "2023-06-01",
-            },
-            body: JSON.stringify(work.stream ? { ...body, stream: true } : body),
-          });
-          await res.arrayBuffer();
-          if (res.ok) ok++;
-          else {
-            failed++;
-            if (errors.length < 3) errors.push("HTTP " + res.status);
-          }
-        } catch (e) {
-          failed++;
-          if (errors.length < 3) errors.push(String(e?.code ?? e));
-        }
-      }),
-    );
+    const report = await runShare(pacer, work);
     // The last calls' settlements go to the store after their bodies end (in a Worker
     // waitUntil keeps them): counted once they are out. fleet.mjs takes the makespan at the
     // server's last answer, not at this response.
     await new Promise((r) => setTimeout(r, 200));
-    return Response.json({ ok, failed, errors, rateLimited: pacer.stats().rateLimited, storeMs, storeOps });
+    return Response.json({ ...report, storeMs, storeOps });
   },
 };
-
-// The store with each method timed (workerd's clock moves at I/O, which each call is).
-function timed(store, into, counts) {
-  return new Proxy(store, {
-    get(target, name, receiver) {
-      const v = Reflect.get(target, name, receiver);
-      if (typeof v !== "function") return v;
-      return (...args) => {
-        counts[String(name)] = (counts[String(name)] ?? 0) + 1;
-        const t = performance.now();
-        const p = v.apply(target, args);
-        return Promise.resolve(p).finally(() => into.push(performance.now() - t));
-      };
-    },
-  });
-}
 `;
 
 const modules = [
-  { type: "ESModule", path: WORKER, contents: script },
-  ...["web/workerd.js", "web/cloudflare.js", "web/llm_pacer_do.js"].map((f) => ({
-    type: "ESModule",
-    path: join(PKG, f),
-  })),
-  { type: "CompiledWasm", path: join(PKG, "llm_pacer_do_bg.wasm") },
+  ...workerdModules(WORKER, script),
+  { type: "ESModule", path: join(REPO, "scripts", "bench", "fleet-share.mjs") },
 ];
 
 /**

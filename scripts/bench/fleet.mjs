@@ -20,17 +20,18 @@
 // on a free loopback port, and `llm-pacer/redis` with ioredis in every process; `do`: K
 // Workers in one Miniflare sharing `llm-pacer/cloudflare`'s Durable Object, fleet-do.mjs).
 //
-// Printed per K and store: makespan / lower bound, 429s (per request sent to the server),
-// calls that failed, with a store the latency each store operation added (p50 / p99 of
-// the store's own calls, timed in the processes), and the opening: when the first answer
-// ended and how many requests the server had admitted by then (long answers: the probes).
-// Aims with the store (issue 11): no failed call, at most 0.5% 429s, at most 1.05x the lower
-// bound at K = 16.
+// Printed per K and store: makespan (from the start to the server's last answer) / lower
+// bound, 429s (per request sent to the server), calls that failed, with a store the latency
+// each store operation added (p50 / p99 of the store's own calls, timed in the processes),
+// and the opening: when the first answer ended and how many requests the server had admitted
+// by then (long answers: the probes). Aims with the store (issue 11): no failed call, at
+// most 0.5% 429s, at most 1.05x the lower bound at K = 16.
 
 import { fork } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { startRedis } from "../../tests/js/lib/redis-server.mjs";
+import { runShare, timed } from "./fleet-share.mjs";
 
 const self = fileURLToPath(import.meta.url);
 
@@ -59,58 +60,10 @@ async function child() {
   const pacer = new Pacer({ concurrency: work.concurrency, ...(store ? { store } : {}) });
   process.send?.({ ready: true });
   await once(process, "message"); // go
-  let ok = 0;
-  let failed = 0;
-  /** @type {string[]} */
-  const errors = [];
-  await Promise.all(
-    work.bodies.map(async (/** @type {any} */ body) => {
-      try {
-        const res = await pacer.fetch(`${work.url}/v1/messages`, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            "x-api-key": "sk-ant-fleet-bench",
-            "anthropic-version": "2023-06-01",
-          },
-          body: JSON.stringify(work.stream ? { ...body, stream: true } : body),
-        });
-        await res.arrayBuffer();
-        if (res.ok) ok++;
-        else {
-          failed++;
-          if (errors.length < 3) errors.push(`HTTP ${res.status}`);
-        }
-      } catch (e) {
-        failed++;
-        if (errors.length < 3) errors.push(String(/** @type {any} */ (e)?.code ?? e));
-      }
-    }),
-  );
-  const stats = pacer.stats();
-  process.send?.({ ok, failed, errors, rateLimited: stats.rateLimited, storeMs, storeOps });
+  const report = await runShare(pacer, work);
+  process.send?.({ ...report, storeMs, storeOps });
   client?.disconnect();
   process.exit(0);
-}
-
-/**
- * The store with each of its methods timed (ms per call, into `into`) and counted (per method,
- * into `counts`).
- * @param {any} store @param {number[]} into @param {Record<string, number>} counts
- */
-function timed(store, into, counts) {
-  return new Proxy(store, {
-    get(target, name, receiver) {
-      const v = Reflect.get(target, name, receiver);
-      if (typeof v !== "function") return v;
-      return (/** @type {any[]} */ ...args) => {
-        counts[String(name)] = (counts[String(name)] ?? 0) + 1;
-        const t = performance.now();
-        const p = v.apply(target, args);
-        return Promise.resolve(p).finally(() => into.push(performance.now() - t));
-      };
-    },
-  });
 }
 
 async function main() {
@@ -212,15 +165,14 @@ async function run(a) {
     /** @type {Promise<any>[]} */
     let results;
     let t0;
-    const wall0 = Date.now();
     if (workers) {
-      t0 = performance.now();
+      t0 = Date.now();
       results = shares.map((w, i) => workers.send(i, w));
     } else {
       for (const [i, p] of procs.entries()) p.send(shares[i]);
       await Promise.all(procs.map((p) => once(p, "message")));
       results = procs.map((p) => once(p, "message").then(([m]) => m));
-      t0 = performance.now();
+      t0 = Date.now();
       for (const p of procs) p.send({ go: true });
     }
     // The opening: when the first answer ended, and how many requests the server had admitted
@@ -228,15 +180,16 @@ async function run(a) {
     let opening = "-";
     const watch = setInterval(() => {
       if (server.stats.outputTokens > 0) {
-        opening = `${((performance.now() - t0) / 1000).toFixed(1)} s, ${server.stats.admitted}`;
+        opening = `${((Date.now() - t0) / 1000).toFixed(1)} s, ${server.stats.admitted}`;
         clearInterval(watch);
       }
     }, 10);
     const done = await Promise.all(results);
     clearInterval(watch);
     const s = server.stats;
-    // The Workers answer 200 ms after their last call (fleet-do.mjs): the server's last answer.
-    const makespan = workers ? s.lastAt - wall0 : performance.now() - t0;
+    // The makespan ends at the server's last answer (on its clock, `Date.now`), not at the
+    // reports: the Workers answer 200 ms after their last call (fleet-do.mjs).
+    const makespan = s.lastAt - t0;
     const lb = a.lowerBoundMs(a.limits, { requests: s.admitted, input: s.inputTokens, output: s.outputTokens });
     const failed = done.reduce((x, d) => x + d.failed, 0);
     const storeMs = done.flatMap((d) => d.storeMs).sort((x, y) => x - y);

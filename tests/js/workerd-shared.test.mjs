@@ -24,7 +24,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { PKG, REPO, workerdEntry } from "../runtimes/harness.mjs";
+import { REPO, workerdEntry, workerdModules } from "../runtimes/harness.mjs";
 import { startAnthropicMock } from "./mock/index.mjs";
 import { anthropicInit } from "./lib/harness.mjs";
 
@@ -149,14 +149,7 @@ export default {
 };
 `;
 
-const modules = [
-  { type: "ESModule", path: join(REPO, "tests", "js", "workerd-shared.worker.mjs"), contents: script },
-  ...["web/workerd.js", "web/cloudflare.js", "web/llm_pacer_do.js"].map((f) => ({
-    type: "ESModule",
-    path: join(PKG, f),
-  })),
-  { type: "CompiledWasm", path: join(PKG, "llm_pacer_do_bg.wasm") },
-];
+const modules = workerdModules(join(REPO, "tests", "js", "workerd-shared.worker.mjs"), script);
 
 let mf;
 let mock;

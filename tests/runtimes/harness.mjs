@@ -431,3 +431,21 @@ export function workerdEntry(sub) {
     .split("\\")
     .join("/");
 }
+
+/**
+ * The modules of a Worker (path `path`, source `contents`) that imports the package's workerd
+ * entries and its Durable Object (`llm-pacer/cloudflare`), for Miniflare with `modulesRoot:
+ * REPO`: the entries' files and the Durable Object's `.wasm` as modules of their own.
+ * @param {string} path
+ * @param {string} contents
+ */
+export function workerdModules(path, contents) {
+  return [
+    { type: "ESModule", path, contents },
+    ...["web/workerd.js", "web/cloudflare.js", "web/llm_pacer_do.js"].map((f) => ({
+      type: "ESModule",
+      path: join(PKG, f),
+    })),
+    { type: "CompiledWasm", path: join(PKG, "llm_pacer_do_bg.wasm") },
+  ];
+}
