@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BIN, PKG, REPO, run, workerdEntry } from "../runtimes/harness.mjs";
+import { BIN, PKG, REPO, run, workerdEntry, workerdModules } from "../runtimes/harness.mjs";
 import { startAnthropicMock } from "./mock/index.mjs";
 import { anthropicInit } from "./lib/harness.mjs";
 
@@ -30,10 +30,14 @@ const script = `
 import { Pacer } from "${entry(".")}";
 import { PacerLimits as Limits, durableObjectStore } from "${entry("./cloudflare")}";
 
-// The class, with a way to fire its alarm now (alarm() cannot be called over RPC).
+// The class, with a way to fire its alarm now (alarm() cannot be called over RPC), and one
+// to write its stored record as an older version would have.
 export class PacerLimits extends Limits {
   fireAlarm() {
     return this.alarm();
+  }
+  seed(record) {
+    return this.ctx.storage.put("s", record);
   }
 }
 
@@ -54,6 +58,10 @@ export default {
         return Response.json(out);
       }
       if (path === "/store") return Response.json((await store[body.method](...body.args)) ?? null);
+      if (path === "/seed") {
+        await env.LIMITS.get(env.LIMITS.idFromName(body.key)).seed(body.record);
+        return Response.json(true);
+      }
       if (path === "/alarm") {
         await env.LIMITS.get(env.LIMITS.idFromName(body.key)).fireAlarm();
         return Response.json(true);
@@ -88,14 +96,7 @@ export default {
 };
 `;
 
-const modules = [
-  { type: "ESModule", path: WORKER, contents: script },
-  ...["web/workerd.js", "web/cloudflare.js", "web/llm_pacer_do.js"].map((f) => ({
-    type: "ESModule",
-    path: join(PKG, f),
-  })),
-  { type: "CompiledWasm", path: join(PKG, "llm_pacer_do_bg.wasm") },
-];
+const modules = workerdModules(WORKER, script);
 
 // RPC to a Durable Object needs a compatibility date from 2024-04-03 on (or the "rpc" flag).
 const worker = { modulesRoot: REPO, modules, compatibilityDate: "2025-09-01" };
@@ -316,6 +317,55 @@ test("the object resumes its state after a restart (persisted storage)", { timeo
       assert.equal(r.blocker, "paused", "the pause survived");
       assert.ok(r.waitMs > 20_000 && r.waitMs <= 30_000, String(r.waitMs));
       assert.ok(r.levels.requests < 7, "the bucket kept its capacity of 10, not the new rpm");
+    } finally {
+      await m.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the object reads the records older versions stored (21 and 23 numbers, then the expiry)", {
+  timeout: 60_000,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "llm-pacer-do-"));
+  const t = Date.now();
+  const far = t + 3_600_000;
+  const NaN4 = Array(5).fill(Number.NaN);
+  // A requests bucket of 10 at level 4 (its queue's level and time beside it), nothing else.
+  const bucket = [10, 4, t, 4, t, ...NaN4, ...NaN4, ...NaN4];
+  // Saved before the opening probe: the buckets and the pause's end.
+  const before21 = [...bucket, Number.NaN, far];
+  // Saved before the probes out were counted: no bucket, a probe's lease until t + 10 s.
+  const before23 = [...NaN4, ...NaN4, ...NaN4, ...NaN4, Number.NaN, t + 10_000, 0, far];
+  // A length no version wrote: a key that knows nothing.
+  const unknown = [...bucket, Number.NaN, t + 10_000, far];
+  try {
+    let m = fleet({ durableObjectsPersist: dir });
+    await m.ready;
+    for (const [key, record] of Object.entries({ before21, before23, unknown })) {
+      assert.equal(await post(m, "a", "/seed", { key, record }), true);
+    }
+    await m.dispose();
+    m = fleet({ durableObjectsPersist: dir });
+    try {
+      await m.ready;
+      const levels = (key) => ({ op: "levels", key, args: [], now: t });
+      // No limit known: a probe's lease held by another process makes this one wait for it.
+      const open = (key) => ({ op: "reserve", key, args: ["", "", "", "", "0", "0", "0"], now: t + 1 });
+      const [l21, l23, lUnknown, r23, rUnknown] = await post(m, "b", "/replay", [
+        levels("before21"),
+        levels("before23"),
+        levels("unknown"),
+        open("before23"),
+        open("unknown"),
+      ]);
+      assert.deepEqual(l21.levels, [4, null, null, null], "the bucket and its level");
+      assert.deepEqual(l23.levels, [null, null, null, null]);
+      assert.deepEqual(lUnknown.levels, [null, null, null, null], "an unknown length reads as nothing");
+      assert.equal(r23.kind, "wait", "the lease is kept: one probe out");
+      assert.equal(r23.dim, 5);
+      assert.equal(rUnknown.kind, "admit", "no lease: this request is the opening probe");
     } finally {
       await m.dispose();
     }
