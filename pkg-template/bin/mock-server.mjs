@@ -10,9 +10,10 @@
 //   (whole seconds until it would fit, at least 1) and nothing debited.
 // - Every answer carries `anthropic-ratelimit-{requests,input-tokens,output-tokens,tokens}-
 //   {limit,remaining,reset}`: token `remaining` rounded to the nearest thousand (`rounding`:
-//   "down" to the thousand below, "exact" whole tokens, for benches of other servers), reset as RFC
-//   3339 whole seconds (rounded up) when the bucket is full again, `tokens-*` = whichever of
-//   input/output has less remaining; plus `request-id` and `date`.
+//   "down" to the thousand below, "up" to the one above, "exact" whole tokens, for benches of
+//   other servers), reset as RFC 3339 whole seconds when the bucket is full again (rounded up;
+//   `reset: "down"`, the second before), `tokens-*` = whichever of input/output has less
+//   remaining; plus `request-id` and `date`.
 // - The output of a request is decided by the server, as with a model: a number in
 //   [100, max_tokens] derived from a hash of the request (so a rerun gives the same numbers).
 //   The response takes `ttftMs` plus the output at `tokensPerSecond`; its text is a short
@@ -98,19 +99,22 @@ export function outputTokensOf(body) {
   return MIN_OUTPUT + (h % (max - MIN_OUTPUT + 1));
 }
 
-/** RFC 3339, whole seconds, rounded up. @param {number} ms */
-const rfc3339 = (ms) => new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+/** RFC 3339, whole seconds, rounded by `round`. @param {number} ms @param {(x: number) => number} round */
+const rfc3339 = (ms, round) => new Date(round(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 /**
  * Starts the server on 127.0.0.1 (a free port).
- * @param {{ limits: MockLimits, ttftMs?: number, tokensPerSecond?: number, rounding?: "nearest" | "down" | "exact", now?: () => number }} options
+ * @param {{ limits: MockLimits, ttftMs?: number, tokensPerSecond?: number, rounding?: "nearest" | "down" | "up" | "exact", reset?: "up" | "down", now?: () => number }} options
  */
 export async function startMockServer(options) {
   const now = options.now ?? Date.now;
   const ttftMs = options.ttftMs ?? 50;
   const tokensPerSecond = options.tokensPerSecond ?? 4000;
   const rounding = options.rounding ?? "nearest";
-  const thousands = rounding === "down" ? Math.floor : rounding === "exact" ? null : Math.round;
+  const thousands = { nearest: Math.round, down: Math.floor, up: Math.ceil, exact: null }[rounding];
+  if (thousands === undefined) throw new TypeError(`rounding: nearest, down, up or exact, not ${rounding}`);
+  const resetRound = { up: Math.ceil, down: Math.floor }[options.reset ?? "up"];
+  if (!resetRound) throw new TypeError(`reset: up or down, not ${options.reset}`);
   const t0 = now();
   /** @type {[string, Bucket][]} */
   const buckets = [];
@@ -144,9 +148,11 @@ export async function startMockServer(options) {
       const level = b.level(t);
       h[`anthropic-ratelimit-${name}-limit`] = String(b.capacity);
       h[`anthropic-ratelimit-${name}-remaining`] = String(
-        round && thousands ? Math.max(0, thousands(level / 1000) * 1000) : Math.max(0, Math.floor(level)),
+        round && thousands
+          ? Math.min(b.capacity, Math.max(0, thousands(level / 1000) * 1000))
+          : Math.max(0, Math.floor(level)),
       );
-      h[`anthropic-ratelimit-${name}-reset`] = rfc3339(b.fullAt(t));
+      h[`anthropic-ratelimit-${name}-reset`] = rfc3339(b.fullAt(t), resetRound);
     };
     for (const [name, b] of buckets) put(name, b, name !== "requests");
     const i = bucket("input-tokens");

@@ -4,16 +4,16 @@
 //
 //   node scripts/bench/fleet.mjs [--processes 2,4,8,16] [--requests N] [--seconds S]
 //                                [--concurrency C] [--seed N] [--store none,redis,do]
-//                                [--tokens-per-second T] [--rounding nearest|down|exact]
-//                                [--stream]
+//                                [--tokens-per-second T] [--rounding nearest|down|up|exact]
+//                                [--reset up|down] [--stream]
 //
 // The workload is the demo's (input lognormal median 1,500 tokens, max_tokens 1,024, output
 // decided by the server in [100, 1,024], written at T tokens a second after 50 ms, default
 // 4,000: --tokens-per-second 30 makes answers of 3 to 34 s, as a long answer that is no
 // stream takes; the tokens' `remaining` rounded to the nearest thousand as Anthropic's, or
-// down, or exact; with --stream each request streams, its head written at admission); its N
-// requests are dealt round-robin to the K
-// processes, which all start together and send theirs at once. The server's limits are Tier
+// down, or up, or exact; the resets' whole seconds rounded up, or down; with --stream each
+// request streams, its head written at admission); its N requests are dealt round-robin to
+// the K processes, which all start together and send theirs at once. The server's limits are Tier
 // 1's proportions scaled so that the batch's lower bound is about S seconds (so a run takes
 // under a minute in real time). No process is given limits: each learns them from the
 // headers, alone (`none`) or through the store (`redis`: a `redis-server` this script starts
@@ -85,8 +85,10 @@ async function main() {
   const tokensPerSecond = Number(opt("--tokens-per-second", "4000"));
   const rounding = opt("--rounding", "nearest");
   const stream = args.includes("--stream");
-  if (!["nearest", "down", "exact"].includes(rounding))
-    throw new Error(`--rounding: nearest, down or exact, not ${rounding}`);
+  if (!["nearest", "down", "up", "exact"].includes(rounding))
+    throw new Error(`--rounding: nearest, down, up or exact, not ${rounding}`);
+  const reset = opt("--reset", "up");
+  if (!["up", "down"].includes(reset)) throw new Error(`--reset: up or down, not ${reset}`);
 
   const bodies = localBodies(n, seed);
   const { limits } = scaledLimits(bodies, seconds);
@@ -95,7 +97,7 @@ async function main() {
   console.log(
     `fleet: ${n} requests dealt to K processes (concurrency ${concurrency} each), limits RPM ${limits.rpm}, ` +
       `ITPM ${limits.itpm}, OTPM ${limits.otpm} (Tier 1 scaled; lower bound about ${seconds} s); limits learned from headers; ` +
-      `output at ${tokensPerSecond} tokens/s, remaining rounded ${rounding}${stream ? ", streams" : ""}\n`,
+      `output at ${tokensPerSecond} tokens/s, remaining rounded ${rounding}, resets ${reset}${stream ? ", streams" : ""}\n`,
   );
   const rows = [
     [
@@ -124,6 +126,7 @@ async function main() {
           seed,
           tokensPerSecond,
           rounding,
+          reset,
           stream,
         });
         rows.push(r);
@@ -147,6 +150,7 @@ async function run(a) {
     limits: a.limits,
     tokensPerSecond: a.tokensPerSecond,
     rounding: a.rounding,
+    reset: a.reset,
   });
   const workers = a.store === "do" ? await (await import("./fleet-do.mjs")).doFleet(a.k) : null;
   const procs = workers

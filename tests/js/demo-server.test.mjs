@@ -66,19 +66,41 @@ test("a stream's head comes at admission with max_tokens reserved; its usage in 
   }
 });
 
-test("remaining is rounded to the nearest thousand, or down, or exact", async () => {
+test("remaining is rounded to the nearest thousand, or down, or up, or exact; the reset up or down", async () => {
   const got = [];
-  for (const rounding of [undefined, "down", "exact"]) {
-    const s = await startMockServer({ limits: { otpm: 10_000 }, tokensPerSecond: 100_000, rounding, now: () => 0 });
+  const resets = [];
+  for (const [rounding, reset] of [
+    [undefined, undefined],
+    ["down", "down"],
+    ["up", undefined],
+    ["exact", undefined],
+  ]) {
+    const s = await startMockServer({
+      limits: { otpm: 10_000 },
+      tokensPerSecond: 100_000,
+      rounding,
+      reset,
+      now: () => 0,
+    });
     try {
       const res = await fetch(`${s.url}/v1/messages`, { method: "POST", headers: HEADERS, body: body({}) });
       await res.arrayBuffer();
       got.push(res.headers.get("anthropic-ratelimit-output-tokens-remaining"));
+      resets.push(Date.parse(res.headers.get("anthropic-ratelimit-output-tokens-reset") ?? ""));
     } finally {
       await s.close();
     }
   }
-  const output = 10_000 - Number(got[2]);
+  const exact = Number(got[3]);
+  const output = 10_000 - exact;
   assert.ok(output >= 100 && output <= 600, String(output));
-  assert.deepEqual(got, [String(Math.round(Number(got[2]) / 1000) * 1000), "9000", got[2]]);
+  assert.deepEqual(got, [String(Math.round(exact / 1000) * 1000), "9000", "10000", got[3]]);
+  // Full again output / (10,000 / 60 s) from 0: a whole second above, and below.
+  const full = (output / 10_000) * 60_000;
+  assert.equal(resets[0], Math.ceil(full / 1000) * 1000);
+  assert.equal(resets[1], Math.floor(full / 1000) * 1000);
+  await assert.rejects(
+    startMockServer({ limits: {}, rounding: "half" }),
+    /rounding: nearest, down, up or exact, not half/,
+  );
 });
