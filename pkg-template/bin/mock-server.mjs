@@ -20,6 +20,8 @@
 //   placeholder, its `usage` the real count.
 // - `stream: true`: the head at once (the whole `max_tokens` still reserved), then Anthropic's
 //   events (`message_start` after `ttftMs`, the text and `message_delta`'s usage when written).
+// - `perModel: true`: each `model` named has buckets of its own, as Anthropic meters each model
+//   class apart (`stats.models` counts per model); by default one set for the organisation.
 // - Not modelled: priority tier, cache tokens, 529s.
 
 import http from "node:http";
@@ -104,7 +106,7 @@ const rfc3339 = (ms, round) => new Date(round(ms / 1000) * 1000).toISOString().r
 
 /**
  * Starts the server on 127.0.0.1 (a free port).
- * @param {{ limits: MockLimits, ttftMs?: number, tokensPerSecond?: number, rounding?: "nearest" | "down" | "up" | "exact", reset?: "up" | "down", now?: () => number }} options
+ * @param {{ limits: MockLimits, ttftMs?: number, tokensPerSecond?: number, rounding?: "nearest" | "down" | "up" | "exact", reset?: "up" | "down", perModel?: boolean, now?: () => number }} options
  */
 export async function startMockServer(options) {
   const now = options.now ?? Date.now;
@@ -116,17 +118,27 @@ export async function startMockServer(options) {
   const resetRound = { up: Math.ceil, down: Math.floor }[options.reset ?? "up"];
   if (!resetRound) throw new TypeError(`reset: up or down, not ${options.reset}`);
   const t0 = now();
-  /** @type {[string, Bucket][]} */
-  const buckets = [];
-  for (const [name, limit] of [
-    ["requests", options.limits.rpm],
-    ["input-tokens", options.limits.itpm],
-    ["output-tokens", options.limits.otpm],
-  ]) {
-    if (limit !== undefined)
-      buckets.push([/** @type {string} */ (name), new Bucket(/** @type {number} */ (limit), t0)]);
-  }
-  const bucket = (/** @type {string} */ name) => buckets.find(([n]) => n === name)?.[1];
+  /** The buckets of one set of limits, full at `t`. @param {number} t @returns {[string, Bucket][]} */
+  const fresh = (t) => {
+    /** @type {[string, Bucket][]} */
+    const out = [];
+    for (const [name, limit] of [
+      ["requests", options.limits.rpm],
+      ["input-tokens", options.limits.itpm],
+      ["output-tokens", options.limits.otpm],
+    ]) {
+      if (limit !== undefined) out.push([/** @type {string} */ (name), new Bucket(/** @type {number} */ (limit), t)]);
+    }
+    return out;
+  };
+  /** The organisation's buckets, or with `perModel` each model's (by its name). */
+  const sets = new Map([["", fresh(t0)]]);
+  const setOf = (/** @type {string} */ model) => {
+    const k = options.perModel ? model : "";
+    let set = sets.get(k);
+    if (!set) sets.set(k, (set = fresh(now())));
+    return set;
+  };
   const stats = {
     requests: 0,
     admitted: 0,
@@ -135,12 +147,16 @@ export async function startMockServer(options) {
     outputTokens: 0,
     firstAt: NaN,
     lastAt: NaN,
+    /** @type {Record<string, { admitted: number, inputTokens: number, outputTokens: number }>} */
+    models: {},
   };
   let seq = 0;
   /** @type {Set<NodeJS.Timeout>} */
   const timers = new Set();
 
-  const headers = (/** @type {string} */ requestId) => {
+  /** @param {string} requestId @param {[string, Bucket][]} [buckets] the request's (none: the organisation's) */
+  const headers = (requestId, buckets = setOf("")) => {
+    const bucket = (/** @type {string} */ name) => buckets.find(([n]) => n === name)?.[1];
     const t = now();
     /** @type {Record<string, string>} */
     const h = { "content-type": "application/json", "request-id": requestId, date: new Date(t).toUTCString() };
@@ -162,9 +178,9 @@ export async function startMockServer(options) {
     return h;
   };
 
-  /** @param {http.ServerResponse} res @param {number} status @param {string} type @param {string} message @param {string} id @param {Record<string, string>} [extra] */
-  const error = (res, status, type, message, id, extra = {}) => {
-    res.writeHead(status, { ...headers(id), ...extra });
+  /** @param {http.ServerResponse} res @param {number} status @param {string} type @param {string} message @param {string} id @param {Record<string, string>} [extra] @param {[string, Bucket][]} [buckets] */
+  const error = (res, status, type, message, id, extra = {}, buckets = undefined) => {
+    res.writeHead(status, { ...headers(id, buckets), ...extra });
     res.end(JSON.stringify({ type: "error", error: { type, message }, request_id: id }));
   };
 
@@ -209,6 +225,9 @@ export async function startMockServer(options) {
 
     const input = inputTokensOf(body);
     const output = outputTokensOf(body);
+    const buckets = setOf(body.model);
+    const bucket = (/** @type {string} */ name) => buckets.find(([n]) => n === name)?.[1];
+    const per = (stats.models[body.model] ??= { admitted: 0, inputTokens: 0, outputTokens: 0 });
     const need = { requests: 1, "input-tokens": input, "output-tokens": body.max_tokens };
     const t = now();
     let wait = 0;
@@ -230,11 +249,14 @@ export async function startMockServer(options) {
         `This request would exceed the rate limit for your organization of ${b.capacity.toLocaleString("en-US")} ${what} per minute. Please try again later.`,
         id,
         { "retry-after": String(Math.max(1, Math.ceil(wait / 1000))) },
+        buckets,
       );
     }
     for (const [name, b] of buckets) b.add(t, -need[/** @type {keyof typeof need} */ (name)]);
     stats.admitted++;
     stats.inputTokens += input;
+    per.admitted++;
+    per.inputTokens += input;
     const sleep = (/** @type {number} */ ms) =>
       new Promise((resolve) => {
         const timer = setTimeout(() => {
@@ -252,12 +274,13 @@ export async function startMockServer(options) {
     const done = () => {
       bucket("output-tokens")?.add(now(), body.max_tokens - output);
       stats.outputTokens += output;
+      per.outputTokens += output;
       stats.lastAt = now();
     };
     if (body.stream === true) {
       // A stream's head goes at once, with the whole `max_tokens` still reserved; the
       // events follow as the model writes, the usage in `message_start` and `message_delta`.
-      res.writeHead(200, { ...headers(id), "content-type": "text/event-stream", "cache-control": "no-cache" });
+      res.writeHead(200, { ...headers(id, buckets), "content-type": "text/event-stream", "cache-control": "no-cache" });
       const event = (/** @type {string} */ type, /** @type {object} */ data) =>
         res.destroyed || res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
       await sleep(ttftMs);
@@ -288,7 +311,7 @@ export async function startMockServer(options) {
     // headers show the corrected level.
     done();
     if (res.destroyed) return;
-    res.writeHead(200, headers(id));
+    res.writeHead(200, headers(id, buckets));
     res.end(
       JSON.stringify({
         id: msg,
@@ -310,8 +333,12 @@ export async function startMockServer(options) {
   return {
     url: `http://127.0.0.1:${port}`,
     stats,
-    /** The bucket levels now, by header name (`requests`, `input-tokens`, `output-tokens`). */
-    levels: () => Object.fromEntries(buckets.map(([name, b]) => [name, b.level(now())])),
+    /**
+     * The bucket levels now, by header name (`requests`, `input-tokens`, `output-tokens`): the
+     * organisation's, or with `perModel` those of `model`.
+     * @param {string} [model]
+     */
+    levels: (model = "") => Object.fromEntries(setOf(model).map(([name, b]) => [name, b.level(now())])),
     /** Stops listening and cuts every connection. */
     close() {
       for (const timer of timers) clearTimeout(timer);

@@ -5,7 +5,7 @@
 //   node scripts/bench/fleet.mjs [--processes 2,4,8,16] [--requests N] [--seconds S]
 //                                [--concurrency C] [--seed N] [--store none,redis,do]
 //                                [--tokens-per-second T] [--rounding nearest|down|up|exact]
-//                                [--reset up|down] [--stream]
+//                                [--reset up|down] [--stream] [--models M]
 //
 // The workload is the demo's (input lognormal median 1,500 tokens, max_tokens 1,024, output
 // decided by the server in [100, 1,024], written at T tokens a second after 50 ms, default
@@ -13,7 +13,9 @@
 // stream takes; the tokens' `remaining` rounded to the nearest thousand as Anthropic's, or
 // down, or up, or exact; the resets' whole seconds rounded up, or down; with --stream each
 // request streams, its head written at admission); its N requests are dealt round-robin to
-// the K processes, which all start together and send theirs at once. The server's limits are Tier
+// the K processes, which all start together and send theirs at once. With --models M the
+// requests name M models in turn (each process's share too), which the server meters on
+// buckets of their own, as Anthropic meters model classes, each with the limits below. The server's limits are Tier
 // 1's proportions scaled so that the batch's lower bound is about S seconds (so a run takes
 // under a minute in real time). No process is given limits: each learns them from the
 // headers, alone (`none`) or through the store (`redis`: a `redis-server` this script starts
@@ -90,14 +92,23 @@ async function main() {
   const reset = opt("--reset", "up");
   if (!["up", "down"].includes(reset)) throw new Error(`--reset: up or down, not ${reset}`);
 
-  const bodies = localBodies(n, seed);
-  const { limits } = scaledLimits(bodies, seconds);
+  const models = Number(opt("--models", "1"));
+  if (!(Number.isInteger(models) && models >= 1)) throw new Error(`--models: a whole number from 1, not ${models}`);
+  // Request j goes to process j % K; its model is (j / K) % M, so that each process sends
+  // every model. The limits are scaled to one model's share.
+  const bodies = localBodies(n, seed).map((/** @type {any} */ b, j) =>
+    models > 1 ? { ...b, model: `${b.model}-${Math.floor(j / Math.max(...ks)) % models}` } : b,
+  );
+  const { limits } = scaledLimits(
+    bodies.filter((/** @type {any} */ b) => models === 1 || b.model.endsWith("-0")),
+    seconds,
+  );
   let redis;
   if (stores.includes("redis")) redis = await startRedis();
   console.log(
     `fleet: ${n} requests dealt to K processes (concurrency ${concurrency} each), limits RPM ${limits.rpm}, ` +
       `ITPM ${limits.itpm}, OTPM ${limits.otpm} (Tier 1 scaled; lower bound about ${seconds} s); limits learned from headers; ` +
-      `output at ${tokensPerSecond} tokens/s, remaining rounded ${rounding}, resets ${reset}${stream ? ", streams" : ""}\n`,
+      `output at ${tokensPerSecond} tokens/s, remaining rounded ${rounding}, resets ${reset}${stream ? ", streams" : ""}${models > 1 ? `, ${models} models metered apart` : ""}\n`,
   );
   const rows = [
     [
@@ -128,6 +139,7 @@ async function main() {
           rounding,
           reset,
           stream,
+          models,
         });
         rows.push(r);
         console.log(rows[rows.length - 1].join("  |  "));
@@ -151,6 +163,7 @@ async function run(a) {
     tokensPerSecond: a.tokensPerSecond,
     rounding: a.rounding,
     reset: a.reset,
+    perModel: a.models > 1,
   });
   const workers = a.store === "do" ? await (await import("./fleet-do.mjs")).doFleet(a.k) : null;
   const procs = workers
@@ -194,7 +207,12 @@ async function run(a) {
     // The makespan ends at the server's last answer (on its clock, `Date.now`), not at the
     // reports: the Workers answer 200 ms after their last call (fleet-do.mjs).
     const makespan = s.lastAt - t0;
-    const lb = a.lowerBoundMs(a.limits, { requests: s.admitted, input: s.inputTokens, output: s.outputTokens });
+    // The lower bound of the model whose share takes longest (each is metered apart).
+    const lb = Math.max(
+      ...Object.values(s.models).map((/** @type {any} */ m) =>
+        a.lowerBoundMs(a.limits, { requests: m.admitted, input: m.inputTokens, output: m.outputTokens }),
+      ),
+    );
     const failed = done.reduce((x, d) => x + d.failed, 0);
     const storeMs = done.flatMap((d) => d.storeMs).sort((x, y) => x - y);
     const pct = (/** @type {number} */ q) => storeMs[Math.min(storeMs.length - 1, Math.floor(q * storeMs.length))];

@@ -1,6 +1,7 @@
 // The demo's local server (pkg/bin/mock-server.mjs), which the fleet bench also runs: its
 // streams (the head at admission with the whole `max_tokens` reserved, Anthropic's events,
-// the give-back at the end) and the rounding of `remaining` a bench asks for.
+// the give-back at the end), the rounding of `remaining` a bench asks for, and buckets per
+// model.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { realpathSync } from "node:fs";
@@ -103,4 +104,30 @@ test("remaining is rounded to the nearest thousand, or down, or up, or exact; th
     startMockServer({ limits: {}, rounding: "half" }),
     /rounding: nearest, down, up or exact, not half/,
   );
+});
+
+test("perModel: each model's requests draw on buckets of its own; by default one set for all", async () => {
+  for (const perModel of [true, false]) {
+    const s = await startMockServer({ limits: { rpm: 1 }, tokensPerSecond: 100_000, perModel, now: () => 0 });
+    try {
+      const send = async (/** @type {string} */ model) => {
+        const res = await fetch(`${s.url}/v1/messages`, { method: "POST", headers: HEADERS, body: body({ model }) });
+        await res.arrayBuffer();
+        return [res.status, res.headers.get("anthropic-ratelimit-requests-remaining")];
+      };
+      assert.deepEqual(await send("a"), [200, "0"]);
+      assert.deepEqual(await send("b"), perModel ? [200, "0"] : [429, "0"]);
+      assert.deepEqual(await send("a"), [429, "0"]);
+      assert.deepEqual(
+        Object.entries(s.stats.models).map(([m, c]) => [m, c.admitted]),
+        [
+          ["a", 1],
+          ["b", perModel ? 1 : 0],
+        ],
+      );
+      assert.equal(s.levels("c").requests, perModel ? 1 : 0, "a model not seen yet: full");
+    } finally {
+      await s.close();
+    }
+  }
 });
