@@ -622,22 +622,9 @@ mod engine {
         };
         let limits = e.store_limits(slot);
         let (cost, book) = (amounts(input, output), amounts(input, booked_output));
-        let answer = match store.reserve_booking(now, limits, cost, book, turn) {
-            // A store that knows no limit took nothing (the driver reads its empty levels).
-            Reserve::Admit if store.levels(now) == [None; 4] => StoreAnswer::AdmitUnmetered,
-            Reserve::Admit => StoreAnswer::Admit,
-            Reserve::Wait { wait_ms, dim } => StoreAnswer::Wait {
-                wait_ms,
-                paused: dim.is_none(),
-                dim,
-            },
-            Reserve::Probing { wait_ms } => StoreAnswer::Wait {
-                wait_ms,
-                paused: false,
-                dim: None,
-            },
-            Reserve::Never { dim } => StoreAnswer::Never { dim },
-        };
+        let r = store.reserve_booking(now, limits, cost, book, turn);
+        // A store that knows no limit took nothing (the driver reads its empty levels).
+        let answer = StoreAnswer::of(r, store.levels(now) != [None; 4]);
         e.on_reserved(now, id, answer)
     }
 
@@ -863,38 +850,7 @@ mod engine {
     /// The driver's part for the work that needs no answer: `ops` in order, at `now`.
     fn apply(store: &mut KeyState, now: f64, ops: Vec<StoreOp>) {
         for op in ops {
-            match op {
-                StoreOp::Settle {
-                    reserved_input,
-                    reserved_output,
-                    input,
-                    output,
-                    ..
-                } => store.settle(
-                    now,
-                    amounts(reserved_input, reserved_output),
-                    amounts(input, output),
-                ),
-                StoreOp::Refund {
-                    input,
-                    output,
-                    turn_only: false,
-                    ..
-                } => store.refund(now, amounts(input, output)),
-                StoreOp::Refund { input, output, .. } => store.unbook(now, amounts(input, output)),
-                StoreOp::Learn { dims, .. } => {
-                    for (dim, (limit, remaining)) in Dim::ALL.into_iter().zip(dims) {
-                        store.learn(now, dim, limit, remaining);
-                    }
-                }
-                StoreOp::GiveBack { dims, .. } => {
-                    for (dim, (given, up_to)) in Dim::ALL.into_iter().zip(dims) {
-                        store.give_back(now, dim, given, up_to);
-                    }
-                }
-                StoreOp::Pause { retry_after_ms, .. } => store.pause(now, retry_after_ms),
-                StoreOp::Probed { open, .. } => store.probed(open),
-            }
+            op.carry(store, now);
         }
     }
 

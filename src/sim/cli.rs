@@ -77,6 +77,9 @@ OPTIONS:
                         limit keys, one pacer with one limiter, and one pacer per model, with
                         per-class rows (with --seeds N: the worst over seeds 1..N)
     --orgs N            with --models: N organisations (API keys), each with its own buckets
+    --store-ms MS       llm-pacer's clients share their limits through a store (the `store`
+                        option, as llm-pacer/redis) that answers a reservation MS ms after it
+                        is asked (0 to 999); default: each client on its own
     -h, --help          print this help
 
 Workload: input tokens lognormal (median 1500, sigma 0.5), max_tokens 1024, output uniform
@@ -280,6 +283,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
             "--hidden-capacity" => hidden = true,
             "--models" => s.mix = Some(Mix::two_models()),
             "--orgs" => orgs = Some(value::<u32>(&flag, next())?),
+            "--store-ms" => s.store_ms = Some(value(&flag, next())?),
             "--rounding" => {
                 s.server.rounding = match value::<String>(&flag, next())?.as_str() {
                     "nearest" => Rounding::Nearest,
@@ -390,12 +394,18 @@ fn sweep(out: &mut String, base: &Scenario, clients: Option<u32>, n: u64) {
     );
     let _ = writeln!(out, "{rest}");
     out.push('\n');
+    let store = base.store_ms.is_some();
     let _ = writeln!(
         out,
-        "clients  429s/request  worst ratio  mean ratio  failures"
+        "clients  429s/request  worst ratio  mean ratio  failures{}",
+        if store {
+            "  store reserves/request"
+        } else {
+            ""
+        }
     );
     for k in clients.map_or(vec![1, 2, 4, 8], |k| vec![k]) {
-        let (mut limited, mut requests, mut failures) = (0u64, 0u64, 0u64);
+        let (mut limited, mut requests, mut failures, mut reserves) = (0u64, 0u64, 0u64, 0u64);
         let (mut worst, mut sum) = (0.0f64, 0.0f64);
         for seed in 1..=n {
             let mut s = base.clone();
@@ -405,14 +415,19 @@ fn sweep(out: &mut String, base: &Scenario, clients: Option<u32>, n: u64) {
             limited += r.rate_limited;
             requests += u64::from(r.requests);
             failures += r.failures;
+            reserves += r.store_reserves;
             worst = worst.max(r.ratio);
             sum += r.ratio;
         }
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{k:>7}  {:>11.1}%  {worst:>11.3}  {:>10.3}  {failures:>8}",
             100.0 * limited as f64 / requests as f64,
             sum / n as f64
         );
+        if store {
+            let _ = write!(out, "  {:>23.2}", reserves as f64 / requests as f64);
+        }
+        out.push('\n');
     }
 }

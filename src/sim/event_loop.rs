@@ -6,11 +6,14 @@ use super::report::{lower_bound_ms, percentile, ClassReport, Report, Slot, SLOT_
 use super::scenario::{Scenario, START_MS};
 use super::server::{Admission, Reply, Response};
 use super::servers::Servers;
+use super::store::SimStore;
 use super::strategy::{Client, Cx, Effect, RetryPolicy, SlotRetry, StrategyKind, TokenWindow};
 use super::workload::{RequestSpec, Totals};
 use crate::core::Ms;
+use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::rc::Rc;
 
 /// Virtual time after which a run is stopped: 30 days.
 const MAX_VIRTUAL_MS: Ms = 30.0 * 86_400_000.0;
@@ -107,9 +110,14 @@ impl Series {
     }
 }
 
-fn make_client(scenario: &Scenario, kind: StrategyKind) -> Box<dyn Client> {
+/// A client of `kind`; llm-pacer's with the run's `store` if there is one.
+fn make_client(
+    scenario: &Scenario,
+    kind: StrategyKind,
+    store: &Option<Rc<RefCell<SimStore>>>,
+) -> Box<dyn Client> {
     match kind {
-        StrategyKind::Pacer => Box::new(PacerClient::new(scenario, START_MS)),
+        StrategyKind::Pacer => Box::new(PacerClient::new(scenario, START_MS, store.clone())),
         StrategyKind::NaiveBackoff => {
             Box::new(SlotRetry::new(RetryPolicy::Naive, scenario.concurrency))
         }
@@ -133,8 +141,11 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
             .workload
             .generate(scenario.clients, START_MS, scenario.seed);
     let mut servers = Servers::new(scenario);
+    let store = scenario
+        .store_ms
+        .map(|_| Rc::new(RefCell::new(SimStore::default())));
     let mut clients: Vec<Box<dyn Client>> = (0..scenario.clients)
-        .map(|_| make_client(scenario, kind))
+        .map(|_| make_client(scenario, kind, &store))
         .collect();
     let mut rngs: Vec<fastrand::Rng> = (0..scenario.clients)
         .map(|i| random::stream(scenario.seed, random::STREAM_CLIENT + u64::from(i)))
@@ -289,6 +300,7 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
         truncated,
         series: series.slots,
         classes,
+        store_reserves: store.map_or(0, |s| s.borrow().reserves),
     }
 }
 

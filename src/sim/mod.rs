@@ -36,6 +36,7 @@ mod report;
 mod scenario;
 mod server;
 mod servers;
+mod store;
 mod strategy;
 mod workload;
 

@@ -9,6 +9,11 @@
 //!   [`Engine::on_response`] with the error type of the body and a uniform draw from the
 //!   client's stream, and after a delivered 2xx, [`Engine::on_done`] with the body's usage.
 //!
+//! With a store (`--store-ms`), each engine has [`Engine::set_store`]: its
+//! [`Action::Reserve`] goes to the run's [`SimStore`], whose answer comes back a round trip
+//! later through a timer of the client's ([`Engine::on_reserved`]), and the store work it
+//! queues is carried out after each event.
+//!
 //! In a scenario that mixes model classes ([`super::Mix`]), each request carries its limit
 //! key (organisation and class), as the Wasm driver derives it; or, to compare, the client
 //! keeps one limiter for everything ([`PacerKeys::Single`]) or one engine per (organisation,
@@ -17,18 +22,25 @@
 use super::mix::PacerKeys;
 use super::scenario::Scenario;
 use super::server::{Body, Response};
+use super::store::SimStore;
 use super::strategy::{Client, Cx};
-use crate::core::call::{Action, Engine, Id, Request, Verdict};
+use crate::core::call::{Action, Engine, Id, Request, StoreAnswer, Verdict};
 use crate::core::classify::ErrorInfo;
 use crate::core::estimate::Prefix;
 use crate::core::headers;
 use crate::core::keys::LimitKey;
 use crate::core::limiter::Usage;
 use crate::core::Ms;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 /// A call: (engine, engine id).
 type Call = (usize, Id);
+
+/// The bit that marks a timer's tag as a store's answer coming back (the others count the
+/// client's own wake-ups).
+const STORE_TAG: u64 = 1 << 63;
 
 /// A client running llm-pacer.
 pub(crate) struct PacerClient {
@@ -50,11 +62,18 @@ pub(crate) struct PacerClient {
     input_estimate: Option<f64>,
     /// [`Scenario::cache_prefixes`].
     cache_prefixes: bool,
+    /// The fleet's store and its round trip, ms ([`Scenario::store_ms`]).
+    store: Option<(Rc<RefCell<SimStore>>, Ms)>,
+    /// The store's answers on their way back, by their timer's tag.
+    answers: HashMap<u64, (Call, StoreAnswer)>,
+    /// Store answers sent so far (their tags).
+    sent_answers: u64,
 }
 
 impl PacerClient {
-    /// A client of `scenario` (valid), starting at `now_ms`.
-    pub fn new(scenario: &Scenario, now_ms: Ms) -> Self {
+    /// A client of `scenario` (valid), starting at `now_ms`; with `store` (the run's, when
+    /// [`Scenario::store_ms`] says), its limits shared through it.
+    pub fn new(scenario: &Scenario, now_ms: Ms, store: Option<Rc<RefCell<SimStore>>>) -> Self {
         let config = scenario.pacer_config();
         let (keys, n) = match &scenario.mix {
             Some(m) if m.pacer == PacerKeys::PerModel => (m.pacer, m.lanes()),
@@ -63,7 +82,11 @@ impl PacerClient {
         };
         PacerClient {
             engines: (0..n)
-                .map(|_| Engine::new(config.clone(), now_ms))
+                .map(|_| {
+                    let mut e = Engine::new(config.clone(), now_ms);
+                    e.set_store(store.is_some());
+                    e
+                })
                 .collect(),
             keys,
             mix: scenario.mix.clone(),
@@ -75,6 +98,9 @@ impl PacerClient {
             generation: 0,
             input_estimate: scenario.input_estimate,
             cache_prefixes: scenario.cache_prefixes,
+            store: store.zip(scenario.store_ms),
+            answers: HashMap::new(),
+            sent_answers: 0,
         }
     }
 
@@ -128,38 +154,75 @@ impl PacerClient {
         }
     }
 
-    /// Poll every engine until none has anything more to do now, then set the timer.
+    /// Carry out engine `e`'s action `a`.
+    fn act(&mut self, cx: &mut Cx<'_>, e: usize, a: Action) {
+        match a {
+            Action::Send { id, .. } => {
+                self.held.remove(&(e, id));
+                if let Some(&req) = self.requests.get(&(e, id)) {
+                    cx.send(req);
+                }
+            }
+            Action::Deliver { id } => self.deliver(cx, (e, id)),
+            Action::Reserve {
+                id,
+                slot,
+                input,
+                output,
+                booked_output,
+                turn,
+                ..
+            } => {
+                let Some((store, round_trip)) = &self.store else {
+                    return;
+                };
+                let answer = store.borrow_mut().reserve(
+                    &self.engines[e],
+                    cx.now,
+                    slot,
+                    input,
+                    output,
+                    booked_output,
+                    turn,
+                );
+                self.sent_answers += 1;
+                let tag = STORE_TAG | self.sent_answers;
+                self.answers.insert(tag, ((e, id), answer));
+                cx.timer(cx.now + round_trip, tag);
+            }
+            // The store never fails here: it is never asked to probe.
+            Action::ProbeStore { .. } => {}
+            Action::Fail { id, .. } => {
+                if let Some(req) = self.forget((e, id)) {
+                    cx.fail(req);
+                }
+            }
+        }
+    }
+
+    /// Poll every engine until none has anything more to do now (its store work carried
+    /// out), then set the timer.
     fn pump(&mut self, cx: &mut Cx<'_>) {
         for e in 0..self.engines.len() {
             loop {
                 let actions = self.engines[e].poll(cx.now);
+                if let Some((store, _)) = &self.store {
+                    store.borrow_mut().carry(&mut self.engines[e], cx.now);
+                }
                 if actions.is_empty() {
                     break;
                 }
                 for a in actions {
-                    match a {
-                        Action::Send { id, .. } => {
-                            self.held.remove(&(e, id));
-                            if let Some(&req) = self.requests.get(&(e, id)) {
-                                cx.send(req);
-                            }
-                        }
-                        Action::Deliver { id } => self.deliver(cx, (e, id)),
-                        // No store in the simulator (Engine::set_store is never called).
-                        Action::Reserve { .. } | Action::ProbeStore { .. } => {}
-                        Action::Fail { id, .. } => {
-                            if let Some(req) = self.forget((e, id)) {
-                                cx.fail(req);
-                            }
-                        }
-                    }
+                    self.act(cx, e, a);
                 }
             }
         }
+        // A key held until the store answers wakes at `f64::MAX`: the answer wakes it.
         let wake = self
             .engines
             .iter()
             .filter_map(Engine::next_wake)
+            .filter(|t| *t < f64::MAX)
             .reduce(f64::min);
         match wake {
             Some(t) if self.timer_at != Some(t) => {
@@ -285,6 +348,14 @@ impl Client for PacerClient {
     }
 
     fn timer(&mut self, cx: &mut Cx<'_>, tag: u64) {
+        if let Some(((e, id), answer)) = self.answers.remove(&tag) {
+            // A store's answer: what the engine does with it, then anything else due.
+            for a in self.engines[e].on_reserved(cx.now, id, answer) {
+                self.act(cx, e, a);
+            }
+            self.pump(cx);
+            return;
+        }
         if tag != self.generation {
             return; // superseded
         }

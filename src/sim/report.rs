@@ -66,6 +66,9 @@ pub struct Report {
     pub series: Vec<Slot>,
     /// Per model class, in a scenario that mixes them ([`super::Mix`]); empty otherwise.
     pub classes: Vec<ClassReport>,
+    /// Reservations the llm-pacer clients asked of their shared store
+    /// ([`super::Scenario::store_ms`]); 0 without one.
+    pub store_reserves: u64,
 }
 
 /// What one model class of a mixed scenario measured.
@@ -341,6 +344,7 @@ mod tests {
                 queued: 2,
             }],
             classes: Vec::new(),
+            store_reserves: 0,
         };
         assert_eq!(
             r.to_json(),

@@ -58,6 +58,10 @@ pub struct Scenario {
     pub mix: Option<Mix>,
     /// llm-pacer's retry budget (`None`: off); the public default unless told.
     pub budget: Option<BudgetConfig>,
+    /// The llm-pacer clients share their limits through a store (the `store` option, as
+    /// `llm-pacer/redis`) that answers a reservation this many ms after it is asked (its
+    /// round trip); `None`: no store, each client on its own.
+    pub store_ms: Option<Ms>,
 }
 
 impl Scenario {
@@ -77,6 +81,7 @@ impl Scenario {
             cache_prefixes: true,
             mix: None,
             budget: Some(BudgetConfig::default()),
+            store_ms: None,
         }
     }
 
@@ -108,6 +113,13 @@ impl Scenario {
         }
         if let Some(m) = &self.mix {
             m.validate()?;
+        }
+        if let Some(ms) = self.store_ms {
+            // Within the store's own timeout (`core::store::STORE_TIMEOUT_MS`): a store that
+            // answers later is down, which this store never is.
+            if !(ms.is_finite() && (0.0..crate::core::store::STORE_TIMEOUT_MS).contains(&ms)) {
+                return Err(Invalid::new("--store-ms", "must be from 0 to 999 ms"));
+            }
         }
         // The package's own rule for a budget (`budget.ratio` from 0 to 1000).
         let budget = Config {
@@ -223,6 +235,12 @@ impl fmt::Display for Scenario {
         )?;
         if let Some(m) = &self.mix {
             writeln!(f, "{m}")?;
+        }
+        if let Some(ms) = self.store_ms {
+            writeln!(
+                f,
+                "llm-pacer clients share their limits through a store ({ms} ms a reservation)"
+            )?;
         }
         write!(
             f,

@@ -88,6 +88,7 @@ use crate::core::store::WINDOW_MS;
 use crate::core::Ms;
 
 mod figures;
+mod local;
 mod reserve;
 
 /// The store's answer to an [`Action::Reserve`](crate::core::call::Action::Reserve), as the driver reports it.
