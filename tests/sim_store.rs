@@ -99,3 +99,29 @@ fn the_cli_takes_the_store_round_trip_and_rejects_one_out_of_range() {
         "--store-ms: invalid value `x`"
     );
 }
+
+#[test]
+fn a_lone_process_keeps_through_the_store_the_give_backs_its_figures_did_not_count() {
+    // `max_tokens` 4,096 against an OTPM of 8,000, outputs of 100 to 1,024: each call gives
+    // most of its reservation back. The simulator's server writes an answer's head before it
+    // settles (its figures still count the whole reservation): lowered to them after the
+    // settlement, the store took every give-back back, and one process through it ran at
+    // 1.93 times its bound (alone, without a store: 1.06). A server that writes its head
+    // after (`Head::After`) is read as before: its figures count the give-back already.
+    use llm_pacer::sim::Head;
+    for (head, most) in [(Head::Before, 1.15), (Head::After, 1.15)] {
+        let mut base = Scenario::issue_default(1);
+        base.pacer_limits = PacerLimits::Learned;
+        base.workload.max_tokens = 4_096;
+        base.server.head = head;
+        for seed in 1..=2 {
+            let r = fleet(&base, 1, seed, Some(2.0));
+            assert_eq!(
+                (r.failures, r.rate_limited),
+                (0, 0),
+                "{head:?}, seed {seed}"
+            );
+            assert!(r.ratio <= most, "{head:?}, seed {seed}: {}", r.ratio);
+        }
+    }
+}

@@ -145,11 +145,11 @@ impl Engine {
                 settled.output_tokens = ticket.output;
             }
             let limiter = self.keys.limiter_mut(slot);
-            limiter.settle(now_ms, ticket, &settled);
+            let uncounted = limiter.settle(now_ms, ticket, &settled);
             if !output_reserved {
                 limiter.output_seen(usage.output_tokens);
             }
-            self.fleet_settled(now_ms, id, slot, ticket, &settled);
+            self.fleet_settled(now_ms, id, slot, ticket, &settled, uncounted);
             self.scheduler.wake(slot);
             if output_reserved {
                 usage.output_tokens = 0.0;

@@ -155,12 +155,20 @@ impl Limiter {
     /// admits it, so its figures count them all (a document priced low by the estimate, taken
     /// twice, held the next call half a minute).
     /// Output beyond the reservation (one lowered to fit, or `outputReservation`) is taken.
-    pub fn settle(&mut self, now_ms: Ms, ticket: Ticket, usage: &Usage) {
+    ///
+    /// Returns, per dimension in [`Dim::ALL`] order, the give-back read as written after the
+    /// figures of this request's answer, which those figures therefore do not count: figures
+    /// read so (`before` below: the server wrote its head first), or that left the copy
+    /// where it stood with this request's reservation when the give-back is more than two
+    /// roundings (figures that counted it would have raised the copy). A store that learns
+    /// them after this settlement is told it (`call::fleet`). 0 elsewhere.
+    pub fn settle(&mut self, now_ms: Ms, ticket: Ticket, usage: &Usage) -> [f64; 4] {
         let now = self.tick(now_ms);
+        let mut uncounted = [0.0; 4];
         let Some(usage) = usage.sanitized() else {
             // Nothing known: the reservation stands, no longer in flight.
             self.lost(now, &ticket);
-            return;
+            return uncounted;
         };
         let input = usage.metered_input();
         let output = usage.output_tokens;
@@ -225,6 +233,11 @@ impl Limiter {
                             // What it lifted the copy by (a full bucket takes no more).
                             slot.credited += up;
                         }
+                        // Figures that counted it would have raised a copy that held this
+                        // reservation by about as much: beyond two roundings, placed.
+                        if before || -delta > 2.0 * ROUNDING_SLACK {
+                            uncounted[d] = -delta;
+                        }
                     }
                 }
             } else {
@@ -241,6 +254,7 @@ impl Limiter {
                 }
             }
         }
+        uncounted
     }
 
     /// The request was not processed (the server refused it): give back its tokens. The

@@ -173,7 +173,11 @@ impl Engine {
     /// A call the store admitted settled: its usage goes to the store. If the key holds a
     /// turn still to come, it is taken now, after the settlement (the driver carries out store
     /// work in order): what was given back may let it in early (module docs of
-    /// [`crate::core::store`]).
+    /// [`crate::core::store`]). `uncounted`: per dimension, the give-back the local limiter
+    /// read as written after the figures of this call's answer ([`Limiter::settle`]): its
+    /// figures, held until now, go to the store that much higher.
+    ///
+    /// [`Limiter::settle`]: crate::core::limiter::Limiter::settle
     pub(in crate::core::call) fn fleet_settled(
         &mut self,
         now_ms: Ms,
@@ -181,6 +185,7 @@ impl Engine {
         slot: Slot,
         ticket: Ticket,
         usage: &Usage,
+        uncounted: [f64; 4],
     ) {
         let Some(f) = &mut self.fleet else {
             return;
@@ -217,6 +222,16 @@ impl Engine {
             input: usage.metered_input(),
             output: usage.output_tokens,
         });
+        // Figures written before the server's settlement (its head first) do not count the
+        // give-back the store has just made: lowered to them, the store would take it back
+        // again, and stand below the server by every such call's unused output.
+        if let Some((_, StoreOp::Learn { dims, .. })) = f.held.iter_mut().find(|(h, _)| *h == id) {
+            for (d, (_, remaining)) in dims.iter_mut().enumerate() {
+                if uncounted[d] > 0.0 && remaining.is_finite() {
+                    *remaining += uncounted[d];
+                }
+            }
+        }
         self.fleet_release(id);
         let Some(f) = &mut self.fleet else {
             return;
