@@ -608,23 +608,7 @@ mod engine {
 
     /// The driver's part: carry out a Reserve against a shared KeyState at `now`.
     fn carry(e: &mut Engine, store: &mut KeyState, now: f64, a: &Action) -> Vec<Action> {
-        let Action::Reserve {
-            id,
-            slot,
-            input,
-            output,
-            booked_output,
-            turn,
-            ..
-        } = *a
-        else {
-            panic!("{a:?}")
-        };
-        let limits = e.store_limits(slot);
-        let (cost, book) = (amounts(input, output), amounts(input, booked_output));
-        let r = store.reserve_booking(now, limits, cost, book, turn);
-        // A store that knows no limit took nothing (the driver reads its empty levels).
-        let answer = StoreAnswer::of(r, store.levels(now) != [None; 4]);
+        let (id, answer) = e.reserve_in(store, now, a).expect("a reservation");
         e.on_reserved(now, id, answer)
     }
 

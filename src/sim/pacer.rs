@@ -164,27 +164,14 @@ impl PacerClient {
                 }
             }
             Action::Deliver { id } => self.deliver(cx, (e, id)),
-            Action::Reserve {
-                id,
-                slot,
-                input,
-                output,
-                booked_output,
-                turn,
-                ..
-            } => {
+            Action::Reserve { .. } => {
                 let Some((store, round_trip)) = &self.store else {
                     return;
                 };
-                let answer = store.borrow_mut().reserve(
-                    &self.engines[e],
-                    cx.now,
-                    slot,
-                    input,
-                    output,
-                    booked_output,
-                    turn,
-                );
+                let Some((id, answer)) = store.borrow_mut().reserve(&self.engines[e], cx.now, &a)
+                else {
+                    return;
+                };
                 self.sent_answers += 1;
                 let tag = STORE_TAG | self.sent_answers;
                 self.answers.insert(tag, ((e, id), answer));

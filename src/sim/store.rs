@@ -4,10 +4,10 @@
 //! reservation's answer reaches its client a round trip later; the work that needs no answer
 //! (settlements, learned figures, pauses) is carried out when it is queued.
 
-use crate::core::call::{Engine, StoreAnswer};
+use crate::core::call::{Action, Engine, Id, StoreAnswer};
 use crate::core::fingerprint::store_key;
 use crate::core::keys::Slot;
-use crate::core::store::{amounts, KeyState};
+use crate::core::store::KeyState;
 use crate::core::Ms;
 use std::collections::HashMap;
 
@@ -25,30 +25,19 @@ fn key(engine: &Engine, slot: Slot) -> String {
 }
 
 impl SimStore {
-    /// A reservation of `engine`'s, as its [`Action::Reserve`](crate::core::call::Action::Reserve)
-    /// asks it, at `now_ms`: the answer the engine gets.
-    #[allow(clippy::too_many_arguments)]
+    /// `engine`'s [`Action::Reserve`] `a`, at `now_ms`: the call and the answer it gets.
     pub fn reserve(
         &mut self,
         engine: &Engine,
         now_ms: Ms,
-        slot: Slot,
-        input: f64,
-        output: f64,
-        booked_output: f64,
-        turn: bool,
-    ) -> StoreAnswer {
+        a: &Action,
+    ) -> Option<(Id, StoreAnswer)> {
+        let Action::Reserve { slot, .. } = *a else {
+            return None;
+        };
         self.reserves += 1;
-        let limits = engine.store_limits(slot);
         let s = self.keys.entry(key(engine, slot)).or_default();
-        let r = s.reserve_booking(
-            now_ms,
-            limits,
-            amounts(input, output),
-            amounts(input, booked_output),
-            turn,
-        );
-        StoreAnswer::of(r, s.levels(now_ms) != [None; 4])
+        engine.reserve_in(s, now_ms, a)
     }
 
     /// The store work `engine` queued ([`Engine::drain_store_ops`]), carried out at `now_ms`.

@@ -4,8 +4,39 @@
 //! tests drive an engine through it.
 
 use super::{StoreAnswer, StoreOp};
+use crate::core::call::{Action, Engine, Id};
 use crate::core::store::{amounts, KeyState, Reserve};
 use crate::core::Ms;
+
+impl Engine {
+    /// This engine's [`Action::Reserve`] `a` carried out on its key's state `store`, at the
+    /// store's `now_ms`: the call and the answer to report ([`Engine::on_reserved`]). `None`
+    /// for another action.
+    pub fn reserve_in(
+        &self,
+        store: &mut KeyState,
+        now_ms: Ms,
+        a: &Action,
+    ) -> Option<(Id, StoreAnswer)> {
+        let Action::Reserve {
+            id,
+            slot,
+            input,
+            output,
+            booked_output,
+            turn,
+            ..
+        } = *a
+        else {
+            return None;
+        };
+        let limits = self.store_limits(slot);
+        let cost = amounts(input, output);
+        let r = store.reserve_booking(now_ms, limits, cost, amounts(input, booked_output), turn);
+        // A store that knows no limit took nothing (a driver reads its empty levels).
+        Some((id, StoreAnswer::of(r, store.levels(now_ms) != [None; 4])))
+    }
+}
 
 impl StoreAnswer {
     /// What a store answers the engine for its [`KeyState::reserve_booking`] decision `r`;
