@@ -61,6 +61,12 @@ export interface SimulateConfig {
   /** The server's clock runs this many ms ahead (negative: behind). @default 0 */
   readonly skewMs?: number;
   /**
+   * llm-pacer's clients share their limits through a store (the `store` option, as
+   * `llm-pacer/redis`) that answers a reservation this many ms after it is asked (0 to 999).
+   * @default none: each client on its own
+   */
+  readonly storeMs?: number;
+  /**
    * Two model classes (Anthropic tier-1 `sonnet` and `haiku`), each with its own buckets and
    * headers, taken in turn by the requests; each report then has per-class figures
    * (`classes`). `limits` and `preset` are then the classes' own. @default false
@@ -123,6 +129,8 @@ export interface SimulateReport {
   readonly series: readonly SimulateSlot[];
   /** Per model class, with `models: true` (absent otherwise). */
   readonly classes?: readonly SimulateClassReport[];
+  /** Reservations llm-pacer's clients asked of their store, with `storeMs` (absent otherwise). */
+  readonly storeReserves?: number;
 }
 
 /** What one model class of a `models: true` run measured. */
@@ -151,6 +159,8 @@ export interface SimulateResult {
     readonly p529: number;
     readonly learnLimits: boolean;
     readonly skewMs: number;
+    /** The store's round trip, ms, or `null` without a store. */
+    readonly storeMs: number | null;
     readonly workload: {
       readonly requests: number;
       readonly inputMedian: number;

@@ -114,6 +114,7 @@ function scenarioFromForm(form) {
     metering: e.metering.value,
     learnLimits: e.learnLimits.checked,
     models: e.models?.checked ?? false,
+    ...(e.store?.checked ? { storeMs: 2 } : {}),
     workload: {
       requests: Number(e.requests.value),
       inputMedian: Number(e.inputMedian.value),

@@ -154,6 +154,9 @@ impl Report {
             );
         }
         s.push(']');
+        if self.store_reserves > 0 {
+            let _ = write!(s, ",\"storeReserves\":{}", self.store_reserves);
+        }
         if !self.classes.is_empty() {
             s.push_str(",\"classes\":[");
             for (i, c) in self.classes.iter().enumerate() {

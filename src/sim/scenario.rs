@@ -118,7 +118,7 @@ impl Scenario {
             // Within the store's own timeout (`core::store::STORE_TIMEOUT_MS`): a store that
             // answers later is down, which this store never is.
             if !(ms.is_finite() && (0.0..crate::core::store::STORE_TIMEOUT_MS).contains(&ms)) {
-                return Err(Invalid::new("--store-ms", "must be from 0 to 999 ms"));
+                return Err(Invalid::new("storeMs", "must be from 0 to 999 ms"));
             }
         }
         // The package's own rule for a budget (`budget.ratio` from 0 to 1000).

@@ -189,6 +189,9 @@ fn scenario(o: &JsValue) -> R<(Scenario, Vec<StrategyKind>)> {
     if let Some(ms) = number(o, "skewMs", "skewMs")? {
         s.server.clock_offset_ms = ms;
     }
+    if let Some(ms) = number(o, "storeMs", "storeMs")? {
+        s.store_ms = Some(ms);
+    }
     if boolean(o, "models", "models")? == Some(true) {
         s.mix = Some(sim::Mix::two_models());
     }
@@ -289,7 +292,8 @@ pub fn simulate(scenario_json: JsValue) -> R<String> {
     let _ = write!(
         out,
         "{{\"scenario\":{{\"seed\":{},\"clients\":{},\"concurrency\":{},\"limits\":{},\
-         \"metering\":\"{}\",\"p529\":{},\"learnLimits\":{},\"skewMs\":{},\"workload\":{{\
+         \"metering\":\"{}\",\"p529\":{},\"learnLimits\":{},\"skewMs\":{},\"storeMs\":{},\
+         \"workload\":{{\
          \"requests\":{},\"inputMedian\":{},\"inputSigma\":{},\"maxTokens\":{},\
          \"outputMin\":{},\"outputMax\":{},\"arrivalPerS\":{}}},\"summary\":{}}},\"reports\":[",
         s.seed,
@@ -300,6 +304,7 @@ pub fn simulate(scenario_json: JsValue) -> R<String> {
         s.server.p_overloaded,
         s.pacer_limits == PacerLimits::Learned,
         s.server.clock_offset_ms,
+        num(s.store_ms),
         w.requests,
         w.input_median,
         w.input_sigma,

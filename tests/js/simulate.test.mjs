@@ -84,6 +84,8 @@ test("one module for import and require; defaults; errors naming the key", () =>
     [{ limits: { rpm: 0.5 } }, "limits.rpm"],
     [{ limits: { otpm: 1e13 } }, "limits.otpm"],
     [{ skewMs: 1e308 }, "skewMs"],
+    [{ storeMs: 1000 }, "storeMs"],
+    [{ storeMs: -1 }, "storeMs"],
     [{ workload: { maxTokens: 0 } }, "workload.maxTokens"],
     [{ workload: { inputMedian: 0 } }, "workload.inputMedian"],
     [{ workload: { inputSigma: 9 } }, "workload.inputSigma"],
@@ -121,4 +123,24 @@ test("a preset of a plan that counts output as generated meters so, and the pace
   assert.equal(reports[0].failures, 0);
   // `metering` still says otherwise when given.
   assert.equal(simulate({ ...config, metering: "reservation" }).scenario.metering, "reservation");
+});
+
+test("storeMs: the llm-pacer clients share their limits through a store", () => {
+  // Eight clients learning their limits: on their own they draw 429s here; through the
+  // store, none (the fleet's aims: at most 0.5%, and 1.05 times the bound).
+  const config = { clients: 8, learnLimits: true, workload: { requests: 300 }, strategies: ["llm-pacer"] };
+  const alone = simulate(config);
+  const shared = simulate({ ...config, storeMs: 2 });
+  assert.equal(alone.scenario.storeMs, null);
+  assert.equal(shared.scenario.storeMs, 2);
+  assert.match(shared.scenario.summary, /share their limits through a store \(2 ms a reservation\)/);
+  const [a] = alone.reports;
+  const [s] = shared.reports;
+  assert.equal(a.storeReserves, undefined);
+  assert.ok(s.storeReserves >= s.requests, String(s.storeReserves));
+  assert.ok(a.rateLimited > 0, "alone, the fleet draws 429s");
+  assert.equal(s.rateLimited, 0);
+  assert.equal(s.failures, 0);
+  assert.ok(s.ratio <= 1.05, String(s.ratio));
+  throwsNaming(() => simulate({ storeMs: "2" }), TypeError, "storeMs");
 });

@@ -355,6 +355,13 @@ test("the page runs a simulation whose table matches the simulator, and draws it
     await page.waitForSelector("body[data-simulated='2']");
     assert.ok(await page.$("#plot-tokens line.limit"));
 
+    // The clients through one store: the scenario says so.
+    assert.doesNotMatch(await page.textContent("#sim-summary"), /through a store/);
+    await page.check("#sim-form [name=store]");
+    await page.click("#sim-run");
+    await page.waitForSelector("body[data-simulated='3']");
+    assert.match(await page.textContent("#sim-summary"), /share their limits through a store \(2 ms a reservation\)/);
+
     // Backoff strips: five modes, one row per retry, every sample placed.
     const strips = await page.$$eval("#backoff-plots figure", (figs) =>
       figs.map((f) => ({
