@@ -20,6 +20,9 @@
 //   placeholder, its `usage` the real count.
 // - `stream: true`: the head at once (the whole `max_tokens` still reserved), then Anthropic's
 //   events (`message_start` after `ttftMs`, the text and `message_delta`'s usage when written).
+// - `head: "before"`: an answer that is no stream is written before the give-back (its
+//   figures still count the whole `max_tokens`), not after it; `outputMax` caps the outputs
+//   the server decides (give-back-heavy calls with a large `max_tokens`).
 // - `perModel: true`: each `model` named has buckets of its own, as Anthropic meters each model
 //   class apart (`stats.models` counts per model); by default one set for the organisation.
 // - Not modelled: priority tier, cache tokens, 529s.
@@ -106,7 +109,7 @@ const rfc3339 = (ms, round) => new Date(round(ms / 1000) * 1000).toISOString().r
 
 /**
  * Starts the server on 127.0.0.1 (a free port).
- * @param {{ limits: MockLimits, ttftMs?: number, tokensPerSecond?: number, rounding?: "nearest" | "down" | "up" | "exact", reset?: "up" | "down", perModel?: boolean, now?: () => number }} options
+ * @param {{ limits: MockLimits, ttftMs?: number, tokensPerSecond?: number, rounding?: "nearest" | "down" | "up" | "exact", reset?: "up" | "down", head?: "after" | "before", outputMax?: number, perModel?: boolean, now?: () => number }} options
  */
 export async function startMockServer(options) {
   const now = options.now ?? Date.now;
@@ -117,6 +120,9 @@ export async function startMockServer(options) {
   if (thousands === undefined) throw new TypeError(`rounding: nearest, down, up or exact, not ${rounding}`);
   const resetRound = { up: Math.ceil, down: Math.floor }[options.reset ?? "up"];
   if (!resetRound) throw new TypeError(`reset: up or down, not ${options.reset}`);
+  const headFirst = (options.head ?? "after") === "before";
+  if (!["after", "before"].includes(options.head ?? "after"))
+    throw new TypeError(`head: after or before, not ${options.head}`);
   const t0 = now();
   /** The buckets of one set of limits, full at `t`. @param {number} t @returns {[string, Bucket][]} */
   const fresh = (t) => {
@@ -224,7 +230,7 @@ export async function startMockServer(options) {
     if (bad) return error(res, 400, "invalid_request_error", bad, id);
 
     const input = inputTokensOf(body);
-    const output = outputTokensOf(body);
+    const output = Math.min(outputTokensOf(body), Math.max(MIN_OUTPUT, options.outputMax ?? Infinity));
     const buckets = setOf(body.model);
     const bucket = (/** @type {string} */ name) => buckets.find(([n]) => n === name)?.[1];
     const per = (stats.models[body.model] ??= { admitted: 0, inputTokens: 0, outputTokens: 0 });
@@ -308,10 +314,11 @@ export async function startMockServer(options) {
     }
     await sleep(ttftMs + (output / tokensPerSecond) * 1000);
     // An answer that is no stream: the give-back comes before the head is written, so the
-    // headers show the corrected level.
-    done();
-    if (res.destroyed) return;
+    // headers show the corrected level (`head: "before"`: after, and they do not).
+    if (!headFirst) done();
+    if (res.destroyed) return headFirst ? done() : undefined;
     res.writeHead(200, headers(id, buckets));
+    if (headFirst) done();
     res.end(
       JSON.stringify({
         id: msg,

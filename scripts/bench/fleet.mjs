@@ -6,6 +6,7 @@
 //                                [--concurrency C] [--seed N] [--store none,redis,do]
 //                                [--tokens-per-second T] [--rounding nearest|down|up|exact]
 //                                [--reset up|down] [--stream] [--models M]
+//                                [--max-tokens N] [--output-max N] [--head after|before]
 //
 // The workload is the demo's (input lognormal median 1,500 tokens, max_tokens 1,024, output
 // decided by the server in [100, 1,024], written at T tokens a second after 50 ms, default
@@ -15,7 +16,10 @@
 // request streams, its head written at admission); its N requests are dealt round-robin to
 // the K processes, which all start together and send theirs at once. With --models M the
 // requests name M models in turn (each process's share too), which the server meters on
-// buckets of their own, as Anthropic meters model classes, each with the limits below. The server's limits are Tier
+// buckets of their own, as Anthropic meters model classes, each with the limits below.
+// --max-tokens N states N (and the OTPM is 1.95 N, as Tier 1's 8,000 against 4,096),
+// --output-max caps what the server writes, and --head before has it write an answer that is
+// no stream before it gives back the unused reservation (its figures still count it). The server's limits are Tier
 // 1's proportions scaled so that the batch's lower bound is about S seconds (so a run takes
 // under a minute in real time). No process is given limits: each learns them from the
 // headers, alone (`none`) or through the store (`redis`: a `redis-server` this script starts
@@ -92,23 +96,35 @@ async function main() {
   const reset = opt("--reset", "up");
   if (!["up", "down"].includes(reset)) throw new Error(`--reset: up or down, not ${reset}`);
 
+  const maxTokens = Number(opt("--max-tokens", "0"));
+  const outputMax = Number(opt("--output-max", "0"));
+  const head = opt("--head", "after");
+  if (!["after", "before"].includes(head)) throw new Error(`--head: after or before, not ${head}`);
+  for (const [flag, v] of [
+    ["--max-tokens", maxTokens],
+    ["--output-max", outputMax],
+  ])
+    if (!(Number.isInteger(v) && v >= 0)) throw new Error(`${flag}: a whole number, not ${v}`);
   const models = Number(opt("--models", "1"));
   if (!(Number.isInteger(models) && models >= 1)) throw new Error(`--models: a whole number from 1, not ${models}`);
   // Request j goes to process j % K; its model is (j / K) % M, so that each process sends
   // every model. The limits are scaled to one model's share.
-  const bodies = localBodies(n, seed).map((/** @type {any} */ b, j) =>
-    models > 1 ? { ...b, model: `${b.model}-${Math.floor(j / Math.max(...ks)) % models}` } : b,
-  );
+  const bodies = localBodies(n, seed).map((/** @type {any} */ b, j) => ({
+    ...b,
+    ...(models > 1 ? { model: `${b.model}-${Math.floor(j / Math.max(...ks)) % models}` } : {}),
+    ...(maxTokens ? { max_tokens: maxTokens } : {}),
+  }));
   const { limits } = scaledLimits(
     bodies.filter((/** @type {any} */ b) => models === 1 || b.model.endsWith("-0")),
     seconds,
   );
+  if (maxTokens) limits.otpm = Math.ceil(1.95 * maxTokens);
   let redis;
   if (stores.includes("redis")) redis = await startRedis();
   console.log(
     `fleet: ${n} requests dealt to K processes (concurrency ${concurrency} each), limits RPM ${limits.rpm}, ` +
       `ITPM ${limits.itpm}, OTPM ${limits.otpm} (Tier 1 scaled; lower bound about ${seconds} s); limits learned from headers; ` +
-      `output at ${tokensPerSecond} tokens/s, remaining rounded ${rounding}, resets ${reset}${stream ? ", streams" : ""}${models > 1 ? `, ${models} models metered apart` : ""}\n`,
+      `output at ${tokensPerSecond} tokens/s, remaining rounded ${rounding}, resets ${reset}, head ${head} the give-back${stream ? ", streams" : ""}${maxTokens ? `, max_tokens ${maxTokens}` : ""}${outputMax ? `, output at most ${outputMax}` : ""}${models > 1 ? `, ${models} models metered apart` : ""}\n`,
   );
   const rows = [
     [
@@ -140,6 +156,8 @@ async function main() {
           reset,
           stream,
           models,
+          head,
+          outputMax,
         });
         rows.push(r);
         console.log(rows[rows.length - 1].join("  |  "));
@@ -164,6 +182,8 @@ async function run(a) {
     rounding: a.rounding,
     reset: a.reset,
     perModel: a.models > 1,
+    head: a.head,
+    ...(a.outputMax ? { outputMax: a.outputMax } : {}),
   });
   const workers = a.store === "do" ? await (await import("./fleet-do.mjs")).doFleet(a.k) : null;
   const procs = workers

@@ -131,3 +131,32 @@ test("perModel: each model's requests draw on buckets of its own; by default one
     }
   }
 });
+
+test("head before: an answer that is no stream is written before its give-back; outputMax caps the output", async () => {
+  const got = {};
+  for (const head of ["after", "before"]) {
+    const s = await startMockServer({
+      limits: { otpm: 10_000 },
+      tokensPerSecond: 100_000,
+      rounding: "exact",
+      head,
+      outputMax: 150,
+      now: () => 0,
+    });
+    try {
+      const res = await fetch(`${s.url}/v1/messages`, { method: "POST", headers: HEADERS, body: body({}) });
+      const usage = (await res.json()).usage;
+      assert.ok(usage.output_tokens >= 100 && usage.output_tokens <= 150, String(usage.output_tokens));
+      got[head] = Number(res.headers.get("anthropic-ratelimit-output-tokens-remaining"));
+      // Either way the server's bucket ends with only the output used.
+      assert.equal(s.levels()["output-tokens"], 10_000 - usage.output_tokens);
+      got.output = usage.output_tokens;
+    } finally {
+      await s.close();
+    }
+  }
+  // After: the figures show the give-back; before: the whole max_tokens (600) still held.
+  assert.equal(got.after, 10_000 - got.output);
+  assert.equal(got.before, 10_000 - 600);
+  await assert.rejects(startMockServer({ limits: {}, head: "first" }), /head: after or before, not first/);
+});
