@@ -104,6 +104,9 @@ export function outputTokensOf(body) {
   return MIN_OUTPUT + (h % (max - MIN_OUTPUT + 1));
 }
 
+/** The bucket of `name` in a set of limits' buckets. @param {[string, Bucket][]} buckets @param {string} name */
+const bucketIn = (buckets, name) => buckets.find(([n]) => n === name)?.[1];
+
 /** RFC 3339, whole seconds, rounded by `round`. @param {number} ms @param {(x: number) => number} round */
 const rfc3339 = (ms, round) => new Date(round(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 
@@ -120,9 +123,8 @@ export async function startMockServer(options) {
   if (thousands === undefined) throw new TypeError(`rounding: nearest, down, up or exact, not ${rounding}`);
   const resetRound = { up: Math.ceil, down: Math.floor }[options.reset ?? "up"];
   if (!resetRound) throw new TypeError(`reset: up or down, not ${options.reset}`);
-  const headFirst = (options.head ?? "after") === "before";
-  if (!["after", "before"].includes(options.head ?? "after"))
-    throw new TypeError(`head: after or before, not ${options.head}`);
+  const head = options.head ?? "after";
+  if (!["after", "before"].includes(head)) throw new TypeError(`head: after or before, not ${head}`);
   const t0 = now();
   /** The buckets of one set of limits, full at `t`. @param {number} t @returns {[string, Bucket][]} */
   const fresh = (t) => {
@@ -162,7 +164,7 @@ export async function startMockServer(options) {
 
   /** @param {string} requestId @param {[string, Bucket][]} [buckets] the request's (none: the organisation's) */
   const headers = (requestId, buckets = setOf("")) => {
-    const bucket = (/** @type {string} */ name) => buckets.find(([n]) => n === name)?.[1];
+    const bucket = (/** @type {string} */ name) => bucketIn(buckets, name);
     const t = now();
     /** @type {Record<string, string>} */
     const h = { "content-type": "application/json", "request-id": requestId, date: new Date(t).toUTCString() };
@@ -232,7 +234,7 @@ export async function startMockServer(options) {
     const input = inputTokensOf(body);
     const output = Math.min(outputTokensOf(body), Math.max(MIN_OUTPUT, options.outputMax ?? Infinity));
     const buckets = setOf(body.model);
-    const bucket = (/** @type {string} */ name) => buckets.find(([n]) => n === name)?.[1];
+    const bucket = (/** @type {string} */ name) => bucketIn(buckets, name);
     const per = (stats.models[body.model] ??= { admitted: 0, inputTokens: 0, outputTokens: 0 });
     const need = { requests: 1, "input-tokens": input, "output-tokens": body.max_tokens };
     const t = now();
@@ -313,12 +315,13 @@ export async function startMockServer(options) {
       return;
     }
     await sleep(ttftMs + (output / tokensPerSecond) * 1000);
-    // An answer that is no stream: the give-back comes before the head is written, so the
+    // An answer that is no stream: the give-back comes before its head is read, so the
     // headers show the corrected level (`head: "before"`: after, and they do not).
-    if (!headFirst) done();
-    if (res.destroyed) return headFirst ? done() : undefined;
-    res.writeHead(200, headers(id, buckets));
-    if (headFirst) done();
+    if (head === "after") done();
+    const figures = headers(id, buckets);
+    if (head === "before") done();
+    if (res.destroyed) return;
+    res.writeHead(200, figures);
     res.end(
       JSON.stringify({
         id: msg,
