@@ -85,21 +85,24 @@ async function main() {
   const seconds = Number(opt("--seconds", "30"));
   const concurrency = Number(opt("--concurrency", "5"));
   const seed = Number(opt("--seed", "1"));
-  const stores = opt("--store", "none,redis").split(",");
-  for (const st of stores)
-    if (!["none", "redis", "do"].includes(st)) throw new Error(`--store: none, redis or do, not ${st}`);
+  // A flag's value, one of `allowed` (the first by default).
+  const check = (/** @type {string} */ flag, /** @type {string[]} */ allowed, /** @type {string} */ v) => {
+    if (allowed.includes(v)) return v;
+    throw new Error(`${flag}: ${allowed.slice(0, -1).join(", ")} or ${allowed.at(-1)}, not ${v}`);
+  };
+  const choice = (/** @type {string} */ flag, /** @type {string[]} */ allowed) =>
+    check(flag, allowed, opt(flag, allowed[0]));
+  const stores = opt("--store", "none,redis")
+    .split(",")
+    .map((st) => check("--store", ["none", "redis", "do"], st));
   const tokensPerSecond = Number(opt("--tokens-per-second", "4000"));
-  const rounding = opt("--rounding", "nearest");
+  const rounding = choice("--rounding", ["nearest", "down", "up", "exact"]);
   const stream = args.includes("--stream");
-  if (!["nearest", "down", "up", "exact"].includes(rounding))
-    throw new Error(`--rounding: nearest, down, up or exact, not ${rounding}`);
-  const reset = opt("--reset", "up");
-  if (!["up", "down"].includes(reset)) throw new Error(`--reset: up or down, not ${reset}`);
+  const reset = choice("--reset", ["up", "down"]);
 
   const maxTokens = Number(opt("--max-tokens", "0"));
   const outputMax = Number(opt("--output-max", "0"));
-  const head = opt("--head", "after");
-  if (!["after", "before"].includes(head)) throw new Error(`--head: after or before, not ${head}`);
+  const head = choice("--head", ["after", "before"]);
   for (const [flag, v] of [
     ["--max-tokens", maxTokens],
     ["--output-max", outputMax],
