@@ -68,8 +68,9 @@
 //! 8,000: 1.93 times its bound in the simulator, 1.06 without a store). So where the local
 //! limiter read the figures so ([`Limiter::settle`](crate::core::limiter::Limiter::settle):
 //! they left its copy, which held the reservation, where it stood, or raised it by less
-//! than half the give-back), the held figures go to the store raised by that give-back. A stream's head comes before its output and counts
-//! the whole reservation ([`Engine::on_stream`]): its figures go at once, as a refusal's do.
+//! than half the give-back), the held figures go to the store raised by that give-back. A
+//! stream's head comes before its output and counts the whole reservation
+//! ([`Engine::on_stream`]): its figures go at once, as a refusal's do.
 //! A call the store held no bucket for ([`StoreAnswer::AdmitUnmetered`], each process's first
 //! call of a fleet that knows no limit yet) is not settled there: a bucket another process's
 //! reservation created since, full, never counted it. But a bucket learned since from figures
