@@ -4,7 +4,7 @@
 import { checkKeys, isRecord } from "./strict.js";
 
 const SIMULATE_OPTIONS = {
-  "": "seed clients concurrency limits preset workload p529 metering learnLimits skewMs storeMs models orgs strategies",
+  "": "seed clients concurrency limits preset workload p529 metering learnLimits skewMs storeMs outside models orgs strategies",
   "limits.": "rpm tpm itpm otpm",
   "workload.": "requests inputMedian inputSigma maxTokens outputMin outputMax arrivalPerS",
 };

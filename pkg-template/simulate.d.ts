@@ -67,6 +67,12 @@ export interface SimulateConfig {
    */
   readonly storeMs?: number;
   /**
+   * With `storeMs`: this many of the clients (the last ones) stay outside the store, each
+   * llm-pacer on its own beside the fleet: other traffic on the same limits, which the store
+   * never sees. Fewer than `clients`. @default 0
+   */
+  readonly outside?: number;
+  /**
    * Two model classes (Anthropic tier-1 `sonnet` and `haiku`), each with its own buckets and
    * headers, taken in turn by the requests; each report then has per-class figures
    * (`classes`). `limits` and `preset` are then the classes' own. @default false
@@ -161,6 +167,8 @@ export interface SimulateResult {
     readonly skewMs: number;
     /** The store's round trip, ms, or `null` without a store. */
     readonly storeMs: number | null;
+    /** The clients outside the store. */
+    readonly outside: number;
     readonly workload: {
       readonly requests: number;
       readonly inputMedian: number;

@@ -125,3 +125,41 @@ fn a_lone_process_keeps_through_the_store_the_give_backs_its_figures_did_not_cou
         }
     }
 }
+
+#[test]
+fn outside_traffic_runs_beside_the_fleet_and_the_cli_takes_it() {
+    // `--outside N`: the last N clients stay off the store (other traffic on its limits).
+    let mut base = Scenario::issue_default(1);
+    base.pacer_limits = PacerLimits::Learned;
+    let mut s = base.clone();
+    s.outside = 1;
+    s.clients = 1;
+    s.store_ms = Some(2.0);
+    assert!(s.validate().is_err(), "no client left in the fleet");
+    s.clients = 3;
+    assert!(s.validate().is_ok());
+    s.store_ms = None;
+    assert!(s.validate().is_err(), "outside of no store");
+    let run = |args: &[&str]| cli::run(args.iter().map(|a| a.to_string()), "simulate");
+    let out = run(&[
+        "--seeds",
+        "1",
+        "--clients",
+        "3",
+        "--outside",
+        "1",
+        "--requests",
+        "60",
+        "--store-ms",
+        "2",
+    ])
+    .unwrap();
+    assert!(
+        out.contains("but 1 of them on their own beside it"),
+        "{out}"
+    );
+    assert_eq!(
+        run(&["--clients", "2", "--outside", "2", "--store-ms", "2"]).unwrap_err(),
+        "--outside: needs a store and fewer than the clients"
+    );
+}

@@ -80,6 +80,9 @@ OPTIONS:
     --store-ms MS       llm-pacer's clients share their limits through a store (the `store`
                         option, as llm-pacer/redis) that answers a reservation MS ms after it
                         is asked (0 to 999); default: each client on its own
+    --outside N         with --store-ms: N of the clients stay outside the store, each on its
+                        own beside the fleet (other traffic on the same limits; needs
+                        --clients above N)
     -h, --help          print this help
 
 Workload: input tokens lognormal (median 1500, sigma 0.5), max_tokens 1024, output uniform
@@ -284,6 +287,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
             "--models" => s.mix = Some(Mix::two_models()),
             "--orgs" => orgs = Some(value::<u32>(&flag, next())?),
             "--store-ms" => s.store_ms = Some(value(&flag, next())?),
+            "--outside" => s.outside = value(&flag, next())?,
             "--rounding" => {
                 s.server.rounding = match value::<String>(&flag, next())?.as_str() {
                     "nearest" => Rounding::Nearest,

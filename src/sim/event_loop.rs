@@ -144,8 +144,9 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
     let store = scenario
         .store_ms
         .map(|_| Rc::new(RefCell::new(SimStore::default())));
+    let inside = scenario.clients - scenario.outside;
     let mut clients: Vec<Box<dyn Client>> = (0..scenario.clients)
-        .map(|_| make_client(scenario, kind, &store))
+        .map(|i| make_client(scenario, kind, if i < inside { &store } else { &None }))
         .collect();
     let mut rngs: Vec<fastrand::Rng> = (0..scenario.clients)
         .map(|i| random::stream(scenario.seed, random::STREAM_CLIENT + u64::from(i)))

@@ -21,7 +21,7 @@ impl Invalid {
 
     /// The message the command line prints: the field by the flag that sets it.
     pub fn cli(&self) -> String {
-        const FLAGS: [(&str, &str); 12] = [
+        const FLAGS: [(&str, &str); 13] = [
             ("clients", "--clients"),
             ("concurrency", "--concurrency"),
             ("workload.requests", "--requests"),
@@ -34,6 +34,7 @@ impl Invalid {
             ("p529", "--p529"),
             ("skewMs", "--skew-ms"),
             ("storeMs", "--store-ms"),
+            ("outside", "--outside"),
         ];
         let flag = FLAGS.iter().find(|(k, _)| *k == self.field);
         format!("{}: {}", flag.map_or(self.field, |(_, f)| f), self.rule)

@@ -62,6 +62,10 @@ pub struct Scenario {
     /// `llm-pacer/redis`) that answers a reservation this many ms after it is asked (its
     /// round trip); `None`: no store, each client on its own.
     pub store_ms: Option<Ms>,
+    /// With a store: this many of the llm-pacer clients (the last ones) stay outside it, each
+    /// on its own, beside the fleet that shares the store: other traffic on the same limits,
+    /// which the store never sees.
+    pub outside: u32,
 }
 
 impl Scenario {
@@ -82,6 +86,7 @@ impl Scenario {
             mix: None,
             budget: Some(BudgetConfig::default()),
             store_ms: None,
+            outside: 0,
         }
     }
 
@@ -113,6 +118,12 @@ impl Scenario {
         }
         if let Some(m) = &self.mix {
             m.validate()?;
+        }
+        if self.outside > 0 && (self.store_ms.is_none() || self.outside >= self.clients) {
+            return Err(Invalid::new(
+                "outside",
+                "needs a store and fewer than the clients",
+            ));
         }
         if let Some(ms) = self.store_ms {
             // Within the store's own timeout (`core::store::STORE_TIMEOUT_MS`): a store that
@@ -239,7 +250,11 @@ impl fmt::Display for Scenario {
         if let Some(ms) = self.store_ms {
             writeln!(
                 f,
-                "llm-pacer clients share their limits through a store ({ms} ms a reservation)"
+                "llm-pacer clients share their limits through a store ({ms} ms a reservation){}",
+                match self.outside {
+                    0 => String::new(),
+                    n => format!(", but {n} of them on their own beside it"),
+                }
             )?;
         }
         write!(

@@ -192,6 +192,9 @@ fn scenario(o: &JsValue) -> R<(Scenario, Vec<StrategyKind>)> {
     if let Some(ms) = number(o, "storeMs", "storeMs")? {
         s.store_ms = Some(ms);
     }
+    if let Some(n) = integer(o, "outside", "outside", 0.0, 10_000.0)? {
+        s.outside = n as u32;
+    }
     if boolean(o, "models", "models")? == Some(true) {
         s.mix = Some(sim::Mix::two_models());
     }
@@ -292,7 +295,7 @@ pub fn simulate(scenario_json: JsValue) -> R<String> {
     let _ = write!(
         out,
         "{{\"scenario\":{{\"seed\":{},\"clients\":{},\"concurrency\":{},\"limits\":{},\
-         \"metering\":\"{}\",\"p529\":{},\"learnLimits\":{},\"skewMs\":{},\"storeMs\":{},\
+         \"metering\":\"{}\",\"p529\":{},\"learnLimits\":{},\"skewMs\":{},\"storeMs\":{},\"outside\":{},\
          \"workload\":{{\
          \"requests\":{},\"inputMedian\":{},\"inputSigma\":{},\"maxTokens\":{},\
          \"outputMin\":{},\"outputMax\":{},\"arrivalPerS\":{}}},\"summary\":{}}},\"reports\":[",
@@ -305,6 +308,7 @@ pub fn simulate(scenario_json: JsValue) -> R<String> {
         s.pacer_limits == PacerLimits::Learned,
         s.server.clock_offset_ms,
         num(s.store_ms),
+        s.outside,
         w.requests,
         w.input_median,
         w.input_sigma,

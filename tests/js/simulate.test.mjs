@@ -86,6 +86,9 @@ test("one module for import and require; defaults; errors naming the key", () =>
     [{ skewMs: 1e308 }, "skewMs"],
     [{ storeMs: 1000 }, "storeMs"],
     [{ storeMs: -1 }, "storeMs"],
+    [{ outside: 1 }, "outside"],
+    [{ clients: 2, storeMs: 2, outside: 2 }, "outside"],
+    [{ outside: 1.5 }, "outside"],
     [{ workload: { maxTokens: 0 } }, "workload.maxTokens"],
     [{ workload: { inputMedian: 0 } }, "workload.inputMedian"],
     [{ workload: { inputSigma: 9 } }, "workload.inputSigma"],
@@ -143,4 +146,10 @@ test("storeMs: the llm-pacer clients share their limits through a store", () => 
   assert.equal(s.failures, 0);
   assert.ok(s.ratio <= 1.05, String(s.ratio));
   throwsNaming(() => simulate({ storeMs: "2" }), TypeError, "storeMs");
+  // `outside`: one of three clients stays off the store, beside the fleet.
+  const beside = simulate({ ...config, clients: 3, storeMs: 2, outside: 1 });
+  assert.equal(beside.scenario.outside, 1);
+  assert.equal(shared.scenario.outside, 0);
+  assert.match(beside.scenario.summary, /but 1 of them on their own beside it/);
+  assert.equal(beside.reports[0].completed, 300);
 });
