@@ -127,6 +127,37 @@ fn a_lone_process_keeps_through_the_store_the_give_backs_its_figures_did_not_cou
 }
 
 #[test]
+fn a_fleet_keeps_through_the_store_the_give_backs_no_process_can_place() {
+    // The same server with two and four processes: no process can tell whether figures that
+    // others' calls lowered counted its give-back, and read the cautious way, every call's
+    // unused output was lost to the store (1.75 to 1.80 times the bound, one process 1.10).
+    // A store that gates reads it as not counted (`Limiter::settle_shared`). With up to
+    // 300 ms of transit each way, the store's give-backs leave room for the requests it let
+    // go since (`core::store::LATE_MS`): without that, 0.7 to 1.8% 429s.
+    use llm_pacer::sim::Head;
+    for (transit, most) in [((0.0, 0.0), 1.25), ((0.0, 300.0), 1.25)] {
+        let mut base = Scenario::issue_default(1);
+        base.pacer_limits = PacerLimits::Learned;
+        base.workload.max_tokens = 4_096;
+        base.server.head = Head::Before;
+        base.server.transit_ms = transit;
+        let (mut limited, mut requests) = (0, 0);
+        for (clients, seed) in [(2, 1), (4, 2)] {
+            let r = fleet(&base, clients, seed, Some(2.0));
+            let what = format!("{transit:?}, {clients} processes");
+            assert_eq!(r.failures, 0, "{what}");
+            assert!(r.ratio <= most, "{what}: {}", r.ratio);
+            limited += r.rate_limited;
+            requests += u64::from(r.requests);
+        }
+        assert!(
+            limited as f64 <= 0.005 * requests as f64,
+            "{transit:?}: {limited}"
+        );
+    }
+}
+
+#[test]
 fn outside_traffic_runs_beside_the_fleet_and_the_cli_takes_it() {
     // `--outside N`: the last N clients stay off the store (other traffic on its limits).
     let mut base = Scenario::issue_default(1);

@@ -144,8 +144,9 @@ impl Engine {
             if output_reserved {
                 settled.output_tokens = ticket.output;
             }
+            let gated = self.store_metered(id);
             let limiter = self.keys.limiter_mut(slot);
-            let uncounted = limiter.settle(now_ms, ticket, &settled);
+            let uncounted = limiter.settle_shared(now_ms, ticket, &settled, gated);
             if !output_reserved {
                 limiter.output_seen(usage.output_tokens);
             }
