@@ -57,7 +57,7 @@ fn main() {
         if seed % 3 == 0 {
             limits = [None; 4];
         }
-        let mut held: Vec<(f64, f64, f64)> = Vec::new();
+        let mut held: Vec<(f64, f64)> = Vec::new();
         for _ in 0..ops {
             // Time moves on by a random step, sometimes not at all, sometimes by seconds.
             now += match rng.u8(0..4) {
@@ -87,7 +87,7 @@ fn main() {
                     }
                     let (kind, wait, dim) = match r {
                         Reserve::Admit => {
-                            held.push((i, o, now));
+                            held.push((i, o));
                             ("admit", 0.0, String::new())
                         }
                         Reserve::Wait { wait_ms, dim } => (
@@ -102,29 +102,13 @@ fn main() {
                     continue;
                 }
                 5 | 6 if !held.is_empty() => {
-                    let (ri, ro, at) = held.remove(rng.usize(0..held.len()));
+                    let (ri, ro) = held.remove(rng.usize(0..held.len()));
                     let (ai, ao) = ((ri * rng.f64() * 1.5).round(), (ro * rng.f64()).round());
-                    // Its age since the admission (a pacer's clock: a little off), or none
-                    // (a pacer from before the store's give room).
-                    let age = match rng.u8(0..3) {
-                        0 => None,
-                        1 => Some(now - at),
-                        _ => Some((now - at + rng.f64() * 100.0 - 50.0).round()),
-                    };
-                    s.settle(
-                        now,
-                        amounts(ri, ro),
-                        amounts(ai, ao),
-                        age.unwrap_or(f64::NAN),
-                    );
-                    let mut args = [ri, ro, ai, ao].map(|x| arg(Some(x))).to_vec();
-                    if age.is_some() {
-                        args.push(arg(age));
-                    }
-                    ("settle", args)
+                    s.settle(now, amounts(ri, ro), amounts(ai, ao));
+                    ("settle", [ri, ro, ai, ao].map(|x| arg(Some(x))).to_vec())
                 }
                 7 if !held.is_empty() => {
-                    let (ri, ro, _) = held.remove(rng.usize(0..held.len()));
+                    let (ri, ro) = held.remove(rng.usize(0..held.len()));
                     // Now and then only the turn (a late answer that said wait).
                     let only = rng.bool();
                     if only {

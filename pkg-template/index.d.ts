@@ -834,18 +834,11 @@ export interface PacerStore {
     } & StoreTokens,
   ): Promise<StoreDecision>;
   /**
-   * The usage reported replaces the reservation. A give-back lifts the level to no more than
-   * the capacity less the reservations admitted in about the last second, other than this
-   * one (`ageMs`: how long ago it was admitted, by the pacer's clock): those may reach the
-   * server after it settled this request, where a full bucket clamped the give-back. While
-   * the store is unavailable and calls wait, the pacer also calls it with nothing reserved and
-   * nothing used (a no-op) once a second, to learn that the store answers again.
+   * The usage reported replaces the reservation. While the store is unavailable and calls
+   * wait, the pacer also calls it with nothing reserved and nothing used (a no-op) once a
+   * second, to learn that the store answers again.
    */
-  settle(
-    key: string,
-    reserved: StoreTokens & { readonly ageMs?: number },
-    actual: StoreTokens,
-  ): Promise<void>;
+  settle(key: string, reserved: StoreTokens, actual: StoreTokens): Promise<void>;
   /**
    * Optional: undo a reservation whose answer came after the pacer stopped waiting for it
    * (the call went on its local admission): give back what it took, or with `turnOnly` the

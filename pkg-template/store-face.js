@@ -36,8 +36,7 @@ export function storeFace(entry, call, enc) {
       return { admit: false, waitMs: r.waitMs, blocker, ...reply(r) };
     },
     async settle(key, reserved, actual) {
-      const args = [reserved.input, reserved.output, actual.input, actual.output, reserved.ageMs];
-      await call("settle", key, args.map(enc));
+      await call("settle", key, [reserved.input, reserved.output, actual.input, actual.output].map(enc));
     },
     async refund(key, reserved) {
       await call("refund", key, [reserved.input, reserved.output, reserved.turnOnly === true ? 1 : 0].map(enc));

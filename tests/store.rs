@@ -121,86 +121,14 @@ fn settlement_replaces_the_reservation_by_the_usage() {
     let reserved = amounts(1_000.0, 2_000.0);
     assert_eq!(s.reserve(T0, LIMITS, reserved, false), Reserve::Admit);
     assert_eq!(s.levels(T0)[2], Some(0.0));
-    s.settle(T0, reserved, amounts(1_500.0, 300.0), 0.0);
+    s.settle(T0, reserved, amounts(1_500.0, 300.0));
     assert_eq!(
         s.levels(T0),
         [Some(59.0), Some(8_500.0), Some(1_700.0), None]
     );
     // A usage far beyond the reservation is a debt of at most one capacity.
-    s.settle(T0, amounts(0.0, 0.0), amounts(0.0, 1.0e9), f64::NAN);
+    s.settle(T0, amounts(0.0, 0.0), amounts(0.0, 1.0e9));
     assert_eq!(s.levels(T0)[2], Some(-2_000.0));
-}
-
-/// A settlement's give-back lifts the level to no more than the capacity less the store's
-/// later admissions (those may reach the server after it settled, and a full server bucket
-/// clamped the give-back); the request's own admission is not one of them when it is that
-/// recent; after `LATE_MS` they fade, and count no more after twice that.
-#[test]
-fn a_give_back_leaves_room_for_the_admissions_made_since() {
-    use llm_pacer::core::store::{Late, LATE_MS};
-    let otpm = [0.0, 0.0, 6_000.0, 0.0];
-    // `a` (4,000) admitted long ago; at `t` the server has refilled to full: it gives `a`'s
-    // 3,900 unused back to a full bucket (clamped), then `b`, admitted by the store at `t`,
-    // takes its 1,500 there. The store gives back to no more than 6,000 - 1,500: where the
-    // server is.
-    let mut s = KeyState::new();
-    assert_eq!(
-        s.reserve(T0, otpm, amounts(0.0, 4_000.0), false),
-        Reserve::Admit
-    );
-    let t = T0 + 30_000.0;
-    assert_eq!(
-        s.reserve(t, otpm, amounts(0.0, 1_500.0), false),
-        Reserve::Admit
-    );
-    let mut server = Bucket::new(6_000.0, WINDOW_MS, T0);
-    server.take(T0, 4_000.0);
-    server.give(t + 100.0, 3_900.0);
-    server.take(t + 100.0, 1_500.0);
-    s.settle(
-        t + 100.0,
-        amounts(0.0, 4_000.0),
-        amounts(0.0, 100.0),
-        30_100.0,
-    );
-    let level = s.levels(t + 100.0)[2].unwrap();
-    assert!(close(level, server.level(t + 100.0)), "{level}");
-    assert!(close(level, 4_500.0), "{level}");
-    // Without a later admission the whole give-back comes (up to the capacity).
-    let mut s = KeyState::new();
-    s.reserve(T0, otpm, amounts(0.0, 4_000.0), false);
-    s.settle(t, amounts(0.0, 4_000.0), amounts(0.0, 100.0), 30_000.0);
-    assert_eq!(s.levels(t)[2], Some(6_000.0));
-    // A request answered at once is not one of its own late admissions; of one whose age is
-    // not known, the store cannot tell (the cautious side).
-    for (age, want) in [(0.0, 6_000.0), (f64::NAN, 2_000.0)] {
-        let mut s = KeyState::new();
-        s.reserve(T0, otpm, amounts(0.0, 4_000.0), false);
-        s.settle(T0, amounts(0.0, 4_000.0), amounts(0.0, 0.0), age);
-        assert!(close(s.levels(T0)[2].unwrap(), want), "age {age}");
-    }
-    // An admission counts whole for `LATE_MS`, then fades, and is gone after twice that; a
-    // steady flow counts at its rate times `LATE_MS` to twice that, never more (a sum that
-    // only started anew after a pause would grow without end and block every give-back).
-    let mut late = Late::default();
-    late.add(T0, 100.0);
-    assert_eq!(late.sum(T0 + LATE_MS - 1.0), 100.0);
-    assert!(close(late.sum(T0 + 1.5 * LATE_MS), 50.0));
-    assert_eq!(late.sum(T0 + 2.0 * LATE_MS), 0.0);
-    let mut flow = Late::default();
-    let mut most: f64 = 0.0;
-    for i in 0..1_000 {
-        let now = T0 + f64::from(i) * 100.0;
-        flow.add(now, 10.0);
-        most = most.max(flow.sum(now));
-    }
-    let per_window = 10.0 * LATE_MS / 100.0;
-    assert!(most <= 2.0 * per_window + 1e-9, "{most}");
-    assert!(
-        flow.sum(T0 + 99_900.0) >= per_window,
-        "{}",
-        flow.sum(T0 + 99_900.0)
-    );
 }
 
 #[test]
@@ -2384,13 +2312,8 @@ fn the_compact_form_saves_loads_and_applies_as_the_methods_do() {
                 got
             }
             1 => {
-                let age = if rng.bool() {
-                    f64::NAN
-                } else {
-                    rng.f64() * 2_000.0
-                };
-                direct.settle(now, amounts(i, o), amounts(i / 2.0, o * 1.5), age);
-                s.apply(now, op::SETTLE, &[i, o, i / 2.0, o * 1.5, age])
+                direct.settle(now, amounts(i, o), amounts(i / 2.0, o * 1.5));
+                s.apply(now, op::SETTLE, &[i, o, i / 2.0, o * 1.5])
             }
             2 => {
                 direct.refund(now, amounts(i, o));
@@ -2505,18 +2428,6 @@ fn the_compact_form_carries_the_probe_and_reads_a_state_saved_before_it() {
     old.learn(T0, Dim::OutputTokens, 6_000.0, 5_000.0);
     old.pause(T0, 1_000.0);
     assert_eq!(KeyState::load(&old.save()[..21]), old);
-    // And one saved before the late admissions (24 numbers): none of them.
-    let mut late = old;
-    let after = T0 + 2_000.0; // past the pause
-    assert_eq!(
-        late.reserve(after, [0.0; 4], amounts(0.0, 1_000.0), false),
-        Reserve::Admit
-    );
-    assert_eq!(late.late[2].sum(after), 1_000.0);
-    assert_eq!(KeyState::load(&late.save()), late);
-    let mut before = late;
-    before.late = Default::default();
-    assert_eq!(KeyState::load(&late.save()[..24]), before);
     assert_eq!(
         KeyState::load(&old.save()[..22]),
         KeyState::new(),

@@ -3,10 +3,9 @@
 // object per limit key (`idFromName(key)`), and that object does the arithmetic with the same
 // Wasm core as the pacers (`core::store` through the `storeOp` export), at its own clock.
 //
-// The object's state is the 36 numbers of `KeyState::save` (per dimension a capacity, a level
+// The object's state is the 24 numbers of `KeyState::save` (per dimension a capacity, a level
 // and the time of that level, and its queue's level and time; the pause's end; the opening
-// probe's lease, whether the key is open and the probes out; per dimension its late
-// admissions), plus when it expires: kept in memory, written
+// probe's lease, whether the key is open and the probes out), plus when it expires: kept in memory, written
 // to the object's storage after each operation that changed it (the output gate holds the
 // answer until the write is durable), read once when the object starts. Like the Redis key,
 // it expires two windows after its last use (plus a pause still in force): the buckets are
@@ -40,9 +39,9 @@ export class PacerLimits extends DurableObject {
     this.expires = 0;
     ctx.blockConcurrencyWhile(async () => {
       const saved = await ctx.storage.get("s");
-      // Its state and expiry; 22, 24 or 25 numbers: saved before the opening probe, before its
-      // count, or before the late admissions (still read).
-      if (Array.isArray(saved) && [EMPTY.length + 1, 22, 24, 25].includes(saved.length)) {
+      // Its state and expiry; 22 or 24 numbers: saved before the opening probe or before its
+      // count (still read).
+      if (Array.isArray(saved) && [EMPTY.length + 1, 22, 24].includes(saved.length)) {
         this.state = saved.slice(0, -1);
         this.expires = saved[saved.length - 1];
       }

@@ -11,10 +11,8 @@
 // one slot), fields c1..c4 (capacity), l1..l4 (level), a1..a4 (time of that level, ms),
 // q1..q4 and b1..b4 (the queue bucket's level and its time: the level less the turns booked,
 // see core::store), p (end of a 429 pause, ms), r (end of the opening probe's lease, ms), n
-// (the probes out, none answered), o (1: the key is open, its server sends no figures), and
-// v1..v4, u1..u4 and w1..w4 (the late admissions of the window before and of the current one,
-// and when that began: core::store's Late), for the dimensions requests, inputTokens,
-// outputTokens, tokens.
+// (the probes out, none answered) and o (1: the key is open, its server sends no figures), for
+// the dimensions requests, inputTokens, outputTokens, tokens.
 // The key expires two windows after its last use (a full bucket again by then).
 import { storeFace } from "../store-face.js";
 import { checkKeys, isRecord } from "../strict.js";
@@ -34,10 +32,9 @@ local f = function(x) return string.format('%.17g', x) end
 local h = redis.call('HGETALL', K)
 local s = {}
 for i = 1, #h, 2 do s[h[i]] = tonumber(h[i + 1]) end
-local c, l, a, q, b, lp, lc, ls = {}, {}, {}, {}, {}, {}, {}, {}
+local c, l, a, q, b = {}, {}, {}, {}, {}
 for d = 1, 4 do
   c[d] = s['c' .. d]; l[d] = s['l' .. d]; a[d] = s['a' .. d]; q[d] = s['q' .. d]; b[d] = s['b' .. d]
-  lp[d] = s['v' .. d] or 0; lc[d] = s['u' .. d] or 0; ls[d] = s['w' .. d] or 0
   if c[d] ~= nil and (q[d] == nil or b[d] == nil) then q[d] = l[d]; b[d] = a[d] end
 end
 local p = s['p'] or 0
@@ -65,20 +62,6 @@ local function both(f, d, t, n) f(l, a, d, t, n); f(q, b, d, t, n) end
 local function capq(d)
   local lv = level(l, a, d, now)
   if level(q, b, d, now) > lv then advance(q, b, d, now); q[d] = lv end
-end
--- The admissions of dimension d in the last second, by window (core::store's Late).
-local function late(d)
-  local dt = now - ls[d]
-  if dt < 0 then dt = 0 end
-  if dt < 1000 then return lc[d] + lp[d] * (1 - dt / 1000) end
-  if dt < 2000 then return lc[d] * (2 - dt / 1000) end
-  return 0
-end
-local function admitted(d, n)
-  local dt = now - ls[d]
-  if dt >= 2000 then lp[d] = 0; lc[d] = 0; ls[d] = now
-  elseif dt >= 1000 then lp[d] = lc[d]; lc[d] = 0; ls[d] = ls[d] + 1000 end
-  lc[d] = lc[d] + n
 end
 local function valid(x) return x ~= nil and x == x and x > 0 and x < math.huge end
 local function nn(x) if x ~= nil and x >= 0 then return x end return 0 end
@@ -143,7 +126,7 @@ if op == 'reserve' then
     end
     for d = 1, 4 do
       if c[d] ~= nil then
-        if kind == 'admit' then take(l, a, d, now, cost[d]); admitted(d, cost[d]) end
+        if kind == 'admit' then take(l, a, d, now, cost[d]) end
         if not turn and kind == 'admit' then take(q, b, d, now, cost[d])
         elseif not turn then take(q, b, d, now, book[d])
         elseif kind == 'admit' then take(q, b, d, now, cost[d] - book[d]) end
@@ -154,34 +137,10 @@ if op == 'reserve' then
 elseif op == 'settle' then
   local r = amounts(tonumber(ARGV[3]), tonumber(ARGV[4]))
   local u = amounts(tonumber(ARGV[5]), tonumber(ARGV[6]))
-  local age = tonumber(ARGV[7])
   for d = 2, 4 do
     if c[d] ~= nil then
       local x = u[d] - r[d]
-      if x > 0 then both(take, d, now, x) elseif x < 0 then
-        -- No higher than the capacity less the others' late admissions (core::store's
-        -- give_room): the request's own counted by the window it fell in (Late::part).
-        local own = 0
-        if age ~= nil and age >= 0 then
-          local at = now - age
-          local dt = now - ls[d]
-          if dt < 0 then dt = 0 end
-          if at >= ls[d] then
-            if dt < 1000 then own = r[d] else own = r[d] * math.max(2 - dt / 1000, 0) end
-          elseif at >= ls[d] - 1000 and dt < 1000 then
-            own = r[d] * (1 - dt / 1000)
-          end
-        end
-        local lt = late(d) - own
-        local room = math.huge
-        if lt > 0 then
-          room = c[d] - lt - level(l, a, d, now)
-          if room < 0 then room = 0 end
-        end
-        local n = -x
-        if n > room then n = room end
-        both(give, d, now, n)
-      end
+      if x > 0 then both(take, d, now, x) elseif x < 0 then both(give, d, now, -x) end
     end
   end
 elseif op == 'refund' then
@@ -263,9 +222,6 @@ for d = 1, 4 do
     set[#set + 1] = 'a' .. d; set[#set + 1] = f(a[d])
     set[#set + 1] = 'q' .. d; set[#set + 1] = f(q[d])
     set[#set + 1] = 'b' .. d; set[#set + 1] = f(b[d])
-    set[#set + 1] = 'v' .. d; set[#set + 1] = f(lp[d])
-    set[#set + 1] = 'u' .. d; set[#set + 1] = f(lc[d])
-    set[#set + 1] = 'w' .. d; set[#set + 1] = f(ls[d])
   end
 end
 if dirty[0] then set[#set + 1] = 'p'; set[#set + 1] = f(p) end

@@ -11,8 +11,7 @@
 //!   another clock) or never (a cost above a capacity). A caller told to wait is given a
 //!   *turn* (see below).
 //! * [`KeyState::settle`]: the real usage replaces the reservation (the difference is taken
-//!   or given back, as [`crate::core::limiter::Limiter::settle`] does locally: a give-back
-//!   no higher than the room the store's later admissions leave, [`LATE_MS`]).
+//!   or given back, exactly as [`crate::core::limiter::Limiter::settle`] does locally).
 //! * [`KeyState::learn`]: a limit and remaining level from response headers: the capacity
 //!   follows the server, and the shared level is never above what the server reports.
 //! * [`KeyState::give_back`]: what the settlement of a request the store never held gave
@@ -77,20 +76,6 @@ use super::Ms;
 
 /// The window of every shared bucket (limits are per minute), ms.
 pub const WINDOW_MS: Ms = 60_000.0;
-
-/// How long after its admission a request may still be on its way to the server, for a
-/// settlement's give-back, ms (the local limiter's window, two
-/// [`crate::core::transit::WITH_HEADERS_MS`]). The server settles a request when it answers,
-/// maybe before requests the store admitted in the meantime reach it; a full server bucket
-/// then clamps the give-back at its capacity, and those requests take their cost from that.
-/// The store, which saw those admissions first, would give the whole amount back and stand
-/// above the server by what the capacity clamped. So the store counts, per dimension, its
-/// admissions of the last `LATE_MS` ([`Late`]), and a give-back lifts the level to no more
-/// than the capacity less them (less the request's own admission, when that recent:
-/// [`KeyState::settle`]). The simulator's store at `max_tokens` 4,096 with 0-300 ms of
-/// transit drew 0.7 to 1.8% 429s without it, once give-backs stopped being lost to the
-/// figures ([`crate::core::call`]'s fleet).
-pub const LATE_MS: Ms = 2.0 * crate::core::transit::WITH_HEADERS_MS;
 
 /// The headroom a reservation keeps, as ms of refill. The store takes a request's cost when it
 /// admits it, before the server does, so for the requests the store saw the server's level is
@@ -168,81 +153,6 @@ pub struct KeyState {
     pub probe_sent: u32,
     /// A probe's 2xx carried no limit: the key opens (no probe, every request admitted).
     pub open: bool,
-    /// Per dimension, the admissions of the last [`LATE_MS`] ([`KeyState::settle`]).
-    pub late: [Late; 4],
-}
-
-/// The admissions of a dimension in the last [`LATE_MS`], counted by window: those of the
-/// window that began at `start` and of the one before it, which counts less as the current
-/// one goes on (the sliding-window estimate of rate limiters, in three numbers rather than a
-/// list). An admission counts whole for its first `LATE_MS` at least (a request still on its
-/// way), and not at all after two; a steady flow counts at its rate times `LATE_MS`. (A sum
-/// that only started anew after a pause grew without end under a steady flow and blocked
-/// every give-back; one that faded from each admission counted a request 100 ms old as nine
-/// tenths, and the simulator's store drew 0.7 to 1.7% 429s with 0-300 ms of transit.)
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Late {
-    /// The admissions of the window before the current one.
-    pub prev: f64,
-    /// The admissions of the current window.
-    pub cur: f64,
-    /// When the current window began, ms.
-    pub start: Ms,
-}
-
-impl Late {
-    /// The count at `now_ms`.
-    pub fn sum(&self, now_ms: Ms) -> f64 {
-        let dt = (now_ms - self.start).max(0.0);
-        if dt < LATE_MS {
-            self.cur + self.prev * (1.0 - dt / LATE_MS)
-        } else if dt < 2.0 * LATE_MS {
-            self.cur * (2.0 - dt / LATE_MS)
-        } else {
-            0.0
-        }
-    }
-
-    /// Of an admission of `n` made `age_ms` before `now_ms`, what [`Late::sum`] counts of it
-    /// now: by the window it fell in (0 for an age not known, or too old).
-    pub fn part(&self, now_ms: Ms, n: f64, age_ms: Ms) -> f64 {
-        if age_ms.is_nan() || age_ms < 0.0 {
-            return 0.0;
-        }
-        let at = now_ms - age_ms;
-        let dt = (now_ms - self.start).max(0.0);
-        let weight = if at >= self.start {
-            if dt < LATE_MS {
-                1.0
-            } else {
-                (2.0 - dt / LATE_MS).max(0.0)
-            }
-        } else if at >= self.start - LATE_MS && dt < LATE_MS {
-            1.0 - dt / LATE_MS
-        } else {
-            0.0
-        };
-        n * weight
-    }
-
-    /// Count an admission of `n` at `now_ms`.
-    pub fn add(&mut self, now_ms: Ms, n: f64) {
-        let dt = now_ms - self.start;
-        if dt >= 2.0 * LATE_MS {
-            *self = Late {
-                prev: 0.0,
-                cur: 0.0,
-                start: now_ms,
-            };
-        } else if dt >= LATE_MS {
-            *self = Late {
-                prev: self.cur,
-                cur: 0.0,
-                start: self.start + LATE_MS,
-            };
-        }
-        self.cur += n;
-    }
 }
 
 /// A queue is never above its bucket (it is the bucket less the turns booked).
@@ -378,7 +288,6 @@ impl KeyState {
             if let (Some(b), Some(q)) = (&mut self.buckets[d], &mut self.queue[d]) {
                 if admit {
                     b.take(now_ms, n);
-                    self.late[d].add(now_ms, n);
                 }
                 match (turn, admit) {
                     (false, true) => q.take(now_ms, n),
@@ -395,35 +304,16 @@ impl KeyState {
 
     /// Replace a reservation by the usage the response reported: in each token dimension the
     /// difference `actual - reserved` is taken (a debt, at most one capacity deep) or given
-    /// back: up to the capacity less the other admissions of the last [`LATE_MS`] (`age_ms`:
-    /// how long ago the reservation was admitted, by which [`Late::part`] tells its own
-    /// admission among them; NaN if not known, counted as another's). The request dimension
-    /// is unchanged.
-    pub fn settle(&mut self, now_ms: Ms, reserved: Amounts, actual: Amounts, age_ms: Ms) {
-        let room = Dim::ALL.map(|dim| {
-            let own = self.late[dim as usize].part(now_ms, reserved[dim as usize], age_ms);
-            self.give_room(now_ms, dim, own)
-        });
+    /// back (up to capacity). The request dimension is unchanged.
+    pub fn settle(&mut self, now_ms: Ms, reserved: Amounts, actual: Amounts) {
         self.both(|dim, b| {
             let d = actual[dim as usize] - reserved[dim as usize];
             if dim != Dim::Requests && d > 0.0 {
                 b.take(now_ms, d);
             } else if dim != Dim::Requests && d < 0.0 {
-                b.give(now_ms, (-d).min(room[dim as usize]));
+                b.give(now_ms, -d);
             }
         });
-    }
-
-    /// How far a settlement's give-back may lift `dim`'s level at `now_ms` ([`LATE_MS`]): to
-    /// the capacity less the late admissions other than the request's own (`own` of them)
-    /// (infinite with none, or no bucket).
-    fn give_room(&self, now_ms: Ms, dim: Dim, own: f64) -> f64 {
-        let d = dim as usize;
-        let late = self.late[d].sum(now_ms) - own;
-        match &self.buckets[d] {
-            Some(b) if late > 0.0 => (b.capacity() - late - b.level(now_ms)).max(0.0),
-            _ => f64::INFINITY,
-        }
     }
 
     /// Give back a reservation whose request never reached the server (to its buckets and,
@@ -550,12 +440,8 @@ impl KeyState {
 
 /// How many numbers [`KeyState::save`] writes: per dimension a capacity, a level and the
 /// time of that level, and its queue's level and time (NaN capacity: no bucket), then the
-/// pause's end, the probe's lease's end, the key's opening (1: open) and the probes out, then
-/// per dimension its late admissions ([`Late`]: `prev`, `cur`, `start`).
-pub const STATE_LEN: usize = 36;
-
-/// The length of a state saved before the late admissions were kept: still read.
-const STATE_LEN_BEFORE_LATE: usize = 24;
+/// pause's end, the probe's lease's end, the key's opening (1: open) and the probes out.
+pub const STATE_LEN: usize = 24;
 
 /// The length of a state saved before the opening probe (no probe, not open): still read.
 const STATE_LEN_BEFORE_PROBE: usize = 21;
@@ -575,10 +461,7 @@ pub mod op {
     ///
     /// [`KeyState::reserve_booking`]: super::KeyState::reserve_booking
     pub const RESERVE: u32 = 1;
-    /// `[reserved input, reserved output, input, output, age]` (`age`: ms since the
-    /// reservation was admitted, NaN or absent if not known; [`KeyState::settle`]).
-    ///
-    /// [`KeyState::settle`]: super::KeyState::settle
+    /// `[reserved input, reserved output, input, output]`.
     pub const SETTLE: u32 = 2;
     /// `[reserved input, reserved output, turn only]` (`turn only` 1: [`KeyState::unbook`]).
     ///
@@ -612,27 +495,18 @@ impl KeyState {
         out[21] = self.probe_until_ms;
         out[22] = if self.open { 1.0 } else { 0.0 };
         out[23] = f64::from(self.probe_sent);
-        for (d, l) in self.late.iter().enumerate() {
-            out[24 + 3 * d..27 + 3 * d].copy_from_slice(&[l.prev, l.cur, l.start]);
-        }
         out
     }
 
     /// The state [`KeyState::save`] wrote (or its 21 numbers before the opening probe, its
-    /// 23 before the probes out were counted, its 24 before the late admissions were kept).
+    /// 23 before the probes out were counted).
     /// Anything else (another length, a bucket with an invalid capacity or a level or time
     /// that is not finite) reads as unknown: a new key, or no bucket in that dimension (the
     /// next reservation creates it full). A queue that is not finite, or above its bucket,
     /// reads as the bucket (no turn booked).
     pub fn load(s: &[f64]) -> KeyState {
         let mut k = KeyState::new();
-        let lens = [
-            STATE_LEN,
-            STATE_LEN_BEFORE_PROBE,
-            STATE_LEN_BEFORE_COUNT,
-            STATE_LEN_BEFORE_LATE,
-        ];
-        if !lens.contains(&s.len()) {
+        if ![STATE_LEN, STATE_LEN_BEFORE_PROBE, STATE_LEN_BEFORE_COUNT].contains(&s.len()) {
             return k;
         }
         for i in 0..4 {
@@ -656,9 +530,7 @@ impl KeyState {
         if s[20].is_finite() {
             k.paused_until_ms = s[20];
         }
-        if let [probe, open, ref sent @ ..] =
-            s[STATE_LEN_BEFORE_PROBE..s.len().min(STATE_LEN_BEFORE_LATE)]
-        {
+        if let [probe, open, ref sent @ ..] = s[STATE_LEN_BEFORE_PROBE..] {
             if probe.is_finite() && probe > 0.0 {
                 k.probe_until_ms = probe;
                 // A count missing (a state saved before it) or out of range: the first probe.
@@ -668,15 +540,6 @@ impl KeyState {
                 };
             }
             k.open = open == 1.0;
-        }
-        if let Some(late) = s.get(STATE_LEN_BEFORE_LATE..) {
-            for (d, l) in late.chunks_exact(3).enumerate() {
-                if let [prev, cur, start] = *l {
-                    if [prev, cur].iter().all(|x| x.is_finite() && *x >= 0.0) && start.is_finite() {
-                        k.late[d] = Late { prev, cur, start };
-                    }
-                }
-            }
         }
         k
     }
@@ -706,7 +569,7 @@ impl KeyState {
                     Reserve::Never { dim } => [3.0, 0.0, dim_no(dim)],
                 };
             }
-            op::SETTLE => self.settle(now_ms, amounts(a(0), a(1)), amounts(a(2), a(3)), a(4)),
+            op::SETTLE => self.settle(now_ms, amounts(a(0), a(1)), amounts(a(2), a(3))),
             op::REFUND if a(2) == 1.0 => self.unbook(now_ms, amounts(a(0), a(1))),
             op::REFUND => self.refund(now_ms, amounts(a(0), a(1))),
             op::LEARN => {

@@ -198,18 +198,15 @@ impl Inner {
                     reserved_output,
                     input,
                     output,
-                    age_ms,
                     ..
-                } => {
-                    let reserved = tokens(reserved_input, reserved_output);
-                    if age_ms.is_finite() {
-                        js::set(&reserved, "ageMs", &JsValue::from_f64(age_ms));
-                    }
-                    (
-                        "settle",
-                        Array::of3(&key, &reserved, &tokens(input, output)),
-                    )
-                }
+                } => (
+                    "settle",
+                    Array::of3(
+                        &key,
+                        &tokens(reserved_input, reserved_output),
+                        &tokens(input, output),
+                    ),
+                ),
                 StoreOp::Refund {
                     input,
                     output,

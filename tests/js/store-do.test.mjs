@@ -202,7 +202,7 @@ test("two Workers share one key through the object: all-or-nothing, the last tok
   assert.ok(waiting.waitMs > 0);
   await post(mf, "a", "/store", {
     method: "settle",
-    args: ["share", { input: 0, output: 500, ageMs: 0 }, { input: 0, output: 0 }],
+    args: ["share", { input: 0, output: 500 }, { input: 0, output: 0 }],
   });
   // The waiting one, at its turn (as a new request it would queue behind the turn it booked).
   assert.equal((await reserve("b", 400, true)).admit, true);
@@ -325,7 +325,7 @@ test("the object resumes its state after a restart (persisted storage)", { timeo
   }
 });
 
-test("the object reads the records older versions stored (21, 23 and 24 numbers, then the expiry)", {
+test("the object reads the records older versions stored (21 and 23 numbers, then the expiry)", {
   timeout: 60_000,
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "llm-pacer-do-"));
@@ -338,14 +338,12 @@ test("the object reads the records older versions stored (21, 23 and 24 numbers,
   const before21 = [...bucket, Number.NaN, far];
   // Saved before the probes out were counted: no bucket, a probe's lease until t + 10 s.
   const before23 = [...NaN4, ...NaN4, ...NaN4, ...NaN4, Number.NaN, t + 10_000, 0, far];
-  // Saved before the late admissions were kept: the bucket, no pause, no probe.
-  const before24 = [...bucket, Number.NaN, 0, 0, 0, far];
   // A length no version wrote: a key that knows nothing.
   const unknown = [...bucket, Number.NaN, t + 10_000, far];
   try {
     let m = fleet({ durableObjectsPersist: dir });
     await m.ready;
-    for (const [key, record] of Object.entries({ before21, before23, before24, unknown })) {
+    for (const [key, record] of Object.entries({ before21, before23, unknown })) {
       assert.equal(await post(m, "a", "/seed", { key, record }), true);
     }
     await m.dispose();
@@ -355,17 +353,15 @@ test("the object reads the records older versions stored (21, 23 and 24 numbers,
       const levels = (key) => ({ op: "levels", key, args: [], now: t });
       // No limit known: a probe's lease held by another process makes this one wait for it.
       const open = (key) => ({ op: "reserve", key, args: ["", "", "", "", "0", "0", "0"], now: t + 1 });
-      const [l21, l23, l24, lUnknown, r23, rUnknown] = await post(m, "b", "/replay", [
+      const [l21, l23, lUnknown, r23, rUnknown] = await post(m, "b", "/replay", [
         levels("before21"),
         levels("before23"),
-        levels("before24"),
         levels("unknown"),
         open("before23"),
         open("unknown"),
       ]);
       assert.deepEqual(l21.levels, [4, null, null, null], "the bucket and its level");
       assert.deepEqual(l23.levels, [null, null, null, null]);
-      assert.deepEqual(l24.levels, [4, null, null, null], "the bucket and its level");
       assert.deepEqual(lUnknown.levels, [null, null, null, null], "an unknown length reads as nothing");
       assert.equal(r23.kind, "wait", "the lease is kept: one probe out");
       assert.equal(r23.dim, 5);

@@ -71,9 +71,8 @@ test("two clients share one key: all-or-nothing, the last tokens go once", async
   const waiting = x.admit ? y : x;
   assert.equal(waiting.blocker, "outputTokens");
   assert.ok(waiting.waitMs > 0);
-  // Settlement gives back what was not used (of a request admitted just now, as its pacer
-  // says: not one of the admissions it must leave room for); the waiting request then goes.
-  await a.settle("k", { input: 0, output: 500, ageMs: 0 }, { input: 0, output: 0 });
+  // Settlement gives back what was not used; the waiting request then goes.
+  await a.settle("k", { input: 0, output: 500 }, { input: 0, output: 0 });
   assert.equal((await b.reserve("k", { limits, input: 0, output: 400, turn: true })).admit, true);
   const lv = await b.levels("k");
   // 1000 - 500 - 400 + 500 given back - 400 = 200, plus the refill of the few ms since (~0.017/ms).

@@ -205,14 +205,15 @@ impl Engine {
         if !f.stored.remove(&id) {
             return;
         }
-        let held = self.calls.get(&id).map_or(f64::NAN, |c| now_ms - c.sent_at);
-        if held.is_finite() && held >= 0.0 {
-            let avg = f.held_ms;
-            f.held_ms = if avg > 0.0 {
-                avg + (held - avg) / 4.0
-            } else {
-                held
-            };
+        if let Some(held) = self.calls.get(&id).map(|c| now_ms - c.sent_at) {
+            if held.is_finite() && held >= 0.0 {
+                let avg = f.held_ms;
+                f.held_ms = if avg > 0.0 {
+                    avg + (held - avg) / 4.0
+                } else {
+                    held
+                };
+            }
         }
         f.ops.push(StoreOp::Settle {
             slot,
@@ -220,7 +221,6 @@ impl Engine {
             reserved_output: ticket.output,
             input: usage.metered_input(),
             output: usage.output_tokens,
-            age_ms: held,
         });
         // Figures written before the server's settlement (its head first) do not count the
         // give-back the store has just made: lowered to them, the store would take it back

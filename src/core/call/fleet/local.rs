@@ -71,13 +71,11 @@ impl StoreOp {
                 reserved_output,
                 input,
                 output,
-                age_ms,
                 ..
             } => store.settle(
                 now_ms,
                 amounts(reserved_input, reserved_output),
                 amounts(input, output),
-                age_ms,
             ),
             StoreOp::Refund {
                 input,

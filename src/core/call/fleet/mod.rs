@@ -185,9 +185,6 @@ pub enum StoreOp {
         input: f64,
         /// Output tokens used.
         output: f64,
-        /// How long ago the store admitted it, ms (since it was sent): the store's give room
-        /// ([`crate::core::store::LATE_MS`]).
-        age_ms: Ms,
     },
     /// A 429 asked every request of the key to wait this long: fleet-wide.
     Pause {
