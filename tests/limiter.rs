@@ -2221,6 +2221,32 @@ fn an_answer_written_before_the_servers_settlement_leaves_the_give_back_standing
 }
 
 #[test]
+fn a_call_a_store_gates_gives_its_unused_output_back_whatever_its_figures_showed() {
+    // The first test's answer (figures that lowered the copy: others drew 800) settled for a
+    // call a shared store admitted and gates: the 800 unused go back to the copy and are
+    // returned as not counted (the store's learn goes raised by them), where `settle`
+    // keeps them out.
+    for gated in [false, true] {
+        let mut l = Limiter::new(limits(None, Some(60_000.0), Some(6_000.0), None), T0);
+        let mut t = admit(&mut l, T0, cost(1_000.0, 1_000.0));
+        l.observe_answer(T0, &exact_otpm(4_800.0), &mut t);
+        assert!(t.placed[Dim::OutputTokens as usize]);
+        let (uncounted, kept) = l.settle_shared(T0, t, &usage(600.0, 200.0), gated);
+        assert_eq!(kept, 0.0, "gated {gated}: all of it given back");
+        let (out, back) = if gated {
+            (5_600.0, 800.0)
+        } else {
+            (4_800.0, 0.0)
+        };
+        assert!(
+            close(level(&l, T0, Dim::OutputTokens), out),
+            "gated {gated}"
+        );
+        assert_eq!(uncounted[Dim::OutputTokens as usize], back, "gated {gated}");
+    }
+}
+
+#[test]
 fn a_process_that_saw_others_once_reads_the_give_back_again_after_two_quiet_windows() {
     // A process restarted on a spent bucket: its first answer's figures are below its copy,
     // others presumed (the share cut). Two windows later, with no cut since, an answer that

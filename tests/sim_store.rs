@@ -131,30 +131,51 @@ fn a_fleet_keeps_through_the_store_the_give_backs_no_process_can_place() {
     // The same server with two and four processes: no process can tell whether figures that
     // others' calls lowered counted its give-back, and read the cautious way, every call's
     // unused output was lost to the store (1.75 to 1.80 times the bound, one process 1.10).
-    // A store that gates reads it as not counted (`Limiter::settle_shared`). With up to
-    // 300 ms of transit each way, the store's give-backs leave room for the requests it let
-    // go since (`core::store::LATE_MS`): without that, 0.7 to 1.8% 429s.
+    // A store that gates reads it as not counted (`Limiter::settle_shared`).
     use llm_pacer::sim::Head;
-    for (transit, most) in [((0.0, 0.0), 1.25), ((0.0, 300.0), 1.25)] {
-        let mut base = Scenario::issue_default(1);
-        base.pacer_limits = PacerLimits::Learned;
-        base.workload.max_tokens = 4_096;
-        base.server.head = Head::Before;
-        base.server.transit_ms = transit;
-        let (mut limited, mut requests) = (0, 0);
-        for (clients, seed) in [(2, 1), (4, 2)] {
-            let r = fleet(&base, clients, seed, Some(2.0));
-            let what = format!("{transit:?}, {clients} processes");
-            assert_eq!(r.failures, 0, "{what}");
-            assert!(r.ratio <= most, "{what}: {}", r.ratio);
-            limited += r.rate_limited;
-            requests += u64::from(r.requests);
-        }
-        assert!(
-            limited as f64 <= 0.005 * requests as f64,
-            "{transit:?}: {limited}"
-        );
+    let mut base = Scenario::issue_default(1);
+    base.pacer_limits = PacerLimits::Learned;
+    base.workload.max_tokens = 4_096;
+    base.server.head = Head::Before;
+    for (clients, seed) in [(2, 1), (4, 2)] {
+        let r = fleet(&base, clients, seed, Some(2.0));
+        assert_eq!((r.failures, r.rate_limited), (0, 0), "{clients} processes");
+        assert!(r.ratio <= 1.25, "{clients} processes: {}", r.ratio);
     }
+}
+
+#[test]
+fn the_store_gives_back_no_more_than_the_copy_with_requests_in_transit() {
+    // Up to 300 ms each way: a request let go just before an earlier one's answer came back
+    // may reach the server after that settlement, whose give-back met a full bucket there
+    // and was clamped. The copy gives back no more than the room its later requests leave
+    // (`Limiter::settle`), and the store no more than the copy (`settle_shared`'s `kept`):
+    // one process drew 0.7% 429s (17 of 2,400) when the store gave the whole give-back.
+    // Two and more processes each see only their own requests: 1.0 to 1.6% over eight seeds,
+    // the price of the reading above (before it, none, at 1.83 to 1.86 times the bound).
+    use llm_pacer::sim::Head;
+    let mut base = Scenario::issue_default(1);
+    base.pacer_limits = PacerLimits::Learned;
+    base.workload.max_tokens = 4_096;
+    base.server.head = Head::Before;
+    base.server.transit_ms = (0.0, 300.0);
+    let (mut limited, mut requests) = (0, 0);
+    for seed in 1..=8 {
+        let r = fleet(&base, 1, seed, Some(2.0));
+        assert_eq!(r.failures, 0, "seed {seed}");
+        assert!(r.ratio <= 1.25, "seed {seed}: {}", r.ratio);
+        limited += r.rate_limited;
+        requests += u64::from(r.requests);
+    }
+    println!("one process in transit: {limited} 429s of {requests}");
+    assert!(limited as f64 <= 0.005 * requests as f64, "{limited}");
+    let r = fleet(&base, 2, 1, Some(2.0));
+    assert!(r.ratio <= 1.25, "two processes: {}", r.ratio);
+    assert!(
+        r.rate_limited as f64 <= 0.02 * f64::from(r.requests),
+        "{}",
+        r.rate_limited
+    );
 }
 
 #[test]

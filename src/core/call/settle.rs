@@ -146,11 +146,14 @@ impl Engine {
             }
             let gated = self.store_metered(id);
             let limiter = self.keys.limiter_mut(slot);
-            let uncounted = limiter.settle_shared(now_ms, ticket, &settled, gated);
+            let (uncounted, kept) = limiter.settle_shared(now_ms, ticket, &settled, gated);
             if !output_reserved {
                 limiter.output_seen(usage.output_tokens);
             }
-            self.fleet_settled(now_ms, id, slot, ticket, &settled, uncounted);
+            // The store gives back no more of the output than the copy did.
+            let mut to_store = settled;
+            to_store.output_tokens += kept.min(ticket.output - settled.output_tokens).max(0.0);
+            self.fleet_settled(now_ms, id, slot, ticket, &to_store, uncounted);
             self.scheduler.wake(slot);
             if output_reserved {
                 usage.output_tokens = 0.0;

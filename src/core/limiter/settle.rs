@@ -3,7 +3,7 @@
 
 use super::admit::wasted;
 use super::observe::ROUNDING_SLACK;
-use super::{Dim, Limiter, Ticket, Usage, BACK_VOTES};
+use super::{non_negative, Dim, Limiter, Ticket, Usage, BACK_VOTES};
 #[cfg(doc)]
 use crate::core::bucket::Bucket;
 use crate::core::Ms;
@@ -163,7 +163,7 @@ impl Limiter {
     /// roundings (figures that counted it would have raised the copy). A store that learns
     /// them after this settlement is told it (`call::fleet`). 0 elsewhere.
     pub fn settle(&mut self, now_ms: Ms, ticket: Ticket, usage: &Usage) -> [f64; 4] {
-        self.settle_shared(now_ms, ticket, usage, false)
+        self.settle_shared(now_ms, ticket, usage, false).0
     }
 
     /// [`Limiter::settle`] of a request a shared store admitted and gates (`gated`;
@@ -179,19 +179,31 @@ impl Limiter {
     /// lowers its level to those figures (raised by the give-back) and settles each call
     /// once, so it stays where the server is. The input is never read so: the server
     /// counts a prompt when it admits it, and its figures count it all.
+    ///
+    /// Also returns, with `gated`, the part of the unused output this client's requests let
+    /// go since may take on the server before the give-back comes there, a full bucket
+    /// clamping the give-back ([`Limiter::settle`]'s room for them, unless the answer's own
+    /// figures counted them). The store's settlement gives back no more: it admitted those
+    /// requests too before they reached the server, and, told the whole give-back, stood
+    /// above a server that had clamped it (one process with up to 300 ms of transit at
+    /// `max_tokens` 4,096: 0.7% 429s, 0.2% with this). (Not the copy's other clamp, a bucket
+    /// full since the admission: a copy that counts on the whole refill while the store
+    /// gates is often full where the server is not, and eight processes took 1.06 to 1.15
+    /// times the bound at `max_tokens` 1,024 with it.)
     pub fn settle_shared(
         &mut self,
         now_ms: Ms,
         ticket: Ticket,
         usage: &Usage,
         gated: bool,
-    ) -> [f64; 4] {
+    ) -> ([f64; 4], f64) {
         let now = self.tick(now_ms);
         let mut uncounted = [0.0; 4];
+        let mut kept = 0.0;
         let Some(usage) = usage.sanitized() else {
             // Nothing known: the reservation stands, no longer in flight.
             self.lost(now, &ticket);
-            return uncounted;
+            return (uncounted, kept);
         };
         let input = usage.metered_input();
         let output = usage.output_tokens;
@@ -229,6 +241,14 @@ impl Limiter {
             // figures may be one above the server by their use: the cautious reading stands.
             // Alone: no other seen, or no cut of the share for two windows.)
             let d = dim as usize;
+            // What the store gives back of the unused output: no more than this copy does
+            // (see `settle_shared`).
+            let shared = gated
+                && dim == Dim::OutputTokens
+                && output_back > 0.0
+                && self.slots[d]
+                    .as_ref()
+                    .is_some_and(|s| s.covers(ticket.serial));
             // Gated by a store: the unused output, as not counted (see `settle_shared`).
             let gated = gated && dim != Dim::InputTokens && ticket.placed[d] && output_back > 0.0;
             let delta = if gated { -output_back } else { delta };
@@ -250,6 +270,9 @@ impl Limiter {
                     }
                     _ => delta,
                 };
+                if shared {
+                    kept = non_negative(output_back + delta);
+                }
                 if self.adjust(dim, now, &ticket, delta) && delta < 0.0 {
                     // A settlement's give-back: not in the figures of a stream head written
                     // before it ([`Ticket::given`]). (A transit's or a refusal's is in them:
@@ -282,7 +305,7 @@ impl Limiter {
                 }
             }
         }
-        uncounted
+        (uncounted, kept)
     }
 
     /// The request was not processed (the server refused it): give back its tokens. The

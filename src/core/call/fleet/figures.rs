@@ -175,7 +175,11 @@ impl Engine {
     /// work in order): what was given back may let it in early (module docs of
     /// [`crate::core::store`]). `uncounted`: per dimension, the give-back the local limiter
     /// read as written after the figures of this call's answer ([`Limiter::settle`]): its
-    /// figures, held until now, go to the store that much higher.
+    /// figures, held until now, go to the store that much higher. `usage` counts as used the
+    /// unused output the local copy kept rather than gave back
+    /// ([`Limiter::settle_shared`]): the store gives back no more than the copy did.
+    ///
+    /// [`Limiter::settle_shared`]: crate::core::limiter::Limiter::settle_shared
     ///
     /// [`Limiter::settle`]: crate::core::limiter::Limiter::settle
     pub(in crate::core::call) fn fleet_settled(
