@@ -472,6 +472,14 @@ impl Engine {
         self.fleet.as_ref().is_some_and(|f| !f.down)
     }
 
+    /// Whether the figures of `id`'s answer (a 2xx that is no stream) wait for its settlement
+    /// to go to the store.
+    pub(in crate::core::call) fn store_holds_figures(&self, id: Id) -> bool {
+        self.fleet
+            .as_ref()
+            .is_some_and(|f| f.held.iter().any(|(h, _)| *h == id))
+    }
+
     /// Whether the store answers and admitted `id` (held a bucket for it: it will settle it).
     pub(in crate::core::call) fn store_metered(&self, id: Id) -> bool {
         self.fleet
