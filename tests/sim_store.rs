@@ -17,6 +17,22 @@ fn fleet(base: &Scenario, clients: u32, seed: u64, store_ms: Option<f64>) -> Rep
     r
 }
 
+/// The command line with `args`.
+fn run_cli(args: &[&str]) -> Result<String, String> {
+    cli::run(args.iter().map(|a| a.to_string()), "simulate")
+}
+
+/// The issue's scenario at `max_tokens` 4,096 (against an OTPM of 8,000; outputs of 100 to
+/// 1,024, so each call gives most of its reservation back), limits learned, on a server that
+/// writes an answer's head `head` its settlement.
+fn give_back_heavy(head: llm_pacer::sim::Head) -> Scenario {
+    let mut base = Scenario::issue_default(1);
+    base.pacer_limits = PacerLimits::Learned;
+    base.workload.max_tokens = 4_096;
+    base.server.head = head;
+    base
+}
+
 #[test]
 fn a_fleet_through_the_store_meets_the_store_aims_where_alone_it_draws_429s() {
     // The fleet's aims with a store (issue 11): no failed call, at most 0.5% 429s, at most
@@ -70,8 +86,7 @@ fn the_same_fleet_gives_the_same_report() {
 
 #[test]
 fn the_cli_takes_the_store_round_trip_and_rejects_one_out_of_range() {
-    let run = |args: &[&str]| cli::run(args.iter().map(|a| a.to_string()), "simulate");
-    let out = run(&[
+    let out = run_cli(&[
         "--seeds",
         "1",
         "--clients",
@@ -89,13 +104,13 @@ fn the_cli_takes_the_store_round_trip_and_rejects_one_out_of_range() {
     assert!(out.contains("store reserves/request"), "{out}");
     for bad in ["1000", "-1", "NaN"] {
         assert_eq!(
-            run(&["--store-ms", bad]).unwrap_err(),
+            run_cli(&["--store-ms", bad]).unwrap_err(),
             "--store-ms: must be from 0 to 999 ms",
             "{bad}"
         );
     }
     assert_eq!(
-        run(&["--store-ms", "x"]).unwrap_err(),
+        run_cli(&["--store-ms", "x"]).unwrap_err(),
         "--store-ms: invalid value `x`"
     );
 }
@@ -110,10 +125,7 @@ fn a_lone_process_keeps_through_the_store_the_give_backs_its_figures_did_not_cou
     // after (`Head::After`) is read as before: its figures count the give-back already.
     use llm_pacer::sim::Head;
     for (head, most) in [(Head::Before, 1.15), (Head::After, 1.15)] {
-        let mut base = Scenario::issue_default(1);
-        base.pacer_limits = PacerLimits::Learned;
-        base.workload.max_tokens = 4_096;
-        base.server.head = head;
+        let base = give_back_heavy(head);
         for seed in 1..=2 {
             let r = fleet(&base, 1, seed, Some(2.0));
             assert_eq!(
@@ -132,11 +144,7 @@ fn a_fleet_keeps_through_the_store_the_give_backs_no_process_can_place() {
     // others' calls lowered counted its give-back, and read the cautious way, every call's
     // unused output was lost to the store (1.75 to 1.80 times the bound, one process 1.10).
     // A store that gates reads it as not counted (`Limiter::settle_shared`).
-    use llm_pacer::sim::Head;
-    let mut base = Scenario::issue_default(1);
-    base.pacer_limits = PacerLimits::Learned;
-    base.workload.max_tokens = 4_096;
-    base.server.head = Head::Before;
+    let base = give_back_heavy(llm_pacer::sim::Head::Before);
     for (clients, seed) in [(2, 1), (4, 2)] {
         let r = fleet(&base, clients, seed, Some(2.0));
         assert_eq!((r.failures, r.rate_limited), (0, 0), "{clients} processes");
@@ -153,11 +161,7 @@ fn the_store_gives_back_no_more_than_the_copy_with_requests_in_transit() {
     // one process drew 0.7% 429s (17 of 2,400) when the store gave the whole give-back.
     // Two and more processes each see only their own requests: 1.0 to 1.6% over eight seeds,
     // the price of the reading above (before it, none, at 1.83 to 1.86 times the bound).
-    use llm_pacer::sim::Head;
-    let mut base = Scenario::issue_default(1);
-    base.pacer_limits = PacerLimits::Learned;
-    base.workload.max_tokens = 4_096;
-    base.server.head = Head::Before;
+    let mut base = give_back_heavy(llm_pacer::sim::Head::Before);
     base.server.transit_ms = (0.0, 300.0);
     let (mut limited, mut requests) = (0, 0);
     for seed in 1..=8 {
@@ -192,8 +196,7 @@ fn outside_traffic_runs_beside_the_fleet_and_the_cli_takes_it() {
     assert!(s.validate().is_ok());
     s.store_ms = None;
     assert!(s.validate().is_err(), "outside of no store");
-    let run = |args: &[&str]| cli::run(args.iter().map(|a| a.to_string()), "simulate");
-    let out = run(&[
+    let out = run_cli(&[
         "--seeds",
         "1",
         "--clients",
@@ -211,7 +214,7 @@ fn outside_traffic_runs_beside_the_fleet_and_the_cli_takes_it() {
         "{out}"
     );
     assert_eq!(
-        run(&["--clients", "2", "--outside", "2", "--store-ms", "2"]).unwrap_err(),
+        run_cli(&["--clients", "2", "--outside", "2", "--store-ms", "2"]).unwrap_err(),
         "--outside: needs a store and fewer than the clients"
     );
 }
