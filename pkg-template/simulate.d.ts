@@ -137,6 +137,10 @@ export interface SimulateReport {
   readonly classes?: readonly SimulateClassReport[];
   /** Reservations llm-pacer's clients asked of their store, with `storeMs` (absent otherwise). */
   readonly storeReserves?: number;
+  /** With `outside`: the requests of the clients that share the store. */
+  readonly fleetRequests?: number;
+  /** With `outside`: the 429s those clients drew (of `rateLimited`, which counts every client's). */
+  readonly fleetRateLimited?: number;
 }
 
 /** What one model class of a `models: true` run measured. */

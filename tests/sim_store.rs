@@ -213,6 +213,16 @@ fn outside_traffic_runs_beside_the_fleet_and_the_cli_takes_it() {
         out.contains("but 1 of them on their own beside it"),
         "{out}"
     );
+    assert!(out.contains("the fleet's 429s/request"), "{out}");
+    // The report counts the fleet's own requests and 429s apart.
+    let r = fleet(&s, 3, 1, Some(2.0));
+    assert_eq!(r.fleet_requests, 200, "two of three clients' 300 requests");
+    assert!(r.fleet_rate_limited <= r.rate_limited);
+    assert_eq!(
+        fleet(&base, 3, 1, Some(2.0)).fleet_requests,
+        0,
+        "none outside"
+    );
     assert_eq!(
         run_cli(&["--clients", "2", "--outside", "2", "--store-ms", "2"]).unwrap_err(),
         "--outside: needs a store and fewer than the clients"

@@ -399,17 +399,24 @@ fn sweep(out: &mut String, base: &Scenario, clients: Option<u32>, n: u64) {
     let _ = writeln!(out, "{rest}");
     out.push('\n');
     let store = base.store_ms.is_some();
+    let outside = base.outside > 0;
     let _ = writeln!(
         out,
-        "clients  429s/request  worst ratio  mean ratio  failures{}",
+        "clients  429s/request  worst ratio  mean ratio  failures{}{}",
         if store {
             "  store reserves/request"
+        } else {
+            ""
+        },
+        if outside {
+            "  the fleet's 429s/request"
         } else {
             ""
         }
     );
     for k in clients.map_or(vec![1, 2, 4, 8], |k| vec![k]) {
         let (mut limited, mut requests, mut failures, mut reserves) = (0u64, 0u64, 0u64, 0u64);
+        let (mut fleet_limited, mut fleet_requests) = (0u64, 0u64);
         let (mut worst, mut sum) = (0.0f64, 0.0f64);
         for seed in 1..=n {
             let mut s = base.clone();
@@ -420,6 +427,8 @@ fn sweep(out: &mut String, base: &Scenario, clients: Option<u32>, n: u64) {
             requests += u64::from(r.requests);
             failures += r.failures;
             reserves += r.store_reserves;
+            fleet_limited += r.fleet_rate_limited;
+            fleet_requests += r.fleet_requests;
             worst = worst.max(r.ratio);
             sum += r.ratio;
         }
@@ -431,6 +440,10 @@ fn sweep(out: &mut String, base: &Scenario, clients: Option<u32>, n: u64) {
         );
         if store {
             let _ = write!(out, "  {:>23.2}", reserves as f64 / requests as f64);
+        }
+        if outside {
+            let share = 100.0 * fleet_limited as f64 / fleet_requests.max(1) as f64;
+            let _ = write!(out, "  {share:>24.1}%");
         }
         out.push('\n');
     }

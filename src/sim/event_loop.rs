@@ -84,6 +84,8 @@ impl Queue {
 #[derive(Clone, Copy, Default)]
 struct Track {
     attempts: u32,
+    /// Its 429s.
+    refused: u32,
     finished: bool,
     /// Succeeded.
     ok: bool,
@@ -208,6 +210,9 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
             }
             Ev::Answer(i, resp) => {
                 on_wire -= 1;
+                if resp.status == 429 {
+                    track[i].refused += 1;
+                }
                 clients[c].respond(&mut cx, i, &resp);
             }
             Ev::Reach(i) => reach(
@@ -279,6 +284,14 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
     };
     let makespan = last_finish - START_MS;
     let stats = servers.stats();
+    // With clients outside the store: the requests and 429s of the fleet that shares it.
+    let (mut fleet_requests, mut fleet_rate_limited) = (0, 0);
+    if scenario.outside > 0 {
+        for r in reqs.iter().filter(|r| r.client < inside) {
+            fleet_requests += 1;
+            fleet_rate_limited += u64::from(track[r.index].refused);
+        }
+    }
     Report {
         strategy: kind,
         clients: scenario.clients,
@@ -302,6 +315,8 @@ pub(crate) fn run(scenario: &Scenario, kind: StrategyKind) -> Report {
         series: series.slots,
         classes,
         store_reserves: store.map_or(0, |s| s.borrow().reserves),
+        fleet_requests,
+        fleet_rate_limited,
     }
 }
 

@@ -69,6 +69,11 @@ pub struct Report {
     /// Reservations the llm-pacer clients asked of their shared store
     /// ([`super::Scenario::store_ms`]); 0 without one.
     pub store_reserves: u64,
+    /// With clients outside the store ([`super::Scenario::outside`]): the requests of the
+    /// clients that share it, and the 429s they drew (0 and 0 otherwise).
+    pub fleet_requests: u64,
+    /// See [`Report::fleet_requests`].
+    pub fleet_rate_limited: u64,
 }
 
 /// What one model class of a mixed scenario measured.
@@ -156,6 +161,13 @@ impl Report {
         s.push(']');
         if self.store_reserves > 0 {
             let _ = write!(s, ",\"storeReserves\":{}", self.store_reserves);
+        }
+        if self.fleet_requests > 0 {
+            let _ = write!(
+                s,
+                ",\"fleetRequests\":{},\"fleetRateLimited\":{}",
+                self.fleet_requests, self.fleet_rate_limited
+            );
         }
         if !self.classes.is_empty() {
             s.push_str(",\"classes\":[");
@@ -348,6 +360,8 @@ mod tests {
             }],
             classes: Vec::new(),
             store_reserves: 0,
+            fleet_requests: 0,
+            fleet_rate_limited: 0,
         };
         assert_eq!(
             r.to_json(),

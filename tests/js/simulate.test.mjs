@@ -152,4 +152,7 @@ test("storeMs: the llm-pacer clients share their limits through a store", () => 
   assert.equal(shared.scenario.outside, 0);
   assert.match(beside.scenario.summary, /but 1 of them on their own beside it/);
   assert.equal(beside.reports[0].completed, 300);
+  assert.equal(beside.reports[0].fleetRequests, 200, "two of the three clients' requests");
+  assert.ok(beside.reports[0].fleetRateLimited <= beside.reports[0].rateLimited);
+  assert.equal(s.fleetRequests, undefined);
 });
