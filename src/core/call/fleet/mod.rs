@@ -72,9 +72,11 @@
 //! its held figures go to the store raised by it: two to eight processes went from 1.75 to
 //! 1.80 times the bound to 1.08 to 1.15. On a server that settles first, with traffic from
 //! outside the fleet on the same limits, the store may then stand above the server by that
-//! call's unused output until later figures show it. The settlement gives back no more than
-//! the local copy did: not what this process's requests let go since may take on the server
-//! first, a full bucket there clamping the give-back (`Limiter::settle_shared`'s `kept`). A
+//! call's unused output until later figures show it. For such an answer (no stream, its
+//! figures held until its settlement) the settlement gives back no more than the local copy
+//! did: not what this process's requests let go since may take on the server first, a full
+//! bucket there clamping the give-back (`Limiter::settle_shared`'s `kept`;
+//! [`Engine::store_holds_figures`]). A
 //! stream's head comes before its output and counts the whole reservation
 //! ([`Engine::on_stream`]): its figures go at once, as a refusal's do.
 //! A call the store held no bucket for ([`StoreAnswer::AdmitUnmetered`], each process's first
