@@ -146,22 +146,11 @@ impl Engine {
             }
             let gated = self.store_metered(id);
             let limiter = self.keys.limiter_mut(slot);
-            let (uncounted, kept) = limiter.settle_shared(now_ms, ticket, &settled, gated);
+            let read = limiter.settle_shared(now_ms, ticket, &settled, gated);
             if !output_reserved {
                 limiter.output_seen(usage.output_tokens);
             }
-            // The store gives back no more of the output than the copy did, for an answer whose
-            // figures it holds until now (no stream: a stream's head came at its admission,
-            // and the copy's room counts on its level, which in a fleet stands above the
-            // server by what the others drew since the last figures; two to eight processes
-            // with stream heads at admission took 1.09 to 1.17 times the bound at
-            // `max_tokens` 1,024 with it, and up to 4.6 on a workload that gives most of its
-            // reservation back).
-            let mut to_store = settled;
-            if self.store_holds_figures(id) {
-                to_store.output_tokens += kept.min(ticket.output - settled.output_tokens).max(0.0);
-            }
-            self.fleet_settled(now_ms, id, slot, ticket, &to_store, uncounted);
+            self.fleet_settled(now_ms, id, slot, ticket, &settled, read);
             self.scheduler.wake(slot);
             if output_reserved {
                 usage.output_tokens = 0.0;

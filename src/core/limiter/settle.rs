@@ -250,10 +250,10 @@ impl Limiter {
                     .as_ref()
                     .is_some_and(|s| s.covers(ticket.serial));
             // Gated by a store: the unused output, as not counted (see `settle_shared`).
-            let gated = gated && dim != Dim::InputTokens && ticket.placed[d] && output_back > 0.0;
-            let delta = if gated { -output_back } else { delta };
+            let unread = gated && dim != Dim::InputTokens && ticket.placed[d] && output_back > 0.0;
+            let delta = if unread { -output_back } else { delta };
             let raised = ticket.raised[d];
-            let before = gated
+            let before = unread
                 || raised > 0.0
                     && raised + ROUNDING_SLACK < -delta / 2.0
                     && self.slots[d].as_ref().is_some_and(|s| {

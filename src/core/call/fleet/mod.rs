@@ -75,8 +75,7 @@
 //! call's unused output until later figures show it. For such an answer (no stream, its
 //! figures held until its settlement) the settlement gives back no more than the local copy
 //! did: not what this process's requests let go since may take on the server first, a full
-//! bucket there clamping the give-back (`Limiter::settle_shared`'s `kept`;
-//! [`Engine::store_holds_figures`]). A
+//! bucket there clamping the give-back (`Limiter::settle_shared`'s `kept`). A
 //! stream's head comes before its output and counts the whole reservation
 //! ([`Engine::on_stream`]): its figures go at once, as a refusal's do.
 //! A call the store held no bucket for ([`StoreAnswer::AdmitUnmetered`], each process's first
@@ -472,14 +471,6 @@ impl Engine {
     /// Whether a store is configured and answers: it gates the fleet (the module docs).
     pub(in crate::core::call) fn store_gates(&self) -> bool {
         self.fleet.as_ref().is_some_and(|f| !f.down)
-    }
-
-    /// Whether the figures of `id`'s answer (a 2xx that is no stream) wait for its settlement
-    /// to go to the store.
-    pub(in crate::core::call) fn store_holds_figures(&self, id: Id) -> bool {
-        self.fleet
-            .as_ref()
-            .is_some_and(|f| f.held.iter().any(|(h, _)| *h == id))
     }
 
     /// Whether the store answers and admitted `id` (held a bucket for it: it will settle it).
