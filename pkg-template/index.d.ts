@@ -14,7 +14,10 @@ export interface ModelClassLimits {
   readonly otpm?: number;
 }
 
-/** Per-minute limits. A limit not given is learned from the response headers, if the server sends them. */
+/**
+ * Per-minute limits, each a number from 1 to 1e12. A limit not given is learned from the
+ * response headers, if the server sends them.
+ */
 export interface PacerLimits {
   /** Requests per minute (RPM). @default learned from headers */
   readonly rpm?: number;
@@ -120,9 +123,9 @@ export interface RetryOptions {
 
 /** The retry budget (gRPC-style retry throttling): retries stop while most attempts fail. */
 export interface BudgetOptions {
-  /** Tokens given back per success. @default 1 */
+  /** Tokens given back per success, from 0 to 1000. @default 1 */
   readonly ratio?: number;
-  /** Capacity and start value; retries are allowed while more than half remains. @default 10 */
+  /** Capacity and start value, from 1 to 1e6; retries are allowed while more than half remains. @default 10 */
   readonly maxTokens?: number;
 }
 
@@ -194,6 +197,7 @@ export interface PacerOptions {
    * after each wait the store asks for) and one `settle`; the local queue sleeps exactly the
    * store's wait. A store that fails or takes over 1 s costs no call: the call goes on this
    * process's own limits, and a `warning` event says `store_unavailable` (then `store_resumed`).
+   * @default none: this process's own limits
    */
   readonly store?: PacerStore;
   /** Retry options. @default {} */
@@ -205,7 +209,7 @@ export interface PacerOptions {
    */
   readonly budget?: BudgetOptions | false;
   /**
-   * Requests in flight at once (an integer from 1, or `Infinity`); a streamed response counts until its body ends.
+   * Requests in flight at once (an integer from 1 to 1e6, or `Infinity`); a streamed response counts until its body ends.
    * `"auto"`: for a server that states no limits (no rate-limit headers, none configured), an adaptive window and
    * rate (AIMD with slow start, driven by 429/503/529 and latency), standing aside once any limit is known. @default Infinity
    */
@@ -682,7 +686,10 @@ export declare class Limiter {
   release(ticket: LimiterTicket, now?: number): void;
   /** Align with a response's rate-limit headers (learn limits, follow the server's levels). True when a limit was learned or changed. */
   observe(headers: HeadersLike, now?: number): boolean;
-  /** Hold every request until `until`, epoch ms (after a 429: `now + retryAfterMs`). A later pause wins. */
+  /**
+   * Hold every request until `until`, epoch ms (after a 429: `now + retryAfterMs`). A later pause wins.
+   * @throws {TypeError} when `until` is not a finite number.
+   */
   pauseUntil(until: number): void;
   /** What is known now of each limit, as one key of `pacer.limits()` shows it. */
   limits(now?: number): PacerLimitStates;

@@ -139,6 +139,10 @@ class Limiter {
   }
   /** Hold every request until `until` (epoch ms; a later pause wins). */
   pauseUntil(until) {
+    if (typeof until != "number" || !Number.isFinite(until))
+      throw new TypeError(
+        `llm-pacer: \`until\` must be a finite number (epoch ms), got ${typeof until == "number" ? until : typeof until}`,
+      );
     op(this.#raw, 6, 0, until);
   }
   /** What is known now of each limit (the shape of `pacer.limits()`). */

@@ -126,9 +126,14 @@ function readOptions(options, top = "") {
       n[18] = list.length;
       for (let i = 0; i < list.length; i++) {
         const s = list[i];
-        if (typeof s != "number") throw optionError(1, "retry.retryOn", STATUSES);
+        if (typeof s != "number")
+          throw optionError(1, "retry.retryOn", `${STATUSES} as numbers, not a ${typeof s} at [${i}]`);
         if (!integer(s, 400, 599))
-          throw optionError(0, "retry.retryOn", "a list of HTTP error statuses (integers from 400 to 599)");
+          throw optionError(
+            0,
+            "retry.retryOn",
+            `a list of HTTP error statuses (integers from 400 to 599), not ${s} at [${i}]`,
+          );
         n.push(s);
       }
     }

@@ -1,5 +1,6 @@
 // llm-pacer/simulate: the simulator in virtual time. Hand-written, like index.d.ts. Loads a
 // Wasm module of its own (the crate built with the `simulator` feature), never the main one.
+import type { PresetName } from "llm-pacer";
 
 /** Per-minute limits of the simulated server (and of llm-pacer, unless `learnLimits`). */
 export interface SimulateLimits {
@@ -46,11 +47,14 @@ export interface SimulateConfig {
   readonly clients?: number;
   /** Requests in progress at once per client, for every strategy. @default 5 */
   readonly concurrency?: number;
-  /** The server's limits; given alone they replace the default limits (an absent key is then unlimited). */
+  /**
+   * The server's limits; given alone they replace the default limits (an absent key is then unlimited).
+   * @default { rpm: 50, itpm: 30000, otpm: 8000 }
+   */
   readonly limits?: SimulateLimits;
-  /** A named provider tier, e.g. `"anthropic:tier-1:sonnet"`; `limits` override it. */
-  readonly preset?: string;
-  /** The requests. */
+  /** One model class's preset, e.g. `"anthropic:tier-1:sonnet"`; `limits` override it. @default none */
+  readonly preset?: PresetName;
+  /** The requests. @default {} (each field's own default) */
   readonly workload?: SimulateWorkload;
   /** The chance that an admissible request gets a 529 (0 to 1). @default 0 */
   readonly p529?: number;
@@ -193,6 +197,7 @@ export interface SimulateResult {
  * virtual time: the same config always gives the same figures, the figures of `cargo run
  * --release --bin simulate` for the same scenario. Synchronous; 1,000 requests take well
  * under a second per strategy.
+ * `config` may also be given as its JSON text.
  * @throws {TypeError | RangeError} naming the first bad key.
  */
 export declare function simulate(config?: SimulateConfig | string): SimulateResult;

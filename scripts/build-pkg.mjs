@@ -29,6 +29,7 @@
 //   node/llm_pacer.cjs           wasm-bindgen glue, --target nodejs (CommonJS, sync load)
 //   node/index.cjs               "node" + require
 //   node/index.mjs               "node" + import: re-exports index.cjs (one instance)
+//   node/cloudflare.cjs          "./cloudflare" under "node": throws, saying it runs in workerd only
 //   simulate/                    "./simulate": the simulator (the crate built with
 //                                `--features simulator`, a module of its own, so the main
 //                                entries never load it): llm_pacer_sim_bg.wasm, its web
@@ -280,6 +281,7 @@ async function build() {
     ["slim.js", "web/slim.js"],
     ["workerd.js", "web/workerd.js"],
     ["cloudflare.js", "web/cloudflare.js"],
+    ["cloudflare-node.js", "node/cloudflare.cjs", "cjs"],
     ["bun.js", "web/bun.js"],
     ["deno.js", "deno/index.js"],
     ["node.js", "node/index.cjs", "cjs"],

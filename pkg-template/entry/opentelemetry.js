@@ -3,6 +3,7 @@
 // Plain JavaScript, no Wasm: an entry of its own, so the main entries never load it. The
 // build also writes a CommonJS copy (opentelemetry/index.cjs).
 import { metrics } from "@opentelemetry/api";
+import { checkKeys, isRecord } from "../strict.js";
 
 const LISTEN = Symbol.for("llm-pacer.listen");
 
@@ -15,6 +16,13 @@ const LISTEN = Symbol.for("llm-pacer.listen");
 export function instrument(pacer, options) {
   if (typeof pacer?.[LISTEN] !== "function") {
     throw new TypeError("llm-pacer/opentelemetry: instrument(pacer) needs a Pacer of llm-pacer");
+  }
+  if (options !== undefined && options !== null) {
+    if (!isRecord(options)) throw new TypeError("llm-pacer/opentelemetry: instrument(pacer, options): options must be an object");
+    checkKeys(options, "meterProvider", "");
+    const p = options.meterProvider;
+    if (p != null && typeof p.getMeter != "function")
+      throw new TypeError("llm-pacer: option `meterProvider` must be a MeterProvider (with getMeter)");
   }
   const provider = options?.meterProvider ?? metrics.getMeterProvider();
   const meter = provider.getMeter("llm-pacer");

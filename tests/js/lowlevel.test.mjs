@@ -340,6 +340,15 @@ describe("Limiter", () => {
     assert.equal(lim.acquire({}, NOW + 5000).ok, true);
     lim.pauseUntil(NOW + 1000); // an earlier pause is ignored; time never runs backwards
     assert.equal(lim.acquire({}, NOW + 5000).ok, true);
+    // A pause that is no time (a hint that was absent: `now + undefined`) throws, as `now` does,
+    // rather than pausing nothing.
+    for (const bad of [NaN, Infinity, undefined, "5000"]) {
+      assert.throws(
+        () => lim.pauseUntil(bad),
+        (e) => e instanceof TypeError && /`until` must be a finite number/.test(e.message),
+        String(bad),
+      );
+    }
   });
 
   test("limits() has the shape of pacer.limits()", () => {

@@ -11,6 +11,7 @@ import {
   InMemoryMetricExporter,
   AggregationTemporality,
 } from "@opentelemetry/sdk-metrics";
+import { Pacer } from "llm-pacer";
 import { instrument } from "llm-pacer/opentelemetry";
 import { startAnthropicMock } from "./mock/index.mjs";
 import { anthropicInit, mockEnv, drained } from "./lib/harness.mjs";
@@ -93,8 +94,19 @@ test("the gauge reads the queue as it is", async (t) => {
   await Promise.all(calls.map(async (c) => (await c).text()));
 });
 
-test("instrument() wants a Pacer; the entry does not grow the main one, and works from require", () => {
+test("instrument() wants a Pacer and known options; the entry does not grow the main one, and works from require", () => {
   assert.throws(() => instrument({}), TypeError);
+  // A misspelt option would record nothing, on the global no-op provider: it throws, naming it.
+  const pacer = new Pacer({ fetch: async () => new Response("{}") });
+  assert.throws(
+    () => instrument(pacer, { meterprovider: {} }),
+    (e) => e instanceof TypeError && /"meterprovider"; did you mean "meterProvider"\?/.test(e.message),
+  );
+  assert.throws(
+    () => instrument(pacer, { meterProvider: {} }),
+    (e) => e instanceof TypeError && /`meterProvider`/.test(e.message),
+  );
+  assert.throws(() => instrument(pacer, "x"), TypeError);
   const pkgDir = join(import.meta.dirname, "..", "..", "node_modules", "llm-pacer");
   const main = readFileSync(join(pkgDir, "web", "index.js"), "utf8");
   assert.doesNotMatch(main, /opentelemetry|createCounter/);

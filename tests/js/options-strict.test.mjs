@@ -120,6 +120,15 @@ test("retryOn takes only integer HTTP error statuses (400 to 599)", () => {
     );
   }
   new Pacer({ retry: { retryOn: [400, 429, 599] } }).close();
+  // The message says which item is wrong, and how.
+  assert.throws(
+    () => new Pacer({ retry: { retryOn: [429, "503"] } }),
+    (e) => e instanceof TypeError && /`retry\.retryOn`.* not a string at \[1\]/.test(e.message),
+  );
+  assert.throws(
+    () => new Pacer({ retry: { retryOn: [429, 200] } }),
+    (e) => e instanceof RangeError && /not 200 at \[1\]/.test(e.message),
+  );
 });
 
 test("the lower-level exports are strict too", () => {

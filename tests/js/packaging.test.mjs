@@ -220,8 +220,10 @@ test("a Node ESM consumer: import { Pacer } from 'llm-pacer' (and require in the
      const required = createRequire(import.meta.url)("llm-pacer");
      const result = await call(Pacer);
      server.close();
+     const cloudflare = await import("llm-pacer/cloudflare").then(() => "loaded", (e) => e.message);
      console.log(JSON.stringify({
        ...result,
+       cloudflare,
        resolved: import.meta.resolve("llm-pacer").replace(/^.*node_modules\\//, ""),
        sameInstance: required.Pacer === Pacer,
        errors: [PacerError, ClosedError, RequestTooLargeError, RetryAfterTooLongError, PacerTimeoutError].every((C) => typeof C === "function"),
@@ -235,6 +237,10 @@ test("a Node ESM consumer: import { Pacer } from 'llm-pacer' (and require in the
     attempts: 2,
     inputTokensUsed: 4,
     resolved: "llm-pacer/node/index.mjs",
+    // The Durable Object's entry, outside workerd: an error that says where it runs.
+    cloudflare:
+      "llm-pacer/cloudflare runs only in Cloudflare's workerd (Workers, wrangler dev, Miniflare): " +
+      "its Durable Object needs cloudflare:workers. In Node, share limits through llm-pacer/redis.",
     sameInstance: true,
     errors: true,
     closedIsPacerError: true,
@@ -255,11 +261,14 @@ test("a Node CJS consumer: require('llm-pacer')", async () => {
        server.close();
        let optionError;
        try { new Pacer({ retry: { maxRetries: -1 } }); } catch (e) { optionError = e.constructor.name + ": " + e.message; }
+       let cloudflare = "loaded";
+       try { require("llm-pacer/cloudflare"); } catch (e) { cloudflare = e.message; }
        console.log(JSON.stringify({
          ...result,
          resolved: require.resolve("llm-pacer").replace(/^.*node_modules\\//, ""),
          pacerError: typeof PacerError,
          optionError,
+         cloudflare,
        }));
      })();`,
   );
@@ -269,6 +278,7 @@ test("a Node CJS consumer: require('llm-pacer')", async () => {
   assert.equal(out.resolved, "llm-pacer/node/index.cjs");
   assert.equal(out.pacerError, "function");
   assert.match(out.optionError, /^RangeError: .*`retry\.maxRetries`/);
+  assert.match(out.cloudflare, /^llm-pacer\/cloudflare runs only in Cloudflare's workerd/);
 });
 
 test("llm-pacer/slim throws a clear error before init, and works after", async () => {
