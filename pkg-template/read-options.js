@@ -168,8 +168,16 @@ function readOptions(options, top = "") {
   fns.onEvent = fn(o, "onEvent", "onEvent");
   const store = obj("store", "a PacerStore (e.g. redisStore from llm-pacer/redis)");
   if (store) {
+    // A Redis client given as it is: the store is made from it.
+    if (
+      typeof store.reserve != "function" &&
+      ["evalsha", "sendCommand", "eval"].some((m) => typeof store[m] == "function")
+    )
+      throw optionError(1, "store", "a PacerStore: wrap a Redis client in redisStore(client) from llm-pacer/redis");
     fn(store, "reserve", "store.reserve") ?? throwError(optionError(1, "store.reserve", "a function"));
     fn(store, "settle", "store.settle") ?? throwError(optionError(1, "store.settle", "a function"));
+    // The optional operations: a function, or absent.
+    for (const op of ["learn", "giveBack", "probed", "pause", "refund"]) fn(store, op, `store.${op}`);
     fns.store = store;
   }
   const clock = obj("clock", "an object with now() and sleep(ms, signal)");

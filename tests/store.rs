@@ -2171,6 +2171,41 @@ mod shared_headers {
         assert_eq!(learned, Some((50.0, 0.0)));
     }
 
+    /// A configured limit binds the whole fleet: a server that states a higher one does not
+    /// raise the store's bucket past it (each process would then be held only by its own
+    /// copy: three processes configured to 3 requests a minute sent 9 in under two seconds).
+    /// A lower one goes as it is: the server's limit binds.
+    #[test]
+    fn a_configured_limit_goes_to_the_store_no_higher_whatever_the_headers_state() {
+        for (stated, sent) in [(6_000.0, 3.0), (2.0, 2.0)] {
+            let mut c = Config::new();
+            c.limits = Limits {
+                rpm: Some(3.0),
+                ..Limits::default()
+            };
+            let mut e = Engine::new(c, T0);
+            e.set_store(true);
+            let id = e.submit(T0, Request::default()).unwrap();
+            assert!(matches!(e.poll(T0)[0], Action::Reserve { .. }));
+            e.on_reserved(T0, id, StoreAnswer::Admit);
+            let mut info = RateLimitInfo::default();
+            info.requests.limit = Some(stated);
+            info.requests.remaining = Some(stated - 1.0);
+            info.output_tokens.limit = Some(8_000.0);
+            info.output_tokens.remaining = Some(7_000.0);
+            // A refusal's figures go at once (a 2xx's wait for its settlement).
+            e.on_response(T0 + 5.0, id, 429, &info, None, 0.5);
+            let dims = e.drain_store_ops().into_iter().find_map(|op| match op {
+                StoreOp::Learn { dims, .. } => Some(dims),
+                _ => None,
+            });
+            let dims = dims.expect("the figures went to the store");
+            assert_eq!(dims[0], (sent, stated - 1.0), "stated {stated}");
+            // A dimension not configured goes as the server states it.
+            assert_eq!(dims[2], (8_000.0, 7_000.0));
+        }
+    }
+
     /// An engine with a store and one call of 10 `max_tokens` the store admitted.
     fn stored_call() -> (Engine, llm_pacer::core::call::Id) {
         let mut e = Engine::new(Config::new(), T0);

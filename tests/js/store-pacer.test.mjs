@@ -160,9 +160,26 @@ const recording = (clock, sent) => async () => {
   });
 };
 
-test("unknown store shapes are refused at construction", () => {
+test("unknown store shapes are refused at construction, each bad part named", () => {
   assert.throws(() => new Pacer({ store: 42 }), TypeError);
   assert.throws(() => new Pacer({ store: { reserve() {} } }), TypeError);
+  // An optional operation that is no function is named, not skipped in silence.
+  const store = { reserve() {}, settle() {} };
+  assert.throws(
+    () => new Pacer({ store: { ...store, learn: 5 } }),
+    (e) => e instanceof TypeError && /`store\.learn` must be a function/.test(e.message),
+  );
+  new Pacer({ store: { ...store, learn: undefined } }).close();
+  // A Redis client given as it is: the message says how to make the store.
+  const redis = client();
+  try {
+    assert.throws(
+      () => new Pacer({ store: redis }),
+      (e) => e instanceof TypeError && /redisStore\(client\)/.test(e.message),
+    );
+  } finally {
+    redis.disconnect();
+  }
 });
 
 for (const limits of [undefined, { rpm: 1_000 }])
@@ -376,3 +393,44 @@ test("a store without giveBack is not asked for it: a fleet's first call settles
 async function drainedStore(clock) {
   for (let i = 0; i < 20; i++) await clock.advance(10);
 }
+
+test("a configured limit binds the fleet through Redis, whatever higher limit the server states", async () => {
+  // Each of two pacers is configured to 3 requests a minute and sends 3 calls; the server says
+  // its limit is 6,000. Together they send 3 within the calls' deadline, not 6: a higher
+  // limit in the headers never raises the shared bucket past the configured one.
+  const [ca, cb] = [client(), client()];
+  await Promise.all([ca, cb].map((c) => new Promise((r) => c.once("ready", r))));
+  let sent = 0;
+  const fetch = async () => {
+    sent++;
+    return new Response(JSON.stringify({ usage: { input_tokens: 10, output_tokens: 5 } }), {
+      headers: {
+        "content-type": "application/json",
+        "anthropic-ratelimit-requests-limit": "6000",
+        "anthropic-ratelimit-requests-remaining": "5999",
+      },
+    });
+  };
+  try {
+    const prefix = `configured-${Date.now()}`;
+    const pacers = [ca, cb].map(
+      (c) => new Pacer({ limits: { rpm: 3 }, timeoutMs: 1500, fetch, store: redisStore(c, { prefix }) }),
+    );
+    const outcomes = await Promise.all(
+      pacers.flatMap((p) =>
+        Array.from({ length: 3 }, () =>
+          p.fetch("https://api.anthropic.com/v1/messages", anthropicInit()).then(
+            async (r) => (await r.text(), r.status),
+            (e) => e.code,
+          ),
+        ),
+      ),
+    );
+    assert.equal(sent, 3, JSON.stringify(outcomes));
+    assert.deepEqual(outcomes.toSorted(), [200, 200, 200, "TIMEOUT", "TIMEOUT", "TIMEOUT"]);
+    for (const p of pacers) assert.equal(p.limits()[0].requests.limit, 3);
+  } finally {
+    ca.disconnect();
+    cb.disconnect();
+  }
+});

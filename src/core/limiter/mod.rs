@@ -486,6 +486,12 @@ impl Limiter {
         self.slots.iter().any(Option::is_some)
     }
 
+    /// The configured per-minute limit of `dim`, if one was given (headers may lower the
+    /// capacity in force below it, never raise it).
+    pub fn configured(&self, dim: Dim) -> Option<f64> {
+        self.slot(dim).and_then(|s| s.configured)
+    }
+
     /// The capacity in force for `dim`, if known.
     pub fn capacity(&self, dim: Dim) -> Option<f64> {
         self.slot(dim).map(|s| s.bucket.capacity())

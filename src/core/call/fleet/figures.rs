@@ -7,7 +7,7 @@ use super::{learned, StoreOp, Turn};
 use crate::core::call::{Engine, Id};
 use crate::core::headers::RateLimitInfo;
 use crate::core::keys::Slot;
-use crate::core::limiter::{Ticket, Usage};
+use crate::core::limiter::{Dim, Ticket, Usage};
 use crate::core::Ms;
 
 impl Engine {
@@ -23,6 +23,13 @@ impl Engine {
         info: &RateLimitInfo,
         streaming: bool,
     ) {
+        // A configured limit is the fleet's too: the headers' limit goes to the store no
+        // higher (it would raise the shared bucket past it, each process then held only by
+        // its own copy: K processes configured to 3 requests a minute sent 3 K).
+        let configured = {
+            let l = self.keys.limiter(slot);
+            Dim::ALL.map(|d| l.configured(d).unwrap_or(f64::INFINITY))
+        };
         let Some(f) = &mut self.fleet else {
             return;
         };
@@ -38,13 +45,18 @@ impl Engine {
             // moved on. The first response after it resumes teaches it again.
             return;
         }
-        let dims = [
+        let mut dims = [
             learned(&info.requests, now_ms),
             learned(&info.input_tokens, now_ms),
             learned(&info.output_tokens, now_ms),
             info.combined_tokens()
                 .map_or((f64::NAN, f64::NAN), |d| learned(d, now_ms)),
         ];
+        for ((limit, _), cap) in dims.iter_mut().zip(configured) {
+            if *limit > cap {
+                *limit = cap;
+            }
+        }
         let ok = (200..300).contains(&status);
         if dims.iter().all(|(l, _)| l.is_nan()) && unmetered && !f.opened.contains(&slot) {
             // The answer to the key's opening probe (or to a call of an open key) taught no
