@@ -6,6 +6,7 @@ import { ensureReady, glue, host } from "./binding.js";
 import { joined, jsonBodies, usageNumbers } from "./body-watch.js";
 import { callCopy } from "./call-copy.js";
 import { makeError } from "./errors.js";
+import { follow } from "./follow.js";
 import { isObject, readOptions } from "./read-options.js";
 import { delivered, scrubbed } from "./scrub.js";
 import { resumer } from "./stream-resume.js";
@@ -187,6 +188,8 @@ function start(numbers, fns, listeners) {
   // How the driver hands over a stream it peeked at: its chunks shown to
   // `RawPacer.chunk(id, bytes)` on their way to the caller, its end to `streamEnd`.
   fns.pump = resumer(back("chunk"), back("streamEnd"));
+  // How a body the pacer does not read keeps following the caller's signal (follow.js).
+  fns.follow = follow;
   // With a clock of the caller's, time and timers are theirs alone: a JSON body is cloned.
   const usageText = back("usageText");
   const usageOf = back("usageNumbers");

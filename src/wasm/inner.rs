@@ -378,7 +378,11 @@ impl Inner {
                     response,
                     usage,
                     peek,
+                    follow,
                 } => {
+                    if let (Some((signal, controller)), Some(f)) = (follow, &self.driver.follow) {
+                        let _ = f.call3(&JsValue::UNDEFINED, &response, &signal, &controller);
+                    }
                     // Before handing over: a JSON body is watched as the caller reads it (the
                     // package's `jsonBody`, which hands what the caller read to the module), or
                     // else cloned; a stream the peek read from is handed over resumed (`pump`),

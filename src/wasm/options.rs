@@ -79,6 +79,9 @@ pub struct DriverOptions {
     /// callbacks above reach that object only weakly: were they to hold it, this module would
     /// hold it through them, and a pacer the program dropped would never be freed.
     pub pin: Option<Function>,
+    /// The package's `follow(response, signal, controller)`: the caller's `signal` aborts
+    /// `controller` (the attempt's, whose body `response` carries) while `response` lives.
+    pub follow: Option<Function>,
 }
 
 /// A preset index at or above this names a whole tier: the tier of the row at `index - TIER`.
@@ -227,6 +230,7 @@ pub fn driver(fns: &JsValue, seed: Option<u64>) -> DriverOptions {
         json_body: f("jsonBody"),
         pump: f("pump"),
         pin: f("pin"),
+        follow: f("follow"),
     }
 }
 

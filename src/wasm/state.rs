@@ -92,6 +92,10 @@ pub(super) enum Effect {
         usage: Option<(Id, UsageKind)>,
         /// A stream's body as its peek left it, where it is resumed from.
         peek: Option<Peek>,
+        /// A 2xx body the pacer does not read (no usage in it), with the caller's signal and
+        /// the attempt's controller: the package's `follow` links the two for as long as the
+        /// response lives, as `fetch` does, the call being done.
+        follow: Option<(AbortSignal, AbortController)>,
     },
     /// Reject the caller's promise.
     Reject { reject: Function, error: Rejection },
@@ -461,11 +465,20 @@ impl State {
         if kind == Some(UsageKind::Sse) {
             self.engine.on_stream(id);
         }
+        // A 2xx body with no usage to read (text, audio) keeps following the caller's signal
+        // (an error's is read by the pacer where its decision needs it, and short).
+        let follow = match kind {
+            None if (200..300).contains(&response.status()) => {
+                call.signal.clone().zip(call.controller.clone())
+            }
+            _ => None,
+        };
         fx.push(Effect::Resolve {
             resolve: call.resolve.clone(),
             response,
             usage: kind.map(|k| (id, k)),
             peek,
+            follow,
         });
         if kind.is_none() {
             // Nothing to read: done now (a no-op for the engine unless it awaits usage).

@@ -124,6 +124,35 @@ describe("abort", () => {
     assert.equal((await pacer.fetch(env.url, anthropicInit())).status, 200);
   });
 
+  test("abort after a body with no usage in it is delivered (text, audio) fails its read, as with fetch", async () => {
+    // A `fetch` whose body, like undici's, errors with the signal's reason when its signal
+    // aborts; its first chunk comes at once, the rest never.
+    for (const type of ["text/plain", "audio/mpeg", "application/octet-stream"]) {
+      const fetch = async (_input, init) => {
+        let body;
+        const stream = new ReadableStream({
+          start(c) {
+            body = c;
+            c.enqueue(new TextEncoder().encode("part 1 "));
+          },
+        });
+        init?.signal?.addEventListener("abort", () => body.error(init.signal.reason));
+        return new Response(stream, { headers: { "content-type": type } });
+      };
+      const pacer = new Pacer({ fetch });
+      const controller = new AbortController();
+      const res = await pacer.fetch("https://api.openai.com/v1/audio/speech", { signal: controller.signal });
+      assert.equal(res.status, 200);
+      const text = res.text();
+      controller.abort(new Error("stop reading"));
+      // (Bounded: before the fix the read never ended.)
+      const hung = new Promise((_, reject) => setTimeout(() => reject(new Error("never ended")), 5000).unref());
+      await assert.rejects(Promise.race([text, hung]), /stop reading/, type);
+      assert.equal(pacer.stats().inFlight, 0, "the call was done at its delivery");
+      pacer.close();
+    }
+  });
+
   test("a long-lived signal shared by many calls keeps no listener from the pacer", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
     const pacer = env.make();
