@@ -875,6 +875,19 @@ fn a_refusal_of_a_spent_bucket_full_again_only_past_its_window_holds_it_to_its_r
         l.observe(T0, &info(family, 150_000.0));
         let (until, _) = wait(l.check(T0, Cost::default()));
         assert!(until - T0 < 1_000.0, "{family:?}: {}", until - T0);
+        // The refusal's figures may be the first the limiter gets (the README's example, the
+        // first request of a process): its request counts against the bucket they create,
+        // held to the reset too (it was refilled at once, and refused again 300 ms later).
+        let mut l = Limiter::new(Limits::default(), T0);
+        let t = admit(&mut l, T0 + 100.0, Cost::default());
+        l.refund(T0 + 300.0, t, false);
+        l.observe_refusal(T0 + 300.0, &info(family, 150_000.0), &t);
+        let (until, _) = wait(l.check(T0 + 300.0, Cost::default()));
+        assert!(
+            (150_000.0..=151_001.0).contains(&(until - T0)),
+            "{family:?}, first figures: {}",
+            until - T0
+        );
     }
     // Anthropic's buckets refill continuously: its `remaining` is read as ever (the refusal
     // presumes others took the room: a few seconds, not the reset).

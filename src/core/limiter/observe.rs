@@ -244,8 +244,13 @@ impl Limiter {
             let Some(d) = d else { continue };
             let covered = |t: &&Ticket| self.slot(dim).is_some_and(|s| s.covers(t.serial));
             let own = answer.filter(covered).map_or(0.0, |t| t.amount(dim));
-            let refused = refused_ticket.filter(covered).map(|t| t.amount(dim));
             let known = self.slots[dim as usize].is_some();
+            // A refusal's request counts against the bucket its figures create too: a first
+            // 429 of a spent window (`remaining: 0`, a reset of `2m30s` on a limit per
+            // minute) is held to its reset, not refilled at once to be refused again.
+            let refused = refused_ticket
+                .filter(|t| !known || covered(t))
+                .map(|t| t.amount(dim));
             // Figures written at the request's admission: what came back since.
             // (A refusal's are written when the request arrives, as a stream head's.)
             let written_at_admission = if stale { answer } else { refused_ticket };
