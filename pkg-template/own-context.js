@@ -45,6 +45,9 @@ export function ownContext(raw) {
           else m[0].abort(m[1]);
         } catch {} // the module trapped (every call has been rejected), or an abort listener threw
       }
+      // Whatever was handed over (an answer's retry among it), the pacer's next wake may
+      // be nearer than this call's timer: it follows.
+      if (!ended) rearm();
     });
   const post = (m) => {
     queue.push(m);
@@ -55,17 +58,26 @@ export function ownContext(raw) {
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
   };
-  const plan = () => {
-    timer = undefined;
-    if (ended) return;
+  /** Arm the timer at the pacer's next wake (at most OWN_TIMER_MAX_MS away). */
+  const rearm = () => {
     let d;
     try {
-      raw.wake();
       d = raw.wakeIn();
     } catch {
       return; // the module trapped: every call has been rejected
     }
+    if (timer !== undefined) clearTimeout(timer);
     timer = setTimeout(plan, d < 0 || d > OWN_TIMER_MAX_MS ? OWN_TIMER_MAX_MS : d);
+  };
+  const plan = () => {
+    timer = undefined;
+    if (ended) return;
+    try {
+      raw.wake();
+    } catch {
+      return;
+    }
+    rearm();
   };
   arm();
   return {
@@ -76,15 +88,7 @@ export function ownContext(raw) {
         f();
       }),
     start: () => {
-      if (!ended && timer === undefined) {
-        let d;
-        try {
-          d = raw.wakeIn();
-        } catch {
-          return;
-        }
-        timer = setTimeout(plan, d < 0 || d > OWN_TIMER_MAX_MS ? OWN_TIMER_MAX_MS : d);
-      }
+      if (!ended && timer === undefined) rearm();
     },
   };
 }

@@ -426,8 +426,20 @@ impl State {
         match verdict {
             Verdict::Deliver | Verdict::Unknown => self.deliver(now, id, fx),
             // Held: a later poll sends the next attempt (a call whose body is a stream was
-            // marked not replayable at submission, so it never gets here).
-            Verdict::Retry { .. } => {}
+            // marked not replayable at submission, so it never gets here). A call with a
+            // context of its own (workerd) is told, so that its timer, armed for the pacer's
+            // wake before this answer, follows the retry's (own-context.js re-arms it after
+            // each hand-over; a 200 ms hint waited a whole second).
+            Verdict::Retry { .. } => {
+                #[cfg(feature = "durable-object")]
+                if let Some(dispatch) = self.calls.get(&id).and_then(|c| c.dispatch.clone()) {
+                    fx.push(Effect::Dispatch {
+                        dispatch,
+                        id,
+                        attempt: OWN_EFFECTS,
+                    });
+                }
+            }
             Verdict::Fail(error) => {
                 self.settle_fail(id, Rejection::Call(error), JsValue::UNDEFINED, fx)
             }

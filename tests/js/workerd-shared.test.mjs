@@ -60,6 +60,8 @@ let pausedTimed;
 let pausedStored;
 // Its call aborted while it reads an error body.
 let reading;
+// Its 429's hint is short (a fifth of a second).
+let hinted;
 const settled = { plain: [], stored: [] };
 const keys = new Set();
 
@@ -87,6 +89,7 @@ export default {
     pausedTimed ??= new Pacer({ timeoutMs: 5_000 });
     pausedStored ??= new Pacer({ limits: { rpm: 1_000 }, store: durableObjectStore(namespace) });
     reading ??= new Pacer();
+    hinted ??= new Pacer();
     try {
       if (u.pathname === "/one") {
         // One call of a module-scope pacer with the request's signal, or a signal aborted
@@ -99,7 +102,7 @@ export default {
           setTimeout(() => ac.abort(), q.abortMs);
         }
         try {
-          const r = await { signalled, timed, narrow, paused, pausedTimed, pausedStored, reading }[q.pacer].fetch(q.url, init);
+          const r = await { signalled, timed, narrow, paused, pausedTimed, pausedStored, reading, hinted }[q.pacer].fetch(q.url, init);
           await r.text();
           return Response.json({ status: r.status });
         } catch (e) {
@@ -440,6 +443,24 @@ test("a 429's pause shared across requests, with the Durable Object store: no re
     Object.values(s.ops).some((o) => o.pause >= 1),
     "the pause reached the object",
   );
+});
+
+test("a 429's short hint is waited as it says: the call's own timer follows the retry", {
+  timeout: 60_000,
+}, async () => {
+  // The call's own timer (own-context.js) was armed, as the call started, for the pacer's
+  // next wake then, at most a second: the retry of a 200 ms hint went a whole second later.
+  const url = `${mock.url}/v1/messages`;
+  const from = mock.log.length;
+  mock.script([{ status: 429, retryAfter: "0.2" }]);
+  const r = await get("/one", { pacer: "hinted", url, init: init(1) });
+  assert.deepEqual(JSON.parse(r.text), { status: 200 });
+  const [refused, retried] = mock.log.slice(from);
+  assert.equal(refused.status, 429);
+  // Real time: the hint and at most a tenth more, with room for a slow machine, well under the
+  // second of before.
+  const gap = retried.at - refused.at;
+  assert.ok(gap >= 200 && gap < 700, `the retry went ${gap} ms after the 429`);
 });
 
 test("a call aborted while it reads an error body: the read's timer is stopped from the call's own request", {
