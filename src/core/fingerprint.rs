@@ -249,6 +249,13 @@ pub fn origin(url: &str) -> String {
     o.extend_from_slice(&b[..start]);
     o.extend_from_slice(&b[host..end]);
     o.make_ascii_lowercase();
+    // The scheme's own port is no part of the origin (`https://host:443` is `https://host`,
+    // as `URL.origin` has it): the same server, one key.
+    for default in [&b"https://"[..], b":443", b"http://", b":80"].chunks(2) {
+        if o.starts_with(default[0]) && o.ends_with(default[1]) {
+            o.truncate(o.len() - default[1].len());
+        }
+    }
     String::from_utf8(o).unwrap_or_default()
 }
 
@@ -422,6 +429,15 @@ mod tests {
             "https://api.anthropic.com"
         );
         assert_eq!(origin("http://localhost:8080"), "http://localhost:8080");
+        // The scheme's own port is the origin without it; another port is kept.
+        assert_eq!(
+            origin("https://api.anthropic.com:443/v1/messages"),
+            "https://api.anthropic.com"
+        );
+        assert_eq!(origin("http://localhost:80/x"), "http://localhost");
+        assert_eq!(origin("https://host:80/x"), "https://host:80");
+        assert_eq!(origin("http://host:443"), "http://host:443");
+        assert_eq!(origin("https://host:4430"), "https://host:4430");
         assert_eq!(
             origin("https://user:secret@host.example/x"),
             "https://host.example"
