@@ -433,6 +433,42 @@ fn a_server_that_sends_its_figures_needs_only_their_rounding_covered() {
     assert!((l - (60.0 - 1.0 - reserved)).abs() < 1e-9, "{l}");
 }
 
+/// A fixed `outputReservation` is the caller's figure, not the request's: above the OTPM of a
+/// plan that reserves `max_tokens`, it is lowered to the bucket (the request states 100), not
+/// refused as too large; the part the request states still is.
+#[test]
+fn a_fixed_output_reservation_above_the_otpm_is_lowered_not_refused() {
+    use llm_pacer::core::config::OutputReservation;
+    use llm_pacer::core::presets::OutputMetering;
+    for (max_tokens, refused) in [(Some(100.0), false), (None, false), (Some(9_500.0), true)] {
+        let mut c = config();
+        c.limits = Limits {
+            otpm: Some(8_000.0),
+            ..Limits::default()
+        };
+        c.output_reservation = OutputReservation::Fixed(9_000.0);
+        c.output_metering = Some(OutputMetering::Reservation);
+        let mut e = Engine::new(c, T0);
+        let id = e
+            .submit(
+                T0,
+                Request {
+                    max_tokens,
+                    ..Request::default()
+                },
+            )
+            .unwrap();
+        let acts = e.poll(T0);
+        let failed = acts
+            .iter()
+            .any(|a| matches!(a, Action::Fail { id: f, .. } if *f == id));
+        assert_eq!(failed, refused, "max_tokens {max_tokens:?}: {acts:?}");
+        if !refused {
+            assert_eq!(sends(&acts), vec![id], "max_tokens {max_tokens:?}");
+        }
+    }
+}
+
 #[test]
 fn error_codes_are_the_public_ones() {
     use llm_pacer::core::call::CallError;

@@ -63,7 +63,12 @@ impl Engine {
                 ((max_tokens + more).min(Usage::MAX_TOKENS), more)
             }
             OutputReservation::None => (0.0, 0.0),
-            OutputReservation::Fixed(n) => (n, 0.0),
+            // The caller's figure, not the request's: what exceeds its `max_tokens` (all of it
+            // without one) is an estimate, lowered to a capacity rather than refused (a fixed
+            // 9,000 under a preset's OTPM of 8,000 refused every call of `max_tokens` 100).
+            OutputReservation::Fixed(n) => {
+                (n, (n - request.max_tokens.map_or(0.0, clean)).max(0.0))
+            }
         };
         let input = clean(request.input_tokens);
         Cost {
