@@ -8,7 +8,7 @@
 #   scripts/demo.sh --help
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/setup.sh
+scripts/setup.sh --build
 node scripts/build-pkg.mjs >&2
 echo >&2
 exec node pkg/bin/llm-pacer.mjs "$@"

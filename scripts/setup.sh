@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, from the package registries only, and is quick
-# when everything is already there. Sourced by demo.sh and test.sh; safe to run on its own.
+# when everything is already there. Run by test.sh, and by demo.sh with `--build` (the build's
+# needs only: no browser, no Redis); safe to run on its own.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -28,6 +29,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   log "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# The demo needs no more.
+[ "${1:-}" = "--build" ] && exit 0
 
 # Chromium for the browser tests: Debian's (`npx playwright install` cannot download here),
 # driven by playwright-core. apt-get update only when the package lists do not know it yet
