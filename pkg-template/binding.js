@@ -16,7 +16,9 @@ export let glue;
  * the request's response (`waitUntil`). In Node, `shared(signal)`: each call listens to its
  * caller's signal, so the signal's limit of listeners is raised as `fetch` (undici) raises it,
  * rather than warn of a leak when a batch of calls shares one `AbortController`.
- * @type {{ own?: (raw: any) => { dispatch: Function, start: () => void, end: (f: () => void) => void }, keep?: (p: Promise<unknown>) => void, shared?: (signal: unknown) => void }}
+ * In workerd too, `beating(gone)` and `sweep()`: a delivered stream watched from its caller's
+ * request, whose call `sweep` ends once that request is gone (own-context.js).
+ * @type {{ own?: (raw: any) => { dispatch: Function, start: () => void, end: (f: () => void) => void }, beating?: (gone: () => void) => () => void, sweep?: () => void, keep?: (p: Promise<unknown>) => void, shared?: (signal: unknown) => void }}
  */
 export let host = {};
 /** For `llm-pacer/slim`: has `init` run? (`undefined`: always ready.) @type {(() => boolean) | undefined} */

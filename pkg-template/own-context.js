@@ -3,6 +3,48 @@
 
 /** The longest a waiting call's own timer sleeps before it steps the pacer again (workerd). */
 const OWN_TIMER_MAX_MS = 1000;
+/** How often a delivered stream's request shows it is alive (workerd). */
+const BEAT_MS = 1000;
+/** A silence this long: the stream's request is gone. */
+const GONE_MS = 10_000;
+/** The delivered streams still open: each one's last beat, and what ends its call. */
+const open = new Set();
+
+/**
+ * Watch a delivered stream from its caller's request (workerd), which a timer of its own
+ * shows alive while the stream is open. A client that goes away mid-stream ends that request,
+ * and workerd runs none of its code again (neither the stream's `cancel` nor the end of its
+ * pending read, `waitUntil` or not): the call would stay in flight for good, holding a slot of
+ * `concurrency`. Its beats stop instead, and the next call of any request, or a waiting
+ * call's timer, finds the silence (`sweep`) and ends it there (`gone`).
+ * @param {() => void} gone
+ * @returns {() => void} to call as the stream ends
+ */
+export function beating(gone) {
+  const entry = { last: Date.now(), gone };
+  open.add(entry);
+  let timer;
+  const beat = () => {
+    entry.last = Date.now();
+    timer = setTimeout(beat, BEAT_MS);
+  };
+  timer = setTimeout(beat, BEAT_MS);
+  // (Not the timer of a request that is gone: another request's code clears none of its.)
+  return () => open.delete(entry) && clearTimeout(timer);
+}
+
+/** End, from the current request, the calls of streams whose requests stopped beating. */
+export function sweep() {
+  if (open.size == 0) return;
+  const now = Date.now();
+  for (const e of open) {
+    if (now - e.last <= GONE_MS) continue;
+    open.delete(e);
+    try {
+      e.gone();
+    } catch {} // the module trapped: every call has been rejected
+  }
+}
 
 /**
  * A call's own context (workerd, where every request has one, whose I/O and timers are its
@@ -72,6 +114,7 @@ export function ownContext(raw) {
   const plan = () => {
     timer = undefined;
     if (ended) return;
+    sweep();
     try {
       raw.wake();
     } catch {

@@ -187,7 +187,7 @@ function start(numbers, fns, listeners) {
     );
   // How the driver hands over a stream it peeked at: its chunks shown to
   // `RawPacer.chunk(id, bytes)` on their way to the caller, its end to `streamEnd`.
-  fns.pump = resumer(back("chunk"), back("streamEnd"));
+  fns.pump = resumer(back("chunk"), back("streamEnd"), host.beating);
   // How a body the pacer does not read keeps following the caller's signal (follow.js).
   fns.follow = follow;
   // With a clock of the caller's, time and timers are theirs alone: a JSON body is cloned.
@@ -212,6 +212,8 @@ function start(numbers, fns, listeners) {
  * there, whatever request's code settles it (another's timer may find its deadline passed).
  */
 function ownFetch(raw, input, init, priority, resolve, reject) {
+  // Streams whose requests are gone end first: their slots are free for this call.
+  host.sweep?.();
   const own = host.own(raw);
   pacedFetch(
     raw,

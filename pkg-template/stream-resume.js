@@ -21,18 +21,24 @@ const HEAD = ["url", "redirected", "type"];
  * caller's; its abort fails the body with its reason and cancels the stream at once, as it
  * does a `fetch` body (even when the `fetch` option does not heed it). Never throws: with no
  * way to make a response, `undefined` (the driver then delivers the original as it is).
+ * In workerd, `beating(gone)` watches the stream from its caller's request (own-context.js):
+ * if that request is gone, `gone` ends the call as a cancel would.
  * @param {(id: number, bytes: Uint8Array) => boolean} chunk
  * @param {(id: number, complete: boolean) => void} end
+ * @param {(gone: () => void) => () => void} [beating]
  */
-export const resumer = (chunk, end) => (response, reader, id, bytes, pending, signal) => {
+export const resumer = (chunk, end, beating) => (response, reader, id, bytes, pending, signal) => {
   let feeding = id >= 0;
   let over = false;
+  /** @type {(() => void) | undefined} */
+  let unwatch;
   /** Where `delivered` puts the call's input and init (scrub.js). */
   const owner = {};
   /** @type {ReadableStreamDefaultController<Uint8Array>} */
   let ctl;
   const stop = (complete) => {
     over = true;
+    unwatch?.();
     signal?.removeEventListener("abort", aborted);
     if (feeding) end(id, complete);
     feeding = false;
@@ -118,6 +124,7 @@ export const resumer = (chunk, end) => (response, reader, id, bytes, pending, si
       if (signal?.aborted) aborted();
       else signal?.addEventListener("abort", aborted, { once: true });
     } catch {} // a signal that is no EventTarget: the `fetch` option's own abort remains
+    if (feeding && !over && beating) unwatch = beating(() => stop(false));
     return copy;
   } catch {
     over = true;

@@ -62,6 +62,8 @@ let pausedStored;
 let reading;
 // Its 429's hint is short (a fifth of a second).
 let hinted;
+// One call at a time, its streams returned straight from the handler.
+let streaming;
 const settled = { plain: [], stored: [] };
 const keys = new Set();
 
@@ -90,6 +92,7 @@ export default {
     pausedStored ??= new Pacer({ limits: { rpm: 1_000 }, store: durableObjectStore(namespace) });
     reading ??= new Pacer();
     hinted ??= new Pacer();
+    streaming ??= new Pacer({ concurrency: 1 });
     try {
       if (u.pathname === "/one") {
         // One call of a module-scope pacer with the request's signal, or a signal aborted
@@ -102,7 +105,7 @@ export default {
           setTimeout(() => ac.abort(), q.abortMs);
         }
         try {
-          const r = await { signalled, timed, narrow, paused, pausedTimed, pausedStored, reading, hinted }[q.pacer].fetch(q.url, init);
+          const r = await { signalled, timed, narrow, paused, pausedTimed, pausedStored, reading, hinted, streaming }[q.pacer].fetch(q.url, init);
           await r.text();
           return Response.json({ status: r.status });
         } catch (e) {
@@ -120,7 +123,7 @@ export default {
         );
         return Response.json(res);
       }
-      if (u.pathname === "/direct") return (q.store ? stored : pacer).fetch(q.url, q.init);
+      if (u.pathname === "/direct") return (q.store ? stored : q.streaming ? streaming : pacer).fetch(q.url, q.init);
       if (u.pathname === "/mark") {
         // A line on the runtime's stderr after whatever it wrote before (see \`said\`).
         console.warn(q.mark);
@@ -140,6 +143,7 @@ export default {
           pausedTimed: pausedTimed.stats(),
           pausedStored: pausedStored.stats(),
           reading: reading.stats(),
+          streaming: streaming.stats(),
           settled,
           ops,
         });
@@ -461,6 +465,39 @@ test("a 429's short hint is waited as it says: the call's own timer follows the 
   // second of before.
   const gap = retried.at - refused.at;
   assert.ok(gap >= 200 && gap < 700, `the retry went ${gap} ms after the 429`);
+});
+
+test("a stream returned straight from the handler whose client goes away: the next call ends it, its slot freed", {
+  timeout: 90_000,
+}, async () => {
+  // workerd runs none of the stream's code once its client is gone (neither its cancel nor
+  // the end of its pending read): the call stayed in flight for good, and with `concurrency:
+  // 1` every later call queued for ever. The stream's request shows it is alive on a timer;
+  // once it has been silent for 10 s, the next call ends it.
+  const slow = await startAnthropicMock({
+    limits: { rpm: 1000, itpm: null, otpm: null },
+    enforce: false,
+    eventDelayMs: 300,
+    streamChunks: 60,
+    outputTokens: 120,
+  });
+  try {
+    const q = { streaming: true, url: `${slow.url}/v1/messages`, init: anthropicInit({ body: { stream: true } }) };
+    const res = await mf.dispatchFetch(`http://localhost/direct?q=${encodeURIComponent(JSON.stringify(q))}`);
+    assert.equal(res.status, 200);
+    const reader = res.body.getReader();
+    assert.ok((await reader.read()).value.length > 0);
+    await reader.cancel();
+    assert.equal((await stats()).streaming.inFlight, 1, "the stream's call is in flight");
+    await new Promise((r) => setTimeout(r, 11_500));
+    const next = await get("/one", { pacer: "streaming", url: `${mock.url}/v1/messages`, init: init(1) });
+    assert.deepEqual(JSON.parse(next.text), { status: 200 }, "the next call went: the slot was freed");
+    const s = await statsWhen((s) => s.streaming.inFlight === 0 && s.streaming.queued === 0);
+    assert.equal(s.streaming.inFlight, 0);
+    assert.equal(s.streaming.queued, 0);
+  } finally {
+    await slow.close();
+  }
 });
 
 test("a call aborted while it reads an error body: the read's timer is stopped from the call's own request", {
