@@ -69,7 +69,7 @@ export interface RedisStore extends PacerStore {
 }
 
 export interface RedisStoreOptions {
-  /** Prefix of every Redis key (`{prefix:key}`, hash-tagged for Cluster); no `{` or `}`. @default "llm-pacer" */
+  /** Prefix of every Redis key (`{prefix:key}`, hash-tagged for Cluster): not empty, no `{` or `}`. @default "llm-pacer" */
   readonly prefix?: string;
 }
 

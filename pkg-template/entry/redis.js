@@ -299,8 +299,8 @@ export function redisStore(client, options) {
   }
   const run = adapter(client);
   const prefix = options?.prefix ?? "llm-pacer";
-  if (typeof prefix !== "string" || /[{}]/.test(prefix)) {
-    throw new TypeError("llm-pacer/redis: prefix must be a string without { or }");
+  if (typeof prefix !== "string" || prefix === "" || /[{}]/.test(prefix)) {
+    throw new TypeError("llm-pacer/redis: prefix must be a non-empty string without { or }");
   }
   let sha = null;
   let loading = null;

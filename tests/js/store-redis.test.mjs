@@ -48,6 +48,7 @@ test("keys are hash-tagged under the prefix and carry the limit key id only", as
   assert.deepEqual(await ioredis.keys("{tag:*"), ["{tag:org-abc:claude-sonnet}"]);
   assert.ok((await ioredis.pttl("{tag:org-abc:claude-sonnet}")) > 0, "the key expires");
   assert.throws(() => redisStore(ioredis, { prefix: "a{b" }), TypeError);
+  assert.throws(() => redisStore(ioredis, { prefix: "" }), /non-empty string/);
   assert.throws(() => redisStore({}), TypeError);
   // ioredis's own `keyPrefix` (or a typo) is not taken silently for the default prefix.
   assert.throws(
