@@ -71,7 +71,9 @@ impl Inner {
             if let Some(earlier) = call.held.take() {
                 fx.push(earlier.cancel());
             }
-            if !body::can_build_request(&call.input, &call.init) {
+            if !body::can_build_request(&call.input, &call.init)
+                || body::refused_redirect(&call.input, &call.init, &call.network_error)
+            {
                 st.engine.invalid(id);
             }
             let u = st.draw();

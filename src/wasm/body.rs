@@ -62,6 +62,17 @@ pub fn can_build_request(input: &JsValue, init: &JsValue) -> bool {
     })
 }
 
+/// `fetch` refused a redirect the request forbids (`redirect: "error"`): the same every time,
+/// no retry can help. undici says so in the error's `cause` (its message "unexpected
+/// redirect"); where nothing says so, it stays a network error.
+pub fn refused_redirect(input: &JsValue, init: &JsValue, error: &JsValue) -> bool {
+    member(input, init, "redirect").as_string().as_deref() == Some("error")
+        && js::get_opt(error, "cause")
+            .and_then(|c| js::string(&c, "message"))
+            // (Equality: `str::contains` brings the pattern searcher, 5 KB gzipped.)
+            .is_some_and(|m| m == "unexpected redirect")
+}
+
 /// A request member as `fetch` picks it: `init[key]` when `init` has that member (`null`
 /// included), else the `Request` input's own.
 fn member(input: &JsValue, init: &JsValue, key: &'static str) -> JsValue {

@@ -387,6 +387,35 @@ describe("the retry budget of attempts", () => {
     }
   });
 
+  test('a redirect the request forbids (redirect: "error") rejects with fetch\'s TypeError at once', async () => {
+    // undici refuses it the same way every time; it was retried as a network error, five
+    // attempts over 7.5 s. (A redirect fetch may follow is followed, as ever.)
+    const { createServer } = await import("node:http");
+    const server = createServer((req, res) => {
+      if (req.url === "/v1/messages") res.writeHead(302, { location: "/v2/messages" }).end();
+      else res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${server.address().port}/v1/messages`;
+      const events = [];
+      const pacer = new Pacer({ onEvent: (e) => events.push(`${e.type}:${e.reason}`) });
+      const error = await pacer.fetch(url, { method: "POST", body: "{}", redirect: "error" }).then(
+        () => assert.fail("resolved"),
+        (e) => e,
+      );
+      assert.ok(error instanceof TypeError, String(error));
+      assert.equal(pacer.stats().attempts, 1);
+      assert.deepEqual(events.slice(-1), ["giveup:invalid_request"]);
+      const followed = await pacer.fetch(url, { method: "POST", body: "{}" });
+      assert.equal(followed.status, 200);
+      await followed.text();
+      await drained(pacer);
+    } finally {
+      server.close();
+    }
+  });
+
   test("a fetch option that resolves with no Response (no numeric status) is a network error", async () => {
     // Before, an object went to the caller as if it were a response (`giveup:status_other`).
     for (const value of [{}, { status: "200" }, "ok", null]) {
