@@ -14,11 +14,14 @@ import { live, low, op } from "./trap-guard.js";
 const DIMS = Object.keys(DIMENSIONS);
 /** The numbers `raw` left from `start` on. */
 const read = (raw, start, n) => Array.from({ length: n }, (_, i) => raw.op(10, 0, start + i));
-/** `now` as given (epoch ms), or a TypeError: NaN would read as "wait 0 ms", a loop. */
-function nowMs(now) {
+/**
+ * `now` as given (epoch ms), or a TypeError naming it (`name`): NaN would read as "wait 0
+ * ms", a loop.
+ */
+function nowMs(now, name = "now") {
   if (typeof now != "number" || !Number.isFinite(now))
     throw new TypeError(
-      `llm-pacer: \`now\` must be a finite number (epoch ms), got ${typeof now == "number" ? now : typeof now}`,
+      `llm-pacer: \`${name}\` must be a finite number (epoch ms), got ${typeof now == "number" ? now : typeof now}`,
     );
   return now;
 }
@@ -139,11 +142,7 @@ class Limiter {
   }
   /** Hold every request until `until` (epoch ms; a later pause wins). */
   pauseUntil(until) {
-    if (typeof until != "number" || !Number.isFinite(until))
-      throw new TypeError(
-        `llm-pacer: \`until\` must be a finite number (epoch ms), got ${typeof until == "number" ? until : typeof until}`,
-      );
-    op(this.#raw, 6, 0, until);
+    op(this.#raw, 6, 0, nowMs(until, "until"));
   }
   /** What is known now of each limit (the shape of `pacer.limits()`). */
   limits(now = Date.now()) {

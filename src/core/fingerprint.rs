@@ -251,9 +251,9 @@ pub fn origin(url: &str) -> String {
     o.make_ascii_lowercase();
     // The scheme's own port is no part of the origin (`https://host:443` is `https://host`,
     // as `URL.origin` has it): the same server, one key.
-    for default in [&b"https://"[..], b":443", b"http://", b":80"].chunks(2) {
-        if o.starts_with(default[0]) && o.ends_with(default[1]) {
-            o.truncate(o.len() - default[1].len());
+    for (scheme, port) in [(&b"https://"[..], &b":443"[..]), (b"http://", b":80")] {
+        if o.starts_with(scheme) && o.ends_with(port) {
+            o.truncate(o.len() - port.len());
         }
     }
     String::from_utf8(o).unwrap_or_default()

@@ -479,9 +479,9 @@ impl State {
         }
         // A 2xx body with no usage to read (text, audio) keeps following the caller's signal
         // (an error's is read by the pacer where its decision needs it, and short).
-        let follow = match kind {
-            None if (200..300).contains(&response.status()) => {
-                call.signal.clone().zip(call.controller.clone())
+        let follow = match (kind, &call.signal, &call.controller) {
+            (None, Some(s), Some(c)) if (200..300).contains(&response.status()) => {
+                Some((s.clone(), c.clone()))
             }
             _ => None,
         };

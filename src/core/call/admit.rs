@@ -56,9 +56,9 @@ impl Engine {
         };
         // OpenAI's `n` choices each may run to `max_tokens` (its limiter counts them all);
         // those beyond the first are an estimate, lowered to a capacity rather than refused.
+        let max_tokens = request.max_tokens.map_or(0.0, clean);
         let (output, estimated) = match self.config.output_reservation {
             OutputReservation::MaxTokens => {
-                let max_tokens = request.max_tokens.map_or(0.0, clean);
                 let more = (clean(request.choices).max(1.0) - 1.0) * max_tokens;
                 ((max_tokens + more).min(Usage::MAX_TOKENS), more)
             }
@@ -66,9 +66,7 @@ impl Engine {
             // The caller's figure, not the request's: what exceeds its `max_tokens` (all of it
             // without one) is an estimate, lowered to a capacity rather than refused (a fixed
             // 9,000 under a preset's OTPM of 8,000 refused every call of `max_tokens` 100).
-            OutputReservation::Fixed(n) => {
-                (n, (n - request.max_tokens.map_or(0.0, clean)).max(0.0))
-            }
+            OutputReservation::Fixed(n) => (n, (n - max_tokens).max(0.0)),
         };
         let input = clean(request.input_tokens);
         Cost {

@@ -23,13 +23,6 @@ impl Engine {
         info: &RateLimitInfo,
         streaming: bool,
     ) {
-        // A configured limit is the fleet's too: the headers' limit goes to the store no
-        // higher (it would raise the shared bucket past it, each process then held only by
-        // its own copy: K processes configured to 3 requests a minute sent 3 K).
-        let configured = {
-            let l = self.keys.limiter(slot);
-            Dim::ALL.map(|d| l.configured(d).unwrap_or(f64::INFINITY))
-        };
         let Some(f) = &mut self.fleet else {
             return;
         };
@@ -52,9 +45,15 @@ impl Engine {
             info.combined_tokens()
                 .map_or((f64::NAN, f64::NAN), |d| learned(d, now_ms)),
         ];
-        for ((limit, _), cap) in dims.iter_mut().zip(configured) {
-            if *limit > cap {
-                *limit = cap;
+        // A configured limit is the fleet's too: the headers' limit goes to the store no
+        // higher (it would raise the shared bucket past it, each process then held only by
+        // its own copy: K processes configured to 3 requests a minute sent 3 K).
+        let limiter = self.keys.limiter(slot);
+        for ((limit, _), dim) in dims.iter_mut().zip(Dim::ALL) {
+            // (Not `min`: a limit the headers do not state stays NaN.)
+            match limiter.configured(dim) {
+                Some(cap) if *limit > cap => *limit = cap,
+                _ => {}
             }
         }
         let ok = (200..300).contains(&status);
