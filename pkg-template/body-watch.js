@@ -37,8 +37,9 @@ const OTHER_READS = ["blob", "formData", "clone"];
  * A watched response's state: whether its body was read yet, where its document goes (a
  * {@link Sink}: no closure per response, which the bundler's `keepNames` would name with a
  * `defineProperty` each), the prototype it had, and the set of unread responses it is in
- * until then.
- * @typedef {Sink & { started: boolean, proto: any, unread: Set<any>, src?: [unknown, unknown], stream?: ReadableStream | null }} Watch
+ * until then. `cloned`: the read of the clone the pacer made (`readClone`), until the
+ * caller's first read of its own has looked at it.
+ * @typedef {Sink & { started: boolean, proto: any, unread: Set<any>, src?: [unknown, unknown], stream?: ReadableStream | null, cloned?: Promise<unknown> }} Watch
  */
 const WATCH = Symbol("llm-pacer.watch");
 
@@ -82,7 +83,9 @@ const handOver = (p, to, text = false) =>
  */
 function cloneRead(proto, response, to) {
   try {
-    return handOver(proto.clone.call(response).arrayBuffer(), to, true);
+    const read = proto.clone.call(response).arrayBuffer();
+    to.cloned = read;
+    return handOver(read, to, true);
   } catch {
     to.report(to.id, undefined);
   }
@@ -95,6 +98,30 @@ function cloneRead(proto, response, to) {
 function readClone(response) {
   const w = start(response);
   if (w) return cloneRead(w.proto, response, w);
+}
+
+/**
+ * What the caller's first read `p` of `response` gives, where the pacer read a clone of it
+ * first: if it fails with a `TypeError` (the body "already read": a fetch abort cancels the
+ * original's stream once a clone of it exists, undici's rule) while the clone's read failed,
+ * the clone's error, which is what that read gives without a clone (the signal's reason, an
+ * `AbortError`). Any other read: `p` as it is.
+ * @param {any} response
+ * @param {Promise<unknown>} p
+ */
+function behindClone(response, p) {
+  const w = /** @type {Watch | undefined} */ (response[WATCH]);
+  const cloned = w?.cloned;
+  if (!cloned) return p;
+  w.cloned = undefined;
+  return p.catch((e) =>
+    e instanceof TypeError
+      ? cloned.then(
+          () => Promise.reject(e),
+          (c) => Promise.reject(c),
+        )
+      : Promise.reject(e),
+  );
 }
 
 /** Per response prototype, the watched one that stands in for it (a child of it). */
@@ -118,7 +145,7 @@ function watchedProto(proto) {
         const p = read.apply(this, args);
         const watch = start(this);
         if (watch) handOver(p, watch, text);
-        return p;
+        return behindClone(this, p);
       });
   }
   for (const name of OTHER_READS) {
@@ -126,7 +153,7 @@ function watchedProto(proto) {
     if (typeof read == "function")
       own(name, function (...args) {
         readClone(this);
-        return read.apply(this, args);
+        return name == "clone" ? read.apply(this, args) : behindClone(this, read.apply(this, args));
       });
   }
   let at = proto;

@@ -7,6 +7,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { getEventListeners } from "node:events";
+import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import { Pacer, PacerError, ClosedError, PacerTimeoutError } from "llm-pacer";
 import { startAnthropicMock } from "./mock/index.mjs";
@@ -150,6 +151,30 @@ describe("abort", () => {
       await assert.rejects(Promise.race([text, hung]), /stop reading/, type);
       assert.equal(pacer.stats().inFlight, 0, "the call was done at its delivery");
       pacer.close();
+    }
+  });
+
+  test("abort after a JSON body is delivered, read only later: its read rejects with the signal's reason, as with fetch", async (t) => {
+    // Past the next macrotask the pacer reads a clone of an unread JSON body for its usage;
+    // undici then cancels the original on abort, whose read would say "Body has already been
+    // read". Real fetch, a real server: the body's first half comes at once, the rest later.
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write('{"usage":{"input_tokens":3,');
+      setTimeout(() => res.end('"output_tokens":4}}'), 2000).unref();
+    });
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    t.after(() => server.close());
+    const pacer = new Pacer();
+    t.after(() => pacer.close());
+    const url = `http://127.0.0.1:${server.address().port}/v1/messages`;
+    for (const read of ["json", "text", "arrayBuffer", "blob"]) {
+      const controller = new AbortController();
+      const res = await pacer.fetch(url, { method: "POST", body: "{}", signal: controller.signal });
+      await new Promise((r) => setTimeout(r, 20));
+      const reason = new Error("stop reading");
+      controller.abort(reason);
+      await assert.rejects(res[read](), (e) => e === reason, read);
     }
   });
 
