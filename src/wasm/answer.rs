@@ -72,7 +72,7 @@ impl Inner {
                 fx.push(earlier.cancel());
             }
             if !body::can_build_request(&call.input, &call.init)
-                || body::refused_redirect(&call.input, &call.init, &call.network_error)
+                || body::refused_for_good(&call.network_error)
             {
                 st.engine.invalid(id);
             }

@@ -62,15 +62,23 @@ pub fn can_build_request(input: &JsValue, init: &JsValue) -> bool {
     })
 }
 
-/// `fetch` refused a redirect the request forbids (`redirect: "error"`): the same every time,
-/// no retry can help. undici says so in the error's `cause` (its message "unexpected
-/// redirect"); where nothing says so, it stays a network error.
-pub fn refused_redirect(input: &JsValue, init: &JsValue, error: &JsValue) -> bool {
-    member(input, init, "redirect").as_string().as_deref() == Some("error")
-        && js::get_opt(error, "cause")
-            .and_then(|c| js::string(&c, "message"))
-            // (Equality: `str::contains` brings the pattern searcher, 5 KB gzipped.)
-            .is_some_and(|m| m == "unexpected redirect")
+/// `fetch` refused the request in a way that is the same every time, no retry can help: a
+/// port it blocks (`bad port`: 6000, 6665…), a redirect the request forbids (`redirect:
+/// "error"`), a redirect loop or a redirect to another scheme. undici says so in the error's
+/// `cause`, by these messages; where nothing says so, it stays a network error.
+pub fn refused_for_good(error: &JsValue) -> bool {
+    js::get_opt(error, "cause")
+        .and_then(|c| js::string(&c, "message"))
+        // (Equality: `str::contains` brings the pattern searcher, 5 KB gzipped.)
+        .is_some_and(|m| {
+            matches!(
+                m.as_str(),
+                "bad port"
+                    | "unexpected redirect"
+                    | "redirect count exceeded"
+                    | "URL scheme must be a HTTP(S) scheme"
+            )
+        })
 }
 
 /// A request member as `fetch` picks it: `init[key]` when `init` has that member (`null`

@@ -416,6 +416,31 @@ describe("the retry budget of attempts", () => {
     }
   });
 
+  test("a port fetch blocks, or a redirect loop, rejects with fetch's TypeError at once", async () => {
+    // undici refuses both the same way every time (its `cause`: "bad port", "redirect count
+    // exceeded"); they were retried as network errors.
+    const { createServer } = await import("node:http");
+    const server = createServer((req, res) => res.writeHead(302, { location: req.url }).end());
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const loop = `http://127.0.0.1:${server.address().port}/v1/messages`;
+      for (const url of ["http://127.0.0.1:6000/v1/messages", loop]) {
+        const events = [];
+        const pacer = new Pacer({ onEvent: (e) => events.push(`${e.type}:${e.reason}`) });
+        const error = await pacer.fetch(url, { method: "POST", body: "{}" }).then(
+          () => assert.fail("resolved"),
+          (e) => e,
+        );
+        assert.ok(error instanceof TypeError, String(error));
+        assert.equal(pacer.stats().attempts, 1, url);
+        assert.deepEqual(events.slice(-1), ["giveup:invalid_request"], url);
+        pacer.close();
+      }
+    } finally {
+      server.close();
+    }
+  });
+
   test("a fetch option that resolves with no Response (no numeric status) is a network error", async () => {
     // Before, an object went to the caller as if it were a response (`giveup:status_other`).
     for (const value of [{}, { status: "200" }, "ok", null]) {
