@@ -376,6 +376,33 @@ fn the_peek_ends_at_the_first_event_however_the_bytes_are_cut() {
 }
 
 #[test]
+fn the_events_that_only_open_a_stream_are_no_first_event() {
+    // Anthropic's overload after `message_start`, before any content: still the first word.
+    let start = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":5}}}\n\n";
+    let error =
+        b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}\n\n";
+    match first_event(&[start, b"event: ping\ndata: {\"type\": \"ping\"}\n\n", error]) {
+        Peeked::Event(e) => assert_eq!(e.event, "error"),
+        other => panic!("{other:?}"),
+    }
+    // Content opens: that is the first event, whatever comes after it.
+    match first_event(&[start, b"event: content_block_start\ndata: {}\n\n", error]) {
+        Peeked::Event(e) => assert_eq!(e.event, "content_block_start"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(first_event(&[start]), Peeked::More);
+    // OpenAI Responses: `response.created` and `response.in_progress` open it.
+    match first_event(&[
+        b"event: response.created\ndata: {\"type\":\"response.created\"}\n\n",
+        b"event: response.in_progress\ndata: {\"type\":\"response.in_progress\"}\n\n",
+        b"event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\"}\n\n",
+    ]) {
+        Peeked::Event(e) => assert_eq!(e.event, "error"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn comments_empty_events_and_pings_are_no_first_event() {
     assert_eq!(
         first_event(&[b": ping\n\n", b"event: ping\n\n", b"\n\n"]),

@@ -5,15 +5,19 @@
 //! The driver feeds the chunks of a copy of the body (a tee: the caller's copy keeps every
 //! byte) until [`FirstEvent::feed`] says [`Peeked::Event`] (decide on it) or
 //! [`Peeked::GiveUp`] (more than [`MAX_PEEK_BYTES`] without a complete event: deliver the
-//! stream as it is). Comments, events without data (`: ping`, keep-alives) and Anthropic's
-//! `event: ping` (with its `{"type": "ping"}`, sent at any point of a stream) are no event: an
-//! error after them is still the stream's first word.
+//! stream as it is). Comments, events without data (`: ping`, keep-alives), Anthropic's
+//! `event: ping` (with its `{"type": "ping"}`, sent at any point of a stream) and the events
+//! that only open a stream, with no content yet ([`PREAMBLE`]: Anthropic's `message_start`,
+//! OpenAI Responses' `response.created` and `response.in_progress`) are no event: an error
+//! after them is still the stream's first word. (Anthropic's `overloaded_error` comes after
+//! `message_start` as often as before it.)
 //!
 //! ```
 //! use llm_pacer::core::peek::{FirstEvent, Peeked};
 //!
 //! let mut p = FirstEvent::new();
-//! assert_eq!(p.feed(b": keep-alive\n\nevent: error\ndata: {\"type\":"), Peeked::More);
+//! assert_eq!(p.feed(b": keep-alive\n\nevent: message_start\ndata: {}\n\n"), Peeked::More);
+//! assert_eq!(p.feed(b"event: error\ndata: {\"type\":"), Peeked::More);
 //! match p.feed(b"\"error\"}\n\nevent: message_start\n") {
 //!     Peeked::Event(e) => assert_eq!((e.event.as_str(), e.data.as_str()), ("error", "{\"type\":\"error\"}")),
 //!     other => panic!("{other:?}"),
@@ -21,6 +25,15 @@
 //! ```
 
 use super::sse::{OwnedEvent, SseParser};
+
+/// The events that open a stream before any content: an error after them is still retried
+/// (their content never reached the caller).
+pub const PREAMBLE: [&str; 4] = [
+    "ping",
+    "message_start",
+    "response.created",
+    "response.in_progress",
+];
 
 /// At most this many bytes are read looking for the first event.
 pub const MAX_PEEK_BYTES: usize = 64 << 10;
@@ -64,7 +77,7 @@ impl FirstEvent {
         self.seen += take.len();
         let mut first = None;
         self.parser.feed(take, |e| {
-            if first.is_none() && e.event != "ping" {
+            if first.is_none() && !PREAMBLE.contains(&e.event) {
                 first = Some(e.to_owned());
             }
         });

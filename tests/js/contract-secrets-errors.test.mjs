@@ -157,7 +157,9 @@ const failing = (url, first) =>
 
 test("a resumed stream's read error is scrubbed", async () => {
   const url = `${API}?key=${URL_KEY}`;
-  const start = `event: message_start\ndata: ${JSON.stringify({ type: "message_start", message: { usage: { input_tokens: 5, output_tokens: 1 } } })}\n\n`;
+  const start =
+    `event: message_start\ndata: ${JSON.stringify({ type: "message_start", message: { usage: { input_tokens: 5, output_tokens: 1 } } })}\n\n` +
+    `event: content_block_start\ndata: ${JSON.stringify({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } })}\n\n`;
   const streams = new Pacer({ fetch: async () => new Response(failing(url, start), { headers: SSE }) });
   const res = await streams.fetch(url, anthropicInit({ apiKey: KEY, body: { stream: true } }));
   const read = await outcome(res.text());

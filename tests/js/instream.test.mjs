@@ -141,13 +141,28 @@ describe("an error as the first event of a 200 stream", () => {
     assert.ok(gap(env.mock, 1) >= 1500, `waited the hint: ${gap(env.mock, 1)} ms`);
   });
 
+  test("an error after message_start, before any content: retried, the caller sees the next stream only", async (t) => {
+    const env = await mockEnv(t, startAnthropicMock);
+    const pacer = env.make({ seed: 6 });
+    env.mock.script([{ kind: "sse-error", afterEvents: 1 }, "ok"]);
+    const res = await pacer.fetch(env.url, streamInit());
+    const text = await res.text();
+    assert.equal(text.match(/event: message_start/g)?.length, 1, text.slice(0, 200));
+    assert.ok(!text.includes("event: error"), "the caller saw the error event");
+    assert.ok(text.includes("event: message_stop"));
+    await drained(pacer);
+    assert.equal(env.mock.log.length, 2);
+    assert.equal(pacer.stats().overloaded, 1);
+  });
+
   test("once a content event was delivered, a later error event reaches the caller: never retried", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
     const pacer = env.make({ seed: 6 });
-    env.mock.script([{ kind: "sse-error", afterEvents: 1 }]);
+    env.mock.script([{ kind: "sse-error", afterEvents: 2 }]);
     const res = await pacer.fetch(env.url, streamInit());
     const text = await res.text();
-    assert.ok(text.startsWith("event: message_start"));
+    assert.ok(text.startsWith("event: message_start\n"));
+    assert.ok(text.includes("event: content_block_start"));
     assert.ok(text.includes("event: error") && text.includes("overloaded_error"));
     await drained(pacer);
     assert.equal(env.mock.log.length, 1);
