@@ -2,22 +2,23 @@
 // may show the URL (`?key=`, a password) or a header value (Node's "invalid header value",
 // Bun's `err.path`, Deno's `cause`). Each is scrubbed in place as the call rejects
 // (pacer-class.js), or as a body the package hands over fails (stream-resume.js,
-// body-watch.js): its `message`, `stack` and own strings, through `cause` and `errors`. The
+// body-watch.js): its `message`, `stack` and own strings, through `cause`, `errors` and the
+// plain data it holds (objects, arrays, `Headers`, `Map`s). The
 // secrets are read from the call's input and init then, not before: no cost on success.
 
 import { PacerError } from "./errors.js";
 
 const R = "[redacted]";
-/** A header whose value is a credential (`authorization`, `x-api-key`, `cookie`, `x-password`, ...). */
-const HEADER = /key|token|secret|auth|cookie|passw|credential|session/i;
+/** A header whose value is a credential (`authorization`, `x-api-key`, `cookie`, `x-password`, `x-signature`, ...). */
+const HEADER = /key|token|secret|auth|cookie|pass|pwd|sig|hmac|jwt|bearer|credential|session/i;
 /**
  * A query (or fragment) parameter that is a credential: its name and `=` (group 1), its value
  * (group 2). `code` is OAuth's, `credential` AWS's signed URLs'.
  */
 const PARAM =
-  /([?&;#][\w.-]*(?:key|token|secret|sig|signature|passw|auth|code|jwt|session|credential)=)([^&#\s"'`]*)/gi;
-/** A URL's password: `//user:` (group 1), the password (group 2). */
-const USERINFO = /(\/\/[^/?#@\s:]*:)([^/?#@\s]*)(?=@)/g;
+  /([?&;#][\w.-]*(?:key|token|secret|sig|pass|pwd|auth|code|jwt|session|credential)[\w.-]*=)([^&#\s"'`]*)/gi;
+/** A URL's user information, name and password (a key may be either): `//` (group 1), the rest (group 2). */
+const USERINFO = /(\/\/)([^/?#@\s]*)(?=@)/g;
 /** What splits a header value into the pieces that may be keys: anything but printable ASCII (a space, a NUL, a CR). */
 const SPLIT = /[^!-~]+/;
 
@@ -43,32 +44,59 @@ function secretsOf(input, init) {
     }
     headers(init?.headers);
     url = String(url);
-    for (const m of [...url.matchAll(PARAM), ...url.matchAll(USERINFO)]) {
-      out.add(m[2]);
-      try {
-        out.add(decodeURIComponent(m[2]));
-      } catch {}
-    }
+    for (const m of [...url.matchAll(PARAM), ...url.matchAll(USERINFO)])
+      for (const x of [m[2], ...m[2].split(":")]) {
+        out.add(x);
+        try {
+          out.add(decodeURIComponent(x));
+        } catch {}
+      }
   } catch {}
   out.delete("");
   return [...out].sort((a, b) => b.length - a.length);
 }
 
-/** `v` with each secret of 6 characters or more, and any credential parameter's value or URL password, replaced. */
+/** `v` with each secret of 6 characters or more, and any credential parameter's value or URL user information, replaced. */
 function clean(v, secrets) {
   for (const x of secrets) if (x.length >= 6) v = v.split(x).join(R);
   return v.replace(PARAM, `$1${R}`).replace(USERINFO, `$1${R}`);
 }
 
+/** A `Headers` object. */
+const isHeaders = (v) => typeof Headers == "function" && v instanceof Headers;
+
 /**
- * Scrub error `e` in place, `depth` levels down its `cause` and `errors`: in its strings, each
- * secret of 6 characters or more, and any value after a credential's `key=` or in
- * `//user:...@`; a string that cannot be assigned is defined. Never throws.
+ * Whether the scrub looks into `v`, an object an error holds: data, as libraries attach it
+ * (axios' `err.config.headers`, an `args` array, a `Headers`, a `Map`) or another error; not
+ * an instance of some other class (a socket, a client), whose getters may do anything.
+ */
+function data(v) {
+  const p = Object.getPrototypeOf(v);
+  return p === Object.prototype || p === null || Array.isArray(v) || v instanceof Error || v instanceof Map || isHeaders(v);
+}
+
+/** The most objects one scrub looks into. */
+const MAX_OBJECTS = 256;
+
+/**
+ * Scrub error `e` in place, `depth` levels down its `cause`, `errors` and the data it holds
+ * ({@link data}): in its strings, each secret of 6 characters or more, and any value after a
+ * credential's `key=` or in `//user:...@`; a string that cannot be assigned is defined (one
+ * that cannot be defined either, frozen, stays). Never throws.
  */
 function walk(e, secrets, seen, depth) {
-  if (depth > 4 || typeof e != "object" || e === null || seen.has(e)) return;
+  if (depth > 4 || typeof e != "object" || e === null || seen.has(e) || seen.size > MAX_OBJECTS) return;
   seen.add(e);
   try {
+    if (isHeaders(e) || e instanceof Map) {
+      for (const [k, v] of [...e])
+        if (typeof v != "string") walk(v, secrets, seen, depth + 1);
+        else if (clean(v, secrets) !== v)
+          try {
+            e.set(k, clean(v, secrets));
+          } catch {}
+      return;
+    }
     for (const k of new Set(["message", "stack", "cause", ...Object.getOwnPropertyNames(e)]))
       try {
         let v = e[k];
@@ -82,8 +110,7 @@ function walk(e, secrets, seen, depth) {
             } catch {
               Object.defineProperty(e, k, { value: v });
             }
-        } else if (k == "cause") walk(v, secrets, seen, depth + 1);
-        else if (k == "errors" && Array.isArray(v)) for (const x of v) walk(x, secrets, seen, depth + 1);
+        } else if (typeof v == "object" && v !== null && (k == "cause" || data(v))) walk(v, secrets, seen, depth + 1);
       } catch {}
   } catch {}
 }

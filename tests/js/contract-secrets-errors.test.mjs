@@ -218,3 +218,44 @@ test("a cookie, a password header, OAuth's code, AWS's credential and a fragment
     assert.match(typeof e == "string" ? e : e.message, /\[redacted\]/);
   }
 });
+
+test("a URL's user name, a password= parameter and a signature header are scrubbed", async () => {
+  // Node refuses a URL with user information, its message showing the whole URL; a key may
+  // be the user name (`https://KEY@host`, `KEY:`).
+  for (const url of [`http://${PASSWORD}@127.0.0.1:9/v1/messages`, `http://${PASSWORD}:@127.0.0.1:9/v1/messages`]) {
+    const e = await rejection(plain(), url, { method: "POST", body: "{}" });
+    assert.ok(e instanceof TypeError, String(e));
+    assertClean(url, e);
+  }
+  const e = await rejection(plain(), `http://exa mple.com/v1/messages?password=${URL_KEY}`, { method: "POST" });
+  assertClean("password=", e);
+  const signed = new Pacer({
+    retry: { maxRetries: 0 },
+    fetch: async (_u, init) => {
+      throw new TypeError(`invalid header value ${new Headers(init.headers).get("x-signature")}`);
+    },
+  });
+  assertClean("x-signature", await rejection(signed, API, { method: "POST", headers: { "x-signature": KEY } }));
+});
+
+test("the data an error holds is scrubbed: axios' config.headers, a Headers, an args array, a Map, a thrown object", async () => {
+  const headers = (init) => Object.fromEntries(new Headers(init.headers));
+  const makers = [
+    (u, i) => Object.assign(new Error("Request failed"), { config: { url: String(u), headers: headers(i) } }),
+    (_u, i) => Object.assign(new Error("x"), { headers: new Headers(i.headers) }),
+    (u, i) => Object.assign(new Error("x"), { args: [String(u), new Headers(i.headers).get("x-api-key")] }),
+    (_u, i) => Object.assign(new Error("x"), { meta: new Map([["key", headers(i)["x-api-key"]]]) }),
+    (_u, i) => new TypeError("fetch failed", { cause: { headers: headers(i) } }),
+    (_u, i) => ({ message: "x", headers: headers(i) }),
+  ];
+  for (const [n, make] of makers.entries()) {
+    const pacer = new Pacer({
+      retry: { maxRetries: 0 },
+      fetch: async (u, i) => {
+        throw make(u, i);
+      },
+    });
+    assertClean(`maker ${n}`, await rejection(pacer, `${API}?key=${URL_KEY}`, anthropicInit({ apiKey: KEY })));
+    pacer.close();
+  }
+});
