@@ -72,7 +72,9 @@ const isHeaders = (v) => typeof Headers == "function" && v instanceof Headers;
  */
 function data(v) {
   const p = Object.getPrototypeOf(v);
-  return p === Object.prototype || p === null || Array.isArray(v) || v instanceof Error || v instanceof Map || isHeaders(v);
+  return (
+    p === Object.prototype || p === null || Array.isArray(v) || v instanceof Error || v instanceof Map || isHeaders(v)
+  );
 }
 
 /** The most objects one scrub looks into. */
