@@ -19,6 +19,17 @@ use crate::core::Ms;
 #[cfg(doc)]
 use crate::core::{call::Request, limiter::Limiter};
 
+/// The shortest wait before retry `attempt` (1 for the first) when the server states one:
+/// [`MIN_HINTED_MS`], doubled each retry, up to a second (and `max_retry_after_ms`). A server
+/// that says "in 1 ms" each time it refuses gets no loop of requests back to back.
+fn hinted_floor(attempt: u32, max_retry_after_ms: Ms) -> Ms {
+    let doubled = MIN_HINTED_MS * f64::from(1u32 << attempt.clamp(1, 7).saturating_sub(1));
+    doubled.min(1_000.0).min(max_retry_after_ms)
+}
+
+/// The shortest wait before a first retry the server's hint times, ms ([`hinted_floor`]).
+pub const MIN_HINTED_MS: Ms = 25.0;
+
 /// The wait a failed response states: its hint
 /// ([`hints::retry_hint`](crate::core::hints::retry_hint)), else, for a 429, the reset of a
 /// dimension it reports spent with no limit
@@ -195,10 +206,15 @@ impl Engine {
                 // would cross it: the retry goes at the hint, with the time left to be
                 // answered (given up, a call whose deadline left it 500 ms after a 30 s
                 // hint was failed by the pacer's own jitter).
-                HintDecision::Wait(w) => match call.deadline {
-                    Some(d) if now_ms + w > d && now_ms + h < d => h,
-                    _ => w,
-                },
+                HintDecision::Wait(w) => {
+                    let floor = hinted_floor(call.attempt, retry.max_retry_after_ms);
+                    match call.deadline {
+                        Some(d) if now_ms + w.max(floor) > d && now_ms + h.max(floor) < d => {
+                            h.max(floor)
+                        }
+                        _ => w.max(floor),
+                    }
+                }
                 HintDecision::TooLong { .. } => return Err(GiveUp::RetryAfterTooLong),
             },
             None => retry.backoff.delay(call.attempt, call.prev_delay, u),

@@ -1321,3 +1321,33 @@ fn a_pause_past_max_retry_after_is_too_long_whatever_the_deadline() {
         }]
     );
 }
+
+/// A server that says "in 1 ms" each time it refuses: the retries wait at least 25 ms, then
+/// twice as long each time (up to a second), not back to back. A hint above the floor is
+/// waited as it is.
+#[test]
+fn tiny_hints_repeated_get_no_loop_of_requests_back_to_back() {
+    let mut e = Engine::new(config_known(), T0);
+    let id = e.submit(T0, req(10.0, 10.0)).unwrap();
+    let mut now = T0;
+    assert_eq!(sends(&e.poll(now)), vec![id]);
+    let mut waits = Vec::new();
+    for attempt in 1..=4 {
+        let v = e.on_response(now, id, 429, &hint(1.0), None, 0.0);
+        let Verdict::Retry { at_ms } = v else {
+            panic!("{v:?}")
+        };
+        waits.push(at_ms - now);
+        now = at_ms;
+        assert_eq!(
+            e.poll(now),
+            vec![Action::Send {
+                id,
+                attempt: attempt + 1
+            }]
+        );
+    }
+    assert_eq!(waits, vec![25.0, 50.0, 100.0, 200.0]);
+    let v = e.on_response(now, id, 429, &hint(700.0), None, 0.0);
+    assert_eq!(v, Verdict::Retry { at_ms: now + 700.0 });
+}

@@ -22,7 +22,7 @@ use llm_pacer::core::hints::{
     exceeds_limit, is_per_day_quota, parse_proto_duration, parse_try_again, MAX_MESSAGE_BYTES,
     MAX_VALUE_BYTES,
 };
-use llm_pacer::core::peek::{FirstEvent, Peeked, MAX_PEEK_BYTES};
+use llm_pacer::core::peek::{FirstEvent, Peeked, MAX_PEEK_BYTES, PREAMBLE};
 use llm_pacer::core::sse::SseParser;
 
 /// The guard of every retry hint: a wait of at least a millisecond (under it is "now", no
@@ -154,11 +154,12 @@ fn check_peek(data: &[u8]) {
     let cut = data.first().map_or(0, |&b| usize::from(b)) % (data.len() + 1);
     let (a, b) = data.split_at(cut);
     assert_eq!(peek(&[a, b]), whole, "cut at {cut}");
-    // The reference: the SSE parser's first event within the bound that is not a ping.
+    // The reference: the SSE parser's first event within the bound that does not only open
+    // the stream (a ping, `message_start`, ...).
     let mut parser = SseParser::new();
     let mut first = None;
     parser.feed(&data[..data.len().min(MAX_PEEK_BYTES)], |e| {
-        if first.is_none() && e.event != "ping" {
+        if first.is_none() && !PREAMBLE.contains(&e.event) {
             first = Some(e.to_owned());
         }
     });
