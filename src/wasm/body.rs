@@ -57,7 +57,15 @@ pub fn can_build_request(input: &JsValue, init: &JsValue) -> bool {
     if bodiless && !body.is_null_or_undefined() {
         return false;
     }
-    js_sys::Reflect::construct(&ctor, &js_sys::Array::of2(input, init)).is_ok_and(|r| {
+    // Without the caller's signal: a `Request` follows it with a listener of its own, which
+    // undici drops only when that `Request` is collected (a long-lived signal shared by many
+    // calls gathered hundreds, and Node's MaxListenersExceededWarning).
+    let unsignalled = js_sys::Object::new();
+    if init.is_object() {
+        js_sys::Object::assign(&unsignalled, init.unchecked_ref());
+    }
+    js::set(&unsignalled, "signal", &JsValue::NULL);
+    js_sys::Reflect::construct(&ctor, &js_sys::Array::of2(input, &unsignalled)).is_ok_and(|r| {
         js::string(&r, "url").is_none_or(|u| u.starts_with("http:") || u.starts_with("https:"))
     })
 }
