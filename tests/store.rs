@@ -1681,12 +1681,23 @@ mod engine {
         let b = e.submit(T0, req(100.0)).unwrap();
         assert_eq!(e.poll(T0), vec![Action::Send { id: b, attempt: 1 }]);
         assert!(warnings(&mut e).is_empty());
-        // A probe period later, one call asks the store: it answers, one `store_resumed`.
+        // A probe period later, a call goes at once all the same, a probe of the store beside
+        // it: it did wait for the store's answer, which cost a call with a `timeoutMs` under
+        // twice the server's time its deadline, each probe period of an outage.
         let t = T0 + llm_pacer::core::store::STORE_PROBE_MS;
-        e.submit(t, req(100.0)).unwrap();
+        let p = e.submit(t, req(100.0)).unwrap();
         let acts = e.poll(t);
+        assert!(
+            matches!(acts[..], [Action::Send { id, attempt: 1 }, Action::ProbeStore { .. }] if id == p),
+            "{acts:?}"
+        );
+        assert!(e.poll(t).is_empty(), "one probe at a time");
+        // The probe answers: the next call reserves, and that answer says `store_resumed`.
+        e.on_probed(t + 1.0, true);
+        e.submit(t + 1.0, req(100.0)).unwrap();
+        let acts = e.poll(t + 1.0);
         assert_eq!(reserves(&acts).len(), 1, "{acts:?}");
-        let next = carry(&mut e, &mut store, t, &acts[0]);
+        let next = carry(&mut e, &mut store, t + 1.0, &acts[0]);
         assert_eq!(next.len(), 1);
         assert_eq!(warnings(&mut e), vec!["store_resumed"]);
         // Never from the store is not a failure on an estimate: the call goes.

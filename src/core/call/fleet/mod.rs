@@ -41,8 +41,10 @@
 //!   quarter of each configured bucket beyond its refill until a response teaches it); the
 //!   first reservation the store answers after that emits `store_resumed`. While it is down,
 //!   calls the local limiter admits are sent at once (no reservation, which would cost each
-//!   the store's whole timeout), but one a [`STORE_PROBE_MS`](crate::core::store::STORE_PROBE_MS) asks the store as a reservation;
-//!   and while calls wait on the local limiter, the engine asks it every [`STORE_PROBE_MS`](crate::core::store::STORE_PROBE_MS)
+//!   the store's whole timeout: a call with a `timeoutMs` under twice the server's time
+//!   missed its deadline each time it was the one to ask); a call sent a
+//!   [`STORE_PROBE_MS`](crate::core::store::STORE_PROBE_MS) after the last probe has one go
+//!   beside it, for its key; and while calls wait on the local limiter, the engine asks it every [`STORE_PROBE_MS`](crate::core::store::STORE_PROBE_MS)
 //!   ([`Action::ProbeStore`](crate::core::call::Action::ProbeStore), [`Engine::on_probed`]): when it answers, sharing resumes at once
 //!   (each key's copy counts on its whole refill again, the store gating the fleet) rather than
 //!   when the local limiter, held back by its conservative share, next admits a call. Headers'
@@ -340,6 +342,9 @@ pub(super) struct Fleet {
     ops: Vec<StoreOp>,
     /// A probe ([`Action::ProbeStore`](crate::core::call::Action::ProbeStore)) is out, for this call's key.
     probing: Option<Id>,
+    /// A probe due, for this key, that a call sent at once while down made due: asked at the
+    /// end of the poll that sent it ([`Engine::fleet_probe`]).
+    probe_due: Option<Slot>,
     /// While down: when to probe next.
     probe_at: Ms,
     /// This process's turn per key (module docs): at most one each.

@@ -28,8 +28,12 @@ impl Engine {
         let slot = call.slot;
         // Down: the local admission stands, with no round trip to a store that does not
         // answer (each would cost its call the store's whole timeout). Once a probe period,
-        // one call asks it as a reservation: answered, sharing resumes.
-        if f.down && (f.probing.is_some() || !f.reserving.is_empty() || now_ms < f.probe_at) {
+        // a probe goes beside a call: answered, sharing resumes.
+        if f.down {
+            if f.probing.is_none() && f.reserving.is_empty() && now_ms >= f.probe_at {
+                f.probing = Some(id);
+                f.probe_due = Some(slot);
+            }
             return Some(Action::Send { id, attempt });
         }
         // A new request books the output its key's requests are expected to use; a turn's
@@ -119,8 +123,12 @@ impl Engine {
             .then_some(f.probe_at)
     }
 
-    /// The probe due at `now_ms`, if any ([`Engine::fleet_wake`]).
+    /// The probe due at `now_ms`, if any: one a call sent while down made due, or one for
+    /// the calls that wait ([`Engine::fleet_wake`]).
     pub(in crate::core::call) fn fleet_probe(&mut self, now_ms: Ms) -> Option<Action> {
+        if let Some(slot) = self.fleet.as_mut()?.probe_due.take() {
+            return Some(Action::ProbeStore { slot });
+        }
         if self.fleet_wake().is_none_or(|at| at > now_ms) {
             return None;
         }
