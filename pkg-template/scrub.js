@@ -120,14 +120,22 @@ function walk(e, secrets, seen, depth) {
 /**
  * `e`, what the call `fetch(input, init)` fails with, its secrets scrubbed in place (a string
  * thrown: the string scrubbed); as it is when it is the caller's own abort reason, a
- * `PacerError` (clean) or no object. Never throws.
+ * `PacerError` (clean: only its `cause` is scrubbed) or no object. Never throws.
  * @template T
  * @param {T} e
  * @returns {T}
  */
 export function scrubbed(e, input, init) {
   const text = typeof e == "string";
-  if ((text || (typeof e == "object" && e !== null)) && !(e instanceof PacerError))
+  if (e instanceof PacerError) {
+    // Clean itself, but its `cause` (a network error, for a TIMEOUT) is the platform's.
+    if (e.cause !== undefined)
+      try {
+        e.cause = scrubbed(e.cause, input, init);
+      } catch {}
+    return e;
+  }
+  if (text || (typeof e == "object" && e !== null))
     try {
       const secrets = secretsOf(input, init);
       const signal = init?.signal ?? input?.signal;

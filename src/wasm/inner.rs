@@ -416,6 +416,11 @@ impl Inner {
                         Rejection::Value(v) => v,
                         Rejection::Call(e) => self.pacer_error(&e),
                         Rejection::Abort => self.make_abort_error(),
+                        Rejection::Caused(e, cause) => {
+                            let error = self.pacer_error(&e);
+                            let _ = js_sys::Reflect::set(&error, &"cause".into(), &cause);
+                            error
+                        }
                     };
                     let _ = reject.call1(&JsValue::UNDEFINED, &value);
                 }

@@ -55,6 +55,9 @@ pub(super) enum Rejection {
     Value(JsValue),
     /// An abort without a reason: an `AbortError`.
     Abort,
+    /// An engine error with the error that led to it as its `cause` (a `TIMEOUT` after a
+    /// network error).
+    Caused(CallError, JsValue),
 }
 
 /// Something to do after the state is released.
@@ -523,6 +526,9 @@ impl State {
         let error = match error {
             Rejection::Call(CallError::Network) if !call.network_error.is_null_or_undefined() => {
                 Rejection::Value(call.network_error.clone())
+            }
+            Rejection::Call(CallError::Timeout) if !call.network_error.is_null_or_undefined() => {
+                Rejection::Caused(CallError::Timeout, call.network_error.clone())
             }
             other => other,
         };

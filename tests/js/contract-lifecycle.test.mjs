@@ -305,13 +305,15 @@ describe("timeoutMs", () => {
     assert.equal(env.mock.log.length, 1);
   });
 
-  test("network errors only: TIMEOUT when the next wait would cross the deadline", async (t) => {
+  test("network errors only: TIMEOUT when the next wait would cross the deadline, the network error its cause", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
     env.mock.script(["reset", "reset", "reset", "ok"]);
     const pacer = env.make({ timeoutMs: 2500, retry: { jitter: "none", initialDelayMs: 1000 } });
     const r = await outcome(pacer.fetch(env.url, anthropicInit()));
     assert.equal(r.ok, false);
     assert.equal(r.error.code, "TIMEOUT");
+    assert.ok(r.error instanceof PacerTimeoutError);
+    assert.ok(r.error.cause instanceof TypeError, `the network error as its cause: ${r.error.cause}`);
     assert.equal(env.mock.log.length, 2, "attempts at 0 and 1000; the next at 3000 would cross 2500");
     assert.equal(env.clock.elapsed, 1000);
   });

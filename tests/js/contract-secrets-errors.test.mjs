@@ -259,3 +259,17 @@ test("the data an error holds is scrubbed: axios' config.headers, a Headers, an 
     pacer.close();
   }
 });
+
+test("a TIMEOUT's cause (the last network error) is scrubbed", async () => {
+  const pacer = new Pacer({
+    timeoutMs: 500,
+    retry: { jitter: "none", initialDelayMs: 1000 },
+    fetch: async (u) => {
+      throw new TypeError(`fetch failed for ${u}`);
+    },
+  });
+  const e = await rejection(pacer, `${API}?key=${URL_KEY}`, anthropicInit({ apiKey: KEY }));
+  assert.equal(e.code, "TIMEOUT");
+  assert.ok(e.cause instanceof TypeError);
+  assertClean("TIMEOUT's cause", e);
+});
