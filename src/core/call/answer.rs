@@ -27,6 +27,12 @@ fn hinted_floor(attempt: u32, max_retry_after_ms: Ms) -> Ms {
     doubled.min(1_000.0).min(max_retry_after_ms)
 }
 
+/// The longest a key is paused by one answer's hint, ms (a day, the longest
+/// `maxRetryAfterMs`): after it, a call asks the server again. A hint of weeks (a gateway's
+/// garbage, a monthly quota) held every call of the key, fleet-wide, for all of it; now it
+/// costs one request a day. The call that got it is still told the whole wait.
+pub const MAX_PAUSE_MS: Ms = crate::core::config::MAX_DURATION_MS;
+
 /// The shortest wait before a first retry the server's hint times, ms ([`hinted_floor`]).
 pub const MIN_HINTED_MS: Ms = 25.0;
 
@@ -134,7 +140,7 @@ impl Engine {
             RetryKind::RateLimited | RetryKind::Overloaded | RetryKind::Status(503)
         );
         if let (true, Some(h)) = (pauses, hint) {
-            self.pause_key(slot, now_ms + h);
+            self.pause_key(slot, now_ms + h.min(MAX_PAUSE_MS));
         }
         if !self.paced(kind) {
             if let Some(b) = self.budget.as_mut() {

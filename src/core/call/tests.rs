@@ -1351,3 +1351,28 @@ fn tiny_hints_repeated_get_no_loop_of_requests_back_to_back() {
     let v = e.on_response(now, id, 429, &hint(700.0), None, 0.0);
     assert_eq!(v, Verdict::Retry { at_ms: now + 700.0 });
 }
+
+/// A hint of weeks (a gateway's garbage, a monthly quota) pauses the key a day at most: the
+/// queue is refused at once meanwhile, and a day later a call asks the server again.
+#[test]
+fn a_hint_of_weeks_pauses_its_key_a_day_at_most() {
+    let mut c = config_known();
+    c.retry.max_retry_after_ms = 10_000.0;
+    let mut e = Engine::new(c, T0);
+    let weeks = 29.0 * 86_400_000.0;
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    assert_eq!(
+        e.on_response(T0, a, 429, &hint(weeks), None, 0.0),
+        Verdict::Deliver
+    );
+    let b = e.submit(T0 + 1.0, req(1.0, 1.0)).unwrap();
+    let acts = e.poll(T0 + 1.0);
+    assert!(
+        matches!(acts[..], [Action::Fail { id, error: CallError::RetryAfterTooLong { .. } }] if id == b),
+        "{acts:?}"
+    );
+    let day = T0 + answer::MAX_PAUSE_MS;
+    let c = e.submit(day, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(day)), vec![c]);
+}

@@ -91,7 +91,7 @@ impl Engine {
             if let Some(ms) = info.retry_after_ms.filter(|ms| ms.is_finite() && *ms > 0.0) {
                 f.ops.push(StoreOp::Pause {
                     slot,
-                    retry_after_ms: ms,
+                    retry_after_ms: ms.min(crate::core::call::answer::MAX_PAUSE_MS),
                 });
             }
         }
