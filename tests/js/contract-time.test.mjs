@@ -132,7 +132,8 @@ describe("a server clock far from ours", () => {
       assert.equal(first.value?.status, 429, label(skew));
       assert.equal(second.ok, false);
       assert.equal(second.error.code, "RETRY_AFTER_TOO_LONG");
-      assert.ok(Math.abs(second.error.hintMs - 2 * DAY) <= 1000, `hintMs ${second.error.hintMs}`);
+      // The key's pause holds a day at most (the first call is told the whole wait).
+      assert.ok(Math.abs(second.error.hintMs - DAY) <= 1000, `hintMs ${second.error.hintMs}`);
       assert.equal(env.mock.log.length, 1);
       assert.equal(env.clock.elapsed, 0);
       assertSleeps(env.clock, MAX_SLEEP, label(skew));
