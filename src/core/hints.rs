@@ -169,6 +169,19 @@ pub fn spent_reset(info: &RateLimitInfo, now_ms: Ms) -> Option<Ms> {
     .reduce(f64::max)
 }
 
+/// The wait a failed response states: its hint ([`retry_hint`]), else, for a 429, the reset
+/// of a dimension it reports spent with no limit ([`spent_reset`]). The pacer's and the
+/// exported `classify()`'s.
+pub fn stated_hint(
+    now_ms: Ms,
+    status: u16,
+    info: &RateLimitInfo,
+    error: Option<&super::classify::ErrorInfo>,
+) -> Option<Ms> {
+    retry_hint(info.retry_after_ms, error)
+        .or_else(|| (status == 429).then(|| spent_reset(info, now_ms)).flatten())
+}
+
 /// The body hint from what the driver read: `RetryInfo.retryDelay` if it parses, else the
 /// message's `try again in`.
 pub fn body_hint(retry_delay: Option<&str>, message: Option<&str>) -> Option<Ms> {

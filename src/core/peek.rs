@@ -9,8 +9,8 @@
 //! `event: ping` (with its `{"type": "ping"}`, sent at any point of a stream) and the events
 //! that only open a stream, with no content yet ([`PREAMBLE`]: Anthropic's `message_start`,
 //! OpenAI Responses' `response.created` and `response.in_progress`) are no event: an error
-//! after them is still the stream's first word. (Anthropic's `overloaded_error` comes after
-//! `message_start` as often as before it.)
+//! after them is still the stream's first word. (Anthropic's `overloaded_error` is reported
+//! after `message_start` too.)
 //!
 //! ```
 //! use llm_pacer::core::peek::{FirstEvent, Peeked};

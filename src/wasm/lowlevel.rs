@@ -267,7 +267,8 @@ fn parse_headers(headers: &str, now_ms: Ms, out: &mut Out) {
 /// 1 retry, rate limited; 2 retry, overloaded; 3 retry, status; 4 fail, status; 5 fail,
 /// `x-should-retry: false`; 6 fail, spend limit; 7 fail, insufficient quota; 8 fail, larger
 /// than the limit itself. `out[0]` is the
-/// retry hint, ms (NaN when none): the headers', else the body's, by the Pacer's own rule.
+/// retry hint, ms (NaN when none): the headers', else the body's, else a 429's spent reset
+/// with no limit, by the Pacer's own rule ([`hints::stated_hint`]).
 /// `arg` is `[body, headers]`: the error body as parsed JSON (read by the Pacer's own reader,
 /// [`body::error_of`]) and the headers as one string. `now_ms` places a `retry-after`
 /// HTTP-date when the response has no `Date`.
@@ -275,7 +276,12 @@ fn classify_response(status: f64, arg: &JsValue, now_ms: Ms, out: &mut Out) -> f
     let arg = Array::from(arg);
     let error = body::error_of(&arg.get(0));
     let info = parse(&arg.get(1).as_string().unwrap_or_default(), now_ms);
-    out[0] = opt(hints::retry_hint(info.retry_after_ms, error.as_ref()));
+    out[0] = opt(hints::stated_hint(
+        now_ms,
+        status as u16,
+        &info,
+        error.as_ref(),
+    ));
     // A status beyond `u16` saturates: any such number is no HTTP status, so it fails.
     let kind = match classify(status as u16, info.should_retry, error.as_ref(), None) {
         Outcome::Success => 0,

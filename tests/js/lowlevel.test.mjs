@@ -610,6 +610,14 @@ describe("parseRateLimitHeaders", () => {
     assert.equal(parseRateLimitHeaders({ "retry-after-ms": ["1500", "3000"] }, NOW).retryAfterMs, 3000);
   });
 
+  test("classify() of a 429 whose only word is a spent dimension's reset gives that wait, as the pacer waits it", () => {
+    // IETF `RateLimit-Remaining: 0` and `RateLimit-Reset: 30` alone: no limit, no bucket; the
+    // pacer waits for the reset, and `classify()` gave no hint (a Backoff loop retried at once).
+    const h = { "ratelimit-remaining": "0", "ratelimit-reset": "30" };
+    assert.equal(classify(429, h, undefined, NOW).retryAfterMs, 30_000);
+    assert.equal(classify(503, h, undefined, NOW).retryAfterMs, undefined, "a 429's rule only");
+  });
+
   test("IETF RateLimit fields, retry hints, and what is malformed is left out", () => {
     const ietf = parseRateLimitHeaders(
       { "RateLimit-Policy": '"burst";q=100;w=60', RateLimit: '"burst";r=50;t=30' },

@@ -36,23 +36,6 @@ pub const MAX_PAUSE_MS: Ms = crate::core::config::MAX_DURATION_MS;
 /// The shortest wait before a first retry the server's hint times, ms ([`hinted_floor`]).
 pub const MIN_HINTED_MS: Ms = 25.0;
 
-/// The wait a failed response states: its hint
-/// ([`hints::retry_hint`](crate::core::hints::retry_hint)), else, for a 429, the reset of a
-/// dimension it reports spent with no limit
-/// ([`hints::spent_reset`](crate::core::hints::spent_reset)).
-fn stated_hint(
-    now_ms: Ms,
-    status: u16,
-    info: &RateLimitInfo,
-    error: Option<&ErrorInfo>,
-) -> Option<Ms> {
-    crate::core::hints::retry_hint(info.retry_after_ms, error).or_else(|| {
-        (status == 429)
-            .then(|| crate::core::hints::spent_reset(info, now_ms))
-            .flatten()
-    })
-}
-
 impl Engine {
     /// Does this 429 show that the call's request can never fit? The server refused it
     /// although its own headers show room for everything the call reserved (every bucket
@@ -398,7 +381,7 @@ impl Engine {
                 if status == 429 {
                     // Not retried, but its wait holds every call of its key all the same.
                     let slot = self.calls[&id].slot;
-                    let hint = stated_hint(now_ms, status, info, error);
+                    let hint = crate::core::hints::stated_hint(now_ms, status, info, error);
                     self.note_failure(now_ms, slot, RetryKind::RateLimited, hint);
                 }
                 self.event(EventKind::GiveUp, id, fail_reason(kind), 0.0, now_ms);
@@ -411,7 +394,7 @@ impl Engine {
                 call.has_response = true;
                 call.state = State::Deciding;
                 let slot = call.slot;
-                let hint = stated_hint(now_ms, status, info, error);
+                let hint = crate::core::hints::stated_hint(now_ms, status, info, error);
                 self.note_failure(now_ms, slot, kind, hint);
                 match self.retry_decision(now_ms, id, kind, hint, u) {
                     Ok(wait) => Verdict::Retry {
