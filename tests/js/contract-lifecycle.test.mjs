@@ -20,6 +20,22 @@ function gatedFetch() {
   return { open: () => open(), fetch: async (input, init) => (await gate, globalThis.fetch(input, init)) };
 }
 
+/**
+ * What a child script of `lib/` (run with `--expose-gc`) prints as JSON; it must exit 0.
+ * @param {string} name
+ */
+async function collectedChild(name) {
+  const child = fileURLToPath(new URL(`./lib/${name}`, import.meta.url));
+  const p = spawn(process.execPath, ["--expose-gc", child], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  p.stdout.on("data", (d) => (out += d));
+  p.stderr.on("data", (d) => (err += d));
+  const code = await new Promise((resolve) => p.on("exit", resolve));
+  assert.equal(code, 0, err);
+  return JSON.parse(out);
+}
+
 describe("abort", () => {
   test("an already aborted signal rejects at once with its reason; nothing is sent or counted", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
@@ -450,15 +466,7 @@ describe("close()", () => {
   });
 
   test("a pacer the program drops is freed, closed or not; a call in flight still settles", async () => {
-    const child = fileURLToPath(new URL("./lib/gc-child.mjs", import.meta.url));
-    const p = spawn(process.execPath, ["--expose-gc", child], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    p.stdout.on("data", (d) => (out += d));
-    p.stderr.on("data", (d) => (err += d));
-    const code = await new Promise((resolve) => p.on("exit", resolve));
-    assert.equal(code, 0, err);
-    const r = JSON.parse(out);
+    const r = await collectedChild("gc-child.mjs");
     // The module held every pacer through its own callbacks (200 of 200 held); a few may
     // still be waiting for the collector's finalization.
     assert.ok(r.held <= r.pacers / 10, `pacers still held: ${r.held} of ${r.pacers}`);
@@ -470,15 +478,7 @@ describe("close()", () => {
     // The listener that makes a text body follow the caller's signal was held, with what it
     // reached (the option's listener, its promise, the response), from a FinalizationRegistry
     // keyed on that very response: none was ever collected (5.6 KB a call).
-    const child = fileURLToPath(new URL("./lib/signal-gc-child.mjs", import.meta.url));
-    const p = spawn(process.execPath, ["--expose-gc", child], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    p.stdout.on("data", (d) => (out += d));
-    p.stderr.on("data", (d) => (err += d));
-    const code = await new Promise((resolve) => p.on("exit", resolve));
-    assert.equal(code, 0, err);
-    const r = JSON.parse(out);
+    const r = await collectedChild("signal-gc-child.mjs");
     assert.ok(r.collected >= r.responses * 0.9, `responses collected: ${r.collected} of ${r.responses}`);
   });
 
