@@ -538,8 +538,8 @@ export declare class RetryAfterTooLongError extends PacerError {
 
 /**
  * `timeoutMs` passed before any response arrived; or the server asked every call of its key
- * to wait past this waiting call's deadline (`hintMs`), and it failed at once rather than at
- * the deadline.
+ * to wait past this waiting call's deadline (`hintMs`), or the next retry after a network
+ * error would cross it, and it failed at once rather than at the deadline.
  */
 export declare class PacerTimeoutError extends PacerError {
   readonly code: "TIMEOUT";
@@ -547,6 +547,8 @@ export declare class PacerTimeoutError extends PacerError {
   readonly timeoutMs?: number;
   /** The wait the server stated, ms from the failure, when that is why (within `maxRetryAfterMs`). */
   readonly hintMs?: number;
+  /** After a network error: that error, scrubbed of the call's credentials. */
+  readonly cause?: unknown;
 }
 
 /** The pacer was closed. */
