@@ -2809,3 +2809,32 @@ fn an_answer_overtaken_on_the_way_back_by_a_later_one_is_no_sign_of_others() {
         }
     }
 }
+
+/// A server that writes a JSON answer's figures when it admits the request (a gateway's rate
+/// limiter does): a lone pacer's copy, which counts the requests admitted since, stands
+/// below them by about as many. Such answers say so; answers whose figures count those
+/// requests (written at settlement) say the other, and the copy reads figures as it did.
+#[test]
+fn when_a_server_writes_an_answers_figures_is_learned_from_its_requests() {
+    let requests = |remaining: f64| RateLimitInfo {
+        requests: dim_info(Some(60.0), Some(remaining)),
+        family: Family::OpenAi,
+        ..RateLimitInfo::default()
+    };
+    for (at_admission, want) in [(true, true), (false, false)] {
+        let mut l = Limiter::new(limits(Some(60.0), None, None, None), T0);
+        let tickets: Vec<Ticket> = (0..10).map(|_| admit(&mut l, T0, cost(1.0, 1.0))).collect();
+        // Copy: 50 left. At admission the server had 59 and 58 left after the first two.
+        let mut votes = Vec::new();
+        for (i, t) in tickets.iter().take(2).enumerate() {
+            let remaining = if at_admission { 59.0 - i as f64 } else { 50.0 };
+            votes.push(l.figures_at_admission(T0 + 100.0, &requests(remaining), t));
+        }
+        assert_eq!(votes, vec![want, want], "at admission: {at_admission}");
+    }
+    // Too few admitted since to tell: no vote, the reading stays as it was.
+    let mut l = Limiter::new(limits(Some(60.0), None, None, None), T0);
+    let t = admit(&mut l, T0, cost(1.0, 1.0));
+    admit(&mut l, T0, cost(1.0, 1.0));
+    assert!(!l.figures_at_admission(T0 + 100.0, &requests(59.0), &t));
+}

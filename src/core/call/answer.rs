@@ -295,10 +295,16 @@ impl Engine {
         // A 2xx's figures are taken as its final answer's ([`Engine::on_stream`] says when they
         // were not): they count the request, which its settlement must not count again. A
         // refusal's do not count it (refunded above).
-        let streaming = self
+        let streamed = self
             .calls
             .get_mut(&id)
             .is_some_and(|c| std::mem::take(&mut c.streaming));
+        let streaming = streamed
+            || ((200..300).contains(&status)
+                && self
+                    .keys
+                    .limiter_mut(slot)
+                    .figures_at_admission(now_ms, info, &ticket));
         // A stream's head is written at its admission, with every call of the fleet that is
         // in flight counted at its `max_tokens`; the give-backs of other processes' calls
         // reach this copy only through a later head. While a store answers, the store gates
@@ -335,7 +341,11 @@ impl Engine {
         if changed {
             self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
         }
-        self.fleet_observed(id, slot, now_ms, status, info, streaming);
+        self.fleet_observed(id, slot, now_ms, status, info, streamed);
+        if streaming && !streamed {
+            ticket.placed = [false; 4];
+            ticket.counted = [false; 4];
+        }
         if let Some(a) = self.adaptive.as_mut() {
             a.on_result(id, now_ms, Signal::of_status(status));
         }

@@ -342,6 +342,9 @@ pub struct Limiter {
     outputs: Outputs,
     /// The outputs settled so far, whatever the metering ([`Limiter::expected_output`]).
     seen_outputs: Outputs,
+    /// Votes on when the server writes a 2xx's figures: above zero, at the request's
+    /// admission ([`Limiter::figures_at_admission`]).
+    at_admission: i32,
 }
 
 impl Limiter {
@@ -376,6 +379,7 @@ impl Limiter {
             unmetered: [0.0; 4],
             unmetered_at_ms: now_ms,
             latency_ms: 0.0,
+            at_admission: 0,
             probe: None,
             metering: Some(OutputMetering::Reservation),
             learn_output: false,
