@@ -55,7 +55,9 @@ OPTIONS:
     --head H            a 2xx's head written before (default) or after the server settles
                         that request's output (then its headers count the give-back), or
                         `admission`: every 2xx a stream, its head written at admission and
-                        sent after the time to first byte, its usage at the end
+                        sent after the time to first byte, its usage at the end; or
+                        `admission-json`: every 2xx a JSON answer sent at the end, its
+                        headers as they stood right after its admission
     --streams F         with `--head admission`: only the part F of the requests (0 to 1,
                         default 1) is answered by a stream, the others as `before`
     --latency-ms LO,HI  an admitted request answers after U[LO, HI] ms (default: time to
@@ -308,9 +310,11 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
                     "before" => Head::Before,
                     "after" => Head::After,
                     "admission" => Head::Admission,
+                    "admission-json" => Head::AdmissionJson,
                     other => {
                         return Err(format!(
-                            "--head: expected `before`, `after` or `admission`, got `{other}`"
+                            "--head: expected `before`, `after`, `admission` or \
+                             `admission-json`, got `{other}`"
                         ))
                     }
                 }

@@ -230,6 +230,7 @@ impl fmt::Display for Scenario {
                  the settlement",
                 (s.stream_fraction * 100.0).round()
             ),
+            Head::AdmissionJson => "JSON answers' figures written at admission".to_string(),
             h => format!("head {} the settlement", h.name()),
         };
         writeln!(

@@ -110,6 +110,11 @@ pub enum Head {
     /// when the output is done. The other clients' give-backs in between are not in those
     /// figures (Anthropic writes a stream's head before its output).
     Admission,
+    /// Every 2xx is a JSON answer sent when the output is done, its figures as they stood
+    /// right after the request's admission: the reservation of its `max_tokens` in them, and
+    /// none of the give-backs since (the second opinion's mock, a gateway that writes the
+    /// headers first).
+    AdmissionJson,
 }
 
 impl Head {
@@ -119,6 +124,7 @@ impl Head {
             Head::Before => "before",
             Head::After => "after",
             Head::Admission => "admission",
+            Head::AdmissionJson => "admission-json",
         }
     }
 }
@@ -391,6 +397,9 @@ pub struct Server {
     /// Until when its prompt cache holds the workload's shared prefix (Anthropic: 5 minutes
     /// from the last response that wrote or read it).
     cached_until: Ms,
+    /// With [`Head::AdmissionJson`]: each admitted request's figures, written at its
+    /// admission, until its answer goes.
+    written: std::collections::HashMap<usize, Vec<(String, String)>>,
 }
 
 /// Header name fragments per dimension.
@@ -500,6 +509,7 @@ impl Server {
                 ..ServerStats::default()
             },
             cached_until: f64::NEG_INFINITY,
+            written: std::collections::HashMap::new(),
         }
     }
 
@@ -644,6 +654,9 @@ impl Server {
         } else {
             None
         };
+        if c.head == Head::AdmissionJson {
+            self.written.insert(req.index, self.headers(now_ms));
+        }
         Reply::Admitted {
             admission: Admission {
                 request: req.index,
@@ -661,7 +674,11 @@ impl Server {
     /// The admitted request completes at `now_ms`: the 200 response, with the headers as the
     /// buckets stand now; then its output is settled (see the module docs).
     pub fn complete(&mut self, now_ms: Ms, a: &Admission) -> Response {
-        let early = (self.config.head != Head::After).then(|| self.headers(now_ms));
+        let early = match self.config.head {
+            Head::After => None,
+            Head::AdmissionJson => self.written.remove(&a.request),
+            _ => Some(self.headers(now_ms)),
+        };
         let out = f64::from(a.output_tokens);
         for b in [&mut self.otpm, &mut self.tpm].into_iter().flatten() {
             match self.config.metering {
