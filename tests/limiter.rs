@@ -2832,6 +2832,29 @@ fn when_a_server_writes_an_answers_figures_is_learned_from_its_requests() {
         }
         assert_eq!(votes, vec![want, want], "at admission: {at_admission}");
     }
+    // A bucket below full at the admissions (no refill counted as wasted in transit, so the
+    // copy is the server's): five admitted since are enough to tell, either way. (Less the
+    // most such waste could be, figures written at admission stood within half of the gap of
+    // the copy now, and voted for settlement: a lone pacer halved its share on its own
+    // give-backs and stalled, 9 times the ideal in `simulate --head admission-json`.)
+    for (at_admission, want) in [(true, true), (false, false)] {
+        let mut l = Limiter::new(limits(Some(60.0), None, None, None), T0);
+        for _ in 0..20 {
+            let t = admit(&mut l, T0, cost(1.0, 1.0));
+            l.lost(T0, &t);
+        }
+        let t = T0 + 10.0;
+        let before = level(&l, t, Dim::Requests);
+        let tickets: Vec<Ticket> = (0..6).map(|_| admit(&mut l, t, cost(1.0, 1.0))).collect();
+        let now = t + 100.0;
+        let remaining = if at_admission {
+            (before - 1.0).floor()
+        } else {
+            level(&l, now, Dim::Requests).floor()
+        };
+        let vote = l.figures_at_admission(now, &requests(remaining), &tickets[0]);
+        assert_eq!(vote, want, "at admission: {at_admission}, {remaining}");
+    }
     // Too few admitted since to tell: no vote, the reading stays as it was.
     let mut l = Limiter::new(limits(Some(60.0), None, None, None), T0);
     let t = admit(&mut l, T0, cost(1.0, 1.0));

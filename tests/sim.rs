@@ -917,6 +917,34 @@ fn a_lone_process_reads_stream_heads_written_at_admission_without_seeing_others(
     }
 }
 
+/// A server that writes a JSON answer's figures when it admits the request (`--head
+/// admission-json`: the reservation of its `max_tokens` in them, none of the give-backs
+/// since), 55 small calls at once at Tier 1 (a reviewer's mock, session 37): a lone process
+/// tells so from the answers and stays near the bound. (Its votes once took the most refill
+/// the copy could have counted as wasted in transit off the figures: with the copy exact, the
+/// figures looked written at settlement, its own give-backs read as other clients' use, the
+/// share was halved and the process sat with calls queued and none in flight, 5.4 and 8.9
+/// times the bound on seeds 6 and 7.)
+#[test]
+fn a_lone_process_reads_json_answers_written_at_admission_without_seeing_others() {
+    for seed in 1..=8 {
+        let mut s = Scenario::issue_default(1);
+        s.seed = seed;
+        s.concurrency = 16;
+        s.server.head = Head::AdmissionJson;
+        s.server.response_latency_ms = Some((50.0, 800.0));
+        s.workload.requests = 55;
+        s.workload.input_median = 250.0;
+        s.workload.output_min = 50;
+        s.workload.output_max = 150;
+        let r = run(&s, StrategyKind::Pacer);
+        check_consistent(&s, &r);
+        assert_eq!(r.failures, 0);
+        assert_eq!(r.rate_limited, 0, "seed {seed}: {r:?}");
+        assert!(r.ratio <= 1.6, "seed {seed}: ratio {}", r.ratio);
+    }
+}
+
 /// Two processes on that give-back-heavy workload, the head written before or after the
 /// settlement: each leaves the other headroom by what it uses, not by what it reserves (1.25
 /// to 1.31 times the bound on these seeds before, 1.29 and 1.26 on average; now about 1.20
