@@ -213,6 +213,7 @@ fn ticket(input: f64, output: f64, serial: f64, at_ms: f64) -> Ticket {
         counted: [false; 4],
         given: [0.0; 4],
         spent: [0.0; 4],
+        taken: [0.0; 4],
     }
 }
 

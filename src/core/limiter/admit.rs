@@ -118,6 +118,7 @@ impl Limiter {
                 counted: [false; 4],
                 given: Dim::ALL.map(|dim| self.slot(dim).map_or(0.0, |s| s.given)),
                 spent: Dim::ALL.map(|dim| self.slot(dim).map_or(0.0, |s| s.spent)),
+                taken: Dim::ALL.map(|dim| self.slot(dim).map_or(0.0, |s| s.taken)),
             }),
             Some(dim) => Decision::Wait {
                 until_ms: until,
@@ -297,6 +298,7 @@ impl Limiter {
                     b.take(now, cost.amount(dim) + wasted(b, headroom, self.latency_ms));
                     let w = b.window_ms();
                     slot.share.took(now, cost.amount(dim), w);
+                    slot.taken += cost.amount(dim);
                     slot.reserved(now, cost.amount(dim), ticket.serial);
                 }
             }

@@ -162,6 +162,8 @@ struct Slot {
     /// usage, a refunded one nothing (but the request, where the server counted it), one
     /// lost its reservation ([`Ticket::spent`]).
     spent: f64,
+    /// All this client reserved here at its admissions, a running total ([`Ticket::taken`]).
+    taken: f64,
     /// The server counts this dimension by windows: it said it had less than a continuous
     /// refill would have given it by its reset, or more than one would leave it (see
     /// [`Limiter::observe`]). Its figures then hold the copy's refill until their reset.
@@ -223,6 +225,7 @@ impl Slot {
             above: 0.0,
             given: 0.0,
             spent: 0.0,
+            taken: 0.0,
             windowed: false,
             window_end: Ms::NEG_INFINITY,
             window_seen_at: Ms::NEG_INFINITY,

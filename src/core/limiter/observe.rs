@@ -313,22 +313,34 @@ impl Limiter {
             // And what the requests settled since used: they may have reached the server after
             // it wrote them, or settled before (the server's figures then count them). Those
             // still in flight are left off as they are from any figures.
-            let (allow, drawn) = match (written_at_admission, self.slot(dim)) {
+            // And, for an answer's, how far above them the server's level is now without
+            // other clients: the refill and this client's give-backs since, less what it
+            // reserved since (`ahead`).
+            let (allow, drawn, ahead) = match (written_at_admission, self.slot(dim)) {
                 (Some(t), Some(s)) => {
                     let age = clamp(now - t.at_ms, 0.0, FIGURE_AGE_MS);
                     // (A bucket learned after the admission has no totals of then.)
-                    let (given, spent) = if s.covers(t.serial) {
+                    let (given, spent, taken) = if s.covers(t.serial) {
                         let d = dim as usize;
                         (
                             non_negative(s.given - t.given[d]),
                             non_negative(s.spent - t.spent[d]),
+                            non_negative(s.taken - t.taken[d] - t.amount(dim)),
                         )
                     } else {
-                        (0.0, 0.0)
+                        (0.0, 0.0, f64::INFINITY)
                     };
-                    (age * s.bucket.rate_per_ms() + given, spent)
+                    let allow = age * s.bucket.rate_per_ms() + given;
+                    // (Only while no other client has been seen drawing: with others, the
+                    // refill and the give-backs since may be theirs already.)
+                    let ahead = if stale && !s.share.shared() {
+                        non_negative(allow - taken)
+                    } else {
+                        0.0
+                    };
+                    (allow, spent, ahead)
                 }
-                _ => (0.0, 0.0),
+                _ => (0.0, 0.0, 0.0),
             };
             // An answer's figures, written when it was served: what settled since its
             // admission and came back just before it may have settled on the server after
@@ -342,7 +354,7 @@ impl Limiter {
             };
             let served = answer.is_some();
             let (c, p, seen) = self.observe_dim(
-                now, dim, d, own, drawn, refused, may_window, allow, late, served,
+                now, dim, d, own, drawn, refused, may_window, allow, ahead, late, served,
             );
             changed |= c;
             placed[dim as usize] = p;
@@ -391,6 +403,7 @@ impl Limiter {
         refused: Option<f64>,
         may_window: bool,
         allow: f64,
+        ahead: f64,
         late_given: f64,
         answered: bool,
     ) -> (bool, Option<f64>, Option<(f64, f64)>) {
@@ -584,8 +597,10 @@ impl Limiter {
             let short = refused.is_some_and(|a| lo < a) && level > floor;
             let target = if short {
                 floor
-            } else if learned || level > hi {
+            } else if learned {
                 figure
+            } else if level > hi + ahead {
+                figure + ahead
             } else if level < floor && raisable {
                 floor
             } else {

@@ -155,6 +155,10 @@ pub struct Ticket {
     /// reservation), for the same figures (and a refusal's): the requests settled since may
     /// have reached the server after it wrote them.
     pub spent: [f64; 4],
+    /// Per dimension: what this limiter had reserved there in all before this request, a
+    /// running total ([`Limiter::observe_stream_head`]: the requests admitted after it are
+    /// not in figures written at its admission).
+    pub taken: [f64; 4],
 }
 
 impl Ticket {
@@ -230,6 +234,9 @@ pub enum Blocker {
 }
 
 /// The answer to "may this request go now?".
+// (The ticket is held by value: one decision a call's admission, moved once; a box would
+// allocate each time.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Decision {
     /// Go; the reservation is held in the ticket.
