@@ -295,7 +295,11 @@ impl Limiter {
                     // too little for rounded headers to reveal, enough for 429s at the edge).
                     let b = &mut slot.bucket;
                     let headroom = ticket.headroom[dim as usize];
-                    b.take(now, cost.amount(dim) + wasted(b, headroom, self.latency_ms));
+                    let waste = wasted(b, headroom, self.latency_ms);
+                    b.take(now, cost.amount(dim) + waste);
+                    if waste > 0.0 {
+                        slot.wasted_until = slot.wasted_until.max(now + self.latency_ms);
+                    }
                     let w = b.window_ms();
                     slot.share.took(now, cost.amount(dim), w);
                     slot.taken += cost.amount(dim);

@@ -164,6 +164,9 @@ struct Slot {
     spent: f64,
     /// All this client reserved here at its admissions, a running total ([`Ticket::taken`]).
     taken: f64,
+    /// The refill up to this time is counted as wasted in transit already
+    /// ([`Limiter::arrived`]).
+    wasted_until: Ms,
     /// The server counts this dimension by windows: it said it had less than a continuous
     /// refill would have given it by its reset, or more than one would leave it (see
     /// [`Limiter::observe`]). Its figures then hold the copy's refill until their reset.
@@ -226,6 +229,7 @@ impl Slot {
             given: 0.0,
             spent: 0.0,
             taken: 0.0,
+            wasted_until: Ms::NEG_INFINITY,
             windowed: false,
             window_end: Ms::NEG_INFINITY,
             window_seen_at: Ms::NEG_INFINITY,

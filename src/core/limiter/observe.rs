@@ -148,17 +148,10 @@ impl Limiter {
     /// the request (a gateway's rate limiter does; a stream's head is read so always), by
     /// votes of the requests' figures: with at least four requests admitted after it (less
     /// the refill since), the copy now counts them all; figures written at its admission do
-    /// not, and stand nearer the copy as it was right after the admission. Nearer the copy
-    /// now, they vote for settlement. The votes are kept within ±3, and more for admission
-    /// than for settlement say "at admission"; none is cast otherwise.
-    ///
-    /// Both copies are off the server by what the copy got wrong, mostly alike (the refill
-    /// counted as wasted in transit, other processes' requests): the comparison leaves it
-    /// out. (Judged against the copy now alone, less the most that waste could be, figures
-    /// written at admission with five requests admitted since voted for settlement once the
-    /// server's figures had made the copy exact: a lone pacer then read its own give-backs as
-    /// others' use, halved its share and stalled, 9 times the ideal in the simulator's
-    /// `--head admission-json`.)
+    /// not, and stand above the copy by about as many. Figures within half of that of the
+    /// copy vote for settlement (other processes' requests only lower them). The votes are
+    /// kept within ±3, and more for admission than for settlement say "at admission"; none is
+    /// cast otherwise.
     ///
     /// Read as written at settlement, such figures raised the copy by the requests sent
     /// since (9 to 13% 429s with OpenAI-style headers and exact limits), and stood below a
@@ -182,14 +175,11 @@ impl Limiter {
                     // do not refill alike, and their gap says nothing of when it writes.
                     self.at_admission = self.at_admission.min(0);
                 } else if gap >= 4.0 {
-                    // Which copy the figures stand nearer: the one right after the request's
-                    // admission (its headroom then, less the request), or the one now, which
-                    // counts the requests admitted since. Each is off the server by what the
-                    // copy got wrong (the refill it counted as wasted in transit, a share
-                    // not yet whole), mostly alike; the two stand about `gap` apart.
-                    let then = s.bucket.capacity() - ticket.headroom[Dim::Requests as usize] - 1.0;
-                    let now_level = s.bucket.level(now);
-                    self.at_admission = if (r - then).abs() < (r - now_level).abs() {
+                    // (The copy may stand below the server by the refill its admissions
+                    // counted as wasted in transit: [`RESERVED_MS`](crate::core::transit::RESERVED_MS) at most.)
+                    let transit = crate::core::transit::RESERVED_MS * s.bucket.rate_per_ms();
+                    let d = r - s.bucket.level(now) - transit;
+                    self.at_admission = if d > gap / 2.0 {
                         (self.at_admission + 1).min(3)
                     } else {
                         (self.at_admission - 1).max(-3)

@@ -28,8 +28,22 @@ impl Limiter {
                 continue;
             }
             let h = ticket.headroom[dim as usize];
-            let delta =
+            let mut delta =
                 wasted(&slot.bucket, h, transit_ms) - wasted(&slot.bucket, h, ticket.latency_ms);
+            if delta > 0.0 {
+                // The refill of a span of time is wasted once, however many requests were in
+                // transit through it: of the longer transit, only the part past what is
+                // counted already. (Counted for each request, a burst of 30 calls whose
+                // answers took 10 s, no figures, drained a copy of 600 a minute to 0.)
+                let rate = slot.bucket.rate_per_ms();
+                let from =
+                    (ticket.at_ms + (h / rate).max(ticket.latency_ms)).max(slot.wasted_until);
+                delta = delta.min(non_negative(ticket.at_ms + transit_ms - from) * rate);
+                let end = ticket.at_ms + transit_ms;
+                if let Some(slot) = self.slots[dim as usize].as_mut() {
+                    slot.wasted_until = slot.wasted_until.max(end);
+                }
+            }
             if delta != 0.0 && self.adjust(dim, now, &ticket, delta) && delta < 0.0 {
                 if let Some(slot) = self.slots[dim as usize].as_mut() {
                     slot.transit_back = slot.transit_back(now) - delta;
