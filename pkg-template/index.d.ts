@@ -204,8 +204,11 @@ export interface PacerOptions {
   readonly retry?: RetryOptions;
   /**
    * The retry budget, or `false` to disable it: each failed attempt (5xx, 529, network) takes
-   * one of `maxTokens` tokens, each success gives `ratio` back, and retries stop while half or
-   * fewer remain (with the default, while failures outnumber successes). @default { ratio: 1, maxTokens: 10 }
+   * one of `maxTokens` tokens, each success gives `ratio` back. While half or fewer remain
+   * (with the default, while failures outnumber successes), one call at a time retries and
+   * the others whose attempts fail wait, each holding its last response: a success that
+   * refills the budget lets them go, and that call running out of `maxRetries` hands them
+   * their last responses (`giveup` `budget`). @default { ratio: 1, maxTokens: 10 }
    */
   readonly budget?: BudgetOptions | false;
   /**
@@ -296,8 +299,12 @@ export interface QueuedEvent extends CallEventBase {
 /** Held in the queue; `delayMs` is the wait expected now. */
 export interface WaitEvent extends CallEventBase {
   readonly type: "wait";
-  /** What holds it: a limit's dimension, a pause after a 429, the `concurrency` cap, or calls ahead in the queue. */
-  readonly reason: Dimension | "paused" | "first_response" | "concurrency" | "queue" | "store";
+  /**
+   * What holds it: a limit's dimension, a pause after a 429, the `concurrency` cap, calls
+   * ahead in the queue, the shared store, or (`budget`, `delayMs` 0) a spent retry budget,
+   * whose probing call it waits for.
+   */
+  readonly reason: Dimension | "paused" | "first_response" | "concurrency" | "queue" | "store" | "budget";
 }
 
 /** Admitted: about to be sent; `delayMs` is how long it waited since it was queued (or its last retry was scheduled). */

@@ -451,11 +451,14 @@ fn pacer_alone_stays_clean_when_it_learns_the_limits_or_the_metering_differs() {
 }
 
 /// An LLM API that answers 529 to a part of its requests for a while asks clients to retry
-/// with backoff. The default budget (1 token back per success) rides through a fifth of the
-/// attempts overloaded and still stops retries where most fail; gRPC's example ratio, 0.1,
-/// already failed calls at a tenth.
+/// with backoff. A spent budget holds retries, one call probing at a time, instead of handing
+/// the calls back: the default budget (1 token back per success) and gRPC's example (0.1)
+/// ride through three tenths of the attempts overloaded (gRPC's failed 16 of 400 calls at a
+/// tenth, 125 at three tenths, when a spent budget handed every later failure back). Where
+/// most attempts fail, the retries still stop short of a storm (fewer than one a call), and
+/// the calls whose probe ran out of retries return their 529.
 #[test]
-fn the_default_budget_retries_through_partial_overload_and_stops_where_most_attempts_fail() {
+fn the_budget_retries_through_partial_overload_and_stops_where_most_attempts_fail() {
     use llm_pacer::core::budget::BudgetConfig;
     let run_at = |p: f64, budget: Option<BudgetConfig>| {
         let mut s = Scenario::issue_default(1);
@@ -471,15 +474,22 @@ fn the_default_budget_retries_through_partial_overload_and_stops_where_most_atte
         ratio: 0.1,
         max_tokens: 10.0,
     });
-    for p in [0.1, 0.2] {
-        let r = run_at(p, default);
-        assert!(r.overloaded >= 40, "{p}: {} 529s", r.overloaded);
-        assert!(r.failures <= 2, "{p}: {} of 400 failed", r.failures);
+    for budget in [default, grpc] {
+        for p in [0.1, 0.2, 0.3] {
+            let r = run_at(p, budget);
+            assert!(r.overloaded >= 40, "{p}: {} 529s", r.overloaded);
+            assert!(
+                r.failures <= 2,
+                "{budget:?} {p}: {} of 400 failed",
+                r.failures
+            );
+        }
     }
-    assert!(run_at(0.1, grpc).failures >= 10);
-    // Most attempts failing: the retries stop, and many calls return their 529.
+    // Most attempts failing: the retries stop short of a storm, and many calls return their
+    // 529.
     let r = run_at(0.7, default);
     assert!(r.failures >= 200, "{} of 400 failed", r.failures);
+    assert!(r.retries < 400, "{} retries", r.retries);
     assert!(run_at(0.7, None).failures < 100);
 }
 
@@ -935,34 +945,6 @@ fn a_lone_process_keeps_the_give_backs_a_stream_head_written_at_admission_missed
         check_consistent(&s, &r);
         assert_eq!((r.failures, r.rate_limited), (0, 0), "seed {seed}: {r:?}");
         assert!(r.ratio <= 1.09, "seed {seed}: ratio {}", r.ratio);
-    }
-}
-
-/// A server that writes a JSON answer's figures when it admits the request (`--head
-/// admission-json`: the reservation of its `max_tokens` in them, none of the give-backs
-/// since), 55 small calls at once at Tier 1 (a reviewer's mock, session 37): a lone process
-/// tells so from the answers and stays near the bound. (Its votes once took the most refill
-/// the copy could have counted as wasted in transit off the figures: with the copy exact, the
-/// figures looked written at settlement, its own give-backs read as other clients' use, the
-/// share was halved and the process sat with calls queued and none in flight, 5.4 and 8.9
-/// times the bound on seeds 6 and 7.)
-#[test]
-fn a_lone_process_reads_json_answers_written_at_admission_without_seeing_others() {
-    for seed in 1..=8 {
-        let mut s = Scenario::issue_default(1);
-        s.seed = seed;
-        s.concurrency = 16;
-        s.server.head = Head::AdmissionJson;
-        s.server.response_latency_ms = Some((50.0, 800.0));
-        s.workload.requests = 55;
-        s.workload.input_median = 250.0;
-        s.workload.output_min = 50;
-        s.workload.output_max = 150;
-        let r = run(&s, StrategyKind::Pacer);
-        check_consistent(&s, &r);
-        assert_eq!(r.failures, 0);
-        assert_eq!(r.rate_limited, 0, "seed {seed}: {r:?}");
-        assert!(r.ratio <= 1.6, "seed {seed}: ratio {}", r.ratio);
     }
 }
 

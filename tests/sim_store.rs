@@ -255,24 +255,3 @@ fn outside_traffic_runs_beside_the_fleet_and_the_cli_takes_it() {
         "--outside: needs a store and fewer than the clients"
     );
 }
-
-#[test]
-fn a_fleet_through_the_store_reads_answers_written_at_admission_as_settled() {
-    // A server that writes a JSON answer's figures when it admits the request, limits
-    // learned: each process tells so from its answers, but while the store gates the fleet
-    // its copy reads them as written at settlement, as it did before it could tell. Read as a
-    // stream's head (the token levels left to the store, the requests' placed at figures a
-    // whole generation old), two processes ran at 1.14 times the bound on seed 1.
-    let mut base = Scenario::issue_default(1);
-    base.pacer_limits = PacerLimits::Learned;
-    base.server.head = llm_pacer::sim::Head::AdmissionJson;
-    for (clients, seed) in [(2, 1), (2, 2), (4, 1)] {
-        let r = fleet(&base, clients, seed, Some(2.0));
-        assert_eq!((r.failures, r.rate_limited), (0, 0), "{clients} processes");
-        assert!(
-            r.ratio <= 1.05,
-            "{clients} processes, seed {seed}: {}",
-            r.ratio
-        );
-    }
-}

@@ -175,6 +175,9 @@ impl Driver {
                             .engine
                             .on_response(self.now, id, status, &info, None, u)
                         {
+                            // (Infinite: held by a spent retry budget, it goes when the
+                            // budget's probe lets it; the polls' sleeps bound it.)
+                            Verdict::Retry { at_ms } if at_ms.is_infinite() => {}
                             Verdict::Retry { at_ms } => {
                                 let wait = at_ms - self.now;
                                 assert!(wait >= 0.0, "a negative retry wait: {wait}");

@@ -11,8 +11,9 @@
 //! minutes at a time and asks clients to retry with backoff, as its SDKs do. With 0.1, a
 //! tenth of the attempts answered 529 already failed 5.6% of the calls, and three tenths
 //! 29% (`simulate --p529 0.1` and `0.3`, one client), where the SDKs' own two retries fail
-//! 0.1% and 2.7%; with 1, none and 1.3%. A service that fails most attempts still stops the
-//! retries within five failures.
+//! 0.1% and 2.7%; with 1, none and 1.3%. (Those figures are from when a spent budget handed
+//! every later failure back; it now holds them behind one probing call, the engine's
+//! `held` module, and neither ratio fails a call there.)
 //!
 //! Like gRPC's own implementation, the budget counts in thousandths of a token, in integers:
 //! `ratio` and `max_tokens` are taken to three decimal places (gRPC's `token_ratio` has three

@@ -321,23 +321,46 @@ describe("the retry budget of attempts", () => {
     assert.equal(env.mock.log.length, 7);
   });
 
-  test("the retry budget stops retries while most attempts fail; budget: false lifts it", async (t) => {
+  test("a spent retry budget holds retries behind one probe, and hands a call back only when the probe runs out", async (t) => {
     const env = await mockEnv(t, startAnthropicMock);
+    const retry = { jitter: "none", initialDelayMs: 10, maxDelayMs: 10 };
+    // Eight calls at once, twenty 503s, then the server recovers. 10 tokens, one per
+    // failure: retries go while more than 5 remain, then one call probes and the others
+    // wait, holding their 503s. Every call gets its answer: 20 refused attempts, 8 answered.
     env.mock.script(Array.from({ length: 20 }, () => 503));
-    const pacer = env.make({ retry: { jitter: "none", initialDelayMs: 10, maxDelayMs: 10 } });
-    assert.equal((await pacer.fetch(env.url, anthropicInit())).status, 503);
-    // 10 tokens, one per failure, retries while more than 5 remain: 5 attempts.
-    assert.equal(env.mock.log.length, 5);
-    assert.deepEqual(trail(env.events).slice(-1), ["giveup:budget"]);
-    // The budget is the pacer's: the next call gets no retry at all.
-    assert.equal((await pacer.fetch(env.url, anthropicInit())).status, 503);
-    assert.equal(env.mock.log.length, 6);
-    // 429s are paced by the limiter, not the budget.
-    env.mock.reset(); // empties the script
-    env.mock.script([{ status: 429, retryAfter: 1 }, "ok"]);
-    assert.equal((await pacer.fetch(env.url, anthropicInit())).status, 200);
+    const pacer = env.make({ retry: { ...retry, maxRetries: 30 } });
+    const all = await Promise.all(Array.from({ length: 8 }, () => pacer.fetch(env.url, anthropicInit())));
+    assert.deepEqual(
+      all.map((r) => r.status),
+      Array(8).fill(200),
+    );
+    assert.equal(env.mock.log.length, 28);
+    assert.ok(env.events.some((e) => e.type === "wait" && e.reason === "budget"));
+    assert.ok(!env.events.some((e) => e.type === "giveup"));
+    await drained(pacer);
 
-    const free = env.make({ budget: false, retry: { jitter: "none", initialDelayMs: 10, maxDelayMs: 10 } });
+    // An outage longer than the probe's retries: the held calls get their last 503 when it
+    // gives up, and no call retries beyond it.
+    env.mock.reset();
+    env.events.length = 0;
+    env.mock.script(Array.from({ length: 60 }, () => 503));
+    const short = env.make({ retry: { ...retry, maxRetries: 3 } });
+    const failed = await Promise.all(Array.from({ length: 8 }, () => short.fetch(env.url, anthropicInit())));
+    assert.deepEqual(
+      failed.map((r) => r.status),
+      Array(8).fill(503),
+    );
+    const reasons = env.events.filter((e) => e.type === "giveup").map((e) => e.reason);
+    assert.ok(reasons.includes("budget") && reasons.includes("max_retries"), reasons.join());
+    assert.ok(env.mock.log.length < 8 * 4, `${env.mock.log.length} attempts`);
+    env.mock.reset();
+    await drained(short);
+
+    // 429s are paced by the limiter, not the budget.
+    env.mock.script([{ status: 429, retryAfter: 1 }, "ok"]);
+    assert.equal((await short.fetch(env.url, anthropicInit())).status, 200);
+
+    const free = env.make({ budget: false, ...{ retry } });
     env.mock.reset();
     env.mock.script(Array.from({ length: 20 }, () => 503));
     assert.equal((await free.fetch(env.url, anthropicInit())).status, 503);

@@ -369,7 +369,7 @@ function describe(e: PacerEvent): string {
     case "settled": return e.usage ? String(e.usage.outputTokens + e.usage.cacheReadInputTokens) : e.reason;
     case "warning": return e.message;
     case "wait": {
-      const r: "requests" | "inputTokens" | "outputTokens" | "tokens" | "paused" | "first_response" | "concurrency" | "queue" | "store" = e.reason;
+      const r: "requests" | "inputTokens" | "outputTokens" | "tokens" | "paused" | "first_response" | "concurrency" | "queue" | "store" | "budget" = e.reason;
       return r;
     }
     case "queued": { const r: "submitted" = e.reason; return r; }

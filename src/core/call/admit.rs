@@ -222,6 +222,8 @@ impl Engine {
         let now_ms = self.clock(now_ms);
         let mut out = Vec::new();
         let now_key = time_key(now_ms);
+        // Held calls the budget's probe gave up on ([`super::held`]).
+        self.budget_give_up(now_ms, &mut out);
 
         // Backoff timers that are due: back into the queue, at their original place.
         while let Some((k, id)) = self.timers.first() {

@@ -7,7 +7,6 @@ use super::state::{Call, State};
 use super::{Engine, Id};
 use crate::core::adaptive::Signal;
 use crate::core::backoff::{with_hint, HintDecision};
-use crate::core::budget::RetryBudget;
 use crate::core::classify::{classify, classify_error, ErrorInfo, FailKind, Outcome, RetryKind};
 use crate::core::headers::RateLimitInfo;
 use crate::core::index::time_key;
@@ -186,7 +185,7 @@ impl Engine {
         if call.attempt > retry.max_retries {
             return Err(GiveUp::MaxRetries);
         }
-        if !self.paced(kind) && !self.budget.as_ref().is_none_or(RetryBudget::can_retry) {
+        if !self.paced(kind) && self.budget_holds(id) {
             return Err(GiveUp::Budget);
         }
         let wait = match hint {
@@ -215,7 +214,13 @@ impl Engine {
     }
 
     /// Schedule the retry of `id` after `wait`; the time it is due, on the caller's clock.
-    fn schedule_retry(&mut self, now_ms: Ms, id: Id, wait: Ms, reason: &'static str) -> Ms {
+    pub(super) fn schedule_retry(
+        &mut self,
+        now_ms: Ms,
+        id: Id,
+        wait: Ms,
+        reason: &'static str,
+    ) -> Ms {
         let at = now_ms + wait;
         let call = self.calls.get_mut(&id).expect("call exists");
         call.state = State::Backoff { until: at };
@@ -298,8 +303,8 @@ impl Engine {
         // figures at admission is read as it writes them, but not while a store gates the
         // fleet: the store keeps the levels, and the copy placed at figures a whole
         // generation old held each process back on its own (two processes of the
-        // simulator's `--head admission-json` through a store: 1.14 times the bound, against
-        // 1.01 read as settled).
+        // simulator's `--head admission-json` through a store, with a trial build whose votes
+        // said so: 1.14 times the bound, against 1.01 read as settled).
         let streamed = self
             .calls
             .get_mut(&id)
@@ -380,6 +385,7 @@ impl Engine {
                 if let Some(b) = self.budget.as_mut() {
                     b.on_success();
                 }
+                self.budget_recovered(now_ms, u);
                 self.learn_metering(id, slot, &ticket, true);
                 let call = self.calls.get_mut(&id).expect("checked above");
                 call.state = State::Delivered { ticket };
@@ -412,10 +418,22 @@ impl Engine {
                 let hint = crate::core::hints::stated_hint(now_ms, status, info, error);
                 self.note_failure(now_ms, slot, kind, hint);
                 match self.retry_decision(now_ms, id, kind, hint, u) {
-                    Ok(wait) => Verdict::Retry {
-                        at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
-                    },
+                    Ok(wait) => {
+                        self.budget_retries(id, self.paced(kind));
+                        Verdict::Retry {
+                            at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
+                        }
+                    }
+                    Err(GiveUp::Budget) if !self.budget_open() => {
+                        self.hold_for_budget(now_ms, id, retry_reason(kind));
+                        Verdict::Retry {
+                            at_ms: Ms::INFINITY,
+                        }
+                    }
                     Err(why) => {
+                        if why == GiveUp::MaxRetries {
+                            self.budget_probe_gave_up(id);
+                        }
                         self.event(EventKind::GiveUp, id, why.name(), 0.0, now_ms);
                         self.forget(now_ms, id);
                         Verdict::Deliver
@@ -457,10 +475,22 @@ impl Engine {
         };
         self.note_failure(now_ms, slot, kind, None);
         match self.retry_decision(now_ms, id, kind, None, u) {
-            Ok(wait) => Verdict::Retry {
-                at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
-            },
+            Ok(wait) => {
+                self.budget_retries(id, self.paced(kind));
+                Verdict::Retry {
+                    at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
+                }
+            }
+            Err(GiveUp::Budget) if !self.budget_open() => {
+                self.hold_for_budget(now_ms, id, retry_reason(kind));
+                Verdict::Retry {
+                    at_ms: Ms::INFINITY,
+                }
+            }
             Err(why) => {
+                if why == GiveUp::MaxRetries {
+                    self.budget_probe_gave_up(id);
+                }
                 self.event(EventKind::GiveUp, id, why.name(), 0.0, now_ms);
                 self.forget(now_ms, id);
                 Verdict::Fail(if why == GiveUp::Timeout {

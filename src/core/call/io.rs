@@ -164,7 +164,8 @@ pub enum Verdict {
     /// Keep the response (it is delivered if a deadline or `close` comes first); the engine
     /// will send attempt n+1 through a later [`Action::Send`], not before `at_ms`.
     Retry {
-        /// The earliest time of the next attempt.
+        /// The earliest time of the next attempt: infinite for a call held by a spent retry
+        /// budget, which goes when its probe lets it (or gets this response back then).
         at_ms: Ms,
     },
     /// Reject the call.

@@ -42,6 +42,7 @@ use super::Ms;
 mod admit;
 mod answer;
 mod fleet;
+mod held;
 mod io;
 mod reasons;
 mod settle;
@@ -74,6 +75,8 @@ pub struct Engine {
     /// Adaptive window and spacing, while no limit is known (`Config::adaptive`).
     adaptive: Option<Adaptive>,
     budget: Option<RetryBudget>,
+    /// While the budget is spent: its probe and the calls it holds ([`held`]).
+    hold: held::BudgetHold,
     calls: IdMap<Call>,
     /// Backoff timers: (time key, id).
     timers: PairSet,
@@ -115,6 +118,7 @@ impl Engine {
             scheduler: Scheduler::new(config.concurrency),
             adaptive: config.adaptive.then(Adaptive::new),
             budget: config.budget.map(RetryBudget::new),
+            hold: held::BudgetHold::default(),
             config,
             calls: IdMap::default(),
             timers: PairSet::default(),
@@ -224,6 +228,7 @@ impl Engine {
             }
         }
         self.fleet_forget(now_ms, id, call.slot);
+        self.budget_forget(now_ms, id);
         if let Some(d) = call.deadline {
             self.deadlines.remove(&(time_key(d), id));
         }
@@ -242,6 +247,7 @@ impl Engine {
     fn forget(&mut self, now_ms: Ms, id: Id) -> Option<Call> {
         let call = self.calls.remove(&id)?;
         self.fleet_forget(now_ms, id, call.slot);
+        self.budget_forget(now_ms, id);
         if let Some(d) = call.deadline {
             self.deadlines.remove(&(time_key(d), id));
         }

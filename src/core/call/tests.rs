@@ -805,32 +805,141 @@ fn the_concurrency_cap_holds_until_the_body_is_done() {
     assert_eq!(sends(&e.poll(T0)), vec![ids[2]]);
 }
 
-#[test]
-fn the_budget_stops_retry_storms_but_not_rate_limit_retries() {
-    let mut c = config();
-    c.retry.max_retries = 100;
+/// Eight calls whose first attempts all fail (503, no hint) at once, on a budget of 10
+/// tokens (threshold 5): the first five retry on their backoff, the fifth as the probe; the
+/// last three are held, no timer set, their responses kept.
+fn spent_budget(max_retries: u32) -> (Engine, Vec<Id>) {
+    let mut c = config_known();
+    c.retry.max_retries = max_retries;
     let mut e = Engine::new(c, T0);
-    let mut verdicts = Vec::new();
-    for _ in 0..8 {
-        let id = e.submit(T0, req(1.0, 1.0)).unwrap();
-        e.poll(T0);
-        verdicts.push(e.on_response(T0, id, 503, &none(), None, 0.0));
-    }
-    let retried = verdicts
+    e.set_record_events(true);
+    let ids: Vec<Id> = (0..8)
+        .map(|_| e.submit(T0, req(1.0, 1.0)).unwrap())
+        .collect();
+    assert_eq!(sends(&e.poll(T0)).len(), 8);
+    let verdicts: Vec<Verdict> = ids
         .iter()
-        .filter(|v| matches!(v, Verdict::Retry { .. }))
+        .map(|&id| e.on_response(T0, id, 503, &none(), None, 0.5))
+        .collect();
+    let held = verdicts
+        .iter()
+        .filter(|v| matches!(v, Verdict::Retry { at_ms } if at_ms.is_infinite()))
         .count();
-    assert_eq!(
-        retried, 4,
-        "10 tokens, threshold 5: the 5th failure and later are not retried"
+    assert_eq!(held, 3, "{verdicts:?}");
+    assert!(verdicts.iter().all(|v| matches!(v, Verdict::Retry { .. })));
+    let waits: Vec<&str> = e
+        .drain_events()
+        .iter()
+        .filter(|ev| ev.kind == EventKind::Wait)
+        .map(|ev| ev.reason)
+        .collect();
+    assert_eq!(waits, ["budget"; 3]);
+    (e, ids)
+}
+
+#[test]
+fn a_spent_budget_holds_retries_until_a_success_and_fails_no_call_on_its_own() {
+    // Held: nothing of the last three goes while the probe and the others retry and fail.
+    let (mut e, ids) = spent_budget(100);
+    let mut now = T0;
+    let mut sent = Vec::new();
+    while now < T0 + 10_000.0 {
+        now += 100.0;
+        for id in sends(&e.poll(now)) {
+            sent.push(id);
+            e.on_response(now, id, 503, &none(), None, 0.5);
+        }
+    }
+    assert!(
+        !sent.is_empty() && sent.iter().all(|id| ids[..5].contains(id)),
+        "{sent:?}"
     );
+    // The server recovers: each success gives a token back, the probe's turn passes on as
+    // each call is done, and once the budget can retry again the rest go at once. Every
+    // call is answered, none handed back for want of budget.
+    let mut done = Vec::new();
+    while now < T0 + 120_000.0 && done.len() < 8 {
+        now += 100.0;
+        for id in sends(&e.poll(now)) {
+            assert_eq!(
+                e.on_response(now, id, 200, &none(), None, 0.5),
+                Verdict::Deliver
+            );
+            e.on_done(now, id, None);
+            done.push(id);
+        }
+    }
+    done.sort_unstable();
+    assert_eq!(done, ids, "by {now}");
+    assert!(!e
+        .drain_events()
+        .iter()
+        .any(|ev| ev.kind == EventKind::GiveUp));
     // 429s are paced by the pause and the limiter, not counted against the budget.
+    let (mut e, _) = spent_budget(100);
     let id = e.submit(T0, req(1.0, 1.0)).unwrap();
     assert!(sends(&e.poll(T0)).contains(&id));
     assert!(matches!(
         e.on_response(T0, id, 429, &hint(1_000.0), None, 0.0),
-        Verdict::Retry { .. }
+        Verdict::Retry { at_ms } if at_ms.is_finite()
     ));
+}
+
+#[test]
+fn the_held_calls_give_up_when_the_probe_runs_out_of_retries_or_go_when_it_leaves() {
+    // The probe (the fifth call) fails its last retry: the outage outlasted its whole
+    // schedule, and the held calls get their last responses at the next poll.
+    let (mut e, ids) = spent_budget(2);
+    let mut now = T0;
+    let mut delivered = Vec::new();
+    while now < T0 + 60_000.0 && delivered.len() < 7 {
+        now += 100.0;
+        let actions = e.poll(now);
+        for a in &actions {
+            if let Action::Deliver { id } = a {
+                delivered.push(*id);
+            }
+        }
+        for id in sends(&actions) {
+            e.on_response(now, id, 503, &none(), None, 0.5);
+        }
+    }
+    // (The others' own retries failed too, and were held by then.)
+    delivered.sort_unstable();
+    let others: Vec<Id> = ids.iter().copied().filter(|&id| id != ids[4]).collect();
+    assert_eq!(delivered, others);
+    assert!(e
+        .drain_events()
+        .iter()
+        .any(|ev| ev.kind == EventKind::GiveUp && ev.reason == "budget" && ev.id == ids[5]));
+    // Until successes let the budget retry again, a failure is handed back at once (the
+    // outage proven); then failures retry again.
+    now += 100.0;
+    let id = e.submit(now, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(now)), vec![id]);
+    assert_eq!(
+        e.on_response(now, id, 503, &none(), None, 0.5),
+        Verdict::Deliver
+    );
+    for _ in 0..10 {
+        let ok = e.submit(now, req(1.0, 1.0)).unwrap();
+        assert_eq!(sends(&e.poll(now)), vec![ok]);
+        assert_eq!(
+            e.on_response(now, ok, 200, &none(), None, 0.5),
+            Verdict::Deliver
+        );
+        e.on_done(now, ok, None);
+    }
+    let id = e.submit(now, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(now)), vec![id]);
+    assert!(matches!(
+        e.on_response(now, id, 503, &none(), None, 0.5),
+        Verdict::Retry { at_ms } if at_ms.is_finite()
+    ));
+    // The probe aborted: the first held call takes its turn at once.
+    let (mut e, ids) = spent_budget(100);
+    assert!(e.abort(T0 + 10.0, ids[4]));
+    assert_eq!(sends(&e.poll(T0 + 10.0)), vec![ids[5]]);
 }
 
 #[test]
@@ -856,7 +965,7 @@ fn while_the_adaptive_controller_steers_its_load_refusals_spend_no_budget() {
                 answered += 1;
                 retried += usize::from(matches!(
                     e.on_response(now, id, status, &none(), None, 0.0),
-                    Verdict::Retry { .. }
+                    Verdict::Retry { at_ms } if at_ms.is_finite()
                 ));
             }
             now += 1_000.0;
@@ -864,7 +973,8 @@ fn while_the_adaptive_controller_steers_its_load_refusals_spend_no_budget() {
         retried
     };
     assert_eq!(retried([503, 529]), 8);
-    assert_eq!(retried([500, 500]), 4, "10 tokens, threshold 5");
+    // The fifth 500 spends the budget: it retries as the probe, the later ones are held.
+    assert_eq!(retried([500, 500]), 5, "10 tokens, threshold 5");
 }
 
 #[test]
