@@ -213,6 +213,40 @@ impl Engine {
         Ok(wait)
     }
 
+    /// A failed attempt of `id`: its retry scheduled, or held by a spent budget (the verdict),
+    /// or the call given up (`giveup` event, forgotten; why).
+    fn retry_or_give_up(
+        &mut self,
+        now_ms: Ms,
+        id: Id,
+        kind: RetryKind,
+        hint: Option<Ms>,
+        u: f64,
+    ) -> Result<Verdict, GiveUp> {
+        match self.retry_decision(now_ms, id, kind, hint, u) {
+            Ok(wait) => {
+                self.budget_retries(id, self.paced(kind));
+                Ok(Verdict::Retry {
+                    at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
+                })
+            }
+            Err(GiveUp::Budget) if !self.budget_open() => {
+                self.hold_for_budget(now_ms, id, retry_reason(kind));
+                Ok(Verdict::Retry {
+                    at_ms: Ms::INFINITY,
+                })
+            }
+            Err(why) => {
+                if why == GiveUp::MaxRetries {
+                    self.budget_probe_gave_up(id);
+                }
+                self.event(EventKind::GiveUp, id, why.name(), 0.0, now_ms);
+                self.forget(now_ms, id);
+                Err(why)
+            }
+        }
+    }
+
     /// Schedule the retry of `id` after `wait`; the time it is due, on the caller's clock.
     pub(super) fn schedule_retry(
         &mut self,
@@ -417,28 +451,8 @@ impl Engine {
                 let slot = call.slot;
                 let hint = crate::core::hints::stated_hint(now_ms, status, info, error);
                 self.note_failure(now_ms, slot, kind, hint);
-                match self.retry_decision(now_ms, id, kind, hint, u) {
-                    Ok(wait) => {
-                        self.budget_retries(id, self.paced(kind));
-                        Verdict::Retry {
-                            at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
-                        }
-                    }
-                    Err(GiveUp::Budget) if !self.budget_open() => {
-                        self.hold_for_budget(now_ms, id, retry_reason(kind));
-                        Verdict::Retry {
-                            at_ms: Ms::INFINITY,
-                        }
-                    }
-                    Err(why) => {
-                        if why == GiveUp::MaxRetries {
-                            self.budget_probe_gave_up(id);
-                        }
-                        self.event(EventKind::GiveUp, id, why.name(), 0.0, now_ms);
-                        self.forget(now_ms, id);
-                        Verdict::Deliver
-                    }
-                }
+                self.retry_or_give_up(now_ms, id, kind, hint, u)
+                    .unwrap_or(Verdict::Deliver)
             }
         }
     }
@@ -474,31 +488,13 @@ impl Engine {
             _ => RetryKind::Network,
         };
         self.note_failure(now_ms, slot, kind, None);
-        match self.retry_decision(now_ms, id, kind, None, u) {
-            Ok(wait) => {
-                self.budget_retries(id, self.paced(kind));
-                Verdict::Retry {
-                    at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
-                }
-            }
-            Err(GiveUp::Budget) if !self.budget_open() => {
-                self.hold_for_budget(now_ms, id, retry_reason(kind));
-                Verdict::Retry {
-                    at_ms: Ms::INFINITY,
-                }
-            }
-            Err(why) => {
-                if why == GiveUp::MaxRetries {
-                    self.budget_probe_gave_up(id);
-                }
-                self.event(EventKind::GiveUp, id, why.name(), 0.0, now_ms);
-                self.forget(now_ms, id);
-                Verdict::Fail(if why == GiveUp::Timeout {
-                    CallError::Timeout
-                } else {
-                    CallError::Network
-                })
-            }
+        match self.retry_or_give_up(now_ms, id, kind, None, u) {
+            Ok(verdict) => verdict,
+            Err(why) => Verdict::Fail(if why == GiveUp::Timeout {
+                CallError::Timeout
+            } else {
+                CallError::Network
+            }),
         }
     }
 
