@@ -794,3 +794,36 @@ fn a_429_with_an_older_ietf_drafts_fields_and_no_retry_after_holds_the_key_until
         );
     }
 }
+
+/// A 429 for a spent quota or a spend limit is handed back, and its wait holds no other call
+/// of the key: Gemini sends a `retryDelay` of seconds with a per-day `QuotaFailure`, and every
+/// later call waited 20 s only to be refused the same way. A plain rate limit's wait still
+/// holds them.
+#[test]
+fn a_spent_quota_hands_its_429_back_and_holds_no_other_call() {
+    for (code, held) in [
+        (Some("insufficient_quota"), false),
+        (Some("enforced_spend_limit_reached"), false),
+        (None, true),
+    ] {
+        let mut c = config();
+        c.retry.max_retries = 0;
+        let mut e = Engine::new(c, T0);
+        let body = llm_pacer::core::classify::ErrorInfo {
+            code: code.map(Into::into),
+            ..Default::default()
+        };
+        let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        assert_eq!(
+            e.on_response(T0, a, 429, &hint(20_000.0), Some(&body), 0.5),
+            Verdict::Deliver
+        );
+        let b = e.submit(T0 + 10.0, req(1.0, 1.0)).unwrap();
+        let sent = sends(&e.poll(T0 + 10.0));
+        assert_eq!(sent.is_empty(), held, "{code:?}: {sent:?}");
+        if held {
+            assert_eq!(sends(&e.poll(T0 + 20_010.0)), vec![b]);
+        }
+    }
+}

@@ -433,7 +433,11 @@ impl Engine {
                 if kind == FailKind::TooLarge {
                     self.learn_metering(id, slot, &ticket, false);
                 }
-                if status == 429 {
+                // A quota spent for the day or a spend limit: its wait is no time the key's
+                // other calls could go after (Gemini sends a `retryDelay` of seconds with a
+                // per-day `QuotaFailure`: every later call waited it out, then failed).
+                let quota = matches!(kind, FailKind::InsufficientQuota | FailKind::SpendLimit);
+                if status == 429 && !quota {
                     // Not retried, but its wait holds every call of its key all the same.
                     let slot = self.calls[&id].slot;
                     let hint = crate::core::hints::stated_hint(now_ms, status, info, error);
