@@ -19,8 +19,6 @@
 //! calls at a server with 8 slots and a bare 503 beyond lost 14 to 17 of them, and a server
 //! restarting for 3 s lost 67 of 100, where a client that retries with backoff lost none.
 
-use std::collections::VecDeque;
-
 use super::{Engine, Id, State};
 use crate::core::budget::RetryBudget;
 use crate::core::call::io::Action;
@@ -33,7 +31,7 @@ pub(super) struct BudgetHold {
     /// The one call whose failures still retry while the budget is spent.
     probe: Option<Id>,
     /// Held calls, in the order they came, with their last failure's retry reason.
-    held: VecDeque<(Id, &'static str)>,
+    held: Vec<(Id, &'static str)>,
     /// Held calls to give up at the next poll (the probe ran out of retries).
     failed: Vec<Id>,
     /// A probe ran out of retries, and no success since: failures are handed back at once.
@@ -76,7 +74,7 @@ impl Engine {
             until: Ms::INFINITY,
         };
         call.waiting_since = now_ms;
-        self.hold.held.push_back((id, reason));
+        self.hold.held.push((id, reason));
         self.event(super::EventKind::Wait, id, "budget", 0.0, now_ms);
     }
 
@@ -122,7 +120,8 @@ impl Engine {
         if self.closed {
             return;
         }
-        while let Some((next, reason)) = self.hold.held.pop_front() {
+        while !self.hold.held.is_empty() {
+            let (next, reason) = self.hold.held.remove(0);
             if self.is_held(next) {
                 self.hold.probe = Some(next);
                 self.schedule_retry(now_ms, next, 0.0, reason);
