@@ -429,7 +429,7 @@ export interface PacerStats {
   readonly outputTokensUsed: number;
   /** Time calls spent waiting (queue and backoff), ms, in all. */
   readonly waitMs: number;
-  /** Calls waiting now (queued or backing off). */
+  /** Calls waiting now (queued, backing off, or held by a spent retry budget). */
   readonly queued: number;
   /** Calls in flight now (sent, or delivered with a body still streaming). */
   readonly inFlight: number;

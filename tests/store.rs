@@ -2182,6 +2182,40 @@ mod shared_headers {
         assert_eq!(learned, Some((50.0, 0.0)));
     }
 
+    /// A quota's or a spend limit's 429 pauses no process of the fleet: its wait is no time
+    /// the key's calls could go after (Gemini's per-day `QuotaFailure` comes with a
+    /// `retryDelay` of seconds). Its figures still go to the store.
+    #[test]
+    fn a_spent_quotas_429_sends_no_pause_to_the_store() {
+        for (code, paused) in [
+            (Some("insufficient_quota"), false),
+            (Some("enforced_spend_limit_reached"), false),
+            (None, true),
+        ] {
+            let mut e = Engine::new(Config::new(), T0);
+            e.set_store(true);
+            let id = e.submit(T0, Request::default()).unwrap();
+            let acts = e.poll(T0);
+            assert!(matches!(acts[0], Action::Reserve { .. }));
+            e.on_reserved(T0, id, StoreAnswer::Admit);
+            let mut info = RateLimitInfo {
+                retry_after_ms: Some(20_000.0),
+                ..RateLimitInfo::default()
+            };
+            info.requests.limit = Some(50.0);
+            info.requests.remaining = Some(10.0);
+            let body = llm_pacer::core::classify::ErrorInfo {
+                code: code.map(Into::into),
+                ..Default::default()
+            };
+            e.on_response(T0 + 5.0, id, 429, &info, Some(&body), 0.5);
+            let ops = e.drain_store_ops();
+            let pause = ops.iter().any(|op| matches!(op, StoreOp::Pause { .. }));
+            assert_eq!(pause, paused, "{code:?}: {ops:?}");
+            assert!(ops.iter().any(|op| matches!(op, StoreOp::Learn { .. })), "{ops:?}");
+        }
+    }
+
     /// A configured limit binds the whole fleet: a server that states a higher one does not
     /// raise the store's bucket past it (each process would then be held only by its own
     /// copy: three processes configured to 3 requests a minute sent 9 in under two seconds).

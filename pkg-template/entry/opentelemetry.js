@@ -37,7 +37,7 @@ export function instrument(pacer, options) {
   const waits = histogram("llm_pacer.wait", "Time a call waited before an attempt was sent (queue and backoff)");
   const latency = histogram("llm_pacer.latency", "From sending an attempt to its response's head");
   const queue = meter.createObservableGauge("llm_pacer.queue", {
-    description: "Calls waiting now (queued or backing off)",
+    description: "Calls waiting now (queued, backing off, or held by a spent retry budget)",
     unit: "{request}",
   });
   const observe = (r) => r.observe(pacer.stats().queued);

@@ -269,7 +269,7 @@ impl Engine {
                         }
                     });
                 }
-                State::Queued | State::Backoff { .. } | State::Deciding => {
+                State::Queued | State::Backoff { .. } | State::Held | State::Deciding => {
                     let reason = GiveUp::Timeout.name();
                     self.give_up_waiting(now_ms, id, CallError::Timeout, reason, &mut out);
                 }
@@ -286,7 +286,7 @@ impl Engine {
             let Some(call) = self.calls.get(&id) else {
                 continue;
             };
-            let waiting = matches!(call.state, State::Queued | State::Backoff { .. });
+            let waiting = call.state.waiting();
             let until = self.keys.limiter(call.slot).paused_until(now_ms);
             let Some((_, p)) = call.deadline.zip(until).filter(|&(d, p)| waiting && p >= d) else {
                 continue;

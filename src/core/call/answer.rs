@@ -1,6 +1,7 @@
 //! An attempt's answer: the response head (its figures, its status, its error body) or a
 //! network error, and the verdict: deliver, retry after a wait, or fail.
 
+use super::held::Turn;
 use super::io::{CallError, EventKind, Verdict};
 use super::reasons::{fail_reason, retry_reason, GiveUp};
 use super::state::{Call, State};
@@ -34,6 +35,14 @@ pub const MAX_PAUSE_MS: Ms = crate::core::config::MAX_DURATION_MS;
 
 /// The shortest wait before a first retry the server's hint times, ms ([`hinted_floor`]).
 pub const MIN_HINTED_MS: Ms = 25.0;
+
+/// A failed attempt's next step, when it is retried ([`Engine::retry_decision`]).
+enum Next {
+    /// The next attempt goes after this wait, ms.
+    After(Ms),
+    /// Held by a spent retry budget ([`super::held`]).
+    Hold,
+}
 
 impl Engine {
     /// Does this 429 show that the call's request can never fit? The server refused it
@@ -139,7 +148,7 @@ impl Engine {
         if self.config.timeout_ms.is_some() {
             for id in self.calls.ids() {
                 let c = &self.calls[&id];
-                if c.slot == slot && matches!(c.state, State::Queued | State::Backoff { .. }) {
+                if c.slot == slot && c.state.waiting() {
                     self.paused.push(id);
                 }
             }
@@ -161,8 +170,8 @@ impl Engine {
         }
     }
 
-    /// Whether a failed attempt of `id` is retried: the wait, or why not. A query: the
-    /// failure's effects are [`Engine::note_failure`]'s.
+    /// Whether a failed attempt of `id` is retried: after how long, or held by a spent budget
+    /// ([`Next`]), or why not. A query: the failure's effects are [`Engine::note_failure`]'s.
     fn retry_decision(
         &self,
         now_ms: Ms,
@@ -170,7 +179,7 @@ impl Engine {
         kind: RetryKind,
         hint: Option<Ms>,
         u: f64,
-    ) -> Result<Ms, GiveUp> {
+    ) -> Result<Next, GiveUp> {
         let retry = &self.config.retry;
         let call = &self.calls[&id];
         if self.closed || call.no_retry {
@@ -185,8 +194,12 @@ impl Engine {
         if call.attempt > retry.max_retries {
             return Err(GiveUp::MaxRetries);
         }
-        if !self.paced(kind) && self.budget_holds(id) {
-            return Err(GiveUp::Budget);
+        if !self.paced(kind) {
+            match self.budget_turn(id) {
+                Turn::Retry => {}
+                Turn::Hold => return Ok(Next::Hold),
+                Turn::HandBack => return Err(GiveUp::Budget),
+            }
         }
         let wait = match hint {
             Some(h) => match with_hint(h, retry.max_retry_after_ms, u) {
@@ -210,7 +223,7 @@ impl Engine {
         if call.deadline.is_some_and(|d| now_ms + wait > d) {
             return Err(GiveUp::Timeout);
         }
-        Ok(wait)
+        Ok(Next::After(wait))
     }
 
     /// A failed attempt of `id`: its retry scheduled, or held by a spent budget (the verdict),
@@ -224,13 +237,13 @@ impl Engine {
         u: f64,
     ) -> Result<Verdict, GiveUp> {
         match self.retry_decision(now_ms, id, kind, hint, u) {
-            Ok(wait) => {
+            Ok(Next::After(wait)) => {
                 self.budget_retries(id, self.paced(kind));
                 Ok(Verdict::Retry {
                     at_ms: self.schedule_retry(now_ms, id, wait, retry_reason(kind)),
                 })
             }
-            Err(GiveUp::Budget) if !self.budget_open() => {
+            Ok(Next::Hold) => {
                 self.hold_for_budget(now_ms, id, retry_reason(kind));
                 Ok(Verdict::Retry {
                     at_ms: Ms::INFINITY,
@@ -385,7 +398,24 @@ impl Engine {
         if changed {
             self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
         }
+        let classified = classify(
+            status,
+            info.should_retry,
+            error,
+            self.config.retry.retry_on.as_deref(),
+        );
+        // A quota spent for the day or a spend limit: its wait is no time the key's other
+        // calls could go after, here or across the fleet (Gemini sends a `retryDelay` of
+        // seconds with a per-day `QuotaFailure`: every later call waited it out, then failed).
+        let quota = matches!(
+            classified,
+            Outcome::Fail(FailKind::InsufficientQuota | FailKind::SpendLimit)
+        );
+        let pauses = status == 429 && !quota;
         self.fleet_observed(id, slot, now_ms, status, info, streamed);
+        if pauses {
+            self.fleet_paused(slot, info);
+        }
         if streaming && !streamed {
             ticket.placed = [false; 4];
             ticket.counted = [false; 4];
@@ -399,12 +429,7 @@ impl Engine {
             500..=599 => self.stats.server_errors += 1,
             _ => {}
         }
-        let outcome = match classify(
-            status,
-            info.should_retry,
-            error,
-            self.config.retry.retry_on.as_deref(),
-        ) {
+        let outcome = match classified {
             Outcome::Retry(RetryKind::RateLimited) if self.never_fits(id, &ticket, info) => {
                 Outcome::Fail(FailKind::TooLarge)
             }
@@ -433,11 +458,7 @@ impl Engine {
                 if kind == FailKind::TooLarge {
                     self.learn_metering(id, slot, &ticket, false);
                 }
-                // A quota spent for the day or a spend limit: its wait is no time the key's
-                // other calls could go after (Gemini sends a `retryDelay` of seconds with a
-                // per-day `QuotaFailure`: every later call waited it out, then failed).
-                let quota = matches!(kind, FailKind::InsufficientQuota | FailKind::SpendLimit);
-                if status == 429 && !quota {
+                if pauses {
                     // Not retried, but its wait holds every call of its key all the same.
                     let slot = self.calls[&id].slot;
                     let hint = crate::core::hints::stated_hint(now_ms, status, info, error);

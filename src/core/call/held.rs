@@ -25,6 +25,17 @@ use crate::core::call::io::Action;
 use crate::core::call::CallError;
 use crate::core::Ms;
 
+/// What a spent budget does with a failure ([`Engine::budget_turn`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Turn {
+    /// Retried with its backoff (the budget can pay, or the call is the probe).
+    Retry,
+    /// Held until the budget recovers or the turn passes to it.
+    Hold,
+    /// Handed back at once: a probe ran out of retries since the last success.
+    HandBack,
+}
+
 /// The probe and the held calls ([`Engine::hold_for_budget`]).
 #[derive(Debug, Clone, Default)]
 pub(super) struct BudgetHold {
@@ -44,16 +55,19 @@ impl Engine {
         !self.budget.as_ref().is_none_or(RetryBudget::can_retry)
     }
 
-    /// Whether a failure of `id` that spends the budget is not retried now: the budget is
-    /// spent and another call is the probe, or a probe ran out of retries since the last
-    /// success ([`Engine::budget_open`]: then it is handed back, else held).
-    pub(super) fn budget_holds(&self, id: Id) -> bool {
-        self.budget_spent() && (self.hold.open || self.hold.probe.is_some_and(|p| p != id))
-    }
-
-    /// A probe ran out of retries since the last success: a failure is handed back at once.
-    pub(super) fn budget_open(&self) -> bool {
-        self.hold.open
+    /// What the budget says of a failure of `id` that spends it: retried while the budget can
+    /// pay, or while `id` is the probe (or may become it); else held, or handed back at once
+    /// while a probe's run-out stands since the last success.
+    pub(super) fn budget_turn(&self, id: Id) -> Turn {
+        if !self.budget_spent() {
+            Turn::Retry
+        } else if self.hold.open {
+            Turn::HandBack
+        } else if self.hold.probe.is_some_and(|p| p != id) {
+            Turn::Hold
+        } else {
+            Turn::Retry
+        }
     }
 
     /// `id` retries a failure that spends the budget (`paced` false): while the budget is
@@ -70,9 +84,7 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        call.state = State::Backoff {
-            until: Ms::INFINITY,
-        };
+        call.state = State::Held;
         call.waiting_since = now_ms;
         self.hold.held.push((id, reason));
         self.event(super::EventKind::Wait, id, "budget", 0.0, now_ms);
@@ -140,10 +152,13 @@ impl Engine {
         }
     }
 
+    /// How many calls are held now (counted as queued by [`Engine::stats`]).
+    pub(super) fn held_count(&self) -> usize {
+        self.hold.held.len() + self.hold.failed.len()
+    }
+
     /// `id` is a held call still (not gone, not let go).
     fn is_held(&self, id: Id) -> bool {
-        self.calls
-            .get(&id)
-            .is_some_and(|c| matches!(c.state, State::Backoff { until } if until == Ms::INFINITY))
+        self.calls.get(&id).is_some_and(|c| c.state == State::Held)
     }
 }

@@ -264,7 +264,7 @@ pub struct Stats {
     pub output_tokens_used: f64,
     /// Time calls spent waiting (queue and backoff), ms, in all.
     pub wait_ms: Ms,
-    /// Queued now (including calls waiting out a backoff).
+    /// Queued now (including calls waiting out a backoff, or held by a spent retry budget).
     pub queued: u64,
     /// In flight now.
     pub in_flight: u64,

@@ -208,7 +208,7 @@ impl Engine {
                 self.scheduler.remove(id);
                 self.stats.wait_ms += waited;
             }
-            State::Deciding => self.stats.wait_ms += waited,
+            State::Deciding | State::Held => self.stats.wait_ms += waited,
             State::Backoff { until } => {
                 self.timers.remove(&(time_key(until), id));
                 self.stats.wait_ms += waited;
@@ -288,11 +288,7 @@ impl Engine {
             // queued still, as far as the server knows (the answer is undone when it comes).
             let reserving = self.reserving(id);
             let call = self.calls.get_mut(&id).expect("listed");
-            let waiting = reserving
-                || matches!(
-                    call.state,
-                    State::Queued | State::Backoff { .. } | State::Deciding
-                );
+            let waiting = reserving || call.state.waiting() || call.state == State::Deciding;
             if waiting {
                 let reason = GiveUp::Closed.name();
                 self.give_up_waiting(now_ms, id, CallError::Closed, reason, &mut out);
@@ -307,7 +303,7 @@ impl Engine {
     /// Counters now.
     pub fn stats(&self) -> Stats {
         Stats {
-            queued: (self.scheduler.len() + self.timers.len()) as u64,
+            queued: (self.scheduler.len() + self.timers.len() + self.held_count()) as u64,
             in_flight: u64::from(self.scheduler.in_flight()),
             ..self.stats
         }
@@ -356,12 +352,11 @@ impl Engine {
         self.calls.get(&id)?.deadline.map(|d| self.external(d))
     }
 
-    /// Whether call `id` waits on time (queued, or backing off before a retry): the calls a
-    /// driver whose clock fails cannot wake. Not one on the wire or delivered.
+    /// Whether call `id` waits (queued, backing off before a retry, or held by a spent retry
+    /// budget until another call's retry goes): the calls a driver whose clock fails cannot
+    /// wake. Not one on the wire or delivered.
     pub fn waiting(&self, id: Id) -> bool {
-        self.calls
-            .get(&id)
-            .is_some_and(|c| matches!(c.state, State::Queued | State::Backoff { .. }))
+        self.calls.get(&id).is_some_and(|c| c.state.waiting())
     }
 
     /// Calls the engine still tracks (queued, backing off, in flight, awaiting usage).

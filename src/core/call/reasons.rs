@@ -13,7 +13,7 @@ pub(super) enum GiveUp {
     Invalid,
     /// `maxRetries` attempts made.
     MaxRetries,
-    /// The retry budget is spent.
+    /// The retry budget is spent, and a probe ran out of retries since the last success.
     Budget,
     /// The server's hint is longer than `maxRetryAfterMs`.
     RetryAfterTooLong,

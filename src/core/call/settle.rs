@@ -87,7 +87,7 @@ impl Engine {
             let Some(c) = self.calls.get(&other) else {
                 continue;
             };
-            if c.slot != slot || !matches!(c.state, State::Queued | State::Backoff { .. }) {
+            if c.slot != slot || !c.state.waiting() {
                 continue;
             }
             let (input, read) =

@@ -12,6 +12,9 @@ pub(super) enum State {
     Queued,
     /// Waiting out a retry delay; re-queued at `until`.
     Backoff { until: Ms },
+    /// Held by a spent retry budget ([`super::held`]): no timer; it goes when the budget
+    /// recovers or its turn comes, or gives up with the probe.
+    Held,
     /// An attempt is on the wire, holding a reservation and a concurrency slot.
     InFlight { ticket: Ticket },
     /// A 2xx was delivered; its body is still being read for usage (the slot stays held).
@@ -19,6 +22,14 @@ pub(super) enum State {
     /// Out of the queue and off the wire while the engine decides what the call does next
     /// (retry, deliver, fail). Never seen outside that one transition.
     Deciding,
+}
+
+impl State {
+    /// Whether the call waits to be sent (queued, backing off, or held): not on the wire,
+    /// not delivered, not in the middle of a decision.
+    pub(super) fn waiting(self) -> bool {
+        matches!(self, State::Queued | State::Backoff { .. } | State::Held)
+    }
 }
 
 #[derive(Debug, Clone)]

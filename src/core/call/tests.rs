@@ -834,6 +834,9 @@ fn spent_budget(max_retries: u32) -> (Engine, Vec<Id>) {
         .map(|ev| ev.reason)
         .collect();
     assert_eq!(waits, ["budget"; 3]);
+    // The held calls wait, and are counted so: five backing off, three held.
+    assert_eq!(e.stats().queued, 8);
+    assert!(ids.iter().all(|&id| e.waiting(id)));
     (e, ids)
 }
 

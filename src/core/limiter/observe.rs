@@ -309,26 +309,25 @@ impl Limiter {
             let (allow, drawn, ahead) = match (written_at_admission, self.slot(dim)) {
                 (Some(t), Some(s)) => {
                     let age = clamp(now - t.at_ms, 0.0, FIGURE_AGE_MS);
-                    // (A bucket learned after the admission has no totals of then.)
-                    let (given, spent, taken) = if s.covers(t.serial) {
+                    let refill = age * s.bucket.rate_per_ms();
+                    if s.covers(t.serial) {
                         let d = dim as usize;
-                        (
-                            non_negative(s.given - t.given[d]),
-                            non_negative(s.spent - t.spent[d]),
-                            non_negative(s.taken - t.taken[d] - t.amount(dim)),
-                        )
+                        let allow = refill + non_negative(s.given - t.given[d]);
+                        let spent = non_negative(s.spent - t.spent[d]);
+                        // (Only while no other client has been seen drawing: with others,
+                        // the refill and the give-backs since may be theirs already.)
+                        let ahead = if stale && !s.share.shared() {
+                            let taken = non_negative(s.taken - t.taken[d] - t.amount(dim));
+                            non_negative(allow - taken)
+                        } else {
+                            0.0
+                        };
+                        (allow, spent, ahead)
                     } else {
-                        (0.0, 0.0, f64::INFINITY)
-                    };
-                    let allow = age * s.bucket.rate_per_ms() + given;
-                    // (Only while no other client has been seen drawing: with others, the
-                    // refill and the give-backs since may be theirs already.)
-                    let ahead = if stale && !s.share.shared() {
-                        non_negative(allow - taken)
-                    } else {
-                        0.0
-                    };
-                    (allow, spent, ahead)
+                        // A bucket learned after the admission has no totals of then: its
+                        // give-backs, draws and reservations since are not known.
+                        (refill, 0.0, 0.0)
+                    }
                 }
                 _ => (0.0, 0.0, 0.0),
             };

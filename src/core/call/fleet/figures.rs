@@ -13,7 +13,8 @@ use crate::core::Ms;
 impl Engine {
     /// After a response's headers: while the store answers, the store gates the fleet, so the
     /// key's local copy counts on the whole refill (no share held back for unseen others).
-    /// The headers' limits and levels, and a 429's pause, go to the store too.
+    /// The headers' limits and levels go to the store too (and a 429's pause:
+    /// [`Engine::fleet_paused`]).
     pub(in crate::core::call) fn fleet_observed(
         &mut self,
         id: Id,
@@ -87,15 +88,21 @@ impl Engine {
                 }
             }
         }
-        if status == 429 {
-            if let Some(ms) = info.retry_after_ms.filter(|ms| ms.is_finite() && *ms > 0.0) {
-                f.ops.push(StoreOp::Pause {
-                    slot,
-                    retry_after_ms: ms.min(crate::core::call::answer::MAX_PAUSE_MS),
-                });
-            }
-        }
         self.keys.limiter_mut(slot).share_alone(now_ms);
+    }
+
+    /// A 429 of the key in `slot` asked its calls to wait (not a quota's or a spend limit's:
+    /// no wait helps those): the header's wait goes to the store, for the whole fleet.
+    pub(in crate::core::call) fn fleet_paused(&mut self, slot: Slot, info: &RateLimitInfo) {
+        let Some(f) = self.fleet.as_mut().filter(|f| !f.down) else {
+            return;
+        };
+        if let Some(ms) = info.retry_after_ms.filter(|ms| ms.is_finite() && *ms > 0.0) {
+            f.ops.push(StoreOp::Pause {
+                slot,
+                retry_after_ms: ms.min(crate::core::call::answer::MAX_PAUSE_MS),
+            });
+        }
     }
 
     /// The attempt of `id`, of the key in `slot`, failed with no answer (a network error): if
