@@ -2212,7 +2212,10 @@ mod shared_headers {
             let ops = e.drain_store_ops();
             let pause = ops.iter().any(|op| matches!(op, StoreOp::Pause { .. }));
             assert_eq!(pause, paused, "{code:?}: {ops:?}");
-            assert!(ops.iter().any(|op| matches!(op, StoreOp::Learn { .. })), "{ops:?}");
+            assert!(
+                ops.iter().any(|op| matches!(op, StoreOp::Learn { .. })),
+                "{ops:?}"
+            );
         }
     }
 

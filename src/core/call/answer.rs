@@ -1,7 +1,7 @@
 //! An attempt's answer: the response head (its figures, its status, its error body) or a
 //! network error, and the verdict: deliver, retry after a wait, or fail.
 
-use super::held::Turn;
+use super::held::BudgetTurn;
 use super::io::{CallError, EventKind, Verdict};
 use super::reasons::{fail_reason, retry_reason, GiveUp};
 use super::state::{Call, State};
@@ -196,9 +196,9 @@ impl Engine {
         }
         if !self.paced(kind) {
             match self.budget_turn(id) {
-                Turn::Retry => {}
-                Turn::Hold => return Ok(Next::Hold),
-                Turn::HandBack => return Err(GiveUp::Budget),
+                BudgetTurn::Retry => {}
+                BudgetTurn::Hold => return Ok(Next::Hold),
+                BudgetTurn::HandBack => return Err(GiveUp::Budget),
             }
         }
         let wait = match hint {
@@ -299,7 +299,9 @@ impl Engine {
             return Verdict::Unknown;
         };
         if let Some(c) = self.calls.get_mut(&id) {
-            c.response = Some((status, (now_ms - c.sent_at).max(0.0)));
+            let latency = (now_ms - c.sent_at).max(0.0);
+            c.response = Some((status, latency));
+            self.fastest_ms = self.fastest_ms.min(latency);
         }
         // The call's own key learns from its response, and may go again sooner.
         self.scheduler.wake(slot);

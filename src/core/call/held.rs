@@ -27,7 +27,7 @@ use crate::core::Ms;
 
 /// What a spent budget does with a failure ([`Engine::budget_turn`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Turn {
+pub(super) enum BudgetTurn {
     /// Retried with its backoff (the budget can pay, or the call is the probe).
     Retry,
     /// Held until the budget recovers or the turn passes to it.
@@ -58,15 +58,15 @@ impl Engine {
     /// What the budget says of a failure of `id` that spends it: retried while the budget can
     /// pay, or while `id` is the probe (or may become it); else held, or handed back at once
     /// while a probe's run-out stands since the last success.
-    pub(super) fn budget_turn(&self, id: Id) -> Turn {
+    pub(super) fn budget_turn(&self, id: Id) -> BudgetTurn {
         if !self.budget_spent() {
-            Turn::Retry
+            BudgetTurn::Retry
         } else if self.hold.open {
-            Turn::HandBack
+            BudgetTurn::HandBack
         } else if self.hold.probe.is_some_and(|p| p != id) {
-            Turn::Hold
+            BudgetTurn::Hold
         } else {
-            Turn::Retry
+            BudgetTurn::Retry
         }
     }
 

@@ -362,11 +362,9 @@ fn the_deadline_bounds_the_whole_call() {
         e.on_response(T0 + 4_500.0, a, 503, &none(), None, 0.0),
         Verdict::Deliver
     );
-    assert_eq!(sends(&e.poll(T0 + 4_500.0)), vec![b]);
-    // b: still on the wire at the deadline: TIMEOUT (the driver aborts it).
-    assert_eq!(e.next_wake(), Some(T0 + 5_000.0));
+    // b: 500 ms left, less than any answer took (a's 4.5 s): not sent, TIMEOUT at once.
     assert_eq!(
-        e.poll(T0 + 5_000.0),
+        e.poll(T0 + 4_500.0),
         vec![Action::Fail {
             id: b,
             error: CallError::Timeout
@@ -374,6 +372,76 @@ fn the_deadline_bounds_the_whole_call() {
     );
     assert_eq!(e.live_calls(), 0);
     assert_eq!(e.stats().in_flight, 0);
+    // c: sent with time for an answer as fast as a's; still on the wire at its deadline:
+    // TIMEOUT (the driver aborts it).
+    let c = e.submit(T0 + 4_500.0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0 + 4_500.0)), vec![c]);
+    assert_eq!(e.next_wake(), Some(T0 + 9_500.0));
+    assert_eq!(
+        e.poll(T0 + 9_500.0),
+        vec![Action::Fail {
+            id: c,
+            error: CallError::Timeout
+        }]
+    );
+    assert_eq!(e.live_calls(), 0);
+    assert_eq!(e.stats().in_flight, 0);
+}
+
+#[test]
+fn a_call_with_less_time_left_than_any_answer_took_is_not_sent() {
+    // Concurrency 1, timeout 2 s. `a` is answered in 300 ms, `s` in 1.5 s. `b`, queued behind
+    // them, is admitted with 220 ms left: sent, it would cost the server a request for a
+    // call that times out before any answer ever came; it is given up unsent, its
+    // reservation given back. `c`, with 1.2 s left, goes.
+    let mut c = config();
+    c.timeout_ms = Some(2_000.0);
+    c.concurrency = Some(1);
+    c.limits = Limits {
+        rpm: Some(10.0),
+        ..Default::default()
+    };
+    let mut e = Engine::new(c, T0);
+    e.set_record_events(true);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let s = e.submit(T0 + 10.0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0 + 20.0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0 + 20.0)), vec![a]);
+    e.on_response(T0 + 300.0, a, 200, &none(), None, 0.0);
+    e.on_done(T0 + 300.0, a, None);
+    assert_eq!(sends(&e.poll(T0 + 300.0)), vec![s]);
+    let c = e.submit(T0 + 1_000.0, req(1.0, 1.0)).unwrap();
+    e.on_response(T0 + 1_800.0, s, 200, &none(), None, 0.0);
+    e.on_done(T0 + 1_800.0, s, None);
+    let acts = e.poll(T0 + 1_800.0);
+    assert_eq!(
+        acts,
+        [
+            Action::Fail {
+                id: b,
+                error: CallError::Timeout
+            },
+            Action::Send { id: c, attempt: 1 }
+        ]
+    );
+    let gave_up: Vec<_> = e
+        .drain_events()
+        .into_iter()
+        .filter(|ev| ev.kind == EventKind::GiveUp)
+        .map(|ev| (ev.id, ev.reason))
+        .collect();
+    assert_eq!(gave_up, [(b, "timeout")]);
+    // Three requests spent (a, s, c) and the refill of 1.8 s: b's was given back.
+    let requests = e.limits(T0 + 1_800.0)[0]
+        .dims
+        .iter()
+        .find(|d| d.dim == Dim::Requests)
+        .map(|d| d.remaining);
+    assert!(
+        requests.is_some_and(|r| (7.0..7.5).contains(&r)),
+        "{requests:?}"
+    );
+    assert_eq!(e.stats().in_flight, 1);
 }
 
 #[test]
