@@ -296,7 +296,7 @@ export interface QueuedEvent extends CallEventBase {
   readonly reason: "submitted";
 }
 
-/** Held in the queue; `delayMs` is the wait expected now. */
+/** Held in the queue; `delayMs` is the wait expected now. Sent when the call is queued and again each time what holds it changes. */
 export interface WaitEvent extends CallEventBase {
   readonly type: "wait";
   /**

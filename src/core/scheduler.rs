@@ -99,6 +99,8 @@ pub struct Poll {
     /// When to poll again (epoch ms), if anything is queued and waits on time. `None` when
     /// the queue is empty or blocked only by the concurrency cap (a `finish` will wake it).
     pub wake_at_ms: Option<Ms>,
+    /// The heads its key's limiter made wait in this poll: (id, what holds it, until when).
+    pub blocked: Vec<(Id, Blocker, Ms)>,
 }
 
 /// The rule that refuses a blocked head rather than let it wait: given the head's limiter, the
@@ -321,6 +323,7 @@ impl Scheduler {
                         self.take(&entry);
                         out.refused.push((head.2, wait));
                     } else {
+                        out.blocked.push((head.2, blocker, until_ms));
                         // Short of requests, or paused: so is every entry behind it (each
                         // needs one request too), no sooner than the head. Nothing to offer.
                         let (wake, capped) = match blocker {

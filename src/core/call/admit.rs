@@ -145,6 +145,7 @@ impl Engine {
                 estimate,
                 cache_read,
                 streaming: false,
+                told: "",
             },
         );
         if prefixed {
@@ -233,6 +234,7 @@ impl Engine {
             self.timers.pop_first();
             if let Some(call) = self.calls.get_mut(&id) {
                 call.state = State::Queued;
+                call.told = ""; // told again why it waits, if it does
                 self.scheduler
                     .push_to(call.slot, id, call.priority, call.seq, call.cost);
                 self.fresh.push(id);
@@ -305,8 +307,12 @@ impl Engine {
         // Again after a call the store's turns put back ([`Engine::send_or_reserve`]): its key
         // is held now, and the wake time must say so. Or after a call given up unsent: its
         // slot and reservation are free again.
+        let mut blocked = Vec::new();
         loop {
-            let poll = self.admit(now_ms);
+            let mut poll = self.admit(now_ms);
+            if self.record {
+                blocked.append(&mut poll.blocked);
+            }
             for (id, hint_ms) in poll.refused {
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.state = State::Deciding; // out of the queue, given up below
@@ -380,55 +386,7 @@ impl Engine {
 
         let fresh = std::mem::take(&mut self.fresh);
         if self.record {
-            for id in fresh {
-                let Some(call) = self.calls.get(&id) else {
-                    continue;
-                };
-                if call.state != State::Queued {
-                    continue;
-                }
-                let decision = self.keys.limiter(call.slot).check(now_ms, call.cost);
-                let reason = match decision {
-                    Decision::Wait {
-                        blocker: Blocker::Paused,
-                        ..
-                    } => "paused",
-                    Decision::Wait {
-                        blocker: Blocker::FirstResponse,
-                        ..
-                    } => "first_response",
-                    Decision::Wait {
-                        blocker: Blocker::Store,
-                        ..
-                    } => "store",
-                    Decision::Wait {
-                        blocker: Blocker::Dim(d),
-                        ..
-                    } => d.name(),
-                    Decision::Never { dim, .. } => dim.name(),
-                    Decision::Admit(_) => match self.config.concurrency {
-                        Some(c) if self.scheduler.in_flight() >= c => "concurrency",
-                        _ => "queue",
-                    },
-                };
-                // Held until a store's answer (no time of its own): at most its timeout.
-                let wake =
-                    self.sched_wake
-                        .map_or(0.0, |w| match w >= super::fleet::UNTIL_ANSWERED {
-                            true => crate::core::store::STORE_TIMEOUT_MS,
-                            false => (w - now_ms).max(0.0),
-                        });
-                // Its key's own wait, where that is longer than the scheduler's next look (the
-                // adaptive controller's spacing wakes it sooner, to no avail while paused).
-                let delay = match decision {
-                    Decision::Wait {
-                        until_ms,
-                        blocker: Blocker::Paused | Blocker::Dim(_) | Blocker::FirstResponse,
-                    } if until_ms.is_finite() => wake.max(until_ms - now_ms),
-                    _ => wake,
-                };
-                self.event(EventKind::Wait, id, reason, delay, now_ms);
-            }
+            self.wait_events(now_ms, fresh, blocked);
         }
         if let Some(probe) = self.fleet_probe(now_ms) {
             out.push(probe);

@@ -87,7 +87,7 @@ impl Engine {
         call.state = State::Held;
         call.waiting_since = now_ms;
         self.hold.held.push((id, reason));
-        self.event(super::EventKind::Wait, id, "budget", 0.0, now_ms);
+        self.tell_wait(now_ms, id, "budget", 0.0);
     }
 
     /// A success: if the budget can retry again, the held calls go, spread over the

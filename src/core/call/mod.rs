@@ -47,6 +47,7 @@ mod io;
 mod reasons;
 mod settle;
 mod state;
+mod waits;
 pub use fleet::{
     StoreAnswer, StoreOp, MIN_RECHECK_MS, MIN_STORE_WAIT_MS, PROBE_RECHECK_MS, TOKEN_RECHECK_MS,
 };

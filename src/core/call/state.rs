@@ -77,4 +77,7 @@ pub(super) struct Call {
     pub(super) cache_read: Option<u64>,
     /// The answer on its way is a stream's head ([`super::Engine::streaming`]).
     pub(super) streaming: bool,
+    /// The reason of the last `wait` event it was given (empty before any): told again only
+    /// when what holds it changes ([`super::waits`]).
+    pub(super) told: &'static str,
 }

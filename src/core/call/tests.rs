@@ -1143,6 +1143,38 @@ fn a_wait_event_announces_its_keys_pause_though_the_adaptive_controller_looks_so
     }
 }
 
+/// A call is told why it waits each time that changes: queued behind the concurrency cap,
+/// then, at the head, held by its key's requests bucket. Told once per reason, not at
+/// each poll.
+#[test]
+fn a_wait_event_follows_what_holds_a_call() {
+    let mut c = config();
+    c.concurrency = Some(1);
+    c.limits.rpm = Some(100.0);
+    let mut e = Engine::new(c, T0);
+    e.set_record_events(true);
+    let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+    let b = e.submit(T0, req(1.0, 1.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    // a's answer: the requests bucket is empty for 30 s.
+    let mut spent = none();
+    spent.requests.limit = Some(100.0);
+    spent.requests.remaining = Some(0.0);
+    spent.requests.reset_at_ms = Some(T0 + 30_100.0);
+    e.on_response(T0 + 100.0, a, 200, &spent, None, 0.0);
+    e.on_done(T0 + 100.0, a, None);
+    for t in [100.0, 200.0, 300.0] {
+        assert!(sends(&e.poll(T0 + t)).is_empty());
+    }
+    let waits: Vec<(Id, &str)> = e
+        .drain_events()
+        .iter()
+        .filter(|ev| ev.kind == EventKind::Wait)
+        .map(|ev| (ev.id, ev.reason))
+        .collect();
+    assert_eq!(waits, [(b, "concurrency"), (b, "requests")]);
+}
+
 #[test]
 fn events_tell_the_story_of_a_retry() {
     let mut e = Engine::new(config(), T0);
