@@ -17,6 +17,8 @@ const WORDS: &[&str] = &[
     "enforced_spend_limit_reached",
     "requests",
     "tokens",
+    "credit_limit",
+    "token_quota_exceeded",
     "",
 ];
 
@@ -37,9 +39,10 @@ fn error() -> impl Strategy<Value = Option<ErrorInfo>> {
             prop::bool::weighted(0.1),
             prop::option::of(0.0..1e7f64),
             prop::bool::weighted(0.1),
+            prop::bool::weighted(0.1),
         )
-            .prop_map(|(error_type, code, daily_quota, hint_ms, over_limit)| {
-                Some(ErrorInfo { error_type, code, daily_quota, hint_ms, over_limit })
+            .prop_map(|(error_type, code, daily_quota, hint_ms, over_limit, spent)| {
+                Some(ErrorInfo { error_type, code, daily_quota, hint_ms, over_limit, spent })
             }),
     ]
 }
@@ -72,22 +75,55 @@ fn hopeless_error() -> impl Strategy<Value = ErrorInfo> {
             word(),
             some("enforced_spend_limit_reached"),
             Just(false),
+            Just(false),
             Just(false)
         ),
-        (word(), some("insufficient_quota"), Just(false), Just(false)),
-        (some("insufficient_quota"), word(), Just(false), Just(false)),
-        // Gemini: a per-day quota, even with a `RetryInfo` wait.
-        (word(), word(), Just(true), Just(false)),
+        (
+            word(),
+            some("insufficient_quota"),
+            Just(false),
+            Just(false),
+            Just(false)
+        ),
+        (
+            some("insufficient_quota"),
+            word(),
+            Just(false),
+            Just(false),
+            Just(false)
+        ),
+        // Together: credits used up.
+        (
+            word(),
+            some("credit_limit"),
+            Just(false),
+            Just(false),
+            Just(false)
+        ),
+        (
+            some("credit_limit"),
+            word(),
+            Just(false),
+            Just(false),
+            Just(false)
+        ),
+        // Gemini (or Cerebras): a per-day quota, even with a `RetryInfo` wait.
+        (word(), word(), Just(true), Just(false), Just(false)),
         // OpenAI: a request larger than the limit itself, with its "try again in".
-        (word(), word(), Just(false), Just(true)),
+        (word(), word(), Just(false), Just(true), Just(false)),
+        // xAI: a spend limit in words.
+        (word(), word(), Just(false), Just(false), Just(true)),
     ]
-    .prop_map(|(error_type, code, daily_quota, over_limit)| ErrorInfo {
-        error_type,
-        code,
-        daily_quota,
-        hint_ms: (daily_quota || over_limit).then_some(37_000.0),
-        over_limit,
-    })
+    .prop_map(
+        |(error_type, code, daily_quota, over_limit, spent)| ErrorInfo {
+            error_type,
+            code,
+            daily_quota,
+            hint_ms: (daily_quota || over_limit).then_some(37_000.0),
+            over_limit,
+            spent,
+        },
+    )
 }
 
 /// Any error body (or none) that does not say so.
@@ -106,11 +142,14 @@ fn retry_on() -> impl Strategy<Value = Option<Vec<u16>>> {
 /// The error says waiting cannot help.
 fn hopeless(e: Option<&ErrorInfo>) -> bool {
     e.is_some_and(|e| {
+        let spent_quota =
+            |w: Option<&str>| matches!(w, Some("insufficient_quota" | "credit_limit"));
         e.code.as_deref() == Some("enforced_spend_limit_reached")
-            || e.code.as_deref() == Some("insufficient_quota")
-            || e.error_type.as_deref() == Some("insufficient_quota")
+            || spent_quota(e.code.as_deref())
+            || spent_quota(e.error_type.as_deref())
             || e.daily_quota
             || e.over_limit
+            || e.spent
     })
 }
 
@@ -478,6 +517,10 @@ fn an_unread_body_never_changes_whether_a_response_is_retried() {
         });
         v.push(ErrorInfo {
             daily_quota: true,
+            ..ErrorInfo::default()
+        });
+        v.push(ErrorInfo {
+            spent: true,
             ..ErrorInfo::default()
         });
         v
