@@ -442,6 +442,94 @@ fn the_events_that_only_open_a_stream_are_no_first_event() {
 }
 
 #[test]
+fn llama_cpps_error_line_first_is_classified_like_its_status() {
+    // llama.cpp's server: `error: <json>` (no `data`), the stream's only event.
+    let wire =
+        b"error: {\"code\":503,\"message\":\"Loading model\",\"type\":\"unavailable_error\"}\n\n";
+    let Peeked::Event(e) = first_event(&[wire]) else {
+        panic!("no first event")
+    };
+    assert_eq!(e.event, "error");
+    // The driver reads the data as the error itself, its numeric code the status.
+    let error = typed("unavailable_error");
+    let status = stream_error_status(&e.event, Some(&error), Some(503.0));
+    assert_eq!(status, Some(503));
+    assert_eq!(
+        classify(503, None, Some(&error), None),
+        Outcome::Retry(RetryKind::Status(503))
+    );
+    // Not found (404), or a context too long (400): delivered as they are.
+    for code in [400.0, 404.0] {
+        let s = stream_error_status(
+            "error",
+            Some(&typed("exceed_context_size_error")),
+            Some(code),
+        );
+        assert_eq!(s, Some(code as u16));
+        assert!(matches!(
+            classify(s.unwrap(), None, None, None),
+            Outcome::Fail(FailKind::Status(_))
+        ));
+    }
+}
+
+#[test]
+fn a_responses_failure_after_its_opening_events_is_classified_like_its_code() {
+    let Peeked::Event(e) = first_event(&[
+        b"event: response.created\ndata: {\"type\":\"response.created\"}\n\n",
+        b"event: response.in_progress\ndata: {\"type\":\"response.in_progress\"}\n\n",
+        b"event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"The model is overloaded\"}}}\n\n",
+    ]) else {
+        panic!("no first event")
+    };
+    assert_eq!(e.event, "response.failed");
+    let error = ErrorInfo {
+        code: Some("server_error".into()),
+        ..ErrorInfo::default()
+    };
+    assert_eq!(
+        stream_verdict(&e.event, Some(&error)),
+        Outcome::Retry(RetryKind::Status(500))
+    );
+    let limited = ErrorInfo {
+        code: Some("rate_limit_exceeded".into()),
+        ..ErrorInfo::default()
+    };
+    assert_eq!(
+        stream_verdict("response.failed", Some(&limited)),
+        Outcome::Retry(RetryKind::RateLimited)
+    );
+    let bad = ErrorInfo {
+        code: Some("invalid_prompt".into()),
+        ..ErrorInfo::default()
+    };
+    assert_eq!(
+        stream_verdict("response.failed", Some(&bad)),
+        Outcome::Fail(FailKind::Status(400))
+    );
+    // A response that completes is no error.
+    assert_eq!(stream_verdict("response.completed", None), Outcome::Success);
+}
+
+#[test]
+fn tgis_string_error_first_is_classified_like_tgis_own_status() {
+    // `data:{"error":"Model is overloaded","error_type":"overloaded"}`: TGI answers 429 for it
+    // without a stream (its limit on concurrent requests).
+    assert_eq!(
+        stream_verdict("message", Some(&typed("overloaded"))),
+        Outcome::Retry(RetryKind::RateLimited)
+    );
+    assert_eq!(
+        stream_verdict("message", Some(&typed("validation"))),
+        Outcome::Fail(FailKind::Status(422))
+    );
+    assert_eq!(
+        stream_verdict("message", Some(&typed("generation"))),
+        Outcome::Fail(FailKind::Status(424))
+    );
+}
+
+#[test]
 fn comments_empty_events_and_pings_are_no_first_event() {
     assert_eq!(
         first_event(&[b": ping\n\n", b"event: ping\n\n", b"\n\n"]),

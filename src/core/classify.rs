@@ -229,19 +229,30 @@ pub fn classify_error(aborted: bool) -> Outcome {
 /// [`classify`] can decide on it as on that status; `None` when the event is no error (the
 /// stream is healthy and goes to the caller).
 ///
-/// * `event` is the SSE event type (`message` when none was given); `error` is the event
-///   data's `error` object as the driver read it ([`ErrorInfo`]), `None` when the data has
-///   none (or is not JSON).
-/// * The event is an error when its type is `error` (Anthropic: `event: error`) or its data
-///   holds an `error` object (OpenAI's error chunk `data: {"error": {...}}`).
+/// * `event` is the SSE event type (`message` when none was given; `error` for a line
+///   `error: {...}` too, as llama.cpp sends it: [`peek`](super::peek)); `error` is the error
+///   the event carries, as the driver read it ([`ErrorInfo`]): the data's `error` object
+///   (OpenAI's error chunk `data: {"error": {...}}`); else the data itself when its `error` is
+///   a string (TGI: `{"error":"Model is overloaded","error_type":"overloaded"}`), when its
+///   `object` is `error` (vLLM before its errors moved under `error`:
+///   `{"object":"error","message":..,"type":"ServiceUnavailableError","code":503}`) or when
+///   the event is `error`; for an OpenAI Responses `response.failed`, its `response.error`.
+///   `None` when the data carries none (or is not JSON).
+/// * The event is an error when its type is `error` (Anthropic: `event: error`) or
+///   `response.failed` (OpenAI Responses, after `response.created` and
+///   `response.in_progress`, which only open the stream), or it carries an error.
 /// * Its status, from `error.type` or else `error.code`: `overloaded_error` 529;
 ///   `rate_limit_error`, `rate_limit_exceeded`, `insufficient_quota` (which [`classify`]
 ///   then fails), `requests`, `tokens` 429; `api_error`, `server_error`, `internal_error`
-///   500; `service_unavailable` 503; `timeout_error` 504; `invalid_request_error` 400,
-///   `authentication_error` 401, `permission_error` 403, `not_found_error` 404,
-///   `request_too_large` 413. Else `code`, the data's `error.code` when it is a number (vLLM
-///   sends the HTTP status), if a whole number from 400 to 599. Any other error (no type, an
-///   unknown one) is a server error, 500.
+///   500; `service_unavailable` 503; `timeout_error` 504; `authentication_error` 401,
+///   `permission_error` 403, `not_found_error` 404, `request_too_large` 413,
+///   `billing_error` 402; any name starting with `invalid_` 400 (`invalid_request_error`,
+///   OpenAI Responses' `invalid_prompt`, `invalid_image`, ...); TGI's `error_type`s as TGI
+///   answers them without a stream: `overloaded` 429 (its concurrency limit), `validation`,
+///   `template_error`, `tool_error` 422, `generation` 424, `incomplete_generation` 500. Else
+///   `code`, the error's `code` when it is a number (vLLM, llama.cpp and OpenRouter send the
+///   HTTP status), if a whole number from 400 to 599. Any other error (no type, an unknown
+///   one, such as Groq's `internal_server_error`) is a server error, 500.
 ///
 /// Only the *first* event of a stream is ever classified: once a content event has reached
 /// the caller the call is never retried, and a later error event reaches it as is.
@@ -256,13 +267,16 @@ pub fn classify_error(aborted: bool) -> Outcome {
 /// assert_eq!(stream_error_status("message", Some(&openai), None), Some(500));
 /// let vllm = ErrorInfo { error_type: Some("BadRequestError".into()), ..ErrorInfo::default() };
 /// assert_eq!(stream_error_status("message", Some(&vllm), Some(400.0)), Some(400));
+/// let tgi = ErrorInfo { error_type: Some("overloaded".into()), ..ErrorInfo::default() };
+/// assert_eq!(stream_error_status("message", Some(&tgi), None), Some(429));
+/// assert_eq!(stream_error_status("response.failed", None, None), Some(500));
 /// ```
 pub fn stream_error_status(
     event: &str,
     error: Option<&ErrorInfo>,
     code: Option<f64>,
 ) -> Option<u16> {
-    if event != "error" && error.is_none() {
+    if event != "error" && event != "response.failed" && error.is_none() {
         return None;
     }
     let status_of = |name: &str| -> Option<u16> {
@@ -272,16 +286,19 @@ pub fn stream_error_status(
             | "rate_limit_exceeded"
             | "insufficient_quota"
             | "requests"
-            | "tokens" => 429,
-            "api_error" | "server_error" | "internal_error" => 500,
+            | "tokens"
+            | "overloaded" => 429,
+            "api_error" | "server_error" | "internal_error" | "incomplete_generation" => 500,
             "service_unavailable" => 503,
             "timeout_error" => 504,
-            "invalid_request_error" => 400,
             "authentication_error" => 401,
             "permission_error" => 403,
             "not_found_error" => 404,
             "request_too_large" => 413,
             "billing_error" => 402,
+            "validation" | "template_error" | "tool_error" => 422,
+            "generation" => 424,
+            n if n.starts_with("invalid_") => 400,
             _ => return None,
         })
     };
@@ -487,6 +504,73 @@ mod tests {
             classify(429, None, Some(&near), None),
             Outcome::Retry(RetryKind::RateLimited)
         );
+    }
+
+    #[test]
+    fn the_error_shapes_of_other_servers_stand_for_their_status_in_a_stream() {
+        let t = |name: &str| err(Some(name), None);
+        // TGI, as it answers without a stream.
+        for (name, status) in [
+            ("overloaded", 429),
+            ("validation", 422),
+            ("template_error", 422),
+            ("tool_error", 422),
+            ("generation", 424),
+            ("incomplete_generation", 500),
+        ] {
+            assert_eq!(
+                stream_error_status("message", Some(&t(name)), None),
+                Some(status),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            classify(429, None, Some(&t("overloaded")), None),
+            Outcome::Retry(RetryKind::RateLimited)
+        );
+        // OpenAI Responses' `response.failed`: its `response.error.code`; none, a server error.
+        for (code, status) in [
+            ("server_error", 500),
+            ("rate_limit_exceeded", 429),
+            ("invalid_prompt", 400),
+            ("invalid_image", 400),
+            ("vector_store_timeout", 500),
+        ] {
+            let e = err(None, Some(code));
+            assert_eq!(
+                stream_error_status("response.failed", Some(&e), None),
+                Some(status),
+                "{code}"
+            );
+        }
+        assert_eq!(
+            stream_error_status("response.failed", None, None),
+            Some(500)
+        );
+        // llama.cpp (`error:` line) and older vLLM: the numeric code under an unknown type.
+        for name in ["unavailable_error", "ServiceUnavailableError"] {
+            assert_eq!(
+                stream_error_status("error", Some(&t(name)), Some(503.0)),
+                Some(503)
+            );
+        }
+        // Groq's `internal_server_error`: a server error, retried.
+        assert_eq!(
+            stream_error_status("message", Some(&t("internal_server_error")), None),
+            Some(500)
+        );
+        // Other events with no error stay healthy.
+        for event in [
+            "response.completed",
+            "response.output_text.delta",
+            "message",
+        ] {
+            assert_eq!(
+                stream_error_status(event, None, Some(503.0)),
+                None,
+                "{event}"
+            );
+        }
     }
 
     #[test]

@@ -358,23 +358,22 @@ pub fn error_of(doc: &JsValue) -> Option<ErrorInfo> {
 }
 
 /// The error a stream's first event carries (its type `event`, its data parsed as `doc`),
-/// with the error's numeric `code` (vLLM: the HTTP status); `None` when it carries none: the
-/// data's `error` object (OpenAI's error chunk), else for an `error` event the data itself
-/// (OpenAI Responses: `{"type":"error","code":"rate_limit_exceeded",...}`, where `type`
-/// names the event, not the error).
+/// with the error's `code` when that is a number (vLLM, llama.cpp, OpenRouter: the HTTP
+/// status); `None` when it carries none. Where it is, by the shapes servers send
+/// ([`located`]): in the data, which is itself the error when the event is `error`
+/// (Anthropic's holds an `error` object; OpenAI Responses' and llama.cpp's data is the
+/// error); in the data's `response` for an OpenAI Responses `response.failed`
+/// (`response.error`). Which event is an error, and the status it stands for, the core
+/// decides ([`stream_error_status`](crate::core::classify::stream_error_status)).
 pub fn event_error(event: &str, doc: &JsValue) -> (Option<ErrorInfo>, Option<f64>) {
-    let doc = first_of(doc);
-    let err = js::get_opt(&doc, "error").filter(JsValue::is_object);
-    let code = err.as_ref().and_then(|e| js::number(e, "code"));
-    let info = match err {
-        Some(e) => {
-            let error_type = js::string(&e, "type");
-            Some(error_fields(&e, error_type, None))
-        }
-        None if event == "error" && doc.is_object() => Some(error_fields(&doc, None, None)),
-        None => None,
-    };
-    (info, code)
+    let mut doc = first_of(doc);
+    if event == "response.failed" {
+        doc = js::get_opt(&doc, "response").unwrap_or_default();
+    }
+    // The code of the error object: `error.code`, else the data's own.
+    let holder = js::get_opt(&doc, "error").filter(JsValue::is_object);
+    let code = js::number(holder.as_ref().unwrap_or(&doc), "code");
+    (located(&doc, event == "error"), code)
 }
 
 /// An array's first element (Gemini's OpenAI-compatible endpoint wraps its error so), else the
@@ -388,7 +387,7 @@ fn first_of(doc: &JsValue) -> JsValue {
 }
 
 /// The error a document holds: its `error` object (with that object's `type`); else the
-/// document itself when its `error` is a string, the message (xAI `{"code":"Some resource has
+/// document itself when its `error` is a string (not empty), the message (xAI `{"code":"Some resource has
 /// been exhausted","error":"..."}`; TGI `{"error":"..","error_type":"overloaded"}`, its type
 /// in `error_type`), or when its `object` is `error` (Mistral, older vLLM) or `whole` (an
 /// error body, or an `error` event: Cerebras `{"message":..,"type":..,"code":..}` at the top
@@ -402,7 +401,7 @@ fn located(doc: &JsValue, whole: bool) -> Option<ErrorInfo> {
         if let Some(err) = js::get_opt(doc, "error").filter(JsValue::is_object) {
             let error_type = js::string(&err, "type");
             (err, error_type, None)
-        } else if let Some(said) = js::string(doc, "error") {
+        } else if let Some(said) = js::string(doc, "error").filter(|e| !e.is_empty()) {
             (doc.clone(), js::string(doc, "error_type"), Some(said))
         } else if whole || js::string(doc, "object").as_deref() == Some("error") {
             let error_type = js::string(doc, "type").filter(|t| t != "error");

@@ -2,7 +2,8 @@
 //! usage, read as it streams.
 //!
 //! The first event: an error sent there (Anthropic `event: error` / `overloaded_error`,
-//! OpenAI's error chunk: [`body::event_error`]) is retried like the status it stands for. The peek reads the body
+//! OpenAI's error chunk, an OpenAI Responses `response.failed`, the error shapes of vLLM,
+//! TGI and llama.cpp: [`body::event_error`]) is retried like the status it stands for. The peek reads the body
 //! itself (no clone), within bounds: at most
 //! [`MAX_PEEK_BYTES`](crate::core::peek::MAX_PEEK_BYTES), and no later than the deadline
 //! promise (the pacer's clock); past either, the stream goes to the caller as it is. The
