@@ -17,6 +17,8 @@ const WORDS: &[&str] = &[
     "enforced_spend_limit_reached",
     "requests",
     "tokens",
+    "credit_limit",
+    "token_quota_exceeded",
     "",
 ];
 
@@ -37,9 +39,10 @@ fn error() -> impl Strategy<Value = Option<ErrorInfo>> {
             prop::bool::weighted(0.1),
             prop::option::of(0.0..1e7f64),
             prop::bool::weighted(0.1),
+            prop::bool::weighted(0.1),
         )
-            .prop_map(|(error_type, code, daily_quota, hint_ms, over_limit)| {
-                Some(ErrorInfo { error_type, code, daily_quota, hint_ms, over_limit })
+            .prop_map(|(error_type, code, daily_quota, hint_ms, over_limit, spent)| {
+                Some(ErrorInfo { error_type, code, daily_quota, hint_ms, over_limit, spent })
             }),
     ]
 }
@@ -72,22 +75,55 @@ fn hopeless_error() -> impl Strategy<Value = ErrorInfo> {
             word(),
             some("enforced_spend_limit_reached"),
             Just(false),
+            Just(false),
             Just(false)
         ),
-        (word(), some("insufficient_quota"), Just(false), Just(false)),
-        (some("insufficient_quota"), word(), Just(false), Just(false)),
-        // Gemini: a per-day quota, even with a `RetryInfo` wait.
-        (word(), word(), Just(true), Just(false)),
+        (
+            word(),
+            some("insufficient_quota"),
+            Just(false),
+            Just(false),
+            Just(false)
+        ),
+        (
+            some("insufficient_quota"),
+            word(),
+            Just(false),
+            Just(false),
+            Just(false)
+        ),
+        // Together: credits used up.
+        (
+            word(),
+            some("credit_limit"),
+            Just(false),
+            Just(false),
+            Just(false)
+        ),
+        (
+            some("credit_limit"),
+            word(),
+            Just(false),
+            Just(false),
+            Just(false)
+        ),
+        // Gemini (or Cerebras): a per-day quota, even with a `RetryInfo` wait.
+        (word(), word(), Just(true), Just(false), Just(false)),
         // OpenAI: a request larger than the limit itself, with its "try again in".
-        (word(), word(), Just(false), Just(true)),
+        (word(), word(), Just(false), Just(true), Just(false)),
+        // xAI: a spend limit in words.
+        (word(), word(), Just(false), Just(false), Just(true)),
     ]
-    .prop_map(|(error_type, code, daily_quota, over_limit)| ErrorInfo {
-        error_type,
-        code,
-        daily_quota,
-        hint_ms: (daily_quota || over_limit).then_some(37_000.0),
-        over_limit,
-    })
+    .prop_map(
+        |(error_type, code, daily_quota, over_limit, spent)| ErrorInfo {
+            error_type,
+            code,
+            daily_quota,
+            hint_ms: (daily_quota || over_limit).then_some(37_000.0),
+            over_limit,
+            spent,
+        },
+    )
 }
 
 /// Any error body (or none) that does not say so.
@@ -106,11 +142,14 @@ fn retry_on() -> impl Strategy<Value = Option<Vec<u16>>> {
 /// The error says waiting cannot help.
 fn hopeless(e: Option<&ErrorInfo>) -> bool {
     e.is_some_and(|e| {
+        let spent_quota =
+            |w: Option<&str>| matches!(w, Some("insufficient_quota" | "credit_limit"));
         e.code.as_deref() == Some("enforced_spend_limit_reached")
-            || e.code.as_deref() == Some("insufficient_quota")
-            || e.error_type.as_deref() == Some("insufficient_quota")
+            || spent_quota(e.code.as_deref())
+            || spent_quota(e.error_type.as_deref())
             || e.daily_quota
             || e.over_limit
+            || e.spent
     })
 }
 
@@ -403,6 +442,94 @@ fn the_events_that_only_open_a_stream_are_no_first_event() {
 }
 
 #[test]
+fn llama_cpps_error_line_first_is_classified_like_its_status() {
+    // llama.cpp's server: `error: <json>` (no `data`), the stream's only event.
+    let wire =
+        b"error: {\"code\":503,\"message\":\"Loading model\",\"type\":\"unavailable_error\"}\n\n";
+    let Peeked::Event(e) = first_event(&[wire]) else {
+        panic!("no first event")
+    };
+    assert_eq!(e.event, "error");
+    // The driver reads the data as the error itself, its numeric code the status.
+    let error = typed("unavailable_error");
+    let status = stream_error_status(&e.event, Some(&error), Some(503.0));
+    assert_eq!(status, Some(503));
+    assert_eq!(
+        classify(503, None, Some(&error), None),
+        Outcome::Retry(RetryKind::Status(503))
+    );
+    // Not found (404), or a context too long (400): delivered as they are.
+    for code in [400.0, 404.0] {
+        let s = stream_error_status(
+            "error",
+            Some(&typed("exceed_context_size_error")),
+            Some(code),
+        );
+        assert_eq!(s, Some(code as u16));
+        assert!(matches!(
+            classify(s.unwrap(), None, None, None),
+            Outcome::Fail(FailKind::Status(_))
+        ));
+    }
+}
+
+#[test]
+fn a_responses_failure_after_its_opening_events_is_classified_like_its_code() {
+    let Peeked::Event(e) = first_event(&[
+        b"event: response.created\ndata: {\"type\":\"response.created\"}\n\n",
+        b"event: response.in_progress\ndata: {\"type\":\"response.in_progress\"}\n\n",
+        b"event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"The model is overloaded\"}}}\n\n",
+    ]) else {
+        panic!("no first event")
+    };
+    assert_eq!(e.event, "response.failed");
+    let error = ErrorInfo {
+        code: Some("server_error".into()),
+        ..ErrorInfo::default()
+    };
+    assert_eq!(
+        stream_verdict(&e.event, Some(&error)),
+        Outcome::Retry(RetryKind::Status(500))
+    );
+    let limited = ErrorInfo {
+        code: Some("rate_limit_exceeded".into()),
+        ..ErrorInfo::default()
+    };
+    assert_eq!(
+        stream_verdict("response.failed", Some(&limited)),
+        Outcome::Retry(RetryKind::RateLimited)
+    );
+    let bad = ErrorInfo {
+        code: Some("invalid_prompt".into()),
+        ..ErrorInfo::default()
+    };
+    assert_eq!(
+        stream_verdict("response.failed", Some(&bad)),
+        Outcome::Fail(FailKind::Status(400))
+    );
+    // A response that completes is no error.
+    assert_eq!(stream_verdict("response.completed", None), Outcome::Success);
+}
+
+#[test]
+fn tgis_string_error_first_is_classified_like_tgis_own_status() {
+    // `data:{"error":"Model is overloaded","error_type":"overloaded"}`: TGI answers 429 for it
+    // without a stream (its limit on concurrent requests).
+    assert_eq!(
+        stream_verdict("message", Some(&typed("overloaded"))),
+        Outcome::Retry(RetryKind::RateLimited)
+    );
+    assert_eq!(
+        stream_verdict("message", Some(&typed("validation"))),
+        Outcome::Fail(FailKind::Status(422))
+    );
+    assert_eq!(
+        stream_verdict("message", Some(&typed("generation"))),
+        Outcome::Fail(FailKind::Status(424))
+    );
+}
+
+#[test]
 fn comments_empty_events_and_pings_are_no_first_event() {
     assert_eq!(
         first_event(&[b": ping\n\n", b"event: ping\n\n", b"\n\n"]),
@@ -478,6 +605,10 @@ fn an_unread_body_never_changes_whether_a_response_is_retried() {
         });
         v.push(ErrorInfo {
             daily_quota: true,
+            ..ErrorInfo::default()
+        });
+        v.push(ErrorInfo {
+            spent: true,
             ..ErrorInfo::default()
         });
         v

@@ -99,6 +99,73 @@ fn a_per_day_quota_is_named_so() {
 }
 
 #[test]
+fn a_cerebras_quota_per_day_is_told_from_one_per_minute_by_its_message() {
+    // Cerebras sends the same code and type for every window (its error at the top level).
+    let tokens = Some("token_quota_exceeded");
+    let requests = Some("request_quota_exceeded");
+    for (code, m) in [
+        (
+            tokens,
+            "Tokens per day limit exceeded - too many tokens processed.",
+        ),
+        (
+            requests,
+            "Requests per day limit exceeded - too many requests sent.",
+        ),
+        (tokens, "tokens PER DAY limit exceeded"),
+    ] {
+        assert!(names_daily_limit(code, m), "{m}");
+    }
+    for (code, m) in [
+        (
+            tokens,
+            "Tokens per minute limit exceeded - too many tokens processed.",
+        ),
+        (
+            requests,
+            "Requests per minute limit exceeded - too many requests sent.",
+        ),
+        (
+            requests,
+            "Requests per hour limit exceeded - too many requests sent.",
+        ),
+        (tokens, ""),
+        // The words alone, under any other code (or none), are not read.
+        (Some("rate_limit_exceeded"), "Tokens per day limit exceeded"),
+        (None, "Tokens per day limit exceeded"),
+    ] {
+        assert!(!names_daily_limit(code, m), "{code:?} {m}");
+    }
+    // Within the first MAX_MESSAGE_BYTES only.
+    let far = format!("{} per day", "x".repeat(MAX_MESSAGE_BYTES));
+    assert!(!names_daily_limit(tokens, &far));
+}
+
+#[test]
+fn a_spent_balance_is_said_in_xais_words() {
+    for m in [
+        "Your team 0a1b has either used all available credits or reached its monthly spending \
+         limit. To continue making API requests, please purchase more credits or raise your \
+         spending limit.",
+        "monthly SPENDING LIMIT reached",
+        "You have used all available credits.",
+    ] {
+        assert!(states_spent(m), "{m}");
+    }
+    for m in [
+        // The same code, a passing overload: retried.
+        "The service is temporarily at capacity. Please retry your request shortly.",
+        "Too many requests. Please try again in 2s.",
+        "credits",
+        "",
+    ] {
+        assert!(!states_spent(m), "{m}");
+    }
+    let far = format!("{} spending limit", "x".repeat(MAX_MESSAGE_BYTES));
+    assert!(!states_spent(&far));
+}
+
+#[test]
 fn retry_info_wins_over_the_message_and_headers_win_over_both() {
     assert_eq!(
         body_hint(Some("37s"), Some("Please try again in 2s.")),

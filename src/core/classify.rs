@@ -3,20 +3,24 @@
 //! Default retryable statuses: 408, 409, 429, 500, 502, 503, 504, 529, and network errors.
 //! Never other 4xx, never an abort. `x-should-retry` overrides the status list. A 429 whose
 //! error says the spend limit is reached (`enforced_spend_limit_reached`) or the quota is
-//! used up (OpenAI `insufficient_quota`), or that the request is larger than the limit itself
-//! (OpenAI's `Request too large`), is never retried: waiting will not help.
+//! used up (OpenAI `insufficient_quota`, Together `credit_limit`), or that the request is
+//! larger than the limit itself (OpenAI's `Request too large`), is never retried: waiting
+//! will not help.
 //!
 //! The rules of [`classify`], in the order they apply:
 //!
 //! 1. 1xx, 2xx and 3xx are [`Outcome::Success`], whatever the headers or body say.
 //! 2. An error whose `code` names a spend limit (`enforced_spend_limit_reached`,
 //!    `organization_spend_limit_exceeded`, ...) or a billing stop
-//!    (`billing_hard_limit_reached`, `billing_not_active`) fails with
-//!    [`FailKind::SpendLimit`]; one whose `code` or `type` is `insufficient_quota`, or that
-//!    names a per-day quota (Gemini `QuotaFailure`, [`ErrorInfo::daily_quota`]), fails with
-//!    [`FailKind::InsufficientQuota`]; one whose message states a request larger than the
-//!    limit itself ([`ErrorInfo::over_limit`]) fails with [`FailKind::TooLarge`]. On any
-//!    status, and even against `x-should-retry: true`: no wait can help.
+//!    (`billing_hard_limit_reached`, `billing_not_active`), or that says so in words only
+//!    (xAI, [`ErrorInfo::spent`]), fails with [`FailKind::SpendLimit`]; one whose `code` or
+//!    `type` is `insufficient_quota` (OpenAI) or `credit_limit` (Together: `"Credit limit
+//!    exceeded. ... add credit or upgrade your plan."`), or that names a per-day quota
+//!    (Gemini `QuotaFailure`, Cerebras `Tokens per day limit exceeded`,
+//!    [`ErrorInfo::daily_quota`]), fails with [`FailKind::InsufficientQuota`]; one whose
+//!    message states a request larger than the limit itself ([`ErrorInfo::over_limit`])
+//!    fails with [`FailKind::TooLarge`]. On any status, and even against
+//!    `x-should-retry: true`: no wait can help.
 //! 3. `x-should-retry: true` retries and `x-should-retry: false` fails
 //!    ([`FailKind::ServerSaidNo`]), whatever the status list says.
 //! 4. A status in `retry_on` (or [`DEFAULT_RETRY_ON`] when it is not given; an empty list
@@ -53,7 +57,10 @@ pub const DEFAULT_RETRY_ON: &[u16] = &[408, 409, 429, 500, 502, 503, 504, 529];
 
 /// The parts of an error body that decide a retry, extracted by the driver from the JSON
 /// (Anthropic `{"type":"error","error":{"type":..,"details":{"error_code":..}}}`, OpenAI
-/// `{"error":{"type":..,"code":..}}`). Everything is optional: a missing body is fine.
+/// `{"error":{"type":..,"code":..}}`; with no `error` object, the document itself: Cerebras
+/// and Mistral `{"message":..,"type":..,"code":..}`, xAI `{"code":..,"error":"<message>"}`,
+/// TGI `{"error":"<message>","error_type":..}`). Everything is optional: a missing body is
+/// fine.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ErrorInfo {
     /// `error.type`: `rate_limit_error`, `overloaded_error`, `insufficient_quota`, ...
@@ -66,13 +73,18 @@ pub struct ErrorInfo {
     /// gives one ([`hints::retry_hint`](super::hints::retry_hint)).
     pub hint_ms: Option<super::Ms>,
     /// A Gemini `QuotaFailure` names a quota counted per day
-    /// ([`hints::is_per_day_quota`](super::hints::is_per_day_quota)): fails like
-    /// `insufficient_quota`.
+    /// ([`hints::is_per_day_quota`](super::hints::is_per_day_quota)), or a Cerebras quota
+    /// error's message does ([`hints::names_daily_limit`](super::hints::names_daily_limit)):
+    /// fails like `insufficient_quota`.
     pub daily_quota: bool,
     /// The message states a request larger than the limit itself (`Limit 30000, Requested
     /// 36278`: OpenAI's and Groq's `Request too large`;
     /// [`hints::exceeds_limit`](super::hints::exceeds_limit)).
     pub over_limit: bool,
+    /// An error given as a string says the credits are used up or the spending limit reached
+    /// (xAI, whose `code` does not tell it from a passing overload;
+    /// [`hints::states_spent`](super::hints::states_spent)): fails like a spend limit.
+    pub spent: bool,
 }
 
 /// Why a call should be tried again.
@@ -95,9 +107,11 @@ pub enum FailKind {
     Status(u16),
     /// `x-should-retry: false`.
     ServerSaidNo(u16),
-    /// The error says `enforced_spend_limit_reached` (Anthropic; sent with a 429).
+    /// The error says `enforced_spend_limit_reached` (Anthropic; sent with a 429), or
+    /// another spend limit or billing stop.
     SpendLimit,
-    /// The error says `insufficient_quota` (OpenAI; sent with a 429).
+    /// The error says `insufficient_quota` (OpenAI; sent with a 429), `credit_limit`
+    /// (Together), or names a per-day quota (Gemini, Cerebras).
     InsufficientQuota,
     /// The error says the request is larger than the limit itself (OpenAI, Groq: a 429
     /// `Request too large ... Limit N, Requested M`).
@@ -147,13 +161,11 @@ pub fn classify(
     }
     let is = |field: Option<&String>, value: &str| field.is_some_and(|f| f == value);
     if let Some(e) = error {
-        if e.code.as_deref().is_some_and(is_spend_limit) {
+        if e.spent || e.code.as_deref().is_some_and(is_spend_limit) {
             return Outcome::Fail(FailKind::SpendLimit);
         }
-        if is(e.code.as_ref(), "insufficient_quota")
-            || is(e.error_type.as_ref(), "insufficient_quota")
-            || e.daily_quota
-        {
+        let spent_quota = |f: Option<&String>| is(f, "insufficient_quota") || is(f, "credit_limit");
+        if spent_quota(e.code.as_ref()) || spent_quota(e.error_type.as_ref()) || e.daily_quota {
             return Outcome::Fail(FailKind::InsufficientQuota);
         }
         if e.over_limit {
@@ -217,19 +229,30 @@ pub fn classify_error(aborted: bool) -> Outcome {
 /// [`classify`] can decide on it as on that status; `None` when the event is no error (the
 /// stream is healthy and goes to the caller).
 ///
-/// * `event` is the SSE event type (`message` when none was given); `error` is the event
-///   data's `error` object as the driver read it ([`ErrorInfo`]), `None` when the data has
-///   none (or is not JSON).
-/// * The event is an error when its type is `error` (Anthropic: `event: error`) or its data
-///   holds an `error` object (OpenAI's error chunk `data: {"error": {...}}`).
+/// * `event` is the SSE event type (`message` when none was given; `error` for a line
+///   `error: {...}` too, as llama.cpp sends it: [`peek`](super::peek)); `error` is the error
+///   the event carries, as the driver read it ([`ErrorInfo`]): the data's `error` object
+///   (OpenAI's error chunk `data: {"error": {...}}`); else the data itself when its `error` is
+///   a string (TGI: `{"error":"Model is overloaded","error_type":"overloaded"}`), when its
+///   `object` is `error` (vLLM before its errors moved under `error`:
+///   `{"object":"error","message":..,"type":"ServiceUnavailableError","code":503}`) or when
+///   the event is `error`; for an OpenAI Responses `response.failed`, its `response.error`.
+///   `None` when the data carries none (or is not JSON).
+/// * The event is an error when its type is `error` (Anthropic: `event: error`) or
+///   `response.failed` (OpenAI Responses, after `response.created` and
+///   `response.in_progress`, which only open the stream), or it carries an error.
 /// * Its status, from `error.type` or else `error.code`: `overloaded_error` 529;
 ///   `rate_limit_error`, `rate_limit_exceeded`, `insufficient_quota` (which [`classify`]
 ///   then fails), `requests`, `tokens` 429; `api_error`, `server_error`, `internal_error`
-///   500; `service_unavailable` 503; `timeout_error` 504; `invalid_request_error` 400,
-///   `authentication_error` 401, `permission_error` 403, `not_found_error` 404,
-///   `request_too_large` 413. Else `code`, the data's `error.code` when it is a number (vLLM
-///   sends the HTTP status), if a whole number from 400 to 599. Any other error (no type, an
-///   unknown one) is a server error, 500.
+///   500; `service_unavailable` 503; `timeout_error` 504; `authentication_error` 401,
+///   `permission_error` 403, `not_found_error` 404, `request_too_large` 413,
+///   `billing_error` 402; any name starting with `invalid_` 400 (`invalid_request_error`,
+///   OpenAI Responses' `invalid_prompt`, `invalid_image`, ...); TGI's `error_type`s as TGI
+///   answers them without a stream: `overloaded` 429 (its concurrency limit), `validation`,
+///   `template_error`, `tool_error` 422, `generation` 424, `incomplete_generation` 500. Else
+///   `code`, the error's `code` when it is a number (vLLM, llama.cpp and OpenRouter send the
+///   HTTP status), if a whole number from 400 to 599. Any other error (no type, an unknown
+///   one, such as Groq's `internal_server_error`) is a server error, 500.
 ///
 /// Only the *first* event of a stream is ever classified: once a content event has reached
 /// the caller the call is never retried, and a later error event reaches it as is.
@@ -244,13 +267,16 @@ pub fn classify_error(aborted: bool) -> Outcome {
 /// assert_eq!(stream_error_status("message", Some(&openai), None), Some(500));
 /// let vllm = ErrorInfo { error_type: Some("BadRequestError".into()), ..ErrorInfo::default() };
 /// assert_eq!(stream_error_status("message", Some(&vllm), Some(400.0)), Some(400));
+/// let tgi = ErrorInfo { error_type: Some("overloaded".into()), ..ErrorInfo::default() };
+/// assert_eq!(stream_error_status("message", Some(&tgi), None), Some(429));
+/// assert_eq!(stream_error_status("response.failed", None, None), Some(500));
 /// ```
 pub fn stream_error_status(
     event: &str,
     error: Option<&ErrorInfo>,
     code: Option<f64>,
 ) -> Option<u16> {
-    if event != "error" && error.is_none() {
+    if event != "error" && event != "response.failed" && error.is_none() {
         return None;
     }
     let status_of = |name: &str| -> Option<u16> {
@@ -260,16 +286,19 @@ pub fn stream_error_status(
             | "rate_limit_exceeded"
             | "insufficient_quota"
             | "requests"
-            | "tokens" => 429,
-            "api_error" | "server_error" | "internal_error" => 500,
+            | "tokens"
+            | "overloaded" => 429,
+            "api_error" | "server_error" | "internal_error" | "incomplete_generation" => 500,
             "service_unavailable" => 503,
             "timeout_error" => 504,
-            "invalid_request_error" => 400,
             "authentication_error" => 401,
             "permission_error" => 403,
             "not_found_error" => 404,
             "request_too_large" => 413,
             "billing_error" => 402,
+            "validation" | "template_error" | "tool_error" => 422,
+            "generation" => 424,
+            n if n.starts_with("invalid_") => 400,
             _ => return None,
         })
     };
@@ -413,6 +442,135 @@ mod tests {
             classify(429, None, Some(&near), None),
             Outcome::Retry(RetryKind::RateLimited)
         );
+    }
+
+    #[test]
+    fn credits_used_up_and_spend_limits_said_in_words_are_never_retried() {
+        // Together: `credit_limit` as its type and code (either alone counts).
+        for e in [
+            err(Some("credit_limit"), Some("credit_limit")),
+            err(Some("credit_limit"), None),
+            err(None, Some("credit_limit")),
+        ] {
+            for should_retry in [None, Some(true)] {
+                assert_eq!(
+                    classify(429, should_retry, Some(&e), None),
+                    Outcome::Fail(FailKind::InsufficientQuota),
+                    "{e:?}"
+                );
+            }
+        }
+        // xAI: a spend limit in words, with the code its passing overload sends too.
+        let spent = ErrorInfo {
+            code: Some("Some resource has been exhausted".into()),
+            spent: true,
+            ..ErrorInfo::default()
+        };
+        assert_eq!(
+            classify(429, Some(true), Some(&spent), None),
+            Outcome::Fail(FailKind::SpendLimit)
+        );
+        let capacity = ErrorInfo {
+            spent: false,
+            ..spent
+        };
+        assert_eq!(
+            classify(429, None, Some(&capacity), None),
+            Outcome::Retry(RetryKind::RateLimited)
+        );
+        // Cerebras: a per-day quota (the driver reads it from the message) fails, the same
+        // code per minute waits.
+        let day = ErrorInfo {
+            error_type: Some("too_many_tokens_error".into()),
+            code: Some("token_quota_exceeded".into()),
+            daily_quota: true,
+            ..ErrorInfo::default()
+        };
+        assert_eq!(
+            classify(429, None, Some(&day), None),
+            Outcome::Fail(FailKind::InsufficientQuota)
+        );
+        let minute = ErrorInfo {
+            daily_quota: false,
+            ..day
+        };
+        assert_eq!(
+            classify(429, None, Some(&minute), None),
+            Outcome::Retry(RetryKind::RateLimited)
+        );
+        // Only the exact word.
+        let near = err(Some("credit_limit_warning"), Some("Credit_Limit"));
+        assert_eq!(
+            classify(429, None, Some(&near), None),
+            Outcome::Retry(RetryKind::RateLimited)
+        );
+    }
+
+    #[test]
+    fn the_error_shapes_of_other_servers_stand_for_their_status_in_a_stream() {
+        let t = |name: &str| err(Some(name), None);
+        // TGI, as it answers without a stream.
+        for (name, status) in [
+            ("overloaded", 429),
+            ("validation", 422),
+            ("template_error", 422),
+            ("tool_error", 422),
+            ("generation", 424),
+            ("incomplete_generation", 500),
+        ] {
+            assert_eq!(
+                stream_error_status("message", Some(&t(name)), None),
+                Some(status),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            classify(429, None, Some(&t("overloaded")), None),
+            Outcome::Retry(RetryKind::RateLimited)
+        );
+        // OpenAI Responses' `response.failed`: its `response.error.code`; none, a server error.
+        for (code, status) in [
+            ("server_error", 500),
+            ("rate_limit_exceeded", 429),
+            ("invalid_prompt", 400),
+            ("invalid_image", 400),
+            ("vector_store_timeout", 500),
+        ] {
+            let e = err(None, Some(code));
+            assert_eq!(
+                stream_error_status("response.failed", Some(&e), None),
+                Some(status),
+                "{code}"
+            );
+        }
+        assert_eq!(
+            stream_error_status("response.failed", None, None),
+            Some(500)
+        );
+        // llama.cpp (`error:` line) and older vLLM: the numeric code under an unknown type.
+        for name in ["unavailable_error", "ServiceUnavailableError"] {
+            assert_eq!(
+                stream_error_status("error", Some(&t(name)), Some(503.0)),
+                Some(503)
+            );
+        }
+        // Groq's `internal_server_error`: a server error, retried.
+        assert_eq!(
+            stream_error_status("message", Some(&t("internal_server_error")), None),
+            Some(500)
+        );
+        // Other events with no error stay healthy.
+        for event in [
+            "response.completed",
+            "response.output_text.delta",
+            "message",
+        ] {
+            assert_eq!(
+                stream_error_status(event, None, Some(503.0)),
+                None,
+                "{event}"
+            );
+        }
     }
 
     #[test]

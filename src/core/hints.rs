@@ -13,6 +13,16 @@
 //!   numbers (`"Request too large for gpt-4o ... on tokens per min (TPM): Limit 30000,
 //!   Requested 36278. The input or output tokens must be reduced ..."`; Groq's reads the
 //!   same): [`exceeds_limit`] tells it apart, and it is not retried: no wait can help.
+//! * **Cerebras** sends the same `code` for a per-minute limit and a per-day one (its error at
+//!   the top level: `{"message":"Tokens per day limit exceeded - too many tokens processed.",
+//!   "type":"too_many_tokens_error","param":"quota","code":"token_quota_exceeded"}`, and
+//!   `"Tokens per minute limit exceeded ..."` with the same code; `request_quota_exceeded` for
+//!   requests): only the message tells the day apart ([`names_daily_limit`]). A per-day limit
+//!   is not retried, like Gemini's; per minute (or per hour) it is.
+//! * **xAI** states a spent balance in words only: `{"code":"Some resource has been
+//!   exhausted","error":"Your team ... has either used all available credits or reached its
+//!   monthly spending limit. ..."}`, a 429 with the same `code` as its passing "The service is
+//!   temporarily at capacity" ([`states_spent`]). Not retried, like a spend limit.
 //!
 //! Every wait goes through the guard of `retry-after`, `headers::valid_hint` (finite, `>= 1` ms,
 //! at most [`ABSURD_MS`](super::headers::ABSURD_MS): else absent) and is then capped by
@@ -31,6 +41,10 @@
 //! assert!(!exceeds_limit("Rate limit reached ... (TPM): Limit 30000, Used 29000, Requested 2000."));
 //! assert!(is_per_day_quota("GenerateRequestsPerDayPerProjectPerModel-FreeTier"));
 //! assert!(!is_per_day_quota("GenerateRequestsPerMinutePerProjectPerModel-FreeTier"));
+//! assert!(names_daily_limit(Some("token_quota_exceeded"), "Tokens per day limit exceeded - too many tokens processed."));
+//! assert!(!names_daily_limit(Some("token_quota_exceeded"), "Tokens per minute limit exceeded - too many tokens processed."));
+//! assert!(states_spent("Your team has either used all available credits or reached its monthly spending limit."));
+//! assert!(!states_spent("The service is temporarily at capacity. Please retry your request shortly."));
 //! ```
 
 use super::headers::{parse_go_duration, valid_hint, RateLimitInfo};
@@ -70,9 +84,7 @@ pub fn parse_try_again(message: &str) -> Option<Ms> {
     const NEEDLE: &[u8] = b"try again in ";
     let b = message.as_bytes();
     let b = &b[..b.len().min(MAX_MESSAGE_BYTES)];
-    let at = b
-        .windows(NEEDLE.len())
-        .position(|w| w.eq_ignore_ascii_case(NEEDLE))?;
+    let at = find_any_case(b, NEEDLE)?;
     let rest = &b[at + NEEDLE.len()..];
     let end = rest
         .iter()
@@ -107,10 +119,7 @@ pub fn exceeds_limit(message: &str) -> bool {
 /// then digits and `,` (a final `,` is punctuation), at most 20 characters.
 fn number_after(b: &[u8], needle: &[u8]) -> Option<u128> {
     let mut from = 0;
-    while let Some(at) = b[from..]
-        .windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle))
-    {
+    while let Some(at) = find_any_case(&b[from..], needle) {
         let rest = &b[from + at + needle.len()..];
         let len = rest
             .iter()
@@ -135,8 +144,43 @@ pub fn is_per_day_quota(id: &str) -> bool {
     if b.len() > MAX_VALUE_BYTES {
         return false;
     }
-    let has = |n: &[u8]| b.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    let has = |n: &[u8]| find_any_case(b, n).is_some();
     has(b"perday") || has(b"per_day") || has(b"per-day")
+}
+
+/// Where `needle` (ASCII, any case) first occurs in `hay`: byte windows (`str::contains`
+/// would link the two-way searcher into the module), in one place for every search here.
+#[inline(never)]
+fn find_any_case(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Does `message` hold `needle` (ASCII, any case) within its first [`MAX_MESSAGE_BYTES`]?
+fn says(message: &str, needle: &[u8]) -> bool {
+    let b = message.as_bytes();
+    find_any_case(&b[..b.len().min(MAX_MESSAGE_BYTES)], needle).is_some()
+}
+
+/// Does a Cerebras quota error name a limit counted per day? Its `code`
+/// (`token_quota_exceeded`, `request_quota_exceeded`) is the same for every window, so the
+/// message decides: `per day` (`"Tokens per day limit exceeded - too many tokens
+/// processed."`, `"Requests per day limit exceeded - too many requests sent."`), any case. No
+/// other code counts: a message alone, in any other error, is not read for it.
+pub fn names_daily_limit(code: Option<&str>, message: &str) -> bool {
+    matches!(
+        code,
+        Some("token_quota_exceeded" | "request_quota_exceeded")
+    ) && says(message, b"per day")
+}
+
+/// Does the message say the account's credits are used up or its spending limit reached?
+/// `spending limit` or `used all available credits`, any case: what xAI's 429 says, whose
+/// `code` (`Some resource has been exhausted`) it shares with a passing overload. Read only
+/// from an error given as a string (the driver's `error_of`), never from the message of an
+/// error with a code of its own.
+pub fn states_spent(message: &str) -> bool {
+    says(message, b"spending limit") || says(message, b"used all available credits")
 }
 
 /// The wait a failed response states: the header hint (`retry-after-ms` / `retry-after`)

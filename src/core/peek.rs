@@ -12,6 +12,9 @@
 //! after them is still the stream's first word. (Anthropic's `overloaded_error` is reported
 //! after `message_start` too.)
 //!
+//! A line `error: {...}` (a field the SSE standard ignores) is read as an `error` event:
+//! llama.cpp's server sends its errors so, with no `data` ([`SseParser::reading_error_lines`]).
+//!
 //! ```
 //! use llm_pacer::core::peek::{FirstEvent, Peeked};
 //!
@@ -61,7 +64,7 @@ impl FirstEvent {
     /// At the start of a stream.
     pub fn new() -> Self {
         FirstEvent {
-            parser: SseParser::new(),
+            parser: SseParser::new().reading_error_lines(),
             ..Default::default()
         }
     }
@@ -92,5 +95,68 @@ impl FirstEvent {
             }
             None => Peeked::More,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first(chunks: &[&[u8]]) -> Peeked {
+        let mut p = FirstEvent::new();
+        for c in chunks {
+            match p.feed(c) {
+                Peeked::More => {}
+                other => return other,
+            }
+        }
+        Peeked::More
+    }
+
+    fn event(p: Peeked) -> (String, String) {
+        match p {
+            Peeked::Event(e) => (e.event, e.data),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_error_line_is_an_error_event() {
+        // llama.cpp: `error: <json>`, then the blank line, no `data`.
+        let wire = b"error: {\"code\":503,\"message\":\"Loading model\",\"type\":\"unavailable_error\"}\n\n";
+        for cut in 0..wire.len() {
+            let (a, b) = wire.split_at(cut);
+            assert_eq!(
+                event(first(&[a, b])),
+                (
+                    "error".into(),
+                    "{\"code\":503,\"message\":\"Loading model\",\"type\":\"unavailable_error\"}"
+                        .into()
+                ),
+                "cut at {cut}"
+            );
+        }
+        // After the events that open a stream, with CRLF and no space after the colon.
+        assert_eq!(
+            event(first(&[
+                b": hi\r\n\r\nevent: ping\r\ndata: {}\r\n\r\nerror:{\"code\":500}\r\n\r\n"
+            ])),
+            ("error".into(), "{\"code\":500}".into())
+        );
+        // A content event first: that is the first event, an error line after it changes
+        // nothing.
+        assert_eq!(
+            event(first(&[b"data: {\"id\":1}\n\nerror: {\"code\":503}\n\n"])),
+            ("message".into(), "{\"id\":1}".into())
+        );
+        // Only the peek reads them: the caller's parser (and the usage reader) keep to the
+        // standard, for which the field is nothing and a line alone dispatches nothing.
+        let mut p = SseParser::new();
+        let mut n = 0;
+        p.feed(b"error: {\"code\":503}\n\ndata: x\n\n", |e| {
+            n += 1;
+            assert_eq!((e.event, e.data), ("message", "x"));
+        });
+        assert_eq!(n, 1);
     }
 }

@@ -22,7 +22,10 @@
 //! LF never occur inside a multi-byte sequence, so cutting at line breaks is safe).
 //!
 //! One extension for safety: a line longer than [`MAX_LINE_BYTES`] is dropped, not buffered,
-//! so a stream without line breaks cannot make the parser grow without bound.
+//! so a stream without line breaks cannot make the parser grow without bound. And one that a
+//! reader asks for ([`SseParser::reading_error_lines`], the peek at a stream's first event): a
+//! field named `error`, which the standard ignores, reads as `event: error` with its value as
+//! data (llama.cpp's server sends its errors so: `error: {"code":503,...}`).
 //!
 //! ```
 //! use llm_pacer::core::sse::SseParser;
@@ -95,6 +98,8 @@ pub struct SseParser {
     retry_ms: Option<u64>,
     /// Which event types' data is kept (see [`SseParser::keeping`]); all when `None`.
     keep: Option<fn(&str) -> bool>,
+    /// A field `error` is an `error` event's data (see [`SseParser::reading_error_lines`]).
+    error_lines: bool,
 }
 
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
@@ -114,6 +119,18 @@ impl SseParser {
     pub fn keeping(self, keep: fn(&str) -> bool) -> Self {
         SseParser {
             keep: Some(keep),
+            ..self
+        }
+    }
+
+    /// A parser that reads a field named `error` (ignored by the standard) as `event: error`
+    /// followed by `data:` with its value: the line `error: {"code":503}` then an empty line
+    /// dispatch an `error` event with data `{"code":503}`. For the peek at a stream's first
+    /// event only (llama.cpp's server sends its errors so); the caller's stream is not parsed
+    /// this way.
+    pub fn reading_error_lines(self) -> Self {
+        SseParser {
+            error_lines: true,
             ..self
         }
     }
@@ -213,6 +230,14 @@ impl SseParser {
                 (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
             }
             None => (line, &b""[..]),
+        };
+        // `error: <value>` read as `event: error` and `data: <value>`.
+        let name = if self.error_lines && name == b"error" {
+            self.event.clear();
+            self.event.push_str("error");
+            b"data"
+        } else {
+            name
         };
         match name {
             b"event" => {

@@ -349,29 +349,72 @@ const MAX_DETAILS: u32 = 16;
 /// vLLM's status); the body's retry hint (Gemini `google.rpc.RetryInfo.retryDelay` in
 /// `error.details[]`, else OpenAI's "try again in ..." in `error.message`); and whether a
 /// `google.rpc.QuotaFailure` names a per-day quota; and whether the message states a request
-/// larger than the limit itself. A document that is an array (Gemini's
+/// larger than the limit itself. A document with no `error` object is the error itself
+/// ([`located`]: Cerebras, Mistral, xAI, TGI). A document that is an array (Gemini's
 /// OpenAI-compatible endpoint) is read through its first element. The decisions on the
 /// strings are the core's ([`hints`]).
 pub fn error_of(doc: &JsValue) -> Option<ErrorInfo> {
-    let doc = if Array::is_array(doc) {
+    located(&first_of(doc), true)
+}
+
+/// The error a stream's first event carries (its type `event`, its data parsed as `doc`),
+/// with the error's `code` when that is a number (vLLM, llama.cpp, OpenRouter: the HTTP
+/// status); `None` when it carries none. Where it is, by the shapes servers send
+/// ([`located`]): in the data, which is itself the error when the event is `error`
+/// (Anthropic's holds an `error` object; OpenAI Responses' and llama.cpp's data is the
+/// error); in the data's `response` for an OpenAI Responses `response.failed`
+/// (`response.error`). Which event is an error, and the status it stands for, the core
+/// decides ([`stream_error_status`](crate::core::classify::stream_error_status)).
+pub fn event_error(event: &str, doc: &JsValue) -> (Option<ErrorInfo>, Option<f64>) {
+    let mut doc = first_of(doc);
+    if event == "response.failed" {
+        doc = js::get_opt(&doc, "response").unwrap_or_default();
+    }
+    // The code of the error object: `error.code`, else the data's own.
+    let holder = js::get_opt(&doc, "error").filter(JsValue::is_object);
+    let code = js::number(holder.as_ref().unwrap_or(&doc), "code");
+    (located(&doc, event == "error"), code)
+}
+
+/// An array's first element (Gemini's OpenAI-compatible endpoint wraps its error so), else the
+/// document.
+fn first_of(doc: &JsValue) -> JsValue {
+    if Array::is_array(doc) {
         Array::from(doc).get(0)
     } else {
         doc.clone()
-    };
-    let err = js::get_opt(&doc, "error").filter(JsValue::is_object)?;
-    let error_type = js::string(&err, "type");
-    Some(error_fields(&err, error_type))
+    }
 }
 
-/// The error of an OpenAI Responses stream's `error` event, whose data is the error itself:
-/// `{"type":"error","code":"rate_limit_exceeded","message":"...","param":null}` (no nested
-/// `error` object; `type` names the event, not the error).
-pub fn error_event_of(doc: &JsValue) -> ErrorInfo {
-    error_fields(doc, None)
+/// The error a document holds: its `error` object (with that object's `type`); else the
+/// document itself when its `error` is a string (not empty), the message (xAI `{"code":"Some resource has
+/// been exhausted","error":"..."}`; TGI `{"error":"..","error_type":"overloaded"}`, its type
+/// in `error_type`), or when its `object` is `error` (Mistral, older vLLM) or `whole` (an
+/// error body, or an `error` event: Cerebras `{"message":..,"type":..,"code":..}` at the top
+/// level), with its `type` unless that is `error` (an OpenAI Responses `error` event's: it
+/// names the event). `None` for no object, or one that holds no error.
+fn located(doc: &JsValue, whole: bool) -> Option<ErrorInfo> {
+    if !doc.is_object() {
+        return None;
+    }
+    let (err, error_type, said) =
+        if let Some(err) = js::get_opt(doc, "error").filter(JsValue::is_object) {
+            let error_type = js::string(&err, "type");
+            (err, error_type, None)
+        } else if let Some(said) = js::string(doc, "error").filter(|e| !e.is_empty()) {
+            (doc.clone(), js::string(doc, "error_type"), Some(said))
+        } else if whole || js::string(doc, "object").as_deref() == Some("error") {
+            let error_type = js::string(doc, "type").filter(|t| t != "error");
+            (doc.clone(), error_type, None)
+        } else {
+            return None;
+        };
+    Some(error_fields(&err, error_type, said))
 }
 
-/// [`error_of`]'s reading of one error object (`type` given apart).
-fn error_fields(err: &JsValue, error_type: Option<String>) -> ErrorInfo {
+/// [`error_of`]'s reading of one error object (`type` given apart, and its message when the
+/// error is that string).
+fn error_fields(err: &JsValue, error_type: Option<String>, said: Option<String>) -> ErrorInfo {
     let err = err.clone();
     let details = js::get_opt(&err, "details");
     let code = details
@@ -400,13 +443,17 @@ fn error_fields(err: &JsValue, error_type: Option<String>) -> ErrorInfo {
             }
         }
     }
-    let message = js::string(&err, "message");
+    let spent = said.as_deref().is_some_and(hints::states_spent);
+    let message = said.or_else(|| js::string(&err, "message"));
+    let message = message.as_deref();
     ErrorInfo {
+        hint_ms: hints::body_hint(retry_delay.as_deref(), message),
+        daily_quota: daily_quota
+            || message.is_some_and(|m| hints::names_daily_limit(code.as_deref(), m)),
+        over_limit: message.is_some_and(hints::exceeds_limit),
+        spent,
         error_type,
         code,
-        hint_ms: hints::body_hint(retry_delay.as_deref(), message.as_deref()),
-        daily_quota,
-        over_limit: message.as_deref().is_some_and(hints::exceeds_limit),
     }
 }
 

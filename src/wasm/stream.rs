@@ -2,7 +2,8 @@
 //! usage, read as it streams.
 //!
 //! The first event: an error sent there (Anthropic `event: error` / `overloaded_error`,
-//! OpenAI's error chunk) is retried like the status it stands for. The peek reads the body
+//! OpenAI's error chunk, an OpenAI Responses `response.failed`, the error shapes of vLLM,
+//! TGI and llama.cpp: [`body::event_error`]) is retried like the status it stands for. The peek reads the body
 //! itself (no clone), within bounds: at most
 //! [`MAX_PEEK_BYTES`](crate::core::peek::MAX_PEEK_BYTES), and no later than the deadline
 //! promise (the pacer's clock); past either, the stream goes to the caller as it is. The
@@ -11,9 +12,9 @@
 //! The usage: [`SseUsage`] reads it from the bytes as they pass on to the caller (the driver's
 //! side of that is in `delivered.rs`).
 
+use super::body;
 use super::body::BodyEnd;
 use super::reader::{BodyReader, ReadEnd};
-use super::{body, js};
 use crate::core::classify::{self, ErrorInfo};
 use crate::core::estimate::TextCount;
 use crate::core::peek::{FirstEvent, Peeked};
@@ -89,15 +90,9 @@ pub async fn first_event(response: &Response, deadline: &Promise) -> FirstLook {
             broke,
         };
     };
-    let doc = JSON::parse(&event.data).ok().filter(JsValue::is_object);
-    // An `error` event with no `error` object (OpenAI Responses): the data is the error.
-    let error = doc.as_ref().and_then(|d| {
-        body::error_of(d).or_else(|| (event.event == "error").then(|| body::error_event_of(d)))
-    });
-    // A numeric `error.code` (vLLM: the HTTP status).
-    let code = doc
-        .and_then(|d| js::get_opt(&d, "error"))
-        .and_then(|e| js::number(&e, "code"));
+    let (error, code) = JSON::parse(&event.data)
+        .map(|doc| body::event_error(&event.event, &doc))
+        .unwrap_or_default();
     let error = classify::stream_error_status(&event.event, error.as_ref(), code)
         .map(|status| (status, error));
     FirstLook { error, peek, broke }

@@ -65,6 +65,38 @@ const CASES = [
   [402, {}, { error: { code: "insufficient_quota" } }],
   [404, {}, { type: "error", error: { type: "not_found_error" } }],
   [408, {}, {}],
+  // Other providers' shapes (the error at the top level, or a string).
+  [429, {}, { error: { message: "Credit limit exceeded.", type: "credit_limit", code: "credit_limit" } }],
+  [
+    429,
+    {},
+    {
+      message: "Tokens per day limit exceeded - too many tokens processed.",
+      type: "too_many_tokens_error",
+      param: "quota",
+      code: "token_quota_exceeded",
+    },
+  ],
+  [
+    429,
+    { "retry-after": "2" },
+    {
+      message: "Tokens per minute limit exceeded - too many tokens processed.",
+      type: "too_many_tokens_error",
+      param: "quota",
+      code: "token_quota_exceeded",
+    },
+  ],
+  [
+    429,
+    {},
+    {
+      code: "Some resource has been exhausted",
+      error: "Your team has either used all available credits or reached its monthly spending limit.",
+    },
+  ],
+  [429, {}, { code: "Some resource has been exhausted", error: "The service is temporarily at capacity." }],
+  [429, {}, { error: "Model is overloaded. Please try again in 1.5s.", error_type: "overloaded" }],
 ];
 
 /** Runs one call whose first answer is the case and any later one a 200, in virtual time. */

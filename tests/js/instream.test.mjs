@@ -1,7 +1,8 @@
 // In-stream errors and body hints, through the package against the mocks over loopback, in
 // virtual time (tests/js/lib/harness.mjs):
 // - a 200 event stream whose FIRST event is an error (Anthropic `event: error`, OpenAI's error
-//   chunk) is retried like the status it stands for, before the caller sees a byte; a later
+//   chunk, a Responses `response.failed`, older vLLM's, llama.cpp's `error:` line, TGI's) is
+//   retried like the status it stands for, before the caller sees a byte; a later
 //   error event, and any error the pacer does not retry, reaches the caller as is; a healthy
 //   stream reaches the caller byte for byte; one that breaks before its first event is the
 //   attempt's network error;
@@ -139,6 +140,61 @@ describe("an error as the first event of a 200 stream", () => {
     assert.equal(pacer.stats().rateLimited, 2, "the quota's 429, then this one");
     assert.equal(env.mock.log.length, 3);
     assert.ok(gap(env.mock, 1) >= 1500, `waited the hint: ${gap(env.mock, 1)} ms`);
+  });
+
+  test("other servers' error shapes first (older vLLM, llama.cpp's `error:` line, TGI, a Responses `response.failed`): retried like their status, before the caller sees a byte; those no retry helps are not", async (t) => {
+    const responsesOpen =
+      'event: response.created\ndata: {"type":"response.created","sequence_number":0,"response":{"id":"resp_1","status":"in_progress","output":[]}}\n\n' +
+      'event: response.in_progress\ndata: {"type":"response.in_progress","sequence_number":1,"response":{"id":"resp_1","status":"in_progress","output":[]}}\n\n';
+    const shapes = [
+      // vLLM before its errors moved under `error`: the data is the error, its code the status.
+      [
+        "vLLM object:error",
+        'data: {"object":"error","message":"The server is overloaded","type":"ServiceUnavailableError","param":null,"code":503}\n\n',
+        "serverErrors",
+      ],
+      // llama.cpp: a field named `error` (no `data`), which the SSE standard ignores.
+      [
+        "llama.cpp error line",
+        'error: {"code":503,"message":"Loading model","type":"unavailable_error"}\n\n',
+        "serverErrors",
+      ],
+      // TGI: `error` a string; `overloaded` is its 429 (a limit on concurrent requests).
+      ["TGI overloaded", 'data:{"error":"Model is overloaded","error_type":"overloaded"}\n\n', "rateLimited"],
+      [
+        "Responses response.failed",
+        `${responsesOpen}event: response.failed\ndata: {"type":"response.failed","sequence_number":2,"response":{"id":"resp_1","status":"failed","error":{"code":"server_error","message":"The model is overloaded"},"output":[]}}\n\n`,
+        "serverErrors",
+      ],
+    ];
+    for (const [name, wire, stat] of shapes) {
+      const env = await mockEnv(t, startOpenAIMock);
+      const pacer = env.make({ seed: 21 });
+      env.mock.script([{ kind: "sse-error", afterEvents: 0, body: wire }, "ok"]);
+      const res = await pacer.fetch(env.url, openaiInit({ body: { stream: true } }));
+      assert.equal(res.status, 200);
+      const text = await res.text();
+      assert.ok(!/error|failed/.test(text), `${name}: the caller saw ${text.slice(0, 120)}`);
+      assert.ok(text.includes("[DONE]"), name);
+      assert.equal(env.mock.log.length, 2, name);
+      await drained(pacer);
+      assert.equal(pacer.stats()[stat], 1, `${name}: ${JSON.stringify(pacer.stats())}`);
+    }
+    // Not retried: errors no retry helps (TGI `validation`, an `invalid_prompt` failure), and an
+    // `error:` line after content (only the stream's head is read for one). The caller gets
+    // each as it is.
+    for (const wire of [
+      'data:{"error":"Input validation error: `inputs` must have less than 4096 tokens","error_type":"validation"}\n\n',
+      'event: response.failed\ndata: {"type":"response.failed","response":{"status":"failed","error":{"code":"invalid_prompt","message":"Invalid prompt"}}}\n\n',
+      'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\nerror: {"code":503,"message":"Loading model"}\n\n',
+    ]) {
+      const env = await mockEnv(t, startOpenAIMock);
+      const pacer = env.make({ seed: 22 });
+      env.mock.script([{ kind: "sse-error", afterEvents: 0, body: wire }, "ok"]);
+      const res = await pacer.fetch(env.url, openaiInit({ body: { stream: true } }));
+      assert.equal(await res.text(), wire, "byte for byte");
+      assert.equal(env.mock.log.length, 1);
+    }
   });
 
   test("an error after message_start, before any content: retried, the caller sees the next stream only", async (t) => {

@@ -763,6 +763,69 @@ describe("classify", () => {
     assert.deepEqual(classify(429, OPENAI_OK, quota, NOW), { action: "fail", reason: "insufficient_quota" });
   });
 
+  test("credits used up and per-day quotas in other providers' shapes fail; their per-minute limits wait", () => {
+    const c = (status, body) => classify(status, {}, body, NOW);
+    const fail = (reason) => ({ action: "fail", reason });
+    const wait = { action: "retry", reason: "rate_limited" };
+    // Together: `credit_limit` under `error`.
+    const together = {
+      error: {
+        message:
+          "Credit limit exceeded. Please navigate to https://api.together.xyz/settings/billing to add credit or upgrade your plan.",
+        type: "credit_limit",
+        code: "credit_limit",
+      },
+    };
+    assert.deepEqual(c(429, together), fail("insufficient_quota"));
+    // Cerebras: the error at the top level, one code for every window: the message tells the day.
+    const cerebras = (window, code = "token_quota_exceeded") => ({
+      message: `Tokens per ${window} limit exceeded - too many tokens processed.`,
+      type: "too_many_tokens_error",
+      param: "quota",
+      code,
+    });
+    assert.deepEqual(c(429, cerebras("day")), fail("insufficient_quota"));
+    assert.deepEqual(c(429, JSON.stringify(cerebras("day", "request_quota_exceeded"))), fail("insufficient_quota"));
+    assert.deepEqual(c(429, cerebras("minute")), wait);
+    assert.deepEqual(c(429, cerebras("hour")), wait);
+    // xAI: `error` is the message; its code is the same for a passing overload.
+    const xai = (error) => ({ code: "Some resource has been exhausted", error });
+    assert.deepEqual(
+      c(
+        429,
+        xai(
+          "Your team has either used all available credits or reached its monthly spending limit. To continue making API requests, please purchase more credits or raise your spending limit.",
+        ),
+      ),
+      fail("spend_limit"),
+    );
+    assert.deepEqual(c(429, xai("The service is temporarily at capacity. Please retry your request shortly.")), wait);
+    // Mistral's top-level error, TGI's string one: ordinary limits, retried (with a stated wait).
+    assert.deepEqual(
+      c(429, {
+        object: "error",
+        message: "Service tier capacity exceeded for this model.",
+        type: "service_tier_capacity_exceeded",
+        param: null,
+        code: "3505",
+      }),
+      wait,
+    );
+    assert.deepEqual(c(429, { error: "Model is overloaded. Please try again in 2s.", error_type: "overloaded" }), {
+      ...wait,
+      retryAfterMs: 2000,
+    });
+    // 402s are never retried, whatever they say.
+    assert.deepEqual(
+      c(402, { error: { code: 402, message: "Insufficient credits. Add more using https://openrouter.ai/credits" } }),
+      fail("status_402"),
+    );
+    assert.deepEqual(
+      c(402, { error: { message: "Insufficient Balance", type: "unknown_error", code: "invalid_request_error" } }),
+      fail("status_402"),
+    );
+  });
+
   test("statuses and x-should-retry", () => {
     const c = (status, headers, body) => classify(status, headers, body, NOW);
     assert.deepEqual(c(200, ANTHROPIC_OK), { action: "success", reason: "status_200" });

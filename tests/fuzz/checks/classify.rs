@@ -4,11 +4,13 @@
 //! Input: text. The first line is `<status> [<retry-on>,<retry-on>,...]` (a status that is
 //! not a `u16` ends the case), then header lines, an empty line, and the body, read as the
 //! Wasm driver reads an error body (`error.type`, `error.details.error_code` or else
-//! `error.code`).
+//! `error.code`; with no `error` object, the document's own fields, and an `error` that is a
+//! string as the message).
 //!
 //! Checks: the function is total and follows its documented rules in order (1xx-3xx
-//! succeed; a spend-limit (any code naming one, or a billing stop) or insufficient-quota
-//! error never retries, whatever else is said;
+//! succeed; a spend-limit (any code naming one, or a billing stop, or a string error that
+//! says so) or insufficient-quota (`credit_limit`, a Cerebras per-day quota) error never
+//! retries, whatever else is said;
 //! `x-should-retry` wins over the status list; else the list decides), the kind of a retry
 //! is right, and the engine turns each verdict into the matching action: no retry of a
 //! failure, a wait never shorter than the server's hint.
@@ -20,6 +22,7 @@ use llm_pacer::core::classify::{
 };
 use llm_pacer::core::config::Config;
 use llm_pacer::core::headers::parse;
+use llm_pacer::core::hints;
 
 /// Run the checks on one input.
 pub fn check(data: &[u8]) {
@@ -66,18 +69,32 @@ pub fn check(data: &[u8]) {
     in_engine(status, &info, error.as_ref(), retry_on, outcome);
 }
 
-/// What the Wasm driver extracts from an error body (`src/wasm/body.rs`, `error_info`).
+/// What the Wasm driver extracts from an error body (`src/wasm/body.rs`, `error_info`): the
+/// `error` object's fields; else, for an object, its own, with an `error` string as the
+/// message (and `error_type` as the type) and a `type` of `error` not taken for the error's.
 pub fn error_info(body: &str) -> Option<ErrorInfo> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let err = v.get("error")?;
+    let v = match v {
+        serde_json::Value::Array(a) => a.into_iter().next()?,
+        v => v,
+    };
     let string = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(String::from);
-    if err.is_null() {
-        return None;
-    }
+    let (err, error_type, said) = match v.get("error") {
+        Some(e) if e.is_object() => (e, string(e.get("type")), None),
+        Some(serde_json::Value::String(said)) => (&v, string(v.get("error_type")), Some(said)),
+        _ if v.is_object() => (&v, string(v.get("type")).filter(|t| t != "error"), None),
+        _ => return None,
+    };
+    let code = string(err.get("details").and_then(|d| d.get("error_code")))
+        .or_else(|| string(err.get("code")));
+    let message = said.cloned().or_else(|| string(err.get("message")));
     Some(ErrorInfo {
-        error_type: string(err.get("type")),
-        code: string(err.get("details").and_then(|d| d.get("error_code")))
-            .or_else(|| string(err.get("code"))),
+        error_type,
+        daily_quota: message
+            .as_deref()
+            .is_some_and(|m| hints::names_daily_limit(code.as_deref(), m)),
+        spent: said.is_some_and(|m| hints::states_spent(m)),
+        code,
         ..ErrorInfo::default()
     })
 }
@@ -96,12 +113,19 @@ fn expected(
     }
     // Any code naming a spend limit (Anthropic's `enforced_spend_limit_reached`, OpenAI's
     // per-organisation and per-project ones), and OpenAI's billing stops.
-    if code.is_some_and(|c| {
-        c.contains("spend_limit") || c == "billing_hard_limit_reached" || c == "billing_not_active"
-    }) {
+    // And a string error that says so in words (xAI).
+    if error.is_some_and(|e| e.spent)
+        || code.is_some_and(|c| {
+            c.contains("spend_limit")
+                || c == "billing_hard_limit_reached"
+                || c == "billing_not_active"
+        })
+    {
         return Outcome::Fail(FailKind::SpendLimit);
     }
-    if code == Some("insufficient_quota") || error_type == Some("insufficient_quota") {
+    // OpenAI's `insufficient_quota`, Together's `credit_limit`, a per-day quota (Cerebras).
+    let spent_quota = |w: Option<&str>| matches!(w, Some("insufficient_quota" | "credit_limit"));
+    if spent_quota(code) || spent_quota(error_type) || error.is_some_and(|e| e.daily_quota) {
         return Outcome::Fail(FailKind::InsufficientQuota);
     }
     let retry = match should_retry {
