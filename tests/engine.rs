@@ -827,3 +827,40 @@ fn a_spent_quota_hands_its_429_back_and_holds_no_other_call() {
         }
     }
 }
+
+/// A 429 whose `retry-after` is shorter than the reset of its spent token figures: Groq's
+/// (`retry-after: 2`, `x-ratelimit-remaining-tokens: 0`, `x-ratelimit-reset-tokens: 7.66s` of
+/// 6,000 a minute, figures no continuous refill shows). The server's wait governs: the retry
+/// goes within the README's bound of it (10% longer at most), not at the reset. Groq's buckets
+/// are token buckets, never read as windows; an OpenAI-style server with the same figures may
+/// count by windows, but its refusal's own wait still ends the hold they set.
+#[test]
+fn a_429s_retry_after_governs_over_its_spent_figures_reset() {
+    let groq = [("x-groq-region", "us-east-1")];
+    for marker in [&groq[..], &[][..]] {
+        let mut e = Engine::new(config(), T0);
+        let a = e.submit(T0, req(10.0, 50.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        let at = T0 + 100.0;
+        let mut h = vec![
+            ("x-ratelimit-limit-requests", "14400"),
+            ("x-ratelimit-remaining-requests", "14370"),
+            ("x-ratelimit-reset-requests", "2m59.56s"),
+            ("x-ratelimit-limit-tokens", "6000"),
+            ("x-ratelimit-remaining-tokens", "0"),
+            ("x-ratelimit-reset-tokens", "7.66s"),
+            ("retry-after", "2"),
+        ];
+        h.extend_from_slice(marker);
+        let info = llm_pacer::core::headers::parse(h.iter().copied(), at);
+        let v = e.on_response(at, a, 429, &info, None, 0.5);
+        assert!(matches!(v, Verdict::Retry { .. }), "{marker:?}: {v:?}");
+        let (id, sent) = next_send(&mut e, at, at + 20_000.0).expect("a retry");
+        assert_eq!(id, a);
+        assert!(
+            sent - at >= 2_000.0 && sent - at <= 2_200.0,
+            "{marker:?}: retried {} ms after a `retry-after: 2`",
+            sent - at
+        );
+    }
+}
