@@ -14,7 +14,7 @@ use crate::core::Ms;
 const WINDOWS: [Ms; 4] = [1_000.0, MINUTE_MS, 3_600_000.0, 86_400_000.0];
 
 /// A reset number at least this large is epoch milliseconds (OpenRouter).
-const EPOCH_MS_FROM: f64 = 1.0e12;
+pub(super) const EPOCH_MS_FROM: f64 = 1.0e12;
 /// At least this large (and below [`EPOCH_MS_FROM`]), epoch seconds.
 const EPOCH_S_FROM: f64 = 1.0e9;
 

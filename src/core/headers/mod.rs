@@ -19,8 +19,11 @@
 //!   ([`DimInfo::rounded`]); the request count is exact.
 //! * **OpenAI-style.** `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`; the reset is a
 //!   Go duration (`1s`, `6m0s`, `8.64s`, `20ms`, `1m30s`, see [`parse_go_duration`]) from
-//!   now. `-tokens` is the combined TPM. Only Go durations are accepted for the reset: a bare
-//!   number is ambiguous (seconds? an epoch?) and is treated as absent. A reset more than a
+//!   now. `-tokens` is the combined TPM. Other servers write the same names otherwise: a
+//!   bare number is read as the unprefixed `x-ratelimit-reset` is (below: seconds from now,
+//!   or an epoch in seconds from 10^9, in milliseconds from 10^12), and an RFC 3339 time as
+//!   Anthropic's; anything else (`1d`, a negative number) is absent, and so is a reset
+//!   beyond [`ABSURD_MS`]. A reset more than a
 //!   minute and a half out cannot be a minute's: the window is then an hour or a day, as the
 //!   refill's arithmetic says (`window_of`; the free tier's requests per day).
 //! * **Groq** sends the OpenAI names, but `x-ratelimit-*-requests` counts requests per *day*
@@ -707,6 +710,10 @@ struct Raw<'a> {
     date: Option<Ms>,
     anthropic: [RawDim; 6],
     openai: [RawDim; 2],
+    /// The OpenAI reset is no Go duration but a bare number or an RFC 3339 time, kept as
+    /// sent (an epoch ms for a time) until the `Date` header is known
+    /// ([`families::reset_number`]).
+    openai_bare: [bool; 2],
     policy: Lines<'a>,
     ratelimit: Lines<'a>,
     /// `ratelimit-{limit,remaining,reset}`, by [`Field`]: the first line that is a List.
@@ -746,13 +753,24 @@ impl<'a> Raw<'a> {
                     Field::Reset => parse_rfc3339,
                 },
             ),
+            Key::OpenAi(dim, Field::Reset) => {
+                let r = &mut self.openai[dim];
+                if r.reset.is_none() {
+                    r.reset = parse_go_reset(v);
+                    if r.reset.is_none() {
+                        // (A time before 2001 would read as epoch seconds: none is sent.)
+                        let time = || parse_rfc3339(v).filter(|&t| t >= families::EPOCH_MS_FROM);
+                        r.reset = parse_number(v).or_else(time);
+                        self.openai_bare[dim] = r.reset.is_some();
+                    }
+                }
+            }
             Key::OpenAi(dim, field) => self.openai[dim].fill(
                 field,
                 v,
                 match field {
                     Field::Limit => parse_limit,
-                    Field::Remaining => parse_remaining,
-                    Field::Reset => parse_go_reset,
+                    _ => parse_remaining,
                 },
             ),
             Key::Policy => self.policy.push(v),
@@ -785,11 +803,17 @@ impl<'a> Raw<'a> {
         let groq = self.more.groq;
         let openai = |i: usize| {
             let r = self.openai[i];
-            let reset_at_ms = r.reset.and_then(|d| reset_after(now_ms, d));
+            let reset_at_ms = r.reset.and_then(|d| {
+                if self.openai_bare[i] {
+                    families::reset_number(d, now_ms, date)
+                } else {
+                    reset_after(now_ms, d)
+                }
+            });
             let window = if groq && i == O_REQUESTS {
                 DAY_MS
             } else {
-                window_of(r.limit, r.remaining, r.reset)
+                window_of(r.limit, r.remaining, reset_at_ms.map(|t| t - now_ms))
             };
             dim_info(r.limit, r.remaining, reset_at_ms, window, false)
         };

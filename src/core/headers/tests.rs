@@ -606,10 +606,73 @@ fn openai_resets() {
         let info = p(&[("X-RateLimit-Reset-Tokens", reset)], T0);
         assert_eq!(info.tokens.reset_at_ms, Some(T0 + ms), "{reset}");
     }
-    for bad in ["12", "-1s", "1d", "soon", "", "721h"] {
+    for bad in [
+        "-1s", "1d", "soon", "", "721h", "-1", "1e3", "2592001", "12 s",
+    ] {
         let info = p(&[("x-ratelimit-reset-tokens", bad)], T0);
         assert!(info.tokens.is_empty(), "{bad:?}");
     }
+}
+
+#[test]
+fn openai_resets_other_servers_write_as_numbers_or_times() {
+    // Servers beside OpenAI write these names with the reset as the unprefixed
+    // `x-ratelimit-reset` is written: seconds from now (a bare number, decimals allowed), an
+    // epoch in seconds (from 10^9) or in milliseconds (from 10^12), or an RFC 3339 time; the
+    // epochs and times on the server's clock, set against its `Date` (here 5 s behind ours).
+    let date = "Thu, 01 Jan 2026 00:00:00 GMT";
+    let server = 1_767_225_600_000.0; // that date, epoch ms
+    let now = server + 5_000.0;
+    for (reset, ms) in [
+        ("12", 12_000.0),
+        ("0.5", 500.0),
+        ("0", 0.0),
+        ("1767225630", 30_000.0),
+        ("1767225630000", 30_000.0),
+        ("2026-01-01T00:00:30Z", 30_000.0),
+        ("2026-01-01T00:00:30.250Z", 30_250.0),
+        // In the past: full now (never a wait below zero).
+        ("1767225590", 0.0),
+    ] {
+        let info = p(
+            &[("date", date), ("x-ratelimit-reset-requests", reset)],
+            now,
+        );
+        assert_eq!(info.requests.reset_at_ms, Some(now + ms), "{reset}");
+        assert_eq!(info.family, Family::OpenAi, "{reset}");
+    }
+    // Beyond 30 days, as seconds or as an epoch: absent, never a sleep of weeks. A number
+    // between 30 days of seconds and 10^9 is neither, and a time before 2001 no reset.
+    for bad in [
+        "2592001",
+        "999999999",
+        "1769817631",
+        "1769817631000",
+        "1970-01-01T00:00:10Z",
+    ] {
+        let info = p(&[("date", date), ("x-ratelimit-reset-requests", bad)], now);
+        assert!(info.requests.is_empty(), "{bad}");
+    }
+    // A Go duration is read as before, and the first valid occurrence wins either way.
+    let info = p(
+        &[
+            ("x-ratelimit-reset-tokens", "soon"),
+            ("x-ratelimit-reset-tokens", "7"),
+            ("x-ratelimit-reset-tokens", "2s"),
+        ],
+        T0,
+    );
+    assert_eq!(info.tokens.reset_at_ms, Some(T0 + 7_000.0));
+    // The window follows a reset so written as it does a Go duration: a day's, 199 of 200.
+    let info = p(
+        &[
+            ("x-ratelimit-limit-requests", "200"),
+            ("x-ratelimit-remaining-requests", "199"),
+            ("x-ratelimit-reset-requests", "432"),
+        ],
+        T0,
+    );
+    assert_eq!(info.requests.window_ms, Some(86_400_000.0));
 }
 
 // --- several families --------------------------------------------------------------------

@@ -365,14 +365,38 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
             rounded,
         )
     };
-    // OpenAI resets are Go durations from now.
+    // An epoch in ms (>= 1e12) or s (>= 1e9) on the server's clock, else seconds from now.
+    let number_reset = |n: f64| {
+        if n >= 1e12 {
+            after(n - date.unwrap_or(now))
+        } else if n >= 1e9 {
+            after(n * 1000.0 - date.unwrap_or(now))
+        } else {
+            wait(n * 1000.0).and_then(after)
+        }
+    };
+    // OpenAI resets are Go durations from now; others write a bare number (as the
+    // unprefixed reset) or an RFC 3339 time (from 2001, epoch ms on the server's clock).
+    // (Read as a Go duration's ms `d >= 0`, else as `-1 - n`, placed alike.)
     let openai = |dim_name: &str| {
         let names = ["limit", "remaining", "reset"].map(|f| format!("x-ratelimit-{f}-{dim_name}"));
         dim(
             headers,
             [&names[0], &names[1], &names[2]].map(String::as_str),
-            |v| parse_go_duration(v).and_then(wait),
-            after,
+            |v| {
+                parse_go_duration(v).and_then(wait).or_else(|| {
+                    reference_number(v)
+                        .or_else(|| parse_rfc3339(v).filter(|&t| t >= 1e12))
+                        .map(|n| -1.0 - n)
+                })
+            },
+            |x| {
+                if x >= 0.0 {
+                    after(x)
+                } else {
+                    number_reset(-1.0 - x)
+                }
+            },
             false,
         )
     };
@@ -449,15 +473,7 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
             &["x-ratelimit-reset"],
         ],
         reference_number,
-        |n| {
-            if n >= 1e12 {
-                after(n - date.unwrap_or(now))
-            } else if n >= 1e9 {
-                after(n * 1000.0 - date.unwrap_or(now))
-            } else {
-                wait(n * 1000.0).and_then(after)
-            }
-        },
+        number_reset,
         per,
     );
     if !together && !plain.is_empty() {
