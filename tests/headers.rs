@@ -489,26 +489,35 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases(512)))]
 
     #[test]
-    fn retry_after_ms_round_trips(ms in 0.0..=ABSURD_MS) {
-        // Written to the microsecond (13 significant digits at most): read exactly.
+    fn retry_after_ms_round_trips(ms in 1.0..=ABSURD_MS) {
+        // Written to the microsecond (13 significant digits at most): read exactly, and
+        // rounded up to the next whole millisecond (never shorter than said).
         let v = format!("{ms:.3}");
-        let exact = v.parse::<f64>().unwrap();
+        let (int, frac) = v.split_once('.').unwrap();
+        let whole = int.parse::<f64>().unwrap() + if frac == "000" { 0.0 } else { 1.0 };
         let info = parse([("retry-after-ms", v.as_str())], T0);
-        prop_assert_eq!(info.retry_after_ms, Some(exact));
+        prop_assert_eq!(info.retry_after_ms, Some(whole));
         // A later `retry-after` does not override it.
         let info = parse([("retry-after-ms", v.as_str()), ("retry-after", "1")], T0);
-        prop_assert_eq!(info.retry_after_ms, Some(exact));
-        // Written with every digit of the double (17): read within 10^-14.
+        prop_assert_eq!(info.retry_after_ms, Some(whole));
+        // Written with every digit of the double (17): read within 10^-14, rounded up (what
+        // is within 10^-13 of a whole number is that number: the decimal's error in binary).
         let got = parse([("retry-after-ms", ms.to_string().as_str())], T0).retry_after_ms;
-        prop_assert!(got.is_some_and(|g| (g - ms).abs() <= ms * 1e-14), "{got:?} vs {ms}");
+        let slack = ms * 1e-13;
+        prop_assert!(
+            got.is_some_and(|g| g.fract() == 0.0 && g >= ms - slack && g < ms + 1.0 + slack),
+            "{got:?} vs {ms}"
+        );
     }
 
     #[test]
-    fn retry_after_seconds_round_trip(secs in 0u32..=2_592_000, tenths in 0u32..10) {
+    fn retry_after_seconds_round_trip(secs in 1u32..=2_592_000, tenths in 0u32..10) {
         let info = parse([("retry-after", secs.to_string().as_str())], T0);
         prop_assert_eq!(info.retry_after_ms, Some(f64::from(secs) * 1000.0));
+        // A tenth of a second is whole milliseconds: exactly those, whatever the decimal's
+        // error in binary (`16.1` times 1,000 is 16,100.000000000002).
         let v = format!("{secs}.{tenths}");
-        let want = v.parse::<f64>().unwrap() * 1000.0;
+        let want = f64::from(secs) * 1000.0 + f64::from(tenths) * 100.0;
         let got = parse([("retry-after", v.as_str())], T0).retry_after_ms;
         if want <= ABSURD_MS {
             prop_assert_eq!(got, Some(want));

@@ -429,9 +429,23 @@ fn parse_hint_number(s: &str) -> Option<f64> {
 /// make a server that keeps saying so a loop of back-to-back requests, so the backoff
 /// applies, as the Anthropic SDK does. So is a wait under a millisecond (`retry-after:
 /// 0.0001`, `retry-after-ms: 0.4`): "now" in other words. `retry-after-ms: 0` beside
-/// `retry-after: 30` gives 30 s.
+/// `retry-after: 30` gives 30 s. In whole milliseconds, rounded up ([`whole_ms`]):
+/// `retry-after-ms: 1.5` is 2 ms.
 pub(crate) fn valid_hint(ms: f64) -> Option<Ms> {
-    valid_wait(ms).filter(|&ms| ms >= MIN_HINT_MS)
+    valid_wait(ms).filter(|&ms| ms >= MIN_HINT_MS).map(whole_ms)
+}
+
+/// A wait in whole milliseconds, rounded up: never shorter than the server said
+/// (`retry-after-ms: 1.5` is 2 ms, `1.234567s` 1,235 ms). Within 10^-13 of a whole number
+/// (relative) it is that number: the decimal's error in binary, not a fraction the server
+/// wrote (`retry-after: 2.007` times 1,000 is 2,007.0000000000002, `1.005` 1,004.9999999999999).
+pub fn whole_ms(ms: Ms) -> Ms {
+    let r = ms.round();
+    if (ms - r).abs() <= r.abs() * 1e-13 {
+        r
+    } else {
+        ms.ceil()
+    }
 }
 
 /// The shortest wait that is a retry hint, ms: anything shorter is "now", no hint.

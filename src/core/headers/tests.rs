@@ -104,9 +104,10 @@ fn a_zero_wait_is_no_hint_and_lets_the_other_header_in() {
 
 #[test]
 fn retry_after_ms_is_float_ms_and_wins() {
+    // (In whole milliseconds, rounded up: never shorter than said.)
     assert_eq!(
         p(&[("retry-after-ms", "123.5")], T0).retry_after_ms,
-        Some(123.5)
+        Some(124.0)
     );
     let both = [("retry-after", "30"), ("retry-after-ms", "1500")];
     assert_eq!(p(&both, T0).retry_after_ms, Some(1_500.0));
@@ -115,6 +116,45 @@ fn retry_after_ms_is_float_ms_and_wins() {
     // Python writes floats under 1e-4 (and from 1e16) with an exponent: none is a wait (under
     // a millisecond is "now"; beyond 30 days absurd), and no other writer uses one.
     assert_eq!(p(&[("retry-after-ms", "1e-05")], T0).retry_after_ms, None);
+}
+
+#[test]
+fn every_hint_is_whole_milliseconds_rounded_up() {
+    // A fraction the server wrote is rounded up; the decimal's own error in binary is no
+    // fraction (`2.007` s times 1,000 is 2,007.0000000000002, `1.005` 1,004.9999999999999).
+    for (h, ms) in [
+        (("retry-after-ms", "1.5"), 2.0),
+        (("retry-after-ms", "1.0001"), 2.0),
+        (("retry-after-ms", "1500.5"), 1_501.0),
+        (("retry-after-ms", "1"), 1.0),
+        (("retry-after", "2.007"), 2_007.0),
+        (("retry-after", "1.005"), 1_005.0),
+        (("retry-after", "1.1"), 1_100.0),
+        (("retry-after", "7.66"), 7_660.0),
+        (("retry-after", "0.0015"), 2.0),
+        (("retry-after", "1.0000005"), 1_001.0),
+        (("retry-after", "3, 2.0005"), 3_000.0),
+        (("retry-after", "2.0015, 2"), 2_002.0),
+    ] {
+        let got = p(&[h], T0).retry_after_ms;
+        assert_eq!(got, Some(ms), "{h:?}");
+    }
+    // Under a millisecond is still no hint (not one rounded up to 1 ms).
+    assert_eq!(p(&[("retry-after-ms", "0.5")], T0).retry_after_ms, None);
+    // Body hints go through the same guard.
+    use crate::core::hints::{parse_proto_duration, parse_try_again};
+    assert_eq!(parse_try_again("Please try again in 1.5ms."), Some(2.0));
+    assert_eq!(parse_try_again("Please try again in 7.66s."), Some(7_660.0));
+    assert_eq!(
+        parse_try_again("Please try again in 1.2345678s."),
+        Some(1_235.0)
+    );
+    assert_eq!(parse_proto_duration("2.007s"), Some(2_007.0));
+    assert_eq!(parse_proto_duration("0.0015s"), Some(2.0));
+    for x in [0.0, 1.0, 7_660.0, 2_592_000_000.0] {
+        assert_eq!(whole_ms(x), x);
+        assert_eq!(whole_ms(x + 0.5), x + 1.0);
+    }
 }
 
 #[test]

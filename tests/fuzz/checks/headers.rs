@@ -309,8 +309,17 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
         At(f64),
     }
     // A retry hint is a wait above zero: zero (or a date not in the future) is none.
-    // Under a millisecond is "now": no hint, as zero.
-    let hint = |ms: f64| wait(ms).filter(|&ms| ms >= 1.0);
+    // Under a millisecond is "now": no hint, as zero. In whole milliseconds, rounded up;
+    // within 10^-13 (relative) of a whole number, the decimal's error: that number.
+    let whole = |ms: f64| {
+        let r = ms.round();
+        if (ms - r).abs() <= r * 1e-13 {
+            r
+        } else {
+            ms.ceil()
+        }
+    };
+    let hint = |ms: f64| wait(ms).filter(|&ms| ms >= 1.0).map(whole);
     // A number, or the largest of a comma-separated list of numbers (a repeated field).
     let number = |v: &str| {
         reference_number(v).or_else(|| {
