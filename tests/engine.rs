@@ -864,3 +864,42 @@ fn a_429s_retry_after_governs_over_its_spent_figures_reset() {
         );
     }
 }
+
+/// A 429 whose headers show Mistral's monthly tokens spent, the minute's figures full, fails
+/// at once like `insufficient_quota` (its body says only "rate limited"): waiting minutes
+/// will not help. Its key's other calls are not held. With the minute's figures spent too,
+/// it is an ordinary 429, retried.
+#[test]
+fn a_429_whose_headers_show_a_spent_months_quota_fails_at_once() {
+    let h = [
+        ("x-ratelimit-limit-tokens-month", "1000000000"),
+        ("x-ratelimit-remaining-tokens-month", "0"),
+        ("x-ratelimit-limit-tokens-minute", "500000"),
+        ("x-ratelimit-remaining-tokens-minute", "500000"),
+        ("x-ratelimit-limit-req-minute", "60"),
+        ("x-ratelimit-remaining-req-minute", "60"),
+    ];
+    let body = llm_pacer::core::classify::ErrorInfo {
+        error_type: Some("rate_limited".into()),
+        code: Some("1300".into()),
+        ..Default::default()
+    };
+    for minute_spent in [false, true] {
+        let mut h = h.to_vec();
+        if minute_spent {
+            h[5] = ("x-ratelimit-remaining-req-minute", "0");
+        }
+        let mut e = Engine::new(config(), T0);
+        let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        let info = llm_pacer::core::headers::parse(h.iter().copied(), T0 + 100.0);
+        let v = e.on_response(T0 + 100.0, a, 429, &info, Some(&body), 0.5);
+        if minute_spent {
+            assert!(matches!(v, Verdict::Retry { .. }), "{v:?}");
+        } else {
+            assert_eq!(v, Verdict::Deliver);
+            let b = e.submit(T0 + 110.0, req(1.0, 1.0)).unwrap();
+            assert_eq!(sends(&e.poll(T0 + 110.0)), vec![b]);
+        }
+    }
+}

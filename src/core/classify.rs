@@ -66,8 +66,11 @@ pub struct ErrorInfo {
     /// gives one ([`hints::retry_hint`](super::hints::retry_hint)).
     pub hint_ms: Option<super::Ms>,
     /// A Gemini `QuotaFailure` names a quota counted per day
-    /// ([`hints::is_per_day_quota`](super::hints::is_per_day_quota)): fails like
-    /// `insufficient_quota`.
+    /// ([`hints::is_per_day_quota`](super::hints::is_per_day_quota)), or a 429's headers show
+    /// a month's or day's quota spent (set by the driver: [`RateLimitInfo::quota_error`]):
+    /// fails like `insufficient_quota`.
+    ///
+    /// [`RateLimitInfo::quota_error`]: super::headers::RateLimitInfo::quota_error
     pub daily_quota: bool,
     /// The message states a request larger than the limit itself (`Limit 30000, Requested
     /// 36278`: OpenAI's and Groq's `Request too large`;

@@ -277,6 +277,8 @@ fn classify_response(status: f64, arg: &JsValue, now_ms: Ms, out: &mut Out) -> f
     let arg = Array::from(arg);
     let error = body::error_of(&arg.get(0));
     let info = parse(&arg.get(1).as_string().unwrap_or_default(), now_ms);
+    // As the pacer reads it: a 429 whose headers show a spent quota fails as one.
+    let error = info.quota_error(status as u16, error.as_ref()).or(error);
     // In whole milliseconds, rounded up: a spent reset against a `now` with a fraction too.
     out[0] = opt(hints::stated_hint(now_ms, status as u16, &info, error.as_ref()).map(whole_ms));
     // A status beyond `u16` saturates: any such number is no HTTP status, so it fails.

@@ -399,6 +399,9 @@ impl Engine {
             500..=599 => self.stats.server_errors += 1,
             _ => {}
         }
+        // A 429 whose headers show a spent month's (or day's) quota fails as one.
+        let quota = info.quota_error(status, error);
+        let error = quota.as_ref().or(error);
         let outcome = match classify(
             status,
             info.should_retry,

@@ -33,7 +33,9 @@
 //!   or resets (and `-1` where it knows nothing: absent): read as the OpenAI family, remaining
 //!   counts only.
 //! * **Mistral**: `x-ratelimit-{limit,remaining,reset}-{req,tokens}-{second,minute,hour,day}`
-//!   (the window is in the name; a reset is seconds from now), and the older
+//!   (the window is in the name, the shortest paced; a reset is seconds from now), and
+//!   `-month` (a quota: with a longer window of a dimension beside its shortest, spent while
+//!   no paced figure is, it is [`RateLimitInfo::quota_spent`]), and the older
 //!   `ratelimitbysize-{limit,remaining,reset}` (tokens per minute, reset in seconds)
 //!   ([`Family::Mistral`]). Cerebras sends the same names with `requests` for `req`
 //!   (`x-ratelimit-limit-requests-day`, `x-ratelimit-reset-tokens-minute`), read alike.
@@ -280,6 +282,12 @@ pub struct RateLimitInfo {
     pub server_date_ms: Option<Ms>,
     /// The family the rate-limit fields came from.
     pub family: Family,
+    /// A quota of a longer period than the limits paced reports nothing left, while none of
+    /// those reports a spent limit: Mistral's `x-ratelimit-remaining-tokens-month: 0` (or a
+    /// `-day` beside the same dimension's `-minute`) with room in the minute. A 429 then is
+    /// that quota's, and no wait within reason helps: the driver marks its error so
+    /// ([`RateLimitInfo::quota_error`]), and it fails like `insufficient_quota`.
+    pub quota_spent: bool,
 }
 
 impl RateLimitInfo {
@@ -288,6 +296,24 @@ impl RateLimitInfo {
     /// `tokens-*` only repeat the most restrictive of those two.
     pub fn combined_tokens(&self) -> Option<&DimInfo> {
         (self.input_tokens.is_empty() && self.output_tokens.is_empty()).then_some(&self.tokens)
+    }
+
+    /// The error a response with these headers is classified with
+    /// ([`classify`](crate::core::classify::classify)), when they change it: a 429's `error`
+    /// (or none read) marked as a spent quota ([`ErrorInfo::daily_quota`]) when they show one
+    /// ([`RateLimitInfo::quota_spent`]). `None`: `error` as it is. The pacer and the
+    /// `classify()` export both read a response through it.
+    ///
+    /// [`ErrorInfo::daily_quota`]: crate::core::classify::ErrorInfo::daily_quota
+    pub fn quota_error(
+        &self,
+        status: u16,
+        error: Option<&crate::core::classify::ErrorInfo>,
+    ) -> Option<crate::core::classify::ErrorInfo> {
+        (status == 429 && self.quota_spent).then(|| crate::core::classify::ErrorInfo {
+            daily_quota: true,
+            ..error.cloned().unwrap_or_default()
+        })
     }
 
     /// True when no rate-limit dimension was found (hints may still be present).
@@ -881,6 +907,7 @@ impl<'a> Raw<'a> {
             priority_output_tokens: a_prio_out,
             server_date_ms: date,
             family,
+            quota_spent: more.quota_spent,
         }
     }
 }

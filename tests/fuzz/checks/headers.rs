@@ -66,6 +66,7 @@ pub fn check_headers(headers: &[(&str, &str)], now: f64) {
     }
     assert_eq!(info.should_retry, want.should_retry, "x-should-retry");
     assert_eq!(info.server_date_ms, want.server_date_ms, "Date");
+    assert_eq!(info.quota_spent, want.quota_spent, "a spent quota");
     for (what, got, want) in [
         ("input_tokens", info.input_tokens, want.input_tokens),
         ("output_tokens", info.output_tokens, want.output_tokens),
@@ -431,13 +432,15 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
     // Mistral: the window in the name (the shortest that speaks), resets in seconds;
     // `ratelimitbysize-*` is tokens per minute.
     let seconds = |v: &str| reference_number(v).and_then(|s| wait(s * 1000.0));
+    // (A month is a quota, never paced: last, and left out of the dimensions.)
     let windows = [
         ("second", 1_000.0),
         ("minute", MINUTE_MS),
         ("hour", 3_600_000.0),
         ("day", 86_400_000.0),
+        ("month", f64::NAN),
     ];
-    let mistral = |d: &str| {
+    let mistral_all = |d: &str| -> Vec<DimInfo> {
         windows
             .iter()
             .map(|&(w, ms)| {
@@ -460,10 +463,31 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
                 let (l0, l1, l2) = (list(0), list(1), list(2));
                 dim_of(headers, [&l0, &l1, &l2], seconds, after, ms)
             })
+            .collect()
+    };
+    let mistral = |d: &str| {
+        mistral_all(d)[..4]
+            .iter()
+            .copied()
             .find(|d| !d.is_empty())
             .unwrap_or_default()
     };
     let (m_requests, m_tokens) = (mistral("req"), mistral("tokens"));
+    // A quota: any window of a dimension but its shortest (a month never paced) with
+    // nothing left, while no shortest one has nothing left.
+    let (mut quota, mut paced) = (false, false);
+    for d in ["req", "tokens"] {
+        let all = mistral_all(d);
+        let shortest = all[..4].iter().position(|d| !d.is_empty());
+        for (w, x) in all.iter().enumerate() {
+            let spent = x.remaining.is_some_and(|r| r < 1.0);
+            if Some(w) == shortest {
+                paced |= spent;
+            } else {
+                quota |= spent;
+            }
+        }
+    }
     // The unprefixed names: an epoch in ms (>= 1e12) or s (>= 1e9) on the server's clock,
     // else seconds from now; per minute, or per second with Together's `x-tokenlimit-*`.
     let together = [
@@ -539,5 +563,6 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
         priority_output_tokens: a_prio_out,
         server_date_ms: date,
         family,
+        quota_spent: quota && !paced,
     }
 }
