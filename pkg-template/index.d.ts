@@ -736,7 +736,7 @@ export interface RateLimitDimension {
 
 /** What a response's headers say; absent and malformed fields are omitted. */
 export interface RateLimitHeaders {
-  /** How long the server asks to wait, ms: `retry-after-ms`, else `retry-after` (seconds or an HTTP-date). */
+  /** How long the server asks to wait, whole ms rounded up: `retry-after-ms`, else `retry-after` (seconds or an HTTP-date). */
   readonly retryAfterMs?: number;
   /** `x-should-retry`. */
   readonly shouldRetry?: boolean;
@@ -769,14 +769,15 @@ export interface Classification {
   readonly action: "retry" | "fail" | "success";
   /** Why: `rate_limited`, `overloaded`, `spend_limit`, `insufficient_quota`, `request_too_large`, `should_retry_false`, or `status_<code>`. */
   readonly reason: string;
-  /** The server's hint for a retry, ms: the headers', else the body's (see {@link Backoff.next}). */
+  /** The server's hint for a retry, whole ms rounded up: the headers', else the body's (see {@link Backoff.next}). */
   readonly retryAfterMs?: number;
 }
 
 /**
  * Retry, fail or success, as the Pacer decides (its default retryable statuses: 408, 409,
  * 429, 500, 502, 503, 504, 529). `x-should-retry` overrides the status; a spend limit
- * (`enforced_spend_limit_reached`), `insufficient_quota` or a request larger than the limit
+ * (`enforced_spend_limit_reached`), `insufficient_quota` (or a 429 whose headers show a
+ * month's quota spent, as Mistral's) or a request larger than the limit
  * itself (OpenAI's `Request too large ... Limit N, Requested M`) is never retried.
  * @param status the response's status, an integer from 100 to 599 (else a RangeError, or a TypeError for a non-number).
  * @param body the error body, parsed or as its JSON text (optional).

@@ -827,3 +827,79 @@ fn a_spent_quota_hands_its_429_back_and_holds_no_other_call() {
         }
     }
 }
+
+/// A 429 whose `retry-after` is shorter than the reset of its spent token figures: Groq's
+/// (`retry-after: 2`, `x-ratelimit-remaining-tokens: 0`, `x-ratelimit-reset-tokens: 7.66s` of
+/// 6,000 a minute, figures no continuous refill shows). The server's wait governs: the retry
+/// goes within the README's bound of it (10% longer at most), not at the reset. Groq's buckets
+/// are token buckets, never read as windows; an OpenAI-style server with the same figures may
+/// count by windows, but its refusal's own wait still ends the hold they set.
+#[test]
+fn a_429s_retry_after_governs_over_its_spent_figures_reset() {
+    let groq = [("x-groq-region", "us-east-1")];
+    for marker in [&groq[..], &[][..]] {
+        let mut e = Engine::new(config(), T0);
+        let a = e.submit(T0, req(10.0, 50.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        let at = T0 + 100.0;
+        let mut h = vec![
+            ("x-ratelimit-limit-requests", "14400"),
+            ("x-ratelimit-remaining-requests", "14370"),
+            ("x-ratelimit-reset-requests", "2m59.56s"),
+            ("x-ratelimit-limit-tokens", "6000"),
+            ("x-ratelimit-remaining-tokens", "0"),
+            ("x-ratelimit-reset-tokens", "7.66s"),
+            ("retry-after", "2"),
+        ];
+        h.extend_from_slice(marker);
+        let info = llm_pacer::core::headers::parse(h.iter().copied(), at);
+        let v = e.on_response(at, a, 429, &info, None, 0.5);
+        assert!(matches!(v, Verdict::Retry { .. }), "{marker:?}: {v:?}");
+        let (id, sent) = next_send(&mut e, at, at + 20_000.0).expect("a retry");
+        assert_eq!(id, a);
+        assert!(
+            sent - at >= 2_000.0 && sent - at <= 2_200.0,
+            "{marker:?}: retried {} ms after a `retry-after: 2`",
+            sent - at
+        );
+    }
+}
+
+/// A 429 whose headers show Mistral's monthly tokens spent, the minute's figures full, fails
+/// at once like `insufficient_quota` (its body says only "rate limited"): waiting minutes
+/// will not help. Its key's other calls are not held. With the minute's figures spent too,
+/// it is an ordinary 429, retried.
+#[test]
+fn a_429_whose_headers_show_a_spent_months_quota_fails_at_once() {
+    let h = [
+        ("x-ratelimit-limit-tokens-month", "1000000000"),
+        ("x-ratelimit-remaining-tokens-month", "0"),
+        ("x-ratelimit-limit-tokens-minute", "500000"),
+        ("x-ratelimit-remaining-tokens-minute", "500000"),
+        ("x-ratelimit-limit-req-minute", "60"),
+        ("x-ratelimit-remaining-req-minute", "60"),
+    ];
+    let body = llm_pacer::core::classify::ErrorInfo {
+        error_type: Some("rate_limited".into()),
+        code: Some("1300".into()),
+        ..Default::default()
+    };
+    for minute_spent in [false, true] {
+        let mut h = h.to_vec();
+        if minute_spent {
+            h[5] = ("x-ratelimit-remaining-req-minute", "0");
+        }
+        let mut e = Engine::new(config(), T0);
+        let a = e.submit(T0, req(1.0, 1.0)).unwrap();
+        assert_eq!(sends(&e.poll(T0)), vec![a]);
+        let info = llm_pacer::core::headers::parse(h.iter().copied(), T0 + 100.0);
+        let v = e.on_response(T0 + 100.0, a, 429, &info, Some(&body), 0.5);
+        if minute_spent {
+            assert!(matches!(v, Verdict::Retry { .. }), "{v:?}");
+        } else {
+            assert_eq!(v, Verdict::Deliver);
+            let b = e.submit(T0 + 110.0, req(1.0, 1.0)).unwrap();
+            assert_eq!(sends(&e.poll(T0 + 110.0)), vec![b]);
+        }
+    }
+}

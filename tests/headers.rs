@@ -1,6 +1,7 @@
 //! Property tests for `core::headers`: no input panics or yields an out-of-range number, and
 //! every value a server could send parses back to what it meant.
 
+use llm_pacer::core::classify::{classify, ErrorInfo, FailKind, Outcome};
 use llm_pacer::core::headers::{
     parse, parse_go_duration, parse_http_date, parse_rfc3339, DimInfo, Family, RateLimitInfo,
     ABSURD_MS, MAX_COUNT,
@@ -489,26 +490,35 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases(512)))]
 
     #[test]
-    fn retry_after_ms_round_trips(ms in 0.0..=ABSURD_MS) {
-        // Written to the microsecond (13 significant digits at most): read exactly.
+    fn retry_after_ms_round_trips(ms in 1.0..=ABSURD_MS) {
+        // Written to the microsecond (13 significant digits at most): read exactly, and
+        // rounded up to the next whole millisecond (never shorter than said).
         let v = format!("{ms:.3}");
-        let exact = v.parse::<f64>().unwrap();
+        let (int, frac) = v.split_once('.').unwrap();
+        let whole = int.parse::<f64>().unwrap() + if frac == "000" { 0.0 } else { 1.0 };
         let info = parse([("retry-after-ms", v.as_str())], T0);
-        prop_assert_eq!(info.retry_after_ms, Some(exact));
+        prop_assert_eq!(info.retry_after_ms, Some(whole));
         // A later `retry-after` does not override it.
         let info = parse([("retry-after-ms", v.as_str()), ("retry-after", "1")], T0);
-        prop_assert_eq!(info.retry_after_ms, Some(exact));
-        // Written with every digit of the double (17): read within 10^-14.
+        prop_assert_eq!(info.retry_after_ms, Some(whole));
+        // Written with every digit of the double (17): read within 10^-14, rounded up (what
+        // is within 10^-13 of a whole number is that number: the decimal's error in binary).
         let got = parse([("retry-after-ms", ms.to_string().as_str())], T0).retry_after_ms;
-        prop_assert!(got.is_some_and(|g| (g - ms).abs() <= ms * 1e-14), "{got:?} vs {ms}");
+        let slack = ms * 1e-13;
+        prop_assert!(
+            got.is_some_and(|g| g.fract() == 0.0 && g >= ms - slack && g < ms + 1.0 + slack),
+            "{got:?} vs {ms}"
+        );
     }
 
     #[test]
-    fn retry_after_seconds_round_trip(secs in 0u32..=2_592_000, tenths in 0u32..10) {
+    fn retry_after_seconds_round_trip(secs in 1u32..=2_592_000, tenths in 0u32..10) {
         let info = parse([("retry-after", secs.to_string().as_str())], T0);
         prop_assert_eq!(info.retry_after_ms, Some(f64::from(secs) * 1000.0));
+        // A tenth of a second is whole milliseconds: exactly those, whatever the decimal's
+        // error in binary (`16.1` times 1,000 is 16,100.000000000002).
         let v = format!("{secs}.{tenths}");
-        let want = v.parse::<f64>().unwrap() * 1000.0;
+        let want = f64::from(secs) * 1000.0 + f64::from(tenths) * 100.0;
         let got = parse([("retry-after", v.as_str())], T0).retry_after_ms;
         if want <= ABSURD_MS {
             prop_assert_eq!(got, Some(want));
@@ -989,6 +999,85 @@ fn cerebras_requests_per_day_and_tokens_per_minute() {
 }
 
 #[test]
+fn a_spent_month_or_day_quota_beside_room_in_the_minute_is_a_spent_quota() {
+    // Mistral once its monthly tokens are spent: the minute's figures full, the month's 0.
+    let month = [
+        ("x-ratelimit-limit-tokens-month", "1000000000"),
+        ("x-ratelimit-remaining-tokens-month", "0"),
+        ("x-ratelimit-limit-tokens-minute", "500000"),
+        ("x-ratelimit-remaining-tokens-minute", "500000"),
+        ("x-ratelimit-limit-req-minute", "60"),
+        ("x-ratelimit-remaining-req-minute", "60"),
+    ];
+    let info = p(&month, T0);
+    assert!(info.quota_spent);
+    // The month is no window paced: the minute's figures are the buckets.
+    assert_eq!(info.family, Family::Mistral);
+    assert_eq!(
+        info.tokens,
+        dim(Some(500_000.0), Some(500_000.0), None, 60_000.0)
+    );
+    assert_eq!(info.requests, dim(Some(60.0), Some(60.0), None, 60_000.0));
+    // So a 429's error is marked: it fails like `insufficient_quota`, with a body or none.
+    let rate = ErrorInfo {
+        error_type: Some("rate_limited".into()),
+        code: Some("1300".into()),
+        ..ErrorInfo::default()
+    };
+    for body in [Some(&rate), None] {
+        let marked = info.quota_error(429, body);
+        let e = marked.as_ref().or(body);
+        assert_eq!(
+            classify(429, None, e, None),
+            Outcome::Fail(FailKind::InsufficientQuota)
+        );
+    }
+    assert_eq!(info.quota_error(429, Some(&rate)).unwrap().code, rate.code);
+    // Only a 429's: a 200 with the same figures succeeds, a 503 is left as it is.
+    assert_eq!(info.quota_error(200, None), None);
+    assert_eq!(info.quota_error(503, None), None);
+    // A paced figure spent too: the 429 may be the minute's, retried as ever.
+    let mut both = month.to_vec();
+    both[5] = ("x-ratelimit-remaining-req-minute", "0");
+    assert!(!p(&both, T0).quota_spent);
+    // The month not spent, or no month figures: nothing.
+    let mut left = month.to_vec();
+    left[1] = ("x-ratelimit-remaining-tokens-month", "12");
+    assert!(!p(&left, T0).quota_spent);
+    assert!(!p(&month[2..], T0).quota_spent);
+    // The month alone (nothing paced), spent: a spent quota; the requests' month too.
+    assert!(p(&month[..2], T0).quota_spent);
+    let req_month = [
+        ("x-ratelimit-limit-req-month", "100000"),
+        ("x-ratelimit-remaining-req-month", "0"),
+        ("x-ratelimit-limit-tokens-minute", "500000"),
+        ("x-ratelimit-remaining-tokens-minute", "499000"),
+    ];
+    assert!(p(&req_month, T0).quota_spent);
+    // A day beside the same dimension's minute is a quota too; a day that is the shortest
+    // window of its dimension is paced (Cerebras's requests per day: waited on, as ever).
+    let day = [
+        ("x-ratelimit-limit-tokens-day", "10000000"),
+        ("x-ratelimit-remaining-tokens-day", "0"),
+        ("x-ratelimit-limit-tokens-minute", "500000"),
+        ("x-ratelimit-remaining-tokens-minute", "500000"),
+    ];
+    assert!(p(&day, T0).quota_spent);
+    let cerebras = [
+        ("x-ratelimit-limit-requests-day", "14400"),
+        ("x-ratelimit-remaining-requests-day", "0"),
+        ("x-ratelimit-reset-requests-day", "3600"),
+        ("x-ratelimit-limit-tokens-minute", "60000"),
+        ("x-ratelimit-remaining-tokens-minute", "60000"),
+    ];
+    let info = p(&cerebras, T0);
+    assert!(!info.quota_spent);
+    assert_eq!(info.requests.window_ms, Some(86_400_000.0));
+    // Case-insensitive, as every name.
+    assert!(p(&[("X-RateLimit-Remaining-Tokens-Month", "0")], T0).quota_spent);
+}
+
+#[test]
 fn mistral_windowed_names_and_ratelimitbysize() {
     let info = p(
         &[
@@ -1023,6 +1112,7 @@ fn mistral_windowed_names_and_ratelimitbysize() {
     );
     let month = p(&[("x-ratelimit-limit-tokens-month", "1000000000")], T0);
     assert_eq!(month.family, Family::None);
+    assert!(!month.quota_spent);
     // The older names: tokens per minute, reset in seconds.
     let old = p(
         &[

@@ -918,6 +918,55 @@ fn a_refusal_of_a_spent_bucket_full_again_only_past_its_window_holds_it_to_its_r
 }
 
 #[test]
+fn a_refusals_own_retry_after_ends_the_hold_its_figures_set_and_groqs_are_never_windows() {
+    // 6,000 tokens a minute, none left, full again in 7.66 s: no continuous refill (100 a
+    // second) shows that. A refusal with `retry-after: 2` of a request of 60 tokens: the server
+    // says it goes in 2 s. Read as windows (an OpenAI-style server), the hold its figures set
+    // ends at the hint, the refused amount back there at least; without the hint it holds to
+    // the reset (a window's end: full there). Groq documents token buckets: never windows, its
+    // `remaining` refilled continuously (the request fits within the hint).
+    let info = |family, hint| RateLimitInfo {
+        tokens: DimInfo {
+            limit: Some(6_000.0),
+            remaining: Some(0.0),
+            reset_at_ms: Some(T0 + 300.0 + 7_660.0),
+            ..DimInfo::default()
+        },
+        retry_after_ms: hint,
+        family,
+        ..RateLimitInfo::default()
+    };
+    let refused = |family, hint| {
+        let mut l = Limiter::new(Limits::default(), T0);
+        let t = admit(&mut l, T0 + 100.0, cost(10.0, 50.0));
+        l.refund(T0 + 300.0, t, false);
+        l.observe_refusal(T0 + 300.0, &info(family, hint), &t);
+        match l.check(T0 + 300.0, cost(10.0, 50.0)) {
+            Decision::Admit(_) => (l, 0.0),
+            d => (l, wait(d).0 - T0 - 300.0),
+        }
+    };
+    let (l, wait_ms) = refused(Family::OpenAi, Some(2_000.0));
+    assert!(wait_ms <= 2_000.0, "OpenAI, hinted: {wait_ms}");
+    assert!(level(&l, T0 + 300.0 + 2_000.0, Dim::Tokens) >= 60.0);
+    let (l, wait_ms) = refused(Family::OpenAi, None);
+    assert!(close(wait_ms, 7_660.0), "OpenAI, no hint: {wait_ms}");
+    assert_eq!(level(&l, T0 + 300.0 + 7_660.0, Dim::Tokens), 6_000.0);
+    for hint in [Some(2_000.0), None] {
+        let (l, wait_ms) = refused(Family::Groq, hint);
+        assert!(wait_ms <= 1_000.0, "Groq, {hint:?}: {wait_ms}");
+        assert!(
+            close(level(&l, T0 + 1_300.0, Dim::Tokens), 100.0),
+            "Groq, {hint:?}: refilled continuously"
+        );
+    }
+    // A hint past the reset changes nothing: the hold ends at the reset, whole.
+    let (l, wait_ms) = refused(Family::OpenAi, Some(9_000.0));
+    assert!(close(wait_ms, 7_660.0), "OpenAI, a longer hint: {wait_ms}");
+    assert_eq!(level(&l, T0 + 300.0 + 7_660.0, Dim::Tokens), 6_000.0);
+}
+
+#[test]
 fn a_reset_in_whole_seconds_is_no_sign_of_windows_within_the_second_it_may_be_rounded_by() {
     // A continuous bucket of 600 a minute (10 a second), 300 left: full again in 30 s. Said
     // as "29 s" (rounded down), the reset puts the level up to 10 above `remaining`: the

@@ -3,7 +3,7 @@
 // against a sliding log that states each request's expiry as its reset, and against a
 // continuously refilled bucket that sends the same header family (the control).
 //
-//   node scripts/bench/windows.mjs [--pkg DIR] [--bare]
+//   node scripts/bench/windows.mjs [--pkg DIR] [--bare] [--retry-after]
 //
 // Virtual time, through the built package's `pacer.fetch` (or the one in DIR: a build copied
 // aside, to compare) with a stub `fetch` standing in for the server: the pacer's `clock`
@@ -17,7 +17,8 @@
 // run's makespan over the lower bound (the last window the batch needs opens then; for the
 // continuous bucket, its refill) and the 429s, then the worst. `--bare`: the same servers with
 // figures that state no limit (an IETF `RateLimit` without its policy, OpenAI's fields without
-// the limit) instead.
+// the limit) instead. `--retry-after`: each 429 states the server's own wait (`retry-after`,
+// whole seconds rounded up: until the window ends, the oldest request expires, one refills).
 
 import { pathToFileURL } from "node:url";
 import { BARE_FAMILIES, FAMILIES, ROUNDINGS, runBatch } from "../../tests/js/lib/window-servers.mjs";
@@ -25,6 +26,7 @@ import { BARE_FAMILIES, FAMILIES, ROUNDINGS, runBatch } from "../../tests/js/lib
 const args = process.argv.slice(2);
 const at = args.indexOf("--pkg");
 const families = Object.keys(args.includes("--bare") ? BARE_FAMILIES : FAMILIES);
+const retryAfter = args.includes("--retry-after");
 const width = Math.max(8, ...families.map((f) => f.length));
 const { Pacer } = await import(at < 0 ? "llm-pacer" : pathToFileURL(`${args[at + 1]}/node/index.mjs`).href);
 
@@ -39,7 +41,7 @@ for (const kind of KINDS)
       for (const limit of [10, 60])
         for (const phase of kind === "windows" ? [0, 37_000] : [0])
           for (const latency of [false, true]) {
-            const r = await runBatch(Pacer, { kind, family, limit, phase, latency, rounding });
+            const r = await runBatch(Pacer, { kind, family, limit, phase, latency, rounding, retryAfter });
             rows.push({ kind, ...r });
             console.log(
               `${kind.padEnd(12)} ${family.padEnd(width)} ${(rounding ?? "as sent").padEnd(8)} ${String(limit).padStart(5)}  ${String(phase / 1000).padStart(4)} s  ${latency ? "0.3-3 s" : "none   "}  ${(r.makespan / 1000).toFixed(1).padStart(9)} s  ${r.ratio.toFixed(3)}  ${String(r.refused).padStart(5)}  ${String(r.failed).padStart(6)}`,

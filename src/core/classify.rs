@@ -74,8 +74,11 @@ pub struct ErrorInfo {
     pub hint_ms: Option<super::Ms>,
     /// A Gemini `QuotaFailure` names a quota counted per day
     /// ([`hints::is_per_day_quota`](super::hints::is_per_day_quota)), or a Cerebras quota
-    /// error's message does ([`hints::names_daily_limit`](super::hints::names_daily_limit)):
-    /// fails like `insufficient_quota`.
+    /// error's message does ([`hints::names_daily_limit`](super::hints::names_daily_limit)),
+    /// or a 429's headers show a month's or day's quota spent (set by the driver:
+    /// [`RateLimitInfo::quota_error`]): fails like `insufficient_quota`.
+    ///
+    /// [`RateLimitInfo::quota_error`]: super::headers::RateLimitInfo::quota_error
     pub daily_quota: bool,
     /// The message states a request larger than the limit itself (`Limit 30000, Requested
     /// 36278`: OpenAI's and Groq's `Request too large`;

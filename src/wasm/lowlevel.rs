@@ -21,7 +21,7 @@ use crate::core::backoff::{with_hint, Backoff, HintDecision};
 use crate::core::classify::{classify, FailKind, Outcome, RetryKind};
 use crate::core::config::OutputReservation;
 use crate::core::headers::MIN_HINT_MS;
-use crate::core::headers::{self, Family, RateLimitInfo};
+use crate::core::headers::{self, whole_ms, Family, RateLimitInfo};
 use crate::core::hints;
 use crate::core::limiter::{Blocker, Cost, Decision, Limiter, Ticket, Usage};
 use crate::core::transit;
@@ -277,12 +277,10 @@ fn classify_response(status: f64, arg: &JsValue, now_ms: Ms, out: &mut Out) -> f
     let arg = Array::from(arg);
     let error = body::error_of(&arg.get(0));
     let info = parse(&arg.get(1).as_string().unwrap_or_default(), now_ms);
-    out[0] = opt(hints::stated_hint(
-        now_ms,
-        status as u16,
-        &info,
-        error.as_ref(),
-    ));
+    // As the pacer reads it: a 429 whose headers show a spent quota fails as one.
+    let error = info.quota_error(status as u16, error.as_ref()).or(error);
+    // In whole milliseconds, rounded up: a spent reset against a `now` with a fraction too.
+    out[0] = opt(hints::stated_hint(now_ms, status as u16, &info, error.as_ref()).map(whole_ms));
     // A status beyond `u16` saturates: any such number is no HTTP status, so it fails.
     let kind = match classify(status as u16, info.should_retry, error.as_ref(), None) {
         Outcome::Success => 0,

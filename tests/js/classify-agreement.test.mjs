@@ -97,6 +97,19 @@ const CASES = [
   ],
   [429, {}, { code: "Some resource has been exhausted", error: "The service is temporarily at capacity." }],
   [429, {}, { error: "Model is overloaded. Please try again in 1.5s.", error_type: "overloaded" }],
+  // Mistral once its month's tokens are spent: the headers say it, the body only "rate limited".
+  [
+    429,
+    {
+      "x-ratelimit-limit-tokens-month": "1000000000",
+      "x-ratelimit-remaining-tokens-month": "0",
+      "x-ratelimit-limit-tokens-minute": "500000",
+      "x-ratelimit-remaining-tokens-minute": "500000",
+    },
+    { object: "error", message: "Requests rate limit exceeded", type: "rate_limited", code: "1300" },
+  ],
+  // A hint of a fraction of a second to the millisecond.
+  [429, { "retry-after": "2.007" }, {}],
 ];
 
 /** Runs one call whose first answer is the case and any later one a 200, in virtual time. */

@@ -4,6 +4,7 @@
 //   `Response` (family, limits, windows);
 // - the pacer paces by their windows: Together's per second, Groq's requests per day
 //   (virtual time);
+// - a 429's own word: Groq's `retry-after` over its figures' reset, Mistral's spent month;
 // - `concurrency: "auto"` against a server with a hidden capacity and no headers: every call
 //   succeeds, and far fewer attempts are refused than with no cap.
 import { describe, test } from "node:test";
@@ -139,6 +140,66 @@ describe("the pacer waits out what these families say", () => {
     await (await pacer.fetch(env.url, openaiInit())).text();
     const wait = gap(env.mock, 0);
     assert.ok(wait >= 59_000 && wait <= 61_000, `next call after ${wait} ms`);
+  });
+});
+
+describe("a 429's own word", () => {
+  test("Groq: retry-after 2 beside spent tokens full again in 7.66s: the retry goes at the hint, not the reset", async (t) => {
+    // Groq's token buckets refill continuously; figures no continuous refill shows (none left
+    // of 6,000 a minute, full in 7.66 s) held the retry to that reset: 7.7 s for a hint of 2.
+    const env = await mockEnv(t, startOpenAIMock);
+    const pacer = env.make({ seed: 4 });
+    const h = {
+      "x-groq-region": "us-east-1",
+      "x-ratelimit-limit-requests": "14400",
+      "x-ratelimit-remaining-requests": "14370",
+      "x-ratelimit-reset-requests": "2m59.56s",
+      "x-ratelimit-limit-tokens": "6000",
+      "x-ratelimit-remaining-tokens": "0",
+      "x-ratelimit-reset-tokens": "7.66s",
+    };
+    // And a server of the OpenAI family with the same figures: read as windows, its hint
+    // still ends the hold.
+    const { "x-groq-region": _, ...openai } = h;
+    for (const headers of [h, openai]) {
+      env.mock.script([
+        only(headers, { status: 429, retryAfter: "2" }),
+        only({ ...headers, "x-ratelimit-remaining-tokens": "5940", "x-ratelimit-reset-tokens": "600ms" }),
+      ]);
+      const from = env.mock.log.length;
+      const res = await pacer.fetch(env.url, openaiInit());
+      assert.equal(res.status, 200);
+      await res.text();
+      const wait = gap(env.mock, from);
+      assert.ok(wait >= 2_000 && wait <= 2_200, `retried ${wait} ms after retry-after: 2`);
+    }
+  });
+
+  test("Mistral: a 429 with the month's tokens spent, the minute's figures full, is handed back at once", async (t) => {
+    const { classify } = await import("llm-pacer");
+    const env = await mockEnv(t, startOpenAIMock);
+    const pacer = env.make({ seed: 5 });
+    const month = {
+      "x-ratelimit-limit-tokens-month": "1000000000",
+      "x-ratelimit-remaining-tokens-month": "0",
+      "x-ratelimit-limit-tokens-minute": "500000",
+      "x-ratelimit-remaining-tokens-minute": "500000",
+      "x-ratelimit-limit-req-minute": "60",
+      "x-ratelimit-remaining-req-minute": "60",
+    };
+    const body =
+      '{"object":"error","message":"Requests rate limit exceeded","type":"rate_limited","param":null,"code":"1300"}';
+    env.mock.script([only(month, { status: 429, body }), "ok"]);
+    const res = await pacer.fetch(env.url, openaiInit());
+    assert.equal(res.status, 429);
+    await res.text();
+    assert.equal(env.mock.log.length, 1, "not retried");
+    const giveup = env.events.find((e) => e.type === "giveup");
+    assert.equal(giveup?.reason, "insufficient_quota");
+    assert.deepEqual(classify(429, month, body), { action: "fail", reason: "insufficient_quota" });
+    // The minute's figures spent too: the 429 may be the minute's, retried as ever.
+    const minute = { ...month, "x-ratelimit-remaining-req-minute": "0" };
+    assert.equal(classify(429, minute, body).action, "retry");
   });
 });
 

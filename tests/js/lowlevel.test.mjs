@@ -610,6 +610,58 @@ describe("parseRateLimitHeaders", () => {
     assert.equal(parseRateLimitHeaders({ "retry-after-ms": ["1500", "3000"] }, NOW).retryAfterMs, 3000);
   });
 
+  test("x-ratelimit-reset-* as a bare number or a time: seconds, an epoch (s or ms) or RFC 3339; never beyond 30 days", () => {
+    // Servers beside OpenAI write its names so; the epochs and times against the server's
+    // `Date` (NOW here). `12` was absent before.
+    const reset = (v) =>
+      parseRateLimitHeaders(
+        {
+          date: new Date(NOW).toUTCString(),
+          "x-ratelimit-limit-requests": "100",
+          "x-ratelimit-remaining-requests": "0",
+          "x-ratelimit-reset-requests": v,
+        },
+        NOW,
+      ).requests?.resetAt;
+    const s = Math.floor(NOW / 1000);
+    for (const [v, ms] of [
+      ["12", 12_000],
+      ["0.5", 500],
+      ["1s", 1_000],
+      [String(s + 30), 30_000],
+      [String((s + 30) * 1000), 30_000],
+      [new Date(NOW + 30_000).toISOString(), 30_000],
+      [String(s - 30), 0], // past: now, no wait below zero
+    ])
+      assert.equal(reset(v), NOW + ms, v);
+    for (const v of ["-1", "1d", "2592001", String(s + 31 * 86_400), "soon"]) assert.equal(reset(v), undefined, v);
+  });
+
+  test("classify() and parseRateLimitHeaders() give whole milliseconds, rounded up: never shorter than said", () => {
+    const gemini = (delay) => ({
+      error: { code: 429, details: [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: delay }] },
+    });
+    const openai = (wait) => ({
+      error: { message: `Rate limit reached. Please try again in ${wait}.`, code: "rate_limit_exceeded" },
+    });
+    for (const [h, body, ms] of [
+      [{ "retry-after-ms": "1.5" }, undefined, 2],
+      [{ "retry-after": "2.007" }, undefined, 2007],
+      [{ "retry-after": "16.1" }, undefined, 16_100],
+      [{ "retry-after": "0.0015" }, undefined, 2],
+      [{}, openai("1.5ms"), 2],
+      [{}, openai("7.66s"), 7660],
+      [{}, gemini("2.007s"), 2007],
+      [{ "ratelimit-remaining": "0", "ratelimit-reset": "30" }, undefined, 30_000],
+    ]) {
+      const said = classify(429, h, body, NOW + 0.25).retryAfterMs;
+      assert.ok(Number.isInteger(said), `${JSON.stringify(h)} ${JSON.stringify(body)}: ${said}`);
+      assert.equal(said, ms, `${JSON.stringify(h)} ${JSON.stringify(body)}`);
+      if (Object.keys(h).length && !h["ratelimit-remaining"])
+        assert.equal(parseRateLimitHeaders(h, NOW).retryAfterMs, ms);
+    }
+  });
+
   test("classify() of a 429 whose only word is a spent dimension's reset gives that wait, as the pacer waits it", () => {
     // IETF `RateLimit-Remaining: 0` and `RateLimit-Reset: 30` alone: no limit, no bucket; the
     // pacer waits for the reset, and `classify()` gave no hint (a Backoff loop retried at once).
@@ -628,7 +680,7 @@ describe("parseRateLimitHeaders", () => {
       requests: { limit: 100, remaining: 50, resetAt: NOW + 30_000, windowMs: 60_000 },
     });
     assert.deepEqual(parseRateLimitHeaders({ "retry-after": "2", "retry-after-ms": "1500.5" }, NOW), {
-      retryAfterMs: 1500.5,
+      retryAfterMs: 1501,
     });
     assert.deepEqual(parseRateLimitHeaders({ "retry-after": "Sun, 22 Nov 2026 13:04:40 GMT" }, NOW), {
       retryAfterMs: 10_000,
@@ -641,7 +693,7 @@ describe("parseRateLimitHeaders", () => {
           "x-should-retry": "maybe",
           "anthropic-ratelimit-requests-limit": "lots",
           "anthropic-ratelimit-requests-remaining": "-4",
-          "x-ratelimit-reset-requests": "10", // a bare number is ambiguous: absent
+          "x-ratelimit-reset-requests": "10 s", // neither a Go duration nor a number: absent
           RateLimit: '"burst";r=50;t=', // a syntax error: the whole field is ignored
           date: "yesterday",
         },

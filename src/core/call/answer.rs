@@ -400,6 +400,9 @@ impl Engine {
         if changed {
             self.event(EventKind::Limits, id, "headers", 0.0, now_ms);
         }
+        // A 429 whose headers show a spent month's (or day's) quota fails as one.
+        let spent = info.quota_error(status, error);
+        let error = spent.as_ref().or(error);
         let classified = classify(
             status,
             info.should_retry,

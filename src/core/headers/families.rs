@@ -1,6 +1,7 @@
 //! The header families beyond Anthropic, OpenAI and the IETF draft (see the
 //! [parent module](super) for what each provider sends): Groq's marker, Mistral's windowed
-//! names (and Cerebras's, which spell `req` as `requests`) and `ratelimitbysize-*`, the
+//! names (and Cerebras's, which spell `req` as `requests`; a `-month` is a quota, not paced)
+//! and `ratelimitbysize-*`, the
 //! unprefixed `x-ratelimit-{limit,remaining,reset}` (OpenRouter and others) and Together's
 //! `x-tokenlimit-*`.
 
@@ -13,8 +14,11 @@ use crate::core::Ms;
 /// Mistral's windows, shortest first: second, minute, hour, day.
 const WINDOWS: [Ms; 4] = [1_000.0, MINUTE_MS, 3_600_000.0, 86_400_000.0];
 
+/// The index of Mistral's `-month` names, after [`WINDOWS`]: a quota, never a window paced.
+const MONTH: usize = 4;
+
 /// A reset number at least this large is epoch milliseconds (OpenRouter).
-const EPOCH_MS_FROM: f64 = 1.0e12;
+pub(super) const EPOCH_MS_FROM: f64 = 1.0e12;
 /// At least this large (and below [`EPOCH_MS_FROM`]), epoch seconds.
 const EPOCH_S_FROM: f64 = 1.0e9;
 
@@ -62,6 +66,7 @@ pub(super) fn key_of(l: &[u8]) -> Option<Key> {
         b"minute" => 1,
         b"hour" => 2,
         b"day" => 3,
+        b"month" => MONTH,
         _ => return None,
     };
     Some(Key::Mistral(dim, f, window))
@@ -72,8 +77,9 @@ pub(super) fn key_of(l: &[u8]) -> Option<Key> {
 pub(super) struct Raw {
     /// `x-groq-region` was present.
     pub(super) groq: bool,
-    /// Mistral: [requests, tokens] x [second, minute, hour, day]; resets in ms from now.
-    mistral: [[RawDim; 4]; 2],
+    /// Mistral: [requests, tokens] x [second, minute, hour, day, month]; resets in ms from
+    /// now.
+    mistral: [[RawDim; 5]; 2],
     /// Unprefixed `x-ratelimit-*`; the reset as the number sent (seconds or an epoch).
     plain: RawDim,
     /// Together's `x-tokenlimit-*`; the reset in ms from now.
@@ -88,6 +94,8 @@ pub(super) struct More {
     pub(super) requests: DimInfo,
     pub(super) tokens: DimInfo,
     pub(super) family: Option<Family>,
+    /// [`RateLimitInfo::quota_spent`](super::RateLimitInfo::quota_spent).
+    pub(super) quota_spent: bool,
 }
 
 /// A reset given in seconds from now, in ms, valid as a wait.
@@ -152,6 +160,21 @@ impl Raw {
                 .unwrap_or_default()
         };
         let (m_requests, m_tokens) = (mistral(0), mistral(1));
+        // Of each dimension the shortest window is paced; a longer one, and a month, is a
+        // quota: spent (nothing left) while no paced figure is, it is what a 429 refused.
+        let (mut quota, mut paced) = (false, false);
+        for dim in &self.mistral {
+            let said = |r: &RawDim| r.limit.is_some() || r.remaining.is_some() || r.reset.is_some();
+            let shortest = dim[..MONTH].iter().position(said);
+            for (w, r) in dim.iter().enumerate() {
+                let spent = r.remaining.is_some_and(|x| x < 1.0);
+                if Some(w) == shortest {
+                    paced |= spent;
+                } else {
+                    quota |= spent;
+                }
+            }
+        }
         let window = if self.together { 1_000.0 } else { MINUTE_MS };
         let p = self.plain;
         let reset_at_ms = p.reset.and_then(|n| reset_number(n, now_ms, date));
@@ -182,6 +205,7 @@ impl Raw {
             requests: pick(m_requests, requests),
             tokens: pick(m_tokens, tokens),
             family,
+            quota_spent: quota && !paced,
         }
     }
 }

@@ -19,8 +19,11 @@
 //!   ([`DimInfo::rounded`]); the request count is exact.
 //! * **OpenAI-style.** `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`; the reset is a
 //!   Go duration (`1s`, `6m0s`, `8.64s`, `20ms`, `1m30s`, see [`parse_go_duration`]) from
-//!   now. `-tokens` is the combined TPM. Only Go durations are accepted for the reset: a bare
-//!   number is ambiguous (seconds? an epoch?) and is treated as absent. A reset more than a
+//!   now. `-tokens` is the combined TPM. Other servers write the same names otherwise: a
+//!   bare number is read as the unprefixed `x-ratelimit-reset` is (below: seconds from now,
+//!   or an epoch in seconds from 10^9, in milliseconds from 10^12), and an RFC 3339 time as
+//!   Anthropic's; anything else (`1d`, a negative number) is absent, and so is a reset
+//!   beyond [`ABSURD_MS`]. A reset more than a
 //!   minute and a half out cannot be a minute's: the window is then an hour or a day, as the
 //!   refill's arithmetic says (`window_of`; the free tier's requests per day).
 //! * **Groq** sends the OpenAI names, but `x-ratelimit-*-requests` counts requests per *day*
@@ -30,7 +33,9 @@
 //!   or resets (and `-1` where it knows nothing: absent): read as the OpenAI family, remaining
 //!   counts only.
 //! * **Mistral**: `x-ratelimit-{limit,remaining,reset}-{req,tokens}-{second,minute,hour,day}`
-//!   (the window is in the name; a reset is seconds from now), and the older
+//!   (the window is in the name, the shortest paced; a reset is seconds from now), and
+//!   `-month` (a quota: with a longer window of a dimension beside its shortest, spent while
+//!   no paced figure is, it is [`RateLimitInfo::quota_spent`]), and the older
 //!   `ratelimitbysize-{limit,remaining,reset}` (tokens per minute, reset in seconds)
 //!   ([`Family::Mistral`]). Cerebras sends the same names with `requests` for `req`
 //!   (`x-ratelimit-limit-requests-day`, `x-ratelimit-reset-tokens-minute`), read alike.
@@ -277,6 +282,12 @@ pub struct RateLimitInfo {
     pub server_date_ms: Option<Ms>,
     /// The family the rate-limit fields came from.
     pub family: Family,
+    /// A quota of a longer period than the limits paced reports nothing left, while none of
+    /// those reports a spent limit: Mistral's `x-ratelimit-remaining-tokens-month: 0` (or a
+    /// `-day` beside the same dimension's `-minute`) with room in the minute. A 429 then is
+    /// that quota's, and no wait within reason helps: the driver marks its error so
+    /// ([`RateLimitInfo::quota_error`]), and it fails like `insufficient_quota`.
+    pub quota_spent: bool,
 }
 
 impl RateLimitInfo {
@@ -285,6 +296,24 @@ impl RateLimitInfo {
     /// `tokens-*` only repeat the most restrictive of those two.
     pub fn combined_tokens(&self) -> Option<&DimInfo> {
         (self.input_tokens.is_empty() && self.output_tokens.is_empty()).then_some(&self.tokens)
+    }
+
+    /// The error a response with these headers is classified with
+    /// ([`classify`](crate::core::classify::classify)), when they change it: a 429's `error`
+    /// (or none read) marked as a spent quota ([`ErrorInfo::daily_quota`]) when they show one
+    /// ([`RateLimitInfo::quota_spent`]). `None`: `error` as it is. The pacer and the
+    /// `classify()` export both read a response through it.
+    ///
+    /// [`ErrorInfo::daily_quota`]: crate::core::classify::ErrorInfo::daily_quota
+    pub fn quota_error(
+        &self,
+        status: u16,
+        error: Option<&crate::core::classify::ErrorInfo>,
+    ) -> Option<crate::core::classify::ErrorInfo> {
+        (status == 429 && self.quota_spent).then(|| crate::core::classify::ErrorInfo {
+            daily_quota: true,
+            ..error.cloned().unwrap_or_default()
+        })
     }
 
     /// True when no rate-limit dimension was found (hints may still be present).
@@ -426,9 +455,23 @@ fn parse_hint_number(s: &str) -> Option<f64> {
 /// make a server that keeps saying so a loop of back-to-back requests, so the backoff
 /// applies, as the Anthropic SDK does. So is a wait under a millisecond (`retry-after:
 /// 0.0001`, `retry-after-ms: 0.4`): "now" in other words. `retry-after-ms: 0` beside
-/// `retry-after: 30` gives 30 s.
+/// `retry-after: 30` gives 30 s. In whole milliseconds, rounded up ([`whole_ms`]):
+/// `retry-after-ms: 1.5` is 2 ms.
 pub(crate) fn valid_hint(ms: f64) -> Option<Ms> {
-    valid_wait(ms).filter(|&ms| ms >= MIN_HINT_MS)
+    valid_wait(ms).filter(|&ms| ms >= MIN_HINT_MS).map(whole_ms)
+}
+
+/// A wait in whole milliseconds, rounded up: never shorter than the server said
+/// (`retry-after-ms: 1.5` is 2 ms, `1.234567s` 1,235 ms). Within 10^-13 of a whole number
+/// (relative) it is that number: the decimal's error in binary, not a fraction the server
+/// wrote (`retry-after: 2.007` times 1,000 is 2,007.0000000000002, `1.005` 1,004.9999999999999).
+pub fn whole_ms(ms: Ms) -> Ms {
+    let r = ms.round();
+    if (ms - r).abs() <= r.abs() * 1e-13 {
+        r
+    } else {
+        ms.ceil()
+    }
 }
 
 /// The shortest wait that is a retry hint, ms: anything shorter is "now", no hint.
@@ -707,6 +750,10 @@ struct Raw<'a> {
     date: Option<Ms>,
     anthropic: [RawDim; 6],
     openai: [RawDim; 2],
+    /// The OpenAI reset is no Go duration but a bare number or an RFC 3339 time, kept as
+    /// sent (an epoch ms for a time) until the `Date` header is known
+    /// ([`families::reset_number`]).
+    openai_bare: [bool; 2],
     policy: Lines<'a>,
     ratelimit: Lines<'a>,
     /// `ratelimit-{limit,remaining,reset}`, by [`Field`]: the first line that is a List.
@@ -746,13 +793,24 @@ impl<'a> Raw<'a> {
                     Field::Reset => parse_rfc3339,
                 },
             ),
+            Key::OpenAi(dim, Field::Reset) => {
+                let r = &mut self.openai[dim];
+                if r.reset.is_none() {
+                    r.reset = parse_go_reset(v);
+                    if r.reset.is_none() {
+                        // (A time before 2001 would read as epoch seconds: none is sent.)
+                        let time = || parse_rfc3339(v).filter(|&t| t >= families::EPOCH_MS_FROM);
+                        r.reset = parse_number(v).or_else(time);
+                        self.openai_bare[dim] = r.reset.is_some();
+                    }
+                }
+            }
             Key::OpenAi(dim, field) => self.openai[dim].fill(
                 field,
                 v,
                 match field {
                     Field::Limit => parse_limit,
-                    Field::Remaining => parse_remaining,
-                    Field::Reset => parse_go_reset,
+                    _ => parse_remaining,
                 },
             ),
             Key::Policy => self.policy.push(v),
@@ -785,11 +843,17 @@ impl<'a> Raw<'a> {
         let groq = self.more.groq;
         let openai = |i: usize| {
             let r = self.openai[i];
-            let reset_at_ms = r.reset.and_then(|d| reset_after(now_ms, d));
+            let reset_at_ms = r.reset.and_then(|d| {
+                if self.openai_bare[i] {
+                    families::reset_number(d, now_ms, date)
+                } else {
+                    reset_after(now_ms, d)
+                }
+            });
             let window = if groq && i == O_REQUESTS {
                 DAY_MS
             } else {
-                window_of(r.limit, r.remaining, r.reset)
+                window_of(r.limit, r.remaining, reset_at_ms.map(|t| t - now_ms))
             };
             dim_info(r.limit, r.remaining, reset_at_ms, window, false)
         };
@@ -843,6 +907,7 @@ impl<'a> Raw<'a> {
             priority_output_tokens: a_prio_out,
             server_date_ms: date,
             family,
+            quota_spent: more.quota_spent,
         }
     }
 }

@@ -104,9 +104,10 @@ fn a_zero_wait_is_no_hint_and_lets_the_other_header_in() {
 
 #[test]
 fn retry_after_ms_is_float_ms_and_wins() {
+    // (In whole milliseconds, rounded up: never shorter than said.)
     assert_eq!(
         p(&[("retry-after-ms", "123.5")], T0).retry_after_ms,
-        Some(123.5)
+        Some(124.0)
     );
     let both = [("retry-after", "30"), ("retry-after-ms", "1500")];
     assert_eq!(p(&both, T0).retry_after_ms, Some(1_500.0));
@@ -115,6 +116,45 @@ fn retry_after_ms_is_float_ms_and_wins() {
     // Python writes floats under 1e-4 (and from 1e16) with an exponent: none is a wait (under
     // a millisecond is "now"; beyond 30 days absurd), and no other writer uses one.
     assert_eq!(p(&[("retry-after-ms", "1e-05")], T0).retry_after_ms, None);
+}
+
+#[test]
+fn every_hint_is_whole_milliseconds_rounded_up() {
+    // A fraction the server wrote is rounded up; the decimal's own error in binary is no
+    // fraction (`2.007` s times 1,000 is 2,007.0000000000002, `1.005` 1,004.9999999999999).
+    for (h, ms) in [
+        (("retry-after-ms", "1.5"), 2.0),
+        (("retry-after-ms", "1.0001"), 2.0),
+        (("retry-after-ms", "1500.5"), 1_501.0),
+        (("retry-after-ms", "1"), 1.0),
+        (("retry-after", "2.007"), 2_007.0),
+        (("retry-after", "1.005"), 1_005.0),
+        (("retry-after", "1.1"), 1_100.0),
+        (("retry-after", "7.66"), 7_660.0),
+        (("retry-after", "0.0015"), 2.0),
+        (("retry-after", "1.0000005"), 1_001.0),
+        (("retry-after", "3, 2.0005"), 3_000.0),
+        (("retry-after", "2.0015, 2"), 2_002.0),
+    ] {
+        let got = p(&[h], T0).retry_after_ms;
+        assert_eq!(got, Some(ms), "{h:?}");
+    }
+    // Under a millisecond is still no hint (not one rounded up to 1 ms).
+    assert_eq!(p(&[("retry-after-ms", "0.5")], T0).retry_after_ms, None);
+    // Body hints go through the same guard.
+    use crate::core::hints::{parse_proto_duration, parse_try_again};
+    assert_eq!(parse_try_again("Please try again in 1.5ms."), Some(2.0));
+    assert_eq!(parse_try_again("Please try again in 7.66s."), Some(7_660.0));
+    assert_eq!(
+        parse_try_again("Please try again in 1.2345678s."),
+        Some(1_235.0)
+    );
+    assert_eq!(parse_proto_duration("2.007s"), Some(2_007.0));
+    assert_eq!(parse_proto_duration("0.0015s"), Some(2.0));
+    for x in [0.0, 1.0, 7_660.0, 2_592_000_000.0] {
+        assert_eq!(whole_ms(x), x);
+        assert_eq!(whole_ms(x + 0.5), x + 1.0);
+    }
 }
 
 #[test]
@@ -606,10 +646,73 @@ fn openai_resets() {
         let info = p(&[("X-RateLimit-Reset-Tokens", reset)], T0);
         assert_eq!(info.tokens.reset_at_ms, Some(T0 + ms), "{reset}");
     }
-    for bad in ["12", "-1s", "1d", "soon", "", "721h"] {
+    for bad in [
+        "-1s", "1d", "soon", "", "721h", "-1", "1e3", "2592001", "12 s",
+    ] {
         let info = p(&[("x-ratelimit-reset-tokens", bad)], T0);
         assert!(info.tokens.is_empty(), "{bad:?}");
     }
+}
+
+#[test]
+fn openai_resets_other_servers_write_as_numbers_or_times() {
+    // Servers beside OpenAI write these names with the reset as the unprefixed
+    // `x-ratelimit-reset` is written: seconds from now (a bare number, decimals allowed), an
+    // epoch in seconds (from 10^9) or in milliseconds (from 10^12), or an RFC 3339 time; the
+    // epochs and times on the server's clock, set against its `Date` (here 5 s behind ours).
+    let date = "Thu, 01 Jan 2026 00:00:00 GMT";
+    let server = 1_767_225_600_000.0; // that date, epoch ms
+    let now = server + 5_000.0;
+    for (reset, ms) in [
+        ("12", 12_000.0),
+        ("0.5", 500.0),
+        ("0", 0.0),
+        ("1767225630", 30_000.0),
+        ("1767225630000", 30_000.0),
+        ("2026-01-01T00:00:30Z", 30_000.0),
+        ("2026-01-01T00:00:30.250Z", 30_250.0),
+        // In the past: full now (never a wait below zero).
+        ("1767225590", 0.0),
+    ] {
+        let info = p(
+            &[("date", date), ("x-ratelimit-reset-requests", reset)],
+            now,
+        );
+        assert_eq!(info.requests.reset_at_ms, Some(now + ms), "{reset}");
+        assert_eq!(info.family, Family::OpenAi, "{reset}");
+    }
+    // Beyond 30 days, as seconds or as an epoch: absent, never a sleep of weeks. A number
+    // between 30 days of seconds and 10^9 is neither, and a time before 2001 no reset.
+    for bad in [
+        "2592001",
+        "999999999",
+        "1769817631",
+        "1769817631000",
+        "1970-01-01T00:00:10Z",
+    ] {
+        let info = p(&[("date", date), ("x-ratelimit-reset-requests", bad)], now);
+        assert!(info.requests.is_empty(), "{bad}");
+    }
+    // A Go duration is read as before, and the first valid occurrence wins either way.
+    let info = p(
+        &[
+            ("x-ratelimit-reset-tokens", "soon"),
+            ("x-ratelimit-reset-tokens", "7"),
+            ("x-ratelimit-reset-tokens", "2s"),
+        ],
+        T0,
+    );
+    assert_eq!(info.tokens.reset_at_ms, Some(T0 + 7_000.0));
+    // The window follows a reset so written as it does a Go duration: a day's, 199 of 200.
+    let info = p(
+        &[
+            ("x-ratelimit-limit-requests", "200"),
+            ("x-ratelimit-remaining-requests", "199"),
+            ("x-ratelimit-reset-requests", "432"),
+        ],
+        T0,
+    );
+    assert_eq!(info.requests.window_ms, Some(86_400_000.0));
 }
 
 // --- several families --------------------------------------------------------------------

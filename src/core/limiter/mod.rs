@@ -27,8 +27,9 @@
 //!   the server's limit (never above a configured one), never keeps a higher local level than
 //!   the server reports, and shares each bucket with unseen processes of the organisation
 //!   ([`crate::core::share`]). Figures no continuously refilled bucket could show (from a
-//!   server other than Anthropic's) mark the dimension as counted by windows: its copy then
-//!   refills nothing before the reset they state ([`Bucket::hold`]).
+//!   server other than Anthropic's or Groq's, both documented as token buckets) mark the
+//!   dimension as counted by windows: its copy then refills nothing before the reset they
+//!   state ([`Bucket::hold`]), or a refusal's own `retry-after`, if sooner.
 //! * [`Limiter::pause_until`] holds every request after a 429.
 //!
 //! The state is a small plain value (numbers only) and every transition is a function of

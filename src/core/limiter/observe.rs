@@ -284,8 +284,14 @@ impl Limiter {
         let mut placed = [None; 4];
         let mut learned = [false; 4];
         let mut counted = [false; 4];
-        // Anthropic documents continuously refilled buckets; other servers may count by windows.
-        let may_window = info.family != Family::Anthropic;
+        // Anthropic and Groq document continuously refilled buckets (token buckets); other
+        // servers may count by windows.
+        let may_window = !matches!(info.family, Family::Anthropic | Family::Groq);
+        // A refusal's own hint: when the server says the refused request goes again.
+        let hint_end = refused_ticket
+            .and(info.retry_after_ms)
+            .map(|h| now + h)
+            .filter(|t| t.is_finite());
         for (dim, d) in figures(info) {
             let Some(d) = d else { continue };
             let covered = |t: &&Ticket| self.slot(dim).is_some_and(|s| s.covers(t.serial));
@@ -343,7 +349,7 @@ impl Limiter {
             };
             let served = answer.is_some();
             let (c, p, seen) = self.observe_dim(
-                now, dim, d, own, drawn, refused, may_window, allow, ahead, late, served,
+                now, dim, d, own, drawn, refused, may_window, allow, ahead, late, served, hint_end,
             );
             changed |= c;
             placed[dim as usize] = p;
@@ -373,14 +379,16 @@ impl Limiter {
     /// `drawn`: what the requests settled since they were written used (figures written at a
     /// request's admission; 0 otherwise): they may not be in them.
     /// `refused`: the amount of a request they refused ([`Limiter::observe_refusal`]).
-    /// `may_window`: the server may count by windows (it is not Anthropic's).
+    /// `may_window`: the server may count by windows (it is neither Anthropic's nor Groq's).
     /// `allow`: how far above the figures the server's level may be now, figures written
     /// earlier ([`Limiter::observe_stream_head`], a refusal's), before a copy above them is
     /// taken for others' use. `late_given`: what this client's settlements gave back in the
     /// half second before an answer came, since its request's admission: figures that agree
     /// with the copy without it were written before those settlements (the answer overtaken
     /// on the way back), and a copy above them by it is no sign of others either.
-    /// `answered`: they answer a request the server served.
+    /// `answered`: they answer a request the server served. `hint_end`: when a refusal's own
+    /// `retry-after` says its request goes again: a hold these figures set ends there at the
+    /// latest.
     #[allow(clippy::too_many_arguments)]
     fn observe_dim(
         &mut self,
@@ -395,6 +403,7 @@ impl Limiter {
         ahead: f64,
         late_given: f64,
         answered: bool,
+        hint_end: Option<Ms>,
     ) -> (bool, Option<f64>, Option<(f64, f64)>) {
         let limit = info.limit.filter(|l| l.is_finite() && *l > 0.0);
         let window = info
@@ -510,7 +519,7 @@ impl Limiter {
         });
         // Figures that disagree with a continuous refill come from a server that counts by
         // windows (its quota back whole at the reset, nothing before), unless it is
-        // Anthropic's (whose buckets refill continuously: clocks apart, rather).
+        // Anthropic's or Groq's (whose buckets refill continuously: clocks apart, rather).
         // So are a refusal's figures of a spent bucket stated full again later than its window
         // refills it (OpenAI's `remaining: 0` with a reset of `2m30s` on a limit per minute,
         // and no hint): held to the reset, not refilled at once to be refused again. (An
@@ -677,14 +686,21 @@ impl Limiter {
                 // A reset in whole seconds comes a second late: given back before the
                 // server's own reset, the quota would be spent into a window still spent.
                 let end = end + late;
-                if at_end {
+                // A refusal that states its own wait (`retry-after`) is the server's word on
+                // when its request goes again, over this reading of its figures: the hold ends
+                // there at the latest, no window's end, and gives the refused amount back
+                // (Groq-style figures, `remaining: 0` full again in 7.66 s, held a `retry-after:
+                // 2` to 7.7 s).
+                let capped = hint_end.filter(|&h| h < end);
+                if at_end && capped.is_none() {
                     slot.whole_at = end;
                 }
                 // (Not while requests of this client are in flight: whether the server counted
                 // them is not known, and one back may be theirs. Nor for a token count, whose
                 // least back is not known.)
-                match (at_end, dim) {
-                    (false, Dim::Requests) if slot.share.inflight() <= 0.0 => {
+                match (capped, at_end, dim) {
+                    (Some(h), ..) => slot.bucket.hold_giving(now, h, refused.unwrap_or(0.0)),
+                    (None, false, Dim::Requests) if slot.share.inflight() <= 0.0 => {
                         slot.bucket.hold_giving(now, end, 1.0)
                     }
                     _ => slot.bucket.hold(now, end, at_end),

@@ -66,6 +66,7 @@ pub fn check_headers(headers: &[(&str, &str)], now: f64) {
     }
     assert_eq!(info.should_retry, want.should_retry, "x-should-retry");
     assert_eq!(info.server_date_ms, want.server_date_ms, "Date");
+    assert_eq!(info.quota_spent, want.quota_spent, "a spent quota");
     for (what, got, want) in [
         ("input_tokens", info.input_tokens, want.input_tokens),
         ("output_tokens", info.output_tokens, want.output_tokens),
@@ -309,8 +310,17 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
         At(f64),
     }
     // A retry hint is a wait above zero: zero (or a date not in the future) is none.
-    // Under a millisecond is "now": no hint, as zero.
-    let hint = |ms: f64| wait(ms).filter(|&ms| ms >= 1.0);
+    // Under a millisecond is "now": no hint, as zero. In whole milliseconds, rounded up;
+    // within 10^-13 (relative) of a whole number, the decimal's error: that number.
+    let whole = |ms: f64| {
+        let r = ms.round();
+        if (ms - r).abs() <= r * 1e-13 {
+            r
+        } else {
+            ms.ceil()
+        }
+    };
+    let hint = |ms: f64| wait(ms).filter(|&ms| ms >= 1.0).map(whole);
     // A number, or the largest of a comma-separated list of numbers (a repeated field).
     let number = |v: &str| {
         reference_number(v).or_else(|| {
@@ -365,14 +375,38 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
             rounded,
         )
     };
-    // OpenAI resets are Go durations from now.
+    // An epoch in ms (>= 1e12) or s (>= 1e9) on the server's clock, else seconds from now.
+    let number_reset = |n: f64| {
+        if n >= 1e12 {
+            after(n - date.unwrap_or(now))
+        } else if n >= 1e9 {
+            after(n * 1000.0 - date.unwrap_or(now))
+        } else {
+            wait(n * 1000.0).and_then(after)
+        }
+    };
+    // OpenAI resets are Go durations from now; others write a bare number (as the
+    // unprefixed reset) or an RFC 3339 time (from 2001, epoch ms on the server's clock).
+    // (Read as a Go duration's ms `d >= 0`, else as `-1 - n`, placed alike.)
     let openai = |dim_name: &str| {
         let names = ["limit", "remaining", "reset"].map(|f| format!("x-ratelimit-{f}-{dim_name}"));
         dim(
             headers,
             [&names[0], &names[1], &names[2]].map(String::as_str),
-            |v| parse_go_duration(v).and_then(wait),
-            after,
+            |v| {
+                parse_go_duration(v).and_then(wait).or_else(|| {
+                    reference_number(v)
+                        .or_else(|| parse_rfc3339(v).filter(|&t| t >= 1e12))
+                        .map(|n| -1.0 - n)
+                })
+            },
+            |x| {
+                if x >= 0.0 {
+                    after(x)
+                } else {
+                    number_reset(-1.0 - x)
+                }
+            },
             false,
         )
     };
@@ -398,13 +432,15 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
     // Mistral: the window in the name (the shortest that speaks), resets in seconds;
     // `ratelimitbysize-*` is tokens per minute.
     let seconds = |v: &str| reference_number(v).and_then(|s| wait(s * 1000.0));
+    // (A month is a quota, never paced: last, and left out of the dimensions.)
     let windows = [
         ("second", 1_000.0),
         ("minute", MINUTE_MS),
         ("hour", 3_600_000.0),
         ("day", 86_400_000.0),
+        ("month", f64::NAN),
     ];
-    let mistral = |d: &str| {
+    let mistral_all = |d: &str| -> Vec<DimInfo> {
         windows
             .iter()
             .map(|&(w, ms)| {
@@ -427,10 +463,31 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
                 let (l0, l1, l2) = (list(0), list(1), list(2));
                 dim_of(headers, [&l0, &l1, &l2], seconds, after, ms)
             })
+            .collect()
+    };
+    let mistral = |d: &str| {
+        mistral_all(d)[..4]
+            .iter()
+            .copied()
             .find(|d| !d.is_empty())
             .unwrap_or_default()
     };
     let (m_requests, m_tokens) = (mistral("req"), mistral("tokens"));
+    // A quota: any window of a dimension but its shortest (a month never paced) with
+    // nothing left, while no shortest one has nothing left.
+    let (mut quota, mut paced) = (false, false);
+    for d in ["req", "tokens"] {
+        let all = mistral_all(d);
+        let shortest = all[..4].iter().position(|d| !d.is_empty());
+        for (w, x) in all.iter().enumerate() {
+            let spent = x.remaining.is_some_and(|r| r < 1.0);
+            if Some(w) == shortest {
+                paced |= spent;
+            } else {
+                quota |= spent;
+            }
+        }
+    }
     // The unprefixed names: an epoch in ms (>= 1e12) or s (>= 1e9) on the server's clock,
     // else seconds from now; per minute, or per second with Together's `x-tokenlimit-*`.
     let together = [
@@ -449,15 +506,7 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
             &["x-ratelimit-reset"],
         ],
         reference_number,
-        |n| {
-            if n >= 1e12 {
-                after(n - date.unwrap_or(now))
-            } else if n >= 1e9 {
-                after(n * 1000.0 - date.unwrap_or(now))
-            } else {
-                wait(n * 1000.0).and_then(after)
-            }
-        },
+        number_reset,
         per,
     );
     if !together && !plain.is_empty() {
@@ -514,5 +563,6 @@ fn reference(headers: &[(&str, &str)], now: f64) -> RateLimitInfo {
         priority_output_tokens: a_prio_out,
         server_date_ms: date,
         family,
+        quota_spent: quota && !paced,
     }
 }

@@ -4,7 +4,8 @@
 // A fixed-window server gives its quota back whole at each window's reset, nothing before it;
 // a sliding log states the expiry of its oldest request as its reset; a continuously refilled
 // bucket states when it is full again. Each writes OpenAI or IETF figures, and answers a 429
-// without `retry-after` when the quota is spent.
+// without `retry-after` when the quota is spent (or, asked to, with its own wait in whole
+// seconds rounded up: until the window ends, the oldest request expires, a request refills).
 
 import { T0, VirtualClock } from "./harness.mjs";
 import { prng } from "./soak.mjs";
@@ -54,7 +55,8 @@ function windows(limit, phase) {
     }
     const ok = used < limit;
     if (ok) used++;
-    return { ok, remaining: limit - used, resetS: (start + W - now) / 1000 };
+    const resetS = (start + W - now) / 1000;
+    return { ok, remaining: limit - used, resetS, waitS: resetS };
   };
 }
 
@@ -67,7 +69,8 @@ function continuous(limit) {
     last = now;
     const ok = level >= 1;
     if (ok) level -= 1;
-    return { ok, remaining: Math.floor(level), resetS: ((limit - level) * W) / limit / 1000 };
+    const waitS = (Math.max(0, 1 - level) * W) / limit / 1000;
+    return { ok, remaining: Math.floor(level), resetS: ((limit - level) * W) / limit / 1000, waitS };
   };
 }
 
@@ -83,7 +86,7 @@ function sliding(limit) {
     const ok = log.length < limit;
     if (ok) log.push(now);
     const resetS = log.length ? (log[0] + W - now) / 1000 : 0;
-    return { ok, remaining: limit - log.length, resetS };
+    return { ok, remaining: limit - log.length, resetS, waitS: resetS };
   };
 }
 
@@ -100,20 +103,21 @@ function lowerBound(kind, limit, phase, n) {
  * One batch: `4 x limit` calls at once through a `Pacer` (the class given: the package's, or
  * a build copied aside) against the server `kind` (`windows`, `sliding` or `continuous`)
  * writing `family`'s figures (the reset's seconds rounded as `rounding` says, if given), with
- * no latency or a uniform 0.3-3 s. Virtual time.
+ * no latency or a uniform 0.3-3 s, its 429s with `retry-after` if `retryAfter`. Virtual time.
  * @returns {Promise<{ ratio: number, makespan: number, refused: number, failed: number }>}
  */
-export async function runBatch(Pacer, { kind, family, limit, phase = 0, latency = false, rounding }) {
+export async function runBatch(Pacer, { kind, family, limit, phase = 0, latency = false, rounding, retryAfter }) {
   const clock = new VirtualClock();
   const server = { continuous, sliding }[kind]?.(limit) ?? windows(limit, phase);
   const rand = prng(limit * 7 + phase + (latency ? 1 : 0));
   let refused = 0;
   const fetch = async () => {
     if (latency) await clock.sleep(300 + rand() * 2_700);
-    const { ok, remaining, resetS } = server(clock.now());
+    const { ok, remaining, resetS, waitS } = server(clock.now());
     if (!ok) refused++;
     const figures = (FAMILIES[family] ?? BARE_FAMILIES[family])(limit, remaining, resetS, ROUNDINGS[rounding]);
     const headers = { "content-type": "application/json", ...figures };
+    if (!ok && retryAfter) headers["retry-after"] = String(Math.max(1, Math.ceil(waitS)));
     return ok
       ? new Response('{"usage":{"prompt_tokens":5,"completion_tokens":5}}', { status: 200, headers })
       : new Response('{"error":{"code":"rate_limit_exceeded"}}', { status: 429, headers });
