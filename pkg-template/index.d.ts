@@ -217,7 +217,7 @@ export interface PacerOptions {
    * rate (AIMD with slow start, driven by 429/503/529 and latency), standing aside once any limit is known. @default Infinity
    */
   readonly concurrency?: number | "auto";
-  /** Bound on a whole call, waits included, ms: the last response is returned (or `TIMEOUT` rejects, when none arrived) rather than waiting past it; a retry still on the wire then is aborted. A call with less time left than the fastest answer so far took is not sent. @default undefined (no bound) */
+  /** Bound on a whole call, waits included, ms: the last response is returned (or `TIMEOUT` rejects, when none arrived) rather than waiting past it; a retry still on the wire then is aborted. @default undefined (no bound) */
   readonly timeoutMs?: number;
   /** Output tokens reserved before a request: its `max_tokens`, nothing, or a fixed number. @default "max_tokens" */
   readonly outputReservation?: "max_tokens" | "none" | number;

@@ -305,8 +305,7 @@ impl Engine {
         self.keys.sweep(now_ms);
 
         // Again after a call the store's turns put back ([`Engine::send_or_reserve`]): its key
-        // is held now, and the wake time must say so. Or after a call given up unsent: its
-        // slot and reservation are free again.
+        // is held now, and the wake time must say so.
         let mut blocked = Vec::new();
         loop {
             let mut poll = self.admit(now_ms);
@@ -343,24 +342,6 @@ impl Engine {
                     self.scheduler.finish();
                     continue;
                 };
-                // Less time left before its deadline than any answer has taken: sent, it
-                // would cost the server a request (and its tokens) for a call that times out
-                // before its answer could come (a queue under load sent 165 of 5,000 calls
-                // with 5 ms or less left, each aborted on the wire).
-                if call
-                    .deadline
-                    .is_some_and(|d| self.fastest_ms.is_finite() && d - now_ms < self.fastest_ms)
-                {
-                    call.state = State::Deciding; // out of the queue, given up below
-                    let limiter = self.keys.limiter_mut(call.slot);
-                    limiter.unsent(&ticket);
-                    limiter.refund(now_ms, ticket, false);
-                    self.scheduler.finish();
-                    let reason = GiveUp::Timeout.name();
-                    self.give_up_waiting(now_ms, id, CallError::Timeout, reason, &mut out);
-                    deferred = true; // its slot is free again
-                    continue;
-                }
                 call.attempt += 1;
                 call.state = State::InFlight { ticket };
                 // `has_response` stays: the driver keeps an earlier response until this

@@ -299,9 +299,7 @@ impl Engine {
             return Verdict::Unknown;
         };
         if let Some(c) = self.calls.get_mut(&id) {
-            let latency = (now_ms - c.sent_at).max(0.0);
-            c.response = Some((status, latency));
-            self.fastest_ms = self.fastest_ms.min(latency);
+            c.response = Some((status, (now_ms - c.sent_at).max(0.0)));
         }
         // The call's own key learns from its response, and may go again sooner.
         self.scheduler.wake(slot);

@@ -78,9 +78,6 @@ pub struct Engine {
     budget: Option<RetryBudget>,
     /// While the budget is spent: its probe and the calls it holds ([`held`]).
     hold: held::BudgetHold,
-    /// The shortest round trip any attempt has taken (admission to response head), ms;
-    /// infinite before the first. A call with less time left is not sent ([`Engine::poll`]).
-    fastest_ms: Ms,
     calls: IdMap<Call>,
     /// Backoff timers: (time key, id).
     timers: PairSet,
@@ -123,7 +120,6 @@ impl Engine {
             adaptive: config.adaptive.then(Adaptive::new),
             budget: config.budget.map(RetryBudget::new),
             hold: held::BudgetHold::default(),
-            fastest_ms: Ms::INFINITY,
             config,
             calls: IdMap::default(),
             timers: PairSet::default(),

@@ -362,25 +362,13 @@ fn the_deadline_bounds_the_whole_call() {
         e.on_response(T0 + 4_500.0, a, 503, &none(), None, 0.0),
         Verdict::Deliver
     );
-    // b: 500 ms left, less than any answer took (a's 4.5 s): not sent, TIMEOUT at once.
+    assert_eq!(sends(&e.poll(T0 + 4_500.0)), vec![b]);
+    // b: still on the wire at the deadline: TIMEOUT (the driver aborts it).
+    assert_eq!(e.next_wake(), Some(T0 + 5_000.0));
     assert_eq!(
-        e.poll(T0 + 4_500.0),
+        e.poll(T0 + 5_000.0),
         vec![Action::Fail {
             id: b,
-            error: CallError::Timeout
-        }]
-    );
-    assert_eq!(e.live_calls(), 0);
-    assert_eq!(e.stats().in_flight, 0);
-    // c: sent with time for an answer as fast as a's; still on the wire at its deadline:
-    // TIMEOUT (the driver aborts it).
-    let c = e.submit(T0 + 4_500.0, req(1.0, 1.0)).unwrap();
-    assert_eq!(sends(&e.poll(T0 + 4_500.0)), vec![c]);
-    assert_eq!(e.next_wake(), Some(T0 + 9_500.0));
-    assert_eq!(
-        e.poll(T0 + 9_500.0),
-        vec![Action::Fail {
-            id: c,
             error: CallError::Timeout
         }]
     );
@@ -389,11 +377,11 @@ fn the_deadline_bounds_the_whole_call() {
 }
 
 #[test]
-fn a_call_with_less_time_left_than_any_answer_took_is_not_sent() {
+fn a_call_is_sent_however_little_time_it_has_left_against_answers_so_far() {
     // Concurrency 1, timeout 2 s. `a` is answered in 300 ms, `s` in 1.5 s. `b`, queued behind
-    // them, is admitted with 220 ms left: sent, it would cost the server a request for a
-    // call that times out before any answer ever came; it is given up unsent, its
-    // reservation given back. `c`, with 1.2 s left, goes.
+    // them, is admitted with 220 ms left: still sent. How fast its answer comes is the
+    // pacer's own estimate (a short request may be answered faster than any before it), and
+    // no call fails on one: only its deadline ends it.
     let mut c = config();
     c.timeout_ms = Some(2_000.0);
     c.concurrency = Some(1);
@@ -413,33 +401,17 @@ fn a_call_with_less_time_left_than_any_answer_took_is_not_sent() {
     let c = e.submit(T0 + 1_000.0, req(1.0, 1.0)).unwrap();
     e.on_response(T0 + 1_800.0, s, 200, &none(), None, 0.0);
     e.on_done(T0 + 1_800.0, s, None);
-    let acts = e.poll(T0 + 1_800.0);
+    assert_eq!(sends(&e.poll(T0 + 1_800.0)), vec![b]);
+    // At its deadline it times out on the wire, and the next call goes.
     assert_eq!(
-        acts,
-        [
+        e.poll(T0 + 2_020.0),
+        vec![
             Action::Fail {
                 id: b,
                 error: CallError::Timeout
             },
             Action::Send { id: c, attempt: 1 }
         ]
-    );
-    let gave_up: Vec<_> = e
-        .drain_events()
-        .into_iter()
-        .filter(|ev| ev.kind == EventKind::GiveUp)
-        .map(|ev| (ev.id, ev.reason))
-        .collect();
-    assert_eq!(gave_up, [(b, "timeout")]);
-    // Three requests spent (a, s, c) and the refill of 1.8 s: b's was given back.
-    let requests = e.limits(T0 + 1_800.0)[0]
-        .dims
-        .iter()
-        .find(|d| d.dim == Dim::Requests)
-        .map(|d| d.remaining);
-    assert!(
-        requests.is_some_and(|r| (7.0..7.5).contains(&r)),
-        "{requests:?}"
     );
     assert_eq!(e.stats().in_flight, 1);
 }
