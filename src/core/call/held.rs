@@ -120,11 +120,14 @@ impl Engine {
         }
     }
 
-    /// `id` left the engine: no entry of it is kept; if it was the probe, the first held
-    /// call takes its turn now.
-    pub(super) fn budget_forget(&mut self, now_ms: Ms, id: Id) {
-        self.hold.held.retain(|(h, _)| *h != id);
-        self.hold.failed.retain(|h| *h != id);
+    /// `id` left the engine (`held`: in [`State::Held`]): no entry of it is kept; if it was
+    /// the probe, the first held call takes its turn now.
+    pub(super) fn budget_forget(&mut self, now_ms: Ms, id: Id, held: bool) {
+        // Only a held call has entries: the lists are not scanned at every call's end.
+        if held {
+            self.hold.held.retain(|(h, _)| *h != id);
+            self.hold.failed.retain(|h| *h != id);
+        }
         if self.hold.probe != Some(id) {
             return;
         }

@@ -204,6 +204,7 @@ impl Engine {
     fn end_wait(&mut self, now_ms: Ms, id: Id) -> Option<Call> {
         let call = self.calls.remove(&id)?;
         let waited = (now_ms - call.waiting_since).max(0.0);
+        let held = call.state == State::Held;
         match call.state {
             State::Queued => {
                 self.scheduler.remove(id);
@@ -229,7 +230,7 @@ impl Engine {
             }
         }
         self.fleet_forget(now_ms, id, call.slot);
-        self.budget_forget(now_ms, id);
+        self.budget_forget(now_ms, id, held);
         if let Some(d) = call.deadline {
             self.deadlines.remove(&(time_key(d), id));
         }
@@ -248,7 +249,7 @@ impl Engine {
     fn forget(&mut self, now_ms: Ms, id: Id) -> Option<Call> {
         let call = self.calls.remove(&id)?;
         self.fleet_forget(now_ms, id, call.slot);
-        self.budget_forget(now_ms, id);
+        self.budget_forget(now_ms, id, call.state == State::Held);
         if let Some(d) = call.deadline {
             self.deadlines.remove(&(time_key(d), id));
         }

@@ -881,6 +881,17 @@ fn spent_budget(max_retries: u32) -> (Engine, Vec<Id>) {
 }
 
 #[test]
+fn a_held_call_that_leaves_is_no_longer_counted_as_waiting() {
+    // One of the three held calls is aborted: it leaves the hold's lists, and the count of
+    // waiting calls drops with it; a call that was not held leaving changes nothing more.
+    let (mut e, ids) = spent_budget(100);
+    assert!(e.abort(T0, ids[7]));
+    assert_eq!(e.stats().queued, 7);
+    assert!(e.abort(T0, ids[0]));
+    assert_eq!(e.stats().queued, 6);
+}
+
+#[test]
 fn a_spent_budget_holds_retries_until_a_success_and_fails_no_call_on_its_own() {
     // Held: nothing of the last three goes while the probe and the others retry and fail.
     let (mut e, ids) = spent_budget(100);

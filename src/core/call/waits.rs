@@ -18,6 +18,14 @@ impl Engine {
         fresh: Vec<Id>,
         blocked: Vec<(Id, Blocker, Ms)>,
     ) {
+        // The scheduler's next look; held until a store's answer (no time of its own), at
+        // most the store's timeout.
+        let wake = self
+            .sched_wake
+            .map_or(0.0, |w| match w >= super::fleet::UNTIL_ANSWERED {
+                true => crate::core::store::STORE_TIMEOUT_MS,
+                false => (w - now_ms).max(0.0),
+            });
         for id in fresh {
             let Some(call) = self.calls.get(&id).filter(|c| c.state == State::Queued) else {
                 continue;
@@ -31,13 +39,6 @@ impl Engine {
                     _ => "queue",
                 },
             };
-            // Held until a store's answer (no time of its own): at most its timeout.
-            let wake = self
-                .sched_wake
-                .map_or(0.0, |w| match w >= super::fleet::UNTIL_ANSWERED {
-                    true => crate::core::store::STORE_TIMEOUT_MS,
-                    false => (w - now_ms).max(0.0),
-                });
             // Its key's own wait, where that is longer than the scheduler's next look (the
             // adaptive controller's spacing wakes it sooner, to no avail while paused).
             let delay = match decision {
