@@ -196,8 +196,10 @@ struct Slot {
     /// Whether this server's answers count their own give-back, as the figures after such
     /// give-backs voted: each that came below the copy by about what they lifted it, or
     /// refused a request the copy had room for only by them, counts one for; each that bore
-    /// out a copy lifted by more than twice a rounding, one against (within
-    /// `-BACK_VOTES..=BACK_VOTES`). At [`BACK_VOTES`], no give-back is read as unread again.
+    /// out a copy lifted by more than twice a rounding, or (beside others' draw) raised the
+    /// copy by about the give-backs left out since it was last placed, one against (within
+    /// `-BACK_VOTES..=BACK_VOTES`). At [`BACK_VOTES`], no give-back is read as unread again;
+    /// at `-BACK_VOTES`, each is, though others draw.
     back_votes: i8,
     /// Give-backs of this client's settlements in the last [`transit::WITH_HEADERS_MS`]: an
     /// answer arriving that soon after may have been written before them on the server

@@ -626,17 +626,32 @@ impl Limiter {
                 let over = predicted - own_transit - slot.above - hi_others;
                 // Give-backs were read as unread since the level was last placed (an answer
                 // that raised the copy by little, [`Limiter::settle`]). A copy now above the
-                // figures by no more than those, or refused where it had room only by them:
+                // figures by about those (more than half, no more), or refused where it had
+                // room only by them:
                 // the server's answers had counted them, this client's own error, not
                 // others' draw; a vote that they count their give-back. A copy the figures
-                // bear out after a larger such give-back: a vote that they do not.
+                // bear out after a larger such give-back: a vote that they do not. (Above
+                // it by less than half of them is figures written before the give-backs,
+                // at admission, which lack the refill since: no vote.)
                 let credited = slot.credited > 0.0 && !slot.windowed;
                 let lent = refused.is_some_and(|a| lo < a && level - slot.credited < a);
-                let ours =
-                    credited && (lent || over > 0.0 && over <= slot.credited + ROUNDING_SLACK);
+                let ours = credited
+                    && (lent
+                        || over > slot.credited / 2.0 - ROUNDING_SLACK
+                            && over <= slot.credited + ROUNDING_SLACK);
+                // Beside others' draw (where no give-back is read as unread on one answer's
+                // word), figures that raise the copy by about the give-backs left out since
+                // (read as counted): the answers that placed it were written before the
+                // server's settlement, a vote that they do not count their give-back.
+                let unread = !slot.windowed
+                    && slot.withheld > 2.0 * ROUNDING_SLACK
+                    && target - level >= slot.withheld / 2.0
+                    && !slot.share.alone_lately(now, window);
                 if ours {
                     slot.back_votes = (slot.back_votes + 1).min(BACK_VOTES);
-                } else if slot.credited > 2.0 * ROUNDING_SLACK && over <= 0.0 && level >= lo {
+                } else if unread
+                    || slot.credited > 2.0 * ROUNDING_SLACK && over <= 0.0 && level >= lo
+                {
                     slot.back_votes = (slot.back_votes - 1).max(-BACK_VOTES);
                 }
                 slot.share

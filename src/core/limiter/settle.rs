@@ -164,7 +164,14 @@ impl Limiter {
     /// unused part until the next figures raise it: a cautious error, never a 429. A server
     /// seen twice to have counted such a give-back (its next figures below the copy by about
     /// that much, or a refusal the copy had room for only by it) is read the cautious way
-    /// from then on; that error is this client's own, not a sign of others. Nor is
+    /// from then on; that error is this client's own, not a sign of others. Beside others'
+    /// draw, one answer cannot tell; a server seen twice to raise the copy by about the
+    /// give-backs left out since (its answers written before its settlement) has them read
+    /// as unread from then on, even after figures that lowered the copy (before: a process
+    /// beside others, or one whose stale figures looked like others, stayed a give-back
+    /// below the server after every answer, and with nothing in flight waited for the
+    /// refill: `--head admission-json` at `max_tokens` 4,096 took up to 2.4 times the bound
+    /// alone). Nor is
     /// input beyond the estimate taken there again: a server counts a prompt's tokens when it
     /// admits it, so its figures count them all (a document priced low by the estimate, taken
     /// twice, held the next call half a minute).
@@ -268,10 +275,12 @@ impl Limiter {
             let delta = if unread { -output_back } else { delta };
             let raised = ticket.raised[d];
             let before = unread
-                || raised > 0.0
-                    && raised + ROUNDING_SLACK < -delta / 2.0
+                || raised + ROUNDING_SLACK < -delta / 2.0
                     && self.slots[d].as_ref().is_some_and(|s| {
-                        s.back_votes < BACK_VOTES && s.share.alone_lately(now, s.bucket.window_ms())
+                        s.back_votes <= -BACK_VOTES
+                            || raised > 0.0
+                                && s.back_votes < BACK_VOTES
+                                && s.share.alone_lately(now, s.bucket.window_ms())
                     });
             if !ticket.placed[d] || before {
                 let level = |l: &Self| l.slots[d].as_ref().map_or(0.0, |s| s.bucket.level(now));
