@@ -753,6 +753,13 @@ export interface RateLimitHeaders {
   readonly priorityInputTokens?: RateLimitDimension;
   /** Anthropic Priority Tier output tokens. */
   readonly priorityOutputTokens?: RateLimitDimension;
+  /**
+   * A quota of a longer period than the limits paced is spent while none of those is:
+   * Mistral's `x-ratelimit-remaining-tokens-month: 0` (or a `-day` beside the `-minute`) with
+   * room in the minute. A 429 then fails like `insufficient_quota` ({@link classify}): no
+   * wait within reason helps.
+   */
+  readonly quotaSpent?: true;
 }
 
 /**

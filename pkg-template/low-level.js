@@ -195,7 +195,7 @@ const FIELDS = ["limit", "remaining", "resetAt", "windowMs", "rounded"];
 function parseRateLimitHeaders(headers, now = Date.now()) {
   ensureReady("parseRateLimitHeaders()");
   low().op(8, headerText(headers), nowMs(now));
-  const v = read(low(), 0, 34);
+  const v = read(low(), 0, 35);
   const r = {};
   const put = (o, k, x) => {
     if (!Number.isNaN(x)) o[k] = x;
@@ -209,6 +209,7 @@ function parseRateLimitHeaders(headers, now = Date.now()) {
     for (const [j, f] of FIELDS.entries()) put(e, f, f == "rounded" && v[4 + 5 * k + j] ? true : v[4 + 5 * k + j]);
     if (Object.keys(e).length) r[d] = e;
   });
+  if (v[34]) r.quotaSpent = true;
   return r;
 }
 

@@ -377,16 +377,9 @@ fn a_content_event_first_is_a_healthy_stream() {
     }
 }
 
-fn first_event(chunks: &[&[u8]]) -> Peeked {
-    let mut p = FirstEvent::new();
-    for c in chunks {
-        match p.feed(c) {
-            Peeked::More => {}
-            other => return other,
-        }
-    }
-    Peeked::More
-}
+#[path = "support/first_event.rs"]
+mod first_event;
+use first_event::first_event;
 
 #[test]
 fn the_peek_ends_at_the_first_event_however_the_bytes_are_cut() {

@@ -865,6 +865,42 @@ fn a_429s_retry_after_governs_over_its_spent_figures_reset() {
     }
 }
 
+/// The same spent figures (an OpenAI-style server, which may count by windows) with the wait
+/// stated in the body only: Gemini's `RetryInfo.retryDelay`, OpenAI's "Please try again in
+/// 2s". The body's wait is the server's word as the header's is: it ends the hold the figures
+/// set, and the retry goes within the README's bound of it, not at the reset.
+#[test]
+fn a_429s_body_hint_governs_over_its_spent_figures_reset_as_a_header_does() {
+    let body = llm_pacer::core::classify::ErrorInfo {
+        error_type: Some("requests".into()),
+        code: Some("rate_limit_exceeded".into()),
+        hint_ms: Some(2_000.0),
+        ..Default::default()
+    };
+    let mut e = Engine::new(config(), T0);
+    let a = e.submit(T0, req(10.0, 50.0)).unwrap();
+    assert_eq!(sends(&e.poll(T0)), vec![a]);
+    let at = T0 + 100.0;
+    let h = [
+        ("x-ratelimit-limit-requests", "14400"),
+        ("x-ratelimit-remaining-requests", "14370"),
+        ("x-ratelimit-reset-requests", "2m59.56s"),
+        ("x-ratelimit-limit-tokens", "6000"),
+        ("x-ratelimit-remaining-tokens", "0"),
+        ("x-ratelimit-reset-tokens", "7.66s"),
+    ];
+    let info = llm_pacer::core::headers::parse(h.iter().copied(), at);
+    let v = e.on_response(at, a, 429, &info, Some(&body), 0.5);
+    assert!(matches!(v, Verdict::Retry { .. }), "{v:?}");
+    let (id, sent) = next_send(&mut e, at, at + 20_000.0).expect("a retry");
+    assert_eq!(id, a);
+    assert!(
+        sent - at >= 2_000.0 && sent - at <= 2_200.0,
+        "retried {} ms after a body's 2 s",
+        sent - at
+    );
+}
+
 /// A 429 whose headers show Mistral's monthly tokens spent, the minute's figures full, fails
 /// at once like `insufficient_quota` (its body says only "rate limited"): waiting minutes
 /// will not help. Its key's other calls are not held. With the minute's figures spent too,

@@ -869,7 +869,7 @@ fn a_refusal_of_a_spent_bucket_full_again_only_past_its_window_holds_it_to_its_r
         l.observe(T0, &info(family, reset));
         let t = admit(&mut l, T0 + 300.0, Cost::default());
         l.refund(T0 + 300.0, t, false);
-        l.observe_refusal(T0 + 300.0, &info(family, reset), &t);
+        l.observe_refusal(T0 + 300.0, &info(family, reset), &t, None);
         let (until, _) = wait(l.check(T0 + 300.0, Cost::default()));
         (l, until - T0)
     };
@@ -903,7 +903,7 @@ fn a_refusal_of_a_spent_bucket_full_again_only_past_its_window_holds_it_to_its_r
         let mut l = Limiter::new(Limits::default(), T0);
         let t = admit(&mut l, T0 + 100.0, Cost::default());
         l.refund(T0 + 300.0, t, false);
-        l.observe_refusal(T0 + 300.0, &info(family, 150_000.0), &t);
+        l.observe_refusal(T0 + 300.0, &info(family, 150_000.0), &t, None);
         let (until, _) = wait(l.check(T0 + 300.0, Cost::default()));
         assert!(
             (150_000.0..=151_001.0).contains(&(until - T0)),
@@ -940,7 +940,7 @@ fn a_refusals_own_retry_after_ends_the_hold_its_figures_set_and_groqs_are_never_
         let mut l = Limiter::new(Limits::default(), T0);
         let t = admit(&mut l, T0 + 100.0, cost(10.0, 50.0));
         l.refund(T0 + 300.0, t, false);
-        l.observe_refusal(T0 + 300.0, &info(family, hint), &t);
+        l.observe_refusal(T0 + 300.0, &info(family, hint), &t, hint);
         match l.check(T0 + 300.0, cost(10.0, 50.0)) {
             Decision::Admit(_) => (l, 0.0),
             d => (l, wait(d).0 - T0 - 300.0),
@@ -1664,7 +1664,7 @@ fn a_refusal_brings_a_copy_within_the_rounding_down_to_its_low_end() {
     l.settle(T0, used, &usage(0.0, 2_100.0)); // ours: 3 900, nothing in flight
     let t = admit(&mut l, T0, cost(0.0, 3_500.0));
     l.refund(T0, t, false);
-    l.observe_refusal(T0, &rounded_otpm(3_000.0), &t);
+    l.observe_refusal(T0, &rounded_otpm(3_000.0), &t, None);
     assert_eq!(level(&l, T0, Dim::OutputTokens), 2_000.0);
     let (until, _) = wait(l.check(T0, cost(0.0, 3_500.0)));
     assert!(close(until - T0, 15_000.0), "{}", until - T0);
@@ -1675,7 +1675,7 @@ fn a_refusal_brings_a_copy_within_the_rounding_down_to_its_low_end() {
     l.settle(T0, used, &usage(0.0, 2_100.0));
     let t = admit(&mut l, T0, cost(0.0, 1_500.0));
     l.refund(T0, t, false);
-    l.observe_refusal(T0, &rounded_otpm(3_000.0), &t);
+    l.observe_refusal(T0, &rounded_otpm(3_000.0), &t, None);
     assert_eq!(level(&l, T0, Dim::OutputTokens), 3_900.0);
 }
 
@@ -2692,7 +2692,7 @@ fn figures_without_a_limit_infer_a_quota_from_a_served_request() {
         let info = bare(family, 0.0, 9_600.0, T0 + 100.0);
         if refusal {
             l.refund(T0 + 100.0, t, false);
-            l.observe_refusal(T0 + 100.0, &info, &t);
+            l.observe_refusal(T0 + 100.0, &info, &t, None);
         } else {
             l.observe_answer(T0 + 100.0, &info, &mut t);
         }
@@ -2791,7 +2791,7 @@ fn a_refusals_figures_allow_for_what_came_back_since_its_admission() {
     l.settle(T0 + 100.0, b, &usage(0.0, 2_000.0));
     let now = T0 + 300.0;
     l.refund(now, a, false);
-    l.observe_refusal(now, &openai_otpm(40_000.0), &a);
+    l.observe_refusal(now, &openai_otpm(40_000.0), &a, None);
     assert!(close(level(&l, now, Dim::OutputTokens), 40_000.0));
     // 10,000 more for a 50,000-token request: 10 s at the whole refill, 20 s and more halved.
     let (until, _) = wait(l.acquire(now, cost(0.0, 50_000.0)));

@@ -256,6 +256,8 @@ pub fn classify_error(aborted: bool) -> Outcome {
 ///   `code`, the error's `code` when it is a number (vLLM, llama.cpp and OpenRouter send the
 ///   HTTP status), if a whole number from 400 to 599. Any other error (no type, an unknown
 ///   one, such as Groq's `internal_server_error`) is a server error, 500.
+/// * A numeric `code` that asks to slow down (429, 503, 529) wins over a name that stands for
+///   the generic 500 (`{"type":"server_error","code":503}` is congestion, not a failure).
 ///
 /// Only the *first* event of a stream is ever classified: once a content event has reached
 /// the caller the call is never retried, and a later error event reaches it as is.
@@ -308,15 +310,21 @@ pub fn stream_error_status(
     let Some(e) = error else {
         return Some(500);
     };
-    e.error_type
+    let named = e
+        .error_type
         .as_deref()
         .and_then(status_of)
-        .or_else(|| e.code.as_deref().and_then(status_of))
-        .or_else(|| {
-            code.filter(|c| c.fract() == 0.0 && (400.0..600.0).contains(c))
-                .map(|c| c as u16)
-        })
-        .or(Some(500))
+        .or_else(|| e.code.as_deref().and_then(status_of));
+    let numeric = code
+        .filter(|c| c.fract() == 0.0 && (400.0..600.0).contains(c))
+        .map(|c| c as u16);
+    Some(match (named, numeric) {
+        // A server that says "slow down" by number under a generic server error: the number
+        // is the more precise (`concurrency: "auto"` backs off on congestion, not a failure).
+        (Some(500), Some(n @ (429 | 503 | 529))) | (None, Some(n)) => n,
+        (Some(s), _) => s,
+        (None, None) => 500,
+    })
 }
 
 #[cfg(test)]
@@ -574,6 +582,51 @@ mod tests {
                 "{event}"
             );
         }
+    }
+
+    #[test]
+    fn a_numeric_slow_down_code_is_more_precise_than_a_generic_server_error() {
+        let t = |name: &str| err(Some(name), None);
+        // `{"type":"server_error","code":503}`: congestion, not a failure.
+        for name in ["server_error", "api_error", "internal_error"] {
+            for code in [429, 503, 529] {
+                assert_eq!(
+                    stream_error_status("message", Some(&t(name)), Some(f64::from(code))),
+                    Some(code),
+                    "{name} {code}"
+                );
+            }
+            // Any other code leaves the generic type's 500.
+            for code in [400.0, 500.0, 502.0, 504.0] {
+                assert_eq!(
+                    stream_error_status("message", Some(&t(name)), Some(code)),
+                    Some(500),
+                    "{name} {code}"
+                );
+            }
+        }
+        // The same named as a string code (OpenAI Responses' `response.failed`).
+        assert_eq!(
+            stream_error_status(
+                "response.failed",
+                Some(&err(None, Some("server_error"))),
+                Some(503.0)
+            ),
+            Some(503)
+        );
+        // A type more precise than "server error" still wins.
+        assert_eq!(
+            stream_error_status("error", Some(&t("overloaded_error")), Some(503.0)),
+            Some(529)
+        );
+        assert_eq!(
+            stream_error_status("error", Some(&t("rate_limit_error")), Some(503.0)),
+            Some(429)
+        );
+        assert_eq!(
+            stream_error_status("error", Some(&t("invalid_request_error")), Some(503.0)),
+            Some(400)
+        );
     }
 
     #[test]

@@ -99,19 +99,13 @@ impl FirstEvent {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+#[path = "../../tests/support/first_event.rs"]
+mod first_event;
 
-    fn first(chunks: &[&[u8]]) -> Peeked {
-        let mut p = FirstEvent::new();
-        for c in chunks {
-            match p.feed(c) {
-                Peeked::More => {}
-                other => return other,
-            }
-        }
-        Peeked::More
-    }
+#[cfg(test)]
+mod tests {
+    use super::first_event::first_event as first;
+    use super::*;
 
     fn event(p: Peeked) -> (String, String) {
         match p {

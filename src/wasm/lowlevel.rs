@@ -221,7 +221,9 @@ fn ticket(input: f64, output: f64, serial: f64, at_ms: f64) -> Ticket {
 /// `Date` ms, the family (0 none, 1 Anthropic, 2 OpenAI, 3 IETF, 4 Groq, 5 Mistral, 6
 /// unprefixed x-ratelimit, 7 Together), then for each of requests,
 /// input tokens, output tokens, tokens, priority input and priority output tokens: limit,
-/// remaining, reset at (local epoch ms), window ms, rounded (1). NaN = absent.
+/// remaining, reset at (local epoch ms), window ms, rounded (1); then a spent quota (1:
+/// [`RateLimitInfo::quota_spent`](crate::core::headers::RateLimitInfo::quota_spent)). NaN =
+/// absent.
 fn parse_headers(headers: &str, now_ms: Ms, out: &mut Out) {
     let info = parse(headers, now_ms);
     let family = match info.family {
@@ -262,6 +264,7 @@ fn parse_headers(headers: &str, now_ms: Ms, out: &mut Out) {
             if found && d.rounded { 1.0 } else { f64::NAN },
         ]);
     }
+    out[34] = if info.quota_spent { 1.0 } else { f64::NAN };
 }
 
 /// Classify a response as the Pacer does (default retryable statuses). Returns 0 success;
@@ -299,7 +302,7 @@ fn classify_response(status: f64, arg: &JsValue, now_ms: Ms, out: &mut Out) -> f
 /// Where an operation leaves the numbers it returns beyond the first, for [`RawLow::op`]'s
 /// code 10 to read: a fixed buffer in the instance (no allocation, no call into JavaScript per
 /// number).
-type Out = [f64; 34];
+type Out = [f64; 35];
 
 /// A backoff, a limiter, or neither (for the stateless operations), behind one exported class.
 #[wasm_bindgen(js_name = RawLow)]
@@ -362,7 +365,7 @@ impl RawLow {
         };
         RawLow {
             low,
-            out: [f64::NAN; 34],
+            out: [f64::NAN; 35],
         }
     }
 

@@ -79,6 +79,21 @@ describe("an error as the first event of a 200 stream", () => {
     assert.equal(pacer.stats().serverErrors, 1);
   });
 
+  test("an error chunk whose numeric code says 503 under a generic server_error: retried as the 503 it says", async (t) => {
+    const env = await mockEnv(t, startOpenAIMock);
+    const pacer = env.make({ seed: 2 });
+    env.mock.script([{ kind: "sse-error", afterEvents: 0, body: openaiError("server_error", 503) }, "ok"]);
+    const res = await pacer.fetch(env.url, openaiInit({ body: { stream: true } }));
+    assert.ok((await res.text()).includes("[DONE]"));
+    await drained(pacer);
+    const retries = env.events.filter((e) => e.type === "retry");
+    assert.deepEqual(
+      retries.map((e) => e.status),
+      [503],
+      JSON.stringify(retries),
+    );
+  });
+
   test("OpenAI's error chunk (rate_limit_exceeded): waits like a 429", async (t) => {
     const env = await mockEnv(t, startOpenAIMock);
     const pacer = env.make({ seed: 3 });

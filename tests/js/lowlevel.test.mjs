@@ -553,6 +553,33 @@ describe("parseRateLimitHeaders", () => {
     });
   });
 
+  test("Mistral's month spent, the minute's figures full: `quotaSpent`, and classify() fails its 429 as a spent quota", () => {
+    const month = {
+      "x-ratelimit-limit-tokens-month": "1000000000",
+      "x-ratelimit-remaining-tokens-month": "0",
+      "x-ratelimit-limit-tokens-minute": "500000",
+      "x-ratelimit-remaining-tokens-minute": "500000",
+      "x-ratelimit-limit-req-minute": "60",
+      "x-ratelimit-remaining-req-minute": "60",
+    };
+    const info = parseRateLimitHeaders(month, NOW);
+    assert.equal(info.quotaSpent, true);
+    assert.equal(info.family, "mistral");
+    assert.deepEqual(classify(429, month, { message: "Requests rate limit exceeded" }, NOW), {
+      action: "fail",
+      reason: "insufficient_quota",
+    });
+    // Some of the month left, or a paced figure spent too: no spent quota, the field left out.
+    for (const [k, v] of [
+      ["x-ratelimit-remaining-tokens-month", "12"],
+      ["x-ratelimit-remaining-req-minute", "0"],
+    ]) {
+      const other = parseRateLimitHeaders({ ...month, [k]: v }, NOW);
+      assert.equal("quotaSpent" in other, false, k);
+    }
+    assert.equal("quotaSpent" in parseRateLimitHeaders(OPENAI_OK, NOW), false);
+  });
+
   test("a usage that gives one side only settles that side: the other stays as reserved", () => {
     const lim = new Limiter({ limits: { itpm: 10_000, otpm: 10_000 }, latencyMs: 0 });
     const level = (d) => lim.limits(NOW)[d].remaining;

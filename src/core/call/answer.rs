@@ -391,7 +391,8 @@ impl Engine {
         } else if (200..300).contains(&status) {
             limiter.observe_answer(now_ms, info, &mut ticket)
         } else if status == 429 {
-            limiter.observe_refusal(now_ms, info, &ticket)
+            let hint = crate::core::hints::retry_hint(info.retry_after_ms, error);
+            limiter.observe_refusal(now_ms, info, &ticket, hint)
         } else {
             limiter.observe(now_ms, info)
         };

@@ -29,7 +29,8 @@
 //!   ([`crate::core::share`]). Figures no continuously refilled bucket could show (from a
 //!   server other than Anthropic's or Groq's, both documented as token buckets) mark the
 //!   dimension as counted by windows: its copy then refills nothing before the reset they
-//!   state ([`Bucket::hold`]), or a refusal's own `retry-after`, if sooner.
+//!   state ([`Bucket::hold`]), or a refusal's own stated wait (its `retry-after`, else its
+//!   body's), if sooner.
 //! * [`Limiter::pause_until`] holds every request after a 429.
 //!
 //! The state is a small plain value (numbers only) and every transition is a function of

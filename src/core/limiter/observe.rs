@@ -124,9 +124,18 @@ impl Limiter {
     /// learned from a figure rounded up) would let the same request be refused again and
     /// again. The server wrote those figures when the request reached it, a round trip ago:
     /// as for a stream's head ([`Limiter::observe_stream_head`]), what came back since is no
-    /// sign of other clients.
-    pub fn observe_refusal(&mut self, now_ms: Ms, info: &RateLimitInfo, ticket: &Ticket) -> bool {
-        self.observe_dims(now_ms, info, None, Some(ticket), false).0
+    /// sign of other clients. `hint_ms`: the wait the refusal states, its `retry-after` or else
+    /// its body's ([`retry_hint`](crate::core::hints::retry_hint)): a hold its figures set
+    /// ends there at the latest.
+    pub fn observe_refusal(
+        &mut self,
+        now_ms: Ms,
+        info: &RateLimitInfo,
+        ticket: &Ticket,
+        hint_ms: Option<Ms>,
+    ) -> bool {
+        self.observe_dims(now_ms, info, None, Some((ticket, hint_ms)), false)
+            .0
     }
 
     /// [`Limiter::observe`] for the figures of the final answer to `ticket`'s request, sent
@@ -267,16 +276,18 @@ impl Limiter {
 
     /// Whether the limits changed, which buckets' levels the figures placed (by how much they
     /// moved them), and which they created (learned). `answer`: the ticket of the request
-    /// these figures answer, which they count; `stale`: they were written at its admission
+    /// these figures answer, which they count; `refusal`: the ticket of the request they
+    /// refuse, with the wait the refusal states; `stale`: they were written at its admission
     /// ([`Limiter::observe_stream_head`]).
     fn observe_dims(
         &mut self,
         now_ms: Ms,
         info: &RateLimitInfo,
         answer: Option<&Ticket>,
-        refused_ticket: Option<&Ticket>,
+        refusal: Option<(&Ticket, Option<Ms>)>,
         stale: bool,
     ) -> (bool, [Option<f64>; 4], [bool; 4], [bool; 4]) {
+        let refused_ticket = refusal.map(|(t, _)| t);
         let now = self.tick(now_ms);
         // A response came: the opening probe (if any) is answered.
         self.probe = None;
@@ -288,8 +299,8 @@ impl Limiter {
         // servers may count by windows.
         let may_window = !matches!(info.family, Family::Anthropic | Family::Groq);
         // A refusal's own hint: when the server says the refused request goes again.
-        let hint_end = refused_ticket
-            .and(info.retry_after_ms)
+        let hint_end = refusal
+            .and_then(|(_, h)| h)
             .map(|h| now + h)
             .filter(|t| t.is_finite());
         for (dim, d) in figures(info) {
@@ -701,11 +712,12 @@ impl Limiter {
                 // A reset in whole seconds comes a second late: given back before the
                 // server's own reset, the quota would be spent into a window still spent.
                 let end = end + late;
-                // A refusal that states its own wait (`retry-after`) is the server's word on
-                // when its request goes again, over this reading of its figures: the hold ends
-                // there at the latest, no window's end, and gives the refused amount back
-                // (Groq-style figures, `remaining: 0` full again in 7.66 s, held a `retry-after:
-                // 2` to 7.7 s).
+                // A refusal that states its own wait (`retry-after`, else in its body: Gemini's
+                // `retryDelay`, OpenAI's "try again in") is the server's word on when its
+                // request goes again, over this reading of its figures: the hold ends there at
+                // the latest, no window's end, and gives the refused amount back (Groq-style
+                // figures, `remaining: 0` full again in 7.66 s, held a `retry-after: 2` to
+                // 7.7 s).
                 let capped = hint_end.filter(|&h| h < end);
                 if at_end && capped.is_none() {
                     slot.whole_at = end;

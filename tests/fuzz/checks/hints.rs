@@ -138,16 +138,9 @@ pub fn check(data: &[u8]) {
     check_peek(data);
 }
 
-fn peek(chunks: &[&[u8]]) -> Peeked {
-    let mut p = FirstEvent::new();
-    for c in chunks {
-        match p.feed(c) {
-            Peeked::More => {}
-            other => return other,
-        }
-    }
-    Peeked::More
-}
+#[path = "../../support/first_event.rs"]
+mod first_event;
+use first_event::first_event as peek;
 
 fn check_peek(data: &[u8]) {
     let whole = peek(&[data]);
