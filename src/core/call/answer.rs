@@ -464,7 +464,6 @@ impl Engine {
                 }
                 if pauses {
                     // Not retried, but its wait holds every call of its key all the same.
-                    let slot = self.calls[&id].slot;
                     let hint = crate::core::hints::stated_hint(now_ms, status, info, error);
                     self.note_failure(now_ms, slot, RetryKind::RateLimited, hint);
                 }
