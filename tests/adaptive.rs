@@ -431,3 +431,41 @@ fn the_first_rounds_answers_seed_no_latency_average() {
     let slow = grow(true);
     assert!(slow <= 64.0, "{slow}");
 }
+
+#[test]
+fn a_refusal_neither_limit_held_cuts_the_rate_not_the_admissions_a_busy_client_made() {
+    // Past slow start (window ~20, rate ~680), a busy client admits only every 5 ms (its
+    // timers fire late: some 150 a second); 9 in flight are refused. Neither the window nor
+    // the rate held admissions back: the rate goes to 0.85 times itself, not to 0.85 times
+    // those admissions (then regained by 2% steps: a probe ran 2-4 in flight of 8 for seconds).
+    let mut a = Adaptive::new();
+    let (mut t, mut next) = (0.0, 0u64);
+    let mut round = |a: &mut Adaptive, n: u32, t: &mut f64, refuse: bool| {
+        for i in 0..n {
+            a.on_admit(next + u64::from(i), *t, i + 1);
+            *t += 5.0;
+        }
+        if refuse {
+            a.on_result(next + u64::from(n - 1), *t, Signal::Refused);
+        }
+        for i in 0..n - u32::from(refuse) {
+            a.on_result(next + u64::from(i), *t + 20.0, Signal::Success);
+        }
+        next += u64::from(n);
+        *t += 20.0;
+    };
+    for n in [4, 8, 16] {
+        round(&mut a, n, &mut t, false);
+    }
+    round(&mut a, 23, &mut t, true); // slow start ends
+    let rate = a.rate();
+    assert!(rate > 300.0 && a.window() > 18.0, "{rate} {}", a.window());
+    round(&mut a, 6, &mut t, false);
+    let rate = a.rate();
+    round(&mut a, 9, &mut t, true);
+    assert!(
+        a.rate() >= rate * DECREASE - 1e-9,
+        "{} from {rate}",
+        a.rate()
+    );
+}

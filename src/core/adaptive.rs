@@ -30,8 +30,10 @@
 //!   `RATE_STEP / window` of itself to the rate when the rate was (it is below 1.5 times the
 //!   admissions per second). A refusal multiplies by [`DECREASE`] the limit that was hit:
 //!   the window when the refused request filled it, else the rate (from at most the actual
-//!   admissions per second); once per round: refusals of requests admitted before the last
-//!   decrease are the same congestion, already answered.
+//!   admissions per second, when the rate or a near-full window held them back: else they
+//!   measure the client, its late timers or busy loop, not the server); once per round:
+//!   refusals of requests admitted before the last decrease are the same congestion, already
+//!   answered.
 //!
 //! Pure: time is a parameter, the controller remembers the admission time of each request
 //! in flight (at most [`MAX_TRACKED`]; past that, new ones go untracked).
@@ -335,7 +337,16 @@ impl Adaptive {
                 } else if window_bound {
                     self.window = (self.window * DECREASE).max(MIN_WINDOW);
                 } else {
-                    let rate = self.rate.min(self.admit_rate());
+                    // From the admissions per second, when the rate or a near-full window held
+                    // them back (else they measure the client: its timers, its busy loop).
+                    let admitted = self.admit_rate();
+                    let rate = if self.rate < 1.5 * admitted
+                        || f64::from(in_flight) > DECREASE * self.window
+                    {
+                        self.rate.min(admitted)
+                    } else {
+                        self.rate
+                    };
                     self.rate = (rate * DECREASE).max(MIN_RATE);
                 }
                 if !self.refusing {
