@@ -14,9 +14,12 @@
 //!
 //! * **Slow start.** The window starts at [`INITIAL_WINDOW`] and grows by one per success
 //!   (doubling per round trip); the rate is not limited. The first refusal ends slow start:
-//!   the rate is set to [`DECREASE`] times the admissions of the current second or the rate
-//!   slow start's successes were served at, whichever is higher, the window to [`DECREASE`]
-//!   times what was in flight. Refused before any success (a server that refuses at once and
+//!   the window is set to [`DECREASE`] times what was in flight, the rate to [`DECREASE`]
+//!   times the highest of the admissions of the current second, the rate slow start's
+//!   successes were served at, and that window over slow start's fastest success (the other
+//!   two undercount it when the client's event loop was held at the start). The first
+//!   round's answers (sent before any came back) seed no latency average: they also measure
+//!   the start. Refused before any success (a server that refuses at once and
 //!   answers slowly), the first success then raises the rate to [`DECREASE`] times the window
 //!   per its latency.
 //! * **Recovery.** A run of refusals across rounds (an outage) is regained whole: successes
@@ -27,8 +30,10 @@
 //!   `RATE_STEP / window` of itself to the rate when the rate was (it is below 1.5 times the
 //!   admissions per second). A refusal multiplies by [`DECREASE`] the limit that was hit:
 //!   the window when the refused request filled it, else the rate (from at most the actual
-//!   admissions per second); once per round: refusals of requests admitted before the last
-//!   decrease are the same congestion, already answered.
+//!   admissions per second, when the rate or a near-full window held them back: else they
+//!   measure the client, its late timers or busy loop, not the server); once per round:
+//!   refusals of requests admitted before the last decrease are the same congestion, already
+//!   answered.
 //!
 //! Pure: time is a parameter, the controller remembers the admission time of each request
 //! in flight (at most [`MAX_TRACKED`]; past that, new ones go untracked).
@@ -127,6 +132,10 @@ pub struct Adaptive {
     /// Slow start's successes, and its first admission: the rate the server served.
     slow_successes: u32,
     first_admit: Option<Ms>,
+    /// Slow start's fastest success, ms.
+    fastest: Ms,
+    /// When the first answer came.
+    first_answer: Ms,
     short_latency: Option<Ms>,
     long_latency: Option<Ms>,
     /// Average gap between admissions, ms.
@@ -166,6 +175,8 @@ impl Adaptive {
             second_count: 0,
             slow_successes: 0,
             first_admit: None,
+            fastest: f64::INFINITY,
+            first_answer: f64::INFINITY,
             short_latency: None,
             long_latency: None,
             gap: None,
@@ -246,15 +257,22 @@ impl Adaptive {
         let Some((admitted, in_flight)) = self.sent.remove(&id) else {
             return;
         };
+
+        let first_answer = self.first_answer;
+        self.first_answer = first_answer.min(now_ms);
         // The window was what held admissions back: this request filled it.
         let window_bound = f64::from(in_flight) >= self.window.round();
         match signal {
             Signal::Other => {}
             Signal::Success => {
                 let latency = (now_ms - admitted).max(0.0);
-                let queueing = self.observe_latency(latency);
+                // The first round's answers (sent before any came back) also measure the
+                // start: connections opened, an event loop held while the calls were
+                // submitted. They seed no average, else the long one hides queueing.
+                let queueing = admitted >= first_answer && self.observe_latency(latency);
                 if self.slow_start {
                     self.slow_successes = self.slow_successes.saturating_add(1);
+                    self.fastest = self.fastest.min(latency);
                     if !queueing {
                         self.window = (self.window + 1.0).min(MAX_WINDOW);
                     }
@@ -303,15 +321,32 @@ impl Adaptive {
                         }
                         _ => 0.0,
                     };
-                    let per_second = last_second.max(served);
-                    self.rate = (per_second * DECREASE).max(MIN_RATE);
-                    self.unserved = self.slow_successes == 0;
                     let tried = (self.sent.len() as f64 + 1.0).min(self.window);
                     self.window = (tried * DECREASE).max(MIN_WINDOW);
+                    // The window at the fastest latency its successes came back in: what it
+                    // serves, a second. (The other two undercount it when the client's event
+                    // loop was held at the start: its first answers were handled late.)
+                    let windowed = if self.fastest > 0.0 && self.fastest.is_finite() {
+                        self.window.round() * 1000.0 / self.fastest
+                    } else {
+                        0.0
+                    };
+                    let per_second = last_second.max(served).max(windowed);
+                    self.rate = (per_second * DECREASE).max(MIN_RATE);
+                    self.unserved = self.slow_successes == 0;
                 } else if window_bound {
                     self.window = (self.window * DECREASE).max(MIN_WINDOW);
                 } else {
-                    let rate = self.rate.min(self.admit_rate());
+                    // From the admissions per second, when the rate or a near-full window held
+                    // them back (else they measure the client: its timers, its busy loop).
+                    let admitted = self.admit_rate();
+                    let rate = if self.rate < 1.5 * admitted
+                        || f64::from(in_flight) > DECREASE * self.window
+                    {
+                        self.rate.min(admitted)
+                    } else {
+                        self.rate
+                    };
                     self.rate = (rate * DECREASE).max(MIN_RATE);
                 }
                 if !self.refusing {

@@ -32,6 +32,12 @@ pub struct HiddenServer {
     pub latency_ms: (Ms, Ms),
     /// How long a refusal takes to come back, ms.
     pub refusal_ms: Ms,
+    /// A request reaches the server U[lo, hi] ms after it is sent, and its answer the client
+    /// another such time after it is written (each on its own: they may cross).
+    pub transit_ms: (Ms, Ms),
+    /// The client's event loop is held this long at the start (its calls being submitted):
+    /// what it sends, and what comes back, before then is handled only then.
+    pub stall_ms: Ms,
 }
 
 impl HiddenServer {
@@ -43,6 +49,23 @@ impl HiddenServer {
             burst: 2.0,
             latency_ms,
             refusal_ms: 50.0,
+            transit_ms: (0.0, 0.0),
+            stall_ms: 0.0,
+        }
+    }
+
+    /// A fast local server: 8 slots answering in 16-24 ms, no rate of its own, a refusal in
+    /// 2 ms; 1-4 ms each way, and the client's loop held 400 ms at the start (2,000 calls
+    /// submitted at once in Node: session 40's review).
+    pub fn fast() -> Self {
+        HiddenServer {
+            max_concurrent: 8,
+            rate_per_s: f64::INFINITY,
+            burst: f64::INFINITY,
+            latency_ms: (16.0, 24.0),
+            refusal_ms: 2.0,
+            transit_ms: (1.0, 4.0),
+            stall_ms: 400.0,
         }
     }
 
@@ -102,6 +125,8 @@ enum Ev {
     Wake,
     /// The response to (call id, attempt): 200 or 503.
     Answer(u64, u16, bool),
+    /// Request `id` reaches the server.
+    Arrive(u64),
 }
 
 struct Entry(Ms, u64, Ev);
@@ -130,6 +155,12 @@ pub const MAX_RETRIES: u32 = 1_000;
 pub fn run(server: &HiddenServer, setting: Setting, requests: u32, seed: u64) -> Outcome {
     const START: Ms = super::START_MS;
     let mut rng = random::stream(seed, random::STREAM_SERVER);
+    let mut transit_rng = random::stream(seed, random::STREAM_TRANSIT);
+    let transit = |rng: &mut fastrand::Rng| match server.transit_ms {
+        (lo, hi) if hi > 0.0 => random::uniform(rng, lo, hi),
+        _ => 0.0,
+    };
+    let stalled = START + server.stall_ms;
     let mut client_rng = random::stream(seed, random::STREAM_CLIENT);
     // Every request must get through: no retry budget, retries enough for any backlog (the
     // default backoff, 1 s doubling to 60 s, with jitter). Refusals are the cost.
@@ -164,27 +195,17 @@ pub fn run(server: &HiddenServer, setting: Setting, requests: u32, seed: u64) ->
     let none = RateLimitInfo::default();
     let mut now = START;
     let mut settled = 0u32;
+    let mut arrivals = Vec::new();
     loop {
         for action in engine.poll(now) {
             match action {
                 Action::Send { id, .. } => {
                     out.attempts += 1;
-                    tokens =
-                        (tokens + (now - refilled) / 1000.0 * server.rate_per_s).min(server.burst);
-                    refilled = now;
-                    if in_progress < server.max_concurrent && tokens >= 1.0 {
-                        tokens -= 1.0;
-                        in_progress += 1;
-                        let (lo, hi) = server.latency_ms;
-                        let at = now + random::uniform(&mut rng, lo, hi);
-                        push(&mut queue, at, Ev::Answer(id, 200, true));
+                    let at = now.max(stalled) + transit(&mut transit_rng);
+                    if at > now {
+                        push(&mut queue, at, Ev::Arrive(id));
                     } else {
-                        out.refused += 1;
-                        push(
-                            &mut queue,
-                            now + server.refusal_ms,
-                            Ev::Answer(id, 503, false),
-                        );
+                        arrivals.push(id);
                     }
                 }
                 // No store in the simulator: the engine never asks to reserve in one.
@@ -195,13 +216,29 @@ pub fn run(server: &HiddenServer, setting: Setting, requests: u32, seed: u64) ->
                 }
             }
         }
+        // The server takes what reached it: admitted, or refused.
+        for id in arrivals.drain(..) {
+            tokens = (tokens + (now - refilled) / 1000.0 * server.rate_per_s).min(server.burst);
+            refilled = now;
+            let back = transit(&mut transit_rng);
+            let (at, answer) = if in_progress < server.max_concurrent && tokens >= 1.0 {
+                tokens -= 1.0;
+                in_progress += 1;
+                let (lo, hi) = server.latency_ms;
+                (random::uniform(&mut rng, lo, hi), Ev::Answer(id, 200, true))
+            } else {
+                out.refused += 1;
+                (server.refusal_ms, Ev::Answer(id, 503, false))
+            };
+            push(&mut queue, (now + at + back).max(stalled), answer);
+        }
         if settled >= requests {
             break;
         }
         if let Some(w) = engine.next_wake() {
             let k = w.to_bits();
             if woken_at.insert(k, ()).is_none() {
-                push(&mut queue, w.max(now), Ev::Wake);
+                push(&mut queue, w.max(now).max(stalled), Ev::Wake);
             }
         }
         let Some(Entry(at, _, ev)) = queue.pop() else {
@@ -210,6 +247,10 @@ pub fn run(server: &HiddenServer, setting: Setting, requests: u32, seed: u64) ->
         now = now.max(at);
         if now - START > 30.0 * 86_400_000.0 {
             break;
+        }
+        if let Ev::Arrive(id) = ev {
+            arrivals.push(id);
+            continue;
         }
         if let Ev::Answer(id, status, admitted) = ev {
             if admitted {
@@ -246,12 +287,13 @@ pub const SETTINGS: [Setting; 4] = [
 ];
 
 /// The server variants: service times short (the rate binds), medium (both bind), long (the
-/// concurrency binds).
-pub fn variants() -> [(&'static str, HiddenServer); 3] {
+/// concurrency binds); then a fast server with no rate ([`HiddenServer::fast`]).
+pub fn variants() -> [(&'static str, HiddenServer); 4] {
     [
         ("0.5-1.5 s", HiddenServer::issue((500.0, 1_500.0))),
         ("1-7 s", HiddenServer::issue((1_000.0, 7_000.0))),
         ("4-12 s", HiddenServer::issue((4_000.0, 12_000.0))),
+        ("16-24 ms, no rate", HiddenServer::fast()),
     ]
 }
 
@@ -262,8 +304,10 @@ pub fn table(requests: u32, seeds: u64) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Hidden capacity: 8 concurrent, 2 requests/s (bucket of 2), 503 beyond with no hint; \
-         {requests} requests at once, no limits configured; mean over seeds 1..={seeds}"
+        "Hidden capacity: 8 concurrent, 2 requests/s (bucket of 2), 503 beyond with no hint \
+         (the last: 8 concurrent, no rate, a refusal in 2 ms, 1-4 ms each way, the client's \
+         loop held 400 ms at the start); {requests} requests at once, no limits configured; \
+         mean over seeds 1..={seeds}"
     );
     let _ = writeln!(
         out,

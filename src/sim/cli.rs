@@ -71,9 +71,9 @@ OPTIONS:
     --seeds N           instead of the comparison: llm-pacer alone over seeds 1..N, for 1, 2,
                         4 and 8 clients (or --clients K): 429s per request, worst and mean ratio
     --hidden-capacity   instead: a server that sends no rate-limit headers (8 concurrent,
-                        2 requests/s, a bare 503 beyond), adaptive llm-pacer against fixed
-                        concurrencies 4, 16, 64 (uses --requests, default 1000, and --seeds,
-                        default 3)
+                        2 requests/s, a bare 503 beyond; and a fast one: 8 concurrent, no
+                        rate, 16-24 ms), adaptive llm-pacer against fixed concurrencies 4,
+                        16, 64 (uses --requests, default 1000, and --seeds, default 3)
     --models            two model classes (Anthropic tier-1 sonnet and haiku), each with its
                         own buckets and headers, requests alternating; compares one pacer with
                         limit keys, one pacer with one limiter, and one pacer per model, with
